@@ -1,0 +1,416 @@
+//! The metering data plane: ECS systems that run once per 15-minute interval over every meter,
+//! in parallel.
+//!
+//! ```text
+//!  consume_system            read_cycle_system (when a read cycle closes)
+//!  ───────────────           ─────────────────────────────────────────────────────────────
+//!  premise load  ──► meter   collector read ──► backhaul ──► HES ingest ──► MDM VEE
+//!  (BDEW profile,    register  (success and     (per          (on time or    (validate, estimate
+//!   noise, relay)    + load    latency per      collector)     late)          gaps, backfill,
+//!                    profile   link kind)                                    reconcile register)
+//! ```
+//!
+//! Both systems draw their randomness from [`Stream`]s keyed by (purpose, meter, slot), and sum
+//! into integer accumulators, so the results do not depend on how the meters are split between
+//! threads.
+
+use bevy_ecs::prelude::*;
+use bevy_utils::Parallel;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::config::{INTERVAL, SimConfig};
+use crate::model::{
+    CollectorSpec, CustomerClass, FieldLink, LOAD_PROFILE_DEPTH, LinkKind, LoadProfileMemory, MdmRecord, Meter,
+    MeterIdx, Premise, Relay,
+};
+use crate::profile::{ProfileCalendar, SLOTS_PER_DAY};
+use crate::records::{IntervalRow, LinkReadStats, RunCounters, RunRecords};
+use crate::rng::{Purpose, Stream};
+
+/// Largest routine shift any class may use, quarter-hours (see `ClassConsumption`).
+pub const MAX_SHIFT: i64 = 8;
+
+/// Largest per-interval noise factor; keeps honest readings within the MDM's plausibility limit.
+pub const MAX_NOISE_FACTOR: f64 = 6.0;
+
+/// A reading above this multiple of the MDM's substitute value (and above
+/// [`SPIKE_FLOOR_WH`]) fails validation as a spike.
+pub const SPIKE_FACTOR: u64 = 40;
+
+/// Readings at or below this many Wh never count as spikes.
+pub const SPIKE_FLOOR_WH: u64 = 200;
+
+/// The class profiles tabulated over the run: kW per 1,000 kWh/a for each class at each slot,
+/// from `-MAX_SHIFT` to `n_slots + MAX_SHIFT`.
+#[derive(Resource, Debug, Clone)]
+pub struct ProfileTable {
+    kw: Vec<[f32; 4]>,
+}
+
+impl ProfileTable {
+    /// Tabulates the class profiles for the configured horizon.
+    pub fn build(config: &SimConfig) -> ProfileTable {
+        let mut calendar = ProfileCalendar::new(config.holidays.clone());
+        let start_slot = i64::from(config.start.second_of_day / 900);
+        let start_day = config.start.date.days_since_epoch();
+        let n = i64::from(config.n_slots());
+        let kw = (-MAX_SHIFT..n + MAX_SHIFT)
+            .map(|s| {
+                let abs = start_slot + s;
+                let date =
+                    crate::time::CivilDate::from_days_since_epoch(start_day + abs.div_euclid(SLOTS_PER_DAY as i64));
+                let slot_of_day = abs.rem_euclid(SLOTS_PER_DAY as i64) as usize;
+                CustomerClass::ALL.map(|c| calendar.kw_per_mwh_year(config.class(c).profile, date, slot_of_day) as f32)
+            })
+            .collect();
+        ProfileTable { kw }
+    }
+
+    /// kW per 1,000 kWh/a of `class` at `slot` (may be up to `MAX_SHIFT` outside the run).
+    #[inline]
+    pub fn kw(&self, class: CustomerClass, slot: i64) -> f32 {
+        let i = (slot + MAX_SHIFT).clamp(0, self.kw.len() as i64 - 1) as usize;
+        self.kw[i][class.index()]
+    }
+
+    /// The MDM's substitute value for a meter's interval: the class profile scaled to the
+    /// premise's annual consumption (the BDEW substitute-value method), whole Wh.
+    #[inline]
+    pub fn substitute_wh(&self, premise: &Premise, slot: u32) -> u64 {
+        let wh = f64::from(premise.annual_kwh) * f64::from(self.kw(premise.class, i64::from(slot))) * 0.25;
+        wh.round() as u64
+    }
+}
+
+/// Which interval the data plane is closing, and whether a read cycle closes with it.
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub struct TickClock {
+    /// The interval that is closing.
+    pub slot: u32,
+    /// When a read cycle closes at the end of `slot`: the first slot it covers.
+    pub cycle_first_slot: Option<u32>,
+    /// Control-plane events processed during the interval.
+    pub events: u64,
+    /// Alerts raised during the interval.
+    pub alerts: u64,
+}
+
+/// The collectors of the field network, by index.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct Collectors(pub Vec<CollectorSpec>);
+
+#[derive(Default)]
+pub(crate) struct TickAccum {
+    true_mwh_by_class: [u64; 4],
+    connected: u64,
+    interrupted_us: u64,
+}
+
+/// Advances every meter by one interval: true consumption from the class profile, the premise's
+/// routine shift, per-interval noise and the relay; the register and load-profile memory
+/// record it.
+pub(crate) fn consume_system(
+    clock: Res<TickClock>,
+    config: Res<SimConfig>,
+    table: Res<ProfileTable>,
+    mut meters: Query<(&MeterIdx, &Premise, &mut Meter, &mut LoadProfileMemory)>,
+    mut accum: Local<Parallel<TickAccum>>,
+    mut records: ResMut<RunRecords>,
+) {
+    let slot = clock.slot;
+    let interval_us = INTERVAL.as_micros() as u32;
+    let seed = config.seed;
+    // kWh per annual kWh for every class and shift, and the noise parameters per class.
+    let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; 4];
+    let mut noise = [(0.0f64, 0.0f64); 4];
+    for class in CustomerClass::ALL {
+        for (i, w) in window[class.index()].iter_mut().enumerate() {
+            // kW per 1,000 kWh/a x 0.25 h = kWh per 1,000 kWh/a, which is Wh per kWh/a.
+            *w = f64::from(table.kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
+        }
+        let sigma = config.class(class).interval_noise_sigma;
+        noise[class.index()] = (sigma, -0.5 * sigma * sigma);
+    }
+    meters.par_iter_mut().for_each_init(
+        || accum.borrow_local_mut(),
+        |acc, (idx, premise, mut meter, mut memory)| {
+            let c = premise.class.index();
+            let base_wh =
+                f64::from(premise.annual_kwh) * window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
+            let (sigma, mu) = noise[c];
+            let factor = if sigma > 0.0 {
+                let mut stream = Stream::new(seed, Purpose::ConsumptionNoise, u64::from(idx.0), u64::from(slot));
+                let z: f64 = StandardNormal.sample(&mut stream);
+                (mu + sigma * z).exp().min(MAX_NOISE_FACTOR)
+            } else {
+                1.0
+            };
+            // Relay: the share of the interval with supply on.
+            let mut open_us = meter.open_us_in_interval;
+            if meter.relay == Relay::Open {
+                open_us += interval_us.saturating_sub(meter.relay_changed_at_us);
+            }
+            let on_share = 1.0 - f64::from(open_us.min(interval_us)) / f64::from(interval_us);
+            let true_wh = base_wh * factor * on_share;
+            meter.register_wh += true_wh;
+            meter.open_us_in_interval = 0;
+            meter.relay_changed_at_us = 0;
+            let reading = meter.register_wh as u64;
+            let interval_wh = reading.saturating_sub(memory.register_reading_wh);
+            memory.wh[slot as usize % LOAD_PROFILE_DEPTH] = interval_wh.min(u64::from(u32::MAX)) as u32;
+            memory.register_reading_wh = reading;
+            memory.recorded_until = slot + 1;
+            acc.true_mwh_by_class[c] += (true_wh * 1000.0).round() as u64;
+            acc.connected += u64::from(meter.relay == Relay::Closed);
+            acc.interrupted_us += u64::from(open_us.min(interval_us));
+        },
+    );
+    let mut row = IntervalRow {
+        slot,
+        read_cycle: clock.cycle_first_slot.is_some(),
+        events: clock.events,
+        alerts: clock.alerts,
+        ..IntervalRow::default()
+    };
+    for a in accum.iter_mut() {
+        for c in 0..4 {
+            row.true_mwh_by_class[c] += a.true_mwh_by_class[c];
+        }
+        row.connected_merge(a);
+        *a = TickAccum::default();
+    }
+    row.true_mwh = row.true_mwh_by_class.iter().sum();
+    records.intervals.push(row);
+}
+
+impl IntervalRow {
+    fn connected_merge(&mut self, a: &TickAccum) {
+        self.customers_connected += a.connected;
+        self.interrupted_us += a.interrupted_us;
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct CycleAccum {
+    reported_wh: Vec<u64>,
+    settled_wh: Vec<i64>,
+    on_time: Vec<u64>,
+    missing: Vec<u64>,
+    estimated: Vec<u64>,
+    /// (slot, change of settled Wh) for slots before the cycle.
+    backfill: Vec<(u32, i64)>,
+    backfilled: u64,
+    unrecoverable: u64,
+    validation_flags: u64,
+    estimation_abs_error_wh: u64,
+    estimation_actual_wh: u64,
+    by_link: [LinkReadStats; 3],
+}
+
+impl CycleAccum {
+    fn ensure_len(&mut self, n: usize) {
+        if self.reported_wh.len() != n {
+            self.reported_wh = vec![0; n];
+            self.settled_wh = vec![0; n];
+            self.on_time = vec![0; n];
+            self.missing = vec![0; n];
+            self.estimated = vec![0; n];
+        }
+    }
+}
+
+/// Per-collector backhaul state for the read cycle that is closing.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct BackhaulState {
+    /// `up[c]`: whether collector `c` reaches the HES in this cycle.
+    pub up: Vec<bool>,
+}
+
+/// Closes a read cycle: every collector reads its meters over their link, forwards what it got
+/// over its backhaul to the HES, and the MDM validates, estimates gaps, takes in backfill and
+/// reconciles the register for intervals older than the meter's memory.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system's parameters are its declared data access"
+)]
+pub(crate) fn read_cycle_system(
+    clock: Res<TickClock>,
+    config: Res<SimConfig>,
+    table: Res<ProfileTable>,
+    collectors: Res<Collectors>,
+    mut backhaul: ResMut<BackhaulState>,
+    mut meters: Query<(&MeterIdx, &Premise, &FieldLink, &LoadProfileMemory, &mut MdmRecord)>,
+    mut accum: Local<Parallel<CycleAccum>>,
+    mut records: ResMut<RunRecords>,
+    mut counters: ResMut<RunCounters>,
+) {
+    let Some(first) = clock.cycle_first_slot else {
+        return;
+    };
+    let last = clock.slot;
+    let n = (last - first + 1) as usize;
+    let seed = config.seed;
+    backhaul.up.clear();
+    backhaul.up.extend((0..collectors.0.len() as u64).map(|c| {
+        config.backhaul_success >= 1.0
+            || Stream::new(seed, Purpose::Backhaul, c, u64::from(last)).bernoulli(config.backhaul_success)
+    }));
+    let up = &backhaul.up;
+    let links = config.links;
+    let deadline_us = config.read_deadline.as_micros();
+    let table = &*table;
+    meters.par_iter_mut().for_each_init(
+        || accum.borrow_local_mut(),
+        |acc, (idx, premise, link, memory, mut record)| {
+            acc.ensure_len(n);
+            let model = &links[link.kind.index()];
+            let stats = &mut acc.by_link[link.kind.index()];
+            stats.attempts += 1;
+            let mut stream = Stream::new(seed, Purpose::MeterRead, u64::from(idx.0), u64::from(last));
+            let reached = stream.bernoulli(model.read_success);
+            let mut delivered = false;
+            if reached {
+                let z: f64 = StandardNormal.sample(&mut stream);
+                let latency_us = (model.latency_median.as_micros() as f64 * (model.latency_sigma * z).exp()) as u64;
+                stats.latency_us_sum += latency_us;
+                stats.latency_us_max = stats.latency_us_max.max(latency_us);
+                if !up.get(link.collector as usize).copied().unwrap_or(false) {
+                    stats.backhaul_lost += 1;
+                } else if latency_us > deadline_us {
+                    stats.late += 1;
+                } else {
+                    stats.successes += 1;
+                    delivered = true;
+                }
+            }
+            if delivered {
+                ingest_delivery(acc, table, premise, memory, &mut record, first, last);
+            } else {
+                // The MDM estimates every interval of this cycle that it has no value for.
+                for s in record.valued_until.max(first)..=last {
+                    let est = table.substitute_wh(premise, s);
+                    let i = (s - first) as usize;
+                    acc.reported_wh[i] += est;
+                    acc.settled_wh[i] += est as i64;
+                    acc.estimated[i] += 1;
+                    acc.missing[i] += 1;
+                }
+                record.valued_until = last + 1;
+            }
+        },
+    );
+    // Merge the thread-local accumulators; integer sums make the order irrelevant.
+    let base = first as usize;
+    for a in accum.iter_mut() {
+        if a.reported_wh.len() == n {
+            for i in 0..n {
+                let row = &mut records.intervals[base + i];
+                row.reported_wh += a.reported_wh[i];
+                row.settled_wh += a.settled_wh[i];
+                row.reads_on_time += a.on_time[i];
+                row.reads_missing += a.missing[i];
+                row.intervals_estimated += a.estimated[i];
+            }
+        }
+        for &(slot, delta) in &a.backfill {
+            records.intervals[slot as usize].settled_wh += delta;
+        }
+        let row = &mut records.intervals[last as usize];
+        row.intervals_backfilled += a.backfilled;
+        row.validation_flags += a.validation_flags;
+        counters.intervals_unrecoverable += a.unrecoverable;
+        counters.estimation_abs_error_wh += a.estimation_abs_error_wh;
+        counters.estimation_actual_wh += a.estimation_actual_wh;
+        for k in LinkKind::ALL {
+            counters.by_link[k.index()].merge(&a.by_link[k.index()]);
+        }
+        *a = CycleAccum::default();
+    }
+}
+
+/// The MDM takes in one meter's delivery: the intervals still in its memory and its register.
+fn ingest_delivery(
+    acc: &mut CycleAccum,
+    table: &ProfileTable,
+    premise: &Premise,
+    memory: &LoadProfileMemory,
+    record: &mut MdmRecord,
+    first: u32,
+    last: u32,
+) {
+    let recorded_until = memory.recorded_until;
+    let oldest_in_memory = recorded_until.saturating_sub(LOAD_PROFILE_DEPTH as u32);
+    let recoverable_from = record.actual_until.max(oldest_in_memory);
+    // Validation: the register must not run backwards, and the intervals must add up to it.
+    let register_delta = memory.register_reading_wh as i64 - record.register_at_actual_wh as i64;
+    let mut in_memory_sum: i64 = 0;
+    for s in recoverable_from..recorded_until {
+        in_memory_sum += i64::from(memory.wh[s as usize % LOAD_PROFILE_DEPTH]);
+    }
+    let lost = recoverable_from - record.actual_until;
+    if register_delta < 0 || (lost == 0 && in_memory_sum != register_delta) || in_memory_sum > register_delta {
+        acc.validation_flags += 1;
+    }
+    // Intervals the meter no longer remembers: scale their estimates so that, with what it
+    // remembers, they add up to the register's advance.
+    if lost > 0 {
+        acc.unrecoverable += u64::from(lost);
+        let gap_wh = (register_delta - in_memory_sum).max(0);
+        let estimates: Vec<u64> = (record.actual_until..recoverable_from)
+            .map(|s| table.substitute_wh(premise, s))
+            .collect();
+        let est_total: u64 = estimates.iter().sum();
+        let mut assigned: i64 = 0;
+        for (j, s) in (record.actual_until..recoverable_from).enumerate() {
+            let share = if j + 1 == estimates.len() {
+                gap_wh - assigned
+            } else if est_total > 0 {
+                gap_wh * estimates[j] as i64 / est_total as i64
+            } else {
+                gap_wh / i64::from(lost)
+            };
+            assigned += share;
+            settle(acc, s, first, share - estimates[j] as i64);
+        }
+    }
+    for s in recoverable_from..=last {
+        let mut actual = u64::from(memory.wh[s as usize % LOAD_PROFILE_DEPTH]);
+        let est = table.substitute_wh(premise, s);
+        let spike = actual > SPIKE_FLOOR_WH && actual > SPIKE_FACTOR * est.max(1);
+        if spike {
+            // VEE: a spike fails validation and the substitute value replaces it.
+            acc.validation_flags += 1;
+            actual = est;
+        }
+        if s >= first {
+            let i = (s - first) as usize;
+            if s >= record.valued_until {
+                acc.on_time[i] += 1;
+                acc.estimated[i] += u64::from(spike);
+                acc.reported_wh[i] += actual;
+                acc.settled_wh[i] += actual as i64;
+            } else {
+                // Estimated earlier in this same cycle (cannot happen with one attempt per
+                // cycle, kept for safety): replace the estimate.
+                acc.settled_wh[i] += actual as i64 - est as i64;
+            }
+        } else {
+            // Backfill of an interval estimated in an earlier cycle.
+            acc.backfilled += 1;
+            acc.estimation_abs_error_wh += actual.abs_diff(est);
+            acc.estimation_actual_wh += actual;
+            acc.backfill.push((s, actual as i64 - est as i64));
+        }
+    }
+    record.actual_until = last + 1;
+    record.valued_until = last + 1;
+    record.register_at_actual_wh = memory.register_reading_wh;
+}
+
+fn settle(acc: &mut CycleAccum, slot: u32, first: u32, delta: i64) {
+    if slot >= first {
+        acc.settled_wh[(slot - first) as usize] += delta;
+    } else {
+        acc.backfill.push((slot, delta));
+    }
+}

@@ -1,0 +1,60 @@
+//! # amirange-sim: the engine and the AMI model
+//!
+//! This crate is the simulated world of amirange: simulated time and its civil calendar, the
+//! control-plane event calendar, counter-based random streams, and a bevy_ecs world of meters,
+//! collectors, the head-end system (HES) and meter data management (MDM), with the data-plane
+//! systems that advance it once per 15-minute metering interval.
+//!
+//! It must never know about files, sockets, the wall clock, threads it did not get from the
+//! compute pool, scenario file formats, or the command line. Time is a parameter
+//! ([`engine::Sim::step_until`]); inputs come from outside ([`engine::Sim::schedule`]); results
+//! leave as plain records ([`records::RunRecords`]). The same configuration and seed give the same
+//! records whatever the number of threads.
+//!
+//! ```text
+//!   time ─ calendar ─ rng          (foundations, no ECS)
+//!     │        │        │
+//!   profile ─ model ─ config       (the AMI vocabulary: classes, links, premises, meters)
+//!              │
+//!          dataplane               (ECS systems: consume, read cycle, HES ingest, MDM VEE)
+//!              │
+//!           engine                 (Sim: world + schedule + calendar, steppable)
+//!              │
+//!           records                (interval rows, counters, ground truth, alerts)
+//! ```
+//!
+//! ```
+//! use amirange_sim::prelude::*;
+//!
+//! let start = CivilDateTime::parse("2026-01-15T00:00").unwrap();
+//! let config = SimConfig::with_defaults(7, start, SimDuration::from_hours(2));
+//! let collectors = vec![CollectorSpec { kind: LinkKind::Mesh }];
+//! let meters = (0..100).map(|_| MeterSpec { class: CustomerClass::Residential, link: LinkKind::Mesh, collector: 0 });
+//! let mut sim = Sim::new(config, collectors, meters).unwrap();
+//! sim.schedule(SimTime(30 * 60 * 1_000_000), Input::SetRelay { meter: 3, relay: Relay::Open }).unwrap();
+//! sim.run_to_end().unwrap();
+//! assert_eq!(sim.records().intervals.len(), 8);
+//! assert_eq!(sim.records().intervals[7].customers_connected, 99);
+//! ```
+
+pub mod calendar;
+pub mod config;
+pub mod dataplane;
+pub mod engine;
+pub mod model;
+pub mod profile;
+pub mod records;
+pub mod rng;
+pub mod time;
+
+/// The types a driver needs to build and step a simulation.
+pub mod prelude {
+    pub use crate::calendar::EventCalendar;
+    pub use crate::config::{INTERVAL, SimConfig};
+    pub use crate::engine::{Input, Sim, SimError};
+    pub use crate::model::{ClassConsumption, CollectorSpec, CustomerClass, LinkKind, LinkReadModel, MeterSpec, Relay};
+    pub use crate::profile::ProfileId;
+    pub use crate::records::{AlertRecord, IntervalRow, LinkReadStats, RunCounters, RunRecords, TruthRecord};
+    pub use crate::rng::{Purpose, Stream};
+    pub use crate::time::{CivilDate, CivilDateTime, SimDuration, SimTime};
+}

@@ -1,0 +1,198 @@
+//! The AMI model's vocabulary and its ECS components: customer classes, link kinds, premises,
+//! meters with their registers and load-profile memory, field links, and the MDM's per-meter
+//! record.
+//!
+//! Components are small plain structs; state lives in enum and integer fields, never in marker
+//! components that would move entities between archetypes when they flip.
+
+use bevy_ecs::prelude::Component;
+use serde::{Deserialize, Serialize};
+
+use crate::profile::ProfileId;
+use crate::time::SimDuration;
+
+/// The customer class of a premise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CustomerClass {
+    /// Households.
+    Residential,
+    /// Shops, offices, small business.
+    Commercial,
+    /// Factories and workshops.
+    Industrial,
+    /// Hospitals, water and wastewater, emergency services: counted separately in every measure.
+    Critical,
+}
+
+impl CustomerClass {
+    /// Every class, in index order.
+    pub const ALL: [CustomerClass; 4] = [
+        CustomerClass::Residential,
+        CustomerClass::Commercial,
+        CustomerClass::Industrial,
+        CustomerClass::Critical,
+    ];
+    /// Position in [`CustomerClass::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    /// Lower-case name used in result files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CustomerClass::Residential => "residential",
+            CustomerClass::Commercial => "commercial",
+            CustomerClass::Industrial => "industrial",
+            CustomerClass::Critical => "critical",
+        }
+    }
+}
+
+/// How a meter talks to its collector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LinkKind {
+    /// RF mesh to a collector.
+    Mesh,
+    /// Powerline carrier to a concentrator at the transformer.
+    Plc,
+    /// Cellular, straight to a tower and on to the HES.
+    Cellular,
+}
+
+impl LinkKind {
+    /// Every link kind, in index order.
+    pub const ALL: [LinkKind; 3] = [LinkKind::Mesh, LinkKind::Plc, LinkKind::Cellular];
+    /// Position in [`LinkKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    /// Lower-case name used in result files.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkKind::Mesh => "mesh",
+            LinkKind::Plc => "plc",
+            LinkKind::Cellular => "cellular",
+        }
+    }
+}
+
+/// Consumption model parameters of one customer class.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassConsumption {
+    /// The BDEW profile that shapes the class's load.
+    pub profile: ProfileId,
+    /// Mean annual consumption per premise, kWh.
+    pub mean_annual_kwh: f64,
+    /// Spread of annual consumption between premises: sigma of a mean-preserving log-normal.
+    pub annual_sigma: f64,
+    /// Per-interval noise of one meter: sigma of a mean-one log-normal factor.
+    pub interval_noise_sigma: f64,
+    /// Largest shift of a premise's daily routine against the profile, in quarter-hours (each
+    /// premise draws a shift uniformly in `-max..=max` once).
+    pub max_shift_slots: u8,
+}
+
+/// Read behaviour of one link kind (the network issue replaces these constants with paths).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkReadModel {
+    /// Probability that a read attempt in a cycle reaches the meter and returns.
+    pub read_success: f64,
+    /// Median one-way read latency.
+    pub latency_median: SimDuration,
+    /// Sigma of the log-normal latency.
+    pub latency_sigma: f64,
+}
+
+/// Dense meter index, 0 to n_meters - 1, stable for the whole run.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MeterIdx(pub u32);
+
+/// The premise behind a meter and what drives its consumption.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct Premise {
+    /// Customer class.
+    pub class: CustomerClass,
+    /// Shift of the premise's routine against the class profile, quarter-hours.
+    pub shift_slots: i8,
+    /// Drawn annual consumption, kWh (the MDM also knows it, as the billing forecast).
+    pub annual_kwh: f32,
+}
+
+/// Relay position of a meter's remote-disconnect switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Relay {
+    /// Supply on.
+    Closed,
+    /// Supply off.
+    Open,
+}
+
+/// The metrological state of a meter: its register and relay.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct Meter {
+    /// The true energy delivered through the meter since the run started, Wh (the display shows
+    /// it truncated to whole Wh).
+    pub register_wh: f64,
+    /// Remote-disconnect relay.
+    pub relay: Relay,
+    /// Microseconds the relay has been open so far in the current interval, up to
+    /// `relay_changed_at_us`.
+    pub open_us_in_interval: u32,
+    /// Offset into the current interval of the last relay change, microseconds.
+    pub relay_changed_at_us: u32,
+}
+
+/// How many unread intervals a meter's load-profile memory holds in this simulation. Real meters
+/// keep weeks; the simulation keeps enough to backfill short outages and lets the MDM recover
+/// longer gaps from the register (whose total is never lost).
+pub const LOAD_PROFILE_DEPTH: usize = 16;
+
+/// The meter's load-profile memory: interval energies not yet delivered to a collector.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct LoadProfileMemory {
+    /// Ring of interval energies in Wh, indexed by `slot % LOAD_PROFILE_DEPTH`.
+    pub wh: [u32; LOAD_PROFILE_DEPTH],
+    /// The newest recorded interval slot plus one (0 before the first interval closes).
+    pub recorded_until: u32,
+    /// Register reading at the end of the newest recorded interval, whole Wh.
+    pub register_reading_wh: u64,
+}
+
+/// Where the meter attaches to the field network.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct FieldLink {
+    /// Link kind.
+    pub kind: LinkKind,
+    /// Index of the collector (or cellular gateway) that reads this meter.
+    pub collector: u32,
+}
+
+/// The MDM's record of one meter (stored beside the meter for locality; only MDM systems
+/// touch it).
+#[derive(Component, Clone, Copy, Debug, Default)]
+pub struct MdmRecord {
+    /// All intervals before this slot have an actual (not estimated) value at the MDM.
+    pub actual_until: u32,
+    /// Intervals before this slot have a value at the MDM, actual or estimated.
+    pub valued_until: u32,
+    /// Register reading at `actual_until`, whole Wh.
+    pub register_at_actual_wh: u64,
+}
+
+/// A meter as the topology generator describes it, before the engine draws its premise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MeterSpec {
+    /// Customer class of the premise.
+    pub class: CustomerClass,
+    /// Link kind.
+    pub link: LinkKind,
+    /// Collector index.
+    pub collector: u32,
+}
+
+/// A collector (mesh collector, PLC concentrator, or cellular gateway) as the topology
+/// generator describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CollectorSpec {
+    /// The kind of meters it reads.
+    pub kind: LinkKind,
+}

@@ -1,0 +1,285 @@
+//! BDEW standard load profiles (1999 edition): the reference shape of consumption per customer
+//! class, season and day type, in quarter-hours.
+//!
+//! The data is the product's own copy of `slp_1999.csv` from the MIT-licensed Python package
+//! `demandlib` 0.2.2 (`bdew/bdew_data/`), itself the public BDEW Standardlastprofile tables; see
+//! `sim/data/bdew/README.md`. Values are the average power in kW over a quarter-hour for a
+//! customer with 1,000 kWh a year. The household profile `H0` is multiplied by the BDEW
+//! dynamisation factor of the day of year, which smooths the seasonal steps.
+//!
+//! [`ProfileCalendar`] adds what the raw table lacks: which day type a date is (with the
+//! scenario's public holidays counted as Sundays) and a per-year normalisation, so that a
+//! customer on any profile consumes exactly its annual energy over the calendar year.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::{CivilDate, DayType, Season};
+
+/// Quarter-hours in a day.
+pub const SLOTS_PER_DAY: usize = 96;
+
+static SLP_1999_CSV: &str = include_str!("../data/bdew/slp_1999.csv");
+
+/// A BDEW standard load profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ProfileId {
+    /// Household (dynamised).
+    H0,
+    /// Commercial, general.
+    G0,
+    /// Commercial, workdays 8-18 h.
+    G1,
+    /// Commercial, evening-heavy.
+    G2,
+    /// Commercial, continuous operation.
+    G3,
+    /// Shops and hairdressers.
+    G4,
+    /// Bakeries.
+    G5,
+    /// Weekend operation.
+    G6,
+    /// Agriculture, general.
+    L0,
+    /// Agriculture with dairy.
+    L1,
+    /// Other agriculture.
+    L2,
+}
+
+impl ProfileId {
+    /// Every profile, in table column order.
+    pub const ALL: [ProfileId; 11] = [
+        ProfileId::H0,
+        ProfileId::G0,
+        ProfileId::G1,
+        ProfileId::G2,
+        ProfileId::G3,
+        ProfileId::G4,
+        ProfileId::G5,
+        ProfileId::G6,
+        ProfileId::L0,
+        ProfileId::L1,
+        ProfileId::L2,
+    ];
+
+    fn column(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the BDEW dynamisation factor applies (only to `H0`).
+    pub fn is_dynamised(self) -> bool {
+        self == ProfileId::H0
+    }
+}
+
+/// The raw table: `[profile][season][day type][slot]` in kW per 1,000 kWh/a.
+struct Table {
+    values: Vec<[[[f32; SLOTS_PER_DAY]; 3]; 3]>,
+}
+
+fn season_index(season: Season) -> usize {
+    match season {
+        Season::Winter => 0,
+        Season::Summer => 1,
+        Season::Transition => 2,
+    }
+}
+
+fn day_type_index(day: DayType) -> usize {
+    match day {
+        DayType::Workday => 0,
+        DayType::Saturday => 1,
+        DayType::Sunday => 2,
+    }
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| parse_table(SLP_1999_CSV))
+}
+
+/// Parses the embedded CSV. The file is part of the build and checked by a unit test, so a
+/// malformed row is a programming error rather than user input.
+fn parse_table(csv: &str) -> Table {
+    let mut values = vec![[[[0.0f32; SLOTS_PER_DAY]; 3]; 3]; ProfileId::ALL.len()];
+    let mut slot_counter: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+    for line in csv.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() < 3 + ProfileId::ALL.len() {
+            continue;
+        }
+        let season = match fields[1] {
+            "winter" => 0,
+            "summer" => 1,
+            "transition" => 2,
+            _ => continue,
+        };
+        let day_type = match fields[2] {
+            "6" => 1,
+            "7" => 2,
+            // Weekdays 1 to 5 share one profile in the 1999 tables.
+            _ => 0,
+        };
+        let counter = slot_counter.entry((season, fields[2])).or_insert(0);
+        let slot = *counter % SLOTS_PER_DAY;
+        *counter += 1;
+        for (p, profile) in ProfileId::ALL.iter().enumerate() {
+            let v: f32 = fields[3 + p].parse().unwrap_or(f32::NAN);
+            values[profile.column()][season][day_type][slot] = v;
+        }
+    }
+    Table { values }
+}
+
+/// The raw BDEW value in kW per 1,000 kWh/a for a season, day type and quarter-hour, before
+/// dynamisation.
+pub fn raw_kw(profile: ProfileId, season: Season, day: DayType, slot: usize) -> f32 {
+    table().values[profile.column()][season_index(season)][day_type_index(day)][slot % SLOTS_PER_DAY]
+}
+
+/// The BDEW dynamisation factor for day of year `t` (1 to 366):
+/// `F(t) = -3.92e-10 t^4 + 3.2e-7 t^3 - 7.02e-5 t^2 + 2.1e-3 t + 1.24`.
+pub fn dynamisation_factor(day_of_year: u16) -> f64 {
+    let t = f64::from(day_of_year);
+    -3.92e-10 * t.powi(4) + 3.2e-7 * t.powi(3) - 7.02e-5 * t.powi(2) + 2.1e-3 * t + 1.24
+}
+
+/// Day types (with holidays) and per-year normalisation of the standard profiles.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileCalendar {
+    holidays: Vec<CivilDate>,
+    /// `(profile, year)` -> factor that makes the profile's annual energy exactly 1,000 kWh.
+    normalisation: BTreeMap<(ProfileId, i32), f64>,
+}
+
+impl ProfileCalendar {
+    /// A calendar whose public holidays are `holidays` (treated as Sundays).
+    pub fn new(mut holidays: Vec<CivilDate>) -> Self {
+        holidays.sort();
+        holidays.dedup();
+        ProfileCalendar {
+            holidays,
+            normalisation: BTreeMap::new(),
+        }
+    }
+
+    /// The day type of `date`.
+    pub fn day_type(&self, date: CivilDate) -> DayType {
+        if self.holidays.binary_search(&date).is_ok() {
+            return DayType::Sunday;
+        }
+        match date.iso_weekday() {
+            6 => DayType::Saturday,
+            7 => DayType::Sunday,
+            _ => DayType::Workday,
+        }
+    }
+
+    /// The profile's power in kW for a customer with 1,000 kWh/a, on `date` in quarter-hour
+    /// `slot`, dynamised and normalised so that the calendar year sums to exactly 1,000 kWh.
+    pub fn kw_per_mwh_year(&mut self, profile: ProfileId, date: CivilDate, slot: usize) -> f64 {
+        let norm = self.normalisation(profile, date.year);
+        self.unnormalised_kw(profile, date, slot) * norm
+    }
+
+    fn unnormalised_kw(&self, profile: ProfileId, date: CivilDate, slot: usize) -> f64 {
+        let raw = f64::from(raw_kw(profile, date.season(), self.day_type(date), slot));
+        if profile.is_dynamised() {
+            raw * dynamisation_factor(date.day_of_year())
+        } else {
+            raw
+        }
+    }
+
+    fn normalisation(&mut self, profile: ProfileId, year: i32) -> f64 {
+        if let Some(&n) = self.normalisation.get(&(profile, year)) {
+            return n;
+        }
+        let Some(jan1) = CivilDate::new(year, 1, 1) else {
+            return 1.0;
+        };
+        let first = jan1.days_since_epoch();
+        let mut kwh = 0.0;
+        for d in 0..i64::from(jan1.days_in_year()) {
+            let date = CivilDate::from_days_since_epoch(first + d);
+            for slot in 0..SLOTS_PER_DAY {
+                kwh += self.unnormalised_kw(profile, date, slot) * 0.25;
+            }
+        }
+        let n = if kwh > 0.0 { 1000.0 / kwh } else { 1.0 };
+        self.normalisation.insert((profile, year), n);
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_table_is_complete_and_matches_the_reference_mean() {
+        let t = table();
+        for p in ProfileId::ALL {
+            for s in 0..3 {
+                for d in 0..3 {
+                    for slot in 0..SLOTS_PER_DAY {
+                        let v = t.values[p.column()][s][d][slot];
+                        assert!(v.is_finite() && v >= 0.0, "{p:?} {s} {d} {slot}: {v}");
+                    }
+                }
+            }
+        }
+        // README: mean of h0 over all rows = 0.1142 kW (1,000 kWh / 8,760 h), weighting the
+        // workday profile five times.
+        let mut sum = 0.0;
+        for s in [Season::Winter, Season::Summer, Season::Transition] {
+            for (day, weight) in [
+                (DayType::Workday, 5.0),
+                (DayType::Saturday, 1.0),
+                (DayType::Sunday, 1.0),
+            ] {
+                for slot in 0..SLOTS_PER_DAY {
+                    sum += weight * f64::from(raw_kw(ProfileId::H0, s, day, slot));
+                }
+            }
+        }
+        let mean = sum / 2016.0;
+        assert!((mean - 0.1142).abs() < 0.0005, "mean {mean}");
+        // Spot values from the first rows of the file (summer, Monday).
+        assert_eq!(raw_kw(ProfileId::H0, Season::Summer, DayType::Workday, 0), 0.08636);
+        assert_eq!(raw_kw(ProfileId::G1, Season::Summer, DayType::Workday, 1), 0.02204);
+    }
+
+    #[test]
+    fn dynamisation_and_normalisation_give_1000_kwh_a_year() {
+        assert!((dynamisation_factor(1) - 1.2421).abs() < 0.001);
+        assert!(dynamisation_factor(200) < 0.85);
+        let mut cal = ProfileCalendar::new(vec![CivilDate::new(2026, 12, 25).expect("valid")]);
+        assert_eq!(
+            cal.day_type(CivilDate::new(2026, 12, 25).expect("valid")),
+            DayType::Sunday
+        );
+        assert_eq!(
+            cal.day_type(CivilDate::new(2026, 12, 26).expect("valid")),
+            DayType::Saturday
+        );
+        for p in [ProfileId::H0, ProfileId::G0, ProfileId::G3] {
+            let jan1 = CivilDate::new(2026, 1, 1).expect("valid").days_since_epoch();
+            let mut kwh = 0.0;
+            for d in 0..365 {
+                let date = CivilDate::from_days_since_epoch(jan1 + d);
+                for slot in 0..SLOTS_PER_DAY {
+                    kwh += cal.kw_per_mwh_year(p, date, slot) * 0.25;
+                }
+            }
+            assert!((kwh - 1000.0).abs() < 1e-6, "{p:?}: {kwh}");
+            // The normalisation only corrects rounding and calendar effects: a few percent.
+            let n = cal.normalisation(p, 2026);
+            assert!((0.95..1.05).contains(&n), "{p:?}: {n}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! First-class records of a run: the per-interval time series, ground truth, and alerts.
+//!
+//! Ground truth says what really happened (an attack step, which entities it touched); alerts say
+//! what a detector believed. Keeping both as plain records, in time order, is what lets every
+//! alert be scored against truth later.
+
+use bevy_ecs::prelude::Resource;
+use serde::Serialize;
+
+use crate::model::{CustomerClass, LinkKind};
+use crate::time::SimTime;
+
+/// One metering interval's aggregates: one row of `timeseries.csv`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IntervalRow {
+    /// Interval index since the start.
+    pub slot: u32,
+    /// True energy delivered to all premises in the interval, mWh.
+    pub true_mwh: u64,
+    /// True energy per customer class, mWh, in [`CustomerClass::ALL`] order.
+    pub true_mwh_by_class: [u64; 4],
+    /// Energy the MDM held for the interval when its first read cycle closed (actual reads on
+    /// time plus estimates for the missing ones), Wh.
+    pub reported_wh: u64,
+    /// Energy the MDM holds for the interval at the end of the run, after backfill and register
+    /// reconciliation, Wh.
+    pub settled_wh: i64,
+    /// Meters whose interval value arrived in the interval's first read cycle.
+    pub reads_on_time: u64,
+    /// Meters whose interval value had not arrived when the interval's first read cycle closed.
+    pub reads_missing: u64,
+    /// Intervals the MDM estimated at the first read cycle: the missing ones plus those whose
+    /// reading failed validation.
+    pub intervals_estimated: u64,
+    /// Intervals of earlier slots recovered from meters' memory in the cycle that closed with
+    /// this interval (0 when no cycle closed here).
+    pub intervals_backfilled: u64,
+    /// Intervals whose value failed validation in the cycle that closed with this interval.
+    pub validation_flags: u64,
+    /// Meters with the relay closed at the end of the interval.
+    pub customers_connected: u64,
+    /// Customer-minutes without supply in the interval (relay open), in microseconds summed
+    /// over meters.
+    pub interrupted_us: u64,
+    /// Whether a read cycle closed at the end of this interval.
+    pub read_cycle: bool,
+    /// Control-plane events processed during the interval.
+    pub events: u64,
+    /// Alerts raised during the interval.
+    pub alerts: u64,
+}
+
+/// Read statistics of one link kind over the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LinkReadStats {
+    /// Read attempts by collectors.
+    pub attempts: u64,
+    /// Attempts that returned within the deadline.
+    pub successes: u64,
+    /// Attempts that returned, but after the read deadline (retried next cycle).
+    pub late: u64,
+    /// Attempts lost to a backhaul outage of the collector.
+    pub backhaul_lost: u64,
+    /// Sum of latencies of returned attempts, microseconds.
+    pub latency_us_sum: u64,
+    /// Largest latency of a returned attempt, microseconds.
+    pub latency_us_max: u64,
+}
+
+impl LinkReadStats {
+    /// Adds another set of counters into this one.
+    pub fn merge(&mut self, other: &LinkReadStats) {
+        self.attempts += other.attempts;
+        self.successes += other.successes;
+        self.late += other.late;
+        self.backhaul_lost += other.backhaul_lost;
+        self.latency_us_sum += other.latency_us_sum;
+        self.latency_us_max = self.latency_us_max.max(other.latency_us_max);
+    }
+}
+
+/// Run-wide counters that are not per interval.
+#[derive(Resource, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunCounters {
+    /// Read statistics per link kind, in [`LinkKind::ALL`] order.
+    pub by_link: [LinkReadStats; 3],
+    /// Meters per link kind.
+    pub meters_by_link: [u64; 3],
+    /// Meters per class.
+    pub meters_by_class: [u64; 4],
+    /// Sum of drawn annual consumption per class, Wh.
+    pub annual_wh_by_class: [u64; 4],
+    /// Intervals older than the meters' load-profile memory when their meter was read again;
+    /// the MDM reconciled them from the register.
+    pub intervals_unrecoverable: u64,
+    /// Sum over backfilled intervals of |actual - earlier estimate|, Wh.
+    pub estimation_abs_error_wh: u64,
+    /// Sum over backfilled intervals of the actual value, Wh.
+    pub estimation_actual_wh: u64,
+    /// Control-plane events processed.
+    pub events: u64,
+}
+
+impl RunCounters {
+    /// Read statistics of one link kind.
+    pub fn link(&self, kind: LinkKind) -> &LinkReadStats {
+        &self.by_link[kind.index()]
+    }
+    /// Number of meters of one class.
+    pub fn meters_of(&self, class: CustomerClass) -> u64 {
+        self.meters_by_class[class.index()]
+    }
+}
+
+/// Ground truth: something that really happened in the simulated world because of an attack or
+/// an injected event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TruthRecord {
+    /// When it happened.
+    pub time: SimTime,
+    /// The attack (or injection) it belongs to.
+    pub source: String,
+    /// What happened, e.g. `"relay-open"`.
+    pub kind: String,
+    /// Meter indices affected.
+    pub meters: Vec<u32>,
+}
+
+/// An alert raised by a detector.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlertRecord {
+    /// When it was raised.
+    pub time: SimTime,
+    /// The detector that raised it.
+    pub detector: String,
+    /// Human-readable reason.
+    pub message: String,
+    /// Meter indices it points at.
+    pub meters: Vec<u32>,
+}
+
+/// The per-interval rows, ground truth and alerts of a run, in time order.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct RunRecords {
+    /// One row per closed interval.
+    pub intervals: Vec<IntervalRow>,
+    /// Ground truth, in time order.
+    pub truth: Vec<TruthRecord>,
+    /// Alerts, in time order.
+    pub alerts: Vec<AlertRecord>,
+}

@@ -1,0 +1,17 @@
+//! # amirange: the assembly layer
+//!
+//! The `amirange` package puts the pieces together: it loads and validates scenario files
+//! ([`scenario`]), builds the topology and the engine and runs them ([`run`]), computes the
+//! measures ([`metrics`]) and writes result folders ([`results`]). The binary (`src/main.rs`) is
+//! a thin command line over these modules.
+//!
+//! Files, the wall clock and the terminal live here and in the binary, never in `sim` or
+//! `topologies`.
+
+pub mod metrics;
+pub mod results;
+pub mod run;
+pub mod scenario;
+
+/// The quickstart scenario, built in so that `amirange run` works from any directory.
+pub const QUICKSTART: &str = include_str!("../scenarios/quickstart.ron");

@@ -1,0 +1,322 @@
+//! The `amirange` command line.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use amirange::metrics::Metrics;
+use amirange::results::{self, Manifest, ResolvedScenario};
+use amirange::run::{self, peak_rss_bytes};
+use amirange::scenario::{self, Overrides, Scenario};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// amirange: a cyber range for advanced metering infrastructure.
+///
+/// Simulates smart meters, their field networks, collectors, the head-end system and meter data
+/// management, from a RON scenario file. Same scenario and seed, same result bytes, whatever the
+/// thread count.
+#[derive(Parser, Debug)]
+#[command(name = "amirange", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scenario and write a result folder (the built-in quickstart when no file is given).
+    ///
+    /// Writes manifest.json, metrics.json, timeseries.csv, truth.csv and alerts.csv to
+    /// results/<name>-seed<seed>/ (or --out), atomically: a failed run leaves nothing behind.
+    Run {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Result folder to create (default: results/<name>-seed<seed>, suffixed -2, -3, ...
+        /// when it exists).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Replace the --out folder if it exists (only once the new results are complete).
+        #[arg(long)]
+        force: bool,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Run a scenario without writing results and report speed and memory: wall time,
+    /// meter-intervals per second and peak resident memory.
+    Bench {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Check a scenario file and print what it resolves to, without running it.
+    Validate {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// Scenario file (RON). Without it, the built-in quickstart (scenarios/quickstart.ron).
+    #[arg(value_name = "SCENARIO")]
+    scenario: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Override the number of meters.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    meters: Option<i64>,
+    /// Override the simulated duration, e.g. 6h, 2d, "1d 12h".
+    #[arg(long, value_name = "D")]
+    duration: Option<String>,
+    /// Worker threads for the data plane (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+}
+
+impl CommonArgs {
+    fn load(&self) -> Result<(Scenario, String)> {
+        let overrides = Overrides {
+            seed: self.seed,
+            meters: self.meters,
+            duration: self.duration.clone(),
+        };
+        let (label, source) = match &self.scenario {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read scenario file {}", path.display()))?;
+                (path.display().to_string(), text)
+            }
+            None => ("<built-in quickstart>".to_owned(), amirange::QUICKSTART.to_owned()),
+        };
+        let scenario = scenario::load(&label, &source, &overrides)?;
+        Ok((scenario, label))
+    }
+
+    /// Initialises the global compute pool with the requested thread count; returns it.
+    fn init_threads(&self) -> usize {
+        let n = match self.threads {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        };
+        let pool =
+            bevy_tasks::ComputeTaskPool::get_or_init(|| bevy_tasks::TaskPoolBuilder::new().num_threads(n).build());
+        pool.thread_num()
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run {
+            common,
+            out,
+            force,
+            quiet,
+        } => cmd_run(&common, out.as_deref(), force, quiet),
+        Command::Bench { common } => cmd_bench(&common),
+        Command::Validate { common } => cmd_validate(&common),
+    }
+}
+
+fn progress_bar(total: u32, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::new(u64::from(total));
+    if quiet || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} intervals (eta {eta})")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn cmd_run(common: &CommonArgs, out: Option<&Path>, force: bool, quiet: bool) -> Result<()> {
+    let (scenario, label) = common.load()?;
+    let out_dir = results::choose_out_dir(out, &scenario, force)?;
+    let threads = common.init_threads();
+    let bar = progress_bar(scenario.n_intervals(), quiet);
+    let started = Instant::now();
+    let finished = run::execute(&scenario, |done, _| bar.set_position(u64::from(done)))?;
+    bar.finish_and_clear();
+    let wall = started.elapsed();
+    let manifest = Manifest {
+        amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
+        scenario: scenario.name.clone(),
+        scenario_source: label,
+        seed: scenario.seed(),
+        meters: scenario.meters(),
+        start: scenario.sim.start.to_string(),
+        duration: scenario.duration.to_string(),
+        intervals: scenario.n_intervals(),
+        threads,
+        wall_time_s: (wall.as_secs_f64() * 1000.0).round() / 1000.0,
+        resolved: ResolvedScenario {
+            sim: scenario.sim.clone(),
+            topology: scenario.topology.clone(),
+        },
+    };
+    let files = results::render(&scenario, finished.sim.records(), &finished.metrics, &manifest)?;
+    results::write_all(&out_dir, &files, force)?;
+    if !quiet {
+        print_summary(&scenario, &finished.metrics, threads, wall.as_secs_f64());
+        println!("results: {}/", out_dir.display());
+    }
+    Ok(())
+}
+
+fn cmd_bench(common: &CommonArgs) -> Result<()> {
+    let (scenario, label) = common.load()?;
+    let threads = common.init_threads();
+    let bar = progress_bar(scenario.n_intervals(), false);
+    let finished = run::execute(&scenario, |done, _| bar.set_position(u64::from(done)))?;
+    bar.finish_and_clear();
+    let meter_intervals = finished.metrics.meter_intervals as f64;
+    let total = finished.build_time + finished.step_time;
+    println!("amirange bench: {} ({label})", scenario.name);
+    println!("  meters                 {:>14}", group(scenario.meters()));
+    println!("  intervals              {:>14}", scenario.n_intervals());
+    println!("  threads                {:>14}", threads);
+    println!("  build (topology+world) {:>12.3} s", finished.build_time.as_secs_f64());
+    println!("  step (all intervals)   {:>12.3} s", finished.step_time.as_secs_f64());
+    println!("  wall total             {:>12.3} s", total.as_secs_f64());
+    println!(
+        "  meter-intervals/s      {:>14}",
+        group((meter_intervals / finished.step_time.as_secs_f64().max(1e-9)) as u64)
+    );
+    println!(
+        "  control events/s       {:>14}",
+        group((finished.metrics.control_plane.events as f64 / finished.step_time.as_secs_f64().max(1e-9)) as u64)
+    );
+    match peak_rss_bytes() {
+        Some(b) => {
+            println!("  peak memory (VmHWM)    {:>11.1} MB", b as f64 / 1e6);
+            println!("  bytes per meter        {:>14}", b / scenario.meters().max(1));
+        }
+        None => println!("  peak memory            {:>14}", "unavailable on this platform"),
+    }
+    println!(
+        "  world state per meter  {:>14} B",
+        amirange_sim::engine::Sim::bytes_per_meter()
+    );
+    Ok(())
+}
+
+fn cmd_validate(common: &CommonArgs) -> Result<()> {
+    let (scenario, label) = common.load()?;
+    println!("{label}: ok");
+    println!(
+        "  {} · seed {} · {} meters · {} from {} ({} intervals)",
+        scenario.name,
+        scenario.seed(),
+        group(scenario.meters()),
+        scenario.duration,
+        scenario.sim.start,
+        scenario.n_intervals()
+    );
+    Ok(())
+}
+
+/// 1234567 -> "1,234,567".
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) {
+    println!(
+        "amirange run: {} · seed {} · {} meters · {} from {} · {} threads · {:.2} s wall",
+        scenario.name,
+        scenario.seed(),
+        group(m.meters),
+        scenario.duration,
+        scenario.sim.start,
+        threads,
+        wall_s
+    );
+    let e = &m.energy;
+    let r = &m.reads;
+    let rows: Vec<(&str, String)> = vec![
+        ("true energy", format!("{:.1} MWh", e.true_kwh / 1000.0)),
+        (
+            "reported at first read (MDM)",
+            format!("{:.1} MWh ({:+.2}%)", e.reported_kwh / 1000.0, e.reported_error_pct),
+        ),
+        (
+            "settled after backfill (MDM)",
+            format!("{:.1} MWh ({:+.2}%)", e.settled_kwh / 1000.0, e.settled_error_pct),
+        ),
+        (
+            "peak true load",
+            format!("{:.1} MW at {}", e.peak_true_kw / 1000.0, e.peak_true_at),
+        ),
+        (
+            "interval reads on time",
+            format!(
+                "{} of {} ({:.2}%)",
+                group(r.on_time),
+                group(m.meter_intervals),
+                r.on_time_pct
+            ),
+        ),
+        ("intervals estimated", group(r.estimated)),
+        ("  of which backfilled later", group(r.backfilled)),
+        (
+            "estimation error (backfilled)",
+            format!("{:.1}%", r.estimation_error_pct),
+        ),
+        ("validation flags", group(r.validation_flags)),
+        (
+            "customers connected (min)",
+            format!(
+                "{} of {}",
+                group(m.supply.min_customers_connected),
+                group(m.supply.customers)
+            ),
+        ),
+        (
+            "alerts / truth records",
+            format!("{} / {}", m.control_plane.alerts, m.control_plane.truth_records),
+        ),
+    ];
+    println!();
+    for (k, v) in &rows {
+        println!("  {k:<32} {v}");
+    }
+    println!();
+    println!(
+        "  {:<10} {:>10} {:>10} {:>12}",
+        "link", "meters", "read ok", "mean latency"
+    );
+    for (name, l) in &m.reads.by_link {
+        println!(
+            "  {:<10} {:>10} {:>9.2}% {:>10.0} ms",
+            name,
+            group(l.meters),
+            l.success_pct,
+            l.mean_latency_ms
+        );
+    }
+    println!();
+}

@@ -1,0 +1,721 @@
+//! Scenario files: RON, loaded in two phases.
+//!
+//! 1. [`RawScenario`]: plain serde types that mirror the file, every struct with
+//!    `deny_unknown_fields`, optional fields as `Option`s (RON's `implicit_some` is on, so
+//!    `read_success: 0.9` works without `Some(..)`). Syntax and type errors come from here, with
+//!    the position RON reports.
+//! 2. [`Scenario`]: the validated, typed form, with units as types (`SimDuration`, dates) and
+//!    defaults filled in. Every check names the field and, by locating it in the source text,
+//!    its line and column.
+//!
+//! Command-line overrides (`--seed`, `--meters`, `--duration`) are applied to the raw form
+//! before validation, so they are checked by the same rules.
+
+use std::fmt;
+
+use amirange_sim::config::{INTERVAL, SimConfig};
+use amirange_sim::model::{ClassConsumption, CustomerClass, LinkKind, LinkReadModel};
+use amirange_sim::profile::ProfileId;
+use amirange_sim::time::{CivilDate, CivilDateTime, SimDuration};
+use amirange_topologies::SimpleSpec;
+use serde::{Deserialize, Serialize};
+
+/// The scenario as written in the file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename = "Scenario")]
+pub struct RawScenario {
+    /// Short name, used for the result folder.
+    pub name: String,
+    /// What the scenario is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The seed every random number derives from.
+    pub seed: u64,
+    /// Calendar start, `YYYY-MM-DDTHH:MM[:SS]`, on a quarter-hour.
+    pub start: String,
+    /// Simulated duration, e.g. `"1d"`, `"7d"`, `"36h"`.
+    pub duration: String,
+    /// How the grid and network are built.
+    pub topology: RawTopology,
+    /// Consumption model per class; defaults apply to what is left out.
+    #[serde(default)]
+    pub consumption: Option<RawConsumption>,
+    /// Read cycles, deadlines and links; defaults apply to what is left out.
+    #[serde(default)]
+    pub metering: Option<RawMetering>,
+    /// Public holidays (`YYYY-MM-DD`), which the profiles treat as Sundays.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+}
+
+/// Topology choices.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub enum RawTopology {
+    /// The seeded block generator of `topologies`.
+    Simple(RawSimpleTopology),
+}
+
+/// `Simple(..)` topology as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimpleTopology {
+    /// Number of meters (read as a signed number so that a negative count gets a clear message).
+    pub meters: i64,
+    /// Share of premises per class.
+    #[serde(default)]
+    pub class_mix: Option<RawClassShares>,
+    /// Share of meters per link kind.
+    #[serde(default)]
+    pub link_shares: Option<RawLinkShares>,
+    /// Meters per collector, per link kind.
+    #[serde(default)]
+    pub meters_per_collector: Option<RawLinkCounts>,
+}
+
+/// One number per customer class.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClassShares {
+    /// Households.
+    pub residential: f64,
+    /// Commercial premises.
+    pub commercial: f64,
+    /// Industrial premises.
+    pub industrial: f64,
+    /// Critical facilities.
+    pub critical: f64,
+}
+
+/// One share per link kind.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLinkShares {
+    /// RF mesh.
+    pub mesh: f64,
+    /// Powerline.
+    pub plc: f64,
+    /// Cellular.
+    pub cellular: f64,
+}
+
+/// One count per link kind.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLinkCounts {
+    /// RF mesh.
+    pub mesh: i64,
+    /// Powerline.
+    pub plc: i64,
+    /// Cellular.
+    pub cellular: i64,
+}
+
+/// Consumption parameters per class, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsumption {
+    /// Households.
+    #[serde(default)]
+    pub residential: Option<RawClass>,
+    /// Commercial premises.
+    #[serde(default)]
+    pub commercial: Option<RawClass>,
+    /// Industrial premises.
+    #[serde(default)]
+    pub industrial: Option<RawClass>,
+    /// Critical facilities.
+    #[serde(default)]
+    pub critical: Option<RawClass>,
+}
+
+/// One class's consumption parameters, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClass {
+    /// BDEW profile (`H0`, `G0`..`G6`, `L0`..`L2`).
+    #[serde(default)]
+    pub profile: Option<ProfileId>,
+    /// Mean annual consumption per premise, kWh.
+    #[serde(default)]
+    pub mean_annual_kwh: Option<f64>,
+    /// Log-normal sigma of annual consumption between premises.
+    #[serde(default)]
+    pub annual_sigma: Option<f64>,
+    /// Log-normal sigma of one meter's per-interval noise.
+    #[serde(default)]
+    pub interval_noise_sigma: Option<f64>,
+    /// Largest shift of a premise's routine, e.g. `"1h"` (quarter-hour steps, at most 2h).
+    #[serde(default)]
+    pub max_shift: Option<String>,
+}
+
+/// Metering parameters, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetering {
+    /// How often collectors read their meters, `"15m"` to `"4h"` in quarter-hour steps.
+    #[serde(default)]
+    pub read_cycle: Option<String>,
+    /// A read slower than this misses the cycle.
+    #[serde(default)]
+    pub read_deadline: Option<String>,
+    /// Probability that a collector's backhaul works in a cycle.
+    #[serde(default)]
+    pub backhaul_success: Option<f64>,
+    /// Read model per link kind.
+    #[serde(default)]
+    pub links: Option<RawLinks>,
+}
+
+/// Read models per link kind, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLinks {
+    /// RF mesh.
+    #[serde(default)]
+    pub mesh: Option<RawLink>,
+    /// Powerline.
+    #[serde(default)]
+    pub plc: Option<RawLink>,
+    /// Cellular.
+    #[serde(default)]
+    pub cellular: Option<RawLink>,
+}
+
+/// One link kind's read model, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    /// Probability that a read attempt returns.
+    #[serde(default)]
+    pub read_success: Option<f64>,
+    /// Median latency, e.g. `"3s"`.
+    #[serde(default)]
+    pub latency_median: Option<String>,
+    /// Log-normal sigma of latency.
+    #[serde(default)]
+    pub latency_sigma: Option<f64>,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    /// Short name.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Simulated duration.
+    pub duration: SimDuration,
+    /// The topology generator and its parameters.
+    #[serde(skip)]
+    pub topology: SimpleSpec,
+    /// The engine configuration (seed, start, consumption, metering).
+    pub sim: SimConfig,
+}
+
+impl Scenario {
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.sim.seed
+    }
+    /// Number of meters.
+    pub fn meters(&self) -> u64 {
+        self.topology.meters
+    }
+    /// Number of 15-minute intervals.
+    pub fn n_intervals(&self) -> u32 {
+        self.sim.n_slots()
+    }
+}
+
+/// Command-line values that replace the scenario's own.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--meters`.
+    pub meters: Option<i64>,
+    /// `--duration`.
+    pub duration: Option<String>,
+}
+
+/// A scenario that could not be loaded: where, which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file (or `<built-in quickstart>`).
+    pub file: String,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// Dotted path of the field, when known (e.g. `topology.meters`).
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(field) = &self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Parses and validates a scenario from `source`, read from `file`.
+pub fn load(file: &str, source: &str, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
+    let mut raw = parse_raw(file, source)?;
+    let mut overridden: Vec<&str> = Vec::new();
+    if let Some(seed) = overrides.seed {
+        raw.seed = seed;
+        overridden.push("seed");
+    }
+    if let Some(meters) = overrides.meters {
+        let RawTopology::Simple(simple) = &mut raw.topology;
+        simple.meters = meters;
+        overridden.push("topology.meters");
+    }
+    if let Some(duration) = &overrides.duration {
+        raw.duration = duration.clone();
+        overridden.push("duration");
+    }
+    validate(raw).map_err(|(path, message)| {
+        let flag = match path.as_str() {
+            "topology.meters" => Some("--meters"),
+            "duration" => Some("--duration"),
+            "seed" => Some("--seed"),
+            _ => None,
+        };
+        if overridden.contains(&path.as_str())
+            && let Some(flag) = flag
+        {
+            return ScenarioError {
+                file: format!("command line {flag}"),
+                position: None,
+                field: Some(path),
+                message,
+            };
+        }
+        let keys: Vec<&str> = path.split('.').collect();
+        ScenarioError {
+            file: file.to_owned(),
+            position: locate(source, &keys),
+            field: Some(path.clone()),
+            message,
+        }
+    })
+}
+
+fn parse_raw(file: &str, source: &str) -> Result<RawScenario, ScenarioError> {
+    let options = ron::Options::default().with_default_extension(
+        ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+    );
+    options.from_str::<RawScenario>(source).map_err(|e| {
+        let position = (e.span.start.line, e.span.start.col);
+        let field = match &e.code {
+            ron::Error::NoSuchStructField { found, .. } => Some(found.clone()),
+            ron::Error::MissingStructField { field, .. } => Some((*field).to_owned()),
+            ron::Error::DuplicateStructField { field, .. } => Some((*field).to_owned()),
+            _ => key_before(source, position),
+        };
+        let message = match &e.code {
+            ron::Error::NoSuchStructField { found, expected, .. } => {
+                format!("unknown field `{found}`; expected one of: {}", expected.join(", "))
+            }
+            other => other.to_string(),
+        };
+        ScenarioError {
+            file: file.to_owned(),
+            position: Some(position),
+            field,
+            message,
+        }
+    })
+}
+
+type Invalid = (String, String);
+
+fn invalid<T>(path: &str, message: impl Into<String>) -> Result<T, Invalid> {
+    Err((path.to_owned(), message.into()))
+}
+
+fn duration_field(path: &str, text: &str) -> Result<SimDuration, Invalid> {
+    SimDuration::parse(text).map_err(|e| (path.to_owned(), e.to_string()))
+}
+
+fn probability(path: &str, p: f64) -> Result<f64, Invalid> {
+    if !(0.0..=1.0).contains(&p) {
+        return invalid(path, format!("must be a probability between 0 and 1, not {p}"));
+    }
+    Ok(p)
+}
+
+fn validate(raw: RawScenario) -> Result<Scenario, Invalid> {
+    if raw.name.trim().is_empty() {
+        return invalid("name", "must not be empty");
+    }
+    if !raw
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return invalid(
+            "name",
+            "use letters, digits, '-' and '_' only (it names the result folder)",
+        );
+    }
+    let start = CivilDateTime::parse(&raw.start).ok_or_else(|| {
+        (
+            "start".to_owned(),
+            format!("expected YYYY-MM-DDTHH:MM[:SS], got {:?}", raw.start),
+        )
+    })?;
+    if start.second_of_day % 900 != 0 {
+        return invalid("start", "must fall on a quarter-hour (e.g. 00:00, 06:15)");
+    }
+    let duration = duration_field("duration", &raw.duration)?;
+    if duration == SimDuration::ZERO {
+        return invalid("duration", "must be longer than zero");
+    }
+    if duration.as_micros() % INTERVAL.as_micros() != 0 {
+        return invalid("duration", "must be a whole number of 15-minute intervals");
+    }
+    if duration > SimDuration::from_days(3650) {
+        return invalid("duration", "at most 3650d");
+    }
+
+    let RawTopology::Simple(simple) = raw.topology;
+    if simple.meters < 1 {
+        return invalid("topology.meters", format!("must be at least 1, not {}", simple.meters));
+    }
+    let mut topology = SimpleSpec::with_meters(simple.meters as u64);
+    if let Some(mix) = simple.class_mix {
+        topology.class_mix = [mix.residential, mix.commercial, mix.industrial, mix.critical];
+    }
+    if let Some(shares) = simple.link_shares {
+        topology.link_shares = [shares.mesh, shares.plc, shares.cellular];
+    }
+    if let Some(counts) = simple.meters_per_collector {
+        let mut out = [0u32; 3];
+        for (i, (v, name)) in [
+            (counts.mesh, "mesh"),
+            (counts.plc, "plc"),
+            (counts.cellular, "cellular"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if !(1..=i64::from(u32::MAX)).contains(&v) {
+                return invalid(&format!("topology.meters_per_collector.{name}"), "must be at least 1");
+            }
+            out[i] = v as u32;
+        }
+        topology.meters_per_collector = out;
+    }
+    topology.check().map_err(|e| match e {
+        amirange_topologies::TopologyError::Invalid { field, reason } => (format!("topology.{field}"), reason),
+        other => ("topology".to_owned(), other.to_string()),
+    })?;
+
+    let mut sim = SimConfig::with_defaults(raw.seed, start, duration);
+    let consumption = raw.consumption.unwrap_or_default();
+    for (class, given) in [
+        (CustomerClass::Residential, consumption.residential),
+        (CustomerClass::Commercial, consumption.commercial),
+        (CustomerClass::Industrial, consumption.industrial),
+        (CustomerClass::Critical, consumption.critical),
+    ] {
+        let Some(given) = given else { continue };
+        let path = |f: &str| format!("consumption.{}.{f}", class.name());
+        let c: &mut ClassConsumption = &mut sim.classes[class.index()];
+        if let Some(p) = given.profile {
+            c.profile = p;
+        }
+        if let Some(v) = given.mean_annual_kwh {
+            if !(v.is_finite() && v > 0.0 && v <= 1e9) {
+                return invalid(
+                    &path("mean_annual_kwh"),
+                    format!("must be between 0 and 1e9 kWh, not {v}"),
+                );
+            }
+            c.mean_annual_kwh = v;
+        }
+        if let Some(v) = given.annual_sigma {
+            if !(0.0..=3.0).contains(&v) {
+                return invalid(&path("annual_sigma"), format!("must be between 0 and 3, not {v}"));
+            }
+            c.annual_sigma = v;
+        }
+        if let Some(v) = given.interval_noise_sigma {
+            if !(0.0..=2.0).contains(&v) {
+                return invalid(
+                    &path("interval_noise_sigma"),
+                    format!("must be between 0 and 2, not {v}"),
+                );
+            }
+            c.interval_noise_sigma = v;
+        }
+        if let Some(text) = given.max_shift {
+            let d = duration_field(&path("max_shift"), &text)?;
+            if d.as_micros() % INTERVAL.as_micros() != 0 || d > SimDuration::from_hours(2) {
+                return invalid(&path("max_shift"), "must be 0m to 2h in steps of 15m");
+            }
+            c.max_shift_slots = (d.as_micros() / INTERVAL.as_micros()) as u8;
+        }
+    }
+
+    let metering = raw.metering.unwrap_or_default();
+    if let Some(text) = metering.read_cycle {
+        let d = duration_field("metering.read_cycle", &text)?;
+        if d < INTERVAL || d > SimDuration::from_hours(4) || d.as_micros() % INTERVAL.as_micros() != 0 {
+            return invalid("metering.read_cycle", "must be 15m to 4h in steps of 15m");
+        }
+        sim.read_cycle_intervals = (d.as_micros() / INTERVAL.as_micros()) as u32;
+    }
+    if let Some(text) = metering.read_deadline {
+        let d = duration_field("metering.read_deadline", &text)?;
+        if d == SimDuration::ZERO {
+            return invalid("metering.read_deadline", "must be longer than zero");
+        }
+        sim.read_deadline = d;
+    }
+    if let Some(p) = metering.backhaul_success {
+        sim.backhaul_success = probability("metering.backhaul_success", p)?;
+    }
+    let links = metering.links.unwrap_or_default();
+    for (kind, given) in [
+        (LinkKind::Mesh, links.mesh),
+        (LinkKind::Plc, links.plc),
+        (LinkKind::Cellular, links.cellular),
+    ] {
+        let Some(given) = given else { continue };
+        let path = |f: &str| format!("metering.links.{}.{f}", kind.name());
+        let l: &mut LinkReadModel = &mut sim.links[kind.index()];
+        if let Some(p) = given.read_success {
+            l.read_success = probability(&path("read_success"), p)?;
+        }
+        if let Some(text) = given.latency_median {
+            let d = duration_field(&path("latency_median"), &text)?;
+            if d == SimDuration::ZERO {
+                return invalid(&path("latency_median"), "must be longer than zero");
+            }
+            l.latency_median = d;
+        }
+        if let Some(v) = given.latency_sigma {
+            if !(0.0..=3.0).contains(&v) {
+                return invalid(&path("latency_sigma"), format!("must be between 0 and 3, not {v}"));
+            }
+            l.latency_sigma = v;
+        }
+    }
+    for text in &raw.holidays {
+        let date = CivilDate::parse(text)
+            .ok_or_else(|| ("holidays".to_owned(), format!("expected YYYY-MM-DD, got {text:?}")))?;
+        sim.holidays.push(date);
+    }
+    sim.check().map_err(|e| (e.field, e.reason))?;
+    Ok(Scenario {
+        name: raw.name,
+        description: raw.description,
+        duration,
+        topology,
+        sim,
+    })
+}
+
+/// Finds the line and column of a field in RON source by following its key path: the first
+/// `keys[0]:`, then the first `keys[1]:` after it, and so on. Comments and strings are skipped.
+/// Returns the position of the last key found, which is the field itself when the file spells it
+/// out, or its nearest written parent when defaults filled it in.
+pub fn locate(source: &str, keys: &[&str]) -> Option<(usize, usize)> {
+    let found = keys_in(source);
+    let mut from = 0;
+    let mut best = None;
+    for key in keys {
+        match found[from..].iter().position(|(k, _, _)| k == key) {
+            Some(i) => {
+                let (_, line, col) = &found[from + i];
+                best = Some((*line, *col));
+                from += i + 1;
+            }
+            None => break,
+        }
+    }
+    best
+}
+
+/// The last key written before `position`, used to name the field near a syntax error.
+fn key_before(source: &str, position: (usize, usize)) -> Option<String> {
+    keys_in(source)
+        .into_iter()
+        .filter(|(_, line, col)| (*line, *col) <= position)
+        .last()
+        .map(|(k, _, _)| k)
+}
+
+/// Every `identifier:` in the source with its 1-based line and column.
+fn keys_in(source: &str) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = source.chars().collect();
+    let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);
+    let advance = |c: char, line: &mut usize, col: &mut usize| {
+        if c == '\n' {
+            *line += 1;
+            *col = 1;
+        } else {
+            *col += 1;
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '/' && chars.get(i + 1) == Some(&'/') {
+            while i < chars.len() && chars[i] != '\n' {
+                advance(chars[i], &mut line, &mut col);
+                i += 1;
+            }
+            continue;
+        }
+        if c == '/' && chars.get(i + 1) == Some(&'*') {
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                advance(chars[i], &mut line, &mut col);
+                i += 1;
+            }
+            i = (i + 2).min(chars.len());
+            col += 2;
+            continue;
+        }
+        if c == '"' {
+            advance(c, &mut line, &mut col);
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' {
+                    advance(chars[i], &mut line, &mut col);
+                    i += 1;
+                }
+                if i < chars.len() {
+                    advance(chars[i], &mut line, &mut col);
+                    i += 1;
+                }
+            }
+            advance('"', &mut line, &mut col);
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == '_' {
+            let (start_line, start_col, start) = (line, col, i);
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                advance(chars[i], &mut line, &mut col);
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let mut j = i;
+            while j < chars.len() && (chars[j] == ' ' || chars[j] == '\t') {
+                j += 1;
+            }
+            if chars.get(j) == Some(&':') {
+                out.push((word, start_line, start_col));
+            }
+            continue;
+        }
+        advance(c, &mut line, &mut col);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"// a comment with meters: in it
+Scenario(
+    name: "t",
+    seed: 1,
+    start: "2026-01-15T00:00:00",
+    duration: "1d",
+    topology: Simple(
+        meters: 100,
+    ),
+    metering: (links: (plc: (read_success: 0.9))),
+)
+"#;
+
+    fn check(source: &str, expected: &str) {
+        let err = load("s.ron", source, &Overrides::default()).expect_err("should fail");
+        assert_eq!(err.to_string(), expected);
+    }
+
+    #[test]
+    fn a_minimal_scenario_gets_defaults() {
+        let s = load("s.ron", GOOD, &Overrides::default()).expect("valid");
+        assert_eq!(s.meters(), 100);
+        assert_eq!(s.n_intervals(), 96);
+        assert_eq!(s.sim.links[LinkKind::Plc.index()].read_success, 0.9);
+        assert_eq!(
+            s.sim.links[LinkKind::Mesh.index()],
+            SimConfig::default_link(LinkKind::Mesh)
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_column_and_field() {
+        check(
+            &GOOD.replace("meters: 100", "meters: -5"),
+            "s.ron:8:9: field `topology.meters`: must be at least 1, not -5",
+        );
+        check(
+            &GOOD.replace("\"1d\"", "\"0s\""),
+            "s.ron:6:5: field `duration`: must be longer than zero",
+        );
+        check(
+            &GOOD.replace("read_success: 0.9", "read_success: 1.5"),
+            "s.ron:10:33: field `metering.links.plc.read_success`: must be a probability between 0 and 1, not 1.5",
+        );
+        let unknown = load(
+            "s.ron",
+            &GOOD.replace("seed: 1,", "seed: 1,\n    sede: 2,"),
+            &Overrides::default(),
+        )
+        .expect_err("unknown field");
+        assert_eq!(unknown.position.map(|p| p.0), Some(5));
+        assert_eq!(unknown.field.as_deref(), Some("sede"));
+        assert!(unknown.message.contains("unknown field `sede`"), "{unknown}");
+        let syntax =
+            load("s.ron", &GOOD.replace("seed: 1,", "seed: 1,,"), &Overrides::default()).expect_err("syntax error");
+        assert_eq!(syntax.position.map(|p| p.0), Some(4));
+        assert_eq!(syntax.field.as_deref(), Some("seed"));
+    }
+
+    #[test]
+    fn overrides_are_validated_and_blamed_on_the_flag() {
+        let o = Overrides {
+            meters: Some(0),
+            ..Overrides::default()
+        };
+        let err = load("s.ron", GOOD, &o).expect_err("zero meters");
+        assert_eq!(
+            err.to_string(),
+            "command line --meters: field `topology.meters`: must be at least 1, not 0"
+        );
+        let o = Overrides {
+            seed: Some(9),
+            meters: Some(5),
+            duration: Some("2h".into()),
+        };
+        let s = load("s.ron", GOOD, &o).expect("valid");
+        assert_eq!((s.seed(), s.meters(), s.n_intervals()), (9, 5, 8));
+    }
+
+    #[test]
+    fn locate_skips_comments_and_strings() {
+        assert_eq!(locate(GOOD, &["topology", "meters"]), Some((8, 9)));
+        assert_eq!(locate("a: \"b: c\", b: 1", &["b"]), Some((1, 12)));
+    }
+}
