@@ -377,14 +377,14 @@ fn validate(raw: RawScenario) -> Result<Scenario, Invalid> {
             format!("expected YYYY-MM-DDTHH:MM[:SS], got {:?}", raw.start),
         )
     })?;
-    if start.second_of_day % 900 != 0 {
+    if !start.second_of_day.is_multiple_of(900) {
         return invalid("start", "must fall on a quarter-hour (e.g. 00:00, 06:15)");
     }
     let duration = duration_field("duration", &raw.duration)?;
     if duration == SimDuration::ZERO {
         return invalid("duration", "must be longer than zero");
     }
-    if duration.as_micros() % INTERVAL.as_micros() != 0 {
+    if !duration.as_micros().is_multiple_of(INTERVAL.as_micros()) {
         return invalid("duration", "must be a whole number of 15-minute intervals");
     }
     if duration > SimDuration::from_days(3650) {
@@ -464,7 +464,7 @@ fn validate(raw: RawScenario) -> Result<Scenario, Invalid> {
         }
         if let Some(text) = given.max_shift {
             let d = duration_field(&path("max_shift"), &text)?;
-            if d.as_micros() % INTERVAL.as_micros() != 0 || d > SimDuration::from_hours(2) {
+            if !d.as_micros().is_multiple_of(INTERVAL.as_micros()) || d > SimDuration::from_hours(2) {
                 return invalid(&path("max_shift"), "must be 0m to 2h in steps of 15m");
             }
             c.max_shift_slots = (d.as_micros() / INTERVAL.as_micros()) as u8;
@@ -474,7 +474,7 @@ fn validate(raw: RawScenario) -> Result<Scenario, Invalid> {
     let metering = raw.metering.unwrap_or_default();
     if let Some(text) = metering.read_cycle {
         let d = duration_field("metering.read_cycle", &text)?;
-        if d < INTERVAL || d > SimDuration::from_hours(4) || d.as_micros() % INTERVAL.as_micros() != 0 {
+        if d < INTERVAL || d > SimDuration::from_hours(4) || !d.as_micros().is_multiple_of(INTERVAL.as_micros()) {
             return invalid("metering.read_cycle", "must be 15m to 4h in steps of 15m");
         }
         sim.read_cycle_intervals = (d.as_micros() / INTERVAL.as_micros()) as u32;
@@ -555,8 +555,7 @@ pub fn locate(source: &str, keys: &[&str]) -> Option<(usize, usize)> {
 fn key_before(source: &str, position: (usize, usize)) -> Option<String> {
     keys_in(source)
         .into_iter()
-        .filter(|(_, line, col)| (*line, *col) <= position)
-        .last()
+        .rfind(|(_, line, col)| (*line, *col) <= position)
         .map(|(k, _, _)| k)
 }
 
@@ -676,7 +675,7 @@ Scenario(
         );
         check(
             &GOOD.replace("read_success: 0.9", "read_success: 1.5"),
-            "s.ron:10:33: field `metering.links.plc.read_success`: must be a probability between 0 and 1, not 1.5",
+            "s.ron:10:30: field `metering.links.plc.read_success`: must be a probability between 0 and 1, not 1.5",
         );
         let unknown = load(
             "s.ron",

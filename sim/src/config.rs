@@ -136,13 +136,13 @@ impl SimConfig {
                 reason: reason.to_owned(),
             })
         };
-        if self.horizon < INTERVAL || self.horizon.as_micros() % INTERVAL.as_micros() != 0 {
+        if self.horizon < INTERVAL || !self.horizon.as_micros().is_multiple_of(INTERVAL.as_micros()) {
             return fail("horizon", "must be a positive whole number of 15-minute intervals");
         }
         if self.horizon > SimDuration::from_days(3660) {
             return fail("horizon", "at most ten years");
         }
-        if self.start.second_of_day % 900 != 0 {
+        if !self.start.second_of_day.is_multiple_of(900) {
             return fail("start", "must fall on a quarter-hour");
         }
         if !(1..=crate::model::LOAD_PROFILE_DEPTH as u32).contains(&self.read_cycle_intervals) {

@@ -16,7 +16,6 @@
 
 use bevy_ecs::prelude::*;
 use bevy_utils::Parallel;
-use rand_distr::{Distribution, StandardNormal};
 
 use crate::config::{INTERVAL, SimConfig};
 use crate::model::{
@@ -25,7 +24,7 @@ use crate::model::{
 };
 use crate::profile::{ProfileCalendar, SLOTS_PER_DAY};
 use crate::records::{IntervalRow, LinkReadStats, RunCounters, RunRecords};
-use crate::rng::{Purpose, Stream};
+use crate::rng::{Purpose, QuantileTable, Stream, StreamFamily};
 
 /// Largest routine shift any class may use, quarter-hours (see `ClassConsumption`).
 pub const MAX_SHIFT: i64 = 8;
@@ -78,7 +77,30 @@ impl ProfileTable {
     #[inline]
     pub fn substitute_wh(&self, premise: &Premise, slot: u32) -> u64 {
         let wh = f64::from(premise.annual_kwh) * f64::from(self.kw(premise.class, i64::from(slot))) * 0.25;
-        wh.round() as u64
+        (wh + 0.5) as u64
+    }
+}
+
+/// Distributions the hot loops sample by table lookup.
+#[derive(Resource, Debug, Clone)]
+pub struct SamplingTables {
+    /// Mean-one per-interval consumption noise, per class.
+    pub noise: [QuantileTable; 4],
+    /// Read latency in microseconds, per link kind.
+    pub latency_us: [QuantileTable; 3],
+}
+
+impl SamplingTables {
+    /// Tabulates the configured noise and latency distributions.
+    pub fn build(config: &SimConfig) -> SamplingTables {
+        SamplingTables {
+            noise: CustomerClass::ALL
+                .map(|c| QuantileTable::lognormal_mean_one(config.class(c).interval_noise_sigma, MAX_NOISE_FACTOR)),
+            latency_us: LinkKind::ALL.map(|k| {
+                let l = &config.links[k.index()];
+                QuantileTable::lognormal(l.latency_median.as_micros() as f64, l.latency_sigma)
+            }),
+        }
     }
 }
 
@@ -113,6 +135,7 @@ pub(crate) fn consume_system(
     clock: Res<TickClock>,
     config: Res<SimConfig>,
     table: Res<ProfileTable>,
+    tables: Res<SamplingTables>,
     mut meters: Query<(&MeterIdx, &Premise, &mut Meter, &mut LoadProfileMemory)>,
     mut accum: Local<Parallel<TickAccum>>,
     mut records: ResMut<RunRecords>,
@@ -122,29 +145,22 @@ pub(crate) fn consume_system(
     let seed = config.seed;
     // kWh per annual kWh for every class and shift, and the noise parameters per class.
     let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; 4];
-    let mut noise = [(0.0f64, 0.0f64); 4];
     for class in CustomerClass::ALL {
         for (i, w) in window[class.index()].iter_mut().enumerate() {
             // kW per 1,000 kWh/a x 0.25 h = kWh per 1,000 kWh/a, which is Wh per kWh/a.
             *w = f64::from(table.kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
         }
-        let sigma = config.class(class).interval_noise_sigma;
-        noise[class.index()] = (sigma, -0.5 * sigma * sigma);
     }
+    let noise_family = StreamFamily::new(seed, Purpose::ConsumptionNoise);
+    let noise = &tables.noise;
     meters.par_iter_mut().for_each_init(
         || accum.borrow_local_mut(),
         |acc, (idx, premise, mut meter, mut memory)| {
             let c = premise.class.index();
             let base_wh =
                 f64::from(premise.annual_kwh) * window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
-            let (sigma, mu) = noise[c];
-            let factor = if sigma > 0.0 {
-                let mut stream = Stream::new(seed, Purpose::ConsumptionNoise, u64::from(idx.0), u64::from(slot));
-                let z: f64 = StandardNormal.sample(&mut stream);
-                (mu + sigma * z).exp().min(MAX_NOISE_FACTOR)
-            } else {
-                1.0
-            };
+            let draw = noise_family.stream(u64::from(idx.0), u64::from(slot)).next_u64();
+            let factor = f64::from(noise[c].sample(draw));
             // Relay: the share of the interval with supply on.
             let mut open_us = meter.open_us_in_interval;
             if meter.relay == Relay::Open {
@@ -160,7 +176,7 @@ pub(crate) fn consume_system(
             memory.wh[slot as usize % LOAD_PROFILE_DEPTH] = interval_wh.min(u64::from(u32::MAX)) as u32;
             memory.register_reading_wh = reading;
             memory.recorded_until = slot + 1;
-            acc.true_mwh_by_class[c] += (true_wh * 1000.0).round() as u64;
+            acc.true_mwh_by_class[c] += (true_wh * 1000.0 + 0.5) as u64;
             acc.connected += u64::from(meter.relay == Relay::Closed);
             acc.interrupted_us += u64::from(open_us.min(interval_us));
         },
@@ -237,6 +253,7 @@ pub(crate) fn read_cycle_system(
     clock: Res<TickClock>,
     config: Res<SimConfig>,
     table: Res<ProfileTable>,
+    tables: Res<SamplingTables>,
     collectors: Res<Collectors>,
     mut backhaul: ResMut<BackhaulState>,
     mut meters: Query<(&MeterIdx, &Premise, &FieldLink, &LoadProfileMemory, &mut MdmRecord)>,
@@ -259,6 +276,8 @@ pub(crate) fn read_cycle_system(
     let links = config.links;
     let deadline_us = config.read_deadline.as_micros();
     let table = &*table;
+    let latency_tables = &tables.latency_us;
+    let read_family = StreamFamily::new(seed, Purpose::MeterRead);
     meters.par_iter_mut().for_each_init(
         || accum.borrow_local_mut(),
         |acc, (idx, premise, link, memory, mut record)| {
@@ -266,12 +285,11 @@ pub(crate) fn read_cycle_system(
             let model = &links[link.kind.index()];
             let stats = &mut acc.by_link[link.kind.index()];
             stats.attempts += 1;
-            let mut stream = Stream::new(seed, Purpose::MeterRead, u64::from(idx.0), u64::from(last));
+            let mut stream = read_family.stream(u64::from(idx.0), u64::from(last));
             let reached = stream.bernoulli(model.read_success);
             let mut delivered = false;
             if reached {
-                let z: f64 = StandardNormal.sample(&mut stream);
-                let latency_us = (model.latency_median.as_micros() as f64 * (model.latency_sigma * z).exp()) as u64;
+                let latency_us = latency_tables[link.kind.index()].sample(stream.next_u64()) as u64;
                 stats.latency_us_sum += latency_us;
                 stats.latency_us_max = stats.latency_us_max.max(latency_us);
                 if !up.get(link.collector as usize).copied().unwrap_or(false) {

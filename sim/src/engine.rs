@@ -18,7 +18,9 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::calendar::EventCalendar;
 use crate::config::{ConfigError, INTERVAL, SimConfig};
-use crate::dataplane::{BackhaulState, Collectors, ProfileTable, TickClock, consume_system, read_cycle_system};
+use crate::dataplane::{
+    BackhaulState, Collectors, ProfileTable, SamplingTables, TickClock, consume_system, read_cycle_system,
+};
 use crate::model::{
     CollectorSpec, CustomerClass, FieldLink, LinkKind, LoadProfileMemory, MdmRecord, Meter, MeterIdx, MeterSpec,
     Premise, Relay,
@@ -131,11 +133,8 @@ impl Sim {
         let seed = config.seed;
         let classes = config.classes;
         let mut batch = Vec::with_capacity(65_536);
-        let mut next_idx: u32 = 0;
         let mut error = None;
-        for spec in meters {
-            let idx = next_idx;
-            next_idx += 1;
+        for (idx, spec) in (0u32..).zip(meters) {
             if spec.collector as usize >= n_collectors {
                 error = Some(SimError::UnknownCollector {
                     meter: idx,
@@ -182,6 +181,7 @@ impl Sim {
         let horizon = SimTime(config.horizon.as_micros());
         let read_cycle_intervals = config.read_cycle_intervals;
         world.insert_resource(ProfileTable::build(&config));
+        world.insert_resource(SamplingTables::build(&config));
         world.insert_resource(config);
         world.insert_resource(Collectors(collectors));
         world.insert_resource(BackhaulState::default());

@@ -13,7 +13,7 @@
 //! The mixing function is SplitMix64's finaliser applied to a keyed counter, which passes
 //! BigCrush as a counter-mode generator and costs a few nanoseconds per draw.
 
-use rand::{Rng, TryRng};
+use rand::TryRng;
 use std::convert::Infallible;
 
 /// What a random number is used for. Each purpose is an independent family of streams.
@@ -57,15 +57,44 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The streams of one (seed, purpose): opening a stream from a family skips the two mixing
+/// rounds they share, which matters in loops over millions of meters.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamFamily {
+    base: u64,
+}
+
+impl StreamFamily {
+    /// The family of `purpose` under `seed`.
+    #[inline]
+    pub fn new(seed: u64, purpose: Purpose) -> StreamFamily {
+        let key = mix64(seed ^ GOLDEN);
+        StreamFamily {
+            base: mix64(key ^ (purpose as u64).wrapping_mul(GOLDEN)),
+        }
+    }
+
+    /// The stream of `(entity, slot)`; identical to [`Stream::new`] with the same key.
+    #[inline]
+    pub fn stream(self, entity: u64, slot: u64) -> Stream {
+        let mut key = mix64(self.base ^ entity.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        key = mix64(key ^ slot.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7));
+        Stream { key, counter: 0 }
+    }
+}
+
 impl Stream {
     /// Opens the stream for `(purpose, entity, slot)` under `seed`.
     #[inline]
     pub fn new(seed: u64, purpose: Purpose, entity: u64, slot: u64) -> Stream {
-        let mut key = mix64(seed ^ GOLDEN);
-        key = mix64(key ^ (purpose as u64).wrapping_mul(GOLDEN));
-        key = mix64(key ^ entity.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        key = mix64(key ^ slot.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7));
-        Stream { key, counter: 0 }
+        StreamFamily::new(seed, purpose).stream(entity, slot)
+    }
+
+    /// The next 64 random bits.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.counter = self.counter.wrapping_add(1);
+        mix64(self.key.wrapping_add(self.counter.wrapping_mul(GOLDEN)))
     }
 
     /// A uniform float in `[0, 1)` with 53 bits of precision.
@@ -93,21 +122,161 @@ impl TryRng for Stream {
 
     #[inline]
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.next_u64() >> 32) as u32)
+        Ok((Stream::next_u64(self) >> 32) as u32)
     }
 
     #[inline]
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.counter = self.counter.wrapping_add(1);
-        Ok(mix64(self.key.wrapping_add(self.counter.wrapping_mul(GOLDEN))))
+        Ok(Stream::next_u64(self))
     }
 
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
         for chunk in dst.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
+            let bytes = Stream::next_u64(self).to_le_bytes();
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
         Ok(())
+    }
+}
+
+/// Bins of a [`QuantileTable`].
+const TABLE_BINS: usize = 4096;
+
+/// A distribution tabulated by quantile bins, sampled with one 64-bit draw and a lookup: the
+/// hot loops use it instead of a normal draw and an `exp` per meter and interval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantileTable {
+    values: Vec<f32>,
+}
+
+impl QuantileTable {
+    /// A mean-one log-normal factor `exp(sigma z - sigma^2 / 2)`, capped at `cap`. Each bin
+    /// holds the distribution's conditional mean over that bin, and the table is rescaled so that
+    /// its mean is exactly one, so the noise never shifts the expected energy.
+    pub fn lognormal_mean_one(sigma: f64, cap: f64) -> QuantileTable {
+        let b = TABLE_BINS as f64;
+        let mut values: Vec<f64> = (0..TABLE_BINS)
+            .map(|i| {
+                if sigma == 0.0 {
+                    return 1.0;
+                }
+                let za = if i == 0 {
+                    f64::NEG_INFINITY
+                } else {
+                    inverse_normal_cdf(i as f64 / b)
+                };
+                let zb = if i + 1 == TABLE_BINS {
+                    f64::INFINITY
+                } else {
+                    inverse_normal_cdf((i + 1) as f64 / b)
+                };
+                (b * (normal_cdf(zb - sigma) - normal_cdf(za - sigma))).min(cap)
+            })
+            .collect();
+        let mean = values.iter().sum::<f64>() / b;
+        for v in &mut values {
+            *v /= mean;
+        }
+        QuantileTable {
+            values: values.into_iter().map(|v| v as f32).collect(),
+        }
+    }
+
+    /// A log-normal `median * exp(sigma z)`, one value per bin at the bin's middle quantile.
+    pub fn lognormal(median: f64, sigma: f64) -> QuantileTable {
+        let b = TABLE_BINS as f64;
+        QuantileTable {
+            values: (0..TABLE_BINS)
+                .map(|i| (median * (sigma * inverse_normal_cdf((i as f64 + 0.5) / b)).exp()) as f32)
+                .collect(),
+        }
+    }
+
+    /// The value for a uniform 64-bit draw.
+    #[inline]
+    pub fn sample(&self, draw: u64) -> f32 {
+        self.values[(draw >> 52) as usize]
+    }
+
+    /// The table's mean.
+    pub fn mean(&self) -> f64 {
+        self.values.iter().map(|&v| f64::from(v)).sum::<f64>() / self.values.len() as f64
+    }
+}
+
+/// The standard normal CDF, by the complementary error function (W. J. Cody's rational
+/// approximation as given in Numerical Recipes' `erfc`, relative error below 1.2e-7).
+pub fn normal_cdf(z: f64) -> f64 {
+    if z == f64::INFINITY {
+        return 1.0;
+    }
+    if z == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    let x = -z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let poly = -x * x - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc = t * poly.exp();
+    let erfc = if x >= 0.0 { erfc } else { 2.0 - erfc };
+    0.5 * erfc
+}
+
+/// The standard normal quantile function (Acklam's algorithm, relative error below 1.2e-9).
+pub fn inverse_normal_cdf(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    if p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p >= 1.0 {
+        return f64::INFINITY;
+    }
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
     }
 }
 
@@ -155,6 +324,31 @@ mod tests {
             out
         };
         assert_eq!(draw_reads(false), draw_reads(true));
+    }
+
+    #[test]
+    fn quantile_tables_reproduce_their_distributions() {
+        for z in [-3.0, -1.0, 0.0, 0.5, 2.0] {
+            assert!((inverse_normal_cdf(normal_cdf(z)) - z).abs() < 1e-5, "{z}");
+        }
+        assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
+        let noise = QuantileTable::lognormal_mean_one(0.55, 6.0);
+        assert!((noise.mean() - 1.0).abs() < 1e-6);
+        // Sampled mean and the fraction below the median match the log-normal.
+        let mut s = Stream::new(5, Purpose::Test, 0, 0);
+        let n = 400_000;
+        let draws: Vec<f64> = (0..n).map(|_| f64::from(noise.sample(s.next_u64()))).collect();
+        let mean = draws.iter().sum::<f64>() / n as f64;
+        assert!((mean - 1.0).abs() < 0.005, "{mean}");
+        let median = (-0.5f64 * 0.55 * 0.55).exp();
+        let below = draws.iter().filter(|&&d| d < median).count() as f64 / n as f64;
+        assert!((below - 0.5).abs() < 0.005, "{below}");
+        let latency = QuantileTable::lognormal(3.0, 0.7);
+        assert!((f64::from(latency.sample(1u64 << 63)) - 3.0).abs() < 0.01);
+        // The family shortcut opens exactly the stream `Stream::new` opens.
+        let mut a = StreamFamily::new(9, Purpose::MeterRead).stream(4, 5);
+        let mut b = Stream::new(9, Purpose::MeterRead, 4, 5);
+        assert_eq!(a.next_u64(), b.next_u64());
     }
 
     #[test]

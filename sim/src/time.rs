@@ -326,7 +326,7 @@ impl CivilDate {
         let md = (self.month, self.day);
         if md >= (11, 1) || md <= (3, 20) {
             Season::Winter
-        } else if (5, 15) <= md && md <= (9, 14) {
+        } else if ((5, 15)..=(9, 14)).contains(&md) {
             Season::Summer
         } else {
             Season::Transition
