@@ -386,7 +386,12 @@ impl Sim {
 
 /// Draws a premise's annual consumption (mean-preserving log-normal around the class mean) and
 /// its routine shift, from the premise's own stream.
-fn draw_premise(seed: u64, idx: u32, class: CustomerClass, params: &crate::model::ClassConsumption) -> Premise {
+pub(crate) fn draw_premise(
+    seed: u64,
+    idx: u32,
+    class: CustomerClass,
+    params: &crate::model::ClassConsumption,
+) -> Premise {
     let mut stream = Stream::new(seed, Purpose::PremiseProfile, u64::from(idx), 0);
     let z: f64 = StandardNormal.sample(&mut stream);
     let sigma = params.annual_sigma;

@@ -41,6 +41,8 @@ pub mod calendar;
 pub mod config;
 pub mod dataplane;
 pub mod engine;
+#[cfg(test)]
+mod engine_tests;
 pub mod model;
 pub mod profile;
 pub mod records;

@@ -1,0 +1,267 @@
+//! Tests of the engine as a whole: fidelity of the consumption model against the BDEW
+//! reference, the control-plane contract, and the MDM's estimation and reconciliation.
+
+use crate::config::{INTERVAL, SimConfig};
+use crate::engine::{Input, Sim, SimError, draw_premise};
+use crate::model::{CollectorSpec, CustomerClass, LinkKind, MeterSpec, Relay};
+use crate::profile::{ProfileId, SLOTS_PER_DAY, raw_kw};
+use crate::time::{CivilDateTime, DayType, Season, SimDuration, SimTime};
+
+fn sim_with(config: SimConfig, n: u32, class: impl Fn(u32) -> CustomerClass, link: LinkKind) -> Sim {
+    let collectors = vec![CollectorSpec { kind: link }];
+    let meters = (0..n).map(move |i| MeterSpec {
+        class: class(i),
+        link,
+        collector: 0,
+    });
+    Sim::new(config, collectors, meters).expect("valid world")
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+/// The normalised daily curve of 5,000 residential meters correlates with BDEW H0 for the same
+/// period and day type at r >= 0.95, in every season and day type.
+#[test]
+fn residential_aggregate_follows_h0() {
+    let days = [
+        ("2026-01-15", Season::Winter, DayType::Workday),
+        ("2026-07-04", Season::Summer, DayType::Saturday),
+        ("2026-04-12", Season::Transition, DayType::Sunday),
+    ];
+    for (date, season, day_type) in days {
+        let start = CivilDateTime::parse(date).expect("valid");
+        let config = SimConfig::with_defaults(3, start, SimDuration::from_days(1));
+        let mut sim = sim_with(config, 5_000, |_| CustomerClass::Residential, LinkKind::Cellular);
+        sim.run_to_end().expect("runs");
+        let simulated: Vec<f64> = sim.records().intervals.iter().map(|r| r.true_mwh as f64).collect();
+        let reference: Vec<f64> = (0..SLOTS_PER_DAY)
+            .map(|s| f64::from(raw_kw(ProfileId::H0, season, day_type, s)))
+            .collect();
+        let r = pearson(&simulated, &reference);
+        assert!(r >= 0.95, "{date}: r = {r}");
+        // A single meter, by contrast, is spiky: far from the smooth profile.
+        assert!(sim.records().intervals.len() == SLOTS_PER_DAY);
+    }
+}
+
+/// Over a calendar year each class consumes its premises' drawn annual energy (within 2%),
+/// and the drawn annual consumption averages the configured mean (within 2%).
+#[test]
+fn annual_energy_per_class_matches_the_configured_mean() {
+    let start = CivilDateTime::parse("2026-01-01").expect("valid");
+    let config = SimConfig::with_defaults(5, start, SimDuration::from_days(365));
+    let classes = CustomerClass::ALL;
+    let mut sim = sim_with(config.clone(), 200, |i| classes[(i % 4) as usize], LinkKind::Cellular);
+    sim.run_to_end().expect("runs");
+    let counters = sim.counters().clone();
+    for class in classes {
+        let c = class.index();
+        let simulated_kwh: f64 = sim
+            .records()
+            .intervals
+            .iter()
+            .map(|r| r.true_mwh_by_class[c] as f64 / 1e6)
+            .sum();
+        let drawn_kwh = counters.annual_wh_by_class[c] as f64 / 1000.0;
+        let ratio = simulated_kwh / drawn_kwh;
+        assert!((ratio - 1.0).abs() < 0.02, "{class:?}: simulated/drawn = {ratio}");
+        // The population mean of the draws, over many premises.
+        let params = config.class(class);
+        let n = 100_000u32;
+        let mean: f64 = (0..n)
+            .map(|i| f64::from(draw_premise(5, i, class, params).annual_kwh))
+            .sum::<f64>()
+            / f64::from(n);
+        let rel = mean / params.mean_annual_kwh - 1.0;
+        assert!(rel.abs() < 0.02, "{class:?}: drawn mean off by {rel}");
+    }
+}
+
+/// A relay opened half-way through an interval halves that interval's energy; inputs at the
+/// same instant apply in scheduling order; the past cannot be scheduled.
+#[test]
+fn relay_inputs_follow_the_ordering_contract() {
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let mut config = SimConfig::with_defaults(1, start, SimDuration::from_hours(1));
+    config.classes[0].interval_noise_sigma = 0.0;
+    let mut sim = sim_with(config, 2, |_| CustomerClass::Residential, LinkKind::Cellular);
+    let half = SimTime(INTERVAL.as_micros() / 2);
+    // Meter 0: opened half-way through interval 0, then closed at its end (which belongs to
+    // interval 1). Meter 1: open then closed at the same instant: closed wins, being later.
+    sim.schedule(
+        half,
+        Input::SetRelay {
+            meter: 0,
+            relay: Relay::Open,
+        },
+    )
+    .expect("ok");
+    sim.schedule(
+        SimTime(INTERVAL.as_micros()),
+        Input::SetRelay {
+            meter: 0,
+            relay: Relay::Closed,
+        },
+    )
+    .expect("ok");
+    sim.schedule(
+        half,
+        Input::SetRelay {
+            meter: 1,
+            relay: Relay::Open,
+        },
+    )
+    .expect("ok");
+    sim.schedule(
+        half,
+        Input::SetRelay {
+            meter: 1,
+            relay: Relay::Closed,
+        },
+    )
+    .expect("ok");
+    sim.step_until(SimTime(INTERVAL.as_micros())).expect("ok");
+    assert_eq!(
+        sim.records().intervals[0].customers_connected,
+        1,
+        "meter 0 open at the interval end"
+    );
+    assert_eq!(sim.records().intervals[0].interrupted_us, INTERVAL.as_micros() / 2);
+    assert_eq!(
+        sim.meter(0).map(|m| m.relay),
+        Some(Relay::Closed),
+        "input at the boundary applied"
+    );
+    assert!(matches!(
+        sim.schedule(
+            SimTime(1),
+            Input::SetRelay {
+                meter: 0,
+                relay: Relay::Open
+            }
+        ),
+        Err(SimError::InThePast { .. })
+    ));
+    assert!(matches!(
+        sim.schedule(
+            sim.now(),
+            Input::SetRelay {
+                meter: 9,
+                relay: Relay::Open
+            }
+        ),
+        Err(SimError::UnknownMeter { .. })
+    ));
+    sim.run_to_end().expect("ok");
+    let rows = &sim.records().intervals;
+    assert_eq!(rows[1].customers_connected, 2);
+    assert_eq!(rows[1].interrupted_us, 0);
+    // Without noise both premises draw the same profile; meter 0 lost half of interval 0.
+    let p0 = sim.premise(0).expect("exists");
+    let p1 = sim.premise(1).expect("exists");
+    let m0 = sim.meter(0).expect("exists").register_wh / f64::from(p0.annual_kwh);
+    let m1 = sim.meter(1).expect("exists").register_wh / f64::from(p1.annual_kwh);
+    assert!(m0 < m1, "meter 0 consumed less per annual kWh");
+    assert!(matches!(
+        sim.step_until(SimTime(u64::MAX)),
+        Err(SimError::BeyondHorizon { .. })
+    ));
+}
+
+/// With poor links, the MDM estimates gaps, backfills them from meter memory, reconciles
+/// intervals older than the memory from the register, and ends close to the true energy.
+#[test]
+fn mdm_estimates_backfills_and_reconciles() {
+    let start = CivilDateTime::parse("2026-03-02").expect("valid");
+    let mut config = SimConfig::with_defaults(9, start, SimDuration::from_days(2));
+    config.links[LinkKind::Mesh.index()].read_success = 0.15;
+    let mut sim = sim_with(config, 400, |_| CustomerClass::Residential, LinkKind::Mesh);
+    sim.run_to_end().expect("runs");
+    let rows = &sim.records().intervals;
+    let estimated: u64 = rows.iter().map(|r| r.intervals_estimated).sum();
+    let backfilled: u64 = rows.iter().map(|r| r.intervals_backfilled).sum();
+    let counters = sim.counters();
+    assert!(estimated > 400 * 150, "most intervals estimated: {estimated}");
+    assert!(backfilled > 0 && counters.intervals_unrecoverable > 0);
+    assert_eq!(
+        rows.iter().map(|r| r.validation_flags).sum::<u64>(),
+        0,
+        "honest meters pass VEE"
+    );
+    // Everything but the tail (still estimated at the end) is settled from actual data.
+    let n = rows.len() - 24;
+    let true_wh: f64 = rows[..n].iter().map(|r| r.true_mwh as f64 / 1000.0).sum();
+    let settled_wh: f64 = rows[..n].iter().map(|r| r.settled_wh as f64).sum();
+    let settled_error = (settled_wh / true_wh - 1.0).abs();
+    assert!(settled_error < 0.01, "settled off by {settled_error}");
+    // Interval by interval, settling improves on the first estimates.
+    let abs_error = |value: fn(&crate::records::IntervalRow) -> f64| -> f64 {
+        rows[..n]
+            .iter()
+            .map(|r| (value(r) - r.true_mwh as f64 / 1000.0).abs())
+            .sum::<f64>()
+            / true_wh
+    };
+    let settled_abs = abs_error(|r| r.settled_wh as f64);
+    let reported_abs = abs_error(|r| r.reported_wh as f64);
+    assert!(
+        settled_abs < reported_abs / 2.0,
+        "settled {settled_abs} vs reported {reported_abs}"
+    );
+}
+
+/// A meter whose load-profile memory disagrees with its register fails validation; honest
+/// meters never do.
+#[test]
+fn memory_that_disagrees_with_the_register_fails_validation() {
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let mut config = SimConfig::with_defaults(1, start, SimDuration::from_hours(2));
+    config.links[LinkKind::Cellular.index()].read_success = 1.0;
+    config.links[LinkKind::Cellular.index()].latency_sigma = 0.0;
+    config.backhaul_success = 1.0;
+    let mut sim = sim_with(config, 10, |_| CustomerClass::Residential, LinkKind::Cellular);
+    sim.step_until(SimTime(INTERVAL.as_micros() * 2)).expect("ok");
+    let flags = |sim: &Sim| sim.records().intervals.iter().map(|r| r.validation_flags).sum::<u64>();
+    assert_eq!(flags(&sim), 0);
+    // Tamper with meter 3: its memory claims a register 50 kWh ahead of the real one, so the
+    // next interval it records is empty while its register still advances.
+    sim.load_profile_memory_mut(3).expect("exists").register_reading_wh += 50_000;
+    sim.step_until(SimTime(INTERVAL.as_micros() * 3)).expect("ok");
+    assert_eq!(flags(&sim), 1);
+    assert_eq!(sim.records().intervals[2].validation_flags, 1);
+}
+
+#[test]
+fn bad_topologies_are_errors_not_panics() {
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let config = SimConfig::with_defaults(1, start, SimDuration::from_hours(1));
+    let none = Sim::new(
+        config.clone(),
+        vec![CollectorSpec { kind: LinkKind::Mesh }],
+        std::iter::empty(),
+    );
+    assert!(matches!(none, Err(SimError::NoMeters)));
+    let dangling = Sim::new(
+        config.clone(),
+        vec![],
+        [MeterSpec {
+            class: CustomerClass::Residential,
+            link: LinkKind::Mesh,
+            collector: 0,
+        }],
+    );
+    assert!(matches!(dangling, Err(SimError::UnknownCollector { .. })));
+    let mut zero = config;
+    zero.horizon = SimDuration::ZERO;
+    assert!(matches!(
+        Sim::new(zero, vec![], std::iter::empty()),
+        Err(SimError::Config(_))
+    ));
+}

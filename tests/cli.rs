@@ -1,0 +1,191 @@
+//! The command line end to end: determinism across thread counts, result folders, bad input.
+//! One integration-test binary; every test runs the real `amirange` executable.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn amirange(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_amirange"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the amirange binary runs")
+}
+
+fn scenario_path(name: &str) -> String {
+    format!("{}/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The quickstart on 1 and 2 threads writes byte-identical metrics and time series; the
+/// manifests differ only in wall time and thread count.
+#[test]
+fn quickstart_is_identical_on_one_and_two_threads() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    for threads in ["1", "2"] {
+        let out = tmp.path().join(format!("t{threads}"));
+        let o = amirange(
+            &[
+                "run",
+                "--threads",
+                threads,
+                "--out",
+                out.to_str().expect("utf-8"),
+                "--quiet",
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        for f in [
+            "manifest.json",
+            "metrics.json",
+            "timeseries.csv",
+            "truth.csv",
+            "alerts.csv",
+        ] {
+            assert!(out.join(f).is_file(), "{f} written");
+        }
+    }
+    let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
+    for f in ["metrics.json", "timeseries.csv", "truth.csv", "alerts.csv"] {
+        assert!(
+            read(&a.join(f)) == read(&b.join(f)),
+            "{f} differs between 1 and 2 threads"
+        );
+    }
+    let manifest = |dir: &Path| -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::from_slice(&read(&dir.join("manifest.json"))).expect("json");
+        let threads = v["threads"].take();
+        let wall = v["wall_time_s"].take();
+        assert!(threads.is_u64() && wall.is_f64());
+        v
+    };
+    assert_eq!(manifest(&a), manifest(&b));
+    let m: serde_json::Value = serde_json::from_slice(&read(&a.join("metrics.json"))).expect("json");
+    assert_eq!(m["meters"], 10_000);
+    assert_eq!(m["intervals"], 96);
+    let rows = String::from_utf8(read(&a.join("timeseries.csv"))).expect("utf-8");
+    assert_eq!(rows.lines().count(), 97, "header plus one row per interval");
+}
+
+/// The summary names the key measures, and without --out the run goes to
+/// results/<name>-seed<seed>, then -2 when that is taken.
+#[test]
+fn default_result_folders_never_overwrite() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let args = ["run", "--meters", "200", "--duration", "2h"];
+    let first = amirange(&args, tmp.path());
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    for needle in ["true energy", "interval reads on time", "results/quickstart-seed7/"] {
+        assert!(stdout.contains(needle), "summary lacks {needle:?}:\n{stdout}");
+    }
+    let second = amirange(&args, tmp.path());
+    assert!(second.status.success());
+    assert!(tmp.path().join("results/quickstart-seed7/metrics.json").is_file());
+    assert!(tmp.path().join("results/quickstart-seed7-2/metrics.json").is_file());
+    // An explicit --out that exists is refused without --force, and kept intact.
+    let out = tmp.path().join("results/quickstart-seed7");
+    let again = amirange(
+        &[
+            "run",
+            "--meters",
+            "200",
+            "--duration",
+            "2h",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        tmp.path(),
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert!(out.join("metrics.json").is_file());
+}
+
+/// Bad scenarios exit non-zero with file, line and field, never panic, and leave no result
+/// folder (not even a partial one).
+#[test]
+fn bad_scenarios_fail_cleanly() {
+    let good = std::fs::read_to_string(scenario_path("quickstart.ron")).expect("quickstart");
+    let cases: [(&str, String, &str, &str); 4] = [
+        ("syntax", good.replace("seed: 7,", "seed: 7,,"), ":6:", "seed"),
+        (
+            "unknown-field",
+            good.replace("seed: 7,", "seed: 7,\n    colour: 3,"),
+            ":7:",
+            "colour",
+        ),
+        (
+            "negative-meters",
+            good.replace("meters: 10_000", "meters: -10"),
+            ":10:",
+            "topology.meters",
+        ),
+        (
+            "zero-duration",
+            good.replace("duration: \"1d\"", "duration: \"0s\""),
+            ":8:",
+            "duration",
+        ),
+    ];
+    for (name, source, line, field) in cases {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let file = tmp.path().join(format!("{name}.ron"));
+        std::fs::write(&file, source).expect("write");
+        let out = tmp.path().join("results/out");
+        let o = amirange(
+            &[
+                "run",
+                file.to_str().expect("utf-8"),
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+            tmp.path(),
+        );
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{name}: should fail");
+        assert!(!stderr.contains("panicked"), "{name}: panicked: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}.ron{line}")),
+            "{name}: no line {line} in: {stderr}"
+        );
+        assert!(stderr.contains(field), "{name}: no field {field} in: {stderr}");
+        assert!(
+            !tmp.path().join("results").exists(),
+            "{name}: left a result folder behind"
+        );
+    }
+    // A missing file and a bad override are errors too.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let missing = amirange(&["run", "nope.ron"], tmp.path());
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.ron"));
+    let zero = amirange(&["run", "--meters", "0"], tmp.path());
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--meters"));
+    assert!(!tmp.path().join("results").exists());
+}
+
+/// Every scenario file in the repository validates.
+#[test]
+fn shipped_scenarios_validate() {
+    let dir = format!("{}/scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "ron") {
+            let o = amirange(&["validate", path.to_str().expect("utf-8")], Path::new(&dir));
+            assert!(
+                o.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 2);
+}
