@@ -1,16 +1,20 @@
-//! The metering data plane: ECS systems that run once per 15-minute interval over every meter,
-//! in parallel.
+//! The metering data plane: one ECS system that runs once per 15-minute interval over every
+//! meter, in parallel, in a single pass.
 //!
 //! ```text
-//!  consume_system            read_cycle_system (when a read cycle closes)
-//!  ───────────────           ─────────────────────────────────────────────────────────────
-//!  premise load  ──► meter   collector read ──► backhaul ──► HES ingest ──► MDM VEE
-//!  (BDEW profile,    register  (success and     (per          (on time or    (validate, estimate
-//!   noise, relay)    + load    latency per      collector)     late)          gaps, backfill,
-//!                    profile   link kind)                                    reconcile register)
+//!  per meter, every interval           per meter, when a read cycle closes
+//!  ─────────────────────────           ─────────────────────────────────────────────────────────
+//!  ConsumeStep: premise load ──► meter  ReadStep: collector read ──► backhaul ──► HES ──► MDM VEE
+//!  (BDEW profile, routine shift,        (success and latency     (per         (on time (validate, estimate
+//!   noise, relay) → register and         per link kind)           collector)   or late)  gaps, backfill,
+//!   load-profile memory                                                                  reconcile register)
 //! ```
 //!
-//! Both systems draw their randomness from [`Stream`]s keyed by (purpose, meter, slot), and sum
+//! The stages stay separate functions ([`ConsumeStep`], [`ReadStep`], `ingest_delivery`); the
+//! system composes them per meter because one pass over the component tables costs half the
+//! memory traffic of one pass per stage.
+//!
+//! Every stage draws their randomness from [`Stream`]s keyed by (purpose, meter, slot), and sum
 //! into integer accumulators, so the results do not depend on how the meters are split between
 //! threads.
 
@@ -128,81 +132,55 @@ pub(crate) struct TickAccum {
     interrupted_us: u64,
 }
 
-/// Advances every meter by one interval: true consumption from the class profile, the premise's
-/// routine shift, per-interval noise and the relay; the register and load-profile memory
-/// record it.
-pub(crate) fn consume_system(
-    clock: Res<TickClock>,
-    config: Res<SimConfig>,
-    table: Res<ProfileTable>,
-    tables: Res<SamplingTables>,
-    mut meters: Query<(&MeterIdx, &Premise, &mut Meter, &mut LoadProfileMemory)>,
-    mut accum: Local<Parallel<TickAccum>>,
-    mut records: ResMut<RunRecords>,
-) {
-    let slot = clock.slot;
-    let interval_us = INTERVAL.as_micros() as u32;
-    let seed = config.seed;
-    // kWh per annual kWh for every class and shift, and the noise parameters per class.
-    let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; 4];
-    for class in CustomerClass::ALL {
-        for (i, w) in window[class.index()].iter_mut().enumerate() {
-            // kW per 1,000 kWh/a x 0.25 h = kWh per 1,000 kWh/a, which is Wh per kWh/a.
-            *w = f64::from(table.kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
-        }
-    }
-    let noise_family = StreamFamily::new(seed, Purpose::ConsumptionNoise);
-    let noise = &tables.noise;
-    meters.par_iter_mut().for_each_init(
-        || accum.borrow_local_mut(),
-        |acc, (idx, premise, mut meter, mut memory)| {
-            let c = premise.class.index();
-            let base_wh =
-                f64::from(premise.annual_kwh) * window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
-            let draw = noise_family.stream(u64::from(idx.0), u64::from(slot)).next_u64();
-            let factor = f64::from(noise[c].sample(draw));
-            // Relay: the share of the interval with supply on.
-            let mut open_us = meter.open_us_in_interval;
-            if meter.relay == Relay::Open {
-                open_us += interval_us.saturating_sub(meter.relay_changed_at_us);
-            }
-            let on_share = 1.0 - f64::from(open_us.min(interval_us)) / f64::from(interval_us);
-            let true_wh = base_wh * factor * on_share;
-            meter.register_wh += true_wh;
-            meter.open_us_in_interval = 0;
-            meter.relay_changed_at_us = 0;
-            let reading = meter.register_wh as u64;
-            let interval_wh = reading.saturating_sub(memory.register_reading_wh);
-            memory.wh[slot as usize % LOAD_PROFILE_DEPTH] = interval_wh.min(u64::from(u32::MAX)) as u32;
-            memory.register_reading_wh = reading;
-            memory.recorded_until = slot + 1;
-            acc.true_mwh_by_class[c] += (true_wh * 1000.0 + 0.5) as u64;
-            acc.connected += u64::from(meter.relay == Relay::Closed);
-            acc.interrupted_us += u64::from(open_us.min(interval_us));
-        },
-    );
-    let mut row = IntervalRow {
-        slot,
-        read_cycle: clock.cycle_first_slot.is_some(),
-        events: clock.events,
-        alerts: clock.alerts,
-        ..IntervalRow::default()
-    };
-    for a in accum.iter_mut() {
-        for c in 0..4 {
-            row.true_mwh_by_class[c] += a.true_mwh_by_class[c];
-        }
-        row.connected_merge(a);
-        *a = TickAccum::default();
-    }
-    row.true_mwh = row.true_mwh_by_class.iter().sum();
-    records.intervals.push(row);
+/// What every meter's consumption step shares in one interval.
+struct ConsumeStep<'a> {
+    slot: u32,
+    interval_us: u32,
+    /// Wh per annual kWh, per class and routine shift.
+    window: [[f64; (2 * MAX_SHIFT + 1) as usize]; 4],
+    noise_family: StreamFamily,
+    noise: &'a [QuantileTable; 4],
 }
 
-impl IntervalRow {
-    fn connected_merge(&mut self, a: &TickAccum) {
-        self.customers_connected += a.connected;
-        self.interrupted_us += a.interrupted_us;
+impl ConsumeStep<'_> {
+    /// Advances one meter by the interval: true consumption from the class profile, the
+    /// premise's routine shift, per-interval noise and the relay; the register and the
+    /// load-profile memory record it.
+    #[inline]
+    fn meter(
+        &self,
+        idx: &MeterIdx,
+        premise: &Premise,
+        meter: &mut Meter,
+        memory: &mut LoadProfileMemory,
+        acc: &mut TickAccum,
+    ) {
+        let slot = self.slot;
+        let interval_us = self.interval_us;
+        let c = premise.class.index();
+        let base_wh =
+            f64::from(premise.annual_kwh) * self.window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
+        let draw = self.noise_family.stream(u64::from(idx.0), u64::from(slot)).next_u64();
+        let factor = f64::from(self.noise[c].sample(draw));
+        // Relay: the share of the interval with supply on.
+        let mut open_us = meter.open_us_in_interval;
+        if meter.relay == Relay::Open {
+            open_us += interval_us.saturating_sub(meter.relay_changed_at_us);
+        }
+        let open_us = open_us.min(interval_us);
+        let on_share = 1.0 - f64::from(open_us) / f64::from(interval_us);
+        let true_wh = base_wh * factor * on_share;
+        meter.register_wh += true_wh;
+        meter.open_us_in_interval = 0;
+        meter.relay_changed_at_us = 0;
+        let reading = meter.register_wh as u64;
+        let interval_wh = reading.saturating_sub(memory.register_reading_wh);
+        memory.wh[slot as usize % LOAD_PROFILE_DEPTH] = interval_wh.min(u64::from(u32::MAX)) as u32;
+        memory.register_reading_wh = reading;
+        memory.recorded_until = slot + 1;
+        acc.true_mwh_by_class[c] += (true_wh * 1000.0 + 0.5) as u64;
+        acc.connected += u64::from(meter.relay == Relay::Closed);
+        acc.interrupted_us += u64::from(open_us);
     }
 }
 
@@ -235,6 +213,13 @@ impl CycleAccum {
     }
 }
 
+/// Thread-local sums of one data-plane step.
+#[derive(Default)]
+pub(crate) struct StepAccum {
+    tick: TickAccum,
+    cycle: CycleAccum,
+}
+
 /// Per-collector backhaul state for the read cycle that is closing.
 #[derive(Resource, Debug, Clone, Default)]
 pub struct BackhaulState {
@@ -242,84 +227,167 @@ pub struct BackhaulState {
     pub up: Vec<bool>,
 }
 
-/// Closes a read cycle: every collector reads its meters over their link, forwards what it got
-/// over its backhaul to the HES, and the MDM validates, estimates gaps, takes in backfill and
-/// reconciles the register for intervals older than the meter's memory.
+/// What every meter's read shares in one read cycle.
+struct ReadStep<'a> {
+    first: u32,
+    last: u32,
+    n: usize,
+    up: &'a [bool],
+    links: [crate::model::LinkReadModel; 3],
+    deadline_us: u64,
+    table: &'a ProfileTable,
+    latency: &'a [QuantileTable; 3],
+    family: StreamFamily,
+}
+
+impl ReadStep<'_> {
+    /// The collector reads one meter over its link and forwards what it got over its backhaul
+    /// to the HES; the MDM validates it, or estimates what is missing.
+    #[inline]
+    fn meter(
+        &self,
+        idx: &MeterIdx,
+        premise: &Premise,
+        link: &FieldLink,
+        memory: &LoadProfileMemory,
+        record: &mut MdmRecord,
+        acc: &mut CycleAccum,
+    ) {
+        let (first, last) = (self.first, self.last);
+        acc.ensure_len(self.n);
+        let model = &self.links[link.kind.index()];
+        let stats = &mut acc.by_link[link.kind.index()];
+        stats.attempts += 1;
+        let mut stream = self.family.stream(u64::from(idx.0), u64::from(last));
+        let reached = stream.bernoulli(model.read_success);
+        let mut delivered = false;
+        if reached {
+            let latency_us = self.latency[link.kind.index()].sample(stream.next_u64()) as u64;
+            stats.latency_us_sum += latency_us;
+            stats.latency_us_max = stats.latency_us_max.max(latency_us);
+            if !self.up.get(link.collector as usize).copied().unwrap_or(false) {
+                stats.backhaul_lost += 1;
+            } else if latency_us > self.deadline_us {
+                stats.late += 1;
+            } else {
+                stats.successes += 1;
+                delivered = true;
+            }
+        }
+        if delivered {
+            ingest_delivery(acc, self.table, premise, memory, record, first, last);
+        } else {
+            // The MDM estimates every interval of this cycle that it has no value for.
+            for s in record.valued_until.max(first)..=last {
+                let est = self.table.substitute_wh(premise, s);
+                let i = (s - first) as usize;
+                acc.reported_wh[i] += est;
+                acc.settled_wh[i] += est as i64;
+                acc.estimated[i] += 1;
+                acc.missing[i] += 1;
+            }
+            record.valued_until = last + 1;
+        }
+    }
+}
+
+/// The data-plane step of one interval, in a single parallel pass over the meters: each meter
+/// consumes and records the interval, then, when a read cycle closes, is read by its collector,
+/// forwarded to the HES and taken in by the MDM (validation, estimation, backfill, register
+/// reconciliation). One pass instead of one per stage halves the memory traffic, which bounds
+/// the step at a million meters.
 #[expect(
     clippy::too_many_arguments,
     reason = "a system's parameters are its declared data access"
 )]
-pub(crate) fn read_cycle_system(
+pub(crate) fn interval_system(
     clock: Res<TickClock>,
     config: Res<SimConfig>,
     table: Res<ProfileTable>,
     tables: Res<SamplingTables>,
     collectors: Res<Collectors>,
     mut backhaul: ResMut<BackhaulState>,
-    mut meters: Query<(&MeterIdx, &Premise, &FieldLink, &LoadProfileMemory, &mut MdmRecord)>,
-    mut accum: Local<Parallel<CycleAccum>>,
+    mut meters: Query<(
+        &MeterIdx,
+        &Premise,
+        &FieldLink,
+        &mut Meter,
+        &mut LoadProfileMemory,
+        &mut MdmRecord,
+    )>,
+    mut accum: Local<Parallel<StepAccum>>,
     mut records: ResMut<RunRecords>,
     mut counters: ResMut<RunCounters>,
 ) {
-    let Some(first) = clock.cycle_first_slot else {
-        return;
-    };
-    let last = clock.slot;
-    let n = (last - first + 1) as usize;
+    let slot = clock.slot;
     let seed = config.seed;
-    backhaul.up.clear();
-    backhaul.up.extend((0..collectors.0.len() as u64).map(|c| {
-        config.backhaul_success >= 1.0
-            || Stream::new(seed, Purpose::Backhaul, c, u64::from(last)).bernoulli(config.backhaul_success)
-    }));
-    let up = &backhaul.up;
-    let links = config.links;
-    let deadline_us = config.read_deadline.as_micros();
-    let table = &*table;
-    let latency_tables = &tables.latency_us;
-    let read_family = StreamFamily::new(seed, Purpose::MeterRead);
+    let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; 4];
+    for class in CustomerClass::ALL {
+        for (i, w) in window[class.index()].iter_mut().enumerate() {
+            // kW per 1,000 kWh/a x 0.25 h = kWh per 1,000 kWh/a, which is Wh per kWh/a.
+            *w = f64::from(table.kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
+        }
+    }
+    let consume = ConsumeStep {
+        slot,
+        interval_us: INTERVAL.as_micros() as u32,
+        window,
+        noise_family: StreamFamily::new(seed, Purpose::ConsumptionNoise),
+        noise: &tables.noise,
+    };
+    let first = clock.cycle_first_slot;
+    if first.is_some() {
+        backhaul.up.clear();
+        backhaul.up.extend((0..collectors.0.len() as u64).map(|c| {
+            config.backhaul_success >= 1.0
+                || Stream::new(seed, Purpose::Backhaul, c, u64::from(slot)).bernoulli(config.backhaul_success)
+        }));
+    }
+    let read = first.map(|first| ReadStep {
+        first,
+        last: slot,
+        n: (slot - first + 1) as usize,
+        up: &backhaul.up,
+        links: config.links,
+        deadline_us: config.read_deadline.as_micros(),
+        table: &table,
+        latency: &tables.latency_us,
+        family: StreamFamily::new(seed, Purpose::MeterRead),
+    });
     meters.par_iter_mut().for_each_init(
         || accum.borrow_local_mut(),
-        |acc, (idx, premise, link, memory, mut record)| {
-            acc.ensure_len(n);
-            let model = &links[link.kind.index()];
-            let stats = &mut acc.by_link[link.kind.index()];
-            stats.attempts += 1;
-            let mut stream = read_family.stream(u64::from(idx.0), u64::from(last));
-            let reached = stream.bernoulli(model.read_success);
-            let mut delivered = false;
-            if reached {
-                let latency_us = latency_tables[link.kind.index()].sample(stream.next_u64()) as u64;
-                stats.latency_us_sum += latency_us;
-                stats.latency_us_max = stats.latency_us_max.max(latency_us);
-                if !up.get(link.collector as usize).copied().unwrap_or(false) {
-                    stats.backhaul_lost += 1;
-                } else if latency_us > deadline_us {
-                    stats.late += 1;
-                } else {
-                    stats.successes += 1;
-                    delivered = true;
-                }
-            }
-            if delivered {
-                ingest_delivery(acc, table, premise, memory, &mut record, first, last);
-            } else {
-                // The MDM estimates every interval of this cycle that it has no value for.
-                for s in record.valued_until.max(first)..=last {
-                    let est = table.substitute_wh(premise, s);
-                    let i = (s - first) as usize;
-                    acc.reported_wh[i] += est;
-                    acc.settled_wh[i] += est as i64;
-                    acc.estimated[i] += 1;
-                    acc.missing[i] += 1;
-                }
-                record.valued_until = last + 1;
+        |acc, (idx, premise, link, mut meter, mut memory, mut record)| {
+            consume.meter(idx, premise, &mut meter, &mut memory, &mut acc.tick);
+            if let Some(read) = &read {
+                read.meter(idx, premise, link, &memory, &mut record, &mut acc.cycle);
             }
         },
     );
     // Merge the thread-local accumulators; integer sums make the order irrelevant.
+    let mut row = IntervalRow {
+        slot,
+        read_cycle: first.is_some(),
+        events: clock.events,
+        alerts: clock.alerts,
+        ..IntervalRow::default()
+    };
+    for a in accum.iter_mut() {
+        for c in 0..4 {
+            row.true_mwh_by_class[c] += a.tick.true_mwh_by_class[c];
+        }
+        row.customers_connected += a.tick.connected;
+        row.interrupted_us += a.tick.interrupted_us;
+        a.tick = TickAccum::default();
+    }
+    row.true_mwh = row.true_mwh_by_class.iter().sum();
+    records.intervals.push(row);
+    let Some(first) = first else {
+        return;
+    };
+    let n = (slot - first + 1) as usize;
     let base = first as usize;
     for a in accum.iter_mut() {
+        let a = &mut a.cycle;
         if a.reported_wh.len() == n {
             for i in 0..n {
                 let row = &mut records.intervals[base + i];
@@ -330,10 +398,10 @@ pub(crate) fn read_cycle_system(
                 row.intervals_estimated += a.estimated[i];
             }
         }
-        for &(slot, delta) in &a.backfill {
-            records.intervals[slot as usize].settled_wh += delta;
+        for &(earlier, delta) in &a.backfill {
+            records.intervals[earlier as usize].settled_wh += delta;
         }
-        let row = &mut records.intervals[last as usize];
+        let row = &mut records.intervals[slot as usize];
         row.intervals_backfilled += a.backfilled;
         row.validation_flags += a.validation_flags;
         counters.intervals_unrecoverable += a.unrecoverable;

@@ -18,9 +18,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::calendar::EventCalendar;
 use crate::config::{ConfigError, INTERVAL, SimConfig};
-use crate::dataplane::{
-    BackhaulState, Collectors, ProfileTable, SamplingTables, TickClock, consume_system, read_cycle_system,
-};
+use crate::dataplane::{BackhaulState, Collectors, ProfileTable, SamplingTables, TickClock, interval_system};
 use crate::model::{
     CollectorSpec, CustomerClass, FieldLink, LinkKind, LoadProfileMemory, MdmRecord, Meter, MeterIdx, MeterSpec,
     Premise, Relay,
@@ -191,7 +189,7 @@ impl Sim {
         world.insert_resource(MeterDirectory(directory));
         let mut data_plane = Schedule::default();
         data_plane.set_executor(SingleThreadedExecutor::new());
-        data_plane.add_systems((consume_system, read_cycle_system).chain());
+        data_plane.add_systems(interval_system);
         Ok(Sim {
             world,
             data_plane,
