@@ -10,7 +10,7 @@
 //!   load-profile memory                                                                  reconcile register)
 //! ```
 //!
-//! The stages stay separate functions ([`ConsumeStep`], [`ReadStep`], `ingest_delivery`); the
+//! The stages stay separate functions (`ConsumeStep`, `ReadStep`, `ingest_delivery`); the
 //! system composes them per meter because one pass over the component tables costs half the
 //! memory traffic of one pass per stage.
 //!
