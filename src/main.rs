@@ -34,6 +34,8 @@ enum Command {
     Run {
         #[command(flatten)]
         common: CommonArgs,
+        #[command(flatten)]
+        threads: ThreadArgs,
         /// Result folder to create (default: results/<name>-seed<seed>, suffixed -2, -3, ...
         /// when it exists).
         #[arg(long, value_name = "DIR")]
@@ -50,8 +52,10 @@ enum Command {
     Bench {
         #[command(flatten)]
         common: CommonArgs,
+        #[command(flatten)]
+        threads: ThreadArgs,
     },
-    /// Check a scenario file and print what it resolves to, without running it.
+    /// Check a scenario file without running it, and print a one-line summary of it.
     Validate {
         #[command(flatten)]
         common: CommonArgs,
@@ -72,6 +76,10 @@ struct CommonArgs {
     /// Override the simulated duration, e.g. 6h, 2d, "1d 12h".
     #[arg(long, value_name = "D")]
     duration: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ThreadArgs {
     /// Worker threads for the data plane (default: all cores). Results do not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
@@ -95,7 +103,9 @@ impl CommonArgs {
         let scenario = scenario::load(&label, &source, &overrides)?;
         Ok((scenario, label))
     }
+}
 
+impl ThreadArgs {
     /// Initialises the global compute pool with the requested thread count; returns it.
     fn init_threads(&self) -> usize {
         let n = match self.threads {
@@ -123,11 +133,12 @@ fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run {
             common,
+            threads,
             out,
             force,
             quiet,
-        } => cmd_run(&common, out.as_deref(), force, quiet),
-        Command::Bench { common } => cmd_bench(&common),
+        } => cmd_run(&common, &threads, out.as_deref(), force, quiet),
+        Command::Bench { common, threads } => cmd_bench(&common, &threads),
         Command::Validate { common } => cmd_validate(&common),
     }
 }
@@ -145,10 +156,10 @@ fn progress_bar(total: u32, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn cmd_run(common: &CommonArgs, out: Option<&Path>, force: bool, quiet: bool) -> Result<()> {
+fn cmd_run(common: &CommonArgs, thread_args: &ThreadArgs, out: Option<&Path>, force: bool, quiet: bool) -> Result<()> {
     let (scenario, label) = common.load()?;
     let out_dir = results::choose_out_dir(out, &scenario, force)?;
-    let threads = common.init_threads();
+    let threads = thread_args.init_threads();
     let bar = progress_bar(scenario.n_intervals(), quiet);
     let started = Instant::now();
     let finished = run::execute(&scenario, |done, _| bar.set_position(u64::from(done)))?;
@@ -179,9 +190,9 @@ fn cmd_run(common: &CommonArgs, out: Option<&Path>, force: bool, quiet: bool) ->
     Ok(())
 }
 
-fn cmd_bench(common: &CommonArgs) -> Result<()> {
+fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result<()> {
     let (scenario, label) = common.load()?;
-    let threads = common.init_threads();
+    let threads = thread_args.init_threads();
     let bar = progress_bar(scenario.n_intervals(), false);
     let finished = run::execute(&scenario, |done, _| bar.set_position(u64::from(done)))?;
     bar.finish_and_clear();

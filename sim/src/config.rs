@@ -139,8 +139,8 @@ impl SimConfig {
         if self.horizon < INTERVAL || !self.horizon.as_micros().is_multiple_of(INTERVAL.as_micros()) {
             return fail("horizon", "must be a positive whole number of 15-minute intervals");
         }
-        if self.horizon > SimDuration::from_days(3660) {
-            return fail("horizon", "at most ten years");
+        if self.horizon > SimDuration::from_days(3650) {
+            return fail("horizon", "at most 3650 days");
         }
         if !self.start.second_of_day.is_multiple_of(900) {
             return fail("start", "must fall on a quarter-hour");

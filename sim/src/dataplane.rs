@@ -14,7 +14,7 @@
 //! system composes them per meter because one pass over the component tables costs half the
 //! memory traffic of one pass per stage.
 //!
-//! Every stage draws their randomness from [`Stream`]s keyed by (purpose, meter, slot), and sum
+//! Every stage draws its randomness from [`Stream`]s keyed by (purpose, meter, slot), and sums
 //! into integer accumulators, so the results do not depend on how the meters are split between
 //! threads.
 

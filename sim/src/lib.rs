@@ -3,7 +3,7 @@
 //! This crate is the simulated world of amirange: simulated time and its civil calendar, the
 //! control-plane event calendar, counter-based random streams, and a bevy_ecs world of meters,
 //! collectors, the head-end system (HES) and meter data management (MDM), with the data-plane
-//! systems that advance it once per 15-minute metering interval.
+//! system that advances it once per 15-minute metering interval.
 //!
 //! It must never know about files, sockets, the wall clock, threads it did not get from the
 //! compute pool, scenario file formats, or the command line. Time is a parameter
@@ -16,7 +16,7 @@
 //!     │        │        │
 //!   profile ─ model ─ config       (the AMI vocabulary: classes, links, premises, meters)
 //!              │
-//!          dataplane               (ECS systems: consume, read cycle, HES ingest, MDM VEE)
+//!          dataplane               (one ECS system per interval: consume, read, HES, MDM VEE)
 //!              │
 //!           engine                 (Sim: world + schedule + calendar, steppable)
 //!              │

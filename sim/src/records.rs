@@ -39,8 +39,8 @@ pub struct IntervalRow {
     pub validation_flags: u64,
     /// Meters with the relay closed at the end of the interval.
     pub customers_connected: u64,
-    /// Customer-minutes without supply in the interval (relay open), in microseconds summed
-    /// over meters.
+    /// Time without supply in the interval (relay open), microseconds summed over meters
+    /// (`timeseries.csv` shows it as customer-minutes).
     pub interrupted_us: u64,
     /// Whether a read cycle closed at the end of this interval.
     pub read_cycle: bool,

@@ -26,8 +26,7 @@ use std::convert::Infallible;
 pub enum Purpose {
     /// Customer class of a premise (topology generation).
     TopologyClass = 1,
-    /// Link kind of a meter (topology generation).
-    TopologyLink = 2,
+    // 2 is retired (it was a per-meter link-kind draw); numbers are never reused.
     /// Annual consumption and routine shift of a premise, drawn once.
     PremiseProfile = 10,
     /// Per-interval consumption noise of a meter.
