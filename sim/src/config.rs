@@ -128,60 +128,68 @@ impl SimConfig {
         (self.horizon.as_micros() / INTERVAL.as_micros()) as u32
     }
 
-    /// Checks every value; the scenario loader has already done so with file positions.
+    /// Checks every value. This is the one place where ranges are defined: the scenario loader
+    /// converts units and then relies on it, mapping `field` (a path in this struct, such as
+    /// `links.plc.read_success` or `classes.residential.max_shift_slots`) back to the file.
     pub fn check(&self) -> Result<(), ConfigError> {
-        let fail = |field: &str, reason: &str| {
-            Err(ConfigError {
-                field: field.to_owned(),
-                reason: reason.to_owned(),
-            })
+        let fail = |field: String, reason: String| Err(ConfigError { field, reason });
+        let probability = |field: String, p: f64| {
+            if (0.0..=1.0).contains(&p) {
+                Ok(())
+            } else {
+                fail(field, format!("must be a probability between 0 and 1, not {p}"))
+            }
+        };
+        let within = |field: String, v: f64, max: f64| {
+            if (0.0..=max).contains(&v) {
+                Ok(())
+            } else {
+                fail(field, format!("must be between 0 and {max}, not {v}"))
+            }
         };
         if self.horizon < INTERVAL || !self.horizon.as_micros().is_multiple_of(INTERVAL.as_micros()) {
-            return fail("horizon", "must be a positive whole number of 15-minute intervals");
+            return fail(
+                "horizon".into(),
+                "must be a positive whole number of 15-minute intervals".into(),
+            );
         }
         if self.horizon > SimDuration::from_days(3650) {
-            return fail("horizon", "at most 3650 days");
+            return fail("horizon".into(), "at most 3650d".into());
         }
         if !self.start.second_of_day.is_multiple_of(900) {
-            return fail("start", "must fall on a quarter-hour");
+            return fail("start".into(), "must fall on a quarter-hour (e.g. 00:00, 06:15)".into());
         }
         if !(1..=crate::model::LOAD_PROFILE_DEPTH as u32).contains(&self.read_cycle_intervals) {
-            return fail("read_cycle", "must be 15m to 4h in steps of 15m");
+            return fail("read_cycle".into(), "must be 15m to 4h in steps of 15m".into());
         }
         if self.read_deadline == SimDuration::ZERO {
-            return fail("read_deadline", "must be positive");
+            return fail("read_deadline".into(), "must be longer than zero".into());
         }
-        if !(0.0..=1.0).contains(&self.backhaul_success) {
-            return fail("backhaul_success", "must be a probability in [0, 1]");
-        }
+        probability("backhaul_success".into(), self.backhaul_success)?;
         for class in CustomerClass::ALL {
             let c = self.class(class);
-            let name = class.name();
-            if !(c.mean_annual_kwh.is_finite() && c.mean_annual_kwh > 0.0) {
-                return fail(&format!("{name}.mean_annual_kwh"), "must be positive");
+            let path = |f: &str| format!("classes.{}.{f}", class.name());
+            let kwh = c.mean_annual_kwh;
+            if !(kwh.is_finite() && kwh > 0.0 && kwh <= 1e9) {
+                return fail(
+                    path("mean_annual_kwh"),
+                    format!("must be between 0 and 1e9 kWh, not {kwh}"),
+                );
             }
-            if !(0.0..=3.0).contains(&c.annual_sigma) {
-                return fail(&format!("{name}.annual_sigma"), "must be in [0, 3]");
-            }
-            if !(0.0..=2.0).contains(&c.interval_noise_sigma) {
-                return fail(&format!("{name}.interval_noise_sigma"), "must be in [0, 2]");
-            }
-            if c.max_shift_slots > 8 {
-                return fail(&format!("{name}.max_shift_slots"), "at most 8 quarter-hours");
+            within(path("annual_sigma"), c.annual_sigma, 3.0)?;
+            within(path("interval_noise_sigma"), c.interval_noise_sigma, 2.0)?;
+            if i64::from(c.max_shift_slots) > crate::dataplane::MAX_SHIFT {
+                return fail(path("max_shift_slots"), "must be 0m to 2h in steps of 15m".into());
             }
         }
         for kind in LinkKind::ALL {
             let l = &self.links[kind.index()];
-            let name = kind.name();
-            if !(0.0..=1.0).contains(&l.read_success) {
-                return fail(&format!("{name}.read_success"), "must be a probability in [0, 1]");
-            }
+            let path = |f: &str| format!("links.{}.{f}", kind.name());
+            probability(path("read_success"), l.read_success)?;
             if l.latency_median == SimDuration::ZERO {
-                return fail(&format!("{name}.latency_median"), "must be positive");
+                return fail(path("latency_median"), "must be longer than zero".into());
             }
-            if !(0.0..=3.0).contains(&l.latency_sigma) {
-                return fail(&format!("{name}.latency_sigma"), "must be in [0, 3]");
-            }
+            within(path("latency_sigma"), l.latency_sigma, 3.0)?;
         }
         Ok(())
     }

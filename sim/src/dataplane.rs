@@ -204,12 +204,36 @@ pub(crate) struct CycleAccum {
 impl CycleAccum {
     fn ensure_len(&mut self, n: usize) {
         if self.reported_wh.len() != n {
-            self.reported_wh = vec![0; n];
-            self.settled_wh = vec![0; n];
-            self.on_time = vec![0; n];
-            self.missing = vec![0; n];
-            self.estimated = vec![0; n];
+            self.reported_wh.resize(n, 0);
+            self.settled_wh.resize(n, 0);
+            self.on_time.resize(n, 0);
+            self.missing.resize(n, 0);
+            self.estimated.resize(n, 0);
         }
+    }
+
+    /// Zeroes every sum, keeping the vectors' allocations for the next cycle.
+    fn reset(&mut self) {
+        let mut kept = CycleAccum {
+            reported_wh: std::mem::take(&mut self.reported_wh),
+            settled_wh: std::mem::take(&mut self.settled_wh),
+            on_time: std::mem::take(&mut self.on_time),
+            missing: std::mem::take(&mut self.missing),
+            estimated: std::mem::take(&mut self.estimated),
+            backfill: std::mem::take(&mut self.backfill),
+            ..CycleAccum::default()
+        };
+        for v in [
+            &mut kept.reported_wh,
+            &mut kept.on_time,
+            &mut kept.missing,
+            &mut kept.estimated,
+        ] {
+            v.fill(0);
+        }
+        kept.settled_wh.fill(0);
+        kept.backfill.clear();
+        *self = kept;
     }
 }
 
@@ -410,7 +434,7 @@ pub(crate) fn interval_system(
         for k in LinkKind::ALL {
             counters.by_link[k.index()].merge(&a.by_link[k.index()]);
         }
-        *a = CycleAccum::default();
+        a.reset();
     }
 }
 
@@ -442,21 +466,20 @@ fn ingest_delivery(
     if lost > 0 {
         acc.unrecoverable += u64::from(lost);
         let gap_wh = (register_delta - in_memory_sum).max(0);
-        let estimates: Vec<u64> = (record.actual_until..recoverable_from)
-            .map(|s| table.substitute_wh(premise, s))
-            .collect();
-        let est_total: u64 = estimates.iter().sum();
+        let lost_slots = record.actual_until..recoverable_from;
+        let est_total: i64 = lost_slots.clone().map(|s| table.substitute_wh(premise, s) as i64).sum();
         let mut assigned: i64 = 0;
-        for (j, s) in (record.actual_until..recoverable_from).enumerate() {
-            let share = if j + 1 == estimates.len() {
+        for s in lost_slots {
+            let est = table.substitute_wh(premise, s) as i64;
+            let share = if s + 1 == recoverable_from {
                 gap_wh - assigned
             } else if est_total > 0 {
-                gap_wh * estimates[j] as i64 / est_total as i64
+                gap_wh * est / est_total
             } else {
                 gap_wh / i64::from(lost)
             };
             assigned += share;
-            settle(acc, s, first, share - estimates[j] as i64);
+            settle(acc, s, first, share - est);
         }
     }
     for s in recoverable_from..=last {

@@ -20,12 +20,11 @@ use crate::calendar::EventCalendar;
 use crate::config::{ConfigError, INTERVAL, SimConfig};
 use crate::dataplane::{BackhaulState, Collectors, ProfileTable, SamplingTables, TickClock, interval_system};
 use crate::model::{
-    CollectorSpec, CustomerClass, FieldLink, LinkKind, LoadProfileMemory, MdmRecord, Meter, MeterIdx, MeterSpec,
-    Premise, Relay,
+    CollectorSpec, CustomerClass, FieldLink, LoadProfileMemory, MdmRecord, Meter, MeterIdx, MeterSpec, Premise, Relay,
 };
 use crate::records::{AlertRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
-use crate::time::{SimDuration, SimTime};
+use crate::time::SimTime;
 
 /// An input to the engine: something scheduled from outside (a scenario script, an attacker, a
 /// player in the live range) to happen at a simulated time.
@@ -219,21 +218,6 @@ impl Sim {
         self.world.resource::<MeterDirectory>().0.len()
     }
 
-    /// The validated configuration.
-    pub fn config(&self) -> &SimConfig {
-        self.world.resource::<SimConfig>()
-    }
-
-    /// Intervals closed so far.
-    pub fn intervals_closed(&self) -> u32 {
-        self.next_slot
-    }
-
-    /// Control-plane inputs pending in the calendar.
-    pub fn pending_inputs(&self) -> usize {
-        self.calendar.len()
-    }
-
     /// Schedules `input` at `at` (which may equal the present, not precede it).
     pub fn schedule(&mut self, at: SimTime, input: Input) -> Result<u64, SimError> {
         if at < self.now {
@@ -374,12 +358,6 @@ impl Sim {
             + size_of::<MdmRecord>()
             + size_of::<Entity>() * 2
     }
-
-    /// The link kind a meter uses.
-    pub fn link_of(&self, meter: u32) -> Option<LinkKind> {
-        let entity = *self.world.resource::<MeterDirectory>().0.get(meter as usize)?;
-        self.world.get::<FieldLink>(entity).map(|l| l.kind)
-    }
 }
 
 /// Draws a premise's annual consumption (mean-preserving log-normal around the class mean) and
@@ -402,6 +380,3 @@ pub(crate) fn draw_premise(
         annual_kwh: annual as f32,
     }
 }
-
-/// Duration of one metering interval (re-exported for drivers).
-pub const METERING_INTERVAL: SimDuration = INTERVAL;

@@ -40,11 +40,6 @@ impl SimTime {
     pub fn since_start(self) -> SimDuration {
         SimDuration(self.0)
     }
-
-    /// `self - earlier`, or zero when `earlier` is later than `self`.
-    pub fn saturating_since(self, earlier: SimTime) -> SimDuration {
-        SimDuration(self.0.saturating_sub(earlier.0))
-    }
 }
 
 impl SimDuration {
