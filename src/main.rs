@@ -179,6 +179,7 @@ fn cmd_run(common: &CommonArgs, thread_args: &ThreadArgs, out: Option<&Path>, fo
         resolved: ResolvedScenario {
             sim: scenario.sim.clone(),
             topology: scenario.topology.clone(),
+            topology_source: scenario.topology_source.clone(),
         },
     };
     let files = results::render(&scenario, finished.sim.records(), &finished.metrics, &manifest)?;

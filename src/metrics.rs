@@ -104,6 +104,10 @@ pub struct LinkMetrics {
     pub late: u64,
     /// Attempts lost to a collector backhaul outage.
     pub backhaul_lost: u64,
+    /// Attempts at meters with no path (orphans).
+    pub unreachable: u64,
+    /// Successful reads of mesh meters over their cellular fallback (counted under mesh).
+    pub via_fallback: u64,
     /// successes / attempts, percent.
     pub success_pct: f64,
     /// Mean latency of answered attempts, ms.
@@ -192,7 +196,7 @@ pub fn compute(scenario: &Scenario, records: &RunRecords, counters: &RunCounters
     let mut by_link = BTreeMap::new();
     for kind in LinkKind::ALL {
         let s = counters.link(kind);
-        let answered = s.successes + s.late + s.backhaul_lost;
+        let answered = s.successes + s.late;
         by_link.insert(
             kind.name().to_owned(),
             LinkMetrics {
@@ -201,6 +205,8 @@ pub fn compute(scenario: &Scenario, records: &RunRecords, counters: &RunCounters
                 successes: s.successes,
                 late: s.late,
                 backhaul_lost: s.backhaul_lost,
+                unreachable: s.unreachable,
+                via_fallback: s.via_fallback,
                 success_pct: pct(s.successes as f64, s.attempts as f64),
                 mean_latency_ms: if answered == 0 {
                     0.0

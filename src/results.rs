@@ -49,8 +49,10 @@ pub struct Manifest {
 pub struct ResolvedScenario {
     /// Engine configuration.
     pub sim: amirange_sim::config::SimConfig,
-    /// Topology generator parameters.
-    pub topology: amirange_topologies::SimpleSpec,
+    /// Topology generator parameters, resolved.
+    pub topology: amirange_topologies::Area,
+    /// Where they came from (preset file, topology file, or `inline`).
+    pub topology_source: String,
 }
 
 /// The header of `timeseries.csv`.

@@ -26,12 +26,11 @@ pub struct Finished {
 /// Runs `scenario` to the end. `progress(done, total)` is called after every interval.
 pub fn execute(scenario: &Scenario, mut progress: impl FnMut(u32, u32)) -> Result<Finished> {
     let started = Instant::now();
-    let topology = scenario
+    let network = scenario
         .topology
-        .generate(scenario.seed())
+        .generate(scenario.seed(), scenario.class_kwh())
         .context("generating the topology")?;
-    let mut sim = Sim::new(scenario.sim.clone(), topology.collectors().to_vec(), topology.meters())
-        .context("building the simulation")?;
+    let mut sim = Sim::new(scenario.sim.clone(), network).context("building the simulation")?;
     let build_time = started.elapsed();
     let stepping = Instant::now();
     let total = scenario.n_intervals();

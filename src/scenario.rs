@@ -14,10 +14,10 @@
 use std::fmt;
 
 use amirange_sim::config::{INTERVAL, SimConfig};
-use amirange_sim::model::{ClassConsumption, CustomerClass, LinkKind, LinkReadModel};
+use amirange_sim::model::{ClassConsumption, CustomerClass};
 use amirange_sim::profile::ProfileId;
 use amirange_sim::time::{CivilDate, CivilDateTime, SimDuration};
-use amirange_topologies::SimpleSpec;
+use amirange_topologies::{Area, AreaSpec, TopologyError};
 use serde::{Deserialize, Serialize};
 
 /// The scenario as written in the file.
@@ -52,63 +52,12 @@ pub struct RawScenario {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub enum RawTopology {
-    /// The seeded block generator of `topologies`.
-    Simple(RawSimpleTopology),
-}
-
-/// `Simple(..)` topology as written.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSimpleTopology {
-    /// Number of meters (read as a signed number so that a negative count gets a clear message).
-    pub meters: i64,
-    /// Share of premises per class.
-    #[serde(default)]
-    pub class_mix: Option<RawClassShares>,
-    /// Share of meters per link kind.
-    #[serde(default)]
-    pub link_shares: Option<RawLinkShares>,
-    /// Meters per collector, per link kind.
-    #[serde(default)]
-    pub meters_per_collector: Option<RawLinkCounts>,
-}
-
-/// One number per customer class.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawClassShares {
-    /// Households.
-    pub residential: f64,
-    /// Commercial premises.
-    pub commercial: f64,
-    /// Industrial premises.
-    pub industrial: f64,
-    /// Critical facilities.
-    pub critical: f64,
-}
-
-/// One share per link kind.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLinkShares {
-    /// RF mesh.
-    pub mesh: f64,
-    /// Powerline.
-    pub plc: f64,
-    /// Cellular.
-    pub cellular: f64,
-}
-
-/// One count per link kind.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLinkCounts {
-    /// RF mesh.
-    pub mesh: i64,
-    /// Powerline.
-    pub plc: i64,
-    /// Cellular.
-    pub cellular: i64,
+    /// A built-in preset by name (`Preset("town-10k")`; see `amirange topo list`).
+    Preset(String),
+    /// A topology file (`File("my-area.ron")`), relative to the scenario file.
+    File(String),
+    /// Generator parameters written inline (`Area(kind: Urban, meters: 50_000, ...)`).
+    Area(Box<AreaSpec>),
 }
 
 /// Consumption parameters per class, each optional.
@@ -160,42 +109,6 @@ pub struct RawMetering {
     /// A read slower than this misses the cycle.
     #[serde(default)]
     pub read_deadline: Option<String>,
-    /// Probability that a collector's backhaul works in a cycle.
-    #[serde(default)]
-    pub backhaul_success: Option<f64>,
-    /// Read model per link kind.
-    #[serde(default)]
-    pub links: Option<RawLinks>,
-}
-
-/// Read models per link kind, each optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLinks {
-    /// RF mesh.
-    #[serde(default)]
-    pub mesh: Option<RawLink>,
-    /// Powerline.
-    #[serde(default)]
-    pub plc: Option<RawLink>,
-    /// Cellular.
-    #[serde(default)]
-    pub cellular: Option<RawLink>,
-}
-
-/// One link kind's read model, each optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLink {
-    /// Probability that a read attempt returns.
-    #[serde(default)]
-    pub read_success: Option<f64>,
-    /// Median latency, e.g. `"3s"`.
-    #[serde(default)]
-    pub latency_median: Option<String>,
-    /// Log-normal sigma of latency.
-    #[serde(default)]
-    pub latency_sigma: Option<f64>,
 }
 
 /// A validated scenario.
@@ -207,9 +120,10 @@ pub struct Scenario {
     pub description: Option<String>,
     /// Simulated duration.
     pub duration: SimDuration,
-    /// The topology generator and its parameters.
-    #[serde(skip)]
-    pub topology: SimpleSpec,
+    /// The topology generator's parameters, resolved.
+    pub topology: Area,
+    /// Where the topology came from: `preset town-10k`, a file path, or `inline`.
+    pub topology_source: String,
     /// The engine configuration (seed, start, consumption, metering).
     pub sim: SimConfig,
 }
@@ -222,6 +136,10 @@ impl Scenario {
     /// Number of meters.
     pub fn meters(&self) -> u64 {
         self.topology.meters
+    }
+    /// Mean annual consumption per class, kWh (sizes transformers and feeders).
+    pub fn class_kwh(&self) -> [f64; 4] {
+        self.sim.classes.map(|c| c.mean_annual_kwh)
     }
     /// Number of 15-minute intervals.
     pub fn n_intervals(&self) -> u32 {
@@ -269,24 +187,21 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
-/// Parses and validates a scenario from `source`, read from `file`.
+/// Parses and validates a scenario from `source`, read from `file`. A topology `File(..)` is
+/// read relative to the scenario file's folder (the working folder for the built-in
+/// quickstart).
 pub fn load(file: &str, source: &str, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
-    let mut raw = parse_raw(file, source)?;
+    let mut raw: RawScenario = parse_ron(file, source)?;
     let mut overridden: Vec<&str> = Vec::new();
     if let Some(seed) = overrides.seed {
         raw.seed = seed;
         overridden.push("seed");
     }
-    if let Some(meters) = overrides.meters {
-        let RawTopology::Simple(simple) = &mut raw.topology;
-        simple.meters = meters;
-        overridden.push("topology.meters");
-    }
     if let Some(duration) = &overrides.duration {
         raw.duration = duration.clone();
         overridden.push("duration");
     }
-    validate(raw).map_err(|(path, message)| {
+    let blame = |path: String, message: String, overridden: &[&str]| {
         let flag = match path.as_str() {
             "topology.meters" => Some("--meters"),
             "duration" => Some("--duration"),
@@ -310,14 +225,91 @@ pub fn load(file: &str, source: &str, overrides: &Overrides) -> Result<Scenario,
             field: Some(path.clone()),
             message,
         }
+    };
+    // The topology: a preset, a file, or inline; errors point into whichever text holds it.
+    let (mut spec, origin, text) = match &raw.topology {
+        RawTopology::Preset(name) => {
+            let Some(text) = amirange_topologies::preset(name) else {
+                let names: Vec<&str> = amirange_topologies::PRESETS.iter().map(|(n, _)| *n).collect();
+                return Err(blame(
+                    "topology".into(),
+                    format!("unknown preset {name:?}; built-in presets: {}", names.join(", ")),
+                    &overridden,
+                ));
+            };
+            let label = format!("topologies/presets/{name}.ron");
+            (parse_ron::<AreaSpec>(&label, text)?, label, Some(text.to_owned()))
+        }
+        RawTopology::File(path) => {
+            let base = if file.starts_with('<') {
+                std::path::PathBuf::new()
+            } else {
+                std::path::Path::new(file)
+                    .parent()
+                    .map(|p| p.to_path_buf())
+                    .unwrap_or_default()
+            };
+            let full = base.join(path);
+            let label = full.display().to_string();
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                blame(
+                    "topology".into(),
+                    format!("cannot read topology file {label}: {e}"),
+                    &overridden,
+                )
+            })?;
+            (parse_ron::<AreaSpec>(&label, &text)?, label, Some(text))
+        }
+        RawTopology::Area(spec) => ((**spec).clone(), "inline".to_owned(), None),
+    };
+    if let Some(meters) = overrides.meters {
+        spec.meters = meters;
+        overridden.push("topology.meters");
+    }
+    let topology = spec.resolve().map_err(|e| {
+        let TopologyError::Invalid { field, reason } = e else {
+            return blame("topology".into(), e.to_string(), &overridden);
+        };
+        let path = format!("topology.{field}");
+        match &text {
+            Some(text) if !overridden.contains(&path.as_str()) => {
+                let keys: Vec<&str> = field.split('.').collect();
+                ScenarioError {
+                    file: origin.clone(),
+                    position: locate(text, &keys),
+                    field: Some(field),
+                    message: reason,
+                }
+            }
+            _ => blame(path, reason, &overridden),
+        }
+    })?;
+    validate(raw, topology, origin).map_err(|(path, message)| blame(path, message, &overridden))
+}
+
+/// Parses a topology file's text (for `amirange topo`): errors name the file, line and field.
+pub fn load_area(file: &str, source: &str) -> Result<Area, ScenarioError> {
+    let spec: AreaSpec = parse_ron(file, source)?;
+    spec.resolve().map_err(|e| {
+        let (field, message) = match e {
+            TopologyError::Invalid { field, reason } => (field, reason),
+            other => (String::new(), other.to_string()),
+        };
+        let keys: Vec<&str> = field.split('.').collect();
+        ScenarioError {
+            file: file.to_owned(),
+            position: locate(source, &keys),
+            field: Some(field),
+            message,
+        }
     })
 }
 
-fn parse_raw(file: &str, source: &str) -> Result<RawScenario, ScenarioError> {
+fn parse_ron<T: serde::de::DeserializeOwned>(file: &str, source: &str) -> Result<T, ScenarioError> {
     let options = ron::Options::default().with_default_extension(
         ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
     );
-    options.from_str::<RawScenario>(source).map_err(|e| {
+    options.from_str::<T>(source).map_err(|e| {
         let position = (e.span.start.line, e.span.start.col);
         let field = match &e.code {
             ron::Error::NoSuchStructField { found, .. } => Some(found.clone()),
@@ -364,8 +356,7 @@ fn scenario_path(config_field: &str) -> String {
     if let Some(rest) = config_field.strip_prefix("classes.") {
         return format!("consumption.{}", rest.replace("max_shift_slots", "max_shift"));
     }
-    if config_field.starts_with("links.") || ["read_cycle", "read_deadline", "backhaul_success"].contains(&config_field)
-    {
+    if ["read_cycle", "read_deadline"].contains(&config_field) {
         return format!("metering.{config_field}");
     }
     match config_field {
@@ -374,7 +365,7 @@ fn scenario_path(config_field: &str) -> String {
     }
 }
 
-fn validate(raw: RawScenario) -> Result<Scenario, Invalid> {
+fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result<Scenario, Invalid> {
     if raw.name.trim().is_empty() {
         return invalid("name", "must not be empty");
     }
@@ -398,39 +389,6 @@ fn validate(raw: RawScenario) -> Result<Scenario, Invalid> {
     if duration == SimDuration::ZERO {
         return invalid("duration", "must be longer than zero");
     }
-
-    let RawTopology::Simple(simple) = raw.topology;
-    if simple.meters < 1 {
-        return invalid("topology.meters", format!("must be at least 1, not {}", simple.meters));
-    }
-    let mut topology = SimpleSpec::with_meters(simple.meters as u64);
-    if let Some(mix) = simple.class_mix {
-        topology.class_mix = [mix.residential, mix.commercial, mix.industrial, mix.critical];
-    }
-    if let Some(shares) = simple.link_shares {
-        topology.link_shares = [shares.mesh, shares.plc, shares.cellular];
-    }
-    if let Some(counts) = simple.meters_per_collector {
-        let mut out = [0u32; 3];
-        for (i, (v, name)) in [
-            (counts.mesh, "mesh"),
-            (counts.plc, "plc"),
-            (counts.cellular, "cellular"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if !(1..=i64::from(u32::MAX)).contains(&v) {
-                return invalid(&format!("topology.meters_per_collector.{name}"), "must be at least 1");
-            }
-            out[i] = v as u32;
-        }
-        topology.meters_per_collector = out;
-    }
-    topology.check().map_err(|e| match e {
-        amirange_topologies::TopologyError::Invalid { field, reason } => (format!("topology.{field}"), reason),
-        other => ("topology".to_owned(), other.to_string()),
-    })?;
 
     let mut sim = SimConfig::with_defaults(raw.seed, start, duration);
     let consumption = raw.consumption.unwrap_or_default();
@@ -461,21 +419,6 @@ fn validate(raw: RawScenario) -> Result<Scenario, Invalid> {
     if let Some(text) = metering.read_deadline {
         sim.read_deadline = duration_field("metering.read_deadline", &text)?;
     }
-    sim.backhaul_success = metering.backhaul_success.unwrap_or(sim.backhaul_success);
-    let links = metering.links.unwrap_or_default();
-    for (kind, given) in [
-        (LinkKind::Mesh, links.mesh),
-        (LinkKind::Plc, links.plc),
-        (LinkKind::Cellular, links.cellular),
-    ] {
-        let Some(given) = given else { continue };
-        let l: &mut LinkReadModel = &mut sim.links[kind.index()];
-        l.read_success = given.read_success.unwrap_or(l.read_success);
-        if let Some(text) = given.latency_median {
-            l.latency_median = duration_field(&format!("metering.links.{}.latency_median", kind.name()), &text)?;
-        }
-        l.latency_sigma = given.latency_sigma.unwrap_or(l.latency_sigma);
-    }
     for text in &raw.holidays {
         let date = CivilDate::parse(text)
             .ok_or_else(|| ("holidays".to_owned(), format!("expected YYYY-MM-DD, got {text:?}")))?;
@@ -488,6 +431,7 @@ fn validate(raw: RawScenario) -> Result<Scenario, Invalid> {
         description: raw.description,
         duration,
         topology,
+        topology_source,
         sim,
     })
 }
@@ -601,10 +545,11 @@ Scenario(
     seed: 1,
     start: "2026-01-15T00:00:00",
     duration: "1d",
-    topology: Simple(
+    topology: Area(
+        kind: Suburban,
         meters: 100,
     ),
-    metering: (links: (plc: (read_success: 0.9))),
+    metering: (read_deadline: "4m"),
 )
 "#;
 
@@ -618,26 +563,31 @@ Scenario(
         let s = load("s.ron", GOOD, &Overrides::default()).expect("valid");
         assert_eq!(s.meters(), 100);
         assert_eq!(s.n_intervals(), 96);
-        assert_eq!(s.sim.links[LinkKind::Plc.index()].read_success, 0.9);
-        assert_eq!(
-            s.sim.links[LinkKind::Mesh.index()],
-            SimConfig::default_link(LinkKind::Mesh)
-        );
+        assert_eq!(s.sim.read_deadline, SimDuration::from_minutes(4));
+        assert_eq!(s.topology.meters_per_transformer, 80, "suburban default");
+        assert_eq!(s.topology_source, "inline");
     }
 
     #[test]
     fn errors_name_file_line_column_and_field() {
         check(
             &GOOD.replace("meters: 100", "meters: -5"),
-            "s.ron:8:9: field `topology.meters`: must be at least 1, not -5",
+            "s.ron:9:9: field `topology.meters`: must be 1 to 100000000, not -5",
         );
         check(
             &GOOD.replace("\"1d\"", "\"0s\""),
             "s.ron:6:5: field `duration`: must be longer than zero",
         );
         check(
-            &GOOD.replace("read_success: 0.9", "read_success: 1.5"),
-            "s.ron:10:30: field `metering.links.plc.read_success`: must be a probability between 0 and 1, not 1.5",
+            &GOOD.replace("meters: 100,", "meters: 100, radio: (shadowing_db: 40),"),
+            "s.ron:9:30: field `topology.radio.shadowing_db`: must be between 0 and 20, not 40",
+        );
+        check(
+            &GOOD.replace(
+                "Area(\n        kind: Suburban,\n        meters: 100,\n    )",
+                "Preset(\"city-10m\")",
+            ),
+            "s.ron:7:5: field `topology`: unknown preset \"city-10m\"; built-in presets: town-10k, suburb-100k, city-1m, rural-50k",
         );
         let unknown = load(
             "s.ron",
@@ -663,7 +613,7 @@ Scenario(
         let err = load("s.ron", GOOD, &o).expect_err("zero meters");
         assert_eq!(
             err.to_string(),
-            "command line --meters: field `topology.meters`: must be at least 1, not 0"
+            "command line --meters: field `topology.meters`: must be 1 to 100000000, not 0"
         );
         let o = Overrides {
             seed: Some(9),
@@ -675,8 +625,45 @@ Scenario(
     }
 
     #[test]
+    fn presets_and_topology_files_blame_their_own_lines() {
+        let preset = GOOD.replace(
+            "Area(\n        kind: Suburban,\n        meters: 100,\n    )",
+            "Preset(\"town-10k\")",
+        );
+        let s = load("s.ron", &preset, &Overrides::default()).expect("preset loads");
+        assert_eq!(s.meters(), 10_000);
+        assert_eq!(s.topology_source, "topologies/presets/town-10k.ron");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let area = dir.path().join("area.ron");
+        std::fs::write(
+            &area,
+            "Area(\n  kind: Rural,\n  meters: 500,\n  cellular_fallback: 2.0,\n)\n",
+        )
+        .expect("write");
+        let scenario = dir.path().join("s.ron");
+        let text = GOOD.replace(
+            "Area(\n        kind: Suburban,\n        meters: 100,\n    )",
+            "File(\"area.ron\")",
+        );
+        let err = load(&scenario.display().to_string(), &text, &Overrides::default()).expect_err("bad file");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:4:3: field `cellular_fallback`: must be between 0 and 1, not 2",
+                area.display()
+            )
+        );
+        let missing = text.replace("area.ron", "nowhere.ron");
+        let err = load(&scenario.display().to_string(), &missing, &Overrides::default()).expect_err("missing");
+        assert!(
+            err.to_string().contains("field `topology`: cannot read topology file"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn locate_skips_comments_and_strings() {
-        assert_eq!(locate(GOOD, &["topology", "meters"]), Some((8, 9)));
+        assert_eq!(locate(GOOD, &["topology", "meters"]), Some((9, 9)));
         assert_eq!(locate("a: \"b: c\", b: 1", &["b"]), Some((1, 12)));
     }
 }

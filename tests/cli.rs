@@ -112,23 +112,23 @@ fn default_result_folders_never_overwrite() {
 fn bad_scenarios_fail_cleanly() {
     let good = std::fs::read_to_string(scenario_path("quickstart.ron")).expect("quickstart");
     let cases: [(&str, String, &str, &str); 4] = [
-        ("syntax", good.replace("seed: 7,", "seed: 7,,"), ":6:", "seed"),
+        ("syntax", good.replace("seed: 7,", "seed: 7,,"), ":8:", "seed"),
         (
             "unknown-field",
             good.replace("seed: 7,", "seed: 7,\n    colour: 3,"),
-            ":7:",
+            ":9:",
             "colour",
         ),
         (
             "negative-meters",
-            good.replace("meters: 10_000", "meters: -10"),
-            ":10:",
+            good.replace("Preset(\"town-10k\")", "Area(kind: Suburban, meters: -10)"),
+            ":11:",
             "topology.meters",
         ),
         (
             "zero-duration",
             good.replace("duration: \"1d\"", "duration: \"0s\""),
-            ":8:",
+            ":10:",
             "duration",
         ),
     ];

@@ -2,18 +2,30 @@
 //! routines.
 
 use amirange_sim::prelude::*;
-use amirange_topologies::SimpleSpec;
+use amirange_topologies::{AreaKind, AreaSpec};
 
 /// Meter counts every scale-parameterised benchmark runs at.
 pub const SCALES: [u64; 3] = [10_000, 100_000, 1_000_000];
 
-/// A simulation of `meters` meters with the default mix, prepared for `days` days from a
-/// winter Thursday.
+/// An urban network of `meters` meters with every default, for seed 1.
+pub fn build_network(meters: u64) -> Network {
+    let config = SimConfig::with_defaults(1, start(), SimDuration::from_days(1));
+    AreaSpec::new(AreaKind::Urban, meters)
+        .resolve()
+        .expect("valid spec")
+        .generate(1, config.classes.map(|c| c.mean_annual_kwh))
+        .expect("generates")
+}
+
+fn start() -> CivilDateTime {
+    CivilDateTime::parse("2026-01-15T00:00").expect("valid literal")
+}
+
+/// A simulation of an urban area of `meters` meters with the default mix, prepared for `days`
+/// days from a winter Thursday.
 pub fn build_sim(meters: u64, days: u64) -> Sim {
-    let start = CivilDateTime::parse("2026-01-15T00:00").expect("valid literal");
-    let config = SimConfig::with_defaults(1, start, SimDuration::from_days(days));
-    let topology = SimpleSpec::with_meters(meters).generate(1).expect("valid spec");
-    Sim::new(config, topology.collectors().to_vec(), topology.meters()).expect("valid world")
+    let config = SimConfig::with_defaults(1, start(), SimDuration::from_days(days));
+    Sim::new(config, build_network(meters)).expect("valid world")
 }
 
 /// Uses every core for the data plane, as `amirange run` does by default.

@@ -5,7 +5,7 @@
 use bevy_ecs::prelude::Resource;
 use serde::Serialize;
 
-use crate::model::{ClassConsumption, CustomerClass, LinkKind, LinkReadModel};
+use crate::model::{ClassConsumption, CustomerClass};
 use crate::profile::ProfileId;
 use crate::time::{CivilDate, CivilDateTime, SimDuration};
 
@@ -26,12 +26,8 @@ pub struct SimConfig {
     pub read_cycle_intervals: u32,
     /// A read that takes longer than this misses the cycle and is retried at the next one.
     pub read_deadline: SimDuration,
-    /// Probability that a collector's backhaul to the HES works in a read cycle.
-    pub backhaul_success: f64,
     /// Consumption model per class, in [`CustomerClass::ALL`] order.
     pub classes: [ClassConsumption; 4],
-    /// Read model per link kind, in [`LinkKind::ALL`] order.
-    pub links: [LinkReadModel; 3],
     /// Public holidays, treated as Sundays by the profiles.
     pub holidays: Vec<CivilDate>,
 }
@@ -81,27 +77,6 @@ impl SimConfig {
         }
     }
 
-    /// Default read model of a link kind.
-    pub fn default_link(kind: LinkKind) -> LinkReadModel {
-        match kind {
-            LinkKind::Mesh => LinkReadModel {
-                read_success: 0.985,
-                latency_median: SimDuration::from_secs(3),
-                latency_sigma: 0.7,
-            },
-            LinkKind::Plc => LinkReadModel {
-                read_success: 0.96,
-                latency_median: SimDuration::from_secs(12),
-                latency_sigma: 0.9,
-            },
-            LinkKind::Cellular => LinkReadModel {
-                read_success: 0.995,
-                latency_median: SimDuration::from_millis(1_200),
-                latency_sigma: 0.5,
-            },
-        }
-    }
-
     /// A configuration with every default, for `seed`, starting at `start`, prepared for
     /// `horizon`.
     pub fn with_defaults(seed: u64, start: CivilDateTime, horizon: SimDuration) -> SimConfig {
@@ -111,9 +86,7 @@ impl SimConfig {
             horizon,
             read_cycle_intervals: 1,
             read_deadline: SimDuration::from_minutes(5),
-            backhaul_success: 0.999,
             classes: CustomerClass::ALL.map(Self::default_class),
-            links: LinkKind::ALL.map(Self::default_link),
             holidays: Vec::new(),
         }
     }
@@ -130,16 +103,9 @@ impl SimConfig {
 
     /// Checks every value. This is the one place where ranges are defined: the scenario loader
     /// converts units and then relies on it, mapping `field` (a path in this struct, such as
-    /// `links.plc.read_success` or `classes.residential.max_shift_slots`) back to the file.
+    /// `read_deadline` or `classes.residential.max_shift_slots`) back to the file.
     pub fn check(&self) -> Result<(), ConfigError> {
         let fail = |field: String, reason: String| Err(ConfigError { field, reason });
-        let probability = |field: String, p: f64| {
-            if (0.0..=1.0).contains(&p) {
-                Ok(())
-            } else {
-                fail(field, format!("must be a probability between 0 and 1, not {p}"))
-            }
-        };
         let within = |field: String, v: f64, max: f64| {
             if (0.0..=max).contains(&v) {
                 Ok(())
@@ -165,7 +131,6 @@ impl SimConfig {
         if self.read_deadline == SimDuration::ZERO {
             return fail("read_deadline".into(), "must be longer than zero".into());
         }
-        probability("backhaul_success".into(), self.backhaul_success)?;
         for class in CustomerClass::ALL {
             let c = self.class(class);
             let path = |f: &str| format!("classes.{}.{f}", class.name());
@@ -181,15 +146,6 @@ impl SimConfig {
             if i64::from(c.max_shift_slots) > crate::dataplane::MAX_SHIFT {
                 return fail(path("max_shift_slots"), "must be 0m to 2h in steps of 15m".into());
             }
-        }
-        for kind in LinkKind::ALL {
-            let l = &self.links[kind.index()];
-            let path = |f: &str| format!("links.{}.{f}", kind.name());
-            probability(path("read_success"), l.read_success)?;
-            if l.latency_median == SimDuration::ZERO {
-                return fail(path("latency_median"), "must be longer than zero".into());
-            }
-            within(path("latency_sigma"), l.latency_sigma, 3.0)?;
         }
         Ok(())
     }

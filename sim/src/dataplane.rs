@@ -5,9 +5,9 @@
 //!  per meter, every interval           per meter, when a read cycle closes
 //!  ─────────────────────────           ─────────────────────────────────────────────────────────
 //!  ConsumeStep: premise load ──► meter  ReadStep: collector read ──► backhaul ──► HES ──► MDM VEE
-//!  (BDEW profile, routine shift,        (success and latency     (per         (on time (validate, estimate
-//!   noise, relay) → register and         per link kind)           collector)   or late)  gaps, backfill,
-//!   load-profile memory                                                                  reconcile register)
+//!  (BDEW profile, routine shift,        (over the meter's path:  (per         (on time (validate, estimate
+//!   noise, relay) → register,            mesh hops, PLC line or   collector)   or late)  gaps, backfill,
+//!   load-profile memory, feeder load)    tower; queue; fallback)                         reconcile register)
 //! ```
 //!
 //! The stages stay separate functions (`ConsumeStep`, `ReadStep`, `ingest_delivery`); the
@@ -23,9 +23,10 @@ use bevy_utils::Parallel;
 
 use crate::config::{INTERVAL, SimConfig};
 use crate::model::{
-    CollectorSpec, CustomerClass, FieldLink, LOAD_PROFILE_DEPTH, LinkKind, LoadProfileMemory, MdmRecord, Meter,
-    MeterIdx, Premise, Relay,
+    CustomerClass, GridPlace, LOAD_PROFILE_DEPTH, LinkKind, LoadProfileMemory, MdmRecord, Meter, MeterIdx, Premise,
+    Relay,
 };
+use crate::network::{MeterSite, NONE, NetState, Network, Via};
 use crate::profile::{ProfileCalendar, SLOTS_PER_DAY};
 use crate::records::{IntervalRow, LinkReadStats, RunCounters, RunRecords};
 use crate::rng::{Purpose, QuantileTable, Stream, StreamFamily};
@@ -90,20 +91,21 @@ impl ProfileTable {
 pub struct SamplingTables {
     /// Mean-one per-interval consumption noise, per class.
     pub noise: [QuantileTable; 4],
-    /// Read latency in microseconds, per link kind.
-    pub latency_us: [QuantileTable; 3],
+    /// The standard normal, for path latencies.
+    pub normal: QuantileTable,
+    /// Backhaul latency in microseconds.
+    pub backhaul_us: QuantileTable,
 }
 
 impl SamplingTables {
     /// Tabulates the configured noise and latency distributions.
-    pub fn build(config: &SimConfig) -> SamplingTables {
+    pub fn build(config: &SimConfig, network: &Network) -> SamplingTables {
+        let backhaul = &network.params.backhaul;
         SamplingTables {
             noise: CustomerClass::ALL
                 .map(|c| QuantileTable::lognormal_mean_one(config.class(c).interval_noise_sigma, MAX_NOISE_FACTOR)),
-            latency_us: LinkKind::ALL.map(|k| {
-                let l = &config.links[k.index()];
-                QuantileTable::lognormal(l.latency_median.as_micros() as f64, l.latency_sigma)
-            }),
+            normal: QuantileTable::standard_normal(),
+            backhaul_us: QuantileTable::lognormal(backhaul.latency_median.as_micros() as f64, backhaul.latency_sigma),
         }
     }
 }
@@ -121,13 +123,11 @@ pub struct TickClock {
     pub alerts: u64,
 }
 
-/// The collectors of the field network, by index.
-#[derive(Resource, Debug, Clone, Default)]
-pub struct Collectors(pub Vec<CollectorSpec>);
-
 #[derive(Default)]
 pub(crate) struct TickAccum {
     true_mwh_by_class: [u64; 4],
+    /// True energy per feeder, mWh.
+    feeder_mwh: Vec<u64>,
     connected: u64,
     interrupted_us: u64,
 }
@@ -140,6 +140,7 @@ struct ConsumeStep<'a> {
     window: [[f64; (2 * MAX_SHIFT + 1) as usize]; 4],
     noise_family: StreamFamily,
     noise: &'a [QuantileTable; 4],
+    n_feeders: usize,
 }
 
 impl ConsumeStep<'_> {
@@ -151,6 +152,7 @@ impl ConsumeStep<'_> {
         &self,
         idx: &MeterIdx,
         premise: &Premise,
+        place: &GridPlace,
         meter: &mut Meter,
         memory: &mut LoadProfileMemory,
         acc: &mut TickAccum,
@@ -178,7 +180,12 @@ impl ConsumeStep<'_> {
         memory.wh[slot as usize % LOAD_PROFILE_DEPTH] = interval_wh.min(u64::from(u32::MAX)) as u32;
         memory.register_reading_wh = reading;
         memory.recorded_until = slot + 1;
-        acc.true_mwh_by_class[c] += (true_wh * 1000.0 + 0.5) as u64;
+        let true_mwh = (true_wh * 1000.0 + 0.5) as u64;
+        acc.true_mwh_by_class[c] += true_mwh;
+        if acc.feeder_mwh.len() != self.n_feeders {
+            acc.feeder_mwh.resize(self.n_feeders, 0);
+        }
+        acc.feeder_mwh[place.feeder as usize] += true_mwh;
         acc.connected += u64::from(meter.relay == Relay::Closed);
         acc.interrupted_us += u64::from(open_us);
     }
@@ -244,11 +251,26 @@ pub(crate) struct StepAccum {
     cycle: CycleAccum,
 }
 
-/// Per-collector backhaul state for the read cycle that is closing.
+/// Per-collector state of the read cycle that is closing.
 #[derive(Resource, Debug, Clone, Default)]
-pub struct BackhaulState {
+pub struct CycleState {
     /// `up[c]`: whether collector `c` reaches the HES in this cycle.
     pub up: Vec<bool>,
+    /// How long collector `c`'s shared channel was still busy with other traffic when the
+    /// cycle's polling started, µs.
+    pub wait_us: Vec<u64>,
+    /// Backhaul latency of collector `c` in this cycle, µs.
+    pub backhaul_us: Vec<u64>,
+}
+
+/// How one read attempt ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    Delivered(u64),
+    Unreachable,
+    Lost,
+    BackhaulLost,
+    Late(u64),
 }
 
 /// What every meter's read shares in one read cycle.
@@ -256,47 +278,110 @@ struct ReadStep<'a> {
     first: u32,
     last: u32,
     n: usize,
-    up: &'a [bool],
-    links: [crate::model::LinkReadModel; 3],
+    cycle: &'a CycleState,
+    net: &'a NetState,
+    sites: &'a [MeterSite],
     deadline_us: u64,
     table: &'a ProfileTable,
-    latency: &'a [QuantileTable; 3],
+    normal: &'a QuantileTable,
     family: StreamFamily,
+    /// Log-normal latency of a cellular exchange, for fallback attempts.
+    cell_mu_sigma: (f32, f32),
 }
 
 impl ReadStep<'_> {
-    /// The collector reads one meter over its link and forwards what it got over its backhaul
-    /// to the HES; the MDM validates it, or estimates what is missing.
+    /// One read attempt over a path to `collector`, then over its backhaul.
+    #[inline]
+    fn attempt(
+        &self,
+        collector: u32,
+        success: f32,
+        fixed_us: f32,
+        mu: f32,
+        sigma: f32,
+        stream: &mut Stream,
+    ) -> Attempt {
+        if collector == NONE {
+            return Attempt::Unreachable;
+        }
+        if !stream.bernoulli(f64::from(success)) {
+            return Attempt::Lost;
+        }
+        let c = collector as usize;
+        if !self.cycle.up[c] {
+            return Attempt::BackhaulLost;
+        }
+        let z = self.normal.sample(stream.next_u64());
+        let latency_us = f64::from(fixed_us) + f64::from(mu + sigma * z).exp();
+        let latency_us = latency_us as u64 + self.cycle.wait_us[c] + self.cycle.backhaul_us[c];
+        if latency_us > self.deadline_us {
+            Attempt::Late(latency_us)
+        } else {
+            Attempt::Delivered(latency_us)
+        }
+    }
+
+    /// The collector reads one meter over its current path (and a mesh meter with a cellular
+    /// modem retries over cellular when the mesh fails) and forwards what it got over its
+    /// backhaul to the HES; the MDM validates it, or estimates what is missing.
     #[inline]
     fn meter(
         &self,
         idx: &MeterIdx,
         premise: &Premise,
-        link: &FieldLink,
         memory: &LoadProfileMemory,
         record: &mut MdmRecord,
         acc: &mut CycleAccum,
     ) {
         let (first, last) = (self.first, self.last);
         acc.ensure_len(self.n);
-        let model = &self.links[link.kind.index()];
-        let stats = &mut acc.by_link[link.kind.index()];
-        stats.attempts += 1;
+        let i = idx.0 as usize;
+        let path = &self.net.paths[i];
+        let site = &self.sites[i];
+        // Statistics go by the meter's primary link kind, whatever path it takes now.
+        let kind = site.link;
         let mut stream = self.family.stream(u64::from(idx.0), u64::from(last));
-        let reached = stream.bernoulli(model.read_success);
+        let mut outcome = self.attempt(
+            path.collector,
+            path.success,
+            path.fixed_us,
+            path.mu,
+            path.sigma,
+            &mut stream,
+        );
+        let mut fell_back = false;
+        if !matches!(outcome, Attempt::Delivered(_)) && path.via == Via::Mesh && site.fallback && site.tower != NONE {
+            let q = site.tower_quality * self.net.rf_factor[i];
+            let tower = site.tower as usize;
+            let (mu, sigma) = self.cell_mu_sigma;
+            outcome = self.attempt(
+                site.tower,
+                q * q,
+                self.net.read_load_us[tower] as f32,
+                mu,
+                sigma,
+                &mut stream,
+            );
+            fell_back = true;
+        }
+        let stats = &mut acc.by_link[kind.index()];
+        stats.attempts += 1;
         let mut delivered = false;
-        if reached {
-            let latency_us = self.latency[link.kind.index()].sample(stream.next_u64()) as u64;
-            stats.latency_us_sum += latency_us;
-            stats.latency_us_max = stats.latency_us_max.max(latency_us);
-            if !self.up.get(link.collector as usize).copied().unwrap_or(false) {
-                stats.backhaul_lost += 1;
-            } else if latency_us > self.deadline_us {
-                stats.late += 1;
-            } else {
-                stats.successes += 1;
-                delivered = true;
+        match outcome {
+            Attempt::Delivered(latency_us) | Attempt::Late(latency_us) => {
+                stats.latency_us_sum += latency_us;
+                stats.latency_us_max = stats.latency_us_max.max(latency_us);
+                if let Attempt::Delivered(_) = outcome {
+                    stats.successes += 1;
+                    stats.via_fallback += u64::from(fell_back || path.via == Via::Fallback);
+                    delivered = true;
+                } else {
+                    stats.late += 1;
+                }
             }
+            Attempt::Unreachable => stats.unreachable += 1,
+            Attempt::BackhaulLost => stats.backhaul_lost += 1,
+            Attempt::Lost => {}
         }
         if delivered {
             ingest_delivery(acc, self.table, premise, memory, record, first, last);
@@ -319,7 +404,8 @@ impl ReadStep<'_> {
 /// consumes and records the interval, then, when a read cycle closes, is read by its collector,
 /// forwarded to the HES and taken in by the MDM (validation, estimation, backfill, register
 /// reconciliation). One pass instead of one per stage halves the memory traffic, which bounds
-/// the step at a million meters.
+/// the step at a million meters. Feeder-head SCADA closes the interval with the true load of
+/// every feeder plus its losses.
 #[expect(
     clippy::too_many_arguments,
     reason = "a system's parameters are its declared data access"
@@ -329,12 +415,13 @@ pub(crate) fn interval_system(
     config: Res<SimConfig>,
     table: Res<ProfileTable>,
     tables: Res<SamplingTables>,
-    collectors: Res<Collectors>,
-    mut backhaul: ResMut<BackhaulState>,
+    network: Res<Network>,
+    mut net: ResMut<NetState>,
+    mut cycle: ResMut<CycleState>,
     mut meters: Query<(
         &MeterIdx,
         &Premise,
-        &FieldLink,
+        &GridPlace,
         &mut Meter,
         &mut LoadProfileMemory,
         &mut MdmRecord,
@@ -352,38 +439,50 @@ pub(crate) fn interval_system(
             *w = f64::from(table.kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
         }
     }
+    let n_feeders = network.feeders.len();
     let consume = ConsumeStep {
         slot,
         interval_us: INTERVAL.as_micros() as u32,
         window,
         noise_family: StreamFamily::new(seed, Purpose::ConsumptionNoise),
         noise: &tables.noise,
+        n_feeders,
     };
     let first = clock.cycle_first_slot;
     if first.is_some() {
-        backhaul.up.clear();
-        backhaul.up.extend((0..collectors.0.len() as u64).map(|c| {
-            config.backhaul_success >= 1.0
-                || Stream::new(seed, Purpose::Backhaul, c, u64::from(slot)).bernoulli(config.backhaul_success)
-        }));
+        let close = crate::time::SimTime(u64::from(slot + 1) * INTERVAL.as_micros());
+        net.begin_read_cycle(close, &mut cycle.wait_us);
+        let success = network.params.backhaul.success;
+        let cycle = &mut *cycle;
+        cycle.up.clear();
+        cycle.backhaul_us.clear();
+        for c in 0..network.collectors.len() as u64 {
+            let mut stream = Stream::new(seed, Purpose::Backhaul, c, u64::from(slot));
+            cycle.up.push(success >= 1.0 || stream.bernoulli(success));
+            cycle
+                .backhaul_us
+                .push(tables.backhaul_us.sample(stream.next_u64()) as u64);
+        }
     }
     let read = first.map(|first| ReadStep {
         first,
         last: slot,
         n: (slot - first + 1) as usize,
-        up: &backhaul.up,
-        links: config.links,
+        cycle: &cycle,
+        net: &net,
+        sites: &network.meters,
         deadline_us: config.read_deadline.as_micros(),
         table: &table,
-        latency: &tables.latency_us,
+        normal: &tables.normal,
         family: StreamFamily::new(seed, Purpose::MeterRead),
+        cell_mu_sigma: crate::network::cellular_round_trip(&network.params),
     });
     meters.par_iter_mut().for_each_init(
         || accum.borrow_local_mut(),
-        |acc, (idx, premise, link, mut meter, mut memory, mut record)| {
-            consume.meter(idx, premise, &mut meter, &mut memory, &mut acc.tick);
+        |acc, (idx, premise, place, mut meter, mut memory, mut record)| {
+            consume.meter(idx, premise, place, &mut meter, &mut memory, &mut acc.tick);
             if let Some(read) = &read {
-                read.meter(idx, premise, link, &memory, &mut record, &mut acc.cycle);
+                read.meter(idx, premise, &memory, &mut record, &mut acc.cycle);
             }
         },
     );
@@ -395,15 +494,31 @@ pub(crate) fn interval_system(
         alerts: clock.alerts,
         ..IntervalRow::default()
     };
+    let mut feeder_mwh = vec![0u64; n_feeders];
     for a in accum.iter_mut() {
         for c in 0..4 {
             row.true_mwh_by_class[c] += a.tick.true_mwh_by_class[c];
         }
+        for (total, part) in feeder_mwh.iter_mut().zip(&mut a.tick.feeder_mwh) {
+            *total += *part;
+            *part = 0;
+        }
         row.customers_connected += a.tick.connected;
         row.interrupted_us += a.tick.interrupted_us;
-        a.tick = TickAccum::default();
+        a.tick.true_mwh_by_class = [0; 4];
+        a.tick.connected = 0;
+        a.tick.interrupted_us = 0;
     }
     row.true_mwh = row.true_mwh_by_class.iter().sum();
+    // Feeder-head SCADA: the true load of each feeder plus its technical losses.
+    let mut scada_kw_sum = 0.0f64;
+    for (f, &mwh) in network.feeders.iter().zip(&feeder_mwh) {
+        let kw = feeder_scada_kw(f, mwh as f64 * 4.0 / 1e6);
+        records.scada_kw.push(kw as f32);
+        scada_kw_sum += kw;
+    }
+    // kW over a quarter-hour is kWh / 4; in mWh.
+    row.scada_mwh = (scada_kw_sum * 0.25 * 1e6).round() as u64;
     records.intervals.push(row);
     let Some(first) = first else {
         return;
@@ -436,6 +551,18 @@ pub(crate) fn interval_system(
         }
         a.reset();
     }
+}
+
+/// Share of a feeder's rating lost in its lines and transformer windings at full load
+/// (assumption: distribution losses of a few per cent are typical; load losses grow with the
+/// square of the load).
+pub const LOAD_LOSS_AT_RATING: f64 = 0.03;
+
+/// What the feeder-head SCADA measures for a feeder carrying `load_kw` of customer load: the
+/// load, the transformers' no-load losses, and load losses growing with the load squared.
+pub fn feeder_scada_kw(feeder: &crate::network::Feeder, load_kw: f64) -> f64 {
+    let rating = f64::from(feeder.rating_kw).max(1.0);
+    load_kw + f64::from(feeder.no_load_loss_kw) + LOAD_LOSS_AT_RATING * load_kw * load_kw / rating
 }
 
 /// The MDM takes in one meter's delivery: the intervals still in its memory and its register.

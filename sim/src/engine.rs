@@ -18,11 +18,10 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::calendar::EventCalendar;
 use crate::config::{ConfigError, INTERVAL, SimConfig};
-use crate::dataplane::{BackhaulState, Collectors, ProfileTable, SamplingTables, TickClock, interval_system};
-use crate::model::{
-    CollectorSpec, CustomerClass, FieldLink, LoadProfileMemory, MdmRecord, Meter, MeterIdx, MeterSpec, Premise, Relay,
-};
-use crate::records::{AlertRecord, RunCounters, RunRecords, TruthRecord};
+use crate::dataplane::{CycleState, ProfileTable, SamplingTables, TickClock, interval_system};
+use crate::model::{CustomerClass, GridPlace, LoadProfileMemory, MdmRecord, Meter, MeterIdx, Premise, Relay};
+use crate::network::{Fate, Interference, NetState, Network, NetworkError};
+use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
 use crate::time::SimTime;
 
@@ -42,6 +41,47 @@ pub enum Input {
     Truth(TruthRecord),
     /// Raise an alert at this time.
     Alert(AlertRecord),
+    /// The HES sends a message to a meter; it travels its path and arrives later (or is lost).
+    Send {
+        /// The meter.
+        meter: u32,
+        /// What is sent.
+        message: Message,
+    },
+    /// Take a meter's radio or modem down, or bring it back (the mesh re-forms around it).
+    Radio {
+        /// The meter.
+        meter: u32,
+        /// Whether it works.
+        up: bool,
+    },
+}
+
+/// A message from the HES to a meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message {
+    /// Size on the wire, bytes (a command is tens of bytes, a firmware image hundreds of KB).
+    pub bytes: u32,
+    /// What the meter does when it arrives.
+    pub action: Action,
+}
+
+/// What a meter does with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing the engine models (data, an on-demand read request, a firmware block).
+    None,
+    /// Operate the remote-disconnect relay.
+    SetRelay(Relay),
+}
+
+/// Engine-internal events on the calendar, beside the inputs from outside.
+#[derive(Debug, Clone, PartialEq)]
+enum Event {
+    Input(Input),
+    Deliver { meter: u32, action: Action },
+    Interference { id: usize, on: bool },
+    RouteRepair,
 }
 
 /// Errors the engine returns to its driver. Things that happen inside the simulated world are
@@ -52,19 +92,12 @@ pub enum SimError {
     /// The configuration is out of range.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A meter refers to a collector that does not exist.
-    #[error("meter {meter} refers to collector {collector}, but there are only {n_collectors}")]
-    UnknownCollector {
-        /// Meter index.
-        meter: u32,
-        /// The collector index it names.
-        collector: u32,
-        /// How many collectors exist.
-        n_collectors: usize,
-    },
-    /// The topology has no meters.
-    #[error("the topology has no meters")]
-    NoMeters,
+    /// The network is inconsistent or out of range.
+    #[error("invalid network: {0}")]
+    Network(#[from] NetworkError),
+    /// An interference area is out of range.
+    #[error("invalid interference: {0}")]
+    Interference(String),
     /// An input was scheduled before the present.
     #[error("cannot schedule an input at {at:?}: the simulation is already at {now:?}")]
     InThePast {
@@ -99,7 +132,8 @@ struct MeterDirectory(Vec<Entity>);
 pub struct Sim {
     world: World,
     data_plane: Schedule,
-    calendar: EventCalendar<Input>,
+    calendar: EventCalendar<Event>,
+    next_message: u64,
     now: SimTime,
     /// The next interval to close.
     next_slot: u32,
@@ -112,38 +146,25 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// Builds the world: draws every premise's annual consumption and routine from the seed and
-    /// spawns the meters in batches.
-    pub fn new(
-        config: SimConfig,
-        collectors: Vec<CollectorSpec>,
-        meters: impl IntoIterator<Item = MeterSpec>,
-    ) -> Result<Sim, SimError> {
+    /// Builds the world: draws every premise's annual consumption and routine from the seed,
+    /// spawns the meters in batches, and forms the network's routes.
+    pub fn new(config: SimConfig, network: Network) -> Result<Sim, SimError> {
         config.check()?;
+        network.check()?;
         // The engine parallelises over the global compute pool; a driver that wants a given
         // thread count initialises it first (see `amirange run --threads`).
         bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
         let mut world = World::new();
         let mut counters = RunCounters::default();
-        let n_collectors = collectors.len();
-        let mut directory = Vec::new();
+        let mut directory = Vec::with_capacity(network.meters.len());
         let seed = config.seed;
         let classes = config.classes;
         let mut batch = Vec::with_capacity(65_536);
-        let mut error = None;
-        for (idx, spec) in (0u32..).zip(meters) {
-            if spec.collector as usize >= n_collectors {
-                error = Some(SimError::UnknownCollector {
-                    meter: idx,
-                    collector: spec.collector,
-                    n_collectors,
-                });
-                break;
-            }
-            let premise = draw_premise(seed, idx, spec.class, &classes[spec.class.index()]);
-            counters.meters_by_class[spec.class.index()] += 1;
-            counters.meters_by_link[spec.link.index()] += 1;
-            counters.annual_wh_by_class[spec.class.index()] += (f64::from(premise.annual_kwh) * 1000.0).round() as u64;
+        for (idx, site) in (0u32..).zip(&network.meters) {
+            let premise = draw_premise(seed, idx, site.class, &classes[site.class.index()]);
+            counters.meters_by_class[site.class.index()] += 1;
+            counters.meters_by_link[site.link.index()] += 1;
+            counters.annual_wh_by_class[site.class.index()] += (f64::from(premise.annual_kwh) * 1000.0).round() as u64;
             batch.push((
                 MeterIdx(idx),
                 premise,
@@ -158,9 +179,8 @@ impl Sim {
                     recorded_until: 0,
                     register_reading_wh: 0,
                 },
-                FieldLink {
-                    kind: spec.link,
-                    collector: spec.collector,
+                GridPlace {
+                    feeder: network.transformers[site.transformer as usize].feeder,
                 },
                 MdmRecord::default(),
             ));
@@ -168,20 +188,15 @@ impl Sim {
                 directory.extend(world.spawn_batch(batch.drain(..)));
             }
         }
-        if let Some(e) = error {
-            return Err(e);
-        }
         directory.extend(world.spawn_batch(batch.drain(..)));
-        if directory.is_empty() {
-            return Err(SimError::NoMeters);
-        }
         let horizon = SimTime(config.horizon.as_micros());
         let read_cycle_intervals = config.read_cycle_intervals;
         world.insert_resource(ProfileTable::build(&config));
-        world.insert_resource(SamplingTables::build(&config));
+        world.insert_resource(SamplingTables::build(&config, &network));
         world.insert_resource(config);
-        world.insert_resource(Collectors(collectors));
-        world.insert_resource(BackhaulState::default());
+        world.insert_resource(NetState::new(&network));
+        world.insert_resource(network);
+        world.insert_resource(CycleState::default());
         world.insert_resource(TickClock::default());
         world.insert_resource(RunRecords::default());
         world.insert_resource(counters);
@@ -193,6 +208,7 @@ impl Sim {
             world,
             data_plane,
             calendar: EventCalendar::new(),
+            next_message: 0,
             now: SimTime::ZERO,
             next_slot: 0,
             cycle_first: 0,
@@ -223,7 +239,7 @@ impl Sim {
         if at < self.now {
             return Err(SimError::InThePast { at, now: self.now });
         }
-        if let Input::SetRelay { meter, .. } = &input {
+        if let Input::SetRelay { meter, .. } | Input::Send { meter, .. } | Input::Radio { meter, .. } = &input {
             let n_meters = self.n_meters();
             if *meter as usize >= n_meters {
                 return Err(SimError::UnknownMeter {
@@ -232,7 +248,39 @@ impl Sim {
                 });
             }
         }
-        Ok(self.calendar.insert(at, input))
+        Ok(self.calendar.insert(at, Event::Input(input)))
+    }
+
+    /// Places an area of radio interference (a jammer): it switches on at `area.start` and off
+    /// at `area.end`. Returns its id.
+    pub fn add_interference(&mut self, area: Interference) -> Result<usize, SimError> {
+        if area.start < self.now {
+            return Err(SimError::InThePast {
+                at: area.start,
+                now: self.now,
+            });
+        }
+        if area.end <= area.start {
+            return Err(SimError::Interference("must end after it starts".into()));
+        }
+        if !(area.radius_m.is_finite() && area.radius_m > 0.0) {
+            return Err(SimError::Interference(format!(
+                "radius must be a positive number of metres, not {}",
+                area.radius_m
+            )));
+        }
+        if !(0.0..=1.0).contains(&area.strength) {
+            return Err(SimError::Interference(format!(
+                "strength must be between 0 and 1, not {}",
+                area.strength
+            )));
+        }
+        let mut state = self.world.resource_mut::<NetState>();
+        let id = state.interference.len();
+        state.interference.push((area, false));
+        self.calendar.insert(area.start, Event::Interference { id, on: true });
+        self.calendar.insert(area.end, Event::Interference { id, on: false });
+        Ok(id)
     }
 
     /// Advances the simulation to `to`: applies every input before it in (time, sequence) order
@@ -271,28 +319,89 @@ impl Sim {
         }
     }
 
-    fn apply(&mut self, at: SimTime, input: Input) {
+    fn apply(&mut self, at: SimTime, event: Event) {
         self.events_in_interval += 1;
-        match input {
-            Input::SetRelay { meter, relay } => {
-                let interval_start = u64::from(self.next_slot) * INTERVAL.as_micros();
-                let offset = (at.0 - interval_start).min(INTERVAL.as_micros()) as u32;
-                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
-                if let Some(mut m) = self.world.get_mut::<Meter>(entity)
-                    && m.relay != relay
-                {
-                    if m.relay == Relay::Open {
-                        m.open_us_in_interval += offset - m.relay_changed_at_us;
-                    }
-                    m.relay = relay;
-                    m.relay_changed_at_us = offset;
+        let input = match event {
+            Event::Input(input) => input,
+            Event::Deliver { meter, action } => {
+                if let Action::SetRelay(relay) = action {
+                    self.set_relay(at, meter, relay);
                 }
+                return;
             }
+            Event::Interference { id, on } => {
+                self.world.resource_scope(|world, mut state: Mut<NetState>| {
+                    let net = world.resource::<Network>();
+                    if let Some(repair) = state.set_interference(net, id, on, at) {
+                        self.calendar.insert(repair, Event::RouteRepair);
+                    }
+                });
+                return;
+            }
+            Event::RouteRepair => {
+                self.world.resource_scope(|world, mut state: Mut<NetState>| {
+                    state.repair(world.resource::<Network>());
+                });
+                return;
+            }
+        };
+        match input {
+            Input::Send { meter, message } => {
+                let id = self.next_message;
+                self.next_message += 1;
+                let seed = self.world.resource::<SimConfig>().seed;
+                let mut stream = Stream::new(seed, Purpose::Message, id, 0);
+                let fate = self.world.resource_scope(|world, mut state: Mut<NetState>| {
+                    state.transmit(world.resource::<Network>(), meter, message.bytes, at, &mut stream)
+                });
+                if let Fate::Delivered { at: arrival, .. } = fate {
+                    self.calendar.insert(
+                        arrival,
+                        Event::Deliver {
+                            meter,
+                            action: message.action,
+                        },
+                    );
+                }
+                self.world.resource_mut::<RunRecords>().messages.push(MessageRecord {
+                    id,
+                    meter,
+                    bytes: message.bytes,
+                    sent: at,
+                    fate,
+                });
+            }
+            Input::Radio { meter, up } => {
+                self.world.resource_scope(|world, mut state: Mut<NetState>| {
+                    let net = world.resource::<Network>();
+                    if let Some(repair) = state.set_radio(net, meter, up, at) {
+                        self.calendar.insert(repair, Event::RouteRepair);
+                    }
+                });
+            }
+            Input::SetRelay { meter, relay } => self.set_relay(at, meter, relay),
             Input::Truth(record) => self.world.resource_mut::<RunRecords>().truth.push(record),
             Input::Alert(record) => {
                 self.alerts_in_interval += 1;
                 self.world.resource_mut::<RunRecords>().alerts.push(record);
             }
+        }
+    }
+
+    fn set_relay(&mut self, at: SimTime, meter: u32, relay: Relay) {
+        let interval_start = u64::from(self.next_slot) * INTERVAL.as_micros();
+        let offset = (at.0 - interval_start).min(INTERVAL.as_micros()) as u32;
+        let Some(&entity) = self.world.resource::<MeterDirectory>().0.get(meter as usize) else {
+            return;
+        };
+        if let Some(mut m) = self.world.get_mut::<Meter>(entity)
+            && m.relay != relay
+        {
+            if m.relay == Relay::Open {
+                m.open_us_in_interval += offset - m.relay_changed_at_us;
+            }
+            m.relay = relay;
+            m.relay_changed_at_us = offset;
         }
     }
 
@@ -346,6 +455,16 @@ impl Sim {
         self.world.get_mut::<LoadProfileMemory>(entity)
     }
 
+    /// The grid and network as built.
+    pub fn network(&self) -> &Network {
+        self.world.resource::<Network>()
+    }
+
+    /// What the network is doing now: routes, paths, radio conditions.
+    pub fn net_state(&self) -> &NetState {
+        self.world.resource::<NetState>()
+    }
+
     /// Approximate bytes of world state per meter (component tables and entity bookkeeping),
     /// for benchmarks.
     pub fn bytes_per_meter() -> usize {
@@ -354,7 +473,7 @@ impl Sim {
             + size_of::<Premise>()
             + size_of::<Meter>()
             + size_of::<LoadProfileMemory>()
-            + size_of::<FieldLink>()
+            + size_of::<GridPlace>()
             + size_of::<MdmRecord>()
             + size_of::<Entity>() * 2
     }

@@ -3,18 +3,17 @@
 
 use crate::config::{INTERVAL, SimConfig};
 use crate::engine::{Input, Sim, SimError, draw_premise};
-use crate::model::{CollectorSpec, CustomerClass, LinkKind, MeterSpec, Relay};
+use crate::model::{CustomerClass, LinkKind, Relay};
+use crate::network::{LinkParams, Network};
 use crate::profile::{ProfileId, SLOTS_PER_DAY, raw_kw};
 use crate::time::{CivilDateTime, DayType, Season, SimDuration, SimTime};
 
+fn network(n: u32, class: impl Fn(u32) -> CustomerClass, link: LinkKind) -> Network {
+    Network::small(LinkParams::typical(), (0..n).map(|i| (class(i), link)))
+}
+
 fn sim_with(config: SimConfig, n: u32, class: impl Fn(u32) -> CustomerClass, link: LinkKind) -> Sim {
-    let collectors = vec![CollectorSpec { kind: link }];
-    let meters = (0..n).map(move |i| MeterSpec {
-        class: class(i),
-        link,
-        collector: 0,
-    });
-    Sim::new(config, collectors, meters).expect("valid world")
+    Sim::new(config, network(n, class, link)).expect("valid world")
 }
 
 fn pearson(a: &[f64], b: &[f64]) -> f64 {
@@ -180,9 +179,13 @@ fn relay_inputs_follow_the_ordering_contract() {
 #[test]
 fn mdm_estimates_backfills_and_reconciles() {
     let start = CivilDateTime::parse("2026-03-02").expect("valid");
-    let mut config = SimConfig::with_defaults(9, start, SimDuration::from_days(2));
-    config.links[LinkKind::Mesh.index()].read_success = 0.15;
-    let mut sim = sim_with(config, 400, |_| CustomerClass::Residential, LinkKind::Mesh);
+    let config = SimConfig::with_defaults(9, start, SimDuration::from_days(2));
+    let mut net = network(400, |_| CustomerClass::Residential, LinkKind::Cellular);
+    for m in &mut net.meters {
+        // A read is a request and a response: 0.39² ≈ 0.15 of reads succeed.
+        m.tower_quality = 0.39;
+    }
+    let mut sim = Sim::new(config, net).expect("valid");
     sim.run_to_end().expect("runs");
     let rows = &sim.records().intervals;
     let estimated: u64 = rows.iter().map(|r| r.intervals_estimated).sum();
@@ -222,11 +225,13 @@ fn mdm_estimates_backfills_and_reconciles() {
 #[test]
 fn memory_that_disagrees_with_the_register_fails_validation() {
     let start = CivilDateTime::parse("2026-01-15").expect("valid");
-    let mut config = SimConfig::with_defaults(1, start, SimDuration::from_hours(2));
-    config.links[LinkKind::Cellular.index()].read_success = 1.0;
-    config.links[LinkKind::Cellular.index()].latency_sigma = 0.0;
-    config.backhaul_success = 1.0;
-    let mut sim = sim_with(config, 10, |_| CustomerClass::Residential, LinkKind::Cellular);
+    let config = SimConfig::with_defaults(1, start, SimDuration::from_hours(2));
+    let mut net = network(10, |_| CustomerClass::Residential, LinkKind::Cellular);
+    net.params.backhaul.success = 1.0;
+    for m in &mut net.meters {
+        m.tower_quality = 1.0;
+    }
+    let mut sim = Sim::new(config, net).expect("valid");
     sim.step_until(SimTime(INTERVAL.as_micros() * 2)).expect("ok");
     let flags = |sim: &Sim| sim.records().intervals.iter().map(|r| r.validation_flags).sum::<u64>();
     assert_eq!(flags(&sim), 0);
@@ -242,26 +247,21 @@ fn memory_that_disagrees_with_the_register_fails_validation() {
 fn bad_topologies_are_errors_not_panics() {
     let start = CivilDateTime::parse("2026-01-15").expect("valid");
     let config = SimConfig::with_defaults(1, start, SimDuration::from_hours(1));
-    let none = Sim::new(
-        config.clone(),
-        vec![CollectorSpec { kind: LinkKind::Mesh }],
-        std::iter::empty(),
+    let mut none = network(1, |_| CustomerClass::Residential, LinkKind::Mesh);
+    none.meters.clear();
+    none.mesh = crate::network::MeshGraph::from_edges(none.n_nodes(), vec![]);
+    assert!(matches!(Sim::new(config.clone(), none), Err(SimError::Network(_))));
+    let mut dangling = network(2, |_| CustomerClass::Residential, LinkKind::Plc);
+    dangling.meters[1].concentrator = 7;
+    let err = Sim::new(config.clone(), dangling).err().expect("dangling concentrator");
+    assert_eq!(
+        err.to_string(),
+        "invalid network: meters[1].concentrator: a PLC meter needs a PLC concentrator"
     );
-    assert!(matches!(none, Err(SimError::NoMeters)));
-    let dangling = Sim::new(
-        config.clone(),
-        vec![],
-        [MeterSpec {
-            class: CustomerClass::Residential,
-            link: LinkKind::Mesh,
-            collector: 0,
-        }],
-    );
-    assert!(matches!(dangling, Err(SimError::UnknownCollector { .. })));
     let mut zero = config;
     zero.horizon = SimDuration::ZERO;
     assert!(matches!(
-        Sim::new(zero, vec![], std::iter::empty()),
+        Sim::new(zero, network(1, |_| CustomerClass::Residential, LinkKind::Mesh)),
         Err(SimError::Config(_))
     ));
 }

@@ -16,6 +16,8 @@
 //!     │        │        │
 //!   profile ─ model ─ config       (the AMI vocabulary: classes, links, premises, meters)
 //!              │
+//!           network                (grid and field networks: routes, paths, queues, interference)
+//!              │
 //!          dataplane               (one ECS system per interval: consume, read, HES, MDM VEE)
 //!              │
 //!           engine                 (Sim: world + schedule + calendar, steppable)
@@ -28,9 +30,8 @@
 //!
 //! let start = CivilDateTime::parse("2026-01-15T00:00").unwrap();
 //! let config = SimConfig::with_defaults(7, start, SimDuration::from_hours(2));
-//! let collectors = vec![CollectorSpec { kind: LinkKind::Mesh }];
-//! let meters = (0..100).map(|_| MeterSpec { class: CustomerClass::Residential, link: LinkKind::Mesh, collector: 0 });
-//! let mut sim = Sim::new(config, collectors, meters).unwrap();
+//! let network = Network::small(LinkParams::typical(), (0..100).map(|_| (CustomerClass::Residential, LinkKind::Mesh)));
+//! let mut sim = Sim::new(config, network).unwrap();
 //! sim.schedule(SimTime(30 * 60 * 1_000_000), Input::SetRelay { meter: 3, relay: Relay::Open }).unwrap();
 //! sim.run_to_end().unwrap();
 //! assert_eq!(sim.records().intervals.len(), 8);
@@ -44,6 +45,7 @@ pub mod engine;
 #[cfg(test)]
 mod engine_tests;
 pub mod model;
+pub mod network;
 pub mod profile;
 pub mod records;
 pub mod rng;
@@ -53,8 +55,9 @@ pub mod time;
 pub mod prelude {
     pub use crate::calendar::EventCalendar;
     pub use crate::config::{INTERVAL, SimConfig};
-    pub use crate::engine::{Input, Sim, SimError};
-    pub use crate::model::{ClassConsumption, CollectorSpec, CustomerClass, LinkKind, LinkReadModel, MeterSpec, Relay};
+    pub use crate::engine::{Action, Input, Message, Sim, SimError};
+    pub use crate::model::{ClassConsumption, CustomerClass, LinkKind, Relay};
+    pub use crate::network::{Interference, LinkParams, Network, Point};
     pub use crate::profile::ProfileId;
     pub use crate::records::{AlertRecord, IntervalRow, LinkReadStats, RunCounters, RunRecords, TruthRecord};
     pub use crate::rng::{Purpose, Stream};

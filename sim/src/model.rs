@@ -9,7 +9,6 @@ use bevy_ecs::prelude::Component;
 use serde::{Deserialize, Serialize};
 
 use crate::profile::ProfileId;
-use crate::time::SimDuration;
 
 /// The customer class of a premise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -91,17 +90,6 @@ pub struct ClassConsumption {
     pub max_shift_slots: u8,
 }
 
-/// Read behaviour of one link kind (the network issue replaces these constants with paths).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LinkReadModel {
-    /// Probability that a read attempt in a cycle reaches the meter and returns.
-    pub read_success: f64,
-    /// Median one-way read latency.
-    pub latency_median: SimDuration,
-    /// Sigma of the log-normal latency.
-    pub latency_sigma: f64,
-}
-
 /// Dense meter index, 0 to n_meters - 1, stable for the whole run.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MeterIdx(pub u32);
@@ -157,13 +145,12 @@ pub struct LoadProfileMemory {
     pub register_reading_wh: u64,
 }
 
-/// Where the meter attaches to the field network.
+/// Where the meter sits in the grid (its link to the field network is in
+/// [`crate::network::NetState`], because routes change at run time).
 #[derive(Component, Clone, Copy, Debug)]
-pub struct FieldLink {
-    /// Link kind.
-    pub kind: LinkKind,
-    /// Index of the collector (or cellular gateway) that reads this meter.
-    pub collector: u32,
+pub struct GridPlace {
+    /// The feeder that supplies it (for feeder-head SCADA).
+    pub feeder: u32,
 }
 
 /// The MDM's record of one meter (stored beside the meter for locality; only MDM systems
@@ -176,23 +163,4 @@ pub struct MdmRecord {
     pub valued_until: u32,
     /// Register reading at `actual_until`, whole Wh.
     pub register_at_actual_wh: u64,
-}
-
-/// A meter as the topology generator describes it, before the engine draws its premise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MeterSpec {
-    /// Customer class of the premise.
-    pub class: CustomerClass,
-    /// Link kind.
-    pub link: LinkKind,
-    /// Collector index.
-    pub collector: u32,
-}
-
-/// A collector (mesh collector, PLC concentrator, or cellular gateway) as the topology
-/// generator describes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CollectorSpec {
-    /// The kind of meters it reads.
-    pub kind: LinkKind,
 }

@@ -8,6 +8,7 @@ use bevy_ecs::prelude::Resource;
 use serde::Serialize;
 
 use crate::model::{CustomerClass, LinkKind};
+use crate::network::Fate;
 use crate::time::SimTime;
 
 /// One metering interval's aggregates: one row of `timeseries.csv`.
@@ -19,6 +20,9 @@ pub struct IntervalRow {
     pub true_mwh: u64,
     /// True energy per customer class, mWh, in [`CustomerClass::ALL`] order.
     pub true_mwh_by_class: [u64; 4],
+    /// Energy the feeder-head SCADA measured over all feeders (true load plus technical
+    /// losses), mWh.
+    pub scada_mwh: u64,
     /// Energy the MDM held for the interval when its first read cycle closed (actual reads on
     /// time plus estimates for the missing ones), Wh.
     pub reported_wh: u64,
@@ -61,6 +65,10 @@ pub struct LinkReadStats {
     pub late: u64,
     /// Attempts lost to a backhaul outage of the collector.
     pub backhaul_lost: u64,
+    /// Attempts at meters with no path (orphans).
+    pub unreachable: u64,
+    /// Successful reads of mesh meters over their cellular fallback.
+    pub via_fallback: u64,
     /// Sum of latencies of returned attempts, microseconds.
     pub latency_us_sum: u64,
     /// Largest latency of a returned attempt, microseconds.
@@ -74,6 +82,8 @@ impl LinkReadStats {
         self.successes += other.successes;
         self.late += other.late;
         self.backhaul_lost += other.backhaul_lost;
+        self.unreachable += other.unreachable;
+        self.via_fallback += other.via_fallback;
         self.latency_us_sum += other.latency_us_sum;
         self.latency_us_max = self.latency_us_max.max(other.latency_us_max);
     }
@@ -139,11 +149,31 @@ pub struct AlertRecord {
     pub meters: Vec<u32>,
 }
 
+/// A message the HES sent to a meter, and what became of it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MessageRecord {
+    /// Message id, in the order messages were sent.
+    pub id: u64,
+    /// The meter it was sent to.
+    pub meter: u32,
+    /// Size, bytes.
+    pub bytes: u32,
+    /// When it left the HES.
+    pub sent: SimTime,
+    /// Its fate: delivered when and how, or lost why.
+    pub fate: Fate,
+}
+
 /// The per-interval rows, ground truth and alerts of a run, in time order.
 #[derive(Resource, Clone, Debug, Default)]
 pub struct RunRecords {
     /// One row per closed interval.
     pub intervals: Vec<IntervalRow>,
+    /// Feeder-head SCADA readings, kW averaged over each interval: `n_feeders` values per
+    /// interval, interval-major.
+    pub scada_kw: Vec<f32>,
+    /// Messages sent to meters, in the order they were sent.
+    pub messages: Vec<MessageRecord>,
     /// Ground truth, in time order.
     pub truth: Vec<TruthRecord>,
     /// Alerts, in time order.

@@ -27,14 +27,24 @@ pub enum Purpose {
     /// Customer class of a premise (topology generation).
     TopologyClass = 1,
     // 2 is retired (it was a per-meter link-kind draw); numbers are never reused.
+    /// Placement of settlements, transformers and premises (topology generation).
+    Placement = 3,
+    /// Shadow fading of a radio link, keyed by the link's node pair.
+    Shadowing = 4,
+    /// Link technology, fallback modem and facility kind of a premise (topology generation).
+    LinkAssignment = 5,
+    /// Noise level of a transformer's PLC channel (topology generation).
+    PlcNoise = 6,
     /// Annual consumption and routine shift of a premise, drawn once.
     PremiseProfile = 10,
     /// Per-interval consumption noise of a meter.
     ConsumptionNoise = 11,
     /// Whether a collector reads a meter in a read cycle, and how long it takes.
     MeterRead = 20,
-    /// Whether a collector's backhaul to the HES is up in a read cycle.
+    /// Whether a collector's backhaul to the HES is up in a read cycle, and its latency.
     Backhaul = 21,
+    /// The fate and timing of one message sent to a meter, keyed by message id.
+    Message = 22,
     /// Reserved for tests that check stream independence.
     Test = 0xFFFF,
 }
@@ -187,6 +197,16 @@ impl QuantileTable {
         QuantileTable {
             values: (0..TABLE_BINS)
                 .map(|i| (median * (sigma * inverse_normal_cdf((i as f64 + 0.5) / b)).exp()) as f32)
+                .collect(),
+        }
+    }
+
+    /// The standard normal distribution, one value per bin at the bin's middle quantile.
+    pub fn standard_normal() -> QuantileTable {
+        let b = TABLE_BINS as f64;
+        QuantileTable {
+            values: (0..TABLE_BINS)
+                .map(|i| inverse_normal_cdf((i as f64 + 0.5) / b) as f32)
                 .collect(),
         }
     }

@@ -1,0 +1,1163 @@
+//! The grid and the field networks as structures, and how messages move through them.
+//!
+//! ```text
+//!  substation ─► feeder ─► transformer ─► meter ──(RF mesh hops)──► mesh collector ─┐
+//!                              │            └──(PLC, shared channel)──► concentrator ─┤ backhaul
+//!                              │            └──(cellular)─────────────► tower ────────┴────────► HES
+//!                              └─ feeder-head SCADA sees the true load plus losses
+//! ```
+//!
+//! A [`Network`] is what a topology generator builds: where every meter, collector,
+//! transformer, feeder and substation is, the RF neighbour graph with a link quality per edge,
+//! and the link parameters ([`LinkParams`]). [`NetState`] is what the network is doing now: the
+//! routing tree of the mesh (ETX-shortest paths to a collector, hop-limited), the radio condition
+//! of every node (interference, dead radios), and per meter a [`MeterPath`]: the probability that
+//! a read round trip succeeds, and its latency as a fixed part (queueing at the shared channel,
+//! transfer time) plus a log-normal random part.
+//!
+//! Reads are batched per read cycle (one draw per meter against its path, see `dataplane`);
+//! commands and firmware images are messages that travel as events, each with its own queueing at
+//! the collector's shared channel, so a fan-out to every meter of one transformer or tower takes
+//! measurably longer than one command.
+//!
+//! Latency of a path of several hops: the sum of independent log-normal hop latencies is
+//! approximated by one log-normal with the same mean and variance (Fenton–Wilkinson), so a read
+//! costs one draw whatever its hop count.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use bevy_ecs::prelude::Resource;
+use serde::Serialize;
+
+use crate::model::{CustomerClass, LinkKind};
+use crate::time::{SimDuration, SimTime};
+
+/// "No such entity" in index fields.
+pub const NONE: u32 = u32::MAX;
+
+/// A position in metres, in the service area's own plane.
+#[derive(Clone, Copy, Debug, PartialEq, Default, Serialize)]
+pub struct Point {
+    /// East, metres.
+    pub x: f32,
+    /// North, metres.
+    pub y: f32,
+}
+
+impl Point {
+    /// Squared distance, m².
+    #[inline]
+    pub fn dist2(self, other: Point) -> f32 {
+        let (dx, dy) = (self.x - other.x, self.y - other.y);
+        dx * dx + dy * dy
+    }
+    /// Distance, m.
+    #[inline]
+    pub fn dist(self, other: Point) -> f32 {
+        self.dist2(other).sqrt()
+    }
+}
+
+/// What kind of critical facility a critical-class premise is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum FacilityKind {
+    /// Hospitals and clinics.
+    Hospital,
+    /// Water and wastewater pumping and treatment.
+    Water,
+    /// Police, fire, ambulance, emergency coordination.
+    Emergency,
+}
+
+impl FacilityKind {
+    /// Every kind, in index order.
+    pub const ALL: [FacilityKind; 3] = [FacilityKind::Hospital, FacilityKind::Water, FacilityKind::Emergency];
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FacilityKind::Hospital => "hospital",
+            FacilityKind::Water => "water",
+            FacilityKind::Emergency => "emergency",
+        }
+    }
+}
+
+/// A meter as placed by the generator: premise class, position, grid place and field link.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MeterSite {
+    /// Customer class of the premise.
+    pub class: CustomerClass,
+    /// The meter's primary field link.
+    pub link: LinkKind,
+    /// For critical-class premises, which kind of facility.
+    pub facility: Option<FacilityKind>,
+    /// Whether a mesh meter has a cellular modem to fall back on.
+    pub fallback: bool,
+    /// Position.
+    pub pos: Point,
+    /// The distribution transformer that supplies it.
+    pub transformer: u32,
+    /// PLC meters: the concentrator (collector index) at their transformer; otherwise [`NONE`].
+    pub concentrator: u32,
+    /// Per-frame success of the PLC link to the concentrator (PLC meters).
+    pub plc_quality: f32,
+    /// The cellular tower (collector index) the meter attaches to, if it has cellular (primary
+    /// or fallback) and a tower in range; otherwise [`NONE`].
+    pub tower: u32,
+    /// Per-exchange success of the cellular link to `tower`.
+    pub tower_quality: f32,
+}
+
+/// A collector: an RF mesh collector (on a pole), a PLC data concentrator (at a transformer), or
+/// a cellular tower (which reads the cellular meters attached to it).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CollectorSite {
+    /// The kind of meters it reads.
+    pub kind: LinkKind,
+    /// Position.
+    pub pos: Point,
+    /// PLC concentrators: the transformer whose channel it shares; otherwise [`NONE`].
+    pub transformer: u32,
+}
+
+/// A distribution transformer.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Transformer {
+    /// Position.
+    pub pos: Point,
+    /// The feeder it hangs on.
+    pub feeder: u32,
+    /// Rating, kVA.
+    pub rating_kva: f32,
+}
+
+/// A medium-voltage feeder leaving a substation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Feeder {
+    /// The substation it leaves from.
+    pub substation: u32,
+    /// Rating, kW.
+    pub rating_kw: f32,
+    /// Transformer no-load (iron) losses along the feeder, kW, present whenever it is energised.
+    pub no_load_loss_kw: f32,
+}
+
+/// A substation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Substation {
+    /// Position.
+    pub pos: Point,
+}
+
+/// The RF neighbour graph in compressed-sparse-row form. Nodes are meters (`0..n_meters`) and
+/// collectors (`n_meters + collector index`); edges are symmetric, each with the per-frame
+/// success of the link quantised to a byte.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeshGraph {
+    /// `offsets[v]..offsets[v + 1]` are node `v`'s edges; length = nodes + 1.
+    pub offsets: Vec<u32>,
+    /// Neighbour node of each edge.
+    pub targets: Vec<u32>,
+    /// Link quality of each edge, `q = (code + 0.5) / 256`.
+    pub quality: Vec<u8>,
+}
+
+impl MeshGraph {
+    /// Builds the graph from undirected edges `(a, b, quality code)`, any order, duplicates
+    /// allowed (the best quality wins).
+    pub fn from_edges(n_nodes: usize, mut edges: Vec<(u32, u32, u8)>) -> MeshGraph {
+        let mut directed: Vec<u64> = Vec::with_capacity(edges.len() * 2);
+        edges.sort_unstable_by_key(|&(a, b, q)| (a.min(b), a.max(b), Reverse(q)));
+        edges.dedup_by_key(|&mut (a, b, _)| (a.min(b), a.max(b)));
+        for &(a, b, q) in &edges {
+            if a == b {
+                continue;
+            }
+            // Pack (from, to, quality) into one sortable word: 28 bits each is 268M nodes.
+            directed.push((u64::from(a) << 36) | (u64::from(b) << 8) | u64::from(q));
+            directed.push((u64::from(b) << 36) | (u64::from(a) << 8) | u64::from(q));
+        }
+        drop(edges);
+        directed.sort_unstable();
+        let mut offsets = vec![0u32; n_nodes + 1];
+        let mut targets = Vec::with_capacity(directed.len());
+        let mut quality = Vec::with_capacity(directed.len());
+        for &w in &directed {
+            let from = (w >> 36) as usize;
+            offsets[from + 1] += 1;
+            targets.push(((w >> 8) & 0x0FFF_FFFF) as u32);
+            quality.push((w & 0xFF) as u8);
+        }
+        for v in 0..n_nodes {
+            offsets[v + 1] += offsets[v];
+        }
+        MeshGraph {
+            offsets,
+            targets,
+            quality,
+        }
+    }
+
+    /// Largest node count [`MeshGraph::from_edges`] can pack.
+    pub const MAX_NODES: usize = 1 << 28;
+
+    /// Node `v`'s edges as (neighbour, quality).
+    #[inline]
+    pub fn edges(&self, v: u32) -> impl Iterator<Item = (u32, f32)> + '_ {
+        let (a, b) = (self.offsets[v as usize] as usize, self.offsets[v as usize + 1] as usize);
+        self.targets[a..b]
+            .iter()
+            .zip(&self.quality[a..b])
+            .map(|(&t, &q)| (t, decode_quality(q)))
+    }
+
+    /// Number of edges of node `v`.
+    pub fn degree(&self, v: u32) -> usize {
+        (self.offsets[v as usize + 1] - self.offsets[v as usize]) as usize
+    }
+
+    /// Number of undirected edges.
+    pub fn n_edges(&self) -> usize {
+        self.targets.len() / 2
+    }
+}
+
+/// Quantises a link success probability to a byte.
+pub fn encode_quality(q: f64) -> u8 {
+    (q.clamp(0.0, 1.0) * 256.0).floor().min(255.0) as u8
+}
+
+/// The success probability a quality byte stands for.
+#[inline]
+pub fn decode_quality(code: u8) -> f32 {
+    (f32::from(code) + 0.5) / 256.0
+}
+
+/// RF mesh link behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MeshLinkParams {
+    /// Median latency of one frame over one hop (channel access, airtime, processing).
+    pub hop_latency_median: SimDuration,
+    /// Log-normal sigma of one hop's latency.
+    pub hop_latency_sigma: f64,
+    /// Radio data rate, bit/s (sets transfer time of reads, commands and firmware images).
+    pub bandwidth_bps: f64,
+    /// Link-layer retransmissions per hop after a lost frame.
+    pub mac_retries: u32,
+    /// Links whose frame success falls below this are not used for routing.
+    pub min_link_quality: f64,
+    /// Longest route, in hops; meters further out are orphans.
+    pub max_hops: u32,
+    /// How long the mesh takes to notice a dead or jammed parent and re-form routes.
+    pub route_repair_delay: SimDuration,
+}
+
+/// PLC link behaviour (one shared channel per transformer).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PlcLinkParams {
+    /// Channel data rate, bit/s.
+    pub bandwidth_bps: f64,
+    /// Fixed time per polled exchange (turnaround, channel access), median.
+    pub turnaround: SimDuration,
+    /// Retransmissions after a lost frame.
+    pub mac_retries: u32,
+}
+
+/// Cellular link behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CellularLinkParams {
+    /// Median one-way latency of an exchange through an idle tower.
+    pub latency_median: SimDuration,
+    /// Log-normal sigma of that latency.
+    pub latency_sigma: f64,
+    /// Metering messages per second one tower carries (the utility's share of the cell).
+    pub capacity_msgs_per_s: f64,
+    /// Data rate of one meter's session, bit/s.
+    pub bandwidth_bps: f64,
+}
+
+/// Backhaul from collectors to the HES.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct BackhaulParams {
+    /// Probability that a collector's backhaul is up in a read cycle (and that a message crosses
+    /// it).
+    pub success: f64,
+    /// Median one-way latency.
+    pub latency_median: SimDuration,
+    /// Log-normal sigma of the latency.
+    pub latency_sigma: f64,
+}
+
+/// How every kind of link behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LinkParams {
+    /// RF mesh.
+    pub mesh: MeshLinkParams,
+    /// Powerline.
+    pub plc: PlcLinkParams,
+    /// Cellular.
+    pub cellular: CellularLinkParams,
+    /// Collector to HES.
+    pub backhaul: BackhaulParams,
+    /// Bytes of a read request.
+    pub request_bytes: u32,
+    /// Bytes of one read response (the interval values of a cycle and the register).
+    pub read_bytes: u32,
+}
+
+/// A value of a [`Network`] that is out of range or inconsistent.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct NetworkError {
+    /// Path of the field, such as `mesh.max_hops` or `meters[12].transformer`.
+    pub field: String,
+    /// Why it is wrong.
+    pub reason: String,
+}
+
+fn net_err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, NetworkError> {
+    Err(NetworkError {
+        field: field.into(),
+        reason: reason.into(),
+    })
+}
+
+impl LinkParams {
+    /// Typical values. Sources, where published figures exist: IEEE 802.15.4g SUN FSK runs at
+    /// 50 kbit/s in its base mode and 802.15.4 retries a frame 3 times (`macMaxFrameRetries`);
+    /// G3-PLC in the CENELEC-A band carries up to 33.4 kbit/s raw (20 kbit/s effective assumed);
+    /// LTE-M (Cat-M1) carries about 375 kbit/s half-duplex. Assumptions: hop latency, PLC
+    /// turnaround, cellular latency, a tower's capacity for metering traffic, message sizes,
+    /// the routing thresholds and the route repair delay.
+    pub fn typical() -> LinkParams {
+        LinkParams {
+            mesh: MeshLinkParams {
+                hop_latency_median: SimDuration::from_millis(80),
+                hop_latency_sigma: 0.6,
+                bandwidth_bps: 50_000.0,
+                mac_retries: 3,
+                min_link_quality: 0.3,
+                max_hops: 12,
+                route_repair_delay: SimDuration::from_minutes(10),
+            },
+            plc: PlcLinkParams {
+                bandwidth_bps: 20_000.0,
+                turnaround: SimDuration::from_millis(400),
+                mac_retries: 2,
+            },
+            cellular: CellularLinkParams {
+                latency_median: SimDuration::from_millis(600),
+                latency_sigma: 0.5,
+                capacity_msgs_per_s: 50.0,
+                bandwidth_bps: 375_000.0,
+            },
+            backhaul: BackhaulParams {
+                success: 0.999,
+                latency_median: SimDuration::from_millis(80),
+                latency_sigma: 0.4,
+            },
+            request_bytes: 64,
+            read_bytes: 512,
+        }
+    }
+
+    /// Checks every value; field paths are relative to the topology (`mesh.max_hops`).
+    pub fn check(&self) -> Result<(), NetworkError> {
+        let positive = |field: &str, v: f64| {
+            if v.is_finite() && v > 0.0 && v <= 1e12 {
+                Ok(())
+            } else {
+                net_err(field, format!("must be a positive number, not {v}"))
+            }
+        };
+        let sigma = |field: &str, v: f64| {
+            if (0.0..=3.0).contains(&v) {
+                Ok(())
+            } else {
+                net_err(field, format!("must be between 0 and 3, not {v}"))
+            }
+        };
+        let nonzero = |field: &str, d: SimDuration| {
+            if d == SimDuration::ZERO || d > SimDuration::from_days(1) {
+                net_err(field, "must be longer than zero and at most 1d")
+            } else {
+                Ok(())
+            }
+        };
+        let m = &self.mesh;
+        nonzero("mesh.hop_latency_median", m.hop_latency_median)?;
+        sigma("mesh.hop_latency_sigma", m.hop_latency_sigma)?;
+        positive("mesh.bandwidth_bps", m.bandwidth_bps)?;
+        if m.mac_retries > 15 {
+            return net_err("mesh.mac_retries", "at most 15");
+        }
+        if !(0.0..1.0).contains(&m.min_link_quality) {
+            return net_err("mesh.min_link_quality", "must be at least 0 and below 1");
+        }
+        if !(1..=64).contains(&m.max_hops) {
+            return net_err("mesh.max_hops", "must be 1 to 64");
+        }
+        nonzero("mesh.route_repair_delay", m.route_repair_delay)?;
+        positive("plc.bandwidth_bps", self.plc.bandwidth_bps)?;
+        nonzero("plc.turnaround", self.plc.turnaround)?;
+        if self.plc.mac_retries > 15 {
+            return net_err("plc.mac_retries", "at most 15");
+        }
+        nonzero("cellular.latency_median", self.cellular.latency_median)?;
+        sigma("cellular.latency_sigma", self.cellular.latency_sigma)?;
+        positive("cellular.capacity_msgs_per_s", self.cellular.capacity_msgs_per_s)?;
+        positive("cellular.bandwidth_bps", self.cellular.bandwidth_bps)?;
+        if !(0.0..=1.0).contains(&self.backhaul.success) {
+            return net_err(
+                "backhaul.success",
+                format!("must be a probability between 0 and 1, not {}", self.backhaul.success),
+            );
+        }
+        nonzero("backhaul.latency_median", self.backhaul.latency_median)?;
+        sigma("backhaul.latency_sigma", self.backhaul.latency_sigma)?;
+        if self.request_bytes == 0 || self.read_bytes == 0 {
+            return net_err("read_bytes", "message sizes must be at least one byte");
+        }
+        Ok(())
+    }
+}
+
+/// The grid and the field network of a run, as a generator built it.
+#[derive(Resource, Clone, Debug, PartialEq)]
+pub struct Network {
+    /// Link behaviour.
+    pub params: LinkParams,
+    /// Meters, by meter index.
+    pub meters: Vec<MeterSite>,
+    /// Collectors, by collector index.
+    pub collectors: Vec<CollectorSite>,
+    /// Distribution transformers.
+    pub transformers: Vec<Transformer>,
+    /// Feeders.
+    pub feeders: Vec<Feeder>,
+    /// Substations.
+    pub substations: Vec<Substation>,
+    /// RF neighbour graph over mesh meters and mesh collectors.
+    pub mesh: MeshGraph,
+}
+
+impl Network {
+    /// Number of nodes of the mesh graph (meters, then collectors).
+    pub fn n_nodes(&self) -> usize {
+        self.meters.len() + self.collectors.len()
+    }
+
+    /// Node id of collector `c` in the mesh graph.
+    pub fn collector_node(&self, c: u32) -> u32 {
+        self.meters.len() as u32 + c
+    }
+
+    /// Position of a mesh graph node.
+    pub fn node_pos(&self, node: u32) -> Point {
+        let n = self.meters.len() as u32;
+        if node < n {
+            self.meters[node as usize].pos
+        } else {
+            self.collectors[(node - n) as usize].pos
+        }
+    }
+
+    /// A one-transformer network for examples and tests: every mesh meter one good hop from a
+    /// mesh collector, PLC meters on the transformer's concentrator, cellular meters on one
+    /// tower, all within 100 m.
+    pub fn small(params: LinkParams, meters: impl IntoIterator<Item = (CustomerClass, LinkKind)>) -> Network {
+        let origin = Point::default();
+        let collectors = vec![
+            CollectorSite {
+                kind: LinkKind::Mesh,
+                pos: origin,
+                transformer: NONE,
+            },
+            CollectorSite {
+                kind: LinkKind::Plc,
+                pos: origin,
+                transformer: 0,
+            },
+            CollectorSite {
+                kind: LinkKind::Cellular,
+                pos: origin,
+                transformer: NONE,
+            },
+        ];
+        let meters: Vec<MeterSite> = meters
+            .into_iter()
+            .enumerate()
+            .map(|(i, (class, link))| MeterSite {
+                class,
+                link,
+                facility: (class == CustomerClass::Critical).then_some(FacilityKind::Hospital),
+                fallback: false,
+                pos: Point {
+                    x: (i % 100) as f32,
+                    y: (i / 100 % 100) as f32,
+                },
+                transformer: 0,
+                concentrator: if link == LinkKind::Plc { 1 } else { NONE },
+                plc_quality: 0.97,
+                tower: if link == LinkKind::Cellular { 2 } else { NONE },
+                tower_quality: 0.998,
+            })
+            .collect();
+        let n = meters.len() as u32;
+        let edges = (0..n)
+            .filter(|&i| meters[i as usize].link == LinkKind::Mesh)
+            .map(|i| (i, n, encode_quality(0.95)))
+            .collect();
+        Network {
+            params,
+            mesh: MeshGraph::from_edges(meters.len() + collectors.len(), edges),
+            meters,
+            collectors,
+            transformers: vec![Transformer {
+                pos: origin,
+                feeder: 0,
+                rating_kva: 630.0,
+            }],
+            feeders: vec![Feeder {
+                substation: 0,
+                rating_kw: 8_000.0,
+                no_load_loss_kw: 1.0,
+            }],
+            substations: vec![Substation { pos: origin }],
+        }
+    }
+
+    /// Checks that every index points somewhere and the parameters are in range.
+    pub fn check(&self) -> Result<(), NetworkError> {
+        self.params.check()?;
+        if self.meters.is_empty() {
+            return net_err("meters", "the topology has no meters");
+        }
+        if self.n_nodes() >= MeshGraph::MAX_NODES {
+            return net_err(
+                "meters",
+                "too many meters and collectors for one run (at most 268 million)",
+            );
+        }
+        let (nc, nt, nf) = (
+            self.collectors.len() as u32,
+            self.transformers.len() as u32,
+            self.feeders.len() as u32,
+        );
+        for (i, t) in self.transformers.iter().enumerate() {
+            if t.feeder >= nf {
+                return net_err(format!("transformers[{i}].feeder"), "no such feeder");
+            }
+        }
+        for (i, f) in self.feeders.iter().enumerate() {
+            if f.substation as usize >= self.substations.len() {
+                return net_err(format!("feeders[{i}].substation"), "no such substation");
+            }
+        }
+        for (i, c) in self.collectors.iter().enumerate() {
+            if c.kind == LinkKind::Plc && c.transformer >= nt {
+                return net_err(
+                    format!("collectors[{i}].transformer"),
+                    "a PLC concentrator needs a transformer",
+                );
+            }
+        }
+        let kind_of = |c: u32, kind: LinkKind| c < nc && self.collectors[c as usize].kind == kind;
+        for (i, m) in self.meters.iter().enumerate() {
+            if m.transformer >= nt {
+                return net_err(format!("meters[{i}].transformer"), "no such transformer");
+            }
+            if m.link == LinkKind::Plc && !kind_of(m.concentrator, LinkKind::Plc) {
+                return net_err(
+                    format!("meters[{i}].concentrator"),
+                    "a PLC meter needs a PLC concentrator",
+                );
+            }
+            if m.tower != NONE && !kind_of(m.tower, LinkKind::Cellular) {
+                return net_err(format!("meters[{i}].tower"), "not a cellular tower");
+            }
+        }
+        if self.mesh.offsets.len() != self.n_nodes() + 1
+            || self.mesh.offsets.last().copied().unwrap_or(0) as usize != self.mesh.targets.len()
+            || self.mesh.targets.len() != self.mesh.quality.len()
+            || self.mesh.targets.iter().any(|&t| t as usize >= self.n_nodes())
+        {
+            return net_err("mesh", "the neighbour graph does not match the meters and collectors");
+        }
+        Ok(())
+    }
+}
+
+/// How a meter is reached at present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Via {
+    /// Over RF mesh hops to a collector.
+    Mesh,
+    /// Over the PLC channel of its transformer.
+    Plc,
+    /// Over cellular.
+    Cellular,
+    /// A mesh meter without a mesh route, over its cellular fallback.
+    Fallback,
+    /// Not reachable.
+    Orphan(Orphan),
+}
+
+/// Why a meter cannot be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Orphan {
+    /// A mesh meter with no usable radio link at all.
+    NoMeshNeighbour,
+    /// A mesh meter whose neighbours lead to no collector within the hop limit.
+    NoRouteToCollector,
+    /// A cellular meter with no tower in range.
+    NoTower,
+    /// The meter's radio or modem is down.
+    RadioDown,
+}
+
+impl Orphan {
+    /// Every reason, in order.
+    pub const ALL: [Orphan; 4] = [
+        Orphan::NoMeshNeighbour,
+        Orphan::NoRouteToCollector,
+        Orphan::NoTower,
+        Orphan::RadioDown,
+    ];
+    /// Human-readable reason.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Orphan::NoMeshNeighbour => "mesh meter with no usable radio link",
+            Orphan::NoRouteToCollector => "no mesh route to a collector within the hop limit",
+            Orphan::NoTower => "no cellular tower in range",
+            Orphan::RadioDown => "radio down",
+        }
+    }
+}
+
+/// One meter's path to the HES as it stands.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MeterPath {
+    /// Probability that a read round trip over the field network succeeds (backhaul excluded).
+    pub success: f32,
+    /// Deterministic part of the read latency, µs: transfer times and the meter's place in its
+    /// collector's queue within a read cycle.
+    pub fixed_us: f32,
+    /// Log-normal random part of the latency: `exp(mu + sigma z)` µs.
+    pub mu: f32,
+    /// See `mu`.
+    pub sigma: f32,
+    /// The collector that reads it, or [`NONE`] for an orphan.
+    pub collector: u32,
+    /// How it is reached.
+    pub via: Via,
+    /// Mesh hops to the collector (1 for PLC and cellular, 0 for orphans).
+    pub hops: u8,
+}
+
+impl MeterPath {
+    const ORPHAN: fn(Orphan) -> MeterPath = |why| MeterPath {
+        success: 0.0,
+        fixed_us: 0.0,
+        mu: 0.0,
+        sigma: 0.0,
+        collector: NONE,
+        via: Via::Orphan(why),
+        hops: 0,
+    };
+}
+
+/// An area of radio interference: a jammer, or any other source of RF noise. Every RF link
+/// (mesh or cellular) with an end inside the circle keeps `1 - strength` of its success while it
+/// is active; PLC is wired and unaffected.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Interference {
+    /// Centre.
+    pub center: Point,
+    /// Radius, metres.
+    pub radius_m: f32,
+    /// Share of link success lost inside the circle, 0 to 1.
+    pub strength: f32,
+    /// When it starts.
+    pub start: SimTime,
+    /// When it ends.
+    pub end: SimTime,
+}
+
+/// The mesh routing tree.
+#[derive(Clone, Debug, Default)]
+pub struct Routes {
+    /// Next hop of every node toward its collector, or [`NONE`].
+    pub parent: Vec<u32>,
+    /// Hops to the collector.
+    pub hops: Vec<u8>,
+    /// The collector (index) each node routes to, or [`NONE`].
+    pub gateway: Vec<u32>,
+    /// Routed mesh meters, parents before children.
+    pub order: Vec<u32>,
+}
+
+/// What the field network is doing now: routes, radio conditions, paths, channel queues.
+#[derive(Resource, Debug, Clone)]
+pub struct NetState {
+    /// The mesh routing tree.
+    pub routes: Routes,
+    /// Radio condition of every mesh-graph node (meters, then collectors): the share of link
+    /// success left by interference, 1 when clear.
+    pub rf_factor: Vec<f32>,
+    /// Meters whose radio or modem is down.
+    pub radio_down: Vec<bool>,
+    /// Every meter's current path.
+    pub paths: Vec<MeterPath>,
+    /// Per collector: channel time a full read cycle of its meters takes, µs.
+    pub read_load_us: Vec<u64>,
+    /// Per collector: until when its shared channel (radio, PLC line, tower) is busy.
+    pub busy_until: Vec<SimTime>,
+    /// Interference areas, with whether each is active.
+    pub interference: Vec<(Interference, bool)>,
+    /// When a route repair is scheduled, if one is.
+    pub repair_at: Option<SimTime>,
+    /// Route repairs done so far.
+    pub repairs: u64,
+}
+
+/// Mean and variance of one hop's latency in µs for the given log-normal parameters.
+fn lognormal_moments(median_us: f64, sigma: f64) -> (f64, f64) {
+    let mean = median_us * (0.5 * sigma * sigma).exp();
+    (mean, mean * mean * ((sigma * sigma).exp() - 1.0))
+}
+
+/// Log-normal `(mu, sigma)` with the given mean and variance (Fenton–Wilkinson matching).
+fn lognormal_from_moments(mean: f64, var: f64) -> (f32, f32) {
+    if mean <= 0.0 {
+        return (f32::NEG_INFINITY, 0.0);
+    }
+    let s2 = (1.0 + var / (mean * mean)).ln();
+    ((mean.ln() - 0.5 * s2) as f32, s2.sqrt() as f32)
+}
+
+/// Log-normal `(mu, sigma)` of a cellular round trip (request and response), µs.
+pub fn cellular_round_trip(p: &LinkParams) -> (f32, f32) {
+    let (mean, var) = lognormal_moments(p.cellular.latency_median.as_micros() as f64, p.cellular.latency_sigma);
+    lognormal_from_moments(2.0 * mean, 2.0 * var)
+}
+
+/// Probability that a frame gets through with `retries` retransmissions, and the expected number
+/// of transmissions it takes.
+fn with_retries(q: f64, retries: u32) -> (f64, f64) {
+    if q <= 0.0 {
+        return (0.0, f64::from(retries + 1));
+    }
+    let success = 1.0 - (1.0 - q).powi(retries as i32 + 1);
+    (success, success / q)
+}
+
+/// ETX routing cost of a link with frame success `q`, fixed-point (256 = one transmission).
+fn etx_cost(q: f32) -> u32 {
+    (256.0 / q.max(1e-3)).round() as u32
+}
+
+impl NetState {
+    /// The network at rest: no interference, every radio up, routes formed.
+    pub fn new(net: &Network) -> NetState {
+        let mut state = NetState {
+            routes: Routes::default(),
+            rf_factor: vec![1.0; net.n_nodes()],
+            radio_down: vec![false; net.meters.len()],
+            paths: Vec::new(),
+            read_load_us: vec![0; net.collectors.len()],
+            busy_until: vec![SimTime::ZERO; net.collectors.len()],
+            interference: Vec::new(),
+            repair_at: None,
+            repairs: 0,
+        };
+        state.reroute(net);
+        state
+    }
+
+    /// Effective frame success of the mesh link between nodes `a` and `b` of base quality `q`.
+    #[inline]
+    fn link_q(&self, a: u32, b: u32, q: f32) -> f32 {
+        q * self.rf_factor[a as usize].min(self.rf_factor[b as usize])
+    }
+
+    /// Re-forms the mesh routing tree from current radio conditions (ETX-shortest paths to any
+    /// collector, hop-limited, ties broken by node id), then recomputes every path.
+    pub fn reroute(&mut self, net: &Network) {
+        let n = net.n_nodes();
+        let params = &net.params.mesh;
+        let min_q = params.min_link_quality as f32;
+        let max_hops = params.max_hops.min(255) as u8;
+        let mut dist = vec![u32::MAX; n];
+        let mut parent = vec![NONE; n];
+        let mut hops = vec![0u8; n];
+        let mut gateway = vec![NONE; n];
+        let mut order = Vec::new();
+        let mut heap = BinaryHeap::new();
+        for (c, site) in net.collectors.iter().enumerate() {
+            if site.kind == LinkKind::Mesh {
+                let v = net.collector_node(c as u32);
+                dist[v as usize] = 0;
+                gateway[v as usize] = c as u32;
+                heap.push(Reverse((0u32, v)));
+            }
+        }
+        let n_meters = net.meters.len() as u32;
+        while let Some(Reverse((d, v))) = heap.pop() {
+            if d > dist[v as usize] {
+                continue;
+            }
+            if v < n_meters {
+                gateway[v as usize] = gateway[parent[v as usize] as usize];
+                order.push(v);
+            }
+            if hops[v as usize] >= max_hops {
+                continue;
+            }
+            for (u, q) in net.mesh.edges(v) {
+                if u >= n_meters || self.radio_down[u as usize] || net.meters[u as usize].link != LinkKind::Mesh {
+                    continue;
+                }
+                let q = self.link_q(v, u, q);
+                if q < min_q {
+                    continue;
+                }
+                let nd = d.saturating_add(etx_cost(q));
+                if nd < dist[u as usize] {
+                    dist[u as usize] = nd;
+                    parent[u as usize] = v;
+                    hops[u as usize] = hops[v as usize] + 1;
+                    heap.push(Reverse((nd, u)));
+                }
+            }
+        }
+        self.routes = Routes {
+            parent,
+            hops,
+            gateway,
+            order,
+        };
+        self.repairs += 1;
+        self.recompute_paths(net);
+    }
+
+    /// Recomputes every meter's path over the current routes and radio conditions (routes are
+    /// kept: a jammed parent degrades its children's paths until the next route repair).
+    pub fn recompute_paths(&mut self, net: &Network) {
+        let p = &net.params;
+        let n_meters = net.meters.len();
+        let request_response_bits = f64::from(p.request_bytes + p.read_bytes) * 8.0;
+        // Mesh: accumulate success and latency moments down the tree, parents first.
+        let (hop_mean, hop_var) =
+            lognormal_moments(p.mesh.hop_latency_median.as_micros() as f64, p.mesh.hop_latency_sigma);
+        let mesh_transfer_us = request_response_bits / p.mesh.bandwidth_bps * 1e6;
+        // Per meter: (success, latency mean, latency variance, fixed latency).
+        let mut acc = vec![(0.0f64, 0.0f64, 0.0f64, 0.0f64); n_meters];
+        for &v in &self.routes.order {
+            let par = self.routes.parent[v as usize];
+            let q = net
+                .mesh
+                .edges(v)
+                .find(|&(u, _)| u == par)
+                .map_or(0.0, |(u, q)| self.link_q(v, u, q));
+            let (hop_success, attempts) = with_retries(f64::from(q), p.mesh.mac_retries);
+            let (s0, m0, v0, f0) = if (par as usize) < n_meters {
+                acc[par as usize]
+            } else {
+                (1.0, 0.0, 0.0, 0.0)
+            };
+            // A read is a request down and a response up: two traversals of every hop.
+            acc[v as usize] = (
+                s0 * hop_success * hop_success,
+                m0 + 2.0 * attempts * hop_mean,
+                v0 + 2.0 * attempts * attempts * hop_var,
+                f0 + attempts * mesh_transfer_us,
+            );
+        }
+        let (cell_mu, cell_sigma) = cellular_round_trip(p);
+        let cell_transfer_us = request_response_bits / p.cellular.bandwidth_bps * 1e6;
+        let cell_service_us = 1e6 / p.cellular.capacity_msgs_per_s;
+        let turnaround_us = p.plc.turnaround.as_micros() as f64;
+        let (plc_mu, plc_sigma) = lognormal_from_moments(turnaround_us, turnaround_us * turnaround_us * 0.25);
+        let plc_transfer_us = request_response_bits / p.plc.bandwidth_bps * 1e6;
+        let mut queue_us = vec![0.0f64; net.collectors.len()];
+        let mut paths = Vec::with_capacity(n_meters);
+        for (i, site) in net.meters.iter().enumerate() {
+            if self.radio_down[i] {
+                paths.push(MeterPath::ORPHAN(Orphan::RadioDown));
+                continue;
+            }
+            let cellular = |via: Via, queue_us: &mut [f64]| {
+                if site.tower == NONE {
+                    return MeterPath::ORPHAN(Orphan::NoTower);
+                }
+                let q = f64::from(site.tower_quality * self.rf_factor[i]);
+                let queue = &mut queue_us[site.tower as usize];
+                *queue += cell_service_us;
+                MeterPath {
+                    success: (q * q) as f32,
+                    fixed_us: (*queue + cell_transfer_us) as f32,
+                    mu: cell_mu,
+                    sigma: cell_sigma,
+                    collector: site.tower,
+                    via,
+                    hops: 1,
+                }
+            };
+            let path = match site.link {
+                LinkKind::Mesh => {
+                    let gw = self.routes.gateway[i];
+                    if gw == NONE {
+                        if site.fallback && site.tower != NONE {
+                            cellular(Via::Fallback, &mut queue_us)
+                        } else if net.mesh.degree(i as u32) == 0
+                            || net
+                                .mesh
+                                .edges(i as u32)
+                                .all(|(u, q)| self.link_q(i as u32, u, q) < p.mesh.min_link_quality as f32)
+                        {
+                            MeterPath::ORPHAN(Orphan::NoMeshNeighbour)
+                        } else {
+                            MeterPath::ORPHAN(Orphan::NoRouteToCollector)
+                        }
+                    } else {
+                        let (s, mean, var, fixed) = acc[i];
+                        let (mu, sigma) = lognormal_from_moments(mean, var);
+                        let queue = &mut queue_us[gw as usize];
+                        *queue += mesh_transfer_us;
+                        MeterPath {
+                            success: s as f32,
+                            fixed_us: (fixed + *queue) as f32,
+                            mu,
+                            sigma,
+                            collector: gw,
+                            via: Via::Mesh,
+                            hops: self.routes.hops[i],
+                        }
+                    }
+                }
+                LinkKind::Plc => {
+                    let (s, attempts) = with_retries(f64::from(site.plc_quality), p.plc.mac_retries);
+                    // The concentrator polls its meters one after another on the shared line.
+                    let queue = &mut queue_us[site.concentrator as usize];
+                    *queue += attempts * plc_transfer_us + turnaround_us;
+                    MeterPath {
+                        success: (s * s) as f32,
+                        fixed_us: *queue as f32,
+                        mu: plc_mu,
+                        sigma: plc_sigma,
+                        collector: site.concentrator,
+                        via: Via::Plc,
+                        hops: 1,
+                    }
+                }
+                LinkKind::Cellular => cellular(Via::Cellular, &mut queue_us),
+            };
+            paths.push(path);
+        }
+        self.read_load_us = queue_us.iter().map(|&q| q as u64).collect();
+        self.paths = paths;
+    }
+
+    /// Recomputes the interference factor of every node from the active areas.
+    fn refresh_rf_factor(&mut self, net: &Network) {
+        let active: Vec<&Interference> = self.interference.iter().filter(|(_, on)| *on).map(|(i, _)| i).collect();
+        for v in 0..net.n_nodes() as u32 {
+            let pos = net.node_pos(v);
+            let mut f = 1.0f32;
+            for area in &active {
+                if pos.dist2(area.center) <= area.radius_m * area.radius_m {
+                    f *= 1.0 - area.strength;
+                }
+            }
+            self.rf_factor[v as usize] = f;
+        }
+    }
+
+    /// Switches interference area `id` on or off at `now`; paths degrade at once, and a route
+    /// repair is due after the mesh's repair delay. Returns when the repair is due.
+    pub fn set_interference(&mut self, net: &Network, id: usize, on: bool, now: SimTime) -> Option<SimTime> {
+        if let Some(entry) = self.interference.get_mut(id) {
+            entry.1 = on;
+        }
+        self.refresh_rf_factor(net);
+        self.recompute_paths(net);
+        self.request_repair(net, now)
+    }
+
+    /// Takes a meter's radio down or brings it back.
+    pub fn set_radio(&mut self, net: &Network, meter: u32, up: bool, now: SimTime) -> Option<SimTime> {
+        if let Some(d) = self.radio_down.get_mut(meter as usize) {
+            *d = !up;
+        }
+        self.recompute_paths(net);
+        self.request_repair(net, now)
+    }
+
+    fn request_repair(&mut self, net: &Network, now: SimTime) -> Option<SimTime> {
+        if self.repair_at.is_some() {
+            return None;
+        }
+        let at = SimTime(now.0 + net.params.mesh.route_repair_delay.as_micros());
+        self.repair_at = Some(at);
+        Some(at)
+    }
+
+    /// Performs the scheduled route repair.
+    pub fn repair(&mut self, net: &Network) {
+        self.repair_at = None;
+        self.reroute(net);
+    }
+
+    /// Number of meters per [`Via`] kind and orphan reason: `(mesh, plc, cellular, fallback,
+    /// orphans by reason in [`Orphan::ALL`] order)`.
+    pub fn reach_summary(&self) -> ReachSummary {
+        let mut s = ReachSummary::default();
+        for p in &self.paths {
+            match p.via {
+                Via::Mesh => s.mesh += 1,
+                Via::Plc => s.plc += 1,
+                Via::Cellular => s.cellular += 1,
+                Via::Fallback => s.fallback += 1,
+                Via::Orphan(o) => s.orphans[Orphan::ALL.iter().position(|x| *x == o).unwrap_or(0)] += 1,
+            }
+        }
+        s
+    }
+
+    /// Histogram of mesh hop counts: `h[k]` meters at `k` hops.
+    pub fn hop_histogram(&self) -> Vec<u64> {
+        let mut h = Vec::new();
+        for p in &self.paths {
+            if p.via == Via::Mesh {
+                let k = usize::from(p.hops);
+                if h.len() <= k {
+                    h.resize(k + 1, 0);
+                }
+                h[k] += 1;
+            }
+        }
+        h
+    }
+}
+
+/// How many meters are reached how.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReachSummary {
+    /// Over the mesh.
+    pub mesh: u64,
+    /// Over PLC.
+    pub plc: u64,
+    /// Over cellular.
+    pub cellular: u64,
+    /// Mesh meters over their cellular fallback.
+    pub fallback: u64,
+    /// Unreachable, per reason in [`Orphan::ALL`] order.
+    pub orphans: [u64; 4],
+}
+
+impl ReachSummary {
+    /// Every orphan.
+    pub fn n_orphans(&self) -> u64 {
+        self.orphans.iter().sum()
+    }
+}
+
+/// What became of a message sent to a meter.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Fate {
+    /// It arrives (and is acknowledged) at this time.
+    Delivered {
+        /// Arrival at the meter.
+        at: SimTime,
+        /// The path it took.
+        via: Via,
+    },
+    /// It is lost.
+    Lost(LossReason),
+}
+
+/// Why a message was lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum LossReason {
+    /// The meter has no path.
+    Unreachable,
+    /// The collector's backhaul dropped it.
+    Backhaul,
+    /// A field link dropped it (after link-layer retries).
+    Link,
+}
+
+impl NetState {
+    /// Sends a message of `bytes` from the HES to `meter` at `now`: it crosses the backhaul,
+    /// waits for the collector's shared channel (radio, PLC line or tower), occupies it for its
+    /// transfer time, then travels the rest of the path. Draws from `stream`; updates the
+    /// channel's queue.
+    pub fn transmit(
+        &mut self,
+        net: &Network,
+        meter: u32,
+        bytes: u32,
+        now: SimTime,
+        stream: &mut crate::rng::Stream,
+    ) -> Fate {
+        use rand_distr::{Distribution, StandardNormal};
+        let Some(&path) = self.paths.get(meter as usize) else {
+            return Fate::Lost(LossReason::Unreachable);
+        };
+        if path.collector == NONE {
+            return Fate::Lost(LossReason::Unreachable);
+        }
+        let p = &net.params;
+        if !stream.bernoulli(p.backhaul.success) {
+            return Fate::Lost(LossReason::Backhaul);
+        }
+        let z: f64 = StandardNormal.sample(stream);
+        let backhaul_us = p.backhaul.latency_median.as_micros() as f64 * (p.backhaul.latency_sigma * z).exp();
+        let bits = f64::from(bytes) * 8.0;
+        let site = &net.meters[meter as usize];
+        let (channel_us, after_us) = match path.via {
+            Via::Mesh => {
+                let per_hop = bits / p.mesh.bandwidth_bps * 1e6;
+                (per_hop, per_hop * f64::from(path.hops.saturating_sub(1)))
+            }
+            Via::Plc => {
+                let (_, attempts) = with_retries(f64::from(site.plc_quality), p.plc.mac_retries);
+                (
+                    attempts * bits / p.plc.bandwidth_bps * 1e6 + p.plc.turnaround.as_micros() as f64,
+                    0.0,
+                )
+            }
+            Via::Cellular | Via::Fallback => (
+                1e6 / p.cellular.capacity_msgs_per_s,
+                bits / p.cellular.bandwidth_bps * 1e6,
+            ),
+            Via::Orphan(_) => return Fate::Lost(LossReason::Unreachable),
+        };
+        let arrival = now.0 + backhaul_us as u64;
+        let busy = &mut self.busy_until[path.collector as usize];
+        let start = arrival.max(busy.0);
+        let channel_done = start + channel_us.ceil() as u64;
+        *busy = SimTime(channel_done);
+        let z: f64 = StandardNormal.sample(stream);
+        let field_us = (f64::from(path.mu) + f64::from(path.sigma) * z).exp() + after_us;
+        if !stream.bernoulli(f64::from(path.success)) {
+            return Fate::Lost(LossReason::Link);
+        }
+        Fate::Delivered {
+            at: SimTime(channel_done + field_us as u64),
+            via: path.via,
+        }
+    }
+
+    /// A read cycle starts polling at `now`: returns per collector how long its channel is
+    /// still busy with earlier traffic (commands, firmware), and books the cycle's reads on it.
+    pub fn begin_read_cycle(&mut self, now: SimTime, wait_us: &mut Vec<u64>) {
+        wait_us.clear();
+        for (busy, load) in self.busy_until.iter_mut().zip(&self.read_load_us) {
+            wait_us.push(busy.0.saturating_sub(now.0));
+            *busy = SimTime(busy.0.max(now.0) + load);
+        }
+    }
+}
