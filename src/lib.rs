@@ -2,12 +2,14 @@
 //!
 //! The `amirange` package puts the pieces together: it loads and validates scenario files
 //! ([`scenario`]), builds the topology and the engine and runs them ([`run`]), computes the
-//! measures ([`metrics`]) and writes result folders ([`results`]). The binary (`src/main.rs`) is
+//! measures ([`metrics`]) and writes result folders ([`results`]); [`map`] draws a network as
+//! SVG for `amirange topo map`. The binary (`src/main.rs`) is
 //! a thin command line over these modules.
 //!
 //! Files, the wall clock and the terminal live here and in the binary, never in `sim` or
 //! `topologies`.
 
+pub mod map;
 pub mod metrics;
 pub mod results;
 pub mod run;

@@ -60,6 +60,82 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Inspect topologies: list the presets, describe a network's structure, draw its map.
+    Topo {
+        #[command(subcommand)]
+        command: TopoCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TopoCommand {
+    /// List the built-in presets.
+    List,
+    /// Generate a topology and print its structure: meters per link kind, collectors, meters
+    /// per collector, mesh hop counts, grid, critical facilities, orphans and why.
+    Describe {
+        #[command(flatten)]
+        topo: TopoArgs,
+    },
+    /// Generate a topology and draw it as SVG: meters coloured by link kind, mesh routes,
+    /// collectors, transformers along their feeders, substations, critical facilities, orphans.
+    Map {
+        #[command(flatten)]
+        topo: TopoArgs,
+        /// SVG file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Width of the drawing in pixels.
+        #[arg(long, default_value_t = 1400, value_parser = clap::value_parser!(u32).range(200..=20_000))]
+        width: u32,
+    },
+}
+
+#[derive(Args, Debug)]
+struct TopoArgs {
+    /// A preset name (see `amirange topo list`) or a topology file (RON, `Area(...)`).
+    #[arg(value_name = "PRESET_OR_FILE")]
+    topology: String,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Override the number of meters.
+    #[arg(long, value_name = "N")]
+    meters: Option<u64>,
+}
+
+impl TopoArgs {
+    /// Loads, resolves and generates the topology; returns it with its label.
+    fn generate(&self) -> Result<(amirange_topologies::Network, String)> {
+        let path = Path::new(&self.topology);
+        let (label, text) = if path.is_file() {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read topology file {}", path.display()))?;
+            (path.display().to_string(), text)
+        } else if let Some(text) = amirange_topologies::preset(&self.topology) {
+            (format!("topologies/presets/{}.ron", self.topology), text.to_owned())
+        } else {
+            let names: Vec<&str> = amirange_topologies::PRESETS.iter().map(|(n, _)| *n).collect();
+            anyhow::bail!(
+                "{:?} is neither a file nor a preset; built-in presets: {}",
+                self.topology,
+                names.join(", ")
+            );
+        };
+        let mut area = scenario::load_area(&label, &text)?;
+        if let Some(meters) = self.meters {
+            let mut spec = amirange_topologies::AreaSpec::new(area.kind, meters);
+            spec.meters = meters.min(i64::MAX as u64) as i64;
+            area = amirange_topologies::Area {
+                meters: spec.resolve().map_err(|e| anyhow::anyhow!("--meters: {e}"))?.meters,
+                ..area
+            };
+        }
+        let defaults = amirange_sim::config::SimConfig::default_class;
+        let class_kwh = amirange_sim::model::CustomerClass::ALL.map(|c| defaults(c).mean_annual_kwh);
+        let network = area.generate(self.seed, class_kwh).context("generating the topology")?;
+        Ok((network, label))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -140,6 +216,55 @@ fn dispatch(cli: Cli) -> Result<()> {
         } => cmd_run(&common, &threads, out.as_deref(), force, quiet),
         Command::Bench { common, threads } => cmd_bench(&common, &threads),
         Command::Validate { common } => cmd_validate(&common),
+        Command::Topo { command } => cmd_topo(command),
+    }
+}
+
+fn cmd_topo(command: TopoCommand) -> Result<()> {
+    match command {
+        TopoCommand::List => {
+            for (name, text) in amirange_topologies::PRESETS {
+                let about = text
+                    .lines()
+                    .take_while(|l| l.starts_with("//"))
+                    .map(|l| l.trim_start_matches("//").trim())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                println!("{name:<12} {about}");
+            }
+            Ok(())
+        }
+        TopoCommand::Describe { topo } => {
+            let started = Instant::now();
+            let (network, label) = topo.generate()?;
+            let generated = started.elapsed();
+            let state = amirange_sim::network::NetState::new(&network);
+            let routed = started.elapsed() - generated;
+            println!("{label} · seed {}", topo.seed);
+            print!("{}", amirange_topologies::describe::Summary::of(&network, &state));
+            println!(
+                "built in      {:.2} s (placement, grid, radio graph) + {:.2} s (routes and paths)",
+                generated.as_secs_f64(),
+                routed.as_secs_f64()
+            );
+            Ok(())
+        }
+        TopoCommand::Map { topo, out, width } => {
+            let (network, label) = topo.generate()?;
+            let state = amirange_sim::network::NetState::new(&network);
+            let svg = amirange::map::svg(
+                &network,
+                &state,
+                &format!("{label} · seed {}", topo.seed),
+                f64::from(width),
+            );
+            // Written beside the target and renamed, so a failure never leaves half a map.
+            let partial = out.with_extension("svg.partial");
+            std::fs::write(&partial, svg).with_context(|| format!("cannot write {}", partial.display()))?;
+            std::fs::rename(&partial, &out).with_context(|| format!("cannot write {}", out.display()))?;
+            println!("map: {}", out.display());
+            Ok(())
+        }
     }
 }
 

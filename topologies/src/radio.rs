@@ -68,26 +68,10 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
         };
     }
     let cell = cell_size(nodes, lo, hi).min(range).max(5.0);
-    let key = |p: Point| (((p.x - lo.x) / cell) as i32, ((p.y - lo.y) / cell) as i32);
-    let mut sorted: Vec<(i32, i32, u32)> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let (cx, cy) = key(n.pos);
-            (cy, cx, i as u32)
-        })
-        .collect();
-    sorted.sort_unstable();
-    let mut cells: HashMap<(i32, i32), (u32, u32)> = HashMap::with_capacity(sorted.len() / 2);
-    for (at, &(cy, cx, _)) in sorted.iter().enumerate() {
-        cells.entry((cx, cy)).or_insert((at as u32, 0)).1 += 1;
-    }
-    let order: Vec<u32> = sorted.iter().map(|&(_, _, i)| i).collect();
-    drop(sorted);
+    let index = CellIndex::new(nodes, lo, hi, cell);
     let normal = QuantileTable::standard_normal();
     let shadow = StreamFamily::new(seed, Purpose::Shadowing);
     let k = radio.max_neighbours as usize;
-    let max_ring = (range / cell).ceil() as i32;
     let mut edges: Vec<(u32, u32, u8)> = Vec::with_capacity(nodes.len() * k);
     let mut candidates: Vec<(f32, u32)> = Vec::new();
     let mut scored: Vec<(f64, f64, u32)> = Vec::new();
@@ -100,24 +84,19 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
     for me in nodes {
         let keep = if me.collector { 8 * k } else { k };
         candidates.clear();
-        let (cx, cy) = key(me.pos);
+        let (cx, cy) = index.key(me.pos);
+        let reach = if me.collector { range } else { meter_range };
+        let max_ring = (reach / cell).ceil() as i32;
         for r in 0..=max_ring {
             for dy in -r..=r {
                 let step = if dy == -r || dy == r { 1 } else { 2 * r.max(1) };
                 let mut dx = -r;
                 while dx <= r {
-                    if let Some(&(start, len)) = cells.get(&(cx + dx, cy + dy)) {
-                        for &i in &order[start as usize..(start + len) as usize] {
-                            let other = &nodes[i as usize];
-                            let d2 = me.pos.dist2(other.pos);
-                            let reach = if me.collector || other.collector {
-                                range
-                            } else {
-                                meter_range
-                            };
-                            if other.id != me.id && d2 <= reach * reach && !(me.collector && other.collector) {
-                                candidates.push((d2, i));
-                            }
+                    for &i in index.cell(cx + dx, cy + dy) {
+                        let other = &nodes[i as usize];
+                        let d2 = me.pos.dist2(other.pos);
+                        if other.id != me.id && d2 <= reach * reach && !(me.collector && other.collector) {
+                            candidates.push((d2, i));
                         }
                     }
                     dx += step;
@@ -128,8 +107,8 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
         // farther ones (long links make short routes).
         let budget = 4 * keep;
         if candidates.len() > budget {
-            candidates.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let near = budget / 2;
+            candidates.select_nth_unstable_by(near, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let stride = (candidates.len() - near).div_ceil(budget - near);
             let mut kept = 0;
             candidates.retain(|&(_, i)| {
@@ -170,6 +149,83 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
         }
     }
     MeshGraph::from_edges(n_nodes, edges)
+}
+
+/// Nodes bucketed by square cell: a dense table where the occupied cells are a fair share of
+/// the bounding box, a hash map for sparse regions of scattered villages.
+struct CellIndex {
+    lo: Point,
+    cell: f32,
+    nx: i32,
+    ny: i32,
+    /// Node positions in `nodes`, sorted by cell.
+    order: Vec<u32>,
+    dense: Vec<u32>,
+    sparse: HashMap<(i32, i32), (u32, u32)>,
+}
+
+impl CellIndex {
+    fn new(nodes: &[MeshNode], lo: Point, hi: Point, cell: f32) -> CellIndex {
+        let nx = ((hi.x - lo.x) / cell) as i32 + 1;
+        let ny = ((hi.y - lo.y) / cell) as i32 + 1;
+        let mut index = CellIndex {
+            lo,
+            cell,
+            nx,
+            ny,
+            order: Vec::new(),
+            dense: Vec::new(),
+            sparse: HashMap::new(),
+        };
+        let mut sorted: Vec<(i32, i32, u32)> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let (cx, cy) = index.key(n.pos);
+                (cy, cx, i as u32)
+            })
+            .collect();
+        sorted.sort_unstable();
+        let cells = i64::from(nx) * i64::from(ny);
+        if cells <= 16 * nodes.len() as i64 + 1_000_000 {
+            // dense[c]..dense[c + 1] are the nodes of cell c = cy * nx + cx.
+            index.dense = vec![0; cells as usize + 1];
+            for &(cy, cx, _) in &sorted {
+                index.dense[(cy * nx + cx) as usize + 1] += 1;
+            }
+            for c in 0..cells as usize {
+                index.dense[c + 1] += index.dense[c];
+            }
+        } else {
+            for (at, &(cy, cx, _)) in sorted.iter().enumerate() {
+                index.sparse.entry((cx, cy)).or_insert((at as u32, 0)).1 += 1;
+            }
+        }
+        index.order = sorted.iter().map(|&(_, _, i)| i).collect();
+        index
+    }
+
+    fn key(&self, p: Point) -> (i32, i32) {
+        (
+            ((p.x - self.lo.x) / self.cell) as i32,
+            ((p.y - self.lo.y) / self.cell) as i32,
+        )
+    }
+
+    /// The nodes in cell `(cx, cy)` (none outside the box).
+    fn cell(&self, cx: i32, cy: i32) -> &[u32] {
+        if cx < 0 || cy < 0 || cx >= self.nx || cy >= self.ny {
+            return &[];
+        }
+        if self.dense.is_empty() {
+            return self
+                .sparse
+                .get(&(cx, cy))
+                .map_or(&[], |&(start, len)| &self.order[start as usize..(start + len) as usize]);
+        }
+        let c = (cy * self.nx + cx) as usize;
+        &self.order[self.dense[c] as usize..self.dense[c + 1] as usize]
+    }
 }
 
 fn cell_size(nodes: &[MeshNode], lo: Point, hi: Point) -> f32 {
