@@ -265,3 +265,52 @@ fn bad_topologies_are_errors_not_panics() {
         Err(SimError::Config(_))
     ));
 }
+
+/// A relay command travels its path as a message and takes effect when it arrives, not when
+/// it was sent; a message to a meter with no path is lost.
+#[test]
+fn commands_act_on_arrival() {
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let config = SimConfig::with_defaults(4, start, SimDuration::from_hours(1));
+    let mut net = network(3, |_| CustomerClass::Residential, LinkKind::Plc);
+    net.params.backhaul.success = 1.0;
+    net.meters[1].plc_quality = 1.0;
+    let mut sim = Sim::new(config, net).expect("valid");
+    let sent = SimTime(INTERVAL.as_micros() + 1);
+    let open = crate::engine::Message {
+        bytes: 40,
+        action: crate::engine::Action::SetRelay(Relay::Open),
+    };
+    sim.schedule(
+        sent,
+        Input::Send {
+            meter: 1,
+            message: open,
+        },
+    )
+    .expect("ok");
+    sim.step_until(sent).expect("ok");
+    let record = sim.records().messages[0].clone();
+    let crate::network::Fate::Delivered { at, via } = record.fate else {
+        panic!("a perfect line delivers: {record:?}");
+    };
+    assert_eq!(via, crate::network::Via::Plc);
+    assert!(at > sent, "transfer takes time");
+    assert_eq!(sim.meter(1).expect("exists").relay, Relay::Closed, "not yet arrived");
+    sim.step_until(at).expect("ok");
+    assert_eq!(sim.meter(1).expect("exists").relay, Relay::Open);
+    sim.schedule(at, Input::Radio { meter: 2, up: false }).expect("ok");
+    sim.schedule(
+        at,
+        Input::Send {
+            meter: 2,
+            message: open,
+        },
+    )
+    .expect("ok");
+    sim.step_until(at).expect("ok");
+    assert_eq!(
+        sim.records().messages[1].fate,
+        crate::network::Fate::Lost(crate::network::LossReason::Unreachable)
+    );
+}
