@@ -307,7 +307,7 @@ fn cmd_run(common: &CommonArgs, thread_args: &ThreadArgs, out: Option<&Path>, fo
             topology_source: scenario.topology_source.clone(),
         },
     };
-    let files = results::render(&scenario, finished.sim.records(), &finished.metrics, &manifest)?;
+    let files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest)?;
     results::write_all(&out_dir, &files, force)?;
     if !quiet {
         print_summary(&scenario, &finished.metrics, threads, wall.as_secs_f64());
@@ -403,6 +403,14 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
         (
             "settled after backfill (MDM)",
             format!("{:.1} MWh ({:+.2}%)", e.settled_kwh / 1000.0, e.settled_error_pct),
+        ),
+        (
+            "feeder-head SCADA",
+            format!(
+                "{:.1} MWh ({:.2}% technical losses)",
+                e.scada_kwh / 1000.0,
+                e.losses_pct
+            ),
         ),
         (
             "peak true load",

@@ -42,6 +42,11 @@ pub struct EnergyMetrics {
     /// (settled - true) / true, percent. Not zero: the last cycle's estimates and whole-Wh
     /// register resolution remain.
     pub settled_error_pct: f64,
+    /// Energy the feeder-head SCADA measured over all feeders (true load plus technical
+    /// losses), kWh.
+    pub scada_kwh: f64,
+    /// Technical losses, (SCADA - true) / SCADA, percent.
+    pub losses_pct: f64,
     /// Highest true load over an interval, kW.
     pub peak_true_kw: f64,
     /// Start of the interval with the highest true load.
@@ -217,6 +222,7 @@ pub fn compute(scenario: &Scenario, records: &RunRecords, counters: &RunCounters
             },
         );
     }
+    let scada_wh = rows.iter().map(|r| r.scada_mwh as f64).sum::<f64>() / 1000.0;
     let start = scenario.sim.start;
     Metrics {
         meters,
@@ -228,6 +234,8 @@ pub fn compute(scenario: &Scenario, records: &RunRecords, counters: &RunCounters
             settled_kwh: round6(settled_wh / 1000.0),
             reported_error_pct: pct(reported_wh - true_wh, true_wh),
             settled_error_pct: pct(settled_wh - true_wh, true_wh),
+            scada_kwh: round6(scada_wh / 1000.0),
+            losses_pct: pct(scada_wh - true_wh, scada_wh),
             peak_true_kw: round6(wh_to_kw(peak as f64 / 1000.0)),
             peak_true_at: start.plus(interval_offset(peak_idx)).to_string(),
             min_true_kw: round6(wh_to_kw(min as f64 / 1000.0)),

@@ -1,4 +1,5 @@
-//! Result folders: `manifest.json`, `metrics.json`, `timeseries.csv`, `truth.csv`, `alerts.csv`.
+//! Result folders: `manifest.json`, `metrics.json`, `timeseries.csv`, `feeders.csv`, `truth.csv`,
+//! `alerts.csv`.
 //!
 //! A folder is written under a temporary name beside its destination and renamed into place
 //! only when every file is complete, so a failed or interrupted run leaves no half-written
@@ -56,7 +57,7 @@ pub struct ResolvedScenario {
 }
 
 /// The header of `timeseries.csv`.
-pub const TIMESERIES_HEADER: &str = "time,slot,true_kw,reported_kw,settled_kw,true_kw_residential,true_kw_commercial,\
+pub const TIMESERIES_HEADER: &str = "time,slot,true_kw,reported_kw,settled_kw,scada_kw,true_kw_residential,true_kw_commercial,\
 true_kw_industrial,true_kw_critical,reads_on_time,reads_missing,intervals_estimated,intervals_backfilled,\
 validation_flags,customers_connected,customer_minutes_interrupted,read_cycle,events,alerts";
 
@@ -70,11 +71,12 @@ pub fn timeseries_csv(scenario: &Scenario, records: &RunRecords) -> String {
         let kw = |mwh: u64| round6(wh_to_kw(mwh as f64 / 1000.0));
         let _ = write!(
             out,
-            "{time},{},{:.3},{:.3},{:.3}",
+            "{time},{},{:.3},{:.3},{:.3},{:.3}",
             r.slot,
             kw(r.true_mwh),
             wh_to_kw(r.reported_wh as f64),
-            wh_to_kw(r.settled_wh as f64)
+            wh_to_kw(r.settled_wh as f64),
+            kw(r.scada_mwh)
         );
         for v in r.true_mwh_by_class {
             let _ = write!(out, ",{:.3}", kw(v));
@@ -93,6 +95,29 @@ pub fn timeseries_csv(scenario: &Scenario, records: &RunRecords) -> String {
             r.events,
             r.alerts
         );
+    }
+    out
+}
+
+/// The header of `feeders.csv`.
+pub const FEEDERS_HEADER: &str = "time,slot,feeder,substation,rating_kw,scada_kw";
+
+/// Renders `feeders.csv`: what the feeder-head SCADA measured on every feeder in every
+/// interval (true load plus technical losses, independent of what the meters report).
+pub fn feeders_csv(scenario: &Scenario, records: &RunRecords, network: &amirange_sim::network::Network) -> String {
+    let n = network.feeders.len().max(1);
+    let mut out = String::with_capacity(records.scada_kw.len() * 48 + 64);
+    out.push_str(FEEDERS_HEADER);
+    out.push('\n');
+    for (slot, row) in records.scada_kw.chunks(n).enumerate() {
+        let time = scenario.sim.start.plus(interval_offset(slot));
+        for (f, (kw, feeder)) in row.iter().zip(&network.feeders).enumerate() {
+            let _ = writeln!(
+                out,
+                "{time},{slot},{f},{},{:.0},{:.3}",
+                feeder.substation, feeder.rating_kw, kw
+            );
+        }
     }
     out
 }
@@ -214,10 +239,11 @@ pub fn write_all(dir: &Path, files: &[(&str, Vec<u8>)], force: bool) -> Result<(
 /// Renders every file of a result folder.
 pub fn render(
     scenario: &Scenario,
-    records: &RunRecords,
+    sim: &amirange_sim::engine::Sim,
     metrics: &Metrics,
     manifest: &Manifest,
 ) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let records = sim.records();
     let mut manifest_json = serde_json::to_vec_pretty(manifest)?;
     manifest_json.push(b'\n');
     let mut metrics_json = serde_json::to_vec_pretty(metrics)?;
@@ -226,6 +252,10 @@ pub fn render(
         ("manifest.json", manifest_json),
         ("metrics.json", metrics_json),
         ("timeseries.csv", timeseries_csv(scenario, records).into_bytes()),
+        (
+            "feeders.csv",
+            feeders_csv(scenario, records, sim.network()).into_bytes(),
+        ),
         ("truth.csv", truth_csv(scenario, records).into_bytes()),
         ("alerts.csv", alerts_csv(scenario, records).into_bytes()),
     ])
