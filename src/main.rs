@@ -346,10 +346,7 @@ fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result<()> {
         }
         None => println!("  peak memory            {:>14}", "unavailable on this platform"),
     }
-    println!(
-        "  world state per meter  {:>14} B",
-        amirange_sim::engine::Sim::bytes_per_meter()
-    );
+    println!("  world state per meter  {:>14} B", finished.sim.bytes_per_meter());
     Ok(())
 }
 

@@ -465,11 +465,13 @@ impl Sim {
         self.world.resource::<NetState>()
     }
 
-    /// Approximate bytes of world state per meter (component tables and entity bookkeeping),
-    /// for benchmarks.
-    pub fn bytes_per_meter() -> usize {
+    /// Approximate bytes of world state per meter (component tables and entity bookkeeping,
+    /// plus the network's structure and state: sites, graph, routes, paths), for benchmarks.
+    pub fn bytes_per_meter(&self) -> usize {
         use std::mem::size_of;
-        size_of::<MeterIdx>()
+        let n = self.n_meters().max(1);
+        (self.network().heap_bytes() + self.net_state().heap_bytes()) / n
+            + size_of::<MeterIdx>()
             + size_of::<Premise>()
             + size_of::<Meter>()
             + size_of::<LoadProfileMemory>()

@@ -528,6 +528,19 @@ impl Network {
         }
     }
 
+    /// Bytes held on the heap by the network's tables.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.meters.capacity() * size_of::<MeterSite>()
+            + self.collectors.capacity() * size_of::<CollectorSite>()
+            + self.transformers.capacity() * size_of::<Transformer>()
+            + self.feeders.capacity() * size_of::<Feeder>()
+            + self.substations.capacity() * size_of::<Substation>()
+            + self.mesh.offsets.capacity() * 4
+            + self.mesh.targets.capacity() * 4
+            + self.mesh.quality.capacity()
+    }
+
     /// Checks that every index points somewhere and the parameters are in range.
     pub fn check(&self) -> Result<(), NetworkError> {
         self.params.check()?;
@@ -774,6 +787,21 @@ impl NetState {
         };
         state.reroute(net);
         state
+    }
+
+    /// Bytes held on the heap by routes, radio conditions, paths and queues.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let r = &self.routes;
+        r.parent.capacity() * 4
+            + r.hops.capacity()
+            + r.gateway.capacity() * 4
+            + r.order.capacity() * 4
+            + self.rf_factor.capacity() * 4
+            + self.radio_down.capacity()
+            + self.paths.capacity() * size_of::<MeterPath>()
+            + self.read_load_us.capacity() * 8
+            + self.busy_until.capacity() * 8
     }
 
     /// Effective frame success of the mesh link between nodes `a` and `b` of base quality `q`.

@@ -72,83 +72,95 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
     let normal = QuantileTable::standard_normal();
     let shadow = StreamFamily::new(seed, Purpose::Shadowing);
     let k = radio.max_neighbours as usize;
-    let mut edges: Vec<(u32, u32, u8)> = Vec::with_capacity(nodes.len() * k);
-    let mut candidates: Vec<(f32, u32)> = Vec::new();
-    let mut scored: Vec<(f64, f64, u32)> = Vec::new();
     let first_collector = nodes
         .iter()
         .filter(|n| n.collector)
         .map(|n| n.id)
         .min()
         .unwrap_or(u32::MAX);
-    for me in nodes {
-        let keep = if me.collector { 8 * k } else { k };
-        candidates.clear();
-        let (cx, cy) = index.key(me.pos);
-        let reach = if me.collector { range } else { meter_range };
-        let max_ring = (reach / cell).ceil() as i32;
-        for r in 0..=max_ring {
-            for dy in -r..=r {
-                let step = if dy == -r || dy == r { 1 } else { 2 * r.max(1) };
-                let mut dx = -r;
-                while dx <= r {
-                    for &i in index.cell(cx + dx, cy + dy) {
-                        let other = &nodes[i as usize];
-                        let d2 = me.pos.dist2(other.pos);
-                        if other.id != me.id && d2 <= reach * reach && !(me.collector && other.collector) {
-                            candidates.push((d2, i));
+    // Every node chooses its links independently: chunks run on the compute pool and their
+    // edges are concatenated in chunk order, so the graph does not depend on the thread count.
+    let choose = |chunk: &[MeshNode]| -> Vec<(u32, u32, u8)> {
+        let mut edges: Vec<(u32, u32, u8)> = Vec::with_capacity(chunk.len() * k);
+        let mut candidates: Vec<(f32, u32)> = Vec::new();
+        let mut scored: Vec<(f64, f64, u32)> = Vec::new();
+        for me in chunk {
+            let keep = if me.collector { 8 * k } else { k };
+            candidates.clear();
+            let (cx, cy) = index.key(me.pos);
+            let reach = if me.collector { range } else { meter_range };
+            let max_ring = (reach / cell).ceil() as i32;
+            for r in 0..=max_ring {
+                for dy in -r..=r {
+                    let step = if dy == -r || dy == r { 1 } else { 2 * r.max(1) };
+                    let mut dx = -r;
+                    while dx <= r {
+                        for &i in index.cell(cx + dx, cy + dy) {
+                            let other = &nodes[i as usize];
+                            let d2 = me.pos.dist2(other.pos);
+                            if other.id != me.id && d2 <= reach * reach && !(me.collector && other.collector) {
+                                candidates.push((d2, i));
+                            }
                         }
+                        dx += step;
                     }
-                    dx += step;
                 }
             }
-        }
-        // Score the nearest candidates, every collector in range, and an even sample of the
-        // farther ones (long links make short routes).
-        let budget = 4 * keep;
-        if candidates.len() > budget {
-            let near = budget / 2;
-            candidates.select_nth_unstable_by(near, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            let stride = (candidates.len() - near).div_ceil(budget - near);
-            let mut kept = 0;
-            candidates.retain(|&(_, i)| {
-                kept += 1;
-                kept <= near || (kept - near) % stride == 0 || nodes[i as usize].collector
+            // Score the nearest candidates, every collector in range, and an even sample of the
+            // farther ones (long links make short routes).
+            let budget = 4 * keep;
+            if candidates.len() > budget {
+                let near = budget / 2;
+                candidates.select_nth_unstable_by(near, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let stride = (candidates.len() - near).div_ceil(budget - near);
+                let mut kept = 0;
+                candidates.retain(|&(_, i)| {
+                    kept += 1;
+                    kept <= near || (kept - near) % stride == 0 || nodes[i as usize].collector
+                });
+            }
+            scored.clear();
+            for &(d2, i) in &candidates {
+                let other = &nodes[i as usize];
+                let (a, b) = (me.id.min(other.id), me.id.max(other.id));
+                let z = normal.sample(shadow.stream((u64::from(a) << 32) | u64::from(b), 0).next_u64());
+                let d = f64::from(d2.sqrt());
+                let q = link_quality(
+                    radio,
+                    d,
+                    f64::from(z) * radio.shadowing_db,
+                    me.collector || other.collector,
+                );
+                if q >= min_quality {
+                    scored.push((q, d, other.id));
+                }
+            }
+            // Half the table: the most reliable links; the other half: the most progress per
+            // expected transmission (distance x quality); collectors always win a place.
+            scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+            let reliable = (keep / 2).max(1).min(scored.len());
+            let (best, rest) = scored.split_at_mut(reliable);
+            rest.sort_unstable_by(|a, b| {
+                let collector = |x: &(f64, f64, u32)| x.2 >= first_collector;
+                collector(b)
+                    .cmp(&collector(a))
+                    .then((b.0 * b.1).total_cmp(&(a.0 * a.1)))
+                    .then(a.2.cmp(&b.2))
             });
-        }
-        scored.clear();
-        for &(d2, i) in &candidates {
-            let other = &nodes[i as usize];
-            let (a, b) = (me.id.min(other.id), me.id.max(other.id));
-            let z = normal.sample(shadow.stream((u64::from(a) << 32) | u64::from(b), 0).next_u64());
-            let d = f64::from(d2.sqrt());
-            let q = link_quality(
-                radio,
-                d,
-                f64::from(z) * radio.shadowing_db,
-                me.collector || other.collector,
-            );
-            if q >= min_quality {
-                scored.push((q, d, other.id));
+            for &(q, _, other) in best.iter().chain(rest.iter().take(keep - reliable)) {
+                edges.push((me.id, other, encode_quality(q)));
             }
         }
-        // Half the table: the most reliable links; the other half: the most progress per
-        // expected transmission (distance x quality); collectors always win a place.
-        scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
-        let reliable = (keep / 2).max(1).min(scored.len());
-        let (best, rest) = scored.split_at_mut(reliable);
-        rest.sort_unstable_by(|a, b| {
-            let collector = |x: &(f64, f64, u32)| x.2 >= first_collector;
-            collector(b)
-                .cmp(&collector(a))
-                .then((b.0 * b.1).total_cmp(&(a.0 * a.1)))
-                .then(a.2.cmp(&b.2))
-        });
-        for &(q, _, other) in best.iter().chain(rest.iter().take(keep - reliable)) {
-            edges.push((me.id, other, encode_quality(q)));
+        edges
+    };
+    let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
+    let parts = pool.scope(|scope| {
+        for chunk in nodes.chunks(16_384) {
+            let choose = &choose;
+            scope.spawn(async move { choose(chunk) });
         }
-    }
-    MeshGraph::from_edges(n_nodes, edges)
+    });
+    MeshGraph::from_edges(n_nodes, parts.concat())
 }
 
 /// Nodes bucketed by square cell: a dense table where the occupied cells are a fair share of
