@@ -100,8 +100,8 @@ struct TopoArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Override the number of meters.
-    #[arg(long, value_name = "N")]
-    meters: Option<u64>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    meters: Option<i64>,
 }
 
 impl TopoArgs {
@@ -122,15 +122,7 @@ impl TopoArgs {
                 names.join(", ")
             );
         };
-        let mut area = scenario::load_area(&label, &text)?;
-        if let Some(meters) = self.meters {
-            let mut spec = amirange_topologies::AreaSpec::new(area.kind, meters);
-            spec.meters = meters.min(i64::MAX as u64) as i64;
-            area = amirange_topologies::Area {
-                meters: spec.resolve().map_err(|e| anyhow::anyhow!("--meters: {e}"))?.meters,
-                ..area
-            };
-        }
+        let area = scenario::load_area(&label, &text, self.meters)?;
         let defaults = amirange_sim::config::SimConfig::default_class;
         let class_kwh = amirange_sim::model::CustomerClass::ALL.map(|c| defaults(c).mean_annual_kwh);
         let network = area.generate(self.seed, class_kwh).context("generating the topology")?;

@@ -287,14 +287,26 @@ pub fn load(file: &str, source: &str, overrides: &Overrides) -> Result<Scenario,
     validate(raw, topology, origin).map_err(|(path, message)| blame(path, message, &overridden))
 }
 
-/// Parses a topology file's text (for `amirange topo`): errors name the file, line and field.
-pub fn load_area(file: &str, source: &str) -> Result<Area, ScenarioError> {
-    let spec: AreaSpec = parse_ron(file, source)?;
+/// Parses a topology file's text (for `amirange topo`), with `meters` replacing its meter
+/// count when given: errors name the file, line and field (or the `--meters` flag).
+pub fn load_area(file: &str, source: &str, meters: Option<i64>) -> Result<Area, ScenarioError> {
+    let mut spec: AreaSpec = parse_ron(file, source)?;
+    if let Some(m) = meters {
+        spec.meters = m;
+    }
     spec.resolve().map_err(|e| {
         let (field, message) = match e {
             TopologyError::Invalid { field, reason } => (field, reason),
             other => (String::new(), other.to_string()),
         };
+        if meters.is_some() && field == "meters" {
+            return ScenarioError {
+                file: "command line --meters".to_owned(),
+                position: None,
+                field: Some(field),
+                message,
+            };
+        }
         let keys: Vec<&str> = field.split('.').collect();
         ScenarioError {
             file: file.to_owned(),

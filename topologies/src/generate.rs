@@ -48,6 +48,19 @@ fn spiral(k: u64) -> (i64, i64) {
     }
 }
 
+/// Position of `p` along a Z-order (Morton) curve over a square region of side `region` m.
+fn morton(p: Point, region: f64) -> u64 {
+    let q = |v: f32| ((f64::from(v) / region.max(1.0)).clamp(0.0, 1.0) * 65_535.0) as u64;
+    let spread = |mut v: u64| {
+        v &= 0xFFFF;
+        v = (v | (v << 8)) & 0x00FF_00FF;
+        v = (v | (v << 4)) & 0x0F0F_0F0F;
+        v = (v | (v << 2)) & 0x3333_3333;
+        (v | (v << 1)) & 0x5555_5555
+    };
+    spread(q(p.x)) | (spread(q(p.y)) << 1)
+}
+
 fn centroid(points: impl Iterator<Item = Point>) -> Point {
     let (mut x, mut y, mut n) = (0.0f64, 0.0f64, 0u64);
     for p in points {
@@ -116,10 +129,15 @@ impl Area {
                 }
             })
             .collect();
-        // Transformers on a jittered square spiral around their settlement's centre.
+        // Transformers on a jittered square spiral around their settlement's centre; settlements
+        // visited along a Z-order curve, so that feeders (runs of consecutive transformers)
+        // string neighbouring villages together rather than crossing the region.
+        let mut visit: Vec<usize> = (0..centres.len()).collect();
+        visit.sort_by_key(|&s| (morton(centres[s], region), s));
         let mut transformers = Vec::with_capacity(n_tr as usize);
         let mut settlement_of = Vec::with_capacity(n_tr as usize);
-        for (s, &count) in per_settlement.iter().enumerate() {
+        for s in visit {
+            let count = per_settlement[s];
             for k in 0..count {
                 let t = transformers.len() as u64;
                 let (i, j) = spiral(k);
