@@ -314,3 +314,38 @@ fn commands_act_on_arrival() {
         crate::network::Fate::Lost(crate::network::LossReason::Unreachable)
     );
 }
+
+/// What else is on a PLC line matters: a firmware image on the channel when the read cycle
+/// starts delays every read behind it, past the deadline.
+#[test]
+fn a_firmware_transfer_on_the_plc_line_delays_the_reads_behind_it() {
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let on_time = |image_bytes: Option<u32>| {
+        let config = SimConfig::with_defaults(4, start, SimDuration::from_hours(1));
+        let mut net = network(100, |_| CustomerClass::Residential, LinkKind::Plc);
+        net.params.backhaul.success = 1.0;
+        let mut sim = Sim::new(config, net).expect("valid");
+        if let Some(bytes) = image_bytes {
+            let image = crate::engine::Message {
+                bytes,
+                action: crate::engine::Action::None,
+            };
+            let at = SimTime(SimDuration::from_minutes(14).as_micros());
+            sim.schedule(
+                at,
+                Input::Send {
+                    meter: 0,
+                    message: image,
+                },
+            )
+            .expect("ok");
+        }
+        sim.step_until(SimTime(INTERVAL.as_micros())).expect("ok");
+        sim.records().intervals[0].reads_on_time
+    };
+    let quiet = on_time(None);
+    // 1 MB at 20 kbit/s holds the line for about 7 minutes, past the 5-minute deadline.
+    let busy = on_time(Some(1_000_000));
+    assert!(quiet >= 90, "a quiet line reads nearly everyone: {quiet}");
+    assert_eq!(busy, 0, "every read waits behind the image");
+}
