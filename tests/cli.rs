@@ -43,6 +43,7 @@ fn quickstart_is_identical_on_one_and_two_threads() {
             "manifest.json",
             "metrics.json",
             "timeseries.csv",
+            "feeders.csv",
             "truth.csv",
             "alerts.csv",
         ] {
@@ -50,7 +51,13 @@ fn quickstart_is_identical_on_one_and_two_threads() {
         }
     }
     let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
-    for f in ["metrics.json", "timeseries.csv", "truth.csv", "alerts.csv"] {
+    for f in [
+        "metrics.json",
+        "timeseries.csv",
+        "feeders.csv",
+        "truth.csv",
+        "alerts.csv",
+    ] {
         assert!(
             read(&a.join(f)) == read(&b.join(f)),
             "{f} differs between 1 and 2 threads"
@@ -188,4 +195,45 @@ fn shipped_scenarios_validate() {
         }
     }
     assert!(n >= 2);
+}
+
+/// `topo describe` prints the structure of a preset; `topo map` writes an SVG; a name that is
+/// neither a file nor a preset is a clear error.
+#[test]
+fn topo_describe_and_map() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let o = amirange(&["topo", "describe", "town-10k", "--meters", "2000"], tmp.path());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for needle in [
+        "2000 meters",
+        "mesh collectors",
+        "PLC concentrators",
+        "cellular towers",
+        "mesh hops",
+        "orphans",
+        "feeders",
+    ] {
+        assert!(out.contains(needle), "no {needle:?} in:\n{out}");
+    }
+    let map = tmp.path().join("town.svg");
+    let o = amirange(
+        &[
+            "topo",
+            "map",
+            "town-10k",
+            "--meters",
+            "2000",
+            "--out",
+            map.to_str().expect("utf-8"),
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(&map).expect("map written");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("mesh collector") && svg.matches("<circle").count() > 1_000);
+    let o = amirange(&["topo", "describe", "atlantis"], tmp.path());
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("neither a file nor a preset"));
 }

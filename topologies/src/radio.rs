@@ -155,7 +155,7 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
     };
     let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
     let parts = pool.scope(|scope| {
-        for chunk in nodes.chunks(16_384) {
+        for chunk in nodes.chunks(4_096) {
             let choose = &choose;
             scope.spawn(async move { choose(chunk) });
         }
