@@ -670,15 +670,18 @@ pub struct MeterPath {
 }
 
 impl MeterPath {
-    const ORPHAN: fn(Orphan) -> MeterPath = |why| MeterPath {
-        success: 0.0,
-        fixed_us: 0.0,
-        mu: 0.0,
-        sigma: 0.0,
-        collector: NONE,
-        via: Via::Orphan(why),
-        hops: 0,
-    };
+    /// The path of a meter that cannot be reached, and why.
+    pub fn orphan(why: Orphan) -> MeterPath {
+        MeterPath {
+            success: 0.0,
+            fixed_us: 0.0,
+            mu: 0.0,
+            sigma: 0.0,
+            collector: NONE,
+            via: Via::Orphan(why),
+            hops: 0,
+        }
+    }
 }
 
 /// An area of radio interference: a jammer, or any other source of RF noise. Every RF link
@@ -913,12 +916,12 @@ impl NetState {
         let mut paths = Vec::with_capacity(n_meters);
         for (i, site) in net.meters.iter().enumerate() {
             if self.radio_down[i] {
-                paths.push(MeterPath::ORPHAN(Orphan::RadioDown));
+                paths.push(MeterPath::orphan(Orphan::RadioDown));
                 continue;
             }
             let cellular = |via: Via, queue_us: &mut [f64]| {
                 if site.tower == NONE {
-                    return MeterPath::ORPHAN(Orphan::NoTower);
+                    return MeterPath::orphan(Orphan::NoTower);
                 }
                 let q = f64::from(site.tower_quality * self.rf_factor[i]);
                 let queue = &mut queue_us[site.tower as usize];
@@ -945,9 +948,9 @@ impl NetState {
                                 .edges(i as u32)
                                 .all(|(u, q)| self.link_q(i as u32, u, q) < p.mesh.min_link_quality as f32)
                         {
-                            MeterPath::ORPHAN(Orphan::NoMeshNeighbour)
+                            MeterPath::orphan(Orphan::NoMeshNeighbour)
                         } else {
-                            MeterPath::ORPHAN(Orphan::NoRouteToCollector)
+                            MeterPath::orphan(Orphan::NoRouteToCollector)
                         }
                     } else {
                         let (s, mean, var, fixed) = acc[i];
@@ -1038,8 +1041,7 @@ impl NetState {
         self.reroute(net);
     }
 
-    /// Number of meters per [`Via`] kind and orphan reason: `(mesh, plc, cellular, fallback,
-    /// orphans by reason in [`Orphan::ALL`] order)`.
+    /// How many meters are reached over each kind of path, and the orphans by reason.
     pub fn reach_summary(&self) -> ReachSummary {
         let mut s = ReachSummary::default();
         for p in &self.paths {
