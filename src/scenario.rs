@@ -207,24 +207,9 @@ pub fn load(file: &str, source: &str, overrides: &Overrides) -> Result<Scenario,
             "duration" => Some("--duration"),
             "seed" => Some("--seed"),
             _ => None,
-        };
-        if overridden.contains(&path.as_str())
-            && let Some(flag) = flag
-        {
-            return ScenarioError {
-                file: format!("command line {flag}"),
-                position: None,
-                field: Some(path),
-                message,
-            };
         }
-        let keys: Vec<&str> = path.split('.').collect();
-        ScenarioError {
-            file: file.to_owned(),
-            position: locate(source, &keys),
-            field: Some(path.clone()),
-            message,
-        }
+        .filter(|_| overridden.contains(&path.as_str()));
+        field_error(file, source, path, message, flag)
     };
     // The topology: a preset, a file, or inline; errors point into whichever text holds it.
     let (mut spec, origin, text) = match &raw.topology {
@@ -272,15 +257,7 @@ pub fn load(file: &str, source: &str, overrides: &Overrides) -> Result<Scenario,
         };
         let path = format!("topology.{field}");
         match &text {
-            Some(text) if !overridden.contains(&path.as_str()) => {
-                let keys: Vec<&str> = field.split('.').collect();
-                ScenarioError {
-                    file: origin.clone(),
-                    position: locate(text, &keys),
-                    field: Some(field),
-                    message: reason,
-                }
-            }
+            Some(text) if !overridden.contains(&path.as_str()) => field_error(&origin, text, field, reason, None),
             _ => blame(path, reason, &overridden),
         }
     })?;
@@ -299,22 +276,29 @@ pub fn load_area(file: &str, source: &str, meters: Option<i64>) -> Result<Area, 
             TopologyError::Invalid { field, reason } => (field, reason),
             other => (String::new(), other.to_string()),
         };
-        if meters.is_some() && field == "meters" {
-            return ScenarioError {
-                file: "command line --meters".to_owned(),
-                position: None,
-                field: Some(field),
-                message,
-            };
-        }
-        let keys: Vec<&str> = field.split('.').collect();
-        ScenarioError {
-            file: file.to_owned(),
-            position: locate(source, &keys),
+        let flag = (meters.is_some() && field == "meters").then_some("--meters");
+        field_error(file, source, field, message, flag)
+    })
+}
+
+/// An error about `field`: blamed on the command-line `flag` that set it, or located in
+/// `source` (read from `file`) by its key path.
+fn field_error(file: &str, source: &str, field: String, message: String, flag: Option<&str>) -> ScenarioError {
+    if let Some(flag) = flag {
+        return ScenarioError {
+            file: format!("command line {flag}"),
+            position: None,
             field: Some(field),
             message,
-        }
-    })
+        };
+    }
+    let keys: Vec<&str> = field.split('.').collect();
+    ScenarioError {
+        file: file.to_owned(),
+        position: locate(source, &keys),
+        field: Some(field),
+        message,
+    }
 }
 
 fn parse_ron<T: serde::de::DeserializeOwned>(file: &str, source: &str) -> Result<T, ScenarioError> {

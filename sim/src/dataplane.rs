@@ -427,6 +427,7 @@ pub(crate) fn interval_system(
         &mut MdmRecord,
     )>,
     mut accum: Local<Parallel<StepAccum>>,
+    mut feeder_mwh: Local<Vec<u64>>,
     mut records: ResMut<RunRecords>,
     mut counters: ResMut<RunCounters>,
 ) {
@@ -494,7 +495,8 @@ pub(crate) fn interval_system(
         alerts: clock.alerts,
         ..IntervalRow::default()
     };
-    let mut feeder_mwh = vec![0u64; n_feeders];
+    feeder_mwh.clear();
+    feeder_mwh.resize(n_feeders, 0);
     for a in accum.iter_mut() {
         for c in 0..4 {
             row.true_mwh_by_class[c] += a.tick.true_mwh_by_class[c];
@@ -512,7 +514,7 @@ pub(crate) fn interval_system(
     row.true_mwh = row.true_mwh_by_class.iter().sum();
     // Feeder-head SCADA: the true load of each feeder plus its technical losses.
     let mut scada_kw_sum = 0.0f64;
-    for (f, &mwh) in network.feeders.iter().zip(&feeder_mwh) {
+    for (f, &mwh) in network.feeders.iter().zip(feeder_mwh.iter()) {
         let kw = feeder_scada_kw(f, mwh as f64 * 4.0 / 1e6);
         records.scada_kw.push(kw as f32);
         scada_kw_sum += kw;
