@@ -5,8 +5,12 @@
 use bevy_ecs::prelude::Resource;
 use serde::Serialize;
 
+use crate::grid::ColdLoadPickup;
+use crate::hes::HesConfig;
+use crate::mdm::MdmConfig;
 use crate::model::{ClassConsumption, CustomerClass};
 use crate::profile::ProfileId;
+use crate::security::SecurityConfig;
 use crate::time::{CivilDate, CivilDateTime, SimDuration};
 
 /// The metering interval: 15 minutes, the resolution of the BDEW profiles.
@@ -30,6 +34,14 @@ pub struct SimConfig {
     pub classes: [ClassConsumption; 4],
     /// Public holidays, treated as Sundays by the profiles.
     pub holidays: Vec<CivilDate>,
+    /// The head-end system: accounts, fan-out, timeouts, retries.
+    pub hes: HesConfig,
+    /// Meter security and relay behaviour.
+    pub security: SecurityConfig,
+    /// The MDM: tariffs, outage detection.
+    pub mdm: MdmConfig,
+    /// Cold-load pickup after a feeder is restored.
+    pub cold_load: ColdLoadPickup,
 }
 
 /// A [`SimConfig`] value out of range.
@@ -88,6 +100,10 @@ impl SimConfig {
             read_deadline: SimDuration::from_minutes(5),
             classes: CustomerClass::ALL.map(Self::default_class),
             holidays: Vec::new(),
+            hes: HesConfig::typical(),
+            security: SecurityConfig::typical(),
+            mdm: MdmConfig::typical(),
+            cold_load: ColdLoadPickup::typical(),
         }
     }
 
@@ -146,6 +162,23 @@ impl SimConfig {
             if i64::from(c.max_shift_slots) > crate::dataplane::MAX_SHIFT {
                 return fail(path("max_shift_slots"), "must be 0m to 2h in steps of 15m".into());
             }
+        }
+        let prefixed = |section: &str, r: Result<(), (String, String)>| {
+            r.map_err(|(field, reason)| ConfigError {
+                field: format!("{section}.{field}"),
+                reason,
+            })
+        };
+        prefixed("hes", self.hes.check())?;
+        prefixed("security", self.security.check())?;
+        prefixed("mdm", self.mdm.check())?;
+        let c = &self.cold_load;
+        within("cold_load.extra".into(), c.extra, 3.0)?;
+        if c.decay < SimDuration::from_minutes(1) || c.decay > SimDuration::from_hours(12) {
+            return fail("cold_load.decay".into(), "must be between 1m and 12h".into());
+        }
+        if c.full_after > SimDuration::from_days(2) {
+            return fail("cold_load.full_after".into(), "at most 2d".into());
         }
         Ok(())
     }

@@ -22,9 +22,10 @@ use bevy_ecs::prelude::*;
 use bevy_utils::Parallel;
 
 use crate::config::{INTERVAL, SimConfig};
+use crate::grid::GridState;
 use crate::model::{
-    CustomerClass, GridPlace, LOAD_PROFILE_DEPTH, LinkKind, LoadProfileMemory, MdmRecord, Meter, MeterIdx, Premise,
-    Relay,
+    Cause, CustomerClass, GridPlace, LOAD_PROFILE_DEPTH, LinkKind, LoadProfileMemory, MdmRecord, Meter, MeterIdx,
+    Premise, Relay,
 };
 use crate::network::{MeterSite, NONE, NetState, Network, Via};
 use crate::profile::{ProfileCalendar, SLOTS_PER_DAY};
@@ -49,6 +50,8 @@ pub const SPIKE_FLOOR_WH: u64 = 200;
 #[derive(Resource, Debug, Clone)]
 pub struct ProfileTable {
     kw: Vec<[f32; 4]>,
+    /// Per slot of the run: whether it lies in the time-of-use peak period.
+    peak: Vec<bool>,
 }
 
 impl ProfileTable {
@@ -67,7 +70,26 @@ impl ProfileTable {
                 CustomerClass::ALL.map(|c| calendar.kw_per_mwh_year(config.class(c).profile, date, slot_of_day) as f32)
             })
             .collect();
-        ProfileTable { kw }
+        let (from, to) = (
+            i64::from(config.mdm.peak_from_hour) * 4,
+            i64::from(config.mdm.peak_to_hour) * 4,
+        );
+        let peak = (0..n)
+            .map(|s| {
+                let abs = start_slot + s;
+                let date =
+                    crate::time::CivilDate::from_days_since_epoch(start_day + abs.div_euclid(SLOTS_PER_DAY as i64));
+                let slot_of_day = abs.rem_euclid(SLOTS_PER_DAY as i64);
+                date.iso_weekday() <= 5 && (from..to).contains(&slot_of_day)
+            })
+            .collect();
+        ProfileTable { kw, peak }
+    }
+
+    /// Whether `slot` lies in the time-of-use peak period.
+    #[inline]
+    pub fn is_peak(&self, slot: u32) -> bool {
+        self.peak.get(slot as usize).copied().unwrap_or(false)
     }
 
     /// kW per 1,000 kWh/a of `class` at `slot` (may be up to `MAX_SHIFT` outside the run).
@@ -121,6 +143,8 @@ pub struct TickClock {
     pub events: u64,
     /// Alerts raised during the interval.
     pub alerts: u64,
+    /// Requests that reached the HES during the interval.
+    pub commands: u64,
 }
 
 #[derive(Default)]
@@ -129,7 +153,28 @@ pub(crate) struct TickAccum {
     /// True energy per feeder, mWh.
     feeder_mwh: Vec<u64>,
     connected: u64,
-    interrupted_us: u64,
+    off_by_cause: [u64; 3],
+    critical_off: u64,
+    interrupted_us_by_cause: [u64; 3],
+    not_served_mwh_by_cause: [u64; 3],
+    dr_curtailed_mwh: u64,
+    /// Critical facilities without supply in the interval: (meter, cause index, µs).
+    critical: Vec<(u32, u8, u32)>,
+}
+
+impl TickAccum {
+    /// Zeroes the sums, keeping allocations.
+    fn reset(&mut self) {
+        self.true_mwh_by_class = [0; 4];
+        self.feeder_mwh.fill(0);
+        self.connected = 0;
+        self.off_by_cause = [0; 3];
+        self.critical_off = 0;
+        self.interrupted_us_by_cause = [0; 3];
+        self.not_served_mwh_by_cause = [0; 3];
+        self.dr_curtailed_mwh = 0;
+        self.critical.clear();
+    }
 }
 
 /// What every meter's consumption step shares in one interval.
@@ -141,6 +186,9 @@ struct ConsumeStep<'a> {
     noise_family: StreamFamily,
     noise: &'a [QuantileTable; 4],
     n_feeders: usize,
+    grid: &'a GridState,
+    /// The interval's start and end, µs since the run start.
+    span_us: (u64, u64),
 }
 
 impl ConsumeStep<'_> {
@@ -164,14 +212,42 @@ impl ConsumeStep<'_> {
             f64::from(premise.annual_kwh) * self.window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
         let draw = self.noise_family.stream(u64::from(idx.0), u64::from(slot)).next_u64();
         let factor = f64::from(self.noise[c].sample(draw));
-        // Relay: the share of the interval with supply on.
+        // Supply: the share of the interval the relay was open, and the share the feeder was
+        // out (taken as independent within the interval); cold-load pickup after a
+        // restoration; demand response.
         let mut open_us = meter.open_us_in_interval;
         if meter.relay == Relay::Open {
             open_us += interval_us.saturating_sub(meter.relay_changed_at_us);
         }
         let open_us = open_us.min(interval_us);
-        let on_share = 1.0 - f64::from(open_us) / f64::from(interval_us);
-        let true_wh = base_wh * factor * on_share;
+        let relay_off = f64::from(open_us) / f64::from(interval_us);
+        let f = place.feeder as usize;
+        let feeder_off = f64::from(self.grid.off_share[f]);
+        let on_share = (1.0 - relay_off) * (1.0 - feeder_off);
+        let demand_wh = base_wh * factor * f64::from(self.grid.pickup_factor[f]);
+        let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
+        let true_wh = demand_wh * keep * on_share;
+        let relay_cause = meter.relay_cause.index();
+        let outage = Cause::Outage.index();
+        if relay_off > 0.0 || feeder_off > 0.0 {
+            let relay_part = relay_off * (1.0 - feeder_off);
+            acc.interrupted_us_by_cause[outage] += (feeder_off * f64::from(interval_us)) as u64;
+            acc.interrupted_us_by_cause[relay_cause] += (relay_part * f64::from(interval_us)) as u64;
+            acc.not_served_mwh_by_cause[outage] += (demand_wh * keep * feeder_off * 1000.0) as u64;
+            acc.not_served_mwh_by_cause[relay_cause] += (demand_wh * keep * relay_part * 1000.0) as u64;
+            if premise.class == CustomerClass::Critical {
+                let us = |share: f64| (share * f64::from(interval_us)) as u32;
+                if feeder_off > 0.0 {
+                    acc.critical.push((idx.0, outage as u8, us(feeder_off)));
+                }
+                if relay_part > 0.0 {
+                    acc.critical.push((idx.0, relay_cause as u8, us(relay_part)));
+                }
+            }
+        }
+        if keep < 1.0 {
+            acc.dr_curtailed_mwh += (demand_wh * (1.0 - keep) * on_share * 1000.0) as u64;
+        }
         meter.register_wh += true_wh;
         meter.open_us_in_interval = 0;
         meter.relay_changed_at_us = 0;
@@ -185,9 +261,14 @@ impl ConsumeStep<'_> {
         if acc.feeder_mwh.len() != self.n_feeders {
             acc.feeder_mwh.resize(self.n_feeders, 0);
         }
-        acc.feeder_mwh[place.feeder as usize] += true_mwh;
-        acc.connected += u64::from(meter.relay == Relay::Closed);
-        acc.interrupted_us += u64::from(open_us);
+        acc.feeder_mwh[f] += true_mwh;
+        let energized = self.grid.feeders[f].energized;
+        if energized && meter.relay == Relay::Closed {
+            acc.connected += 1;
+        } else {
+            acc.off_by_cause[if energized { relay_cause } else { outage }] += 1;
+            acc.critical_off += u64::from(premise.class == CustomerClass::Critical);
+        }
     }
 }
 
@@ -206,6 +287,8 @@ pub(crate) struct CycleAccum {
     estimation_abs_error_wh: u64,
     estimation_actual_wh: u64,
     by_link: [LinkReadStats; 3],
+    /// Feeders of meters that went silent in this cycle (one entry per meter).
+    silent: Vec<u32>,
 }
 
 impl CycleAccum {
@@ -228,6 +311,7 @@ impl CycleAccum {
             missing: std::mem::take(&mut self.missing),
             estimated: std::mem::take(&mut self.estimated),
             backfill: std::mem::take(&mut self.backfill),
+            silent: std::mem::take(&mut self.silent),
             ..CycleAccum::default()
         };
         for v in [
@@ -240,6 +324,7 @@ impl CycleAccum {
         }
         kept.settled_wh.fill(0);
         kept.backfill.clear();
+        kept.silent.clear();
         *self = kept;
     }
 }
@@ -287,6 +372,8 @@ struct ReadStep<'a> {
     family: StreamFamily,
     /// Log-normal latency of a cellular exchange, for fallback attempts.
     cell_mu_sigma: (f32, f32),
+    /// Read cycles missed in a row after which the MDM suspects a meter has no supply.
+    silent_cycles: u8,
 }
 
 impl ReadStep<'_> {
@@ -329,6 +416,7 @@ impl ReadStep<'_> {
         &self,
         idx: &MeterIdx,
         premise: &Premise,
+        place: &GridPlace,
         memory: &LoadProfileMemory,
         record: &mut MdmRecord,
         acc: &mut CycleAccum,
@@ -384,8 +472,13 @@ impl ReadStep<'_> {
             Attempt::Lost => {}
         }
         if delivered {
+            record.missed_cycles = 0;
             ingest_delivery(acc, self.table, premise, memory, record, first, last);
         } else {
+            record.missed_cycles = record.missed_cycles.saturating_add(1);
+            if record.missed_cycles == self.silent_cycles {
+                acc.silent.push(place.feeder);
+            }
             // The MDM estimates every interval of this cycle that it has no value for.
             for s in record.valued_until.max(first)..=last {
                 let est = self.table.substitute_wh(premise, s);
@@ -416,6 +509,7 @@ pub(crate) fn interval_system(
     table: Res<ProfileTable>,
     tables: Res<SamplingTables>,
     network: Res<Network>,
+    grid: Res<GridState>,
     mut net: ResMut<NetState>,
     mut cycle: ResMut<CycleState>,
     mut meters: Query<(
@@ -448,6 +542,11 @@ pub(crate) fn interval_system(
         noise_family: StreamFamily::new(seed, Purpose::ConsumptionNoise),
         noise: &tables.noise,
         n_feeders,
+        grid: &grid,
+        span_us: (
+            u64::from(slot) * INTERVAL.as_micros(),
+            u64::from(slot + 1) * INTERVAL.as_micros(),
+        ),
     };
     let first = clock.cycle_first_slot;
     if first.is_some() {
@@ -477,13 +576,14 @@ pub(crate) fn interval_system(
         normal: &tables.normal,
         family: StreamFamily::new(seed, Purpose::MeterRead),
         cell_mu_sigma: crate::network::cellular_round_trip(&network.params),
+        silent_cycles: config.mdm.silent_cycles,
     });
     meters.par_iter_mut().for_each_init(
         || accum.borrow_local_mut(),
         |acc, (idx, premise, place, mut meter, mut memory, mut record)| {
             consume.meter(idx, premise, place, &mut meter, &mut memory, &mut acc.tick);
             if let Some(read) = &read {
-                read.meter(idx, premise, &memory, &mut record, &mut acc.cycle);
+                read.meter(idx, premise, place, &memory, &mut record, &mut acc.cycle);
             }
         },
     );
@@ -493,6 +593,7 @@ pub(crate) fn interval_system(
         read_cycle: first.is_some(),
         events: clock.events,
         alerts: clock.alerts,
+        commands: clock.commands,
         ..IntervalRow::default()
     };
     feeder_mwh.clear();
@@ -501,16 +602,24 @@ pub(crate) fn interval_system(
         for c in 0..4 {
             row.true_mwh_by_class[c] += a.tick.true_mwh_by_class[c];
         }
-        for (total, part) in feeder_mwh.iter_mut().zip(&mut a.tick.feeder_mwh) {
+        for (total, part) in feeder_mwh.iter_mut().zip(&a.tick.feeder_mwh) {
             *total += *part;
-            *part = 0;
         }
-        row.customers_connected += a.tick.connected;
-        row.interrupted_us += a.tick.interrupted_us;
-        a.tick.true_mwh_by_class = [0; 4];
-        a.tick.connected = 0;
-        a.tick.interrupted_us = 0;
+        let t = &a.tick;
+        row.customers_connected += t.connected;
+        row.critical_off += t.critical_off;
+        row.dr_curtailed_mwh += t.dr_curtailed_mwh;
+        for c in 0..3 {
+            row.customers_off_by_cause[c] += t.off_by_cause[c];
+            row.interrupted_us_by_cause[c] += t.interrupted_us_by_cause[c];
+            row.not_served_mwh_by_cause[c] += t.not_served_mwh_by_cause[c];
+        }
+        for &(m, cause, us) in &t.critical {
+            records.critical_off_us.entry(m).or_insert([0; 3])[usize::from(cause)] += u64::from(us);
+        }
+        a.tick.reset();
     }
+    row.interrupted_us = row.interrupted_us_by_cause.iter().sum();
     row.true_mwh = row.true_mwh_by_class.iter().sum();
     // Feeder-head SCADA: the true load of each feeder plus its technical losses.
     let mut scada_kw_sum = 0.0f64;
@@ -545,6 +654,8 @@ pub(crate) fn interval_system(
         let row = &mut records.intervals[slot as usize];
         row.intervals_backfilled += a.backfilled;
         row.validation_flags += a.validation_flags;
+        row.meters_gone_silent += a.silent.len() as u64;
+        records.silent_feeders.extend_from_slice(&a.silent);
         counters.intervals_unrecoverable += a.unrecoverable;
         counters.estimation_abs_error_wh += a.estimation_abs_error_wh;
         counters.estimation_actual_wh += a.estimation_actual_wh;
@@ -608,6 +719,7 @@ fn ingest_delivery(
                 gap_wh / i64::from(lost)
             };
             assigned += share;
+            bill(table, record, s, share.max(0) as u64);
             settle(acc, s, first, share - est);
         }
     }
@@ -620,6 +732,7 @@ fn ingest_delivery(
             acc.validation_flags += 1;
             actual = est;
         }
+        bill(table, record, s, actual);
         if s >= first {
             let i = (s - first) as usize;
             if s >= record.valued_until {
@@ -643,6 +756,17 @@ fn ingest_delivery(
     record.actual_until = last + 1;
     record.valued_until = last + 1;
     record.register_at_actual_wh = memory.register_reading_wh;
+}
+
+/// Adds one interval's validated energy to the meter's billing determinants under its tariff.
+#[inline]
+fn bill(table: &ProfileTable, record: &mut MdmRecord, slot: u32, wh: u64) {
+    if record.tariff == 1 && table.is_peak(slot) {
+        record.peak_wh += wh;
+    } else {
+        record.offpeak_wh += wh;
+    }
+    record.max_interval_wh = record.max_interval_wh.max(wh.min(u64::from(u32::MAX)) as u32);
 }
 
 fn settle(acc: &mut CycleAccum, slot: u32, first: u32, delta: i64) {

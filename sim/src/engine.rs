@@ -19,10 +19,14 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::calendar::EventCalendar;
 use crate::config::{ConfigError, INTERVAL, SimConfig};
 use crate::dataplane::{CycleState, ProfileTable, SamplingTables, TickClock, interval_system};
-use crate::model::{CustomerClass, GridPlace, LoadProfileMemory, MdmRecord, Meter, MeterIdx, Premise, Relay};
+use crate::grid::GridState;
+use crate::hes::{AuditRecord, CommandKind, CommandRequest, Credential, Hes, Job};
+use crate::mdm::{Detection, OutageRecord};
+use crate::model::{Cause, CustomerClass, GridPlace, LoadProfileMemory, MdmRecord, Meter, MeterIdx, Premise, Relay};
 use crate::network::{Fate, Interference, NetState, Network, NetworkError};
 use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
+use crate::security::Fleet;
 use crate::time::SimTime;
 
 /// An input to the engine: something scheduled from outside (a scenario script, an attacker, a
@@ -30,12 +34,41 @@ use crate::time::SimTime;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Input {
-    /// Operate a meter's remote-disconnect relay.
+    /// Operate a meter's remote-disconnect relay directly (at the meter, not through the HES).
     SetRelay {
         /// The meter.
         meter: u32,
         /// The new relay position.
         relay: Relay,
+        /// Why (what an open relay's interruption is attributed to).
+        cause: Cause,
+    },
+    /// A request arrives at the HES: it is authenticated, authorised, audited and, when
+    /// accepted, fanned out to its meters.
+    Command(CommandRequest),
+    /// A feeder loses its supply or gets it back.
+    FeederSupply {
+        /// The feeder.
+        feeder: u32,
+        /// Whether it is energized from now on.
+        energized: bool,
+        /// Why it went out (ignored when it comes back).
+        cause: Cause,
+    },
+    /// A meter's communication module fails (radio down, no reads, no commands) or, once
+    /// replaced, works again.
+    MeterFailure {
+        /// The meter.
+        meter: u32,
+        /// Whether it is failed from now on.
+        failed: bool,
+    },
+    /// Set a meter's tamper flags (see [`crate::security::tamper`]).
+    Tamper {
+        /// The meter.
+        meter: u32,
+        /// The flags from now on.
+        flags: u8,
     },
     /// Record ground truth (an attack step or an injected event) at this time.
     Truth(TruthRecord),
@@ -62,6 +95,9 @@ pub enum Input {
 pub struct Message {
     /// Size on the wire, bytes (a command is tens of bytes, a firmware image hundreds of KB).
     pub bytes: u32,
+    /// Whether it goes ahead of read cycles and bulk transfers on the collector's channel
+    /// (commands do; firmware images and other bulk data do not).
+    pub priority: bool,
     /// What the meter does when it arrives.
     pub action: Action,
 }
@@ -72,16 +108,44 @@ pub enum Action {
     /// Nothing the engine models (data, an on-demand read request, a firmware block).
     None,
     /// Operate the remote-disconnect relay.
-    SetRelay(Relay),
+    SetRelay(Relay, Cause),
 }
 
 /// Engine-internal events on the calendar, beside the inputs from outside.
 #[derive(Debug, Clone, PartialEq)]
 enum Event {
     Input(Input),
-    Deliver { meter: u32, action: Action },
-    Interference { id: usize, on: bool },
+    Deliver {
+        meter: u32,
+        action: Action,
+    },
+    Interference {
+        id: usize,
+        on: bool,
+    },
     RouteRepair,
+    /// A job's next attempt leaves the HES.
+    Dispatch {
+        job: u32,
+    },
+    /// A job's message has arrived and the meter executes it.
+    Execute {
+        job: u32,
+    },
+    /// A job's acknowledgement reaches the HES.
+    Ack {
+        job: u32,
+        attempt: u8,
+    },
+    /// The HES stops waiting for a job's acknowledgement.
+    Timeout {
+        job: u32,
+        attempt: u8,
+    },
+    /// The first last-gasp message of an outage reaches the MDM.
+    OutageDetected {
+        outage: u32,
+    },
 }
 
 /// Errors the engine returns to its driver. Things that happen inside the simulated world are
@@ -105,6 +169,14 @@ pub enum SimError {
         at: SimTime,
         /// Current time.
         now: SimTime,
+    },
+    /// An input names a feeder that does not exist.
+    #[error("input names feeder {feeder}, but there are only {n_feeders}")]
+    UnknownFeeder {
+        /// Feeder index.
+        feeder: u32,
+        /// How many feeders exist.
+        n_feeders: usize,
     },
     /// An input names a meter that does not exist.
     #[error("input names meter {meter}, but there are only {n_meters}")]
@@ -141,8 +213,11 @@ pub struct Sim {
     cycle_first: u32,
     events_in_interval: u64,
     alerts_in_interval: u64,
+    commands_in_interval: u64,
     horizon: SimTime,
     read_cycle_intervals: u32,
+    /// Per feeder: the outage record of the outage in progress.
+    open_outage: Vec<Option<u32>>,
 }
 
 impl Sim {
@@ -168,12 +243,7 @@ impl Sim {
             batch.push((
                 MeterIdx(idx),
                 premise,
-                Meter {
-                    register_wh: 0.0,
-                    relay: Relay::Closed,
-                    open_us_in_interval: 0,
-                    relay_changed_at_us: 0,
-                },
+                Meter::new(),
                 LoadProfileMemory {
                     wh: [0; crate::model::LOAD_PROFILE_DEPTH],
                     recorded_until: 0,
@@ -182,7 +252,12 @@ impl Sim {
                 GridPlace {
                     feeder: network.transformers[site.transformer as usize].feeder,
                 },
-                MdmRecord::default(),
+                MdmRecord {
+                    tariff: u8::from(
+                        Stream::new(seed, Purpose::Tariff, u64::from(idx), 0).bernoulli(config.mdm.time_of_use_share),
+                    ),
+                    ..MdmRecord::default()
+                },
             ));
             if batch.len() == batch.capacity() {
                 directory.extend(world.spawn_batch(batch.drain(..)));
@@ -193,6 +268,10 @@ impl Sim {
         let read_cycle_intervals = config.read_cycle_intervals;
         world.insert_resource(ProfileTable::build(&config));
         world.insert_resource(SamplingTables::build(&config, &network));
+        world.insert_resource(Hes::new(seed, config.hes.clone()));
+        world.insert_resource(Fleet::new(network.meters.len(), &config.security));
+        world.insert_resource(GridState::new(&network, config.cold_load));
+        let open_outage = vec![None; network.feeders.len()];
         world.insert_resource(config);
         world.insert_resource(NetState::new(&network));
         world.insert_resource(network);
@@ -214,8 +293,10 @@ impl Sim {
             cycle_first: 0,
             events_in_interval: 0,
             alerts_in_interval: 0,
+            commands_in_interval: 0,
             horizon,
             read_cycle_intervals,
+            open_outage,
         })
     }
 
@@ -239,14 +320,33 @@ impl Sim {
         if at < self.now {
             return Err(SimError::InThePast { at, now: self.now });
         }
-        if let Input::SetRelay { meter, .. } | Input::Send { meter, .. } | Input::Radio { meter, .. } = &input {
-            let n_meters = self.n_meters();
-            if *meter as usize >= n_meters {
-                return Err(SimError::UnknownMeter {
-                    meter: *meter,
-                    n_meters,
-                });
+        let n_meters = self.n_meters();
+        let unknown = |meter: u32| {
+            ((meter as usize) >= n_meters)
+                .then_some(SimError::UnknownMeter { meter, n_meters })
+                .map_or(Ok(()), Err)
+        };
+        match &input {
+            Input::SetRelay { meter, .. }
+            | Input::Send { meter, .. }
+            | Input::Radio { meter, .. }
+            | Input::MeterFailure { meter, .. }
+            | Input::Tamper { meter, .. } => unknown(*meter)?,
+            Input::Command(request) => {
+                if let Some(&m) = request.meters.iter().find(|&&m| m as usize >= n_meters) {
+                    unknown(m)?;
+                }
             }
+            Input::FeederSupply { feeder, .. } => {
+                let n_feeders = self.network().feeders.len();
+                if *feeder as usize >= n_feeders {
+                    return Err(SimError::UnknownFeeder {
+                        feeder: *feeder,
+                        n_feeders,
+                    });
+                }
+            }
+            Input::Truth(_) | Input::Alert(_) => {}
         }
         Ok(self.calendar.insert(at, Event::Input(input)))
     }
@@ -324,9 +424,17 @@ impl Sim {
         let input = match event {
             Event::Input(input) => input,
             Event::Deliver { meter, action } => {
-                if let Action::SetRelay(relay) = action {
-                    self.set_relay(at, meter, relay);
+                if let Action::SetRelay(relay, cause) = action {
+                    self.set_relay(at, meter, relay, cause);
                 }
+                return;
+            }
+            Event::Dispatch { job } => return self.dispatch(at, job),
+            Event::Execute { job } => return self.execute(at, job),
+            Event::Ack { job, attempt } => return self.ack(at, job, attempt),
+            Event::Timeout { job, attempt } => return self.timeout(at, job, attempt),
+            Event::OutageDetected { outage } => {
+                self.outage_detected(at, outage, Detection::LastGasp);
                 return;
             }
             Event::Interference { id, on } => {
@@ -352,7 +460,14 @@ impl Sim {
                 let seed = self.world.resource::<SimConfig>().seed;
                 let mut stream = Stream::new(seed, Purpose::Message, id, 0);
                 let fate = self.world.resource_scope(|world, mut state: Mut<NetState>| {
-                    state.transmit(world.resource::<Network>(), meter, message.bytes, at, &mut stream)
+                    state.transmit(
+                        world.resource::<Network>(),
+                        meter,
+                        message.bytes,
+                        message.priority,
+                        at,
+                        &mut stream,
+                    )
                 });
                 if let Fate::Delivered { at: arrival, .. } = fate {
                     self.calendar.insert(
@@ -379,7 +494,23 @@ impl Sim {
                     }
                 });
             }
-            Input::SetRelay { meter, relay } => self.set_relay(at, meter, relay),
+            Input::SetRelay { meter, relay, cause } => self.set_relay(at, meter, relay, cause),
+            Input::Command(request) => self.issue(at, request),
+            Input::FeederSupply {
+                feeder,
+                energized,
+                cause,
+            } => self.feeder_supply(at, feeder, energized, cause),
+            Input::MeterFailure { meter, failed } => {
+                self.world.resource_mut::<Fleet>().failed[meter as usize] = failed;
+                self.world.resource_scope(|world, mut state: Mut<NetState>| {
+                    let net = world.resource::<Network>();
+                    if let Some(repair) = state.set_radio(net, meter, !failed, at) {
+                        self.calendar.insert(repair, Event::RouteRepair);
+                    }
+                });
+            }
+            Input::Tamper { meter, flags } => self.world.resource_mut::<Fleet>().tamper[meter as usize] = flags,
             Input::Truth(record) => self.world.resource_mut::<RunRecords>().truth.push(record),
             Input::Alert(record) => {
                 self.alerts_in_interval += 1;
@@ -388,7 +519,7 @@ impl Sim {
         }
     }
 
-    fn set_relay(&mut self, at: SimTime, meter: u32, relay: Relay) {
+    fn set_relay(&mut self, at: SimTime, meter: u32, relay: Relay, cause: Cause) {
         let interval_start = u64::from(self.next_slot) * INTERVAL.as_micros();
         let offset = (at.0 - interval_start).min(INTERVAL.as_micros()) as u32;
         let Some(&entity) = self.world.resource::<MeterDirectory>().0.get(meter as usize) else {
@@ -402,6 +533,293 @@ impl Sim {
             }
             m.relay = relay;
             m.relay_changed_at_us = offset;
+            m.relay_cause = cause;
+        }
+    }
+
+    fn interval_start(&self) -> SimTime {
+        SimTime(u64::from(self.next_slot) * INTERVAL.as_micros())
+    }
+
+    /// A request reaches the HES: audit it, and fan it out when it is accepted.
+    fn issue(&mut self, at: SimTime, request: CommandRequest) {
+        self.commands_in_interval += 1;
+        let n_images = self.world.resource::<Fleet>().images.len();
+        let mut hes = self.world.resource_mut::<Hes>();
+        let verdict = hes.authorise(&request, n_images);
+        let account = hes.config.accounts.get(usize::from(request.credential.account));
+        let id = hes.audit.len() as u32;
+        let record = AuditRecord {
+            id,
+            time: at,
+            account: account.map_or_else(|| "?".to_owned(), |a| a.name.clone()),
+            role: account.map(|a| a.role),
+            kind: request.kind,
+            purpose: request.purpose,
+            cause: request.cause,
+            targets: request.meters.len() as u32,
+            refused: verdict.err(),
+            acked: 0,
+            executed: 0,
+            rejected: 0,
+            failed: 0,
+            retries: 0,
+            finished: verdict.is_err().then_some(at),
+        };
+        hes.audit.push(record);
+        if verdict.is_err() {
+            return;
+        }
+        for meter in request.meters {
+            let job = hes.jobs.len() as u32;
+            hes.jobs.push(Job {
+                command: id,
+                meter,
+                attempts: 0,
+                first_sent: at,
+                executed: None,
+                acked: None,
+                rejected: false,
+                failed: false,
+            });
+            let send = hes.next_send_slot(at);
+            self.calendar.insert(send, Event::Dispatch { job });
+        }
+    }
+
+    /// A job's next attempt leaves the HES: it crosses the network (or is lost), the meter
+    /// executes it after its delay, and the acknowledgement or the timeout comes back.
+    fn dispatch(&mut self, at: SimTime, job: u32) {
+        let seed = self.world.resource::<SimConfig>().seed;
+        let security = self.world.resource::<SimConfig>().security.clone();
+        let msg_id = self.next_message;
+        self.next_message += 1;
+        let mut stream = Stream::new(seed, Purpose::Message, msg_id, 0);
+        let (j, kind, attempt, timeout, command_bytes) = {
+            let mut hes = self.world.resource_mut::<Hes>();
+            let config = &hes.config;
+            let (command_timeout, firmware_timeout, command_bytes) =
+                (config.command_timeout, config.firmware_timeout, config.command_bytes);
+            let j = &mut hes.jobs[job as usize];
+            j.attempts = j.attempts.saturating_add(1);
+            if j.attempts == 1 {
+                j.first_sent = at;
+            }
+            let (j, attempt) = (*j, j.attempts);
+            let kind = hes.audit[j.command as usize].kind;
+            let timeout = if matches!(kind, CommandKind::FirmwareUpdate { .. }) {
+                firmware_timeout
+            } else {
+                command_timeout
+            };
+            (j, kind, attempt, timeout, command_bytes)
+        };
+        let (bytes, priority, delay_us) = match kind {
+            CommandKind::FirmwareUpdate { image } => (
+                self.world.resource::<Fleet>().images[usize::from(image)].bytes,
+                false,
+                security.firmware_activation.as_micros(),
+            ),
+            CommandKind::Connect | CommandKind::Disconnect => {
+                let extra = security.random_delay_max.as_micros();
+                let random = if extra == 0 { 0 } else { stream.below(extra + 1) };
+                (command_bytes, true, security.relay_delay.as_micros() + random)
+            }
+            _ => (command_bytes, true, 0),
+        };
+        let meter = j.meter;
+        let (fate, ack_us) = self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            let net = world.resource::<Network>();
+            let fate = state.transmit(net, meter, bytes, priority, at, &mut stream);
+            let ack = state.ack_latency_us(net, meter, &mut stream);
+            (fate, ack)
+        });
+        self.world.resource_mut::<RunRecords>().messages.push(MessageRecord {
+            id: msg_id,
+            meter,
+            bytes,
+            sent: at,
+            fate,
+        });
+        let deadline = SimTime(at.0 + timeout.as_micros());
+        if let (Fate::Delivered { at: arrival, .. }, Some(ack_us)) = (fate, ack_us) {
+            let executes = SimTime(arrival.0 + delay_us);
+            self.calendar.insert(executes, Event::Execute { job });
+            let acked = SimTime(executes.0 + ack_us);
+            if acked <= deadline {
+                self.calendar.insert(acked, Event::Ack { job, attempt });
+                return;
+            }
+        }
+        self.calendar.insert(deadline, Event::Timeout { job, attempt });
+    }
+
+    /// The meter executes a job's command (again, if an earlier attempt's ack was late).
+    fn execute(&mut self, at: SimTime, job: u32) {
+        let (j, kind, cause) = {
+            let hes = self.world.resource::<Hes>();
+            let j = hes.jobs[job as usize];
+            let a = &hes.audit[j.command as usize];
+            (j, a.kind, a.cause)
+        };
+        let m = j.meter;
+        let mut rejected = false;
+        {
+            let mut fleet = self.world.resource_mut::<Fleet>();
+            fleet.frame_counter[m as usize] = fleet.frame_counter[m as usize].wrapping_add(1);
+            match kind {
+                CommandKind::FirmwareUpdate { image } => {
+                    if fleet.verify_firmware && !fleet.images[usize::from(image)].signed {
+                        rejected = true;
+                    } else {
+                        fleet.firmware[m as usize] = image;
+                    }
+                }
+                CommandKind::KeyRotation => {
+                    fleet.key_version[m as usize] = fleet.key_version[m as usize].wrapping_add(1);
+                }
+                _ => {}
+            }
+        }
+        let entity = self.world.resource::<MeterDirectory>().0[m as usize];
+        match kind {
+            CommandKind::Connect => self.set_relay(at, m, Relay::Closed, cause),
+            CommandKind::Disconnect => self.set_relay(at, m, Relay::Open, cause),
+            CommandKind::DemandResponse { reduction, duration } => {
+                if let Some(mut meter) = self.world.get_mut::<Meter>(entity) {
+                    meter.dr_keep = (1.0 - reduction).clamp(0.0, 1.0);
+                    meter.dr_from_us = at.0;
+                    meter.dr_until_us = at.0 + duration.as_micros();
+                }
+            }
+            CommandKind::TariffChange { tariff } => {
+                if let Some(mut record) = self.world.get_mut::<MdmRecord>(entity) {
+                    record.tariff = tariff;
+                }
+            }
+            CommandKind::Read | CommandKind::FirmwareUpdate { .. } | CommandKind::KeyRotation => {}
+        }
+        let mut hes = self.world.resource_mut::<Hes>();
+        let first = j.executed.is_none() && !j.rejected;
+        let slot = &mut hes.jobs[job as usize];
+        if rejected {
+            slot.rejected = true;
+        } else if slot.executed.is_none() {
+            slot.executed = Some(at);
+        }
+        if first && !rejected {
+            hes.audit[j.command as usize].executed += 1;
+        }
+    }
+
+    fn ack(&mut self, at: SimTime, job: u32, attempt: u8) {
+        let mut hes = self.world.resource_mut::<Hes>();
+        let j = hes.jobs[job as usize];
+        if j.acked.is_some() || j.failed || attempt != j.attempts {
+            return;
+        }
+        hes.jobs[job as usize].acked = Some(at);
+        let record = &mut hes.audit[j.command as usize];
+        if j.rejected {
+            record.rejected += 1;
+        } else {
+            record.acked += 1;
+        }
+        record.finished = Some(record.finished.map_or(at, |f| f.max(at)));
+    }
+
+    fn timeout(&mut self, at: SimTime, job: u32, attempt: u8) {
+        let mut hes = self.world.resource_mut::<Hes>();
+        let j = hes.jobs[job as usize];
+        if j.acked.is_some() || j.failed || attempt != j.attempts {
+            return;
+        }
+        if u32::from(j.attempts) <= hes.config.retries {
+            hes.audit[j.command as usize].retries += 1;
+            let send = hes.next_send_slot(at);
+            self.calendar.insert(send, Event::Dispatch { job });
+        } else {
+            hes.jobs[job as usize].failed = true;
+            let record = &mut hes.audit[j.command as usize];
+            record.failed += 1;
+            record.finished = Some(record.finished.map_or(at, |f| f.max(at)));
+        }
+    }
+
+    /// A feeder goes out or comes back: supply, radios and routes follow; going out, its meters
+    /// send their last gasps and an outage record opens.
+    fn feeder_supply(&mut self, at: SimTime, feeder: u32, energized: bool, cause: Cause) {
+        let start = self.interval_start();
+        let changed = self
+            .world
+            .resource_mut::<GridState>()
+            .set(feeder, energized, cause, at, start);
+        if !changed {
+            return;
+        }
+        let seed = self.world.resource::<SimConfig>().seed;
+        let gasp_success = self.world.resource::<SimConfig>().mdm.last_gasp_success;
+        let meters = self.world.resource::<GridState>().meters_of(feeder).to_vec();
+        if energized {
+            if let Some(outage) = self.open_outage[feeder as usize].take() {
+                self.world.resource_mut::<RunRecords>().outages[outage as usize].end = Some(at);
+            }
+        } else {
+            let outage = self.world.resource::<RunRecords>().outages.len() as u32;
+            // Last gasps go out over the paths as they were before the supply went.
+            let (first_gasp, gasps) = {
+                let net = self.world.resource::<Network>();
+                let state = self.world.resource::<NetState>();
+                let mut first: Option<SimTime> = None;
+                let mut n = 0u32;
+                for &m in &meters {
+                    let mut stream = Stream::new(seed, Purpose::LastGasp, u64::from(m), u64::from(outage));
+                    let ok = stream.bernoulli(gasp_success * f64::from(state.paths[m as usize].success));
+                    if let (true, Some(us)) = (ok, state.ack_latency_us(net, m, &mut stream)) {
+                        n += 1;
+                        let t = SimTime(at.0 + us);
+                        first = Some(first.map_or(t, |f| f.min(t)));
+                    }
+                }
+                (first, n)
+            };
+            let critical = {
+                let net = self.world.resource::<Network>();
+                meters
+                    .iter()
+                    .filter(|&&m| net.meters[m as usize].class == CustomerClass::Critical)
+                    .count() as u32
+            };
+            self.world.resource_mut::<RunRecords>().outages.push(OutageRecord {
+                feeder,
+                cause,
+                start: at,
+                end: None,
+                customers: meters.len() as u32,
+                critical,
+                last_gasps: gasps,
+                detected_at: None,
+                detected_by: None,
+            });
+            self.open_outage[feeder as usize] = Some(outage);
+            if let Some(t) = first_gasp {
+                self.calendar.insert(t, Event::OutageDetected { outage });
+            }
+        }
+        self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            let net = world.resource::<Network>();
+            if let Some(repair) = state.set_power(net, &meters, energized, at) {
+                self.calendar.insert(repair, Event::RouteRepair);
+            }
+        });
+    }
+
+    fn outage_detected(&mut self, at: SimTime, outage: u32, by: Detection) {
+        let mut records = self.world.resource_mut::<RunRecords>();
+        let o = &mut records.outages[outage as usize];
+        if o.detected_at.is_none() {
+            o.detected_at = Some(at);
+            o.detected_by = Some(by);
         }
     }
 
@@ -415,11 +833,27 @@ impl Sim {
             cycle_first_slot,
             events: self.events_in_interval,
             alerts: self.alerts_in_interval,
+            commands: self.commands_in_interval,
         };
         self.world.resource_mut::<RunCounters>().events += self.events_in_interval;
         self.events_in_interval = 0;
         self.alerts_in_interval = 0;
+        self.commands_in_interval = 0;
+        let start = self.interval_start();
+        self.world
+            .resource_mut::<GridState>()
+            .close_interval(start, SimTime(start.0 + INTERVAL.as_micros()));
         self.data_plane.run(&mut self.world);
+        // The MDM's missing-read detector: feeders with meters newly silent for the configured
+        // number of cycles, while an outage there is still undetected.
+        let mut silent = std::mem::take(&mut self.world.resource_mut::<RunRecords>().silent_feeders);
+        silent.sort_unstable();
+        silent.dedup();
+        for f in silent {
+            if let Some(outage) = self.open_outage[f as usize] {
+                self.outage_detected(self.now, outage, Detection::MissingReads);
+            }
+        }
         if cycle_closes {
             self.cycle_first = slot + 1;
         }
@@ -455,6 +889,38 @@ impl Sim {
         self.world.get_mut::<LoadProfileMemory>(entity)
     }
 
+    /// The HES: accounts, audit log, jobs.
+    pub fn hes(&self) -> &Hes {
+        self.world.resource::<Hes>()
+    }
+
+    /// The full credential of account `name`, as its rightful holder has it.
+    pub fn credential(&self, name: &str) -> Option<Credential> {
+        self.hes().credential(name)
+    }
+
+    /// The fleet's security state: keys, frame counters, firmware, tamper flags, failures.
+    pub fn fleet(&self) -> &Fleet {
+        self.world.resource::<Fleet>()
+    }
+
+    /// Adds a firmware image to the HES's repository (or finds it); returns its index for
+    /// [`CommandKind::FirmwareUpdate`].
+    pub fn add_firmware_image(&mut self, image: crate::security::FirmwareImage) -> u16 {
+        self.world.resource_mut::<Fleet>().add_image(image)
+    }
+
+    /// Supply state of the feeders.
+    pub fn grid(&self) -> &GridState {
+        self.world.resource::<GridState>()
+    }
+
+    /// The MDM's record of meter `meter` (billing determinants, tariff, silence).
+    pub fn mdm_record(&self, meter: u32) -> Option<MdmRecord> {
+        let entity = *self.world.resource::<MeterDirectory>().0.get(meter as usize)?;
+        self.world.get::<MdmRecord>(entity).copied()
+    }
+
     /// The grid and network as built.
     pub fn network(&self) -> &Network {
         self.world.resource::<Network>()
@@ -470,7 +936,7 @@ impl Sim {
     pub fn bytes_per_meter(&self) -> usize {
         use std::mem::size_of;
         let n = self.n_meters().max(1);
-        (self.network().heap_bytes() + self.net_state().heap_bytes()) / n
+        (self.network().heap_bytes() + self.net_state().heap_bytes() + self.fleet().heap_bytes()) / n
             + size_of::<MeterIdx>()
             + size_of::<Premise>()
             + size_of::<Meter>()

@@ -3,7 +3,7 @@
 
 use crate::config::{INTERVAL, SimConfig};
 use crate::engine::{Input, Sim, SimError, draw_premise};
-use crate::model::{CustomerClass, LinkKind, Relay};
+use crate::model::{Cause, CustomerClass, LinkKind, Relay};
 use crate::network::{LinkParams, Network};
 use crate::profile::{ProfileId, SLOTS_PER_DAY, raw_kw};
 use crate::time::{CivilDateTime, DayType, Season, SimDuration, SimTime};
@@ -99,6 +99,7 @@ fn relay_inputs_follow_the_ordering_contract() {
         Input::SetRelay {
             meter: 0,
             relay: Relay::Open,
+            cause: Cause::Operation,
         },
     )
     .expect("ok");
@@ -107,6 +108,7 @@ fn relay_inputs_follow_the_ordering_contract() {
         Input::SetRelay {
             meter: 0,
             relay: Relay::Closed,
+            cause: Cause::Operation,
         },
     )
     .expect("ok");
@@ -115,6 +117,7 @@ fn relay_inputs_follow_the_ordering_contract() {
         Input::SetRelay {
             meter: 1,
             relay: Relay::Open,
+            cause: Cause::Operation,
         },
     )
     .expect("ok");
@@ -123,6 +126,7 @@ fn relay_inputs_follow_the_ordering_contract() {
         Input::SetRelay {
             meter: 1,
             relay: Relay::Closed,
+            cause: Cause::Operation,
         },
     )
     .expect("ok");
@@ -143,7 +147,8 @@ fn relay_inputs_follow_the_ordering_contract() {
             SimTime(1),
             Input::SetRelay {
                 meter: 0,
-                relay: Relay::Open
+                relay: Relay::Open,
+                cause: Cause::Operation,
             }
         ),
         Err(SimError::InThePast { .. })
@@ -153,7 +158,8 @@ fn relay_inputs_follow_the_ordering_contract() {
             sim.now(),
             Input::SetRelay {
                 meter: 9,
-                relay: Relay::Open
+                relay: Relay::Open,
+                cause: Cause::Operation,
             }
         ),
         Err(SimError::UnknownMeter { .. })
@@ -279,7 +285,8 @@ fn commands_act_on_arrival() {
     let sent = SimTime(INTERVAL.as_micros() + 1);
     let open = crate::engine::Message {
         bytes: 40,
-        action: crate::engine::Action::SetRelay(Relay::Open),
+        priority: true,
+        action: crate::engine::Action::SetRelay(Relay::Open, Cause::Operation),
     };
     sim.schedule(
         sent,
@@ -328,6 +335,7 @@ fn a_firmware_transfer_on_the_plc_line_delays_the_reads_behind_it() {
         if let Some(bytes) = image_bytes {
             let image = crate::engine::Message {
                 bytes,
+                priority: false,
                 action: crate::engine::Action::None,
             };
             let at = SimTime(SimDuration::from_minutes(14).as_micros());
@@ -348,4 +356,174 @@ fn a_firmware_transfer_on_the_plc_line_delays_the_reads_behind_it() {
     let busy = on_time(Some(1_000_000));
     assert!(quiet >= 90, "a quiet line reads nearly everyone: {quiet}");
     assert_eq!(busy, 0, "every read waits behind the image");
+}
+
+fn request(sim: &Sim, account: &str, kind: crate::hes::CommandKind, meters: Vec<u32>) -> Input {
+    Input::Command(crate::hes::CommandRequest {
+        credential: sim.credential(account).expect("account"),
+        kind,
+        meters,
+        cause: Cause::Operation,
+        purpose: "test".into(),
+    })
+}
+
+/// A feeder outage cuts every customer on it whatever their relay, is attributed to the
+/// outage, is detected from last gasps within seconds, and the load comes back above normal
+/// (cold-load pickup) when the feeder is restored.
+#[test]
+fn feeder_outage_is_attributed_detected_and_picked_up_cold() {
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let run = |outage: bool| {
+        let config = SimConfig::with_defaults(6, start, SimDuration::from_hours(12));
+        let classes = |i: u32| {
+            if i < 5 {
+                CustomerClass::Critical
+            } else {
+                CustomerClass::Residential
+            }
+        };
+        let mut net = network(400, classes, LinkKind::Mesh);
+        net.params.backhaul.success = 1.0;
+        let mut sim = Sim::new(config, net).expect("valid");
+        if outage {
+            for (hour, energized) in [(2, false), (5, true)] {
+                let at = SimTime(SimDuration::from_hours(hour).as_micros());
+                sim.schedule(
+                    at,
+                    Input::FeederSupply {
+                        feeder: 0,
+                        energized,
+                        cause: Cause::Outage,
+                    },
+                )
+                .expect("valid");
+            }
+        }
+        sim.run_to_end().expect("runs");
+        sim
+    };
+    let quiet = run(false);
+    let sim = run(true);
+    let rows = &sim.records().intervals;
+    let during = &rows[12];
+    assert_eq!(during.customers_connected, 0);
+    assert_eq!(during.customers_off_by_cause, [0, 400, 0]);
+    assert_eq!(during.critical_off, 5);
+    assert_eq!(during.true_mwh, 0);
+    let outage = Cause::Outage.index();
+    let cmi: u64 = rows.iter().map(|r| r.interrupted_us_by_cause[outage]).sum();
+    assert_eq!(cmi, 400 * SimDuration::from_hours(3).as_micros());
+    // Energy not served is what the premises would have used meanwhile (within noise).
+    let not_served: u64 = rows.iter().map(|r| r.not_served_mwh_by_cause[outage]).sum();
+    let would: u64 = quiet.records().intervals[8..20].iter().map(|r| r.true_mwh).sum();
+    let ratio = not_served as f64 / would as f64;
+    assert!((0.97..1.03).contains(&ratio), "not served / normal use {ratio}");
+    // Critical facilities: three hours each, attributed to the outage.
+    let critical = &sim.records().critical_off_us;
+    assert_eq!(critical.len(), 5);
+    assert!(
+        critical
+            .values()
+            .all(|v| v[outage] == SimDuration::from_hours(3).as_micros())
+    );
+    // Detected from last gasps within a minute; the record closes at restoration.
+    let o = &sim.records().outages[0];
+    assert_eq!((o.customers, o.critical), (400, 5));
+    assert!(o.last_gasps > 200, "{} last gasps", o.last_gasps);
+    assert_eq!(o.detected_by, Some(crate::mdm::Detection::LastGasp));
+    let delay = o.detected_at.expect("detected").0 - o.start.0;
+    assert!(delay < 60_000_000, "detected after {delay} µs");
+    assert_eq!(o.end, Some(SimTime(SimDuration::from_hours(5).as_micros())));
+    // Cold-load pickup: the first hour after restoration draws well above the same hour
+    // without an outage, and it fades.
+    let after: u64 = rows[20..24].iter().map(|r| r.true_mwh).sum();
+    let normal: u64 = quiet.records().intervals[20..24].iter().map(|r| r.true_mwh).sum();
+    assert!(after as f64 > 1.25 * normal as f64, "pickup {after} vs {normal}");
+    let later = rows[40].true_mwh as f64 / quiet.records().intervals[40].true_mwh as f64;
+    assert!((0.99..1.01).contains(&later), "{later}");
+    // The meters were unreachable meanwhile, so the MDM estimated them, and reads resume.
+    assert!(during.reads_missing == 400 && rows[30].reads_on_time > 390);
+}
+
+/// Without last gasps the MDM still finds an outage, from meters going silent.
+#[test]
+fn outages_without_last_gasps_are_found_by_missing_reads() {
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let mut config = SimConfig::with_defaults(6, start, SimDuration::from_hours(4));
+    config.mdm.last_gasp_success = 0.0;
+    let mut sim = sim_with(config, 50, |_| CustomerClass::Residential, LinkKind::Cellular);
+    let out = SimTime(SimDuration::from_minutes(70).as_micros());
+    sim.schedule(
+        out,
+        Input::FeederSupply {
+            feeder: 0,
+            energized: false,
+            cause: Cause::Outage,
+        },
+    )
+    .expect("valid");
+    sim.run_to_end().expect("runs");
+    let o = &sim.records().outages[0];
+    assert_eq!(o.last_gasps, 0);
+    assert_eq!(o.detected_by, Some(crate::mdm::Detection::MissingReads));
+    // Silent at the cycles closing at 01:15 and 01:30: the second one raises it.
+    assert_eq!(o.detected_at, Some(SimTime(SimDuration::from_minutes(90).as_micros())));
+    assert_eq!(sim.records().intervals[5].meters_gone_silent, 50);
+}
+
+/// A demand-response command cuts the load of the meters that get it by the requested share,
+/// for the requested time; a tariff change moves billing to time-of-use; a key rotation gives
+/// the meter a new key.
+#[test]
+fn demand_response_tariff_and_key_commands_act_at_the_meter() {
+    use crate::hes::CommandKind;
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let run = |dr: bool| {
+        let mut config = SimConfig::with_defaults(8, start, SimDuration::from_hours(24));
+        config.mdm.time_of_use_share = 0.0;
+        let mut sim = sim_with(config, 300, |_| CustomerClass::Residential, LinkKind::Cellular);
+        let all: Vec<u32> = (0..300).collect();
+        if dr {
+            let kind = CommandKind::DemandResponse {
+                reduction: 0.3,
+                duration: SimDuration::from_hours(2),
+            };
+            let r = request(&sim, "sup-bob", kind, all.clone());
+            sim.schedule(SimTime(SimDuration::from_hours(7).as_micros()), r)
+                .expect("valid");
+            let r = request(
+                &sim,
+                "cis-integration",
+                CommandKind::TariffChange { tariff: 1 },
+                all.clone(),
+            );
+            sim.schedule(SimTime(1), r).expect("valid");
+            let r = request(&sim, "admin-carol", CommandKind::KeyRotation, vec![7]);
+            sim.schedule(SimTime(1), r).expect("valid");
+        }
+        sim.run_to_end().expect("runs");
+        sim
+    };
+    let base = run(false);
+    let sim = run(true);
+    let window = |s: &Sim| -> u64 { s.records().intervals[29..36].iter().map(|r| r.true_mwh).sum() };
+    let ratio = window(&sim) as f64 / window(&base) as f64;
+    assert!((0.69..0.71).contains(&ratio), "load during DR {ratio}");
+    let curtailed: u64 = sim.records().intervals.iter().map(|r| r.dr_curtailed_mwh).sum();
+    assert!(curtailed > 0);
+    let after = sim.records().intervals[40].true_mwh as f64 / base.records().intervals[40].true_mwh as f64;
+    assert!((0.999..1.001).contains(&after), "{after}");
+    // Billing: the base run bills everything flat; the other bills workday peak separately.
+    let m = sim.mdm_record(3).expect("meter");
+    let b = base.mdm_record(3).expect("meter");
+    assert_eq!((m.tariff, b.tariff), (1, 0));
+    assert!(m.peak_wh > 0 && b.peak_wh == 0 && b.offpeak_wh > 0 && b.max_interval_wh > 0);
+    assert_eq!(sim.fleet().key_version[7], 1);
+    assert_eq!(
+        sim.fleet().frame_counter[7],
+        3,
+        "tariff change, key rotation, demand response"
+    );
+    assert_eq!(sim.hes().audit.iter().map(|a| a.acked).sum::<u32>(), 601);
 }

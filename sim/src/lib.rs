@@ -32,7 +32,7 @@
 //! let config = SimConfig::with_defaults(7, start, SimDuration::from_hours(2));
 //! let network = Network::small(LinkParams::typical(), (0..100).map(|_| (CustomerClass::Residential, LinkKind::Mesh)));
 //! let mut sim = Sim::new(config, network).unwrap();
-//! sim.schedule(SimTime(30 * 60 * 1_000_000), Input::SetRelay { meter: 3, relay: Relay::Open }).unwrap();
+//! sim.schedule(SimTime(30 * 60 * 1_000_000), Input::SetRelay { meter: 3, relay: Relay::Open, cause: Cause::Operation }).unwrap();
 //! sim.run_to_end().unwrap();
 //! assert_eq!(sim.records().intervals.len(), 8);
 //! assert_eq!(sim.records().intervals[7].customers_connected, 99);
@@ -44,11 +44,15 @@ pub mod dataplane;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;
+pub mod grid;
+pub mod hes;
+pub mod mdm;
 pub mod model;
 pub mod network;
 pub mod profile;
 pub mod records;
 pub mod rng;
+pub mod security;
 pub mod time;
 
 /// The types a driver needs to build and step a simulation.
@@ -56,7 +60,8 @@ pub mod prelude {
     pub use crate::calendar::EventCalendar;
     pub use crate::config::{INTERVAL, SimConfig};
     pub use crate::engine::{Action, Input, Message, Sim, SimError};
-    pub use crate::model::{ClassConsumption, CustomerClass, LinkKind, Relay};
+    pub use crate::hes::{CommandKind, CommandRequest, Credential, Role};
+    pub use crate::model::{Cause, ClassConsumption, CustomerClass, LinkKind, Relay};
     pub use crate::network::{Interference, LinkParams, Network, Point};
     pub use crate::profile::ProfileId;
     pub use crate::records::{AlertRecord, IntervalRow, LinkReadStats, RunCounters, RunRecords, TruthRecord};

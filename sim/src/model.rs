@@ -114,7 +114,36 @@ pub enum Relay {
     Open,
 }
 
-/// The metrological state of a meter: its register and relay.
+/// Why a customer is without supply (or a command was issued): every supply measure is
+/// attributed to one cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Cause {
+    /// The utility's own legitimate operations (non-payment, move-out, demand response).
+    Operation,
+    /// A grid outage (storm damage, a feeder out) and its restoration.
+    Outage,
+    /// An attack.
+    Attack,
+}
+
+impl Cause {
+    /// Every cause, in index order.
+    pub const ALL: [Cause; 3] = [Cause::Operation, Cause::Outage, Cause::Attack];
+    /// Position in [`Cause::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    /// Lower-case name used in result files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Operation => "operation",
+            Cause::Outage => "outage",
+            Cause::Attack => "attack",
+        }
+    }
+}
+
+/// The metrological state of a meter: its register, relay and load-control state.
 #[derive(Component, Clone, Copy, Debug)]
 pub struct Meter {
     /// The true energy delivered through the meter since the run started, Wh (the display shows
@@ -127,6 +156,47 @@ pub struct Meter {
     pub open_us_in_interval: u32,
     /// Offset into the current interval of the last relay change, microseconds.
     pub relay_changed_at_us: u32,
+    /// Why the relay is open (meaningful while it is).
+    pub relay_cause: Cause,
+    /// Demand response: share of the premise's load kept while a reduction is active (1 when
+    /// none is).
+    pub dr_keep: f32,
+    /// Demand response: when the active reduction started, µs since the run start.
+    pub dr_from_us: u64,
+    /// Demand response: when it ends, µs since the run start.
+    pub dr_until_us: u64,
+}
+
+impl Meter {
+    /// A meter at rest: register at zero, relay closed, no demand response.
+    pub fn new() -> Meter {
+        Meter {
+            register_wh: 0.0,
+            relay: Relay::Closed,
+            open_us_in_interval: 0,
+            relay_changed_at_us: 0,
+            relay_cause: Cause::Operation,
+            dr_keep: 1.0,
+            dr_from_us: 0,
+            dr_until_us: 0,
+        }
+    }
+
+    /// Share of the premise's load kept over `[from, to)` (µs) by demand response.
+    #[inline]
+    pub fn dr_keep_share(&self, from: u64, to: u64) -> f64 {
+        if self.dr_keep >= 1.0 || self.dr_until_us <= from || self.dr_from_us >= to {
+            return 1.0;
+        }
+        let overlap = self.dr_until_us.min(to) - self.dr_from_us.max(from);
+        1.0 - (1.0 - f64::from(self.dr_keep)) * overlap as f64 / (to - from) as f64
+    }
+}
+
+impl Default for Meter {
+    fn default() -> Meter {
+        Meter::new()
+    }
 }
 
 /// How many unread intervals a meter's load-profile memory holds in this simulation. Real meters
@@ -163,4 +233,16 @@ pub struct MdmRecord {
     pub valued_until: u32,
     /// Register reading at `actual_until`, whole Wh.
     pub register_at_actual_wh: u64,
+    /// Read cycles in a row in which the meter did not answer (outage and failure detection).
+    pub missed_cycles: u8,
+    /// The tariff the meter bills under (index into the MDM's tariffs; 0 is flat, 1 is
+    /// time-of-use).
+    pub tariff: u8,
+    /// Billing determinant: energy of actual intervals in the tariff's peak periods, Wh.
+    pub peak_wh: u64,
+    /// Billing determinant: energy of actual intervals outside peak periods (all of it under a
+    /// flat tariff), Wh.
+    pub offpeak_wh: u64,
+    /// Billing determinant: the largest actual 15-minute energy (maximum demand), Wh.
+    pub max_interval_wh: u32,
 }

@@ -628,15 +628,18 @@ pub enum Orphan {
     NoTower,
     /// The meter's radio or modem is down.
     RadioDown,
+    /// The meter has no supply (its feeder is out), so neither has its radio.
+    NoSupply,
 }
 
 impl Orphan {
     /// Every reason, in order.
-    pub const ALL: [Orphan; 4] = [
+    pub const ALL: [Orphan; 5] = [
         Orphan::NoMeshNeighbour,
         Orphan::NoRouteToCollector,
         Orphan::NoTower,
         Orphan::RadioDown,
+        Orphan::NoSupply,
     ];
     /// Human-readable reason.
     pub fn describe(self) -> &'static str {
@@ -645,6 +648,7 @@ impl Orphan {
             Orphan::NoRouteToCollector => "no mesh route to a collector within the hop limit",
             Orphan::NoTower => "no cellular tower in range",
             Orphan::RadioDown => "radio down",
+            Orphan::NoSupply => "no supply (feeder out)",
         }
     }
 }
@@ -724,6 +728,11 @@ pub struct NetState {
     pub rf_factor: Vec<f32>,
     /// Meters whose radio or modem is down.
     pub radio_down: Vec<bool>,
+    /// Meters without supply (their feeder is out): their radios are down too.
+    pub unpowered: Vec<bool>,
+    /// Per collector: until when its channel is busy with priority traffic (commands), which
+    /// goes ahead of read cycles and bulk transfers.
+    pub priority_busy_until: Vec<SimTime>,
     /// Every meter's current path.
     pub paths: Vec<MeterPath>,
     /// Per collector: channel time a full read cycle of its meters takes, µs.
@@ -759,6 +768,18 @@ pub fn cellular_round_trip(p: &LinkParams) -> (f32, f32) {
     lognormal_from_moments(2.0 * mean, 2.0 * var)
 }
 
+/// One draw of a path's one-way field latency, µs: a path's latency parameters describe a read
+/// (a request down and a response up), so one way carries half its mean and half its variance.
+fn one_way_us(path: &MeterPath, stream: &mut crate::rng::Stream) -> f64 {
+    use rand_distr::{Distribution, StandardNormal};
+    let (mu, sigma) = (f64::from(path.mu), f64::from(path.sigma));
+    let mean = (mu + 0.5 * sigma * sigma).exp();
+    let var = mean * mean * ((sigma * sigma).exp() - 1.0);
+    let (mu, sigma) = lognormal_from_moments(0.5 * mean, 0.5 * var);
+    let z: f64 = StandardNormal.sample(stream);
+    (f64::from(mu) + f64::from(sigma) * z).exp()
+}
+
 /// Probability that a frame gets through with `retries` retransmissions, and the expected number
 /// of transmissions it takes.
 fn with_retries(q: f64, retries: u32) -> (f64, f64) {
@@ -781,6 +802,8 @@ impl NetState {
             routes: Routes::default(),
             rf_factor: vec![1.0; net.n_nodes()],
             radio_down: vec![false; net.meters.len()],
+            unpowered: vec![false; net.meters.len()],
+            priority_busy_until: vec![SimTime::ZERO; net.collectors.len()],
             paths: Vec::new(),
             read_load_us: vec![0; net.collectors.len()],
             busy_until: vec![SimTime::ZERO; net.collectors.len()],
@@ -802,6 +825,8 @@ impl NetState {
             + r.order.capacity() * 4
             + self.rf_factor.capacity() * 4
             + self.radio_down.capacity()
+            + self.unpowered.capacity()
+            + self.priority_busy_until.capacity() * 8
             + self.paths.capacity() * size_of::<MeterPath>()
             + self.read_load_us.capacity() * 8
             + self.busy_until.capacity() * 8
@@ -847,7 +872,7 @@ impl NetState {
                 continue;
             }
             for (u, q) in net.mesh.edges(v) {
-                if u >= n_meters || self.radio_down[u as usize] || net.meters[u as usize].link != LinkKind::Mesh {
+                if u >= n_meters || !self.is_up(u) || net.meters[u as usize].link != LinkKind::Mesh {
                     continue;
                 }
                 let q = self.link_q(v, u, q);
@@ -915,6 +940,10 @@ impl NetState {
         let mut queue_us = vec![0.0f64; net.collectors.len()];
         let mut paths = Vec::with_capacity(n_meters);
         for (i, site) in net.meters.iter().enumerate() {
+            if self.unpowered[i] {
+                paths.push(MeterPath::orphan(Orphan::NoSupply));
+                continue;
+            }
             if self.radio_down[i] {
                 paths.push(MeterPath::orphan(Orphan::RadioDown));
                 continue;
@@ -1026,6 +1055,25 @@ impl NetState {
         self.request_repair(net, now)
     }
 
+    /// Takes the supply of `meters` away (their feeder went out) or gives it back; their
+    /// radios go down or come back with it.
+    pub fn set_power(&mut self, net: &Network, meters: &[u32], on: bool, now: SimTime) -> Option<SimTime> {
+        for &m in meters {
+            if let Some(u) = self.unpowered.get_mut(m as usize) {
+                *u = !on;
+            }
+        }
+        self.recompute_paths(net);
+        self.request_repair(net, now)
+    }
+
+    /// Whether node `v`'s radio works (collectors always do: they have battery backup).
+    #[inline]
+    fn is_up(&self, v: u32) -> bool {
+        let i = v as usize;
+        i >= self.radio_down.len() || !(self.radio_down[i] || self.unpowered[i])
+    }
+
     fn request_repair(&mut self, net: &Network, now: SimTime) -> Option<SimTime> {
         if self.repair_at.is_some() {
             return None;
@@ -1084,7 +1132,7 @@ pub struct ReachSummary {
     /// Mesh meters over their cellular fallback.
     pub fallback: u64,
     /// Unreachable, per reason in [`Orphan::ALL`] order.
-    pub orphans: [u64; 4],
+    pub orphans: [u64; 5],
 }
 
 impl ReachSummary {
@@ -1129,6 +1177,7 @@ impl NetState {
         net: &Network,
         meter: u32,
         bytes: u32,
+        priority: bool,
         now: SimTime,
         stream: &mut crate::rng::Stream,
     ) -> Fate {
@@ -1166,12 +1215,21 @@ impl NetState {
             Via::Orphan(_) => return Fate::Lost(LossReason::Unreachable),
         };
         let arrival = now.0 + backhaul_us as u64;
-        let busy = &mut self.busy_until[path.collector as usize];
-        let start = arrival.max(busy.0);
-        let channel_done = start + channel_us.ceil() as u64;
-        *busy = SimTime(channel_done);
-        let z: f64 = StandardNormal.sample(stream);
-        let field_us = (f64::from(path.mu) + f64::from(path.sigma) * z).exp() + after_us;
+        let c = path.collector as usize;
+        let channel_us = channel_us.ceil() as u64;
+        let channel_done = if priority {
+            // Commands go ahead of polling and bulk transfers, but take the channel from them.
+            let start = arrival.max(self.priority_busy_until[c].0);
+            self.priority_busy_until[c] = SimTime(start + channel_us);
+            self.busy_until[c] = SimTime(self.busy_until[c].0.max(start) + channel_us);
+            start + channel_us
+        } else {
+            let busy = &mut self.busy_until[c];
+            let start = arrival.max(busy.0);
+            *busy = SimTime(start + channel_us);
+            start + channel_us
+        };
+        let field_us = one_way_us(&path, stream) + after_us;
         if !stream.bernoulli(f64::from(path.success)) {
             return Fate::Lost(LossReason::Link);
         }
@@ -1179,6 +1237,20 @@ impl NetState {
             at: SimTime(channel_done + field_us as u64),
             via: path.via,
         }
+    }
+
+    /// Time an acknowledgement from `meter` takes back to the HES over its current path (field
+    /// latency one way, then the backhaul), µs; `None` when the meter has no path.
+    pub fn ack_latency_us(&self, net: &Network, meter: u32, stream: &mut crate::rng::Stream) -> Option<u64> {
+        use rand_distr::{Distribution, StandardNormal};
+        let path = self.paths.get(meter as usize)?;
+        if path.collector == NONE {
+            return None;
+        }
+        let p = &net.params.backhaul;
+        let z: f64 = StandardNormal.sample(stream);
+        let backhaul_us = p.latency_median.as_micros() as f64 * (p.latency_sigma * z).exp();
+        Some((one_way_us(path, stream) + backhaul_us) as u64)
     }
 
     /// A read cycle starts polling at `now`: returns per collector how long its channel is

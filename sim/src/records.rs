@@ -7,6 +7,7 @@
 use bevy_ecs::prelude::Resource;
 use serde::Serialize;
 
+use crate::mdm::OutageRecord;
 use crate::model::{CustomerClass, LinkKind};
 use crate::network::Fate;
 use crate::time::SimTime;
@@ -41,11 +42,27 @@ pub struct IntervalRow {
     pub intervals_backfilled: u64,
     /// Intervals whose value failed validation in the cycle that closed with this interval.
     pub validation_flags: u64,
-    /// Meters with the relay closed at the end of the interval.
+    /// Customers with supply at the end of the interval (relay closed and feeder energized).
     pub customers_connected: u64,
-    /// Time without supply in the interval (relay open), microseconds summed over meters
+    /// Customers without supply at the end of the interval, per cause in [`crate::model::Cause::ALL`] order
+    /// (a feeder outage counts as outage whatever the relay says).
+    pub customers_off_by_cause: [u64; 3],
+    /// Critical facilities without supply at the end of the interval.
+    pub critical_off: u64,
+    /// Time without supply in the interval, microseconds summed over meters
     /// (`timeseries.csv` shows it as customer-minutes).
     pub interrupted_us: u64,
+    /// `interrupted_us` per cause.
+    pub interrupted_us_by_cause: [u64; 3],
+    /// Energy the premises would have used while without supply, per cause, mWh.
+    pub not_served_mwh_by_cause: [u64; 3],
+    /// Energy demand response kept premises from using, mWh.
+    pub dr_curtailed_mwh: u64,
+    /// Meters the MDM found newly silent (missed the configured number of read cycles in a
+    /// row) in the cycle that closed with this interval.
+    pub meters_gone_silent: u64,
+    /// Requests that reached the HES during the interval.
+    pub commands: u64,
     /// Whether a read cycle closed at the end of this interval.
     pub read_cycle: bool,
     /// Control-plane events processed during the interval.
@@ -178,4 +195,12 @@ pub struct RunRecords {
     pub truth: Vec<TruthRecord>,
     /// Alerts, in time order.
     pub alerts: Vec<AlertRecord>,
+    /// Feeder outages, in the order they began.
+    pub outages: Vec<OutageRecord>,
+    /// Critical facilities that were without supply: meter, and microseconds without supply per
+    /// cause.
+    pub critical_off_us: std::collections::BTreeMap<u32, [u64; 3]>,
+    /// Feeders with meters newly silent in the last read cycle (drained by the engine's
+    /// outage detection).
+    pub silent_feeders: Vec<u32>,
 }

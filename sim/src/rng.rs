@@ -45,6 +45,16 @@ pub enum Purpose {
     Backhaul = 21,
     /// The fate and timing of one message sent to a meter, keyed by message id.
     Message = 22,
+    /// The tariff a meter starts on, drawn once.
+    Tariff = 12,
+    /// Whether a meter's last-gasp message gets out, and how long it takes, keyed by meter and
+    /// outage.
+    LastGasp = 23,
+    /// Operator and service account passwords, keyed by account.
+    Credentials = 30,
+    /// Legitimate operations (non-payment, moves, campaigns, failures, storms), keyed by kind
+    /// and day.
+    Operations = 40,
     /// Reserved for tests that check stream independence.
     Test = 0xFFFF,
 }

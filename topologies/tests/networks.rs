@@ -38,7 +38,7 @@ fn check_properties(net: &Network, state: &NetState, label: &str) {
                 match reason {
                     Orphan::NoMeshNeighbour | Orphan::NoRouteToCollector => assert_eq!(site.link, LinkKind::Mesh),
                     Orphan::NoTower => assert_ne!(site.link, LinkKind::Plc),
-                    Orphan::RadioDown => panic!("{label}: no radio is down at rest"),
+                    Orphan::RadioDown | Orphan::NoSupply => panic!("{label}: no radio is down at rest"),
                 }
             }
             via => {
@@ -253,6 +253,7 @@ fn command_times(sim: &mut Sim, sends: &[(u32, SimTime)]) -> Vec<u64> {
     for &(meter, at) in sends {
         let message = Message {
             bytes: 120,
+            priority: true,
             action: Action::None,
         };
         sim.schedule(at, Input::Send { meter, message }).expect("valid");

@@ -1,0 +1,222 @@
+//! Supply on the grid: which feeders are energized, when they went out and came back, and the
+//! cold-load pickup that follows a restoration.
+//!
+//! A feeder outage cuts every premise on the feeder (whatever its relay says), stops its meters'
+//! registers and takes their radios and modems down (they have no supply either); the mesh
+//! re-forms around them. When the feeder comes back, its load rises above normal for a while:
+//! thermostatic loads that lost their diversity during the outage all switch on together
+//! (cold-load pickup).
+
+use bevy_ecs::prelude::Resource;
+use serde::Serialize;
+
+use crate::config::INTERVAL;
+use crate::model::Cause;
+use crate::network::Network;
+use crate::time::{SimDuration, SimTime};
+
+/// Cold-load pickup after a feeder is restored.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ColdLoadPickup {
+    /// Extra load right after restoration, as a share of normal load, reached when the outage
+    /// lasted at least `full_after` (proportionally less for shorter outages).
+    pub extra: f64,
+    /// Time constant of the exponential decay back to normal load.
+    pub decay: SimDuration,
+    /// Outage length after which the full `extra` applies.
+    pub full_after: SimDuration,
+}
+
+impl ColdLoadPickup {
+    /// Typical values (assumption, in the range reported for residential feeders: load after
+    /// an outage of a few hours reaches 1.5 to 2 times the diversified load and decays over one
+    /// to two hours).
+    pub fn typical() -> ColdLoadPickup {
+        ColdLoadPickup {
+            extra: 0.6,
+            decay: SimDuration::from_minutes(60),
+            full_after: SimDuration::from_hours(2),
+        }
+    }
+}
+
+/// One feeder's supply state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeederSupply {
+    /// Whether the feeder is energized.
+    pub energized: bool,
+    /// Why it is out (meaningful while it is).
+    pub cause: Cause,
+    /// Microseconds it has been out so far in the current interval, up to `changed_at_us`.
+    pub off_us_in_interval: u32,
+    /// Offset into the current interval of the last change, µs.
+    pub changed_at_us: u32,
+    /// When it went out last.
+    pub out_since: SimTime,
+    /// When it was restored last, and the extra load its pickup started with.
+    pub pickup: Option<(SimTime, f64)>,
+}
+
+/// Supply state of every feeder, and the meters each feeder supplies.
+#[derive(Resource, Clone, Debug)]
+pub struct GridState {
+    /// Per feeder.
+    pub feeders: Vec<FeederSupply>,
+    /// Meters per feeder, CSR: meters of feeder `f` are `meters[offsets[f]..offsets[f + 1]]`.
+    pub offsets: Vec<u32>,
+    /// See `offsets`.
+    pub meters: Vec<u32>,
+    /// Per feeder, for the interval being closed: the share of it the feeder was out.
+    pub off_share: Vec<f32>,
+    /// Per feeder, for the interval being closed: the load multiplier of cold-load pickup.
+    pub pickup_factor: Vec<f32>,
+    /// Cold-load pickup parameters.
+    pub cold_load: ColdLoadPickup,
+}
+
+impl GridState {
+    /// Every feeder energized.
+    pub fn new(net: &Network, cold_load: ColdLoadPickup) -> GridState {
+        let n = net.feeders.len();
+        let mut counts = vec![0u32; n + 1];
+        let feeder_of = |m: &crate::network::MeterSite| net.transformers[m.transformer as usize].feeder as usize;
+        for m in &net.meters {
+            counts[feeder_of(m) + 1] += 1;
+        }
+        for f in 0..n {
+            counts[f + 1] += counts[f];
+        }
+        let mut fill = counts.clone();
+        let mut meters = vec![0u32; net.meters.len()];
+        for (i, m) in net.meters.iter().enumerate() {
+            let f = feeder_of(m);
+            meters[fill[f] as usize] = i as u32;
+            fill[f] += 1;
+        }
+        GridState {
+            feeders: vec![
+                FeederSupply {
+                    energized: true,
+                    cause: Cause::Outage,
+                    off_us_in_interval: 0,
+                    changed_at_us: 0,
+                    out_since: SimTime::ZERO,
+                    pickup: None,
+                };
+                n
+            ],
+            offsets: counts,
+            meters,
+            off_share: vec![0.0; n],
+            pickup_factor: vec![1.0; n],
+            cold_load,
+        }
+    }
+
+    /// The meters feeder `f` supplies.
+    pub fn meters_of(&self, f: u32) -> &[u32] {
+        let f = f as usize;
+        &self.meters[self.offsets[f] as usize..self.offsets[f + 1] as usize]
+    }
+
+    /// Switches feeder `f` off or on at `at` (`interval_start` is the start of the interval in
+    /// progress). Returns whether anything changed.
+    pub fn set(&mut self, f: u32, energized: bool, cause: Cause, at: SimTime, interval_start: SimTime) -> bool {
+        let offset = (at.0 - interval_start.0).min(INTERVAL.as_micros()) as u32;
+        let cold = self.cold_load;
+        let Some(s) = self.feeders.get_mut(f as usize) else {
+            return false;
+        };
+        if s.energized == energized {
+            return false;
+        }
+        if !s.energized {
+            s.off_us_in_interval += offset - s.changed_at_us;
+            let out_for = at.0 - s.out_since.0;
+            let scale = (out_for as f64 / cold.full_after.as_micros().max(1) as f64).min(1.0);
+            s.pickup = Some((at, cold.extra * scale));
+        } else {
+            s.cause = cause;
+            s.out_since = at;
+        }
+        s.energized = energized;
+        s.changed_at_us = offset;
+        true
+    }
+
+    /// Computes every feeder's outage share and pickup factor for the interval `[start, end)`
+    /// and resets the per-interval accounting for the next one.
+    pub fn close_interval(&mut self, start: SimTime, end: SimTime) {
+        let len = (end.0 - start.0) as f64;
+        let tau = self.cold_load.decay.as_micros().max(1) as f64;
+        for (f, s) in self.feeders.iter_mut().enumerate() {
+            let mut off = s.off_us_in_interval;
+            if !s.energized {
+                off += (INTERVAL.as_micros() as u32).saturating_sub(s.changed_at_us);
+            }
+            self.off_share[f] = (f64::from(off) / len).min(1.0) as f32;
+            s.off_us_in_interval = 0;
+            s.changed_at_us = 0;
+            self.pickup_factor[f] = match s.pickup {
+                Some((restored, extra)) if s.energized && extra > 0.0 => {
+                    // Mean of 1 + extra * exp(-(t - restored) / tau) over the supplied part.
+                    let a = restored.0.max(start.0);
+                    let span = (end.0 - a) as f64;
+                    let e0 = (-((a - restored.0) as f64) / tau).exp();
+                    let e1 = (-((end.0 - restored.0) as f64) / tau).exp();
+                    if e1 < 1e-3 {
+                        s.pickup = None;
+                    }
+                    (1.0 + extra * tau / span * (e0 - e1)) as f32
+                }
+                _ => 1.0,
+            };
+        }
+    }
+
+    /// Feeders out now.
+    pub fn feeders_out(&self) -> usize {
+        self.feeders.iter().filter(|s| !s.energized).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CustomerClass, LinkKind};
+    use crate::network::LinkParams;
+
+    #[test]
+    fn outage_share_and_pickup_follow_the_clock() {
+        let net = Network::small(
+            LinkParams::typical(),
+            (0..10).map(|_| (CustomerClass::Residential, LinkKind::Cellular)),
+        );
+        let mut g = GridState::new(&net, ColdLoadPickup::typical());
+        assert_eq!(g.meters_of(0).len(), 10);
+        let iv = INTERVAL.as_micros();
+        // Out from 5 minutes into interval 0 until 5 hours later.
+        let out = SimTime(5 * 60 * 1_000_000);
+        assert!(g.set(0, false, Cause::Outage, out, SimTime::ZERO));
+        g.close_interval(SimTime::ZERO, SimTime(iv));
+        assert!((g.off_share[0] - 2.0 / 3.0).abs() < 1e-6);
+        g.close_interval(SimTime(iv), SimTime(2 * iv));
+        assert_eq!(g.off_share[0], 1.0);
+        let back = SimTime(out.0 + 5 * 3_600_000_000);
+        let interval_start = SimTime(back.0 / iv * iv);
+        assert!(g.set(0, true, Cause::Outage, back, interval_start));
+        g.close_interval(interval_start, SimTime(interval_start.0 + iv));
+        assert!(g.off_share[0] > 0.0 && g.off_share[0] < 1.0);
+        let first = g.pickup_factor[0];
+        assert!(first > 1.5 && first < 1.6, "{first}");
+        let mut t = interval_start.0 + iv;
+        g.close_interval(SimTime(t), SimTime(t + iv));
+        assert_eq!(g.off_share[0], 0.0);
+        assert!(g.pickup_factor[0] < first && g.pickup_factor[0] > 1.0);
+        for _ in 0..40 {
+            t += iv;
+            g.close_interval(SimTime(t), SimTime(t + iv));
+        }
+        assert_eq!(g.pickup_factor[0], 1.0, "pickup decays away");
+    }
+}

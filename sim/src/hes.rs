@@ -1,0 +1,480 @@
+//! The head-end system (HES): operator accounts with roles and credentials, the command queue
+//! and its fan-out to meters over the field network, acknowledgements, retries and timeouts,
+//! the firmware repository and the audit log.
+//!
+//! ```text
+//!  CommandRequest ──► authenticate (credential, MFA) ──► authorise (role) ──► audit log
+//!                                                              │ accepted
+//!                                   one job per target meter ◄─┘
+//!  job: dispatch (HES send rate) ──► collector queue ──► field path ──► meter executes
+//!        ▲                                                             (relay delay, random
+//!        └──── retry on timeout (up to `retries`) ◄── ack (or silence) ◄── delay, activation)
+//! ```
+//!
+//! Every request is audited, accepted or not, with the account that issued it. The cause that
+//! moved someone to issue it (a legitimate operation, or an attack) is ground truth the HES does
+//! not see; it is kept beside the audit record for the measures.
+
+use bevy_ecs::prelude::Resource;
+use serde::Serialize;
+
+use crate::model::Cause;
+use crate::rng::{Purpose, Stream};
+use crate::time::{SimDuration, SimTime};
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Role {
+    /// Day-to-day operations: connect, disconnect, on-demand reads.
+    Operator,
+    /// An operator who may also run demand response and change tariffs.
+    Supervisor,
+    /// May do everything, including firmware and key management.
+    Administrator,
+    /// A system account of an integration (billing, customer information system): connect,
+    /// disconnect, reads and tariff changes, without MFA.
+    Integration,
+}
+
+impl Role {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Supervisor => "supervisor",
+            Role::Administrator => "administrator",
+            Role::Integration => "integration",
+        }
+    }
+
+    /// Whether the role may issue a command of this kind.
+    pub fn permits(self, kind: &CommandKind) -> bool {
+        use CommandKind as K;
+        match self {
+            Role::Administrator => true,
+            Role::Supervisor => !matches!(kind, K::FirmwareUpdate { .. } | K::KeyRotation),
+            Role::Operator => matches!(kind, K::Connect | K::Disconnect | K::Read),
+            Role::Integration => matches!(kind, K::Connect | K::Disconnect | K::Read | K::TariffChange { .. }),
+        }
+    }
+}
+
+/// An operator or service account as configured.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountSpec {
+    /// Login name, unique.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Whether logging in needs a second factor besides the password.
+    pub mfa: bool,
+}
+
+/// What a caller presents to the HES with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    /// The account (index into the configured accounts).
+    pub account: u16,
+    /// The password (a secret drawn from the seed per account).
+    pub secret: u64,
+    /// Whether the caller passed the second factor.
+    pub second_factor: bool,
+}
+
+/// A command the HES can send to meters.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum CommandKind {
+    /// Close the remote-disconnect relay.
+    Connect,
+    /// Open the remote-disconnect relay.
+    Disconnect,
+    /// Read the meter now (move-in/move-out, billing queries).
+    Read,
+    /// Transfer and install firmware image `image` (index into the repository).
+    FirmwareUpdate {
+        /// The image.
+        image: u16,
+    },
+    /// Replace the meter's key with a new version.
+    KeyRotation,
+    /// Reduce the premise's load by `reduction` (share, 0 to 1) for `duration`.
+    DemandResponse {
+        /// Share of load shed.
+        reduction: f32,
+        /// How long.
+        duration: SimDuration,
+    },
+    /// Switch the meter to tariff `tariff` (0 flat, 1 time-of-use).
+    TariffChange {
+        /// The tariff.
+        tariff: u8,
+    },
+}
+
+impl CommandKind {
+    /// Lower-case name used in result files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandKind::Connect => "connect",
+            CommandKind::Disconnect => "disconnect",
+            CommandKind::Read => "read",
+            CommandKind::FirmwareUpdate { .. } => "firmware-update",
+            CommandKind::KeyRotation => "key-rotation",
+            CommandKind::DemandResponse { .. } => "demand-response",
+            CommandKind::TariffChange { .. } => "tariff-change",
+        }
+    }
+
+    /// Index in [`CommandKind::NAMES`].
+    pub fn index(&self) -> usize {
+        match self {
+            CommandKind::Connect => 0,
+            CommandKind::Disconnect => 1,
+            CommandKind::Read => 2,
+            CommandKind::FirmwareUpdate { .. } => 3,
+            CommandKind::KeyRotation => 4,
+            CommandKind::DemandResponse { .. } => 5,
+            CommandKind::TariffChange { .. } => 6,
+        }
+    }
+
+    /// Every kind's name, by index.
+    pub const NAMES: [&'static str; 7] = [
+        "connect",
+        "disconnect",
+        "read",
+        "firmware-update",
+        "key-rotation",
+        "demand-response",
+        "tariff-change",
+    ];
+}
+
+/// A request to the HES: who asks (with what credential), what, to which meters, and why (ground
+/// truth the HES does not see).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CommandRequest {
+    /// The credential presented.
+    pub credential: Credential,
+    /// What to do.
+    pub kind: CommandKind,
+    /// Target meters.
+    pub meters: Vec<u32>,
+    /// Why it was issued (ground truth).
+    pub cause: Cause,
+    /// A short label of the work it belongs to, e.g. `"non-payment"` (shown in the audit log as
+    /// the ticket reference).
+    pub purpose: String,
+}
+
+/// Why the HES refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Refusal {
+    /// No such account.
+    UnknownAccount,
+    /// The password is wrong.
+    BadCredential,
+    /// The account needs a second factor and none was given.
+    SecondFactorMissing,
+    /// The account's role does not allow this command.
+    NotPermitted,
+    /// The request names a firmware image the repository does not hold.
+    UnknownImage,
+}
+
+impl Refusal {
+    /// Lower-case description.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::UnknownAccount => "unknown-account",
+            Refusal::BadCredential => "bad-credential",
+            Refusal::SecondFactorMissing => "second-factor-missing",
+            Refusal::NotPermitted => "not-permitted",
+            Refusal::UnknownImage => "unknown-image",
+        }
+    }
+}
+
+/// One line of the audit log: a request and what the HES did with it, and then how its
+/// fan-out went.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditRecord {
+    /// Command id, in order of arrival.
+    pub id: u32,
+    /// When the request arrived.
+    pub time: SimTime,
+    /// The account named by the credential (`"?"` when unknown).
+    pub account: String,
+    /// Its role, when the account exists.
+    pub role: Option<Role>,
+    /// What was asked.
+    pub kind: CommandKind,
+    /// Ticket reference.
+    pub purpose: String,
+    /// Ground truth: why it was issued.
+    pub cause: Cause,
+    /// Meters targeted.
+    pub targets: u32,
+    /// `None` when accepted, or why it was refused.
+    pub refused: Option<Refusal>,
+    /// Meters that acknowledged execution.
+    pub acked: u32,
+    /// Meters that executed it (whether or not the ack came back).
+    pub executed: u32,
+    /// Meters that rejected it (a firmware image failing verification, a stale frame counter).
+    pub rejected: u32,
+    /// Meters given up on after every retry timed out.
+    pub failed: u32,
+    /// Retries sent.
+    pub retries: u32,
+    /// When the last target acknowledged or was given up on.
+    pub finished: Option<SimTime>,
+}
+
+/// One meter's part of a command.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Job {
+    /// The command.
+    pub command: u32,
+    /// The meter.
+    pub meter: u32,
+    /// Attempts sent so far.
+    pub attempts: u8,
+    /// When the first attempt left the HES.
+    pub first_sent: SimTime,
+    /// When the meter executed it (the first time, if it did).
+    pub executed: Option<SimTime>,
+    /// When the HES got the acknowledgement.
+    pub acked: Option<SimTime>,
+    /// Whether the meter refused it.
+    pub rejected: bool,
+    /// Whether the HES gave up on it.
+    pub failed: bool,
+}
+
+/// HES behaviour.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HesConfig {
+    /// Operator and service accounts.
+    pub accounts: Vec<AccountSpec>,
+    /// Messages per second the HES sends out (its fan-out rate over all collectors).
+    pub send_rate_per_s: f64,
+    /// Time the HES waits for a command's acknowledgement before retrying.
+    pub command_timeout: SimDuration,
+    /// Time it waits for a firmware transfer's acknowledgement.
+    pub firmware_timeout: SimDuration,
+    /// Retries after a timeout before the HES gives up on a meter.
+    pub retries: u32,
+    /// Size of a command message (DLMS/COSEM action with security header), bytes.
+    pub command_bytes: u32,
+}
+
+impl HesConfig {
+    /// Typical values (assumptions): four accounts, one per role, MFA for the people; a fan-out
+    /// of 100 messages per second; 10-minute command and 12-hour firmware timeouts; two
+    /// retries; 160-byte commands.
+    pub fn typical() -> HesConfig {
+        let account = |name: &str, role, mfa| AccountSpec {
+            name: name.into(),
+            role,
+            mfa,
+        };
+        HesConfig {
+            accounts: vec![
+                account("ops-alice", Role::Operator, true),
+                account("sup-bob", Role::Supervisor, true),
+                account("admin-carol", Role::Administrator, true),
+                account("cis-integration", Role::Integration, false),
+            ],
+            send_rate_per_s: 100.0,
+            command_timeout: SimDuration::from_minutes(10),
+            firmware_timeout: SimDuration::from_hours(12),
+            retries: 2,
+            command_bytes: 160,
+        }
+    }
+
+    /// Checks every value; field paths are relative to the HES section.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let fail = |f: &str, r: String| Err((f.to_owned(), r));
+        if self.accounts.is_empty() {
+            return fail("accounts", "at least one account is needed".into());
+        }
+        if self.accounts.len() > 1000 {
+            return fail("accounts", "at most 1000 accounts".into());
+        }
+        for (i, a) in self.accounts.iter().enumerate() {
+            if a.name.trim().is_empty() {
+                return fail(&format!("accounts[{i}].name"), "must not be empty".into());
+            }
+            if self.accounts[..i].iter().any(|b| b.name == a.name) {
+                return fail(&format!("accounts[{i}].name"), format!("{:?} is used twice", a.name));
+            }
+        }
+        if !(self.send_rate_per_s.is_finite() && (0.1..=100_000.0).contains(&self.send_rate_per_s)) {
+            return fail(
+                "send_rate_per_s",
+                format!("must be between 0.1 and 100000, not {}", self.send_rate_per_s),
+            );
+        }
+        if self.command_timeout < SimDuration::from_secs(1) || self.command_timeout > SimDuration::from_days(1) {
+            return fail("command_timeout", "must be between 1s and 1d".into());
+        }
+        if self.firmware_timeout < SimDuration::from_secs(1) || self.firmware_timeout > SimDuration::from_days(7) {
+            return fail("firmware_timeout", "must be between 1s and 7d".into());
+        }
+        if self.retries > 10 {
+            return fail("retries", format!("at most 10, not {}", self.retries));
+        }
+        if !(16..=65_536).contains(&self.command_bytes) {
+            return fail(
+                "command_bytes",
+                format!("must be between 16 and 65536, not {}", self.command_bytes),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The HES's state: accounts with their secrets, the send queue, the audit log and every job.
+#[derive(Resource, Clone, Debug)]
+pub struct Hes {
+    /// Configuration.
+    pub config: HesConfig,
+    secrets: Vec<u64>,
+    /// When the HES's sender is free again.
+    pub send_free: SimTime,
+    /// Audit log, one record per request, in arrival order.
+    pub audit: Vec<AuditRecord>,
+    /// Every job (one per accepted command and target meter), in creation order.
+    pub jobs: Vec<Job>,
+}
+
+impl Hes {
+    /// The HES with its accounts; each account's password derives from the seed.
+    pub fn new(seed: u64, config: HesConfig) -> Hes {
+        let secrets = (0..config.accounts.len() as u64)
+            .map(|a| Stream::new(seed, Purpose::Credentials, a, 0).next_u64())
+            .collect();
+        Hes {
+            config,
+            secrets,
+            send_free: SimTime::ZERO,
+            audit: Vec::new(),
+            jobs: Vec::new(),
+        }
+    }
+
+    /// The full credential of account `name`, as its rightful holder has it (password and
+    /// second factor).
+    pub fn credential(&self, name: &str) -> Option<Credential> {
+        let a = self.config.accounts.iter().position(|x| x.name == name)?;
+        Some(Credential {
+            account: a as u16,
+            secret: self.secrets[a],
+            second_factor: true,
+        })
+    }
+
+    /// Checks a request's credential and role.
+    pub fn authorise(&self, request: &CommandRequest, n_images: usize) -> Result<(), Refusal> {
+        let c = request.credential;
+        let Some(account) = self.config.accounts.get(usize::from(c.account)) else {
+            return Err(Refusal::UnknownAccount);
+        };
+        if self.secrets[usize::from(c.account)] != c.secret {
+            return Err(Refusal::BadCredential);
+        }
+        if account.mfa && !c.second_factor {
+            return Err(Refusal::SecondFactorMissing);
+        }
+        if !account.role.permits(&request.kind) {
+            return Err(Refusal::NotPermitted);
+        }
+        if let CommandKind::FirmwareUpdate { image } = request.kind
+            && usize::from(image) >= n_images
+        {
+            return Err(Refusal::UnknownImage);
+        }
+        Ok(())
+    }
+
+    /// The next time the sender can put a message on the wire at or after `now`; books it.
+    pub fn next_send_slot(&mut self, now: SimTime) -> SimTime {
+        let at = self.send_free.max(now);
+        let gap = (1e6 / self.config.send_rate_per_s).round().max(1.0) as u64;
+        self.send_free = SimTime(at.0 + gap);
+        at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(credential: Credential, kind: CommandKind) -> CommandRequest {
+        CommandRequest {
+            credential,
+            kind,
+            meters: vec![1],
+            cause: Cause::Operation,
+            purpose: "test".into(),
+        }
+    }
+
+    #[test]
+    fn roles_credentials_and_mfa_are_enforced() {
+        let hes = Hes::new(7, HesConfig::typical());
+        let ops = hes.credential("ops-alice").expect("account");
+        let admin = hes.credential("admin-carol").expect("account");
+        let cis = hes.credential("cis-integration").expect("account");
+        assert_eq!(hes.authorise(&request(ops, CommandKind::Disconnect), 1), Ok(()));
+        assert_eq!(
+            hes.authorise(&request(ops, CommandKind::FirmwareUpdate { image: 0 }), 1),
+            Err(Refusal::NotPermitted)
+        );
+        assert_eq!(
+            hes.authorise(&request(admin, CommandKind::FirmwareUpdate { image: 0 }), 1),
+            Ok(())
+        );
+        assert_eq!(
+            hes.authorise(&request(admin, CommandKind::FirmwareUpdate { image: 3 }), 1),
+            Err(Refusal::UnknownImage)
+        );
+        let mut stolen = ops;
+        stolen.second_factor = false;
+        assert_eq!(
+            hes.authorise(&request(stolen, CommandKind::Disconnect), 1),
+            Err(Refusal::SecondFactorMissing)
+        );
+        let mut cis_without = cis;
+        cis_without.second_factor = false;
+        assert_eq!(
+            hes.authorise(&request(cis_without, CommandKind::Disconnect), 1),
+            Ok(()),
+            "service accounts have no MFA"
+        );
+        let mut guessed = ops;
+        guessed.secret ^= 1;
+        assert_eq!(
+            hes.authorise(&request(guessed, CommandKind::Disconnect), 1),
+            Err(Refusal::BadCredential)
+        );
+        let mut nobody = ops;
+        nobody.account = 99;
+        assert_eq!(
+            hes.authorise(&request(nobody, CommandKind::Read), 1),
+            Err(Refusal::UnknownAccount)
+        );
+        assert_ne!(Hes::new(8, HesConfig::typical()).credential("ops-alice"), Some(ops));
+    }
+
+    #[test]
+    fn the_sender_paces_messages() {
+        let mut hes = Hes::new(1, HesConfig::typical());
+        let t0 = hes.next_send_slot(SimTime(1_000));
+        let t1 = hes.next_send_slot(SimTime(1_000));
+        assert_eq!((t0.0, t1.0), (1_000, 11_000));
+        assert_eq!(hes.next_send_slot(SimTime(50_000)).0, 50_000);
+    }
+}

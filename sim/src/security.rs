@@ -1,0 +1,248 @@
+//! Meter security state: keys (per device or shared by a group), frame counters, firmware
+//! (version, image hash, signed or not, verification at the meter), tamper flags, and the
+//! relay's operating delay.
+//!
+//! The state lives in one resource of per-meter arrays ([`Fleet`]), because only the control
+//! plane touches it, one meter at a time; the data plane never reads it.
+
+use bevy_ecs::prelude::Resource;
+use serde::Serialize;
+
+use crate::time::SimDuration;
+
+/// How meters' encryption and authentication keys are provisioned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum KeyModel {
+    /// Every meter has its own key: extracting one key unlocks one meter.
+    PerDevice,
+    /// Meters share a key in groups of `size` consecutive meter numbers (a manufacturing lot
+    /// or a provisioning batch): extracting one key unlocks the whole group.
+    SharedGroup {
+        /// Meters per group.
+        size: u32,
+    },
+}
+
+/// A firmware image the HES's firmware repository holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FirmwareImage {
+    /// Version string, e.g. `"4.2.0"`.
+    pub version: String,
+    /// Hash of the image (a fingerprint; meters report it when asked).
+    pub hash: u64,
+    /// Whether the image carries a valid vendor signature.
+    pub signed: bool,
+    /// Size, bytes: what a transfer over the field network must carry.
+    pub bytes: u32,
+}
+
+/// Tamper flags a meter raises (bits of [`Fleet::tamper`]).
+pub mod tamper {
+    /// The terminal cover was opened.
+    pub const COVER_OPEN: u8 = 1;
+    /// A strong magnetic field was detected.
+    pub const MAGNETIC: u8 = 2;
+    /// Energy flowed backwards through the meter.
+    pub const REVERSE_FLOW: u8 = 4;
+    /// The neutral was missing (a bypass symptom).
+    pub const NEUTRAL_MISSING: u8 = 8;
+}
+
+/// The fleet's security posture and relay behaviour.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SecurityConfig {
+    /// Key provisioning.
+    pub keys: KeyModel,
+    /// Whether meters verify a firmware image's signature before installing it.
+    pub verify_firmware: bool,
+    /// Whether meters reject a command whose frame counter is not above the last accepted one.
+    pub frame_counters: bool,
+    /// The image every meter runs at the start.
+    pub installed: FirmwareImage,
+    /// Time from a connect or disconnect command's arrival to the relay's operation
+    /// (processing and the mechanical operation).
+    pub relay_delay: SimDuration,
+    /// Largest extra random delay before a connect or disconnect executes (uniform from zero);
+    /// zero turns it off. Spreads a mass operation over time.
+    pub random_delay_max: SimDuration,
+    /// Time from a firmware image's arrival to the new image running (verification, reboot).
+    pub firmware_activation: SimDuration,
+}
+
+impl SecurityConfig {
+    /// Typical values: per-device keys, signed firmware verified at the meter, frame counters
+    /// on, a relay that operates two seconds after the command arrives, no random delay
+    /// (assumptions).
+    pub fn typical() -> SecurityConfig {
+        SecurityConfig {
+            keys: KeyModel::PerDevice,
+            verify_firmware: true,
+            frame_counters: true,
+            installed: FirmwareImage {
+                version: "4.1.0".into(),
+                hash: 0x4100_0000_5eed_0001,
+                signed: true,
+                bytes: 256 * 1024,
+            },
+            relay_delay: SimDuration::from_secs(2),
+            random_delay_max: SimDuration::ZERO,
+            firmware_activation: SimDuration::from_secs(60),
+        }
+    }
+
+    /// Checks every value; field paths are relative to the security section.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if let KeyModel::SharedGroup { size } = self.keys
+            && size < 2
+        {
+            return Err((
+                "keys.size".into(),
+                format!("a shared key group needs at least 2 meters, not {size}"),
+            ));
+        }
+        if self.installed.bytes == 0 {
+            return Err(("firmware.image_kb".into(), "must be more than zero".into()));
+        }
+        if self.relay_delay > SimDuration::from_hours(1) {
+            return Err(("relay_delay".into(), "at most 1h".into()));
+        }
+        if self.random_delay_max > SimDuration::from_days(1) {
+            return Err(("random_delay_max".into(), "at most 1d".into()));
+        }
+        if self.firmware_activation > SimDuration::from_hours(6) {
+            return Err(("firmware_activation".into(), "at most 6h".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Identifies a key: the group it belongs to and its version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct KeyId {
+    /// The key group (the meter's own number under per-device keys).
+    pub group: u32,
+    /// How many times it has been rotated.
+    pub version: u16,
+}
+
+/// Per-meter security state of the whole fleet.
+#[derive(Resource, Clone, Debug)]
+pub struct Fleet {
+    /// The provisioning model.
+    pub keys: KeyModel,
+    /// Key group of every meter.
+    pub key_group: Vec<u32>,
+    /// Key version of every meter (rotations so far).
+    pub key_version: Vec<u16>,
+    /// Last frame counter each meter accepted.
+    pub frame_counter: Vec<u32>,
+    /// Index into `images` of the firmware each meter runs.
+    pub firmware: Vec<u16>,
+    /// Tamper flags of each meter (see [`tamper`]).
+    pub tamper: Vec<u8>,
+    /// Meters whose communication module has failed (until replaced).
+    pub failed: Vec<bool>,
+    /// The firmware repository: every image known, the installed one first.
+    pub images: Vec<FirmwareImage>,
+    /// Whether meters verify firmware signatures.
+    pub verify_firmware: bool,
+    /// Whether meters check frame counters.
+    pub frame_counters: bool,
+}
+
+impl Fleet {
+    /// A fleet of `n` meters as provisioned: keys by the model, every meter on the installed
+    /// image, counters at zero, no tamper flags.
+    pub fn new(n: usize, config: &SecurityConfig) -> Fleet {
+        let key_group = match config.keys {
+            KeyModel::PerDevice => (0..n as u32).collect(),
+            KeyModel::SharedGroup { size } => (0..n as u32).map(|i| i / size).collect(),
+        };
+        Fleet {
+            keys: config.keys,
+            key_group,
+            key_version: vec![0; n],
+            frame_counter: vec![0; n],
+            firmware: vec![0; n],
+            tamper: vec![0; n],
+            failed: vec![false; n],
+            images: vec![config.installed.clone()],
+            verify_firmware: config.verify_firmware,
+            frame_counters: config.frame_counters,
+        }
+    }
+
+    /// The key meter `m` holds now.
+    pub fn key_of(&self, m: u32) -> KeyId {
+        KeyId {
+            group: self.key_group[m as usize],
+            version: self.key_version[m as usize],
+        }
+    }
+
+    /// Every meter that holds the same key as meter `m` (itself included): what extracting
+    /// `m`'s key unlocks. Under per-device keys that is `m` alone.
+    pub fn meters_sharing_key(&self, m: u32) -> Vec<u32> {
+        let key = self.key_of(m);
+        match self.keys {
+            KeyModel::PerDevice => vec![m],
+            KeyModel::SharedGroup { size } => {
+                let first = key.group * size;
+                let last = (first + size).min(self.key_group.len() as u32);
+                (first..last).filter(|&o| self.key_of(o) == key).collect()
+            }
+        }
+    }
+
+    /// Adds an image to the repository (or finds it by hash); returns its index.
+    pub fn add_image(&mut self, image: FirmwareImage) -> u16 {
+        if let Some(i) = self.images.iter().position(|x| x.hash == image.hash) {
+            return i as u16;
+        }
+        self.images.push(image);
+        (self.images.len() - 1) as u16
+    }
+
+    /// Meters per firmware image, in repository order.
+    pub fn firmware_census(&self) -> Vec<u64> {
+        let mut n = vec![0u64; self.images.len()];
+        for &f in &self.firmware {
+            n[usize::from(f)] += 1;
+        }
+        n
+    }
+
+    /// Bytes held on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.key_group.capacity() * 4
+            + self.key_version.capacity() * 2
+            + self.frame_counter.capacity() * 4
+            + self.firmware.capacity() * 2
+            + self.tamper.capacity()
+            + self.failed.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_keys_are_known_and_per_device_keys_are_not_shared() {
+        let mut config = SecurityConfig::typical();
+        let per_device = Fleet::new(1000, &config);
+        assert_eq!(per_device.meters_sharing_key(17), vec![17]);
+        config.keys = KeyModel::SharedGroup { size: 100 };
+        let mut shared = Fleet::new(1000, &config);
+        let group: Vec<u32> = (100..200).collect();
+        assert_eq!(shared.meters_sharing_key(150), group);
+        assert_eq!(shared.meters_sharing_key(100), group);
+        // A rotated meter no longer shares the old key, and the others no longer share its key.
+        shared.key_version[150] += 1;
+        assert_eq!(shared.meters_sharing_key(150), vec![150]);
+        assert_eq!(shared.meters_sharing_key(151).len(), 99);
+        // A partial last group.
+        let small = Fleet::new(250, &config);
+        assert_eq!(small.meters_sharing_key(249).len(), 50);
+    }
+}

@@ -1,0 +1,198 @@
+//! The control plane on a generated town: the HES's command fan-out over mesh, PLC and cellular,
+//! the audit log, and firmware transfers sized by image and bandwidth.
+
+use amirange_sim::config::SimConfig;
+use amirange_sim::engine::{Input, Sim};
+use amirange_sim::hes::{CommandKind, CommandRequest, Refusal};
+use amirange_sim::model::{Cause, CustomerClass, LinkKind, Relay};
+use amirange_sim::network::{Network, Via};
+use amirange_sim::security::FirmwareImage;
+use amirange_sim::time::{CivilDateTime, SimDuration, SimTime};
+
+fn town(seed: u64) -> Network {
+    let text = amirange_topologies::preset("town-10k").expect("preset");
+    let area = amirange::scenario::load_area("town-10k", text, None).expect("valid preset");
+    let kwh = CustomerClass::ALL.map(|c| SimConfig::default_class(c).mean_annual_kwh);
+    area.generate(seed, kwh).expect("generates")
+}
+
+fn sim(net: Network, hours: u64) -> Sim {
+    let start = CivilDateTime::parse("2026-01-15T00:00").expect("valid");
+    Sim::new(SimConfig::with_defaults(11, start, SimDuration::from_hours(hours)), net).expect("valid")
+}
+
+fn at(hours: u64) -> SimTime {
+    SimTime(SimDuration::from_hours(hours).as_micros())
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// 10,000 meters disconnected in 100 commands of 100: every command is in the audit log with the
+/// operator who issued it, and the time from the HES sending each meter's command to the relay
+/// opening follows the link kind: cellular fastest, PLC slowest.
+#[test]
+fn a_mass_disconnect_executes_by_link_kind_and_is_audited() {
+    let net = town(3);
+    let n = net.meters.len() as u32;
+    assert!(n >= 10_000);
+    let mut sim = sim(net, 4);
+    let credential = sim.credential("ops-alice").expect("account");
+    for chunk in (0..10_000u32).collect::<Vec<_>>().chunks(100) {
+        let request = CommandRequest {
+            credential,
+            kind: CommandKind::Disconnect,
+            meters: chunk.to_vec(),
+            cause: Cause::Operation,
+            purpose: "test".into(),
+        };
+        sim.schedule(at(1), Input::Command(request)).expect("valid");
+    }
+    sim.run_to_end().expect("runs");
+    let hes = sim.hes();
+    assert_eq!(hes.audit.len(), 100);
+    assert!(
+        hes.audit
+            .iter()
+            .all(|a| a.account == "ops-alice" && a.refused.is_none())
+    );
+    assert_eq!(hes.audit.iter().map(|a| a.targets).sum::<u32>(), 10_000);
+    assert_eq!(hes.jobs.len(), 10_000);
+    let mut by_kind: [Vec<u64>; 3] = Default::default();
+    for j in &hes.jobs {
+        if let Some(done) = j.executed {
+            let kind = sim.network().meters[j.meter as usize].link;
+            by_kind[kind.index()].push(done.0 - j.first_sent.0);
+        }
+    }
+    let executed: usize = by_kind.iter().map(Vec::len).sum();
+    let acked: u32 = hes.audit.iter().map(|a| a.acked).sum();
+    let failed: u32 = hes.audit.iter().map(|a| a.failed).sum();
+    assert!(executed >= 9_500, "executed {executed}");
+    assert!(acked as usize <= executed && acked + failed <= 10_000);
+    let open = (0..10_000)
+        .filter(|&m| sim.meter(m).map(|x| x.relay) == Some(Relay::Open))
+        .count();
+    assert_eq!(open, executed, "every executed disconnect opened a relay");
+    let med = by_kind.map(|v| median(v) as f64 / 1e6);
+    let [mesh, plc, cellular] = med;
+    eprintln!("median seconds to execute: mesh {mesh:.2}, plc {plc:.2}, cellular {cellular:.2}");
+    assert!(
+        cellular < mesh && mesh < plc,
+        "mesh {mesh}, plc {plc}, cellular {cellular}"
+    );
+    // The interval rows see the relays open.
+    let last = sim.records().intervals.last().expect("rows");
+    assert_eq!(last.customers_off_by_cause[Cause::Operation.index()], executed as u64);
+}
+
+/// A refused request is audited and reaches no meter.
+#[test]
+fn refused_requests_are_audited_and_do_nothing() {
+    let mut sim = sim(town(4), 2);
+    let mut stolen = sim.credential("admin-carol").expect("account");
+    stolen.second_factor = false;
+    let ops = sim.credential("ops-alice").expect("account");
+    for (credential, kind) in [(stolen, CommandKind::Disconnect), (ops, CommandKind::KeyRotation)] {
+        let request = CommandRequest {
+            credential,
+            kind,
+            meters: vec![1, 2, 3],
+            cause: Cause::Attack,
+            purpose: "probe".into(),
+        };
+        sim.schedule(at(1), Input::Command(request)).expect("valid");
+    }
+    sim.run_to_end().expect("runs");
+    let audit = &sim.hes().audit;
+    assert_eq!(audit[0].refused, Some(Refusal::SecondFactorMissing));
+    assert_eq!(audit[1].refused, Some(Refusal::NotPermitted));
+    assert!(sim.hes().jobs.is_empty());
+    assert_eq!(sim.fleet().key_version[1], 0);
+}
+
+/// Seconds from sending an image to `meters` until each has it running, without the
+/// activation time.
+fn transfer_seconds(net: &Network, meters: &[u32], kb: u32) -> Vec<f64> {
+    let mut sim = sim(net.clone(), 24);
+    let image = sim.add_firmware_image(FirmwareImage {
+        version: "4.2.0".into(),
+        hash: 0x42,
+        signed: true,
+        bytes: kb * 1024,
+    });
+    let credential = sim.credential("admin-carol").expect("account");
+    let request = CommandRequest {
+        credential,
+        kind: CommandKind::FirmwareUpdate { image },
+        meters: meters.to_vec(),
+        cause: Cause::Operation,
+        purpose: "campaign".into(),
+    };
+    // Between read cycles, so that the image does not queue behind the polling.
+    let send = SimTime(at(1).0 + SimDuration::from_minutes(7).as_micros());
+    sim.schedule(send, Input::Command(request)).expect("valid");
+    sim.run_to_end().expect("runs");
+    let activation = SimConfig::with_defaults(
+        0,
+        CivilDateTime::parse("2026-01-01").expect("ok"),
+        SimDuration::from_days(1),
+    )
+    .security
+    .firmware_activation;
+    let jobs = &sim.hes().jobs;
+    assert!(
+        meters.iter().all(|&m| sim.fleet().firmware[m as usize] == image),
+        "all updated"
+    );
+    jobs.iter()
+        .map(|j| {
+            let done = j.executed.expect("executed");
+            (done.0 - j.first_sent.0 - activation.as_micros()) as f64 / 1e6
+        })
+        .collect()
+}
+
+/// A firmware campaign over PLC takes longer than over cellular, in proportion to image size
+/// and bandwidth: one meter's transfer time is the image's bits over the link's rate (plus
+/// latency), and a campaign over a concentrator's meters queues on its line.
+#[test]
+fn firmware_transfers_follow_image_size_and_bandwidth() {
+    let mut net = town(5);
+    net.params.backhaul.success = 1.0;
+    let params = net.params;
+    let pick = |kind: LinkKind, via: Via, n: usize| -> Vec<u32> {
+        let state = amirange_sim::network::NetState::new(&net);
+        (0..net.meters.len() as u32)
+            .filter(|&m| net.meters[m as usize].link == kind && state.paths[m as usize].via == via)
+            .filter(|&m| state.paths[m as usize].success > 0.9)
+            .take(n)
+            .collect()
+    };
+    let plc_one = pick(LinkKind::Plc, Via::Plc, 1);
+    let cell_one = pick(LinkKind::Cellular, Via::Cellular, 1);
+    for kb in [64u32, 128] {
+        let bits = f64::from(kb * 1024 * 8);
+        let plc = transfer_seconds(&net, &plc_one, kb)[0];
+        let cell = transfer_seconds(&net, &cell_one, kb)[0];
+        let plc_expected = bits / params.plc.bandwidth_bps;
+        let cell_expected = bits / params.cellular.bandwidth_bps;
+        eprintln!("{kb} KB: plc {plc:.1} s (bits/rate {plc_expected:.1}), cellular {cell:.1} s ({cell_expected:.1})");
+        assert!(plc >= plc_expected && plc < plc_expected * 1.6 + 3.0, "plc {plc}");
+        assert!(cell >= cell_expected && cell < cell_expected + 5.0, "cellular {cell}");
+    }
+    let small = transfer_seconds(&net, &plc_one, 64)[0];
+    let large = transfer_seconds(&net, &plc_one, 256)[0];
+    let ratio = large / small;
+    assert!((3.3..=4.2).contains(&ratio), "256 KB vs 64 KB over PLC: {ratio}");
+    // A campaign over 40 meters of each kind: PLC takes the longest by far.
+    let plc_many = pick(LinkKind::Plc, Via::Plc, 40);
+    let cell_many = pick(LinkKind::Cellular, Via::Cellular, 40);
+    let last = |v: Vec<f64>| v.into_iter().fold(0.0, f64::max);
+    let plc_campaign = last(transfer_seconds(&net, &plc_many, 128));
+    let cell_campaign = last(transfer_seconds(&net, &cell_many, 128));
+    eprintln!("campaign of 40 x 128 KB: plc {plc_campaign:.0} s, cellular {cell_campaign:.0} s");
+    assert!(plc_campaign > 5.0 * cell_campaign);
+}
