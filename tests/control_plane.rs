@@ -196,3 +196,108 @@ fn firmware_transfers_follow_image_size_and_bandwidth() {
     eprintln!("campaign of 40 x 128 KB: plc {plc_campaign:.0} s, cellular {cell_campaign:.0} s");
     assert!(plc_campaign > 5.0 * cell_campaign);
 }
+
+fn within(measured: f64, expected: f64, what: &str) {
+    let err = (measured - expected).abs() / expected;
+    eprintln!(
+        "{what}: {measured} vs configured {expected:.1} ({:+.1}%)",
+        100.0 * (measured / expected - 1.0)
+    );
+    assert!(err <= 0.10, "{what}: {measured} is not within 10% of {expected}");
+}
+
+/// Legitimate operations over a simulated week happen at their configured rates (within 10%):
+/// the rates are raised so that a week holds about a thousand of each, and the counts come
+/// from what the HES executed and what the grid records, not from the plan alone.
+#[test]
+fn legitimate_operations_over_a_week_follow_their_rates() {
+    use amirange_sim::operations::{OperationsConfig, plan};
+    let net = town(6);
+    let n = net.meters.len() as f64;
+    let count = |c: CustomerClass| net.meters.iter().filter(|m| m.class == c).count() as f64;
+    let (households, customers) = (
+        count(CustomerClass::Residential),
+        count(CustomerClass::Residential) + count(CustomerClass::Commercial),
+    );
+    let start = CivilDateTime::parse("2026-03-02T00:00").expect("valid");
+    let mut sim = Sim::new(SimConfig::with_defaults(12, start, SimDuration::from_days(7)), net).expect("valid");
+    let mut ops = OperationsConfig::typical();
+    ops.nonpayment_per_1000_per_month = 500.0;
+    ops.moves_per_1000_per_month = 500.0;
+    ops.meter_failures_per_1000_per_year = 5000.0;
+    ops.reconnect_median = SimDuration::from_hours(6);
+    let counts = plan(&mut sim, &ops).expect("plans");
+    sim.run_to_end().expect("runs");
+    // 2 to 6 March 2026: five business days.
+    let months = 5.0 / (261.0 / 12.0);
+    let audit = &sim.hes().audit;
+    let executed = |purpose: &str, kind: &str| -> f64 {
+        audit
+            .iter()
+            .filter(|a| a.purpose == purpose && a.kind.name() == kind)
+            .map(|a| a.executed)
+            .sum::<u32>() as f64
+    };
+    within(
+        executed("non-payment", "disconnect"),
+        500.0 / 1000.0 * customers * months,
+        "non-payment disconnects executed",
+    );
+    within(
+        executed("move-out", "read"),
+        500.0 / 1000.0 * households * months,
+        "move-out reads executed",
+    );
+    within(
+        counts.vacant as f64,
+        ops.vacant_share * counts.move_outs as f64,
+        "move-outs left vacant",
+    );
+    let failures = sim.fleet().failed.iter().filter(|f| **f).count() as f64 + counts.replacements as f64;
+    within(failures, 5000.0 / 1000.0 * n * 7.0 / 365.25, "meter failures");
+    // Nightly waves: 5% of the fleet a night from day 2 (six nights), 1% of keys a night.
+    let campaign = ops.firmware.as_ref().expect("campaign");
+    let updated = sim.fleet().firmware.iter().filter(|&&f| f == 1).count() as f64;
+    within(updated, campaign.share_per_day * n * 6.0, "meters on the new firmware");
+    let rotated = sim.fleet().key_version.iter().filter(|&&v| v > 0).count() as f64;
+    within(rotated, ops.key_rotation_share_per_day * n * 7.0, "keys rotated");
+    // Every command of the plan is in the audit log, issued by the right account.
+    for a in audit {
+        let expected = match a.purpose.as_str() {
+            "firmware-campaign" | "key-rotation" => "admin-carol",
+            "demand-response" => "sup-bob",
+            _ => "cis-integration",
+        };
+        assert_eq!(a.account, expected, "{}", a.purpose);
+        assert!(a.refused.is_none());
+    }
+}
+
+/// Over a year: demand-response events on the configured share of winter and summer workdays,
+/// and storms at their monthly rate.
+#[test]
+fn demand_response_and_storms_follow_their_rates_over_a_year() {
+    use amirange_sim::operations::{OperationsConfig, plan};
+    let net = town(7);
+    let start = CivilDateTime::parse("2026-01-01T00:00").expect("valid");
+    let mut sim = Sim::new(SimConfig::with_defaults(12, start, SimDuration::from_days(365)), net).expect("valid");
+    let mut ops = OperationsConfig::typical();
+    ops.demand_response.day_probability = 0.9;
+    ops.storms_per_month = 100.0;
+    let counts = plan(&mut sim, &ops).expect("plans");
+    // Workdays of 2026 in December to February and June to August.
+    let mut eligible = 0.0;
+    let first = start.date.days_since_epoch();
+    for d in 0..365 {
+        let date = amirange_sim::time::CivilDate::from_days_since_epoch(first + d);
+        if date.iso_weekday() <= 5 && matches!(date.month, 12 | 1 | 2 | 6 | 7 | 8) {
+            eligible += 1.0;
+        }
+    }
+    within(
+        counts.demand_response_events as f64,
+        0.9 * eligible,
+        "demand-response events",
+    );
+    within(counts.storms as f64, 100.0 * 12.0, "storms");
+}

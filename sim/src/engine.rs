@@ -300,6 +300,11 @@ impl Sim {
         })
     }
 
+    /// The configuration the simulation runs with.
+    pub fn config(&self) -> &SimConfig {
+        self.world.resource::<SimConfig>()
+    }
+
     /// The current simulated time.
     pub fn now(&self) -> SimTime {
         self.now

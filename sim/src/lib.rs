@@ -49,6 +49,7 @@ pub mod hes;
 pub mod mdm;
 pub mod model;
 pub mod network;
+pub mod operations;
 pub mod profile;
 pub mod records;
 pub mod rng;

@@ -1,0 +1,614 @@
+//! Legitimate operations: the background of everyday utility work that detectors must not
+//! mistake for attacks. [`plan`] draws a run's operations from the seed and schedules them as
+//! ordinary inputs (HES commands under the right accounts, feeder outages, meter failures), so
+//! they act only through the engine's public API, as attacks do.
+//!
+//! | operation | when | through |
+//! | --- | --- | --- |
+//! | non-payment disconnect, later reconnect | business hours | `cis-integration` commands |
+//! | move-out (final read; vacant: disconnect), move-in (read; connect) | business hours | `cis-integration` commands |
+//! | rolling firmware campaign | nightly waves at 01:00 | administrator commands |
+//! | key rotation | nightly waves at 02:00 | administrator commands |
+//! | demand response | cold winter mornings, hot summer afternoons, workdays | supervisor commands |
+//! | meter failure, replacement | any time; replacement in business hours | meter failure inputs |
+//! | storm: feeders out, crews restore them | any time | feeder supply inputs |
+//!
+//! Every draw comes from a stream keyed by (operation, day or entity), so changing one rate does
+//! not move the others' draws.
+
+use rand_distr::{Distribution, Poisson};
+use serde::Serialize;
+
+use crate::engine::{Input, Sim};
+use crate::hes::{CommandKind, CommandRequest, Credential, Role};
+use crate::model::{Cause, CustomerClass};
+use crate::rng::{Purpose, Stream};
+use crate::security::FirmwareImage;
+use crate::time::{MICROS_PER_DAY, MICROS_PER_HOUR, SimDuration, SimTime};
+
+/// A rolling firmware campaign.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FirmwareCampaign {
+    /// When the first wave goes out, after the run's start (rounded to that day's 01:00).
+    pub start: SimDuration,
+    /// Share of the fleet updated per night.
+    pub share_per_day: f64,
+    /// The new image's version.
+    pub version: String,
+    /// Its size, KiB.
+    pub image_kb: u32,
+}
+
+/// Demand-response events.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct DemandResponse {
+    /// Probability that a workday in winter (December to February) has a cold-morning event,
+    /// and that a workday in summer (June to August) has a hot-afternoon event.
+    pub day_probability: f64,
+    /// Share of residential premises enrolled.
+    pub enrolled_share: f64,
+    /// Share of an enrolled premise's load shed during an event.
+    pub reduction: f64,
+    /// Length of an event (cold mornings start at 07:00, hot afternoons at 15:00).
+    pub duration: SimDuration,
+}
+
+/// Rates of legitimate operations. Every rate is tunable; `typical()` gives the defaults.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OperationsConfig {
+    /// Non-payment disconnects per 1,000 residential and commercial customers per month.
+    pub nonpayment_per_1000_per_month: f64,
+    /// Share of non-payment disconnects reconnected after payment.
+    pub reconnect_share: f64,
+    /// Median time from a non-payment disconnect to the reconnect.
+    pub reconnect_median: SimDuration,
+    /// Moves (a move-out and a move-in) per 1,000 residential customers per month.
+    pub moves_per_1000_per_month: f64,
+    /// Share of move-outs that leave the premise vacant (disconnected until a move-in).
+    pub vacant_share: f64,
+    /// Median vacancy.
+    pub vacancy_median: SimDuration,
+    /// A rolling firmware campaign, if one runs.
+    pub firmware: Option<FirmwareCampaign>,
+    /// Share of the fleet whose keys are rotated per night.
+    pub key_rotation_share_per_day: f64,
+    /// Demand response.
+    pub demand_response: DemandResponse,
+    /// Meter communication-module failures per 1,000 meters per year.
+    pub meter_failures_per_1000_per_year: f64,
+    /// Median time until a failed meter is replaced (then in business hours).
+    pub replacement_median: SimDuration,
+    /// Storms per month.
+    pub storms_per_month: f64,
+    /// Mean number of feeders a storm takes out (at least one).
+    pub feeders_per_storm: f64,
+    /// Repair crews.
+    pub crews: u32,
+    /// Median time a crew needs to restore a feeder.
+    pub repair_median: SimDuration,
+}
+
+impl OperationsConfig {
+    /// Typical rates (assumptions of the right order for a distribution utility): 2 non-payment
+    /// disconnects per 1,000 customers a month, 85% reconnected after a median of 2 days; 8 moves
+    /// per 1,000 a month, 30% leaving the premise vacant for a median of 10 days; a firmware
+    /// campaign from day 2 at 5% of the fleet a night (256 KiB image); 1% of keys rotated a
+    /// night; demand response on 30% of winter and summer workdays for 15% of households, 30%
+    /// reduction for 2 hours; 5 meter failures per 1,000 a year, replaced after a median of
+    /// 3 days; one storm a month taking out 3 feeders on average, 4 crews, 3-hour repairs.
+    pub fn typical() -> OperationsConfig {
+        OperationsConfig {
+            nonpayment_per_1000_per_month: 2.0,
+            reconnect_share: 0.85,
+            reconnect_median: SimDuration::from_days(2),
+            moves_per_1000_per_month: 8.0,
+            vacant_share: 0.3,
+            vacancy_median: SimDuration::from_days(10),
+            firmware: Some(FirmwareCampaign {
+                start: SimDuration::from_days(1),
+                share_per_day: 0.05,
+                version: "4.2.0".into(),
+                image_kb: 256,
+            }),
+            key_rotation_share_per_day: 0.01,
+            demand_response: DemandResponse {
+                day_probability: 0.3,
+                enrolled_share: 0.15,
+                reduction: 0.3,
+                duration: SimDuration::from_hours(2),
+            },
+            meter_failures_per_1000_per_year: 5.0,
+            replacement_median: SimDuration::from_days(3),
+            storms_per_month: 1.0,
+            feeders_per_storm: 3.0,
+            crews: 4,
+            repair_median: SimDuration::from_hours(3),
+        }
+    }
+
+    /// Checks every value; field paths are those of the scenario's `operations` section.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let fail = |f: &str, r: String| Err((f.to_owned(), r));
+        let range = |f: &str, v: f64, max: f64| {
+            if v.is_finite() && (0.0..=max).contains(&v) {
+                Ok(())
+            } else {
+                fail(f, format!("must be between 0 and {max}, not {v}"))
+            }
+        };
+        range(
+            "nonpayment_per_1000_per_month",
+            self.nonpayment_per_1000_per_month,
+            1000.0,
+        )?;
+        range("reconnect_share", self.reconnect_share, 1.0)?;
+        range("moves_per_1000_per_month", self.moves_per_1000_per_month, 1000.0)?;
+        range("vacant_share", self.vacant_share, 1.0)?;
+        range("key_rotation_share_per_day", self.key_rotation_share_per_day, 1.0)?;
+        range(
+            "demand_response.day_probability",
+            self.demand_response.day_probability,
+            1.0,
+        )?;
+        range(
+            "demand_response.enrolled_share",
+            self.demand_response.enrolled_share,
+            1.0,
+        )?;
+        range("demand_response.reduction", self.demand_response.reduction, 1.0)?;
+        range(
+            "meter_failures_per_1000_per_year",
+            self.meter_failures_per_1000_per_year,
+            10_000.0,
+        )?;
+        range("storms_per_month", self.storms_per_month, 100.0)?;
+        if !(self.feeders_per_storm.is_finite() && (1.0..=1000.0).contains(&self.feeders_per_storm)) {
+            return fail(
+                "feeders_per_storm",
+                format!("must be between 1 and 1000, not {}", self.feeders_per_storm),
+            );
+        }
+        if !(1..=10_000).contains(&self.crews) {
+            return fail("crews", format!("must be 1 to 10000, not {}", self.crews));
+        }
+        for (f, d) in [
+            ("reconnect_median", self.reconnect_median),
+            ("vacancy_median", self.vacancy_median),
+            ("replacement_median", self.replacement_median),
+            ("repair_median", self.repair_median),
+            ("demand_response.duration", self.demand_response.duration),
+        ] {
+            if d < SimDuration::from_minutes(1) || d > SimDuration::from_days(365) {
+                return fail(f, "must be between 1m and 365d".into());
+            }
+        }
+        if let Some(c) = &self.firmware {
+            range("firmware.share_per_day", c.share_per_day, 1.0)?;
+            if !(1..=65_536).contains(&c.image_kb) {
+                return fail("firmware.image_kb", format!("must be 1 to 65536, not {}", c.image_kb));
+            }
+            if c.version.trim().is_empty() {
+                return fail("firmware.version", "must not be empty".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`plan`] scheduled, by operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PlanCounts {
+    /// Non-payment disconnects.
+    pub nonpayment_disconnects: u64,
+    /// Reconnects after payment.
+    pub reconnects: u64,
+    /// Move-outs.
+    pub move_outs: u64,
+    /// Of which left vacant (disconnected).
+    pub vacant: u64,
+    /// Move-ins into vacant premises (reconnected).
+    pub move_ins: u64,
+    /// Meters sent the campaign's firmware.
+    pub firmware_updates: u64,
+    /// Meters whose keys are rotated.
+    pub key_rotations: u64,
+    /// Demand-response events.
+    pub demand_response_events: u64,
+    /// Meters sent a demand-response signal.
+    pub demand_response_meters: u64,
+    /// Meter failures.
+    pub meter_failures: u64,
+    /// Failed meters replaced within the run.
+    pub replacements: u64,
+    /// Storms.
+    pub storms: u64,
+    /// Feeder outages they cause.
+    pub feeder_outages: u64,
+    /// Feeders restored within the run.
+    pub restorations: u64,
+}
+
+/// Why operations could not be planned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A value is out of range.
+    #[error("operations.{0}: {1}")]
+    Invalid(String, String),
+    /// The engine refused an input (the simulation was already stepped past it).
+    #[error("scheduling operations: {0}")]
+    Schedule(#[from] crate::engine::SimError),
+    /// No account has the role an operation needs.
+    #[error("legitimate operations need an HES account with role {0}; add one under hes.accounts")]
+    NoAccount(&'static str),
+}
+
+/// Stream entities of each operation (the `Purpose::Operations` key's entity part).
+mod kind {
+    pub const NONPAYMENT: u64 = 1;
+    pub const MOVES: u64 = 2;
+    pub const DEMAND_RESPONSE: u64 = 3;
+    pub const ENROLMENT: u64 = 4;
+    pub const FAILURES: u64 = 5;
+    pub const STORMS: u64 = 6;
+}
+
+const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
+const BUSINESS_DAYS_PER_MONTH: f64 = 261.0 / 12.0;
+
+/// The run's calendar as the planner needs it.
+struct Days {
+    /// Calendar date of each day that overlaps the run, and the µs offset of its midnight
+    /// (negative for the first day when the run starts after midnight).
+    days: Vec<(crate::time::CivilDate, i64)>,
+    horizon: u64,
+    holidays: Vec<crate::time::CivilDate>,
+}
+
+impl Days {
+    fn new(sim: &Sim) -> Days {
+        let config = sim.config();
+        let start_day = config.start.date.days_since_epoch();
+        let offset0 = -(i64::from(config.start.second_of_day) * 1_000_000);
+        let horizon = sim.horizon().0;
+        let mut days = Vec::new();
+        let mut d = 0i64;
+        while offset0 + d * (MICROS_PER_DAY as i64) < (horizon as i64) {
+            days.push((
+                crate::time::CivilDate::from_days_since_epoch(start_day + d),
+                offset0 + d * MICROS_PER_DAY as i64,
+            ));
+            d += 1;
+        }
+        Days {
+            days,
+            horizon,
+            holidays: config.holidays.clone(),
+        }
+    }
+
+    fn is_business(&self, i: usize) -> bool {
+        let date = self.days[i].0;
+        date.iso_weekday() <= 5 && !self.holidays.contains(&date)
+    }
+
+    /// `hour` (fractional) of day `i`, if it falls within the run.
+    fn at(&self, i: usize, hour: f64) -> Option<SimTime> {
+        let t = self.days[i].1 + (hour * MICROS_PER_HOUR as f64) as i64;
+        (t >= 0 && (t as u64) < self.horizon).then_some(SimTime(t as u64))
+    }
+
+    /// A time in business hours (09:00 to 16:00) on the first business day at or after `t`,
+    /// drawn from `stream`; `None` past the horizon.
+    fn next_business(&self, t: i64, stream: &mut Stream) -> Option<SimTime> {
+        let hour = 9.0 + 7.0 * stream.uniform();
+        let start = self.days.iter().position(|&(_, m)| m + MICROS_PER_DAY as i64 > t)?;
+        (start..self.days.len())
+            .filter(|&i| self.is_business(i))
+            .filter_map(|i| self.at(i, hour).filter(|x| x.0 as i64 >= t))
+            .next()
+    }
+}
+
+fn lognormal(stream: &mut Stream, median: SimDuration, sigma: f64) -> i64 {
+    let z: f64 = rand_distr::StandardNormal.sample(stream);
+    (median.as_micros() as f64 * (sigma * z).exp()) as i64
+}
+
+fn poisson(stream: &mut Stream, mean: f64) -> u64 {
+    if mean <= 0.0 {
+        return 0;
+    }
+    match Poisson::new(mean) {
+        Ok(p) => p.sample(stream) as u64,
+        Err(_) => 0,
+    }
+}
+
+/// Draws the run's legitimate operations from the seed and schedules them on `sim` (at its
+/// present time, before it has been stepped). Returns what was scheduled.
+pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanError> {
+    ops.check().map_err(|(f, r)| PlanError::Invalid(f, r))?;
+    let account = |sim: &Sim, role: Role| -> Result<Credential, PlanError> {
+        let hes = sim.hes();
+        let a = hes
+            .config
+            .accounts
+            .iter()
+            .find(|a| a.role == role)
+            .ok_or(PlanError::NoAccount(role.name()))?;
+        hes.credential(&a.name).ok_or(PlanError::NoAccount(role.name()))
+    };
+    let cis = account(sim, Role::Integration)?;
+    let supervisor = account(sim, Role::Supervisor)?;
+    let admin = account(sim, Role::Administrator)?;
+    let seed = sim.config().seed;
+    let days = Days::new(sim);
+    let net = sim.network();
+    let n = net.meters.len() as u32;
+    let class_of = |m: u32| net.meters[m as usize].class;
+    let customers: Vec<u32> = (0..n)
+        .filter(|&m| matches!(class_of(m), CustomerClass::Residential | CustomerClass::Commercial))
+        .collect();
+    let households: Vec<u32> = (0..n).filter(|&m| class_of(m) == CustomerClass::Residential).collect();
+    let mut inputs: Vec<(SimTime, Input)> = Vec::new();
+    let mut counts = PlanCounts::default();
+    let command = |credential, kind, meters: Vec<u32>, purpose: &str| {
+        Input::Command(CommandRequest {
+            credential,
+            kind,
+            meters,
+            cause: Cause::Operation,
+            purpose: purpose.into(),
+        })
+    };
+    // Customer service: one premise is in at most one open case at a time.
+    let mut busy_until = std::collections::BTreeMap::<u32, i64>::new();
+    for (rate, op) in [
+        (ops.nonpayment_per_1000_per_month, kind::NONPAYMENT),
+        (ops.moves_per_1000_per_month, kind::MOVES),
+    ] {
+        let pool = if op == kind::NONPAYMENT {
+            &customers
+        } else {
+            &households
+        };
+        if pool.is_empty() {
+            continue;
+        }
+        let per_business_day = rate / 1000.0 * pool.len() as f64 / BUSINESS_DAYS_PER_MONTH;
+        for i in 0..days.days.len() {
+            if !days.is_business(i) {
+                continue;
+            }
+            let mut stream = Stream::new(seed, Purpose::Operations, op, i as u64);
+            for _ in 0..poisson(&mut stream, per_business_day) {
+                let hour = 9.0 + 7.0 * stream.uniform();
+                let Some(t) = days.at(i, hour) else { continue };
+                // A premise with a case open is redrawn (a few times), so rates hold.
+                let free = |m: &u32| busy_until.get(m).is_none_or(|&u| u <= t.0 as i64);
+                let Some(m) = (0..8)
+                    .map(|_| pool[stream.below(pool.len() as u64) as usize])
+                    .find(free)
+                else {
+                    continue;
+                };
+                if op == kind::NONPAYMENT {
+                    counts.nonpayment_disconnects += 1;
+                    inputs.push((t, command(cis, CommandKind::Disconnect, vec![m], "non-payment")));
+                    let mut until = i64::MAX;
+                    if stream.bernoulli(ops.reconnect_share) {
+                        let later = t.0 as i64 + lognormal(&mut stream, ops.reconnect_median, 0.8);
+                        if let Some(back) = days.next_business(later, &mut stream) {
+                            counts.reconnects += 1;
+                            inputs.push((back, command(cis, CommandKind::Connect, vec![m], "reconnect")));
+                            until = back.0 as i64;
+                        }
+                    }
+                    busy_until.insert(m, until);
+                } else {
+                    counts.move_outs += 1;
+                    inputs.push((t, command(cis, CommandKind::Read, vec![m], "move-out")));
+                    let mut until = t.0 as i64 + 1;
+                    if stream.bernoulli(ops.vacant_share) {
+                        counts.vacant += 1;
+                        inputs.push((t, command(cis, CommandKind::Disconnect, vec![m], "move-out")));
+                        until = i64::MAX;
+                        let later = t.0 as i64 + lognormal(&mut stream, ops.vacancy_median, 0.8);
+                        if let Some(back) = days.next_business(later, &mut stream) {
+                            counts.move_ins += 1;
+                            inputs.push((back, command(cis, CommandKind::Read, vec![m], "move-in")));
+                            inputs.push((back, command(cis, CommandKind::Connect, vec![m], "move-in")));
+                            until = back.0 as i64;
+                        }
+                    }
+                    busy_until.insert(m, until);
+                }
+            }
+        }
+    }
+    // Nightly waves: firmware at 01:00, keys at 02:00, each over consecutive meter numbers.
+    let mut waves = |share: f64, first_day: usize, hour: f64, kind: CommandKind, purpose: &str| -> u64 {
+        let per_night = ((share * f64::from(n)).round() as u32).min(n);
+        let mut next = 0u32;
+        let mut sent = 0u64;
+        for i in first_day..days.days.len() {
+            if per_night == 0 || next >= n {
+                break;
+            }
+            let Some(t) = days.at(i, hour) else { continue };
+            let last = (next + per_night).min(n);
+            inputs.push((t, command(admin, kind, (next..last).collect(), purpose)));
+            sent += u64::from(last - next);
+            next = last;
+        }
+        sent
+    };
+    let firmware = ops.firmware.as_ref().map(|c| {
+        let image = FirmwareImage {
+            version: c.version.clone(),
+            hash: Stream::new(seed, Purpose::Operations, 0, 0).next_u64(),
+            signed: true,
+            bytes: c.image_kb * 1024,
+        };
+        (c.clone(), image)
+    });
+    if let Some((c, _)) = &firmware {
+        let first_day = (c.start.as_micros() / MICROS_PER_DAY) as usize;
+        // The image index is known once it is added below; waves use a placeholder patched then.
+        counts.firmware_updates = waves(
+            c.share_per_day,
+            first_day,
+            1.0,
+            CommandKind::FirmwareUpdate { image: u16::MAX },
+            "firmware-campaign",
+        );
+    }
+    counts.key_rotations = waves(
+        ops.key_rotation_share_per_day,
+        0,
+        2.0,
+        CommandKind::KeyRotation,
+        "key-rotation",
+    );
+    // Demand response on cold winter mornings and hot summer afternoons.
+    let dr = ops.demand_response;
+    let enrolled: Vec<u32> = households
+        .iter()
+        .copied()
+        .filter(|&m| Stream::new(seed, Purpose::Operations, kind::ENROLMENT, u64::from(m)).bernoulli(dr.enrolled_share))
+        .collect();
+    for i in 0..days.days.len() {
+        let month = days.days[i].0.month;
+        let hour = match month {
+            12 | 1 | 2 => 7.0,
+            6..=8 => 15.0,
+            _ => continue,
+        };
+        if !days.is_business(i) || enrolled.is_empty() {
+            continue;
+        }
+        let mut stream = Stream::new(seed, Purpose::Operations, kind::DEMAND_RESPONSE, i as u64);
+        if !stream.bernoulli(dr.day_probability) {
+            continue;
+        }
+        let Some(t) = days.at(i, hour) else { continue };
+        counts.demand_response_events += 1;
+        counts.demand_response_meters += enrolled.len() as u64;
+        let kind = CommandKind::DemandResponse {
+            reduction: dr.reduction as f32,
+            duration: dr.duration,
+        };
+        inputs.push((t, command(supervisor, kind, enrolled.clone(), "demand-response")));
+    }
+    // Meter failures over the whole run, replaced in business hours.
+    let years = days.horizon as f64 / (365.25 * MICROS_PER_DAY as f64);
+    let mut stream = Stream::new(seed, Purpose::Operations, kind::FAILURES, 0);
+    let mut failed = std::collections::BTreeSet::new();
+    for _ in 0..poisson(
+        &mut stream,
+        ops.meter_failures_per_1000_per_year / 1000.0 * f64::from(n) * years,
+    ) {
+        let t = SimTime(stream.below(days.horizon));
+        let later = t.0 as i64 + lognormal(&mut stream, ops.replacement_median, 0.5);
+        let back = days.next_business(later, &mut stream);
+        // A meter fails once per run; one that already did is redrawn (a few times).
+        let Some(m) = (0..8)
+            .map(|_| stream.below(u64::from(n)) as u32)
+            .find(|m| !failed.contains(m))
+        else {
+            continue;
+        };
+        failed.insert(m);
+        counts.meter_failures += 1;
+        inputs.push((t, Input::MeterFailure { meter: m, failed: true }));
+        if let Some(back) = back {
+            counts.replacements += 1;
+            inputs.push((
+                back,
+                Input::MeterFailure {
+                    meter: m,
+                    failed: false,
+                },
+            ));
+        }
+    }
+    // Storms: feeders of one substation out, crews restoring them in turn.
+    let n_feeders = net.feeders.len();
+    let months = days.horizon as f64 / (DAYS_PER_MONTH * MICROS_PER_DAY as f64);
+    let mut stream = Stream::new(seed, Purpose::Operations, kind::STORMS, 0);
+    let mut outages: Vec<(u64, u32)> = Vec::new();
+    let mut feeder_free = vec![0u64; n_feeders];
+    for _ in 0..poisson(&mut stream, ops.storms_per_month * months) {
+        let t = stream.below(days.horizon);
+        let substation = stream.below(net.substations.len().max(1) as u64) as u32;
+        let mut feeders: Vec<u32> = (0..n_feeders as u32)
+            .filter(|&f| net.feeders[f as usize].substation == substation)
+            .collect();
+        let k = (1 + poisson(&mut stream, ops.feeders_per_storm - 1.0)) as usize;
+        counts.storms += 1;
+        for _ in 0..k.min(feeders.len()) {
+            let f = feeders.swap_remove(stream.below(feeders.len() as u64) as usize);
+            let start = t + stream.below(2 * MICROS_PER_HOUR);
+            if start >= days.horizon || feeder_free[f as usize] > start {
+                continue;
+            }
+            feeder_free[f as usize] = u64::MAX;
+            outages.push((start, f));
+        }
+    }
+    outages.sort_unstable();
+    let mut crews = vec![0u64; ops.crews as usize];
+    let mut crew_stream = Stream::new(seed, Purpose::Operations, kind::STORMS, 1);
+    for &(start, f) in &outages {
+        counts.feeder_outages += 1;
+        inputs.push((
+            SimTime(start),
+            Input::FeederSupply {
+                feeder: f,
+                energized: false,
+                cause: Cause::Outage,
+            },
+        ));
+        // The earliest free crew; it arrives 30 minutes after the outage at the earliest.
+        let (c, &free) = crews
+            .iter()
+            .enumerate()
+            .min_by_key(|&(i, &free)| (free, i))
+            .unwrap_or((0, &0));
+        let begins = free.max(start + MICROS_PER_HOUR / 2);
+        let done = begins + lognormal(&mut crew_stream, ops.repair_median, 0.6).max(0) as u64;
+        if let Some(slot) = crews.get_mut(c) {
+            *slot = done;
+        }
+        if done < days.horizon {
+            counts.restorations += 1;
+            inputs.push((
+                SimTime(done),
+                Input::FeederSupply {
+                    feeder: f,
+                    energized: true,
+                    cause: Cause::Outage,
+                },
+            ));
+        }
+    }
+    if let Some((_, image)) = firmware {
+        let index = sim.add_firmware_image(image);
+        for (_, input) in &mut inputs {
+            if let Input::Command(CommandRequest {
+                kind: CommandKind::FirmwareUpdate { image },
+                ..
+            }) = input
+            {
+                *image = index;
+            }
+        }
+    }
+    // Stable by time: inputs at the same instant keep the order they were drawn in.
+    inputs.sort_by_key(|(t, _)| *t);
+    for (t, input) in inputs {
+        sim.schedule(t, input)?;
+    }
+    Ok(counts)
+}
