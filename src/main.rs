@@ -296,6 +296,7 @@ fn cmd_run(common: &CommonArgs, thread_args: &ThreadArgs, out: Option<&Path>, fo
         resolved: ResolvedScenario {
             sim: scenario.sim.clone(),
             topology: scenario.topology.clone(),
+            operations: scenario.operations.clone(),
             topology_source: scenario.topology_source.clone(),
         },
     };
@@ -437,6 +438,97 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
     println!();
     for (k, v) in &rows {
         println!("  {k:<32} {v}");
+    }
+    println!();
+    println!(
+        "  {:<10} {:>14} {:>14} {:>14} {:>10}",
+        "supply", "peak off", "cust-minutes", "kWh not srvd", "critical"
+    );
+    for (cause, c) in &m.supply.by_cause {
+        println!(
+            "  {:<10} {:>14} {:>14.0} {:>14.1} {:>10}",
+            cause,
+            group(c.peak_customers_off),
+            c.customer_minutes_interrupted,
+            c.kwh_not_served,
+            c.critical_facilities_hit
+        );
+    }
+    let cs = &m.supply.critical_facilities;
+    if cs.hit > 0 {
+        println!(
+            "  critical facilities without supply: {} of {} (longest {:.0} min)",
+            cs.hit, cs.facilities, cs.longest_minutes
+        );
+    }
+    if m.supply.dr_curtailed_kwh > 0.0 {
+        println!(
+            "  demand response curtailed {:.1} MWh",
+            m.supply.dr_curtailed_kwh / 1000.0
+        );
+    }
+    let cp = &m.control_plane;
+    if cp.requests > 0 {
+        println!();
+        println!(
+            "  HES: {} requests ({} refused), {} messages",
+            group(cp.requests),
+            cp.refused,
+            group(cp.messages)
+        );
+        println!(
+            "  {:<16} {:>9} {:>10} {:>10} {:>8} {:>8}",
+            "command", "requests", "targets", "executed", "failed", "retries"
+        );
+        for (kind, k) in &cp.by_kind {
+            println!(
+                "  {:<16} {:>9} {:>10} {:>10} {:>8} {:>8}",
+                kind,
+                group(k.requests),
+                group(k.targets),
+                group(k.executed),
+                group(k.failed),
+                group(k.retries)
+            );
+        }
+        let t = &cp.execute_seconds_by_link;
+        let spread = |k: &str| {
+            t.get(k)
+                .map_or("-".to_owned(), |s| format!("{:.1}/{:.1}", s.median, s.p95))
+        };
+        println!(
+            "  command to execution, median/p95 s: mesh {}, plc {}, cellular {}",
+            spread("mesh"),
+            spread("plc"),
+            spread("cellular")
+        );
+    }
+    if let Some(ops) = &m.operations {
+        let p = &ops.planned;
+        println!();
+        println!(
+            "  operations: {} non-payment disconnects, {} reconnects, {} move-outs ({} vacant), {} move-ins",
+            p.nonpayment_disconnects, p.reconnects, p.move_outs, p.vacant, p.move_ins
+        );
+        println!(
+            "              {} firmware updates, {} key rotations, {} demand-response events, {} meter failures",
+            group(p.firmware_updates),
+            group(p.key_rotations),
+            p.demand_response_events,
+            p.meter_failures
+        );
+    }
+    let o = &m.outages;
+    if o.outages > 0 {
+        println!(
+            "  outages: {} feeders ({} customers), {} restored (mean {:.0} min), {} detected (median {:.0} s)",
+            o.outages,
+            group(o.customers_affected),
+            o.restored,
+            o.mean_duration_minutes,
+            o.detected,
+            o.detection_seconds.median
+        );
     }
     println!();
     println!(

@@ -3,8 +3,11 @@
 use std::collections::BTreeMap;
 
 use amirange_sim::config::INTERVAL;
-use amirange_sim::model::{CustomerClass, LinkKind};
-use amirange_sim::records::{RunCounters, RunRecords};
+use amirange_sim::engine::Sim;
+use amirange_sim::hes::CommandKind;
+use amirange_sim::mdm::Detection;
+use amirange_sim::model::{Cause, CustomerClass, LinkKind};
+use amirange_sim::operations::PlanCounts;
 use serde::Serialize;
 
 use crate::scenario::Scenario;
@@ -26,6 +29,12 @@ pub struct Metrics {
     pub supply: SupplyMetrics,
     /// Control plane, ground truth and alerts.
     pub control_plane: ControlPlaneMetrics,
+    /// Legitimate operations (absent when they are off).
+    pub operations: Option<OperationsMetrics>,
+    /// Feeder outages.
+    pub outages: OutageMetrics,
+    /// The fleet at the end: firmware, keys, failures, billing.
+    pub fleet: FleetMetrics,
 }
 
 /// Energy measures.
@@ -126,21 +135,181 @@ pub struct LinkMetrics {
 pub struct SupplyMetrics {
     /// Customers (meters).
     pub customers: u64,
-    /// Fewest customers connected at an interval end.
+    /// Fewest customers with supply at an interval end.
     pub min_customers_connected: u64,
+    /// Customer-minutes without supply, all causes.
+    pub customer_minutes_interrupted: f64,
+    /// Energy not served, all causes, kWh.
+    pub kwh_not_served: f64,
+    /// Per cause (`operation`, `outage`, `attack`).
+    pub by_cause: BTreeMap<String, CauseSupply>,
+    /// Critical facilities (hospitals, water, emergency services).
+    pub critical_facilities: CriticalSupply,
+    /// Energy demand response kept premises from using, kWh.
+    pub dr_curtailed_kwh: f64,
+}
+
+/// Supply measures of one cause.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CauseSupply {
+    /// Most customers without supply from this cause at an interval end.
+    pub peak_customers_off: u64,
     /// Customer-minutes without supply.
     pub customer_minutes_interrupted: f64,
+    /// Energy the premises would have used meanwhile, kWh.
+    pub kwh_not_served: f64,
+    /// Critical facilities that lost supply.
+    pub critical_facilities_hit: u64,
+    /// Their minutes without supply, summed.
+    pub critical_minutes: f64,
+}
+
+/// Critical facilities without supply.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CriticalSupply {
+    /// Critical facilities in the run.
+    pub facilities: u64,
+    /// Those that lost supply at some point.
+    pub hit: u64,
+    /// Most without supply at an interval end.
+    pub peak_off: u64,
+    /// The longest any was without supply, minutes.
+    pub longest_minutes: f64,
+    /// The ten longest: meter, facility kind, minutes, and the cause of most of them.
+    pub worst: Vec<CriticalHit>,
+}
+
+/// One critical facility's time without supply.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CriticalHit {
+    /// Meter number.
+    pub meter: u32,
+    /// Facility kind.
+    pub facility: String,
+    /// Minutes without supply.
+    pub minutes: f64,
+    /// The cause of most of them.
+    pub cause: String,
 }
 
 /// Control-plane measures.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ControlPlaneMetrics {
-    /// Inputs applied.
+    /// Events applied (inputs and internal control-plane events).
     pub events: u64,
     /// Ground-truth records.
     pub truth_records: u64,
     /// Alerts raised.
     pub alerts: u64,
+    /// Requests to the HES (audit records).
+    pub requests: u64,
+    /// Of which refused.
+    pub refused: u64,
+    /// Messages sent to meters (attempts included).
+    pub messages: u64,
+    /// Per command kind.
+    pub by_kind: BTreeMap<String, CommandMetrics>,
+    /// Seconds from the HES sending a command to the meter executing it, per link kind.
+    pub execute_seconds_by_link: BTreeMap<String, Spread>,
+}
+
+/// What became of the commands of one kind.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CommandMetrics {
+    /// Requests.
+    pub requests: u64,
+    /// Requests refused.
+    pub refused: u64,
+    /// Meters targeted by accepted requests.
+    pub targets: u64,
+    /// Meters that executed.
+    pub executed: u64,
+    /// Meters whose acknowledgement came back.
+    pub acked: u64,
+    /// Meters that refused (failed verification).
+    pub rejected: u64,
+    /// Meters given up on.
+    pub failed: u64,
+    /// Retries sent.
+    pub retries: u64,
+}
+
+/// Median, 95th percentile and largest of a set of durations, seconds.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Spread {
+    /// How many.
+    pub n: u64,
+    /// Median.
+    pub median: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<u64>) -> Spread {
+        if v.is_empty() {
+            return Spread::default();
+        }
+        v.sort_unstable();
+        let at = |q: f64| round6(v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1e6);
+        Spread {
+            n: v.len() as u64,
+            median: at(0.5),
+            p95: at(0.95),
+            max: at(1.0),
+        }
+    }
+}
+
+/// Legitimate operations: what was planned and what the HES executed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OperationsMetrics {
+    /// What the plan scheduled.
+    pub planned: PlanCounts,
+    /// Meters that executed commands, per purpose and kind (`non-payment disconnect`, ...).
+    pub executed: BTreeMap<String, u64>,
+}
+
+/// Feeder outages and how the MDM detected them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OutageMetrics {
+    /// Feeder outages that began.
+    pub outages: u64,
+    /// Customers on those feeders.
+    pub customers_affected: u64,
+    /// Outages restored within the run.
+    pub restored: u64,
+    /// Mean duration of restored outages, minutes.
+    pub mean_duration_minutes: f64,
+    /// Outages the MDM detected.
+    pub detected: u64,
+    /// From last gasps.
+    pub detected_by_last_gasp: u64,
+    /// From meters going silent.
+    pub detected_by_missing_reads: u64,
+    /// Time to detect, seconds.
+    pub detection_seconds: Spread,
+}
+
+/// The fleet's state at the end.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FleetMetrics {
+    /// Meters per firmware version.
+    pub firmware: BTreeMap<String, u64>,
+    /// Meters whose key was rotated at least once.
+    pub keys_rotated: u64,
+    /// Meters whose communication module is failed at the end.
+    pub meters_failed: u64,
+    /// Meters with a tamper flag set.
+    pub tamper_flagged: u64,
+    /// Meters billed under time-of-use.
+    pub time_of_use_meters: u64,
+    /// Billing determinants over all meters: peak energy, kWh.
+    pub billed_peak_kwh: f64,
+    /// Off-peak and flat energy, kWh.
+    pub billed_offpeak_kwh: f64,
 }
 
 fn pct(part: f64, whole: f64) -> f64 {
@@ -162,7 +331,9 @@ pub fn wh_to_kw(wh: f64) -> f64 {
 }
 
 /// Computes the metrics of a finished run.
-pub fn compute(scenario: &Scenario, records: &RunRecords, counters: &RunCounters) -> Metrics {
+pub fn compute(scenario: &Scenario, sim: &Sim, planned: Option<&PlanCounts>) -> Metrics {
+    let records = sim.records();
+    let counters = sim.counters();
     let rows = &records.intervals;
     let meters = scenario.meters();
     let true_wh: f64 = rows.iter().map(|r| r.true_mwh as f64 / 1000.0).sum();
@@ -255,16 +426,186 @@ pub fn compute(scenario: &Scenario, records: &RunRecords, counters: &RunCounters
             ),
             by_link,
         },
-        supply: SupplyMetrics {
-            customers: meters,
-            min_customers_connected: rows.iter().map(|r| r.customers_connected).min().unwrap_or(meters),
-            customer_minutes_interrupted: round6(sum(|r| r.interrupted_us) as f64 / 60e6),
+        supply: supply(sim, meters),
+        control_plane: control_plane(sim),
+        operations: planned.map(|p| operations(sim, p)),
+        outages: outages(records),
+        fleet: fleet(sim),
+    }
+}
+
+fn supply(sim: &Sim, meters: u64) -> SupplyMetrics {
+    let records = sim.records();
+    let rows = &records.intervals;
+    let net = sim.network();
+    let mut by_cause = BTreeMap::new();
+    for cause in Cause::ALL {
+        let c = cause.index();
+        let hit: Vec<u64> = records
+            .critical_off_us
+            .values()
+            .map(|v| v[c])
+            .filter(|&us| us > 0)
+            .collect();
+        by_cause.insert(
+            cause.name().to_owned(),
+            CauseSupply {
+                peak_customers_off: rows.iter().map(|r| r.customers_off_by_cause[c]).max().unwrap_or(0),
+                customer_minutes_interrupted: round6(
+                    rows.iter().map(|r| r.interrupted_us_by_cause[c]).sum::<u64>() as f64 / 60e6,
+                ),
+                kwh_not_served: round6(rows.iter().map(|r| r.not_served_mwh_by_cause[c]).sum::<u64>() as f64 / 1e6),
+                critical_facilities_hit: hit.len() as u64,
+                critical_minutes: round6(hit.iter().sum::<u64>() as f64 / 60e6),
+            },
+        );
+    }
+    let mut worst: Vec<CriticalHit> = records
+        .critical_off_us
+        .iter()
+        .map(|(&meter, v)| {
+            let (c, _) = v
+                .iter()
+                .enumerate()
+                .max_by_key(|&(i, us)| (*us, std::cmp::Reverse(i)))
+                .unwrap_or((0, &0));
+            CriticalHit {
+                meter,
+                facility: net.meters[meter as usize]
+                    .facility
+                    .map_or("critical", |f| f.name())
+                    .to_owned(),
+                minutes: round6(v.iter().sum::<u64>() as f64 / 60e6),
+                cause: Cause::ALL[c].name().to_owned(),
+            }
+        })
+        .collect();
+    worst.sort_by(|a, b| b.minutes.total_cmp(&a.minutes).then(a.meter.cmp(&b.meter)));
+    let longest = worst.first().map_or(0.0, |w| w.minutes);
+    worst.truncate(10);
+    SupplyMetrics {
+        customers: meters,
+        min_customers_connected: rows.iter().map(|r| r.customers_connected).min().unwrap_or(meters),
+        customer_minutes_interrupted: round6(rows.iter().map(|r| r.interrupted_us).sum::<u64>() as f64 / 60e6),
+        kwh_not_served: round6(
+            rows.iter()
+                .map(|r| r.not_served_mwh_by_cause.iter().sum::<u64>())
+                .sum::<u64>() as f64
+                / 1e6,
+        ),
+        by_cause,
+        critical_facilities: CriticalSupply {
+            facilities: sim.counters().meters_of(CustomerClass::Critical),
+            hit: records.critical_off_us.len() as u64,
+            peak_off: rows.iter().map(|r| r.critical_off).max().unwrap_or(0),
+            longest_minutes: longest,
+            worst,
         },
-        control_plane: ControlPlaneMetrics {
-            events: counters.events,
-            truth_records: records.truth.len() as u64,
-            alerts: records.alerts.len() as u64,
+        dr_curtailed_kwh: round6(rows.iter().map(|r| r.dr_curtailed_mwh).sum::<u64>() as f64 / 1e6),
+    }
+}
+
+fn control_plane(sim: &Sim) -> ControlPlaneMetrics {
+    let records = sim.records();
+    let hes = sim.hes();
+    let mut by_kind: BTreeMap<String, CommandMetrics> = BTreeMap::new();
+    for a in &hes.audit {
+        let k = by_kind.entry(a.kind.name().to_owned()).or_default();
+        k.requests += 1;
+        if a.refused.is_some() {
+            k.refused += 1;
+            continue;
+        }
+        k.targets += u64::from(a.targets);
+        k.executed += u64::from(a.executed);
+        k.acked += u64::from(a.acked);
+        k.rejected += u64::from(a.rejected);
+        k.failed += u64::from(a.failed);
+        k.retries += u64::from(a.retries);
+    }
+    let mut times: [Vec<u64>; 3] = Default::default();
+    for j in &hes.jobs {
+        let kind = hes.audit[j.command as usize].kind;
+        if matches!(kind, CommandKind::FirmwareUpdate { .. }) {
+            continue;
+        }
+        if let Some(done) = j.executed {
+            times[sim.network().meters[j.meter as usize].link.index()].push(done.0 - j.first_sent.0);
+        }
+    }
+    ControlPlaneMetrics {
+        events: sim.counters().events,
+        truth_records: records.truth.len() as u64,
+        alerts: records.alerts.len() as u64,
+        requests: hes.audit.len() as u64,
+        refused: hes.audit.iter().filter(|a| a.refused.is_some()).count() as u64,
+        messages: records.messages.len() as u64,
+        by_kind,
+        execute_seconds_by_link: LinkKind::ALL
+            .iter()
+            .zip(times)
+            .map(|(k, v)| (k.name().to_owned(), Spread::of(v)))
+            .collect(),
+    }
+}
+
+fn operations(sim: &Sim, planned: &PlanCounts) -> OperationsMetrics {
+    let mut executed = BTreeMap::new();
+    for a in sim.hes().audit.iter().filter(|a| a.cause == Cause::Operation) {
+        *executed.entry(format!("{} {}", a.purpose, a.kind.name())).or_insert(0) += u64::from(a.executed);
+    }
+    OperationsMetrics {
+        planned: planned.clone(),
+        executed,
+    }
+}
+
+fn outages(records: &amirange_sim::records::RunRecords) -> OutageMetrics {
+    let o = &records.outages;
+    let restored: Vec<u64> = o.iter().filter_map(|x| x.end.map(|e| e.0 - x.start.0)).collect();
+    let detected = |d: Detection| o.iter().filter(|x| x.detected_by == Some(d)).count() as u64;
+    OutageMetrics {
+        outages: o.len() as u64,
+        customers_affected: o.iter().map(|x| u64::from(x.customers)).sum(),
+        restored: restored.len() as u64,
+        mean_duration_minutes: if restored.is_empty() {
+            0.0
+        } else {
+            round6(restored.iter().sum::<u64>() as f64 / restored.len() as f64 / 60e6)
         },
+        detected: o.iter().filter(|x| x.detected_at.is_some()).count() as u64,
+        detected_by_last_gasp: detected(Detection::LastGasp),
+        detected_by_missing_reads: detected(Detection::MissingReads),
+        detection_seconds: Spread::of(
+            o.iter()
+                .filter_map(|x| x.detected_at.map(|d| d.0 - x.start.0))
+                .collect(),
+        ),
+    }
+}
+
+fn fleet(sim: &Sim) -> FleetMetrics {
+    let f = sim.fleet();
+    let mut firmware = BTreeMap::new();
+    for (image, n) in f.images.iter().zip(f.firmware_census()) {
+        *firmware.entry(image.version.clone()).or_insert(0) += n;
+    }
+    let (mut tou, mut peak, mut offpeak) = (0u64, 0u64, 0u64);
+    for m in 0..sim.n_meters() as u32 {
+        if let Some(r) = sim.mdm_record(m) {
+            tou += u64::from(r.tariff == 1);
+            peak += r.peak_wh;
+            offpeak += r.offpeak_wh;
+        }
+    }
+    FleetMetrics {
+        firmware,
+        keys_rotated: f.key_version.iter().filter(|&&v| v > 0).count() as u64,
+        meters_failed: f.failed.iter().filter(|&&x| x).count() as u64,
+        tamper_flagged: f.tamper.iter().filter(|&&t| t != 0).count() as u64,
+        time_of_use_meters: tou,
+        billed_peak_kwh: round6(peak as f64 / 1000.0),
+        billed_offpeak_kwh: round6(offpeak as f64 / 1000.0),
     }
 }
 

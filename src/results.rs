@@ -1,5 +1,5 @@
-//! Result folders: `manifest.json`, `metrics.json`, `timeseries.csv`, `feeders.csv`, `truth.csv`,
-//! `alerts.csv`.
+//! Result folders: `manifest.json`, `metrics.json`, `timeseries.csv`, `feeders.csv`, `audit.csv`,
+//! `outages.csv`, `truth.csv`, `alerts.csv`.
 //!
 //! A folder is written under a temporary name beside its destination and renamed into place
 //! only when every file is complete, so a failed or interrupted run leaves no half-written
@@ -52,6 +52,8 @@ pub struct ResolvedScenario {
     pub sim: amirange_sim::config::SimConfig,
     /// Topology generator parameters, resolved.
     pub topology: amirange_topologies::Area,
+    /// Legitimate operations, when on.
+    pub operations: Option<amirange_sim::operations::OperationsConfig>,
     /// Where they came from (preset file, topology file, or `inline`).
     pub topology_source: String,
 }
@@ -59,7 +61,9 @@ pub struct ResolvedScenario {
 /// The header of `timeseries.csv`.
 pub const TIMESERIES_HEADER: &str = "time,slot,true_kw,reported_kw,settled_kw,scada_kw,true_kw_residential,true_kw_commercial,\
 true_kw_industrial,true_kw_critical,reads_on_time,reads_missing,intervals_estimated,intervals_backfilled,\
-validation_flags,customers_connected,customer_minutes_interrupted,read_cycle,events,alerts";
+validation_flags,customers_connected,customers_off_operation,customers_off_outage,customers_off_attack,\
+critical_off,customer_minutes_interrupted,cmi_operation,cmi_outage,cmi_attack,kwh_not_served,dr_curtailed_kw,\
+meters_gone_silent,read_cycle,commands,events,alerts";
 
 /// Renders `timeseries.csv`.
 pub fn timeseries_csv(scenario: &Scenario, records: &RunRecords) -> String {
@@ -81,17 +85,31 @@ pub fn timeseries_csv(scenario: &Scenario, records: &RunRecords) -> String {
         for v in r.true_mwh_by_class {
             let _ = write!(out, ",{:.3}", kw(v));
         }
-        let _ = writeln!(
+        let _ = write!(
             out,
-            ",{},{},{},{},{},{},{:.3},{},{},{}",
+            ",{},{},{},{},{},{}",
             r.reads_on_time,
             r.reads_missing,
             r.intervals_estimated,
             r.intervals_backfilled,
             r.validation_flags,
             r.customers_connected,
-            r.interrupted_us as f64 / 60e6,
+        );
+        for v in r.customers_off_by_cause {
+            let _ = write!(out, ",{v}");
+        }
+        let _ = write!(out, ",{},{:.3}", r.critical_off, r.interrupted_us as f64 / 60e6);
+        for v in r.interrupted_us_by_cause {
+            let _ = write!(out, ",{:.3}", v as f64 / 60e6);
+        }
+        let _ = writeln!(
+            out,
+            ",{:.3},{:.3},{},{},{},{},{}",
+            r.not_served_mwh_by_cause.iter().sum::<u64>() as f64 / 1e6,
+            kw(r.dr_curtailed_mwh),
+            r.meters_gone_silent,
             u8::from(r.read_cycle),
+            r.commands,
             r.events,
             r.alerts
         );
@@ -161,6 +179,68 @@ pub fn alerts_csv(scenario: &Scenario, records: &RunRecords) -> String {
             csv_field(&a.detector),
             csv_field(&a.message),
             meters_field(&a.meters)
+        );
+    }
+    out
+}
+
+/// The header of `audit.csv`.
+pub const AUDIT_HEADER: &str = "id,time,account,role,command,purpose,cause,targets,refused,executed,acked,rejected,\
+failed,retries,finished";
+
+/// Renders `audit.csv`: the HES's audit log, one line per request, with how its fan-out went.
+/// `cause` is ground truth (why the request was made), which the HES itself does not know.
+pub fn audit_csv(scenario: &Scenario, sim: &amirange_sim::engine::Sim) -> String {
+    let audit = &sim.hes().audit;
+    let mut out = String::with_capacity(audit.len() * 120 + 128);
+    out.push_str(AUDIT_HEADER);
+    out.push('\n');
+    let time = |t: amirange_sim::time::SimTime| scenario.sim.start.plus(t.since_start()).to_string();
+    for a in audit {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            a.id,
+            time(a.time),
+            csv_field(&a.account),
+            a.role.map_or("", |r| r.name()),
+            a.kind.name(),
+            csv_field(&a.purpose),
+            a.cause.name(),
+            a.targets,
+            a.refused.map_or("", |r| r.name()),
+            a.executed,
+            a.acked,
+            a.rejected,
+            a.failed,
+            a.retries,
+            a.finished.map(time).unwrap_or_default()
+        );
+    }
+    out
+}
+
+/// The header of `outages.csv`.
+pub const OUTAGES_HEADER: &str = "feeder,cause,start,end,customers,critical,last_gasps,detected_at,detected_by";
+
+/// Renders `outages.csv`: every feeder outage, its ground truth and when the MDM noticed.
+pub fn outages_csv(scenario: &Scenario, records: &RunRecords) -> String {
+    let mut out = String::from(OUTAGES_HEADER);
+    out.push('\n');
+    let time = |t: amirange_sim::time::SimTime| scenario.sim.start.plus(t.since_start()).to_string();
+    for o in &records.outages {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{}",
+            o.feeder,
+            o.cause.name(),
+            time(o.start),
+            o.end.map(time).unwrap_or_default(),
+            o.customers,
+            o.critical,
+            o.last_gasps,
+            o.detected_at.map(time).unwrap_or_default(),
+            o.detected_by.map_or("", |d| d.name())
         );
     }
     out
@@ -256,6 +336,8 @@ pub fn render(
             "feeders.csv",
             feeders_csv(scenario, records, sim.network()).into_bytes(),
         ),
+        ("audit.csv", audit_csv(scenario, sim).into_bytes()),
+        ("outages.csv", outages_csv(scenario, records).into_bytes()),
         ("truth.csv", truth_csv(scenario, records).into_bytes()),
         ("alerts.csv", alerts_csv(scenario, records).into_bytes()),
     ])

@@ -31,6 +31,10 @@ pub fn execute(scenario: &Scenario, mut progress: impl FnMut(u32, u32)) -> Resul
         .generate(scenario.seed(), scenario.class_kwh())
         .context("generating the topology")?;
     let mut sim = Sim::new(scenario.sim.clone(), network).context("building the simulation")?;
+    let planned = match &scenario.operations {
+        Some(ops) => Some(amirange_sim::operations::plan(&mut sim, ops).context("planning legitimate operations")?),
+        None => None,
+    };
     let build_time = started.elapsed();
     let stepping = Instant::now();
     let total = scenario.n_intervals();
@@ -40,7 +44,7 @@ pub fn execute(scenario: &Scenario, mut progress: impl FnMut(u32, u32)) -> Resul
         progress(done, total);
     }
     let step_time = stepping.elapsed();
-    let metrics = metrics::compute(scenario, sim.records(), sim.counters());
+    let metrics = metrics::compute(scenario, &sim, planned.as_ref());
     Ok(Finished {
         sim,
         metrics,

@@ -14,8 +14,11 @@
 use std::fmt;
 
 use amirange_sim::config::{INTERVAL, SimConfig};
+use amirange_sim::hes::AccountSpec;
 use amirange_sim::model::{ClassConsumption, CustomerClass};
+use amirange_sim::operations::OperationsConfig;
 use amirange_sim::profile::ProfileId;
+use amirange_sim::security::{FirmwareImage, KeyModel};
 use amirange_sim::time::{CivilDate, CivilDateTime, SimDuration};
 use amirange_topologies::{Area, AreaSpec, TopologyError};
 use serde::{Deserialize, Serialize};
@@ -46,6 +49,245 @@ pub struct RawScenario {
     /// Public holidays (`YYYY-MM-DD`), which the profiles treat as Sundays.
     #[serde(default)]
     pub holidays: Vec<String>,
+    /// Legitimate operations: `Off` (the default) or `Typical`.
+    #[serde(default)]
+    pub operations: Option<RawOperations>,
+    /// Rates of the legitimate operations, each optional (typical values otherwise).
+    #[serde(default)]
+    pub operation_rates: Option<RawOperationRates>,
+    /// The head-end system: accounts, fan-out rate, timeouts, retries.
+    #[serde(default)]
+    pub hes: Option<RawHes>,
+    /// Meter security posture and relay behaviour.
+    #[serde(default)]
+    pub security: Option<RawSecurity>,
+    /// MDM: tariffs and outage detection.
+    #[serde(default)]
+    pub mdm: Option<RawMdm>,
+    /// Cold-load pickup after a feeder is restored.
+    #[serde(default)]
+    pub cold_load: Option<RawColdLoad>,
+}
+
+/// Whether legitimate operations run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RawOperations {
+    /// No background operations.
+    Off,
+    /// The typical background, with rates from `operation_rates`.
+    Typical,
+}
+
+/// Rates of legitimate operations, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOperationRates {
+    /// Non-payment disconnects per 1,000 residential and commercial customers per month.
+    #[serde(default)]
+    pub nonpayment_per_1000_per_month: Option<f64>,
+    /// Share of non-payment disconnects reconnected.
+    #[serde(default)]
+    pub reconnect_share: Option<f64>,
+    /// Median time to the reconnect, e.g. `"2d"`.
+    #[serde(default)]
+    pub reconnect_median: Option<String>,
+    /// Moves per 1,000 households per month.
+    #[serde(default)]
+    pub moves_per_1000_per_month: Option<f64>,
+    /// Share of move-outs left vacant.
+    #[serde(default)]
+    pub vacant_share: Option<f64>,
+    /// Median vacancy, e.g. `"10d"`.
+    #[serde(default)]
+    pub vacancy_median: Option<String>,
+    /// The firmware campaign: `(start: "1d", share_per_day: 0.05, version: "4.2.0", image_kb:
+    /// 256)`, each optional; `firmware_campaign: false`-like switching off is `share_per_day: 0`.
+    #[serde(default)]
+    pub firmware_campaign: Option<RawCampaign>,
+    /// Share of keys rotated per night.
+    #[serde(default)]
+    pub key_rotation_share_per_day: Option<f64>,
+    /// Demand response.
+    #[serde(default)]
+    pub demand_response: Option<RawDemandResponse>,
+    /// Meter failures per 1,000 meters per year.
+    #[serde(default)]
+    pub meter_failures_per_1000_per_year: Option<f64>,
+    /// Median time to replace a failed meter.
+    #[serde(default)]
+    pub replacement_median: Option<String>,
+    /// Storms per month.
+    #[serde(default)]
+    pub storms_per_month: Option<f64>,
+    /// Mean feeders out per storm.
+    #[serde(default)]
+    pub feeders_per_storm: Option<f64>,
+    /// Repair crews.
+    #[serde(default)]
+    pub crews: Option<u32>,
+    /// Median repair time of a feeder.
+    #[serde(default)]
+    pub repair_median: Option<String>,
+}
+
+/// A firmware campaign, each field optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCampaign {
+    /// First wave after the start, e.g. `"1d"`.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Share of the fleet per night (0 turns the campaign off).
+    #[serde(default)]
+    pub share_per_day: Option<f64>,
+    /// Version of the new image.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Image size, KiB.
+    #[serde(default)]
+    pub image_kb: Option<u32>,
+}
+
+/// Demand response, each field optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemandResponse {
+    /// Probability of an event on a winter or summer workday.
+    #[serde(default)]
+    pub day_probability: Option<f64>,
+    /// Share of households enrolled.
+    #[serde(default)]
+    pub enrolled_share: Option<f64>,
+    /// Share of load shed.
+    #[serde(default)]
+    pub reduction: Option<f64>,
+    /// Length of an event, e.g. `"2h"`.
+    #[serde(default)]
+    pub duration: Option<String>,
+}
+
+/// HES settings, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHes {
+    /// Accounts; replaces the default four when given.
+    #[serde(default)]
+    pub accounts: Option<Vec<RawAccount>>,
+    /// Messages per second the HES sends.
+    #[serde(default)]
+    pub send_rate_per_s: Option<f64>,
+    /// Wait for a command's acknowledgement, e.g. `"10m"`.
+    #[serde(default)]
+    pub command_timeout: Option<String>,
+    /// Wait for a firmware transfer's acknowledgement, e.g. `"12h"`.
+    #[serde(default)]
+    pub firmware_timeout: Option<String>,
+    /// Retries after a timeout.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Size of a command message, bytes.
+    #[serde(default)]
+    pub command_bytes: Option<u32>,
+}
+
+/// One HES account.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccount {
+    /// Login name.
+    pub name: String,
+    /// `Operator`, `Supervisor`, `Administrator` or `Integration`.
+    pub role: amirange_sim::hes::Role,
+    /// Whether a second factor is required.
+    #[serde(default)]
+    pub mfa: Option<bool>,
+}
+
+/// Key provisioning in a scenario file.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+pub enum RawKeys {
+    /// A key per meter.
+    PerDevice,
+    /// A key per group of `size` meters.
+    SharedGroup {
+        /// Meters per group.
+        size: u32,
+    },
+}
+
+/// Security settings, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecurity {
+    /// `PerDevice` or `SharedGroup(size: N)`.
+    #[serde(default)]
+    pub keys: Option<RawKeys>,
+    /// Whether meters verify firmware signatures.
+    #[serde(default)]
+    pub verify_firmware: Option<bool>,
+    /// Whether meters check frame counters.
+    #[serde(default)]
+    pub frame_counters: Option<bool>,
+    /// The installed firmware: `(version: "4.1.0", signed: true, image_kb: 256)`.
+    #[serde(default)]
+    pub firmware: Option<RawFirmware>,
+    /// Relay operating delay, e.g. `"2s"`.
+    #[serde(default)]
+    pub relay_delay: Option<String>,
+    /// Largest random delay before a connect or disconnect, e.g. `"5m"`.
+    #[serde(default)]
+    pub random_delay_max: Option<String>,
+    /// Time from a firmware image's arrival to it running.
+    #[serde(default)]
+    pub firmware_activation: Option<String>,
+}
+
+/// The installed firmware, each field optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFirmware {
+    /// Version.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Whether it is signed.
+    #[serde(default)]
+    pub signed: Option<bool>,
+    /// Size, KiB.
+    #[serde(default)]
+    pub image_kb: Option<u32>,
+}
+
+/// MDM settings, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMdm {
+    /// Time-of-use peak on workdays, `(from_hour, to_hour)`, e.g. `(8, 20)`.
+    #[serde(default)]
+    pub peak_hours: Option<(u8, u8)>,
+    /// Share of meters on time-of-use at the start.
+    #[serde(default)]
+    pub time_of_use_share: Option<f64>,
+    /// Missed read cycles in a row before a meter is suspect.
+    #[serde(default)]
+    pub silent_cycles: Option<u8>,
+    /// Probability a last gasp gets out.
+    #[serde(default)]
+    pub last_gasp_success: Option<f64>,
+}
+
+/// Cold-load pickup, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawColdLoad {
+    /// Extra load after restoration, share of normal.
+    #[serde(default)]
+    pub extra: Option<f64>,
+    /// Decay time constant, e.g. `"1h"`.
+    #[serde(default)]
+    pub decay: Option<String>,
+    /// Outage length for the full extra, e.g. `"2h"`.
+    #[serde(default)]
+    pub full_after: Option<String>,
 }
 
 /// Topology choices.
@@ -124,8 +366,10 @@ pub struct Scenario {
     pub topology: Area,
     /// Where the topology came from: `preset town-10k`, a file path, or `inline`.
     pub topology_source: String,
-    /// The engine configuration (seed, start, consumption, metering).
+    /// The engine configuration (seed, start, consumption, metering, HES, security, MDM).
     pub sim: SimConfig,
+    /// Legitimate operations, when on.
+    pub operations: Option<OperationsConfig>,
 }
 
 impl Scenario {
@@ -355,8 +599,16 @@ fn scenario_path(config_field: &str) -> String {
     if ["read_cycle", "read_deadline"].contains(&config_field) {
         return format!("metering.{config_field}");
     }
+    if let Some(rest) = config_field.strip_prefix("security.") {
+        return match rest {
+            "keys.size" => "security.keys.size".to_owned(),
+            "firmware.image_kb" => "security.firmware.image_kb".to_owned(),
+            other => format!("security.{other}"),
+        };
+    }
     match config_field {
         "horizon" => "duration".to_owned(),
+        "mdm.peak_hours" => "mdm.peak_hours".to_owned(),
         other => other.to_owned(),
     }
 }
@@ -420,8 +672,23 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
             .ok_or_else(|| ("holidays".to_owned(), format!("expected YYYY-MM-DD, got {text:?}")))?;
         sim.holidays.push(date);
     }
+    control_plane(&mut sim, raw.hes, raw.security, raw.mdm, raw.cold_load)?;
     // Ranges are the engine's to define; name the field as the scenario file spells it.
     sim.check().map_err(|e| (scenario_path(&e.field), e.reason))?;
+    let operations = match (raw.operations.unwrap_or(RawOperations::Off), raw.operation_rates) {
+        (RawOperations::Off, Some(_)) => {
+            return invalid(
+                "operation_rates",
+                "rates are given but `operations` is Off; set `operations: Typical`",
+            );
+        }
+        (RawOperations::Off, None) => None,
+        (RawOperations::Typical, rates) => {
+            let ops = operation_rates(rates.unwrap_or_default())?;
+            ops.check().map_err(|(f, r)| (format!("operation_rates.{f}"), r))?;
+            Some(ops)
+        }
+    };
     Ok(Scenario {
         name: raw.name,
         description: raw.description,
@@ -429,7 +696,130 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         topology,
         topology_source,
         sim,
+        operations,
     })
+}
+
+/// Replaces `value` with the parsed duration at `path` when the file gives one.
+fn set_duration(value: &mut SimDuration, path: &str, text: Option<String>) -> Result<(), Invalid> {
+    if let Some(text) = text {
+        *value = duration_field(path, &text)?;
+    }
+    Ok(())
+}
+
+fn operation_rates(r: RawOperationRates) -> Result<OperationsConfig, Invalid> {
+    let mut o = OperationsConfig::typical();
+    let p = |f: &str| format!("operation_rates.{f}");
+    o.nonpayment_per_1000_per_month = r
+        .nonpayment_per_1000_per_month
+        .unwrap_or(o.nonpayment_per_1000_per_month);
+    o.reconnect_share = r.reconnect_share.unwrap_or(o.reconnect_share);
+    set_duration(&mut o.reconnect_median, &p("reconnect_median"), r.reconnect_median)?;
+    o.moves_per_1000_per_month = r.moves_per_1000_per_month.unwrap_or(o.moves_per_1000_per_month);
+    o.vacant_share = r.vacant_share.unwrap_or(o.vacant_share);
+    set_duration(&mut o.vacancy_median, &p("vacancy_median"), r.vacancy_median)?;
+    if let (Some(c), Some(raw)) = (o.firmware.as_mut(), r.firmware_campaign) {
+        set_duration(&mut c.start, &p("firmware_campaign.start"), raw.start)?;
+        c.share_per_day = raw.share_per_day.unwrap_or(c.share_per_day);
+        c.version = raw.version.unwrap_or_else(|| c.version.clone());
+        c.image_kb = raw.image_kb.unwrap_or(c.image_kb);
+    }
+    if o.firmware.as_ref().is_some_and(|c| c.share_per_day == 0.0) {
+        o.firmware = None;
+    }
+    o.key_rotation_share_per_day = r.key_rotation_share_per_day.unwrap_or(o.key_rotation_share_per_day);
+    if let Some(d) = r.demand_response {
+        let dr = &mut o.demand_response;
+        dr.day_probability = d.day_probability.unwrap_or(dr.day_probability);
+        dr.enrolled_share = d.enrolled_share.unwrap_or(dr.enrolled_share);
+        dr.reduction = d.reduction.unwrap_or(dr.reduction);
+        set_duration(&mut dr.duration, &p("demand_response.duration"), d.duration)?;
+    }
+    o.meter_failures_per_1000_per_year = r
+        .meter_failures_per_1000_per_year
+        .unwrap_or(o.meter_failures_per_1000_per_year);
+    set_duration(
+        &mut o.replacement_median,
+        &p("replacement_median"),
+        r.replacement_median,
+    )?;
+    o.storms_per_month = r.storms_per_month.unwrap_or(o.storms_per_month);
+    o.feeders_per_storm = r.feeders_per_storm.unwrap_or(o.feeders_per_storm);
+    o.crews = r.crews.unwrap_or(o.crews);
+    set_duration(&mut o.repair_median, &p("repair_median"), r.repair_median)?;
+    Ok(o)
+}
+
+/// Fills the engine's HES, security, MDM and cold-load settings from the file's sections.
+fn control_plane(
+    sim: &mut SimConfig,
+    hes: Option<RawHes>,
+    security: Option<RawSecurity>,
+    mdm: Option<RawMdm>,
+    cold_load: Option<RawColdLoad>,
+) -> Result<(), Invalid> {
+    if let Some(h) = hes {
+        let c = &mut sim.hes;
+        if let Some(accounts) = h.accounts {
+            c.accounts = accounts
+                .into_iter()
+                .map(|a| AccountSpec {
+                    name: a.name,
+                    role: a.role,
+                    mfa: a.mfa.unwrap_or(true),
+                })
+                .collect();
+        }
+        c.send_rate_per_s = h.send_rate_per_s.unwrap_or(c.send_rate_per_s);
+        set_duration(&mut c.command_timeout, "hes.command_timeout", h.command_timeout)?;
+        set_duration(&mut c.firmware_timeout, "hes.firmware_timeout", h.firmware_timeout)?;
+        c.retries = h.retries.unwrap_or(c.retries);
+        c.command_bytes = h.command_bytes.unwrap_or(c.command_bytes);
+    }
+    if let Some(s) = security {
+        let c = &mut sim.security;
+        if let Some(keys) = s.keys {
+            c.keys = match keys {
+                RawKeys::PerDevice => KeyModel::PerDevice,
+                RawKeys::SharedGroup { size } => KeyModel::SharedGroup { size },
+            };
+        }
+        c.verify_firmware = s.verify_firmware.unwrap_or(c.verify_firmware);
+        c.frame_counters = s.frame_counters.unwrap_or(c.frame_counters);
+        if let Some(f) = s.firmware {
+            let image: &mut FirmwareImage = &mut c.installed;
+            image.version = f.version.unwrap_or_else(|| image.version.clone());
+            image.signed = f.signed.unwrap_or(image.signed);
+            if let Some(kb) = f.image_kb {
+                image.bytes = kb.saturating_mul(1024);
+            }
+        }
+        set_duration(&mut c.relay_delay, "security.relay_delay", s.relay_delay)?;
+        set_duration(&mut c.random_delay_max, "security.random_delay_max", s.random_delay_max)?;
+        set_duration(
+            &mut c.firmware_activation,
+            "security.firmware_activation",
+            s.firmware_activation,
+        )?;
+    }
+    if let Some(m) = mdm {
+        let c = &mut sim.mdm;
+        if let Some((from, to)) = m.peak_hours {
+            c.peak_from_hour = from;
+            c.peak_to_hour = to;
+        }
+        c.time_of_use_share = m.time_of_use_share.unwrap_or(c.time_of_use_share);
+        c.silent_cycles = m.silent_cycles.unwrap_or(c.silent_cycles);
+        c.last_gasp_success = m.last_gasp_success.unwrap_or(c.last_gasp_success);
+    }
+    if let Some(l) = cold_load {
+        let c = &mut sim.cold_load;
+        c.extra = l.extra.unwrap_or(c.extra);
+        set_duration(&mut c.decay, "cold_load.decay", l.decay)?;
+        set_duration(&mut c.full_after, "cold_load.full_after", l.full_after)?;
+    }
+    Ok(())
 }
 
 /// Finds the line and column of a field in RON source by following its key path: the first

@@ -714,8 +714,11 @@ pub struct Routes {
     pub hops: Vec<u8>,
     /// The collector (index) each node routes to, or [`NONE`].
     pub gateway: Vec<u32>,
-    /// Routed mesh meters, parents before children.
+    /// Routed mesh meters, parents before children (meters unrouted since the last full
+    /// re-route may remain; their `gateway` is [`NONE`]).
     pub order: Vec<u32>,
+    /// ETX routing cost to the collector (fixed-point, 256 per transmission), or `u32::MAX`.
+    pub dist: Vec<u32>,
 }
 
 /// What the field network is doing now: routes, radio conditions, paths, channel queues.
@@ -743,8 +746,69 @@ pub struct NetState {
     pub interference: Vec<(Interference, bool)>,
     /// When a route repair is scheduled, if one is.
     pub repair_at: Option<SimTime>,
+    /// Whether the scheduled repair must re-form every route (radio conditions or supply
+    /// changed over an area) rather than only those through meters that went down.
+    pub repair_full: bool,
     /// Route repairs done so far.
     pub repairs: u64,
+}
+
+/// A path's accumulated success and latency moments from a meter up to its collector.
+#[derive(Clone, Copy, Debug, Default)]
+struct Acc {
+    success: f64,
+    mean: f64,
+    var: f64,
+    fixed: f64,
+}
+
+impl Acc {
+    /// At the collector: nothing lost, no latency yet.
+    const COLLECTOR: Acc = Acc {
+        success: 1.0,
+        mean: 0.0,
+        var: 0.0,
+        fixed: 0.0,
+    };
+}
+
+/// Per-link constants of path computation.
+struct PathConsts {
+    hop_mean: f64,
+    hop_var: f64,
+    mesh_transfer_us: f64,
+    cell_mu: f32,
+    cell_sigma: f32,
+    cell_transfer_us: f64,
+    cell_service_us: f64,
+    turnaround_us: f64,
+    plc_mu: f32,
+    plc_sigma: f32,
+    plc_transfer_us: f64,
+}
+
+impl PathConsts {
+    fn new(p: &LinkParams) -> PathConsts {
+        let request_response_bits = f64::from(p.request_bytes + p.read_bytes) * 8.0;
+        let (hop_mean, hop_var) =
+            lognormal_moments(p.mesh.hop_latency_median.as_micros() as f64, p.mesh.hop_latency_sigma);
+        let (cell_mu, cell_sigma) = cellular_round_trip(p);
+        let turnaround_us = p.plc.turnaround.as_micros() as f64;
+        let (plc_mu, plc_sigma) = lognormal_from_moments(turnaround_us, turnaround_us * turnaround_us * 0.25);
+        PathConsts {
+            hop_mean,
+            hop_var,
+            mesh_transfer_us: request_response_bits / p.mesh.bandwidth_bps * 1e6,
+            cell_mu,
+            cell_sigma,
+            cell_transfer_us: request_response_bits / p.cellular.bandwidth_bps * 1e6,
+            cell_service_us: 1e6 / p.cellular.capacity_msgs_per_s,
+            turnaround_us,
+            plc_mu,
+            plc_sigma,
+            plc_transfer_us: request_response_bits / p.plc.bandwidth_bps * 1e6,
+        }
+    }
 }
 
 /// Mean and variance of one hop's latency in µs for the given log-normal parameters.
@@ -809,6 +873,7 @@ impl NetState {
             busy_until: vec![SimTime::ZERO; net.collectors.len()],
             interference: Vec::new(),
             repair_at: None,
+            repair_full: false,
             repairs: 0,
         };
         state.reroute(net);
@@ -823,6 +888,7 @@ impl NetState {
             + r.hops.capacity()
             + r.gateway.capacity() * 4
             + r.order.capacity() * 4
+            + r.dist.capacity() * 4
             + self.rf_factor.capacity() * 4
             + self.radio_down.capacity()
             + self.unpowered.capacity()
@@ -893,6 +959,7 @@ impl NetState {
             hops,
             gateway,
             order,
+            dist,
         };
         self.repairs += 1;
         self.recompute_paths(net);
@@ -901,123 +968,148 @@ impl NetState {
     /// Recomputes every meter's path over the current routes and radio conditions (routes are
     /// kept: a jammed parent degrades its children's paths until the next route repair).
     pub fn recompute_paths(&mut self, net: &Network) {
-        let p = &net.params;
+        let k = PathConsts::new(&net.params);
         let n_meters = net.meters.len();
-        let request_response_bits = f64::from(p.request_bytes + p.read_bytes) * 8.0;
         // Mesh: accumulate success and latency moments down the tree, parents first.
-        let (hop_mean, hop_var) =
-            lognormal_moments(p.mesh.hop_latency_median.as_micros() as f64, p.mesh.hop_latency_sigma);
-        let mesh_transfer_us = request_response_bits / p.mesh.bandwidth_bps * 1e6;
-        // Per meter: (success, latency mean, latency variance, fixed latency).
-        let mut acc = vec![(0.0f64, 0.0f64, 0.0f64, 0.0f64); n_meters];
+        let mut acc = vec![Acc::default(); n_meters];
         for &v in &self.routes.order {
+            if self.routes.gateway[v as usize] == NONE {
+                continue;
+            }
             let par = self.routes.parent[v as usize];
-            let q = net
-                .mesh
-                .edges(v)
-                .find(|&(u, _)| u == par)
-                .map_or(0.0, |(u, q)| self.link_q(v, u, q));
-            let (hop_success, attempts) = with_retries(f64::from(q), p.mesh.mac_retries);
-            let (s0, m0, v0, f0) = if (par as usize) < n_meters {
+            let up = if (par as usize) < n_meters {
                 acc[par as usize]
             } else {
-                (1.0, 0.0, 0.0, 0.0)
+                Acc::COLLECTOR
             };
-            // A read is a request down and a response up: two traversals of every hop.
-            acc[v as usize] = (
-                s0 * hop_success * hop_success,
-                m0 + 2.0 * attempts * hop_mean,
-                v0 + 2.0 * attempts * attempts * hop_var,
-                f0 + attempts * mesh_transfer_us,
-            );
+            acc[v as usize] = self.hop_acc(net, &k, v, up);
         }
-        let (cell_mu, cell_sigma) = cellular_round_trip(p);
-        let cell_transfer_us = request_response_bits / p.cellular.bandwidth_bps * 1e6;
-        let cell_service_us = 1e6 / p.cellular.capacity_msgs_per_s;
-        let turnaround_us = p.plc.turnaround.as_micros() as f64;
-        let (plc_mu, plc_sigma) = lognormal_from_moments(turnaround_us, turnaround_us * turnaround_us * 0.25);
-        let plc_transfer_us = request_response_bits / p.plc.bandwidth_bps * 1e6;
         let mut queue_us = vec![0.0f64; net.collectors.len()];
-        let mut paths = Vec::with_capacity(n_meters);
-        for (i, site) in net.meters.iter().enumerate() {
-            if self.unpowered[i] {
-                paths.push(MeterPath::orphan(Orphan::NoSupply));
-                continue;
-            }
-            if self.radio_down[i] {
-                paths.push(MeterPath::orphan(Orphan::RadioDown));
-                continue;
-            }
-            let cellular = |via: Via, queue_us: &mut [f64]| {
-                if site.tower == NONE {
-                    return MeterPath::orphan(Orphan::NoTower);
-                }
-                let q = f64::from(site.tower_quality * self.rf_factor[i]);
-                let queue = &mut queue_us[site.tower as usize];
-                *queue += cell_service_us;
-                MeterPath {
-                    success: (q * q) as f32,
-                    fixed_us: (*queue + cell_transfer_us) as f32,
-                    mu: cell_mu,
-                    sigma: cell_sigma,
-                    collector: site.tower,
-                    via,
-                    hops: 1,
-                }
-            };
-            let path = match site.link {
-                LinkKind::Mesh => {
-                    let gw = self.routes.gateway[i];
-                    if gw == NONE {
-                        if site.fallback && site.tower != NONE {
-                            cellular(Via::Fallback, &mut queue_us)
-                        } else if net.mesh.degree(i as u32) == 0
-                            || net
-                                .mesh
-                                .edges(i as u32)
-                                .all(|(u, q)| self.link_q(i as u32, u, q) < p.mesh.min_link_quality as f32)
-                        {
-                            MeterPath::orphan(Orphan::NoMeshNeighbour)
-                        } else {
-                            MeterPath::orphan(Orphan::NoRouteToCollector)
-                        }
-                    } else {
-                        let (s, mean, var, fixed) = acc[i];
-                        let (mu, sigma) = lognormal_from_moments(mean, var);
-                        let queue = &mut queue_us[gw as usize];
-                        *queue += mesh_transfer_us;
-                        MeterPath {
-                            success: s as f32,
-                            fixed_us: (fixed + *queue) as f32,
-                            mu,
-                            sigma,
-                            collector: gw,
-                            via: Via::Mesh,
-                            hops: self.routes.hops[i],
-                        }
-                    }
-                }
-                LinkKind::Plc => {
-                    let (s, attempts) = with_retries(f64::from(site.plc_quality), p.plc.mac_retries);
-                    // The concentrator polls its meters one after another on the shared line.
-                    let queue = &mut queue_us[site.concentrator as usize];
-                    *queue += attempts * plc_transfer_us + turnaround_us;
-                    MeterPath {
-                        success: (s * s) as f32,
-                        fixed_us: *queue as f32,
-                        mu: plc_mu,
-                        sigma: plc_sigma,
-                        collector: site.concentrator,
-                        via: Via::Plc,
-                        hops: 1,
-                    }
-                }
-                LinkKind::Cellular => cellular(Via::Cellular, &mut queue_us),
-            };
-            paths.push(path);
-        }
+        let paths = (0..n_meters)
+            .map(|i| self.build_path(net, &k, i, acc[i], &mut queue_us))
+            .collect();
         self.read_load_us = queue_us.iter().map(|&q| q as u64).collect();
         self.paths = paths;
+    }
+
+    /// Recomputes the paths of `meters` only, walking each one's route up to its collector; each
+    /// joins the end of its collector's polling queue.
+    fn update_paths(&mut self, net: &Network, meters: &[u32]) {
+        let k = PathConsts::new(&net.params);
+        let mut queue_us: Vec<f64> = self.read_load_us.iter().map(|&q| q as f64).collect();
+        let mut chain = Vec::new();
+        for &m in meters {
+            chain.clear();
+            let mut v = m;
+            while (v as usize) < net.meters.len() && self.routes.gateway[v as usize] != NONE {
+                chain.push(v);
+                v = self.routes.parent[v as usize];
+            }
+            let mut a = Acc::COLLECTOR;
+            for &v in chain.iter().rev() {
+                a = self.hop_acc(net, &k, v, a);
+            }
+            let path = self.build_path(net, &k, m as usize, a, &mut queue_us);
+            self.paths[m as usize] = path;
+        }
+        self.read_load_us = queue_us.iter().map(|&q| q as u64).collect();
+    }
+
+    /// Accumulates one mesh hop, from node `v` to its parent whose accumulator is `up`.
+    #[inline]
+    fn hop_acc(&self, net: &Network, k: &PathConsts, v: u32, up: Acc) -> Acc {
+        let par = self.routes.parent[v as usize];
+        let q = net
+            .mesh
+            .edges(v)
+            .find(|&(u, _)| u == par)
+            .map_or(0.0, |(u, q)| self.link_q(v, u, q));
+        let (hop_success, attempts) = with_retries(f64::from(q), net.params.mesh.mac_retries);
+        // A read is a request down and a response up: two traversals of every hop.
+        Acc {
+            success: up.success * hop_success * hop_success,
+            mean: up.mean + 2.0 * attempts * k.hop_mean,
+            var: up.var + 2.0 * attempts * attempts * k.hop_var,
+            fixed: up.fixed + attempts * k.mesh_transfer_us,
+        }
+    }
+
+    /// Meter `i`'s path given its mesh accumulator (ignored for other links), queueing it at
+    /// the end of its collector's polling queue.
+    fn build_path(&self, net: &Network, k: &PathConsts, i: usize, acc: Acc, queue_us: &mut [f64]) -> MeterPath {
+        let p = &net.params;
+        let site = &net.meters[i];
+        if self.unpowered[i] {
+            return MeterPath::orphan(Orphan::NoSupply);
+        }
+        if self.radio_down[i] {
+            return MeterPath::orphan(Orphan::RadioDown);
+        }
+        let cellular = |via: Via, queue_us: &mut [f64]| {
+            if site.tower == NONE {
+                return MeterPath::orphan(Orphan::NoTower);
+            }
+            let q = f64::from(site.tower_quality * self.rf_factor[i]);
+            let queue = &mut queue_us[site.tower as usize];
+            *queue += k.cell_service_us;
+            MeterPath {
+                success: (q * q) as f32,
+                fixed_us: (*queue + k.cell_transfer_us) as f32,
+                mu: k.cell_mu,
+                sigma: k.cell_sigma,
+                collector: site.tower,
+                via,
+                hops: 1,
+            }
+        };
+        match site.link {
+            LinkKind::Mesh => {
+                let gw = self.routes.gateway[i];
+                if gw == NONE {
+                    if site.fallback && site.tower != NONE {
+                        cellular(Via::Fallback, queue_us)
+                    } else if net.mesh.degree(i as u32) == 0
+                        || net
+                            .mesh
+                            .edges(i as u32)
+                            .all(|(u, q)| self.link_q(i as u32, u, q) < p.mesh.min_link_quality as f32)
+                    {
+                        MeterPath::orphan(Orphan::NoMeshNeighbour)
+                    } else {
+                        MeterPath::orphan(Orphan::NoRouteToCollector)
+                    }
+                } else {
+                    let (mu, sigma) = lognormal_from_moments(acc.mean, acc.var);
+                    let queue = &mut queue_us[gw as usize];
+                    *queue += k.mesh_transfer_us;
+                    MeterPath {
+                        success: acc.success as f32,
+                        fixed_us: (acc.fixed + *queue) as f32,
+                        mu,
+                        sigma,
+                        collector: gw,
+                        via: Via::Mesh,
+                        hops: self.routes.hops[i],
+                    }
+                }
+            }
+            LinkKind::Plc => {
+                let (s, attempts) = with_retries(f64::from(site.plc_quality), p.plc.mac_retries);
+                // The concentrator polls its meters one after another on the shared line.
+                let queue = &mut queue_us[site.concentrator as usize];
+                *queue += attempts * k.plc_transfer_us + k.turnaround_us;
+                MeterPath {
+                    success: (s * s) as f32,
+                    fixed_us: *queue as f32,
+                    mu: k.plc_mu,
+                    sigma: k.plc_sigma,
+                    collector: site.concentrator,
+                    via: Via::Plc,
+                    hops: 1,
+                }
+            }
+            LinkKind::Cellular => cellular(Via::Cellular, queue_us),
+        }
     }
 
     /// Recomputes the interference factor of every node from the active areas.
@@ -1043,16 +1135,156 @@ impl NetState {
         }
         self.refresh_rf_factor(net);
         self.recompute_paths(net);
-        self.request_repair(net, now)
+        self.request_repair(net, now, true)
     }
 
-    /// Takes a meter's radio down or brings it back.
+    /// Takes a meter's radio down or brings it back. Going down, it is unreachable at once;
+    /// if other meters route through it, a local repair of their routes is due after the
+    /// mesh's repair delay. Coming back, a mesh meter joins through its best routed neighbour
+    /// at once (as a node that rejoins a mesh does).
     pub fn set_radio(&mut self, net: &Network, meter: u32, up: bool, now: SimTime) -> Option<SimTime> {
-        if let Some(d) = self.radio_down.get_mut(meter as usize) {
-            *d = !up;
+        let m = meter as usize;
+        if m >= self.radio_down.len() {
+            return None;
         }
-        self.recompute_paths(net);
-        self.request_repair(net, now)
+        self.radio_down[m] = !up;
+        if up {
+            if net.meters[m].link == LinkKind::Mesh && self.routes.gateway[m] == NONE && !self.unpowered[m] {
+                self.join(net, meter);
+            }
+            self.update_paths(net, &[meter]);
+            return None;
+        }
+        self.update_paths(net, &[meter]);
+        let has_children = net
+            .mesh
+            .edges(meter)
+            .any(|(u, _)| (u as usize) < net.meters.len() && self.routes.parent[u as usize] == meter);
+        if has_children {
+            return self.request_repair(net, now, false);
+        }
+        // A leaf leaves the tree without disturbing anyone.
+        if self.routes.gateway[m] != NONE {
+            self.unroute(meter);
+        }
+        None
+    }
+
+    fn unroute(&mut self, v: u32) {
+        let r = &mut self.routes;
+        let v = v as usize;
+        r.gateway[v] = NONE;
+        r.parent[v] = NONE;
+        r.dist[v] = u32::MAX;
+        r.hops[v] = 0;
+    }
+
+    /// The cheapest usable link from mesh meter `v` to a routed neighbour that is not in
+    /// `excluded`: (cost, neighbour).
+    fn best_parent(&self, net: &Network, v: u32, excluded: &[bool]) -> Option<(u32, u32)> {
+        let p = &net.params.mesh;
+        let max_hops = p.max_hops.min(255) as u8;
+        net.mesh
+            .edges(v)
+            .filter(|&(u, _)| {
+                let i = u as usize;
+                self.routes.gateway[i] != NONE
+                    && self.is_up(u)
+                    && self.routes.hops[i] < max_hops
+                    && !excluded.get(i).copied().unwrap_or(false)
+            })
+            .filter_map(|(u, q)| {
+                let q = self.link_q(v, u, q);
+                (q >= p.min_link_quality as f32).then(|| (self.routes.dist[u as usize].saturating_add(etx_cost(q)), u))
+            })
+            .min()
+    }
+
+    /// Routes mesh meter `v` through its best routed neighbour, if it has one.
+    fn join(&mut self, net: &Network, v: u32) {
+        if let Some((d, u)) = self.best_parent(net, v, &[]) {
+            let r = &mut self.routes;
+            let (i, u) = (v as usize, u as usize);
+            r.parent[i] = u as u32;
+            r.dist[i] = d;
+            r.hops[i] = r.hops[u] + 1;
+            r.gateway[i] = r.gateway[u];
+            r.order.push(v);
+        }
+    }
+
+    /// Re-forms the routes of every meter whose route passes through a meter that is down:
+    /// ETX-shortest paths again, among the affected meters only, from the routed meters
+    /// around them. Costs only ever rise when meters go down, so the result is what a full
+    /// re-route would find for them (ties aside).
+    fn local_repair(&mut self, net: &Network) {
+        let n_meters = net.meters.len();
+        let mut bad = vec![false; n_meters];
+        let mut affected = Vec::new();
+        for &v in &self.routes.order {
+            let i = v as usize;
+            if self.routes.gateway[i] == NONE {
+                continue;
+            }
+            let par = self.routes.parent[i] as usize;
+            if !self.is_up(v) || (par < n_meters && bad[par]) {
+                bad[i] = true;
+                affected.push(v);
+            }
+        }
+        if affected.is_empty() {
+            return;
+        }
+        for &v in &affected {
+            self.unroute(v);
+        }
+        let max_hops = net.params.mesh.max_hops.min(255) as u8;
+        let min_q = net.params.mesh.min_link_quality as f32;
+        let mut heap = BinaryHeap::new();
+        for &v in &affected {
+            if self.is_up(v)
+                && let Some((d, u)) = self.best_parent(net, v, &bad)
+            {
+                let i = v as usize;
+                self.routes.dist[i] = d;
+                self.routes.parent[i] = u;
+                self.routes.hops[i] = self.routes.hops[u as usize] + 1;
+                heap.push(Reverse((d, v)));
+            }
+        }
+        let mut joined = Vec::new();
+        while let Some(Reverse((d, v))) = heap.pop() {
+            let i = v as usize;
+            if d > self.routes.dist[i] || self.routes.gateway[i] != NONE {
+                continue;
+            }
+            self.routes.gateway[i] = self.routes.gateway[self.routes.parent[i] as usize];
+            joined.push(v);
+            if self.routes.hops[i] >= max_hops {
+                continue;
+            }
+            for (u, q) in net.mesh.edges(v) {
+                let j = u as usize;
+                if j >= n_meters || !bad[j] || !self.is_up(u) || self.routes.gateway[j] != NONE {
+                    continue;
+                }
+                let q = self.link_q(v, u, q);
+                if q < min_q {
+                    continue;
+                }
+                let nd = d.saturating_add(etx_cost(q));
+                if nd < self.routes.dist[j] {
+                    self.routes.dist[j] = nd;
+                    self.routes.parent[j] = v;
+                    self.routes.hops[j] = self.routes.hops[i] + 1;
+                    heap.push(Reverse((nd, u)));
+                }
+            }
+        }
+        self.routes.order.retain(|&v| !bad[v as usize]);
+        self.routes.order.extend_from_slice(&joined);
+        self.repairs += 1;
+        self.update_paths(net, &affected);
     }
 
     /// Takes the supply of `meters` away (their feeder went out) or gives it back; their
@@ -1064,7 +1296,7 @@ impl NetState {
             }
         }
         self.recompute_paths(net);
-        self.request_repair(net, now)
+        self.request_repair(net, now, true)
     }
 
     /// Whether node `v`'s radio works (collectors always do: they have battery backup).
@@ -1074,7 +1306,8 @@ impl NetState {
         i >= self.radio_down.len() || !(self.radio_down[i] || self.unpowered[i])
     }
 
-    fn request_repair(&mut self, net: &Network, now: SimTime) -> Option<SimTime> {
+    fn request_repair(&mut self, net: &Network, now: SimTime, full: bool) -> Option<SimTime> {
+        self.repair_full |= full;
         if self.repair_at.is_some() {
             return None;
         }
@@ -1086,7 +1319,11 @@ impl NetState {
     /// Performs the scheduled route repair.
     pub fn repair(&mut self, net: &Network) {
         self.repair_at = None;
-        self.reroute(net);
+        if std::mem::take(&mut self.repair_full) {
+            self.reroute(net);
+        } else {
+            self.local_repair(net);
+        }
     }
 
     /// How many meters are reached over each kind of path, and the orphans by reason.

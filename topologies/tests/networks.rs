@@ -330,3 +330,52 @@ fn plc_and_cellular_contention_slow_down_fan_out() {
         );
     }
 }
+
+/// A meter that other meters route through fails: after the repair delay its subtree finds
+/// new routes locally, reaching exactly what a full re-route reaches at the same cost; when
+/// it is replaced it rejoins at once. A leaf that fails disturbs nobody.
+#[test]
+fn a_failed_relay_meter_is_repaired_locally_like_a_full_reroute() {
+    let net = generate(&parse("Area(kind: Suburban, meters: 3000)"), 4);
+    let mut state = NetState::new(&net);
+    let n = net.meters.len();
+    // The routed meter with the most children.
+    let mut children = vec![0u32; n];
+    for i in 0..n {
+        let p = state.routes.parent[i] as usize;
+        if state.routes.gateway[i] != NONE && p < n {
+            children[p] += 1;
+        }
+    }
+    let relay = (0..n)
+        .max_by_key(|&i| (children[i], std::cmp::Reverse(i)))
+        .expect("meters") as u32;
+    assert!(children[relay as usize] >= 2, "a relay with children");
+    let leaf = (0..n as u32)
+        .find(|&i| state.paths[i as usize].via == Via::Mesh && children[i as usize] == 0)
+        .expect("a routed leaf");
+    let now = SimTime(1);
+    assert_eq!(state.set_radio(&net, leaf, false, now), None, "a leaf needs no repair");
+    assert_eq!(state.paths[leaf as usize].via, Via::Orphan(Orphan::RadioDown));
+    let repair = state.set_radio(&net, relay, false, now).expect("a repair is due");
+    assert!(repair > now);
+    let before = state.repairs;
+    state.repair(&net);
+    assert_eq!(state.repairs, before + 1);
+    let mut full = state.clone();
+    full.reroute(&net);
+    for i in 0..n {
+        let (a, b) = (&state.paths[i], &full.paths[i]);
+        assert_eq!(a.via == Via::Mesh, b.via == Via::Mesh, "meter {i} reachable either way");
+        if a.via == Via::Mesh {
+            assert_eq!(state.routes.dist[i], full.routes.dist[i], "meter {i} at the same cost");
+            assert_eq!(a.hops, b.hops);
+            assert!((a.success - b.success).abs() < 1e-5);
+        }
+    }
+    // Replaced: both rejoin through a routed neighbour straight away.
+    for m in [relay, leaf] {
+        assert_eq!(state.set_radio(&net, m, true, now), None);
+        assert_eq!(state.paths[m as usize].via, Via::Mesh, "meter {m} rejoined");
+    }
+}
