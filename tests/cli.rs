@@ -237,3 +237,97 @@ fn topo_describe_and_map() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("neither a file nor a preset"));
 }
+
+/// The typical week, scaled down, is byte-identical on 1 and 2 threads, with the background in
+/// every result file: audit log, outages, supply by cause in the time series and metrics, and
+/// the summary reports it.
+#[test]
+fn typical_operations_are_deterministic_and_reported() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let scenario = scenario_path("typical-week.ron");
+    let mut stdout = String::new();
+    for threads in ["1", "2"] {
+        let out = tmp.path().join(format!("t{threads}"));
+        let o = amirange(
+            &[
+                "run",
+                &scenario,
+                "--meters",
+                "3000",
+                "--duration",
+                "3d",
+                "--threads",
+                threads,
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    }
+    let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
+    for f in [
+        "metrics.json",
+        "timeseries.csv",
+        "feeders.csv",
+        "audit.csv",
+        "outages.csv",
+        "truth.csv",
+        "alerts.csv",
+    ] {
+        assert!(
+            read(&a.join(f)) == read(&b.join(f)),
+            "{f} differs between 1 and 2 threads"
+        );
+    }
+    for needle in ["supply", "operation", "HES:", "operations:", "firmware updates"] {
+        assert!(stdout.contains(needle), "summary lacks {needle:?}:\n{stdout}");
+    }
+    let m: serde_json::Value = serde_json::from_slice(&read(&a.join("metrics.json"))).expect("json");
+    let planned = &m["operations"]["planned"];
+    assert!(planned["firmware_updates"].as_u64() == Some(300), "{planned}");
+    assert!(planned["key_rotations"].as_u64() == Some(90), "{planned}");
+    assert!(m["control_plane"]["by_kind"]["firmware-update"]["executed"].as_u64() > Some(280));
+    assert!(m["supply"]["by_cause"]["operation"]["customer_minutes_interrupted"].as_f64() > Some(0.0));
+    let audit = String::from_utf8(read(&a.join("audit.csv"))).expect("utf-8");
+    assert!(audit.lines().count() > 5 && audit.contains(",admin-carol,administrator,firmware-update,"));
+    let rows = String::from_utf8(read(&a.join("timeseries.csv"))).expect("utf-8");
+    assert!(
+        rows.lines()
+            .next()
+            .expect("header")
+            .contains("customers_off_operation,customers_off_outage")
+    );
+}
+
+/// Errors in the control-plane sections name the file, line and field.
+#[test]
+fn bad_control_plane_sections_are_located() {
+    let good = std::fs::read_to_string(scenario_path("typical-week.ron")).expect("scenario");
+    let cases = [
+        (good.replace("crews: 4,", "crews: 0,"), "operation_rates.crews"),
+        (
+            good.replace("keys: PerDevice,", "keys: SharedGroup(size: 1),"),
+            "security.keys.size",
+        ),
+        (
+            good.replace("reconnect_median: \"2d\"", "reconnect_median: \"soon\""),
+            "operation_rates.reconnect_median",
+        ),
+        (
+            good.replace("operations: Typical,", "operations: Off,"),
+            "operation_rates",
+        ),
+    ];
+    for (source, field) in cases {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let file = tmp.path().join("s.ron");
+        std::fs::write(&file, source).expect("write");
+        let o = amirange(&["validate", file.to_str().expect("utf-8")], tmp.path());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{field}: should fail");
+        assert!(stderr.contains(&format!("field `{field}`")), "{field}: {stderr}");
+        assert!(stderr.contains("s.ron:"), "{field}: no position in {stderr}");
+    }
+}

@@ -582,10 +582,12 @@ impl Sim {
                 meter,
                 attempts: 0,
                 first_sent: at,
+                last_sent: at,
                 executed: None,
                 acked: None,
                 rejected: false,
                 failed: false,
+                lost_at_meter: 0,
             });
             let send = hes.next_send_slot(at);
             self.calendar.insert(send, Event::Dispatch { job });
@@ -595,8 +597,11 @@ impl Sim {
     /// A job's next attempt leaves the HES: it crosses the network (or is lost), the meter
     /// executes it after its delay, and the acknowledgement or the timeout comes back.
     fn dispatch(&mut self, at: SimTime, job: u32) {
-        let seed = self.world.resource::<SimConfig>().seed;
-        let security = self.world.resource::<SimConfig>().security.clone();
+        let (seed, relay_delay, random_delay_max, activation) = {
+            let c = self.world.resource::<SimConfig>();
+            let s = &c.security;
+            (c.seed, s.relay_delay, s.random_delay_max, s.firmware_activation)
+        };
         let msg_id = self.next_message;
         self.next_message += 1;
         let mut stream = Stream::new(seed, Purpose::Message, msg_id, 0);
@@ -610,6 +615,7 @@ impl Sim {
             if j.attempts == 1 {
                 j.first_sent = at;
             }
+            j.last_sent = at;
             let (j, attempt) = (*j, j.attempts);
             let kind = hes.audit[j.command as usize].kind;
             let timeout = if matches!(kind, CommandKind::FirmwareUpdate { .. }) {
@@ -623,12 +629,12 @@ impl Sim {
             CommandKind::FirmwareUpdate { image } => (
                 self.world.resource::<Fleet>().images[usize::from(image)].bytes,
                 false,
-                security.firmware_activation.as_micros(),
+                activation.as_micros(),
             ),
             CommandKind::Connect | CommandKind::Disconnect => {
-                let extra = security.random_delay_max.as_micros();
+                let extra = random_delay_max.as_micros();
                 let random = if extra == 0 { 0 } else { stream.below(extra + 1) };
-                (command_bytes, true, security.relay_delay.as_micros() + random)
+                (command_bytes, true, relay_delay.as_micros() + random)
             }
             _ => (command_bytes, true, 0),
         };
@@ -668,6 +674,22 @@ impl Sim {
             (j, a.kind, a.cause)
         };
         let m = j.meter;
+        // A meter that lost its supply or failed since the message left cannot act on it;
+        // its acknowledgement never comes and the HES times out.
+        let dead = self.world.resource::<Fleet>().failed[m as usize] || self.net_state().unpowered[m as usize];
+        if dead {
+            let hes = self.world.resource::<Hes>();
+            let timeout = if matches!(kind, CommandKind::FirmwareUpdate { .. }) {
+                hes.config.firmware_timeout
+            } else {
+                hes.config.command_timeout
+            };
+            let deadline = SimTime((j.last_sent.0 + timeout.as_micros()).max(at.0));
+            let attempt = j.attempts;
+            self.calendar.insert(deadline, Event::Timeout { job, attempt });
+            self.world.resource_mut::<Hes>().jobs[job as usize].lost_at_meter = attempt;
+            return;
+        }
         let mut rejected = false;
         {
             let mut fleet = self.world.resource_mut::<Fleet>();
@@ -720,7 +742,7 @@ impl Sim {
     fn ack(&mut self, at: SimTime, job: u32, attempt: u8) {
         let mut hes = self.world.resource_mut::<Hes>();
         let j = hes.jobs[job as usize];
-        if j.acked.is_some() || j.failed || attempt != j.attempts {
+        if j.acked.is_some() || j.failed || attempt != j.attempts || j.lost_at_meter == attempt {
             return;
         }
         hes.jobs[job as usize].acked = Some(at);

@@ -527,3 +527,41 @@ fn demand_response_tariff_and_key_commands_act_at_the_meter() {
     );
     assert_eq!(sim.hes().audit.iter().map(|a| a.acked).sum::<u32>(), 601);
 }
+
+/// A command that reaches meters after their feeder went out does nothing there; the HES
+/// times out and its retry, after the feeder is back, executes.
+#[test]
+fn commands_to_meters_without_supply_time_out_and_are_retried() {
+    use crate::hes::CommandKind;
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let config = SimConfig::with_defaults(9, start, SimDuration::from_hours(2));
+    let mut net = network(50, |_| CustomerClass::Residential, LinkKind::Cellular);
+    net.params.backhaul.success = 1.0;
+    net.meters.iter_mut().for_each(|m| m.tower_quality = 1.0);
+    let mut sim = Sim::new(config, net).expect("valid");
+    let t = SimDuration::from_minutes(20).as_micros();
+    let r = request(&sim, "ops-alice", CommandKind::Disconnect, (0..50).collect());
+    sim.schedule(SimTime(t), r).expect("valid");
+    for (offset, energized) in [(100_000, false), (SimDuration::from_minutes(5).as_micros(), true)] {
+        let input = Input::FeederSupply {
+            feeder: 0,
+            energized,
+            cause: Cause::Outage,
+        };
+        sim.schedule(SimTime(t + offset), input).expect("valid");
+    }
+    sim.run_to_end().expect("runs");
+    let a = &sim.hes().audit[0];
+    assert_eq!((a.executed, a.acked, a.failed, a.retries), (50, 50, 0, 50));
+    let timeout = SimDuration::from_minutes(10).as_micros();
+    assert!(
+        sim.hes()
+            .jobs
+            .iter()
+            .all(|j| j.executed.expect("executed").0 > t + timeout)
+    );
+    assert_eq!(
+        sim.records().intervals[7].customers_off_by_cause[Cause::Operation.index()],
+        50
+    );
+}

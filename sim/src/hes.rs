@@ -242,6 +242,8 @@ pub struct Job {
     pub attempts: u8,
     /// When the first attempt left the HES.
     pub first_sent: SimTime,
+    /// When the latest attempt left the HES.
+    pub last_sent: SimTime,
     /// When the meter executed it (the first time, if it did).
     pub executed: Option<SimTime>,
     /// When the HES got the acknowledgement.
@@ -250,6 +252,9 @@ pub struct Job {
     pub rejected: bool,
     /// Whether the HES gave up on it.
     pub failed: bool,
+    /// The attempt (if any, else 0) that reached the meter when it could not act on it (no
+    /// supply, failed module): its acknowledgement never comes.
+    pub lost_at_meter: u8,
 }
 
 /// HES behaviour.
