@@ -118,10 +118,11 @@ pub fn timeseries_csv(scenario: &Scenario, records: &RunRecords) -> String {
 }
 
 /// The header of `feeders.csv`.
-pub const FEEDERS_HEADER: &str = "time,slot,feeder,substation,rating_kw,scada_kw";
+pub const FEEDERS_HEADER: &str = "time,slot,feeder,substation,rating_kw,scada_kw,mdm_kw";
 
 /// Renders `feeders.csv`: what the feeder-head SCADA measured on every feeder in every
-/// interval (true load plus technical losses, independent of what the meters report).
+/// interval (true load plus technical losses, independent of what the meters report), and what
+/// the MDM held for the feeder's meters at first read: the two sides of an energy balance.
 pub fn feeders_csv(scenario: &Scenario, records: &RunRecords, network: &amirange_sim::network::Network) -> String {
     let n = network.feeders.len().max(1);
     let mut out = String::with_capacity(records.scada_kw.len() * 48 + 64);
@@ -129,11 +130,13 @@ pub fn feeders_csv(scenario: &Scenario, records: &RunRecords, network: &amirange
     out.push('\n');
     for (slot, row) in records.scada_kw.chunks(n).enumerate() {
         let time = scenario.sim.start.plus(interval_offset(slot));
+        let reported = records.feeder_reported_wh.get(slot * n..(slot + 1) * n).unwrap_or(&[]);
         for (f, (kw, feeder)) in row.iter().zip(&network.feeders).enumerate() {
+            let mdm_kw = reported.get(f).map_or(0.0, |&wh| wh_to_kw(wh as f64));
             let _ = writeln!(
                 out,
-                "{time},{slot},{f},{},{:.0},{:.3}",
-                feeder.substation, feeder.rating_kw, kw
+                "{time},{slot},{f},{},{:.0},{:.3},{:.3}",
+                feeder.substation, feeder.rating_kw, kw, mdm_kw
             );
         }
     }

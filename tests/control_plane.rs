@@ -301,3 +301,29 @@ fn demand_response_and_storms_follow_their_rates_over_a_year() {
     );
     within(counts.storms as f64, 100.0 * 12.0, "storms");
 }
+
+/// The MDM's energy per feeder at first read adds up to its fleet total, and balances against
+/// what feeder-head SCADA measured (which also carries the technical losses): the hook for
+/// theft and false-data analytics.
+#[test]
+fn mdm_energy_per_feeder_balances_against_scada() {
+    let mut sim = sim(town(8), 3);
+    sim.run_to_end().expect("runs");
+    let n_feeders = sim.network().feeders.len();
+    let r = sim.records();
+    assert_eq!(r.feeder_reported_wh.len(), r.intervals.len() * n_feeders);
+    for (i, row) in r.intervals.iter().enumerate() {
+        let per_feeder: u64 = r.feeder_reported_wh[i * n_feeders..(i + 1) * n_feeders].iter().sum();
+        assert_eq!(per_feeder, row.reported_wh, "interval {i}");
+    }
+    for f in 0..n_feeders {
+        let mdm: f64 = (0..r.intervals.len())
+            .map(|i| r.feeder_reported_wh[i * n_feeders + f] as f64)
+            .sum();
+        let scada_wh: f64 = (0..r.intervals.len())
+            .map(|i| f64::from(r.scada_kw[i * n_feeders + f]) * 250.0)
+            .sum();
+        let ratio = mdm / scada_wh;
+        assert!((0.9..1.0).contains(&ratio), "feeder {f}: MDM / SCADA = {ratio}");
+    }
+}

@@ -275,6 +275,11 @@ impl ConsumeStep<'_> {
 #[derive(Default)]
 pub(crate) struct CycleAccum {
     reported_wh: Vec<u64>,
+    /// Reported Wh per (interval of the cycle, feeder), interval-major: what the MDM holds per
+    /// feeder at first read, for energy balance against feeder-head SCADA.
+    feeder_reported_wh: Vec<u64>,
+    /// The feeder of the meter being ingested.
+    feeder: usize,
     settled_wh: Vec<i64>,
     on_time: Vec<u64>,
     missing: Vec<u64>,
@@ -292,7 +297,10 @@ pub(crate) struct CycleAccum {
 }
 
 impl CycleAccum {
-    fn ensure_len(&mut self, n: usize) {
+    fn ensure_len(&mut self, n: usize, n_feeders: usize) {
+        if self.feeder_reported_wh.len() != n * n_feeders {
+            self.feeder_reported_wh.resize(n * n_feeders, 0);
+        }
         if self.reported_wh.len() != n {
             self.reported_wh.resize(n, 0);
             self.settled_wh.resize(n, 0);
@@ -306,6 +314,7 @@ impl CycleAccum {
     fn reset(&mut self) {
         let mut kept = CycleAccum {
             reported_wh: std::mem::take(&mut self.reported_wh),
+            feeder_reported_wh: std::mem::take(&mut self.feeder_reported_wh),
             settled_wh: std::mem::take(&mut self.settled_wh),
             on_time: std::mem::take(&mut self.on_time),
             missing: std::mem::take(&mut self.missing),
@@ -316,6 +325,7 @@ impl CycleAccum {
         };
         for v in [
             &mut kept.reported_wh,
+            &mut kept.feeder_reported_wh,
             &mut kept.on_time,
             &mut kept.missing,
             &mut kept.estimated,
@@ -363,6 +373,7 @@ struct ReadStep<'a> {
     first: u32,
     last: u32,
     n: usize,
+    n_feeders: usize,
     cycle: &'a CycleState,
     net: &'a NetState,
     sites: &'a [MeterSite],
@@ -422,7 +433,9 @@ impl ReadStep<'_> {
         acc: &mut CycleAccum,
     ) {
         let (first, last) = (self.first, self.last);
-        acc.ensure_len(self.n);
+        acc.ensure_len(self.n, self.n_feeders);
+        let f = place.feeder as usize;
+        acc.feeder = f;
         let i = idx.0 as usize;
         let path = &self.net.paths[i];
         let site = &self.sites[i];
@@ -484,6 +497,7 @@ impl ReadStep<'_> {
                 let est = self.table.substitute_wh(premise, s);
                 let i = (s - first) as usize;
                 acc.reported_wh[i] += est;
+                acc.feeder_reported_wh[i * self.n_feeders + f] += est;
                 acc.settled_wh[i] += est as i64;
                 acc.estimated[i] += 1;
                 acc.missing[i] += 1;
@@ -568,6 +582,7 @@ pub(crate) fn interval_system(
         first,
         last: slot,
         n: (slot - first + 1) as usize,
+        n_feeders,
         cycle: &cycle,
         net: &net,
         sites: &network.meters,
@@ -631,6 +646,8 @@ pub(crate) fn interval_system(
     // kW over a quarter-hour is kWh / 4; in mWh.
     row.scada_mwh = (scada_kw_sum * 0.25 * 1e6).round() as u64;
     records.intervals.push(row);
+    let len = records.feeder_reported_wh.len() + n_feeders;
+    records.feeder_reported_wh.resize(len, 0);
     let Some(first) = first else {
         return;
     };
@@ -639,6 +656,11 @@ pub(crate) fn interval_system(
     for a in accum.iter_mut() {
         let a = &mut a.cycle;
         if a.reported_wh.len() == n {
+            let nf = n_feeders;
+            let target = &mut records.feeder_reported_wh[base * nf..(base + n) * nf];
+            for (t, v) in target.iter_mut().zip(&a.feeder_reported_wh) {
+                *t += *v;
+            }
             for i in 0..n {
                 let row = &mut records.intervals[base + i];
                 row.reported_wh += a.reported_wh[i];
@@ -739,6 +761,8 @@ fn ingest_delivery(
                 acc.on_time[i] += 1;
                 acc.estimated[i] += u64::from(spike);
                 acc.reported_wh[i] += actual;
+                let n_feeders = acc.feeder_reported_wh.len() / acc.reported_wh.len();
+                acc.feeder_reported_wh[i * n_feeders + acc.feeder] += actual;
                 acc.settled_wh[i] += actual as i64;
             } else {
                 // Estimated earlier in this same cycle (cannot happen with one attempt per

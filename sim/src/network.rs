@@ -166,31 +166,46 @@ pub struct MeshGraph {
 impl MeshGraph {
     /// Builds the graph from undirected edges `(a, b, quality code)`, any order, duplicates
     /// allowed (the best quality wins).
-    pub fn from_edges(n_nodes: usize, mut edges: Vec<(u32, u32, u8)>) -> MeshGraph {
-        let mut directed: Vec<u64> = Vec::with_capacity(edges.len() * 2);
-        edges.sort_unstable_by_key(|&(a, b, q)| (a.min(b), a.max(b), Reverse(q)));
-        edges.dedup_by_key(|&mut (a, b, _)| (a.min(b), a.max(b)));
-        for &(a, b, q) in &edges {
-            if a == b {
-                continue;
-            }
-            // Pack (from, to, quality) into one sortable word: 28 bits each is 268M nodes.
-            directed.push((u64::from(a) << 36) | (u64::from(b) << 8) | u64::from(q));
-            directed.push((u64::from(b) << 36) | (u64::from(a) << 8) | u64::from(q));
-        }
+    pub fn from_edges(n_nodes: usize, edges: Vec<(u32, u32, u8)>) -> MeshGraph {
+        // Pack each undirected edge as (low end, high end, 255 - quality): one word, so that a
+        // plain sort puts every pair together with its best quality first (28 bits per end is
+        // 268M nodes).
+        let mut keys: Vec<u64> = edges
+            .iter()
+            .filter(|&&(a, b, _)| a != b)
+            .map(|&(a, b, q)| (u64::from(a.min(b)) << 36) | (u64::from(a.max(b)) << 8) | u64::from(255 - q))
+            .collect();
         drop(edges);
-        directed.sort_unstable();
+        keys.sort_unstable();
+        keys.dedup_by_key(|w| *w >> 8);
+        // Counting placement: scanning pairs in (low, high) order, every node first receives its
+        // lower neighbours (in ascending order, while the scan is at them) and then its higher
+        // ones (ascending, while the scan is at the node itself), so each node's targets come
+        // out sorted without a second sort.
         let mut offsets = vec![0u32; n_nodes + 1];
-        let mut targets = Vec::with_capacity(directed.len());
-        let mut quality = Vec::with_capacity(directed.len());
-        for &w in &directed {
-            let from = (w >> 36) as usize;
-            offsets[from + 1] += 1;
-            targets.push(((w >> 8) & 0x0FFF_FFFF) as u32);
-            quality.push((w & 0xFF) as u8);
+        for &w in &keys {
+            offsets[(w >> 36) as usize + 1] += 1;
+            offsets[((w >> 8) & 0x0FFF_FFFF) as usize + 1] += 1;
         }
         for v in 0..n_nodes {
             offsets[v + 1] += offsets[v];
+        }
+        let total = offsets[n_nodes] as usize;
+        let mut fill: Vec<u32> = offsets[..n_nodes].to_vec();
+        let mut targets = vec![0u32; total];
+        let mut quality = vec![0u8; total];
+        for &w in &keys {
+            let (a, b, q) = (
+                (w >> 36) as u32,
+                ((w >> 8) & 0x0FFF_FFFF) as u32,
+                255 - (w & 0xFF) as u8,
+            );
+            for (from, to) in [(a, b), (b, a)] {
+                let at = fill[from as usize] as usize;
+                targets[at] = to;
+                quality[at] = q;
+                fill[from as usize] += 1;
+            }
         }
         MeshGraph {
             offsets,
@@ -926,6 +941,11 @@ impl NetState {
             }
         }
         let n_meters = net.meters.len() as u32;
+        // Which meters may join the mesh now: one dense flag per meter, not a look at each
+        // meter's site on every edge.
+        let relays: Vec<bool> = (0..n_meters)
+            .map(|u| net.meters[u as usize].link == LinkKind::Mesh && self.is_up(u))
+            .collect();
         while let Some(Reverse((d, v))) = heap.pop() {
             if d > dist[v as usize] {
                 continue;
@@ -938,7 +958,7 @@ impl NetState {
                 continue;
             }
             for (u, q) in net.mesh.edges(v) {
-                if u >= n_meters || !self.is_up(u) || net.meters[u as usize].link != LinkKind::Mesh {
+                if u >= n_meters || !relays[u as usize] {
                     continue;
                 }
                 let q = self.link_q(v, u, q);
@@ -1498,5 +1518,45 @@ impl NetState {
             wait_us.push(busy.0.saturating_sub(now.0));
             *busy = SimTime(busy.0.max(now.0) + load);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CSR graph equals a straightforward construction: both directions of every edge,
+    /// the best quality of duplicates, no self-loops, targets ascending per node.
+    #[test]
+    fn graph_from_edges_matches_a_reference() {
+        let mut stream = crate::rng::Stream::new(1, crate::rng::Purpose::Test, 0, 0);
+        let n = 300u32;
+        let edges: Vec<(u32, u32, u8)> = (0..5_000)
+            .map(|_| {
+                (
+                    stream.below(u64::from(n)) as u32,
+                    stream.below(u64::from(n)) as u32,
+                    stream.below(256) as u8,
+                )
+            })
+            .collect();
+        let mut reference = std::collections::BTreeMap::<(u32, u32), u8>::new();
+        for &(a, b, q) in &edges {
+            if a != b {
+                for key in [(a, b), (b, a)] {
+                    let e = reference.entry(key).or_insert(q);
+                    *e = (*e).max(q);
+                }
+            }
+        }
+        let g = &MeshGraph::from_edges(n as usize, edges);
+        let built: Vec<((u32, u32), u8)> = (0..n)
+            .flat_map(|v| {
+                let (a, b) = (g.offsets[v as usize] as usize, g.offsets[v as usize + 1] as usize);
+                (a..b).map(move |i| ((v, g.targets[i]), g.quality[i]))
+            })
+            .collect();
+        let expected: Vec<((u32, u32), u8)> = reference.into_iter().collect();
+        assert_eq!(built, expected);
     }
 }

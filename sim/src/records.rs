@@ -189,6 +189,10 @@ pub struct RunRecords {
     /// Feeder-head SCADA readings, kW averaged over each interval: `n_feeders` values per
     /// interval, interval-major.
     pub scada_kw: Vec<f32>,
+    /// Energy the MDM held per feeder for each interval when its first read cycle closed
+    /// (actual reads plus estimates), Wh: `n_feeders` values per interval, interval-major. The
+    /// hook for energy balance against `scada_kw` (theft, false data).
+    pub feeder_reported_wh: Vec<u64>,
     /// Messages sent to meters, in the order they were sent.
     pub messages: Vec<MessageRecord>,
     /// Ground truth, in time order.
