@@ -298,6 +298,10 @@ pub struct OutageMetrics {
 pub struct FleetMetrics {
     /// Meters per firmware version.
     pub firmware: BTreeMap<String, u64>,
+    /// Distinct keys in the fleet at the end (key group and version).
+    pub distinct_keys: u64,
+    /// Most meters sharing one key at the end: what extracting one key unlocks at worst.
+    pub largest_key_group: u64,
     /// Meters whose key was rotated at least once.
     pub keys_rotated: u64,
     /// Meters whose communication module is failed at the end.
@@ -598,8 +602,13 @@ fn fleet(sim: &Sim) -> FleetMetrics {
             offpeak += r.offpeak_wh;
         }
     }
+    let mut keys: Vec<(u32, u16)> = f.key_group.iter().copied().zip(f.key_version.iter().copied()).collect();
+    keys.sort_unstable();
+    let groups: Vec<u64> = keys.chunk_by(|a, b| a == b).map(|g| g.len() as u64).collect();
     FleetMetrics {
         firmware,
+        distinct_keys: groups.len() as u64,
+        largest_key_group: groups.iter().copied().max().unwrap_or(0),
         keys_rotated: f.key_version.iter().filter(|&&v| v > 0).count() as u64,
         meters_failed: f.failed.iter().filter(|&&x| x).count() as u64,
         tamper_flagged: f.tamper.iter().filter(|&&t| t != 0).count() as u64,

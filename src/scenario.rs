@@ -225,9 +225,6 @@ pub struct RawSecurity {
     /// Whether meters verify firmware signatures.
     #[serde(default)]
     pub verify_firmware: Option<bool>,
-    /// Whether meters check frame counters.
-    #[serde(default)]
-    pub frame_counters: Option<bool>,
     /// The installed firmware: `(version: "4.1.0", signed: true, image_kb: 256)`.
     #[serde(default)]
     pub firmware: Option<RawFirmware>,
@@ -786,7 +783,6 @@ fn control_plane(
             };
         }
         c.verify_firmware = s.verify_firmware.unwrap_or(c.verify_firmware);
-        c.frame_counters = s.frame_counters.unwrap_or(c.frame_counters);
         if let Some(f) = s.firmware {
             let image: &mut FirmwareImage = &mut c.installed;
             image.version = f.version.unwrap_or_else(|| image.version.clone());

@@ -80,7 +80,7 @@ impl ProfileTable {
                 let date =
                     crate::time::CivilDate::from_days_since_epoch(start_day + abs.div_euclid(SLOTS_PER_DAY as i64));
                 let slot_of_day = abs.rem_euclid(SLOTS_PER_DAY as i64);
-                date.iso_weekday() <= 5 && (from..to).contains(&slot_of_day)
+                date.iso_weekday() <= 5 && !config.holidays.contains(&date) && (from..to).contains(&slot_of_day)
             })
             .collect();
         ProfileTable { kw, peak }

@@ -128,9 +128,10 @@ enum Event {
     Dispatch {
         job: u32,
     },
-    /// A job's message has arrived and the meter executes it.
+    /// A job's message (of this attempt) has arrived and the meter executes it.
     Execute {
         job: u32,
+        attempt: u8,
     },
     /// A job's acknowledgement reaches the HES.
     Ack {
@@ -435,7 +436,7 @@ impl Sim {
                 return;
             }
             Event::Dispatch { job } => return self.dispatch(at, job),
-            Event::Execute { job } => return self.execute(at, job),
+            Event::Execute { job, attempt } => return self.execute(at, job, attempt),
             Event::Ack { job, attempt } => return self.ack(at, job, attempt),
             Event::Timeout { job, attempt } => return self.timeout(at, job, attempt),
             Event::OutageDetected { outage } => {
@@ -538,7 +539,10 @@ impl Sim {
             }
             m.relay = relay;
             m.relay_changed_at_us = offset;
-            m.relay_cause = cause;
+            if relay == Relay::Open {
+                // The opening's cause owns the interruption until the relay closes again.
+                m.relay_cause = cause;
+            }
         }
     }
 
@@ -569,7 +573,7 @@ impl Sim {
             rejected: 0,
             failed: 0,
             retries: 0,
-            finished: verdict.is_err().then_some(at),
+            finished: (verdict.is_err() || request.meters.is_empty()).then_some(at),
         };
         hes.audit.push(record);
         if verdict.is_err() {
@@ -625,18 +629,20 @@ impl Sim {
             };
             (j, kind, attempt, timeout, command_bytes)
         };
-        let (bytes, priority, delay_us) = match kind {
+        let (bytes, priority, delay_us, delay_budget_us) = match kind {
             CommandKind::FirmwareUpdate { image } => (
                 self.world.resource::<Fleet>().images[usize::from(image)].bytes,
                 false,
+                activation.as_micros(),
                 activation.as_micros(),
             ),
             CommandKind::Connect | CommandKind::Disconnect => {
                 let extra = random_delay_max.as_micros();
                 let random = if extra == 0 { 0 } else { stream.below(extra + 1) };
-                (command_bytes, true, relay_delay.as_micros() + random)
+                let relay = relay_delay.as_micros();
+                (command_bytes, true, relay + random, relay + extra)
             }
-            _ => (command_bytes, true, 0),
+            _ => (command_bytes, true, 0, 0),
         };
         let meter = j.meter;
         let (fate, ack_us) = self.world.resource_scope(|world, mut state: Mut<NetState>| {
@@ -652,21 +658,22 @@ impl Sim {
             sent: at,
             fate,
         });
-        let deadline = SimTime(at.0 + timeout.as_micros());
+        // The HES allows for the meter's configured execution delay on top of the timeout.
+        let deadline = SimTime(at.0 + timeout.as_micros() + delay_budget_us);
         if let (Fate::Delivered { at: arrival, .. }, Some(ack_us)) = (fate, ack_us) {
             let executes = SimTime(arrival.0 + delay_us);
-            self.calendar.insert(executes, Event::Execute { job });
+            self.calendar.insert(executes, Event::Execute { job, attempt });
             let acked = SimTime(executes.0 + ack_us);
             if acked <= deadline {
+                // Inserted before the timeout: an ack at the deadline itself still counts.
                 self.calendar.insert(acked, Event::Ack { job, attempt });
-                return;
             }
         }
         self.calendar.insert(deadline, Event::Timeout { job, attempt });
     }
 
     /// The meter executes a job's command (again, if an earlier attempt's ack was late).
-    fn execute(&mut self, at: SimTime, job: u32) {
+    fn execute(&mut self, at: SimTime, job: u32, attempt: u8) {
         let (j, kind, cause) = {
             let hes = self.world.resource::<Hes>();
             let j = hes.jobs[job as usize];
@@ -678,16 +685,10 @@ impl Sim {
         // its acknowledgement never comes and the HES times out.
         let dead = self.world.resource::<Fleet>().failed[m as usize] || self.net_state().unpowered[m as usize];
         if dead {
-            let hes = self.world.resource::<Hes>();
-            let timeout = if matches!(kind, CommandKind::FirmwareUpdate { .. }) {
-                hes.config.firmware_timeout
-            } else {
-                hes.config.command_timeout
-            };
-            let deadline = SimTime((j.last_sent.0 + timeout.as_micros()).max(at.0));
-            let attempt = j.attempts;
-            self.calendar.insert(deadline, Event::Timeout { job, attempt });
-            self.world.resource_mut::<Hes>().jobs[job as usize].lost_at_meter = attempt;
+            // The attempt's timeout is already on the calendar.
+            if attempt == j.attempts {
+                self.world.resource_mut::<Hes>().jobs[job as usize].lost_at_meter = attempt;
+            }
             return;
         }
         let mut rejected = false;
@@ -702,7 +703,7 @@ impl Sim {
                         fleet.firmware[m as usize] = image;
                     }
                 }
-                CommandKind::KeyRotation => {
+                CommandKind::KeyRotation if j.executed.is_none() => {
                     fleet.key_version[m as usize] = fleet.key_version[m as usize].wrapping_add(1);
                 }
                 _ => {}
@@ -752,7 +753,7 @@ impl Sim {
         } else {
             record.acked += 1;
         }
-        record.finished = Some(record.finished.map_or(at, |f| f.max(at)));
+        record.settle(at);
     }
 
     fn timeout(&mut self, at: SimTime, job: u32, attempt: u8) {
@@ -769,7 +770,7 @@ impl Sim {
             hes.jobs[job as usize].failed = true;
             let record = &mut hes.audit[j.command as usize];
             record.failed += 1;
-            record.finished = Some(record.finished.map_or(at, |f| f.max(at)));
+            record.settle(at);
         }
     }
 
@@ -844,7 +845,7 @@ impl Sim {
     fn outage_detected(&mut self, at: SimTime, outage: u32, by: Detection) {
         let mut records = self.world.resource_mut::<RunRecords>();
         let o = &mut records.outages[outage as usize];
-        if o.detected_at.is_none() {
+        if o.detected_at.is_none() && o.end.is_none_or(|end| at <= end) {
             o.detected_at = Some(at);
             o.detected_by = Some(by);
         }

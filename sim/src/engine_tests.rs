@@ -565,3 +565,27 @@ fn commands_to_meters_without_supply_time_out_and_are_retried() {
         50
     );
 }
+
+/// An interruption belongs to the cause that opened the relay, whoever closes it.
+#[test]
+fn interruptions_belong_to_the_cause_that_opened_the_relay() {
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let config = SimConfig::with_defaults(2, start, SimDuration::from_hours(1));
+    let mut sim = sim_with(config, 1, |_| CustomerClass::Residential, LinkKind::Cellular);
+    for (minutes, relay, cause) in [(10, Relay::Open, Cause::Attack), (17, Relay::Closed, Cause::Operation)] {
+        let at = SimTime(SimDuration::from_minutes(minutes).as_micros());
+        sim.schedule(at, Input::SetRelay { meter: 0, relay, cause })
+            .expect("valid");
+    }
+    sim.run_to_end().expect("runs");
+    let by_cause: Vec<u64> = (0..3)
+        .map(|c| {
+            sim.records()
+                .intervals
+                .iter()
+                .map(|r| r.interrupted_us_by_cause[c])
+                .sum()
+        })
+        .collect();
+    assert_eq!(by_cause, vec![0, 0, SimDuration::from_minutes(7).as_micros()]);
+}

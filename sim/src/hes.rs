@@ -227,8 +227,19 @@ pub struct AuditRecord {
     pub failed: u32,
     /// Retries sent.
     pub retries: u32,
-    /// When the last target acknowledged or was given up on.
+    /// When the last target acknowledged, was rejected or was given up on (at arrival for a
+    /// refused request).
     pub finished: Option<SimTime>,
+}
+
+impl AuditRecord {
+    /// Marks the request finished at `at` once every target is acknowledged, rejected or given
+    /// up on.
+    pub fn settle(&mut self, at: SimTime) {
+        if self.acked + self.rejected + self.failed >= self.targets {
+            self.finished = Some(at);
+        }
+    }
 }
 
 /// One meter's part of a command.

@@ -1019,6 +1019,13 @@ impl NetState {
         let mut queue_us: Vec<f64> = self.read_load_us.iter().map(|&q| q as f64).collect();
         let mut chain = Vec::new();
         for &m in meters {
+            // The meter leaves its old place in its collector's polling queue.
+            let old = self.paths[m as usize];
+            if old.collector != NONE {
+                let share = self.queue_share(net, &k, m as usize, old.via);
+                let q = &mut queue_us[old.collector as usize];
+                *q = (*q - share).max(0.0);
+            }
             chain.clear();
             let mut v = m;
             while (v as usize) < net.meters.len() && self.routes.gateway[v as usize] != NONE {
@@ -1033,6 +1040,19 @@ impl NetState {
             self.paths[m as usize] = path;
         }
         self.read_load_us = queue_us.iter().map(|&q| q as u64).collect();
+    }
+
+    /// Channel time meter `i` adds to its collector's polling queue when reached `via`.
+    fn queue_share(&self, net: &Network, k: &PathConsts, i: usize, via: Via) -> f64 {
+        match via {
+            Via::Mesh => k.mesh_transfer_us,
+            Via::Plc => {
+                let (_, attempts) = with_retries(f64::from(net.meters[i].plc_quality), net.params.plc.mac_retries);
+                attempts * k.plc_transfer_us + k.turnaround_us
+            }
+            Via::Cellular | Via::Fallback => k.cell_service_us,
+            Via::Orphan(_) => 0.0,
+        }
     }
 
     /// Accumulates one mesh hop, from node `v` to its parent whose accumulator is `up`.
@@ -1071,7 +1091,7 @@ impl NetState {
             }
             let q = f64::from(site.tower_quality * self.rf_factor[i]);
             let queue = &mut queue_us[site.tower as usize];
-            *queue += k.cell_service_us;
+            *queue += self.queue_share(net, k, i, via);
             MeterPath {
                 success: (q * q) as f32,
                 fixed_us: (*queue + k.cell_transfer_us) as f32,
@@ -1101,7 +1121,7 @@ impl NetState {
                 } else {
                     let (mu, sigma) = lognormal_from_moments(acc.mean, acc.var);
                     let queue = &mut queue_us[gw as usize];
-                    *queue += k.mesh_transfer_us;
+                    *queue += self.queue_share(net, k, i, Via::Mesh);
                     MeterPath {
                         success: acc.success as f32,
                         fixed_us: (acc.fixed + *queue) as f32,
@@ -1114,10 +1134,10 @@ impl NetState {
                 }
             }
             LinkKind::Plc => {
-                let (s, attempts) = with_retries(f64::from(site.plc_quality), p.plc.mac_retries);
+                let (s, _) = with_retries(f64::from(site.plc_quality), p.plc.mac_retries);
                 // The concentrator polls its meters one after another on the shared line.
                 let queue = &mut queue_us[site.concentrator as usize];
-                *queue += attempts * k.plc_transfer_us + k.turnaround_us;
+                *queue += self.queue_share(net, k, i, Via::Plc);
                 MeterPath {
                     success: (s * s) as f32,
                     fixed_us: *queue as f32,
@@ -1169,10 +1189,14 @@ impl NetState {
         }
         self.radio_down[m] = !up;
         if up {
+            let mut joined = vec![meter];
             if net.meters[m].link == LinkKind::Mesh && self.routes.gateway[m] == NONE && !self.unpowered[m] {
-                self.join(net, meter);
+                joined = self.join(net, meter);
+                joined.push(meter);
+                joined.sort_unstable();
+                joined.dedup();
             }
-            self.update_paths(net, &[meter]);
+            self.update_paths(net, &joined);
             return None;
         }
         self.update_paths(net, &[meter]);
@@ -1186,6 +1210,7 @@ impl NetState {
         // A leaf leaves the tree without disturbing anyone.
         if self.routes.gateway[m] != NONE {
             self.unroute(meter);
+            self.routes.order.retain(|&v| v != meter);
         }
         None
     }
@@ -1220,17 +1245,66 @@ impl NetState {
             .min()
     }
 
-    /// Routes mesh meter `v` through its best routed neighbour, if it has one.
-    fn join(&mut self, net: &Network, v: u32) {
-        if let Some((d, u)) = self.best_parent(net, v, &[]) {
-            let r = &mut self.routes;
-            let (i, u) = (v as usize, u as usize);
-            r.parent[i] = u as u32;
-            r.dist[i] = d;
-            r.hops[i] = r.hops[u] + 1;
-            r.gateway[i] = r.gateway[u];
-            r.order.push(v);
+    /// Routes mesh meter `v` through its best routed neighbour, if it has one, and then every
+    /// unrouted meter that can now reach a collector through it (a subtree cut off while it was
+    /// down). Returns the meters routed.
+    fn join(&mut self, net: &Network, v: u32) -> Vec<u32> {
+        let Some((d, u)) = self.best_parent(net, v, &[]) else {
+            return Vec::new();
+        };
+        let r = &mut self.routes;
+        let i = v as usize;
+        r.parent[i] = u;
+        r.dist[i] = d;
+        r.hops[i] = r.hops[u as usize] + 1;
+        let mut heap = BinaryHeap::new();
+        heap.push(Reverse((d, v)));
+        let joined = self.grow(net, heap);
+        self.routes.order.extend_from_slice(&joined);
+        joined
+    }
+
+    /// Dijkstra from the tentatively placed meters in `heap` (their `dist`, `parent` and `hops`
+    /// set, not yet routed) into unrouted mesh meters whose radios work. Returns the meters
+    /// routed, parents before children.
+    fn grow(&mut self, net: &Network, mut heap: BinaryHeap<Reverse<(u32, u32)>>) -> Vec<u32> {
+        let n_meters = net.meters.len();
+        let max_hops = net.params.mesh.max_hops.min(255) as u8;
+        let min_q = net.params.mesh.min_link_quality as f32;
+        let mut joined = Vec::new();
+        while let Some(Reverse((d, v))) = heap.pop() {
+            let i = v as usize;
+            if d > self.routes.dist[i] || self.routes.gateway[i] != NONE {
+                continue;
+            }
+            self.routes.gateway[i] = self.routes.gateway[self.routes.parent[i] as usize];
+            joined.push(v);
+            if self.routes.hops[i] >= max_hops {
+                continue;
+            }
+            for (u, q) in net.mesh.edges(v) {
+                let j = u as usize;
+                if j >= n_meters
+                    || net.meters[j].link != LinkKind::Mesh
+                    || !self.is_up(u)
+                    || self.routes.gateway[j] != NONE
+                {
+                    continue;
+                }
+                let q = self.link_q(v, u, q);
+                if q < min_q {
+                    continue;
+                }
+                let nd = d.saturating_add(etx_cost(q));
+                if nd < self.routes.dist[j] {
+                    self.routes.dist[j] = nd;
+                    self.routes.parent[j] = v;
+                    self.routes.hops[j] = self.routes.hops[i] + 1;
+                    heap.push(Reverse((nd, u)));
+                }
+            }
         }
+        joined
     }
 
     /// Re-forms the routes of every meter whose route passes through a meter that is down:
@@ -1258,8 +1332,6 @@ impl NetState {
         for &v in &affected {
             self.unroute(v);
         }
-        let max_hops = net.params.mesh.max_hops.min(255) as u8;
-        let min_q = net.params.mesh.min_link_quality as f32;
         let mut heap = BinaryHeap::new();
         for &v in &affected {
             if self.is_up(v)
@@ -1272,39 +1344,16 @@ impl NetState {
                 heap.push(Reverse((d, v)));
             }
         }
-        let mut joined = Vec::new();
-        while let Some(Reverse((d, v))) = heap.pop() {
-            let i = v as usize;
-            if d > self.routes.dist[i] || self.routes.gateway[i] != NONE {
-                continue;
-            }
-            self.routes.gateway[i] = self.routes.gateway[self.routes.parent[i] as usize];
-            joined.push(v);
-            if self.routes.hops[i] >= max_hops {
-                continue;
-            }
-            for (u, q) in net.mesh.edges(v) {
-                let j = u as usize;
-                if j >= n_meters || !bad[j] || !self.is_up(u) || self.routes.gateway[j] != NONE {
-                    continue;
-                }
-                let q = self.link_q(v, u, q);
-                if q < min_q {
-                    continue;
-                }
-                let nd = d.saturating_add(etx_cost(q));
-                if nd < self.routes.dist[j] {
-                    self.routes.dist[j] = nd;
-                    self.routes.parent[j] = v;
-                    self.routes.hops[j] = self.routes.hops[i] + 1;
-                    heap.push(Reverse((nd, u)));
-                }
-            }
-        }
+        let joined = self.grow(net, heap);
         self.routes.order.retain(|&v| !bad[v as usize]);
         self.routes.order.extend_from_slice(&joined);
         self.repairs += 1;
-        self.update_paths(net, &affected);
+        // The affected meters, and any earlier orphan that found a route through them.
+        let mut changed = affected;
+        changed.extend_from_slice(&joined);
+        changed.sort_unstable();
+        changed.dedup();
+        self.update_paths(net, &changed);
     }
 
     /// Takes the supply of `meters` away (their feeder went out) or gives it back; their

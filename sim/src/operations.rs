@@ -538,7 +538,6 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
     let months = days.horizon as f64 / (DAYS_PER_MONTH * MICROS_PER_DAY as f64);
     let mut stream = Stream::new(seed, Purpose::Operations, kind::STORMS, 0);
     let mut outages: Vec<(u64, u32)> = Vec::new();
-    let mut feeder_free = vec![0u64; n_feeders];
     for _ in 0..poisson(&mut stream, ops.storms_per_month * months) {
         let t = stream.below(days.horizon);
         let substation = stream.below(net.substations.len().max(1) as u64) as u32;
@@ -550,17 +549,20 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
         for _ in 0..k.min(feeders.len()) {
             let f = feeders.swap_remove(stream.below(feeders.len() as u64) as usize);
             let start = t + stream.below(2 * MICROS_PER_HOUR);
-            if start >= days.horizon || feeder_free[f as usize] > start {
-                continue;
+            if start < days.horizon {
+                outages.push((start, f));
             }
-            feeder_free[f as usize] = u64::MAX;
-            outages.push((start, f));
         }
     }
+    // In time order: a feeder still out (not yet restored) when another storm hits it stays out.
     outages.sort_unstable();
+    let mut feeder_free = vec![0u64; n_feeders];
     let mut crews = vec![0u64; ops.crews as usize];
     let mut crew_stream = Stream::new(seed, Purpose::Operations, kind::STORMS, 1);
     for &(start, f) in &outages {
+        if feeder_free[f as usize] > start {
+            continue;
+        }
         counts.feeder_outages += 1;
         inputs.push((
             SimTime(start),
@@ -581,6 +583,7 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
         if let Some(slot) = crews.get_mut(c) {
             *slot = done;
         }
+        feeder_free[f as usize] = done;
         if done < days.horizon {
             counts.restorations += 1;
             inputs.push((

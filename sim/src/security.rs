@@ -55,8 +55,6 @@ pub struct SecurityConfig {
     pub keys: KeyModel,
     /// Whether meters verify a firmware image's signature before installing it.
     pub verify_firmware: bool,
-    /// Whether meters reject a command whose frame counter is not above the last accepted one.
-    pub frame_counters: bool,
     /// The image every meter runs at the start.
     pub installed: FirmwareImage,
     /// Time from a connect or disconnect command's arrival to the relay's operation
@@ -70,14 +68,12 @@ pub struct SecurityConfig {
 }
 
 impl SecurityConfig {
-    /// Typical values: per-device keys, signed firmware verified at the meter, frame counters
-    /// on, a relay that operates two seconds after the command arrives, no random delay
+    /// Typical values: per-device keys, signed firmware verified at the meter, a relay that operates two seconds after the command arrives, no random delay
     /// (assumptions).
     pub fn typical() -> SecurityConfig {
         SecurityConfig {
             keys: KeyModel::PerDevice,
             verify_firmware: true,
-            frame_counters: true,
             installed: FirmwareImage {
                 version: "4.1.0".into(),
                 hash: 0x4100_0000_5eed_0001,
@@ -146,8 +142,6 @@ pub struct Fleet {
     pub images: Vec<FirmwareImage>,
     /// Whether meters verify firmware signatures.
     pub verify_firmware: bool,
-    /// Whether meters check frame counters.
-    pub frame_counters: bool,
 }
 
 impl Fleet {
@@ -168,7 +162,6 @@ impl Fleet {
             failed: vec![false; n],
             images: vec![config.installed.clone()],
             verify_firmware: config.verify_firmware,
-            frame_counters: config.frame_counters,
         }
     }
 

@@ -339,6 +339,8 @@ fn a_failed_relay_meter_is_repaired_locally_like_a_full_reroute() {
     let net = generate(&parse("Area(kind: Suburban, meters: 3000)"), 4);
     let mut state = NetState::new(&net);
     let n = net.meters.len();
+    let at_rest: Vec<Via> = state.paths.iter().map(|p| p.via).collect();
+    let load_at_rest = state.read_load_us.clone();
     // The routed meter with the most children.
     let mut children = vec![0u32; n];
     for i in 0..n {
@@ -373,9 +375,24 @@ fn a_failed_relay_meter_is_repaired_locally_like_a_full_reroute() {
             assert!((a.success - b.success).abs() < 1e-5);
         }
     }
-    // Replaced: both rejoin through a routed neighbour straight away.
+    // Replaced: both rejoin through a routed neighbour straight away, and so does every meter
+    // that was cut off behind the relay.
     for m in [relay, leaf] {
         assert_eq!(state.set_radio(&net, m, true, now), None);
         assert_eq!(state.paths[m as usize].via, Via::Mesh, "meter {m} rejoined");
     }
+    for (i, (path, rest)) in state.paths.iter().zip(&at_rest).enumerate() {
+        assert_eq!(
+            path.via == Via::Mesh,
+            *rest == Via::Mesh,
+            "meter {i} is reached as at rest"
+        );
+    }
+    // Meters that moved to another collector meanwhile stay there (they are routed), so the
+    // polling load may have moved between collectors, but in total it is what it was.
+    let (total, at_rest_total): (u64, u64) = (state.read_load_us.iter().sum(), load_at_rest.iter().sum());
+    assert!(
+        total.abs_diff(at_rest_total) <= state.read_load_us.len() as u64,
+        "{total} µs of polling vs {at_rest_total} µs at rest"
+    );
 }
