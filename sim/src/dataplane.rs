@@ -278,6 +278,8 @@ pub(crate) struct CycleAccum {
     /// Reported Wh per (interval of the cycle, feeder), interval-major: what the MDM holds per
     /// feeder at first read, for energy balance against feeder-head SCADA.
     feeder_reported_wh: Vec<u64>,
+    /// Feeders in the network (the stride of `feeder_reported_wh`).
+    n_feeders: usize,
     /// The feeder of the meter being ingested.
     feeder: usize,
     settled_wh: Vec<i64>,
@@ -300,6 +302,7 @@ impl CycleAccum {
     fn ensure_len(&mut self, n: usize, n_feeders: usize) {
         if self.feeder_reported_wh.len() != n * n_feeders {
             self.feeder_reported_wh.resize(n * n_feeders, 0);
+            self.n_feeders = n_feeders;
         }
         if self.reported_wh.len() != n {
             self.reported_wh.resize(n, 0);
@@ -321,6 +324,7 @@ impl CycleAccum {
             estimated: std::mem::take(&mut self.estimated),
             backfill: std::mem::take(&mut self.backfill),
             silent: std::mem::take(&mut self.silent),
+            n_feeders: self.n_feeders,
             ..CycleAccum::default()
         };
         for v in [
@@ -761,8 +765,7 @@ fn ingest_delivery(
                 acc.on_time[i] += 1;
                 acc.estimated[i] += u64::from(spike);
                 acc.reported_wh[i] += actual;
-                let n_feeders = acc.feeder_reported_wh.len() / acc.reported_wh.len();
-                acc.feeder_reported_wh[i * n_feeders + acc.feeder] += actual;
+                acc.feeder_reported_wh[i * acc.n_feeders + acc.feeder] += actual;
                 acc.settled_wh[i] += actual as i64;
             } else {
                 // Estimated earlier in this same cycle (cannot happen with one attempt per
