@@ -100,7 +100,7 @@ fn refused_requests_are_audited_and_do_nothing() {
             credential,
             kind,
             meters: vec![1, 2, 3],
-            cause: Cause::Attack,
+            cause: Cause::Attack(0),
             purpose: "probe".into(),
         };
         sim.schedule(at(1), Input::Command(request)).expect("valid");
@@ -117,12 +117,7 @@ fn refused_requests_are_audited_and_do_nothing() {
 /// activation time.
 fn transfer_seconds(net: &Network, meters: &[u32], kb: u32) -> Vec<f64> {
     let mut sim = sim(net.clone(), 24);
-    let image = sim.add_firmware_image(FirmwareImage {
-        version: "4.2.0".into(),
-        hash: 0x42,
-        signed: true,
-        bytes: kb * 1024,
-    });
+    let image = sim.add_firmware_image(FirmwareImage::honest("4.2.0", 0x42, true, kb * 1024));
     let credential = sim.credential("admin-carol").expect("account");
     let request = CommandRequest {
         credential,

@@ -29,7 +29,7 @@ use crate::model::{
 };
 use crate::network::{MeterSite, NONE, NetState, Network, Via};
 use crate::profile::{ProfileCalendar, SLOTS_PER_DAY};
-use crate::records::{IntervalRow, LinkReadStats, RunCounters, RunRecords};
+use crate::records::{AttackTick, IntervalRow, LinkReadStats, RunCounters, RunRecords};
 use crate::rng::{Purpose, QuantileTable, Stream, StreamFamily};
 
 /// Largest routine shift any class may use, quarter-hours (see `ClassConsumption`).
@@ -158,8 +158,20 @@ pub(crate) struct TickAccum {
     interrupted_us_by_cause: [u64; 3],
     not_served_mwh_by_cause: [u64; 3],
     dr_curtailed_mwh: u64,
-    /// Critical facilities without supply in the interval: (meter, cause index, µs).
+    /// Critical facilities without supply in the interval: (meter, cause code, µs).
     critical: Vec<(u32, u8, u32)>,
+    /// Per attack (by index): what it did in the interval.
+    attacks: Vec<AttackTick>,
+}
+
+/// The per-attack sums of attack `k`, grown on first use.
+#[inline]
+fn attack_slot(attacks: &mut Vec<AttackTick>, k: u8) -> &mut AttackTick {
+    let k = usize::from(k);
+    if attacks.len() <= k {
+        attacks.resize(k + 1, AttackTick::default());
+    }
+    &mut attacks[k]
 }
 
 impl TickAccum {
@@ -174,6 +186,7 @@ impl TickAccum {
         self.not_served_mwh_by_cause = [0; 3];
         self.dr_curtailed_mwh = 0;
         self.critical.clear();
+        self.attacks.fill(AttackTick::default());
     }
 }
 
@@ -227,28 +240,47 @@ impl ConsumeStep<'_> {
         let demand_wh = base_wh * factor * f64::from(self.grid.pickup_factor[f]);
         let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
         let true_wh = demand_wh * keep * on_share;
-        let relay_cause = meter.relay_cause.index();
-        let outage = Cause::Outage.index();
+        let relay_cause = meter.relay_cause;
+        let f_cause = self.grid.feeders[f].cause;
         if relay_off > 0.0 || feeder_off > 0.0 {
             let relay_part = relay_off * (1.0 - feeder_off);
-            acc.interrupted_us_by_cause[outage] += (feeder_off * f64::from(interval_us)) as u64;
-            acc.interrupted_us_by_cause[relay_cause] += (relay_part * f64::from(interval_us)) as u64;
-            acc.not_served_mwh_by_cause[outage] += (demand_wh * keep * feeder_off * 1000.0) as u64;
-            acc.not_served_mwh_by_cause[relay_cause] += (demand_wh * keep * relay_part * 1000.0) as u64;
-            if premise.class == CustomerClass::Critical {
-                let us = |share: f64| (share * f64::from(interval_us)) as u32;
-                if feeder_off > 0.0 {
-                    acc.critical.push((idx.0, outage as u8, us(feeder_off)));
+            let critical = premise.class == CustomerClass::Critical;
+            for (cause, share) in [(f_cause, feeder_off), (relay_cause, relay_part)] {
+                if share <= 0.0 {
+                    continue;
                 }
-                if relay_part > 0.0 {
-                    acc.critical.push((idx.0, relay_cause as u8, us(relay_part)));
+                let us = (share * f64::from(interval_us)) as u64;
+                let mwh = (demand_wh * keep * share * 1000.0) as u64;
+                acc.interrupted_us_by_cause[cause.index()] += us;
+                acc.not_served_mwh_by_cause[cause.index()] += mwh;
+                if let Some(k) = cause.attack() {
+                    let a = attack_slot(&mut acc.attacks, k);
+                    a.interrupted_us += us;
+                    a.not_served_mwh += mwh;
+                }
+                if critical {
+                    acc.critical.push((idx.0, cause.code(), us as u32));
                 }
             }
         }
         if keep < 1.0 {
             acc.dr_curtailed_mwh += (demand_wh * (1.0 - keep) * on_share * 1000.0) as u64;
         }
-        meter.register_wh += true_wh;
+        if meter.register_share < 1.0 {
+            let share = f64::from(meter.register_share);
+            meter.register_wh += true_wh * share;
+            if meter.skew_by > 0 {
+                let missing = (true_wh * (1.0 - share) * 1000.0) as u64;
+                let a = attack_slot(&mut acc.attacks, meter.skew_by - 1);
+                if meter.skew_theft {
+                    a.stolen_mwh += missing;
+                } else {
+                    a.falsified_mwh += missing;
+                }
+            }
+        } else {
+            meter.register_wh += true_wh;
+        }
         meter.open_us_in_interval = 0;
         meter.relay_changed_at_us = 0;
         let reading = meter.register_wh as u64;
@@ -266,8 +298,15 @@ impl ConsumeStep<'_> {
         if energized && meter.relay == Relay::Closed {
             acc.connected += 1;
         } else {
-            acc.off_by_cause[if energized { relay_cause } else { outage }] += 1;
-            acc.critical_off += u64::from(premise.class == CustomerClass::Critical);
+            let cause = if energized { relay_cause } else { f_cause };
+            let critical = u64::from(premise.class == CustomerClass::Critical);
+            acc.off_by_cause[cause.index()] += 1;
+            acc.critical_off += critical;
+            if let Some(k) = cause.attack() {
+                let a = attack_slot(&mut acc.attacks, k);
+                a.customers_off += 1;
+                a.critical_off += critical;
+            }
         }
     }
 }
@@ -296,6 +335,8 @@ pub(crate) struct CycleAccum {
     by_link: [LinkReadStats; 3],
     /// Feeders of meters that went silent in this cycle (one entry per meter).
     silent: Vec<u32>,
+    /// Per attack (by index): interval readings missing from meters it was acting on.
+    attack_missing: Vec<u64>,
 }
 
 impl CycleAccum {
@@ -324,6 +365,7 @@ impl CycleAccum {
             estimated: std::mem::take(&mut self.estimated),
             backfill: std::mem::take(&mut self.backfill),
             silent: std::mem::take(&mut self.silent),
+            attack_missing: std::mem::take(&mut self.attack_missing),
             n_feeders: self.n_feeders,
             ..CycleAccum::default()
         };
@@ -339,6 +381,7 @@ impl CycleAccum {
         kept.settled_wh.fill(0);
         kept.backfill.clear();
         kept.silent.clear();
+        kept.attack_missing.fill(0);
         *self = kept;
     }
 }
@@ -389,6 +432,8 @@ struct ReadStep<'a> {
     cell_mu_sigma: (f32, f32),
     /// Read cycles missed in a row after which the MDM suspects a meter has no supply.
     silent_cycles: u8,
+    /// Per meter: the attack whose firmware it runs (attack code, 0 for none).
+    compromised_by: &'a [u8],
 }
 
 impl ReadStep<'_> {
@@ -420,6 +465,35 @@ impl ReadStep<'_> {
             Attempt::Late(latency_us)
         } else {
             Attempt::Delivered(latency_us)
+        }
+    }
+
+    /// The attack acting on meter `i`'s reads, as an attack code: a jammer covering the meter
+    /// or a relay on its route, rogue firmware that bricked it, or a flood on its collector's
+    /// channel.
+    fn attack_on(&self, i: usize, path: &crate::network::MeterPath) -> u8 {
+        if self.net.jammed_by[i] > 0 {
+            return self.net.jammed_by[i];
+        }
+        // Rogue firmware costs reads when it bricked the meter (its radio is down for good).
+        if self.compromised_by[i] > 0 && self.net.radio_down[i] {
+            return self.compromised_by[i];
+        }
+        if path.via == Via::Mesh {
+            let mut v = self.net.routes.parent[i];
+            for _ in 0..u8::MAX {
+                let Some(&by) = self.net.jammed_by.get(v as usize) else {
+                    break;
+                };
+                if by > 0 {
+                    return by;
+                }
+                v = self.net.routes.parent[v as usize];
+            }
+        }
+        match self.net.flooded_by.get(path.collector as usize) {
+            Some(&by) => by,
+            None => 0,
         }
     }
 
@@ -496,6 +570,14 @@ impl ReadStep<'_> {
             if record.missed_cycles == self.silent_cycles {
                 acc.silent.push(place.feeder);
             }
+            let by = self.attack_on(i, path);
+            if by > 0 {
+                let k = usize::from(by - 1);
+                if acc.attack_missing.len() <= k {
+                    acc.attack_missing.resize(k + 1, 0);
+                }
+                acc.attack_missing[k] += u64::from(last + 1 - record.valued_until.max(first));
+            }
             // The MDM estimates every interval of this cycle that it has no value for.
             for s in record.valued_until.max(first)..=last {
                 let est = self.table.substitute_wh(premise, s);
@@ -528,6 +610,7 @@ pub(crate) fn interval_system(
     tables: Res<SamplingTables>,
     network: Res<Network>,
     grid: Res<GridState>,
+    fleet: Res<crate::security::Fleet>,
     mut net: ResMut<NetState>,
     mut cycle: ResMut<CycleState>,
     mut meters: Query<(
@@ -540,6 +623,7 @@ pub(crate) fn interval_system(
     )>,
     mut accum: Local<Parallel<StepAccum>>,
     mut feeder_mwh: Local<Vec<u64>>,
+    mut attack_sum: Local<Vec<AttackTick>>,
     mut records: ResMut<RunRecords>,
     mut counters: ResMut<RunCounters>,
 ) {
@@ -596,6 +680,7 @@ pub(crate) fn interval_system(
         family: StreamFamily::new(seed, Purpose::MeterRead),
         cell_mu_sigma: crate::network::cellular_round_trip(&network.params),
         silent_cycles: config.mdm.silent_cycles,
+        compromised_by: &fleet.compromised_by,
     });
     meters.par_iter_mut().for_each_init(
         || accum.borrow_local_mut(),
@@ -617,6 +702,7 @@ pub(crate) fn interval_system(
     };
     feeder_mwh.clear();
     feeder_mwh.resize(n_feeders, 0);
+    attack_sum.clear();
     for a in accum.iter_mut() {
         for c in 0..4 {
             row.true_mwh_by_class[c] += a.tick.true_mwh_by_class[c];
@@ -633,8 +719,18 @@ pub(crate) fn interval_system(
             row.interrupted_us_by_cause[c] += t.interrupted_us_by_cause[c];
             row.not_served_mwh_by_cause[c] += t.not_served_mwh_by_cause[c];
         }
-        for &(m, cause, us) in &t.critical {
-            records.critical_off_us.entry(m).or_insert([0; 3])[usize::from(cause)] += u64::from(us);
+        for &(m, code, us) in &t.critical {
+            let cause = Cause::from_code(code);
+            records.critical_off_us.entry(m).or_insert([0; 3])[cause.index()] += u64::from(us);
+            if let Some(k) = cause.attack() {
+                *records.critical_off_us_by_attack.entry((k, m)).or_insert(0) += u64::from(us);
+            }
+        }
+        if attack_sum.len() < t.attacks.len() {
+            attack_sum.resize(t.attacks.len(), AttackTick::default());
+        }
+        for (sum, part) in attack_sum.iter_mut().zip(&t.attacks) {
+            sum.merge(part);
         }
         a.tick.reset();
     }
@@ -653,6 +749,7 @@ pub(crate) fn interval_system(
     let len = records.feeder_reported_wh.len() + n_feeders;
     records.feeder_reported_wh.resize(len, 0);
     let Some(first) = first else {
+        push_attack_ticks(&mut records, slot, &attack_sum);
         return;
     };
     let n = (slot - first + 1) as usize;
@@ -682,6 +779,12 @@ pub(crate) fn interval_system(
         row.validation_flags += a.validation_flags;
         row.meters_gone_silent += a.silent.len() as u64;
         records.silent_feeders.extend_from_slice(&a.silent);
+        if attack_sum.len() < a.attack_missing.len() {
+            attack_sum.resize(a.attack_missing.len(), AttackTick::default());
+        }
+        for (sum, &missing) in attack_sum.iter_mut().zip(&a.attack_missing) {
+            sum.reads_missing += missing;
+        }
         counters.intervals_unrecoverable += a.unrecoverable;
         counters.estimation_abs_error_wh += a.estimation_abs_error_wh;
         counters.estimation_actual_wh += a.estimation_actual_wh;
@@ -689,6 +792,16 @@ pub(crate) fn interval_system(
             counters.by_link[k.index()].merge(&a.by_link[k.index()]);
         }
         a.reset();
+    }
+    push_attack_ticks(&mut records, slot, &attack_sum);
+}
+
+/// Keeps what each attack did in interval `slot`, where it did anything.
+fn push_attack_ticks(records: &mut RunRecords, slot: u32, sums: &[AttackTick]) {
+    for (k, tick) in sums.iter().enumerate() {
+        if !tick.is_empty() {
+            records.attack_ticks.push((slot, k as u8, *tick));
+        }
     }
 }
 

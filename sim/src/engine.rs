@@ -23,10 +23,10 @@ use crate::grid::GridState;
 use crate::hes::{AuditRecord, CommandKind, CommandRequest, Credential, Hes, Job};
 use crate::mdm::{Detection, OutageRecord};
 use crate::model::{Cause, CustomerClass, GridPlace, LoadProfileMemory, MdmRecord, Meter, MeterIdx, Premise, Relay};
-use crate::network::{Fate, Interference, NetState, Network, NetworkError};
+use crate::network::{Fate, Interference, NONE, NetState, Network, NetworkError, Via};
 use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
-use crate::security::Fleet;
+use crate::security::{Fleet, Payload};
 use crate::time::SimTime;
 
 /// An input to the engine: something scheduled from outside (a scenario script, an attacker, a
@@ -87,6 +87,43 @@ pub enum Input {
         meter: u32,
         /// Whether it works.
         up: bool,
+    },
+    /// A meter running `image` offers it to a mesh neighbour, meter to meter (a worm): the
+    /// neighbour installs it unless it verifies signatures and the image is unsigned. Nothing
+    /// happens if `from` no longer runs the image, or either meter is down.
+    PeerFirmware {
+        /// The meter that sends the image.
+        from: u32,
+        /// The neighbour that receives it.
+        to: u32,
+        /// The image (index in the repository).
+        image: u16,
+    },
+    /// Someone with physical access flashes `image` onto a meter through its local port: it
+    /// installs it unless it verifies signatures and the image is unsigned, or it is down.
+    LocalFirmware {
+        /// The meter.
+        meter: u32,
+        /// The image (index in the repository).
+        image: u16,
+    },
+    /// Someone bypasses a meter physically: from now on its register records only
+    /// `registered_share` of the true consumption (1 ends the bypass). The feeder's true load
+    /// does not change; the shortfall is theft attributed to `cause`.
+    Bypass {
+        /// The meter.
+        meter: u32,
+        /// Share of the true consumption the register still records, 0 to 1.
+        registered_share: f32,
+        /// Who is behind it.
+        cause: Cause,
+    },
+    /// An attacker gains (or, with `None`, loses) a foothold on the HES itself: while it holds
+    /// one, requests made with [`Credential::hes_process`] pass authentication and
+    /// authorisation, as calls from inside the HES do.
+    HesFoothold {
+        /// The attack holding the foothold, or `None` when it is removed.
+        attack: Option<u8>,
     },
 }
 
@@ -337,7 +374,13 @@ impl Sim {
             | Input::Send { meter, .. }
             | Input::Radio { meter, .. }
             | Input::MeterFailure { meter, .. }
+            | Input::Bypass { meter, .. }
+            | Input::LocalFirmware { meter, .. }
             | Input::Tamper { meter, .. } => unknown(*meter)?,
+            Input::PeerFirmware { from, to, .. } => {
+                unknown(*from)?;
+                unknown(*to)?;
+            }
             Input::Command(request) => {
                 if let Some(&m) = request.meters.iter().find(|&&m| m as usize >= n_meters) {
                     unknown(m)?;
@@ -352,7 +395,7 @@ impl Sim {
                     });
                 }
             }
-            Input::Truth(_) | Input::Alert(_) => {}
+            Input::Truth(_) | Input::Alert(_) | Input::HesFoothold { .. } => {}
         }
         Ok(self.calendar.insert(at, Event::Input(input)))
     }
@@ -517,6 +560,47 @@ impl Sim {
                 });
             }
             Input::Tamper { meter, flags } => self.world.resource_mut::<Fleet>().tamper[meter as usize] = flags,
+            Input::PeerFirmware { from, to, image } => {
+                let fleet = self.world.resource::<Fleet>();
+                let state = self.world.resource::<NetState>();
+                let alive = |m: u32| {
+                    let i = m as usize;
+                    !(fleet.failed[i] || state.radio_down[i] || state.unpowered[i])
+                };
+                if fleet.firmware[from as usize] == image
+                    && alive(from)
+                    && alive(to)
+                    && fleet.firmware[to as usize] != image
+                {
+                    self.install(at, to, image);
+                }
+            }
+            Input::LocalFirmware { meter, image } => {
+                let i = meter as usize;
+                let fleet = self.world.resource::<Fleet>();
+                let up = !(fleet.failed[i] || self.net_state().unpowered[i]);
+                if up && usize::from(image) < fleet.images.len() && fleet.firmware[i] != image {
+                    self.install(at, meter, image);
+                }
+            }
+            Input::Bypass {
+                meter,
+                registered_share,
+                cause,
+            } => {
+                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
+                if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
+                    let share = registered_share.clamp(0.0, 1.0);
+                    m.register_share = share;
+                    m.skew_by = if share < 1.0 {
+                        crate::model::attack_code(cause.attack())
+                    } else {
+                        0
+                    };
+                    m.skew_theft = share < 1.0;
+                }
+            }
+            Input::HesFoothold { attack } => self.world.resource_mut::<Hes>().foothold = attack,
             Input::Truth(record) => self.world.resource_mut::<RunRecords>().truth.push(record),
             Input::Alert(record) => {
                 self.alerts_in_interval += 1;
@@ -561,7 +645,11 @@ impl Sim {
         let record = AuditRecord {
             id,
             time: at,
-            account: account.map_or_else(|| "?".to_owned(), |a| a.name.clone()),
+            account: match account {
+                Some(a) => a.name.clone(),
+                None if request.credential.account == Credential::HES_PROCESS => "(hes-process)".to_owned(),
+                None => "?".to_owned(),
+            },
             role: account.map(|a| a.role),
             kind: request.kind,
             purpose: request.purpose,
@@ -695,19 +783,14 @@ impl Sim {
         {
             let mut fleet = self.world.resource_mut::<Fleet>();
             fleet.frame_counter[m as usize] = fleet.frame_counter[m as usize].wrapping_add(1);
-            match kind {
-                CommandKind::FirmwareUpdate { image } => {
-                    if fleet.verify_firmware && !fleet.images[usize::from(image)].signed {
-                        rejected = true;
-                    } else {
-                        fleet.firmware[m as usize] = image;
-                    }
-                }
-                CommandKind::KeyRotation if j.executed.is_none() => {
-                    fleet.key_version[m as usize] = fleet.key_version[m as usize].wrapping_add(1);
-                }
-                _ => {}
+            if let CommandKind::KeyRotation = kind
+                && j.executed.is_none()
+            {
+                fleet.key_version[m as usize] = fleet.key_version[m as usize].wrapping_add(1);
             }
+        }
+        if let CommandKind::FirmwareUpdate { image } = kind {
+            rejected = !self.install(at, m, image);
         }
         let entity = self.world.resource::<MeterDirectory>().0[m as usize];
         match kind {
@@ -738,6 +821,87 @@ impl Sim {
         if first && !rejected {
             hes.audit[j.command as usize].executed += 1;
         }
+    }
+
+    /// Meter `m` installs `image`, unless it verifies signatures and the image is unsigned (the
+    /// refusal is logged). Returns whether it installed it. The image's payload takes effect at
+    /// once, and replaces whatever the previous image did.
+    fn install(&mut self, at: SimTime, m: u32, image: u16) -> bool {
+        let (payload, owner) = {
+            let mut fleet = self.world.resource_mut::<Fleet>();
+            if !fleet.accepts(image) {
+                fleet.refused_images.push((m, image));
+                return false;
+            }
+            let i = m as usize;
+            let before = usize::from(fleet.firmware[i]);
+            if matches!(fleet.images[before].payload, Payload::Flood { .. }) {
+                fleet.flooding.retain(|&x| x != m);
+            }
+            fleet.firmware[i] = image;
+            let img = &fleet.images[usize::from(image)];
+            let (payload, owner) = (img.payload, img.owner);
+            fleet.compromised_by[i] = crate::model::attack_code(owner);
+            if matches!(payload, Payload::Flood { .. }) {
+                fleet.flooding.push(m);
+            }
+            (payload, owner)
+        };
+        let entity = self.world.resource::<MeterDirectory>().0[m as usize];
+        if let Some(mut meter) = self.world.get_mut::<Meter>(entity) {
+            // Firmware governs what the register records, unless a physical bypass does.
+            if !meter.skew_theft {
+                let (share, by) = match payload {
+                    Payload::FalseReadings { share } => (share.clamp(0.0, 1.0), crate::model::attack_code(owner)),
+                    _ => (1.0, 0),
+                };
+                meter.register_share = share;
+                meter.skew_by = by;
+            }
+        }
+        if payload == Payload::Brick {
+            self.world.resource_mut::<Fleet>().failed[m as usize] = true;
+            self.world.resource_scope(|world, mut state: Mut<NetState>| {
+                let net = world.resource::<Network>();
+                if let Some(repair) = state.set_radio(net, m, false, at) {
+                    self.calendar.insert(repair, Event::RouteRepair);
+                }
+            });
+        }
+        true
+    }
+
+    /// Meters running a flooding image queue their junk frames for the interval that starts at
+    /// `start` on their collectors' channels, ahead of the read cycle that may close it.
+    fn flood(&mut self, start: SimTime) {
+        let start = SimTime(start.0 + INTERVAL.as_micros());
+        self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            state.flooded_by.fill(0);
+            let fleet = world.resource::<Fleet>();
+            if fleet.flooding.is_empty() {
+                return;
+            }
+            let net = world.resource::<Network>();
+            let p = &net.params;
+            for &m in &fleet.flooding {
+                let i = m as usize;
+                let path = state.paths[i];
+                if path.collector == NONE || fleet.failed[i] {
+                    continue;
+                }
+                let img = &fleet.images[usize::from(fleet.firmware[i])];
+                let Payload::Flood { bytes_per_interval } = img.payload else {
+                    continue;
+                };
+                let bps = match path.via {
+                    Via::Mesh => p.mesh.bandwidth_bps,
+                    Via::Plc => p.plc.bandwidth_bps,
+                    _ => p.cellular.bandwidth_bps,
+                };
+                let us = (f64::from(bytes_per_interval) * 8.0 / bps * 1e6) as u64;
+                state.occupy(path.collector, us, start, crate::model::attack_code(img.owner));
+            }
+        });
     }
 
     fn ack(&mut self, at: SimTime, job: u32, attempt: u8) {
@@ -886,6 +1050,25 @@ impl Sim {
             self.cycle_first = slot + 1;
         }
         self.next_slot += 1;
+        self.flood(self.interval_start());
+    }
+
+    /// Records ground truth directly, at the time it carries (which may lie in the past: an
+    /// attacker that learns of its effects later still dates them when they happened). Result
+    /// files order truth by time.
+    pub fn record_truth(&mut self, record: TruthRecord) {
+        self.world.resource_mut::<RunRecords>().truth.push(record);
+    }
+
+    /// The fleet's expected load at interval `slot` from the class profiles and every premise's
+    /// annual consumption, kW (what a planner, or an attacker timing for peak, would reckon).
+    pub fn expected_kw(&self, slot: u32) -> f64 {
+        let table = self.world.resource::<ProfileTable>();
+        let counters = self.world.resource::<RunCounters>();
+        CustomerClass::ALL
+            .iter()
+            .map(|&c| f64::from(table.kw(c, i64::from(slot))) * counters.annual_wh_by_class[c.index()] as f64 / 1e6)
+            .sum()
     }
 
     /// The records of the run so far: interval rows, ground truth, alerts.

@@ -572,7 +572,10 @@ fn interruptions_belong_to_the_cause_that_opened_the_relay() {
     let start = CivilDateTime::parse("2026-01-15").expect("valid");
     let config = SimConfig::with_defaults(2, start, SimDuration::from_hours(1));
     let mut sim = sim_with(config, 1, |_| CustomerClass::Residential, LinkKind::Cellular);
-    for (minutes, relay, cause) in [(10, Relay::Open, Cause::Attack), (17, Relay::Closed, Cause::Operation)] {
+    for (minutes, relay, cause) in [
+        (10, Relay::Open, Cause::Attack(0)),
+        (17, Relay::Closed, Cause::Operation),
+    ] {
         let at = SimTime(SimDuration::from_minutes(minutes).as_micros());
         sim.schedule(at, Input::SetRelay { meter: 0, relay, cause })
             .expect("valid");

@@ -81,6 +81,22 @@ pub struct Credential {
     pub second_factor: bool,
 }
 
+impl Credential {
+    /// The account number of calls made from inside the HES process.
+    pub const HES_PROCESS: u16 = u16::MAX;
+
+    /// What code running inside the HES presents: no account, no password. The HES accepts it
+    /// only while an attacker holds a foothold on it ([`Hes::foothold`]); the audit log records
+    /// such requests under `(hes-process)`.
+    pub fn hes_process() -> Credential {
+        Credential {
+            account: Credential::HES_PROCESS,
+            secret: 0,
+            second_factor: false,
+        }
+    }
+}
+
 /// A command the HES can send to meters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum CommandKind {
@@ -364,6 +380,8 @@ pub struct Hes {
     pub audit: Vec<AuditRecord>,
     /// Every job (one per accepted command and target meter), in creation order.
     pub jobs: Vec<Job>,
+    /// The attack holding a foothold on the HES process, if one does.
+    pub foothold: Option<u8>,
 }
 
 impl Hes {
@@ -378,6 +396,7 @@ impl Hes {
             send_free: SimTime::ZERO,
             audit: Vec::new(),
             jobs: Vec::new(),
+            foothold: None,
         }
     }
 
@@ -395,6 +414,17 @@ impl Hes {
     /// Checks a request's credential and role.
     pub fn authorise(&self, request: &CommandRequest, n_images: usize) -> Result<(), Refusal> {
         let c = request.credential;
+        if c.account == Credential::HES_PROCESS {
+            if self.foothold.is_none() {
+                return Err(Refusal::UnknownAccount);
+            }
+            if let CommandKind::FirmwareUpdate { image } = request.kind
+                && usize::from(image) >= n_images
+            {
+                return Err(Refusal::UnknownImage);
+            }
+            return Ok(());
+        }
         let Some(account) = self.config.accounts.get(usize::from(c.account)) else {
             return Err(Refusal::UnknownAccount);
         };

@@ -122,25 +122,62 @@ pub enum Cause {
     Operation,
     /// A grid outage (storm damage, a feeder out) and its restoration.
     Outage,
-    /// An attack.
-    Attack,
+    /// An attack: the index of the attack in the scenario's list (at most [`MAX_ATTACKS`]).
+    Attack(u8),
 }
 
+/// Most attacks one run can tell apart (their index must fit a `Cause::Attack` and the
+/// one-byte attack codes of the per-meter arrays).
+pub const MAX_ATTACKS: usize = 250;
+
 impl Cause {
-    /// Every cause, in index order.
-    pub const ALL: [Cause; 3] = [Cause::Operation, Cause::Outage, Cause::Attack];
-    /// Position in [`Cause::ALL`].
+    /// The three categories, in index order (`Attack(0)` stands for every attack).
+    pub const ALL: [Cause; 3] = [Cause::Operation, Cause::Outage, Cause::Attack(0)];
+    /// Position of the cause's category in [`Cause::ALL`].
     pub fn index(self) -> usize {
-        self as usize
+        match self {
+            Cause::Operation => 0,
+            Cause::Outage => 1,
+            Cause::Attack(_) => 2,
+        }
     }
-    /// Lower-case name used in result files.
+    /// Lower-case name of the category, used in result files.
     pub fn name(self) -> &'static str {
         match self {
             Cause::Operation => "operation",
             Cause::Outage => "outage",
-            Cause::Attack => "attack",
+            Cause::Attack(_) => "attack",
         }
     }
+    /// The attack's index, for an attack.
+    pub fn attack(self) -> Option<u8> {
+        match self {
+            Cause::Attack(k) => Some(k),
+            _ => None,
+        }
+    }
+    /// One byte per cause: 0 operation, 1 outage, 2 + k attack k.
+    pub fn code(self) -> u8 {
+        match self {
+            Cause::Operation => 0,
+            Cause::Outage => 1,
+            Cause::Attack(k) => 2 + k.min(MAX_ATTACKS as u8),
+        }
+    }
+    /// The cause of a [`Cause::code`].
+    pub fn from_code(code: u8) -> Cause {
+        match code {
+            0 => Cause::Operation,
+            1 => Cause::Outage,
+            k => Cause::Attack(k - 2),
+        }
+    }
+}
+
+/// A one-byte "which attack, if any" for dense per-meter arrays: 0 for none, `k + 1` for attack
+/// `k`.
+pub fn attack_code(attack: Option<u8>) -> u8 {
+    attack.map_or(0, |k| k.saturating_add(1))
 }
 
 /// The metrological state of a meter: its register, relay and load-control state.
@@ -165,6 +202,15 @@ pub struct Meter {
     pub dr_from_us: u64,
     /// Demand response: when it ends, µs since the run start.
     pub dr_until_us: u64,
+    /// Share of the true consumption the register records: 1 for an honest meter, less for one
+    /// that is bypassed or runs firmware that under-reports (the feeder's true load and SCADA
+    /// do not change).
+    pub register_share: f32,
+    /// Who skews the register: 0 for no one, `k + 1` for attack `k` (see [`attack_code`]).
+    pub skew_by: u8,
+    /// Whether the skew is theft (a physical bypass: the customer takes the energy) rather than
+    /// falsified data (rogue firmware).
+    pub skew_theft: bool,
 }
 
 impl Meter {
@@ -179,6 +225,9 @@ impl Meter {
             dr_keep: 1.0,
             dr_from_us: 0,
             dr_until_us: 0,
+            register_share: 1.0,
+            skew_by: 0,
+            skew_theft: false,
         }
     }
 

@@ -706,6 +706,11 @@ impl MeterPath {
 /// An area of radio interference: a jammer, or any other source of RF noise. Every RF link
 /// (mesh or cellular) with an end inside the circle keeps `1 - strength` of its success while it
 /// is active; PLC is wired and unaffected.
+///
+/// A constant source raises the noise floor: the mesh sees its links degrade and re-forms its
+/// routes around the area after the repair delay. A *reactive* jammer transmits only when it
+/// hears a data frame start: the links look clear to the routing layer (beacons and probes get
+/// through), so routes stay, while the frames of reads and commands are destroyed.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Interference {
     /// Centre.
@@ -718,6 +723,10 @@ pub struct Interference {
     pub start: SimTime,
     /// When it ends.
     pub end: SimTime,
+    /// Reactive (jams data frames only; routes do not re-form) rather than constant.
+    pub reactive: bool,
+    /// The attack that placed it, if one did (ground truth for the measures).
+    pub owner: Option<u8>,
 }
 
 /// The mesh routing tree.
@@ -744,6 +753,15 @@ pub struct NetState {
     /// Radio condition of every mesh-graph node (meters, then collectors): the share of link
     /// success left by interference, 1 when clear.
     pub rf_factor: Vec<f32>,
+    /// Per mesh-graph node: the share of data-frame success left by reactive jammers (which the
+    /// routing layer does not see), 1 when clear.
+    pub data_factor: Vec<f32>,
+    /// Per meter: the attack code (0 none, `k + 1` attack `k`) of an active attack-owned
+    /// interference area covering it.
+    pub jammed_by: Vec<u8>,
+    /// Per collector: the attack code of the flood that last occupied its channel (0 none),
+    /// set while the flood lasts.
+    pub flooded_by: Vec<u8>,
     /// Meters whose radio or modem is down.
     pub radio_down: Vec<bool>,
     /// Meters without supply (their feeder is out): their radios are down too.
@@ -880,6 +898,9 @@ impl NetState {
         let mut state = NetState {
             routes: Routes::default(),
             rf_factor: vec![1.0; net.n_nodes()],
+            data_factor: vec![1.0; net.n_nodes()],
+            jammed_by: vec![0; net.meters.len()],
+            flooded_by: vec![0; net.collectors.len()],
             radio_down: vec![false; net.meters.len()],
             unpowered: vec![false; net.meters.len()],
             priority_busy_until: vec![SimTime::ZERO; net.collectors.len()],
@@ -905,6 +926,8 @@ impl NetState {
             + r.order.capacity() * 4
             + r.dist.capacity() * 4
             + self.rf_factor.capacity() * 4
+            + self.data_factor.capacity() * 4
+            + self.jammed_by.capacity()
             + self.radio_down.capacity()
             + self.unpowered.capacity()
             + self.priority_busy_until.capacity() * 8
@@ -913,10 +936,18 @@ impl NetState {
             + self.busy_until.capacity() * 8
     }
 
-    /// Effective frame success of the mesh link between nodes `a` and `b` of base quality `q`.
+    /// Effective frame success of the mesh link between nodes `a` and `b` of base quality `q`,
+    /// as the routing layer measures it.
     #[inline]
     fn link_q(&self, a: u32, b: u32, q: f32) -> f32 {
         q * self.rf_factor[a as usize].min(self.rf_factor[b as usize])
+    }
+
+    /// Frame success of data on the mesh link between `a` and `b`: what routing sees, less
+    /// what reactive jammers take.
+    #[inline]
+    fn data_q(&self, a: u32, b: u32, q: f32) -> f32 {
+        self.link_q(a, b, q) * self.data_factor[a as usize].min(self.data_factor[b as usize])
     }
 
     /// Re-forms the mesh routing tree from current radio conditions (ETX-shortest paths to any
@@ -1063,7 +1094,7 @@ impl NetState {
             .mesh
             .edges(v)
             .find(|&(u, _)| u == par)
-            .map_or(0.0, |(u, q)| self.link_q(v, u, q));
+            .map_or(0.0, |(u, q)| self.data_q(v, u, q));
         let (hop_success, attempts) = with_retries(f64::from(q), net.params.mesh.mac_retries);
         // A read is a request down and a response up: two traversals of every hop.
         Acc {
@@ -1089,7 +1120,7 @@ impl NetState {
             if site.tower == NONE {
                 return MeterPath::orphan(Orphan::NoTower);
             }
-            let q = f64::from(site.tower_quality * self.rf_factor[i]);
+            let q = f64::from(site.tower_quality * self.rf_factor[i] * self.data_factor[i]);
             let queue = &mut queue_us[site.tower as usize];
             *queue += self.queue_share(net, k, i, via);
             MeterPath {
@@ -1152,30 +1183,60 @@ impl NetState {
         }
     }
 
-    /// Recomputes the interference factor of every node from the active areas.
+    /// Recomputes the interference factors of every node from the active areas, and which
+    /// attack jams each meter.
     fn refresh_rf_factor(&mut self, net: &Network) {
         let active: Vec<&Interference> = self.interference.iter().filter(|(_, on)| *on).map(|(i, _)| i).collect();
+        let n_meters = net.meters.len();
         for v in 0..net.n_nodes() as u32 {
             let pos = net.node_pos(v);
-            let mut f = 1.0f32;
+            let (mut f, mut d, mut by) = (1.0f32, 1.0f32, 0u8);
             for area in &active {
                 if pos.dist2(area.center) <= area.radius_m * area.radius_m {
-                    f *= 1.0 - area.strength;
+                    if area.reactive {
+                        d *= 1.0 - area.strength;
+                    } else {
+                        f *= 1.0 - area.strength;
+                    }
+                    if by == 0 {
+                        by = crate::model::attack_code(area.owner);
+                    }
                 }
             }
             self.rf_factor[v as usize] = f;
+            self.data_factor[v as usize] = d;
+            if (v as usize) < n_meters {
+                self.jammed_by[v as usize] = by;
+            }
         }
     }
 
-    /// Switches interference area `id` on or off at `now`; paths degrade at once, and a route
-    /// repair is due after the mesh's repair delay. Returns when the repair is due.
+    /// Switches interference area `id` on or off at `now`; paths degrade at once. A constant
+    /// source makes a route repair due after the mesh's repair delay (returned); a reactive
+    /// jammer does not, because the routing layer does not see it.
     pub fn set_interference(&mut self, net: &Network, id: usize, on: bool, now: SimTime) -> Option<SimTime> {
-        if let Some(entry) = self.interference.get_mut(id) {
-            entry.1 = on;
-        }
+        let reactive = match self.interference.get_mut(id) {
+            Some(entry) => {
+                entry.1 = on;
+                entry.0.reactive
+            }
+            None => return None,
+        };
         self.refresh_rf_factor(net);
         self.recompute_paths(net);
+        if reactive {
+            return None;
+        }
         self.request_repair(net, now, true)
+    }
+
+    /// Occupies collector `c`'s shared channel with `us` microseconds of junk traffic sent at
+    /// `now` (a flood), ahead of the next read cycle; `by` is the flooding attack's code.
+    pub fn occupy(&mut self, c: u32, us: u64, now: SimTime, by: u8) {
+        if let Some(busy) = self.busy_until.get_mut(c as usize) {
+            *busy = SimTime(busy.0.max(now.0) + us);
+            self.flooded_by[c as usize] = by;
+        }
     }
 
     /// Takes a meter's radio down or brings it back. Going down, it is unreachable at once;

@@ -445,12 +445,12 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
         sent
     };
     let firmware = ops.firmware.as_ref().map(|c| {
-        let image = FirmwareImage {
-            version: c.version.clone(),
-            hash: Stream::new(seed, Purpose::Operations, 0, 0).next_u64(),
-            signed: true,
-            bytes: c.image_kb * 1024,
-        };
+        let image = FirmwareImage::honest(
+            &c.version,
+            Stream::new(seed, Purpose::Operations, 0, 0).next_u64(),
+            true,
+            c.image_kb * 1024,
+        );
         (c.clone(), image)
     });
     if let Some((c, _)) = &firmware {

@@ -71,6 +71,46 @@ pub struct IntervalRow {
     pub alerts: u64,
 }
 
+/// What one attack did in one interval (only intervals where it did something are kept).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AttackTick {
+    /// Customers without supply at the end of the interval because of the attack (its relay
+    /// openings, or feeders it switched off).
+    pub customers_off: u64,
+    /// Customer-microseconds without supply in the interval because of the attack.
+    pub interrupted_us: u64,
+    /// Energy the attack kept from customers, mWh.
+    pub not_served_mwh: u64,
+    /// Critical facilities without supply at the end of the interval because of the attack.
+    pub critical_off: u64,
+    /// Energy consumed that registers under the attack's rogue firmware did not record, mWh.
+    pub falsified_mwh: u64,
+    /// Energy consumed through the attack's bypasses that registers did not record, mWh.
+    pub stolen_mwh: u64,
+    /// Interval readings the MDM did not get on time from meters the attack was acting on
+    /// (jammed, or on a jammed route, bricked by its firmware, behind a collector its flood
+    /// fills), counted when their read cycle closed.
+    pub reads_missing: u64,
+}
+
+impl AttackTick {
+    /// Adds `other` in.
+    pub fn merge(&mut self, other: &AttackTick) {
+        self.customers_off += other.customers_off;
+        self.interrupted_us += other.interrupted_us;
+        self.not_served_mwh += other.not_served_mwh;
+        self.critical_off += other.critical_off;
+        self.falsified_mwh += other.falsified_mwh;
+        self.stolen_mwh += other.stolen_mwh;
+        self.reads_missing += other.reads_missing;
+    }
+
+    /// Whether nothing happened.
+    pub fn is_empty(&self) -> bool {
+        *self == AttackTick::default()
+    }
+}
+
 /// Read statistics of one link kind over the run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LinkReadStats {
@@ -149,6 +189,8 @@ pub struct TruthRecord {
     pub source: String,
     /// What happened, e.g. `"relay-open"`.
     pub kind: String,
+    /// In words, for a person reading `truth.csv` (may be empty).
+    pub detail: String,
     /// Meter indices affected.
     pub meters: Vec<u32>,
 }
@@ -204,6 +246,11 @@ pub struct RunRecords {
     /// Critical facilities that were without supply: meter, and microseconds without supply per
     /// cause.
     pub critical_off_us: std::collections::BTreeMap<u32, [u64; 3]>,
+    /// Per (attack, critical facility meter): microseconds without supply the attack caused.
+    pub critical_off_us_by_attack: std::collections::BTreeMap<(u8, u32), u64>,
+    /// Per (interval, attack): what the attack did in that interval, for intervals where it did
+    /// something, in interval order.
+    pub attack_ticks: Vec<(u32, u8, AttackTick)>,
     /// Feeders with meters newly silent in the last read cycle (drained by the engine's
     /// outage detection).
     pub silent_feeders: Vec<u32>,

@@ -55,6 +55,8 @@ pub enum Purpose {
     /// Legitimate operations (non-payment, moves, campaigns, failures, storms), keyed by kind
     /// and day.
     Operations = 40,
+    /// Attack steps (kill-chain draws, worm contacts, target samples), keyed by attack and step.
+    Attack = 50,
     /// Reserved for tests that check stream independence.
     Test = 0xFFFF,
 }

@@ -24,7 +24,7 @@ pub enum KeyModel {
 }
 
 /// A firmware image the HES's firmware repository holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FirmwareImage {
     /// Version string, e.g. `"4.2.0"`.
     pub version: String,
@@ -34,6 +34,47 @@ pub struct FirmwareImage {
     pub signed: bool,
     /// Size, bytes: what a transfer over the field network must carry.
     pub bytes: u32,
+    /// What a meter running the image does beyond metering (nothing, for honest firmware).
+    pub payload: Payload,
+    /// The attack that built the image, if one did (ground truth: the meter does not know).
+    pub owner: Option<u8>,
+}
+
+impl FirmwareImage {
+    /// An honest image of `bytes` bytes.
+    pub fn honest(version: &str, hash: u64, signed: bool, bytes: u32) -> FirmwareImage {
+        FirmwareImage {
+            version: version.to_owned(),
+            hash,
+            signed,
+            bytes,
+            payload: Payload::None,
+            owner: None,
+        }
+    }
+}
+
+/// What a meter running an image does besides metering honestly: the behaviours a rogue image
+/// can carry. Installing another image ends them (a bricked meter cannot install anything).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Payload {
+    /// Nothing: the meter meters honestly.
+    None,
+    /// The register and interval data record only `share` of the true consumption (the
+    /// feeder's true load does not change, so energy balance can see it).
+    FalseReadings {
+        /// Share of the true consumption recorded, 0 to 1.
+        share: f32,
+    },
+    /// The meter's communication module stops for good: no reads, no commands, until a crew
+    /// replaces it.
+    Brick,
+    /// The meter floods its collector's channel with junk frames: `bytes_per_interval` bytes
+    /// every metering interval, queued ahead of the read cycle.
+    Flood {
+        /// Bytes sent per 15-minute interval.
+        bytes_per_interval: u32,
+    },
 }
 
 /// Tamper flags a meter raises (bits of [`Fleet::tamper`]).
@@ -74,12 +115,7 @@ impl SecurityConfig {
         SecurityConfig {
             keys: KeyModel::PerDevice,
             verify_firmware: true,
-            installed: FirmwareImage {
-                version: "4.1.0".into(),
-                hash: 0x4100_0000_5eed_0001,
-                signed: true,
-                bytes: 256 * 1024,
-            },
+            installed: FirmwareImage::honest("4.1.0", 0x4100_0000_5eed_0001, true, 256 * 1024),
             relay_delay: SimDuration::from_secs(2),
             random_delay_max: SimDuration::ZERO,
             firmware_activation: SimDuration::from_secs(60),
@@ -142,6 +178,13 @@ pub struct Fleet {
     pub images: Vec<FirmwareImage>,
     /// Whether meters verify firmware signatures.
     pub verify_firmware: bool,
+    /// Per meter: the attack whose image it runs, as an attack code (0 for none, `k + 1` for
+    /// attack `k`; ground truth, the meter does not know).
+    pub compromised_by: Vec<u8>,
+    /// Meters running an image with a [`Payload::Flood`].
+    pub flooding: Vec<u32>,
+    /// Images meters refused because the signature did not verify: (meter, image).
+    pub refused_images: Vec<(u32, u16)>,
 }
 
 impl Fleet {
@@ -162,7 +205,22 @@ impl Fleet {
             failed: vec![false; n],
             images: vec![config.installed.clone()],
             verify_firmware: config.verify_firmware,
+            compromised_by: vec![0; n],
+            flooding: Vec::new(),
+            refused_images: Vec::new(),
         }
+    }
+
+    /// Meters running an image of attack `k` now.
+    pub fn compromised(&self, k: u8) -> usize {
+        let code = k.saturating_add(1);
+        self.compromised_by.iter().filter(|&&c| c == code).count()
+    }
+
+    /// Whether meter `m` accepts `image`: always, unless meters verify signatures and the
+    /// image is unsigned.
+    pub fn accepts(&self, image: u16) -> bool {
+        !self.verify_firmware || self.images.get(usize::from(image)).is_some_and(|i| i.signed)
     }
 
     /// The key meter `m` holds now.
@@ -213,6 +271,7 @@ impl Fleet {
             + self.firmware.capacity() * 2
             + self.tamper.capacity()
             + self.failed.capacity()
+            + self.compromised_by.capacity()
     }
 }
 

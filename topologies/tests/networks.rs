@@ -182,6 +182,8 @@ fn interference_degrades_covered_and_downstream_meters_only_and_routes_reform() 
         strength: 0.9,
         start: SimTime(SimDuration::from_minutes(20).as_micros()),
         end: SimTime(SimDuration::from_hours(3).as_micros()),
+        reactive: false,
+        owner: None,
     };
     let covered: Vec<bool> = net
         .meters
