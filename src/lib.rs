@@ -9,6 +9,7 @@
 //! Files, the wall clock and the terminal live here and in the binary, never in `sim` or
 //! `topologies`.
 
+pub mod attack_metrics;
 pub mod map;
 pub mod metrics;
 pub mod results;

@@ -298,6 +298,7 @@ fn cmd_run(common: &CommonArgs, thread_args: &ThreadArgs, out: Option<&Path>, fo
             topology: scenario.topology.clone(),
             operations: scenario.operations.clone(),
             topology_source: scenario.topology_source.clone(),
+            attacks: scenario.attacks.clone(),
         },
     };
     let files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest)?;
@@ -545,4 +546,55 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
         );
     }
     println!();
+    print_attacks(&m.attacks);
+}
+
+/// What each attack did, in words and in its blast radius.
+fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
+    for a in attacks {
+        let verdict = if a.succeeded { "succeeded" } else { "FAILED" };
+        println!(
+            "  attack {} ({}, {} {}, {}) at {}: {verdict}",
+            a.id, a.kind, a.technique, a.technique_name, a.stride, a.start
+        );
+        println!("    {}", a.summary);
+        let b = &a.blast_radius;
+        let mut parts = Vec::new();
+        if b.peak_customers_disconnected > 0 || b.customer_minutes_interrupted > 0.0 {
+            parts.push(format!(
+                "{} customers off at peak, {} customer-min, {:.0} kW shed at peak, {:.0} kWh not served",
+                group(b.peak_customers_disconnected),
+                group(b.customer_minutes_interrupted.round() as u64),
+                b.peak_kw_shed,
+                b.kwh_not_served
+            ));
+        }
+        if b.critical_facilities_hit > 0 {
+            parts.push(format!(
+                "{} critical facilities hit ({:.0} min)",
+                b.critical_facilities_hit, b.critical_facility_minutes
+            ));
+        }
+        if b.meters_compromised > 0 {
+            parts.push(format!("{} meters compromised", group(b.meters_compromised)));
+        }
+        if b.kwh_falsified > 0.0 {
+            parts.push(format!("{:.0} kWh falsified", b.kwh_falsified));
+        }
+        if b.kwh_stolen > 0.0 {
+            parts.push(format!("{:.0} kWh stolen", b.kwh_stolen));
+        }
+        if b.readings_lost > 0 {
+            parts.push(format!("{} readings lost", group(b.readings_lost)));
+        }
+        parts.push(match b.time_to_restore_s {
+            Some(s) if s > 0.0 => format!("effects over after {:.1} h", s / 3600.0),
+            Some(_) => "no effect".to_owned(),
+            None => "not restored by the end of the run".to_owned(),
+        });
+        println!("    blast radius: {}", parts.join("; "));
+    }
+    if !attacks.is_empty() {
+        println!();
+    }
 }

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub outages: OutageMetrics,
     /// The fleet at the end: firmware, keys, failures, billing.
     pub fleet: FleetMetrics,
+    /// Per attack, in the scenario's order: what it is, whether it worked, its blast radius.
+    pub attacks: Vec<crate::attack_metrics::AttackMetrics>,
 }
 
 /// Energy measures.
@@ -335,7 +337,12 @@ pub fn wh_to_kw(wh: f64) -> f64 {
 }
 
 /// Computes the metrics of a finished run.
-pub fn compute(scenario: &Scenario, sim: &Sim, planned: Option<&PlanCounts>) -> Metrics {
+pub fn compute(
+    scenario: &Scenario,
+    sim: &Sim,
+    planned: Option<&PlanCounts>,
+    attacks: &[amirange_attackers::Report],
+) -> Metrics {
     let records = sim.records();
     let counters = sim.counters();
     let rows = &records.intervals;
@@ -435,6 +442,7 @@ pub fn compute(scenario: &Scenario, sim: &Sim, planned: Option<&PlanCounts>) -> 
         operations: planned.map(|p| operations(sim, p)),
         outages: outages(records),
         fleet: fleet(sim),
+        attacks: crate::attack_metrics::compute(scenario, sim, attacks),
     }
 }
 

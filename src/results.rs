@@ -56,6 +56,8 @@ pub struct ResolvedScenario {
     pub operations: Option<amirange_sim::operations::OperationsConfig>,
     /// Where they came from (preset file, topology file, or `inline`).
     pub topology_source: String,
+    /// The scripted attacks, as given.
+    pub attacks: Vec<amirange_attackers::AttackSpec>,
 }
 
 /// The header of `timeseries.csv`.
@@ -155,17 +157,37 @@ fn meters_field(meters: &[u32]) -> String {
     meters.iter().map(u32::to_string).collect::<Vec<_>>().join(";")
 }
 
-/// Renders `truth.csv`.
+/// The header of `truth.csv`.
+pub const TRUTH_HEADER: &str = "time,time_s,attack,attack_kind,technique,step,detail,n_meters,meters";
+
+/// Renders `truth.csv`: every attack step in time order (steps at the same time in the order
+/// they were recorded), with its attack's kind and technique, and the meters it touched as
+/// ranges of indices (`0-4999;5003`).
 pub fn truth_csv(scenario: &Scenario, records: &RunRecords) -> String {
-    let mut out = String::from("time,source,kind,meters\n");
-    for t in &records.truth {
+    let mut out = String::from(TRUTH_HEADER);
+    out.push('\n');
+    let mut order: Vec<usize> = (0..records.truth.len()).collect();
+    order.sort_by_key(|&i| (records.truth[i].time, i));
+    for i in order {
+        let t = &records.truth[i];
         let time = scenario.sim.start.plus(t.time.since_start());
+        let spec = scenario.attacks.iter().find(|a| a.id() == t.source);
+        let (kind, technique) = spec.map_or(("", ""), |a| {
+            let tags = a.tags();
+            (tags.kind, tags.technique.id)
+        });
+        let mut meters = t.meters.clone();
+        meters.sort_unstable();
+        meters.dedup();
         let _ = writeln!(
             out,
-            "{time},{},{},{}",
+            "{time},{:.3},{},{kind},{technique},{},{},{},{}",
+            t.time.0 as f64 / 1e6,
             csv_field(&t.source),
             csv_field(&t.kind),
-            meters_field(&t.meters)
+            csv_field(&t.detail),
+            meters.len(),
+            amirange_attackers::targets::ranges(&meters)
         );
     }
     out

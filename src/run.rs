@@ -35,16 +35,21 @@ pub fn execute(scenario: &Scenario, mut progress: impl FnMut(u32, u32)) -> Resul
         Some(ops) => Some(amirange_sim::operations::plan(&mut sim, ops).context("planning legitimate operations")?),
         None => None,
     };
+    let mut campaign = scenario.campaign().context("building the attacks")?;
+    campaign.prepare(&mut sim).context("preparing the attacks")?;
     let build_time = started.elapsed();
     let stepping = Instant::now();
     let total = scenario.n_intervals();
     for done in 1..=total {
-        sim.step_until(SimTime(u64::from(done) * INTERVAL.as_micros()))
+        campaign
+            .run_until(&mut sim, SimTime(u64::from(done) * INTERVAL.as_micros()))
             .context("stepping the simulation")?;
         progress(done, total);
     }
+    campaign.finish(&mut sim);
+    let reports = campaign.reports(&sim);
     let step_time = stepping.elapsed();
-    let metrics = metrics::compute(scenario, &sim, planned.as_ref());
+    let metrics = metrics::compute(scenario, &sim, planned.as_ref(), &reports);
     Ok(Finished {
         sim,
         metrics,

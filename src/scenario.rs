@@ -13,13 +13,14 @@
 
 use std::fmt;
 
+use amirange_attackers::{AttackError, AttackSpec, Campaign, Context};
 use amirange_sim::config::{INTERVAL, SimConfig};
 use amirange_sim::hes::AccountSpec;
 use amirange_sim::model::{ClassConsumption, CustomerClass};
 use amirange_sim::operations::OperationsConfig;
 use amirange_sim::profile::ProfileId;
 use amirange_sim::security::{FirmwareImage, KeyModel};
-use amirange_sim::time::{CivilDate, CivilDateTime, SimDuration};
+use amirange_sim::time::{CivilDate, CivilDateTime, SimDuration, SimTime};
 use amirange_topologies::{Area, AreaSpec, TopologyError};
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +68,10 @@ pub struct RawScenario {
     /// Cold-load pickup after a feeder is restored.
     #[serde(default)]
     pub cold_load: Option<RawColdLoad>,
+    /// Scripted attacks (see `scenarios/attacks/`), each with an `id`, a start time and its own
+    /// parameters.
+    #[serde(default)]
+    pub attacks: Vec<AttackSpec>,
 }
 
 /// Whether legitimate operations run.
@@ -367,6 +372,8 @@ pub struct Scenario {
     pub sim: SimConfig,
     /// Legitimate operations, when on.
     pub operations: Option<OperationsConfig>,
+    /// Scripted attacks, validated (build them with [`Scenario::campaign`]).
+    pub attacks: Vec<AttackSpec>,
 }
 
 impl Scenario {
@@ -385,6 +392,18 @@ impl Scenario {
     /// Number of 15-minute intervals.
     pub fn n_intervals(&self) -> u32 {
         self.sim.n_slots()
+    }
+    /// What attack validation knows of the scenario.
+    pub fn attack_context(&self) -> Context {
+        Context {
+            start: self.sim.start,
+            horizon: SimTime(self.duration.as_micros()),
+            accounts: self.sim.hes.accounts.clone(),
+        }
+    }
+    /// The scenario's attacks, ready to prepare against a built engine.
+    pub fn campaign(&self) -> Result<Campaign, AttackError> {
+        Campaign::new(&self.attacks, &self.attack_context())
     }
 }
 
@@ -686,7 +705,7 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
             Some(ops)
         }
     };
-    Ok(Scenario {
+    let scenario = Scenario {
         name: raw.name,
         description: raw.description,
         duration,
@@ -694,7 +713,20 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         topology_source,
         sim,
         operations,
-    })
+        attacks: raw.attacks,
+    };
+    scenario.campaign().map_err(|e| attack_path(&e))?;
+    Ok(scenario)
+}
+
+/// Where an attack's error lies in the scenario file: `attacks[i].field`.
+pub fn attack_path(e: &AttackError) -> Invalid {
+    let field = if e.field.is_empty() {
+        format!("attacks[{}]", e.index)
+    } else {
+        format!("attacks[{}].{}", e.index, e.field)
+    };
+    (field, format!("attack {:?}: {}", e.id, e.message))
 }
 
 /// Replaces `value` with the parsed duration at `path` when the file gives one.
@@ -822,18 +854,47 @@ fn control_plane(
 /// `keys[0]:`, then the first `keys[1]:` after it, and so on. Comments and strings are skipped.
 /// Returns the position of the last key found, which is the field itself when the file spells it
 /// out, or its nearest written parent when defaults filled it in.
+///
+/// A key written `name[i]` (a list element, e.g. `attacks[2]`) finds `name:`, then skips to the
+/// `i`-th repetition of the key that opens the list's first element (elements written alike,
+/// such as attacks that each start with `id:`).
 pub fn locate(source: &str, keys: &[&str]) -> Option<(usize, usize)> {
     let found = keys_in(source);
     let mut from = 0;
     let mut best = None;
     for key in keys {
-        match found[from..].iter().position(|(k, _, _)| k == key) {
+        let (name, index) = match key.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (*key, None),
+        };
+        match found[from..].iter().position(|(k, _, _)| k == name) {
             Some(i) => {
                 let (_, line, col) = &found[from + i];
                 best = Some((*line, *col));
                 from += i + 1;
             }
             None => break,
+        }
+        if let (Some(index), Some((first, _, _))) = (index, found.get(from)) {
+            let first = first.clone();
+            let mut seen = 0;
+            let mut at = None;
+            for (j, (k, line, col)) in found[from..].iter().enumerate() {
+                if *k == first {
+                    if seen == index {
+                        at = Some((j, *line, *col));
+                        break;
+                    }
+                    seen += 1;
+                }
+            }
+            match at {
+                Some((j, line, col)) => {
+                    best = Some((line, col));
+                    from += j;
+                }
+                None => break,
+            }
         }
     }
     best

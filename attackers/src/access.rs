@@ -1,0 +1,243 @@
+//! The kill chain to the head-end system: how an attacker comes to issue HES commands.
+//!
+//! Access is never assumed silently. Each way in is a step with its own time and odds, drawn
+//! from the attack's own random stream and recorded as ground truth:
+//!
+//! | access | what the attacker ends up holding |
+//! | --- | --- |
+//! | `Phishing` | the account's password with probability `success`; if the account has MFA, the second factor too only with probability `mfa_bypass` (push fatigue, a real-time phishing proxy) |
+//! | `Insider` | an employee's full credential, second factor included |
+//! | `HesExploit` | with probability `success`, code running inside the HES: requests that skip authentication (the audit log shows `(hes-process)`) |
+//! | `VendorRelease` | nothing: a vendor-signed image reaches the utility as a regular release and the utility's first administrator pushes it (supply chain; firmware only) |
+//!
+//! What the HES then does with the request (refuse a missing second factor, refuse a role that
+//! may not push firmware) is the HES's own decision, made in `sim`.
+
+use amirange_sim::engine::{Input, Sim};
+use amirange_sim::hes::{Credential, Role};
+use amirange_sim::records::TruthRecord;
+use amirange_sim::rng::{Purpose, Stream};
+use amirange_sim::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+use crate::Context;
+use crate::when::{self, When};
+
+/// How the attacker gets to issue HES commands.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub enum Access {
+    /// Phish the holder of `account`.
+    Phishing {
+        /// The HES account (see the scenario's `hes.accounts`).
+        account: String,
+        /// Probability that the phish yields the password.
+        success: f64,
+        /// Probability of also getting past the second factor, if the account has one.
+        #[serde(default)]
+        mfa_bypass: f64,
+        /// When the phish lands (default: one hour before the attack).
+        #[serde(default)]
+        at: Option<String>,
+    },
+    /// A malicious insider who holds `account` with its second factor.
+    Insider {
+        /// The HES account.
+        account: String,
+    },
+    /// Exploit a vulnerability of the HES to run code inside it.
+    HesExploit {
+        /// Probability that the exploit works.
+        success: f64,
+        /// When it is tried (default: one hour before the attack).
+        #[serde(default)]
+        at: Option<String>,
+    },
+    /// No access: the utility itself pushes the image as a vendor release (supply chain).
+    VendorRelease,
+}
+
+/// What the kill chain obtained.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Held {
+    /// A credential to present (possibly without its second factor).
+    Credential(Credential),
+    /// Nothing usable; the reason, in words.
+    Nothing(String),
+}
+
+/// The access step, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    access: Access,
+    /// When the step happens, if the file says; otherwise one hour before the attack (or at the
+    /// attack, for an insider or a vendor release).
+    at: Option<When>,
+}
+
+/// Checks `access` against the scenario.
+pub fn check(access: &Access, ctx: &Context) -> Result<Plan, (String, String)> {
+    let prob = |field: &str, p: f64| {
+        if p.is_finite() && (0.0..=1.0).contains(&p) {
+            Ok(())
+        } else {
+            Err((field.to_owned(), format!("must be a probability from 0 to 1, not {p}")))
+        }
+    };
+    let account_known = |name: &str| {
+        if ctx.accounts.iter().any(|a| a.name == name) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = ctx.accounts.iter().map(|a| a.name.as_str()).collect();
+            Err((
+                "access.account".to_owned(),
+                format!("unknown HES account {name:?}; accounts: {}", names.join(", ")),
+            ))
+        }
+    };
+    let step_time = |at: &Option<String>| -> Result<Option<When>, (String, String)> {
+        at.as_ref()
+            .map(|text| when::parse(text, ctx.start, ctx.horizon).map_err(|e| ("access.at".to_owned(), e)))
+            .transpose()
+    };
+    let at = match access {
+        Access::Phishing {
+            account,
+            success,
+            mfa_bypass,
+            at,
+        } => {
+            account_known(account)?;
+            prob("access.success", *success)?;
+            prob("access.mfa_bypass", *mfa_bypass)?;
+            step_time(at)?
+        }
+        Access::Insider { account } => {
+            account_known(account)?;
+            None
+        }
+        Access::HesExploit { success, at } => {
+            prob("access.success", *success)?;
+            step_time(at)?
+        }
+        Access::VendorRelease => None,
+    };
+    Ok(Plan {
+        access: access.clone(),
+        at,
+    })
+}
+
+impl Plan {
+    /// When the step happens for an attack that starts at `attack_at`.
+    pub fn time(&self, sim: &Sim, attack_at: SimTime) -> SimTime {
+        match (&self.at, &self.access) {
+            (Some(w), _) => w.resolve(sim).min(attack_at),
+            (None, Access::Insider { .. } | Access::VendorRelease) => attack_at,
+            (None, _) => SimTime(attack_at.0.saturating_sub(SimDuration::from_hours(1).as_micros())),
+        }
+    }
+
+    /// Whether the step is the supply-chain release.
+    pub fn is_vendor_release(&self) -> bool {
+        self.access == Access::VendorRelease
+    }
+
+    /// Takes the step at `now`: draws its odds from attack `k`'s stream, records the truth under
+    /// `source`, and tells what the attacker holds.
+    pub fn take(
+        &self,
+        sim: &mut Sim,
+        k: u8,
+        source: &str,
+        now: SimTime,
+    ) -> Result<Held, amirange_sim::engine::SimError> {
+        let seed = sim.config().seed;
+        let mut stream = Stream::new(seed, Purpose::Attack, u64::from(k), u64::MAX);
+        let truth = |sim: &mut Sim, kind: &str, detail: String| {
+            sim.record_truth(TruthRecord {
+                time: now,
+                source: source.to_owned(),
+                kind: kind.to_owned(),
+                detail,
+                meters: Vec::new(),
+            });
+        };
+        Ok(match &self.access {
+            Access::Phishing {
+                account,
+                success,
+                mfa_bypass,
+                ..
+            } => {
+                let mfa = sim
+                    .hes()
+                    .config
+                    .accounts
+                    .iter()
+                    .find(|a| &a.name == account)
+                    .is_some_and(|a| a.mfa);
+                if !stream.bernoulli(*success) {
+                    truth(sim, "phishing", format!("phishing {account} failed (T0865)"));
+                    return Ok(Held::Nothing(format!(
+                        "the phishing of {account} did not yield a password (success probability {success})"
+                    )));
+                }
+                let Some(mut credential) = sim.credential(account) else {
+                    return Ok(Held::Nothing(format!("no account {account}")));
+                };
+                let second = !mfa || stream.bernoulli(*mfa_bypass);
+                credential.second_factor = second;
+                let detail = match (mfa, second) {
+                    (false, _) => {
+                        format!("phishing {account} yielded the password; the account has no MFA (T0865, T0859)")
+                    }
+                    (true, true) => format!("phishing {account} yielded the password and got past MFA (T0865, T0859)"),
+                    (true, false) => {
+                        format!("phishing {account} yielded the password but not the second factor (T0865)")
+                    }
+                };
+                truth(sim, "phishing", detail);
+                Held::Credential(credential)
+            }
+            Access::Insider { account } => {
+                truth(sim, "insider", format!("an insider uses {account} (T0859)"));
+                match sim.credential(account) {
+                    Some(c) => Held::Credential(c),
+                    None => Held::Nothing(format!("no account {account}")),
+                }
+            }
+            Access::HesExploit { success, .. } => {
+                if stream.bernoulli(*success) {
+                    truth(sim, "hes-exploit", "code execution inside the HES (T0866)".into());
+                    sim.schedule(now, Input::HesFoothold { attack: Some(k) })?;
+                    Held::Credential(Credential::hes_process())
+                } else {
+                    truth(sim, "hes-exploit", "the HES exploit failed (T0866)".into());
+                    Held::Nothing(format!(
+                        "the exploit against the HES failed (success probability {success})"
+                    ))
+                }
+            }
+            Access::VendorRelease => {
+                let admin = sim
+                    .hes()
+                    .config
+                    .accounts
+                    .iter()
+                    .find(|a| a.role == Role::Administrator)
+                    .map(|a| a.name.clone());
+                match admin.and_then(|name| sim.credential(&name).map(|c| (name, c))) {
+                    Some((name, c)) => {
+                        truth(
+                            sim,
+                            "vendor-release",
+                            format!("a vendor-signed malicious release reaches the utility; {name} pushes it (T0862)"),
+                        );
+                        Held::Credential(c)
+                    }
+                    None => Held::Nothing("the HES has no administrator account to push a release".into()),
+                }
+            }
+        })
+    }
+}

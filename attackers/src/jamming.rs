@@ -1,0 +1,369 @@
+//! RF jamming: a jammer at a place, with a radius, a strength and a schedule.
+//!
+//! The jammer is an interference area of the engine (see `amirange_sim::network::Interference`):
+//! every mesh or cellular link with an end inside the radius keeps only `1 - strength` of its
+//! frame success while the jammer transmits; PLC is wired and does not care.
+//!
+//! - `Constant`: it raises the noise floor for the whole window. Reads and commands in the area
+//!   fail at once; after the mesh's repair delay, routes re-form around the area (meters outside
+//!   it that routed through it find other parents; meters inside lose their mesh and fall back
+//!   to cellular where they have a modem).
+//! - `Periodic(on, off)`: constant, switched on and off; every switch re-forms routes.
+//! - `Reactive`: it transmits only when it hears a data frame start. Routing probes get through,
+//!   so routes do not re-form, while the frames of reads and commands are destroyed.
+//!
+//! `theft` uses the jammer to mask energy theft: a share of the premises inside the radius
+//! bypass their meters for the whole window, and the jammer keeps the utility from reading them.
+//! The stolen energy is the shortfall of their registers against their true consumption.
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::model::Cause;
+use amirange_sim::network::{Interference, Point};
+use amirange_sim::rng::{Purpose, Stream};
+use amirange_sim::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+use crate::tags::{Stride, Tags, Technique};
+use crate::targets::{Place, within};
+use crate::when::{self, When};
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: radio denial of service that blocks reports and commands.
+pub const TAGS: Tags = Tags {
+    kind: "rf-jamming",
+    stride: Stride::DenialOfService,
+    technique: Technique {
+        id: "T0814",
+        name: "Denial of Service",
+    },
+    related: &[
+        Technique {
+            id: "T0804",
+            name: "Block Reporting Message",
+        },
+        Technique {
+            id: "T0803",
+            name: "Block Command Message",
+        },
+        Technique {
+            id: "T0815",
+            name: "Denial of View",
+        },
+    ],
+};
+
+/// When the jammer transmits.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+pub enum Schedule {
+    /// All the time, from `at` to `until`.
+    #[default]
+    Constant,
+    /// `on` for a while, then silent for `off`, repeated.
+    Periodic {
+        /// How long each burst lasts, e.g. `"5m"`.
+        on: String,
+        /// The pause between bursts.
+        off: String,
+    },
+    /// Only when a data frame starts (routes do not re-form around it).
+    Reactive,
+}
+
+/// Theft masked by the jammer.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Theft {
+    /// Share of the premises inside the radius whose meters are bypassed, 0 to 1.
+    pub premises: f64,
+    /// Share of their consumption the bypass takes past the register, 0 to 1.
+    pub stolen: f32,
+}
+
+/// A jammer as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When it starts transmitting.
+    pub at: String,
+    /// When it stops for good.
+    pub until: String,
+    /// Where it stands.
+    pub center: Place,
+    /// How far its signal overwhelms meters' links, metres.
+    pub radius_m: f32,
+    /// Share of frame success it takes from every RF link inside the radius, above 0 and at
+    /// most 1 (default 1: nothing gets through).
+    #[serde(default)]
+    pub strength: Option<f32>,
+    /// When it transmits (default `Constant`).
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Theft it masks, if any.
+    #[serde(default)]
+    pub theft: Option<Theft>,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Jamming, (String, String)> {
+        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+        let until = match when::parse(&self.until, ctx.start, SimTime(ctx.horizon.0 + 1)) {
+            Ok(When::At(t)) => t,
+            Ok(When::Peak { .. }) => return Err(("until".into(), "must be a time, not a peak".into())),
+            Err(e) => return Err(("until".into(), e)),
+        };
+        if let When::At(t) = at
+            && until <= t
+        {
+            return Err(("until".into(), "must be after `at`".into()));
+        }
+        if !(self.radius_m.is_finite() && self.radius_m > 0.0 && self.radius_m <= 100_000.0) {
+            return Err((
+                "radius_m".into(),
+                format!(
+                    "must be a positive number of metres up to 100 km, not {}",
+                    self.radius_m
+                ),
+            ));
+        }
+        let strength = self.strength.unwrap_or(1.0);
+        if !(strength > 0.0 && strength <= 1.0) {
+            return Err((
+                "strength".into(),
+                format!("must be above 0 and at most 1, not {strength}"),
+            ));
+        }
+        let periodic = match &self.schedule {
+            Schedule::Periodic { on, off } => {
+                let d = |f: &str, t: &str| {
+                    SimDuration::parse(t)
+                        .map_err(|e| (format!("schedule.{f}"), e.to_string()))
+                        .and_then(|d| {
+                            if d < SimDuration::from_secs(1) {
+                                Err((format!("schedule.{f}"), "at least 1s".to_owned()))
+                            } else {
+                                Ok(d)
+                            }
+                        })
+                };
+                Some((d("on", on)?, d("off", off)?))
+            }
+            _ => None,
+        };
+        if let Some(theft) = &self.theft {
+            if !(0.0..=1.0).contains(&theft.premises) {
+                return Err(("theft.premises".into(), "must be a share from 0 to 1".into()));
+            }
+            if !(0.0..=1.0).contains(&theft.stolen) {
+                return Err(("theft.stolen".into(), "must be a share from 0 to 1".into()));
+            }
+        }
+        Ok(Jamming {
+            spec: self.clone(),
+            k: index,
+            at,
+            until,
+            strength,
+            periodic,
+            center: Point { x: 0.0, y: 0.0 },
+            covered: Vec::new(),
+            windows: Vec::new(),
+            next_event: 0,
+            bypassed: Vec::new(),
+            start: SimTime::ZERO,
+        })
+    }
+}
+
+/// A jammer at run time.
+#[derive(Debug)]
+pub struct Jamming {
+    spec: Spec,
+    k: u8,
+    at: When,
+    until: SimTime,
+    strength: f32,
+    periodic: Option<(SimDuration, SimDuration)>,
+    center: Point,
+    /// Meters inside the radius, ascending.
+    covered: Vec<u32>,
+    /// Transmission windows, in time order.
+    windows: Vec<(SimTime, SimTime)>,
+    /// Index of the next window edge to record (2 per window: on, off).
+    next_event: usize,
+    /// Premises whose meters are bypassed.
+    bypassed: Vec<u32>,
+    start: SimTime,
+}
+
+impl Attack for Jamming {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        self.center = self
+            .spec
+            .center
+            .resolve(sim.network())
+            .map_err(|e| ("center".to_owned(), e))?;
+        self.covered = within(sim.network(), self.center, self.spec.radius_m);
+        self.start = self.at.resolve(sim);
+        let until = self.until.min(sim.horizon());
+        if until <= self.start {
+            return Err(("until".into(), "must be after `at`".into()));
+        }
+        self.windows = match self.periodic {
+            None => vec![(self.start, until)],
+            Some((on, off)) => {
+                let mut w = Vec::new();
+                let mut t = self.start;
+                while t < until {
+                    let end = SimTime((t.0 + on.as_micros()).min(until.0));
+                    w.push((t, end));
+                    t = SimTime(end.0 + off.as_micros());
+                    if w.len() > 10_000 {
+                        return Err((
+                            "schedule".into(),
+                            "more than 10000 bursts; lengthen `on` or `off`, or shorten the window".into(),
+                        ));
+                    }
+                }
+                w
+            }
+        };
+        for &(start, end) in &self.windows {
+            sim.add_interference(Interference {
+                center: self.center,
+                radius_m: self.spec.radius_m,
+                strength: self.strength,
+                start,
+                end,
+                reactive: self.spec.schedule == Schedule::Reactive,
+                owner: Some(self.k),
+            })
+            .map_err(|e| ("schedule".to_owned(), e.to_string()))?;
+        }
+        if let Some(theft) = &self.spec.theft {
+            let seed = sim.config().seed;
+            self.bypassed = self
+                .covered
+                .iter()
+                .copied()
+                .filter(|&m| {
+                    Stream::new(seed, Purpose::Attack, u64::from(self.k), u64::from(m)).bernoulli(theft.premises)
+                })
+                .collect();
+        }
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        let i = self.next_event;
+        let (start, end) = *self.windows.get(i / 2)?;
+        Some(if i.is_multiple_of(2) { start } else { end })
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        let on = self.next_event.is_multiple_of(2);
+        let first = self.next_event == 0;
+        let last = self.next_event + 1 == self.windows.len() * 2;
+        self.next_event += 1;
+        let mode = match &self.spec.schedule {
+            Schedule::Constant => "constant".to_owned(),
+            Schedule::Periodic { on, off } => format!("periodic {on} on, {off} off"),
+            Schedule::Reactive => "reactive".to_owned(),
+        };
+        if on {
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "jammer-on",
+                format!(
+                    "jammer on ({mode}, strength {}) within {} m of ({:.0}, {:.0}): {} meters (T0814)",
+                    self.strength,
+                    self.spec.radius_m,
+                    self.center.x,
+                    self.center.y,
+                    self.covered.len()
+                ),
+                self.covered.clone(),
+            );
+        } else {
+            truth(sim, now, &self.spec.id, "jammer-off", "jammer off".into(), Vec::new());
+        }
+        let stolen = self.spec.theft.as_ref().map_or(0.0, |t| t.stolen);
+        if (first || last) && !self.bypassed.is_empty() {
+            let (share, kind, detail) = if first {
+                (
+                    1.0 - stolen,
+                    "bypass-on",
+                    format!("{} meters bypassed under cover of the jammer", self.bypassed.len()),
+                )
+            } else {
+                (1.0, "bypass-off", "bypasses removed".to_owned())
+            };
+            for &m in &self.bypassed {
+                sim.schedule(
+                    now,
+                    Input::Bypass {
+                        meter: m,
+                        registered_share: share,
+                        cause: Cause::Attack(self.k),
+                    },
+                )?;
+            }
+            truth(sim, now, &self.spec.id, kind, detail, self.bypassed.clone());
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _sim: &mut Sim) {}
+
+    fn report(&self, _sim: &Sim) -> Report {
+        let succeeded = !self.covered.is_empty();
+        let failure_reason = (!succeeded).then(|| {
+            format!(
+                "no meter within {} m of the jammer at ({:.0}, {:.0})",
+                self.spec.radius_m, self.center.x, self.center.y
+            )
+        });
+        let span = self
+            .windows
+            .last()
+            .map_or(SimDuration::ZERO, |w| SimDuration(w.1.0 - self.start.0));
+        let summary = match &failure_reason {
+            None => format!(
+                "jammed {} meters within {} m for {:.1} h{}",
+                self.covered.len(),
+                self.spec.radius_m,
+                span.as_hours_f64(),
+                if self.bypassed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", masking {} bypassed meters", self.bypassed.len())
+                }
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.start,
+            succeeded,
+            failure_reason,
+            meters_targeted: self.covered.len() as u64,
+            meters_compromised: self.bypassed.len() as u64,
+            still_active: false,
+            summary,
+        }
+    }
+}

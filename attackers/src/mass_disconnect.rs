@@ -1,0 +1,286 @@
+//! Mass remote disconnect through the HES.
+//!
+//! The attacker obtains a way to issue HES commands (see [`crate::access`]), then asks the HES
+//! to open the relays of its targets, in requests of `batch` meters `spacing` apart. Everything
+//! after the request is the real control plane: the HES authenticates and authorises it (a
+//! phished password without the second factor is refused), fans it out at its send rate, the
+//! commands queue on collectors' channels and cross mesh, PLC or cellular links, and each meter
+//! opens its relay after its relay delay and any randomised delay. Customers lose supply as
+//! their relays open; the supply measures attribute that to this attack.
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::hes::{CommandKind, CommandRequest, Credential};
+use amirange_sim::model::Cause;
+use amirange_sim::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+use crate::access::{self, Access, Held};
+use crate::tags::{Stride, Tags, Technique};
+use crate::targets::Targets;
+use crate::when::{self, When};
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: unauthorised command messages that deny customers their supply.
+pub const TAGS: Tags = Tags {
+    kind: "mass-disconnect",
+    stride: Stride::DenialOfService,
+    technique: Technique {
+        id: "T0855",
+        name: "Unauthorized Command Message",
+    },
+    related: &[
+        Technique {
+            id: "T0865",
+            name: "Spearphishing Attachment",
+        },
+        Technique {
+            id: "T0859",
+            name: "Valid Accounts",
+        },
+        Technique {
+            id: "T0866",
+            name: "Exploitation of Remote Services",
+        },
+        Technique {
+            id: "T0826",
+            name: "Loss of Availability",
+        },
+    ],
+};
+
+/// A mass disconnect as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id (names it in results).
+    pub id: String,
+    /// When the first disconnect request reaches the HES: `"1d 18:00"`, `"0d peak"`, ...
+    pub at: String,
+    /// How the attacker gets to issue HES commands.
+    pub access: Access,
+    /// Which meters to disconnect.
+    pub targets: Targets,
+    /// Meters per request (default: all targets in one request).
+    #[serde(default)]
+    pub batch: Option<u32>,
+    /// Time between requests (default: none, every request at once).
+    #[serde(default)]
+    pub spacing: Option<String>,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<MassDisconnect, (String, String)> {
+        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+        if self.access == Access::VendorRelease {
+            return Err((
+                "access".into(),
+                "a vendor release carries firmware, not disconnect commands; use Phishing, Insider or HesExploit"
+                    .into(),
+            ));
+        }
+        let access = access::check(&self.access, ctx)?;
+        self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
+        let batch = self.batch.unwrap_or(u32::MAX);
+        if batch == 0 {
+            return Err(("batch".into(), "at least one meter per request".into()));
+        }
+        let spacing = match &self.spacing {
+            Some(text) => SimDuration::parse(text).map_err(|e| ("spacing".to_owned(), e.to_string()))?,
+            None => SimDuration::ZERO,
+        };
+        Ok(MassDisconnect {
+            spec: self.clone(),
+            k: index,
+            at,
+            access,
+            batch,
+            spacing,
+            start: SimTime::ZERO,
+            targets: Vec::new(),
+            held: None,
+            next: 0,
+            wake: None,
+        })
+    }
+}
+
+/// A mass disconnect at run time.
+#[derive(Debug)]
+pub struct MassDisconnect {
+    spec: Spec,
+    k: u8,
+    at: When,
+    access: access::Plan,
+    batch: u32,
+    spacing: SimDuration,
+    start: SimTime,
+    targets: Vec<u32>,
+    /// What the kill chain obtained, once it ran.
+    held: Option<Held>,
+    /// The next target to request.
+    next: usize,
+    wake: Option<SimTime>,
+}
+
+impl MassDisconnect {
+    /// The audit records of this attack's requests.
+    fn requests<'a>(&self, sim: &'a Sim) -> impl Iterator<Item = &'a amirange_sim::hes::AuditRecord> {
+        let cause = Cause::Attack(self.k);
+        sim.hes().audit.iter().filter(move |a| a.cause == cause)
+    }
+
+    /// Meters whose relay this attack's commands opened, ascending, and when the first opened.
+    fn opened(&self, sim: &Sim) -> (Vec<u32>, Option<SimTime>) {
+        let hes = sim.hes();
+        let ids: Vec<u32> = self.requests(sim).map(|a| a.id).collect();
+        let mut meters = Vec::new();
+        let mut first: Option<SimTime> = None;
+        if ids.is_empty() {
+            return (meters, first);
+        }
+        for j in &hes.jobs {
+            if let Some(t) = j.executed
+                && ids.binary_search(&j.command).is_ok()
+            {
+                meters.push(j.meter);
+                first = Some(first.map_or(t, |f| f.min(t)));
+            }
+        }
+        meters.sort_unstable();
+        meters.dedup();
+        (meters, first)
+    }
+}
+
+impl Attack for MassDisconnect {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        self.targets = self
+            .spec
+            .targets
+            .resolve(sim.network(), sim.config().seed, self.k)
+            .map_err(|e| ("targets".to_owned(), e))?;
+        self.start = self.at.resolve(sim);
+        self.wake = Some(self.access.time(sim, self.start));
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        self.wake
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        let Some(held) = &self.held else {
+            let held = self.access.take(sim, self.k, &self.spec.id, now)?;
+            self.wake = matches!(held, Held::Credential(_)).then_some(self.start.max(now));
+            self.held = Some(held);
+            return Ok(());
+        };
+        let Held::Credential(credential) = *held else {
+            self.wake = None;
+            return Ok(());
+        };
+        loop {
+            let end = (self.next + self.batch as usize).min(self.targets.len());
+            let meters = self.targets[self.next..end].to_vec();
+            self.next = end;
+            let who = if credential.account == Credential::HES_PROCESS {
+                "from inside the HES".to_owned()
+            } else {
+                let name = &sim.hes().config.accounts[usize::from(credential.account)].name;
+                format!("as {name}")
+            };
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "disconnect-request",
+                format!("disconnect request for {} meters {who} (T0855)", meters.len()),
+                meters.clone(),
+            );
+            sim.schedule(
+                now,
+                Input::Command(CommandRequest {
+                    credential,
+                    kind: CommandKind::Disconnect,
+                    meters,
+                    cause: Cause::Attack(self.k),
+                    purpose: "attack".into(),
+                }),
+            )?;
+            if self.next >= self.targets.len() {
+                self.wake = None;
+                return Ok(());
+            }
+            if self.spacing > SimDuration::ZERO {
+                self.wake = Some(SimTime(now.0 + self.spacing.as_micros())).filter(|&t| t < sim.horizon());
+                return Ok(());
+            }
+        }
+    }
+
+    fn finish(&mut self, sim: &mut Sim) {
+        let (meters, first) = self.opened(sim);
+        if let Some(first) = first {
+            let n = meters.len();
+            truth(
+                sim,
+                first,
+                &self.spec.id,
+                "relays-opened",
+                format!("{n} meters opened their relays on the attack's commands (T0826)"),
+                meters,
+            );
+        }
+    }
+
+    fn report(&self, sim: &Sim) -> Report {
+        let (opened, _) = self.opened(sim);
+        let requests: Vec<_> = self.requests(sim).collect();
+        let refused: Vec<&str> = requests.iter().filter_map(|a| a.refused.map(|r| r.name())).collect();
+        let failure_reason = if !opened.is_empty() {
+            None
+        } else {
+            Some(match &self.held {
+                None => "the attack had not started when the run ended".to_owned(),
+                Some(Held::Nothing(why)) => why.clone(),
+                Some(Held::Credential(_)) if requests.is_empty() => {
+                    "no request reached the HES before the run ended".into()
+                }
+                Some(Held::Credential(_)) if refused.len() == requests.len() => {
+                    format!("the HES refused the request: {}", refused[0])
+                }
+                Some(Held::Credential(_)) if self.targets.is_empty() => "the targets hold no meter".into(),
+                Some(Held::Credential(_)) => "no meter executed a disconnect before the run ended".into(),
+            })
+        };
+        let summary = match &failure_reason {
+            None => format!(
+                "opened {} of {} targeted relays through the HES",
+                opened.len(),
+                self.targets.len()
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.start,
+            succeeded: !opened.is_empty(),
+            failure_reason,
+            meters_targeted: self.targets.len() as u64,
+            meters_compromised: 0,
+            still_active: false,
+            summary,
+        }
+    }
+}

@@ -1,0 +1,597 @@
+//! Rogue firmware: an image with a malicious payload, pushed through a compromised update
+//! channel or spread meter to meter by a worm.
+//!
+//! Delivery:
+//! - `Push`: the attacker obtains HES access (see [`crate::access`]) and sends the image as a
+//!   firmware update through the real fan-out (bulk transfer behind polling, activation delay,
+//!   timeouts). The HES refuses roles that may not push firmware. `access: VendorRelease` is the
+//!   supply-chain case: the utility's own administrator pushes the vendor's signed release.
+//! - `Worm`: someone with physical access flashes the `entry` meters; every infected meter then
+//!   offers the image to each of its mesh neighbours once, `hop_delay` after its own infection,
+//!   and the neighbour is infected with probability `infection`. Only meters with a mesh radio
+//!   are reachable; meters that are down cannot send or receive, so the worm stops at the edge
+//!   of the mesh it can reach.
+//!
+//! Signing decides what verification at the meter does: an `Unsigned` image is refused by every
+//! meter that verifies signatures (`security.verify_firmware`), while an image signed with a
+//! `LeakedKey` or `VendorSigned` passes.
+//!
+//! Payloads act from installation on, until another image replaces the rogue one:
+//! `FalseReadings` (registers record only `share` of the consumption), `Brick` (the
+//! communication module dies), `Flood` (junk frames fill the collector's channel every
+//! interval), and `Disconnect` (at `at`, every meter still running the image opens its relay at
+//! once: the coordinated disconnect).
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::hes::{CommandKind, CommandRequest};
+use amirange_sim::model::{Cause, LinkKind, Relay};
+use amirange_sim::rng::{Purpose, Stream};
+use amirange_sim::security::{FirmwareImage, Payload};
+use amirange_sim::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+use crate::access::{self, Access, Held};
+use crate::tags::{Stride, Tags, Technique};
+use crate::targets::Targets;
+use crate::when::{self, When};
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: malicious system firmware on the meters.
+pub const TAGS: Tags = Tags {
+    kind: "rogue-firmware",
+    stride: Stride::Tampering,
+    technique: Technique {
+        id: "T0857",
+        name: "System Firmware",
+    },
+    related: &[
+        Technique {
+            id: "T0862",
+            name: "Supply Chain Compromise",
+        },
+        Technique {
+            id: "T0866",
+            name: "Exploitation of Remote Services",
+        },
+        Technique {
+            id: "T0856",
+            name: "Spoof Reporting Message",
+        },
+        Technique {
+            id: "T0831",
+            name: "Manipulation of Control",
+        },
+        Technique {
+            id: "T0814",
+            name: "Denial of Service",
+        },
+        Technique {
+            id: "T0826",
+            name: "Loss of Availability",
+        },
+    ],
+};
+
+/// How the image reaches meters.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub enum Delivery {
+    /// Through the HES's firmware update, to `targets`.
+    Push {
+        /// How the attacker gets to push (or `VendorRelease`).
+        access: Access,
+        /// The meters pushed to.
+        targets: Targets,
+    },
+    /// Meter to meter over the mesh.
+    Worm {
+        /// Meters flashed by hand at the start (physical access).
+        entry: Targets,
+        /// Probability that one offer infects a neighbour, 0 to 1.
+        infection: f64,
+        /// Time from a meter's infection to its offers to its neighbours, e.g. `"5m"`.
+        hop_delay: String,
+    },
+}
+
+/// Whose signature the image carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Signing {
+    /// None: meters that verify signatures refuse it.
+    Unsigned,
+    /// The vendor's signature, made with a signing key that leaked.
+    LeakedKey,
+    /// A genuine vendor signature on a malicious build (supply chain).
+    VendorSigned,
+}
+
+/// What the image does.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub enum PayloadSpec {
+    /// Registers record only `share` of the true consumption.
+    FalseReadings {
+        /// Share recorded, 0 to 1.
+        share: f32,
+    },
+    /// At `at`, every meter running the image opens its relay.
+    Disconnect {
+        /// When, like the attack's `at`.
+        at: String,
+    },
+    /// `bytes_per_interval` junk bytes per meter every 15 minutes on the collector's channel.
+    Flood {
+        /// Bytes per meter per interval.
+        bytes_per_interval: u32,
+    },
+    /// The communication module stops for good.
+    Brick,
+}
+
+/// Rogue firmware as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When the push is requested, or the worm's entry meters are flashed.
+    pub at: String,
+    /// How it reaches meters.
+    pub delivery: Delivery,
+    /// Whose signature it carries.
+    pub signing: Signing,
+    /// What it does.
+    pub payload: PayloadSpec,
+    /// Image size, KB (default 256).
+    #[serde(default)]
+    pub image_kb: Option<u32>,
+}
+
+/// Something the attack does at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Task {
+    Access,
+    Start,
+    Spread,
+    Trigger,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<RogueFirmware, (String, String)> {
+        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+        let (access, hop_delay) = match &self.delivery {
+            Delivery::Push { access, targets } => {
+                if *access == Access::VendorRelease && self.signing != Signing::VendorSigned {
+                    return Err((
+                        "signing".into(),
+                        "a vendor release carries the vendor's signature: use `signing: VendorSigned`".into(),
+                    ));
+                }
+                let plan = access::check(access, ctx).map_err(|(f, m)| (format!("delivery.{f}"), m))?;
+                targets.check().map_err(|e| ("delivery.targets".to_owned(), e))?;
+                (Some(plan), SimDuration::ZERO)
+            }
+            Delivery::Worm {
+                entry,
+                infection,
+                hop_delay,
+            } => {
+                entry.check().map_err(|e| ("delivery.entry".to_owned(), e))?;
+                if !(infection.is_finite() && (0.0..=1.0).contains(infection)) {
+                    return Err((
+                        "delivery.infection".into(),
+                        format!("must be a probability from 0 to 1, not {infection}"),
+                    ));
+                }
+                let d = SimDuration::parse(hop_delay).map_err(|e| ("delivery.hop_delay".to_owned(), e.to_string()))?;
+                if d < SimDuration::from_secs(1) {
+                    return Err(("delivery.hop_delay".into(), "at least 1s".into()));
+                }
+                (None, d)
+            }
+        };
+        let payload = match &self.payload {
+            PayloadSpec::FalseReadings { share } => {
+                if !(0.0..=1.0).contains(share) {
+                    return Err(("payload.share".into(), "must be a share from 0 to 1".into()));
+                }
+                Payload::FalseReadings { share: *share }
+            }
+            PayloadSpec::Brick => Payload::Brick,
+            PayloadSpec::Flood { bytes_per_interval } => {
+                if *bytes_per_interval == 0 {
+                    return Err(("payload.bytes_per_interval".into(), "must be more than zero".into()));
+                }
+                Payload::Flood {
+                    bytes_per_interval: *bytes_per_interval,
+                }
+            }
+            PayloadSpec::Disconnect { .. } => Payload::None,
+        };
+        let trigger = match &self.payload {
+            PayloadSpec::Disconnect { at } => {
+                Some(when::parse(at, ctx.start, ctx.horizon).map_err(|e| ("payload.at".to_owned(), e))?)
+            }
+            _ => None,
+        };
+        let kb = self.image_kb.unwrap_or(256);
+        if !(1..=16_384).contains(&kb) {
+            return Err(("image_kb".into(), format!("must be from 1 to 16384, not {kb}")));
+        }
+        Ok(RogueFirmware {
+            spec: self.clone(),
+            k: index,
+            at,
+            access,
+            hop_delay,
+            payload,
+            trigger,
+            bytes: kb * 1024,
+            image: 0,
+            start: SimTime::ZERO,
+            targets: Vec::new(),
+            tasks: Vec::new(),
+            held: None,
+            infected: Vec::new(),
+            pending: Vec::new(),
+            pending_at: SimTime::ZERO,
+            frontier: Vec::new(),
+            triggered: 0,
+        })
+    }
+}
+
+/// Rogue firmware at run time.
+#[derive(Debug)]
+pub struct RogueFirmware {
+    spec: Spec,
+    k: u8,
+    at: When,
+    access: Option<access::Plan>,
+    hop_delay: SimDuration,
+    payload: Payload,
+    trigger: Option<When>,
+    bytes: u32,
+    /// The image's index in the repository.
+    image: u16,
+    start: SimTime,
+    /// Push targets, or the worm's entry meters.
+    targets: Vec<u32>,
+    /// What to do when, kept sorted by time.
+    tasks: Vec<(SimTime, Task)>,
+    held: Option<Held>,
+    /// Worm: per meter, whether it is known infected.
+    infected: Vec<bool>,
+    /// Worm: meters offered the image at `pending_at`, not yet checked.
+    pending: Vec<u32>,
+    pending_at: SimTime,
+    /// Worm: meters infected at the last check, whose offers are due.
+    frontier: Vec<u32>,
+    /// Meters whose relays the disconnect payload opened.
+    triggered: u64,
+}
+
+impl RogueFirmware {
+    fn add_task(&mut self, at: SimTime, task: Task, horizon: SimTime) {
+        if at <= horizon {
+            self.tasks.push((at, task));
+            self.tasks.sort_unstable();
+        }
+    }
+
+    fn code(&self) -> u8 {
+        self.k.saturating_add(1)
+    }
+
+    /// Meters that installed the image through the HES: (meter, when).
+    fn pushed(&self, sim: &Sim) -> Vec<(u32, SimTime)> {
+        let cause = Cause::Attack(self.k);
+        let hes = sim.hes();
+        let ids: Vec<u32> = hes.audit.iter().filter(|a| a.cause == cause).map(|a| a.id).collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        hes.jobs
+            .iter()
+            .filter(|j| !j.rejected && ids.binary_search(&j.command).is_ok())
+            .filter_map(|j| j.executed.map(|t| (j.meter, t)))
+            .collect()
+    }
+
+    /// Worm: checks the offers made at `pending_at`; the newly infected become the frontier,
+    /// recorded as truth.
+    fn settle_pending(&mut self, sim: &mut Sim) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let code = self.code();
+        let fleet = sim.fleet();
+        let mut newly: Vec<u32> = self
+            .pending
+            .drain(..)
+            .filter(|&m| fleet.compromised_by[m as usize] == code)
+            .collect();
+        newly.sort_unstable();
+        newly.dedup();
+        newly.retain(|&m| !self.infected[m as usize]);
+        for &m in &newly {
+            self.infected[m as usize] = true;
+        }
+        if !newly.is_empty() {
+            let detail = format!("{} meters infected", newly.len());
+            truth(sim, self.pending_at, &self.spec.id, "infected", detail, newly.clone());
+        }
+        self.frontier = newly;
+    }
+
+    /// Worm: the frontier offers the image to its mesh neighbours.
+    fn spread(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        let seed = sim.config().seed;
+        let Delivery::Worm { infection, .. } = self.spec.delivery else {
+            return Ok(());
+        };
+        let net = sim.network();
+        let n = net.meters.len() as u32;
+        let mut offers = Vec::new();
+        for &m in &self.frontier {
+            for (u, _) in net.mesh.edges(m) {
+                if u >= n || self.infected[u as usize] || net.meters[u as usize].link != LinkKind::Mesh {
+                    continue;
+                }
+                let key = (u64::from(m) << 32) | u64::from(u);
+                if Stream::new(seed, Purpose::Attack, u64::from(self.k), key).bernoulli(infection) {
+                    offers.push((m, u));
+                }
+            }
+        }
+        self.frontier.clear();
+        for &(from, to) in &offers {
+            sim.schedule(
+                now,
+                Input::PeerFirmware {
+                    from,
+                    to,
+                    image: self.image,
+                },
+            )?;
+            self.pending.push(to);
+        }
+        self.pending_at = now;
+        if !offers.is_empty() {
+            self.add_task(SimTime(now.0 + self.hop_delay.as_micros()), Task::Spread, sim.horizon());
+        }
+        Ok(())
+    }
+}
+
+impl Attack for RogueFirmware {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        let seed = sim.config().seed;
+        let (targets, field) = match &self.spec.delivery {
+            Delivery::Push { targets, .. } => (targets, "delivery.targets"),
+            Delivery::Worm { entry, .. } => (entry, "delivery.entry"),
+        };
+        self.targets = targets
+            .resolve(sim.network(), seed, self.k)
+            .map_err(|e| (field.to_owned(), e))?;
+        self.image = sim.add_firmware_image(FirmwareImage {
+            version: format!("rogue-{}", self.spec.id),
+            hash: Stream::new(seed, Purpose::Attack, u64::from(self.k), u64::MAX - 1).next_u64(),
+            signed: self.spec.signing != Signing::Unsigned,
+            bytes: self.bytes,
+            payload: self.payload,
+            owner: Some(self.k),
+        });
+        self.start = self.at.resolve(sim);
+        let horizon = sim.horizon();
+        match &self.access {
+            Some(plan) => {
+                let t = plan.time(sim, self.start);
+                self.add_task(t, Task::Access, horizon);
+            }
+            None => {
+                self.infected = vec![false; sim.n_meters()];
+                self.add_task(self.start, Task::Start, horizon);
+            }
+        }
+        if let Some(trigger) = self.trigger {
+            let t = trigger.resolve(sim);
+            self.add_task(t, Task::Trigger, horizon);
+        }
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        self.tasks.first().map(|t| t.0)
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        let Some(&(at, task)) = self.tasks.first() else {
+            return Ok(());
+        };
+        debug_assert!(at == now);
+        self.tasks.remove(0);
+        match task {
+            Task::Access => {
+                if let Some(plan) = &self.access {
+                    let held = plan.take(sim, self.k, &self.spec.id, now)?;
+                    if matches!(held, Held::Credential(_)) {
+                        let start = self.start.max(now);
+                        self.add_task(start, Task::Start, sim.horizon());
+                    }
+                    self.held = Some(held);
+                }
+            }
+            Task::Start => match self.held {
+                Some(Held::Credential(credential)) => {
+                    let signing = match self.spec.signing {
+                        Signing::Unsigned => "unsigned",
+                        Signing::LeakedKey => "signed with a leaked key",
+                        Signing::VendorSigned => "vendor-signed",
+                    };
+                    truth(
+                        sim,
+                        now,
+                        &self.spec.id,
+                        "firmware-push",
+                        format!(
+                            "rogue image ({signing}) pushed to {} meters (T0857)",
+                            self.targets.len()
+                        ),
+                        self.targets.clone(),
+                    );
+                    sim.schedule(
+                        now,
+                        Input::Command(CommandRequest {
+                            credential,
+                            kind: CommandKind::FirmwareUpdate { image: self.image },
+                            meters: self.targets.clone(),
+                            cause: Cause::Attack(self.k),
+                            purpose: "attack".into(),
+                        }),
+                    )?;
+                }
+                Some(Held::Nothing(_)) => {}
+                None => {
+                    // The worm: flash the entry meters by hand.
+                    truth(
+                        sim,
+                        now,
+                        &self.spec.id,
+                        "local-flash",
+                        format!(
+                            "rogue image flashed by hand onto {} entry meters (physical access)",
+                            self.targets.len()
+                        ),
+                        self.targets.clone(),
+                    );
+                    for &m in &self.targets {
+                        sim.schedule(
+                            now,
+                            Input::LocalFirmware {
+                                meter: m,
+                                image: self.image,
+                            },
+                        )?;
+                    }
+                    self.pending = self.targets.clone();
+                    self.pending_at = now;
+                    self.add_task(SimTime(now.0 + self.hop_delay.as_micros()), Task::Spread, sim.horizon());
+                }
+            },
+            Task::Spread => {
+                self.settle_pending(sim);
+                self.spread(sim)?;
+            }
+            Task::Trigger => {
+                let code = self.code();
+                let fleet = sim.fleet();
+                let state = sim.net_state();
+                let meters: Vec<u32> = (0..sim.n_meters() as u32)
+                    .filter(|&m| {
+                        let i = m as usize;
+                        fleet.compromised_by[i] == code && !fleet.failed[i] && !state.unpowered[i]
+                    })
+                    .collect();
+                self.triggered = meters.len() as u64;
+                for &m in &meters {
+                    sim.schedule(
+                        now,
+                        Input::SetRelay {
+                            meter: m,
+                            relay: Relay::Open,
+                            cause: Cause::Attack(self.k),
+                        },
+                    )?;
+                }
+                truth(
+                    sim,
+                    now,
+                    &self.spec.id,
+                    "payload-disconnect",
+                    format!("{} infected meters open their relays at once (T0831)", meters.len()),
+                    meters,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, sim: &mut Sim) {
+        self.settle_pending(sim);
+        let pushed = self.pushed(sim);
+        if !pushed.is_empty() {
+            let first = pushed.iter().map(|p| p.1).min().unwrap_or(self.start);
+            let mut meters: Vec<u32> = pushed.iter().map(|p| p.0).collect();
+            meters.sort_unstable();
+            meters.dedup();
+            let detail = format!("{} meters installed the rogue image", meters.len());
+            truth(sim, first, &self.spec.id, "installed", detail, meters);
+        }
+        // Entry meters flashed by hand count as infected too (settled with the first offers).
+    }
+
+    fn report(&self, sim: &Sim) -> Report {
+        let fleet = sim.fleet();
+        let compromised_ever = match self.spec.delivery {
+            Delivery::Push { .. } => {
+                let mut m: Vec<u32> = self.pushed(sim).into_iter().map(|p| p.0).collect();
+                m.sort_unstable();
+                m.dedup();
+                m.len() as u64
+            }
+            Delivery::Worm { .. } => self.infected.iter().filter(|&&i| i).count() as u64,
+        };
+        let still = fleet.compromised(self.k) as u64;
+        let compromised = compromised_ever.max(still);
+        let refused = fleet.refused_images.iter().filter(|r| r.1 == self.image).count();
+        let failure_reason = (compromised == 0).then(|| match &self.held {
+            Some(Held::Nothing(why)) => why.clone(),
+            _ if refused > 0 => format!(
+                "{refused} meters refused the image: its signature did not verify (signed firmware with verification at the meter)"
+            ),
+            Some(Held::Credential(_)) => {
+                let cause = Cause::Attack(self.k);
+                match sim.hes().audit.iter().find(|a| a.cause == cause) {
+                    Some(a) if a.refused.is_some() => {
+                        format!("the HES refused the push: {}", a.refused.map_or("", |r| r.name()))
+                    }
+                    Some(_) => "no meter installed the image before the run ended".to_owned(),
+                    None => "the push had not reached the HES when the run ended".to_owned(),
+                }
+            }
+            None if self.targets.is_empty() => "the targets hold no meter".to_owned(),
+            None => "no meter installed the image before the run ended".to_owned(),
+        });
+        let payload = match &self.spec.payload {
+            PayloadSpec::FalseReadings { share } => format!("under-reporting to {:.0}%", share * 100.0),
+            PayloadSpec::Disconnect { .. } => format!("a coordinated disconnect of {} meters", self.triggered),
+            PayloadSpec::Flood { .. } => "flooding their collectors".to_owned(),
+            PayloadSpec::Brick => "bricked".to_owned(),
+        };
+        let summary = match &failure_reason {
+            None => format!("compromised {compromised} meters ({payload}); {refused} refused the image"),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.start,
+            succeeded: compromised > 0,
+            failure_reason,
+            meters_targeted: self.targets.len() as u64,
+            meters_compromised: compromised,
+            still_active: still > 0,
+            summary,
+        }
+    }
+}

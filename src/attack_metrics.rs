@@ -1,0 +1,152 @@
+//! Blast radius per attack (`metrics.json` under `attacks`): the engine's per-attack records
+//! (supply lost to the attack's causes, falsified and stolen energy, readings lost from meters
+//! it acted on, critical facilities it cut off) joined with what the attack itself reports.
+
+use amirange_attackers::Report;
+use amirange_sim::config::INTERVAL;
+use amirange_sim::engine::Sim;
+use serde::Serialize;
+
+use crate::scenario::Scenario;
+
+/// One attack's measures.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AttackMetrics {
+    /// The scenario's id for it.
+    pub id: String,
+    /// Its kind, e.g. `mass-disconnect`.
+    pub kind: String,
+    /// Its MITRE ATT&CK for ICS technique id.
+    pub technique: String,
+    /// That technique's name.
+    pub technique_name: String,
+    /// Techniques of its steps (access, delivery, payload).
+    pub related_techniques: Vec<String>,
+    /// Its STRIDE category.
+    pub stride: String,
+    /// When its main action started (calendar time).
+    pub start: String,
+    /// Seconds from the run's start to the attack's.
+    pub start_s: f64,
+    /// Whether it reached its objective on at least one meter.
+    pub succeeded: bool,
+    /// Why not, when it did not (a precondition that failed, a refusal, a defense).
+    pub failure_reason: Option<String>,
+    /// What it did, in one sentence.
+    pub summary: String,
+    /// Meters it aimed at (targets, meters inside a jammer's radius, a worm's entry meters).
+    pub meters_targeted: u64,
+    /// The damage.
+    pub blast_radius: BlastRadius,
+}
+
+/// What an attack cost. Supply losses count only when the attack caused them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BlastRadius {
+    /// Most customers without supply because of the attack at the end of any interval.
+    pub peak_customers_disconnected: u64,
+    /// Customer-minutes without supply because of the attack.
+    pub customer_minutes_interrupted: f64,
+    /// Largest 15-minute mean of load the attack kept from customers, kW.
+    pub peak_kw_shed: f64,
+    /// Energy the attack kept from customers, kWh.
+    pub kwh_not_served: f64,
+    /// Critical facilities the attack left without supply at some point.
+    pub critical_facilities_hit: u64,
+    /// Their minutes without supply because of the attack.
+    pub critical_facility_minutes: f64,
+    /// Meters that ran the attack's firmware, or that it bypassed, at some point.
+    pub meters_compromised: u64,
+    /// Energy consumed that registers under the attack's firmware did not record, kWh.
+    pub kwh_falsified: f64,
+    /// Energy taken through the attack's bypasses that registers did not record, kWh.
+    pub kwh_stolen: f64,
+    /// Interval readings the MDM did not get on time from meters the attack acted on.
+    pub readings_lost: u64,
+    /// Seconds from the attack's start until its last effect ended (the last interval in which
+    /// it kept anyone off supply, falsified or stole energy, or cost readings); `null` if its
+    /// effect lasted to the end of the run (customers still off, meters still compromised).
+    pub time_to_restore_s: Option<f64>,
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The measures of every attack, in the scenario's order.
+pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<AttackMetrics> {
+    let records = sim.records();
+    let n_slots = records.intervals.len() as u32;
+    let interval_s = INTERVAL.as_secs_f64();
+    reports
+        .iter()
+        .enumerate()
+        .map(|(k, report)| {
+            let k = k as u8;
+            let ticks = records.attack_ticks.iter().filter(|t| t.1 == k);
+            let mut b = BlastRadius {
+                peak_customers_disconnected: 0,
+                customer_minutes_interrupted: 0.0,
+                peak_kw_shed: 0.0,
+                kwh_not_served: 0.0,
+                critical_facilities_hit: 0,
+                critical_facility_minutes: 0.0,
+                meters_compromised: report.meters_compromised,
+                kwh_falsified: 0.0,
+                kwh_stolen: 0.0,
+                readings_lost: 0,
+                time_to_restore_s: None,
+            };
+            let (mut interrupted_us, mut not_served, mut falsified, mut stolen) = (0u64, 0u64, 0u64, 0u64);
+            let mut last_slot: Option<u32> = None;
+            let mut still_off = false;
+            for (slot, _, t) in ticks {
+                b.peak_customers_disconnected = b.peak_customers_disconnected.max(t.customers_off);
+                interrupted_us += t.interrupted_us;
+                not_served += t.not_served_mwh;
+                b.peak_kw_shed = b
+                    .peak_kw_shed
+                    .max(t.not_served_mwh as f64 / 1e6 / (interval_s / 3600.0));
+                falsified += t.falsified_mwh;
+                stolen += t.stolen_mwh;
+                b.readings_lost += t.reads_missing;
+                last_slot = Some(*slot);
+                still_off = *slot + 1 == n_slots && t.customers_off > 0;
+            }
+            b.customer_minutes_interrupted = round3(interrupted_us as f64 / 60e6);
+            b.kwh_not_served = round3(not_served as f64 / 1e6);
+            b.peak_kw_shed = round3(b.peak_kw_shed);
+            b.kwh_falsified = round3(falsified as f64 / 1e6);
+            b.kwh_stolen = round3(stolen as f64 / 1e6);
+            let critical = records.critical_off_us_by_attack.range((k, 0)..=(k, u32::MAX));
+            let (mut hit, mut us) = (0u64, 0u64);
+            for (_, &v) in critical {
+                hit += 1;
+                us += v;
+            }
+            b.critical_facilities_hit = hit;
+            b.critical_facility_minutes = round3(us as f64 / 60e6);
+            let start_s = report.start.0 as f64 / 1e6;
+            b.time_to_restore_s = match last_slot {
+                _ if still_off || report.still_active => None,
+                Some(slot) => Some(round3(((f64::from(slot) + 1.0) * interval_s - start_s).max(0.0))),
+                None => Some(0.0),
+            };
+            AttackMetrics {
+                id: report.id.clone(),
+                kind: report.tags.kind.to_owned(),
+                technique: report.tags.technique.id.to_owned(),
+                technique_name: report.tags.technique.name.to_owned(),
+                related_techniques: report.tags.related.iter().map(|t| t.id.to_owned()).collect(),
+                stride: report.tags.stride.name().to_owned(),
+                start: scenario.sim.start.plus(report.start.since_start()).to_string(),
+                start_s,
+                succeeded: report.succeeded,
+                failure_reason: report.failure_reason.clone(),
+                summary: report.summary.clone(),
+                meters_targeted: report.meters_targeted,
+                blast_radius: b,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,313 @@
+//! The attack library through the whole system: every file of `scenarios/attacks/` runs
+//! (scaled down) and hurts what it targets; attacks interact with the model (signatures,
+//! radio range, link kinds, mesh reach); ground truth names every meter an attack affected.
+
+use std::collections::{BTreeSet, HashSet};
+
+use amirange::attack_metrics::AttackMetrics;
+use amirange::metrics::Metrics;
+use amirange::run::Finished;
+use amirange::scenario::{Overrides, Scenario};
+use amirange_sim::model::{Cause, LinkKind, Relay};
+
+const METERS: i64 = 2_000;
+
+fn load_text(label: &str, text: &str, meters: i64) -> Scenario {
+    let overrides = Overrides {
+        meters: Some(meters),
+        ..Overrides::default()
+    };
+    amirange::scenario::load(label, text, &overrides).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn file(name: &str) -> (String, String) {
+    let path = format!("{}/scenarios/attacks/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    (path, text)
+}
+
+fn run(scenario: &Scenario) -> Finished {
+    amirange::run::execute(scenario, |_, _| {}).expect("runs")
+}
+
+fn attack<'a>(m: &'a Metrics, id: &str) -> &'a AttackMetrics {
+    m.attacks
+        .iter()
+        .find(|a| a.id == id)
+        .unwrap_or_else(|| panic!("attack {id} in metrics"))
+}
+
+/// Parses `truth.csv` into (attack, step, meters).
+fn truth_rows(scenario: &Scenario, finished: &Finished) -> Vec<(String, String, Vec<u32>)> {
+    let csv = amirange::results::truth_csv(scenario, finished.sim.records());
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(amirange::results::TRUTH_HEADER));
+    lines
+        .map(|line| {
+            // The detail may hold commas (quoted); the meters are the last field, the attack the
+            // third and the step the sixth.
+            let fields: Vec<&str> = line.split(',').collect();
+            let meters = fields[fields.len() - 1];
+            let mut list = Vec::new();
+            for part in meters.split(';').filter(|p| !p.is_empty()) {
+                match part.split_once('-') {
+                    Some((a, b)) => {
+                        let (a, b): (u32, u32) = (a.parse().expect("number"), b.parse().expect("number"));
+                        list.extend(a..=b);
+                    }
+                    None => list.push(part.parse().expect("number")),
+                }
+            }
+            (fields[2].to_owned(), fields[5].to_owned(), list)
+        })
+        .collect()
+}
+
+fn truth_meters(rows: &[(String, String, Vec<u32>)], id: &str) -> HashSet<u32> {
+    rows.iter()
+        .filter(|r| r.0 == id)
+        .flat_map(|r| r.2.iter().copied())
+        .collect()
+}
+
+/// Every shipped attack file runs scaled down, and each hurts what it targets (or, for the
+/// files that show a defense, fails for the reason the defense gives).
+#[test]
+fn every_attack_file_runs_and_hits_what_it_targets() {
+    let dir = format!("{}/scenarios/attacks", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("scenarios/attacks")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".ron"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 9, "one file per attack variant: {names:?}");
+    let mut checked = BTreeSet::new();
+    for name in &names {
+        let (path, text) = file(name);
+        let scenario = load_text(&path, &text, METERS);
+        let finished = run(&scenario);
+        let m = &finished.metrics;
+        assert_eq!(m.attacks.len(), scenario.attacks.len(), "{name}");
+        for a in &m.attacks {
+            let b = &a.blast_radius;
+            assert!(!a.summary.is_empty());
+            match a.id.as_str() {
+                "md-peak" | "md-residential" => {
+                    assert!(a.succeeded, "{name}: {a:?}");
+                    assert!(
+                        b.peak_customers_disconnected > 0 && b.kwh_not_served > 0.0,
+                        "{name}: {b:?}"
+                    );
+                    assert!(b.peak_kw_shed > 0.0 && b.customer_minutes_interrupted > 0.0);
+                }
+                "md-critical" => {
+                    assert!(a.succeeded, "{name}: {a:?}");
+                    assert!(
+                        b.critical_facilities_hit > 0 && b.critical_facility_minutes > 0.0,
+                        "{b:?}"
+                    );
+                    assert_eq!(b.critical_facilities_hit, b.peak_customers_disconnected);
+                }
+                "md-mfa" => {
+                    assert!(!a.succeeded);
+                    let why = a.failure_reason.as_deref().unwrap_or("");
+                    assert!(why.contains("second-factor-missing"), "{why}");
+                    assert_eq!(b.peak_customers_disconnected, 0);
+                }
+                "jam-collector" | "jam-reactive" => {
+                    assert!(a.succeeded && b.readings_lost > 0, "{name}: {a:?}");
+                    assert_eq!(b.peak_customers_disconnected, 0, "jamming cuts data, not supply");
+                }
+                "jam-theft" => {
+                    assert!(b.readings_lost > 0 && b.kwh_stolen > 0.0, "{name}: {b:?}");
+                    assert!(b.meters_compromised > 0);
+                }
+                "jam-far" => {
+                    assert!(!a.succeeded);
+                    assert_eq!(b.readings_lost, 0);
+                }
+                "fw-unsigned" => {
+                    assert!(!a.succeeded);
+                    assert_eq!(b.meters_compromised, 0);
+                    let why = a.failure_reason.as_deref().unwrap_or("");
+                    assert!(why.contains("signature did not verify"), "{why}");
+                }
+                "fw-supply-chain" => {
+                    assert!(a.succeeded && b.meters_compromised > 0, "{a:?}");
+                    assert!(b.peak_customers_disconnected > 0 && b.kwh_not_served > 0.0, "{b:?}");
+                }
+                "fw-worm" => {
+                    assert!(a.succeeded && b.meters_compromised > 0, "{a:?}");
+                    assert!(b.kwh_falsified > 0.0, "{b:?}");
+                    assert_eq!(b.time_to_restore_s, None, "the rogue image is still running");
+                }
+                "fw-flood" => {
+                    assert!(a.succeeded && b.readings_lost > 0, "{a:?}");
+                }
+                other => panic!("{name}: attack {other} has no expectation here; add one"),
+            }
+            // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
+            assert!(a.technique.starts_with('T') && !a.stride.is_empty());
+            checked.insert(a.id.clone());
+        }
+    }
+    assert!(checked.len() >= 11, "{checked:?}");
+}
+
+/// Ground truth is complete: every meter an attack left with its relay open, running its
+/// image, bypassed or inside its jammer's radius appears in `truth.csv` under that attack.
+#[test]
+fn ground_truth_names_every_affected_meter() {
+    for name in [
+        "mass-disconnect-hes-exploit.ron",
+        "rogue-firmware-supply-chain.ron",
+        "rogue-firmware-worm.ron",
+        "jamming-periodic-theft.ron",
+    ] {
+        let (path, text) = file(name);
+        let scenario = load_text(&path, &text, METERS);
+        let finished = run(&scenario);
+        let rows = truth_rows(&scenario, &finished);
+        let sim = &finished.sim;
+        for (k, spec) in scenario.attacks.iter().enumerate() {
+            let id = spec.id();
+            let named = truth_meters(&rows, id);
+            let code = k as u8 + 1;
+            let mut affected = 0;
+            for m in 0..sim.n_meters() as u32 {
+                let meter = sim.meter(m).expect("meter");
+                let opened = meter.relay == Relay::Open && meter.relay_cause == Cause::Attack(k as u8);
+                let compromised = sim.fleet().compromised_by[m as usize] == code;
+                let skewed = meter.skew_by == code;
+                if opened || compromised || skewed {
+                    affected += 1;
+                    assert!(
+                        named.contains(&m),
+                        "{name}: meter {m} affected by {id} but not in truth.csv"
+                    );
+                }
+            }
+            assert!(affected > 0 || id == "jam-theft", "{name}: {id} affected nothing");
+        }
+        // Every attack step has a row; steps come in time order.
+        assert!(rows.len() >= scenario.attacks.len());
+    }
+}
+
+/// Signed firmware with verification stops an unsigned push; a vendor-signed image passes.
+/// Over the same fleet, the same push with verification off compromises meters.
+#[test]
+fn verification_at_the_meter_stops_unsigned_images_only() {
+    let (path, text) = file("rogue-firmware-unsigned-push.ron");
+    let verified = run(&load_text(&path, &text, METERS));
+    let a = attack(&verified.metrics, "fw-unsigned");
+    assert_eq!(a.blast_radius.meters_compromised, 0);
+    assert!(!verified.sim.fleet().refused_images.is_empty());
+    let legacy_text = text.replace(
+        "topology: Preset(\"town-10k\"),",
+        "topology: Preset(\"town-10k\"),\n    security: (verify_firmware: false),",
+    );
+    let legacy = run(&load_text(&path, &legacy_text, METERS));
+    let a = attack(&legacy.metrics, "fw-unsigned");
+    assert!(a.succeeded && a.blast_radius.meters_compromised > 0, "{a:?}");
+    assert!(a.blast_radius.kwh_falsified > 0.0);
+}
+
+/// A jammer out of range of every meter changes nothing: the run reads exactly what the same
+/// scenario without the attack reads.
+#[test]
+fn a_jammer_far_from_every_meter_loses_no_reading() {
+    let (path, text) = file("jamming-far.ron");
+    let jammed = run(&load_text(&path, &text, METERS));
+    let start = text.find("    attacks: [").expect("attacks section");
+    let end = text[start..].find("\n    ],\n").expect("end of attacks") + start + "\n    ],\n".len();
+    let quiet_text = format!("{}{}", &text[..start], &text[end..]);
+    let quiet = run(&load_text(&path, &quiet_text, METERS));
+    assert_eq!(jammed.metrics.reads, quiet.metrics.reads);
+    assert_eq!(jammed.metrics.energy, quiet.metrics.energy);
+    assert_eq!(attack(&jammed.metrics, "jam-far").blast_radius.readings_lost, 0);
+}
+
+/// The same mass disconnect reaches PLC meters later than cellular ones: it goes through the
+/// real fan-out, queues and links.
+#[test]
+fn a_mass_disconnect_over_plc_is_slower_than_over_cellular() {
+    let (path, text) = file("mass-disconnect-peak.ron");
+    let text = text.replace("targets: Feeders([0, 1]),", "targets: All,");
+    let finished = run(&load_text(&path, &text, METERS));
+    let by_link = &finished.metrics.control_plane.execute_seconds_by_link;
+    let (plc, cell) = (&by_link["plc"], &by_link["cellular"]);
+    assert!(plc.median > cell.median, "plc {plc:?} vs cellular {cell:?}");
+    assert!(plc.p95 > cell.p95);
+}
+
+/// A worm that infects on every contact takes exactly the mesh component of its entry meter:
+/// it never reaches a PLC or cellular-only meter, nor a mesh meter with no mesh path to it.
+#[test]
+fn a_worm_stops_at_the_edge_of_the_mesh_it_can_reach() {
+    let (path, text) = file("rogue-firmware-worm.ron");
+    let text = text
+        .replace(
+            "entry: Area(center: Collector(0), radius_m: 150), infection: 0.3",
+            "entry: Meters([ENTRY]), infection: 1.0",
+        )
+        .replace("duration: \"1d\"", "duration: \"2d\"");
+    // The entry: the first mesh meter of the generated network.
+    let probe = load_text(&path, &text.replace("ENTRY", "0"), METERS);
+    let net = probe
+        .topology
+        .generate(probe.seed(), probe.class_kwh())
+        .expect("generates");
+    let entry = (0..net.meters.len() as u32)
+        .find(|&m| net.meters[m as usize].link == LinkKind::Mesh)
+        .expect("a mesh meter");
+    let scenario = load_text(&path, &text.replace("ENTRY", &entry.to_string()), METERS);
+    let finished = run(&scenario);
+    // The mesh component of the entry, over meters with a mesh radio.
+    let n = net.meters.len() as u32;
+    let mut seen = vec![false; n as usize];
+    let mut stack = vec![entry];
+    seen[entry as usize] = true;
+    while let Some(v) = stack.pop() {
+        for (u, _) in net.mesh.edges(v) {
+            if u < n && !seen[u as usize] && net.meters[u as usize].link == LinkKind::Mesh {
+                seen[u as usize] = true;
+                stack.push(u);
+            }
+        }
+    }
+    let fleet = finished.sim.fleet();
+    let infected: Vec<bool> = fleet.compromised_by.iter().map(|&c| c == 1).collect();
+    assert_eq!(infected, seen, "the worm takes exactly the reachable mesh");
+    assert!(
+        (0..n as usize).any(|m| !seen[m] && net.meters[m].link == LinkKind::Mesh)
+            || (0..n as usize).any(|m| net.meters[m].link != LinkKind::Mesh),
+        "the test needs meters outside the component"
+    );
+    assert!(
+        !infected
+            .iter()
+            .zip(&net.meters)
+            .any(|(&i, s)| i && s.link != LinkKind::Mesh)
+    );
+}
+
+/// Errors in an attack name the file, line and field.
+#[test]
+fn attack_errors_name_file_line_and_field() {
+    let (path, text) = file("mass-disconnect-hes-exploit.ron");
+    let bad = text.replace("spacing: \"1m\"", "spacing: \"soon\"");
+    let e = amirange::scenario::load(&path, &bad, &Overrides::default()).expect_err("invalid");
+    assert_eq!(e.field.as_deref(), Some("attacks[1].spacing"), "{e}");
+    let line = bad.lines().position(|l| l.contains("\"soon\"")).expect("line") + 1;
+    assert_eq!(e.position.map(|p| p.0), Some(line), "{e}");
+    let (path2, text2) = file("mass-disconnect-mfa.ron");
+    let bad2 = text2.replace("account: \"ops-alice\"", "account: \"nobody\"");
+    let e = amirange::scenario::load(&path2, &bad2, &Overrides::default()).expect_err("invalid");
+    assert_eq!(e.field.as_deref(), Some("attacks[0].access.account"), "{e}");
+    assert!(e.message.contains("ops-alice"), "lists the accounts: {e}");
+    let late = text2.replace("at: \"0d 18:00\"", "at: \"3d 18:00\"");
+    let e = amirange::scenario::load(&path2, &late, &Overrides::default()).expect_err("invalid");
+    assert_eq!(e.field.as_deref(), Some("attacks[0].at"), "{e}");
+}
