@@ -434,6 +434,8 @@ struct ReadStep<'a> {
     silent_cycles: u8,
     /// Per meter: the attack whose firmware it runs (attack code, 0 for none).
     compromised_by: &'a [u8],
+    /// The fleet's security state (firmware, failures).
+    fleet: &'a crate::security::Fleet,
 }
 
 impl ReadStep<'_> {
@@ -475,9 +477,12 @@ impl ReadStep<'_> {
         if self.net.jammed_by[i] > 0 {
             return self.net.jammed_by[i];
         }
-        // Rogue firmware costs reads when it bricked the meter (its radio is down for good).
-        if self.compromised_by[i] > 0 && self.net.radio_down[i] {
-            return self.compromised_by[i];
+        // Rogue firmware costs reads when it bricked the meter.
+        if self.compromised_by[i] > 0 && self.fleet.failed[i] {
+            let image = &self.fleet.images[usize::from(self.fleet.firmware[i])];
+            if image.payload == crate::security::Payload::Brick {
+                return self.compromised_by[i];
+            }
         }
         if path.via == Via::Mesh {
             let mut v = self.net.routes.parent[i];
@@ -530,7 +535,7 @@ impl ReadStep<'_> {
         );
         let mut fell_back = false;
         if !matches!(outcome, Attempt::Delivered(_)) && path.via == Via::Mesh && site.fallback && site.tower != NONE {
-            let q = site.tower_quality * self.net.rf_factor[i];
+            let q = site.tower_quality * self.net.rf_factor[i] * self.net.data_factor[i];
             let tower = site.tower as usize;
             let (mu, sigma) = self.cell_mu_sigma;
             outcome = self.attempt(
@@ -681,6 +686,7 @@ pub(crate) fn interval_system(
         cell_mu_sigma: crate::network::cellular_round_trip(&network.params),
         silent_cycles: config.mdm.silent_cycles,
         compromised_by: &fleet.compromised_by,
+        fleet: &fleet,
     });
     meters.par_iter_mut().for_each_init(
         || accum.borrow_local_mut(),

@@ -151,7 +151,8 @@ pub enum Action {
 /// Engine-internal events on the calendar, beside the inputs from outside.
 #[derive(Debug, Clone, PartialEq)]
 enum Event {
-    Input(Input),
+    /// Boxed: inputs are rare beside the engine's own events, and large.
+    Input(Box<Input>),
     Deliver {
         meter: u32,
         action: Action,
@@ -161,10 +162,8 @@ enum Event {
         on: bool,
     },
     RouteRepair,
-    /// A job's next attempt leaves the HES.
-    Dispatch {
-        job: u32,
-    },
+    /// The HES's sender sends the next queued job.
+    Send,
     /// A job's message (of this attempt) has arrived and the meter executes it.
     Execute {
         job: u32,
@@ -397,7 +396,7 @@ impl Sim {
             }
             Input::Truth(_) | Input::Alert(_) | Input::HesFoothold { .. } => {}
         }
-        Ok(self.calendar.insert(at, Event::Input(input)))
+        Ok(self.calendar.insert(at, Event::Input(Box::new(input))))
     }
 
     /// Places an area of radio interference (a jammer): it switches on at `area.start` and off
@@ -471,14 +470,23 @@ impl Sim {
     fn apply(&mut self, at: SimTime, event: Event) {
         self.events_in_interval += 1;
         let input = match event {
-            Event::Input(input) => input,
+            Event::Input(input) => *input,
             Event::Deliver { meter, action } => {
                 if let Action::SetRelay(relay, cause) = action {
                     self.set_relay(at, meter, relay, cause);
                 }
                 return;
             }
-            Event::Dispatch { job } => return self.dispatch(at, job),
+            Event::Send => {
+                let (job, next) = self.world.resource_mut::<Hes>().send_next(at);
+                if let Some(next) = next {
+                    self.calendar.insert(next, Event::Send);
+                }
+                if let Some(job) = job {
+                    self.dispatch(at, job);
+                }
+                return;
+            }
             Event::Execute { job, attempt } => return self.execute(at, job, attempt),
             Event::Ack { job, attempt } => return self.ack(at, job, attempt),
             Event::Timeout { job, attempt } => return self.timeout(at, job, attempt),
@@ -506,8 +514,7 @@ impl Sim {
             Input::Send { meter, message } => {
                 let id = self.next_message;
                 self.next_message += 1;
-                let seed = self.world.resource::<SimConfig>().seed;
-                let mut stream = Stream::new(seed, Purpose::Message, id, 0);
+                let mut stream = self.message_stream(meter);
                 let fate = self.world.resource_scope(|world, mut state: Mut<NetState>| {
                     state.transmit(
                         world.resource::<Network>(),
@@ -680,23 +687,25 @@ impl Sim {
                 rejected: false,
                 failed: false,
                 lost_at_meter: 0,
+                deadline: None,
             });
-            let send = hes.next_send_slot(at);
-            self.calendar.insert(send, Event::Dispatch { job });
+            if let Some(send) = hes.enqueue(job, at) {
+                self.calendar.insert(send, Event::Send);
+            }
         }
     }
 
     /// A job's next attempt leaves the HES: it crosses the network (or is lost), the meter
     /// executes it after its delay, and the acknowledgement or the timeout comes back.
     fn dispatch(&mut self, at: SimTime, job: u32) {
-        let (seed, relay_delay, random_delay_max, activation) = {
-            let c = self.world.resource::<SimConfig>();
-            let s = &c.security;
-            (c.seed, s.relay_delay, s.random_delay_max, s.firmware_activation)
+        let (relay_delay, random_delay_max, activation) = {
+            let s = &self.world.resource::<SimConfig>().security;
+            (s.relay_delay, s.random_delay_max, s.firmware_activation)
         };
         let msg_id = self.next_message;
         self.next_message += 1;
-        let mut stream = Stream::new(seed, Purpose::Message, msg_id, 0);
+        let target = self.world.resource::<Hes>().jobs[job as usize].meter;
+        let mut stream = self.message_stream(target);
         let (j, kind, attempt, timeout, command_bytes) = {
             let mut hes = self.world.resource_mut::<Hes>();
             let config = &hes.config;
@@ -748,16 +757,25 @@ impl Sim {
         });
         // The HES allows for the meter's configured execution delay on top of the timeout.
         let deadline = SimTime(at.0 + timeout.as_micros() + delay_budget_us);
+        let mut ack_on_time = false;
         if let (Fate::Delivered { at: arrival, .. }, Some(ack_us)) = (fate, ack_us) {
             let executes = SimTime(arrival.0 + delay_us);
             self.calendar.insert(executes, Event::Execute { job, attempt });
             let acked = SimTime(executes.0 + ack_us);
             if acked <= deadline {
-                // Inserted before the timeout: an ack at the deadline itself still counts.
+                // Inserted before any timeout: an ack at the deadline itself still counts.
                 self.calendar.insert(acked, Event::Ack { job, attempt });
+                ack_on_time = true;
             }
         }
-        self.calendar.insert(deadline, Event::Timeout { job, attempt });
+        // The timeout goes on the calendar only when the ack will not come in time; if the
+        // meter turns out unable to act, `execute` puts it there (the deadline is kept).
+        let j = &mut self.world.resource_mut::<Hes>().jobs[job as usize];
+        j.deadline = Some(deadline);
+        if !ack_on_time {
+            self.calendar.insert(deadline, Event::Timeout { job, attempt });
+            j.deadline = None;
+        }
     }
 
     /// The meter executes a job's command (again, if an earlier attempt's ack was late).
@@ -773,9 +791,13 @@ impl Sim {
         // its acknowledgement never comes and the HES times out.
         let dead = self.world.resource::<Fleet>().failed[m as usize] || self.net_state().unpowered[m as usize];
         if dead {
-            // The attempt's timeout is already on the calendar.
             if attempt == j.attempts {
-                self.world.resource_mut::<Hes>().jobs[job as usize].lost_at_meter = attempt;
+                let slot = &mut self.world.resource_mut::<Hes>().jobs[job as usize];
+                slot.lost_at_meter = attempt;
+                // Its ack will not come: the HES waits until the deadline.
+                if let Some(deadline) = slot.deadline.take() {
+                    self.calendar.insert(deadline, Event::Timeout { job, attempt });
+                }
             }
             return;
         }
@@ -821,6 +843,17 @@ impl Sim {
         if first && !rejected {
             hes.audit[j.command as usize].executed += 1;
         }
+    }
+
+    /// The random stream of the next message to `meter`: keyed by the meter and how many
+    /// messages it was sent before, so that messages to other meters (an attack's commands, say)
+    /// never shift the draws of this one's.
+    fn message_stream(&mut self, meter: u32) -> Stream {
+        let seed = self.world.resource::<SimConfig>().seed;
+        let mut state = self.world.resource_mut::<NetState>();
+        let n = state.messages_to[meter as usize];
+        state.messages_to[meter as usize] = n.wrapping_add(1);
+        Stream::new(seed, Purpose::Message, u64::from(meter), u64::from(n))
     }
 
     /// Meter `m` installs `image`, unless it verifies signatures and the image is unsigned (the
@@ -928,8 +961,9 @@ impl Sim {
         }
         if u32::from(j.attempts) <= hes.config.retries {
             hes.audit[j.command as usize].retries += 1;
-            let send = hes.next_send_slot(at);
-            self.calendar.insert(send, Event::Dispatch { job });
+            if let Some(send) = hes.enqueue(job, at) {
+                self.calendar.insert(send, Event::Send);
+            }
         } else {
             hes.jobs[job as usize].failed = true;
             let record = &mut hes.audit[j.command as usize];

@@ -282,6 +282,9 @@ pub struct Job {
     /// The attempt (if any, else 0) that reached the meter when it could not act on it (no
     /// supply, failed module): its acknowledgement never comes.
     pub lost_at_meter: u8,
+    /// The current attempt's deadline while no timeout for it is on the engine's calendar
+    /// (its acknowledgement is due in time, unless the meter cannot act on it).
+    pub deadline: Option<SimTime>,
 }
 
 /// HES behaviour.
@@ -382,6 +385,10 @@ pub struct Hes {
     pub jobs: Vec<Job>,
     /// The attack holding a foothold on the HES process, if one does.
     pub foothold: Option<u8>,
+    /// Jobs waiting for the sender, first in first out (new jobs and retries alike).
+    pub queue: std::collections::VecDeque<u32>,
+    /// Whether the sender's next send is on the engine's calendar.
+    pub sending: bool,
 }
 
 impl Hes {
@@ -397,6 +404,8 @@ impl Hes {
             audit: Vec::new(),
             jobs: Vec::new(),
             foothold: None,
+            queue: std::collections::VecDeque::new(),
+            sending: false,
         }
     }
 
@@ -443,6 +452,34 @@ impl Hes {
             return Err(Refusal::UnknownImage);
         }
         Ok(())
+    }
+
+    /// Queues `job` for the sender at `now`. Returns when the sender must next send, if it was
+    /// idle (the caller puts that on its calendar).
+    pub fn enqueue(&mut self, job: u32, now: SimTime) -> Option<SimTime> {
+        self.queue.push_back(job);
+        if self.sending {
+            return None;
+        }
+        self.sending = true;
+        Some(self.send_free.max(now))
+    }
+
+    /// The sender's turn at `now`: the job to send now, and when the next turn is (if jobs are
+    /// still waiting). One job per slot, at the send rate.
+    pub fn send_next(&mut self, now: SimTime) -> (Option<u32>, Option<SimTime>) {
+        let Some(job) = self.queue.pop_front() else {
+            self.sending = false;
+            return (None, None);
+        };
+        self.next_send_slot(now);
+        let next = if self.queue.is_empty() {
+            self.sending = false;
+            None
+        } else {
+            Some(self.send_free)
+        };
+        (Some(job), next)
     }
 
     /// The next time the sender can put a message on the wire at or after `now`; books it.

@@ -762,6 +762,8 @@ pub struct NetState {
     /// Per collector: the attack code of the flood that last occupied its channel (0 none),
     /// set while the flood lasts.
     pub flooded_by: Vec<u8>,
+    /// Per meter: messages sent to it so far (keys each message's random stream).
+    pub messages_to: Vec<u32>,
     /// Meters whose radio or modem is down.
     pub radio_down: Vec<bool>,
     /// Meters without supply (their feeder is out): their radios are down too.
@@ -901,6 +903,7 @@ impl NetState {
             data_factor: vec![1.0; net.n_nodes()],
             jammed_by: vec![0; net.meters.len()],
             flooded_by: vec![0; net.collectors.len()],
+            messages_to: vec![0; net.meters.len()],
             radio_down: vec![false; net.meters.len()],
             unpowered: vec![false; net.meters.len()],
             priority_busy_until: vec![SimTime::ZERO; net.collectors.len()],
@@ -928,6 +931,7 @@ impl NetState {
             + self.rf_factor.capacity() * 4
             + self.data_factor.capacity() * 4
             + self.jammed_by.capacity()
+            + self.messages_to.capacity() * 4
             + self.radio_down.capacity()
             + self.unpowered.capacity()
             + self.priority_busy_until.capacity() * 8
@@ -962,13 +966,20 @@ impl NetState {
         let mut hops = vec![0u8; n];
         let mut gateway = vec![NONE; n];
         let mut order = Vec::new();
-        let mut heap = BinaryHeap::new();
+        // Dial's algorithm: ETX costs are whole numbers of at least 256 and at most the cost of
+        // the weakest usable link, so a ring of buckets that wide holds every pending distance.
+        // Each bucket is taken in ascending node order, which is the order a binary heap of
+        // (distance, node) would pop: the tree is the same, for less work.
+        let width = etx_cost(min_q.max(1e-3)) as usize + 1;
+        let mut ring: Vec<Vec<u32>> = vec![Vec::new(); width];
+        let mut pending = 0usize;
         for (c, site) in net.collectors.iter().enumerate() {
             if site.kind == LinkKind::Mesh {
                 let v = net.collector_node(c as u32);
                 dist[v as usize] = 0;
                 gateway[v as usize] = c as u32;
-                heap.push(Reverse((0u32, v)));
+                ring[0].push(v);
+                pending += 1;
             }
         }
         let n_meters = net.meters.len() as u32;
@@ -977,33 +988,49 @@ impl NetState {
         let relays: Vec<bool> = (0..n_meters)
             .map(|u| net.meters[u as usize].link == LinkKind::Mesh && self.is_up(u))
             .collect();
-        while let Some(Reverse((d, v))) = heap.pop() {
-            if d > dist[v as usize] {
+        let mut d: u64 = 0;
+        while pending > 0 {
+            let slot = (d % width as u64) as usize;
+            if ring[slot].is_empty() {
+                d += 1;
                 continue;
             }
-            if v < n_meters {
-                gateway[v as usize] = gateway[parent[v as usize] as usize];
-                order.push(v);
-            }
-            if hops[v as usize] >= max_hops {
-                continue;
-            }
-            for (u, q) in net.mesh.edges(v) {
-                if u >= n_meters || !relays[u as usize] {
+            let mut bucket = std::mem::take(&mut ring[slot]);
+            pending -= bucket.len();
+            bucket.sort_unstable();
+            for &v in &bucket {
+                if u64::from(dist[v as usize]) != d {
                     continue;
                 }
-                let q = self.link_q(v, u, q);
-                if q < min_q {
+                if v < n_meters {
+                    gateway[v as usize] = gateway[parent[v as usize] as usize];
+                    order.push(v);
+                }
+                if hops[v as usize] >= max_hops {
                     continue;
                 }
-                let nd = d.saturating_add(etx_cost(q));
-                if nd < dist[u as usize] {
-                    dist[u as usize] = nd;
-                    parent[u as usize] = v;
-                    hops[u as usize] = hops[v as usize] + 1;
-                    heap.push(Reverse((nd, u)));
+                for (u, q) in net.mesh.edges(v) {
+                    if u >= n_meters || !relays[u as usize] {
+                        continue;
+                    }
+                    let q = self.link_q(v, u, q);
+                    if q < min_q {
+                        continue;
+                    }
+                    let cost = etx_cost(q);
+                    let nd = dist[v as usize].saturating_add(cost);
+                    if nd < dist[u as usize] {
+                        dist[u as usize] = nd;
+                        parent[u as usize] = v;
+                        hops[u as usize] = hops[v as usize] + 1;
+                        ring[(u64::from(nd) % width as u64) as usize].push(u);
+                        pending += 1;
+                    }
                 }
             }
+            bucket.clear();
+            ring[slot] = bucket;
+            d += 1;
         }
         self.routes = Routes {
             parent,
@@ -1206,7 +1233,9 @@ impl NetState {
             self.rf_factor[v as usize] = f;
             self.data_factor[v as usize] = d;
             if (v as usize) < n_meters {
-                self.jammed_by[v as usize] = by;
+                // PLC is wired: a PLC meter inside the circle is not jammed.
+                let wired = net.meters[v as usize].link == LinkKind::Plc;
+                self.jammed_by[v as usize] = if wired { 0 } else { by };
             }
         }
     }

@@ -72,6 +72,14 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
     let normal = QuantileTable::standard_normal();
     let shadow = StreamFamily::new(seed, Purpose::Shadowing);
     let k = radio.max_neighbours as usize;
+    // One bit per node: whether it is a collector (small enough to stay in cache).
+    let mut collector_bits = vec![0u64; nodes.len().div_ceil(64)];
+    for (i, n) in nodes.iter().enumerate() {
+        if n.collector {
+            collector_bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+    let is_collector = |i: u32| collector_bits[i as usize / 64] & (1 << (i % 64)) != 0;
     let first_collector = nodes
         .iter()
         .filter(|n| n.collector)
@@ -82,7 +90,9 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
     // edges are concatenated in chunk order, so the graph does not depend on the thread count.
     let choose = |chunk: &[MeshNode]| -> Vec<(u32, u32, u8)> {
         let mut edges: Vec<(u32, u32, u8)> = Vec::with_capacity(chunk.len() * k);
-        let mut candidates: Vec<(f32, u32)> = Vec::new();
+        // (squared distance, node) packed in one integer: squared distances are non-negative,
+        // so their bit patterns order like the numbers, and ties fall to the node id.
+        let mut candidates: Vec<u64> = Vec::new();
         let mut scored: Vec<(f64, f64, u32)> = Vec::new();
         for me in chunk {
             let keep = if me.collector { 8 * k } else { k };
@@ -95,11 +105,10 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
                     let step = if dy == -r || dy == r { 1 } else { 2 * r.max(1) };
                     let mut dx = -r;
                     while dx <= r {
-                        for &i in index.cell(cx + dx, cy + dy) {
-                            let other = &nodes[i as usize];
+                        for other in index.cell(cx + dx, cy + dy) {
                             let d2 = me.pos.dist2(other.pos);
                             if other.id != me.id && d2 <= reach * reach && !(me.collector && other.collector) {
-                                candidates.push((d2, i));
+                                candidates.push((u64::from(d2.to_bits()) << 32) | u64::from(other.index));
                             }
                         }
                         dx += step;
@@ -111,16 +120,17 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
             let budget = 4 * keep;
             if candidates.len() > budget {
                 let near = budget / 2;
-                candidates.select_nth_unstable_by(near, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                candidates.select_nth_unstable(near);
                 let stride = (candidates.len() - near).div_ceil(budget - near);
                 let mut kept = 0;
-                candidates.retain(|&(_, i)| {
+                candidates.retain(|&key| {
                     kept += 1;
-                    kept <= near || (kept - near) % stride == 0 || nodes[i as usize].collector
+                    kept <= near || (kept - near) % stride == 0 || is_collector(key as u32)
                 });
             }
             scored.clear();
-            for &(d2, i) in &candidates {
+            for &key in &candidates {
+                let (d2, i) = (f32::from_bits((key >> 32) as u32), key as u32);
                 let other = &nodes[i as usize];
                 let (a, b) = (me.id.min(other.id), me.id.max(other.id));
                 let z = normal.sample(shadow.stream((u64::from(a) << 32) | u64::from(b), 0).next_u64());
@@ -163,6 +173,16 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
     MeshGraph::from_edges(n_nodes, parts.concat())
 }
 
+/// A node as the cell index keeps it.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    pos: Point,
+    /// Position in `nodes`.
+    index: u32,
+    id: u32,
+    collector: bool,
+}
+
 /// Nodes bucketed by square cell: a dense table where the occupied cells are a fair share of
 /// the bounding box, a hash map for sparse regions of scattered villages.
 struct CellIndex {
@@ -170,8 +190,9 @@ struct CellIndex {
     cell: f32,
     nx: i32,
     ny: i32,
-    /// Node positions in `nodes`, sorted by cell.
-    order: Vec<u32>,
+    /// The nodes sorted by cell, with what the neighbour search reads of them, so that a
+    /// cell's nodes lie side by side in memory.
+    order: Vec<Entry>,
     dense: Vec<u32>,
     sparse: HashMap<(i32, i32), (u32, u32)>,
 }
@@ -213,7 +234,18 @@ impl CellIndex {
                 index.sparse.entry((cx, cy)).or_insert((at as u32, 0)).1 += 1;
             }
         }
-        index.order = sorted.iter().map(|&(_, _, i)| i).collect();
+        index.order = sorted
+            .iter()
+            .map(|&(_, _, i)| {
+                let n = &nodes[i as usize];
+                Entry {
+                    pos: n.pos,
+                    index: i,
+                    id: n.id,
+                    collector: n.collector,
+                }
+            })
+            .collect();
         index
     }
 
@@ -225,7 +257,7 @@ impl CellIndex {
     }
 
     /// The nodes in cell `(cx, cy)` (none outside the box).
-    fn cell(&self, cx: i32, cy: i32) -> &[u32] {
+    fn cell(&self, cx: i32, cy: i32) -> &[Entry] {
         if cx < 0 || cy < 0 || cx >= self.nx || cy >= self.ny {
             return &[];
         }
