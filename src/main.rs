@@ -155,6 +155,11 @@ struct ThreadArgs {
 
 impl CommonArgs {
     fn load(&self) -> Result<(Scenario, String)> {
+        self.load_with_source().map(|(s, label, _)| (s, label))
+    }
+
+    /// The scenario, its label and its text (to locate errors found later, in the run).
+    fn load_with_source(&self) -> Result<(Scenario, String, String)> {
         let overrides = Overrides {
             seed: self.seed,
             meters: self.meters,
@@ -169,7 +174,7 @@ impl CommonArgs {
             None => ("<built-in quickstart>".to_owned(), amirange::QUICKSTART.to_owned()),
         };
         let scenario = scenario::load(&label, &source, &overrides)?;
-        Ok((scenario, label))
+        Ok((scenario, label, source))
     }
 }
 
@@ -273,13 +278,24 @@ fn progress_bar(total: u32, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// Runs the scenario; an attack error found while preparing it (a target the generated network
+/// lacks) is located in the scenario file like any validation error.
+fn execute(scenario: &Scenario, label: &str, source: &str, bar: &ProgressBar) -> Result<run::Finished> {
+    run::execute(scenario, |done, _| bar.set_position(u64::from(done))).map_err(|e| {
+        match e.downcast_ref::<amirange_attackers::AttackError>() {
+            Some(attack) => scenario::attack_error(label, source, attack).into(),
+            None => e,
+        }
+    })
+}
+
 fn cmd_run(common: &CommonArgs, thread_args: &ThreadArgs, out: Option<&Path>, force: bool, quiet: bool) -> Result<()> {
-    let (scenario, label) = common.load()?;
+    let (scenario, label, source) = common.load_with_source()?;
     let out_dir = results::choose_out_dir(out, &scenario, force)?;
     let threads = thread_args.init_threads();
     let bar = progress_bar(scenario.n_intervals(), quiet);
     let started = Instant::now();
-    let finished = run::execute(&scenario, |done, _| bar.set_position(u64::from(done)))?;
+    let finished = execute(&scenario, &label, &source, &bar)?;
     bar.finish_and_clear();
     let wall = started.elapsed();
     let manifest = Manifest {
@@ -311,10 +327,10 @@ fn cmd_run(common: &CommonArgs, thread_args: &ThreadArgs, out: Option<&Path>, fo
 }
 
 fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result<()> {
-    let (scenario, label) = common.load()?;
+    let (scenario, label, source) = common.load_with_source()?;
     let threads = thread_args.init_threads();
     let bar = progress_bar(scenario.n_intervals(), false);
-    let finished = run::execute(&scenario, |done, _| bar.set_position(u64::from(done)))?;
+    let finished = execute(&scenario, &label, &source, &bar)?;
     bar.finish_and_clear();
     let meter_intervals = finished.metrics.meter_intervals as f64;
     let total = finished.build_time + finished.step_time;

@@ -719,6 +719,13 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
     Ok(scenario)
 }
 
+/// An attack error found while preparing the run (a target that the generated network does not
+/// have), located in the scenario file it came from.
+pub fn attack_error(file: &str, source: &str, e: &AttackError) -> ScenarioError {
+    let (field, message) = attack_path(e);
+    field_error(file, source, field, message, None)
+}
+
 /// Where an attack's error lies in the scenario file: `attacks[i].field`.
 pub fn attack_path(e: &AttackError) -> Invalid {
     let field = if e.field.is_empty() {

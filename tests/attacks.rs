@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 9, "one file per attack variant: {names:?}");
+    assert!(names.len() >= 12, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -145,6 +145,13 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                 "fw-flood" => {
                     assert!(a.succeeded && b.readings_lost > 0, "{a:?}");
                 }
+                "fw-brick" => {
+                    assert!(a.succeeded && b.meters_compromised > 0, "{a:?}");
+                    assert!(b.readings_lost > 0, "{b:?}");
+                    assert_eq!(b.peak_customers_disconnected, 0, "bricking leaves relays alone");
+                    let bricked = finished.sim.fleet().failed.iter().filter(|&&f| f).count() as u64;
+                    assert_eq!(bricked, b.meters_compromised);
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -152,7 +159,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 11, "{checked:?}");
+    assert!(checked.len() >= 13, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its
@@ -307,6 +314,10 @@ fn attack_errors_name_file_line_and_field() {
     let e = amirange::scenario::load(&path2, &bad2, &Overrides::default()).expect_err("invalid");
     assert_eq!(e.field.as_deref(), Some("attacks[0].access.account"), "{e}");
     assert!(e.message.contains("ops-alice"), "lists the accounts: {e}");
+    // A misspelt field inside a nested variant is an error, not a silent default.
+    let typo = text2.replace("mfa_bypass: 0.0", "mfa_bypas: 0.5");
+    let e = amirange::scenario::load(&path2, &typo, &Overrides::default()).expect_err("invalid");
+    assert!(e.message.contains("mfa_bypas"), "{e}");
     let late = text2.replace("at: \"0d 18:00\"", "at: \"3d 18:00\"");
     let e = amirange::scenario::load(&path2, &late, &Overrides::default()).expect_err("invalid");
     assert_eq!(e.field.as_deref(), Some("attacks[0].at"), "{e}");

@@ -181,8 +181,16 @@ fn bad_scenarios_fail_cleanly() {
 fn shipped_scenarios_validate() {
     let dir = format!("{}/scenarios", env!("CARGO_MANIFEST_DIR"));
     let mut n = 0;
-    for entry in std::fs::read_dir(&dir).expect("scenarios/") {
-        let path = entry.expect("entry").path();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scenarios/")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    paths.extend(
+        std::fs::read_dir(format!("{dir}/attacks"))
+            .expect("scenarios/attacks/")
+            .map(|e| e.expect("entry").path()),
+    );
+    for path in paths {
         if path.extension().is_some_and(|e| e == "ron") {
             let o = amirange(&["validate", path.to_str().expect("utf-8")], Path::new(&dir));
             assert!(
@@ -194,7 +202,101 @@ fn shipped_scenarios_validate() {
             n += 1;
         }
     }
-    assert!(n >= 2);
+    assert!(n >= 12);
+}
+
+/// An attack run is byte-identical on one and two threads, and its summary says what each
+/// attack did.
+#[test]
+fn attack_runs_are_deterministic_and_summarised() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    for (file, ids) in [
+        ("attacks/rogue-firmware-worm.ron", &["fw-worm"][..]),
+        (
+            "attacks/mass-disconnect-hes-exploit.ron",
+            &["md-critical", "md-residential"][..],
+        ),
+    ] {
+        let scenario = scenario_path(file);
+        let mut stdout = String::new();
+        for threads in ["1", "2"] {
+            let out = tmp.path().join(format!("{}-t{threads}", ids[0]));
+            let o = amirange(
+                &[
+                    "run",
+                    &scenario,
+                    "--meters",
+                    "3000",
+                    "--threads",
+                    threads,
+                    "--out",
+                    out.to_str().expect("utf-8"),
+                ],
+                tmp.path(),
+            );
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        }
+        let (a, b) = (
+            tmp.path().join(format!("{}-t1", ids[0])),
+            tmp.path().join(format!("{}-t2", ids[0])),
+        );
+        for f in [
+            "metrics.json",
+            "timeseries.csv",
+            "feeders.csv",
+            "audit.csv",
+            "truth.csv",
+        ] {
+            assert!(
+                read(&a.join(f)) == read(&b.join(f)),
+                "{file}: {f} differs between 1 and 2 threads"
+            );
+        }
+        for id in ids {
+            assert!(
+                stdout.contains(&format!("attack {id} (")),
+                "summary lacks {id}:\n{stdout}"
+            );
+        }
+        assert!(stdout.contains("blast radius:"), "{stdout}");
+        let m: serde_json::Value = serde_json::from_slice(&read(&a.join("metrics.json"))).expect("json");
+        for key in [
+            "id",
+            "kind",
+            "technique",
+            "stride",
+            "start",
+            "succeeded",
+            "failure_reason",
+            "blast_radius",
+        ] {
+            assert!(
+                m["attacks"][0].get(key).is_some(),
+                "metrics.json attacks[0] lacks {key}"
+            );
+        }
+        for key in [
+            "peak_customers_disconnected",
+            "customer_minutes_interrupted",
+            "peak_kw_shed",
+            "kwh_not_served",
+            "critical_facilities_hit",
+            "critical_facility_minutes",
+            "meters_compromised",
+            "kwh_falsified",
+            "kwh_stolen",
+            "readings_lost",
+            "time_to_restore_s",
+        ] {
+            assert!(
+                m["attacks"][0]["blast_radius"].get(key).is_some(),
+                "blast_radius lacks {key}"
+            );
+        }
+        let truth = String::from_utf8(read(&a.join("truth.csv"))).expect("utf-8");
+        assert!(truth.lines().count() > 2, "{truth}");
+    }
 }
 
 /// `topo describe` prints the structure of a preset; `topo map` writes an SVG; a name that is
@@ -330,4 +432,33 @@ fn bad_control_plane_sections_are_located() {
         assert!(stderr.contains(&format!("field `{field}`")), "{field}: {stderr}");
         assert!(stderr.contains("s.ron:"), "{field}: no position in {stderr}");
     }
+}
+
+/// A target the generated network does not have is found when the run is prepared, and still
+/// named by file, line and field; no result folder is left behind.
+#[test]
+fn attack_targets_missing_from_the_network_are_located() {
+    let good = std::fs::read_to_string(scenario_path("attacks/mass-disconnect-peak.ron")).expect("scenario");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = tmp.path().join("s.ron");
+    std::fs::write(&file, good.replace("Feeders([0, 1])", "Feeders([0, 99])")).expect("write");
+    let out = tmp.path().join("out");
+    let o = amirange(
+        &[
+            "run",
+            file.to_str().expect("utf-8"),
+            "--meters",
+            "500",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(stderr.contains("field `attacks[0].targets`"), "{stderr}");
+    assert!(stderr.contains("there is no feeder 99"), "{stderr}");
+    let line = good.lines().position(|l| l.contains("Feeders(")).expect("line") + 1;
+    assert!(stderr.contains(&format!("s.ron:{line}:")), "{stderr}");
+    assert!(!out.exists(), "no result folder on failure");
 }

@@ -25,6 +25,7 @@ use crate::when::{self, When};
 
 /// How the attacker gets to issue HES commands.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub enum Access {
     /// Phish the holder of `account`.
     Phishing {
@@ -235,7 +236,15 @@ impl Plan {
                         );
                         Held::Credential(c)
                     }
-                    None => Held::Nothing("the HES has no administrator account to push a release".into()),
+                    None => {
+                        truth(
+                            sim,
+                            "vendor-release",
+                            "a vendor-signed malicious release reaches the utility, which has no administrator to push it (T0862)"
+                                .into(),
+                        );
+                        Held::Nothing("the HES has no administrator account to push a release".into())
+                    }
                 }
             }
         })

@@ -54,6 +54,7 @@ pub const TAGS: Tags = Tags {
 
 /// When the jammer transmits.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub enum Schedule {
     /// All the time, from `at` to `until`.
     #[default]

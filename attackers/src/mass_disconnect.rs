@@ -189,6 +189,10 @@ impl Attack for MassDisconnect {
             self.wake = None;
             return Ok(());
         };
+        if self.targets.is_empty() {
+            self.wake = None;
+            return Ok(());
+        }
         loop {
             let end = (self.next + self.batch as usize).min(self.targets.len());
             let meters = self.targets[self.next..end].to_vec();
@@ -214,7 +218,8 @@ impl Attack for MassDisconnect {
                     kind: CommandKind::Disconnect,
                     meters,
                     cause: Cause::Attack(self.k),
-                    purpose: "attack".into(),
+                    // The attacker passes its requests off as routine work.
+                    purpose: "non-payment".into(),
                 }),
             )?;
             if self.next >= self.targets.len() {
@@ -259,7 +264,6 @@ impl Attack for MassDisconnect {
                 Some(Held::Credential(_)) if refused.len() == requests.len() => {
                     format!("the HES refused the request: {}", refused[0])
                 }
-                Some(Held::Credential(_)) if self.targets.is_empty() => "the targets hold no meter".into(),
                 Some(Held::Credential(_)) => "no meter executed a disconnect before the run ended".into(),
             })
         };

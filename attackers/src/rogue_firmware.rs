@@ -50,6 +50,14 @@ pub const TAGS: Tags = Tags {
             name: "Supply Chain Compromise",
         },
         Technique {
+            id: "T0865",
+            name: "Spearphishing Attachment",
+        },
+        Technique {
+            id: "T0859",
+            name: "Valid Accounts",
+        },
+        Technique {
             id: "T0866",
             name: "Exploitation of Remote Services",
         },
@@ -74,6 +82,7 @@ pub const TAGS: Tags = Tags {
 
 /// How the image reaches meters.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub enum Delivery {
     /// Through the HES's firmware update, to `targets`.
     Push {
@@ -106,6 +115,7 @@ pub enum Signing {
 
 /// What the image does.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub enum PayloadSpec {
     /// Registers record only `share` of the true consumption.
     FalseReadings {
@@ -338,7 +348,7 @@ impl RogueFirmware {
                 if u >= n || self.infected[u as usize] || net.meters[u as usize].link != LinkKind::Mesh {
                     continue;
                 }
-                let key = (u64::from(m) << 32) | u64::from(u);
+                let key = crate::targets::STREAM_WORM | (u64::from(m) << 28) | u64::from(u);
                 if Stream::new(seed, Purpose::Attack, u64::from(self.k), key).bernoulli(infection) {
                     offers.push((m, u));
                 }
@@ -432,6 +442,7 @@ impl Attack for RogueFirmware {
                 }
             }
             Task::Start => match self.held {
+                Some(Held::Credential(_)) if self.targets.is_empty() => {}
                 Some(Held::Credential(credential)) => {
                     let signing = match self.spec.signing {
                         Signing::Unsigned => "unsigned",
@@ -456,7 +467,8 @@ impl Attack for RogueFirmware {
                             kind: CommandKind::FirmwareUpdate { image: self.image },
                             meters: self.targets.clone(),
                             cause: Cause::Attack(self.k),
-                            purpose: "attack".into(),
+                            // Passed off as a routine firmware campaign.
+                            purpose: "firmware-campaign".into(),
                         }),
                     )?;
                 }
@@ -553,7 +565,15 @@ impl Attack for RogueFirmware {
         };
         let still = fleet.compromised(self.k) as u64;
         let compromised = compromised_ever.max(still);
-        let refused = fleet.refused_images.iter().filter(|r| r.1 == self.image).count();
+        let mut refusing: Vec<u32> = fleet
+            .refused_images
+            .iter()
+            .filter(|r| r.1 == self.image)
+            .map(|r| r.0)
+            .collect();
+        refusing.sort_unstable();
+        refusing.dedup();
+        let refused = refusing.len();
         let failure_reason = (compromised == 0).then(|| match &self.held {
             Some(Held::Nothing(why)) => why.clone(),
             _ if refused > 0 => format!(

@@ -5,8 +5,19 @@ use amirange_sim::network::{Network, Point};
 use amirange_sim::rng::{Purpose, Stream};
 use serde::{Deserialize, Serialize};
 
+/// Slot namespaces of an attack's random streams (the attack's index is the entity), so that
+/// no two kinds of draw share a stream: target samples and theft choices per meter, worm offers
+/// per (sender, receiver) with 28 bits per meter; kill-chain steps and image hashes use the top
+/// slots.
+pub const STREAM_SHARE: u64 = 1 << 60;
+/// See [`STREAM_SHARE`].
+pub const STREAM_THEFT: u64 = 2 << 60;
+/// See [`STREAM_SHARE`].
+pub const STREAM_WORM: u64 = 3 << 60;
+
 /// A place on the map.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub enum Place {
     /// Coordinates in metres, in the topology's frame (see `amirange topo describe`).
     Point(f32, f32),
@@ -38,6 +49,7 @@ impl Place {
 
 /// Which meters an attack aims at.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub enum Targets {
     /// Every meter.
     All,
@@ -111,7 +123,9 @@ impl Targets {
                 v
             }
             Targets::Share(share) => all
-                .filter(|&m| Stream::new(seed, Purpose::Attack, u64::from(attack), u64::from(m)).bernoulli(*share))
+                .filter(|&m| {
+                    Stream::new(seed, Purpose::Attack, u64::from(attack), STREAM_SHARE | u64::from(m)).bernoulli(*share)
+                })
                 .collect(),
         })
     }
