@@ -372,6 +372,18 @@ fn cmd_validate(common: &CommonArgs) -> Result<()> {
         scenario.sim.start,
         scenario.n_intervals()
     );
+    for a in &scenario.attacks {
+        let tags = a.tags();
+        println!(
+            "  attack {}: {} ({} {}, {}) at {:?}",
+            a.id(),
+            tags.kind,
+            tags.technique.id,
+            tags.technique.name,
+            tags.stride.name(),
+            a.at()
+        );
+    }
     Ok(())
 }
 

@@ -199,6 +199,10 @@ fn shipped_scenarios_validate() {
                 path.display(),
                 String::from_utf8_lossy(&o.stderr)
             );
+            let stdout = String::from_utf8_lossy(&o.stdout);
+            if path.parent().is_some_and(|p| p.ends_with("attacks")) {
+                assert!(stdout.contains("  attack "), "validate lists the attacks: {stdout}");
+            }
             n += 1;
         }
     }

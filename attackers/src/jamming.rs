@@ -258,7 +258,8 @@ impl Attack for Jamming {
                 .iter()
                 .copied()
                 .filter(|&m| {
-                    Stream::new(seed, Purpose::Attack, u64::from(self.k), u64::from(m)).bernoulli(theft.premises)
+                    let slot = crate::targets::STREAM_THEFT | u64::from(m);
+                    Stream::new(seed, Purpose::Attack, u64::from(self.k), slot).bernoulli(theft.premises)
                 })
                 .collect();
         }

@@ -88,6 +88,15 @@ impl AttackSpec {
         }
     }
 
+    /// When it starts, as the file writes it.
+    pub fn at(&self) -> &str {
+        match self {
+            AttackSpec::MassDisconnect(s) => &s.at,
+            AttackSpec::Jamming(s) => &s.at,
+            AttackSpec::RogueFirmware(s) => &s.at,
+        }
+    }
+
     /// The attack kind's tags.
     pub fn tags(&self) -> &'static Tags {
         match self {

@@ -258,6 +258,7 @@ impl Attack for MassDisconnect {
             Some(match &self.held {
                 None => "the attack had not started when the run ended".to_owned(),
                 Some(Held::Nothing(why)) => why.clone(),
+                Some(Held::Credential(_)) if self.targets.is_empty() => "the targets hold no meter".into(),
                 Some(Held::Credential(_)) if requests.is_empty() => {
                     "no request reached the HES before the run ended".into()
                 }

@@ -515,6 +515,10 @@ impl Attack for RogueFirmware {
                     })
                     .collect();
                 self.triggered = meters.len() as u64;
+                if meters.is_empty() {
+                    // Nothing runs the image: the timer fires nowhere.
+                    return Ok(());
+                }
                 for &m in &meters {
                     sim.schedule(
                         now,
@@ -579,6 +583,7 @@ impl Attack for RogueFirmware {
             _ if refused > 0 => format!(
                 "{refused} meters refused the image: its signature did not verify (signed firmware with verification at the meter)"
             ),
+            Some(Held::Credential(_)) if self.targets.is_empty() => "the targets hold no meter".to_owned(),
             Some(Held::Credential(_)) => {
                 let cause = Cause::Attack(self.k);
                 match sim.hes().audit.iter().find(|a| a.cause == cause) {

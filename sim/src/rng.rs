@@ -43,7 +43,8 @@ pub enum Purpose {
     MeterRead = 20,
     /// Whether a collector's backhaul to the HES is up in a read cycle, and its latency.
     Backhaul = 21,
-    /// The fate and timing of one message sent to a meter, keyed by message id.
+    /// The fate and timing of one message sent to a meter, keyed by the meter and how many
+    /// messages it was sent before.
     Message = 22,
     /// The tariff a meter starts on, drawn once.
     Tariff = 12,
