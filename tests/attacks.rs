@@ -197,8 +197,20 @@ fn ground_truth_names_every_affected_meter() {
             }
             assert!(affected > 0 || id == "jam-theft", "{name}: {id} affected nothing");
         }
-        // Every attack step has a row; steps come in time order.
+        // Every attack step has a row, preconditions included.
         assert!(rows.len() >= scenario.attacks.len());
+        let steps: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        let expected: &[&str] = match name {
+            "mass-disconnect-hes-exploit.ron" => &["hes-exploit", "disconnect-request", "relays-opened"],
+            "rogue-firmware-supply-chain.ron" => {
+                &["vendor-release", "vendor-signed-image", "firmware-push", "installed"]
+            }
+            "rogue-firmware-worm.ron" => &["signing-key-leaked", "local-flash", "infected"],
+            _ => &["jammer-on", "jammer-off", "bypass-on", "bypass-off"],
+        };
+        for step in expected {
+            assert!(steps.contains(step), "{name}: no {step} in truth.csv: {steps:?}");
+        }
     }
 }
 
@@ -321,4 +333,57 @@ fn attack_errors_name_file_line_and_field() {
     let late = text2.replace("at: \"0d 18:00\"", "at: \"3d 18:00\"");
     let e = amirange::scenario::load(&path2, &late, &Overrides::default()).expect_err("invalid");
     assert_eq!(e.field.as_deref(), Some("attacks[0].at"), "{e}");
+}
+
+/// A jammer blocks the utility's own commands to the meters it covers: the same reads, sent
+/// during the jam, are acknowledged without it and mostly fail with it.
+#[test]
+fn a_jammer_blocks_commands_to_the_meters_it_covers() {
+    use amirange_sim::engine::{Input, Sim};
+    use amirange_sim::hes::{CommandKind, CommandRequest};
+    use amirange_sim::time::{SimDuration, SimTime};
+    let (path, text) = file("jamming-constant.ron");
+    let scenario = load_text(&path, &text, METERS);
+    let hours = |h: u64| SimTime(SimDuration::from_hours(h).as_micros());
+    let mut outcomes = Vec::new();
+    for jammer in [false, true] {
+        let net = scenario
+            .topology
+            .generate(scenario.seed(), scenario.class_kwh())
+            .expect("generates");
+        let centre = net.collectors[0].pos;
+        let covered: Vec<u32> = (0..net.meters.len() as u32)
+            .filter(|&m| {
+                let site = &net.meters[m as usize];
+                site.link == LinkKind::Mesh && site.pos.dist2(centre) <= 400.0 * 400.0
+            })
+            .collect();
+        assert!(covered.len() >= 20, "the jammer covers mesh meters: {}", covered.len());
+        let mut sim = Sim::new(scenario.sim.clone(), net).expect("builds");
+        let mut campaign = if jammer {
+            scenario.campaign().expect("valid")
+        } else {
+            amirange_attackers::Campaign::none()
+        };
+        campaign.prepare(&mut sim).expect("prepares");
+        let credential = sim.credential("ops-alice").expect("account");
+        let request = CommandRequest {
+            credential,
+            kind: CommandKind::Read,
+            meters: covered.clone(),
+            cause: Cause::Operation,
+            purpose: "blue-team check".into(),
+        };
+        sim.schedule(hours(12), Input::Command(request)).expect("valid");
+        campaign.run_until(&mut sim, hours(14)).expect("runs");
+        let audit = &sim.hes().audit[0];
+        outcomes.push((audit.acked, audit.failed, covered.len() as u32));
+    }
+    let ((clear_acked, _, n), (jammed_acked, jammed_failed, _)) = (outcomes[0], outcomes[1]);
+    assert!(
+        clear_acked * 10 >= n * 9,
+        "without the jammer the reads get through: {outcomes:?}"
+    );
+    assert!(jammed_acked * 4 <= n, "the jammer blocks most of them: {outcomes:?}");
+    assert!(jammed_failed > 0, "{outcomes:?}");
 }

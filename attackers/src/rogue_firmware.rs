@@ -374,6 +374,124 @@ impl RogueFirmware {
     }
 }
 
+impl RogueFirmware {
+    /// Records how the attacker came by a signature the meters accept, if it has one.
+    fn record_signing(&self, sim: &mut Sim, now: SimTime) {
+        let detail = match self.spec.signing {
+            Signing::Unsigned => return,
+            Signing::LeakedKey => "the vendor's firmware signing key has leaked to the attacker",
+            Signing::VendorSigned => "the vendor's build system signs the malicious image (T0862)",
+        };
+        let kind = match self.spec.signing {
+            Signing::LeakedKey => "signing-key-leaked",
+            _ => "vendor-signed-image",
+        };
+        truth(sim, now, &self.spec.id, kind, detail.to_owned(), Vec::new());
+    }
+
+    /// The start: push through the HES with what the kill chain obtained, or flash the worm's
+    /// entry meters by hand.
+    fn start_delivery(&mut self, sim: &mut Sim, now: SimTime) -> Result<(), SimError> {
+        match self.held {
+            Some(Held::Credential(_)) if self.targets.is_empty() => {}
+            Some(Held::Credential(credential)) => {
+                let signing = match self.spec.signing {
+                    Signing::Unsigned => "unsigned",
+                    Signing::LeakedKey => "signed with a leaked key",
+                    Signing::VendorSigned => "vendor-signed",
+                };
+                truth(
+                    sim,
+                    now,
+                    &self.spec.id,
+                    "firmware-push",
+                    format!(
+                        "rogue image ({signing}) pushed to {} meters (T0857)",
+                        self.targets.len()
+                    ),
+                    self.targets.clone(),
+                );
+                sim.schedule(
+                    now,
+                    Input::Command(CommandRequest {
+                        credential,
+                        kind: CommandKind::FirmwareUpdate { image: self.image },
+                        meters: self.targets.clone(),
+                        cause: Cause::Attack(self.k),
+                        // Passed off as a routine firmware campaign.
+                        purpose: "firmware-campaign".into(),
+                    }),
+                )?;
+            }
+            Some(Held::Nothing(_)) => {}
+            None => {
+                // The worm: flash the entry meters by hand.
+                truth(
+                    sim,
+                    now,
+                    &self.spec.id,
+                    "local-flash",
+                    format!(
+                        "rogue image flashed by hand onto {} entry meters (physical access)",
+                        self.targets.len()
+                    ),
+                    self.targets.clone(),
+                );
+                for &m in &self.targets {
+                    sim.schedule(
+                        now,
+                        Input::LocalFirmware {
+                            meter: m,
+                            image: self.image,
+                        },
+                    )?;
+                }
+                self.pending = self.targets.clone();
+                self.pending_at = now;
+                self.add_task(SimTime(now.0 + self.hop_delay.as_micros()), Task::Spread, sim.horizon());
+            }
+        }
+        Ok(())
+    }
+
+    /// The coordinated disconnect: every meter still running the image opens its relay.
+    fn trigger(&mut self, sim: &mut Sim, now: SimTime) -> Result<(), SimError> {
+        let code = self.code();
+        let fleet = sim.fleet();
+        let state = sim.net_state();
+        let meters: Vec<u32> = (0..sim.n_meters() as u32)
+            .filter(|&m| {
+                let i = m as usize;
+                fleet.compromised_by[i] == code && !fleet.failed[i] && !state.unpowered[i]
+            })
+            .collect();
+        self.triggered = meters.len() as u64;
+        if meters.is_empty() {
+            // Nothing runs the image: the timer fires nowhere.
+            return Ok(());
+        }
+        for &m in &meters {
+            sim.schedule(
+                now,
+                Input::SetRelay {
+                    meter: m,
+                    relay: Relay::Open,
+                    cause: Cause::Attack(self.k),
+                },
+            )?;
+        }
+        truth(
+            sim,
+            now,
+            &self.spec.id,
+            "payload-disconnect",
+            format!("{} infected meters open their relays at once (T0831)", meters.len()),
+            meters,
+        );
+        Ok(())
+    }
+}
+
 impl Attack for RogueFirmware {
     fn id(&self) -> &str {
         &self.spec.id
@@ -441,103 +559,15 @@ impl Attack for RogueFirmware {
                     self.held = Some(held);
                 }
             }
-            Task::Start => match self.held {
-                Some(Held::Credential(_)) if self.targets.is_empty() => {}
-                Some(Held::Credential(credential)) => {
-                    let signing = match self.spec.signing {
-                        Signing::Unsigned => "unsigned",
-                        Signing::LeakedKey => "signed with a leaked key",
-                        Signing::VendorSigned => "vendor-signed",
-                    };
-                    truth(
-                        sim,
-                        now,
-                        &self.spec.id,
-                        "firmware-push",
-                        format!(
-                            "rogue image ({signing}) pushed to {} meters (T0857)",
-                            self.targets.len()
-                        ),
-                        self.targets.clone(),
-                    );
-                    sim.schedule(
-                        now,
-                        Input::Command(CommandRequest {
-                            credential,
-                            kind: CommandKind::FirmwareUpdate { image: self.image },
-                            meters: self.targets.clone(),
-                            cause: Cause::Attack(self.k),
-                            // Passed off as a routine firmware campaign.
-                            purpose: "firmware-campaign".into(),
-                        }),
-                    )?;
-                }
-                Some(Held::Nothing(_)) => {}
-                None => {
-                    // The worm: flash the entry meters by hand.
-                    truth(
-                        sim,
-                        now,
-                        &self.spec.id,
-                        "local-flash",
-                        format!(
-                            "rogue image flashed by hand onto {} entry meters (physical access)",
-                            self.targets.len()
-                        ),
-                        self.targets.clone(),
-                    );
-                    for &m in &self.targets {
-                        sim.schedule(
-                            now,
-                            Input::LocalFirmware {
-                                meter: m,
-                                image: self.image,
-                            },
-                        )?;
-                    }
-                    self.pending = self.targets.clone();
-                    self.pending_at = now;
-                    self.add_task(SimTime(now.0 + self.hop_delay.as_micros()), Task::Spread, sim.horizon());
-                }
-            },
+            Task::Start => {
+                self.record_signing(sim, now);
+                self.start_delivery(sim, now)?;
+            }
             Task::Spread => {
                 self.settle_pending(sim);
                 self.spread(sim)?;
             }
-            Task::Trigger => {
-                let code = self.code();
-                let fleet = sim.fleet();
-                let state = sim.net_state();
-                let meters: Vec<u32> = (0..sim.n_meters() as u32)
-                    .filter(|&m| {
-                        let i = m as usize;
-                        fleet.compromised_by[i] == code && !fleet.failed[i] && !state.unpowered[i]
-                    })
-                    .collect();
-                self.triggered = meters.len() as u64;
-                if meters.is_empty() {
-                    // Nothing runs the image: the timer fires nowhere.
-                    return Ok(());
-                }
-                for &m in &meters {
-                    sim.schedule(
-                        now,
-                        Input::SetRelay {
-                            meter: m,
-                            relay: Relay::Open,
-                            cause: Cause::Attack(self.k),
-                        },
-                    )?;
-                }
-                truth(
-                    sim,
-                    now,
-                    &self.spec.id,
-                    "payload-disconnect",
-                    format!("{} infected meters open their relays at once (T0831)", meters.len()),
-                    meters,
-                );
-            }
+            Task::Trigger => self.trigger(sim, now)?,
         }
         Ok(())
     }
