@@ -118,18 +118,21 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
             // Score the nearest candidates, every collector in range, and an even sample of the
             // farther ones (long links make short routes).
             let budget = 4 * keep;
-            if candidates.len() > budget {
+            // Everyone when there are few; else the nearest half of the budget, then every
+            // `stride`-th of the rest and every collector (picked in place, nothing moved).
+            let (near, stride) = if candidates.len() > budget {
                 let near = budget / 2;
                 candidates.select_nth_unstable(near);
-                let stride = (candidates.len() - near).div_ceil(budget - near);
-                let mut kept = 0;
-                candidates.retain(|&key| {
-                    kept += 1;
-                    kept <= near || (kept - near) % stride == 0 || is_collector(key as u32)
-                });
-            }
+                (near, (candidates.len() - near).div_ceil(budget - near))
+            } else {
+                (candidates.len(), 1)
+            };
             scored.clear();
-            for &key in &candidates {
+            for (at, &key) in candidates.iter().enumerate() {
+                let kept = at + 1;
+                if !(kept <= near || (kept - near).is_multiple_of(stride) || is_collector(key as u32)) {
+                    continue;
+                }
                 let (d2, i) = (f32::from_bits((key >> 32) as u32), key as u32);
                 let other = &nodes[i as usize];
                 let (a, b) = (me.id.min(other.id), me.id.max(other.id));
