@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 12, "the shipped attack files: {names:?}");
+    assert!(names.len() >= 14, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -152,6 +152,15 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                     let bricked = finished.sim.fleet().failed.iter().filter(|&&f| f).count() as u64;
                     assert_eq!(bricked, b.meters_compromised);
                 }
+                "clone-one" => {
+                    assert!(a.succeeded && b.meters_compromised == 1, "{a:?}");
+                    assert!(b.kwh_stolen > 0.0 && b.kwh_falsified == 0.0, "{b:?}");
+                }
+                "clone-group" => {
+                    assert!(a.succeeded && b.meters_compromised > 1, "{a:?}");
+                    assert!(b.kwh_falsified > 0.0 && b.kwh_stolen == 0.0, "{b:?}");
+                    assert!(b.time_to_restore_s.is_some(), "the forgery ends at 18:00");
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -159,7 +168,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 13, "{checked:?}");
+    assert!(checked.len() >= 15, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its
@@ -386,4 +395,31 @@ fn a_jammer_blocks_commands_to_the_meters_it_covers() {
     );
     assert!(jammed_acked * 4 <= n, "the jammer blocks most of them: {outcomes:?}");
     assert!(jammed_failed > 0, "{outcomes:?}");
+}
+
+/// A key extracted from one meter unlocks what shares it: under per-device keys that meter
+/// alone, under a shared group key exactly the meters of its group.
+#[test]
+fn cloning_unlocks_exactly_the_meters_that_share_the_key() {
+    for (name, group) in [("cloning-per-device.ron", 1u32), ("cloning-shared-key.ron", 250)] {
+        let (path, text) = file(name);
+        // Let the forgery run to the end, so that its reach shows in the final state.
+        let text = text.replace("until: \"0d 18:00\",", "");
+        let scenario = load_text(&path, &text, METERS);
+        let finished = run(&scenario);
+        let sim = &finished.sim;
+        let skewed: Vec<u32> = (0..sim.n_meters() as u32)
+            .filter(|&m| sim.meter(m).expect("meter").skew_by == 1)
+            .collect();
+        let first = 500 / group * group;
+        let expected: Vec<u32> = (first..(first + group).min(METERS as u32)).collect();
+        assert_eq!(skewed, expected, "{name}");
+        assert_eq!(sim.fleet().meters_sharing_key(500), expected, "{name}");
+        let rows = truth_rows(&scenario, &finished);
+        let named = truth_meters(&rows, scenario.attacks[0].id());
+        assert!(
+            expected.iter().all(|m| named.contains(m)),
+            "{name}: truth names them all"
+        );
+    }
 }

@@ -23,6 +23,7 @@
 //! [`Purpose::Attack`]: amirange_sim::rng::Purpose::Attack
 
 pub mod access;
+pub mod cloning;
 pub mod jamming;
 pub mod mass_disconnect;
 pub mod rogue_firmware;
@@ -47,10 +48,17 @@ pub enum AttackSpec {
     Jamming(jamming::Spec),
     /// Install malicious firmware: pushed through the HES or spread meter to meter.
     RogueFirmware(rogue_firmware::Spec),
+    /// Clone meters with a key extracted from one of them and report false readings.
+    MeterCloning(cloning::Spec),
 }
 
 /// Every attack kind's tags (for tests and documentation).
-pub const ALL_TAGS: [&Tags; 3] = [&mass_disconnect::TAGS, &jamming::TAGS, &rogue_firmware::TAGS];
+pub const ALL_TAGS: [&Tags; 4] = [
+    &mass_disconnect::TAGS,
+    &jamming::TAGS,
+    &rogue_firmware::TAGS,
+    &cloning::TAGS,
+];
 
 /// What validation knows of the scenario: its calendar and the HES's accounts.
 #[derive(Debug, Clone)]
@@ -85,6 +93,7 @@ impl AttackSpec {
             AttackSpec::MassDisconnect(s) => &s.id,
             AttackSpec::Jamming(s) => &s.id,
             AttackSpec::RogueFirmware(s) => &s.id,
+            AttackSpec::MeterCloning(s) => &s.id,
         }
     }
 
@@ -94,6 +103,7 @@ impl AttackSpec {
             AttackSpec::MassDisconnect(s) => &s.at,
             AttackSpec::Jamming(s) => &s.at,
             AttackSpec::RogueFirmware(s) => &s.at,
+            AttackSpec::MeterCloning(s) => &s.at,
         }
     }
 
@@ -103,6 +113,7 @@ impl AttackSpec {
             AttackSpec::MassDisconnect(_) => &mass_disconnect::TAGS,
             AttackSpec::Jamming(_) => &jamming::TAGS,
             AttackSpec::RogueFirmware(_) => &rogue_firmware::TAGS,
+            AttackSpec::MeterCloning(_) => &cloning::TAGS,
         }
     }
 
@@ -113,6 +124,7 @@ impl AttackSpec {
             AttackSpec::MassDisconnect(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::Jamming(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::RogueFirmware(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::MeterCloning(s) => Box::new(s.check(index, ctx)?),
         })
     }
 }

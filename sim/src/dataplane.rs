@@ -266,11 +266,12 @@ impl ConsumeStep<'_> {
         if keep < 1.0 {
             acc.dr_curtailed_mwh += (demand_wh * (1.0 - keep) * on_share * 1000.0) as u64;
         }
-        if meter.register_share < 1.0 {
+        if meter.register_share != 1.0 {
             let share = f64::from(meter.register_share);
             meter.register_wh += true_wh * share;
             if meter.skew_by > 0 {
-                let missing = (true_wh * (1.0 - share) * 1000.0) as u64;
+                // Under- or over-reporting: the gap between what is reported and what flowed.
+                let missing = (true_wh * (1.0 - share).abs() * 1000.0) as u64;
                 let a = attack_slot(&mut acc.attacks, meter.skew_by - 1);
                 if meter.skew_theft {
                     a.stolen_mwh += missing;

@@ -118,6 +118,20 @@ pub enum Input {
         /// Who is behind it.
         cause: Cause,
     },
+    /// Readings forged under meter `meter`'s own key (a clone of the meter reports in its
+    /// place): from now on its reports carry `reported_share` of its true consumption, 0 to 10
+    /// (1 ends the forgery). The feeder's true load does not change. The gap counts as theft
+    /// when `theft` is set and the share is below 1, as falsified data otherwise.
+    FalseData {
+        /// The meter.
+        meter: u32,
+        /// Share of the true consumption its reports carry.
+        reported_share: f32,
+        /// Who is behind it.
+        cause: Cause,
+        /// Whether the customer profits (under-reporting for theft).
+        theft: bool,
+    },
     /// An attacker gains (or, with `None`, loses) a foothold on the HES itself: while it holds
     /// one, requests made with [`Credential::hes_process`] pass authentication and
     /// authorisation, as calls from inside the HES do.
@@ -374,6 +388,7 @@ impl Sim {
             | Input::Radio { meter, .. }
             | Input::MeterFailure { meter, .. }
             | Input::Bypass { meter, .. }
+            | Input::FalseData { meter, .. }
             | Input::LocalFirmware { meter, .. }
             | Input::Tamper { meter, .. } => unknown(*meter)?,
             Input::PeerFirmware { from, to, .. } => {
@@ -605,6 +620,28 @@ impl Sim {
                         0
                     };
                     m.skew_theft = share < 1.0;
+                }
+            }
+            Input::FalseData {
+                meter,
+                reported_share,
+                cause,
+                theft,
+            } => {
+                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
+                if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
+                    let share = if reported_share.is_finite() {
+                        reported_share.clamp(0.0, 10.0)
+                    } else {
+                        1.0
+                    };
+                    m.register_share = share;
+                    m.skew_by = if share == 1.0 {
+                        0
+                    } else {
+                        crate::model::attack_code(cause.attack())
+                    };
+                    m.skew_theft = theft && share < 1.0;
                 }
             }
             Input::HesFoothold { attack } => self.world.resource_mut::<Hes>().foothold = attack,

@@ -202,14 +202,14 @@ pub struct Meter {
     pub dr_from_us: u64,
     /// Demand response: when it ends, µs since the run start.
     pub dr_until_us: u64,
-    /// Share of the true consumption the register records: 1 for an honest meter, less for one
-    /// that is bypassed or runs firmware that under-reports (the feeder's true load and SCADA
-    /// do not change).
+    /// Share of the true consumption the meter's reports carry: 1 for an honest meter, less for
+    /// one that is bypassed or runs firmware that under-reports, more or less for one whose
+    /// readings are forged under its own key (the feeder's true load and SCADA do not change).
     pub register_share: f32,
     /// Who skews the register: 0 for no one, `k + 1` for attack `k` (see [`attack_code`]).
     pub skew_by: u8,
-    /// Whether the skew is theft (a physical bypass: the customer takes the energy) rather than
-    /// falsified data (rogue firmware).
+    /// Whether the skew is theft (the customer takes the energy: a bypass, or forged readings
+    /// that under-report) rather than falsified data.
     pub skew_theft: bool,
 }
 

@@ -1,0 +1,327 @@
+//! Meter cloning and false data injection with a key extracted from one meter.
+//!
+//! Someone with physical access opens one meter and reads its key over the debug port (JTAG or
+//! UART), with probability `extraction`. The key unlocks what shares it: under per-device keys
+//! that meter alone, under a shared group key every meter of the group (the fleet's key model
+//! decides; see `security.keys`). With the key, the attacker's clone reports in the place of
+//! every unlocked meter: its readings carry `reported_share` of the true consumption, lower
+//! (theft, when `theft` is set, or data manipulation) or higher (inflated bills, corrupted
+//! settlement). The feeder's true load does not change, so energy balance against SCADA can
+//! see the gap.
+//!
+//! The forgery lasts until `until`, or for each meter until its key is rotated: the attacker
+//! checks every hour, and a meter whose key changed can no longer be impersonated.
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::model::Cause;
+use amirange_sim::rng::{Purpose, Stream};
+use amirange_sim::security::KeyId;
+use amirange_sim::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+use crate::tags::{Stride, Tags, Technique};
+use crate::when::{self, When};
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: spoofed reports under a stolen meter identity.
+pub const TAGS: Tags = Tags {
+    kind: "meter-cloning",
+    stride: Stride::Spoofing,
+    technique: Technique {
+        id: "T0856",
+        name: "Spoof Reporting Message",
+    },
+    related: &[
+        Technique {
+            id: "T0893",
+            name: "Data from Local System",
+        },
+        Technique {
+            id: "T0891",
+            name: "Hardcoded Credentials",
+        },
+        Technique {
+            id: "T0832",
+            name: "Manipulation of View",
+        },
+        Technique {
+            id: "T0828",
+            name: "Loss of Productivity and Revenue",
+        },
+    ],
+};
+
+/// Meter cloning as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When the key is extracted and the forgery starts.
+    pub at: String,
+    /// When the forgery stops (default: it runs to the end).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// The meter opened for its key.
+    pub meter: u32,
+    /// Probability that reading the key over the debug port works (default 1; hardened meters
+    /// lower it).
+    #[serde(default)]
+    pub extraction: Option<f64>,
+    /// Share of the true consumption the forged readings carry, 0 to 10 (0.3: report 30%;
+    /// 1.5: report 150%).
+    pub reported_share: f32,
+    /// Whether the customers profit (theft) rather than the data being manipulated.
+    #[serde(default)]
+    pub theft: bool,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Cloning, (String, String)> {
+        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+        let until = match &self.until {
+            None => None,
+            Some(text) => match when::parse(text, ctx.start, SimTime(ctx.horizon.0 + 1)) {
+                Ok(When::At(t)) => Some(t),
+                Ok(When::Peak { .. }) => return Err(("until".into(), "must be a time, not a peak".into())),
+                Err(e) => return Err(("until".into(), e)),
+            },
+        };
+        if let (When::At(a), Some(u)) = (at, until)
+            && u <= a
+        {
+            return Err(("until".into(), "must be after `at`".into()));
+        }
+        let extraction = self.extraction.unwrap_or(1.0);
+        if !(extraction.is_finite() && (0.0..=1.0).contains(&extraction)) {
+            return Err((
+                "extraction".into(),
+                format!("must be a probability from 0 to 1, not {extraction}"),
+            ));
+        }
+        if !(self.reported_share.is_finite() && (0.0..=10.0).contains(&self.reported_share))
+            || self.reported_share == 1.0
+        {
+            return Err((
+                "reported_share".into(),
+                format!(
+                    "must be from 0 to 10 and not 1 (that reports the truth), not {}",
+                    self.reported_share
+                ),
+            ));
+        }
+        Ok(Cloning {
+            spec: self.clone(),
+            k: index,
+            at,
+            until,
+            extraction,
+            start: SimTime::ZERO,
+            key: None,
+            unlocked: Vec::new(),
+            active: Vec::new(),
+            wake: None,
+            failure: None,
+        })
+    }
+}
+
+/// Meter cloning at run time.
+#[derive(Debug)]
+pub struct Cloning {
+    spec: Spec,
+    k: u8,
+    at: When,
+    until: Option<SimTime>,
+    extraction: f64,
+    start: SimTime,
+    /// The extracted key, once extracted.
+    key: Option<KeyId>,
+    /// Meters the key unlocked, ascending.
+    unlocked: Vec<u32>,
+    /// Per unlocked meter: whether the forgery still runs.
+    active: Vec<bool>,
+    wake: Option<SimTime>,
+    failure: Option<String>,
+}
+
+impl Cloning {
+    /// The next hourly check (or the end of the forgery, if sooner), within the run.
+    fn next_check(&self, now: SimTime, horizon: SimTime) -> Option<SimTime> {
+        let mut next = SimTime(now.0 + SimDuration::from_hours(1).as_micros());
+        if let Some(u) = self.until {
+            next = next.min(u);
+        }
+        (next <= horizon).then_some(next)
+    }
+
+    fn forge(&self, sim: &mut Sim, now: SimTime, meter: u32, share: f32) -> Result<(), SimError> {
+        sim.schedule(
+            now,
+            Input::FalseData {
+                meter,
+                reported_share: share,
+                cause: Cause::Attack(self.k),
+                theft: self.spec.theft,
+            },
+        )
+        .map(|_| ())
+    }
+}
+
+impl Attack for Cloning {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        let n = sim.n_meters() as u32;
+        if self.spec.meter >= n {
+            return Err((
+                "meter".into(),
+                format!("there is no meter {}: the network has {n}", self.spec.meter),
+            ));
+        }
+        self.start = self.at.resolve(sim);
+        self.wake = Some(self.start);
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        self.wake
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        let Some(key) = self.key else {
+            // The extraction.
+            let m = self.spec.meter;
+            let seed = sim.config().seed;
+            let ok = Stream::new(seed, Purpose::Attack, u64::from(self.k), u64::MAX - 2).bernoulli(self.extraction);
+            if !ok {
+                truth(
+                    sim,
+                    now,
+                    &self.spec.id,
+                    "key-extraction",
+                    format!("reading meter {m}'s key over its debug port failed (T0893)"),
+                    vec![m],
+                );
+                self.failure = Some(format!(
+                    "extracting the key of meter {m} failed (probability {})",
+                    self.extraction
+                ));
+                self.wake = None;
+                return Ok(());
+            }
+            let key = sim.fleet().key_of(m);
+            self.unlocked = sim.fleet().meters_sharing_key(m);
+            self.active = vec![true; self.unlocked.len()];
+            self.key = Some(key);
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "key-extraction",
+                format!(
+                    "meter {m}'s key read over its debug port; it unlocks {} meters (T0893, T0891)",
+                    self.unlocked.len()
+                ),
+                self.unlocked.clone(),
+            );
+            for &u in &self.unlocked.clone() {
+                self.forge(sim, now, u, self.spec.reported_share)?;
+            }
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "forged-readings",
+                format!(
+                    "a clone reports {:.0}% of the true consumption of {} meters (T0856)",
+                    self.spec.reported_share * 100.0,
+                    self.unlocked.len()
+                ),
+                self.unlocked.clone(),
+            );
+            self.wake = self.next_check(now, sim.horizon());
+            return Ok(());
+        };
+        // Hourly: meters whose key was rotated can no longer be impersonated; at the end, the
+        // forgery stops everywhere.
+        let ending = self.until.is_some_and(|u| now >= u);
+        let mut stopped = Vec::new();
+        for (i, &m) in self.unlocked.iter().enumerate() {
+            if self.active[i] && (ending || sim.fleet().key_of(m) != key) {
+                stopped.push(m);
+            }
+        }
+        for &m in &stopped {
+            let i = self.unlocked.binary_search(&m).unwrap_or(0);
+            self.active[i] = false;
+            self.forge(sim, now, m, 1.0)?;
+        }
+        if !stopped.is_empty() {
+            let why = if ending {
+                "the forgery ends"
+            } else {
+                "their keys were rotated"
+            };
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "forgery-stopped",
+                format!("{} meters report honestly again: {why}", stopped.len()),
+                stopped,
+            );
+        }
+        self.wake = if ending || !self.active.iter().any(|&a| a) {
+            None
+        } else {
+            self.next_check(now, sim.horizon())
+        };
+        Ok(())
+    }
+
+    fn finish(&mut self, _sim: &mut Sim) {}
+
+    fn report(&self, _sim: &Sim) -> Report {
+        let succeeded = self.key.is_some() && !self.unlocked.is_empty();
+        let failure_reason = if succeeded {
+            None
+        } else {
+            Some(
+                self.failure
+                    .clone()
+                    .unwrap_or_else(|| "the attack had not started when the run ended".to_owned()),
+            )
+        };
+        let summary = match &failure_reason {
+            None => format!(
+                "cloned {} meters with meter {}'s key, reporting {:.0}% of their consumption{}",
+                self.unlocked.len(),
+                self.spec.meter,
+                self.spec.reported_share * 100.0,
+                if self.spec.theft { " (theft)" } else { "" }
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.start,
+            succeeded,
+            failure_reason,
+            meters_targeted: 1,
+            meters_compromised: self.unlocked.len() as u64,
+            still_active: self.active.iter().any(|&a| a),
+            summary,
+        }
+    }
+}
