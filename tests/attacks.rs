@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 14, "the shipped attack files: {names:?}");
+    assert!(names.len() >= 16, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -161,6 +161,10 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                     assert!(b.kwh_falsified > 0.0 && b.kwh_stolen == 0.0, "{b:?}");
                     assert!(b.time_to_restore_s.is_some(), "the forgery ends at 18:00");
                 }
+                "theft-bypass" | "theft-magnet" | "theft-quiet" => {
+                    assert!(a.succeeded && b.kwh_stolen > 0.0, "{name}: {a:?}");
+                    assert_eq!(b.peak_customers_disconnected, 0);
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -168,7 +172,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 15, "{checked:?}");
+    assert!(checked.len() >= 18, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its
@@ -422,4 +426,58 @@ fn cloning_unlocks_exactly_the_meters_that_share_the_key() {
             "{name}: truth names them all"
         );
     }
+}
+
+/// Theft shows in the gap between what a transformer carried and what its meters recorded: on
+/// the thieves' transformers the gap is the stolen energy, elsewhere it is nil. A magnet raises
+/// the meter's tamper flag; a thief who defeats the sensor leaves none.
+#[test]
+fn theft_shows_in_the_transformer_energy_balance() {
+    use amirange_sim::security::tamper;
+    let (path, text) = file("theft-magnet.ron");
+    // Let the magnets stay to the end, so that the flags show in the final state.
+    let text = text.replace("until: \"0d 20:00\",", "");
+    let scenario = load_text(&path, &text, METERS);
+    let finished = run(&scenario);
+    let sim = &finished.sim;
+    let net = sim.network();
+    let records = sim.records();
+    let mut thieves_of = vec![0u32; net.transformers.len()];
+    let mut flagged = 0;
+    for m in 0..sim.n_meters() as u32 {
+        let meter = sim.meter(m).expect("meter");
+        if meter.skew_theft {
+            thieves_of[net.meters[m as usize].transformer as usize] += 1;
+            let flags = sim.fleet().tamper[m as usize];
+            match meter.skew_by {
+                1 => {
+                    assert_eq!(flags & tamper::MAGNETIC, tamper::MAGNETIC, "a magnet raises the flag");
+                    flagged += 1;
+                }
+                2 => assert_eq!(flags & tamper::COVER_OPEN, 0, "a defeated cover switch raises nothing"),
+                other => panic!("meter {m} skewed by {other}"),
+            }
+        }
+    }
+    assert!(flagged > 0);
+    let mut gap_total_mwh = 0u64;
+    for (t, e) in records.transformer_mwh.iter().enumerate() {
+        if thieves_of[t] == 0 {
+            assert_eq!(e.true_mwh, e.registered_mwh, "transformer {t} has no thief and no gap");
+        } else {
+            assert!(
+                e.true_mwh > e.registered_mwh,
+                "transformer {t} carries more than its meters record"
+            );
+            gap_total_mwh += e.true_mwh - e.registered_mwh;
+        }
+    }
+    let stolen: f64 = finished.metrics.attacks.iter().map(|a| a.blast_radius.kwh_stolen).sum();
+    let gap = gap_total_mwh as f64 / 1e6;
+    assert!(
+        (gap - stolen).abs() <= 0.01 * stolen + 1.0,
+        "gap {gap} kWh against stolen {stolen} kWh"
+    );
+    let csv = amirange::results::transformers_csv(records, net);
+    assert_eq!(csv.lines().count(), net.transformers.len() + 1);
 }

@@ -29,6 +29,7 @@ pub mod mass_disconnect;
 pub mod rogue_firmware;
 pub mod tags;
 pub mod targets;
+pub mod theft;
 pub mod when;
 
 use amirange_sim::engine::{Sim, SimError};
@@ -50,14 +51,17 @@ pub enum AttackSpec {
     RogueFirmware(rogue_firmware::Spec),
     /// Clone meters with a key extracted from one of them and report false readings.
     MeterCloning(cloning::Spec),
+    /// Take energy past the meter by tampering with it or bypassing it.
+    EnergyTheft(theft::Spec),
 }
 
 /// Every attack kind's tags (for tests and documentation).
-pub const ALL_TAGS: [&Tags; 4] = [
+pub const ALL_TAGS: [&Tags; 5] = [
     &mass_disconnect::TAGS,
     &jamming::TAGS,
     &rogue_firmware::TAGS,
     &cloning::TAGS,
+    &theft::TAGS,
 ];
 
 /// What validation knows of the scenario: its calendar and the HES's accounts.
@@ -94,6 +98,7 @@ impl AttackSpec {
             AttackSpec::Jamming(s) => &s.id,
             AttackSpec::RogueFirmware(s) => &s.id,
             AttackSpec::MeterCloning(s) => &s.id,
+            AttackSpec::EnergyTheft(s) => &s.id,
         }
     }
 
@@ -104,6 +109,7 @@ impl AttackSpec {
             AttackSpec::Jamming(s) => &s.at,
             AttackSpec::RogueFirmware(s) => &s.at,
             AttackSpec::MeterCloning(s) => &s.at,
+            AttackSpec::EnergyTheft(s) => &s.at,
         }
     }
 
@@ -114,6 +120,7 @@ impl AttackSpec {
             AttackSpec::Jamming(_) => &jamming::TAGS,
             AttackSpec::RogueFirmware(_) => &rogue_firmware::TAGS,
             AttackSpec::MeterCloning(_) => &cloning::TAGS,
+            AttackSpec::EnergyTheft(_) => &theft::TAGS,
         }
     }
 
@@ -125,6 +132,7 @@ impl AttackSpec {
             AttackSpec::Jamming(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::RogueFirmware(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::MeterCloning(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::EnergyTheft(s) => Box::new(s.check(index, ctx)?),
         })
     }
 }

@@ -29,7 +29,7 @@ use crate::model::{
 };
 use crate::network::{MeterSite, NONE, NetState, Network, Via};
 use crate::profile::{ProfileCalendar, SLOTS_PER_DAY};
-use crate::records::{AttackTick, IntervalRow, LinkReadStats, RunCounters, RunRecords};
+use crate::records::{AttackTick, IntervalRow, LinkReadStats, RunCounters, RunRecords, TransformerEnergy};
 use crate::rng::{Purpose, QuantileTable, Stream, StreamFamily};
 
 /// Largest routine shift any class may use, quarter-hours (see `ClassConsumption`).
@@ -162,6 +162,8 @@ pub(crate) struct TickAccum {
     critical: Vec<(u32, u8, u32)>,
     /// Per attack (by index): what it did in the interval.
     attacks: Vec<AttackTick>,
+    /// Per transformer: true and registered energy in the interval.
+    transformers: Vec<TransformerEnergy>,
 }
 
 /// The per-attack sums of attack `k`, grown on first use.
@@ -187,6 +189,7 @@ impl TickAccum {
         self.dr_curtailed_mwh = 0;
         self.critical.clear();
         self.attacks.fill(AttackTick::default());
+        self.transformers.fill(TransformerEnergy::default());
     }
 }
 
@@ -199,6 +202,7 @@ struct ConsumeStep<'a> {
     noise_family: StreamFamily,
     noise: &'a [QuantileTable; 4],
     n_feeders: usize,
+    n_transformers: usize,
     grid: &'a GridState,
     /// The interval's start and end, µs since the run start.
     span_us: (u64, u64),
@@ -266,9 +270,21 @@ impl ConsumeStep<'_> {
         if keep < 1.0 {
             acc.dr_curtailed_mwh += (demand_wh * (1.0 - keep) * on_share * 1000.0) as u64;
         }
+        let registered_wh = if meter.register_share != 1.0 {
+            true_wh * f64::from(meter.register_share)
+        } else {
+            true_wh
+        };
+        if acc.transformers.len() != self.n_transformers {
+            acc.transformers
+                .resize(self.n_transformers, TransformerEnergy::default());
+        }
+        let t = &mut acc.transformers[place.transformer as usize];
+        t.true_mwh += (true_wh * 1000.0 + 0.5) as u64;
+        t.registered_mwh += (registered_wh * 1000.0 + 0.5) as u64;
         if meter.register_share != 1.0 {
             let share = f64::from(meter.register_share);
-            meter.register_wh += true_wh * share;
+            meter.register_wh += registered_wh;
             if meter.skew_by > 0 {
                 // Under- or over-reporting: the gap between what is reported and what flowed.
                 let missing = (true_wh * (1.0 - share).abs() * 1000.0) as u64;
@@ -650,6 +666,7 @@ pub(crate) fn interval_system(
         noise_family: StreamFamily::new(seed, Purpose::ConsumptionNoise),
         noise: &tables.noise,
         n_feeders,
+        n_transformers: network.transformers.len(),
         grid: &grid,
         span_us: (
             u64::from(slot) * INTERVAL.as_micros(),
@@ -738,6 +755,15 @@ pub(crate) fn interval_system(
         }
         for (sum, part) in attack_sum.iter_mut().zip(&t.attacks) {
             sum.merge(part);
+        }
+        if records.transformer_mwh.len() != network.transformers.len() {
+            records
+                .transformer_mwh
+                .resize(network.transformers.len(), TransformerEnergy::default());
+        }
+        for (sum, part) in records.transformer_mwh.iter_mut().zip(&t.transformers) {
+            sum.true_mwh += part.true_mwh;
+            sum.registered_mwh += part.registered_mwh;
         }
         a.tick.reset();
     }

@@ -302,6 +302,7 @@ impl Sim {
                 },
                 GridPlace {
                     feeder: network.transformers[site.transformer as usize].feeder,
+                    transformer: site.transformer,
                 },
                 MdmRecord {
                     tariff: u8::from(

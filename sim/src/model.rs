@@ -270,6 +270,8 @@ pub struct LoadProfileMemory {
 pub struct GridPlace {
     /// The feeder that supplies it (for feeder-head SCADA).
     pub feeder: u32,
+    /// The distribution transformer that supplies it (for transformer energy balance).
+    pub transformer: u32,
 }
 
 /// The MDM's record of one meter (stored beside the meter for locality; only MDM systems

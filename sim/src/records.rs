@@ -71,6 +71,15 @@ pub struct IntervalRow {
     pub alerts: u64,
 }
 
+/// One transformer's energy over the run so far, mWh.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TransformerEnergy {
+    /// What its premises really took.
+    pub true_mwh: u64,
+    /// What its meters' registers recorded (their reports, forged ones included).
+    pub registered_mwh: u64,
+}
+
 /// What one attack did in one interval (only intervals where it did something are kept).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct AttackTick {
@@ -248,6 +257,10 @@ pub struct RunRecords {
     pub critical_off_us: std::collections::BTreeMap<u32, [u64; 3]>,
     /// Per (attack, critical facility meter): microseconds without supply the attack caused.
     pub critical_off_us_by_attack: std::collections::BTreeMap<(u8, u32), u64>,
+    /// Per distribution transformer, over the run so far: the true energy its meters' premises
+    /// took and the energy their registers recorded, mWh. The gap is what bypasses, tampering
+    /// and false readings hid (transformer energy balance).
+    pub transformer_mwh: Vec<TransformerEnergy>,
     /// Per (interval, attack): what the attack did in that interval, for intervals where it did
     /// something, in interval order.
     pub attack_ticks: Vec<(u32, u8, AttackTick)>,

@@ -1,0 +1,270 @@
+//! Energy theft by tampering with or bypassing the meter, at the premises.
+//!
+//! The customers of the `targets` premises take `stolen` of their consumption past their
+//! meters from `at` (until `until`, or the end of the run). The premises' true load does not
+//! change, so the transformer that supplies them carries more than its meters record: the gap
+//! in transformer (and feeder) energy balance is what catches it. How it is done decides what
+//! the meter notices:
+//!
+//! | method | how | tamper flag |
+//! | --- | --- | --- |
+//! | `Bypass` | a jumper across the meter's terminals, outside it | none: the meter sees nothing |
+//! | `Magnet` | a strong magnet saturates the current transformer | `MAGNETIC` |
+//! | `OpenCover` | the terminal cover is opened and the wiring altered | `COVER_OPEN` |
+//!
+//! `suppress_flags` stands for a thief who also defeats the tamper switch or sensor: the flag
+//! is not raised. The flags are meter state (`Fleet::tamper`); detectors that read them come
+//! with the defenses.
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::model::Cause;
+use amirange_sim::security::tamper;
+use amirange_sim::time::SimTime;
+use serde::{Deserialize, Serialize};
+
+use crate::tags::{Stride, Tags, Technique};
+use crate::targets::Targets;
+use crate::when::{self, When};
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: tampering that costs the utility its revenue.
+pub const TAGS: Tags = Tags {
+    kind: "energy-theft",
+    stride: Stride::Tampering,
+    technique: Technique {
+        id: "T0828",
+        name: "Loss of Productivity and Revenue",
+    },
+    related: &[
+        Technique {
+            id: "T0832",
+            name: "Manipulation of View",
+        },
+        Technique {
+            id: "T0878",
+            name: "Alarm Suppression",
+        },
+    ],
+};
+
+/// How the thief takes energy past the meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Method {
+    /// A jumper outside the meter: no tamper flag.
+    Bypass,
+    /// A magnet on the meter: the magnetic-field flag.
+    Magnet,
+    /// Rewiring under the terminal cover: the cover-open flag.
+    OpenCover,
+}
+
+impl Method {
+    fn flag(self) -> u8 {
+        match self {
+            Method::Bypass => 0,
+            Method::Magnet => tamper::MAGNETIC,
+            Method::OpenCover => tamper::COVER_OPEN,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Method::Bypass => "bypass",
+            Method::Magnet => "magnet",
+            Method::OpenCover => "opened cover",
+        }
+    }
+}
+
+/// Energy theft as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When the tampering is done.
+    pub at: String,
+    /// When it is undone (default: never within the run).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// The premises that steal.
+    pub targets: Targets,
+    /// How.
+    pub method: Method,
+    /// Share of each premise's consumption taken past the meter, above 0, at most 1.
+    pub stolen: f32,
+    /// Whether the thief also defeats the tamper sensor (no flag is raised).
+    #[serde(default)]
+    pub suppress_flags: bool,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Theft, (String, String)> {
+        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+        let until = match &self.until {
+            None => None,
+            Some(text) => match when::parse(text, ctx.start, ctx.horizon) {
+                Ok(When::At(t)) => Some(t),
+                Ok(When::Peak { .. }) => return Err(("until".into(), "must be a time, not a peak".into())),
+                Err(e) => return Err(("until".into(), e)),
+            },
+        };
+        if let (When::At(a), Some(u)) = (at, until)
+            && u <= a
+        {
+            return Err(("until".into(), "must be after `at`".into()));
+        }
+        self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
+        if !(self.stolen > 0.0 && self.stolen <= 1.0) {
+            return Err((
+                "stolen".into(),
+                format!("must be above 0 and at most 1, not {}", self.stolen),
+            ));
+        }
+        Ok(Theft {
+            spec: self.clone(),
+            k: index,
+            at,
+            until,
+            start: SimTime::ZERO,
+            meters: Vec::new(),
+            wakes: Vec::new(),
+            done: 0,
+        })
+    }
+}
+
+/// Energy theft at run time.
+#[derive(Debug)]
+pub struct Theft {
+    spec: Spec,
+    k: u8,
+    at: When,
+    until: Option<SimTime>,
+    start: SimTime,
+    /// The stealing premises' meters.
+    meters: Vec<u32>,
+    /// The tampering, then its removal.
+    wakes: Vec<SimTime>,
+    /// Wakes taken so far.
+    done: usize,
+}
+
+impl Theft {
+    fn flag(&self) -> u8 {
+        if self.spec.suppress_flags {
+            0
+        } else {
+            self.spec.method.flag()
+        }
+    }
+}
+
+impl Attack for Theft {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        self.meters = self
+            .spec
+            .targets
+            .resolve(sim.network(), sim.config().seed, self.k)
+            .map_err(|e| ("targets".to_owned(), e))?;
+        self.start = self.at.resolve(sim);
+        self.wakes = vec![self.start];
+        if let Some(u) = self.until.filter(|&u| u > self.start) {
+            self.wakes.push(u);
+        }
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        self.wakes.get(self.done).copied()
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        let tampering = self.done == 0;
+        self.done += 1;
+        if self.meters.is_empty() {
+            return Ok(());
+        }
+        let share = if tampering { 1.0 - self.spec.stolen } else { 1.0 };
+        for &m in &self.meters {
+            sim.schedule(
+                now,
+                Input::Bypass {
+                    meter: m,
+                    registered_share: share,
+                    cause: Cause::Attack(self.k),
+                },
+            )?;
+            let flag = self.flag();
+            if flag != 0 {
+                let flags = sim.fleet().tamper[m as usize];
+                let flags = if tampering { flags | flag } else { flags & !flag };
+                sim.schedule(now, Input::Tamper { meter: m, flags })?;
+            }
+        }
+        let (kind, detail) = if tampering {
+            let flag = match (self.spec.method, self.spec.suppress_flags) {
+                (Method::Bypass, _) => "no tamper flag".to_owned(),
+                (_, true) => "tamper sensor defeated, no flag (T0878)".to_owned(),
+                (m, false) => format!("the meter raises its {} flag", m.name()),
+            };
+            (
+                "tamper-on",
+                format!(
+                    "{} premises take {:.0}% of their consumption past the meter ({}; {flag})",
+                    self.meters.len(),
+                    self.spec.stolen * 100.0,
+                    self.spec.method.name()
+                ),
+            )
+        } else {
+            ("tamper-off", "the tampering is undone".to_owned())
+        };
+        truth(sim, now, &self.spec.id, kind, detail, self.meters.clone());
+        Ok(())
+    }
+
+    fn finish(&mut self, _sim: &mut Sim) {}
+
+    fn report(&self, _sim: &Sim) -> Report {
+        let started = self.done > 0;
+        let succeeded = started && !self.meters.is_empty();
+        let failure_reason = (!succeeded).then(|| {
+            if started {
+                "the targets hold no meter".to_owned()
+            } else {
+                "the attack had not started when the run ended".to_owned()
+            }
+        });
+        let summary = match &failure_reason {
+            None => format!(
+                "{} premises took {:.0}% of their consumption past their meters ({})",
+                self.meters.len(),
+                self.spec.stolen * 100.0,
+                self.spec.method.name()
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.start,
+            succeeded,
+            failure_reason,
+            meters_targeted: self.meters.len() as u64,
+            meters_compromised: if succeeded { self.meters.len() as u64 } else { 0 },
+            still_active: succeeded && self.done < 2,
+            summary,
+        }
+    }
+}
