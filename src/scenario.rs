@@ -230,6 +230,9 @@ pub struct RawSecurity {
     /// Whether meters verify firmware signatures.
     #[serde(default)]
     pub verify_firmware: Option<bool>,
+    /// Whether meters check frame counters (refusing replayed commands).
+    #[serde(default)]
+    pub frame_counters: Option<bool>,
     /// The installed firmware: `(version: "4.1.0", signed: true, image_kb: 256)`.
     #[serde(default)]
     pub firmware: Option<RawFirmware>,
@@ -822,6 +825,7 @@ fn control_plane(
             };
         }
         c.verify_firmware = s.verify_firmware.unwrap_or(c.verify_firmware);
+        c.frame_counters = s.frame_counters.unwrap_or(c.frame_counters);
         if let Some(f) = s.firmware {
             let image: &mut FirmwareImage = &mut c.installed;
             image.version = f.version.unwrap_or_else(|| image.version.clone());

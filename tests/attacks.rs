@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 16, "the shipped attack files: {names:?}");
+    assert!(names.len() >= 18, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -165,6 +165,19 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                     assert!(a.succeeded && b.kwh_stolen > 0.0, "{name}: {a:?}");
                     assert_eq!(b.peak_customers_disconnected, 0);
                 }
+                "replay-counters" => {
+                    assert!(!a.succeeded && a.meters_targeted > 0, "{a:?}");
+                    let why = a.failure_reason.as_deref().unwrap_or("");
+                    assert!(why.contains("frame counters"), "{why}");
+                    assert_eq!(b.peak_customers_disconnected, 0);
+                }
+                "replay-open" => {
+                    assert!(a.succeeded, "{a:?}");
+                    assert!(
+                        b.peak_customers_disconnected > 0 && b.customer_minutes_interrupted > 0.0,
+                        "{b:?}"
+                    );
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -172,7 +185,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 18, "{checked:?}");
+    assert!(checked.len() >= 20, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its
@@ -480,4 +493,41 @@ fn theft_shows_in_the_transformer_energy_balance() {
     );
     let csv = amirange::results::transformers_csv(records, net);
     assert_eq!(csv.lines().count(), net.transformers.len() + 1);
+}
+
+/// A replayed command executes nothing on meters that check frame counters, and acts on meters
+/// that do not: the same captured frames, the same meters.
+#[test]
+fn replay_is_stopped_by_frame_counters_only() {
+    let mut captured = Vec::new();
+    for (name, counters) in [("replay-disconnect.ron", true), ("replay-no-counters.ron", false)] {
+        let (path, text) = file(name);
+        let scenario = load_text(&path, &text, METERS);
+        let finished = run(&scenario);
+        let sim = &finished.sim;
+        let rows = truth_rows(&scenario, &finished);
+        let mut heard: Vec<u32> = rows
+            .iter()
+            .filter(|r| r.1 == "capture")
+            .flat_map(|r| r.2.iter().copied())
+            .collect();
+        heard.sort_unstable();
+        assert!(!heard.is_empty(), "{name}: the radio hears disconnects");
+        let opened_by_replay = (0..sim.n_meters() as u32)
+            .filter(|&m| {
+                let meter = sim.meter(m).expect("meter");
+                meter.relay == Relay::Open && meter.relay_cause == Cause::Attack(0)
+            })
+            .count();
+        let refused = sim.fleet().refused_frames.len();
+        if counters {
+            assert_eq!(refused, heard.len(), "{name}: every replayed frame refused");
+            assert_eq!(opened_by_replay, 0, "{name}: nothing executed");
+        } else {
+            assert_eq!(refused, 0, "{name}");
+            assert!(opened_by_replay > 0, "{name}: reconnected customers cut off again");
+        }
+        captured.push(heard);
+    }
+    assert_eq!(captured[0], captured[1], "the same frames were captured in both runs");
 }

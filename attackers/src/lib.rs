@@ -26,6 +26,7 @@ pub mod access;
 pub mod cloning;
 pub mod jamming;
 pub mod mass_disconnect;
+pub mod replay;
 pub mod rogue_firmware;
 pub mod tags;
 pub mod targets;
@@ -53,15 +54,18 @@ pub enum AttackSpec {
     MeterCloning(cloning::Spec),
     /// Take energy past the meter by tampering with it or bypassing it.
     EnergyTheft(theft::Spec),
+    /// Capture relay commands over the air and transmit them again later.
+    Replay(replay::Spec),
 }
 
 /// Every attack kind's tags (for tests and documentation).
-pub const ALL_TAGS: [&Tags; 5] = [
+pub const ALL_TAGS: [&Tags; 6] = [
     &mass_disconnect::TAGS,
     &jamming::TAGS,
     &rogue_firmware::TAGS,
     &cloning::TAGS,
     &theft::TAGS,
+    &replay::TAGS,
 ];
 
 /// What validation knows of the scenario: its calendar and the HES's accounts.
@@ -99,6 +103,7 @@ impl AttackSpec {
             AttackSpec::RogueFirmware(s) => &s.id,
             AttackSpec::MeterCloning(s) => &s.id,
             AttackSpec::EnergyTheft(s) => &s.id,
+            AttackSpec::Replay(s) => &s.id,
         }
     }
 
@@ -110,6 +115,7 @@ impl AttackSpec {
             AttackSpec::RogueFirmware(s) => &s.at,
             AttackSpec::MeterCloning(s) => &s.at,
             AttackSpec::EnergyTheft(s) => &s.at,
+            AttackSpec::Replay(s) => &s.at,
         }
     }
 
@@ -121,6 +127,7 @@ impl AttackSpec {
             AttackSpec::RogueFirmware(_) => &rogue_firmware::TAGS,
             AttackSpec::MeterCloning(_) => &cloning::TAGS,
             AttackSpec::EnergyTheft(_) => &theft::TAGS,
+            AttackSpec::Replay(_) => &replay::TAGS,
         }
     }
 
@@ -133,6 +140,7 @@ impl AttackSpec {
             AttackSpec::RogueFirmware(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::MeterCloning(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::EnergyTheft(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::Replay(s) => Box::new(s.check(index, ctx)?),
         })
     }
 }

@@ -132,6 +132,19 @@ pub enum Input {
         /// Whether the customer profits (under-reporting for theft).
         theft: bool,
     },
+    /// A captured relay command is transmitted again to its meter from a radio nearby (a
+    /// replay): the meter acts on it unless it checks frame counters and `frame` is not above
+    /// the last counter it accepted, or it is down.
+    Replay {
+        /// The meter.
+        meter: u32,
+        /// The frame counter the captured command carried.
+        frame: u32,
+        /// The relay position the captured command asked for.
+        relay: Relay,
+        /// Who replays it.
+        cause: Cause,
+    },
     /// An attacker gains (or, with `None`, loses) a foothold on the HES itself: while it holds
     /// one, requests made with [`Credential::hes_process`] pass authentication and
     /// authorisation, as calls from inside the HES do.
@@ -390,6 +403,7 @@ impl Sim {
             | Input::MeterFailure { meter, .. }
             | Input::Bypass { meter, .. }
             | Input::FalseData { meter, .. }
+            | Input::Replay { meter, .. }
             | Input::LocalFirmware { meter, .. }
             | Input::Tamper { meter, .. } => unknown(*meter)?,
             Input::PeerFirmware { from, to, .. } => {
@@ -645,6 +659,25 @@ impl Sim {
                     m.skew_theft = theft && share < 1.0;
                 }
             }
+            Input::Replay {
+                meter,
+                frame,
+                relay,
+                cause,
+            } => {
+                let i = meter as usize;
+                let dead = self.world.resource::<Fleet>().failed[i] || self.net_state().unpowered[i];
+                if dead {
+                    return;
+                }
+                let mut fleet = self.world.resource_mut::<Fleet>();
+                if fleet.frame_counters && frame <= fleet.frame_counter[i] {
+                    fleet.refused_frames.push((meter, frame));
+                    return;
+                }
+                fleet.frame_counter[i] = fleet.frame_counter[i].max(frame);
+                self.set_relay(at, meter, relay, cause);
+            }
             Input::HesFoothold { attack } => self.world.resource_mut::<Hes>().foothold = attack,
             Input::Truth(record) => self.world.resource_mut::<RunRecords>().truth.push(record),
             Input::Alert(record) => {
@@ -726,6 +759,7 @@ impl Sim {
                 failed: false,
                 lost_at_meter: 0,
                 deadline: None,
+                frame: 0,
             });
             if let Some(send) = hes.enqueue(job, at) {
                 self.calendar.insert(send, Event::Send);
@@ -840,9 +874,11 @@ impl Sim {
             return;
         }
         let mut rejected = false;
+        let frame;
         {
             let mut fleet = self.world.resource_mut::<Fleet>();
             fleet.frame_counter[m as usize] = fleet.frame_counter[m as usize].wrapping_add(1);
+            frame = fleet.frame_counter[m as usize];
             if let CommandKind::KeyRotation = kind
                 && j.executed.is_none()
             {
@@ -877,6 +913,7 @@ impl Sim {
             slot.rejected = true;
         } else if slot.executed.is_none() {
             slot.executed = Some(at);
+            slot.frame = frame;
         }
         if first && !rejected {
             hes.audit[j.command as usize].executed += 1;

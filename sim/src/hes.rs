@@ -285,6 +285,9 @@ pub struct Job {
     /// The current attempt's deadline while no timeout for it is on the engine's calendar
     /// (its acknowledgement is due in time, unless the meter cannot act on it).
     pub deadline: Option<SimTime>,
+    /// The frame counter the meter accepted the command under, once it executed it (what a
+    /// radio nearby could capture and replay).
+    pub frame: u32,
 }
 
 /// HES behaviour.

@@ -96,6 +96,9 @@ pub struct SecurityConfig {
     pub keys: KeyModel,
     /// Whether meters verify a firmware image's signature before installing it.
     pub verify_firmware: bool,
+    /// Whether meters check frame counters: a command whose counter is not above the last one
+    /// the meter accepted (a replay) is refused.
+    pub frame_counters: bool,
     /// The image every meter runs at the start.
     pub installed: FirmwareImage,
     /// Time from a connect or disconnect command's arrival to the relay's operation
@@ -115,6 +118,7 @@ impl SecurityConfig {
         SecurityConfig {
             keys: KeyModel::PerDevice,
             verify_firmware: true,
+            frame_counters: true,
             installed: FirmwareImage::honest("4.1.0", 0x4100_0000_5eed_0001, true, 256 * 1024),
             relay_delay: SimDuration::from_secs(2),
             random_delay_max: SimDuration::ZERO,
@@ -185,6 +189,10 @@ pub struct Fleet {
     pub flooding: Vec<u32>,
     /// Images meters refused because the signature did not verify: (meter, image).
     pub refused_images: Vec<(u32, u16)>,
+    /// Whether meters check frame counters.
+    pub frame_counters: bool,
+    /// Replayed frames meters refused because their counter was stale: (meter, counter).
+    pub refused_frames: Vec<(u32, u32)>,
 }
 
 impl Fleet {
@@ -208,6 +216,8 @@ impl Fleet {
             compromised_by: vec![0; n],
             flooding: Vec::new(),
             refused_images: Vec::new(),
+            frame_counters: config.frame_counters,
+            refused_frames: Vec::new(),
         }
     }
 

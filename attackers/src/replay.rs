@@ -1,0 +1,287 @@
+//! Replay of captured relay commands.
+//!
+//! A radio near `center` listens from `at` to `capture_until` and records the frames of the
+//! disconnect (or connect) commands the HES sends to meters within `radius_m` (the frame counter
+//! each was accepted under). At `replay_at` it transmits each meter's last captured frame to it
+//! again. A meter that checks frame counters (`security.frame_counters`, on by default) refuses
+//! a frame whose counter is not above the last one it accepted, which a replay's never is; one
+//! that does not acts on it: a customer the utility reconnected in the meantime is cut off again.
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::hes::CommandKind;
+use amirange_sim::model::{Cause, Relay};
+use amirange_sim::network::Point;
+use amirange_sim::time::SimTime;
+use serde::{Deserialize, Serialize};
+
+use crate::tags::{Stride, Tags, Technique};
+use crate::targets::Place;
+use crate::when::{self, When};
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: captured command messages sent again.
+pub const TAGS: Tags = Tags {
+    kind: "replay",
+    stride: Stride::Spoofing,
+    technique: Technique {
+        id: "T0855",
+        name: "Unauthorized Command Message",
+    },
+    related: &[
+        Technique {
+            id: "T0887",
+            name: "Wireless Sniffing",
+        },
+        Technique {
+            id: "T0831",
+            name: "Manipulation of Control",
+        },
+    ],
+};
+
+/// Which commands the radio keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum Captures {
+    /// Disconnect commands (replayed, they cut customers off).
+    #[default]
+    Disconnects,
+    /// Connect commands (replayed, they restore supply the utility cut).
+    Connects,
+}
+
+/// A replay as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When the radio starts listening.
+    pub at: String,
+    /// When it stops.
+    pub capture_until: String,
+    /// When it replays what it captured.
+    pub replay_at: String,
+    /// Where the radio stands.
+    pub center: Place,
+    /// How far it hears and reaches, metres.
+    pub radius_m: f32,
+    /// Which commands it keeps (default `Disconnects`).
+    #[serde(default)]
+    pub captures: Captures,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Replay, (String, String)> {
+        let time = |field: &str, text: &str| match when::parse(text, ctx.start, ctx.horizon) {
+            Ok(When::At(t)) => Ok(t),
+            Ok(When::Peak { .. }) => Err((field.to_owned(), "must be a time, not a peak".to_owned())),
+            Err(e) => Err((field.to_owned(), e)),
+        };
+        let at = time("at", &self.at)?;
+        let capture_until = time("capture_until", &self.capture_until)?;
+        let replay_at = time("replay_at", &self.replay_at)?;
+        if capture_until <= at {
+            return Err(("capture_until".into(), "must be after `at`".into()));
+        }
+        if replay_at < capture_until {
+            return Err(("replay_at".into(), "must be at or after `capture_until`".into()));
+        }
+        if !(self.radius_m.is_finite() && self.radius_m > 0.0 && self.radius_m <= 100_000.0) {
+            return Err((
+                "radius_m".into(),
+                format!(
+                    "must be a positive number of metres up to 100 km, not {}",
+                    self.radius_m
+                ),
+            ));
+        }
+        Ok(Replay {
+            spec: self.clone(),
+            k: index,
+            at,
+            capture_until,
+            replay_at,
+            center: Point { x: 0.0, y: 0.0 },
+            captured: Vec::new(),
+            step: 0,
+        })
+    }
+}
+
+/// A replay at run time.
+#[derive(Debug)]
+pub struct Replay {
+    spec: Spec,
+    k: u8,
+    at: SimTime,
+    capture_until: SimTime,
+    replay_at: SimTime,
+    center: Point,
+    /// Per meter, its last captured frame: (meter, frame counter), ascending by meter.
+    captured: Vec<(u32, u32)>,
+    /// 0: capture pending, 1: replay pending, 2: done.
+    step: u8,
+}
+
+impl Replay {
+    fn relay(&self) -> Relay {
+        match self.spec.captures {
+            Captures::Disconnects => Relay::Open,
+            Captures::Connects => Relay::Closed,
+        }
+    }
+
+    /// Captured frames the meters refused (stale counters).
+    fn refused(&self, sim: &Sim) -> usize {
+        let fleet = sim.fleet();
+        self.captured
+            .iter()
+            .filter(|&&(m, f)| fleet.refused_frames.contains(&(m, f)))
+            .count()
+    }
+}
+
+impl Attack for Replay {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        self.center = self
+            .spec
+            .center
+            .resolve(sim.network())
+            .map_err(|e| ("center".to_owned(), e))?;
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        match self.step {
+            0 => Some(self.capture_until),
+            1 => Some(self.replay_at),
+            _ => None,
+        }
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        if self.step == 0 {
+            self.step = 1;
+            let wanted = match self.spec.captures {
+                Captures::Disconnects => CommandKind::Disconnect,
+                Captures::Connects => CommandKind::Connect,
+            };
+            let r2 = self.spec.radius_m * self.spec.radius_m;
+            let hes = sim.hes();
+            let net = sim.network();
+            let mut frames: Vec<(u32, SimTime, u32)> = hes
+                .jobs
+                .iter()
+                .filter(|j| {
+                    j.executed.is_some_and(|t| t >= self.at && t < self.capture_until)
+                        && hes.audit[j.command as usize].kind == wanted
+                        && net.meters[j.meter as usize].pos.dist2(self.center) <= r2
+                })
+                .filter_map(|j| j.executed.map(|t| (j.meter, t, j.frame)))
+                .collect();
+            // The last frame heard per meter.
+            frames.sort_unstable();
+            let mut captured: Vec<(u32, u32)> = Vec::new();
+            for (m, _, f) in frames {
+                match captured.last_mut() {
+                    Some(last) if last.0 == m => last.1 = f,
+                    _ => captured.push((m, f)),
+                }
+            }
+            self.captured = captured;
+            let meters: Vec<u32> = self.captured.iter().map(|c| c.0).collect();
+            let what = match self.spec.captures {
+                Captures::Disconnects => "disconnect",
+                Captures::Connects => "connect",
+            };
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "capture",
+                format!(
+                    "{} {what} frames captured within {} m (T0887)",
+                    meters.len(),
+                    self.spec.radius_m
+                ),
+                meters,
+            );
+            return Ok(());
+        }
+        self.step = 2;
+        if self.captured.is_empty() {
+            return Ok(());
+        }
+        for &(meter, frame) in &self.captured {
+            sim.schedule(
+                now,
+                Input::Replay {
+                    meter,
+                    frame,
+                    relay: self.relay(),
+                    cause: Cause::Attack(self.k),
+                },
+            )?;
+        }
+        let meters: Vec<u32> = self.captured.iter().map(|c| c.0).collect();
+        truth(
+            sim,
+            now,
+            &self.spec.id,
+            "replay",
+            format!("{} captured frames transmitted again (T0855)", meters.len()),
+            meters,
+        );
+        Ok(())
+    }
+
+    fn finish(&mut self, _sim: &mut Sim) {}
+
+    fn report(&self, sim: &Sim) -> Report {
+        let refused = self.refused(sim);
+        let accepted = if self.step == 2 {
+            self.captured.len().saturating_sub(refused)
+        } else {
+            0
+        };
+        let failure_reason = (accepted == 0).then(|| {
+            if self.step < 2 {
+                "the replay had not happened when the run ended".to_owned()
+            } else if self.captured.is_empty() {
+                format!("no matching command was heard within {} m", self.spec.radius_m)
+            } else if refused == self.captured.len() {
+                format!("all {refused} replayed frames were refused: their frame counters were stale")
+            } else {
+                "no meter acted on a replayed frame (down or without supply)".to_owned()
+            }
+        });
+        let summary = match &failure_reason {
+            None => format!(
+                "replayed {} captured frames; {accepted} meters acted on them, {refused} refused them",
+                self.captured.len()
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.at,
+            succeeded: accepted > 0,
+            failure_reason,
+            meters_targeted: self.captured.len() as u64,
+            meters_compromised: 0,
+            still_active: false,
+            summary,
+        }
+    }
+}
