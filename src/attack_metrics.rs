@@ -63,14 +63,51 @@ pub struct BlastRadius {
     pub kwh_stolen: f64,
     /// Interval readings the MDM did not get on time from meters the attack acted on.
     pub readings_lost: u64,
+    /// Legitimate HES jobs (the utility's own commands, one per meter) requested while the
+    /// attack's own jobs were in the HES's send queue.
+    pub legitimate_jobs_queued_behind: u64,
+    /// Their mean wait in the send queue, seconds (0 when there were none).
+    pub legitimate_queue_wait_s: f64,
     /// Seconds from the attack's start until its last effect ended (the last interval in which
-    /// it kept anyone off supply, falsified or stole energy, or cost readings); `null` if its
-    /// effect lasted to the end of the run (customers still off, meters still compromised).
+    /// it kept anyone off supply, falsified or stole energy, or cost readings, or its last job
+    /// leaving the HES's send queue); `null` if its effect lasted to the end of the run
+    /// (customers still off, meters still compromised, jobs still queued).
     pub time_to_restore_s: Option<f64>,
 }
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// Legitimate jobs requested while attack `k`'s jobs were in the HES's send queue (from its
+/// first accepted request to the last of its jobs leaving the queue, or the end of the run),
+/// their mean wait in the queue (until the end of the run for jobs never sent), seconds, and
+/// when the attack's last job left the queue (µs).
+fn legitimate_wait(sim: &Sim, k: u8) -> (u64, f64, Option<u64>) {
+    let hes = sim.hes();
+    let cause = amirange_sim::model::Cause::Attack(k);
+    // A job still queued at the end of the run has waited until then.
+    let sent = |j: &amirange_sim::hes::Job| if j.attempts > 0 { j.first_sent.0 } else { sim.now().0 };
+    let mut window: Option<(u64, u64)> = None;
+    for j in &hes.jobs {
+        let a = &hes.audit[j.command as usize];
+        if a.cause == cause {
+            let (from, to) = (a.time.0, sent(j).max(a.time.0));
+            window = Some(window.map_or((from, to), |(f, t)| (f.min(from), t.max(to))));
+        }
+    }
+    let Some((from, to)) = window else {
+        return (0, 0.0, None);
+    };
+    let (mut n, mut wait_us) = (0u64, 0u64);
+    for j in &hes.jobs {
+        let a = &hes.audit[j.command as usize];
+        if a.cause == amirange_sim::model::Cause::Operation && (from..=to).contains(&a.time.0) {
+            n += 1;
+            wait_us += sent(j).saturating_sub(a.time.0);
+        }
+    }
+    (n, if n == 0 { 0.0 } else { wait_us as f64 / n as f64 / 1e6 }, Some(to))
 }
 
 /// The measures of every attack, in the scenario's order.
@@ -95,8 +132,13 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                 kwh_falsified: 0.0,
                 kwh_stolen: 0.0,
                 readings_lost: 0,
+                legitimate_jobs_queued_behind: 0,
+                legitimate_queue_wait_s: 0.0,
                 time_to_restore_s: None,
             };
+            let (behind, wait_s, queued_until) = legitimate_wait(sim, k);
+            b.legitimate_jobs_queued_behind = behind;
+            b.legitimate_queue_wait_s = round3(wait_s);
             let (mut interrupted_us, mut not_served, mut falsified, mut stolen) = (0u64, 0u64, 0u64, 0u64);
             let mut last_slot: Option<u32> = None;
             let mut still_off = false;
@@ -127,10 +169,14 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
             b.critical_facilities_hit = hit;
             b.critical_facility_minutes = round3(us as f64 / 60e6);
             let start_s = report.start.0 as f64 / 1e6;
+            // Effects end with the last interval the attack cost anything in, or with its last
+            // job leaving the HES's send queue, whichever is later.
+            let queue_s = queued_until.map_or(0.0, |us| (us as f64 / 1e6 - start_s).max(0.0));
             b.time_to_restore_s = match last_slot {
                 _ if still_off || report.still_active => None,
-                Some(slot) => Some(round3(((f64::from(slot) + 1.0) * interval_s - start_s).max(0.0))),
-                None => Some(0.0),
+                _ if queued_until.is_some_and(|us| us >= sim.now().0) => None,
+                Some(slot) => Some(round3(((f64::from(slot) + 1.0) * interval_s - start_s).max(queue_s))),
+                None => Some(round3(queue_s)),
             };
             AttackMetrics {
                 id: report.id.clone(),

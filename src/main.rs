@@ -615,6 +615,13 @@ fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
         if b.readings_lost > 0 {
             parts.push(format!("{} readings lost", group(b.readings_lost)));
         }
+        if b.legitimate_jobs_queued_behind > 0 {
+            parts.push(format!(
+                "{} legitimate commands waited {:.0} min on average in the HES queue",
+                group(b.legitimate_jobs_queued_behind),
+                b.legitimate_queue_wait_s / 60.0
+            ));
+        }
         parts.push(match b.time_to_restore_s {
             Some(s) if s > 0.0 => format!("effects over after {:.1} h", s / 3600.0),
             Some(_) => "no effect".to_owned(),

@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 18, "the shipped attack files: {names:?}");
+    assert!(names.len() >= 19, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -178,6 +178,10 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                         "{b:?}"
                     );
                 }
+                "flood" => {
+                    assert!(a.succeeded && a.summary.contains("junk requests accepted"), "{a:?}");
+                    assert_eq!(b.peak_customers_disconnected, 0);
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -185,7 +189,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 20, "{checked:?}");
+    assert!(checked.len() >= 21, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its
@@ -530,4 +534,22 @@ fn replay_is_stopped_by_frame_counters_only() {
         captured.push(heard);
     }
     assert_eq!(captured[0], captured[1], "the same frames were captured in both runs");
+}
+
+/// A command flood fills the HES's send queue: the utility's own commands requested during it
+/// wait behind the junk far longer than the send rate alone would make them.
+#[test]
+fn a_command_flood_delays_legitimate_commands() {
+    let (path, text) = file("command-flood.ron");
+    let scenario = load_text(&path, &text, 10_000);
+    let finished = run(&scenario);
+    let b = &attack(&finished.metrics, "flood").blast_radius;
+    assert!(b.legitimate_jobs_queued_behind > 0, "{b:?}");
+    assert!(
+        b.legitimate_queue_wait_s > 600.0,
+        "legitimate commands wait minutes: {b:?}"
+    );
+    // 60 requests of 10,000 reads drain at 100 a second: the queue empties after 6,000 s.
+    let restore = b.time_to_restore_s.expect("the queue drains within the day");
+    assert!((5_900.0..=6_300.0).contains(&restore), "{restore}");
 }

@@ -24,6 +24,7 @@
 
 pub mod access;
 pub mod cloning;
+pub mod command_flood;
 pub mod jamming;
 pub mod mass_disconnect;
 pub mod replay;
@@ -56,16 +57,19 @@ pub enum AttackSpec {
     EnergyTheft(theft::Spec),
     /// Capture relay commands over the air and transmit them again later.
     Replay(replay::Spec),
+    /// Fill the HES's send queue with junk requests.
+    CommandFlood(command_flood::Spec),
 }
 
 /// Every attack kind's tags (for tests and documentation).
-pub const ALL_TAGS: [&Tags; 6] = [
+pub const ALL_TAGS: [&Tags; 7] = [
     &mass_disconnect::TAGS,
     &jamming::TAGS,
     &rogue_firmware::TAGS,
     &cloning::TAGS,
     &theft::TAGS,
     &replay::TAGS,
+    &command_flood::TAGS,
 ];
 
 /// What validation knows of the scenario: its calendar and the HES's accounts.
@@ -104,6 +108,7 @@ impl AttackSpec {
             AttackSpec::MeterCloning(s) => &s.id,
             AttackSpec::EnergyTheft(s) => &s.id,
             AttackSpec::Replay(s) => &s.id,
+            AttackSpec::CommandFlood(s) => &s.id,
         }
     }
 
@@ -116,6 +121,7 @@ impl AttackSpec {
             AttackSpec::MeterCloning(s) => &s.at,
             AttackSpec::EnergyTheft(s) => &s.at,
             AttackSpec::Replay(s) => &s.at,
+            AttackSpec::CommandFlood(s) => &s.at,
         }
     }
 
@@ -128,6 +134,7 @@ impl AttackSpec {
             AttackSpec::MeterCloning(_) => &cloning::TAGS,
             AttackSpec::EnergyTheft(_) => &theft::TAGS,
             AttackSpec::Replay(_) => &replay::TAGS,
+            AttackSpec::CommandFlood(_) => &command_flood::TAGS,
         }
     }
 
@@ -141,6 +148,7 @@ impl AttackSpec {
             AttackSpec::MeterCloning(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::EnergyTheft(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::Replay(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::CommandFlood(s) => Box::new(s.check(index, ctx)?),
         })
     }
 }

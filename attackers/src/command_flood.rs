@@ -1,0 +1,249 @@
+//! A command flood against the HES: junk requests that fill its send queue.
+//!
+//! With a way to issue HES commands (see [`crate::access`]), the attacker submits on-demand read
+//! requests for its targets, `requests_per_minute` of them from `at` to `until`. Each accepted
+//! request becomes one job per meter in the HES's first-in-first-out send queue, which drains at
+//! the HES's send rate. When the flood outpaces it, the queue grows, and the utility's own
+//! commands (disconnects, reconnects, firmware waves, demand response) wait behind the junk:
+//! the blast radius measures how long legitimate jobs waited in the queue while the flood's
+//! jobs were in it. The reads themselves harm no meter.
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::hes::{CommandKind, CommandRequest, Credential};
+use amirange_sim::model::Cause;
+use amirange_sim::time::SimTime;
+use serde::{Deserialize, Serialize};
+
+use crate::access::{self, Access, Held};
+use crate::tags::{Stride, Tags, Technique};
+use crate::targets::Targets;
+use crate::when::{self, When};
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: a denial of service against the head end.
+pub const TAGS: Tags = Tags {
+    kind: "command-flood",
+    stride: Stride::DenialOfService,
+    technique: Technique {
+        id: "T0814",
+        name: "Denial of Service",
+    },
+    related: &[
+        Technique {
+            id: "T0865",
+            name: "Spearphishing Attachment",
+        },
+        Technique {
+            id: "T0859",
+            name: "Valid Accounts",
+        },
+        Technique {
+            id: "T0803",
+            name: "Block Command Message",
+        },
+    ],
+};
+
+/// A command flood as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When the flood starts.
+    pub at: String,
+    /// When it stops.
+    pub until: String,
+    /// How the attacker gets to issue HES commands.
+    pub access: Access,
+    /// The meters each junk request reads.
+    pub targets: Targets,
+    /// Requests per minute, above 0, at most 600.
+    pub requests_per_minute: f64,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<CommandFlood, (String, String)> {
+        let time = |field: &str, text: &str| match when::parse(text, ctx.start, ctx.horizon) {
+            Ok(When::At(t)) => Ok(t),
+            Ok(When::Peak { .. }) => Err((field.to_owned(), "must be a time, not a peak".to_owned())),
+            Err(e) => Err((field.to_owned(), e)),
+        };
+        let at = time("at", &self.at)?;
+        let until = time("until", &self.until)?;
+        if until <= at {
+            return Err(("until".into(), "must be after `at`".into()));
+        }
+        if self.access == Access::VendorRelease {
+            return Err((
+                "access".into(),
+                "a vendor release carries firmware, not requests; use Phishing, Insider or HesExploit".into(),
+            ));
+        }
+        let access = access::check(&self.access, ctx)?;
+        self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
+        if !(self.requests_per_minute.is_finite()
+            && self.requests_per_minute > 0.0
+            && self.requests_per_minute <= 600.0)
+        {
+            return Err((
+                "requests_per_minute".into(),
+                format!("must be above 0 and at most 600, not {}", self.requests_per_minute),
+            ));
+        }
+        let gap_us = (60e6 / self.requests_per_minute).round().max(1.0) as u64;
+        Ok(CommandFlood {
+            spec: self.clone(),
+            k: index,
+            at,
+            until,
+            access,
+            gap_us,
+            targets: Vec::new(),
+            held: None,
+            wake: None,
+            sent: 0,
+        })
+    }
+}
+
+/// A command flood at run time.
+#[derive(Debug)]
+pub struct CommandFlood {
+    spec: Spec,
+    k: u8,
+    at: SimTime,
+    until: SimTime,
+    access: access::Plan,
+    gap_us: u64,
+    targets: Vec<u32>,
+    held: Option<Held>,
+    wake: Option<SimTime>,
+    /// Requests submitted.
+    sent: u64,
+}
+
+impl Attack for CommandFlood {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        self.targets = self
+            .spec
+            .targets
+            .resolve(sim.network(), sim.config().seed, self.k)
+            .map_err(|e| ("targets".to_owned(), e))?;
+        self.wake = Some(self.access.time(sim, self.at));
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        self.wake
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        let Some(held) = &self.held else {
+            let held = self.access.take(sim, self.k, &self.spec.id, now)?;
+            let go = matches!(held, Held::Credential(_)) && !self.targets.is_empty();
+            self.wake = go.then_some(self.at.max(now));
+            if go {
+                let who = match &held {
+                    Held::Credential(c) if c.account == Credential::HES_PROCESS => "from inside the HES".to_owned(),
+                    Held::Credential(c) => format!("as {}", sim.hes().config.accounts[usize::from(c.account)].name),
+                    Held::Nothing(_) => String::new(),
+                };
+                let per_minute = self.spec.requests_per_minute;
+                truth(
+                    sim,
+                    self.at.max(now),
+                    &self.spec.id,
+                    "flood-start",
+                    format!(
+                        "junk read requests for {} meters, {per_minute} a minute, {who} (T0814)",
+                        self.targets.len()
+                    ),
+                    self.targets.clone(),
+                );
+            }
+            self.held = Some(held);
+            return Ok(());
+        };
+        let Held::Credential(credential) = *held else {
+            self.wake = None;
+            return Ok(());
+        };
+        if now >= self.until {
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "flood-end",
+                format!("{} junk requests submitted", self.sent),
+                Vec::new(),
+            );
+            self.wake = None;
+            return Ok(());
+        }
+        sim.schedule(
+            now,
+            Input::Command(CommandRequest {
+                credential,
+                kind: CommandKind::Read,
+                meters: self.targets.clone(),
+                cause: Cause::Attack(self.k),
+                purpose: "billing-read".into(),
+            }),
+        )?;
+        self.sent += 1;
+        let next = SimTime(now.0 + self.gap_us).min(self.until);
+        self.wake = (next <= sim.horizon()).then_some(next);
+        Ok(())
+    }
+
+    fn finish(&mut self, _sim: &mut Sim) {}
+
+    fn report(&self, sim: &Sim) -> Report {
+        let cause = Cause::Attack(self.k);
+        let hes = sim.hes();
+        let accepted = hes
+            .audit
+            .iter()
+            .filter(|a| a.cause == cause && a.refused.is_none())
+            .count();
+        let refused = hes.audit.iter().find(|a| a.cause == cause && a.refused.is_some());
+        let failure_reason = (accepted == 0).then(|| match &self.held {
+            None => "the attack had not started when the run ended".to_owned(),
+            Some(Held::Nothing(why)) => why.clone(),
+            Some(Held::Credential(_)) if self.targets.is_empty() => "the targets hold no meter".to_owned(),
+            Some(Held::Credential(_)) => match refused.and_then(|a| a.refused) {
+                Some(r) => format!("the HES refused the requests: {}", r.name()),
+                None => "no request reached the HES before the run ended".to_owned(),
+            },
+        });
+        let summary = match &failure_reason {
+            None => format!(
+                "{accepted} junk requests accepted, {} jobs queued at the HES",
+                accepted as u64 * self.targets.len() as u64
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.at,
+            succeeded: accepted > 0,
+            failure_reason,
+            meters_targeted: self.targets.len() as u64,
+            meters_compromised: 0,
+            still_active: false,
+            summary,
+        }
+    }
+}
