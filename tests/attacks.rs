@@ -524,6 +524,8 @@ fn replay_is_stopped_by_frame_counters_only() {
             })
             .count();
         let refused = sim.fleet().refused_frames.len();
+        let step = if counters { "replay-refused" } else { "replay-accepted" };
+        assert!(rows.iter().any(|r| r.1 == step), "{name}: truth has {step}");
         if counters {
             assert_eq!(refused, heard.len(), "{name}: every replayed frame refused");
             assert_eq!(opened_by_replay, 0, "{name}: nothing executed");

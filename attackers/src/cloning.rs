@@ -82,7 +82,7 @@ impl Spec {
         let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
         let until = match &self.until {
             None => None,
-            Some(text) => match when::parse(text, ctx.start, SimTime(ctx.horizon.0 + 1)) {
+            Some(text) => match when::parse(text, ctx.start, ctx.horizon) {
                 Ok(When::At(t)) => Some(t),
                 Ok(When::Peak { .. }) => return Err(("until".into(), "must be a time, not a peak".into())),
                 Err(e) => return Err(("until".into(), e)),
@@ -188,6 +188,9 @@ impl Attack for Cloning {
             ));
         }
         self.start = self.at.resolve(sim);
+        if self.until.is_some_and(|u| u <= self.start) {
+            return Err(("until".into(), "must be after the attack's start".into()));
+        }
         self.wake = Some(self.start);
         Ok(())
     }

@@ -139,15 +139,13 @@ impl Spec {
         let periodic = match &self.schedule {
             Schedule::Periodic { on, off } => {
                 let d = |f: &str, t: &str| {
-                    SimDuration::parse(t)
-                        .map_err(|e| (format!("schedule.{f}"), e.to_string()))
-                        .and_then(|d| {
-                            if d < SimDuration::from_secs(1) {
-                                Err((format!("schedule.{f}"), "at least 1s".to_owned()))
-                            } else {
-                                Ok(d)
-                            }
-                        })
+                    when::duration(&format!("schedule.{f}"), t, ctx.horizon).and_then(|d| {
+                        if d < SimDuration::from_secs(1) {
+                            Err((format!("schedule.{f}"), "at least 1s".to_owned()))
+                        } else {
+                            Ok(d)
+                        }
+                    })
                 };
                 Some((d("on", on)?, d("off", off)?))
             }
@@ -188,7 +186,7 @@ pub struct Jamming {
     strength: f32,
     periodic: Option<(SimDuration, SimDuration)>,
     center: Point,
-    /// Meters inside the radius, ascending.
+    /// Meters with a radio (mesh or cellular) inside the radius, ascending.
     covered: Vec<u32>,
     /// Transmission windows, in time order.
     windows: Vec<(SimTime, SimTime)>,
@@ -214,7 +212,15 @@ impl Attack for Jamming {
             .center
             .resolve(sim.network())
             .map_err(|e| ("center".to_owned(), e))?;
-        self.covered = within(sim.network(), self.center, self.spec.radius_m);
+        // Every premise inside the radius (the theft candidates), and the meters with a radio
+        // among them (PLC is wired: the jammer cannot touch it).
+        let inside = within(sim.network(), self.center, self.spec.radius_m);
+        let net = sim.network();
+        self.covered = inside
+            .iter()
+            .copied()
+            .filter(|&m| net.meters[m as usize].link != amirange_sim::model::LinkKind::Plc)
+            .collect();
         self.start = self.at.resolve(sim);
         let until = self.until.min(sim.horizon());
         if until <= self.start {
@@ -253,8 +259,7 @@ impl Attack for Jamming {
         }
         if let Some(theft) = &self.spec.theft {
             let seed = sim.config().seed;
-            self.bypassed = self
-                .covered
+            self.bypassed = inside
                 .iter()
                 .copied()
                 .filter(|&m| {
@@ -334,7 +339,7 @@ impl Attack for Jamming {
         let succeeded = !self.covered.is_empty();
         let failure_reason = (!succeeded).then(|| {
             format!(
-                "no meter within {} m of the jammer at ({:.0}, {:.0})",
+                "no meter with a radio within {} m of the jammer at ({:.0}, {:.0})",
                 self.spec.radius_m, self.center.x, self.center.y
             )
         });

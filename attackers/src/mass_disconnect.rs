@@ -86,7 +86,7 @@ impl Spec {
             return Err(("batch".into(), "at least one meter per request".into()));
         }
         let spacing = match &self.spacing {
-            Some(text) => SimDuration::parse(text).map_err(|e| ("spacing".to_owned(), e.to_string()))?,
+            Some(text) => when::duration("spacing", text, ctx.horizon)?,
             None => SimDuration::ZERO,
         };
         Ok(MassDisconnect {

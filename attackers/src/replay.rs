@@ -132,13 +132,18 @@ impl Replay {
         }
     }
 
-    /// Captured frames the meters refused (stale counters).
-    fn refused(&self, sim: &Sim) -> usize {
+    /// Meters that refused their replayed frame (stale counter) and meters that acted on it,
+    /// ascending.
+    fn outcome(&self, sim: &Sim) -> (Vec<u32>, Vec<u32>) {
         let fleet = sim.fleet();
-        self.captured
-            .iter()
-            .filter(|&&(m, f)| fleet.refused_frames.contains(&(m, f)))
-            .count()
+        let ours: std::collections::BTreeSet<(u32, u32)> = self.captured.iter().copied().collect();
+        let pick = |list: &[(u32, u32)]| {
+            let mut m: Vec<u32> = list.iter().filter(|x| ours.contains(x)).map(|x| x.0).collect();
+            m.sort_unstable();
+            m.dedup();
+            m
+        };
+        (pick(&fleet.refused_frames), pick(&fleet.accepted_frames))
     }
 }
 
@@ -245,15 +250,33 @@ impl Attack for Replay {
         Ok(())
     }
 
-    fn finish(&mut self, _sim: &mut Sim) {}
+    fn finish(&mut self, sim: &mut Sim) {
+        if self.step < 2 || self.captured.is_empty() {
+            return;
+        }
+        let (refused, accepted) = self.outcome(sim);
+        for (kind, meters, detail) in [
+            (
+                "replay-refused",
+                refused,
+                "meters refused the replayed frame: stale frame counter",
+            ),
+            (
+                "replay-accepted",
+                accepted,
+                "meters acted on the replayed frame (T0855)",
+            ),
+        ] {
+            if !meters.is_empty() {
+                let detail = format!("{} {detail}", meters.len());
+                truth(sim, self.replay_at, &self.spec.id, kind, detail, meters);
+            }
+        }
+    }
 
     fn report(&self, sim: &Sim) -> Report {
-        let refused = self.refused(sim);
-        let accepted = if self.step == 2 {
-            self.captured.len().saturating_sub(refused)
-        } else {
-            0
-        };
+        let (refused, accepted) = self.outcome(sim);
+        let (refused, accepted) = (refused.len(), accepted.len());
         let failure_reason = (accepted == 0).then(|| {
             if self.step < 2 {
                 "the replay had not happened when the run ended".to_owned()
@@ -267,7 +290,7 @@ impl Attack for Replay {
         });
         let summary = match &failure_reason {
             None => format!(
-                "replayed {} captured frames; {accepted} meters acted on them, {refused} refused them",
+                "replayed {} captured frames; {accepted} meters acted on them, {refused} refused them (stale counters)",
                 self.captured.len()
             ),
             Some(why) => format!("failed: {why}"),
@@ -275,7 +298,7 @@ impl Attack for Replay {
         Report {
             id: self.spec.id.clone(),
             tags: &TAGS,
-            start: self.at,
+            start: self.replay_at,
             succeeded: accepted > 0,
             failure_reason,
             meters_targeted: self.captured.len() as u64,

@@ -192,7 +192,7 @@ impl Spec {
                         format!("must be a probability from 0 to 1, not {infection}"),
                     ));
                 }
-                let d = SimDuration::parse(hop_delay).map_err(|e| ("delivery.hop_delay".to_owned(), e.to_string()))?;
+                let d = when::duration("delivery.hop_delay", hop_delay, ctx.horizon)?;
                 if d < SimDuration::from_secs(1) {
                     return Err(("delivery.hop_delay".into(), "at least 1s".into()));
                 }
@@ -218,8 +218,14 @@ impl Spec {
             PayloadSpec::Disconnect { .. } => Payload::None,
         };
         let trigger = match &self.payload {
-            PayloadSpec::Disconnect { at } => {
-                Some(when::parse(at, ctx.start, ctx.horizon).map_err(|e| ("payload.at".to_owned(), e))?)
+            PayloadSpec::Disconnect { at: text } => {
+                let t = when::parse(text, ctx.start, ctx.horizon).map_err(|e| ("payload.at".to_owned(), e))?;
+                if let (When::At(start), When::At(fire)) = (at, t)
+                    && fire <= start
+                {
+                    return Err(("payload.at".into(), "must be after the attack's `at`".into()));
+                }
+                Some(t)
             }
             _ => None,
         };
@@ -608,7 +614,16 @@ impl Attack for RogueFirmware {
         refusing.sort_unstable();
         refusing.dedup();
         let refused = refusing.len();
-        let failure_reason = (compromised == 0).then(|| match &self.held {
+        // A timed disconnect succeeds only if it fired on some meter.
+        let fired = !matches!(self.spec.payload, PayloadSpec::Disconnect { .. }) || self.triggered > 0;
+        let failure_reason = if compromised > 0 && !fired {
+            Some(format!(
+                "{compromised} meters ran the image, but none still did, with supply and a working module, when the disconnect was due"
+            ))
+        } else {
+            None
+        };
+        let failure_reason = failure_reason.or_else(|| (compromised == 0).then(|| match &self.held {
             Some(Held::Nothing(why)) => why.clone(),
             _ if refused > 0 => format!(
                 "{refused} meters refused the image: its signature did not verify (signed firmware with verification at the meter)"
@@ -626,7 +641,7 @@ impl Attack for RogueFirmware {
             }
             None if self.targets.is_empty() => "the targets hold no meter".to_owned(),
             None => "no meter installed the image before the run ended".to_owned(),
-        });
+        }));
         let payload = match &self.spec.payload {
             PayloadSpec::FalseReadings { share } => format!("under-reporting to {:.0}%", share * 100.0),
             PayloadSpec::Disconnect { .. } => format!("a coordinated disconnect of {} meters", self.triggered),
@@ -641,7 +656,7 @@ impl Attack for RogueFirmware {
             id: self.spec.id.clone(),
             tags: &TAGS,
             start: self.start,
-            succeeded: compromised > 0,
+            succeeded: compromised > 0 && fired,
             failure_reason,
             meters_targeted: self.targets.len() as u64,
             meters_compromised: compromised,

@@ -177,6 +177,9 @@ impl Attack for Theft {
             .resolve(sim.network(), sim.config().seed, self.k)
             .map_err(|e| ("targets".to_owned(), e))?;
         self.start = self.at.resolve(sim);
+        if self.until.is_some_and(|u| u <= self.start) {
+            return Err(("until".into(), "must be after the attack's start".into()));
+        }
         self.wakes = vec![self.start];
         if let Some(u) = self.until.filter(|&u| u > self.start) {
             self.wakes.push(u);

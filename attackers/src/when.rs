@@ -38,8 +38,8 @@ pub fn parse(text: &str, start: CivilDateTime, horizon: SimTime) -> Result<When,
             .strip_suffix('d')
             .and_then(|d| d.trim().parse().ok())
             .ok_or_else(|| format!("cannot read {text:?}: {help}"))?;
-        let day_start = u64::from(n) * DAY_US;
-        if day_start + DAY_US <= start_sod_us || day_start.saturating_sub(start_sod_us) >= horizon.0 {
+        let day_start = u64::from(n).saturating_mul(DAY_US);
+        if day_start.saturating_add(DAY_US) <= start_sod_us || day_start.saturating_sub(start_sod_us) >= horizon.0 {
             return Err(format!("day {n} is not within the run"));
         }
         When::Peak { day: n }
@@ -62,7 +62,10 @@ pub fn parse(text: &str, start: CivilDateTime, horizon: SimTime) -> Result<When,
             .and_then(|d| d.parse().ok())
             .ok_or_else(|| format!("cannot read {text:?}: {help}"))?;
         let clock = SimDuration::parse(clock).map_err(|e| format!("cannot read {text:?}: {e}; {help}"))?;
-        let us = n * DAY_US + clock.as_micros();
+        let us = n
+            .checked_mul(DAY_US)
+            .and_then(|d| d.checked_add(clock.as_micros()))
+            .ok_or_else(|| format!("{text:?} is at or after the end of the run"))?;
         if us < start_sod_us {
             return Err(format!("{text:?} is before the scenario starts ({start})"));
         }
@@ -77,6 +80,16 @@ pub fn parse(text: &str, start: CivilDateTime, horizon: SimTime) -> Result<When,
         return Err(format!("{text:?} is at or after the end of the run"));
     }
     Ok(when)
+}
+
+/// A duration field (`spacing`, `hop_delay`, a burst's `on` or `off`): readable, and no longer
+/// than the run, so that adding it to a time within the run cannot overflow.
+pub fn duration(field: &str, text: &str, horizon: SimTime) -> Result<SimDuration, (String, String)> {
+    let d = SimDuration::parse(text).map_err(|e| (field.to_owned(), e.to_string()))?;
+    if d.as_micros() > horizon.0 {
+        return Err((field.to_owned(), format!("{text:?} is longer than the run")));
+    }
+    Ok(d)
 }
 
 impl When {

@@ -627,7 +627,11 @@ impl Sim {
             } => {
                 let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
                 if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
-                    let share = registered_share.clamp(0.0, 1.0);
+                    let share = if registered_share.is_finite() {
+                        registered_share.clamp(0.0, 1.0)
+                    } else {
+                        1.0
+                    };
                     m.register_share = share;
                     m.skew_by = if share < 1.0 {
                         crate::model::attack_code(cause.attack())
@@ -676,6 +680,7 @@ impl Sim {
                     return;
                 }
                 fleet.frame_counter[i] = fleet.frame_counter[i].max(frame);
+                fleet.accepted_frames.push((meter, frame));
                 self.set_relay(at, meter, relay, cause);
             }
             Input::HesFoothold { attack } => self.world.resource_mut::<Hes>().foothold = attack,
@@ -957,7 +962,9 @@ impl Sim {
         };
         let entity = self.world.resource::<MeterDirectory>().0[m as usize];
         if let Some(mut meter) = self.world.get_mut::<Meter>(entity) {
-            // Firmware governs what the register records, unless a physical bypass does.
+            // Firmware governs what the register records, unless theft holds it (a bypass, or a
+            // clone under-reporting for theft). Overlapping skews are not stacked: the last
+            // writer wins.
             if !meter.skew_theft {
                 let (share, by) = match payload {
                     Payload::FalseReadings { share } => (share.clamp(0.0, 1.0), crate::model::attack_code(owner)),

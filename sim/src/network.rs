@@ -756,8 +756,8 @@ pub struct NetState {
     /// Per mesh-graph node: the share of data-frame success left by reactive jammers (which the
     /// routing layer does not see), 1 when clear.
     pub data_factor: Vec<f32>,
-    /// Per meter: the attack code (0 none, `k + 1` attack `k`) of an active attack-owned
-    /// interference area covering it.
+    /// Per mesh-graph node (meters, then collectors): the attack code (0 none, `k + 1` attack
+    /// `k`) of an active attack-owned interference area covering it (0 for PLC meters).
     pub jammed_by: Vec<u8>,
     /// Per collector: the attack code of the flood that last occupied its channel (0 none),
     /// set while the flood lasts.
@@ -901,7 +901,7 @@ impl NetState {
             routes: Routes::default(),
             rf_factor: vec![1.0; net.n_nodes()],
             data_factor: vec![1.0; net.n_nodes()],
-            jammed_by: vec![0; net.meters.len()],
+            jammed_by: vec![0; net.n_nodes()],
             flooded_by: vec![0; net.collectors.len()],
             messages_to: vec![0; net.meters.len()],
             radio_down: vec![false; net.meters.len()],
@@ -1232,11 +1232,10 @@ impl NetState {
             }
             self.rf_factor[v as usize] = f;
             self.data_factor[v as usize] = d;
-            if (v as usize) < n_meters {
-                // PLC is wired: a PLC meter inside the circle is not jammed.
-                let wired = net.meters[v as usize].link == LinkKind::Plc;
-                self.jammed_by[v as usize] = if wired { 0 } else { by };
-            }
+            // PLC is wired: a PLC meter inside the circle is not jammed (collectors are marked
+            // too, so that the meters routed through a jammed collector are attributed).
+            let wired = (v as usize) < n_meters && net.meters[v as usize].link == LinkKind::Plc;
+            self.jammed_by[v as usize] = if wired { 0 } else { by };
         }
     }
 

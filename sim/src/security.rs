@@ -193,6 +193,8 @@ pub struct Fleet {
     pub frame_counters: bool,
     /// Replayed frames meters refused because their counter was stale: (meter, counter).
     pub refused_frames: Vec<(u32, u32)>,
+    /// Replayed frames meters acted on: (meter, counter).
+    pub accepted_frames: Vec<(u32, u32)>,
 }
 
 impl Fleet {
@@ -218,6 +220,7 @@ impl Fleet {
             refused_images: Vec::new(),
             frame_counters: config.frame_counters,
             refused_frames: Vec::new(),
+            accepted_frames: Vec::new(),
         }
     }
 
