@@ -233,6 +233,9 @@ pub struct RawSecurity {
     /// Whether meters check frame counters (refusing replayed commands).
     #[serde(default)]
     pub frame_counters: Option<bool>,
+    /// Whether the HES's network is segmented from distribution SCADA.
+    #[serde(default)]
+    pub segmentation: Option<bool>,
     /// The installed firmware: `(version: "4.1.0", signed: true, image_kb: 256)`.
     #[serde(default)]
     pub firmware: Option<RawFirmware>,
@@ -826,6 +829,7 @@ fn control_plane(
         }
         c.verify_firmware = s.verify_firmware.unwrap_or(c.verify_firmware);
         c.frame_counters = s.frame_counters.unwrap_or(c.frame_counters);
+        c.segmentation = s.segmentation.unwrap_or(c.segmentation);
         if let Some(f) = s.firmware {
             let image: &mut FirmwareImage = &mut c.installed;
             image.version = f.version.unwrap_or_else(|| image.version.clone());

@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 19, "the shipped attack files: {names:?}");
+    assert!(names.len() >= 20, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -182,6 +182,14 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                     assert!(a.succeeded && a.summary.contains("junk requests accepted"), "{a:?}");
                     assert_eq!(b.peak_customers_disconnected, 0);
                 }
+                "pivot" => {
+                    assert!(a.succeeded, "{a:?}");
+                    assert_eq!(
+                        b.peak_customers_disconnected, a.meters_targeted,
+                        "every premise on the feeders"
+                    );
+                    assert!(b.time_to_restore_s.is_some(), "the breakers close after 2h");
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -189,7 +197,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 21, "{checked:?}");
+    assert!(checked.len() >= 22, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its
@@ -554,4 +562,31 @@ fn a_command_flood_delays_legitimate_commands() {
     // 60 requests of 10,000 reads drain at 100 a second: the queue empties after 6,000 s.
     let restore = b.time_to_restore_s.expect("the queue drains within the day");
     assert!((5_900.0..=6_300.0).contains(&restore), "{restore}");
+}
+
+/// Lateral movement reaches the feeder breakers only where the HES's network is not segmented
+/// from SCADA; the outage it causes counts toward it, not toward storms.
+#[test]
+fn segmentation_stops_lateral_movement_into_scada() {
+    let (path, text) = file("lateral-movement.ron");
+    for segmented in [false, true] {
+        let text = text.replace(
+            "security: (segmentation: false)",
+            &format!("security: (segmentation: {segmented})"),
+        );
+        let scenario = load_text(&path, &text, METERS);
+        let finished = run(&scenario);
+        let a = attack(&finished.metrics, "pivot");
+        let outages = &finished.sim.records().outages;
+        if segmented {
+            assert!(!a.succeeded && outages.is_empty(), "{a:?}");
+            assert!(a.failure_reason.as_deref().unwrap_or("").contains("segmented"));
+        } else {
+            assert!(a.succeeded && outages.len() == 2, "{a:?}");
+            assert!(outages.iter().all(|o| o.cause == Cause::Attack(0) && o.end.is_some()));
+            let by_cause = &finished.metrics.supply.by_cause;
+            assert_eq!(by_cause["outage"].customer_minutes_interrupted, 0.0, "not a storm");
+            assert!(by_cause["attack"].customer_minutes_interrupted > 0.0);
+        }
+    }
 }

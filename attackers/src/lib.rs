@@ -26,6 +26,7 @@ pub mod access;
 pub mod cloning;
 pub mod command_flood;
 pub mod jamming;
+pub mod lateral;
 pub mod mass_disconnect;
 pub mod replay;
 pub mod rogue_firmware;
@@ -59,10 +60,12 @@ pub enum AttackSpec {
     Replay(replay::Spec),
     /// Fill the HES's send queue with junk requests.
     CommandFlood(command_flood::Spec),
+    /// Move from the HES into distribution SCADA and switch feeders off.
+    LateralMovement(lateral::Spec),
 }
 
 /// Every attack kind's tags (for tests and documentation).
-pub const ALL_TAGS: [&Tags; 7] = [
+pub const ALL_TAGS: [&Tags; 8] = [
     &mass_disconnect::TAGS,
     &jamming::TAGS,
     &rogue_firmware::TAGS,
@@ -70,6 +73,7 @@ pub const ALL_TAGS: [&Tags; 7] = [
     &theft::TAGS,
     &replay::TAGS,
     &command_flood::TAGS,
+    &lateral::TAGS,
 ];
 
 /// What validation knows of the scenario: its calendar and the HES's accounts.
@@ -109,6 +113,7 @@ impl AttackSpec {
             AttackSpec::EnergyTheft(s) => &s.id,
             AttackSpec::Replay(s) => &s.id,
             AttackSpec::CommandFlood(s) => &s.id,
+            AttackSpec::LateralMovement(s) => &s.id,
         }
     }
 
@@ -122,6 +127,7 @@ impl AttackSpec {
             AttackSpec::EnergyTheft(s) => &s.at,
             AttackSpec::Replay(s) => &s.at,
             AttackSpec::CommandFlood(s) => &s.at,
+            AttackSpec::LateralMovement(s) => &s.at,
         }
     }
 
@@ -135,6 +141,7 @@ impl AttackSpec {
             AttackSpec::EnergyTheft(_) => &theft::TAGS,
             AttackSpec::Replay(_) => &replay::TAGS,
             AttackSpec::CommandFlood(_) => &command_flood::TAGS,
+            AttackSpec::LateralMovement(_) => &lateral::TAGS,
         }
     }
 
@@ -149,6 +156,7 @@ impl AttackSpec {
             AttackSpec::EnergyTheft(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::Replay(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::CommandFlood(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::LateralMovement(s) => Box::new(s.check(index, ctx)?),
         })
     }
 }

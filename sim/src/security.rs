@@ -99,6 +99,9 @@ pub struct SecurityConfig {
     /// Whether meters check frame counters: a command whose counter is not above the last one
     /// the meter accepted (a replay) is refused.
     pub frame_counters: bool,
+    /// Whether the HES's network is segmented from distribution SCADA (a firewall with no path
+    /// from the HES to the feeder switches). Without it, a foothold on the HES can reach them.
+    pub segmentation: bool,
     /// The image every meter runs at the start.
     pub installed: FirmwareImage,
     /// Time from a connect or disconnect command's arrival to the relay's operation
@@ -119,6 +122,7 @@ impl SecurityConfig {
             keys: KeyModel::PerDevice,
             verify_firmware: true,
             frame_counters: true,
+            segmentation: true,
             installed: FirmwareImage::honest("4.1.0", 0x4100_0000_5eed_0001, true, 256 * 1024),
             relay_delay: SimDuration::from_secs(2),
             random_delay_max: SimDuration::ZERO,

@@ -1,0 +1,260 @@
+//! Lateral movement from the HES into distribution SCADA, and feeders switched off from there.
+//!
+//! The attacker first needs code running inside the HES (`access: HesExploit(..)`). From there
+//! it tries to reach distribution SCADA: where the networks are segmented
+//! (`security.segmentation`, on by default) there is no path and the attack stops; where they
+//! are not, the pivot works with probability `pivot`. With SCADA in hand, it opens the breakers
+//! of its `feeders` at `at`: every premise on them loses supply whatever its relay says, their
+//! meters send last gasps, and the mesh loses those radios. After `outage` (if given) it closes
+//! them again; otherwise they stay open until the run ends.
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::model::Cause;
+use amirange_sim::rng::{Purpose, Stream};
+use amirange_sim::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+use crate::access::{self, Access, Held};
+use crate::tags::{Stride, Tags, Technique};
+use crate::when::{self, When};
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: remote services used to move from the HES into SCADA.
+pub const TAGS: Tags = Tags {
+    kind: "lateral-movement",
+    stride: Stride::ElevationOfPrivilege,
+    technique: Technique {
+        id: "T0886",
+        name: "Remote Services",
+    },
+    related: &[
+        Technique {
+            id: "T0866",
+            name: "Exploitation of Remote Services",
+        },
+        Technique {
+            id: "T0855",
+            name: "Unauthorized Command Message",
+        },
+        Technique {
+            id: "T0826",
+            name: "Loss of Availability",
+        },
+    ],
+};
+
+/// Lateral movement as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When the feeders are switched off.
+    pub at: String,
+    /// The foothold on the HES it starts from: `HesExploit(..)`.
+    pub access: Access,
+    /// Probability that the move into SCADA works where nothing blocks it (default 1).
+    #[serde(default)]
+    pub pivot: Option<f64>,
+    /// The feeders switched off (indices, as `feeders.csv` numbers them).
+    pub feeders: Vec<u32>,
+    /// How long they stay off before the attacker closes them again (default: to the end).
+    #[serde(default)]
+    pub outage: Option<String>,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<LateralMovement, (String, String)> {
+        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+        if !matches!(self.access, Access::HesExploit { .. }) {
+            return Err((
+                "access".into(),
+                "lateral movement starts from code running inside the HES: use HesExploit(..)".into(),
+            ));
+        }
+        let access = access::check(&self.access, ctx)?;
+        let pivot = self.pivot.unwrap_or(1.0);
+        if !(pivot.is_finite() && (0.0..=1.0).contains(&pivot)) {
+            return Err((
+                "pivot".into(),
+                format!("must be a probability from 0 to 1, not {pivot}"),
+            ));
+        }
+        if self.feeders.is_empty() {
+            return Err(("feeders".into(), "name at least one feeder".into()));
+        }
+        let outage = self
+            .outage
+            .as_ref()
+            .map(|text| when::duration("outage", text, ctx.horizon))
+            .transpose()?;
+        if outage == Some(SimDuration::ZERO) {
+            return Err(("outage".into(), "must be longer than zero".into()));
+        }
+        Ok(LateralMovement {
+            spec: self.clone(),
+            k: index,
+            at,
+            access,
+            pivot,
+            outage,
+            start: SimTime::ZERO,
+            held: None,
+            moved: None,
+            wake: None,
+        })
+    }
+}
+
+/// Lateral movement at run time.
+#[derive(Debug)]
+pub struct LateralMovement {
+    spec: Spec,
+    k: u8,
+    at: When,
+    access: access::Plan,
+    pivot: f64,
+    outage: Option<SimDuration>,
+    start: SimTime,
+    held: Option<Held>,
+    /// Whether the move into SCADA worked, once tried; why not, if not.
+    moved: Option<Result<(), String>>,
+    wake: Option<SimTime>,
+}
+
+impl Attack for LateralMovement {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        let n = sim.network().feeders.len();
+        if let Some(&f) = self.spec.feeders.iter().find(|&&f| f as usize >= n) {
+            return Err(("feeders".into(), format!("there is no feeder {f}: the network has {n}")));
+        }
+        self.start = self.at.resolve(sim);
+        self.wake = Some(self.access.time(sim, self.start));
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        self.wake
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        if self.held.is_none() {
+            let held = self.access.take(sim, self.k, &self.spec.id, now)?;
+            self.wake = matches!(held, Held::Credential(_)).then_some(self.start.max(now));
+            self.held = Some(held);
+            return Ok(());
+        }
+        if self.moved.is_none() {
+            // The pivot, then the breakers.
+            let segmented = sim.config().security.segmentation;
+            let seed = sim.config().seed;
+            let ok =
+                !segmented && Stream::new(seed, Purpose::Attack, u64::from(self.k), u64::MAX - 3).bernoulli(self.pivot);
+            let detail = if segmented {
+                "no path from the HES to distribution SCADA: the networks are segmented".to_owned()
+            } else if ok {
+                "from the HES into distribution SCADA (T0886)".to_owned()
+            } else {
+                format!("the move into SCADA failed (probability {})", self.pivot)
+            };
+            truth(sim, now, &self.spec.id, "pivot", detail.clone(), Vec::new());
+            if !ok {
+                self.moved = Some(Err(detail));
+                self.wake = None;
+                return Ok(());
+            }
+            self.moved = Some(Ok(()));
+            let mut meters = Vec::new();
+            for &f in &self.spec.feeders {
+                meters.extend_from_slice(sim.grid().meters_of(f));
+                sim.schedule(
+                    now,
+                    Input::FeederSupply {
+                        feeder: f,
+                        energized: false,
+                        cause: Cause::Attack(self.k),
+                    },
+                )?;
+            }
+            meters.sort_unstable();
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "feeders-opened",
+                format!(
+                    "breakers of {} feeders opened from SCADA: {} premises without supply (T0855)",
+                    self.spec.feeders.len(),
+                    meters.len()
+                ),
+                meters,
+            );
+            self.wake = self
+                .outage
+                .map(|d| SimTime(now.0.saturating_add(d.as_micros())))
+                .filter(|&t| t < sim.horizon());
+            return Ok(());
+        }
+        // The attacker closes the breakers again.
+        for &f in &self.spec.feeders {
+            sim.schedule(
+                now,
+                Input::FeederSupply {
+                    feeder: f,
+                    energized: true,
+                    cause: Cause::Attack(self.k),
+                },
+            )?;
+        }
+        truth(
+            sim,
+            now,
+            &self.spec.id,
+            "feeders-closed",
+            "the attacker closes the breakers again".into(),
+            Vec::new(),
+        );
+        self.wake = None;
+        Ok(())
+    }
+
+    fn finish(&mut self, _sim: &mut Sim) {}
+
+    fn report(&self, sim: &Sim) -> Report {
+        let moved = matches!(self.moved, Some(Ok(())));
+        let failure_reason = (!moved).then(|| match (&self.held, &self.moved) {
+            (Some(Held::Nothing(why)), _) => why.clone(),
+            (_, Some(Err(why))) => why.clone(),
+            _ => "the attack had not started when the run ended".to_owned(),
+        });
+        let customers: usize = self.spec.feeders.iter().map(|&f| sim.grid().meters_of(f).len()).sum();
+        let summary = match &failure_reason {
+            None => format!(
+                "moved from the HES into SCADA and switched off {} feeders ({customers} premises)",
+                self.spec.feeders.len()
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.start,
+            succeeded: moved,
+            failure_reason,
+            meters_targeted: customers as u64,
+            meters_compromised: 0,
+            still_active: false,
+            summary,
+        }
+    }
+}
