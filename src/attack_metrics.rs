@@ -63,6 +63,13 @@ pub struct BlastRadius {
     pub kwh_stolen: f64,
     /// Interval readings the MDM did not get on time from meters the attack acted on.
     pub readings_lost: u64,
+    /// Customers whose interval data the attack copied out of the utility.
+    pub customers_exposed: u64,
+    /// Households among them: quarter-hour load curves reveal when they are home, asleep or
+    /// away (occupancy inference).
+    pub households_exposed: u64,
+    /// Resolution of the exposed data, minutes (`null` when nothing was exposed).
+    pub exposed_resolution_min: Option<f64>,
     /// Legitimate HES jobs (the utility's own commands, one per meter) requested while the
     /// attack's own jobs were in the HES's send queue.
     pub legitimate_jobs_queued_behind: u64,
@@ -132,6 +139,9 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                 kwh_falsified: 0.0,
                 kwh_stolen: 0.0,
                 readings_lost: 0,
+                customers_exposed: report.customers_exposed,
+                households_exposed: report.households_exposed,
+                exposed_resolution_min: (report.customers_exposed > 0).then(|| INTERVAL.as_secs_f64() / 60.0),
                 legitimate_jobs_queued_behind: 0,
                 legitimate_queue_wait_s: 0.0,
                 time_to_restore_s: None,

@@ -615,6 +615,13 @@ fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
         if b.readings_lost > 0 {
             parts.push(format!("{} readings lost", group(b.readings_lost)));
         }
+        if b.customers_exposed > 0 {
+            parts.push(format!(
+                "interval data of {} customers exposed ({} households)",
+                group(b.customers_exposed),
+                group(b.households_exposed)
+            ));
+        }
         if b.legitimate_jobs_queued_behind > 0 {
             parts.push(format!(
                 "{} legitimate commands waited {:.0} min on average in the HES queue",
@@ -624,7 +631,8 @@ fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
         }
         parts.push(match b.time_to_restore_s {
             Some(s) if s > 0.0 => format!("effects over after {:.1} h", s / 3600.0),
-            Some(_) => "no effect".to_owned(),
+            Some(_) if parts.is_empty() => "no effect".to_owned(),
+            Some(_) => "nothing to restore".to_owned(),
             None => "not restored by the end of the run".to_owned(),
         });
         println!("    blast radius: {}", parts.join("; "));

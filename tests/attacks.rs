@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 20, "the shipped attack files: {names:?}");
+    assert!(names.len() >= 21, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -190,6 +190,12 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                     );
                     assert!(b.time_to_restore_s.is_some(), "the breakers close after 2h");
                 }
+                "exfil" => {
+                    assert!(a.succeeded && b.customers_exposed > 0, "{a:?}");
+                    assert_eq!(b.households_exposed, b.customers_exposed, "residential targets");
+                    assert_eq!(b.exposed_resolution_min, Some(15.0));
+                    assert_eq!(b.peak_customers_disconnected, 0);
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -197,7 +203,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 22, "{checked:?}");
+    assert!(checked.len() >= 23, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its

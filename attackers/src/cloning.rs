@@ -325,6 +325,8 @@ impl Attack for Cloning {
             meters_compromised: self.unlocked.len() as u64,
             still_active: self.active.iter().any(|&a| a),
             summary,
+            customers_exposed: 0,
+            households_exposed: 0,
         }
     }
 }

@@ -244,6 +244,8 @@ impl Attack for CommandFlood {
             meters_compromised: 0,
             still_active: false,
             summary,
+            customers_exposed: 0,
+            households_exposed: 0,
         }
     }
 }

@@ -371,6 +371,8 @@ impl Attack for Jamming {
             meters_compromised: self.bypassed.len() as u64,
             still_active: false,
             summary,
+            customers_exposed: 0,
+            households_exposed: 0,
         }
     }
 }

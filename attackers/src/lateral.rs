@@ -255,6 +255,8 @@ impl Attack for LateralMovement {
             meters_compromised: 0,
             still_active: false,
             summary,
+            customers_exposed: 0,
+            households_exposed: 0,
         }
     }
 }

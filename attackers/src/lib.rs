@@ -25,6 +25,7 @@
 pub mod access;
 pub mod cloning;
 pub mod command_flood;
+pub mod exfiltration;
 pub mod jamming;
 pub mod lateral;
 pub mod mass_disconnect;
@@ -62,10 +63,12 @@ pub enum AttackSpec {
     CommandFlood(command_flood::Spec),
     /// Move from the HES into distribution SCADA and switch feeders off.
     LateralMovement(lateral::Spec),
+    /// Copy customers' interval data out of the MDM.
+    DataExfiltration(exfiltration::Spec),
 }
 
 /// Every attack kind's tags (for tests and documentation).
-pub const ALL_TAGS: [&Tags; 8] = [
+pub const ALL_TAGS: [&Tags; 9] = [
     &mass_disconnect::TAGS,
     &jamming::TAGS,
     &rogue_firmware::TAGS,
@@ -74,6 +77,7 @@ pub const ALL_TAGS: [&Tags; 8] = [
     &replay::TAGS,
     &command_flood::TAGS,
     &lateral::TAGS,
+    &exfiltration::TAGS,
 ];
 
 /// What validation knows of the scenario: its calendar and the HES's accounts.
@@ -114,6 +118,7 @@ impl AttackSpec {
             AttackSpec::Replay(s) => &s.id,
             AttackSpec::CommandFlood(s) => &s.id,
             AttackSpec::LateralMovement(s) => &s.id,
+            AttackSpec::DataExfiltration(s) => &s.id,
         }
     }
 
@@ -128,6 +133,7 @@ impl AttackSpec {
             AttackSpec::Replay(s) => &s.at,
             AttackSpec::CommandFlood(s) => &s.at,
             AttackSpec::LateralMovement(s) => &s.at,
+            AttackSpec::DataExfiltration(s) => &s.at,
         }
     }
 
@@ -142,6 +148,7 @@ impl AttackSpec {
             AttackSpec::Replay(_) => &replay::TAGS,
             AttackSpec::CommandFlood(_) => &command_flood::TAGS,
             AttackSpec::LateralMovement(_) => &lateral::TAGS,
+            AttackSpec::DataExfiltration(_) => &exfiltration::TAGS,
         }
     }
 
@@ -157,6 +164,7 @@ impl AttackSpec {
             AttackSpec::Replay(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::CommandFlood(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::LateralMovement(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::DataExfiltration(s) => Box::new(s.check(index, ctx)?),
         })
     }
 }
@@ -203,6 +211,10 @@ pub struct Report {
     pub still_active: bool,
     /// One sentence for a person: what it did.
     pub summary: String,
+    /// Customers whose interval data it copied out of the utility.
+    pub customers_exposed: u64,
+    /// Households among them (occupancy can be inferred from quarter-hour data).
+    pub households_exposed: u64,
 }
 
 /// Every attack of a scenario, driving the engine between their wakes.

@@ -286,6 +286,8 @@ impl Attack for MassDisconnect {
             meters_compromised: 0,
             still_active: false,
             summary,
+            customers_exposed: 0,
+            households_exposed: 0,
         }
     }
 }

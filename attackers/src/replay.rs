@@ -305,6 +305,8 @@ impl Attack for Replay {
             meters_compromised: 0,
             still_active: false,
             summary,
+            customers_exposed: 0,
+            households_exposed: 0,
         }
     }
 }

@@ -662,6 +662,8 @@ impl Attack for RogueFirmware {
             meters_compromised: compromised,
             still_active: still > 0,
             summary,
+            customers_exposed: 0,
+            households_exposed: 0,
         }
     }
 }

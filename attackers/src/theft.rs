@@ -268,6 +268,8 @@ impl Attack for Theft {
             meters_compromised: if succeeded { self.meters.len() as u64 } else { 0 },
             still_active: succeeded && self.done < 2,
             summary,
+            customers_exposed: 0,
+            households_exposed: 0,
         }
     }
 }

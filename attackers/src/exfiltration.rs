@@ -1,0 +1,210 @@
+//! MDM data exfiltration: customers' interval data leaves the utility.
+//!
+//! With an account that reaches the utility's operational data (see [`crate::access`]; the HES's
+//! accounts are the utility's operations accounts), the attacker copies, at `at`, the interval
+//! data the MDM holds for its targets over the preceding `window`, at the MDM's resolution of
+//! 15 minutes. Nothing in the grid changes; the harm is the exposure: quarter-hour load
+//! curves reveal when a household is home, asleep or away (occupancy inference), and a
+//! business's hours. The blast radius counts the customers exposed, the residential ones among
+//! them, and the resolution of what leaked.
+
+use amirange_sim::config::INTERVAL;
+use amirange_sim::engine::{Sim, SimError};
+use amirange_sim::model::CustomerClass;
+use amirange_sim::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+use crate::access::{self, Access, Held};
+use crate::tags::{Stride, Tags, Technique};
+use crate::targets::Targets;
+use crate::when::{self, When};
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: operational information stolen from the utility's repositories.
+pub const TAGS: Tags = Tags {
+    kind: "data-exfiltration",
+    stride: Stride::InformationDisclosure,
+    technique: Technique {
+        id: "T0882",
+        name: "Theft of Operational Information",
+    },
+    related: &[
+        Technique {
+            id: "T0811",
+            name: "Data from Information Repositories",
+        },
+        Technique {
+            id: "T0865",
+            name: "Spearphishing Attachment",
+        },
+        Technique {
+            id: "T0859",
+            name: "Valid Accounts",
+        },
+    ],
+};
+
+/// An exfiltration as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When the data is copied.
+    pub at: String,
+    /// How the attacker reaches the data.
+    pub access: Access,
+    /// Whose data.
+    pub targets: Targets,
+    /// How far back the copied data goes (default: everything the MDM holds, since the start).
+    #[serde(default)]
+    pub window: Option<String>,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Exfiltration, (String, String)> {
+        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+        if self.access == Access::VendorRelease {
+            return Err((
+                "access".into(),
+                "a vendor release carries firmware, not data access; use Phishing, Insider or HesExploit".into(),
+            ));
+        }
+        let access = access::check(&self.access, ctx)?;
+        self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
+        let window = self
+            .window
+            .as_ref()
+            .map(|text| when::duration("window", text, ctx.horizon))
+            .transpose()?;
+        if window == Some(SimDuration::ZERO) {
+            return Err(("window".into(), "must be longer than zero".into()));
+        }
+        Ok(Exfiltration {
+            spec: self.clone(),
+            k: index,
+            at,
+            access,
+            window,
+            start: SimTime::ZERO,
+            targets: Vec::new(),
+            held: None,
+            wake: None,
+            exposed: Vec::new(),
+            residential: 0,
+        })
+    }
+}
+
+/// An exfiltration at run time.
+#[derive(Debug)]
+pub struct Exfiltration {
+    spec: Spec,
+    k: u8,
+    at: When,
+    access: access::Plan,
+    window: Option<SimDuration>,
+    start: SimTime,
+    targets: Vec<u32>,
+    held: Option<Held>,
+    wake: Option<SimTime>,
+    /// Customers whose interval data was copied, ascending.
+    exposed: Vec<u32>,
+    /// How many of them are households.
+    residential: u64,
+}
+
+impl Attack for Exfiltration {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        self.targets = self
+            .spec
+            .targets
+            .resolve(sim.network(), sim.config().seed, self.k)
+            .map_err(|e| ("targets".to_owned(), e))?;
+        self.start = self.at.resolve(sim);
+        self.wake = Some(self.access.time(sim, self.start));
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        self.wake
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        if self.held.is_none() {
+            let held = self.access.take(sim, self.k, &self.spec.id, now)?;
+            self.wake = matches!(held, Held::Credential(_)).then_some(self.start.max(now));
+            self.held = Some(held);
+            return Ok(());
+        }
+        self.wake = None;
+        // The MDM holds validated intervals up to `valued_until`; the copy reaches back over
+        // the window.
+        let from_slot = self.window.map_or(0, |w| {
+            (now.0.saturating_sub(w.as_micros()) / INTERVAL.as_micros()) as u32
+        });
+        let net = sim.network();
+        let mut exposed = Vec::new();
+        let mut residential = 0u64;
+        let mut intervals = 0u64;
+        for &m in &self.targets {
+            let Some(record) = sim.mdm_record(m) else { continue };
+            if record.valued_until > from_slot {
+                exposed.push(m);
+                intervals += u64::from(record.valued_until - from_slot);
+                residential += u64::from(net.meters[m as usize].class == CustomerClass::Residential);
+            }
+        }
+        self.residential = residential;
+        let detail = format!(
+            "interval data of {} customers ({residential} households), {intervals} quarter-hour values, copied out of the MDM (T0882)",
+            exposed.len()
+        );
+        truth(sim, now, &self.spec.id, "exfiltration", detail, exposed.clone());
+        self.exposed = exposed;
+        Ok(())
+    }
+
+    fn finish(&mut self, _sim: &mut Sim) {}
+
+    fn report(&self, _sim: &Sim) -> Report {
+        let succeeded = !self.exposed.is_empty();
+        let failure_reason = (!succeeded).then(|| match &self.held {
+            None => "the attack had not started when the run ended".to_owned(),
+            Some(Held::Nothing(why)) => why.clone(),
+            Some(Held::Credential(_)) if self.targets.is_empty() => "the targets hold no meter".to_owned(),
+            Some(Held::Credential(_)) => "the MDM held no interval data of the targets yet".to_owned(),
+        });
+        let summary = match &failure_reason {
+            None => format!(
+                "copied the 15-minute interval data of {} customers ({} households: occupancy can be inferred)",
+                self.exposed.len(),
+                self.residential
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.start,
+            succeeded,
+            failure_reason,
+            meters_targeted: self.targets.len() as u64,
+            meters_compromised: 0,
+            still_active: false,
+            summary,
+            customers_exposed: self.exposed.len() as u64,
+            households_exposed: self.residential,
+        }
+    }
+}
