@@ -75,15 +75,18 @@ pub struct Plan {
     at: Option<When>,
 }
 
+/// A probability field: from 0 to 1.
+pub fn probability(field: &str, p: f64) -> Result<f64, (String, String)> {
+    if p.is_finite() && (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err((field.to_owned(), format!("must be a probability from 0 to 1, not {p}")))
+    }
+}
+
 /// Checks `access` against the scenario.
 pub fn check(access: &Access, ctx: &Context) -> Result<Plan, (String, String)> {
-    let prob = |field: &str, p: f64| {
-        if p.is_finite() && (0.0..=1.0).contains(&p) {
-            Ok(())
-        } else {
-            Err((field.to_owned(), format!("must be a probability from 0 to 1, not {p}")))
-        }
-    };
+    let prob = |field: &str, p: f64| probability(field, p).map(|_| ());
     let account_known = |name: &str| {
         if ctx.accounts.iter().any(|a| a.name == name) {
             Ok(())
@@ -136,6 +139,25 @@ impl Plan {
             (None, Access::Insider { .. } | Access::VendorRelease) => attack_at,
             (None, _) => SimTime(attack_at.0.saturating_sub(SimDuration::from_hours(1).as_micros())),
         }
+    }
+
+    /// Takes the step at `now` unless `held` shows it was taken: stores what it obtained in
+    /// `held` and returns `Some(whether it is a credential)`; `None` when it was taken before.
+    pub fn take_once(
+        &self,
+        held: &mut Option<Held>,
+        sim: &mut Sim,
+        k: u8,
+        source: &str,
+        now: SimTime,
+    ) -> Result<Option<bool>, amirange_sim::engine::SimError> {
+        if held.is_some() {
+            return Ok(None);
+        }
+        let got = self.take(sim, k, source, now)?;
+        let credential = matches!(got, Held::Credential(_));
+        *held = Some(got);
+        Ok(Some(credential))
     }
 
     /// Whether the step is the supply-chain release.

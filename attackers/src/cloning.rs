@@ -80,26 +80,8 @@ impl Spec {
     /// Validates the spec against the scenario.
     pub fn check(&self, index: u8, ctx: &Context) -> Result<Cloning, (String, String)> {
         let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
-        let until = match &self.until {
-            None => None,
-            Some(text) => match when::parse(text, ctx.start, ctx.horizon) {
-                Ok(When::At(t)) => Some(t),
-                Ok(When::Peak { .. }) => return Err(("until".into(), "must be a time, not a peak".into())),
-                Err(e) => return Err(("until".into(), e)),
-            },
-        };
-        if let (When::At(a), Some(u)) = (at, until)
-            && u <= a
-        {
-            return Err(("until".into(), "must be after `at`".into()));
-        }
-        let extraction = self.extraction.unwrap_or(1.0);
-        if !(extraction.is_finite() && (0.0..=1.0).contains(&extraction)) {
-            return Err((
-                "extraction".into(),
-                format!("must be a probability from 0 to 1, not {extraction}"),
-            ));
-        }
+        let until = when::end_after("until", self.until.as_deref(), at, ctx.start, ctx.horizon)?;
+        let extraction = crate::access::probability("extraction", self.extraction.unwrap_or(1.0))?;
         if !(self.reported_share.is_finite() && (0.0..=10.0).contains(&self.reported_share))
             || self.reported_share == 1.0
         {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::{self, Access, Held};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::Targets;
-use crate::when::{self, When};
+use crate::when;
 use crate::{Attack, Context, Report, truth};
 
 /// Tags: a denial of service against the head end.
@@ -65,11 +65,7 @@ pub struct Spec {
 impl Spec {
     /// Validates the spec against the scenario.
     pub fn check(&self, index: u8, ctx: &Context) -> Result<CommandFlood, (String, String)> {
-        let time = |field: &str, text: &str| match when::parse(text, ctx.start, ctx.horizon) {
-            Ok(When::At(t)) => Ok(t),
-            Ok(When::Peak { .. }) => Err((field.to_owned(), "must be a time, not a peak".to_owned())),
-            Err(e) => Err((field.to_owned(), e)),
-        };
+        let time = |field: &str, text: &str| when::instant(field, text, ctx.start, ctx.horizon);
         let at = time("at", &self.at)?;
         let until = time("until", &self.until)?;
         if until <= at {
@@ -134,11 +130,7 @@ impl Attack for CommandFlood {
     }
 
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
-        self.targets = self
-            .spec
-            .targets
-            .resolve(sim.network(), sim.config().seed, self.k)
-            .map_err(|e| ("targets".to_owned(), e))?;
+        self.targets = self.spec.targets.meters(sim, self.k, "targets")?;
         self.wake = Some(self.access.time(sim, self.at));
         Ok(())
     }

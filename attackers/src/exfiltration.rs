@@ -125,11 +125,7 @@ impl Attack for Exfiltration {
     }
 
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
-        self.targets = self
-            .spec
-            .targets
-            .resolve(sim.network(), sim.config().seed, self.k)
-            .map_err(|e| ("targets".to_owned(), e))?;
+        self.targets = self.spec.targets.meters(sim, self.k, "targets")?;
         self.start = self.at.resolve(sim);
         self.wake = Some(self.access.time(sim, self.start));
         Ok(())
@@ -141,10 +137,8 @@ impl Attack for Exfiltration {
 
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
         let now = sim.now();
-        if self.held.is_none() {
-            let held = self.access.take(sim, self.k, &self.spec.id, now)?;
-            self.wake = matches!(held, Held::Credential(_)).then_some(self.start.max(now));
-            self.held = Some(held);
+        if let Some(credential) = self.access.take_once(&mut self.held, sim, self.k, &self.spec.id, now)? {
+            self.wake = credential.then_some(self.start.max(now));
             return Ok(());
         }
         self.wake = None;

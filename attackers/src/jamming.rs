@@ -110,16 +110,9 @@ impl Spec {
     /// Validates the spec against the scenario.
     pub fn check(&self, index: u8, ctx: &Context) -> Result<Jamming, (String, String)> {
         let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
-        let until = match when::parse(&self.until, ctx.start, SimTime(ctx.horizon.0 + 1)) {
-            Ok(When::At(t)) => t,
-            Ok(When::Peak { .. }) => return Err(("until".into(), "must be a time, not a peak".into())),
-            Err(e) => return Err(("until".into(), e)),
-        };
-        if let When::At(t) = at
-            && until <= t
-        {
-            return Err(("until".into(), "must be after `at`".into()));
-        }
+        // A jammer may run to the very end of the run.
+        let until = when::end_after("until", Some(&self.until), at, ctx.start, SimTime(ctx.horizon.0 + 1))?
+            .unwrap_or(ctx.horizon);
         if !(self.radius_m.is_finite() && self.radius_m > 0.0 && self.radius_m <= 100_000.0) {
             return Err((
                 "radius_m".into(),

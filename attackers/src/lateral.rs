@@ -148,10 +148,8 @@ impl Attack for LateralMovement {
 
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
         let now = sim.now();
-        if self.held.is_none() {
-            let held = self.access.take(sim, self.k, &self.spec.id, now)?;
-            self.wake = matches!(held, Held::Credential(_)).then_some(self.start.max(now));
-            self.held = Some(held);
+        if let Some(credential) = self.access.take_once(&mut self.held, sim, self.k, &self.spec.id, now)? {
+            self.wake = credential.then_some(self.start.max(now));
             return Ok(());
         }
         if self.moved.is_none() {

@@ -163,11 +163,7 @@ impl Attack for MassDisconnect {
     }
 
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
-        self.targets = self
-            .spec
-            .targets
-            .resolve(sim.network(), sim.config().seed, self.k)
-            .map_err(|e| ("targets".to_owned(), e))?;
+        self.targets = self.spec.targets.meters(sim, self.k, "targets")?;
         self.start = self.at.resolve(sim);
         self.wake = Some(self.access.time(sim, self.start));
         Ok(())
@@ -179,13 +175,11 @@ impl Attack for MassDisconnect {
 
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
         let now = sim.now();
-        let Some(held) = &self.held else {
-            let held = self.access.take(sim, self.k, &self.spec.id, now)?;
-            self.wake = matches!(held, Held::Credential(_)).then_some(self.start.max(now));
-            self.held = Some(held);
+        if let Some(credential) = self.access.take_once(&mut self.held, sim, self.k, &self.spec.id, now)? {
+            self.wake = credential.then_some(self.start.max(now));
             return Ok(());
-        };
-        let Held::Credential(credential) = *held else {
+        }
+        let Some(Held::Credential(credential)) = self.held else {
             self.wake = None;
             return Ok(());
         };

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::Place;
-use crate::when::{self, When};
+use crate::when;
 use crate::{Attack, Context, Report, truth};
 
 /// Tags: captured command messages sent again.
@@ -73,11 +73,7 @@ pub struct Spec {
 impl Spec {
     /// Validates the spec against the scenario.
     pub fn check(&self, index: u8, ctx: &Context) -> Result<Replay, (String, String)> {
-        let time = |field: &str, text: &str| match when::parse(text, ctx.start, ctx.horizon) {
-            Ok(When::At(t)) => Ok(t),
-            Ok(When::Peak { .. }) => Err((field.to_owned(), "must be a time, not a peak".to_owned())),
-            Err(e) => Err((field.to_owned(), e)),
-        };
+        let time = |field: &str, text: &str| when::instant(field, text, ctx.start, ctx.horizon);
         let at = time("at", &self.at)?;
         let capture_until = time("capture_until", &self.capture_until)?;
         let replay_at = time("replay_at", &self.replay_at)?;

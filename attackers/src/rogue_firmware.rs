@@ -513,9 +513,7 @@ impl Attack for RogueFirmware {
             Delivery::Push { targets, .. } => (targets, "delivery.targets"),
             Delivery::Worm { entry, .. } => (entry, "delivery.entry"),
         };
-        self.targets = targets
-            .resolve(sim.network(), seed, self.k)
-            .map_err(|e| (field.to_owned(), e))?;
+        self.targets = targets.meters(sim, self.k, field)?;
         self.image = sim.add_firmware_image(FirmwareImage {
             version: format!("rogue-{}", self.spec.id),
             hash: Stream::new(seed, Purpose::Attack, u64::from(self.k), u64::MAX - 1).next_u64(),

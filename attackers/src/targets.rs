@@ -131,6 +131,20 @@ impl Targets {
     }
 }
 
+impl Targets {
+    /// [`Targets::resolve`] for attack `attack` in the built world, with errors blamed on
+    /// `field`.
+    pub fn meters(
+        &self,
+        sim: &amirange_sim::engine::Sim,
+        attack: u8,
+        field: &str,
+    ) -> Result<Vec<u32>, (String, String)> {
+        self.resolve(sim.network(), sim.config().seed, attack)
+            .map_err(|e| (field.to_owned(), e))
+    }
+}
+
 /// Meters within `radius_m` of `center`, ascending.
 pub fn within(net: &Network, center: Point, radius_m: f32) -> Vec<u32> {
     let r2 = radius_m * radius_m;

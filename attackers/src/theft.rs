@@ -102,19 +102,7 @@ impl Spec {
     /// Validates the spec against the scenario.
     pub fn check(&self, index: u8, ctx: &Context) -> Result<Theft, (String, String)> {
         let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
-        let until = match &self.until {
-            None => None,
-            Some(text) => match when::parse(text, ctx.start, ctx.horizon) {
-                Ok(When::At(t)) => Some(t),
-                Ok(When::Peak { .. }) => return Err(("until".into(), "must be a time, not a peak".into())),
-                Err(e) => return Err(("until".into(), e)),
-            },
-        };
-        if let (When::At(a), Some(u)) = (at, until)
-            && u <= a
-        {
-            return Err(("until".into(), "must be after `at`".into()));
-        }
+        let until = when::end_after("until", self.until.as_deref(), at, ctx.start, ctx.horizon)?;
         self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
         if !(self.stolen > 0.0 && self.stolen <= 1.0) {
             return Err((
@@ -171,11 +159,7 @@ impl Attack for Theft {
     }
 
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
-        self.meters = self
-            .spec
-            .targets
-            .resolve(sim.network(), sim.config().seed, self.k)
-            .map_err(|e| ("targets".to_owned(), e))?;
+        self.meters = self.spec.targets.meters(sim, self.k, "targets")?;
         self.start = self.at.resolve(sim);
         if self.until.is_some_and(|u| u <= self.start) {
             return Err(("until".into(), "must be after the attack's start".into()));

@@ -82,6 +82,35 @@ pub fn parse(text: &str, start: CivilDateTime, horizon: SimTime) -> Result<When,
     Ok(when)
 }
 
+/// A field that must be an instant, not a peak (an `until`, a window's edge), within
+/// `horizon`.
+pub fn instant(field: &str, text: &str, start: CivilDateTime, horizon: SimTime) -> Result<SimTime, (String, String)> {
+    match parse(text, start, horizon) {
+        Ok(When::At(t)) => Ok(t),
+        Ok(When::Peak { .. }) => Err((field.to_owned(), "must be a time, not a peak".to_owned())),
+        Err(e) => Err((field.to_owned(), e)),
+    }
+}
+
+/// An optional end (`until`) that must be an instant after `at` (checked here when `at` is an
+/// instant too; attacks check a peak start once it is resolved).
+pub fn end_after(
+    field: &str,
+    text: Option<&str>,
+    at: When,
+    start: CivilDateTime,
+    horizon: SimTime,
+) -> Result<Option<SimTime>, (String, String)> {
+    let Some(text) = text else { return Ok(None) };
+    let end = instant(field, text, start, horizon)?;
+    if let When::At(a) = at
+        && end <= a
+    {
+        return Err((field.to_owned(), "must be after `at`".to_owned()));
+    }
+    Ok(Some(end))
+}
+
 /// A duration field (`spacing`, `hop_delay`, a burst's `on` or `off`): readable, and no longer
 /// than the run, so that adding it to a time within the run cannot overflow.
 pub fn duration(field: &str, text: &str, horizon: SimTime) -> Result<SimDuration, (String, String)> {

@@ -449,9 +449,7 @@ struct ReadStep<'a> {
     cell_mu_sigma: (f32, f32),
     /// Read cycles missed in a row after which the MDM suspects a meter has no supply.
     silent_cycles: u8,
-    /// Per meter: the attack whose firmware it runs (attack code, 0 for none).
-    compromised_by: &'a [u8],
-    /// The fleet's security state (firmware, failures).
+    /// The fleet's security state (rogue firmware, failures).
     fleet: &'a crate::security::Fleet,
 }
 
@@ -495,10 +493,11 @@ impl ReadStep<'_> {
             return self.net.jammed_by[i];
         }
         // Rogue firmware costs reads when it bricked the meter.
-        if self.compromised_by[i] > 0 && self.fleet.failed[i] {
+        let by = self.fleet.compromised_by[i];
+        if by > 0 && self.fleet.failed[i] {
             let image = &self.fleet.images[usize::from(self.fleet.firmware[i])];
             if image.payload == crate::security::Payload::Brick {
-                return self.compromised_by[i];
+                return by;
             }
         }
         if path.via == Via::Mesh {
@@ -703,7 +702,6 @@ pub(crate) fn interval_system(
         family: StreamFamily::new(seed, Purpose::MeterRead),
         cell_mu_sigma: crate::network::cellular_round_trip(&network.params),
         silent_cycles: config.mdm.silent_cycles,
-        compromised_by: &fleet.compromised_by,
         fleet: &fleet,
     });
     meters.par_iter_mut().for_each_init(

@@ -624,45 +624,13 @@ impl Sim {
                 meter,
                 registered_share,
                 cause,
-            } => {
-                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
-                if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
-                    let share = if registered_share.is_finite() {
-                        registered_share.clamp(0.0, 1.0)
-                    } else {
-                        1.0
-                    };
-                    m.register_share = share;
-                    m.skew_by = if share < 1.0 {
-                        crate::model::attack_code(cause.attack())
-                    } else {
-                        0
-                    };
-                    m.skew_theft = share < 1.0;
-                }
-            }
+            } => self.skew(meter, registered_share.min(1.0), cause, true),
             Input::FalseData {
                 meter,
                 reported_share,
                 cause,
                 theft,
-            } => {
-                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
-                if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
-                    let share = if reported_share.is_finite() {
-                        reported_share.clamp(0.0, 10.0)
-                    } else {
-                        1.0
-                    };
-                    m.register_share = share;
-                    m.skew_by = if share == 1.0 {
-                        0
-                    } else {
-                        crate::model::attack_code(cause.attack())
-                    };
-                    m.skew_theft = theft && share < 1.0;
-                }
-            }
+            } => self.skew(meter, reported_share, cause, theft),
             Input::Replay {
                 meter,
                 frame,
@@ -922,6 +890,22 @@ impl Sim {
         }
         if first && !rejected {
             hes.audit[j.command as usize].executed += 1;
+        }
+    }
+
+    /// Meter `meter`'s reports carry `share` (0 to 10; anything else ends the skew) of its true
+    /// consumption from now on, by `cause`; the shortfall is theft when `theft` is set.
+    fn skew(&mut self, meter: u32, share: f32, cause: Cause, theft: bool) {
+        let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
+        if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
+            let share = if share.is_finite() { share.clamp(0.0, 10.0) } else { 1.0 };
+            m.register_share = share;
+            m.skew_by = if share == 1.0 {
+                0
+            } else {
+                crate::model::attack_code(cause.attack())
+            };
+            m.skew_theft = theft && share < 1.0;
         }
     }
 
