@@ -70,6 +70,13 @@ pub struct BlastRadius {
     pub households_exposed: u64,
     /// Resolution of the exposed data, minutes (`null` when nothing was exposed).
     pub exposed_resolution_min: Option<f64>,
+    /// Lowest frequency of the bulk system in disturbances the attack caused (the largest share
+    /// of their load steps was its), Hz; `null` when it caused none.
+    pub frequency_nadir_hz: Option<f64>,
+    /// Highest frequency in them, Hz (a sudden load drop raises it); `null` when none.
+    pub frequency_peak_hz: Option<f64>,
+    /// Load under-frequency relays shed across the system in them, MW.
+    pub ufls_shed_mw: f64,
     /// Legitimate HES jobs (the utility's own commands, one per meter) requested while the
     /// attack's own jobs were in the HES's send queue.
     pub legitimate_jobs_queued_behind: u64,
@@ -142,10 +149,20 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                 customers_exposed: report.customers_exposed,
                 households_exposed: report.households_exposed,
                 exposed_resolution_min: (report.customers_exposed > 0).then(|| INTERVAL.as_secs_f64() / 60.0),
+                frequency_nadir_hz: None,
+                frequency_peak_hz: None,
+                ufls_shed_mw: 0.0,
                 legitimate_jobs_queued_behind: 0,
                 legitimate_queue_wait_s: 0.0,
                 time_to_restore_s: None,
             };
+            let code = amirange_sim::model::Cause::Attack(k).code();
+            for e in sim.frequency().events.iter().filter(|e| e.cause == code) {
+                let r6 = |x: f64| (x * 1e6).round() / 1e6;
+                b.frequency_nadir_hz = Some(r6(b.frequency_nadir_hz.map_or(e.nadir_hz, |n| n.min(e.nadir_hz))));
+                b.frequency_peak_hz = Some(r6(b.frequency_peak_hz.map_or(e.peak_hz, |n| n.max(e.peak_hz))));
+                b.ufls_shed_mw = round3(b.ufls_shed_mw + e.shed_mw);
+            }
             let (behind, wait_s, queued_until) = legitimate_wait(sim, k);
             b.legitimate_jobs_queued_behind = behind;
             b.legitimate_queue_wait_s = round3(wait_s);

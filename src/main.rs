@@ -460,6 +460,17 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
             ),
         ),
         (
+            "grid frequency",
+            format!(
+                "{:.3} to {:.3} Hz ({} disturbances, {} UFLS stage trips, system {:.0} MW)",
+                m.frequency.min_hz,
+                m.frequency.max_hz,
+                group(m.frequency.disturbances),
+                m.frequency.ufls_stage_trips,
+                m.frequency.system_mw
+            ),
+        ),
+        (
             "alerts / truth records",
             format!("{} / {}", m.control_plane.alerts, m.control_plane.truth_records),
         ),
@@ -621,6 +632,14 @@ fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
                 group(b.customers_exposed),
                 group(b.households_exposed)
             ));
+        }
+        if let (Some(lo), Some(hi)) = (b.frequency_nadir_hz, b.frequency_peak_hz) {
+            let shed = if b.ufls_shed_mw > 0.0 {
+                format!(", {:.0} MW shed by under-frequency relays", b.ufls_shed_mw)
+            } else {
+                String::new()
+            };
+            parts.push(format!("frequency {lo:.3} to {hi:.3} Hz{shed}"));
         }
         if b.legitimate_jobs_queued_behind > 0 {
             parts.push(format!(

@@ -35,8 +35,49 @@ pub struct Metrics {
     pub outages: OutageMetrics,
     /// The fleet at the end: firmware, keys, failures, billing.
     pub fleet: FleetMetrics,
+    /// The bulk system's frequency: disturbances and under-frequency load shedding.
+    pub frequency: FrequencyMetrics,
     /// Per attack, in the scenario's order: what it is, whether it worked, its blast radius.
     pub attacks: Vec<crate::attack_metrics::AttackMetrics>,
+}
+
+/// The bulk system's frequency over the run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FrequencyMetrics {
+    /// Nominal frequency, Hz.
+    pub nominal_hz: f64,
+    /// Load of the interconnection the area belongs to, MW (configured, or the area's expected
+    /// peak over its share of the system).
+    pub system_mw: f64,
+    /// Lowest frequency, Hz.
+    pub min_hz: f64,
+    /// Highest frequency, Hz.
+    pub max_hz: f64,
+    /// Largest rate of change of frequency, Hz/s.
+    pub max_rocof_hz_s: f64,
+    /// Disturbances: sudden load steps until frequency settled again.
+    pub disturbances: u64,
+    /// Load shed by under-frequency relays across the system, MW (summed over stage trips).
+    pub ufls_shed_mw: f64,
+    /// UFLS stage trips.
+    pub ufls_stage_trips: u64,
+}
+
+/// Frequency measures of a run.
+fn frequency(sim: &Sim) -> FrequencyMetrics {
+    let f = sim.frequency();
+    let nominal = f.config().nominal_hz;
+    let ev = &f.events;
+    FrequencyMetrics {
+        nominal_hz: nominal,
+        system_mw: round6(f.system_mw),
+        min_hz: round6(ev.iter().map(|e| e.nadir_hz).fold(nominal, f64::min)),
+        max_hz: round6(ev.iter().map(|e| e.peak_hz).fold(nominal, f64::max)),
+        max_rocof_hz_s: round6(ev.iter().map(|e| e.rocof_hz_s).fold(0.0, f64::max)),
+        disturbances: ev.len() as u64,
+        ufls_shed_mw: round6(ev.iter().map(|e| e.shed_mw).sum()),
+        ufls_stage_trips: ev.iter().map(|e| e.stages.len() as u64).sum(),
+    }
 }
 
 /// Energy measures.
@@ -442,6 +483,7 @@ pub fn compute(
         operations: planned.map(|p| operations(sim, p)),
         outages: outages(records),
         fleet: fleet(sim),
+        frequency: frequency(sim),
         attacks: crate::attack_metrics::compute(scenario, sim, attacks),
     }
 }

@@ -66,7 +66,7 @@ pub const TIMESERIES_HEADER: &str = "time,slot,true_kw,reported_kw,settled_kw,sc
 true_kw_industrial,true_kw_critical,reads_on_time,reads_missing,intervals_estimated,intervals_backfilled,\
 validation_flags,customers_connected,customers_off_operation,customers_off_outage,customers_off_attack,\
 critical_off,customer_minutes_interrupted,cmi_operation,cmi_outage,cmi_attack,kwh_not_served,dr_curtailed_kw,\
-meters_gone_silent,read_cycle,commands,events,alerts";
+meters_gone_silent,read_cycle,commands,events,alerts,frequency_min_hz,frequency_max_hz";
 
 /// Renders `timeseries.csv`.
 pub fn timeseries_csv(scenario: &Scenario, records: &RunRecords) -> String {
@@ -107,14 +107,16 @@ pub fn timeseries_csv(scenario: &Scenario, records: &RunRecords) -> String {
         }
         let _ = writeln!(
             out,
-            ",{:.3},{:.3},{},{},{},{},{}",
+            ",{:.3},{:.3},{},{},{},{},{},{:.3},{:.3}",
             r.not_served_mwh_by_cause.iter().sum::<u64>() as f64 / 1e6,
             kw(r.dr_curtailed_mwh),
             r.meters_gone_silent,
             u8::from(r.read_cycle),
             r.commands,
             r.events,
-            r.alerts
+            r.alerts,
+            f64::from(r.frequency_min_mhz) / 1000.0,
+            f64::from(r.frequency_max_mhz) / 1000.0
         );
     }
     out

@@ -68,6 +68,9 @@ pub struct RawScenario {
     /// Cold-load pickup after a feeder is restored.
     #[serde(default)]
     pub cold_load: Option<RawColdLoad>,
+    /// The bulk system's frequency response and under-frequency load shedding.
+    #[serde(default)]
+    pub frequency: Option<RawFrequency>,
     /// Scripted attacks (see `scenarios/attacks/`), each with an `id`, a start time and its own
     /// parameters.
     #[serde(default)]
@@ -281,6 +284,49 @@ pub struct RawMdm {
     /// Probability a last gasp gets out.
     #[serde(default)]
     pub last_gasp_success: Option<f64>,
+}
+
+/// The bulk system's frequency model, each optional (typical values otherwise).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFrequency {
+    /// Nominal frequency, 50 or 60 Hz.
+    #[serde(default)]
+    pub nominal_hz: Option<f64>,
+    /// The interconnection's load, MW (default: from `area_share`).
+    #[serde(default)]
+    pub system_mw: Option<f64>,
+    /// The simulated area's share of the system's load when `system_mw` is not given (default
+    /// 0.1: the system is ten times the area's peak).
+    #[serde(default)]
+    pub area_share: Option<f64>,
+    /// Inertia constant H, seconds.
+    #[serde(default)]
+    pub inertia_s: Option<f64>,
+    /// Governor droop, per unit (0.05 for 5%).
+    #[serde(default)]
+    pub droop: Option<f64>,
+    /// Load damping, per unit load per per-unit frequency.
+    #[serde(default)]
+    pub damping: Option<f64>,
+    /// Governor and turbine time constant, seconds.
+    #[serde(default)]
+    pub governor_s: Option<f64>,
+    /// AGC time constant, seconds.
+    #[serde(default)]
+    pub agc_s: Option<f64>,
+    /// UFLS stages as `(below_hz, shed_share)`, thresholds falling; `[]` for none.
+    #[serde(default)]
+    pub ufls: Option<Vec<(f64, f64)>>,
+    /// UFLS relay operating time, e.g. `"200ms"`.
+    #[serde(default)]
+    pub ufls_delay: Option<String>,
+    /// Time from a stage's trip to the first restoration, e.g. `"30m"`.
+    #[serde(default)]
+    pub ufls_restore: Option<String>,
+    /// Time between feeders restored, e.g. `"20s"`.
+    #[serde(default)]
+    pub ufls_restore_spacing: Option<String>,
 }
 
 /// Cold-load pickup, each optional.
@@ -695,6 +741,30 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         sim.holidays.push(date);
     }
     control_plane(&mut sim, raw.hes, raw.security, raw.mdm, raw.cold_load)?;
+    if let Some(f) = raw.frequency {
+        let c = &mut sim.frequency;
+        c.nominal_hz = f.nominal_hz.unwrap_or(c.nominal_hz);
+        c.system_mw = f.system_mw.or(c.system_mw);
+        c.area_share = f.area_share.unwrap_or(c.area_share);
+        c.inertia_s = f.inertia_s.unwrap_or(c.inertia_s);
+        c.droop = f.droop.unwrap_or(c.droop);
+        c.damping = f.damping.unwrap_or(c.damping);
+        c.governor_s = f.governor_s.unwrap_or(c.governor_s);
+        c.agc_s = f.agc_s.unwrap_or(c.agc_s);
+        if let Some(stages) = f.ufls {
+            c.ufls = stages
+                .into_iter()
+                .map(|(below_hz, shed_share)| amirange_sim::frequency::UflsStage { below_hz, shed_share })
+                .collect();
+        }
+        set_duration(&mut c.ufls_delay, "frequency.ufls_delay", f.ufls_delay)?;
+        set_duration(&mut c.ufls_restore, "frequency.ufls_restore", f.ufls_restore)?;
+        set_duration(
+            &mut c.ufls_restore_spacing,
+            "frequency.ufls_restore_spacing",
+            f.ufls_restore_spacing,
+        )?;
+    }
     // Ranges are the engine's to define; name the field as the scenario file spells it.
     sim.check().map_err(|e| (scenario_path(&e.field), e.reason))?;
     let operations = match (raw.operations.unwrap_or(RawOperations::Off), raw.operation_rates) {

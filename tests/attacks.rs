@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 21, "the shipped attack files: {names:?}");
+    assert!(names.len() >= 22, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -196,6 +196,13 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                     assert_eq!(b.exposed_resolution_min, Some(15.0));
                     assert_eq!(b.peak_customers_disconnected, 0);
                 }
+                "botnet-ev" => {
+                    assert!(a.succeeded, "{a:?}");
+                    let nadir = b.frequency_nadir_hz.expect("a disturbance");
+                    assert!(nadir < 49.0 && b.ufls_shed_mw > 0.0, "{b:?}");
+                    assert!(b.peak_customers_disconnected > 0, "UFLS opened feeders: {b:?}");
+                    assert!(b.time_to_restore_s.is_some(), "operators restore the feeders");
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -203,7 +210,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 23, "{checked:?}");
+    assert!(checked.len() >= 24, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its
@@ -595,4 +602,51 @@ fn segmentation_stops_lateral_movement_into_scada() {
             assert!(by_cause["attack"].customer_minutes_interrupted > 0.0);
         }
     }
+}
+
+/// A synchronised switch of enough load lowers the frequency in proportion to the swing, less
+/// with more inertia and more with weaker governors (more droop), and trips under-frequency
+/// load shedding past its threshold; a small swing does not.
+#[test]
+fn load_switching_moves_frequency_by_swing_inertia_and_droop() {
+    let (path, text) = file("load-switching-ev.ron");
+    let swing = |infected: &str, frequency: &str| {
+        let text = text
+            .replace("infected: 0.3,", &format!("infected: {infected},"))
+            .replace("inertia_s: 5.0,\n        droop: 0.05,", frequency);
+        let scenario = load_text(&path, &text, METERS);
+        let finished = run(&scenario);
+        let events = &finished.sim.frequency().events;
+        let first = events
+            .iter()
+            .find(|e| e.cause == Cause::Attack(0).code())
+            .expect("a disturbance")
+            .clone();
+        (first, finished.metrics.attacks[0].blast_radius.clone())
+    };
+    let typical = "inertia_s: 5.0, droop: 0.05,";
+    let (small, small_b) = swing("0.01", typical);
+    let (double, _) = swing("0.02", typical);
+    // Below the first stage: no load shed, nobody cut off.
+    assert!(small.nadir_hz < 50.0 && small.nadir_hz > 49.0, "{small:?}");
+    assert!(small.stages.is_empty() && small_b.ufls_shed_mw == 0.0 && small_b.peak_customers_disconnected == 0);
+    // The deviation per MW of swing is the same for both swings (the model is linear).
+    let per_mw = |e: &amirange_sim::frequency::FrequencyEvent| (50.0 - e.nadir_hz) / e.largest_step_mw;
+    assert!(double.largest_step_mw > 1.5 * small.largest_step_mw);
+    assert!(
+        (per_mw(&double) / per_mw(&small) - 1.0).abs() < 0.01,
+        "{small:?} {double:?}"
+    );
+    // Twice the inertia: a shallower dip; twice the droop: a deeper one.
+    let (heavy, _) = swing("0.01", "inertia_s: 10.0, droop: 0.05,");
+    let (soft, _) = swing("0.01", "inertia_s: 5.0, droop: 0.1,");
+    assert!(per_mw(&heavy) < 0.9 * per_mw(&small), "{heavy:?}");
+    assert!(per_mw(&soft) > 1.1 * per_mw(&small), "{soft:?}");
+    // The file's swing trips the first stages and cuts customers off.
+    let (large, large_b) = swing("0.3", typical);
+    assert!(
+        large.nadir_hz < 49.0 && !large.stages.is_empty() && large.stages[0] == 0,
+        "{large:?}"
+    );
+    assert!(large_b.ufls_shed_mw > 0.0 && large_b.peak_customers_disconnected > 0);
 }

@@ -28,6 +28,7 @@ pub mod command_flood;
 pub mod exfiltration;
 pub mod jamming;
 pub mod lateral;
+pub mod load_switching;
 pub mod mass_disconnect;
 pub mod replay;
 pub mod rogue_firmware;
@@ -65,10 +66,12 @@ pub enum AttackSpec {
     LateralMovement(lateral::Spec),
     /// Copy customers' interval data out of the MDM.
     DataExfiltration(exfiltration::Spec),
+    /// Switch a botnet of home-area devices on and off at once.
+    LoadSwitching(load_switching::Spec),
 }
 
 /// Every attack kind's tags (for tests and documentation).
-pub const ALL_TAGS: [&Tags; 9] = [
+pub const ALL_TAGS: [&Tags; 10] = [
     &mass_disconnect::TAGS,
     &jamming::TAGS,
     &rogue_firmware::TAGS,
@@ -78,6 +81,7 @@ pub const ALL_TAGS: [&Tags; 9] = [
     &command_flood::TAGS,
     &lateral::TAGS,
     &exfiltration::TAGS,
+    &load_switching::TAGS,
 ];
 
 /// What validation knows of the scenario: its calendar and the HES's accounts.
@@ -119,6 +123,7 @@ impl AttackSpec {
             AttackSpec::CommandFlood(s) => &s.id,
             AttackSpec::LateralMovement(s) => &s.id,
             AttackSpec::DataExfiltration(s) => &s.id,
+            AttackSpec::LoadSwitching(s) => &s.id,
         }
     }
 
@@ -134,6 +139,7 @@ impl AttackSpec {
             AttackSpec::CommandFlood(s) => &s.at,
             AttackSpec::LateralMovement(s) => &s.at,
             AttackSpec::DataExfiltration(s) => &s.at,
+            AttackSpec::LoadSwitching(s) => &s.at,
         }
     }
 
@@ -149,6 +155,7 @@ impl AttackSpec {
             AttackSpec::CommandFlood(_) => &command_flood::TAGS,
             AttackSpec::LateralMovement(_) => &lateral::TAGS,
             AttackSpec::DataExfiltration(_) => &exfiltration::TAGS,
+            AttackSpec::LoadSwitching(_) => &load_switching::TAGS,
         }
     }
 
@@ -165,6 +172,7 @@ impl AttackSpec {
             AttackSpec::CommandFlood(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::LateralMovement(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::DataExfiltration(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::LoadSwitching(s) => Box::new(s.check(index, ctx)?),
         })
     }
 }

@@ -42,6 +42,8 @@ pub struct SimConfig {
     pub mdm: MdmConfig,
     /// Cold-load pickup after a feeder is restored.
     pub cold_load: ColdLoadPickup,
+    /// The bulk system's frequency response and under-frequency load shedding.
+    pub frequency: crate::frequency::FrequencyConfig,
 }
 
 /// A [`SimConfig`] value out of range.
@@ -104,6 +106,7 @@ impl SimConfig {
             security: SecurityConfig::typical(),
             mdm: MdmConfig::typical(),
             cold_load: ColdLoadPickup::typical(),
+            frequency: crate::frequency::FrequencyConfig::typical(),
         }
     }
 
@@ -172,6 +175,7 @@ impl SimConfig {
         prefixed("hes", self.hes.check())?;
         prefixed("security", self.security.check())?;
         prefixed("mdm", self.mdm.check())?;
+        prefixed("frequency", self.frequency.check())?;
         let c = &self.cold_load;
         within("cold_load.extra".into(), c.extra, 3.0)?;
         if c.decay < SimDuration::from_minutes(1) || c.decay > SimDuration::from_hours(12) {

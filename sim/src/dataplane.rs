@@ -243,7 +243,10 @@ impl ConsumeStep<'_> {
         let on_share = (1.0 - relay_off) * (1.0 - feeder_off);
         let demand_wh = base_wh * factor * f64::from(self.grid.pickup_factor[f]);
         let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
-        let true_wh = demand_wh * keep * on_share;
+        // What the premise would take with supply: its demand less demand response, plus any
+        // load switched on from outside its pattern.
+        let load_wh = demand_wh * keep + meter.extra_wh(self.span_us.0, self.span_us.1);
+        let true_wh = load_wh * on_share;
         let relay_cause = meter.relay_cause;
         let f_cause = self.grid.feeders[f].cause;
         if relay_off > 0.0 || feeder_off > 0.0 {
@@ -254,7 +257,7 @@ impl ConsumeStep<'_> {
                     continue;
                 }
                 let us = (share * f64::from(interval_us)) as u64;
-                let mwh = (demand_wh * keep * share * 1000.0) as u64;
+                let mwh = (load_wh * share * 1000.0) as u64;
                 acc.interrupted_us_by_cause[cause.index()] += us;
                 acc.not_served_mwh_by_cause[cause.index()] += mwh;
                 if let Some(k) = cause.attack() {

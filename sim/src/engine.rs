@@ -19,6 +19,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::calendar::EventCalendar;
 use crate::config::{ConfigError, INTERVAL, SimConfig};
 use crate::dataplane::{CycleState, ProfileTable, SamplingTables, TickClock, interval_system};
+use crate::frequency::{Frequency, TICK_US};
 use crate::grid::GridState;
 use crate::hes::{AuditRecord, CommandKind, CommandRequest, Credential, Hes, Job};
 use crate::mdm::{Detection, OutageRecord};
@@ -145,6 +146,20 @@ pub enum Input {
         /// Who replays it.
         cause: Cause,
     },
+    /// A device at the premise behind a meter (an EV charger, a heat pump, an inverter) switches
+    /// `kw` of load on from now until `until` (whole seconds), beyond the premise's normal
+    /// pattern; it replaces any earlier switched load. The meter records it like any load; the
+    /// bulk system sees the switch as a load step.
+    SwitchLoad {
+        /// The meter.
+        meter: u32,
+        /// Load switched on, kW (negative: generation, such as an inverter feeding in).
+        kw: f32,
+        /// When it switches off again.
+        until: SimTime,
+        /// Who switches it.
+        cause: Cause,
+    },
     /// An attacker gains (or, with `None`, loses) a foothold on the HES itself: while it holds
     /// one, requests made with [`Credential::hes_process`] pass authentication and
     /// authorisation, as calls from inside the HES do.
@@ -209,6 +224,31 @@ enum Event {
     /// The first last-gasp message of an outage reaches the MDM.
     OutageDetected {
         outage: u32,
+    },
+    /// The bulk system's frequency model advances one tick.
+    FrequencyTick,
+    /// A meter's extra switched load ends (if its window still ends now).
+    ExtraLoadEnds {
+        meter: u32,
+        cause: Cause,
+    },
+    /// A meter's demand-response reduction ends (if its window still ends now).
+    DemandResponseEnds {
+        meter: u32,
+        cause: Cause,
+    },
+    /// A UFLS stage's relays open its feeders.
+    UflsTrip {
+        stage: u8,
+        cause: Cause,
+    },
+    /// Operators restore a feeder a UFLS stage opened (`feeder` is `NONE` for a stage with no
+    /// feeder in the simulated area); `last` marks the stage's last one.
+    UflsRestore {
+        stage: u8,
+        feeder: u32,
+        part: f32,
+        last: bool,
     },
 }
 
@@ -282,6 +322,10 @@ pub struct Sim {
     read_cycle_intervals: u32,
     /// Per feeder: the outage record of the outage in progress.
     open_outage: Vec<Option<u32>>,
+    /// The bulk system's frequency.
+    frequency: Frequency,
+    /// Per feeder: whether a UFLS relay holds it open.
+    ufls_open: Vec<bool>,
 }
 
 impl Sim {
@@ -337,6 +381,8 @@ impl Sim {
         world.insert_resource(Fleet::new(network.meters.len(), &config.security));
         world.insert_resource(GridState::new(&network, config.cold_load));
         let open_outage = vec![None; network.feeders.len()];
+        let ufls_open = vec![false; network.feeders.len()];
+        let frequency = Frequency::new(config.frequency.clone(), 1.0);
         world.insert_resource(config);
         world.insert_resource(NetState::new(&network));
         world.insert_resource(network);
@@ -348,7 +394,7 @@ impl Sim {
         let mut data_plane = Schedule::default();
         data_plane.set_executor(SingleThreadedExecutor::new());
         data_plane.add_systems(interval_system);
-        Ok(Sim {
+        let mut sim = Sim {
             world,
             data_plane,
             calendar: EventCalendar::new(),
@@ -362,7 +408,29 @@ impl Sim {
             horizon,
             read_cycle_intervals,
             open_outage,
-        })
+            frequency,
+            ufls_open,
+        };
+        // The bulk system the area belongs to: its size as configured, or the area's highest
+        // expected load over its share of the system.
+        let peak_mw = (0..sim.world.resource::<SimConfig>().n_slots())
+            .map(|s| sim.expected_kw(s))
+            .fold(0.0f64, f64::max)
+            / 1000.0;
+        let system_mw = match sim.world.resource::<SimConfig>().frequency.system_mw {
+            Some(mw) if mw < peak_mw => {
+                return Err(SimError::Config(ConfigError {
+                    field: "frequency.system_mw".into(),
+                    reason: format!(
+                        "the system's load ({mw} MW) must be at least the simulated area's expected peak ({peak_mw:.1} MW)"
+                    ),
+                }));
+            }
+            Some(mw) => mw,
+            None => (peak_mw / sim.world.resource::<SimConfig>().frequency.area_share).max(1.0),
+        };
+        sim.frequency.system_mw = system_mw;
+        Ok(sim)
     }
 
     /// The configuration the simulation runs with.
@@ -404,6 +472,7 @@ impl Sim {
             | Input::Bypass { meter, .. }
             | Input::FalseData { meter, .. }
             | Input::Replay { meter, .. }
+            | Input::SwitchLoad { meter, .. }
             | Input::LocalFirmware { meter, .. }
             | Input::Tamper { meter, .. } => unknown(*meter)?,
             Input::PeerFirmware { from, to, .. } => {
@@ -539,6 +608,57 @@ impl Sim {
                 });
                 return;
             }
+            Event::FrequencyTick => {
+                let (trips, again) = self.frequency.tick(at);
+                for t in trips {
+                    let (stage, cause) = (t.stage as u8, Cause::from_code(t.cause));
+                    self.calendar.insert(t.at, Event::UflsTrip { stage, cause });
+                }
+                if again {
+                    self.calendar.insert(SimTime(at.0 + TICK_US), Event::FrequencyTick);
+                }
+                return;
+            }
+            Event::ExtraLoadEnds { meter, cause } => {
+                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
+                let Some(m) = self.world.get::<Meter>(entity) else {
+                    return;
+                };
+                if u64::from(m.extra_until_s) * 1_000_000 == at.0 && m.extra_kw != 0.0 && self.supplied(entity) {
+                    let kw = f64::from(m.extra_kw);
+                    self.load_step(at, -kw, cause);
+                }
+                return;
+            }
+            Event::DemandResponseEnds { meter, cause } => {
+                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
+                let Some(m) = self.world.get::<Meter>(entity) else {
+                    return;
+                };
+                if m.dr_until_us == at.0 && m.dr_keep < 1.0 && self.supplied(entity) {
+                    let kw = (1.0 - f64::from(m.dr_keep)) * self.base_kw(entity);
+                    self.load_step(at, kw, cause);
+                }
+                return;
+            }
+            Event::UflsTrip { stage, cause } => return self.ufls_trip(at, stage, cause),
+            Event::UflsRestore {
+                stage,
+                feeder,
+                part,
+                last,
+            } => {
+                if feeder != NONE && std::mem::take(&mut self.ufls_open[feeder as usize]) {
+                    self.feeder_supply(at, feeder, true, Cause::Operation, false);
+                }
+                if self
+                    .frequency
+                    .restore(usize::from(stage), f64::from(part), last, Cause::Operation.code())
+                {
+                    self.schedule_tick(at);
+                }
+                return;
+            }
         };
         match input {
             Input::Send { meter, message } => {
@@ -586,7 +706,7 @@ impl Sim {
                 feeder,
                 energized,
                 cause,
-            } => self.feeder_supply(at, feeder, energized, cause),
+            } => self.feeder_supply(at, feeder, energized, cause, true),
             Input::MeterFailure { meter, failed } => {
                 self.world.resource_mut::<Fleet>().failed[meter as usize] = failed;
                 self.world.resource_scope(|world, mut state: Mut<NetState>| {
@@ -651,6 +771,29 @@ impl Sim {
                 fleet.accepted_frames.push((meter, frame));
                 self.set_relay(at, meter, relay, cause);
             }
+            Input::SwitchLoad {
+                meter,
+                kw,
+                until,
+                cause,
+            } => {
+                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
+                let before = self.meter_kw(entity, at);
+                let (from_s, until_s) = ((at.0 / 1_000_000) as u32, (until.0 / 1_000_000) as u32);
+                if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
+                    m.extra_kw = if kw.is_finite() { kw.clamp(-1e5, 1e5) } else { 0.0 };
+                    m.extra_from_s = from_s;
+                    m.extra_until_s = until_s.max(from_s);
+                }
+                if self.supplied(entity) {
+                    let kw = self.meter_kw(entity, at) - before;
+                    self.load_step(at, kw, cause);
+                }
+                if until_s > from_s {
+                    let ends = SimTime(u64::from(until_s) * 1_000_000);
+                    self.calendar.insert(ends, Event::ExtraLoadEnds { meter, cause });
+                }
+            }
             Input::HesFoothold { attack } => self.world.resource_mut::<Hes>().foothold = attack,
             Input::Truth(record) => self.world.resource_mut::<RunRecords>().truth.push(record),
             Input::Alert(record) => {
@@ -678,6 +821,106 @@ impl Sim {
                 // The opening's cause owns the interruption until the relay closes again.
                 m.relay_cause = cause;
             }
+            if self.feeder_energized(entity) {
+                let kw = self.meter_kw(entity, at);
+                let kw = if relay == Relay::Open { -kw } else { kw };
+                self.load_step(at, kw, cause);
+            }
+        }
+    }
+
+    /// Whether meter `entity`'s feeder is energized.
+    fn feeder_energized(&self, entity: Entity) -> bool {
+        let grid = self.world.resource::<GridState>();
+        self.world
+            .get::<GridPlace>(entity)
+            .is_some_and(|p| grid.feeders[p.feeder as usize].energized)
+    }
+
+    /// Whether meter `entity`'s premise has supply: relay closed and feeder energized.
+    fn supplied(&self, entity: Entity) -> bool {
+        self.world
+            .get::<Meter>(entity)
+            .is_some_and(|m| m.relay == Relay::Closed)
+            && self.feeder_energized(entity)
+    }
+
+    /// The premise's expected demand in the present interval, kW: its annual consumption on its
+    /// class profile, shifted by its routine (what the bulk system sees switch when it does).
+    fn base_kw(&self, entity: Entity) -> f64 {
+        let Some(p) = self.world.get::<Premise>(entity) else {
+            return 0.0;
+        };
+        let table = self.world.resource::<ProfileTable>();
+        let slot = i64::from(self.next_slot) + i64::from(p.shift_slots);
+        f64::from(p.annual_kwh) / 1000.0 * f64::from(table.kw(p.class, slot))
+    }
+
+    /// The premise's load at `at` if it has supply, kW: its expected demand less any active
+    /// demand response, plus any extra switched load.
+    fn meter_kw(&self, entity: Entity, at: SimTime) -> f64 {
+        let Some(m) = self.world.get::<Meter>(entity) else {
+            return 0.0;
+        };
+        let keep = if m.dr_keep < 1.0 && m.dr_from_us <= at.0 && at.0 < m.dr_until_us {
+            f64::from(m.dr_keep)
+        } else {
+            1.0
+        };
+        let extra = if m.extra_on(at.0) { f64::from(m.extra_kw) } else { 0.0 };
+        self.base_kw(entity) * keep + extra
+    }
+
+    /// A sudden change of load of `kw` (positive: more) by `cause`, for the bulk system's
+    /// frequency.
+    fn load_step(&mut self, at: SimTime, kw: f64, cause: Cause) {
+        if self.frequency.step(kw, cause.code()) {
+            self.schedule_tick(at);
+        }
+    }
+
+    /// Puts the frequency model's next tick on the calendar, at the next whole second.
+    fn schedule_tick(&mut self, at: SimTime) {
+        let next = SimTime((at.0 / TICK_US + 1) * TICK_US);
+        self.calendar.insert(next, Event::FrequencyTick);
+    }
+
+    /// A UFLS stage's relays open its feeders in the simulated area; operators restore them
+    /// later, one after the other.
+    fn ufls_trip(&mut self, at: SimTime, stage: u8, cause: Cause) {
+        let config = self.frequency.config().clone();
+        let n_feeders = self.ufls_open.len() as u32;
+        let mut opened = Vec::new();
+        for f in 0..n_feeders {
+            if config.stage_of(f) != Some(usize::from(stage)) {
+                continue;
+            }
+            if self.world.resource::<GridState>().feeders[f as usize].energized {
+                self.feeder_supply(at, f, false, cause, false);
+                self.ufls_open[f as usize] = true;
+                opened.push(f);
+            }
+        }
+        let first = at.0 + config.ufls_restore.as_micros();
+        let spacing = config.ufls_restore_spacing.as_micros();
+        if opened.is_empty() {
+            let restore = Event::UflsRestore {
+                stage,
+                feeder: NONE,
+                part: 1.0,
+                last: true,
+            };
+            self.calendar.insert(SimTime(first), restore);
+        }
+        let n = opened.len();
+        for (i, f) in opened.into_iter().enumerate() {
+            let restore = Event::UflsRestore {
+                stage,
+                feeder: f,
+                part: 1.0 / n as f32,
+                last: i + 1 == n,
+            };
+            self.calendar.insert(SimTime(first + i as u64 * spacing), restore);
         }
     }
 
@@ -866,11 +1109,19 @@ impl Sim {
             CommandKind::Connect => self.set_relay(at, m, Relay::Closed, cause),
             CommandKind::Disconnect => self.set_relay(at, m, Relay::Open, cause),
             CommandKind::DemandResponse { reduction, duration } => {
+                let before = self.meter_kw(entity, at);
                 if let Some(mut meter) = self.world.get_mut::<Meter>(entity) {
                     meter.dr_keep = (1.0 - reduction).clamp(0.0, 1.0);
                     meter.dr_from_us = at.0;
                     meter.dr_until_us = at.0 + duration.as_micros();
                 }
+                if self.supplied(entity) {
+                    let kw = self.meter_kw(entity, at) - before;
+                    self.load_step(at, kw, cause);
+                }
+                let ends = SimTime(at.0 + duration.as_micros());
+                self.calendar
+                    .insert(ends, Event::DemandResponseEnds { meter: m, cause });
             }
             CommandKind::TariffChange { tariff } => {
                 if let Some(mut record) = self.world.get_mut::<MdmRecord>(entity) {
@@ -1040,14 +1291,40 @@ impl Sim {
 
     /// A feeder goes out or comes back: supply, radios and routes follow; going out, its meters
     /// send their last gasps and an outage record opens.
-    fn feeder_supply(&mut self, at: SimTime, feeder: u32, energized: bool, cause: Cause) {
+    fn feeder_supply(&mut self, at: SimTime, feeder: u32, energized: bool, cause: Cause, track: bool) {
         let start = self.interval_start();
+        // The load the feeder carries (before it goes out, or once it is back) is a step for the
+        // bulk system, unless UFLS itself switches it (the frequency model books that).
+        let feeder_kw = |sim: &Sim| -> f64 {
+            let dir = &sim.world.resource::<MeterDirectory>().0;
+            sim.world
+                .resource::<GridState>()
+                .meters_of(feeder)
+                .iter()
+                .map(|&m| {
+                    let e = dir[m as usize];
+                    match sim.world.get::<Meter>(e) {
+                        Some(x) if x.relay == Relay::Closed => sim.meter_kw(e, at),
+                        _ => 0.0,
+                    }
+                })
+                .sum()
+        };
+        let before = if track && !energized && (feeder as usize) < self.ufls_open.len() {
+            feeder_kw(self)
+        } else {
+            0.0
+        };
         let changed = self
             .world
             .resource_mut::<GridState>()
             .set(feeder, energized, cause, at, start);
         if !changed {
             return;
+        }
+        if track {
+            let kw = if energized { feeder_kw(self) } else { -before };
+            self.load_step(at, kw, cause);
         }
         let seed = self.world.resource::<SimConfig>().seed;
         let gasp_success = self.world.resource::<SimConfig>().mdm.last_gasp_success;
@@ -1136,6 +1413,11 @@ impl Sim {
             .resource_mut::<GridState>()
             .close_interval(start, SimTime(start.0 + INTERVAL.as_micros()));
         self.data_plane.run(&mut self.world);
+        let (lo, hi) = self.frequency.take_interval();
+        if let Some(row) = self.world.resource_mut::<RunRecords>().intervals.last_mut() {
+            row.frequency_min_mhz = (lo * 1000.0).round() as u32;
+            row.frequency_max_mhz = (hi * 1000.0).round() as u32;
+        }
         // The MDM's missing-read detector: feeders with meters newly silent for the configured
         // number of cycles, while an outage there is still undetected.
         let mut silent = std::mem::take(&mut self.world.resource_mut::<RunRecords>().silent_feeders);
@@ -1169,6 +1451,11 @@ impl Sim {
             .iter()
             .map(|&c| f64::from(table.kw(c, i64::from(slot))) * counters.annual_wh_by_class[c.index()] as f64 / 1e6)
             .sum()
+    }
+
+    /// The bulk system's frequency: its parameters, size and disturbances so far.
+    pub fn frequency(&self) -> &Frequency {
+        &self.frequency
     }
 
     /// The records of the run so far: interval rows, ground truth, alerts.

@@ -44,6 +44,7 @@ pub mod dataplane;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;
+pub mod frequency;
 pub mod grid;
 pub mod hes;
 pub mod mdm;

@@ -211,6 +211,13 @@ pub struct Meter {
     /// Whether the skew is theft (the customer takes the energy: a bypass, or forged readings
     /// that under-report) rather than falsified data.
     pub skew_theft: bool,
+    /// Load switched on at the premise from outside its normal pattern (a home-area device of a
+    /// botnet), kW, while `extra_from_s..extra_until_s` lasts.
+    pub extra_kw: f32,
+    /// When the extra load started, seconds since the run start.
+    pub extra_from_s: u32,
+    /// When it stops, seconds since the run start.
+    pub extra_until_s: u32,
 }
 
 impl Meter {
@@ -228,6 +235,9 @@ impl Meter {
             register_share: 1.0,
             skew_by: 0,
             skew_theft: false,
+            extra_kw: 0.0,
+            extra_from_s: 0,
+            extra_until_s: 0,
         }
     }
 
@@ -239,6 +249,28 @@ impl Meter {
         }
         let overlap = self.dr_until_us.min(to) - self.dr_from_us.max(from);
         1.0 - (1.0 - f64::from(self.dr_keep)) * overlap as f64 / (to - from) as f64
+    }
+
+    /// Energy of the extra switched load over `[from, to)` (µs), Wh.
+    #[inline]
+    pub fn extra_wh(&self, from: u64, to: u64) -> f64 {
+        if self.extra_kw == 0.0 {
+            return 0.0;
+        }
+        let (a, b) = (
+            u64::from(self.extra_from_s) * 1_000_000,
+            u64::from(self.extra_until_s) * 1_000_000,
+        );
+        let overlap = b.min(to).saturating_sub(a.max(from));
+        f64::from(self.extra_kw) * overlap as f64 / 3.6e9
+    }
+
+    /// Whether the extra switched load is on at `at` (µs).
+    #[inline]
+    pub fn extra_on(&self, at: u64) -> bool {
+        self.extra_kw != 0.0
+            && u64::from(self.extra_from_s) * 1_000_000 <= at
+            && at < u64::from(self.extra_until_s) * 1_000_000
     }
 }
 

@@ -17,6 +17,10 @@ use crate::time::SimTime;
 pub struct IntervalRow {
     /// Interval index since the start.
     pub slot: u32,
+    /// Lowest frequency of the bulk system in the interval, mHz.
+    pub frequency_min_mhz: u32,
+    /// Highest frequency of the bulk system in the interval, mHz.
+    pub frequency_max_mhz: u32,
     /// True energy delivered to all premises in the interval, mWh.
     pub true_mwh: u64,
     /// True energy per customer class, mWh, in [`CustomerClass::ALL`] order.

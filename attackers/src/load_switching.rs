@@ -1,0 +1,318 @@
+//! Coordinated load switching by a botnet of home-area devices.
+//!
+//! The attacker controls devices behind customers' meters (EV chargers, heat pumps, PV
+//! inverters) through a flaw common to one vendor's fleet or its cloud: `infected` is the share
+//! of targeted premises that own such a device, drawn from the seed. At `at` it switches every
+//! infected device on at once for `on_for` (an inverter is switched off, which adds the output
+//! it was feeding in to the premise's net load), then off for `off_for`, `cycles` times. The
+//! premises' meters record the load like any other; the bulk system sees each switch as a
+//! sudden load step, and its frequency falls (or rises) by the engine's frequency model, down to
+//! under-frequency load shedding, which opens feeders in the simulated area.
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::model::Cause;
+use amirange_sim::rng::{Purpose, Stream};
+use amirange_sim::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+use crate::tags::{Stride, Tags, Technique};
+use crate::targets::{STREAM_SHARE, Targets};
+use crate::when::{self, When};
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: manipulation of the load the grid must balance.
+pub const TAGS: Tags = Tags {
+    kind: "load-switching",
+    stride: Stride::DenialOfService,
+    technique: Technique {
+        id: "T0831",
+        name: "Manipulation of Control",
+    },
+    related: &[
+        Technique {
+            id: "T0883",
+            name: "Internet Accessible Device",
+        },
+        Technique {
+            id: "T0806",
+            name: "Brute Force I/O",
+        },
+        Technique {
+            id: "T0826",
+            name: "Loss of Availability",
+        },
+    ],
+};
+
+/// The kind of device the botnet is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Device {
+    /// A wallbox charging an electric vehicle: 7.4 kW (single-phase 32 A).
+    EvCharger,
+    /// A heat pump's compressor with its backup heater: 3 kW.
+    HeatPump,
+    /// A rooftop PV inverter switched off while feeding in: 4 kW more net load.
+    Inverter,
+}
+
+impl Device {
+    /// The load one device switches, kW, unless the scenario says otherwise.
+    pub fn default_kw(self) -> f32 {
+        match self {
+            Device::EvCharger => 7.4,
+            Device::HeatPump => 3.0,
+            Device::Inverter => 4.0,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Device::EvCharger => "EV chargers",
+            Device::HeatPump => "heat pumps",
+            Device::Inverter => "PV inverters",
+        }
+    }
+}
+
+/// A load-switching botnet as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When the devices first switch: `"0d 19:00"`, `"0d peak"`, ...
+    pub at: String,
+    /// Premises whose devices the botnet may hold.
+    pub targets: Targets,
+    /// The kind of device.
+    pub device: Device,
+    /// Share of targeted premises with an infected device, above 0 and at most 1.
+    pub infected: f64,
+    /// Load one device switches, kW (default by device).
+    #[serde(default)]
+    pub kw: Option<f32>,
+    /// How long the devices stay switched each cycle, e.g. `"15m"`.
+    pub on_for: String,
+    /// Pause between cycles (default: `on_for`).
+    #[serde(default)]
+    pub off_for: Option<String>,
+    /// How many times to switch (default 1).
+    #[serde(default)]
+    pub cycles: Option<u32>,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<LoadSwitching, (String, String)> {
+        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+        self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
+        let infected = crate::access::probability("infected", self.infected)?;
+        if infected == 0.0 {
+            return Err((
+                "infected".into(),
+                "a botnet needs some infected devices: above 0".into(),
+            ));
+        }
+        let kw = self.kw.unwrap_or(self.device.default_kw());
+        if !(kw.is_finite() && kw > 0.0 && kw <= 1000.0) {
+            return Err(("kw".into(), format!("must be above 0 and at most 1000 kW, not {kw}")));
+        }
+        let on_for = when::duration("on_for", &self.on_for, ctx.horizon)?;
+        if on_for < SimDuration::from_secs(1) {
+            return Err(("on_for".into(), "at least 1s".into()));
+        }
+        let off_for = match &self.off_for {
+            Some(text) => when::duration("off_for", text, ctx.horizon)?,
+            None => on_for,
+        };
+        let cycles = self.cycles.unwrap_or(1);
+        if !(1..=1000).contains(&cycles) {
+            return Err(("cycles".into(), format!("must be 1 to 1000, not {cycles}")));
+        }
+        Ok(LoadSwitching {
+            spec: self.clone(),
+            k: index,
+            at,
+            kw,
+            on_for,
+            off_for,
+            cycles,
+            start: SimTime::ZERO,
+            bots: Vec::new(),
+            done: 0,
+            wake: None,
+        })
+    }
+}
+
+/// A load-switching botnet at run time.
+#[derive(Debug)]
+pub struct LoadSwitching {
+    spec: Spec,
+    k: u8,
+    at: When,
+    kw: f32,
+    on_for: SimDuration,
+    off_for: SimDuration,
+    cycles: u32,
+    start: SimTime,
+    /// Meters whose premise holds an infected device, ascending.
+    bots: Vec<u32>,
+    /// Cycles switched so far.
+    done: u32,
+    wake: Option<SimTime>,
+}
+
+impl LoadSwitching {
+    /// The frequency disturbances this attack caused (by the largest share of their steps).
+    fn disturbances<'a>(&self, sim: &'a Sim) -> impl Iterator<Item = &'a amirange_sim::frequency::FrequencyEvent> {
+        let code = Cause::Attack(self.k).code();
+        sim.frequency().events.iter().filter(move |e| e.cause == code)
+    }
+}
+
+impl Attack for LoadSwitching {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        let targets = self.spec.targets.meters(sim, self.k, "targets")?;
+        let seed = sim.config().seed;
+        // Which premises own an infected device: a draw per meter, in a slot range of its own
+        // (the target share uses STREAM_SHARE's low half).
+        let slot = STREAM_SHARE | (1 << 40);
+        self.bots = targets
+            .into_iter()
+            .filter(|&m| {
+                Stream::new(seed, Purpose::Attack, u64::from(self.k), slot | u64::from(m)).bernoulli(self.spec.infected)
+            })
+            .collect();
+        self.start = self.at.resolve(sim);
+        self.wake = Some(self.start);
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        self.wake
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        if self.done == 0 {
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "botnet",
+                format!(
+                    "{} {} under the attacker's control (T0883)",
+                    self.bots.len(),
+                    self.spec.device.name()
+                ),
+                self.bots.clone(),
+            );
+        }
+        self.done += 1;
+        let until = SimTime((now.0 + self.on_for.as_micros()).min(sim.horizon().0));
+        if !self.bots.is_empty() {
+            for &meter in &self.bots {
+                sim.schedule(
+                    now,
+                    Input::SwitchLoad {
+                        meter,
+                        kw: self.kw,
+                        until,
+                        cause: Cause::Attack(self.k),
+                    },
+                )?;
+            }
+            let mw = f64::from(self.kw) * self.bots.len() as f64 / 1000.0;
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "switch",
+                format!(
+                    "cycle {}: {} {} switched at once, {mw:.1} MW for {} (T0831)",
+                    self.done,
+                    self.bots.len(),
+                    self.spec.device.name(),
+                    self.on_for
+                ),
+                self.bots.clone(),
+            );
+        }
+        let next = SimTime(until.0 + self.off_for.as_micros());
+        self.wake = (self.done < self.cycles && !self.bots.is_empty() && next < sim.horizon()).then_some(next);
+        Ok(())
+    }
+
+    fn finish(&mut self, sim: &mut Sim) {
+        let shed: Vec<(SimTime, f64, f64, Vec<u8>)> = self
+            .disturbances(sim)
+            .filter(|e| e.shed_mw > 0.0)
+            .map(|e| (e.start, e.nadir_hz, e.shed_mw, e.stages.clone()))
+            .collect();
+        for (start, nadir, mw, stages) in shed {
+            truth(
+                sim,
+                start,
+                &self.spec.id,
+                "load-shed",
+                format!(
+                    "frequency fell to {nadir:.3} Hz; under-frequency relays shed {mw:.0} MW in {} stage(s) (T0826)",
+                    stages.len()
+                ),
+                Vec::new(),
+            );
+        }
+    }
+
+    fn report(&self, sim: &Sim) -> Report {
+        let nominal = sim.config().frequency.nominal_hz;
+        let worst = self
+            .disturbances(sim)
+            .map(|e| (e.nadir_hz, e.peak_hz, e.shed_mw))
+            .fold((nominal, nominal, 0.0f64), |a, e| {
+                (a.0.min(e.0), a.1.max(e.1), a.2 + e.2)
+            });
+        let failure_reason = if self.done == 0 {
+            Some("the botnet had not switched when the run ended".to_owned())
+        } else if self.bots.is_empty() {
+            Some("no targeted premise held an infected device".to_owned())
+        } else {
+            None
+        };
+        let summary = match &failure_reason {
+            None => format!(
+                "switched {} {} ({:.1} MW) {} time(s); frequency {:.3} to {:.3} Hz, {:.0} MW shed by UFLS",
+                self.bots.len(),
+                self.spec.device.name(),
+                f64::from(self.kw) * self.bots.len() as f64 / 1000.0,
+                self.done,
+                worst.0,
+                worst.1,
+                worst.2
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.start,
+            succeeded: failure_reason.is_none(),
+            failure_reason,
+            meters_targeted: self.bots.len() as u64,
+            meters_compromised: 0,
+            still_active: false,
+            summary,
+            customers_exposed: 0,
+            households_exposed: 0,
+        }
+    }
+}
