@@ -633,7 +633,9 @@ fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
                 group(b.households_exposed)
             ));
         }
-        if let (Some(lo), Some(hi)) = (b.frequency_nadir_hz, b.frequency_peak_hz) {
+        if let (Some(lo), Some(hi)) = (b.frequency_nadir_hz, b.frequency_peak_hz)
+            && (hi - lo) >= 0.001
+        {
             let shed = if b.ufls_shed_mw > 0.0 {
                 format!(", {:.0} MW shed by under-frequency relays", b.ufls_shed_mw)
             } else {

@@ -239,6 +239,12 @@ pub struct RawSecurity {
     /// Whether the HES's network is segmented from distribution SCADA.
     #[serde(default)]
     pub segmentation: Option<bool>,
+    /// Whether meters authenticate the network they join (refusing rogue concentrators).
+    #[serde(default)]
+    pub mutual_auth: Option<bool>,
+    /// Share of meters that still accept the legacy security level (open to downgrade).
+    #[serde(default)]
+    pub legacy_share: Option<f64>,
     /// The installed firmware: `(version: "4.1.0", signed: true, image_kb: 256)`.
     #[serde(default)]
     pub firmware: Option<RawFirmware>,
@@ -900,6 +906,8 @@ fn control_plane(
         c.verify_firmware = s.verify_firmware.unwrap_or(c.verify_firmware);
         c.frame_counters = s.frame_counters.unwrap_or(c.frame_counters);
         c.segmentation = s.segmentation.unwrap_or(c.segmentation);
+        c.mutual_auth = s.mutual_auth.unwrap_or(c.mutual_auth);
+        c.legacy_share = s.legacy_share.unwrap_or(c.legacy_share);
         if let Some(f) = s.firmware {
             let image: &mut FirmwareImage = &mut c.installed;
             image.version = f.version.unwrap_or_else(|| image.version.clone());

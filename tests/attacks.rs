@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 22, "the shipped attack files: {names:?}");
+    assert!(names.len() >= 25, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -203,6 +203,28 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                     assert!(b.peak_customers_disconnected > 0, "UFLS opened feeders: {b:?}");
                     assert!(b.time_to_restore_s.is_some(), "operators restore the feeders");
                 }
+                "rogue-drop" => {
+                    assert!(a.succeeded && b.readings_lost > 0 && b.meters_compromised > 0, "{a:?}");
+                    assert_eq!(
+                        b.peak_customers_disconnected, 0,
+                        "dropping traffic cuts data, not supply"
+                    );
+                }
+                "downgrade" | "downgrade-for-replay" => {
+                    assert!(a.succeeded && b.meters_compromised > 0, "{a:?}");
+                    assert!(
+                        b.meters_compromised < a.meters_targeted,
+                        "only legacy-capable meters fall back"
+                    );
+                    assert_eq!(b.time_to_restore_s, None, "the downgrade lasts");
+                }
+                "rogue-forge" => {
+                    assert!(a.succeeded && b.peak_customers_disconnected > 0, "{a:?}");
+                    assert_eq!(b.peak_customers_disconnected, b.meters_compromised);
+                }
+                "replay-downgraded" => {
+                    assert!(a.succeeded && b.customer_minutes_interrupted > 0.0, "{a:?}");
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -210,7 +232,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 24, "{checked:?}");
+    assert!(checked.len() >= 29, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its
@@ -649,4 +671,93 @@ fn load_switching_moves_frequency_by_swing_inertia_and_droop() {
         "{large:?}"
     );
     assert!(large_b.ufls_shed_mw > 0.0 && large_b.peak_customers_disconnected > 0);
+}
+
+/// A rogue concentrator captures only radio meters in its range (and mesh meters routed through
+/// them), none at all when meters authenticate the network, and with a downgrade first, exactly
+/// the meters the downgrade reached.
+#[test]
+fn rogue_concentrator_captures_only_meters_in_range_and_none_with_mutual_auth() {
+    let (path, text) = file("rogue-concentrator-drop.ron");
+    let scenario = load_text(&path, &text, METERS);
+    let finished = run(&scenario);
+    let sim = &finished.sim;
+    let net = sim.network();
+    let center = net.collectors[0].pos;
+    let in_range: HashSet<u32> = (0..net.meters.len() as u32)
+        .filter(|&m| {
+            let site = &net.meters[m as usize];
+            site.link != LinkKind::Plc && site.pos.dist2(center) <= 300.0 * 300.0
+        })
+        .collect();
+    let attached: Vec<u32> = sim.fleet().attached.iter().map(|a| a.0).collect();
+    assert!(!attached.is_empty(), "some meters are in range");
+    assert!(
+        attached.iter().all(|m| in_range.contains(m)),
+        "only meters in radio range attach"
+    );
+    let a = attack(&finished.metrics, "rogue-drop");
+    assert!(a.succeeded && a.blast_radius.readings_lost > 0, "{a:?}");
+    assert_eq!(a.blast_radius.meters_compromised, attached.len() as u64);
+    // Ground truth names every attached meter.
+    let rows = truth_rows(&scenario, &finished);
+    let named = truth_meters(&rows, "rogue-drop");
+    assert!(attached.iter().all(|m| named.contains(m)));
+
+    // Mutual authentication on: nobody attaches, nothing is lost to the rogue.
+    let text_auth = text.replace("security: (mutual_auth: false),", "security: (mutual_auth: true),");
+    assert_ne!(text, text_auth);
+    let finished = run(&load_text(&path, &text_auth, METERS));
+    assert!(finished.sim.fleet().attached.is_empty());
+    assert_eq!(finished.sim.fleet().refused_attach.len(), attached.len());
+    let a = attack(&finished.metrics, "rogue-drop");
+    assert!(!a.succeeded && a.blast_radius.readings_lost == 0, "{a:?}");
+    assert!(
+        a.failure_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("mutual authentication")
+    );
+
+    // Downgrade first: exactly the downgraded meters attach, and only they obey forged commands.
+    let (path, text) = file("downgrade-rogue-forge.ron");
+    let finished = run(&load_text(&path, &text, METERS));
+    let fleet = finished.sim.fleet();
+    let downgraded: Vec<u32> = (0..fleet.downgraded_by.len() as u32)
+        .filter(|&m| fleet.downgraded_by[m as usize] != 0)
+        .collect();
+    let mut attached: Vec<u32> = fleet.attached.iter().map(|a| a.0).collect();
+    attached.sort_unstable();
+    assert!(!downgraded.is_empty());
+    assert_eq!(attached, downgraded);
+    assert!(downgraded.iter().all(|&m| fleet.legacy[m as usize]));
+    let forged = attack(&finished.metrics, "rogue-forge");
+    assert_eq!(forged.blast_radius.peak_customers_disconnected, downgraded.len() as u64);
+    assert_eq!(forged.blast_radius.readings_lost, 0, "a forging rogue passes reads on");
+}
+
+/// A downgrade defeats frame counters: the replay succeeds exactly on downgraded meters.
+#[test]
+fn downgraded_meters_accept_replays_that_others_refuse() {
+    let (path, text) = file("downgrade-replay.ron");
+    let finished = run(&load_text(&path, &text, METERS));
+    let fleet = finished.sim.fleet();
+    assert!(!fleet.accepted_frames.is_empty() && !fleet.refused_frames.is_empty());
+    assert!(
+        fleet
+            .accepted_frames
+            .iter()
+            .all(|f| fleet.downgraded_by[f.0 as usize] != 0)
+    );
+    assert!(
+        fleet
+            .refused_frames
+            .iter()
+            .all(|f| fleet.downgraded_by[f.0 as usize] == 0)
+    );
+    // Without legacy-capable meters the downgrade fails, and so does the replay.
+    let none = text.replace("security: (legacy_share: 0.4),", "security: (legacy_share: 0.0),");
+    let finished = run(&load_text(&path, &none, METERS));
+    assert!(!attack(&finished.metrics, "downgrade-for-replay").succeeded);
+    assert!(!attack(&finished.metrics, "replay-downgraded").succeeded);
 }

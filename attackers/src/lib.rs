@@ -25,12 +25,14 @@
 pub mod access;
 pub mod cloning;
 pub mod command_flood;
+pub mod downgrade;
 pub mod exfiltration;
 pub mod jamming;
 pub mod lateral;
 pub mod load_switching;
 pub mod mass_disconnect;
 pub mod replay;
+pub mod rogue_concentrator;
 pub mod rogue_firmware;
 pub mod tags;
 pub mod targets;
@@ -68,10 +70,14 @@ pub enum AttackSpec {
     DataExfiltration(exfiltration::Spec),
     /// Switch a botnet of home-area devices on and off at once.
     LoadSwitching(load_switching::Spec),
+    /// Force meters in radio range back to a legacy security level.
+    ProtocolDowngrade(downgrade::Spec),
+    /// Put a rogue concentrator (base station) in the middle of the field network.
+    RogueConcentrator(rogue_concentrator::Spec),
 }
 
 /// Every attack kind's tags (for tests and documentation).
-pub const ALL_TAGS: [&Tags; 10] = [
+pub const ALL_TAGS: [&Tags; 12] = [
     &mass_disconnect::TAGS,
     &jamming::TAGS,
     &rogue_firmware::TAGS,
@@ -82,6 +88,8 @@ pub const ALL_TAGS: [&Tags; 10] = [
     &lateral::TAGS,
     &exfiltration::TAGS,
     &load_switching::TAGS,
+    &downgrade::TAGS,
+    &rogue_concentrator::TAGS,
 ];
 
 /// What validation knows of the scenario: its calendar and the HES's accounts.
@@ -124,6 +132,8 @@ impl AttackSpec {
             AttackSpec::LateralMovement(s) => &s.id,
             AttackSpec::DataExfiltration(s) => &s.id,
             AttackSpec::LoadSwitching(s) => &s.id,
+            AttackSpec::ProtocolDowngrade(s) => &s.id,
+            AttackSpec::RogueConcentrator(s) => &s.id,
         }
     }
 
@@ -140,6 +150,8 @@ impl AttackSpec {
             AttackSpec::LateralMovement(s) => &s.at,
             AttackSpec::DataExfiltration(s) => &s.at,
             AttackSpec::LoadSwitching(s) => &s.at,
+            AttackSpec::ProtocolDowngrade(s) => &s.at,
+            AttackSpec::RogueConcentrator(s) => &s.at,
         }
     }
 
@@ -156,6 +168,8 @@ impl AttackSpec {
             AttackSpec::LateralMovement(_) => &lateral::TAGS,
             AttackSpec::DataExfiltration(_) => &exfiltration::TAGS,
             AttackSpec::LoadSwitching(_) => &load_switching::TAGS,
+            AttackSpec::ProtocolDowngrade(_) => &downgrade::TAGS,
+            AttackSpec::RogueConcentrator(_) => &rogue_concentrator::TAGS,
         }
     }
 
@@ -173,6 +187,8 @@ impl AttackSpec {
             AttackSpec::LateralMovement(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::DataExfiltration(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::LoadSwitching(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::ProtocolDowngrade(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::RogueConcentrator(s) => Box::new(s.check(index, ctx)?),
         })
     }
 }

@@ -153,6 +153,15 @@ pub fn within(net: &Network, center: Point, radius_m: f32) -> Vec<u32> {
         .collect()
 }
 
+/// Meters with a radio (RF mesh or cellular; PLC meters have none to reach) within `radius_m`
+/// of `center`, ascending.
+pub fn radios_within(net: &Network, center: Point, radius_m: f32) -> Vec<u32> {
+    within(net, center, radius_m)
+        .into_iter()
+        .filter(|&m| net.meters[m as usize].link != amirange_sim::model::LinkKind::Plc)
+        .collect()
+}
+
 /// Writes a sorted list of meter indices compactly, as ranges: `"0-4999;5003;7000-7010"`.
 pub fn ranges(meters: &[u32]) -> String {
     use std::fmt::Write;

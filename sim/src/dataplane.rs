@@ -27,7 +27,7 @@ use crate::model::{
     Cause, CustomerClass, GridPlace, LOAD_PROFILE_DEPTH, LinkKind, LoadProfileMemory, MdmRecord, Meter, MeterIdx,
     Premise, Relay,
 };
-use crate::network::{MeterSite, NONE, NetState, Network, Via};
+use crate::network::{Intercept, MeterSite, NONE, NetState, Network, Via};
 use crate::profile::{ProfileCalendar, SLOTS_PER_DAY};
 use crate::records::{AttackTick, IntervalRow, LinkReadStats, RunCounters, RunRecords, TransformerEnergy};
 use crate::rng::{Purpose, QuantileTable, Stream, StreamFamily};
@@ -492,6 +492,12 @@ impl ReadStep<'_> {
     /// or a relay on its route, rogue firmware that bricked it, or a flood on its collector's
     /// channel.
     fn attack_on(&self, i: usize, path: &crate::network::MeterPath) -> u8 {
+        // A rogue concentrator that passes traffic on (forging commands) costs no reads.
+        if let Some((by, mode)) = self.net.interception(i)
+            && mode != Intercept::Forge
+        {
+            return by;
+        }
         if self.net.jammed_by[i] > 0 {
             return self.net.jammed_by[i];
         }
@@ -552,8 +558,40 @@ impl ReadStep<'_> {
             path.sigma,
             &mut stream,
         );
+        // A rogue concentrator on the way: the meter believes it is connected and does not fall
+        // back; the read is lost, or late by the rogue's delay, or (altered) refused at the
+        // HES unless the meter was downgraded to no message authentication.
+        let intercepted = match self.net.interception(i) {
+            None | Some((_, Intercept::Forge)) => false,
+            Some((_, Intercept::Drop)) => {
+                outcome = Attempt::Lost;
+                true
+            }
+            Some((_, Intercept::Alter { .. })) => {
+                if self.fleet.downgraded_by[i] == 0 {
+                    outcome = Attempt::Lost;
+                }
+                true
+            }
+            Some((_, Intercept::Delay(d))) => {
+                if let Attempt::Delivered(us) | Attempt::Late(us) = outcome {
+                    let us = us + d.as_micros();
+                    outcome = if us > self.deadline_us {
+                        Attempt::Late(us)
+                    } else {
+                        Attempt::Delivered(us)
+                    };
+                }
+                true
+            }
+        };
         let mut fell_back = false;
-        if !matches!(outcome, Attempt::Delivered(_)) && path.via == Via::Mesh && site.fallback && site.tower != NONE {
+        if !intercepted
+            && !matches!(outcome, Attempt::Delivered(_))
+            && path.via == Via::Mesh
+            && site.fallback
+            && site.tower != NONE
+        {
             let q = site.tower_quality * self.net.rf_factor[i] * self.net.data_factor[i];
             let tower = site.tower as usize;
             let (mu, sigma) = self.cell_mu_sigma;

@@ -160,6 +160,30 @@ pub enum Input {
         /// Who switches it.
         cause: Cause,
     },
+    /// A radio near the meter asks it to fall back to the legacy security level (a protocol
+    /// downgrade): a meter that still accepts that level does, and from then on authenticates
+    /// neither the network nor messages and checks no frame counters; the others refuse (and
+    /// the refusal is logged). Nothing happens if the meter is down.
+    Downgrade {
+        /// The meter.
+        meter: u32,
+        /// Who asks.
+        cause: Cause,
+    },
+    /// A rogue concentrator (or base station) goes on the air for `meters`, the radio meters in
+    /// its range, with `mode` (or, with `None`, goes off, releasing every meter it held). Each
+    /// meter attaches to it unless it authenticates the network (mutual authentication, and
+    /// not downgraded) or is down; mesh meters routing through an attached meter follow it (a
+    /// snapshot of the routes at that moment). With [`Intercept::Forge`], the attached meters
+    /// get forged disconnect commands at once.
+    Intercept {
+        /// The meters in range.
+        meters: Vec<u32>,
+        /// What it does, or `None` to stop.
+        mode: Option<crate::network::Intercept>,
+        /// Whose it is (an attack).
+        cause: Cause,
+    },
     /// An attacker gains (or, with `None`, loses) a foothold on the HES itself: while it holds
     /// one, requests made with [`Credential::hes_process`] pass authentication and
     /// authorisation, as calls from inside the HES do.
@@ -378,7 +402,7 @@ impl Sim {
         world.insert_resource(ProfileTable::build(&config));
         world.insert_resource(SamplingTables::build(&config, &network));
         world.insert_resource(Hes::new(seed, config.hes.clone()));
-        world.insert_resource(Fleet::new(network.meters.len(), &config.security));
+        world.insert_resource(Fleet::new(network.meters.len(), &config.security, seed));
         world.insert_resource(GridState::new(&network, config.cold_load));
         let open_outage = vec![None; network.feeders.len()];
         let ufls_open = vec![false; network.feeders.len()];
@@ -473,6 +497,7 @@ impl Sim {
             | Input::FalseData { meter, .. }
             | Input::Replay { meter, .. }
             | Input::SwitchLoad { meter, .. }
+            | Input::Downgrade { meter, .. }
             | Input::LocalFirmware { meter, .. }
             | Input::Tamper { meter, .. } => unknown(*meter)?,
             Input::PeerFirmware { from, to, .. } => {
@@ -481,6 +506,11 @@ impl Sim {
             }
             Input::Command(request) => {
                 if let Some(&m) = request.meters.iter().find(|&&m| m as usize >= n_meters) {
+                    unknown(m)?;
+                }
+            }
+            Input::Intercept { meters, .. } => {
+                if let Some(&m) = meters.iter().find(|&&m| m as usize >= n_meters) {
                     unknown(m)?;
                 }
             }
@@ -675,6 +705,7 @@ impl Sim {
                         &mut stream,
                     )
                 });
+                let fate = self.intercepted(meter, fate);
                 if let Fate::Delivered { at: arrival, .. } = fate {
                     self.calendar.insert(
                         arrival,
@@ -763,7 +794,7 @@ impl Sim {
                     return;
                 }
                 let mut fleet = self.world.resource_mut::<Fleet>();
-                if fleet.frame_counters && frame <= fleet.frame_counter[i] {
+                if fleet.checks_frames(meter) && frame <= fleet.frame_counter[i] {
                     fleet.refused_frames.push((meter, frame));
                     return;
                 }
@@ -794,6 +825,21 @@ impl Sim {
                     self.calendar.insert(ends, Event::ExtraLoadEnds { meter, cause });
                 }
             }
+            Input::Downgrade { meter, cause } => {
+                let i = meter as usize;
+                let dead = self.world.resource::<Fleet>().failed[i] || self.net_state().unpowered[i];
+                let code = crate::model::attack_code(cause.attack());
+                let mut fleet = self.world.resource_mut::<Fleet>();
+                if dead || fleet.downgraded_by[i] != 0 {
+                    return;
+                }
+                if fleet.legacy[i] {
+                    fleet.downgraded_by[i] = code.max(1);
+                } else {
+                    fleet.refused_downgrades.push((meter, code));
+                }
+            }
+            Input::Intercept { meters, mode, cause } => self.intercept(at, &meters, mode, cause),
             Input::HesFoothold { attack } => self.world.resource_mut::<Hes>().foothold = attack,
             Input::Truth(record) => self.world.resource_mut::<RunRecords>().truth.push(record),
             Input::Alert(record) => {
@@ -1036,6 +1082,7 @@ impl Sim {
             let ack = state.ack_latency_us(net, meter, &mut stream);
             (fate, ack)
         });
+        let fate = self.intercepted(meter, fate);
         self.world.resource_mut::<RunRecords>().messages.push(MessageRecord {
             id: msg_id,
             meter,
@@ -1141,6 +1188,145 @@ impl Sim {
         }
         if first && !rejected {
             hes.audit[j.command as usize].executed += 1;
+        }
+    }
+
+    /// A rogue concentrator of `cause` goes on the air for `meters` with `mode`, or off.
+    fn intercept(&mut self, at: SimTime, meters: &[u32], mode: Option<crate::network::Intercept>, cause: Cause) {
+        use crate::network::Intercept;
+        let code = crate::model::attack_code(cause.attack()).max(1);
+        let Some(mode) = mode else {
+            // Off: every meter it held is released; altered reports end.
+            let held: Vec<u32> = {
+                let mut state = self.world.resource_mut::<NetState>();
+                if let Some(slot) = state.intercepts.get_mut(usize::from(code - 1)) {
+                    *slot = None;
+                }
+                let held = (0..state.intercepted_by.len() as u32)
+                    .filter(|&m| state.intercepted_by[m as usize] == code)
+                    .collect();
+                for v in state.intercepted_by.iter_mut().filter(|v| **v == code) {
+                    *v = 0;
+                }
+                held
+            };
+            for m in held {
+                let entity = self.world.resource::<MeterDirectory>().0[m as usize];
+                if self
+                    .world
+                    .get::<Meter>(entity)
+                    .is_some_and(|x| x.skew_by == code && !x.skew_theft)
+                {
+                    self.skew(m, 1.0, cause, false);
+                }
+            }
+            return;
+        };
+        // Who attaches: meters that are up and either do not authenticate the network or were
+        // downgraded.
+        let mut attached = Vec::new();
+        {
+            let state = self.world.resource::<NetState>();
+            let fleet = self.world.resource::<Fleet>();
+            let mut refused = Vec::new();
+            for &m in meters {
+                let i = m as usize;
+                if i >= fleet.failed.len() || fleet.failed[i] || state.unpowered[i] || state.radio_down[i] {
+                    continue;
+                }
+                if fleet.mutual_auth && fleet.downgraded_by[i] == 0 {
+                    refused.push((m, code));
+                } else {
+                    attached.push(m);
+                }
+            }
+            attached.sort_unstable();
+            attached.dedup();
+            let mut fleet = self.world.resource_mut::<Fleet>();
+            fleet.refused_attach.extend(refused);
+            fleet.attached.extend(attached.iter().map(|&m| (m, code)));
+        }
+        {
+            let mut state = self.world.resource_mut::<NetState>();
+            let k = usize::from(code - 1);
+            if state.intercepts.len() <= k {
+                state.intercepts.resize(k + 1, None);
+            }
+            state.intercepts[k] = Some(mode);
+            for &m in &attached {
+                state.intercepted_by[m as usize] = code;
+            }
+            // Mesh meters whose route passes through an attached meter follow it.
+            if !attached.is_empty() {
+                let n = state.intercepted_by.len();
+                for m in 0..n {
+                    if state.intercepted_by[m] != 0 {
+                        continue;
+                    }
+                    let mut v = state.routes.parent[m];
+                    for _ in 0..u8::MAX {
+                        let Some(&by) = state.intercepted_by.get(v as usize) else {
+                            break;
+                        };
+                        if by == code && attached.binary_search(&v).is_ok() {
+                            state.intercepted_by[m] = code;
+                            break;
+                        }
+                        v = state.routes.parent[v as usize];
+                    }
+                }
+            }
+        }
+        let fleet = self.world.resource::<Fleet>();
+        let held: Vec<u32> = (0..fleet.failed.len() as u32)
+            .filter(|&m| self.net_state().intercepted_by[m as usize] == code)
+            .collect();
+        let (open, sealed): (Vec<u32>, Vec<u32>) =
+            held.into_iter().partition(|&m| fleet.downgraded_by[m as usize] != 0);
+        match mode {
+            Intercept::Alter { reported_share } => {
+                for m in open {
+                    self.skew(m, reported_share, cause, false);
+                }
+            }
+            Intercept::Forge => {
+                let direct: std::collections::BTreeSet<u32> = attached.iter().copied().collect();
+                let refused: Vec<(u32, u8)> = sealed
+                    .iter()
+                    .filter(|m| direct.contains(m))
+                    .map(|&m| (m, code))
+                    .collect();
+                self.world.resource_mut::<Fleet>().refused_forgeries.extend(refused);
+                for m in open.into_iter().filter(|m| direct.contains(m)) {
+                    self.set_relay(at, m, Relay::Open, cause);
+                }
+            }
+            Intercept::Drop | Intercept::Delay(_) => {}
+        }
+    }
+
+    /// What a rogue concentrator on the way does to a message for `meter` that the network
+    /// would deliver: drops it, delays it, or (altered, to a meter that authenticates messages)
+    /// gets it refused.
+    fn intercepted(&self, meter: u32, fate: Fate) -> Fate {
+        use crate::network::{Intercept, LossReason};
+        let Fate::Delivered { at, via } = fate else {
+            return fate;
+        };
+        match self.net_state().interception(meter as usize) {
+            None | Some((_, Intercept::Forge)) => fate,
+            Some((_, Intercept::Drop)) => Fate::Lost(LossReason::Intercepted),
+            Some((_, Intercept::Delay(d))) => Fate::Delivered {
+                at: SimTime(at.0 + d.as_micros()),
+                via,
+            },
+            Some((_, Intercept::Alter { .. })) => {
+                if self.world.resource::<Fleet>().downgraded_by[meter as usize] != 0 {
+                    fate
+                } else {
+                    Fate::Lost(LossReason::Intercepted)
+                }
+            }
         }
     }
 

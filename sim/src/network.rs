@@ -764,6 +764,11 @@ pub struct NetState {
     pub flooded_by: Vec<u8>,
     /// Per meter: messages sent to it so far (keys each message's random stream).
     pub messages_to: Vec<u32>,
+    /// Per meter: the attack code of the rogue concentrator its traffic passes through (0 for
+    /// none): attached to it, or routed through a mesh meter that is.
+    pub intercepted_by: Vec<u8>,
+    /// Per attack code less one: what that attack's rogue concentrator does, while it runs.
+    pub intercepts: Vec<Option<Intercept>>,
     /// Meters whose radio or modem is down.
     pub radio_down: Vec<bool>,
     /// Meters without supply (their feeder is out): their radios are down too.
@@ -895,6 +900,21 @@ fn etx_cost(q: f32) -> u32 {
 }
 
 impl NetState {
+    /// The rogue concentrator meter `m`'s traffic passes through, as (attack code, what it
+    /// does), if any.
+    #[inline]
+    pub fn interception(&self, m: usize) -> Option<(u8, Intercept)> {
+        let by = self.intercepted_by[m];
+        if by == 0 {
+            return None;
+        }
+        self.intercepts
+            .get(usize::from(by - 1))
+            .copied()
+            .flatten()
+            .map(|i| (by, i))
+    }
+
     /// The network at rest: no interference, every radio up, routes formed.
     pub fn new(net: &Network) -> NetState {
         let mut state = NetState {
@@ -904,6 +924,8 @@ impl NetState {
             jammed_by: vec![0; net.n_nodes()],
             flooded_by: vec![0; net.collectors.len()],
             messages_to: vec![0; net.meters.len()],
+            intercepted_by: vec![0; net.meters.len()],
+            intercepts: Vec::new(),
             radio_down: vec![false; net.meters.len()],
             unpowered: vec![false; net.meters.len()],
             priority_busy_until: vec![SimTime::ZERO; net.collectors.len()],
@@ -932,6 +954,7 @@ impl NetState {
             + self.data_factor.capacity() * 4
             + self.jammed_by.capacity()
             + self.messages_to.capacity() * 4
+            + self.intercepted_by.capacity()
             + self.radio_down.capacity()
             + self.unpowered.capacity()
             + self.priority_busy_until.capacity() * 8
@@ -1560,6 +1583,29 @@ pub enum LossReason {
     Backhaul,
     /// A field link dropped it (after link-layer retries).
     Link,
+    /// A rogue concentrator the meter attached to dropped it (or altered it and the meter's
+    /// message authentication refused it).
+    Intercepted,
+}
+
+/// What a rogue concentrator does with the traffic of the meters attached to it (and of the
+/// mesh meters that route through them).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Intercept {
+    /// Drops every read and command: a black hole.
+    Drop,
+    /// Holds every read and command back this long before passing it on.
+    Delay(SimDuration),
+    /// Alters readings: downgraded meters' reports (no message authentication) carry
+    /// `reported_share` of the true consumption; other meters' altered reports fail
+    /// authentication at the HES and are lost. Commands are altered the same way and lost.
+    Alter {
+        /// Share of the true consumption the altered reports carry.
+        reported_share: f32,
+    },
+    /// Passes traffic on and forges disconnect commands to the meters attached to it, which
+    /// only downgraded meters (no message authentication) act on.
+    Forge,
 }
 
 impl NetState {

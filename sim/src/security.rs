@@ -102,6 +102,13 @@ pub struct SecurityConfig {
     /// Whether the HES's network is segmented from distribution SCADA (a firewall with no path
     /// from the HES to the feeder switches). Without it, a foothold on the HES can reach them.
     pub segmentation: bool,
+    /// Whether meters authenticate the network they join (mutual authentication): a meter then
+    /// refuses to attach to a rogue concentrator or base station, which cannot prove itself.
+    pub mutual_auth: bool,
+    /// Share of meters that still accept the legacy security level (no mutual authentication,
+    /// no message authentication, no frame counters) when a peer asks for it: what a protocol
+    /// downgrade exploits. Drawn per meter from the seed.
+    pub legacy_share: f64,
     /// The image every meter runs at the start.
     pub installed: FirmwareImage,
     /// Time from a connect or disconnect command's arrival to the relay's operation
@@ -123,6 +130,8 @@ impl SecurityConfig {
             verify_firmware: true,
             frame_counters: true,
             segmentation: true,
+            mutual_auth: true,
+            legacy_share: 0.0,
             installed: FirmwareImage::honest("4.1.0", 0x4100_0000_5eed_0001, true, 256 * 1024),
             relay_delay: SimDuration::from_secs(2),
             random_delay_max: SimDuration::ZERO,
@@ -138,6 +147,12 @@ impl SecurityConfig {
             return Err((
                 "keys.size".into(),
                 format!("a shared key group needs at least 2 meters, not {size}"),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.legacy_share) {
+            return Err((
+                "legacy_share".into(),
+                format!("must be between 0 and 1, not {}", self.legacy_share),
             ));
         }
         if self.installed.bytes == 0 {
@@ -199,12 +214,29 @@ pub struct Fleet {
     pub refused_frames: Vec<(u32, u32)>,
     /// Replayed frames meters acted on: (meter, counter).
     pub accepted_frames: Vec<(u32, u32)>,
+    /// Whether meters authenticate the network they join.
+    pub mutual_auth: bool,
+    /// Per meter: whether it still accepts the legacy security level.
+    pub legacy: Vec<bool>,
+    /// Per meter: the attack code of the attack that downgraded it to the legacy level (0 for
+    /// none). A downgraded meter authenticates neither the network nor messages and checks no
+    /// frame counters.
+    pub downgraded_by: Vec<u8>,
+    /// Downgrade requests meters refused (they accept no legacy level): (meter, attack code).
+    pub refused_downgrades: Vec<(u32, u8)>,
+    /// Meters that attached to a rogue concentrator: (meter, attack code).
+    pub attached: Vec<(u32, u8)>,
+    /// Meters that refused to attach to one (mutual authentication): (meter, attack code).
+    pub refused_attach: Vec<(u32, u8)>,
+    /// Commands a rogue concentrator forged that meters refused (message authentication):
+    /// (meter, attack code).
+    pub refused_forgeries: Vec<(u32, u8)>,
 }
 
 impl Fleet {
     /// A fleet of `n` meters as provisioned: keys by the model, every meter on the installed
     /// image, counters at zero, no tamper flags.
-    pub fn new(n: usize, config: &SecurityConfig) -> Fleet {
+    pub fn new(n: usize, config: &SecurityConfig, seed: u64) -> Fleet {
         let key_group = match config.keys {
             KeyModel::PerDevice => (0..n as u32).collect(),
             KeyModel::SharedGroup { size } => (0..n as u32).map(|i| i / size).collect(),
@@ -225,7 +257,25 @@ impl Fleet {
             frame_counters: config.frame_counters,
             refused_frames: Vec::new(),
             accepted_frames: Vec::new(),
+            mutual_auth: config.mutual_auth,
+            legacy: (0..n as u64)
+                .map(|m| {
+                    config.legacy_share > 0.0
+                        && crate::rng::Stream::new(seed, crate::rng::Purpose::SecurityLevel, m, 0)
+                            .bernoulli(config.legacy_share)
+                })
+                .collect(),
+            downgraded_by: vec![0; n],
+            refused_downgrades: Vec::new(),
+            attached: Vec::new(),
+            refused_attach: Vec::new(),
+            refused_forgeries: Vec::new(),
         }
+    }
+
+    /// Whether meter `m` checks frame counters now (they are on, and it was not downgraded).
+    pub fn checks_frames(&self, m: u32) -> bool {
+        self.frame_counters && self.downgraded_by[m as usize] == 0
     }
 
     /// Meters running an image of attack `k` now.
@@ -289,6 +339,8 @@ impl Fleet {
             + self.tamper.capacity()
             + self.failed.capacity()
             + self.compromised_by.capacity()
+            + self.legacy.capacity()
+            + self.downgraded_by.capacity()
     }
 }
 
@@ -299,10 +351,10 @@ mod tests {
     #[test]
     fn shared_keys_are_known_and_per_device_keys_are_not_shared() {
         let mut config = SecurityConfig::typical();
-        let per_device = Fleet::new(1000, &config);
+        let per_device = Fleet::new(1000, &config, 7);
         assert_eq!(per_device.meters_sharing_key(17), vec![17]);
         config.keys = KeyModel::SharedGroup { size: 100 };
-        let mut shared = Fleet::new(1000, &config);
+        let mut shared = Fleet::new(1000, &config, 7);
         let group: Vec<u32> = (100..200).collect();
         assert_eq!(shared.meters_sharing_key(150), group);
         assert_eq!(shared.meters_sharing_key(100), group);
@@ -311,7 +363,7 @@ mod tests {
         assert_eq!(shared.meters_sharing_key(150), vec![150]);
         assert_eq!(shared.meters_sharing_key(151).len(), 99);
         // A partial last group.
-        let small = Fleet::new(250, &config);
+        let small = Fleet::new(250, &config, 7);
         assert_eq!(small.meters_sharing_key(249).len(), 50);
     }
 }

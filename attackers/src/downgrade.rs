@@ -1,0 +1,228 @@
+//! Protocol downgrade: forcing meters back to a legacy security level.
+//!
+//! A radio near `center` answers the security negotiation of every radio meter (RF mesh or
+//! cellular) within `radius_m` at `at`, offering only the legacy level. A meter that still
+//! accepts it (`security.legacy_share` of the fleet, drawn per meter) falls back: from then on
+//! it authenticates neither the network it joins nor the messages it gets, and checks no frame
+//! counters, so that a rogue concentrator, forged commands and replays work on it whatever the
+//! fleet's settings. Meters that accept no legacy level refuse, and their refusals are logged
+//! (a detector's hook). The downgrade lasts to the end of the run.
+//!
+//! A downgrade does no harm by itself; it is the first step of a chain, written in the same
+//! scenario as the attack that exploits it (see `scenarios/attacks/downgrade-replay.ron`).
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::model::Cause;
+use amirange_sim::network::Point;
+use amirange_sim::time::SimTime;
+use serde::{Deserialize, Serialize};
+
+use crate::tags::{Stride, Tags, Technique};
+use crate::targets::{Place, radios_within};
+use crate::when;
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: tampering with the security negotiation over the air.
+pub const TAGS: Tags = Tags {
+    kind: "protocol-downgrade",
+    stride: Stride::Tampering,
+    technique: Technique {
+        id: "T0860",
+        name: "Wireless Compromise",
+    },
+    related: &[Technique {
+        id: "T0830",
+        name: "Adversary-in-the-Middle",
+    }],
+};
+
+/// A protocol downgrade as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When the radio forces the fallback.
+    pub at: String,
+    /// Where it stands.
+    pub center: Place,
+    /// How far it reaches, metres.
+    pub radius_m: f32,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Downgrade, (String, String)> {
+        let at = when::instant("at", &self.at, ctx.start, ctx.horizon)?;
+        radius("radius_m", self.radius_m)?;
+        Ok(Downgrade {
+            spec: self.clone(),
+            k: index,
+            at,
+            center: Point { x: 0.0, y: 0.0 },
+            in_range: Vec::new(),
+            done: false,
+        })
+    }
+}
+
+/// Checks a radio's reach: a positive number of metres up to 100 km.
+pub(crate) fn radius(field: &str, r: f32) -> Result<(), (String, String)> {
+    if r.is_finite() && r > 0.0 && r <= 100_000.0 {
+        Ok(())
+    } else {
+        Err((
+            field.to_owned(),
+            format!("must be a positive number of metres up to 100 km, not {r}"),
+        ))
+    }
+}
+
+/// A protocol downgrade at run time.
+#[derive(Debug)]
+pub struct Downgrade {
+    spec: Spec,
+    k: u8,
+    at: SimTime,
+    center: Point,
+    /// Radio meters within reach, ascending.
+    in_range: Vec<u32>,
+    done: bool,
+}
+
+impl Downgrade {
+    /// Meters it downgraded and meters that refused, ascending.
+    fn outcome(&self, sim: &Sim) -> (Vec<u32>, Vec<u32>) {
+        let fleet = sim.fleet();
+        let code = self.k + 1;
+        let downgraded = self
+            .in_range
+            .iter()
+            .copied()
+            .filter(|&m| fleet.downgraded_by[m as usize] == code)
+            .collect();
+        let mut refused: Vec<u32> = fleet
+            .refused_downgrades
+            .iter()
+            .filter(|r| r.1 == code)
+            .map(|r| r.0)
+            .collect();
+        refused.sort_unstable();
+        refused.dedup();
+        (downgraded, refused)
+    }
+}
+
+impl Attack for Downgrade {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        self.center = self
+            .spec
+            .center
+            .resolve(sim.network())
+            .map_err(|e| ("center".to_owned(), e))?;
+        self.in_range = radios_within(sim.network(), self.center, self.spec.radius_m);
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        (!self.done).then_some(self.at)
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        self.done = true;
+        let now = sim.now();
+        for &meter in &self.in_range {
+            sim.schedule(
+                now,
+                Input::Downgrade {
+                    meter,
+                    cause: Cause::Attack(self.k),
+                },
+            )?;
+        }
+        truth(
+            sim,
+            now,
+            &self.spec.id,
+            "downgrade-offer",
+            format!(
+                "{} radio meters within {} m offered only the legacy security level (T0860)",
+                self.in_range.len(),
+                self.spec.radius_m
+            ),
+            self.in_range.clone(),
+        );
+        Ok(())
+    }
+
+    fn finish(&mut self, sim: &mut Sim) {
+        if !self.done {
+            return;
+        }
+        let (downgraded, refused) = self.outcome(sim);
+        for (kind, meters, detail) in [
+            (
+                "downgraded",
+                downgraded,
+                "meters fell back to the legacy level: no network or message authentication, no frame counters",
+            ),
+            ("downgrade-refused", refused, "meters refused the legacy level"),
+        ] {
+            if !meters.is_empty() {
+                let detail = format!("{} {detail}", meters.len());
+                truth(sim, self.at, &self.spec.id, kind, detail, meters);
+            }
+        }
+    }
+
+    fn report(&self, sim: &Sim) -> Report {
+        let (downgraded, refused) = self.outcome(sim);
+        let failure_reason = (downgraded.is_empty()).then(|| {
+            if !self.done {
+                "the downgrade had not happened when the run ended".to_owned()
+            } else if self.in_range.is_empty() {
+                format!(
+                    "no radio meter within {} m of ({:.0}, {:.0})",
+                    self.spec.radius_m, self.center.x, self.center.y
+                )
+            } else if !refused.is_empty() {
+                format!(
+                    "all {} meters in range that answered refused the legacy security level",
+                    refused.len()
+                )
+            } else {
+                "no meter in range answered (down or without supply)".to_owned()
+            }
+        });
+        let summary = match &failure_reason {
+            None => format!(
+                "downgraded {} of {} radio meters in range to the legacy security level; {} refused",
+                downgraded.len(),
+                self.in_range.len(),
+                refused.len()
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.at,
+            succeeded: !downgraded.is_empty(),
+            failure_reason,
+            meters_targeted: self.in_range.len() as u64,
+            meters_compromised: downgraded.len() as u64,
+            still_active: !downgraded.is_empty(),
+            summary,
+            customers_exposed: 0,
+            households_exposed: 0,
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Rogue concentrator (or base station): a man in the middle of the field network.
+//!
+//! From `at` to `until` (or the end of the run) a device near `center` advertises itself as a collector to mesh meters
+//! and as a cell to cellular meters within `radius_m`. Each radio meter in range attaches to it
+//! unless it authenticates the network (`security.mutual_auth`, on by default) and was not
+//! downgraded (see [`crate::downgrade`]); mesh meters whose routes pass through an attached
+//! meter follow it. What the device does with their traffic is its `action`:
+//!
+//! - `Drop`: reads and commands vanish (readings lost, commands time out at the HES);
+//! - `Delay("2m")`: everything arrives late by that much (reads miss their deadline);
+//! - `Alter(0.5)`: readings are altered to carry that share of the true consumption; meters
+//!   that still authenticate messages have their altered reports refused at the HES (lost),
+//!   downgraded meters' pass as real (falsified energy);
+//! - `Forge`: traffic passes, and every attached meter gets a forged disconnect command, which
+//!   only downgraded meters (no message authentication) act on.
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::model::Cause;
+use amirange_sim::network::{Intercept, Point};
+use amirange_sim::time::SimTime;
+use serde::{Deserialize, Serialize};
+
+use crate::tags::{Stride, Tags, Technique};
+use crate::targets::{Place, radios_within};
+use crate::when;
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: a device in the middle of the field network.
+pub const TAGS: Tags = Tags {
+    kind: "rogue-concentrator",
+    stride: Stride::Tampering,
+    technique: Technique {
+        id: "T0830",
+        name: "Adversary-in-the-Middle",
+    },
+    related: &[
+        Technique {
+            id: "T0848",
+            name: "Rogue Master",
+        },
+        Technique {
+            id: "T0860",
+            name: "Wireless Compromise",
+        },
+        Technique {
+            id: "T0804",
+            name: "Block Reporting Message",
+        },
+        Technique {
+            id: "T0856",
+            name: "Spoof Reporting Message",
+        },
+    ],
+};
+
+/// What the rogue device does with the traffic it gets.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub enum Action {
+    /// Drops every read and command.
+    Drop,
+    /// Holds everything back this long, e.g. `"2m"`.
+    Delay(String),
+    /// Alters readings to carry this share (0 to 10) of the true consumption.
+    Alter(f32),
+    /// Passes traffic on and forges a disconnect command to every attached meter.
+    Forge,
+}
+
+/// A rogue concentrator as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When it goes on the air.
+    pub at: String,
+    /// When it goes off (default: it stays on the air to the end of the run).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Where it stands.
+    pub center: Place,
+    /// How far it reaches, metres.
+    pub radius_m: f32,
+    /// What it does with the traffic.
+    pub action: Action,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<RogueConcentrator, (String, String)> {
+        let at = when::instant("at", &self.at, ctx.start, ctx.horizon)?;
+        let end = SimTime(ctx.horizon.0 + 1);
+        let until = when::end_after("until", self.until.as_deref(), when::When::At(at), ctx.start, end)?;
+        crate::downgrade::radius("radius_m", self.radius_m)?;
+        let mode = match &self.action {
+            Action::Drop => Intercept::Drop,
+            Action::Delay(text) => {
+                let d = when::duration("action", text, ctx.horizon)?;
+                if d.as_micros() == 0 {
+                    return Err(("action".into(), "a delay must be longer than zero".into()));
+                }
+                Intercept::Delay(d)
+            }
+            Action::Alter(share) => {
+                if !(share.is_finite() && (0.0..=10.0).contains(share) && *share != 1.0) {
+                    return Err((
+                        "action".into(),
+                        format!("the reported share must be between 0 and 10 and not 1, not {share}"),
+                    ));
+                }
+                Intercept::Alter { reported_share: *share }
+            }
+            Action::Forge => Intercept::Forge,
+        };
+        Ok(RogueConcentrator {
+            spec: self.clone(),
+            k: index,
+            at,
+            until,
+            mode,
+            center: Point { x: 0.0, y: 0.0 },
+            in_range: Vec::new(),
+            step: 0,
+        })
+    }
+}
+
+/// A rogue concentrator at run time.
+#[derive(Debug)]
+pub struct RogueConcentrator {
+    spec: Spec,
+    k: u8,
+    at: SimTime,
+    until: Option<SimTime>,
+    mode: Intercept,
+    center: Point,
+    /// Radio meters within reach, ascending.
+    in_range: Vec<u32>,
+    /// 0: not on the air yet, 1: on the air, 2: off again.
+    step: u8,
+}
+
+/// Meters of `list` logged under attack code `code`, ascending and unique.
+fn logged(list: &[(u32, u8)], code: u8) -> Vec<u32> {
+    let mut v: Vec<u32> = list.iter().filter(|r| r.1 == code).map(|r| r.0).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+impl Attack for RogueConcentrator {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        self.center = self
+            .spec
+            .center
+            .resolve(sim.network())
+            .map_err(|e| ("center".to_owned(), e))?;
+        self.in_range = radios_within(sim.network(), self.center, self.spec.radius_m);
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        match self.step {
+            0 => Some(self.at),
+            1 => self.until,
+            _ => None,
+        }
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        let cause = Cause::Attack(self.k);
+        if self.step == 0 {
+            self.step = 1;
+            sim.schedule(
+                now,
+                Input::Intercept {
+                    meters: self.in_range.clone(),
+                    mode: Some(self.mode),
+                    cause,
+                },
+            )?;
+            truth(
+                sim,
+                now,
+                &self.spec.id,
+                "rogue-on",
+                format!(
+                    "rogue concentrator on the air within {} m of ({:.0}, {:.0}), {} radio meters in range (T0848)",
+                    self.spec.radius_m,
+                    self.center.x,
+                    self.center.y,
+                    self.in_range.len()
+                ),
+                self.in_range.clone(),
+            );
+            return Ok(());
+        }
+        self.step = 2;
+        sim.schedule(
+            now,
+            Input::Intercept {
+                meters: Vec::new(),
+                mode: None,
+                cause,
+            },
+        )?;
+        truth(
+            sim,
+            now,
+            &self.spec.id,
+            "rogue-off",
+            "rogue concentrator off the air".into(),
+            Vec::new(),
+        );
+        Ok(())
+    }
+
+    fn finish(&mut self, sim: &mut Sim) {
+        if self.step == 0 {
+            return;
+        }
+        let code = self.k + 1;
+        let fleet = sim.fleet();
+        let attached = logged(&fleet.attached, code);
+        let refused = logged(&fleet.refused_attach, code);
+        let forged_refused = logged(&fleet.refused_forgeries, code);
+        let detail = match self.mode {
+            Intercept::Drop => "dropping their reads and commands (T0804)",
+            Intercept::Delay(_) => "holding their reads and commands back",
+            Intercept::Alter { .. } => "altering their readings (T0856)",
+            Intercept::Forge => "forging disconnect commands to them (T0855)",
+        };
+        for (kind, meters, detail) in [
+            (
+                "attached",
+                attached,
+                format!("meters attached to the rogue concentrator, {detail}"),
+            ),
+            (
+                "attach-refused",
+                refused,
+                "meters refused to attach: the rogue failed mutual authentication".to_owned(),
+            ),
+            (
+                "forgery-refused",
+                forged_refused,
+                "meters refused the forged command: message authentication".to_owned(),
+            ),
+        ] {
+            if !meters.is_empty() {
+                let detail = format!("{} {detail}", meters.len());
+                truth(sim, self.at, &self.spec.id, kind, detail, meters);
+            }
+        }
+    }
+
+    fn report(&self, sim: &Sim) -> Report {
+        let code = self.k + 1;
+        let fleet = sim.fleet();
+        let attached = logged(&fleet.attached, code).len();
+        let refused = logged(&fleet.refused_attach, code).len();
+        let failure_reason = (attached == 0).then(|| {
+            if self.step == 0 {
+                "the rogue concentrator had not gone on the air when the run ended".to_owned()
+            } else if self.in_range.is_empty() {
+                format!(
+                    "no radio meter within {} m of ({:.0}, {:.0})",
+                    self.spec.radius_m, self.center.x, self.center.y
+                )
+            } else if refused > 0 {
+                format!("all {refused} meters in range refused to attach: mutual authentication")
+            } else {
+                "no meter in range answered (down or without supply)".to_owned()
+            }
+        });
+        let summary = match &failure_reason {
+            None => format!(
+                "{attached} of {} radio meters in range attached to the rogue concentrator ({refused} refused)",
+                self.in_range.len()
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.at,
+            succeeded: attached > 0,
+            failure_reason,
+            meters_targeted: self.in_range.len() as u64,
+            meters_compromised: attached as u64,
+            still_active: false,
+            summary,
+            customers_exposed: 0,
+            households_exposed: 0,
+        }
+    }
+}
