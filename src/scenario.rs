@@ -196,6 +196,18 @@ pub struct RawHes {
     /// Size of a command message, bytes.
     #[serde(default)]
     pub command_bytes: Option<u32>,
+    /// New connections per second the HES front end accepts.
+    #[serde(default)]
+    pub front_end_connections_per_s: Option<f64>,
+    /// New connections per second a collector's backhaul endpoint accepts.
+    #[serde(default)]
+    pub collector_connections_per_s: Option<f64>,
+    /// Wait before retrying a refused connection, e.g. `"10s"`.
+    #[serde(default)]
+    pub connect_retry: Option<String>,
+    /// Connection tries before giving up.
+    #[serde(default)]
+    pub connect_tries: Option<u32>,
 }
 
 /// One HES account.
@@ -894,6 +906,10 @@ fn control_plane(
         set_duration(&mut c.firmware_timeout, "hes.firmware_timeout", h.firmware_timeout)?;
         c.retries = h.retries.unwrap_or(c.retries);
         c.command_bytes = h.command_bytes.unwrap_or(c.command_bytes);
+        c.front_end_connections_per_s = h.front_end_connections_per_s.unwrap_or(c.front_end_connections_per_s);
+        c.collector_connections_per_s = h.collector_connections_per_s.unwrap_or(c.collector_connections_per_s);
+        set_duration(&mut c.connect_retry, "hes.connect_retry", h.connect_retry)?;
+        c.connect_tries = h.connect_tries.unwrap_or(c.connect_tries);
     }
     if let Some(s) = security {
         let c = &mut sim.security;

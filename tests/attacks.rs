@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 25, "the shipped attack files: {names:?}");
+    assert!(names.len() >= 26, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -225,6 +225,11 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                 "replay-downgraded" => {
                     assert!(a.succeeded && b.customer_minutes_interrupted > 0.0, "{a:?}");
                 }
+                "conn-flood" => {
+                    assert!(a.succeeded && b.readings_lost > 0, "{a:?}");
+                    assert_eq!(b.peak_customers_disconnected, 0);
+                    assert!(b.time_to_restore_s.is_some(), "the flood stops at 14:00");
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -232,7 +237,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 29, "{checked:?}");
+    assert!(checked.len() >= 30, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its
@@ -760,4 +765,35 @@ fn downgraded_meters_accept_replays_that_others_refuse() {
     let finished = run(&load_text(&path, &none, METERS));
     assert!(!attack(&finished.metrics, "downgrade-for-replay").succeeded);
     assert!(!attack(&finished.metrics, "replay-downgraded").succeeded);
+}
+
+/// A connection flood beyond the front end's capacity costs readings and legitimate commands
+/// while it lasts, and none after; one within capacity costs nothing.
+#[test]
+fn a_connection_flood_costs_reads_and_commands_only_beyond_capacity() {
+    let (path, text) = file("connection-flood.ron");
+    let finished = run(&load_text(&path, &text, METERS));
+    let a = attack(&finished.metrics, "conn-flood");
+    assert!(a.succeeded && a.blast_radius.readings_lost > 0, "{a:?}");
+    // Reads are missing only in read cycles during the flood (12:00 to 14:00, slots 48 to 55)
+    // or just after it (a cycle's upload happens when it closes).
+    let rows = &finished.sim.records().intervals;
+    let missing = |r: &amirange_sim::records::IntervalRow| r.reads_missing as f64 / METERS as f64;
+    for r in rows {
+        if (48..56).contains(&r.slot) {
+            assert!(missing(r) > 0.3, "slot {}: {}", r.slot, missing(r));
+        } else if r.slot < 47 || r.slot > 57 {
+            assert!(missing(r) < 0.1, "slot {}: {}", r.slot, missing(r));
+        }
+    }
+    let quiet = text.replace("connections_per_s: 20000,", "connections_per_s: 1500,");
+    let finished = run(&load_text(&path, &quiet, METERS));
+    let a = attack(&finished.metrics, "conn-flood");
+    assert!(!a.succeeded && a.blast_radius.readings_lost == 0, "{a:?}");
+    assert!(
+        a.failure_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("nothing was refused")
+    );
 }

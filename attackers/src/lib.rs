@@ -25,6 +25,7 @@
 pub mod access;
 pub mod cloning;
 pub mod command_flood;
+pub mod connection_flood;
 pub mod downgrade;
 pub mod exfiltration;
 pub mod jamming;
@@ -74,10 +75,12 @@ pub enum AttackSpec {
     ProtocolDowngrade(downgrade::Spec),
     /// Put a rogue concentrator (base station) in the middle of the field network.
     RogueConcentrator(rogue_concentrator::Spec),
+    /// Flood the HES front end or collectors' backhaul endpoints with connections.
+    ConnectionFlood(connection_flood::Spec),
 }
 
 /// Every attack kind's tags (for tests and documentation).
-pub const ALL_TAGS: [&Tags; 12] = [
+pub const ALL_TAGS: [&Tags; 13] = [
     &mass_disconnect::TAGS,
     &jamming::TAGS,
     &rogue_firmware::TAGS,
@@ -90,6 +93,7 @@ pub const ALL_TAGS: [&Tags; 12] = [
     &load_switching::TAGS,
     &downgrade::TAGS,
     &rogue_concentrator::TAGS,
+    &connection_flood::TAGS,
 ];
 
 /// What validation knows of the scenario: its calendar and the HES's accounts.
@@ -134,6 +138,7 @@ impl AttackSpec {
             AttackSpec::LoadSwitching(s) => &s.id,
             AttackSpec::ProtocolDowngrade(s) => &s.id,
             AttackSpec::RogueConcentrator(s) => &s.id,
+            AttackSpec::ConnectionFlood(s) => &s.id,
         }
     }
 
@@ -152,6 +157,7 @@ impl AttackSpec {
             AttackSpec::LoadSwitching(s) => &s.at,
             AttackSpec::ProtocolDowngrade(s) => &s.at,
             AttackSpec::RogueConcentrator(s) => &s.at,
+            AttackSpec::ConnectionFlood(s) => &s.at,
         }
     }
 
@@ -170,6 +176,7 @@ impl AttackSpec {
             AttackSpec::LoadSwitching(_) => &load_switching::TAGS,
             AttackSpec::ProtocolDowngrade(_) => &downgrade::TAGS,
             AttackSpec::RogueConcentrator(_) => &rogue_concentrator::TAGS,
+            AttackSpec::ConnectionFlood(_) => &connection_flood::TAGS,
         }
     }
 
@@ -189,6 +196,7 @@ impl AttackSpec {
             AttackSpec::LoadSwitching(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::ProtocolDowngrade(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::RogueConcentrator(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::ConnectionFlood(s) => Box::new(s.check(index, ctx)?),
         })
     }
 }

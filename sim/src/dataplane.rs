@@ -423,6 +423,9 @@ pub struct CycleState {
     pub wait_us: Vec<u64>,
     /// Backhaul latency of collector `c` in this cycle, µs.
     pub backhaul_us: Vec<u64>,
+    /// Per collector: the attack code of a connection flood that refused or delayed its upload
+    /// in this cycle (0 for none).
+    pub flood_by: Vec<u8>,
 }
 
 /// How one read attempt ended.
@@ -520,6 +523,11 @@ impl ReadStep<'_> {
                 }
                 v = self.net.routes.parent[v as usize];
             }
+        }
+        if let Some(&by) = self.cycle.flood_by.get(path.collector as usize)
+            && by > 0
+        {
+            return by;
         }
         match self.net.flooded_by.get(path.collector as usize) {
             Some(&by) => by,
@@ -721,12 +729,33 @@ pub(crate) fn interval_system(
         let cycle = &mut *cycle;
         cycle.up.clear();
         cycle.backhaul_us.clear();
+        cycle.flood_by.clear();
+        let hes = &config.hes;
+        let limits = crate::network::ConnectLimits {
+            front_per_s: hes.front_end_connections_per_s,
+            collector_per_s: hes.collector_connections_per_s,
+            tries: hes.connect_tries,
+        };
         for c in 0..network.collectors.len() as u64 {
             let mut stream = Stream::new(seed, Purpose::Backhaul, c, u64::from(slot));
-            cycle.up.push(success >= 1.0 || stream.bernoulli(success));
-            cycle
-                .backhaul_us
-                .push(tables.backhaul_us.sample(stream.next_u64()) as u64);
+            let mut up = success >= 1.0 || stream.bernoulli(success);
+            let mut backhaul_us = tables.backhaul_us.sample(stream.next_u64()) as u64;
+            // The upload's connection to the HES, through any connection flood.
+            let (tries, by) = net.connect(c as u32, limits, &mut stream);
+            match tries {
+                None if up => {
+                    up = false;
+                    net.book_flood(by, 0);
+                }
+                Some(refused) if refused > 0 && up => {
+                    backhaul_us += u64::from(refused) * hes.connect_retry.as_micros();
+                    net.book_flood(by, 1);
+                }
+                _ => {}
+            }
+            cycle.up.push(up);
+            cycle.backhaul_us.push(backhaul_us);
+            cycle.flood_by.push(by);
         }
     }
     let read = first.map(|first| ReadStep {

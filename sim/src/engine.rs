@@ -184,6 +184,18 @@ pub enum Input {
         /// Whose it is (an attack).
         cause: Cause,
     },
+    /// A connection flood against the HES's front end (`collector: None`) or one collector's
+    /// backhaul endpoint starts at `connections_per_s`, or (at 0) stops. While it lasts, the
+    /// collectors' uploads and the HES's commands need new connections that the flooded
+    /// endpoint accepts only in the share of its capacity the flood leaves.
+    ConnectionFlood {
+        /// The collector whose endpoint is flooded, or `None` for the HES front end.
+        collector: Option<u32>,
+        /// Connection attempts per second (0 stops the flood).
+        connections_per_s: f64,
+        /// Whose flood it is.
+        cause: Cause,
+    },
     /// An attacker gains (or, with `None`, loses) a foothold on the HES itself: while it holds
     /// one, requests made with [`Credential::hes_process`] pass authentication and
     /// authorisation, as calls from inside the HES do.
@@ -313,6 +325,14 @@ pub enum SimError {
         meter: u32,
         /// How many meters exist.
         n_meters: usize,
+    },
+    /// An input names a collector that does not exist.
+    #[error("input names collector {collector}, but there are only {n_collectors}")]
+    UnknownCollector {
+        /// Collector index.
+        collector: u32,
+        /// How many exist.
+        n_collectors: usize,
     },
     /// Stepping past the prepared horizon.
     #[error("cannot step to {to:?}: the run was prepared up to {horizon:?}")]
@@ -523,7 +543,16 @@ impl Sim {
                     });
                 }
             }
-            Input::Truth(_) | Input::Alert(_) | Input::HesFoothold { .. } => {}
+            Input::ConnectionFlood { collector: Some(c), .. } => {
+                let n = self.network().collectors.len();
+                if *c as usize >= n {
+                    return Err(SimError::UnknownCollector {
+                        collector: *c,
+                        n_collectors: n,
+                    });
+                }
+            }
+            Input::Truth(_) | Input::Alert(_) | Input::HesFoothold { .. } | Input::ConnectionFlood { .. } => {}
         }
         Ok(self.calendar.insert(at, Event::Input(Box::new(input))))
     }
@@ -840,6 +869,18 @@ impl Sim {
                 }
             }
             Input::Intercept { meters, mode, cause } => self.intercept(at, &meters, mode, cause),
+            Input::ConnectionFlood {
+                collector,
+                connections_per_s,
+                cause,
+            } => {
+                let code = crate::model::attack_code(cause.attack()).max(1);
+                let mut state = self.world.resource_mut::<NetState>();
+                state.connection_floods.retain(|f| !(f.0 == collector && f.2 == code));
+                if connections_per_s.is_finite() && connections_per_s > 0.0 {
+                    state.connection_floods.push((collector, connections_per_s, code));
+                }
+            }
             Input::HesFoothold { attack } => self.world.resource_mut::<Hes>().foothold = attack,
             Input::Truth(record) => self.world.resource_mut::<RunRecords>().truth.push(record),
             Input::Alert(record) => {
@@ -1083,6 +1124,7 @@ impl Sim {
             (fate, ack)
         });
         let fate = self.intercepted(meter, fate);
+        let fate = self.through_floods(meter, fate, &mut stream);
         self.world.resource_mut::<RunRecords>().messages.push(MessageRecord {
             id: msg_id,
             meter,
@@ -1326,6 +1368,36 @@ impl Sim {
                 } else {
                     Fate::Lost(LossReason::Intercepted)
                 }
+            }
+        }
+    }
+
+    /// What the connection floods in progress do to a message for `meter` that the network
+    /// would deliver: the HES must connect to the meter's collector (or, for a cellular meter,
+    /// the meter connects in) through the flooded endpoint, with refused tries costing the
+    /// retry wait each, and every try refused losing the message.
+    fn through_floods(&mut self, meter: u32, fate: Fate, stream: &mut Stream) -> Fate {
+        let Fate::Delivered { at, via } = fate else {
+            return fate;
+        };
+        let hes = &self.world.resource::<SimConfig>().hes;
+        let limits = crate::network::ConnectLimits {
+            front_per_s: hes.front_end_connections_per_s,
+            collector_per_s: hes.collector_connections_per_s,
+            tries: hes.connect_tries,
+        };
+        let retry = hes.connect_retry.as_micros();
+        let state = self.net_state();
+        let (tries, by) = state.connect(state.paths[meter as usize].collector, limits, stream);
+        match tries {
+            Some(0) => fate,
+            Some(refused) => Fate::Delivered {
+                at: SimTime(at.0 + u64::from(refused) * retry),
+                via,
+            },
+            None => {
+                self.world.resource_mut::<NetState>().book_flood(by, 2);
+                Fate::Lost(crate::network::LossReason::Backhaul)
             }
         }
     }

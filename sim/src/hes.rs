@@ -305,12 +305,22 @@ pub struct HesConfig {
     pub retries: u32,
     /// Size of a command message (DLMS/COSEM action with security header), bytes.
     pub command_bytes: u32,
+    /// New connections per second the HES's front end (the MQTT broker and backhaul gateway
+    /// collectors and cellular meters connect to) accepts; beyond that it refuses them.
+    pub front_end_connections_per_s: f64,
+    /// New connections per second a collector's own backhaul endpoint accepts.
+    pub collector_connections_per_s: f64,
+    /// How long a collector waits before trying a refused connection again.
+    pub connect_retry: SimDuration,
+    /// How many times it tries before giving up on the read cycle's upload (or the command).
+    pub connect_tries: u32,
 }
 
 impl HesConfig {
     /// Typical values (assumptions): four accounts, one per role, MFA for the people; a fan-out
     /// of 100 messages per second; 10-minute command and 12-hour firmware timeouts; two
-    /// retries; 160-byte commands.
+    /// retries; 160-byte commands; a front end that accepts 2,000 new connections a second and
+    /// collectors 200, with three tries 10 seconds apart.
     pub fn typical() -> HesConfig {
         let account = |name: &str, role, mfa| AccountSpec {
             name: name.into(),
@@ -329,6 +339,10 @@ impl HesConfig {
             firmware_timeout: SimDuration::from_hours(12),
             retries: 2,
             command_bytes: 160,
+            front_end_connections_per_s: 2000.0,
+            collector_connections_per_s: 200.0,
+            connect_retry: SimDuration::from_secs(10),
+            connect_tries: 3,
         }
     }
 
@@ -363,6 +377,20 @@ impl HesConfig {
         }
         if self.retries > 10 {
             return fail("retries", format!("at most 10, not {}", self.retries));
+        }
+        for (field, v) in [
+            ("front_end_connections_per_s", self.front_end_connections_per_s),
+            ("collector_connections_per_s", self.collector_connections_per_s),
+        ] {
+            if !(v.is_finite() && (1.0..=1e9).contains(&v)) {
+                return fail(field, format!("must be between 1 and 1e9, not {v}"));
+            }
+        }
+        if self.connect_retry < SimDuration::from_millis(100) || self.connect_retry > SimDuration::from_minutes(10) {
+            return fail("connect_retry", "must be between 100ms and 10m".into());
+        }
+        if !(1..=20).contains(&self.connect_tries) {
+            return fail("connect_tries", format!("must be 1 to 20, not {}", self.connect_tries));
         }
         if !(16..=65_536).contains(&self.command_bytes) {
             return fail(

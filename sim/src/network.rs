@@ -769,6 +769,12 @@ pub struct NetState {
     pub intercepted_by: Vec<u8>,
     /// Per attack code less one: what that attack's rogue concentrator does, while it runs.
     pub intercepts: Vec<Option<Intercept>>,
+    /// Connection floods in progress: (target collector, or `None` for the HES front end,
+    /// connections per second, attack code).
+    pub connection_floods: Vec<(Option<u32>, f64, u8)>,
+    /// Per attack code less one: collector uploads its connection flood made fail, uploads it
+    /// delayed, and commands it made fail.
+    pub flood_effects: Vec<[u64; 3]>,
     /// Meters whose radio or modem is down.
     pub radio_down: Vec<bool>,
     /// Meters without supply (their feeder is out): their radios are down too.
@@ -915,6 +921,56 @@ impl NetState {
             .map(|i| (by, i))
     }
 
+    /// Whether a new connection from `collector` to the HES gets through the connection floods
+    /// in progress: each try is accepted with the share of the front end's (and the
+    /// collector's own endpoint's) capacity left by the floods, up to `limits.tries` tries.
+    /// Returns the number of refused tries before one got through (`None`: every try was
+    /// refused) and the code of the flood that weighed most (0 when none is on). Draws nothing
+    /// when no flood is on.
+    pub fn connect(&self, collector: u32, limits: ConnectLimits, stream: &mut crate::rng::Stream) -> (Option<u32>, u8) {
+        if self.connection_floods.is_empty() || collector == NONE {
+            return (Some(0), 0);
+        }
+        let (mut front, mut own, mut by, mut most) = (0.0, 0.0, 0u8, 0.0);
+        for &(target, rate, code) in &self.connection_floods {
+            match target {
+                None => front += rate,
+                Some(c) if c == collector => own += rate,
+                Some(_) => continue,
+            }
+            if rate > most {
+                most = rate;
+                by = code;
+            }
+        }
+        if by == 0 {
+            return (Some(0), 0);
+        }
+        // The share of attempts accepted when offered load exceeds capacity; the collectors'
+        // own reconnections are negligible beside a flood.
+        let accept = |cap: f64, flood: f64| if flood <= cap { 1.0 } else { cap / flood };
+        let p = accept(limits.front_per_s, front) * accept(limits.collector_per_s, own);
+        if p >= 1.0 {
+            return (Some(0), 0);
+        }
+        for refused in 0..limits.tries {
+            if stream.bernoulli(p) {
+                return (Some(refused), by);
+            }
+        }
+        (None, by)
+    }
+
+    /// Books what connection flood `by` did: `k` 0 upload refused, 1 upload delayed, 2 command
+    /// refused.
+    pub fn book_flood(&mut self, by: u8, k: usize) {
+        let i = usize::from(by.max(1) - 1);
+        if self.flood_effects.len() <= i {
+            self.flood_effects.resize(i + 1, [0; 3]);
+        }
+        self.flood_effects[i][k] += 1;
+    }
+
     /// The network at rest: no interference, every radio up, routes formed.
     pub fn new(net: &Network) -> NetState {
         let mut state = NetState {
@@ -926,6 +982,8 @@ impl NetState {
             messages_to: vec![0; net.meters.len()],
             intercepted_by: vec![0; net.meters.len()],
             intercepts: Vec::new(),
+            connection_floods: Vec::new(),
+            flood_effects: Vec::new(),
             radio_down: vec![false; net.meters.len()],
             unpowered: vec![false; net.meters.len()],
             priority_busy_until: vec![SimTime::ZERO; net.collectors.len()],
@@ -1586,6 +1644,17 @@ pub enum LossReason {
     /// A rogue concentrator the meter attached to dropped it (or altered it and the meter's
     /// message authentication refused it).
     Intercepted,
+}
+
+/// The limits a connection to the HES meets (from the HES's configuration).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConnectLimits {
+    /// New connections per second the front end accepts.
+    pub front_per_s: f64,
+    /// New connections per second a collector's endpoint accepts.
+    pub collector_per_s: f64,
+    /// Tries before giving up.
+    pub tries: u32,
 }
 
 /// What a rogue concentrator does with the traffic of the meters attached to it (and of the

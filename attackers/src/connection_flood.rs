@@ -1,0 +1,224 @@
+//! Connection floods against the HES's front end or collectors' backhaul endpoints.
+//!
+//! The HES's front end (the MQTT broker and backhaul gateway that collectors and cellular
+//! meters connect to) and each collector's own backhaul endpoint accept a limited number of new
+//! connections a second (`hes.front_end_connections_per_s`, `hes.collector_connections_per_s`).
+//! They are reachable from the public cellular network the backhaul rides on, where the
+//! attacker's botnet opens `connections_per_s` connections from `at` to `until`. Beyond its
+//! capacity an endpoint refuses connections at random, so a collector's upload of its read cycle
+//! gets through only after refused tries (each costing `hes.connect_retry`, so reads arrive
+//! late) or not at all (reads go missing until the next cycle's backfill), and the HES's
+//! commands are delayed or lost the same way. Nothing is harmed at the meters.
+
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::model::Cause;
+use amirange_sim::time::SimTime;
+use serde::{Deserialize, Serialize};
+
+use crate::tags::{Stride, Tags, Technique};
+use crate::when;
+use crate::{Attack, Context, Report, truth};
+
+/// Tags: denial of service against the backhaul's endpoints.
+pub const TAGS: Tags = Tags {
+    kind: "connection-flood",
+    stride: Stride::DenialOfService,
+    technique: Technique {
+        id: "T0814",
+        name: "Denial of Service",
+    },
+    related: &[
+        Technique {
+            id: "T0883",
+            name: "Internet Accessible Device",
+        },
+        Technique {
+            id: "T0815",
+            name: "Denial of View",
+        },
+    ],
+};
+
+/// What the flood aims at.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub enum Target {
+    /// The HES's front end, which every collector and cellular meter connects to.
+    HesFrontEnd,
+    /// These collectors' own backhaul endpoints (indices, as `amirange topo describe` and
+    /// `Collector(n)` number them).
+    Collectors(Vec<u32>),
+}
+
+/// A connection flood as the scenario writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The attack's id.
+    pub id: String,
+    /// When the flood starts.
+    pub at: String,
+    /// When it stops.
+    pub until: String,
+    /// What it aims at.
+    pub target: Target,
+    /// Connection attempts per second (per target).
+    pub connections_per_s: f64,
+}
+
+impl Spec {
+    /// Validates the spec against the scenario.
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<ConnectionFlood, (String, String)> {
+        let at = when::instant("at", &self.at, ctx.start, ctx.horizon)?;
+        let end = SimTime(ctx.horizon.0 + 1);
+        let until = when::end_after("until", Some(&self.until), when::When::At(at), ctx.start, end)?.unwrap_or(end);
+        let rate = self.connections_per_s;
+        if !(rate.is_finite() && (1.0..=1e9).contains(&rate)) {
+            return Err((
+                "connections_per_s".into(),
+                format!("must be between 1 and 1e9, not {rate}"),
+            ));
+        }
+        if let Target::Collectors(list) = &self.target
+            && list.is_empty()
+        {
+            return Err(("target".into(), "name at least one collector".into()));
+        }
+        Ok(ConnectionFlood {
+            spec: self.clone(),
+            k: index,
+            at,
+            until,
+            step: 0,
+        })
+    }
+}
+
+/// A connection flood at run time.
+#[derive(Debug)]
+pub struct ConnectionFlood {
+    spec: Spec,
+    k: u8,
+    at: SimTime,
+    until: SimTime,
+    /// 0: not started, 1: flooding, 2: stopped.
+    step: u8,
+}
+
+impl ConnectionFlood {
+    fn targets(&self) -> Vec<Option<u32>> {
+        match &self.spec.target {
+            Target::HesFrontEnd => vec![None],
+            Target::Collectors(list) => list.iter().map(|&c| Some(c)).collect(),
+        }
+    }
+
+    /// Uploads it made fail, uploads it delayed, commands it made fail.
+    fn effects(&self, sim: &Sim) -> [u64; 3] {
+        sim.net_state()
+            .flood_effects
+            .get(usize::from(self.k))
+            .copied()
+            .unwrap_or([0; 3])
+    }
+}
+
+impl Attack for ConnectionFlood {
+    fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn tags(&self) -> &'static Tags {
+        &TAGS
+    }
+
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+        let n = sim.network().collectors.len();
+        if let Target::Collectors(list) = &self.spec.target
+            && let Some(&c) = list.iter().find(|&&c| c as usize >= n)
+        {
+            return Err((
+                "target".into(),
+                format!("there is no collector {c}: the network has {n}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<SimTime> {
+        match self.step {
+            0 => Some(self.at),
+            1 => Some(self.until),
+            _ => None,
+        }
+    }
+
+    fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        let starting = self.step == 0;
+        self.step += 1;
+        let rate = if starting { self.spec.connections_per_s } else { 0.0 };
+        for collector in self.targets() {
+            sim.schedule(
+                now,
+                Input::ConnectionFlood {
+                    collector,
+                    connections_per_s: rate,
+                    cause: Cause::Attack(self.k),
+                },
+            )?;
+        }
+        let what = match &self.spec.target {
+            Target::HesFrontEnd => "the HES front end".to_owned(),
+            Target::Collectors(list) => format!("the backhaul endpoints of {} collector(s)", list.len()),
+        };
+        let (kind, detail) = if starting {
+            (
+                "flood-on",
+                format!(
+                    "{:.0} connection attempts a second against {what} (T0814)",
+                    self.spec.connections_per_s
+                ),
+            )
+        } else {
+            ("flood-off", format!("the flood against {what} stops"))
+        };
+        truth(sim, now, &self.spec.id, kind, detail, Vec::new());
+        Ok(())
+    }
+
+    fn finish(&mut self, _sim: &mut Sim) {}
+
+    fn report(&self, sim: &Sim) -> Report {
+        let [refused, delayed, commands] = self.effects(sim);
+        let failure_reason = (refused + delayed + commands == 0).then(|| {
+            if self.step == 0 {
+                "the flood had not started when the run ended".to_owned()
+            } else {
+                format!(
+                    "{:.0} connections a second stayed within what the targets accept: nothing was refused",
+                    self.spec.connections_per_s
+                )
+            }
+        });
+        let summary = match &failure_reason {
+            None => format!(
+                "{:.0} connections a second: {refused} collector uploads refused, {delayed} delayed, {commands} commands lost",
+                self.spec.connections_per_s
+            ),
+            Some(why) => format!("failed: {why}"),
+        };
+        Report {
+            id: self.spec.id.clone(),
+            tags: &TAGS,
+            start: self.at,
+            succeeded: failure_reason.is_none(),
+            failure_reason,
+            meters_targeted: 0,
+            meters_compromised: 0,
+            still_active: false,
+            summary,
+            customers_exposed: 0,
+            households_exposed: 0,
+        }
+    }
+}
