@@ -70,6 +70,8 @@ pub struct BlastRadius {
     pub households_exposed: u64,
     /// Resolution of the exposed data, minutes (`null` when nothing was exposed).
     pub exposed_resolution_min: Option<f64>,
+    /// Load the attack's forged demand-response events shed, kWh.
+    pub kwh_curtailed: f64,
     /// Lowest frequency of the bulk system in disturbances the attack caused (the largest share
     /// of their load steps was its), Hz; `null` when it caused none.
     pub frequency_nadir_hz: Option<f64>,
@@ -149,6 +151,7 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                 customers_exposed: report.customers_exposed,
                 households_exposed: report.households_exposed,
                 exposed_resolution_min: (report.customers_exposed > 0).then(|| INTERVAL.as_secs_f64() / 60.0),
+                kwh_curtailed: 0.0,
                 frequency_nadir_hz: None,
                 frequency_peak_hz: None,
                 ufls_shed_mw: 0.0,
@@ -167,6 +170,7 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
             b.legitimate_jobs_queued_behind = behind;
             b.legitimate_queue_wait_s = round3(wait_s);
             let (mut interrupted_us, mut not_served, mut falsified, mut stolen) = (0u64, 0u64, 0u64, 0u64);
+            let mut curtailed = 0u64;
             let mut last_slot: Option<u32> = None;
             let mut still_off = false;
             for (slot, _, t) in ticks {
@@ -178,6 +182,7 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                     .max(t.not_served_mwh as f64 / 1e6 / (interval_s / 3600.0));
                 falsified += t.falsified_mwh;
                 stolen += t.stolen_mwh;
+                curtailed += t.curtailed_mwh;
                 b.readings_lost += t.reads_missing;
                 last_slot = Some(*slot);
                 still_off = *slot + 1 == n_slots && t.customers_off > 0;
@@ -187,6 +192,7 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
             b.peak_kw_shed = round3(b.peak_kw_shed);
             b.kwh_falsified = round3(falsified as f64 / 1e6);
             b.kwh_stolen = round3(stolen as f64 / 1e6);
+            b.kwh_curtailed = round3(curtailed as f64 / 1e6);
             let critical = records.critical_off_us_by_attack.range((k, 0)..=(k, u32::MAX));
             let (mut hit, mut us) = (0u64, 0u64);
             for (_, &v) in critical {

@@ -623,6 +623,9 @@ fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
         if b.kwh_stolen > 0.0 {
             parts.push(format!("{:.0} kWh stolen", b.kwh_stolen));
         }
+        if b.kwh_curtailed > 0.0 {
+            parts.push(format!("{:.0} kWh of load curtailed", b.kwh_curtailed));
+        }
         if b.readings_lost > 0 {
             parts.push(format!("{} readings lost", group(b.readings_lost)));
         }

@@ -81,7 +81,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         .filter(|n| n.ends_with(".ron"))
         .collect();
     names.sort();
-    assert!(names.len() >= 26, "the shipped attack files: {names:?}");
+    assert!(names.len() >= 27, "the shipped attack files: {names:?}");
     let mut checked = BTreeSet::new();
     for name in &names {
         let (path, text) = file(name);
@@ -230,6 +230,18 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                     assert_eq!(b.peak_customers_disconnected, 0);
                     assert!(b.time_to_restore_s.is_some(), "the flood stops at 14:00");
                 }
+                "dr-forgery" => {
+                    assert!(a.succeeded && b.kwh_curtailed > 0.0, "{a:?}");
+                    let (lo, hi) = (
+                        b.frequency_nadir_hz.unwrap_or(50.0),
+                        b.frequency_peak_hz.unwrap_or(50.0),
+                    );
+                    assert!(
+                        lo < 50.0 && hi > 50.0,
+                        "shedding raises frequency, the rebound lowers it: {b:?}"
+                    );
+                    assert_eq!(b.peak_customers_disconnected, 0);
+                }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
             // Technique and STRIDE come from the tags, checked against the matrix elsewhere.
@@ -237,7 +249,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
             checked.insert(a.id.clone());
         }
     }
-    assert!(checked.len() >= 30, "{checked:?}");
+    assert!(checked.len() >= 31, "{checked:?}");
 }
 
 /// Ground truth is complete: every meter an attack left with its relay open, running its

@@ -26,6 +26,7 @@ pub mod access;
 pub mod cloning;
 pub mod command_flood;
 pub mod connection_flood;
+pub mod demand_response;
 pub mod downgrade;
 pub mod exfiltration;
 pub mod jamming;
@@ -77,10 +78,12 @@ pub enum AttackSpec {
     RogueConcentrator(rogue_concentrator::Spec),
     /// Flood the HES front end or collectors' backhaul endpoints with connections.
     ConnectionFlood(connection_flood::Spec),
+    /// Send forged demand-response events through the HES.
+    DemandResponseForgery(demand_response::Spec),
 }
 
 /// Every attack kind's tags (for tests and documentation).
-pub const ALL_TAGS: [&Tags; 13] = [
+pub const ALL_TAGS: [&Tags; 14] = [
     &mass_disconnect::TAGS,
     &jamming::TAGS,
     &rogue_firmware::TAGS,
@@ -94,6 +97,7 @@ pub const ALL_TAGS: [&Tags; 13] = [
     &downgrade::TAGS,
     &rogue_concentrator::TAGS,
     &connection_flood::TAGS,
+    &demand_response::TAGS,
 ];
 
 /// What validation knows of the scenario: its calendar and the HES's accounts.
@@ -139,6 +143,7 @@ impl AttackSpec {
             AttackSpec::ProtocolDowngrade(s) => &s.id,
             AttackSpec::RogueConcentrator(s) => &s.id,
             AttackSpec::ConnectionFlood(s) => &s.id,
+            AttackSpec::DemandResponseForgery(s) => &s.id,
         }
     }
 
@@ -158,6 +163,7 @@ impl AttackSpec {
             AttackSpec::ProtocolDowngrade(s) => &s.at,
             AttackSpec::RogueConcentrator(s) => &s.at,
             AttackSpec::ConnectionFlood(s) => &s.at,
+            AttackSpec::DemandResponseForgery(s) => &s.at,
         }
     }
 
@@ -177,6 +183,7 @@ impl AttackSpec {
             AttackSpec::ProtocolDowngrade(_) => &downgrade::TAGS,
             AttackSpec::RogueConcentrator(_) => &rogue_concentrator::TAGS,
             AttackSpec::ConnectionFlood(_) => &connection_flood::TAGS,
+            AttackSpec::DemandResponseForgery(_) => &demand_response::TAGS,
         }
     }
 
@@ -197,6 +204,7 @@ impl AttackSpec {
             AttackSpec::ProtocolDowngrade(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::RogueConcentrator(s) => Box::new(s.check(index, ctx)?),
             AttackSpec::ConnectionFlood(s) => Box::new(s.check(index, ctx)?),
+            AttackSpec::DemandResponseForgery(s) => Box::new(s.check(index, ctx)?),
         })
     }
 }

@@ -48,6 +48,29 @@ pub const TAGS: Tags = Tags {
     ],
 };
 
+/// What the attacker's requests ask the HES to do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Order {
+    /// Open the targets' relays, passed off as non-payment disconnects.
+    Disconnect,
+    /// Forged demand-response events: curtail the targets' load by `reduction` for `duration`.
+    DemandResponse {
+        /// Share of load shed.
+        reduction: f32,
+        /// How long.
+        duration: SimDuration,
+    },
+}
+
+impl Order {
+    fn tags(self) -> &'static Tags {
+        match self {
+            Order::Disconnect => &TAGS,
+            Order::DemandResponse { .. } => &crate::demand_response::TAGS,
+        }
+    }
+}
+
 /// A mass disconnect as the scenario writes it.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -71,12 +94,21 @@ pub struct Spec {
 impl Spec {
     /// Validates the spec against the scenario.
     pub fn check(&self, index: u8, ctx: &Context) -> Result<MassDisconnect, (String, String)> {
+        self.check_order(index, ctx, Order::Disconnect)
+    }
+
+    /// Validates the spec for requests that carry `order`.
+    pub(crate) fn check_order(
+        &self,
+        index: u8,
+        ctx: &Context,
+        order: Order,
+    ) -> Result<MassDisconnect, (String, String)> {
         let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
         if self.access == Access::VendorRelease {
             return Err((
                 "access".into(),
-                "a vendor release carries firmware, not disconnect commands; use Phishing, Insider or HesExploit"
-                    .into(),
+                "a vendor release carries firmware, not commands; use Phishing, Insider or HesExploit".into(),
             ));
         }
         let access = access::check(&self.access, ctx)?;
@@ -91,6 +123,7 @@ impl Spec {
         };
         Ok(MassDisconnect {
             spec: self.clone(),
+            order,
             k: index,
             at,
             access,
@@ -109,6 +142,7 @@ impl Spec {
 #[derive(Debug)]
 pub struct MassDisconnect {
     spec: Spec,
+    order: Order,
     k: u8,
     at: When,
     access: access::Plan,
@@ -159,7 +193,7 @@ impl Attack for MassDisconnect {
     }
 
     fn tags(&self) -> &'static Tags {
-        &TAGS
+        self.order.tags()
     }
 
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
@@ -197,23 +231,37 @@ impl Attack for MassDisconnect {
                 let name = &sim.hes().config.accounts[usize::from(credential.account)].name;
                 format!("as {name}")
             };
+            // The attacker passes its requests off as routine work.
+            let (step, what, kind, purpose) = match self.order {
+                Order::Disconnect => (
+                    "disconnect-request",
+                    "disconnect",
+                    CommandKind::Disconnect,
+                    "non-payment",
+                ),
+                Order::DemandResponse { reduction, duration } => (
+                    "demand-response-request",
+                    "forged demand-response",
+                    CommandKind::DemandResponse { reduction, duration },
+                    "demand-response",
+                ),
+            };
             truth(
                 sim,
                 now,
                 &self.spec.id,
-                "disconnect-request",
-                format!("disconnect request for {} meters {who} (T0855)", meters.len()),
+                step,
+                format!("{what} request for {} meters {who} (T0855)", meters.len()),
                 meters.clone(),
             );
             sim.schedule(
                 now,
                 Input::Command(CommandRequest {
                     credential,
-                    kind: CommandKind::Disconnect,
+                    kind,
                     meters,
                     cause: Cause::Attack(self.k),
-                    // The attacker passes its requests off as routine work.
-                    purpose: "non-payment".into(),
+                    purpose: purpose.into(),
                 }),
             )?;
             if self.next >= self.targets.len() {
@@ -231,14 +279,17 @@ impl Attack for MassDisconnect {
         let (meters, first) = self.opened(sim);
         if let Some(first) = first {
             let n = meters.len();
-            truth(
-                sim,
-                first,
-                &self.spec.id,
-                "relays-opened",
-                format!("{n} meters opened their relays on the attack's commands (T0826)"),
-                meters,
-            );
+            let (step, detail) = match self.order {
+                Order::Disconnect => (
+                    "relays-opened",
+                    format!("{n} meters opened their relays on the attack's commands (T0826)"),
+                ),
+                Order::DemandResponse { .. } => (
+                    "load-curtailed",
+                    format!("{n} premises curtailed their load on the forged events (T0831)"),
+                ),
+            };
+            truth(sim, first, &self.spec.id, step, detail, meters);
         }
     }
 
@@ -259,20 +310,26 @@ impl Attack for MassDisconnect {
                 Some(Held::Credential(_)) if refused.len() == requests.len() => {
                     format!("the HES refused the request: {}", refused[0])
                 }
-                Some(Held::Credential(_)) => "no meter executed a disconnect before the run ended".into(),
+                Some(Held::Credential(_)) => "no meter executed a command before the run ended".into(),
             })
         };
-        let summary = match &failure_reason {
-            None => format!(
+        let summary = match (&failure_reason, self.order) {
+            (None, Order::Disconnect) => format!(
                 "opened {} of {} targeted relays through the HES",
                 opened.len(),
                 self.targets.len()
             ),
-            Some(why) => format!("failed: {why}"),
+            (None, Order::DemandResponse { reduction, duration }) => format!(
+                "curtailed {} of {} targeted premises by {:.0}% for {duration} with forged demand-response events",
+                opened.len(),
+                self.targets.len(),
+                reduction * 100.0
+            ),
+            (Some(why), _) => format!("failed: {why}"),
         };
         Report {
             id: self.spec.id.clone(),
-            tags: &TAGS,
+            tags: self.order.tags(),
             start: self.start,
             succeeded: !opened.is_empty(),
             failure_reason,

@@ -271,7 +271,11 @@ impl ConsumeStep<'_> {
             }
         }
         if keep < 1.0 {
-            acc.dr_curtailed_mwh += (demand_wh * (1.0 - keep) * on_share * 1000.0) as u64;
+            let curtailed = (demand_wh * (1.0 - keep) * on_share * 1000.0) as u64;
+            acc.dr_curtailed_mwh += curtailed;
+            if meter.dr_by > 0 {
+                attack_slot(&mut acc.attacks, meter.dr_by - 1).curtailed_mwh += curtailed;
+            }
         }
         let registered_wh = if meter.register_share != 1.0 {
             true_wh * f64::from(meter.register_share)

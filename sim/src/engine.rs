@@ -1203,6 +1203,7 @@ impl Sim {
                     meter.dr_keep = (1.0 - reduction).clamp(0.0, 1.0);
                     meter.dr_from_us = at.0;
                     meter.dr_until_us = at.0 + duration.as_micros();
+                    meter.dr_by = crate::model::attack_code(cause.attack());
                 }
                 if self.supplied(entity) {
                     let kw = self.meter_kw(entity, at) - before;

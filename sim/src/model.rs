@@ -202,6 +202,8 @@ pub struct Meter {
     pub dr_from_us: u64,
     /// Demand response: when it ends, µs since the run start.
     pub dr_until_us: u64,
+    /// Demand response: who sent the active event, as an attack code (0 for the utility).
+    pub dr_by: u8,
     /// Share of the true consumption the meter's reports carry: 1 for an honest meter, less for
     /// one that is bypassed or runs firmware that under-reports, more or less for one whose
     /// readings are forged under its own key (the feeder's true load and SCADA do not change).
@@ -232,6 +234,7 @@ impl Meter {
             dr_keep: 1.0,
             dr_from_us: 0,
             dr_until_us: 0,
+            dr_by: 0,
             register_share: 1.0,
             skew_by: 0,
             skew_theft: false,

@@ -104,6 +104,8 @@ pub struct AttackTick {
     /// (jammed, or on a jammed route, bricked by its firmware, behind a collector its flood
     /// fills), counted when their read cycle closed.
     pub reads_missing: u64,
+    /// Load its forged demand-response events shed, mWh.
+    pub curtailed_mwh: u64,
 }
 
 impl AttackTick {
@@ -116,6 +118,7 @@ impl AttackTick {
         self.falsified_mwh += other.falsified_mwh;
         self.stolen_mwh += other.stolen_mwh;
         self.reads_missing += other.reads_missing;
+        self.curtailed_mwh += other.curtailed_mwh;
     }
 
     /// Whether nothing happened.
