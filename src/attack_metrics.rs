@@ -85,8 +85,9 @@ pub struct BlastRadius {
     /// Their mean wait in the send queue, seconds (0 when there were none).
     pub legitimate_queue_wait_s: f64,
     /// Seconds from the attack's start until its last effect ended (the last interval in which
-    /// it kept anyone off supply, falsified or stole energy, or cost readings, or its last job
-    /// leaving the HES's send queue); `null` if its effect lasted to the end of the run
+    /// it kept anyone off supply, falsified or stole energy, or cost readings, its last job
+    /// leaving the HES's send queue, or frequency settling after the last disturbance it
+    /// caused); `null` if its effect lasted to the end of the run
     /// (customers still off, meters still compromised, jobs still queued).
     pub time_to_restore_s: Option<f64>,
 }
@@ -160,7 +161,14 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                 time_to_restore_s: None,
             };
             let code = amirange_sim::model::Cause::Attack(k).code();
+            // When the last disturbance it caused settled (`Some(None)` while one has not).
+            let mut settled: Option<Option<u64>> = None;
             for e in sim.frequency().events.iter().filter(|e| e.cause == code) {
+                settled = Some(match (settled, e.end) {
+                    (Some(None), _) | (_, None) => None,
+                    (Some(Some(a)), Some(b)) => Some(a.max(b.0)),
+                    (None, Some(b)) => Some(b.0),
+                });
                 let r6 = |x: f64| (x * 1e6).round() / 1e6;
                 b.frequency_nadir_hz = Some(r6(b.frequency_nadir_hz.map_or(e.nadir_hz, |n| n.min(e.nadir_hz))));
                 b.frequency_peak_hz = Some(r6(b.frequency_peak_hz.map_or(e.peak_hz, |n| n.max(e.peak_hz))));
@@ -205,9 +213,15 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
             // Effects end with the last interval the attack cost anything in, or with its last
             // job leaving the HES's send queue, whichever is later.
             let queue_s = queued_until.map_or(0.0, |us| (us as f64 / 1e6 - start_s).max(0.0));
+            let settled_s = match settled {
+                Some(Some(us)) => (us as f64 / 1e6 - start_s).max(0.0),
+                _ => 0.0,
+            };
+            let queue_s = queue_s.max(settled_s);
             b.time_to_restore_s = match last_slot {
                 _ if still_off || report.still_active => None,
                 _ if queued_until.is_some_and(|us| us >= sim.now().0) => None,
+                _ if settled == Some(None) => None,
                 Some(slot) => Some(round3(((f64::from(slot) + 1.0) * interval_s - start_s).max(queue_s))),
                 None => Some(round3(queue_s)),
             };

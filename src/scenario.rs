@@ -208,6 +208,9 @@ pub struct RawHes {
     /// Connection tries before giving up.
     #[serde(default)]
     pub connect_tries: Option<u32>,
+    /// Most jobs the send queue holds.
+    #[serde(default)]
+    pub queue_limit: Option<u32>,
 }
 
 /// One HES account.
@@ -762,6 +765,8 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
     if let Some(f) = raw.frequency {
         let c = &mut sim.frequency;
         c.nominal_hz = f.nominal_hz.unwrap_or(c.nominal_hz);
+        // The default stages follow the nominal frequency.
+        c.ufls = amirange_sim::frequency::FrequencyConfig::typical_ufls(c.nominal_hz);
         c.system_mw = f.system_mw.or(c.system_mw);
         c.area_share = f.area_share.unwrap_or(c.area_share);
         c.inertia_s = f.inertia_s.unwrap_or(c.inertia_s);
@@ -910,6 +915,7 @@ fn control_plane(
         c.collector_connections_per_s = h.collector_connections_per_s.unwrap_or(c.collector_connections_per_s);
         set_duration(&mut c.connect_retry, "hes.connect_retry", h.connect_retry)?;
         c.connect_tries = h.connect_tries.unwrap_or(c.connect_tries);
+        c.queue_limit = h.queue_limit.unwrap_or(c.queue_limit);
     }
     if let Some(s) = security {
         let c = &mut sim.security;

@@ -220,6 +220,9 @@ fn attack_runs_are_deterministic_and_summarised() {
             "attacks/mass-disconnect-hes-exploit.ron",
             &["md-critical", "md-residential"][..],
         ),
+        ("attacks/load-switching-ev.ron", &["botnet-ev"][..]),
+        ("attacks/downgrade-rogue-forge.ron", &["downgrade", "rogue-forge"][..]),
+        ("attacks/connection-flood.ron", &["conn-flood"][..]),
     ] {
         let scenario = scenario_path(file);
         let mut stdout = String::new();
@@ -291,12 +294,20 @@ fn attack_runs_are_deterministic_and_summarised() {
             "kwh_falsified",
             "kwh_stolen",
             "readings_lost",
+            "customers_exposed",
+            "kwh_curtailed",
+            "frequency_nadir_hz",
+            "frequency_peak_hz",
+            "ufls_shed_mw",
             "time_to_restore_s",
         ] {
             assert!(
                 m["attacks"][0]["blast_radius"].get(key).is_some(),
                 "blast_radius lacks {key}"
             );
+        }
+        for key in ["min_hz", "max_hz", "system_mw", "disturbances", "ufls_shed_mw"] {
+            assert!(m["frequency"].get(key).is_some(), "metrics.json frequency lacks {key}");
         }
         let truth = String::from_utf8(read(&a.join("truth.csv"))).expect("utf-8");
         assert!(truth.lines().count() > 2, "{truth}");

@@ -31,8 +31,16 @@ pub const TAGS: Tags = Tags {
             name: "Unauthorized Command Message",
         },
         Technique {
+            id: "T0865",
+            name: "Spearphishing Attachment",
+        },
+        Technique {
             id: "T0859",
             name: "Valid Accounts",
+        },
+        Technique {
+            id: "T0866",
+            name: "Exploitation of Remote Services",
         },
     ],
 };

@@ -297,7 +297,8 @@ impl Attack for RogueConcentrator {
             failure_reason,
             meters_targeted: self.in_range.len() as u64,
             meters_compromised: attached as u64,
-            still_active: false,
+            // Left on the air to the end, it still holds its meters.
+            still_active: attached > 0 && self.until.is_none(),
             summary,
             customers_exposed: 0,
             households_exposed: 0,

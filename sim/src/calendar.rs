@@ -51,6 +51,10 @@ pub struct EventCalendar<E> {
     ring_len: usize,
     /// The bucket being drained, sorted in descending order so that the next event is last.
     current: Vec<Entry<E>>,
+    /// Events inserted into the bucket being drained (or an earlier one) while it drains: a heap,
+    /// so that a burst of events scheduled for the present (an attack acting on a million meters
+    /// at once) costs O(log k) each rather than a shift of `current`.
+    late: BinaryHeap<Reverse<Entry<E>>>,
     /// Absolute index of the bucket in `current`.
     cursor: u64,
     overflow: BinaryHeap<Reverse<Entry<E>>>,
@@ -77,6 +81,7 @@ impl<E> EventCalendar<E> {
             ring: (0..n_buckets).map(|_| Vec::new()).collect(),
             ring_len: 0,
             current: Vec::new(),
+            late: BinaryHeap::new(),
             cursor: 0,
             overflow: BinaryHeap::new(),
             next_seq: 0,
@@ -85,7 +90,7 @@ impl<E> EventCalendar<E> {
 
     /// Number of pending events.
     pub fn len(&self) -> usize {
-        self.ring_len + self.current.len() + self.overflow.len()
+        self.ring_len + self.current.len() + self.late.len() + self.overflow.len()
     }
 
     /// Whether no event is pending.
@@ -102,9 +107,8 @@ impl<E> EventCalendar<E> {
         let n = self.ring.len() as u64;
         if bucket <= self.cursor {
             // Same bucket as the one being drained (or earlier, after a peek moved the cursor
-            // ahead of the present): keep `current` sorted, descending.
-            let pos = self.current.partition_point(|e| e > &entry);
-            self.current.insert(pos, entry);
+            // ahead of the present).
+            self.late.push(Reverse(entry));
         } else if bucket < self.cursor + n {
             self.ring[(bucket % n) as usize].push(entry);
             self.ring_len += 1;
@@ -114,16 +118,29 @@ impl<E> EventCalendar<E> {
         seq
     }
 
+    /// Whether the next event is in `late` rather than `current` (after `fill_current`).
+    fn next_is_late(&self) -> bool {
+        match (self.current.last(), self.late.peek()) {
+            (Some(c), Some(Reverse(l))) => l < c,
+            (None, Some(_)) => true,
+            _ => false,
+        }
+    }
+
     /// The time of the next event, if any.
     pub fn peek_time(&mut self) -> Option<SimTime> {
         self.fill_current();
-        self.current.last().map(|e| e.time)
+        if self.next_is_late() {
+            self.late.peek().map(|Reverse(e)| e.time)
+        } else {
+            self.current.last().map(|e| e.time)
+        }
     }
 
     /// Removes and returns the next event if it fires strictly before `limit`.
     pub fn pop_before(&mut self, limit: SimTime) -> Option<Entry<E>> {
         match self.peek_time() {
-            Some(t) if t < limit => self.current.pop(),
+            Some(t) if t < limit => self.take_next(),
             _ => None,
         }
     }
@@ -131,12 +148,22 @@ impl<E> EventCalendar<E> {
     /// Removes and returns the next event.
     pub fn pop(&mut self) -> Option<Entry<E>> {
         self.fill_current();
-        self.current.pop()
+        self.take_next()
     }
 
-    /// Makes sure `current` holds the earliest pending bucket when any event is pending.
+    /// Removes the next event (after `fill_current`).
+    fn take_next(&mut self) -> Option<Entry<E>> {
+        if self.next_is_late() {
+            self.late.pop().map(|Reverse(e)| e)
+        } else {
+            self.current.pop()
+        }
+    }
+
+    /// Makes sure `current` (with `late`) holds the earliest pending bucket when any event is
+    /// pending.
     fn fill_current(&mut self) {
-        if !self.current.is_empty() {
+        if !self.current.is_empty() || !self.late.is_empty() {
             return;
         }
         let n = self.ring.len() as u64;

@@ -759,7 +759,8 @@ pub(crate) fn interval_system(
             }
             cycle.up.push(up);
             cycle.backhaul_us.push(backhaul_us);
-            cycle.flood_by.push(by);
+            // The flood answers for the cycle's missing reads only where it refused the upload.
+            cycle.flood_by.push(if tries == Some(0) { 0 } else { by });
         }
     }
     let read = first.map(|first| ReadStep {

@@ -278,13 +278,9 @@ enum Event {
         stage: u8,
         cause: Cause,
     },
-    /// Operators restore a feeder a UFLS stage opened (`feeder` is `NONE` for a stage with no
-    /// feeder in the simulated area); `last` marks the stage's last one.
+    /// Operators restore the feeders a UFLS stage opened.
     UflsRestore {
         stage: u8,
-        feeder: u32,
-        part: f32,
-        last: bool,
     },
 }
 
@@ -370,6 +366,8 @@ pub struct Sim {
     frequency: Frequency,
     /// Per feeder: whether a UFLS relay holds it open.
     ufls_open: Vec<bool>,
+    /// Per UFLS stage: the feeders its last trip opened.
+    ufls_feeders: Vec<Vec<u32>>,
 }
 
 impl Sim {
@@ -452,6 +450,7 @@ impl Sim {
             horizon,
             read_cycle_intervals,
             open_outage,
+            ufls_feeders: vec![Vec::new(); frequency.config().ufls.len()],
             frequency,
             ufls_open,
         };
@@ -701,19 +700,13 @@ impl Sim {
                 return;
             }
             Event::UflsTrip { stage, cause } => return self.ufls_trip(at, stage, cause),
-            Event::UflsRestore {
-                stage,
-                feeder,
-                part,
-                last,
-            } => {
-                if feeder != NONE && std::mem::take(&mut self.ufls_open[feeder as usize]) {
-                    self.feeder_supply(at, feeder, true, Cause::Operation, false);
-                }
-                if self
-                    .frequency
-                    .restore(usize::from(stage), f64::from(part), last, Cause::Operation.code())
-                {
+            Event::UflsRestore { stage } => {
+                let feeders: Vec<u32> = std::mem::take(&mut self.ufls_feeders[usize::from(stage)])
+                    .into_iter()
+                    .filter(|&f| std::mem::take(&mut self.ufls_open[f as usize]))
+                    .collect();
+                self.feeders_supply(at, &feeders, true, Cause::Operation, false);
+                if self.frequency.restore(usize::from(stage), Cause::Operation.code()) {
                     self.schedule_tick(at);
                 }
                 return;
@@ -973,42 +966,22 @@ impl Sim {
     }
 
     /// A UFLS stage's relays open its feeders in the simulated area; operators restore them
-    /// later, one after the other.
+    /// together later, stage after stage.
     fn ufls_trip(&mut self, at: SimTime, stage: u8, cause: Cause) {
-        let config = self.frequency.config().clone();
+        let config = self.frequency.config();
         let n_feeders = self.ufls_open.len() as u32;
-        let mut opened = Vec::new();
-        for f in 0..n_feeders {
-            if config.stage_of(f) != Some(usize::from(stage)) {
-                continue;
-            }
-            if self.world.resource::<GridState>().feeders[f as usize].energized {
-                self.feeder_supply(at, f, false, cause, false);
-                self.ufls_open[f as usize] = true;
-                opened.push(f);
-            }
+        let restore =
+            at.0 + config.ufls_restore.as_micros() + u64::from(stage) * config.ufls_restore_spacing.as_micros();
+        let grid = self.world.resource::<GridState>();
+        let opened: Vec<u32> = (0..n_feeders)
+            .filter(|&f| config.stage_of(f) == Some(usize::from(stage)) && grid.feeders[f as usize].energized)
+            .collect();
+        self.feeders_supply(at, &opened, false, cause, false);
+        for &f in &opened {
+            self.ufls_open[f as usize] = true;
         }
-        let first = at.0 + config.ufls_restore.as_micros();
-        let spacing = config.ufls_restore_spacing.as_micros();
-        if opened.is_empty() {
-            let restore = Event::UflsRestore {
-                stage,
-                feeder: NONE,
-                part: 1.0,
-                last: true,
-            };
-            self.calendar.insert(SimTime(first), restore);
-        }
-        let n = opened.len();
-        for (i, f) in opened.into_iter().enumerate() {
-            let restore = Event::UflsRestore {
-                stage,
-                feeder: f,
-                part: 1.0 / n as f32,
-                last: i + 1 == n,
-            };
-            self.calendar.insert(SimTime(first + i as u64 * spacing), restore);
-        }
+        self.ufls_feeders[usize::from(stage)].extend(opened);
+        self.calendar.insert(SimTime(restore), Event::UflsRestore { stage });
     }
 
     fn interval_start(&self) -> SimTime {
@@ -1551,6 +1524,39 @@ impl Sim {
     /// A feeder goes out or comes back: supply, radios and routes follow; going out, its meters
     /// send their last gasps and an outage record opens.
     fn feeder_supply(&mut self, at: SimTime, feeder: u32, energized: bool, cause: Cause, track: bool) {
+        self.feeders_supply(at, &[feeder], energized, cause, track);
+    }
+
+    /// [`Sim::feeder_supply`] for several feeders at once: the network's paths are recomputed
+    /// once for all of them (a full pass over the meters), not once per feeder.
+    fn feeders_supply(&mut self, at: SimTime, feeders: &[u32], energized: bool, cause: Cause, track: bool) {
+        let mut switched = Vec::new();
+        for &feeder in feeders {
+            if let Some(meters) = self.switch_feeder(at, feeder, energized, cause, track) {
+                switched.extend(meters);
+            }
+        }
+        if switched.is_empty() {
+            return;
+        }
+        self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            let net = world.resource::<Network>();
+            if let Some(repair) = state.set_power(net, &switched, energized, at) {
+                self.calendar.insert(repair, Event::RouteRepair);
+            }
+        });
+    }
+
+    /// One feeder's grid state, load step, last gasps and outage record; returns its meters if
+    /// its supply changed (their radios follow in [`Sim::feeders_supply`]).
+    fn switch_feeder(
+        &mut self,
+        at: SimTime,
+        feeder: u32,
+        energized: bool,
+        cause: Cause,
+        track: bool,
+    ) -> Option<Vec<u32>> {
         let start = self.interval_start();
         // The load the feeder carries (before it goes out, or once it is back) is a step for the
         // bulk system, unless UFLS itself switches it (the frequency model books that).
@@ -1579,7 +1585,7 @@ impl Sim {
             .resource_mut::<GridState>()
             .set(feeder, energized, cause, at, start);
         if !changed {
-            return;
+            return None;
         }
         if track {
             let kw = if energized { feeder_kw(self) } else { -before };
@@ -1634,12 +1640,7 @@ impl Sim {
                 self.calendar.insert(t, Event::OutageDetected { outage });
             }
         }
-        self.world.resource_scope(|world, mut state: Mut<NetState>| {
-            let net = world.resource::<Network>();
-            if let Some(repair) = state.set_power(net, &meters, energized, at) {
-                self.calendar.insert(repair, Event::RouteRepair);
-            }
-        });
+        Some(meters)
     }
 
     fn outage_detected(&mut self, at: SimTime, outage: u32, by: Detection) {

@@ -592,3 +592,55 @@ fn interruptions_belong_to_the_cause_that_opened_the_relay() {
         .collect();
     assert_eq!(by_cause, vec![0, 0, SimDuration::from_minutes(7).as_micros()]);
 }
+
+/// A request whose jobs would overflow the HES's send queue is refused whole (`queue-full`);
+/// one that fits is fanned out.
+#[test]
+fn a_full_send_queue_refuses_requests() {
+    use crate::hes::{CommandKind, Refusal};
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let mut config = SimConfig::with_defaults(8, start, SimDuration::from_hours(1));
+    config.hes.queue_limit = 150;
+    let mut sim = sim_with(config, 200, |_| CustomerClass::Residential, LinkKind::Cellular);
+    for meters in [
+        (0..100).collect::<Vec<u32>>(),
+        (100..200).collect(),
+        (100..140).collect(),
+    ] {
+        let r = request(&sim, "cis-integration", CommandKind::Read, meters);
+        sim.schedule(SimTime(1), r).expect("valid");
+    }
+    sim.run_to_end().expect("runs");
+    let refused: Vec<Option<Refusal>> = sim.hes().audit.iter().map(|a| a.refused).collect();
+    assert_eq!(refused, [None, Some(Refusal::QueueFull), None]);
+    assert_eq!(sim.hes().jobs.len(), 140);
+}
+
+/// A million events scheduled for the present instant come out in order, and fast (the
+/// calendar keeps them in a heap, not a shifting sorted vector).
+#[test]
+fn a_burst_of_inputs_at_one_instant_keeps_its_order() {
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let config = SimConfig::with_defaults(8, start, SimDuration::from_hours(1));
+    let mut sim = sim_with(config, 50, |_| CustomerClass::Residential, LinkKind::Cellular);
+    sim.step_until(SimTime(1_000)).expect("steps");
+    for i in 0..200_000u32 {
+        let relay = if i % 2 == 0 { Relay::Open } else { Relay::Closed };
+        sim.schedule(
+            SimTime(1_000),
+            Input::SetRelay {
+                meter: i % 50,
+                relay,
+                cause: Cause::Operation,
+            },
+        )
+        .expect("valid");
+    }
+    sim.step_until(SimTime(2_000)).expect("steps");
+    // The last input for every meter closes its relay (i odd for the last i % 50 of each).
+    for m in 0..50u32 {
+        let last = (0..200_000u32).rev().find(|i| i % 50 == m).expect("some");
+        let expected = if last % 2 == 0 { Relay::Open } else { Relay::Closed };
+        assert_eq!(sim.meter(m).expect("meter").relay, expected, "meter {m}");
+    }
+}

@@ -20,7 +20,7 @@
 //! Under-frequency load-shedding (UFLS) relays disconnect a share of the system's load in
 //! stages, each when frequency falls below its threshold, after the relay's operating delay.
 //! In the simulated area a stage opens the feeders assigned to it (a fixed, documented
-//! assignment), and operators restore them once frequency is back.
+//! assignment), and operators restore them after a fixed delay, stage after stage.
 //!
 //! Only sudden, synchronised changes are swings here: relays operating, feeders tripping and
 //! coming back, load switched at once, demand-response signals starting and ending. The slow
@@ -73,17 +73,21 @@ pub struct FrequencyConfig {
     pub ufls: Vec<UflsStage>,
     /// Operating time of a UFLS relay once frequency is below its threshold.
     pub ufls_delay: SimDuration,
-    /// How long after a stage trips operators start restoring its feeders.
+    /// How long after a stage trips operators restore its feeders (the first stage's; see
+    /// `ufls_restore_spacing`).
     pub ufls_restore: SimDuration,
-    /// Time between feeders restored one after the other.
+    /// Time between the restorations of successive stages (stage `s` comes back
+    /// `ufls_restore + s × ufls_restore_spacing` after it tripped), so that AGC takes each
+    /// block of load back before the next.
     pub ufls_restore_spacing: SimDuration,
 }
 
 impl FrequencyConfig {
     /// Typical values of a large 50 Hz interconnection (assumptions): H 5 s, droop 5%, load
     /// damping 1, governors 8 s, AGC 5 minutes; UFLS in five stages of 10% of load from 49.0 Hz
-    /// down to 48.2 Hz in 0.2 Hz steps, 200 ms relays (close to ENTSO-E's plan); feeders
-    /// restored from 30 minutes after a trip, one every 20 seconds.
+    /// down to 48.2 Hz in 0.2 Hz steps, 200 ms relays (close to ENTSO-E's plan); the first
+    /// stage's feeders restored 30 minutes after they tripped, each further stage 5 minutes
+    /// later.
     pub fn typical() -> FrequencyConfig {
         FrequencyConfig {
             nominal_hz: 50.0,
@@ -94,16 +98,24 @@ impl FrequencyConfig {
             damping: 1.0,
             governor_s: 8.0,
             agc_s: 300.0,
-            ufls: [49.0, 48.8, 48.6, 48.4, 48.2]
-                .map(|below_hz| UflsStage {
-                    below_hz,
-                    shed_share: 0.1,
-                })
-                .to_vec(),
+            ufls: FrequencyConfig::typical_ufls(50.0),
             ufls_delay: SimDuration::from_millis(200),
             ufls_restore: SimDuration::from_minutes(30),
-            ufls_restore_spacing: SimDuration::from_secs(20),
+            ufls_restore_spacing: SimDuration::from_minutes(5),
         }
+    }
+
+    /// Five UFLS stages of 10% of load for a `nominal_hz` system: from 49.0 Hz down in 0.2 Hz
+    /// steps at 50 Hz, from 59.3 Hz down in 0.3 Hz steps at 60 Hz (close to North American
+    /// practice).
+    pub fn typical_ufls(nominal_hz: f64) -> Vec<UflsStage> {
+        let (first, step) = if nominal_hz == 60.0 { (59.3, 0.3) } else { (49.0, 0.2) };
+        (0..5)
+            .map(|i| UflsStage {
+                below_hz: first - step * f64::from(i),
+                shed_share: 0.1,
+            })
+            .collect()
     }
 
     /// Checks every value; field paths are relative to the frequency section.
@@ -139,13 +151,13 @@ impl FrequencyConfig {
         let mut last = f64::INFINITY;
         for (i, s) in self.ufls.iter().enumerate() {
             let field = |f: &str| format!("ufls[{i}].{f}");
-            if !(s.below_hz.is_finite() && s.below_hz < self.nominal_hz && s.below_hz > self.nominal_hz * 0.8) {
+            if !(s.below_hz.is_finite() && s.below_hz < self.nominal_hz && s.below_hz > self.nominal_hz - 3.0) {
                 return Err((
                     field("below_hz"),
                     format!(
-                        "must lie below {} Hz and above {} Hz, not {}",
+                        "must lie below {} Hz and above {} Hz (within 3 Hz of nominal), not {}",
                         self.nominal_hz,
-                        self.nominal_hz * 0.8,
+                        self.nominal_hz - 3.0,
                         s.below_hz
                     ),
                 ));
@@ -209,7 +221,8 @@ pub struct FrequencyEvent {
     pub end: Option<SimTime>,
     /// The cause with the largest share of its load steps, as a [`crate::model::Cause::code`].
     pub cause: u8,
-    /// Largest load increase gathered within one second, MW (a load drop counts negative).
+    /// The largest net load step gathered within one second, by magnitude, MW (positive: more
+    /// load, negative: less).
     pub largest_step_mw: f64,
     /// Lowest frequency, Hz.
     pub nadir_hz: f64,
@@ -313,21 +326,19 @@ impl Frequency {
         !self.pending.is_empty() || self.current.is_some()
     }
 
-    /// Restores `part` of a stage's share of load (operators bring its feeders back one after
-    /// the other): the load returns as a step by `cause`. The stage is armed again after the
-    /// `last` part. Returns whether the engine must schedule a tick.
-    pub fn restore(&mut self, stage: usize, part: f64, last: bool, cause: u8) -> bool {
+    /// Restores a stage's share of load (operators bring its feeders back): the load returns as
+    /// a step by `cause`, and the stage is armed again. Returns whether the engine must schedule
+    /// a tick.
+    pub fn restore(&mut self, stage: usize, cause: u8) -> bool {
         let Some(s) = self.config.ufls.get(stage) else {
             return false;
         };
         if !self.tripped[stage] {
             return false;
         }
-        if last {
-            self.tripped[stage] = false;
-            self.below_since[stage] = None;
-        }
-        let kw = s.shed_share * part * self.system_mw * 1000.0;
+        self.tripped[stage] = false;
+        self.below_since[stage] = None;
+        let kw = s.shed_share * self.system_mw * 1000.0;
         self.step(kw, cause)
     }
 

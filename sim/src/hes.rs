@@ -196,6 +196,8 @@ pub enum Refusal {
     NotPermitted,
     /// The request names a firmware image the repository does not hold.
     UnknownImage,
+    /// The send queue has no room for the request's jobs (`queue_limit`).
+    QueueFull,
 }
 
 impl Refusal {
@@ -207,6 +209,7 @@ impl Refusal {
             Refusal::SecondFactorMissing => "second-factor-missing",
             Refusal::NotPermitted => "not-permitted",
             Refusal::UnknownImage => "unknown-image",
+            Refusal::QueueFull => "queue-full",
         }
     }
 }
@@ -314,13 +317,17 @@ pub struct HesConfig {
     pub connect_retry: SimDuration,
     /// How many times it tries before giving up on the read cycle's upload (or the command).
     pub connect_tries: u32,
+    /// Most jobs the send queue holds: a request whose jobs would not fit is refused whole
+    /// (`queue-full`).
+    pub queue_limit: u32,
 }
 
 impl HesConfig {
     /// Typical values (assumptions): four accounts, one per role, MFA for the people; a fan-out
     /// of 100 messages per second; 10-minute command and 12-hour firmware timeouts; two
     /// retries; 160-byte commands; a front end that accepts 2,000 new connections a second and
-    /// collectors 200, with three tries 10 seconds apart.
+    /// collectors 200, with three tries 10 seconds apart; a send queue of up to two million
+    /// jobs.
     pub fn typical() -> HesConfig {
         let account = |name: &str, role, mfa| AccountSpec {
             name: name.into(),
@@ -343,6 +350,7 @@ impl HesConfig {
             collector_connections_per_s: 200.0,
             connect_retry: SimDuration::from_secs(10),
             connect_tries: 3,
+            queue_limit: 2_000_000,
         }
     }
 
@@ -391,6 +399,12 @@ impl HesConfig {
         }
         if !(1..=20).contains(&self.connect_tries) {
             return fail("connect_tries", format!("must be 1 to 20, not {}", self.connect_tries));
+        }
+        if !(1..=100_000_000).contains(&self.queue_limit) {
+            return fail(
+                "queue_limit",
+                format!("must be 1 to 100000000, not {}", self.queue_limit),
+            );
         }
         if !(16..=65_536).contains(&self.command_bytes) {
             return fail(
@@ -463,6 +477,9 @@ impl Hes {
             {
                 return Err(Refusal::UnknownImage);
             }
+            if self.queue.len() + request.meters.len() > self.config.queue_limit as usize {
+                return Err(Refusal::QueueFull);
+            }
             return Ok(());
         }
         let Some(account) = self.config.accounts.get(usize::from(c.account)) else {
@@ -481,6 +498,9 @@ impl Hes {
             && usize::from(image) >= n_images
         {
             return Err(Refusal::UnknownImage);
+        }
+        if self.queue.len() + request.meters.len() > self.config.queue_limit as usize {
+            return Err(Refusal::QueueFull);
         }
         Ok(())
     }

@@ -1667,7 +1667,8 @@ pub enum Intercept {
     Delay(SimDuration),
     /// Alters readings: downgraded meters' reports (no message authentication) carry
     /// `reported_share` of the true consumption; other meters' altered reports fail
-    /// authentication at the HES and are lost. Commands are altered the same way and lost.
+    /// authentication at the HES and are lost. Commands to meters that authenticate messages
+    /// are altered too and refused (lost); downgraded meters get them unaltered.
     Alter {
         /// Share of the true consumption the altered reports carry.
         reported_share: f32,
