@@ -345,7 +345,7 @@ pub struct RawFrequency {
     /// Time from a stage's trip to the first restoration, e.g. `"30m"`.
     #[serde(default)]
     pub ufls_restore: Option<String>,
-    /// Time between feeders restored, e.g. `"20s"`.
+    /// Time between the restorations of successive UFLS stages, e.g. `"5m"`.
     #[serde(default)]
     pub ufls_restore_spacing: Option<String>,
 }

@@ -744,23 +744,27 @@ pub(crate) fn interval_system(
             let mut stream = Stream::new(seed, Purpose::Backhaul, c, u64::from(slot));
             let mut up = success >= 1.0 || stream.bernoulli(success);
             let mut backhaul_us = tables.backhaul_us.sample(stream.next_u64()) as u64;
-            // The upload's connection to the HES, through any connection flood.
+            // The upload's connection to the HES, through any connection flood. The flood
+            // answers for the cycle's missing reads only where it refused or delayed an upload
+            // that would otherwise have gone through.
             let (tries, by) = net.connect(c as u32, limits, &mut stream);
+            let mut blamed = 0;
             match tries {
                 None if up => {
                     up = false;
                     net.book_flood(by, 0);
+                    blamed = by;
                 }
                 Some(refused) if refused > 0 && up => {
                     backhaul_us += u64::from(refused) * hes.connect_retry.as_micros();
                     net.book_flood(by, 1);
+                    blamed = by;
                 }
                 _ => {}
             }
             cycle.up.push(up);
             cycle.backhaul_us.push(backhaul_us);
-            // The flood answers for the cycle's missing reads only where it refused the upload.
-            cycle.flood_by.push(if tries == Some(0) { 0 } else { by });
+            cycle.flood_by.push(blamed);
         }
     }
     let read = first.map(|first| ReadStep {

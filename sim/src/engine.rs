@@ -278,9 +278,11 @@ enum Event {
         stage: u8,
         cause: Cause,
     },
-    /// Operators restore the feeders a UFLS stage opened.
+    /// Operators restore block `block` of `blocks` of the feeders a UFLS stage opened.
     UflsRestore {
         stage: u8,
+        block: u8,
+        blocks: u8,
     },
 }
 
@@ -366,8 +368,8 @@ pub struct Sim {
     frequency: Frequency,
     /// Per feeder: whether a UFLS relay holds it open.
     ufls_open: Vec<bool>,
-    /// Per UFLS stage: the feeders its last trip opened.
-    ufls_feeders: Vec<Vec<u32>>,
+    /// Per UFLS stage: the feeders its last trip opened, and the cause of that trip.
+    ufls_feeders: Vec<(Vec<u32>, Cause)>,
 }
 
 impl Sim {
@@ -450,7 +452,7 @@ impl Sim {
             horizon,
             read_cycle_intervals,
             open_outage,
-            ufls_feeders: vec![Vec::new(); frequency.config().ufls.len()],
+            ufls_feeders: vec![(Vec::new(), Cause::Operation); frequency.config().ufls.len()],
             frequency,
             ufls_open,
         };
@@ -682,8 +684,14 @@ impl Sim {
                 let Some(m) = self.world.get::<Meter>(entity) else {
                     return;
                 };
-                if u64::from(m.extra_until_s) * 1_000_000 == at.0 && m.extra_kw != 0.0 && self.supplied(entity) {
-                    let kw = f64::from(m.extra_kw);
+                if u64::from(m.extra_until_s) * 1_000_000 != at.0 || m.extra_ended {
+                    return;
+                }
+                let kw = f64::from(m.extra_kw);
+                if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
+                    m.extra_ended = true;
+                }
+                if kw != 0.0 && self.supplied(entity) {
                     self.load_step(at, -kw, cause);
                 }
                 return;
@@ -700,13 +708,26 @@ impl Sim {
                 return;
             }
             Event::UflsTrip { stage, cause } => return self.ufls_trip(at, stage, cause),
-            Event::UflsRestore { stage } => {
-                let feeders: Vec<u32> = std::mem::take(&mut self.ufls_feeders[usize::from(stage)])
-                    .into_iter()
+            Event::UflsRestore { stage, block, blocks } => {
+                // Block `block` of the stage's feeders (those UFLS still holds open). The load
+                // that comes back is the trip's cause's doing too.
+                let (opened, cause) = self.ufls_feeders[usize::from(stage)].clone();
+                let n = opened.len();
+                let (b, nb) = (usize::from(block), usize::from(blocks).max(1));
+                let feeders: Vec<u32> = opened[n * b / nb..n * (b + 1) / nb]
+                    .iter()
+                    .copied()
                     .filter(|&f| std::mem::take(&mut self.ufls_open[f as usize]))
                     .collect();
                 self.feeders_supply(at, &feeders, true, Cause::Operation, false);
-                if self.frequency.restore(usize::from(stage), Cause::Operation.code()) {
+                let last = b + 1 == nb;
+                if last {
+                    self.ufls_feeders[usize::from(stage)].0.clear();
+                }
+                if self
+                    .frequency
+                    .restore(usize::from(stage), 1.0 / nb as f64, last, cause.code())
+                {
                     self.schedule_tick(at);
                 }
                 return;
@@ -759,7 +780,14 @@ impl Sim {
                 feeder,
                 energized,
                 cause,
-            } => self.feeder_supply(at, feeder, energized, cause, true),
+            } => {
+                // A feeder UFLS holds open is the operators' (or the attacker's) again: UFLS
+                // restoration leaves it alone, and closing it books no step (the frequency
+                // model brings the stage's load back with its blocks).
+                let held =
+                    (feeder as usize) < self.ufls_open.len() && std::mem::take(&mut self.ufls_open[feeder as usize]);
+                self.feeder_supply(at, feeder, energized, cause, !(held && energized));
+            }
             Input::MeterFailure { meter, failed } => {
                 self.world.resource_mut::<Fleet>().failed[meter as usize] = failed;
                 self.world.resource_scope(|world, mut state: Mut<NetState>| {
@@ -837,6 +865,7 @@ impl Sim {
                     m.extra_kw = if kw.is_finite() { kw.clamp(-1e5, 1e5) } else { 0.0 };
                     m.extra_from_s = from_s;
                     m.extra_until_s = until_s.max(from_s);
+                    m.extra_ended = false;
                 }
                 if self.supplied(entity) {
                     let kw = self.meter_kw(entity, at) - before;
@@ -976,12 +1005,18 @@ impl Sim {
         let opened: Vec<u32> = (0..n_feeders)
             .filter(|&f| config.stage_of(f) == Some(usize::from(stage)) && grid.feeders[f as usize].energized)
             .collect();
+        let share = config.ufls.get(usize::from(stage)).map_or(0.0, |s| s.shed_share);
+        let blocks = (share / crate::frequency::RESTORE_BLOCK_SHARE).ceil().clamp(1.0, 50.0) as u8;
+        let gap = crate::frequency::RESTORE_BLOCK_GAP.as_micros();
         self.feeders_supply(at, &opened, false, cause, false);
         for &f in &opened {
             self.ufls_open[f as usize] = true;
         }
-        self.ufls_feeders[usize::from(stage)].extend(opened);
-        self.calendar.insert(SimTime(restore), Event::UflsRestore { stage });
+        self.ufls_feeders[usize::from(stage)] = (opened, cause);
+        for block in 0..blocks {
+            let t = SimTime(restore + u64::from(block) * gap);
+            self.calendar.insert(t, Event::UflsRestore { stage, block, blocks });
+        }
     }
 
     fn interval_start(&self) -> SimTime {
@@ -1301,7 +1336,13 @@ impl Sim {
             held.into_iter().partition(|&m| fleet.downgraded_by[m as usize] != 0);
         match mode {
             Intercept::Alter { reported_share } => {
-                for m in open {
+                // Meters already skewed (bypassed, cloned, rogue firmware) keep their skew.
+                let dir = &self.world.resource::<MeterDirectory>().0;
+                let honest: Vec<u32> = open
+                    .into_iter()
+                    .filter(|&m| self.world.get::<Meter>(dir[m as usize]).is_some_and(|x| x.skew_by == 0))
+                    .collect();
+                for m in honest {
                     self.skew(m, reported_share, cause, false);
                 }
             }

@@ -625,7 +625,7 @@ fn a_burst_of_inputs_at_one_instant_keeps_its_order() {
     let mut sim = sim_with(config, 50, |_| CustomerClass::Residential, LinkKind::Cellular);
     sim.step_until(SimTime(1_000)).expect("steps");
     for i in 0..200_000u32 {
-        let relay = if i % 2 == 0 { Relay::Open } else { Relay::Closed };
+        let relay = if (i / 50) % 2 == 0 { Relay::Open } else { Relay::Closed };
         sim.schedule(
             SimTime(1_000),
             Input::SetRelay {
@@ -637,10 +637,14 @@ fn a_burst_of_inputs_at_one_instant_keeps_its_order() {
         .expect("valid");
     }
     sim.step_until(SimTime(2_000)).expect("steps");
-    // The last input for every meter closes its relay (i odd for the last i % 50 of each).
+    // Inputs to a meter alternate; the last one scheduled wins.
     for m in 0..50u32 {
         let last = (0..200_000u32).rev().find(|i| i % 50 == m).expect("some");
-        let expected = if last % 2 == 0 { Relay::Open } else { Relay::Closed };
+        let expected = if (last / 50) % 2 == 0 {
+            Relay::Open
+        } else {
+            Relay::Closed
+        };
         assert_eq!(sim.meter(m).expect("meter").relay, expected, "meter {m}");
     }
 }

@@ -20,7 +20,8 @@
 //! Under-frequency load-shedding (UFLS) relays disconnect a share of the system's load in
 //! stages, each when frequency falls below its threshold, after the relay's operating delay.
 //! In the simulated area a stage opens the feeders assigned to it (a fixed, documented
-//! assignment), and operators restore them after a fixed delay, stage after stage.
+//! assignment), and operators restore them after a fixed delay, stage after stage and in small
+//! blocks.
 //!
 //! Only sudden, synchronised changes are swings here: relays operating, feeders tripping and
 //! coming back, load switched at once, demand-response signals starting and ending. The slow
@@ -37,6 +38,11 @@ pub const DT_S: f64 = 0.02;
 /// How often the model advances while the system is disturbed, µs (and how load steps are
 /// gathered).
 pub const TICK_US: u64 = 1_000_000;
+
+/// Largest share of the system's load operators restore at once after UFLS.
+pub const RESTORE_BLOCK_SHARE: f64 = 0.02;
+/// Time between restored blocks.
+pub const RESTORE_BLOCK_GAP: SimDuration = SimDuration::from_secs(60);
 
 /// One under-frequency load-shedding stage.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -76,9 +82,10 @@ pub struct FrequencyConfig {
     /// How long after a stage trips operators restore its feeders (the first stage's; see
     /// `ufls_restore_spacing`).
     pub ufls_restore: SimDuration,
-    /// Time between the restorations of successive stages (stage `s` comes back
-    /// `ufls_restore + s × ufls_restore_spacing` after it tripped), so that AGC takes each
-    /// block of load back before the next.
+    /// Time between the restorations of successive stages: stage `s` starts coming back
+    /// `ufls_restore + s × ufls_restore_spacing` after it tripped, in blocks of at most
+    /// [`RESTORE_BLOCK_SHARE`] of the system's load, [`RESTORE_BLOCK_GAP`] apart, so that
+    /// restoring never trips a stage again.
     pub ufls_restore_spacing: SimDuration,
 }
 
@@ -137,8 +144,17 @@ impl FrequencyConfig {
             positive("system_mw", mw, 1e7)?;
         }
         positive("area_share", self.area_share, 1.0)?;
+        let at_least = |field: &str, v: f64, min: f64| {
+            if v >= min {
+                Ok(())
+            } else {
+                Err((field.to_owned(), format!("must be at least {min}, not {v}")))
+            }
+        };
         positive("inertia_s", self.inertia_s, 30.0)?;
+        at_least("inertia_s", self.inertia_s, 0.5)?;
         positive("droop", self.droop, 0.5)?;
+        at_least("droop", self.droop, 0.01)?;
         if !(self.damping.is_finite() && (0.0..=10.0).contains(&self.damping)) {
             return Err((
                 "damping".into(),
@@ -146,7 +162,12 @@ impl FrequencyConfig {
             ));
         }
         positive("governor_s", self.governor_s, 60.0)?;
+        at_least("governor_s", self.governor_s, 0.2)?;
         positive("agc_s", self.agc_s, 3600.0)?;
+        at_least("agc_s", self.agc_s, 10.0)?;
+        if self.ufls.len() > 32 {
+            return Err(("ufls".into(), format!("at most 32 stages, not {}", self.ufls.len())));
+        }
         let mut total = 0.0;
         let mut last = f64::INFINITY;
         for (i, s) in self.ufls.iter().enumerate() {
@@ -326,20 +347,34 @@ impl Frequency {
         !self.pending.is_empty() || self.current.is_some()
     }
 
-    /// Restores a stage's share of load (operators bring its feeders back): the load returns as
-    /// a step by `cause`, and the stage is armed again. Returns whether the engine must schedule
-    /// a tick.
-    pub fn restore(&mut self, stage: usize, cause: u8) -> bool {
+    /// Restores `part` of a stage's share of load (operators bring its feeders back block by
+    /// block): the load returns as a step by `cause`; the stage is armed again with the `last`
+    /// block. Returns whether the engine must schedule a tick.
+    pub fn restore(&mut self, stage: usize, part: f64, last: bool, cause: u8) -> bool {
         let Some(s) = self.config.ufls.get(stage) else {
             return false;
         };
         if !self.tripped[stage] {
             return false;
         }
-        self.tripped[stage] = false;
-        self.below_since[stage] = None;
-        let kw = s.shed_share * self.system_mw * 1000.0;
+        if last {
+            self.tripped[stage] = false;
+            self.below_since[stage] = None;
+        }
+        let kw = s.shed_share * part * self.system_mw * 1000.0;
         self.step(kw, cause)
+    }
+
+    /// The integration step, seconds: [`DT_S`], or less where the parameters make the system
+    /// fast (a tenth of its fastest time constant, and within the damping limit of its
+    /// oscillation), so that explicit integration stays stable.
+    fn dt_s(&self) -> f64 {
+        let c = &self.config;
+        let (h, r, d, tg) = (c.inertia_s, c.droop, c.damping, c.governor_s);
+        let wn = ((d + 1.0 / r) / (2.0 * h * tg)).sqrt();
+        let zeta = (2.0 * h + d * tg) / (2.0 * (2.0 * h * tg * (d + 1.0 / r)).sqrt());
+        let fastest = tg.min(2.0 * h / d.max(1.0));
+        DT_S.min(zeta / wn).min(0.1 * fastest).max(1e-4)
     }
 
     /// Advances the model from the last tick to `now`, with the steps gathered since applied at
@@ -393,17 +428,18 @@ impl Frequency {
         let cause = self.events[event].cause;
         let c = &self.config;
         let (h, r, d, tg, tagc) = (c.inertia_s, c.droop, c.damping, c.governor_s, c.agc_s);
-        let steps = (TICK_US as f64 / 1e6 / DT_S).round() as u64;
+        let steps = (TICK_US as f64 / 1e6 / self.dt_s()).ceil() as u64;
         let dt_us = TICK_US / steps;
+        let dt = dt_us as f64 / 1e6;
         let mut trips = Vec::new();
         let mut t = now;
         for _ in 0..steps {
             let rocof = (self.pm + self.agc - self.load - d * self.df) / (2.0 * h);
             let dpm = (-self.df / r - self.pm) / tg;
             let dagc = -self.df / (r * tagc);
-            self.df += rocof * DT_S;
-            self.pm += dpm * DT_S;
-            self.agc += dagc * DT_S;
+            self.df += rocof * dt;
+            self.pm += dpm * dt;
+            self.agc += dagc * dt;
             t = SimTime(t.0 + dt_us);
             let hz = f0 * (1.0 + self.df);
             let e = &mut self.events[event];
@@ -438,7 +474,8 @@ impl Frequency {
         if settled && self.pending.is_empty() {
             self.events[event].end = Some(t);
             self.current = None;
-            self.load -= self.agc;
+            // AGC has rescheduled generation for what is left: the new balance.
+            self.load = 0.0;
             self.agc = 0.0;
             self.pm = 0.0;
             self.df = 0.0;
@@ -519,6 +556,38 @@ mod tests {
         };
         assert!(swing(&unshed, 2_000.0).0.nadir_hz < large.nadir_hz);
         assert!(trips.iter().all(|t| t.cause == 2));
+    }
+
+    /// After a deep swing trips several stages, restoring them stage after stage in blocks
+    /// (as the engine does) never trips a stage again.
+    #[test]
+    fn restoring_in_blocks_does_not_trip_again() {
+        let c = FrequencyConfig::typical();
+        let mut f = Frequency::new(c.clone(), 10_000.0);
+        f.step(3_500_000.0, 2);
+        let mut tripped = Vec::new();
+        let mut restores = Vec::new();
+        let mut t = 1u64;
+        while t < 4 * 3600 {
+            // Restores due at this second: stage s from 1800 + 300 s, block b 60 s apart.
+            for &(stage, at) in &tripped {
+                for b in 0..5u64 {
+                    if t == at + 1800 + 300 * stage as u64 + 60 * b {
+                        f.restore(stage, 0.2, b == 4, 2);
+                        restores.push(t);
+                    }
+                }
+            }
+            let (trips, _) = f.tick(SimTime(t * TICK_US));
+            for trip in trips {
+                assert!(restores.is_empty(), "a stage tripped again during restoration at {t} s");
+                tripped.push((trip.stage, t));
+            }
+            t += 1;
+        }
+        assert!(tripped.len() >= 3, "{tripped:?}");
+        assert_eq!(restores.len(), 5 * tripped.len());
+        assert!(!f.busy(), "settled after restoration");
     }
 
     #[test]

@@ -220,6 +220,8 @@ pub struct Meter {
     pub extra_from_s: u32,
     /// When it stops, seconds since the run start.
     pub extra_until_s: u32,
+    /// Whether the end of the extra load has been booked (so that it is booked once).
+    pub extra_ended: bool,
 }
 
 impl Meter {
@@ -241,6 +243,7 @@ impl Meter {
             extra_kw: 0.0,
             extra_from_s: 0,
             extra_until_s: 0,
+            extra_ended: false,
         }
     }
 
