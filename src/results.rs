@@ -243,7 +243,7 @@ pub fn alerts_csv(scenario: &Scenario, records: &RunRecords) -> String {
 
 /// The header of `audit.csv`.
 pub const AUDIT_HEADER: &str = "id,time,account,role,command,purpose,cause,targets,refused,executed,acked,rejected,\
-failed,retries,finished";
+failed,retries,finished,approver,protected,signed";
 
 /// Renders `audit.csv`: the HES's audit log, one line per request, with how its fan-out went.
 /// `cause` is ground truth (why the request was made), which the HES itself does not know.
@@ -256,7 +256,7 @@ pub fn audit_csv(scenario: &Scenario, sim: &amirange_sim::engine::Sim) -> String
     for a in audit {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             a.id,
             time(a.time),
             csv_field(&a.account),
@@ -271,7 +271,10 @@ pub fn audit_csv(scenario: &Scenario, sim: &amirange_sim::engine::Sim) -> String
             a.rejected,
             a.failed,
             a.retries,
-            a.finished.map(time).unwrap_or_default()
+            a.finished.map(time).unwrap_or_default(),
+            a.approver.as_deref().map(csv_field).unwrap_or_default(),
+            a.protected,
+            u8::from(a.signed)
         );
     }
     out

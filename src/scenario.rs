@@ -71,6 +71,9 @@ pub struct RawScenario {
     /// The bulk system's frequency response and under-frequency load shedding.
     #[serde(default)]
     pub frequency: Option<RawFrequency>,
+    /// Defenses: for now the HES's command policy.
+    #[serde(default)]
+    pub defenses: Option<RawDefenses>,
     /// Scripted attacks (see `scenarios/attacks/`), each with an `id`, a start time and its own
     /// parameters.
     #[serde(default)]
@@ -305,6 +308,52 @@ pub struct RawMdm {
     /// Probability a last gasp gets out.
     #[serde(default)]
     pub last_gasp_success: Option<f64>,
+}
+
+/// Defenses, each optional (off otherwise).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefenses {
+    /// The HES's command policy.
+    #[serde(default)]
+    pub command_policy: Option<RawCommandPolicy>,
+}
+
+/// A rate limit: `(meters: 500, per: "1h")`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Meters.
+    pub meters: u32,
+    /// Window, e.g. `"1h"`.
+    pub per: String,
+}
+
+/// The HES's command policy, each optional (off otherwise).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommandPolicy {
+    /// Most meters one account may disconnect within a sliding window.
+    #[serde(default)]
+    pub disconnect_limit_per_account: Option<RawRateLimit>,
+    /// Most meters all accounts together may disconnect within a sliding window.
+    #[serde(default)]
+    pub disconnect_limit_global: Option<RawRateLimit>,
+    /// Requests for more meters than this need a second person's approval.
+    #[serde(default)]
+    pub two_person_above: Option<u32>,
+    /// Time the approval takes, e.g. `"15m"`.
+    #[serde(default)]
+    pub approval_latency: Option<String>,
+    /// Hours when disconnects are accepted, `(from, to)`, e.g. `(8, 18)`.
+    #[serde(default)]
+    pub disconnect_hours: Option<(u8, u8)>,
+    /// Whether disconnects skip critical facilities.
+    #[serde(default)]
+    pub protect_critical: Option<bool>,
+    /// Whether meters verify an HSM-quorum signature on every command.
+    #[serde(default)]
+    pub hsm_quorum: Option<bool>,
 }
 
 /// The bulk system's frequency model, each optional (typical values otherwise).
@@ -695,6 +744,9 @@ fn scenario_path(config_field: &str) -> String {
             other => format!("security.{other}"),
         };
     }
+    if let Some(rest) = config_field.strip_prefix("hes.policy.") {
+        return format!("defenses.command_policy.{rest}");
+    }
     match config_field {
         "horizon" => "duration".to_owned(),
         "mdm.peak_hours" => "mdm.peak_hours".to_owned(),
@@ -762,6 +814,30 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         sim.holidays.push(date);
     }
     control_plane(&mut sim, raw.hes, raw.security, raw.mdm, raw.cold_load)?;
+    if let Some(p) = raw.defenses.and_then(|d| d.command_policy) {
+        let c = &mut sim.hes.policy;
+        let limit =
+            |field: &str, raw: Option<RawRateLimit>| -> Result<Option<amirange_sim::policy::RateLimit>, Invalid> {
+                raw.map(|r| {
+                    Ok(amirange_sim::policy::RateLimit {
+                        meters: r.meters,
+                        per: duration_field(&format!("defenses.command_policy.{field}.per"), &r.per)?,
+                    })
+                })
+                .transpose()
+            };
+        c.disconnect_limit_per_account = limit("disconnect_limit_per_account", p.disconnect_limit_per_account)?;
+        c.disconnect_limit_global = limit("disconnect_limit_global", p.disconnect_limit_global)?;
+        c.two_person_above = p.two_person_above;
+        set_duration(
+            &mut c.approval_latency,
+            "defenses.command_policy.approval_latency",
+            p.approval_latency,
+        )?;
+        c.disconnect_hours = p.disconnect_hours;
+        c.protect_critical = p.protect_critical.unwrap_or(false);
+        c.hsm_quorum = p.hsm_quorum.unwrap_or(false);
+    }
     if let Some(f) = raw.frequency {
         let c = &mut sim.frequency;
         c.nominal_hz = f.nominal_hz.unwrap_or(c.nominal_hz);

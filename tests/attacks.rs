@@ -463,6 +463,7 @@ fn a_jammer_blocks_commands_to_the_meters_it_covers() {
             meters: covered.clone(),
             cause: Cause::Operation,
             purpose: "blue-team check".into(),
+            approver: None,
         };
         sim.schedule(hours(12), Input::Command(request)).expect("valid");
         campaign.run_until(&mut sim, hours(14)).expect("runs");

@@ -47,6 +47,7 @@ fn a_mass_disconnect_executes_by_link_kind_and_is_audited() {
             meters: chunk.to_vec(),
             cause: Cause::Operation,
             purpose: "test".into(),
+            approver: None,
         };
         sim.schedule(at(1), Input::Command(request)).expect("valid");
     }
@@ -102,6 +103,7 @@ fn refused_requests_are_audited_and_do_nothing() {
             meters: vec![1, 2, 3],
             cause: Cause::Attack(0),
             purpose: "probe".into(),
+            approver: None,
         };
         sim.schedule(at(1), Input::Command(request)).expect("valid");
     }
@@ -125,6 +127,7 @@ fn transfer_seconds(net: &Network, meters: &[u32], kb: u32) -> Vec<f64> {
         meters: meters.to_vec(),
         cause: Cause::Operation,
         purpose: "campaign".into(),
+        approver: None,
     };
     // Between read cycles, so that the image does not queue behind the polling.
     let send = SimTime(at(1).0 + SimDuration::from_minutes(7).as_micros());

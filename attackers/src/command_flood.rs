@@ -191,6 +191,7 @@ impl Attack for CommandFlood {
                 meters: self.targets.clone(),
                 cause: Cause::Attack(self.k),
                 purpose: "billing-read".into(),
+                approver: None,
             }),
         )?;
         self.sent += 1;

@@ -262,6 +262,7 @@ impl Attack for MassDisconnect {
                     meters,
                     cause: Cause::Attack(self.k),
                     purpose: purpose.into(),
+                    approver: None,
                 }),
             )?;
             if self.next >= self.targets.len() {

@@ -426,6 +426,7 @@ impl RogueFirmware {
                         cause: Cause::Attack(self.k),
                         // Passed off as a routine firmware campaign.
                         purpose: "firmware-campaign".into(),
+                        approver: None,
                     }),
                 )?;
             }

@@ -263,6 +263,11 @@ enum Event {
     },
     /// The bulk system's frequency model advances one tick.
     FrequencyTick,
+    /// An approved request's jobs join the send queue (after the approval latency).
+    Release {
+        first: u32,
+        count: u32,
+    },
     /// A meter's extra switched load ends (if its window still ends now).
     ExtraLoadEnds {
         meter: u32,
@@ -668,6 +673,17 @@ impl Sim {
                 });
                 return;
             }
+            Event::Release { first, count } => {
+                let mut hes = self.world.resource_mut::<Hes>();
+                let mut send = None;
+                for job in first..first + count {
+                    send = send.or(hes.enqueue(job, at));
+                }
+                if let Some(send) = send {
+                    self.calendar.insert(send, Event::Send);
+                }
+                return;
+            }
             Event::FrequencyTick => {
                 let (trips, again) = self.frequency.tick(at);
                 for t in trips {
@@ -1023,12 +1039,41 @@ impl Sim {
         SimTime(u64::from(self.next_slot) * INTERVAL.as_micros())
     }
 
-    /// A request reaches the HES: audit it, and fan it out when it is accepted.
-    fn issue(&mut self, at: SimTime, request: CommandRequest) {
+    /// A request reaches the HES: the policy drops protected critical facilities from a
+    /// disconnect, the HES authorises and audits it, and, when it is accepted, fans it out
+    /// (after the approval latency where a second person had to approve it).
+    fn issue(&mut self, at: SimTime, mut request: CommandRequest) {
         self.commands_in_interval += 1;
         let n_images = self.world.resource::<Fleet>().images.len();
+        let (hour, policy) = {
+            let c = self.world.resource::<SimConfig>();
+            let hour = (c.start.plus(at.since_start()).second_of_day / 3600) as u8;
+            (hour, c.hes.policy.clone())
+        };
+        let inside = request.credential.account == Credential::HES_PROCESS;
+        let mut protected = 0u32;
+        if policy.protect_critical && request.kind == CommandKind::Disconnect && !inside {
+            let net = self.world.resource::<Network>();
+            let before = request.meters.len();
+            request.meters.retain(|&m| {
+                net.meters
+                    .get(m as usize)
+                    .is_none_or(|s| s.class != CustomerClass::Critical)
+            });
+            protected = (before - request.meters.len()) as u32;
+        }
         let mut hes = self.world.resource_mut::<Hes>();
-        let verdict = hes.authorise(&request, n_images);
+        let verdict = hes.authorise(&request, n_images, at, hour);
+        let approval = !inside
+            && policy
+                .two_person_above
+                .is_some_and(|n| request.meters.len() > n as usize);
+        let name = |hes: &Hes, c: Credential| hes.config.accounts.get(usize::from(c.account)).map(|a| a.name.clone());
+        let approver = if approval && verdict.is_ok() {
+            request.approver.and_then(|a| name(&hes, a))
+        } else {
+            None
+        };
         let account = hes.config.accounts.get(usize::from(request.credential.account));
         let id = hes.audit.len() as u32;
         let record = AuditRecord {
@@ -1036,7 +1081,7 @@ impl Sim {
             time: at,
             account: match account {
                 Some(a) => a.name.clone(),
-                None if request.credential.account == Credential::HES_PROCESS => "(hes-process)".to_owned(),
+                None if inside => "(hes-process)".to_owned(),
                 None => "?".to_owned(),
             },
             role: account.map(|a| a.role),
@@ -1051,19 +1096,31 @@ impl Sim {
             failed: 0,
             retries: 0,
             finished: (verdict.is_err() || request.meters.is_empty()).then_some(at),
+            approver,
+            protected,
+            signed: !inside,
         };
         hes.audit.push(record);
         if verdict.is_err() {
             return;
         }
-        for meter in request.meters {
+        if request.kind == CommandKind::Disconnect && !inside {
+            hes.book_disconnects(at, request.credential.account, request.meters.len() as u32);
+        }
+        let release = if approval {
+            SimTime(at.0 + policy.approval_latency.as_micros())
+        } else {
+            at
+        };
+        let first = hes.jobs.len() as u32;
+        for &meter in &request.meters {
             let job = hes.jobs.len() as u32;
             hes.jobs.push(Job {
                 command: id,
                 meter,
                 attempts: 0,
-                first_sent: at,
-                last_sent: at,
+                first_sent: release,
+                last_sent: release,
                 executed: None,
                 acked: None,
                 rejected: false,
@@ -1072,9 +1129,15 @@ impl Sim {
                 deadline: None,
                 frame: 0,
             });
-            if let Some(send) = hes.enqueue(job, at) {
+            if release == at
+                && let Some(send) = hes.enqueue(job, at)
+            {
                 self.calendar.insert(send, Event::Send);
             }
+        }
+        if release > at && !request.meters.is_empty() {
+            let count = request.meters.len() as u32;
+            self.calendar.insert(release, Event::Release { first, count });
         }
     }
 
@@ -1184,6 +1247,14 @@ impl Sim {
                     self.calendar.insert(deadline, Event::Timeout { job, attempt });
                 }
             }
+            return;
+        }
+        // A meter that verifies the HSM quorum's signature refuses a command without one.
+        let unsigned = self.world.resource::<SimConfig>().hes.policy.hsm_quorum
+            && !self.world.resource::<Hes>().audit[j.command as usize].signed;
+        if unsigned {
+            // Counted as rejected when the meter's answer reaches the HES (see `ack`).
+            self.world.resource_mut::<Hes>().jobs[job as usize].rejected = true;
             return;
         }
         let mut rejected = false;

@@ -365,6 +365,7 @@ fn request(sim: &Sim, account: &str, kind: crate::hes::CommandKind, meters: Vec<
         meters,
         cause: Cause::Operation,
         purpose: "test".into(),
+        approver: None,
     })
 }
 

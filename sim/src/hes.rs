@@ -181,6 +181,9 @@ pub struct CommandRequest {
     /// A short label of the work it belongs to, e.g. `"non-payment"` (shown in the audit log as
     /// the ticket reference).
     pub purpose: String,
+    /// A second person's credential approving the request, where the policy asks for two
+    /// (see [`crate::policy::CommandPolicy::two_person_above`]).
+    pub approver: Option<Credential>,
 }
 
 /// Why the HES refused a request.
@@ -198,6 +201,12 @@ pub enum Refusal {
     UnknownImage,
     /// The send queue has no room for the request's jobs (`queue_limit`).
     QueueFull,
+    /// The policy asks for a second person's approval and none valid came with the request.
+    ApprovalMissing,
+    /// A disconnect outside the policy's hours.
+    OutsideWindow,
+    /// A disconnect beyond the policy's rate limit for the account or for everyone.
+    RateLimited,
 }
 
 impl Refusal {
@@ -210,6 +219,9 @@ impl Refusal {
             Refusal::NotPermitted => "not-permitted",
             Refusal::UnknownImage => "unknown-image",
             Refusal::QueueFull => "queue-full",
+            Refusal::ApprovalMissing => "approval-missing",
+            Refusal::OutsideWindow => "outside-window",
+            Refusal::RateLimited => "rate-limited",
         }
     }
 }
@@ -249,6 +261,13 @@ pub struct AuditRecord {
     /// When the last target acknowledged, was rejected or was given up on (at arrival for a
     /// refused request).
     pub finished: Option<SimTime>,
+    /// The account that approved it, when the policy asked for a second person.
+    pub approver: Option<String>,
+    /// Critical facilities the policy dropped from a disconnect's targets.
+    pub protected: u32,
+    /// Whether it carries the HSM quorum's signature (every request authorised through the
+    /// HES's normal path does; one issued from inside the HES does not).
+    pub signed: bool,
 }
 
 impl AuditRecord {
@@ -320,6 +339,9 @@ pub struct HesConfig {
     /// Most jobs the send queue holds: a request whose jobs would not fit is refused whole
     /// (`queue-full`).
     pub queue_limit: u32,
+    /// The command policy (rate limits, two-person approval, windows, protected facilities,
+    /// HSM-quorum signatures); all off by default.
+    pub policy: crate::policy::CommandPolicy,
 }
 
 impl HesConfig {
@@ -351,6 +373,7 @@ impl HesConfig {
             connect_retry: SimDuration::from_secs(10),
             connect_tries: 3,
             queue_limit: 2_000_000,
+            policy: crate::policy::CommandPolicy::default(),
         }
     }
 
@@ -400,6 +423,7 @@ impl HesConfig {
         if !(1..=20).contains(&self.connect_tries) {
             return fail("connect_tries", format!("must be 1 to 20, not {}", self.connect_tries));
         }
+        self.policy.check().map_err(|(f, r)| (format!("policy.{f}"), r))?;
         if !(1..=100_000_000).contains(&self.queue_limit) {
             return fail(
                 "queue_limit",
@@ -434,6 +458,9 @@ pub struct Hes {
     pub queue: std::collections::VecDeque<u32>,
     /// Whether the sender's next send is on the engine's calendar.
     pub sending: bool,
+    /// Disconnects accepted, for the policy's rate limits: (time, account, meters), oldest
+    /// first, trimmed to the longest limit's window.
+    pub disconnects: std::collections::VecDeque<(SimTime, u16, u32)>,
 }
 
 impl Hes {
@@ -451,6 +478,7 @@ impl Hes {
             foothold: None,
             queue: std::collections::VecDeque::new(),
             sending: false,
+            disconnects: std::collections::VecDeque::new(),
         }
     }
 
@@ -465,23 +493,85 @@ impl Hes {
         })
     }
 
-    /// Checks a request's credential and role.
-    pub fn authorise(&self, request: &CommandRequest, n_images: usize) -> Result<(), Refusal> {
+    /// Checks a request's credential and role, then the command policy (two-person approval,
+    /// disconnect hours, rate limits); `now` is the time and `hour` the local hour of day.
+    /// Requests from inside the HES process skip everything but the foothold and the queue.
+    pub fn authorise(&self, request: &CommandRequest, n_images: usize, now: SimTime, hour: u8) -> Result<(), Refusal> {
         let c = request.credential;
+        let image_ok = match request.kind {
+            CommandKind::FirmwareUpdate { image } => usize::from(image) < n_images,
+            _ => true,
+        };
+        let fits = self.queue.len() + request.meters.len() <= self.config.queue_limit as usize;
         if c.account == Credential::HES_PROCESS {
             if self.foothold.is_none() {
                 return Err(Refusal::UnknownAccount);
             }
-            if let CommandKind::FirmwareUpdate { image } = request.kind
-                && usize::from(image) >= n_images
-            {
+            if !image_ok {
                 return Err(Refusal::UnknownImage);
             }
-            if self.queue.len() + request.meters.len() > self.config.queue_limit as usize {
-                return Err(Refusal::QueueFull);
-            }
-            return Ok(());
+            return if fits { Ok(()) } else { Err(Refusal::QueueFull) };
         }
+        self.authenticate(c)?;
+        let account = &self.config.accounts[usize::from(c.account)];
+        if !account.role.permits(&request.kind) {
+            return Err(Refusal::NotPermitted);
+        }
+        if !image_ok {
+            return Err(Refusal::UnknownImage);
+        }
+        let policy = &self.config.policy;
+        if policy
+            .two_person_above
+            .is_some_and(|n| request.meters.len() > n as usize)
+        {
+            let approved = request.approver.is_some_and(|a| {
+                a.account != c.account
+                    && self.authenticate(a).is_ok()
+                    && matches!(
+                        self.config.accounts[usize::from(a.account)].role,
+                        Role::Supervisor | Role::Administrator
+                    )
+            });
+            if !approved {
+                return Err(Refusal::ApprovalMissing);
+            }
+        }
+        if request.kind == CommandKind::Disconnect {
+            if let Some((from, to)) = policy.disconnect_hours
+                && !(from..to).contains(&hour)
+            {
+                return Err(Refusal::OutsideWindow);
+            }
+            let n = request.meters.len() as u64;
+            let within = |per: SimDuration, account: Option<u16>| -> u64 {
+                let since = now.0.saturating_sub(per.as_micros());
+                self.disconnects
+                    .iter()
+                    .filter(|d| d.0.0 > since && account.is_none_or(|a| a == d.1))
+                    .map(|d| u64::from(d.2))
+                    .sum()
+            };
+            for (limit, account) in [
+                (policy.disconnect_limit_per_account, Some(c.account)),
+                (policy.disconnect_limit_global, None),
+            ] {
+                if let Some(l) = limit
+                    && within(l.per, account) + n > u64::from(l.meters)
+                {
+                    return Err(Refusal::RateLimited);
+                }
+            }
+        }
+        if !fits {
+            return Err(Refusal::QueueFull);
+        }
+        Ok(())
+    }
+
+    /// Checks a credential: the account exists, the password matches, and the second factor
+    /// was passed where the account needs one.
+    fn authenticate(&self, c: Credential) -> Result<(), Refusal> {
         let Some(account) = self.config.accounts.get(usize::from(c.account)) else {
             return Err(Refusal::UnknownAccount);
         };
@@ -491,18 +581,26 @@ impl Hes {
         if account.mfa && !c.second_factor {
             return Err(Refusal::SecondFactorMissing);
         }
-        if !account.role.permits(&request.kind) {
-            return Err(Refusal::NotPermitted);
-        }
-        if let CommandKind::FirmwareUpdate { image } = request.kind
-            && usize::from(image) >= n_images
-        {
-            return Err(Refusal::UnknownImage);
-        }
-        if self.queue.len() + request.meters.len() > self.config.queue_limit as usize {
-            return Err(Refusal::QueueFull);
-        }
         Ok(())
+    }
+
+    /// Books an accepted disconnect of `meters` meters by `account` for the rate limits, and
+    /// forgets those older than the longest limit's window.
+    pub fn book_disconnects(&mut self, now: SimTime, account: u16, meters: u32) {
+        let policy = &self.config.policy;
+        let longest = [policy.disconnect_limit_per_account, policy.disconnect_limit_global]
+            .iter()
+            .flatten()
+            .map(|l| l.per.as_micros())
+            .max();
+        let Some(longest) = longest else {
+            return;
+        };
+        self.disconnects.push_back((now, account, meters));
+        let since = now.0.saturating_sub(longest);
+        while self.disconnects.front().is_some_and(|d| d.0.0 <= since) {
+            self.disconnects.pop_front();
+        }
     }
 
     /// Queues `job` for the sender at `now`. Returns when the sender must next send, if it was
@@ -553,6 +651,7 @@ mod tests {
             meters: vec![1],
             cause: Cause::Operation,
             purpose: "test".into(),
+            approver: None,
         }
     }
 
@@ -562,42 +661,60 @@ mod tests {
         let ops = hes.credential("ops-alice").expect("account");
         let admin = hes.credential("admin-carol").expect("account");
         let cis = hes.credential("cis-integration").expect("account");
-        assert_eq!(hes.authorise(&request(ops, CommandKind::Disconnect), 1), Ok(()));
         assert_eq!(
-            hes.authorise(&request(ops, CommandKind::FirmwareUpdate { image: 0 }), 1),
-            Err(Refusal::NotPermitted)
-        );
-        assert_eq!(
-            hes.authorise(&request(admin, CommandKind::FirmwareUpdate { image: 0 }), 1),
+            hes.authorise(&request(ops, CommandKind::Disconnect), 1, SimTime::ZERO, 12),
             Ok(())
         );
         assert_eq!(
-            hes.authorise(&request(admin, CommandKind::FirmwareUpdate { image: 3 }), 1),
+            hes.authorise(
+                &request(ops, CommandKind::FirmwareUpdate { image: 0 }),
+                1,
+                SimTime::ZERO,
+                12
+            ),
+            Err(Refusal::NotPermitted)
+        );
+        assert_eq!(
+            hes.authorise(
+                &request(admin, CommandKind::FirmwareUpdate { image: 0 }),
+                1,
+                SimTime::ZERO,
+                12
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            hes.authorise(
+                &request(admin, CommandKind::FirmwareUpdate { image: 3 }),
+                1,
+                SimTime::ZERO,
+                12
+            ),
             Err(Refusal::UnknownImage)
         );
         let mut stolen = ops;
         stolen.second_factor = false;
         assert_eq!(
-            hes.authorise(&request(stolen, CommandKind::Disconnect), 1),
+            hes.authorise(&request(stolen, CommandKind::Disconnect), 1, SimTime::ZERO, 12),
             Err(Refusal::SecondFactorMissing)
         );
         let mut cis_without = cis;
         cis_without.second_factor = false;
         assert_eq!(
-            hes.authorise(&request(cis_without, CommandKind::Disconnect), 1),
+            hes.authorise(&request(cis_without, CommandKind::Disconnect), 1, SimTime::ZERO, 12),
             Ok(()),
             "service accounts have no MFA"
         );
         let mut guessed = ops;
         guessed.secret ^= 1;
         assert_eq!(
-            hes.authorise(&request(guessed, CommandKind::Disconnect), 1),
+            hes.authorise(&request(guessed, CommandKind::Disconnect), 1, SimTime::ZERO, 12),
             Err(Refusal::BadCredential)
         );
         let mut nobody = ops;
         nobody.account = 99;
         assert_eq!(
-            hes.authorise(&request(nobody, CommandKind::Read), 1),
+            hes.authorise(&request(nobody, CommandKind::Read), 1, SimTime::ZERO, 12),
             Err(Refusal::UnknownAccount)
         );
         assert_ne!(Hes::new(8, HesConfig::typical()).credential("ops-alice"), Some(ops));

@@ -51,6 +51,7 @@ pub mod mdm;
 pub mod model;
 pub mod network;
 pub mod operations;
+pub mod policy;
 pub mod profile;
 pub mod records;
 pub mod rng;

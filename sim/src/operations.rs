@@ -353,13 +353,18 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
     let households: Vec<u32> = (0..n).filter(|&m| class_of(m) == CustomerClass::Residential).collect();
     let mut inputs: Vec<(SimTime, Input)> = Vec::new();
     let mut counts = PlanCounts::default();
-    let command = |credential, kind, meters: Vec<u32>, purpose: &str| {
+    // Every request carries a colleague's approval, which the HES checks where its policy asks
+    // for two people (a supervisor approves the others' requests, an administrator the
+    // supervisor's).
+    let command = |credential: Credential, kind, meters: Vec<u32>, purpose: &str| {
+        let approver = if credential == supervisor { admin } else { supervisor };
         Input::Command(CommandRequest {
             credential,
             kind,
             meters,
             cause: Cause::Operation,
             purpose: purpose.into(),
+            approver: Some(approver),
         })
     };
     // Customer service: one premise is in at most one open case at a time.
