@@ -2,7 +2,8 @@
 //!
 //! The `amirange` package puts the pieces together: it loads and validates scenario files
 //! ([`scenario`]), builds the topology and the engine and runs them ([`run`]), computes the
-//! measures ([`metrics`]) and writes result folders ([`results`]); [`map`] draws a network as
+//! measures ([`metrics`]), pairs a run with its no-attack twin ([`paired`]) and writes result
+//! folders ([`results`]); [`map`] draws a network as
 //! SVG for `amirange topo map`. The binary (`src/main.rs`) is
 //! a thin command line over these modules.
 //!
@@ -12,6 +13,7 @@
 pub mod attack_metrics;
 pub mod map;
 pub mod metrics;
+pub mod paired;
 pub mod results;
 pub mod run;
 pub mod scenario;

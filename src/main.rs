@@ -46,6 +46,11 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Also run the baseline twin (the same scenario and seed without its attacks) and
+        /// write every measure as attack, baseline and difference (paired.csv), with the twin's
+        /// metrics (baseline-metrics.json). The scenario field `paired: true` does the same.
+        #[arg(long)]
+        paired: bool,
     },
     /// Run a scenario without writing results and report speed and memory: wall time,
     /// meter-intervals per second and peak resident memory.
@@ -210,7 +215,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             out,
             force,
             quiet,
-        } => cmd_run(&common, &threads, out.as_deref(), force, quiet),
+            paired,
+        } => cmd_run(&common, &threads, out.as_deref(), force, quiet, paired),
         Command::Bench { common, threads } => cmd_bench(&common, &threads),
         Command::Validate { common } => cmd_validate(&common),
         Command::Topo { command } => cmd_topo(command),
@@ -289,13 +295,31 @@ fn execute(scenario: &Scenario, label: &str, source: &str, bar: &ProgressBar) ->
     })
 }
 
-fn cmd_run(common: &CommonArgs, thread_args: &ThreadArgs, out: Option<&Path>, force: bool, quiet: bool) -> Result<()> {
+fn cmd_run(
+    common: &CommonArgs,
+    thread_args: &ThreadArgs,
+    out: Option<&Path>,
+    force: bool,
+    quiet: bool,
+    paired: bool,
+) -> Result<()> {
     let (scenario, label, source) = common.load_with_source()?;
+    let paired = paired || scenario.paired;
     let out_dir = results::choose_out_dir(out, &scenario, force)?;
     let threads = thread_args.init_threads();
-    let bar = progress_bar(scenario.n_intervals(), quiet);
+    let n = scenario.n_intervals();
+    let bar = progress_bar(if paired { 2 * n } else { n }, quiet);
     let started = Instant::now();
     let finished = execute(&scenario, &label, &source, &bar)?;
+    // The baseline twin: the same scenario and seed without the attacks.
+    let baseline = if paired {
+        let twin = amirange::paired::twin(&scenario);
+        let done = amirange::run::execute(&twin, |done, _| bar.set_position(u64::from(n + done)))
+            .context("running the baseline twin (the scenario without its attacks)")?;
+        Some(done.metrics)
+    } else {
+        None
+    };
     bar.finish_and_clear();
     let wall = started.elapsed();
     let manifest = Manifest {
@@ -317,13 +341,51 @@ fn cmd_run(common: &CommonArgs, thread_args: &ThreadArgs, out: Option<&Path>, fo
             attacks: scenario.attacks.clone(),
         },
     };
-    let files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest)?;
+    let mut files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest)?;
+    if let Some(base) = &baseline {
+        files.push((
+            "paired.csv",
+            amirange::paired::paired_csv(&finished.metrics, base).into_bytes(),
+        ));
+        let mut json = serde_json::to_vec_pretty(base)?;
+        json.push(b'\n');
+        files.push(("baseline-metrics.json", json));
+    }
     results::write_all(&out_dir, &files, force)?;
     if !quiet {
         print_summary(&scenario, &finished.metrics, threads, wall.as_secs_f64());
+        if let Some(base) = &baseline {
+            print_paired(&finished.metrics, base);
+        }
         println!("results: {}/", out_dir.display());
     }
     Ok(())
+}
+
+/// The paired run's headline differences: what the attacks changed against the twin.
+fn print_paired(attack: &amirange::metrics::Metrics, baseline: &amirange::metrics::Metrics) {
+    let rows = amirange::paired::rows(attack, baseline);
+    let wanted = [
+        ("supply.customer_minutes_interrupted", "customer-minutes interrupted"),
+        ("supply.kwh_not_served", "kWh not served"),
+        ("reads.on_time", "interval reads on time"),
+        ("reads.estimated", "intervals estimated"),
+        ("energy.reported_kwh", "energy reported at first read, kWh"),
+        ("control_plane.alerts", "alerts"),
+        ("frequency.min_hz", "lowest frequency, Hz"),
+    ];
+    println!();
+    println!("  paired with its baseline twin (same seed, no attacks)");
+    println!(
+        "  {:<36} {:>14} {:>14} {:>14}",
+        "measure", "attack", "baseline", "difference"
+    );
+    for (path, name) in wanted {
+        if let Some((_, a, b)) = rows.iter().find(|r| r.0 == path) {
+            println!("  {name:<36} {a:>14.3} {b:>14.3} {:>+14.3}", a - b);
+        }
+    }
+    println!("  every measure: paired.csv");
 }
 
 fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result<()> {

@@ -74,6 +74,10 @@ pub struct RawScenario {
     /// Defenses: for now the HES's command policy.
     #[serde(default)]
     pub defenses: Option<RawDefenses>,
+    /// Whether a run also runs its baseline twin (the same scenario and seed without the
+    /// attacks) and reports every measure as attack, baseline and difference (`paired.csv`).
+    #[serde(default)]
+    pub paired: Option<bool>,
     /// Scripted attacks (see `scenarios/attacks/`), each with an `id`, a start time and its own
     /// parameters.
     #[serde(default)]
@@ -496,6 +500,8 @@ pub struct Scenario {
     pub operations: Option<OperationsConfig>,
     /// Scripted attacks, validated (build them with [`Scenario::campaign`]).
     pub attacks: Vec<AttackSpec>,
+    /// Whether a run also runs its baseline twin (see [`crate::paired`]).
+    pub paired: bool,
 }
 
 impl Scenario {
@@ -889,6 +895,7 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         sim,
         operations,
         attacks: raw.attacks,
+        paired: raw.paired.unwrap_or(false),
     };
     scenario.campaign().map_err(|e| attack_path(&e))?;
     Ok(scenario)

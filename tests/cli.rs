@@ -477,3 +477,48 @@ fn attack_targets_missing_from_the_network_are_located() {
     assert!(stderr.contains(&format!("s.ron:{line}:")), "{stderr}");
     assert!(!out.exists(), "no result folder on failure");
 }
+
+/// `--paired` runs the baseline twin: its metrics equal those of the same scenario written
+/// without attacks, byte for byte, and `paired.csv` gives attack, baseline and difference.
+#[test]
+fn paired_runs_report_attack_baseline_and_difference() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let scenario = scenario_path("attacks/mass-disconnect-peak.ron");
+    let text = std::fs::read_to_string(&scenario).expect("scenario");
+    let start = text.find("    attacks: [").expect("attacks list");
+    let end = text.rfind("    ],").expect("end of the list") + "    ],".len();
+    let quiet = tmp.path().join("no-attacks.ron");
+    std::fs::write(&quiet, format!("{}    attacks: [],{}", &text[..start], &text[end..])).expect("write");
+    let (a, b) = (tmp.path().join("paired"), tmp.path().join("plain"));
+    for (file, out, extra) in [
+        (scenario.as_str(), &a, Some("--paired")),
+        (quiet.to_str().expect("utf-8"), &b, None),
+    ] {
+        let mut args = vec!["run", file, "--meters", "2000", "--out", out.to_str().expect("utf-8")];
+        args.extend(extra);
+        let o = amirange(&args, tmp.path());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        if extra.is_some() {
+            let stdout = String::from_utf8_lossy(&o.stdout);
+            assert!(stdout.contains("paired with its baseline twin"), "{stdout}");
+        }
+    }
+    assert!(
+        read(&a.join("baseline-metrics.json")) == read(&b.join("metrics.json")),
+        "the twin is the scenario without its attacks"
+    );
+    let csv = String::from_utf8(read(&a.join("paired.csv"))).expect("utf-8");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("measure,attack,baseline,difference"));
+    let row = |name: &str| -> Vec<f64> {
+        let line = csv
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .unwrap_or_else(|| panic!("{name} in paired.csv"));
+        line.split(',').skip(1).map(|x| x.parse().expect("number")).collect()
+    };
+    let cmi = row("supply.customer_minutes_interrupted");
+    assert!(cmi[0] > cmi[1] && (cmi[2] - (cmi[0] - cmi[1])).abs() < 1e-6, "{cmi:?}");
+    let meters = row("meters");
+    assert_eq!((meters[0], meters[2]), (2000.0, 0.0));
+}
