@@ -109,7 +109,7 @@ fn legitimate_wait(sim: &Sim, k: u8) -> (u64, f64, Option<u64>) {
     for j in &hes.jobs {
         let a = &hes.audit[j.command as usize];
         if a.cause == cause {
-            let (from, to) = (a.time.0, sent(j).max(a.time.0));
+            let (from, to) = (j.queued.0, sent(j).max(j.queued.0));
             window = Some(window.map_or((from, to), |(f, t)| (f.min(from), t.max(to))));
         }
     }
@@ -119,9 +119,9 @@ fn legitimate_wait(sim: &Sim, k: u8) -> (u64, f64, Option<u64>) {
     let (mut n, mut wait_us) = (0u64, 0u64);
     for j in &hes.jobs {
         let a = &hes.audit[j.command as usize];
-        if a.cause == amirange_sim::model::Cause::Operation && (from..=to).contains(&a.time.0) {
+        if a.cause == amirange_sim::model::Cause::Operation && (from..=to).contains(&j.queued.0) {
             n += 1;
-            wait_us += sent(j).saturating_sub(a.time.0);
+            wait_us += sent(j).saturating_sub(j.queued.0);
         }
     }
     (n, if n == 0 { 0.0 } else { wait_us as f64 / n as f64 / 1e6 }, Some(to))

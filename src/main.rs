@@ -311,16 +311,6 @@ fn cmd_run(
     let bar = progress_bar(if paired { 2 * n } else { n }, quiet);
     let started = Instant::now();
     let finished = execute(&scenario, &label, &source, &bar)?;
-    // The baseline twin: the same scenario and seed without the attacks.
-    let baseline = if paired {
-        let twin = amirange::paired::twin(&scenario);
-        let done = amirange::run::execute(&twin, |done, _| bar.set_position(u64::from(n + done)))
-            .context("running the baseline twin (the scenario without its attacks)")?;
-        Some(done.metrics)
-    } else {
-        None
-    };
-    bar.finish_and_clear();
     let wall = started.elapsed();
     let manifest = Manifest {
         amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -342,20 +332,31 @@ fn cmd_run(
         },
     };
     let mut files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest)?;
+    let metrics = finished.metrics;
+    // The attack run's world is no longer needed: free it before the twin builds its own.
+    drop(finished.sim);
+    // The baseline twin: the same scenario and seed without the attacks.
+    let baseline = if paired {
+        let twin = amirange::paired::twin(&scenario);
+        let done = amirange::run::execute(&twin, |done, _| bar.set_position(u64::from(n + done)))
+            .context("running the baseline twin (the scenario without its attacks)")?;
+        Some(done.metrics)
+    } else {
+        None
+    };
+    bar.finish_and_clear();
     if let Some(base) = &baseline {
-        files.push((
-            "paired.csv",
-            amirange::paired::paired_csv(&finished.metrics, base).into_bytes(),
-        ));
+        files.push(("paired.csv", amirange::paired::paired_csv(&metrics, base).into_bytes()));
         let mut json = serde_json::to_vec_pretty(base)?;
         json.push(b'\n');
         files.push(("baseline-metrics.json", json));
     }
     results::write_all(&out_dir, &files, force)?;
     if !quiet {
-        print_summary(&scenario, &finished.metrics, threads, wall.as_secs_f64());
+        // The wall time is the attack run's (the twin's is not included).
+        print_summary(&scenario, &metrics, threads, wall.as_secs_f64());
         if let Some(base) = &baseline {
-            print_paired(&finished.metrics, base);
+            print_paired(&metrics, base);
         }
         println!("results: {}/", out_dir.display());
     }

@@ -29,7 +29,9 @@ pub fn twin(scenario: &Scenario) -> Scenario {
     twin
 }
 
-/// Every numeric leaf of `value`, as (dotted path, number), in key order; arrays by index.
+/// Every numeric leaf of `value`, as (dotted path, number), in key order. Lists are left out:
+/// their entries (rankings such as the worst-hit critical facilities) are not the same things
+/// in both runs.
 fn leaves(value: &Value, path: &str, out: &mut Vec<(String, f64)>) {
     let join = |key: &str| {
         if path.is_empty() {
@@ -47,11 +49,6 @@ fn leaves(value: &Value, path: &str, out: &mut Vec<(String, f64)>) {
         Value::Object(map) => {
             for (k, v) in map {
                 leaves(v, &join(k), out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                leaves(v, &join(&i.to_string()), out);
             }
         }
         _ => {}

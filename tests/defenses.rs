@@ -5,7 +5,7 @@
 
 use amirange::run::Finished;
 use amirange::scenario::{Overrides, Scenario};
-use amirange_sim::hes::Refusal;
+use amirange_sim::hes::{AuditRecord, Refusal};
 use amirange_sim::model::Cause;
 
 const METERS: i64 = 2_000;
@@ -81,20 +81,29 @@ fn a_disconnect_rate_limit_bounds_a_mass_disconnect() {
         .filter(|a| a.cause == Cause::Attack(0) && a.refused == Some(Refusal::RateLimited))
         .count();
     assert!(refused > 0);
-    // A global limit works the same across accounts.
+    // A global limit bounds everyone's disconnects together.
     let global = run(&mass_disconnect(
         "disconnect_limit_global: (meters: 200, per: \"1h\")",
         50,
         false,
     ));
-    assert!(global.metrics.attacks[0].blast_radius.peak_customers_disconnected <= 7 * 200);
+    let peak = global.metrics.attacks[0].blast_radius.peak_customers_disconnected;
+    assert!(peak <= 7 * 200 && peak < unbounded, "{peak} of {unbounded}");
+    assert!(
+        global
+            .sim
+            .hes()
+            .audit
+            .iter()
+            .any(|a| a.refused == Some(Refusal::RateLimited))
+    );
 }
 
 /// Two-person approval stops a single stolen account's bulk request, while the utility's own
 /// requests (which carry a colleague's approval) still run, after the approval latency.
 #[test]
 fn two_person_approval_stops_a_single_stolen_account() {
-    let policy = "two_person_above: 20, approval_latency: \"15m\"";
+    let policy = "two_person_above: 5, approval_latency: \"15m\"";
     let finished = run(&mass_disconnect(policy, 500, true));
     let a = &finished.metrics.attacks[0];
     assert!(!a.succeeded, "{a:?}");
@@ -103,16 +112,24 @@ fn two_person_approval_stops_a_single_stolen_account() {
         "{a:?}"
     );
     assert_eq!(a.blast_radius.peak_customers_disconnected, 0);
-    // Small legitimate requests need no approval and still execute.
+    // Every legitimate request runs: small ones need no approval, large ones (the nightly
+    // key-rotation waves) carry a colleague's and join the queue after the approval latency.
     let hes = finished.sim.hes();
-    let legit = hes.audit.iter().filter(|r| r.cause == Cause::Operation);
-    assert!(legit.clone().any(|r| r.refused.is_none() && r.executed > 0));
+    let legit: Vec<_> = hes.audit.iter().filter(|r| r.cause == Cause::Operation).collect();
     assert!(
-        legit.clone().all(|r| r.refused.is_none()),
+        legit.iter().all(|r| r.refused.is_none()),
         "no legitimate request is refused"
     );
-    // Below the threshold, the same attacker is not stopped (the policy is about size).
-    let small = run(&mass_disconnect(policy, 20, false));
+    let (large, small): (Vec<&&AuditRecord>, Vec<&&AuditRecord>) = legit.iter().partition(|r| r.targets > 5);
+    assert!(!large.is_empty() && !small.is_empty());
+    assert!(large.iter().all(|r| r.approver.is_some() && r.executed > 0));
+    assert!(small.iter().all(|r| r.approver.is_none()));
+    let latency = 15 * 60 * 1_000_000;
+    for j in hes.jobs.iter().filter(|j| large.iter().any(|r| r.id == j.command)) {
+        assert_eq!(j.queued.0, hes.audit[j.command as usize].time.0 + latency);
+    }
+    // At the threshold, the same attacker is not stopped (the policy is about size).
+    let small = run(&mass_disconnect(policy, 5, false));
     assert!(small.metrics.attacks[0].succeeded);
 }
 
@@ -134,7 +151,7 @@ fn an_hsm_quorum_check_at_the_meter_stops_a_compromised_hes() {
     );
     let guarded = text.replace(
         "security: (random_delay_max: \"5m\"),",
-        "security: (random_delay_max: \"5m\"),\n    defenses: (command_policy: (hsm_quorum: true, disconnect_limit_per_account: (meters: 1, per: \"1h\"))),",
+        "security: (random_delay_max: \"5m\"),\n    operations: Typical,\n    defenses: (command_policy: (hsm_quorum: true, disconnect_limit_per_account: (meters: 1, per: \"1h\"))),",
     );
     assert_ne!(guarded, text);
     let finished = run(&guarded);
@@ -150,6 +167,12 @@ fn an_hsm_quorum_check_at_the_meter_stops_a_compromised_hes() {
         assert_eq!(r.executed, 0);
         assert!(r.rejected > 0);
     }
+    let why = finished.metrics.attacks[0].failure_reason.as_deref().unwrap_or("");
+    assert!(why.contains("HSM quorum"), "{why}");
+    // The utility's own (signed) commands still execute.
+    let legit: Vec<_> = hes.audit.iter().filter(|r| r.cause == Cause::Operation).collect();
+    assert!(legit.iter().any(|r| r.executed > 0));
+    assert!(legit.iter().all(|r| r.signed && r.rejected == 0));
 }
 
 /// Protected critical facilities: a disconnect aimed at them reaches none, and the audit log
@@ -159,9 +182,11 @@ fn protected_critical_facilities_keep_their_supply() {
     let text = mass_disconnect("protect_critical: true", 500, false).replace("Class(Residential)", "Critical");
     let finished = run(&text);
     let a = &finished.metrics.attacks[0];
+    assert!(a.meters_targeted > 0, "the town has critical facilities");
     assert_eq!(a.blast_radius.critical_facilities_hit, 0, "{a:?}");
     let protected: u32 = finished.sim.hes().audit.iter().map(|r| r.protected).sum();
     assert_eq!(u64::from(protected), a.meters_targeted);
+    assert!(a.failure_reason.as_deref().unwrap_or("").contains("protected"), "{a:?}");
 }
 
 /// Outside the disconnect window the HES refuses disconnects.

@@ -311,6 +311,15 @@ impl Attack for MassDisconnect {
                 Some(Held::Credential(_)) if refused.len() == requests.len() => {
                     format!("the HES refused the request: {}", refused[0])
                 }
+                Some(Held::Credential(_)) if requests.iter().all(|a| a.targets == 0) => {
+                    "every target was a protected critical facility (the command policy dropped them)".into()
+                }
+                Some(Held::Credential(_))
+                    if requests.iter().map(|a| a.rejected).sum::<u32>() > 0
+                        && requests.iter().all(|a| a.refused.is_some() || !a.signed) =>
+                {
+                    "the meters rejected every command: it lacked the HSM quorum's signature".into()
+                }
                 Some(Held::Credential(_)) => "no meter executed a command before the run ended".into(),
             })
         };

@@ -675,6 +675,7 @@ impl Sim {
             }
             Event::Release { first, count } => {
                 let mut hes = self.world.resource_mut::<Hes>();
+                hes.awaiting_release = hes.awaiting_release.saturating_sub(count as usize);
                 let mut send = None;
                 for job in first..first + count {
                     send = send.or(hes.enqueue(job, at));
@@ -1098,7 +1099,7 @@ impl Sim {
             finished: (verdict.is_err() || request.meters.is_empty()).then_some(at),
             approver,
             protected,
-            signed: !inside,
+            signed: !inside && verdict.is_ok(),
         };
         hes.audit.push(record);
         if verdict.is_err() {
@@ -1128,6 +1129,7 @@ impl Sim {
                 lost_at_meter: 0,
                 deadline: None,
                 frame: 0,
+                queued: release,
             });
             if release == at
                 && let Some(send) = hes.enqueue(job, at)
@@ -1137,6 +1139,7 @@ impl Sim {
         }
         if release > at && !request.meters.is_empty() {
             let count = request.meters.len() as u32;
+            hes.awaiting_release += request.meters.len();
             self.calendar.insert(release, Event::Release { first, count });
         }
     }

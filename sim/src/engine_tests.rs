@@ -649,3 +649,28 @@ fn a_burst_of_inputs_at_one_instant_keeps_its_order() {
         assert_eq!(sim.meter(m).expect("meter").relay, expected, "meter {m}");
     }
 }
+
+/// Jobs waiting out an approval latency count against the queue limit.
+#[test]
+fn jobs_awaiting_approval_count_against_the_queue_limit() {
+    use crate::hes::{CommandKind, Refusal};
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let mut config = SimConfig::with_defaults(8, start, SimDuration::from_hours(1));
+    config.hes.queue_limit = 150;
+    config.hes.policy.two_person_above = Some(10);
+    config.hes.policy.approval_latency = SimDuration::from_minutes(15);
+    let mut sim = sim_with(config, 200, |_| CustomerClass::Residential, LinkKind::Cellular);
+    let approver = sim.credential("sup-bob").expect("account");
+    for meters in [(0..100).collect::<Vec<u32>>(), (100..200).collect()] {
+        let Input::Command(mut r) = request(&sim, "cis-integration", CommandKind::Read, meters) else {
+            unreachable!("a command")
+        };
+        r.approver = Some(approver);
+        sim.schedule(SimTime(1), Input::Command(r)).expect("valid");
+    }
+    sim.run_to_end().expect("runs");
+    let refused: Vec<Option<Refusal>> = sim.hes().audit.iter().map(|a| a.refused).collect();
+    assert_eq!(refused, [None, Some(Refusal::QueueFull)]);
+    assert_eq!(sim.hes().audit[0].approver.as_deref(), Some("sup-bob"));
+    assert!(sim.hes().jobs.iter().all(|j| j.queued.0 == 1 + 15 * 60 * 1_000_000));
+}

@@ -310,6 +310,9 @@ pub struct Job {
     /// The frame counter the meter accepted the command under, once it executed it (what a
     /// radio nearby could capture and replay).
     pub frame: u32,
+    /// When it joined the send queue (the request's arrival, or later when a second person had
+    /// to approve the request first).
+    pub queued: SimTime,
 }
 
 /// HES behaviour.
@@ -461,6 +464,9 @@ pub struct Hes {
     /// Disconnects accepted, for the policy's rate limits: (time, account, meters), oldest
     /// first, trimmed to the longest limit's window.
     pub disconnects: std::collections::VecDeque<(SimTime, u16, u32)>,
+    /// Jobs of approved requests waiting out the approval latency before they join the queue
+    /// (they count against `queue_limit` already).
+    pub awaiting_release: usize,
 }
 
 impl Hes {
@@ -479,6 +485,7 @@ impl Hes {
             queue: std::collections::VecDeque::new(),
             sending: false,
             disconnects: std::collections::VecDeque::new(),
+            awaiting_release: 0,
         }
     }
 
@@ -502,7 +509,7 @@ impl Hes {
             CommandKind::FirmwareUpdate { image } => usize::from(image) < n_images,
             _ => true,
         };
-        let fits = self.queue.len() + request.meters.len() <= self.config.queue_limit as usize;
+        let fits = self.queue.len() + self.awaiting_release + request.meters.len() <= self.config.queue_limit as usize;
         if c.account == Credential::HES_PROCESS {
             if self.foothold.is_none() {
                 return Err(Refusal::UnknownAccount);
@@ -545,10 +552,11 @@ impl Hes {
             }
             let n = request.meters.len() as u64;
             let within = |per: SimDuration, account: Option<u16>| -> u64 {
-                let since = now.0.saturating_sub(per.as_micros());
+                // The window is (now - per, now]; near the start of the run, everything so far.
+                let since = now.0.checked_sub(per.as_micros());
                 self.disconnects
                     .iter()
-                    .filter(|d| d.0.0 > since && account.is_none_or(|a| a == d.1))
+                    .filter(|d| since.is_none_or(|s| d.0.0 > s) && account.is_none_or(|a| a == d.1))
                     .map(|d| u64::from(d.2))
                     .sum()
             };
@@ -597,9 +605,10 @@ impl Hes {
             return;
         };
         self.disconnects.push_back((now, account, meters));
-        let since = now.0.saturating_sub(longest);
-        while self.disconnects.front().is_some_and(|d| d.0.0 <= since) {
-            self.disconnects.pop_front();
+        if let Some(since) = now.0.checked_sub(longest) {
+            while self.disconnects.front().is_some_and(|d| d.0.0 <= since) {
+                self.disconnects.pop_front();
+            }
         }
     }
 
@@ -653,6 +662,25 @@ mod tests {
             purpose: "test".into(),
             approver: None,
         }
+    }
+
+    /// Disconnects booked at the very start of the run count against the limit (the window
+    /// reaches back to the start), and drop out of it once `per` has passed.
+    #[test]
+    fn rate_limits_count_from_the_start_of_the_run() {
+        let mut config = HesConfig::typical();
+        config.policy.disconnect_limit_per_account = Some(crate::policy::RateLimit {
+            meters: 10,
+            per: SimDuration::from_hours(1),
+        });
+        let mut hes = Hes::new(7, config);
+        let ops = hes.credential("ops-alice").expect("account");
+        hes.book_disconnects(SimTime::ZERO, ops.account, 10);
+        let one = request(ops, CommandKind::Disconnect);
+        let t = |s: u64| SimTime(s * 1_000_000);
+        assert_eq!(hes.authorise(&one, 1, t(0), 12), Err(Refusal::RateLimited));
+        assert_eq!(hes.authorise(&one, 1, t(3599), 12), Err(Refusal::RateLimited));
+        assert_eq!(hes.authorise(&one, 1, t(3600), 12), Ok(()));
     }
 
     #[test]
