@@ -196,6 +196,21 @@ pub enum Input {
         /// Whose flood it is.
         cause: Cause,
     },
+    /// A response: the HES revokes (or, with `revoked: false`, restores) an account's
+    /// credentials; from then on its requests are refused (`revoked`), whoever presents them.
+    RevokeCredential {
+        /// The account's name.
+        account: String,
+        /// Whether it is revoked from now on.
+        revoked: bool,
+    },
+    /// A response: the HES freezes bulk commands, refusing requests for more than `above`
+    /// meters (`frozen`), or, with `None`, lifts the freeze. Requests from inside the HES go
+    /// around it.
+    FreezeBulk {
+        /// The most meters a request may still name while frozen.
+        above: Option<u32>,
+    },
     /// An attacker gains (or, with `None`, loses) a foothold on the HES itself: while it holds
     /// one, requests made with [`Credential::hes_process`] pass authentication and
     /// authorisation, as calls from inside the HES do.
@@ -329,6 +344,9 @@ pub enum SimError {
         /// How many meters exist.
         n_meters: usize,
     },
+    /// An input names an account the HES does not have.
+    #[error("input names account {0:?}, which the HES does not have")]
+    UnknownAccount(String),
     /// An input names a collector that does not exist.
     #[error("input names collector {collector}, but there are only {n_collectors}")]
     UnknownCollector {
@@ -558,7 +576,16 @@ impl Sim {
                     });
                 }
             }
-            Input::Truth(_) | Input::Alert(_) | Input::HesFoothold { .. } | Input::ConnectionFlood { .. } => {}
+            Input::RevokeCredential { account, .. } => {
+                if !self.hes().config.accounts.iter().any(|a| &a.name == account) {
+                    return Err(SimError::UnknownAccount(account.clone()));
+                }
+            }
+            Input::Truth(_)
+            | Input::Alert(_)
+            | Input::HesFoothold { .. }
+            | Input::ConnectionFlood { .. }
+            | Input::FreezeBulk { .. } => {}
         }
         Ok(self.calendar.insert(at, Event::Input(Box::new(input))))
     }
@@ -920,6 +947,13 @@ impl Sim {
                     state.connection_floods.push((collector, connections_per_s, code));
                 }
             }
+            Input::RevokeCredential { account, revoked } => {
+                let mut hes = self.world.resource_mut::<Hes>();
+                if let Some(i) = hes.config.accounts.iter().position(|a| a.name == account) {
+                    hes.revoked[i] = revoked;
+                }
+            }
+            Input::FreezeBulk { above } => self.world.resource_mut::<Hes>().frozen_above = above,
             Input::HesFoothold { attack } => self.world.resource_mut::<Hes>().foothold = attack,
             Input::Truth(record) => self.world.resource_mut::<RunRecords>().truth.push(record),
             Input::Alert(record) => {

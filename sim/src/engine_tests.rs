@@ -674,3 +674,46 @@ fn jobs_awaiting_approval_count_against_the_queue_limit() {
     assert_eq!(sim.hes().audit[0].approver.as_deref(), Some("sup-bob"));
     assert!(sim.hes().jobs.iter().all(|j| j.queued.0 == 1 + 15 * 60 * 1_000_000));
 }
+
+/// Responses at the HES: a revoked account's requests are refused whoever presents them, until
+/// it is restored; a bulk freeze refuses large requests and lets small ones through.
+#[test]
+fn revoked_credentials_and_frozen_bulk_commands_are_refused() {
+    use crate::hes::{CommandKind, Refusal};
+    let start = CivilDateTime::parse("2026-01-15").expect("valid");
+    let config = SimConfig::with_defaults(8, start, SimDuration::from_hours(2));
+    let mut sim = sim_with(config, 100, |_| CustomerClass::Residential, LinkKind::Cellular);
+    let minute = |m: u64| SimTime(m * 60_000_000);
+    let revoke = |revoked| Input::RevokeCredential {
+        account: "ops-alice".into(),
+        revoked,
+    };
+    sim.schedule(minute(1), revoke(true)).expect("valid");
+    let r = request(&sim, "ops-alice", CommandKind::Read, vec![1]);
+    sim.schedule(minute(2), r.clone()).expect("valid");
+    sim.schedule(minute(3), revoke(false)).expect("valid");
+    sim.schedule(minute(4), r).expect("valid");
+    sim.schedule(minute(5), Input::FreezeBulk { above: Some(10) })
+        .expect("valid");
+    let big = request(&sim, "sup-bob", CommandKind::Read, (0..50).collect());
+    let small = request(&sim, "sup-bob", CommandKind::Read, (0..10).collect());
+    sim.schedule(minute(6), big.clone()).expect("valid");
+    sim.schedule(minute(6), small).expect("valid");
+    sim.schedule(minute(7), Input::FreezeBulk { above: None })
+        .expect("valid");
+    sim.schedule(minute(8), big).expect("valid");
+    let unknown = Input::RevokeCredential {
+        account: "mallory".into(),
+        revoked: true,
+    };
+    assert_eq!(
+        sim.schedule(minute(9), unknown),
+        Err(SimError::UnknownAccount("mallory".into()))
+    );
+    sim.run_to_end().expect("runs");
+    let refused: Vec<Option<Refusal>> = sim.hes().audit.iter().map(|a| a.refused).collect();
+    assert_eq!(
+        refused,
+        [Some(Refusal::Revoked), None, Some(Refusal::Frozen), None, None]
+    );
+}

@@ -207,6 +207,11 @@ pub enum Refusal {
     OutsideWindow,
     /// A disconnect beyond the policy's rate limit for the account or for everyone.
     RateLimited,
+    /// The account's credentials were revoked (a response to an alert).
+    Revoked,
+    /// Bulk commands are frozen (a response to an alert) and the request is above the size
+    /// still allowed.
+    Frozen,
 }
 
 impl Refusal {
@@ -222,6 +227,8 @@ impl Refusal {
             Refusal::ApprovalMissing => "approval-missing",
             Refusal::OutsideWindow => "outside-window",
             Refusal::RateLimited => "rate-limited",
+            Refusal::Revoked => "revoked",
+            Refusal::Frozen => "frozen",
         }
     }
 }
@@ -457,6 +464,10 @@ pub struct Hes {
     pub jobs: Vec<Job>,
     /// The attack holding a foothold on the HES process, if one does.
     pub foothold: Option<u8>,
+    /// Per account: whether its credentials are revoked.
+    pub revoked: Vec<bool>,
+    /// While bulk commands are frozen: the most meters a request may still name.
+    pub frozen_above: Option<u32>,
     /// Jobs waiting for the sender, first in first out (new jobs and retries alike).
     pub queue: std::collections::VecDeque<u32>,
     /// Whether the sender's next send is on the engine's calendar.
@@ -472,7 +483,8 @@ pub struct Hes {
 impl Hes {
     /// The HES with its accounts; each account's password derives from the seed.
     pub fn new(seed: u64, config: HesConfig) -> Hes {
-        let secrets = (0..config.accounts.len() as u64)
+        let n_accounts = config.accounts.len();
+        let secrets = (0..n_accounts as u64)
             .map(|a| Stream::new(seed, Purpose::Credentials, a, 0).next_u64())
             .collect();
         Hes {
@@ -481,6 +493,8 @@ impl Hes {
             send_free: SimTime::ZERO,
             audit: Vec::new(),
             jobs: Vec::new(),
+            revoked: vec![false; n_accounts],
+            frozen_above: None,
             foothold: None,
             queue: std::collections::VecDeque::new(),
             sending: false,
@@ -520,6 +534,12 @@ impl Hes {
             return if fits { Ok(()) } else { Err(Refusal::QueueFull) };
         }
         self.authenticate(c)?;
+        if self.revoked[usize::from(c.account)] {
+            return Err(Refusal::Revoked);
+        }
+        if self.frozen_above.is_some_and(|n| request.meters.len() > n as usize) {
+            return Err(Refusal::Frozen);
+        }
         let account = &self.config.accounts[usize::from(c.account)];
         if !account.role.permits(&request.kind) {
             return Err(Refusal::NotPermitted);
