@@ -54,7 +54,7 @@ impl Spec {
     /// Validates the spec against the scenario.
     pub fn check(&self, index: u8, ctx: &Context) -> Result<Downgrade, (String, String)> {
         let at = when::instant("at", &self.at, ctx.start, ctx.horizon)?;
-        radius("radius_m", self.radius_m)?;
+        crate::targets::check_radius("radius_m", self.radius_m)?;
         Ok(Downgrade {
             spec: self.clone(),
             k: index,
@@ -63,18 +63,6 @@ impl Spec {
             in_range: Vec::new(),
             done: false,
         })
-    }
-}
-
-/// Checks a radio's reach: a positive number of metres up to 100 km.
-pub(crate) fn radius(field: &str, r: f32) -> Result<(), (String, String)> {
-    if r.is_finite() && r > 0.0 && r <= 100_000.0 {
-        Ok(())
-    } else {
-        Err((
-            field.to_owned(),
-            format!("must be a positive number of metres up to 100 km, not {r}"),
-        ))
     }
 }
 
@@ -101,15 +89,7 @@ impl Downgrade {
             .copied()
             .filter(|&m| fleet.downgraded_by[m as usize] == code)
             .collect();
-        let mut refused: Vec<u32> = fleet
-            .refused_downgrades
-            .iter()
-            .filter(|r| r.1 == code)
-            .map(|r| r.0)
-            .collect();
-        refused.sort_unstable();
-        refused.dedup();
-        (downgraded, refused)
+        (downgraded, crate::targets::logged(&fleet.refused_downgrades, code))
     }
 }
 
@@ -123,11 +103,7 @@ impl Attack for Downgrade {
     }
 
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
-        self.center = self
-            .spec
-            .center
-            .resolve(sim.network())
-            .map_err(|e| ("center".to_owned(), e))?;
+        self.center = self.spec.center.resolve_field(sim.network(), "center")?;
         self.in_range = radios_within(sim.network(), self.center, self.spec.radius_m);
         Ok(())
     }

@@ -113,15 +113,7 @@ impl Spec {
         // A jammer may run to the very end of the run.
         let until = when::end_after("until", Some(&self.until), at, ctx.start, SimTime(ctx.horizon.0 + 1))?
             .unwrap_or(ctx.horizon);
-        if !(self.radius_m.is_finite() && self.radius_m > 0.0 && self.radius_m <= 100_000.0) {
-            return Err((
-                "radius_m".into(),
-                format!(
-                    "must be a positive number of metres up to 100 km, not {}",
-                    self.radius_m
-                ),
-            ));
-        }
+        crate::targets::check_radius("radius_m", self.radius_m)?;
         let strength = self.strength.unwrap_or(1.0);
         if !(strength > 0.0 && strength <= 1.0) {
             return Err((
@@ -200,11 +192,7 @@ impl Attack for Jamming {
     }
 
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
-        self.center = self
-            .spec
-            .center
-            .resolve(sim.network())
-            .map_err(|e| ("center".to_owned(), e))?;
+        self.center = self.spec.center.resolve_field(sim.network(), "center")?;
         // Every premise inside the radius (the theft candidates), and the meters with a radio
         // among them (PLC is wired: the jammer cannot touch it).
         let inside = within(sim.network(), self.center, self.spec.radius_m);

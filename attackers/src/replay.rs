@@ -83,15 +83,7 @@ impl Spec {
         if replay_at < capture_until {
             return Err(("replay_at".into(), "must be at or after `capture_until`".into()));
         }
-        if !(self.radius_m.is_finite() && self.radius_m > 0.0 && self.radius_m <= 100_000.0) {
-            return Err((
-                "radius_m".into(),
-                format!(
-                    "must be a positive number of metres up to 100 km, not {}",
-                    self.radius_m
-                ),
-            ));
-        }
+        crate::targets::check_radius("radius_m", self.radius_m)?;
         Ok(Replay {
             spec: self.clone(),
             k: index,
@@ -153,11 +145,7 @@ impl Attack for Replay {
     }
 
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
-        self.center = self
-            .spec
-            .center
-            .resolve(sim.network())
-            .map_err(|e| ("center".to_owned(), e))?;
+        self.center = self.spec.center.resolve_field(sim.network(), "center")?;
         Ok(())
     }
 

@@ -21,7 +21,7 @@ use amirange_sim::time::SimTime;
 use serde::{Deserialize, Serialize};
 
 use crate::tags::{Stride, Tags, Technique};
-use crate::targets::{Place, radios_within};
+use crate::targets::{Place, logged, radios_within};
 use crate::when;
 use crate::{Attack, Context, Report, truth};
 
@@ -91,7 +91,7 @@ impl Spec {
         let at = when::instant("at", &self.at, ctx.start, ctx.horizon)?;
         let end = SimTime(ctx.horizon.0 + 1);
         let until = when::end_after("until", self.until.as_deref(), when::When::At(at), ctx.start, end)?;
-        crate::downgrade::radius("radius_m", self.radius_m)?;
+        crate::targets::check_radius("radius_m", self.radius_m)?;
         let mode = match &self.action {
             Action::Drop => Intercept::Drop,
             Action::Delay(text) => {
@@ -140,14 +140,6 @@ pub struct RogueConcentrator {
     step: u8,
 }
 
-/// Meters of `list` logged under attack code `code`, ascending and unique.
-fn logged(list: &[(u32, u8)], code: u8) -> Vec<u32> {
-    let mut v: Vec<u32> = list.iter().filter(|r| r.1 == code).map(|r| r.0).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
 impl Attack for RogueConcentrator {
     fn id(&self) -> &str {
         &self.spec.id
@@ -158,11 +150,7 @@ impl Attack for RogueConcentrator {
     }
 
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
-        self.center = self
-            .spec
-            .center
-            .resolve(sim.network())
-            .map_err(|e| ("center".to_owned(), e))?;
+        self.center = self.spec.center.resolve_field(sim.network(), "center")?;
         self.in_range = radios_within(sim.network(), self.center, self.spec.radius_m);
         Ok(())
     }

@@ -28,6 +28,11 @@ pub enum Place {
 }
 
 impl Place {
+    /// [`Place::resolve`], with an error blamed on `field`.
+    pub fn resolve_field(&self, net: &Network, field: &str) -> Result<Point, (String, String)> {
+        self.resolve(net).map_err(|e| (field.to_owned(), e))
+    }
+
     /// The coordinates, or an error naming what does not exist.
     pub fn resolve(&self, net: &Network) -> Result<Point, String> {
         match *self {
@@ -143,6 +148,28 @@ impl Targets {
         self.resolve(sim.network(), sim.config().seed, attack)
             .map_err(|e| (field.to_owned(), e))
     }
+}
+
+/// Checks a radio's reach (a jammer's, a listening or transmitting radio's): a positive number
+/// of metres up to 100 km.
+pub fn check_radius(field: &str, r: f32) -> Result<(), (String, String)> {
+    if r.is_finite() && r > 0.0 && r <= 100_000.0 {
+        Ok(())
+    } else {
+        Err((
+            field.to_owned(),
+            format!("must be a positive number of metres up to 100 km, not {r}"),
+        ))
+    }
+}
+
+/// The meters of an engine log of (meter, attack code) entries logged under `code`, ascending
+/// and unique.
+pub fn logged(list: &[(u32, u8)], code: u8) -> Vec<u32> {
+    let mut v: Vec<u32> = list.iter().filter(|r| r.1 == code).map(|r| r.0).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Meters within `radius_m` of `center`, ascending.

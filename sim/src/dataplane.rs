@@ -735,11 +735,7 @@ pub(crate) fn interval_system(
         cycle.backhaul_us.clear();
         cycle.flood_by.clear();
         let hes = &config.hes;
-        let limits = crate::network::ConnectLimits {
-            front_per_s: hes.front_end_connections_per_s,
-            collector_per_s: hes.collector_connections_per_s,
-            tries: hes.connect_tries,
-        };
+        let limits = hes.connect_limits();
         for c in 0..network.collectors.len() as u64 {
             let mut stream = Stream::new(seed, Purpose::Backhaul, c, u64::from(slot));
             let mut up = success >= 1.0 || stream.bernoulli(success);

@@ -1504,11 +1504,7 @@ impl Sim {
             return fate;
         };
         let hes = &self.world.resource::<SimConfig>().hes;
-        let limits = crate::network::ConnectLimits {
-            front_per_s: hes.front_end_connections_per_s,
-            collector_per_s: hes.collector_connections_per_s,
-            tries: hes.connect_tries,
-        };
+        let limits = hes.connect_limits();
         let retry = hes.connect_retry.as_micros();
         let state = self.net_state();
         let (tries, by) = state.connect(state.paths[meter as usize].collector, limits, stream);

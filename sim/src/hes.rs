@@ -387,6 +387,15 @@ impl HesConfig {
         }
     }
 
+    /// The limits a new connection to the HES meets (for connection floods).
+    pub fn connect_limits(&self) -> crate::network::ConnectLimits {
+        crate::network::ConnectLimits {
+            front_per_s: self.front_end_connections_per_s,
+            collector_per_s: self.collector_connections_per_s,
+            tries: self.connect_tries,
+        }
+    }
+
     /// Checks every value; field paths are relative to the HES section.
     pub fn check(&self) -> Result<(), (String, String)> {
         let fail = |f: &str, r: String| Err((f.to_owned(), r));
