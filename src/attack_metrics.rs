@@ -36,6 +36,12 @@ pub struct AttackMetrics {
     pub summary: String,
     /// Meters it aimed at (targets, meters inside a jammer's radius, a worm's entry meters).
     pub meters_targeted: u64,
+    /// Whether an alert matched it.
+    pub detected: bool,
+    /// Seconds from its start to the first alert that matched it.
+    pub time_to_detect_s: Option<f64>,
+    /// The detector that raised that alert.
+    pub first_detector: Option<String>,
     /// The damage.
     pub blast_radius: BlastRadius,
 }
@@ -238,6 +244,9 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                 failure_reason: report.failure_reason.clone(),
                 summary: report.summary.clone(),
                 meters_targeted: report.meters_targeted,
+                detected: false,
+                time_to_detect_s: None,
+                first_detector: None,
                 blast_radius: b,
             }
         })

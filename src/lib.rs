@@ -11,6 +11,7 @@
 //! `topologies`.
 
 pub mod attack_metrics;
+pub mod detection;
 pub mod map;
 pub mod metrics;
 pub mod paired;

@@ -1,5 +1,6 @@
 //! The `amirange` command line.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,6 +58,31 @@ enum Command {
     Bench {
         #[command(flatten)]
         common: CommonArgs,
+        #[command(flatten)]
+        threads: ThreadArgs,
+    },
+    /// Run every attack file against every defense preset and print one table of time to
+    /// detect and blast radius (also written as CSV).
+    ///
+    /// Each file runs as written but for the preset, which replaces its crypto posture, MFA,
+    /// command policy, detection and response. False positives per day are the run's own
+    /// (unmatched alerts); `amirange run --paired --preset P` gives the baseline twin's.
+    Matrix {
+        /// Folder of attack scenario files.
+        #[arg(value_name = "DIR", default_value = "scenarios/attacks")]
+        dir: PathBuf,
+        /// Presets to compare, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "none,typical-utility,hardened")]
+        presets: Vec<String>,
+        /// Override every file's number of meters.
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        meters: Option<i64>,
+        /// Override every file's duration.
+        #[arg(long, value_name = "D")]
+        duration: Option<String>,
+        /// CSV file to write.
+        #[arg(long, value_name = "FILE", default_value = "results/matrix.csv")]
+        out: PathBuf,
         #[command(flatten)]
         threads: ThreadArgs,
     },
@@ -149,6 +175,10 @@ struct CommonArgs {
     /// Override the simulated duration, e.g. 6h, 2d, "1d 12h".
     #[arg(long, value_name = "D")]
     duration: Option<String>,
+    /// Apply a defense preset, replacing the scenario's posture, policy, detection and
+    /// response: none, typical-utility or hardened.
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -178,7 +208,12 @@ impl CommonArgs {
             }
             None => ("<built-in quickstart>".to_owned(), amirange::QUICKSTART.to_owned()),
         };
-        let scenario = scenario::load(&label, &source, &overrides)?;
+        let mut scenario = scenario::load(&label, &source, &overrides)?;
+        if let Some(name) = &self.preset {
+            scenario
+                .apply_preset(name)
+                .map_err(|(_, message)| anyhow::anyhow!("--preset: {message}"))?;
+        }
         Ok((scenario, label, source))
     }
 }
@@ -219,6 +254,14 @@ fn dispatch(cli: Cli) -> Result<()> {
         } => cmd_run(&common, &threads, out.as_deref(), force, quiet, paired),
         Command::Bench { common, threads } => cmd_bench(&common, &threads),
         Command::Validate { common } => cmd_validate(&common),
+        Command::Matrix {
+            dir,
+            presets,
+            meters,
+            duration,
+            out,
+            threads,
+        } => cmd_matrix(&dir, &presets, meters, duration, &out, &threads),
         Command::Topo { command } => cmd_topo(command),
     }
 }
@@ -387,6 +430,180 @@ fn print_paired(attack: &amirange::metrics::Metrics, baseline: &amirange::metric
         }
     }
     println!("  every measure: paired.csv");
+}
+
+/// The header of the attack x preset matrix.
+const MATRIX_HEADER: &str = "file,attack,kind,preset,succeeded,detected,time_to_detect_s,first_detector,\
+peak_customers_disconnected,customer_minutes_interrupted,kwh_not_served,kwh_falsified,kwh_stolen,readings_lost,\
+meters_compromised,customers_exposed,ufls_shed_mw,time_to_restore_s,alerts,false_positives_per_day";
+
+fn cmd_matrix(
+    dir: &Path,
+    presets: &[String],
+    meters: Option<i64>,
+    duration: Option<String>,
+    out: &Path,
+    thread_args: &ThreadArgs,
+) -> Result<()> {
+    for p in presets {
+        if amirange_defenses::presets::preset(p).is_none() {
+            anyhow::bail!(
+                "--presets: unknown preset {p:?}: one of {}",
+                amirange_defenses::presets::NAMES.join(", ")
+            );
+        }
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        anyhow::bail!("{} holds no scenario files (*.ron)", dir.display());
+    }
+    thread_args.init_threads();
+    let overrides = Overrides {
+        seed: None,
+        meters,
+        duration,
+    };
+    // Load everything first: a bad file stops the matrix before the first run.
+    let mut scenarios = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let label = path.display().to_string();
+        let scenario = scenario::load(&label, &text, &overrides)?;
+        scenarios.push((label, text, scenario));
+    }
+    let total = scenarios.len() * presets.len();
+    let mut csv = String::from(MATRIX_HEADER);
+    csv.push('\n');
+    let mut table: Vec<[String; 9]> = Vec::new();
+    let started = Instant::now();
+    let mut done = 0;
+    for (label, text, base) in &scenarios {
+        let name = Path::new(label)
+            .file_stem()
+            .map_or_else(|| label.clone(), |s| s.to_string_lossy().into_owned());
+        for preset in presets {
+            let mut scenario = base.clone();
+            scenario
+                .apply_preset(preset)
+                .map_err(|(f, m)| anyhow::anyhow!("{label}: {f}: {m}"))?;
+            done += 1;
+            eprint!("\r[{done}/{total}] {name} / {preset}{:30}", "");
+            let finished = execute(&scenario, label, text, &ProgressBar::hidden())?;
+            let m = &finished.metrics;
+            let fp = m.defense.false_positives_per_day;
+            for a in &m.attacks {
+                let b = &a.blast_radius;
+                let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+                let _ = writeln!(
+                    csv,
+                    "{name},{},{},{preset},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{fp}",
+                    a.id,
+                    a.kind,
+                    a.succeeded,
+                    a.detected,
+                    opt(a.time_to_detect_s),
+                    a.first_detector.as_deref().unwrap_or(""),
+                    b.peak_customers_disconnected,
+                    b.customer_minutes_interrupted,
+                    b.kwh_not_served,
+                    b.kwh_falsified,
+                    b.kwh_stolen,
+                    b.readings_lost,
+                    b.meters_compromised,
+                    b.customers_exposed,
+                    b.ufls_shed_mw,
+                    opt(b.time_to_restore_s),
+                    m.defense.alerts,
+                );
+                table.push([
+                    name.clone(),
+                    preset.clone(),
+                    if a.succeeded { "yes" } else { "no" }.to_owned(),
+                    match (a.time_to_detect_s, &a.first_detector) {
+                        (Some(t), Some(d)) => format!("{} by {d}", human_secs(t)),
+                        _ => "not detected".to_owned(),
+                    },
+                    group(b.peak_customers_disconnected),
+                    format!("{:.0}", b.customer_minutes_interrupted),
+                    format!("{:.0}", b.kwh_falsified + b.kwh_stolen),
+                    group(b.readings_lost),
+                    b.time_to_restore_s.map_or_else(|| "not in run".to_owned(), human_secs),
+                ]);
+            }
+        }
+    }
+    eprint!("\r{:80}\r", "");
+    let head = [
+        "attack file",
+        "preset",
+        "worked",
+        "detected",
+        "peak off",
+        "cust-min",
+        "kWh fals+stolen",
+        "reads lost",
+        "restored after",
+    ];
+    let widths: Vec<usize> = (0..head.len())
+        .map(|i| {
+            table
+                .iter()
+                .map(|r| r[i].len())
+                .chain([head[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[&str]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i < 2 || i == 3 {
+                let _ = write!(s, "{c:<w$}  ", w = widths[i]);
+            } else {
+                let _ = write!(s, "{c:>w$}  ", w = widths[i]);
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    println!("{}", line(&head));
+    let mut last = String::new();
+    for r in &table {
+        if !last.is_empty() && r[0] != last {
+            println!();
+        }
+        last = r[0].clone();
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        println!("{}", line(&cells));
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let tmp = out.with_extension("csv.partial");
+    std::fs::write(&tmp, csv).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "\n{} runs in {:.1} s; table written to {}",
+        total,
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Seconds as a person reads them: 45 s, 12 min, 3.5 h.
+fn human_secs(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
 }
 
 fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result<()> {

@@ -39,6 +39,25 @@ pub struct Metrics {
     pub frequency: FrequencyMetrics,
     /// Per attack, in the scenario's order: what it is, whether it worked, its blast radius.
     pub attacks: Vec<crate::attack_metrics::AttackMetrics>,
+    /// Per detector (anomaly detectors, then IDS rules as `ids:<sid>`): alerts scored against
+    /// ground truth.
+    pub detectors: Vec<crate::detection::DetectorScore>,
+    /// Detection and response over the run: alerts per day, responses, restoration, the cost in
+    /// delayed or refused legitimate commands.
+    pub defense: crate::detection::DefenseMetrics,
+}
+
+impl Metrics {
+    /// Takes in the detection scores.
+    pub fn score(&mut self, scored: crate::detection::Scored) {
+        for (a, d) in self.attacks.iter_mut().zip(scored.attacks) {
+            a.detected = d.detected;
+            a.time_to_detect_s = d.time_to_detect_s;
+            a.first_detector = d.first_detector;
+        }
+        self.detectors = scored.detectors;
+        self.defense = scored.defense;
+    }
 }
 
 /// The bulk system's frequency over the run.
@@ -485,6 +504,8 @@ pub fn compute(
         fleet: fleet(sim),
         frequency: frequency(sim),
         attacks: crate::attack_metrics::compute(scenario, sim, attacks),
+        detectors: Vec::new(),
+        defense: crate::detection::score(sim, &[], None, None).defense,
     }
 }
 

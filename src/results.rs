@@ -226,20 +226,41 @@ pub fn truth_csv(scenario: &Scenario, records: &RunRecords) -> String {
 }
 
 /// Renders `alerts.csv`.
-pub fn alerts_csv(scenario: &Scenario, records: &RunRecords) -> String {
-    let mut out = String::from("time,detector,message,meters\n");
-    for a in &records.alerts {
+pub fn alerts_csv(scenario: &Scenario, records: &RunRecords, metrics: &Metrics) -> String {
+    let mut out = String::from(ALERTS_HEADER);
+    out.push('\n');
+    let mut order: Vec<usize> = (0..records.alerts.len()).collect();
+    order.sort_by_key(|&i| (records.alerts[i].time, i));
+    for i in order {
+        let a = &records.alerts[i];
         let time = scenario.sim.start.plus(a.time.since_start());
+        let attack = metrics
+            .defense
+            .matches
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|k| metrics.attacks.get(k))
+            .map_or("", |m| m.id.as_str());
         let _ = writeln!(
             out,
-            "{time},{},{},{}",
+            "{time},{},{},{},{},{},{},{},{}",
             csv_field(&a.detector),
+            a.severity.name(),
+            csv_field(&a.subject),
+            a.count,
+            !attack.is_empty(),
+            csv_field(attack),
             csv_field(&a.message),
             meters_field(&a.meters)
         );
     }
     out
 }
+
+/// The header of `alerts.csv`: one row per alert, in time order, with the attack it matches
+/// (empty for a false positive).
+pub const ALERTS_HEADER: &str = "time,detector,severity,subject,count,true_positive,attack,message,meters";
 
 /// The header of `audit.csv`.
 pub const AUDIT_HEADER: &str = "id,time,account,role,command,purpose,cause,targets,refused,executed,acked,rejected,\
@@ -403,6 +424,6 @@ pub fn render(
         ("audit.csv", audit_csv(scenario, sim).into_bytes()),
         ("outages.csv", outages_csv(scenario, records).into_bytes()),
         ("truth.csv", truth_csv(scenario, records).into_bytes()),
-        ("alerts.csv", alerts_csv(scenario, records).into_bytes()),
+        ("alerts.csv", alerts_csv(scenario, records, metrics).into_bytes()),
     ])
 }

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use amirange_defenses::Defender;
 use amirange_sim::config::INTERVAL;
 use amirange_sim::engine::Sim;
 use amirange_sim::time::SimTime;
@@ -37,19 +38,50 @@ pub fn execute(scenario: &Scenario, mut progress: impl FnMut(u32, u32)) -> Resul
     };
     let mut campaign = scenario.campaign().context("building the attacks")?;
     campaign.prepare(&mut sim).context("preparing the attacks")?;
+    let detection = scenario
+        .detection()
+        .map_err(|(field, message)| anyhow::anyhow!("{field}: {message}"))?;
+    let work = planned.as_ref().map(|p| p.work.clone()).unwrap_or_default();
+    let mut defender = detection.map(|d| Defender::new(d, &sim, &work));
     let build_time = started.elapsed();
     let stepping = Instant::now();
     let total = scenario.n_intervals();
+    let interval = INTERVAL.as_micros();
     for done in 1..=total {
-        campaign
-            .run_until(&mut sim, SimTime(u64::from(done) * INTERVAL.as_micros()))
-            .context("stepping the simulation")?;
+        let end = u64::from(done) * interval;
+        match defender.as_mut() {
+            None => campaign
+                .run_until(&mut sim, SimTime(end))
+                .context("stepping the simulation")?,
+            Some(d) => {
+                // The defender looks every `every` and at the interval's end.
+                let every = d.every().as_micros();
+                let mut t = (end - interval) / every * every + every;
+                while t < end {
+                    campaign
+                        .run_until(&mut sim, SimTime(t))
+                        .context("stepping the simulation")?;
+                    d.observe(&mut sim).context("running the defenses")?;
+                    t += every;
+                }
+                campaign
+                    .run_until(&mut sim, SimTime(end))
+                    .context("stepping the simulation")?;
+                d.observe(&mut sim).context("running the defenses")?;
+            }
+        }
         progress(done, total);
     }
     campaign.finish(&mut sim);
     let reports = campaign.reports(&sim);
     let step_time = stepping.elapsed();
-    let metrics = metrics::compute(scenario, &sim, planned.as_ref(), &reports);
+    let mut metrics = metrics::compute(scenario, &sim, planned.as_ref(), &reports);
+    metrics.score(crate::detection::score(
+        &sim,
+        &reports,
+        defender.as_ref(),
+        scenario.preset.as_deref(),
+    ));
     Ok(Finished {
         sim,
         metrics,

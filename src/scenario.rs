@@ -318,9 +318,32 @@ pub struct RawMdm {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefenses {
+    /// A defense preset (`none`, `typical-utility`, `hardened`): a whole posture at once. It
+    /// overrides the security section's crypto settings and the accounts' MFA, and cannot be
+    /// combined with the detection and policy fields below.
+    #[serde(default)]
+    pub preset: Option<String>,
     /// The HES's command policy.
     #[serde(default)]
     pub command_policy: Option<RawCommandPolicy>,
+    /// How often the detectors look (`"1m"`).
+    #[serde(default)]
+    pub every: Option<String>,
+    /// Anomaly detectors, e.g. `[CommandRate(window: "1h"), EnergyBalance()]`.
+    #[serde(default)]
+    pub detectors: Option<Vec<amirange_defenses::spec::DetectorSpec>>,
+    /// IDS rules in Suricata syntax, one per string.
+    #[serde(default)]
+    pub ids_rules: Option<Vec<String>>,
+    /// IDS variables beyond the address plan's.
+    #[serde(default)]
+    pub ids_vars: Option<std::collections::BTreeMap<String, String>>,
+    /// Response playbooks.
+    #[serde(default)]
+    pub playbooks: Option<Vec<amirange_defenses::spec::PlaybookSpec>>,
+    /// Restoration after containment.
+    #[serde(default)]
+    pub restoration: Option<amirange_defenses::spec::RestorationSpec>,
 }
 
 /// A rate limit: `(meters: 500, per: "1h")`.
@@ -502,6 +525,11 @@ pub struct Scenario {
     pub attacks: Vec<AttackSpec>,
     /// Whether a run also runs its baseline twin (see [`crate::paired`]).
     pub paired: bool,
+    /// The defense preset applied, if one was.
+    pub preset: Option<String>,
+    /// Detection and response as written (or set by the preset); checked when loaded, built
+    /// with [`Scenario::detection`].
+    pub detection: amirange_defenses::DetectionSpec,
 }
 
 impl Scenario {
@@ -533,6 +561,55 @@ impl Scenario {
     pub fn campaign(&self) -> Result<Campaign, AttackError> {
         Campaign::new(&self.attacks, &self.attack_context())
     }
+
+    /// Applies defense preset `name` (see [`amirange_defenses::presets`]): crypto posture,
+    /// people's MFA, the command policy, detection and response, replacing the scenario's own.
+    pub fn apply_preset(&mut self, name: &str) -> Result<(), (String, String)> {
+        let p = amirange_defenses::presets::preset(name).ok_or_else(|| {
+            (
+                "defenses.preset".to_owned(),
+                format!(
+                    "unknown preset {name:?}: one of {}",
+                    amirange_defenses::presets::NAMES.join(", ")
+                ),
+            )
+        })?;
+        let s = &mut self.sim.security;
+        s.frame_counters = p.frame_counters;
+        s.verify_firmware = p.verify_firmware;
+        s.mutual_auth = p.mutual_auth;
+        s.segmentation = p.segmentation;
+        s.random_delay_max = p.random_delay_max;
+        for a in &mut self.sim.hes.accounts {
+            if a.role != amirange_sim::hes::Role::Integration {
+                a.mfa = p.mfa;
+            }
+        }
+        self.sim.hes.policy = p.policy;
+        detection(&p.detection, &self.sim)?;
+        self.detection = p.detection;
+        self.preset = Some(p.name.to_owned());
+        Ok(())
+    }
+
+    /// Detection and response, checked; `None` when no detector, IDS rule or playbook is on.
+    pub fn detection(&self) -> Result<Option<amirange_defenses::Detection>, (String, String)> {
+        detection(&self.detection, &self.sim)
+    }
+}
+
+/// Checks detection and response against the HES's accounts; `None` when nothing is on.
+fn detection(
+    spec: &amirange_defenses::DetectionSpec,
+    sim: &SimConfig,
+) -> Result<Option<amirange_defenses::Detection>, (String, String)> {
+    if spec.detectors.is_empty() && spec.ids_rules.is_empty() && spec.playbooks.is_empty() {
+        return Ok(None);
+    }
+    let accounts: Vec<String> = sim.hes.accounts.iter().map(|a| a.name.clone()).collect();
+    spec.check(&accounts)
+        .map(Some)
+        .map_err(|e| (format!("defenses.{}", e.field), e.message))
 }
 
 /// Command-line values that replace the scenario's own.
@@ -820,7 +897,34 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         sim.holidays.push(date);
     }
     control_plane(&mut sim, raw.hes, raw.security, raw.mdm, raw.cold_load)?;
-    if let Some(p) = raw.defenses.and_then(|d| d.command_policy) {
+    let defenses = raw.defenses.unwrap_or_default();
+    let preset = defenses.preset.clone();
+    if preset.is_some() {
+        let given = [
+            ("command_policy", defenses.command_policy.is_some()),
+            ("every", defenses.every.is_some()),
+            ("detectors", defenses.detectors.is_some()),
+            ("ids_rules", defenses.ids_rules.is_some()),
+            ("ids_vars", defenses.ids_vars.is_some()),
+            ("playbooks", defenses.playbooks.is_some()),
+            ("restoration", defenses.restoration.is_some()),
+        ];
+        if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+            return invalid(
+                &format!("defenses.{field}"),
+                "a preset sets the whole posture: remove the preset, or this field",
+            );
+        }
+    }
+    let detection_spec = amirange_defenses::DetectionSpec {
+        every: defenses.every,
+        detectors: defenses.detectors.unwrap_or_default(),
+        ids_rules: defenses.ids_rules.unwrap_or_default(),
+        ids_vars: defenses.ids_vars.unwrap_or_default(),
+        playbooks: defenses.playbooks.unwrap_or_default(),
+        restoration: defenses.restoration,
+    };
+    if let Some(p) = defenses.command_policy {
         let c = &mut sim.hes.policy;
         let limit =
             |field: &str, raw: Option<RawRateLimit>| -> Result<Option<amirange_sim::policy::RateLimit>, Invalid> {
@@ -896,7 +1000,15 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         operations,
         attacks: raw.attacks,
         paired: raw.paired.unwrap_or(false),
+        preset: None,
+        detection: detection_spec,
     };
+    let mut scenario = scenario;
+    scenario.detection()?;
+    if let Some(name) = preset {
+        scenario.apply_preset(&name)?;
+        scenario.sim.check().map_err(|e| (scenario_path(&e.field), e.reason))?;
+    }
     scenario.campaign().map_err(|e| attack_path(&e))?;
     Ok(scenario)
 }

@@ -63,6 +63,14 @@ pub struct Spec {
     pub target: Target,
     /// Connection attempts per second (per target).
     pub connections_per_s: f64,
+    /// Hosts of the botnet the attempts come from, spread evenly (200 by default): what IDS
+    /// rules that track by source see.
+    #[serde(default = "default_sources")]
+    pub sources: u32,
+}
+
+fn default_sources() -> u32 {
+    200
 }
 
 impl Spec {
@@ -76,6 +84,12 @@ impl Spec {
             return Err((
                 "connections_per_s".into(),
                 format!("must be between 1 and 1e9, not {rate}"),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.sources) {
+            return Err((
+                "sources".into(),
+                format!("must be between 1 and 1000000, not {}", self.sources),
             ));
         }
         if let Target::Collectors(list) = &self.target
@@ -163,6 +177,7 @@ impl Attack for ConnectionFlood {
                 Input::ConnectionFlood {
                     collector,
                     connections_per_s: rate,
+                    sources: self.spec.sources,
                     cause: Cause::Attack(self.k),
                 },
             )?;

@@ -9,8 +9,9 @@
 //! them, and the resolution of what leaked.
 
 use amirange_sim::config::INTERVAL;
-use amirange_sim::engine::{Sim, SimError};
+use amirange_sim::engine::{Input, Sim, SimError};
 use amirange_sim::model::CustomerClass;
+use amirange_sim::records::{Endpoint, FlowRecord};
 use amirange_sim::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 
@@ -165,6 +166,24 @@ impl Attack for Exfiltration {
             exposed.len()
         );
         truth(sim, now, &self.spec.id, "exfiltration", detail, exposed.clone());
+        if !exposed.is_empty() {
+            // The copy leaves the MDM for the attacker's server, as the network sensor sees it.
+            sim.schedule(
+                now,
+                Input::Flow(FlowRecord {
+                    time: now,
+                    seconds: 0,
+                    src: Endpoint::Mdm,
+                    sources: 1,
+                    dst: Endpoint::Outside(u32::from(self.k) * 10_000 + 5_000),
+                    port: 443,
+                    udp: false,
+                    connections: 1,
+                    established: true,
+                    bytes: intervals * 8,
+                }),
+            )?;
+        }
         self.exposed = exposed;
         Ok(())
     }

@@ -10,6 +10,7 @@
 
 use amirange_sim::engine::{Input, Sim, SimError};
 use amirange_sim::model::Cause;
+use amirange_sim::records::{Endpoint, FlowRecord};
 use amirange_sim::rng::{Purpose, Stream};
 use amirange_sim::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
@@ -166,6 +167,9 @@ impl Attack for LateralMovement {
                 format!("the move into SCADA failed (probability {})", self.pivot)
             };
             truth(sim, now, &self.spec.id, "pivot", detail.clone(), Vec::new());
+            // The pivot's connection from the HES zone to the SCADA master (dropped at the
+            // firewall when the networks are segmented), as the network sensor sees it.
+            sim.schedule(now, dnp3(now, Endpoint::ScadaMaster, !segmented))?;
             if !ok {
                 self.moved = Some(Err(detail));
                 self.wake = None;
@@ -175,6 +179,7 @@ impl Attack for LateralMovement {
             let mut meters = Vec::new();
             for &f in &self.spec.feeders {
                 meters.extend_from_slice(sim.grid().meters_of(f));
+                sim.schedule(now, dnp3(now, Endpoint::Rtu(f), true))?;
                 sim.schedule(
                     now,
                     Input::FeederSupply {
@@ -257,4 +262,20 @@ impl Attack for LateralMovement {
             households_exposed: 0,
         }
     }
+}
+
+/// A DNP3 session from the HES's command server to `to` at `now`.
+fn dnp3(now: SimTime, to: Endpoint, established: bool) -> Input {
+    Input::Flow(FlowRecord {
+        time: now,
+        seconds: 0,
+        src: Endpoint::HesCommands,
+        sources: 1,
+        dst: to,
+        port: 20000,
+        udp: false,
+        connections: 1,
+        established,
+        bytes: 300,
+    })
 }

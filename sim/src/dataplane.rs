@@ -347,6 +347,8 @@ pub(crate) struct CycleAccum {
     feeder: usize,
     settled_wh: Vec<i64>,
     on_time: Vec<u64>,
+    /// Reads on time whose interval value was zero.
+    zero: Vec<u64>,
     missing: Vec<u64>,
     estimated: Vec<u64>,
     /// (slot, change of settled Wh) for slots before the cycle.
@@ -361,6 +363,9 @@ pub(crate) struct CycleAccum {
     silent: Vec<u32>,
     /// Per attack (by index): interval readings missing from meters it was acting on.
     attack_missing: Vec<u64>,
+    /// Per collector: meters with supply it tried to read, and those whose read did not arrive.
+    collector_reads: Vec<u32>,
+    collector_missing: Vec<u32>,
 }
 
 impl CycleAccum {
@@ -373,6 +378,7 @@ impl CycleAccum {
             self.reported_wh.resize(n, 0);
             self.settled_wh.resize(n, 0);
             self.on_time.resize(n, 0);
+            self.zero.resize(n, 0);
             self.missing.resize(n, 0);
             self.estimated.resize(n, 0);
         }
@@ -385,11 +391,14 @@ impl CycleAccum {
             feeder_reported_wh: std::mem::take(&mut self.feeder_reported_wh),
             settled_wh: std::mem::take(&mut self.settled_wh),
             on_time: std::mem::take(&mut self.on_time),
+            zero: std::mem::take(&mut self.zero),
             missing: std::mem::take(&mut self.missing),
             estimated: std::mem::take(&mut self.estimated),
             backfill: std::mem::take(&mut self.backfill),
             silent: std::mem::take(&mut self.silent),
             attack_missing: std::mem::take(&mut self.attack_missing),
+            collector_reads: std::mem::take(&mut self.collector_reads),
+            collector_missing: std::mem::take(&mut self.collector_missing),
             n_feeders: self.n_feeders,
             ..CycleAccum::default()
         };
@@ -397,6 +406,7 @@ impl CycleAccum {
             &mut kept.reported_wh,
             &mut kept.feeder_reported_wh,
             &mut kept.on_time,
+            &mut kept.zero,
             &mut kept.missing,
             &mut kept.estimated,
         ] {
@@ -406,6 +416,8 @@ impl CycleAccum {
         kept.backfill.clear();
         kept.silent.clear();
         kept.attack_missing.fill(0);
+        kept.collector_reads.fill(0);
+        kept.collector_missing.fill(0);
         *self = kept;
     }
 }
@@ -461,6 +473,8 @@ struct ReadStep<'a> {
     silent_cycles: u8,
     /// The fleet's security state (rogue firmware, failures).
     fleet: &'a crate::security::Fleet,
+    /// Collectors in the network.
+    n_collectors: usize,
 }
 
 impl ReadStep<'_> {
@@ -554,6 +568,10 @@ impl ReadStep<'_> {
     ) {
         let (first, last) = (self.first, self.last);
         acc.ensure_len(self.n, self.n_feeders);
+        if acc.collector_reads.len() != self.n_collectors {
+            acc.collector_reads.resize(self.n_collectors, 0);
+            acc.collector_missing.resize(self.n_collectors, 0);
+        }
         let f = place.feeder as usize;
         acc.feeder = f;
         let i = idx.0 as usize;
@@ -635,6 +653,16 @@ impl ReadStep<'_> {
             Attempt::Unreachable => stats.unreachable += 1,
             Attempt::BackhaulLost => stats.backhaul_lost += 1,
             Attempt::Lost => {}
+        }
+        // A meter without a path now counts under its home collector.
+        let c = if path.collector == NONE {
+            self.net.home_collector.get(i).copied().unwrap_or(NONE) as usize
+        } else {
+            path.collector as usize
+        };
+        if c < self.n_collectors && !self.net.unpowered[i] && self.cycle.up[c] {
+            acc.collector_reads[c] += 1;
+            acc.collector_missing[c] += u32::from(!delivered);
         }
         if delivered {
             record.missed_cycles = 0;
@@ -744,6 +772,25 @@ pub(crate) fn interval_system(
             // answers for the cycle's missing reads only where it refused or delayed an upload
             // that would otherwise have gone through.
             let (tries, by) = net.connect(c as u32, limits, &mut stream);
+            if up {
+                // The network sensor sees the upload's connection attempts.
+                let attempts = match tries {
+                    None => u64::from(limits.tries.max(1)),
+                    Some(refused) => u64::from(refused) + 1,
+                };
+                records.flows.push(crate::records::FlowRecord {
+                    time: close,
+                    seconds: 0,
+                    src: crate::records::Endpoint::Collector(c as u32),
+                    sources: 1,
+                    dst: crate::records::Endpoint::HesFrontEnd,
+                    port: 1883,
+                    udp: false,
+                    connections: attempts,
+                    established: tries.is_some(),
+                    bytes: 0,
+                });
+            }
             let mut blamed = 0;
             match tries {
                 None if up => {
@@ -778,6 +825,7 @@ pub(crate) fn interval_system(
         cell_mu_sigma: crate::network::cellular_round_trip(&network.params),
         silent_cycles: config.mdm.silent_cycles,
         fleet: &fleet,
+        n_collectors: network.collectors.len(),
     });
     meters.par_iter_mut().for_each_init(
         || accum.borrow_local_mut(),
@@ -860,8 +908,20 @@ pub(crate) fn interval_system(
     };
     let n = (slot - first + 1) as usize;
     let base = first as usize;
+    let n_collectors = network.collectors.len();
+    let at = records.collector_reads.len();
+    records.collector_reads.resize(at + n_collectors, 0);
+    records.collector_missing.resize(at + n_collectors, 0);
     for a in accum.iter_mut() {
         let a = &mut a.cycle;
+        if a.collector_reads.len() == n_collectors {
+            for (t, v) in records.collector_reads[at..].iter_mut().zip(&a.collector_reads) {
+                *t += *v;
+            }
+            for (t, v) in records.collector_missing[at..].iter_mut().zip(&a.collector_missing) {
+                *t += *v;
+            }
+        }
         if a.reported_wh.len() == n {
             let nf = n_feeders;
             let target = &mut records.feeder_reported_wh[base * nf..(base + n) * nf];
@@ -873,6 +933,7 @@ pub(crate) fn interval_system(
                 row.reported_wh += a.reported_wh[i];
                 row.settled_wh += a.settled_wh[i];
                 row.reads_on_time += a.on_time[i];
+                row.zero_reads += a.zero[i];
                 row.reads_missing += a.missing[i];
                 row.intervals_estimated += a.estimated[i];
             }
@@ -982,6 +1043,7 @@ fn ingest_delivery(
             let i = (s - first) as usize;
             if s >= record.valued_until {
                 acc.on_time[i] += 1;
+                acc.zero[i] += u64::from(actual == 0);
                 acc.estimated[i] += u64::from(spike);
                 acc.reported_wh[i] += actual;
                 acc.feeder_reported_wh[i * acc.n_feeders + acc.feeder] += actual;

@@ -193,6 +193,8 @@ pub enum Input {
         collector: Option<u32>,
         /// Connection attempts per second (0 stops the flood).
         connections_per_s: f64,
+        /// Source hosts the attempts come from (a botnet), spread evenly.
+        sources: u32,
         /// Whose flood it is.
         cause: Cause,
     },
@@ -211,6 +213,16 @@ pub enum Input {
         /// The most meters a request may still name while frozen.
         above: Option<u32>,
     },
+    /// A response: the HES is isolated from the networks (or, with `false`, comes back rebuilt
+    /// from a clean image, without any attacker's foothold). While isolated it refuses every
+    /// request (`isolated`); isolating it drops the jobs waiting in its send queue.
+    IsolateHes {
+        /// Whether it is isolated from now on.
+        isolated: bool,
+    },
+    /// A network sensor sees a flow (for the flows the engine does not make itself: an
+    /// attacker's session into SCADA, data copied out of the MDM).
+    Flow(crate::records::FlowRecord),
     /// An attacker gains (or, with `None`, loses) a foothold on the HES itself: while it holds
     /// one, requests made with [`Credential::hes_process`] pass authentication and
     /// authorisation, as calls from inside the HES do.
@@ -304,6 +316,19 @@ enum Event {
         block: u8,
         blocks: u8,
     },
+    /// The network sensor records the last minute of every connection flood under way.
+    FloodFlows,
+}
+
+/// A connection flood under way, as the network sensor records it.
+#[derive(Debug, Clone, Copy)]
+struct FloodSpan {
+    collector: Option<u32>,
+    per_s: f64,
+    sources: u32,
+    code: u8,
+    /// Recorded up to here.
+    since: SimTime,
 }
 
 /// Errors the engine returns to its driver. Things that happen inside the simulated world are
@@ -382,6 +407,10 @@ pub struct Sim {
     cycle_first: u32,
     events_in_interval: u64,
     alerts_in_interval: u64,
+    /// Connection floods under way, for the network sensor.
+    flood_spans: Vec<FloodSpan>,
+    /// Whether the sensor's next minute of flood flows is on the calendar.
+    flood_flows_scheduled: bool,
     commands_in_interval: u64,
     horizon: SimTime,
     read_cycle_intervals: u32,
@@ -471,6 +500,8 @@ impl Sim {
             cycle_first: 0,
             events_in_interval: 0,
             alerts_in_interval: 0,
+            flood_spans: Vec::new(),
+            flood_flows_scheduled: false,
             commands_in_interval: 0,
             horizon,
             read_cycle_intervals,
@@ -585,6 +616,8 @@ impl Sim {
             | Input::Alert(_)
             | Input::HesFoothold { .. }
             | Input::ConnectionFlood { .. }
+            | Input::IsolateHes { .. }
+            | Input::Flow(_)
             | Input::FreezeBulk { .. } => {}
         }
         Ok(self.calendar.insert(at, Event::Input(Box::new(input))))
@@ -709,6 +742,19 @@ impl Sim {
                 }
                 if let Some(send) = send {
                     self.calendar.insert(send, Event::Send);
+                }
+                return;
+            }
+            Event::FloodFlows => {
+                let mut spans = std::mem::take(&mut self.flood_spans);
+                for span in &mut spans {
+                    self.record_flood_flow(span, at);
+                    span.since = at;
+                }
+                self.flood_spans = spans;
+                self.flood_flows_scheduled = !self.flood_spans.is_empty();
+                if self.flood_flows_scheduled {
+                    self.calendar.insert(SimTime(at.0 + 60_000_000), Event::FloodFlows);
                 }
                 return;
             }
@@ -938,15 +984,49 @@ impl Sim {
             Input::ConnectionFlood {
                 collector,
                 connections_per_s,
+                sources,
                 cause,
             } => {
                 let code = crate::model::attack_code(cause.attack()).max(1);
                 let mut state = self.world.resource_mut::<NetState>();
                 state.connection_floods.retain(|f| !(f.0 == collector && f.2 == code));
-                if connections_per_s.is_finite() && connections_per_s > 0.0 {
+                let on = connections_per_s.is_finite() && connections_per_s > 0.0;
+                if on {
                     state.connection_floods.push((collector, connections_per_s, code));
                 }
+                // The sensor closes the span the flood had so far and opens a new one.
+                if let Some(i) = self
+                    .flood_spans
+                    .iter()
+                    .position(|f| f.collector == collector && f.code == code)
+                {
+                    let span = self.flood_spans.remove(i);
+                    self.record_flood_flow(&span, at);
+                }
+                if on {
+                    self.flood_spans.push(FloodSpan {
+                        collector,
+                        per_s: connections_per_s,
+                        sources: sources.max(1),
+                        code,
+                        since: at,
+                    });
+                    if !self.flood_flows_scheduled {
+                        self.flood_flows_scheduled = true;
+                        self.calendar.insert(SimTime(at.0 + 60_000_000), Event::FloodFlows);
+                    }
+                }
             }
+            Input::IsolateHes { isolated } => {
+                let mut hes = self.world.resource_mut::<Hes>();
+                hes.isolated = isolated;
+                if isolated {
+                    hes.purge_queue(at);
+                } else {
+                    hes.foothold = None;
+                }
+            }
+            Input::Flow(flow) => self.world.resource_mut::<RunRecords>().flows.push(flow),
             Input::RevokeCredential { account, revoked } => {
                 let mut hes = self.world.resource_mut::<Hes>();
                 if let Some(i) = hes.config.accounts.iter().position(|a| a.name == account) {
@@ -981,6 +1061,14 @@ impl Sim {
                 // The opening's cause owns the interruption until the relay closes again.
                 m.relay_cause = cause;
             }
+            self.world
+                .resource_mut::<RunRecords>()
+                .relay_events
+                .push(crate::records::RelayEvent {
+                    time: at,
+                    meter,
+                    open: relay == Relay::Open,
+                });
             if self.feeder_energized(entity) {
                 let kw = self.meter_kw(entity, at);
                 let kw = if relay == Relay::Open { -kw } else { kw };
@@ -1079,6 +1167,24 @@ impl Sim {
     /// (after the approval latency where a second person had to approve it).
     fn issue(&mut self, at: SimTime, mut request: CommandRequest) {
         self.commands_in_interval += 1;
+        if request.credential.account != Credential::HES_PROCESS {
+            // The operator's session from a workstation to the HES's command server.
+            self.world
+                .resource_mut::<RunRecords>()
+                .flows
+                .push(crate::records::FlowRecord {
+                    time: at,
+                    seconds: 0,
+                    src: crate::records::Endpoint::Workstation(request.credential.account),
+                    sources: 1,
+                    dst: crate::records::Endpoint::HesCommands,
+                    port: 443,
+                    udp: false,
+                    connections: 1,
+                    established: true,
+                    bytes: 400 + 8 * request.meters.len() as u64,
+                });
+        }
         let n_images = self.world.resource::<Fleet>().images.len();
         let (hour, policy) = {
             let c = self.world.resource::<SimConfig>();
@@ -1838,6 +1944,50 @@ impl Sim {
         }
         self.next_slot += 1;
         self.flood(self.interval_start());
+    }
+
+    /// Records the flows of a flood's span from its `since` to `to`: its connections spread over
+    /// the span's seconds and its botnet's hosts.
+    fn record_flood_flow(&mut self, span: &FloodSpan, to: SimTime) {
+        let seconds = (to.0.saturating_sub(span.since.0) / 1_000_000) as u32;
+        if seconds == 0 {
+            return;
+        }
+        let (dst, port) = match span.collector {
+            None => (crate::records::Endpoint::HesFrontEnd, 1883),
+            Some(c) => (crate::records::Endpoint::Collector(c), 4059),
+        };
+        self.world
+            .resource_mut::<RunRecords>()
+            .flows
+            .push(crate::records::FlowRecord {
+                time: span.since,
+                seconds,
+                src: crate::records::Endpoint::Outside(u32::from(span.code) * 10_000),
+                sources: span.sources,
+                dst,
+                port,
+                udp: false,
+                connections: (span.per_s * f64::from(seconds)).round() as u64,
+                established: false,
+                bytes: 0,
+            });
+    }
+
+    /// Raises an alert at once (a detector's finding; its time may lie before the present when
+    /// the detector looks back over a span). Returns its index in the run's alerts.
+    pub fn raise_alert(&mut self, record: AlertRecord) -> usize {
+        self.alerts_in_interval += 1;
+        let mut records = self.world.resource_mut::<RunRecords>();
+        records.alerts.push(record);
+        records.alerts.len() - 1
+    }
+
+    /// The detector behind alert `index` fired `times` more times within it.
+    pub fn alert_again(&mut self, index: usize, times: u64) {
+        if let Some(a) = self.world.resource_mut::<RunRecords>().alerts.get_mut(index) {
+            a.count += times;
+        }
     }
 
     /// Records ground truth directly, at the time it carries (which may lie in the past: an

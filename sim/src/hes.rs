@@ -212,6 +212,8 @@ pub enum Refusal {
     /// Bulk commands are frozen (a response to an alert) and the request is above the size
     /// still allowed.
     Frozen,
+    /// The HES is isolated from the networks (a response to an alert).
+    Isolated,
 }
 
 impl Refusal {
@@ -229,6 +231,7 @@ impl Refusal {
             Refusal::RateLimited => "rate-limited",
             Refusal::Revoked => "revoked",
             Refusal::Frozen => "frozen",
+            Refusal::Isolated => "isolated",
         }
     }
 }
@@ -487,6 +490,8 @@ pub struct Hes {
     /// Jobs of approved requests waiting out the approval latency before they join the queue
     /// (they count against `queue_limit` already).
     pub awaiting_release: usize,
+    /// Whether the HES is isolated from the networks (a response).
+    pub isolated: bool,
 }
 
 impl Hes {
@@ -509,6 +514,7 @@ impl Hes {
             sending: false,
             disconnects: std::collections::VecDeque::new(),
             awaiting_release: 0,
+            isolated: false,
         }
     }
 
@@ -533,6 +539,9 @@ impl Hes {
             _ => true,
         };
         let fits = self.queue.len() + self.awaiting_release + request.meters.len() <= self.config.queue_limit as usize;
+        if self.isolated {
+            return Err(Refusal::Isolated);
+        }
         if c.account == Credential::HES_PROCESS {
             if self.foothold.is_none() {
                 return Err(Refusal::UnknownAccount);
@@ -641,9 +650,40 @@ impl Hes {
         }
     }
 
+    /// Drops every job waiting in the send queue (the HES is being isolated): each fails, and
+    /// its request's audit record counts it.
+    pub fn purge_queue(&mut self, now: SimTime) {
+        let queued: Vec<u32> = self.queue.drain(..).collect();
+        for job in queued {
+            self.fail_jobs(job..job + 1, now);
+        }
+    }
+
+    /// Marks jobs `jobs` failed without being sent (the HES is isolated).
+    pub fn fail_jobs(&mut self, jobs: std::ops::Range<u32>, now: SimTime) {
+        for job in jobs {
+            let Some(j) = self.jobs.get_mut(job as usize) else {
+                continue;
+            };
+            if j.failed || j.executed.is_some() {
+                continue;
+            }
+            j.failed = true;
+            let command = j.command as usize;
+            if let Some(a) = self.audit.get_mut(command) {
+                a.failed += 1;
+                a.settle(now);
+            }
+        }
+    }
+
     /// Queues `job` for the sender at `now`. Returns when the sender must next send, if it was
     /// idle (the caller puts that on its calendar).
     pub fn enqueue(&mut self, job: u32, now: SimTime) -> Option<SimTime> {
+        if self.isolated {
+            self.fail_jobs(job..job + 1, now);
+            return None;
+        }
         self.queue.push_back(job);
         if self.sending {
             return None;

@@ -67,7 +67,10 @@ pub mod prelude {
     pub use crate::model::{Cause, ClassConsumption, CustomerClass, LinkKind, Relay};
     pub use crate::network::{Interference, LinkParams, Network, Point};
     pub use crate::profile::ProfileId;
-    pub use crate::records::{AlertRecord, IntervalRow, LinkReadStats, RunCounters, RunRecords, TruthRecord};
+    pub use crate::records::{
+        AlertRecord, Endpoint, FlowRecord, IntervalRow, LinkReadStats, RelayEvent, RunCounters, RunRecords, Severity,
+        TruthRecord,
+    };
     pub use crate::rng::{Purpose, Stream};
     pub use crate::time::{CivilDate, CivilDateTime, SimDuration, SimTime};
 }

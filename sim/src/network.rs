@@ -750,6 +750,9 @@ pub struct Routes {
 pub struct NetState {
     /// The mesh routing tree.
     pub routes: Routes,
+    /// Every meter's collector when the network formed (its home, as the HES's inventory
+    /// records it; `NONE` for meters that never had a path).
+    pub home_collector: Vec<u32>,
     /// Radio condition of every mesh-graph node (meters, then collectors): the share of link
     /// success left by interference, 1 when clear.
     pub rf_factor: Vec<f32>,
@@ -975,6 +978,7 @@ impl NetState {
     pub fn new(net: &Network) -> NetState {
         let mut state = NetState {
             routes: Routes::default(),
+            home_collector: Vec::new(),
             rf_factor: vec![1.0; net.n_nodes()],
             data_factor: vec![1.0; net.n_nodes()],
             jammed_by: vec![0; net.n_nodes()],
@@ -996,6 +1000,7 @@ impl NetState {
             repairs: 0,
         };
         state.reroute(net);
+        state.home_collector = state.paths.iter().map(|p| p.collector).collect();
         state
     }
 

@@ -226,6 +226,30 @@ pub struct PlanCounts {
     pub feeder_outages: u64,
     /// Feeders restored within the run.
     pub restorations: u64,
+    /// The utility's own calendar of the HES work it planned, in time order: what its
+    /// detectors know as operational context (a firmware wave, a demand-response event, a
+    /// customer's disconnect), as opposed to what only the HES's audit log shows.
+    #[serde(skip)]
+    pub work: Vec<WorkOrder>,
+}
+
+/// One request the utility planned to make through the HES.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkOrder {
+    /// When it is made.
+    pub time: SimTime,
+    /// Until when its effect lasts (a demand-response event's end; `time` for the others).
+    pub until: SimTime,
+    /// The account that makes it.
+    pub account: u16,
+    /// The command (its index in [`CommandKind::NAMES`]).
+    pub kind: usize,
+    /// The image a firmware update installs.
+    pub image: Option<u16>,
+    /// The first meter it names, and how many.
+    pub first_meter: u32,
+    /// How many meters it names.
+    pub meters: u32,
 }
 
 /// Why operations could not be planned.
@@ -615,6 +639,26 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
     }
     // Stable by time: inputs at the same instant keep the order they were drawn in.
     inputs.sort_by_key(|(t, _)| *t);
+    for (t, input) in &inputs {
+        if let Input::Command(r) = input {
+            let until = match r.kind {
+                CommandKind::DemandResponse { duration, .. } => *t + duration,
+                _ => *t,
+            };
+            counts.work.push(WorkOrder {
+                time: *t,
+                until,
+                account: r.credential.account,
+                kind: r.kind.index(),
+                image: match r.kind {
+                    CommandKind::FirmwareUpdate { image } => Some(image),
+                    _ => None,
+                },
+                first_meter: r.meters.first().copied().unwrap_or(0),
+                meters: r.meters.len() as u32,
+            });
+        }
+    }
     for (t, input) in inputs {
         sim.schedule(t, input)?;
     }

@@ -38,6 +38,8 @@ pub struct IntervalRow {
     pub reads_on_time: u64,
     /// Meters whose interval value had not arrived when the interval's first read cycle closed.
     pub reads_missing: u64,
+    /// Reads on time whose interval value was zero (no consumption at all).
+    pub zero_reads: u64,
     /// Intervals the MDM estimated at the first read cycle: the missing ones plus those whose
     /// reading failed validation.
     pub intervals_estimated: u64,
@@ -211,6 +213,28 @@ pub struct TruthRecord {
     pub meters: Vec<u32>,
 }
 
+/// How serious a detector believes what it saw is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+pub enum Severity {
+    /// Worth a look.
+    Low,
+    /// Needs an operator.
+    Medium,
+    /// Needs a response now.
+    High,
+}
+
+impl Severity {
+    /// The name `alerts.csv` and scenario files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
 /// An alert raised by a detector.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AlertRecord {
@@ -218,10 +242,82 @@ pub struct AlertRecord {
     pub time: SimTime,
     /// The detector that raised it.
     pub detector: String,
+    /// How serious it is.
+    pub severity: Severity,
     /// Human-readable reason.
     pub message: String,
+    /// What it is about, in the detector's terms (an account, a collector, a feeder, a source
+    /// address); alerts of one detector about one subject that follow each other closely are
+    /// one alert with a `count`.
+    pub subject: String,
+    /// How many times the detector fired in this alert (an IDS rule under a threshold fires
+    /// again and again during a flood).
+    pub count: u64,
     /// Meter indices it points at.
     pub meters: Vec<u32>,
+}
+
+/// An endpoint of a network flow: a host of the utility, or one outside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Endpoint {
+    /// The HES front end (the MQTT broker collectors upload to).
+    HesFrontEnd,
+    /// The HES command server (operators' sessions).
+    HesCommands,
+    /// The MDM.
+    Mdm,
+    /// The customer information system (billing) in corporate IT.
+    Cis,
+    /// The SCADA master.
+    ScadaMaster,
+    /// A feeder's RTU.
+    Rtu(u32),
+    /// A collector's backhaul endpoint.
+    Collector(u32),
+    /// A meter.
+    Meter(u32),
+    /// An operator account's workstation.
+    Workstation(u16),
+    /// Host `n` outside the utility (an attacker's botnet or server).
+    Outside(u32),
+}
+
+/// Connections between two endpoints over a span of time, as a network sensor would see them.
+/// A single connection has `seconds: 0`; a flood spreads `connections` evenly over the span's
+/// seconds and over `sources` consecutive source hosts (`Outside(n)`, `Outside(n + 1)`, ...).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FlowRecord {
+    /// When the span starts.
+    pub time: SimTime,
+    /// How many whole seconds it lasts (0: all at `time`).
+    pub seconds: u32,
+    /// The client.
+    pub src: Endpoint,
+    /// Consecutive source hosts the connections come from (1 but for botnets).
+    pub sources: u32,
+    /// The server.
+    pub dst: Endpoint,
+    /// The server's port.
+    pub port: u16,
+    /// UDP rather than TCP.
+    pub udp: bool,
+    /// Connection attempts over the span, all sources together.
+    pub connections: u64,
+    /// Whether the connections completed their handshake.
+    pub established: bool,
+    /// Bytes the client sent, all connections together.
+    pub bytes: u64,
+}
+
+/// A meter reporting that its relay changed position (the event it pushes to the HES).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RelayEvent {
+    /// When.
+    pub time: SimTime,
+    /// The meter.
+    pub meter: u32,
+    /// Whether it is open now.
+    pub open: bool,
 }
 
 /// A message the HES sent to a meter, and what became of it.
@@ -257,6 +353,19 @@ pub struct RunRecords {
     pub truth: Vec<TruthRecord>,
     /// Alerts, in time order.
     pub alerts: Vec<AlertRecord>,
+    /// Network flows a sensor saw, in the order they were recorded (a flood's span is recorded
+    /// every minute while it lasts and when it stops).
+    pub flows: Vec<FlowRecord>,
+    /// Relay changes meters reported, in time order.
+    pub relay_events: Vec<RelayEvent>,
+    /// Per read cycle and collector: meters with supply whose read this cycle did not arrive
+    /// although the collector's upload did,
+    /// `n_collectors` values per cycle, cycle-major (the hook for spatial clusters of missing
+    /// reads).
+    pub collector_missing: Vec<u32>,
+    /// Per read cycle and collector: meters with supply it tried to read, as
+    /// `collector_missing`.
+    pub collector_reads: Vec<u32>,
     /// Feeder outages, in the order they began.
     pub outages: Vec<OutageRecord>,
     /// Critical facilities that were without supply: meter, and microseconds without supply per

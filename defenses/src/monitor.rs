@@ -1,0 +1,1133 @@
+//! The utility's security operations, stepped beside the engine: every `every` (a minute by
+//! default) the [`Defender`] reads what arrived since it last looked — the HES's audit log and
+//! jobs, the relay events and security events meters pushed, the flows the network sensor saw,
+//! the intervals and read cycles the data plane closed — runs its detectors and IDS over it,
+//! raises alerts, and carries out the playbooks those alerts trigger.
+//!
+//! ```text
+//!  sim.records() / hes() / fleet()  ──►  detectors, IDS  ──►  sim.raise_alert
+//!                                             │
+//!                                             └─► playbooks ──► sim.schedule(FreezeBulk, RevokeCredential,
+//!                                                               IsolateHes, Command(reconnect, rollback),
+//!                                                               LocalFirmware + MeterFailure (truck rolls))
+//! ```
+//!
+//! What the defender may look at is what a utility sees: telemetry, logs and its own work
+//! calendar, never ground truth (attack codes in the engine's logs are ignored; nothing reads
+//! `Cause`). Operational context comes from the work calendar (planned firmware waves, key
+//! rotations, demand-response events, customers' disconnects) and from the outages the MDM
+//! detected (storms).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::Ipv4Addr;
+
+use amirange_sim::config::INTERVAL;
+use amirange_sim::engine::{Input, Sim, SimError};
+use amirange_sim::hes::{CommandKind, CommandRequest, Credential, Role};
+use amirange_sim::model::Cause;
+use amirange_sim::operations::WorkOrder;
+use amirange_sim::records::{AlertRecord, Endpoint, FlowRecord, Severity};
+use amirange_sim::time::{SimDuration, SimTime};
+
+use crate::addresses;
+use crate::ids::{Flow, Ids, IdsAlert, Proto};
+use crate::spec::{Detection, DetectorSpec, Response};
+
+/// Alerts of one detector about one subject this close to the last one are the same alert.
+const COALESCE: SimDuration = SimDuration::from_hours(1);
+/// Meters an alert lists at most.
+const ALERT_METERS: usize = 20;
+const CONNECT: usize = 0;
+const DISCONNECT: usize = 1;
+const FIRMWARE: usize = 3;
+const DEMAND_RESPONSE: usize = 5;
+
+/// The response a playbook scheduled and that still has to be carried out.
+#[derive(Debug, Clone)]
+struct Pending {
+    at: SimTime,
+    response: Response,
+    subject: String,
+}
+
+/// What the defender did, for the result files.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ResponseLog {
+    /// Responses carried out: (time, response, subject).
+    pub actions: Vec<(SimTime, String, String)>,
+    /// Meters reconnected through the HES.
+    pub reconnected: u64,
+    /// Meters put back on the installed image through the HES.
+    pub rolled_back: u64,
+    /// Truck rolls.
+    pub truck_rolls: u64,
+}
+
+/// Detection and response over a run.
+pub struct Defender {
+    d: Detection,
+    ids: Option<Ids>,
+    work: Vec<WorkOrder>,
+    work_seen: usize,
+    /// Planned requests not yet matched to the audit log: (time, account, kind, meters).
+    planned: BTreeMap<(SimTime, u16, usize, u32), u32>,
+    approved: BTreeSet<u16>,
+    n_meters: usize,
+    nominal_hz: f64,
+    // Cursors into what the engine logs.
+    flows_seen: usize,
+    audit_seen: usize,
+    jobs_seen: usize,
+    relays_seen: usize,
+    rows_seen: usize,
+    cycles_seen: usize,
+    frames_seen: usize,
+    attached_seen: usize,
+    refused_attach_seen: usize,
+    forgeries_seen: usize,
+    downgrades_seen: usize,
+    images_seen: usize,
+    outages_seen: usize,
+    // Detector state.
+    by_account: BTreeMap<u16, VecDeque<(SimTime, u32)>>,
+    fleet_window: VecDeque<(SimTime, u32)>,
+    /// Per meter: the relay position the HES last commanded (0 none, 1 closed, 2 open).
+    hes_relay: Vec<u8>,
+    /// Per meter: whether the CIS has it disconnected (the utility's own say).
+    cis_open: Vec<bool>,
+    /// Meters whose relay is open without the utility's say.
+    unplanned_open: BTreeSet<u32>,
+    /// Firmware jobs of the HES that may still be transferring (their collectors' channels are
+    /// busy: missing reads there are the campaign's, not an attack's).
+    firmware_jobs: Vec<u32>,
+    ratio: Option<f64>,
+    ratio_run: u32,
+    feeder_gap: Vec<Option<f64>>,
+    feeder_run: Vec<u32>,
+    transformer_last: Vec<(u64, u64)>,
+    /// Until when storm restoration (cold-load pickup) excuses the fleet's load.
+    storm_until: SimTime,
+    downgraded_seen: usize,
+    unapproved_seen: BTreeSet<u16>,
+    episodes: BTreeMap<(String, String), (usize, SimTime)>,
+    fired: BTreeSet<(usize, String)>,
+    pending: Vec<Pending>,
+    reconnecting: bool,
+    rolling_back: bool,
+    crews_out: bool,
+    crews_free: Vec<SimTime>,
+    rolled: BTreeSet<u32>,
+    isolated_until: Option<SimTime>,
+    log: ResponseLog,
+}
+
+fn relay_state(open: bool) -> u8 {
+    if open { 2 } else { 1 }
+}
+
+impl Defender {
+    /// A defender for `sim` with the checked `detection` and the utility's work calendar.
+    pub fn new(detection: Detection, sim: &Sim, work: &[WorkOrder]) -> Defender {
+        let n_meters = sim.n_meters();
+        let n_feeders = sim.network().feeders.len();
+        let n_transformers = sim.network().transformers.len();
+        let mut planned = BTreeMap::new();
+        for w in work {
+            *planned.entry((w.time, w.account, w.kind, w.meters)).or_insert(0) += 1;
+        }
+        let ids = (!detection.rules.rules.is_empty()).then(|| Ids::new(detection.rules.clone()));
+        let crews = detection.restoration.crews as usize;
+        Defender {
+            ids,
+            work: work.to_vec(),
+            work_seen: 0,
+            planned,
+            approved: BTreeSet::from([0]),
+            n_meters,
+            nominal_hz: sim.config().frequency.nominal_hz,
+            flows_seen: 0,
+            audit_seen: 0,
+            jobs_seen: 0,
+            relays_seen: 0,
+            rows_seen: 0,
+            cycles_seen: 0,
+            frames_seen: 0,
+            attached_seen: 0,
+            refused_attach_seen: 0,
+            forgeries_seen: 0,
+            downgrades_seen: 0,
+            images_seen: 0,
+            outages_seen: 0,
+            by_account: BTreeMap::new(),
+            fleet_window: VecDeque::new(),
+            hes_relay: vec![0; n_meters],
+            cis_open: vec![false; n_meters],
+            unplanned_open: BTreeSet::new(),
+            firmware_jobs: Vec::new(),
+            ratio: None,
+            ratio_run: 0,
+            feeder_gap: vec![None; n_feeders],
+            feeder_run: vec![0; n_feeders],
+            transformer_last: vec![(0, 0); n_transformers],
+            storm_until: SimTime::ZERO,
+            downgraded_seen: 0,
+            unapproved_seen: BTreeSet::new(),
+            episodes: BTreeMap::new(),
+            fired: BTreeSet::new(),
+            pending: Vec::new(),
+            reconnecting: false,
+            rolling_back: false,
+            crews_out: false,
+            crews_free: vec![SimTime::ZERO; crews],
+            rolled: BTreeSet::new(),
+            isolated_until: None,
+            log: ResponseLog::default(),
+            d: detection,
+        }
+    }
+
+    /// How often it looks.
+    pub fn every(&self) -> SimDuration {
+        self.d.every
+    }
+
+    /// What it did.
+    pub fn log(&self) -> &ResponseLog {
+        &self.log
+    }
+
+    /// Names of its detectors, IDS rules as `ids:<sid>`, in the order `metrics.json` lists them.
+    pub fn detector_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.d.detectors.iter().map(|d| d.name().to_owned()).collect();
+        names.extend(self.d.rules.rules.iter().map(|r| format!("ids:{}", r.sid)));
+        names
+    }
+
+    fn has(&self, name: &str) -> Option<&DetectorSpec> {
+        self.d.detectors.iter().find(|d| d.name() == name)
+    }
+
+    /// Raises an alert, or counts it into an open one of the same detector and subject.
+    #[expect(clippy::too_many_arguments, reason = "an alert's fields, each named at the call")]
+    fn alert(
+        &mut self,
+        sim: &mut Sim,
+        time: SimTime,
+        detector: &str,
+        severity: Severity,
+        subject: String,
+        message: String,
+        meters: Vec<u32>,
+        times: u64,
+    ) {
+        let key = (detector.to_owned(), subject.clone());
+        if let Some((index, last)) = self.episodes.get_mut(&key)
+            && time.0 <= last.0 + COALESCE.as_micros()
+        {
+            *last = (*last).max(time);
+            sim.alert_again(*index, times);
+            return;
+        }
+        let mut meters = meters;
+        meters.truncate(ALERT_METERS);
+        let index = sim.raise_alert(AlertRecord {
+            time,
+            detector: detector.to_owned(),
+            severity,
+            message,
+            subject: subject.clone(),
+            count: times,
+            meters,
+        });
+        self.episodes.insert(key, (index, time));
+        self.trigger(time, detector, severity, &subject);
+    }
+
+    /// Schedules the responses of every playbook the alert triggers (once per playbook and
+    /// subject).
+    fn trigger(&mut self, time: SimTime, detector: &str, severity: Severity, subject: &str) {
+        for (i, p) in self.d.playbooks.iter().enumerate() {
+            let hit =
+                p.on.iter()
+                    .any(|o| o == detector || (o == "ids" && detector.starts_with("ids:")));
+            if !hit || severity < p.severity {
+                continue;
+            }
+            // Account-specific responses fire per account; the others once.
+            let key = if detector == "command-rate" {
+                subject.to_owned()
+            } else {
+                String::new()
+            };
+            if !self.fired.insert((i, key)) {
+                continue;
+            }
+            for a in &p.actions {
+                self.pending.push(Pending {
+                    at: time + p.delay,
+                    response: a.clone(),
+                    subject: subject.to_owned(),
+                });
+            }
+        }
+    }
+
+    /// Looks at everything that arrived up to the present and acts on it.
+    pub fn observe(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+        let now = sim.now();
+        self.calendar(now);
+        self.commands(sim, now);
+        self.relays(sim, now);
+        self.flows(sim);
+        self.security_events(sim, now);
+        self.intervals(sim);
+        self.respond(sim, now)
+    }
+
+    /// The work calendar up to `now`: what the CIS has disconnected, which images are released.
+    fn calendar(&mut self, now: SimTime) {
+        while let Some(w) = self.work.get(self.work_seen)
+            && w.time <= now
+        {
+            if let Some(image) = w.image {
+                self.approved.insert(image);
+            }
+            if w.meters == 1 && (w.kind == DISCONNECT || w.kind == CONNECT) {
+                let m = w.first_meter as usize;
+                if m < self.n_meters {
+                    self.cis_open[m] = w.kind == DISCONNECT;
+                }
+            }
+            self.work_seen += 1;
+        }
+    }
+
+    fn in_demand_response(&self, from: SimTime, to: SimTime) -> bool {
+        let rebound = SimDuration::from_hours(1).as_micros();
+        self.work
+            .iter()
+            .any(|w| w.kind == DEMAND_RESPONSE && w.time < to && from.0 < w.until.0 + rebound)
+    }
+
+    /// New requests at the HES: the command-rate detector; new jobs: what the HES commanded.
+    fn commands(&mut self, sim: &mut Sim, now: SimTime) {
+        let rate = match self.has("command-rate") {
+            Some(&DetectorSpec::CommandRate {
+                account_meters,
+                account_requests,
+                fleet_meters,
+                ..
+            }) => Some((account_meters, account_requests, fleet_meters)),
+            _ => None,
+        };
+        let window = self.d.command_window.as_micros();
+        let hes = sim.hes();
+        let accounts: Vec<String> = hes.config.accounts.iter().map(|a| a.name.clone()).collect();
+        let new: Vec<(SimTime, String, usize, u32)> = hes.audit[self.audit_seen..]
+            .iter()
+            .map(|a| (a.time, a.account.clone(), a.kind.index(), a.targets + a.protected))
+            .collect();
+        self.audit_seen = hes.audit.len();
+        for (i, j) in hes.jobs.iter().enumerate().skip(self.jobs_seen) {
+            let kind = hes.audit.get(j.command as usize).map_or(usize::MAX, |a| a.kind.index());
+            if kind == FIRMWARE {
+                self.firmware_jobs.push(i as u32);
+            }
+            if let Some(s) = self.hes_relay.get_mut(j.meter as usize) {
+                if kind == DISCONNECT {
+                    *s = relay_state(true);
+                } else if kind == CONNECT {
+                    *s = relay_state(false);
+                }
+            }
+        }
+        self.jobs_seen = hes.jobs.len();
+        let Some((account_meters, account_requests, fleet_meters)) = rate else {
+            return;
+        };
+        let mut alerts = Vec::new();
+        for (time, account, kind, meters) in new {
+            let index = accounts.iter().position(|a| *a == account).map(|i| i as u16);
+            let key = (time, index.unwrap_or(Credential::HES_PROCESS), kind, meters);
+            if let Some(n) = self.planned.get_mut(&key)
+                && *n > 0
+            {
+                *n -= 1;
+                continue;
+            }
+            let a = index.unwrap_or(Credential::HES_PROCESS);
+            let q = self.by_account.entry(a).or_default();
+            q.push_back((time, meters));
+            while q.front().is_some_and(|&(t, _)| t.0 + window < now.0) {
+                q.pop_front();
+            }
+            self.fleet_window.push_back((time, meters));
+            while self.fleet_window.front().is_some_and(|&(t, _)| t.0 + window < now.0) {
+                self.fleet_window.pop_front();
+            }
+            let named: u64 = q.iter().map(|&(_, m)| u64::from(m)).sum();
+            let requests = q.len() as u64;
+            let fleet: u64 = self.fleet_window.iter().map(|&(_, m)| u64::from(m)).sum();
+            let what = CommandKind::NAMES.get(kind).copied().unwrap_or("?");
+            if named > u64::from(account_meters) || requests > u64::from(account_requests) {
+                let severity = if named > 10 * u64::from(account_meters) || requests > 10 * u64::from(account_requests)
+                {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                alerts.push((
+                    time,
+                    severity,
+                    account.clone(),
+                    format!(
+                        "{account}: {requests} unplanned request(s) naming {named} meter(s) within the window (last: {what})"
+                    ),
+                ));
+            } else if fleet > u64::from(fleet_meters) {
+                alerts.push((
+                    time,
+                    Severity::Medium,
+                    "fleet".to_owned(),
+                    format!("{fleet} meters named in unplanned requests within the window (last: {what} by {account})"),
+                ));
+            }
+        }
+        for (time, severity, subject, message) in alerts {
+            self.alert(sim, time, "command-rate", severity, subject, message, Vec::new(), 1);
+        }
+    }
+
+    /// Relay events meters pushed: inventory drift when the HES did not command them, and the
+    /// set of customers off without the utility's say.
+    fn relays(&mut self, sim: &mut Sim, _now: SimTime) {
+        let events = sim.records().relay_events[self.relays_seen..].to_vec();
+        self.relays_seen += events.len();
+        let watch = self.has("inventory-drift").is_some();
+        let mut drift: Vec<u32> = Vec::new();
+        let mut first = None;
+        for e in events {
+            let m = e.meter as usize;
+            if m >= self.n_meters {
+                continue;
+            }
+            if watch && self.hes_relay[m] != relay_state(e.open) {
+                first.get_or_insert(e.time);
+                drift.push(e.meter);
+            }
+            if e.open && !self.cis_open[m] {
+                self.unplanned_open.insert(e.meter);
+            } else if !e.open {
+                self.unplanned_open.remove(&e.meter);
+            }
+        }
+        if let Some(time) = first {
+            let n = drift.len() as u64;
+            let severity = if n >= 10 { Severity::High } else { Severity::Medium };
+            self.alert(
+                sim,
+                time,
+                "inventory-drift",
+                severity,
+                "relays".into(),
+                format!("{n} relay(s) changed position without a command from the HES"),
+                drift,
+                n,
+            );
+        }
+    }
+
+    /// Flows the sensor saw, through the IDS.
+    fn flows(&mut self, sim: &mut Sim) {
+        let flows: Vec<FlowRecord> = sim.records().flows[self.flows_seen..].to_vec();
+        self.flows_seen += flows.len();
+        let Some(ids) = self.ids.as_mut() else {
+            return;
+        };
+        let mut out: Vec<IdsAlert> = Vec::new();
+        let mut expanded: Vec<Flow> = Vec::new();
+        for f in &flows {
+            expand(f, &mut expanded);
+        }
+        // The sensor's spans overlap in time (a flood's minute is recorded after the uploads of
+        // its read cycle): the IDS sees them in time order.
+        expanded.sort_by_key(|f| f.time_s);
+        for f in &expanded {
+            ids.observe(f, &mut out);
+        }
+        let rules: Vec<(u32, String, u32)> = ids
+            .rules()
+            .iter()
+            .map(|r| (r.sid, r.msg.clone(), r.priority.map_or(2, u32::from)))
+            .collect();
+        for a in out {
+            let (sid, msg, priority) = &rules[a.rule];
+            let severity = match priority {
+                1 => Severity::High,
+                2 => Severity::Medium,
+                _ => Severity::Low,
+            };
+            self.alert(
+                sim,
+                SimTime(a.time_s * 1_000_000),
+                &format!("ids:{sid}"),
+                severity,
+                a.src.to_string(),
+                format!("{msg} ({}:{} -> {}:{})", a.src, a.src_port, a.dst, a.dst_port),
+                Vec::new(),
+                u64::from(a.fired),
+            );
+        }
+    }
+
+    /// Security events meters pushed: stale frame counters, unknown networks, failed
+    /// authentication, legacy requests, signature failures.
+    fn security_events(&mut self, sim: &mut Sim, now: SimTime) {
+        let fleet = sim.fleet();
+        let frames: Vec<u32> = fleet.refused_frames[self.frames_seen..].iter().map(|x| x.0).collect();
+        let mut unknown: Vec<u32> = fleet.attached[self.attached_seen..].iter().map(|x| x.0).collect();
+        unknown.extend(fleet.refused_attach[self.refused_attach_seen..].iter().map(|x| x.0));
+        unknown.extend(fleet.refused_forgeries[self.forgeries_seen..].iter().map(|x| x.0));
+        unknown.extend(fleet.refused_downgrades[self.downgrades_seen..].iter().map(|x| x.0));
+        let images: Vec<u32> = fleet.refused_images[self.images_seen..].iter().map(|x| x.0).collect();
+        self.frames_seen = fleet.refused_frames.len();
+        self.attached_seen = fleet.attached.len();
+        self.refused_attach_seen = fleet.refused_attach.len();
+        self.forgeries_seen = fleet.refused_forgeries.len();
+        self.downgrades_seen = fleet.refused_downgrades.len();
+        self.images_seen = fleet.refused_images.len();
+        if !frames.is_empty() && self.has("frame-counter").is_some() {
+            let n = frames.len() as u64;
+            self.alert(
+                sim,
+                now,
+                "frame-counter",
+                Severity::High,
+                "field".into(),
+                format!("{n} frame(s) refused with a stale counter (a replay)"),
+                frames,
+                n,
+            );
+        }
+        if !unknown.is_empty() && self.has("unknown-device").is_some() {
+            let n = unknown.len() as u64;
+            self.alert(
+                sim,
+                now,
+                "unknown-device",
+                Severity::High,
+                "field".into(),
+                format!("{n} meter event(s): unknown network, failed authentication or legacy request"),
+                unknown,
+                n,
+            );
+        }
+        if !images.is_empty() && self.has("firmware-drift").is_some() {
+            let n = images.len() as u64;
+            self.alert(
+                sim,
+                now,
+                "firmware-drift",
+                Severity::High,
+                "signature".into(),
+                format!("{n} firmware image(s) refused: the signature did not verify"),
+                images,
+                n,
+            );
+        }
+    }
+
+    /// Intervals and read cycles the data plane closed.
+    fn intervals(&mut self, sim: &mut Sim) {
+        let records = sim.records();
+        let rows = records.intervals.len();
+        // Rows are final once their read cycle closed.
+        let settled = records
+            .intervals
+            .iter()
+            .rposition(|r| r.read_cycle)
+            .map_or(0, |i| i + 1);
+        let n_collectors = sim.network().collectors.len().max(1);
+        let cycles = records.collector_reads.len() / n_collectors;
+        let _ = settled;
+        let fresh_rows = self.rows_seen..rows;
+        if fresh_rows.is_empty() && cycles == self.cycles_seen {
+            return;
+        }
+        // Storms: outages the MDM detected excuse the fleet's load until two hours after they
+        // end (cold-load pickup).
+        let open_outage = records
+            .outages
+            .iter()
+            .any(|o| o.detected_at.is_some() && o.end.is_none());
+        let last_end = records.outages.iter().filter_map(|o| o.end).max();
+        self.outages_seen = records.outages.len();
+        if open_outage {
+            self.storm_until = SimTime(u64::MAX);
+        } else if let Some(end) = last_end {
+            self.storm_until = end + SimDuration::from_hours(2);
+        }
+        for slot in fresh_rows.clone() {
+            self.interval(sim, slot);
+        }
+        self.rows_seen = rows;
+        for c in self.cycles_seen..cycles {
+            self.cycle(sim, c);
+        }
+        self.cycles_seen = cycles;
+        self.census(sim);
+    }
+
+    /// One closed interval: consumption baseline, frequency.
+    fn interval(&mut self, sim: &mut Sim, slot: usize) {
+        let start = SimTime(slot as u64 * INTERVAL.as_micros());
+        let end = SimTime(start.0 + INTERVAL.as_micros());
+        let row = sim.records().intervals[slot].clone();
+        if let Some(&DetectorSpec::FrequencyExcursion { deviation_hz }) = self.has("frequency-excursion") {
+            let lo = f64::from(row.frequency_min_mhz) / 1000.0;
+            let hi = f64::from(row.frequency_max_mhz) / 1000.0;
+            let dev = (self.nominal_hz - lo).max(hi - self.nominal_hz);
+            if row.frequency_min_mhz > 0 && dev > deviation_hz {
+                self.alert(
+                    sim,
+                    end,
+                    "frequency-excursion",
+                    Severity::High,
+                    "bulk-system".into(),
+                    format!("frequency between {lo:.3} and {hi:.3} Hz, beyond ±{deviation_hz} Hz"),
+                    Vec::new(),
+                    1,
+                );
+            }
+        }
+        if let Some(&DetectorSpec::ConsumptionBaseline { deviation, intervals }) = self.has("consumption-baseline") {
+            let expected = sim.expected_kw(slot as u32);
+            let grid = sim.grid();
+            let scada = &sim.records().scada_kw;
+            let nf = grid.feeders.len();
+            let mut kw = 0.0;
+            let mut meters_on = 0usize;
+            for f in 0..nf {
+                if grid.feeders[f].energized {
+                    kw += f64::from(scada.get(slot * nf + f).copied().unwrap_or(0.0));
+                    meters_on += (grid.offsets[f + 1] - grid.offsets[f]) as usize;
+                }
+            }
+            let share_on = meters_on as f64 / self.n_meters.max(1) as f64;
+            let excused = self.in_demand_response(start, end) || end <= self.storm_until || share_on < 0.5;
+            if expected > 0.0 && !excused {
+                let r = kw / (expected * share_on);
+                match self.ratio {
+                    None => self.ratio = Some(r),
+                    Some(base) => {
+                        let off = (r / base - 1.0).abs();
+                        if off > deviation {
+                            self.ratio_run += 1;
+                            if self.ratio_run >= intervals {
+                                let dir = if r > base { "above" } else { "below" };
+                                self.alert(
+                                    sim,
+                                    end,
+                                    "consumption-baseline",
+                                    Severity::Medium,
+                                    "fleet".into(),
+                                    format!(
+                                        "fleet load {:.0}% {dir} the baseline for {} intervals",
+                                        off * 100.0,
+                                        self.ratio_run
+                                    ),
+                                    Vec::new(),
+                                    1,
+                                );
+                            }
+                        } else {
+                            self.ratio_run = 0;
+                            self.ratio = Some(base + 0.05 * (r - base));
+                        }
+                    }
+                }
+            } else {
+                self.ratio_run = 0;
+            }
+        }
+    }
+
+    /// One closed read cycle: zero reads at peak, energy balance, missing-read clusters.
+    fn cycle(&mut self, sim: &mut Sim, c: usize) {
+        let records = sim.records();
+        let n_collectors = sim.network().collectors.len();
+        // The cycle's intervals: those up to the c-th row that closed a cycle.
+        let closes: Vec<usize> = records
+            .intervals
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.read_cycle)
+            .map(|(i, _)| i)
+            .skip(c)
+            .take(1)
+            .collect();
+        let Some(&last) = closes.first() else {
+            return;
+        };
+        let first = records.intervals[..last]
+            .iter()
+            .rposition(|r| r.read_cycle)
+            .map_or(0, |i| i + 1);
+        let end = SimTime((last as u64 + 1) * INTERVAL.as_micros());
+        if let Some(&DetectorSpec::ZeroAtPeak { share, min_meters }) = self.has("zero-at-peak") {
+            // The cycle's interval with the highest expected load, if it is a peak hour (within
+            // 80% of the day's highest).
+            let day = last / 96;
+            let day_max = (day * 96..day * 96 + 96)
+                .map(|s| sim.expected_kw(s as u32))
+                .fold(0.0, f64::max);
+            let cis_off = self.cis_open.iter().filter(|&&o| o).count() as u64;
+            for s in first..=last {
+                if sim.expected_kw(s as u32) < 0.8 * day_max {
+                    continue;
+                }
+                let zeros = sim.records().intervals[s].zero_reads;
+                let beyond = zeros.saturating_sub(cis_off);
+                let limit = ((share * self.n_meters as f64) as u64).max(u64::from(min_meters));
+                if beyond > limit {
+                    self.alert(
+                        sim,
+                        end,
+                        "zero-at-peak",
+                        Severity::Medium,
+                        "fleet".into(),
+                        format!(
+                            "{zeros} meters read zero at peak, {beyond} beyond the {cis_off} the utility disconnected"
+                        ),
+                        Vec::new(),
+                        1,
+                    );
+                    break;
+                }
+            }
+        }
+        if let Some(&DetectorSpec::EnergyBalance {
+            gap,
+            intervals,
+            transformer_meters,
+            transformer_gap,
+        }) = self.has("energy-balance")
+        {
+            self.energy_balance(sim, first, last, end, gap, intervals);
+            if transformer_meters {
+                self.transformer_balance(sim, end, transformer_gap);
+            }
+        }
+        if let Some(&DetectorSpec::MissingReadCluster {
+            share,
+            min_reads,
+            fleet_share,
+        }) = self.has("missing-read-cluster")
+        {
+            let records = sim.records();
+            let reads = &records.collector_reads[c * n_collectors..(c + 1) * n_collectors];
+            let missing = &records.collector_missing[c * n_collectors..(c + 1) * n_collectors];
+            let total: u64 = reads.iter().map(|&x| u64::from(x)).sum();
+            let lost: u64 = missing.iter().map(|&x| u64::from(x)).sum();
+            let fleet = lost as f64 / total.max(1) as f64;
+            // Collectors still carrying firmware the HES sent are busy with it.
+            let since = end.0.saturating_sub(2 * INTERVAL.as_micros());
+            let hes = sim.hes();
+            self.firmware_jobs.retain(|&j| {
+                let job = &hes.jobs[j as usize];
+                !(job.failed || job.rejected || job.acked.is_some_and(|t| t.0 < since))
+            });
+            let paths = &sim.net_state().paths;
+            let busy: BTreeSet<u32> = self
+                .firmware_jobs
+                .iter()
+                .filter_map(|&j| paths.get(hes.jobs[j as usize].meter as usize).map(|p| p.collector))
+                .collect();
+            if fleet < fleet_share {
+                let hit: Vec<(usize, u32, u32)> = (0..n_collectors)
+                    .filter(|&k| {
+                        reads[k] >= min_reads
+                            && f64::from(missing[k]) >= share * f64::from(reads[k])
+                            && !busy.contains(&(k as u32))
+                    })
+                    .map(|k| (k, missing[k], reads[k]))
+                    .collect();
+                for (k, m, r) in hit {
+                    self.alert(
+                        sim,
+                        end,
+                        "missing-read-cluster",
+                        Severity::Medium,
+                        format!("collector {k}"),
+                        format!(
+                            "collector {k}: {m} of {r} reads missing while the fleet lost {:.1}%",
+                            fleet * 100.0
+                        ),
+                        Vec::new(),
+                        1,
+                    );
+                }
+            }
+        }
+    }
+
+    fn energy_balance(&mut self, sim: &mut Sim, first: usize, last: usize, end: SimTime, gap: f64, intervals: u32) {
+        let nf = sim.network().feeders.len();
+        let mut hits = Vec::new();
+        {
+            let records = sim.records();
+            let grid = sim.grid();
+            for s in first..=last {
+                let excused = self.in_demand_response(
+                    SimTime(s as u64 * INTERVAL.as_micros()),
+                    SimTime((s as u64 + 1) * INTERVAL.as_micros()),
+                );
+                for f in 0..nf {
+                    let scada_wh = f64::from(records.scada_kw.get(s * nf + f).copied().unwrap_or(0.0)) * 250.0;
+                    let reported = records.feeder_reported_wh.get(s * nf + f).copied().unwrap_or(0) as f64;
+                    if !grid.feeders[f].energized || scada_wh < 1000.0 || excused {
+                        self.feeder_run[f] = 0;
+                        continue;
+                    }
+                    let g = 1.0 - reported / scada_wh;
+                    match self.feeder_gap[f] {
+                        None => self.feeder_gap[f] = Some(g),
+                        Some(base) if (g - base).abs() > gap => {
+                            self.feeder_run[f] += 1;
+                            if self.feeder_run[f] == intervals {
+                                hits.push((f, g, base));
+                            }
+                        }
+                        Some(base) => {
+                            self.feeder_run[f] = 0;
+                            self.feeder_gap[f] = Some(base + 0.05 * (g - base));
+                        }
+                    }
+                }
+            }
+        }
+        for (f, g, base) in hits {
+            let meters: Vec<u32> = {
+                let grid = sim.grid();
+                grid.meters[grid.offsets[f] as usize..grid.offsets[f + 1] as usize]
+                    .iter()
+                    .take(ALERT_METERS)
+                    .copied()
+                    .collect()
+            };
+            let _ = meters;
+            self.alert(
+                sim,
+                end,
+                "energy-balance",
+                Severity::Medium,
+                format!("feeder {f}"),
+                format!(
+                    "feeder {f}: {:.1}% of the energy SCADA measured is unaccounted for, against {:.1}% usually",
+                    g * 100.0,
+                    base * 100.0
+                ),
+                Vec::new(),
+                1,
+            );
+        }
+    }
+
+    fn transformer_balance(&mut self, sim: &mut Sim, end: SimTime, max_gap: f64) {
+        let now: Vec<(u64, u64)> = sim
+            .records()
+            .transformer_mwh
+            .iter()
+            .map(|t| (t.true_mwh, t.registered_mwh))
+            .collect();
+        let mut hits = Vec::new();
+        for (t, &(tru, reg)) in now.iter().enumerate() {
+            let (t0, r0) = self.transformer_last.get(t).copied().unwrap_or((0, 0));
+            let (dt, dr) = (tru.saturating_sub(t0), reg.saturating_sub(r0));
+            // At least 1 kWh through the transformer over the cycle.
+            if dt >= 1_000_000 && (dt as f64 - dr as f64).abs() / dt as f64 > max_gap {
+                hits.push((t, 1.0 - dr as f64 / dt as f64));
+            }
+        }
+        self.transformer_last = now;
+        for (t, g) in hits {
+            self.alert(
+                sim,
+                end,
+                "energy-balance",
+                Severity::Medium,
+                format!("transformer {t}"),
+                format!(
+                    "transformer {t}: its customers' meters recorded {:+.0}% against its own meter",
+                    -g * 100.0
+                ),
+                Vec::new(),
+                1,
+            );
+        }
+    }
+
+    /// The fleet's firmware census and security levels, as inventory reads report them.
+    fn census(&mut self, sim: &mut Sim) {
+        let end = sim.now();
+        if self.has("firmware-drift").is_some() {
+            let census = sim.fleet().firmware_census();
+            let fresh: Vec<(u16, u64)> = census
+                .iter()
+                .enumerate()
+                .filter(|&(i, &n)| n > 0 && !self.approved.contains(&(i as u16)))
+                .map(|(i, &n)| (i as u16, n))
+                .filter(|(i, _)| !self.unapproved_seen.contains(i))
+                .collect();
+            for (image, n) in fresh {
+                self.unapproved_seen.insert(image);
+                let version = sim.fleet().images[usize::from(image)].version.clone();
+                self.alert(
+                    sim,
+                    end,
+                    "firmware-drift",
+                    Severity::High,
+                    format!("image {version}"),
+                    format!("{n} meter(s) run firmware {version}, which the utility never released"),
+                    Vec::new(),
+                    n,
+                );
+            }
+        }
+        if self.has("inventory-drift").is_some() {
+            let down: Vec<u32> = sim
+                .fleet()
+                .downgraded_by
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b > 0)
+                .map(|(m, _)| m as u32)
+                .collect();
+            if down.len() > self.downgraded_seen {
+                let n = (down.len() - self.downgraded_seen) as u64;
+                self.downgraded_seen = down.len();
+                self.alert(
+                    sim,
+                    end,
+                    "inventory-drift",
+                    Severity::High,
+                    "security-level".into(),
+                    format!("{n} meter(s) now report the legacy security level"),
+                    down,
+                    n,
+                );
+            }
+        }
+    }
+
+    /// Carries out the responses that are due, and restoration under way.
+    fn respond(&mut self, sim: &mut Sim, now: SimTime) -> Result<(), SimError> {
+        let (due, later): (Vec<Pending>, Vec<Pending>) =
+            std::mem::take(&mut self.pending).into_iter().partition(|p| p.at <= now);
+        self.pending = later;
+        for p in due {
+            let name = match &p.response {
+                Response::FreezeBulk(n) => {
+                    sim.schedule(now, Input::FreezeBulk { above: Some(*n) })?;
+                    format!("freeze-bulk above {n}")
+                }
+                Response::RevokeAccount => {
+                    if sim.hes().config.accounts.iter().any(|a| a.name == p.subject) {
+                        sim.schedule(
+                            now,
+                            Input::RevokeCredential {
+                                account: p.subject.clone(),
+                                revoked: true,
+                            },
+                        )?;
+                        "revoke-account".to_owned()
+                    } else {
+                        continue;
+                    }
+                }
+                Response::IsolateHes(rebuild) => {
+                    if self.isolated_until.is_some() {
+                        continue;
+                    }
+                    let back = now + *rebuild;
+                    self.isolated_until = Some(back);
+                    sim.schedule(now, Input::IsolateHes { isolated: true })?;
+                    if back < sim.horizon() {
+                        sim.schedule(back, Input::IsolateHes { isolated: false })?;
+                    }
+                    format!("isolate-hes for {rebuild}")
+                }
+                Response::RollbackFirmware => {
+                    self.rolling_back = true;
+                    "rollback-firmware".to_owned()
+                }
+                Response::Reconnect => {
+                    self.reconnecting = true;
+                    "reconnect".to_owned()
+                }
+                Response::DispatchCrews => {
+                    self.crews_out = true;
+                    "dispatch-crews".to_owned()
+                }
+            };
+            self.log.actions.push((now, name, p.subject.clone()));
+        }
+        let hes_trusted = self.isolated_until.is_none_or(|t| t <= now) && !sim.hes().isolated;
+        let budget = (u64::from(self.d.restoration.per_minute) * self.d.every.as_micros() / 60_000_000).max(1) as usize;
+        if self.reconnecting && hes_trusted && !self.unplanned_open.is_empty() {
+            let take: Vec<u32> = self.unplanned_open.iter().take(budget).copied().collect();
+            for m in &take {
+                self.unplanned_open.remove(m);
+            }
+            self.log.reconnected += take.len() as u64;
+            self.restore_requests(sim, now, CommandKind::Connect, take, "restoration")?;
+        }
+        if self.rolling_back && hes_trusted {
+            let fleet = sim.fleet();
+            let take: Vec<u32> = (0..fleet.firmware.len())
+                .filter(|&m| {
+                    !self.approved.contains(&fleet.firmware[m])
+                        && !fleet.failed[m]
+                        && !self.rolled.contains(&(m as u32))
+                })
+                .take(budget)
+                .map(|m| m as u32)
+                .collect();
+            self.rolled.extend(take.iter().copied());
+            self.log.rolled_back += take.len() as u64;
+            self.restore_requests(sim, now, CommandKind::FirmwareUpdate { image: 0 }, take, "rollback")?;
+        }
+        if self.crews_out {
+            self.truck_rolls(sim, now)?;
+        }
+        Ok(())
+    }
+
+    /// Requests through the restoration account, in batches, with a colleague's approval.
+    fn restore_requests(
+        &mut self,
+        sim: &mut Sim,
+        now: SimTime,
+        kind: CommandKind,
+        meters: Vec<u32>,
+        purpose: &str,
+    ) -> Result<(), SimError> {
+        if meters.is_empty() {
+            return Ok(());
+        }
+        let r = &self.d.restoration;
+        let Some(credential) = sim.credential(&r.account) else {
+            return Ok(());
+        };
+        let approver = sim
+            .hes()
+            .config
+            .accounts
+            .iter()
+            .filter(|a| a.name != r.account && matches!(a.role, Role::Supervisor | Role::Administrator))
+            .find_map(|a| sim.credential(&a.name));
+        for batch in meters.chunks(r.batch as usize) {
+            sim.schedule(
+                now,
+                Input::Command(CommandRequest {
+                    credential,
+                    kind,
+                    meters: batch.to_vec(),
+                    cause: Cause::Operation,
+                    purpose: purpose.into(),
+                    approver,
+                }),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Crews visit meters that run firmware the utility never released and no longer answer
+    /// (bricked): each visit reflashes the installed image and brings the meter back.
+    fn truck_rolls(&mut self, sim: &mut Sim, now: SimTime) -> Result<(), SimError> {
+        let fleet = sim.fleet();
+        let mut todo: Vec<u32> = (0..fleet.firmware.len())
+            .filter(|&m| {
+                !self.approved.contains(&fleet.firmware[m]) && fleet.failed[m] && !self.rolled.contains(&(m as u32))
+            })
+            .map(|m| m as u32)
+            .collect();
+        todo.truncate(4096);
+        let roll = self.d.restoration.truck_roll;
+        for m in todo {
+            let Some((i, free)) = self.crews_free.iter().copied().enumerate().min_by_key(|&(i, t)| (t, i)) else {
+                break;
+            };
+            let done = free.max(now) + roll;
+            if done >= sim.horizon() {
+                break;
+            }
+            self.crews_free[i] = done;
+            self.rolled.insert(m);
+            self.log.truck_rolls += 1;
+            sim.schedule(done, Input::LocalFirmware { meter: m, image: 0 })?;
+            sim.schedule(
+                done,
+                Input::MeterFailure {
+                    meter: m,
+                    failed: false,
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Where an endpoint lives in the address plan.
+fn address(e: Endpoint) -> Ipv4Addr {
+    match e {
+        Endpoint::HesFrontEnd => addresses::HES_FRONT_END,
+        Endpoint::HesCommands => addresses::HES_COMMANDS,
+        Endpoint::Mdm => addresses::MDM,
+        Endpoint::Cis => addresses::CIS,
+        Endpoint::ScadaMaster => addresses::SCADA_MASTER,
+        Endpoint::Rtu(f) => addresses::rtu(f),
+        Endpoint::Collector(c) => addresses::collector(c),
+        Endpoint::Meter(m) => addresses::meter(m),
+        Endpoint::Workstation(a) => addresses::workstation(a),
+        Endpoint::Outside(n) => addresses::outside(n),
+    }
+}
+
+/// A flow record as the IDS sees it: one observation per second and source host, the
+/// connections spread evenly (the remainder to the first hosts and seconds).
+fn expand(f: &FlowRecord, out: &mut Vec<Flow>) {
+    let t0 = f.time.0 / 1_000_000;
+    let seconds = u64::from(f.seconds.max(1));
+    let sources = u64::from(f.sources.max(1));
+    let cells = seconds * sources;
+    let base = f.connections / cells;
+    let extra = f.connections % cells;
+    let src0 = match f.src {
+        Endpoint::Outside(n) => Some(n),
+        _ => None,
+    };
+    for s in 0..seconds {
+        for h in 0..sources {
+            let cell = s * sources + h;
+            let count = base + u64::from(cell < extra);
+            if count == 0 {
+                continue;
+            }
+            let src = match src0 {
+                Some(n) => address(Endpoint::Outside(n + h as u32)),
+                None => address(f.src),
+            };
+            out.push(Flow {
+                time_s: t0 + s,
+                proto: if f.udp { Proto::Udp } else { Proto::Tcp },
+                src,
+                src_port: 49152 + (cell % 16384) as u16,
+                dst: address(f.dst),
+                dst_port: f.port,
+                established: f.established,
+                count: count.min(u64::from(u32::MAX)) as u32,
+            });
+        }
+    }
+}

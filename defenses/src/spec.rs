@@ -1,0 +1,565 @@
+//! What a scenario's `defenses` section says about detection and response: the detectors and
+//! their thresholds, the IDS rules, the playbooks and restoration. Checked into a [`Detection`]
+//! with every duration parsed and every value in range; an error names the field's path.
+
+use std::collections::BTreeMap;
+
+use amirange_sim::records::Severity;
+use amirange_sim::time::SimDuration;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{RuleSet, Vars};
+
+/// An anomaly detector as the scenario writes it. Every threshold has a default, so
+/// `EnergyBalance()` turns one on as the presets tune it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub enum DetectorSpec {
+    /// Requests at the HES that the utility's work calendar does not explain, per account and
+    /// for the fleet, within a sliding window.
+    CommandRate {
+        /// The window (`"1h"`).
+        #[serde(default = "d_hour")]
+        window: String,
+        /// Most meters one account may name in unplanned requests within the window.
+        #[serde(default = "d_100")]
+        account_meters: u32,
+        /// Most unplanned requests one account may make within the window.
+        #[serde(default = "d_60")]
+        account_requests: u32,
+        /// Most meters all accounts together may name in unplanned requests within the window.
+        #[serde(default = "d_500")]
+        fleet_meters: u32,
+    },
+    /// The fleet's load as feeder-head SCADA measures it against the load the class profiles
+    /// expect for the season and hour, outside demand-response events and storm restoration.
+    ConsumptionBaseline {
+        /// Largest relative deviation from the learnt ratio.
+        #[serde(default = "d_quarter")]
+        deviation: f64,
+        /// Intervals in a row beyond it before the alert.
+        #[serde(default = "d_2")]
+        intervals: u32,
+    },
+    /// Reads of zero consumption at the day's peak beyond the premises the utility itself
+    /// disconnected.
+    ZeroAtPeak {
+        /// Share of the fleet.
+        #[serde(default = "d_share_zero")]
+        share: f64,
+        /// And at least this many meters.
+        #[serde(default = "d_10")]
+        min_meters: u32,
+    },
+    /// Per feeder, the energy the MDM holds against what feeder-head SCADA measured; with
+    /// `transformer_meters`, also per distribution transformer against its own meter.
+    EnergyBalance {
+        /// Largest rise of a feeder's unaccounted share over its learnt losses.
+        #[serde(default = "d_gap")]
+        gap: f64,
+        /// Intervals in a row beyond it before the alert.
+        #[serde(default = "d_4")]
+        intervals: u32,
+        /// Whether distribution transformers carry their own meters.
+        #[serde(default)]
+        transformer_meters: bool,
+        /// Largest unaccounted share of a transformer's energy over a read cycle.
+        #[serde(default = "d_transformer_gap")]
+        transformer_gap: f64,
+    },
+    /// Collectors whose uploads arrive with many of their meters' reads missing while the rest
+    /// of the fleet reads normally (meters without supply are not counted).
+    MissingReadCluster {
+        /// Share of a collector's reads missing.
+        #[serde(default = "d_share_missing")]
+        share: f64,
+        /// And at least this many reads attempted.
+        #[serde(default = "d_20")]
+        min_reads: u32,
+        /// The fleet-wide share of missing reads above which it is no cluster.
+        #[serde(default = "d_fleet_missing")]
+        fleet_share: f64,
+    },
+    /// Meters running firmware the utility never released, and signature failures they report.
+    FirmwareDrift {},
+    /// Frames meters refused because their counter was stale.
+    FrameCounter {},
+    /// Meters reporting an unknown network or base station, failed network authentication,
+    /// unauthenticated commands, or requests for the legacy security level.
+    UnknownDevice {},
+    /// What meters report against what the HES believes: relays that changed without a
+    /// command, meters that fell back to the legacy security level.
+    InventoryDrift {},
+    /// The bulk system's frequency beyond a band around nominal.
+    FrequencyExcursion {
+        /// Half-width of the band, Hz.
+        #[serde(default = "d_freq")]
+        deviation_hz: f64,
+    },
+}
+
+fn d_hour() -> String {
+    "1h".into()
+}
+fn d_100() -> u32 {
+    100
+}
+fn d_60() -> u32 {
+    60
+}
+fn d_500() -> u32 {
+    500
+}
+fn d_quarter() -> f64 {
+    0.25
+}
+fn d_2() -> u32 {
+    2
+}
+fn d_4() -> u32 {
+    4
+}
+fn d_10() -> u32 {
+    10
+}
+fn d_20() -> u32 {
+    20
+}
+fn d_share_zero() -> f64 {
+    0.005
+}
+fn d_gap() -> f64 {
+    0.08
+}
+fn d_transformer_gap() -> f64 {
+    0.15
+}
+fn d_share_missing() -> f64 {
+    0.4
+}
+fn d_fleet_missing() -> f64 {
+    0.3
+}
+fn d_freq() -> f64 {
+    0.2
+}
+
+impl DetectorSpec {
+    /// The detector's name, as alerts and `metrics.json` give it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DetectorSpec::CommandRate { .. } => "command-rate",
+            DetectorSpec::ConsumptionBaseline { .. } => "consumption-baseline",
+            DetectorSpec::ZeroAtPeak { .. } => "zero-at-peak",
+            DetectorSpec::EnergyBalance { .. } => "energy-balance",
+            DetectorSpec::MissingReadCluster { .. } => "missing-read-cluster",
+            DetectorSpec::FirmwareDrift {} => "firmware-drift",
+            DetectorSpec::FrameCounter {} => "frame-counter",
+            DetectorSpec::UnknownDevice {} => "unknown-device",
+            DetectorSpec::InventoryDrift {} => "inventory-drift",
+            DetectorSpec::FrequencyExcursion { .. } => "frequency-excursion",
+        }
+    }
+}
+
+/// A response as a playbook writes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub enum ResponseSpec {
+    /// Freeze bulk commands: the HES refuses requests for more than this many meters.
+    FreezeBulk(u32),
+    /// Revoke the credentials of the account the alert names (command-rate alerts name one).
+    RevokeAccount,
+    /// Isolate the HES from the networks, dropping its send queue; it comes back rebuilt from
+    /// a clean image after this long.
+    IsolateHes(String),
+    /// Put meters running firmware the utility never released back on the installed image,
+    /// through the HES.
+    RollbackFirmware,
+    /// Reconnect the customers whose relays opened without the utility's say, at the
+    /// restoration rate, once the HES is trusted again.
+    Reconnect,
+    /// Send crews to meters that can no longer be reached remotely (bricked by firmware):
+    /// they reflash and replace them, one truck roll at a time per crew.
+    DispatchCrews,
+}
+
+/// A playbook: on an alert of one of `on` at `severity` or above, the responses, `delay` later.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybookSpec {
+    /// Detectors that trigger it (`"ids"` for every IDS rule, `"ids:1000002"` for one).
+    pub on: Vec<String>,
+    /// The least severity that triggers it.
+    #[serde(default = "d_medium")]
+    pub severity: Severity,
+    /// Time from the alert to the response (a person deciding, a change approved).
+    #[serde(default = "d_delay")]
+    pub delay: String,
+    /// What is done.
+    pub actions: Vec<ResponseSpec>,
+}
+
+fn d_medium() -> Severity {
+    Severity::Medium
+}
+fn d_delay() -> String {
+    "10m".into()
+}
+
+/// How the utility restores customers and meters after containment.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestorationSpec {
+    /// The operator account that sends reconnects and rollbacks.
+    #[serde(default = "d_restorer")]
+    pub account: String,
+    /// Meters reconnected (or rolled back) per minute through the HES.
+    #[serde(default = "d_reconnect_rate")]
+    pub per_minute: u32,
+    /// Meters per request (kept at or under a bulk freeze).
+    #[serde(default = "d_batch")]
+    pub batch: u32,
+    /// Crews for truck rolls.
+    #[serde(default = "d_crews")]
+    pub crews: u32,
+    /// Time one truck roll takes (travel and work).
+    #[serde(default = "d_truck")]
+    pub truck_roll: String,
+}
+
+fn d_restorer() -> String {
+    "admin-carol".into()
+}
+fn d_reconnect_rate() -> u32 {
+    200
+}
+fn d_batch() -> u32 {
+    10
+}
+fn d_crews() -> u32 {
+    4
+}
+fn d_truck() -> String {
+    "2h".into()
+}
+
+impl Default for RestorationSpec {
+    fn default() -> Self {
+        RestorationSpec {
+            account: d_restorer(),
+            per_minute: d_reconnect_rate(),
+            batch: d_batch(),
+            crews: d_crews(),
+            truck_roll: d_truck(),
+        }
+    }
+}
+
+/// Detection and response as a scenario writes them (beside the command policy).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionSpec {
+    /// How often detectors look at what arrived (`"1m"`); interval-based detectors look at
+    /// every interval's end in any case.
+    #[serde(default)]
+    pub every: Option<String>,
+    /// The anomaly detectors.
+    #[serde(default)]
+    pub detectors: Vec<DetectorSpec>,
+    /// IDS rules, one Suricata rule per entry.
+    #[serde(default)]
+    pub ids_rules: Vec<String>,
+    /// IDS variables beyond (or overriding) the address plan's (`HES_NET`, ...).
+    #[serde(default)]
+    pub ids_vars: BTreeMap<String, String>,
+    /// Response playbooks.
+    #[serde(default)]
+    pub playbooks: Vec<PlaybookSpec>,
+    /// Restoration after containment.
+    #[serde(default)]
+    pub restoration: Option<RestorationSpec>,
+}
+
+/// A checked playbook.
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    /// Detectors that trigger it.
+    pub on: Vec<String>,
+    /// Least severity.
+    pub severity: Severity,
+    /// Delay.
+    pub delay: SimDuration,
+    /// Responses.
+    pub actions: Vec<Response>,
+}
+
+/// A checked response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Response {
+    /// See [`ResponseSpec::FreezeBulk`].
+    FreezeBulk(u32),
+    /// See [`ResponseSpec::RevokeAccount`].
+    RevokeAccount,
+    /// See [`ResponseSpec::IsolateHes`].
+    IsolateHes(SimDuration),
+    /// See [`ResponseSpec::RollbackFirmware`].
+    RollbackFirmware,
+    /// See [`ResponseSpec::Reconnect`].
+    Reconnect,
+    /// See [`ResponseSpec::DispatchCrews`].
+    DispatchCrews,
+}
+
+/// Checked restoration settings.
+#[derive(Debug, Clone)]
+pub struct Restoration {
+    /// Account.
+    pub account: String,
+    /// Meters per minute.
+    pub per_minute: u32,
+    /// Meters per request.
+    pub batch: u32,
+    /// Crews.
+    pub crews: u32,
+    /// One truck roll.
+    pub truck_roll: SimDuration,
+}
+
+/// Detection and response, checked.
+#[derive(Debug, Clone)]
+pub struct Detection {
+    /// How often the detectors look.
+    pub every: SimDuration,
+    /// Detectors.
+    pub detectors: Vec<DetectorSpec>,
+    /// Window of the command-rate detector (parsed).
+    pub command_window: SimDuration,
+    /// IDS rules.
+    pub rules: RuleSet,
+    /// Playbooks.
+    pub playbooks: Vec<Playbook>,
+    /// Restoration.
+    pub restoration: Restoration,
+}
+
+/// A field that is wrong: its path below `defenses` and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct SpecError {
+    /// Path, e.g. `detectors[2].share`.
+    pub field: String,
+    /// Why.
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+fn duration(field: &str, text: &str) -> Result<SimDuration, SpecError> {
+    SimDuration::parse(text).map_err(|e| err(field, e.to_string()))
+}
+
+fn share(field: String, v: f64) -> Result<(), SpecError> {
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(())
+    } else {
+        Err(err(field, format!("must be a share above 0 and at most 1, not {v}")))
+    }
+}
+
+/// Names of every anomaly detector, in the order `metrics.json` lists them.
+pub const DETECTOR_NAMES: [&str; 10] = [
+    "command-rate",
+    "consumption-baseline",
+    "zero-at-peak",
+    "energy-balance",
+    "missing-read-cluster",
+    "firmware-drift",
+    "frame-counter",
+    "unknown-device",
+    "inventory-drift",
+    "frequency-excursion",
+];
+
+impl DetectionSpec {
+    /// Checks every value; `accounts` are the HES's account names.
+    pub fn check(&self, accounts: &[String]) -> Result<Detection, SpecError> {
+        let every = match &self.every {
+            Some(t) => duration("every", t)?,
+            None => SimDuration::from_secs(60),
+        };
+        if every < SimDuration::from_secs(1) || every > SimDuration::from_hours(1) {
+            return Err(err("every", "must be between 1s and 1h"));
+        }
+        let mut command_window = SimDuration::from_hours(1);
+        let mut seen = Vec::new();
+        for (i, d) in self.detectors.iter().enumerate() {
+            let at = |f: &str| format!("detectors[{i}].{f}");
+            if seen.contains(&d.name()) {
+                return Err(err(format!("detectors[{i}]"), format!("{} is listed twice", d.name())));
+            }
+            seen.push(d.name());
+            match d {
+                DetectorSpec::CommandRate {
+                    window,
+                    account_meters,
+                    account_requests,
+                    fleet_meters,
+                } => {
+                    command_window = duration(&at("window"), window)?;
+                    if command_window < SimDuration::from_secs(60) || command_window > SimDuration::from_days(7) {
+                        return Err(err(at("window"), "must be between 1m and 7d"));
+                    }
+                    for (f, v) in [
+                        ("account_meters", account_meters),
+                        ("account_requests", account_requests),
+                        ("fleet_meters", fleet_meters),
+                    ] {
+                        if *v == 0 {
+                            return Err(err(at(f), "must be at least 1"));
+                        }
+                    }
+                }
+                DetectorSpec::ConsumptionBaseline { deviation, intervals } => {
+                    share(at("deviation"), *deviation)?;
+                    if *intervals == 0 || *intervals > 96 {
+                        return Err(err(at("intervals"), "must be between 1 and 96"));
+                    }
+                }
+                DetectorSpec::ZeroAtPeak { share: s, .. } => share(at("share"), *s)?,
+                DetectorSpec::EnergyBalance {
+                    gap,
+                    intervals,
+                    transformer_gap,
+                    ..
+                } => {
+                    share(at("gap"), *gap)?;
+                    share(at("transformer_gap"), *transformer_gap)?;
+                    if *intervals == 0 || *intervals > 96 {
+                        return Err(err(at("intervals"), "must be between 1 and 96"));
+                    }
+                }
+                DetectorSpec::MissingReadCluster {
+                    share: s, fleet_share, ..
+                } => {
+                    share(at("share"), *s)?;
+                    share(at("fleet_share"), *fleet_share)?;
+                }
+                DetectorSpec::FrequencyExcursion { deviation_hz } => {
+                    if !(deviation_hz.is_finite() && *deviation_hz > 0.0 && *deviation_hz < 5.0) {
+                        return Err(err(at("deviation_hz"), "must be above 0 and below 5 Hz"));
+                    }
+                }
+                DetectorSpec::FirmwareDrift {}
+                | DetectorSpec::FrameCounter {}
+                | DetectorSpec::UnknownDevice {}
+                | DetectorSpec::InventoryDrift {} => {}
+            }
+        }
+        let mut vars = Vars::ami();
+        for (name, value) in &self.ids_vars {
+            vars.set(name, value).map_err(|m| err(format!("ids_vars.{name}"), m))?;
+        }
+        let text = self.ids_rules.join("\n");
+        let rules =
+            RuleSet::parse(&text, &vars).map_err(|e| err(format!("ids_rules[{}]", e.line - 1), e.to_string()))?;
+        let mut playbooks = Vec::new();
+        for (i, p) in self.playbooks.iter().enumerate() {
+            let at = |f: &str| format!("playbooks[{i}].{f}");
+            if p.on.is_empty() {
+                return Err(err(at("on"), "name at least one detector"));
+            }
+            for (j, name) in p.on.iter().enumerate() {
+                let known = DETECTOR_NAMES.contains(&name.as_str())
+                    || name == "ids"
+                    || name
+                        .strip_prefix("ids:")
+                        .and_then(|s| s.parse::<u32>().ok())
+                        .is_some_and(|sid| rules.rules.iter().any(|r| r.sid == sid));
+                if !known {
+                    return Err(err(
+                        format!("playbooks[{i}].on[{j}]"),
+                        format!(
+                            "unknown detector {name:?}: one of {}, \"ids\", or \"ids:<sid>\" of a rule in ids_rules",
+                            DETECTOR_NAMES.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if p.actions.is_empty() {
+                return Err(err(at("actions"), "name at least one response"));
+            }
+            let delay = duration(&at("delay"), &p.delay)?;
+            if delay > SimDuration::from_days(7) {
+                return Err(err(at("delay"), "at most 7d"));
+            }
+            let mut actions = Vec::new();
+            for (j, a) in p.actions.iter().enumerate() {
+                actions.push(match a {
+                    ResponseSpec::FreezeBulk(n) => Response::FreezeBulk(*n),
+                    ResponseSpec::RevokeAccount => Response::RevokeAccount,
+                    ResponseSpec::IsolateHes(t) => {
+                        let d = duration(&format!("playbooks[{i}].actions[{j}]"), t)?;
+                        if d < SimDuration::from_secs(60) || d > SimDuration::from_days(30) {
+                            return Err(err(
+                                format!("playbooks[{i}].actions[{j}]"),
+                                "rebuild between 1m and 30d",
+                            ));
+                        }
+                        Response::IsolateHes(d)
+                    }
+                    ResponseSpec::RollbackFirmware => Response::RollbackFirmware,
+                    ResponseSpec::Reconnect => Response::Reconnect,
+                    ResponseSpec::DispatchCrews => Response::DispatchCrews,
+                });
+            }
+            playbooks.push(Playbook {
+                on: p.on.clone(),
+                severity: p.severity,
+                delay,
+                actions,
+            });
+        }
+        let r = self.restoration.clone().unwrap_or_default();
+        let needs_account = playbooks.iter().any(|p| {
+            p.actions
+                .iter()
+                .any(|a| matches!(a, Response::Reconnect | Response::RollbackFirmware))
+        });
+        if needs_account && !accounts.contains(&r.account) {
+            return Err(err(
+                "restoration.account",
+                format!(
+                    "the HES has no account {:?} to reconnect and roll back with (accounts: {})",
+                    r.account,
+                    accounts.join(", ")
+                ),
+            ));
+        }
+        if r.per_minute == 0 || r.batch == 0 || r.crews == 0 {
+            return Err(err("restoration", "per_minute, batch and crews must be at least 1"));
+        }
+        let truck_roll = duration("restoration.truck_roll", &r.truck_roll)?;
+        if truck_roll < SimDuration::from_secs(60) {
+            return Err(err("restoration.truck_roll", "at least 1m"));
+        }
+        Ok(Detection {
+            every,
+            detectors: self.detectors.clone(),
+            command_window,
+            rules,
+            playbooks,
+            restoration: Restoration {
+                account: r.account,
+                per_minute: r.per_minute,
+                batch: r.batch,
+                crews: r.crews,
+                truck_roll,
+            },
+        })
+    }
+}

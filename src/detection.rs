@@ -1,0 +1,264 @@
+//! Detection scored against ground truth (`metrics.json` under `detectors` and `defense`, and
+//! `detected`, `time_to_detect_s`, `first_detector` per attack; the `attack` column of
+//! `alerts.csv`).
+//!
+//! An alert is true when it falls in an attack's window — from the attack's start to two hours
+//! after its last recorded step, or to the end of the run while the attack is still active — and
+//! what it points at (its meters, or the feeder, transformer or collector it names) overlaps
+//! what the attack touched, where both sides name something. An alert that fits several
+//! attacks goes to the one that started last. Every other alert is a false positive.
+
+use amirange_attackers::Report;
+use amirange_defenses::Defender;
+use amirange_sim::engine::Sim;
+use amirange_sim::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
+use serde::Serialize;
+
+/// One detector's score.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DetectorScore {
+    /// Its name (`ids:<sid>` for an IDS rule).
+    pub name: String,
+    /// Alerts it raised (an alert that fired again within the hour counts once).
+    pub alerts: u64,
+    /// Alerts that match an attack.
+    pub true_positives: u64,
+    /// Alerts that match none.
+    pub false_positives: u64,
+    /// True positives over alerts (`null` without alerts).
+    pub precision: Option<f64>,
+    /// Attacks it detected over the attacks that ran (`null` without attacks).
+    pub recall: Option<f64>,
+    /// False positives per simulated day: in the baseline twin for a paired run, in this run
+    /// otherwise.
+    pub false_positives_per_day: f64,
+}
+
+/// Detection and response over the run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DefenseMetrics {
+    /// The preset, when one set the posture.
+    pub preset: Option<String>,
+    /// Alerts raised.
+    pub alerts: u64,
+    /// Alerts per simulated day (what operators face).
+    pub alerts_per_day: f64,
+    /// False positives per simulated day, all detectors together.
+    pub false_positives_per_day: f64,
+    /// Responses carried out: `time (s from start) response subject`.
+    pub responses: Vec<String>,
+    /// Meters reconnected by restoration.
+    pub reconnected: u64,
+    /// Meters rolled back to the installed image.
+    pub rolled_back: u64,
+    /// Truck rolls.
+    pub truck_rolls: u64,
+    /// Mean time legitimate commands waited in the HES's send queue, seconds (the defense's
+    /// cost in delay, with approval latency; compare with the paired twin).
+    pub legitimate_queue_wait_s: f64,
+    /// Legitimate requests the HES refused (policy, freeze, revocation, isolation).
+    pub legitimate_refused: u64,
+    /// Per alert, in the order of `alerts.csv`: the index of the attack it matches.
+    #[serde(skip)]
+    pub matches: Vec<Option<usize>>,
+}
+
+/// Per-attack detection, merged into `attacks[k]`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AttackDetection {
+    /// Whether any alert matched it.
+    pub detected: bool,
+    /// Seconds from its start to the first matching alert.
+    pub time_to_detect_s: Option<f64>,
+    /// The detector of that alert.
+    pub first_detector: Option<String>,
+}
+
+/// Everything scored.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Scored {
+    /// Per detector.
+    pub detectors: Vec<DetectorScore>,
+    /// Defense summary.
+    pub defense: DefenseMetrics,
+    /// Per attack.
+    pub attacks: Vec<AttackDetection>,
+}
+
+/// Meters an alert points at: its own list, or those of the feeder, transformer or collector
+/// its subject names.
+fn alert_meters(sim: &Sim, meters: &[u32], subject: &str) -> Vec<u32> {
+    if !meters.is_empty() {
+        return meters.to_vec();
+    }
+    let mut parts = subject.split(' ');
+    let (Some(what), Some(n)) = (parts.next(), parts.next().and_then(|n| n.parse::<u32>().ok())) else {
+        return Vec::new();
+    };
+    let net = sim.network();
+    match what {
+        "feeder" if (n as usize) < net.feeders.len() => sim.grid().meters_of(n).to_vec(),
+        "transformer" => (0..net.meters.len() as u32)
+            .filter(|&m| net.meters[m as usize].transformer == n)
+            .collect(),
+        "collector" => (0..net.meters.len() as u32)
+            .filter(|&m| sim.net_state().paths.get(m as usize).is_some_and(|p| p.collector == n))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Scores the run's alerts against its attacks' ground truth.
+pub fn score(sim: &Sim, reports: &[Report], defender: Option<&Defender>, preset: Option<&str>) -> Scored {
+    let records = sim.records();
+    let horizon = sim.horizon().0;
+    let days = (horizon as f64 / MICROS_PER_DAY as f64).max(1e-9);
+    let n = sim.n_meters();
+    // Each attack's window and the meters it touched.
+    let windows: Vec<(u64, u64, Vec<bool>)> = reports
+        .iter()
+        .map(|r| {
+            let mut last = r.start.0;
+            let mut touched = Vec::new();
+            for t in records.truth.iter().filter(|t| t.source == r.id) {
+                last = last.max(t.time.0);
+                if !t.meters.is_empty() {
+                    touched.resize(n, false);
+                    for &m in &t.meters {
+                        if let Some(x) = touched.get_mut(m as usize) {
+                            *x = true;
+                        }
+                    }
+                }
+            }
+            let end = if r.still_active {
+                horizon
+            } else {
+                last + 2 * MICROS_PER_HOUR
+            };
+            (r.start.0, end, touched)
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..records.alerts.len()).collect();
+    order.sort_by_key(|&i| (records.alerts[i].time, i));
+    let mut matches = Vec::with_capacity(order.len());
+    for &i in &order {
+        let a = &records.alerts[i];
+        let pointed = alert_meters(sim, &a.meters, &a.subject);
+        let hit = windows
+            .iter()
+            .enumerate()
+            .filter(|(_, (start, end, touched))| {
+                (*start..=*end).contains(&a.time.0)
+                    && (pointed.is_empty()
+                        || touched.is_empty()
+                        || pointed
+                            .iter()
+                            .any(|&m| touched.get(m as usize).copied().unwrap_or(false)))
+            })
+            .max_by_key(|(k, (start, _, _))| (*start, *k))
+            .map(|(k, _)| k);
+        matches.push(hit);
+    }
+    let mut names: Vec<String> = defender.map(|d| d.detector_names()).unwrap_or_default();
+    for a in &records.alerts {
+        if !names.contains(&a.detector) {
+            names.push(a.detector.clone());
+        }
+    }
+    let ran = reports.iter().filter(|r| r.start.0 < horizon).count();
+    let detectors = names
+        .iter()
+        .map(|name| {
+            let mine: Vec<(usize, Option<usize>)> = order
+                .iter()
+                .zip(&matches)
+                .filter(|&(&i, _)| records.alerts[i].detector == *name)
+                .map(|(&i, &m)| (i, m))
+                .collect();
+            let tp = mine.iter().filter(|(_, m)| m.is_some()).count() as u64;
+            let fp = mine.len() as u64 - tp;
+            let mut found: Vec<usize> = mine.iter().filter_map(|(_, m)| *m).collect();
+            found.sort_unstable();
+            found.dedup();
+            DetectorScore {
+                name: name.clone(),
+                alerts: mine.len() as u64,
+                true_positives: tp,
+                false_positives: fp,
+                precision: (!mine.is_empty()).then(|| round4(tp as f64 / mine.len() as f64)),
+                recall: (ran > 0).then(|| round4(found.len() as f64 / ran as f64)),
+                false_positives_per_day: round4(fp as f64 / days),
+            }
+        })
+        .collect::<Vec<_>>();
+    let attacks = (0..reports.len())
+        .map(|k| {
+            let first = order
+                .iter()
+                .zip(&matches)
+                .find(|&(_, m)| *m == Some(k))
+                .map(|(&i, _)| i);
+            AttackDetection {
+                detected: first.is_some(),
+                time_to_detect_s: first
+                    .map(|i| round4((records.alerts[i].time.0.saturating_sub(reports[k].start.0)) as f64 / 1e6)),
+                first_detector: first.map(|i| records.alerts[i].detector.clone()),
+            }
+        })
+        .collect();
+    let fp_total: u64 = detectors.iter().map(|d| d.false_positives).sum();
+    let hes = sim.hes();
+    let (mut waits, mut waited) = (0u64, 0u64);
+    for j in &hes.jobs {
+        if hes.audit[j.command as usize].cause == amirange_sim::model::Cause::Operation {
+            let sent = if j.attempts > 0 { j.first_sent.0 } else { sim.now().0 };
+            waited += 1;
+            // From the request (approval latency included) to leaving the queue.
+            waits += sent.saturating_sub(hes.audit[j.command as usize].time.0);
+        }
+    }
+    let legitimate_refused = hes
+        .audit
+        .iter()
+        .filter(|a| a.cause == amirange_sim::model::Cause::Operation && a.refused.is_some())
+        .count() as u64;
+    let log = defender.map(|d| d.log().clone()).unwrap_or_default();
+    let defense = DefenseMetrics {
+        preset: preset.map(str::to_owned),
+        alerts: records.alerts.len() as u64,
+        alerts_per_day: round4(records.alerts.len() as f64 / days),
+        false_positives_per_day: round4(fp_total as f64 / days),
+        responses: log
+            .actions
+            .iter()
+            .map(|(t, what, subject)| format!("{:.0}s {what} {subject}", t.0 as f64 / 1e6))
+            .collect(),
+        reconnected: log.reconnected,
+        rolled_back: log.rolled_back,
+        truck_rolls: log.truck_rolls,
+        legitimate_queue_wait_s: if waited == 0 {
+            0.0
+        } else {
+            round4(waits as f64 / waited as f64 / 1e6)
+        },
+        legitimate_refused,
+        matches: {
+            // Back in the alerts' own order.
+            let mut m = vec![None; records.alerts.len()];
+            for (&i, &hit) in order.iter().zip(&matches) {
+                m[i] = hit;
+            }
+            m
+        },
+    };
+    Scored {
+        detectors,
+        defense,
+        attacks,
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
