@@ -375,7 +375,7 @@ fn cmd_run(
         },
     };
     let mut files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest)?;
-    let metrics = finished.metrics;
+    let mut metrics = finished.metrics;
     // The attack run's world is no longer needed: free it before the twin builds its own.
     drop(finished.sim);
     // The baseline twin: the same scenario and seed without the attacks.
@@ -389,6 +389,13 @@ fn cmd_run(
     };
     bar.finish_and_clear();
     if let Some(base) = &baseline {
+        // False positives per day are the twin's: every alert there is false.
+        metrics.false_positives_from(base);
+        let mut json = serde_json::to_vec_pretty(&metrics)?;
+        json.push(b'\n');
+        if let Some(f) = files.iter_mut().find(|(name, _)| *name == "metrics.json") {
+            f.1 = json;
+        }
         files.push(("paired.csv", amirange::paired::paired_csv(&metrics, base).into_bytes()));
         let mut json = serde_json::to_vec_pretty(base)?;
         json.push(b'\n');
@@ -431,6 +438,10 @@ fn print_paired(attack: &amirange::metrics::Metrics, baseline: &amirange::metric
     }
     println!("  every measure: paired.csv");
 }
+
+/// One attack under one preset in the matrix: (file/attack, preset, worked, detected, blast
+/// measures, why it did not work).
+type Outcome = (String, String, bool, bool, [f64; 7], Option<String>);
 
 /// The header of the attack x preset matrix.
 const MATRIX_HEADER: &str = "file,attack,kind,preset,succeeded,detected,time_to_detect_s,first_detector,\
@@ -480,6 +491,7 @@ fn cmd_matrix(
     let mut csv = String::from(MATRIX_HEADER);
     csv.push('\n');
     let mut table: Vec<[String; 9]> = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
     let started = Instant::now();
     let mut done = 0;
     for (label, text, base) in &scenarios {
@@ -492,12 +504,30 @@ fn cmd_matrix(
                 .apply_preset(preset)
                 .map_err(|(f, m)| anyhow::anyhow!("{label}: {f}: {m}"))?;
             done += 1;
-            eprint!("\r[{done}/{total}] {name} / {preset}{:30}", "");
+            if std::io::stderr().is_terminal() {
+                eprint!("\r[{done}/{total}] {name} / {preset}{:30}", "");
+            }
             let finished = execute(&scenario, label, text, &ProgressBar::hidden())?;
             let m = &finished.metrics;
             let fp = m.defense.false_positives_per_day;
             for a in &m.attacks {
                 let b = &a.blast_radius;
+                outcomes.push((
+                    format!("{name}/{}", a.id),
+                    preset.clone(),
+                    a.succeeded,
+                    a.detected,
+                    [
+                        b.peak_customers_disconnected as f64,
+                        b.customer_minutes_interrupted,
+                        b.kwh_falsified + b.kwh_stolen,
+                        b.readings_lost as f64,
+                        b.meters_compromised as f64,
+                        b.customers_exposed as f64,
+                        b.ufls_shed_mw,
+                    ],
+                    a.failure_reason.clone(),
+                ));
                 let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
                 let _ = writeln!(
                     csv,
@@ -537,7 +567,9 @@ fn cmd_matrix(
             }
         }
     }
-    eprint!("\r{:80}\r", "");
+    if std::io::stderr().is_terminal() {
+        eprint!("\r{:80}\r", "");
+    }
     let head = [
         "attack file",
         "preset",
@@ -579,6 +611,48 @@ fn cmd_matrix(
         last = r[0].clone();
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
         println!("{}", line(&cells));
+    }
+    // The strongest preset (the last) against the weakest (the first).
+    if let (Some(weak), Some(strong)) = (presets.first(), presets.last())
+        && weak != strong
+    {
+        let of = |p: &str| outcomes.iter().filter(|o| o.1 == p).collect::<Vec<_>>();
+        let undetected: Vec<String> = of(strong)
+            .into_iter()
+            .filter(|o| !o.3)
+            .map(|o| match (o.2, &o.5) {
+                (true, _) => format!("{} (it worked)", o.0),
+                (false, Some(why)) => format!("{} (it did not work: {why})", o.0),
+                (false, None) => format!("{} (it did not work)", o.0),
+            })
+            .collect();
+        let weak_rows = of(weak);
+        let not_cut: Vec<String> = of(strong)
+            .into_iter()
+            .filter_map(|s| {
+                let w = weak_rows.iter().find(|w| w.0 == s.0)?;
+                let harmed = w.4.iter().any(|&x| x > 0.0);
+                let cut = s.4.iter().zip(&w.4).any(|(a, b)| a < b) && s.4.iter().zip(&w.4).all(|(a, b)| a <= b);
+                (harmed && !cut).then(|| s.0.clone())
+            })
+            .collect();
+        println!("\n{strong} against {weak}:");
+        println!(
+            "  not detected under {strong}: {}",
+            if undetected.is_empty() {
+                "none".to_owned()
+            } else {
+                undetected.join("; ")
+            }
+        );
+        println!(
+            "  blast radius not cut: {}",
+            if not_cut.is_empty() {
+                "none".to_owned()
+            } else {
+                not_cut.join("; ")
+            }
+        );
     }
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;

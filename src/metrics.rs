@@ -58,6 +58,18 @@ impl Metrics {
         self.detectors = scored.detectors;
         self.defense = scored.defense;
     }
+
+    /// Takes false positives per day from the baseline twin, where every alert is false.
+    pub fn false_positives_from(&mut self, twin: &Metrics) {
+        for d in &mut self.detectors {
+            d.false_positives_per_day = twin
+                .detectors
+                .iter()
+                .find(|t| t.name == d.name)
+                .map_or(0.0, |t| t.false_positives_per_day);
+        }
+        self.defense.false_positives_per_day = twin.defense.false_positives_per_day;
+    }
 }
 
 /// The bulk system's frequency over the run.

@@ -522,3 +522,93 @@ fn paired_runs_report_attack_baseline_and_difference() {
     let meters = row("meters");
     assert_eq!((meters[0], meters[2]), (2000.0, 0.0));
 }
+
+/// Runs with the hardened preset are byte-identical on 1 and 2 threads, alerts included; a
+/// paired run takes false positives per day from its twin; the matrix runs every file against
+/// every preset and prints one table with the strongest preset's gaps.
+#[test]
+fn defended_runs_are_deterministic_and_the_matrix_prints_a_table() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let scenario = scenario_path("attacks/connection-flood.ron");
+    for threads in ["1", "2"] {
+        let out = tmp.path().join(format!("hardened-t{threads}"));
+        let o = amirange(
+            &[
+                "run",
+                &scenario,
+                "--meters",
+                "2000",
+                "--preset",
+                "hardened",
+                "--paired",
+                "--threads",
+                threads,
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (a, b) = (tmp.path().join("hardened-t1"), tmp.path().join("hardened-t2"));
+    for f in ["metrics.json", "alerts.csv", "audit.csv", "paired.csv"] {
+        assert!(
+            read(&a.join(f)) == read(&b.join(f)),
+            "{f} differs between 1 and 2 threads"
+        );
+    }
+    let alerts = String::from_utf8(read(&a.join("alerts.csv"))).expect("utf-8");
+    assert!(alerts.starts_with("time,detector,severity,subject,count,true_positive,attack,message,meters\n"));
+    assert!(
+        alerts.lines().skip(1).all(|l| l.contains(",true,conn-flood,")),
+        "{alerts}"
+    );
+    let m: serde_json::Value = serde_json::from_slice(&read(&a.join("metrics.json"))).expect("json");
+    assert_eq!(m["defense"]["preset"], "hardened");
+    assert_eq!(m["attacks"][0]["first_detector"], "ids:1000002");
+    assert_eq!(m["defense"]["false_positives_per_day"], 0.0, "the twin raised none");
+
+    // The matrix, on two files and two presets, small.
+    let dir = tmp.path().join("few");
+    std::fs::create_dir(&dir).expect("mkdir");
+    for f in ["mass-disconnect-mfa.ron", "replay-no-counters.ron"] {
+        std::fs::copy(scenario_path(&format!("attacks/{f}")), dir.join(f)).expect("copy");
+    }
+    let csv = tmp.path().join("m.csv");
+    let o = amirange(
+        &[
+            "matrix",
+            dir.to_str().expect("utf-8"),
+            "--presets",
+            "none,hardened",
+            "--meters",
+            "1500",
+            "--out",
+            csv.to_str().expect("utf-8"),
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("attack file") && table.contains("hardened against none"),
+        "{table}"
+    );
+    let csv = String::from_utf8(read(&csv)).expect("utf-8");
+    assert_eq!(csv.lines().count(), 1 + 2 * 2, "{csv}");
+    for line in csv.lines().skip(1).filter(|l| l.contains(",none,")) {
+        assert!(
+            line.contains(",true,false,"),
+            "none detects nothing and the attack works: {line}"
+        );
+    }
+    for line in csv.lines().skip(1).filter(|l| l.contains(",hardened,")) {
+        assert!(line.contains(",false,true,"), "hardened stops and detects it: {line}");
+    }
+    let bad = amirange(
+        &["matrix", dir.to_str().expect("utf-8"), "--presets", "none,tinfoil"],
+        tmp.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown preset \"tinfoil\""));
+}

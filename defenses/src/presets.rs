@@ -167,7 +167,7 @@ pub fn preset(name: &str) -> Option<Preset> {
                         gap: 0.08,
                         intervals: 4,
                         transformer_meters: true,
-                        transformer_gap: 0.15,
+                        transformer_gap: 0.05,
                     },
                     DetectorSpec::MissingReadCluster {
                         share: 0.4,
