@@ -330,7 +330,23 @@ fn progress_bar(total: u32, quiet: bool) -> ProgressBar {
 /// Runs the scenario; an attack error found while preparing it (a target the generated network
 /// lacks) is located in the scenario file like any validation error.
 fn execute(scenario: &Scenario, label: &str, source: &str, bar: &ProgressBar) -> Result<run::Finished> {
-    run::execute(scenario, |done, _| bar.set_position(u64::from(done))).map_err(|e| {
+    execute_on(scenario, None, label, source, bar)
+}
+
+/// As [`execute`], on a network generated already when one is given.
+fn execute_on(
+    scenario: &Scenario,
+    network: Option<amirange_sim::network::Network>,
+    label: &str,
+    source: &str,
+    bar: &ProgressBar,
+) -> Result<run::Finished> {
+    let started = Instant::now();
+    let network = match network {
+        Some(n) => n,
+        None => run::generate(scenario)?,
+    };
+    run::execute_on(scenario, network, started, |done, _| bar.set_position(u64::from(done))).map_err(|e| {
         match e.downcast_ref::<amirange_attackers::AttackError>() {
             Some(attack) => scenario::attack_error(label, source, attack).into(),
             None => e,
@@ -353,7 +369,10 @@ fn cmd_run(
     let n = scenario.n_intervals();
     let bar = progress_bar(if paired { 2 * n } else { n }, quiet);
     let started = Instant::now();
-    let finished = execute(&scenario, &label, &source, &bar)?;
+    // The twin runs on the same network: generate it once.
+    let network = run::generate(&scenario)?;
+    let twin_network = paired.then(|| network.clone());
+    let finished = execute_on(&scenario, Some(network), &label, &source, &bar)?;
     let wall = started.elapsed();
     let manifest = Manifest {
         amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -372,6 +391,8 @@ fn cmd_run(
             operations: scenario.operations.clone(),
             topology_source: scenario.topology_source.clone(),
             attacks: scenario.attacks.clone(),
+            preset: scenario.preset.clone(),
+            detection: scenario.detection.clone(),
         },
     };
     let mut files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest)?;
@@ -381,8 +402,11 @@ fn cmd_run(
     // The baseline twin: the same scenario and seed without the attacks.
     let baseline = if paired {
         let twin = amirange::paired::twin(&scenario);
-        let done = amirange::run::execute(&twin, |done, _| bar.set_position(u64::from(n + done)))
-            .context("running the baseline twin (the scenario without its attacks)")?;
+        let network = twin_network.context("the twin's network")?;
+        let done = amirange::run::execute_on(&twin, network, Instant::now(), |done, _| {
+            bar.set_position(u64::from(n + done))
+        })
+        .context("running the baseline twin (the scenario without its attacks)")?;
         Some(done.metrics)
     } else {
         None

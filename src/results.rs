@@ -59,6 +59,10 @@ pub struct ResolvedScenario {
     pub topology_source: String,
     /// The scripted attacks, as given.
     pub attacks: Vec<amirange_attackers::AttackSpec>,
+    /// The defense preset applied, if one was.
+    pub preset: Option<String>,
+    /// Detection and response: detectors, IDS rules, playbooks, restoration.
+    pub detection: amirange_defenses::DetectionSpec,
 }
 
 /// The header of `timeseries.csv`.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use amirange_defenses::Defender;
 use amirange_sim::config::INTERVAL;
 use amirange_sim::engine::Sim;
+use amirange_sim::network::Network;
 use amirange_sim::time::SimTime;
 use anyhow::{Context, Result};
 
@@ -24,13 +25,29 @@ pub struct Finished {
     pub step_time: Duration,
 }
 
-/// Runs `scenario` to the end. `progress(done, total)` is called after every interval.
-pub fn execute(scenario: &Scenario, mut progress: impl FnMut(u32, u32)) -> Result<Finished> {
-    let started = Instant::now();
-    let network = scenario
+/// Generates the scenario's topology.
+pub fn generate(scenario: &Scenario) -> Result<Network> {
+    scenario
         .topology
         .generate(scenario.seed(), scenario.class_kwh())
-        .context("generating the topology")?;
+        .context("generating the topology")
+}
+
+/// Runs `scenario` to the end. `progress(done, total)` is called after every interval.
+pub fn execute(scenario: &Scenario, progress: impl FnMut(u32, u32)) -> Result<Finished> {
+    let started = Instant::now();
+    let network = generate(scenario)?;
+    execute_on(scenario, network, started, progress)
+}
+
+/// Runs `scenario` on `network`, generated from it already (a paired run's twin reuses the
+/// attack run's); `started` is when the work began, for the build time.
+pub fn execute_on(
+    scenario: &Scenario,
+    network: Network,
+    started: Instant,
+    mut progress: impl FnMut(u32, u32),
+) -> Result<Finished> {
     let mut sim = Sim::new(scenario.sim.clone(), network).context("building the simulation")?;
     let planned = match &scenario.operations {
         Some(ops) => Some(amirange_sim::operations::plan(&mut sim, ops).context("planning legitimate operations")?),
