@@ -209,3 +209,44 @@ fn bad_defense_settings_are_located() {
     );
     assert!(e.contains("defenses.restoration.account"), "{e}");
 }
+
+/// The hardened preset's responses put right what its detectors find: the firewall blocks the
+/// flooding hosts the IDS names, a crew with a direction finder switches off the jammer near
+/// the collector with a missing-read cluster, a crew inspects the meters of a transformer
+/// whose balance is off and ends the bypasses; each cuts the attack's blast radius against the
+/// `none` preset.
+#[test]
+fn hardened_responses_cut_what_the_detectors_find() {
+    let file = |name: &str| {
+        std::fs::read_to_string(format!("{}/scenarios/attacks/{name}", env!("CARGO_MANIFEST_DIR"))).expect("ships")
+    };
+    let under = |text: &str, preset: &str| {
+        let mut s = load(text, 3_000);
+        s.apply_preset(preset).expect("a preset");
+        run(&s)
+    };
+    for (name, measure) in [
+        ("connection-flood.ron", "readings_lost"),
+        ("jamming-constant.ron", "readings_lost"),
+        ("theft-bypass.ron", "kwh_stolen"),
+    ] {
+        let text = file(name);
+        let open = under(&text, "none");
+        let hard = under(&text, "hardened");
+        let value = |f: &Finished| {
+            let b = serde_json::to_value(&f.metrics.attacks[0].blast_radius).expect("json");
+            b[measure].as_f64().expect("a number")
+        };
+        let (before, after) = (value(&open), value(&hard));
+        assert!(before > 0.0, "{name}: the attack works without defenses");
+        assert!(after < before, "{name}: {measure} {after} not below {before}");
+        assert!(hard.metrics.attacks[0].detected, "{name}");
+        let responses = &hard.metrics.defense.responses;
+        let expected = match name {
+            "connection-flood.ron" => "block-source",
+            "jamming-constant.ron" => "hunt-jammer",
+            _ => "inspect-meters",
+        };
+        assert!(responses.iter().any(|r| r.contains(expected)), "{name}: {responses:?}");
+    }
+}

@@ -82,6 +82,12 @@ pub fn meter(m: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 64, 0, 0)) + (m & 0x003f_ffff) + 1)
 }
 
+/// The host number of an address outside the utility, as [`outside`] numbers them.
+pub fn outside_host(ip: Ipv4Addr) -> Option<u32> {
+    let n = u32::from(ip).checked_sub(u32::from(Ipv4Addr::new(203, 0, 113, 1)))?;
+    (n < 0x0010_0000).then_some(n)
+}
+
 /// Host `n` of an attacker's botnet or infrastructure outside the utility (wrapping within
 /// 203.0.113.0/24 and the blocks after it).
 pub fn outside(n: u32) -> Ipv4Addr {

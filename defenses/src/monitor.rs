@@ -35,6 +35,8 @@ use crate::spec::{Detection, DetectorSpec, Response};
 
 /// Alerts of one detector about one subject this close to the last one are the same alert.
 const COALESCE: SimDuration = SimDuration::from_hours(1);
+/// How far around a collector a crew with a direction finder searches for a jammer, metres.
+const JAMMER_SEARCH_M: f32 = 3000.0;
 /// Meters an alert lists at most.
 const ALERT_METERS: usize = 20;
 const CONNECT: usize = 0;
@@ -253,16 +255,17 @@ impl Defender {
             if !hit || severity < p.severity {
                 continue;
             }
-            // Account-specific responses fire per account; the others once.
-            let key = if detector == "command-rate" {
-                subject.to_owned()
-            } else {
-                String::new()
-            };
-            if !self.fired.insert((i, key)) {
-                continue;
-            }
-            for a in &p.actions {
+            // Responses aimed at what the alert names (an account, a host, a transformer, a
+            // collector) fire once per subject; the others once.
+            for (j, a) in p.actions.iter().enumerate() {
+                let key = if a.per_subject() {
+                    subject.to_owned()
+                } else {
+                    String::new()
+                };
+                if !self.fired.insert((i * 64 + j, key)) {
+                    continue;
+                }
                 self.pending.push(Pending {
                     at: time + p.delay,
                     response: a.clone(),
@@ -969,6 +972,57 @@ impl Defender {
                     self.crews_out = true;
                     "dispatch-crews".to_owned()
                 }
+                Response::BlockSource => {
+                    let host = p.subject.parse::<Ipv4Addr>().ok().and_then(addresses::outside_host);
+                    let Some(first) = host else {
+                        continue;
+                    };
+                    sim.schedule(now, Input::BlockHosts { first, count: 1 })?;
+                    "block-source".to_owned()
+                }
+                Response::InspectMeters => {
+                    let Some(t) = p
+                        .subject
+                        .strip_prefix("transformer ")
+                        .and_then(|t| t.parse::<u32>().ok())
+                    else {
+                        continue;
+                    };
+                    let meters: Vec<u32> = (0..sim.n_meters() as u32)
+                        .filter(|&m| sim.network().meters[m as usize].transformer == t)
+                        .collect();
+                    let Some(done) = self.truck_roll(now, sim.horizon()) else {
+                        continue;
+                    };
+                    for m in meters {
+                        sim.schedule(done, Input::Inspect { meter: m })?;
+                    }
+                    "inspect-meters".to_owned()
+                }
+                Response::HuntJammer => {
+                    let Some(c) = p
+                        .subject
+                        .strip_prefix("collector ")
+                        .and_then(|c| c.parse::<usize>().ok())
+                    else {
+                        continue;
+                    };
+                    let Some(site) = sim.network().collectors.get(c) else {
+                        continue;
+                    };
+                    let center = site.pos;
+                    let Some(done) = self.truck_roll(now, sim.horizon()) else {
+                        continue;
+                    };
+                    sim.schedule(
+                        done,
+                        Input::ClearInterference {
+                            center,
+                            radius_m: JAMMER_SEARCH_M,
+                        },
+                    )?;
+                    "hunt-jammer".to_owned()
+                }
             };
             self.log.actions.push((now, name, p.subject.clone()));
         }
@@ -1048,6 +1102,24 @@ impl Defender {
         Ok(())
     }
 
+    /// Books the first free crew from `now` for one truck roll; when it is done, if before the
+    /// run ends.
+    fn truck_roll(&mut self, now: SimTime, horizon: SimTime) -> Option<SimTime> {
+        let (i, free) = self
+            .crews_free
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|&(i, t)| (t, i))?;
+        let done = free.max(now) + self.d.restoration.truck_roll;
+        if done >= horizon {
+            return None;
+        }
+        self.crews_free[i] = done;
+        self.log.truck_rolls += 1;
+        Some(done)
+    }
+
     /// Crews visit meters that run firmware the utility never released and no longer answer
     /// (bricked): each visit reflashes the installed image and brings the meter back.
     fn truck_rolls(&mut self, sim: &mut Sim, now: SimTime) -> Result<(), SimError> {
@@ -1059,18 +1131,11 @@ impl Defender {
             .map(|m| m as u32)
             .collect();
         todo.truncate(4096);
-        let roll = self.d.restoration.truck_roll;
         for m in todo {
-            let Some((i, free)) = self.crews_free.iter().copied().enumerate().min_by_key(|&(i, t)| (t, i)) else {
+            let Some(done) = self.truck_roll(now, sim.horizon()) else {
                 break;
             };
-            let done = free.max(now) + roll;
-            if done >= sim.horizon() {
-                break;
-            }
-            self.crews_free[i] = done;
             self.rolled.insert(m);
-            self.log.truck_rolls += 1;
             sim.schedule(done, Input::LocalFirmware { meter: m, image: 0 })?;
             sim.schedule(
                 done,

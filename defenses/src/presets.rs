@@ -14,7 +14,7 @@
 //! | protected critical facilities, HSM-quorum signatures | no | protected | both |
 //! | detectors | none | command rate, missing-read clusters, feeder energy balance, firmware drift, frame counters | all ten, transformer meters |
 //! | IDS rules | none | the MQTT connection-flood rule | also HES-to-SCADA DNP3, MDM to outside |
-//! | playbooks | none | freeze and revoke on command rate, reconnect | also isolate the HES, roll back firmware, crews |
+//! | playbooks | none | freeze and revoke on command rate, reconnect; block IDS sources | also isolate the HES, roll back firmware, crews for bricked meters, meter inspections on transformer imbalance, jammer hunts on missing-read clusters |
 
 use amirange_sim::policy::{CommandPolicy, RateLimit};
 use amirange_sim::records::Severity;
@@ -110,16 +110,24 @@ pub fn preset(name: &str) -> Option<Preset> {
                 ],
                 ids_rules: vec![MQTT_FLOOD_RULE.into()],
                 ids_vars: Default::default(),
-                playbooks: vec![PlaybookSpec {
-                    on: vec!["command-rate".into()],
-                    severity: Severity::High,
-                    delay: "15m".into(),
-                    actions: vec![
-                        ResponseSpec::FreezeBulk(50),
-                        ResponseSpec::RevokeAccount,
-                        ResponseSpec::Reconnect,
-                    ],
-                }],
+                playbooks: vec![
+                    PlaybookSpec {
+                        on: vec!["command-rate".into()],
+                        severity: Severity::High,
+                        delay: "15m".into(),
+                        actions: vec![
+                            ResponseSpec::FreezeBulk(50),
+                            ResponseSpec::RevokeAccount,
+                            ResponseSpec::Reconnect,
+                        ],
+                    },
+                    PlaybookSpec {
+                        on: vec!["ids".into()],
+                        severity: Severity::Medium,
+                        delay: "30m".into(),
+                        actions: vec![ResponseSpec::BlockSource],
+                    },
+                ],
                 restoration: Some(RestorationSpec::default()),
             },
         }),
@@ -208,6 +216,24 @@ pub fn preset(name: &str) -> Option<Preset> {
                         severity: Severity::High,
                         delay: "30m".into(),
                         actions: vec![ResponseSpec::RollbackFirmware, ResponseSpec::DispatchCrews],
+                    },
+                    PlaybookSpec {
+                        on: vec!["ids".into()],
+                        severity: Severity::Medium,
+                        delay: "5m".into(),
+                        actions: vec![ResponseSpec::BlockSource],
+                    },
+                    PlaybookSpec {
+                        on: vec!["energy-balance".into()],
+                        severity: Severity::Medium,
+                        delay: "1h".into(),
+                        actions: vec![ResponseSpec::InspectMeters],
+                    },
+                    PlaybookSpec {
+                        on: vec!["missing-read-cluster".into()],
+                        severity: Severity::Medium,
+                        delay: "30m".into(),
+                        actions: vec![ResponseSpec::HuntJammer],
                     },
                 ],
                 restoration: Some(RestorationSpec::default()),

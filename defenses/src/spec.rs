@@ -181,6 +181,14 @@ pub enum ResponseSpec {
     /// Send crews to meters that can no longer be reached remotely (bricked by firmware):
     /// they reflash and replace them, one truck roll at a time per crew.
     DispatchCrews,
+    /// Block the outside host an IDS alert names at the firewall.
+    BlockSource,
+    /// Send a crew to the transformer an energy-balance alert names: it inspects every meter
+    /// there and ends any bypass, tampering or clone it finds.
+    InspectMeters,
+    /// Send a crew with a direction finder to the collector a missing-read cluster names: it
+    /// switches off any jammer within 3 km.
+    HuntJammer,
 }
 
 /// A playbook: on an alert of one of `on` at `severity` or above, the responses, `delay` later.
@@ -308,6 +316,22 @@ pub enum Response {
     Reconnect,
     /// See [`ResponseSpec::DispatchCrews`].
     DispatchCrews,
+    /// See [`ResponseSpec::BlockSource`].
+    BlockSource,
+    /// See [`ResponseSpec::InspectMeters`].
+    InspectMeters,
+    /// See [`ResponseSpec::HuntJammer`].
+    HuntJammer,
+}
+
+impl Response {
+    /// Whether it acts on what the alert names, once per subject (the others act once).
+    pub fn per_subject(&self) -> bool {
+        matches!(
+            self,
+            Response::RevokeAccount | Response::BlockSource | Response::InspectMeters | Response::HuntJammer
+        )
+    }
 }
 
 /// Checked restoration settings.
@@ -521,6 +545,9 @@ impl DetectionSpec {
                     ResponseSpec::RollbackFirmware => Response::RollbackFirmware,
                     ResponseSpec::Reconnect => Response::Reconnect,
                     ResponseSpec::DispatchCrews => Response::DispatchCrews,
+                    ResponseSpec::BlockSource => Response::BlockSource,
+                    ResponseSpec::InspectMeters => Response::InspectMeters,
+                    ResponseSpec::HuntJammer => Response::HuntJammer,
                 });
             }
             playbooks.push(Playbook {

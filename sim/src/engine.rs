@@ -220,6 +220,31 @@ pub enum Input {
         /// Whether it is isolated from now on.
         isolated: bool,
     },
+    /// A response: a crew visits a meter and puts right what it finds: a bypass or a clone's
+    /// forged readings end (the register records the true consumption again) and tamper flags
+    /// are cleared.
+    Inspect {
+        /// The meter.
+        meter: u32,
+    },
+    /// A response: a crew with a direction finder searches within `radius_m` of a place and
+    /// switches off every radio interference (a jammer) whose centre lies there, now and for
+    /// good.
+    ClearInterference {
+        /// Where the search centres.
+        center: crate::network::Point,
+        /// How far it reaches, metres.
+        radius_m: f32,
+    },
+    /// A response: the firewall in front of the HES and collectors drops connections from
+    /// outside hosts `first` to `first + count - 1` (as [`crate::records::Endpoint::Outside`]
+    /// numbers them); floods from them lose their share of connections.
+    BlockHosts {
+        /// The first host.
+        first: u32,
+        /// How many.
+        count: u32,
+    },
     /// A network sensor sees a flow (for the flows the engine does not make itself: an
     /// attacker's session into SCADA, data copied out of the MDM).
     Flow(crate::records::FlowRecord),
@@ -411,6 +436,8 @@ pub struct Sim {
     flood_spans: Vec<FloodSpan>,
     /// Whether the sensor's next minute of flood flows is on the calendar.
     flood_flows_scheduled: bool,
+    /// Outside hosts the firewall blocks: ranges `[first, end)`.
+    blocked: Vec<(u32, u32)>,
     commands_in_interval: u64,
     horizon: SimTime,
     read_cycle_intervals: u32,
@@ -502,6 +529,7 @@ impl Sim {
             alerts_in_interval: 0,
             flood_spans: Vec::new(),
             flood_flows_scheduled: false,
+            blocked: Vec::new(),
             commands_in_interval: 0,
             horizon,
             read_cycle_intervals,
@@ -574,6 +602,7 @@ impl Sim {
             | Input::SwitchLoad { meter, .. }
             | Input::Downgrade { meter, .. }
             | Input::LocalFirmware { meter, .. }
+            | Input::Inspect { meter }
             | Input::Tamper { meter, .. } => unknown(*meter)?,
             Input::PeerFirmware { from, to, .. } => {
                 unknown(*from)?;
@@ -617,6 +646,8 @@ impl Sim {
             | Input::HesFoothold { .. }
             | Input::ConnectionFlood { .. }
             | Input::IsolateHes { .. }
+            | Input::ClearInterference { .. }
+            | Input::BlockHosts { .. }
             | Input::Flow(_)
             | Input::FreezeBulk { .. } => {}
         }
@@ -719,6 +750,10 @@ impl Sim {
                 return;
             }
             Event::Interference { id, on } => {
+                // A jammer a crew switched off stays off.
+                if on && self.net_state().interference.get(id).is_some_and(|(a, _)| a.end <= at) {
+                    return;
+                }
                 self.world.resource_scope(|world, mut state: Mut<NetState>| {
                     let net = world.resource::<Network>();
                     if let Some(repair) = state.set_interference(net, id, on, at) {
@@ -888,6 +923,53 @@ impl Sim {
                 });
             }
             Input::Tamper { meter, flags } => self.world.resource_mut::<Fleet>().tamper[meter as usize] = flags,
+            Input::Inspect { meter } => {
+                self.skew(meter, 1.0, Cause::Operation, false);
+                self.world.resource_mut::<Fleet>().tamper[meter as usize] = 0;
+            }
+            Input::ClearInterference { center, radius_m } => {
+                let found: Vec<(usize, bool)> = self
+                    .net_state()
+                    .interference
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (area, _))| {
+                        area.end > at && (area.center.x - center.x).hypot(area.center.y - center.y) <= radius_m
+                    })
+                    .map(|(id, (_, on))| (id, *on))
+                    .collect();
+                for (id, on) in found {
+                    let mut state = self.world.resource_mut::<NetState>();
+                    let area = &mut state.interference[id].0;
+                    area.end = at;
+                    area.start = area.start.min(at);
+                    if on {
+                        self.calendar.insert(at, Event::Interference { id, on: false });
+                    }
+                }
+            }
+            Input::BlockHosts { first, count } => {
+                self.blocked.push((first, first.saturating_add(count)));
+                // Floods under way lose the blocked share from now on.
+                let spans = std::mem::take(&mut self.flood_spans);
+                let mut kept = Vec::with_capacity(spans.len());
+                for mut span in spans {
+                    self.record_flood_flow(&span, at);
+                    span.since = at;
+                    let open = self.unblocked_share(span.code, span.sources);
+                    let mut state = self.world.resource_mut::<NetState>();
+                    for f in state.connection_floods.iter_mut() {
+                        if f.0 == span.collector && f.2 == span.code {
+                            f.1 = span.per_s * open;
+                        }
+                    }
+                    state.connection_floods.retain(|f| f.1 > 0.0);
+                    if open > 0.0 {
+                        kept.push(span);
+                    }
+                }
+                self.flood_spans = kept;
+            }
             Input::PeerFirmware { from, to, image } => {
                 let fleet = self.world.resource::<Fleet>();
                 let state = self.world.resource::<NetState>();
@@ -988,11 +1070,14 @@ impl Sim {
                 cause,
             } => {
                 let code = crate::model::attack_code(cause.attack()).max(1);
+                let open = self.unblocked_share(code, sources.max(1));
                 let mut state = self.world.resource_mut::<NetState>();
                 state.connection_floods.retain(|f| !(f.0 == collector && f.2 == code));
                 let on = connections_per_s.is_finite() && connections_per_s > 0.0;
-                if on {
-                    state.connection_floods.push((collector, connections_per_s, code));
+                if on && open > 0.0 {
+                    state
+                        .connection_floods
+                        .push((collector, connections_per_s * open, code));
                 }
                 // The sensor closes the span the flood had so far and opens a new one.
                 if let Some(i) = self
@@ -1003,7 +1088,7 @@ impl Sim {
                     let span = self.flood_spans.remove(i);
                     self.record_flood_flow(&span, at);
                 }
-                if on {
+                if on && open > 0.0 {
                     self.flood_spans.push(FloodSpan {
                         collector,
                         per_s: connections_per_s,
@@ -1946,6 +2031,29 @@ impl Sim {
         self.flood(self.interval_start());
     }
 
+    /// The share of a flood's botnet (attack code `code`, `sources` hosts) the firewall does
+    /// not block.
+    fn unblocked_share(&self, code: u8, sources: u32) -> f64 {
+        let first = u32::from(code) * 10_000;
+        let last = first + sources.max(1);
+        let mut hosts: Vec<(u32, u32)> = self
+            .blocked
+            .iter()
+            .map(|&(a, b)| (a.max(first), b.min(last)))
+            .filter(|(a, b)| a < b)
+            .collect();
+        hosts.sort_unstable();
+        let (mut blocked, mut reach) = (0u32, first);
+        for (a, b) in hosts {
+            let a = a.max(reach);
+            if b > a {
+                blocked += b - a;
+                reach = b;
+            }
+        }
+        1.0 - f64::from(blocked) / f64::from(sources.max(1))
+    }
+
     /// Records the flows of a flood's span from its `since` to `to`: its connections spread over
     /// the span's seconds and its botnet's hosts.
     fn record_flood_flow(&mut self, span: &FloodSpan, to: SimTime) {
@@ -1957,6 +2065,9 @@ impl Sim {
             None => (crate::records::Endpoint::HesFrontEnd, 1883),
             Some(c) => (crate::records::Endpoint::Collector(c), 4059),
         };
+        // Blocked hosts' connections die at the firewall; the sensor behind it sees the rest,
+        // spread over every host of the botnet (a simplification).
+        let open = self.unblocked_share(span.code, span.sources);
         self.world
             .resource_mut::<RunRecords>()
             .flows
@@ -1968,7 +2079,7 @@ impl Sim {
                 dst,
                 port,
                 udp: false,
-                connections: (span.per_s * f64::from(seconds)).round() as u64,
+                connections: (span.per_s * open * f64::from(seconds)).round() as u64,
                 established: false,
                 bytes: 0,
             });
