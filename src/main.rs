@@ -346,7 +346,7 @@ fn execute_on(
         Some(n) => n,
         None => run::generate(scenario)?,
     };
-    run::execute_on(scenario, network, started, |done, _| bar.set_position(u64::from(done))).map_err(|e| {
+    run::execute_on(scenario, network, started, |_, _| bar.inc(1)).map_err(|e| {
         match e.downcast_ref::<amirange_attackers::AttackError>() {
             Some(attack) => scenario::attack_error(label, source, attack).into(),
             None => e,
@@ -369,11 +369,30 @@ fn cmd_run(
     let n = scenario.n_intervals();
     let bar = progress_bar(if paired { 2 * n } else { n }, quiet);
     let started = Instant::now();
-    // The twin runs on the same network: generate it once.
+    // The twin runs on the same network (generated once) beside the attack run, on a thread of
+    // its own: their serial parts overlap, and the data-plane passes share the compute pool.
     let network = run::generate(&scenario)?;
     let twin_network = paired.then(|| network.clone());
-    let finished = execute_on(&scenario, Some(network), &label, &source, &bar)?;
-    let wall = started.elapsed();
+    let twin = amirange::paired::twin(&scenario);
+    let (finished, wall, baseline) = std::thread::scope(|s| -> Result<_> {
+        let twin_run = twin_network.map(|network| {
+            let (twin, bar) = (&twin, &bar);
+            s.spawn(move || amirange::run::execute_on(twin, network, Instant::now(), |_, _| bar.inc(1)))
+        });
+        let finished = execute_on(&scenario, Some(network), &label, &source, &bar);
+        let wall = started.elapsed();
+        let baseline = match twin_run {
+            Some(handle) => Some(
+                handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the baseline twin's thread panicked"))?
+                    .context("running the baseline twin (the scenario without its attacks)")?
+                    .metrics,
+            ),
+            None => None,
+        };
+        Ok((finished?, wall, baseline))
+    })?;
     let manifest = Manifest {
         amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
         scenario: scenario.name.clone(),
@@ -397,20 +416,7 @@ fn cmd_run(
     };
     let mut files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest)?;
     let mut metrics = finished.metrics;
-    // The attack run's world is no longer needed: free it before the twin builds its own.
     drop(finished.sim);
-    // The baseline twin: the same scenario and seed without the attacks.
-    let baseline = if paired {
-        let twin = amirange::paired::twin(&scenario);
-        let network = twin_network.context("the twin's network")?;
-        let done = amirange::run::execute_on(&twin, network, Instant::now(), |done, _| {
-            bar.set_position(u64::from(n + done))
-        })
-        .context("running the baseline twin (the scenario without its attacks)")?;
-        Some(done.metrics)
-    } else {
-        None
-    };
     bar.finish_and_clear();
     if let Some(base) = &baseline {
         // False positives per day are the twin's: every alert there is false.
