@@ -101,8 +101,9 @@ fn alert_meters(sim: &Sim, meters: &[u32], subject: &str) -> Vec<u32> {
         "transformer" => (0..net.meters.len() as u32)
             .filter(|&m| net.meters[m as usize].transformer == n)
             .collect(),
+        // The collector a meter belongs to, as the detector counts it.
         "collector" => (0..net.meters.len() as u32)
-            .filter(|&m| sim.net_state().paths.get(m as usize).is_some_and(|p| p.collector == n))
+            .filter(|&m| sim.net_state().home_collector.get(m as usize) == Some(&n))
             .collect(),
         _ => Vec::new(),
     }
@@ -134,7 +135,8 @@ pub fn score(sim: &Sim, reports: &[Report], defender: Option<&Defender>, preset:
             let end = if r.still_active {
                 horizon
             } else {
-                last + 2 * MICROS_PER_HOUR
+                // Detectors that work on read cycles report hours after the fact.
+                last + 6 * MICROS_PER_HOUR
             };
             (r.start.0, end, touched)
         })
@@ -144,20 +146,26 @@ pub fn score(sim: &Sim, reports: &[Report], defender: Option<&Defender>, preset:
     let mut matches = Vec::with_capacity(order.len());
     for &i in &order {
         let a = &records.alerts[i];
-        let pointed = alert_meters(sim, &a.meters, &a.subject);
-        let hit = windows
-            .iter()
-            .enumerate()
-            .filter(|(_, (start, end, touched))| {
-                (*start..=*end).contains(&a.time.0)
-                    && (pointed.is_empty()
-                        || touched.is_empty()
-                        || pointed
-                            .iter()
-                            .any(|&m| touched.get(m as usize).copied().unwrap_or(false)))
+        let in_window: Vec<usize> = (0..windows.len())
+            .filter(|&k| (windows[k].0..=windows[k].1).contains(&a.time.0))
+            .collect();
+        // What the alert points at, worked out only when an attack could match.
+        let pointed = if in_window.is_empty() {
+            Vec::new()
+        } else {
+            alert_meters(sim, &a.meters, &a.subject)
+        };
+        // An alert about particular meters matches an attack that touched some of them; one
+        // about no meters (an IDS rule, the fleet, an account) matches by time alone.
+        let hit = in_window
+            .into_iter()
+            .filter(|&k| {
+                pointed.is_empty()
+                    || pointed
+                        .iter()
+                        .any(|&m| windows[k].2.get(m as usize).copied().unwrap_or(false))
             })
-            .max_by_key(|(k, (start, _, _))| (*start, *k))
-            .map(|(k, _)| k);
+            .max_by_key(|&k| (windows[k].0, k));
         matches.push(hit);
     }
     let mut names: Vec<String> = defender.map(|d| d.detector_names()).unwrap_or_default();
@@ -211,7 +219,12 @@ pub fn score(sim: &Sim, reports: &[Report], defender: Option<&Defender>, preset:
     let hes = sim.hes();
     let (mut waits, mut waited) = (0u64, 0u64);
     for j in &hes.jobs {
-        if hes.audit[j.command as usize].cause == amirange_sim::model::Cause::Operation {
+        let request = &hes.audit[j.command as usize];
+        // The utility's planned work (not restoration), jobs that were sent or still wait.
+        let own = request.cause == amirange_sim::model::Cause::Operation
+            && request.purpose != "restoration"
+            && request.purpose != "rollback";
+        if own && !(j.failed && j.attempts == 0) {
             let sent = if j.attempts > 0 { j.first_sent.0 } else { sim.now().0 };
             waited += 1;
             // From the request (approval latency included) to leaving the queue.

@@ -86,10 +86,11 @@ impl Spec {
                 format!("must be between 1 and 1e9, not {rate}"),
             ));
         }
-        if !(1..=1_000_000).contains(&self.sources) {
+        // Each attack's botnet has 5,000 addresses of its own in the address plan.
+        if !(1..=5_000).contains(&self.sources) {
             return Err((
                 "sources".into(),
-                format!("must be between 1 and 1000000, not {}", self.sources),
+                format!("must be between 1 and 5000, not {}", self.sources),
             ));
         }
         if let Target::Collectors(list) = &self.target

@@ -30,11 +30,17 @@ use amirange_sim::records::{AlertRecord, Endpoint, FlowRecord, Severity};
 use amirange_sim::time::{SimDuration, SimTime};
 
 use crate::addresses;
-use crate::ids::{Flow, Ids, IdsAlert, Proto};
+use crate::ids::{Flow, Ids, IdsAlert, Proto, Track};
 use crate::spec::{Detection, DetectorSpec, Response};
 
 /// Alerts of one detector about one subject this close to the last one are the same alert.
 const COALESCE: SimDuration = SimDuration::from_hours(1);
+/// The longest one alert stays open.
+const EPISODE_MAX: SimDuration = SimDuration::from_hours(6);
+/// How long restoration waits for a reconnected meter's relay event before asking again.
+const RECONNECT_RETRY: SimDuration = SimDuration::from_minutes(30);
+/// How long a rollback may take before a meter still on the image is sent one again.
+const ROLLBACK_RETRY: SimDuration = SimDuration::from_hours(6);
 /// How far around a collector a crew with a direction finder searches for a jammer, metres.
 const JAMMER_SEARCH_M: f32 = 3000.0;
 /// Meters an alert lists at most.
@@ -84,7 +90,6 @@ pub struct Defender {
     rows_seen: usize,
     cycles_seen: usize,
     frames_seen: usize,
-    attached_seen: usize,
     refused_attach_seen: usize,
     forgeries_seen: usize,
     downgrades_seen: usize,
@@ -109,16 +114,31 @@ pub struct Defender {
     transformer_last: Vec<(u64, u64)>,
     /// Until when storm restoration (cold-load pickup) excuses the fleet's load.
     storm_until: SimTime,
-    downgraded_seen: usize,
+    /// Per meter: whether it was already reported at the legacy level.
+    legacy_seen: Vec<bool>,
+    /// Per meter: the firmware image it last reported (a failed meter reports nothing new).
+    last_firmware: Vec<u16>,
     unapproved_seen: BTreeSet<u16>,
-    episodes: BTreeMap<(String, String), (usize, SimTime)>,
-    fired: BTreeSet<(usize, String)>,
+    /// Open alerts per (detector, subject): index, first and last firing, severity.
+    episodes: BTreeMap<(String, String), (usize, SimTime, SimTime, Severity)>,
+    fired: BTreeSet<(usize, usize, String)>,
+    /// Meters the CIS has disconnected, counted.
+    cis_off: u64,
+    /// Meters restoration asked to reconnect, and when it may ask again.
+    reconnect_sent: BTreeMap<u32, SimTime>,
+    /// When restoration last ran.
+    restored_until: SimTime,
+    /// Outside hosts the firewall blocks (the sensor behind it no longer sees them).
+    blocked: BTreeSet<u32>,
     pending: Vec<Pending>,
     reconnecting: bool,
     rolling_back: bool,
     crews_out: bool,
     crews_free: Vec<SimTime>,
-    rolled: BTreeSet<u32>,
+    /// Meters sent a rollback, and when to send one again if they still run the image.
+    rolled: BTreeMap<u32, SimTime>,
+    /// Meters a crew visited.
+    visited: BTreeSet<u32>,
     isolated_until: Option<SimTime>,
     log: ResponseLog,
 }
@@ -154,7 +174,6 @@ impl Defender {
             rows_seen: 0,
             cycles_seen: 0,
             frames_seen: 0,
-            attached_seen: 0,
             refused_attach_seen: 0,
             forgeries_seen: 0,
             downgrades_seen: 0,
@@ -172,16 +191,22 @@ impl Defender {
             feeder_run: vec![0; n_feeders],
             transformer_last: vec![(0, 0); n_transformers],
             storm_until: SimTime::ZERO,
-            downgraded_seen: 0,
+            legacy_seen: vec![false; n_meters],
+            last_firmware: vec![0; n_meters],
             unapproved_seen: BTreeSet::new(),
             episodes: BTreeMap::new(),
             fired: BTreeSet::new(),
+            cis_off: 0,
+            reconnect_sent: BTreeMap::new(),
+            restored_until: SimTime::ZERO,
+            blocked: BTreeSet::new(),
             pending: Vec::new(),
             reconnecting: false,
             rolling_back: false,
             crews_out: false,
             crews_free: vec![SimTime::ZERO; crews],
-            rolled: BTreeSet::new(),
+            rolled: BTreeMap::new(),
+            visited: BTreeSet::new(),
             isolated_until: None,
             log: ResponseLog::default(),
             d: detection,
@@ -223,11 +248,22 @@ impl Defender {
         times: u64,
     ) {
         let key = (detector.to_owned(), subject.clone());
-        if let Some((index, last)) = self.episodes.get_mut(&key)
+        // An alert stays open while it keeps firing within the hour, for at most six hours;
+        // firing again at a higher severity raises it (and may trigger playbooks).
+        if let Some((index, first, last, level)) = self.episodes.get_mut(&key)
             && time.0 <= last.0 + COALESCE.as_micros()
+            && time.0 <= first.0 + EPISODE_MAX.as_micros()
         {
             *last = (*last).max(time);
-            sim.alert_again(*index, times);
+            let index = *index;
+            let raised = severity > *level;
+            if raised {
+                *level = severity;
+            }
+            sim.alert_again(index, times, severity);
+            if raised {
+                self.trigger(time, detector, severity, &subject);
+            }
             return;
         }
         let mut meters = meters;
@@ -241,7 +277,7 @@ impl Defender {
             count: times,
             meters,
         });
-        self.episodes.insert(key, (index, time));
+        self.episodes.insert(key, (index, time, time, severity));
         self.trigger(time, detector, severity, &subject);
     }
 
@@ -263,7 +299,7 @@ impl Defender {
                 } else {
                     String::new()
                 };
-                if !self.fired.insert((i * 64 + j, key)) {
+                if !self.fired.insert((i, j, key)) {
                     continue;
                 }
                 self.pending.push(Pending {
@@ -298,7 +334,15 @@ impl Defender {
             if w.meters == 1 && (w.kind == DISCONNECT || w.kind == CONNECT) {
                 let m = w.first_meter as usize;
                 if m < self.n_meters {
-                    self.cis_open[m] = w.kind == DISCONNECT;
+                    let open = w.kind == DISCONNECT;
+                    if self.cis_open[m] != open {
+                        self.cis_open[m] = open;
+                        if open {
+                            self.cis_off += 1;
+                        } else {
+                            self.cis_off -= 1;
+                        }
+                    }
                 }
             }
             self.work_seen += 1;
@@ -422,6 +466,9 @@ impl Defender {
                 self.unplanned_open.insert(e.meter);
             } else if !e.open {
                 self.unplanned_open.remove(&e.meter);
+                if self.reconnect_sent.remove(&e.meter).is_some() {
+                    self.log.reconnected += 1;
+                }
             }
         }
         if let Some(time) = first {
@@ -450,7 +497,7 @@ impl Defender {
         let mut out: Vec<IdsAlert> = Vec::new();
         let mut expanded: Vec<Flow> = Vec::new();
         for f in &flows {
-            expand(f, &mut expanded);
+            expand(f, &self.blocked, &mut expanded);
         }
         // The sensor's spans overlap in time (a flood's minute is recorded after the uploads of
         // its read cycle): the IDS sees them in time order.
@@ -458,13 +505,27 @@ impl Defender {
         for f in &expanded {
             ids.observe(f, &mut out);
         }
-        let rules: Vec<(u32, String, u32)> = ids
+        let rules: Vec<(u32, String, u32, Option<Track>)> = ids
             .rules()
             .iter()
-            .map(|r| (r.sid, r.msg.clone(), r.priority.map_or(2, u32::from)))
+            .map(|r| {
+                (
+                    r.sid,
+                    r.msg.clone(),
+                    r.priority.map_or(2, u32::from),
+                    r.threshold.as_ref().map(|t| t.track),
+                )
+            })
             .collect();
         for a in out {
-            let (sid, msg, priority) = &rules[a.rule];
+            let (sid, msg, priority, track) = &rules[a.rule];
+            // The alert is about what the rule tracks.
+            let subject = match track {
+                Some(Track::ByDst) => a.dst.to_string(),
+                Some(Track::ByBoth) => format!("{} -> {}", a.src, a.dst),
+                Some(Track::ByRule) => format!("sid {sid}"),
+                Some(Track::BySrc) | None => a.src.to_string(),
+            };
             let severity = match priority {
                 1 => Severity::High,
                 2 => Severity::Medium,
@@ -475,7 +536,7 @@ impl Defender {
                 SimTime(a.time_s * 1_000_000),
                 &format!("ids:{sid}"),
                 severity,
-                a.src.to_string(),
+                subject,
                 format!("{msg} ({}:{} -> {}:{})", a.src, a.src_port, a.dst, a.dst_port),
                 Vec::new(),
                 u64::from(a.fired),
@@ -488,13 +549,16 @@ impl Defender {
     fn security_events(&mut self, sim: &mut Sim, now: SimTime) {
         let fleet = sim.fleet();
         let frames: Vec<u32> = fleet.refused_frames[self.frames_seen..].iter().map(|x| x.0).collect();
-        let mut unknown: Vec<u32> = fleet.attached[self.attached_seen..].iter().map(|x| x.0).collect();
-        unknown.extend(fleet.refused_attach[self.refused_attach_seen..].iter().map(|x| x.0));
+        // Meters that attached to a rogue network believe it genuine and report nothing; those
+        // that refused it, refused a forged command or a legacy request report it.
+        let mut unknown: Vec<u32> = fleet.refused_attach[self.refused_attach_seen..]
+            .iter()
+            .map(|x| x.0)
+            .collect();
         unknown.extend(fleet.refused_forgeries[self.forgeries_seen..].iter().map(|x| x.0));
         unknown.extend(fleet.refused_downgrades[self.downgrades_seen..].iter().map(|x| x.0));
         let images: Vec<u32> = fleet.refused_images[self.images_seen..].iter().map(|x| x.0).collect();
         self.frames_seen = fleet.refused_frames.len();
-        self.attached_seen = fleet.attached.len();
         self.refused_attach_seen = fleet.refused_attach.len();
         self.forgeries_seen = fleet.refused_forgeries.len();
         self.downgrades_seen = fleet.refused_downgrades.len();
@@ -563,7 +627,12 @@ impl Defender {
             .outages
             .iter()
             .any(|o| o.detected_at.is_some() && o.end.is_none());
-        let last_end = records.outages.iter().filter_map(|o| o.end).max();
+        let last_end = records
+            .outages
+            .iter()
+            .filter(|o| o.detected_at.is_some())
+            .filter_map(|o| o.end)
+            .max();
         self.outages_seen = records.outages.len();
         if open_outage {
             self.storm_until = SimTime(u64::MAX);
@@ -684,7 +753,7 @@ impl Defender {
             let day_max = (day * 96..day * 96 + 96)
                 .map(|s| sim.expected_kw(s as u32))
                 .fold(0.0, f64::max);
-            let cis_off = self.cis_open.iter().filter(|&&o| o).count() as u64;
+            let cis_off = self.cis_off;
             for s in first..=last {
                 if sim.expected_kw(s as u32) < 0.8 * day_max {
                     continue;
@@ -741,11 +810,25 @@ impl Defender {
                 !(job.failed || job.rejected || job.acked.is_some_and(|t| t.0 < since))
             });
             let paths = &sim.net_state().paths;
-            let busy: BTreeSet<u32> = self
+            let mut busy: BTreeSet<u32> = self
                 .firmware_jobs
                 .iter()
                 .filter_map(|&j| paths.get(hes.jobs[j as usize].meter as usize).map(|p| p.collector))
                 .collect();
+            // Collectors serving feeders out in a storm the MDM detected (or back within two
+            // hours): meshes re-form around the meters without supply.
+            let home = &sim.net_state().home_collector;
+            let grid = sim.grid();
+            let recent = end.0.saturating_sub(2 * 3_600_000_000);
+            for o in sim.records().outages.iter().filter(|o| o.detected_at.is_some()) {
+                if o.end.is_none_or(|e| e.0 >= recent) {
+                    for &m in grid.meters_of(o.feeder) {
+                        if let Some(&c) = home.get(m as usize) {
+                            busy.insert(c);
+                        }
+                    }
+                }
+            }
             if fleet < fleet_share {
                 let hit: Vec<(usize, u32, u32)> = (0..n_collectors)
                     .filter(|&k| {
@@ -874,7 +957,15 @@ impl Defender {
     fn census(&mut self, sim: &mut Sim) {
         let end = sim.now();
         if self.has("firmware-drift").is_some() {
-            let census = sim.fleet().firmware_census();
+            // Working meters report their image; a failed one keeps its last report.
+            let fleet = sim.fleet();
+            let mut census = vec![0u64; fleet.images.len()];
+            for (m, (&image, &failed)) in fleet.firmware.iter().zip(&fleet.failed).enumerate() {
+                if !failed {
+                    self.last_firmware[m] = image;
+                    census[usize::from(image)] += 1;
+                }
+            }
             let fresh: Vec<(u16, u64)> = census
                 .iter()
                 .enumerate()
@@ -898,17 +989,17 @@ impl Defender {
             }
         }
         if self.has("inventory-drift").is_some() {
-            let down: Vec<u32> = sim
-                .fleet()
-                .downgraded_by
-                .iter()
-                .enumerate()
-                .filter(|&(_, &b)| b > 0)
-                .map(|(m, _)| m as u32)
+            // Only whether a meter runs the legacy level is reported, not who asked.
+            let fleet = sim.fleet();
+            let down: Vec<u32> = (0..fleet.downgraded_by.len())
+                .filter(|&m| fleet.downgraded_by[m] > 0 && !fleet.failed[m] && !self.legacy_seen[m])
+                .map(|m| m as u32)
                 .collect();
-            if down.len() > self.downgraded_seen {
-                let n = (down.len() - self.downgraded_seen) as u64;
-                self.downgraded_seen = down.len();
+            for &m in &down {
+                self.legacy_seen[m as usize] = true;
+            }
+            if !down.is_empty() {
+                let n = down.len() as u64;
                 self.alert(
                     sim,
                     end,
@@ -977,6 +1068,7 @@ impl Defender {
                     let Some(first) = host else {
                         continue;
                     };
+                    self.blocked.insert(first);
                     sim.schedule(now, Input::BlockHosts { first, count: 1 })?;
                     "block-source".to_owned()
                 }
@@ -1027,31 +1119,48 @@ impl Defender {
             self.log.actions.push((now, name, p.subject.clone()));
         }
         let hes_trusted = self.isolated_until.is_none_or(|t| t <= now) && !sim.hes().isolated;
-        let budget = (u64::from(self.d.restoration.per_minute) * self.d.every.as_micros() / 60_000_000).max(1) as usize;
+        // The restoration rate over the time since restoration last ran.
+        let elapsed = now
+            .0
+            .saturating_sub(self.restored_until.0)
+            .min(self.d.every.as_micros().max(INTERVAL.as_micros()));
+        self.restored_until = now;
+        let budget = (u64::from(self.d.restoration.per_minute) * elapsed / 60_000_000).max(1) as usize;
         if self.reconnecting && hes_trusted && !self.unplanned_open.is_empty() {
-            let take: Vec<u32> = self.unplanned_open.iter().take(budget).copied().collect();
-            for m in &take {
-                self.unplanned_open.remove(m);
+            // Meters asked before are asked again once their relay event is overdue.
+            let take: Vec<u32> = self
+                .unplanned_open
+                .iter()
+                .filter(|m| self.reconnect_sent.get(m).is_none_or(|&again| again <= now))
+                .take(budget)
+                .copied()
+                .collect();
+            for &m in &take {
+                self.reconnect_sent.insert(m, now + RECONNECT_RETRY);
             }
-            self.log.reconnected += take.len() as u64;
             self.restore_requests(sim, now, CommandKind::Connect, take, "restoration")?;
         }
-        if self.rolling_back && hes_trusted {
+        // Rollbacks and truck rolls work from the census, taken at interval ends.
+        let interval_end = now.0.is_multiple_of(INTERVAL.as_micros());
+        if self.rolling_back && hes_trusted && interval_end {
             let fleet = sim.fleet();
-            let take: Vec<u32> = (0..fleet.firmware.len())
+            let take: Vec<u32> = (0..self.n_meters)
                 .filter(|&m| {
-                    !self.approved.contains(&fleet.firmware[m])
+                    !self.approved.contains(&self.last_firmware[m])
                         && !fleet.failed[m]
-                        && !self.rolled.contains(&(m as u32))
+                        && self.rolled.get(&(m as u32)).is_none_or(|&again| again <= now)
                 })
-                .take(budget)
+                .take(budget * INTERVAL.as_micros() as usize / elapsed.max(1) as usize)
                 .map(|m| m as u32)
                 .collect();
-            self.rolled.extend(take.iter().copied());
-            self.log.rolled_back += take.len() as u64;
+            for &m in &take {
+                if self.rolled.insert(m, now + ROLLBACK_RETRY).is_none() {
+                    self.log.rolled_back += 1;
+                }
+            }
             self.restore_requests(sim, now, CommandKind::FirmwareUpdate { image: 0 }, take, "rollback")?;
         }
-        if self.crews_out {
+        if self.crews_out && interval_end {
             self.truck_rolls(sim, now)?;
         }
         Ok(())
@@ -1081,7 +1190,13 @@ impl Defender {
             .filter(|a| a.name != r.account && matches!(a.role, Role::Supervisor | Role::Administrator))
             .find_map(|a| sim.credential(&a.name));
         let account = credential.account;
-        for batch in meters.chunks(r.batch as usize) {
+        // Batches stay within a bulk freeze.
+        let size = match sim.hes().frozen_above {
+            Some(0) => return Ok(()),
+            Some(n) => r.batch.min(n),
+            None => r.batch,
+        };
+        for batch in meters.chunks(size as usize) {
             // The defender's own work goes on the calendar: it is no anomaly.
             *self
                 .planned
@@ -1123,10 +1238,13 @@ impl Defender {
     /// Crews visit meters that run firmware the utility never released and no longer answer
     /// (bricked): each visit reflashes the installed image and brings the meter back.
     fn truck_rolls(&mut self, sim: &mut Sim, now: SimTime) -> Result<(), SimError> {
+        // Failed meters whose last report was an image the utility never released.
         let fleet = sim.fleet();
-        let mut todo: Vec<u32> = (0..fleet.firmware.len())
+        let mut todo: Vec<u32> = (0..self.n_meters)
             .filter(|&m| {
-                !self.approved.contains(&fleet.firmware[m]) && fleet.failed[m] && !self.rolled.contains(&(m as u32))
+                fleet.failed[m]
+                    && !self.approved.contains(&self.last_firmware[m])
+                    && !self.visited.contains(&(m as u32))
             })
             .map(|m| m as u32)
             .collect();
@@ -1135,7 +1253,7 @@ impl Defender {
             let Some(done) = self.truck_roll(now, sim.horizon()) else {
                 break;
             };
-            self.rolled.insert(m);
+            self.visited.insert(m);
             sim.schedule(done, Input::LocalFirmware { meter: m, image: 0 })?;
             sim.schedule(
                 done,
@@ -1167,7 +1285,7 @@ fn address(e: Endpoint) -> Ipv4Addr {
 
 /// A flow record as the IDS sees it: one observation per second and source host, the
 /// connections spread evenly (the remainder to the first hosts and seconds).
-fn expand(f: &FlowRecord, out: &mut Vec<Flow>) {
+fn expand(f: &FlowRecord, blocked: &BTreeSet<u32>, out: &mut Vec<Flow>) {
     let t0 = f.time.0 / 1_000_000;
     let seconds = u64::from(f.seconds.max(1));
     let sources = u64::from(f.sources.max(1));
@@ -1185,7 +1303,9 @@ fn expand(f: &FlowRecord, out: &mut Vec<Flow>) {
             if count == 0 {
                 continue;
             }
+            // The firewall in front of the sensor drops blocked hosts.
             let src = match src0 {
+                Some(n) if blocked.contains(&(n + h as u32)) => continue,
                 Some(n) => address(Endpoint::Outside(n + h as u32)),
                 None => address(f.src),
             };

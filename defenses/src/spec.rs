@@ -474,10 +474,15 @@ impl DetectionSpec {
                     }
                 }
                 DetectorSpec::MissingReadCluster {
-                    share: s, fleet_share, ..
+                    share: s,
+                    fleet_share,
+                    min_reads,
                 } => {
                     share(at("share"), *s)?;
                     share(at("fleet_share"), *fleet_share)?;
+                    if *min_reads == 0 {
+                        return Err(err(at("min_reads"), "must be at least 1"));
+                    }
                 }
                 DetectorSpec::FrequencyExcursion { deviation_hz } => {
                     if !(deviation_hz.is_finite() && *deviation_hz > 0.0 && *deviation_hz < 5.0) {

@@ -928,14 +928,19 @@ impl Sim {
                 self.world.resource_mut::<Fleet>().tamper[meter as usize] = 0;
             }
             Input::ClearInterference { center, radius_m } => {
-                let found: Vec<(usize, bool)> = self
-                    .net_state()
-                    .interference
+                // The crew finds the jammers transmitting now, and takes each away: its later
+                // switchings at the same place (a periodic jammer) do not happen.
+                let areas = &self.net_state().interference;
+                let near = |a: &Interference| (a.center.x - center.x).hypot(a.center.y - center.y) <= radius_m;
+                let found_at: Vec<crate::network::Point> = areas
+                    .iter()
+                    .filter(|(a, on)| *on && a.start <= at && at < a.end && near(a))
+                    .map(|(a, _)| a.center)
+                    .collect();
+                let found: Vec<(usize, bool)> = areas
                     .iter()
                     .enumerate()
-                    .filter(|(_, (area, _))| {
-                        area.end > at && (area.center.x - center.x).hypot(area.center.y - center.y) <= radius_m
-                    })
+                    .filter(|(_, (a, _))| a.end > at && found_at.contains(&a.center))
                     .map(|(id, (_, on))| (id, *on))
                     .collect();
                 for (id, on) in found {
@@ -1146,14 +1151,27 @@ impl Sim {
                 // The opening's cause owns the interruption until the relay closes again.
                 m.relay_cause = cause;
             }
-            self.world
-                .resource_mut::<RunRecords>()
-                .relay_events
-                .push(crate::records::RelayEvent {
-                    time: at,
-                    meter,
-                    open: relay == Relay::Open,
-                });
+            // The meter pushes the event to the HES, if it can reach it now (a path to a
+            // collector, powered, radio up, not held by a rogue concentrator).
+            let reaches = {
+                let state = self.world.resource::<NetState>();
+                let i = meter as usize;
+                state.paths.get(i).is_some_and(|p| p.collector != crate::network::NONE)
+                    && !state.unpowered[i]
+                    && !state.radio_down[i]
+                    && state.interception(i).is_none()
+                    && !self.world.resource::<Fleet>().failed[i]
+            };
+            if reaches {
+                self.world
+                    .resource_mut::<RunRecords>()
+                    .relay_events
+                    .push(crate::records::RelayEvent {
+                        time: at,
+                        meter,
+                        open: relay == Relay::Open,
+                    });
+            }
             if self.feeder_energized(entity) {
                 let kw = self.meter_kw(entity, at);
                 let kw = if relay == Relay::Open { -kw } else { kw };
@@ -2065,9 +2083,7 @@ impl Sim {
             None => (crate::records::Endpoint::HesFrontEnd, 1883),
             Some(c) => (crate::records::Endpoint::Collector(c), 4059),
         };
-        // Blocked hosts' connections die at the firewall; the sensor behind it sees the rest,
-        // spread over every host of the botnet (a simplification).
-        let open = self.unblocked_share(span.code, span.sources);
+        // Every attempt the botnet makes (the sensor behind the firewall drops what it blocks).
         self.world
             .resource_mut::<RunRecords>()
             .flows
@@ -2079,7 +2095,7 @@ impl Sim {
                 dst,
                 port,
                 udp: false,
-                connections: (span.per_s * open * f64::from(seconds)).round() as u64,
+                connections: (span.per_s * f64::from(seconds)).round() as u64,
                 established: false,
                 bytes: 0,
             });
@@ -2094,10 +2110,12 @@ impl Sim {
         records.alerts.len() - 1
     }
 
-    /// The detector behind alert `index` fired `times` more times within it.
-    pub fn alert_again(&mut self, index: usize, times: u64) {
+    /// The detector behind alert `index` fired `times` more times within it, at `severity`
+    /// (which raises the alert's when higher).
+    pub fn alert_again(&mut self, index: usize, times: u64, severity: crate::records::Severity) {
         if let Some(a) = self.world.resource_mut::<RunRecords>().alerts.get_mut(index) {
             a.count += times;
+            a.severity = a.severity.max(severity);
         }
     }
 
