@@ -374,29 +374,10 @@ fn cmd_run(
     let network = run::generate(&scenario)?;
     let twin_network = paired.then(|| network.clone());
     let twin = amirange::paired::twin(&scenario);
-    let (finished, wall, baseline) = std::thread::scope(|s| -> Result<_> {
-        let twin_run = twin_network.map(|network| {
-            let (twin, bar) = (&twin, &bar);
-            s.spawn(move || amirange::run::execute_on(twin, network, Instant::now(), |_, _| bar.inc(1)))
-        });
-        let finished = execute_on(&scenario, Some(network), &label, &source, &bar);
-        let wall = started.elapsed();
-        let baseline = match twin_run {
-            Some(handle) => Some(
-                handle
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("the baseline twin's thread panicked"))?
-                    .context("running the baseline twin (the scenario without its attacks)")?
-                    .metrics,
-            ),
-            None => None,
-        };
-        Ok((finished?, wall, baseline))
-    })?;
-    let manifest = Manifest {
+    let manifest = |wall: std::time::Duration| Manifest {
         amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
         scenario: scenario.name.clone(),
-        scenario_source: label,
+        scenario_source: label.clone(),
         seed: scenario.seed(),
         meters: scenario.meters(),
         start: scenario.sim.start.to_string(),
@@ -414,9 +395,30 @@ fn cmd_run(
             detection: scenario.detection.clone(),
         },
     };
-    let mut files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest)?;
-    let mut metrics = finished.metrics;
-    drop(finished.sim);
+    let (mut files, mut metrics, wall, baseline) = std::thread::scope(|s| -> Result<_> {
+        let twin_run = twin_network.map(|network| {
+            let (twin, bar) = (&twin, &bar);
+            s.spawn(move || amirange::run::execute_on(twin, network, Instant::now(), |_, _| bar.inc(1)))
+        });
+        // The attack run's files are rendered (and its world freed) while the twin may still run.
+        let rendered = execute_on(&scenario, Some(network), &label, &source, &bar).and_then(|finished| {
+            let wall = started.elapsed();
+            let files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest(wall))?;
+            Ok((files, finished.metrics, wall))
+        });
+        let baseline = match twin_run {
+            Some(handle) => Some(
+                handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the baseline twin's thread panicked"))?
+                    .context("running the baseline twin (the scenario without its attacks)")?
+                    .metrics,
+            ),
+            None => None,
+        };
+        let (files, metrics, wall) = rendered?;
+        Ok((files, metrics, wall, baseline))
+    })?;
     bar.finish_and_clear();
     if let Some(base) = &baseline {
         // False positives per day are the twin's: every alert there is false.
