@@ -18,6 +18,7 @@ pub mod paired;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod sweep;
 
 /// The quickstart scenario, built in so that `amirange run` works from any directory.
 pub const QUICKSTART: &str = include_str!("../scenarios/quickstart.ron");

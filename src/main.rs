@@ -86,6 +86,46 @@ enum Command {
         #[command(flatten)]
         threads: ThreadArgs,
     },
+    /// Run a sweep plan: a scenario over a grid of field values times N seeds, in parallel on
+    /// the cores; writes runs.csv (each run's measures), summary.csv (mean, standard deviation
+    /// and 95% confidence interval per grid point and measure) and each run's metrics.json.
+    ///
+    /// Every grid point is built and validated before the first run. With --shard I/N only
+    /// every N-th run is done (the I-th of N disjoint parts); `amirange merge` combines shards
+    /// into the same files an unsharded sweep writes.
+    Sweep {
+        /// The sweep plan (RON, `Sweep(...)`; see scenarios/sweeps/).
+        #[arg(value_name = "PLAN")]
+        plan: PathBuf,
+        /// Do only part I of N (1-based), e.g. 2/8 or "$SLURM_ARRAY_TASK_ID/8".
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// Folder to create (default: results/sweep-<name>, or results/sweep-<name>-shard-I-of-N).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Replace the --out folder if it exists (only once the new results are complete).
+        #[arg(long)]
+        force: bool,
+        /// Runs at once (default: the number of cores).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        jobs: Option<u16>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Merge the folders of a sweep's shards into one, with the summary of the whole sweep
+    /// (byte for byte what the unsharded sweep writes).
+    Merge {
+        /// The shards' folders.
+        #[arg(value_name = "DIR", required = true)]
+        dirs: Vec<PathBuf>,
+        /// Folder to create.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Replace the --out folder if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check a scenario file without running it, and print a one-line summary of it.
     Validate {
         #[command(flatten)]
@@ -254,6 +294,15 @@ fn dispatch(cli: Cli) -> Result<()> {
         } => cmd_run(&common, &threads, out.as_deref(), force, quiet, paired),
         Command::Bench { common, threads } => cmd_bench(&common, &threads),
         Command::Validate { common } => cmd_validate(&common),
+        Command::Sweep {
+            plan,
+            shard,
+            out,
+            force,
+            jobs,
+            quiet,
+        } => cmd_sweep(&plan, shard, out, force, jobs, quiet),
+        Command::Merge { dirs, out, force } => cmd_merge(&dirs, &out, force),
         Command::Matrix {
             dir,
             presets,
@@ -469,6 +518,216 @@ fn print_paired(attack: &amirange::metrics::Metrics, baseline: &amirange::metric
         }
     }
     println!("  every measure: paired.csv");
+}
+
+/// Parses `I/N` with 1 <= I <= N.
+fn parse_shard(text: &str) -> std::result::Result<(usize, usize), String> {
+    let (i, n) = text.split_once('/').ok_or("expected I/N, e.g. 2/8")?;
+    let i: usize = i.trim().parse().map_err(|_| format!("{i:?} is not a number"))?;
+    let n: usize = n.trim().parse().map_err(|_| format!("{n:?} is not a number"))?;
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("need 1 <= I <= N, got {i}/{n}"));
+    }
+    Ok((i, n))
+}
+
+/// What a sweep folder says about itself (`sweep.json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SweepInfo {
+    /// The plan, grid points and seeds.
+    layout: amirange::sweep::Layout,
+    /// The shard, `[I, N]`, if it is one.
+    shard: Option<(usize, usize)>,
+    /// Runs in this folder.
+    runs: Vec<usize>,
+}
+
+/// Writes `files` into a new folder `out` atomically (a `.partial` sibling renamed when
+/// complete); an existing `out` is an error unless `force`.
+fn write_folder(out: &Path, files: &[(String, Vec<u8>)], force: bool) -> Result<()> {
+    if out.exists() && !force {
+        anyhow::bail!("{} exists; pass --force to replace it", out.display());
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = out.with_file_name(format!("{name}.partial"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    for (path, bytes) in files {
+        let p = tmp.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&p, bytes).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("cannot replace {}", out.display()))?;
+    }
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot move {} into place", tmp.display()))?;
+    Ok(())
+}
+
+fn cmd_sweep(
+    plan_path: &Path,
+    shard: Option<(usize, usize)>,
+    out: Option<PathBuf>,
+    force: bool,
+    jobs: Option<u16>,
+    quiet: bool,
+) -> Result<()> {
+    let started = Instant::now();
+    let prepared = amirange::sweep::prepare(plan_path)?;
+    let layout = &prepared.layout;
+    let out = out.unwrap_or_else(|| {
+        let mut name = format!("sweep-{}", layout.plan.name);
+        if let Some((i, n)) = shard {
+            name.push_str(&format!("-shard-{i}-of-{n}"));
+        }
+        PathBuf::from("results").join(name)
+    });
+    if out.exists() && !force {
+        anyhow::bail!("{} exists; pass --force to replace it", out.display());
+    }
+    let runs = amirange::sweep::shard_runs(layout.total(), shard);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let workers = jobs.map_or(cores, usize::from).min(runs.len().max(1));
+    bevy_tasks::ComputeTaskPool::get_or_init(|| bevy_tasks::TaskPoolBuilder::new().num_threads(cores).build());
+    if !quiet {
+        println!(
+            "amirange sweep: {} ({} grid points x {} seeds = {} runs{}; {} at once)",
+            layout.plan.name,
+            layout.points.len(),
+            layout.seeds.len(),
+            layout.total(),
+            shard.map_or(String::new(), |(i, n)| format!(", shard {i}/{n}: {} runs", runs.len())),
+            workers
+        );
+    }
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(runs.len() as u64);
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} elapsed, about {eta} left")
+        {
+            bar.set_style(style);
+        }
+        bar
+    };
+    let done = amirange::sweep::execute(&prepared, &runs, workers, || bar.inc(1))?;
+    bar.finish_and_clear();
+    let rows: Vec<amirange::sweep::RunRow> = done.iter().map(|(r, _)| r.clone()).collect();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    files.push(("runs.csv".into(), amirange::sweep::runs_csv(layout, &rows).into_bytes()));
+    if shard.is_none() {
+        files.push((
+            "summary.csv".into(),
+            amirange::sweep::summary_csv(layout, &rows).into_bytes(),
+        ));
+    }
+    let info = SweepInfo {
+        layout: layout.clone(),
+        shard,
+        runs: runs.clone(),
+    };
+    let mut json = serde_json::to_vec_pretty(&info)?;
+    json.push(b'\n');
+    files.push(("sweep.json".into(), json));
+    for ((run, _), metrics) in &done {
+        files.push((format!("runs/{run:05}/metrics.json"), metrics.clone()));
+    }
+    write_folder(&out, &files, force)?;
+    if !quiet {
+        println!(
+            "  {} runs in {:.1} s; {}",
+            runs.len(),
+            started.elapsed().as_secs_f64(),
+            if shard.is_some() {
+                format!(
+                    "merge the shards with `amirange merge <dirs> --out DIR`; written to {}",
+                    out.display()
+                )
+            } else {
+                format!("summary: {}", out.join("summary.csv").display())
+            }
+        );
+    }
+    Ok(())
+}
+
+fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
+    let mut layout: Option<amirange::sweep::Layout> = None;
+    let mut rows: Vec<amirange::sweep::RunRow> = Vec::new();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for dir in dirs {
+        let info_path = dir.join("sweep.json");
+        let text = std::fs::read_to_string(&info_path)
+            .with_context(|| format!("{} is not a sweep folder (no sweep.json)", dir.display()))?;
+        let info: SweepInfo =
+            serde_json::from_str(&text).with_context(|| format!("{}: not a sweep.json", info_path.display()))?;
+        match &layout {
+            None => layout = Some(info.layout.clone()),
+            Some(l) if *l != info.layout => {
+                anyhow::bail!("{} belongs to another sweep than {}", dir.display(), dirs[0].display())
+            }
+            Some(_) => {}
+        }
+        let label = dir.join("runs.csv").display().to_string();
+        let runs = std::fs::read_to_string(dir.join("runs.csv")).with_context(|| format!("cannot read {label}"))?;
+        for row in amirange::sweep::parse_runs(&info.layout.plan, &runs, &label)? {
+            let metrics = dir.join(format!("runs/{:05}/metrics.json", row.0));
+            let bytes = std::fs::read(&metrics).with_context(|| format!("cannot read {}", metrics.display()))?;
+            files.push((format!("runs/{:05}/metrics.json", row.0), bytes));
+            rows.push(row);
+        }
+    }
+    let layout = layout.context("no folders given")?;
+    rows.sort_by_key(|(run, _)| *run);
+    let total = layout.total();
+    let have: Vec<usize> = rows.iter().map(|(r, _)| *r).collect();
+    if let Some(w) = have.windows(2).find(|w| w[0] == w[1]) {
+        anyhow::bail!("run {} appears in more than one shard", w[0]);
+    }
+    let missing: Vec<usize> = (0..total).filter(|r| have.binary_search(r).is_err()).collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{} of {total} runs are missing (e.g. run {}): merge every shard",
+            missing.len(),
+            missing[0]
+        );
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files.insert(
+        0,
+        (
+            "runs.csv".into(),
+            amirange::sweep::runs_csv(&layout, &rows).into_bytes(),
+        ),
+    );
+    files.insert(
+        1,
+        (
+            "summary.csv".into(),
+            amirange::sweep::summary_csv(&layout, &rows).into_bytes(),
+        ),
+    );
+    let info = SweepInfo {
+        layout,
+        shard: None,
+        runs: (0..total).collect(),
+    };
+    let mut json = serde_json::to_vec_pretty(&info)?;
+    json.push(b'\n');
+    files.insert(2, ("sweep.json".into(), json));
+    write_folder(out, &files, force)?;
+    println!(
+        "merged {} runs from {} folders into {}",
+        total,
+        dirs.len(),
+        out.display()
+    );
+    Ok(())
 }
 
 /// One attack under one preset in the matrix: (file/attack, preset, worked, detected, blast

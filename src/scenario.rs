@@ -656,7 +656,23 @@ impl std::error::Error for ScenarioError {}
 /// read relative to the scenario file's folder (the working folder for the built-in
 /// quickstart).
 pub fn load(file: &str, source: &str, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
-    let mut raw: RawScenario = parse_ron(file, source)?;
+    let raw: RawScenario = parse_ron(file, source)?;
+    load_raw(file, source, raw, overrides)
+}
+
+/// Parses a scenario file into its raw form (for tools that change fields before validating,
+/// such as sweeps).
+pub fn parse_raw(file: &str, source: &str) -> Result<RawScenario, ScenarioError> {
+    parse_ron(file, source)
+}
+
+/// Validates a raw scenario parsed from `source` (errors are located in it).
+pub fn load_raw(
+    file: &str,
+    source: &str,
+    mut raw: RawScenario,
+    overrides: &Overrides,
+) -> Result<Scenario, ScenarioError> {
     let mut overridden: Vec<&str> = Vec::new();
     if let Some(seed) = overrides.seed {
         raw.seed = seed;

@@ -1,0 +1,467 @@
+//! Parameter sweeps: a scenario run over a grid of values of its fields times a number of
+//! seeds, each run's chosen measures written to `runs.csv` and summarised per grid point (mean,
+//! standard deviation, 95% confidence interval) in `summary.csv`.
+//!
+//! ```text
+//!  plan.ron ──► Plan { scenario, seeds, grid: [(path, values)], measures }
+//!                 every (grid point, seed) built and validated before the first run
+//!  runs, in parallel on the cores (a shard runs every N-th) ──► runs.csv (by run index)
+//!  runs.csv (one sweep, or merged shards) ──► summary.csv (same bytes either way)
+//! ```
+//!
+//! A path names a scenario field as the file writes it, dotted, with `[i]` for list entries:
+//! `defenses.command_policy.disconnect_limit_per_account.meters`, `attacks[0].radius_m`; inside
+//! an attack the variant's name is skipped. A measure names a number in `metrics.json` the same
+//! way: `attacks[0].blast_radius.peak_customers_disconnected`, `supply.customer_minutes_interrupted`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::scenario::{self, Overrides, Scenario};
+
+/// One axis of the grid as the plan writes it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Axis {
+    /// The scenario field.
+    pub path: String,
+    /// Its values, in order.
+    pub values: Vec<Value>,
+}
+
+/// A sweep plan (`scenarios/sweeps/*.ron`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename = "Sweep")]
+pub struct Plan {
+    /// Short name (the default output folder is `results/sweep-<name>`).
+    pub name: String,
+    /// What it asks.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The scenario file, relative to the plan.
+    pub scenario: String,
+    /// Seeds per grid point: `first_seed`, `first_seed + 1`, ...
+    pub seeds: u32,
+    /// The first seed (the scenario's own by default).
+    #[serde(default)]
+    pub first_seed: Option<u64>,
+    /// Meters, overriding the scenario's.
+    #[serde(default)]
+    pub meters: Option<i64>,
+    /// Duration, overriding the scenario's.
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// A defense preset applied to every run.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// The axes; every combination of their values is a grid point.
+    pub grid: Vec<Axis>,
+    /// The measures to record, as paths into `metrics.json`.
+    pub measures: Vec<String>,
+}
+
+/// What a sweep's files are laid out by: the plan, its grid points and seeds (written to
+/// `sweep.json`, so that shards can be merged without the scenario).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Layout {
+    /// The plan.
+    pub plan: Plan,
+    /// Per grid point, its values (one per axis).
+    pub points: Vec<Vec<Value>>,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+}
+
+impl Layout {
+    /// Runs in all: grid points times seeds.
+    pub fn total(&self) -> usize {
+        self.points.len() * self.seeds.len()
+    }
+}
+
+/// A plan checked and every run's scenario built.
+pub struct Prepared {
+    /// The layout.
+    pub layout: Layout,
+    /// Per run (point-major, then seed): its scenario.
+    pub scenarios: Vec<Scenario>,
+}
+
+/// One run's outcome: its index and its measures (`None` where `metrics.json` has no number).
+pub type RunRow = (usize, Vec<Option<f64>>);
+
+/// Sets `path` in `value` to `to`, creating objects on the way; inside an enum's variant (an
+/// object with one capitalised key) the variant is skipped.
+fn set_path(value: &mut Value, path: &str, to: Value) -> Result<(), String> {
+    let mut node = value;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let (key, index) = match part.split_once('[') {
+            Some((k, rest)) => {
+                let n: usize = rest
+                    .strip_suffix(']')
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("`{part}`: expected name[index]"))?;
+                (k, Some(n))
+            }
+            None => (*part, None),
+        };
+        // Step into an enum variant (`{"Jamming": {...}}`) when the key is not its name.
+        let variant = matches!(&*node, Value::Object(map)
+            if map.len() == 1
+                && !map.contains_key(key)
+                && map.keys().all(|k| k.starts_with(|c: char| c.is_ascii_uppercase())));
+        if variant {
+            let Value::Object(map) = node else {
+                return Err("internal: not a variant".into());
+            };
+            let Some(inner) = map.values_mut().next() else {
+                return Err("internal: empty variant".into());
+            };
+            node = inner;
+        }
+        let Value::Object(map) = node else {
+            return Err(format!("`{}` is not a section with fields", parts[..i].join(".")));
+        };
+        let last = i + 1 == parts.len();
+        if last && index.is_none() {
+            map.insert(key.to_owned(), to);
+            return Ok(());
+        }
+        let entry = map.entry(key.to_owned()).or_insert_with(|| {
+            if index.is_some() {
+                Value::Array(Vec::new())
+            } else {
+                Value::Object(Default::default())
+            }
+        });
+        if entry.is_null() {
+            *entry = Value::Object(Default::default());
+        }
+        node = match index {
+            Some(n) => {
+                let Value::Array(list) = entry else {
+                    return Err(format!("`{key}` is not a list"));
+                };
+                let len = list.len();
+                let item = list
+                    .get_mut(n)
+                    .ok_or_else(|| format!("`{key}` has {len} entries, no [{n}]"))?;
+                if last {
+                    *item = to;
+                    return Ok(());
+                }
+                item
+            }
+            None => entry,
+        };
+    }
+    Err("empty path".into())
+}
+
+/// The number at `path` in `metrics.json`, if there is one.
+pub fn measure(metrics: &Value, path: &str) -> Option<f64> {
+    let mut node = metrics;
+    for part in path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, rest)) => (k, rest.strip_suffix(']').and_then(|n| n.parse::<usize>().ok())),
+            None => (part, None),
+        };
+        node = node.get(key)?;
+        if let Some(n) = index {
+            node = node.get(n)?;
+        }
+    }
+    match node {
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        other => other.as_f64(),
+    }
+}
+
+/// Loads and checks `plan_path`: every grid point and seed is built and validated before
+/// anything runs.
+pub fn prepare(plan_path: &Path) -> Result<Prepared> {
+    let label = plan_path.display().to_string();
+    let text = std::fs::read_to_string(plan_path).with_context(|| format!("cannot read sweep plan {label}"))?;
+    let plan: Plan = ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        .from_str(&text)
+        .map_err(|e| anyhow!("{label}:{}:{}: {}", e.span.start.line, e.span.start.col, e.code))?;
+    if plan.seeds == 0 {
+        bail!("{label}: field `seeds`: at least 1");
+    }
+    if plan.grid.is_empty() || plan.grid.iter().any(|a| a.values.is_empty()) {
+        bail!("{label}: field `grid`: give at least one axis, each with at least one value");
+    }
+    if plan.measures.is_empty() {
+        bail!("{label}: field `measures`: name at least one measure of metrics.json");
+    }
+    let scenario_path: PathBuf = plan_path.parent().unwrap_or(Path::new("")).join(&plan.scenario);
+    let scenario_label = scenario_path.display().to_string();
+    let source = std::fs::read_to_string(&scenario_path)
+        .with_context(|| format!("{label}: field `scenario`: cannot read {scenario_label}"))?;
+    let raw = scenario::parse_raw(&scenario_label, &source)?;
+    let first_seed = plan.first_seed.unwrap_or(raw.seed);
+    let raw_json = serde_json::to_value(&raw)?;
+    let mut points: Vec<Vec<Value>> = vec![Vec::new()];
+    for axis in &plan.grid {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                axis.values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.push(v.clone());
+                    q
+                })
+            })
+            .collect();
+    }
+    let seeds: Vec<u64> = (0..u64::from(plan.seeds)).map(|i| first_seed + i).collect();
+    let overrides = Overrides {
+        seed: None,
+        meters: plan.meters,
+        duration: plan.duration.clone(),
+    };
+    let mut scenarios = Vec::with_capacity(points.len() * seeds.len());
+    for (p, values) in points.iter().enumerate() {
+        let mut json = raw_json.clone();
+        for (axis, v) in plan.grid.iter().zip(values) {
+            set_path(&mut json, &axis.path, v.clone())
+                .map_err(|e| anyhow!("{label}: grid axis `{}`: {e}", axis.path))?;
+        }
+        let point_raw: scenario::RawScenario = serde_json::from_value(json).map_err(|e| {
+            anyhow!(
+                "{label}: grid point {p} ({}): the scenario does not take these values: {e}",
+                describe(&plan, values)
+            )
+        })?;
+        for &seed in &seeds {
+            let mut raw = point_raw.clone();
+            raw.seed = seed;
+            let mut s = scenario::load_raw(&scenario_label, &source, raw, &overrides)
+                .map_err(|e| anyhow!("grid point {p} ({}): {e}", describe(&plan, values)))?;
+            if let Some(preset) = &plan.preset {
+                s.apply_preset(preset)
+                    .map_err(|(f, m)| anyhow!("{label}: field `preset`: {f}: {m}"))?;
+            }
+            scenarios.push(s);
+        }
+    }
+    Ok(Prepared {
+        layout: Layout { plan, points, seeds },
+        scenarios,
+    })
+}
+
+fn describe(plan: &Plan, values: &[Value]) -> String {
+    plan.grid
+        .iter()
+        .zip(values)
+        .map(|(a, v)| format!("{} = {v}", a.path))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which runs shard `i` of `n` (1-based) does: every run whose index is `i - 1` modulo `n`.
+pub fn shard_runs(total: usize, shard: Option<(usize, usize)>) -> Vec<usize> {
+    match shard {
+        None => (0..total).collect(),
+        Some((i, n)) => (0..total).filter(|r| r % n == i - 1).collect(),
+    }
+}
+
+/// Runs `runs` of the prepared sweep on `workers` threads; `done()` after each. Returns the
+/// rows by run index and each run's `metrics.json`.
+pub fn execute(
+    prepared: &Prepared,
+    runs: &[usize],
+    workers: usize,
+    done: impl Fn() + Sync,
+) -> Result<Vec<(RunRow, Vec<u8>)>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::with_capacity(runs.len()));
+    let failed: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&run) = runs.get(k) else { break };
+                    if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        break;
+                    }
+                    let outcome = crate::run::execute(&prepared.scenarios[run], |_, _| {}).and_then(|f| {
+                        let json = serde_json::to_value(&f.metrics)?;
+                        let row: Vec<Option<f64>> = prepared
+                            .layout
+                            .plan
+                            .measures
+                            .iter()
+                            .map(|m| measure(&json, m))
+                            .collect();
+                        let mut bytes = serde_json::to_vec_pretty(&f.metrics)?;
+                        bytes.push(b'\n');
+                        Ok(((run, row), bytes))
+                    });
+                    match outcome {
+                        Ok(r) => {
+                            if let Ok(mut v) = results.lock() {
+                                v.push(r);
+                            }
+                            done();
+                        }
+                        Err(e) => {
+                            if let Ok(mut f) = failed.lock() {
+                                f.get_or_insert(e.context(format!("run {run}")));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().map_err(|_| anyhow!("a sweep worker panicked"))? {
+        return Err(e);
+    }
+    let mut rows = results.into_inner().map_err(|_| anyhow!("a sweep worker panicked"))?;
+    rows.sort_by_key(|((run, _), _)| *run);
+    Ok(rows)
+}
+
+/// The header of `runs.csv` for `plan`.
+pub fn runs_header(plan: &Plan) -> String {
+    let mut h = String::from("run,point,seed");
+    for a in &plan.grid {
+        let _ = write!(h, ",{}", a.path);
+    }
+    for m in &plan.measures {
+        let _ = write!(h, ",{m}");
+    }
+    h
+}
+
+fn value_cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Renders `runs.csv`: one row per run, in run order.
+pub fn runs_csv(layout: &Layout, rows: &[RunRow]) -> String {
+    let mut out = runs_header(&layout.plan);
+    out.push('\n');
+    let n_seeds = layout.seeds.len();
+    for (run, measures) in rows {
+        let point = run / n_seeds;
+        let _ = write!(out, "{run},{point},{}", layout.seeds[run % n_seeds]);
+        for v in &layout.points[point] {
+            let _ = write!(out, ",{}", value_cell(v));
+        }
+        for m in measures {
+            match m {
+                Some(x) => {
+                    let _ = write!(out, ",{x}");
+                }
+                None => out.push(','),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Parses a `runs.csv` written by [`runs_csv`] for `plan` back into rows.
+pub fn parse_runs(plan: &Plan, text: &str, label: &str) -> Result<Vec<RunRow>> {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    if header != runs_header(plan) {
+        bail!("{label}: runs.csv does not belong to this plan (its header differs)");
+    }
+    let skip = 3 + plan.grid.len();
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let cells: Vec<&str> = line.split(',').collect();
+            let run: usize = cells
+                .first()
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| anyhow!("{label}: line {}: no run index", i + 2))?;
+            let measures = cells
+                .get(skip..)
+                .ok_or_else(|| anyhow!("{label}: line {}: too few cells", i + 2))?
+                .iter()
+                .map(|c| {
+                    if c.is_empty() {
+                        Ok(None)
+                    } else {
+                        c.parse::<f64>().map(Some)
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow!("{label}: line {}: {e}", i + 2))?;
+            Ok((run, measures))
+        })
+        .collect()
+}
+
+/// Two-sided 97.5% quantiles of Student's t for 1 to 30 degrees of freedom.
+const T975: [f64; 30] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
+    2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
+
+/// Renders `summary.csv` from every run's rows: per grid point and measure, the number of runs
+/// with a value, mean, sample standard deviation and the 95% confidence interval of the mean
+/// (Student's t).
+pub fn summary_csv(layout: &Layout, rows: &[RunRow]) -> String {
+    let plan = &layout.plan;
+    let mut out = String::from("point");
+    for a in &plan.grid {
+        let _ = write!(out, ",{}", a.path);
+    }
+    out.push_str(",measure,n,mean,sd,ci95_low,ci95_high\n");
+    let n_seeds = layout.seeds.len();
+    for (p, values) in layout.points.iter().enumerate() {
+        for (k, m) in plan.measures.iter().enumerate() {
+            let xs: Vec<f64> = rows
+                .iter()
+                .filter(|(run, _)| run / n_seeds == p)
+                .filter_map(|(_, ms)| ms[k])
+                .collect();
+            let _ = write!(out, "{p}");
+            for v in values {
+                let _ = write!(out, ",{}", value_cell(v));
+            }
+            let n = xs.len();
+            let _ = write!(out, ",{m},{n}");
+            if n == 0 {
+                out.push_str(",,,,\n");
+                continue;
+            }
+            let mean = xs.iter().sum::<f64>() / n as f64;
+            let round = |x: f64| (x * 1e9).round() / 1e9;
+            if n == 1 {
+                let _ = writeln!(out, ",{},,,", round(mean));
+                continue;
+            }
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            let sd = var.sqrt();
+            let t = T975.get(n - 2).copied().unwrap_or(1.96);
+            let half = t * sd / (n as f64).sqrt();
+            let _ = writeln!(
+                out,
+                ",{},{},{},{}",
+                round(mean),
+                round(sd),
+                round(mean - half),
+                round(mean + half)
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,167 @@
+//! Sweeps end to end: the same plan twice gives the same bytes; shards merged give what the
+//! unsharded sweep gives; bad plans fail before the first run and name what is wrong.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn amirange(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_amirange"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the amirange binary runs")
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A small plan: the constant jammer at two radii, two seeds, 1,500 meters for 6 hours.
+fn plan(dir: &Path, grid: &str) -> String {
+    let scenario = format!("{}/scenarios/attacks/jamming-constant.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = format!(
+        r#"Sweep(
+    name: "small",
+    scenario: "{scenario}",
+    seeds: 2,
+    meters: 1500,
+    duration: "17h",
+    grid: [{grid}],
+    measures: ["attacks[0].blast_radius.readings_lost", "reads.missing", "attacks[0].no_such_measure"],
+)"#
+    );
+    let path = dir.join("plan.ron");
+    std::fs::write(&path, text).expect("write plan");
+    path.to_str().expect("utf-8").to_owned()
+}
+
+#[test]
+fn sweeps_repeat_byte_for_byte_and_shards_merge_into_the_whole() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let t = tmp.path();
+    let plan = plan(t, r#"(path: "attacks[0].radius_m", values: [300, 900])"#);
+    let out = |name: &str| t.join(name).to_str().expect("utf-8").to_owned();
+    for name in ["a", "b"] {
+        let o = amirange(&["sweep", &plan, "--out", &out(name), "-q"], t);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let summary = read(&t.join("a/summary.csv"));
+    assert_eq!(summary, read(&t.join("b/summary.csv")), "the same sweep twice");
+    assert_eq!(read(&t.join("a/runs.csv")), read(&t.join("b/runs.csv")));
+    let text = String::from_utf8(summary.clone()).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "point,attacks[0].radius_m,measure,n,mean,sd,ci95_low,ci95_high"
+    );
+    // 2 points x 3 measures; a measure metrics.json lacks has no values.
+    assert_eq!(lines.len(), 1 + 2 * 3, "{text}");
+    assert!(
+        lines.iter().any(|l| l.ends_with("attacks[0].no_such_measure,0,,,,")),
+        "{text}"
+    );
+    // Point 0 is the 300 m jammer, point 1 the 900 m one.
+    let lost = |point: &str| -> f64 {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(point) && l.contains("readings_lost"))
+            .expect("a row");
+        line.split(',').nth(4).expect("mean").parse().expect("a number")
+    };
+    assert!(lost("1,") > lost("0,"), "a wider jammer costs more reads: {text}");
+    // Four runs: each has its metrics.json.
+    for run in 0..4 {
+        assert!(t.join(format!("a/runs/{run:05}/metrics.json")).is_file());
+    }
+    // Three shards of four runs, merged.
+    for i in 1..=3 {
+        let o = amirange(
+            &[
+                "sweep",
+                &plan,
+                "--shard",
+                &format!("{i}/3"),
+                "--out",
+                &out(&format!("s{i}")),
+                "-q",
+            ],
+            t,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            !t.join(format!("s{i}/summary.csv")).exists(),
+            "a shard has no summary of its own"
+        );
+    }
+    let o = amirange(&["merge", &out("s1"), &out("s2"), &out("s3"), "--out", &out("m")], t);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read(&t.join("m/summary.csv")), summary, "merged shards equal the whole");
+    assert_eq!(read(&t.join("m/runs.csv")), read(&t.join("a/runs.csv")));
+    assert_eq!(
+        read(&t.join("m/runs/00003/metrics.json")),
+        read(&t.join("a/runs/00003/metrics.json"))
+    );
+    // A missing shard, or one twice, is refused.
+    let o = amirange(&["merge", &out("s1"), &out("s2"), "--out", &out("m2")], t);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("missing"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!t.join("m2").exists(), "nothing half-written");
+    let o = amirange(
+        &[
+            "merge",
+            &out("s1"),
+            &out("s1"),
+            &out("s2"),
+            &out("s3"),
+            "--out",
+            &out("m3"),
+        ],
+        t,
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("more than one shard"));
+}
+
+#[test]
+fn bad_plans_fail_before_the_first_run() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let t = tmp.path();
+    let cases = [
+        (r#"(path: "attacks[0].radius_m", values: ["wide"])"#, "grid point 0"),
+        (
+            r#"(path: "attacks[3].radius_m", values: [300])"#,
+            "has 1 entries, no [3]",
+        ),
+        (r#"(path: "attacks[0].radius_m", values: [300, -5])"#, "radius"),
+        (r#"(path: "no_such_field", values: [1])"#, "no_such_field"),
+    ];
+    for (grid, expected) in cases {
+        let plan = plan(t, grid);
+        let o = amirange(&["sweep", &plan, "--out", t.join("x").to_str().expect("utf-8")], t);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{grid}");
+        assert!(err.contains(expected), "{grid}: {err}");
+        assert!(!t.join("x").exists(), "{grid}: nothing written");
+    }
+    let o = amirange(&["sweep", "plan.ron", "--shard", "4/3"], t);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 <= I <= N"));
+}
+
+/// Every shipped sweep plan builds and validates all its runs.
+#[test]
+fn shipped_sweep_plans_prepare() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sweeps");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios/sweeps") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "ron") {
+            let p = amirange::sweep::prepare(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            assert!(p.layout.total() >= 20, "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "at least the rate-limit and jammer-radius plans");
+}
