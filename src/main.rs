@@ -115,6 +115,13 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Draw a result folder's charts and report.html again from its files (manifest.json,
+    /// metrics.json, timeseries.csv, truth.csv, alerts.csv).
+    Report {
+        /// The result folder.
+        #[arg(value_name = "RESULT_DIR")]
+        dir: PathBuf,
+    },
     /// Merge the folders of a sweep's shards into one, with the summary of the whole sweep
     /// (byte for byte what the unsharded sweep writes).
     Merge {
@@ -306,6 +313,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             quiet,
         } => cmd_sweep(&plan, shard, out, force, jobs, &threads, quiet),
         Command::Merge { dirs, out, force } => cmd_merge(&dirs, &out, force),
+        Command::Report { dir } => cmd_report(&dir),
         Command::Matrix {
             dir,
             presets,
@@ -481,6 +489,10 @@ fn cmd_run(
             f.1 = json;
         }
         files.push(("paired.csv", amirange::paired::paired_csv(&metrics, base).into_bytes()));
+        // The report shows the twin's false positives too.
+        files.retain(|(name, _)| !name.starts_with("plots/") && *name != "report.html");
+        let report = results::report_files(&files)?;
+        files.extend(report);
         let mut json = serde_json::to_vec_pretty(base)?;
         json.push(b'\n');
         files.push(("baseline-metrics.json", json));
@@ -521,6 +533,27 @@ fn print_paired(attack: &amirange::metrics::Metrics, baseline: &amirange::metric
         }
     }
     println!("  every measure: paired.csv");
+}
+
+fn cmd_report(dir: &Path) -> Result<()> {
+    let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
+    for name in results::REPORT_SOURCES {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("{} is not a result folder: cannot read {name}", dir.display()))?;
+        files.push((name, bytes));
+    }
+    let out = results::report_files(&files)?;
+    std::fs::create_dir_all(dir.join("plots")).with_context(|| format!("cannot create {}/plots", dir.display()))?;
+    for (name, bytes) in &out {
+        // Each file is written beside itself and renamed: a reader never sees half of one.
+        let path = dir.join(name);
+        let tmp = dir.join(format!("{name}.partial"));
+        std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!("wrote {}", dir.join("report.html").display());
+    Ok(())
 }
 
 /// Parses `I/N` with 1 <= I <= N.
@@ -631,10 +664,9 @@ fn cmd_sweep(
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     files.push(("runs.csv".into(), amirange::sweep::runs_csv(layout, &rows).into_bytes()));
     if shard.is_none() {
-        files.push((
-            "summary.csv".into(),
-            amirange::sweep::summary_csv(layout, &rows).into_bytes(),
-        ));
+        let summary = amirange::sweep::summary_csv(layout, &rows);
+        files.extend(sweep_charts(layout, &summary));
+        files.push(("summary.csv".into(), summary.into_bytes()));
     }
     let info = SweepInfo {
         layout: layout.clone(),
@@ -664,6 +696,22 @@ fn cmd_sweep(
         );
     }
     Ok(())
+}
+
+/// One chart per measure against the first axis (`plots/measure-K.svg`), where that axis and
+/// the measure are numbers.
+fn sweep_charts(layout: &amirange::sweep::Layout, summary: &str) -> Vec<(String, Vec<u8>)> {
+    layout
+        .plan
+        .measures
+        .iter()
+        .enumerate()
+        .filter_map(|(k, m)| {
+            amirange_viz::sweep_svg(summary, m)
+                .ok()
+                .map(|svg| (format!("plots/measure-{k}.svg"), svg.into_bytes()))
+        })
+        .collect()
 }
 
 fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
@@ -715,13 +763,9 @@ fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
             amirange::sweep::runs_csv(&layout, &rows).into_bytes(),
         ),
     );
-    files.insert(
-        1,
-        (
-            "summary.csv".into(),
-            amirange::sweep::summary_csv(&layout, &rows).into_bytes(),
-        ),
-    );
+    let summary = amirange::sweep::summary_csv(&layout, &rows);
+    files.extend(sweep_charts(&layout, &summary));
+    files.insert(1, ("summary.csv".into(), summary.into_bytes()));
     let info = SweepInfo {
         layout,
         shard: None,

@@ -430,4 +430,42 @@ pub fn render(
         ("truth.csv", truth_csv(scenario, records).into_bytes()),
         ("alerts.csv", alerts_csv(scenario, records, metrics).into_bytes()),
     ])
+    .and_then(|mut files| {
+        let more = report_files(&files)?;
+        files.extend(more);
+        Ok(files)
+    })
+}
+
+/// The files the report is drawn from (all in a result folder).
+pub const REPORT_SOURCES: [&str; 5] = [
+    "manifest.json",
+    "metrics.json",
+    "timeseries.csv",
+    "truth.csv",
+    "alerts.csv",
+];
+
+/// The charts (`plots/timeline.svg`, `plots/detection.svg` when the run had attacks) and
+/// `report.html`, drawn from a result folder's files alone (`amirange-viz`).
+pub fn report_files(files: &[(&str, Vec<u8>)]) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let get = |name: &str| -> Result<String> {
+        let bytes = files
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, b)| b.clone())
+            .with_context(|| format!("{name} is missing"))?;
+        String::from_utf8(bytes).with_context(|| format!("{name} is not UTF-8"))
+    };
+    let manifest: serde_json::Value = serde_json::from_str(&get("manifest.json")?).context("reading manifest.json")?;
+    let metrics: serde_json::Value = serde_json::from_str(&get("metrics.json")?).context("reading metrics.json")?;
+    let timeline = amirange_viz::timeline_svg(&get("timeseries.csv")?, &get("truth.csv")?, &get("alerts.csv")?)?;
+    let detection = amirange_viz::detection_svg(&metrics)?;
+    let html = amirange_viz::report_html(&manifest, &metrics, &timeline, detection.as_deref());
+    let mut out = vec![("plots/timeline.svg", timeline.into_bytes())];
+    if let Some(svg) = detection {
+        out.push(("plots/detection.svg", svg.into_bytes()));
+    }
+    out.push(("report.html", html.into_bytes()));
+    Ok(out)
 }

@@ -37,6 +37,38 @@ fn attack<'a>(m: &'a Metrics, id: &str) -> &'a AttackMetrics {
         .unwrap_or_else(|| panic!("attack {id} in metrics"))
 }
 
+/// The run's charts, drawn from its result files alone, carry its data: the timeline's first
+/// line has a point per interval, and the detection chart names every attack.
+fn charts_carry_the_run(name: &str, scenario: &Scenario, finished: &Finished) {
+    let records = finished.sim.records();
+    let timeline = amirange_viz::timeline_svg(
+        &amirange::results::timeseries_csv(scenario, records),
+        &amirange::results::truth_csv(scenario, records),
+        &amirange::results::alerts_csv(scenario, records, &finished.metrics),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    // The customers-connected line is the first blue one.
+    let points = timeline
+        .split("<polyline")
+        .find(|p| p.contains("stroke=\"#0000FF\""))
+        .and_then(|p| p.split("points=\"").nth(1))
+        .and_then(|p| p.split('"').next())
+        .map(|p| p.split_whitespace().count())
+        .unwrap_or(0);
+    assert_eq!(points, records.intervals.len(), "{name}: one point per interval");
+    let metrics = serde_json::to_value(&finished.metrics).expect("json");
+    let detection = amirange_viz::detection_svg(&metrics)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .expect("attacks");
+    for a in &finished.metrics.attacks {
+        assert!(
+            detection.contains(&format!("{}: ", a.id)),
+            "{name}: {} in the detection chart",
+            a.id
+        );
+    }
+}
+
 /// Parses `truth.csv` into (attack, step, meters).
 fn truth_rows(scenario: &Scenario, finished: &Finished) -> Vec<(String, String, Vec<u32>)> {
     let csv = amirange::results::truth_csv(scenario, finished.sim.records());
@@ -89,6 +121,7 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
         let finished = run(&scenario);
         let m = &finished.metrics;
         assert_eq!(m.attacks.len(), scenario.attacks.len(), "{name}");
+        charts_carry_the_run(name, &scenario, &finished);
         for a in &m.attacks {
             let b = &a.blast_radius;
             assert!(!a.summary.is_empty());

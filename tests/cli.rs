@@ -612,3 +612,50 @@ fn defended_runs_are_deterministic_and_the_matrix_prints_a_table() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown preset \"tinfoil\""));
 }
+
+/// Every run writes its charts and a self-contained report.html; `amirange report` draws them
+/// again from the result files alone, byte for byte.
+#[test]
+fn runs_write_a_self_contained_report_that_report_redraws() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("r");
+    let o = amirange(
+        &[
+            "run",
+            &scenario_path("attacks/replay-no-counters.ron"),
+            "--meters",
+            "1500",
+            "--preset",
+            "hardened",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "-q",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = String::from_utf8(read(&out.join("report.html"))).expect("utf-8");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no URL in the report"
+    );
+    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("<img"));
+    assert_eq!(html.matches("<svg").count(), 2, "timeline and detection inline");
+    assert!(html.contains("<h2>Attacks</h2>") && html.contains("<h2>Detectors</h2>"));
+    let before: Vec<Vec<u8>> = ["report.html", "plots/timeline.svg", "plots/detection.svg"]
+        .iter()
+        .map(|f| read(&out.join(f)))
+        .collect();
+    std::fs::remove_file(out.join("report.html")).expect("remove");
+    let o = amirange(&["report", out.to_str().expect("utf-8")], tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (f, b) in ["report.html", "plots/timeline.svg", "plots/detection.svg"]
+        .iter()
+        .zip(&before)
+    {
+        assert!(read(&out.join(f)) == *b, "{f} drawn again differs");
+    }
+    let o = amirange(&["report", tmp.path().to_str().expect("utf-8")], tmp.path());
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a result folder"));
+}

@@ -1,0 +1,579 @@
+//! # amirange-viz: charts and the HTML report, from result files alone
+//!
+//! Everything here reads the files a run or a sweep wrote (`timeseries.csv`, `metrics.json`,
+//! `alerts.csv`, `summary.csv`, ...) and knows nothing of the engine: a result folder copied to
+//! another machine draws the same charts. Charts are SVG (plotters); the report is one HTML file
+//! with the charts inline and no external script, style sheet or font.
+//!
+//! - [`timeline_svg`]: customers connected, true and reported load, attack windows shaded,
+//!   alerts marked.
+//! - [`detection_svg`]: time to detect per attack, labelled with the first detector.
+//! - [`sweep_svg`]: a measure against the first axis of a sweep, with its 95% band.
+//! - [`report_html`]: the run's report.
+
+use plotters::prelude::*;
+use serde_json::Value;
+
+/// A result file that cannot be drawn: which, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct VizError {
+    /// The file.
+    pub file: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(file: &str, message: impl Into<String>) -> VizError {
+    VizError {
+        file: file.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// A CSV file with a header, split naively on commas outside quotes.
+pub struct Table {
+    /// Column names.
+    pub header: Vec<String>,
+    /// Rows of cells.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// Parses `text` (RFC 4180 quoting).
+    pub fn parse(text: &str) -> Table {
+        let mut lines = text.lines().map(split_csv);
+        let header = lines.next().unwrap_or_default();
+        Table {
+            header,
+            rows: lines.collect(),
+        }
+    }
+
+    /// The column called `name`.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// Column `name` as numbers (non-numbers are skipped as `NaN`).
+    pub fn numbers(&self, file: &str, name: &str) -> Result<Vec<f64>, VizError> {
+        let c = self
+            .column(name)
+            .ok_or_else(|| err(file, format!("no column `{name}`")))?;
+        Ok(self
+            .rows
+            .iter()
+            .map(|r| r.get(c).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN))
+            .collect())
+    }
+}
+
+fn split_csv(line: &str) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cell.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(std::mem::take(&mut cell)),
+            _ => cell.push(c),
+        }
+    }
+    cells.push(cell);
+    cells
+}
+
+const WIDTH: u32 = 960;
+
+fn draw_err(file: &str, e: impl std::fmt::Display) -> VizError {
+    err(file, format!("drawing failed: {e}"))
+}
+
+/// The run's timeline: customers connected (top) and true, reported and SCADA load (bottom),
+/// hour by hour, with every attack's window shaded (from its first to its last ground-truth
+/// step in `truth.csv`) and every alert marked (`alerts.csv`).
+pub fn timeline_svg(timeseries: &str, truth: &str, alerts: &str) -> Result<String, VizError> {
+    let ts = Table::parse(timeseries);
+    let hours: Vec<f64> = ts.numbers("timeseries.csv", "slot")?.iter().map(|s| s / 4.0).collect();
+    if hours.is_empty() {
+        return Err(err("timeseries.csv", "no intervals"));
+    }
+    let connected = ts.numbers("timeseries.csv", "customers_connected")?;
+    let true_kw = ts.numbers("timeseries.csv", "true_kw")?;
+    let reported_kw = ts.numbers("timeseries.csv", "reported_kw")?;
+    let start = ts.rows.first().and_then(|r| r.first()).cloned().unwrap_or_default();
+    // Attack windows from the truth, in hours since the start.
+    let tr = Table::parse(truth);
+    let mut windows: Vec<(String, f64, f64)> = Vec::new();
+    if let (Some(t), Some(a)) = (tr.column("time_s"), tr.column("attack")) {
+        for r in &tr.rows {
+            let (Some(h), Some(id)) = (r.get(t).and_then(|x| x.parse::<f64>().ok()), r.get(a)) else {
+                continue;
+            };
+            let h = h / 3600.0;
+            match windows.iter_mut().find(|w| w.0 == *id) {
+                Some(w) => {
+                    w.1 = w.1.min(h);
+                    w.2 = w.2.max(h);
+                }
+                None => windows.push((id.clone(), h, h)),
+            }
+        }
+    }
+    let al = Table::parse(alerts);
+    let alert_hours: Vec<f64> = match al.column("time") {
+        Some(c) => al
+            .rows
+            .iter()
+            .filter_map(|r| r.get(c))
+            .filter_map(|t| hours_between(&start, t))
+            .collect(),
+        None => Vec::new(),
+    };
+    let x_max = hours.last().copied().unwrap_or(1.0) + 0.25;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw_err("timeline", e))?;
+        let (top, bottom) = root.split_vertically(260);
+        let max_c = connected.iter().copied().filter(|x| x.is_finite()).fold(1.0, f64::max) * 1.05;
+        let mut c = ChartBuilder::on(&top)
+            .caption("Customers connected", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_max, 0.0..max_c)
+            .map_err(|e| draw_err("timeline", e))?;
+        c.configure_mesh()
+            .x_desc("hours since start")
+            .draw()
+            .map_err(|e| draw_err("timeline", e))?;
+        shade(&mut c, &windows, max_c)?;
+        c.draw_series(LineSeries::new(
+            hours
+                .iter()
+                .copied()
+                .zip(connected.iter().copied())
+                .filter(|p| p.1.is_finite()),
+            &BLUE,
+        ))
+        .map_err(|e| draw_err("timeline", e))?
+        .label("customers connected")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+        for &h in &alert_hours {
+            c.draw_series(std::iter::once(PathElement::new(
+                vec![(h, 0.0), (h, max_c * 0.08)],
+                RED.stroke_width(2),
+            )))
+            .map_err(|e| draw_err("timeline", e))?;
+        }
+        let max_kw = true_kw
+            .iter()
+            .chain(&reported_kw)
+            .copied()
+            .filter(|x| x.is_finite())
+            .fold(1.0, f64::max)
+            * 1.1;
+        let mut k = ChartBuilder::on(&bottom)
+            .caption("Load, kW (true and as reported to the MDM)", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_max, 0.0..max_kw)
+            .map_err(|e| draw_err("timeline", e))?;
+        k.configure_mesh()
+            .x_desc("hours since start")
+            .draw()
+            .map_err(|e| draw_err("timeline", e))?;
+        shade(&mut k, &windows, max_kw)?;
+        for (values, color, label) in [(&true_kw, BLACK, "true load"), (&reported_kw, GREEN, "reported load")] {
+            k.draw_series(LineSeries::new(
+                hours
+                    .iter()
+                    .copied()
+                    .zip(values.iter().copied())
+                    .filter(|p| p.1.is_finite()),
+                color,
+            ))
+            .map_err(|e| draw_err("timeline", e))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        }
+        k.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| draw_err("timeline", e))?;
+        root.present().map_err(|e| draw_err("timeline", e))?;
+    }
+    Ok(svg)
+}
+
+type Chart<'a> = ChartContext<
+    'a,
+    SVGBackend<'a>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Shades attack windows (at least a quarter of an hour wide) over the chart's height.
+fn shade(chart: &mut Chart<'_>, windows: &[(String, f64, f64)], top: f64) -> Result<(), VizError> {
+    for (_, from, to) in windows {
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(*from, 0.0), ((*to).max(from + 0.25), top)],
+                RED.mix(0.12).filled(),
+            )))
+            .map_err(|e| draw_err("timeline", e))?;
+    }
+    Ok(())
+}
+
+/// Hours from `start` to `t`, both `YYYY-MM-DDTHH:MM:SS` (days counted within one month or
+/// across month ends by ordinal day).
+fn hours_between(start: &str, t: &str) -> Option<f64> {
+    let secs = |s: &str| -> Option<i64> {
+        let (date, time) = s.split_once('T')?;
+        let mut d = date.split('-').map(|x| x.parse::<i64>());
+        let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+        let mut hms = time.split(':').map(|x| x.parse::<i64>());
+        let (h, mi, se) = (
+            hms.next()?.ok()?,
+            hms.next()?.ok()?,
+            hms.next().and_then(Result::ok).unwrap_or(0),
+        );
+        // Days since the civil epoch (Howard Hinnant's algorithm).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some(days * 86_400 + h * 3600 + mi * 60 + se)
+    };
+    Some((secs(t)? - secs(start)?) as f64 / 3600.0)
+}
+
+/// Time to detect per attack (`metrics.json`), one bar each, labelled with the first detector;
+/// attacks not detected are listed under the chart. `None` when the run had no attacks.
+pub fn detection_svg(metrics: &Value) -> Result<Option<String>, VizError> {
+    let Some(attacks) = metrics.get("attacks").and_then(Value::as_array) else {
+        return Err(err("metrics.json", "no `attacks` list"));
+    };
+    if attacks.is_empty() {
+        return Ok(None);
+    }
+    let rows: Vec<(String, Option<f64>, String)> = attacks
+        .iter()
+        .map(|a| {
+            (
+                a.get("id").and_then(Value::as_str).unwrap_or("?").to_owned(),
+                a.get("time_to_detect_s").and_then(Value::as_f64),
+                a.get("first_detector")
+                    .and_then(Value::as_str)
+                    .unwrap_or("not detected")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let max_min = rows.iter().filter_map(|r| r.1).fold(1.0, f64::max) / 60.0 * 1.2 + 1.0;
+    let height = 80 + 40 * rows.len() as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw_err("detection", e))?;
+        let n = rows.len() as f64;
+        let mut c = ChartBuilder::on(&root)
+            .caption("Time to detect, minutes (first detector)", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(10)
+            .build_cartesian_2d(0.0..max_min, 0.0..n)
+            .map_err(|e| draw_err("detection", e))?;
+        c.configure_mesh()
+            .disable_y_mesh()
+            .disable_y_axis()
+            .x_desc("minutes from the attack's start")
+            .draw()
+            .map_err(|e| draw_err("detection", e))?;
+        for (i, (id, ttd, by)) in rows.iter().enumerate() {
+            let y = n - i as f64 - 0.5;
+            if let Some(t) = ttd {
+                c.draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, y - 0.3), ((t / 60.0).max(max_min * 0.005), y + 0.3)],
+                    BLUE.mix(0.6).filled(),
+                )))
+                .map_err(|e| draw_err("detection", e))?;
+            }
+            let label = match ttd {
+                Some(t) => format!("{id}: {:.1} min by {by}", t / 60.0),
+                None => format!("{id}: not detected"),
+            };
+            c.draw_series(std::iter::once(Text::new(
+                label,
+                (max_min * 0.02, y),
+                ("sans-serif", 14),
+            )))
+            .map_err(|e| draw_err("detection", e))?;
+        }
+        root.present().map_err(|e| draw_err("detection", e))?;
+    }
+    Ok(Some(svg))
+}
+
+/// A sweep's `summary.csv`: `measure`'s mean against the first axis whose values are numbers
+/// and vary, with its 95% confidence band.
+pub fn sweep_svg(summary: &str, measure: &str) -> Result<String, VizError> {
+    let t = Table::parse(summary);
+    let m = t
+        .column("measure")
+        .ok_or_else(|| err("summary.csv", "no `measure` column"))?;
+    let varies = |c: usize| {
+        let vals: Vec<Option<f64>> = t.rows.iter().map(|r| r.get(c).and_then(|x| x.parse().ok())).collect();
+        vals.iter().all(Option::is_some) && vals.windows(2).any(|w| w[0] != w[1])
+    };
+    let x = (1..m)
+        .find(|&c| varies(c))
+        .ok_or_else(|| err("summary.csv", "no grid axis with numbers that vary"))?;
+    let axis = t.header[x].clone();
+    let (mean, lo, hi) = (t.column("mean"), t.column("ci95_low"), t.column("ci95_high"));
+    let (Some(mean), Some(lo), Some(hi)) = (mean, lo, hi) else {
+        return Err(err("summary.csv", "no mean or interval columns"));
+    };
+    let num = |r: &Vec<String>, c: usize| r.get(c).and_then(|x| x.parse::<f64>().ok());
+    let mut pts: Vec<(f64, f64, f64, f64)> = t
+        .rows
+        .iter()
+        .filter(|r| r.get(m).is_some_and(|x| x == measure))
+        .filter_map(|r| {
+            let x = num(r, x)?;
+            let y = num(r, mean)?;
+            Some((x, y, num(r, lo).unwrap_or(y), num(r, hi).unwrap_or(y)))
+        })
+        .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if pts.is_empty() {
+        return Err(err(
+            "summary.csv",
+            format!("no numeric grid values with a mean for `{measure}`"),
+        ));
+    }
+    let (x0, x1) = (pts[0].0, pts[pts.len() - 1].0);
+    let pad = ((x1 - x0) * 0.05).max(0.5);
+    let y1 = pts.iter().map(|p| p.3).fold(f64::MIN, f64::max);
+    let y0 = pts.iter().map(|p| p.2).fold(f64::MAX, f64::min).min(0.0);
+    let y1 = if y1 > y0 { y1 * 1.05 } else { y0 + 1.0 };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw_err("sweep", e))?;
+        let mut c = ChartBuilder::on(&root)
+            .caption(format!("{measure} (mean, 95% interval)"), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(80)
+            .build_cartesian_2d((x0 - pad)..(x1 + pad), y0..y1)
+            .map_err(|e| draw_err("sweep", e))?;
+        c.configure_mesh()
+            .x_desc(axis)
+            .draw()
+            .map_err(|e| draw_err("sweep", e))?;
+        let band: Vec<(f64, f64)> = pts
+            .iter()
+            .map(|p| (p.0, p.3))
+            .chain(pts.iter().rev().map(|p| (p.0, p.2)))
+            .collect();
+        c.draw_series(std::iter::once(Polygon::new(band, BLUE.mix(0.2).filled())))
+            .map_err(|e| draw_err("sweep", e))?;
+        c.draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), &BLUE))
+            .map_err(|e| draw_err("sweep", e))?;
+        c.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 3, BLUE.filled())))
+            .map_err(|e| draw_err("sweep", e))?;
+        root.present().map_err(|e| draw_err("sweep", e))?;
+    }
+    Ok(svg)
+}
+
+/// Escapes text for HTML.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An SVG document as an inline HTML element (the XML namespace, which HTML does not need, is
+/// dropped, so the report names no URL).
+pub fn inline_svg(svg: &str) -> String {
+    svg.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "")
+        .replace("xmlns=\"http://www.w3.org/2000/svg\"", "")
+}
+
+fn num(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::String(s)) => escape(s),
+        Some(Value::Null) | None => "–".into(),
+        Some(other) => escape(&other.to_string()),
+    }
+}
+
+/// The run's report: scenario, headline measures, the charts inline, the attacks and detectors
+/// tables. Self-contained: no script, no external style sheet, font or image.
+pub fn report_html(manifest: &Value, metrics: &Value, timeline: &str, detection: Option<&str>) -> String {
+    let name = manifest.get("scenario").and_then(Value::as_str).unwrap_or("run");
+    let mut h = String::new();
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    h.push_str(&format!("<title>amirange: {}</title>\n", escape(name)));
+    h.push_str("<style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}</style>\n");
+    h.push_str("</head>\n<body>\n");
+    h.push_str(&format!("<h1>{}</h1>\n", escape(name)));
+    h.push_str("<table>\n");
+    for (label, key) in [
+        ("seed", "seed"),
+        ("meters", "meters"),
+        ("start", "start"),
+        ("duration", "duration"),
+        ("source", "scenario_source"),
+        ("amirange", "amirange_version"),
+    ] {
+        h.push_str(&format!(
+            "<tr><td>{label}</td><td>{}</td></tr>\n",
+            num(manifest.get(key))
+        ));
+    }
+    h.push_str("</table>\n<h2>Summary</h2>\n<table>\n");
+    let path = |p: &str| -> Option<&Value> {
+        let mut v = metrics;
+        for k in p.split('.') {
+            v = v.get(k)?;
+        }
+        Some(v)
+    };
+    for (label, p) in [
+        ("customer-minutes interrupted", "supply.customer_minutes_interrupted"),
+        ("peak customers off", "supply.peak_customers_off"),
+        ("reads on time, %", "reads.on_time_pct"),
+        ("alerts", "defense.alerts"),
+        ("false positives per day", "defense.false_positives_per_day"),
+        ("lowest frequency, Hz", "frequency.min_hz"),
+    ] {
+        h.push_str(&format!("<tr><td>{label}</td><td>{}</td></tr>\n", num(path(p))));
+    }
+    h.push_str("</table>\n<h2>Timeline</h2>\n<figure id=\"timeline\">\n");
+    h.push_str(&inline_svg(timeline));
+    h.push_str("\n</figure>\n");
+    if let Some(svg) = detection {
+        h.push_str("<h2>Detection</h2>\n<figure id=\"detection\">\n");
+        h.push_str(&inline_svg(svg));
+        h.push_str("\n</figure>\n");
+    }
+    if let Some(attacks) = metrics
+        .get("attacks")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        h.push_str("<h2>Attacks</h2>\n<table>\n<tr><th>attack</th><th>kind</th><th>worked</th><th>detected</th><th>time to detect, s</th><th>first detector</th><th>peak customers off</th><th>customer-minutes</th><th>readings lost</th><th>time to restore, s</th></tr>\n");
+        for a in attacks {
+            let b = a.get("blast_radius");
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                num(a.get("id")),
+                num(a.get("kind")),
+                num(a.get("succeeded")),
+                num(a.get("detected")),
+                num(a.get("time_to_detect_s")),
+                num(a.get("first_detector")),
+                num(b.and_then(|b| b.get("peak_customers_disconnected"))),
+                num(b.and_then(|b| b.get("customer_minutes_interrupted"))),
+                num(b.and_then(|b| b.get("readings_lost"))),
+                num(b.and_then(|b| b.get("time_to_restore_s"))),
+            ));
+        }
+        h.push_str("</table>\n");
+    }
+    if let Some(ds) = metrics
+        .get("detectors")
+        .and_then(Value::as_array)
+        .filter(|d| !d.is_empty())
+    {
+        h.push_str("<h2>Detectors</h2>\n<table>\n<tr><th>detector</th><th>alerts</th><th>true positives</th><th>false positives</th><th>precision</th><th>recall</th><th>false positives per day</th></tr>\n");
+        for d in ds {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                num(d.get("name")),
+                num(d.get("alerts")),
+                num(d.get("true_positives")),
+                num(d.get("false_positives")),
+                num(d.get("precision")),
+                num(d.get("recall")),
+                num(d.get("false_positives_per_day")),
+            ));
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str("</body>\n</html>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TS: &str = "time,slot,true_kw,reported_kw,customers_connected\n\
+2026-01-15T00:00:00,0,100,98,10\n2026-01-15T00:15:00,1,110,107,10\n2026-01-15T00:30:00,2,120,0,4\n";
+    const TRUTH: &str =
+        "time,time_s,attack,step\n2026-01-15T00:15:00,900,md,request\n2026-01-15T00:30:00,1800,md,relay-open\n";
+    const ALERTS: &str = "time,detector,message\n2026-01-15T00:20:00,command-rate,\"a, b\"\n";
+
+    #[test]
+    fn the_timeline_draws_every_interval_the_attack_window_and_the_alert() {
+        let svg = timeline_svg(TS, TRUTH, ALERTS).expect("draws");
+        assert!(svg.starts_with("<svg"), "{}", &svg[..60]);
+        // Three lines (customers, true, reported) of three points each.
+        let lines: Vec<&str> = svg.split("<polyline").skip(1).collect();
+        assert!(lines.len() >= 3, "{}", lines.len());
+        assert!(svg.contains("Customers connected") && svg.contains("true load"));
+        // The attack window: a shaded rectangle in each panel; the alert: a red mark.
+        assert!(
+            svg.matches("fill-opacity=\"0.12\"").count() >= 2 || svg.contains("opacity=\"0.12\""),
+            "{svg}"
+        );
+        assert!(svg.contains("#FF0000"), "the alert mark");
+    }
+
+    #[test]
+    fn detection_and_sweep_charts_carry_their_data() {
+        let metrics: Value = serde_json::from_str(
+            r#"{"attacks":[{"id":"md","time_to_detect_s":600.0,"first_detector":"command-rate"},{"id":"jam","time_to_detect_s":null}]}"#,
+        )
+        .expect("json");
+        let svg = detection_svg(&metrics).expect("draws").expect("attacks");
+        assert!(
+            svg.contains("md: 10.0 min by command-rate") && svg.contains("jam: not detected"),
+            "{svg}"
+        );
+        let summary = "point,attacks[0].radius_m,measure,n,mean,sd,ci95_low,ci95_high\n\
+0,200,lost,5,10,1,9,11\n1,400,lost,5,40,2,38,42\n1,400,other,5,1,0,1,1\n";
+        let svg = sweep_svg(summary, "lost").expect("draws");
+        assert!(svg.contains("<polygon") && svg.contains("<circle"), "{svg}");
+        assert_eq!(svg.matches("<circle").count(), 2, "one point per grid value");
+        assert!(sweep_svg(summary, "missing").is_err());
+    }
+
+    #[test]
+    fn the_report_is_self_contained() {
+        let svg = timeline_svg(TS, TRUTH, ALERTS).expect("draws");
+        let manifest: Value = serde_json::from_str(r#"{"scenario":"s <x>","seed":7}"#).expect("json");
+        let metrics: Value = serde_json::from_str(r#"{"attacks":[],"detectors":[]}"#).expect("json");
+        let html = report_html(&manifest, &metrics, &svg, None);
+        assert!(!html.contains("http://") && !html.contains("https://"), "no URL");
+        assert!(html.contains("<svg") && html.contains("s &lt;x&gt;"));
+        assert!(!html.contains("<script") && !html.contains("<link"));
+    }
+}
