@@ -35,7 +35,7 @@ pub struct DetectorScore {
 }
 
 /// Detection and response over the run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct DefenseMetrics {
     /// The preset, when one set the posture.
     pub preset: Option<String>,

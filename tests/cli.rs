@@ -1,23 +1,14 @@
 //! The command line end to end: determinism across thread counts, result folders, bad input.
 //! One integration-test binary; every test runs the real `amirange` executable.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn amirange(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amirange"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the amirange binary runs")
-}
+use std::path::Path;
+
+use common::{amirange, read};
 
 fn scenario_path(name: &str) -> String {
     format!("{}/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The quickstart on 1 and 2 threads writes byte-identical metrics and time series; the

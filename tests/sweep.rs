@@ -1,20 +1,11 @@
 //! Sweeps end to end: the same plan twice gives the same bytes; shards merged give what the
 //! unsharded sweep gives; bad plans fail before the first run and name what is wrong.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn amirange(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amirange"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the amirange binary runs")
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use common::{amirange, read};
 
 /// A small plan: the constant jammer at two radii, two seeds, 1,500 meters for 6 hours.
 fn plan(dir: &Path, grid: &str) -> String {

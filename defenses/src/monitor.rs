@@ -94,7 +94,6 @@ pub struct Defender {
     forgeries_seen: usize,
     downgrades_seen: usize,
     images_seen: usize,
-    outages_seen: usize,
     // Detector state.
     by_account: BTreeMap<u16, VecDeque<(SimTime, u32)>>,
     fleet_window: VecDeque<(SimTime, u32)>,
@@ -178,7 +177,6 @@ impl Defender {
             forgeries_seen: 0,
             downgrades_seen: 0,
             images_seen: 0,
-            outages_seen: 0,
             by_account: BTreeMap::new(),
             fleet_window: VecDeque::new(),
             hes_relay: vec![0; n_meters],
@@ -316,7 +314,7 @@ impl Defender {
         let now = sim.now();
         self.calendar(now);
         self.commands(sim, now);
-        self.relays(sim, now);
+        self.relays(sim);
         self.flows(sim);
         self.security_events(sim, now);
         self.intervals(sim);
@@ -447,7 +445,7 @@ impl Defender {
 
     /// Relay events meters pushed: inventory drift when the HES did not command them, and the
     /// set of customers off without the utility's say.
-    fn relays(&mut self, sim: &mut Sim, _now: SimTime) {
+    fn relays(&mut self, sim: &mut Sim) {
         let events = sim.records().relay_events[self.relays_seen..].to_vec();
         self.relays_seen += events.len();
         let watch = self.has("inventory-drift").is_some();
@@ -608,15 +606,8 @@ impl Defender {
     fn intervals(&mut self, sim: &mut Sim) {
         let records = sim.records();
         let rows = records.intervals.len();
-        // Rows are final once their read cycle closed.
-        let settled = records
-            .intervals
-            .iter()
-            .rposition(|r| r.read_cycle)
-            .map_or(0, |i| i + 1);
         let n_collectors = sim.network().collectors.len().max(1);
         let cycles = records.collector_reads.len() / n_collectors;
-        let _ = settled;
         let fresh_rows = self.rows_seen..rows;
         if fresh_rows.is_empty() && cycles == self.cycles_seen {
             return;
@@ -633,7 +624,6 @@ impl Defender {
             .filter(|o| o.detected_at.is_some())
             .filter_map(|o| o.end)
             .max();
-        self.outages_seen = records.outages.len();
         if open_outage {
             self.storm_until = SimTime(u64::MAX);
         } else if let Some(end) = last_end {
@@ -893,15 +883,6 @@ impl Defender {
             }
         }
         for (f, g, base) in hits {
-            let meters: Vec<u32> = {
-                let grid = sim.grid();
-                grid.meters[grid.offsets[f] as usize..grid.offsets[f + 1] as usize]
-                    .iter()
-                    .take(ALERT_METERS)
-                    .copied()
-                    .collect()
-            };
-            let _ = meters;
             self.alert(
                 sim,
                 end,
