@@ -2,10 +2,11 @@
 //! `detected`, `time_to_detect_s`, `first_detector` per attack; the `attack` column of
 //! `alerts.csv`).
 //!
-//! An alert is true when it falls in an attack's window — from the attack's start to two hours
+//! An alert is true when it falls in an attack's window — from the attack's start to six hours
 //! after its last recorded step, or to the end of the run while the attack is still active — and
-//! what it points at (its meters, or the feeder, transformer or collector it names) overlaps
-//! what the attack touched, where both sides name something. An alert that fits several
+//! what it points at (its meters, or the feeder, transformer or home collector it names)
+//! overlaps what the attack touched. An alert that names no meters matches by the window alone;
+//! an attack that touched no meters matches only such alerts. An alert that fits several
 //! attacks goes to the one that started last. Every other alert is a false positive.
 
 use amirange_attackers::Report;
