@@ -3,7 +3,7 @@
 //! The `amirange` package puts the pieces together: it loads and validates scenario files
 //! ([`scenario`]), builds the topology and the engine and runs them ([`run`]), computes the
 //! measures ([`metrics`]), pairs a run with its no-attack twin ([`paired`]) and writes result
-//! folders ([`results`]); [`map`] draws a network as
+//! folders ([`results`]) with the blast-radius map's data ([`blast`]); [`map`] draws a network as
 //! SVG for `amirange topo map`. The binary (`src/main.rs`) is
 //! a thin command line over these modules.
 //!
@@ -11,6 +11,7 @@
 //! `topologies`.
 
 pub mod attack_metrics;
+pub mod blast;
 pub mod detection;
 pub mod map;
 pub mod metrics;

@@ -463,7 +463,13 @@ fn cmd_run(
         // The attack run's files are rendered (and its world freed) while the twin may still run.
         let rendered = execute_on(&scenario, Some(network), &label, &source, &bar).and_then(|finished| {
             let wall = started.elapsed();
-            let files = results::render(&scenario, &finished.sim, &finished.metrics, &manifest(wall))?;
+            let files = results::render(
+                &scenario,
+                &finished.sim,
+                &finished.metrics,
+                &manifest(wall),
+                finished.map.as_ref(),
+            )?;
             Ok((files, finished.metrics, wall))
         });
         let baseline = match twin_run {
@@ -542,6 +548,12 @@ fn cmd_report(dir: &Path) -> Result<()> {
         let bytes = std::fs::read(&path)
             .with_context(|| format!("{} is not a result folder: cannot read {name}", dir.display()))?;
         files.push((name, bytes));
+    }
+    // Folders written before the map existed have no map files; the report is drawn without it.
+    for name in results::MAP_SOURCES {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            files.push((name, bytes));
+        }
     }
     let out = results::report_files(&files)?;
     std::fs::create_dir_all(dir.join("plots")).with_context(|| format!("cannot create {}/plots", dir.display()))?;

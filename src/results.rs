@@ -407,6 +407,7 @@ pub fn render(
     sim: &amirange_sim::engine::Sim,
     metrics: &Metrics,
     manifest: &Manifest,
+    map: Option<&(String, Vec<u8>)>,
 ) -> Result<Vec<(&'static str, Vec<u8>)>> {
     let records = sim.records();
     let mut manifest_json = serde_json::to_vec_pretty(manifest)?;
@@ -430,6 +431,13 @@ pub fn render(
         ("truth.csv", truth_csv(scenario, records).into_bytes()),
         ("alerts.csv", alerts_csv(scenario, records, metrics).into_bytes()),
     ])
+    .map(|mut files| {
+        if let Some((csv, json)) = map {
+            files.push(("map.csv", csv.clone().into_bytes()));
+            files.push(("map.json", json.clone()));
+        }
+        files
+    })
     .and_then(|mut files| {
         let more = report_files(&files)?;
         files.extend(more);
@@ -446,23 +454,34 @@ pub const REPORT_SOURCES: [&str; 5] = [
     "alerts.csv",
 ];
 
-/// The charts (`plots/timeline.svg`, `plots/detection.svg` when the run had attacks) and
-/// `report.html`, drawn from a result folder's files alone (`amirange-viz`).
+/// The files the blast-radius map is drawn from, when the run wrote them.
+pub const MAP_SOURCES: [&str; 2] = ["map.csv", "map.json"];
+
+/// The charts (`plots/timeline.svg`, `plots/map.svg` when the folder has the map's files,
+/// `plots/detection.svg` when the run had attacks) and `report.html`, drawn from a result
+/// folder's files alone (`amirange-viz`).
 pub fn report_files(files: &[(&str, Vec<u8>)]) -> Result<Vec<(&'static str, Vec<u8>)>> {
-    let get = |name: &str| -> Result<String> {
-        let bytes = files
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, b)| b.clone())
-            .with_context(|| format!("{name} is missing"))?;
-        String::from_utf8(bytes).with_context(|| format!("{name} is not UTF-8"))
+    let find = |name: &str| -> Option<Result<String>> {
+        let bytes = files.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone())?;
+        Some(String::from_utf8(bytes).with_context(|| format!("{name} is not UTF-8")))
+    };
+    let get = |name: &str| -> Result<String> { find(name).with_context(|| format!("{name} is missing"))? };
+    let map = match (find("map.csv"), find("map.json")) {
+        (Some(csv), Some(json)) => {
+            let json: serde_json::Value = serde_json::from_str(&json?).context("reading map.json")?;
+            Some(amirange_viz::blast_map_svg(&csv?, &json)?)
+        }
+        _ => None,
     };
     let manifest: serde_json::Value = serde_json::from_str(&get("manifest.json")?).context("reading manifest.json")?;
     let metrics: serde_json::Value = serde_json::from_str(&get("metrics.json")?).context("reading metrics.json")?;
     let timeline = amirange_viz::timeline_svg(&get("timeseries.csv")?, &get("truth.csv")?, &get("alerts.csv")?)?;
-    let detection = amirange_viz::detection_svg(&metrics)?;
-    let html = amirange_viz::report_html(&manifest, &metrics, &timeline, detection.as_deref());
+    let detection = amirange_viz::detection_svg(&metrics, &get("alerts.csv")?)?;
+    let html = amirange_viz::report_html(&manifest, &metrics, &timeline, map.as_deref(), detection.as_deref());
     let mut out = vec![("plots/timeline.svg", timeline.into_bytes())];
+    if let Some(svg) = map {
+        out.push(("plots/map.svg", svg.into_bytes()));
+    }
     if let Some(svg) = detection {
         out.push(("plots/detection.svg", svg.into_bytes()));
     }

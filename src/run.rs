@@ -19,6 +19,8 @@ pub struct Finished {
     pub sim: Sim,
     /// The measures.
     pub metrics: Metrics,
+    /// The blast-radius map's files (`map.csv`, `map.json`), at the run's worst moment.
+    pub map: Option<(String, Vec<u8>)>,
     /// Wall time spent generating the topology and spawning the world.
     pub build_time: Duration,
     /// Wall time spent stepping the simulation.
@@ -60,6 +62,7 @@ pub fn execute_on(
         .map_err(|(field, message)| anyhow::anyhow!("{field}: {message}"))?;
     let work = planned.as_ref().map(|p| p.work.clone()).unwrap_or_default();
     let mut defender = detection.map(|d| Defender::new(d, &sim, &work));
+    let mut worst = crate::blast::Tracker::default();
     let build_time = started.elapsed();
     let stepping = Instant::now();
     let total = scenario.n_intervals();
@@ -87,6 +90,7 @@ pub fn execute_on(
                 d.observe(&mut sim).context("running the defenses")?;
             }
         }
+        worst.observe(&mut sim);
         progress(done, total);
     }
     campaign.finish(&mut sim);
@@ -99,9 +103,11 @@ pub fn execute_on(
         defender.as_ref(),
         scenario.preset.as_deref(),
     ));
+    let map = worst.finish(scenario, &sim);
     Ok(Finished {
         sim,
         metrics,
+        map,
         build_time,
         step_time,
     })

@@ -38,7 +38,9 @@ fn attack<'a>(m: &'a Metrics, id: &str) -> &'a AttackMetrics {
 }
 
 /// The run's charts, drawn from its result files alone, carry its data: the timeline's first
-/// line has a point per interval, and the detection chart names every attack.
+/// line has a point per interval; the blast-radius map's meters off supply are the
+/// timeseries' customers off at its moment, each drawn in its condition's colour, with every
+/// jammer; the detection chart names every attack.
 fn charts_carry_the_run(name: &str, scenario: &Scenario, finished: &Finished) {
     let records = finished.sim.records();
     let timeline = amirange_viz::timeline_svg(
@@ -56,17 +58,88 @@ fn charts_carry_the_run(name: &str, scenario: &Scenario, finished: &Finished) {
         .map(|p| p.split_whitespace().count())
         .unwrap_or(0);
     assert_eq!(points, records.intervals.len(), "{name}: one point per interval");
+    map_carries_the_worst_moment(name, finished);
     let metrics = serde_json::to_value(&finished.metrics).expect("json");
-    let detection = amirange_viz::detection_svg(&metrics)
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-        .expect("attacks");
+    let alerts = amirange::results::alerts_csv(scenario, records, &finished.metrics);
+    let detection = amirange_viz::detection_svg(&metrics, &alerts).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(detection.is_some(), !finished.metrics.attacks.is_empty(), "{name}");
+    let chart = detection.as_deref().unwrap_or_default();
     for a in &finished.metrics.attacks {
         assert!(
-            detection.contains(&format!("{}: ", a.id)),
+            chart.contains(&format!("{}: ", a.id)),
             "{name}: {} in the detection chart",
             a.id
         );
     }
+    // Every detector that raised a true alert about an attack has its bar.
+    let table = amirange_viz::Table::parse(&alerts);
+    let (d, t) = (
+        table.column("detector").expect("detector"),
+        table.column("true_positive").expect("tp"),
+    );
+    for r in table.rows.iter().filter(|r| r[t] == "true") {
+        assert!(
+            chart.contains(&format!("by {}", r[d])) || chart.contains(&format!("also {}:", r[d])),
+            "{name}: {} in the detection chart",
+            r[d]
+        );
+    }
+}
+
+fn map_carries_the_worst_moment(name: &str, finished: &Finished) {
+    let (csv, json) = finished.map.as_ref().expect("the map's files");
+    let json: serde_json::Value = serde_json::from_slice(json).expect("map.json");
+    let table = amirange_viz::Table::parse(csv);
+    let cond = table.column("condition").expect("condition column");
+    let facility = table.column("facility").expect("facility column");
+    let n = finished.sim.n_meters();
+    assert_eq!(json["stride"], 1, "{name}: small fleets are drawn whole");
+    assert_eq!(table.rows.len(), n, "{name}");
+    let slot = json["moment"]["slot"].as_u64().expect("slot") as usize;
+    let row = &finished.sim.records().intervals[slot];
+    let count = |c: &str| table.rows.iter().filter(|r| r[cond] == c).count() as u64;
+    let off = count("off-attack") + count("off-outage") + count("off-operation");
+    assert_eq!(
+        off,
+        n as u64 - row.customers_connected,
+        "{name}: customers off at the moment"
+    );
+    assert_eq!(
+        count("off-attack"),
+        row.customers_off_by_cause[2],
+        "{name}: off by attacks"
+    );
+    // No other interval was worse by the map's score, and the moment is the first at its score.
+    let score = json["moment"]["score"].as_u64().expect("score");
+    assert!(
+        finished.sim.records().intervals[..slot]
+            .iter()
+            .all(|r| n as u64 - r.customers_connected + r.reads_missing < score),
+        "{name}: an earlier interval scored at least as high"
+    );
+    let svg = amirange_viz::blast_map_svg(csv, &json).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for (condition, _, colour) in amirange_viz::CONDITION_COLOURS {
+        let drawn = svg
+            .matches(&format!("fill=\"#{:02X}{:02X}{:02X}\"/>", colour.0, colour.1, colour.2))
+            .count();
+        let meters = table
+            .rows
+            .iter()
+            .filter(|r| r[cond] == condition && r[facility].is_empty())
+            .count();
+        // Each meter is a circle of its colour; the legend adds one more.
+        assert_eq!(drawn, meters + 1, "{name}: {condition} meters drawn");
+    }
+    let areas = finished.sim.net_state().interference.len();
+    assert_eq!(json["areas"].as_array().map(Vec::len), Some(areas), "{name}: jammers");
+    // Circles: a meter each (critical facilities are triangles), a jammer each, and eight in
+    // the legend.
+    let dots = table.rows.iter().filter(|r| r[facility].is_empty()).count();
+    assert_eq!(
+        svg.matches("<circle").count(),
+        dots + areas + 8,
+        "{name}: jammers drawn"
+    );
 }
 
 /// Parses `truth.csv` into (attack, step, meters).
@@ -100,6 +173,31 @@ fn truth_meters(rows: &[(String, String, Vec<u32>)], id: &str) -> HashSet<u32> {
         .filter(|r| r.0 == id)
         .flat_map(|r| r.2.iter().copied())
         .collect()
+}
+
+/// The scenario files that are not attacks (quickstart, the typical week, the 1M benchmark)
+/// draw their charts too, scaled down to a day of 2,000 meters.
+#[test]
+fn every_other_scenario_file_draws_its_charts() {
+    let dir = format!("{}/scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("scenarios")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".ron"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 3, "{names:?}");
+    for name in &names {
+        let path = format!("{dir}/{name}");
+        let text = std::fs::read_to_string(&path).expect("scenario");
+        let overrides = Overrides {
+            meters: Some(METERS),
+            duration: Some("1d".into()),
+            ..Overrides::default()
+        };
+        let scenario = amirange::scenario::load(&path, &text, &overrides).unwrap_or_else(|e| panic!("{e}"));
+        charts_carry_the_run(name, &scenario, &run(&scenario));
+    }
 }
 
 /// Every shipped attack file runs scaled down, and each hurts what it targets (or, for the

@@ -48,6 +48,10 @@ fn quickstart_is_identical_on_one_and_two_threads() {
         "feeders.csv",
         "truth.csv",
         "alerts.csv",
+        "map.csv",
+        "map.json",
+        "plots/map.svg",
+        "report.html",
     ] {
         assert!(
             read(&a.join(f)) == read(&b.join(f)),
@@ -383,6 +387,10 @@ fn typical_operations_are_deterministic_and_reported() {
         "outages.csv",
         "truth.csv",
         "alerts.csv",
+        "map.csv",
+        "map.json",
+        "plots/map.svg",
+        "report.html",
     ] {
         assert!(
             read(&a.join(f)) == read(&b.join(f)),
@@ -631,19 +639,19 @@ fn runs_write_a_self_contained_report_that_report_redraws() {
         "no URL in the report"
     );
     assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("<img"));
-    assert_eq!(html.matches("<svg").count(), 2, "timeline and detection inline");
+    assert_eq!(html.matches("<svg").count(), 3, "timeline, map and detection inline");
     assert!(html.contains("<h2>Attacks</h2>") && html.contains("<h2>Detectors</h2>"));
-    let before: Vec<Vec<u8>> = ["report.html", "plots/timeline.svg", "plots/detection.svg"]
-        .iter()
-        .map(|f| read(&out.join(f)))
-        .collect();
+    let charts = [
+        "report.html",
+        "plots/timeline.svg",
+        "plots/map.svg",
+        "plots/detection.svg",
+    ];
+    let before: Vec<Vec<u8>> = charts.iter().map(|f| read(&out.join(f))).collect();
     std::fs::remove_file(out.join("report.html")).expect("remove");
     let o = amirange(&["report", out.to_str().expect("utf-8")], tmp.path());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for (f, b) in ["report.html", "plots/timeline.svg", "plots/detection.svg"]
-        .iter()
-        .zip(&before)
-    {
+    for (f, b) in charts.iter().zip(&before) {
         assert!(read(&out.join(f)) == *b, "{f} drawn again differs");
     }
     let o = amirange(&["report", tmp.path().to_str().expect("utf-8")], tmp.path());

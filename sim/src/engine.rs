@@ -23,7 +23,9 @@ use crate::frequency::{Frequency, TICK_US};
 use crate::grid::GridState;
 use crate::hes::{AuditRecord, CommandKind, CommandRequest, Credential, Hes, Job};
 use crate::mdm::{Detection, OutageRecord};
-use crate::model::{Cause, CustomerClass, GridPlace, LoadProfileMemory, MdmRecord, Meter, MeterIdx, Premise, Relay};
+use crate::model::{
+    Cause, CustomerClass, GridPlace, LoadProfileMemory, MdmRecord, Meter, MeterCondition, MeterIdx, Premise, Relay,
+};
 use crate::network::{Fate, Interference, NONE, NetState, Network, NetworkError, Via};
 use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
@@ -2162,6 +2164,44 @@ impl Sim {
     pub fn meter(&self, meter: u32) -> Option<Meter> {
         let entity = *self.world.resource::<MeterDirectory>().0.get(meter as usize)?;
         self.world.get::<Meter>(entity).copied()
+    }
+
+    /// The condition of every meter now, by meter index, as the blast-radius map shows it
+    /// (ground truth; see [`MeterCondition`]). One pass over the meters.
+    pub fn meter_conditions(&mut self) -> Vec<MeterCondition> {
+        let mut out = vec![MeterCondition::Normal; self.n_meters()];
+        let now = self.now.as_micros();
+        let mut query = self.world.query::<(&MeterIdx, &GridPlace, &Meter, &MdmRecord)>();
+        let grid = self.world.resource::<GridState>();
+        let fleet = self.world.resource::<Fleet>();
+        for (idx, place, meter, mdm) in query.iter(&self.world) {
+            let i = idx.0 as usize;
+            let feeder = grid.feeders[place.feeder as usize];
+            let off_by = |cause: Cause| match cause {
+                Cause::Attack(_) => MeterCondition::OffAttack,
+                Cause::Outage => MeterCondition::OffOutage,
+                Cause::Operation => MeterCondition::OffOperation,
+            };
+            let relay = (meter.relay == Relay::Open).then(|| off_by(meter.relay_cause));
+            let line = (!feeder.energized).then(|| match feeder.cause {
+                // A feeder the utility switched off is an outage to its customers.
+                Cause::Operation => MeterCondition::OffOutage,
+                cause => off_by(cause),
+            });
+            let held = fleet.compromised_by[i] != 0
+                || fleet.downgraded_by[i] != 0
+                || meter.skew_by != 0
+                || meter.extra_on(now)
+                || (meter.dr_by != 0 && meter.dr_from_us <= now && now < meter.dr_until_us);
+            out[i] = [relay, line].into_iter().flatten().min().unwrap_or(if held {
+                MeterCondition::Compromised
+            } else if mdm.missed_cycles > 0 || fleet.failed[i] {
+                MeterCondition::Unread
+            } else {
+                MeterCondition::Normal
+            });
+        }
+        out
     }
 
     /// Mutable access to a meter's load-profile memory (for tests and, later, tamper attacks

@@ -174,6 +174,52 @@ impl Cause {
     }
 }
 
+/// What the blast-radius map shows of a meter at one moment (ground truth), worst first: a
+/// meter in several conditions shows the first that applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MeterCondition {
+    /// Off supply: its relay opened by an attack, or its feeder out because of one.
+    OffAttack,
+    /// Off supply: its feeder is out (a storm, a fault), or its relay opened after one.
+    OffOutage,
+    /// Off supply: the utility opened its relay (non-payment, move-out).
+    OffOperation,
+    /// Supplied, but an attack holds it: it runs rogue firmware, was downgraded to the legacy
+    /// security level, its register is skewed (bypass, clone, forged readings), or a botnet
+    /// switches load at the premise or a forged demand-response event curtails it now.
+    Compromised,
+    /// Supplied and honest, but the MDM did not hear from it in the last read cycle (or its
+    /// communication module failed).
+    Unread,
+    /// Supplied, honest and read.
+    Normal,
+}
+
+impl MeterCondition {
+    /// Every condition, worst first.
+    pub const ALL: [MeterCondition; 6] = [
+        MeterCondition::OffAttack,
+        MeterCondition::OffOutage,
+        MeterCondition::OffOperation,
+        MeterCondition::Compromised,
+        MeterCondition::Unread,
+        MeterCondition::Normal,
+    ];
+
+    /// Its name in result files.
+    pub fn name(self) -> &'static str {
+        match self {
+            MeterCondition::OffAttack => "off-attack",
+            MeterCondition::OffOutage => "off-outage",
+            MeterCondition::OffOperation => "off-operation",
+            MeterCondition::Compromised => "compromised",
+            MeterCondition::Unread => "unread",
+            MeterCondition::Normal => "normal",
+        }
+    }
+}
+
 /// A one-byte "which attack, if any" for dense per-meter arrays: 0 for none, `k + 1` for attack
 /// `k`.
 pub fn attack_code(attack: Option<u8>) -> u8 {

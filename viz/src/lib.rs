@@ -8,6 +8,8 @@
 //! - [`timeline_svg`]: customers connected, true and reported load, attack windows shaded,
 //!   alerts marked.
 //! - [`detection_svg`]: time to detect per attack, labelled with the first detector.
+//! - [`blast_map_svg`]: meters by condition at the worst moment, jammer areas, affected
+//!   feeders, substations and critical facilities.
 //! - [`sweep_svg`]: a measure against the first axis of a sweep, with its 95% band.
 //! - [`report_html`]: the run's report.
 
@@ -258,63 +260,84 @@ fn hours_between(start: &str, t: &str) -> Option<f64> {
     Some((secs(t)? - secs(start)?) as f64 / 3600.0)
 }
 
-/// Time to detect per attack (`metrics.json`), one bar each, labelled with the first detector;
-/// attacks not detected are listed under the chart. `None` when the run had no attacks.
-pub fn detection_svg(metrics: &Value) -> Result<Option<String>, VizError> {
+/// Time to detect per attack and detector: for each attack (`metrics.json`), a dark bar to its
+/// first detection, labelled with the detector, then a lighter bar for every other detector
+/// that raised a true alert about it (its first, from `alerts.csv`); attacks not detected
+/// say so. `None` when the run had no attacks.
+pub fn detection_svg(metrics: &Value, alerts: &str) -> Result<Option<String>, VizError> {
     let Some(attacks) = metrics.get("attacks").and_then(Value::as_array) else {
         return Err(err("metrics.json", "no `attacks` list"));
     };
     if attacks.is_empty() {
         return Ok(None);
     }
-    let rows: Vec<(String, Option<f64>, String)> = attacks
-        .iter()
-        .map(|a| {
-            (
-                a.get("id").and_then(Value::as_str).unwrap_or("?").to_owned(),
-                a.get("time_to_detect_s").and_then(Value::as_f64),
-                a.get("first_detector")
-                    .and_then(Value::as_str)
-                    .unwrap_or("not detected")
-                    .to_owned(),
-            )
-        })
-        .collect();
+    let table = Table::parse(alerts);
+    let (time, detector, attack) = (table.column("time"), table.column("detector"), table.column("attack"));
+    // (label, seconds to detect, first detection)
+    let mut rows: Vec<(String, Option<f64>, bool)> = Vec::new();
+    for a in attacks {
+        let id = a.get("id").and_then(Value::as_str).unwrap_or("?");
+        let first = a.get("first_detector").and_then(Value::as_str);
+        match (a.get("time_to_detect_s").and_then(Value::as_f64), first) {
+            (Some(t), Some(by)) => rows.push((format!("{id}: {:.1} min by {by}", t / 60.0), Some(t), true)),
+            _ => rows.push((format!("{id}: not detected"), None, true)),
+        }
+        let (Some(start), Some(tc), Some(dc), Some(ac)) =
+            (a.get("start").and_then(Value::as_str), time, detector, attack)
+        else {
+            continue;
+        };
+        let mut others: Vec<(String, f64)> = Vec::new();
+        for r in table.rows.iter().filter(|r| r.get(ac).is_some_and(|x| x == id)) {
+            let (Some(d), Some(h)) = (r.get(dc), r.get(tc).and_then(|t| hours_between(start, t))) else {
+                continue;
+            };
+            if Some(d.as_str()) != first && !others.iter().any(|o| o.0 == *d) {
+                others.push((d.clone(), (h * 3600.0).max(0.0)));
+            }
+        }
+        others.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        for (d, t) in others {
+            rows.push((format!("    also {d}: {:.1} min", t / 60.0), Some(t), false));
+        }
+    }
     let max_min = rows.iter().filter_map(|r| r.1).fold(1.0, f64::max) / 60.0 * 1.2 + 1.0;
-    let height = 80 + 40 * rows.len() as u32;
+    let height = 110 + 32 * rows.len() as u32;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| draw_err("detection", e))?;
         let n = rows.len() as f64;
         let mut c = ChartBuilder::on(&root)
-            .caption("Time to detect, minutes (first detector)", ("sans-serif", 18))
+            .caption(
+                "Time to detect, minutes (per attack, then per detector)",
+                ("sans-serif", 18),
+            )
             .margin(10)
-            .x_label_area_size(30)
+            .x_label_area_size(45)
             .y_label_area_size(10)
             .build_cartesian_2d(0.0..max_min, 0.0..n)
             .map_err(|e| draw_err("detection", e))?;
         c.configure_mesh()
             .disable_y_mesh()
             .disable_y_axis()
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 13))
             .x_desc("minutes from the attack's start")
             .draw()
             .map_err(|e| draw_err("detection", e))?;
-        for (i, (id, ttd, by)) in rows.iter().enumerate() {
+        for (i, (label, ttd, first)) in rows.iter().enumerate() {
             let y = n - i as f64 - 0.5;
             if let Some(t) = ttd {
+                let colour = if *first { BLUE.mix(0.6) } else { BLUE.mix(0.25) };
                 c.draw_series(std::iter::once(Rectangle::new(
                     [(0.0, y - 0.3), ((t / 60.0).max(max_min * 0.005), y + 0.3)],
-                    BLUE.mix(0.6).filled(),
+                    colour.filled(),
                 )))
                 .map_err(|e| draw_err("detection", e))?;
             }
-            let label = match ttd {
-                Some(t) => format!("{id}: {:.1} min by {by}", t / 60.0),
-                None => format!("{id}: not detected"),
-            };
             c.draw_series(std::iter::once(Text::new(
-                label,
+                label.clone(),
                 (max_min * 0.02, y),
                 ("sans-serif", 14),
             )))
@@ -398,6 +421,231 @@ pub fn sweep_svg(summary: &str, measure: &str) -> Result<String, VizError> {
     Ok(svg)
 }
 
+/// Colours of the meters' conditions in `map.csv`, worst first (colour-blind safe, apart from
+/// grey for the unaffected).
+pub const CONDITION_COLOURS: [(&str, &str, RGBColor); 6] = [
+    ("off-attack", "off supply by an attack", RGBColor(0xd6, 0x27, 0x28)),
+    ("off-outage", "off supply by an outage", RGBColor(0x33, 0x33, 0x33)),
+    ("off-operation", "off supply by the utility", RGBColor(0x56, 0xb4, 0xe9)),
+    ("compromised", "held by an attack", RGBColor(0x94, 0x67, 0xbd)),
+    ("unread", "not read", RGBColor(0xe6, 0x9f, 0x00)),
+    ("normal", "supplied and read", RGBColor(0xc8, 0xc8, 0xc8)),
+];
+
+/// The blast-radius map at the run's worst moment (`map.csv`, `map.json`): every drawn meter
+/// coloured by its condition, the feeders with customers off supply or meters held by an
+/// attack drawn from their substation, the jammers' areas (solid while transmitting at that
+/// moment, dashed otherwise), substations as black squares and critical facilities as large
+/// outlined triangles.
+pub fn blast_map_svg(map_csv: &str, map_json: &Value) -> Result<String, VizError> {
+    const FILE: &str = "map.json";
+    let t = Table::parse(map_csv);
+    let xs = t.numbers("map.csv", "x_m")?;
+    let ys = t.numbers("map.csv", "y_m")?;
+    let cond = t
+        .column("condition")
+        .ok_or_else(|| err("map.csv", "no column `condition`"))?;
+    let facility = t
+        .column("facility")
+        .ok_or_else(|| err("map.csv", "no column `facility`"))?;
+    let bounds: Vec<f64> = map_json
+        .get("bounds")
+        .and_then(Value::as_array)
+        .map(|b| b.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let [bx0, by0, bx1, by1] = bounds[..] else {
+        return Err(err(FILE, "no `bounds` [x_min, y_min, x_max, y_max]"));
+    };
+    let km = |v: f64| v / 1000.0;
+    let span = (bx1 - bx0).max(by1 - by0).max(100.0);
+    let pad = span * 0.03;
+    let (x0, x1, y0, y1) = (km(bx0 - pad), km(bx1 + pad), km(by0 - pad), km(by1 + pad));
+    // The plot keeps the map's proportions: metres are as long east as north.
+    let (left, right, top, bottom) = (70.0, 10.0, 40.0, 45.0);
+    let plot_w = f64::from(WIDTH) - left - right;
+    let plot_h = (plot_w * (y1 - y0) / (x1 - x0)).clamp(300.0, 1100.0);
+    let height = (plot_h + top + bottom + 150.0) as u32;
+    let moment = map_json.get("moment");
+    let when = moment
+        .and_then(|m| m.get("time"))
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .replace('T', " ");
+    let count = |name: &str| -> u64 {
+        map_json
+            .get("conditions")
+            .and_then(Value::as_array)
+            .and_then(|a| {
+                a.iter()
+                    .find(|c| c.get("condition").and_then(Value::as_str) == Some(name))
+            })
+            .and_then(|c| c.get("meters"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    let stride = map_json.get("stride").and_then(Value::as_u64).unwrap_or(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw_err("map", e))?;
+        let (map_area, legend_area) = root.split_vertically(height - 150);
+        let mut c = ChartBuilder::on(&map_area)
+            .caption(format!("Blast radius at {when} (the worst moment)"), ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| draw_err("map", e))?;
+        c.configure_mesh()
+            .disable_mesh()
+            .x_desc("east, km")
+            .y_desc("north, km")
+            .draw()
+            .map_err(|e| draw_err("map", e))?;
+        let (px, _) = c.plotting_area().get_pixel_range();
+        let px_per_km = f64::from(px.end - px.start) / (x1 - x0);
+        // Affected feeders, under the meters.
+        if let Some(feeders) = map_json.get("feeders").and_then(Value::as_array) {
+            for f in feeders {
+                let path: Vec<(f64, f64)> = f
+                    .get("path")
+                    .and_then(Value::as_array)
+                    .map(|p| {
+                        p.iter()
+                            .filter_map(|q| Some((km(q.get(0)?.as_f64()?), km(q.get(1)?.as_f64()?))))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                c.draw_series(std::iter::once(PathElement::new(
+                    path,
+                    RGBColor(0x8c, 0x2d, 0x04).stroke_width(2),
+                )))
+                .map_err(|e| draw_err("map", e))?;
+            }
+        }
+        // Meters, the unaffected first so that the affected are on top.
+        let r = (px_per_km * 0.006).clamp(1.0, 3.0) as i32;
+        for (name, _, colour) in CONDITION_COLOURS.iter().rev() {
+            let pts = t
+                .rows
+                .iter()
+                .enumerate()
+                .filter(|(_, row)| {
+                    row.get(cond).is_some_and(|c| c == name) && row.get(facility).is_none_or(String::is_empty)
+                })
+                .map(|(i, _)| Circle::new((km(xs[i]), km(ys[i])), r, colour.filled()));
+            c.draw_series(pts).map_err(|e| draw_err("map", e))?;
+        }
+        // Jammers.
+        if let Some(areas) = map_json.get("areas").and_then(Value::as_array) {
+            for a in areas {
+                let g = |k: &str| a.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+                let on = a.get("on").and_then(Value::as_bool).unwrap_or(false);
+                let (cx, cy) = (km(g("x")), km(g("y")));
+                let radius = (km(g("radius_m")) * px_per_km).max(2.0) as i32;
+                let style = if on {
+                    RGBColor(0xd6, 0x27, 0x28).stroke_width(3)
+                } else {
+                    RGBColor(0x80, 0x80, 0x80).stroke_width(2)
+                };
+                c.draw_series(std::iter::once(Circle::new((cx, cy), radius, style)))
+                    .map_err(|e| draw_err("map", e))?;
+                c.draw_series(std::iter::once(Cross::new((cx, cy), 6, style)))
+                    .map_err(|e| draw_err("map", e))?;
+            }
+        }
+        // Substations.
+        if let Some(subs) = map_json.get("substations").and_then(Value::as_array) {
+            let pts = subs
+                .iter()
+                .filter_map(|s| Some((km(s.get(0)?.as_f64()?), km(s.get(1)?.as_f64()?))));
+            c.draw_series(pts.map(|p| EmptyElement::at(p) + Rectangle::new([(-5, -5), (5, 5)], BLACK.filled())))
+                .map_err(|e| draw_err("map", e))?;
+        }
+        // Critical facilities, coloured by condition.
+        for (name, _, colour) in CONDITION_COLOURS.iter().rev() {
+            let pts = t
+                .rows
+                .iter()
+                .enumerate()
+                .filter(|(_, row)| {
+                    row.get(cond).is_some_and(|c| c == name) && row.get(facility).is_some_and(|f| !f.is_empty())
+                })
+                .map(|(i, _)| {
+                    EmptyElement::at((km(xs[i]), km(ys[i])))
+                        + TriangleMarker::new((0, 0), 10, BLACK.filled())
+                        + TriangleMarker::new((0, 0), 7, colour.filled())
+                });
+            c.draw_series(pts).map_err(|e| draw_err("map", e))?;
+        }
+        // The legend, below the map, with counts over the whole fleet.
+        let font = ("sans-serif", 14).into_font();
+        let mut y = 10;
+        for (k, (name, label, colour)) in CONDITION_COLOURS.iter().enumerate() {
+            let x = 20 + (k % 3) as i32 * 310;
+            if k == 3 {
+                y += 24;
+            }
+            legend_area
+                .draw(&Circle::new((x, y + 7), 6, colour.filled()))
+                .map_err(|e| draw_err("map", e))?;
+            legend_area
+                .draw(&Text::new(
+                    format!("{label}: {}", count(name)),
+                    (x + 14, y),
+                    font.clone(),
+                ))
+                .map_err(|e| draw_err("map", e))?;
+        }
+        y += 30;
+        let items: [(&str, ShapeStyle); 4] = [
+            (
+                "feeder with customers off or meters held",
+                RGBColor(0x8c, 0x2d, 0x04).stroke_width(2),
+            ),
+            ("jammer transmitting", RGBColor(0xd6, 0x27, 0x28).stroke_width(3)),
+            ("jammer off at that moment", RGBColor(0x80, 0x80, 0x80).stroke_width(2)),
+            ("substation", BLACK.filled()),
+        ];
+        for (k, (label, style)) in items.iter().enumerate() {
+            let x = 20 + (k % 2) as i32 * 465;
+            let yy = y + (k / 2) as i32 * 24;
+            let drawn = match k {
+                0 => legend_area.draw(&PathElement::new(vec![(x - 6, yy + 7), (x + 8, yy + 7)], *style)),
+                1 | 2 => legend_area.draw(&Circle::new((x, yy + 7), 7, *style)),
+                _ => legend_area.draw(&Rectangle::new([(x - 5, yy + 2), (x + 5, yy + 12)], *style)),
+            };
+            drawn.map_err(|e| draw_err("map", e))?;
+            legend_area
+                .draw(&Text::new(*label, (x + 14, yy), font.clone()))
+                .map_err(|e| draw_err("map", e))?;
+        }
+        let critical = map_json.get("critical").and_then(Value::as_u64).unwrap_or(0);
+        let critical_off = map_json.get("critical_off").and_then(Value::as_u64).unwrap_or(0);
+        let thinned = if stride > 1 {
+            format!("; one meter in {stride} drawn, every critical facility")
+        } else {
+            String::new()
+        };
+        legend_area
+            .draw(&TriangleMarker::new((14, y + 55), 9, BLACK.filled()))
+            .map_err(|e| draw_err("map", e))?;
+        legend_area
+            .draw(&Text::new(
+                format!("critical facility ({critical}, {critical_off} off supply){thinned}"),
+                (28, y + 48),
+                font.clone(),
+            ))
+            .map_err(|e| draw_err("map", e))?;
+        root.present().map_err(|e| draw_err("map", e))?;
+    }
+    // Thousands of dots: drop the attributes that only restate SVG's defaults (a fill without
+    // stroke, full opacity), which halves the file.
+    Ok(svg
+        .replace(" opacity=\"1\" fill=", " fill=")
+        .replace(" stroke=\"none\" stroke-width=\"1\"/>", "/>"))
+}
+
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -425,7 +673,13 @@ fn num(v: Option<&Value>) -> String {
 
 /// The run's report: scenario, headline measures, the charts inline, the attacks and detectors
 /// tables. Self-contained: no script, no external style sheet, font or image.
-pub fn report_html(manifest: &Value, metrics: &Value, timeline: &str, detection: Option<&str>) -> String {
+pub fn report_html(
+    manifest: &Value,
+    metrics: &Value,
+    timeline: &str,
+    map: Option<&str>,
+    detection: Option<&str>,
+) -> String {
     let name = manifest.get("scenario").and_then(Value::as_str).unwrap_or("run");
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -468,6 +722,11 @@ pub fn report_html(manifest: &Value, metrics: &Value, timeline: &str, detection:
     h.push_str("</table>\n<h2>Timeline</h2>\n<figure id=\"timeline\">\n");
     h.push_str(&inline_svg(timeline));
     h.push_str("\n</figure>\n");
+    if let Some(svg) = map {
+        h.push_str("<h2>Blast radius</h2>\n<figure id=\"map\">\n");
+        h.push_str(&inline_svg(svg));
+        h.push_str("\n</figure>\n");
+    }
     if let Some(svg) = detection {
         h.push_str("<h2>Detection</h2>\n<figure id=\"detection\">\n");
         h.push_str(&inline_svg(svg));
@@ -550,12 +809,20 @@ mod tests {
     #[test]
     fn detection_and_sweep_charts_carry_their_data() {
         let metrics: Value = serde_json::from_str(
-            r#"{"attacks":[{"id":"md","time_to_detect_s":600.0,"first_detector":"command-rate"},{"id":"jam","time_to_detect_s":null}]}"#,
+            r#"{"attacks":[{"id":"md","start":"2026-01-15T10:00:00","time_to_detect_s":600.0,"first_detector":"command-rate"},{"id":"jam","time_to_detect_s":null}]}"#,
         )
         .expect("json");
-        let svg = detection_svg(&metrics).expect("draws").expect("attacks");
+        let alerts = "time,detector,severity,subject,count,true_positive,attack,message,meters\n\
+2026-01-15T10:10:00,command-rate,high,x,1,true,md,m,\n2026-01-15T10:30:00,zero-at-peak,high,x,1,true,md,m,\n\
+2026-01-15T10:40:00,zero-at-peak,high,x,1,true,md,m,\n2026-01-15T10:20:00,ids,low,x,1,false,,m,\n";
+        let svg = detection_svg(&metrics, alerts).expect("draws").expect("attacks");
         assert!(
             svg.contains("md: 10.0 min by command-rate") && svg.contains("jam: not detected"),
+            "{svg}"
+        );
+        // The other detector that caught md, at its first alert; the false positive is not drawn.
+        assert!(
+            svg.contains("also zero-at-peak: 30.0 min") && !svg.contains("ids"),
             "{svg}"
         );
         let summary = "point,attacks[0].radius_m,measure,n,mean,sd,ci95_low,ci95_high\n\
@@ -567,11 +834,38 @@ mod tests {
     }
 
     #[test]
+    fn the_map_draws_each_meter_in_its_condition_the_jammer_and_the_feeder() {
+        let csv = "meter,x_m,y_m,feeder,transformer,class,facility,condition\n\
+0,0,0,0,0,residential,,off-attack\n1,100,50,0,0,residential,,off-attack\n\
+2,900,900,1,1,residential,,normal\n3,500,500,1,1,critical,hospital,unread\n";
+        let json: Value = serde_json::from_str(
+            r#"{"moment":{"slot":3,"time":"2026-01-15T01:00:00"},"stride":1,"bounds":[0,0,900,900],
+            "conditions":[{"condition":"off-attack","meters":2},{"condition":"normal","meters":1},{"condition":"unread","meters":1}],
+            "critical":1,"critical_off":0,"substations":[[450,450]],
+            "feeders":[{"id":0,"path":[[450,450],[0,0],[100,50]]}],
+            "areas":[{"x":50,"y":25,"radius_m":200,"on":true}]}"#,
+        )
+        .expect("json");
+        let svg = blast_map_svg(csv, &json).expect("draws");
+        assert!(svg.contains("Blast radius at 2026-01-15 01:00:00"), "{svg}");
+        // Two red meters and one grey, plus their legend entries; the hospital is a triangle.
+        assert_eq!(svg.matches("fill=\"#D62728\"/>").count(), 2 + 1);
+        assert_eq!(svg.matches("fill=\"#C8C8C8\"/>").count(), 1 + 1);
+        assert!(svg.contains("off supply by an attack: 2") && svg.contains("critical facility (1, 0 off supply)"));
+        // The transmitting jammer: a thick red ring.
+        assert!(svg.contains("stroke=\"#D62728\" stroke-width=\"3\""), "{svg}");
+        // The affected feeder: a polyline through the substation and its two transformers.
+        assert!(svg.contains("stroke=\"#8C2D04\" stroke-width=\"2\" points=\""));
+        assert!(blast_map_svg(csv, &serde_json::json!({})).is_err(), "no bounds");
+        assert!(blast_map_svg("meter,x_m\n", &json).is_err(), "no columns");
+    }
+
+    #[test]
     fn the_report_is_self_contained() {
         let svg = timeline_svg(TS, TRUTH, ALERTS).expect("draws");
         let manifest: Value = serde_json::from_str(r#"{"scenario":"s <x>","seed":7}"#).expect("json");
         let metrics: Value = serde_json::from_str(r#"{"attacks":[],"detectors":[]}"#).expect("json");
-        let html = report_html(&manifest, &metrics, &svg, None);
+        let html = report_html(&manifest, &metrics, &svg, None, None);
         assert!(!html.contains("http://") && !html.contains("https://"), "no URL");
         assert!(html.contains("<svg") && html.contains("s &lt;x&gt;"));
         assert!(!html.contains("<script") && !html.contains("<link"));
