@@ -116,7 +116,8 @@ enum Command {
         quiet: bool,
     },
     /// Draw a result folder's charts and report.html again from its files (manifest.json,
-    /// metrics.json, timeseries.csv, truth.csv, alerts.csv).
+    /// metrics.json, timeseries.csv, truth.csv, alerts.csv, map.csv, map.json), or a sweep
+    /// folder's from sweep.json and summary.csv.
     Report {
         /// The result folder.
         #[arg(value_name = "RESULT_DIR")]
@@ -542,6 +543,16 @@ fn print_paired(attack: &amirange::metrics::Metrics, baseline: &amirange::metric
 }
 
 fn cmd_report(dir: &Path) -> Result<()> {
+    let sweep = dir.join("sweep.json");
+    if sweep.is_file() {
+        let text = std::fs::read_to_string(&sweep).with_context(|| format!("cannot read {}", sweep.display()))?;
+        let info: SweepInfo =
+            serde_json::from_str(&text).with_context(|| format!("{}: not a sweep.json", sweep.display()))?;
+        let summary = std::fs::read_to_string(dir.join("summary.csv"))
+            .with_context(|| format!("{} has no summary.csv (a shard: merge the shards first)", dir.display()))?;
+        let out = amirange::sweep::report_files(&info.layout, &summary);
+        return write_beside(dir, out.iter().map(|(n, b)| (n.as_str(), b)));
+    }
     let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
     for name in results::REPORT_SOURCES {
         let path = dir.join(name);
@@ -556,9 +567,14 @@ fn cmd_report(dir: &Path) -> Result<()> {
         }
     }
     let out = results::report_files(&files)?;
+    write_beside(dir, out.iter().map(|(n, b)| (*n, b)))
+}
+
+/// Writes report files into `dir`, each beside itself and renamed, so that a reader never sees
+/// half of one.
+fn write_beside<'a>(dir: &Path, files: impl Iterator<Item = (&'a str, &'a Vec<u8>)>) -> Result<()> {
     std::fs::create_dir_all(dir.join("plots")).with_context(|| format!("cannot create {}/plots", dir.display()))?;
-    for (name, bytes) in &out {
-        // Each file is written beside itself and renamed: a reader never sees half of one.
+    for (name, bytes) in files {
         let path = dir.join(name);
         let tmp = dir.join(format!("{name}.partial"));
         std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -677,7 +693,7 @@ fn cmd_sweep(
     files.push(("runs.csv".into(), amirange::sweep::runs_csv(layout, &rows).into_bytes()));
     if shard.is_none() {
         let summary = amirange::sweep::summary_csv(layout, &rows);
-        files.extend(sweep_charts(layout, &summary));
+        files.extend(amirange::sweep::report_files(layout, &summary));
         files.push(("summary.csv".into(), summary.into_bytes()));
     }
     let info = SweepInfo {
@@ -708,22 +724,6 @@ fn cmd_sweep(
         );
     }
     Ok(())
-}
-
-/// One chart per measure against the first axis (`plots/measure-K.svg`), where that axis and
-/// the measure are numbers.
-fn sweep_charts(layout: &amirange::sweep::Layout, summary: &str) -> Vec<(String, Vec<u8>)> {
-    layout
-        .plan
-        .measures
-        .iter()
-        .enumerate()
-        .filter_map(|(k, m)| {
-            amirange_viz::sweep_svg(summary, m)
-                .ok()
-                .map(|svg| (format!("plots/measure-{k}.svg"), svg.into_bytes()))
-        })
-        .collect()
 }
 
 fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
@@ -776,7 +776,7 @@ fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
         ),
     );
     let summary = amirange::sweep::summary_csv(&layout, &rows);
-    files.extend(sweep_charts(&layout, &summary));
+    files.extend(amirange::sweep::report_files(&layout, &summary));
     files.insert(1, ("summary.csv".into(), summary.into_bytes()));
     let info = SweepInfo {
         layout,

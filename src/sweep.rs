@@ -332,6 +332,31 @@ pub fn execute(
     Ok(rows)
 }
 
+/// A sweep's charts and report, drawn from its summary: `plots/measure-K.svg` for each measure
+/// that can be drawn (see [`amirange_viz::sweep_svg`]) and `report.html` with every chart, the
+/// reason for any missing one, and the summary table.
+pub fn report_files(layout: &Layout, summary: &str) -> Vec<(String, Vec<u8>)> {
+    let plan = &layout.plan;
+    let charts: Vec<(String, Result<String, amirange_viz::VizError>)> = plan
+        .measures
+        .iter()
+        .map(|m| (m.clone(), amirange_viz::sweep_svg(summary, m)))
+        .collect();
+    let html = amirange_viz::sweep_report_html(
+        &plan.name,
+        plan.description.as_deref().unwrap_or_default(),
+        summary,
+        &charts,
+    );
+    let mut files: Vec<(String, Vec<u8>)> = charts
+        .into_iter()
+        .enumerate()
+        .filter_map(|(k, (_, svg))| Some((format!("plots/measure-{k}.svg"), svg.ok()?.into_bytes())))
+        .collect();
+    files.push(("report.html".into(), html.into_bytes()));
+    files
+}
+
 /// The header of `runs.csv` for `plan`.
 pub fn runs_header(plan: &Plan) -> String {
     let mut h = String::from("run,point,seed");
@@ -344,10 +369,17 @@ pub fn runs_header(plan: &Plan) -> String {
     h
 }
 
+/// A grid value as a CSV cell: strings bare, numbers and sections as JSON, quoted (RFC 4180)
+/// when they hold a comma, a quote or a line break.
 fn value_cell(v: &Value) -> String {
-    match v {
+    let text = match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
     }
 }
 
@@ -386,7 +418,7 @@ pub fn parse_runs(plan: &Plan, text: &str, label: &str) -> Result<Vec<RunRow>> {
     lines
         .enumerate()
         .map(|(i, line)| {
-            let cells: Vec<&str> = line.split(',').collect();
+            let cells = amirange_viz::csv_cells(line);
             let run: usize = cells
                 .first()
                 .and_then(|c| c.parse().ok())

@@ -156,3 +156,68 @@ fn shipped_sweep_plans_prepare() {
     }
     assert!(n >= 2, "at least the rate-limit and jammer-radius plans");
 }
+
+/// A grid of a section-valued axis and a numeric one: the sections are quoted in the CSV files
+/// and survive sharding and merging; the chart draws against the number inside the sections
+/// that varies, one line per radius; report.html shows every chart and the summary.
+#[test]
+fn section_axes_are_quoted_merged_and_drawn() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let t = tmp.path();
+    let plan = plan(
+        t,
+        r#"(path: "defenses.command_policy.disconnect_limit_per_account", values: [{"meters": 50, "per": "1h"}, {"meters": 400, "per": "1h"}]),
+           (path: "attacks[0].radius_m", values: [300, 900])"#,
+    );
+    let out = |name: &str| t.join(name).to_str().expect("utf-8").to_owned();
+    let o = amirange(&["sweep", &plan, "--out", &out("a"), "-q"], t);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for i in 1..=2 {
+        let shard = format!("{i}/2");
+        let o = amirange(
+            &["sweep", &plan, "--shard", &shard, "--out", &out(&format!("s{i}")), "-q"],
+            t,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = amirange(&["merge", &out("s1"), &out("s2"), "--out", &out("m")], t);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["summary.csv", "runs.csv", "plots/measure-0.svg", "report.html"] {
+        assert!(
+            read(&t.join("m").join(f)) == read(&t.join("a").join(f)),
+            "{f}: merged differs"
+        );
+    }
+    let summary = String::from_utf8(read(&t.join("a/summary.csv"))).expect("utf-8");
+    let row = summary.lines().nth(1).expect("a row");
+    assert!(row.starts_with(r#"0,"{""meters"":50,""per"":""1h""}",300,"#), "{row}");
+    let table = amirange_viz::Table::parse(&summary);
+    assert!(table.rows.iter().all(|r| r.len() == table.header.len()), "{summary}");
+    let svg = String::from_utf8(read(&t.join("a/plots/measure-0.svg"))).expect("utf-8");
+    assert!(
+        svg.contains("disconnect_limit_per_account.meters")
+            && svg.contains("attacks[0].radius_m = 300")
+            && svg.contains("attacks[0].radius_m = 900"),
+        "the section's number is the axis, each radius a line"
+    );
+    // Two points per line.
+    assert_eq!(svg.matches("<circle").count(), 4, "{svg}");
+    let html = String::from_utf8(read(&t.join("a/report.html"))).expect("utf-8");
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "readings lost and reads missing are drawn"
+    );
+    assert!(html.contains("No chart: summary.csv: no mean for `attacks[0].no_such_measure`"));
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    // amirange report draws a sweep's charts and report again, byte for byte.
+    std::fs::remove_file(t.join("a/report.html")).expect("remove");
+    std::fs::remove_file(t.join("a/plots/measure-1.svg")).expect("remove");
+    let o = amirange(&["report", &out("a")], t);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read(&t.join("a/report.html")), html.into_bytes());
+    assert_eq!(
+        read(&t.join("a/plots/measure-1.svg")),
+        read(&t.join("m/plots/measure-1.svg"))
+    );
+}

@@ -44,7 +44,7 @@ pub struct Table {
 impl Table {
     /// Parses `text` (RFC 4180 quoting).
     pub fn parse(text: &str) -> Table {
-        let mut lines = text.lines().map(split_csv);
+        let mut lines = text.lines().map(csv_cells);
         let header = lines.next().unwrap_or_default();
         Table {
             header,
@@ -70,7 +70,8 @@ impl Table {
     }
 }
 
-fn split_csv(line: &str) -> Vec<String> {
+/// The cells of one CSV line (RFC 4180 quoting; a quoted cell holds no line break here).
+pub fn csv_cells(line: &str) -> Vec<String> {
     let mut cells = Vec::new();
     let mut cell = String::new();
     let mut quoted = false;
@@ -348,77 +349,254 @@ pub fn detection_svg(metrics: &Value, alerts: &str) -> Result<Option<String>, Vi
     Ok(Some(svg))
 }
 
-/// A sweep's `summary.csv`: `measure`'s mean against the first axis whose values are numbers
-/// and vary, with its 95% confidence band.
+/// How a sweep chart lays out its horizontal axis.
+enum XAxis {
+    /// Numbers: the axis (or a number inside its sections) and each row's value.
+    Numbers(String, Vec<f64>),
+    /// Anything else: the distinct values in grid order, and each row's position among them.
+    Categories(String, Vec<String>, Vec<usize>),
+}
+
+/// The number at `key` (a dotted path) inside a JSON section.
+fn leaf(v: &Value, key: &str) -> Option<f64> {
+    key.split('.').try_fold(v, |v, k| v.get(k))?.as_f64()
+}
+
+/// Dotted paths of the numbers inside a JSON section, in key order.
+fn leaves(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(x, &path, out);
+            }
+        }
+        Value::Number(_) => out.push(prefix.to_owned()),
+        _ => {}
+    }
+}
+
+fn x_axis(name: &str, cells: &[&str]) -> XAxis {
+    let varies = |xs: &[f64]| xs.windows(2).any(|w| w[0] != w[1]);
+    let nums: Option<Vec<f64>> = cells.iter().map(|c| c.parse().ok()).collect();
+    if let Some(xs) = nums.filter(|xs| varies(xs)) {
+        return XAxis::Numbers(name.to_owned(), xs);
+    }
+    // Sections: the first number inside them that varies.
+    let sections: Option<Vec<Value>> = cells
+        .iter()
+        .map(|c| serde_json::from_str::<Value>(c).ok().filter(Value::is_object))
+        .collect();
+    if let Some(sections) = sections {
+        let mut keys = Vec::new();
+        leaves(&sections[0], "", &mut keys);
+        for key in keys {
+            let xs: Option<Vec<f64>> = sections.iter().map(|v| leaf(v, &key)).collect();
+            if let Some(xs) = xs.filter(|xs| varies(xs)) {
+                return XAxis::Numbers(format!("{name}.{key}"), xs);
+            }
+        }
+    }
+    let mut labels: Vec<String> = Vec::new();
+    let index = cells
+        .iter()
+        .map(|c| match labels.iter().position(|l| l == c) {
+            Some(i) => i,
+            None => {
+                labels.push((*c).to_owned());
+                labels.len() - 1
+            }
+        })
+        .collect();
+    XAxis::Categories(name.to_owned(), labels, index)
+}
+
+/// A point of a sweep chart: x, mean, and the interval's low and high ends.
+type Point = (f64, f64, f64, f64);
+
+/// Series colours (colour-blind safe).
+const SERIES: [RGBColor; 6] = [
+    RGBColor(0x00, 0x72, 0xb2),
+    RGBColor(0xd5, 0x5e, 0x00),
+    RGBColor(0x00, 0x9e, 0x73),
+    RGBColor(0xcc, 0x79, 0xa7),
+    RGBColor(0x56, 0xb4, 0xe9),
+    RGBColor(0xe6, 0x9f, 0x00),
+];
+
+/// A sweep's `summary.csv`: `measure`'s mean with its 95% confidence band against the first
+/// grid axis whose value varies: numbers as they are, sections by the first number inside
+/// them that varies (`limit.meters`), anything else as named categories in grid order. Every
+/// other axis that varies makes one line per value, with a legend.
 pub fn sweep_svg(summary: &str, measure: &str) -> Result<String, VizError> {
+    const FILE: &str = "summary.csv";
     let t = Table::parse(summary);
-    let m = t
-        .column("measure")
-        .ok_or_else(|| err("summary.csv", "no `measure` column"))?;
-    let varies = |c: usize| {
-        let vals: Vec<Option<f64>> = t.rows.iter().map(|r| r.get(c).and_then(|x| x.parse().ok())).collect();
-        vals.iter().all(Option::is_some) && vals.windows(2).any(|w| w[0] != w[1])
+    let m = t.column("measure").ok_or_else(|| err(FILE, "no `measure` column"))?;
+    let (Some(mean), Some(lo), Some(hi)) = (t.column("mean"), t.column("ci95_low"), t.column("ci95_high")) else {
+        return Err(err(FILE, "no mean or interval columns"));
     };
-    let x = (1..m)
-        .find(|&c| varies(c))
-        .ok_or_else(|| err("summary.csv", "no grid axis with numbers that vary"))?;
-    let axis = t.header[x].clone();
-    let (mean, lo, hi) = (t.column("mean"), t.column("ci95_low"), t.column("ci95_high"));
-    let (Some(mean), Some(lo), Some(hi)) = (mean, lo, hi) else {
-        return Err(err("summary.csv", "no mean or interval columns"));
-    };
-    let num = |r: &Vec<String>, c: usize| r.get(c).and_then(|x| x.parse::<f64>().ok());
-    let mut pts: Vec<(f64, f64, f64, f64)> = t
+    let rows: Vec<&Vec<String>> = t
         .rows
         .iter()
         .filter(|r| r.get(m).is_some_and(|x| x == measure))
-        .filter_map(|r| {
-            let x = num(r, x)?;
-            let y = num(r, mean)?;
-            Some((x, y, num(r, lo).unwrap_or(y), num(r, hi).unwrap_or(y)))
-        })
         .collect();
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if pts.is_empty() {
-        return Err(err(
-            "summary.csv",
-            format!("no numeric grid values with a mean for `{measure}`"),
-        ));
+    if rows.is_empty() {
+        return Err(err(FILE, format!("no rows for `{measure}`")));
     }
-    let (x0, x1) = (pts[0].0, pts[pts.len() - 1].0);
+    let cell = |r: &Vec<String>, c: usize| r.get(c).map_or("", String::as_str).to_owned();
+    let varying: Vec<usize> = (1..m)
+        .filter(|&c| rows.iter().any(|r| cell(r, c) != cell(rows[0], c)))
+        .collect();
+    let Some((&xc, others)) = varying.split_first() else {
+        return Err(err(FILE, "no grid axis varies: nothing to draw against"));
+    };
+    let cells: Vec<String> = rows.iter().map(|r| cell(r, xc)).collect();
+    let axis = x_axis(&t.header[xc], &cells.iter().map(String::as_str).collect::<Vec<_>>());
+    let xs: Vec<f64> = match &axis {
+        XAxis::Numbers(_, xs) => xs.clone(),
+        XAxis::Categories(_, _, index) => index.iter().map(|&i| i as f64).collect(),
+    };
+    // One series per combination of the other varying axes, in grid order.
+    let mut series: Vec<(String, Vec<Point>)> = Vec::new();
+    for (r, x) in rows.iter().zip(&xs) {
+        let key = others
+            .iter()
+            .map(|&c| format!("{} = {}", t.header[c], cell(r, c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let num = |c: usize| r.get(c).and_then(|x| x.parse::<f64>().ok());
+        let Some(y) = num(mean) else { continue };
+        let point = (*x, y, num(lo).unwrap_or(y), num(hi).unwrap_or(y));
+        match series.iter_mut().find(|s| s.0 == key) {
+            Some(s) => s.1.push(point),
+            None => series.push((key, vec![point])),
+        }
+    }
+    if series.is_empty() {
+        return Err(err(FILE, format!("no mean for `{measure}` at any grid point")));
+    }
+    for s in &mut series {
+        s.1.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    let all = series.iter().flat_map(|s| s.1.iter());
+    let (x0, x1) = all
+        .clone()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
     let pad = ((x1 - x0) * 0.05).max(0.5);
-    let y1 = pts.iter().map(|p| p.3).fold(f64::MIN, f64::max);
-    let y0 = pts.iter().map(|p| p.2).fold(f64::MAX, f64::min).min(0.0);
+    let y1 = all.clone().map(|p| p.3).fold(f64::MIN, f64::max);
+    let y0 = all.map(|p| p.2).fold(f64::MAX, f64::min).min(0.0);
     let y1 = if y1 > y0 { y1 * 1.05 } else { y0 + 1.0 };
+    let (axis_name, labels) = match &axis {
+        XAxis::Numbers(name, _) => (name.clone(), None),
+        XAxis::Categories(name, labels, _) => (name.clone(), Some(labels.clone())),
+    };
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, 420)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 440)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| draw_err("sweep", e))?;
         let mut c = ChartBuilder::on(&root)
             .caption(format!("{measure} (mean, 95% interval)"), ("sans-serif", 16))
             .margin(10)
-            .x_label_area_size(35)
+            .x_label_area_size(45)
             .y_label_area_size(80)
             .build_cartesian_2d((x0 - pad)..(x1 + pad), y0..y1)
             .map_err(|e| draw_err("sweep", e))?;
-        c.configure_mesh()
-            .x_desc(axis)
-            .draw()
-            .map_err(|e| draw_err("sweep", e))?;
-        let band: Vec<(f64, f64)> = pts
-            .iter()
-            .map(|p| (p.0, p.3))
-            .chain(pts.iter().rev().map(|p| (p.0, p.2)))
-            .collect();
-        c.draw_series(std::iter::once(Polygon::new(band, BLUE.mix(0.2).filled())))
-            .map_err(|e| draw_err("sweep", e))?;
-        c.draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), &BLUE))
-            .map_err(|e| draw_err("sweep", e))?;
-        c.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 3, BLUE.filled())))
-            .map_err(|e| draw_err("sweep", e))?;
+        let category = |x: &f64| -> String {
+            let i = x.round();
+            match &labels {
+                Some(l) if (x - i).abs() < 1e-6 && i >= 0.0 => l.get(i as usize).cloned().unwrap_or_default(),
+                Some(_) => String::new(),
+                None => format!("{x}"),
+            }
+        };
+        let mut mesh = c.configure_mesh();
+        mesh.x_desc(axis_name)
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 13));
+        if let Some(l) = &labels {
+            mesh.x_labels(l.len() * 2 + 1).x_label_formatter(&category);
+        }
+        mesh.draw().map_err(|e| draw_err("sweep", e))?;
+        for (k, (key, pts)) in series.iter().enumerate() {
+            let colour = SERIES[k % SERIES.len()];
+            let band: Vec<(f64, f64)> = pts
+                .iter()
+                .map(|p| (p.0, p.3))
+                .chain(pts.iter().rev().map(|p| (p.0, p.2)))
+                .collect();
+            c.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.2).filled())))
+                .map_err(|e| draw_err("sweep", e))?;
+            let line = c
+                .draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), colour.stroke_width(2)))
+                .map_err(|e| draw_err("sweep", e))?;
+            if series.len() > 1 {
+                line.label(key.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+            }
+            c.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 3, colour.filled())))
+                .map_err(|e| draw_err("sweep", e))?;
+        }
+        if series.len() > 1 {
+            c.configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 12))
+                .draw()
+                .map_err(|e| draw_err("sweep", e))?;
+        }
         root.present().map_err(|e| draw_err("sweep", e))?;
     }
     Ok(svg)
+}
+
+/// A sweep's report: its plan, a chart per measure (or why there is none) and the summary
+/// table. Self-contained like the run's report.
+pub fn sweep_report_html(
+    name: &str,
+    description: &str,
+    summary: &str,
+    charts: &[(String, Result<String, VizError>)],
+) -> String {
+    let mut h = String::new();
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    h.push_str(&format!("<title>amirange sweep: {}</title>\n", escape(name)));
+    h.push_str(STYLE);
+    h.push_str("</head>\n<body>\n");
+    h.push_str(&format!("<h1>Sweep: {}</h1>\n", escape(name)));
+    if !description.is_empty() {
+        h.push_str(&format!("<p>{}</p>\n", escape(description)));
+    }
+    for (k, (measure, chart)) in charts.iter().enumerate() {
+        h.push_str(&format!("<h2>{}</h2>\n", escape(measure)));
+        match chart {
+            Ok(svg) => {
+                h.push_str(&format!("<figure id=\"measure-{k}\">\n"));
+                h.push_str(&inline_svg(svg));
+                h.push_str("\n</figure>\n");
+            }
+            Err(e) => h.push_str(&format!("<p>No chart: {}</p>\n", escape(&e.to_string()))),
+        }
+    }
+    h.push_str("<h2>Summary</h2>\n<table>\n");
+    let t = Table::parse(summary);
+    h.push_str("<tr>");
+    for c in &t.header {
+        h.push_str(&format!("<th>{}</th>", escape(c)));
+    }
+    h.push_str("</tr>\n");
+    for r in &t.rows {
+        h.push_str("<tr>");
+        for c in r {
+            h.push_str(&format!("<td>{}</td>", escape(c)));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n</body>\n</html>\n");
+    h
 }
 
 /// Colours of the meters' conditions in `map.csv`, worst first (colour-blind safe, apart from
@@ -646,6 +824,9 @@ pub fn blast_map_svg(map_csv: &str, map_json: &Value) -> Result<String, VizError
         .replace(" stroke=\"none\" stroke-width=\"1\"/>", "/>"))
 }
 
+/// The reports' style sheet, inline.
+const STYLE: &str = "<style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}</style>\n";
+
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -684,7 +865,7 @@ pub fn report_html(
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     h.push_str(&format!("<title>amirange: {}</title>\n", escape(name)));
-    h.push_str("<style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}</style>\n");
+    h.push_str(STYLE);
     h.push_str("</head>\n<body>\n");
     h.push_str(&format!("<h1>{}</h1>\n", escape(name)));
     h.push_str("<table>\n");
@@ -831,6 +1012,16 @@ mod tests {
         assert!(svg.contains("<polygon") && svg.contains("<circle"), "{svg}");
         assert_eq!(svg.matches("<circle").count(), 2, "one point per grid value");
         assert!(sweep_svg(summary, "missing").is_err());
+        // Words are categories in grid order.
+        let summary = "point,mode,measure,n,mean,sd,ci95_low,ci95_high\n\
+0,constant,lost,5,10,1,9,11\n1,reactive,lost,5,4,1,3,5\n";
+        let svg = sweep_svg(summary, "lost").expect("draws");
+        assert!(svg.contains("\nconstant\n") && svg.contains("\nreactive\n"), "{svg}");
+        assert_eq!(svg.matches("<circle").count(), 2);
+        // Nothing varies: no chart, and the reason.
+        let summary = "point,mode,measure,n,mean,sd,ci95_low,ci95_high\n0,constant,lost,5,10,1,9,11\n";
+        let e = sweep_svg(summary, "lost").expect_err("nothing to draw against");
+        assert!(e.to_string().contains("no grid axis varies"), "{e}");
     }
 
     #[test]
