@@ -387,6 +387,13 @@ impl Browser {
                             "--no-sandbox",
                             "--disable-gpu",
                             "--disable-dev-shm-usage",
+                            // The report needs no network: keep the browser from trying its
+                            // own (updates, sync, QUIC probes) on machines with none.
+                            "--disable-background-networking",
+                            "--disable-component-update",
+                            "--disable-sync",
+                            "--disable-quic",
+                            "--no-first-run",
                             "--window-size=1200,900",
                         ],
                     },
