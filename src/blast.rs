@@ -2,16 +2,18 @@
 //! jammer areas, the affected feeders and the critical facilities, written as `map.csv` and
 //! `map.json` so that the map is drawn from result files alone (`amirange-viz`).
 //!
-//! The worst moment is the interval end with the highest *damage score*: customers off supply
-//! (every cause) plus interval reads missing in that interval plus meters an attack holds
-//! (rogue firmware, downgraded), all read from the interval's row and the fleet, so watching
-//! costs nothing per interval; the earliest wins a tie. The meters' conditions are taken only
-//! when the score sets a new high (one pass over the meters each time).
+//! The worst moment is kept by the engine when asked ([`Sim::watch_worst_moment`]): at each
+//! interval close, before anything dated at that instant happens, it scores the damage —
+//! customers off supply (every cause), plus the interval reads missing when a read cycle closes
+//! with the interval (0 between cycle closes), plus meters held by attacks (running an attack's
+//! firmware or downgraded) — and takes every meter's condition on a new high; the earliest
+//! wins a tie. The score comes from the interval's row and two dense fleet arrays; the pass
+//! over the meters happens only on a new high.
 
 use std::fmt::Write as _;
 
 use amirange_sim::config::INTERVAL;
-use amirange_sim::engine::Sim;
+use amirange_sim::engine::{Sim, WorstMoment};
 use amirange_sim::model::MeterCondition;
 use amirange_sim::network::Network;
 use amirange_sim::time::SimDuration;
@@ -26,53 +28,11 @@ pub const MAX_DRAWN: usize = 12_000;
 /// The header of `map.csv`.
 pub const MAP_HEADER: &str = "meter,x_m,y_m,feeder,transformer,class,facility,condition";
 
-/// Watches a run for its worst moment.
-#[derive(Default)]
-pub struct Tracker {
-    best: Option<Moment>,
-}
-
-struct Moment {
-    slot: u32,
-    score: u64,
-    conditions: Vec<MeterCondition>,
-    /// Which interference areas were on.
-    areas_on: Vec<bool>,
-}
-
-impl Tracker {
-    /// Looks at the interval that just closed (call after every interval end).
-    pub fn observe(&mut self, sim: &mut Sim) {
-        let Some(row) = sim.records().intervals.last() else {
-            return;
-        };
-        let slot = row.slot;
-        let fleet = sim.fleet();
-        let held = fleet
-            .compromised_by
-            .iter()
-            .zip(&fleet.downgraded_by)
-            .filter(|(c, d)| **c != 0 || **d != 0)
-            .count() as u64;
-        let off = (sim.n_meters() as u64).saturating_sub(row.customers_connected);
-        let score = off + row.reads_missing + held;
-        if self.best.as_ref().is_some_and(|b| score <= b.score) {
-            return;
-        }
-        let areas_on = sim.net_state().interference.iter().map(|(_, on)| *on).collect();
-        self.best = Some(Moment {
-            slot,
-            score,
-            conditions: sim.meter_conditions(),
-            areas_on,
-        });
-    }
-
-    /// The map's files, `map.csv` and `map.json`; `None` when no interval closed.
-    pub fn finish(self, scenario: &Scenario, sim: &Sim) -> Option<(String, Vec<u8>)> {
-        let moment = self.best?;
-        Some(render(scenario, sim.network(), sim, &moment))
-    }
+/// The map's files, `map.csv` and `map.json`, from the worst moment the engine kept (see
+/// [`Sim::watch_worst_moment`]); `None` when it kept none.
+pub fn files(scenario: &Scenario, sim: &Sim) -> Option<(String, Vec<u8>)> {
+    let moment = sim.worst_moment()?;
+    Some(render(scenario, sim.network(), sim, moment))
 }
 
 /// `map.json`.
@@ -145,9 +105,9 @@ struct AreaJson {
     on: bool,
 }
 
-const WHY: &str = "the interval end with the most customers off supply plus reads missing plus meters held by attacks";
+const WHY: &str = "the interval close with the most customers off supply, plus reads missing at a read-cycle close, plus meters held by attacks";
 
-fn render(scenario: &Scenario, net: &Network, sim: &Sim, moment: &Moment) -> (String, Vec<u8>) {
+fn render(scenario: &Scenario, net: &Network, sim: &Sim, moment: &WorstMoment) -> (String, Vec<u8>) {
     let n = net.meters.len();
     let stride = n.div_ceil(MAX_DRAWN).max(1);
     let at = |t: amirange_sim::time::SimTime| scenario.sim.start.plus(t.since_start()).to_string();

@@ -394,6 +394,9 @@ fn execute(scenario: &Scenario, label: &str, source: &str, bar: &ProgressBar) ->
     execute_on(scenario, None, label, source, bar)
 }
 
+// Runs through these wrappers draw the blast-radius map (a run, a bench that measures what a
+// run costs, the matrix's runs); a paired run's twin and a sweep's runs do not.
+
 /// As [`execute`], on a network generated already when one is given.
 fn execute_on(
     scenario: &Scenario,
@@ -407,7 +410,7 @@ fn execute_on(
         Some(n) => n,
         None => run::generate(scenario)?,
     };
-    run::execute_on(scenario, network, started, |_, _| bar.inc(1)).map_err(|e| {
+    run::execute_on(scenario, network, started, true, |_, _| bar.inc(1)).map_err(|e| {
         match e.downcast_ref::<amirange_attackers::AttackError>() {
             Some(attack) => scenario::attack_error(label, source, attack).into(),
             None => e,
@@ -459,7 +462,7 @@ fn cmd_run(
     let (mut files, mut metrics, wall, baseline) = std::thread::scope(|s| -> Result<_> {
         let twin_run = twin_network.map(|network| {
             let (twin, bar) = (&twin, &bar);
-            s.spawn(move || amirange::run::execute_on(twin, network, Instant::now(), |_, _| bar.inc(1)))
+            s.spawn(move || amirange::run::execute_on(twin, network, Instant::now(), false, |_, _| bar.inc(1)))
         });
         // The attack run's files are rendered (and its world freed) while the twin may still run.
         let rendered = execute_on(&scenario, Some(network), &label, &source, &bar).and_then(|finished| {
@@ -551,6 +554,13 @@ fn cmd_report(dir: &Path) -> Result<()> {
         let summary = std::fs::read_to_string(dir.join("summary.csv"))
             .with_context(|| format!("{} has no summary.csv (a shard: merge the shards first)", dir.display()))?;
         let out = amirange::sweep::report_files(&info.layout, &summary);
+        // A measure that has no chart now loses the one drawn before.
+        for k in 0..info.layout.plan.measures.len() {
+            let name = format!("plots/measure-{k}.svg");
+            if !out.iter().any(|(n, _)| *n == name) {
+                let _ = std::fs::remove_file(dir.join(&name));
+            }
+        }
         return write_beside(dir, out.iter().map(|(n, b)| (n.as_str(), b)));
     }
     let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
@@ -567,6 +577,9 @@ fn cmd_report(dir: &Path) -> Result<()> {
         }
     }
     let out = results::report_files(&files)?;
+    if !out.iter().any(|(n, _)| *n == "plots/map.svg") {
+        let _ = std::fs::remove_file(dir.join("plots/map.svg"));
+    }
     write_beside(dir, out.iter().map(|(n, b)| (*n, b)))
 }
 
@@ -745,7 +758,7 @@ fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
         }
         let label = dir.join("runs.csv").display().to_string();
         let runs = std::fs::read_to_string(dir.join("runs.csv")).with_context(|| format!("cannot read {label}"))?;
-        for row in amirange::sweep::parse_runs(&info.layout.plan, &runs, &label)? {
+        for row in amirange::sweep::parse_runs(&info.layout, &runs, &label)? {
             let metrics = dir.join(format!("runs/{:05}/metrics.json", row.0));
             let bytes = std::fs::read(&metrics).with_context(|| format!("cannot read {}", metrics.display()))?;
             files.push((format!("runs/{:05}/metrics.json", row.0), bytes));

@@ -35,22 +35,29 @@ pub fn generate(scenario: &Scenario) -> Result<Network> {
         .context("generating the topology")
 }
 
-/// Runs `scenario` to the end. `progress(done, total)` is called after every interval.
+/// Runs `scenario` to the end, with the blast-radius map. `progress(done, total)` is called
+/// after every interval.
 pub fn execute(scenario: &Scenario, progress: impl FnMut(u32, u32)) -> Result<Finished> {
     let started = Instant::now();
     let network = generate(scenario)?;
-    execute_on(scenario, network, started, progress)
+    execute_on(scenario, network, started, true, progress)
 }
 
 /// Runs `scenario` on `network`, generated from it already (a paired run's twin reuses the
-/// attack run's); `started` is when the work began, for the build time.
+/// attack run's); `started` is when the work began, for the build time. With `map`, the run
+/// keeps its worst moment for the blast-radius map (runs whose map nobody draws, a sweep's or
+/// a twin's, skip it).
 pub fn execute_on(
     scenario: &Scenario,
     network: Network,
     started: Instant,
+    map: bool,
     mut progress: impl FnMut(u32, u32),
 ) -> Result<Finished> {
     let mut sim = Sim::new(scenario.sim.clone(), network).context("building the simulation")?;
+    if map {
+        sim.watch_worst_moment();
+    }
     let planned = match &scenario.operations {
         Some(ops) => Some(amirange_sim::operations::plan(&mut sim, ops).context("planning legitimate operations")?),
         None => None,
@@ -62,7 +69,6 @@ pub fn execute_on(
         .map_err(|(field, message)| anyhow::anyhow!("{field}: {message}"))?;
     let work = planned.as_ref().map(|p| p.work.clone()).unwrap_or_default();
     let mut defender = detection.map(|d| Defender::new(d, &sim, &work));
-    let mut worst = crate::blast::Tracker::default();
     let build_time = started.elapsed();
     let stepping = Instant::now();
     let total = scenario.n_intervals();
@@ -90,7 +96,6 @@ pub fn execute_on(
                 d.observe(&mut sim).context("running the defenses")?;
             }
         }
-        worst.observe(&mut sim);
         progress(done, total);
     }
     campaign.finish(&mut sim);
@@ -103,7 +108,7 @@ pub fn execute_on(
         defender.as_ref(),
         scenario.preset.as_deref(),
     ));
-    let map = worst.finish(scenario, &sim);
+    let map = crate::blast::files(scenario, &sim);
     Ok(Finished {
         sim,
         metrics,

@@ -200,6 +200,21 @@ pub fn prepare(plan_path: &Path) -> Result<Prepared> {
     if plan.measures.is_empty() {
         bail!("{label}: field `measures`: name at least one measure of metrics.json");
     }
+    // Paths and measures head CSV columns, and strings fill cells: keep them one line each and
+    // free of what CSV would have to quote in a header.
+    let bad = |t: &str| t.is_empty() || t.contains([',', '"', '\n', '\r']);
+    if let Some(a) = plan.grid.iter().find(|a| bad(&a.path)) {
+        bail!(
+            "{label}: field `grid`: axis path {:?} is empty or holds a comma, quote or line break",
+            a.path
+        );
+    }
+    if let Some(m) = plan.measures.iter().find(|m| bad(m)) {
+        bail!("{label}: field `measures`: {m:?} is empty or holds a comma, quote or line break");
+    }
+    if let Some(a) = plan.grid.iter().find(|a| a.values.iter().any(has_line_break)) {
+        bail!("{label}: grid axis `{}`: a value holds a line break", a.path);
+    }
     let scenario_path: PathBuf = plan_path.parent().unwrap_or(Path::new("")).join(&plan.scenario);
     let scenario_label = scenario_path.display().to_string();
     let source = std::fs::read_to_string(&scenario_path)
@@ -257,6 +272,16 @@ pub fn prepare(plan_path: &Path) -> Result<Prepared> {
     })
 }
 
+/// Whether a string anywhere in `v` holds a line break.
+fn has_line_break(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains(['\n', '\r']),
+        Value::Array(a) => a.iter().any(has_line_break),
+        Value::Object(m) => m.values().any(has_line_break),
+        _ => false,
+    }
+}
+
 fn describe(plan: &Plan, values: &[Value]) -> String {
     plan.grid
         .iter()
@@ -294,19 +319,25 @@ pub fn execute(
                     if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
                         break;
                     }
-                    let outcome = crate::run::execute(&prepared.scenarios[run], |_, _| {}).and_then(|f| {
-                        let json = serde_json::to_value(&f.metrics)?;
-                        let row: Vec<Option<f64>> = prepared
-                            .layout
-                            .plan
-                            .measures
-                            .iter()
-                            .map(|m| measure(&json, m))
-                            .collect();
-                        let mut bytes = serde_json::to_vec_pretty(&f.metrics)?;
-                        bytes.push(b'\n');
-                        Ok(((run, row), bytes))
-                    });
+                    let scenario = &prepared.scenarios[run];
+                    let outcome = crate::run::generate(scenario)
+                        .and_then(|network| {
+                            // A sweep keeps metrics.json only: no map to draw.
+                            crate::run::execute_on(scenario, network, std::time::Instant::now(), false, |_, _| {})
+                        })
+                        .and_then(|f| {
+                            let json = serde_json::to_value(&f.metrics)?;
+                            let row: Vec<Option<f64>> = prepared
+                                .layout
+                                .plan
+                                .measures
+                                .iter()
+                                .map(|m| measure(&json, m))
+                                .collect();
+                            let mut bytes = serde_json::to_vec_pretty(&f.metrics)?;
+                            bytes.push(b'\n');
+                            Ok(((run, row), bytes))
+                        });
                     match outcome {
                         Ok(r) => {
                             if let Ok(mut v) = results.lock() {
@@ -407,8 +438,11 @@ pub fn runs_csv(layout: &Layout, rows: &[RunRow]) -> String {
     out
 }
 
-/// Parses a `runs.csv` written by [`runs_csv`] for `plan` back into rows.
-pub fn parse_runs(plan: &Plan, text: &str, label: &str) -> Result<Vec<RunRow>> {
+/// Parses a `runs.csv` written by [`runs_csv`] for `layout` back into rows; a row of another
+/// length, or a run the plan does not have, is an error naming the line.
+pub fn parse_runs(layout: &Layout, text: &str, label: &str) -> Result<Vec<RunRow>> {
+    let plan = &layout.plan;
+    let total = layout.total();
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
     if header != runs_header(plan) {
@@ -423,6 +457,17 @@ pub fn parse_runs(plan: &Plan, text: &str, label: &str) -> Result<Vec<RunRow>> {
                 .first()
                 .and_then(|c| c.parse().ok())
                 .ok_or_else(|| anyhow!("{label}: line {}: no run index", i + 2))?;
+            if run >= total {
+                bail!("{label}: line {}: run {run} is not in this plan ({total} runs)", i + 2);
+            }
+            if cells.len() != skip + plan.measures.len() {
+                bail!(
+                    "{label}: line {}: {} cells, where the header has {}",
+                    i + 2,
+                    cells.len(),
+                    skip + plan.measures.len()
+                );
+            }
             let measures = cells
                 .get(skip..)
                 .ok_or_else(|| anyhow!("{label}: line {}: too few cells", i + 2))?

@@ -79,7 +79,7 @@ fn charts_carry_the_run(name: &str, scenario: &Scenario, finished: &Finished) {
     );
     for r in table.rows.iter().filter(|r| r[t] == "true") {
         assert!(
-            chart.contains(&format!("by {}", r[d])) || chart.contains(&format!("also {}:", r[d])),
+            chart.contains(&format!("by {}\n", r[d])) || chart.contains(&format!("also {}:", r[d])),
             "{name}: {} in the detection chart",
             r[d]
         );
@@ -109,13 +109,28 @@ fn map_carries_the_worst_moment(name: &str, finished: &Finished) {
         row.customers_off_by_cause[2],
         "{name}: off by attacks"
     );
-    // No other interval was worse by the map's score, and the moment is the first at its score.
+    let critical_off = table
+        .rows
+        .iter()
+        .filter(|r| !r[facility].is_empty() && r[cond].starts_with("off-"))
+        .count();
+    assert_eq!(json["critical_off"], critical_off, "{name}");
+    assert_eq!(critical_off as u64, row.critical_off, "{name}: critical facilities off");
+    // No interval scored higher, and none before the moment as high (the score's held meters
+    // are not in the rows, so they bound it from below).
     let score = json["moment"]["score"].as_u64().expect("score");
+    let rows = &finished.sim.records().intervals;
+    let seen = |r: &amirange_sim::records::IntervalRow| {
+        n as u64 - r.customers_connected + if r.read_cycle { r.reads_missing } else { 0 }
+    };
+    assert!(seen(row) <= score, "{name}: the moment's own score");
     assert!(
-        finished.sim.records().intervals[..slot]
-            .iter()
-            .all(|r| n as u64 - r.customers_connected + r.reads_missing < score),
-        "{name}: an earlier interval scored at least as high"
+        rows[..slot].iter().all(|r| seen(r) < score),
+        "{name}: an earlier interval scored as high"
+    );
+    assert!(
+        rows.iter().all(|r| seen(r) <= score),
+        "{name}: a later interval scored higher"
     );
     let svg = amirange_viz::blast_map_svg(csv, &json).unwrap_or_else(|e| panic!("{name}: {e}"));
     for (condition, _, colour) in amirange_viz::CONDITION_COLOURS {

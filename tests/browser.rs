@@ -20,6 +20,7 @@ mod common;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -342,7 +343,10 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
+        // chromedriver and the Chromium it starts share a process group of their own, so that
+        // Drop can end them all even when a session was not closed.
         let child = Command::new(driver)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
@@ -451,6 +455,11 @@ impl Drop for Browser {
         if let Some(id) = self.session.take() {
             let _ = http(self.addr, "DELETE", &format!("/session/{id}"), None);
         }
+        // The whole group: chromedriver and any browser it left.
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking()

@@ -221,3 +221,29 @@ fn section_axes_are_quoted_merged_and_drawn() {
         read(&t.join("m/plots/measure-1.svg"))
     );
 }
+
+/// A hand-edited or truncated runs.csv is refused by merge with the line, not a panic.
+#[test]
+fn merge_refuses_a_damaged_runs_csv() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let t = tmp.path();
+    let plan = plan(t, r#"(path: "attacks[0].radius_m", values: [300])"#);
+    let out = |name: &str| t.join(name).to_str().expect("utf-8").to_owned();
+    let o = amirange(&["sweep", &plan, "--shard", "1/1", "--out", &out("s"), "-q"], t);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let runs = t.join("s/runs.csv");
+    let text = String::from_utf8(read(&runs)).expect("utf-8");
+    for (damaged, expected) in [
+        (
+            text.replacen(",\n", "\n", 1).trim_end_matches(',').to_owned(),
+            "cells, where the header has",
+        ),
+        (text.replacen("\n1,", "\n9,", 1), "run 9 is not in this plan"),
+    ] {
+        std::fs::write(&runs, &damaged).expect("write");
+        let o = amirange(&["merge", &out("s"), "--out", &out("m")], t);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(expected), "{err}");
+        assert!(!t.join("m").exists(), "nothing written");
+    }
+}

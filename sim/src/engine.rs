@@ -451,6 +451,25 @@ pub struct Sim {
     ufls_open: Vec<bool>,
     /// Per UFLS stage: the feeders its last trip opened, and the cause of that trip.
     ufls_feeders: Vec<(Vec<u32>, Cause)>,
+    /// The worst moment so far, when watched (see [`Sim::watch_worst_moment`]).
+    worst: Option<WorstMoment>,
+    watch_worst: bool,
+}
+
+/// The run's worst moment: the interval close with the highest damage score, and every meter's
+/// condition at that close (before anything dated at the close's instant happens).
+#[derive(Clone, Debug)]
+pub struct WorstMoment {
+    /// The interval that closed.
+    pub slot: u32,
+    /// Its damage score: customers off supply (every cause) + the interval reads missing when
+    /// a read cycle closed with it (0 between cycle closes) + meters held by attacks (running
+    /// an attack's firmware or downgraded to the legacy security level).
+    pub score: u64,
+    /// Every meter's condition, by meter index.
+    pub conditions: Vec<MeterCondition>,
+    /// Per interference area placed so far: whether it was transmitting.
+    pub areas_on: Vec<bool>,
 }
 
 impl Sim {
@@ -539,6 +558,8 @@ impl Sim {
             ufls_feeders: vec![(Vec::new(), Cause::Operation); frequency.config().ufls.len()],
             frequency,
             ufls_open,
+            worst: None,
+            watch_worst: false,
         };
         // The bulk system the area belongs to: its size as configured, or the area's highest
         // expected load over its share of the system.
@@ -2047,8 +2068,52 @@ impl Sim {
         if cycle_closes {
             self.cycle_first = slot + 1;
         }
+        if self.watch_worst {
+            self.watch(slot, cycle_closes);
+        }
         self.next_slot += 1;
         self.flood(self.interval_start());
+    }
+
+    /// Keeps the worst moment: scores the interval that just closed and, on a new high (the
+    /// earliest wins a tie), takes every meter's condition.
+    fn watch(&mut self, slot: u32, cycle_closed: bool) {
+        let Some(row) = self.records().intervals.last() else {
+            return;
+        };
+        let off = (self.n_meters() as u64).saturating_sub(row.customers_connected);
+        let missing = if cycle_closed { row.reads_missing } else { 0 };
+        let fleet = self.fleet();
+        let held = fleet
+            .compromised_by
+            .iter()
+            .zip(&fleet.downgraded_by)
+            .filter(|(c, d)| **c != 0 || **d != 0)
+            .count() as u64;
+        let score = off + missing + held;
+        if self.worst.as_ref().is_some_and(|w| score <= w.score) {
+            return;
+        }
+        let mut conditions = self.worst.take().map(|w| w.conditions).unwrap_or_default();
+        self.meter_conditions_into(&mut conditions);
+        let areas_on = self.net_state().interference.iter().map(|(_, on)| *on).collect();
+        self.worst = Some(WorstMoment {
+            slot,
+            score,
+            conditions,
+            areas_on,
+        });
+    }
+
+    /// Starts keeping the run's worst moment (off by default: it costs a pass over the meters
+    /// at each new high, which only runs that draw the blast-radius map need).
+    pub fn watch_worst_moment(&mut self) {
+        self.watch_worst = true;
+    }
+
+    /// The worst moment so far, when watched.
+    pub fn worst_moment(&self) -> Option<&WorstMoment> {
+        self.worst.as_ref()
     }
 
     /// The share of a flood's botnet (attack code `code`, `sources` hosts) the firewall does
@@ -2169,39 +2234,46 @@ impl Sim {
     /// The condition of every meter now, by meter index, as the blast-radius map shows it
     /// (ground truth; see [`MeterCondition`]). One pass over the meters.
     pub fn meter_conditions(&mut self) -> Vec<MeterCondition> {
-        let mut out = vec![MeterCondition::Normal; self.n_meters()];
+        let mut out = Vec::new();
+        self.meter_conditions_into(&mut out);
+        out
+    }
+
+    /// [`Sim::meter_conditions`] into `out`, reusing its allocation. Off supply is attributed
+    /// as the data plane attributes it: to the feeder's cause while the feeder is out, else to
+    /// the relay's.
+    pub fn meter_conditions_into(&mut self, out: &mut Vec<MeterCondition>) {
+        out.clear();
+        out.resize(self.n_meters(), MeterCondition::Normal);
         let now = self.now.as_micros();
         let mut query = self.world.query::<(&MeterIdx, &GridPlace, &Meter, &MdmRecord)>();
         let grid = self.world.resource::<GridState>();
         let fleet = self.world.resource::<Fleet>();
+        let off_by = |cause: Cause| match cause {
+            Cause::Attack(_) => MeterCondition::OffAttack,
+            Cause::Outage => MeterCondition::OffOutage,
+            Cause::Operation => MeterCondition::OffOperation,
+        };
         for (idx, place, meter, mdm) in query.iter(&self.world) {
             let i = idx.0 as usize;
             let feeder = grid.feeders[place.feeder as usize];
-            let off_by = |cause: Cause| match cause {
-                Cause::Attack(_) => MeterCondition::OffAttack,
-                Cause::Outage => MeterCondition::OffOutage,
-                Cause::Operation => MeterCondition::OffOperation,
-            };
-            let relay = (meter.relay == Relay::Open).then(|| off_by(meter.relay_cause));
-            let line = (!feeder.energized).then(|| match feeder.cause {
-                // A feeder the utility switched off is an outage to its customers.
-                Cause::Operation => MeterCondition::OffOutage,
-                cause => off_by(cause),
-            });
-            let held = fleet.compromised_by[i] != 0
+            out[i] = if !feeder.energized {
+                off_by(feeder.cause)
+            } else if meter.relay == Relay::Open {
+                off_by(meter.relay_cause)
+            } else if fleet.compromised_by[i] != 0
                 || fleet.downgraded_by[i] != 0
                 || meter.skew_by != 0
                 || meter.extra_on(now)
-                || (meter.dr_by != 0 && meter.dr_from_us <= now && now < meter.dr_until_us);
-            out[i] = [relay, line].into_iter().flatten().min().unwrap_or(if held {
+                || (meter.dr_by != 0 && meter.dr_from_us <= now && now < meter.dr_until_us)
+            {
                 MeterCondition::Compromised
             } else if mdm.missed_cycles > 0 || fleet.failed[i] {
                 MeterCondition::Unread
             } else {
                 MeterCondition::Normal
-            });
+            };
         }
-        out
     }
 
     /// Mutable access to a meter's load-profile memory (for tests and, later, tamper attacks

@@ -174,16 +174,21 @@ impl Cause {
     }
 }
 
-/// What the blast-radius map shows of a meter at one moment (ground truth), worst first: a
-/// meter in several conditions shows the first that applies.
+/// What the blast-radius map shows of a meter at one moment (ground truth). Off supply is
+/// attributed as the data plane attributes it (the feeder's cause while the feeder is out, else
+/// the relay's); a supplied meter shows the first of the other conditions that applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MeterCondition {
-    /// Off supply: its relay opened by an attack, or its feeder out because of one.
+    /// Off supply because of an attack: its feeder is out because of one, or (feeder in) an
+    /// attack opened its relay.
     OffAttack,
-    /// Off supply: its feeder is out (a storm, a fault), or its relay opened after one.
+    /// Off supply because of an outage: its feeder is out (a storm, a fault), or (feeder in)
+    /// its relay opened after one.
     OffOutage,
-    /// Off supply: the utility opened its relay (non-payment, move-out).
+    /// Off supply because of the utility: its feeder is switched out by operations (load
+    /// shedding after a legitimate load step), or (feeder in) the utility opened its relay
+    /// (non-payment, move-out).
     OffOperation,
     /// Supplied, but an attack holds it: it runs rogue firmware, was downgraded to the legacy
     /// security level, its register is skewed (bypass, clone, forged readings), or a botnet

@@ -299,7 +299,7 @@ pub fn detection_svg(metrics: &Value, alerts: &str) -> Result<Option<String>, Vi
         }
         others.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         for (d, t) in others {
-            rows.push((format!("    also {d}: {:.1} min", t / 60.0), Some(t), false));
+            rows.push((format!("also {d}: {:.1} min", t / 60.0), Some(t), false));
         }
     }
     let max_min = rows.iter().filter_map(|r| r.1).fold(1.0, f64::max) / 60.0 * 1.2 + 1.0;
@@ -337,9 +337,11 @@ pub fn detection_svg(metrics: &Value, alerts: &str) -> Result<Option<String>, Vi
                 )))
                 .map_err(|e| draw_err("detection", e))?;
             }
+            // Other detectors' rows are indented under their attack's.
+            let indent = if *first { 0.02 } else { 0.06 };
             c.draw_series(std::iter::once(Text::new(
                 label.clone(),
-                (max_min * 0.02, y),
+                (max_min * indent, y),
                 ("sans-serif", 14),
             )))
             .map_err(|e| draw_err("detection", e))?;
@@ -392,11 +394,19 @@ fn x_axis(name: &str, cells: &[&str]) -> XAxis {
         .map(|c| serde_json::from_str::<Value>(c).ok().filter(Value::is_object))
         .collect();
     if let Some(sections) = sections {
+        // A number inside the sections can be the axis only if it tells every distinct section
+        // apart (otherwise different grid points would share an x).
+        let distinct = |xs: &[f64]| {
+            sections
+                .iter()
+                .zip(xs)
+                .all(|(a, xa)| sections.iter().zip(xs).all(|(b, xb)| (a == b) == (xa == xb)))
+        };
         let mut keys = Vec::new();
         leaves(&sections[0], "", &mut keys);
         for key in keys {
             let xs: Option<Vec<f64>> = sections.iter().map(|v| leaf(v, &key)).collect();
-            if let Some(xs) = xs.filter(|xs| varies(xs)) {
+            if let Some(xs) = xs.filter(|xs| varies(xs) && distinct(xs)) {
                 return XAxis::Numbers(format!("{name}.{key}"), xs);
             }
         }
@@ -634,6 +644,12 @@ pub fn blast_map_svg(map_csv: &str, map_json: &Value) -> Result<String, VizError
     let [bx0, by0, bx1, by1] = bounds[..] else {
         return Err(err(FILE, "no `bounds` [x_min, y_min, x_max, y_max]"));
     };
+    if !(bx0.is_finite() && by0.is_finite() && bx1.is_finite() && by1.is_finite() && bx1 >= bx0 && by1 >= by0) {
+        return Err(err(
+            FILE,
+            "`bounds` must be finite, with x_max >= x_min and y_max >= y_min",
+        ));
+    }
     let km = |v: f64| v / 1000.0;
     let span = (bx1 - bx0).max(by1 - by0).max(100.0);
     let pad = span * 0.03;
@@ -641,6 +657,7 @@ pub fn blast_map_svg(map_csv: &str, map_json: &Value) -> Result<String, VizError
     // The plot keeps the map's proportions: metres are as long east as north.
     let (left, right, top, bottom) = (70.0, 10.0, 40.0, 45.0);
     let plot_w = f64::from(WIDTH) - left - right;
+    // The span is at least 100 m each way (the padding), so the ratio is finite.
     let plot_h = (plot_w * (y1 - y0) / (x1 - x0)).clamp(300.0, 1100.0);
     let height = (plot_h + top + bottom + 150.0) as u32;
     let moment = map_json.get("moment");
@@ -740,7 +757,18 @@ pub fn blast_map_svg(map_csv: &str, map_json: &Value) -> Result<String, VizError
             c.draw_series(pts.map(|p| EmptyElement::at(p) + Rectangle::new([(-5, -5), (5, 5)], BLACK.filled())))
                 .map_err(|e| draw_err("map", e))?;
         }
-        // Critical facilities, coloured by condition.
+        // Critical facilities, coloured by condition; smaller where there are many, so that a
+        // city's thousand do not cover its meters.
+        let facilities = t
+            .rows
+            .iter()
+            .filter(|r| r.get(facility).is_some_and(|f| !f.is_empty()))
+            .count();
+        let (outer, inner) = match facilities {
+            0..=60 => (10, 7),
+            61..=300 => (7, 5),
+            _ => (5, 3),
+        };
         for (name, _, colour) in CONDITION_COLOURS.iter().rev() {
             let pts = t
                 .rows
@@ -751,8 +779,8 @@ pub fn blast_map_svg(map_csv: &str, map_json: &Value) -> Result<String, VizError
                 })
                 .map(|(i, _)| {
                     EmptyElement::at((km(xs[i]), km(ys[i])))
-                        + TriangleMarker::new((0, 0), 10, BLACK.filled())
-                        + TriangleMarker::new((0, 0), 7, colour.filled())
+                        + TriangleMarker::new((0, 0), outer, BLACK.filled())
+                        + TriangleMarker::new((0, 0), inner, colour.filled())
                 });
             c.draw_series(pts).map_err(|e| draw_err("map", e))?;
         }
@@ -1018,6 +1046,18 @@ mod tests {
         let svg = sweep_svg(summary, "lost").expect("draws");
         assert!(svg.contains("\nconstant\n") && svg.contains("\nreactive\n"), "{svg}");
         assert_eq!(svg.matches("<circle").count(), 2);
+        // Sections whose first varying number does not tell them apart are categories.
+        let summary = "point,limit,measure,n,mean,sd,ci95_low,ci95_high\n\
+0,\"{\"\"meters\"\":50,\"\"per\"\":\"\"1h\"\"}\",lost,5,10,1,9,11\n\
+1,\"{\"\"meters\"\":50,\"\"per\"\":\"\"2h\"\"}\",lost,5,6,1,5,7\n\
+2,\"{\"\"meters\"\":100,\"\"per\"\":\"\"1h\"\"}\",lost,5,4,1,3,5\n";
+        let svg = sweep_svg(summary, "lost").expect("draws");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            3,
+            "three grid points, three x positions"
+        );
+        assert!(!svg.contains("limit.meters"), "meters does not tell the sections apart");
         // Nothing varies: no chart, and the reason.
         let summary = "point,mode,measure,n,mean,sd,ci95_low,ci95_high\n0,constant,lost,5,10,1,9,11\n";
         let e = sweep_svg(summary, "lost").expect_err("nothing to draw against");
@@ -1048,6 +1088,10 @@ mod tests {
         // The affected feeder: a polyline through the substation and its two transformers.
         assert!(svg.contains("stroke=\"#8C2D04\" stroke-width=\"2\" points=\""));
         assert!(blast_map_svg(csv, &serde_json::json!({})).is_err(), "no bounds");
+        assert!(
+            blast_map_svg(csv, &serde_json::json!({"bounds": [6, 6, 0, 0]})).is_err(),
+            "inverted bounds"
+        );
         assert!(blast_map_svg("meter,x_m\n", &json).is_err(), "no columns");
     }
 
