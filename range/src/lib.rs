@@ -4,8 +4,12 @@
 //! the wall clock. The network never reaches the model: every player action becomes a
 //! timestamped engine input, and the exercise's journal replays without it.
 //!
-//! Built so far: [`protocol`], the wire format (length-prefixed, versioned JSON frames) and its
-//! decoder. The exercise sessions, the QUIC server and clients, the dashboard and replay are
-//! not built yet (issue 9).
+//! Built so far, without the network: [`protocol`], the wire format (length-prefixed,
+//! versioned JSON frames) and its decoder; [`messages`], the messages of version 1 and which
+//! role may ask for which action; [`auth`], team tokens (generated, compared in constant time,
+//! never printed). The exercise sessions, the QUIC server and clients, the dashboard, the
+//! scoreboard and replay are not built yet (issue 9).
 
+pub mod auth;
+pub mod messages;
 pub mod protocol;

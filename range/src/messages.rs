@@ -1,0 +1,435 @@
+//! The messages of protocol version 1, as JSON objects tagged by `"type"` (see
+//! `range/PROTOCOL.md`), and who may send which action.
+//!
+//! A connection's first message is `hello` with the team's token; until the server answers
+//! `welcome`, nothing else is read. Each `request` carries an id the answer repeats: `accepted`
+//! (with the simulated time it takes effect) or `refused` (with the reason).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A team's role in an exercise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Attackers: act through the attack primitives.
+    Red,
+    /// Defenders: see telemetry and alerts, act through defenses and responses.
+    Blue,
+    /// Instructors: control the clock, inject events, see ground truth and the scoreboard.
+    White,
+}
+
+impl Role {
+    /// Its name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Red => "red",
+            Role::Blue => "blue",
+            Role::White => "white",
+        }
+    }
+}
+
+/// A token as a client presents it: never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Presented(pub String);
+
+impl fmt::Debug for Presented {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// From a client to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// The first message: who is calling.
+    Hello {
+        /// The team's token.
+        token: Presented,
+        /// The client's name and version, for the journal (free text, at most 64 characters).
+        client: String,
+    },
+    /// An action, to be answered `accepted` or `refused` under the same id.
+    Request {
+        /// Chosen by the client; answers repeat it.
+        id: u64,
+        /// What to do.
+        action: Action,
+    },
+    /// The client is leaving.
+    Bye {},
+}
+
+/// What a player asks for. Each action belongs to one role, except `snapshot` (every role,
+/// each seeing its own view).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Action {
+    /// Red: phish the holder of an HES account (succeeds with the exercise's odds).
+    Phish {
+        /// The HES account.
+        account: String,
+    },
+    /// Red: disconnect the customers of feeders through the HES, with a credential stolen
+    /// before.
+    Disconnect {
+        /// The stolen account to present.
+        account: String,
+        /// Feeder indices.
+        feeders: Vec<u32>,
+    },
+    /// Red: switch a jammer on at a place, for a while.
+    Jam {
+        /// Where, metres east.
+        x_m: f64,
+        /// Where, metres north.
+        y_m: f64,
+        /// Radius, metres (above 0, at most 5,000).
+        radius_m: f64,
+        /// Share of link success lost inside (above 0, at most 1).
+        strength: f64,
+        /// How long, minutes (1 to 1,440).
+        minutes: u32,
+    },
+    /// Blue: refuse bulk commands (more than a few meters at once) for a while.
+    FreezeBulk {
+        /// How long, minutes (1 to 1,440).
+        minutes: u32,
+    },
+    /// Blue: revoke an HES account.
+    RevokeAccount {
+        /// The account.
+        account: String,
+    },
+    /// Blue: take the HES off the network and rebuild it.
+    IsolateHes {},
+    /// Blue: roll meters running an unreleased image back to the released one.
+    RollbackFirmware {},
+    /// Blue: send crews to transformers (inspect meters, find a jammer nearby).
+    DispatchCrews {
+        /// Transformer indices.
+        transformers: Vec<u32>,
+    },
+    /// Blue: change a detector's threshold.
+    SetThreshold {
+        /// The detector's name (e.g. `command-rate`).
+        detector: String,
+        /// Its field (e.g. `per_account`).
+        field: String,
+        /// The new value.
+        value: f64,
+    },
+    /// White: stop the clock.
+    Pause {},
+    /// White: start the clock again.
+    Resume {},
+    /// White: change the pace.
+    SetPace {
+        /// Simulated seconds per wall-clock second (above 0, at most 3,600).
+        sim_seconds_per_second: f64,
+    },
+    /// White: put a feeder out (a storm), for a while.
+    InjectOutage {
+        /// The feeder.
+        feeder: u32,
+        /// How long, minutes (1 to 1,440).
+        minutes: u32,
+    },
+    /// White: the ground truth and the scoreboard.
+    GroundTruth {},
+    /// Any role: the state as that role may see it.
+    Snapshot {},
+}
+
+impl Action {
+    /// The role that may ask for it; `None` for an action every role may ask for.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Action::Phish { .. } | Action::Disconnect { .. } | Action::Jam { .. } => Some(Role::Red),
+            Action::FreezeBulk { .. }
+            | Action::RevokeAccount { .. }
+            | Action::IsolateHes {}
+            | Action::RollbackFirmware {}
+            | Action::DispatchCrews { .. }
+            | Action::SetThreshold { .. } => Some(Role::Blue),
+            Action::Pause {}
+            | Action::Resume {}
+            | Action::SetPace { .. }
+            | Action::InjectOutage { .. }
+            | Action::GroundTruth {} => Some(Role::White),
+            Action::Snapshot {} => None,
+        }
+    }
+
+    /// Its name on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Phish { .. } => "phish",
+            Action::Disconnect { .. } => "disconnect",
+            Action::Jam { .. } => "jam",
+            Action::FreezeBulk { .. } => "freeze-bulk",
+            Action::RevokeAccount { .. } => "revoke-account",
+            Action::IsolateHes {} => "isolate-hes",
+            Action::RollbackFirmware {} => "rollback-firmware",
+            Action::DispatchCrews { .. } => "dispatch-crews",
+            Action::SetThreshold { .. } => "set-threshold",
+            Action::Pause {} => "pause",
+            Action::Resume {} => "resume",
+            Action::SetPace { .. } => "set-pace",
+            Action::InjectOutage { .. } => "inject-outage",
+            Action::GroundTruth {} => "ground-truth",
+            Action::Snapshot {} => "snapshot",
+        }
+    }
+
+    /// Checks that `role` may ask for it and that its values are in range; the refusal's
+    /// reason otherwise.
+    pub fn check(&self, role: Role) -> Result<(), String> {
+        if let Some(needed) = self.role()
+            && needed != role
+        {
+            return Err(format!(
+                "`{}` is a {} action; this token is {}'s",
+                self.name(),
+                needed.name(),
+                role.name()
+            ));
+        }
+        let minutes = |m: u32| {
+            if (1..=1440).contains(&m) {
+                Ok(())
+            } else {
+                Err(format!("`minutes` must be 1 to 1440, not {m}"))
+            }
+        };
+        let name = |field: &str, s: &str| {
+            if s.is_empty() || s.len() > 64 {
+                Err(format!("`{field}` must be 1 to 64 characters"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Action::Phish { account } | Action::RevokeAccount { account } => name("account", account),
+            Action::Disconnect { account, feeders } => {
+                name("account", account)?;
+                if feeders.is_empty() || feeders.len() > 10_000 {
+                    return Err("`feeders` must list 1 to 10,000 feeders".into());
+                }
+                Ok(())
+            }
+            Action::Jam {
+                x_m,
+                y_m,
+                radius_m,
+                strength,
+                minutes: m,
+            } => {
+                if !(x_m.is_finite() && y_m.is_finite()) {
+                    return Err("`x_m` and `y_m` must be numbers".into());
+                }
+                if !(*radius_m > 0.0 && *radius_m <= 5000.0) {
+                    return Err(format!("`radius_m` must be above 0 and at most 5000, not {radius_m}"));
+                }
+                if !(*strength > 0.0 && *strength <= 1.0) {
+                    return Err(format!("`strength` must be above 0 and at most 1, not {strength}"));
+                }
+                minutes(*m)
+            }
+            Action::FreezeBulk { minutes: m } | Action::InjectOutage { minutes: m, .. } => minutes(*m),
+            Action::DispatchCrews { transformers } => {
+                if transformers.is_empty() || transformers.len() > 1000 {
+                    return Err("`transformers` must list 1 to 1,000 transformers".into());
+                }
+                Ok(())
+            }
+            Action::SetThreshold { detector, field, value } => {
+                name("detector", detector)?;
+                name("field", field)?;
+                if value.is_finite() {
+                    Ok(())
+                } else {
+                    Err("`value` must be a number".into())
+                }
+            }
+            Action::SetPace { sim_seconds_per_second } => {
+                if *sim_seconds_per_second > 0.0 && *sim_seconds_per_second <= 3600.0 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`sim_seconds_per_second` must be above 0 and at most 3600, not {sim_seconds_per_second}"
+                    ))
+                }
+            }
+            Action::IsolateHes {}
+            | Action::RollbackFirmware {}
+            | Action::Pause {}
+            | Action::Resume {}
+            | Action::GroundTruth {} => Ok(()),
+            Action::Snapshot {} => Ok(()),
+        }
+    }
+}
+
+/// From the server to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ServerMessage {
+    /// The answer to a valid `hello`.
+    Welcome {
+        /// The protocol version the server speaks.
+        protocol: u8,
+        /// The exercise's name.
+        exercise: String,
+        /// The caller's team and role.
+        team: String,
+        /// Its role.
+        role: Role,
+        /// Simulated seconds since the exercise's start.
+        sim_time_s: f64,
+    },
+    /// A request taken: it becomes an engine input at this simulated time.
+    Accepted {
+        /// The request's id.
+        id: u64,
+        /// Simulated seconds since the start.
+        at_s: f64,
+    },
+    /// A request refused, and why (the refusal is journalled).
+    Refused {
+        /// The request's id.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A fault that ends the connection: a bad frame, no `hello` first, a wrong token.
+    Error {
+        /// What was wrong.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Decoder, FrameError, encode};
+
+    fn decode<T: for<'de> Deserialize<'de>>(json: &str) -> Result<T, FrameError> {
+        let mut d = Decoder::new(1024);
+        d.push(&encode(&serde_json::from_str::<serde_json::Value>(json).expect("json")));
+        d.next_message::<T>().map(|m| m.expect("a whole frame"))
+    }
+
+    #[test]
+    fn the_documented_examples_parse() {
+        let hello: ClientMessage =
+            decode(r#"{"type":"hello","token":"s3cret-s3cret-s3cret","client":"aioquic"}"#).expect("hello");
+        assert_eq!(
+            hello,
+            ClientMessage::Hello {
+                token: Presented("s3cret-s3cret-s3cret".into()),
+                client: "aioquic".into()
+            }
+        );
+        assert!(!format!("{hello:?}").contains("s3cret"), "tokens never print");
+        let req: ClientMessage = decode(
+            r#"{"type":"request","id":7,"action":{"action":"disconnect","account":"cis-integration","feeders":[0,1]}}"#,
+        )
+        .expect("request");
+        let ClientMessage::Request { id: 7, action } = req else {
+            panic!("a request");
+        };
+        assert_eq!(action.role(), Some(Role::Red));
+        let welcome = ServerMessage::Welcome {
+            protocol: 1,
+            exercise: "x".into(),
+            team: "blue-1".into(),
+            role: Role::Blue,
+            sim_time_s: 0.0,
+        };
+        assert_eq!(
+            serde_json::to_string(&welcome).expect("json"),
+            r#"{"type":"welcome","protocol":1,"exercise":"x","team":"blue-1","role":"blue","sim_time_s":0.0}"#
+        );
+    }
+
+    #[test]
+    fn unknown_types_fields_and_actions_are_refused() {
+        for bad in [
+            r#"{"type":"shout"}"#,
+            r#"{"type":"bye","extra":1}"#,
+            r#"{"type":"request","id":1,"action":{"action":"teleport"}}"#,
+            r#"{"type":"request","id":-1,"action":{"action":"pause"}}"#,
+            r#"{"type":"request","id":1,"action":{"action":"jam","x_m":0,"y_m":0}}"#,
+            r#"{"type":"request","id":1,"action":{"action":"pause","x":1}}"#,
+            r#"{"type":"hello","client":"c"}"#,
+        ] {
+            assert!(
+                matches!(decode::<ClientMessage>(bad), Err(FrameError::Message(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_role_may_ask_only_for_its_own_actions() {
+        let red = Action::Disconnect {
+            account: "ops".into(),
+            feeders: vec![0],
+        };
+        let blue = Action::FreezeBulk { minutes: 30 };
+        let white = Action::GroundTruth {};
+        assert!(red.check(Role::Red).is_ok() && blue.check(Role::Blue).is_ok() && white.check(Role::White).is_ok());
+        let e = red.check(Role::Blue).expect_err("blue asks for a red action");
+        assert_eq!(e, "`disconnect` is a red action; this token is blue's");
+        assert!(white.check(Role::Red).is_err(), "red asks for ground truth");
+        assert!(blue.check(Role::White).is_err());
+        for role in [Role::Red, Role::Blue, Role::White] {
+            assert!(Action::Snapshot {}.check(role).is_ok());
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_the_field() {
+        let jam = |radius_m, strength, minutes| Action::Jam {
+            x_m: 0.0,
+            y_m: 0.0,
+            radius_m,
+            strength,
+            minutes,
+        };
+        assert!(jam(400.0, 0.9, 60).check(Role::Red).is_ok());
+        assert!(
+            jam(0.0, 0.9, 60)
+                .check(Role::Red)
+                .expect_err("radius")
+                .contains("radius_m")
+        );
+        assert!(
+            jam(400.0, 1.5, 60)
+                .check(Role::Red)
+                .expect_err("strength")
+                .contains("strength")
+        );
+        assert!(
+            jam(400.0, 0.9, 0)
+                .check(Role::Red)
+                .expect_err("minutes")
+                .contains("minutes")
+        );
+        let pace = Action::SetPace {
+            sim_seconds_per_second: f64::NAN,
+        };
+        assert!(pace.check(Role::White).is_err());
+        let empty = Action::Disconnect {
+            account: "ops".into(),
+            feeders: vec![],
+        };
+        assert!(empty.check(Role::Red).expect_err("feeders").contains("feeders"));
+    }
+}
