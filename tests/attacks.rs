@@ -956,3 +956,48 @@ fn a_connection_flood_costs_reads_and_commands_only_beyond_capacity() {
             .contains("nothing was refused")
     );
 }
+
+/// Above 12,000 meters the map draws every `stride`-th meter and every critical facility; its
+/// counts stay over the whole fleet.
+#[test]
+fn large_fleets_are_thinned_evenly_and_keep_every_critical_facility() {
+    let overrides = Overrides {
+        meters: Some(13_000),
+        duration: Some("1h".into()),
+        ..Overrides::default()
+    };
+    let scenario = amirange::scenario::load("<built-in quickstart>", amirange::QUICKSTART, &overrides)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let finished = run(&scenario);
+    let (csv, json) = finished.map.as_ref().expect("the map's files");
+    let json: serde_json::Value = serde_json::from_slice(json).expect("map.json");
+    assert_eq!(json["stride"], 2);
+    let table = amirange_viz::Table::parse(csv);
+    let (meter, facility) = (
+        table.column("meter").expect("meter"),
+        table.column("facility").expect("facility"),
+    );
+    let net = finished.sim.network();
+    let critical: Vec<usize> = (0..net.meters.len())
+        .filter(|&i| net.meters[i].facility.is_some())
+        .collect();
+    let drawn: Vec<usize> = table.rows.iter().map(|r| r[meter].parse().expect("a meter")).collect();
+    let expected: Vec<usize> = (0..net.meters.len())
+        .filter(|i| i % 2 == 0 || critical.contains(i))
+        .collect();
+    assert_eq!(drawn, expected, "every other meter, and every critical facility");
+    assert_eq!(json["drawn"], drawn.len());
+    assert_eq!(
+        table.rows.iter().filter(|r| !r[facility].is_empty()).count(),
+        critical.len()
+    );
+    let total: u64 = json["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .map(|c| c["meters"].as_u64().expect("a count"))
+        .sum();
+    assert_eq!(total, 13_000, "counts over the whole fleet");
+    let svg = amirange_viz::blast_map_svg(csv, &json).expect("draws");
+    assert!(svg.contains("one meter in 2 drawn, every critical facility"));
+}
