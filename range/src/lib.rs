@@ -7,9 +7,11 @@
 //! Built so far, without the network: [`protocol`], the wire format (length-prefixed,
 //! versioned JSON frames) and its decoder; [`messages`], the messages of version 1 and which
 //! role may ask for which action; [`auth`], team tokens (generated, compared in constant time,
-//! never printed). The exercise sessions, the QUIC server and clients, the dashboard, the
+//! never printed); [`exercise`], exercise files (scenario, teams, roles, tokens, pace, address)
+//! checked with the file, line and field of every fault. The exercise sessions, the QUIC server and clients, the dashboard, the
 //! scoreboard and replay are not built yet (issue 9).
 
 pub mod auth;
+pub mod exercise;
 pub mod messages;
 pub mod protocol;

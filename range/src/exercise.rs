@@ -1,0 +1,358 @@
+//! Exercise files (RON): which scenario, the teams with their roles and tokens, the pace, where
+//! to listen, and the odds of the red team's phishing. Loading checks everything and names the
+//! file, line and field of the first fault; tokens are generated, given, or read from an
+//! environment variable, and never printed.
+//!
+//! ```ron
+//! Exercise(
+//!     name: "disconnect-at-peak",
+//!     scenario: "../attacks/mass-disconnect-peak.ron",   // relative to this file
+//!     pace: 60.0,                                        // simulated seconds per wall second
+//!     teams: [
+//!         (name: "red", role: Red),                      // token: Generate (the default)
+//!         (name: "blue", role: Blue, token: Env("BLUE_TOKEN")),
+//!         (name: "instructor", role: White, token: Given("a-long-token-for-the-class")),
+//!     ],
+//!     phishing: (success: 0.8, mfa_bypass: 0.1),
+//! )
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::Token;
+use crate::messages::Role;
+
+/// The default address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4433";
+
+/// An exercise file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "Exercise", deny_unknown_fields)]
+struct Raw {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    scenario: String,
+    #[serde(default = "default_pace")]
+    pace: f64,
+    #[serde(default)]
+    listen: Option<String>,
+    #[serde(default)]
+    allow_remote: bool,
+    teams: Vec<RawTeam>,
+    #[serde(default)]
+    phishing: Phishing,
+}
+
+fn default_pace() -> f64 {
+    60.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTeam {
+    name: String,
+    role: RawRole,
+    #[serde(default)]
+    token: TokenSource,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum RawRole {
+    Red,
+    Blue,
+    White,
+}
+
+/// Where a team's token comes from.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub enum TokenSource {
+    /// Generated at start and printed once for the operator to hand out.
+    #[default]
+    Generate,
+    /// Written in the file (at least 16 printable characters).
+    Given(String),
+    /// Read from an environment variable at start.
+    Env(String),
+}
+
+/// The odds of the red team's `phish` action.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phishing {
+    /// Probability that a phish yields the account's password.
+    pub success: f64,
+    /// Probability of also getting past the account's second factor, if it has one.
+    #[serde(default)]
+    pub mfa_bypass: f64,
+}
+
+impl Default for Phishing {
+    fn default() -> Phishing {
+        Phishing {
+            success: 0.8,
+            mfa_bypass: 0.0,
+        }
+    }
+}
+
+/// A team of the exercise, with its token.
+#[derive(Debug, Clone)]
+pub struct Team {
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// Its token.
+    pub token: Token,
+    /// Whether the token was generated (the operator must be shown it).
+    pub generated: bool,
+}
+
+/// A checked exercise.
+#[derive(Debug, Clone)]
+pub struct Exercise {
+    /// Its name.
+    pub name: String,
+    /// What it is about.
+    pub description: Option<String>,
+    /// The scenario file, resolved against the exercise file's folder.
+    pub scenario: PathBuf,
+    /// Simulated seconds per wall-clock second at start.
+    pub pace: f64,
+    /// Where the server listens.
+    pub listen: SocketAddr,
+    /// The teams.
+    pub teams: Vec<Team>,
+    /// The red team's phishing odds.
+    pub phishing: Phishing,
+}
+
+/// An exercise file that cannot be used: where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {field}{}{message}", .line.map_or(String::new(), |(l, c)| format!(":{l}:{c}")), if .field.is_empty() { "" } else { ": " })]
+pub struct ExerciseError {
+    /// The file.
+    pub file: String,
+    /// 1-based line and column, when known.
+    pub line: Option<(usize, usize)>,
+    /// The field, when known (e.g. `teams[1].token`).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Exercise {
+    /// Parses and checks the exercise `text` of file `path`; `env` looks up environment
+    /// variables (for `Env` tokens).
+    pub fn load(path: &Path, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Exercise, ExerciseError> {
+        let file = path.display().to_string();
+        let fail = |field: &str, message: String| ExerciseError {
+            file: file.clone(),
+            line: None,
+            field: field.to_owned(),
+            message,
+        };
+        let raw: Raw = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(text)
+            .map_err(|e| ExerciseError {
+                file: file.clone(),
+                line: Some((e.span.start.line, e.span.start.col)),
+                field: String::new(),
+                message: e.code.to_string(),
+            })?;
+        if raw.name.trim().is_empty() {
+            return Err(fail("name", "give the exercise a name".into()));
+        }
+        if !(raw.pace.is_finite() && raw.pace > 0.0 && raw.pace <= 3600.0) {
+            return Err(fail(
+                "pace",
+                format!(
+                    "simulated seconds per wall second must be above 0 and at most 3600, not {}",
+                    raw.pace
+                ),
+            ));
+        }
+        let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            fail(
+                "listen",
+                format!("{listen_text:?} is not an address and port, e.g. 127.0.0.1:4433"),
+            )
+        })?;
+        if !listen.ip().is_loopback() && !raw.allow_remote {
+            return Err(fail(
+                "listen",
+                format!("{listen} is not a loopback address: set `allow_remote: true` to listen on the network"),
+            ));
+        }
+        for (field, p) in [
+            ("phishing.success", raw.phishing.success),
+            ("phishing.mfa_bypass", raw.phishing.mfa_bypass),
+        ] {
+            if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
+                return Err(fail(field, format!("a probability is 0 to 1, not {p}")));
+            }
+        }
+        if raw.teams.is_empty() {
+            return Err(fail("teams", "list at least one team".into()));
+        }
+        let mut teams: Vec<Team> = Vec::with_capacity(raw.teams.len());
+        for (i, t) in raw.teams.iter().enumerate() {
+            let at = |f: &str| format!("teams[{i}].{f}");
+            if t.name.trim().is_empty() || t.name.len() > 64 {
+                return Err(fail(&at("name"), "a team's name is 1 to 64 characters".into()));
+            }
+            if teams.iter().any(|u| u.name == t.name) {
+                return Err(fail(
+                    &at("name"),
+                    format!("{:?} is the name of an earlier team", t.name),
+                ));
+            }
+            let (token, generated) = match &t.token {
+                TokenSource::Generate => (Token::generate().map_err(|e| fail(&at("token"), e.to_string()))?, true),
+                TokenSource::Given(text) => (Token::new(text).map_err(|e| fail(&at("token"), e.to_string()))?, false),
+                TokenSource::Env(var) => {
+                    let text = env(var)
+                        .ok_or_else(|| fail(&at("token"), format!("the environment variable {var} is not set")))?;
+                    (
+                        Token::new(&text).map_err(|e| fail(&at("token"), format!("{var}: {e}")))?,
+                        false,
+                    )
+                }
+            };
+            if let Some(u) = teams.iter().find(|u| u.token == token) {
+                return Err(fail(&at("token"), format!("the same token as team {:?}", u.name)));
+            }
+            let role = match t.role {
+                RawRole::Red => Role::Red,
+                RawRole::Blue => Role::Blue,
+                RawRole::White => Role::White,
+            };
+            teams.push(Team {
+                name: t.name.clone(),
+                role,
+                token,
+                generated,
+            });
+        }
+        if !teams.iter().any(|t| t.role == Role::White) {
+            return Err(fail(
+                "teams",
+                "an exercise needs a white team (to control the clock)".into(),
+            ));
+        }
+        let scenario = path.parent().unwrap_or(Path::new("")).join(&raw.scenario);
+        Ok(Exercise {
+            name: raw.name,
+            description: raw.description,
+            scenario,
+            pace: raw.pace,
+            listen,
+            teams,
+            phishing: raw.phishing,
+        })
+    }
+
+    /// The team whose token `presented` is, if any (every team is compared, so the time taken
+    /// does not tell which one matched).
+    pub fn team_of(&self, presented: &str) -> Option<&Team> {
+        let mut found = None;
+        for t in &self.teams {
+            if t.token.matches(presented) && found.is_none() {
+                found = Some(t);
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"Exercise(
+    name: "disconnect-at-peak",
+    scenario: "../attacks/mass-disconnect-peak.ron",
+    teams: [
+        (name: "red", role: Red),
+        (name: "blue", role: Blue, token: Env("BLUE_TOKEN")),
+        (name: "instructor", role: White, token: Given("a-long-token-for-the-class")),
+    ],
+)"#;
+
+    fn env(var: &str) -> Option<String> {
+        (var == "BLUE_TOKEN").then(|| "blue-team-token-0123".to_owned())
+    }
+
+    #[test]
+    fn a_good_file_loads_with_its_defaults() {
+        let e = Exercise::load(Path::new("scenarios/exercises/x.ron"), GOOD, env).expect("loads");
+        assert_eq!(
+            e.scenario,
+            Path::new("scenarios/exercises/../attacks/mass-disconnect-peak.ron")
+        );
+        assert_eq!(e.pace, 60.0);
+        assert_eq!(e.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(e.phishing, Phishing::default());
+        assert!(e.teams[0].generated && !e.teams[1].generated);
+        assert_eq!(e.team_of("blue-team-token-0123").map(|t| t.role), Some(Role::Blue));
+        assert_eq!(
+            e.team_of("a-long-token-for-the-class").map(|t| t.name.as_str()),
+            Some("instructor")
+        );
+        assert_eq!(e.team_of(e.teams[0].token.reveal()).map(|t| t.role), Some(Role::Red));
+        assert!(e.team_of("").is_none() && e.team_of("blue-team-token-012").is_none());
+        assert!(!format!("{e:?}").contains("blue-team-token"), "tokens never print");
+    }
+
+    #[test]
+    fn faults_name_the_line_or_the_field() {
+        let cases = [
+            (GOOD.replace("name: \"red\"", "nme: \"red\""), ":5:"),
+            (
+                GOOD.replace("teams: [", "pace: 0.0,\n    teams: ["),
+                "pace: simulated seconds",
+            ),
+            (
+                GOOD.replace("teams: [", "listen: \"0.0.0.0:4433\",\n    teams: ["),
+                "listen: 0.0.0.0:4433 is not a loopback",
+            ),
+            (
+                GOOD.replace("Given(\"a-long-token-for-the-class\")", "Given(\"short\")"),
+                "teams[2].token: a token needs at least 16",
+            ),
+            (
+                GOOD.replace("Env(\"BLUE_TOKEN\")", "Env(\"NOPE\")"),
+                "teams[1].token: the environment variable NOPE is not set",
+            ),
+            (
+                GOOD.replace("name: \"blue\"", "name: \"red\""),
+                "teams[1].name: \"red\" is the name of an earlier team",
+            ),
+            (
+                GOOD.replace("role: White", "role: Blue"),
+                "teams: an exercise needs a white team",
+            ),
+            (
+                GOOD.replace("teams: [", "phishing: (success: 1.5),\n    teams: ["),
+                "phishing.success: a probability",
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = Exercise::load(Path::new("ex.ron"), &text, env).expect_err(expected);
+            assert!(e.to_string().contains(expected), "{e} (expected {expected})");
+            assert!(e.to_string().starts_with("ex.ron"), "{e}");
+        }
+        // A remote address is allowed when asked for.
+        let remote = GOOD.replace(
+            "teams: [",
+            "listen: \"0.0.0.0:4433\",\n    allow_remote: true,\n    teams: [",
+        );
+        assert!(Exercise::load(Path::new("ex.ron"), &remote, env).is_ok());
+    }
+}
