@@ -20,7 +20,6 @@ mod common;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -343,10 +342,7 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        // chromedriver and the Chromium it starts share a process group of their own, so that
-        // Drop can end them all even when a session was not closed.
         let child = Command::new(driver)
-            .process_group(0)
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
@@ -455,11 +451,9 @@ impl Drop for Browser {
         if let Some(id) = self.session.take() {
             let _ = http(self.addr, "DELETE", &format!("/session/{id}"), None);
         }
-        // The whole group: chromedriver and any browser it left.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
+        // Deleting the session closes the browser; then chromedriver goes. (Do not signal a
+        // process group with `kill -KILL -PID`: procps-ng 4.0.2's kill reads that as every
+        // process it may signal, which ended this machine's whole session when we tried.)
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking()
