@@ -112,41 +112,38 @@ fn render(scenario: &Scenario, net: &Network, sim: &Sim, moment: &WorstMoment) -
     let stride = n.div_ceil(MAX_DRAWN).max(1);
     let at = |t: amirange_sim::time::SimTime| scenario.sim.start.plus(t.since_start()).to_string();
     let end = SimDuration(u64::from(moment.slot + 1) * INTERVAL.as_micros());
-    // map.csv: the drawn meters, in meter order.
+    // One pass: map.csv's drawn meters in meter order, and the counts over the whole fleet,
+    // per condition and per feeder.
     let mut csv = String::with_capacity(n.min(MAX_DRAWN + 1000) * 48 + 100);
     csv.push_str(MAP_HEADER);
     csv.push('\n');
     let mut drawn = 0;
-    for (i, m) in net.meters.iter().enumerate() {
-        if i % stride != 0 && m.facility.is_none() {
-            continue;
-        }
-        drawn += 1;
-        let t = &net.transformers[m.transformer as usize];
-        let _ = writeln!(
-            csv,
-            "{i},{:.1},{:.1},{},{},{},{},{}",
-            m.pos.x,
-            m.pos.y,
-            t.feeder,
-            m.transformer,
-            m.class.name(),
-            m.facility.map_or("", |f| f.name()),
-            moment.conditions[i].name()
-        );
-    }
-    // Counts over the whole fleet, per condition and per feeder.
     let mut counts = [0u64; 6];
     let mut per_feeder = vec![[0u64; 6]; net.feeders.len()];
     let (mut critical, mut critical_off) = (0, 0);
     for (i, m) in net.meters.iter().enumerate() {
-        let c = moment.conditions[i] as usize;
-        counts[c] += 1;
-        per_feeder[net.transformers[m.transformer as usize].feeder as usize][c] += 1;
+        let condition = moment.conditions[i];
+        let feeder = net.transformers[m.transformer as usize].feeder;
+        counts[condition as usize] += 1;
+        per_feeder[feeder as usize][condition as usize] += 1;
         if m.facility.is_some() {
             critical += 1;
-            critical_off += usize::from(moment.conditions[i] <= MeterCondition::OffOperation);
+            critical_off += usize::from(condition <= MeterCondition::OffOperation);
         }
+        if i % stride != 0 && m.facility.is_none() {
+            continue;
+        }
+        drawn += 1;
+        let _ = writeln!(
+            csv,
+            "{i},{:.1},{:.1},{feeder},{},{},{},{}",
+            m.pos.x,
+            m.pos.y,
+            m.transformer,
+            m.class.name(),
+            m.facility.map_or("", |f| f.name()),
+            condition.name()
+        );
     }
     let mut paths: Vec<Vec<[f32; 2]>> = net
         .feeders

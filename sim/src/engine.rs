@@ -2231,18 +2231,11 @@ impl Sim {
         self.world.get::<Meter>(entity).copied()
     }
 
-    /// The condition of every meter now, by meter index, as the blast-radius map shows it
-    /// (ground truth; see [`MeterCondition`]). One pass over the meters.
-    pub fn meter_conditions(&mut self) -> Vec<MeterCondition> {
-        let mut out = Vec::new();
-        self.meter_conditions_into(&mut out);
-        out
-    }
-
-    /// [`Sim::meter_conditions`] into `out`, reusing its allocation. Off supply is attributed
-    /// as the data plane attributes it: to the feeder's cause while the feeder is out, else to
-    /// the relay's.
-    pub fn meter_conditions_into(&mut self, out: &mut Vec<MeterCondition>) {
+    /// The condition of every meter now, by meter index, into `out` (reusing its allocation),
+    /// as the blast-radius map shows it (ground truth; see [`MeterCondition`]). One pass over
+    /// the meters. Off supply is attributed as the data plane attributes it: to the feeder's
+    /// cause while the feeder is out, else to the relay's.
+    fn meter_conditions_into(&mut self, out: &mut Vec<MeterCondition>) {
         out.clear();
         out.resize(self.n_meters(), MeterCondition::Normal);
         let now = self.now.as_micros();

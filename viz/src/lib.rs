@@ -145,18 +145,7 @@ pub fn timeline_svg(timeseries: &str, truth: &str, alerts: &str) -> Result<Strin
         root.fill(&WHITE).map_err(|e| draw_err("timeline", e))?;
         let (top, bottom) = root.split_vertically(260);
         let max_c = connected.iter().copied().filter(|x| x.is_finite()).fold(1.0, f64::max) * 1.05;
-        let mut c = ChartBuilder::on(&top)
-            .caption("Customers connected", ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x_max, 0.0..max_c)
-            .map_err(|e| draw_err("timeline", e))?;
-        c.configure_mesh()
-            .x_desc("hours since start")
-            .draw()
-            .map_err(|e| draw_err("timeline", e))?;
-        shade(&mut c, &windows, max_c)?;
+        let mut c = panel(&top, "Customers connected", x_max, max_c, &windows)?;
         c.draw_series(LineSeries::new(
             hours
                 .iter()
@@ -182,18 +171,13 @@ pub fn timeline_svg(timeseries: &str, truth: &str, alerts: &str) -> Result<Strin
             .filter(|x| x.is_finite())
             .fold(1.0, f64::max)
             * 1.1;
-        let mut k = ChartBuilder::on(&bottom)
-            .caption("Load, kW (true and as reported to the MDM)", ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x_max, 0.0..max_kw)
-            .map_err(|e| draw_err("timeline", e))?;
-        k.configure_mesh()
-            .x_desc("hours since start")
-            .draw()
-            .map_err(|e| draw_err("timeline", e))?;
-        shade(&mut k, &windows, max_kw)?;
+        let mut k = panel(
+            &bottom,
+            "Load, kW (true and as reported to the MDM)",
+            x_max,
+            max_kw,
+            &windows,
+        )?;
         for (values, color, label) in [(&true_kw, BLACK, "true load"), (&reported_kw, GREEN, "reported load")] {
             k.draw_series(LineSeries::new(
                 hours
@@ -222,6 +206,29 @@ type Chart<'a> = ChartContext<
     SVGBackend<'a>,
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
+
+/// One panel of the timeline: hours across, `0..y_max` up, the attack windows shaded.
+fn panel<'a>(
+    area: &DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+    caption: &str,
+    x_max: f64,
+    y_max: f64,
+    windows: &[(String, f64, f64)],
+) -> Result<Chart<'a>, VizError> {
+    let mut c = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(|e| draw_err("timeline", e))?;
+    c.configure_mesh()
+        .x_desc("hours since start")
+        .draw()
+        .map_err(|e| draw_err("timeline", e))?;
+    shade(&mut c, windows, y_max)?;
+    Ok(c)
+}
 
 /// Shades attack windows (at least a quarter of an hour wide) over the chart's height.
 fn shade(chart: &mut Chart<'_>, windows: &[(String, f64, f64)], top: f64) -> Result<(), VizError> {
@@ -623,7 +630,7 @@ pub const CONDITION_COLOURS: [(&str, &str, RGBColor); 6] = [
 /// The blast-radius map at the run's worst moment (`map.csv`, `map.json`): every drawn meter
 /// coloured by its condition, the feeders with customers off supply or meters held by an
 /// attack drawn from their substation, the jammers' areas (solid while transmitting at that
-/// moment, dashed otherwise), substations as black squares and critical facilities as large
+/// moment, grey otherwise), substations as black squares and critical facilities as large
 /// outlined triangles.
 pub fn blast_map_svg(map_csv: &str, map_json: &Value) -> Result<String, VizError> {
     const FILE: &str = "map.json";
@@ -636,6 +643,28 @@ pub fn blast_map_svg(map_csv: &str, map_json: &Value) -> Result<String, VizError
     let facility = t
         .column("facility")
         .ok_or_else(|| err("map.csv", "no column `facility`"))?;
+    // Each drawable meter once: (x km, y km, a critical facility, its condition); rows whose
+    // place is not a number are left out.
+    let dots: Vec<(f64, f64, bool, &str)> = t
+        .rows
+        .iter()
+        .zip(xs.iter().zip(&ys))
+        .filter(|(_, (x, y))| x.is_finite() && y.is_finite())
+        .map(|(row, (x, y))| {
+            let critical = row.get(facility).is_some_and(|f| !f.is_empty());
+            (
+                x / 1000.0,
+                y / 1000.0,
+                critical,
+                row.get(cond).map_or("", String::as_str),
+            )
+        })
+        .collect();
+    let in_condition = |name: &'static str, critical: bool| {
+        dots.iter()
+            .filter(move |d| d.2 == critical && d.3 == name)
+            .map(|d| (d.0, d.1))
+    };
     let bounds: Vec<f64> = map_json
         .get("bounds")
         .and_then(Value::as_array)
@@ -721,14 +750,7 @@ pub fn blast_map_svg(map_csv: &str, map_json: &Value) -> Result<String, VizError
         // Meters, the unaffected first so that the affected are on top.
         let r = (px_per_km * 0.006).clamp(1.0, 3.0) as i32;
         for (name, _, colour) in CONDITION_COLOURS.iter().rev() {
-            let pts = t
-                .rows
-                .iter()
-                .enumerate()
-                .filter(|(_, row)| {
-                    row.get(cond).is_some_and(|c| c == name) && row.get(facility).is_none_or(String::is_empty)
-                })
-                .map(|(i, _)| Circle::new((km(xs[i]), km(ys[i])), r, colour.filled()));
+            let pts = in_condition(name, false).map(|p| Circle::new(p, r, colour.filled()));
             c.draw_series(pts).map_err(|e| draw_err("map", e))?;
         }
         // Jammers.
@@ -759,29 +781,18 @@ pub fn blast_map_svg(map_csv: &str, map_json: &Value) -> Result<String, VizError
         }
         // Critical facilities, coloured by condition; smaller where there are many, so that a
         // city's thousand do not cover its meters.
-        let facilities = t
-            .rows
-            .iter()
-            .filter(|r| r.get(facility).is_some_and(|f| !f.is_empty()))
-            .count();
+        let facilities = dots.iter().filter(|d| d.2).count();
         let (outer, inner) = match facilities {
             0..=60 => (10, 7),
             61..=300 => (7, 5),
             _ => (5, 3),
         };
         for (name, _, colour) in CONDITION_COLOURS.iter().rev() {
-            let pts = t
-                .rows
-                .iter()
-                .enumerate()
-                .filter(|(_, row)| {
-                    row.get(cond).is_some_and(|c| c == name) && row.get(facility).is_some_and(|f| !f.is_empty())
-                })
-                .map(|(i, _)| {
-                    EmptyElement::at((km(xs[i]), km(ys[i])))
-                        + TriangleMarker::new((0, 0), outer, BLACK.filled())
-                        + TriangleMarker::new((0, 0), inner, colour.filled())
-                });
+            let pts = in_condition(name, true).map(|p| {
+                EmptyElement::at(p)
+                    + TriangleMarker::new((0, 0), outer, BLACK.filled())
+                    + TriangleMarker::new((0, 0), inner, colour.filled())
+            });
             c.draw_series(pts).map_err(|e| draw_err("map", e))?;
         }
         // The legend, below the map, with counts over the whole fleet.
