@@ -13,6 +13,7 @@
 pub mod attack_metrics;
 pub mod blast;
 pub mod detection;
+pub mod live;
 pub mod map;
 pub mod metrics;
 pub mod paired;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod range_cli;
+
 use amirange::metrics::Metrics;
 use amirange::results::{self, Manifest, ResolvedScenario};
 use amirange::run::{self, peak_rss_bytes};
@@ -140,6 +142,68 @@ enum Command {
     Validate {
         #[command(flatten)]
         common: CommonArgs,
+    },
+    /// Serve a live exercise: the scenario paced by the wall clock, red, blue and white teams
+    /// over QUIC, a dashboard on loopback.
+    ///
+    /// Prints each team's generated token, the certificate's fingerprint (clients pin it) and
+    /// the dashboard's address. The journal (every request, accepted or refused) grows in
+    /// results/exercise-<name>/journal.jsonl; metrics.json is written there when the run
+    /// reaches its end. Exercises for a class are in scenarios/exercises/.
+    Serve {
+        /// The exercise file (RON).
+        exercise: PathBuf,
+        /// Result folder (default: results/exercise-<name>, suffixed -2, -3, ... when it
+        /// exists).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The operator's certificate (PEM) instead of one generated at start; needs --key.
+        #[arg(long, value_name = "PEM", requires = "key")]
+        cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, value_name = "PEM", requires = "cert")]
+        key: Option<PathBuf>,
+        /// Scale the fleet to this many meters.
+        #[arg(long)]
+        meters: Option<u64>,
+        /// The pace at start (simulated seconds per wall second), instead of the file's.
+        #[arg(long)]
+        pace: Option<f64>,
+        /// Stop when the run reaches its end (by default the final state stays served until
+        /// Ctrl-C).
+        #[arg(long)]
+        exit_at_end: bool,
+    },
+    /// Re-run an exercise from its journal, without the network, and write its metrics.json
+    /// (replay-metrics.json beside the journal unless --out); exits 1 when it differs from the
+    /// metrics.json beside the journal.
+    Replay {
+        /// The journal (journal.jsonl in the exercise's result folder).
+        journal: PathBuf,
+        /// Where to write the replay's metrics.json.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Play on the red team of a live exercise.
+    Red {
+        #[command(flatten)]
+        connect: range_cli::Connect,
+        #[command(subcommand)]
+        command: range_cli::RedCommand,
+    },
+    /// Play on the blue team of a live exercise.
+    Blue {
+        #[command(flatten)]
+        connect: range_cli::Connect,
+        #[command(subcommand)]
+        command: range_cli::BlueCommand,
+    },
+    /// Run a live exercise as its instructor (white team): the clock, injects, ground truth.
+    White {
+        #[command(flatten)]
+        connect: range_cli::Connect,
+        #[command(subcommand)]
+        command: range_cli::WhiteCommand,
     },
     /// Inspect topologies: list the presets, describe a network's structure, draw its map.
     Topo {
@@ -324,6 +388,32 @@ fn dispatch(cli: Cli) -> Result<()> {
             threads,
         } => cmd_matrix(&dir, &presets, meters, duration, &out, &threads),
         Command::Topo { command } => cmd_topo(command),
+        Command::Serve {
+            exercise,
+            out,
+            cert,
+            key,
+            meters,
+            pace,
+            exit_at_end,
+        } => range_cli::serve(range_cli::ServeArgs {
+            exercise,
+            out,
+            cert: cert.zip(key),
+            meters,
+            pace,
+            exit_at_end,
+        }),
+        Command::Replay { journal, out } => {
+            if range_cli::replay_journal(&journal, out.as_deref())? {
+                Ok(())
+            } else {
+                anyhow::bail!("the replay's metrics.json differs from the exercise's")
+            }
+        }
+        Command::Red { connect, command } => range_cli::red(&connect, command),
+        Command::Blue { connect, command } => range_cli::blue(&connect, command),
+        Command::White { connect, command } => range_cli::white(&connect, command),
     }
 }
 

@@ -54,61 +54,17 @@ pub fn execute_on(
     map: bool,
     mut progress: impl FnMut(u32, u32),
 ) -> Result<Finished> {
-    let mut sim = Sim::new(scenario.sim.clone(), network).context("building the simulation")?;
-    if map {
-        sim.watch_worst_moment();
-    }
-    let planned = match &scenario.operations {
-        Some(ops) => Some(amirange_sim::operations::plan(&mut sim, ops).context("planning legitimate operations")?),
-        None => None,
-    };
-    let mut campaign = scenario.campaign().context("building the attacks")?;
-    campaign.prepare(&mut sim).context("preparing the attacks")?;
-    let detection = scenario
-        .detection()
-        .map_err(|(field, message)| anyhow::anyhow!("{field}: {message}"))?;
-    let work = planned.as_ref().map(|p| p.work.clone()).unwrap_or_default();
-    let mut defender = detection.map(|d| Defender::new(d, &sim, &work));
+    let mut stepper = Stepper::new(scenario, network, map)?;
     let build_time = started.elapsed();
     let stepping = Instant::now();
     let total = scenario.n_intervals();
     let interval = INTERVAL.as_micros();
     for done in 1..=total {
-        let end = u64::from(done) * interval;
-        match defender.as_mut() {
-            None => campaign
-                .run_until(&mut sim, SimTime(end))
-                .context("stepping the simulation")?,
-            Some(d) => {
-                // The defender looks every `every` and at the interval's end.
-                let every = d.every().as_micros();
-                let mut t = (end - interval) / every * every + every;
-                while t < end {
-                    campaign
-                        .run_until(&mut sim, SimTime(t))
-                        .context("stepping the simulation")?;
-                    d.observe(&mut sim).context("running the defenses")?;
-                    t += every;
-                }
-                campaign
-                    .run_until(&mut sim, SimTime(end))
-                    .context("stepping the simulation")?;
-                d.observe(&mut sim).context("running the defenses")?;
-            }
-        }
+        stepper.step_to(SimTime(u64::from(done) * interval))?;
         progress(done, total);
     }
-    campaign.finish(&mut sim);
-    let reports = campaign.reports(&sim);
     let step_time = stepping.elapsed();
-    let mut metrics = metrics::compute(scenario, &sim, planned.as_ref(), &reports);
-    metrics.score(crate::detection::score(
-        &sim,
-        &reports,
-        defender.as_ref(),
-        scenario.preset.as_deref(),
-    ));
-    let map = crate::blast::files(scenario, &sim);
+    let (sim, metrics, map) = stepper.finish(scenario);
     Ok(Finished {
         sim,
         metrics,
@@ -116,6 +72,95 @@ pub fn execute_on(
         build_time,
         step_time,
     })
+}
+
+/// A run being stepped: the engine with the utility's operations, the attacks and the
+/// defenses, moved forward to any instant (a batch run's interval ends, a live exercise's
+/// ticks). The defender looks at every multiple of its `every` and at every interval end.
+pub struct Stepper {
+    /// The engine.
+    pub sim: Sim,
+    /// The attacks (a live exercise adds its red team's).
+    pub campaign: amirange_attackers::Campaign,
+    /// The detection and response, if the scenario has them.
+    pub defender: Option<Defender>,
+    planned: Option<amirange_sim::operations::PlanCounts>,
+}
+
+impl Stepper {
+    /// Builds the engine for `scenario` on `network` and plans its operations and attacks;
+    /// with `map`, the run keeps its worst moment.
+    pub fn new(scenario: &Scenario, network: Network, map: bool) -> Result<Stepper> {
+        let mut sim = Sim::new(scenario.sim.clone(), network).context("building the simulation")?;
+        if map {
+            sim.watch_worst_moment();
+        }
+        let planned = match &scenario.operations {
+            Some(ops) => Some(amirange_sim::operations::plan(&mut sim, ops).context("planning legitimate operations")?),
+            None => None,
+        };
+        let mut campaign = scenario.campaign().context("building the attacks")?;
+        campaign.prepare(&mut sim).context("preparing the attacks")?;
+        let detection = scenario
+            .detection()
+            .map_err(|(field, message)| anyhow::anyhow!("{field}: {message}"))?;
+        let work = planned.as_ref().map(|p| p.work.clone()).unwrap_or_default();
+        let defender = detection.map(|d| Defender::new(d, &sim, &work));
+        Ok(Stepper {
+            sim,
+            campaign,
+            defender,
+            planned,
+        })
+    }
+
+    /// Steps to `to`, letting the attacks act at their wakes and the defender look on its
+    /// grid (every `every`, and at interval ends) on the way.
+    pub fn step_to(&mut self, to: SimTime) -> Result<()> {
+        let interval = INTERVAL.as_micros();
+        let Some(d) = self.defender.as_mut() else {
+            return self
+                .campaign
+                .run_until(&mut self.sim, to)
+                .context("stepping the simulation");
+        };
+        let every = d.every().as_micros();
+        let mut t = self.sim.now().0 / every * every + every;
+        loop {
+            let next_end = self.sim.now().0 / interval * interval + interval;
+            let look = t.min(next_end);
+            if look > to.0 {
+                break;
+            }
+            self.campaign
+                .run_until(&mut self.sim, SimTime(look))
+                .context("stepping the simulation")?;
+            d.observe(&mut self.sim).context("running the defenses")?;
+            if look == t {
+                t += every;
+            }
+        }
+        self.campaign
+            .run_until(&mut self.sim, to)
+            .context("stepping the simulation")
+    }
+
+    /// Ends the run: the attacks' last look, the measures scored against the defenses, and
+    /// the blast-radius map's files.
+    pub fn finish(mut self, scenario: &Scenario) -> (Sim, Metrics, Option<(String, Vec<u8>)>) {
+        self.campaign.finish(&mut self.sim);
+        let reports = self.campaign.reports(&self.sim);
+        let sim = self.sim;
+        let mut metrics = metrics::compute(scenario, &sim, self.planned.as_ref(), &reports);
+        metrics.score(crate::detection::score(
+            &sim,
+            &reports,
+            self.defender.as_ref(),
+            scenario.preset.as_deref(),
+        ));
+        let map = crate::blast::files(scenario, &sim);
+        (sim, metrics, map)
+    }
 }
 
 /// Peak resident memory of this process in bytes, from `/proc/self/status` (`VmHWM`), where

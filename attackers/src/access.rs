@@ -45,6 +45,14 @@ pub enum Access {
         /// The HES account.
         account: String,
     },
+    /// The password of `account`, and its second factor if `second_factor`, taken before
+    /// (a live exercise's red team phished it earlier in the run, or a credential bought).
+    Stolen {
+        /// The HES account.
+        account: String,
+        /// Whether the attacker also holds the second factor.
+        second_factor: bool,
+    },
     /// Exploit a vulnerability of the HES to run code inside it.
     HesExploit {
         /// Probability that the exploit works.
@@ -115,7 +123,7 @@ pub fn check(access: &Access, ctx: &Context) -> Result<Plan, (String, String)> {
             prob("access.mfa_bypass", *mfa_bypass)?;
             step_time(at)?
         }
-        Access::Insider { account } => {
+        Access::Insider { account } | Access::Stolen { account, .. } => {
             account_known(account)?;
             None
         }
@@ -136,7 +144,7 @@ impl Plan {
     pub fn time(&self, sim: &Sim, attack_at: SimTime) -> SimTime {
         match (&self.at, &self.access) {
             (Some(w), _) => w.resolve(sim).min(attack_at),
-            (None, Access::Insider { .. } | Access::VendorRelease) => attack_at,
+            (None, Access::Insider { .. } | Access::Stolen { .. } | Access::VendorRelease) => attack_at,
             (None, _) => SimTime(attack_at.0.saturating_sub(SimDuration::from_hours(1).as_micros())),
         }
     }
@@ -174,8 +182,21 @@ impl Plan {
         source: &str,
         now: SimTime,
     ) -> Result<Held, amirange_sim::engine::SimError> {
+        self.take_nth(sim, k, u64::MAX, source, now)
+    }
+
+    /// [`Plan::take`] with the odds drawn from stream `nth` of attack `k` (a live exercise
+    /// draws each of its phishing attempts from its own stream).
+    pub fn take_nth(
+        &self,
+        sim: &mut Sim,
+        k: u8,
+        nth: u64,
+        source: &str,
+        now: SimTime,
+    ) -> Result<Held, amirange_sim::engine::SimError> {
         let seed = sim.config().seed;
-        let mut stream = Stream::new(seed, Purpose::Attack, u64::from(k), u64::MAX);
+        let mut stream = Stream::new(seed, Purpose::Attack, u64::from(k), nth);
         let truth = |sim: &mut Sim, kind: &str, detail: String| {
             sim.record_truth(TruthRecord {
                 time: now,
@@ -226,6 +247,25 @@ impl Plan {
                 truth(sim, "insider", format!("an insider uses {account} (T0859)"));
                 match sim.credential(account) {
                     Some(c) => Held::Credential(c),
+                    None => Held::Nothing(format!("no account {account}")),
+                }
+            }
+            Access::Stolen { account, second_factor } => {
+                let factor = if *second_factor {
+                    "with its second factor"
+                } else {
+                    "without its second factor"
+                };
+                truth(
+                    sim,
+                    "stolen-credential",
+                    format!("uses the stolen password of {account} {factor} (T0859)"),
+                );
+                match sim.credential(account) {
+                    Some(mut c) => {
+                        c.second_factor = *second_factor;
+                        Held::Credential(c)
+                    }
                     None => Held::Nothing(format!("no account {account}")),
                 }
             }

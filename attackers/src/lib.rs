@@ -210,7 +210,7 @@ impl AttackSpec {
 }
 
 /// An attack at run time.
-pub trait Attack {
+pub trait Attack: Send {
     /// The scenario's id for it.
     fn id(&self) -> &str;
     /// Its kind's tags.
@@ -321,6 +321,35 @@ impl Campaign {
                 message,
             })?;
         }
+        Ok(())
+    }
+
+    /// Adds an attack while the run is under way (a live exercise's red team), checks it
+    /// against the scenario as [`Campaign::new`] would, and prepares it against the world as
+    /// it is now: an `at` in the past is refused. Its index is the campaign's length before.
+    pub fn add(&mut self, spec: &AttackSpec, ctx: &Context, sim: &mut Sim) -> Result<(), AttackError> {
+        let index = self.attacks.len();
+        let error = |field: String, message: String| AttackError {
+            index,
+            id: spec.id().to_owned(),
+            field,
+            message,
+        };
+        if index >= MAX_ATTACKS {
+            return Err(error(String::new(), format!("at most {MAX_ATTACKS} attacks per run")));
+        }
+        if self.attacks.iter().any(|a| a.id() == spec.id()) {
+            return Err(error(
+                "id".into(),
+                format!("{:?} is used by an earlier attack", spec.id()),
+            ));
+        }
+        let mut attack = spec.build(index as u8, ctx).map_err(|(f, m)| error(f, m))?;
+        attack.prepare(sim).map_err(|(f, m)| error(f, m))?;
+        if attack.next_wake().is_some_and(|t| t < sim.now()) {
+            return Err(error("at".into(), "is in the past".into()));
+        }
+        self.attacks.push(attack);
         Ok(())
     }
 

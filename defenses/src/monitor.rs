@@ -309,6 +309,72 @@ impl Defender {
         }
     }
 
+    /// A response a person orders now (a live exercise's blue team), outside any playbook:
+    /// carried out at `sim.now()` as a playbook's would be, aimed at `subject` (an account
+    /// name, `"transformer N"`, `"collector N"`, a host address) where the response needs one.
+    /// Logged in [`ResponseLog`] like the playbooks' responses.
+    pub fn respond_now(&mut self, sim: &mut Sim, response: Response, subject: &str) -> Result<(), SimError> {
+        let now = sim.now();
+        self.pending.push(Pending {
+            at: now,
+            response,
+            subject: subject.to_owned(),
+        });
+        self.respond(sim, now)
+    }
+
+    /// Changes a numeric threshold of a detector in force (a live exercise's blue team):
+    /// `field` as the scenario's `defenses` section names it (e.g. `account_meters` of
+    /// `command-rate`). Refused, with the reason, for a detector not in force, a field it does
+    /// not have or that is not a number, or a value out of range (not finite, below 0, a
+    /// fraction for a count, a share above 1).
+    pub fn set_threshold(&mut self, detector: &str, field: &str, value: f64) -> Result<(), String> {
+        let Some(i) = self.d.detectors.iter().position(|d| d.name() == detector) else {
+            let names: Vec<&str> = self.d.detectors.iter().map(|d| d.name()).collect();
+            return Err(format!(
+                "no detector `{detector}` is in force (in force: {})",
+                names.join(", ")
+            ));
+        };
+        let mut json = serde_json::to_value(&self.d.detectors[i]).map_err(|e| e.to_string())?;
+        let fields = json
+            .as_object_mut()
+            .and_then(|o| o.values_mut().next())
+            .and_then(|v| v.as_object_mut())
+            .ok_or_else(|| format!("`{detector}` has no thresholds"))?;
+        let numeric: Vec<String> = fields
+            .iter()
+            .filter(|(_, v)| v.is_number())
+            .map(|(k, _)| k.clone())
+            .collect();
+        let Some(old) = fields.get_mut(field).filter(|v| v.is_number()) else {
+            return Err(format!(
+                "`{detector}` has no numeric field `{field}` (it has: {})",
+                if numeric.is_empty() {
+                    "none".to_owned()
+                } else {
+                    numeric.join(", ")
+                }
+            ));
+        };
+        if !value.is_finite() || value < 0.0 {
+            return Err(format!("`{field}` must be a number of at least 0, not {value}"));
+        }
+        if field.contains("share") && value > 1.0 {
+            return Err(format!("`{field}` is a share: at most 1, not {value}"));
+        }
+        *old = if old.is_u64() {
+            if value.fract() != 0.0 || value > f64::from(u32::MAX) {
+                return Err(format!("`{field}` is a count: a whole number, not {value}"));
+            }
+            serde_json::Value::from(value as u64)
+        } else {
+            serde_json::Value::from(value)
+        };
+        self.d.detectors[i] = serde_json::from_value(json).map_err(|e| format!("`{field}`: {e}"))?;
+        Ok(())
+    }
+
     /// Looks at everything that arrived up to the present and acts on it.
     pub fn observe(&mut self, sim: &mut Sim) -> Result<(), SimError> {
         let now = sim.now();

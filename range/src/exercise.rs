@@ -14,6 +14,7 @@
 //!         (name: "instructor", role: White, token: Given("a-long-token-for-the-class")),
 //!     ],
 //!     phishing: (success: 0.8, mfa_bypass: 0.1),
+//!     scoring: (red_per_customer_hour: 0.1, blue_detection: 500.0),   // the rest by default
 //! )
 //! ```
 
@@ -27,6 +28,8 @@ use crate::messages::Role;
 
 /// The default address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4433";
+/// The dashboard's default address (always loopback).
+pub const DEFAULT_DASHBOARD: &str = "127.0.0.1:4480";
 
 /// An exercise file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +48,48 @@ struct Raw {
     teams: Vec<RawTeam>,
     #[serde(default)]
     phishing: Phishing,
+    #[serde(default)]
+    meters: Option<u64>,
+    #[serde(default)]
+    dashboard: Option<String>,
+    #[serde(default)]
+    scoring: Scoring,
+}
+
+/// The scoreboard's rules: points for red from the blast radius of its attacks, for blue from
+/// detecting them early, from the meters its defenses kept red's commands from, and a penalty
+/// for each false action.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scoring {
+    /// Red, per customer-hour off supply because of the red team's attacks.
+    pub red_per_customer_hour: f64,
+    /// Red, per critical-facility-hour (hospitals, water, emergency services) off supply.
+    pub red_per_critical_hour: f64,
+    /// Blue, per red attack detected: this much if at once, falling linearly to nothing at
+    /// `detection_window_h`.
+    pub blue_detection: f64,
+    /// Hours after which detecting a red attack earns nothing.
+    pub detection_window_h: f64,
+    /// Blue, per meter named in a red command that the HES refused (bulk frozen, account
+    /// revoked, HES isolated): damage contained.
+    pub blue_per_meter_refused: f64,
+    /// Blue loses this per false action: revoking an account red does not hold, isolating the
+    /// HES or freezing bulk commands while no red attack has begun.
+    pub false_action: f64,
+}
+
+impl Default for Scoring {
+    fn default() -> Scoring {
+        Scoring {
+            red_per_customer_hour: 0.1,
+            red_per_critical_hour: 20.0,
+            blue_detection: 500.0,
+            detection_window_h: 4.0,
+            blue_per_meter_refused: 0.5,
+            false_action: 100.0,
+        }
+    }
 }
 
 fn default_pace() -> f64 {
@@ -80,7 +125,7 @@ pub enum TokenSource {
 }
 
 /// The odds of the red team's `phish` action.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Phishing {
     /// Probability that a phish yields the account's password.
@@ -129,6 +174,12 @@ pub struct Exercise {
     pub teams: Vec<Team>,
     /// The red team's phishing odds.
     pub phishing: Phishing,
+    /// The fleet's size, if the exercise scales the scenario's.
+    pub meters: Option<u64>,
+    /// Where the dashboard listens (loopback).
+    pub dashboard: SocketAddr,
+    /// The scoreboard's rules.
+    pub scoring: Scoring,
 }
 
 /// An exercise file that cannot be used: where and why.
@@ -188,6 +239,38 @@ impl Exercise {
             return Err(fail(
                 "listen",
                 format!("{listen} is not a loopback address: set `allow_remote: true` to listen on the network"),
+            ));
+        }
+        let dashboard_text = raw.dashboard.as_deref().unwrap_or(DEFAULT_DASHBOARD);
+        let dashboard: SocketAddr = dashboard_text
+            .parse()
+            .ok()
+            .filter(|a: &SocketAddr| a.ip().is_loopback())
+            .ok_or_else(|| {
+                fail(
+                    "dashboard",
+                    format!("{dashboard_text:?} is not a loopback address and port, e.g. 127.0.0.1:4480"),
+                )
+            })?;
+        if raw.meters == Some(0) {
+            return Err(fail("meters", "at least one meter".into()));
+        }
+        let sc = raw.scoring;
+        for (field, v) in [
+            ("scoring.red_per_customer_hour", sc.red_per_customer_hour),
+            ("scoring.red_per_critical_hour", sc.red_per_critical_hour),
+            ("scoring.blue_detection", sc.blue_detection),
+            ("scoring.blue_per_meter_refused", sc.blue_per_meter_refused),
+            ("scoring.false_action", sc.false_action),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(fail(field, format!("points are a number of at least 0, not {v}")));
+            }
+        }
+        if !(sc.detection_window_h.is_finite() && sc.detection_window_h > 0.0) {
+            return Err(fail(
+                "scoring.detection_window_h",
+                format!("hours above 0, not {}", sc.detection_window_h),
             ));
         }
         for (field, p) in [
@@ -255,6 +338,9 @@ impl Exercise {
             listen,
             teams,
             phishing: raw.phishing,
+            meters: raw.meters,
+            dashboard,
+            scoring: raw.scoring,
         })
     }
 

@@ -1,7 +1,7 @@
 //! The messages of protocol version 1, as JSON objects tagged by `"type"` (see
 //! `range/PROTOCOL.md`), and who may send which action.
 //!
-//! A connection's first message is `hello` with the team's token; until the server answers
+//! Each stream's first message is `hello` with the team's token; until the server answers
 //! `welcome`, nothing else is read. Each `request` carries an id the answer repeats: `accepted`
 //! (with the simulated time it takes effect) or `refused` (with the reason).
 
@@ -299,6 +299,9 @@ pub enum ServerMessage {
         id: u64,
         /// Simulated seconds since the start.
         at_s: f64,
+        /// What the action returned: `null`, an outcome (e.g. a phish's), or a state (a
+        /// `snapshot`'s, `ground-truth`'s).
+        result: serde_json::Value,
     },
     /// A request refused, and why (the refusal is journalled).
     Refused {

@@ -1,0 +1,831 @@
+//! The engine of a live exercise (`amirange serve`, `amirange replay`): a run of the
+//! exercise's scenario, stepped tick by tick by the range's session, that carries out the
+//! players' actions through the same primitives scenarios use.
+//!
+//! - Red phishes through the attack library's access step ([`Access::Phishing`], drawn from
+//!   its own random stream per attempt), and disconnects feeders with what the phish yielded
+//!   ([`Access::Stolen`], a mass disconnect added to the campaign: the HES authenticates and
+//!   authorises it like any other request). A jammer needs a place within reach of a meter.
+//! - Blue acts through the defender: [`Defender::respond_now`] for the responses a playbook
+//!   could order, [`Defender::set_threshold`] for detectors' thresholds. Without a `defenses`
+//!   section there is nothing to act through, and blue's actions are refused.
+//! - White injects feeder outages.
+//!
+//! Everything an action does is an engine input at the tick the session has reached, so the
+//! journal replays it exactly ([`amirange_range::session::replay`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use amirange_attackers::access::{self, Access, Held};
+use amirange_attackers::targets::{Place, Targets};
+use amirange_attackers::{AttackSpec, Context as AttackContext, jamming, mass_disconnect};
+use amirange_defenses::spec::Response;
+use amirange_range::exercise::{Exercise, Phishing, Scoring};
+use amirange_range::messages::{Action, Role};
+use amirange_range::session::{Engine, TICK_S};
+use amirange_sim::config::INTERVAL;
+use amirange_sim::engine::{Input, Sim};
+use amirange_sim::model::Cause;
+use amirange_sim::time::{SimDuration, SimTime};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::metrics::Metrics;
+use crate::run::Stepper;
+use crate::scenario::{self, Overrides, Scenario};
+
+/// A request naming more than this many meters is "bulk" while blue freezes bulk commands.
+pub const BULK_METERS: u32 = 10;
+/// How long an isolated HES takes to come back rebuilt.
+pub const HES_REBUILD: SimDuration = SimDuration::from_hours(2);
+/// The random stream red's phishing draws from (attack indices stay below 250).
+const PHISH_STREAM: u8 = 255;
+/// Alerts a view lists at most (the newest).
+const VIEW_ALERTS: usize = 200;
+const MICROS: u64 = 1_000_000;
+
+/// How to build the engine again: the journal's header holds it, so that a replay needs the
+/// journal alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    /// The exercise's name.
+    pub exercise: String,
+    /// The scenario file as the exercise named it (for messages, and a topology file beside it).
+    pub scenario_file: String,
+    /// The scenario's text.
+    pub scenario: String,
+    /// The fleet's size, if the exercise scales the scenario's.
+    pub meters: Option<u64>,
+    /// Red's phishing odds.
+    pub phishing: Phishing,
+    /// The scoreboard's rules.
+    pub scoring: Scoring,
+}
+
+impl Setup {
+    /// The setup of `exercise`, reading its scenario file.
+    pub fn of(exercise: &Exercise) -> Result<Setup> {
+        let scenario = std::fs::read_to_string(&exercise.scenario)
+            .with_context(|| format!("reading the exercise's scenario {}", exercise.scenario.display()))?;
+        Ok(Setup {
+            exercise: exercise.name.clone(),
+            scenario_file: exercise.scenario.display().to_string(),
+            scenario,
+            meters: exercise.meters,
+            phishing: exercise.phishing,
+            scoring: exercise.scoring,
+        })
+    }
+}
+
+/// A red attack added live.
+#[derive(Debug, Clone, Serialize)]
+struct RedAttack {
+    team: String,
+    id: String,
+    kind: &'static str,
+    at_s: u64,
+}
+
+/// A blue action carried out.
+#[derive(Debug, Clone, Serialize)]
+struct BlueAction {
+    team: String,
+    at_s: u64,
+    action: &'static str,
+    subject: String,
+    /// Why it is a false action, when it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    false_action: Option<String>,
+}
+
+/// A feeder on the map: where its meters are on average, and how many.
+#[derive(Debug, Clone, Copy)]
+struct FeederPlace {
+    x: f64,
+    y: f64,
+    meters: u32,
+}
+
+enum State {
+    Running(Box<Stepper>),
+    Done(Box<Sim>, Box<Metrics>),
+}
+
+/// The live exercise's engine.
+pub struct LiveEngine {
+    setup: Setup,
+    scenario: Scenario,
+    ctx: AttackContext,
+    /// Always `Some` outside `finish`.
+    state: Option<State>,
+    metrics_json: Option<Vec<u8>>,
+    /// Per (red team, account): whether the stolen credential carries the second factor.
+    held: BTreeMap<(String, String), bool>,
+    phishes: u64,
+    red: Vec<RedAttack>,
+    blue: Vec<BlueAction>,
+    feeders: Vec<FeederPlace>,
+    bounds: [f64; 4],
+    /// Per meter: whether its relay is open, from the relay events seen.
+    relay_open: Vec<bool>,
+    relays_seen: usize,
+    scoreboard: Value,
+}
+
+impl LiveEngine {
+    /// Builds the engine from `setup`.
+    pub fn new(setup: Setup) -> Result<LiveEngine> {
+        let overrides = Overrides {
+            meters: setup.meters.map(|m| m as i64),
+            ..Overrides::default()
+        };
+        let scenario =
+            scenario::load(&setup.scenario_file, &setup.scenario, &overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let network = crate::run::generate(&scenario)?;
+        let stepper = Stepper::new(&scenario, network, false)?;
+        let ctx = scenario.attack_context();
+        let net = stepper.sim.network();
+        let mut sums = vec![(0.0f64, 0.0f64, 0u32); net.feeders.len()];
+        let mut bounds = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+        for m in &net.meters {
+            let (x, y) = (f64::from(m.pos.x), f64::from(m.pos.y));
+            let feeder = net.transformers.get(m.transformer as usize).map(|t| t.feeder);
+            if let Some(s) = feeder.and_then(|f| sums.get_mut(f as usize)) {
+                s.0 += x;
+                s.1 += y;
+                s.2 += 1;
+            }
+            bounds = [bounds[0].min(x), bounds[1].min(y), bounds[2].max(x), bounds[3].max(y)];
+        }
+        let feeders = sums
+            .iter()
+            .map(|&(x, y, n)| FeederPlace {
+                x: x / f64::from(n.max(1)),
+                y: y / f64::from(n.max(1)),
+                meters: n,
+            })
+            .collect();
+        let n = stepper.sim.n_meters();
+        let mut engine = LiveEngine {
+            setup,
+            scenario,
+            ctx,
+            state: Some(State::Running(Box::new(stepper))),
+            metrics_json: None,
+            held: BTreeMap::new(),
+            phishes: 0,
+            red: Vec::new(),
+            blue: Vec::new(),
+            feeders,
+            bounds,
+            relay_open: vec![false; n],
+            relays_seen: 0,
+            scoreboard: Value::Null,
+        };
+        engine.scoreboard = engine.score();
+        Ok(engine)
+    }
+
+    fn state(&self) -> &State {
+        self.state.as_ref().expect("the state is only taken inside `finish`")
+    }
+
+    fn sim(&self) -> &Sim {
+        match self.state() {
+            State::Running(s) => &s.sim,
+            State::Done(sim, _) => sim,
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        self.sim().now().0
+    }
+
+    fn running(&mut self) -> Result<&mut Stepper, String> {
+        match self.state.as_mut() {
+            Some(State::Running(s)) => Ok(s),
+            _ => Err("the exercise is over".into()),
+        }
+    }
+
+    /// Whether some attack (red's or the scenario's own) has begun by now.
+    fn attack_begun(&self) -> bool {
+        let sim = self.sim();
+        let now = sim.now();
+        let ids: BTreeSet<String> = match self.state() {
+            State::Running(s) => s.campaign.reports(sim).into_iter().map(|r| r.id).collect(),
+            State::Done(_, m) => m.attacks.iter().map(|a| a.id.clone()).collect(),
+        };
+        sim.records()
+            .truth
+            .iter()
+            .any(|t| t.time <= now && ids.contains(&t.source))
+    }
+
+    /// Whether an attacker holds or used `account`.
+    fn account_compromised(&self, account: &str) -> bool {
+        self.held.keys().any(|(_, a)| a == account)
+            || self
+                .sim()
+                .hes()
+                .audit
+                .iter()
+                .any(|a| a.account == account && matches!(a.cause, Cause::Attack(_)))
+    }
+
+    fn red_action(&mut self, team: &str, action: &Action) -> Result<Value, String> {
+        let now_s = self.now_us() / MICROS;
+        let n = self.red.len();
+        let id = format!("{}-{}-{n}", slug(team), action.name());
+        match action {
+            Action::Phish { account } => {
+                let plan = access::check(
+                    &Access::Phishing {
+                        account: account.clone(),
+                        success: self.setup.phishing.success,
+                        mfa_bypass: self.setup.phishing.mfa_bypass,
+                        at: None,
+                    },
+                    &self.ctx,
+                )
+                .map_err(|(_, m)| m)?;
+                let nth = self.phishes;
+                let source = format!("{}-phish-{nth}", slug(team));
+                let stepper = self.running()?;
+                let now = stepper.sim.now();
+                let held = plan
+                    .take_nth(&mut stepper.sim, PHISH_STREAM, nth, &source, now)
+                    .map_err(|e| e.to_string())?;
+                self.phishes += 1;
+                Ok(match held {
+                    Held::Credential(c) => {
+                        self.held.insert((team.to_owned(), account.clone()), c.second_factor);
+                        json!({"phished": true, "account": account, "second_factor": c.second_factor})
+                    }
+                    Held::Nothing(reason) => json!({"phished": false, "account": account, "reason": reason}),
+                })
+            }
+            Action::Disconnect { account, feeders } => {
+                let Some(&second_factor) = self.held.get(&(team.to_owned(), account.clone())) else {
+                    return Err(format!("your team holds no password of {account}: phish it first"));
+                };
+                let spec = AttackSpec::MassDisconnect(mass_disconnect::Spec {
+                    id: id.clone(),
+                    at: format!("{now_s}s"),
+                    access: Access::Stolen {
+                        account: account.clone(),
+                        second_factor,
+                    },
+                    targets: Targets::Feeders(feeders.clone()),
+                    batch: None,
+                    spacing: None,
+                });
+                self.add_attack(team, spec, "mass-disconnect", now_s)
+            }
+            Action::Jam {
+                x_m,
+                y_m,
+                radius_m,
+                strength,
+                minutes,
+            } => {
+                let (x, y, r) = (*x_m as f32, *y_m as f32, *radius_m as f32);
+                let reaches = self
+                    .sim()
+                    .network()
+                    .meters
+                    .iter()
+                    .any(|m| (m.pos.x - x).hypot(m.pos.y - y) <= r);
+                if !reaches {
+                    return Err(format!(
+                        "no meter within {radius_m} m of ({x_m}, {y_m}): a jammer there reaches nothing"
+                    ));
+                }
+                let end_s = self.sim().horizon().0 / MICROS;
+                let until = (now_s + u64::from(*minutes) * 60).min(end_s);
+                let spec = AttackSpec::Jamming(jamming::Spec {
+                    id: id.clone(),
+                    at: format!("{now_s}s"),
+                    until: format!("{until}s"),
+                    center: Place::Point(x, y),
+                    radius_m: r,
+                    strength: Some(*strength as f32),
+                    schedule: Default::default(),
+                    theft: None,
+                });
+                self.add_attack(team, spec, "jamming", now_s)
+            }
+            _ => Err(format!("`{}` is not a red action", action.name())),
+        }
+    }
+
+    fn add_attack(&mut self, team: &str, spec: AttackSpec, kind: &'static str, at_s: u64) -> Result<Value, String> {
+        let id = spec.id().to_owned();
+        let ctx = self.ctx.clone();
+        let stepper = self.running()?;
+        stepper.campaign.add(&spec, &ctx, &mut stepper.sim).map_err(|e| {
+            if e.field.is_empty() {
+                e.message
+            } else {
+                format!("{}: {}", e.field, e.message)
+            }
+        })?;
+        self.red.push(RedAttack {
+            team: team.to_owned(),
+            id: id.clone(),
+            kind,
+            at_s,
+        });
+        Ok(json!({ "attack": id }))
+    }
+
+    fn blue_action(&mut self, team: &str, action: &Action) -> Result<Value, String> {
+        let now_s = self.now_us() / MICROS;
+        let begun = self.attack_begun();
+        let no_attack = (!begun).then(|| "no attack had begun".to_owned());
+        let (name, subject, false_action) = match action {
+            Action::FreezeBulk { minutes } => {
+                let (d, sim) = defender(self.running()?)?;
+                d.respond_now(sim, Response::FreezeBulk(BULK_METERS), "")
+                    .map_err(|e| e.to_string())?;
+                let back = sim.now() + SimDuration::from_minutes(u64::from(*minutes));
+                if back < sim.horizon() {
+                    sim.schedule(back, Input::FreezeBulk { above: None })
+                        .map_err(|e| e.to_string())?;
+                }
+                (
+                    "freeze-bulk",
+                    format!("above {BULK_METERS} meters for {minutes} min"),
+                    no_attack,
+                )
+            }
+            Action::RevokeAccount { account } => {
+                if !self.ctx.accounts.iter().any(|a| &a.name == account) {
+                    return Err(format!("no HES account {account}"));
+                }
+                let innocent =
+                    (!self.account_compromised(account)).then(|| format!("no attacker held or used {account}"));
+                let (d, sim) = defender(self.running()?)?;
+                d.respond_now(sim, Response::RevokeAccount, account)
+                    .map_err(|e| e.to_string())?;
+                ("revoke-account", account.clone(), innocent)
+            }
+            Action::IsolateHes {} => {
+                let (d, sim) = defender(self.running()?)?;
+                d.respond_now(sim, Response::IsolateHes(HES_REBUILD), "")
+                    .map_err(|e| e.to_string())?;
+                ("isolate-hes", format!("rebuilt after {HES_REBUILD}"), no_attack)
+            }
+            Action::RollbackFirmware {} => {
+                let (d, sim) = defender(self.running()?)?;
+                d.respond_now(sim, Response::RollbackFirmware, "")
+                    .map_err(|e| e.to_string())?;
+                ("rollback-firmware", String::new(), None)
+            }
+            Action::DispatchCrews { transformers } => {
+                let n = self.sim().network().transformers.len();
+                if let Some(t) = transformers.iter().find(|&&t| t as usize >= n) {
+                    return Err(format!("no transformer {t} (there are {n})"));
+                }
+                let (d, sim) = defender(self.running()?)?;
+                if transformers.is_empty() {
+                    d.respond_now(sim, Response::DispatchCrews, "")
+                        .map_err(|e| e.to_string())?;
+                } else {
+                    for &t in transformers {
+                        d.respond_now(sim, Response::InspectMeters, &format!("transformer {t}"))
+                            .map_err(|e| e.to_string())?;
+                        // The crew also hunts a jammer around the collector closest to it.
+                        let net = sim.network();
+                        let at = net.transformers[t as usize].pos;
+                        let closest = (0..net.collectors.len()).min_by(|&a, &b| {
+                            let d = |c: usize| {
+                                let p = net.collectors[c].pos;
+                                (p.x - at.x).hypot(p.y - at.y)
+                            };
+                            d(a).total_cmp(&d(b))
+                        });
+                        if let Some(c) = closest {
+                            d.respond_now(sim, Response::HuntJammer, &format!("collector {c}"))
+                                .map_err(|e| e.to_string())?;
+                        }
+                    }
+                }
+                let subject = if transformers.is_empty() {
+                    "to meters that no longer answer".to_owned()
+                } else {
+                    format!("to transformers {transformers:?}")
+                };
+                ("dispatch-crews", subject, None)
+            }
+            Action::SetThreshold { detector, field, value } => {
+                let (d, _) = defender(self.running()?)?;
+                d.set_threshold(detector, field, *value)?;
+                ("set-threshold", format!("{detector}.{field} = {value}"), None)
+            }
+            _ => return Err(format!("`{}` is not a blue action", action.name())),
+        };
+        // Whether it was a false action is ground truth: white's view and the scoreboard say so,
+        // blue's answer does not.
+        let result = json!({ "done": name, "subject": subject });
+        self.blue.push(BlueAction {
+            team: team.to_owned(),
+            at_s: now_s,
+            action: name,
+            subject,
+            false_action,
+        });
+        Ok(result)
+    }
+
+    fn inject_outage(&mut self, feeder: u32, minutes: u32) -> Result<Value, String> {
+        let n = self.sim().network().feeders.len();
+        if feeder as usize >= n {
+            return Err(format!("no feeder {feeder} (there are {n})"));
+        }
+        let stepper = self.running()?;
+        let sim = &mut stepper.sim;
+        let now = sim.now();
+        sim.schedule(
+            now,
+            Input::FeederSupply {
+                feeder,
+                energized: false,
+                cause: Cause::Outage,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let back = now + SimDuration::from_minutes(u64::from(minutes));
+        if back < sim.horizon() {
+            sim.schedule(
+                back,
+                Input::FeederSupply {
+                    feeder,
+                    energized: true,
+                    cause: Cause::Outage,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(json!({ "feeder": feeder, "minutes": minutes }))
+    }
+
+    /// The scoreboard from the run so far, by the exercise's rules.
+    fn score(&self) -> Value {
+        let rules = &self.setup.scoring;
+        let sim = self.sim();
+        let records = sim.records();
+        let mut lines: Vec<Value> = Vec::new();
+        let mut red_points = 0.0;
+        let mut blue_points = 0.0;
+        let mut line = |team: &str, points: f64, why: String, total: &mut f64| {
+            *total += points;
+            lines.push(json!({ "team": team, "points": round2(points), "why": why }));
+        };
+        let customer_hours: f64 = records
+            .intervals
+            .iter()
+            .map(|r| r.customers_off_by_cause[2] as f64 * INTERVAL.as_micros() as f64 / 3.6e9)
+            .sum();
+        if customer_hours > 0.0 {
+            line(
+                "red",
+                customer_hours * rules.red_per_customer_hour,
+                format!("{customer_hours:.1} customer-hours off supply by attacks"),
+                &mut red_points,
+            );
+        }
+        let critical_hours: f64 = records
+            .critical_off_us_by_attack
+            .values()
+            .map(|&us| us as f64 / 3.6e9)
+            .sum();
+        if critical_hours > 0.0 {
+            line(
+                "red",
+                critical_hours * rules.red_per_critical_hour,
+                format!("{critical_hours:.1} critical-facility-hours off supply"),
+                &mut red_points,
+            );
+        }
+        // Detection: each attack's first true alert, as the run's measures match them.
+        let (ids, detected): (Vec<String>, Vec<Option<f64>>) = match self.state() {
+            State::Running(s) => {
+                let reports = s.campaign.reports(sim);
+                let scored = crate::detection::score(sim, &reports, s.defender.as_ref(), None);
+                (
+                    reports.into_iter().map(|r| r.id).collect(),
+                    scored.attacks.iter().map(|a| a.time_to_detect_s).collect(),
+                )
+            }
+            State::Done(_, m) => (
+                m.attacks.iter().map(|a| a.id.clone()).collect(),
+                m.attacks.iter().map(|a| a.time_to_detect_s).collect(),
+            ),
+        };
+        let window_s = rules.detection_window_h * 3600.0;
+        for (id, delay) in ids.iter().zip(&detected) {
+            if let Some(d) = delay {
+                let points = rules.blue_detection * (1.0 - d / window_s).max(0.0);
+                line(
+                    "blue",
+                    points,
+                    format!("detected {id} after {:.0} min", d / 60.0),
+                    &mut blue_points,
+                );
+            }
+        }
+        let refused: u64 = sim
+            .hes()
+            .audit
+            .iter()
+            .filter(|a| matches!(a.cause, Cause::Attack(_)) && a.refused.is_some())
+            .map(|a| u64::from(a.targets))
+            .sum();
+        if refused > 0 {
+            line(
+                "blue",
+                refused as f64 * rules.blue_per_meter_refused,
+                format!("{refused} meters in attackers' commands refused by the HES"),
+                &mut blue_points,
+            );
+        }
+        for b in &self.blue {
+            if let Some(why) = &b.false_action {
+                line(
+                    &b.team,
+                    -rules.false_action,
+                    format!("false action: {} at {} s ({why})", b.action, b.at_s),
+                    &mut blue_points,
+                );
+            }
+        }
+        json!({
+            "teams": [
+                { "team": "red", "role": "red", "points": round2(red_points) },
+                { "team": "blue", "role": "blue", "points": round2(blue_points) },
+            ],
+            "lines": lines,
+        })
+    }
+
+    fn timeline(&self, truth: bool) -> Value {
+        let records = &self.sim().records().intervals;
+        let n_feeders = self.feeders.len();
+        let scada = &self.sim().records().scada_kw;
+        let t_s: Vec<u64> = records
+            .iter()
+            .map(|r| (u64::from(r.slot) + 1) * INTERVAL.as_micros() / MICROS)
+            .collect();
+        let load_kw: Vec<f64> = (0..records.len())
+            .map(|i| {
+                scada
+                    .get(i * n_feeders..(i + 1) * n_feeders)
+                    .map_or(0.0, |s| s.iter().map(|&k| f64::from(k)).sum::<f64>().round())
+            })
+            .collect();
+        let reads: Vec<f64> = records
+            .iter()
+            .map(|r| {
+                let expected = r.reads_on_time + r.reads_missing;
+                if expected == 0 {
+                    100.0
+                } else {
+                    round2(100.0 * r.reads_on_time as f64 / expected as f64)
+                }
+            })
+            .collect();
+        let mut t = json!({ "t_s": t_s, "load_kw": load_kw, "reads_on_time_pct": reads });
+        if truth {
+            t["customers_connected"] = json!(records.iter().map(|r| r.customers_connected).collect::<Vec<_>>());
+            t["customers_off_by_attack"] =
+                json!(records.iter().map(|r| r.customers_off_by_cause[2]).collect::<Vec<_>>());
+        }
+        t
+    }
+
+    fn alerts(&self) -> Value {
+        let alerts = &self.sim().records().alerts;
+        let from = alerts.len().saturating_sub(VIEW_ALERTS);
+        Value::Array(
+            alerts[from..]
+                .iter()
+                .map(|a| {
+                    json!({
+                        "t_s": a.time.0 / MICROS,
+                        "detector": a.detector,
+                        "severity": format!("{:?}", a.severity).to_lowercase(),
+                        "subject": a.subject,
+                        "count": a.count,
+                        "message": a.message,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    fn map(&self, truth: bool) -> Value {
+        let sim = self.sim();
+        let grid = sim.grid();
+        let feeders: Vec<Value> = self
+            .feeders
+            .iter()
+            .enumerate()
+            .map(|(f, p)| {
+                let mut v = json!({ "id": f, "x": p.x.round(), "y": p.y.round(), "meters": p.meters });
+                if truth {
+                    let off = if grid.feeders.get(f).is_some_and(|s| !s.energized) {
+                        u64::from(p.meters)
+                    } else {
+                        let range = grid.offsets[f] as usize..grid.offsets[f + 1] as usize;
+                        grid.meters[range]
+                            .iter()
+                            .filter(|&&m| self.relay_open.get(m as usize).copied().unwrap_or(false))
+                            .count() as u64
+                    };
+                    v["off"] = json!(off);
+                }
+                v
+            })
+            .collect();
+        let mut map = json!({ "bounds": self.bounds.map(f64::round), "feeders": feeders });
+        if truth {
+            map["jammers"] = Value::Array(
+                sim.net_state()
+                    .interference
+                    .iter()
+                    .map(|(a, on)| json!({ "x": a.center.x, "y": a.center.y, "radius_m": a.radius_m, "on": on }))
+                    .collect(),
+            );
+        }
+        map
+    }
+
+    fn clock_text(&self) -> String {
+        let start = self.sim().config().start;
+        start.plus(SimDuration::from_micros(self.now_us())).to_string()
+    }
+}
+
+/// The defender and the engine it acts on.
+fn defender(stepper: &mut Stepper) -> Result<(&mut amirange_defenses::monitor::Defender, &mut Sim), String> {
+    let d = stepper
+        .defender
+        .as_mut()
+        .ok_or_else(|| "this exercise's scenario has no `defenses`: blue has nothing to act through".to_owned())?;
+    Ok((d, &mut stepper.sim))
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// A team's name as an attack id may hold it.
+fn slug(team: &str) -> String {
+    let s: String = team
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() { "team".into() } else { s }
+}
+
+impl Engine for LiveEngine {
+    fn now_s(&self) -> u64 {
+        self.now_us() / MICROS
+    }
+
+    fn end_s(&self) -> u64 {
+        self.sim().horizon().0 / MICROS
+    }
+
+    fn advance(&mut self, to_s: u64) -> Result<(), String> {
+        let before = self.now_us();
+        self.running()?
+            .step_to(SimTime(to_s * MICROS))
+            .map_err(|e| format!("{e:#}"))?;
+        let Some(State::Running(stepper)) = &self.state else {
+            return Err("the exercise is over".into());
+        };
+        let events = &stepper.sim.records().relay_events;
+        for e in &events[self.relays_seen..] {
+            if let Some(x) = self.relay_open.get_mut(e.meter as usize) {
+                *x = e.open;
+            }
+        }
+        self.relays_seen = events.len();
+        let interval = INTERVAL.as_micros();
+        if before / interval != (to_s * MICROS) / interval {
+            self.scoreboard = self.score();
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, team: &str, role: Role, action: &Action) -> Result<Value, String> {
+        let result = match (role, action) {
+            (Role::Red, _) => self.red_action(team, action),
+            (Role::Blue, _) => self.blue_action(team, action),
+            (Role::White, Action::InjectOutage { feeder, minutes }) => self.inject_outage(*feeder, *minutes),
+            _ => Err(format!("`{}` does not act on the engine", action.name())),
+        };
+        if result.is_ok() {
+            self.scoreboard = self.score();
+        }
+        result
+    }
+
+    fn view(&self, role: Role) -> Value {
+        let time = self.clock_text();
+        match role {
+            Role::Red => {
+                let held: Vec<Value> = self
+                    .held
+                    .iter()
+                    .map(|((team, account), mfa)| json!({"team": team, "account": account, "second_factor": mfa}))
+                    .collect();
+                json!({
+                    "time": time,
+                    "accounts": self.ctx.accounts.iter().map(|a| &a.name).collect::<Vec<_>>(),
+                    "feeders": self.feeders.len(),
+                    "bounds": self.bounds.map(f64::round),
+                    "held": held,
+                    "attacks": self.red,
+                })
+            }
+            Role::Blue => json!({
+                "time": time,
+                "timeline": self.timeline(false),
+                "alerts": self.alerts(),
+                "map": self.map(false),
+                "responses": self
+                    .blue
+                    .iter()
+                    .map(|b| json!({"team": b.team, "at_s": b.at_s, "action": b.action, "subject": b.subject}))
+                    .collect::<Vec<_>>(),
+            }),
+            Role::White => {
+                let truth: Vec<Value> = self
+                    .sim()
+                    .records()
+                    .truth
+                    .iter()
+                    .rev()
+                    .take(VIEW_ALERTS)
+                    .map(|t| json!({"t_s": t.time.0 / MICROS, "source": t.source, "kind": t.kind, "detail": t.detail}))
+                    .collect();
+                json!({
+                    "time": time,
+                    "timeline": self.timeline(true),
+                    "alerts": self.alerts(),
+                    "map": self.map(true),
+                    "scoreboard": self.scoreboard,
+                    "attacks": self.red,
+                    "responses": self.blue,
+                    "truth": truth,
+                })
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, String> {
+        if let Some(m) = &self.metrics_json {
+            return Ok(m.clone());
+        }
+        let Some(State::Running(stepper)) = self.state.take() else {
+            return Err("the exercise has already finished".into());
+        };
+        let (sim, metrics, _map) = stepper.finish(&self.scenario);
+        self.state = Some(State::Done(Box::new(sim), Box::new(metrics)));
+        self.scoreboard = self.score();
+        let State::Done(_, metrics) = self.state() else {
+            return Err("the exercise has already finished".into());
+        };
+        let mut value = serde_json::to_value(metrics).map_err(|e| e.to_string())?;
+        value["exercise"] = json!({
+            "name": self.setup.exercise,
+            "scoreboard": self.scoreboard,
+            "red_attacks": self.red,
+            "blue_actions": self.blue,
+            "phishes": self.phishes,
+        });
+        let mut bytes = serde_json::to_vec_pretty(&value).map_err(|e| e.to_string())?;
+        bytes.push(b'\n');
+        self.metrics_json = Some(bytes.clone());
+        Ok(bytes)
+    }
+
+    fn setup(&self) -> Value {
+        serde_json::to_value(&self.setup).unwrap_or(Value::Null)
+    }
+}
+
+/// The tick the live session steps by, in microseconds (for callers sizing progress).
+pub const TICK_US: u64 = TICK_S * MICROS;

@@ -1,0 +1,513 @@
+//! `amirange serve`, `amirange replay` and the players' clients `amirange red|blue|white`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use amirange::live::{LiveEngine, Setup};
+use amirange_range::client::{self, Client};
+use amirange_range::dashboard::Dashboard;
+use amirange_range::exercise::Exercise;
+use amirange_range::live::Live;
+use amirange_range::messages::{Action, Role, ServerMessage};
+use amirange_range::server::{CertSource, Server, ServerConfig};
+use amirange_range::session::{Session, parse_journal, replay};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+/// Where and how a player connects.
+#[derive(Args, Debug)]
+pub struct Connect {
+    /// The server's QUIC address, as `amirange serve` printed it.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4433")]
+    server: SocketAddr,
+    /// The team's token (or set AMIRANGE_TOKEN, which keeps it out of the shell's history).
+    #[arg(long, env = "AMIRANGE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The server certificate's SHA-256 fingerprint, as `amirange serve` printed it: the
+    /// client talks to that certificate only.
+    #[arg(long, value_name = "FINGERPRINT", env = "AMIRANGE_PIN")]
+    pin: String,
+}
+
+/// What the red team can do.
+#[derive(Subcommand, Debug)]
+pub enum RedCommand {
+    /// Phish the holder of an HES account (odds set by the exercise).
+    Phish {
+        /// The account, e.g. cis-integration.
+        account: String,
+    },
+    /// Disconnect every customer on these feeders through the HES, with a phished account.
+    Disconnect {
+        /// The account whose password you phished.
+        account: String,
+        /// Feeder numbers.
+        #[arg(required = true)]
+        feeders: Vec<u32>,
+    },
+    /// Switch on a jammer at a place (metres east, north; see `snapshot` for the area).
+    Jam {
+        /// Metres east.
+        x_m: f64,
+        /// Metres north.
+        y_m: f64,
+        /// Radius, metres (at most 5,000).
+        radius_m: f64,
+        /// Share of link success taken inside (0 to 1).
+        #[arg(long, default_value_t = 1.0)]
+        strength: f64,
+        /// How long, minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: u32,
+    },
+    /// Red's view now, as JSON.
+    Snapshot,
+    /// A live terminal view, refreshed every second (Ctrl-C to leave).
+    Watch,
+}
+
+/// What the blue team can do.
+#[derive(Subcommand, Debug)]
+pub enum BlueCommand {
+    /// Make the HES refuse bulk commands (more than 10 meters) for a while.
+    FreezeBulk {
+        /// Minutes.
+        minutes: u32,
+    },
+    /// Revoke an HES account's credentials.
+    RevokeAccount {
+        /// The account.
+        account: String,
+    },
+    /// Take the HES off the networks; it comes back rebuilt two hours later.
+    IsolateHes,
+    /// Put meters running firmware the utility never released back on the installed image.
+    RollbackFirmware,
+    /// Send crews to transformers (inspect their meters, hunt a jammer nearby); with none,
+    /// to meters that no longer answer.
+    DispatchCrews {
+        /// Transformer numbers.
+        transformers: Vec<u32>,
+    },
+    /// Change a detector's threshold, e.g. `command-rate account_meters 50`.
+    SetThreshold {
+        /// The detector.
+        detector: String,
+        /// The field.
+        field: String,
+        /// The new value.
+        value: f64,
+    },
+    /// Blue's view now, as JSON.
+    Snapshot,
+    /// A live terminal view, refreshed every second (Ctrl-C to leave).
+    Watch,
+}
+
+/// What the white team can do.
+#[derive(Subcommand, Debug)]
+pub enum WhiteCommand {
+    /// Stop the clock.
+    Pause,
+    /// Start it again.
+    Resume,
+    /// Change the pace: simulated seconds per wall second (at most 3,600).
+    SetPace {
+        /// Simulated seconds per wall second.
+        pace: f64,
+    },
+    /// Put a feeder out for a while (a storm).
+    InjectOutage {
+        /// The feeder.
+        feeder: u32,
+        /// Minutes.
+        minutes: u32,
+    },
+    /// Ground truth and the scoreboard, as JSON.
+    GroundTruth,
+    /// White's view now, as JSON.
+    Snapshot,
+    /// A live terminal view with the scoreboard, refreshed every second (Ctrl-C to leave).
+    Watch,
+}
+
+/// `amirange serve`.
+pub struct ServeArgs {
+    /// The exercise file.
+    pub exercise: PathBuf,
+    /// The result folder.
+    pub out: Option<PathBuf>,
+    /// The operator's certificate and key (PEM).
+    pub cert: Option<(PathBuf, PathBuf)>,
+    /// Scale the fleet.
+    pub meters: Option<u64>,
+    /// Pace at start, instead of the file's.
+    pub pace: Option<f64>,
+    /// Stop serving when the run reaches its end.
+    pub exit_at_end: bool,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the network runtime")
+}
+
+/// A folder under `results/` named after the exercise, suffixed -2, -3, ... when it exists.
+fn fresh_dir(name: &str) -> PathBuf {
+    let base = PathBuf::from("results").join(format!("exercise-{name}"));
+    let mut dir = base.clone();
+    let mut n = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    dir
+}
+
+/// `amirange serve EXERCISE`.
+pub fn serve(args: ServeArgs) -> Result<()> {
+    let text =
+        std::fs::read_to_string(&args.exercise).with_context(|| format!("reading {}", args.exercise.display()))?;
+    let mut exercise = Exercise::load(&args.exercise, &text, |v| std::env::var(v).ok())?;
+    if let Some(m) = args.meters {
+        exercise.meters = Some(m);
+    }
+    if let Some(p) = args.pace {
+        if !(p.is_finite() && p > 0.0 && p <= 3600.0) {
+            bail!("--pace: simulated seconds per wall second must be above 0 and at most 3600, not {p}");
+        }
+        exercise.pace = p;
+    }
+    let setup = Setup::of(&exercise)?;
+    eprintln!("building {} ...", exercise.scenario.display());
+    let engine = LiveEngine::new(setup)?;
+    let dir = args.out.clone().unwrap_or_else(|| fresh_dir(&exercise.name));
+    if dir.join("journal.jsonl").exists() {
+        bail!("{} already holds a journal: choose another --out", dir.display());
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let session = Session::new(Box::new(engine), &exercise.name, exercise.pace, 0.0);
+    let live = Live::start(session, &dir).map_err(anyhow::Error::msg)?;
+    let exercise = Arc::new(exercise);
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let mut cfg = ServerConfig::new(exercise.listen);
+        if let Some((cert, key)) = &args.cert {
+            cfg.cert = CertSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+        }
+        let server = Server::bind(cfg, Arc::clone(&exercise), live.requests(), live.published()).await?;
+        let dashboard = Dashboard::bind(exercise.dashboard)
+            .await
+            .with_context(|| format!("the dashboard cannot listen on {}", exercise.dashboard))?;
+        let dash_addr = dashboard.local_addr()?;
+        println!("exercise {} ({})", exercise.name, exercise.scenario.display());
+        println!("  QUIC        {} (ALPN amirange/1)", server.local_addr);
+        println!("  pin         {}", server.fingerprint);
+        println!("  dashboard   http://{dash_addr}/#<token>");
+        println!("  journal     {}", dir.join("journal.jsonl").display());
+        for t in &exercise.teams {
+            if t.generated {
+                println!("  team {:<12} {:<5} token {}", t.name, t.role.name(), t.token.reveal());
+            } else {
+                println!("  team {:<12} {:<5} token as configured", t.name, t.role.name());
+            }
+        }
+        println!(
+            "  join: amirange {{red|blue|white}} --server {} --pin {} --token TOKEN <action>",
+            server.local_addr, server.fingerprint
+        );
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let server_task = tokio::spawn(server.run(stopped(stop_rx.clone())));
+        let dash_task =
+            tokio::spawn(dashboard.serve(Arc::clone(&exercise), live.published(), stopped(stop_rx.clone())));
+        let published = live.published();
+        let mut announced_end = false;
+        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                _ = &mut ctrl_c => {
+                    eprintln!("stopping (Ctrl-C)");
+                    break;
+                }
+                _ = ticker.tick() => {
+                    let clock = published.read().map(|p| p.clock).unwrap_or_else(|e| e.into_inner().clock);
+                    let Some(c) = clock else { continue };
+                    if c.finished {
+                        if !announced_end {
+                            announced_end = true;
+                            eprintln!("the run reached its end: metrics.json in {}", dir.display());
+                            if args.exit_at_end {
+                                break;
+                            }
+                            eprintln!("still serving the final state; Ctrl-C to stop");
+                        }
+                    } else {
+                        eprintln!(
+                            "sim {:>7} s of {} · pace {} · {}lag at most {:.0} s",
+                            c.sim_time_s,
+                            c.end_s,
+                            c.pace,
+                            if c.paused { "paused · " } else { "" },
+                            c.max_lag_s.max(0.0)
+                        );
+                    }
+                }
+            }
+        }
+        let _ = stop_tx.send(true);
+        let _ = server_task.await;
+        let _ = dash_task.await;
+        anyhow::Ok(())
+    });
+    // The network is down: no sender but this handle's remains, so the thread ends.
+    drop(rt);
+    let ended = live.join().map_err(anyhow::Error::msg)?;
+    result?;
+    if ended.metrics.is_none() {
+        println!(
+            "stopped at {} s of {} s; the journal is in {} (`amirange replay` runs it to the end)",
+            ended.clock.sim_time_s,
+            ended.clock.end_s,
+            dir.display()
+        );
+    } else {
+        println!("done: {}", dir.display());
+    }
+    Ok(())
+}
+
+/// `amirange replay JOURNAL`: re-runs the exercise without the network and writes its
+/// `metrics.json`; compares it with the one beside the journal when there is one.
+pub fn replay_journal(journal: &Path, out: Option<&Path>) -> Result<bool> {
+    let text = std::fs::read_to_string(journal).with_context(|| format!("reading {}", journal.display()))?;
+    let (header, entries) = parse_journal(&journal.display().to_string(), &text)?;
+    let setup: Setup = serde_json::from_value(header.setup)
+        .with_context(|| format!("{}:1: the header's `setup`", journal.display()))?;
+    eprintln!(
+        "replaying {} ({} journalled requests) ...",
+        header.exercise,
+        entries.len()
+    );
+    let engine = LiveEngine::new(setup)?;
+    let metrics = replay(Box::new(engine), &entries).map_err(anyhow::Error::msg)?;
+    let beside = journal.with_file_name("metrics.json");
+    let out = out.map_or_else(|| journal.with_file_name("replay-metrics.json"), Path::to_owned);
+    amirange_range::live::write_atomically(&out, &metrics).map_err(anyhow::Error::msg)?;
+    println!("wrote {}", out.display());
+    match std::fs::read(&beside) {
+        Ok(original) if original == metrics => {
+            println!("identical to {}", beside.display());
+            Ok(true)
+        }
+        Ok(_) => {
+            println!("DIFFERS from {}", beside.display());
+            Ok(false)
+        }
+        Err(_) => Ok(true),
+    }
+}
+
+fn print_answer(answer: &ServerMessage) -> Result<()> {
+    match answer {
+        ServerMessage::Accepted { at_s, result, .. } => {
+            if result.is_null() {
+                println!("accepted at {}", sim_time(*at_s));
+            } else if result.is_object() && result.get("view").is_some() {
+                println!("{}", serde_json::to_string_pretty(result)?);
+            } else {
+                println!("accepted at {}: {result}", sim_time(*at_s));
+            }
+            Ok(())
+        }
+        ServerMessage::Refused { reason, .. } => bail!("refused: {reason}"),
+        ServerMessage::Error { message } => bail!("the server: {message}"),
+        ServerMessage::Welcome { .. } => bail!("the server answered with a second welcome"),
+    }
+}
+
+fn sim_time(s: f64) -> String {
+    let s = s.max(0.0) as u64;
+    format!(
+        "day {} {:02}:{:02}:{:02} into the run",
+        s / 86_400,
+        s % 86_400 / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+async fn join(conn: &Connect, role: Role) -> Result<Client> {
+    let name = format!("amirange-{} {}", role.name(), env!("CARGO_PKG_VERSION"));
+    let client = client::connect(conn.server, &conn.pin, &conn.token, &name).await?;
+    if client.welcome.role != role {
+        bail!(
+            "this token is team {}'s, a {} team: use `amirange {}`",
+            client.welcome.team,
+            client.welcome.role.name(),
+            client.welcome.role.name()
+        );
+    }
+    Ok(client)
+}
+
+/// One line per second with what the role should see first.
+async fn watch(client: &mut Client, role: Role) -> Result<()> {
+    println!(
+        "team {} ({}) in exercise {}; Ctrl-C to leave",
+        client.welcome.team,
+        role.name(),
+        client.welcome.exercise
+    );
+    let mut seen_alerts = 0usize;
+    loop {
+        let answer = client.request(Action::Snapshot {}).await?;
+        let ServerMessage::Accepted { result, .. } = answer else {
+            return print_answer(&answer);
+        };
+        let clock = &result["clock"];
+        let view = &result["view"];
+        let mut line = format!(
+            "{} · pace {}{}",
+            view["time"].as_str().unwrap_or("?"),
+            clock["pace"],
+            if clock["paused"] == Value::Bool(true) {
+                " · PAUSED"
+            } else {
+                ""
+            }
+        );
+        match role {
+            Role::Red => {
+                let held = view["held"].as_array().map_or(0, Vec::len);
+                let attacks = view["attacks"].as_array().map_or(0, Vec::len);
+                line.push_str(&format!(" · credentials held {held} · attacks launched {attacks}"));
+            }
+            Role::Blue | Role::White => {
+                let alerts = view["alerts"].as_array().cloned().unwrap_or_default();
+                let load = view["timeline"]["load_kw"].as_array().and_then(|a| a.last().cloned());
+                line.push_str(&format!(
+                    " · load {} kW · {} alerts",
+                    load.unwrap_or(Value::Null),
+                    alerts.len()
+                ));
+                if let Some(board) = view["scoreboard"]["teams"].as_array() {
+                    for t in board {
+                        line.push_str(&format!(" · {} {}", t["team"].as_str().unwrap_or("?"), t["points"]));
+                    }
+                }
+                println!("{line}");
+                for a in alerts.iter().skip(seen_alerts) {
+                    println!(
+                        "  ALERT {} {} {} ({}x): {}",
+                        sim_time(a["t_s"].as_f64().unwrap_or(0.0)),
+                        a["severity"].as_str().unwrap_or(""),
+                        a["detector"].as_str().unwrap_or(""),
+                        a["count"],
+                        a["message"].as_str().unwrap_or("")
+                    );
+                }
+                seen_alerts = alerts.len().max(seen_alerts);
+                if clock["finished"] == Value::Bool(true) {
+                    println!("the exercise is over");
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        println!("{line}");
+        if clock["finished"] == Value::Bool(true) {
+            println!("the exercise is over");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn one(conn: &Connect, role: Role, action: Option<Action>) -> Result<()> {
+    let mut client = join(conn, role).await?;
+    let outcome = match action {
+        Some(a) => {
+            let answer = client.request(a).await?;
+            print_answer(&answer)
+        }
+        None => {
+            let ctrl_c = tokio::signal::ctrl_c();
+            tokio::select! {
+                r = watch(&mut client, role) => r,
+                _ = ctrl_c => Ok(()),
+            }
+        }
+    };
+    client.close().await;
+    outcome
+}
+
+/// `amirange red`.
+pub fn red(conn: &Connect, command: RedCommand) -> Result<()> {
+    let action = match command {
+        RedCommand::Phish { account } => Some(Action::Phish { account }),
+        RedCommand::Disconnect { account, feeders } => Some(Action::Disconnect { account, feeders }),
+        RedCommand::Jam {
+            x_m,
+            y_m,
+            radius_m,
+            strength,
+            minutes,
+        } => Some(Action::Jam {
+            x_m,
+            y_m,
+            radius_m,
+            strength,
+            minutes,
+        }),
+        RedCommand::Snapshot => Some(Action::Snapshot {}),
+        RedCommand::Watch => None,
+    };
+    runtime()?.block_on(one(conn, Role::Red, action))
+}
+
+/// `amirange blue`.
+pub fn blue(conn: &Connect, command: BlueCommand) -> Result<()> {
+    let action = match command {
+        BlueCommand::FreezeBulk { minutes } => Some(Action::FreezeBulk { minutes }),
+        BlueCommand::RevokeAccount { account } => Some(Action::RevokeAccount { account }),
+        BlueCommand::IsolateHes => Some(Action::IsolateHes {}),
+        BlueCommand::RollbackFirmware => Some(Action::RollbackFirmware {}),
+        BlueCommand::DispatchCrews { transformers } => Some(Action::DispatchCrews { transformers }),
+        BlueCommand::SetThreshold { detector, field, value } => Some(Action::SetThreshold { detector, field, value }),
+        BlueCommand::Snapshot => Some(Action::Snapshot {}),
+        BlueCommand::Watch => None,
+    };
+    runtime()?.block_on(one(conn, Role::Blue, action))
+}
+
+/// `amirange white`.
+pub fn white(conn: &Connect, command: WhiteCommand) -> Result<()> {
+    let action = match command {
+        WhiteCommand::Pause => Some(Action::Pause {}),
+        WhiteCommand::Resume => Some(Action::Resume {}),
+        WhiteCommand::SetPace { pace } => Some(Action::SetPace {
+            sim_seconds_per_second: pace,
+        }),
+        WhiteCommand::InjectOutage { feeder, minutes } => Some(Action::InjectOutage { feeder, minutes }),
+        WhiteCommand::GroundTruth => Some(Action::GroundTruth {}),
+        WhiteCommand::Snapshot => Some(Action::Snapshot {}),
+        WhiteCommand::Watch => None,
+    };
+    runtime()?.block_on(one(conn, Role::White, action))
+}
