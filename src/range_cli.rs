@@ -326,7 +326,8 @@ fn print_answer(answer: &ServerMessage) -> Result<()> {
         ServerMessage::Accepted { at_s, result, .. } => {
             if result.is_null() {
                 println!("accepted at {}", sim_time(*at_s));
-            } else if result.is_object() && result.get("view").is_some() {
+            } else if result.get("view").is_some() || result.get("time").is_some() {
+                // A state (`snapshot`, `ground-truth`): JSON alone, for tools to read.
                 println!("{}", serde_json::to_string_pretty(result)?);
             } else {
                 println!("accepted at {}: {result}", sim_time(*at_s));
