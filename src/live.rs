@@ -25,7 +25,7 @@ use amirange_range::messages::{Action, Role};
 use amirange_range::session::{Engine, TICK_S};
 use amirange_sim::config::INTERVAL;
 use amirange_sim::engine::{Input, Sim};
-use amirange_sim::model::Cause;
+use amirange_sim::model::{Cause, LinkKind};
 use amirange_sim::time::{SimDuration, SimTime};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -133,6 +133,10 @@ pub struct LiveEngine {
     relay_open: Vec<bool>,
     relays_seen: usize,
     scoreboard: Value,
+    /// Until when blue's bulk freeze holds.
+    frozen_until: Option<SimTime>,
+    /// Whether blue isolated the HES (the defender isolates it once per run).
+    isolated: bool,
 }
 
 impl LiveEngine {
@@ -144,6 +148,17 @@ impl LiveEngine {
         };
         let scenario =
             scenario::load(&setup.scenario_file, &setup.scenario, &overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The journal holds the scenario's text, not the files it names: a replay must not
+        // depend on a file that may have changed.
+        let raw = scenario::parse_raw(&setup.scenario_file, &setup.scenario).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if matches!(raw.topology, scenario::RawTopology::File(_)) {
+            anyhow::bail!(
+                "{}: field `topology`: a live exercise's scenario needs a preset or an inline topology \
+                 (its journal must replay on its own), not {}",
+                setup.scenario_file,
+                scenario.topology_source
+            );
+        }
         let network = crate::run::generate(&scenario)?;
         let stepper = Stepper::new(&scenario, network, false)?;
         let ctx = scenario.attack_context();
@@ -184,6 +199,8 @@ impl LiveEngine {
             relay_open: vec![false; n],
             relays_seen: 0,
             scoreboard: Value::Null,
+            frozen_until: None,
+            isolated: false,
         };
         engine.scoreboard = engine.score();
         Ok(engine)
@@ -262,7 +279,9 @@ impl LiveEngine {
                 self.phishes += 1;
                 Ok(match held {
                     Held::Credential(c) => {
-                        self.held.insert((team.to_owned(), account.clone()), c.second_factor);
+                        // A later phish that misses the second factor does not lose one held.
+                        let held = self.held.entry((team.to_owned(), account.clone())).or_insert(false);
+                        *held |= c.second_factor;
                         json!({"phished": true, "account": account, "second_factor": c.second_factor})
                     }
                     Held::Nothing(reason) => json!({"phished": false, "account": account, "reason": reason}),
@@ -298,10 +317,10 @@ impl LiveEngine {
                     .network()
                     .meters
                     .iter()
-                    .any(|m| (m.pos.x - x).hypot(m.pos.y - y) <= r);
+                    .any(|m| m.link == LinkKind::Mesh && (m.pos.x - x).hypot(m.pos.y - y) <= r);
                 if !reaches {
                     return Err(format!(
-                        "no meter within {radius_m} m of ({x_m}, {y_m}): a jammer there reaches nothing"
+                        "no mesh radio within {radius_m} m of ({x_m}, {y_m}): a jammer there reaches nothing"
                     ));
                 }
                 let end_s = self.sim().horizon().0 / MICROS;
@@ -348,10 +367,18 @@ impl LiveEngine {
         let no_attack = (!begun).then(|| "no attack had begun".to_owned());
         let (name, subject, false_action) = match action {
             Action::FreezeBulk { minutes } => {
+                let now = self.sim().now();
+                if let Some(until) = self.frozen_until.filter(|&t| t > now) {
+                    return Err(format!(
+                        "bulk commands are frozen already, until {} s",
+                        until.0 / MICROS
+                    ));
+                }
+                let back = now + SimDuration::from_minutes(u64::from(*minutes));
+                self.frozen_until = Some(back);
                 let (d, sim) = defender(self.running()?)?;
                 d.respond_now(sim, Response::FreezeBulk(BULK_METERS), "")
                     .map_err(|e| e.to_string())?;
-                let back = sim.now() + SimDuration::from_minutes(u64::from(*minutes));
                 if back < sim.horizon() {
                     sim.schedule(back, Input::FreezeBulk { above: None })
                         .map_err(|e| e.to_string())?;
@@ -374,6 +401,10 @@ impl LiveEngine {
                 ("revoke-account", account.clone(), innocent)
             }
             Action::IsolateHes {} => {
+                if self.isolated {
+                    return Err("the HES was isolated once already in this exercise".into());
+                }
+                self.isolated = true;
                 let (d, sim) = defender(self.running()?)?;
                 d.respond_now(sim, Response::IsolateHes(HES_REBUILD), "")
                     .map_err(|e| e.to_string())?;
@@ -798,6 +829,9 @@ impl Engine for LiveEngine {
     fn finish(&mut self) -> Result<Vec<u8>, String> {
         if let Some(m) = &self.metrics_json {
             return Ok(m.clone());
+        }
+        if !matches!(self.state, Some(State::Running(_))) {
+            return Err("the exercise has already finished".into());
         }
         let Some(State::Running(stepper)) = self.state.take() else {
             return Err("the exercise has already finished".into());

@@ -179,8 +179,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         exercise.meters = Some(m);
     }
     if let Some(p) = args.pace {
-        if !(p.is_finite() && p > 0.0 && p <= 3600.0) {
-            bail!("--pace: simulated seconds per wall second must be above 0 and at most 3600, not {p}");
+        if !(amirange_range::messages::MIN_PACE..=amirange_range::messages::MAX_PACE).contains(&p) {
+            bail!("--pace: simulated seconds per wall second must be at least 0.1 and at most 3600, not {p}");
         }
         exercise.pace = p;
     }
@@ -244,6 +244,10 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                     break;
                 }
                 _ = ticker.tick() => {
+                    if live.is_finished() {
+                        eprintln!("the exercise stopped");
+                        break;
+                    }
                     let clock = published.read().map(|p| p.clock).unwrap_or_else(|e| e.into_inner().clock);
                     let Some(c) = clock else { continue };
                     if c.finished {
@@ -365,7 +369,8 @@ async fn join(conn: &Connect, role: Role) -> Result<Client> {
     Ok(client)
 }
 
-/// One line per second with what the role should see first.
+/// One line per second with what the role should see first (and, for blue and white, each
+/// new alert).
 async fn watch(client: &mut Client, role: Role) -> Result<()> {
     println!(
         "team {} ({}) in exercise {}; Ctrl-C to leave",
@@ -373,14 +378,14 @@ async fn watch(client: &mut Client, role: Role) -> Result<()> {
         role.name(),
         client.welcome.exercise
     );
-    let mut seen_alerts = 0usize;
+    // Alerts are told once each, by when, which detector and about what.
+    let mut told = std::collections::BTreeSet::new();
     loop {
         let answer = client.request(Action::Snapshot {}).await?;
         let ServerMessage::Accepted { result, .. } = answer else {
             return print_answer(&answer);
         };
-        let clock = &result["clock"];
-        let view = &result["view"];
+        let (clock, view) = (&result["clock"], &result["view"]);
         let mut line = format!(
             "{} · pace {}{}",
             view["time"].as_str().unwrap_or("?"),
@@ -391,46 +396,36 @@ async fn watch(client: &mut Client, role: Role) -> Result<()> {
                 ""
             }
         );
-        match role {
-            Role::Red => {
-                let held = view["held"].as_array().map_or(0, Vec::len);
-                let attacks = view["attacks"].as_array().map_or(0, Vec::len);
-                line.push_str(&format!(" · credentials held {held} · attacks launched {attacks}"));
-            }
-            Role::Blue | Role::White => {
-                let alerts = view["alerts"].as_array().cloned().unwrap_or_default();
-                let load = view["timeline"]["load_kw"].as_array().and_then(|a| a.last().cloned());
-                line.push_str(&format!(
-                    " · load {} kW · {} alerts",
-                    load.unwrap_or(Value::Null),
-                    alerts.len()
-                ));
-                if let Some(board) = view["scoreboard"]["teams"].as_array() {
-                    for t in board {
-                        line.push_str(&format!(" · {} {}", t["team"].as_str().unwrap_or("?"), t["points"]));
-                    }
-                }
-                println!("{line}");
-                for a in alerts.iter().skip(seen_alerts) {
-                    println!(
-                        "  ALERT {} {} {} ({}x): {}",
-                        sim_time(a["t_s"].as_f64().unwrap_or(0.0)),
-                        a["severity"].as_str().unwrap_or(""),
-                        a["detector"].as_str().unwrap_or(""),
-                        a["count"],
-                        a["message"].as_str().unwrap_or("")
-                    );
-                }
-                seen_alerts = alerts.len().max(seen_alerts);
-                if clock["finished"] == Value::Bool(true) {
-                    println!("the exercise is over");
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+        let alerts = view["alerts"].as_array().cloned().unwrap_or_default();
+        if role == Role::Red {
+            let held = view["held"].as_array().map_or(0, Vec::len);
+            let attacks = view["attacks"].as_array().map_or(0, Vec::len);
+            line.push_str(&format!(" · credentials held {held} · attacks launched {attacks}"));
+        } else {
+            let load = view["timeline"]["load_kw"].as_array().and_then(|a| a.last().cloned());
+            line.push_str(&format!(
+                " · load {} kW · {} alerts",
+                load.unwrap_or(Value::Null),
+                alerts.len()
+            ));
+            for t in view["scoreboard"]["teams"].as_array().into_iter().flatten() {
+                line.push_str(&format!(" · {} {}", t["team"].as_str().unwrap_or("?"), t["points"]));
             }
         }
         println!("{line}");
+        for a in &alerts {
+            if !told.insert((a["t_s"].as_u64(), a["detector"].to_string(), a["subject"].to_string())) {
+                continue;
+            }
+            println!(
+                "  ALERT {} {} {} ({}x): {}",
+                sim_time(a["t_s"].as_f64().unwrap_or(0.0)),
+                a["severity"].as_str().unwrap_or(""),
+                a["detector"].as_str().unwrap_or(""),
+                a["count"],
+                a["message"].as_str().unwrap_or("")
+            );
+        }
         if clock["finished"] == Value::Bool(true) {
             println!("the exercise is over");
             return Ok(());

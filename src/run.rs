@@ -140,9 +140,14 @@ impl Stepper {
                 t += every;
             }
         }
-        self.campaign
-            .run_until(&mut self.sim, to)
-            .context("stepping the simulation")
+        // A look at `to` itself already stepped there: what it scheduled for this instant runs
+        // with the next step, as in a batch run's loop.
+        if self.sim.now() < to {
+            self.campaign
+                .run_until(&mut self.sim, to)
+                .context("stepping the simulation")?;
+        }
+        Ok(())
     }
 
     /// Ends the run: the attacks' last look, the measures scored against the defenses, and

@@ -198,6 +198,73 @@ fn red_disconnects_blue_contains_and_the_journal_replays() {
         },
     );
     assert!(refused(&o).contains("reaches nothing"));
+    let o = act(
+        &mut s,
+        "blue",
+        Role::Blue,
+        Action::SetThreshold {
+            detector: "command-rate".into(),
+            field: "account_meters".into(),
+            value: 0.0,
+        },
+    );
+    assert!(refused(&o).contains("at least 1"), "the scenario's own checks apply");
+    assert!(refused(&act(&mut s, "blue", Role::Blue, Action::FreezeBulk { minutes: 5 })).contains("frozen already"));
+    // Every other action, so that the replay below covers them all.
+    let bounds = s.view(Role::Red)["bounds"].clone();
+    let mid = |i: usize, j: usize| (bounds[i].as_f64().expect("bound") + bounds[j].as_f64().expect("bound")) / 2.0;
+    let (x_m, y_m) = (mid(0, 2), mid(1, 3));
+    accepted(&act(
+        &mut s,
+        "red",
+        Role::Red,
+        Action::Jam {
+            x_m,
+            y_m,
+            radius_m: 400.0,
+            strength: 0.7,
+            minutes: 30,
+        },
+    ));
+    tick_to(&mut s, 3600 + 3000);
+    assert!(
+        s.view(Role::White)["map"]["jammers"]
+            .as_array()
+            .is_some_and(|j| j.len() == 1),
+        "white sees the jammer"
+    );
+    accepted(&act(
+        &mut s,
+        "instructor",
+        Role::White,
+        Action::InjectOutage { feeder: 0, minutes: 20 },
+    ));
+    accepted(&act(
+        &mut s,
+        "blue",
+        Role::Blue,
+        Action::DispatchCrews {
+            transformers: vec![0, 1],
+        },
+    ));
+    accepted(&act(
+        &mut s,
+        "blue",
+        Role::Blue,
+        Action::DispatchCrews { transformers: vec![] },
+    ));
+    accepted(&act(&mut s, "blue", Role::Blue, Action::RollbackFirmware {}));
+    accepted(&act(&mut s, "blue", Role::Blue, Action::IsolateHes {}));
+    assert!(refused(&act(&mut s, "blue", Role::Blue, Action::IsolateHes {})).contains("once already"));
+    let o = act(
+        &mut s,
+        "blue",
+        Role::Blue,
+        Action::DispatchCrews {
+            transformers: vec![1_000_000],
+        },
+    );
+    assert!(refused(&o).contains("no transformer"));
     let metrics = s.run_out().expect("run to the end");
     let m: Value = serde_json::from_slice(&metrics).expect("metrics.json");
     let attacks = m["attacks"].as_array().expect("attacks");

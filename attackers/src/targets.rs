@@ -104,9 +104,13 @@ impl Targets {
                 if let Some(&f) = feeders.iter().find(|&&f| f as usize >= net.feeders.len()) {
                     return Err(format!("there is no feeder {f}: the network has {}", net.feeders.len()));
                 }
+                let mut wanted = vec![false; net.feeders.len()];
+                for &f in feeders {
+                    wanted[f as usize] = true;
+                }
                 all.filter(|&m| {
                     let feeder = net.transformers[net.meters[m as usize].transformer as usize].feeder;
-                    feeders.contains(&feeder)
+                    wanted[feeder as usize]
                 })
                 .collect()
             }

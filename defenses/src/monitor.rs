@@ -320,7 +320,8 @@ impl Defender {
             response,
             subject: subject.to_owned(),
         });
-        self.respond(sim, now)
+        // Only what is due: restoration, rollbacks and crews keep their own pace.
+        self.carry_out_due(sim, now)
     }
 
     /// Changes a numeric threshold of a detector in force (a live exercise's blue team):
@@ -371,7 +372,12 @@ impl Defender {
         } else {
             serde_json::Value::from(value)
         };
-        self.d.detectors[i] = serde_json::from_value(json).map_err(|e| format!("`{field}`: {e}"))?;
+        let changed: DetectorSpec = serde_json::from_value(json).map_err(|e| format!("`{field}`: {e}"))?;
+        // The same checks as the scenario's `defenses` section.
+        changed
+            .check_fields(&|f| f.to_owned())
+            .map_err(|e| format!("`{}` {}", e.field, e.message))?;
+        self.d.detectors[i] = changed;
         Ok(())
     }
 
@@ -1063,6 +1069,12 @@ impl Defender {
 
     /// Carries out the responses that are due, and restoration under way.
     fn respond(&mut self, sim: &mut Sim, now: SimTime) -> Result<(), SimError> {
+        self.carry_out_due(sim, now)?;
+        self.restore(sim, now)
+    }
+
+    /// Carries out the responses that are due.
+    fn carry_out_due(&mut self, sim: &mut Sim, now: SimTime) -> Result<(), SimError> {
         let (due, later): (Vec<Pending>, Vec<Pending>) =
             std::mem::take(&mut self.pending).into_iter().partition(|p| p.at <= now);
         self.pending = later;
@@ -1165,6 +1177,11 @@ impl Defender {
             };
             self.log.actions.push((now, name, p.subject.clone()));
         }
+        Ok(())
+    }
+
+    /// Restoration under way: reconnections, rollbacks and truck rolls, at their rates.
+    fn restore(&mut self, sim: &mut Sim, now: SimTime) -> Result<(), SimError> {
         let hes_trusted = self.isolated_until.is_none_or(|t| t <= now) && !sim.hes().isolated;
         // The restoration rate over the time since restoration last ran.
         let elapsed = now

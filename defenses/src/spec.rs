@@ -162,6 +162,76 @@ impl DetectorSpec {
     }
 }
 
+impl DetectorSpec {
+    /// Checks the detector's fields, naming a faulty one with `at(field)`; returns the
+    /// command-rate window when it is that detector.
+    pub fn check_fields(&self, at: &dyn Fn(&str) -> String) -> Result<Option<SimDuration>, SpecError> {
+        let d = self;
+        match d {
+            DetectorSpec::CommandRate {
+                window,
+                account_meters,
+                account_requests,
+                fleet_meters,
+            } => {
+                let w = duration(&at("window"), window)?;
+                if w < SimDuration::from_secs(60) || w > SimDuration::from_days(7) {
+                    return Err(err(at("window"), "must be between 1m and 7d"));
+                }
+                for (f, v) in [
+                    ("account_meters", account_meters),
+                    ("account_requests", account_requests),
+                    ("fleet_meters", fleet_meters),
+                ] {
+                    if *v == 0 {
+                        return Err(err(at(f), "must be at least 1"));
+                    }
+                }
+            }
+            DetectorSpec::ConsumptionBaseline { deviation, intervals } => {
+                share(at("deviation"), *deviation)?;
+                if *intervals == 0 || *intervals > 96 {
+                    return Err(err(at("intervals"), "must be between 1 and 96"));
+                }
+            }
+            DetectorSpec::ZeroAtPeak { share: s, .. } => share(at("share"), *s)?,
+            DetectorSpec::EnergyBalance {
+                gap,
+                intervals,
+                transformer_gap,
+                ..
+            } => {
+                share(at("gap"), *gap)?;
+                share(at("transformer_gap"), *transformer_gap)?;
+                if *intervals == 0 || *intervals > 96 {
+                    return Err(err(at("intervals"), "must be between 1 and 96"));
+                }
+            }
+            DetectorSpec::MissingReadCluster {
+                share: s,
+                fleet_share,
+                min_reads,
+            } => {
+                share(at("share"), *s)?;
+                share(at("fleet_share"), *fleet_share)?;
+                if *min_reads == 0 {
+                    return Err(err(at("min_reads"), "must be at least 1"));
+                }
+            }
+            DetectorSpec::FrequencyExcursion { deviation_hz } => {
+                if !(deviation_hz.is_finite() && *deviation_hz > 0.0 && *deviation_hz < 5.0) {
+                    return Err(err(at("deviation_hz"), "must be above 0 and below 5 Hz"));
+                }
+            }
+            DetectorSpec::FirmwareDrift {}
+            | DetectorSpec::FrameCounter {}
+            | DetectorSpec::UnknownDevice {}
+            | DetectorSpec::InventoryDrift {} => {}
+        }
+        Ok(None)
+    }
+}
+
 /// A response as a playbook writes it.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ResponseSpec {
@@ -433,66 +503,8 @@ impl DetectionSpec {
                 return Err(err(format!("detectors[{i}]"), format!("{} is listed twice", d.name())));
             }
             seen.push(d.name());
-            match d {
-                DetectorSpec::CommandRate {
-                    window,
-                    account_meters,
-                    account_requests,
-                    fleet_meters,
-                } => {
-                    command_window = duration(&at("window"), window)?;
-                    if command_window < SimDuration::from_secs(60) || command_window > SimDuration::from_days(7) {
-                        return Err(err(at("window"), "must be between 1m and 7d"));
-                    }
-                    for (f, v) in [
-                        ("account_meters", account_meters),
-                        ("account_requests", account_requests),
-                        ("fleet_meters", fleet_meters),
-                    ] {
-                        if *v == 0 {
-                            return Err(err(at(f), "must be at least 1"));
-                        }
-                    }
-                }
-                DetectorSpec::ConsumptionBaseline { deviation, intervals } => {
-                    share(at("deviation"), *deviation)?;
-                    if *intervals == 0 || *intervals > 96 {
-                        return Err(err(at("intervals"), "must be between 1 and 96"));
-                    }
-                }
-                DetectorSpec::ZeroAtPeak { share: s, .. } => share(at("share"), *s)?,
-                DetectorSpec::EnergyBalance {
-                    gap,
-                    intervals,
-                    transformer_gap,
-                    ..
-                } => {
-                    share(at("gap"), *gap)?;
-                    share(at("transformer_gap"), *transformer_gap)?;
-                    if *intervals == 0 || *intervals > 96 {
-                        return Err(err(at("intervals"), "must be between 1 and 96"));
-                    }
-                }
-                DetectorSpec::MissingReadCluster {
-                    share: s,
-                    fleet_share,
-                    min_reads,
-                } => {
-                    share(at("share"), *s)?;
-                    share(at("fleet_share"), *fleet_share)?;
-                    if *min_reads == 0 {
-                        return Err(err(at("min_reads"), "must be at least 1"));
-                    }
-                }
-                DetectorSpec::FrequencyExcursion { deviation_hz } => {
-                    if !(deviation_hz.is_finite() && *deviation_hz > 0.0 && *deviation_hz < 5.0) {
-                        return Err(err(at("deviation_hz"), "must be above 0 and below 5 Hz"));
-                    }
-                }
-                DetectorSpec::FirmwareDrift {}
-                | DetectorSpec::FrameCounter {}
-                | DetectorSpec::UnknownDevice {}
-                | DetectorSpec::InventoryDrift {} => {}
+            if let Some(w) = d.check_fields(&at)? {
+                command_window = w;
             }
         }
         let mut vars = Vars::ami();

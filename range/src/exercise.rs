@@ -219,11 +219,11 @@ impl Exercise {
         if raw.name.trim().is_empty() {
             return Err(fail("name", "give the exercise a name".into()));
         }
-        if !(raw.pace.is_finite() && raw.pace > 0.0 && raw.pace <= 3600.0) {
+        if !(crate::messages::MIN_PACE..=crate::messages::MAX_PACE).contains(&raw.pace) {
             return Err(fail(
                 "pace",
                 format!(
-                    "simulated seconds per wall second must be above 0 and at most 3600, not {}",
+                    "simulated seconds per wall second must be at least 0.1 and at most 3600, not {}",
                     raw.pace
                 ),
             ));

@@ -86,8 +86,11 @@ impl Live {
     /// ends when every [`Live::requests`] sender is dropped (after the end, or to stop early).
     pub fn start(session: Session, dir: &Path) -> Result<Live, String> {
         let journal_path = dir.join("journal.jsonl");
-        let mut journal =
-            File::create(&journal_path).map_err(|e| format!("cannot create {}: {e}", journal_path.display()))?;
+        let mut journal = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&journal_path)
+            .map_err(|e| format!("cannot create {}: {e}", journal_path.display()))?;
         journal
             .write_all(json_line(&session.header()).as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", journal_path.display()))?;
@@ -114,6 +117,12 @@ impl Live {
     /// The views, updated by the exercise's thread.
     pub fn published(&self) -> Arc<RwLock<Published>> {
         Arc::clone(&self.published)
+    }
+
+    /// Whether the exercise's thread has ended (after an error, or once every sender is
+    /// gone); [`Live::join`] then says why.
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
     }
 
     /// Drops this handle's sender and waits for the thread (it ends once every other sender
@@ -172,7 +181,9 @@ fn drive(
         let mut answers = Vec::with_capacity(batch.len());
         for r in batch {
             let answer = session.handle(&r.team, r.role, &r.action, wall());
-            changed |= !matches!(r.action, Action::Snapshot {} | Action::GroundTruth {});
+            // Refusals and reads change nothing worth publishing at once.
+            changed |= matches!(answer.1, crate::session::Outcome::Accepted { .. })
+                && !matches!(r.action, Action::Snapshot {} | Action::GroundTruth {});
             answers.push((r.reply, answer));
         }
         // The journal is on disk before any client hears its answer.
@@ -182,7 +193,10 @@ fn drive(
                     .write_all(json_line(e).as_bytes())
                     .map_err(|e| format!("cannot write the journal: {e}"))?;
             }
-            journal.flush().map_err(|e| format!("cannot write the journal: {e}"))?;
+            // On disk, not only in the page cache, before any client hears its answer.
+            journal
+                .sync_data()
+                .map_err(|e| format!("cannot write the journal: {e}"))?;
             written = session.journal().len();
         }
         for (reply, answer) in answers {
@@ -215,7 +229,8 @@ fn drive(
         }
         let wait = session
             .wait_s(wall())
-            .map_or(MAX_WAIT, |s| Duration::from_secs_f64(s).min(MAX_WAIT));
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .map_or(MAX_WAIT, |d| d.min(MAX_WAIT));
         match rx.recv_timeout(wait) {
             Ok(r) => waiting = Some(r),
             // A disconnected channel is seen by `try_recv` at the top of the loop.

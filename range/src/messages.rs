@@ -9,6 +9,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The slowest pace: simulated seconds per wall second.
+pub const MIN_PACE: f64 = 0.1;
+/// The fastest pace.
+pub const MAX_PACE: f64 = 3600.0;
+
 /// A team's role in an exercise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -110,7 +115,8 @@ pub enum Action {
     IsolateHes {},
     /// Blue: roll meters running an unreleased image back to the released one.
     RollbackFirmware {},
-    /// Blue: send crews to transformers (inspect meters, find a jammer nearby).
+    /// Blue: send crews to transformers (inspect meters, hunt a jammer near the closest
+    /// collector); with none, to meters that no longer answer (reflash them).
     DispatchCrews {
         /// Transformer indices.
         transformers: Vec<u32>,
@@ -130,7 +136,7 @@ pub enum Action {
     Resume {},
     /// White: change the pace.
     SetPace {
-        /// Simulated seconds per wall-clock second (above 0, at most 3,600).
+        /// Simulated seconds per wall-clock second (0.1 to 3,600).
         sim_seconds_per_second: f64,
     },
     /// White: put a feeder out (a storm), for a while.
@@ -243,8 +249,8 @@ impl Action {
             }
             Action::FreezeBulk { minutes: m } | Action::InjectOutage { minutes: m, .. } => minutes(*m),
             Action::DispatchCrews { transformers } => {
-                if transformers.is_empty() || transformers.len() > 1000 {
-                    return Err("`transformers` must list 1 to 1,000 transformers".into());
+                if transformers.len() > 1000 {
+                    return Err("`transformers` must list at most 1,000 transformers".into());
                 }
                 Ok(())
             }
@@ -258,11 +264,11 @@ impl Action {
                 }
             }
             Action::SetPace { sim_seconds_per_second } => {
-                if *sim_seconds_per_second > 0.0 && *sim_seconds_per_second <= 3600.0 {
+                if (MIN_PACE..=MAX_PACE).contains(sim_seconds_per_second) {
                     Ok(())
                 } else {
                     Err(format!(
-                        "`sim_seconds_per_second` must be above 0 and at most 3600, not {sim_seconds_per_second}"
+                        "`sim_seconds_per_second` must be at least {MIN_PACE} and at most {MAX_PACE}, not {sim_seconds_per_second}"
                     ))
                 }
             }

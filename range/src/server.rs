@@ -351,6 +351,9 @@ struct Conn {
     connection: Connection,
     peer: SocketAddr,
     bucket: Mutex<Bucket>,
+    /// Whether some stream said a valid `hello`: a connection without one within the hello
+    /// timeout is closed, so that it cannot hold a connection slot.
+    welcomed: std::sync::atomic::AtomicBool,
 }
 
 async fn serve_connection(shared: Arc<Shared>, incoming: Incoming, permit: OwnedSemaphorePermit) {
@@ -379,7 +382,12 @@ async fn serve_connection(shared: Arc<Shared>, incoming: Incoming, permit: Owned
         shared,
         connection,
         peer,
+        welcomed: std::sync::atomic::AtomicBool::new(false),
     });
+    // Twice a stream's: a stream without `hello` gets its error before the connection closes.
+    let deadline = tokio::time::sleep(conn.shared.hello_timeout * 2);
+    tokio::pin!(deadline);
+    let mut checked = false;
     // The streams end with the connection: dropping the set aborts any still running.
     let mut streams = JoinSet::new();
     let why = loop {
@@ -391,6 +399,14 @@ async fn serve_connection(shared: Arc<Shared>, incoming: Incoming, permit: Owned
                 Err(e) => break e,
             },
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
+            () = &mut deadline, if !checked => {
+                checked = true;
+                if !conn.welcomed.load(std::sync::atomic::Ordering::Relaxed) {
+                    log(format_args!("{peer}: no `hello` in time; closing the connection"));
+                    conn.connection
+                        .close(VarInt::from_u32(codes::PROTOCOL), b"no hello in time");
+                }
+            }
         }
     };
     match why {
@@ -516,6 +532,7 @@ async fn serve_stream(c: Arc<Conn>, mut send: SendStream, mut recv: RecvStream) 
         "{peer}: team {name} ({}) joined with client {client:?}",
         role.name()
     ));
+    c.welcomed.store(true, std::sync::atomic::Ordering::Relaxed);
     let welcome = ServerMessage::Welcome {
         protocol: VERSION,
         exercise: c.shared.exercise.name.clone(),
@@ -535,7 +552,9 @@ async fn serve_stream(c: Arc<Conn>, mut send: SendStream, mut recv: RecvStream) 
                 return;
             }
             Err(Fault::Bad(message)) => {
-                log(format_args!("{peer}: team {name}: error: {message:?}"));
+                // Only the kind of fault: serde's text may quote what the peer sent.
+                let kind = message.split(':').next().unwrap_or("a bad frame");
+                log(format_args!("{peer}: team {name}: error: {kind}"));
                 return fail(&mut send, &mut recv, message).await;
             }
         };

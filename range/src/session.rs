@@ -370,8 +370,14 @@ pub fn parse_journal(file: &str, text: &str) -> Result<(Header, Vec<Entry>), Jou
         ));
     }
     let mut entries: Vec<Entry> = Vec::new();
+    // A crash mid-write leaves the last line unterminated: the journal reads up to it.
+    let torn = (!text.ends_with('\n')).then(|| text.lines().count());
     for (i, l) in lines {
-        let e: Entry = serde_json::from_str(l).map_err(|e| error(i + 1, format!("not a journal entry: {e}")))?;
+        let e: Entry = match serde_json::from_str(l) {
+            Ok(e) => e,
+            Err(_) if torn == Some(i + 1) => break,
+            Err(e) => return Err(error(i + 1, format!("not a journal entry: {e}"))),
+        };
         if e.seq != entries.len() as u64 {
             return Err(error(
                 i + 1,

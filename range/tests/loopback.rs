@@ -479,12 +479,17 @@ async fn a_silent_stream_is_closed_and_limits_hold() {
         c.max_streams = 2;
     })
     .await;
-    let (_endpoint, conn) = range.raw().await;
+    let (_endpoint0, conn0) = range.raw().await;
     // Half a frame, then nothing.
-    let (mut send, mut recv) = open(&conn).await;
+    let (mut send, mut recv) = open(&conn0).await;
     send.write_all(&[0, 0]).await.expect("sends");
     let got = answers(&mut recv).await;
     assert_eq!(error_of(&got), "no `hello` within 0.2 s");
+    // A connection that never said a valid `hello` does not keep its slot.
+    let closed = timeout(Duration::from_secs(5), conn0.closed())
+        .await
+        .expect("the server closes a connection without hello");
+    assert!(closed.to_string().contains("no hello in time"), "{closed}");
 
     // Two streams at once per connection: a third waits for one of them to close.
     let (_endpoint, conn) = range.raw().await;
@@ -511,7 +516,10 @@ async fn a_silent_stream_is_closed_and_limits_hold() {
         "a third stream waits"
     );
 
-    // Two connections at once: a third is refused.
+    // Two connections at once (the one above and this one): a third is refused.
+    let _second = client::connect(range.addr, &range.pin, WHITE, "t")
+        .await
+        .expect("a second connection");
     let e = client::connect(range.addr, &range.pin, BLUE, "t")
         .await
         .err()
