@@ -17,11 +17,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use amirange_attackers::access::{self, Access, Held};
+use amirange_attackers::rogue_firmware::{self, Delivery, PayloadSpec, Signing};
 use amirange_attackers::targets::{Place, Targets};
 use amirange_attackers::{AttackSpec, Context as AttackContext, jamming, mass_disconnect};
 use amirange_defenses::spec::Response;
 use amirange_range::exercise::{Exercise, Phishing, Scoring};
-use amirange_range::messages::{Action, Role};
+use amirange_range::messages::{Action, FirmwarePayload, Role};
 use amirange_range::session::{Engine, TICK_S};
 use amirange_sim::config::INTERVAL;
 use amirange_sim::engine::{Input, Sim};
@@ -60,6 +61,9 @@ pub struct Setup {
     pub meters: Option<u64>,
     /// Red's phishing odds.
     pub phishing: Phishing,
+    /// Whether red's pushed images carry a signature made with a leaked key.
+    #[serde(default)]
+    pub leaked_signing_key: bool,
     /// The scoreboard's rules.
     pub scoring: Scoring,
 }
@@ -75,6 +79,7 @@ impl Setup {
             scenario,
             meters: exercise.meters,
             phishing: exercise.phishing,
+            leaked_signing_key: exercise.leaked_signing_key,
             scoring: exercise.scoring,
         })
     }
@@ -303,6 +308,44 @@ impl LiveEngine {
                     spacing: None,
                 });
                 self.add_attack(team, spec, "mass-disconnect", now_s)
+            }
+            Action::PushFirmware {
+                account,
+                feeders,
+                payload,
+            } => {
+                let Some(&second_factor) = self.held.get(&(team.to_owned(), account.clone())) else {
+                    return Err(format!(
+                        "your team holds no password of {account}: phish it first (the HES's firmware update is the channel)"
+                    ));
+                };
+                let end_s = self.sim().horizon().0 / MICROS;
+                let payload = match payload {
+                    FirmwarePayload::FalseReadings => PayloadSpec::FalseReadings { share: 0.5 },
+                    FirmwarePayload::Brick => PayloadSpec::Brick,
+                    FirmwarePayload::Disconnect => PayloadSpec::Disconnect {
+                        at: format!("{}s", (now_s + 1800).min(end_s.saturating_sub(1))),
+                    },
+                };
+                let spec = AttackSpec::RogueFirmware(rogue_firmware::Spec {
+                    id: id.clone(),
+                    at: format!("{now_s}s"),
+                    delivery: Delivery::Push {
+                        access: Access::Stolen {
+                            account: account.clone(),
+                            second_factor,
+                        },
+                        targets: Targets::Feeders(feeders.clone()),
+                    },
+                    signing: if self.setup.leaked_signing_key {
+                        Signing::LeakedKey
+                    } else {
+                        Signing::Unsigned
+                    },
+                    payload,
+                    image_kb: None,
+                });
+                self.add_attack(team, spec, "rogue-firmware", now_s)
             }
             Action::Jam {
                 x_m,

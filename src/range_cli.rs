@@ -10,7 +10,7 @@ use amirange_range::client::{self, Client};
 use amirange_range::dashboard::Dashboard;
 use amirange_range::exercise::Exercise;
 use amirange_range::live::Live;
-use amirange_range::messages::{Action, Role, ServerMessage};
+use amirange_range::messages::{Action, FirmwarePayload, Role, ServerMessage};
 use amirange_range::server::{CertSource, Server, ServerConfig};
 use amirange_range::session::{Session, parse_journal, replay};
 use anyhow::{Context, Result, bail};
@@ -48,6 +48,18 @@ pub enum RedCommand {
         #[arg(required = true)]
         feeders: Vec<u32>,
     },
+    /// Push a rogue firmware image through the HES to the meters of feeders, with a phished
+    /// account that may update firmware (signed only if the exercise leaks the signing key).
+    PushFirmware {
+        /// The account whose password you phished.
+        account: String,
+        /// What the image does: false-readings, brick or disconnect (30 minutes later).
+        #[arg(long, value_enum, default_value = "false-readings")]
+        payload: Payload,
+        /// Feeder numbers.
+        #[arg(required = true)]
+        feeders: Vec<u32>,
+    },
     /// Switch on a jammer at a place (metres east, north; see `snapshot` for the area).
     Jam {
         /// Metres east.
@@ -67,6 +79,17 @@ pub enum RedCommand {
     Snapshot,
     /// A live terminal view, refreshed every second (Ctrl-C to leave).
     Watch,
+}
+
+/// What a pushed image does.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Payload {
+    /// Registers record half the true consumption.
+    FalseReadings,
+    /// The meter stops working until a crew reflashes it.
+    Brick,
+    /// Every meter running it opens its relay 30 minutes after the push.
+    Disconnect,
 }
 
 /// What the blue team can do.
@@ -458,6 +481,19 @@ pub fn red(conn: &Connect, command: RedCommand) -> Result<()> {
     let action = match command {
         RedCommand::Phish { account } => Some(Action::Phish { account }),
         RedCommand::Disconnect { account, feeders } => Some(Action::Disconnect { account, feeders }),
+        RedCommand::PushFirmware {
+            account,
+            payload,
+            feeders,
+        } => Some(Action::PushFirmware {
+            account,
+            feeders,
+            payload: match payload {
+                Payload::FalseReadings => FirmwarePayload::FalseReadings,
+                Payload::Brick => FirmwarePayload::Brick,
+                Payload::Disconnect => FirmwarePayload::Disconnect,
+            },
+        }),
         RedCommand::Jam {
             x_m,
             y_m,

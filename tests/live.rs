@@ -239,6 +239,16 @@ fn red_disconnects_blue_contains_and_the_journal_replays() {
         Role::White,
         Action::InjectOutage { feeder: 0, minutes: 20 },
     ));
+    let push = |account: &str| Action::PushFirmware {
+        account: account.into(),
+        feeders: vec![0],
+        payload: amirange_range::messages::FirmwarePayload::Brick,
+    };
+    assert!(refused(&act(&mut s, "red", Role::Red, push("admin-carol"))).contains("phish it first"));
+    // The service account's password is a channel; whether the HES lets it update firmware,
+    // and whether meters take an unsigned image, the engine decides.
+    let o = act(&mut s, "red", Role::Red, push("cis-integration"));
+    assert!(accepted(&o)["attack"].is_string());
     accepted(&act(
         &mut s,
         "blue",

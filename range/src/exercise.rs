@@ -51,6 +51,8 @@ struct Raw {
     #[serde(default)]
     meters: Option<u64>,
     #[serde(default)]
+    leaked_signing_key: bool,
+    #[serde(default)]
     dashboard: Option<String>,
     #[serde(default)]
     scoring: Scoring,
@@ -176,6 +178,8 @@ pub struct Exercise {
     pub phishing: Phishing,
     /// The fleet's size, if the exercise scales the scenario's.
     pub meters: Option<u64>,
+    /// Whether red holds the vendor's leaked signing key (its pushed images are signed).
+    pub leaked_signing_key: bool,
     /// Where the dashboard listens (loopback).
     pub dashboard: SocketAddr,
     /// The scoreboard's rules.
@@ -339,6 +343,7 @@ impl Exercise {
             teams,
             phishing: raw.phishing,
             meters: raw.meters,
+            leaked_signing_key: raw.leaked_signing_key,
             dashboard,
             scoring: raw.scoring,
         })

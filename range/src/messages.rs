@@ -70,6 +70,18 @@ pub enum ClientMessage {
     Bye {},
 }
 
+/// What a rogue image pushed by red does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirmwarePayload {
+    /// Registers record half of the true consumption.
+    FalseReadings,
+    /// The meter stops working until a crew reflashes it.
+    Brick,
+    /// Every meter running it opens its relay 30 minutes after the push.
+    Disconnect,
+}
+
 /// What a player asks for. Each action belongs to one role, except `snapshot` (every role,
 /// each seeing its own view).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +99,17 @@ pub enum Action {
         account: String,
         /// Feeder indices.
         feeders: Vec<u32>,
+    },
+    /// Red: push a rogue firmware image through the HES's firmware update to the meters of
+    /// feeders, with a credential stolen before (the channel); signed only if the exercise
+    /// gives red a leaked signing key.
+    PushFirmware {
+        /// The stolen account to present.
+        account: String,
+        /// Feeder indices.
+        feeders: Vec<u32>,
+        /// What the image does.
+        payload: FirmwarePayload,
     },
     /// Red: switch a jammer on at a place, for a while.
     Jam {
@@ -156,7 +179,9 @@ impl Action {
     /// The role that may ask for it; `None` for an action every role may ask for.
     pub fn role(&self) -> Option<Role> {
         match self {
-            Action::Phish { .. } | Action::Disconnect { .. } | Action::Jam { .. } => Some(Role::Red),
+            Action::Phish { .. } | Action::Disconnect { .. } | Action::PushFirmware { .. } | Action::Jam { .. } => {
+                Some(Role::Red)
+            }
             Action::FreezeBulk { .. }
             | Action::RevokeAccount { .. }
             | Action::IsolateHes {}
@@ -177,6 +202,7 @@ impl Action {
         match self {
             Action::Phish { .. } => "phish",
             Action::Disconnect { .. } => "disconnect",
+            Action::PushFirmware { .. } => "push-firmware",
             Action::Jam { .. } => "jam",
             Action::FreezeBulk { .. } => "freeze-bulk",
             Action::RevokeAccount { .. } => "revoke-account",
@@ -222,7 +248,7 @@ impl Action {
         };
         match self {
             Action::Phish { account } | Action::RevokeAccount { account } => name("account", account),
-            Action::Disconnect { account, feeders } => {
+            Action::Disconnect { account, feeders } | Action::PushFirmware { account, feeders, .. } => {
                 name("account", account)?;
                 if feeders.is_empty() || feeders.len() > 10_000 {
                     return Err("`feeders` must list 1 to 10,000 feeders".into());
