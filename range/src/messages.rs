@@ -15,7 +15,7 @@ pub const MIN_PACE: f64 = 0.1;
 pub const MAX_PACE: f64 = 3600.0;
 
 /// A team's role in an exercise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Attackers: act through the attack primitives.
@@ -38,7 +38,7 @@ impl Role {
 }
 
 /// A token as a client presents it: never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Presented(pub String);
 
@@ -49,7 +49,7 @@ impl fmt::Debug for Presented {
 }
 
 /// From a client to the server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// The first message: who is calling.
@@ -71,7 +71,7 @@ pub enum ClientMessage {
 }
 
 /// What a rogue image pushed by red does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FirmwarePayload {
     /// Registers record half of the true consumption.
@@ -84,7 +84,7 @@ pub enum FirmwarePayload {
 
 /// What a player asks for. Each action belongs to one role, except `snapshot` (every role,
 /// each seeing its own view).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Action {
     /// Red: phish the holder of an HES account (succeeds with the exercise's odds).
@@ -309,7 +309,7 @@ impl Action {
 }
 
 /// From the server to a client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ServerMessage {
     /// The answer to a valid `hello`.
@@ -347,6 +347,19 @@ pub enum ServerMessage {
         /// What was wrong.
         message: String,
     },
+}
+
+/// The protocol's JSON Schema: what a client sends (`client`) and what the server answers
+/// (`server`), generated from the message types (`range/schema.json` is this, kept current by
+/// a test).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "amirange range protocol, version 1",
+        "description": "Each frame's JSON body (see range/PROTOCOL.md): a client sends `client`, the server answers `server`.",
+        "client": schemars::schema_for!(ClientMessage),
+        "server": schemars::schema_for!(ServerMessage),
+    })
 }
 
 #[cfg(test)]
