@@ -112,6 +112,8 @@ struct FeederPlace {
     x: f64,
     y: f64,
     meters: u32,
+    /// Its meters whose relay is open, kept from the relay events.
+    open: u32,
 }
 
 enum State {
@@ -186,6 +188,7 @@ impl LiveEngine {
                 x: x / f64::from(n.max(1)),
                 y: y / f64::from(n.max(1)),
                 meters: n,
+                open: 0,
             })
             .collect();
         let n = stepper.sim.n_meters();
@@ -712,13 +715,9 @@ impl LiveEngine {
                 let mut v = json!({ "id": f, "x": p.x.round(), "y": p.y.round(), "meters": p.meters });
                 if truth {
                     let off = if grid.feeders.get(f).is_some_and(|s| !s.energized) {
-                        u64::from(p.meters)
+                        p.meters
                     } else {
-                        let range = grid.offsets[f] as usize..grid.offsets[f + 1] as usize;
-                        grid.meters[range]
-                            .iter()
-                            .filter(|&&m| self.relay_open.get(m as usize).copied().unwrap_or(false))
-                            .count() as u64
+                        p.open
                     };
                     v["off"] = json!(off);
                 }
@@ -789,10 +788,20 @@ impl Engine for LiveEngine {
         let Some(State::Running(stepper)) = &self.state else {
             return Err("the exercise is over".into());
         };
+        // Per-feeder open relays, kept up to date here so that a view never scans the fleet.
+        let net = stepper.sim.network();
         let events = &stepper.sim.records().relay_events;
         for e in &events[self.relays_seen..] {
-            if let Some(x) = self.relay_open.get_mut(e.meter as usize) {
-                *x = e.open;
+            let Some(was) = self.relay_open.get_mut(e.meter as usize) else {
+                continue;
+            };
+            if *was == e.open {
+                continue;
+            }
+            *was = e.open;
+            let feeder = net.transformers[net.meters[e.meter as usize].transformer as usize].feeder;
+            if let Some(p) = self.feeders.get_mut(feeder as usize) {
+                p.open = if e.open { p.open + 1 } else { p.open.saturating_sub(1) };
             }
         }
         self.relays_seen = events.len();

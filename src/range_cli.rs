@@ -183,14 +183,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// A folder under `results/` named after the exercise, suffixed -2, -3, ... when it exists.
 fn fresh_dir(name: &str) -> PathBuf {
-    let base = PathBuf::from("results").join(format!("exercise-{name}"));
-    let mut dir = base.clone();
-    let mut n = 2;
-    while dir.exists() {
-        dir = PathBuf::from(format!("{}-{n}", base.display()));
-        n += 1;
-    }
-    dir
+    amirange::results::free_dir(PathBuf::from("results").join(format!("exercise-{name}")))
 }
 
 /// `amirange serve EXERCISE`.

@@ -344,16 +344,21 @@ pub fn choose_out_dir(explicit: Option<&Path>, scenario: &Scenario, force: bool)
         return Ok(dir.to_path_buf());
     }
     let base = PathBuf::from("results").join(format!("{}-seed{}", scenario.name, scenario.seed()));
-    if !base.exists() || force {
+    if force {
         return Ok(base);
     }
-    for n in 2.. {
-        let candidate = PathBuf::from(format!("{}-{n}", base.display()));
-        if !candidate.exists() {
-            return Ok(candidate);
-        }
+    Ok(free_dir(base))
+}
+
+/// `base` if nothing is there, else the first of `base-2`, `base-3`, ... that is free.
+pub fn free_dir(base: PathBuf) -> PathBuf {
+    if !base.exists() {
+        return base;
     }
-    unreachable!("an unbounded range always yields a free name")
+    (2..)
+        .map(|n| PathBuf::from(format!("{}-{n}", base.display())))
+        .find(|candidate| !candidate.exists())
+        .unwrap_or(base)
 }
 
 /// Writes a complete result folder at `dir` atomically (temporary folder, then rename).

@@ -44,6 +44,14 @@ fn act(s: &mut Session, team: &str, role: Role, action: Action) -> Outcome {
     s.handle(team, role, &action, wall).1
 }
 
+/// Red's disconnect of feeder 0 with the service account.
+fn disconnect() -> Action {
+    Action::Disconnect {
+        account: "cis-integration".into(),
+        feeders: vec![0],
+    }
+}
+
 fn accepted(o: &Outcome) -> &Value {
     match o {
         Outcome::Accepted { result } => result,
@@ -64,15 +72,7 @@ fn red_disconnects_blue_contains_and_the_journal_replays() {
     let mut s = session(&setup);
     tick_to(&mut s, 3600);
     // Without the password first, nothing.
-    let o = act(
-        &mut s,
-        "red",
-        Role::Red,
-        Action::Disconnect {
-            account: "cis-integration".into(),
-            feeders: vec![0],
-        },
-    );
+    let o = act(&mut s, "red", Role::Red, disconnect());
     assert!(refused(&o).contains("phish it first"));
     // A phish is drawn from its own stream; with odds of 0.9 a few tries are enough.
     let mut phished = false;
@@ -91,15 +91,7 @@ fn red_disconnects_blue_contains_and_the_journal_replays() {
         }
     }
     assert!(phished, "six phishes at 0.9 all failed");
-    let o = act(
-        &mut s,
-        "red",
-        Role::Red,
-        Action::Disconnect {
-            account: "cis-integration".into(),
-            feeders: vec![0],
-        },
-    );
+    let o = act(&mut s, "red", Role::Red, disconnect());
     let attack = accepted(&o)["attack"].as_str().expect("attack id").to_owned();
     tick_to(&mut s, 3600 + 1800);
     let view = s.view(Role::White);
@@ -111,6 +103,11 @@ fn red_disconnects_blue_contains_and_the_journal_replays() {
         .max()
         .expect("intervals");
     assert!(off > 0, "the disconnect took customers off supply");
+    assert!(
+        view["map"]["feeders"][0]["off"].as_u64().is_some_and(|n| n > 0),
+        "white's map counts feeder 0's open relays: {}",
+        view["map"]["feeders"][0]
+    );
     assert!(
         s.view(Role::Blue).get("truth").is_none()
             && s.view(Role::Blue)["timeline"].get("customers_connected").is_none(),
@@ -155,15 +152,7 @@ fn red_disconnects_blue_contains_and_the_journal_replays() {
     );
     // A second disconnect with the revoked account is refused by the HES: contained.
     tick_to(&mut s, 3600 + 2400);
-    accepted(&act(
-        &mut s,
-        "red",
-        Role::Red,
-        Action::Disconnect {
-            account: "cis-integration".into(),
-            feeders: vec![0],
-        },
-    ));
+    accepted(&act(&mut s, "red", Role::Red, disconnect()));
     let o = act(
         &mut s,
         "blue",
