@@ -9,6 +9,7 @@ use std::time::Instant;
 mod range_cli;
 
 use amirange::metrics::Metrics;
+use amirange::outdir::{self, FolderKind};
 use amirange::results::{self, Manifest, ResolvedScenario};
 use amirange::run::{self, peak_rss_bytes};
 use amirange::scenario::{self, Overrides, Scenario};
@@ -709,32 +710,6 @@ struct SweepInfo {
     runs: Vec<usize>,
 }
 
-/// Writes `files` into a new folder `out` atomically (a `.partial` sibling renamed when
-/// complete); an existing `out` is an error unless `force`.
-fn write_folder(out: &Path, files: &[(String, Vec<u8>)], force: bool) -> Result<()> {
-    if out.exists() && !force {
-        anyhow::bail!("{} exists; pass --force to replace it", out.display());
-    }
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = out.with_file_name(format!("{name}.partial"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    for (path, bytes) in files {
-        let p = tmp.join(path);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&p, bytes).with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    if out.exists() {
-        std::fs::remove_dir_all(out).with_context(|| format!("cannot replace {}", out.display()))?;
-    }
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot move {} into place", tmp.display()))?;
-    Ok(())
-}
-
 fn cmd_sweep(
     plan_path: &Path,
     shard: Option<(usize, usize)>,
@@ -754,9 +729,7 @@ fn cmd_sweep(
         }
         PathBuf::from("results").join(name)
     });
-    if out.exists() && !force {
-        anyhow::bail!("{} exists; pass --force to replace it", out.display());
-    }
+    outdir::check_target(&out, FolderKind::Sweep, force)?;
     let runs = amirange::sweep::shard_runs(layout.total(), shard);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let workers = jobs.map_or(cores, usize::from).min(runs.len().max(1));
@@ -810,7 +783,7 @@ fn cmd_sweep(
     for ((run, _), metrics) in &done {
         files.push((format!("runs/{run:05}/metrics.json"), metrics.clone()));
     }
-    write_folder(&out, &files, force)?;
+    amirange::outdir::write(&out, FolderKind::Sweep, &files, force)?;
     if !quiet {
         println!(
             "  {} runs in {:.1} s; {}",
@@ -830,6 +803,7 @@ fn cmd_sweep(
 }
 
 fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
+    outdir::check_target(out, FolderKind::Sweep, force)?;
     let mut layout: Option<amirange::sweep::Layout> = None;
     let mut rows: Vec<amirange::sweep::RunRow> = Vec::new();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -889,7 +863,7 @@ fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
     let mut json = serde_json::to_vec_pretty(&info)?;
     json.push(b'\n');
     files.insert(2, ("sweep.json".into(), json));
-    write_folder(out, &files, force)?;
+    amirange::outdir::write(out, FolderKind::Sweep, &files, force)?;
     println!(
         "merged {} runs from {} folders into {}",
         total,

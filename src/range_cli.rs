@@ -204,10 +204,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     eprintln!("building {} ...", exercise.scenario.display());
     let engine = LiveEngine::new(setup)?;
     let dir = args.out.clone().unwrap_or_else(|| fresh_dir(&exercise.name));
-    if dir.join("journal.jsonl").exists() {
-        bail!("{} already holds a journal: choose another --out", dir.display());
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The folder's path is checked, a journal or files amirange did not write refused, and
+    // amirange's marker written (src/outdir.rs).
+    amirange::outdir::prepare_exercise_folder(&dir)?;
     let session = Session::new(Box::new(engine), &exercise.name, exercise.pace, 0.0);
     let live = Live::start(session, &dir).map_err(anyhow::Error::msg)?;
     let exercise = Arc::new(exercise);

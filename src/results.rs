@@ -2,21 +2,20 @@
 //! `transformers.csv`, `audit.csv`,
 //! `outages.csv`, `truth.csv`, `alerts.csv`.
 //!
-//! A folder is written under a temporary name beside its destination and renamed into place
-//! only when every file is complete, so a failed or interrupted run leaves no half-written
-//! result folder behind. An existing folder is never overwritten unless asked (`--force`), and
-//! then only after its replacement is complete.
+//! Folders are written through [`crate::outdir`]: under a temporary name beside their
+//! destination, renamed (or swapped) into place only when every file is complete, with
+//! amirange's marker file. An existing folder is never overwritten unless asked (`--force`),
+//! then only when amirange wrote it, and only after its replacement is complete.
 
 use std::fmt::Write as _;
-use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use amirange_sim::records::RunRecords;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::metrics::{Metrics, interval_offset, round6, wh_to_kw};
+use crate::outdir::{self, FolderKind};
 use crate::scenario::Scenario;
 
 /// What `manifest.json` records about a run.
@@ -332,19 +331,17 @@ pub fn outages_csv(scenario: &Scenario, records: &RunRecords) -> String {
 }
 
 /// Picks the folder a run writes to: `--out` as given, or `results/<name>-seed<seed>` with a
-/// numeric suffix when that exists already.
+/// numeric suffix when that exists already. Checked before the run ([`outdir::check_target`]):
+/// a path amirange never writes to is refused, and an existing folder is refused unless
+/// `force` is given and it is a run folder amirange wrote.
 pub fn choose_out_dir(explicit: Option<&Path>, scenario: &Scenario, force: bool) -> Result<PathBuf> {
     if let Some(dir) = explicit {
-        if dir.exists() && !force {
-            bail!(
-                "result folder {} already exists; choose another --out or pass --force to replace it",
-                dir.display()
-            );
-        }
+        outdir::check_target(dir, FolderKind::Run, force)?;
         return Ok(dir.to_path_buf());
     }
     let base = PathBuf::from("results").join(format!("{}-seed{}", scenario.name, scenario.seed()));
     if force {
+        outdir::check_target(&base, FolderKind::Run, force)?;
         return Ok(base);
     }
     Ok(free_dir(base))
@@ -361,49 +358,12 @@ pub fn free_dir(base: PathBuf) -> PathBuf {
         .unwrap_or(base)
 }
 
-/// Writes a complete result folder at `dir` atomically (temporary folder, then rename).
+/// Writes a complete result folder at `dir` atomically, with amirange's marker
+/// ([`outdir::write`]): an existing folder is replaced only with `force`, only when it is a
+/// run folder amirange wrote, and only once the new one is complete.
 pub fn write_all(dir: &Path, files: &[(&str, Vec<u8>)], force: bool) -> Result<()> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "run".to_owned());
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let result = (|| -> Result<()> {
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).with_context(|| format!("removing stale {}", tmp.display()))?;
-        }
-        fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        for (file, bytes) in files {
-            let path = tmp.join(file);
-            if let Some(p) = path.parent() {
-                fs::create_dir_all(p)?;
-            }
-            let mut f = fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-            f.write_all(bytes)
-                .with_context(|| format!("writing {}", path.display()))?;
-            f.sync_all().ok();
-        }
-        if dir.exists() {
-            if !force {
-                bail!(
-                    "result folder {} appeared while the run was going; not replacing it",
-                    dir.display()
-                );
-            }
-            fs::remove_dir_all(dir).with_context(|| format!("replacing {}", dir.display()))?;
-        }
-        fs::rename(&tmp, dir).with_context(|| format!("moving results into {}", dir.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    result
+    outdir::write(dir, FolderKind::Run, files, force)?;
+    Ok(())
 }
 
 /// Renders every file of a result folder.
