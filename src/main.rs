@@ -109,12 +109,16 @@ enum Command {
         /// Replace the --out folder if it exists (only once the new results are complete).
         #[arg(long)]
         force: bool,
-        /// Runs at once (default: the number of cores).
+        /// Runs at once (default: as many as --threads).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
         jobs: Option<u16>,
-        #[command(flatten)]
-        threads: ThreadArgs,
-        /// Print nothing but errors.
+        /// Threads the sweep may keep busy in all (default: the cores amirange may use), e.g.
+        /// "$SLURM_CPUS_PER_TASK"; the runs at once share them (each run's data plane gets
+        /// threads / jobs of them, at least one). Results do not depend on it.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
+        /// Print nothing but errors. Without it, when stderr is not a terminal (a batch job's
+        /// log), one line per finished run is written there instead of a progress bar.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -377,7 +381,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             jobs,
             threads,
             quiet,
-        } => cmd_sweep(&plan, shard, out, force, jobs, &threads, quiet),
+        } => cmd_sweep(&plan, shard, out, force, jobs, threads, quiet),
         Command::Merge { dirs, out, force } => cmd_merge(&dirs, &out, force),
         Command::Report { dir } => cmd_report(&dir),
         Command::Matrix {
@@ -716,7 +720,7 @@ fn cmd_sweep(
     out: Option<PathBuf>,
     force: bool,
     jobs: Option<u16>,
-    thread_args: &ThreadArgs,
+    threads: Option<u16>,
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
@@ -732,14 +736,13 @@ fn cmd_sweep(
     outdir::check_target(&out, FolderKind::Sweep, force)?;
     let runs = amirange::sweep::shard_runs(layout.total(), shard);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let workers = jobs.map_or(cores, usize::from).min(runs.len().max(1));
-    // Runs at once each work on their own thread, sharing one pool thread (measured fastest
-    // on 2 cores), unless --threads says otherwise.
-    if thread_args.threads.is_none() && workers > 1 {
-        bevy_tasks::ComputeTaskPool::get_or_init(|| bevy_tasks::TaskPoolBuilder::new().num_threads(1).build());
-    } else {
-        thread_args.init_threads();
-    }
+    let budget = threads.map_or(cores, usize::from);
+    let workers = jobs.map_or(budget, usize::from).min(runs.len().max(1));
+    // Runs at once each work on their own thread and share the data-plane pool: with as many
+    // runs as threads, one pool thread (measured fastest on 2 cores); with fewer runs, the
+    // threads left over go to the pool.
+    let pool_threads = (budget / workers).max(1);
+    bevy_tasks::ComputeTaskPool::get_or_init(|| bevy_tasks::TaskPoolBuilder::new().num_threads(pool_threads).build());
     if !quiet {
         println!(
             "amirange sweep: {} ({} grid points x {} seeds = {} runs{}; {} at once)",
@@ -762,7 +765,23 @@ fn cmd_sweep(
         }
         bar
     };
-    let done = amirange::sweep::execute(&prepared, &runs, workers, || bar.inc(1))?;
+    // In a batch job's log (stderr not a terminal) the bar is not drawn: one line per run instead.
+    let log_runs = !quiet && !std::io::stderr().is_terminal();
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let seeds = layout.seeds.len().max(1);
+    let done = amirange::sweep::execute(&prepared, &runs, workers, |run| {
+        bar.inc(1);
+        if log_runs {
+            let k = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            eprintln!(
+                "run {run} done (grid point {}, seed {}): {k} of {} runs, {:.1} s elapsed",
+                run / seeds,
+                layout.seeds.get(run % seeds).copied().unwrap_or_default(),
+                runs.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    })?;
     bar.finish_and_clear();
     let rows: Vec<amirange::sweep::RunRow> = done.iter().map(|(r, _)| r.clone()).collect();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -802,27 +821,112 @@ fn cmd_sweep(
     Ok(())
 }
 
+/// The first ten items joined with commas, and how many more there are.
+fn first_few(items: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = items.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    text
+}
+
+/// Refuses a set of shards that mixes shard counts, holds a shard twice or lacks one, naming
+/// the folders and the missing shards. Folders that are not shards (a whole sweep) are left to
+/// the per-run checks.
+fn check_shard_set(infos: &[(&PathBuf, SweepInfo)]) -> Result<()> {
+    let shards: Vec<(&PathBuf, usize, usize)> = infos
+        .iter()
+        .filter_map(|(dir, info)| info.shard.map(|(i, n)| (*dir, i, n)))
+        .collect();
+    let Some(&(first_dir, _, count)) = shards.first() else {
+        return Ok(());
+    };
+    if let Some((dir, i, n)) = shards.iter().find(|(_, _, n)| *n != count) {
+        anyhow::bail!(
+            "the folders mix shard counts: {} is a shard of {count}, but {} is shard {i} of {n}; \
+             merge the shards of one submission",
+            first_dir.display(),
+            dir.display()
+        );
+    }
+    if let Some(whole) = infos.iter().find(|(_, info)| info.shard.is_none()) {
+        anyhow::bail!(
+            "{} is a whole sweep, not a shard like {}: merge shards only",
+            whole.0.display(),
+            first_dir.display()
+        );
+    }
+    let mut by_index: Vec<Option<&PathBuf>> = vec![None; count + 1];
+    for (dir, i, _) in &shards {
+        if let Some(slot) = by_index.get_mut(*i) {
+            if let Some(other) = slot {
+                anyhow::bail!(
+                    "shard {i} of {count} appears in both {} and {}: merge each shard once",
+                    other.display(),
+                    dir.display()
+                );
+            }
+            *slot = Some(dir);
+        }
+    }
+    let missing: Vec<String> = (1..=count)
+        .filter(|i| by_index.get(*i).is_none_or(Option::is_none))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "missing shard{} {} of {count} (given: {}); merge every shard of the submission",
+            if missing.len() == 1 { "" } else { "s" },
+            first_few(&missing),
+            first_few(
+                &shards
+                    .iter()
+                    .map(|(dir, i, _)| format!("{} (shard {i})", dir.display()))
+                    .collect::<Vec<_>>()
+            )
+        );
+    }
+    Ok(())
+}
+
 fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
     outdir::check_target(out, FolderKind::Sweep, force)?;
-    let mut layout: Option<amirange::sweep::Layout> = None;
-    let mut rows: Vec<amirange::sweep::RunRow> = Vec::new();
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut infos: Vec<(&PathBuf, SweepInfo)> = Vec::with_capacity(dirs.len());
     for dir in dirs {
         let info_path = dir.join("sweep.json");
         let text = std::fs::read_to_string(&info_path)
             .with_context(|| format!("{} is not a sweep folder (no sweep.json)", dir.display()))?;
         let info: SweepInfo =
             serde_json::from_str(&text).with_context(|| format!("{}: not a sweep.json", info_path.display()))?;
-        match &layout {
-            None => layout = Some(info.layout.clone()),
-            Some(l) if *l != info.layout => {
-                anyhow::bail!("{} belongs to another sweep than {}", dir.display(), dirs[0].display())
-            }
-            Some(_) => {}
+        if let Some((first, first_info)) = infos.first()
+            && first_info.layout != info.layout
+        {
+            anyhow::bail!("{} belongs to another sweep than {}", dir.display(), first.display())
+        }
+        infos.push((dir, info));
+    }
+    check_shard_set(&infos)?;
+    let mut layout: Option<amirange::sweep::Layout> = None;
+    let mut rows: Vec<amirange::sweep::RunRow> = Vec::new();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    // Which folder each run came from, to name both when one appears twice.
+    let mut source: std::collections::BTreeMap<usize, &PathBuf> = std::collections::BTreeMap::new();
+    for (dir, info) in &infos {
+        if layout.is_none() {
+            layout = Some(info.layout.clone());
         }
         let label = dir.join("runs.csv").display().to_string();
         let runs = std::fs::read_to_string(dir.join("runs.csv")).with_context(|| format!("cannot read {label}"))?;
         for row in amirange::sweep::parse_runs(&info.layout, &runs, &label)? {
+            if let Some(other) = source.insert(row.0, dir) {
+                anyhow::bail!(
+                    "run {} appears in both {} and {}: merge each shard once",
+                    row.0,
+                    other.display(),
+                    dir.display()
+                );
+            }
             let metrics = dir.join(format!("runs/{:05}/metrics.json", row.0));
             let bytes = std::fs::read(&metrics).with_context(|| format!("cannot read {}", metrics.display()))?;
             files.push((format!("runs/{:05}/metrics.json", row.0), bytes));
@@ -833,9 +937,6 @@ fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
     rows.sort_by_key(|(run, _)| *run);
     let total = layout.total();
     let have: Vec<usize> = rows.iter().map(|(r, _)| *r).collect();
-    if let Some(w) = have.windows(2).find(|w| w[0] == w[1]) {
-        anyhow::bail!("run {} appears in more than one shard", w[0]);
-    }
     let missing: Vec<usize> = (0..total).filter(|r| have.binary_search(r).is_err()).collect();
     if !missing.is_empty() {
         anyhow::bail!(

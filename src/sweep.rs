@@ -299,13 +299,13 @@ pub fn shard_runs(total: usize, shard: Option<(usize, usize)>) -> Vec<usize> {
     }
 }
 
-/// Runs `runs` of the prepared sweep on `workers` threads; `done()` after each. Returns the
-/// rows by run index and each run's `metrics.json`.
+/// Runs `runs` of the prepared sweep on `workers` threads; `done(run)` after each, with the
+/// run's index. Returns the rows by run index and each run's `metrics.json`.
 pub fn execute(
     prepared: &Prepared,
     runs: &[usize],
     workers: usize,
-    done: impl Fn() + Sync,
+    done: impl Fn(usize) + Sync,
 ) -> Result<Vec<(RunRow, Vec<u8>)>> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::with_capacity(runs.len()));
@@ -343,7 +343,7 @@ pub fn execute(
                             if let Ok(mut v) = results.lock() {
                                 v.push(r);
                             }
-                            done();
+                            done(run);
                         }
                         Err(e) => {
                             if let Ok(mut f) = failed.lock() {

@@ -113,7 +113,11 @@ fn sweeps_repeat_byte_for_byte_and_shards_merge_into_the_whole() {
         ],
         t,
     );
-    assert!(String::from_utf8_lossy(&o.stderr).contains("more than one shard"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("shard 1 of 3 appears in both") && err.contains("s1"),
+        "{err}"
+    );
 }
 
 #[test]
