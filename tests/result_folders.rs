@@ -143,6 +143,36 @@ fn force_replaces_a_folder_amirange_wrote() {
     let o = run_into("r", &["--force"], t);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(t.join("r/.amirange-folder").is_file());
+    // Every file a paired attack run writes (the map, the detection chart, paired.csv, the
+    // twin's metrics) is one amirange knows as its own.
+    let scenario = format!("{}/scenarios/attacks/jamming-constant.ron", env!("CARGO_MANIFEST_DIR"));
+    for force in [false, true] {
+        let mut args = vec![
+            "run",
+            scenario.as_str(),
+            "--meters",
+            "300",
+            "--duration",
+            "17h",
+            "--paired",
+            "--out",
+            "p",
+            "-q",
+        ];
+        if force {
+            args.push("--force");
+        }
+        let o = amirange(&args, t);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    for file in [
+        "plots/detection.svg",
+        "plots/map.svg",
+        "paired.csv",
+        "baseline-metrics.json",
+    ] {
+        assert!(t.join("p").join(file).is_file(), "{file}");
+    }
 }
 
 /// Finding 2: the hidden folder a killed run left (`.NAME.partial-PID`, PID gone) is removed by
