@@ -44,7 +44,8 @@ enum Command {
         /// when it exists).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Replace the --out folder if it exists (only once the new results are complete).
+        /// Replace the --out folder if it exists, only if amirange wrote it (nothing else in
+        /// it) and only once the new results are complete.
         #[arg(long)]
         force: bool,
         /// Print nothing but errors.
@@ -106,7 +107,8 @@ enum Command {
         /// Folder to create (default: results/sweep-<name>, or results/sweep-<name>-shard-I-of-N).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Replace the --out folder if it exists (only once the new results are complete).
+        /// Replace the --out folder if it exists, only if amirange wrote it (nothing else in
+        /// it) and only once the new results are complete.
         #[arg(long)]
         force: bool,
         /// Runs at once (default: as many as --threads).
@@ -139,7 +141,8 @@ enum Command {
         /// Folder to create.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Replace the --out folder if it exists.
+        /// Replace the --out folder if it exists, only if amirange wrote it as a sweep folder
+        /// (nothing else in it) and only once the merged folder is complete.
         #[arg(long)]
         force: bool,
     },
