@@ -1290,7 +1290,8 @@ fn validate_sweep(path: &Path, text: &str) -> Result<()> {
         group(layout.total() as u64)
     );
     for axis in &plan.grid {
-        println!("  axis {}: {} values", axis.path, axis.values.len());
+        let n = axis.values.len();
+        println!("  axis {}: {n} value{}", axis.path, if n == 1 { "" } else { "s" });
     }
     println!("  measures: {}", plan.measures.join(", "));
     Ok(())

@@ -139,6 +139,17 @@ fn sweep_plan_meters_is_blamed_on_the_plan_field() {
         "{text}"
     );
     assert!(!text.contains("command line"), "{text}");
+    let err = sweep::prepare_source(&path, &plan("    seeds: 1,\n    duration: \"0s\","))
+        .err()
+        .expect("no duration");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "{}:5:5: field `duration`: must be longer than zero",
+            path.display()
+        )),
+        "{text}"
+    );
     let ok = sweep::prepare_source(&path, &plan("    seeds: 2,\n    meters: 50,")).expect("a good plan");
     assert_eq!(ok.scenarios.len(), 2);
 }
