@@ -485,10 +485,10 @@ fn mutate(bytes: &mut Vec<u8>, rng: &mut Mix) {
     }
 }
 
-/// Every `.ron` file under `scenarios/`, with its text.
+/// Every `.ron` file under `scenarios/` and `topologies/presets/`, with its text.
 fn shipped_files() -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
-    let mut folders = vec![root().join("scenarios")];
+    let mut folders = vec![root().join("scenarios"), root().join("topologies/presets")];
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(&folder).expect("a folder") {
             let path = entry.expect("an entry").path();
@@ -511,6 +511,9 @@ fn feed(path: &Path, text: &str) {
         amirange_files::Opening::Named(n) if n == "Exercise" => {
             let _ = Exercise::load(path, text, |_| Some("fuzz-token-0123456789".to_owned()));
         }
+        amirange_files::Opening::Named(n) if n == "Area" => {
+            let _ = scenario::load_area(&label, text, None);
+        }
         amirange_files::Opening::Named(n) if n == "Sweep" => {
             // The plan's checks always; its runs' scenarios when there are few (a plan within
             // the limits may still build 100,000 scenarios: bounded, but not fast).
@@ -528,7 +531,7 @@ fn feed(path: &Path, text: &str) {
     }
 }
 
-/// Iterations per shipped file; with about 40 files, a few thousand inputs in all.
+/// Iterations per shipped file; with about 45 files, a few thousand inputs in all.
 const MUTANTS_PER_FILE: usize = 80;
 
 #[test]
@@ -554,7 +557,7 @@ fn shipped_files_survive_seeded_mutations() {
         }
     }
     assert!(failures.is_empty(), "{} panics: {failures:#?}", failures.len());
-    assert!(fed >= 2400, "{fed} inputs");
+    assert!(fed >= 3000, "{fed} inputs");
     // Every input was loaded within the binary's allocation limit (past it, the binary aborts);
     // the peak says how far from it.
     let peak = ALLOCATOR.max_allocated();
