@@ -192,9 +192,10 @@ pub const MAX_SEEDS: u32 = 10_000;
 
 /// The most runs (grid points times seeds) one plan may have: 100,000.
 ///
-/// Why this value: every run's scenario is built and validated before the first run (a few KB
-/// each, so a plan at the limit holds a few hundred MB), and even at one second a run, 100,000
-/// runs are more than a day on 1 core. A larger study is several plans, or shards of one.
+/// Why this value: every run's scenario is built and validated before the first run and held
+/// until the sweep ends (about 2.1 KB each for `jamming-constant.ron`, so a plan at the limit
+/// holds about 210 MB, built in a few seconds), and even at one second a run, 100,000 runs are
+/// more than a day on 1 core. A larger study is several plans, or shards of one.
 pub const MAX_RUNS: u64 = 100_000;
 
 /// Grid points times seeds of `plan`, or `None` past `u64` (the plan is refused either way).

@@ -26,7 +26,8 @@ use std::path::Path;
 /// Why this value: these files are written by hand; the largest one shipped is under 2 KB, so
 /// 4 MiB leaves room for thousands of attacks, accounts or IDS rules, while a path that names
 /// something else by mistake (a data file, a disk image, `/dev/zero`) is refused after reading
-/// 4 MiB and 1 byte instead of filling memory. Parsing 4 MiB of RON takes well under a second.
+/// 4 MiB and 1 byte instead of filling memory. A 3.5 MB scenario loads in about 0.1 s in a
+/// debug build, with a peak of about 22 MB.
 pub const MAX_SOURCE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The most bytes a journal given to `amirange replay` may hold: 1 GiB.
