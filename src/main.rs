@@ -146,7 +146,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Check a scenario file without running it, and print a one-line summary of it.
+    /// Check a scenario, exercise or sweep plan file without running it, and print a summary
+    /// of it. The kind is told by how the file opens: `Scenario(`, `Exercise(` or `Sweep(`.
+    /// An exercise's scenario and a sweep's every run are checked too.
     Validate {
         #[command(flatten)]
         common: CommonArgs,
@@ -262,8 +264,7 @@ impl TopoArgs {
     fn generate(&self) -> Result<(amirange_topologies::Network, String)> {
         let path = Path::new(&self.topology);
         let (label, text) = if path.is_file() {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read topology file {}", path.display()))?;
+            let text = amirange_files::read_text(path, "topology file", amirange_files::MAX_SOURCE_BYTES)?;
             (path.display().to_string(), text)
         } else if let Some(text) = amirange_topologies::preset(&self.topology) {
             (format!("topologies/presets/{}.ron", self.topology), text.to_owned())
@@ -324,8 +325,7 @@ impl CommonArgs {
         };
         let (label, source) = match &self.scenario {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read scenario file {}", path.display()))?;
+                let text = scenario::read_source(path)?;
                 (path.display().to_string(), text)
             }
             None => ("<built-in quickstart>".to_owned(), amirange::QUICKSTART.to_owned()),
@@ -1020,7 +1020,7 @@ fn cmd_matrix(
     // Load everything first: a bad file stops the matrix before the first run.
     let mut scenarios = Vec::new();
     for path in &files {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = scenario::read_source(path)?;
         let label = path.display().to_string();
         let scenario = scenario::load(&label, &text, &overrides)?;
         scenarios.push((label, text, scenario));
@@ -1253,8 +1253,38 @@ fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result<()> {
 }
 
 fn cmd_validate(common: &CommonArgs) -> Result<()> {
+    // An exercise or a sweep plan is told by its opening struct name; anything else is read as
+    // a scenario (whose loader refuses a file that is not one).
+    if let Some(path) = &common.scenario {
+        let text = amirange_files::read_text(path, "file", amirange_files::MAX_SOURCE_BYTES)?;
+        let kind = match amirange_files::opening(&text) {
+            amirange_files::Opening::Named(name) if name == "Exercise" => Some("an exercise file"),
+            amirange_files::Opening::Named(name) if name == "Sweep" => Some("a sweep plan"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            if common.seed.is_some() || common.meters.is_some() || common.duration.is_some() || common.preset.is_some()
+            {
+                anyhow::bail!(
+                    "--seed, --meters, --duration and --preset apply to scenario files; {} is {kind}",
+                    path.display()
+                );
+            }
+            return if kind == "a sweep plan" {
+                validate_sweep(path, &text)
+            } else {
+                validate_exercise(path, &text)
+            };
+        }
+    }
     let (scenario, label) = common.load()?;
     println!("{label}: ok");
+    print_scenario_summary(&scenario);
+    Ok(())
+}
+
+/// The summary `validate` prints of a scenario: name, seed, size, time, attacks.
+fn print_scenario_summary(scenario: &Scenario) {
     println!(
         "  {} · seed {} · {} meters · {} from {} ({} intervals)",
         scenario.name,
@@ -1276,6 +1306,72 @@ fn cmd_validate(common: &CommonArgs) -> Result<()> {
             a.at()
         );
     }
+}
+
+/// `validate` of an exercise file: the file, then its scenario (scaled to the exercise's
+/// `meters`). A token read from an environment variable that is not set here is checked with a
+/// stand-in and reported, since `serve` may run where it is set.
+fn validate_exercise(path: &Path, text: &str) -> Result<()> {
+    let unset = std::cell::RefCell::new(Vec::<String>::new());
+    let exercise = amirange_range::exercise::Exercise::load(path, text, |var| {
+        std::env::var(var).ok().or_else(|| {
+            let mut unset = unset.borrow_mut();
+            unset.push(var.to_owned());
+            Some(format!("validate-stand-in-token-{}", unset.len()))
+        })
+    })?;
+    let label = path.display().to_string();
+    let scenario_label = exercise.scenario.display().to_string();
+    let source = scenario::read_source(&exercise.scenario)
+        .map_err(|e| amirange_files::field_error(&label, text, "scenario", e.to_string()))?;
+    let overrides = Overrides {
+        seed: None,
+        meters: exercise.meters.and_then(|m| i64::try_from(m).ok()),
+        duration: None,
+    };
+    let scenario = scenario::load(&scenario_label, &source, &overrides)
+        .map_err(|e| scenario::blame_on_file(e, "--meters", &label, text, "meters"))?;
+    println!("{label}: ok (exercise)");
+    println!(
+        "  {} · pace {} simulated seconds per second · listens on {} · dashboard on {}",
+        exercise.name, exercise.pace, exercise.listen, exercise.dashboard
+    );
+    let unset = unset.into_inner();
+    for team in &exercise.teams {
+        let token = if team.generated {
+            "token generated at start".to_owned()
+        } else {
+            "token given".to_owned()
+        };
+        println!("  team {}: {} · {token}", team.name, team.role.name());
+    }
+    for var in &unset {
+        println!("  note: ${var} is not set here; `serve` needs it");
+    }
+    println!("  scenario {scenario_label}:");
+    print_scenario_summary(&scenario);
+    Ok(())
+}
+
+/// `validate` of a sweep plan: the plan and every run's scenario, built as `sweep` would.
+fn validate_sweep(path: &Path, text: &str) -> Result<()> {
+    let prepared = amirange::sweep::prepare_source(path, text)?;
+    let layout = &prepared.layout;
+    let plan = &layout.plan;
+    println!("{}: ok (sweep plan)", path.display());
+    println!(
+        "  {} · scenario {} · {} grid points x {} seeds = {} runs",
+        plan.name,
+        plan.scenario,
+        group(layout.points.len() as u64),
+        group(layout.seeds.len() as u64),
+        group(layout.total() as u64)
+    );
+    for axis in &plan.grid {
+        let n = axis.values.len();
+        println!("  axis {}: {n} value{}", axis.path, if n == 1 { "" } else { "s" });
+    }
+    println!("  measures: {}", plan.measures.join(", "));
     Ok(())
 }
 

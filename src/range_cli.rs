@@ -188,8 +188,7 @@ fn fresh_dir(name: &str) -> PathBuf {
 
 /// `amirange serve EXERCISE`.
 pub fn serve(args: ServeArgs) -> Result<()> {
-    let text =
-        std::fs::read_to_string(&args.exercise).with_context(|| format!("reading {}", args.exercise.display()))?;
+    let text = amirange_range::exercise::read_exercise(&args.exercise)?;
     let mut exercise = Exercise::load(&args.exercise, &text, |v| std::env::var(v).ok())?;
     if let Some(m) = args.meters {
         exercise.meters = Some(m);
@@ -312,7 +311,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
 /// `amirange replay JOURNAL`: re-runs the exercise without the network and writes its
 /// `metrics.json`; compares it with the one beside the journal when there is one.
 pub fn replay_journal(journal: &Path, out: Option<&Path>) -> Result<bool> {
-    let text = std::fs::read_to_string(journal).with_context(|| format!("reading {}", journal.display()))?;
+    let text = amirange_files::read_text(journal, "journal", amirange_files::MAX_JOURNAL_BYTES)?;
     let (header, entries) = parse_journal(&journal.display().to_string(), &text)?;
     let setup: Setup = serde_json::from_value(header.setup)
         .with_context(|| format!("{}:1: the header's `setup`", journal.display()))?;

@@ -11,8 +11,6 @@
 //! Command-line overrides (`--seed`, `--meters`, `--duration`) are applied to the raw form
 //! before validation, so they are checked by the same rules.
 
-use std::fmt;
-
 use amirange_attackers::{AttackError, AttackSpec, Campaign, Context};
 use amirange_sim::config::{INTERVAL, SimConfig};
 use amirange_sim::hes::AccountSpec;
@@ -623,47 +621,44 @@ pub struct Overrides {
     pub duration: Option<String>,
 }
 
-/// A scenario that could not be loaded: where, which field, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScenarioError {
-    /// The file (or `<built-in quickstart>`).
-    pub file: String,
-    /// 1-based line and column, when known.
-    pub position: Option<(usize, usize)>,
-    /// Dotted path of the field, when known (e.g. `topology.meters`).
-    pub field: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some((line, col)) = self.position {
-            write!(f, ":{line}:{col}")?;
-        }
-        write!(f, ": ")?;
-        if let Some(field) = &self.field {
-            write!(f, "field `{field}`: ")?;
-        }
-        write!(f, "{}", self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
+/// A scenario that could not be loaded: where (file, line, column), which field, and why.
+pub type ScenarioError = amirange_files::SourceError;
 
 /// Parses and validates a scenario from `source`, read from `file`. A topology `File(..)` is
 /// read relative to the scenario file's folder (the working folder for the built-in
 /// quickstart).
 pub fn load(file: &str, source: &str, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
-    let raw: RawScenario = parse_ron(file, source)?;
+    let raw = parse_raw(file, source)?;
     load_raw(file, source, raw, overrides)
 }
 
 /// Parses a scenario file into its raw form (for tools that change fields before validating,
-/// such as sweeps).
+/// such as sweeps). A text that does not open with `Scenario(` is refused without quoting it.
 pub fn parse_raw(file: &str, source: &str) -> Result<RawScenario, ScenarioError> {
+    amirange_files::check_opening(source, "Scenario", "scenario file").map_err(|message| ScenarioError {
+        file: file.to_owned(),
+        position: None,
+        field: None,
+        message,
+    })?;
     parse_ron(file, source)
+}
+
+/// Reads the scenario file at `path` (a regular file of at most
+/// [`amirange_files::MAX_SOURCE_BYTES`]).
+pub fn read_source(path: &std::path::Path) -> Result<String, amirange_files::ReadError> {
+    amirange_files::read_text(path, "scenario file", amirange_files::MAX_SOURCE_BYTES)
+}
+
+/// An error the scenario loader blamed on the command-line `flag` (`--meters`, `--duration`),
+/// blamed instead on `field` of the file that set it (a sweep plan's or an exercise's own
+/// `meters`); other errors are returned as they are.
+pub fn blame_on_file(e: ScenarioError, flag: &str, file: &str, source: &str, field: &str) -> ScenarioError {
+    if e.file == format!("command line {flag}") {
+        amirange_files::field_error(file, source, field, e.message)
+    } else {
+        e
+    }
 }
 
 /// Validates a raw scenario parsed from `source` (errors are located in it).
@@ -717,13 +712,12 @@ pub fn load_raw(
             };
             let full = base.join(path);
             let label = full.display().to_string();
-            let text = std::fs::read_to_string(&full).map_err(|e| {
-                blame(
-                    "topology".into(),
-                    format!("cannot read topology file {label}: {e}"),
-                    &overridden,
-                )
-            })?;
+            let text = amirange_files::read_text(&full, "topology file", amirange_files::MAX_SOURCE_BYTES)
+                .map_err(|e| blame("topology".into(), e.to_string(), &overridden))?;
+            // A file that is not a topology (a wrong path, `/etc/passwd`) is refused without
+            // quoting it: RON's own error would echo its first word.
+            amirange_files::check_opening(&text, "Area", "topology file")
+                .map_err(|m| blame("topology".into(), format!("{label} is {m}"), &overridden))?;
             (parse_ron::<AreaSpec>(&label, &text)?, label, Some(text))
         }
         RawTopology::Area(spec) => ((**spec).clone(), "inline".to_owned(), None),
@@ -773,40 +767,16 @@ fn field_error(file: &str, source: &str, field: String, message: String, flag: O
             message,
         };
     }
-    let keys: Vec<&str> = field.split('.').collect();
-    ScenarioError {
-        file: file.to_owned(),
-        position: locate(source, &keys),
-        field: Some(field),
-        message,
-    }
+    amirange_files::field_error(file, source, &field, message)
 }
 
+/// Parses RON `source` with the scenario's extensions (`implicit_some`, unwrapped newtype
+/// variants); a byte-order mark is skipped and errors are located (see [`amirange_files`]).
 fn parse_ron<T: serde::de::DeserializeOwned>(file: &str, source: &str) -> Result<T, ScenarioError> {
     let options = ron::Options::default().with_default_extension(
         ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
     );
-    options.from_str::<T>(source).map_err(|e| {
-        let position = (e.span.start.line, e.span.start.col);
-        let field = match &e.code {
-            ron::Error::NoSuchStructField { found, .. } => Some(found.clone()),
-            ron::Error::MissingStructField { field, .. } => Some((*field).to_owned()),
-            ron::Error::DuplicateStructField { field, .. } => Some((*field).to_owned()),
-            _ => key_before(source, position),
-        };
-        let message = match &e.code {
-            ron::Error::NoSuchStructField { found, expected, .. } => {
-                format!("unknown field `{found}`; expected one of: {}", expected.join(", "))
-            }
-            other => other.to_string(),
-        };
-        ScenarioError {
-            file: file.to_owned(),
-            position: Some(position),
-            field,
-            message,
-        }
-    })
+    amirange_files::parse_ron(file, source, options)
 }
 
 type Invalid = (String, String);
@@ -1176,133 +1146,7 @@ fn control_plane(
     Ok(())
 }
 
-/// Finds the line and column of a field in RON source by following its key path: the first
-/// `keys[0]:`, then the first `keys[1]:` after it, and so on. Comments and strings are skipped.
-/// Returns the position of the last key found, which is the field itself when the file spells it
-/// out, or its nearest written parent when defaults filled it in.
-///
-/// A key written `name[i]` (a list element, e.g. `attacks[2]`) finds `name:`, then skips to the
-/// `i`-th repetition of the key that opens the list's first element (elements written alike,
-/// such as attacks that each start with `id:`).
-pub fn locate(source: &str, keys: &[&str]) -> Option<(usize, usize)> {
-    let found = keys_in(source);
-    let mut from = 0;
-    let mut best = None;
-    for key in keys {
-        let (name, index) = match key.split_once('[') {
-            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (*key, None),
-        };
-        match found[from..].iter().position(|(k, _, _)| k == name) {
-            Some(i) => {
-                let (_, line, col) = &found[from + i];
-                best = Some((*line, *col));
-                from += i + 1;
-            }
-            None => break,
-        }
-        if let (Some(index), Some((first, _, _))) = (index, found.get(from)) {
-            let first = first.clone();
-            let mut seen = 0;
-            let mut at = None;
-            for (j, (k, line, col)) in found[from..].iter().enumerate() {
-                if *k == first {
-                    if seen == index {
-                        at = Some((j, *line, *col));
-                        break;
-                    }
-                    seen += 1;
-                }
-            }
-            match at {
-                Some((j, line, col)) => {
-                    best = Some((line, col));
-                    from += j;
-                }
-                None => break,
-            }
-        }
-    }
-    best
-}
-
-/// The last key written before `position`, used to name the field near a syntax error.
-fn key_before(source: &str, position: (usize, usize)) -> Option<String> {
-    keys_in(source)
-        .into_iter()
-        .rfind(|(_, line, col)| (*line, *col) <= position)
-        .map(|(k, _, _)| k)
-}
-
-/// Every `identifier:` in the source with its 1-based line and column.
-fn keys_in(source: &str) -> Vec<(String, usize, usize)> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = source.chars().collect();
-    let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);
-    let advance = |c: char, line: &mut usize, col: &mut usize| {
-        if c == '\n' {
-            *line += 1;
-            *col = 1;
-        } else {
-            *col += 1;
-        }
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '/' && chars.get(i + 1) == Some(&'/') {
-            while i < chars.len() && chars[i] != '\n' {
-                advance(chars[i], &mut line, &mut col);
-                i += 1;
-            }
-            continue;
-        }
-        if c == '/' && chars.get(i + 1) == Some(&'*') {
-            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                advance(chars[i], &mut line, &mut col);
-                i += 1;
-            }
-            i = (i + 2).min(chars.len());
-            col += 2;
-            continue;
-        }
-        if c == '"' {
-            advance(c, &mut line, &mut col);
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' {
-                    advance(chars[i], &mut line, &mut col);
-                    i += 1;
-                }
-                if i < chars.len() {
-                    advance(chars[i], &mut line, &mut col);
-                    i += 1;
-                }
-            }
-            advance('"', &mut line, &mut col);
-            i += 1;
-            continue;
-        }
-        if c.is_ascii_alphabetic() || c == '_' {
-            let (start_line, start_col, start) = (line, col, i);
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
-                advance(chars[i], &mut line, &mut col);
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            let mut j = i;
-            while j < chars.len() && (chars[j] == ' ' || chars[j] == '\t') {
-                j += 1;
-            }
-            if chars.get(j) == Some(&':') {
-                out.push((word, start_line, start_col));
-            }
-            continue;
-        }
-        advance(c, &mut line, &mut col);
-        i += 1;
-    }
-    out
-}
+pub use amirange_files::locate;
 
 #[cfg(test)]
 mod tests {

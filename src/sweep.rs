@@ -17,7 +17,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use amirange_files::SourceError;
+use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -182,45 +183,151 @@ pub fn measure(metrics: &Value, path: &str) -> Option<f64> {
     }
 }
 
-/// Loads and checks `plan_path`: every grid point and seed is built and validated before
-/// anything runs.
-pub fn prepare(plan_path: &Path) -> Result<Prepared> {
-    let label = plan_path.display().to_string();
-    let text = std::fs::read_to_string(plan_path).with_context(|| format!("cannot read sweep plan {label}"))?;
-    let plan: Plan = ron::Options::default()
-        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
-        .from_str(&text)
-        .map_err(|e| anyhow!("{label}:{}:{}: {}", e.span.start.line, e.span.start.col, e.code))?;
+/// The most seeds one grid point may have: 10,000.
+///
+/// Why this value: the seeds are the replicates of one grid point, and a confidence interval
+/// narrows with their square root, so past a few hundred more seeds buy little; 10,000 leaves
+/// room for any study while a typo (`seeds: 100000000`) is refused before anything is built.
+pub const MAX_SEEDS: u32 = 10_000;
+
+/// The most runs (grid points times seeds) one plan may have: 100,000.
+///
+/// Why this value: every run's scenario is built and validated before the first run and held
+/// until the sweep ends (about 2.1 KB each for `jamming-constant.ron`, so a plan at the limit
+/// holds about 210 MB, built in a few seconds), and even at one second a run, 100,000 runs are
+/// more than a day on 1 core. A larger study is several plans, or shards of one.
+pub const MAX_RUNS: u64 = 100_000;
+
+/// Grid points times seeds of `plan`, or `None` past `u64` (the plan is refused either way).
+pub fn planned_runs(plan: &Plan) -> Option<u64> {
+    plan.grid
+        .iter()
+        .try_fold(u64::from(plan.seeds), |n, a| n.checked_mul(a.values.len() as u64))
+}
+
+/// Parses and checks the sweep plan `text` read from `label`, before anything is built: its
+/// fields, the limits on seeds ([`MAX_SEEDS`]) and runs ([`MAX_RUNS`]), and the first seed
+/// when the plan gives one. Errors name the file, line, column and field.
+pub fn parse_plan(label: &str, text: &str) -> Result<Plan, SourceError> {
+    amirange_files::check_opening(text, "Sweep", "sweep plan").map_err(|message| SourceError {
+        file: label.to_owned(),
+        position: None,
+        field: None,
+        message,
+    })?;
+    let plan: Plan = amirange_files::parse_ron(
+        label,
+        text,
+        ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME),
+    )?;
+    let fail = |field: &str, message: String| Err(amirange_files::field_error(label, text, field, message));
     if plan.seeds == 0 {
-        bail!("{label}: field `seeds`: at least 1");
+        return fail("seeds", "at least 1 seed per grid point".into());
     }
-    if plan.grid.is_empty() || plan.grid.iter().any(|a| a.values.is_empty()) {
-        bail!("{label}: field `grid`: give at least one axis, each with at least one value");
+    if plan.seeds > MAX_SEEDS {
+        return fail(
+            "seeds",
+            format!("{} seeds per grid point is over the limit of {MAX_SEEDS}", plan.seeds),
+        );
+    }
+    if plan.grid.is_empty() {
+        return fail("grid", "give at least one axis".into());
+    }
+    if let Some(i) = plan.grid.iter().position(|a| a.values.is_empty()) {
+        return fail(&format!("grid[{i}].values"), "give the axis at least one value".into());
+    }
+    match planned_runs(&plan) {
+        Some(runs) if runs <= MAX_RUNS => {}
+        runs => {
+            let points = plan
+                .grid
+                .iter()
+                .map(|a| a.values.len().to_string())
+                .collect::<Vec<_>>()
+                .join(" x ");
+            let runs = runs.map_or_else(|| "more than 18446744073709551615".to_owned(), |r| r.to_string());
+            return fail(
+                "grid",
+                format!(
+                    "{points} grid points times {} seeds is {runs} runs, over the limit of {MAX_RUNS} runs per plan",
+                    plan.seeds
+                ),
+            );
+        }
+    }
+    if let Some(first) = plan.first_seed {
+        check_seeds(first, plan.seeds).map_err(|m| amirange_files::field_error(label, text, "first_seed", m))?;
     }
     if plan.measures.is_empty() {
-        bail!("{label}: field `measures`: name at least one measure of metrics.json");
+        return fail("measures", "name at least one measure of metrics.json".into());
     }
     // Paths and measures head CSV columns, and strings fill cells: keep them one line each and
     // free of what CSV would have to quote in a header.
     let bad = |t: &str| t.is_empty() || t.contains([',', '"', '\n', '\r']);
-    if let Some(a) = plan.grid.iter().find(|a| bad(&a.path)) {
-        bail!(
-            "{label}: field `grid`: axis path {:?} is empty or holds a comma, quote or line break",
-            a.path
+    if let Some(i) = plan.grid.iter().position(|a| bad(&a.path)) {
+        return fail(
+            &format!("grid[{i}].path"),
+            format!(
+                "axis path {:?} is empty or holds a comma, quote or line break",
+                plan.grid[i].path
+            ),
         );
     }
     if let Some(m) = plan.measures.iter().find(|m| bad(m)) {
-        bail!("{label}: field `measures`: {m:?} is empty or holds a comma, quote or line break");
+        return fail(
+            "measures",
+            format!("{m:?} is empty or holds a comma, quote or line break"),
+        );
     }
-    if let Some(a) = plan.grid.iter().find(|a| a.values.iter().any(has_line_break)) {
-        bail!("{label}: grid axis `{}`: a value holds a line break", a.path);
+    if let Some(i) = plan.grid.iter().position(|a| a.values.iter().any(has_line_break)) {
+        return fail(&format!("grid[{i}].values"), "a value holds a line break".into());
     }
+    Ok(plan)
+}
+
+/// Checks that seeds `first`, `first + 1`, ... (`count` of them) all fit in a `u64`.
+fn check_seeds(first: u64, count: u32) -> Result<(), String> {
+    match first.checked_add(u64::from(count) - 1) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{count} seeds from {first} pass the largest seed, {}: start at {} or below",
+            u64::MAX,
+            u64::MAX - (u64::from(count) - 1)
+        )),
+    }
+}
+
+/// Reads the sweep plan at `path` (a regular file of at most
+/// [`amirange_files::MAX_SOURCE_BYTES`]).
+pub fn read_plan(path: &Path) -> Result<String, amirange_files::ReadError> {
+    amirange_files::read_text(path, "sweep plan", amirange_files::MAX_SOURCE_BYTES)
+}
+
+/// Loads and checks `plan_path`: every grid point and seed is built and validated before
+/// anything runs.
+pub fn prepare(plan_path: &Path) -> Result<Prepared> {
+    let text = read_plan(plan_path)?;
+    prepare_source(plan_path, &text)
+}
+
+/// [`prepare`] for a plan's `text` read from `plan_path` (its scenario is read relative to it).
+pub fn prepare_source(plan_path: &Path, text: &str) -> Result<Prepared> {
+    let label = plan_path.display().to_string();
+    let plan = parse_plan(&label, text)?;
     let scenario_path: PathBuf = plan_path.parent().unwrap_or(Path::new("")).join(&plan.scenario);
     let scenario_label = scenario_path.display().to_string();
-    let source = std::fs::read_to_string(&scenario_path)
-        .with_context(|| format!("{label}: field `scenario`: cannot read {scenario_label}"))?;
+    let source = scenario::read_source(&scenario_path)
+        .map_err(|e| amirange_files::field_error(&label, text, "scenario", e.to_string()))?;
     let raw = scenario::parse_raw(&scenario_label, &source)?;
-    let first_seed = plan.first_seed.unwrap_or(raw.seed);
+    let first_seed = match plan.first_seed {
+        Some(first) => first,
+        None => {
+            check_seeds(raw.seed, plan.seeds).map_err(|m| {
+                amirange_files::field_error(&label, text, "seeds", format!("from the scenario's seed: {m}"))
+            })?;
+            raw.seed
+        }
+    };
     let raw_json = serde_json::to_value(&raw)?;
     let mut points: Vec<Vec<Value>> = vec![Vec::new()];
     for axis in &plan.grid {
@@ -241,27 +348,38 @@ pub fn prepare(plan_path: &Path) -> Result<Prepared> {
         meters: plan.meters,
         duration: plan.duration.clone(),
     };
+    // The plan's `meters` and `duration` reach the scenario as overrides: blame their faults on
+    // the plan's fields, not on command-line flags.
+    let blame_plan = |e: scenario::ScenarioError| {
+        let e = scenario::blame_on_file(e, "--meters", &label, text, "meters");
+        scenario::blame_on_file(e, "--duration", &label, text, "duration")
+    };
     let mut scenarios = Vec::with_capacity(points.len() * seeds.len());
     for (p, values) in points.iter().enumerate() {
         let mut json = raw_json.clone();
-        for (axis, v) in plan.grid.iter().zip(values) {
+        for (i, (axis, v)) in plan.grid.iter().zip(values).enumerate() {
             set_path(&mut json, &axis.path, v.clone())
-                .map_err(|e| anyhow!("{label}: grid axis `{}`: {e}", axis.path))?;
+                .map_err(|e| amirange_files::field_error(&label, text, &format!("grid[{i}].path"), e))?;
         }
         let point_raw: scenario::RawScenario = serde_json::from_value(json).map_err(|e| {
-            anyhow!(
-                "{label}: grid point {p} ({}): the scenario does not take these values: {e}",
-                describe(&plan, values)
+            amirange_files::field_error(
+                &label,
+                text,
+                "grid",
+                format!(
+                    "grid point {p} ({}): the scenario does not take these values: {e}",
+                    describe(&plan, values)
+                ),
             )
         })?;
         for &seed in &seeds {
             let mut raw = point_raw.clone();
             raw.seed = seed;
             let mut s = scenario::load_raw(&scenario_label, &source, raw, &overrides)
-                .map_err(|e| anyhow!("grid point {p} ({}): {e}", describe(&plan, values)))?;
+                .map_err(|e| anyhow!("grid point {p} ({}): {}", describe(&plan, values), blame_plan(e)))?;
             if let Some(preset) = &plan.preset {
                 s.apply_preset(preset)
-                    .map_err(|(f, m)| anyhow!("{label}: field `preset`: {f}: {m}"))?;
+                    .map_err(|(f, m)| amirange_files::field_error(&label, text, "preset", format!("{f}: {m}")))?;
             }
             scenarios.push(s);
         }

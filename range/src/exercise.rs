@@ -186,18 +186,18 @@ pub struct Exercise {
     pub scoring: Scoring,
 }
 
-/// An exercise file that cannot be used: where and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}{}: {field}{}{message}", .line.map_or(String::new(), |(l, c)| format!(":{l}:{c}")), if .field.is_empty() { "" } else { ": " })]
-pub struct ExerciseError {
-    /// The file.
-    pub file: String,
-    /// 1-based line and column, when known.
-    pub line: Option<(usize, usize)>,
-    /// The field, when known (e.g. `teams[1].token`).
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
+/// An exercise file that cannot be used: the file, line, column and field, and why (the same
+/// form as a scenario's errors).
+pub type ExerciseError = amirange_files::SourceError;
+
+/// The most meters an exercise may ask for: the topology generator's own limit
+/// (`amirange_topologies::spec::MAX_METERS`; a test of the root package holds them equal).
+pub const MAX_METERS: u64 = 100_000_000;
+
+/// Reads the exercise file at `path` (a regular file of at most
+/// [`amirange_files::MAX_SOURCE_BYTES`]).
+pub fn read_exercise(path: &Path) -> Result<String, amirange_files::ReadError> {
+    amirange_files::read_text(path, "exercise file", amirange_files::MAX_SOURCE_BYTES)
 }
 
 impl Exercise {
@@ -205,21 +205,19 @@ impl Exercise {
     /// variables (for `Env` tokens).
     pub fn load(path: &Path, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Exercise, ExerciseError> {
         let file = path.display().to_string();
-        let fail = |field: &str, message: String| ExerciseError {
+        // Semantic faults are located by their field's key path in the text, like a scenario's.
+        let fail = |field: &str, message: String| amirange_files::field_error(&file, text, field, message);
+        amirange_files::check_opening(text, "Exercise", "exercise file").map_err(|message| ExerciseError {
             file: file.clone(),
-            line: None,
-            field: field.to_owned(),
+            position: None,
+            field: None,
             message,
-        };
-        let raw: Raw = ron::Options::default()
-            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
-            .from_str(text)
-            .map_err(|e| ExerciseError {
-                file: file.clone(),
-                line: Some((e.span.start.line, e.span.start.col)),
-                field: String::new(),
-                message: e.code.to_string(),
-            })?;
+        })?;
+        let raw: Raw = amirange_files::parse_ron(
+            &file,
+            text,
+            ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME),
+        )?;
         if raw.name.trim().is_empty() {
             return Err(fail("name", "give the exercise a name".into()));
         }
@@ -256,8 +254,10 @@ impl Exercise {
                     format!("{dashboard_text:?} is not a loopback address and port, e.g. 127.0.0.1:4480"),
                 )
             })?;
-        if raw.meters == Some(0) {
-            return Err(fail("meters", "at least one meter".into()));
+        if let Some(meters) = raw.meters
+            && !(1..=MAX_METERS).contains(&meters)
+        {
+            return Err(fail("meters", format!("must be 1 to {MAX_METERS}, not {meters}")));
         }
         let sc = raw.scoring;
         for (field, v) in [
@@ -407,31 +407,31 @@ mod tests {
             (GOOD.replace("name: \"red\"", "nme: \"red\""), ":5:"),
             (
                 GOOD.replace("teams: [", "pace: 0.0,\n    teams: ["),
-                "pace: simulated seconds",
+                "field `pace`: simulated seconds",
             ),
             (
                 GOOD.replace("teams: [", "listen: \"0.0.0.0:4433\",\n    teams: ["),
-                "listen: 0.0.0.0:4433 is not a loopback",
+                "field `listen`: 0.0.0.0:4433 is not a loopback",
             ),
             (
                 GOOD.replace("Given(\"a-long-token-for-the-class\")", "Given(\"short\")"),
-                "teams[2].token: a token needs at least 16",
+                "field `teams[2].token`: a token needs at least 16",
             ),
             (
                 GOOD.replace("Env(\"BLUE_TOKEN\")", "Env(\"NOPE\")"),
-                "teams[1].token: the environment variable NOPE is not set",
+                "field `teams[1].token`: the environment variable NOPE is not set",
             ),
             (
                 GOOD.replace("name: \"blue\"", "name: \"red\""),
-                "teams[1].name: \"red\" is the name of an earlier team",
+                "field `teams[1].name`: \"red\" is the name of an earlier team",
             ),
             (
                 GOOD.replace("role: White", "role: Blue"),
-                "teams: an exercise needs a white team",
+                "field `teams`: an exercise needs a white team",
             ),
             (
                 GOOD.replace("teams: [", "phishing: (success: 1.5),\n    teams: ["),
-                "phishing.success: a probability",
+                "field `phishing.success`: a probability",
             ),
         ];
         for (text, expected) in cases {
@@ -445,5 +445,44 @@ mod tests {
             "listen: \"0.0.0.0:4433\",\n    allow_remote: true,\n    teams: [",
         );
         assert!(Exercise::load(Path::new("ex.ron"), &remote, env).is_ok());
+    }
+
+    #[test]
+    fn exercise_errors_name_line_and_column() {
+        let check = |text: &str, expected: &str| {
+            let e = Exercise::load(Path::new("ex.ron"), text, env).expect_err(expected);
+            assert_eq!(e.to_string(), expected);
+        };
+        check(
+            &GOOD.replace("Given(\"a-long-token-for-the-class\")", "Given(\"short\")"),
+            "ex.ron:7:43: field `teams[2].token`: a token needs at least 16 characters, this one has 5",
+        );
+        check(
+            &GOOD.replace("name: \"blue\"", "name: \"red\""),
+            "ex.ron:6:10: field `teams[1].name`: \"red\" is the name of an earlier team",
+        );
+        check(
+            &GOOD.replace("teams: [", "pace: 0.0,\n    teams: ["),
+            "ex.ron:4:5: field `pace`: simulated seconds per wall second must be at least 0.1 and at most 3600, not 0",
+        );
+        check(
+            &GOOD.replace("teams: [", "phishing: (success: 1.5),\n    teams: ["),
+            "ex.ron:4:16: field `phishing.success`: a probability is 0 to 1, not 1.5",
+        );
+        check(
+            &GOOD.replace("teams: [", "meters: 1000000000,\n    teams: ["),
+            "ex.ron:4:5: field `meters`: must be 1 to 100000000, not 1000000000",
+        );
+        // Syntax faults keep RON's position and name the field before it.
+        let e = Exercise::load(Path::new("ex.ron"), &GOOD.replace("role: Red)", "role: Red"), env).expect_err("syntax");
+        assert_eq!(e.position.map(|p| p.0), Some(6), "{e}");
+        assert_eq!(e.field.as_deref(), Some("role"), "{e}");
+        // A byte-order mark is no fault, and a file that is not an exercise is not quoted.
+        assert!(Exercise::load(Path::new("ex.ron"), &format!("\u{feff}{GOOD}"), env).is_ok());
+        let e = Exercise::load(Path::new("ex.ron"), "root:x:0:0:root:/root:/bin/bash\n", env).expect_err("passwd");
+        assert_eq!(
+            e.to_string(),
+            "ex.ron: not an exercise file: an exercise file opens with `Exercise(`"
+        );
     }
 }

@@ -14,6 +14,193 @@ pub const MIN_PACE: f64 = 0.1;
 /// The fastest pace.
 pub const MAX_PACE: f64 = 3600.0;
 
+/// A detector threshold blue may change with `set-threshold`: its range and unit.
+///
+/// The ranges are policy: wide enough for every tuning an analyst would try (each holds its
+/// detector's default with a factor of a hundred or more on either side where that makes
+/// sense), narrow enough that no value silences a detector for good (a count past any real
+/// fleet's bulk operations) or floods it (a share or band so small that normal operation
+/// alerts every interval).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tunable {
+    /// The detector's name (as alerts give it, e.g. `command-rate`).
+    pub detector: &'static str,
+    /// The field, as the scenario's `defenses` section names it.
+    pub field: &'static str,
+    /// The least value.
+    pub min: f64,
+    /// The greatest value.
+    pub max: f64,
+    /// Whether the value is a count (a whole number).
+    pub whole: bool,
+    /// What the value is, in words with its unit (e.g. `a whole number of meters`).
+    pub unit: &'static str,
+}
+
+/// The 15-minute intervals a detector may wait: 1 to 96 (a day), as scenarios allow.
+const INTERVALS: &str = "a whole number of 15-minute intervals";
+
+/// Every threshold `set-threshold` may change, with its range and unit.
+pub const TUNABLES: &[Tunable] = &[
+    Tunable {
+        detector: "command-rate",
+        field: "account_meters",
+        min: 1.0,
+        max: 100_000.0,
+        whole: true,
+        unit: "a whole number of meters per window",
+    },
+    Tunable {
+        detector: "command-rate",
+        field: "account_requests",
+        min: 1.0,
+        max: 10_000.0,
+        whole: true,
+        unit: "a whole number of requests per window",
+    },
+    Tunable {
+        detector: "command-rate",
+        field: "fleet_meters",
+        min: 1.0,
+        max: 1_000_000.0,
+        whole: true,
+        unit: "a whole number of meters per window",
+    },
+    Tunable {
+        detector: "consumption-baseline",
+        field: "deviation",
+        min: 0.001,
+        max: 1.0,
+        whole: false,
+        unit: "a share of the expected load",
+    },
+    Tunable {
+        detector: "consumption-baseline",
+        field: "intervals",
+        min: 1.0,
+        max: 96.0,
+        whole: true,
+        unit: INTERVALS,
+    },
+    Tunable {
+        detector: "zero-at-peak",
+        field: "share",
+        min: 0.001,
+        max: 1.0,
+        whole: false,
+        unit: "a share of the fleet",
+    },
+    Tunable {
+        detector: "zero-at-peak",
+        field: "min_meters",
+        min: 1.0,
+        max: 100_000.0,
+        whole: true,
+        unit: "a whole number of meters",
+    },
+    Tunable {
+        detector: "energy-balance",
+        field: "gap",
+        min: 0.001,
+        max: 1.0,
+        whole: false,
+        unit: "a share of a feeder's energy",
+    },
+    Tunable {
+        detector: "energy-balance",
+        field: "intervals",
+        min: 1.0,
+        max: 96.0,
+        whole: true,
+        unit: INTERVALS,
+    },
+    Tunable {
+        detector: "energy-balance",
+        field: "transformer_gap",
+        min: 0.001,
+        max: 1.0,
+        whole: false,
+        unit: "a share of a transformer's energy",
+    },
+    Tunable {
+        detector: "missing-read-cluster",
+        field: "share",
+        min: 0.001,
+        max: 1.0,
+        whole: false,
+        unit: "a share of a collector's reads",
+    },
+    Tunable {
+        detector: "missing-read-cluster",
+        field: "min_reads",
+        min: 1.0,
+        max: 100_000.0,
+        whole: true,
+        unit: "a whole number of reads",
+    },
+    Tunable {
+        detector: "missing-read-cluster",
+        field: "fleet_share",
+        min: 0.001,
+        max: 1.0,
+        whole: false,
+        unit: "a share of the fleet's reads",
+    },
+    Tunable {
+        detector: "frequency-excursion",
+        field: "deviation_hz",
+        min: 0.05,
+        max: 2.5,
+        whole: false,
+        unit: "a deviation from nominal in Hz",
+    },
+];
+
+impl Tunable {
+    /// The tunable field `field` of `detector`, if there is one.
+    pub fn find(detector: &str, field: &str) -> Option<&'static Tunable> {
+        TUNABLES.iter().find(|t| t.detector == detector && t.field == field)
+    }
+
+    /// Checks `value` against the range; the refusal names the field, the value (for people),
+    /// the range and the unit.
+    pub fn check(&self, value: f64) -> Result<(), String> {
+        let in_range = value.is_finite() && value >= self.min && value <= self.max;
+        if in_range && (!self.whole || value.fract() == 0.0) {
+            return Ok(());
+        }
+        Err(format!(
+            "`{}` of `{}` is {}, at least {} and at most {}, not {}",
+            self.field,
+            self.detector,
+            self.unit,
+            for_people(self.min),
+            for_people(self.max),
+            for_people(value)
+        ))
+    }
+}
+
+/// A number as people read it: at most 6 decimals, or 4 significant digits in scientific
+/// notation when very small or very large (never the 300 digits of `1e-308` written out).
+pub fn for_people(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    let magnitude = value.abs();
+    if magnitude != 0.0 && !(1e-3..1e12).contains(&magnitude) {
+        let text = format!("{value:.3e}");
+        return match text.split_once('e') {
+            Some((mantissa, exponent)) if mantissa.contains('.') => {
+                format!("{}e{exponent}", mantissa.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => text,
+        };
+    }
+    let text = format!("{value:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 /// A team's role in an exercise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -283,10 +470,27 @@ impl Action {
             Action::SetThreshold { detector, field, value } => {
                 name("detector", detector)?;
                 name("field", field)?;
-                if value.is_finite() {
-                    Ok(())
-                } else {
-                    Err("`value` must be a number".into())
+                match Tunable::find(detector, field) {
+                    Some(tunable) => tunable.check(*value),
+                    None if TUNABLES.iter().any(|t| t.detector == detector) => {
+                        let fields: Vec<&str> = TUNABLES
+                            .iter()
+                            .filter(|t| t.detector == detector)
+                            .map(|t| t.field)
+                            .collect();
+                        Err(format!(
+                            "`{detector}` has no tunable field `{field}` (it has: {})",
+                            fields.join(", ")
+                        ))
+                    }
+                    None => {
+                        let mut detectors: Vec<&str> = TUNABLES.iter().map(|t| t.detector).collect();
+                        detectors.dedup();
+                        Err(format!(
+                            "no detector `{detector}` has tunable thresholds (those that do: {})",
+                            detectors.join(", ")
+                        ))
+                    }
                 }
             }
             Action::SetPace { sim_seconds_per_second } => {
@@ -479,5 +683,60 @@ mod tests {
             feeders: vec![],
         };
         assert!(empty.check(Role::Red).expect_err("feeders").contains("feeders"));
+    }
+
+    #[test]
+    fn set_threshold_refuses_out_of_range_values_with_unit() {
+        let set = |detector: &str, field: &str, value: f64| {
+            Action::SetThreshold {
+                detector: detector.into(),
+                field: field.into(),
+                value,
+            }
+            .check(Role::Blue)
+        };
+        assert!(set("command-rate", "account_meters", 50.0).is_ok());
+        assert!(set("zero-at-peak", "share", 0.005).is_ok());
+        assert_eq!(
+            set("command-rate", "account_meters", 4_294_967_295.0).expect_err("a count that silences"),
+            "`account_meters` of `command-rate` is a whole number of meters per window, at least 1 and at most 100000, not 4294967295"
+        );
+        assert_eq!(
+            set("zero-at-peak", "share", 1e-308).expect_err("a share that floods"),
+            "`share` of `zero-at-peak` is a share of the fleet, at least 0.001 and at most 1, not 1e-308"
+        );
+        assert_eq!(
+            set("frequency-excursion", "deviation_hz", 0.001).expect_err("a band that floods"),
+            "`deviation_hz` of `frequency-excursion` is a deviation from nominal in Hz, at least 0.05 and at most 2.5, not 0.001"
+        );
+        let fraction = set("command-rate", "account_meters", 50.5).expect_err("a fraction of a count");
+        assert!(
+            fraction.contains("whole number") && fraction.contains("not 50.5"),
+            "{fraction}"
+        );
+        assert!(
+            set("command-rate", "account_meters", 0.0)
+                .expect_err("zero")
+                .contains("at least 1")
+        );
+        assert!(
+            set("energy-balance", "intervals", f64::NAN)
+                .expect_err("NaN")
+                .contains("not NaN")
+        );
+        assert_eq!(
+            set("command-rate", "window", 60.0).expect_err("not tunable"),
+            "`command-rate` has no tunable field `window` (it has: account_meters, account_requests, fleet_meters)"
+        );
+        assert!(
+            set("nonsense", "x", 1.0)
+                .expect_err("no detector")
+                .starts_with("no detector `nonsense`")
+        );
+        // No refusal is longer than a line, whatever the value.
+        for value in [f64::MAX, f64::MIN_POSITIVE, -1e300, 5e-324] {
+            let refusal = set("zero-at-peak", "share", value).expect_err("out of range");
+            assert!(refusal.len() < 120, "{refusal}");
+        }
     }
 }
