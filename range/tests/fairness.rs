@@ -138,9 +138,8 @@ impl Range {
         let Ok(mut c) = self.connect(token).await else {
             return false;
         };
-        let ok = matches!(c.request(Action::Snapshot {}).await, Ok(ServerMessage::Accepted { .. }));
-        c.close().await;
-        ok
+        // Dropped, not closed politely: a polite close waits for the close to drain.
+        matches!(c.request(Action::Snapshot {}).await, Ok(ServerMessage::Accepted { .. }))
     }
 
     /// White's and blue's snapshots, each over a fresh connection `times` times: how many of
@@ -284,7 +283,6 @@ async fn red_at_every_cap_does_not_lock_blue_or_white_out() {
                 }
                 red_answers.fetch_add(1, Ordering::SeqCst);
             }
-            c.close().await;
         });
     }
     let times = 5;
@@ -297,9 +295,7 @@ async fn red_at_every_cap_does_not_lock_blue_or_white_out() {
         red_answers.load(Ordering::SeqCst)
     );
     assert_eq!((white, blue), (times, times));
-    for c in held {
-        c.close().await;
-    }
+    drop(held);
     range.stop().await;
 }
 
@@ -444,10 +440,7 @@ async fn the_rate_limit_is_per_team_not_per_connection() {
         blue.request(Action::Snapshot {}).await,
         Ok(ServerMessage::Accepted { .. })
     ));
-    blue.close().await;
-    for c in reds {
-        c.close().await;
-    }
+    drop((blue, reds));
     range.stop().await;
 }
 
@@ -455,7 +448,7 @@ async fn the_rate_limit_is_per_team_not_per_connection() {
 /// after the idle timeout, with a reason the client sees; one that keeps asking stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_connection_is_closed_after_the_idle_timeout() {
-    let idle = Duration::from_millis(300);
+    let idle = Duration::from_millis(500);
     let range = start(|c| {
         c.idle_timeout = idle;
         c.max_connections_per_team = 1;
@@ -479,24 +472,24 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
         panic!("closed by the server: {closed}");
     };
     assert_eq!(close.error_code, quinn::VarInt::from_u32(server::codes::IDLE));
-    assert_eq!(String::from_utf8_lossy(&close.reason), "idle: no request for 0.3 s");
+    assert_eq!(String::from_utf8_lossy(&close.reason), "idle: no request for 0.5 s");
     assert!(waited >= idle - Duration::from_millis(50), "closed after {waited:?}");
 
     // The slot is given back; a client that keeps asking keeps it.
     let mut white = range.connect(WHITE).await.expect("the slot is free again");
-    for _ in 0..6 {
-        tokio::time::sleep(idle / 3).await;
+    for _ in 0..8 {
+        tokio::time::sleep(idle / 5).await;
         assert!(matches!(
             white.request(Action::Snapshot {}).await,
             Ok(ServerMessage::Accepted { .. })
         ));
     }
     // Then it falls silent: the next request finds the connection closed, and says why.
-    tokio::time::sleep(idle * 3).await;
+    tokio::time::sleep(idle * 2).await;
     let e = white.request(Action::Snapshot {}).await.expect_err("closed");
-    assert!(e.to_string().contains("idle: no request for 0.3 s"), "{e}");
+    assert!(e.to_string().contains("idle: no request for 0.5 s"), "{e}");
     println!(
-        "an idle white connection was closed {:.2} s after its last message (idle timeout 0.3 s)",
+        "an idle white connection was closed {:.2} s after its last message (idle timeout 0.5 s)",
         waited.as_secs_f64()
     );
     range.stop().await;
