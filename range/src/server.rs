@@ -24,12 +24,12 @@
 //!   flood of silent connections from one address only ever displaces its own. While the pool
 //!   is half full or more, a client must first prove it receives at its address (a QUIC Retry:
 //!   one round trip, no state kept), so forged addresses cannot fill it.
-//! - Its first valid `hello` moves the connection into its team's role's pool
-//!   ([`ServerConfig::white_connections`], [`ServerConfig::blue_connections`],
-//!   [`ServerConfig::red_connections`]), within a cap per team
-//!   ([`ServerConfig::max_connections_per_team`]); a connection past either is refused with an
-//!   `error` naming the limit, then closed ([`codes::CAPACITY`]). Nothing without a token can
-//!   take a slot of these pools, and red's cannot take blue's or white's.
+//! - Its first valid `hello` moves the connection into its team's own slots
+//!   ([`ServerConfig::max_connections_per_team`] for every team, reserved for it: no other
+//!   team's connections count against them); a connection past them is refused with an
+//!   `error` naming the cap, then closed ([`codes::CAPACITY`]). Nothing without a token can
+//!   take a team's slot, and no team can take another's: white always gets in, and red cannot
+//!   lock blue out.
 //! - A connection that has said `hello` but sends no message for
 //!   [`ServerConfig::idle_timeout`] is closed ([`codes::IDLE`]), even if QUIC keep-alives keep
 //!   it open, so a held slot is given back.
@@ -72,17 +72,10 @@ pub const DEFAULT_MAX_REQUESTS_PER_S: u32 = 20;
 /// `hello` (milliseconds), so 32 lets a whole class connect at the same moment, while the
 /// state it keeps for strangers (32 TLS handshakes) stays negligible.
 pub const DEFAULT_MAX_CONNECTIONS_WITHOUT_HELLO: usize = 32;
-/// Connections reserved for white teams, by default. A policy choice: the instructors are few,
-/// and one white team at its cap ([`DEFAULT_MAX_CONNECTIONS_PER_TEAM`]) fills it exactly.
-pub const DEFAULT_WHITE_CONNECTIONS: usize = 8;
-/// Connections reserved for blue teams, by default. A policy choice: four blue teams at their
-/// cap.
-pub const DEFAULT_BLUE_CONNECTIONS: usize = 32;
-/// Connections for red teams, by default. A policy choice: four red teams at their cap.
-pub const DEFAULT_RED_CONNECTIONS: usize = 32;
-/// Connections one team may hold at once, by default. A policy choice: a few players with a
-/// tool or two each, every connection carrying up to [`DEFAULT_MAX_STREAMS`] conversations,
-/// so 8 is plenty, and one team cannot fill its role's pool on its own.
+/// Connections one team may hold at once, by default; they are reserved for it. A policy
+/// choice: a few players with a tool or two each, every connection carrying up to
+/// [`DEFAULT_MAX_STREAMS`] conversations, so 8 is plenty; and since every team has its own, the
+/// server holds at most 8 connections per team of the exercise, plus the pool without `hello`.
 pub const DEFAULT_MAX_CONNECTIONS_PER_TEAM: usize = 8;
 /// Bidirectional streams open at once on one connection, by default.
 pub const DEFAULT_MAX_STREAMS: u32 = 8;
@@ -116,9 +109,9 @@ pub mod codes {
     pub const PROTOCOL: u32 = 1;
     /// A connection closed after a wrong token.
     pub const UNAUTHORISED: u32 = 2;
-    /// A connection refused for want of room: its role's pool is full or its team is at its
-    /// cap (after an `error` naming the limit), or it was the one closed to make room in the
-    /// pool of connections without `hello`.
+    /// A connection refused for want of room: its team holds all the connections it may
+    /// (after an `error` naming the cap), or it was the one closed to make room in the pool of
+    /// connections without `hello`.
     pub const CAPACITY: u32 = 3;
     /// A connection closed because it sent no message for the idle timeout.
     pub const IDLE: u32 = 4;
@@ -157,14 +150,8 @@ pub struct ServerConfig {
     /// least 1). When full, the oldest connection of the address holding the most of them is
     /// closed to let a newcomer in.
     pub max_connections_without_hello: usize,
-    /// Connections reserved for white teams (those that said a white team's `hello`).
-    pub white_connections: usize,
-    /// Connections reserved for blue teams.
-    pub blue_connections: usize,
-    /// Connections for red teams.
-    pub red_connections: usize,
-    /// Connections one team may hold at once (a connection counts for the team of its first
-    /// valid `hello`).
+    /// Connections one team may hold at once, reserved for it (a connection counts for the
+    /// team of its first valid `hello`).
     pub max_connections_per_team: usize,
     /// Bidirectional streams open at once on one connection (QUIC flow control enforces it).
     pub max_streams: u32,
@@ -185,9 +172,6 @@ impl ServerConfig {
             max_frame: DEFAULT_MAX_FRAME,
             max_requests_per_s: DEFAULT_MAX_REQUESTS_PER_S,
             max_connections_without_hello: DEFAULT_MAX_CONNECTIONS_WITHOUT_HELLO,
-            white_connections: DEFAULT_WHITE_CONNECTIONS,
-            blue_connections: DEFAULT_BLUE_CONNECTIONS,
-            red_connections: DEFAULT_RED_CONNECTIONS,
             max_connections_per_team: DEFAULT_MAX_CONNECTIONS_PER_TEAM,
             max_streams: DEFAULT_MAX_STREAMS,
             hello_timeout: DEFAULT_HELLO_TIMEOUT,
@@ -441,22 +425,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A role's place in [`Pools`]' arrays.
-fn role_index(role: Role) -> usize {
-    match role {
-        Role::Red => 0,
-        Role::Blue => 1,
-        Role::White => 2,
-    }
-}
-
-/// The connection slots: one pool for connections that have not said a valid `hello`, one per
-/// role for those that have, and a cap per team.
+/// The connection slots: one pool for connections that have not said a valid `hello`, and each
+/// team's own for those that have.
 struct Pools {
     /// The most connections without `hello` (at least 1).
     without_hello: usize,
-    /// The most connections per role, by [`role_index`].
-    per_role: [usize; 3],
     /// The most connections per team.
     per_team: usize,
     state: Mutex<PoolState>,
@@ -468,8 +441,6 @@ struct PoolState {
     next: u64,
     /// The connections without `hello`, oldest first.
     waiting: BTreeMap<u64, Waiting>,
-    /// Connections held per role, by [`role_index`].
-    per_role: [usize; 3],
     /// Connections held per team, in the order of the exercise's teams.
     per_team: Vec<usize>,
 }
@@ -486,12 +457,10 @@ impl Pools {
     fn new(cfg: &ServerConfig, teams: usize) -> Pools {
         Pools {
             without_hello: cfg.max_connections_without_hello.max(1),
-            per_role: [cfg.red_connections, cfg.blue_connections, cfg.white_connections],
             per_team: cfg.max_connections_per_team,
             state: Mutex::new(PoolState {
                 next: 0,
                 waiting: BTreeMap::new(),
-                per_role: [0; 3],
                 per_team: vec![0; teams],
             }),
         }
@@ -535,37 +504,24 @@ impl Pools {
         (slot, evicted)
     }
 
-    /// A slot in `role`'s pool for team number `team` (called `name`), or why not: the team is
-    /// at its cap, or the role's pool is full.
-    fn admit(self: &Arc<Pools>, team: usize, role: Role, name: &str) -> Result<TeamSlot, String> {
+    /// One of team number `team`'s own slots (the team is called `name`), or why not: the
+    /// team holds all it may.
+    fn admit(self: &Arc<Pools>, team: usize, name: &str) -> Result<TeamSlot, String> {
         let mut state = lock(&self.state);
-        let r = role_index(role);
-        let team_held = state.per_team.get(team).copied().unwrap_or(usize::MAX);
-        if team_held >= self.per_team {
+        let Some(held) = state.per_team.get_mut(team) else {
+            return Err(format!("team {name} is not in the exercise"));
+        };
+        if *held >= self.per_team {
             let cap = self.per_team;
             let s = if cap == 1 { "" } else { "s" };
             return Err(format!(
                 "team {name} already has {cap} connection{s} open, the most one team may have: close one first"
             ));
         }
-        let role_cap = self.per_role.get(r).copied().unwrap_or(0);
-        if state.per_role.get(r).copied().unwrap_or(usize::MAX) >= role_cap {
-            let s = if role_cap == 1 { "" } else { "s" };
-            return Err(format!(
-                "{} teams already hold {role_cap} connection{s}, all their pool has: try again when one closes",
-                role.name()
-            ));
-        }
-        if let Some(n) = state.per_team.get_mut(team) {
-            *n += 1;
-        }
-        if let Some(n) = state.per_role.get_mut(r) {
-            *n += 1;
-        }
+        *held += 1;
         Ok(TeamSlot {
             pools: Arc::clone(self),
             team,
-            role: r,
         })
     }
 }
@@ -583,20 +539,16 @@ impl Drop for WaitingSlot {
     }
 }
 
-/// A connection's slot in its role's pool and its team's count; given back when dropped.
+/// One of a team's own slots; given back when dropped.
 struct TeamSlot {
     pools: Arc<Pools>,
     team: usize,
-    role: usize,
 }
 
 impl Drop for TeamSlot {
     fn drop(&mut self) {
         let mut state = lock(&self.pools.state);
         if let Some(n) = state.per_team.get_mut(self.team) {
-            *n = n.saturating_sub(1);
-        }
-        if let Some(n) = state.per_role.get_mut(self.role) {
             *n = n.saturating_sub(1);
         }
     }
@@ -638,15 +590,15 @@ impl Conn {
         *lock(&self.last_active) = tokio::time::Instant::now();
     }
 
-    /// Moves the connection into team number `team`'s slot, unless it holds one already; or
-    /// why not.
-    fn admit(&self, team: usize, role: Role, name: &str) -> Result<(), String> {
+    /// Moves the connection into one of team number `team`'s slots, unless it holds one
+    /// already; or why not.
+    fn admit(&self, team: usize, name: &str) -> Result<(), String> {
         let mut slot = lock(&self.slot);
         match &*slot {
             Slot::Team(_) => Ok(()),
             Slot::Released => Err("the connection is closing".to_owned()),
             Slot::Waiting(_) => {
-                let taken = self.shared.pools.admit(team, role, name)?;
+                let taken = self.shared.pools.admit(team, name)?;
                 // Dropping the waiting slot gives it back.
                 *slot = Slot::Team(taken);
                 self.welcomed.store(true, Ordering::SeqCst);
@@ -885,7 +837,7 @@ async fn serve_stream(c: Arc<Conn>, mut send: SendStream, mut recv: RecvStream) 
         let message = "`client` must be at most 64 characters".to_owned();
         return fail(&mut send, &mut recv, message).await;
     }
-    if let Err(why) = c.admit(team_index, role, &name) {
+    if let Err(why) = c.admit(team_index, &name) {
         log(format_args!(
             "{peer}: team {name}: refused: {why}; closing the connection"
         ));
@@ -1075,7 +1027,7 @@ mod tests {
         assert!((0..1000).all(|_| off.take(t0)), "0 turns the limit off");
     }
 
-    fn pools(tweak: impl FnOnce(&mut ServerConfig)) -> Arc<Pools> {
+    fn pools_with(tweak: impl FnOnce(&mut ServerConfig)) -> Arc<Pools> {
         let mut cfg = ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
         tweak(&mut cfg);
         Arc::new(Pools::new(&cfg, 3))
@@ -1083,7 +1035,7 @@ mod tests {
 
     #[test]
     fn a_full_pool_without_hello_closes_the_oldest_of_the_busiest_address() {
-        let pools = pools(|c| c.max_connections_without_hello = 4);
+        let pools = pools_with(|c| c.max_connections_without_hello = 4);
         let (a, b, c) = (
             IpAddr::from([10, 0, 0, 1]),
             IpAddr::from([10, 0, 0, 2]),
@@ -1113,36 +1065,30 @@ mod tests {
     }
 
     #[test]
-    fn teams_are_capped_and_roles_have_their_own_pools() {
-        let pools = pools(|c| {
-            c.max_connections_per_team = 2;
-            c.red_connections = 3;
-            c.white_connections = 1;
-        });
-        let first = pools.admit(0, Role::Red, "red-a").expect("room");
-        let _second = pools.admit(0, Role::Red, "red-a").expect("room");
-        let e = pools.admit(0, Role::Red, "red-a").err().expect("at the cap");
+    fn every_team_has_its_own_slots_and_no_more() {
+        let pools = pools_with(|c| c.max_connections_per_team = 2);
+        let first = pools.admit(0, "red").expect("room");
+        let _second = pools.admit(0, "red").expect("room");
+        let e = pools.admit(0, "red").err().expect("at the cap");
         assert_eq!(
             e,
-            "team red-a already has 2 connections open, the most one team may have: close one first"
+            "team red already has 2 connections open, the most one team may have: close one first"
         );
-        let _third = pools.admit(1, Role::Red, "red-b").expect("room");
-        let e = pools.admit(1, Role::Red, "red-b").err().expect("the pool is full");
-        assert_eq!(
-            e,
-            "red teams already hold 3 connections, all their pool has: try again when one closes"
-        );
-        // Red's pool being full keeps no one else out.
-        let white = pools.admit(2, Role::White, "instructor").expect("white's own pool");
-        let e = pools
-            .admit(2, Role::White, "instructor")
-            .err()
-            .expect("white's pool is full");
-        assert!(e.starts_with("white teams already hold 1 connection,"), "{e}");
+        // Red at its cap keeps no one else out.
+        let _blue = pools.admit(1, "blue").expect("blue's own");
+        let white = pools.admit(2, "instructor").expect("white's own");
+        let _white = pools.admit(2, "instructor").expect("white's own");
+        assert!(pools.admit(2, "instructor").is_err());
         drop(white);
-        let _white = pools.admit(2, Role::White, "instructor").expect("given back");
+        let _white = pools.admit(2, "instructor").expect("given back");
         drop(first);
-        let _again = pools.admit(1, Role::Red, "red-b").expect("given back");
+        let _red = pools.admit(0, "red").expect("given back");
+        let e = pools.admit(3, "nobody").err().expect("no such team");
+        assert_eq!(e, "team nobody is not in the exercise");
+        let one = pools_with(|c| c.max_connections_per_team = 1);
+        let _only = one.admit(1, "blue").expect("room");
+        let e = one.admit(1, "blue").err().expect("at the cap");
+        assert!(e.contains("already has 1 connection open"), "{e}");
     }
 
     #[test]

@@ -30,7 +30,10 @@ use tokio::time::timeout;
 const BLUE: &str = "blue-team-token-0123456789";
 const WHITE: &str = "white-team-token-0123456789";
 
-/// The token of red team `n` (1 to 5).
+/// Red teams in the exercise.
+const RED_TEAMS: usize = 8;
+
+/// The token of red team `n` (1 to 8).
 fn red(n: usize) -> String {
     format!("red-team-{n}-token-0123456789")
 }
@@ -44,6 +47,9 @@ const EXERCISE: &str = r#"Exercise(
         (name: "red-3", role: Red, token: Given("red-team-3-token-0123456789")),
         (name: "red-4", role: Red, token: Given("red-team-4-token-0123456789")),
         (name: "red-5", role: Red, token: Given("red-team-5-token-0123456789")),
+        (name: "red-6", role: Red, token: Given("red-team-6-token-0123456789")),
+        (name: "red-7", role: Red, token: Given("red-team-7-token-0123456789")),
+        (name: "red-8", role: Red, token: Given("red-team-8-token-0123456789")),
         (name: "blue", role: Blue, token: Given("blue-team-token-0123456789")),
         (name: "instructor", role: White, token: Given("white-team-token-0123456789")),
     ],
@@ -233,42 +239,42 @@ async fn hello_on(conn: &Connection, token: &str) -> (ServerMessage, quinn::Send
     }
 }
 
-/// Finding 3: one red token (or several red teams together) filled every connection slot and
-/// locked the instructor and blue out. Now red teams reach their caps, are refused past them
-/// with errors naming the cap, and white and blue still get in every time, while red floods.
+/// Finding 3: with 64 red connections open, the instructor's `snapshot` was refused 3 of 3
+/// times. Now every team has its own slots: eight red teams open 64 connections (each refused
+/// past its cap with an error naming it), and white and blue still get in every time, while red
+/// floods requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn red_at_every_cap_does_not_lock_blue_or_white_out() {
     let range = start(|_| {}).await;
+    let cap = server::DEFAULT_MAX_CONNECTIONS_PER_TEAM;
     let mut held = Vec::new();
-    let (mut capped, mut pool_full) = (0, 0);
-    // Five red teams try 13 connections each (65 in all): 8 for each of four teams fill red's
-    // pool of 32; the rest are refused by the team's cap or the full pool.
-    for team in 1..=5 {
+    let mut capped = 0;
+    // Eight red teams try two more connections each than they may hold.
+    for team in 1..=RED_TEAMS {
         let mut tries = JoinSet::new();
-        for _ in 0..13 {
+        for _ in 0..cap + 2 {
             let (addr, pin, token) = (range.addr, range.pin.clone(), red(team));
             tries.spawn(async move { client::connect(addr, &pin, &token, "red-flood").await });
         }
         while let Some(tried) = tries.join_next().await {
             match tried.expect("the task ends") {
                 Ok(c) => held.push(c),
-                Err(ClientError::Refused(why)) if why.contains("8 connections open, the most one team may have") => {
-                    assert!(why.starts_with(&format!("team red-{team} already has")), "{why}");
+                Err(ClientError::Refused(why)) => {
+                    assert_eq!(
+                        why,
+                        format!(
+                            "team red-{team} already has {cap} connections open, the most one team may have: close one first"
+                        )
+                    );
                     capped += 1;
-                }
-                Err(ClientError::Refused(why))
-                    if why
-                        == "red teams already hold 32 connections, all their pool has: try again when one closes" =>
-                {
-                    pool_full += 1;
                 }
                 Err(e) => panic!("team red-{team}: {e}"),
             }
         }
     }
-    assert_eq!(held.len(), server::DEFAULT_RED_CONNECTIONS, "red's pool, full");
-    assert_eq!(capped, 4 * 5, "each of four teams refused past its cap of 8");
-    assert_eq!(pool_full, 13, "the fifth team finds red's pool full");
+    assert_eq!(held.len(), 64, "each red team at its cap");
+    assert_eq!(capped, 2 * RED_TEAMS, "each refused past its cap");
+    let red_open = held.len();
 
     // Red floods requests on some of its connections while white and blue come and go.
     let flooding = Arc::new(AtomicBool::new(true));
@@ -290,8 +296,8 @@ async fn red_at_every_cap_does_not_lock_blue_or_white_out() {
     flooding.store(false, Ordering::SeqCst);
     while floods.join_next().await.is_some() {}
     println!(
-        "with {} red connections open (65 tried; {capped} refused at a team's cap, {pool_full} at the full red pool) and {} red answers sent meanwhile: white's snapshot succeeded {white} of {times}, blue's {blue} of {times}",
-        server::DEFAULT_RED_CONNECTIONS,
+        "with {} red connections open ({RED_TEAMS} red teams at their cap of {cap}; {capped} more refused) and {} red answers sent meanwhile: white's snapshot succeeded {white} of {times}, blue's {blue} of {times}",
+        red_open,
         red_answers.load(Ordering::SeqCst)
     );
     assert_eq!((white, blue), (times, times));
