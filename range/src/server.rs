@@ -73,10 +73,10 @@ pub const DEFAULT_MAX_REQUESTS_PER_S: u32 = 20;
 /// state it keeps for strangers (32 TLS handshakes) stays negligible.
 pub const DEFAULT_MAX_CONNECTIONS_WITHOUT_HELLO: usize = 32;
 /// Connections one team may hold at once, by default; they are reserved for it. A policy
-/// choice: a few players with a tool or two each, every connection carrying up to
-/// [`DEFAULT_MAX_STREAMS`] conversations, so 8 is plenty; and since every team has its own, the
-/// server holds at most 8 connections per team of the exercise, plus the pool without `hello`.
-pub const DEFAULT_MAX_CONNECTIONS_PER_TEAM: usize = 8;
+/// choice: a team of a dozen players, each with a watching tool open and a command or two under
+/// way, fits; since no other team can take them, the cap only bounds what the server holds (32
+/// connections per team of the exercise, plus the pool without `hello`, each a few kilobytes).
+pub const DEFAULT_MAX_CONNECTIONS_PER_TEAM: usize = 32;
 /// Bidirectional streams open at once on one connection, by default.
 pub const DEFAULT_MAX_STREAMS: u32 = 8;
 /// How long a new stream has to send its `hello`, by default; a new connection has twice this

@@ -240,13 +240,13 @@ async fn hello_on(conn: &Connection, token: &str) -> (ServerMessage, quinn::Send
 }
 
 /// Finding 3: with 64 red connections open, the instructor's `snapshot` was refused 3 of 3
-/// times. Now every team has its own slots: eight red teams open 64 connections (each refused
-/// past its cap with an error naming it), and white and blue still get in every time, while red
+/// times. Now every team has its own slots: eight red teams at a cap of 8 hold 64 connections
+/// (each refused past its cap with an error naming it), and white and blue still get in every time, while red
 /// floods requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn red_at_every_cap_does_not_lock_blue_or_white_out() {
-    let range = start(|_| {}).await;
-    let cap = server::DEFAULT_MAX_CONNECTIONS_PER_TEAM;
+    let cap = 8;
+    let range = start(|c| c.max_connections_per_team = cap).await;
     let mut held = Vec::new();
     let mut capped = 0;
     // Eight red teams try two more connections each than they may hold.
