@@ -445,9 +445,22 @@ struct PoolState {
     per_team: Vec<usize>,
 }
 
+/// Where a connection comes from, for sharing the pool without `hello`: its IPv4 address, or
+/// its IPv6 address's /64 network (one host commonly holds a whole /64, so single IPv6
+/// addresses would let one flood pass for many).
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
+}
+
 /// A connection without `hello`.
 struct Waiting {
-    /// Where it comes from.
+    /// Where it comes from ([`source_of`]).
     ip: IpAddr,
     /// Told when the connection must give its slot up to a newcomer.
     evict: oneshot::Sender<()>,
@@ -472,9 +485,9 @@ impl Pools {
     }
 
     /// A slot in the pool of connections without `hello` for a connection from `ip`, and what
-    /// tells it to give the slot up. When the pool is full, the oldest connection of the address
-    /// holding the most slots is told to go (it may be this address's own oldest): a flood
-    /// from one address displaces only itself.
+    /// tells it to give the slot up. When the pool is full, the oldest connection of the source
+    /// ([`source_of`]) holding the most slots is told to go (it may be this source's own
+    /// oldest): a flood from one source displaces only itself.
     fn wait(self: &Arc<Pools>, ip: IpAddr) -> (WaitingSlot, oneshot::Receiver<()>) {
         let mut state = lock(&self.state);
         while state.waiting.len() >= self.without_hello {
@@ -496,7 +509,13 @@ impl Pools {
         let seq = state.next;
         state.next += 1;
         let (evict, evicted) = oneshot::channel();
-        state.waiting.insert(seq, Waiting { ip, evict });
+        state.waiting.insert(
+            seq,
+            Waiting {
+                ip: source_of(ip),
+                evict,
+            },
+        );
         let slot = WaitingSlot {
             pools: Arc::clone(self),
             seq,
@@ -1062,6 +1081,17 @@ mod tests {
         drop(held);
         assert_eq!(lock(&pools.state).waiting.len(), 0);
         assert!(!pools.under_pressure());
+    }
+
+    #[test]
+    fn an_ipv6_network_is_one_source() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("an address");
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().expect("an address");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("an address");
+        assert_eq!(source_of(a), source_of(b));
+        assert_ne!(source_of(a), source_of(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("an address");
+        assert_eq!(source_of(mapped), IpAddr::from([10, 0, 0, 1]));
     }
 
     #[test]
