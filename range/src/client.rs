@@ -297,10 +297,20 @@ impl Client {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
     }
 
+    /// A broken connection, named by the server's reason for closing it when it gave one
+    /// (e.g. "idle: no request for 300 s (code 4)"), else by `e`.
+    fn lost(&self, e: &dyn std::fmt::Display) -> ClientError {
+        match self.connection.close_reason() {
+            Some(why @ quinn::ConnectionError::ApplicationClosed(_)) => ClientError::Connection(why.to_string()),
+            _ => ClientError::Connection(e.to_string()),
+        }
+    }
+
     /// Sends `message` and reads one answer; `error` becomes [`ClientError::Refused`].
     async fn exchange(&mut self, message: &ClientMessage, within: Duration) -> Result<ServerMessage, ClientError> {
-        let lost = |e: &dyn std::fmt::Display| ClientError::Connection(e.to_string());
-        self.send.write_all(&encode(message)).await.map_err(|e| lost(&e))?;
+        if let Err(e) = self.send.write_all(&encode(message)).await {
+            return Err(self.lost(&e));
+        }
         let answer = tokio::time::timeout(within, self.read_message())
             .await
             .map_err(|_| ClientError::Timeout(within.as_secs()))??;
@@ -325,7 +335,7 @@ impl Client {
                 Ok(None) => {
                     return Err(ClientError::Connection("the server closed the stream".into()));
                 }
-                Err(e) => return Err(ClientError::Connection(e.to_string())),
+                Err(e) => return Err(self.lost(&e)),
             }
         }
     }

@@ -460,7 +460,7 @@ async fn the_rate_limit_refuses() {
     assert!((10..=most).contains(&accepted), "{accepted} accepted, at most {most}");
     assert!(limited > 0);
     assert_eq!(accepted + limited, 30);
-    // Another connection has its own bucket.
+    // Another team has its own bucket.
     let mut blue = range.client(BLUE).await;
     assert!(matches!(
         blue.request(Action::Snapshot {}).await,
@@ -475,7 +475,7 @@ async fn the_rate_limit_refuses() {
 async fn a_silent_stream_is_closed_and_limits_hold() {
     let range = start(|c| {
         c.hello_timeout = Duration::from_millis(200);
-        c.max_connections = 2;
+        c.max_connections_per_team = 1;
         c.max_streams = 2;
     })
     .await;
@@ -516,16 +516,16 @@ async fn a_silent_stream_is_closed_and_limits_hold() {
         "a third stream waits"
     );
 
-    // Two connections at once (the one above and this one): a third is refused.
+    // One connection per team (red's above, and white's): a second red one is refused.
     let _second = client::connect(range.addr, &range.pin, WHITE, "t")
         .await
         .expect("a second connection");
-    let e = client::connect(range.addr, &range.pin, BLUE, "t")
+    let e = client::connect(range.addr, &range.pin, RED, "t")
         .await
         .err()
         .expect("refused");
-    assert!(matches!(e, ClientError::Connection(_)), "{e}");
-    assert!(e.to_string().contains("refused"), "{e}");
+    assert!(matches!(e, ClientError::Refused(_)), "{e}");
+    assert!(e.to_string().contains("already has 1 connection open"), "{e}");
     range.stop().await;
 }
 
