@@ -1336,6 +1336,9 @@ fn validate_exercise(path: &Path, text: &str) -> Result<()> {
         "  {} · pace {} simulated seconds per second · listens on {} · dashboard on {}",
         exercise.name, exercise.pace, exercise.listen, exercise.dashboard
     );
+    if let Some(description) = exercise.description.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        println!("  {description}");
+    }
     let unset = unset.into_inner();
     for team in &exercise.teams {
         let token = if team.generated {

@@ -297,6 +297,11 @@ fn validate_accepts_exercises_and_sweep_plans() {
         String::from_utf8_lossy(&exercise.stderr)
     );
     assert!(out.starts_with("exercises/mass-disconnect.ron: ok (exercise)"), "{out}");
+    // The exercise's description, which the file's author wrote for the teams, is shown.
+    assert!(
+        out.contains("Red steals an HES credential and disconnects feeders"),
+        "{out}"
+    );
     assert!(out.contains("  team ") && out.contains("  scenario "), "{out}");
     let sweep = amirange(&["validate", "sweeps/jammer-radius.ron"], &dir);
     let out = String::from_utf8_lossy(&sweep.stdout);

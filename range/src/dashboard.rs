@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! GET /        the page (assets/dashboard.html: inline CSS and JS, nothing fetched elsewhere)
-//! GET /state   with `Authorization: Bearer <token>`: {"team", "role", "clock", "view"}
-//!              (`Published::view` of the team's role); 401 without a team's token
+//! GET /state   with `Authorization: Bearer <token>`: {"team", "role", "exercise", "clock",
+//!              "view"} (`exercise`: the exercise's name and description; `view`:
+//!              `Published::view` of the team's role); 401 without a team's token
 //! ```
 //!
 //! `HEAD` is answered like `GET`, without the body; any other method on these two paths is
@@ -481,6 +482,11 @@ fn respond(request: &Request<'_>, shared: &Shared) -> Answer {
     if let Value::Object(map) = &mut state {
         map.insert("team".into(), Value::String(team.name.clone()));
         map.insert("role".into(), Value::String(team.role.name().into()));
+        // The exercise's name and the brief its file gives, shown above every team's view.
+        map.insert(
+            "exercise".into(),
+            json!({ "name": shared.exercise.name, "description": shared.exercise.description }),
+        );
     }
     match serde_json::to_vec(&state) {
         Ok(body) => Answer::json(Status::Ok, &[], &body, head_only),
@@ -500,6 +506,7 @@ mod tests {
 
     const EXERCISE: &str = r#"Exercise(
     name: "dashboard-test",
+    description: "Stop the evening disconnect.",
     scenario: "../attacks/mass-disconnect-peak.ron",
     teams: [
         (name: "red", role: Red),
@@ -671,6 +678,8 @@ mod tests {
         assert_eq!(state["role"], "blue");
         assert_eq!(state["clock"]["sim_time_s"], 93_600);
         assert_eq!(state["view"], published().blue);
+        assert_eq!(state["exercise"]["name"], "dashboard-test");
+        assert_eq!(state["exercise"]["description"], "Stop the evening disconnect.");
         assert!(!r.body.contains("white-eyes-only") && !r.body.contains("scoreboard"));
         assert!(!r.head.contains(BLUE) && !r.body.contains(BLUE), "never echoed");
 
