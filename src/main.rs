@@ -643,14 +643,28 @@ fn print_paired(attack: &amirange::metrics::Metrics, baseline: &amirange::metric
     println!("  every measure: paired.csv");
 }
 
+/// Reads a file of a result or sweep folder back, refusing anything but a regular file and
+/// files over [`amirange_files::MAX_RESULT_FILE_BYTES`].
+fn read_result(path: &Path) -> Result<String> {
+    Ok(amirange_files::read_text(
+        path,
+        "result file",
+        amirange_files::MAX_RESULT_FILE_BYTES,
+    )?)
+}
+
 fn cmd_report(dir: &Path) -> Result<()> {
     let sweep = dir.join("sweep.json");
     if sweep.is_file() {
-        let text = std::fs::read_to_string(&sweep).with_context(|| format!("cannot read {}", sweep.display()))?;
+        let text = read_result(&sweep)?;
         let info: SweepInfo =
             serde_json::from_str(&text).with_context(|| format!("{}: not a sweep.json", sweep.display()))?;
-        let summary = std::fs::read_to_string(dir.join("summary.csv"))
-            .with_context(|| format!("{} has no summary.csv (a shard: merge the shards first)", dir.display()))?;
+        let summary = read_result(&dir.join("summary.csv")).with_context(|| {
+            format!(
+                "{} has no readable summary.csv (a shard: merge the shards first)",
+                dir.display()
+            )
+        })?;
         let out = amirange::sweep::report_files(&info.layout, &summary);
         // A measure that has no chart now loses the one drawn before.
         for k in 0..info.layout.plan.measures.len() {
@@ -664,14 +678,15 @@ fn cmd_report(dir: &Path) -> Result<()> {
     let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
     for name in results::REPORT_SOURCES {
         let path = dir.join(name);
-        let bytes = std::fs::read(&path)
+        let text = read_result(&path)
             .with_context(|| format!("{} is not a result folder: cannot read {name}", dir.display()))?;
-        files.push((name, bytes));
+        files.push((name, text.into_bytes()));
     }
     // Folders written before the map existed have no map files; the report is drawn without it.
     for name in results::MAP_SOURCES {
-        if let Ok(bytes) = std::fs::read(dir.join(name)) {
-            files.push((name, bytes));
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            files.push((name, read_result(&path)?.into_bytes()));
         }
     }
     let out = results::report_files(&files)?;
@@ -898,8 +913,8 @@ fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
     let mut infos: Vec<(&PathBuf, SweepInfo)> = Vec::with_capacity(dirs.len());
     for dir in dirs {
         let info_path = dir.join("sweep.json");
-        let text = std::fs::read_to_string(&info_path)
-            .with_context(|| format!("{} is not a sweep folder (no sweep.json)", dir.display()))?;
+        let text = read_result(&info_path)
+            .with_context(|| format!("{} is not a sweep folder (no readable sweep.json)", dir.display()))?;
         let info: SweepInfo =
             serde_json::from_str(&text).with_context(|| format!("{}: not a sweep.json", info_path.display()))?;
         if let Some((first, first_info)) = infos.first()
@@ -920,7 +935,7 @@ fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
             layout = Some(info.layout.clone());
         }
         let label = dir.join("runs.csv").display().to_string();
-        let runs = std::fs::read_to_string(dir.join("runs.csv")).with_context(|| format!("cannot read {label}"))?;
+        let runs = read_result(&dir.join("runs.csv"))?;
         for row in amirange::sweep::parse_runs(&info.layout, &runs, &label)? {
             if let Some(other) = source.insert(row.0, dir) {
                 anyhow::bail!(
@@ -931,8 +946,8 @@ fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<()> {
                 );
             }
             let metrics = dir.join(format!("runs/{:05}/metrics.json", row.0));
-            let bytes = std::fs::read(&metrics).with_context(|| format!("cannot read {}", metrics.display()))?;
-            files.push((format!("runs/{:05}/metrics.json", row.0), bytes));
+            let text = read_result(&metrics)?;
+            files.push((format!("runs/{:05}/metrics.json", row.0), text.into_bytes()));
             rows.push(row);
         }
     }

@@ -572,3 +572,38 @@ fn shipped_files_survive_seeded_mutations() {
     );
     assert!(peak < ALLOCATION_LIMIT / 4, "peak {peak} bytes");
 }
+
+#[test]
+fn report_and_merge_refuse_oversized_result_files() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    // A result folder whose manifest.json has been replaced by something enormous (sparse, so
+    // the test writes nothing): `report` names the file and the limit instead of reading it.
+    let run = tmp.path().join("run");
+    std::fs::create_dir(&run).expect("a folder");
+    std::fs::File::create(run.join("manifest.json"))
+        .expect("create")
+        .set_len(amirange_files::MAX_RESULT_FILE_BYTES + 1)
+        .expect("a sparse file");
+    let out = amirange(&["report", "run"], tmp.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("run/manifest.json is larger than the limit of 256 MiB"),
+        "{err}"
+    );
+    // The same for a sweep folder given to `merge`.
+    let sweep = tmp.path().join("shard");
+    std::fs::create_dir(&sweep).expect("a folder");
+    std::fs::File::create(sweep.join("sweep.json"))
+        .expect("create")
+        .set_len(amirange_files::MAX_RESULT_FILE_BYTES + 1)
+        .expect("a sparse file");
+    let out = amirange(&["merge", "shard", "--out", "merged"], tmp.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("shard/sweep.json is larger than the limit of 256 MiB"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("merged").exists(), "nothing written");
+}

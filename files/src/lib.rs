@@ -38,6 +38,15 @@ pub const MAX_SOURCE_BYTES: u64 = 4 * 1024 * 1024;
 /// still fits a workstation at 1 GiB.
 pub const MAX_JOURNAL_BYTES: u64 = 1024 * 1024 * 1024;
 
+/// The most bytes one file of a result or sweep folder may hold when `report` or `merge` reads
+/// it back: 256 MiB.
+///
+/// Why this value: amirange writes these files itself and the largest stay far below it (a
+/// year's `timeseries.csv` is about 9 MB, a 100,000-run sweep's `runs.csv` a few tens of MB,
+/// `map.csv` at most 12,000 meters); a folder pointed at by mistake, or a file replaced by
+/// something else, is refused instead of read whole.
+pub const MAX_RESULT_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// How deeply values may nest in a RON file: 128 levels (RON's own default, set here so the
 /// refusal can name it). The deepest shipped file nests 5 levels.
 pub const RECURSION_LIMIT: usize = 128;
