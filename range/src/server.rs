@@ -375,9 +375,67 @@ fn read_cert(
     Ok((chain, key))
 }
 
-/// One line to standard error.
+/// The most lines the server writes to standard error in one second.
+///
+/// Why this value: a person reads the log as it scrolls, and twenty lines a second is already
+/// more than that; a flood of connections or refused requests (thousands a second) would
+/// otherwise grow a redirected log as fast as the flood, and fill its disk. What is left out is
+/// counted and said in one line.
+pub const MAX_LOG_LINES_PER_S: u32 = 20;
+
+/// The log's current one-second window: when it began, lines written, lines left out.
+struct LogWindow {
+    start: Option<Instant>,
+    written: u32,
+    left_out: u64,
+}
+
+impl LogWindow {
+    /// Whether a line at `now` is written, and how many lines the window that just closed left
+    /// out (to be said first), if any.
+    fn admit(&mut self, now: Instant) -> (bool, Option<u64>) {
+        let mut closed = None;
+        if self
+            .start
+            .is_none_or(|start| now.duration_since(start) >= Duration::from_secs(1))
+        {
+            if self.left_out > 0 {
+                closed = Some(self.left_out);
+            }
+            *self = LogWindow {
+                start: Some(now),
+                written: 0,
+                left_out: 0,
+            };
+        }
+        if self.written < MAX_LOG_LINES_PER_S {
+            self.written += 1;
+            (true, closed)
+        } else {
+            self.left_out += 1;
+            (false, closed)
+        }
+    }
+}
+
+/// The server's log window, shared by every connection's task.
+static LOG: std::sync::Mutex<LogWindow> = std::sync::Mutex::new(LogWindow {
+    start: None,
+    written: 0,
+    left_out: 0,
+});
+
+/// One line to standard error, at most [`MAX_LOG_LINES_PER_S`] a second.
 fn log(args: std::fmt::Arguments<'_>) {
-    eprintln!("amirange-range: {args}");
+    let (write, left_out) = LOG.lock().unwrap_or_else(|e| e.into_inner()).admit(Instant::now());
+    if let Some(n) = left_out {
+        eprintln!(
+            "amirange-range: ({n} more lines left out in one second: the log shows at most {MAX_LOG_LINES_PER_S} a second)"
+        );
+    }
+    if write {
+        eprintln!("amirange-range: {args}");
+    }
 }
 
 /// A token bucket: `rate` tokens a second, at most `burst` saved. One per team.
@@ -1031,6 +1089,26 @@ impl Conn {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_flood_of_log_lines_is_cut_to_the_limit_and_counted() {
+        let t0 = Instant::now();
+        let mut window = LogWindow {
+            start: None,
+            written: 0,
+            left_out: 0,
+        };
+        let written = (0..5_000)
+            .filter(|i| window.admit(t0 + Duration::from_micros(*i)).0)
+            .count();
+        assert_eq!(written, MAX_LOG_LINES_PER_S as usize);
+        // The next second's first line is written, after a line that counts what was left out.
+        assert_eq!(
+            window.admit(t0 + Duration::from_secs(1)),
+            (true, Some(5_000 - u64::from(MAX_LOG_LINES_PER_S)))
+        );
+        assert_eq!(window.admit(t0 + Duration::from_millis(1_500)), (true, None));
+    }
+
     use super::*;
 
     #[test]
