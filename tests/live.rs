@@ -7,7 +7,7 @@ use std::path::Path;
 use amirange::live::{LiveEngine, Setup};
 use amirange_range::exercise::Exercise;
 use amirange_range::messages::{Action, Role};
-use amirange_range::session::{Outcome, Session, journal_text, parse_journal, replay};
+use amirange_range::session::{Outcome, Session, parse_journal, replay};
 use serde_json::Value;
 
 fn exercise(file: &str) -> Exercise {
@@ -305,7 +305,8 @@ fn red_disconnects_blue_contains_and_the_journal_replays() {
     );
 
     // The journal replays to the same bytes.
-    let text = journal_text(&s.header(), s.journal());
+    s.summarise_refusals();
+    let text = s.journal_unwritten().to_owned();
     let (header, entries) = parse_journal("journal.jsonl", &text).expect("journal");
     let again: Setup = serde_json::from_value(header.setup).expect("setup");
     assert_eq!(again, setup);
