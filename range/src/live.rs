@@ -304,6 +304,8 @@ fn drive(
     // Answers that wait for the journal to be written (it failed).
     let mut held: Vec<Answer> = Vec::new();
     let mut last_try = Instant::now();
+    // Whether the log said the journal is blocked (it says so once each time).
+    let mut told_blocked = false;
     publish(&session, &shared);
     loop {
         // Requests first: they are carried out at the tick the engine has reached.
@@ -369,6 +371,12 @@ fn drive(
                 }
             }
         }
+        let blocked = session.journal_blocked();
+        if blocked && !told_blocked && !session.journal_failing() {
+            let why = session.journal_state().blocked.unwrap_or_default();
+            log(format_args!("{why}"));
+        }
+        told_blocked = blocked;
         if gone {
             if session.journal_failing() {
                 log(format_args!(
@@ -542,7 +550,7 @@ mod tests {
             first.try_recv().is_err(),
             "no answer before the journal holds the action"
         );
-        assert!(live.is_finished().then_some(()).is_none(), "the exercise goes on");
+        assert!(!live.is_finished(), "the exercise goes on");
         let refused = ask(&live, "red", Role::Red, phish())
             .blocking_recv()
             .expect("an answer");
@@ -576,5 +584,42 @@ mod tests {
             text.contains("cannot be written"),
             "the refusals are summarised: {text}"
         );
+    }
+
+    #[test]
+    fn the_journal_cap_pauses_the_exercise_and_white_sees_why() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let session = Session::new(Box::new(Tally { now: 0, done: 0 }), "t", 60.0, 0.0);
+        let cap = session.journal_unwritten().len() as u64 + crate::session::JOURNAL_HEADROOM + 500;
+        let live = Live::start(session.with_journal_cap(cap), dir.path()).expect("starts");
+        let phish = || Action::Phish { account: "ops".into() };
+        let mut accepted = 0;
+        let reason = loop {
+            match ask(&live, "red", Role::Red, phish())
+                .blocking_recv()
+                .expect("an answer")
+                .1
+            {
+                Outcome::Accepted { .. } => accepted += 1,
+                Outcome::Refused { reason } => break reason,
+            }
+            assert!(accepted < 100, "the cap never stopped the phishes");
+        };
+        assert!(reason.contains("journal is full"), "{reason}");
+        let view = white_until(&live, |v| v["view"]["journal"]["blocked"].is_string());
+        assert!(
+            view["view"]["journal"]["blocked"]
+                .as_str()
+                .is_some_and(|w| w.contains("reached its cap")),
+            "{view}"
+        );
+        assert_eq!(view["clock"]["paused"], true, "{view}");
+        let red = live.published().read().expect("views").view(Role::Red);
+        assert!(red["view"].get("journal").is_none(), "only white is told: {red}");
+        live.join().expect("ends cleanly");
+        let on_disk = std::fs::metadata(dir.path().join("journal.jsonl"))
+            .expect("the journal")
+            .len();
+        assert!(on_disk <= cap, "{on_disk} bytes on disk, the cap is {cap}");
     }
 }

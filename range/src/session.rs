@@ -540,6 +540,11 @@ impl Session {
         self.pause_for_the_journal(wall);
     }
 
+    /// Whether the journal takes no more actions (it reached its cap, or is failing).
+    pub fn journal_blocked(&self) -> bool {
+        self.ledger.blocked.is_some()
+    }
+
     /// Whether the journal is failing ([`Session::journal_failed`] and not recovered).
     pub fn journal_failing(&self) -> bool {
         matches!(self.ledger.blocked, Some(Blocked::Failed(_)))
