@@ -156,7 +156,7 @@ impl Channels {
             .open(&journal_path)
             .map_err(|e| format!("cannot create {}: {e}", journal_path.display()))?;
         self.start_with(session, Box::new(journal), dir)
-            .map_err(|e| format!("cannot write {}: {e}", journal_path.display()))
+            .map_err(|e| format!("{}: {e}", journal_path.display()))
     }
 
     /// Starts `session` on its own thread with its journal written to `journal` (from its
@@ -171,7 +171,7 @@ impl Channels {
         let header = session.journal_unwritten().len() as u64;
         journal
             .write_at(0, session.journal_unwritten().as_bytes())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("cannot write the journal's header: {e}"))?;
         session.journal_written();
         let Channels {
             requests,

@@ -598,7 +598,9 @@ impl Session {
     /// Writes the refusals counted so far as summary lines now (when the exercise stops).
     pub fn summarise_refusals(&mut self) {
         if self.ledger.tallied_since.is_some() {
-            self.ledger.summarise(self.engine.now_s());
+            // On the tick grid even after a run whose end is off it.
+            let now = self.engine.now_s();
+            self.ledger.summarise(now - now % TICK_S);
         }
     }
 
