@@ -622,4 +622,62 @@ mod tests {
             .len();
         assert!(on_disk <= cap, "{on_disk} bytes on disk, the cap is {cap}");
     }
+
+    #[test]
+    fn a_red_flood_of_refused_requests_grows_the_journal_on_disk_by_a_bounded_amount() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let session = Session::new(Box::new(Tally { now: 0, done: 0 }), "t", 60.0, 0.0);
+        let header = session.journal_unwritten().len() as u64;
+        let live = Live::start(session, dir.path()).expect("starts");
+        let started = Instant::now();
+        let n = 10_000u32;
+        // Ten clients' worth of requests in flight at once, of kinds red may not ask for, some
+        // with a reason of their own each.
+        let mut waiting = Vec::new();
+        for i in 0..n {
+            let action = match i % 3 {
+                0 => Action::FreezeBulk { minutes: 5 },
+                1 => Action::GroundTruth {},
+                _ => Action::Jam {
+                    x_m: 0.0,
+                    y_m: 0.0,
+                    radius_m: 6000.0 + f64::from(i),
+                    strength: 1.0,
+                    minutes: 5,
+                },
+            };
+            waiting.push(ask(&live, "red", Role::Red, action));
+            if waiting.len() == 10 {
+                for w in waiting.drain(..) {
+                    let (_, outcome) = w.blocking_recv().expect("an answer");
+                    assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
+                }
+            }
+        }
+        live.join().expect("ends cleanly");
+        let seconds = started.elapsed().as_secs_f64();
+        let grown = std::fs::metadata(dir.path().join("journal.jsonl"))
+            .expect("the journal")
+            .len()
+            - header;
+        // A summary a wall second at most (and one at the end), each at most REFUSAL_KINDS + 1
+        // lines of a few hundred bytes, whatever the number of refusals.
+        let summaries = seconds.ceil() as u64 + 1;
+        let bound = summaries * (crate::session::REFUSAL_KINDS as u64 + 1) * 300;
+        assert!(
+            grown <= bound,
+            "{grown} bytes for {n} refusals in {seconds:.1} s (bound {bound})"
+        );
+        assert!(grown < u64::from(n), "{grown} bytes for {n} refusals");
+        let text = std::fs::read_to_string(dir.path().join("journal.jsonl")).expect("the journal");
+        let (_, lines) = crate::session::parse_journal("j", &text).expect("a journal");
+        let counted: u64 = lines
+            .iter()
+            .map(|l| match l {
+                crate::session::Line::Refusals(r) => r.count,
+                crate::session::Line::Request(_) => 0,
+            })
+            .sum();
+        assert_eq!(counted, u64::from(n), "every refusal is counted");
+    }
 }
