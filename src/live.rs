@@ -129,6 +129,43 @@ struct BlueAction {
     false_action: Option<String>,
 }
 
+/// The mesh radios' places in squares of [`MeshIndex::CELL_M`], so that asking whether a jammer
+/// reaches one looks at the squares around it, not at the whole fleet.
+#[derive(Debug, Clone, Default)]
+struct MeshIndex {
+    cells: BTreeMap<(i64, i64), Vec<(f32, f32)>>,
+}
+
+impl MeshIndex {
+    /// A square's side, metres.
+    const CELL_M: f32 = 1000.0;
+
+    fn cell(v: f32) -> i64 {
+        // `as` saturates: a place far off the map lands in an edge square, which holds nothing.
+        (v / Self::CELL_M).floor() as i64
+    }
+
+    fn new(meters: impl Iterator<Item = (f32, f32)>) -> MeshIndex {
+        let mut cells: BTreeMap<(i64, i64), Vec<(f32, f32)>> = BTreeMap::new();
+        for (x, y) in meters {
+            cells.entry((Self::cell(x), Self::cell(y))).or_default().push((x, y));
+        }
+        MeshIndex { cells }
+    }
+
+    /// Whether a radio is within `r` metres of (`x`, `y`): the same test as over every meter,
+    /// on the squares the circle's box touches (and one more around, for rounding).
+    fn reaches(&self, x: f32, y: f32, r: f32) -> bool {
+        let (x0, x1) = (Self::cell(x - r).saturating_sub(1), Self::cell(x + r).saturating_add(1));
+        let (y0, y1) = (Self::cell(y - r).saturating_sub(1), Self::cell(y + r).saturating_add(1));
+        (x0..=x1).any(|cx| {
+            self.cells
+                .range((cx, y0)..=(cx, y1))
+                .any(|(_, places)| places.iter().any(|&(px, py)| (px - x).hypot(py - y) <= r))
+        })
+    }
+}
+
 /// A feeder on the map: where its meters are on average, and how many.
 #[derive(Debug, Clone, Copy)]
 struct FeederPlace {
@@ -159,6 +196,8 @@ pub struct LiveEngine {
     blue: Vec<BlueAction>,
     feeders: Vec<FeederPlace>,
     bounds: [f64; 4],
+    /// Where the mesh radios are, for red's jammers.
+    mesh: MeshIndex,
     /// Per meter: whether its relay is open, from the relay events seen.
     relay_open: Vec<bool>,
     relays_seen: usize,
@@ -229,6 +268,12 @@ impl LiveEngine {
             })
             .collect();
         let n = stepper.sim.n_meters();
+        let mesh = MeshIndex::new(
+            net.meters
+                .iter()
+                .filter(|m| m.link == LinkKind::Mesh)
+                .map(|m| (m.pos.x, m.pos.y)),
+        );
         let mut engine = LiveEngine {
             setup,
             scenario,
@@ -241,6 +286,7 @@ impl LiveEngine {
             blue: Vec::new(),
             feeders,
             bounds,
+            mesh,
             relay_open: vec![false; n],
             relays_seen: 0,
             scoreboard: Value::Null,
@@ -410,13 +456,7 @@ impl LiveEngine {
                 minutes,
             } => {
                 let (x, y, r) = (*x_m as f32, *y_m as f32, *radius_m as f32);
-                let reaches = self
-                    .sim()
-                    .network()
-                    .meters
-                    .iter()
-                    .any(|m| m.link == LinkKind::Mesh && (m.pos.x - x).hypot(m.pos.y - y) <= r);
-                if !reaches {
+                if !self.mesh.reaches(x, y, r) {
                     return Err(format!(
                         "no mesh radio within {radius_m} m of ({x_m}, {y_m}): a jammer there reaches nothing"
                     ));
@@ -1060,3 +1100,32 @@ impl Engine for LiveEngine {
 
 /// The tick the live session steps by, in microseconds (for callers sizing progress).
 pub const TICK_US: u64 = TICK_S * MICROS;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jammer_reach_index_agrees_with_a_scan_of_every_meter() {
+        // A fixed scatter of places (a small linear congruential sequence), some in a cluster.
+        let mut state: u64 = 12_345;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) * 20_000.0 - 10_000.0
+        };
+        let places: Vec<(f32, f32)> = (0..2_000).map(|_| (next(), next() / 4.0)).collect();
+        let index = MeshIndex::new(places.iter().copied());
+        let scan = |x: f32, y: f32, r: f32| places.iter().any(|&(px, py)| (px - x).hypot(py - y) <= r);
+        for _ in 0..2_000 {
+            let (x, y, r) = (next() * 1.5, next(), (next() + 10_000.0) / 4.0 + 0.5);
+            assert_eq!(index.reaches(x, y, r), scan(x, y, r), "at ({x}, {y}) within {r} m");
+        }
+        // A place exactly on a radio, and places far off the map.
+        let (px, py) = places[7];
+        assert!(index.reaches(px, py, 0.001));
+        assert!(!index.reaches(3.0e38, -3.0e38, 5000.0));
+        assert!(!index.reaches(f32::INFINITY, 0.0, 5000.0));
+    }
+}
