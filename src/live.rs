@@ -13,8 +13,16 @@
 //!
 //! Everything an action does is an engine input at the tick the session has reached, so the
 //! journal replays it exactly ([`amirange_range::session::replay`]).
+//!
+//! Whatever the players send, the engine's work per request and per tick stays bounded: a
+//! dispatch of crews is queued and the crews leave for at most [`CREW_VISITS_PER_TICK`]
+//! transformers a tick (the queue is engine state, so the journal reproduces it); target lists
+//! are deduplicated; the scoreboard is recomputed once a tick, not after every action; a request
+//! that would do nothing new (crews already on their way, an account already revoked) is refused,
+//! which changes nothing. The views list the newest [`VIEW_ACTIONS`] actions and
+//! [`VIEW_INTERVALS`] intervals, so a snapshot stays small however long the exercise runs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use amirange_attackers::access::{self, Access, Held};
 use amirange_attackers::rogue_firmware::{self, Delivery, PayloadSpec, Signing};
@@ -44,6 +52,21 @@ pub const HES_REBUILD: SimDuration = SimDuration::from_hours(2);
 const PHISH_STREAM: u8 = 255;
 /// Alerts a view lists at most (the newest).
 const VIEW_ALERTS: usize = 200;
+/// Transformers blue's crews leave for per tick at most; a dispatch naming more waits in a
+/// queue and is carried out over the next ticks. A policy choice that bounds the engine's work
+/// per tick (each visit scans the fleet for the transformer's meters) whatever blue sends:
+/// ten a simulated minute is more than a utility's dispatchers send out.
+pub const CREW_VISITS_PER_TICK: usize = 10;
+/// Blue's responses and red's attacks a view lists at most, the newest (the total is given
+/// beside, `responses_total` and `attacks_total`): with subjects of at most
+/// [`SUBJECT_CHARS`] characters, about 15 KiB of a view.
+pub const VIEW_ACTIONS: usize = 50;
+/// Intervals a view's timeline holds at most, the newest: a week of 15-minute intervals.
+pub const VIEW_INTERVALS: usize = 672;
+/// The longest subject a blue action keeps, characters.
+pub const SUBJECT_CHARS: usize = 160;
+/// Transformers a dispatch's subject names; the rest are counted.
+const SUBJECT_TARGETS: usize = 10;
 const MICROS: u64 = 1_000_000;
 
 /// How to build the engine again: the journal's header holds it, so that a replay needs the
@@ -71,7 +94,7 @@ pub struct Setup {
 impl Setup {
     /// The setup of `exercise`, reading its scenario file.
     pub fn of(exercise: &Exercise) -> Result<Setup> {
-        let scenario = std::fs::read_to_string(&exercise.scenario)
+        let scenario = crate::scenario::read_source(&exercise.scenario)
             .with_context(|| format!("reading the exercise's scenario {}", exercise.scenario.display()))?;
         Ok(Setup {
             exercise: exercise.name.clone(),
@@ -106,6 +129,43 @@ struct BlueAction {
     false_action: Option<String>,
 }
 
+/// The mesh radios' places in squares of [`MeshIndex::CELL_M`], so that asking whether a jammer
+/// reaches one looks at the squares around it, not at the whole fleet.
+#[derive(Debug, Clone, Default)]
+struct MeshIndex {
+    cells: BTreeMap<(i64, i64), Vec<(f32, f32)>>,
+}
+
+impl MeshIndex {
+    /// A square's side, metres.
+    const CELL_M: f32 = 1000.0;
+
+    fn cell(v: f32) -> i64 {
+        // `as` saturates: a place far off the map lands in an edge square, which holds nothing.
+        (v / Self::CELL_M).floor() as i64
+    }
+
+    fn new(meters: impl Iterator<Item = (f32, f32)>) -> MeshIndex {
+        let mut cells: BTreeMap<(i64, i64), Vec<(f32, f32)>> = BTreeMap::new();
+        for (x, y) in meters {
+            cells.entry((Self::cell(x), Self::cell(y))).or_default().push((x, y));
+        }
+        MeshIndex { cells }
+    }
+
+    /// Whether a radio is within `r` metres of (`x`, `y`): the same test as over every meter,
+    /// on the squares the circle's box touches (and one more around, for rounding).
+    fn reaches(&self, x: f32, y: f32, r: f32) -> bool {
+        let (x0, x1) = (Self::cell(x - r).saturating_sub(1), Self::cell(x + r).saturating_add(1));
+        let (y0, y1) = (Self::cell(y - r).saturating_sub(1), Self::cell(y + r).saturating_add(1));
+        (x0..=x1).any(|cx| {
+            self.cells
+                .range((cx, y0)..=(cx, y1))
+                .any(|(_, places)| places.iter().any(|&(px, py)| (px - x).hypot(py - y) <= r))
+        })
+    }
+}
+
 /// A feeder on the map: where its meters are on average, and how many.
 #[derive(Debug, Clone, Copy)]
 struct FeederPlace {
@@ -136,6 +196,8 @@ pub struct LiveEngine {
     blue: Vec<BlueAction>,
     feeders: Vec<FeederPlace>,
     bounds: [f64; 4],
+    /// Where the mesh radios are, for red's jammers.
+    mesh: MeshIndex,
     /// Per meter: whether its relay is open, from the relay events seen.
     relay_open: Vec<bool>,
     relays_seen: usize,
@@ -144,6 +206,20 @@ pub struct LiveEngine {
     frozen_until: Option<SimTime>,
     /// Whether blue isolated the HES (the defender isolates it once per run).
     isolated: bool,
+    /// Accounts blue revoked.
+    revoked: BTreeSet<String>,
+    /// Whether blue ordered the rollback (it runs to the end once ordered).
+    rolling_back: bool,
+    /// Whether blue sent crews to the meters that no longer answer (they go on to the end).
+    crews_out: bool,
+    /// Transformers blue's crews are to leave for, in order ([`CREW_VISITS_PER_TICK`] a tick).
+    crews: VecDeque<u32>,
+    /// The same, for lookups.
+    crews_queued: BTreeSet<u32>,
+    /// Whether an action changed what the scoreboard counts since it was last computed.
+    score_stale: bool,
+    /// Whether some attack has begun (once true, always true).
+    begun: bool,
 }
 
 impl LiveEngine {
@@ -192,6 +268,12 @@ impl LiveEngine {
             })
             .collect();
         let n = stepper.sim.n_meters();
+        let mesh = MeshIndex::new(
+            net.meters
+                .iter()
+                .filter(|m| m.link == LinkKind::Mesh)
+                .map(|m| (m.pos.x, m.pos.y)),
+        );
         let mut engine = LiveEngine {
             setup,
             scenario,
@@ -204,11 +286,19 @@ impl LiveEngine {
             blue: Vec::new(),
             feeders,
             bounds,
+            mesh,
             relay_open: vec![false; n],
             relays_seen: 0,
             scoreboard: Value::Null,
             frozen_until: None,
             isolated: false,
+            revoked: BTreeSet::new(),
+            rolling_back: false,
+            crews_out: false,
+            crews: VecDeque::new(),
+            crews_queued: BTreeSet::new(),
+            score_stale: false,
+            begun: false,
         };
         engine.scoreboard = engine.score();
         Ok(engine)
@@ -236,8 +326,16 @@ impl LiveEngine {
         }
     }
 
-    /// Whether some attack (red's or the scenario's own) has begun by now.
-    fn attack_begun(&self) -> bool {
+    /// Whether some attack (red's or the scenario's own) has begun by now (remembered once
+    /// true: the records and the clock only grow).
+    fn attack_begun(&mut self) -> bool {
+        if !self.begun {
+            self.begun = self.attack_begun_now();
+        }
+        self.begun
+    }
+
+    fn attack_begun_now(&self) -> bool {
         let sim = self.sim();
         let now = sim.now();
         let ids: BTreeSet<String> = match self.state() {
@@ -306,7 +404,7 @@ impl LiveEngine {
                         account: account.clone(),
                         second_factor,
                     },
-                    targets: Targets::Feeders(feeders.clone()),
+                    targets: Targets::Feeders(once_each(feeders)),
                     batch: None,
                     spacing: None,
                 });
@@ -338,7 +436,7 @@ impl LiveEngine {
                             account: account.clone(),
                             second_factor,
                         },
-                        targets: Targets::Feeders(feeders.clone()),
+                        targets: Targets::Feeders(once_each(feeders)),
                     },
                     signing: if self.setup.leaked_signing_key {
                         Signing::LeakedKey
@@ -358,13 +456,7 @@ impl LiveEngine {
                 minutes,
             } => {
                 let (x, y, r) = (*x_m as f32, *y_m as f32, *radius_m as f32);
-                let reaches = self
-                    .sim()
-                    .network()
-                    .meters
-                    .iter()
-                    .any(|m| m.link == LinkKind::Mesh && (m.pos.x - x).hypot(m.pos.y - y) <= r);
-                if !reaches {
+                if !self.mesh.reaches(x, y, r) {
                     return Err(format!(
                         "no mesh radio within {radius_m} m of ({x_m}, {y_m}): a jammer there reaches nothing"
                     ));
@@ -409,8 +501,9 @@ impl LiveEngine {
 
     fn blue_action(&mut self, team: &str, action: &Action) -> Result<Value, String> {
         let now_s = self.now_us() / MICROS;
-        let begun = self.attack_begun();
-        let no_attack = (!begun).then(|| "no attack had begun".to_owned());
+        // Every refusal below comes before anything changes: a refusal is journalled in
+        // summary only, and must leave the engine as it was.
+        let mut extra = None;
         let (name, subject, false_action) = match action {
             Action::FreezeBulk { minutes } => {
                 let now = self.sim().now();
@@ -420,8 +513,9 @@ impl LiveEngine {
                         until.0 / MICROS
                     ));
                 }
+                defender(self.running()?)?;
+                let no_attack = (!self.attack_begun()).then(|| "no attack had begun".to_owned());
                 let back = now + SimDuration::from_minutes(u64::from(*minutes));
-                self.frozen_until = Some(back);
                 let (d, sim) = defender(self.running()?)?;
                 d.respond_now(sim, Response::FreezeBulk(BULK_METERS), "")
                     .map_err(|e| e.to_string())?;
@@ -429,6 +523,7 @@ impl LiveEngine {
                     sim.schedule(back, Input::FreezeBulk { above: None })
                         .map_err(|e| e.to_string())?;
                 }
+                self.frozen_until = Some(back);
                 (
                     "freeze-bulk",
                     format!("above {BULK_METERS} meters for {minutes} min"),
@@ -439,64 +534,76 @@ impl LiveEngine {
                 if !self.ctx.accounts.iter().any(|a| &a.name == account) {
                     return Err(format!("no HES account {account}"));
                 }
+                if self.revoked.contains(account) {
+                    return Err(format!("{account} is revoked already"));
+                }
+                defender(self.running()?)?;
                 let innocent =
                     (!self.account_compromised(account)).then(|| format!("no attacker held or used {account}"));
                 let (d, sim) = defender(self.running()?)?;
                 d.respond_now(sim, Response::RevokeAccount, account)
                     .map_err(|e| e.to_string())?;
+                self.revoked.insert(account.clone());
                 ("revoke-account", account.clone(), innocent)
             }
             Action::IsolateHes {} => {
                 if self.isolated {
                     return Err("the HES was isolated once already in this exercise".into());
                 }
-                self.isolated = true;
+                defender(self.running()?)?;
+                let no_attack = (!self.attack_begun()).then(|| "no attack had begun".to_owned());
                 let (d, sim) = defender(self.running()?)?;
                 d.respond_now(sim, Response::IsolateHes(HES_REBUILD), "")
                     .map_err(|e| e.to_string())?;
+                self.isolated = true;
                 ("isolate-hes", format!("rebuilt after {HES_REBUILD}"), no_attack)
             }
             Action::RollbackFirmware {} => {
+                if self.rolling_back {
+                    return Err("the rollback is under way already (it goes on to the end of the exercise)".into());
+                }
                 let (d, sim) = defender(self.running()?)?;
                 d.respond_now(sim, Response::RollbackFirmware, "")
                     .map_err(|e| e.to_string())?;
+                self.rolling_back = true;
                 ("rollback-firmware", String::new(), None)
+            }
+            Action::DispatchCrews { transformers } if transformers.is_empty() => {
+                if self.crews_out {
+                    return Err(
+                        "crews visit the meters that no longer answer already (they go on to the end of the exercise)"
+                            .into(),
+                    );
+                }
+                let (d, sim) = defender(self.running()?)?;
+                d.respond_now(sim, Response::DispatchCrews, "")
+                    .map_err(|e| e.to_string())?;
+                self.crews_out = true;
+                ("dispatch-crews", "to meters that no longer answer".to_owned(), None)
             }
             Action::DispatchCrews { transformers } => {
                 let n = self.sim().network().transformers.len();
                 if let Some(t) = transformers.iter().find(|&&t| t as usize >= n) {
                     return Err(format!("no transformer {t} (there are {n})"));
                 }
-                let (d, sim) = defender(self.running()?)?;
-                if transformers.is_empty() {
-                    d.respond_now(sim, Response::DispatchCrews, "")
-                        .map_err(|e| e.to_string())?;
-                } else {
-                    for &t in transformers {
-                        d.respond_now(sim, Response::InspectMeters, &format!("transformer {t}"))
-                            .map_err(|e| e.to_string())?;
-                        // The crew also hunts a jammer around the collector closest to it.
-                        let net = sim.network();
-                        let at = net.transformers[t as usize].pos;
-                        let closest = (0..net.collectors.len()).min_by(|&a, &b| {
-                            let d = |c: usize| {
-                                let p = net.collectors[c].pos;
-                                (p.x - at.x).hypot(p.y - at.y)
-                            };
-                            d(a).total_cmp(&d(b))
-                        });
-                        if let Some(c) = closest {
-                            d.respond_now(sim, Response::HuntJammer, &format!("collector {c}"))
-                                .map_err(|e| e.to_string())?;
-                        }
-                    }
+                defender(self.running()?)?;
+                let transformers = once_each(transformers);
+                let new: Vec<u32> = transformers
+                    .iter()
+                    .copied()
+                    .filter(|t| !self.crews_queued.contains(t))
+                    .collect();
+                if new.is_empty() {
+                    return Err(format!(
+                        "crews are on their way to all of these transformers already ({} transformers wait for a crew)",
+                        self.crews.len()
+                    ));
                 }
-                let subject = if transformers.is_empty() {
-                    "to meters that no longer answer".to_owned()
-                } else {
-                    format!("to transformers {transformers:?}")
-                };
-                ("dispatch-crews", subject, None)
+                // The crews leave at the next ticks, CREW_VISITS_PER_TICK a tick, in this order.
+                self.crews_queued.extend(new.iter().copied());
+                self.crews.extend(new.iter().copied());
+                extra = Some(json!({ "queued": new.len(), "waiting": self.crews.len() }));
+                ("dispatch-crews", targets_subject("transformers", &transformers), None)
             }
             Action::SetThreshold { detector, field, value } => {
                 let (d, _) = defender(self.running()?)?;
@@ -505,9 +612,13 @@ impl LiveEngine {
             }
             _ => return Err(format!("`{}` is not a blue action", action.name())),
         };
+        let subject = clip(&subject, SUBJECT_CHARS);
         // Whether it was a false action is ground truth: white's view and the scoreboard say so,
         // blue's answer does not.
-        let result = json!({ "done": name, "subject": subject });
+        let mut result = json!({ "done": name, "subject": subject });
+        if let (Some(Value::Object(more)), Value::Object(fields)) = (extra, &mut result) {
+            fields.extend(more);
+        }
         self.blue.push(BlueAction {
             team: team.to_owned(),
             at_s: now_s,
@@ -516,6 +627,37 @@ impl LiveEngine {
             false_action,
         });
         Ok(result)
+    }
+
+    /// Sends crews to the next transformers of the queue, [`CREW_VISITS_PER_TICK`] at most:
+    /// each crew inspects the transformer's meters and hunts a jammer around the collector
+    /// closest to it.
+    fn send_crews(&mut self) -> Result<(), String> {
+        for _ in 0..CREW_VISITS_PER_TICK {
+            let Some(t) = self.crews.pop_front() else {
+                break;
+            };
+            self.crews_queued.remove(&t);
+            let (d, sim) = defender(self.running()?)?;
+            d.respond_now(sim, Response::InspectMeters, &format!("transformer {t}"))
+                .map_err(|e| e.to_string())?;
+            let net = sim.network();
+            let Some(at) = net.transformers.get(t as usize).map(|t| t.pos) else {
+                continue;
+            };
+            let closest = (0..net.collectors.len()).min_by(|&a, &b| {
+                let d = |c: usize| {
+                    let p = net.collectors[c].pos;
+                    (p.x - at.x).hypot(p.y - at.y)
+                };
+                d(a).total_cmp(&d(b))
+            });
+            if let Some(c) = closest {
+                d.respond_now(sim, Response::HuntJammer, &format!("collector {c}"))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
     }
 
     fn inject_outage(&mut self, feeder: u32, minutes: u32) -> Result<Value, String> {
@@ -650,14 +792,17 @@ impl LiveEngine {
     }
 
     fn timeline(&self, truth: bool) -> Value {
-        let records = &self.sim().records().intervals;
+        let all = &self.sim().records().intervals;
+        // The newest VIEW_INTERVALS: interval i of `all` is `first + i`.
+        let first = all.len().saturating_sub(VIEW_INTERVALS);
+        let records = &all[first..];
         let n_feeders = self.feeders.len();
         let scada = &self.sim().records().scada_kw;
         let t_s: Vec<u64> = records
             .iter()
             .map(|r| (u64::from(r.slot) + 1) * INTERVAL.as_micros() / MICROS)
             .collect();
-        let load_kw: Vec<f64> = (0..records.len())
+        let load_kw: Vec<f64> = (first..all.len())
             .map(|i| {
                 scada
                     .get(i * n_feeders..(i + 1) * n_feeders)
@@ -756,6 +901,36 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// `list` with each value once, where it first appears.
+fn once_each(list: &[u32]) -> Vec<u32> {
+    let mut seen = BTreeSet::new();
+    list.iter().copied().filter(|t| seen.insert(*t)).collect()
+}
+
+/// "to transformers [0, 1]", naming [`SUBJECT_TARGETS`] at most and counting the rest.
+fn targets_subject(what: &str, list: &[u32]) -> String {
+    let named = &list[..list.len().min(SUBJECT_TARGETS)];
+    let more = list.len() - named.len();
+    if more == 0 {
+        format!("to {what} {named:?}")
+    } else {
+        format!("to {what} {named:?} and {more} more")
+    }
+}
+
+/// `text` cut to at most `chars` characters.
+fn clip(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// The newest `n` of `items`.
+fn newest<T>(items: &[T], n: usize) -> &[T] {
+    &items[items.len().saturating_sub(n)..]
+}
+
 /// A team's name as an attack id may hold it.
 fn slug(team: &str) -> String {
     let s: String = team
@@ -782,6 +957,11 @@ impl Engine for LiveEngine {
 
     fn advance(&mut self, to_s: u64) -> Result<(), String> {
         let before = self.now_us();
+        // The crews dispatched so far leave now, at the tick the dispatch was carried out at
+        // or after, a bounded number a tick.
+        if !self.crews.is_empty() {
+            self.send_crews()?;
+        }
         self.running()?
             .step_to(SimTime(to_s * MICROS))
             .map_err(|e| format!("{e:#}"))?;
@@ -806,8 +986,9 @@ impl Engine for LiveEngine {
         }
         self.relays_seen = events.len();
         let interval = INTERVAL.as_micros();
-        if before / interval != (to_s * MICROS) / interval {
+        if self.score_stale || before / interval != (to_s * MICROS) / interval {
             self.scoreboard = self.score();
+            self.score_stale = false;
         }
         Ok(())
     }
@@ -819,9 +1000,8 @@ impl Engine for LiveEngine {
             (Role::White, Action::InjectOutage { feeder, minutes }) => self.inject_outage(*feeder, *minutes),
             _ => Err(format!("`{}` does not act on the engine", action.name())),
         };
-        if result.is_ok() {
-            self.scoreboard = self.score();
-        }
+        // Scoring looks at the whole run so far: once a tick, not after every action.
+        self.score_stale |= result.is_ok();
         result
     }
 
@@ -840,7 +1020,8 @@ impl Engine for LiveEngine {
                     "feeders": self.feeders.len(),
                     "bounds": self.bounds.map(f64::round),
                     "held": held,
-                    "attacks": self.red,
+                    "attacks": newest(&self.red, VIEW_ACTIONS),
+                    "attacks_total": self.red.len(),
                 })
             }
             Role::Blue => json!({
@@ -848,11 +1029,12 @@ impl Engine for LiveEngine {
                 "timeline": self.timeline(false),
                 "alerts": self.alerts(),
                 "map": self.map(false),
-                "responses": self
-                    .blue
+                "responses": newest(&self.blue, VIEW_ACTIONS)
                     .iter()
                     .map(|b| json!({"team": b.team, "at_s": b.at_s, "action": b.action, "subject": b.subject}))
                     .collect::<Vec<_>>(),
+                "responses_total": self.blue.len(),
+                "crews_waiting": self.crews.len(),
             }),
             Role::White => {
                 let truth: Vec<Value> = self
@@ -870,8 +1052,11 @@ impl Engine for LiveEngine {
                     "alerts": self.alerts(),
                     "map": self.map(true),
                     "scoreboard": self.scoreboard,
-                    "attacks": self.red,
-                    "responses": self.blue,
+                    "attacks": newest(&self.red, VIEW_ACTIONS),
+                    "attacks_total": self.red.len(),
+                    "responses": newest(&self.blue, VIEW_ACTIONS),
+                    "responses_total": self.blue.len(),
+                    "crews_waiting": self.crews.len(),
                     "truth": truth,
                 })
             }
@@ -915,3 +1100,32 @@ impl Engine for LiveEngine {
 
 /// The tick the live session steps by, in microseconds (for callers sizing progress).
 pub const TICK_US: u64 = TICK_S * MICROS;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jammer_reach_index_agrees_with_a_scan_of_every_meter() {
+        // A fixed scatter of places (a small linear congruential sequence), some in a cluster.
+        let mut state: u64 = 12_345;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) * 20_000.0 - 10_000.0
+        };
+        let places: Vec<(f32, f32)> = (0..2_000).map(|_| (next(), next() / 4.0)).collect();
+        let index = MeshIndex::new(places.iter().copied());
+        let scan = |x: f32, y: f32, r: f32| places.iter().any(|&(px, py)| (px - x).hypot(py - y) <= r);
+        for _ in 0..2_000 {
+            let (x, y, r) = (next() * 1.5, next(), (next() + 10_000.0) / 4.0 + 0.5);
+            assert_eq!(index.reaches(x, y, r), scan(x, y, r), "at ({x}, {y}) within {r} m");
+        }
+        // A place exactly on a radio, and places far off the map.
+        let (px, py) = places[7];
+        assert!(index.reaches(px, py, 0.001));
+        assert!(!index.reaches(3.0e38, -3.0e38, 5000.0));
+        assert!(!index.reaches(f32::INFINITY, 0.0, 5000.0));
+    }
+}

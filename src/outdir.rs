@@ -795,39 +795,7 @@ impl Writer<'_> {
     /// folder holding anything but amirange's marker (a journal, by name), creates it and
     /// writes the marker.
     pub fn prepare_in_place(&self, dir: &Path, kind: FolderKind) -> Result<(), FolderError> {
-        check_destination(dir)?;
-        if fs::symlink_metadata(dir).is_ok() {
-            if kind == FolderKind::Exercise && dir.join("journal.jsonl").exists() {
-                return Err(FolderError::HoldsJournal { dir: dir.to_path_buf() });
-            }
-            if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
-                return Err(FolderError::NotAFolder { dir: dir.to_path_buf() });
-            }
-            if let Some(Ok(found)) = read_marker(dir)
-                && found != kind.name()
-            {
-                return Err(FolderError::OtherKind {
-                    dir: dir.to_path_buf(),
-                    found,
-                    wanted: kind,
-                });
-            }
-            let mut others: Vec<String> = fs::read_dir(dir)
-                .map_err(io_error(format!("reading {}", dir.display())))?
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != MARKER)
-                .collect();
-            others.sort();
-            if let Some(example) = others.first() {
-                return Err(FolderError::Occupied {
-                    dir: dir.to_path_buf(),
-                    kind,
-                    count: others.len(),
-                    example: example.clone(),
-                });
-            }
-        }
+        check_in_place(dir, kind)?;
         self.steps
             .create_dir_all(dir)
             .map_err(io_error(format!("creating {}", dir.display())))?;
@@ -836,6 +804,46 @@ impl Writer<'_> {
             .write_file(&marker, &marker_bytes(kind))
             .map_err(io_error(format!("writing {}", marker.display())))
     }
+}
+
+/// Checks, changing nothing, that a folder filled in place (a live exercise's) may be made at
+/// `dir`: the path is allowed, and anything there is empty but for amirange's marker of the
+/// same kind (a journal is named as such).
+pub fn check_in_place(dir: &Path, kind: FolderKind) -> Result<(), FolderError> {
+    check_destination(dir)?;
+    if fs::symlink_metadata(dir).is_ok() {
+        if kind == FolderKind::Exercise && dir.join("journal.jsonl").exists() {
+            return Err(FolderError::HoldsJournal { dir: dir.to_path_buf() });
+        }
+        if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+            return Err(FolderError::NotAFolder { dir: dir.to_path_buf() });
+        }
+        if let Some(Ok(found)) = read_marker(dir)
+            && found != kind.name()
+        {
+            return Err(FolderError::OtherKind {
+                dir: dir.to_path_buf(),
+                found,
+                wanted: kind,
+            });
+        }
+        let mut others: Vec<String> = fs::read_dir(dir)
+            .map_err(io_error(format!("reading {}", dir.display())))?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != MARKER)
+            .collect();
+        others.sort();
+        if let Some(example) = others.first() {
+            return Err(FolderError::Occupied {
+                dir: dir.to_path_buf(),
+                kind,
+                count: others.len(),
+                example: example.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Writes the folder `dir` of `kind` with the real file system (see [`Writer::write`]) and

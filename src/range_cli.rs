@@ -9,7 +9,7 @@ use amirange::live::{LiveEngine, Setup};
 use amirange_range::client::{self, Client};
 use amirange_range::dashboard::Dashboard;
 use amirange_range::exercise::Exercise;
-use amirange_range::live::Live;
+use amirange_range::live::Channels;
 use amirange_range::messages::{Action, FirmwarePayload, Role, ServerMessage};
 use amirange_range::server::{CertSource, Server, ServerConfig};
 use amirange_range::session::{Session, parse_journal, replay};
@@ -203,14 +203,15 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     eprintln!("building {} ...", exercise.scenario.display());
     let engine = LiveEngine::new(setup)?;
     let dir = args.out.clone().unwrap_or_else(|| fresh_dir(&exercise.name));
-    // The folder's path is checked, a journal or files amirange did not write refused, and
-    // amirange's marker written (src/outdir.rs).
-    amirange::outdir::prepare_exercise_folder(&dir)?;
-    let session = Session::new(Box::new(engine), &exercise.name, exercise.pace, 0.0);
-    let live = Live::start(session, &dir).map_err(anyhow::Error::msg)?;
+    // The folder's path is checked, and a journal or files amirange did not write refused,
+    // before anything else; it is made (with amirange's marker, src/outdir.rs) only once the
+    // ports are bound.
+    amirange::outdir::check_in_place(&dir, amirange::outdir::FolderKind::Exercise)?;
     let exercise = Arc::new(exercise);
     let rt = runtime()?;
-    let result = rt.block_on(async {
+    // The ports first: a start that fails (a port in use) leaves nothing behind.
+    let channels = Channels::new();
+    let (server, dashboard) = rt.block_on(async {
         let mut cfg = ServerConfig::new(exercise.listen);
         if let Some((cert, key)) = &args.cert {
             cfg.cert = CertSource::Files {
@@ -218,10 +219,18 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 key: key.clone(),
             };
         }
-        let server = Server::bind(cfg, Arc::clone(&exercise), live.requests(), live.published()).await?;
+        let server = Server::bind(cfg, Arc::clone(&exercise), channels.requests(), channels.published())
+            .await
+            .map_err(|e| each_cause_once(&e))?;
         let dashboard = Dashboard::bind(exercise.dashboard)
             .await
             .with_context(|| format!("the dashboard cannot listen on {}", exercise.dashboard))?;
+        anyhow::Ok((server, dashboard))
+    })?;
+    amirange::outdir::prepare_exercise_folder(&dir)?;
+    let session = Session::new(Box::new(engine), &exercise.name, exercise.pace, 0.0);
+    let live = channels.start(session, &dir).map_err(anyhow::Error::msg)?;
+    let result = rt.block_on(async {
         let dash_addr = dashboard.local_addr()?;
         println!("exercise {} ({})", exercise.name, exercise.scenario.display());
         println!("  QUIC        {} (ALPN amirange/1)", server.local_addr);
@@ -308,6 +317,23 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// `error` as one message that names each cause once: a library error whose text already
+/// ends with its source's (`cannot listen on ADDR: CAUSE`) would print it twice in anyhow's
+/// chain.
+fn each_cause_once(error: &(dyn std::error::Error + 'static)) -> anyhow::Error {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    anyhow::Error::msg(text)
+}
+
 /// `amirange replay JOURNAL`: re-runs the exercise without the network and writes its
 /// `metrics.json`; compares it with the one beside the journal when there is one.
 pub fn replay_journal(journal: &Path, out: Option<&Path>) -> Result<bool> {
@@ -315,10 +341,11 @@ pub fn replay_journal(journal: &Path, out: Option<&Path>) -> Result<bool> {
     let (header, entries) = parse_journal(&journal.display().to_string(), &text)?;
     let setup: Setup = serde_json::from_value(header.setup)
         .with_context(|| format!("{}:1: the header's `setup`", journal.display()))?;
+    let requests = entries.iter().filter(|l| l.request().is_some()).count();
     eprintln!(
-        "replaying {} ({} journalled requests) ...",
+        "replaying {} ({requests} journalled requests, {} summaries of refusals) ...",
         header.exercise,
-        entries.len()
+        entries.len() - requests
     );
     let engine = LiveEngine::new(setup)?;
     let metrics = replay(Box::new(engine), &entries).map_err(anyhow::Error::msg)?;

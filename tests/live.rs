@@ -7,7 +7,7 @@ use std::path::Path;
 use amirange::live::{LiveEngine, Setup};
 use amirange_range::exercise::Exercise;
 use amirange_range::messages::{Action, Role};
-use amirange_range::session::{Outcome, Session, journal_text, parse_journal, replay};
+use amirange_range::session::{Outcome, Session, parse_journal, replay};
 use serde_json::Value;
 
 fn exercise(file: &str) -> Exercise {
@@ -305,7 +305,8 @@ fn red_disconnects_blue_contains_and_the_journal_replays() {
     );
 
     // The journal replays to the same bytes.
-    let text = journal_text(&s.header(), s.journal());
+    s.summarise_refusals();
+    let text = s.journal_unwritten().to_owned();
     let (header, entries) = parse_journal("journal.jsonl", &text).expect("journal");
     let again: Setup = serde_json::from_value(header.setup).expect("setup");
     assert_eq!(again, setup);
@@ -333,4 +334,217 @@ fn every_exercise_file_loads_and_builds() {
         n += 1;
     }
     assert!(n >= 3, "one exercise per headline attack at least, found {n}");
+}
+
+/// Blue's dispatch of crews to `n` transformers from `first` on (wrapping at `of`).
+fn crews(first: u32, n: u32, of: u32) -> Action {
+    Action::DispatchCrews {
+        transformers: (0..n).map(|i| (first + i) % of).collect(),
+    }
+}
+
+/// The fleet's transformers, as blue's refusal of one past the end says.
+fn transformers_of(s: &mut Session) -> u32 {
+    let o = act(
+        s,
+        "blue",
+        Role::Blue,
+        Action::DispatchCrews {
+            transformers: vec![u32::MAX],
+        },
+    );
+    let reason = refused(&o);
+    reason
+        .rsplit("there are ")
+        .next()
+        .and_then(|n| n.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("{reason}"))
+}
+
+#[test]
+fn a_journal_with_queued_crews_and_refusal_summaries_replays_byte_for_byte() {
+    let setup = setup();
+    let mut s = session(&setup);
+    let n = transformers_of(&mut s);
+    assert!(n > 10, "the fleet has {n} transformers");
+    tick_to(&mut s, 3600);
+    let o = act(&mut s, "blue", Role::Blue, crews(0, 250, n));
+    let first = accepted(&o).clone();
+    assert_eq!(first["queued"], u64::from(n.min(250)), "{first}");
+    assert!(refused(&act(&mut s, "blue", Role::Blue, crews(0, 250, n))).contains("on their way"));
+    // Red floods with what it may not do; the refusals are counted, not replayed.
+    for i in 0..500 {
+        act(&mut s, "red", Role::Red, crews(i, 3, n));
+        act(
+            &mut s,
+            "red",
+            Role::Red,
+            Action::Phish {
+                account: format!("nobody-{i}"),
+            },
+        );
+    }
+    tick_to(&mut s, 3600 + 600);
+    let waiting = s.view(Role::Blue)["crews_waiting"].as_u64().expect("crews waiting");
+    assert_eq!(
+        waiting,
+        u64::from(n.min(250)).saturating_sub(10 * 10),
+        "ten transformers a tick"
+    );
+    // A dispatch that overlaps the queue adds only what is new.
+    let o = act(&mut s, "blue", Role::Blue, crews(n - 5, 10, n));
+    assert!(accepted(&o)["queued"].as_u64().is_some_and(|q| q >= 5), "{o:?}");
+    accepted(&act(&mut s, "blue", Role::Blue, Action::RollbackFirmware {}));
+    assert!(refused(&act(&mut s, "blue", Role::Blue, Action::RollbackFirmware {})).contains("under way"));
+    tick_to(&mut s, 3600 + 3600);
+    s.summarise_refusals();
+    let metrics = s.run_out().expect("run to the end");
+    let text = s.journal_unwritten().to_owned();
+    let (header, lines) = parse_journal("journal.jsonl", &text).expect("journal");
+    let summaries: u64 = lines
+        .iter()
+        .filter_map(|l| match l {
+            amirange_range::session::Line::Refusals(r) => Some(r.count),
+            amirange_range::session::Line::Request(_) => None,
+        })
+        .sum();
+    assert!(summaries >= 1000, "the red flood is counted: {summaries}");
+    assert!(lines.len() < 60, "{} lines for about 1,000 refusals", lines.len());
+    let again: Setup = serde_json::from_value(header.setup).expect("setup");
+    let replayed = replay(Box::new(LiveEngine::new(again).expect("engine")), &lines).expect("replay");
+    assert!(replayed == metrics, "the replay's metrics.json differs");
+    let m: Value = serde_json::from_slice(&metrics).expect("metrics.json");
+    assert!(
+        m["exercise"]["blue_actions"].as_array().is_some_and(|a| a.len() == 3),
+        "{}",
+        m["exercise"]
+    );
+}
+
+/// A view as a `snapshot` answers it (the clock and the view), in bytes.
+fn snapshot_bytes(s: &Session, role: Role) -> usize {
+    serde_json::json!({ "clock": s.clock(), "view": s.view(role) })
+        .to_string()
+        .len()
+}
+
+#[test]
+fn views_stay_bounded_after_thousands_of_responses() {
+    let setup = setup();
+    let mut s = session(&setup);
+    let n = transformers_of(&mut s);
+    tick_to(&mut s, 3600);
+    accepted(&act(&mut s, "blue", Role::Blue, crews(0, 10, n)));
+    let (blue_before, white_before) = (snapshot_bytes(&s, Role::Blue), snapshot_bytes(&s, Role::White));
+    let mut accepted_n = 0;
+    for i in 0..4000u32 {
+        // Thresholds blue may change as often as it likes, and dispatches of long lists.
+        let action = if i % 2 == 0 {
+            Action::SetThreshold {
+                detector: "command-rate".into(),
+                field: "account_meters".into(),
+                value: f64::from(20 + i),
+            }
+        } else {
+            crews(i, 250, n)
+        };
+        if matches!(act(&mut s, "blue", Role::Blue, action), Outcome::Accepted { .. }) {
+            accepted_n += 1;
+        }
+        if i % 400 == 0 {
+            let next = s.clock().sim_time_s + 60;
+            tick_to(&mut s, next);
+        }
+    }
+    assert!(accepted_n >= 2000, "{accepted_n} responses");
+    let (blue, white) = (snapshot_bytes(&s, Role::Blue), snapshot_bytes(&s, Role::White));
+    eprintln!(
+        "view after 4,000 requests ({accepted_n} responses): blue {blue} bytes (was {blue_before}), white {white} bytes (was {white_before})"
+    );
+    let view = s.view(Role::White);
+    assert_eq!(view["responses"].as_array().map(Vec::len), Some(50), "the newest 50");
+    assert_eq!(view["responses_total"], accepted_n + 1);
+    // The responses add at most 50 of about 300 bytes; the rest does not grow with requests.
+    assert!(
+        blue <= blue_before + 50 * 300,
+        "blue's view grew from {blue_before} to {blue}"
+    );
+    assert!(
+        white <= white_before + 50 * 400,
+        "white's view grew from {white_before} to {white}"
+    );
+    assert!(white < 256 * 1024, "white's view is {white} bytes");
+}
+
+#[test]
+fn a_blue_flood_of_dispatch_crews_keeps_the_engine_within_a_tick_of_its_pace() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    use amirange_range::live::{Live, Request};
+    use amirange_range::session::TICK_S;
+
+    // A fleet with at least 250 transformers, so that each dispatch names 250 different ones.
+    let mut setup = setup();
+    setup.meters = Some(20_000);
+    let mut s = session(&setup);
+    let n = transformers_of(&mut s);
+    assert!(n >= 250, "{n} transformers");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let live = Live::start(s, tmp.path()).expect("the exercise starts");
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let asked = std::sync::Arc::new(AtomicU64::new(0));
+    // Fifty blue connections, each sending dispatch-crews with 250 transformers as fast as the
+    // answers come.
+    let flood: Vec<_> = (0..50u32)
+        .map(|k| {
+            let (requests, stop, asked) = (live.requests(), stop.clone(), asked.clone());
+            std::thread::spawn(move || {
+                let mut i = k;
+                while !stop.load(Ordering::Relaxed) {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    let request = Request {
+                        team: "blue".into(),
+                        role: Role::Blue,
+                        action: crews(i * 37, 250, n),
+                        reply,
+                    };
+                    if requests.send(request).is_err() || answer.blocking_recv().is_err() {
+                        return;
+                    }
+                    asked.fetch_add(1, Ordering::Relaxed);
+                    i += 50;
+                }
+            })
+        })
+        .collect();
+    // Benchmark-style: a few seconds of wall time at pace 60 (a tick a second).
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    for f in flood {
+        f.join().expect("a flooding thread");
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let clock = live.published().read().expect("views").clock.expect("a clock");
+    let ended = live.join().expect("the exercise ends");
+    let requests = asked.load(Ordering::Relaxed);
+    eprintln!(
+        "blue flood: {requests} dispatch-crews in {wall:.1} s ({:.0} a second) at 20,000 meters ({n} transformers), pace 60: \
+         the engine reached {} s, at most {:.1} simulated seconds behind",
+        requests as f64 / wall,
+        ended.clock.sim_time_s,
+        clock.max_lag_s.max(ended.clock.max_lag_s)
+    );
+    assert!(requests > 100, "the flood ran: {requests} requests");
+    assert!(
+        ended.clock.sim_time_s >= 2 * TICK_S,
+        "the engine moved: {:?}",
+        ended.clock
+    );
+    assert!(
+        ended.clock.max_lag_s < TICK_S as f64,
+        "the engine fell {} simulated seconds behind",
+        ended.clock.max_lag_s
+    );
 }

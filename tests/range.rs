@@ -202,10 +202,72 @@ fn red_steals_and_disconnects_blue_is_alerted_and_freezes_and_the_journal_replay
     // The journal replays, without the network, to the same bytes.
     let text = std::fs::read_to_string(out.join("journal.jsonl")).expect("journal");
     let (header, entries) = parse_journal("journal.jsonl", &text).expect("a journal");
-    let kinds: Vec<&str> = entries.iter().map(|e| e.action.name()).collect();
+    let kinds: Vec<&str> = entries
+        .iter()
+        .filter_map(|l| l.request())
+        .map(|e| e.action.name())
+        .collect();
     assert_eq!(kinds, ["phish", "disconnect", "freeze-bulk", "disconnect", "set-pace"]);
     let again: Setup = serde_json::from_value(header.setup).expect("setup");
     assert_eq!(again, setup);
     let replayed = replay(Box::new(LiveEngine::new(again).expect("engine")), &entries).expect("replay");
     assert!(replayed == metrics, "the replay's metrics.json differs");
+}
+
+/// An exercise file beside a half-hour scenario of 300 meters, listening on `listen`.
+fn write_short_exercise(dir: &std::path::Path, listen: &str) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let scenario = std::fs::read_to_string(format!("{root}/scenarios/exercises/mass-disconnect.scenario.ron"))
+        .expect("scenario")
+        .replace("duration: \"8h\"", "duration: \"30min\"");
+    std::fs::write(dir.join("s.ron"), scenario).expect("write scenario");
+    let text = format!(
+        r#"Exercise(
+            name: "bind-twice",
+            scenario: "s.ron",
+            pace: 3600.0,
+            listen: "{listen}",
+            dashboard: "127.0.0.1:0",
+            meters: 300,
+            teams: [(name: "white", role: White, token: Given("{WHITE}"))],
+        )"#
+    );
+    std::fs::write(dir.join("exercise.ron"), text).expect("write exercise");
+}
+
+#[test]
+fn a_failed_bind_leaves_no_journal_and_a_retry_with_the_same_out_works() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port to take");
+    let addr = taken.local_addr().expect("its address");
+    write_short_exercise(tmp.path(), &addr.to_string());
+    let serve = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_amirange"))
+            .args(["serve", "exercise.ron", "--out", "out", "--exit-at-end"])
+            .current_dir(tmp.path())
+            .output()
+            .expect("amirange runs")
+    };
+    let failed = serve();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("cannot listen on {addr}")), "{stderr}");
+    let cause = std::io::Error::from(std::io::ErrorKind::AddrInUse).to_string();
+    let said = stderr.matches("(os error").count();
+    assert_eq!(said, 1, "the cause is printed once ({cause}): {stderr}");
+    assert!(
+        !tmp.path().join("out").exists(),
+        "a start that fails leaves nothing behind: {:?}",
+        std::fs::read_dir(tmp.path().join("out")).map(|d| d.count())
+    );
+    drop(taken);
+    write_short_exercise(tmp.path(), "127.0.0.1:0");
+    let served = serve();
+    let stderr = String::from_utf8_lossy(&served.stderr);
+    assert!(served.status.success(), "{stderr}");
+    let journal = std::fs::read_to_string(tmp.path().join("out/journal.jsonl")).expect("the journal");
+    let (header, lines) = parse_journal("journal.jsonl", &journal).expect("a journal");
+    assert_eq!(header.exercise, "bind-twice");
+    assert!(lines.is_empty(), "{journal}");
+    assert!(tmp.path().join("out/metrics.json").is_file());
 }

@@ -30,7 +30,8 @@ use std::path::Path;
 /// debug build, with a peak of about 22 MB.
 pub const MAX_SOURCE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// The most bytes a journal given to `amirange replay` may hold: 1 GiB.
+/// The most bytes a journal given to `amirange replay` may hold: 1 GiB, which is also the cap
+/// at which a live exercise stops taking actions (`amirange_range::session::DEFAULT_JOURNAL_CAP`).
 ///
 /// Why this value: a journal holds one JSON line per request of a live exercise, about 180
 /// bytes each; at the range's rate limits a busy day of play stays far below it, and replay
