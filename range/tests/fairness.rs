@@ -71,8 +71,12 @@ impl Engine for Mock {
         self.now = to_s;
         Ok(())
     }
-    fn apply(&mut self, _team: &str, _role: Role, _action: &Action) -> Result<Value, String> {
-        Ok(Value::Null)
+    fn apply(&mut self, _team: &str, _role: Role, action: &Action) -> Result<Value, String> {
+        match action {
+            // What a red team floods with in `a_red_flood_of_refused_requests_grows_the_journal_by_a_bounded_amount`.
+            Action::Phish { .. } => Err("no account answers this phish".to_owned()),
+            _ => Ok(Value::Null),
+        }
     }
     fn view(&self, role: Role) -> Value {
         json!({"role": role.name(), "now": self.now})
@@ -121,7 +125,8 @@ async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Range {
 }
 
 impl Range {
-    async fn stop(self) {
+    /// Stops the server and the exercise; the exercise's folder, to read what it left.
+    async fn stop(self) -> tempfile::TempDir {
         let _ = self.stop.send(());
         timeout(Duration::from_secs(5), self.server)
             .await
@@ -133,6 +138,7 @@ impl Range {
             .expect("the exercise stops in time")
             .expect("the exercise thread joins")
             .expect("the exercise ends cleanly");
+        self._dir
     }
 
     async fn connect(&self, token: &str) -> Result<client::Client, ClientError> {
@@ -499,4 +505,68 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
         waited.as_secs_f64()
     );
     range.stop().await;
+}
+
+/// Every red team floods the range with requests the engine refuses, over several connections
+/// each: the journal on disk grows by a few summary lines a second per team, not a line per
+/// refusal (before, 64 connections at 20 a second wrote 1,280 lines a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_red_flood_of_refused_requests_grows_the_journal_by_a_bounded_amount() {
+    // A rate limit far above the flood, so that the engine, not the server, refuses.
+    let range = start(|c| c.max_requests_per_s = 1_000_000).await;
+    let journal = range._dir.path().join("journal.jsonl");
+    let header = std::fs::metadata(&journal).expect("the journal exists").len();
+    let began = Instant::now();
+    let window = Duration::from_millis(1_500);
+    let refused = Arc::new(AtomicUsize::new(0));
+    let mut floods = JoinSet::new();
+    for team in 1..=RED_TEAMS {
+        for _ in 0..4 {
+            let mut c = range.connect(&red(team)).await.expect("connects");
+            let refused = Arc::clone(&refused);
+            floods.spawn(async move {
+                while began.elapsed() < window {
+                    let phish = Action::Phish {
+                        account: "ops".to_owned(),
+                    };
+                    match c.request(phish).await.expect("an answer") {
+                        ServerMessage::Refused { reason, .. } => {
+                            assert!(reason.contains("no account answers"), "{reason}");
+                            refused.fetch_add(1, Ordering::SeqCst);
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+                c
+            });
+        }
+    }
+    let mut clients = Vec::new();
+    while let Some(c) = floods.join_next().await {
+        clients.push(c.expect("the flood ends"));
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    drop(clients);
+    let dir = range.stop().await;
+    let grown = std::fs::metadata(dir.path().join("journal.jsonl"))
+        .expect("the journal is still there")
+        .len()
+        - header;
+    let refused = refused.load(Ordering::SeqCst);
+    let text = std::fs::read_to_string(dir.path().join("journal.jsonl")).expect("the journal");
+    let counted: u64 = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|entry| entry.get("count").and_then(Value::as_u64))
+        .sum();
+    println!(
+        "{RED_TEAMS} red teams x 4 connections for {elapsed:.2} s: {refused} refusals, journal grew by {grown} bytes ({:.2} bytes a refusal)",
+        grown as f64 / refused.max(1) as f64
+    );
+    assert!(refused > 1_000, "the flood was too small to tell: {refused}");
+    assert_eq!(counted, refused as u64, "every refusal is counted in the summaries");
+    // A summary line (under 400 bytes) per team at most once a wall second, and once at the end.
+    let most = RED_TEAMS as u64 * ((elapsed.ceil() as u64) + 2) * 400;
+    assert!(grown <= most, "the journal grew by {grown} bytes, more than {most}");
 }
