@@ -5,25 +5,25 @@
 //!
 //! The figures each test measured are printed (run with `--nocapture` to see them).
 
+mod common;
+
+use common::Range;
+
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use amirange_range::client::{self, ClientError};
 use amirange_range::exercise::Exercise;
-use amirange_range::live::Live;
 use amirange_range::messages::{Action, Role, ServerMessage};
 use amirange_range::protocol::{ALPN, Decoder, encode};
-use amirange_range::server::{self, Server, ServerConfig};
-use amirange_range::session::{Engine, Session};
+use amirange_range::server::{self, ServerConfig};
 use quinn::{Connection, Endpoint};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
@@ -55,92 +55,15 @@ const EXERCISE: &str = r#"Exercise(
     ],
 )"#;
 
-/// An engine that does nothing but answer.
-struct Mock {
-    now: u64,
-}
-
-impl Engine for Mock {
-    fn now_s(&self) -> u64 {
-        self.now
-    }
-    fn end_s(&self) -> u64 {
-        86_400
-    }
-    fn advance(&mut self, to_s: u64) -> Result<(), String> {
-        self.now = to_s;
-        Ok(())
-    }
-    fn apply(&mut self, _team: &str, _role: Role, action: &Action) -> Result<Value, String> {
-        match action {
-            // What a red team floods with in `a_red_flood_of_refused_requests_grows_the_journal_by_a_bounded_amount`.
-            Action::Phish { .. } => Err("no account answers this phish".to_owned()),
-            _ => Ok(Value::Null),
-        }
-    }
-    fn view(&self, role: Role) -> Value {
-        json!({"role": role.name(), "now": self.now})
-    }
-    fn finish(&mut self) -> Result<Vec<u8>, String> {
-        Ok(b"{}".to_vec())
-    }
-    fn setup(&self) -> Value {
-        Value::Null
-    }
-}
-
-/// A running exercise and server.
-struct Range {
-    addr: SocketAddr,
-    pin: String,
-    _dir: tempfile::TempDir,
-    stop: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<()>,
-    live: Live,
+fn exercise() -> Arc<Exercise> {
+    common::exercise("fairness.ron", EXERCISE)
 }
 
 async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Range {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let session = Session::new(Box::new(Mock { now: 0 }), "fairness", 60.0, 0.0);
-    let live = Live::start(session, dir.path()).expect("the exercise starts");
-    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().expect("an address"));
-    tweak(&mut cfg);
-    let exercise = Arc::new(Exercise::load(Path::new("fairness.ron"), EXERCISE, |_| None).expect("a valid exercise"));
-    let server = Server::bind(cfg, exercise, live.requests(), live.published())
-        .await
-        .expect("the server binds");
-    let (addr, pin) = (server.local_addr, server.fingerprint.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
-    Range {
-        addr,
-        pin,
-        _dir: dir,
-        stop,
-        server,
-        live,
-    }
+    common::start(exercise(), tweak).await
 }
 
 impl Range {
-    /// Stops the server and the exercise; the exercise's folder, to read what it left.
-    async fn stop(self) -> tempfile::TempDir {
-        let _ = self.stop.send(());
-        timeout(Duration::from_secs(5), self.server)
-            .await
-            .expect("the server stops in time")
-            .expect("the server task ends cleanly");
-        let live = self.live;
-        timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || live.join()))
-            .await
-            .expect("the exercise stops in time")
-            .expect("the exercise thread joins")
-            .expect("the exercise ends cleanly");
-        self._dir
-    }
-
     async fn connect(&self, token: &str) -> Result<client::Client, ClientError> {
         client::connect(self.addr, &self.pin, token, "fairness-test").await
     }
@@ -514,7 +437,7 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
 async fn a_red_flood_of_refused_requests_grows_the_journal_by_a_bounded_amount() {
     // A rate limit far above the flood, so that the engine, not the server, refuses.
     let range = start(|c| c.max_requests_per_s = 1_000_000).await;
-    let journal = range._dir.path().join("journal.jsonl");
+    let journal = range.dir.path().join("journal.jsonl");
     let header = std::fs::metadata(&journal).expect("the journal exists").len();
     let began = Instant::now();
     let window = Duration::from_millis(1_500);
@@ -527,11 +450,11 @@ async fn a_red_flood_of_refused_requests_grows_the_journal_by_a_bounded_amount()
             floods.spawn(async move {
                 while began.elapsed() < window {
                     let phish = Action::Phish {
-                        account: "ops".to_owned(),
+                        account: common::NOBODY.to_owned(),
                     };
                     match c.request(phish).await.expect("an answer") {
                         ServerMessage::Refused { reason, .. } => {
-                            assert!(reason.contains("no account answers"), "{reason}");
+                            assert_eq!(reason, "no such account");
                             refused.fetch_add(1, Ordering::SeqCst);
                         }
                         other => panic!("{other:?}"),

@@ -3,6 +3,8 @@
 //! is not installed, unless `AMIRANGE_REQUIRE_AIOQUIC=1` (as in CI), which makes that a
 //! failure.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -10,10 +12,8 @@ use std::time::{Duration, Instant};
 
 use amirange_range::exercise::Exercise;
 use amirange_range::live::Live;
-use amirange_range::messages::{Action, Role};
 use amirange_range::server::{Server, ServerConfig};
-use amirange_range::session::{Engine, Session};
-use serde_json::{Value, json};
+use amirange_range::session::Session;
 
 const RED: &str = "red-team-token-0123456789";
 
@@ -25,36 +25,6 @@ const EXERCISE: &str = r#"Exercise(
         (name: "instructor", role: White, token: Given("white-team-token-0123456789")),
     ],
 )"#;
-
-/// An engine that only answers.
-struct Mock {
-    now: u64,
-}
-
-impl Engine for Mock {
-    fn now_s(&self) -> u64 {
-        self.now
-    }
-    fn end_s(&self) -> u64 {
-        86_400
-    }
-    fn advance(&mut self, to_s: u64) -> Result<(), String> {
-        self.now = to_s;
-        Ok(())
-    }
-    fn apply(&mut self, _team: &str, _role: Role, _action: &Action) -> Result<Value, String> {
-        Ok(Value::Null)
-    }
-    fn view(&self, role: Role) -> Value {
-        json!({"role": role.name(), "now": self.now})
-    }
-    fn finish(&mut self) -> Result<Vec<u8>, String> {
-        Ok(b"{}".to_vec())
-    }
-    fn setup(&self) -> Value {
-        Value::Null
-    }
-}
 
 fn has_aioquic() -> bool {
     Command::new("python3")
@@ -109,7 +79,7 @@ fn aioquic_speaks_to_the_server() {
         .build()
         .expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let session = Session::new(Box::new(Mock { now: 0 }), "interop", 60.0, 0.0);
+    let session = Session::new(Box::new(common::Mock::day()), "interop", 60.0, 0.0);
     let live = Live::start(session, dir.path()).expect("the exercise starts");
     let exercise = Arc::new(Exercise::load(Path::new("interop.ron"), EXERCISE, |_| None).expect("valid"));
     let (code, output) = runtime.block_on(async {

@@ -2,20 +2,20 @@
 //! exercise thread, the server on 127.0.0.1 with a generated certificate, and clients that
 //! behave and that do not.
 
-use std::path::Path;
+mod common;
+
+use common::Range;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amirange_range::client::{self, ClientError};
 use amirange_range::exercise::Exercise;
-use amirange_range::live::Live;
 use amirange_range::messages::{Action, Role, ServerMessage};
 use amirange_range::protocol::{Decoder, encode};
 use amirange_range::server::{self, CertSource, Server, ServerConfig, ServerError};
-use amirange_range::session::{Engine, Session};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 use tokio::time::timeout;
 
 const RED: &str = "red-team-token-0123456789";
@@ -32,97 +32,15 @@ const EXERCISE: &str = r#"Exercise(
     ],
 )"#;
 
-/// An engine that does nothing but answer: `phish` of "nobody" is refused, everything else
-/// is accepted with what was asked.
-struct Mock {
-    now: u64,
-    end: u64,
-}
-
-impl Engine for Mock {
-    fn now_s(&self) -> u64 {
-        self.now
-    }
-    fn end_s(&self) -> u64 {
-        self.end
-    }
-    fn advance(&mut self, to_s: u64) -> Result<(), String> {
-        self.now = to_s;
-        Ok(())
-    }
-    fn apply(&mut self, team: &str, _role: Role, action: &Action) -> Result<Value, String> {
-        match action {
-            Action::Phish { account } if account == "nobody" => Err("no such account".into()),
-            Action::Phish { account } => Ok(json!({"phished": account, "by": team})),
-            _ => Ok(Value::Null),
-        }
-    }
-    fn view(&self, role: Role) -> Value {
-        json!({"role": role.name(), "now": self.now})
-    }
-    fn finish(&mut self) -> Result<Vec<u8>, String> {
-        Ok(b"{}".to_vec())
-    }
-    fn setup(&self) -> Value {
-        Value::Null
-    }
-}
-
-/// A running exercise and server.
-struct Range {
-    addr: std::net::SocketAddr,
-    pin: String,
-    dir: tempfile::TempDir,
-    stop: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<()>,
-    live: Live,
-}
-
 fn exercise() -> Arc<Exercise> {
-    Arc::new(Exercise::load(Path::new("loopback.ron"), EXERCISE, |_| None).expect("a valid exercise"))
+    common::exercise("loopback.ron", EXERCISE)
 }
 
 async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Range {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let session = Session::new(Box::new(Mock { now: 0, end: 86_400 }), "loopback", 60.0, 0.0);
-    let live = Live::start(session, dir.path()).expect("the exercise starts");
-    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().expect("an address"));
-    tweak(&mut cfg);
-    let server = Server::bind(cfg, exercise(), live.requests(), live.published())
-        .await
-        .expect("the server binds");
-    let (addr, pin) = (server.local_addr, server.fingerprint.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
-    Range {
-        addr,
-        pin,
-        dir,
-        stop,
-        server,
-        live,
-    }
+    common::start(exercise(), tweak).await
 }
 
 impl Range {
-    /// Stops the server and the exercise; the journal's text.
-    async fn stop(self) -> String {
-        let _ = self.stop.send(());
-        timeout(Duration::from_secs(5), self.server)
-            .await
-            .expect("the server stops in time")
-            .expect("the server task ends cleanly");
-        let live = self.live;
-        let ended = timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || live.join()))
-            .await
-            .expect("the exercise stops in time")
-            .expect("the exercise thread joins");
-        ended.expect("the exercise ends cleanly");
-        std::fs::read_to_string(self.dir.path().join("journal.jsonl")).expect("the journal")
-    }
-
     async fn client(&self, token: &str) -> client::Client {
         client::connect(self.addr, &self.pin, token, "loopback-test")
             .await
@@ -224,7 +142,7 @@ async fn a_red_action_is_accepted_and_journalled() {
         assert!(Instant::now() < deadline, "the journal shows the requests");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let journal = range.stop().await;
+    let journal = range.stop_and_read_journal().await;
     let entries: Vec<Value> = journal
         .lines()
         .skip(1)
@@ -351,7 +269,7 @@ async fn each_role_is_refused_the_others_actions() {
     for c in [blue, red, white] {
         c.close().await;
     }
-    let journal = range.stop().await;
+    let journal = range.stop_and_read_journal().await;
     assert!(
         journal.contains("`phish` is a red action"),
         "refusals are journalled: {journal}"
