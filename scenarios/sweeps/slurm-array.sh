@@ -21,7 +21,7 @@
 # ---- ADAPT TO YOUR CLUSTER -----------------------------------------------------------------
 # The lines below are examples. Set the partition and account your site requires (uncomment
 # them, or pass them to sbatch: sbatch -p PART -A ACCOUNT ...), the cores per task, the memory
-# (one run of a 1M-meter day peaks at 0.6 to 1.2 GB, see the README's "Speed and memory"; a
+# (one run of a 1M-meter day peaks at 0.6 to 1.2 GB, see docs/performance.md; a
 # task does --cpus-per-task runs at once) and the time for one shard (runs / tasks /
 # cpus-per-task, times one run's time; `amirange run` on one grid point tells you that).
 #SBATCH --job-name=amirange-sweep
