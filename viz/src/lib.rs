@@ -891,6 +891,43 @@ fn num(v: Option<&Value>) -> String {
     }
 }
 
+/// A measure for people: whole numbers grouped by thousands (`2,829,651`), others to four
+/// significant digits and at most three decimals, trailing zeros dropped (`98.87`, `0.857`,
+/// `49.95`); anything else as [`num`] writes it.
+fn measure(v: Option<&Value>) -> String {
+    let Some(Value::Number(n)) = v else {
+        return num(v);
+    };
+    let Some(x) = n.as_f64().filter(|x| x.is_finite()) else {
+        return n.to_string();
+    };
+    let decimals = if n.is_f64() && x != 0.0 {
+        (3 - x.abs().log10().floor() as i32).clamp(0, 3) as usize
+    } else {
+        0
+    };
+    let text = format!("{:.*}", decimals, x.abs());
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let fraction = fraction.trim_end_matches('0');
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if x < 0.0 && (grouped != "0" || !fraction.is_empty()) {
+        "-"
+    } else {
+        ""
+    };
+    if fraction.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{fraction}")
+    }
+}
+
 /// The run's report: scenario, headline measures, the charts inline, the attacks and detectors
 /// tables. Self-contained: no script, no external style sheet, font or image.
 pub fn report_html(
@@ -931,13 +968,17 @@ pub fn report_html(
     };
     for (label, p) in [
         ("customer-minutes interrupted", "supply.customer_minutes_interrupted"),
-        ("peak customers off", "supply.peak_customers_off"),
+        ("fewest customers connected", "supply.min_customers_connected"),
+        (
+            "most customers off by attacks at once",
+            "supply.by_cause.attack.peak_customers_off",
+        ),
         ("reads on time, %", "reads.on_time_pct"),
         ("alerts", "defense.alerts"),
         ("false positives per day", "defense.false_positives_per_day"),
         ("lowest frequency, Hz", "frequency.min_hz"),
     ] {
-        h.push_str(&format!("<tr><td>{label}</td><td>{}</td></tr>\n", num(path(p))));
+        h.push_str(&format!("<tr><td>{label}</td><td>{}</td></tr>\n", measure(path(p))));
     }
     h.push_str("</table>\n<h2>Timeline</h2>\n<figure id=\"timeline\">\n");
     h.push_str(&inline_svg(timeline));
@@ -966,12 +1007,12 @@ pub fn report_html(
                 num(a.get("kind")),
                 num(a.get("succeeded")),
                 num(a.get("detected")),
-                num(a.get("time_to_detect_s")),
+                measure(a.get("time_to_detect_s")),
                 num(a.get("first_detector")),
-                num(b.and_then(|b| b.get("peak_customers_disconnected"))),
-                num(b.and_then(|b| b.get("customer_minutes_interrupted"))),
-                num(b.and_then(|b| b.get("readings_lost"))),
-                num(b.and_then(|b| b.get("time_to_restore_s"))),
+                measure(b.and_then(|b| b.get("peak_customers_disconnected"))),
+                measure(b.and_then(|b| b.get("customer_minutes_interrupted"))),
+                measure(b.and_then(|b| b.get("readings_lost"))),
+                measure(b.and_then(|b| b.get("time_to_restore_s"))),
             ));
         }
         h.push_str("</table>\n");
@@ -986,12 +1027,12 @@ pub fn report_html(
             h.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 num(d.get("name")),
-                num(d.get("alerts")),
-                num(d.get("true_positives")),
-                num(d.get("false_positives")),
-                num(d.get("precision")),
-                num(d.get("recall")),
-                num(d.get("false_positives_per_day")),
+                measure(d.get("alerts")),
+                measure(d.get("true_positives")),
+                measure(d.get("false_positives")),
+                measure(d.get("precision")),
+                measure(d.get("recall")),
+                measure(d.get("false_positives_per_day")),
             ));
         }
         h.push_str("</table>\n");
@@ -1115,5 +1156,36 @@ mod tests {
         assert!(!html.contains("http://") && !html.contains("https://"), "no URL");
         assert!(html.contains("<svg") && html.contains("s &lt;x&gt;"));
         assert!(!html.contains("<script") && !html.contains("<link"));
+    }
+
+    #[test]
+    fn the_reports_measures_are_formatted_for_people_and_exist() {
+        let svg = timeline_svg(TS, TRUTH, ALERTS).expect("draws");
+        let manifest: Value = serde_json::from_str(r#"{"scenario":"s","seed":7}"#).expect("json");
+        let metrics: Value = serde_json::from_str(
+            r#"{"supply":{"customer_minutes_interrupted":2829651.30953,"min_customers_connected":6801,
+                "by_cause":{"attack":{"peak_customers_off":3199}}},
+               "reads":{"on_time_pct":98.871146},"defense":{"alerts":0,"false_positives_per_day":0.0},
+               "frequency":{"min_hz":49.951234},"attacks":[],"detectors":[]}"#,
+        )
+        .expect("json");
+        let html = report_html(&manifest, &metrics, &svg, None, None);
+        for row in [
+            "<td>customer-minutes interrupted</td><td>2,829,651</td>",
+            "<td>fewest customers connected</td><td>6,801</td>",
+            "<td>most customers off by attacks at once</td><td>3,199</td>",
+            "<td>reads on time, %</td><td>98.87</td>",
+            "<td>false positives per day</td><td>0</td>",
+            "<td>lowest frequency, Hz</td><td>49.95</td>",
+        ] {
+            assert!(html.contains(row), "{row} missing from the summary");
+        }
+        let m = |x: f64| measure(Some(&serde_json::json!(x)));
+        assert_eq!(
+            (m(0.857142), m(-1234.6), m(0.0004), m(-0.0001)),
+            ("0.857".into(), "-1,235".into(), "0".into(), "0".into())
+        );
+        assert_eq!(measure(Some(&serde_json::json!(1234567))), "1,234,567");
+        assert_eq!(measure(None), "–");
     }
 }
