@@ -1,3 +1,6 @@
+//! Results that must not move: golden summaries of the shipped scenario files, and common
+//! random numbers between a run and its baseline twin.
+//!
 //! Golden summaries: every shipped scenario file small enough for a debug test runs through the
 //! real `amirange` executable, and a compact summary of its result folder must equal the one
 //! committed under `tests/golden/`. A refactor that changes any result, in any file, fails
@@ -273,4 +276,79 @@ fn every_scenario_file_matches_its_golden_summary() {
         "{}\nif the change is meant, run `AMIRANGE_BLESS=1 cargo test --test golden` and review the diff",
         failures.join("\n")
     );
+}
+
+/// Runs the attack file `name` and its baseline twin (the same scenario without its attacks)
+/// on the same network through the library, as `--paired` does.
+fn attack_and_twin(name: &str) -> (amirange::run::Finished, amirange::run::Finished) {
+    let path = format!("{}/scenarios/attacks/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let scenario = amirange::scenario::load(&path, &text, &amirange::scenario::Overrides::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let network = amirange::run::generate(&scenario).expect("topology");
+    let run = |s: &amirange::scenario::Scenario, n| {
+        amirange::run::execute_on(s, n, std::time::Instant::now(), false, |_, _| {}).expect("runs")
+    };
+    let attack = run(&scenario, network.clone());
+    let twin = run(&amirange::paired::twin(&scenario), network);
+    (attack, twin)
+}
+
+/// Common random numbers: a run and its baseline twin draw the same numbers for everything the
+/// attack never touches. A mass disconnect of feeders 0 and 1 leaves every other feeder's
+/// premises consuming exactly what they consume in the twin (true energy per transformer, to
+/// the milliwatt-hour, and the feeder-head SCADA load in every interval), while the two target
+/// feeders do differ, so the comparison is not empty.
+#[test]
+fn a_run_and_its_twin_draw_the_same_numbers_where_the_attack_never_reaches() {
+    let (attack, twin) = attack_and_twin("mass-disconnect-peak.ron");
+    let targets = [0u32, 1];
+    let network = attack.sim.network();
+    let (a, b) = (attack.sim.records(), twin.sim.records());
+    assert_eq!(a.transformer_mwh.len(), network.transformers.len());
+    assert_eq!(b.transformer_mwh.len(), network.transformers.len());
+    let mut outside = 0;
+    let mut target_gap = 0u64;
+    for (t, tr) in network.transformers.iter().enumerate() {
+        let (x, y) = (a.transformer_mwh[t].true_mwh, b.transformer_mwh[t].true_mwh);
+        if targets.contains(&tr.feeder) {
+            target_gap += y.abs_diff(x);
+        } else {
+            assert_eq!(
+                x, y,
+                "transformer {t} on feeder {}: true energy differs from the twin's",
+                tr.feeder
+            );
+            outside += 1;
+        }
+    }
+    assert!(outside > 50, "{outside} transformers outside the attack's reach");
+    assert!(target_gap > 0, "the disconnect changed the target feeders' consumption");
+    let n = network.feeders.len();
+    assert!(n > targets.len() + 2, "{n} feeders");
+    assert_eq!(a.scada_kw.len(), b.scada_kw.len());
+    let mut target_differs = false;
+    for (i, (x, y)) in a.scada_kw.iter().zip(&b.scada_kw).enumerate() {
+        let (slot, feeder) = (i / n, (i % n) as u32);
+        if targets.contains(&feeder) {
+            target_differs |= x != y;
+        } else {
+            assert!(
+                x == y,
+                "feeder {feeder}, interval {slot}: SCADA load {x} kW, the twin's {y} kW"
+            );
+        }
+    }
+    assert!(target_differs, "the target feeders' SCADA load moved");
+}
+
+/// An attack that touches no meter's supply (data exfiltration from the MDM) leaves every
+/// transformer's true energy exactly the twin's.
+#[test]
+fn an_attack_on_data_alone_leaves_every_meter_drawing_the_twins_numbers() {
+    let (attack, twin) = attack_and_twin("data-exfiltration.ron");
+    let (a, b) = (attack.sim.records(), twin.sim.records());
+    assert!(!a.transformer_mwh.is_empty());
+    assert_eq!(a.transformer_mwh, b.transformer_mwh);
+    assert!(a.scada_kw == b.scada_kw, "the feeder-head SCADA load is the twin's");
 }
