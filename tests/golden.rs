@@ -152,10 +152,11 @@ fn leaves(value: &Value, path: &str, out: &mut String) {
 /// The summary of the result folder `dir`.
 fn summary(case: &Case, dir: &Path) -> String {
     let mut out = format!(
-        "# golden summary: amirange run {} {}\n# AMIRANGE_BLESS=1 cargo test --test golden rewrites it\n\
+        "# golden summary: amirange run {}{} (on one thread)\n\
+         # AMIRANGE_BLESS=1 cargo test --test golden rewrites it\n\
          # file bytes fnv1a64 (manifest.json without wall_time_s and threads)\n",
         case.scenario,
-        case.args.join(" ")
+        case.args.iter().map(|a| format!(" {a}")).collect::<String>()
     );
     for file in files_under(dir) {
         let name = file.to_string_lossy().replace('\\', "/");
