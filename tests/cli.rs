@@ -11,38 +11,81 @@ fn scenario_path(name: &str) -> String {
     format!("{}/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The quickstart on 1 and 2 threads writes byte-identical metrics and time series; the
-/// manifests differ only in wall time and thread count.
-#[test]
-fn quickstart_is_identical_on_one_and_two_threads() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    for threads in ["1", "2"] {
-        let out = tmp.path().join(format!("t{threads}"));
-        let o = amirange(
-            &[
-                "run",
-                "--threads",
-                threads,
-                "--out",
-                out.to_str().expect("utf-8"),
-                "--quiet",
-            ],
-            tmp.path(),
-        );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        for f in [
-            "manifest.json",
-            "metrics.json",
-            "timeseries.csv",
-            "feeders.csv",
-            "truth.csv",
-            "alerts.csv",
-        ] {
-            assert!(out.join(f).is_file(), "{f} written");
+/// Every file of two result folders, by path relative to the folder, with the manifest's
+/// `wall_time_s` and `threads` (the only fields a machine may change) taken out.
+fn folder_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path
+                .strip_prefix(dir)
+                .expect("under dir")
+                .to_string_lossy()
+                .into_owned();
+            let mut bytes = read(&path);
+            if name == "manifest.json" {
+                let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+                let threads = v["threads"].take();
+                let wall = v["wall_time_s"].take();
+                assert!(threads.is_u64() && wall.is_f64());
+                bytes = serde_json::to_vec(&v).expect("json");
+            }
+            out.push((name, bytes));
         }
     }
-    let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
+    out.sort();
+    out
+}
+
+/// Runs `args` (a run without `--threads` and `--out`) on 1, 2 and 3 threads and requires
+/// every file of the three result folders to be byte-identical (the manifest but for wall time
+/// and thread count). Returns the first folder.
+fn identical_on_one_two_and_three_threads(tmp: &Path, label: &str, args: &[&str]) -> std::path::PathBuf {
+    let folders: Vec<_> = ["1", "2", "3"]
+        .iter()
+        .map(|threads| {
+            let out = tmp.join(format!("{label}-t{threads}"));
+            let mut all = args.to_vec();
+            all.extend(["--threads", threads, "--quiet", "--out", out.to_str().expect("utf-8")]);
+            let o = amirange(&all, tmp);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            out
+        })
+        .collect();
+    let first = folder_files(&folders[0]);
+    assert!(
+        first.len() >= 12,
+        "{label}: {:?}",
+        first.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (folder, threads) in folders[1..].iter().zip([2, 3]) {
+        let other = folder_files(folder);
+        assert_eq!(
+            first.iter().map(|f| &f.0).collect::<Vec<_>>(),
+            other.iter().map(|f| &f.0).collect::<Vec<_>>(),
+            "{label}: the same files on 1 and {threads} threads"
+        );
+        for ((name, a), (_, b)) in first.iter().zip(&other) {
+            assert!(a == b, "{label}: {name} differs between 1 and {threads} threads");
+        }
+    }
+    folders[0].clone()
+}
+
+/// The quickstart on 1, 2 and 3 threads writes byte-identical result folders; the manifests
+/// differ only in wall time and thread count.
+#[test]
+fn quickstart_is_identical_on_one_two_and_three_threads() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let a = identical_on_one_two_and_three_threads(tmp.path(), "quickstart", &["run"]);
     for f in [
+        "manifest.json",
         "metrics.json",
         "timeseries.csv",
         "feeders.csv",
@@ -53,24 +96,37 @@ fn quickstart_is_identical_on_one_and_two_threads() {
         "plots/map.svg",
         "report.html",
     ] {
-        assert!(
-            read(&a.join(f)) == read(&b.join(f)),
-            "{f} differs between 1 and 2 threads"
-        );
+        assert!(a.join(f).is_file(), "{f} written");
     }
-    let manifest = |dir: &Path| -> serde_json::Value {
-        let mut v: serde_json::Value = serde_json::from_slice(&read(&dir.join("manifest.json"))).expect("json");
-        let threads = v["threads"].take();
-        let wall = v["wall_time_s"].take();
-        assert!(threads.is_u64() && wall.is_f64());
-        v
-    };
-    assert_eq!(manifest(&a), manifest(&b));
     let m: serde_json::Value = serde_json::from_slice(&read(&a.join("metrics.json"))).expect("json");
     assert_eq!(m["meters"], 10_000);
     assert_eq!(m["intervals"], 96);
     let rows = String::from_utf8(read(&a.join("timeseries.csv"))).expect("utf-8");
     assert_eq!(rows.lines().count(), 97, "header plus one row per interval");
+}
+
+/// A mass disconnect against the hardened preset, with its baseline twin, writes
+/// byte-identical result folders on 1, 2 and 3 threads: the attack, the detectors' alerts, the
+/// responses, the twin and the paired measures do not depend on the thread count.
+#[test]
+fn hardened_mass_disconnect_is_identical_on_one_two_and_three_threads() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let scenario = scenario_path("attacks/mass-disconnect-peak.ron");
+    let a = identical_on_one_two_and_three_threads(
+        tmp.path(),
+        "hardened",
+        &["run", &scenario, "--preset", "hardened", "--paired"],
+    );
+    for f in ["paired.csv", "baseline-metrics.json", "plots/detection.svg"] {
+        assert!(a.join(f).is_file(), "{f} written");
+    }
+    let m: serde_json::Value = serde_json::from_slice(&read(&a.join("metrics.json"))).expect("json");
+    assert_eq!(m["defense"]["preset"], "hardened");
+    assert_eq!(m["attacks"][0]["detected"], true, "{}", m["attacks"][0]);
+    let alerts = String::from_utf8(read(&a.join("alerts.csv"))).expect("utf-8");
+    assert!(alerts.lines().count() > 1, "the detectors raised alerts: {alerts}");
+    let responses = m["defense"]["responses"].as_array().map_or(0, Vec::len);
+    assert!(responses >= 2, "the playbook responded: {}", m["defense"]);
 }
 
 /// The summary names the key measures, and without --out the run goes to

@@ -538,9 +538,12 @@ mod tests {
         }
     }
 
-    /// A dashboard on a free loopback port, with `adjust` applied before serving; its address
-    /// and the sender that stops it.
-    async fn start_with(adjust: impl FnOnce(&mut Dashboard)) -> (SocketAddr, oneshot::Sender<()>) {
+    /// A dashboard on a free loopback port, with `adjust` applied before serving; its address,
+    /// the sender that stops it and the task that serves it (it ends once the listener is
+    /// closed).
+    async fn start_serving(
+        adjust: impl FnOnce(&mut Dashboard),
+    ) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
         let exercise = Exercise::load(Path::new("ex.ron"), EXERCISE, |_| None).expect("the exercise loads");
         let mut dashboard = Dashboard::bind("127.0.0.1:0".parse().expect("an address"))
             .await
@@ -548,11 +551,19 @@ mod tests {
         adjust(&mut dashboard);
         let addr = dashboard.local_addr().expect("an address");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(
-            dashboard.serve(Arc::new(exercise), Arc::new(RwLock::new(published())), async move {
-                let _ = stopped.await;
-            }),
-        );
+        let serving =
+            tokio::spawn(
+                dashboard.serve(Arc::new(exercise), Arc::new(RwLock::new(published())), async move {
+                    let _ = stopped.await;
+                }),
+            );
+        (addr, stop, serving)
+    }
+
+    /// A dashboard on a free loopback port, with `adjust` applied before serving; its address
+    /// and the sender that stops it.
+    async fn start_with(adjust: impl FnOnce(&mut Dashboard)) -> (SocketAddr, oneshot::Sender<()>) {
+        let (addr, stop, _serving) = start_serving(adjust).await;
         (addr, stop)
     }
 
@@ -741,17 +752,35 @@ mod tests {
         assert_eq!(send(addr, &get("/", None)).await.status, 200);
     }
 
+    /// A client that says nothing, or half a head, holds no one else up: another request is
+    /// answered while both are still open and unanswered (their deadline is far off, so the
+    /// order cannot depend on the machine's speed).
     #[tokio::test]
-    async fn a_silent_client_does_not_hold_up_others_and_is_timed_out() {
+    async fn a_silent_client_does_not_hold_up_others() {
+        let (addr, _stop) = start_with(|d| d.read_timeout = Duration::from_secs(60)).await;
+        let silent = TcpStream::connect(addr).await.expect("connects");
+        let mut partial = TcpStream::connect(addr).await.expect("connects");
+        partial.write_all(b"GET / HT").await.expect("writes");
+        let r = send(addr, &get("/", None)).await;
+        assert_eq!(r.status, 200);
+        // Both are still waiting: nothing to read yet, and not closed.
+        let mut byte = [0u8; 1];
+        for (name, stream) in [("silent", &silent), ("partial", &partial)] {
+            match stream.try_read(&mut byte) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => panic!("the {name} client was answered first: {other:?}"),
+            }
+        }
+    }
+
+    /// Past the read deadline, a client with half a head is told it took too long and a
+    /// silent one is just closed.
+    #[tokio::test]
+    async fn a_slow_client_is_timed_out() {
         let (addr, _stop) = start_with(|d| d.read_timeout = Duration::from_millis(300)).await;
         let mut silent = TcpStream::connect(addr).await.expect("connects");
         let mut partial = TcpStream::connect(addr).await.expect("connects");
         partial.write_all(b"GET / HT").await.expect("writes");
-        let started = std::time::Instant::now();
-        let r = send(addr, &get("/", None)).await;
-        assert_eq!(r.status, 200);
-        assert!(started.elapsed() < Duration::from_millis(300), "served at once");
-        // The partial one is told it took too long; the silent one is just closed.
         assert_eq!(read_reply(&mut partial).await.status, 408);
         let mut rest = Vec::new();
         let n = timeout(Duration::from_secs(5), silent.read_to_end(&mut rest))
@@ -761,23 +790,43 @@ mod tests {
         assert_eq!(n, 0);
     }
 
+    /// Over the cap, a connection is told to retry; once the held ones close, requests are
+    /// served again; after shutdown nothing listens. Each step waits for the event it needs,
+    /// never for a length of time.
     #[tokio::test]
     async fn connections_over_the_cap_are_told_to_retry_and_shutdown_stops_serving() {
-        let (addr, stop) = start_with(|d| d.max_connections = 2).await;
-        let _a = TcpStream::connect(addr).await.expect("connects");
-        let _b = TcpStream::connect(addr).await.expect("connects");
-        // Let the server take both before the third.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (addr, stop, serving) = start_serving(|d| d.max_connections = 2).await;
+        // The server accepts in the order the connections completed (the listener's queue is
+        // first in, first out) and takes a permit in the same step, so the first two hold
+        // both permits before the third is accepted.
+        let a = TcpStream::connect(addr).await.expect("connects");
+        let b = TcpStream::connect(addr).await.expect("connects");
         let mut c = TcpStream::connect(addr).await.expect("connects");
         let r = read_reply(&mut c).await;
         assert_eq!(r.status, 503, "{r:?}");
         assert_eq!(r.header("content-length"), Some(r.body.len().to_string().as_str()));
         assert!(serde_json::from_str::<Value>(&r.body).is_ok(), "{r:?}");
-        drop((_a, _b));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(send(addr, &get("/", None)).await.status, 200);
+        // Closing them frees their permits as soon as the server reads the closes: ask until
+        // it serves (each refusal is an immediate 503), within a generous deadline.
+        drop((a, b));
+        let served = timeout(Duration::from_secs(10), async {
+            loop {
+                let r = send(addr, &get("/", None)).await;
+                if r.status == 200 {
+                    break;
+                }
+                assert_eq!(r.status, 503, "{r:?}");
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(served.is_ok(), "served again once the held connections closed");
         stop.send(()).expect("the server runs");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The serving task ends after it has dropped its listener.
+        timeout(Duration::from_secs(10), serving)
+            .await
+            .expect("stops in time")
+            .expect("stops cleanly");
         assert!(TcpStream::connect(addr).await.is_err(), "no longer listening");
     }
 

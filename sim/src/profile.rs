@@ -12,7 +12,7 @@
 //! customer on any profile consumes exactly its annual energy over the calendar year.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::OnceLock; // tidy: the load profile table, parsed once from constant data
 
 use serde::{Deserialize, Serialize};
 
@@ -98,7 +98,7 @@ fn day_type_index(day: DayType) -> usize {
 }
 
 fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
+    static TABLE: OnceLock<Table> = OnceLock::new(); // tidy: constant data, parsed once
     TABLE.get_or_init(|| parse_table(SLP_1999_CSV))
 }
 

@@ -1,7 +1,7 @@
 //! The RF mesh neighbour graph: log-distance path loss with log-normal shadowing per link,
 //! found with a spatial hash (never O(n²)), each node keeping its best neighbours.
 
-use std::collections::HashMap;
+use std::collections::HashMap; // tidy: CellIndex::sparse is looked up by cell, never iterated
 
 use amirange_sim::network::{MeshGraph, Point, encode_quality};
 use amirange_sim::rng::{Purpose, QuantileTable, StreamFamily};
@@ -197,7 +197,7 @@ struct CellIndex {
     /// cell's nodes lie side by side in memory.
     order: Vec<Entry>,
     dense: Vec<u32>,
-    sparse: HashMap<(i32, i32), (u32, u32)>,
+    sparse: HashMap<(i32, i32), (u32, u32)>, // tidy: looked up by cell, never iterated
 }
 
 impl CellIndex {
@@ -211,7 +211,7 @@ impl CellIndex {
             ny,
             order: Vec::new(),
             dense: Vec::new(),
-            sparse: HashMap::new(),
+            sparse: HashMap::new(), // tidy: looked up by cell, never iterated
         };
         let mut sorted: Vec<(i32, i32, u32)> = nodes
             .iter()
