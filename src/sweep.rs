@@ -14,7 +14,6 @@
 //! an attack the variant's name is skipped. A measure names a number in `metrics.json` the same
 //! way: `attacks[0].blast_radius.peak_customers_disconnected`, `supply.customer_minutes_interrupted`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use amirange_files::SourceError;
@@ -22,6 +21,7 @@ use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::results::CsvText;
 use crate::scenario::{self, Overrides, Scenario};
 
 /// One axis of the grid as the plan writes it.
@@ -261,8 +261,8 @@ pub fn parse_plan(label: &str, text: &str) -> Result<Plan, SourceError> {
     if plan.measures.is_empty() {
         return fail("measures", "name at least one measure of metrics.json".into());
     }
-    // Paths and measures head CSV columns, and strings fill cells: keep them one line each and
-    // free of what CSV would have to quote in a header.
+    // Paths and measures head CSV columns and name the charts: keep them free of what CSV would
+    // have to quote in a header. (Grid values may hold anything: CSV quotes them.)
     let bad = |t: &str| t.is_empty() || t.contains([',', '"', '\n', '\r']);
     if let Some(i) = plan.grid.iter().position(|a| bad(&a.path)) {
         return fail(
@@ -278,9 +278,6 @@ pub fn parse_plan(label: &str, text: &str) -> Result<Plan, SourceError> {
             "measures",
             format!("{m:?} is empty or holds a comma, quote or line break"),
         );
-    }
-    if let Some(i) = plan.grid.iter().position(|a| a.values.iter().any(has_line_break)) {
-        return fail(&format!("grid[{i}].values"), "a value holds a line break".into());
     }
     Ok(plan)
 }
@@ -390,16 +387,6 @@ pub fn prepare_source(plan_path: &Path, text: &str) -> Result<Prepared> {
     })
 }
 
-/// Whether a string anywhere in `v` holds a line break.
-fn has_line_break(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains(['\n', '\r']),
-        Value::Array(a) => a.iter().any(has_line_break),
-        Value::Object(m) => m.values().any(has_line_break),
-        _ => false,
-    }
-}
-
 fn describe(plan: &Plan, values: &[Value]) -> String {
     plan.grid
         .iter()
@@ -506,90 +493,83 @@ pub fn report_files(layout: &Layout, summary: &str) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// The header of `runs.csv` for `plan`.
-pub fn runs_header(plan: &Plan) -> String {
-    let mut h = String::from("run,point,seed");
-    for a in &plan.grid {
-        let _ = write!(h, ",{}", a.path);
-    }
-    for m in &plan.measures {
-        let _ = write!(h, ",{m}");
-    }
+/// The columns of `runs.csv` for `plan`: run, point, seed, each axis's path, each measure.
+pub fn runs_header(plan: &Plan) -> Vec<String> {
+    let mut h: Vec<String> = ["run", "point", "seed"].map(String::from).into();
+    h.extend(plan.grid.iter().map(|a| a.path.clone()));
+    h.extend(plan.measures.iter().cloned());
     h
 }
 
-/// A grid value as a CSV cell: strings bare, numbers and sections as JSON, quoted (RFC 4180)
-/// when they hold a comma, a quote or a line break.
-fn value_cell(v: &Value) -> String {
-    let text = match v {
+/// A grid value as a CSV cell's text: strings bare, numbers and sections as JSON (the CSV
+/// writer quotes it when it must).
+fn value_text(v: &Value) -> String {
+    match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
     }
 }
 
 /// Renders `runs.csv`: one row per run, in run order.
 pub fn runs_csv(layout: &Layout, rows: &[RunRow]) -> String {
-    let mut out = runs_header(&layout.plan);
-    out.push('\n');
+    let mut out = CsvText::new();
+    out.row(runs_header(&layout.plan));
     let n_seeds = layout.seeds.len();
     for (run, measures) in rows {
         let point = run / n_seeds;
-        let _ = write!(out, "{run},{point},{}", layout.seeds[run % n_seeds]);
-        for v in &layout.points[point] {
-            let _ = write!(out, ",{}", value_cell(v));
-        }
-        for m in measures {
-            match m {
-                Some(x) => {
-                    let _ = write!(out, ",{x}");
-                }
-                None => out.push(','),
-            }
-        }
-        out.push('\n');
+        let mut row = vec![
+            run.to_string(),
+            point.to_string(),
+            layout.seeds[run % n_seeds].to_string(),
+        ];
+        row.extend(layout.points[point].iter().map(value_text));
+        row.extend(measures.iter().map(|m| m.map_or_else(String::new, |x| x.to_string())));
+        out.row(row);
     }
-    out
+    out.finish()
 }
 
-/// Parses a `runs.csv` written by [`runs_csv`] for `layout` back into rows; a row of another
-/// length, or a run the plan does not have, is an error naming the line.
+/// Parses a `runs.csv` written by [`runs_csv`] for `layout` back into rows (the `csv` crate
+/// reads it, so quoted values may hold commas, quotes and line breaks); a row of another
+/// length, or a run the plan does not have, is an error naming the line it starts on.
 pub fn parse_runs(layout: &Layout, text: &str, label: &str) -> Result<Vec<RunRow>> {
     let plan = &layout.plan;
     let total = layout.total();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or_default();
-    if header != runs_header(plan) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header = records
+        .next()
+        .transpose()
+        .map_err(|e| anyhow!("{label}: {e}"))?
+        .unwrap_or_default();
+    if !header.iter().eq(runs_header(plan).iter().map(String::as_str)) {
         bail!("{label}: runs.csv does not belong to this plan (its header differs)");
     }
     let skip = 3 + plan.grid.len();
-    lines
-        .enumerate()
-        .map(|(i, line)| {
-            let cells = amirange_viz::csv_cells(line);
-            let run: usize = cells
-                .first()
+    let width = skip + plan.measures.len();
+    records
+        .map(|record| {
+            let record = record.map_err(|e| anyhow!("{label}: {e}"))?;
+            let line = record.position().map_or(0, csv::Position::line);
+            let run: usize = record
+                .get(0)
                 .and_then(|c| c.parse().ok())
-                .ok_or_else(|| anyhow!("{label}: line {}: no run index", i + 2))?;
+                .ok_or_else(|| anyhow!("{label}: line {line}: no run index"))?;
             if run >= total {
-                bail!("{label}: line {}: run {run} is not in this plan ({total} runs)", i + 2);
+                bail!("{label}: line {line}: run {run} is not in this plan ({total} runs)");
             }
-            if cells.len() != skip + plan.measures.len() {
+            if record.len() != width {
                 bail!(
-                    "{label}: line {}: {} cells, where the header has {}",
-                    i + 2,
-                    cells.len(),
-                    skip + plan.measures.len()
+                    "{label}: line {line}: {} cells, where the header has {width}",
+                    record.len()
                 );
             }
-            let measures = cells
-                .get(skip..)
-                .ok_or_else(|| anyhow!("{label}: line {}: too few cells", i + 2))?
+            let measures = record
                 .iter()
+                .skip(skip)
                 .map(|c| {
                     if c.is_empty() {
                         Ok(None)
@@ -598,7 +578,7 @@ pub fn parse_runs(layout: &Layout, text: &str, label: &str) -> Result<Vec<RunRow
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| anyhow!("{label}: line {}: {e}", i + 2))?;
+                .map_err(|e| anyhow!("{label}: line {line}: {e}"))?;
             Ok((run, measures))
         })
         .collect()
@@ -610,17 +590,23 @@ const T975: [f64; 30] = [
     2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 ];
 
+/// The 97.5% quantile of Student's t with `df` degrees of freedom (1.96 past 30).
+fn t975(df: usize) -> Option<f64> {
+    df.checked_sub(1).map(|i| T975.get(i).copied().unwrap_or(1.96))
+}
+
 /// Renders `summary.csv` from every run's rows: per grid point and measure, the number of runs
 /// with a value, mean, sample standard deviation and the 95% confidence interval of the mean
 /// (Student's t).
 pub fn summary_csv(layout: &Layout, rows: &[RunRow]) -> String {
     let plan = &layout.plan;
-    let mut out = String::from("point");
-    for a in &plan.grid {
-        let _ = write!(out, ",{}", a.path);
-    }
-    out.push_str(",measure,n,mean,sd,ci95_low,ci95_high\n");
+    let mut out = CsvText::new();
+    let mut header = vec!["point".to_owned()];
+    header.extend(plan.grid.iter().map(|a| a.path.clone()));
+    header.extend(["measure", "n", "mean", "sd", "ci95_low", "ci95_high"].map(String::from));
+    out.row(header);
     let n_seeds = layout.seeds.len();
+    let round = |x: f64| ((x * 1e9).round() / 1e9).to_string();
     for (p, values) in layout.points.iter().enumerate() {
         for (k, m) in plan.measures.iter().enumerate() {
             let xs: Vec<f64> = rows
@@ -628,35 +614,29 @@ pub fn summary_csv(layout: &Layout, rows: &[RunRow]) -> String {
                 .filter(|(run, _)| run / n_seeds == p)
                 .filter_map(|(_, ms)| ms[k])
                 .collect();
-            let _ = write!(out, "{p}");
-            for v in values {
-                let _ = write!(out, ",{}", value_cell(v));
-            }
             let n = xs.len();
-            let _ = write!(out, ",{m},{n}");
-            if n == 0 {
-                out.push_str(",,,,\n");
-                continue;
+            let mut row = vec![p.to_string()];
+            row.extend(values.iter().map(value_text));
+            row.extend([m.clone(), n.to_string()]);
+            // mean, sd, ci95_low, ci95_high: blank where there are too few values.
+            let mut cells = [String::new(), String::new(), String::new(), String::new()];
+            if n > 0 {
+                let mean = xs.iter().sum::<f64>() / n as f64;
+                cells[0] = round(mean);
+                if n > 1 {
+                    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+                    let sd = var.sqrt();
+                    cells[1] = round(sd);
+                    if let Some(t) = t975(n - 1) {
+                        let half = t * sd / (n as f64).sqrt();
+                        cells[2] = round(mean - half);
+                        cells[3] = round(mean + half);
+                    }
+                }
             }
-            let mean = xs.iter().sum::<f64>() / n as f64;
-            let round = |x: f64| (x * 1e9).round() / 1e9;
-            if n == 1 {
-                let _ = writeln!(out, ",{},,,", round(mean));
-                continue;
-            }
-            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-            let sd = var.sqrt();
-            let t = T975.get(n - 2).copied().unwrap_or(1.96);
-            let half = t * sd / (n as f64).sqrt();
-            let _ = writeln!(
-                out,
-                ",{},{},{},{}",
-                round(mean),
-                round(sd),
-                round(mean - half),
-                round(mean + half)
-            );
+            row.extend(cells);
+            out.row(row);
         }
     }
-    out
+    out.finish()
 }
