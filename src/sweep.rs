@@ -164,16 +164,41 @@ fn set_path(value: &mut Value, path: &str, to: Value) -> Result<(), String> {
     Err("empty path".into())
 }
 
-/// The number at `path` in `metrics.json`, if there is one.
+/// One step of a measure's path: a field, and a list index when the step is `name[i]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Step<'a> {
+    key: &'a str,
+    index: Option<usize>,
+}
+
+/// The steps of a measure's path (`attacks[0].blast_radius.readings_lost`), or why it is not one.
+fn steps(path: &str) -> Result<Vec<Step<'_>>, String> {
+    path.split('.')
+        .map(|part| {
+            let (key, index) = match part.split_once('[') {
+                Some((key, rest)) => {
+                    let index = rest
+                        .strip_suffix(']')
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .ok_or_else(|| format!("`{part}` is not `name[index]` with a whole number as the index"))?;
+                    (key, Some(index))
+                }
+                None => (part, None),
+            };
+            if key.is_empty() {
+                return Err(format!("`{path}` has an empty name in it"));
+            }
+            Ok(Step { key, index })
+        })
+        .collect()
+}
+
+/// The number at `path` in `metrics.json`, if there is one (a `true` or `false` is 1 or 0).
 pub fn measure(metrics: &Value, path: &str) -> Option<f64> {
     let mut node = metrics;
-    for part in path.split('.') {
-        let (key, index) = match part.split_once('[') {
-            Some((k, rest)) => (k, rest.strip_suffix(']').and_then(|n| n.parse::<usize>().ok())),
-            None => (part, None),
-        };
-        node = node.get(key)?;
-        if let Some(n) = index {
+    for step in steps(path).ok()? {
+        node = node.get(step.key)?;
+        if let Some(n) = step.index {
             node = node.get(n)?;
         }
     }
@@ -181,6 +206,194 @@ pub fn measure(metrics: &Value, path: &str) -> Option<f64> {
         Value::Bool(b) => Some(f64::from(u8::from(*b))),
         other => other.as_f64(),
     }
+}
+
+/// The shape of `metrics.json`: the JSON Schema of [`crate::metrics::Metrics`] as it is
+/// serialized, generated from the type itself (so a field added, renamed or removed there is
+/// seen here without a list to keep).
+pub fn metrics_schema() -> Value {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<crate::metrics::Metrics>()
+        .to_value()
+}
+
+/// What a node of the schema holds.
+enum Shape<'a> {
+    /// Named fields (`properties`), and the schema of any other key when the object is a map
+    /// with free keys (`additionalProperties`).
+    Section(Option<&'a serde_json::Map<String, Value>>, Option<&'a Value>),
+    /// A list of entries of one schema.
+    List(&'a Value),
+    /// A number (or a `true`/`false`, written as 1/0), possibly `null`.
+    Number,
+    /// Text.
+    Text,
+}
+
+/// The shape of schema `node`, following `$ref`s into `defs` and looking through an `Option`'s
+/// `anyOf: [T, null]`.
+fn shape<'a>(defs: Option<&'a Value>, mut node: &'a Value) -> Shape<'a> {
+    for _ in 0..64 {
+        if let Some(name) = node.get("$ref").and_then(Value::as_str) {
+            match name.strip_prefix("#/$defs/").and_then(|n| defs?.get(n)) {
+                Some(def) => node = def,
+                None => break,
+            }
+            continue;
+        }
+        if let Some(any) = node.get("anyOf").and_then(Value::as_array) {
+            match any
+                .iter()
+                .find(|s| s.get("type").and_then(Value::as_str) != Some("null"))
+            {
+                Some(inner) => node = inner,
+                None => break,
+            }
+            continue;
+        }
+        break;
+    }
+    let types: Vec<&str> = match node.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if types.contains(&"array") {
+        return Shape::List(node.get("items").unwrap_or(&Value::Bool(true)));
+    }
+    if types.iter().any(|t| ["number", "integer", "boolean"].contains(t)) {
+        return Shape::Number;
+    }
+    if types.contains(&"string") {
+        return Shape::Text;
+    }
+    let extra = node.get("additionalProperties").filter(|a| a.is_object());
+    Shape::Section(node.get("properties").and_then(Value::as_object), extra)
+}
+
+/// The name among `names` nearest to `wrong` (Jaro-Winkler similarity of at least 0.8), to
+/// suggest for a misspelling.
+fn nearest<'a>(wrong: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    names
+        .into_iter()
+        .map(|n| (strsim::jaro_winkler(wrong, n), n))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
+}
+
+/// Checks that `path` names a number in `metrics.json`, by the shape `schema` (from
+/// [`metrics_schema`]): every field exists (or is a key of a map with free keys, such as
+/// `fleet.firmware`), lists are indexed and nothing else is, and the path ends at a number or
+/// a `true`/`false`. The error says what is wrong and, for a misspelt field, the nearest one.
+pub fn check_measure(schema: &Value, path: &str) -> Result<(), String> {
+    let defs = schema.get("$defs");
+    let mut node = schema;
+    let mut at = String::new();
+    for step in steps(path)? {
+        let here = if at.is_empty() {
+            "metrics.json".to_owned()
+        } else {
+            format!("`{at}`")
+        };
+        node = match shape(defs, node) {
+            Shape::Section(fields, extra) => match (fields.and_then(|f| f.get(step.key)), extra) {
+                (Some(field), _) => field,
+                (None, Some(any)) => any,
+                (None, None) => {
+                    let names = fields
+                        .map(|f| f.keys().map(String::as_str).collect::<Vec<_>>())
+                        .unwrap_or_default();
+                    let hint = match nearest(step.key, names.iter().copied()) {
+                        Some(n) => format!(" (did you mean `{}`?)", join(&at, n)),
+                        None => format!(
+                            "; it has {}",
+                            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                    };
+                    return Err(format!("{here} has no `{}`{hint}", step.key));
+                }
+            },
+            Shape::List(_) => {
+                return Err(format!("{here} is a list: name an entry, as `{at}[0]`"));
+            }
+            Shape::Number | Shape::Text => {
+                return Err(format!(
+                    "{here} is a single value, with nothing inside it named `{}`",
+                    step.key
+                ));
+            }
+        };
+        at = join(&at, step.key);
+        if let Some(i) = step.index {
+            node = match shape(defs, node) {
+                Shape::List(items) => items,
+                _ => return Err(format!("`{at}` is not a list: drop `[{i}]`")),
+            };
+            at = format!("{at}[{i}]");
+        }
+    }
+    match shape(defs, node) {
+        Shape::Number => Ok(()),
+        Shape::Text => Err(format!("`{at}` is text, not a number")),
+        Shape::List(_) => Err(format!(
+            "`{at}` is a list, not a number: name a number in one of its entries (`{at}[0]` is the first)"
+        )),
+        Shape::Section(fields, _) => {
+            let names = fields.map(|f| f.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "));
+            Err(match names.filter(|n| !n.is_empty()) {
+                Some(names) => format!("`{at}` is a section, not a number: name one of its fields ({names})"),
+                None => format!("`{at}` is a section, not a number: name one of its keys"),
+            })
+        }
+    }
+}
+
+/// `prefix.name`, or `name` at the top.
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Where measure `k` of the plan is written in its `text`: the position of its string in the
+/// `measures` list when it can be found there, else of the `measures` field.
+fn measure_position(text: &str, plan: &Plan, k: usize) -> Option<(usize, usize)> {
+    let body = amirange_files::without_bom(text);
+    let field = amirange_files::locate(text, &["measures"])?;
+    // The byte offset of the `measures` key, from its 1-based line and column (in characters).
+    let line_start: usize = body.split_inclusive('\n').take(field.0 - 1).map(str::len).sum();
+    let key_offset = line_start
+        + body[line_start..]
+            .chars()
+            .take(field.1 - 1)
+            .map(char::len_utf8)
+            .sum::<usize>();
+    // The k-th measure's quoted text after it (an earlier equal measure is skipped over).
+    let mut from = key_offset;
+    let mut found = None;
+    for m in &plan.measures[..=k] {
+        let quoted = format!("\"{m}\"");
+        let at = from + body.get(from..)?.find(&quoted)?;
+        found = Some(at);
+        from = at + quoted.len();
+    }
+    let at = found?;
+    let before = &body[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, column))
+}
+
+/// An error about measure `k` of the plan, at its position in the plan file.
+fn measure_error(label: &str, text: &str, plan: &Plan, k: usize, message: String) -> SourceError {
+    let mut e = amirange_files::field_error(label, text, &format!("measures[{k}]"), message);
+    e.position = measure_position(text, plan, k).or(e.position);
+    e
 }
 
 /// The most seeds one grid point may have: 10,000.
@@ -273,11 +486,27 @@ pub fn parse_plan(label: &str, text: &str) -> Result<Plan, SourceError> {
             ),
         );
     }
-    if let Some(m) = plan.measures.iter().find(|m| bad(m)) {
-        return fail(
-            "measures",
+    if let Some(k) = plan.measures.iter().position(|m| bad(m)) {
+        let m = &plan.measures[k];
+        return Err(measure_error(
+            label,
+            text,
+            &plan,
+            k,
             format!("{m:?} is empty or holds a comma, quote or line break"),
-        );
+        ));
+    }
+    let schema = metrics_schema();
+    for (k, m) in plan.measures.iter().enumerate() {
+        check_measure(&schema, m).map_err(|why| {
+            measure_error(
+                label,
+                text,
+                &plan,
+                k,
+                format!("no measure `{m}` in metrics.json: {why}"),
+            )
+        })?;
     }
     Ok(plan)
 }
@@ -369,6 +598,31 @@ pub fn prepare_source(plan_path: &Path, text: &str) -> Result<Prepared> {
                 ),
             )
         })?;
+        // A measure of `attacks[i]` needs the point's scenario to have an attack `i`.
+        for (k, m) in plan.measures.iter().enumerate() {
+            let first = steps(m).ok().and_then(|s| s.first().copied());
+            if let Some(Step {
+                key: "attacks",
+                index: Some(i),
+            }) = first
+            {
+                let n = point_raw.attacks.len();
+                if i >= n {
+                    return Err(measure_error(
+                        &label,
+                        text,
+                        &plan,
+                        k,
+                        format!(
+                            "no measure `{m}` in metrics.json: grid point {p} ({}) has {n} attack{}, no attacks[{i}]",
+                            describe(&plan, values),
+                            if n == 1 { "" } else { "s" }
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
         for &seed in &seeds {
             let mut raw = point_raw.clone();
             raw.seed = seed;
@@ -669,5 +923,24 @@ mod tests {
         }
         assert!((t(100_000) - 1.959_964).abs() < 1e-4);
         assert_eq!(t975(0), None);
+    }
+
+    /// A measure's path is refused by name when it is malformed.
+    #[test]
+    fn malformed_measure_paths_are_refused() {
+        let schema = metrics_schema();
+        assert!(check_measure(&schema, "reads.missing").is_ok());
+        assert!(check_measure(&schema, "attacks[0].blast_radius.readings_lost").is_ok());
+        for (path, expected) in [
+            ("attacks[x].start_s", "`attacks[x]` is not `name[index]`"),
+            ("attacks[0.start_s", "is not `name[index]`"),
+            ("reads..missing", "has an empty name in it"),
+            ("attacks.start_s", "`attacks` is a list"),
+            ("reads[0].missing", "`reads` is not a list: drop `[0]`"),
+            ("reads.missing.x", "`reads.missing` is a single value"),
+        ] {
+            let err = check_measure(&schema, path).expect_err(path);
+            assert!(err.contains(expected), "{path}: {err}");
+        }
     }
 }
