@@ -493,3 +493,22 @@ pub fn report_files(files: &[(&str, Vec<u8>)]) -> Result<Vec<(&'static str, Vec<
     out.push(("report.html", html.into_bytes()));
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CsvText;
+
+    /// The csv crate quotes what the hand-written quoting quoted (a comma, a quote, a line
+    /// feed), and also a carriage return, which the old code left bare (a reader takes a bare
+    /// carriage return for the end of the row); anything else is written as it is.
+    #[test]
+    fn csv_text_quotes_commas_quotes_and_both_line_breaks() {
+        let mut out = CsvText::with_header("a,b,c,d,e");
+        out.row(["plain", "x, y", "say \"hi\"", "one\ntwo", "cr\rhere"]);
+        out.row(["", "ids:1001", "0-4999;5003", "2025-01-06 10:00", "-1.5"]);
+        assert_eq!(
+            out.finish(),
+            "a,b,c,d,e\nplain,\"x, y\",\"say \"\"hi\"\"\",\"one\ntwo\",\"cr\rhere\"\n,ids:1001,0-4999;5003,2025-01-06 10:00,-1.5\n"
+        );
+    }
+}
