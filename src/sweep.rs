@@ -13,6 +13,13 @@
 //! `defenses.command_policy.disconnect_limit_per_account.meters`, `attacks[0].radius_m`; inside
 //! an attack the variant's name is skipped. A measure names a number in `metrics.json` the same
 //! way: `attacks[0].blast_radius.peak_customers_disconnected`, `supply.customer_minutes_interrupted`.
+//! Measures are checked when the plan is parsed, against the shape of `metrics.json` generated
+//! from the [`crate::metrics::Metrics`] type ([`metrics_schema`], [`check_measure`]), and an
+//! `attacks[i]` measure against every grid point's attacks: a misspelt one is an error naming
+//! the plan's line, column and field, and the nearest valid name, before anything runs.
+//!
+//! `runs.csv` and `summary.csv` are written and read with the `csv` crate (RFC 4180), and the
+//! intervals use Student's t from `statrs` ([`t975`]).
 
 use std::path::{Path, PathBuf};
 
@@ -61,7 +68,8 @@ pub struct Plan {
     pub preset: Option<String>,
     /// The axes; every combination of their values is a grid point.
     pub grid: Vec<Axis>,
-    /// The measures to record, as paths into `metrics.json`.
+    /// The measures to record, as paths into `metrics.json` (each checked by
+    /// [`check_measure`] when the plan is parsed).
     pub measures: Vec<String>,
 }
 
