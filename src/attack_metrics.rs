@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::scenario::Scenario;
 
 /// One attack's measures.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct AttackMetrics {
     /// The scenario's id for it.
     pub id: String,
@@ -47,7 +47,7 @@ pub struct AttackMetrics {
 }
 
 /// What an attack cost. Supply losses count only when the attack caused them.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct BlastRadius {
     /// Most customers without supply because of the attack at the end of any interval.
     pub peak_customers_disconnected: u64,

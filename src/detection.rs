@@ -16,7 +16,7 @@ use amirange_sim::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
 use serde::Serialize;
 
 /// One detector's score.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct DetectorScore {
     /// Its name (`ids:<sid>` for an IDS rule).
     pub name: String,
@@ -36,7 +36,7 @@ pub struct DetectorScore {
 }
 
 /// Detection and response over the run.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct DefenseMetrics {
     /// The preset, when one set the posture.
     pub preset: Option<String>,

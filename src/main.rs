@@ -1041,8 +1041,7 @@ fn cmd_matrix(
         scenarios.push((label, text, scenario));
     }
     let total = scenarios.len() * presets.len();
-    let mut csv = String::from(MATRIX_HEADER);
-    csv.push('\n');
+    let mut csv = amirange::results::CsvText::with_header(MATRIX_HEADER);
     let mut table: Vec<[String; 9]> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let started = Instant::now();
@@ -1082,27 +1081,29 @@ fn cmd_matrix(
                     a.failure_reason.clone(),
                 ));
                 let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
-                let _ = writeln!(
-                    csv,
-                    "{name},{},{},{preset},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{fp}",
-                    a.id,
-                    a.kind,
-                    a.succeeded,
-                    a.detected,
+                // A file name or an attack id may hold a comma: the CSV writer quotes it.
+                csv.row([
+                    name.clone(),
+                    a.id.clone(),
+                    a.kind.clone(),
+                    preset.clone(),
+                    a.succeeded.to_string(),
+                    a.detected.to_string(),
                     opt(a.time_to_detect_s),
-                    a.first_detector.as_deref().unwrap_or(""),
-                    b.peak_customers_disconnected,
-                    b.customer_minutes_interrupted,
-                    b.kwh_not_served,
-                    b.kwh_falsified,
-                    b.kwh_stolen,
-                    b.readings_lost,
-                    b.meters_compromised,
-                    b.customers_exposed,
-                    b.ufls_shed_mw,
+                    a.first_detector.clone().unwrap_or_default(),
+                    b.peak_customers_disconnected.to_string(),
+                    b.customer_minutes_interrupted.to_string(),
+                    b.kwh_not_served.to_string(),
+                    b.kwh_falsified.to_string(),
+                    b.kwh_stolen.to_string(),
+                    b.readings_lost.to_string(),
+                    b.meters_compromised.to_string(),
+                    b.customers_exposed.to_string(),
+                    b.ufls_shed_mw.to_string(),
                     opt(b.time_to_restore_s),
-                    m.defense.alerts,
-                );
+                    m.defense.alerts.to_string(),
+                    fp.to_string(),
+                ]);
                 table.push([
                     name.clone(),
                     preset.clone(),
@@ -1211,7 +1212,7 @@ fn cmd_matrix(
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let tmp = out.with_extension("csv.partial");
-    std::fs::write(&tmp, csv).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::write(&tmp, csv.finish()).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "\n{} runs in {:.1} s; table written to {}",

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::scenario::Scenario;
 
 /// Every measure of a run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Metrics {
     /// Meters in the run.
     pub meters: u64,
@@ -73,7 +73,7 @@ impl Metrics {
 }
 
 /// The bulk system's frequency over the run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct FrequencyMetrics {
     /// Nominal frequency, Hz.
     pub nominal_hz: f64,
@@ -112,7 +112,7 @@ fn frequency(sim: &Sim) -> FrequencyMetrics {
 }
 
 /// Energy measures.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct EnergyMetrics {
     /// True energy delivered, kWh.
     pub true_kwh: f64,
@@ -137,11 +137,12 @@ pub struct EnergyMetrics {
     /// Lowest true load over an interval, kW.
     pub min_true_kw: f64,
     /// Per customer class.
+    #[schemars(schema_with = "shape::by_class")]
     pub by_class: BTreeMap<String, ClassEnergy>,
 }
 
 /// Energy of one customer class.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ClassEnergy {
     /// Meters of the class.
     pub meters: u64,
@@ -156,7 +157,7 @@ pub struct ClassEnergy {
 }
 
 /// Reading and VEE measures.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ReadMetrics {
     /// Interval values that arrived in their first read cycle.
     pub on_time: u64,
@@ -176,11 +177,12 @@ pub struct ReadMetrics {
     /// the actual energy, percent.
     pub estimation_error_pct: f64,
     /// Per link kind.
+    #[schemars(schema_with = "shape::by_link")]
     pub by_link: BTreeMap<String, LinkMetrics>,
 }
 
 /// Reading over one link kind.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct LinkMetrics {
     /// Meters on the link kind.
     pub meters: u64,
@@ -205,7 +207,7 @@ pub struct LinkMetrics {
 }
 
 /// Supply measures.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct SupplyMetrics {
     /// Customers (meters).
     pub customers: u64,
@@ -216,6 +218,7 @@ pub struct SupplyMetrics {
     /// Energy not served, all causes, kWh.
     pub kwh_not_served: f64,
     /// Per cause (`operation`, `outage`, `attack`).
+    #[schemars(schema_with = "shape::by_cause")]
     pub by_cause: BTreeMap<String, CauseSupply>,
     /// Critical facilities (hospitals, water, emergency services).
     pub critical_facilities: CriticalSupply,
@@ -224,7 +227,7 @@ pub struct SupplyMetrics {
 }
 
 /// Supply measures of one cause.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CauseSupply {
     /// Most customers without supply from this cause at an interval end.
     pub peak_customers_off: u64,
@@ -239,7 +242,7 @@ pub struct CauseSupply {
 }
 
 /// Critical facilities without supply.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CriticalSupply {
     /// Critical facilities in the run.
     pub facilities: u64,
@@ -254,7 +257,7 @@ pub struct CriticalSupply {
 }
 
 /// One critical facility's time without supply.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CriticalHit {
     /// Meter number.
     pub meter: u32,
@@ -267,7 +270,7 @@ pub struct CriticalHit {
 }
 
 /// Control-plane measures.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ControlPlaneMetrics {
     /// Events applied (inputs and internal control-plane events).
     pub events: u64,
@@ -282,13 +285,15 @@ pub struct ControlPlaneMetrics {
     /// Messages sent to meters (attempts included).
     pub messages: u64,
     /// Per command kind.
+    #[schemars(schema_with = "shape::by_kind")]
     pub by_kind: BTreeMap<String, CommandMetrics>,
     /// Seconds from the HES sending a command to the meter executing it, per link kind.
+    #[schemars(schema_with = "shape::by_link_spread")]
     pub execute_seconds_by_link: BTreeMap<String, Spread>,
 }
 
 /// What became of the commands of one kind.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CommandMetrics {
     /// Requests.
     pub requests: u64,
@@ -309,7 +314,7 @@ pub struct CommandMetrics {
 }
 
 /// Median, 95th percentile and largest of a set of durations, seconds.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Spread {
     /// How many.
     pub n: u64,
@@ -338,16 +343,17 @@ impl Spread {
 }
 
 /// Legitimate operations: what was planned and what the HES executed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct OperationsMetrics {
     /// What the plan scheduled.
+    #[schemars(schema_with = "shape::plan_counts")]
     pub planned: PlanCounts,
     /// Meters that executed commands, per purpose and kind (`non-payment disconnect`, ...).
     pub executed: BTreeMap<String, u64>,
 }
 
 /// Feeder outages and how the MDM detected them.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct OutageMetrics {
     /// Feeder outages that began.
     pub outages: u64,
@@ -368,7 +374,7 @@ pub struct OutageMetrics {
 }
 
 /// The fleet's state at the end.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct FleetMetrics {
     /// Meters per firmware version.
     pub firmware: BTreeMap<String, u64>,
@@ -395,6 +401,62 @@ fn pct(part: f64, whole: f64) -> f64 {
         0.0
     } else {
         round6(100.0 * part / whole)
+    }
+}
+
+/// The shapes in `metrics.json` that the derived schema cannot see: maps keyed by a fixed set
+/// of names, and a type from the engine. A sweep checks its measures against the whole shape
+/// before any run (`crate::sweep::check_measure`).
+mod shape {
+    use amirange_sim::hes::CommandKind;
+    use amirange_sim::model::{Cause, CustomerClass, LinkKind};
+    use amirange_sim::operations::PlanCounts;
+    use schemars::{JsonSchema, Schema, SchemaGenerator};
+    use serde_json::{Map, Value};
+
+    /// An object whose keys are `names`, each holding a `T`.
+    fn keyed<'a, T: JsonSchema>(generator: &mut SchemaGenerator, names: impl IntoIterator<Item = &'a str>) -> Schema {
+        let value = generator.subschema_for::<T>().to_value();
+        let properties: Map<String, Value> = names.into_iter().map(|n| (n.to_owned(), value.clone())).collect();
+        let mut object = Map::new();
+        object.insert("type".into(), "object".into());
+        object.insert("properties".into(), Value::Object(properties));
+        object.insert("additionalProperties".into(), false.into());
+        Schema::from(object)
+    }
+
+    /// `energy.by_class`: every customer class.
+    pub fn by_class(generator: &mut SchemaGenerator) -> Schema {
+        keyed::<super::ClassEnergy>(generator, CustomerClass::ALL.map(CustomerClass::name))
+    }
+
+    /// `reads.by_link`: every link kind.
+    pub fn by_link(generator: &mut SchemaGenerator) -> Schema {
+        keyed::<super::LinkMetrics>(generator, LinkKind::ALL.map(LinkKind::name))
+    }
+
+    /// `control_plane.execute_seconds_by_link`: every link kind.
+    pub fn by_link_spread(generator: &mut SchemaGenerator) -> Schema {
+        keyed::<super::Spread>(generator, LinkKind::ALL.map(LinkKind::name))
+    }
+
+    /// `supply.by_cause`: every cause.
+    pub fn by_cause(generator: &mut SchemaGenerator) -> Schema {
+        keyed::<super::CauseSupply>(generator, Cause::ALL.map(Cause::name))
+    }
+
+    /// `control_plane.by_kind`: every command kind (a kind the run never requested is absent).
+    pub fn by_kind(generator: &mut SchemaGenerator) -> Schema {
+        keyed::<super::CommandMetrics>(generator, CommandKind::NAMES)
+    }
+
+    /// `operations.planned`: the engine's plan counts, by the shape of a serialized one.
+    pub fn plan_counts(generator: &mut SchemaGenerator) -> Schema {
+        let generator = SchemaGenerator::new(generator.settings().clone());
+        // Serializing plain counts does not fail; were it to, any shape is accepted here.
+        generator
+            .into_root_schema_for_value(&PlanCounts::default())
+            .unwrap_or_default()
     }
 }
 

@@ -12,11 +12,10 @@
 //! attack run, baseline twin and difference; `baseline-metrics.json` is the twin's whole
 //! `metrics.json`.
 
-use std::fmt::Write;
-
 use serde_json::Value;
 
 use crate::metrics::Metrics;
+use crate::results::CsvText;
 use crate::scenario::Scenario;
 
 /// The header of `paired.csv`.
@@ -84,12 +83,12 @@ pub fn rows(attack: &Metrics, baseline: &Metrics) -> Vec<(String, f64, f64)> {
 
 /// Renders `paired.csv`.
 pub fn paired_csv(attack: &Metrics, baseline: &Metrics) -> String {
-    let mut out = String::from(PAIRED_HEADER);
-    out.push('\n');
+    let mut out = CsvText::with_header(PAIRED_HEADER);
     for (k, a, b) in rows(attack, baseline) {
-        let _ = writeln!(out, "{k},{a},{b},{}", round9(a - b));
+        // The path may hold a comma (a firmware version or an operation's purpose is a key).
+        out.row([k, a.to_string(), b.to_string(), round9(a - b).to_string()]);
     }
-    out
+    out.finish()
 }
 
 /// Rounds away the last bits of floating-point noise in a difference.

@@ -180,11 +180,57 @@ pub fn transformers_csv(records: &RunRecords, network: &amirange_sim::network::N
     out
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
+/// CSV text built in memory by the `csv` crate: RFC 4180 quoting (a field holding a comma, a
+/// quote, a carriage return or a line feed is put in quotes, its quotes doubled), every row
+/// ending in `\n`.
+pub struct CsvText {
+    writer: csv::Writer<Vec<u8>>,
+}
+
+impl CsvText {
+    /// Starts a file whose first row is `header`, a comma-separated list of column names.
+    pub fn with_header(header: &str) -> CsvText {
+        let mut text = CsvText::new();
+        text.row(header.split(','));
+        text
+    }
+
+    /// Starts an empty file.
+    pub fn new() -> CsvText {
+        CsvText {
+            // Flexible: the writer does not hold rows to the first one's length (each file's
+            // rows are built to its header by the code that writes them), so writing into
+            // memory cannot fail.
+            writer: csv::WriterBuilder::new().flexible(true).from_writer(Vec::new()),
+        }
+    }
+
+    /// Appends one row of fields.
+    pub fn row<I, T>(&mut self, fields: I)
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        // Writing into a `Vec` has no I/O error, and the writer is flexible: nothing to report
+        // (as with `write!` into a `String`).
+        let _ = self.writer.write_record(fields);
+    }
+
+    /// The text written.
+    pub fn finish(self) -> String {
+        let bytes = match self.writer.into_inner() {
+            Ok(bytes) => bytes,
+            // Flushing into a `Vec` does not fail; were it to, keep what was written.
+            Err(e) => e.into_inner().get_ref().clone(),
+        };
+        // Every field came in as `&str`, so the bytes are UTF-8.
+        String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+impl Default for CsvText {
+    fn default() -> CsvText {
+        CsvText::new()
     }
 }
 
@@ -199,8 +245,7 @@ pub const TRUTH_HEADER: &str = "time,time_s,attack,attack_kind,technique,step,de
 /// they were recorded), with its attack's kind and technique, and the meters it touched as
 /// ranges of indices (`0-4999;5003`).
 pub fn truth_csv(scenario: &Scenario, records: &RunRecords) -> String {
-    let mut out = String::from(TRUTH_HEADER);
-    out.push('\n');
+    let mut out = CsvText::with_header(TRUTH_HEADER);
     let mut order: Vec<usize> = (0..records.truth.len()).collect();
     order.sort_by_key(|&i| (records.truth[i].time, i));
     for i in order {
@@ -214,24 +259,24 @@ pub fn truth_csv(scenario: &Scenario, records: &RunRecords) -> String {
         let mut meters = t.meters.clone();
         meters.sort_unstable();
         meters.dedup();
-        let _ = writeln!(
-            out,
-            "{time},{:.3},{},{kind},{technique},{},{},{},{}",
-            t.time.0 as f64 / 1e6,
-            csv_field(&t.source),
-            csv_field(&t.kind),
-            csv_field(&t.detail),
-            meters.len(),
-            amirange_attackers::targets::ranges(&meters)
-        );
+        out.row([
+            time.to_string().as_str(),
+            &format!("{:.3}", t.time.0 as f64 / 1e6),
+            &t.source,
+            kind,
+            technique,
+            &t.kind,
+            &t.detail,
+            &meters.len().to_string(),
+            &amirange_attackers::targets::ranges(&meters),
+        ]);
     }
-    out
+    out.finish()
 }
 
 /// Renders `alerts.csv`.
 pub fn alerts_csv(scenario: &Scenario, records: &RunRecords, metrics: &Metrics) -> String {
-    let mut out = String::from(ALERTS_HEADER);
-    out.push('\n');
+    let mut out = CsvText::with_header(ALERTS_HEADER);
     let mut order: Vec<usize> = (0..records.alerts.len()).collect();
     order.sort_by_key(|&i| (records.alerts[i].time, i));
     for i in order {
@@ -245,20 +290,19 @@ pub fn alerts_csv(scenario: &Scenario, records: &RunRecords, metrics: &Metrics) 
             .flatten()
             .and_then(|k| metrics.attacks.get(k))
             .map_or("", |m| m.id.as_str());
-        let _ = writeln!(
-            out,
-            "{time},{},{},{},{},{},{},{},{}",
-            csv_field(&a.detector),
+        out.row([
+            time.to_string().as_str(),
+            &a.detector,
             a.severity.name(),
-            csv_field(&a.subject),
-            a.count,
-            !attack.is_empty(),
-            csv_field(attack),
-            csv_field(&a.message),
-            meters_field(&a.meters)
-        );
+            &a.subject,
+            &a.count.to_string(),
+            &(!attack.is_empty()).to_string(),
+            attack,
+            &a.message,
+            &meters_field(&a.meters),
+        ]);
     }
-    out
+    out.finish()
 }
 
 /// The header of `alerts.csv`: one row per alert, in time order, with the attack it matches
@@ -273,35 +317,31 @@ failed,retries,finished,approver,protected,signed";
 /// `cause` is ground truth (why the request was made), which the HES itself does not know.
 pub fn audit_csv(scenario: &Scenario, sim: &amirange_sim::engine::Sim) -> String {
     let audit = &sim.hes().audit;
-    let mut out = String::with_capacity(audit.len() * 120 + 128);
-    out.push_str(AUDIT_HEADER);
-    out.push('\n');
+    let mut out = CsvText::with_header(AUDIT_HEADER);
     let time = |t: amirange_sim::time::SimTime| scenario.sim.start.plus(t.since_start()).to_string();
     for a in audit {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            a.id,
-            time(a.time),
-            csv_field(&a.account),
+        out.row([
+            a.id.to_string().as_str(),
+            &time(a.time),
+            &a.account,
             a.role.map_or("", |r| r.name()),
             a.kind.name(),
-            csv_field(&a.purpose),
+            &a.purpose,
             a.cause.name(),
-            a.targets,
+            &a.targets.to_string(),
             a.refused.map_or("", |r| r.name()),
-            a.executed,
-            a.acked,
-            a.rejected,
-            a.failed,
-            a.retries,
-            a.finished.map(time).unwrap_or_default(),
-            a.approver.as_deref().map(csv_field).unwrap_or_default(),
-            a.protected,
-            u8::from(a.signed)
-        );
+            &a.executed.to_string(),
+            &a.acked.to_string(),
+            &a.rejected.to_string(),
+            &a.failed.to_string(),
+            &a.retries.to_string(),
+            &a.finished.map(time).unwrap_or_default(),
+            a.approver.as_deref().unwrap_or_default(),
+            &a.protected.to_string(),
+            &u8::from(a.signed).to_string(),
+        ]);
     }
-    out
+    out.finish()
 }
 
 /// The header of `outages.csv`.
@@ -452,4 +492,23 @@ pub fn report_files(files: &[(&str, Vec<u8>)]) -> Result<Vec<(&'static str, Vec<
     }
     out.push(("report.html", html.into_bytes()));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CsvText;
+
+    /// The csv crate quotes what the hand-written quoting quoted (a comma, a quote, a line
+    /// feed), and also a carriage return, which the old code left bare (a reader takes a bare
+    /// carriage return for the end of the row); anything else is written as it is.
+    #[test]
+    fn csv_text_quotes_commas_quotes_and_both_line_breaks() {
+        let mut out = CsvText::with_header("a,b,c,d,e");
+        out.row(["plain", "x, y", "say \"hi\"", "one\ntwo", "cr\rhere"]);
+        out.row(["", "ids:1001", "0-4999;5003", "2025-01-06 10:00", "-1.5"]);
+        assert_eq!(
+            out.finish(),
+            "a,b,c,d,e\nplain,\"x, y\",\"say \"\"hi\"\"\",\"one\ntwo\",\"cr\rhere\"\n,ids:1001,0-4999;5003,2025-01-06 10:00,-1.5\n"
+        );
+    }
 }

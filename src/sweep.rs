@@ -13,8 +13,14 @@
 //! `defenses.command_policy.disconnect_limit_per_account.meters`, `attacks[0].radius_m`; inside
 //! an attack the variant's name is skipped. A measure names a number in `metrics.json` the same
 //! way: `attacks[0].blast_radius.peak_customers_disconnected`, `supply.customer_minutes_interrupted`.
+//! Measures are checked when the plan is parsed, against the shape of `metrics.json` generated
+//! from the [`crate::metrics::Metrics`] type ([`metrics_schema`], [`check_measure`]), and an
+//! `attacks[i]` measure against every grid point's attacks: a misspelt one is an error naming
+//! the plan's line, column and field, and the nearest valid name, before anything runs.
+//!
+//! `runs.csv` and `summary.csv` are written and read with the `csv` crate (RFC 4180), and the
+//! intervals use Student's t from `statrs` ([`t975`]).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use amirange_files::SourceError;
@@ -22,6 +28,7 @@ use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::results::CsvText;
 use crate::scenario::{self, Overrides, Scenario};
 
 /// One axis of the grid as the plan writes it.
@@ -61,7 +68,8 @@ pub struct Plan {
     pub preset: Option<String>,
     /// The axes; every combination of their values is a grid point.
     pub grid: Vec<Axis>,
-    /// The measures to record, as paths into `metrics.json`.
+    /// The measures to record, as paths into `metrics.json` (each checked by
+    /// [`check_measure`] when the plan is parsed).
     pub measures: Vec<String>,
 }
 
@@ -164,16 +172,41 @@ fn set_path(value: &mut Value, path: &str, to: Value) -> Result<(), String> {
     Err("empty path".into())
 }
 
-/// The number at `path` in `metrics.json`, if there is one.
+/// One step of a measure's path: a field, and a list index when the step is `name[i]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Step<'a> {
+    key: &'a str,
+    index: Option<usize>,
+}
+
+/// The steps of a measure's path (`attacks[0].blast_radius.readings_lost`), or why it is not one.
+fn steps(path: &str) -> Result<Vec<Step<'_>>, String> {
+    path.split('.')
+        .map(|part| {
+            let (key, index) = match part.split_once('[') {
+                Some((key, rest)) => {
+                    let index = rest
+                        .strip_suffix(']')
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .ok_or_else(|| format!("`{part}` is not `name[index]` with a whole number as the index"))?;
+                    (key, Some(index))
+                }
+                None => (part, None),
+            };
+            if key.is_empty() {
+                return Err(format!("`{path}` has an empty name in it"));
+            }
+            Ok(Step { key, index })
+        })
+        .collect()
+}
+
+/// The number at `path` in `metrics.json`, if there is one (a `true` or `false` is 1 or 0).
 pub fn measure(metrics: &Value, path: &str) -> Option<f64> {
     let mut node = metrics;
-    for part in path.split('.') {
-        let (key, index) = match part.split_once('[') {
-            Some((k, rest)) => (k, rest.strip_suffix(']').and_then(|n| n.parse::<usize>().ok())),
-            None => (part, None),
-        };
-        node = node.get(key)?;
-        if let Some(n) = index {
+    for step in steps(path).ok()? {
+        node = node.get(step.key)?;
+        if let Some(n) = step.index {
             node = node.get(n)?;
         }
     }
@@ -181,6 +214,194 @@ pub fn measure(metrics: &Value, path: &str) -> Option<f64> {
         Value::Bool(b) => Some(f64::from(u8::from(*b))),
         other => other.as_f64(),
     }
+}
+
+/// The shape of `metrics.json`: the JSON Schema of [`crate::metrics::Metrics`] as it is
+/// serialized, generated from the type itself (so a field added, renamed or removed there is
+/// seen here without a list to keep).
+pub fn metrics_schema() -> Value {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<crate::metrics::Metrics>()
+        .to_value()
+}
+
+/// What a node of the schema holds.
+enum Shape<'a> {
+    /// Named fields (`properties`), and the schema of any other key when the object is a map
+    /// with free keys (`additionalProperties`).
+    Section(Option<&'a serde_json::Map<String, Value>>, Option<&'a Value>),
+    /// A list of entries of one schema.
+    List(&'a Value),
+    /// A number (or a `true`/`false`, written as 1/0), possibly `null`.
+    Number,
+    /// Text.
+    Text,
+}
+
+/// The shape of schema `node`, following `$ref`s into `defs` and looking through an `Option`'s
+/// `anyOf: [T, null]`.
+fn shape<'a>(defs: Option<&'a Value>, mut node: &'a Value) -> Shape<'a> {
+    for _ in 0..64 {
+        if let Some(name) = node.get("$ref").and_then(Value::as_str) {
+            match name.strip_prefix("#/$defs/").and_then(|n| defs?.get(n)) {
+                Some(def) => node = def,
+                None => break,
+            }
+            continue;
+        }
+        if let Some(any) = node.get("anyOf").and_then(Value::as_array) {
+            match any
+                .iter()
+                .find(|s| s.get("type").and_then(Value::as_str) != Some("null"))
+            {
+                Some(inner) => node = inner,
+                None => break,
+            }
+            continue;
+        }
+        break;
+    }
+    let types: Vec<&str> = match node.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if types.contains(&"array") {
+        return Shape::List(node.get("items").unwrap_or(&Value::Bool(true)));
+    }
+    if types.iter().any(|t| ["number", "integer", "boolean"].contains(t)) {
+        return Shape::Number;
+    }
+    if types.contains(&"string") {
+        return Shape::Text;
+    }
+    let extra = node.get("additionalProperties").filter(|a| a.is_object());
+    Shape::Section(node.get("properties").and_then(Value::as_object), extra)
+}
+
+/// The name among `names` nearest to `wrong` (Jaro-Winkler similarity of at least 0.8), to
+/// suggest for a misspelling.
+fn nearest<'a>(wrong: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    names
+        .into_iter()
+        .map(|n| (strsim::jaro_winkler(wrong, n), n))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
+}
+
+/// Checks that `path` names a number in `metrics.json`, by the shape `schema` (from
+/// [`metrics_schema`]): every field exists (or is a key of a map with free keys, such as
+/// `fleet.firmware`), lists are indexed and nothing else is, and the path ends at a number or
+/// a `true`/`false`. The error says what is wrong and, for a misspelt field, the nearest one.
+pub fn check_measure(schema: &Value, path: &str) -> Result<(), String> {
+    let defs = schema.get("$defs");
+    let mut node = schema;
+    let mut at = String::new();
+    for step in steps(path)? {
+        let here = if at.is_empty() {
+            "metrics.json".to_owned()
+        } else {
+            format!("`{at}`")
+        };
+        node = match shape(defs, node) {
+            Shape::Section(fields, extra) => match (fields.and_then(|f| f.get(step.key)), extra) {
+                (Some(field), _) => field,
+                (None, Some(any)) => any,
+                (None, None) => {
+                    let names = fields
+                        .map(|f| f.keys().map(String::as_str).collect::<Vec<_>>())
+                        .unwrap_or_default();
+                    let hint = match nearest(step.key, names.iter().copied()) {
+                        Some(n) => format!(" (did you mean `{}`?)", join(&at, n)),
+                        None => format!(
+                            "; it has {}",
+                            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                    };
+                    return Err(format!("{here} has no `{}`{hint}", step.key));
+                }
+            },
+            Shape::List(_) => {
+                return Err(format!("{here} is a list: name an entry, as `{at}[0]`"));
+            }
+            Shape::Number | Shape::Text => {
+                return Err(format!(
+                    "{here} is a single value, with nothing inside it named `{}`",
+                    step.key
+                ));
+            }
+        };
+        at = join(&at, step.key);
+        if let Some(i) = step.index {
+            node = match shape(defs, node) {
+                Shape::List(items) => items,
+                _ => return Err(format!("`{at}` is not a list: drop `[{i}]`")),
+            };
+            at = format!("{at}[{i}]");
+        }
+    }
+    match shape(defs, node) {
+        Shape::Number => Ok(()),
+        Shape::Text => Err(format!("`{at}` is text, not a number")),
+        Shape::List(_) => Err(format!(
+            "`{at}` is a list, not a number: name a number in one of its entries (`{at}[0]` is the first)"
+        )),
+        Shape::Section(fields, _) => {
+            let names = fields.map(|f| f.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "));
+            Err(match names.filter(|n| !n.is_empty()) {
+                Some(names) => format!("`{at}` is a section, not a number: name one of its fields ({names})"),
+                None => format!("`{at}` is a section, not a number: name one of its keys"),
+            })
+        }
+    }
+}
+
+/// `prefix.name`, or `name` at the top.
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Where measure `k` of the plan is written in its `text`: the position of its string in the
+/// `measures` list when it can be found there, else of the `measures` field.
+fn measure_position(text: &str, plan: &Plan, k: usize) -> Option<(usize, usize)> {
+    let body = amirange_files::without_bom(text);
+    let field = amirange_files::locate(text, &["measures"])?;
+    // The byte offset of the `measures` key, from its 1-based line and column (in characters).
+    let line_start: usize = body.split_inclusive('\n').take(field.0 - 1).map(str::len).sum();
+    let key_offset = line_start
+        + body[line_start..]
+            .chars()
+            .take(field.1 - 1)
+            .map(char::len_utf8)
+            .sum::<usize>();
+    // The k-th measure's quoted text after it (an earlier equal measure is skipped over).
+    let mut from = key_offset;
+    let mut found = None;
+    for m in &plan.measures[..=k] {
+        let quoted = format!("\"{m}\"");
+        let at = from + body.get(from..)?.find(&quoted)?;
+        found = Some(at);
+        from = at + quoted.len();
+    }
+    let at = found?;
+    let before = &body[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, column))
+}
+
+/// An error about measure `k` of the plan, at its position in the plan file.
+fn measure_error(label: &str, text: &str, plan: &Plan, k: usize, message: String) -> SourceError {
+    let mut e = amirange_files::field_error(label, text, &format!("measures[{k}]"), message);
+    e.position = measure_position(text, plan, k).or(e.position);
+    e
 }
 
 /// The most seeds one grid point may have: 10,000.
@@ -261,8 +482,8 @@ pub fn parse_plan(label: &str, text: &str) -> Result<Plan, SourceError> {
     if plan.measures.is_empty() {
         return fail("measures", "name at least one measure of metrics.json".into());
     }
-    // Paths and measures head CSV columns, and strings fill cells: keep them one line each and
-    // free of what CSV would have to quote in a header.
+    // Paths and measures head CSV columns and name the charts: keep them free of what CSV would
+    // have to quote in a header. (Grid values may hold anything: CSV quotes them.)
     let bad = |t: &str| t.is_empty() || t.contains([',', '"', '\n', '\r']);
     if let Some(i) = plan.grid.iter().position(|a| bad(&a.path)) {
         return fail(
@@ -273,14 +494,27 @@ pub fn parse_plan(label: &str, text: &str) -> Result<Plan, SourceError> {
             ),
         );
     }
-    if let Some(m) = plan.measures.iter().find(|m| bad(m)) {
-        return fail(
-            "measures",
+    if let Some(k) = plan.measures.iter().position(|m| bad(m)) {
+        let m = &plan.measures[k];
+        return Err(measure_error(
+            label,
+            text,
+            &plan,
+            k,
             format!("{m:?} is empty or holds a comma, quote or line break"),
-        );
+        ));
     }
-    if let Some(i) = plan.grid.iter().position(|a| a.values.iter().any(has_line_break)) {
-        return fail(&format!("grid[{i}].values"), "a value holds a line break".into());
+    let schema = metrics_schema();
+    for (k, m) in plan.measures.iter().enumerate() {
+        check_measure(&schema, m).map_err(|why| {
+            measure_error(
+                label,
+                text,
+                &plan,
+                k,
+                format!("no measure `{m}` in metrics.json: {why}"),
+            )
+        })?;
     }
     Ok(plan)
 }
@@ -372,6 +606,31 @@ pub fn prepare_source(plan_path: &Path, text: &str) -> Result<Prepared> {
                 ),
             )
         })?;
+        // A measure of `attacks[i]` needs the point's scenario to have an attack `i`.
+        for (k, m) in plan.measures.iter().enumerate() {
+            let first = steps(m).ok().and_then(|s| s.first().copied());
+            if let Some(Step {
+                key: "attacks",
+                index: Some(i),
+            }) = first
+            {
+                let n = point_raw.attacks.len();
+                if i >= n {
+                    return Err(measure_error(
+                        &label,
+                        text,
+                        &plan,
+                        k,
+                        format!(
+                            "no measure `{m}` in metrics.json: grid point {p} ({}) has {n} attack{}, no attacks[{i}]",
+                            describe(&plan, values),
+                            if n == 1 { "" } else { "s" }
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
         for &seed in &seeds {
             let mut raw = point_raw.clone();
             raw.seed = seed;
@@ -388,16 +647,6 @@ pub fn prepare_source(plan_path: &Path, text: &str) -> Result<Prepared> {
         layout: Layout { plan, points, seeds },
         scenarios,
     })
-}
-
-/// Whether a string anywhere in `v` holds a line break.
-fn has_line_break(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains(['\n', '\r']),
-        Value::Array(a) => a.iter().any(has_line_break),
-        Value::Object(m) => m.values().any(has_line_break),
-        _ => false,
-    }
 }
 
 fn describe(plan: &Plan, values: &[Value]) -> String {
@@ -506,90 +755,83 @@ pub fn report_files(layout: &Layout, summary: &str) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// The header of `runs.csv` for `plan`.
-pub fn runs_header(plan: &Plan) -> String {
-    let mut h = String::from("run,point,seed");
-    for a in &plan.grid {
-        let _ = write!(h, ",{}", a.path);
-    }
-    for m in &plan.measures {
-        let _ = write!(h, ",{m}");
-    }
+/// The columns of `runs.csv` for `plan`: run, point, seed, each axis's path, each measure.
+pub fn runs_header(plan: &Plan) -> Vec<String> {
+    let mut h: Vec<String> = ["run", "point", "seed"].map(String::from).into();
+    h.extend(plan.grid.iter().map(|a| a.path.clone()));
+    h.extend(plan.measures.iter().cloned());
     h
 }
 
-/// A grid value as a CSV cell: strings bare, numbers and sections as JSON, quoted (RFC 4180)
-/// when they hold a comma, a quote or a line break.
-fn value_cell(v: &Value) -> String {
-    let text = match v {
+/// A grid value as a CSV cell's text: strings bare, numbers and sections as JSON (the CSV
+/// writer quotes it when it must).
+fn value_text(v: &Value) -> String {
+    match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
     }
 }
 
 /// Renders `runs.csv`: one row per run, in run order.
 pub fn runs_csv(layout: &Layout, rows: &[RunRow]) -> String {
-    let mut out = runs_header(&layout.plan);
-    out.push('\n');
+    let mut out = CsvText::new();
+    out.row(runs_header(&layout.plan));
     let n_seeds = layout.seeds.len();
     for (run, measures) in rows {
         let point = run / n_seeds;
-        let _ = write!(out, "{run},{point},{}", layout.seeds[run % n_seeds]);
-        for v in &layout.points[point] {
-            let _ = write!(out, ",{}", value_cell(v));
-        }
-        for m in measures {
-            match m {
-                Some(x) => {
-                    let _ = write!(out, ",{x}");
-                }
-                None => out.push(','),
-            }
-        }
-        out.push('\n');
+        let mut row = vec![
+            run.to_string(),
+            point.to_string(),
+            layout.seeds[run % n_seeds].to_string(),
+        ];
+        row.extend(layout.points[point].iter().map(value_text));
+        row.extend(measures.iter().map(|m| m.map_or_else(String::new, |x| x.to_string())));
+        out.row(row);
     }
-    out
+    out.finish()
 }
 
-/// Parses a `runs.csv` written by [`runs_csv`] for `layout` back into rows; a row of another
-/// length, or a run the plan does not have, is an error naming the line.
+/// Parses a `runs.csv` written by [`runs_csv`] for `layout` back into rows (the `csv` crate
+/// reads it, so quoted values may hold commas, quotes and line breaks); a row of another
+/// length, or a run the plan does not have, is an error naming the line it starts on.
 pub fn parse_runs(layout: &Layout, text: &str, label: &str) -> Result<Vec<RunRow>> {
     let plan = &layout.plan;
     let total = layout.total();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or_default();
-    if header != runs_header(plan) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header = records
+        .next()
+        .transpose()
+        .map_err(|e| anyhow!("{label}: {e}"))?
+        .unwrap_or_default();
+    if !header.iter().eq(runs_header(plan).iter().map(String::as_str)) {
         bail!("{label}: runs.csv does not belong to this plan (its header differs)");
     }
     let skip = 3 + plan.grid.len();
-    lines
-        .enumerate()
-        .map(|(i, line)| {
-            let cells = amirange_viz::csv_cells(line);
-            let run: usize = cells
-                .first()
+    let width = skip + plan.measures.len();
+    records
+        .map(|record| {
+            let record = record.map_err(|e| anyhow!("{label}: {e}"))?;
+            let line = record.position().map_or(0, csv::Position::line);
+            let run: usize = record
+                .get(0)
                 .and_then(|c| c.parse().ok())
-                .ok_or_else(|| anyhow!("{label}: line {}: no run index", i + 2))?;
+                .ok_or_else(|| anyhow!("{label}: line {line}: no run index"))?;
             if run >= total {
-                bail!("{label}: line {}: run {run} is not in this plan ({total} runs)", i + 2);
+                bail!("{label}: line {line}: run {run} is not in this plan ({total} runs)");
             }
-            if cells.len() != skip + plan.measures.len() {
+            if record.len() != width {
                 bail!(
-                    "{label}: line {}: {} cells, where the header has {}",
-                    i + 2,
-                    cells.len(),
-                    skip + plan.measures.len()
+                    "{label}: line {line}: {} cells, where the header has {width}",
+                    record.len()
                 );
             }
-            let measures = cells
-                .get(skip..)
-                .ok_or_else(|| anyhow!("{label}: line {}: too few cells", i + 2))?
+            let measures = record
                 .iter()
+                .skip(skip)
                 .map(|c| {
                     if c.is_empty() {
                         Ok(None)
@@ -598,29 +840,31 @@ pub fn parse_runs(layout: &Layout, text: &str, label: &str) -> Result<Vec<RunRow
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| anyhow!("{label}: line {}: {e}", i + 2))?;
+                .map_err(|e| anyhow!("{label}: line {line}: {e}"))?;
             Ok((run, measures))
         })
         .collect()
 }
 
-/// Two-sided 97.5% quantiles of Student's t for 1 to 30 degrees of freedom.
-const T975: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
-    2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-];
+/// The two-sided 95% quantile of Student's t (its 97.5th percentile) with `df` degrees of
+/// freedom, from `statrs`; `None` for no degrees of freedom.
+pub fn t975(df: usize) -> Option<f64> {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    StudentsT::new(0.0, 1.0, df as f64).ok().map(|t| t.inverse_cdf(0.975))
+}
 
 /// Renders `summary.csv` from every run's rows: per grid point and measure, the number of runs
 /// with a value, mean, sample standard deviation and the 95% confidence interval of the mean
-/// (Student's t).
+/// (Student's t with n - 1 degrees of freedom, [`t975`]).
 pub fn summary_csv(layout: &Layout, rows: &[RunRow]) -> String {
     let plan = &layout.plan;
-    let mut out = String::from("point");
-    for a in &plan.grid {
-        let _ = write!(out, ",{}", a.path);
-    }
-    out.push_str(",measure,n,mean,sd,ci95_low,ci95_high\n");
+    let mut out = CsvText::new();
+    let mut header = vec!["point".to_owned()];
+    header.extend(plan.grid.iter().map(|a| a.path.clone()));
+    header.extend(["measure", "n", "mean", "sd", "ci95_low", "ci95_high"].map(String::from));
+    out.row(header);
     let n_seeds = layout.seeds.len();
+    let round = |x: f64| ((x * 1e9).round() / 1e9).to_string();
     for (p, values) in layout.points.iter().enumerate() {
         for (k, m) in plan.measures.iter().enumerate() {
             let xs: Vec<f64> = rows
@@ -628,35 +872,83 @@ pub fn summary_csv(layout: &Layout, rows: &[RunRow]) -> String {
                 .filter(|(run, _)| run / n_seeds == p)
                 .filter_map(|(_, ms)| ms[k])
                 .collect();
-            let _ = write!(out, "{p}");
-            for v in values {
-                let _ = write!(out, ",{}", value_cell(v));
-            }
             let n = xs.len();
-            let _ = write!(out, ",{m},{n}");
-            if n == 0 {
-                out.push_str(",,,,\n");
-                continue;
+            let mut row = vec![p.to_string()];
+            row.extend(values.iter().map(value_text));
+            row.extend([m.clone(), n.to_string()]);
+            // mean, sd, ci95_low, ci95_high: blank where there are too few values.
+            let mut cells = [String::new(), String::new(), String::new(), String::new()];
+            if n > 0 {
+                let mean = xs.iter().sum::<f64>() / n as f64;
+                cells[0] = round(mean);
+                if n > 1 {
+                    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+                    let sd = var.sqrt();
+                    cells[1] = round(sd);
+                    if let Some(t) = t975(n - 1) {
+                        let half = t * sd / (n as f64).sqrt();
+                        cells[2] = round(mean - half);
+                        cells[3] = round(mean + half);
+                    }
+                }
             }
-            let mean = xs.iter().sum::<f64>() / n as f64;
-            let round = |x: f64| (x * 1e9).round() / 1e9;
-            if n == 1 {
-                let _ = writeln!(out, ",{},,,", round(mean));
-                continue;
-            }
-            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-            let sd = var.sqrt();
-            let t = T975.get(n - 2).copied().unwrap_or(1.96);
-            let half = t * sd / (n as f64).sqrt();
-            let _ = writeln!(
-                out,
-                ",{},{},{},{}",
-                round(mean),
-                round(sd),
-                round(mean - half),
-                round(mean + half)
-            );
+            row.extend(cells);
+            out.row(row);
         }
     }
-    out
+    out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Student's t from `statrs` agrees with the closed forms for 1 and 2 degrees of freedom,
+    /// with the printed 3-decimal table the summary used before (within its rounding), and
+    /// tends to the normal 1.96 for many degrees of freedom.
+    #[test]
+    fn t975_agrees_with_the_closed_forms_and_the_printed_table() {
+        let t = |df: usize| t975(df).expect("a quantile");
+        // df = 1 is the Cauchy distribution: tan(pi (p - 1/2)).
+        assert!((t(1) - (std::f64::consts::PI * 0.475).tan()).abs() < 1e-9, "{}", t(1));
+        // df = 2: (2p - 1) / sqrt(2 p (1 - p)).
+        assert!(
+            (t(2) - 0.95 / (2.0 * 0.975 * 0.025_f64).sqrt()).abs() < 1e-9,
+            "{}",
+            t(2)
+        );
+        let printed = [
+            12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+            2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        ];
+        for (i, p) in printed.iter().enumerate() {
+            assert!(
+                (t(i + 1) - p).abs() <= 0.0005 + 1e-12,
+                "df {}: {} against {p}",
+                i + 1,
+                t(i + 1)
+            );
+        }
+        assert!((t(100_000) - 1.959_964).abs() < 1e-4);
+        assert_eq!(t975(0), None);
+    }
+
+    /// A measure's path is refused by name when it is malformed.
+    #[test]
+    fn malformed_measure_paths_are_refused() {
+        let schema = metrics_schema();
+        assert!(check_measure(&schema, "reads.missing").is_ok());
+        assert!(check_measure(&schema, "attacks[0].blast_radius.readings_lost").is_ok());
+        for (path, expected) in [
+            ("attacks[x].start_s", "`attacks[x]` is not `name[index]`"),
+            ("attacks[0.start_s", "is not `name[index]`"),
+            ("reads..missing", "has an empty name in it"),
+            ("attacks.start_s", "`attacks` is a list"),
+            ("reads[0].missing", "`reads` is not a list: drop `[0]`"),
+            ("reads.missing.x", "`reads.missing` is a single value"),
+        ] {
+            let err = check_measure(&schema, path).expect_err(path);
+            assert!(err.contains(expected), "{path}: {err}");
+        }
+    }
 }

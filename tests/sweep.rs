@@ -18,7 +18,7 @@ fn plan(dir: &Path, grid: &str) -> String {
     meters: 1500,
     duration: "17h",
     grid: [{grid}],
-    measures: ["attacks[0].blast_radius.readings_lost", "reads.missing", "attacks[0].no_such_measure"],
+    measures: ["attacks[0].blast_radius.readings_lost", "reads.missing", "attacks[0].blast_radius.frequency_nadir_hz"],
 )"#
     );
     let path = dir.join("plan.ron");
@@ -45,10 +45,13 @@ fn sweeps_repeat_byte_for_byte_and_shards_merge_into_the_whole() {
         lines[0],
         "point,attacks[0].radius_m,measure,n,mean,sd,ci95_low,ci95_high"
     );
-    // 2 points x 3 measures; a measure metrics.json lacks has no values.
+    // 2 points x 3 measures; a measure that is null in every run (a jammer causes no
+    // frequency disturbance) has no values.
     assert_eq!(lines.len(), 1 + 2 * 3, "{text}");
     assert!(
-        lines.iter().any(|l| l.ends_with("attacks[0].no_such_measure,0,,,,")),
+        lines
+            .iter()
+            .any(|l| l.ends_with("attacks[0].blast_radius.frequency_nadir_hz,0,,,,")),
         "{text}"
     );
     // Point 0 is the 300 m jammer, point 1 the 900 m one.
@@ -212,7 +215,7 @@ fn section_axes_are_quoted_merged_and_drawn() {
         2,
         "readings lost and reads missing are drawn"
     );
-    assert!(html.contains("No chart: summary.csv: no mean for `attacks[0].no_such_measure`"));
+    assert!(html.contains("No chart: summary.csv: no mean for `attacks[0].blast_radius.frequency_nadir_hz`"));
     assert!(!html.contains("http://") && !html.contains("https://"));
     // amirange report draws a sweep's charts and report again, byte for byte.
     std::fs::remove_file(t.join("a/report.html")).expect("remove");
@@ -249,5 +252,186 @@ fn merge_refuses_a_damaged_runs_csv() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(expected), "{err}");
         assert!(!t.join("m").exists(), "nothing written");
+    }
+}
+
+/// A misspelt measure (or a path into metrics.json that names no number) is refused before
+/// the first run, naming the plan's line, column and field and the nearest valid name; it
+/// used to run the whole sweep and write blank cells.
+#[test]
+fn a_misspelt_measure_is_refused_before_the_first_run() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let t = tmp.path();
+    let path = plan(t, r#"(path: "attacks[0].radius_m", values: [300])"#);
+    let text = std::fs::read_to_string(&path).expect("plan");
+    let cases = [
+        (
+            "attacks[0].blast_radius.readings_lsot",
+            "`attacks[0].blast_radius` has no `readings_lsot` (did you mean `attacks[0].blast_radius.readings_lost`?)",
+        ),
+        (
+            "supply.by_cause.atack.kwh_not_served",
+            "`supply.by_cause` has no `atack` (did you mean `supply.by_cause.attack`?)",
+        ),
+        ("attacks[0].kind", "`attacks[0].kind` is text, not a number"),
+        ("reads", "`reads` is a section, not a number"),
+        (
+            "attacks[1].start_s",
+            "grid point 0 (attacks[0].radius_m = 300) has 1 attack, no attacks[1]",
+        ),
+    ];
+    for (wrong, expected) in cases {
+        let bad = text.replace("reads.missing", wrong);
+        std::fs::write(&path, &bad).expect("write plan");
+        // The wrong measure is the second of the list: its line and column in the file.
+        let (line, column) = bad
+            .lines()
+            .enumerate()
+            .find_map(|(i, l)| l.find(&format!("\"{wrong}\"")).map(|c| (i + 1, c + 1)))
+            .expect("the measure is in the plan");
+        let out = t.join("x");
+        let o = amirange(&["sweep", &path, "--out", out.to_str().expect("utf-8"), "-q"], t);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{wrong}");
+        assert!(
+            err.contains(&format!(
+                "plan.ron:{line}:{column}: field `measures[1]`: no measure `{wrong}` in metrics.json: {expected}"
+            )),
+            "{wrong}: {err}"
+        );
+        assert!(!out.exists(), "{wrong}: nothing run or written");
+    }
+}
+
+/// Grid values holding quotes, commas and line breaks are quoted in runs.csv and summary.csv
+/// (by the csv crate), read back by merge cell for cell, and merged shards equal the whole.
+#[test]
+fn runs_csv_round_trips_quotes_commas_and_line_breaks_through_merge() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let t = tmp.path();
+    let scenario = format!("{}/scenarios/attacks/jamming-constant.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = format!(
+        r#"Sweep(
+    name: "quoting",
+    scenario: "{scenario}",
+    seeds: 1,
+    meters: 1000,
+    duration: "17h",
+    grid: [(path: "description", values: ["say \"hi\", then\nleave\r\nnow", "plain"])],
+    measures: ["reads.missing"],
+)"#
+    );
+    let plan = t.join("plan.ron");
+    std::fs::write(&plan, text).expect("write plan");
+    let plan = plan.to_str().expect("utf-8");
+    let out = |name: &str| t.join(name).to_str().expect("utf-8").to_owned();
+    let o = amirange(&["sweep", plan, "--out", &out("a"), "-q"], t);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for i in 1..=2 {
+        let shard = format!("{i}/2");
+        let o = amirange(
+            &["sweep", plan, "--shard", &shard, "--out", &out(&format!("s{i}")), "-q"],
+            t,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = amirange(&["merge", &out("s1"), &out("s2"), "--out", &out("m")], t);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["runs.csv", "summary.csv", "report.html"] {
+        assert!(
+            read(&t.join("m").join(f)) == read(&t.join("a").join(f)),
+            "{f}: merged differs"
+        );
+    }
+    let runs = String::from_utf8(read(&t.join("a/runs.csv"))).expect("utf-8");
+    assert!(
+        runs.contains("\n0,0,7,\"say \"\"hi\"\", then\nleave\r\nnow\","),
+        "quoted, quotes doubled, line breaks kept: {runs:?}"
+    );
+    let table = amirange_viz::Table::parse(&runs);
+    assert_eq!(table.header, ["run", "point", "seed", "description", "reads.missing"]);
+    assert_eq!(table.rows.len(), 2, "{runs:?}");
+    assert_eq!(table.rows[0][3], "say \"hi\", then\nleave\r\nnow");
+    assert_eq!(table.rows[1][3], "plain");
+    let summary = amirange_viz::Table::parse(&String::from_utf8(read(&t.join("m/summary.csv"))).expect("utf-8"));
+    assert_eq!(summary.rows[0][1], "say \"hi\", then\nleave\r\nnow");
+    assert!(summary.rows.iter().all(|r| r.len() == summary.header.len()));
+}
+
+/// The shape a sweep checks measures against is generated from the metrics type, and agrees
+/// with a real run's metrics.json (with operations, detectors, an attack and responses): every
+/// number in it is a valid measure and every text is refused as text.
+#[test]
+fn every_number_in_a_real_metrics_json_is_a_valid_measure() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let t = tmp.path();
+    let scenario = format!("{}/scenarios/attacks/command-flood.ron", env!("CARGO_MANIFEST_DIR"));
+    let out = t.join("run");
+    let o = amirange(
+        &[
+            "run",
+            &scenario,
+            "--preset",
+            "typical-utility",
+            "--meters",
+            "1000",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--quiet",
+        ],
+        t,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let metrics: serde_json::Value = serde_json::from_slice(&read(&out.join("metrics.json"))).expect("json");
+    fn leaves(v: &serde_json::Value, path: String, out: &mut Vec<(String, serde_json::Value)>) {
+        let join = |k: &str| {
+            if path.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
+        match v {
+            serde_json::Value::Object(map) => {
+                // A key with a dot in it (a firmware version) cannot be named in a path.
+                for (k, x) in map.iter().filter(|(k, _)| !k.contains('.')) {
+                    leaves(x, join(k), out);
+                }
+            }
+            serde_json::Value::Array(list) => {
+                for (i, x) in list.iter().enumerate() {
+                    leaves(x, format!("{path}[{i}]"), out);
+                }
+            }
+            other => out.push((path, other.clone())),
+        }
+    }
+    let mut all = Vec::new();
+    leaves(&metrics, String::new(), &mut all);
+    assert!(all.len() > 200, "{}", all.len());
+    for key in [
+        "operations.planned.reconnects",
+        "control_plane.by_kind.disconnect.acked",
+        "detectors[0].alerts",
+    ] {
+        assert!(all.iter().any(|(p, _)| p == key), "{key} in the run");
+    }
+    let schema = amirange::sweep::metrics_schema();
+    for (path, value) in &all {
+        let checked = amirange::sweep::check_measure(&schema, path);
+        match value {
+            serde_json::Value::String(_) => {
+                let err = checked.expect_err(path);
+                assert!(err.ends_with("is text, not a number"), "{path}: {err}");
+            }
+            // A null is an optional number (valid) or an optional text (refused as text).
+            serde_json::Value::Null => assert!(
+                checked
+                    .as_ref()
+                    .map_or_else(|e| e.ends_with("is text, not a number"), |()| true),
+                "{path}: {checked:?}"
+            ),
+            _ => assert!(checked.is_ok(), "{path}: {checked:?}"),
+        }
     }
 }

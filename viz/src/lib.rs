@@ -33,22 +33,30 @@ fn err(file: &str, message: impl Into<String>) -> VizError {
     }
 }
 
-/// A CSV file with a header, split naively on commas outside quotes.
+/// A CSV file with a header (RFC 4180, read by the `csv` crate: quoted cells may hold commas,
+/// doubled quotes and line breaks).
 pub struct Table {
     /// Column names.
     pub header: Vec<String>,
-    /// Rows of cells.
+    /// Rows of cells (a row may have fewer or more cells than the header).
     pub rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    /// Parses `text` (RFC 4180 quoting).
+    /// Parses `text`. Blank lines are skipped. The text is already UTF-8, so no record can be
+    /// refused for its encoding, and rows of any length are kept.
     pub fn parse(text: &str) -> Table {
-        let mut lines = text.lines().map(csv_cells);
-        let header = lines.next().unwrap_or_default();
+        let mut records = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes())
+            .into_records()
+            .filter_map(Result::ok)
+            .map(|record| record.iter().map(str::to_owned).collect::<Vec<String>>());
+        let header = records.next().unwrap_or_default();
         Table {
             header,
-            rows: lines.collect(),
+            rows: records.collect(),
         }
     }
 
@@ -68,27 +76,6 @@ impl Table {
             .map(|r| r.get(c).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN))
             .collect())
     }
-}
-
-/// The cells of one CSV line (RFC 4180 quoting; a quoted cell holds no line break here).
-pub fn csv_cells(line: &str) -> Vec<String> {
-    let mut cells = Vec::new();
-    let mut cell = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cell.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => cells.push(std::mem::take(&mut cell)),
-            _ => cell.push(c),
-        }
-    }
-    cells.push(cell);
-    cells
 }
 
 const WIDTH: u32 = 960;
