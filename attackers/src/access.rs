@@ -13,6 +13,7 @@
 //! What the HES then does with the request (refuse a missing second factor, refuse a role that
 //! may not push firmware) is the HES's own decision, made in `sim`.
 
+use crate::FieldError;
 use amirange_sim::engine::{Input, Sim};
 use amirange_sim::hes::{Credential, Role};
 use amirange_sim::records::TruthRecord;
@@ -84,31 +85,34 @@ pub struct Plan {
 }
 
 /// A probability field: from 0 to 1.
-pub fn probability(field: &str, p: f64) -> Result<f64, (String, String)> {
+pub fn probability(field: &str, p: f64) -> Result<f64, FieldError> {
     if p.is_finite() && (0.0..=1.0).contains(&p) {
         Ok(p)
     } else {
-        Err((field.to_owned(), format!("must be a probability from 0 to 1, not {p}")))
+        Err(FieldError::new(
+            field,
+            format!("must be a probability from 0 to 1, not {p}"),
+        ))
     }
 }
 
 /// Checks `access` against the scenario.
-pub fn check(access: &Access, ctx: &Context) -> Result<Plan, (String, String)> {
+pub fn check(access: &Access, ctx: &Context) -> Result<Plan, FieldError> {
     let prob = |field: &str, p: f64| probability(field, p).map(|_| ());
     let account_known = |name: &str| {
         if ctx.accounts.iter().any(|a| a.name == name) {
             Ok(())
         } else {
             let names: Vec<&str> = ctx.accounts.iter().map(|a| a.name.as_str()).collect();
-            Err((
-                "access.account".to_owned(),
+            Err(FieldError::new(
+                "access.account",
                 format!("unknown HES account {name:?}; accounts: {}", names.join(", ")),
             ))
         }
     };
-    let step_time = |at: &Option<String>| -> Result<Option<When>, (String, String)> {
+    let step_time = |at: &Option<String>| -> Result<Option<When>, FieldError> {
         at.as_ref()
-            .map(|text| when::parse(text, ctx.start, ctx.horizon).map_err(|e| ("access.at".to_owned(), e)))
+            .map(|text| when::parse(text, ctx.start, ctx.horizon).map_err(|e| FieldError::new("access.at", e)))
             .transpose()
     };
     let at = match access {

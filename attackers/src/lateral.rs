@@ -13,16 +13,16 @@ use amirange_sim::model::Cause;
 use amirange_sim::records::{Endpoint, FlowRecord};
 use amirange_sim::rng::{Purpose, Stream};
 use amirange_sim::time::{SimDuration, SimTime};
-use serde::{Deserialize, Serialize};
 
 use crate::access::{self, Access, Held};
 use crate::tags::{Stride, Tags, Technique};
 use crate::when::{self, When};
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: remote services used to move from the HES into SCADA.
 pub const TAGS: Tags = Tags {
     kind: "lateral-movement",
+    nescor: &[],
     stride: Stride::ElevationOfPrivilege,
     technique: Technique {
         id: "T0886",
@@ -44,46 +44,42 @@ pub const TAGS: Tags = Tags {
     ],
 };
 
-/// Lateral movement as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the feeders are switched off.
-    pub at: String,
-    /// The foothold on the HES it starts from: `HesExploit(..)`.
-    pub access: Access,
-    /// Probability that the move into SCADA works where nothing blocks it (default 1).
-    #[serde(default)]
-    pub pivot: Option<f64>,
-    /// The feeders switched off (indices, as `feeders.csv` numbers them).
-    pub feeders: Vec<u32>,
-    /// How long they stay off before the attacker closes them again (default: to the end).
-    #[serde(default)]
-    pub outage: Option<String>,
+crate::attack_spec! {
+    /// Lateral movement as the scenario writes it.
+    pub struct Spec {
+        /// The foothold on the HES it starts from: `HesExploit(..)`.
+        pub access: Access,
+        /// Probability that the move into SCADA works where nothing blocks it (default 1).
+        #[serde(default)]
+        pub pivot: Option<f64>,
+        /// The feeders switched off (indices, as `feeders.csv` numbers them).
+        pub feeders: Vec<u32>,
+        /// How long they stay off before the attacker closes them again (default: to the end).
+        #[serde(default)]
+        pub outage: Option<String>,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<LateralMovement, (String, String)> {
-        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<LateralMovement, FieldError> {
+        let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
         if !matches!(self.access, Access::HesExploit { .. }) {
-            return Err((
-                "access".into(),
-                "lateral movement starts from code running inside the HES: use HesExploit(..)".into(),
+            return Err(FieldError::new(
+                "access",
+                "lateral movement starts from code running inside the HES: use HesExploit(..)",
             ));
         }
         let access = access::check(&self.access, ctx)?;
         let pivot = self.pivot.unwrap_or(1.0);
         if !(pivot.is_finite() && (0.0..=1.0).contains(&pivot)) {
-            return Err((
-                "pivot".into(),
+            return Err(FieldError::new(
+                "pivot",
                 format!("must be a probability from 0 to 1, not {pivot}"),
             ));
         }
         if self.feeders.is_empty() {
-            return Err(("feeders".into(), "name at least one feeder".into()));
+            return Err(FieldError::new("feeders", "name at least one feeder"));
         }
         let outage = self
             .outage
@@ -91,7 +87,7 @@ impl Spec {
             .map(|text| when::duration("outage", text, ctx.horizon))
             .transpose()?;
         if outage == Some(SimDuration::ZERO) {
-            return Err(("outage".into(), "must be longer than zero".into()));
+            return Err(FieldError::new("outage", "must be longer than zero"));
         }
         Ok(LateralMovement {
             spec: self.clone(),
@@ -125,18 +121,13 @@ pub struct LateralMovement {
 }
 
 impl Attack for LateralMovement {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         let n = sim.network().feeders.len();
         if let Some(&f) = self.spec.feeders.iter().find(|&&f| f as usize >= n) {
-            return Err(("feeders".into(), format!("there is no feeder {f}: the network has {n}")));
+            return Err(FieldError::new(
+                "feeders",
+                format!("there is no feeder {f}: the network has {n}"),
+            ));
         }
         self.start = self.at.resolve(sim);
         self.wake = Some(self.access.time(sim, self.start));
@@ -149,7 +140,10 @@ impl Attack for LateralMovement {
 
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
         let now = sim.now();
-        if let Some(credential) = self.access.take_once(&mut self.held, sim, self.k, &self.spec.id, now)? {
+        if let Some(credential) = self
+            .access
+            .take_once(&mut self.held, sim, self.k, &self.spec.header.id, now)?
+        {
             self.wake = credential.then_some(self.start.max(now));
             return Ok(());
         }
@@ -166,7 +160,7 @@ impl Attack for LateralMovement {
             } else {
                 format!("the move into SCADA failed (probability {})", self.pivot)
             };
-            truth(sim, now, &self.spec.id, "pivot", detail.clone(), Vec::new());
+            truth(sim, now, &self.spec.header.id, "pivot", detail.clone(), Vec::new());
             // The pivot's connection from the HES zone to the SCADA master (dropped at the
             // firewall when the networks are segmented), as the network sensor sees it.
             sim.schedule(now, dnp3(now, Endpoint::ScadaMaster, !segmented))?;
@@ -193,7 +187,7 @@ impl Attack for LateralMovement {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "feeders-opened",
                 format!(
                     "breakers of {} feeders opened from SCADA: {} premises without supply (T0855)",
@@ -222,7 +216,7 @@ impl Attack for LateralMovement {
         truth(
             sim,
             now,
-            &self.spec.id,
+            &self.spec.header.id,
             "feeders-closed",
             "the attacker closes the breakers again".into(),
             Vec::new(),
@@ -231,9 +225,7 @@ impl Attack for LateralMovement {
         Ok(())
     }
 
-    fn finish(&mut self, _sim: &mut Sim) {}
-
-    fn report(&self, sim: &Sim) -> Report {
+    fn report(&self, sim: &Sim) -> Outcome {
         let moved = matches!(self.moved, Some(Ok(())));
         let failure_reason = (!moved).then(|| match (&self.held, &self.moved) {
             (Some(Held::Nothing(why)), _) => why.clone(),
@@ -241,26 +233,14 @@ impl Attack for LateralMovement {
             _ => "the attack had not started when the run ended".to_owned(),
         });
         let customers: usize = self.spec.feeders.iter().map(|&f| sim.grid().meters_of(f).len()).sum();
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "moved from the HES into SCADA and switched off {} feeders ({customers} premises)",
                 self.spec.feeders.len()
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.start,
-            succeeded: moved,
-            failure_reason,
-            meters_targeted: customers as u64,
-            meters_compromised: 0,
-            still_active: false,
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.start, customers as u64, outcome)
     }
 }
 

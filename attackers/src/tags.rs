@@ -1,4 +1,5 @@
-//! Ground-truth tags: each attack's STRIDE category and its MITRE ATT&CK for ICS techniques.
+//! Ground-truth tags: each attack's STRIDE category, its MITRE ATT&CK for ICS techniques and
+//! the NESCOR failure scenarios it enacts.
 //!
 //! The technique table is a copy of ATT&CK for ICS v18.1 (`attackers/data/attack-ics/`, with its
 //! source and attribution); tests check every tag against it, id and name.
@@ -53,6 +54,11 @@ pub struct Technique {
 pub struct Tags {
     /// The attack kind, as result files write it (e.g. `"mass-disconnect"`).
     pub kind: &'static str,
+    /// The NESCOR electric-sector failure scenarios it enacts ("Electric Sector Failure
+    /// Scenarios and Impact Analyses", AMI section: e.g. `"AMI.1"`, an authorized employee
+    /// issues an unauthorized mass remote disconnect), as exercises cite them; empty where no
+    /// id has been checked against the document.
+    pub nescor: &'static [&'static str],
     /// Its STRIDE category.
     pub stride: Stride,
     /// The technique that describes the attack as a whole.
