@@ -27,27 +27,12 @@ pub const TAGS: Tags = Tags {
     kind: "meter-cloning",
     nescor: &[],
     stride: Stride::Spoofing,
-    technique: Technique {
-        id: "T0856",
-        name: "Spoof Reporting Message",
-    },
+    technique: Technique::SPOOF_REPORTING_MESSAGE,
     related: &[
-        Technique {
-            id: "T0893",
-            name: "Data from Local System",
-        },
-        Technique {
-            id: "T0891",
-            name: "Hardcoded Credentials",
-        },
-        Technique {
-            id: "T0832",
-            name: "Manipulation of View",
-        },
-        Technique {
-            id: "T0828",
-            name: "Loss of Productivity and Revenue",
-        },
+        Technique::DATA_FROM_LOCAL_SYSTEM,
+        Technique::HARDCODED_CREDENTIALS,
+        Technique::MANIPULATION_OF_VIEW,
+        Technique::LOSS_OF_PRODUCTIVITY_AND_REVENUE,
     ],
 };
 

@@ -24,23 +24,11 @@ pub const TAGS: Tags = Tags {
     kind: "command-flood",
     nescor: &[],
     stride: Stride::DenialOfService,
-    technique: Technique {
-        id: "T0814",
-        name: "Denial of Service",
-    },
+    technique: Technique::DENIAL_OF_SERVICE,
     related: &[
-        Technique {
-            id: "T0865",
-            name: "Spearphishing Attachment",
-        },
-        Technique {
-            id: "T0859",
-            name: "Valid Accounts",
-        },
-        Technique {
-            id: "T0803",
-            name: "Block Command Message",
-        },
+        Technique::SPEARPHISHING_ATTACHMENT,
+        Technique::VALID_ACCOUNTS,
+        Technique::BLOCK_COMMAND_MESSAGE,
     ],
 };
 
@@ -67,13 +55,7 @@ impl Spec {
         if until <= at {
             return Err(FieldError::new("until", "must be after `at`"));
         }
-        if self.access == Access::VendorRelease {
-            return Err(FieldError::new(
-                "access",
-                "a vendor release carries firmware, not requests; use Phishing, Insider or HesExploit",
-            ));
-        }
-        let access = access::check(&self.access, ctx)?;
+        let access = access::check_requests(&self.access, ctx, "requests")?;
         self.targets.check().map_err(|e| FieldError::new("targets", e))?;
         if !(self.requests_per_minute.is_finite()
             && self.requests_per_minute > 0.0

@@ -24,20 +24,8 @@ pub const TAGS: Tags = Tags {
     kind: "connection-flood",
     nescor: &[],
     stride: Stride::DenialOfService,
-    technique: Technique {
-        id: "T0814",
-        name: "Denial of Service",
-    },
-    related: &[
-        Technique {
-            id: "T0883",
-            name: "Internet Accessible Device",
-        },
-        Technique {
-            id: "T0815",
-            name: "Denial of View",
-        },
-    ],
+    technique: Technique::DENIAL_OF_SERVICE,
+    related: &[Technique::INTERNET_ACCESSIBLE_DEVICE, Technique::DENIAL_OF_VIEW],
 };
 
 /// What the flood aims at.

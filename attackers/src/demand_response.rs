@@ -10,7 +10,6 @@
 //! frequency model measures; the premises lose the comfort or production the shed load served.
 
 use crate::FieldError;
-
 use crate::access::Access;
 use crate::mass_disconnect::{self, MassDisconnect, Order};
 use crate::tags::{Stride, Tags, Technique};
@@ -22,27 +21,12 @@ pub const TAGS: Tags = Tags {
     kind: "demand-response-forgery",
     nescor: &[],
     stride: Stride::Spoofing,
-    technique: Technique {
-        id: "T0831",
-        name: "Manipulation of Control",
-    },
+    technique: Technique::MANIPULATION_OF_CONTROL,
     related: &[
-        Technique {
-            id: "T0855",
-            name: "Unauthorized Command Message",
-        },
-        Technique {
-            id: "T0865",
-            name: "Spearphishing Attachment",
-        },
-        Technique {
-            id: "T0859",
-            name: "Valid Accounts",
-        },
-        Technique {
-            id: "T0866",
-            name: "Exploitation of Remote Services",
-        },
+        Technique::UNAUTHORIZED_COMMAND_MESSAGE,
+        Technique::SPEARPHISHING_ATTACHMENT,
+        Technique::VALID_ACCOUNTS,
+        Technique::EXPLOITATION_OF_REMOTE_SERVICES,
     ],
 };
 

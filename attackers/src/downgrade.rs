@@ -26,14 +26,8 @@ pub const TAGS: Tags = Tags {
     kind: "protocol-downgrade",
     nescor: &[],
     stride: Stride::Tampering,
-    technique: Technique {
-        id: "T0860",
-        name: "Wireless Compromise",
-    },
-    related: &[Technique {
-        id: "T0830",
-        name: "Adversary-in-the-Middle",
-    }],
+    technique: Technique::WIRELESS_COMPROMISE,
+    related: &[Technique::ADVERSARY_IN_THE_MIDDLE],
 };
 
 crate::attack_spec! {

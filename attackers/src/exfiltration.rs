@@ -17,7 +17,7 @@ use amirange_sim::time::{SimDuration, SimTime};
 use crate::access::{self, Access, Held};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::Targets;
-use crate::when::{self, When};
+use crate::when;
 use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: operational information stolen from the utility's repositories.
@@ -25,23 +25,11 @@ pub const TAGS: Tags = Tags {
     kind: "data-exfiltration",
     nescor: &[],
     stride: Stride::InformationDisclosure,
-    technique: Technique {
-        id: "T0882",
-        name: "Theft of Operational Information",
-    },
+    technique: Technique::THEFT_OF_OPERATIONAL_INFORMATION,
     related: &[
-        Technique {
-            id: "T0811",
-            name: "Data from Information Repositories",
-        },
-        Technique {
-            id: "T0865",
-            name: "Spearphishing Attachment",
-        },
-        Technique {
-            id: "T0859",
-            name: "Valid Accounts",
-        },
+        Technique::DATA_FROM_INFORMATION_REPOSITORIES,
+        Technique::SPEARPHISHING_ATTACHMENT,
+        Technique::VALID_ACCOUNTS,
     ],
 };
 
@@ -62,13 +50,7 @@ impl Spec {
     /// Validates the spec against the scenario.
     pub fn check(&self, index: u8, ctx: &Context) -> Result<Exfiltration, FieldError> {
         let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
-        if self.access == Access::VendorRelease {
-            return Err(FieldError::new(
-                "access",
-                "a vendor release carries firmware, not data access; use Phishing, Insider or HesExploit",
-            ));
-        }
-        let access = access::check(&self.access, ctx)?;
+        let access = access::check_requests(&self.access, ctx, "data access")?;
         self.targets.check().map_err(|e| FieldError::new("targets", e))?;
         let window = self
             .window
@@ -81,12 +63,9 @@ impl Spec {
         Ok(Exfiltration {
             spec: self.clone(),
             k: index,
-            at,
-            access,
+            chain: access::Chain::new(access, at),
             window,
-            start: SimTime::ZERO,
             targets: Vec::new(),
-            held: None,
             wake: None,
             exposed: Vec::new(),
             residential: 0,
@@ -99,12 +78,10 @@ impl Spec {
 pub struct Exfiltration {
     spec: Spec,
     k: u8,
-    at: When,
-    access: access::Plan,
+    /// The way in to the HES, and the start after it.
+    chain: access::Chain,
     window: Option<SimDuration>,
-    start: SimTime,
     targets: Vec<u32>,
-    held: Option<Held>,
     wake: Option<SimTime>,
     /// Customers whose interval data was copied, ascending.
     exposed: Vec<u32>,
@@ -115,8 +92,7 @@ pub struct Exfiltration {
 impl Attack for Exfiltration {
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         self.targets = self.spec.targets.meters(sim, self.k, "targets")?;
-        self.start = self.at.resolve(sim);
-        self.wake = Some(self.access.time(sim, self.start));
+        self.wake = Some(self.chain.prepare(sim));
         Ok(())
     }
 
@@ -125,14 +101,11 @@ impl Attack for Exfiltration {
     }
 
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
-        let now = sim.now();
-        if let Some(credential) = self
-            .access
-            .take_once(&mut self.held, sim, self.k, &self.spec.header.id, now)?
-        {
-            self.wake = credential.then_some(self.start.max(now));
+        if let Some(wake) = self.chain.take_access(sim, self.k, &self.spec.header.id)? {
+            self.wake = wake;
             return Ok(());
         }
+        let now = sim.now();
         self.wake = None;
         // The MDM holds validated intervals up to `valued_until`; the copy reaches back over
         // the window.
@@ -181,7 +154,7 @@ impl Attack for Exfiltration {
 
     fn report(&self, _sim: &Sim) -> Outcome {
         let succeeded = !self.exposed.is_empty();
-        let failure_reason = (!succeeded).then(|| match &self.held {
+        let failure_reason = (!succeeded).then(|| match &self.chain.held {
             None => "the attack had not started when the run ended".to_owned(),
             Some(Held::Nothing(why)) => why.clone(),
             Some(Held::Credential(_)) if self.targets.is_empty() => "the targets hold no meter".to_owned(),
@@ -195,7 +168,7 @@ impl Attack for Exfiltration {
             )),
             Some(why) => Err(why),
         };
-        Outcome::new(self.start, self.targets.len() as u64, outcome)
+        Outcome::new(self.chain.start, self.targets.len() as u64, outcome)
             .with_exposure(self.exposed.len() as u64, self.residential)
     }
 }

@@ -33,23 +33,11 @@ pub const TAGS: Tags = Tags {
     kind: "rf-jamming",
     nescor: &[],
     stride: Stride::DenialOfService,
-    technique: Technique {
-        id: "T0814",
-        name: "Denial of Service",
-    },
+    technique: Technique::DENIAL_OF_SERVICE,
     related: &[
-        Technique {
-            id: "T0804",
-            name: "Block Reporting Message",
-        },
-        Technique {
-            id: "T0803",
-            name: "Block Command Message",
-        },
-        Technique {
-            id: "T0815",
-            name: "Denial of View",
-        },
+        Technique::BLOCK_REPORTING_MESSAGE,
+        Technique::BLOCK_COMMAND_MESSAGE,
+        Technique::DENIAL_OF_VIEW,
     ],
 };
 

@@ -16,7 +16,7 @@ use amirange_sim::time::{SimDuration, SimTime};
 
 use crate::access::{self, Access, Held};
 use crate::tags::{Stride, Tags, Technique};
-use crate::when::{self, When};
+use crate::when;
 use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: remote services used to move from the HES into SCADA.
@@ -24,23 +24,11 @@ pub const TAGS: Tags = Tags {
     kind: "lateral-movement",
     nescor: &[],
     stride: Stride::ElevationOfPrivilege,
-    technique: Technique {
-        id: "T0886",
-        name: "Remote Services",
-    },
+    technique: Technique::REMOTE_SERVICES,
     related: &[
-        Technique {
-            id: "T0866",
-            name: "Exploitation of Remote Services",
-        },
-        Technique {
-            id: "T0855",
-            name: "Unauthorized Command Message",
-        },
-        Technique {
-            id: "T0826",
-            name: "Loss of Availability",
-        },
+        Technique::EXPLOITATION_OF_REMOTE_SERVICES,
+        Technique::UNAUTHORIZED_COMMAND_MESSAGE,
+        Technique::LOSS_OF_AVAILABILITY,
     ],
 };
 
@@ -92,12 +80,9 @@ impl Spec {
         Ok(LateralMovement {
             spec: self.clone(),
             k: index,
-            at,
-            access,
+            chain: access::Chain::new(access, at),
             pivot,
             outage,
-            start: SimTime::ZERO,
-            held: None,
             moved: None,
             wake: None,
         })
@@ -109,12 +94,10 @@ impl Spec {
 pub struct LateralMovement {
     spec: Spec,
     k: u8,
-    at: When,
-    access: access::Plan,
+    /// The way in to the HES, and the start after it.
+    chain: access::Chain,
     pivot: f64,
     outage: Option<SimDuration>,
-    start: SimTime,
-    held: Option<Held>,
     /// Whether the move into SCADA worked, once tried; why not, if not.
     moved: Option<Result<(), String>>,
     wake: Option<SimTime>,
@@ -129,8 +112,7 @@ impl Attack for LateralMovement {
                 format!("there is no feeder {f}: the network has {n}"),
             ));
         }
-        self.start = self.at.resolve(sim);
-        self.wake = Some(self.access.time(sim, self.start));
+        self.wake = Some(self.chain.prepare(sim));
         Ok(())
     }
 
@@ -139,14 +121,11 @@ impl Attack for LateralMovement {
     }
 
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
-        let now = sim.now();
-        if let Some(credential) = self
-            .access
-            .take_once(&mut self.held, sim, self.k, &self.spec.header.id, now)?
-        {
-            self.wake = credential.then_some(self.start.max(now));
+        if let Some(wake) = self.chain.take_access(sim, self.k, &self.spec.header.id)? {
+            self.wake = wake;
             return Ok(());
         }
+        let now = sim.now();
         if self.moved.is_none() {
             // The pivot, then the breakers.
             let segmented = sim.config().security.segmentation;
@@ -227,7 +206,7 @@ impl Attack for LateralMovement {
 
     fn report(&self, sim: &Sim) -> Outcome {
         let moved = matches!(self.moved, Some(Ok(())));
-        let failure_reason = (!moved).then(|| match (&self.held, &self.moved) {
+        let failure_reason = (!moved).then(|| match (&self.chain.held, &self.moved) {
             (Some(Held::Nothing(why)), _) => why.clone(),
             (_, Some(Err(why))) => why.clone(),
             _ => "the attack had not started when the run ended".to_owned(),
@@ -240,7 +219,7 @@ impl Attack for LateralMovement {
             )),
             Some(why) => Err(why),
         };
-        Outcome::new(self.start, customers as u64, outcome)
+        Outcome::new(self.chain.start, customers as u64, outcome)
     }
 }
 

@@ -25,23 +25,11 @@ pub const TAGS: Tags = Tags {
     kind: "load-switching",
     nescor: &[],
     stride: Stride::DenialOfService,
-    technique: Technique {
-        id: "T0831",
-        name: "Manipulation of Control",
-    },
+    technique: Technique::MANIPULATION_OF_CONTROL,
     related: &[
-        Technique {
-            id: "T0883",
-            name: "Internet Accessible Device",
-        },
-        Technique {
-            id: "T0806",
-            name: "Brute Force I/O",
-        },
-        Technique {
-            id: "T0826",
-            name: "Loss of Availability",
-        },
+        Technique::INTERNET_ACCESSIBLE_DEVICE,
+        Technique::BRUTE_FORCE_I_O,
+        Technique::LOSS_OF_AVAILABILITY,
     ],
 };
 

@@ -16,7 +16,7 @@ use amirange_sim::time::{SimDuration, SimTime};
 use crate::access::{self, Access, Held};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::Targets;
-use crate::when::{self, When};
+use crate::when;
 use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: unauthorised command messages that deny customers their supply.
@@ -24,27 +24,12 @@ pub const TAGS: Tags = Tags {
     kind: "mass-disconnect",
     nescor: &["AMI.1"],
     stride: Stride::DenialOfService,
-    technique: Technique {
-        id: "T0855",
-        name: "Unauthorized Command Message",
-    },
+    technique: Technique::UNAUTHORIZED_COMMAND_MESSAGE,
     related: &[
-        Technique {
-            id: "T0865",
-            name: "Spearphishing Attachment",
-        },
-        Technique {
-            id: "T0859",
-            name: "Valid Accounts",
-        },
-        Technique {
-            id: "T0866",
-            name: "Exploitation of Remote Services",
-        },
-        Technique {
-            id: "T0826",
-            name: "Loss of Availability",
-        },
+        Technique::SPEARPHISHING_ATTACHMENT,
+        Technique::VALID_ACCOUNTS,
+        Technique::EXPLOITATION_OF_REMOTE_SERVICES,
+        Technique::LOSS_OF_AVAILABILITY,
     ],
 };
 
@@ -87,13 +72,7 @@ impl Spec {
     /// Validates the spec for requests that carry `order`.
     pub(crate) fn check_order(&self, index: u8, ctx: &Context, order: Order) -> Result<MassDisconnect, FieldError> {
         let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
-        if self.access == Access::VendorRelease {
-            return Err(FieldError::new(
-                "access",
-                "a vendor release carries firmware, not commands; use Phishing, Insider or HesExploit",
-            ));
-        }
-        let access = access::check(&self.access, ctx)?;
+        let access = access::check_requests(&self.access, ctx, "commands")?;
         self.targets.check().map_err(|e| FieldError::new("targets", e))?;
         let batch = self.batch.unwrap_or(u32::MAX);
         if batch == 0 {
@@ -107,13 +86,10 @@ impl Spec {
             spec: self.clone(),
             order,
             k: index,
-            at,
-            access,
+            chain: access::Chain::new(access, at),
             batch,
             spacing,
-            start: SimTime::ZERO,
             targets: Vec::new(),
-            held: None,
             next: 0,
             wake: None,
         })
@@ -126,14 +102,11 @@ pub struct MassDisconnect {
     spec: Spec,
     order: Order,
     k: u8,
-    at: When,
-    access: access::Plan,
+    /// The way in to the HES, and the start after it.
+    chain: access::Chain,
     batch: u32,
     spacing: SimDuration,
-    start: SimTime,
     targets: Vec<u32>,
-    /// What the kill chain obtained, once it ran.
-    held: Option<Held>,
     /// The next target to request.
     next: usize,
     wake: Option<SimTime>,
@@ -172,8 +145,7 @@ impl MassDisconnect {
 impl Attack for MassDisconnect {
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         self.targets = self.spec.targets.meters(sim, self.k, "targets")?;
-        self.start = self.at.resolve(sim);
-        self.wake = Some(self.access.time(sim, self.start));
+        self.wake = Some(self.chain.prepare(sim));
         Ok(())
     }
 
@@ -182,15 +154,12 @@ impl Attack for MassDisconnect {
     }
 
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
-        let now = sim.now();
-        if let Some(credential) = self
-            .access
-            .take_once(&mut self.held, sim, self.k, &self.spec.header.id, now)?
-        {
-            self.wake = credential.then_some(self.start.max(now));
+        if let Some(wake) = self.chain.take_access(sim, self.k, &self.spec.header.id)? {
+            self.wake = wake;
             return Ok(());
         }
-        let Some(Held::Credential(credential)) = self.held else {
+        let now = sim.now();
+        let Some(Held::Credential(credential)) = self.chain.held else {
             self.wake = None;
             return Ok(());
         };
@@ -278,7 +247,7 @@ impl Attack for MassDisconnect {
         let failure_reason = if !opened.is_empty() {
             None
         } else {
-            Some(match &self.held {
+            Some(match &self.chain.held {
                 None => "the attack had not started when the run ended".to_owned(),
                 Some(Held::Nothing(why)) => why.clone(),
                 Some(Held::Credential(_)) if self.targets.is_empty() => "the targets hold no meter".into(),
@@ -314,7 +283,7 @@ impl Attack for MassDisconnect {
             )),
             (Some(why), _) => Err(why),
         };
-        Outcome::new(self.start, self.targets.len() as u64, outcome)
+        Outcome::new(self.chain.start, self.targets.len() as u64, outcome)
     }
 }
 

@@ -24,20 +24,8 @@ pub const TAGS: Tags = Tags {
     kind: "replay",
     nescor: &[],
     stride: Stride::Spoofing,
-    technique: Technique {
-        id: "T0855",
-        name: "Unauthorized Command Message",
-    },
-    related: &[
-        Technique {
-            id: "T0887",
-            name: "Wireless Sniffing",
-        },
-        Technique {
-            id: "T0831",
-            name: "Manipulation of Control",
-        },
-    ],
+    technique: Technique::UNAUTHORIZED_COMMAND_MESSAGE,
+    related: &[Technique::WIRELESS_SNIFFING, Technique::MANIPULATION_OF_CONTROL],
 };
 
 /// Which commands the radio keeps.

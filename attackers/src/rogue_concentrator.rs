@@ -30,27 +30,12 @@ pub const TAGS: Tags = Tags {
     kind: "rogue-concentrator",
     nescor: &[],
     stride: Stride::Tampering,
-    technique: Technique {
-        id: "T0830",
-        name: "Adversary-in-the-Middle",
-    },
+    technique: Technique::ADVERSARY_IN_THE_MIDDLE,
     related: &[
-        Technique {
-            id: "T0848",
-            name: "Rogue Master",
-        },
-        Technique {
-            id: "T0860",
-            name: "Wireless Compromise",
-        },
-        Technique {
-            id: "T0804",
-            name: "Block Reporting Message",
-        },
-        Technique {
-            id: "T0856",
-            name: "Spoof Reporting Message",
-        },
+        Technique::ROGUE_MASTER,
+        Technique::WIRELESS_COMPROMISE,
+        Technique::BLOCK_REPORTING_MESSAGE,
+        Technique::SPOOF_REPORTING_MESSAGE,
     ],
 };
 

@@ -41,43 +41,16 @@ pub const TAGS: Tags = Tags {
     kind: "rogue-firmware",
     nescor: &[],
     stride: Stride::Tampering,
-    technique: Technique {
-        id: "T0857",
-        name: "System Firmware",
-    },
+    technique: Technique::SYSTEM_FIRMWARE,
     related: &[
-        Technique {
-            id: "T0862",
-            name: "Supply Chain Compromise",
-        },
-        Technique {
-            id: "T0865",
-            name: "Spearphishing Attachment",
-        },
-        Technique {
-            id: "T0859",
-            name: "Valid Accounts",
-        },
-        Technique {
-            id: "T0866",
-            name: "Exploitation of Remote Services",
-        },
-        Technique {
-            id: "T0856",
-            name: "Spoof Reporting Message",
-        },
-        Technique {
-            id: "T0831",
-            name: "Manipulation of Control",
-        },
-        Technique {
-            id: "T0814",
-            name: "Denial of Service",
-        },
-        Technique {
-            id: "T0826",
-            name: "Loss of Availability",
-        },
+        Technique::SUPPLY_CHAIN_COMPROMISE,
+        Technique::SPEARPHISHING_ATTACHMENT,
+        Technique::VALID_ACCOUNTS,
+        Technique::EXPLOITATION_OF_REMOTE_SERVICES,
+        Technique::SPOOF_REPORTING_MESSAGE,
+        Technique::MANIPULATION_OF_CONTROL,
+        Technique::DENIAL_OF_SERVICE,
+        Technique::LOSS_OF_AVAILABILITY,
     ],
 };
 

@@ -32,20 +32,8 @@ pub const TAGS: Tags = Tags {
     kind: "energy-theft",
     nescor: &[],
     stride: Stride::Tampering,
-    technique: Technique {
-        id: "T0828",
-        name: "Loss of Productivity and Revenue",
-    },
-    related: &[
-        Technique {
-            id: "T0832",
-            name: "Manipulation of View",
-        },
-        Technique {
-            id: "T0878",
-            name: "Alarm Suppression",
-        },
-    ],
+    technique: Technique::LOSS_OF_PRODUCTIVITY_AND_REVENUE,
+    related: &[Technique::MANIPULATION_OF_VIEW, Technique::ALARM_SUPPRESSION],
 };
 
 /// How the thief takes energy past the meter.
