@@ -198,3 +198,43 @@ impl Attack for CommandFlood {
         Outcome::new(self.at, self.targets.len() as u64, outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run};
+
+    fn spec(requests_per_minute: f64, until: &str) -> AttackSpec {
+        AttackSpec::CommandFlood(Spec {
+            header: header("flood", "0d 01:00"),
+            until: until.into(),
+            access: Access::Insider {
+                account: "ops-alice".into(),
+            },
+            targets: Targets::All,
+            requests_per_minute,
+        })
+    }
+
+    #[test]
+    fn a_command_flood_has_a_bounded_rate_and_ends_after_it_starts() {
+        assert_eq!(
+            check(&spec(0.0, "0d 02:00")).map_err(|e| e.field),
+            Err("requests_per_minute".into())
+        );
+        assert_eq!(
+            check(&spec(601.0, "0d 02:00")).map_err(|e| e.field),
+            Err("requests_per_minute".into())
+        );
+        assert_eq!(check(&spec(10.0, "0d 00:30")).map_err(|e| e.field), Err("until".into()));
+        assert_eq!(check(&spec(10.0, "0d 02:00")), Ok(()));
+    }
+
+    #[test]
+    fn an_insider_flood_queues_junk_jobs_at_the_hes() {
+        let (_, report) = run(spec(10.0, "0d 01:10"), 10);
+        assert!(report.succeeded, "{report:?}");
+        assert!(report.summary.contains("junk requests accepted"), "{}", report.summary);
+    }
+}

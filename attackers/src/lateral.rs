@@ -238,3 +238,54 @@ fn dnp3(now: SimTime, to: Endpoint, established: bool) -> Input {
         bytes: 300,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run};
+
+    fn spec(access: Access, feeders: Vec<u32>) -> AttackSpec {
+        AttackSpec::LateralMovement(Spec {
+            header: header("pivot", "0d 02:00"),
+            access,
+            pivot: None,
+            feeders,
+            outage: None,
+        })
+    }
+
+    fn exploit() -> Access {
+        Access::HesExploit { success: 1.0, at: None }
+    }
+
+    #[test]
+    fn lateral_movement_starts_inside_the_hes_and_names_feeders() {
+        let insider = Access::Insider {
+            account: "ops-alice".into(),
+        };
+        assert_eq!(
+            check(&spec(insider, vec![0])).map_err(|e| e.field),
+            Err("access".into())
+        );
+        assert_eq!(
+            check(&spec(exploit(), Vec::new())).map_err(|e| e.field),
+            Err("feeders".into())
+        );
+        assert_eq!(check(&spec(exploit(), vec![0])), Ok(()));
+    }
+
+    #[test]
+    fn lateral_movement_is_stopped_where_the_hes_and_scada_are_segmented() {
+        // The default engine configuration segments the HES's network from SCADA's.
+        let (sim, report) = run(spec(exploit(), vec![0]), 12);
+        assert!(!report.succeeded, "{report:?}");
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("no path from the HES to distribution SCADA: the networks are segmented")
+        );
+        assert_eq!(report.meters_targeted, 12);
+        let last = sim.records().intervals.last().expect("intervals");
+        assert_eq!(last.customers_connected, 12, "the feeder stays on");
+    }
+}

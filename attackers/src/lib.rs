@@ -25,12 +25,14 @@
 //!      validating every field against the scenario (errors name the field);
 //!    - a type implementing [`Attack`]: `next_wake`, `wake` and `report` (an [`Outcome`]), and
 //!      `prepare` or `finish` only when it needs the built world or the end of the run.
-//! 2. Add one line `MyAttack => my_attack,` (with a doc comment) to the [`attack_kinds!`]
+//! 2. Add one line `MyAttack => my_attack,` (with a doc comment) to the `attack_kinds!`
 //!    invocation below. The scenario enum [`AttackSpec`], its ids, start times, tags,
 //!    [`ALL_TAGS`] and construction all follow from that line.
 //!
-//! Then add a scenario file under `scenarios/attacks/` that shows it; the integration tests run
-//! every file there.
+//! That is all the code. To show and test it, add a scenario file under `scenarios/attacks/`
+//! and the outcome it must reach in `tests/attacks.rs`
+//! (`every_attack_file_runs_and_hits_what_it_targets` runs every file there and refuses an attack
+//! id it has no expectation for), and unit tests in the module (see `mass_disconnect`'s).
 //!
 //! Like `sim`, this crate does no I/O, reads no clock and holds no global state; its randomness
 //! comes from `sim`'s counter-based streams under [`Purpose::Attack`], keyed by attack index,
