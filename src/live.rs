@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use amirange_attackers::access::{self, Access, Held};
 use amirange_attackers::rogue_firmware::{self, Delivery, PayloadSpec, Signing};
 use amirange_attackers::targets::{Place, Targets};
-use amirange_attackers::{AttackSpec, Context as AttackContext, jamming, mass_disconnect};
+use amirange_attackers::{AttackSpec, Context as AttackContext, Header, jamming, mass_disconnect};
 use amirange_defenses::spec::Response;
 use amirange_range::exercise::{Exercise, Phishing, Scoring};
 use amirange_range::messages::{Action, FirmwarePayload, Role};
@@ -374,7 +374,7 @@ impl LiveEngine {
                     },
                     &self.ctx,
                 )
-                .map_err(|(_, m)| m)?;
+                .map_err(|e| e.message)?;
                 let nth = self.phishes;
                 let source = format!("{}-phish-{nth}", slug(team));
                 let stepper = self.running()?;
@@ -398,8 +398,10 @@ impl LiveEngine {
                     return Err(format!("your team holds no password of {account}: phish it first"));
                 };
                 let spec = AttackSpec::MassDisconnect(mass_disconnect::Spec {
-                    id: id.clone(),
-                    at: format!("{now_s}s"),
+                    header: Header {
+                        id: id.clone(),
+                        at: format!("{now_s}s"),
+                    },
                     access: Access::Stolen {
                         account: account.clone(),
                         second_factor,
@@ -429,8 +431,10 @@ impl LiveEngine {
                     },
                 };
                 let spec = AttackSpec::RogueFirmware(rogue_firmware::Spec {
-                    id: id.clone(),
-                    at: format!("{now_s}s"),
+                    header: Header {
+                        id: id.clone(),
+                        at: format!("{now_s}s"),
+                    },
                     delivery: Delivery::Push {
                         access: Access::Stolen {
                             account: account.clone(),
@@ -464,8 +468,10 @@ impl LiveEngine {
                 let end_s = self.sim().horizon().0 / MICROS;
                 let until = (now_s + u64::from(*minutes) * 60).min(end_s);
                 let spec = AttackSpec::Jamming(jamming::Spec {
-                    id: id.clone(),
-                    at: format!("{now_s}s"),
+                    header: Header {
+                        id: id.clone(),
+                        at: format!("{now_s}s"),
+                    },
                     until: format!("{until}s"),
                     center: Place::Point(x, y),
                     radius_m: r,

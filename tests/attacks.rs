@@ -571,6 +571,21 @@ fn attack_errors_name_file_line_and_field() {
     assert_eq!(e.field.as_deref(), Some("attacks[0].at"), "{e}");
 }
 
+/// The header (`id`, `at`) is shared by every attack kind in code but stays flat in the file:
+/// a misspelt field beside it is refused by name at its line, and a missing `id` is named.
+#[test]
+fn a_misspelt_field_beside_the_header_is_refused_at_its_line() {
+    let (path, text) = file("mass-disconnect-hes-exploit.ron");
+    let bad = text.replacen("targets: Critical,", "targets: Critical,\n            batches: 3,", 1);
+    let e = amirange::scenario::load(&path, &bad, &Overrides::default()).expect_err("invalid");
+    assert!(e.message.contains("batches"), "{e}");
+    let line = bad.lines().position(|l| l.contains("batches: 3")).expect("line") + 1;
+    assert_eq!(e.position.map(|p| p.0), Some(line), "{e}");
+    let no_id = text.replacen("id: \"md-critical\",", "", 1);
+    let e = amirange::scenario::load(&path, &no_id, &Overrides::default()).expect_err("invalid");
+    assert!(e.message.contains("`id`"), "{e}");
+}
+
 /// A jammer blocks the utility's own commands to the meters it covers: the same reads, sent
 /// during the jam, are acknowledged without it and mostly fail with it.
 #[test]

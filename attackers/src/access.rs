@@ -21,6 +21,7 @@ use amirange_sim::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 
 use crate::Context;
+use crate::FieldError;
 use crate::when::{self, When};
 
 /// How the attacker gets to issue HES commands.
@@ -84,31 +85,34 @@ pub struct Plan {
 }
 
 /// A probability field: from 0 to 1.
-pub fn probability(field: &str, p: f64) -> Result<f64, (String, String)> {
+pub fn probability(field: &str, p: f64) -> Result<f64, FieldError> {
     if p.is_finite() && (0.0..=1.0).contains(&p) {
         Ok(p)
     } else {
-        Err((field.to_owned(), format!("must be a probability from 0 to 1, not {p}")))
+        Err(FieldError::new(
+            field,
+            format!("must be a probability from 0 to 1, not {p}"),
+        ))
     }
 }
 
 /// Checks `access` against the scenario.
-pub fn check(access: &Access, ctx: &Context) -> Result<Plan, (String, String)> {
+pub fn check(access: &Access, ctx: &Context) -> Result<Plan, FieldError> {
     let prob = |field: &str, p: f64| probability(field, p).map(|_| ());
     let account_known = |name: &str| {
         if ctx.accounts.iter().any(|a| a.name == name) {
             Ok(())
         } else {
             let names: Vec<&str> = ctx.accounts.iter().map(|a| a.name.as_str()).collect();
-            Err((
-                "access.account".to_owned(),
+            Err(FieldError::new(
+                "access.account",
                 format!("unknown HES account {name:?}; accounts: {}", names.join(", ")),
             ))
         }
     };
-    let step_time = |at: &Option<String>| -> Result<Option<When>, (String, String)> {
+    let step_time = |at: &Option<String>| -> Result<Option<When>, FieldError> {
         at.as_ref()
-            .map(|text| when::parse(text, ctx.start, ctx.horizon).map_err(|e| ("access.at".to_owned(), e)))
+            .map(|text| when::parse(text, ctx.start, ctx.horizon).map_err(|e| FieldError::new("access.at", e)))
             .transpose()
     };
     let at = match access {
@@ -310,5 +314,62 @@ impl Plan {
                 }
             }
         })
+    }
+}
+
+/// Validates an access that must carry requests to the HES (`what` they carry, e.g.
+/// `"commands"`): a vendor release, which carries only firmware, is refused.
+pub fn check_requests(access: &Access, ctx: &Context, what: &str) -> Result<Plan, FieldError> {
+    if *access == Access::VendorRelease {
+        let message = format!("a vendor release carries firmware, not {what}; use Phishing, Insider or HesExploit");
+        return Err(FieldError::new("access", message));
+    }
+    check(access, ctx)
+}
+
+/// An attack's way in to the HES and the start of its main action after it: the access step
+/// comes first (at its own time), then the action at `start` if the step gave a credential.
+#[derive(Debug)]
+pub struct Chain {
+    /// The access step.
+    plan: Plan,
+    /// When the main action starts, as written.
+    at: When,
+    /// When the main action starts, once prepared.
+    pub start: SimTime,
+    /// What the access step obtained, once it ran.
+    pub held: Option<Held>,
+}
+
+impl Chain {
+    /// The chain of `plan`, then the main action at `at`.
+    pub fn new(plan: Plan, at: When) -> Chain {
+        Chain {
+            plan,
+            at,
+            start: SimTime::ZERO,
+            held: None,
+        }
+    }
+
+    /// Fixes the start against the built world and returns the first wake: the access step's.
+    pub fn prepare(&mut self, sim: &Sim) -> SimTime {
+        self.start = self.at.resolve(sim);
+        self.plan.time(sim, self.start)
+    }
+
+    /// At a wake of attack `k` (`source` in ground truth): takes the access step if it has not
+    /// been taken, and then returns `Some` of the next wake (the start if the step gave a
+    /// credential, never otherwise); `None` when the step was taken before and the main action
+    /// is due.
+    pub fn take_access(
+        &mut self,
+        sim: &mut Sim,
+        k: u8,
+        source: &str,
+    ) -> Result<Option<Option<SimTime>>, amirange_sim::engine::SimError> {
+        let now = sim.now();
+        let taken = self.plan.take_once(&mut self.held, sim, k, source, now)?;
+        Ok(taken.map(|credential| credential.then_some(self.start.max(now))))
     }
 }

@@ -17,76 +17,57 @@ use amirange_sim::model::Cause;
 use amirange_sim::rng::{Purpose, Stream};
 use amirange_sim::security::KeyId;
 use amirange_sim::time::{SimDuration, SimTime};
-use serde::{Deserialize, Serialize};
 
 use crate::tags::{Stride, Tags, Technique};
 use crate::when::{self, When};
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: spoofed reports under a stolen meter identity.
 pub const TAGS: Tags = Tags {
     kind: "meter-cloning",
+    nescor: &[],
     stride: Stride::Spoofing,
-    technique: Technique {
-        id: "T0856",
-        name: "Spoof Reporting Message",
-    },
+    technique: Technique::SPOOF_REPORTING_MESSAGE,
     related: &[
-        Technique {
-            id: "T0893",
-            name: "Data from Local System",
-        },
-        Technique {
-            id: "T0891",
-            name: "Hardcoded Credentials",
-        },
-        Technique {
-            id: "T0832",
-            name: "Manipulation of View",
-        },
-        Technique {
-            id: "T0828",
-            name: "Loss of Productivity and Revenue",
-        },
+        Technique::DATA_FROM_LOCAL_SYSTEM,
+        Technique::HARDCODED_CREDENTIALS,
+        Technique::MANIPULATION_OF_VIEW,
+        Technique::LOSS_OF_PRODUCTIVITY_AND_REVENUE,
     ],
 };
 
-/// Meter cloning as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the key is extracted and the forgery starts.
-    pub at: String,
-    /// When the forgery stops (default: it runs to the end).
-    #[serde(default)]
-    pub until: Option<String>,
-    /// The meter opened for its key.
-    pub meter: u32,
-    /// Probability that reading the key over the debug port works (default 1; hardened meters
-    /// lower it).
-    #[serde(default)]
-    pub extraction: Option<f64>,
-    /// Share of the true consumption the forged readings carry, 0 to 10 (0.3: report 30%;
-    /// 1.5: report 150%).
-    pub reported_share: f32,
-    /// Whether the customers profit (theft) rather than the data being manipulated.
-    #[serde(default)]
-    pub theft: bool,
+crate::attack_spec! {
+    /// Meter cloning as the scenario writes it.
+    pub struct Spec {
+        /// When the forgery stops (default: it runs to the end).
+        #[serde(default)]
+        pub until: Option<String>,
+        /// The meter opened for its key.
+        pub meter: u32,
+        /// Probability that reading the key over the debug port works (default 1; hardened meters
+        /// lower it).
+        #[serde(default)]
+        pub extraction: Option<f64>,
+        /// Share of the true consumption the forged readings carry, 0 to 10 (0.3: report 30%;
+        /// 1.5: report 150%).
+        pub reported_share: f32,
+        /// Whether the customers profit (theft) rather than the data being manipulated.
+        #[serde(default)]
+        pub theft: bool,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<Cloning, (String, String)> {
-        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Cloning, FieldError> {
+        let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
         let until = when::end_after("until", self.until.as_deref(), at, ctx.start, ctx.horizon)?;
         let extraction = crate::access::probability("extraction", self.extraction.unwrap_or(1.0))?;
         if !(self.reported_share.is_finite() && (0.0..=10.0).contains(&self.reported_share))
             || self.reported_share == 1.0
         {
-            return Err((
-                "reported_share".into(),
+            return Err(FieldError::new(
+                "reported_share",
                 format!(
                     "must be from 0 to 10 and not 1 (that reports the truth), not {}",
                     self.reported_share
@@ -153,25 +134,17 @@ impl Cloning {
 }
 
 impl Attack for Cloning {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         let n = sim.n_meters() as u32;
         if self.spec.meter >= n {
-            return Err((
-                "meter".into(),
+            return Err(FieldError::new(
+                "meter",
                 format!("there is no meter {}: the network has {n}", self.spec.meter),
             ));
         }
         self.start = self.at.resolve(sim);
         if self.until.is_some_and(|u| u <= self.start) {
-            return Err(("until".into(), "must be after the attack's start".into()));
+            return Err(FieldError::new("until", "must be after the attack's start"));
         }
         self.wake = Some(self.start);
         Ok(())
@@ -192,7 +165,7 @@ impl Attack for Cloning {
                 truth(
                     sim,
                     now,
-                    &self.spec.id,
+                    &self.spec.header.id,
                     "key-extraction",
                     format!("reading meter {m}'s key over its debug port failed (T0893)"),
                     vec![m],
@@ -211,7 +184,7 @@ impl Attack for Cloning {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "key-extraction",
                 format!(
                     "meter {m}'s key read over its debug port; it unlocks {} meters (T0893, T0891)",
@@ -225,7 +198,7 @@ impl Attack for Cloning {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "forged-readings",
                 format!(
                     "a clone reports {:.0}% of the true consumption of {} meters (T0856)",
@@ -260,7 +233,7 @@ impl Attack for Cloning {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "forgery-stopped",
                 format!("{} meters report honestly again: {why}", stopped.len()),
                 stopped,
@@ -274,9 +247,7 @@ impl Attack for Cloning {
         Ok(())
     }
 
-    fn finish(&mut self, _sim: &mut Sim) {}
-
-    fn report(&self, _sim: &Sim) -> Report {
+    fn report(&self, _sim: &Sim) -> Outcome {
         let succeeded = self.key.is_some() && !self.unlocked.is_empty();
         let failure_reason = if succeeded {
             None
@@ -287,28 +258,16 @@ impl Attack for Cloning {
                     .unwrap_or_else(|| "the attack had not started when the run ended".to_owned()),
             )
         };
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "cloned {} meters with meter {}'s key, reporting {:.0}% of their consumption{}",
                 self.unlocked.len(),
                 self.spec.meter,
                 self.spec.reported_share * 100.0,
                 if self.spec.theft { " (theft)" } else { "" }
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.start,
-            succeeded,
-            failure_reason,
-            meters_targeted: 1,
-            meters_compromised: self.unlocked.len() as u64,
-            still_active: self.active.iter().any(|&a| a),
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.start, 1, outcome).with_control(self.unlocked.len() as u64, self.active.iter().any(|&a| a))
     }
 }

@@ -12,79 +12,57 @@ use amirange_sim::engine::{Input, Sim, SimError};
 use amirange_sim::hes::{CommandKind, CommandRequest, Credential};
 use amirange_sim::model::Cause;
 use amirange_sim::time::SimTime;
-use serde::{Deserialize, Serialize};
 
 use crate::access::{self, Access, Held};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::Targets;
 use crate::when;
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: a denial of service against the head end.
 pub const TAGS: Tags = Tags {
     kind: "command-flood",
+    nescor: &[],
     stride: Stride::DenialOfService,
-    technique: Technique {
-        id: "T0814",
-        name: "Denial of Service",
-    },
+    technique: Technique::DENIAL_OF_SERVICE,
     related: &[
-        Technique {
-            id: "T0865",
-            name: "Spearphishing Attachment",
-        },
-        Technique {
-            id: "T0859",
-            name: "Valid Accounts",
-        },
-        Technique {
-            id: "T0803",
-            name: "Block Command Message",
-        },
+        Technique::SPEARPHISHING_ATTACHMENT,
+        Technique::VALID_ACCOUNTS,
+        Technique::BLOCK_COMMAND_MESSAGE,
     ],
 };
 
-/// A command flood as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the flood starts.
-    pub at: String,
-    /// When it stops.
-    pub until: String,
-    /// How the attacker gets to issue HES commands.
-    pub access: Access,
-    /// The meters each junk request reads.
-    pub targets: Targets,
-    /// Requests per minute, above 0, at most 600.
-    pub requests_per_minute: f64,
+crate::attack_spec! {
+    /// A command flood as the scenario writes it.
+    pub struct Spec {
+        /// When it stops.
+        pub until: String,
+        /// How the attacker gets to issue HES commands.
+        pub access: Access,
+        /// The meters each junk request reads.
+        pub targets: Targets,
+        /// Requests per minute, above 0, at most 600.
+        pub requests_per_minute: f64,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<CommandFlood, (String, String)> {
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<CommandFlood, FieldError> {
         let time = |field: &str, text: &str| when::instant(field, text, ctx.start, ctx.horizon);
-        let at = time("at", &self.at)?;
+        let at = time("at", &self.header.at)?;
         let until = time("until", &self.until)?;
         if until <= at {
-            return Err(("until".into(), "must be after `at`".into()));
+            return Err(FieldError::new("until", "must be after `at`"));
         }
-        if self.access == Access::VendorRelease {
-            return Err((
-                "access".into(),
-                "a vendor release carries firmware, not requests; use Phishing, Insider or HesExploit".into(),
-            ));
-        }
-        let access = access::check(&self.access, ctx)?;
-        self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
+        let access = access::check_requests(&self.access, ctx, "requests")?;
+        self.targets.check().map_err(|e| FieldError::new("targets", e))?;
         if !(self.requests_per_minute.is_finite()
             && self.requests_per_minute > 0.0
             && self.requests_per_minute <= 600.0)
         {
-            return Err((
-                "requests_per_minute".into(),
+            return Err(FieldError::new(
+                "requests_per_minute",
                 format!("must be above 0 and at most 600, not {}", self.requests_per_minute),
             ));
         }
@@ -121,15 +99,7 @@ pub struct CommandFlood {
 }
 
 impl Attack for CommandFlood {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         self.targets = self.spec.targets.meters(sim, self.k, "targets")?;
         self.wake = Some(self.access.time(sim, self.at));
         Ok(())
@@ -142,7 +112,7 @@ impl Attack for CommandFlood {
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
         let now = sim.now();
         let Some(held) = &self.held else {
-            let held = self.access.take(sim, self.k, &self.spec.id, now)?;
+            let held = self.access.take(sim, self.k, &self.spec.header.id, now)?;
             let go = matches!(held, Held::Credential(_)) && !self.targets.is_empty();
             self.wake = go.then_some(self.at.max(now));
             if go {
@@ -155,7 +125,7 @@ impl Attack for CommandFlood {
                 truth(
                     sim,
                     self.at.max(now),
-                    &self.spec.id,
+                    &self.spec.header.id,
                     "flood-start",
                     format!(
                         "junk read requests for {} meters, {per_minute} a minute, {who} (T0814)",
@@ -175,7 +145,7 @@ impl Attack for CommandFlood {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "flood-end",
                 format!("{} junk requests submitted", self.sent),
                 Vec::new(),
@@ -200,9 +170,7 @@ impl Attack for CommandFlood {
         Ok(())
     }
 
-    fn finish(&mut self, _sim: &mut Sim) {}
-
-    fn report(&self, sim: &Sim) -> Report {
+    fn report(&self, sim: &Sim) -> Outcome {
         let cause = Cause::Attack(self.k);
         let hes = sim.hes();
         let accepted = hes
@@ -220,25 +188,53 @@ impl Attack for CommandFlood {
                 None => "no request reached the HES before the run ended".to_owned(),
             },
         });
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "{accepted} junk requests accepted, {} jobs queued at the HES",
                 accepted as u64 * self.targets.len() as u64
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.at,
-            succeeded: accepted > 0,
-            failure_reason,
-            meters_targeted: self.targets.len() as u64,
-            meters_compromised: 0,
-            still_active: false,
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.at, self.targets.len() as u64, outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run};
+
+    fn spec(requests_per_minute: f64, until: &str) -> AttackSpec {
+        AttackSpec::CommandFlood(Spec {
+            header: header("flood", "0d 01:00"),
+            until: until.into(),
+            access: Access::Insider {
+                account: "ops-alice".into(),
+            },
+            targets: Targets::All,
+            requests_per_minute,
+        })
+    }
+
+    #[test]
+    fn a_command_flood_has_a_bounded_rate_and_ends_after_it_starts() {
+        assert_eq!(
+            check(&spec(0.0, "0d 02:00")).map_err(|e| e.field),
+            Err("requests_per_minute".into())
+        );
+        assert_eq!(
+            check(&spec(601.0, "0d 02:00")).map_err(|e| e.field),
+            Err("requests_per_minute".into())
+        );
+        assert_eq!(check(&spec(10.0, "0d 00:30")).map_err(|e| e.field), Err("until".into()));
+        assert_eq!(check(&spec(10.0, "0d 02:00")), Ok(()));
+    }
+
+    #[test]
+    fn an_insider_flood_queues_junk_jobs_at_the_hes() {
+        let (_, report) = run(spec(10.0, "0d 01:10"), 10);
+        assert!(report.succeeded, "{report:?}");
+        assert!(report.summary.contains("junk requests accepted"), "{}", report.summary);
     }
 }

@@ -17,26 +17,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::tags::{Stride, Tags, Technique};
 use crate::when;
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: denial of service against the backhaul's endpoints.
 pub const TAGS: Tags = Tags {
     kind: "connection-flood",
+    nescor: &[],
     stride: Stride::DenialOfService,
-    technique: Technique {
-        id: "T0814",
-        name: "Denial of Service",
-    },
-    related: &[
-        Technique {
-            id: "T0883",
-            name: "Internet Accessible Device",
-        },
-        Technique {
-            id: "T0815",
-            name: "Denial of View",
-        },
-    ],
+    technique: Technique::DENIAL_OF_SERVICE,
+    related: &[Technique::INTERNET_ACCESSIBLE_DEVICE, Technique::DENIAL_OF_VIEW],
 };
 
 /// What the flood aims at.
@@ -49,24 +38,20 @@ pub enum Target {
     Collectors(Vec<u32>),
 }
 
-/// A connection flood as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the flood starts.
-    pub at: String,
-    /// When it stops.
-    pub until: String,
-    /// What it aims at.
-    pub target: Target,
-    /// Connection attempts per second (per target).
-    pub connections_per_s: f64,
-    /// Hosts of the botnet the attempts come from, spread evenly (200 by default): what IDS
-    /// rules that track by source see.
-    #[serde(default = "default_sources")]
-    pub sources: u32,
+crate::attack_spec! {
+    /// A connection flood as the scenario writes it.
+    pub struct Spec {
+        /// When it stops.
+        pub until: String,
+        /// What it aims at.
+        pub target: Target,
+        /// Connection attempts per second (per target).
+        pub connections_per_s: f64,
+        /// Hosts of the botnet the attempts come from, spread evenly (200 by default): what IDS
+        /// rules that track by source see.
+        #[serde(default = "default_sources")]
+        pub sources: u32,
+    }
 }
 
 fn default_sources() -> u32 {
@@ -75,28 +60,28 @@ fn default_sources() -> u32 {
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<ConnectionFlood, (String, String)> {
-        let at = when::instant("at", &self.at, ctx.start, ctx.horizon)?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<ConnectionFlood, FieldError> {
+        let at = when::instant("at", &self.header.at, ctx.start, ctx.horizon)?;
         let end = SimTime(ctx.horizon.0 + 1);
         let until = when::end_after("until", Some(&self.until), when::When::At(at), ctx.start, end)?.unwrap_or(end);
         let rate = self.connections_per_s;
         if !(rate.is_finite() && (1.0..=1e9).contains(&rate)) {
-            return Err((
-                "connections_per_s".into(),
+            return Err(FieldError::new(
+                "connections_per_s",
                 format!("must be between 1 and 1e9, not {rate}"),
             ));
         }
         // Each attack's botnet has 5,000 addresses of its own in the address plan.
         if !(1..=5_000).contains(&self.sources) {
-            return Err((
-                "sources".into(),
+            return Err(FieldError::new(
+                "sources",
                 format!("must be between 1 and 5000, not {}", self.sources),
             ));
         }
         if let Target::Collectors(list) = &self.target
             && list.is_empty()
         {
-            return Err(("target".into(), "name at least one collector".into()));
+            return Err(FieldError::new("target", "name at least one collector"));
         }
         Ok(ConnectionFlood {
             spec: self.clone(),
@@ -138,21 +123,13 @@ impl ConnectionFlood {
 }
 
 impl Attack for ConnectionFlood {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         let n = sim.network().collectors.len();
         if let Target::Collectors(list) = &self.spec.target
             && let Some(&c) = list.iter().find(|&&c| c as usize >= n)
         {
-            return Err((
-                "target".into(),
+            return Err(FieldError::new(
+                "target",
                 format!("there is no collector {c}: the network has {n}"),
             ));
         }
@@ -198,13 +175,11 @@ impl Attack for ConnectionFlood {
         } else {
             ("flood-off", format!("the flood against {what} stops"))
         };
-        truth(sim, now, &self.spec.id, kind, detail, Vec::new());
+        truth(sim, now, &self.spec.header.id, kind, detail, Vec::new());
         Ok(())
     }
 
-    fn finish(&mut self, _sim: &mut Sim) {}
-
-    fn report(&self, sim: &Sim) -> Report {
+    fn report(&self, sim: &Sim) -> Outcome {
         let [refused, delayed, commands] = self.effects(sim);
         let failure_reason = (refused + delayed + commands == 0).then(|| {
             if self.step == 0 {
@@ -216,25 +191,13 @@ impl Attack for ConnectionFlood {
                 )
             }
         });
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "{:.0} connections a second: {refused} collector uploads refused, {delayed} delayed, {commands} commands lost",
                 self.spec.connections_per_s
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.at,
-            succeeded: failure_reason.is_none(),
-            failure_reason,
-            meters_targeted: 0,
-            meters_compromised: 0,
-            still_active: false,
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.at, 0, outcome)
     }
 }

@@ -9,8 +9,7 @@
 //! (frequency rises) and its end a synchronised rebound (frequency falls), which the engine's
 //! frequency model measures; the premises lose the comfort or production the shed load served.
 
-use serde::{Deserialize, Serialize};
-
+use crate::FieldError;
 use crate::access::Access;
 use crate::mass_disconnect::{self, MassDisconnect, Order};
 use crate::tags::{Stride, Tags, Technique};
@@ -20,71 +19,52 @@ use crate::{Context, when};
 /// Tags: unauthorised control messages that manipulate load.
 pub const TAGS: Tags = Tags {
     kind: "demand-response-forgery",
+    nescor: &[],
     stride: Stride::Spoofing,
-    technique: Technique {
-        id: "T0831",
-        name: "Manipulation of Control",
-    },
+    technique: Technique::MANIPULATION_OF_CONTROL,
     related: &[
-        Technique {
-            id: "T0855",
-            name: "Unauthorized Command Message",
-        },
-        Technique {
-            id: "T0865",
-            name: "Spearphishing Attachment",
-        },
-        Technique {
-            id: "T0859",
-            name: "Valid Accounts",
-        },
-        Technique {
-            id: "T0866",
-            name: "Exploitation of Remote Services",
-        },
+        Technique::UNAUTHORIZED_COMMAND_MESSAGE,
+        Technique::SPEARPHISHING_ATTACHMENT,
+        Technique::VALID_ACCOUNTS,
+        Technique::EXPLOITATION_OF_REMOTE_SERVICES,
     ],
 };
 
-/// Forged demand-response events as the scenario writes them.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the first request reaches the HES: `"0d 18:00"`, `"0d peak"`, ...
-    pub at: String,
-    /// How the attacker gets to issue HES commands.
-    pub access: Access,
-    /// Which premises to curtail.
-    pub targets: Targets,
-    /// Share of each premise's load shed, above 0 and at most 1.
-    pub reduction: f32,
-    /// How long each event lasts, e.g. `"1h"`.
-    pub duration: String,
-    /// Meters per request (default: all targets in one request).
-    #[serde(default)]
-    pub batch: Option<u32>,
-    /// Time between requests (default: none).
-    #[serde(default)]
-    pub spacing: Option<String>,
+crate::attack_spec! {
+    /// Forged demand-response events as the scenario writes them.
+    pub struct Spec {
+        /// How the attacker gets to issue HES commands.
+        pub access: Access,
+        /// Which premises to curtail.
+        pub targets: Targets,
+        /// Share of each premise's load shed, above 0 and at most 1.
+        pub reduction: f32,
+        /// How long each event lasts, e.g. `"1h"`.
+        pub duration: String,
+        /// Meters per request (default: all targets in one request).
+        #[serde(default)]
+        pub batch: Option<u32>,
+        /// Time between requests (default: none).
+        #[serde(default)]
+        pub spacing: Option<String>,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<MassDisconnect, (String, String)> {
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<MassDisconnect, FieldError> {
         if !(self.reduction.is_finite() && self.reduction > 0.0 && self.reduction <= 1.0) {
-            return Err((
-                "reduction".into(),
+            return Err(FieldError::new(
+                "reduction",
                 format!("must be above 0 and at most 1, not {}", self.reduction),
             ));
         }
         let duration = when::duration("duration", &self.duration, ctx.horizon)?;
         if duration.as_micros() < 60_000_000 {
-            return Err(("duration".into(), "at least 1m".into()));
+            return Err(FieldError::new("duration", "at least 1m"));
         }
         let requests = mass_disconnect::Spec {
-            id: self.id.clone(),
-            at: self.at.clone(),
+            header: self.header.clone(),
             access: self.access.clone(),
             targets: self.targets.clone(),
             batch: self.batch,

@@ -15,45 +15,35 @@ use amirange_sim::engine::{Input, Sim, SimError};
 use amirange_sim::model::Cause;
 use amirange_sim::network::Point;
 use amirange_sim::time::SimTime;
-use serde::{Deserialize, Serialize};
 
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::{Place, radios_within};
 use crate::when;
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: tampering with the security negotiation over the air.
 pub const TAGS: Tags = Tags {
     kind: "protocol-downgrade",
+    nescor: &[],
     stride: Stride::Tampering,
-    technique: Technique {
-        id: "T0860",
-        name: "Wireless Compromise",
-    },
-    related: &[Technique {
-        id: "T0830",
-        name: "Adversary-in-the-Middle",
-    }],
+    technique: Technique::WIRELESS_COMPROMISE,
+    related: &[Technique::ADVERSARY_IN_THE_MIDDLE],
 };
 
-/// A protocol downgrade as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the radio forces the fallback.
-    pub at: String,
-    /// Where it stands.
-    pub center: Place,
-    /// How far it reaches, metres.
-    pub radius_m: f32,
+crate::attack_spec! {
+    /// A protocol downgrade as the scenario writes it.
+    pub struct Spec {
+        /// Where it stands.
+        pub center: Place,
+        /// How far it reaches, metres.
+        pub radius_m: f32,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<Downgrade, (String, String)> {
-        let at = when::instant("at", &self.at, ctx.start, ctx.horizon)?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Downgrade, FieldError> {
+        let at = when::instant("at", &self.header.at, ctx.start, ctx.horizon)?;
         crate::targets::check_radius("radius_m", self.radius_m)?;
         Ok(Downgrade {
             spec: self.clone(),
@@ -94,15 +84,7 @@ impl Downgrade {
 }
 
 impl Attack for Downgrade {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         self.center = self.spec.center.resolve_field(sim.network(), "center")?;
         self.in_range = radios_within(sim.network(), self.center, self.spec.radius_m);
         Ok(())
@@ -127,7 +109,7 @@ impl Attack for Downgrade {
         truth(
             sim,
             now,
-            &self.spec.id,
+            &self.spec.header.id,
             "downgrade-offer",
             format!(
                 "{} radio meters within {} m offered only the legacy security level (T0860)",
@@ -154,12 +136,12 @@ impl Attack for Downgrade {
         ] {
             if !meters.is_empty() {
                 let detail = format!("{} {detail}", meters.len());
-                truth(sim, self.at, &self.spec.id, kind, detail, meters);
+                truth(sim, self.at, &self.spec.header.id, kind, detail, meters);
             }
         }
     }
 
-    fn report(&self, sim: &Sim) -> Report {
+    fn report(&self, sim: &Sim) -> Outcome {
         let (downgraded, refused) = self.outcome(sim);
         let failure_reason = (downgraded.is_empty()).then(|| {
             if !self.done {
@@ -178,27 +160,16 @@ impl Attack for Downgrade {
                 "no meter in range answered (down or without supply)".to_owned()
             }
         });
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "downgraded {} of {} radio meters in range to the legacy security level; {} refused",
                 downgraded.len(),
                 self.in_range.len(),
                 refused.len()
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.at,
-            succeeded: !downgraded.is_empty(),
-            failure_reason,
-            meters_targeted: self.in_range.len() as u64,
-            meters_compromised: downgraded.len() as u64,
-            still_active: !downgraded.is_empty(),
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.at, self.in_range.len() as u64, outcome)
+            .with_control(downgraded.len() as u64, !downgraded.is_empty())
     }
 }

@@ -13,84 +13,59 @@ use amirange_sim::engine::{Input, Sim, SimError};
 use amirange_sim::model::CustomerClass;
 use amirange_sim::records::{Endpoint, FlowRecord};
 use amirange_sim::time::{SimDuration, SimTime};
-use serde::{Deserialize, Serialize};
 
 use crate::access::{self, Access, Held};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::Targets;
-use crate::when::{self, When};
-use crate::{Attack, Context, Report, truth};
+use crate::when;
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: operational information stolen from the utility's repositories.
 pub const TAGS: Tags = Tags {
     kind: "data-exfiltration",
+    nescor: &[],
     stride: Stride::InformationDisclosure,
-    technique: Technique {
-        id: "T0882",
-        name: "Theft of Operational Information",
-    },
+    technique: Technique::THEFT_OF_OPERATIONAL_INFORMATION,
     related: &[
-        Technique {
-            id: "T0811",
-            name: "Data from Information Repositories",
-        },
-        Technique {
-            id: "T0865",
-            name: "Spearphishing Attachment",
-        },
-        Technique {
-            id: "T0859",
-            name: "Valid Accounts",
-        },
+        Technique::DATA_FROM_INFORMATION_REPOSITORIES,
+        Technique::SPEARPHISHING_ATTACHMENT,
+        Technique::VALID_ACCOUNTS,
     ],
 };
 
-/// An exfiltration as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the data is copied.
-    pub at: String,
-    /// How the attacker reaches the data.
-    pub access: Access,
-    /// Whose data.
-    pub targets: Targets,
-    /// How far back the copied data goes (default: everything the MDM holds, since the start).
-    #[serde(default)]
-    pub window: Option<String>,
+crate::attack_spec! {
+    /// An exfiltration as the scenario writes it.
+    pub struct Spec {
+        /// How the attacker reaches the data.
+        pub access: Access,
+        /// Whose data.
+        pub targets: Targets,
+        /// How far back the copied data goes (default: everything the MDM holds, since the start).
+        #[serde(default)]
+        pub window: Option<String>,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<Exfiltration, (String, String)> {
-        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
-        if self.access == Access::VendorRelease {
-            return Err((
-                "access".into(),
-                "a vendor release carries firmware, not data access; use Phishing, Insider or HesExploit".into(),
-            ));
-        }
-        let access = access::check(&self.access, ctx)?;
-        self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Exfiltration, FieldError> {
+        let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
+        let access = access::check_requests(&self.access, ctx, "data access")?;
+        self.targets.check().map_err(|e| FieldError::new("targets", e))?;
         let window = self
             .window
             .as_ref()
             .map(|text| when::duration("window", text, ctx.horizon))
             .transpose()?;
         if window == Some(SimDuration::ZERO) {
-            return Err(("window".into(), "must be longer than zero".into()));
+            return Err(FieldError::new("window", "must be longer than zero"));
         }
         Ok(Exfiltration {
             spec: self.clone(),
             k: index,
-            at,
-            access,
+            chain: access::Chain::new(access, at),
             window,
-            start: SimTime::ZERO,
             targets: Vec::new(),
-            held: None,
             wake: None,
             exposed: Vec::new(),
             residential: 0,
@@ -103,12 +78,10 @@ impl Spec {
 pub struct Exfiltration {
     spec: Spec,
     k: u8,
-    at: When,
-    access: access::Plan,
+    /// The way in to the HES, and the start after it.
+    chain: access::Chain,
     window: Option<SimDuration>,
-    start: SimTime,
     targets: Vec<u32>,
-    held: Option<Held>,
     wake: Option<SimTime>,
     /// Customers whose interval data was copied, ascending.
     exposed: Vec<u32>,
@@ -117,18 +90,9 @@ pub struct Exfiltration {
 }
 
 impl Attack for Exfiltration {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         self.targets = self.spec.targets.meters(sim, self.k, "targets")?;
-        self.start = self.at.resolve(sim);
-        self.wake = Some(self.access.time(sim, self.start));
+        self.wake = Some(self.chain.prepare(sim));
         Ok(())
     }
 
@@ -137,11 +101,11 @@ impl Attack for Exfiltration {
     }
 
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
-        let now = sim.now();
-        if let Some(credential) = self.access.take_once(&mut self.held, sim, self.k, &self.spec.id, now)? {
-            self.wake = credential.then_some(self.start.max(now));
+        if let Some(wake) = self.chain.take_access(sim, self.k, &self.spec.header.id)? {
+            self.wake = wake;
             return Ok(());
         }
+        let now = sim.now();
         self.wake = None;
         // The MDM holds validated intervals up to `valued_until`; the copy reaches back over
         // the window.
@@ -165,7 +129,7 @@ impl Attack for Exfiltration {
             "interval data of {} customers ({residential} households), {intervals} quarter-hour values, copied out of the MDM (T0882)",
             exposed.len()
         );
-        truth(sim, now, &self.spec.id, "exfiltration", detail, exposed.clone());
+        truth(sim, now, &self.spec.header.id, "exfiltration", detail, exposed.clone());
         if !exposed.is_empty() {
             // The copy leaves the MDM for the attacker's server, as the network sensor sees it.
             sim.schedule(
@@ -188,36 +152,56 @@ impl Attack for Exfiltration {
         Ok(())
     }
 
-    fn finish(&mut self, _sim: &mut Sim) {}
-
-    fn report(&self, _sim: &Sim) -> Report {
+    fn report(&self, _sim: &Sim) -> Outcome {
         let succeeded = !self.exposed.is_empty();
-        let failure_reason = (!succeeded).then(|| match &self.held {
+        let failure_reason = (!succeeded).then(|| match &self.chain.held {
             None => "the attack had not started when the run ended".to_owned(),
             Some(Held::Nothing(why)) => why.clone(),
             Some(Held::Credential(_)) if self.targets.is_empty() => "the targets hold no meter".to_owned(),
             Some(Held::Credential(_)) => "the MDM held no interval data of the targets yet".to_owned(),
         });
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "copied the 15-minute interval data of {} customers ({} households: occupancy can be inferred)",
                 self.exposed.len(),
                 self.residential
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.start,
-            succeeded,
-            failure_reason,
-            meters_targeted: self.targets.len() as u64,
-            meters_compromised: 0,
-            still_active: false,
-            summary,
-            customers_exposed: self.exposed.len() as u64,
-            households_exposed: self.residential,
-        }
+        Outcome::new(self.chain.start, self.targets.len() as u64, outcome)
+            .with_exposure(self.exposed.len() as u64, self.residential)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run};
+
+    fn spec(window: Option<&str>) -> AttackSpec {
+        AttackSpec::DataExfiltration(Spec {
+            header: header("exfil", "0d 04:00"),
+            access: Access::Insider {
+                account: "ops-alice".into(),
+            },
+            targets: Targets::All,
+            window: window.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn an_exfiltration_refuses_an_empty_window() {
+        assert_eq!(check(&spec(Some("0s"))).map_err(|e| e.field), Err("window".into()));
+        assert_eq!(check(&spec(Some("2h"))), Ok(()));
+    }
+
+    #[test]
+    fn an_exfiltration_exposes_the_households_whose_data_the_mdm_holds() {
+        let (_, report) = run(spec(None), 30);
+        assert!(report.succeeded, "{report:?}");
+        assert!(report.exposure.customers_exposed > 0);
+        // Every meter of the test world is a household.
+        assert_eq!(report.exposure.households_exposed, report.exposure.customers_exposed);
     }
 }

@@ -26,29 +26,18 @@ use serde::{Deserialize, Serialize};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::{Place, within};
 use crate::when::{self, When};
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: radio denial of service that blocks reports and commands.
 pub const TAGS: Tags = Tags {
     kind: "rf-jamming",
+    nescor: &[],
     stride: Stride::DenialOfService,
-    technique: Technique {
-        id: "T0814",
-        name: "Denial of Service",
-    },
+    technique: Technique::DENIAL_OF_SERVICE,
     related: &[
-        Technique {
-            id: "T0804",
-            name: "Block Reporting Message",
-        },
-        Technique {
-            id: "T0803",
-            name: "Block Command Message",
-        },
-        Technique {
-            id: "T0815",
-            name: "Denial of View",
-        },
+        Technique::BLOCK_REPORTING_MESSAGE,
+        Technique::BLOCK_COMMAND_MESSAGE,
+        Technique::DENIAL_OF_VIEW,
     ],
 };
 
@@ -80,44 +69,40 @@ pub struct Theft {
     pub stolen: f32,
 }
 
-/// A jammer as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When it starts transmitting.
-    pub at: String,
-    /// When it stops for good.
-    pub until: String,
-    /// Where it stands.
-    pub center: Place,
-    /// How far its signal overwhelms meters' links, metres.
-    pub radius_m: f32,
-    /// Share of frame success it takes from every RF link inside the radius, above 0 and at
-    /// most 1 (default 1: nothing gets through).
-    #[serde(default)]
-    pub strength: Option<f32>,
-    /// When it transmits (default `Constant`).
-    #[serde(default)]
-    pub schedule: Schedule,
-    /// Theft it masks, if any.
-    #[serde(default)]
-    pub theft: Option<Theft>,
+crate::attack_spec! {
+    /// A jammer as the scenario writes it.
+    pub struct Spec {
+        /// When it stops for good.
+        pub until: String,
+        /// Where it stands.
+        pub center: Place,
+        /// How far its signal overwhelms meters' links, metres.
+        pub radius_m: f32,
+        /// Share of frame success it takes from every RF link inside the radius, above 0 and at
+        /// most 1 (default 1: nothing gets through).
+        #[serde(default)]
+        pub strength: Option<f32>,
+        /// When it transmits (default `Constant`).
+        #[serde(default)]
+        pub schedule: Schedule,
+        /// Theft it masks, if any.
+        #[serde(default)]
+        pub theft: Option<Theft>,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<Jamming, (String, String)> {
-        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Jamming, FieldError> {
+        let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
         // A jammer may run to the very end of the run.
         let until = when::end_after("until", Some(&self.until), at, ctx.start, SimTime(ctx.horizon.0 + 1))?
             .unwrap_or(ctx.horizon);
         crate::targets::check_radius("radius_m", self.radius_m)?;
         let strength = self.strength.unwrap_or(1.0);
         if !(strength > 0.0 && strength <= 1.0) {
-            return Err((
-                "strength".into(),
+            return Err(FieldError::new(
+                "strength",
                 format!("must be above 0 and at most 1, not {strength}"),
             ));
         }
@@ -126,7 +111,7 @@ impl Spec {
                 let d = |f: &str, t: &str| {
                     when::duration(&format!("schedule.{f}"), t, ctx.horizon).and_then(|d| {
                         if d < SimDuration::from_secs(1) {
-                            Err((format!("schedule.{f}"), "at least 1s".to_owned()))
+                            Err(FieldError::new(format!("schedule.{f}"), "at least 1s"))
                         } else {
                             Ok(d)
                         }
@@ -138,10 +123,10 @@ impl Spec {
         };
         if let Some(theft) = &self.theft {
             if !(0.0..=1.0).contains(&theft.premises) {
-                return Err(("theft.premises".into(), "must be a share from 0 to 1".into()));
+                return Err(FieldError::new("theft.premises", "must be a share from 0 to 1"));
             }
             if !(0.0..=1.0).contains(&theft.stolen) {
-                return Err(("theft.stolen".into(), "must be a share from 0 to 1".into()));
+                return Err(FieldError::new("theft.stolen", "must be a share from 0 to 1"));
             }
         }
         Ok(Jamming {
@@ -183,15 +168,7 @@ pub struct Jamming {
 }
 
 impl Attack for Jamming {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         self.center = self.spec.center.resolve_field(sim.network(), "center")?;
         // Every premise inside the radius (the theft candidates), and the meters with a radio
         // among them (PLC is wired: the jammer cannot touch it).
@@ -205,7 +182,7 @@ impl Attack for Jamming {
         self.start = self.at.resolve(sim);
         let until = self.until.min(sim.horizon());
         if until <= self.start {
-            return Err(("until".into(), "must be after `at`".into()));
+            return Err(FieldError::new("until", "must be after `at`"));
         }
         self.windows = match self.periodic {
             None => vec![(self.start, until)],
@@ -217,9 +194,9 @@ impl Attack for Jamming {
                     w.push((t, end));
                     t = SimTime(end.0 + off.as_micros());
                     if w.len() > 10_000 {
-                        return Err((
-                            "schedule".into(),
-                            "more than 10000 bursts; lengthen `on` or `off`, or shorten the window".into(),
+                        return Err(FieldError::new(
+                            "schedule",
+                            "more than 10000 bursts; lengthen `on` or `off`, or shorten the window",
                         ));
                     }
                 }
@@ -236,7 +213,7 @@ impl Attack for Jamming {
                 reactive: self.spec.schedule == Schedule::Reactive,
                 owner: Some(self.k),
             })
-            .map_err(|e| ("schedule".to_owned(), e.to_string()))?;
+            .map_err(|e| FieldError::new("schedule", e.to_string()))?;
         }
         if let Some(theft) = &self.spec.theft {
             let seed = sim.config().seed;
@@ -273,7 +250,7 @@ impl Attack for Jamming {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "jammer-on",
                 format!(
                     "jammer on ({mode}, strength {}) within {} m of ({:.0}, {:.0}): {} meters (T0814)",
@@ -286,7 +263,14 @@ impl Attack for Jamming {
                 self.covered.clone(),
             );
         } else {
-            truth(sim, now, &self.spec.id, "jammer-off", "jammer off".into(), Vec::new());
+            truth(
+                sim,
+                now,
+                &self.spec.header.id,
+                "jammer-off",
+                "jammer off".into(),
+                Vec::new(),
+            );
         }
         let stolen = self.spec.theft.as_ref().map_or(0.0, |t| t.stolen);
         if (first || last) && !self.bypassed.is_empty() {
@@ -309,14 +293,12 @@ impl Attack for Jamming {
                     },
                 )?;
             }
-            truth(sim, now, &self.spec.id, kind, detail, self.bypassed.clone());
+            truth(sim, now, &self.spec.header.id, kind, detail, self.bypassed.clone());
         }
         Ok(())
     }
 
-    fn finish(&mut self, _sim: &mut Sim) {}
-
-    fn report(&self, _sim: &Sim) -> Report {
+    fn report(&self, _sim: &Sim) -> Outcome {
         let succeeded = !self.covered.is_empty();
         let failure_reason = (!succeeded).then(|| {
             format!(
@@ -328,8 +310,8 @@ impl Attack for Jamming {
             .windows
             .last()
             .map_or(SimDuration::ZERO, |w| SimDuration(w.1.0 - self.start.0));
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "jammed {} meters within {} m for {:.1} h{}",
                 self.covered.len(),
                 self.spec.radius_m,
@@ -339,21 +321,42 @@ impl Attack for Jamming {
                 } else {
                     format!(", masking {} bypassed meters", self.bypassed.len())
                 }
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.start,
-            succeeded,
-            failure_reason,
-            meters_targeted: self.covered.len() as u64,
-            meters_compromised: self.bypassed.len() as u64,
-            still_active: false,
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.start, self.covered.len() as u64, outcome).with_control(self.bypassed.len() as u64, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run};
+
+    fn spec(strength: Option<f32>) -> AttackSpec {
+        AttackSpec::Jamming(Spec {
+            header: header("jam", "0d 01:00"),
+            until: "0d 03:00".into(),
+            center: Place::Point(0.0, 0.0),
+            radius_m: 500.0,
+            strength,
+            schedule: Schedule::default(),
+            theft: None,
+        })
+    }
+
+    #[test]
+    fn a_jammer_has_a_strength_above_zero_and_at_most_one() {
+        assert_eq!(check(&spec(Some(0.0))).map_err(|e| e.field), Err("strength".into()));
+        assert_eq!(check(&spec(Some(1.5))).map_err(|e| e.field), Err("strength".into()));
+        assert_eq!(check(&spec(None)), Ok(()));
+    }
+
+    #[test]
+    fn a_jammer_covers_every_radio_meter_in_its_radius() {
+        let (_, report) = run(spec(None), 20);
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!(report.meters_targeted, 20);
     }
 }

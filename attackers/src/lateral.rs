@@ -13,77 +13,61 @@ use amirange_sim::model::Cause;
 use amirange_sim::records::{Endpoint, FlowRecord};
 use amirange_sim::rng::{Purpose, Stream};
 use amirange_sim::time::{SimDuration, SimTime};
-use serde::{Deserialize, Serialize};
 
 use crate::access::{self, Access, Held};
 use crate::tags::{Stride, Tags, Technique};
-use crate::when::{self, When};
-use crate::{Attack, Context, Report, truth};
+use crate::when;
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: remote services used to move from the HES into SCADA.
 pub const TAGS: Tags = Tags {
     kind: "lateral-movement",
+    nescor: &[],
     stride: Stride::ElevationOfPrivilege,
-    technique: Technique {
-        id: "T0886",
-        name: "Remote Services",
-    },
+    technique: Technique::REMOTE_SERVICES,
     related: &[
-        Technique {
-            id: "T0866",
-            name: "Exploitation of Remote Services",
-        },
-        Technique {
-            id: "T0855",
-            name: "Unauthorized Command Message",
-        },
-        Technique {
-            id: "T0826",
-            name: "Loss of Availability",
-        },
+        Technique::EXPLOITATION_OF_REMOTE_SERVICES,
+        Technique::UNAUTHORIZED_COMMAND_MESSAGE,
+        Technique::LOSS_OF_AVAILABILITY,
     ],
 };
 
-/// Lateral movement as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the feeders are switched off.
-    pub at: String,
-    /// The foothold on the HES it starts from: `HesExploit(..)`.
-    pub access: Access,
-    /// Probability that the move into SCADA works where nothing blocks it (default 1).
-    #[serde(default)]
-    pub pivot: Option<f64>,
-    /// The feeders switched off (indices, as `feeders.csv` numbers them).
-    pub feeders: Vec<u32>,
-    /// How long they stay off before the attacker closes them again (default: to the end).
-    #[serde(default)]
-    pub outage: Option<String>,
+crate::attack_spec! {
+    /// Lateral movement as the scenario writes it.
+    pub struct Spec {
+        /// The foothold on the HES it starts from: `HesExploit(..)`.
+        pub access: Access,
+        /// Probability that the move into SCADA works where nothing blocks it (default 1).
+        #[serde(default)]
+        pub pivot: Option<f64>,
+        /// The feeders switched off (indices, as `feeders.csv` numbers them).
+        pub feeders: Vec<u32>,
+        /// How long they stay off before the attacker closes them again (default: to the end).
+        #[serde(default)]
+        pub outage: Option<String>,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<LateralMovement, (String, String)> {
-        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<LateralMovement, FieldError> {
+        let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
         if !matches!(self.access, Access::HesExploit { .. }) {
-            return Err((
-                "access".into(),
-                "lateral movement starts from code running inside the HES: use HesExploit(..)".into(),
+            return Err(FieldError::new(
+                "access",
+                "lateral movement starts from code running inside the HES: use HesExploit(..)",
             ));
         }
         let access = access::check(&self.access, ctx)?;
         let pivot = self.pivot.unwrap_or(1.0);
         if !(pivot.is_finite() && (0.0..=1.0).contains(&pivot)) {
-            return Err((
-                "pivot".into(),
+            return Err(FieldError::new(
+                "pivot",
                 format!("must be a probability from 0 to 1, not {pivot}"),
             ));
         }
         if self.feeders.is_empty() {
-            return Err(("feeders".into(), "name at least one feeder".into()));
+            return Err(FieldError::new("feeders", "name at least one feeder"));
         }
         let outage = self
             .outage
@@ -91,17 +75,14 @@ impl Spec {
             .map(|text| when::duration("outage", text, ctx.horizon))
             .transpose()?;
         if outage == Some(SimDuration::ZERO) {
-            return Err(("outage".into(), "must be longer than zero".into()));
+            return Err(FieldError::new("outage", "must be longer than zero"));
         }
         Ok(LateralMovement {
             spec: self.clone(),
             k: index,
-            at,
-            access,
+            chain: access::Chain::new(access, at),
             pivot,
             outage,
-            start: SimTime::ZERO,
-            held: None,
             moved: None,
             wake: None,
         })
@@ -113,33 +94,25 @@ impl Spec {
 pub struct LateralMovement {
     spec: Spec,
     k: u8,
-    at: When,
-    access: access::Plan,
+    /// The way in to the HES, and the start after it.
+    chain: access::Chain,
     pivot: f64,
     outage: Option<SimDuration>,
-    start: SimTime,
-    held: Option<Held>,
     /// Whether the move into SCADA worked, once tried; why not, if not.
     moved: Option<Result<(), String>>,
     wake: Option<SimTime>,
 }
 
 impl Attack for LateralMovement {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         let n = sim.network().feeders.len();
         if let Some(&f) = self.spec.feeders.iter().find(|&&f| f as usize >= n) {
-            return Err(("feeders".into(), format!("there is no feeder {f}: the network has {n}")));
+            return Err(FieldError::new(
+                "feeders",
+                format!("there is no feeder {f}: the network has {n}"),
+            ));
         }
-        self.start = self.at.resolve(sim);
-        self.wake = Some(self.access.time(sim, self.start));
+        self.wake = Some(self.chain.prepare(sim));
         Ok(())
     }
 
@@ -148,11 +121,11 @@ impl Attack for LateralMovement {
     }
 
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
-        let now = sim.now();
-        if let Some(credential) = self.access.take_once(&mut self.held, sim, self.k, &self.spec.id, now)? {
-            self.wake = credential.then_some(self.start.max(now));
+        if let Some(wake) = self.chain.take_access(sim, self.k, &self.spec.header.id)? {
+            self.wake = wake;
             return Ok(());
         }
+        let now = sim.now();
         if self.moved.is_none() {
             // The pivot, then the breakers.
             let segmented = sim.config().security.segmentation;
@@ -166,7 +139,7 @@ impl Attack for LateralMovement {
             } else {
                 format!("the move into SCADA failed (probability {})", self.pivot)
             };
-            truth(sim, now, &self.spec.id, "pivot", detail.clone(), Vec::new());
+            truth(sim, now, &self.spec.header.id, "pivot", detail.clone(), Vec::new());
             // The pivot's connection from the HES zone to the SCADA master (dropped at the
             // firewall when the networks are segmented), as the network sensor sees it.
             sim.schedule(now, dnp3(now, Endpoint::ScadaMaster, !segmented))?;
@@ -193,7 +166,7 @@ impl Attack for LateralMovement {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "feeders-opened",
                 format!(
                     "breakers of {} feeders opened from SCADA: {} premises without supply (T0855)",
@@ -222,7 +195,7 @@ impl Attack for LateralMovement {
         truth(
             sim,
             now,
-            &self.spec.id,
+            &self.spec.header.id,
             "feeders-closed",
             "the attacker closes the breakers again".into(),
             Vec::new(),
@@ -231,36 +204,22 @@ impl Attack for LateralMovement {
         Ok(())
     }
 
-    fn finish(&mut self, _sim: &mut Sim) {}
-
-    fn report(&self, sim: &Sim) -> Report {
+    fn report(&self, sim: &Sim) -> Outcome {
         let moved = matches!(self.moved, Some(Ok(())));
-        let failure_reason = (!moved).then(|| match (&self.held, &self.moved) {
+        let failure_reason = (!moved).then(|| match (&self.chain.held, &self.moved) {
             (Some(Held::Nothing(why)), _) => why.clone(),
             (_, Some(Err(why))) => why.clone(),
             _ => "the attack had not started when the run ended".to_owned(),
         });
         let customers: usize = self.spec.feeders.iter().map(|&f| sim.grid().meters_of(f).len()).sum();
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "moved from the HES into SCADA and switched off {} feeders ({customers} premises)",
                 self.spec.feeders.len()
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.start,
-            succeeded: moved,
-            failure_reason,
-            meters_targeted: customers as u64,
-            meters_compromised: 0,
-            still_active: false,
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.chain.start, customers as u64, outcome)
     }
 }
 
@@ -278,4 +237,55 @@ fn dnp3(now: SimTime, to: Endpoint, established: bool) -> Input {
         established,
         bytes: 300,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run};
+
+    fn spec(access: Access, feeders: Vec<u32>) -> AttackSpec {
+        AttackSpec::LateralMovement(Spec {
+            header: header("pivot", "0d 02:00"),
+            access,
+            pivot: None,
+            feeders,
+            outage: None,
+        })
+    }
+
+    fn exploit() -> Access {
+        Access::HesExploit { success: 1.0, at: None }
+    }
+
+    #[test]
+    fn lateral_movement_starts_inside_the_hes_and_names_feeders() {
+        let insider = Access::Insider {
+            account: "ops-alice".into(),
+        };
+        assert_eq!(
+            check(&spec(insider, vec![0])).map_err(|e| e.field),
+            Err("access".into())
+        );
+        assert_eq!(
+            check(&spec(exploit(), Vec::new())).map_err(|e| e.field),
+            Err("feeders".into())
+        );
+        assert_eq!(check(&spec(exploit(), vec![0])), Ok(()));
+    }
+
+    #[test]
+    fn lateral_movement_is_stopped_where_the_hes_and_scada_are_segmented() {
+        // The default engine configuration segments the HES's network from SCADA's.
+        let (sim, report) = run(spec(exploit(), vec![0]), 12);
+        assert!(!report.succeeded, "{report:?}");
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("no path from the HES to distribution SCADA: the networks are segmented")
+        );
+        assert_eq!(report.meters_targeted, 12);
+        let last = sim.records().intervals.last().expect("intervals");
+        assert_eq!(last.customers_connected, 12, "the feeder stays on");
+    }
 }

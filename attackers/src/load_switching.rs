@@ -18,29 +18,18 @@ use serde::{Deserialize, Serialize};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::{STREAM_SHARE, Targets};
 use crate::when::{self, When};
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: manipulation of the load the grid must balance.
 pub const TAGS: Tags = Tags {
     kind: "load-switching",
+    nescor: &[],
     stride: Stride::DenialOfService,
-    technique: Technique {
-        id: "T0831",
-        name: "Manipulation of Control",
-    },
+    technique: Technique::MANIPULATION_OF_CONTROL,
     related: &[
-        Technique {
-            id: "T0883",
-            name: "Internet Accessible Device",
-        },
-        Technique {
-            id: "T0806",
-            name: "Brute Force I/O",
-        },
-        Technique {
-            id: "T0826",
-            name: "Loss of Availability",
-        },
+        Technique::INTERNET_ACCESSIBLE_DEVICE,
+        Technique::BRUTE_FORCE_I_O,
+        Technique::LOSS_OF_AVAILABILITY,
     ],
 };
 
@@ -74,52 +63,51 @@ impl Device {
     }
 }
 
-/// A load-switching botnet as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the devices first switch: `"0d 19:00"`, `"0d peak"`, ...
-    pub at: String,
-    /// Premises whose devices the botnet may hold.
-    pub targets: Targets,
-    /// The kind of device.
-    pub device: Device,
-    /// Share of targeted premises with an infected device, above 0 and at most 1.
-    pub infected: f64,
-    /// Load one device switches, kW (default by device).
-    #[serde(default)]
-    pub kw: Option<f32>,
-    /// How long the devices stay switched each cycle, e.g. `"15m"`.
-    pub on_for: String,
-    /// Pause between cycles (default: `on_for`).
-    #[serde(default)]
-    pub off_for: Option<String>,
-    /// How many times to switch (default 1).
-    #[serde(default)]
-    pub cycles: Option<u32>,
+crate::attack_spec! {
+    /// A load-switching botnet as the scenario writes it.
+    pub struct Spec {
+        /// Premises whose devices the botnet may hold.
+        pub targets: Targets,
+        /// The kind of device.
+        pub device: Device,
+        /// Share of targeted premises with an infected device, above 0 and at most 1.
+        pub infected: f64,
+        /// Load one device switches, kW (default by device).
+        #[serde(default)]
+        pub kw: Option<f32>,
+        /// How long the devices stay switched each cycle, e.g. `"15m"`.
+        pub on_for: String,
+        /// Pause between cycles (default: `on_for`).
+        #[serde(default)]
+        pub off_for: Option<String>,
+        /// How many times to switch (default 1).
+        #[serde(default)]
+        pub cycles: Option<u32>,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<LoadSwitching, (String, String)> {
-        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
-        self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<LoadSwitching, FieldError> {
+        let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
+        self.targets.check().map_err(|e| FieldError::new("targets", e))?;
         let infected = crate::access::probability("infected", self.infected)?;
         if infected == 0.0 {
-            return Err((
-                "infected".into(),
-                "a botnet needs some infected devices: above 0".into(),
+            return Err(FieldError::new(
+                "infected",
+                "a botnet needs some infected devices: above 0",
             ));
         }
         let kw = self.kw.unwrap_or(self.device.default_kw());
         if !(kw.is_finite() && kw > 0.0 && kw <= 1000.0) {
-            return Err(("kw".into(), format!("must be above 0 and at most 1000 kW, not {kw}")));
+            return Err(FieldError::new(
+                "kw",
+                format!("must be above 0 and at most 1000 kW, not {kw}"),
+            ));
         }
         let on_for = when::duration("on_for", &self.on_for, ctx.horizon)?;
         if on_for < SimDuration::from_secs(1) {
-            return Err(("on_for".into(), "at least 1s".into()));
+            return Err(FieldError::new("on_for", "at least 1s"));
         }
         let off_for = match &self.off_for {
             Some(text) => when::duration("off_for", text, ctx.horizon)?,
@@ -127,7 +115,7 @@ impl Spec {
         };
         let cycles = self.cycles.unwrap_or(1);
         if !(1..=1000).contains(&cycles) {
-            return Err(("cycles".into(), format!("must be 1 to 1000, not {cycles}")));
+            return Err(FieldError::new("cycles", format!("must be 1 to 1000, not {cycles}")));
         }
         Ok(LoadSwitching {
             spec: self.clone(),
@@ -172,15 +160,7 @@ impl LoadSwitching {
 }
 
 impl Attack for LoadSwitching {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         let targets = self.spec.targets.meters(sim, self.k, "targets")?;
         let seed = sim.config().seed;
         // Which premises own an infected device: a draw per meter, in a slot range of its own
@@ -207,7 +187,7 @@ impl Attack for LoadSwitching {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "botnet",
                 format!(
                     "{} {} under the attacker's control (T0883)",
@@ -235,7 +215,7 @@ impl Attack for LoadSwitching {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "switch",
                 format!(
                     "cycle {}: {} {} switched at once, {mw:.1} MW for {} (T0831)",
@@ -262,7 +242,7 @@ impl Attack for LoadSwitching {
             truth(
                 sim,
                 start,
-                &self.spec.id,
+                &self.spec.header.id,
                 "load-shed",
                 format!(
                     "frequency fell to {nadir:.3} Hz; under-frequency relays shed {mw:.0} MW in {} stage(s) (T0826)",
@@ -273,7 +253,7 @@ impl Attack for LoadSwitching {
         }
     }
 
-    fn report(&self, sim: &Sim) -> Report {
+    fn report(&self, sim: &Sim) -> Outcome {
         let nominal = sim.config().frequency.nominal_hz;
         let worst = self
             .disturbances(sim)
@@ -288,8 +268,8 @@ impl Attack for LoadSwitching {
         } else {
             None
         };
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "switched {} {} ({:.1} MW) {} time(s); frequency {:.3} to {:.3} Hz, {:.0} MW shed by UFLS",
                 self.bots.len(),
                 self.spec.device.name(),
@@ -298,21 +278,9 @@ impl Attack for LoadSwitching {
                 worst.0,
                 worst.1,
                 worst.2
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.start,
-            succeeded: failure_reason.is_none(),
-            failure_reason,
-            meters_targeted: self.bots.len() as u64,
-            meters_compromised: 0,
-            still_active: false,
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.start, self.bots.len() as u64, outcome)
     }
 }

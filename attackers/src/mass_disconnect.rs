@@ -12,39 +12,24 @@ use amirange_sim::engine::{Input, Sim, SimError};
 use amirange_sim::hes::{CommandKind, CommandRequest, Credential};
 use amirange_sim::model::Cause;
 use amirange_sim::time::{SimDuration, SimTime};
-use serde::{Deserialize, Serialize};
 
 use crate::access::{self, Access, Held};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::Targets;
-use crate::when::{self, When};
-use crate::{Attack, Context, Report, truth};
+use crate::when;
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: unauthorised command messages that deny customers their supply.
 pub const TAGS: Tags = Tags {
     kind: "mass-disconnect",
+    nescor: &["AMI.1"],
     stride: Stride::DenialOfService,
-    technique: Technique {
-        id: "T0855",
-        name: "Unauthorized Command Message",
-    },
+    technique: Technique::UNAUTHORIZED_COMMAND_MESSAGE,
     related: &[
-        Technique {
-            id: "T0865",
-            name: "Spearphishing Attachment",
-        },
-        Technique {
-            id: "T0859",
-            name: "Valid Accounts",
-        },
-        Technique {
-            id: "T0866",
-            name: "Exploitation of Remote Services",
-        },
-        Technique {
-            id: "T0826",
-            name: "Loss of Availability",
-        },
+        Technique::SPEARPHISHING_ATTACHMENT,
+        Technique::VALID_ACCOUNTS,
+        Technique::EXPLOITATION_OF_REMOTE_SERVICES,
+        Technique::LOSS_OF_AVAILABILITY,
     ],
 };
 
@@ -62,60 +47,36 @@ pub(crate) enum Order {
     },
 }
 
-impl Order {
-    fn tags(self) -> &'static Tags {
-        match self {
-            Order::Disconnect => &TAGS,
-            Order::DemandResponse { .. } => &crate::demand_response::TAGS,
-        }
+crate::attack_spec! {
+    /// A mass disconnect as the scenario writes it.
+    pub struct Spec {
+        /// How the attacker gets to issue HES commands.
+        pub access: Access,
+        /// Which meters to disconnect.
+        pub targets: Targets,
+        /// Meters per request (default: all targets in one request).
+        #[serde(default)]
+        pub batch: Option<u32>,
+        /// Time between requests (default: none, every request at once).
+        #[serde(default)]
+        pub spacing: Option<String>,
     }
-}
-
-/// A mass disconnect as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id (names it in results).
-    pub id: String,
-    /// When the first disconnect request reaches the HES: `"1d 18:00"`, `"0d peak"`, ...
-    pub at: String,
-    /// How the attacker gets to issue HES commands.
-    pub access: Access,
-    /// Which meters to disconnect.
-    pub targets: Targets,
-    /// Meters per request (default: all targets in one request).
-    #[serde(default)]
-    pub batch: Option<u32>,
-    /// Time between requests (default: none, every request at once).
-    #[serde(default)]
-    pub spacing: Option<String>,
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<MassDisconnect, (String, String)> {
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<MassDisconnect, FieldError> {
         self.check_order(index, ctx, Order::Disconnect)
     }
 
     /// Validates the spec for requests that carry `order`.
-    pub(crate) fn check_order(
-        &self,
-        index: u8,
-        ctx: &Context,
-        order: Order,
-    ) -> Result<MassDisconnect, (String, String)> {
-        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
-        if self.access == Access::VendorRelease {
-            return Err((
-                "access".into(),
-                "a vendor release carries firmware, not commands; use Phishing, Insider or HesExploit".into(),
-            ));
-        }
-        let access = access::check(&self.access, ctx)?;
-        self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
+    pub(crate) fn check_order(&self, index: u8, ctx: &Context, order: Order) -> Result<MassDisconnect, FieldError> {
+        let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
+        let access = access::check_requests(&self.access, ctx, "commands")?;
+        self.targets.check().map_err(|e| FieldError::new("targets", e))?;
         let batch = self.batch.unwrap_or(u32::MAX);
         if batch == 0 {
-            return Err(("batch".into(), "at least one meter per request".into()));
+            return Err(FieldError::new("batch", "at least one meter per request"));
         }
         let spacing = match &self.spacing {
             Some(text) => when::duration("spacing", text, ctx.horizon)?,
@@ -125,13 +86,10 @@ impl Spec {
             spec: self.clone(),
             order,
             k: index,
-            at,
-            access,
+            chain: access::Chain::new(access, at),
             batch,
             spacing,
-            start: SimTime::ZERO,
             targets: Vec::new(),
-            held: None,
             next: 0,
             wake: None,
         })
@@ -144,14 +102,11 @@ pub struct MassDisconnect {
     spec: Spec,
     order: Order,
     k: u8,
-    at: When,
-    access: access::Plan,
+    /// The way in to the HES, and the start after it.
+    chain: access::Chain,
     batch: u32,
     spacing: SimDuration,
-    start: SimTime,
     targets: Vec<u32>,
-    /// What the kill chain obtained, once it ran.
-    held: Option<Held>,
     /// The next target to request.
     next: usize,
     wake: Option<SimTime>,
@@ -188,18 +143,9 @@ impl MassDisconnect {
 }
 
 impl Attack for MassDisconnect {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        self.order.tags()
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         self.targets = self.spec.targets.meters(sim, self.k, "targets")?;
-        self.start = self.at.resolve(sim);
-        self.wake = Some(self.access.time(sim, self.start));
+        self.wake = Some(self.chain.prepare(sim));
         Ok(())
     }
 
@@ -208,12 +154,12 @@ impl Attack for MassDisconnect {
     }
 
     fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
-        let now = sim.now();
-        if let Some(credential) = self.access.take_once(&mut self.held, sim, self.k, &self.spec.id, now)? {
-            self.wake = credential.then_some(self.start.max(now));
+        if let Some(wake) = self.chain.take_access(sim, self.k, &self.spec.header.id)? {
+            self.wake = wake;
             return Ok(());
         }
-        let Some(Held::Credential(credential)) = self.held else {
+        let now = sim.now();
+        let Some(Held::Credential(credential)) = self.chain.held else {
             self.wake = None;
             return Ok(());
         };
@@ -249,7 +195,7 @@ impl Attack for MassDisconnect {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 step,
                 format!("{what} request for {} meters {who} (T0855)", meters.len()),
                 meters.clone(),
@@ -290,18 +236,18 @@ impl Attack for MassDisconnect {
                     format!("{n} premises curtailed their load on the forged events (T0831)"),
                 ),
             };
-            truth(sim, first, &self.spec.id, step, detail, meters);
+            truth(sim, first, &self.spec.header.id, step, detail, meters);
         }
     }
 
-    fn report(&self, sim: &Sim) -> Report {
+    fn report(&self, sim: &Sim) -> Outcome {
         let (opened, _) = self.opened(sim);
         let requests: Vec<_> = self.requests(sim).collect();
         let refused: Vec<&str> = requests.iter().filter_map(|a| a.refused.map(|r| r.name())).collect();
         let failure_reason = if !opened.is_empty() {
             None
         } else {
-            Some(match &self.held {
+            Some(match &self.chain.held {
                 None => "the attack had not started when the run ended".to_owned(),
                 Some(Held::Nothing(why)) => why.clone(),
                 Some(Held::Credential(_)) if self.targets.is_empty() => "the targets hold no meter".into(),
@@ -323,32 +269,69 @@ impl Attack for MassDisconnect {
                 Some(Held::Credential(_)) => "no meter executed a command before the run ended".into(),
             })
         };
-        let summary = match (&failure_reason, self.order) {
-            (None, Order::Disconnect) => format!(
+        let outcome = match (failure_reason, self.order) {
+            (None, Order::Disconnect) => Ok(format!(
                 "opened {} of {} targeted relays through the HES",
                 opened.len(),
                 self.targets.len()
-            ),
-            (None, Order::DemandResponse { reduction, duration }) => format!(
+            )),
+            (None, Order::DemandResponse { reduction, duration }) => Ok(format!(
                 "curtailed {} of {} targeted premises by {:.0}% for {duration} with forged demand-response events",
                 opened.len(),
                 self.targets.len(),
                 reduction * 100.0
-            ),
-            (Some(why), _) => format!("failed: {why}"),
+            )),
+            (Some(why), _) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: self.order.tags(),
-            start: self.start,
-            succeeded: !opened.is_empty(),
-            failure_reason,
-            meters_targeted: self.targets.len() as u64,
-            meters_compromised: 0,
-            still_active: false,
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
+        Outcome::new(self.chain.start, self.targets.len() as u64, outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run};
+
+    fn spec(access: Access, batch: Option<u32>) -> AttackSpec {
+        AttackSpec::MassDisconnect(Spec {
+            header: header("md", "0d 01:00"),
+            access,
+            targets: Targets::All,
+            batch,
+            spacing: None,
+        })
+    }
+
+    fn insider() -> Access {
+        Access::Insider {
+            account: "ops-alice".into(),
         }
+    }
+
+    #[test]
+    fn a_disconnect_refuses_empty_batches_and_vendor_releases() {
+        assert_eq!(
+            check(&spec(insider(), Some(0))).map_err(|e| e.field),
+            Err("batch".into())
+        );
+        let e = check(&spec(Access::VendorRelease, None)).expect_err("refused");
+        assert_eq!(e.field, "access");
+        assert!(e.message.contains("carries firmware"), "{e}");
+        assert_eq!(check(&spec(insider(), Some(10))), Ok(()));
+    }
+
+    #[test]
+    fn an_insider_disconnect_opens_relays_through_the_hes() {
+        let (sim, report) = run(spec(insider(), None), 40);
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!(report.meters_targeted, 40);
+        let last = sim.records().intervals.last().expect("intervals");
+        assert!(
+            last.customers_connected < 40,
+            "customers still connected: {}",
+            last.customers_connected
+        );
+        assert!(sim.records().truth.iter().any(|t| t.kind == "relays-opened"));
     }
 }

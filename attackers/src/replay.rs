@@ -17,26 +17,15 @@ use serde::{Deserialize, Serialize};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::Place;
 use crate::when;
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: captured command messages sent again.
 pub const TAGS: Tags = Tags {
     kind: "replay",
+    nescor: &[],
     stride: Stride::Spoofing,
-    technique: Technique {
-        id: "T0855",
-        name: "Unauthorized Command Message",
-    },
-    related: &[
-        Technique {
-            id: "T0887",
-            name: "Wireless Sniffing",
-        },
-        Technique {
-            id: "T0831",
-            name: "Manipulation of Control",
-        },
-    ],
+    technique: Technique::UNAUTHORIZED_COMMAND_MESSAGE,
+    related: &[Technique::WIRELESS_SNIFFING, Technique::MANIPULATION_OF_CONTROL],
 };
 
 /// Which commands the radio keeps.
@@ -49,39 +38,35 @@ pub enum Captures {
     Connects,
 }
 
-/// A replay as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the radio starts listening.
-    pub at: String,
-    /// When it stops.
-    pub capture_until: String,
-    /// When it replays what it captured.
-    pub replay_at: String,
-    /// Where the radio stands.
-    pub center: Place,
-    /// How far it hears and reaches, metres.
-    pub radius_m: f32,
-    /// Which commands it keeps (default `Disconnects`).
-    #[serde(default)]
-    pub captures: Captures,
+crate::attack_spec! {
+    /// A replay as the scenario writes it.
+    pub struct Spec {
+        /// When it stops.
+        pub capture_until: String,
+        /// When it replays what it captured.
+        pub replay_at: String,
+        /// Where the radio stands.
+        pub center: Place,
+        /// How far it hears and reaches, metres.
+        pub radius_m: f32,
+        /// Which commands it keeps (default `Disconnects`).
+        #[serde(default)]
+        pub captures: Captures,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<Replay, (String, String)> {
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Replay, FieldError> {
         let time = |field: &str, text: &str| when::instant(field, text, ctx.start, ctx.horizon);
-        let at = time("at", &self.at)?;
+        let at = time("at", &self.header.at)?;
         let capture_until = time("capture_until", &self.capture_until)?;
         let replay_at = time("replay_at", &self.replay_at)?;
         if capture_until <= at {
-            return Err(("capture_until".into(), "must be after `at`".into()));
+            return Err(FieldError::new("capture_until", "must be after `at`"));
         }
         if replay_at < capture_until {
-            return Err(("replay_at".into(), "must be at or after `capture_until`".into()));
+            return Err(FieldError::new("replay_at", "must be at or after `capture_until`"));
         }
         crate::targets::check_radius("radius_m", self.radius_m)?;
         Ok(Replay {
@@ -136,15 +121,7 @@ impl Replay {
 }
 
 impl Attack for Replay {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         self.center = self.spec.center.resolve_field(sim.network(), "center")?;
         Ok(())
     }
@@ -196,7 +173,7 @@ impl Attack for Replay {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "capture",
                 format!(
                     "{} {what} frames captured within {} m (T0887)",
@@ -226,7 +203,7 @@ impl Attack for Replay {
         truth(
             sim,
             now,
-            &self.spec.id,
+            &self.spec.header.id,
             "replay",
             format!("{} captured frames transmitted again (T0855)", meters.len()),
             meters,
@@ -253,12 +230,12 @@ impl Attack for Replay {
         ] {
             if !meters.is_empty() {
                 let detail = format!("{} {detail}", meters.len());
-                truth(sim, self.replay_at, &self.spec.id, kind, detail, meters);
+                truth(sim, self.replay_at, &self.spec.header.id, kind, detail, meters);
             }
         }
     }
 
-    fn report(&self, sim: &Sim) -> Report {
+    fn report(&self, sim: &Sim) -> Outcome {
         let (refused, accepted) = self.outcome(sim);
         let (refused, accepted) = (refused.len(), accepted.len());
         let failure_reason = (accepted == 0).then(|| {
@@ -272,25 +249,13 @@ impl Attack for Replay {
                 "no meter acted on a replayed frame (down or without supply)".to_owned()
             }
         });
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "replayed {} captured frames; {accepted} meters acted on them, {refused} refused them (stale counters)",
                 self.captured.len()
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.replay_at,
-            succeeded: accepted > 0,
-            failure_reason,
-            meters_targeted: self.captured.len() as u64,
-            meters_compromised: 0,
-            still_active: false,
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.replay_at, self.captured.len() as u64, outcome)
     }
 }

@@ -23,33 +23,19 @@ use serde::{Deserialize, Serialize};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::{Place, logged, radios_within};
 use crate::when;
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: a device in the middle of the field network.
 pub const TAGS: Tags = Tags {
     kind: "rogue-concentrator",
+    nescor: &[],
     stride: Stride::Tampering,
-    technique: Technique {
-        id: "T0830",
-        name: "Adversary-in-the-Middle",
-    },
+    technique: Technique::ADVERSARY_IN_THE_MIDDLE,
     related: &[
-        Technique {
-            id: "T0848",
-            name: "Rogue Master",
-        },
-        Technique {
-            id: "T0860",
-            name: "Wireless Compromise",
-        },
-        Technique {
-            id: "T0804",
-            name: "Block Reporting Message",
-        },
-        Technique {
-            id: "T0856",
-            name: "Spoof Reporting Message",
-        },
+        Technique::ROGUE_MASTER,
+        Technique::WIRELESS_COMPROMISE,
+        Technique::BLOCK_REPORTING_MESSAGE,
+        Technique::SPOOF_REPORTING_MESSAGE,
     ],
 };
 
@@ -66,29 +52,25 @@ pub enum Action {
     Forge,
 }
 
-/// A rogue concentrator as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When it goes on the air.
-    pub at: String,
-    /// When it goes off (default: it stays on the air to the end of the run).
-    #[serde(default)]
-    pub until: Option<String>,
-    /// Where it stands.
-    pub center: Place,
-    /// How far it reaches, metres.
-    pub radius_m: f32,
-    /// What it does with the traffic.
-    pub action: Action,
+crate::attack_spec! {
+    /// A rogue concentrator as the scenario writes it.
+    pub struct Spec {
+        /// When it goes off (default: it stays on the air to the end of the run).
+        #[serde(default)]
+        pub until: Option<String>,
+        /// Where it stands.
+        pub center: Place,
+        /// How far it reaches, metres.
+        pub radius_m: f32,
+        /// What it does with the traffic.
+        pub action: Action,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<RogueConcentrator, (String, String)> {
-        let at = when::instant("at", &self.at, ctx.start, ctx.horizon)?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<RogueConcentrator, FieldError> {
+        let at = when::instant("at", &self.header.at, ctx.start, ctx.horizon)?;
         let end = SimTime(ctx.horizon.0 + 1);
         let until = when::end_after("until", self.until.as_deref(), when::When::At(at), ctx.start, end)?;
         crate::targets::check_radius("radius_m", self.radius_m)?;
@@ -97,14 +79,14 @@ impl Spec {
             Action::Delay(text) => {
                 let d = when::duration("action", text, ctx.horizon)?;
                 if d.as_micros() == 0 {
-                    return Err(("action".into(), "a delay must be longer than zero".into()));
+                    return Err(FieldError::new("action", "a delay must be longer than zero"));
                 }
                 Intercept::Delay(d)
             }
             Action::Alter(share) => {
                 if !(share.is_finite() && (0.0..=10.0).contains(share) && *share != 1.0) {
-                    return Err((
-                        "action".into(),
+                    return Err(FieldError::new(
+                        "action",
                         format!("the reported share must be between 0 and 10 and not 1, not {share}"),
                     ));
                 }
@@ -141,15 +123,7 @@ pub struct RogueConcentrator {
 }
 
 impl Attack for RogueConcentrator {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         self.center = self.spec.center.resolve_field(sim.network(), "center")?;
         self.in_range = radios_within(sim.network(), self.center, self.spec.radius_m);
         Ok(())
@@ -179,7 +153,7 @@ impl Attack for RogueConcentrator {
             truth(
                 sim,
                 now,
-                &self.spec.id,
+                &self.spec.header.id,
                 "rogue-on",
                 format!(
                     "rogue concentrator on the air within {} m of ({:.0}, {:.0}), {} radio meters in range (T0848)",
@@ -204,7 +178,7 @@ impl Attack for RogueConcentrator {
         truth(
             sim,
             now,
-            &self.spec.id,
+            &self.spec.header.id,
             "rogue-off",
             "rogue concentrator off the air".into(),
             Vec::new(),
@@ -246,12 +220,12 @@ impl Attack for RogueConcentrator {
         ] {
             if !meters.is_empty() {
                 let detail = format!("{} {detail}", meters.len());
-                truth(sim, self.at, &self.spec.id, kind, detail, meters);
+                truth(sim, self.at, &self.spec.header.id, kind, detail, meters);
             }
         }
     }
 
-    fn report(&self, sim: &Sim) -> Report {
+    fn report(&self, sim: &Sim) -> Outcome {
         let code = self.k + 1;
         let fleet = sim.fleet();
         let attached = logged(&fleet.attached, code).len();
@@ -270,26 +244,14 @@ impl Attack for RogueConcentrator {
                 "no meter in range answered (down or without supply)".to_owned()
             }
         });
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "{attached} of {} radio meters in range attached to the rogue concentrator ({refused} refused)",
                 self.in_range.len()
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.at,
-            succeeded: attached > 0,
-            failure_reason,
-            meters_targeted: self.in_range.len() as u64,
-            meters_compromised: attached as u64,
-            // Left on the air to the end, it still holds its meters.
-            still_active: attached > 0 && self.until.is_none(),
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.at, self.in_range.len() as u64, outcome)
+            .with_control(attached as u64, attached > 0 && self.until.is_none())
     }
 }

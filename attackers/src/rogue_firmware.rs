@@ -34,49 +34,23 @@ use crate::access::{self, Access, Held};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::Targets;
 use crate::when::{self, When};
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: malicious system firmware on the meters.
 pub const TAGS: Tags = Tags {
     kind: "rogue-firmware",
+    nescor: &[],
     stride: Stride::Tampering,
-    technique: Technique {
-        id: "T0857",
-        name: "System Firmware",
-    },
+    technique: Technique::SYSTEM_FIRMWARE,
     related: &[
-        Technique {
-            id: "T0862",
-            name: "Supply Chain Compromise",
-        },
-        Technique {
-            id: "T0865",
-            name: "Spearphishing Attachment",
-        },
-        Technique {
-            id: "T0859",
-            name: "Valid Accounts",
-        },
-        Technique {
-            id: "T0866",
-            name: "Exploitation of Remote Services",
-        },
-        Technique {
-            id: "T0856",
-            name: "Spoof Reporting Message",
-        },
-        Technique {
-            id: "T0831",
-            name: "Manipulation of Control",
-        },
-        Technique {
-            id: "T0814",
-            name: "Denial of Service",
-        },
-        Technique {
-            id: "T0826",
-            name: "Loss of Availability",
-        },
+        Technique::SUPPLY_CHAIN_COMPROMISE,
+        Technique::SPEARPHISHING_ATTACHMENT,
+        Technique::VALID_ACCOUNTS,
+        Technique::EXPLOITATION_OF_REMOTE_SERVICES,
+        Technique::SPOOF_REPORTING_MESSAGE,
+        Technique::MANIPULATION_OF_CONTROL,
+        Technique::DENIAL_OF_SERVICE,
+        Technique::LOSS_OF_AVAILABILITY,
     ],
 };
 
@@ -136,23 +110,19 @@ pub enum PayloadSpec {
     Brick,
 }
 
-/// Rogue firmware as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the push is requested, or the worm's entry meters are flashed.
-    pub at: String,
-    /// How it reaches meters.
-    pub delivery: Delivery,
-    /// Whose signature it carries.
-    pub signing: Signing,
-    /// What it does.
-    pub payload: PayloadSpec,
-    /// Image size, KB (default 256).
-    #[serde(default)]
-    pub image_kb: Option<u32>,
+crate::attack_spec! {
+    /// Rogue firmware as the scenario writes it.
+    pub struct Spec {
+        /// How it reaches meters.
+        pub delivery: Delivery,
+        /// Whose signature it carries.
+        pub signing: Signing,
+        /// What it does.
+        pub payload: PayloadSpec,
+        /// Image size, KB (default 256).
+        #[serde(default)]
+        pub image_kb: Option<u32>,
+    }
 }
 
 /// Something the attack does at a time.
@@ -166,18 +136,18 @@ enum Task {
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<RogueFirmware, (String, String)> {
-        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<RogueFirmware, FieldError> {
+        let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
         let (access, hop_delay) = match &self.delivery {
             Delivery::Push { access, targets } => {
                 if *access == Access::VendorRelease && self.signing != Signing::VendorSigned {
-                    return Err((
-                        "signing".into(),
-                        "a vendor release carries the vendor's signature: use `signing: VendorSigned`".into(),
+                    return Err(FieldError::new(
+                        "signing",
+                        "a vendor release carries the vendor's signature: use `signing: VendorSigned`",
                     ));
                 }
-                let plan = access::check(access, ctx).map_err(|(f, m)| (format!("delivery.{f}"), m))?;
-                targets.check().map_err(|e| ("delivery.targets".to_owned(), e))?;
+                let plan = access::check(access, ctx).map_err(|e| e.inside("delivery"))?;
+                targets.check().map_err(|e| FieldError::new("delivery.targets", e))?;
                 (Some(plan), SimDuration::ZERO)
             }
             Delivery::Worm {
@@ -185,16 +155,16 @@ impl Spec {
                 infection,
                 hop_delay,
             } => {
-                entry.check().map_err(|e| ("delivery.entry".to_owned(), e))?;
+                entry.check().map_err(|e| FieldError::new("delivery.entry", e))?;
                 if !(infection.is_finite() && (0.0..=1.0).contains(infection)) {
-                    return Err((
-                        "delivery.infection".into(),
+                    return Err(FieldError::new(
+                        "delivery.infection",
                         format!("must be a probability from 0 to 1, not {infection}"),
                     ));
                 }
                 let d = when::duration("delivery.hop_delay", hop_delay, ctx.horizon)?;
                 if d < SimDuration::from_secs(1) {
-                    return Err(("delivery.hop_delay".into(), "at least 1s".into()));
+                    return Err(FieldError::new("delivery.hop_delay", "at least 1s"));
                 }
                 (None, d)
             }
@@ -202,14 +172,14 @@ impl Spec {
         let payload = match &self.payload {
             PayloadSpec::FalseReadings { share } => {
                 if !(0.0..=1.0).contains(share) {
-                    return Err(("payload.share".into(), "must be a share from 0 to 1".into()));
+                    return Err(FieldError::new("payload.share", "must be a share from 0 to 1"));
                 }
                 Payload::FalseReadings { share: *share }
             }
             PayloadSpec::Brick => Payload::Brick,
             PayloadSpec::Flood { bytes_per_interval } => {
                 if *bytes_per_interval == 0 {
-                    return Err(("payload.bytes_per_interval".into(), "must be more than zero".into()));
+                    return Err(FieldError::new("payload.bytes_per_interval", "must be more than zero"));
                 }
                 Payload::Flood {
                     bytes_per_interval: *bytes_per_interval,
@@ -219,11 +189,11 @@ impl Spec {
         };
         let trigger = match &self.payload {
             PayloadSpec::Disconnect { at: text } => {
-                let t = when::parse(text, ctx.start, ctx.horizon).map_err(|e| ("payload.at".to_owned(), e))?;
+                let t = when::parse(text, ctx.start, ctx.horizon).map_err(|e| FieldError::new("payload.at", e))?;
                 if let (When::At(start), When::At(fire)) = (at, t)
                     && fire <= start
                 {
-                    return Err(("payload.at".into(), "must be after the attack's `at`".into()));
+                    return Err(FieldError::new("payload.at", "must be after the attack's `at`"));
                 }
                 Some(t)
             }
@@ -231,7 +201,10 @@ impl Spec {
         };
         let kb = self.image_kb.unwrap_or(256);
         if !(1..=16_384).contains(&kb) {
-            return Err(("image_kb".into(), format!("must be from 1 to 16384, not {kb}")));
+            return Err(FieldError::new(
+                "image_kb",
+                format!("must be from 1 to 16384, not {kb}"),
+            ));
         }
         Ok(RogueFirmware {
             spec: self.clone(),
@@ -334,7 +307,14 @@ impl RogueFirmware {
         }
         if !newly.is_empty() {
             let detail = format!("{} meters infected", newly.len());
-            truth(sim, self.pending_at, &self.spec.id, "infected", detail, newly.clone());
+            truth(
+                sim,
+                self.pending_at,
+                &self.spec.header.id,
+                "infected",
+                detail,
+                newly.clone(),
+            );
         }
         self.frontier = newly;
     }
@@ -392,7 +372,7 @@ impl RogueFirmware {
             Signing::LeakedKey => "signing-key-leaked",
             _ => "vendor-signed-image",
         };
-        truth(sim, now, &self.spec.id, kind, detail.to_owned(), Vec::new());
+        truth(sim, now, &self.spec.header.id, kind, detail.to_owned(), Vec::new());
     }
 
     /// The start: push through the HES with what the kill chain obtained, or flash the worm's
@@ -409,7 +389,7 @@ impl RogueFirmware {
                 truth(
                     sim,
                     now,
-                    &self.spec.id,
+                    &self.spec.header.id,
                     "firmware-push",
                     format!(
                         "rogue image ({signing}) pushed to {} meters (T0857)",
@@ -436,7 +416,7 @@ impl RogueFirmware {
                 truth(
                     sim,
                     now,
-                    &self.spec.id,
+                    &self.spec.header.id,
                     "local-flash",
                     format!(
                         "rogue image flashed by hand onto {} entry meters (physical access)",
@@ -490,7 +470,7 @@ impl RogueFirmware {
         truth(
             sim,
             now,
-            &self.spec.id,
+            &self.spec.header.id,
             "payload-disconnect",
             format!("{} infected meters open their relays at once (T0831)", meters.len()),
             meters,
@@ -500,15 +480,7 @@ impl RogueFirmware {
 }
 
 impl Attack for RogueFirmware {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         let seed = sim.config().seed;
         let (targets, field) = match &self.spec.delivery {
             Delivery::Push { targets, .. } => (targets, "delivery.targets"),
@@ -516,7 +488,7 @@ impl Attack for RogueFirmware {
         };
         self.targets = targets.meters(sim, self.k, field)?;
         self.image = sim.add_firmware_image(FirmwareImage {
-            version: format!("rogue-{}", self.spec.id),
+            version: format!("rogue-{}", self.spec.header.id),
             hash: Stream::new(seed, Purpose::Attack, u64::from(self.k), u64::MAX - 1).next_u64(),
             signed: self.spec.signing != Signing::Unsigned,
             bytes: self.bytes,
@@ -556,7 +528,7 @@ impl Attack for RogueFirmware {
         match task {
             Task::Access => {
                 if let Some(plan) = &self.access {
-                    let held = plan.take(sim, self.k, &self.spec.id, now)?;
+                    let held = plan.take(sim, self.k, &self.spec.header.id, now)?;
                     if matches!(held, Held::Credential(_)) {
                         let start = self.start.max(now);
                         self.add_task(start, Task::Start, sim.horizon());
@@ -586,12 +558,12 @@ impl Attack for RogueFirmware {
             meters.sort_unstable();
             meters.dedup();
             let detail = format!("{} meters installed the rogue image", meters.len());
-            truth(sim, first, &self.spec.id, "installed", detail, meters);
+            truth(sim, first, &self.spec.header.id, "installed", detail, meters);
         }
         // Entry meters flashed by hand count as infected too (settled with the first offers).
     }
 
-    fn report(&self, sim: &Sim) -> Report {
+    fn report(&self, sim: &Sim) -> Outcome {
         let fleet = sim.fleet();
         let compromised_ever = match self.spec.delivery {
             Delivery::Push { .. } => {
@@ -647,22 +619,12 @@ impl Attack for RogueFirmware {
             PayloadSpec::Flood { .. } => "flooding their collectors".to_owned(),
             PayloadSpec::Brick => "bricked".to_owned(),
         };
-        let summary = match &failure_reason {
-            None => format!("compromised {compromised} meters ({payload}); {refused} refused the image"),
-            Some(why) => format!("failed: {why}"),
+        let outcome = match failure_reason {
+            None => Ok(format!(
+                "compromised {compromised} meters ({payload}); {refused} refused the image"
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.start,
-            succeeded: compromised > 0 && fired,
-            failure_reason,
-            meters_targeted: self.targets.len() as u64,
-            meters_compromised: compromised,
-            still_active: still > 0,
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.start, self.targets.len() as u64, outcome).with_control(compromised, still > 0)
     }
 }

@@ -1,5 +1,6 @@
 //! Which meters an attack aims at, and places on the map.
 
+use crate::FieldError;
 use amirange_sim::model::CustomerClass;
 use amirange_sim::network::{Network, Point};
 use amirange_sim::rng::{Purpose, Stream};
@@ -29,8 +30,8 @@ pub enum Place {
 
 impl Place {
     /// [`Place::resolve`], with an error blamed on `field`.
-    pub fn resolve_field(&self, net: &Network, field: &str) -> Result<Point, (String, String)> {
-        self.resolve(net).map_err(|e| (field.to_owned(), e))
+    pub fn resolve_field(&self, net: &Network, field: &str) -> Result<Point, FieldError> {
+        self.resolve(net).map_err(|e| FieldError::new(field, e))
     }
 
     /// The coordinates, or an error naming what does not exist.
@@ -143,25 +144,20 @@ impl Targets {
 impl Targets {
     /// [`Targets::resolve`] for attack `attack` in the built world, with errors blamed on
     /// `field`.
-    pub fn meters(
-        &self,
-        sim: &amirange_sim::engine::Sim,
-        attack: u8,
-        field: &str,
-    ) -> Result<Vec<u32>, (String, String)> {
+    pub fn meters(&self, sim: &amirange_sim::engine::Sim, attack: u8, field: &str) -> Result<Vec<u32>, FieldError> {
         self.resolve(sim.network(), sim.config().seed, attack)
-            .map_err(|e| (field.to_owned(), e))
+            .map_err(|e| FieldError::new(field, e))
     }
 }
 
 /// Checks a radio's reach (a jammer's, a listening or transmitting radio's): a positive number
 /// of metres up to 100 km.
-pub fn check_radius(field: &str, r: f32) -> Result<(), (String, String)> {
+pub fn check_radius(field: &str, r: f32) -> Result<(), FieldError> {
     if r.is_finite() && r > 0.0 && r <= 100_000.0 {
         Ok(())
     } else {
-        Err((
-            field.to_owned(),
+        Err(FieldError::new(
+            field,
             format!("must be a positive number of metres up to 100 km, not {r}"),
         ))
     }

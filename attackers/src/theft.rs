@@ -25,26 +25,15 @@ use serde::{Deserialize, Serialize};
 use crate::tags::{Stride, Tags, Technique};
 use crate::targets::Targets;
 use crate::when::{self, When};
-use crate::{Attack, Context, Report, truth};
+use crate::{Attack, Context, FieldError, Outcome, truth};
 
 /// Tags: tampering that costs the utility its revenue.
 pub const TAGS: Tags = Tags {
     kind: "energy-theft",
+    nescor: &[],
     stride: Stride::Tampering,
-    technique: Technique {
-        id: "T0828",
-        name: "Loss of Productivity and Revenue",
-    },
-    related: &[
-        Technique {
-            id: "T0832",
-            name: "Manipulation of View",
-        },
-        Technique {
-            id: "T0878",
-            name: "Alarm Suppression",
-        },
-    ],
+    technique: Technique::LOSS_OF_PRODUCTIVITY_AND_REVENUE,
+    related: &[Technique::MANIPULATION_OF_VIEW, Technique::ALARM_SUPPRESSION],
 };
 
 /// How the thief takes energy past the meter.
@@ -76,37 +65,33 @@ impl Method {
     }
 }
 
-/// Energy theft as the scenario writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The attack's id.
-    pub id: String,
-    /// When the tampering is done.
-    pub at: String,
-    /// When it is undone (default: never within the run).
-    #[serde(default)]
-    pub until: Option<String>,
-    /// The premises that steal.
-    pub targets: Targets,
-    /// How.
-    pub method: Method,
-    /// Share of each premise's consumption taken past the meter, above 0, at most 1.
-    pub stolen: f32,
-    /// Whether the thief also defeats the tamper sensor (no flag is raised).
-    #[serde(default)]
-    pub suppress_flags: bool,
+crate::attack_spec! {
+    /// Energy theft as the scenario writes it.
+    pub struct Spec {
+        /// When it is undone (default: never within the run).
+        #[serde(default)]
+        pub until: Option<String>,
+        /// The premises that steal.
+        pub targets: Targets,
+        /// How.
+        pub method: Method,
+        /// Share of each premise's consumption taken past the meter, above 0, at most 1.
+        pub stolen: f32,
+        /// Whether the thief also defeats the tamper sensor (no flag is raised).
+        #[serde(default)]
+        pub suppress_flags: bool,
+    }
 }
 
 impl Spec {
     /// Validates the spec against the scenario.
-    pub fn check(&self, index: u8, ctx: &Context) -> Result<Theft, (String, String)> {
-        let at = when::parse(&self.at, ctx.start, ctx.horizon).map_err(|e| ("at".to_owned(), e))?;
+    pub fn check(&self, index: u8, ctx: &Context) -> Result<Theft, FieldError> {
+        let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
         let until = when::end_after("until", self.until.as_deref(), at, ctx.start, ctx.horizon)?;
-        self.targets.check().map_err(|e| ("targets".to_owned(), e))?;
+        self.targets.check().map_err(|e| FieldError::new("targets", e))?;
         if !(self.stolen > 0.0 && self.stolen <= 1.0) {
-            return Err((
-                "stolen".into(),
+            return Err(FieldError::new(
+                "stolen",
                 format!("must be above 0 and at most 1, not {}", self.stolen),
             ));
         }
@@ -150,19 +135,11 @@ impl Theft {
 }
 
 impl Attack for Theft {
-    fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    fn tags(&self) -> &'static Tags {
-        &TAGS
-    }
-
-    fn prepare(&mut self, sim: &mut Sim) -> Result<(), (String, String)> {
+    fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
         self.meters = self.spec.targets.meters(sim, self.k, "targets")?;
         self.start = self.at.resolve(sim);
         if self.until.is_some_and(|u| u <= self.start) {
-            return Err(("until".into(), "must be after the attack's start".into()));
+            return Err(FieldError::new("until", "must be after the attack's start"));
         }
         self.wakes = vec![self.start];
         if let Some(u) = self.until.filter(|&u| u > self.start) {
@@ -217,13 +194,11 @@ impl Attack for Theft {
         } else {
             ("tamper-off", "the tampering is undone".to_owned())
         };
-        truth(sim, now, &self.spec.id, kind, detail, self.meters.clone());
+        truth(sim, now, &self.spec.header.id, kind, detail, self.meters.clone());
         Ok(())
     }
 
-    fn finish(&mut self, _sim: &mut Sim) {}
-
-    fn report(&self, _sim: &Sim) -> Report {
+    fn report(&self, _sim: &Sim) -> Outcome {
         let started = self.done > 0;
         let succeeded = started && !self.meters.is_empty();
         let failure_reason = (!succeeded).then(|| {
@@ -233,27 +208,52 @@ impl Attack for Theft {
                 "the attack had not started when the run ended".to_owned()
             }
         });
-        let summary = match &failure_reason {
-            None => format!(
+        let outcome = match failure_reason {
+            None => Ok(format!(
                 "{} premises took {:.0}% of their consumption past their meters ({})",
                 self.meters.len(),
                 self.spec.stolen * 100.0,
                 self.spec.method.name()
-            ),
-            Some(why) => format!("failed: {why}"),
+            )),
+            Some(why) => Err(why),
         };
-        Report {
-            id: self.spec.id.clone(),
-            tags: &TAGS,
-            start: self.start,
-            succeeded,
-            failure_reason,
-            meters_targeted: self.meters.len() as u64,
-            meters_compromised: if succeeded { self.meters.len() as u64 } else { 0 },
-            still_active: succeeded && self.done < 2,
-            summary,
-            customers_exposed: 0,
-            households_exposed: 0,
-        }
+        Outcome::new(self.start, self.meters.len() as u64, outcome).with_control(
+            if succeeded { self.meters.len() as u64 } else { 0 },
+            succeeded && self.done < 2,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run};
+
+    fn spec(stolen: f32, until: Option<&str>) -> AttackSpec {
+        AttackSpec::EnergyTheft(Spec {
+            header: header("theft", "0d 01:00"),
+            until: until.map(str::to_owned),
+            targets: Targets::Meters(vec![1, 2, 3]),
+            method: Method::Bypass,
+            stolen,
+            suppress_flags: false,
+        })
+    }
+
+    #[test]
+    fn a_theft_takes_a_share_above_zero() {
+        assert_eq!(check(&spec(0.0, None)).map_err(|e| e.field), Err("stolen".into()));
+        assert_eq!(check(&spec(1.5, None)).map_err(|e| e.field), Err("stolen".into()));
+        assert_eq!(check(&spec(0.5, None)), Ok(()));
+    }
+
+    #[test]
+    fn a_theft_that_lasts_to_the_end_stays_active_and_one_undone_does_not() {
+        let (_, report) = run(spec(0.5, None), 10);
+        assert!(report.succeeded && report.still_active, "{report:?}");
+        assert_eq!(report.meters_compromised, 3);
+        let (_, undone) = run(spec(0.5, Some("0d 03:00")), 10);
+        assert!(undone.succeeded && !undone.still_active, "{undone:?}");
     }
 }

@@ -7,6 +7,7 @@
 //! | `"6h"`, `"2h30m"`, `"90m"` | that long after the scenario starts |
 //! | `"2026-01-15T18:00"` | that calendar instant |
 
+use crate::FieldError;
 use amirange_sim::config::INTERVAL;
 use amirange_sim::engine::Sim;
 use amirange_sim::time::{CivilDateTime, SimDuration, SimTime};
@@ -84,11 +85,11 @@ pub fn parse(text: &str, start: CivilDateTime, horizon: SimTime) -> Result<When,
 
 /// A field that must be an instant, not a peak (an `until`, a window's edge), within
 /// `horizon`.
-pub fn instant(field: &str, text: &str, start: CivilDateTime, horizon: SimTime) -> Result<SimTime, (String, String)> {
+pub fn instant(field: &str, text: &str, start: CivilDateTime, horizon: SimTime) -> Result<SimTime, FieldError> {
     match parse(text, start, horizon) {
         Ok(When::At(t)) => Ok(t),
-        Ok(When::Peak { .. }) => Err((field.to_owned(), "must be a time, not a peak".to_owned())),
-        Err(e) => Err((field.to_owned(), e)),
+        Ok(When::Peak { .. }) => Err(FieldError::new(field, "must be a time, not a peak")),
+        Err(e) => Err(FieldError::new(field, e)),
     }
 }
 
@@ -100,23 +101,23 @@ pub fn end_after(
     at: When,
     start: CivilDateTime,
     horizon: SimTime,
-) -> Result<Option<SimTime>, (String, String)> {
+) -> Result<Option<SimTime>, FieldError> {
     let Some(text) = text else { return Ok(None) };
     let end = instant(field, text, start, horizon)?;
     if let When::At(a) = at
         && end <= a
     {
-        return Err((field.to_owned(), "must be after `at`".to_owned()));
+        return Err(FieldError::new(field, "must be after `at`"));
     }
     Ok(Some(end))
 }
 
 /// A duration field (`spacing`, `hop_delay`, a burst's `on` or `off`): readable, and no longer
 /// than the run, so that adding it to a time within the run cannot overflow.
-pub fn duration(field: &str, text: &str, horizon: SimTime) -> Result<SimDuration, (String, String)> {
-    let d = SimDuration::parse(text).map_err(|e| (field.to_owned(), e.to_string()))?;
+pub fn duration(field: &str, text: &str, horizon: SimTime) -> Result<SimDuration, FieldError> {
+    let d = SimDuration::parse(text).map_err(|e| FieldError::new(field, e.to_string()))?;
     if d.as_micros() > horizon.0 {
-        return Err((field.to_owned(), format!("{text:?} is longer than the run")));
+        return Err(FieldError::new(field, format!("{text:?} is longer than the run")));
     }
     Ok(d)
 }
