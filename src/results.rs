@@ -250,7 +250,7 @@ pub fn alerts_csv(scenario: &Scenario, records: &RunRecords, metrics: &Metrics) 
             "{time},{},{},{},{},{},{},{},{}",
             csv_field(&a.detector),
             a.severity.name(),
-            csv_field(&a.subject),
+            csv_field(&a.subject.to_string()),
             a.count,
             !attack.is_empty(),
             csv_field(attack),

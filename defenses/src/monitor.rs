@@ -26,7 +26,7 @@ use amirange_sim::engine::{Input, Sim, SimError};
 use amirange_sim::hes::{CommandKind, CommandRequest, Credential, Role};
 use amirange_sim::model::Cause;
 use amirange_sim::operations::WorkOrder;
-use amirange_sim::records::{AlertRecord, Endpoint, FlowRecord, Severity};
+use amirange_sim::records::{AlertRecord, AlertSubject, Endpoint, FlowRecord, MeterSet, Severity};
 use amirange_sim::time::{SimDuration, SimTime};
 
 use crate::addresses;
@@ -55,14 +55,16 @@ const DEMAND_RESPONSE: usize = 5;
 struct Pending {
     at: SimTime,
     response: Response,
-    subject: String,
+    /// What it is aimed at: the subject of the alert that triggered it, or what a person named.
+    subject: Option<AlertSubject>,
 }
 
 /// What the defender did, for the result files.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ResponseLog {
-    /// Responses carried out: (time, response, subject).
-    pub actions: Vec<(SimTime, String, String)>,
+    /// Responses carried out: (time, response, what it was aimed at: the subject of the alert
+    /// that triggered it, or what a person named).
+    pub actions: Vec<(SimTime, String, Option<AlertSubject>)>,
     /// Meters reconnected through the HES.
     pub reconnected: u64,
     /// Meters put back on the installed image through the HES.
@@ -119,8 +121,9 @@ pub struct Defender {
     last_firmware: Vec<u16>,
     unapproved_seen: BTreeSet<u16>,
     /// Open alerts per (detector, subject): index, first and last firing, severity.
-    episodes: BTreeMap<(String, String), (usize, SimTime, SimTime, Severity)>,
-    fired: BTreeSet<(usize, usize, String)>,
+    episodes: BTreeMap<(String, AlertSubject), (usize, SimTime, SimTime, Severity)>,
+    /// Responses scheduled per (playbook, response, subject; none for responses that act once).
+    fired: BTreeSet<(usize, usize, Option<AlertSubject>)>,
     /// Meters the CIS has disconnected, counted.
     cis_off: u64,
     /// Meters restoration asked to reconnect, and when it may ask again.
@@ -240,7 +243,7 @@ impl Defender {
         time: SimTime,
         detector: &str,
         severity: Severity,
-        subject: String,
+        subject: AlertSubject,
         message: String,
         meters: Vec<u32>,
         times: u64,
@@ -281,7 +284,7 @@ impl Defender {
 
     /// Schedules the responses of every playbook the alert triggers (once per playbook and
     /// subject).
-    fn trigger(&mut self, time: SimTime, detector: &str, severity: Severity, subject: &str) {
+    fn trigger(&mut self, time: SimTime, detector: &str, severity: Severity, subject: &AlertSubject) {
         for (i, p) in self.d.playbooks.iter().enumerate() {
             let hit =
                 p.on.iter()
@@ -292,33 +295,34 @@ impl Defender {
             // Responses aimed at what the alert names (an account, a host, a transformer, a
             // collector) fire once per subject; the others once.
             for (j, a) in p.actions.iter().enumerate() {
-                let key = if a.per_subject() {
-                    subject.to_owned()
-                } else {
-                    String::new()
-                };
+                let key = a.per_subject().then(|| subject.clone());
                 if !self.fired.insert((i, j, key)) {
                     continue;
                 }
                 self.pending.push(Pending {
                     at: time + p.delay,
                     response: a.clone(),
-                    subject: subject.to_owned(),
+                    subject: Some(subject.clone()),
                 });
             }
         }
     }
 
     /// A response a person orders now (a live exercise's blue team), outside any playbook:
-    /// carried out at `sim.now()` as a playbook's would be, aimed at `subject` (an account
-    /// name, `"transformer N"`, `"collector N"`, a host address) where the response needs one.
-    /// Logged in [`ResponseLog`] like the playbooks' responses.
-    pub fn respond_now(&mut self, sim: &mut Sim, response: Response, subject: &str) -> Result<(), SimError> {
+    /// carried out at `sim.now()` as a playbook's would be, aimed at `subject` (an account, a
+    /// transformer, a collector, a host) where the response needs one. Logged in
+    /// [`ResponseLog`] like the playbooks' responses.
+    pub fn respond_now(
+        &mut self,
+        sim: &mut Sim,
+        response: Response,
+        subject: Option<AlertSubject>,
+    ) -> Result<(), SimError> {
         let now = sim.now();
         self.pending.push(Pending {
             at: now,
             response,
-            subject: subject.to_owned(),
+            subject,
         });
         // Only what is due: restoration, rollbacks and crews keep their own pace.
         self.carry_out_due(sim, now)
@@ -496,7 +500,7 @@ impl Defender {
                 alerts.push((
                     time,
                     severity,
-                    account.clone(),
+                    AlertSubject::Account(account.clone()),
                     format!(
                         "{account}: {requests} unplanned request(s) naming {named} meter(s) within the window (last: {what})"
                     ),
@@ -505,7 +509,7 @@ impl Defender {
                 alerts.push((
                     time,
                     Severity::Medium,
-                    "fleet".to_owned(),
+                    AlertSubject::Fleet,
                     format!("{fleet} meters named in unplanned requests within the window (last: {what} by {account})"),
                 ));
             }
@@ -549,7 +553,7 @@ impl Defender {
                 time,
                 "inventory-drift",
                 severity,
-                "relays".into(),
+                AlertSubject::Meters(MeterSet::Relays),
                 format!("{n} relay(s) changed position without a command from the HES"),
                 drift,
                 n,
@@ -591,10 +595,10 @@ impl Defender {
             let (sid, msg, priority, track) = &rules[a.rule];
             // The alert is about what the rule tracks.
             let subject = match track {
-                Some(Track::ByDst) => a.dst.to_string(),
-                Some(Track::ByBoth) => format!("{} -> {}", a.src, a.dst),
-                Some(Track::ByRule) => format!("sid {sid}"),
-                Some(Track::BySrc) | None => a.src.to_string(),
+                Some(Track::ByDst) => AlertSubject::Host(a.dst),
+                Some(Track::ByBoth) => AlertSubject::HostPair { src: a.src, dst: a.dst },
+                Some(Track::ByRule) => AlertSubject::Rule(*sid),
+                Some(Track::BySrc) | None => AlertSubject::Host(a.src),
             };
             let severity = match priority {
                 1 => Severity::High,
@@ -640,7 +644,7 @@ impl Defender {
                 now,
                 "frame-counter",
                 Severity::High,
-                "field".into(),
+                AlertSubject::Meters(MeterSet::Field),
                 format!("{n} frame(s) refused with a stale counter (a replay)"),
                 frames,
                 n,
@@ -653,7 +657,7 @@ impl Defender {
                 now,
                 "unknown-device",
                 Severity::High,
-                "field".into(),
+                AlertSubject::Meters(MeterSet::Field),
                 format!("{n} meter event(s): unknown network, failed authentication or legacy request"),
                 unknown,
                 n,
@@ -666,7 +670,7 @@ impl Defender {
                 now,
                 "firmware-drift",
                 Severity::High,
-                "signature".into(),
+                AlertSubject::Meters(MeterSet::Signature),
                 format!("{n} firmware image(s) refused: the signature did not verify"),
                 images,
                 n,
@@ -727,7 +731,7 @@ impl Defender {
                     end,
                     "frequency-excursion",
                     Severity::High,
-                    "bulk-system".into(),
+                    AlertSubject::BulkSystem,
                     format!("frequency between {lo:.3} and {hi:.3} Hz, beyond ±{deviation_hz} Hz"),
                     Vec::new(),
                     1,
@@ -764,7 +768,7 @@ impl Defender {
                                     end,
                                     "consumption-baseline",
                                     Severity::Medium,
-                                    "fleet".into(),
+                                    AlertSubject::Fleet,
                                     format!(
                                         "fleet load {:.0}% {dir} the baseline for {} intervals",
                                         off * 100.0,
@@ -829,7 +833,7 @@ impl Defender {
                         end,
                         "zero-at-peak",
                         Severity::Medium,
-                        "fleet".into(),
+                        AlertSubject::Fleet,
                         format!(
                             "{zeros} meters read zero at peak, {beyond} beyond the {cis_off} the utility disconnected"
                         ),
@@ -906,7 +910,7 @@ impl Defender {
                         end,
                         "missing-read-cluster",
                         Severity::Medium,
-                        format!("collector {k}"),
+                        AlertSubject::Collector(k as u32),
                         format!(
                             "collector {k}: {m} of {r} reads missing while the fleet lost {:.1}%",
                             fleet * 100.0
@@ -960,7 +964,7 @@ impl Defender {
                 end,
                 "energy-balance",
                 Severity::Medium,
-                format!("feeder {f}"),
+                AlertSubject::Feeder(f as u32),
                 format!(
                     "feeder {f}: {:.1}% of the energy SCADA measured is unaccounted for, against {:.1}% usually",
                     g * 100.0,
@@ -995,7 +999,7 @@ impl Defender {
                 end,
                 "energy-balance",
                 Severity::Medium,
-                format!("transformer {t}"),
+                AlertSubject::Transformer(t as u32),
                 format!(
                     "transformer {t}: its customers' meters recorded {:+.0}% against its own meter",
                     -g * 100.0
@@ -1034,7 +1038,7 @@ impl Defender {
                     end,
                     "firmware-drift",
                     Severity::High,
-                    format!("image {version}"),
+                    AlertSubject::FirmwareImage(version.clone()),
                     format!("{n} meter(s) run firmware {version}, which the utility never released"),
                     Vec::new(),
                     n,
@@ -1058,7 +1062,7 @@ impl Defender {
                     end,
                     "inventory-drift",
                     Severity::High,
-                    "security-level".into(),
+                    AlertSubject::Meters(MeterSet::SecurityLevel),
                     format!("{n} meter(s) now report the legacy security level"),
                     down,
                     n,
@@ -1085,18 +1089,20 @@ impl Defender {
                     format!("freeze-bulk above {n}")
                 }
                 Response::RevokeAccount => {
-                    if sim.hes().config.accounts.iter().any(|a| a.name == p.subject) {
-                        sim.schedule(
-                            now,
-                            Input::RevokeCredential {
-                                account: p.subject.clone(),
-                                revoked: true,
-                            },
-                        )?;
-                        "revoke-account".to_owned()
-                    } else {
+                    let Some(AlertSubject::Account(account)) = &p.subject else {
+                        continue;
+                    };
+                    if !sim.hes().config.accounts.iter().any(|a| a.name == *account) {
                         continue;
                     }
+                    sim.schedule(
+                        now,
+                        Input::RevokeCredential {
+                            account: account.clone(),
+                            revoked: true,
+                        },
+                    )?;
+                    "revoke-account".to_owned()
                 }
                 Response::IsolateHes(rebuild) => {
                     if self.isolated_until.is_some() {
@@ -1123,8 +1129,10 @@ impl Defender {
                     "dispatch-crews".to_owned()
                 }
                 Response::BlockSource => {
-                    let host = p.subject.parse::<Ipv4Addr>().ok().and_then(addresses::outside_host);
-                    let Some(first) = host else {
+                    let Some(AlertSubject::Host(address)) = p.subject else {
+                        continue;
+                    };
+                    let Some(first) = addresses::outside_host(address) else {
                         continue;
                     };
                     self.blocked.insert(first);
@@ -1132,11 +1140,7 @@ impl Defender {
                     "block-source".to_owned()
                 }
                 Response::InspectMeters => {
-                    let Some(t) = p
-                        .subject
-                        .strip_prefix("transformer ")
-                        .and_then(|t| t.parse::<u32>().ok())
-                    else {
+                    let Some(AlertSubject::Transformer(t)) = p.subject else {
                         continue;
                     };
                     let meters: Vec<u32> = (0..sim.n_meters() as u32)
@@ -1151,14 +1155,10 @@ impl Defender {
                     "inspect-meters".to_owned()
                 }
                 Response::HuntJammer => {
-                    let Some(c) = p
-                        .subject
-                        .strip_prefix("collector ")
-                        .and_then(|c| c.parse::<usize>().ok())
-                    else {
+                    let Some(AlertSubject::Collector(c)) = p.subject else {
                         continue;
                     };
-                    let Some(site) = sim.network().collectors.get(c) else {
+                    let Some(site) = sim.network().collectors.get(c as usize) else {
                         continue;
                     };
                     let center = site.pos;
@@ -1175,7 +1175,7 @@ impl Defender {
                     "hunt-jammer".to_owned()
                 }
             };
-            self.log.actions.push((now, name, p.subject.clone()));
+            self.log.actions.push((now, name, p.subject));
         }
         Ok(())
     }
@@ -1384,5 +1384,79 @@ fn expand(f: &FlowRecord, blocked: &BTreeSet<u32>, out: &mut Vec<Flow>) {
                 count: count.min(u64::from(u32::MAX)) as u32,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use amirange_sim::config::SimConfig;
+    use amirange_sim::model::{CustomerClass, LinkKind};
+    use amirange_sim::network::{LinkParams, Network};
+    use amirange_sim::time::CivilDateTime;
+
+    use super::*;
+    use crate::spec::DetectionSpec;
+
+    /// A day of 40 cellular meters and a defender without detectors.
+    fn small_world() -> (Sim, Defender) {
+        let start = CivilDateTime::parse("2026-01-15").expect("a date");
+        let config = SimConfig::with_defaults(7, start, SimDuration::from_days(1));
+        let network = Network::small(
+            LinkParams::typical(),
+            (0..40).map(|_| (CustomerClass::Residential, LinkKind::Cellular)),
+        );
+        let sim = Sim::new(config, network).expect("a valid world");
+        let accounts: Vec<String> = sim.hes().config.accounts.iter().map(|a| a.name.clone()).collect();
+        let detection = DetectionSpec::default().check(&accounts).expect("no defenses is valid");
+        let defender = Defender::new(detection, &sim, &[]);
+        (sim, defender)
+    }
+
+    fn responses(defender: &Defender) -> Vec<String> {
+        defender.log().actions.iter().map(|(_, name, _)| name.clone()).collect()
+    }
+
+    /// Responses aim at the kind of subject they need and skip any other: an account named
+    /// like a place, or a place where an account is needed, no longer passes through a string
+    /// that happens to parse.
+    #[test]
+    fn responses_act_only_on_the_subject_kind_they_need() {
+        let (mut sim, mut defender) = small_world();
+        let wrong = [
+            (Response::RevokeAccount, AlertSubject::Fleet),
+            (Response::RevokeAccount, AlertSubject::Account("transformer 0".into())),
+            (Response::InspectMeters, AlertSubject::Account("transformer 0".into())),
+            (Response::InspectMeters, AlertSubject::Collector(0)),
+            (Response::HuntJammer, AlertSubject::Transformer(0)),
+            (Response::BlockSource, AlertSubject::Rule(1_000_001)),
+            // An address inside the utility is no outside host to block.
+            (Response::BlockSource, AlertSubject::Host(addresses::HES_FRONT_END)),
+        ];
+        for (response, subject) in wrong {
+            defender
+                .respond_now(&mut sim, response, Some(subject))
+                .expect("nothing to schedule");
+        }
+        assert!(responses(&defender).is_empty(), "{:?}", defender.log().actions);
+        let right = [
+            (Response::RevokeAccount, AlertSubject::Account("ops-alice".into())),
+            (Response::InspectMeters, AlertSubject::Transformer(0)),
+            (Response::HuntJammer, AlertSubject::Collector(0)),
+            (Response::BlockSource, AlertSubject::Host(addresses::outside(3))),
+        ];
+        for (response, subject) in right {
+            defender
+                .respond_now(&mut sim, response, Some(subject))
+                .expect("scheduled");
+        }
+        assert_eq!(
+            responses(&defender),
+            ["revoke-account", "inspect-meters", "hunt-jammer", "block-source"]
+        );
+        assert_eq!(
+            defender.log().actions[0].2,
+            Some(AlertSubject::Account("ops-alice".into()))
+        );
+        assert_eq!(defender.log().truck_rolls, 2);
     }
 }
