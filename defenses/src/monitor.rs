@@ -31,7 +31,7 @@ use amirange_sim::time::{SimDuration, SimTime};
 
 use crate::addresses;
 use crate::ids::{Flow, Ids, IdsAlert, Proto, Track};
-use crate::spec::{Detection, DetectorSpec, Response};
+use crate::spec::{Detection, DetectorKind, DetectorSpec, Response};
 
 /// Alerts of one detector about one subject this close to the last one are the same alert.
 const COALESCE: SimDuration = SimDuration::from_hours(1);
@@ -45,10 +45,16 @@ const ROLLBACK_RETRY: SimDuration = SimDuration::from_hours(6);
 const JAMMER_SEARCH_M: f32 = 3000.0;
 /// Meters an alert lists at most.
 const ALERT_METERS: usize = 20;
-const CONNECT: usize = 0;
-const DISCONNECT: usize = 1;
-const FIRMWARE: usize = 3;
-const DEMAND_RESPONSE: usize = 5;
+/// The work calendar names its commands by [`CommandKind::index`].
+const CONNECT: usize = CommandKind::Connect.index();
+/// See [`CONNECT`].
+const DISCONNECT: usize = CommandKind::Disconnect.index();
+/// See [`CONNECT`].
+const DEMAND_RESPONSE: usize = CommandKind::DemandResponse {
+    reduction: 0.0,
+    duration: SimDuration::ZERO,
+}
+.index();
 
 /// The response a playbook scheduled and that still has to be carried out.
 #[derive(Debug, Clone)]
@@ -99,8 +105,8 @@ pub struct Defender {
     // Detector state.
     by_account: BTreeMap<u16, VecDeque<(SimTime, u32)>>,
     fleet_window: VecDeque<(SimTime, u32)>,
-    /// Per meter: the relay position the HES last commanded (0 none, 1 closed, 2 open).
-    hes_relay: Vec<u8>,
+    /// Per meter: the relay position the HES last commanded.
+    hes_relay: Vec<Commanded>,
     /// Per meter: whether the CIS has it disconnected (the utility's own say).
     cis_open: Vec<bool>,
     /// Meters whose relay is open without the utility's say.
@@ -145,8 +151,22 @@ pub struct Defender {
     log: ResponseLog,
 }
 
-fn relay_state(open: bool) -> u8 {
-    if open { 2 } else { 1 }
+/// The relay position the HES last commanded a meter to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Commanded {
+    /// It never commanded one (any relay event is then news to it).
+    Nothing,
+    /// Closed (a connect).
+    Closed,
+    /// Open (a disconnect).
+    Open,
+}
+
+impl Commanded {
+    /// The position a relay event reports.
+    fn reported(open: bool) -> Commanded {
+        if open { Commanded::Open } else { Commanded::Closed }
+    }
 }
 
 impl Defender {
@@ -182,7 +202,7 @@ impl Defender {
             images_seen: 0,
             by_account: BTreeMap::new(),
             fleet_window: VecDeque::new(),
-            hes_relay: vec![0; n_meters],
+            hes_relay: vec![Commanded::Nothing; n_meters],
             cis_open: vec![false; n_meters],
             unplanned_open: BTreeSet::new(),
             firmware_jobs: Vec::new(),
@@ -231,8 +251,14 @@ impl Defender {
         names
     }
 
-    fn has(&self, name: &str) -> Option<&DetectorSpec> {
-        self.d.detectors.iter().find(|d| d.name() == name)
+    /// Whether the detector of `kind` is in force.
+    fn runs(&self, kind: DetectorKind) -> bool {
+        self.d.detectors.iter().any(|d| d.kind() == kind)
+    }
+
+    /// The thresholds of the detector in force that `fields` picks out by its variant.
+    fn thresholds<T>(&self, fields: impl Fn(&DetectorSpec) -> Option<T>) -> Option<T> {
+        self.d.detectors.iter().find_map(fields)
     }
 
     /// Raises an alert, or counts it into an open one of the same detector and subject.
@@ -432,15 +458,15 @@ impl Defender {
 
     /// New requests at the HES: the command-rate detector; new jobs: what the HES commanded.
     fn commands(&mut self, sim: &mut Sim, now: SimTime) {
-        let rate = match self.has("command-rate") {
-            Some(&DetectorSpec::CommandRate {
+        let rate = self.thresholds(|d| match *d {
+            DetectorSpec::CommandRate {
                 account_meters,
                 account_requests,
                 fleet_meters,
                 ..
-            }) => Some((account_meters, account_requests, fleet_meters)),
+            } => Some((account_meters, account_requests, fleet_meters)),
             _ => None,
-        };
+        });
         let window = self.d.command_window.as_micros();
         let hes = sim.hes();
         let accounts: Vec<String> = hes.config.accounts.iter().map(|a| a.name.clone()).collect();
@@ -450,16 +476,17 @@ impl Defender {
             .collect();
         self.audit_seen = hes.audit.len();
         for (i, j) in hes.jobs.iter().enumerate().skip(self.jobs_seen) {
-            let kind = hes.audit.get(j.command as usize).map_or(usize::MAX, |a| a.kind.index());
-            if kind == FIRMWARE {
-                self.firmware_jobs.push(i as u32);
-            }
-            if let Some(s) = self.hes_relay.get_mut(j.meter as usize) {
-                if kind == DISCONNECT {
-                    *s = relay_state(true);
-                } else if kind == CONNECT {
-                    *s = relay_state(false);
+            let commanded = match hes.audit.get(j.command as usize).map(|a| &a.kind) {
+                Some(CommandKind::FirmwareUpdate { .. }) => {
+                    self.firmware_jobs.push(i as u32);
+                    None
                 }
+                Some(CommandKind::Disconnect) => Some(Commanded::Open),
+                Some(CommandKind::Connect) => Some(Commanded::Closed),
+                _ => None,
+            };
+            if let (Some(s), Some(commanded)) = (self.hes_relay.get_mut(j.meter as usize), commanded) {
+                *s = commanded;
             }
         }
         self.jobs_seen = hes.jobs.len();
@@ -515,7 +542,16 @@ impl Defender {
             }
         }
         for (time, severity, subject, message) in alerts {
-            self.alert(sim, time, "command-rate", severity, subject, message, Vec::new(), 1);
+            self.alert(
+                sim,
+                time,
+                DetectorKind::CommandRate.name(),
+                severity,
+                subject,
+                message,
+                Vec::new(),
+                1,
+            );
         }
     }
 
@@ -524,7 +560,7 @@ impl Defender {
     fn relays(&mut self, sim: &mut Sim) {
         let events = sim.records().relay_events[self.relays_seen..].to_vec();
         self.relays_seen += events.len();
-        let watch = self.has("inventory-drift").is_some();
+        let watch = self.runs(DetectorKind::InventoryDrift);
         let mut drift: Vec<u32> = Vec::new();
         let mut first = None;
         for e in events {
@@ -532,7 +568,7 @@ impl Defender {
             if m >= self.n_meters {
                 continue;
             }
-            if watch && self.hes_relay[m] != relay_state(e.open) {
+            if watch && self.hes_relay[m] != Commanded::reported(e.open) {
                 first.get_or_insert(e.time);
                 drift.push(e.meter);
             }
@@ -551,7 +587,7 @@ impl Defender {
             self.alert(
                 sim,
                 time,
-                "inventory-drift",
+                DetectorKind::InventoryDrift.name(),
                 severity,
                 AlertSubject::Meters(MeterSet::Relays),
                 format!("{n} relay(s) changed position without a command from the HES"),
@@ -637,12 +673,12 @@ impl Defender {
         self.forgeries_seen = fleet.refused_forgeries.len();
         self.downgrades_seen = fleet.refused_downgrades.len();
         self.images_seen = fleet.refused_images.len();
-        if !frames.is_empty() && self.has("frame-counter").is_some() {
+        if !frames.is_empty() && self.runs(DetectorKind::FrameCounter) {
             let n = frames.len() as u64;
             self.alert(
                 sim,
                 now,
-                "frame-counter",
+                DetectorKind::FrameCounter.name(),
                 Severity::High,
                 AlertSubject::Meters(MeterSet::Field),
                 format!("{n} frame(s) refused with a stale counter (a replay)"),
@@ -650,12 +686,12 @@ impl Defender {
                 n,
             );
         }
-        if !unknown.is_empty() && self.has("unknown-device").is_some() {
+        if !unknown.is_empty() && self.runs(DetectorKind::UnknownDevice) {
             let n = unknown.len() as u64;
             self.alert(
                 sim,
                 now,
-                "unknown-device",
+                DetectorKind::UnknownDevice.name(),
                 Severity::High,
                 AlertSubject::Meters(MeterSet::Field),
                 format!("{n} meter event(s): unknown network, failed authentication or legacy request"),
@@ -663,12 +699,12 @@ impl Defender {
                 n,
             );
         }
-        if !images.is_empty() && self.has("firmware-drift").is_some() {
+        if !images.is_empty() && self.runs(DetectorKind::FirmwareDrift) {
             let n = images.len() as u64;
             self.alert(
                 sim,
                 now,
-                "firmware-drift",
+                DetectorKind::FirmwareDrift.name(),
                 Severity::High,
                 AlertSubject::Meters(MeterSet::Signature),
                 format!("{n} firmware image(s) refused: the signature did not verify"),
@@ -721,7 +757,10 @@ impl Defender {
         let start = SimTime(slot as u64 * INTERVAL.as_micros());
         let end = SimTime(start.0 + INTERVAL.as_micros());
         let row = sim.records().intervals[slot].clone();
-        if let Some(&DetectorSpec::FrequencyExcursion { deviation_hz }) = self.has("frequency-excursion") {
+        if let Some(deviation_hz) = self.thresholds(|d| match *d {
+            DetectorSpec::FrequencyExcursion { deviation_hz } => Some(deviation_hz),
+            _ => None,
+        }) {
             let lo = f64::from(row.frequency_min_mhz) / 1000.0;
             let hi = f64::from(row.frequency_max_mhz) / 1000.0;
             let dev = (self.nominal_hz - lo).max(hi - self.nominal_hz);
@@ -729,7 +768,7 @@ impl Defender {
                 self.alert(
                     sim,
                     end,
-                    "frequency-excursion",
+                    DetectorKind::FrequencyExcursion.name(),
                     Severity::High,
                     AlertSubject::BulkSystem,
                     format!("frequency between {lo:.3} and {hi:.3} Hz, beyond ±{deviation_hz} Hz"),
@@ -738,7 +777,10 @@ impl Defender {
                 );
             }
         }
-        if let Some(&DetectorSpec::ConsumptionBaseline { deviation, intervals }) = self.has("consumption-baseline") {
+        if let Some((deviation, intervals)) = self.thresholds(|d| match *d {
+            DetectorSpec::ConsumptionBaseline { deviation, intervals } => Some((deviation, intervals)),
+            _ => None,
+        }) {
             let expected = sim.expected_kw(slot as u32);
             let grid = sim.grid();
             let scada = &sim.records().scada_kw;
@@ -766,7 +808,7 @@ impl Defender {
                                 self.alert(
                                     sim,
                                     end,
-                                    "consumption-baseline",
+                                    DetectorKind::ConsumptionBaseline.name(),
                                     Severity::Medium,
                                     AlertSubject::Fleet,
                                     format!(
@@ -812,7 +854,10 @@ impl Defender {
             .rposition(|r| r.read_cycle)
             .map_or(0, |i| i + 1);
         let end = SimTime((last as u64 + 1) * INTERVAL.as_micros());
-        if let Some(&DetectorSpec::ZeroAtPeak { share, min_meters }) = self.has("zero-at-peak") {
+        if let Some((share, min_meters)) = self.thresholds(|d| match *d {
+            DetectorSpec::ZeroAtPeak { share, min_meters } => Some((share, min_meters)),
+            _ => None,
+        }) {
             // The cycle's interval with the highest expected load, if it is a peak hour (within
             // 80% of the day's highest).
             let day = last / 96;
@@ -831,7 +876,7 @@ impl Defender {
                     self.alert(
                         sim,
                         end,
-                        "zero-at-peak",
+                        DetectorKind::ZeroAtPeak.name(),
                         Severity::Medium,
                         AlertSubject::Fleet,
                         format!(
@@ -844,24 +889,28 @@ impl Defender {
                 }
             }
         }
-        if let Some(&DetectorSpec::EnergyBalance {
-            gap,
-            intervals,
-            transformer_meters,
-            transformer_gap,
-        }) = self.has("energy-balance")
-        {
+        if let Some((gap, intervals, transformer_meters, transformer_gap)) = self.thresholds(|d| match *d {
+            DetectorSpec::EnergyBalance {
+                gap,
+                intervals,
+                transformer_meters,
+                transformer_gap,
+            } => Some((gap, intervals, transformer_meters, transformer_gap)),
+            _ => None,
+        }) {
             self.energy_balance(sim, first, last, end, gap, intervals);
             if transformer_meters {
                 self.transformer_balance(sim, end, transformer_gap);
             }
         }
-        if let Some(&DetectorSpec::MissingReadCluster {
-            share,
-            min_reads,
-            fleet_share,
-        }) = self.has("missing-read-cluster")
-        {
+        if let Some((share, min_reads, fleet_share)) = self.thresholds(|d| match *d {
+            DetectorSpec::MissingReadCluster {
+                share,
+                min_reads,
+                fleet_share,
+            } => Some((share, min_reads, fleet_share)),
+            _ => None,
+        }) {
             let records = sim.records();
             let reads = &records.collector_reads[c * n_collectors..(c + 1) * n_collectors];
             let missing = &records.collector_missing[c * n_collectors..(c + 1) * n_collectors];
@@ -908,7 +957,7 @@ impl Defender {
                     self.alert(
                         sim,
                         end,
-                        "missing-read-cluster",
+                        DetectorKind::MissingReadCluster.name(),
                         Severity::Medium,
                         AlertSubject::Collector(k as u32),
                         format!(
@@ -962,7 +1011,7 @@ impl Defender {
             self.alert(
                 sim,
                 end,
-                "energy-balance",
+                DetectorKind::EnergyBalance.name(),
                 Severity::Medium,
                 AlertSubject::Feeder(f as u32),
                 format!(
@@ -997,7 +1046,7 @@ impl Defender {
             self.alert(
                 sim,
                 end,
-                "energy-balance",
+                DetectorKind::EnergyBalance.name(),
                 Severity::Medium,
                 AlertSubject::Transformer(t as u32),
                 format!(
@@ -1013,7 +1062,7 @@ impl Defender {
     /// The fleet's firmware census and security levels, as inventory reads report them.
     fn census(&mut self, sim: &mut Sim) {
         let end = sim.now();
-        if self.has("firmware-drift").is_some() {
+        if self.runs(DetectorKind::FirmwareDrift) {
             // Working meters report their image; a failed one keeps its last report.
             let fleet = sim.fleet();
             let mut census = vec![0u64; fleet.images.len()];
@@ -1036,7 +1085,7 @@ impl Defender {
                 self.alert(
                     sim,
                     end,
-                    "firmware-drift",
+                    DetectorKind::FirmwareDrift.name(),
                     Severity::High,
                     AlertSubject::FirmwareImage(version.clone()),
                     format!("{n} meter(s) run firmware {version}, which the utility never released"),
@@ -1045,7 +1094,7 @@ impl Defender {
                 );
             }
         }
-        if self.has("inventory-drift").is_some() {
+        if self.runs(DetectorKind::InventoryDrift) {
             // Only whether a meter runs the legacy level is reported, not who asked.
             let fleet = sim.fleet();
             let down: Vec<u32> = (0..fleet.downgraded_by.len())
@@ -1060,7 +1109,7 @@ impl Defender {
                 self.alert(
                     sim,
                     end,
-                    "inventory-drift",
+                    DetectorKind::InventoryDrift.name(),
                     Severity::High,
                     AlertSubject::Meters(MeterSet::SecurityLevel),
                     format!("{n} meter(s) now report the legacy security level"),

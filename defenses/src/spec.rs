@@ -144,21 +144,85 @@ fn d_freq() -> f64 {
     0.2
 }
 
+/// Which anomaly detector: the [`DetectorSpec`] variant without its thresholds. The defender
+/// looks its detectors up by kind, so a misspelt detector is a compile error, not a detector
+/// silently switched off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DetectorKind {
+    /// See [`DetectorSpec::CommandRate`].
+    CommandRate,
+    /// See [`DetectorSpec::ConsumptionBaseline`].
+    ConsumptionBaseline,
+    /// See [`DetectorSpec::ZeroAtPeak`].
+    ZeroAtPeak,
+    /// See [`DetectorSpec::EnergyBalance`].
+    EnergyBalance,
+    /// See [`DetectorSpec::MissingReadCluster`].
+    MissingReadCluster,
+    /// See [`DetectorSpec::FirmwareDrift`].
+    FirmwareDrift,
+    /// See [`DetectorSpec::FrameCounter`].
+    FrameCounter,
+    /// See [`DetectorSpec::UnknownDevice`].
+    UnknownDevice,
+    /// See [`DetectorSpec::InventoryDrift`].
+    InventoryDrift,
+    /// See [`DetectorSpec::FrequencyExcursion`].
+    FrequencyExcursion,
+}
+
+impl DetectorKind {
+    /// Every kind, in the order `metrics.json` lists them.
+    pub const ALL: [DetectorKind; 10] = [
+        DetectorKind::CommandRate,
+        DetectorKind::ConsumptionBaseline,
+        DetectorKind::ZeroAtPeak,
+        DetectorKind::EnergyBalance,
+        DetectorKind::MissingReadCluster,
+        DetectorKind::FirmwareDrift,
+        DetectorKind::FrameCounter,
+        DetectorKind::UnknownDevice,
+        DetectorKind::InventoryDrift,
+        DetectorKind::FrequencyExcursion,
+    ];
+
+    /// The detector's name, as alerts, playbooks and `metrics.json` give it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DetectorKind::CommandRate => "command-rate",
+            DetectorKind::ConsumptionBaseline => "consumption-baseline",
+            DetectorKind::ZeroAtPeak => "zero-at-peak",
+            DetectorKind::EnergyBalance => "energy-balance",
+            DetectorKind::MissingReadCluster => "missing-read-cluster",
+            DetectorKind::FirmwareDrift => "firmware-drift",
+            DetectorKind::FrameCounter => "frame-counter",
+            DetectorKind::UnknownDevice => "unknown-device",
+            DetectorKind::InventoryDrift => "inventory-drift",
+            DetectorKind::FrequencyExcursion => "frequency-excursion",
+        }
+    }
+}
+
 impl DetectorSpec {
+    /// Which detector it is.
+    pub fn kind(&self) -> DetectorKind {
+        match self {
+            DetectorSpec::CommandRate { .. } => DetectorKind::CommandRate,
+            DetectorSpec::ConsumptionBaseline { .. } => DetectorKind::ConsumptionBaseline,
+            DetectorSpec::ZeroAtPeak { .. } => DetectorKind::ZeroAtPeak,
+            DetectorSpec::EnergyBalance { .. } => DetectorKind::EnergyBalance,
+            DetectorSpec::MissingReadCluster { .. } => DetectorKind::MissingReadCluster,
+            DetectorSpec::FirmwareDrift {} => DetectorKind::FirmwareDrift,
+            DetectorSpec::FrameCounter {} => DetectorKind::FrameCounter,
+            DetectorSpec::UnknownDevice {} => DetectorKind::UnknownDevice,
+            DetectorSpec::InventoryDrift {} => DetectorKind::InventoryDrift,
+            DetectorSpec::FrequencyExcursion { .. } => DetectorKind::FrequencyExcursion,
+        }
+    }
+
     /// The detector's name, as alerts and `metrics.json` give it.
     pub fn name(&self) -> &'static str {
-        match self {
-            DetectorSpec::CommandRate { .. } => "command-rate",
-            DetectorSpec::ConsumptionBaseline { .. } => "consumption-baseline",
-            DetectorSpec::ZeroAtPeak { .. } => "zero-at-peak",
-            DetectorSpec::EnergyBalance { .. } => "energy-balance",
-            DetectorSpec::MissingReadCluster { .. } => "missing-read-cluster",
-            DetectorSpec::FirmwareDrift {} => "firmware-drift",
-            DetectorSpec::FrameCounter {} => "frame-counter",
-            DetectorSpec::UnknownDevice {} => "unknown-device",
-            DetectorSpec::InventoryDrift {} => "inventory-drift",
-            DetectorSpec::FrequencyExcursion { .. } => "frequency-excursion",
-        }
+        self.kind().name()
     }
 }
 
@@ -472,18 +536,15 @@ fn share(field: String, v: f64) -> Result<(), SpecError> {
 pub const FALSE_POSITIVES_PER_DAY: f64 = 0.5;
 
 /// Names of every anomaly detector, in the order `metrics.json` lists them.
-pub const DETECTOR_NAMES: [&str; 10] = [
-    "command-rate",
-    "consumption-baseline",
-    "zero-at-peak",
-    "energy-balance",
-    "missing-read-cluster",
-    "firmware-drift",
-    "frame-counter",
-    "unknown-device",
-    "inventory-drift",
-    "frequency-excursion",
-];
+pub const DETECTOR_NAMES: [&str; 10] = {
+    let mut names = [""; 10];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = DetectorKind::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 impl DetectionSpec {
     /// Checks every value; `accounts` are the HES's account names.
@@ -611,5 +672,49 @@ impl DetectionSpec {
                 truck_roll,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Detectors are looked up by kind, not by a name someone could misspell: every variant
+    /// has its own kind, and the names scenarios, alerts and playbooks use follow from it.
+    #[test]
+    fn every_detector_has_its_own_kind_and_name() {
+        let variants = [
+            "CommandRate",
+            "ConsumptionBaseline",
+            "ZeroAtPeak",
+            "EnergyBalance",
+            "MissingReadCluster",
+            "FirmwareDrift",
+            "FrameCounter",
+            "UnknownDevice",
+            "InventoryDrift",
+            "FrequencyExcursion",
+        ];
+        for (variant, kind) in variants.iter().zip(DetectorKind::ALL) {
+            let spec: DetectorSpec =
+                serde_json::from_str(&format!("{{\"{variant}\": {{}}}}")).expect("defaults for every threshold");
+            assert_eq!(spec.kind(), kind);
+            assert_eq!(spec.name(), kind.name());
+        }
+        assert_eq!(
+            DETECTOR_NAMES,
+            [
+                "command-rate",
+                "consumption-baseline",
+                "zero-at-peak",
+                "energy-balance",
+                "missing-read-cluster",
+                "firmware-drift",
+                "frame-counter",
+                "unknown-device",
+                "inventory-drift",
+                "frequency-excursion",
+            ]
+        );
     }
 }
