@@ -612,7 +612,7 @@ impl LiveEngine {
             }
             Action::SetThreshold { detector, field, value } => {
                 let (d, _) = defender(self.running()?)?;
-                d.set_threshold(detector, field, *value)?;
+                d.set_threshold(detector, field, *value).map_err(|e| e.to_string())?;
                 ("set-threshold", format!("{detector}.{field} = {value}"), None)
             }
             _ => return Err(format!("`{}` is not a blue action", action.name())),
@@ -1109,6 +1109,21 @@ pub const TICK_US: u64 = TICK_S * MICROS;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The live range checks `set-threshold` against its own table before the defender sees
+    /// it; that table must be the one the detectors declare, field for field.
+    #[test]
+    fn the_range_tunables_are_the_ones_the_detectors_declare() {
+        let range = amirange_range::messages::TUNABLES;
+        let detectors = amirange_defenses::spec::TUNABLES;
+        assert_eq!(range.len(), detectors.len());
+        for (r, d) in range.iter().zip(detectors) {
+            assert_eq!(
+                (r.detector, r.field, r.min, r.max, r.whole, r.unit),
+                (d.detector.name(), d.field, d.min, d.max, d.whole, d.unit)
+            );
+        }
+    }
 
     #[test]
     fn the_jammer_reach_index_agrees_with_a_scan_of_every_meter() {

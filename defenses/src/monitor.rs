@@ -31,7 +31,7 @@ use amirange_sim::time::{SimDuration, SimTime};
 
 use crate::addresses;
 use crate::ids::{Flow, Ids, IdsAlert, Proto, Track};
-use crate::spec::{Detection, DetectorKind, DetectorSpec, Response};
+use crate::spec::{Detection, DetectorKind, DetectorSpec, Response, ThresholdError};
 
 /// Alerts of one detector about one subject this close to the last one are the same alert.
 const COALESCE: SimDuration = SimDuration::from_hours(1);
@@ -356,59 +356,25 @@ impl Defender {
 
     /// Changes a numeric threshold of a detector in force (a live exercise's blue team):
     /// `field` as the scenario's `defenses` section names it (e.g. `account_meters` of
-    /// `command-rate`). Refused, with the reason, for a detector not in force, a field it does
-    /// not have or that is not a number, or a value out of range (not finite, below 0, a
-    /// fraction for a count, a share above 1).
-    pub fn set_threshold(&mut self, detector: &str, field: &str, value: f64) -> Result<(), String> {
-        let Some(i) = self.d.detectors.iter().position(|d| d.name() == detector) else {
+    /// `command-rate`), within the range the detector declares for it ([`TUNABLES`]). Refused,
+    /// with the reason and nothing changed, for a detector not in force or a field or value
+    /// it does not allow.
+    ///
+    /// [`TUNABLES`]: crate::spec::TUNABLES
+    pub fn set_threshold(&mut self, detector: &str, field: &str, value: f64) -> Result<(), ThresholdError> {
+        let kind = DetectorKind::from_name(detector);
+        let Some(spec) = self.d.detectors.iter_mut().find(|d| Some(d.kind()) == kind) else {
             let names: Vec<&str> = self.d.detectors.iter().map(|d| d.name()).collect();
-            return Err(format!(
-                "no detector `{detector}` is in force (in force: {})",
-                names.join(", ")
-            ));
-        };
-        let mut json = serde_json::to_value(&self.d.detectors[i]).map_err(|e| e.to_string())?;
-        let fields = json
-            .as_object_mut()
-            .and_then(|o| o.values_mut().next())
-            .and_then(|v| v.as_object_mut())
-            .ok_or_else(|| format!("`{detector}` has no thresholds"))?;
-        let numeric: Vec<String> = fields
-            .iter()
-            .filter(|(_, v)| v.is_number())
-            .map(|(k, _)| k.clone())
-            .collect();
-        let Some(old) = fields.get_mut(field).filter(|v| v.is_number()) else {
-            return Err(format!(
-                "`{detector}` has no numeric field `{field}` (it has: {})",
-                if numeric.is_empty() {
+            return Err(ThresholdError::NotInForce {
+                detector: detector.to_owned(),
+                in_force: if names.is_empty() {
                     "none".to_owned()
                 } else {
-                    numeric.join(", ")
-                }
-            ));
+                    names.join(", ")
+                },
+            });
         };
-        if !value.is_finite() || value < 0.0 {
-            return Err(format!("`{field}` must be a number of at least 0, not {value}"));
-        }
-        if field.contains("share") && value > 1.0 {
-            return Err(format!("`{field}` is a share: at most 1, not {value}"));
-        }
-        *old = if old.is_u64() {
-            if value.fract() != 0.0 || value > f64::from(u32::MAX) {
-                return Err(format!("`{field}` is a count: a whole number, not {value}"));
-            }
-            serde_json::Value::from(value as u64)
-        } else {
-            serde_json::Value::from(value)
-        };
-        let changed: DetectorSpec = serde_json::from_value(json).map_err(|e| format!("`{field}`: {e}"))?;
-        // The same checks as the scenario's `defenses` section.
-        changed
-            .check_fields(&|f| f.to_owned())
-            .map_err(|e| format!("`{}` {}", e.field, e.message))?;
-        self.d.detectors[i] = changed;
-        Ok(())
+        spec.set_threshold(field, value)
     }
 
     /// Looks at everything that arrived up to the present and acts on it.
@@ -1459,6 +1425,74 @@ mod tests {
         let detection = DetectionSpec::default().check(&accounts).expect("no defenses is valid");
         let defender = Defender::new(detection, &sim, &[]);
         (sim, defender)
+    }
+
+    /// Changing thresholds is typed: the field is one the detector declares, written through
+    /// its own setter (no JSON round trip, no guessing a share from the field's name), and
+    /// anything else is refused by name with nothing changed.
+    #[test]
+    fn set_threshold_refuses_unknown_fields_by_name() {
+        let (sim, _) = small_world();
+        let accounts: Vec<String> = sim.hes().config.accounts.iter().map(|a| a.name.clone()).collect();
+        let spec = DetectionSpec {
+            detectors: vec![serde_json::from_str(r#"{"ZeroAtPeak": {}}"#).expect("a detector")],
+            ..DetectionSpec::default()
+        };
+        let mut defender = Defender::new(spec.check(&accounts).expect("valid"), &sim, &[]);
+        defender.set_threshold("zero-at-peak", "share", 0.5).expect("a share");
+        defender
+            .set_threshold("zero-at-peak", "min_meters", 25.0)
+            .expect("a count");
+        assert_eq!(
+            defender.d.detectors,
+            [DetectorSpec::ZeroAtPeak {
+                share: 0.5,
+                min_meters: 25
+            }]
+        );
+        let refusals = [
+            ("zero-at-peak", "shares", 0.5),
+            ("zero-at-peak", "share", 1.5),
+            ("zero-at-peak", "min_meters", 2.5),
+            ("zero-at-peak", "share", f64::NAN),
+            ("command-rate", "account_meters", 10.0),
+            ("zero-at-pek", "share", 0.5),
+        ];
+        let errors: Vec<String> = refusals
+            .iter()
+            .map(|&(detector, field, value)| {
+                defender
+                    .set_threshold(detector, field, value)
+                    .expect_err("refused")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "`zero-at-peak` has no tunable field `shares` (it has: share, min_meters)",
+                "`share` of `zero-at-peak` is a share of the fleet, at least 0.001 and at most 1, not 1.5",
+                "`min_meters` of `zero-at-peak` is a whole number of meters, at least 1 and at most 100000, not 2.5",
+                "`share` of `zero-at-peak` is a share of the fleet, at least 0.001 and at most 1, not NaN",
+                "no detector `command-rate` is in force (in force: zero-at-peak)",
+                "no detector `zero-at-pek` is in force (in force: zero-at-peak)",
+            ]
+        );
+        assert_eq!(
+            defender.d.detectors,
+            [DetectorSpec::ZeroAtPeak {
+                share: 0.5,
+                min_meters: 25
+            }]
+        );
+        // Every declared field can be set to its bounds.
+        for tunable in crate::spec::TUNABLES {
+            let mut spec: DetectorSpec =
+                serde_json::from_str(&format!("{{\"{:?}\": {{}}}}", tunable.detector)).expect("defaults");
+            spec.set_threshold(tunable.field, tunable.min).expect("the least value");
+            spec.set_threshold(tunable.field, tunable.max)
+                .expect("the greatest value");
+        }
     }
 
     fn responses(defender: &Defender) -> Vec<String> {
