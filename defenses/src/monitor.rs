@@ -31,7 +31,7 @@ use amirange_sim::time::{SimDuration, SimTime};
 
 use crate::addresses;
 use crate::ids::{Flow, Ids, IdsAlert, Proto, Track};
-use crate::spec::{Detection, DetectorKind, DetectorSpec, Response, ThresholdError};
+use crate::spec::{AlertSource, Detection, DetectorKind, DetectorSpec, Response, ThresholdError};
 
 /// Alerts of one detector about one subject this close to the last one are the same alert.
 const COALESCE: SimDuration = SimDuration::from_hours(1);
@@ -127,7 +127,7 @@ pub struct Defender {
     last_firmware: Vec<u16>,
     unapproved_seen: BTreeSet<u16>,
     /// Open alerts per (detector, subject): index, first and last firing, severity.
-    episodes: BTreeMap<(String, AlertSubject), (usize, SimTime, SimTime, Severity)>,
+    episodes: BTreeMap<(AlertSource, AlertSubject), (usize, SimTime, SimTime, Severity)>,
     /// Responses scheduled per (playbook, response, subject; none for responses that act once).
     fired: BTreeSet<(usize, usize, Option<AlertSubject>)>,
     /// Meters the CIS has disconnected, counted.
@@ -247,7 +247,13 @@ impl Defender {
     /// Names of its detectors, IDS rules as `ids:<sid>`, in the order `metrics.json` lists them.
     pub fn detector_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.d.detectors.iter().map(|d| d.name().to_owned()).collect();
-        names.extend(self.d.rules.rules.iter().map(|r| format!("ids:{}", r.sid)));
+        names.extend(
+            self.d
+                .rules
+                .rules
+                .iter()
+                .map(|r| AlertSource::IdsRule(r.sid).to_string()),
+        );
         names
     }
 
@@ -267,14 +273,14 @@ impl Defender {
         &mut self,
         sim: &mut Sim,
         time: SimTime,
-        detector: &str,
+        source: AlertSource,
         severity: Severity,
         subject: AlertSubject,
         message: String,
         meters: Vec<u32>,
         times: u64,
     ) {
-        let key = (detector.to_owned(), subject.clone());
+        let key = (source, subject.clone());
         // An alert stays open while it keeps firing within the hour, for at most six hours;
         // firing again at a higher severity raises it (and may trigger playbooks).
         if let Some((index, first, last, level)) = self.episodes.get_mut(&key)
@@ -289,7 +295,7 @@ impl Defender {
             }
             sim.alert_again(index, times, severity);
             if raised {
-                self.trigger(time, detector, severity, &subject);
+                self.trigger(time, source, severity, &subject);
             }
             return;
         }
@@ -297,7 +303,7 @@ impl Defender {
         meters.truncate(ALERT_METERS);
         let index = sim.raise_alert(AlertRecord {
             time,
-            detector: detector.to_owned(),
+            detector: source.to_string(),
             severity,
             message,
             subject: subject.clone(),
@@ -305,16 +311,14 @@ impl Defender {
             meters,
         });
         self.episodes.insert(key, (index, time, time, severity));
-        self.trigger(time, detector, severity, &subject);
+        self.trigger(time, source, severity, &subject);
     }
 
     /// Schedules the responses of every playbook the alert triggers (once per playbook and
     /// subject).
-    fn trigger(&mut self, time: SimTime, detector: &str, severity: Severity, subject: &AlertSubject) {
+    fn trigger(&mut self, time: SimTime, source: AlertSource, severity: Severity, subject: &AlertSubject) {
         for (i, p) in self.d.playbooks.iter().enumerate() {
-            let hit =
-                p.on.iter()
-                    .any(|o| o == detector || (o == "ids" && detector.starts_with("ids:")));
+            let hit = p.on.iter().any(|on| on.fires_on(source));
             if !hit || severity < p.severity {
                 continue;
             }
@@ -511,7 +515,7 @@ impl Defender {
             self.alert(
                 sim,
                 time,
-                DetectorKind::CommandRate.name(),
+                AlertSource::Detector(DetectorKind::CommandRate),
                 severity,
                 subject,
                 message,
@@ -553,7 +557,7 @@ impl Defender {
             self.alert(
                 sim,
                 time,
-                DetectorKind::InventoryDrift.name(),
+                AlertSource::Detector(DetectorKind::InventoryDrift),
                 severity,
                 AlertSubject::Meters(MeterSet::Relays),
                 format!("{n} relay(s) changed position without a command from the HES"),
@@ -610,7 +614,7 @@ impl Defender {
             self.alert(
                 sim,
                 SimTime(a.time_s * 1_000_000),
-                &format!("ids:{sid}"),
+                AlertSource::IdsRule(*sid),
                 severity,
                 subject,
                 format!("{msg} ({}:{} -> {}:{})", a.src, a.src_port, a.dst, a.dst_port),
@@ -644,7 +648,7 @@ impl Defender {
             self.alert(
                 sim,
                 now,
-                DetectorKind::FrameCounter.name(),
+                AlertSource::Detector(DetectorKind::FrameCounter),
                 Severity::High,
                 AlertSubject::Meters(MeterSet::Field),
                 format!("{n} frame(s) refused with a stale counter (a replay)"),
@@ -657,7 +661,7 @@ impl Defender {
             self.alert(
                 sim,
                 now,
-                DetectorKind::UnknownDevice.name(),
+                AlertSource::Detector(DetectorKind::UnknownDevice),
                 Severity::High,
                 AlertSubject::Meters(MeterSet::Field),
                 format!("{n} meter event(s): unknown network, failed authentication or legacy request"),
@@ -670,7 +674,7 @@ impl Defender {
             self.alert(
                 sim,
                 now,
-                DetectorKind::FirmwareDrift.name(),
+                AlertSource::Detector(DetectorKind::FirmwareDrift),
                 Severity::High,
                 AlertSubject::Meters(MeterSet::Signature),
                 format!("{n} firmware image(s) refused: the signature did not verify"),
@@ -734,7 +738,7 @@ impl Defender {
                 self.alert(
                     sim,
                     end,
-                    DetectorKind::FrequencyExcursion.name(),
+                    AlertSource::Detector(DetectorKind::FrequencyExcursion),
                     Severity::High,
                     AlertSubject::BulkSystem,
                     format!("frequency between {lo:.3} and {hi:.3} Hz, beyond ±{deviation_hz} Hz"),
@@ -774,7 +778,7 @@ impl Defender {
                                 self.alert(
                                     sim,
                                     end,
-                                    DetectorKind::ConsumptionBaseline.name(),
+                                    AlertSource::Detector(DetectorKind::ConsumptionBaseline),
                                     Severity::Medium,
                                     AlertSubject::Fleet,
                                     format!(
@@ -842,7 +846,7 @@ impl Defender {
                     self.alert(
                         sim,
                         end,
-                        DetectorKind::ZeroAtPeak.name(),
+                        AlertSource::Detector(DetectorKind::ZeroAtPeak),
                         Severity::Medium,
                         AlertSubject::Fleet,
                         format!(
@@ -923,7 +927,7 @@ impl Defender {
                     self.alert(
                         sim,
                         end,
-                        DetectorKind::MissingReadCluster.name(),
+                        AlertSource::Detector(DetectorKind::MissingReadCluster),
                         Severity::Medium,
                         AlertSubject::Collector(k as u32),
                         format!(
@@ -977,7 +981,7 @@ impl Defender {
             self.alert(
                 sim,
                 end,
-                DetectorKind::EnergyBalance.name(),
+                AlertSource::Detector(DetectorKind::EnergyBalance),
                 Severity::Medium,
                 AlertSubject::Feeder(f as u32),
                 format!(
@@ -1012,7 +1016,7 @@ impl Defender {
             self.alert(
                 sim,
                 end,
-                DetectorKind::EnergyBalance.name(),
+                AlertSource::Detector(DetectorKind::EnergyBalance),
                 Severity::Medium,
                 AlertSubject::Transformer(t as u32),
                 format!(
@@ -1051,7 +1055,7 @@ impl Defender {
                 self.alert(
                     sim,
                     end,
-                    DetectorKind::FirmwareDrift.name(),
+                    AlertSource::Detector(DetectorKind::FirmwareDrift),
                     Severity::High,
                     AlertSubject::FirmwareImage(version.clone()),
                     format!("{n} meter(s) run firmware {version}, which the utility never released"),
@@ -1075,7 +1079,7 @@ impl Defender {
                 self.alert(
                     sim,
                     end,
-                    DetectorKind::InventoryDrift.name(),
+                    AlertSource::Detector(DetectorKind::InventoryDrift),
                     Severity::High,
                     AlertSubject::Meters(MeterSet::SecurityLevel),
                     format!("{n} meter(s) now report the legacy security level"),

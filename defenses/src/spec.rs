@@ -203,6 +203,48 @@ impl DetectorKind {
     }
 }
 
+/// Who raised an alert: an anomaly detector, or one IDS rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertSource {
+    /// An anomaly detector.
+    Detector(DetectorKind),
+    /// The IDS rule of this signature id.
+    IdsRule(u32),
+}
+
+/// The name alerts and `metrics.json` give: the detector's, or `ids:<sid>`.
+impl std::fmt::Display for AlertSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AlertSource::Detector(kind) => f.write_str(kind.name()),
+            AlertSource::IdsRule(sid) => write!(f, "ids:{sid}"),
+        }
+    }
+}
+
+/// What triggers a playbook, as its `on` list names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// Alerts of one anomaly detector (`"command-rate"`).
+    Detector(DetectorKind),
+    /// Alerts of every IDS rule (`"ids"`).
+    AnyIdsRule,
+    /// Alerts of one IDS rule (`"ids:1000002"`).
+    IdsRule(u32),
+}
+
+impl Trigger {
+    /// Whether an alert from `source` triggers it.
+    pub fn fires_on(self, source: AlertSource) -> bool {
+        match (self, source) {
+            (Trigger::Detector(kind), AlertSource::Detector(raised)) => kind == raised,
+            (Trigger::AnyIdsRule, AlertSource::IdsRule(_)) => true,
+            (Trigger::IdsRule(sid), AlertSource::IdsRule(raised)) => sid == raised,
+            _ => false,
+        }
+    }
+}
+
 impl DetectorSpec {
     /// Which detector it is.
     pub fn kind(&self) -> DetectorKind {
@@ -603,8 +645,8 @@ pub struct DetectionSpec {
 /// A checked playbook.
 #[derive(Debug, Clone)]
 pub struct Playbook {
-    /// Detectors that trigger it.
-    pub on: Vec<String>,
+    /// What triggers it.
+    pub on: Vec<Trigger>,
     /// Least severity.
     pub severity: Severity,
     /// Delay.
@@ -759,14 +801,19 @@ impl DetectionSpec {
             if p.on.is_empty() {
                 return Err(err(at("on"), "name at least one detector"));
             }
+            let mut on = Vec::new();
             for (j, name) in p.on.iter().enumerate() {
-                let known = DETECTOR_NAMES.contains(&name.as_str())
-                    || name == "ids"
-                    || name
-                        .strip_prefix("ids:")
-                        .and_then(|s| s.parse::<u32>().ok())
-                        .is_some_and(|sid| rules.rules.iter().any(|r| r.sid == sid));
-                if !known {
+                let trigger = match (DetectorKind::from_name(name), name.strip_prefix("ids:")) {
+                    (Some(kind), _) => Some(Trigger::Detector(kind)),
+                    _ if name == "ids" => Some(Trigger::AnyIdsRule),
+                    (None, Some(sid)) => sid
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|&sid| rules.rules.iter().any(|r| r.sid == sid))
+                        .map(Trigger::IdsRule),
+                    (None, None) => None,
+                };
+                let Some(trigger) = trigger else {
                     return Err(err(
                         format!("playbooks[{i}].on[{j}]"),
                         format!(
@@ -774,7 +821,8 @@ impl DetectionSpec {
                             DETECTOR_NAMES.join(", ")
                         ),
                     ));
-                }
+                };
+                on.push(trigger);
             }
             if p.actions.is_empty() {
                 return Err(err(at("actions"), "name at least one response"));
@@ -807,7 +855,7 @@ impl DetectionSpec {
                 });
             }
             playbooks.push(Playbook {
-                on: p.on.clone(),
+                on,
                 severity: p.severity,
                 delay,
                 actions,
@@ -856,6 +904,42 @@ impl DetectionSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Playbooks are triggered by typed sources: a detector, every IDS rule, or one rule
+    /// by sid, never by comparing an alert's name with a prefix.
+    #[test]
+    fn playbook_triggers_match_alert_sources_by_type() {
+        let spec = DetectionSpec {
+            playbooks: vec![PlaybookSpec {
+                on: vec!["command-rate".into(), "ids".into()],
+                severity: Severity::Medium,
+                delay: "10m".into(),
+                actions: vec![ResponseSpec::FreezeBulk(10)],
+            }],
+            ..DetectionSpec::default()
+        };
+        let checked = spec.check(&[]).expect("valid");
+        let on = &checked.playbooks[0].on;
+        assert_eq!(on, &[Trigger::Detector(DetectorKind::CommandRate), Trigger::AnyIdsRule]);
+        let fired = |source| on.iter().any(|t| t.fires_on(source));
+        assert!(fired(AlertSource::Detector(DetectorKind::CommandRate)));
+        assert!(fired(AlertSource::IdsRule(1_000_002)));
+        assert!(!fired(AlertSource::Detector(DetectorKind::ZeroAtPeak)));
+        assert!(Trigger::IdsRule(7).fires_on(AlertSource::IdsRule(7)));
+        assert!(!Trigger::IdsRule(7).fires_on(AlertSource::IdsRule(8)));
+        assert_eq!(AlertSource::IdsRule(7).to_string(), "ids:7");
+        assert_eq!(
+            AlertSource::Detector(DetectorKind::FrameCounter).to_string(),
+            "frame-counter"
+        );
+        // A rule that is not in ids_rules, or a misspelt detector, is refused by path.
+        for name in ["ids:7", "command_rate"] {
+            let mut wrong = spec.clone();
+            wrong.playbooks[0].on = vec![name.into()];
+            let e = wrong.check(&[]).expect_err("refused");
+            assert_eq!(e.field, "playbooks[0].on[0]");
+        }
+    }
 
     /// Detectors are looked up by kind, not by a name someone could misspell: every variant
     /// has its own kind, and the names scenarios, alerts and playbooks use follow from it.
