@@ -103,8 +103,7 @@ pub struct Defender {
     downgrades_seen: usize,
     images_seen: usize,
     // Detector state.
-    by_account: BTreeMap<u16, VecDeque<(SimTime, u32)>>,
-    fleet_window: VecDeque<(SimTime, u32)>,
+    command_rate: CommandRateState,
     /// Per meter: the relay position the HES last commanded.
     hes_relay: Vec<Commanded>,
     /// Per meter: whether the CIS has it disconnected (the utility's own say).
@@ -114,11 +113,8 @@ pub struct Defender {
     /// Firmware jobs of the HES that may still be transferring (their collectors' channels are
     /// busy: missing reads there are the campaign's, not an attack's).
     firmware_jobs: Vec<u32>,
-    ratio: Option<f64>,
-    ratio_run: u32,
-    feeder_gap: Vec<Option<f64>>,
-    feeder_run: Vec<u32>,
-    transformer_last: Vec<(u64, u64)>,
+    baseline: BaselineState,
+    balance: BalanceState,
     /// Until when storm restoration (cold-load pickup) excuses the fleet's load.
     storm_until: SimTime,
     /// Per meter: whether it was already reported at the legacy level.
@@ -149,6 +145,36 @@ pub struct Defender {
     visited: BTreeSet<u32>,
     isolated_until: Option<SimTime>,
     log: ResponseLog,
+}
+
+/// What the command-rate detector remembers: unplanned requests within its window.
+#[derive(Debug, Default)]
+struct CommandRateState {
+    /// Per account: (time, meters named) of its unplanned requests.
+    by_account: BTreeMap<u16, VecDeque<(SimTime, u32)>>,
+    /// The same for all accounts together.
+    fleet_window: VecDeque<(SimTime, u32)>,
+}
+
+/// What the consumption-baseline detector has learnt.
+#[derive(Debug, Default)]
+struct BaselineState {
+    /// The fleet's load over the profiles' expectation, learnt slowly (none before the first
+    /// interval that counts).
+    ratio: Option<f64>,
+    /// Intervals in a row beyond the deviation.
+    run: u32,
+}
+
+/// What the energy-balance detector has learnt, per feeder and transformer.
+#[derive(Debug)]
+struct BalanceState {
+    /// Per feeder: its usual unaccounted share (technical losses), learnt slowly.
+    feeder_gap: Vec<Option<f64>>,
+    /// Per feeder: intervals in a row beyond the gap.
+    feeder_run: Vec<u32>,
+    /// Per transformer: true and registered energy at the last read cycle, mWh.
+    transformer_last: Vec<(u64, u64)>,
 }
 
 /// The relay position the HES last commanded a meter to.
@@ -200,17 +226,17 @@ impl Defender {
             forgeries_seen: 0,
             downgrades_seen: 0,
             images_seen: 0,
-            by_account: BTreeMap::new(),
-            fleet_window: VecDeque::new(),
+            command_rate: CommandRateState::default(),
             hes_relay: vec![Commanded::Nothing; n_meters],
             cis_open: vec![false; n_meters],
             unplanned_open: BTreeSet::new(),
             firmware_jobs: Vec::new(),
-            ratio: None,
-            ratio_run: 0,
-            feeder_gap: vec![None; n_feeders],
-            feeder_run: vec![0; n_feeders],
-            transformer_last: vec![(0, 0); n_transformers],
+            baseline: BaselineState::default(),
+            balance: BalanceState {
+                feeder_gap: vec![None; n_feeders],
+                feeder_run: vec![0; n_feeders],
+                transformer_last: vec![(0, 0); n_transformers],
+            },
             storm_until: SimTime::ZERO,
             legacy_seen: vec![false; n_meters],
             last_firmware: vec![0; n_meters],
@@ -474,18 +500,23 @@ impl Defender {
                 continue;
             }
             let a = index.unwrap_or(Credential::HES_PROCESS);
-            let q = self.by_account.entry(a).or_default();
+            let q = self.command_rate.by_account.entry(a).or_default();
             q.push_back((time, meters));
             while q.front().is_some_and(|&(t, _)| t.0 + window < now.0) {
                 q.pop_front();
             }
-            self.fleet_window.push_back((time, meters));
-            while self.fleet_window.front().is_some_and(|&(t, _)| t.0 + window < now.0) {
-                self.fleet_window.pop_front();
+            self.command_rate.fleet_window.push_back((time, meters));
+            while self
+                .command_rate
+                .fleet_window
+                .front()
+                .is_some_and(|&(t, _)| t.0 + window < now.0)
+            {
+                self.command_rate.fleet_window.pop_front();
             }
             let named: u64 = q.iter().map(|&(_, m)| u64::from(m)).sum();
             let requests = q.len() as u64;
-            let fleet: u64 = self.fleet_window.iter().map(|&(_, m)| u64::from(m)).sum();
+            let fleet: u64 = self.command_rate.fleet_window.iter().map(|&(_, m)| u64::from(m)).sum();
             let what = CommandKind::NAMES.get(kind).copied().unwrap_or("?");
             if named > u64::from(account_meters) || requests > u64::from(account_requests) {
                 let severity =
@@ -767,13 +798,13 @@ impl Defender {
             let excused = self.in_demand_response(start, end) || end <= self.storm_until || share_on < 0.5;
             if expected > 0.0 && !excused {
                 let r = kw / (expected * share_on);
-                match self.ratio {
-                    None => self.ratio = Some(r),
+                match self.baseline.ratio {
+                    None => self.baseline.ratio = Some(r),
                     Some(base) => {
                         let off = (r / base - 1.0).abs();
                         if off > deviation {
-                            self.ratio_run += 1;
-                            if self.ratio_run >= intervals {
+                            self.baseline.run += 1;
+                            if self.baseline.run >= intervals {
                                 let dir = if r > base { "above" } else { "below" };
                                 self.alert(
                                     sim,
@@ -784,20 +815,20 @@ impl Defender {
                                     format!(
                                         "fleet load {:.0}% {dir} the baseline for {} intervals",
                                         off * 100.0,
-                                        self.ratio_run
+                                        self.baseline.run
                                     ),
                                     Vec::new(),
                                     1,
                                 );
                             }
                         } else {
-                            self.ratio_run = 0;
-                            self.ratio = Some(base + 0.05 * (r - base));
+                            self.baseline.run = 0;
+                            self.baseline.ratio = Some(base + 0.05 * (r - base));
                         }
                     }
                 }
             } else {
-                self.ratio_run = 0;
+                self.baseline.run = 0;
             }
         }
     }
@@ -957,21 +988,21 @@ impl Defender {
                     let scada_wh = f64::from(records.scada_kw.get(s * nf + f).copied().unwrap_or(0.0)) * 250.0;
                     let reported = records.feeder_reported_wh.get(s * nf + f).copied().unwrap_or(0) as f64;
                     if !grid.feeders[f].energized || scada_wh < 1000.0 || excused {
-                        self.feeder_run[f] = 0;
+                        self.balance.feeder_run[f] = 0;
                         continue;
                     }
                     let g = 1.0 - reported / scada_wh;
-                    match self.feeder_gap[f] {
-                        None => self.feeder_gap[f] = Some(g),
+                    match self.balance.feeder_gap[f] {
+                        None => self.balance.feeder_gap[f] = Some(g),
                         Some(base) if (g - base).abs() > gap => {
-                            self.feeder_run[f] += 1;
-                            if self.feeder_run[f] == intervals {
+                            self.balance.feeder_run[f] += 1;
+                            if self.balance.feeder_run[f] == intervals {
                                 hits.push((f, g, base));
                             }
                         }
                         Some(base) => {
-                            self.feeder_run[f] = 0;
-                            self.feeder_gap[f] = Some(base + 0.05 * (g - base));
+                            self.balance.feeder_run[f] = 0;
+                            self.balance.feeder_gap[f] = Some(base + 0.05 * (g - base));
                         }
                     }
                 }
@@ -1004,14 +1035,14 @@ impl Defender {
             .collect();
         let mut hits = Vec::new();
         for (t, &(tru, reg)) in now.iter().enumerate() {
-            let (t0, r0) = self.transformer_last.get(t).copied().unwrap_or((0, 0));
+            let (t0, r0) = self.balance.transformer_last.get(t).copied().unwrap_or((0, 0));
             let (dt, dr) = (tru.saturating_sub(t0), reg.saturating_sub(r0));
             // At least 1 kWh through the transformer over the cycle.
             if dt >= 1_000_000 && (dt as f64 - dr as f64).abs() / dt as f64 > max_gap {
                 hits.push((t, 1.0 - dr as f64 / dt as f64));
             }
         }
-        self.transformer_last = now;
+        self.balance.transformer_last = now;
         for (t, g) in hits {
             self.alert(
                 sim,
