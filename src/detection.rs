@@ -12,6 +12,7 @@
 use amirange_attackers::Report;
 use amirange_defenses::Defender;
 use amirange_sim::engine::Sim;
+use amirange_sim::records::AlertSubject;
 use amirange_sim::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
 use serde::Serialize;
 
@@ -87,23 +88,19 @@ pub struct Scored {
 }
 
 /// Meters an alert points at: its own list, or those of the feeder, transformer or collector
-/// its subject names.
-fn alert_meters(sim: &Sim, meters: &[u32], subject: &str) -> Vec<u32> {
+/// its subject names (none for any other subject: it matches by time alone).
+fn alert_meters(sim: &Sim, meters: &[u32], subject: &AlertSubject) -> Vec<u32> {
     if !meters.is_empty() {
         return meters.to_vec();
     }
-    let mut parts = subject.split(' ');
-    let (Some(what), Some(n)) = (parts.next(), parts.next().and_then(|n| n.parse::<u32>().ok())) else {
-        return Vec::new();
-    };
     let net = sim.network();
-    match what {
-        "feeder" if (n as usize) < net.feeders.len() => sim.grid().meters_of(n).to_vec(),
-        "transformer" => (0..net.meters.len() as u32)
+    match *subject {
+        AlertSubject::Feeder(n) if (n as usize) < net.feeders.len() => sim.grid().meters_of(n).to_vec(),
+        AlertSubject::Transformer(n) => (0..net.meters.len() as u32)
             .filter(|&m| net.meters[m as usize].transformer == n)
             .collect(),
         // The collector a meter belongs to, as the detector counts it.
-        "collector" => (0..net.meters.len() as u32)
+        AlertSubject::Collector(n) => (0..net.meters.len() as u32)
             .filter(|&m| sim.net_state().home_collector.get(m as usize) == Some(&n))
             .collect(),
         _ => Vec::new(),
@@ -246,7 +243,10 @@ pub fn score(sim: &Sim, reports: &[Report], defender: Option<&Defender>, preset:
         responses: log
             .actions
             .iter()
-            .map(|(t, what, subject)| format!("{:.0}s {what} {subject}", t.0 as f64 / 1e6))
+            .map(|(t, what, subject)| {
+                let subject = subject.as_ref().map(AlertSubject::to_string).unwrap_or_default();
+                format!("{:.0}s {what} {subject}", t.0 as f64 / 1e6)
+            })
             .collect(),
         reconnected: log.reconnected,
         rolled_back: log.rolled_back,
@@ -275,4 +275,43 @@ pub fn score(sim: &Sim, reports: &[Report], defender: Option<&Defender>, preset:
 
 fn round4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
+}
+
+#[cfg(test)]
+mod tests {
+    use amirange_sim::config::SimConfig;
+    use amirange_sim::model::{CustomerClass, LinkKind};
+    use amirange_sim::network::{LinkParams, Network};
+    use amirange_sim::records::MeterSet;
+    use amirange_sim::time::{CivilDateTime, SimDuration};
+
+    use super::*;
+
+    /// Scoring turns only the places an alert names into meters: an account (or anything
+    /// else) whose name reads like a place matches by time alone, as the module promises,
+    /// instead of being parsed into the place.
+    #[test]
+    fn only_named_places_point_an_alert_at_meters() {
+        let start = CivilDateTime::parse("2026-01-15").expect("a date");
+        let config = SimConfig::with_defaults(7, start, SimDuration::from_days(1));
+        let network = Network::small(
+            LinkParams::typical(),
+            (0..6).map(|_| (CustomerClass::Residential, LinkKind::Plc)),
+        );
+        let sim = Sim::new(config, network).expect("a valid world");
+        let all: Vec<u32> = (0..6).collect();
+        assert_eq!(alert_meters(&sim, &[], &AlertSubject::Transformer(0)), all);
+        assert_eq!(alert_meters(&sim, &[], &AlertSubject::Feeder(0)), all);
+        assert!(
+            alert_meters(&sim, &[], &AlertSubject::Feeder(1)).is_empty(),
+            "no feeder 1"
+        );
+        assert!(alert_meters(&sim, &[], &AlertSubject::Account("transformer 0".into())).is_empty());
+        assert!(alert_meters(&sim, &[], &AlertSubject::Fleet).is_empty());
+        // An alert's own meters come first.
+        assert_eq!(
+            alert_meters(&sim, &[4], &AlertSubject::Meters(MeterSet::Field)),
+            vec![4]
+        );
+    }
 }

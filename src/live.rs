@@ -35,6 +35,7 @@ use amirange_range::session::{Engine, TICK_S};
 use amirange_sim::config::INTERVAL;
 use amirange_sim::engine::{Input, Sim};
 use amirange_sim::model::{Cause, LinkKind};
+use amirange_sim::records::AlertSubject;
 use amirange_sim::time::{SimDuration, SimTime};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -523,7 +524,7 @@ impl LiveEngine {
                 let no_attack = (!self.attack_begun()).then(|| "no attack had begun".to_owned());
                 let back = now + SimDuration::from_minutes(u64::from(*minutes));
                 let (d, sim) = defender(self.running()?)?;
-                d.respond_now(sim, Response::FreezeBulk(BULK_METERS), "")
+                d.respond_now(sim, Response::FreezeBulk(BULK_METERS), None)
                     .map_err(|e| e.to_string())?;
                 if back < sim.horizon() {
                     sim.schedule(back, Input::FreezeBulk { above: None })
@@ -547,8 +548,12 @@ impl LiveEngine {
                 let innocent =
                     (!self.account_compromised(account)).then(|| format!("no attacker held or used {account}"));
                 let (d, sim) = defender(self.running()?)?;
-                d.respond_now(sim, Response::RevokeAccount, account)
-                    .map_err(|e| e.to_string())?;
+                d.respond_now(
+                    sim,
+                    Response::RevokeAccount,
+                    Some(AlertSubject::Account(account.clone())),
+                )
+                .map_err(|e| e.to_string())?;
                 self.revoked.insert(account.clone());
                 ("revoke-account", account.clone(), innocent)
             }
@@ -559,7 +564,7 @@ impl LiveEngine {
                 defender(self.running()?)?;
                 let no_attack = (!self.attack_begun()).then(|| "no attack had begun".to_owned());
                 let (d, sim) = defender(self.running()?)?;
-                d.respond_now(sim, Response::IsolateHes(HES_REBUILD), "")
+                d.respond_now(sim, Response::IsolateHes(HES_REBUILD), None)
                     .map_err(|e| e.to_string())?;
                 self.isolated = true;
                 ("isolate-hes", format!("rebuilt after {HES_REBUILD}"), no_attack)
@@ -569,7 +574,7 @@ impl LiveEngine {
                     return Err("the rollback is under way already (it goes on to the end of the exercise)".into());
                 }
                 let (d, sim) = defender(self.running()?)?;
-                d.respond_now(sim, Response::RollbackFirmware, "")
+                d.respond_now(sim, Response::RollbackFirmware, None)
                     .map_err(|e| e.to_string())?;
                 self.rolling_back = true;
                 ("rollback-firmware", String::new(), None)
@@ -582,7 +587,7 @@ impl LiveEngine {
                     );
                 }
                 let (d, sim) = defender(self.running()?)?;
-                d.respond_now(sim, Response::DispatchCrews, "")
+                d.respond_now(sim, Response::DispatchCrews, None)
                     .map_err(|e| e.to_string())?;
                 self.crews_out = true;
                 ("dispatch-crews", "to meters that no longer answer".to_owned(), None)
@@ -613,7 +618,7 @@ impl LiveEngine {
             }
             Action::SetThreshold { detector, field, value } => {
                 let (d, _) = defender(self.running()?)?;
-                d.set_threshold(detector, field, *value)?;
+                d.set_threshold(detector, field, *value).map_err(|e| e.to_string())?;
                 ("set-threshold", format!("{detector}.{field} = {value}"), None)
             }
             _ => return Err(format!("`{}` is not a blue action", action.name())),
@@ -645,7 +650,7 @@ impl LiveEngine {
             };
             self.crews_queued.remove(&t);
             let (d, sim) = defender(self.running()?)?;
-            d.respond_now(sim, Response::InspectMeters, &format!("transformer {t}"))
+            d.respond_now(sim, Response::InspectMeters, Some(AlertSubject::Transformer(t)))
                 .map_err(|e| e.to_string())?;
             let net = sim.network();
             let Some(at) = net.transformers.get(t as usize).map(|t| t.pos) else {
@@ -659,7 +664,7 @@ impl LiveEngine {
                 d(a).total_cmp(&d(b))
             });
             if let Some(c) = closest {
-                d.respond_now(sim, Response::HuntJammer, &format!("collector {c}"))
+                d.respond_now(sim, Response::HuntJammer, Some(AlertSubject::Collector(c as u32)))
                     .map_err(|e| e.to_string())?;
             }
         }
@@ -1110,6 +1115,21 @@ pub const TICK_US: u64 = TICK_S * MICROS;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The live range checks `set-threshold` against its own table before the defender sees
+    /// it; that table must be the one the detectors declare, field for field.
+    #[test]
+    fn the_range_tunables_are_the_ones_the_detectors_declare() {
+        let range = amirange_range::messages::TUNABLES;
+        let detectors = amirange_defenses::spec::TUNABLES;
+        assert_eq!(range.len(), detectors.len());
+        for (r, d) in range.iter().zip(detectors) {
+            assert_eq!(
+                (r.detector, r.field, r.min, r.max, r.whole, r.unit),
+                (d.detector.name(), d.field, d.min, d.max, d.whole, d.unit)
+            );
+        }
+    }
 
     #[test]
     fn the_jammer_reach_index_agrees_with_a_scan_of_every_meter() {

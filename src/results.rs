@@ -294,7 +294,7 @@ pub fn alerts_csv(scenario: &Scenario, records: &RunRecords, metrics: &Metrics) 
             time.to_string().as_str(),
             &a.detector,
             a.severity.name(),
-            &a.subject,
+            &a.subject.to_string(),
             &a.count.to_string(),
             &(!attack.is_empty()).to_string(),
             attack,

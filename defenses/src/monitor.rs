@@ -26,12 +26,12 @@ use amirange_sim::engine::{Input, Sim, SimError};
 use amirange_sim::hes::{CommandKind, CommandRequest, Credential, Role};
 use amirange_sim::model::Cause;
 use amirange_sim::operations::WorkOrder;
-use amirange_sim::records::{AlertRecord, Endpoint, FlowRecord, Severity};
+use amirange_sim::records::{AlertRecord, AlertSubject, Endpoint, FlowRecord, MeterSet, Severity};
 use amirange_sim::time::{SimDuration, SimTime};
 
 use crate::addresses;
 use crate::ids::{Flow, Ids, IdsAlert, Proto, Track};
-use crate::spec::{Detection, DetectorSpec, Response};
+use crate::spec::{AlertSource, Detection, DetectorKind, DetectorSpec, Response, ThresholdError};
 
 /// Alerts of one detector about one subject this close to the last one are the same alert.
 const COALESCE: SimDuration = SimDuration::from_hours(1);
@@ -45,24 +45,32 @@ const ROLLBACK_RETRY: SimDuration = SimDuration::from_hours(6);
 const JAMMER_SEARCH_M: f32 = 3000.0;
 /// Meters an alert lists at most.
 const ALERT_METERS: usize = 20;
-const CONNECT: usize = 0;
-const DISCONNECT: usize = 1;
-const FIRMWARE: usize = 3;
-const DEMAND_RESPONSE: usize = 5;
+/// The work calendar names its commands by [`CommandKind::index`].
+const CONNECT: usize = CommandKind::Connect.index();
+/// See [`CONNECT`].
+const DISCONNECT: usize = CommandKind::Disconnect.index();
+/// See [`CONNECT`].
+const DEMAND_RESPONSE: usize = CommandKind::DemandResponse {
+    reduction: 0.0,
+    duration: SimDuration::ZERO,
+}
+.index();
 
 /// The response a playbook scheduled and that still has to be carried out.
 #[derive(Debug, Clone)]
 struct Pending {
     at: SimTime,
     response: Response,
-    subject: String,
+    /// What it is aimed at: the subject of the alert that triggered it, or what a person named.
+    subject: Option<AlertSubject>,
 }
 
 /// What the defender did, for the result files.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ResponseLog {
-    /// Responses carried out: (time, response, subject).
-    pub actions: Vec<(SimTime, String, String)>,
+    /// Responses carried out: (time, response, what it was aimed at: the subject of the alert
+    /// that triggered it, or what a person named).
+    pub actions: Vec<(SimTime, String, Option<AlertSubject>)>,
     /// Meters reconnected through the HES.
     pub reconnected: u64,
     /// Meters put back on the installed image through the HES.
@@ -95,10 +103,9 @@ pub struct Defender {
     downgrades_seen: usize,
     images_seen: usize,
     // Detector state.
-    by_account: BTreeMap<u16, VecDeque<(SimTime, u32)>>,
-    fleet_window: VecDeque<(SimTime, u32)>,
-    /// Per meter: the relay position the HES last commanded (0 none, 1 closed, 2 open).
-    hes_relay: Vec<u8>,
+    command_rate: CommandRateState,
+    /// Per meter: the relay position the HES last commanded.
+    hes_relay: Vec<Commanded>,
     /// Per meter: whether the CIS has it disconnected (the utility's own say).
     cis_open: Vec<bool>,
     /// Meters whose relay is open without the utility's say.
@@ -106,11 +113,8 @@ pub struct Defender {
     /// Firmware jobs of the HES that may still be transferring (their collectors' channels are
     /// busy: missing reads there are the campaign's, not an attack's).
     firmware_jobs: Vec<u32>,
-    ratio: Option<f64>,
-    ratio_run: u32,
-    feeder_gap: Vec<Option<f64>>,
-    feeder_run: Vec<u32>,
-    transformer_last: Vec<(u64, u64)>,
+    baseline: BaselineState,
+    balance: BalanceState,
     /// Until when storm restoration (cold-load pickup) excuses the fleet's load.
     storm_until: SimTime,
     /// Per meter: whether it was already reported at the legacy level.
@@ -119,8 +123,9 @@ pub struct Defender {
     last_firmware: Vec<u16>,
     unapproved_seen: BTreeSet<u16>,
     /// Open alerts per (detector, subject): index, first and last firing, severity.
-    episodes: BTreeMap<(String, String), (usize, SimTime, SimTime, Severity)>,
-    fired: BTreeSet<(usize, usize, String)>,
+    episodes: BTreeMap<(AlertSource, AlertSubject), (usize, SimTime, SimTime, Severity)>,
+    /// Responses scheduled per (playbook, response, subject; none for responses that act once).
+    fired: BTreeSet<(usize, usize, Option<AlertSubject>)>,
     /// Meters the CIS has disconnected, counted.
     cis_off: u64,
     /// Meters restoration asked to reconnect, and when it may ask again.
@@ -142,8 +147,52 @@ pub struct Defender {
     log: ResponseLog,
 }
 
-fn relay_state(open: bool) -> u8 {
-    if open { 2 } else { 1 }
+/// What the command-rate detector remembers: unplanned requests within its window.
+#[derive(Debug, Default)]
+struct CommandRateState {
+    /// Per account: (time, meters named) of its unplanned requests.
+    by_account: BTreeMap<u16, VecDeque<(SimTime, u32)>>,
+    /// The same for all accounts together.
+    fleet_window: VecDeque<(SimTime, u32)>,
+}
+
+/// What the consumption-baseline detector has learnt.
+#[derive(Debug, Default)]
+struct BaselineState {
+    /// The fleet's load over the profiles' expectation, learnt slowly (none before the first
+    /// interval that counts).
+    ratio: Option<f64>,
+    /// Intervals in a row beyond the deviation.
+    run: u32,
+}
+
+/// What the energy-balance detector has learnt, per feeder and transformer.
+#[derive(Debug)]
+struct BalanceState {
+    /// Per feeder: its usual unaccounted share (technical losses), learnt slowly.
+    feeder_gap: Vec<Option<f64>>,
+    /// Per feeder: intervals in a row beyond the gap.
+    feeder_run: Vec<u32>,
+    /// Per transformer: true and registered energy at the last read cycle, mWh.
+    transformer_last: Vec<(u64, u64)>,
+}
+
+/// The relay position the HES last commanded a meter to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Commanded {
+    /// It never commanded one (any relay event is then news to it).
+    Nothing,
+    /// Closed (a connect).
+    Closed,
+    /// Open (a disconnect).
+    Open,
+}
+
+impl Commanded {
+    /// The position a relay event reports.
+    fn reported(open: bool) -> Commanded {
+        if open { Commanded::Open } else { Commanded::Closed }
+    }
 }
 
 impl Defender {
@@ -177,17 +226,17 @@ impl Defender {
             forgeries_seen: 0,
             downgrades_seen: 0,
             images_seen: 0,
-            by_account: BTreeMap::new(),
-            fleet_window: VecDeque::new(),
-            hes_relay: vec![0; n_meters],
+            command_rate: CommandRateState::default(),
+            hes_relay: vec![Commanded::Nothing; n_meters],
             cis_open: vec![false; n_meters],
             unplanned_open: BTreeSet::new(),
             firmware_jobs: Vec::new(),
-            ratio: None,
-            ratio_run: 0,
-            feeder_gap: vec![None; n_feeders],
-            feeder_run: vec![0; n_feeders],
-            transformer_last: vec![(0, 0); n_transformers],
+            baseline: BaselineState::default(),
+            balance: BalanceState {
+                feeder_gap: vec![None; n_feeders],
+                feeder_run: vec![0; n_feeders],
+                transformer_last: vec![(0, 0); n_transformers],
+            },
             storm_until: SimTime::ZERO,
             legacy_seen: vec![false; n_meters],
             last_firmware: vec![0; n_meters],
@@ -224,12 +273,24 @@ impl Defender {
     /// Names of its detectors, IDS rules as `ids:<sid>`, in the order `metrics.json` lists them.
     pub fn detector_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.d.detectors.iter().map(|d| d.name().to_owned()).collect();
-        names.extend(self.d.rules.rules.iter().map(|r| format!("ids:{}", r.sid)));
+        names.extend(
+            self.d
+                .rules
+                .rules
+                .iter()
+                .map(|r| AlertSource::IdsRule(r.sid).to_string()),
+        );
         names
     }
 
-    fn has(&self, name: &str) -> Option<&DetectorSpec> {
-        self.d.detectors.iter().find(|d| d.name() == name)
+    /// Whether the detector of `kind` is in force.
+    fn runs(&self, kind: DetectorKind) -> bool {
+        self.d.detectors.iter().any(|d| d.kind() == kind)
+    }
+
+    /// The thresholds of the detector in force that `fields` picks out by its variant.
+    fn thresholds<T>(&self, fields: impl Fn(&DetectorSpec) -> Option<T>) -> Option<T> {
+        self.d.detectors.iter().find_map(fields)
     }
 
     /// Raises an alert, or counts it into an open one of the same detector and subject.
@@ -238,14 +299,14 @@ impl Defender {
         &mut self,
         sim: &mut Sim,
         time: SimTime,
-        detector: &str,
+        source: AlertSource,
         severity: Severity,
-        subject: String,
+        subject: AlertSubject,
         message: String,
         meters: Vec<u32>,
         times: u64,
     ) {
-        let key = (detector.to_owned(), subject.clone());
+        let key = (source, subject.clone());
         // An alert stays open while it keeps firing within the hour, for at most six hours;
         // firing again at a higher severity raises it (and may trigger playbooks).
         if let Some((index, first, last, level)) = self.episodes.get_mut(&key)
@@ -260,7 +321,7 @@ impl Defender {
             }
             sim.alert_again(index, times, severity);
             if raised {
-                self.trigger(time, detector, severity, &subject);
+                self.trigger(time, source, severity, &subject);
             }
             return;
         }
@@ -268,7 +329,7 @@ impl Defender {
         meters.truncate(ALERT_METERS);
         let index = sim.raise_alert(AlertRecord {
             time,
-            detector: detector.to_owned(),
+            detector: source.to_string(),
             severity,
             message,
             subject: subject.clone(),
@@ -276,49 +337,48 @@ impl Defender {
             meters,
         });
         self.episodes.insert(key, (index, time, time, severity));
-        self.trigger(time, detector, severity, &subject);
+        self.trigger(time, source, severity, &subject);
     }
 
     /// Schedules the responses of every playbook the alert triggers (once per playbook and
     /// subject).
-    fn trigger(&mut self, time: SimTime, detector: &str, severity: Severity, subject: &str) {
+    fn trigger(&mut self, time: SimTime, source: AlertSource, severity: Severity, subject: &AlertSubject) {
         for (i, p) in self.d.playbooks.iter().enumerate() {
-            let hit =
-                p.on.iter()
-                    .any(|o| o == detector || (o == "ids" && detector.starts_with("ids:")));
+            let hit = p.on.iter().any(|on| on.fires_on(source));
             if !hit || severity < p.severity {
                 continue;
             }
             // Responses aimed at what the alert names (an account, a host, a transformer, a
             // collector) fire once per subject; the others once.
             for (j, a) in p.actions.iter().enumerate() {
-                let key = if a.per_subject() {
-                    subject.to_owned()
-                } else {
-                    String::new()
-                };
+                let key = a.per_subject().then(|| subject.clone());
                 if !self.fired.insert((i, j, key)) {
                     continue;
                 }
                 self.pending.push(Pending {
                     at: time + p.delay,
                     response: a.clone(),
-                    subject: subject.to_owned(),
+                    subject: Some(subject.clone()),
                 });
             }
         }
     }
 
     /// A response a person orders now (a live exercise's blue team), outside any playbook:
-    /// carried out at `sim.now()` as a playbook's would be, aimed at `subject` (an account
-    /// name, `"transformer N"`, `"collector N"`, a host address) where the response needs one.
-    /// Logged in [`ResponseLog`] like the playbooks' responses.
-    pub fn respond_now(&mut self, sim: &mut Sim, response: Response, subject: &str) -> Result<(), SimError> {
+    /// carried out at `sim.now()` as a playbook's would be, aimed at `subject` (an account, a
+    /// transformer, a collector, a host) where the response needs one. Logged in
+    /// [`ResponseLog`] like the playbooks' responses.
+    pub fn respond_now(
+        &mut self,
+        sim: &mut Sim,
+        response: Response,
+        subject: Option<AlertSubject>,
+    ) -> Result<(), SimError> {
         let now = sim.now();
         self.pending.push(Pending {
             at: now,
             response,
-            subject: subject.to_owned(),
+            subject,
         });
         // Only what is due: restoration, rollbacks and crews keep their own pace.
         self.carry_out_due(sim, now)
@@ -326,59 +386,25 @@ impl Defender {
 
     /// Changes a numeric threshold of a detector in force (a live exercise's blue team):
     /// `field` as the scenario's `defenses` section names it (e.g. `account_meters` of
-    /// `command-rate`). Refused, with the reason, for a detector not in force, a field it does
-    /// not have or that is not a number, or a value out of range (not finite, below 0, a
-    /// fraction for a count, a share above 1).
-    pub fn set_threshold(&mut self, detector: &str, field: &str, value: f64) -> Result<(), String> {
-        let Some(i) = self.d.detectors.iter().position(|d| d.name() == detector) else {
+    /// `command-rate`), within the range the detector declares for it ([`TUNABLES`]). Refused,
+    /// with the reason and nothing changed, for a detector not in force or a field or value
+    /// it does not allow.
+    ///
+    /// [`TUNABLES`]: crate::spec::TUNABLES
+    pub fn set_threshold(&mut self, detector: &str, field: &str, value: f64) -> Result<(), ThresholdError> {
+        let kind = DetectorKind::from_name(detector);
+        let Some(spec) = self.d.detectors.iter_mut().find(|d| Some(d.kind()) == kind) else {
             let names: Vec<&str> = self.d.detectors.iter().map(|d| d.name()).collect();
-            return Err(format!(
-                "no detector `{detector}` is in force (in force: {})",
-                names.join(", ")
-            ));
-        };
-        let mut json = serde_json::to_value(&self.d.detectors[i]).map_err(|e| e.to_string())?;
-        let fields = json
-            .as_object_mut()
-            .and_then(|o| o.values_mut().next())
-            .and_then(|v| v.as_object_mut())
-            .ok_or_else(|| format!("`{detector}` has no thresholds"))?;
-        let numeric: Vec<String> = fields
-            .iter()
-            .filter(|(_, v)| v.is_number())
-            .map(|(k, _)| k.clone())
-            .collect();
-        let Some(old) = fields.get_mut(field).filter(|v| v.is_number()) else {
-            return Err(format!(
-                "`{detector}` has no numeric field `{field}` (it has: {})",
-                if numeric.is_empty() {
+            return Err(ThresholdError::NotInForce {
+                detector: detector.to_owned(),
+                in_force: if names.is_empty() {
                     "none".to_owned()
                 } else {
-                    numeric.join(", ")
-                }
-            ));
+                    names.join(", ")
+                },
+            });
         };
-        if !value.is_finite() || value < 0.0 {
-            return Err(format!("`{field}` must be a number of at least 0, not {value}"));
-        }
-        if field.contains("share") && value > 1.0 {
-            return Err(format!("`{field}` is a share: at most 1, not {value}"));
-        }
-        *old = if old.is_u64() {
-            if value.fract() != 0.0 || value > f64::from(u32::MAX) {
-                return Err(format!("`{field}` is a count: a whole number, not {value}"));
-            }
-            serde_json::Value::from(value as u64)
-        } else {
-            serde_json::Value::from(value)
-        };
-        let changed: DetectorSpec = serde_json::from_value(json).map_err(|e| format!("`{field}`: {e}"))?;
-        // The same checks as the scenario's `defenses` section.
-        changed
-            .check_fields(&|f| f.to_owned())
-            .map_err(|e| format!("`{}` {}", e.field, e.message))?;
-        self.d.detectors[i] = changed;
-        Ok(())
+        spec.set_threshold(field, value)
     }
 
     /// Looks at everything that arrived up to the present and acts on it.
@@ -428,15 +454,15 @@ impl Defender {
 
     /// New requests at the HES: the command-rate detector; new jobs: what the HES commanded.
     fn commands(&mut self, sim: &mut Sim, now: SimTime) {
-        let rate = match self.has("command-rate") {
-            Some(&DetectorSpec::CommandRate {
+        let rate = self.thresholds(|d| match *d {
+            DetectorSpec::CommandRate {
                 account_meters,
                 account_requests,
                 fleet_meters,
                 ..
-            }) => Some((account_meters, account_requests, fleet_meters)),
+            } => Some((account_meters, account_requests, fleet_meters)),
             _ => None,
-        };
+        });
         let window = self.d.command_window.as_micros();
         let hes = sim.hes();
         let accounts: Vec<String> = hes.config.accounts.iter().map(|a| a.name.clone()).collect();
@@ -446,16 +472,17 @@ impl Defender {
             .collect();
         self.audit_seen = hes.audit.len();
         for (i, j) in hes.jobs.iter().enumerate().skip(self.jobs_seen) {
-            let kind = hes.audit.get(j.command as usize).map_or(usize::MAX, |a| a.kind.index());
-            if kind == FIRMWARE {
-                self.firmware_jobs.push(i as u32);
-            }
-            if let Some(s) = self.hes_relay.get_mut(j.meter as usize) {
-                if kind == DISCONNECT {
-                    *s = relay_state(true);
-                } else if kind == CONNECT {
-                    *s = relay_state(false);
+            let commanded = match hes.audit.get(j.command as usize).map(|a| &a.kind) {
+                Some(CommandKind::FirmwareUpdate { .. }) => {
+                    self.firmware_jobs.push(i as u32);
+                    None
                 }
+                Some(CommandKind::Disconnect) => Some(Commanded::Open),
+                Some(CommandKind::Connect) => Some(Commanded::Closed),
+                _ => None,
+            };
+            if let (Some(s), Some(commanded)) = (self.hes_relay.get_mut(j.meter as usize), commanded) {
+                *s = commanded;
             }
         }
         self.jobs_seen = hes.jobs.len();
@@ -473,18 +500,23 @@ impl Defender {
                 continue;
             }
             let a = index.unwrap_or(Credential::HES_PROCESS);
-            let q = self.by_account.entry(a).or_default();
+            let q = self.command_rate.by_account.entry(a).or_default();
             q.push_back((time, meters));
             while q.front().is_some_and(|&(t, _)| t.0 + window < now.0) {
                 q.pop_front();
             }
-            self.fleet_window.push_back((time, meters));
-            while self.fleet_window.front().is_some_and(|&(t, _)| t.0 + window < now.0) {
-                self.fleet_window.pop_front();
+            self.command_rate.fleet_window.push_back((time, meters));
+            while self
+                .command_rate
+                .fleet_window
+                .front()
+                .is_some_and(|&(t, _)| t.0 + window < now.0)
+            {
+                self.command_rate.fleet_window.pop_front();
             }
             let named: u64 = q.iter().map(|&(_, m)| u64::from(m)).sum();
             let requests = q.len() as u64;
-            let fleet: u64 = self.fleet_window.iter().map(|&(_, m)| u64::from(m)).sum();
+            let fleet: u64 = self.command_rate.fleet_window.iter().map(|&(_, m)| u64::from(m)).sum();
             let what = CommandKind::NAMES.get(kind).copied().unwrap_or("?");
             if named > u64::from(account_meters) || requests > u64::from(account_requests) {
                 let severity =
@@ -496,7 +528,7 @@ impl Defender {
                 alerts.push((
                     time,
                     severity,
-                    account.clone(),
+                    AlertSubject::Account(account.clone()),
                     format!(
                         "{account}: {requests} unplanned request(s) naming {named} meter(s) within the window (last: {what})"
                     ),
@@ -505,13 +537,22 @@ impl Defender {
                 alerts.push((
                     time,
                     Severity::Medium,
-                    "fleet".to_owned(),
+                    AlertSubject::Fleet,
                     format!("{fleet} meters named in unplanned requests within the window (last: {what} by {account})"),
                 ));
             }
         }
         for (time, severity, subject, message) in alerts {
-            self.alert(sim, time, "command-rate", severity, subject, message, Vec::new(), 1);
+            self.alert(
+                sim,
+                time,
+                AlertSource::Detector(DetectorKind::CommandRate),
+                severity,
+                subject,
+                message,
+                Vec::new(),
+                1,
+            );
         }
     }
 
@@ -520,7 +561,7 @@ impl Defender {
     fn relays(&mut self, sim: &mut Sim) {
         let events = sim.records().relay_events[self.relays_seen..].to_vec();
         self.relays_seen += events.len();
-        let watch = self.has("inventory-drift").is_some();
+        let watch = self.runs(DetectorKind::InventoryDrift);
         let mut drift: Vec<u32> = Vec::new();
         let mut first = None;
         for e in events {
@@ -528,7 +569,7 @@ impl Defender {
             if m >= self.n_meters {
                 continue;
             }
-            if watch && self.hes_relay[m] != relay_state(e.open) {
+            if watch && self.hes_relay[m] != Commanded::reported(e.open) {
                 first.get_or_insert(e.time);
                 drift.push(e.meter);
             }
@@ -547,9 +588,9 @@ impl Defender {
             self.alert(
                 sim,
                 time,
-                "inventory-drift",
+                AlertSource::Detector(DetectorKind::InventoryDrift),
                 severity,
-                "relays".into(),
+                AlertSubject::Meters(MeterSet::Relays),
                 format!("{n} relay(s) changed position without a command from the HES"),
                 drift,
                 n,
@@ -591,10 +632,10 @@ impl Defender {
             let (sid, msg, priority, track) = &rules[a.rule];
             // The alert is about what the rule tracks.
             let subject = match track {
-                Some(Track::ByDst) => a.dst.to_string(),
-                Some(Track::ByBoth) => format!("{} -> {}", a.src, a.dst),
-                Some(Track::ByRule) => format!("sid {sid}"),
-                Some(Track::BySrc) | None => a.src.to_string(),
+                Some(Track::ByDst) => AlertSubject::Host(a.dst),
+                Some(Track::ByBoth) => AlertSubject::HostPair { src: a.src, dst: a.dst },
+                Some(Track::ByRule) => AlertSubject::Rule(*sid),
+                Some(Track::BySrc) | None => AlertSubject::Host(a.src),
             };
             let severity = match priority {
                 1 => Severity::High,
@@ -604,7 +645,7 @@ impl Defender {
             self.alert(
                 sim,
                 SimTime(a.time_s * 1_000_000),
-                &format!("ids:{sid}"),
+                AlertSource::IdsRule(*sid),
                 severity,
                 subject,
                 format!("{msg} ({}:{} -> {}:{})", a.src, a.src_port, a.dst, a.dst_port),
@@ -633,40 +674,40 @@ impl Defender {
         self.forgeries_seen = fleet.refused_forgeries.len();
         self.downgrades_seen = fleet.refused_downgrades.len();
         self.images_seen = fleet.refused_images.len();
-        if !frames.is_empty() && self.has("frame-counter").is_some() {
+        if !frames.is_empty() && self.runs(DetectorKind::FrameCounter) {
             let n = frames.len() as u64;
             self.alert(
                 sim,
                 now,
-                "frame-counter",
+                AlertSource::Detector(DetectorKind::FrameCounter),
                 Severity::High,
-                "field".into(),
+                AlertSubject::Meters(MeterSet::Field),
                 format!("{n} frame(s) refused with a stale counter (a replay)"),
                 frames,
                 n,
             );
         }
-        if !unknown.is_empty() && self.has("unknown-device").is_some() {
+        if !unknown.is_empty() && self.runs(DetectorKind::UnknownDevice) {
             let n = unknown.len() as u64;
             self.alert(
                 sim,
                 now,
-                "unknown-device",
+                AlertSource::Detector(DetectorKind::UnknownDevice),
                 Severity::High,
-                "field".into(),
+                AlertSubject::Meters(MeterSet::Field),
                 format!("{n} meter event(s): unknown network, failed authentication or legacy request"),
                 unknown,
                 n,
             );
         }
-        if !images.is_empty() && self.has("firmware-drift").is_some() {
+        if !images.is_empty() && self.runs(DetectorKind::FirmwareDrift) {
             let n = images.len() as u64;
             self.alert(
                 sim,
                 now,
-                "firmware-drift",
+                AlertSource::Detector(DetectorKind::FirmwareDrift),
                 Severity::High,
-                "signature".into(),
+                AlertSubject::Meters(MeterSet::Signature),
                 format!("{n} firmware image(s) refused: the signature did not verify"),
                 images,
                 n,
@@ -717,7 +758,10 @@ impl Defender {
         let start = SimTime(slot as u64 * INTERVAL.as_micros());
         let end = SimTime(start.0 + INTERVAL.as_micros());
         let row = sim.records().intervals[slot].clone();
-        if let Some(&DetectorSpec::FrequencyExcursion { deviation_hz }) = self.has("frequency-excursion") {
+        if let Some(deviation_hz) = self.thresholds(|d| match *d {
+            DetectorSpec::FrequencyExcursion { deviation_hz } => Some(deviation_hz),
+            _ => None,
+        }) {
             let lo = f64::from(row.frequency_min_mhz) / 1000.0;
             let hi = f64::from(row.frequency_max_mhz) / 1000.0;
             let dev = (self.nominal_hz - lo).max(hi - self.nominal_hz);
@@ -725,16 +769,19 @@ impl Defender {
                 self.alert(
                     sim,
                     end,
-                    "frequency-excursion",
+                    AlertSource::Detector(DetectorKind::FrequencyExcursion),
                     Severity::High,
-                    "bulk-system".into(),
+                    AlertSubject::BulkSystem,
                     format!("frequency between {lo:.3} and {hi:.3} Hz, beyond ±{deviation_hz} Hz"),
                     Vec::new(),
                     1,
                 );
             }
         }
-        if let Some(&DetectorSpec::ConsumptionBaseline { deviation, intervals }) = self.has("consumption-baseline") {
+        if let Some((deviation, intervals)) = self.thresholds(|d| match *d {
+            DetectorSpec::ConsumptionBaseline { deviation, intervals } => Some((deviation, intervals)),
+            _ => None,
+        }) {
             let expected = sim.expected_kw(slot as u32);
             let grid = sim.grid();
             let scada = &sim.records().scada_kw;
@@ -751,37 +798,37 @@ impl Defender {
             let excused = self.in_demand_response(start, end) || end <= self.storm_until || share_on < 0.5;
             if expected > 0.0 && !excused {
                 let r = kw / (expected * share_on);
-                match self.ratio {
-                    None => self.ratio = Some(r),
+                match self.baseline.ratio {
+                    None => self.baseline.ratio = Some(r),
                     Some(base) => {
                         let off = (r / base - 1.0).abs();
                         if off > deviation {
-                            self.ratio_run += 1;
-                            if self.ratio_run >= intervals {
+                            self.baseline.run += 1;
+                            if self.baseline.run >= intervals {
                                 let dir = if r > base { "above" } else { "below" };
                                 self.alert(
                                     sim,
                                     end,
-                                    "consumption-baseline",
+                                    AlertSource::Detector(DetectorKind::ConsumptionBaseline),
                                     Severity::Medium,
-                                    "fleet".into(),
+                                    AlertSubject::Fleet,
                                     format!(
                                         "fleet load {:.0}% {dir} the baseline for {} intervals",
                                         off * 100.0,
-                                        self.ratio_run
+                                        self.baseline.run
                                     ),
                                     Vec::new(),
                                     1,
                                 );
                             }
                         } else {
-                            self.ratio_run = 0;
-                            self.ratio = Some(base + 0.05 * (r - base));
+                            self.baseline.run = 0;
+                            self.baseline.ratio = Some(base + 0.05 * (r - base));
                         }
                     }
                 }
             } else {
-                self.ratio_run = 0;
+                self.baseline.run = 0;
             }
         }
     }
@@ -808,7 +855,10 @@ impl Defender {
             .rposition(|r| r.read_cycle)
             .map_or(0, |i| i + 1);
         let end = SimTime((last as u64 + 1) * INTERVAL.as_micros());
-        if let Some(&DetectorSpec::ZeroAtPeak { share, min_meters }) = self.has("zero-at-peak") {
+        if let Some((share, min_meters)) = self.thresholds(|d| match *d {
+            DetectorSpec::ZeroAtPeak { share, min_meters } => Some((share, min_meters)),
+            _ => None,
+        }) {
             // The cycle's interval with the highest expected load, if it is a peak hour (within
             // 80% of the day's highest).
             let day = last / 96;
@@ -827,9 +877,9 @@ impl Defender {
                     self.alert(
                         sim,
                         end,
-                        "zero-at-peak",
+                        AlertSource::Detector(DetectorKind::ZeroAtPeak),
                         Severity::Medium,
-                        "fleet".into(),
+                        AlertSubject::Fleet,
                         format!(
                             "{zeros} meters read zero at peak, {beyond} beyond the {cis_off} the utility disconnected"
                         ),
@@ -840,24 +890,28 @@ impl Defender {
                 }
             }
         }
-        if let Some(&DetectorSpec::EnergyBalance {
-            gap,
-            intervals,
-            transformer_meters,
-            transformer_gap,
-        }) = self.has("energy-balance")
-        {
+        if let Some((gap, intervals, transformer_meters, transformer_gap)) = self.thresholds(|d| match *d {
+            DetectorSpec::EnergyBalance {
+                gap,
+                intervals,
+                transformer_meters,
+                transformer_gap,
+            } => Some((gap, intervals, transformer_meters, transformer_gap)),
+            _ => None,
+        }) {
             self.energy_balance(sim, first, last, end, gap, intervals);
             if transformer_meters {
                 self.transformer_balance(sim, end, transformer_gap);
             }
         }
-        if let Some(&DetectorSpec::MissingReadCluster {
-            share,
-            min_reads,
-            fleet_share,
-        }) = self.has("missing-read-cluster")
-        {
+        if let Some((share, min_reads, fleet_share)) = self.thresholds(|d| match *d {
+            DetectorSpec::MissingReadCluster {
+                share,
+                min_reads,
+                fleet_share,
+            } => Some((share, min_reads, fleet_share)),
+            _ => None,
+        }) {
             let records = sim.records();
             let reads = &records.collector_reads[c * n_collectors..(c + 1) * n_collectors];
             let missing = &records.collector_missing[c * n_collectors..(c + 1) * n_collectors];
@@ -904,9 +958,9 @@ impl Defender {
                     self.alert(
                         sim,
                         end,
-                        "missing-read-cluster",
+                        AlertSource::Detector(DetectorKind::MissingReadCluster),
                         Severity::Medium,
-                        format!("collector {k}"),
+                        AlertSubject::Collector(k as u32),
                         format!(
                             "collector {k}: {m} of {r} reads missing while the fleet lost {:.1}%",
                             fleet * 100.0
@@ -934,21 +988,21 @@ impl Defender {
                     let scada_wh = f64::from(records.scada_kw.get(s * nf + f).copied().unwrap_or(0.0)) * 250.0;
                     let reported = records.feeder_reported_wh.get(s * nf + f).copied().unwrap_or(0) as f64;
                     if !grid.feeders[f].energized || scada_wh < 1000.0 || excused {
-                        self.feeder_run[f] = 0;
+                        self.balance.feeder_run[f] = 0;
                         continue;
                     }
                     let g = 1.0 - reported / scada_wh;
-                    match self.feeder_gap[f] {
-                        None => self.feeder_gap[f] = Some(g),
+                    match self.balance.feeder_gap[f] {
+                        None => self.balance.feeder_gap[f] = Some(g),
                         Some(base) if (g - base).abs() > gap => {
-                            self.feeder_run[f] += 1;
-                            if self.feeder_run[f] == intervals {
+                            self.balance.feeder_run[f] += 1;
+                            if self.balance.feeder_run[f] == intervals {
                                 hits.push((f, g, base));
                             }
                         }
                         Some(base) => {
-                            self.feeder_run[f] = 0;
-                            self.feeder_gap[f] = Some(base + 0.05 * (g - base));
+                            self.balance.feeder_run[f] = 0;
+                            self.balance.feeder_gap[f] = Some(base + 0.05 * (g - base));
                         }
                     }
                 }
@@ -958,9 +1012,9 @@ impl Defender {
             self.alert(
                 sim,
                 end,
-                "energy-balance",
+                AlertSource::Detector(DetectorKind::EnergyBalance),
                 Severity::Medium,
-                format!("feeder {f}"),
+                AlertSubject::Feeder(f as u32),
                 format!(
                     "feeder {f}: {:.1}% of the energy SCADA measured is unaccounted for, against {:.1}% usually",
                     g * 100.0,
@@ -981,21 +1035,21 @@ impl Defender {
             .collect();
         let mut hits = Vec::new();
         for (t, &(tru, reg)) in now.iter().enumerate() {
-            let (t0, r0) = self.transformer_last.get(t).copied().unwrap_or((0, 0));
+            let (t0, r0) = self.balance.transformer_last.get(t).copied().unwrap_or((0, 0));
             let (dt, dr) = (tru.saturating_sub(t0), reg.saturating_sub(r0));
             // At least 1 kWh through the transformer over the cycle.
             if dt >= 1_000_000 && (dt as f64 - dr as f64).abs() / dt as f64 > max_gap {
                 hits.push((t, 1.0 - dr as f64 / dt as f64));
             }
         }
-        self.transformer_last = now;
+        self.balance.transformer_last = now;
         for (t, g) in hits {
             self.alert(
                 sim,
                 end,
-                "energy-balance",
+                AlertSource::Detector(DetectorKind::EnergyBalance),
                 Severity::Medium,
-                format!("transformer {t}"),
+                AlertSubject::Transformer(t as u32),
                 format!(
                     "transformer {t}: its customers' meters recorded {:+.0}% against its own meter",
                     -g * 100.0
@@ -1009,7 +1063,7 @@ impl Defender {
     /// The fleet's firmware census and security levels, as inventory reads report them.
     fn census(&mut self, sim: &mut Sim) {
         let end = sim.now();
-        if self.has("firmware-drift").is_some() {
+        if self.runs(DetectorKind::FirmwareDrift) {
             // Working meters report their image; a failed one keeps its last report.
             let fleet = sim.fleet();
             let mut census = vec![0u64; fleet.images.len()];
@@ -1032,16 +1086,16 @@ impl Defender {
                 self.alert(
                     sim,
                     end,
-                    "firmware-drift",
+                    AlertSource::Detector(DetectorKind::FirmwareDrift),
                     Severity::High,
-                    format!("image {version}"),
+                    AlertSubject::FirmwareImage(version.clone()),
                     format!("{n} meter(s) run firmware {version}, which the utility never released"),
                     Vec::new(),
                     n,
                 );
             }
         }
-        if self.has("inventory-drift").is_some() {
+        if self.runs(DetectorKind::InventoryDrift) {
             // Only whether a meter runs the legacy level is reported, not who asked.
             let fleet = sim.fleet();
             let down: Vec<u32> = (0..fleet.downgraded_by.len())
@@ -1056,9 +1110,9 @@ impl Defender {
                 self.alert(
                     sim,
                     end,
-                    "inventory-drift",
+                    AlertSource::Detector(DetectorKind::InventoryDrift),
                     Severity::High,
-                    "security-level".into(),
+                    AlertSubject::Meters(MeterSet::SecurityLevel),
                     format!("{n} meter(s) now report the legacy security level"),
                     down,
                     n,
@@ -1085,18 +1139,20 @@ impl Defender {
                     format!("freeze-bulk above {n}")
                 }
                 Response::RevokeAccount => {
-                    if sim.hes().config.accounts.iter().any(|a| a.name == p.subject) {
-                        sim.schedule(
-                            now,
-                            Input::RevokeCredential {
-                                account: p.subject.clone(),
-                                revoked: true,
-                            },
-                        )?;
-                        "revoke-account".to_owned()
-                    } else {
+                    let Some(AlertSubject::Account(account)) = &p.subject else {
+                        continue;
+                    };
+                    if !sim.hes().config.accounts.iter().any(|a| a.name == *account) {
                         continue;
                     }
+                    sim.schedule(
+                        now,
+                        Input::RevokeCredential {
+                            account: account.clone(),
+                            revoked: true,
+                        },
+                    )?;
+                    "revoke-account".to_owned()
                 }
                 Response::IsolateHes(rebuild) => {
                     if self.isolated_until.is_some() {
@@ -1123,8 +1179,10 @@ impl Defender {
                     "dispatch-crews".to_owned()
                 }
                 Response::BlockSource => {
-                    let host = p.subject.parse::<Ipv4Addr>().ok().and_then(addresses::outside_host);
-                    let Some(first) = host else {
+                    let Some(AlertSubject::Host(address)) = p.subject else {
+                        continue;
+                    };
+                    let Some(first) = addresses::outside_host(address) else {
                         continue;
                     };
                     self.blocked.insert(first);
@@ -1132,11 +1190,7 @@ impl Defender {
                     "block-source".to_owned()
                 }
                 Response::InspectMeters => {
-                    let Some(t) = p
-                        .subject
-                        .strip_prefix("transformer ")
-                        .and_then(|t| t.parse::<u32>().ok())
-                    else {
+                    let Some(AlertSubject::Transformer(t)) = p.subject else {
                         continue;
                     };
                     let meters: Vec<u32> = (0..sim.n_meters() as u32)
@@ -1151,14 +1205,10 @@ impl Defender {
                     "inspect-meters".to_owned()
                 }
                 Response::HuntJammer => {
-                    let Some(c) = p
-                        .subject
-                        .strip_prefix("collector ")
-                        .and_then(|c| c.parse::<usize>().ok())
-                    else {
+                    let Some(AlertSubject::Collector(c)) = p.subject else {
                         continue;
                     };
-                    let Some(site) = sim.network().collectors.get(c) else {
+                    let Some(site) = sim.network().collectors.get(c as usize) else {
                         continue;
                     };
                     let center = site.pos;
@@ -1175,7 +1225,7 @@ impl Defender {
                     "hunt-jammer".to_owned()
                 }
             };
-            self.log.actions.push((now, name, p.subject.clone()));
+            self.log.actions.push((now, name, p.subject));
         }
         Ok(())
     }
@@ -1384,5 +1434,147 @@ fn expand(f: &FlowRecord, blocked: &BTreeSet<u32>, out: &mut Vec<Flow>) {
                 count: count.min(u64::from(u32::MAX)) as u32,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use amirange_sim::config::SimConfig;
+    use amirange_sim::model::{CustomerClass, LinkKind};
+    use amirange_sim::network::{LinkParams, Network};
+    use amirange_sim::time::CivilDateTime;
+
+    use super::*;
+    use crate::spec::DetectionSpec;
+
+    /// A day of 40 cellular meters and a defender without detectors.
+    fn small_world() -> (Sim, Defender) {
+        let start = CivilDateTime::parse("2026-01-15").expect("a date");
+        let config = SimConfig::with_defaults(7, start, SimDuration::from_days(1));
+        let network = Network::small(
+            LinkParams::typical(),
+            (0..40).map(|_| (CustomerClass::Residential, LinkKind::Cellular)),
+        );
+        let sim = Sim::new(config, network).expect("a valid world");
+        let accounts: Vec<String> = sim.hes().config.accounts.iter().map(|a| a.name.clone()).collect();
+        let detection = DetectionSpec::default().check(&accounts).expect("no defenses is valid");
+        let defender = Defender::new(detection, &sim, &[]);
+        (sim, defender)
+    }
+
+    /// Changing thresholds is typed: the field is one the detector declares, written through
+    /// its own setter (no JSON round trip, no guessing a share from the field's name), and
+    /// anything else is refused by name with nothing changed.
+    #[test]
+    fn set_threshold_refuses_unknown_fields_by_name() {
+        let (sim, _) = small_world();
+        let accounts: Vec<String> = sim.hes().config.accounts.iter().map(|a| a.name.clone()).collect();
+        let spec = DetectionSpec {
+            detectors: vec![serde_json::from_str(r#"{"ZeroAtPeak": {}}"#).expect("a detector")],
+            ..DetectionSpec::default()
+        };
+        let mut defender = Defender::new(spec.check(&accounts).expect("valid"), &sim, &[]);
+        defender.set_threshold("zero-at-peak", "share", 0.5).expect("a share");
+        defender
+            .set_threshold("zero-at-peak", "min_meters", 25.0)
+            .expect("a count");
+        assert_eq!(
+            defender.d.detectors,
+            [DetectorSpec::ZeroAtPeak {
+                share: 0.5,
+                min_meters: 25
+            }]
+        );
+        let refusals = [
+            ("zero-at-peak", "shares", 0.5),
+            ("zero-at-peak", "share", 1.5),
+            ("zero-at-peak", "min_meters", 2.5),
+            ("zero-at-peak", "share", f64::NAN),
+            ("command-rate", "account_meters", 10.0),
+            ("zero-at-pek", "share", 0.5),
+        ];
+        let errors: Vec<String> = refusals
+            .iter()
+            .map(|&(detector, field, value)| {
+                defender
+                    .set_threshold(detector, field, value)
+                    .expect_err("refused")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "`zero-at-peak` has no tunable field `shares` (it has: share, min_meters)",
+                "`share` of `zero-at-peak` is a share of the fleet, at least 0.001 and at most 1, not 1.5",
+                "`min_meters` of `zero-at-peak` is a whole number of meters, at least 1 and at most 100000, not 2.5",
+                "`share` of `zero-at-peak` is a share of the fleet, at least 0.001 and at most 1, not NaN",
+                "no detector `command-rate` is in force (in force: zero-at-peak)",
+                "no detector `zero-at-pek` is in force (in force: zero-at-peak)",
+            ]
+        );
+        assert_eq!(
+            defender.d.detectors,
+            [DetectorSpec::ZeroAtPeak {
+                share: 0.5,
+                min_meters: 25
+            }]
+        );
+        // Every declared field can be set to its bounds.
+        for tunable in crate::spec::TUNABLES {
+            let mut spec: DetectorSpec =
+                serde_json::from_str(&format!("{{\"{:?}\": {{}}}}", tunable.detector)).expect("defaults");
+            spec.set_threshold(tunable.field, tunable.min).expect("the least value");
+            spec.set_threshold(tunable.field, tunable.max)
+                .expect("the greatest value");
+        }
+    }
+
+    fn responses(defender: &Defender) -> Vec<String> {
+        defender.log().actions.iter().map(|(_, name, _)| name.clone()).collect()
+    }
+
+    /// Responses aim at the kind of subject they need and skip any other: an account named
+    /// like a place, or a place where an account is needed, no longer passes through a string
+    /// that happens to parse.
+    #[test]
+    fn responses_act_only_on_the_subject_kind_they_need() {
+        let (mut sim, mut defender) = small_world();
+        let wrong = [
+            (Response::RevokeAccount, AlertSubject::Fleet),
+            (Response::RevokeAccount, AlertSubject::Account("transformer 0".into())),
+            (Response::InspectMeters, AlertSubject::Account("transformer 0".into())),
+            (Response::InspectMeters, AlertSubject::Collector(0)),
+            (Response::HuntJammer, AlertSubject::Transformer(0)),
+            (Response::BlockSource, AlertSubject::Rule(1_000_001)),
+            // An address inside the utility is no outside host to block.
+            (Response::BlockSource, AlertSubject::Host(addresses::HES_FRONT_END)),
+        ];
+        for (response, subject) in wrong {
+            defender
+                .respond_now(&mut sim, response, Some(subject))
+                .expect("nothing to schedule");
+        }
+        assert!(responses(&defender).is_empty(), "{:?}", defender.log().actions);
+        let right = [
+            (Response::RevokeAccount, AlertSubject::Account("ops-alice".into())),
+            (Response::InspectMeters, AlertSubject::Transformer(0)),
+            (Response::HuntJammer, AlertSubject::Collector(0)),
+            (Response::BlockSource, AlertSubject::Host(addresses::outside(3))),
+        ];
+        for (response, subject) in right {
+            defender
+                .respond_now(&mut sim, response, Some(subject))
+                .expect("scheduled");
+        }
+        assert_eq!(
+            responses(&defender),
+            ["revoke-account", "inspect-meters", "hunt-jammer", "block-source"]
+        );
+        assert_eq!(
+            defender.log().actions[0].2,
+            Some(AlertSubject::Account("ops-alice".into()))
+        );
+        assert_eq!(defender.log().truck_rolls, 2);
     }
 }

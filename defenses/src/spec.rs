@@ -144,21 +144,305 @@ fn d_freq() -> f64 {
     0.2
 }
 
+/// Which anomaly detector: the [`DetectorSpec`] variant without its thresholds. The defender
+/// looks its detectors up by kind, so a misspelt detector is a compile error, not a detector
+/// silently switched off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DetectorKind {
+    /// See [`DetectorSpec::CommandRate`].
+    CommandRate,
+    /// See [`DetectorSpec::ConsumptionBaseline`].
+    ConsumptionBaseline,
+    /// See [`DetectorSpec::ZeroAtPeak`].
+    ZeroAtPeak,
+    /// See [`DetectorSpec::EnergyBalance`].
+    EnergyBalance,
+    /// See [`DetectorSpec::MissingReadCluster`].
+    MissingReadCluster,
+    /// See [`DetectorSpec::FirmwareDrift`].
+    FirmwareDrift,
+    /// See [`DetectorSpec::FrameCounter`].
+    FrameCounter,
+    /// See [`DetectorSpec::UnknownDevice`].
+    UnknownDevice,
+    /// See [`DetectorSpec::InventoryDrift`].
+    InventoryDrift,
+    /// See [`DetectorSpec::FrequencyExcursion`].
+    FrequencyExcursion,
+}
+
+impl DetectorKind {
+    /// Every kind, in the order `metrics.json` lists them.
+    pub const ALL: [DetectorKind; 10] = [
+        DetectorKind::CommandRate,
+        DetectorKind::ConsumptionBaseline,
+        DetectorKind::ZeroAtPeak,
+        DetectorKind::EnergyBalance,
+        DetectorKind::MissingReadCluster,
+        DetectorKind::FirmwareDrift,
+        DetectorKind::FrameCounter,
+        DetectorKind::UnknownDevice,
+        DetectorKind::InventoryDrift,
+        DetectorKind::FrequencyExcursion,
+    ];
+
+    /// The detector's name, as alerts, playbooks and `metrics.json` give it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DetectorKind::CommandRate => "command-rate",
+            DetectorKind::ConsumptionBaseline => "consumption-baseline",
+            DetectorKind::ZeroAtPeak => "zero-at-peak",
+            DetectorKind::EnergyBalance => "energy-balance",
+            DetectorKind::MissingReadCluster => "missing-read-cluster",
+            DetectorKind::FirmwareDrift => "firmware-drift",
+            DetectorKind::FrameCounter => "frame-counter",
+            DetectorKind::UnknownDevice => "unknown-device",
+            DetectorKind::InventoryDrift => "inventory-drift",
+            DetectorKind::FrequencyExcursion => "frequency-excursion",
+        }
+    }
+}
+
+/// Who raised an alert: an anomaly detector, or one IDS rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertSource {
+    /// An anomaly detector.
+    Detector(DetectorKind),
+    /// The IDS rule of this signature id.
+    IdsRule(u32),
+}
+
+/// The name alerts and `metrics.json` give: the detector's, or `ids:<sid>`.
+impl std::fmt::Display for AlertSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AlertSource::Detector(kind) => f.write_str(kind.name()),
+            AlertSource::IdsRule(sid) => write!(f, "ids:{sid}"),
+        }
+    }
+}
+
+/// What triggers a playbook, as its `on` list names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// Alerts of one anomaly detector (`"command-rate"`).
+    Detector(DetectorKind),
+    /// Alerts of every IDS rule (`"ids"`).
+    AnyIdsRule,
+    /// Alerts of one IDS rule (`"ids:1000002"`).
+    IdsRule(u32),
+}
+
+impl Trigger {
+    /// Whether an alert from `source` triggers it.
+    pub fn fires_on(self, source: AlertSource) -> bool {
+        match (self, source) {
+            (Trigger::Detector(kind), AlertSource::Detector(raised)) => kind == raised,
+            (Trigger::AnyIdsRule, AlertSource::IdsRule(_)) => true,
+            (Trigger::IdsRule(sid), AlertSource::IdsRule(raised)) => sid == raised,
+            _ => false,
+        }
+    }
+}
+
 impl DetectorSpec {
+    /// Which detector it is.
+    pub fn kind(&self) -> DetectorKind {
+        match self {
+            DetectorSpec::CommandRate { .. } => DetectorKind::CommandRate,
+            DetectorSpec::ConsumptionBaseline { .. } => DetectorKind::ConsumptionBaseline,
+            DetectorSpec::ZeroAtPeak { .. } => DetectorKind::ZeroAtPeak,
+            DetectorSpec::EnergyBalance { .. } => DetectorKind::EnergyBalance,
+            DetectorSpec::MissingReadCluster { .. } => DetectorKind::MissingReadCluster,
+            DetectorSpec::FirmwareDrift {} => DetectorKind::FirmwareDrift,
+            DetectorSpec::FrameCounter {} => DetectorKind::FrameCounter,
+            DetectorSpec::UnknownDevice {} => DetectorKind::UnknownDevice,
+            DetectorSpec::InventoryDrift {} => DetectorKind::InventoryDrift,
+            DetectorSpec::FrequencyExcursion { .. } => DetectorKind::FrequencyExcursion,
+        }
+    }
+
     /// The detector's name, as alerts and `metrics.json` give it.
     pub fn name(&self) -> &'static str {
-        match self {
-            DetectorSpec::CommandRate { .. } => "command-rate",
-            DetectorSpec::ConsumptionBaseline { .. } => "consumption-baseline",
-            DetectorSpec::ZeroAtPeak { .. } => "zero-at-peak",
-            DetectorSpec::EnergyBalance { .. } => "energy-balance",
-            DetectorSpec::MissingReadCluster { .. } => "missing-read-cluster",
-            DetectorSpec::FirmwareDrift {} => "firmware-drift",
-            DetectorSpec::FrameCounter {} => "frame-counter",
-            DetectorSpec::UnknownDevice {} => "unknown-device",
-            DetectorSpec::InventoryDrift {} => "inventory-drift",
-            DetectorSpec::FrequencyExcursion { .. } => "frequency-excursion",
+        self.kind().name()
+    }
+}
+
+/// A threshold a detector lets people change while it runs (the live range's
+/// `set-threshold`), with its range and unit.
+///
+/// The ranges are policy: wide enough for every tuning an analyst would try (each holds its
+/// detector's default with a factor of a hundred or more on either side where that makes
+/// sense), narrow enough that no value silences a detector for good (a count past any real
+/// fleet's bulk operations) or floods it (a share or band so small that normal operation
+/// alerts every interval).
+#[derive(Debug, Clone, Copy)]
+pub struct Tunable {
+    /// The detector.
+    pub detector: DetectorKind,
+    /// The field, as the scenario's `defenses` section names it.
+    pub field: &'static str,
+    /// The least value.
+    pub min: f64,
+    /// The greatest value.
+    pub max: f64,
+    /// Whether the value is a count (a whole number).
+    pub whole: bool,
+    /// What the value is, in words with its unit (e.g. `a whole number of meters`).
+    pub unit: &'static str,
+    /// Writes a value already checked against the range into the detector's field.
+    set: fn(&mut DetectorSpec, f64),
+}
+
+/// A [`Tunable`] of the detector variant `$kind`, field `$field`: the name and the setter
+/// both come from the field itself, so neither can drift from the variant.
+macro_rules! tunable {
+    ($kind:ident . $field:ident, $min:expr, $max:expr, whole: $whole:expr, $unit:expr) => {
+        Tunable {
+            detector: DetectorKind::$kind,
+            field: stringify!($field),
+            min: $min,
+            max: $max,
+            whole: $whole,
+            unit: $unit,
+            set: |spec, value| {
+                if let DetectorSpec::$kind { $field, .. } = spec {
+                    *$field = value as _;
+                }
+            },
         }
+    };
+}
+
+/// The 15-minute intervals a detector may wait: 1 to 96 (a day), as scenarios allow.
+const INTERVALS: &str = "a whole number of 15-minute intervals";
+
+/// Every threshold a detector lets people change while it runs, detector by detector.
+pub const TUNABLES: &[Tunable] = &[
+    tunable!(CommandRate.account_meters, 1.0, 100_000.0, whole: true, "a whole number of meters per window"),
+    tunable!(CommandRate.account_requests, 1.0, 10_000.0, whole: true, "a whole number of requests per window"),
+    tunable!(CommandRate.fleet_meters, 1.0, 1_000_000.0, whole: true, "a whole number of meters per window"),
+    tunable!(ConsumptionBaseline.deviation, 0.001, 1.0, whole: false, "a share of the expected load"),
+    tunable!(ConsumptionBaseline.intervals, 1.0, 96.0, whole: true, INTERVALS),
+    tunable!(ZeroAtPeak.share, 0.001, 1.0, whole: false, "a share of the fleet"),
+    tunable!(ZeroAtPeak.min_meters, 1.0, 100_000.0, whole: true, "a whole number of meters"),
+    tunable!(EnergyBalance.gap, 0.001, 1.0, whole: false, "a share of a feeder's energy"),
+    tunable!(EnergyBalance.intervals, 1.0, 96.0, whole: true, INTERVALS),
+    tunable!(EnergyBalance.transformer_gap, 0.001, 1.0, whole: false, "a share of a transformer's energy"),
+    tunable!(MissingReadCluster.share, 0.001, 1.0, whole: false, "a share of a collector's reads"),
+    tunable!(MissingReadCluster.min_reads, 1.0, 100_000.0, whole: true, "a whole number of reads"),
+    tunable!(MissingReadCluster.fleet_share, 0.001, 1.0, whole: false, "a share of the fleet's reads"),
+    tunable!(FrequencyExcursion.deviation_hz, 0.05, 2.5, whole: false, "a deviation from nominal in Hz"),
+];
+
+impl DetectorKind {
+    /// The kind of that name, if any.
+    pub fn from_name(name: &str) -> Option<DetectorKind> {
+        DetectorKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The thresholds it lets people change while it runs.
+    pub fn tunables(self) -> impl Iterator<Item = &'static Tunable> {
+        TUNABLES.iter().filter(move |t| t.detector == self)
+    }
+}
+
+/// Why a threshold was not changed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ThresholdError {
+    /// No detector of that name is in force.
+    #[error("no detector `{detector}` is in force (in force: {in_force})")]
+    NotInForce {
+        /// The name asked for.
+        detector: String,
+        /// The detectors in force, by name, comma-separated (`none` without any).
+        in_force: String,
+    },
+    /// The detector has no tunable field of that name.
+    #[error("`{detector}` has no tunable field `{field}` (it has: {fields})")]
+    UnknownField {
+        /// The detector.
+        detector: &'static str,
+        /// The field asked for.
+        field: String,
+        /// Its tunable fields, comma-separated (`none` without any).
+        fields: String,
+    },
+    /// The value is outside the field's range (or not whole for a count).
+    #[error("`{field}` of `{detector}` is {unit}, at least {min} and at most {max}, not {value}")]
+    OutOfRange {
+        /// The detector.
+        detector: &'static str,
+        /// The field.
+        field: &'static str,
+        /// What the value is, in words with its unit.
+        unit: &'static str,
+        /// The least value.
+        min: f64,
+        /// The greatest value.
+        max: f64,
+        /// The value refused.
+        value: f64,
+    },
+    /// The changed detector fails the scenario's own checks.
+    #[error("`{detector}` {error}")]
+    Invalid {
+        /// The detector.
+        detector: &'static str,
+        /// The check that failed.
+        error: SpecError,
+    },
+}
+
+impl Tunable {
+    /// Checks `value` against the range; whole for a count.
+    pub fn check(&self, value: f64) -> Result<(), ThresholdError> {
+        let in_range = value.is_finite() && value >= self.min && value <= self.max;
+        if in_range && (!self.whole || value.fract() == 0.0) {
+            return Ok(());
+        }
+        Err(ThresholdError::OutOfRange {
+            detector: self.detector.name(),
+            field: self.field,
+            unit: self.unit,
+            min: self.min,
+            max: self.max,
+            value,
+        })
+    }
+}
+
+impl DetectorSpec {
+    /// Sets its tunable `field` to `value` (see [`TUNABLES`]). Refused, with the reason and
+    /// nothing changed, for a field it does not let people tune, a value out of the field's
+    /// range, or a detector that would fail the scenario's checks.
+    pub fn set_threshold(&mut self, field: &str, value: f64) -> Result<(), ThresholdError> {
+        let kind = self.kind();
+        let Some(tunable) = kind.tunables().find(|t| t.field == field) else {
+            let fields: Vec<&str> = kind.tunables().map(|t| t.field).collect();
+            return Err(ThresholdError::UnknownField {
+                detector: kind.name(),
+                field: field.to_owned(),
+                fields: if fields.is_empty() {
+                    "none".to_owned()
+                } else {
+                    fields.join(", ")
+                },
+            });
+        };
+        tunable.check(value)?;
+        let mut changed = self.clone();
+        (tunable.set)(&mut changed, value);
+        // The same checks as the scenario's `defenses` section.
+        changed
+            .check_fields(&|f| f.to_owned())
+            .map_err(|error| ThresholdError::Invalid {
+                detector: kind.name(),
+                error,
+            })?;
+        *self = changed;
+        Ok(())
     }
 }
 
@@ -361,8 +645,8 @@ pub struct DetectionSpec {
 /// A checked playbook.
 #[derive(Debug, Clone)]
 pub struct Playbook {
-    /// Detectors that trigger it.
-    pub on: Vec<String>,
+    /// What triggers it.
+    pub on: Vec<Trigger>,
     /// Least severity.
     pub severity: Severity,
     /// Delay.
@@ -472,18 +756,15 @@ fn share(field: String, v: f64) -> Result<(), SpecError> {
 pub const FALSE_POSITIVES_PER_DAY: f64 = 0.5;
 
 /// Names of every anomaly detector, in the order `metrics.json` lists them.
-pub const DETECTOR_NAMES: [&str; 10] = [
-    "command-rate",
-    "consumption-baseline",
-    "zero-at-peak",
-    "energy-balance",
-    "missing-read-cluster",
-    "firmware-drift",
-    "frame-counter",
-    "unknown-device",
-    "inventory-drift",
-    "frequency-excursion",
-];
+pub const DETECTOR_NAMES: [&str; 10] = {
+    let mut names = [""; 10];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = DetectorKind::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 impl DetectionSpec {
     /// Checks every value; `accounts` are the HES's account names.
@@ -520,14 +801,19 @@ impl DetectionSpec {
             if p.on.is_empty() {
                 return Err(err(at("on"), "name at least one detector"));
             }
+            let mut on = Vec::new();
             for (j, name) in p.on.iter().enumerate() {
-                let known = DETECTOR_NAMES.contains(&name.as_str())
-                    || name == "ids"
-                    || name
-                        .strip_prefix("ids:")
-                        .and_then(|s| s.parse::<u32>().ok())
-                        .is_some_and(|sid| rules.rules.iter().any(|r| r.sid == sid));
-                if !known {
+                let trigger = match (DetectorKind::from_name(name), name.strip_prefix("ids:")) {
+                    (Some(kind), _) => Some(Trigger::Detector(kind)),
+                    _ if name == "ids" => Some(Trigger::AnyIdsRule),
+                    (None, Some(sid)) => sid
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|&sid| rules.rules.iter().any(|r| r.sid == sid))
+                        .map(Trigger::IdsRule),
+                    (None, None) => None,
+                };
+                let Some(trigger) = trigger else {
                     return Err(err(
                         format!("playbooks[{i}].on[{j}]"),
                         format!(
@@ -535,7 +821,8 @@ impl DetectionSpec {
                             DETECTOR_NAMES.join(", ")
                         ),
                     ));
-                }
+                };
+                on.push(trigger);
             }
             if p.actions.is_empty() {
                 return Err(err(at("actions"), "name at least one response"));
@@ -568,7 +855,7 @@ impl DetectionSpec {
                 });
             }
             playbooks.push(Playbook {
-                on: p.on.clone(),
+                on,
                 severity: p.severity,
                 delay,
                 actions,
@@ -611,5 +898,85 @@ impl DetectionSpec {
                 truck_roll,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Playbooks are triggered by typed sources: a detector, every IDS rule, or one rule
+    /// by sid, never by comparing an alert's name with a prefix.
+    #[test]
+    fn playbook_triggers_match_alert_sources_by_type() {
+        let spec = DetectionSpec {
+            playbooks: vec![PlaybookSpec {
+                on: vec!["command-rate".into(), "ids".into()],
+                severity: Severity::Medium,
+                delay: "10m".into(),
+                actions: vec![ResponseSpec::FreezeBulk(10)],
+            }],
+            ..DetectionSpec::default()
+        };
+        let checked = spec.check(&[]).expect("valid");
+        let on = &checked.playbooks[0].on;
+        assert_eq!(on, &[Trigger::Detector(DetectorKind::CommandRate), Trigger::AnyIdsRule]);
+        let fired = |source| on.iter().any(|t| t.fires_on(source));
+        assert!(fired(AlertSource::Detector(DetectorKind::CommandRate)));
+        assert!(fired(AlertSource::IdsRule(1_000_002)));
+        assert!(!fired(AlertSource::Detector(DetectorKind::ZeroAtPeak)));
+        assert!(Trigger::IdsRule(7).fires_on(AlertSource::IdsRule(7)));
+        assert!(!Trigger::IdsRule(7).fires_on(AlertSource::IdsRule(8)));
+        assert_eq!(AlertSource::IdsRule(7).to_string(), "ids:7");
+        assert_eq!(
+            AlertSource::Detector(DetectorKind::FrameCounter).to_string(),
+            "frame-counter"
+        );
+        // A rule that is not in ids_rules, or a misspelt detector, is refused by path.
+        for name in ["ids:7", "command_rate"] {
+            let mut wrong = spec.clone();
+            wrong.playbooks[0].on = vec![name.into()];
+            let e = wrong.check(&[]).expect_err("refused");
+            assert_eq!(e.field, "playbooks[0].on[0]");
+        }
+    }
+
+    /// Detectors are looked up by kind, not by a name someone could misspell: every variant
+    /// has its own kind, and the names scenarios, alerts and playbooks use follow from it.
+    #[test]
+    fn every_detector_has_its_own_kind_and_name() {
+        let variants = [
+            "CommandRate",
+            "ConsumptionBaseline",
+            "ZeroAtPeak",
+            "EnergyBalance",
+            "MissingReadCluster",
+            "FirmwareDrift",
+            "FrameCounter",
+            "UnknownDevice",
+            "InventoryDrift",
+            "FrequencyExcursion",
+        ];
+        for (variant, kind) in variants.iter().zip(DetectorKind::ALL) {
+            let spec: DetectorSpec =
+                serde_json::from_str(&format!("{{\"{variant}\": {{}}}}")).expect("defaults for every threshold");
+            assert_eq!(spec.kind(), kind);
+            assert_eq!(spec.name(), kind.name());
+        }
+        assert_eq!(
+            DETECTOR_NAMES,
+            [
+                "command-rate",
+                "consumption-baseline",
+                "zero-at-peak",
+                "energy-balance",
+                "missing-read-cluster",
+                "firmware-drift",
+                "frame-counter",
+                "unknown-device",
+                "inventory-drift",
+                "frequency-excursion",
+            ]
+        );
     }
 }

@@ -142,7 +142,7 @@ impl CommandKind {
     }
 
     /// Index in [`CommandKind::NAMES`].
-    pub fn index(&self) -> usize {
+    pub const fn index(&self) -> usize {
         match self {
             CommandKind::Connect => 0,
             CommandKind::Disconnect => 1,

@@ -68,8 +68,8 @@ pub mod prelude {
     pub use crate::network::{Interference, LinkParams, Network, Point};
     pub use crate::profile::ProfileId;
     pub use crate::records::{
-        AlertRecord, Endpoint, FlowRecord, IntervalRow, LinkReadStats, RelayEvent, RunCounters, RunRecords, Severity,
-        TruthRecord,
+        AlertRecord, AlertSubject, Endpoint, FlowRecord, IntervalRow, LinkReadStats, RelayEvent, RunCounters,
+        RunRecords, Severity, TruthRecord,
     };
     pub use crate::rng::{Purpose, Stream};
     pub use crate::time::{CivilDate, CivilDateTime, SimDuration, SimTime};

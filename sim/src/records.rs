@@ -4,6 +4,8 @@
 //! what a detector believed. Keeping both as plain records, in time order, is what lets every
 //! alert be scored against truth later.
 
+use std::net::Ipv4Addr;
+
 use bevy_ecs::prelude::Resource;
 use serde::Serialize;
 
@@ -235,6 +237,97 @@ impl Severity {
     }
 }
 
+/// What an alert is about: a place in the utility's network, an account, a host, a set of
+/// meters, or the fleet as a whole. Responses aim at it (revoke the account, block the host,
+/// send a crew to the transformer or collector) and scoring turns the places into the meters
+/// behind them; [`Display`](std::fmt::Display) gives the words `alerts.csv` shows.
+///
+/// Every variant names something of the simulated world (or a detector's own rule number):
+/// which detector raises which subject is the defenses' business, not the engine's.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertSubject {
+    /// A feeder, by index (`feeder 3`).
+    Feeder(u32),
+    /// A distribution transformer, by index (`transformer 12`).
+    Transformer(u32),
+    /// A collector, by index (`collector 5`).
+    Collector(u32),
+    /// An HES operator account, by name (`ops-alice`).
+    Account(String),
+    /// A host, by address, as the network sensor saw it (`203.0.113.7`).
+    Host(Ipv4Addr),
+    /// Traffic from one host to another (`203.0.113.7 -> 10.20.0.1`).
+    HostPair {
+        /// The client.
+        src: Ipv4Addr,
+        /// The server.
+        dst: Ipv4Addr,
+    },
+    /// A detection rule as a whole, by number: an IDS rule whose threshold tracks the rule
+    /// (`sid 1000002`).
+    Rule(u32),
+    /// A firmware image, by version (`image 9.9.9-evil`).
+    FirmwareImage(String),
+    /// Meters the alert lists, grouped by what they reported.
+    Meters(MeterSet),
+    /// The fleet (or all accounts) as a whole (`fleet`).
+    Fleet,
+    /// The bulk power system (`bulk-system`).
+    BulkSystem,
+}
+
+/// What the meters an [`AlertSubject::Meters`] alert lists reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MeterSet {
+    /// Relays that changed position (`relays`).
+    Relays,
+    /// Security levels they fell back to (`security-level`).
+    SecurityLevel,
+    /// Events from the field: refused frames, unknown networks, failed authentication
+    /// (`field`).
+    Field,
+    /// Firmware images whose signature did not verify (`signature`).
+    Signature,
+}
+
+impl MeterSet {
+    /// The word `alerts.csv` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            MeterSet::Relays => "relays",
+            MeterSet::SecurityLevel => "security-level",
+            MeterSet::Field => "field",
+            MeterSet::Signature => "signature",
+        }
+    }
+}
+
+impl std::fmt::Display for AlertSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AlertSubject::Feeder(n) => write!(f, "feeder {n}"),
+            AlertSubject::Transformer(n) => write!(f, "transformer {n}"),
+            AlertSubject::Collector(n) => write!(f, "collector {n}"),
+            AlertSubject::Account(name) => f.write_str(name),
+            AlertSubject::Host(address) => write!(f, "{address}"),
+            AlertSubject::HostPair { src, dst } => write!(f, "{src} -> {dst}"),
+            AlertSubject::Rule(sid) => write!(f, "sid {sid}"),
+            AlertSubject::FirmwareImage(version) => write!(f, "image {version}"),
+            AlertSubject::Meters(set) => f.write_str(set.name()),
+            AlertSubject::Fleet => f.write_str("fleet"),
+            AlertSubject::BulkSystem => f.write_str("bulk-system"),
+        }
+    }
+}
+
+/// Serialized as the words [`Display`](std::fmt::Display) gives, as `alerts.csv` and the live
+/// range show them.
+impl Serialize for AlertSubject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// An alert raised by a detector.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AlertRecord {
@@ -246,10 +339,9 @@ pub struct AlertRecord {
     pub severity: Severity,
     /// Human-readable reason.
     pub message: String,
-    /// What it is about, in the detector's terms (an account, a collector, a feeder, a source
-    /// address); alerts of one detector about one subject that follow each other closely are
-    /// one alert with a `count`.
-    pub subject: String,
+    /// What it is about (an account, a collector, a feeder, a source address); alerts of one
+    /// detector about one subject that follow each other closely are one alert with a `count`.
+    pub subject: AlertSubject,
     /// How many times the detector fired in this alert (an IDS rule under a threshold fires
     /// again and again during a flood).
     pub count: u64,
@@ -383,4 +475,41 @@ pub struct RunRecords {
     /// Feeders with meters newly silent in the last read cycle (drained by the engine's
     /// outage detection).
     pub silent_feeders: Vec<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `alerts.csv` and the live range show subjects in these words; results must not change
+    /// when the subject is typed.
+    #[test]
+    fn alert_subjects_render_as_alerts_csv_always_showed_them() {
+        let address = Ipv4Addr::new(203, 0, 113, 7);
+        let cases = [
+            (AlertSubject::Feeder(3), "feeder 3"),
+            (AlertSubject::Transformer(12), "transformer 12"),
+            (AlertSubject::Collector(5), "collector 5"),
+            (AlertSubject::Account("ops-alice".into()), "ops-alice"),
+            (AlertSubject::Host(address), "203.0.113.7"),
+            (
+                AlertSubject::HostPair {
+                    src: address,
+                    dst: Ipv4Addr::new(10, 20, 0, 1),
+                },
+                "203.0.113.7 -> 10.20.0.1",
+            ),
+            (AlertSubject::Rule(1_000_002), "sid 1000002"),
+            (AlertSubject::FirmwareImage("9.9.9".into()), "image 9.9.9"),
+            (AlertSubject::Meters(MeterSet::Relays), "relays"),
+            (AlertSubject::Meters(MeterSet::SecurityLevel), "security-level"),
+            (AlertSubject::Meters(MeterSet::Field), "field"),
+            (AlertSubject::Meters(MeterSet::Signature), "signature"),
+            (AlertSubject::Fleet, "fleet"),
+            (AlertSubject::BulkSystem, "bulk-system"),
+        ];
+        for (subject, words) in cases {
+            assert_eq!(subject.to_string(), words);
+        }
+    }
 }
