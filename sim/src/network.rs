@@ -1800,6 +1800,28 @@ impl NetState {
 mod tests {
     use super::*;
 
+    /// A connection flood weighs only on the endpoint it targets: a flood on another
+    /// collector's endpoint leaves a connection alone (and draws nothing), while one on the
+    /// connecting collector's own endpoint refuses tries and is named as the flood that weighed.
+    #[test]
+    fn a_connection_flood_weighs_only_on_the_endpoint_it_targets() {
+        let net = Network::small(LinkParams::typical(), [(CustomerClass::Residential, LinkKind::Mesh)]);
+        let mut state = NetState::new(&net);
+        let limits = ConnectLimits {
+            front_per_s: 100.0,
+            collector_per_s: 10.0,
+            tries: 3,
+        };
+        state.connection_floods.push(ConnectionFloodLoad {
+            target: Some(1),
+            connections_per_s: 1e6,
+            attack_code: 4,
+        });
+        let mut stream = crate::rng::Stream::new(1, crate::rng::Purpose::Test, 0, 0);
+        assert_eq!(state.connect(0, limits, &mut stream), (Some(0), 0));
+        assert_eq!(state.connect(1, limits, &mut stream), (None, 4));
+    }
+
     /// The CSR graph equals a straightforward construction: both directions of every edge,
     /// the best quality of duplicates, no self-loops, targets ascending per node.
     #[test]

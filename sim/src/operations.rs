@@ -786,3 +786,50 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
     }
     Ok(counts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Work orders come from the planned commands alone, in their order: a demand-response
+    /// event lasts its duration, a firmware update names its image, other inputs are skipped.
+    #[test]
+    fn work_orders_list_the_planned_commands_with_their_span_and_image() {
+        let credential = Credential {
+            account: 2,
+            secret: 0,
+            second_factor: true,
+        };
+        let command = |kind: CommandKind, meters: Vec<u32>| {
+            Input::Command(CommandRequest {
+                credential,
+                kind,
+                meters,
+                cause: Cause::Operation,
+                purpose: "test".into(),
+                approver: None,
+            })
+        };
+        let hour = SimDuration::from_hours(1);
+        let t = SimTime(MICROS_PER_HOUR);
+        let inputs = vec![
+            (
+                t,
+                command(
+                    CommandKind::DemandResponse {
+                        reduction: 0.3,
+                        duration: hour,
+                    },
+                    vec![5, 6],
+                ),
+            ),
+            (t, Input::MeterFailure { meter: 1, failed: true }),
+            (t, command(CommandKind::FirmwareUpdate { image: 3 }, vec![7])),
+        ];
+        let work = work_orders(&inputs);
+        assert_eq!(work.len(), 2);
+        assert_eq!((work[0].until, work[0].first_meter, work[0].meters), (t + hour, 5, 2));
+        assert_eq!((work[0].account, work[0].image), (2, None));
+        assert_eq!((work[1].until, work[1].image, work[1].first_meter), (t, Some(3), 7));
+    }
+}
