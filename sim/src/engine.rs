@@ -26,7 +26,7 @@ use crate::mdm::{Detection, OutageRecord};
 use crate::model::{
     Cause, CustomerClass, GridPlace, LoadProfileMemory, MdmRecord, Meter, MeterCondition, MeterIdx, Premise, Relay,
 };
-use crate::network::{Fate, Interference, NONE, NetState, Network, NetworkError, Via};
+use crate::network::{ConnectionFloodLoad, Fate, Interference, NONE, NetState, Network, NetworkError, Via};
 use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
 use crate::security::{Fleet, Payload};
@@ -358,6 +358,26 @@ struct FloodSpan {
     since: SimTime,
 }
 
+/// A range of outside hosts the firewall blocks: `first` up to, not including, `end` (as
+/// [`crate::records::Endpoint::Outside`] numbers them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BlockedHosts {
+    /// The first host blocked.
+    first: u32,
+    /// The first host after the range.
+    end: u32,
+}
+
+/// What a UFLS stage's last trip did: the feeders it opened (emptied once the last block is
+/// restored) and the cause the trip, and the load coming back, are attributed to.
+#[derive(Debug, Clone, PartialEq)]
+struct UflsStageTrip {
+    /// The feeders the trip opened, by index.
+    feeders: Vec<u32>,
+    /// The trip's cause.
+    cause: Cause,
+}
+
 /// Errors the engine returns to its driver. Things that happen inside the simulated world are
 /// state and records, never errors.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -438,8 +458,8 @@ pub struct Sim {
     flood_spans: Vec<FloodSpan>,
     /// Whether the sensor's next minute of flood flows is on the calendar.
     flood_flows_scheduled: bool,
-    /// Outside hosts the firewall blocks: ranges `[first, end)`.
-    blocked: Vec<(u32, u32)>,
+    /// Outside hosts the firewall blocks.
+    blocked: Vec<BlockedHosts>,
     commands_in_interval: u64,
     horizon: SimTime,
     read_cycle_intervals: u32,
@@ -450,7 +470,7 @@ pub struct Sim {
     /// Per feeder: whether a UFLS relay holds it open.
     ufls_open: Vec<bool>,
     /// Per UFLS stage: the feeders its last trip opened, and the cause of that trip.
-    ufls_feeders: Vec<(Vec<u32>, Cause)>,
+    ufls_feeders: Vec<UflsStageTrip>,
     /// The worst moment so far, when watched (see [`Sim::watch_worst_moment`]).
     worst: Option<WorstMoment>,
     watch_worst: bool,
@@ -555,7 +575,13 @@ impl Sim {
             horizon,
             read_cycle_intervals,
             open_outage,
-            ufls_feeders: vec![(Vec::new(), Cause::Operation); frequency.config().ufls.len()],
+            ufls_feeders: vec![
+                UflsStageTrip {
+                    feeders: Vec::new(),
+                    cause: Cause::Operation,
+                };
+                frequency.config().ufls.len()
+            ],
             frequency,
             ufls_open,
             worst: None,
@@ -745,282 +771,55 @@ impl Sim {
         }
     }
 
+    /// Applies one calendar entry: counts it, then hands it to the handler of the subsystem it
+    /// belongs to (the engine's own events here, inputs from outside in [`Sim::apply_input`]).
+    /// Each handler works out one event's semantics and nothing else.
     fn apply(&mut self, at: SimTime, event: Event) {
         self.events_in_interval += 1;
-        let input = match event {
-            Event::Input(input) => *input,
-            Event::Deliver { meter, action } => {
-                if let Action::SetRelay(relay, cause) = action {
-                    self.set_relay(at, meter, relay, cause);
-                }
-                return;
-            }
-            Event::Send => {
-                let (job, next) = self.world.resource_mut::<Hes>().send_next(at);
-                if let Some(next) = next {
-                    self.calendar.insert(next, Event::Send);
-                }
-                if let Some(job) = job {
-                    self.dispatch(at, job);
-                }
-                return;
-            }
-            Event::Execute { job, attempt } => return self.execute(at, job, attempt),
-            Event::Ack { job, attempt } => return self.ack(at, job, attempt),
-            Event::Timeout { job, attempt } => return self.timeout(at, job, attempt),
-            Event::OutageDetected { outage } => {
-                self.outage_detected(at, outage, Detection::LastGasp);
-                return;
-            }
-            Event::Interference { id, on } => {
-                // A jammer a crew switched off stays off.
-                if on && self.net_state().interference.get(id).is_some_and(|(a, _)| a.end <= at) {
-                    return;
-                }
-                self.world.resource_scope(|world, mut state: Mut<NetState>| {
-                    let net = world.resource::<Network>();
-                    if let Some(repair) = state.set_interference(net, id, on, at) {
-                        self.calendar.insert(repair, Event::RouteRepair);
-                    }
-                });
-                return;
-            }
-            Event::RouteRepair => {
-                self.world.resource_scope(|world, mut state: Mut<NetState>| {
-                    state.repair(world.resource::<Network>());
-                });
-                return;
-            }
-            Event::Release { first, count } => {
-                let mut hes = self.world.resource_mut::<Hes>();
-                hes.awaiting_release = hes.awaiting_release.saturating_sub(count as usize);
-                let mut send = None;
-                for job in first..first + count {
-                    send = send.or(hes.enqueue(job, at));
-                }
-                if let Some(send) = send {
-                    self.calendar.insert(send, Event::Send);
-                }
-                return;
-            }
-            Event::FloodFlows => {
-                let mut spans = std::mem::take(&mut self.flood_spans);
-                for span in &mut spans {
-                    self.record_flood_flow(span, at);
-                    span.since = at;
-                }
-                self.flood_spans = spans;
-                self.flood_flows_scheduled = !self.flood_spans.is_empty();
-                if self.flood_flows_scheduled {
-                    self.calendar.insert(SimTime(at.0 + 60_000_000), Event::FloodFlows);
-                }
-                return;
-            }
-            Event::FrequencyTick => {
-                let (trips, again) = self.frequency.tick(at);
-                for t in trips {
-                    let (stage, cause) = (t.stage as u8, Cause::from_code(t.cause));
-                    self.calendar.insert(t.at, Event::UflsTrip { stage, cause });
-                }
-                if again {
-                    self.calendar.insert(SimTime(at.0 + TICK_US), Event::FrequencyTick);
-                }
-                return;
-            }
-            Event::ExtraLoadEnds { meter, cause } => {
-                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
-                let Some(m) = self.world.get::<Meter>(entity) else {
-                    return;
-                };
-                if u64::from(m.extra_until_s) * 1_000_000 != at.0 || m.extra_ended {
-                    return;
-                }
-                let kw = f64::from(m.extra_kw);
-                if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
-                    m.extra_ended = true;
-                }
-                if kw != 0.0 && self.supplied(entity) {
-                    self.load_step(at, -kw, cause);
-                }
-                return;
-            }
-            Event::DemandResponseEnds { meter, cause } => {
-                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
-                let Some(m) = self.world.get::<Meter>(entity) else {
-                    return;
-                };
-                if m.dr_until_us == at.0 && m.dr_keep < 1.0 && self.supplied(entity) {
-                    let kw = (1.0 - f64::from(m.dr_keep)) * self.base_kw(entity);
-                    self.load_step(at, kw, cause);
-                }
-                return;
-            }
-            Event::UflsTrip { stage, cause } => return self.ufls_trip(at, stage, cause),
-            Event::UflsRestore { stage, block, blocks } => {
-                // Block `block` of the stage's feeders (those UFLS still holds open). The load
-                // that comes back is the trip's cause's doing too.
-                let (opened, cause) = self.ufls_feeders[usize::from(stage)].clone();
-                let n = opened.len();
-                let (b, nb) = (usize::from(block), usize::from(blocks).max(1));
-                let feeders: Vec<u32> = opened[n * b / nb..n * (b + 1) / nb]
-                    .iter()
-                    .copied()
-                    .filter(|&f| std::mem::take(&mut self.ufls_open[f as usize]))
-                    .collect();
-                self.feeders_supply(at, &feeders, true, Cause::Operation, false);
-                let last = b + 1 == nb;
-                if last {
-                    self.ufls_feeders[usize::from(stage)].0.clear();
-                }
-                if self
-                    .frequency
-                    .restore(usize::from(stage), 1.0 / nb as f64, last, cause.code())
-                {
-                    self.schedule_tick(at);
-                }
-                return;
-            }
-        };
+        match event {
+            Event::Input(input) => self.apply_input(at, *input),
+            // HES and control plane.
+            Event::Deliver { meter, action } => self.deliver(at, meter, action),
+            Event::Send => self.send_next_job(at),
+            Event::Execute { job, attempt } => self.execute(at, job, attempt),
+            Event::Ack { job, attempt } => self.ack(at, job, attempt),
+            Event::Timeout { job, attempt } => self.timeout(at, job, attempt),
+            Event::Release { first, count } => self.release_jobs(at, first, count),
+            // Network and radio.
+            Event::Interference { id, on } => self.switch_interference(at, id, on),
+            Event::RouteRepair => self.repair_routes(),
+            // Grid, frequency and outages.
+            Event::OutageDetected { outage } => self.outage_detected(at, outage, Detection::LastGasp),
+            Event::FrequencyTick => self.frequency_tick(at),
+            Event::ExtraLoadEnds { meter, cause } => self.extra_load_ends(at, meter, cause),
+            Event::DemandResponseEnds { meter, cause } => self.demand_response_ends(at, meter, cause),
+            Event::UflsTrip { stage, cause } => self.ufls_trip(at, stage, cause),
+            Event::UflsRestore { stage, block, blocks } => self.ufls_restore(at, stage, block, blocks),
+            // Network sensor.
+            Event::FloodFlows => self.record_flood_minute(at),
+        }
+    }
+
+    /// Applies an input from outside: hands it to the handler of the subsystem it acts on.
+    fn apply_input(&mut self, at: SimTime, input: Input) {
         match input {
-            Input::Send { meter, message } => {
-                let id = self.next_message;
-                self.next_message += 1;
-                let mut stream = self.message_stream(meter);
-                let fate = self.world.resource_scope(|world, mut state: Mut<NetState>| {
-                    state.transmit(
-                        world.resource::<Network>(),
-                        meter,
-                        message.bytes,
-                        message.priority,
-                        at,
-                        &mut stream,
-                    )
-                });
-                let fate = self.intercepted(meter, fate);
-                if let Fate::Delivered { at: arrival, .. } = fate {
-                    self.calendar.insert(
-                        arrival,
-                        Event::Deliver {
-                            meter,
-                            action: message.action,
-                        },
-                    );
-                }
-                self.world.resource_mut::<RunRecords>().messages.push(MessageRecord {
-                    id,
-                    meter,
-                    bytes: message.bytes,
-                    sent: at,
-                    fate,
-                });
-            }
-            Input::Radio { meter, up } => {
-                self.world.resource_scope(|world, mut state: Mut<NetState>| {
-                    let net = world.resource::<Network>();
-                    if let Some(repair) = state.set_radio(net, meter, up, at) {
-                        self.calendar.insert(repair, Event::RouteRepair);
-                    }
-                });
-            }
-            Input::SetRelay { meter, relay, cause } => self.set_relay(at, meter, relay, cause),
+            // HES and control plane.
             Input::Command(request) => self.issue(at, request),
-            Input::FeederSupply {
-                feeder,
-                energized,
-                cause,
-            } => {
-                // A feeder UFLS holds open is the operators' (or the attacker's) again: UFLS
-                // restoration leaves it alone, and closing it books no step (the frequency
-                // model brings the stage's load back with its blocks).
-                let held =
-                    (feeder as usize) < self.ufls_open.len() && std::mem::take(&mut self.ufls_open[feeder as usize]);
-                self.feeder_supply(at, feeder, energized, cause, !(held && energized));
-            }
-            Input::MeterFailure { meter, failed } => {
-                self.world.resource_mut::<Fleet>().failed[meter as usize] = failed;
-                self.world.resource_scope(|world, mut state: Mut<NetState>| {
-                    let net = world.resource::<Network>();
-                    if let Some(repair) = state.set_radio(net, meter, !failed, at) {
-                        self.calendar.insert(repair, Event::RouteRepair);
-                    }
-                });
-            }
+            Input::IsolateHes { isolated } => self.isolate_hes(at, isolated),
+            Input::RevokeCredential { account, revoked } => self.revoke_credential(&account, revoked),
+            Input::FreezeBulk { above } => self.world.resource_mut::<Hes>().frozen_above = above,
+            Input::HesFoothold { attack } => self.world.resource_mut::<Hes>().foothold = attack,
+            // Network and radio.
+            Input::Send { meter, message } => self.send_message(at, meter, message),
+            Input::Radio { meter, up } => self.switch_radio(at, meter, up),
+            Input::ClearInterference { center, radius_m } => self.clear_interference(at, center, radius_m),
+            Input::Intercept { meters, mode, cause } => self.intercept(at, &meters, mode, cause),
+            // Fleet, security and firmware.
+            Input::MeterFailure { meter, failed } => self.meter_failure(at, meter, failed),
             Input::Tamper { meter, flags } => self.world.resource_mut::<Fleet>().tamper[meter as usize] = flags,
-            Input::Inspect { meter } => {
-                self.skew(meter, 1.0, Cause::Operation, false);
-                self.world.resource_mut::<Fleet>().tamper[meter as usize] = 0;
-            }
-            Input::ClearInterference { center, radius_m } => {
-                // The crew finds the jammers transmitting now, and takes each away: its later
-                // switchings at the same place (a periodic jammer) do not happen.
-                let areas = &self.net_state().interference;
-                let near = |a: &Interference| (a.center.x - center.x).hypot(a.center.y - center.y) <= radius_m;
-                let found_at: Vec<crate::network::Point> = areas
-                    .iter()
-                    .filter(|(a, on)| *on && a.start <= at && at < a.end && near(a))
-                    .map(|(a, _)| a.center)
-                    .collect();
-                let found: Vec<(usize, bool)> = areas
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (a, _))| a.end > at && found_at.contains(&a.center))
-                    .map(|(id, (_, on))| (id, *on))
-                    .collect();
-                for (id, on) in found {
-                    let mut state = self.world.resource_mut::<NetState>();
-                    let area = &mut state.interference[id].0;
-                    area.end = at;
-                    area.start = area.start.min(at);
-                    if on {
-                        self.calendar.insert(at, Event::Interference { id, on: false });
-                    }
-                }
-            }
-            Input::BlockHosts { first, count } => {
-                self.blocked.push((first, first.saturating_add(count)));
-                // Floods under way lose the blocked share from now on.
-                let spans = std::mem::take(&mut self.flood_spans);
-                let mut kept = Vec::with_capacity(spans.len());
-                for mut span in spans {
-                    self.record_flood_flow(&span, at);
-                    span.since = at;
-                    let open = self.unblocked_share(span.code, span.sources);
-                    let mut state = self.world.resource_mut::<NetState>();
-                    for f in state.connection_floods.iter_mut() {
-                        if f.0 == span.collector && f.2 == span.code {
-                            f.1 = span.per_s * open;
-                        }
-                    }
-                    state.connection_floods.retain(|f| f.1 > 0.0);
-                    if open > 0.0 {
-                        kept.push(span);
-                    }
-                }
-                self.flood_spans = kept;
-            }
-            Input::PeerFirmware { from, to, image } => {
-                let fleet = self.world.resource::<Fleet>();
-                let state = self.world.resource::<NetState>();
-                let alive = |m: u32| {
-                    let i = m as usize;
-                    !(fleet.failed[i] || state.radio_down[i] || state.unpowered[i])
-                };
-                if fleet.firmware[from as usize] == image
-                    && alive(from)
-                    && alive(to)
-                    && fleet.firmware[to as usize] != image
-                {
-                    self.install(at, to, image);
-                }
-            }
-            Input::LocalFirmware { meter, image } => {
-                let i = meter as usize;
-                let fleet = self.world.resource::<Fleet>();
-                let up = !(fleet.failed[i] || self.net_state().unpowered[i]);
-                if up && usize::from(image) < fleet.images.len() && fleet.firmware[i] != image {
-                    self.install(at, meter, image);
-                }
-            }
+            Input::Inspect { meter } => self.inspect(meter),
+            Input::PeerFirmware { from, to, image } => self.peer_firmware(at, from, to, image),
+            Input::LocalFirmware { meter, image } => self.local_firmware(at, meter, image),
             Input::Bypass {
                 meter,
                 registered_share,
@@ -1037,117 +836,30 @@ impl Sim {
                 frame,
                 relay,
                 cause,
-            } => {
-                let i = meter as usize;
-                let dead = self.world.resource::<Fleet>().failed[i] || self.net_state().unpowered[i];
-                if dead {
-                    return;
-                }
-                let mut fleet = self.world.resource_mut::<Fleet>();
-                if fleet.checks_frames(meter) && frame <= fleet.frame_counter[i] {
-                    fleet.refused_frames.push((meter, frame));
-                    return;
-                }
-                fleet.frame_counter[i] = fleet.frame_counter[i].max(frame);
-                fleet.accepted_frames.push((meter, frame));
-                self.set_relay(at, meter, relay, cause);
-            }
+            } => self.replay(at, meter, frame, relay, cause),
+            Input::Downgrade { meter, cause } => self.downgrade(meter, cause),
+            // Grid: relays, feeders and switched load.
+            Input::SetRelay { meter, relay, cause } => self.set_relay(at, meter, relay, cause),
+            Input::FeederSupply {
+                feeder,
+                energized,
+                cause,
+            } => self.operate_feeder(at, feeder, energized, cause),
             Input::SwitchLoad {
                 meter,
                 kw,
                 until,
                 cause,
-            } => {
-                let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
-                let before = self.meter_kw(entity, at);
-                let (from_s, until_s) = ((at.0 / 1_000_000) as u32, (until.0 / 1_000_000) as u32);
-                if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
-                    m.extra_kw = if kw.is_finite() { kw.clamp(-1e5, 1e5) } else { 0.0 };
-                    m.extra_from_s = from_s;
-                    m.extra_until_s = until_s.max(from_s);
-                    m.extra_ended = false;
-                }
-                if self.supplied(entity) {
-                    let kw = self.meter_kw(entity, at) - before;
-                    self.load_step(at, kw, cause);
-                }
-                if until_s > from_s {
-                    let ends = SimTime(u64::from(until_s) * 1_000_000);
-                    self.calendar.insert(ends, Event::ExtraLoadEnds { meter, cause });
-                }
-            }
-            Input::Downgrade { meter, cause } => {
-                let i = meter as usize;
-                let dead = self.world.resource::<Fleet>().failed[i] || self.net_state().unpowered[i];
-                let code = crate::model::attack_code(cause.attack());
-                let mut fleet = self.world.resource_mut::<Fleet>();
-                if dead || fleet.downgraded_by[i] != 0 {
-                    return;
-                }
-                if fleet.legacy[i] {
-                    fleet.downgraded_by[i] = code.max(1);
-                } else {
-                    fleet.refused_downgrades.push((meter, code));
-                }
-            }
-            Input::Intercept { meters, mode, cause } => self.intercept(at, &meters, mode, cause),
+            } => self.switch_load(at, meter, kw, until, cause),
+            // Network sensor, firewall and run records.
             Input::ConnectionFlood {
                 collector,
                 connections_per_s,
                 sources,
                 cause,
-            } => {
-                let code = crate::model::attack_code(cause.attack()).max(1);
-                let open = self.unblocked_share(code, sources.max(1));
-                let mut state = self.world.resource_mut::<NetState>();
-                state.connection_floods.retain(|f| !(f.0 == collector && f.2 == code));
-                let on = connections_per_s.is_finite() && connections_per_s > 0.0;
-                if on && open > 0.0 {
-                    state
-                        .connection_floods
-                        .push((collector, connections_per_s * open, code));
-                }
-                // The sensor closes the span the flood had so far and opens a new one.
-                if let Some(i) = self
-                    .flood_spans
-                    .iter()
-                    .position(|f| f.collector == collector && f.code == code)
-                {
-                    let span = self.flood_spans.remove(i);
-                    self.record_flood_flow(&span, at);
-                }
-                if on && open > 0.0 {
-                    self.flood_spans.push(FloodSpan {
-                        collector,
-                        per_s: connections_per_s,
-                        sources: sources.max(1),
-                        code,
-                        since: at,
-                    });
-                    if !self.flood_flows_scheduled {
-                        self.flood_flows_scheduled = true;
-                        self.calendar.insert(SimTime(at.0 + 60_000_000), Event::FloodFlows);
-                    }
-                }
-            }
-            Input::IsolateHes { isolated } => {
-                let mut hes = self.world.resource_mut::<Hes>();
-                hes.isolated = isolated;
-                if isolated {
-                    hes.purge_queue(at);
-                } else {
-                    hes.foothold = None;
-                }
-            }
+            } => self.connection_flood(at, collector, connections_per_s, sources, cause),
+            Input::BlockHosts { first, count } => self.block_hosts(at, first, count),
             Input::Flow(flow) => self.world.resource_mut::<RunRecords>().flows.push(flow),
-            Input::RevokeCredential { account, revoked } => {
-                let mut hes = self.world.resource_mut::<Hes>();
-                if let Some(i) = hes.config.accounts.iter().position(|a| a.name == account) {
-                    hes.revoked[i] = revoked;
-                }
-            }
-            Input::FreezeBulk { above } => self.world.resource_mut::<Hes>().frozen_above = above,
-            Input::HesFoothold { attack } => self.world.resource_mut::<Hes>().foothold = attack,
             Input::Truth(record) => self.world.resource_mut::<RunRecords>().truth.push(record),
             Input::Alert(record) => {
                 self.alerts_in_interval += 1;
@@ -1155,7 +867,452 @@ impl Sim {
             }
         }
     }
+}
 
+/// Handlers of the HES and control plane: messages the meters act on, the HES's send queue,
+/// and the responses that isolate the HES or revoke an account.
+impl Sim {
+    /// A message from the HES reaches its meter, which acts on it (only relay commands change
+    /// anything the engine models).
+    fn deliver(&mut self, at: SimTime, meter: u32, action: Action) {
+        if let Action::SetRelay(relay, cause) = action {
+            self.set_relay(at, meter, relay, cause);
+        }
+    }
+
+    /// The HES's sender sends the next queued job, and books its next turn if the queue is not
+    /// empty.
+    fn send_next_job(&mut self, at: SimTime) {
+        let (job, next) = self.world.resource_mut::<Hes>().send_next(at);
+        if let Some(next) = next {
+            self.calendar.insert(next, Event::Send);
+        }
+        if let Some(job) = job {
+            self.dispatch(at, job);
+        }
+    }
+
+    /// An approved request's `count` jobs from `first` on join the send queue (after the
+    /// approval latency), waking the sender if it was idle.
+    fn release_jobs(&mut self, at: SimTime, first: u32, count: u32) {
+        let mut hes = self.world.resource_mut::<Hes>();
+        hes.awaiting_release = hes.awaiting_release.saturating_sub(count as usize);
+        let mut send = None;
+        for job in first..first + count {
+            send = send.or(hes.enqueue(job, at));
+        }
+        if let Some(send) = send {
+            self.calendar.insert(send, Event::Send);
+        }
+    }
+
+    /// The HES is isolated from the networks (dropping its send queue) or comes back rebuilt
+    /// from a clean image, without any attacker's foothold.
+    fn isolate_hes(&mut self, at: SimTime, isolated: bool) {
+        let mut hes = self.world.resource_mut::<Hes>();
+        hes.isolated = isolated;
+        if isolated {
+            hes.purge_queue(at);
+        } else {
+            hes.foothold = None;
+        }
+    }
+
+    /// The HES revokes (or restores) the credentials of the account named `account`; an
+    /// account it does not have changes nothing (`schedule` refuses those).
+    fn revoke_credential(&mut self, account: &str, revoked: bool) {
+        let mut hes = self.world.resource_mut::<Hes>();
+        if let Some(i) = hes.config.accounts.iter().position(|a| a.name == account) {
+            hes.revoked[i] = revoked;
+        }
+    }
+}
+
+/// Handlers of the network and its radios: messages on their paths, radios up and down,
+/// interference switching on and off, and route repairs.
+impl Sim {
+    /// The HES sends `message` to `meter`: it travels its path (or is lost, or is held by a
+    /// rogue concentrator), its arrival goes on the calendar, and the message is recorded.
+    fn send_message(&mut self, at: SimTime, meter: u32, message: Message) {
+        let id = self.next_message;
+        self.next_message += 1;
+        let mut stream = self.message_stream(meter);
+        let fate = self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            state.transmit(
+                world.resource::<Network>(),
+                meter,
+                message.bytes,
+                message.priority,
+                at,
+                &mut stream,
+            )
+        });
+        let fate = self.intercepted(meter, fate);
+        if let Fate::Delivered { at: arrival, .. } = fate {
+            self.calendar.insert(
+                arrival,
+                Event::Deliver {
+                    meter,
+                    action: message.action,
+                },
+            );
+        }
+        self.world.resource_mut::<RunRecords>().messages.push(MessageRecord {
+            id,
+            meter,
+            bytes: message.bytes,
+            sent: at,
+            fate,
+        });
+    }
+
+    /// A meter's radio or modem goes down or comes back; the mesh re-forms around it at the
+    /// next route repair.
+    fn switch_radio(&mut self, at: SimTime, meter: u32, up: bool) {
+        self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            let net = world.resource::<Network>();
+            if let Some(repair) = state.set_radio(net, meter, up, at) {
+                self.calendar.insert(repair, Event::RouteRepair);
+            }
+        });
+    }
+
+    /// Interference area `id` switches on or off as placed; a jammer a crew switched off stays
+    /// off.
+    fn switch_interference(&mut self, at: SimTime, id: usize, on: bool) {
+        if on && self.net_state().interference.get(id).is_some_and(|(a, _)| a.end <= at) {
+            return;
+        }
+        self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            let net = world.resource::<Network>();
+            if let Some(repair) = state.set_interference(net, id, on, at) {
+                self.calendar.insert(repair, Event::RouteRepair);
+            }
+        });
+    }
+
+    /// The scheduled route repair re-forms the routes that changed conditions broke.
+    fn repair_routes(&mut self) {
+        self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            state.repair(world.resource::<Network>());
+        });
+    }
+
+    /// A crew with a direction finder searches within `radius_m` metres of `center`: every
+    /// jammer transmitting there now is taken away, with its later switchings at the same place.
+    fn clear_interference(&mut self, at: SimTime, center: crate::network::Point, radius_m: f32) {
+        // The crew finds the jammers transmitting now, and takes each away: its later
+        // switchings at the same place (a periodic jammer) do not happen.
+        let areas = &self.net_state().interference;
+        let near = |a: &Interference| (a.center.x - center.x).hypot(a.center.y - center.y) <= radius_m;
+        let found_at: Vec<crate::network::Point> = areas
+            .iter()
+            .filter(|(a, on)| *on && a.start <= at && at < a.end && near(a))
+            .map(|(a, _)| a.center)
+            .collect();
+        let found: Vec<(usize, bool)> = areas
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, _))| a.end > at && found_at.contains(&a.center))
+            .map(|(id, (_, on))| (id, *on))
+            .collect();
+        for (id, on) in found {
+            let mut state = self.world.resource_mut::<NetState>();
+            let area = &mut state.interference[id].0;
+            area.end = at;
+            area.start = area.start.min(at);
+            if on {
+                self.calendar.insert(at, Event::Interference { id, on: false });
+            }
+        }
+    }
+}
+
+/// Handlers of the meter fleet and its security: failures, tampering and inspection, firmware
+/// installs, replayed commands and protocol downgrades.
+impl Sim {
+    /// A meter's communication module fails or, once replaced, works again; its radio follows.
+    fn meter_failure(&mut self, at: SimTime, meter: u32, failed: bool) {
+        self.world.resource_mut::<Fleet>().failed[meter as usize] = failed;
+        self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            let net = world.resource::<Network>();
+            if let Some(repair) = state.set_radio(net, meter, !failed, at) {
+                self.calendar.insert(repair, Event::RouteRepair);
+            }
+        });
+    }
+
+    /// A crew inspects a meter: a bypass or forged readings end and its tamper flags clear.
+    fn inspect(&mut self, meter: u32) {
+        self.skew(meter, 1.0, Cause::Operation, false);
+        self.world.resource_mut::<Fleet>().tamper[meter as usize] = 0;
+    }
+
+    /// Meter `from` offers `image` to its mesh neighbour `to` (a worm): installed when `from`
+    /// still runs it, both are up and `to` does not run it already (the install itself checks
+    /// signatures).
+    fn peer_firmware(&mut self, at: SimTime, from: u32, to: u32, image: u16) {
+        let fleet = self.world.resource::<Fleet>();
+        let state = self.world.resource::<NetState>();
+        let alive = |m: u32| {
+            let i = m as usize;
+            !(fleet.failed[i] || state.radio_down[i] || state.unpowered[i])
+        };
+        if fleet.firmware[from as usize] == image && alive(from) && alive(to) && fleet.firmware[to as usize] != image {
+            self.install(at, to, image);
+        }
+    }
+
+    /// `image` is flashed onto a meter through its local port: installed when the meter is up,
+    /// the image exists and the meter does not run it already.
+    fn local_firmware(&mut self, at: SimTime, meter: u32, image: u16) {
+        let i = meter as usize;
+        let fleet = self.world.resource::<Fleet>();
+        let up = !(fleet.failed[i] || self.net_state().unpowered[i]);
+        if up && usize::from(image) < fleet.images.len() && fleet.firmware[i] != image {
+            self.install(at, meter, image);
+        }
+    }
+
+    /// A captured relay command with frame counter `frame` is replayed to a meter: a meter that
+    /// is up acts on it unless it checks frame counters and has accepted `frame` or a later one
+    /// (the refusal is logged).
+    fn replay(&mut self, at: SimTime, meter: u32, frame: u32, relay: Relay, cause: Cause) {
+        let i = meter as usize;
+        let dead = self.world.resource::<Fleet>().failed[i] || self.net_state().unpowered[i];
+        if dead {
+            return;
+        }
+        let mut fleet = self.world.resource_mut::<Fleet>();
+        if fleet.checks_frames(meter) && frame <= fleet.frame_counter[i] {
+            fleet.refused_frames.push((meter, frame));
+            return;
+        }
+        fleet.frame_counter[i] = fleet.frame_counter[i].max(frame);
+        fleet.accepted_frames.push((meter, frame));
+        self.set_relay(at, meter, relay, cause);
+    }
+
+    /// A radio asks a meter to fall back to the legacy security level: a meter that is up and
+    /// not yet downgraded does if it still accepts that level, and logs a refusal otherwise.
+    fn downgrade(&mut self, meter: u32, cause: Cause) {
+        let i = meter as usize;
+        let dead = self.world.resource::<Fleet>().failed[i] || self.net_state().unpowered[i];
+        let code = crate::model::attack_code(cause.attack());
+        let mut fleet = self.world.resource_mut::<Fleet>();
+        if dead || fleet.downgraded_by[i] != 0 {
+            return;
+        }
+        if fleet.legacy[i] {
+            fleet.downgraded_by[i] = code.max(1);
+        } else {
+            fleet.refused_downgrades.push((meter, code));
+        }
+    }
+}
+
+/// Handlers of the grid, the bulk system's frequency and outages: feeders operated from
+/// outside, switched load and demand response ending, and UFLS restoration.
+impl Sim {
+    /// A feeder is opened or closed from outside. A feeder UFLS holds open is the operators'
+    /// (or the attacker's) again: UFLS restoration leaves it alone, and closing it books no
+    /// load step (the frequency model brings the stage's load back with its blocks).
+    fn operate_feeder(&mut self, at: SimTime, feeder: u32, energized: bool, cause: Cause) {
+        let held = (feeder as usize) < self.ufls_open.len() && std::mem::take(&mut self.ufls_open[feeder as usize]);
+        self.feeder_supply(at, feeder, energized, cause, !(held && energized));
+    }
+
+    /// A device behind a meter switches `kw` of load on until `until` (replacing any earlier
+    /// switched load): the bulk system sees the change as a load step, and the end goes on the
+    /// calendar.
+    fn switch_load(&mut self, at: SimTime, meter: u32, kw: f32, until: SimTime, cause: Cause) {
+        let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
+        let before = self.meter_kw(entity, at);
+        let (from_s, until_s) = ((at.0 / 1_000_000) as u32, (until.0 / 1_000_000) as u32);
+        if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
+            m.extra_kw = if kw.is_finite() { kw.clamp(-1e5, 1e5) } else { 0.0 };
+            m.extra_from_s = from_s;
+            m.extra_until_s = until_s.max(from_s);
+            m.extra_ended = false;
+        }
+        if self.supplied(entity) {
+            let kw = self.meter_kw(entity, at) - before;
+            self.load_step(at, kw, cause);
+        }
+        if until_s > from_s {
+            let ends = SimTime(u64::from(until_s) * 1_000_000);
+            self.calendar.insert(ends, Event::ExtraLoadEnds { meter, cause });
+        }
+    }
+
+    /// A meter's switched load ends, if its window still ends now (a later switching replaced
+    /// it otherwise): the bulk system sees the load drop.
+    fn extra_load_ends(&mut self, at: SimTime, meter: u32, cause: Cause) {
+        let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
+        let Some(m) = self.world.get::<Meter>(entity) else {
+            return;
+        };
+        if u64::from(m.extra_until_s) * 1_000_000 != at.0 || m.extra_ended {
+            return;
+        }
+        let kw = f64::from(m.extra_kw);
+        if let Some(mut m) = self.world.get_mut::<Meter>(entity) {
+            m.extra_ended = true;
+        }
+        if kw != 0.0 && self.supplied(entity) {
+            self.load_step(at, -kw, cause);
+        }
+    }
+
+    /// A meter's demand-response reduction ends, if its window still ends now: the load it
+    /// shed comes back as a step.
+    fn demand_response_ends(&mut self, at: SimTime, meter: u32, cause: Cause) {
+        let entity = self.world.resource::<MeterDirectory>().0[meter as usize];
+        let Some(m) = self.world.get::<Meter>(entity) else {
+            return;
+        };
+        if m.dr_until_us == at.0 && m.dr_keep < 1.0 && self.supplied(entity) {
+            let kw = (1.0 - f64::from(m.dr_keep)) * self.base_kw(entity);
+            self.load_step(at, kw, cause);
+        }
+    }
+
+    /// The frequency model advances one tick: the UFLS trips it decides go on the calendar,
+    /// and so does the next tick while the frequency is still moving.
+    fn frequency_tick(&mut self, at: SimTime) {
+        let (trips, again) = self.frequency.tick(at);
+        for t in trips {
+            let (stage, cause) = (t.stage as u8, Cause::from_code(t.cause));
+            self.calendar.insert(t.at, Event::UflsTrip { stage, cause });
+        }
+        if again {
+            self.calendar.insert(SimTime(at.0 + TICK_US), Event::FrequencyTick);
+        }
+    }
+
+    /// Operators restore block `block` of `blocks` of the feeders UFLS stage `stage` opened
+    /// (those UFLS still holds open). The load that comes back is the trip's cause's doing too.
+    fn ufls_restore(&mut self, at: SimTime, stage: u8, block: u8, blocks: u8) {
+        let UflsStageTrip { feeders: opened, cause } = self.ufls_feeders[usize::from(stage)].clone();
+        let n = opened.len();
+        let (b, nb) = (usize::from(block), usize::from(blocks).max(1));
+        let feeders: Vec<u32> = opened[n * b / nb..n * (b + 1) / nb]
+            .iter()
+            .copied()
+            .filter(|&f| std::mem::take(&mut self.ufls_open[f as usize]))
+            .collect();
+        self.feeders_supply(at, &feeders, true, Cause::Operation, false);
+        let last = b + 1 == nb;
+        if last {
+            self.ufls_feeders[usize::from(stage)].feeders.clear();
+        }
+        if self
+            .frequency
+            .restore(usize::from(stage), 1.0 / nb as f64, last, cause.code())
+        {
+            self.schedule_tick(at);
+        }
+    }
+}
+
+/// Handlers of the network sensor and the firewall: connection floods starting and stopping,
+/// hosts blocked, and the flows the sensor records of floods under way.
+impl Sim {
+    /// A connection flood against the HES front end (`collector: None`) or a collector starts
+    /// at `connections_per_s` (the share the firewall lets through weighs on the endpoint), or
+    /// stops at 0. The sensor closes the span the flood had so far and opens a new one.
+    fn connection_flood(
+        &mut self,
+        at: SimTime,
+        collector: Option<u32>,
+        connections_per_s: f64,
+        sources: u32,
+        cause: Cause,
+    ) {
+        let code = crate::model::attack_code(cause.attack()).max(1);
+        let open = self.unblocked_share(code, sources.max(1));
+        let mut state = self.world.resource_mut::<NetState>();
+        state
+            .connection_floods
+            .retain(|f| !(f.target == collector && f.attack_code == code));
+        let on = connections_per_s.is_finite() && connections_per_s > 0.0;
+        if on && open > 0.0 {
+            state.connection_floods.push(ConnectionFloodLoad {
+                target: collector,
+                connections_per_s: connections_per_s * open,
+                attack_code: code,
+            });
+        }
+        // The sensor closes the span the flood had so far and opens a new one.
+        if let Some(i) = self
+            .flood_spans
+            .iter()
+            .position(|f| f.collector == collector && f.code == code)
+        {
+            let span = self.flood_spans.remove(i);
+            self.record_flood_flow(&span, at);
+        }
+        if on && open > 0.0 {
+            self.flood_spans.push(FloodSpan {
+                collector,
+                per_s: connections_per_s,
+                sources: sources.max(1),
+                code,
+                since: at,
+            });
+            if !self.flood_flows_scheduled {
+                self.flood_flows_scheduled = true;
+                self.calendar.insert(SimTime(at.0 + 60_000_000), Event::FloodFlows);
+            }
+        }
+    }
+
+    /// The firewall starts dropping connections from outside hosts `first` to
+    /// `first + count - 1`: floods under way lose the blocked share from now on (the sensor
+    /// closes their spans here), and a flood entirely blocked ends.
+    fn block_hosts(&mut self, at: SimTime, first: u32, count: u32) {
+        self.blocked.push(BlockedHosts {
+            first,
+            end: first.saturating_add(count),
+        });
+        // Floods under way lose the blocked share from now on.
+        let spans = std::mem::take(&mut self.flood_spans);
+        let mut kept = Vec::with_capacity(spans.len());
+        for mut span in spans {
+            self.record_flood_flow(&span, at);
+            span.since = at;
+            let open = self.unblocked_share(span.code, span.sources);
+            let mut state = self.world.resource_mut::<NetState>();
+            for f in state.connection_floods.iter_mut() {
+                if f.target == span.collector && f.attack_code == span.code {
+                    f.connections_per_s = span.per_s * open;
+                }
+            }
+            state.connection_floods.retain(|f| f.connections_per_s > 0.0);
+            if open > 0.0 {
+                kept.push(span);
+            }
+        }
+        self.flood_spans = kept;
+    }
+
+    /// The sensor records the last minute of every connection flood under way, and books the
+    /// next minute while any lasts.
+    fn record_flood_minute(&mut self, at: SimTime) {
+        let mut spans = std::mem::take(&mut self.flood_spans);
+        for span in &mut spans {
+            self.record_flood_flow(span, at);
+            span.since = at;
+        }
+        self.flood_spans = spans;
+        self.flood_flows_scheduled = !self.flood_spans.is_empty();
+        if self.flood_flows_scheduled {
+            self.calendar.insert(SimTime(at.0 + 60_000_000), Event::FloodFlows);
+        }
+    }
+}
+
+impl Sim {
     fn set_relay(&mut self, at: SimTime, meter: u32, relay: Relay, cause: Cause) {
         let interval_start = u64::from(self.next_slot) * INTERVAL.as_micros();
         let offset = (at.0 - interval_start).min(INTERVAL.as_micros()) as u32;
@@ -1277,7 +1434,7 @@ impl Sim {
         for &f in &opened {
             self.ufls_open[f as usize] = true;
         }
-        self.ufls_feeders[usize::from(stage)] = (opened, cause);
+        self.ufls_feeders[usize::from(stage)] = UflsStageTrip { feeders: opened, cause };
         for block in 0..blocks {
             let t = SimTime(restore + u64::from(block) * gap);
             self.calendar.insert(t, Event::UflsRestore { stage, block, blocks });
@@ -2124,7 +2281,7 @@ impl Sim {
         let mut hosts: Vec<(u32, u32)> = self
             .blocked
             .iter()
-            .map(|&(a, b)| (a.max(first), b.min(last)))
+            .map(|hosts| (hosts.first.max(first), hosts.end.min(last)))
             .filter(|(a, b)| a < b)
             .collect();
         hosts.sort_unstable();

@@ -703,6 +703,18 @@ impl MeterPath {
     }
 }
 
+/// A connection flood in progress, as it weighs on the endpoint it targets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConnectionFloodLoad {
+    /// The collector whose backhaul endpoint is flooded, or `None` for the HES front end.
+    pub target: Option<u32>,
+    /// Connection attempts per second that reach the endpoint (those the firewall does not
+    /// block).
+    pub connections_per_s: f64,
+    /// The attack code of the flood (`k + 1` for attack `k`, at least 1).
+    pub attack_code: u8,
+}
+
 /// An area of radio interference: a jammer, or any other source of RF noise. Every RF link
 /// (mesh or cellular) with an end inside the circle keeps `1 - strength` of its success while it
 /// is active; PLC is wired and unaffected.
@@ -772,9 +784,8 @@ pub struct NetState {
     pub intercepted_by: Vec<u8>,
     /// Per attack code less one: what that attack's rogue concentrator does, while it runs.
     pub intercepts: Vec<Option<Intercept>>,
-    /// Connection floods in progress: (target collector, or `None` for the HES front end,
-    /// connections per second, attack code).
-    pub connection_floods: Vec<(Option<u32>, f64, u8)>,
+    /// Connection floods in progress, each with the load the firewall lets through.
+    pub connection_floods: Vec<ConnectionFloodLoad>,
     /// Per attack code less one: collector uploads its connection flood made fail, uploads it
     /// delayed, and commands it made fail.
     pub flood_effects: Vec<[u64; 3]>,
@@ -935,7 +946,12 @@ impl NetState {
             return (Some(0), 0);
         }
         let (mut front, mut own, mut by, mut most) = (0.0, 0.0, 0u8, 0.0);
-        for &(target, rate, code) in &self.connection_floods {
+        for &ConnectionFloodLoad {
+            target,
+            connections_per_s: rate,
+            attack_code: code,
+        } in &self.connection_floods
+        {
             match target {
                 None => front += rate,
                 Some(c) if c == collector => own += rate,
@@ -1783,6 +1799,28 @@ impl NetState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection flood weighs only on the endpoint it targets: a flood on another
+    /// collector's endpoint leaves a connection alone (and draws nothing), while one on the
+    /// connecting collector's own endpoint refuses tries and is named as the flood that weighed.
+    #[test]
+    fn a_connection_flood_weighs_only_on_the_endpoint_it_targets() {
+        let net = Network::small(LinkParams::typical(), [(CustomerClass::Residential, LinkKind::Mesh)]);
+        let mut state = NetState::new(&net);
+        let limits = ConnectLimits {
+            front_per_s: 100.0,
+            collector_per_s: 10.0,
+            tries: 3,
+        };
+        state.connection_floods.push(ConnectionFloodLoad {
+            target: Some(1),
+            connections_per_s: 1e6,
+            attack_code: 4,
+        });
+        let mut stream = crate::rng::Stream::new(1, crate::rng::Purpose::Test, 0, 0);
+        assert_eq!(state.connect(0, limits, &mut stream), (Some(0), 0));
+        assert_eq!(state.connect(1, limits, &mut stream), (None, 4));
+    }
 
     /// The CSR graph equals a straightforward construction: both directions of every edge,
     /// the best quality of duplicates, no self-loops, targets ascending per node.

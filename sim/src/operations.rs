@@ -16,12 +16,15 @@
 //! Every draw comes from a stream keyed by (operation, day or entity), so changing one rate does
 //! not move the others' draws.
 
+use std::collections::BTreeMap;
+
 use rand_distr::{Distribution, Poisson};
 use serde::Serialize;
 
 use crate::engine::{Input, Sim};
 use crate::hes::{CommandKind, CommandRequest, Credential, Role};
 use crate::model::{Cause, CustomerClass};
+use crate::network::Network;
 use crate::rng::{Purpose, Stream};
 use crate::security::FirmwareImage;
 use crate::time::{MICROS_PER_DAY, MICROS_PER_HOUR, SimDuration, SimTime};
@@ -349,6 +352,359 @@ fn poisson(stream: &mut Stream, mean: f64) -> u64 {
     }
 }
 
+/// The planner's working state: what every operation draws from, and where each puts what it
+/// plans. Each kind of operation is one method; [`plan`] calls them in a fixed order, which is
+/// the order their inputs are drawn in (and so the order of inputs at the same instant).
+struct Planner<'a> {
+    /// The rates.
+    ops: &'a OperationsConfig,
+    /// The area's network (meters, feeders, substations).
+    net: &'a Network,
+    /// The scenario's seed.
+    seed: u64,
+    /// The run's calendar.
+    days: Days,
+    /// Number of meters.
+    n_meters: u32,
+    /// The customer-information system's integration account (customer service).
+    cis: Credential,
+    /// A supervisor's account (demand response; approves the others' requests).
+    supervisor: Credential,
+    /// An administrator's account (nightly waves; approves the supervisor's requests).
+    admin: Credential,
+    /// Customer service: per premise, until when its open case lasts (µs; one case at a time).
+    busy_until: BTreeMap<u32, i64>,
+    /// The inputs planned so far, in the order they were drawn.
+    inputs: Vec<(SimTime, Input)>,
+    /// What was planned so far.
+    counts: PlanCounts,
+}
+
+/// Plans one customer-service case on premise `m` at `t`, drawing what follows from `stream`.
+type CasePlanner<'a> = fn(&mut Planner<'a>, SimTime, u32, &mut Stream);
+
+impl<'a> Planner<'a> {
+    /// A request under `credential` that carries a colleague's approval, which the HES checks
+    /// where its policy asks for two people (a supervisor approves the others' requests, an
+    /// administrator the supervisor's).
+    fn command(&self, credential: Credential, kind: CommandKind, meters: Vec<u32>, purpose: &str) -> Input {
+        let approver = if credential == self.supervisor {
+            self.admin
+        } else {
+            self.supervisor
+        };
+        Input::Command(CommandRequest {
+            credential,
+            kind,
+            meters,
+            cause: Cause::Operation,
+            purpose: purpose.into(),
+            approver: Some(approver),
+        })
+    }
+
+    /// Customer-service cases of operation `op` (`kind::NONPAYMENT` or `kind::MOVES`): on each
+    /// business day, a Poisson number at `rate` per 1,000 premises of `pool` a month, each at a
+    /// time in business hours on a premise with no case open (redrawn a few times, so rates
+    /// hold), planned by `case`.
+    fn customer_cases(&mut self, op: u64, rate: f64, pool: &[u32], case: CasePlanner<'a>) {
+        if pool.is_empty() {
+            return;
+        }
+        let per_business_day = rate / 1000.0 * pool.len() as f64 / BUSINESS_DAYS_PER_MONTH;
+        for i in 0..self.days.days.len() {
+            if !self.days.is_business(i) {
+                continue;
+            }
+            let mut stream = Stream::new(self.seed, Purpose::Operations, op, i as u64);
+            for _ in 0..poisson(&mut stream, per_business_day) {
+                let hour = 9.0 + 7.0 * stream.uniform();
+                let Some(t) = self.days.at(i, hour) else { continue };
+                // A premise with a case open is redrawn (a few times), so rates hold.
+                let free = |m: &u32| self.busy_until.get(m).is_none_or(|&u| u <= t.0 as i64);
+                let Some(m) = (0..8)
+                    .map(|_| pool[stream.below(pool.len() as u64) as usize])
+                    .find(free)
+                else {
+                    continue;
+                };
+                case(self, t, m, &mut stream);
+            }
+        }
+    }
+
+    /// A non-payment disconnect at `t`, and (for the share that pays) a reconnect on a business
+    /// day after a log-normal wait; the case stays open until the reconnect.
+    fn nonpayment_case(&mut self, t: SimTime, m: u32, stream: &mut Stream) {
+        self.counts.nonpayment_disconnects += 1;
+        let disconnect = self.command(self.cis, CommandKind::Disconnect, vec![m], "non-payment");
+        self.inputs.push((t, disconnect));
+        let mut until = i64::MAX;
+        if stream.bernoulli(self.ops.reconnect_share) {
+            let later = t.0 as i64 + lognormal(stream, self.ops.reconnect_median, 0.8);
+            if let Some(back) = self.days.next_business(later, stream) {
+                self.counts.reconnects += 1;
+                let connect = self.command(self.cis, CommandKind::Connect, vec![m], "reconnect");
+                self.inputs.push((back, connect));
+                until = back.0 as i64;
+            }
+        }
+        self.busy_until.insert(m, until);
+    }
+
+    /// A move-out at `t` (a final read) and, for the share left vacant, a disconnect then a
+    /// move-in (read and connect) on a business day after a log-normal vacancy.
+    fn move_case(&mut self, t: SimTime, m: u32, stream: &mut Stream) {
+        self.counts.move_outs += 1;
+        let read = self.command(self.cis, CommandKind::Read, vec![m], "move-out");
+        self.inputs.push((t, read));
+        let mut until = t.0 as i64 + 1;
+        if stream.bernoulli(self.ops.vacant_share) {
+            self.counts.vacant += 1;
+            let disconnect = self.command(self.cis, CommandKind::Disconnect, vec![m], "move-out");
+            self.inputs.push((t, disconnect));
+            until = i64::MAX;
+            let later = t.0 as i64 + lognormal(stream, self.ops.vacancy_median, 0.8);
+            if let Some(back) = self.days.next_business(later, stream) {
+                self.counts.move_ins += 1;
+                let read = self.command(self.cis, CommandKind::Read, vec![m], "move-in");
+                self.inputs.push((back, read));
+                let connect = self.command(self.cis, CommandKind::Connect, vec![m], "move-in");
+                self.inputs.push((back, connect));
+                until = back.0 as i64;
+            }
+        }
+        self.busy_until.insert(m, until);
+    }
+
+    /// Nightly waves of `kind` under the administrator's account at `hour` from day
+    /// `first_day` on, each over the next `share` of the fleet by consecutive meter numbers,
+    /// until every meter had one. Returns the meters sent a wave.
+    fn nightly_waves(&mut self, share: f64, first_day: usize, hour: f64, kind: CommandKind, purpose: &str) -> u64 {
+        let n = self.n_meters;
+        let per_night = ((share * f64::from(n)).round() as u32).min(n);
+        let mut next = 0u32;
+        let mut sent = 0u64;
+        for i in first_day..self.days.days.len() {
+            if per_night == 0 || next >= n {
+                break;
+            }
+            let Some(t) = self.days.at(i, hour) else { continue };
+            let last = (next + per_night).min(n);
+            let wave = self.command(self.admin, kind, (next..last).collect(), purpose);
+            self.inputs.push((t, wave));
+            sent += u64::from(last - next);
+            next = last;
+        }
+        sent
+    }
+
+    /// The rolling firmware campaign, if one runs: its image, and nightly waves at 01:00 from
+    /// its first day. The waves name a placeholder image index, patched by [`plan`] once the
+    /// image is added to the repository.
+    fn firmware_campaign(&mut self) -> Option<FirmwareImage> {
+        let c = self.ops.firmware.as_ref()?;
+        let image = FirmwareImage::honest(
+            &c.version,
+            Stream::new(self.seed, Purpose::Operations, 0, 0).next_u64(),
+            true,
+            c.image_kb * 1024,
+        );
+        let first_day = (c.start.as_micros() / MICROS_PER_DAY) as usize;
+        self.counts.firmware_updates = self.nightly_waves(
+            c.share_per_day,
+            first_day,
+            1.0,
+            CommandKind::FirmwareUpdate { image: u16::MAX },
+            "firmware-campaign",
+        );
+        Some(image)
+    }
+
+    /// Key rotation: nightly waves at 02:00 from the first day.
+    fn key_rotation(&mut self) {
+        self.counts.key_rotations = self.nightly_waves(
+            self.ops.key_rotation_share_per_day,
+            0,
+            2.0,
+            CommandKind::KeyRotation,
+            "key-rotation",
+        );
+    }
+
+    /// Demand response on cold winter mornings (07:00) and hot summer afternoons (15:00) of
+    /// business days, each with the day's probability, sent to the enrolled share of
+    /// `households` under a supervisor's account.
+    fn demand_response(&mut self, households: &[u32]) {
+        let dr = self.ops.demand_response;
+        let enrolled: Vec<u32> = households
+            .iter()
+            .copied()
+            .filter(|&m| {
+                Stream::new(self.seed, Purpose::Operations, kind::ENROLMENT, u64::from(m)).bernoulli(dr.enrolled_share)
+            })
+            .collect();
+        for i in 0..self.days.days.len() {
+            let month = self.days.days[i].0.month;
+            let hour = match month {
+                12 | 1 | 2 => 7.0,
+                6..=8 => 15.0,
+                _ => continue,
+            };
+            if !self.days.is_business(i) || enrolled.is_empty() {
+                continue;
+            }
+            let mut stream = Stream::new(self.seed, Purpose::Operations, kind::DEMAND_RESPONSE, i as u64);
+            if !stream.bernoulli(dr.day_probability) {
+                continue;
+            }
+            let Some(t) = self.days.at(i, hour) else { continue };
+            self.counts.demand_response_events += 1;
+            self.counts.demand_response_meters += enrolled.len() as u64;
+            let kind = CommandKind::DemandResponse {
+                reduction: dr.reduction as f32,
+                duration: dr.duration,
+            };
+            let signal = self.command(self.supervisor, kind, enrolled.clone(), "demand-response");
+            self.inputs.push((t, signal));
+        }
+    }
+
+    /// Meter failures over the whole run (a meter fails at most once), each replaced on a
+    /// business day after a log-normal wait.
+    fn meter_failures(&mut self) {
+        let n = self.n_meters;
+        let years = self.days.horizon as f64 / (365.25 * MICROS_PER_DAY as f64);
+        let mut stream = Stream::new(self.seed, Purpose::Operations, kind::FAILURES, 0);
+        let mut failed = std::collections::BTreeSet::new();
+        for _ in 0..poisson(
+            &mut stream,
+            self.ops.meter_failures_per_1000_per_year / 1000.0 * f64::from(n) * years,
+        ) {
+            let t = SimTime(stream.below(self.days.horizon));
+            let later = t.0 as i64 + lognormal(&mut stream, self.ops.replacement_median, 0.5);
+            let back = self.days.next_business(later, &mut stream);
+            // A meter fails once per run; one that already did is redrawn (a few times).
+            let Some(m) = (0..8)
+                .map(|_| stream.below(u64::from(n)) as u32)
+                .find(|m| !failed.contains(m))
+            else {
+                continue;
+            };
+            failed.insert(m);
+            self.counts.meter_failures += 1;
+            self.inputs.push((t, Input::MeterFailure { meter: m, failed: true }));
+            if let Some(back) = back {
+                self.counts.replacements += 1;
+                self.inputs.push((
+                    back,
+                    Input::MeterFailure {
+                        meter: m,
+                        failed: false,
+                    },
+                ));
+            }
+        }
+    }
+
+    /// Storms: each takes out feeders of one substation, and the crews restore them in turn
+    /// (the earliest free crew, arriving 30 minutes after the outage at the earliest).
+    fn storms(&mut self) {
+        let ops = self.ops;
+        let net = self.net;
+        let horizon = self.days.horizon;
+        let n_feeders = net.feeders.len();
+        let months = horizon as f64 / (DAYS_PER_MONTH * MICROS_PER_DAY as f64);
+        let mut stream = Stream::new(self.seed, Purpose::Operations, kind::STORMS, 0);
+        let mut outages: Vec<(u64, u32)> = Vec::new();
+        for _ in 0..poisson(&mut stream, ops.storms_per_month * months) {
+            let t = stream.below(horizon);
+            let substation = stream.below(net.substations.len().max(1) as u64) as u32;
+            let mut feeders: Vec<u32> = (0..n_feeders as u32)
+                .filter(|&f| net.feeders[f as usize].substation == substation)
+                .collect();
+            let k = (1 + poisson(&mut stream, ops.feeders_per_storm - 1.0)) as usize;
+            self.counts.storms += 1;
+            for _ in 0..k.min(feeders.len()) {
+                let f = feeders.swap_remove(stream.below(feeders.len() as u64) as usize);
+                let start = t + stream.below(2 * MICROS_PER_HOUR);
+                if start < horizon {
+                    outages.push((start, f));
+                }
+            }
+        }
+        // In time order: a feeder still out (not yet restored) when another storm hits it stays out.
+        outages.sort_unstable();
+        let mut feeder_free = vec![0u64; n_feeders];
+        let mut crews = vec![0u64; ops.crews as usize];
+        let mut crew_stream = Stream::new(self.seed, Purpose::Operations, kind::STORMS, 1);
+        for &(start, f) in &outages {
+            if feeder_free[f as usize] > start {
+                continue;
+            }
+            self.counts.feeder_outages += 1;
+            self.inputs.push((
+                SimTime(start),
+                Input::FeederSupply {
+                    feeder: f,
+                    energized: false,
+                    cause: Cause::Outage,
+                },
+            ));
+            // The earliest free crew; it arrives 30 minutes after the outage at the earliest.
+            let (c, &free) = crews
+                .iter()
+                .enumerate()
+                .min_by_key(|&(i, &free)| (free, i))
+                .unwrap_or((0, &0));
+            let begins = free.max(start + MICROS_PER_HOUR / 2);
+            let done = begins + lognormal(&mut crew_stream, ops.repair_median, 0.6).max(0) as u64;
+            if let Some(slot) = crews.get_mut(c) {
+                *slot = done;
+            }
+            feeder_free[f as usize] = done;
+            if done < horizon {
+                self.counts.restorations += 1;
+                self.inputs.push((
+                    SimTime(done),
+                    Input::FeederSupply {
+                        feeder: f,
+                        energized: true,
+                        cause: Cause::Outage,
+                    },
+                ));
+            }
+        }
+    }
+}
+
+/// The utility's own calendar of the HES work in `inputs` (in time order): one work order per
+/// command.
+fn work_orders(inputs: &[(SimTime, Input)]) -> Vec<WorkOrder> {
+    let mut work = Vec::new();
+    for (t, input) in inputs {
+        if let Input::Command(r) = input {
+            let until = match r.kind {
+                CommandKind::DemandResponse { duration, .. } => *t + duration,
+                _ => *t,
+            };
+            work.push(WorkOrder {
+                time: *t,
+                until,
+                account: r.credential.account,
+                kind: r.kind.index(),
+                image: match r.kind {
+                    CommandKind::FirmwareUpdate { image } => Some(image),
+                    _ => None,
+                },
+                first_meter: r.meters.first().copied().unwrap_or(0),
+                meters: r.meters.len() as u32,
+            });
+        }
+    }
+    work
+}
+
 /// Draws the run's legitimate operations from the seed and schedules them on `sim` (at its
 /// present time, before it has been stepped). Returns what was scheduled.
 pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanError> {
@@ -366,266 +722,51 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
     let cis = account(sim, Role::Integration)?;
     let supervisor = account(sim, Role::Supervisor)?;
     let admin = account(sim, Role::Administrator)?;
-    let seed = sim.config().seed;
-    let days = Days::new(sim);
     let net = sim.network();
-    let n = net.meters.len() as u32;
+    let n_meters = net.meters.len() as u32;
     let class_of = |m: u32| net.meters[m as usize].class;
-    let customers: Vec<u32> = (0..n)
+    let customers: Vec<u32> = (0..n_meters)
         .filter(|&m| matches!(class_of(m), CustomerClass::Residential | CustomerClass::Commercial))
         .collect();
-    let households: Vec<u32> = (0..n).filter(|&m| class_of(m) == CustomerClass::Residential).collect();
-    let mut inputs: Vec<(SimTime, Input)> = Vec::new();
-    let mut counts = PlanCounts::default();
-    // Every request carries a colleague's approval, which the HES checks where its policy asks
-    // for two people (a supervisor approves the others' requests, an administrator the
-    // supervisor's).
-    let command = |credential: Credential, kind, meters: Vec<u32>, purpose: &str| {
-        let approver = if credential == supervisor { admin } else { supervisor };
-        Input::Command(CommandRequest {
-            credential,
-            kind,
-            meters,
-            cause: Cause::Operation,
-            purpose: purpose.into(),
-            approver: Some(approver),
-        })
-    };
-    // Customer service: one premise is in at most one open case at a time.
-    let mut busy_until = std::collections::BTreeMap::<u32, i64>::new();
-    for (rate, op) in [
-        (ops.nonpayment_per_1000_per_month, kind::NONPAYMENT),
-        (ops.moves_per_1000_per_month, kind::MOVES),
-    ] {
-        let pool = if op == kind::NONPAYMENT {
-            &customers
-        } else {
-            &households
-        };
-        if pool.is_empty() {
-            continue;
-        }
-        let per_business_day = rate / 1000.0 * pool.len() as f64 / BUSINESS_DAYS_PER_MONTH;
-        for i in 0..days.days.len() {
-            if !days.is_business(i) {
-                continue;
-            }
-            let mut stream = Stream::new(seed, Purpose::Operations, op, i as u64);
-            for _ in 0..poisson(&mut stream, per_business_day) {
-                let hour = 9.0 + 7.0 * stream.uniform();
-                let Some(t) = days.at(i, hour) else { continue };
-                // A premise with a case open is redrawn (a few times), so rates hold.
-                let free = |m: &u32| busy_until.get(m).is_none_or(|&u| u <= t.0 as i64);
-                let Some(m) = (0..8)
-                    .map(|_| pool[stream.below(pool.len() as u64) as usize])
-                    .find(free)
-                else {
-                    continue;
-                };
-                if op == kind::NONPAYMENT {
-                    counts.nonpayment_disconnects += 1;
-                    inputs.push((t, command(cis, CommandKind::Disconnect, vec![m], "non-payment")));
-                    let mut until = i64::MAX;
-                    if stream.bernoulli(ops.reconnect_share) {
-                        let later = t.0 as i64 + lognormal(&mut stream, ops.reconnect_median, 0.8);
-                        if let Some(back) = days.next_business(later, &mut stream) {
-                            counts.reconnects += 1;
-                            inputs.push((back, command(cis, CommandKind::Connect, vec![m], "reconnect")));
-                            until = back.0 as i64;
-                        }
-                    }
-                    busy_until.insert(m, until);
-                } else {
-                    counts.move_outs += 1;
-                    inputs.push((t, command(cis, CommandKind::Read, vec![m], "move-out")));
-                    let mut until = t.0 as i64 + 1;
-                    if stream.bernoulli(ops.vacant_share) {
-                        counts.vacant += 1;
-                        inputs.push((t, command(cis, CommandKind::Disconnect, vec![m], "move-out")));
-                        until = i64::MAX;
-                        let later = t.0 as i64 + lognormal(&mut stream, ops.vacancy_median, 0.8);
-                        if let Some(back) = days.next_business(later, &mut stream) {
-                            counts.move_ins += 1;
-                            inputs.push((back, command(cis, CommandKind::Read, vec![m], "move-in")));
-                            inputs.push((back, command(cis, CommandKind::Connect, vec![m], "move-in")));
-                            until = back.0 as i64;
-                        }
-                    }
-                    busy_until.insert(m, until);
-                }
-            }
-        }
-    }
-    // Nightly waves: firmware at 01:00, keys at 02:00, each over consecutive meter numbers.
-    let mut waves = |share: f64, first_day: usize, hour: f64, kind: CommandKind, purpose: &str| -> u64 {
-        let per_night = ((share * f64::from(n)).round() as u32).min(n);
-        let mut next = 0u32;
-        let mut sent = 0u64;
-        for i in first_day..days.days.len() {
-            if per_night == 0 || next >= n {
-                break;
-            }
-            let Some(t) = days.at(i, hour) else { continue };
-            let last = (next + per_night).min(n);
-            inputs.push((t, command(admin, kind, (next..last).collect(), purpose)));
-            sent += u64::from(last - next);
-            next = last;
-        }
-        sent
-    };
-    let firmware = ops.firmware.as_ref().map(|c| {
-        let image = FirmwareImage::honest(
-            &c.version,
-            Stream::new(seed, Purpose::Operations, 0, 0).next_u64(),
-            true,
-            c.image_kb * 1024,
-        );
-        (c.clone(), image)
-    });
-    if let Some((c, _)) = &firmware {
-        let first_day = (c.start.as_micros() / MICROS_PER_DAY) as usize;
-        // The image index is known once it is added below; waves use a placeholder patched then.
-        counts.firmware_updates = waves(
-            c.share_per_day,
-            first_day,
-            1.0,
-            CommandKind::FirmwareUpdate { image: u16::MAX },
-            "firmware-campaign",
-        );
-    }
-    counts.key_rotations = waves(
-        ops.key_rotation_share_per_day,
-        0,
-        2.0,
-        CommandKind::KeyRotation,
-        "key-rotation",
-    );
-    // Demand response on cold winter mornings and hot summer afternoons.
-    let dr = ops.demand_response;
-    let enrolled: Vec<u32> = households
-        .iter()
-        .copied()
-        .filter(|&m| Stream::new(seed, Purpose::Operations, kind::ENROLMENT, u64::from(m)).bernoulli(dr.enrolled_share))
+    let households: Vec<u32> = (0..n_meters)
+        .filter(|&m| class_of(m) == CustomerClass::Residential)
         .collect();
-    for i in 0..days.days.len() {
-        let month = days.days[i].0.month;
-        let hour = match month {
-            12 | 1 | 2 => 7.0,
-            6..=8 => 15.0,
-            _ => continue,
-        };
-        if !days.is_business(i) || enrolled.is_empty() {
-            continue;
-        }
-        let mut stream = Stream::new(seed, Purpose::Operations, kind::DEMAND_RESPONSE, i as u64);
-        if !stream.bernoulli(dr.day_probability) {
-            continue;
-        }
-        let Some(t) = days.at(i, hour) else { continue };
-        counts.demand_response_events += 1;
-        counts.demand_response_meters += enrolled.len() as u64;
-        let kind = CommandKind::DemandResponse {
-            reduction: dr.reduction as f32,
-            duration: dr.duration,
-        };
-        inputs.push((t, command(supervisor, kind, enrolled.clone(), "demand-response")));
-    }
-    // Meter failures over the whole run, replaced in business hours.
-    let years = days.horizon as f64 / (365.25 * MICROS_PER_DAY as f64);
-    let mut stream = Stream::new(seed, Purpose::Operations, kind::FAILURES, 0);
-    let mut failed = std::collections::BTreeSet::new();
-    for _ in 0..poisson(
-        &mut stream,
-        ops.meter_failures_per_1000_per_year / 1000.0 * f64::from(n) * years,
-    ) {
-        let t = SimTime(stream.below(days.horizon));
-        let later = t.0 as i64 + lognormal(&mut stream, ops.replacement_median, 0.5);
-        let back = days.next_business(later, &mut stream);
-        // A meter fails once per run; one that already did is redrawn (a few times).
-        let Some(m) = (0..8)
-            .map(|_| stream.below(u64::from(n)) as u32)
-            .find(|m| !failed.contains(m))
-        else {
-            continue;
-        };
-        failed.insert(m);
-        counts.meter_failures += 1;
-        inputs.push((t, Input::MeterFailure { meter: m, failed: true }));
-        if let Some(back) = back {
-            counts.replacements += 1;
-            inputs.push((
-                back,
-                Input::MeterFailure {
-                    meter: m,
-                    failed: false,
-                },
-            ));
-        }
-    }
-    // Storms: feeders of one substation out, crews restoring them in turn.
-    let n_feeders = net.feeders.len();
-    let months = days.horizon as f64 / (DAYS_PER_MONTH * MICROS_PER_DAY as f64);
-    let mut stream = Stream::new(seed, Purpose::Operations, kind::STORMS, 0);
-    let mut outages: Vec<(u64, u32)> = Vec::new();
-    for _ in 0..poisson(&mut stream, ops.storms_per_month * months) {
-        let t = stream.below(days.horizon);
-        let substation = stream.below(net.substations.len().max(1) as u64) as u32;
-        let mut feeders: Vec<u32> = (0..n_feeders as u32)
-            .filter(|&f| net.feeders[f as usize].substation == substation)
-            .collect();
-        let k = (1 + poisson(&mut stream, ops.feeders_per_storm - 1.0)) as usize;
-        counts.storms += 1;
-        for _ in 0..k.min(feeders.len()) {
-            let f = feeders.swap_remove(stream.below(feeders.len() as u64) as usize);
-            let start = t + stream.below(2 * MICROS_PER_HOUR);
-            if start < days.horizon {
-                outages.push((start, f));
-            }
-        }
-    }
-    // In time order: a feeder still out (not yet restored) when another storm hits it stays out.
-    outages.sort_unstable();
-    let mut feeder_free = vec![0u64; n_feeders];
-    let mut crews = vec![0u64; ops.crews as usize];
-    let mut crew_stream = Stream::new(seed, Purpose::Operations, kind::STORMS, 1);
-    for &(start, f) in &outages {
-        if feeder_free[f as usize] > start {
-            continue;
-        }
-        counts.feeder_outages += 1;
-        inputs.push((
-            SimTime(start),
-            Input::FeederSupply {
-                feeder: f,
-                energized: false,
-                cause: Cause::Outage,
-            },
-        ));
-        // The earliest free crew; it arrives 30 minutes after the outage at the earliest.
-        let (c, &free) = crews
-            .iter()
-            .enumerate()
-            .min_by_key(|&(i, &free)| (free, i))
-            .unwrap_or((0, &0));
-        let begins = free.max(start + MICROS_PER_HOUR / 2);
-        let done = begins + lognormal(&mut crew_stream, ops.repair_median, 0.6).max(0) as u64;
-        if let Some(slot) = crews.get_mut(c) {
-            *slot = done;
-        }
-        feeder_free[f as usize] = done;
-        if done < days.horizon {
-            counts.restorations += 1;
-            inputs.push((
-                SimTime(done),
-                Input::FeederSupply {
-                    feeder: f,
-                    energized: true,
-                    cause: Cause::Outage,
-                },
-            ));
-        }
-    }
-    if let Some((_, image)) = firmware {
+    let mut planner = Planner {
+        ops,
+        net,
+        seed: sim.config().seed,
+        days: Days::new(sim),
+        n_meters,
+        cis,
+        supervisor,
+        admin,
+        busy_until: BTreeMap::new(),
+        inputs: Vec::new(),
+        counts: PlanCounts::default(),
+    };
+    // Customer service first (one open case per premise across both kinds), then the nightly
+    // waves, demand response, meter failures and storms: the order the inputs are drawn in.
+    planner.customer_cases(
+        kind::NONPAYMENT,
+        ops.nonpayment_per_1000_per_month,
+        &customers,
+        Planner::nonpayment_case,
+    );
+    planner.customer_cases(
+        kind::MOVES,
+        ops.moves_per_1000_per_month,
+        &households,
+        Planner::move_case,
+    );
+    let firmware = planner.firmware_campaign();
+    planner.key_rotation();
+    planner.demand_response(&households);
+    planner.meter_failures();
+    planner.storms();
+    let Planner {
+        mut inputs, mut counts, ..
+    } = planner;
+    if let Some(image) = firmware {
         let index = sim.add_firmware_image(image);
         for (_, input) in &mut inputs {
             if let Input::Command(CommandRequest {
@@ -639,28 +780,56 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
     }
     // Stable by time: inputs at the same instant keep the order they were drawn in.
     inputs.sort_by_key(|(t, _)| *t);
-    for (t, input) in &inputs {
-        if let Input::Command(r) = input {
-            let until = match r.kind {
-                CommandKind::DemandResponse { duration, .. } => *t + duration,
-                _ => *t,
-            };
-            counts.work.push(WorkOrder {
-                time: *t,
-                until,
-                account: r.credential.account,
-                kind: r.kind.index(),
-                image: match r.kind {
-                    CommandKind::FirmwareUpdate { image } => Some(image),
-                    _ => None,
-                },
-                first_meter: r.meters.first().copied().unwrap_or(0),
-                meters: r.meters.len() as u32,
-            });
-        }
-    }
+    counts.work = work_orders(&inputs);
     for (t, input) in inputs {
         sim.schedule(t, input)?;
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Work orders come from the planned commands alone, in their order: a demand-response
+    /// event lasts its duration, a firmware update names its image, other inputs are skipped.
+    #[test]
+    fn work_orders_list_the_planned_commands_with_their_span_and_image() {
+        let credential = Credential {
+            account: 2,
+            secret: 0,
+            second_factor: true,
+        };
+        let command = |kind: CommandKind, meters: Vec<u32>| {
+            Input::Command(CommandRequest {
+                credential,
+                kind,
+                meters,
+                cause: Cause::Operation,
+                purpose: "test".into(),
+                approver: None,
+            })
+        };
+        let hour = SimDuration::from_hours(1);
+        let t = SimTime(MICROS_PER_HOUR);
+        let inputs = vec![
+            (
+                t,
+                command(
+                    CommandKind::DemandResponse {
+                        reduction: 0.3,
+                        duration: hour,
+                    },
+                    vec![5, 6],
+                ),
+            ),
+            (t, Input::MeterFailure { meter: 1, failed: true }),
+            (t, command(CommandKind::FirmwareUpdate { image: 3 }, vec![7])),
+        ];
+        let work = work_orders(&inputs);
+        assert_eq!(work.len(), 2);
+        assert_eq!((work[0].until, work[0].first_meter, work[0].meters), (t + hour, 5, 2));
+        assert_eq!((work[0].account, work[0].image), (2, None));
+        assert_eq!((work[1].until, work[1].image, work[1].first_meter), (t, Some(3), 7));
+    }
 }
