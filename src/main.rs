@@ -613,6 +613,7 @@ fn cmd_run(
             print_paired(&metrics, base);
         }
         println!("results: {}/", out_dir.display());
+        println!("report:  {}", out_dir.join("report.html").display());
     }
     Ok(())
 }
@@ -637,7 +638,18 @@ fn print_paired(attack: &amirange::metrics::Metrics, baseline: &amirange::metric
     );
     for (path, name) in wanted {
         if let Some((_, a, b)) = rows.iter().find(|r| r.0 == path) {
-            println!("  {name:<36} {a:>14.3} {b:>14.3} {:>+14.3}", a - b);
+            let difference = a - b;
+            let sign = if difference > 0.0 && human(difference) != "0" {
+                "+"
+            } else {
+                ""
+            };
+            println!(
+                "  {name:<36} {:>14} {:>14} {:>14}",
+                human(*a),
+                human(*b),
+                format!("{sign}{}", human(difference))
+            );
         }
     }
     println!("  every measure: paired.csv");
@@ -1407,6 +1419,62 @@ fn group(n: u64) -> String {
     out
 }
 
+/// A number for people: `places` decimals, thousands grouped, e.g. `(12345.678, 1)` ->
+/// `"12,345.7"`. Only the printed summary uses it; the result files keep full precision.
+fn decimal(x: f64, places: usize) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    let text = format!("{:.*}", places, x.abs());
+    let (whole, fraction) = text
+        .split_once('.')
+        .map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+    let mut out = String::new();
+    if x < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        out.push('-');
+    }
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(f) = fraction {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+/// A measure of any size for people: three significant digits below 100, whole numbers
+/// (grouped) above, e.g. `95.764583` -> `"95.8"`, `0.012345` -> `"0.0123"`, `123456.7` ->
+/// `"123,457"`.
+fn human(x: f64) -> String {
+    let a = x.abs();
+    let places = if a >= 100.0 || a == 0.0 {
+        0
+    } else if a >= 10.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else {
+        // Three significant digits below 1, at most six decimals.
+        (2 - a.log10().floor() as i64).clamp(3, 6) as usize
+    };
+    decimal(x, places)
+}
+
+/// Seconds for people: `"45 s"`, `"12 min"`, `"2.5 h"`.
+fn duration_words(seconds: f64) -> String {
+    if seconds < 90.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 5400.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
+}
+
 fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) {
     println!(
         "amirange run: {} · seed {} · {} meters · {} from {} · {} threads · {:.2} s wall",
@@ -1421,31 +1489,39 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
     let e = &m.energy;
     let r = &m.reads;
     let rows: Vec<(&str, String)> = vec![
-        ("true energy", format!("{:.1} MWh", e.true_kwh / 1000.0)),
+        ("true energy", format!("{} MWh", decimal(e.true_kwh / 1000.0, 1))),
         (
             "reported at first read (MDM)",
-            format!("{:.1} MWh ({:+.2}%)", e.reported_kwh / 1000.0, e.reported_error_pct),
+            format!(
+                "{} MWh ({:+.2}%)",
+                decimal(e.reported_kwh / 1000.0, 1),
+                e.reported_error_pct
+            ),
         ),
         (
             "settled after backfill (MDM)",
-            format!("{:.1} MWh ({:+.2}%)", e.settled_kwh / 1000.0, e.settled_error_pct),
+            format!(
+                "{} MWh ({:+.2}%)",
+                decimal(e.settled_kwh / 1000.0, 1),
+                e.settled_error_pct
+            ),
         ),
         (
             "feeder-head SCADA",
             format!(
-                "{:.1} MWh ({:.2}% technical losses)",
-                e.scada_kwh / 1000.0,
+                "{} MWh ({:.1}% technical losses)",
+                decimal(e.scada_kwh / 1000.0, 1),
                 e.losses_pct
             ),
         ),
         (
             "peak true load",
-            format!("{:.1} MW at {}", e.peak_true_kw / 1000.0, e.peak_true_at),
+            format!("{} MW at {}", decimal(e.peak_true_kw / 1000.0, 1), e.peak_true_at),
         ),
         (
             "interval reads on time",
             format!(
-                "{} of {} ({:.2}%)",
+                "{} of {} ({:.1}%)",
                 group(r.on_time),
                 group(m.meter_intervals),
                 r.on_time_pct
@@ -1469,17 +1545,21 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
         (
             "grid frequency",
             format!(
-                "{:.3} to {:.3} Hz ({} disturbances, {} UFLS stage trips, system {:.0} MW)",
+                "{:.3} to {:.3} Hz ({} disturbances, {} UFLS stage trips, system {} MW)",
                 m.frequency.min_hz,
                 m.frequency.max_hz,
                 group(m.frequency.disturbances),
                 m.frequency.ufls_stage_trips,
-                m.frequency.system_mw
+                decimal(m.frequency.system_mw, 0)
             ),
         ),
         (
             "alerts / truth records",
-            format!("{} / {}", m.control_plane.alerts, m.control_plane.truth_records),
+            format!(
+                "{} / {}",
+                group(m.control_plane.alerts),
+                group(m.control_plane.truth_records)
+            ),
         ),
     ];
     println!();
@@ -1493,25 +1573,27 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
     );
     for (cause, c) in &m.supply.by_cause {
         println!(
-            "  {:<10} {:>14} {:>14.0} {:>14.1} {:>10}",
+            "  {:<10} {:>14} {:>14} {:>14} {:>10}",
             cause,
             group(c.peak_customers_off),
-            c.customer_minutes_interrupted,
-            c.kwh_not_served,
+            decimal(c.customer_minutes_interrupted, 0),
+            decimal(c.kwh_not_served, 0),
             c.critical_facilities_hit
         );
     }
     let cs = &m.supply.critical_facilities;
     if cs.hit > 0 {
         println!(
-            "  critical facilities without supply: {} of {} (longest {:.0} min)",
-            cs.hit, cs.facilities, cs.longest_minutes
+            "  critical facilities without supply: {} of {} (longest {})",
+            cs.hit,
+            cs.facilities,
+            duration_words(cs.longest_minutes * 60.0)
         );
     }
     if m.supply.dr_curtailed_kwh > 0.0 {
         println!(
-            "  demand response curtailed {:.1} MWh",
-            m.supply.dr_curtailed_kwh / 1000.0
+            "  demand response curtailed {} MWh",
+            decimal(m.supply.dr_curtailed_kwh / 1000.0, 1)
         );
     }
     let cp = &m.control_plane;
@@ -1520,7 +1602,7 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
         println!(
             "  HES: {} requests ({} refused), {} messages",
             group(cp.requests),
-            cp.refused,
+            group(cp.refused),
             group(cp.messages)
         );
         println!(
@@ -1541,7 +1623,7 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
         let t = &cp.execute_seconds_by_link;
         let spread = |k: &str| {
             t.get(k)
-                .map_or("-".to_owned(), |s| format!("{:.1}/{:.1}", s.median, s.p95))
+                .map_or("-".to_owned(), |s| format!("{}/{}", human(s.median), human(s.p95)))
         };
         println!(
             "  command to execution, median/p95 s: mesh {}, plc {}, cellular {}",
@@ -1568,13 +1650,13 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
     let o = &m.outages;
     if o.outages > 0 {
         println!(
-            "  outages: {} feeders ({} customers), {} restored (mean {:.0} min), {} detected (median {:.0} s)",
+            "  outages: {} feeders ({} customers), {} restored (mean {}), {} detected (median {})",
             o.outages,
             group(o.customers_affected),
             o.restored,
-            o.mean_duration_minutes,
+            duration_words(o.mean_duration_minutes * 60.0),
             o.detected,
-            o.detection_seconds.median
+            duration_words(o.detection_seconds.median)
         );
     }
     println!();
@@ -1584,14 +1666,29 @@ fn print_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64) 
     );
     for (name, l) in &m.reads.by_link {
         println!(
-            "  {:<10} {:>10} {:>9.2}% {:>10.0} ms",
+            "  {:<10} {:>10} {:>9.1}% {:>10.1} s",
             name,
             group(l.meters),
             l.success_pct,
-            l.mean_latency_ms
+            l.mean_latency_ms / 1000.0
         );
     }
     println!();
+    let d = &m.defense;
+    if let Some(preset) = &d.preset {
+        let responses = if d.responses.is_empty() {
+            "no playbook responded".to_owned()
+        } else {
+            format!("responses: {}", d.responses.join(", "))
+        };
+        println!(
+            "  defenses: {preset} preset, {} alert{}, {responses}, {} meters reconnected",
+            group(d.alerts),
+            if d.alerts == 1 { "" } else { "s" },
+            group(d.reconnected)
+        );
+        println!();
+    }
     print_attacks(&m.attacks);
 }
 
@@ -1604,34 +1701,41 @@ fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
             a.id, a.kind, a.technique, a.technique_name, a.stride, a.start
         );
         println!("    {}", a.summary);
+        match (a.detected, a.time_to_detect_s, a.first_detector.as_deref()) {
+            (true, Some(s), Some(by)) => println!("    detected by {by}, {} after it began", duration_words(s)),
+            (true, Some(s), None) => println!("    detected {} after it began", duration_words(s)),
+            (true, None, _) => println!("    detected"),
+            (false, ..) => println!("    not detected"),
+        }
         let b = &a.blast_radius;
         let mut parts = Vec::new();
         if b.peak_customers_disconnected > 0 || b.customer_minutes_interrupted > 0.0 {
             parts.push(format!(
-                "{} customers off at peak, {} customer-min, {:.0} kW shed at peak, {:.0} kWh not served",
+                "{} customers off at peak, {} customer-minutes, {} kW shed at peak, {} kWh not served",
                 group(b.peak_customers_disconnected),
-                group(b.customer_minutes_interrupted.round() as u64),
-                b.peak_kw_shed,
-                b.kwh_not_served
+                decimal(b.customer_minutes_interrupted, 0),
+                decimal(b.peak_kw_shed, 0),
+                decimal(b.kwh_not_served, 0)
             ));
         }
         if b.critical_facilities_hit > 0 {
             parts.push(format!(
-                "{} critical facilities hit ({:.0} min)",
-                b.critical_facilities_hit, b.critical_facility_minutes
+                "{} critical facilities hit ({} without supply)",
+                b.critical_facilities_hit,
+                duration_words(b.critical_facility_minutes * 60.0)
             ));
         }
         if b.meters_compromised > 0 {
             parts.push(format!("{} meters compromised", group(b.meters_compromised)));
         }
         if b.kwh_falsified > 0.0 {
-            parts.push(format!("{:.0} kWh falsified", b.kwh_falsified));
+            parts.push(format!("{} kWh falsified", decimal(b.kwh_falsified, 0)));
         }
         if b.kwh_stolen > 0.0 {
-            parts.push(format!("{:.0} kWh stolen", b.kwh_stolen));
+            parts.push(format!("{} kWh stolen", decimal(b.kwh_stolen, 0)));
         }
         if b.kwh_curtailed > 0.0 {
-            parts.push(format!("{:.0} kWh of load curtailed", b.kwh_curtailed));
+            parts.push(format!("{} kWh of load curtailed", decimal(b.kwh_curtailed, 0)));
         }
         if b.readings_lost > 0 {
             parts.push(format!("{} readings lost", group(b.readings_lost)));
@@ -1647,7 +1751,7 @@ fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
             && (hi - lo) >= 0.001
         {
             let shed = if b.ufls_shed_mw > 0.0 {
-                format!(", {:.0} MW shed by under-frequency relays", b.ufls_shed_mw)
+                format!(", {} MW shed by under-frequency relays", decimal(b.ufls_shed_mw, 0))
             } else {
                 String::new()
             };
@@ -1655,13 +1759,13 @@ fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
         }
         if b.legitimate_jobs_queued_behind > 0 {
             parts.push(format!(
-                "{} legitimate commands waited {:.0} min on average in the HES queue",
+                "{} legitimate commands waited {} on average in the HES queue",
                 group(b.legitimate_jobs_queued_behind),
-                b.legitimate_queue_wait_s / 60.0
+                duration_words(b.legitimate_queue_wait_s)
             ));
         }
         parts.push(match b.time_to_restore_s {
-            Some(s) if s > 0.0 => format!("effects over after {:.1} h", s / 3600.0),
+            Some(s) if s > 0.0 => format!("effects over after {}", duration_words(s)),
             Some(_) if parts.is_empty() => "no effect".to_owned(),
             Some(_) => "nothing to restore".to_owned(),
             None => "not restored by the end of the run".to_owned(),
@@ -1670,5 +1774,25 @@ fn print_attacks(attacks: &[amirange::attack_metrics::AttackMetrics]) {
     }
     if !attacks.is_empty() {
         println!();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decimal, duration_words, human};
+
+    #[test]
+    fn summary_numbers_are_formatted_for_people() {
+        assert_eq!(human(95.764583), "95.8");
+        assert_eq!(human(0.012345), "0.0123");
+        assert_eq!(human(123456.7), "123,457");
+        assert_eq!(human(-1234.6), "-1,235");
+        assert_eq!(human(0.0), "0");
+        assert_eq!(decimal(12345.678, 1), "12,345.7");
+        assert_eq!(decimal(-0.01, 1), "0.0");
+        assert_eq!(decimal(999.96, 1), "1,000.0");
+        assert_eq!(duration_words(45.0), "45 s");
+        assert_eq!(duration_words(720.0), "12 min");
+        assert_eq!(duration_words(9000.0), "2.5 h");
     }
 }

@@ -978,7 +978,7 @@ fn a_connection_flood_costs_reads_and_commands_only_beyond_capacity() {
 fn large_fleets_are_thinned_evenly_and_keep_every_critical_facility() {
     let overrides = Overrides {
         meters: Some(13_000),
-        duration: Some("1h".into()),
+        duration: Some("1d".into()),
         ..Overrides::default()
     };
     let scenario = amirange::scenario::load("<built-in quickstart>", amirange::QUICKSTART, &overrides)

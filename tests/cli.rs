@@ -129,12 +129,38 @@ fn hardened_mass_disconnect_is_identical_on_one_two_and_three_threads() {
     assert!(responses >= 2, "the playbook responded: {}", m["defense"]);
 }
 
+/// The quickstart's summary shows what amirange is for: the headline attack, when and by
+/// which detector it was caught, its blast radius, the defenses, and ends with report.html.
+#[test]
+fn quickstart_summary_shows_the_attack_its_detection_and_the_report() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let o = amirange(&["run", "--threads", "1", "--out", "q"], tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "attack peak-disconnect (mass-disconnect",
+        "at 2026-01-15T18:00:00: succeeded",
+        "detected by command-rate",
+        "blast radius: 1,597 customers off at peak",
+        "defenses: typical-utility preset",
+        "operations:",
+    ] {
+        assert!(stdout.contains(needle), "summary lacks {needle:?}:\n{stdout}");
+    }
+    let last = stdout.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("report:") && last.ends_with("report.html"),
+        "the summary ends with the report's path: {last:?}"
+    );
+    assert!(tmp.path().join("q/report.html").is_file());
+}
+
 /// The summary names the key measures, and without --out the run goes to
 /// results/<name>-seed<seed>, then -2 when that is taken.
 #[test]
 fn default_result_folders_never_overwrite() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let args = ["run", "--meters", "200", "--duration", "2h"];
+    let args = ["run", "--meters", "200", "--duration", "1d"];
     let first = amirange(&args, tmp.path());
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let stdout = String::from_utf8_lossy(&first.stdout);
@@ -153,7 +179,7 @@ fn default_result_folders_never_overwrite() {
             "--meters",
             "200",
             "--duration",
-            "2h",
+            "1d",
             "--out",
             out.to_str().expect("utf-8"),
         ],
@@ -170,23 +196,23 @@ fn default_result_folders_never_overwrite() {
 fn bad_scenarios_fail_cleanly() {
     let good = std::fs::read_to_string(scenario_path("quickstart.ron")).expect("quickstart");
     let cases: [(&str, String, &str, &str); 4] = [
-        ("syntax", good.replace("seed: 7,", "seed: 7,,"), ":8:", "seed"),
+        ("syntax", good.replace("seed: 7,", "seed: 7,,"), ":21:", "seed"),
         (
             "unknown-field",
             good.replace("seed: 7,", "seed: 7,\n    colour: 3,"),
-            ":9:",
+            ":22:",
             "colour",
         ),
         (
             "negative-meters",
             good.replace("Preset(\"town-10k\")", "Area(kind: Suburban, meters: -10)"),
-            ":11:",
+            ":24:",
             "topology.meters",
         ),
         (
             "zero-duration",
             good.replace("duration: \"1d\"", "duration: \"0s\""),
-            ":10:",
+            ":23:",
             "duration",
         ),
     ];

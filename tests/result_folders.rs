@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use common::{amirange, read};
 
 /// A small run: 200 meters for two hours.
-const SMALL: [&str; 5] = ["run", "--meters", "200", "--duration", "2h"];
+const SMALL: [&str; 5] = ["run", "--meters", "200", "--duration", "1d"];
 
 fn run_into(out: &str, extra: &[&str], cwd: &Path) -> std::process::Output {
     let mut args: Vec<&str> = SMALL.to_vec();
@@ -22,7 +22,7 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A tiny sweep plan: the quickstart at 200 meters for two hours, two read deadlines, two seeds.
+/// A tiny sweep plan: the quickstart at 200 meters for a day, two read deadlines, two seeds.
 fn tiny_plan(dir: &Path) -> String {
     let scenario = format!("{}/scenarios/quickstart.ron", env!("CARGO_MANIFEST_DIR"));
     let text = format!(
@@ -31,7 +31,7 @@ fn tiny_plan(dir: &Path) -> String {
     scenario: "{scenario}",
     seeds: 2,
     meters: 200,
-    duration: "2h",
+    duration: "1d",
     grid: [(path: "metering.read_deadline", values: ["5m", "10m"])],
     measures: ["reads.on_time", "reads.missing"],
 )"#

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use common::{amirange, read};
 
-/// A tiny sweep plan: the quickstart at 200 meters for two hours, two read deadlines, two seeds.
+/// A tiny sweep plan: the quickstart at 200 meters for a day, two read deadlines, two seeds.
 fn tiny_plan(dir: &Path) -> String {
     let scenario = format!("{}/scenarios/quickstart.ron", env!("CARGO_MANIFEST_DIR"));
     let text = format!(
@@ -18,7 +18,7 @@ fn tiny_plan(dir: &Path) -> String {
     scenario: "{scenario}",
     seeds: 2,
     meters: 200,
-    duration: "2h",
+    duration: "1d",
     grid: [(path: "metering.read_deadline", values: ["5m", "10m"])],
     measures: ["reads.on_time", "reads.missing"],
 )"#
