@@ -8,6 +8,7 @@ use amirange_sim::records::Severity;
 use amirange_sim::time::SimDuration;
 use serde::{Deserialize, Serialize};
 
+pub use crate::detectors::{TUNABLES, Tunable};
 use crate::ids::{RuleSet, Vars};
 
 /// An anomaly detector as the scenario writes it. Every threshold has a default, so
@@ -268,82 +269,10 @@ impl DetectorSpec {
     }
 }
 
-/// A threshold a detector lets people change while it runs (the live range's
-/// `set-threshold`), with its range and unit.
-///
-/// The ranges are policy: wide enough for every tuning an analyst would try (each holds its
-/// detector's default with a factor of a hundred or more on either side where that makes
-/// sense), narrow enough that no value silences a detector for good (a count past any real
-/// fleet's bulk operations) or floods it (a share or band so small that normal operation
-/// alerts every interval).
-#[derive(Debug, Clone, Copy)]
-pub struct Tunable {
-    /// The detector.
-    pub detector: DetectorKind,
-    /// The field, as the scenario's `defenses` section names it.
-    pub field: &'static str,
-    /// The least value.
-    pub min: f64,
-    /// The greatest value.
-    pub max: f64,
-    /// Whether the value is a count (a whole number).
-    pub whole: bool,
-    /// What the value is, in words with its unit (e.g. `a whole number of meters`).
-    pub unit: &'static str,
-    /// Writes a value already checked against the range into the detector's field.
-    set: fn(&mut DetectorSpec, f64),
-}
-
-/// A [`Tunable`] of the detector variant `$kind`, field `$field`: the name and the setter
-/// both come from the field itself, so neither can drift from the variant.
-macro_rules! tunable {
-    ($kind:ident . $field:ident, $min:expr, $max:expr, whole: $whole:expr, $unit:expr) => {
-        Tunable {
-            detector: DetectorKind::$kind,
-            field: stringify!($field),
-            min: $min,
-            max: $max,
-            whole: $whole,
-            unit: $unit,
-            set: |spec, value| {
-                if let DetectorSpec::$kind { $field, .. } = spec {
-                    *$field = value as _;
-                }
-            },
-        }
-    };
-}
-
-/// The 15-minute intervals a detector may wait: 1 to 96 (a day), as scenarios allow.
-const INTERVALS: &str = "a whole number of 15-minute intervals";
-
-/// Every threshold a detector lets people change while it runs, detector by detector.
-pub const TUNABLES: &[Tunable] = &[
-    tunable!(CommandRate.account_meters, 1.0, 100_000.0, whole: true, "a whole number of meters per window"),
-    tunable!(CommandRate.account_requests, 1.0, 10_000.0, whole: true, "a whole number of requests per window"),
-    tunable!(CommandRate.fleet_meters, 1.0, 1_000_000.0, whole: true, "a whole number of meters per window"),
-    tunable!(ConsumptionBaseline.deviation, 0.001, 1.0, whole: false, "a share of the expected load"),
-    tunable!(ConsumptionBaseline.intervals, 1.0, 96.0, whole: true, INTERVALS),
-    tunable!(ZeroAtPeak.share, 0.001, 1.0, whole: false, "a share of the fleet"),
-    tunable!(ZeroAtPeak.min_meters, 1.0, 100_000.0, whole: true, "a whole number of meters"),
-    tunable!(EnergyBalance.gap, 0.001, 1.0, whole: false, "a share of a feeder's energy"),
-    tunable!(EnergyBalance.intervals, 1.0, 96.0, whole: true, INTERVALS),
-    tunable!(EnergyBalance.transformer_gap, 0.001, 1.0, whole: false, "a share of a transformer's energy"),
-    tunable!(MissingReadCluster.share, 0.001, 1.0, whole: false, "a share of a collector's reads"),
-    tunable!(MissingReadCluster.min_reads, 1.0, 100_000.0, whole: true, "a whole number of reads"),
-    tunable!(MissingReadCluster.fleet_share, 0.001, 1.0, whole: false, "a share of the fleet's reads"),
-    tunable!(FrequencyExcursion.deviation_hz, 0.05, 2.5, whole: false, "a deviation from nominal in Hz"),
-];
-
 impl DetectorKind {
     /// The kind of that name, if any.
     pub fn from_name(name: &str) -> Option<DetectorKind> {
         DetectorKind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    /// The thresholds it lets people change while it runs.
-    pub fn tunables(self) -> impl Iterator<Item = &'static Tunable> {
-        TUNABLES.iter().filter(move |t| t.detector == self)
     }
 }
 
@@ -385,65 +314,6 @@ pub enum ThresholdError {
         /// The value refused.
         value: f64,
     },
-    /// The changed detector fails the scenario's own checks.
-    #[error("`{detector}` {error}")]
-    Invalid {
-        /// The detector.
-        detector: &'static str,
-        /// The check that failed.
-        error: SpecError,
-    },
-}
-
-impl Tunable {
-    /// Checks `value` against the range; whole for a count.
-    pub fn check(&self, value: f64) -> Result<(), ThresholdError> {
-        let in_range = value.is_finite() && value >= self.min && value <= self.max;
-        if in_range && (!self.whole || value.fract() == 0.0) {
-            return Ok(());
-        }
-        Err(ThresholdError::OutOfRange {
-            detector: self.detector.name(),
-            field: self.field,
-            unit: self.unit,
-            min: self.min,
-            max: self.max,
-            value,
-        })
-    }
-}
-
-impl DetectorSpec {
-    /// Sets its tunable `field` to `value` (see [`TUNABLES`]). Refused, with the reason and
-    /// nothing changed, for a field it does not let people tune, a value out of the field's
-    /// range, or a detector that would fail the scenario's checks.
-    pub fn set_threshold(&mut self, field: &str, value: f64) -> Result<(), ThresholdError> {
-        let kind = self.kind();
-        let Some(tunable) = kind.tunables().find(|t| t.field == field) else {
-            let fields: Vec<&str> = kind.tunables().map(|t| t.field).collect();
-            return Err(ThresholdError::UnknownField {
-                detector: kind.name(),
-                field: field.to_owned(),
-                fields: if fields.is_empty() {
-                    "none".to_owned()
-                } else {
-                    fields.join(", ")
-                },
-            });
-        };
-        tunable.check(value)?;
-        let mut changed = self.clone();
-        (tunable.set)(&mut changed, value);
-        // The same checks as the scenario's `defenses` section.
-        changed
-            .check_fields(&|f| f.to_owned())
-            .map_err(|error| ThresholdError::Invalid {
-                detector: kind.name(),
-                error,
-            })?;
-        *self = changed;
-        Ok(())
-    }
 }
 
 impl DetectorSpec {
@@ -471,6 +341,7 @@ impl DetectorSpec {
                         return Err(err(at(f), "must be at least 1"));
                     }
                 }
+                return Ok(Some(w));
             }
             DetectorSpec::ConsumptionBaseline { deviation, intervals } => {
                 share(at("deviation"), *deviation)?;
@@ -939,6 +810,24 @@ mod tests {
             let e = wrong.check(&[]).expect_err("refused");
             assert_eq!(e.field, "playbooks[0].on[0]");
         }
+    }
+
+    /// The command-rate window the scenario writes is the one the detector uses (it was once
+    /// parsed, checked and then dropped for the default hour).
+    #[test]
+    fn the_command_rate_window_is_the_scenarios() {
+        let spec = DetectionSpec {
+            detectors: vec![serde_json::from_str(r#"{"CommandRate": {"window": "2h"}}"#).expect("a detector")],
+            ..DetectionSpec::default()
+        };
+        assert_eq!(
+            spec.check(&[]).expect("valid").command_window,
+            SimDuration::from_hours(2)
+        );
+        assert_eq!(
+            DetectionSpec::default().check(&[]).expect("valid").command_window,
+            SimDuration::from_hours(1)
+        );
     }
 
     /// Detectors are looked up by kind, not by a name someone could misspell: every variant

@@ -24,3 +24,4 @@ pub mod messages;
 pub mod protocol;
 pub mod server;
 pub mod session;
+mod tunables_generated;
