@@ -570,4 +570,79 @@ pub(crate) mod tests {
             "once per playbook and response"
         );
     }
+
+    /// A stand-in detector of kind `KIND` that raises one alert at every hook, naming the hook.
+    macro_rules! stand_in {
+        ($name:ident, $kind:ident) => {
+            struct $name;
+            impl crate::detectors::Detector for $name {
+                const KIND: DetectorKind = DetectorKind::$kind;
+                const TUNABLES: &'static [crate::detectors::Setting<Self>] = &[];
+                fn look(&mut self, look: &Look<'_>, alerts: &mut Vec<Alert>) {
+                    alerts.push(stand_in_alert(look, Self::KIND, "look"));
+                }
+                fn interval_closed(&mut self, look: &Look<'_>, slot: usize, alerts: &mut Vec<Alert>) {
+                    alerts.push(stand_in_alert(look, Self::KIND, &format!("interval {slot}")));
+                }
+                fn read_cycle_closed(&mut self, look: &Look<'_>, cycle: &ReadCycle, alerts: &mut Vec<Alert>) {
+                    alerts.push(stand_in_alert(
+                        look,
+                        Self::KIND,
+                        &format!("cycle {}", cycle.index),
+                    ));
+                }
+                fn census(&mut self, look: &Look<'_>, alerts: &mut Vec<Alert>) {
+                    alerts.push(stand_in_alert(look, Self::KIND, "census"));
+                }
+            }
+        };
+    }
+
+    fn stand_in_alert(look: &Look<'_>, kind: DetectorKind, what: &str) -> Alert {
+        // Each on its own subject, so none coalesces into another.
+        let subject = AlertSubject::Account(format!("{what} {}", look.now.0));
+        Alert::once(look.now, kind, Severity::Low, subject, what.to_owned())
+    }
+
+    stand_in!(StandInFrequency, FrequencyExcursion);
+    stand_in!(StandInBaseline, ConsumptionBaseline);
+    stand_in!(StandInFrames, FrameCounter);
+    stand_in!(StandInCommands, CommandRate);
+    stand_in!(StandInZeros, ZeroAtPeak);
+
+    /// Within a look the defender runs its detectors in the phase orders the detectors module
+    /// writes down (each phase over the kinds it lists, in that order), not in the order the
+    /// scenario lists them, and a hook runs only in the phases that list its kind.
+    #[test]
+    fn detectors_run_in_the_written_phase_order_whatever_the_scenarios_order() {
+        let mut sim = small_sim();
+        let detection = DetectionSpec::default().check(&accounts(&sim)).expect("valid");
+        let mut defender = Defender::new(detection, &sim, &[]);
+        defender.detectors = vec![
+            Box::new(StandInZeros),
+            Box::new(StandInBaseline),
+            Box::new(StandInFrames),
+            Box::new(StandInFrequency),
+            Box::new(StandInCommands),
+        ];
+        let end = SimTime(INTERVAL.as_micros());
+        sim.step_until(end).expect("a quarter hour");
+        defender.observe(&mut sim).expect("a look");
+        let raised: Vec<String> = sim
+            .records()
+            .alerts
+            .iter()
+            .map(|a| format!("{} {}", a.detector, a.message))
+            .collect();
+        let mut expected = vec![
+            "command-rate look".to_owned(),
+            "frame-counter look".to_owned(),
+            "frequency-excursion interval 0".to_owned(),
+            "consumption-baseline interval 0".to_owned(),
+        ];
+        if sim.records().intervals.first().is_some_and(|r| r.read_cycle) {
+            expected.push("zero-at-peak cycle 0".to_owned());
+        }
+        assert_eq!(raised, expected);
+    }
 }
