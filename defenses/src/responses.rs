@@ -370,4 +370,19 @@ mod tests {
         assert_eq!(isolation.isolate(&mut sim, now, rebuild).expect("nothing"), None);
         assert!(!isolation.trusted(&sim, now + SimDuration::from_hours(1)));
     }
+
+    /// The firewall blocks the outside host an alert names, and nothing inside the utility.
+    #[test]
+    fn the_firewall_blocks_outside_hosts_only() {
+        let mut sim = small_sim();
+        let mut firewall = Firewall::default();
+        let now = SimTime(60_000_000);
+        let inside = AlertSubject::Host(addresses::HES_FRONT_END);
+        assert_eq!(firewall.block(&mut sim, now, Some(&inside)).expect("nothing"), None);
+        assert_eq!(firewall.block(&mut sim, now, None).expect("nothing"), None);
+        let outside = AlertSubject::Host(addresses::outside(7));
+        let done = firewall.block(&mut sim, now, Some(&outside)).expect("scheduled");
+        assert_eq!(done.as_deref(), Some("block-source"));
+        assert_eq!(firewall.blocked(), &BTreeSet::from([7]));
+    }
 }
