@@ -6,6 +6,7 @@ use std::time::Instant;
 use amirange::results::{self, Manifest, ResolvedScenario};
 use amirange::run::peak_rss_bytes;
 use amirange::summary;
+use amirange_measures::round_to;
 use amirange_viz::numbers::group;
 use anyhow::{Context, Result};
 
@@ -44,7 +45,7 @@ pub(crate) fn cmd_run(
         duration: scenario.duration.to_string(),
         intervals: scenario.n_intervals(),
         threads,
-        wall_time_s: (wall.as_secs_f64() * 1000.0).round() / 1000.0,
+        wall_time_s: round_to(wall.as_secs_f64(), 3),
         resolved: ResolvedScenario {
             sim: scenario.sim.clone(),
             topology: scenario.topology.clone(),
