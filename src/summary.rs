@@ -374,3 +374,84 @@ pub fn paired_summary(attack: &Metrics, baseline: &Metrics) -> String {
     let _ = writeln!(out, "  every measure: paired.csv");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use amirange_sim::engine::{Input, Sim};
+    use amirange_sim::model::{Cause, CustomerClass, LinkKind, Relay};
+    use amirange_sim::network::{LinkParams, Network};
+    use amirange_sim::time::{SimDuration, SimTime};
+
+    use super::*;
+    use crate::scenario::{Overrides, load};
+
+    /// The quickstart's header over an hour of four meters, one cut off by attack 0 at minute
+    /// 10, as `run` prints it: the headline, the supply table and the attack in words.
+    #[test]
+    fn the_summary_reads_as_a_person_expects() {
+        let scenario = load("quickstart", crate::QUICKSTART, &Overrides::default()).expect("the quickstart loads");
+        let mut config = scenario.sim.clone();
+        config.horizon = SimDuration::from_hours(1);
+        let network = Network::small(
+            LinkParams::typical(),
+            (0..4).map(|_| (CustomerClass::Residential, LinkKind::Cellular)),
+        );
+        let mut sim = Sim::new(config.clone(), network).expect("a valid world");
+        let open = Input::SetRelay {
+            meter: 0,
+            relay: Relay::Open,
+            cause: Cause::Attack(0),
+        };
+        sim.schedule(SimTime(600_000_000), open).expect("in the run");
+        sim.run_to_end().expect("runs");
+        let outcome = amirange_attackers::Outcome::new(SimTime(600_000_000), 1, Ok("cut one meter off".into()));
+        let report = amirange_attackers::Report::new("cut", &amirange_attackers::mass_disconnect::TAGS, outcome);
+        let m = amirange_measures::metrics::compute(&sim, &config, 4, None, &[report]);
+        let text = run_summary(&scenario, &m, 2, 1.234);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!(
+                "amirange run: {} · seed {} · 4 meters · {} from 2026-01-15T00:00:00 · 2 threads · 1.23 s wall",
+                scenario.name,
+                scenario.seed(),
+                scenario.duration
+            )
+        );
+        assert!(lines.contains(&"  customers connected (min)        3 of 4"), "{text}");
+        assert!(
+            lines.contains(&"  attack                  1             50              0          0"),
+            "{text}"
+        );
+        let technique = amirange_attackers::mass_disconnect::TAGS.technique;
+        assert!(
+            lines.contains(
+                &format!(
+                    "  attack cut (mass-disconnect, {} {}, {}) at 2026-01-15T00:10:00: succeeded",
+                    technique.id,
+                    technique.name,
+                    amirange_attackers::mass_disconnect::TAGS.stride.name()
+                )
+                .as_str()
+            ),
+            "{text}"
+        );
+        assert!(lines.contains(&"    cut one meter off") && lines.contains(&"    not detected"));
+        let blast = lines
+            .iter()
+            .find(|l| l.starts_with("    blast radius: "))
+            .expect("a blast radius");
+        assert!(
+            blast.starts_with("    blast radius: 1 customers off at peak, 50 customer-minutes,"),
+            "{blast}"
+        );
+        assert!(blast.ends_with("; not restored by the end of the run"), "{blast}");
+        // Against itself, a paired run differs in nothing.
+        let paired = paired_summary(&m, &m);
+        assert!(
+            paired.contains("  customer-minutes interrupted                   50.0           50.0              0"),
+            "{paired}"
+        );
+        assert!(paired.ends_with("  every measure: paired.csv\n"));
+    }
+}
