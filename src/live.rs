@@ -29,6 +29,8 @@ use amirange_attackers::rogue_firmware::{self, Delivery, PayloadSpec, Signing};
 use amirange_attackers::targets::{Place, Targets};
 use amirange_attackers::{AttackSpec, Context as AttackContext, Header, jamming, mass_disconnect};
 use amirange_defenses::spec::Response;
+use amirange_measures::round_to;
+use amirange_measures::scoreboard::{FalseAction, Rules, Tally, customers_off_by_attacks, scoreboard};
 use amirange_range::exercise::{Exercise, Phishing, Scoring};
 use amirange_range::messages::{Action, FirmwarePayload, Role};
 use amirange_range::session::{Engine, TICK_S};
@@ -707,99 +709,41 @@ impl LiveEngine {
     fn score(&self) -> Value {
         let rules = &self.setup.scoring;
         let sim = self.sim();
-        let records = sim.records();
-        let mut lines: Vec<Value> = Vec::new();
-        let mut red_points = 0.0;
-        let mut blue_points = 0.0;
-        let mut line = |team: &str, points: f64, why: String, total: &mut f64| {
-            *total += points;
-            lines.push(json!({ "team": team, "points": round2(points), "why": why }));
-        };
-        let customer_hours: f64 = records
-            .intervals
-            .iter()
-            .map(|r| r.customers_off_by_cause[2] as f64 * INTERVAL.as_micros() as f64 / 3.6e9)
-            .sum();
-        if customer_hours > 0.0 {
-            line(
-                "red",
-                customer_hours * rules.red_per_customer_hour,
-                format!("{customer_hours:.1} customer-hours off supply by attacks"),
-                &mut red_points,
-            );
-        }
-        let critical_hours: f64 = records
-            .critical_off_us_by_attack
-            .values()
-            .map(|&us| us as f64 / 3.6e9)
-            .sum();
-        if critical_hours > 0.0 {
-            line(
-                "red",
-                critical_hours * rules.red_per_critical_hour,
-                format!("{critical_hours:.1} critical-facility-hours off supply"),
-                &mut red_points,
-            );
-        }
         // Detection: each attack's first true alert, as the run's measures match them.
-        let (ids, detected): (Vec<String>, Vec<Option<f64>>) = match self.state() {
+        let detections: Vec<(String, Option<f64>)> = match self.state() {
             State::Running(s) => {
                 let reports = s.campaign.reports(sim);
                 let scored = crate::detection::score(sim, &reports, s.defender.as_ref(), None);
-                (
-                    reports.into_iter().map(|r| r.id).collect(),
-                    scored.attacks.iter().map(|a| a.time_to_detect_s).collect(),
-                )
+                reports
+                    .into_iter()
+                    .map(|r| r.id)
+                    .zip(scored.attacks.iter().map(|a| a.time_to_detect_s))
+                    .collect()
             }
-            State::Done(_, m) => (
-                m.attacks.iter().map(|a| a.id.clone()).collect(),
-                m.attacks.iter().map(|a| a.time_to_detect_s).collect(),
-            ),
+            State::Done(_, m) => m.attacks.iter().map(|a| (a.id.clone(), a.time_to_detect_s)).collect(),
         };
-        let window_s = rules.detection_window_h * 3600.0;
-        for (id, delay) in ids.iter().zip(&detected) {
-            if let Some(d) = delay {
-                let points = rules.blue_detection * (1.0 - d / window_s).max(0.0);
-                line(
-                    "blue",
-                    points,
-                    format!("detected {id} after {:.0} min", d / 60.0),
-                    &mut blue_points,
-                );
-            }
-        }
-        let refused: u64 = sim
-            .hes()
-            .audit
+        let false_actions = self
+            .blue
             .iter()
-            .filter(|a| matches!(a.cause, Cause::Attack(_)) && a.refused.is_some())
-            .map(|a| u64::from(a.targets))
-            .sum();
-        if refused > 0 {
-            line(
-                "blue",
-                refused as f64 * rules.blue_per_meter_refused,
-                format!("{refused} meters in attackers' commands refused by the HES"),
-                &mut blue_points,
-            );
-        }
-        for b in &self.blue {
-            if let Some(why) = &b.false_action {
-                line(
-                    &b.team,
-                    -rules.false_action,
-                    format!("false action: {} at {} s ({why})", b.action, b.at_s),
-                    &mut blue_points,
-                );
-            }
-        }
-        json!({
-            "teams": [
-                { "team": "red", "role": "red", "points": round2(red_points) },
-                { "team": "blue", "role": "blue", "points": round2(blue_points) },
-            ],
-            "lines": lines,
-        })
+            .filter_map(|b| {
+                Some(FalseAction {
+                    team: b.team.clone(),
+                    action: b.action.to_owned(),
+                    at_s: b.at_s,
+                    why: b.false_action.clone()?,
+                })
+            })
+            .collect();
+        let tally = Tally::of(sim.records(), &sim.hes().audit, detections, false_actions);
+        let rules = Rules {
+            red_per_customer_hour: rules.red_per_customer_hour,
+            red_per_critical_hour: rules.red_per_critical_hour,
+            blue_detection: rules.blue_detection,
+            detection_window_h: rules.detection_window_h,
+            blue_per_meter_refused: rules.blue_per_meter_refused,
+            false_action: rules.false_action,
+        };
+        serde_json::to_value(scoreboard(&rules, &tally)).unwrap_or(Value::Null)
     }
 
     fn timeline(&self, truth: bool) -> Value {
@@ -827,15 +771,14 @@ impl LiveEngine {
                 if expected == 0 {
                     100.0
                 } else {
-                    round2(100.0 * r.reads_on_time as f64 / expected as f64)
+                    round_to(100.0 * r.reads_on_time as f64 / expected as f64, 2)
                 }
             })
             .collect();
         let mut t = json!({ "t_s": t_s, "load_kw": load_kw, "reads_on_time_pct": reads });
         if truth {
             t["customers_connected"] = json!(records.iter().map(|r| r.customers_connected).collect::<Vec<_>>());
-            t["customers_off_by_attack"] =
-                json!(records.iter().map(|r| r.customers_off_by_cause[2]).collect::<Vec<_>>());
+            t["customers_off_by_attack"] = json!(records.iter().map(customers_off_by_attacks).collect::<Vec<_>>());
         }
         t
     }
@@ -906,10 +849,6 @@ fn defender(stepper: &mut Stepper) -> Result<(&mut amirange_defenses::monitor::D
         .as_mut()
         .ok_or_else(|| "this exercise's scenario has no `defenses`: blue has nothing to act through".to_owned())?;
     Ok((d, &mut stepper.sim))
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 /// `list` with each value once, where it first appears.

@@ -12,6 +12,7 @@
 //! attack run, baseline twin and difference; `baseline-metrics.json` is the twin's whole
 //! `metrics.json`.
 
+use amirange_measures::round_to;
 use serde_json::Value;
 
 use crate::metrics::Metrics;
@@ -86,12 +87,8 @@ pub fn paired_csv(attack: &Metrics, baseline: &Metrics) -> String {
     let mut out = CsvText::with_header(PAIRED_HEADER);
     for (k, a, b) in rows(attack, baseline) {
         // The path may hold a comma (a firmware version or an operation's purpose is a key).
-        out.row([k, a.to_string(), b.to_string(), round9(a - b).to_string()]);
+        // Nine decimals round away the last bits of floating-point noise in a difference.
+        out.row([k, a.to_string(), b.to_string(), round_to(a - b, 9).to_string()]);
     }
     out.finish()
-}
-
-/// Rounds away the last bits of floating-point noise in a difference.
-fn round9(x: f64) -> f64 {
-    (x * 1e9).round() / 1e9
 }

@@ -10,11 +10,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use amirange_measures::round_to;
 use amirange_sim::records::RunRecords;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::metrics::{Metrics, interval_offset, round6, wh_to_kw};
+use crate::metrics::{Metrics, interval_offset, wh_to_kw};
 use crate::outdir::{self, FolderKind};
 use crate::scenario::Scenario;
 
@@ -78,7 +79,7 @@ pub fn timeseries_csv(scenario: &Scenario, records: &RunRecords) -> String {
     out.push('\n');
     for (i, r) in records.intervals.iter().enumerate() {
         let time = scenario.sim.start.plus(interval_offset(i));
-        let kw = |mwh: u64| round6(wh_to_kw(mwh as f64 / 1000.0));
+        let kw = |mwh: u64| round_to(wh_to_kw(mwh as f64 / 1000.0), 6);
         let _ = write!(
             out,
             "{time},{},{:.3},{:.3},{:.3},{:.3}",

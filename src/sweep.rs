@@ -24,6 +24,7 @@
 use std::path::{Path, PathBuf};
 
 use amirange_files::SourceError;
+use amirange_measures::round_to;
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -864,7 +865,7 @@ pub fn summary_csv(layout: &Layout, rows: &[RunRow]) -> String {
     header.extend(["measure", "n", "mean", "sd", "ci95_low", "ci95_high"].map(String::from));
     out.row(header);
     let n_seeds = layout.seeds.len();
-    let round = |x: f64| ((x * 1e9).round() / 1e9).to_string();
+    let round = |x: f64| round_to(x, 9).to_string();
     for (p, values) in layout.points.iter().enumerate() {
         for (k, m) in plan.measures.iter().enumerate() {
             let xs: Vec<f64> = rows

@@ -12,6 +12,12 @@
 //!   feeders, substations and critical facilities.
 //! - [`sweep_svg`]: a measure against the first axis of a sweep, with its 95% band.
 //! - [`report_html`]: the run's report.
+//! - [`topology::topology_svg`]: a generated network's map (`amirange topo map`), from plain
+//!   positions and links.
+//! - [`numbers`]: numbers for people, shared with the command line's summaries.
+
+pub mod numbers;
+pub mod topology;
 
 use plotters::prelude::*;
 use serde_json::Value;
@@ -878,40 +884,15 @@ fn num(v: Option<&Value>) -> String {
     }
 }
 
-/// A measure for people: whole numbers grouped by thousands (`2,829,651`), others to four
-/// significant digits and at most three decimals, trailing zeros dropped (`98.87`, `0.857`,
-/// `49.95`); anything else as [`num`] writes it.
+/// A measure for people, as [`numbers::significant`] writes a number; anything else as [`num`]
+/// writes it.
 fn measure(v: Option<&Value>) -> String {
     let Some(Value::Number(n)) = v else {
         return num(v);
     };
-    let Some(x) = n.as_f64().filter(|x| x.is_finite()) else {
-        return n.to_string();
-    };
-    let decimals = if n.is_f64() && x != 0.0 {
-        (3 - x.abs().log10().floor() as i32).clamp(0, 3) as usize
-    } else {
-        0
-    };
-    let text = format!("{:.*}", decimals, x.abs());
-    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
-    let fraction = fraction.trim_end_matches('0');
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if x < 0.0 && (grouped != "0" || !fraction.is_empty()) {
-        "-"
-    } else {
-        ""
-    };
-    if fraction.is_empty() {
-        format!("{sign}{grouped}")
-    } else {
-        format!("{sign}{grouped}.{fraction}")
+    match n.as_f64() {
+        Some(x) => numbers::significant(x, n.is_f64()),
+        None => n.to_string(),
     }
 }
 

@@ -5,9 +5,10 @@
 use amirange_attackers::Report;
 use amirange_sim::config::INTERVAL;
 use amirange_sim::engine::Sim;
+use amirange_sim::time::CivilDateTime;
 use serde::Serialize;
 
-use crate::scenario::Scenario;
+use crate::round_to;
 
 /// One attack's measures.
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
@@ -98,10 +99,6 @@ pub struct BlastRadius {
     pub time_to_restore_s: Option<f64>,
 }
 
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
 /// Legitimate jobs requested while attack `k`'s jobs were in the HES's send queue (from its
 /// first accepted request to the last of its jobs leaving the queue, or the end of the run),
 /// their mean wait in the queue (until the end of the run for jobs never sent), seconds, and
@@ -133,8 +130,9 @@ fn legitimate_wait(sim: &Sim, k: u8) -> (u64, f64, Option<u64>) {
     (n, if n == 0 { 0.0 } else { wait_us as f64 / n as f64 / 1e6 }, Some(to))
 }
 
-/// The measures of every attack, in the scenario's order.
-pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<AttackMetrics> {
+/// The measures of every attack, in the scenario's order (`reports[k]` is attack `k`, whose
+/// engine records carry `Cause::Attack(k)`); `start` is the scenario's calendar start.
+pub fn compute(sim: &Sim, start: CivilDateTime, reports: &[Report]) -> Vec<AttackMetrics> {
     let records = sim.records();
     let n_slots = records.intervals.len() as u32;
     let interval_s = INTERVAL.as_secs_f64();
@@ -175,14 +173,16 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                     (Some(Some(a)), Some(b)) => Some(a.max(b.0)),
                     (None, Some(b)) => Some(b.0),
                 });
-                let r6 = |x: f64| (x * 1e6).round() / 1e6;
-                b.frequency_nadir_hz = Some(r6(b.frequency_nadir_hz.map_or(e.nadir_hz, |n| n.min(e.nadir_hz))));
-                b.frequency_peak_hz = Some(r6(b.frequency_peak_hz.map_or(e.peak_hz, |n| n.max(e.peak_hz))));
-                b.ufls_shed_mw = round3(b.ufls_shed_mw + e.shed_mw);
+                b.frequency_nadir_hz = Some(round_to(
+                    b.frequency_nadir_hz.map_or(e.nadir_hz, |n| n.min(e.nadir_hz)),
+                    6,
+                ));
+                b.frequency_peak_hz = Some(round_to(b.frequency_peak_hz.map_or(e.peak_hz, |n| n.max(e.peak_hz)), 6));
+                b.ufls_shed_mw = round_to(b.ufls_shed_mw + e.shed_mw, 3);
             }
             let (behind, wait_s, queued_until) = legitimate_wait(sim, k);
             b.legitimate_jobs_queued_behind = behind;
-            b.legitimate_queue_wait_s = round3(wait_s);
+            b.legitimate_queue_wait_s = round_to(wait_s, 3);
             let (mut interrupted_us, mut not_served, mut falsified, mut stolen) = (0u64, 0u64, 0u64, 0u64);
             let mut curtailed = 0u64;
             let mut last_slot: Option<u32> = None;
@@ -201,12 +201,12 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                 last_slot = Some(*slot);
                 still_off = *slot + 1 == n_slots && t.customers_off > 0;
             }
-            b.customer_minutes_interrupted = round3(interrupted_us as f64 / 60e6);
-            b.kwh_not_served = round3(not_served as f64 / 1e6);
-            b.peak_kw_shed = round3(b.peak_kw_shed);
-            b.kwh_falsified = round3(falsified as f64 / 1e6);
-            b.kwh_stolen = round3(stolen as f64 / 1e6);
-            b.kwh_curtailed = round3(curtailed as f64 / 1e6);
+            b.customer_minutes_interrupted = round_to(interrupted_us as f64 / 60e6, 3);
+            b.kwh_not_served = round_to(not_served as f64 / 1e6, 3);
+            b.peak_kw_shed = round_to(b.peak_kw_shed, 3);
+            b.kwh_falsified = round_to(falsified as f64 / 1e6, 3);
+            b.kwh_stolen = round_to(stolen as f64 / 1e6, 3);
+            b.kwh_curtailed = round_to(curtailed as f64 / 1e6, 3);
             let critical = records.critical_off_us_by_attack.range((k, 0)..=(k, u32::MAX));
             let (mut hit, mut us) = (0u64, 0u64);
             for (_, &v) in critical {
@@ -214,7 +214,7 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                 us += v;
             }
             b.critical_facilities_hit = hit;
-            b.critical_facility_minutes = round3(us as f64 / 60e6);
+            b.critical_facility_minutes = round_to(us as f64 / 60e6, 3);
             let start_s = report.start.0 as f64 / 1e6;
             // Effects end with the last interval the attack cost anything in, or with its last
             // job leaving the HES's send queue, whichever is later.
@@ -228,8 +228,11 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                 _ if still_off || report.still_active => None,
                 _ if queued_until.is_some_and(|us| us >= sim.now().0) => None,
                 _ if settled == Some(None) => None,
-                Some(slot) => Some(round3(((f64::from(slot) + 1.0) * interval_s - start_s).max(queue_s))),
-                None => Some(round3(queue_s)),
+                Some(slot) => Some(round_to(
+                    ((f64::from(slot) + 1.0) * interval_s - start_s).max(queue_s),
+                    3,
+                )),
+                None => Some(round_to(queue_s, 3)),
             };
             AttackMetrics {
                 id: report.id.clone(),
@@ -238,7 +241,7 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
                 technique_name: report.tags.technique.name.to_owned(),
                 related_techniques: report.tags.related.iter().map(|t| t.id.to_owned()).collect(),
                 stride: report.tags.stride.name().to_owned(),
-                start: scenario.sim.start.plus(report.start.since_start()).to_string(),
+                start: start.plus(report.start.since_start()).to_string(),
                 start_s,
                 succeeded: report.succeeded,
                 failure_reason: report.failure_reason.clone(),
@@ -251,4 +254,81 @@ pub fn compute(scenario: &Scenario, sim: &Sim, reports: &[Report]) -> Vec<Attack
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use amirange_attackers::Outcome;
+    use amirange_sim::model::Cause;
+
+    use super::*;
+    use crate::testing::{at_s, config, cut, report, world};
+
+    /// Two attacks each cut a meter off at minute 10, the first to the end of the hour, the
+    /// second for seven minutes; the utility cuts a third. Each attack's blast radius holds its
+    /// own loss only, and only the second's effect ends within the run.
+    #[test]
+    fn each_attack_counts_its_own_supply_loss_and_when_it_ended() {
+        let mut sim = world(4, 1);
+        cut(&mut sim, 0, Cause::Attack(0), 600, None);
+        cut(&mut sim, 1, Cause::Attack(1), 600, Some(1020));
+        cut(&mut sim, 2, Cause::Operation, 600, None);
+        sim.run_to_end().expect("runs");
+        let m = compute(&sim, config(1).start, &[report("a", 600), report("b", 600)]);
+        let (a, b) = (&m[0].blast_radius, &m[1].blast_radius);
+        assert_eq!(
+            (a.peak_customers_disconnected, a.customer_minutes_interrupted),
+            (1, 50.0)
+        );
+        assert_eq!(
+            (b.peak_customers_disconnected, b.customer_minutes_interrupted),
+            (1, 7.0)
+        );
+        assert!(
+            a.kwh_not_served > b.kwh_not_served && b.kwh_not_served > 0.0,
+            "{a:?} {b:?}"
+        );
+        assert!(a.peak_kw_shed > 0.0);
+        assert_eq!(a.time_to_restore_s, None, "still off at the end");
+        // Its last effect was in the interval ending at 30 min, 20 min after it began.
+        assert_eq!(b.time_to_restore_s, Some(1200.0));
+        assert_eq!(
+            (a.critical_facilities_hit, a.readings_lost, a.meters_compromised),
+            (0, 0, 0)
+        );
+        let first = &m[0];
+        assert_eq!((first.id.as_str(), first.kind.as_str()), ("a", "mass-disconnect"));
+        assert_eq!((first.start.as_str(), first.start_s), ("2026-01-15T00:10:00", 600.0));
+        assert!(first.succeeded && first.failure_reason.is_none());
+        assert_eq!((first.summary.as_str(), first.meters_targeted), ("a did it", 1));
+        assert!(!first.detected && first.time_to_detect_s.is_none(), "scored separately");
+        assert_eq!(first.technique, amirange_attackers::mass_disconnect::TAGS.technique.id);
+    }
+
+    /// An attack that cut nobody off has nothing to restore; what it reports of itself (meters
+    /// it held, data it copied, its failure) comes through as it said.
+    #[test]
+    fn an_attack_without_supply_loss_keeps_what_it_reported() {
+        let mut sim = world(2, 1);
+        sim.run_to_end().expect("runs");
+        let exfiltration = Outcome::new(at_s(900), 2, Ok("copied".into()))
+            .with_control(2, false)
+            .with_exposure(120, 100);
+        let failed = Outcome::new(at_s(900), 2, Err("refused by the HES".into()));
+        let tags = &amirange_attackers::mass_disconnect::TAGS;
+        let reports = [Report::new("x", tags, exfiltration), Report::new("f", tags, failed)];
+        let m = compute(&sim, config(1).start, &reports);
+        let x = &m[0].blast_radius;
+        assert_eq!((x.customers_exposed, x.households_exposed), (120, 100));
+        assert_eq!(x.exposed_resolution_min, Some(15.0));
+        assert_eq!(x.meters_compromised, 2);
+        assert_eq!((x.peak_customers_disconnected, x.kwh_not_served), (0, 0.0));
+        assert_eq!(x.time_to_restore_s, Some(0.0));
+        assert_eq!((x.frequency_nadir_hz, x.legitimate_jobs_queued_behind), (None, 0));
+        let f = &m[1];
+        assert!(!f.succeeded);
+        assert_eq!(f.failure_reason.as_deref(), Some("refused by the HES"));
+        assert_eq!(f.summary, "failed: refused by the HES");
+        assert_eq!(f.blast_radius.exposed_resolution_min, None, "nothing exposed");
+    }
 }

@@ -1,0 +1,156 @@
+//! `amirange run` and `amirange bench`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use amirange::results::{self, Manifest, ResolvedScenario};
+use amirange::run::peak_rss_bytes;
+use amirange::summary;
+use amirange_measures::round_to;
+use amirange_viz::numbers::group;
+use anyhow::{Context, Result};
+
+use super::{execute, execute_on, progress_bar};
+use crate::{CommonArgs, ThreadArgs};
+
+/// `amirange run`: the scenario (and, paired, its baseline twin) run, its result folder
+/// written and its summary printed.
+pub(crate) fn cmd_run(
+    common: &CommonArgs,
+    thread_args: &ThreadArgs,
+    out: Option<&Path>,
+    force: bool,
+    quiet: bool,
+    paired: bool,
+) -> Result<()> {
+    let (scenario, label, source) = common.load_with_source()?;
+    let paired = paired || scenario.paired;
+    let out_dir = results::choose_out_dir(out, &scenario, force)?;
+    let threads = thread_args.init_threads();
+    let n = scenario.n_intervals();
+    let bar = progress_bar(if paired { 2 * n } else { n }, quiet);
+    let started = Instant::now();
+    // The twin runs on the same network (generated once) beside the attack run, on a thread of
+    // its own: their serial parts overlap, and the data-plane passes share the compute pool.
+    let network = amirange::run::generate(&scenario)?;
+    let twin_network = paired.then(|| network.clone());
+    let twin = amirange::paired::twin(&scenario);
+    let manifest = |wall: std::time::Duration| Manifest {
+        amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
+        scenario: scenario.name.clone(),
+        scenario_source: label.clone(),
+        seed: scenario.seed(),
+        meters: scenario.meters(),
+        start: scenario.sim.start.to_string(),
+        duration: scenario.duration.to_string(),
+        intervals: scenario.n_intervals(),
+        threads,
+        wall_time_s: round_to(wall.as_secs_f64(), 3),
+        resolved: ResolvedScenario {
+            sim: scenario.sim.clone(),
+            topology: scenario.topology.clone(),
+            operations: scenario.operations.clone(),
+            topology_source: scenario.topology_source.clone(),
+            attacks: scenario.attacks.clone(),
+            preset: scenario.preset.clone(),
+            detection: scenario.detection.clone(),
+        },
+    };
+    let (mut files, mut metrics, wall, baseline) = std::thread::scope(|s| -> Result<_> {
+        let twin_run = twin_network.map(|network| {
+            let (twin, bar) = (&twin, &bar);
+            s.spawn(move || amirange::run::execute_on(twin, network, Instant::now(), false, |_, _| bar.inc(1)))
+        });
+        // The attack run's files are rendered (and its world freed) while the twin may still run.
+        let rendered = execute_on(&scenario, Some(network), &label, &source, &bar).and_then(|finished| {
+            let wall = started.elapsed();
+            let files = results::render(
+                &scenario,
+                &finished.sim,
+                &finished.metrics,
+                &manifest(wall),
+                finished.map.as_ref(),
+            )?;
+            Ok((files, finished.metrics, wall))
+        });
+        let baseline = match twin_run {
+            Some(handle) => Some(
+                handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the baseline twin's thread panicked"))?
+                    .context("running the baseline twin (the scenario without its attacks)")?
+                    .metrics,
+            ),
+            None => None,
+        };
+        let (files, metrics, wall) = rendered?;
+        Ok((files, metrics, wall, baseline))
+    })?;
+    bar.finish_and_clear();
+    if let Some(base) = &baseline {
+        // False positives per day are the twin's: every alert there is false.
+        metrics.false_positives_from(base);
+        let mut json = serde_json::to_vec_pretty(&metrics)?;
+        json.push(b'\n');
+        if let Some(f) = files.iter_mut().find(|(name, _)| *name == "metrics.json") {
+            f.1 = json;
+        }
+        files.push(("paired.csv", amirange::paired::paired_csv(&metrics, base).into_bytes()));
+        // The report shows the twin's false positives too.
+        files.retain(|(name, _)| !name.starts_with("plots/") && *name != "report.html");
+        let report = results::report_files(&files)?;
+        files.extend(report);
+        let mut json = serde_json::to_vec_pretty(base)?;
+        json.push(b'\n');
+        files.push(("baseline-metrics.json", json));
+    }
+    results::write_all(&out_dir, &files, force)?;
+    if !quiet {
+        // The wall time is the attack run's (the twin's is not included).
+        print!(
+            "{}",
+            summary::run_summary(&scenario, &metrics, threads, wall.as_secs_f64())
+        );
+        if let Some(base) = &baseline {
+            print!("{}", summary::paired_summary(&metrics, base));
+        }
+        println!("results: {}/", out_dir.display());
+        println!("report:  {}", out_dir.join("report.html").display());
+    }
+    Ok(())
+}
+
+/// `amirange bench`: the scenario run without writing results, with its speed and memory.
+pub(crate) fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result<()> {
+    let (scenario, label, source) = common.load_with_source()?;
+    let threads = thread_args.init_threads();
+    let bar = progress_bar(scenario.n_intervals(), false);
+    let finished = execute(&scenario, &label, &source, &bar)?;
+    bar.finish_and_clear();
+    let meter_intervals = finished.metrics.meter_intervals as f64;
+    let total = finished.build_time + finished.step_time;
+    println!("amirange bench: {} ({label})", scenario.name);
+    println!("  meters                 {:>14}", group(scenario.meters()));
+    println!("  intervals              {:>14}", scenario.n_intervals());
+    println!("  threads                {:>14}", threads);
+    println!("  build (topology+world) {:>12.3} s", finished.build_time.as_secs_f64());
+    println!("  step (all intervals)   {:>12.3} s", finished.step_time.as_secs_f64());
+    println!("  wall total             {:>12.3} s", total.as_secs_f64());
+    println!(
+        "  meter-intervals/s      {:>14}",
+        group((meter_intervals / finished.step_time.as_secs_f64().max(1e-9)) as u64)
+    );
+    println!(
+        "  control events/s       {:>14}",
+        group((finished.metrics.control_plane.events as f64 / finished.step_time.as_secs_f64().max(1e-9)) as u64)
+    );
+    match peak_rss_bytes() {
+        Some(b) => {
+            println!("  peak memory (VmHWM)    {:>11.1} MB", b as f64 / 1e6);
+            println!("  bytes per meter        {:>14}", b / scenario.meters().max(1));
+        }
+        None => println!("  peak memory            {:>14}", "unavailable on this platform"),
+    }
+    println!("  world state per meter  {:>14} B", finished.sim.bytes_per_meter());
+    Ok(())
+}
