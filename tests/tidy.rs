@@ -30,7 +30,7 @@
 use std::path::{Path, PathBuf};
 
 /// The crates whose sources the source rules read.
-const MODEL_CRATES: [&str; 4] = ["sim", "topologies", "attackers", "defenses"];
+const MODEL_CRATES: [&str; 5] = ["sim", "topologies", "attackers", "defenses", "measures"];
 
 /// Names no model crate may use, each with what it stands for.
 const BANNED: [(&str, &str); 30] = [
@@ -220,18 +220,19 @@ fn the_source_rules_catch_each_banned_name_and_spare_the_rest() {
 
 /// The workspace crates each crate may depend on (dev and build dependencies included), by
 /// folder; the root package (`.`) may depend on all of them.
-const ALLOWED_EDGES: [(&str, &[&str]); 9] = [
+const ALLOWED_EDGES: [(&str, &[&str]); 10] = [
     ("sim", &[]),
     ("topologies", &["sim"]),
     ("attackers", &["sim"]),
     ("defenses", &["sim"]),
+    ("measures", &["sim", "attackers"]),
     ("viz", &[]),
     ("range", &["files"]),
     ("files", &[]),
     ("benches", &["sim", "topologies"]),
     (
         ".",
-        &["sim", "topologies", "attackers", "defenses", "viz", "range", "files"],
+        &["sim", "topologies", "attackers", "defenses", "measures", "viz", "range", "files"],
     ),
 ];
 
