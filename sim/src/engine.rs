@@ -8,9 +8,9 @@
 //!                                                       └──────► run the data-plane schedule
 //! ```
 //!
-//! Ordering contract: an interval `[a, b)` closes at `b` after every input with time `< b` has
-//! been applied; inputs at exactly `b` belong to the next interval. Inputs at the same instant
-//! apply in the order they were scheduled.
+//! The order in which inputs apply, intervals close and the actors outside the engine act
+//! between steps is the [ordering contract](crate::drive#ordering-contract), written once in
+//! [`crate::drive`].
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
