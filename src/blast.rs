@@ -200,8 +200,9 @@ fn render(scenario: &Scenario, net: &Network, sim: &Sim, moment: &WorstMoment) -
         .net_state()
         .interference
         .iter()
+        .map(|placed| &placed.area)
         .enumerate()
-        .map(|(k, (a, _))| AreaJson {
+        .map(|(k, a)| AreaJson {
             kind: "jammer",
             attack: a
                 .owner

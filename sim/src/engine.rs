@@ -27,7 +27,9 @@ use crate::mdm::{Detection, OutageRecord};
 use crate::model::{
     Cause, CustomerClass, GridPlace, LoadProfileMemory, MdmRecord, Meter, MeterCondition, MeterIdx, Premise, Relay,
 };
-use crate::network::{ConnectionFloodLoad, Fate, Interference, NONE, NetState, Network, NetworkError, Via};
+use crate::network::{
+    ConnectionFloodLoad, Fate, Interference, NONE, NetState, Network, NetworkError, PlacedInterference, Via,
+};
 use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
 use crate::security::{Fleet, Payload};
@@ -739,7 +741,7 @@ impl Sim {
         }
         let mut state = self.world.resource_mut::<NetState>();
         let id = state.interference.len();
-        state.interference.push((area, false));
+        state.interference.push(PlacedInterference { area, on: false });
         self.calendar.insert(area.start, Event::Interference { id, on: true });
         self.calendar.insert(area.end, Event::Interference { id, on: false });
         Ok(id)
@@ -990,7 +992,13 @@ impl Sim {
     /// Interference area `id` switches on or off as placed; a jammer a crew switched off stays
     /// off.
     fn switch_interference(&mut self, at: SimTime, id: usize, on: bool) {
-        if on && self.net_state().interference.get(id).is_some_and(|(a, _)| a.end <= at) {
+        if on
+            && self
+                .net_state()
+                .interference
+                .get(id)
+                .is_some_and(|placed| placed.area.end <= at)
+        {
             return;
         }
         self.world.resource_scope(|world, mut state: Mut<NetState>| {
@@ -1017,18 +1025,18 @@ impl Sim {
         let near = |a: &Interference| (a.center.x - center.x).hypot(a.center.y - center.y) <= radius_m;
         let found_at: Vec<crate::network::Point> = areas
             .iter()
-            .filter(|(a, on)| *on && a.start <= at && at < a.end && near(a))
-            .map(|(a, _)| a.center)
+            .filter(|placed| placed.on && placed.area.start <= at && at < placed.area.end && near(&placed.area))
+            .map(|placed| placed.area.center)
             .collect();
         let found: Vec<(usize, bool)> = areas
             .iter()
             .enumerate()
-            .filter(|(_, (a, _))| a.end > at && found_at.contains(&a.center))
-            .map(|(id, (_, on))| (id, *on))
+            .filter(|(_, placed)| placed.area.end > at && found_at.contains(&placed.area.center))
+            .map(|(id, placed)| (id, placed.on))
             .collect();
         for (id, on) in found {
             let mut state = self.world.resource_mut::<NetState>();
-            let area = &mut state.interference[id].0;
+            let area = &mut state.interference[id].area;
             area.end = at;
             area.start = area.start.min(at);
             if on {

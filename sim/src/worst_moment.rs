@@ -65,7 +65,7 @@ impl IntervalObserver for WorstMomentWatch {
         }
         let mut conditions = self.worst.take().map(|w| w.conditions).unwrap_or_default();
         sim.meter_conditions_into(&mut conditions);
-        let areas_on = sim.net_state().interference.iter().map(|(_, on)| *on).collect();
+        let areas_on = sim.net_state().interference.iter().map(|placed| placed.on).collect();
         self.worst = Some(WorstMoment {
             slot: close.slot,
             score,
