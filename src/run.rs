@@ -122,6 +122,7 @@ impl Stepper {
     /// ends), in the order of that loop's ordering contract. A look at `to` itself comes last:
     /// what it schedules for that instant runs with the next call.
     pub fn step_to(&mut self, to: SimTime) -> Result<()> {
+        // Earlier calls took every look up to the engine's present, so the next comes after it.
         let mut looks = self.defender.as_mut().map(|defender| Looks {
             defender,
             after: self.sim.now(),
