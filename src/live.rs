@@ -829,7 +829,10 @@ impl LiveEngine {
                 sim.net_state()
                     .interference
                     .iter()
-                    .map(|(a, on)| json!({ "x": a.center.x, "y": a.center.y, "radius_m": a.radius_m, "on": on }))
+                    .map(|placed| {
+                        let a = &placed.area;
+                        json!({ "x": a.center.x, "y": a.center.y, "radius_m": a.radius_m, "on": placed.on })
+                    })
                     .collect(),
             );
         }

@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use amirange_defenses::Defender;
 use amirange_sim::config::INTERVAL;
-use amirange_sim::engine::Sim;
+use amirange_sim::drive::{self, Actor};
+use amirange_sim::engine::{Sim, SimError};
 use amirange_sim::network::Network;
-use amirange_sim::time::SimTime;
+use amirange_sim::time::{SimDuration, SimTime};
 use anyhow::{Context, Result};
 
 use crate::metrics::{self, Metrics};
@@ -76,7 +77,9 @@ pub fn execute_on(
 
 /// A run being stepped: the engine with the utility's operations, the attacks and the
 /// defenses, moved forward to any instant (a batch run's interval ends, a live exercise's
-/// ticks). The defender looks at every multiple of its `every` and at every interval end.
+/// ticks). The campaign and the defender are actors of the one loop that owns time
+/// ([`drive::step_to`]); the defender looks at every multiple of its `every` and at every
+/// interval end.
 pub struct Stepper {
     /// The engine.
     pub sim: Sim,
@@ -114,40 +117,23 @@ impl Stepper {
         })
     }
 
-    /// Steps to `to`, letting the attacks act at their wakes and the defender look on its
-    /// grid (every `every`, and at interval ends) on the way.
+    /// Steps to `to` through the one loop that owns time ([`drive::step_to`]): the attacks
+    /// act at their wakes and the defender looks on its grid (every `every`, and at interval
+    /// ends), in the order of that loop's ordering contract. A look at `to` itself comes last:
+    /// what it schedules for that instant runs with the next call.
     pub fn step_to(&mut self, to: SimTime) -> Result<()> {
-        let interval = INTERVAL.as_micros();
-        let Some(d) = self.defender.as_mut() else {
-            return self
-                .campaign
-                .run_until(&mut self.sim, to)
-                .context("stepping the simulation");
-        };
-        let every = d.every().as_micros();
-        let mut t = self.sim.now().0 / every * every + every;
-        loop {
-            let next_end = self.sim.now().0 / interval * interval + interval;
-            let look = t.min(next_end);
-            if look > to.0 {
-                break;
-            }
-            self.campaign
-                .run_until(&mut self.sim, SimTime(look))
-                .context("stepping the simulation")?;
-            d.observe(&mut self.sim).context("running the defenses")?;
-            if look == t {
-                t += every;
-            }
-        }
-        // A look at `to` itself already stepped there: what it scheduled for this instant runs
-        // with the next step, as in a batch run's loop.
-        if self.sim.now() < to {
-            self.campaign
-                .run_until(&mut self.sim, to)
-                .context("stepping the simulation")?;
-        }
-        Ok(())
+        // Earlier calls took every look up to the engine's present, so the next comes after it.
+        let mut looks = self.defender.as_mut().map(|defender| Looks {
+            defender,
+            after: self.sim.now(),
+        });
+        drive::step_to(
+            &mut self.sim,
+            to,
+            &mut self.campaign,
+            looks.as_mut().map(|looks| looks as &mut dyn Actor),
+        )
+        .context("stepping the simulation")
     }
 
     /// Ends the run: the attacks' last look, the measures scored against the defenses, and
@@ -168,6 +154,33 @@ impl Stepper {
     }
 }
 
+/// The defender as an actor of the loop that owns time: it is due at the first instant after
+/// `after` that is a multiple of its `every` or an interval end, and looks when woken.
+struct Looks<'a> {
+    /// The defender.
+    defender: &'a mut Defender,
+    /// Its last look, or the instant the current step began at: the next look comes after it.
+    after: SimTime,
+}
+
+impl Actor for Looks<'_> {
+    fn next_wake(&self) -> Option<SimTime> {
+        Some(next_look(self.after, self.defender.every()))
+    }
+
+    fn wake(&mut self, sim: &mut Sim, at: SimTime) -> Result<(), SimError> {
+        self.after = at;
+        self.defender.observe(sim)
+    }
+}
+
+/// The defender's first look after `after`: the next multiple of `every` or interval end,
+/// whichever comes first.
+fn next_look(after: SimTime, every: SimDuration) -> SimTime {
+    let next_multiple = |step: u64| after.0 / step * step + step;
+    SimTime(next_multiple(every.as_micros()).min(next_multiple(INTERVAL.as_micros())))
+}
+
 /// Peak resident memory of this process in bytes, from `/proc/self/status` (`VmHWM`), where
 /// the platform has it.
 pub fn peak_rss_bytes() -> Option<u64> {
@@ -175,4 +188,28 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minutes(m: u64) -> SimTime {
+        SimTime(SimDuration::from_minutes(m).as_micros())
+    }
+
+    /// The defender looks at every multiple of its `every` and at every interval end, whichever
+    /// comes first after its last look.
+    #[test]
+    fn the_defender_looks_on_its_grid_and_at_interval_ends() {
+        let every = SimDuration::from_minutes(20);
+        let mut after = SimTime::ZERO;
+        let mut looks = Vec::new();
+        while after < minutes(60) {
+            after = next_look(after, every);
+            looks.push(after.0 / SimDuration::from_minutes(1).as_micros());
+        }
+        assert_eq!(looks, [15, 20, 30, 40, 45, 60]);
+        assert_eq!(next_look(minutes(1), SimDuration::from_minutes(1)), minutes(2));
+    }
 }

@@ -7,10 +7,11 @@
 //!
 //! ```text
 //!  scenario file          validate (Context)        prepare (Sim built)        run
-//!  attacks: [...] ──► AttackSpec ──► Box<dyn Attack> ──► targets resolved ──► Campaign::run_until:
-//!                     (serde)        (times, odds,       times fixed,          step the engine to the
-//!                                     accounts checked)   first wake set        next wake, let the
-//!                                                                                attack act, repeat
+//!  attacks: [...] ──► AttackSpec ──► Box<dyn Attack> ──► targets resolved ──► Campaign, an actor of
+//!                     (serde)        (times, odds,       times fixed,          sim::drive::step_to: the
+//!                                     accounts checked)   first wake set        loop steps the engine to
+//!                                                                                the next wake and wakes
+//!                                                                                the attacks due then
 //! ```
 //!
 //! ## Adding an attack kind: one module plus one line
@@ -61,6 +62,7 @@ mod testing;
 pub mod theft;
 pub mod when;
 
+use amirange_sim::drive;
 use amirange_sim::engine::{Sim, SimError};
 use amirange_sim::hes::AccountSpec;
 use amirange_sim::model::MAX_ATTACKS;
@@ -429,7 +431,9 @@ impl Report {
     }
 }
 
-/// Every attack of a scenario, driving the engine between their wakes.
+/// Every attack of a scenario: one [`drive::Actor`] that says when its next attack is due and
+/// lets the attacks due act when woken. It never steps the engine itself except through
+/// [`drive::step_to`].
 pub struct Campaign {
     attacks: Vec<Entry>,
 }
@@ -535,18 +539,22 @@ impl Campaign {
         self.attacks.iter().filter_map(|entry| entry.attack.next_wake()).min()
     }
 
-    /// Steps the engine to `to`, letting every attack act at its wakes on the way (in list
-    /// order when two wake at the same instant).
-    pub fn run_until(&mut self, sim: &mut Sim, to: SimTime) -> Result<(), SimError> {
-        while let Some(t) = self.next_wake().filter(|&t| t <= to) {
-            sim.step_until(t)?;
-            for entry in &mut self.attacks {
-                if entry.attack.next_wake() == Some(t) {
-                    entry.attack.wake(sim)?;
-                }
+    /// Lets every attack due at `at` act, in list order (the engine is at `at`). What they
+    /// schedule at `at` itself applies with the engine's next step.
+    pub fn wake_due(&mut self, sim: &mut Sim, at: SimTime) -> Result<(), SimError> {
+        for entry in &mut self.attacks {
+            if entry.attack.next_wake() == Some(at) {
+                entry.attack.wake(sim)?;
             }
         }
-        sim.step_until(to)
+        Ok(())
+    }
+
+    /// Steps the engine to `to` with this campaign alone and no defender, through the one loop
+    /// that owns time ([`drive::step_to`], whose ordering contract applies); a run with its
+    /// defender goes through the same loop from the runner.
+    pub fn run_until(&mut self, sim: &mut Sim, to: SimTime) -> Result<(), SimError> {
+        drive::step_to(sim, to, self, None)
     }
 
     /// Lets every attack record what it learns only at the end.
@@ -562,6 +570,18 @@ impl Campaign {
             .iter()
             .map(|entry| Report::new(&entry.id, entry.tags, entry.attack.report(sim)))
             .collect()
+    }
+}
+
+/// The campaign is one actor to the loop that owns time: it is due at its earliest attack's
+/// wake, and waking it lets every attack due then act, in list order.
+impl drive::Actor for Campaign {
+    fn next_wake(&self) -> Option<SimTime> {
+        Campaign::next_wake(self)
+    }
+
+    fn wake(&mut self, sim: &mut Sim, at: SimTime) -> Result<(), SimError> {
+        self.wake_due(sim, at)
     }
 }
 
@@ -593,6 +613,72 @@ mod tests {
             batch: None,
             spacing: None,
         })
+    }
+
+    /// A test attack: wakes at each of `wakes` in turn and schedules, for the present instant,
+    /// a truth step of its own whose detail lists the truth steps applied when it woke.
+    struct Noting {
+        name: &'static str,
+        wakes: Vec<SimTime>,
+    }
+
+    impl Attack for Noting {
+        fn next_wake(&self) -> Option<SimTime> {
+            self.wakes.last().copied()
+        }
+
+        fn wake(&mut self, sim: &mut Sim) -> Result<(), SimError> {
+            let now = sim.now();
+            self.wakes.pop();
+            let applied: Vec<&str> = sim.records().truth.iter().map(|r| r.source.as_str()).collect();
+            let step = amirange_sim::records::TruthRecord {
+                time: now,
+                source: self.name.into(),
+                kind: "step".into(),
+                detail: format!("saw {applied:?}"),
+                meters: Vec::new(),
+            };
+            sim.schedule(now, amirange_sim::engine::Input::Truth(step))?;
+            Ok(())
+        }
+
+        fn report(&self, _sim: &Sim) -> Outcome {
+            Outcome::new(SimTime::ZERO, 0, Ok(String::new()))
+        }
+    }
+
+    /// Two attacks due at the same instant act in list order, neither seeing what the other
+    /// scheduled for that instant; both inputs have applied when the campaign's step ends.
+    #[test]
+    fn attacks_due_together_wake_in_list_order_before_their_inputs_apply() {
+        let entry = |name: &'static str, wakes: &[u64]| Entry {
+            id: name.into(),
+            tags: &mass_disconnect::TAGS,
+            attack: Box::new(Noting {
+                name,
+                wakes: wakes.iter().rev().map(|&t| SimTime(t)).collect(),
+            }),
+        };
+        let mut campaign = Campaign {
+            attacks: vec![entry("listed-first", &[7]), entry("listed-second", &[3, 7])],
+        };
+        let mut sim = crate::testing::sim(4);
+        campaign.run_until(&mut sim, SimTime(10)).expect("runs");
+        let steps: Vec<String> = sim
+            .records()
+            .truth
+            .iter()
+            .map(|r| format!("{} at {} {}", r.source, r.time.0, r.detail))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "listed-second at 3 saw []",
+                "listed-first at 7 saw [\"listed-second\"]",
+                "listed-second at 7 saw [\"listed-second\"]",
+            ]
+        );
+        assert_eq!(campaign.next_wake(), None);
     }
 
     #[test]

@@ -253,8 +253,9 @@ fn map_at(net: &Network, sim: &Sim, moment: &WorstMoment, start: CivilDateTime, 
         .net_state()
         .interference
         .iter()
+        .map(|placed| &placed.area)
         .enumerate()
-        .map(|(k, (a, _))| MapArea {
+        .map(|(k, a)| MapArea {
             kind: "jammer",
             attack: a
                 .owner

@@ -8,9 +8,10 @@
 //!                                                       └──────► run the data-plane schedule
 //! ```
 //!
-//! Ordering contract: an interval `[a, b)` closes at `b` after every input with time `< b` has
-//! been applied; inputs at exactly `b` belong to the next interval. Inputs at the same instant
-//! apply in the order they were scheduled.
+//! The order in which inputs apply, intervals close and the actors outside the engine act
+//! between steps is the [ordering contract](crate::drive#ordering-contract), written once in
+//! [`crate::drive`]. At each interval close the engine calls its [`IntervalObserver`]s, which
+//! see it read-only.
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
@@ -26,7 +27,9 @@ use crate::mdm::{Detection, OutageRecord};
 use crate::model::{
     Cause, CustomerClass, GridPlace, LoadProfileMemory, MdmRecord, Meter, MeterCondition, MeterIdx, Premise, Relay,
 };
-use crate::network::{ConnectionFloodLoad, Fate, Interference, NONE, NetState, Network, NetworkError, Via};
+use crate::network::{
+    ConnectionFloodLoad, Fate, Interference, NONE, NetState, Network, NetworkError, PlacedInterference, Via,
+};
 use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
 use crate::security::{Fleet, Payload};
@@ -471,26 +474,36 @@ pub struct Sim {
     ufls_open: Vec<bool>,
     /// Per UFLS stage: the feeders its last trip opened, and the cause of that trip.
     ufls_feeders: Vec<UflsStageTrip>,
-    /// The worst moment so far, when watched (see [`Sim::watch_worst_moment`]).
-    worst: Option<WorstMoment>,
-    watch_worst: bool,
+    /// Called at every interval close (see [`IntervalObserver`]).
+    interval_observers: Vec<Box<dyn IntervalObserver>>,
 }
 
-/// The run's worst moment: the interval close with the highest damage score, and every meter's
-/// condition at that close (before anything dated at the close's instant happens).
-#[derive(Clone, Debug)]
-pub struct WorstMoment {
-    /// The interval that closed.
+/// What an interval close tells the [`IntervalObserver`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntervalClose {
+    /// The interval that closed (0 for the run's first).
     pub slot: u32,
-    /// Its damage score: customers off supply (every cause) + the interval reads missing when
-    /// a read cycle closed with it (0 between cycle closes) + meters held by attacks (running
-    /// an attack's firmware or downgraded to the legacy security level).
-    pub score: u64,
-    /// Every meter's condition, by meter index.
-    pub conditions: Vec<MeterCondition>,
-    /// Per interference area placed so far: whether it was transmitting.
-    pub areas_on: Vec<bool>,
+    /// Whether a read cycle closed with it (its row's missing reads are counted then).
+    pub cycle_closed: bool,
 }
+
+/// Watches the engine at every interval close, read-only: a report's concern (such as
+/// [`WorstMomentWatch`], the blast-radius map's worst moment) kept outside the engine's core.
+///
+/// The engine calls each observer, in the order they were added, at every interval close,
+/// after the data plane has run and the interval's row, the MDM's missing-read detection and
+/// the read cycle's bookkeeping are done, and before anything dated at the close's instant
+/// applies (see the [ordering contract](crate::drive#ordering-contract)). An observer sees the
+/// world through `&Sim` only, so it cannot change the run: results are the same with or
+/// without it.
+///
+/// [`WorstMomentWatch`]: crate::worst_moment::WorstMomentWatch
+pub trait IntervalObserver: std::any::Any + Send + Sync {
+    /// The interval `close` has just closed; `sim` is at its end.
+    fn interval_closed(&mut self, sim: &Sim, close: IntervalClose);
+}
+
+pub use crate::worst_moment::WorstMoment;
 
 impl Sim {
     /// Builds the world: draws every premise's annual consumption and routine from the seed,
@@ -584,8 +597,7 @@ impl Sim {
             ],
             frequency,
             ufls_open,
-            worst: None,
-            watch_worst: false,
+            interval_observers: Vec::new(),
         };
         // The bulk system the area belongs to: its size as configured, or the area's highest
         // expected load over its share of the system.
@@ -729,7 +741,7 @@ impl Sim {
         }
         let mut state = self.world.resource_mut::<NetState>();
         let id = state.interference.len();
-        state.interference.push((area, false));
+        state.interference.push(PlacedInterference { area, on: false });
         self.calendar.insert(area.start, Event::Interference { id, on: true });
         self.calendar.insert(area.end, Event::Interference { id, on: false });
         Ok(id)
@@ -980,7 +992,13 @@ impl Sim {
     /// Interference area `id` switches on or off as placed; a jammer a crew switched off stays
     /// off.
     fn switch_interference(&mut self, at: SimTime, id: usize, on: bool) {
-        if on && self.net_state().interference.get(id).is_some_and(|(a, _)| a.end <= at) {
+        if on
+            && self
+                .net_state()
+                .interference
+                .get(id)
+                .is_some_and(|placed| placed.area.end <= at)
+        {
             return;
         }
         self.world.resource_scope(|world, mut state: Mut<NetState>| {
@@ -1007,18 +1025,18 @@ impl Sim {
         let near = |a: &Interference| (a.center.x - center.x).hypot(a.center.y - center.y) <= radius_m;
         let found_at: Vec<crate::network::Point> = areas
             .iter()
-            .filter(|(a, on)| *on && a.start <= at && at < a.end && near(a))
-            .map(|(a, _)| a.center)
+            .filter(|placed| placed.on && placed.area.start <= at && at < placed.area.end && near(&placed.area))
+            .map(|placed| placed.area.center)
             .collect();
         let found: Vec<(usize, bool)> = areas
             .iter()
             .enumerate()
-            .filter(|(_, (a, _))| a.end > at && found_at.contains(&a.center))
-            .map(|(id, (_, on))| (id, *on))
+            .filter(|(_, placed)| placed.area.end > at && found_at.contains(&placed.area.center))
+            .map(|(id, placed)| (id, placed.on))
             .collect();
         for (id, on) in found {
             let mut state = self.world.resource_mut::<NetState>();
-            let area = &mut state.interference[id].0;
+            let area = &mut state.interference[id].area;
             area.end = at;
             area.start = area.start.min(at);
             if on {
@@ -2225,52 +2243,32 @@ impl Sim {
         if cycle_closes {
             self.cycle_first = slot + 1;
         }
-        if self.watch_worst {
-            self.watch(slot, cycle_closes);
+        if !self.interval_observers.is_empty() {
+            let close = IntervalClose {
+                slot,
+                cycle_closed: cycle_closes,
+            };
+            let mut observers = std::mem::take(&mut self.interval_observers);
+            for observer in &mut observers {
+                observer.interval_closed(self, close);
+            }
+            self.interval_observers = observers;
         }
         self.next_slot += 1;
         self.flood(self.interval_start());
     }
 
-    /// Keeps the worst moment: scores the interval that just closed and, on a new high (the
-    /// earliest wins a tie), takes every meter's condition.
-    fn watch(&mut self, slot: u32, cycle_closed: bool) {
-        let Some(row) = self.records().intervals.last() else {
-            return;
-        };
-        let off = (self.n_meters() as u64).saturating_sub(row.customers_connected);
-        let missing = if cycle_closed { row.reads_missing } else { 0 };
-        let fleet = self.fleet();
-        let held = fleet
-            .compromised_by
+    /// Adds `observer`, to be called at every interval close from now on, after those added
+    /// before it (see [`IntervalObserver`]).
+    pub fn add_interval_observer(&mut self, observer: Box<dyn IntervalObserver>) {
+        self.interval_observers.push(observer);
+    }
+
+    /// The first interval observer of type `T`, if one was added.
+    pub fn interval_observer<T: IntervalObserver>(&self) -> Option<&T> {
+        self.interval_observers
             .iter()
-            .zip(&fleet.downgraded_by)
-            .filter(|(c, d)| **c != 0 || **d != 0)
-            .count() as u64;
-        let score = off + missing + held;
-        if self.worst.as_ref().is_some_and(|w| score <= w.score) {
-            return;
-        }
-        let mut conditions = self.worst.take().map(|w| w.conditions).unwrap_or_default();
-        self.meter_conditions_into(&mut conditions);
-        let areas_on = self.net_state().interference.iter().map(|(_, on)| *on).collect();
-        self.worst = Some(WorstMoment {
-            slot,
-            score,
-            conditions,
-            areas_on,
-        });
-    }
-
-    /// Starts keeping the run's worst moment (off by default: it costs a pass over the meters
-    /// at each new high, which only runs that draw the blast-radius map need).
-    pub fn watch_worst_moment(&mut self) {
-        self.watch_worst = true;
-    }
-
-    /// The worst moment so far, when watched.
-    pub fn worst_moment(&self) -> Option<&WorstMoment> {
-        self.worst.as_ref()
+            .find_map(|observer| (observer.as_ref() as &dyn std::any::Any).downcast_ref::<T>())
     }
 
     /// The share of a flood's botnet (attack code `code`, `sources` hosts) the firewall does
@@ -2392,11 +2390,14 @@ impl Sim {
     /// as the blast-radius map shows it (ground truth; see [`MeterCondition`]). One pass over
     /// the meters. Off supply is attributed as the data plane attributes it: to the feeder's
     /// cause while the feeder is out, else to the relay's.
-    fn meter_conditions_into(&mut self, out: &mut Vec<MeterCondition>) {
+    pub(crate) fn meter_conditions_into(&self, out: &mut Vec<MeterCondition>) {
         out.clear();
         out.resize(self.n_meters(), MeterCondition::Normal);
         let now = self.now.as_micros();
-        let mut query = self.world.query::<(&MeterIdx, &GridPlace, &Meter, &MdmRecord)>();
+        // Every meter is spawned with these components, so the query exists once there are meters.
+        let Some(mut query) = self.world.try_query::<(&MeterIdx, &GridPlace, &Meter, &MdmRecord)>() else {
+            return;
+        };
         let grid = self.world.resource::<GridState>();
         let fleet = self.world.resource::<Fleet>();
         let off_by = |cause: Cause| match cause {

@@ -7,9 +7,10 @@
 //!
 //! It must never know about files, sockets, the wall clock, threads it did not get from the
 //! compute pool, scenario file formats, or the command line. Time is a parameter
-//! ([`engine::Sim::step_until`]); inputs come from outside ([`engine::Sim::schedule`]); results
-//! leave as plain records ([`records::RunRecords`]). The same configuration and seed give the same
-//! records whatever the number of threads.
+//! ([`engine::Sim::step_until`], called for a run by the one loop in [`drive`], whose ordering
+//! contract says what happens first at an instant); inputs come from outside
+//! ([`engine::Sim::schedule`]); results leave as plain records ([`records::RunRecords`]). The
+//! same configuration and seed give the same records whatever the number of threads.
 //!
 //! ```text
 //!   time ─ calendar ─ rng          (foundations, no ECS)
@@ -21,6 +22,8 @@
 //!          dataplane               (one ECS system per interval: consume, read, HES, MDM VEE)
 //!              │
 //!           engine                 (Sim: world + schedule + calendar, steppable)
+//!              │
+//!           drive                  (the one loop that steps the engine and wakes its actors)
 //!              │
 //!           records                (interval rows, counters, ground truth, alerts)
 //! ```
@@ -41,6 +44,7 @@
 pub mod calendar;
 pub mod config;
 pub mod dataplane;
+pub mod drive;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;
@@ -57,6 +61,7 @@ pub mod records;
 pub mod rng;
 pub mod security;
 pub mod time;
+pub mod worst_moment;
 
 /// The types a driver needs to build and step a simulation.
 pub mod prelude {

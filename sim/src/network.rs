@@ -741,6 +741,16 @@ pub struct Interference {
     pub owner: Option<u8>,
 }
 
+/// An interference area placed in the run ([`crate::engine::Sim::add_interference`]), and
+/// whether it is transmitting now.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlacedInterference {
+    /// The area, with its times as they stand (a crew that finds it ends it early).
+    pub area: Interference,
+    /// Whether it is transmitting now.
+    pub on: bool,
+}
+
 /// The mesh routing tree.
 #[derive(Clone, Debug, Default)]
 pub struct Routes {
@@ -802,8 +812,8 @@ pub struct NetState {
     pub read_load_us: Vec<u64>,
     /// Per collector: until when its shared channel (radio, PLC line, tower) is busy.
     pub busy_until: Vec<SimTime>,
-    /// Interference areas, with whether each is active.
-    pub interference: Vec<(Interference, bool)>,
+    /// Interference areas placed so far, by id, with whether each is transmitting.
+    pub interference: Vec<PlacedInterference>,
     /// When a route repair is scheduled, if one is.
     pub repair_at: Option<SimTime>,
     /// Whether the scheduled repair must re-form every route (radio conditions or supply
@@ -1315,7 +1325,12 @@ impl NetState {
     /// Recomputes the interference factors of every node from the active areas, and which
     /// attack jams each meter.
     fn refresh_rf_factor(&mut self, net: &Network) {
-        let active: Vec<&Interference> = self.interference.iter().filter(|(_, on)| *on).map(|(i, _)| i).collect();
+        let active: Vec<&Interference> = self
+            .interference
+            .iter()
+            .filter(|placed| placed.on)
+            .map(|placed| &placed.area)
+            .collect();
         let n_meters = net.meters.len();
         for v in 0..net.n_nodes() as u32 {
             let pos = net.node_pos(v);
@@ -1346,9 +1361,9 @@ impl NetState {
     /// jammer does not, because the routing layer does not see it.
     pub fn set_interference(&mut self, net: &Network, id: usize, on: bool, now: SimTime) -> Option<SimTime> {
         let reactive = match self.interference.get_mut(id) {
-            Some(entry) => {
-                entry.1 = on;
-                entry.0.reactive
+            Some(placed) => {
+                placed.on = on;
+                placed.area.reactive
             }
             None => return None,
         };

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use amirange_sim::model::{CustomerClass, LinkKind};
 use amirange_sim::network::{
-    CollectorSite, FacilityKind, Feeder, MeterSite, NONE, Network, Point, Substation, Transformer,
+    CollectorSite, FacilityKind, Feeder, MeshGraph, MeterSite, NONE, Network, Point, Substation, Transformer,
 };
 use amirange_sim::rng::{Purpose, Stream};
 
@@ -100,309 +100,88 @@ fn apportion(total: u64, weights: &[f64]) -> Vec<u64> {
     parts
 }
 
+/// The sizes every phase of [`Area::generate`] shares, worked out once from the area.
+struct Sizes {
+    /// Meters in the area.
+    n_meters: u64,
+    /// Distribution transformers: one per `meters_per_transformer` meters, rounded up.
+    n_transformers: u64,
+    /// Settlements: as many as the area asks for, at most one per transformer.
+    n_settlements: u64,
+    /// The side of one transformer's square block, m (from the settlements' density).
+    block_side_m: f64,
+    /// The side of the square region the settlements are spread over, m.
+    region_side_m: f64,
+}
+
+impl Sizes {
+    fn of(area: &Area) -> Sizes {
+        let n_meters = area.meters;
+        let n_transformers = n_meters.div_ceil(u64::from(area.meters_per_transformer));
+        Sizes {
+            n_meters,
+            n_transformers,
+            n_settlements: u64::from(area.settlements).min(n_transformers),
+            block_side_m: (f64::from(area.meters_per_transformer) / area.density_per_km2).sqrt() * 1_000.0,
+            region_side_m: (n_meters as f64 / area.region_density_per_km2).sqrt() * 1_000.0,
+        }
+    }
+
+    /// Meters on transformer `transformer`: the meters shared out evenly, the first
+    /// transformers taking one more each until none is left over.
+    fn meters_on_transformer(&self, transformer: u64) -> u64 {
+        self.n_meters / self.n_transformers + u64::from(transformer < self.n_meters % self.n_transformers)
+    }
+}
+
+/// Transformers placed around their settlements, before feeders are strung.
+struct PlacedTransformers {
+    /// The transformers, with feeder and rating still to be set.
+    transformers: Vec<Transformer>,
+    /// Per transformer: its settlement.
+    settlement_of_transformer: Vec<u32>,
+}
+
+/// Premises placed along the streets, with what sizing the grid needs from them.
+struct PlacedPremises {
+    /// The meters, with concentrators and towers still to be attached.
+    meters: Vec<MeterSite>,
+    /// Per transformer: the coincident peak demand of its premises, kW.
+    peak_kw_per_transformer: Vec<f64>,
+}
+
 impl Area {
     /// Builds the network for `seed`. `class_kwh` is the mean annual consumption per class in
     /// kWh (in `CustomerClass::ALL` order), which sizes transformers and feeders.
+    ///
+    /// Every phase draws from streams keyed by its own purpose, entity and slot, so the phases'
+    /// order does not change what any of them draws.
     pub fn generate(&self, seed: u64, class_kwh: [f64; 4]) -> Result<Network, TopologyError> {
-        let n = self.meters;
-        let mpt = u64::from(self.meters_per_transformer);
-        let n_tr = n.div_ceil(mpt);
-        let spacing = (f64::from(self.meters_per_transformer) / self.density_per_km2).sqrt() * 1_000.0;
-        // Settlements: Zipf-sized, the first at the centre of the region, the others spread
-        // over it.
-        let n_set = u64::from(self.settlements).min(n_tr);
-        let weights: Vec<f64> = (0..n_set).map(|s| 1.0 / (s + 1) as f64).collect();
-        let per_settlement = apportion(n_tr, &weights);
-        let region = (n as f64 / self.region_density_per_km2).sqrt() * 1_000.0;
-        let centres: Vec<Point> = (0..n_set)
-            .map(|s| {
-                if s == 0 {
-                    return Point {
-                        x: (region / 2.0) as f32,
-                        y: (region / 2.0) as f32,
-                    };
-                }
-                let mut st = Stream::new(seed, Purpose::Placement, s, 1);
-                Point {
-                    x: (st.uniform() * region) as f32,
-                    y: (st.uniform() * region) as f32,
-                }
-            })
-            .collect();
-        // Transformers on a jittered square spiral around their settlement's centre; settlements
-        // visited along a Z-order curve, so that feeders (runs of consecutive transformers)
-        // string neighbouring villages together rather than crossing the region.
-        let mut visit: Vec<usize> = (0..centres.len()).collect();
-        visit.sort_by_key(|&s| (morton(centres[s], region), s));
-        let mut transformers = Vec::with_capacity(n_tr as usize);
-        let mut settlement_of = Vec::with_capacity(n_tr as usize);
-        for s in visit {
-            let count = per_settlement[s];
-            for k in 0..count {
-                let t = transformers.len() as u64;
-                let (i, j) = spiral(k);
-                let mut st = Stream::new(seed, Purpose::Placement, t, 2);
-                let jitter = |u: f64| (u - 0.5) * 0.5 * spacing;
-                transformers.push(Transformer {
-                    pos: Point {
-                        x: (f64::from(centres[s].x) + i as f64 * spacing + jitter(st.uniform())) as f32,
-                        y: (f64::from(centres[s].y) + j as f64 * spacing + jitter(st.uniform())) as f32,
-                    },
-                    feeder: 0,
-                    rating_kva: 0.0,
-                });
-                settlement_of.push(s as u32);
-            }
-        }
-        // PLC is a per-transformer decision: the concentrator sits in the substation.
-        let [mesh_share, plc_share, cell_share] = self.link_shares;
-        let plc_at: Vec<bool> = (0..n_tr)
-            .map(|t| plc_share >= 1.0 || Stream::new(seed, Purpose::LinkAssignment, t, 0).uniform() < plc_share)
-            .collect();
-        let cell_given_not_plc = if mesh_share + cell_share > 0.0 {
-            cell_share / (mesh_share + cell_share)
-        } else {
-            1.0
-        };
-        // Premises along the streets of their transformer's block.
-        let mut class_cdf = [0.0; 4];
-        let mut acc = 0.0;
-        for (c, share) in self.class_mix.iter().enumerate() {
-            acc += share;
-            class_cdf[c] = acc;
-        }
-        let base = n / n_tr;
-        let extra = n % n_tr;
-        let street = self.street_spacing_m;
-        let mut meters = Vec::with_capacity(n as usize);
-        let mut peak_kw = vec![0.0f64; n_tr as usize];
-        for t in 0..n_tr {
-            let tr = transformers[t as usize].pos;
-            let count = base + u64::from(t < extra);
-            for _ in 0..count {
-                let idx = meters.len() as u64;
-                let u = Stream::new(seed, Purpose::TopologyClass, idx, 0).uniform();
-                let c = class_cdf.iter().position(|&edge| u < edge).unwrap_or(0);
-                let class = CustomerClass::ALL[c];
-                let mut st = Stream::new(seed, Purpose::Placement, idx, 3);
-                let along = (st.uniform() - 0.5) * spacing;
-                let across = (st.uniform() - 0.5) * spacing;
-                let horizontal = st.bernoulli(0.5);
-                let (tr_along, tr_across) = if horizontal {
-                    (f64::from(tr.x), f64::from(tr.y))
-                } else {
-                    (f64::from(tr.y), f64::from(tr.x))
-                };
-                // Snap to the nearest street line, then step back from it to one side.
-                let line = ((tr_across + across) / street).round() * street - tr_across;
-                let line = line.clamp(-spacing, spacing);
-                let setback = (8.0 + 12.0 * st.uniform()) * if st.bernoulli(0.5) { 1.0 } else { -1.0 };
-                let (a, b) = (tr_along + along, tr_across + line + setback);
-                let pos = if horizontal {
-                    Point {
-                        x: a as f32,
-                        y: b as f32,
-                    }
-                } else {
-                    Point {
-                        x: b as f32,
-                        y: a as f32,
-                    }
-                };
-                let mut la = Stream::new(seed, Purpose::LinkAssignment, idx, 1);
-                let link = if plc_at[t as usize] {
-                    LinkKind::Plc
-                } else if la.uniform() < cell_given_not_plc {
-                    LinkKind::Cellular
-                } else {
-                    LinkKind::Mesh
-                };
-                let fallback = link == LinkKind::Mesh && la.uniform() < self.cellular_fallback;
-                let facility = (class == CustomerClass::Critical).then(|| {
-                    let v = la.uniform();
-                    let [h, w, _] = self.facility_mix;
-                    if v < h {
-                        FacilityKind::Hospital
-                    } else if v < h + w {
-                        FacilityKind::Water
-                    } else {
-                        FacilityKind::Emergency
-                    }
-                });
-                peak_kw[t as usize] += class_kwh[c] / 1_000.0 * PEAK_KW_PER_MWH[c];
-                meters.push(MeterSite {
-                    class,
-                    link,
-                    facility,
-                    fallback,
-                    pos,
-                    transformer: t as u32,
-                    concentrator: NONE,
-                    plc_quality: 0.0,
-                    tower: NONE,
-                    tower_quality: 0.0,
-                });
-            }
-        }
-        // Feeders: consecutive transformers (which lie next to each other on the spiral);
-        // substations: consecutive feeders.
-        let tpf = u64::from(self.transformers_per_feeder);
-        let n_feeders = n_tr.div_ceil(tpf);
-        let fps = u64::from(self.feeders_per_substation);
-        let n_subs = n_feeders.div_ceil(fps);
-        let mut feeders = Vec::with_capacity(n_feeders as usize);
-        for f in 0..n_feeders {
-            let (a, b) = ((f * tpf) as usize, ((f + 1) * tpf).min(n_tr) as usize);
-            let mut kva = 0.0f32;
-            let mut peak = 0.0f64;
-            for t in a..b {
-                let want = (peak_kw[t] * 1.25) as f32;
-                let rating = STANDARD_KVA
-                    .iter()
-                    .copied()
-                    .find(|&r| r >= want)
-                    .unwrap_or_else(|| (want / 500.0).ceil() * 500.0);
-                transformers[t].rating_kva = rating;
-                transformers[t].feeder = f as u32;
-                kva += rating;
-                peak += peak_kw[t];
-            }
-            feeders.push(Feeder {
-                substation: (f / fps) as u32,
-                // Diversity between transformers and headroom for restoration (assumption).
-                rating_kw: ((peak * 1.5 / 1_000.0).ceil() * 1_000.0) as f32,
-                no_load_loss_kw: kva * NO_LOAD_LOSS_SHARE,
-            });
-        }
-        let substations: Vec<Substation> = (0..n_subs)
-            .map(|s| {
-                let a = (s * fps * tpf) as usize;
-                let b = (((s + 1) * fps * tpf).min(n_tr)) as usize;
-                Substation {
-                    pos: centroid(transformers[a..b].iter().map(|t| t.pos)),
-                }
-            })
-            .collect();
-        // Mesh collectors: groups of consecutive transformers within a settlement, each with
-        // about `meters_per_collector` mesh meters; the collector at their centroid.
-        let mut mesh_collectors: Vec<Point> = Vec::new();
-        let mpc = u64::from(self.meters_per_collector);
-        let mut first_meter_of = Vec::with_capacity(n_tr as usize + 1);
-        let mut m = 0u64;
-        for t in 0..n_tr {
-            first_meter_of.push(m);
-            m += base + u64::from(t < extra);
-        }
-        first_meter_of.push(m);
-        let mut group: Vec<Point> = Vec::new();
-        for t in 0..n_tr as usize {
-            let range = first_meter_of[t] as usize..first_meter_of[t + 1] as usize;
-            group.extend(meters[range].iter().filter(|s| s.link == LinkKind::Mesh).map(|s| s.pos));
-            let settlement_ends = t + 1 == n_tr as usize || settlement_of[t + 1] != settlement_of[t];
-            if !group.is_empty() && (group.len() as u64 >= mpc || settlement_ends) {
-                mesh_collectors.push(centroid(group.drain(..)));
-            }
-        }
-        let n_mesh_c = mesh_collectors.len() as u32;
-        // PLC concentrators, one per PLC transformer, and the quality of every PLC line.
-        let (q_min, q_max, reach) = self.plc_quality;
-        let mut collectors: Vec<CollectorSite> = mesh_collectors
-            .iter()
-            .map(|&pos| CollectorSite {
-                kind: LinkKind::Mesh,
-                pos,
-                transformer: NONE,
-            })
-            .collect();
-        let mut concentrator_of = vec![NONE; n_tr as usize];
-        let mut line_quality = vec![0.0f64; n_tr as usize];
-        for t in 0..n_tr as usize {
-            if plc_at[t] {
-                concentrator_of[t] = collectors.len() as u32;
-                collectors.push(CollectorSite {
-                    kind: LinkKind::Plc,
-                    pos: transformers[t].pos,
-                    transformer: t as u32,
-                });
-                line_quality[t] = q_min + (q_max - q_min) * Stream::new(seed, Purpose::PlcNoise, t as u64, 0).uniform();
-            }
-        }
-        for site in &mut meters {
-            let t = site.transformer as usize;
-            if site.link == LinkKind::Plc {
-                let d = f64::from(site.pos.dist(transformers[t].pos));
-                site.concentrator = concentrator_of[t];
-                site.plc_quality = (line_quality[t] * 0.5f64.powf(d / reach)) as f32;
-            }
-        }
-        // Cellular towers on a jittered grid; a meter with a modem attaches to the nearest.
-        let (tower_spacing, tower_range) = self.towers;
-        let tower_at = |cx: i64, cy: i64| -> Point {
-            let key = ((cx as u64) << 32) ^ (cy as u64 & 0xFFFF_FFFF);
-            let mut st = Stream::new(seed, Purpose::Placement, key, 4);
-            Point {
-                x: ((cx as f64 + 0.5 + (st.uniform() - 0.5) * 0.4) * tower_spacing) as f32,
-                y: ((cy as f64 + 0.5 + (st.uniform() - 0.5) * 0.4) * tower_spacing) as f32,
-            }
-        };
-        let mut towers: BTreeMap<(i64, i64), u32> = BTreeMap::new();
-        let mut choice: Vec<(u32, (i64, i64), f32)> = Vec::new();
-        for (i, site) in meters.iter().enumerate() {
-            if site.link != LinkKind::Cellular && !site.fallback {
-                continue;
-            }
-            let (cx, cy) = (
-                (f64::from(site.pos.x) / tower_spacing).floor() as i64,
-                (f64::from(site.pos.y) / tower_spacing).floor() as i64,
-            );
-            let mut best = ((cx, cy), f32::INFINITY);
-            for dy in -1..=1 {
-                for dx in -1..=1 {
-                    let d2 = site.pos.dist2(tower_at(cx + dx, cy + dy));
-                    if d2 < best.1 {
-                        best = ((cx + dx, cy + dy), d2);
-                    }
-                }
-            }
-            let d = f64::from(best.1.sqrt());
-            let q = 0.998 / (1.0 + (d / tower_range).powi(4));
-            if q >= 0.05 {
-                towers.insert(best.0, 0);
-                choice.push((i as u32, best.0, q as f32));
-            }
-        }
-        for (k, slot) in towers.iter_mut() {
-            *slot = collectors.len() as u32;
-            collectors.push(CollectorSite {
-                kind: LinkKind::Cellular,
-                pos: tower_at(k.0, k.1),
-                transformer: NONE,
-            });
-        }
-        for (i, cell, q) in choice {
-            let site = &mut meters[i as usize];
-            site.tower = towers[&cell];
-            site.tower_quality = q;
-        }
-        // The RF neighbour graph over mesh meters and mesh collectors.
-        let n_nodes = meters.len() + collectors.len();
-        let nodes: Vec<MeshNode> = meters
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.link == LinkKind::Mesh)
-            .map(|(i, s)| MeshNode {
-                id: i as u32,
-                pos: s.pos,
-                collector: false,
-            })
-            .chain((0..n_mesh_c).map(|c| MeshNode {
-                id: meters.len() as u32 + c,
-                pos: collectors[c as usize].pos,
-                collector: true,
-            }))
-            .collect();
-        let mesh = build_graph(seed, &self.radio, self.links.mesh.min_link_quality, &nodes, n_nodes);
-        drop(nodes);
+        let sizes = Sizes::of(self);
+        let settlement_centres = self.place_settlement_centres(seed, &sizes);
+        let PlacedTransformers {
+            mut transformers,
+            settlement_of_transformer,
+        } = self.place_transformers_around_settlements(seed, &sizes, &settlement_centres);
+        let plc_at_transformer = self.choose_plc_transformers(seed, &sizes);
+        let PlacedPremises {
+            mut meters,
+            peak_kw_per_transformer,
+        } = self.place_premises_along_streets(seed, class_kwh, &sizes, &transformers, &plc_at_transformer);
+        let feeders = self.string_feeders_and_rate_transformers(&sizes, &mut transformers, &peak_kw_per_transformer);
+        let substations = self.place_substations(&sizes, &transformers);
+        let mut collectors = self.place_mesh_collectors(&sizes, &meters, &settlement_of_transformer);
+        let n_mesh_collectors = collectors.len() as u32;
+        self.place_plc_concentrators(
+            seed,
+            &sizes,
+            &transformers,
+            &plc_at_transformer,
+            &mut collectors,
+            &mut meters,
+        );
+        self.attach_modems_to_cellular_towers(seed, &mut meters, &mut collectors);
+        let mesh = self.build_rf_neighbour_graph(seed, &meters, &collectors, n_mesh_collectors);
         let network = Network {
             params: self.links,
             meters,
@@ -417,6 +196,411 @@ impl Area {
             reason: e.reason,
         })?;
         Ok(network)
+    }
+
+    /// Settlements' centres: the first at the centre of the region, the others spread over it
+    /// at random.
+    fn place_settlement_centres(&self, seed: u64, sizes: &Sizes) -> Vec<Point> {
+        let region = sizes.region_side_m;
+        (0..sizes.n_settlements)
+            .map(|settlement| {
+                if settlement == 0 {
+                    return Point {
+                        x: (region / 2.0) as f32,
+                        y: (region / 2.0) as f32,
+                    };
+                }
+                let mut stream = Stream::new(seed, Purpose::Placement, settlement, 1);
+                Point {
+                    x: (stream.uniform() * region) as f32,
+                    y: (stream.uniform() * region) as f32,
+                }
+            })
+            .collect()
+    }
+
+    /// Transformers, Zipf-shared among the settlements, on a jittered square spiral around
+    /// their settlement's centre; settlements visited along a Z-order curve, so that feeders
+    /// (runs of consecutive transformers) string neighbouring villages together rather than
+    /// crossing the region.
+    fn place_transformers_around_settlements(
+        &self,
+        seed: u64,
+        sizes: &Sizes,
+        settlement_centres: &[Point],
+    ) -> PlacedTransformers {
+        let zipf_weights: Vec<f64> = (0..sizes.n_settlements).map(|s| 1.0 / (s + 1) as f64).collect();
+        let transformers_per_settlement = apportion(sizes.n_transformers, &zipf_weights);
+        let mut visit: Vec<usize> = (0..settlement_centres.len()).collect();
+        visit.sort_by_key(|&s| (morton(settlement_centres[s], sizes.region_side_m), s));
+        let spacing = sizes.block_side_m;
+        let mut transformers = Vec::with_capacity(sizes.n_transformers as usize);
+        let mut settlement_of_transformer = Vec::with_capacity(sizes.n_transformers as usize);
+        for settlement in visit {
+            let centre = settlement_centres[settlement];
+            for k in 0..transformers_per_settlement[settlement] {
+                let transformer = transformers.len() as u64;
+                let (i, j) = spiral(k);
+                let mut stream = Stream::new(seed, Purpose::Placement, transformer, 2);
+                let jitter = |u: f64| (u - 0.5) * 0.5 * spacing;
+                transformers.push(Transformer {
+                    pos: Point {
+                        x: (f64::from(centre.x) + i as f64 * spacing + jitter(stream.uniform())) as f32,
+                        y: (f64::from(centre.y) + j as f64 * spacing + jitter(stream.uniform())) as f32,
+                    },
+                    feeder: 0,
+                    rating_kva: 0.0,
+                });
+                settlement_of_transformer.push(settlement as u32);
+            }
+        }
+        PlacedTransformers {
+            transformers,
+            settlement_of_transformer,
+        }
+    }
+
+    /// Per transformer: whether its meters talk PLC (a per-transformer decision: the
+    /// concentrator sits in the substation).
+    fn choose_plc_transformers(&self, seed: u64, sizes: &Sizes) -> Vec<bool> {
+        let plc_share = self.link_shares[1];
+        (0..sizes.n_transformers)
+            .map(|t| plc_share >= 1.0 || Stream::new(seed, Purpose::LinkAssignment, t, 0).uniform() < plc_share)
+            .collect()
+    }
+
+    /// Premises along the streets of their transformer's block, each with its class, link
+    /// kind, cellular fallback and critical facility kind, and every transformer's coincident
+    /// peak.
+    fn place_premises_along_streets(
+        &self,
+        seed: u64,
+        class_kwh: [f64; 4],
+        sizes: &Sizes,
+        transformers: &[Transformer],
+        plc_at_transformer: &[bool],
+    ) -> PlacedPremises {
+        let mut class_cdf = [0.0; 4];
+        let mut cumulative_share = 0.0;
+        for (c, share) in self.class_mix.iter().enumerate() {
+            cumulative_share += share;
+            class_cdf[c] = cumulative_share;
+        }
+        let mut meters = Vec::with_capacity(sizes.n_meters as usize);
+        let mut peak_kw_per_transformer = vec![0.0f64; sizes.n_transformers as usize];
+        for t in 0..sizes.n_transformers {
+            for _ in 0..sizes.meters_on_transformer(t) {
+                let idx = meters.len() as u64;
+                let u = Stream::new(seed, Purpose::TopologyClass, idx, 0).uniform();
+                let c = class_cdf.iter().position(|&edge| u < edge).unwrap_or(0);
+                let class = CustomerClass::ALL[c];
+                let pos = self.place_premise_by_a_street(seed, idx, transformers[t as usize].pos, sizes.block_side_m);
+                let (link, fallback, facility) =
+                    self.draw_link_fallback_and_facility(seed, idx, plc_at_transformer[t as usize], class);
+                peak_kw_per_transformer[t as usize] += class_kwh[c] / 1_000.0 * PEAK_KW_PER_MWH[c];
+                meters.push(MeterSite {
+                    class,
+                    link,
+                    facility,
+                    fallback,
+                    pos,
+                    transformer: t as u32,
+                    concentrator: NONE,
+                    plc_quality: 0.0,
+                    tower: NONE,
+                    tower_quality: 0.0,
+                });
+            }
+        }
+        PlacedPremises {
+            meters,
+            peak_kw_per_transformer,
+        }
+    }
+
+    /// Where premise `idx` stands in the square block of side `block_side_m` around its
+    /// transformer at `transformer_pos`: on a street running along x or y, snapped to the
+    /// nearest street line and set back from it to one side.
+    fn place_premise_by_a_street(&self, seed: u64, idx: u64, transformer_pos: Point, block_side_m: f64) -> Point {
+        let street = self.street_spacing_m;
+        let mut placement = Stream::new(seed, Purpose::Placement, idx, 3);
+        let along = (placement.uniform() - 0.5) * block_side_m;
+        let across = (placement.uniform() - 0.5) * block_side_m;
+        let horizontal = placement.bernoulli(0.5);
+        let (transformer_along, transformer_across) = if horizontal {
+            (f64::from(transformer_pos.x), f64::from(transformer_pos.y))
+        } else {
+            (f64::from(transformer_pos.y), f64::from(transformer_pos.x))
+        };
+        let line = ((transformer_across + across) / street).round() * street - transformer_across;
+        let line = line.clamp(-block_side_m, block_side_m);
+        let setback = (8.0 + 12.0 * placement.uniform()) * if placement.bernoulli(0.5) { 1.0 } else { -1.0 };
+        let (a, b) = (transformer_along + along, transformer_across + line + setback);
+        if horizontal {
+            Point {
+                x: a as f32,
+                y: b as f32,
+            }
+        } else {
+            Point {
+                x: b as f32,
+                y: a as f32,
+            }
+        }
+    }
+
+    /// Premise `idx`'s link kind (PLC where its transformer is, else cellular or mesh by their
+    /// shares), whether a mesh meter has a cellular fallback, and a critical premise's facility
+    /// kind, drawn in that order from one stream.
+    fn draw_link_fallback_and_facility(
+        &self,
+        seed: u64,
+        idx: u64,
+        plc_at_its_transformer: bool,
+        class: CustomerClass,
+    ) -> (LinkKind, bool, Option<FacilityKind>) {
+        let [mesh_share, _, cell_share] = self.link_shares;
+        let cellular_share_of_radio = if mesh_share + cell_share > 0.0 {
+            cell_share / (mesh_share + cell_share)
+        } else {
+            1.0
+        };
+        let mut link_stream = Stream::new(seed, Purpose::LinkAssignment, idx, 1);
+        let link = if plc_at_its_transformer {
+            LinkKind::Plc
+        } else if link_stream.uniform() < cellular_share_of_radio {
+            LinkKind::Cellular
+        } else {
+            LinkKind::Mesh
+        };
+        let fallback = link == LinkKind::Mesh && link_stream.uniform() < self.cellular_fallback;
+        let facility = (class == CustomerClass::Critical).then(|| {
+            let v = link_stream.uniform();
+            let [hospital, water, _] = self.facility_mix;
+            if v < hospital {
+                FacilityKind::Hospital
+            } else if v < hospital + water {
+                FacilityKind::Water
+            } else {
+                FacilityKind::Emergency
+            }
+        });
+        (link, fallback, facility)
+    }
+
+    /// Feeders of consecutive transformers (which lie next to each other on the spiral), each
+    /// transformer rated at the next standard size above its peak with headroom, and each
+    /// feeder rated from its transformers' peaks.
+    fn string_feeders_and_rate_transformers(
+        &self,
+        sizes: &Sizes,
+        transformers: &mut [Transformer],
+        peak_kw_per_transformer: &[f64],
+    ) -> Vec<Feeder> {
+        let transformers_per_feeder = u64::from(self.transformers_per_feeder);
+        let feeders_per_substation = u64::from(self.feeders_per_substation);
+        let n_feeders = sizes.n_transformers.div_ceil(transformers_per_feeder);
+        let mut feeders = Vec::with_capacity(n_feeders as usize);
+        for f in 0..n_feeders {
+            let first = (f * transformers_per_feeder) as usize;
+            let end = ((f + 1) * transformers_per_feeder).min(sizes.n_transformers) as usize;
+            let mut rated_kva = 0.0f32;
+            let mut peak_kw = 0.0f64;
+            for t in first..end {
+                let want_kva = (peak_kw_per_transformer[t] * 1.25) as f32;
+                let rating = STANDARD_KVA
+                    .iter()
+                    .copied()
+                    .find(|&r| r >= want_kva)
+                    .unwrap_or_else(|| (want_kva / 500.0).ceil() * 500.0);
+                transformers[t].rating_kva = rating;
+                transformers[t].feeder = f as u32;
+                rated_kva += rating;
+                peak_kw += peak_kw_per_transformer[t];
+            }
+            feeders.push(Feeder {
+                substation: (f / feeders_per_substation) as u32,
+                // Diversity between transformers and headroom for restoration (assumption).
+                rating_kw: ((peak_kw * 1.5 / 1_000.0).ceil() * 1_000.0) as f32,
+                no_load_loss_kw: rated_kva * NO_LOAD_LOSS_SHARE,
+            });
+        }
+        feeders
+    }
+
+    /// Substations of consecutive feeders, each at the centroid of its transformers.
+    fn place_substations(&self, sizes: &Sizes, transformers: &[Transformer]) -> Vec<Substation> {
+        let transformers_per_substation =
+            u64::from(self.feeders_per_substation) * u64::from(self.transformers_per_feeder);
+        let n_feeders = sizes.n_transformers.div_ceil(u64::from(self.transformers_per_feeder));
+        let n_substations = n_feeders.div_ceil(u64::from(self.feeders_per_substation));
+        (0..n_substations)
+            .map(|s| {
+                let first = (s * transformers_per_substation) as usize;
+                let end = ((s + 1) * transformers_per_substation).min(sizes.n_transformers) as usize;
+                Substation {
+                    pos: centroid(transformers[first..end].iter().map(|t| t.pos)),
+                }
+            })
+            .collect()
+    }
+
+    /// Mesh collectors: groups of consecutive transformers within a settlement, each with
+    /// about `meters_per_collector` mesh meters; the collector at their centroid. They come
+    /// first among the collectors.
+    fn place_mesh_collectors(
+        &self,
+        sizes: &Sizes,
+        meters: &[MeterSite],
+        settlement_of_transformer: &[u32],
+    ) -> Vec<CollectorSite> {
+        let meters_per_collector = u64::from(self.meters_per_collector);
+        let n_transformers = sizes.n_transformers as usize;
+        let mut collectors = Vec::new();
+        let mut group: Vec<Point> = Vec::new();
+        let mut first_meter = 0usize;
+        for t in 0..n_transformers {
+            let end = first_meter + sizes.meters_on_transformer(t as u64) as usize;
+            group.extend(
+                meters[first_meter..end]
+                    .iter()
+                    .filter(|s| s.link == LinkKind::Mesh)
+                    .map(|s| s.pos),
+            );
+            first_meter = end;
+            let settlement_ends =
+                t + 1 == n_transformers || settlement_of_transformer[t + 1] != settlement_of_transformer[t];
+            if !group.is_empty() && (group.len() as u64 >= meters_per_collector || settlement_ends) {
+                collectors.push(CollectorSite {
+                    kind: LinkKind::Mesh,
+                    pos: centroid(group.drain(..)),
+                    transformer: NONE,
+                });
+            }
+        }
+        collectors
+    }
+
+    /// PLC concentrators, one per PLC transformer after the mesh collectors, and every PLC
+    /// meter's line quality to its concentrator (the line's noise, halving every `reach` m).
+    fn place_plc_concentrators(
+        &self,
+        seed: u64,
+        sizes: &Sizes,
+        transformers: &[Transformer],
+        plc_at_transformer: &[bool],
+        collectors: &mut Vec<CollectorSite>,
+        meters: &mut [MeterSite],
+    ) {
+        let (quality_min, quality_max, reach_m) = self.plc_quality;
+        let n_transformers = sizes.n_transformers as usize;
+        let mut concentrator_of_transformer = vec![NONE; n_transformers];
+        let mut line_quality = vec![0.0f64; n_transformers];
+        for t in 0..n_transformers {
+            if plc_at_transformer[t] {
+                concentrator_of_transformer[t] = collectors.len() as u32;
+                collectors.push(CollectorSite {
+                    kind: LinkKind::Plc,
+                    pos: transformers[t].pos,
+                    transformer: t as u32,
+                });
+                let noise = Stream::new(seed, Purpose::PlcNoise, t as u64, 0).uniform();
+                line_quality[t] = quality_min + (quality_max - quality_min) * noise;
+            }
+        }
+        for site in meters.iter_mut().filter(|site| site.link == LinkKind::Plc) {
+            let t = site.transformer as usize;
+            let distance_m = f64::from(site.pos.dist(transformers[t].pos));
+            site.concentrator = concentrator_of_transformer[t];
+            site.plc_quality = (line_quality[t] * 0.5f64.powf(distance_m / reach_m)) as f32;
+        }
+    }
+
+    /// Cellular towers on a jittered grid, after the other collectors, in grid-cell order:
+    /// a meter with a modem (cellular, or mesh with a cellular fallback) attaches to the
+    /// nearest tower of its own and the eight neighbouring cells, if its signal is usable.
+    fn attach_modems_to_cellular_towers(
+        &self,
+        seed: u64,
+        meters: &mut [MeterSite],
+        collectors: &mut Vec<CollectorSite>,
+    ) {
+        let (tower_spacing, tower_range) = self.towers;
+        let tower_at = |cx: i64, cy: i64| -> Point {
+            let key = ((cx as u64) << 32) ^ (cy as u64 & 0xFFFF_FFFF);
+            let mut stream = Stream::new(seed, Purpose::Placement, key, 4);
+            Point {
+                x: ((cx as f64 + 0.5 + (stream.uniform() - 0.5) * 0.4) * tower_spacing) as f32,
+                y: ((cy as f64 + 0.5 + (stream.uniform() - 0.5) * 0.4) * tower_spacing) as f32,
+            }
+        };
+        let mut tower_of_cell: BTreeMap<(i64, i64), u32> = BTreeMap::new();
+        let mut attachments: Vec<(u32, (i64, i64), f32)> = Vec::new();
+        for (i, site) in meters.iter().enumerate() {
+            if site.link != LinkKind::Cellular && !site.fallback {
+                continue;
+            }
+            let (cx, cy) = (
+                (f64::from(site.pos.x) / tower_spacing).floor() as i64,
+                (f64::from(site.pos.y) / tower_spacing).floor() as i64,
+            );
+            let mut nearest = ((cx, cy), f32::INFINITY);
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let d2 = site.pos.dist2(tower_at(cx + dx, cy + dy));
+                    if d2 < nearest.1 {
+                        nearest = ((cx + dx, cy + dy), d2);
+                    }
+                }
+            }
+            let distance_m = f64::from(nearest.1.sqrt());
+            let quality = 0.998 / (1.0 + (distance_m / tower_range).powi(4));
+            if quality >= 0.05 {
+                tower_of_cell.insert(nearest.0, 0);
+                attachments.push((i as u32, nearest.0, quality as f32));
+            }
+        }
+        for (cell, collector) in tower_of_cell.iter_mut() {
+            *collector = collectors.len() as u32;
+            collectors.push(CollectorSite {
+                kind: LinkKind::Cellular,
+                pos: tower_at(cell.0, cell.1),
+                transformer: NONE,
+            });
+        }
+        for (meter, cell, quality) in attachments {
+            let site = &mut meters[meter as usize];
+            site.tower = tower_of_cell[&cell];
+            site.tower_quality = quality;
+        }
+    }
+
+    /// The RF neighbour graph over mesh meters and the mesh collectors (the first
+    /// `n_mesh_collectors` collectors).
+    fn build_rf_neighbour_graph(
+        &self,
+        seed: u64,
+        meters: &[MeterSite],
+        collectors: &[CollectorSite],
+        n_mesh_collectors: u32,
+    ) -> MeshGraph {
+        let n_nodes = meters.len() + collectors.len();
+        let nodes: Vec<MeshNode> = meters
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.link == LinkKind::Mesh)
+            .map(|(i, s)| MeshNode {
+                id: i as u32,
+                pos: s.pos,
+                collector: false,
+            })
+            .chain((0..n_mesh_collectors).map(|c| MeshNode {
+                id: meters.len() as u32 + c,
+                pos: collectors[c as usize].pos,
+                collector: true,
+            }))
+            .collect();
+        build_graph(seed, &self.radio, self.links.mesh.min_link_quality, &nodes, n_nodes)
     }
 }
 
@@ -434,6 +618,19 @@ mod tests {
             let (a, b) = (spiral(k - 1), spiral(k));
             assert!((a.0 - b.0).abs().max((a.1 - b.1).abs()) <= 1, "{k}: {a:?} {b:?}");
         }
+    }
+
+    #[test]
+    fn transformers_share_the_meters_evenly_the_first_taking_the_rest() {
+        let sizes = Sizes {
+            n_meters: 23,
+            n_transformers: 5,
+            n_settlements: 1,
+            block_side_m: 100.0,
+            region_side_m: 100.0,
+        };
+        let shares: Vec<u64> = (0..5).map(|t| sizes.meters_on_transformer(t)).collect();
+        assert_eq!(shares, [5, 5, 5, 4, 4]);
     }
 
     #[test]
