@@ -30,7 +30,7 @@
 //!    [`ALL_TAGS`] and construction all follow from that line.
 //!
 //! That is all the code. To show and test it, add a scenario file under `scenarios/attacks/`
-//! and the outcome it must reach in `tests/attacks.rs`
+//! and the outcome it must reach in `tests/it/attacks.rs`
 //! (`every_attack_file_runs_and_hits_what_it_targets` runs every file there and refuses an attack
 //! id it has no expectation for), and unit tests in the module (see `mass_disconnect`'s).
 //!
