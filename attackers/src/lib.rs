@@ -76,7 +76,7 @@ pub use tags::{Stride, Tags, Technique};
 macro_rules! attack_kinds {
     ($($(#[$doc:meta])* $variant:ident => $module:ident,)+) => {
         /// An attack as a scenario's `attacks: [...]` list writes it.
-        #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+        #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
         pub enum AttackSpec {
             $($(#[$doc])* $variant($module::Spec),)+
         }
@@ -172,7 +172,7 @@ macro_rules! attack_spec {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+        #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
         #[serde(from = "SpecInFile", into = "SpecInFile")]
         pub struct Spec {
             /// The attack's id and start, which every kind has.
@@ -181,10 +181,12 @@ macro_rules! attack_spec {
         }
 
         /// [`Spec`] as the file spells it: the header's fields first, then the kind's.
-        #[derive(serde::Deserialize, serde::Serialize)]
+        #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields, rename = "Spec")]
         struct SpecInFile {
+            /// The attack's name in the results: letters, digits, `-` and `_`, unique in the list.
             id: String,
+            /// When the attack starts: a time (see "Times" in docs/attacks.md).
             at: String,
             $($(#[$field_meta])* $field: $ty,)*
         }
