@@ -23,7 +23,7 @@ use amirange_topologies::{Area, AreaSpec, TopologyError};
 use serde::{Deserialize, Serialize};
 
 /// The scenario as written in the file.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename = "Scenario")]
 pub struct RawScenario {
     /// Short name, used for the result folder.
@@ -42,7 +42,7 @@ pub struct RawScenario {
     /// Consumption model per class; defaults apply to what is left out.
     #[serde(default)]
     pub consumption: Option<RawConsumption>,
-    /// Read cycles, deadlines and links; defaults apply to what is left out.
+    /// Read cycles and deadlines; defaults apply to what is left out.
     #[serde(default)]
     pub metering: Option<RawMetering>,
     /// Public holidays (`YYYY-MM-DD`), which the profiles treat as Sundays.
@@ -69,7 +69,8 @@ pub struct RawScenario {
     /// The bulk system's frequency response and under-frequency load shedding.
     #[serde(default)]
     pub frequency: Option<RawFrequency>,
-    /// Defenses: for now the HES's command policy.
+    /// Defenses: a preset, or the HES's command policy, detectors, IDS rules, playbooks and
+    /// restoration (see docs/defenses.md).
     #[serde(default)]
     pub defenses: Option<RawDefenses>,
     /// Whether a run also runs its baseline twin (the same scenario and seed without the
@@ -83,7 +84,7 @@ pub struct RawScenario {
 }
 
 /// Whether legitimate operations run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum RawOperations {
     /// No background operations.
     Off,
@@ -92,134 +93,233 @@ pub enum RawOperations {
 }
 
 /// Rates of legitimate operations, each optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOperationRates {
     /// Non-payment disconnects per 1,000 residential and commercial customers per month.
+    ///
+    /// Allowed: 0 to 1,000.
+    /// Default: `2.0`.
     #[serde(default)]
     pub nonpayment_per_1000_per_month: Option<f64>,
-    /// Share of non-payment disconnects reconnected.
+    /// Share of non-payment disconnects reconnected after payment.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.85`.
     #[serde(default)]
     pub reconnect_share: Option<f64>,
-    /// Median time to the reconnect, e.g. `"2d"`.
+    /// Median time from the disconnect to the reconnect.
+    ///
+    /// Allowed: 1m to 365d.
+    /// Default: `"2d"`.
     #[serde(default)]
     pub reconnect_median: Option<String>,
-    /// Moves per 1,000 households per month.
+    /// Moves per 1,000 households per month: a move-out, and a move-in when the premise was left vacant.
+    ///
+    /// Allowed: 0 to 1,000.
+    /// Default: `8.0`.
     #[serde(default)]
     pub moves_per_1000_per_month: Option<f64>,
-    /// Share of move-outs left vacant.
+    /// Share of move-outs that leave the premise vacant: disconnected until a move-in.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.3`.
     #[serde(default)]
     pub vacant_share: Option<f64>,
-    /// Median vacancy, e.g. `"10d"`.
+    /// Median vacancy.
+    ///
+    /// Allowed: 1m to 365d.
+    /// Default: `"10d"`.
     #[serde(default)]
     pub vacancy_median: Option<String>,
     /// The firmware campaign: `(start: "1d", share_per_day: 0.05, version: "4.2.0", image_kb:
     /// 256)`, each optional; `firmware_campaign: false`-like switching off is `share_per_day: 0`.
     #[serde(default)]
     pub firmware_campaign: Option<RawCampaign>,
-    /// Share of keys rotated per night.
+    /// Share of the fleet whose keys are rotated per night.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.01`.
     #[serde(default)]
     pub key_rotation_share_per_day: Option<f64>,
     /// Demand response.
     #[serde(default)]
     pub demand_response: Option<RawDemandResponse>,
-    /// Meter failures per 1,000 meters per year.
+    /// Communication-module failures per 1,000 meters per year.
+    ///
+    /// Allowed: 0 to 10,000.
+    /// Default: `5.0`.
     #[serde(default)]
     pub meter_failures_per_1000_per_year: Option<f64>,
-    /// Median time to replace a failed meter.
+    /// Median time until a failed meter is replaced.
+    ///
+    /// Allowed: 1m to 365d.
+    /// Default: `"3d"`.
     #[serde(default)]
     pub replacement_median: Option<String>,
     /// Storms per month.
+    ///
+    /// Allowed: 0 to 100.
+    /// Default: `1.0`.
     #[serde(default)]
     pub storms_per_month: Option<f64>,
-    /// Mean feeders out per storm.
+    /// Mean number of feeders a storm takes out, all from one substation.
+    ///
+    /// Allowed: 1 to 1,000.
+    /// Default: `3.0`.
     #[serde(default)]
     pub feeders_per_storm: Option<f64>,
-    /// Repair crews.
+    /// Repair crews; each restores one feeder at a time.
+    ///
+    /// Allowed: 1 to 10,000.
+    /// Default: `4`.
     #[serde(default)]
     pub crews: Option<u32>,
-    /// Median repair time of a feeder.
+    /// Median time a crew needs to restore a feeder.
+    ///
+    /// Allowed: 1m to 365d.
+    /// Default: `"3h"`.
     #[serde(default)]
     pub repair_median: Option<String>,
 }
 
 /// A firmware campaign, each field optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCampaign {
-    /// First wave after the start, e.g. `"1d"`.
+    /// When the first nightly wave goes out: the day of the run it falls on (whole days after the start), at 01:00.
+    ///
+    /// Allowed: a duration.
+    /// Default: `"1d"`.
     #[serde(default)]
     pub start: Option<String>,
-    /// Share of the fleet per night (0 turns the campaign off).
+    /// Share of the fleet sent the new image per night; 0 turns the campaign off.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.05`.
     #[serde(default)]
     pub share_per_day: Option<f64>,
     /// Version of the new image.
+    ///
+    /// Allowed: not empty.
+    /// Default: `"4.2.0"`.
     #[serde(default)]
     pub version: Option<String>,
-    /// Image size, KiB.
+    /// Size of the new image, KiB.
+    ///
+    /// Allowed: 1 to 65,536.
+    /// Default: `256`.
     #[serde(default)]
     pub image_kb: Option<u32>,
 }
 
 /// Demand response, each field optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDemandResponse {
-    /// Probability of an event on a winter or summer workday.
+    /// Probability that a winter (December to February) or summer (June to August) workday has an event.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.3`.
     #[serde(default)]
     pub day_probability: Option<f64>,
-    /// Share of households enrolled.
+    /// Share of households enrolled (drawn once per household).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.15`.
     #[serde(default)]
     pub enrolled_share: Option<f64>,
-    /// Share of load shed.
+    /// Share of an enrolled premise's load shed during an event.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.3`.
     #[serde(default)]
     pub reduction: Option<f64>,
-    /// Length of an event, e.g. `"2h"`.
+    /// Length of an event.
+    ///
+    /// Allowed: 1m to 365d.
+    /// Default: `"2h"`.
     #[serde(default)]
     pub duration: Option<String>,
 }
 
 /// HES settings, each optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHes {
-    /// Accounts; replaces the default four when given.
+    /// Operator and service accounts: `name` (unique), `role`, `mfa` (whether a second factor is needed).
+    ///
+    /// Allowed: 1 to 1,000 accounts, names not empty.
+    /// Default: `ops-alice` (`Operator`), `sup-bob` (`Supervisor`), `admin-carol` (`Administrator`), each with `mfa`,
+    /// and `cis-integration` (`Integration`) without; given, the list replaces all four.
     #[serde(default)]
     pub accounts: Option<Vec<RawAccount>>,
-    /// Messages per second the HES sends.
+    /// Messages per second the HES sends, over all collectors.
+    ///
+    /// Allowed: 0.1 to 100,000.
+    /// Default: `100.0`.
     #[serde(default)]
     pub send_rate_per_s: Option<f64>,
-    /// Wait for a command's acknowledgement, e.g. `"10m"`.
+    /// How long the HES waits for a command's acknowledgement before retrying.
+    ///
+    /// Allowed: 1s to 1d.
+    /// Default: `"10m"`.
     #[serde(default)]
     pub command_timeout: Option<String>,
-    /// Wait for a firmware transfer's acknowledgement, e.g. `"12h"`.
+    /// How long it waits for a firmware transfer's acknowledgement.
+    ///
+    /// Allowed: 1s to 7d.
+    /// Default: `"12h"`.
     #[serde(default)]
     pub firmware_timeout: Option<String>,
-    /// Retries after a timeout.
+    /// Retries after a timeout before the HES gives up on a meter.
+    ///
+    /// Allowed: 0 to 10.
+    /// Default: `2`.
     #[serde(default)]
     pub retries: Option<u32>,
-    /// Size of a command message, bytes.
+    /// Size of a command message (DLMS/COSEM action with security header), bytes.
+    ///
+    /// Allowed: 16 to 65,536.
+    /// Default: `160`.
     #[serde(default)]
     pub command_bytes: Option<u32>,
-    /// New connections per second the HES front end accepts.
+    /// New connections a second the HES's front end (the broker and gateway that collectors and cellular meters connect
+    /// to) accepts; a connection flood beyond that gets connections refused at random.
+    ///
+    /// Allowed: 1 to 1e9.
+    /// Default: `2000.0`.
     #[serde(default)]
     pub front_end_connections_per_s: Option<f64>,
-    /// New connections per second a collector's backhaul endpoint accepts.
+    /// The same for each collector's own backhaul endpoint.
+    ///
+    /// Allowed: 1 to 1e9.
+    /// Default: `200.0`.
     #[serde(default)]
     pub collector_connections_per_s: Option<f64>,
-    /// Wait before retrying a refused connection, e.g. `"10s"`.
+    /// Wait before a refused connection is tried again.
+    ///
+    /// Allowed: 100ms to 10m.
+    /// Default: `"10s"`.
     #[serde(default)]
     pub connect_retry: Option<String>,
-    /// Connection tries before giving up.
+    /// Tries before a collector gives up on a read cycle's upload (and the HES on a command's attempt).
+    ///
+    /// Allowed: 1 to 20.
+    /// Default: `3`.
     #[serde(default)]
     pub connect_tries: Option<u32>,
-    /// Most jobs the send queue holds.
+    /// Most jobs (one per command and meter) the send queue holds; a request whose jobs would not fit is refused whole
+    /// (`queue-full`).
+    ///
+    /// Allowed: 1 to 100,000,000.
+    /// Default: `2000000`.
     #[serde(default)]
     pub queue_limit: Option<u32>,
 }
 
 /// One HES account.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAccount {
     /// Login name.
@@ -232,7 +332,7 @@ pub struct RawAccount {
 }
 
 /// Key provisioning in a scenario file.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum RawKeys {
     /// A key per meter.
     PerDevice,
@@ -244,76 +344,122 @@ pub enum RawKeys {
 }
 
 /// Security settings, each optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSecurity {
-    /// `PerDevice` or `SharedGroup(size: N)`.
+    /// Key provisioning: a key per meter, or one per group of `size` consecutive meter numbers.
+    ///
+    /// Allowed: `PerDevice`, `SharedGroup(size: N)` with N at least 2.
+    /// Default: `PerDevice`.
     #[serde(default)]
     pub keys: Option<RawKeys>,
-    /// Whether meters verify firmware signatures.
+    /// Meters verify an image's signature and reject an unsigned one.
+    ///
+    /// Default: `true`.
     #[serde(default)]
     pub verify_firmware: Option<bool>,
-    /// Whether meters check frame counters (refusing replayed commands).
+    /// Meters refuse a command whose frame counter is not above the last one they accepted (a replay).
+    ///
+    /// Default: `true`.
     #[serde(default)]
     pub frame_counters: Option<bool>,
-    /// Whether the HES's network is segmented from distribution SCADA.
+    /// The HES's network is segmented from distribution SCADA: a foothold on the HES finds no path to the feeder
+    /// breakers.
+    ///
+    /// Default: `true`.
     #[serde(default)]
     pub segmentation: Option<bool>,
-    /// Whether meters authenticate the network they join (refusing rogue concentrators).
+    /// Meters authenticate the network they join, so they refuse a rogue concentrator (unless downgraded).
+    ///
+    /// Default: `true`.
     #[serde(default)]
     pub mutual_auth: Option<bool>,
-    /// Share of meters that still accept the legacy security level (open to downgrade).
+    /// Share of meters (drawn per meter from the seed) that still accept the legacy security level, which a protocol
+    /// downgrade forces them back to: no network or message authentication, no frame counters.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.0`.
     #[serde(default)]
     pub legacy_share: Option<f64>,
-    /// The installed firmware: `(version: "4.1.0", signed: true, image_kb: 256)`.
+    /// The installed image: `version`, `signed`, `image_kb`.
+    ///
+    /// Allowed: `image_kb` above 0.
     #[serde(default)]
     pub firmware: Option<RawFirmware>,
-    /// Relay operating delay, e.g. `"2s"`.
+    /// Time from a connect or disconnect command's arrival to the relay operating.
+    ///
+    /// Allowed: at most 1h.
+    /// Default: `"2s"`.
     #[serde(default)]
     pub relay_delay: Option<String>,
-    /// Largest random delay before a connect or disconnect, e.g. `"5m"`.
+    /// Largest extra delay before a connect or disconnect, drawn uniformly from zero; `"0s"` turns it off.
+    ///
+    /// Allowed: at most 1d.
+    /// Default: `"0s"`.
     #[serde(default)]
     pub random_delay_max: Option<String>,
-    /// Time from a firmware image's arrival to it running.
+    /// Time from an image's arrival to it running (verification, reboot).
+    ///
+    /// Allowed: at most 6h.
+    /// Default: `"60s"`.
     #[serde(default)]
     pub firmware_activation: Option<String>,
 }
 
 /// The installed firmware, each field optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFirmware {
     /// Version.
+    ///
+    /// Default: `"4.1.0"`.
     #[serde(default)]
     pub version: Option<String>,
     /// Whether it is signed.
+    ///
+    /// Default: `true`.
     #[serde(default)]
     pub signed: Option<bool>,
     /// Size, KiB.
+    ///
+    /// Allowed: above 0.
+    /// Default: `256`.
     #[serde(default)]
     pub image_kb: Option<u32>,
 }
 
 /// MDM settings, each optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMdm {
-    /// Time-of-use peak on workdays, `(from_hour, to_hour)`, e.g. `(8, 20)`.
+    /// Time-of-use peak period, Monday to Friday, `(from, to)` hours, `to` exclusive.
+    ///
+    /// Allowed: `from` below `to`, `to` at most 24.
+    /// Default: `(8, 20)`.
     #[serde(default)]
     pub peak_hours: Option<(u8, u8)>,
-    /// Share of meters on time-of-use at the start.
+    /// Share of meters billed under time-of-use at the start (drawn per meter; the others are flat).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.25`.
     #[serde(default)]
     pub time_of_use_share: Option<f64>,
-    /// Missed read cycles in a row before a meter is suspect.
+    /// Read cycles in a row a meter must miss before the MDM counts it silent.
+    ///
+    /// Allowed: 1 to 16.
+    /// Default: `2`.
     #[serde(default)]
     pub silent_cycles: Option<u8>,
-    /// Probability a last gasp gets out.
+    /// Probability that a meter's last gasp gets out when it loses supply, given that its path works.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.7`.
     #[serde(default)]
     pub last_gasp_success: Option<f64>,
 }
 
 /// Defenses, each optional (off otherwise).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefenses {
     /// A defense preset (`none`, `typical-utility`, `hardened`): a whole posture at once. It
@@ -345,7 +491,7 @@ pub struct RawDefenses {
 }
 
 /// A rate limit: `(meters: 500, per: "1h")`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRateLimit {
     /// Meters.
@@ -355,92 +501,153 @@ pub struct RawRateLimit {
 }
 
 /// The HES's command policy, each optional (off otherwise).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCommandPolicy {
-    /// Most meters one account may disconnect within a sliding window.
+    /// A disconnect request that would take the meters in the account's accepted disconnect requests within the last
+    /// `per` above `meters` is refused whole (`rate-limited`); the window reaches back to the start of the run.
+    ///
+    /// Allowed: `meters` at least 1, `per` 1s to 30d.
     #[serde(default)]
     pub disconnect_limit_per_account: Option<RawRateLimit>,
-    /// Most meters all accounts together may disconnect within a sliding window.
+    /// Like `disconnect_limit_per_account`, over the accepted disconnect requests of all accounts together.
+    ///
+    /// Allowed: `meters` at least 1, `per` 1s to 30d.
     #[serde(default)]
     pub disconnect_limit_global: Option<RawRateLimit>,
-    /// Requests for more meters than this need a second person's approval.
+    /// A request for more meters than this needs `approver`: another account's credential (with its second factor),
+    /// supervisor or administrator; without one it is refused (`approval-missing`). The utility's own operations always
+    /// carry a colleague's approval; an attacker with one stolen account has none.
+    ///
+    /// Allowed: any count.
     #[serde(default)]
     pub two_person_above: Option<u32>,
-    /// Time the approval takes, e.g. `"15m"`.
+    /// An approved request's jobs join the send queue this much later.
+    ///
+    /// Allowed: at most 1d.
     #[serde(default)]
     pub approval_latency: Option<String>,
-    /// Hours when disconnects are accepted, `(from, to)`, e.g. `(8, 18)`.
+    /// Disconnects outside `from` to `to` o'clock (local) are refused (`outside-window`).
+    ///
+    /// Allowed: `from < to <= 24`.
     #[serde(default)]
     pub disconnect_hours: Option<(u8, u8)>,
-    /// Whether disconnects skip critical facilities.
+    /// Critical facilities are dropped from every disconnect request (counted in `audit.csv`'s `protected`).
     #[serde(default)]
     pub protect_critical: Option<bool>,
-    /// Whether meters verify an HSM-quorum signature on every command.
+    /// Meters refuse a command without the HSM quorum's signature: every request authorised through the HES's normal
+    /// path carries it, one made from inside the HES (a foothold) does not.
     #[serde(default)]
     pub hsm_quorum: Option<bool>,
 }
 
 /// The bulk system's frequency model, each optional (typical values otherwise).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFrequency {
-    /// Nominal frequency, 50 or 60 Hz.
+    /// Nominal frequency, Hz.
+    ///
+    /// Allowed: 50 or 60.
+    /// Default: `50.0`.
     #[serde(default)]
     pub nominal_hz: Option<f64>,
-    /// The interconnection's load, MW (default: from `area_share`).
+    /// Load of the interconnected system the area belongs to, MW; by default not given, and sized from `area_share`.
+    ///
+    /// Allowed: above 0, at most 1e7, and at least the area's expected peak (checked when the run is prepared).
     #[serde(default)]
     pub system_mw: Option<f64>,
-    /// The simulated area's share of the system's load when `system_mw` is not given (default
-    /// 0.1: the system is ten times the area's peak).
+    /// Without `system_mw`: the area's share of the system's load; the system's load is the area's highest expected
+    /// load over the run divided by it.
+    ///
+    /// Allowed: above 0, at most 1.
+    /// Default: `0.1`.
     #[serde(default)]
     pub area_share: Option<f64>,
-    /// Inertia constant H, seconds.
+    /// Inertia constant H of the system, s.
+    ///
+    /// Allowed: above 0, at most 30.
+    /// Default: `5.0`.
     #[serde(default)]
     pub inertia_s: Option<f64>,
-    /// Governor droop, per unit (0.05 for 5%).
+    /// Governor droop R, per unit (0.05: a 5% frequency drop calls for full output).
+    ///
+    /// Allowed: above 0, at most 0.5.
+    /// Default: `0.05`.
     #[serde(default)]
     pub droop: Option<f64>,
-    /// Load damping, per unit load per per-unit frequency.
+    /// Load damping D: per-unit change of load per per-unit change of frequency.
+    ///
+    /// Allowed: 0 to 10.
+    /// Default: `1.0`.
     #[serde(default)]
     pub damping: Option<f64>,
-    /// Governor and turbine time constant, seconds.
+    /// Governor and turbine time constant, s.
+    ///
+    /// Allowed: above 0, at most 60.
+    /// Default: `8.0`.
     #[serde(default)]
     pub governor_s: Option<f64>,
-    /// AGC time constant, seconds.
+    /// Time constant of automatic generation control, s.
+    ///
+    /// Allowed: above 0, at most 3,600.
+    /// Default: `300.0`.
     #[serde(default)]
     pub agc_s: Option<f64>,
-    /// UFLS stages as `(below_hz, shed_share)`, thresholds falling; `[]` for none.
+    /// Under-frequency load-shedding stages `(below_hz, shed_share)`: a stage trips when frequency has stayed below
+    /// `below_hz` for `ufls_delay`, and sheds `shed_share` of the system's load; `[]` for none. Left out, five stages
+    /// of 10%: from 49.0 Hz down in 0.2 Hz steps at 50 Hz, from 59.3 Hz down in 0.3 Hz steps at 60 Hz.
+    ///
+    /// Allowed: thresholds falling, below nominal and within 3 Hz of it; each share above 0, at most 1 in all.
+    /// Default: five stages of 10% (above).
     #[serde(default)]
     pub ufls: Option<Vec<(f64, f64)>>,
-    /// UFLS relay operating time, e.g. `"200ms"`.
+    /// Operating time of a UFLS relay.
+    ///
+    /// Allowed: at most 60s.
+    /// Default: `"200ms"`.
     #[serde(default)]
     pub ufls_delay: Option<String>,
-    /// Time from a stage's trip to the first restoration, e.g. `"30m"`.
+    /// Time from the first stage's trip to operators restoring its feeders.
+    ///
+    /// Allowed: 1m to 1d.
+    /// Default: `"30m"`.
     #[serde(default)]
     pub ufls_restore: Option<String>,
-    /// Time between the restorations of successive UFLS stages, e.g. `"5m"`.
+    /// Time between the restorations of successive stages: stage `s` (from 0) starts coming back `ufls_restore + s ×
+    /// ufls_restore_spacing` after it tripped, in blocks of at most 2% of the system's load one minute apart.
+    ///
+    /// Allowed: at most 1h.
+    /// Default: `"5m"`.
     #[serde(default)]
     pub ufls_restore_spacing: Option<String>,
 }
 
 /// Cold-load pickup, each optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawColdLoad {
-    /// Extra load after restoration, share of normal.
+    /// Extra load right after a restoration, as a share of normal load, after an outage of at least `full_after`.
+    ///
+    /// Allowed: 0 to 3.
+    /// Default: `0.6`.
     #[serde(default)]
     pub extra: Option<f64>,
-    /// Decay time constant, e.g. `"1h"`.
+    /// Time constant of the decay back to normal load.
+    ///
+    /// Allowed: 1m to 12h.
+    /// Default: `"1h"`.
     #[serde(default)]
     pub decay: Option<String>,
-    /// Outage length for the full extra, e.g. `"2h"`.
+    /// Outage length from which the full `extra` applies (proportionally less for shorter ones).
+    ///
+    /// Allowed: at most 2d.
+    /// Default: `"2h"`.
     #[serde(default)]
     pub full_after: Option<String>,
 }
 
 /// Topology choices.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum RawTopology {
     /// A built-in preset by name (`Preset("town-10k")`; see `amirange topo list`).
@@ -452,7 +659,7 @@ pub enum RawTopology {
 }
 
 /// Consumption parameters per class, each optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConsumption {
     /// Households.
@@ -470,34 +677,55 @@ pub struct RawConsumption {
 }
 
 /// One class's consumption parameters, each optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClass {
-    /// BDEW profile (`H0`, `G0`..`G6`, `L0`..`L2`).
+    /// BDEW profile shaping the class's load.
+    ///
+    /// Allowed: `H0`, `G0`..`G6`, `L0`..`L2`.
+    /// Default: `H0` / `G0` / `G1` / `G3` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub profile: Option<ProfileId>,
-    /// Mean annual consumption per premise, kWh.
+    /// Mean annual consumption per premise, kWh (also sizes transformers and feeders).
+    ///
+    /// Allowed: above 0, at most 1e9.
+    /// Default: `3_500` / `30_000` / `400_000` / `800_000` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub mean_annual_kwh: Option<f64>,
-    /// Log-normal sigma of annual consumption between premises.
+    /// Spread of annual consumption between premises (sigma of a mean-preserving log-normal).
+    ///
+    /// Allowed: 0 to 3.
+    /// Default: `0.45` / `0.8` / `0.8` / `0.5` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub annual_sigma: Option<f64>,
-    /// Log-normal sigma of one meter's per-interval noise.
+    /// One meter's noise from interval to interval (sigma of a mean-one log-normal factor).
+    ///
+    /// Allowed: 0 to 2.
+    /// Default: `0.55` / `0.25` / `0.15` / `0.1` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub interval_noise_sigma: Option<f64>,
-    /// Largest shift of a premise's routine, e.g. `"1h"` (quarter-hour steps, at most 2h).
+    /// Largest shift of a premise's routine against the profile.
+    ///
+    /// Allowed: 0m to 2h, steps of 15m.
+    /// Default: `"1h"` / `"30m"` / `"30m"` / `"15m"` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub max_shift: Option<String>,
 }
 
 /// Metering parameters, each optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetering {
-    /// How often collectors read their meters, `"15m"` to `"4h"` in quarter-hour steps.
+    /// How often collectors read their meters.
+    ///
+    /// Allowed: 15m to 4h, steps of 15m.
+    /// Default: `"15m"`.
     #[serde(default)]
     pub read_cycle: Option<String>,
-    /// A read slower than this misses the cycle.
+    /// A read whose latency exceeds this misses the cycle.
+    ///
+    /// Allowed: above 0.
+    /// Default: `"5m"`.
     #[serde(default)]
     pub read_deadline: Option<String>,
 }

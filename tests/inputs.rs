@@ -5,8 +5,12 @@
 //! them allocate without bound.
 //!
 //! This binary's allocator has a limit ([`ALLOCATION_LIMIT`]): an enormous allocation aborts the
-//! test binary instead of taking the machine's memory.
+//! test binary instead of taking the machine's memory. That is why these tests are not a module
+//! of the one integration-test binary (`tests/it/`): a `#[global_allocator]` holds for the whole
+//! binary, so there it would cap every other test (the golden runs, the live range) as well.
 
+// The helpers the integration tests share.
+#[path = "it/common.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -25,7 +25,7 @@ use crate::FieldError;
 use crate::when::{self, When};
 
 /// How the attacker gets to issue HES commands.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum Access {
     /// Phish the holder of `account`.

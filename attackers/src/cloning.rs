@@ -39,19 +39,24 @@ pub const TAGS: Tags = Tags {
 crate::attack_spec! {
     /// Meter cloning as the scenario writes it.
     pub struct Spec {
-        /// When the forgery stops (default: it runs to the end).
+        /// When the forgery stops: a time (not a peak) after the start and before the end of the run.
+        ///
+        /// Default: none: to the end.
         #[serde(default)]
         pub until: Option<String>,
         /// The meter opened for its key.
         pub meter: u32,
-        /// Probability that reading the key over the debug port works (default 1; hardened meters
-        /// lower it).
+        /// Probability that reading the key works (hardened meters lower it); on failure the attack stops and says why.
+        ///
+        /// Default: `1.0`.
         #[serde(default)]
         pub extraction: Option<f64>,
-        /// Share of the true consumption the forged readings carry, 0 to 10 (0.3: report 30%;
-        /// 1.5: report 150%).
+        /// Share of the true consumption the forged readings carry: 0 to 10, not 1 (0.2 under-reports, 1.5 inflates).
         pub reported_share: f32,
-        /// Whether the customers profit (theft) rather than the data being manipulated.
+        /// Whether the customers profit: an under-reporting shortfall then counts as `kwh_stolen`; otherwise every gap,
+        /// under or over, counts as `kwh_falsified`.
+        ///
+        /// Default: `false`.
         #[serde(default)]
         pub theft: bool,
     }

@@ -35,13 +35,13 @@ pub const TAGS: Tags = Tags {
 crate::attack_spec! {
     /// A command flood as the scenario writes it.
     pub struct Spec {
-        /// When it stops.
+        /// The flood's window (times, not peaks).
         pub until: String,
-        /// How the attacker gets to issue HES commands.
+        /// `Phishing`, `Insider` or `HesExploit` (the role must permit reads: every role does).
         pub access: Access,
-        /// The meters each junk request reads.
+        /// The meters each request reads.
         pub targets: Targets,
-        /// Requests per minute, above 0, at most 600.
+        /// Above 0, at most 600.
         pub requests_per_minute: f64,
     }
 }

@@ -29,7 +29,7 @@ pub const TAGS: Tags = Tags {
 };
 
 /// What the flood aims at.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum Target {
     /// The HES's front end, which every collector and cellular meter connects to.
     HesFrontEnd,
@@ -41,14 +41,17 @@ pub enum Target {
 crate::attack_spec! {
     /// A connection flood as the scenario writes it.
     pub struct Spec {
-        /// When it stops.
+        /// The flood's window (times, not peaks; `until` after `at`, at most the end of the run).
         pub until: String,
-        /// What it aims at.
+        /// `HesFrontEnd` (every collector's connections go through it), or `Collectors([0, 3])`, those collectors' own
+        /// endpoints (numbered as for `Collector(n)`, at least one).
         pub target: Target,
-        /// Connection attempts per second (per target).
+        /// Connection attempts a second against each target: 1 to 1e9.
         pub connections_per_s: f64,
-        /// Hosts of the botnet the attempts come from, spread evenly (200 by default): what IDS
-        /// rules that track by source see.
+        /// Hosts of the botnet the attempts come from, spread evenly over them (1 to 1,000,000): what an IDS rule that
+        /// tracks by source sees (see [IDS rules](defenses.md#ids-rules)).
+        ///
+        /// Default: `200`.
         #[serde(default = "default_sources")]
         pub sources: u32,
     }

@@ -33,18 +33,22 @@ pub const TAGS: Tags = Tags {
 crate::attack_spec! {
     /// Forged demand-response events as the scenario writes them.
     pub struct Spec {
-        /// How the attacker gets to issue HES commands.
+        /// How the attacker gets to issue HES commands: `Phishing`, `Insider` or `HesExploit`.
         pub access: Access,
         /// Which premises to curtail.
         pub targets: Targets,
-        /// Share of each premise's load shed, above 0 and at most 1.
+        /// Share of each premise's load shed: above 0, at most 1.
         pub reduction: f32,
-        /// How long each event lasts, e.g. `"1h"`.
+        /// How long each event lasts: at least 1m.
         pub duration: String,
-        /// Meters per request (default: all targets in one request).
+        /// Meters per request, at least 1.
+        ///
+        /// Default: all targets in one request.
         #[serde(default)]
         pub batch: Option<u32>,
-        /// Time between requests (default: none).
+        /// Time between requests.
+        ///
+        /// Default: none: every request at once.
         #[serde(default)]
         pub spacing: Option<String>,
     }

@@ -33,9 +33,9 @@ pub const TAGS: Tags = Tags {
 crate::attack_spec! {
     /// A protocol downgrade as the scenario writes it.
     pub struct Spec {
-        /// Where it stands.
+        /// Where the radio stands and how far it reaches (m, above 0, at most 100,000).
         pub center: Place,
-        /// How far it reaches, metres.
+        /// Where the radio stands and how far it reaches (m, above 0, at most 100,000).
         pub radius_m: f32,
     }
 }

@@ -36,11 +36,13 @@ pub const TAGS: Tags = Tags {
 crate::attack_spec! {
     /// An exfiltration as the scenario writes it.
     pub struct Spec {
-        /// How the attacker reaches the data.
+        /// `Phishing`, `Insider` or `HesExploit`.
         pub access: Access,
         /// Whose data.
         pub targets: Targets,
-        /// How far back the copied data goes (default: everything the MDM holds, since the start).
+        /// How far back the copy reaches.
+        ///
+        /// Default: everything since the start.
         #[serde(default)]
         pub window: Option<String>,
     }

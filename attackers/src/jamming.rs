@@ -42,7 +42,7 @@ pub const TAGS: Tags = Tags {
 };
 
 /// When the jammer transmits.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum Schedule {
     /// All the time, from `at` to `until`.
@@ -60,7 +60,7 @@ pub enum Schedule {
 }
 
 /// Theft masked by the jammer.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Theft {
     /// Share of the premises inside the radius whose meters are bypassed, 0 to 1.
@@ -72,20 +72,33 @@ pub struct Theft {
 crate::attack_spec! {
     /// A jammer as the scenario writes it.
     pub struct Spec {
-        /// When it stops for good.
+        /// When it stops for good: after `at`, at most the end of the run (`"0d peak"` is not allowed here).
         pub until: String,
-        /// Where it stands.
+        /// Where it stands (a place, below).
         pub center: Place,
-        /// How far its signal overwhelms meters' links, metres.
+        /// Its radius, m: above 0, at most 100,000.
         pub radius_m: f32,
-        /// Share of frame success it takes from every RF link inside the radius, above 0 and at
-        /// most 1 (default 1: nothing gets through).
+        /// Share of frame success it takes from each RF link inside the radius: above 0, at most 1 (1: nothing gets
+        /// through).
+        ///
+        /// Default: `1.0`.
         #[serde(default)]
         pub strength: Option<f32>,
-        /// When it transmits (default `Constant`).
+        /// `Constant`: transmits from `at` to `until`; the mesh re-forms its routes around the area
+        /// `mesh.route_repair_delay` after it switches on, and again after it switches off. `Periodic(on: "20m", off:
+        /// "10m")`: bursts of `on` with pauses of `off` (each at least 1s, at most 10,000 bursts); every switch
+        /// re-forms routes. `Reactive`: transmits only when it hears a data frame start, so the routing layer sees
+        /// clear links and routes do not re-form, while reads and commands over the covered links keep only `1 −
+        /// strength` of their success.
+        ///
+        /// Default: `Constant`.
         #[serde(default)]
         pub schedule: Schedule,
-        /// Theft it masks, if any.
+        /// `(premises: p, stolen: s)`: each premise inside the radius (any link kind) is bypassed with probability `p`,
+        /// drawn from the seed; from the first burst's start to the last burst's end, a bypassed meter's register
+        /// records only `1 − s` of the true consumption (both 0 to 1).
+        ///
+        /// Default: none.
         #[serde(default)]
         pub theft: Option<Theft>,
     }

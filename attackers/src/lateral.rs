@@ -35,14 +35,18 @@ pub const TAGS: Tags = Tags {
 crate::attack_spec! {
     /// Lateral movement as the scenario writes it.
     pub struct Spec {
-        /// The foothold on the HES it starts from: `HesExploit(..)`.
+        /// `HesExploit(success: p, at: time)`.
         pub access: Access,
-        /// Probability that the move into SCADA works where nothing blocks it (default 1).
+        /// Probability that the move into SCADA works where nothing blocks it.
+        ///
+        /// Default: `1.0`.
         #[serde(default)]
         pub pivot: Option<f64>,
-        /// The feeders switched off (indices, as `feeders.csv` numbers them).
+        /// The feeders switched off (as `feeders.csv` numbers them).
         pub feeders: Vec<u32>,
-        /// How long they stay off before the attacker closes them again (default: to the end).
+        /// How long before the attacker closes the breakers again.
+        ///
+        /// Default: none: to the end.
         #[serde(default)]
         pub outage: Option<String>,
     }

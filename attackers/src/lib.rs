@@ -31,7 +31,7 @@
 //!    [`ALL_TAGS`] and construction all follow from that line.
 //!
 //! That is all the code. To show and test it, add a scenario file under `scenarios/attacks/`
-//! and the outcome it must reach in `tests/attacks.rs`
+//! and the outcome it must reach in `tests/it/attacks.rs`
 //! (`every_attack_file_runs_and_hits_what_it_targets` runs every file there and refuses an attack
 //! id it has no expectation for), and unit tests in the module (see `mass_disconnect`'s).
 //!
@@ -78,7 +78,7 @@ pub use tags::{Stride, Tags, Technique};
 macro_rules! attack_kinds {
     ($($(#[$doc:meta])* $variant:ident => $module:ident,)+) => {
         /// An attack as a scenario's `attacks: [...]` list writes it.
-        #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+        #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
         pub enum AttackSpec {
             $($(#[$doc])* $variant($module::Spec),)+
         }
@@ -174,7 +174,7 @@ macro_rules! attack_spec {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+        #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
         #[serde(from = "SpecInFile", into = "SpecInFile")]
         pub struct Spec {
             /// The attack's id and start, which every kind has.
@@ -183,10 +183,12 @@ macro_rules! attack_spec {
         }
 
         /// [`Spec`] as the file spells it: the header's fields first, then the kind's.
-        #[derive(serde::Deserialize, serde::Serialize)]
+        #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields, rename = "Spec")]
         struct SpecInFile {
+            /// The attack's name in the results: letters, digits, `-` and `_`, unique in the list.
             id: String,
+            /// When the attack starts: a time (see "Times" in docs/attacks.md).
             at: String,
             $($(#[$field_meta])* $field: $ty,)*
         }

@@ -34,7 +34,7 @@ pub const TAGS: Tags = Tags {
 };
 
 /// The kind of device the botnet is made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum Device {
     /// A wallbox charging an electric vehicle: 7.4 kW (single-phase 32 A).
     EvCharger,
@@ -66,21 +66,28 @@ impl Device {
 crate::attack_spec! {
     /// A load-switching botnet as the scenario writes it.
     pub struct Spec {
-        /// Premises whose devices the botnet may hold.
+        /// The premises whose devices the botnet may hold.
         pub targets: Targets,
-        /// The kind of device.
+        /// `EvCharger` (7.4 kW, a single-phase 32 A wallbox), `HeatPump` (3 kW, compressor and backup heater) or
+        /// `Inverter` (4 kW, a rooftop PV inverter switched off while feeding in).
         pub device: Device,
-        /// Share of targeted premises with an infected device, above 0 and at most 1.
+        /// Share of targeted premises with an infected device, drawn per premise from the seed: above 0, at most 1.
         pub infected: f64,
-        /// Load one device switches, kW (default by device).
+        /// Load one device switches, kW: above 0, at most 1,000.
+        ///
+        /// Default: by `device`.
         #[serde(default)]
         pub kw: Option<f32>,
-        /// How long the devices stay switched each cycle, e.g. `"15m"`.
+        /// How long the devices stay switched each cycle: at least 1s (cut at the end of the run).
         pub on_for: String,
-        /// Pause between cycles (default: `on_for`).
+        /// Pause between cycles.
+        ///
+        /// Default: `on_for`.
         #[serde(default)]
         pub off_for: Option<String>,
-        /// How many times to switch (default 1).
+        /// How many times to switch: 1 to 1,000 (a cycle that would start at or after the end of the run is not made).
+        ///
+        /// Default: `1`.
         #[serde(default)]
         pub cycles: Option<u32>,
     }

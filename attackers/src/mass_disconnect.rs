@@ -50,14 +50,19 @@ pub(crate) enum Order {
 crate::attack_spec! {
     /// A mass disconnect as the scenario writes it.
     pub struct Spec {
-        /// How the attacker gets to issue HES commands.
+        /// How the attacker gets to issue HES commands: `Phishing`, `Insider` or `HesExploit` (below; `VendorRelease`
+        /// is an error here).
         pub access: Access,
-        /// Which meters to disconnect.
+        /// The meters to disconnect (below).
         pub targets: Targets,
-        /// Meters per request (default: all targets in one request).
+        /// Meters per request, at least 1; requests take the targets in ascending meter order.
+        ///
+        /// Default: all targets in one request.
         #[serde(default)]
         pub batch: Option<u32>,
-        /// Time between requests (default: none, every request at once).
+        /// Time between requests; a request that would fall at or after the end of the run is not sent.
+        ///
+        /// Default: none: every request at once.
         #[serde(default)]
         pub spacing: Option<String>,
     }

@@ -29,7 +29,7 @@ pub const TAGS: Tags = Tags {
 };
 
 /// Which commands the radio keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum Captures {
     /// Disconnect commands (replayed, they cut customers off).
     #[default]
@@ -41,15 +41,18 @@ pub enum Captures {
 crate::attack_spec! {
     /// A replay as the scenario writes it.
     pub struct Spec {
-        /// When it stops.
+        /// The listening window (times, not peaks).
         pub capture_until: String,
-        /// When it replays what it captured.
+        /// When the captured frames are sent again, at or after `capture_until`.
         pub replay_at: String,
-        /// Where the radio stands.
+        /// Where the radio stands and how far it hears and reaches (m, above 0, at most 100,000).
         pub center: Place,
-        /// How far it hears and reaches, metres.
+        /// Where the radio stands and how far it hears and reaches (m, above 0, at most 100,000).
         pub radius_m: f32,
-        /// Which commands it keeps (default `Disconnects`).
+        /// Which commands it keeps: `Disconnects` (replayed, they cut customers off again) or `Connects` (replayed,
+        /// they restore supply the utility cut).
+        ///
+        /// Default: `Disconnects`.
         #[serde(default)]
         pub captures: Captures,
     }

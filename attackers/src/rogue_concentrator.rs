@@ -40,7 +40,7 @@ pub const TAGS: Tags = Tags {
 };
 
 /// What the rogue device does with the traffic it gets.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum Action {
     /// Drops every read and command.
     Drop,
@@ -55,14 +55,21 @@ pub enum Action {
 crate::attack_spec! {
     /// A rogue concentrator as the scenario writes it.
     pub struct Spec {
-        /// When it goes off (default: it stays on the air to the end of the run).
+        /// When it goes off the air and releases every meter (a time after `at`).
+        ///
+        /// Default: none: to the end.
         #[serde(default)]
         pub until: Option<String>,
-        /// Where it stands.
+        /// Where it stands and how far it reaches (m, above 0, at most 100,000).
         pub center: Place,
-        /// How far it reaches, metres.
+        /// Where it stands and how far it reaches (m, above 0, at most 100,000).
         pub radius_m: f32,
-        /// What it does with the traffic.
+        /// `Drop`: reads and commands vanish (readings lost, commands time out at the HES). `Delay("2m")`: everything
+        /// arrives that much later (above 0), so reads miss their deadline. `Alter(0.5)`: readings altered to carry
+        /// that share (0 to 10, not 1) of the true consumption; a meter that still authenticates messages has its
+        /// altered reports refused at the HES (lost), and the commands to it are lost too; a downgraded meter's pass as
+        /// real (`kwh_falsified`). `Forge`: traffic passes, and every meter attached to it directly gets a forged
+        /// disconnect, which only downgraded meters act on (message authentication).
         pub action: Action,
     }
 }

@@ -55,7 +55,7 @@ pub const TAGS: Tags = Tags {
 };
 
 /// How the image reaches meters.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum Delivery {
     /// Through the HES's firmware update, to `targets`.
@@ -77,7 +77,7 @@ pub enum Delivery {
 }
 
 /// Whose signature the image carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum Signing {
     /// None: meters that verify signatures refuse it.
     Unsigned,
@@ -88,7 +88,7 @@ pub enum Signing {
 }
 
 /// What the image does.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum PayloadSpec {
     /// Registers record only `share` of the true consumption.
@@ -113,13 +113,22 @@ pub enum PayloadSpec {
 crate::attack_spec! {
     /// Rogue firmware as the scenario writes it.
     pub struct Spec {
-        /// How it reaches meters.
+        /// `Push(access: .., targets: ..)`: through the HES's firmware update to the targets, with the access below
+        /// (`VendorRelease` only with `signing: VendorSigned`); the transfer is the real one (bulk traffic behind
+        /// polling, the activation delay, firmware timeouts). `Worm(entry: targets, infection: p, hop_delay: "5m")`:
+        /// someone with physical access flashes the `entry` meters at `at`; each meter that installs the image offers
+        /// it, `hop_delay` (at least 1s) after its own infection, to each of its mesh neighbours not yet infected, with
+        /// probability `infection` (0 to 1) per pair; only meters with a mesh radio are reached.
         pub delivery: Delivery,
-        /// Whose signature it carries.
+        /// `Unsigned`: refused by every meter that verifies signatures (`security.verify_firmware`); `LeakedKey` (the
+        /// vendor's signature, made with a key that leaked) and `VendorSigned` (a genuine signature on a malicious
+        /// build) pass.
         pub signing: Signing,
-        /// What it does.
+        /// What the image does, below.
         pub payload: PayloadSpec,
-        /// Image size, KB (default 256).
+        /// Image size, KiB: 1 to 16,384.
+        ///
+        /// Default: `256`.
         #[serde(default)]
         pub image_kb: Option<u32>,
     }

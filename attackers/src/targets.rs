@@ -17,7 +17,7 @@ pub const STREAM_THEFT: u64 = 2 << 60;
 pub const STREAM_WORM: u64 = 3 << 60;
 
 /// A place on the map.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum Place {
     /// Coordinates in metres, in the topology's frame (see `amirange topo describe`).
@@ -54,7 +54,7 @@ impl Place {
 }
 
 /// Which meters an attack aims at.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum Targets {
     /// Every meter.

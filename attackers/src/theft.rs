@@ -37,7 +37,7 @@ pub const TAGS: Tags = Tags {
 };
 
 /// How the thief takes energy past the meter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum Method {
     /// A jumper outside the meter: no tamper flag.
     Bypass,
@@ -68,16 +68,22 @@ impl Method {
 crate::attack_spec! {
     /// Energy theft as the scenario writes it.
     pub struct Spec {
-        /// When it is undone (default: never within the run).
+        /// When it is undone (a time, not a peak).
+        ///
+        /// Default: none: to the end.
         #[serde(default)]
         pub until: Option<String>,
-        /// The premises that steal.
+        /// The premises that steal (targets, below).
         pub targets: Targets,
-        /// How.
+        /// `Bypass`: a jumper outside the meter, which notices nothing; `Magnet`: a magnet saturates its current
+        /// transformer and the meter raises its magnetic-field tamper flag; `OpenCover`: rewiring under the terminal
+        /// cover, and the meter raises its cover-open flag.
         pub method: Method,
-        /// Share of each premise's consumption taken past the meter, above 0, at most 1.
+        /// Share of each premise's consumption taken past the meter: above 0, at most 1.
         pub stolen: f32,
-        /// Whether the thief also defeats the tamper sensor (no flag is raised).
+        /// The thief also defeats the tamper sensor or switch: no flag is raised.
+        ///
+        /// Default: `false`.
         #[serde(default)]
         pub suppress_flags: bool,
     }

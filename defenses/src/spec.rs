@@ -13,7 +13,7 @@ use crate::ids::{RuleSet, Vars};
 
 /// An anomaly detector as the scenario writes it. Every threshold has a default, so
 /// `EnergyBalance()` turns one on as the presets tune it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum DetectorSpec {
     /// Requests at the HES that the utility's work calendar does not explain, per account and
@@ -388,7 +388,7 @@ impl DetectorSpec {
 }
 
 /// A response as a playbook writes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum ResponseSpec {
     /// Freeze bulk commands: the HES refuses requests for more than this many meters.
     FreezeBulk(u32),
@@ -417,7 +417,7 @@ pub enum ResponseSpec {
 }
 
 /// A playbook: on an alert of one of `on` at `severity` or above, the responses, `delay` later.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybookSpec {
     /// Detectors that trigger it (`"ids"` for every IDS rule, `"ids:1000002"` for one).
@@ -440,7 +440,7 @@ fn d_delay() -> String {
 }
 
 /// How the utility restores customers and meters after containment.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestorationSpec {
     /// The operator account that sends reconnects and rollbacks.
@@ -489,7 +489,7 @@ impl Default for RestorationSpec {
 }
 
 /// Detection and response as a scenario writes them (beside the command policy).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetectionSpec {
     /// How often detectors look at what arrived (`"1m"`); interval-based detectors look at

@@ -10,7 +10,7 @@ gets an `error` alone and the connection closes; the right token gets `welcome`,
 `snapshot` request is `accepted` with a `result`. Prints "interop: ok" and exits 0, or prints
 what failed and exits 1 (2 for bad arguments).
 
-Run by range/tests/interop.rs, which starts the server.
+Run by range/tests/it/interop.rs, which starts the server.
 """
 
 import asyncio

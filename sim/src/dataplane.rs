@@ -1084,3 +1084,7 @@ fn settle(acc: &mut CycleAccum, slot: u32, first: u32, delta: i64) {
         acc.backfill.push((slot, delta));
     }
 }
+
+#[cfg(test)]
+#[path = "dataplane_tests.rs"]
+mod tests;

@@ -23,7 +23,9 @@ use crate::rng::{Purpose, Stream};
 use crate::time::{SimDuration, SimTime};
 
 /// What an account may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum Role {
     /// Day-to-day operations: connect, disconnect, on-demand reads.
     Operator,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::profile::ProfileId;
 
 /// The customer class of a premise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum CustomerClass {
     /// Households.
     Residential,
@@ -47,7 +47,7 @@ impl CustomerClass {
 }
 
 /// How a meter talks to its collector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum LinkKind {
     /// RF mesh to a collector.
     Mesh,

@@ -24,7 +24,7 @@ pub const SLOTS_PER_DAY: usize = 96;
 static SLP_1999_CSV: &str = include_str!("../data/bdew/slp_1999.csv");
 
 /// A BDEW standard load profile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ProfileId {
     /// Household (dynamised).
     H0,

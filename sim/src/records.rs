@@ -216,7 +216,9 @@ pub struct TruthRecord {
 }
 
 /// How serious a detector believes what it saw is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum Severity {
     /// Worth a look.
     Low,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::TopologyError;
 
 /// The kind of service area, which sets every default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum AreaKind {
     /// A dense city: one settlement, blocks of flats and shops, large transformers.
     Urban,
@@ -24,47 +24,89 @@ pub enum AreaKind {
 }
 
 /// A service area as written (`Area(kind: Urban, meters: 10_000, ...)`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename = "Area")]
 pub struct AreaSpec {
-    /// Urban, Suburban or Rural.
+    /// Kind of area.
+    ///
+    /// Allowed: `Urban`, `Suburban`, `Rural`.
     pub kind: AreaKind,
-    /// Number of meters (one per premise). Signed so that a negative count gets a clear error.
+    /// Meters, one per premise.
+    ///
+    /// Allowed: 1 to 100,000,000.
     pub meters: i64,
     /// Meters per km² inside settlements.
+    ///
+    /// Allowed: 1 to 100,000.
+    /// Default: 3,000 / 900 / 400.
     #[serde(default)]
     pub density_per_km2: Option<f64>,
-    /// Number of settlements (a city is one; a rural area has many villages).
+    /// Settlements (villages, towns).
+    ///
+    /// Allowed: 1 to 1,000,000 (capped at one per transformer).
+    /// Default: 1 / 1 / one per 250 meters.
     #[serde(default)]
     pub settlements: Option<u32>,
-    /// Meters per km² over the whole region, which sets how far apart settlements lie.
+    /// Meters per km² over the whole region.
+    ///
+    /// Allowed: 0.01 to 100,000, at most `density_per_km2`.
+    /// Default: 3,000 / 900 / 25.
     #[serde(default)]
     pub region_density_per_km2: Option<f64>,
-    /// Distance between parallel streets, metres.
+    /// Distance between parallel streets, m.
+    ///
+    /// Allowed: 10 to 10,000.
+    /// Default: 80 / 110 / 150.
     #[serde(default)]
     pub street_spacing_m: Option<f64>,
     /// Meters behind one distribution transformer.
+    ///
+    /// Allowed: 1 to 5,000.
+    /// Default: 180 / 80 / 30.
     #[serde(default)]
     pub meters_per_transformer: Option<u32>,
     /// Transformers on one MV feeder.
+    ///
+    /// Allowed: 1 to 1,000.
+    /// Default: 15 / 20 / 25.
     #[serde(default)]
     pub transformers_per_feeder: Option<u32>,
     /// Feeders leaving one substation.
+    ///
+    /// Allowed: 1 to 200.
+    /// Default: 12.
     #[serde(default)]
     pub feeders_per_substation: Option<u32>,
-    /// Share of premises per customer class.
+    /// Share of premises per class.
+    ///
+    /// Allowed: shares, sum 1.
+    /// Default: residential 0.88 / 0.915 / 0.93, commercial 0.10 / 0.065 / 0.05, industrial 0.019, critical 0.001
+    ///.
     #[serde(default)]
     pub class_mix: Option<ClassMix>,
-    /// Share of critical facilities per kind.
+    /// Share of critical premises per kind.
+    ///
+    /// Allowed: shares, sum 1.
+    /// Default: hospital 0.2, water 0.4, emergency 0.4.
     #[serde(default)]
     pub facility_mix: Option<FacilityMix>,
-    /// Share of meters per link technology (PLC is chosen per transformer).
+    /// Share of meters per link kind.
+    ///
+    /// Allowed: shares, sum 1.
+    /// Default: mesh 0.7 / 0.7 / 0.45, plc 0.2 / 0.2 / 0.25, cellular 0.1 / 0.1 / 0.3 (urban / suburban / rural where
+    /// three values are given).
     #[serde(default)]
     pub link_shares: Option<LinkShares>,
-    /// Share of mesh meters that also have a cellular modem to fall back on.
+    /// Share of mesh meters with a cellular modem too.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: 0.05.
     #[serde(default)]
     pub cellular_fallback: Option<f64>,
     /// Mesh meters per mesh collector.
+    ///
+    /// Allowed: 1 to 100,000.
+    /// Default: 1,000.
     #[serde(default)]
     pub meters_per_collector: Option<u32>,
     /// The RF mesh radio model.
@@ -88,7 +130,7 @@ pub struct AreaSpec {
 }
 
 /// Shares per customer class.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassMix {
     /// Households.
@@ -102,7 +144,7 @@ pub struct ClassMix {
 }
 
 /// Shares per critical facility kind.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FacilityMix {
     /// Hospitals and clinics.
@@ -114,7 +156,7 @@ pub struct FacilityMix {
 }
 
 /// Shares per link technology.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkShares {
     /// RF mesh.
@@ -126,130 +168,223 @@ pub struct LinkShares {
 }
 
 /// The RF mesh radio model: log-distance path loss with log-normal shadowing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RadioSpec {
-    /// Transmit power, dBm.
+    /// Meter transmit power, dBm.
+    ///
+    /// Allowed: -30 to 40.
+    /// Default: 24.
     #[serde(default)]
     pub tx_power_dbm: Option<f64>,
     /// Receiver sensitivity (50% frame success), dBm.
+    ///
+    /// Allowed: -150 to 0.
+    /// Default: -100.
     #[serde(default)]
     pub sensitivity_dbm: Option<f64>,
-    /// Path-loss exponent.
+    /// Log-distance path-loss exponent.
+    ///
+    /// Allowed: 2 to 6.
+    /// Default: 3.5 / 3.2 / 2.8.
     #[serde(default)]
     pub path_loss_exponent: Option<f64>,
-    /// Sigma of shadow fading, dB.
+    /// Sigma of log-normal shadowing, dB.
+    ///
+    /// Allowed: 0 to 20.
+    /// Default: 8 / 7 / 6.
     #[serde(default)]
     pub shadowing_db: Option<f64>,
     /// Loss through walls and meter cabinets, dB.
+    ///
+    /// Allowed: 0 to 60.
+    /// Default: 18 / 15 / 10.
     #[serde(default)]
     pub building_loss_db: Option<f64>,
     /// Extra gain of a collector's pole-mounted antenna, dB.
+    ///
+    /// Allowed: 0 to 30.
+    /// Default: 6.
     #[serde(default)]
     pub collector_gain_db: Option<f64>,
-    /// Neighbours a node keeps in its table (the best by link quality).
+    /// Links a meter chooses (a collector 8 times as many).
+    ///
+    /// Allowed: 1 to 64.
+    /// Default: 10.
     #[serde(default)]
     pub max_neighbours: Option<u32>,
 }
 
 /// RF mesh link behaviour.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeshSpec {
-    /// Median latency of a frame over one hop, e.g. `"80ms"`.
+    /// Median latency of a frame over one hop.
+    ///
+    /// Allowed: above 0, at most 1d.
+    /// Default: `"80ms"`.
     #[serde(default)]
     pub hop_latency_median: Option<String>,
     /// Log-normal sigma of hop latency.
+    ///
+    /// Allowed: 0 to 3.
+    /// Default: 0.6.
     #[serde(default)]
     pub hop_latency_sigma: Option<f64>,
     /// Radio data rate, bit/s.
+    ///
+    /// Allowed: above 0.
+    /// Default: 50,000.
     #[serde(default)]
     pub bandwidth_bps: Option<f64>,
     /// Retransmissions per hop.
+    ///
+    /// Allowed: 0 to 15.
+    /// Default: 3.
     #[serde(default)]
     pub mac_retries: Option<u32>,
     /// Links below this frame success are not used.
+    ///
+    /// Allowed: 0 to below 1.
+    /// Default: 0.3.
     #[serde(default)]
     pub min_link_quality: Option<f64>,
-    /// Longest route in hops.
+    /// Longest route; meters further out are orphans.
+    ///
+    /// Allowed: 1 to 64.
+    /// Default: 12.
     #[serde(default)]
     pub max_hops: Option<u32>,
-    /// Time to re-form routes around a dead or jammed node, e.g. `"10m"`.
+    /// Time the mesh takes to re-form routes around a dead or jammed node.
+    ///
+    /// Allowed: above 0, at most 1d.
+    /// Default: `"10m"`.
     #[serde(default)]
     pub route_repair_delay: Option<String>,
 }
 
 /// PLC channels, one per transformer with PLC.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlcSpec {
     /// Channel data rate, bit/s.
+    ///
+    /// Allowed: above 0.
+    /// Default: 20,000.
     #[serde(default)]
     pub bandwidth_bps: Option<f64>,
-    /// Turnaround per polled exchange, e.g. `"400ms"`.
+    /// Median time per polled exchange.
+    ///
+    /// Allowed: above 0, at most 1d.
+    /// Default: `"400ms"`.
     #[serde(default)]
     pub turnaround: Option<String>,
     /// Retransmissions.
+    ///
+    /// Allowed: 0 to 15.
+    /// Default: 2.
     #[serde(default)]
     pub mac_retries: Option<u32>,
     /// Frame success at the transformer on the noisiest line.
+    ///
+    /// Allowed: 0 to 1, min at most max.
+    /// Default: 0.8.
     #[serde(default)]
     pub quality_min: Option<f64>,
     /// Frame success at the transformer on the quietest line.
+    ///
+    /// Allowed: 0 to 1, min at most max.
+    /// Default: 0.99.
     #[serde(default)]
     pub quality_max: Option<f64>,
-    /// Distance at which attenuation halves frame success, metres.
+    /// Distance from the transformer at which frame success halves, m.
+    ///
+    /// Allowed: 1 to 100,000.
+    /// Default: 600 / 800 / 1,200.
     #[serde(default)]
     pub reach_m: Option<f64>,
 }
 
 /// Cellular towers.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CellularSpec {
-    /// Distance between towers, metres.
+    /// Distance between towers, m.
+    ///
+    /// Allowed: 50 to 100,000.
+    /// Default: 1,000 / 2,500 / 8,000.
     #[serde(default)]
     pub tower_spacing_m: Option<f64>,
-    /// Distance at which exchange success halves, metres.
+    /// Distance at which exchange success halves, m.
+    ///
+    /// Allowed: 50 to 100,000.
+    /// Default: 2,000 / 4,000 / 12,000.
     #[serde(default)]
     pub range_m: Option<f64>,
-    /// Median one-way latency, e.g. `"600ms"`.
+    /// Median one-way latency through an idle tower.
+    ///
+    /// Allowed: above 0, at most 1d.
+    /// Default: `"600ms"`.
     #[serde(default)]
     pub latency_median: Option<String>,
-    /// Log-normal sigma of latency.
+    /// Log-normal sigma of that latency.
+    ///
+    /// Allowed: 0 to 3.
+    /// Default: 0.5.
     #[serde(default)]
     pub latency_sigma: Option<f64>,
     /// Metering messages per second one tower carries.
+    ///
+    /// Allowed: above 0.
+    /// Default: 50.
     #[serde(default)]
     pub capacity_msgs_per_s: Option<f64>,
     /// Data rate of one meter's session, bit/s.
+    ///
+    /// Allowed: above 0.
+    /// Default: 375,000.
     #[serde(default)]
     pub bandwidth_bps: Option<f64>,
 }
 
 /// Collector-to-HES backhaul.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackhaulSpec {
-    /// Probability that a collector's backhaul is up in a read cycle.
+    /// Probability that a collector's backhaul is up in a read cycle (and that a message crosses it).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: 0.999.
     #[serde(default)]
     pub success: Option<f64>,
-    /// Median latency, e.g. `"80ms"`.
+    /// Median collector-to-HES latency.
+    ///
+    /// Allowed: above 0, at most 1d.
+    /// Default: `"80ms"`.
     #[serde(default)]
     pub latency_median: Option<String>,
-    /// Log-normal sigma of latency.
+    /// Log-normal sigma of that latency.
+    ///
+    /// Allowed: 0 to 3.
+    /// Default: 0.4.
     #[serde(default)]
     pub latency_sigma: Option<f64>,
 }
 
 /// Message sizes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageSpec {
-    /// Bytes of a read request.
+    /// Size of a read request, bytes.
+    ///
+    /// Allowed: at least 1.
+    /// Default: 64.
     #[serde(default)]
     pub request_bytes: Option<u32>,
-    /// Bytes of a read response.
+    /// Size of a read response, bytes.
+    ///
+    /// Allowed: at least 1.
+    /// Default: 512.
     #[serde(default)]
     pub read_bytes: Option<u32>,
 }

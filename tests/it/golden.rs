@@ -11,7 +11,7 @@
 //! leaf of `metrics.json` as `path = value`, one a line, so a diff shows which measure moved.
 //! Nothing in it depends on the thread count or the wall time.
 //!
-//! After a change that moves results on purpose, `AMIRANGE_BLESS=1 cargo test --test golden`
+//! After a change that moves results on purpose, `AMIRANGE_BLESS=1 cargo test --test it golden::`
 //! rewrites the summaries (and removes those of runs that no longer exist); review the diff.
 //!
 //! The runs: `scenarios/quickstart.ron` and every `scenarios/attacks/*.ron` as shipped; every
@@ -22,8 +22,6 @@
 //! typical week (100,000 meters for 7 days, about 9 s alone in a debug build) and the 1M
 //! benchmark run scaled down to 2,000 meters for a day. The exercises' scenarios are the live
 //! range's and are left to its tests.
-
-mod common;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -153,14 +151,14 @@ fn leaves(value: &Value, path: &str, out: &mut String) {
 fn summary(case: &Case, dir: &Path) -> String {
     let mut out = format!(
         "# golden summary: amirange run {}{} (on one thread)\n\
-         # AMIRANGE_BLESS=1 cargo test --test golden rewrites it\n\
+         # AMIRANGE_BLESS=1 cargo test --test it golden:: rewrites it\n\
          # file bytes fnv1a64 (manifest.json without wall_time_s and threads)\n",
         case.scenario,
         case.args.iter().map(|a| format!(" {a}")).collect::<String>()
     );
     for file in files_under(dir) {
         let name = file.to_string_lossy().replace('\\', "/");
-        let mut bytes = common::read(&dir.join(&file));
+        let mut bytes = crate::common::read(&dir.join(&file));
         if name == "manifest.json" {
             let mut v: Value = serde_json::from_slice(&bytes).expect("manifest.json");
             let map = v.as_object_mut().expect("an object");
@@ -170,7 +168,7 @@ fn summary(case: &Case, dir: &Path) -> String {
         let _ = writeln!(out, "{name} {} {:016x}", bytes.len(), fnv1a64(&bytes));
     }
     out.push_str("# metrics.json: every leaf but zeros, nulls and empties; long lists by digest\n");
-    let metrics: Value = serde_json::from_slice(&common::read(&dir.join("metrics.json"))).expect("metrics.json");
+    let metrics: Value = serde_json::from_slice(&crate::common::read(&dir.join("metrics.json"))).expect("metrics.json");
     leaves(&metrics, "", &mut out);
     out
 }
@@ -218,7 +216,7 @@ fn every_scenario_file_matches_its_golden_summary() {
                     let mut args = vec!["run", case.scenario.as_str(), "--threads", "1", "--quiet"];
                     args.extend(case.args.iter().copied());
                     args.extend(["--out", out_arg.as_str()]);
-                    let o = common::amirange(&args, root);
+                    let o = crate::common::amirange(&args, root);
                     let result = if o.status.success() {
                         Ok(summary(case, &out))
                     } else {
@@ -274,7 +272,7 @@ fn every_scenario_file_matches_its_golden_summary() {
     }
     assert!(
         failures.is_empty(),
-        "{}\nif the change is meant, run `AMIRANGE_BLESS=1 cargo test --test golden` and review the diff",
+        "{}\nif the change is meant, run `AMIRANGE_BLESS=1 cargo test --test it golden::` and review the diff",
         failures.join("\n")
     );
 }

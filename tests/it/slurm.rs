@@ -2,12 +2,10 @@
 //! variables Slurm sets for an array task, then `slurm-merge.sh`; the merged folder equals the
 //! unsharded sweep's.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{amirange, read};
+use crate::common::{amirange, read};
 
 /// A tiny sweep plan: the quickstart at 200 meters for a day, two read deadlines, two seeds.
 fn tiny_plan(dir: &Path) -> String {

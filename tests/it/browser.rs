@@ -15,8 +15,6 @@
 //! environment variable `AMIRANGE_REQUIRE_BROWSER` is `1` (as `.ci/run` sets it, after
 //! installing both), where it fails and says what to install.
 
-mod common;
-
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -27,7 +25,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use common::{amirange, read};
+use crate::common::{amirange, read};
 
 /// The W3C WebDriver key under which an element reference travels.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";

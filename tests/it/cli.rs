@@ -1,11 +1,9 @@
 //! The command line end to end: determinism across thread counts, result folders, bad input.
 //! One integration-test binary; every test runs the real `amirange` executable.
 
-mod common;
-
 use std::path::Path;
 
-use common::{amirange, read};
+use crate::common::{amirange, read};
 
 fn scenario_path(name: &str) -> String {
     format!("{}/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))

@@ -1,11 +1,9 @@
 //! Sweeps end to end: the same plan twice gives the same bytes; shards merged give what the
 //! unsharded sweep gives; bad plans fail before the first run and name what is wrong.
 
-mod common;
-
 use std::path::Path;
 
-use common::{amirange, read};
+use crate::common::{amirange, read};
 
 /// A small plan: the constant jammer at two radii, two seeds, 1,500 meters for 6 hours.
 fn plan(dir: &Path, grid: &str) -> String {

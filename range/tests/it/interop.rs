@@ -3,8 +3,6 @@
 //! is not installed, unless `AMIRANGE_REQUIRE_AIOQUIC=1` (as in CI), which makes that a
 //! failure.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -79,7 +77,7 @@ fn aioquic_speaks_to_the_server() {
         .build()
         .expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let session = Session::new(Box::new(common::Mock::day()), "interop", 60.0, 0.0);
+    let session = Session::new(Box::new(crate::common::Mock::day()), "interop", 60.0, 0.0);
     let live = Live::start(session, dir.path()).expect("the exercise starts");
     let exercise = Arc::new(Exercise::load(Path::new("interop.ron"), EXERCISE, |_| None).expect("valid"));
     let (code, output) = runtime.block_on(async {

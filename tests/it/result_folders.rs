@@ -2,11 +2,9 @@
 //! wrote, never `.`, `..`, an ancestor or a repository, and a dead process's leftovers are
 //! cleaned. The replacement's atomicity at every step is tested in `src/outdir.rs`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{amirange, read};
+use crate::common::{amirange, read};
 
 /// A small run: 200 meters for two hours.
 const SMALL: [&str; 5] = ["run", "--meters", "200", "--duration", "1d"];

@@ -1,6 +1,6 @@
 //! `range/schema.json`, the protocol's JSON Schema for clients in other languages, is what the
 //! message types generate: it cannot go stale. `AMIRANGE_BLESS=1 cargo test -p amirange-range
-//! --test schema` rewrites it after a change to the messages.
+//! --test it schema::` rewrites it after a change to the messages.
 
 use amirange_range::messages::json_schema;
 
@@ -15,7 +15,7 @@ fn the_committed_schema_is_the_generated_one() {
     let committed = std::fs::read_to_string(path).expect("range/schema.json");
     assert!(
         committed == generated,
-        "range/schema.json is stale: run `AMIRANGE_BLESS=1 cargo test -p amirange-range --test schema`"
+        "range/schema.json is stale: run `AMIRANGE_BLESS=1 cargo test -p amirange-range --test it schema::`"
     );
 }
 

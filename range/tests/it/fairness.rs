@@ -5,9 +5,7 @@
 //!
 //! The figures each test measured are printed (run with `--nocapture` to see them).
 
-mod common;
-
-use common::Range;
+use crate::common::Range;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,11 +54,11 @@ const EXERCISE: &str = r#"Exercise(
 )"#;
 
 fn exercise() -> Arc<Exercise> {
-    common::exercise("fairness.ron", EXERCISE)
+    crate::common::exercise("fairness.ron", EXERCISE)
 }
 
 async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Range {
-    common::start(exercise(), tweak).await
+    crate::common::start(exercise(), tweak).await
 }
 
 impl Range {
@@ -450,7 +448,7 @@ async fn a_red_flood_of_refused_requests_grows_the_journal_by_a_bounded_amount()
             floods.spawn(async move {
                 while began.elapsed() < window {
                     let phish = Action::Phish {
-                        account: common::NOBODY.to_owned(),
+                        account: crate::common::NOBODY.to_owned(),
                     };
                     match c.request(phish).await.expect("an answer") {
                         ServerMessage::Refused { reason, .. } => {

@@ -2,9 +2,7 @@
 //! exercise thread, the server on 127.0.0.1 with a generated certificate, and clients that
 //! behave and that do not.
 
-mod common;
-
-use common::Range;
+use crate::common::Range;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,11 +31,11 @@ const EXERCISE: &str = r#"Exercise(
 )"#;
 
 fn exercise() -> Arc<Exercise> {
-    common::exercise("loopback.ron", EXERCISE)
+    crate::common::exercise("loopback.ron", EXERCISE)
 }
 
 async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Range {
-    common::start(exercise(), tweak).await
+    crate::common::start(exercise(), tweak).await
 }
 
 impl Range {

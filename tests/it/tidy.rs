@@ -295,7 +295,7 @@ fn dependencies(toml: &str) -> Vec<String> {
 fn check_edges(folder: &str, toml: &str) -> Vec<String> {
     let Some((_, allowed)) = ALLOWED_EDGES.iter().find(|(f, _)| *f == folder) else {
         return vec![format!(
-            "{folder}/Cargo.toml: the crate has no dependency rule; add it to ALLOWED_EDGES in tests/tidy.rs \
+            "{folder}/Cargo.toml: the crate has no dependency rule; add it to ALLOWED_EDGES in tests/it/tidy.rs \
              (and to MODEL_CRATES if it must do no I/O), as ARCHITECTURE.md's diagram says"
         )];
     };

@@ -1,8 +1,6 @@
 //! Shared by the range's loopback tests: a mock engine inside a real session and exercise
 //! thread, and the QUIC server in front of it on 127.0.0.1 with a generated certificate.
 
-#![allow(dead_code, reason = "each test binary uses its own part of these helpers")]
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;

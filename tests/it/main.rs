@@ -1,0 +1,23 @@
+//! The root package's integration tests, as one binary: each file below is a module, so the
+//! whole stack is linked once rather than once per file. Tests that run the real executable
+//! reach it through `CARGO_BIN_EXE_amirange` (see `common`). `tests/inputs.rs` is the one
+//! exception and stays its own binary: it installs a capped global allocator, which would cap
+//! every other test too.
+//!
+//! Run one module's tests with a filter: `cargo test --test it golden::`.
+
+mod attacks;
+mod browser;
+mod cli;
+mod common;
+mod control_plane;
+mod defenses;
+mod detection;
+mod golden;
+mod live;
+mod range;
+mod reference_tables;
+mod result_folders;
+mod slurm;
+mod sweep;
+mod tidy;
