@@ -232,7 +232,16 @@ const ALLOWED_EDGES: [(&str, &[&str]); 10] = [
     ("benches", &["sim", "topologies"]),
     (
         ".",
-        &["sim", "topologies", "attackers", "defenses", "measures", "viz", "range", "files"],
+        &[
+            "sim",
+            "topologies",
+            "attackers",
+            "defenses",
+            "measures",
+            "viz",
+            "range",
+            "files",
+        ],
     ),
 ];
 
