@@ -387,5 +387,5 @@ fn the_dependency_rules_catch_a_wrong_edge() {
         )
         .is_empty()
     );
-    assert!(check_edges("measures", "")[0].contains("no dependency rule"));
+    assert!(check_edges("newcrate", "")[0].contains("no dependency rule"));
 }
