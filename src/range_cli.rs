@@ -257,7 +257,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             tokio::spawn(dashboard.serve(Arc::clone(&exercise), live.published(), stopped(stop_rx.clone())));
         let published = live.published();
         let mut announced_end = false;
-        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        // The end is noticed within a quarter second; the status line is printed every 5 s.
+        let mut ticker = tokio::time::interval(Duration::from_millis(250));
+        let mut ticks: u64 = 0;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         loop {
@@ -267,6 +269,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                     break;
                 }
                 _ = ticker.tick() => {
+                    let status_due = ticks % 20 == 0;
+                    ticks += 1;
                     if live.is_finished() {
                         eprintln!("the exercise stopped");
                         break;
@@ -282,7 +286,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                             }
                             eprintln!("still serving the final state; Ctrl-C to stop");
                         }
-                    } else {
+                    } else if status_due {
                         eprintln!(
                             "sim {:>7} s of {} · pace {} · {}lag at most {:.0} s",
                             c.sim_time_s,
