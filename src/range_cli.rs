@@ -269,7 +269,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                     break;
                 }
                 _ = ticker.tick() => {
-                    let status_due = ticks % 20 == 0;
+                    let status_due = ticks.is_multiple_of(20);
                     ticks += 1;
                     if live.is_finished() {
                         eprintln!("the exercise stopped");
