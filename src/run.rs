@@ -106,7 +106,7 @@ impl Stepper {
         campaign.prepare(&mut sim).context("preparing the attacks")?;
         let detection = scenario
             .detection()
-            .map_err(|(field, message)| anyhow::anyhow!("{field}: {message}"))?;
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
         let work = planned.as_ref().map(|p| p.work.clone()).unwrap_or_default();
         let defender = detection.map(|d| Defender::new(d, &sim, &work));
         Ok(Stepper {

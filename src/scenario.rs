@@ -13,6 +13,7 @@
 
 use amirange_attackers::{AttackError, AttackSpec, Campaign, Context};
 use amirange_sim::config::{INTERVAL, SimConfig};
+use amirange_sim::field::FieldError;
 use amirange_sim::hes::AccountSpec;
 use amirange_sim::model::{ClassConsumption, CustomerClass};
 use amirange_sim::operations::OperationsConfig;
@@ -790,10 +791,10 @@ impl Scenario {
 
     /// Applies defense preset `name` (see [`amirange_defenses::presets`]): crypto posture,
     /// people's MFA, the command policy, detection and response, replacing the scenario's own.
-    pub fn apply_preset(&mut self, name: &str) -> Result<(), (String, String)> {
+    pub fn apply_preset(&mut self, name: &str) -> Result<(), FieldError> {
         let p = amirange_defenses::presets::preset(name).ok_or_else(|| {
-            (
-                "defenses.preset".to_owned(),
+            FieldError::new(
+                "defenses.preset",
                 format!(
                     "unknown preset {name:?}: one of {}",
                     amirange_defenses::presets::NAMES.join(", ")
@@ -819,7 +820,7 @@ impl Scenario {
     }
 
     /// Detection and response, checked; `None` when no detector, IDS rule or playbook is on.
-    pub fn detection(&self) -> Result<Option<amirange_defenses::Detection>, (String, String)> {
+    pub fn detection(&self) -> Result<Option<amirange_defenses::Detection>, FieldError> {
         detection(&self.detection, &self.sim)
     }
 }
@@ -828,14 +829,14 @@ impl Scenario {
 fn detection(
     spec: &amirange_defenses::DetectionSpec,
     sim: &SimConfig,
-) -> Result<Option<amirange_defenses::Detection>, (String, String)> {
+) -> Result<Option<amirange_defenses::Detection>, FieldError> {
     if spec.detectors.is_empty() && spec.ids_rules.is_empty() && spec.playbooks.is_empty() {
         return Ok(None);
     }
     let accounts: Vec<String> = sim.hes.accounts.iter().map(|a| a.name.clone()).collect();
     spec.check(&accounts)
         .map(Some)
-        .map_err(|e| (format!("defenses.{}", e.field), e.message))
+        .map_err(|e| FieldError::new(format!("defenses.{}", e.field), e.message))
 }
 
 /// Command-line values that replace the scenario's own.
@@ -964,7 +965,7 @@ pub fn load_raw(
             _ => blame(path, reason, &overridden),
         }
     })?;
-    validate(raw, topology, origin).map_err(|(path, message)| blame(path, message, &overridden))
+    validate(raw, topology, origin).map_err(|e| blame(e.field, e.message, &overridden))
 }
 
 /// Parses a topology file's text (for `amirange topo`), with `meters` replacing its meter
@@ -1007,14 +1008,14 @@ fn parse_ron<T: serde::de::DeserializeOwned>(file: &str, source: &str) -> Result
     amirange_files::parse_ron(file, source, options)
 }
 
-type Invalid = (String, String);
+type Invalid = FieldError;
 
 fn invalid<T>(path: &str, message: impl Into<String>) -> Result<T, Invalid> {
-    Err((path.to_owned(), message.into()))
+    Err(FieldError::new(path.to_owned(), message))
 }
 
 fn duration_field(path: &str, text: &str) -> Result<SimDuration, Invalid> {
-    SimDuration::parse(text).map_err(|e| (path.to_owned(), e.to_string()))
+    SimDuration::parse(text).map_err(|e| FieldError::new(path, e.to_string()))
 }
 
 /// A duration that must be a whole number of 15-minute intervals, as a count of intervals.
@@ -1065,12 +1066,8 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
             "use letters, digits, '-' and '_' only (it names the result folder)",
         );
     }
-    let start = CivilDateTime::parse(&raw.start).ok_or_else(|| {
-        (
-            "start".to_owned(),
-            format!("expected YYYY-MM-DDTHH:MM[:SS], got {:?}", raw.start),
-        )
-    })?;
+    let start = CivilDateTime::parse(&raw.start)
+        .ok_or_else(|| FieldError::new("start", format!("expected YYYY-MM-DDTHH:MM[:SS], got {:?}", raw.start)))?;
     let duration = duration_field("duration", &raw.duration)?;
     if duration == SimDuration::ZERO {
         return invalid("duration", "must be longer than zero");
@@ -1107,7 +1104,7 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
     }
     for text in &raw.holidays {
         let date = CivilDate::parse(text)
-            .ok_or_else(|| ("holidays".to_owned(), format!("expected YYYY-MM-DD, got {text:?}")))?;
+            .ok_or_else(|| FieldError::new("holidays", format!("expected YYYY-MM-DD, got {text:?}")))?;
         sim.holidays.push(date);
     }
     control_plane(&mut sim, raw.hes, raw.security, raw.mdm, raw.cold_load)?;
@@ -1189,7 +1186,8 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         )?;
     }
     // Ranges are the engine's to define; name the field as the scenario file spells it.
-    sim.check().map_err(|e| (scenario_path(&e.field), e.reason))?;
+    sim.check()
+        .map_err(|e| FieldError::new(scenario_path(&e.field), e.reason))?;
     let operations = match (raw.operations.unwrap_or(RawOperations::Off), raw.operation_rates) {
         (RawOperations::Off, Some(_)) => {
             return invalid(
@@ -1200,7 +1198,7 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         (RawOperations::Off, None) => None,
         (RawOperations::Typical, rates) => {
             let ops = operation_rates(rates.unwrap_or_default())?;
-            ops.check().map_err(|(f, r)| (format!("operation_rates.{f}"), r))?;
+            ops.check().map_err(|e| e.inside("operation_rates"))?;
             Some(ops)
         }
     };
@@ -1221,7 +1219,10 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
     scenario.detection()?;
     if let Some(name) = preset {
         scenario.apply_preset(&name)?;
-        scenario.sim.check().map_err(|e| (scenario_path(&e.field), e.reason))?;
+        scenario
+            .sim
+            .check()
+            .map_err(|e| FieldError::new(scenario_path(&e.field), e.reason))?;
     }
     scenario.campaign().map_err(|e| attack_path(&e))?;
     Ok(scenario)
@@ -1230,7 +1231,7 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
 /// An attack error found while preparing the run (a target that the generated network does not
 /// have), located in the scenario file it came from.
 pub fn attack_error(file: &str, source: &str, e: &AttackError) -> ScenarioError {
-    let (field, message) = attack_path(e);
+    let FieldError { field, message } = attack_path(e);
     field_error(file, source, field, message, None)
 }
 
@@ -1241,7 +1242,7 @@ pub fn attack_path(e: &AttackError) -> Invalid {
     } else {
         format!("attacks[{}].{}", e.index, e.field)
     };
-    (field, format!("attack {:?}: {}", e.id, e.message))
+    FieldError::new(field, format!("attack {:?}: {}", e.id, e.message))
 }
 
 /// Replaces `value` with the parsed duration at `path` when the file gives one.

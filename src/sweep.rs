@@ -638,8 +638,9 @@ pub fn prepare_source(plan_path: &Path, text: &str) -> Result<Prepared> {
             let mut s = scenario::load_raw(&scenario_label, &source, raw, &overrides)
                 .map_err(|e| anyhow!("grid point {p} ({}): {}", describe(&plan, values), blame_plan(e)))?;
             if let Some(preset) = &plan.preset {
-                s.apply_preset(preset)
-                    .map_err(|(f, m)| amirange_files::field_error(&label, text, "preset", format!("{f}: {m}")))?;
+                s.apply_preset(preset).map_err(|e| {
+                    amirange_files::field_error(&label, text, "preset", format!("{}: {}", e.field, e.message))
+                })?;
             }
             scenarios.push(s);
         }

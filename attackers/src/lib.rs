@@ -225,35 +225,7 @@ pub struct Context {
     pub accounts: Vec<AccountSpec>,
 }
 
-/// A field inside one attack that is wrong: its path inside the attack (e.g.
-/// `"access.success"`, or empty for the attack as a whole) and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("field `{field}`: {message}")]
-pub struct FieldError {
-    /// The field's path inside the attack.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl FieldError {
-    /// The error of `field`: `message`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-
-    /// The same error, its field now inside `parent` (`access.at` inside `delivery` is
-    /// `delivery.access.at`).
-    pub fn inside(self, parent: &str) -> FieldError {
-        FieldError {
-            field: format!("{parent}.{}", self.field),
-            message: self.message,
-        }
-    }
-}
+pub use amirange_sim::field::FieldError;
 
 /// A field of one attack that is wrong: its path inside the attack (e.g. `"access.success"`)
 /// and why.

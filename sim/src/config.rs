@@ -2,6 +2,7 @@
 //! the `amirange` crate; by the time a [`SimConfig`] exists every value is in range, which
 //! [`SimConfig::check`] asserts once more for callers that build one by hand.
 
+use crate::field::FieldError;
 use bevy_ecs::prelude::Resource;
 use serde::Serialize;
 
@@ -166,10 +167,10 @@ impl SimConfig {
                 return fail(path("max_shift_slots"), "must be 0m to 2h in steps of 15m".into());
             }
         }
-        let prefixed = |section: &str, r: Result<(), (String, String)>| {
-            r.map_err(|(field, reason)| ConfigError {
-                field: format!("{section}.{field}"),
-                reason,
+        let prefixed = |section: &str, r: Result<(), FieldError>| {
+            r.map_err(|e| ConfigError {
+                field: format!("{section}.{}", e.field),
+                reason: e.message,
             })
         };
         prefixed("hes", self.hes.check())?;

@@ -29,6 +29,7 @@
 //! disturbance. Steps are gathered over one second and the model advances in steps of
 //! [`DT_S`] seconds.
 
+use crate::field::FieldError;
 use serde::Serialize;
 
 use crate::time::{SimDuration, SimTime};
@@ -126,17 +127,20 @@ impl FrequencyConfig {
     }
 
     /// Checks every value; field paths are relative to the frequency section.
-    pub fn check(&self) -> Result<(), (String, String)> {
+    pub fn check(&self) -> Result<(), FieldError> {
         let positive = |field: &str, v: f64, max: f64| {
             if v.is_finite() && v > 0.0 && v <= max {
                 Ok(())
             } else {
-                Err((field.to_owned(), format!("must be above 0 and at most {max}, not {v}")))
+                Err(FieldError::new(
+                    field.to_owned(),
+                    format!("must be above 0 and at most {max}, not {v}"),
+                ))
             }
         };
         if !(self.nominal_hz == 50.0 || self.nominal_hz == 60.0) {
-            return Err((
-                "nominal_hz".into(),
+            return Err(FieldError::new(
+                "nominal_hz",
                 format!("must be 50 or 60, not {}", self.nominal_hz),
             ));
         }
@@ -148,7 +152,10 @@ impl FrequencyConfig {
             if v >= min {
                 Ok(())
             } else {
-                Err((field.to_owned(), format!("must be at least {min}, not {v}")))
+                Err(FieldError::new(
+                    field.to_owned(),
+                    format!("must be at least {min}, not {v}"),
+                ))
             }
         };
         positive("inertia_s", self.inertia_s, 30.0)?;
@@ -156,8 +163,8 @@ impl FrequencyConfig {
         positive("droop", self.droop, 0.5)?;
         at_least("droop", self.droop, 0.01)?;
         if !(self.damping.is_finite() && (0.0..=10.0).contains(&self.damping)) {
-            return Err((
-                "damping".into(),
+            return Err(FieldError::new(
+                "damping",
                 format!("must be between 0 and 10, not {}", self.damping),
             ));
         }
@@ -166,14 +173,17 @@ impl FrequencyConfig {
         positive("agc_s", self.agc_s, 3600.0)?;
         at_least("agc_s", self.agc_s, 10.0)?;
         if self.ufls.len() > 32 {
-            return Err(("ufls".into(), format!("at most 32 stages, not {}", self.ufls.len())));
+            return Err(FieldError::new(
+                "ufls",
+                format!("at most 32 stages, not {}", self.ufls.len()),
+            ));
         }
         let mut total = 0.0;
         let mut last = f64::INFINITY;
         for (i, s) in self.ufls.iter().enumerate() {
             let field = |f: &str| format!("ufls[{i}].{f}");
             if !(s.below_hz.is_finite() && s.below_hz < self.nominal_hz && s.below_hz > self.nominal_hz - 3.0) {
-                return Err((
+                return Err(FieldError::new(
                     field("below_hz"),
                     format!(
                         "must lie below {} Hz and above {} Hz (within 3 Hz of nominal), not {}",
@@ -184,14 +194,14 @@ impl FrequencyConfig {
                 ));
             }
             if s.below_hz >= last {
-                return Err((
+                return Err(FieldError::new(
                     field("below_hz"),
-                    "stages must be listed with falling thresholds".into(),
+                    "stages must be listed with falling thresholds",
                 ));
             }
             last = s.below_hz;
             if !(s.shed_share.is_finite() && s.shed_share > 0.0 && s.shed_share <= 1.0) {
-                return Err((
+                return Err(FieldError::new(
                     field("shed_share"),
                     format!("must be above 0 and at most 1, not {}", s.shed_share),
                 ));
@@ -199,19 +209,19 @@ impl FrequencyConfig {
             total += s.shed_share;
         }
         if total > 1.0 + 1e-9 {
-            return Err((
-                "ufls".into(),
+            return Err(FieldError::new(
+                "ufls",
                 format!("the stages shed {total} of the load in all; at most 1"),
             ));
         }
         if self.ufls_delay > SimDuration::from_secs(60) {
-            return Err(("ufls_delay".into(), "at most 60s".into()));
+            return Err(FieldError::new("ufls_delay", "at most 60s"));
         }
         if self.ufls_restore > SimDuration::from_days(1) || self.ufls_restore < SimDuration::from_secs(60) {
-            return Err(("ufls_restore".into(), "must be between 1m and 1d".into()));
+            return Err(FieldError::new("ufls_restore", "must be between 1m and 1d"));
         }
         if self.ufls_restore_spacing > SimDuration::from_hours(1) {
-            return Err(("ufls_restore_spacing".into(), "at most 1h".into()));
+            return Err(FieldError::new("ufls_restore_spacing", "at most 1h"));
         }
         Ok(())
     }
@@ -609,12 +619,12 @@ mod tests {
     fn bad_parameters_name_their_field() {
         let mut c = FrequencyConfig::typical();
         c.ufls[2].below_hz = 48.9;
-        assert_eq!(c.check().expect_err("out of range").0, "ufls[2].below_hz");
+        assert_eq!(c.check().expect_err("out of range").field, "ufls[2].below_hz");
         let c = FrequencyConfig {
             droop: 0.0,
             ..FrequencyConfig::typical()
         };
-        assert_eq!(c.check().expect_err("out of range").0, "droop");
+        assert_eq!(c.check().expect_err("out of range").field, "droop");
         assert!(FrequencyConfig::typical().check().is_ok());
     }
 }

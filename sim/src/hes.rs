@@ -15,6 +15,7 @@
 //! moved someone to issue it (a legitimate operation, or an attack) is ground truth the HES does
 //! not see; it is kept beside the audit record for the measures.
 
+use crate::field::FieldError;
 use bevy_ecs::prelude::Resource;
 use serde::Serialize;
 
@@ -402,8 +403,8 @@ impl HesConfig {
     }
 
     /// Checks every value; field paths are relative to the HES section.
-    pub fn check(&self) -> Result<(), (String, String)> {
-        let fail = |f: &str, r: String| Err((f.to_owned(), r));
+    pub fn check(&self) -> Result<(), FieldError> {
+        let fail = |f: &str, r: String| Err(FieldError::new(f.to_owned(), r));
         if self.accounts.is_empty() {
             return fail("accounts", "at least one account is needed".into());
         }
@@ -447,7 +448,7 @@ impl HesConfig {
         if !(1..=20).contains(&self.connect_tries) {
             return fail("connect_tries", format!("must be 1 to 20, not {}", self.connect_tries));
         }
-        self.policy.check().map_err(|(f, r)| (format!("policy.{f}"), r))?;
+        self.policy.check().map_err(|e| e.inside("policy"))?;
         if !(1..=100_000_000).contains(&self.queue_limit) {
             return fail(
                 "queue_limit",

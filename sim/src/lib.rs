@@ -48,6 +48,7 @@ pub mod drive;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;
+pub mod field;
 pub mod frequency;
 pub mod grid;
 pub mod hes;

@@ -5,6 +5,7 @@
 //! Validation, estimation and editing run in the data plane (`dataplane::ingest_delivery`);
 //! this module holds the MDM's configuration and the records it produces.
 
+use crate::field::FieldError;
 use serde::Serialize;
 
 use crate::model::Cause;
@@ -41,10 +42,10 @@ impl MdmConfig {
     }
 
     /// Checks every value; field paths are relative to the MDM section.
-    pub fn check(&self) -> Result<(), (String, String)> {
+    pub fn check(&self) -> Result<(), FieldError> {
         if self.peak_from_hour >= self.peak_to_hour || self.peak_to_hour > 24 {
-            return Err((
-                "peak_hours".into(),
+            return Err(FieldError::new(
+                "peak_hours",
                 format!(
                     "must be a range of hours within 0..24, not {}..{}",
                     self.peak_from_hour, self.peak_to_hour
@@ -56,11 +57,11 @@ impl MdmConfig {
             ("last_gasp_success", self.last_gasp_success),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err((f.into(), format!("must be between 0 and 1, not {v}")));
+                return Err(FieldError::new(f, format!("must be between 0 and 1, not {v}")));
             }
         }
         if !(1..=16).contains(&self.silent_cycles) {
-            return Err(("silent_cycles".into(), "must be 1 to 16".into()));
+            return Err(FieldError::new("silent_cycles", "must be 1 to 16"));
         }
         Ok(())
     }

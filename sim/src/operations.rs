@@ -16,6 +16,7 @@
 //! Every draw comes from a stream keyed by (operation, day or entity), so changing one rate does
 //! not move the others' draws.
 
+use crate::field::FieldError;
 use std::collections::BTreeMap;
 
 use rand_distr::{Distribution, Poisson};
@@ -130,8 +131,8 @@ impl OperationsConfig {
     }
 
     /// Checks every value; field paths are those of the scenario's `operations` section.
-    pub fn check(&self) -> Result<(), (String, String)> {
-        let fail = |f: &str, r: String| Err((f.to_owned(), r));
+    pub fn check(&self) -> Result<(), FieldError> {
+        let fail = |f: &str, r: String| Err(FieldError::new(f.to_owned(), r));
         let range = |f: &str, v: f64, max: f64| {
             if v.is_finite() && (0.0..=max).contains(&v) {
                 Ok(())
@@ -260,8 +261,8 @@ pub struct WorkOrder {
 #[non_exhaustive]
 pub enum PlanError {
     /// A value is out of range.
-    #[error("operations.{0}: {1}")]
-    Invalid(String, String),
+    #[error("operations.{}: {}", .0.field, .0.message)]
+    Invalid(FieldError),
     /// The engine refused an input (the simulation was already stepped past it).
     #[error("scheduling operations: {0}")]
     Schedule(#[from] crate::engine::SimError),
@@ -708,7 +709,7 @@ fn work_orders(inputs: &[(SimTime, Input)]) -> Vec<WorkOrder> {
 /// Draws the run's legitimate operations from the seed and schedules them on `sim` (at its
 /// present time, before it has been stepped). Returns what was scheduled.
 pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanError> {
-    ops.check().map_err(|(f, r)| PlanError::Invalid(f, r))?;
+    ops.check().map_err(PlanError::Invalid)?;
     let account = |sim: &Sim, role: Role| -> Result<Credential, PlanError> {
         let hes = sim.hes();
         let a = hes

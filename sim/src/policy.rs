@@ -13,6 +13,7 @@
 //! hardware security module officers; one issued from inside the HES by itself does not, and a
 //! meter that verifies the signature refuses it.
 
+use crate::field::FieldError;
 use serde::Serialize;
 
 use crate::time::SimDuration;
@@ -49,28 +50,28 @@ pub struct CommandPolicy {
 
 impl CommandPolicy {
     /// Checks every value; field paths are relative to the policy.
-    pub fn check(&self) -> Result<(), (String, String)> {
+    pub fn check(&self) -> Result<(), FieldError> {
         for (field, limit) in [
             ("disconnect_limit_per_account", self.disconnect_limit_per_account),
             ("disconnect_limit_global", self.disconnect_limit_global),
         ] {
             if let Some(l) = limit {
                 if l.meters == 0 {
-                    return Err((format!("{field}.meters"), "at least 1".into()));
+                    return Err(FieldError::new(format!("{field}.meters"), "at least 1"));
                 }
                 if l.per < SimDuration::from_secs(1) || l.per > SimDuration::from_days(30) {
-                    return Err((format!("{field}.per"), "must be between 1s and 30d".into()));
+                    return Err(FieldError::new(format!("{field}.per"), "must be between 1s and 30d"));
                 }
             }
         }
         if self.approval_latency > SimDuration::from_days(1) {
-            return Err(("approval_latency".into(), "at most 1d".into()));
+            return Err(FieldError::new("approval_latency", "at most 1d"));
         }
         if let Some((from, to)) = self.disconnect_hours
             && !(from < to && to <= 24)
         {
-            return Err((
-                "disconnect_hours".into(),
+            return Err(FieldError::new(
+                "disconnect_hours",
                 format!("must be (from, to) with from < to <= 24, not ({from}, {to})"),
             ));
         }

@@ -5,6 +5,7 @@
 //! The state lives in one resource of per-meter arrays ([`Fleet`]), because only the control
 //! plane touches it, one meter at a time; the data plane never reads it.
 
+use crate::field::FieldError;
 use bevy_ecs::prelude::Resource;
 use serde::Serialize;
 
@@ -140,32 +141,32 @@ impl SecurityConfig {
     }
 
     /// Checks every value; field paths are relative to the security section.
-    pub fn check(&self) -> Result<(), (String, String)> {
+    pub fn check(&self) -> Result<(), FieldError> {
         if let KeyModel::SharedGroup { size } = self.keys
             && size < 2
         {
-            return Err((
-                "keys.size".into(),
+            return Err(FieldError::new(
+                "keys.size",
                 format!("a shared key group needs at least 2 meters, not {size}"),
             ));
         }
         if !(0.0..=1.0).contains(&self.legacy_share) {
-            return Err((
-                "legacy_share".into(),
+            return Err(FieldError::new(
+                "legacy_share",
                 format!("must be between 0 and 1, not {}", self.legacy_share),
             ));
         }
         if self.installed.bytes == 0 {
-            return Err(("firmware.image_kb".into(), "must be more than zero".into()));
+            return Err(FieldError::new("firmware.image_kb", "must be more than zero"));
         }
         if self.relay_delay > SimDuration::from_hours(1) {
-            return Err(("relay_delay".into(), "at most 1h".into()));
+            return Err(FieldError::new("relay_delay", "at most 1h"));
         }
         if self.random_delay_max > SimDuration::from_days(1) {
-            return Err(("random_delay_max".into(), "at most 1d".into()));
+            return Err(FieldError::new("random_delay_max", "at most 1d"));
         }
         if self.firmware_activation > SimDuration::from_hours(6) {
-            return Err(("firmware_activation".into(), "at most 6h".into()));
+            return Err(FieldError::new("firmware_activation", "at most 6h"));
         }
         Ok(())
     }

@@ -77,7 +77,7 @@ pub(crate) fn cmd_matrix(
             let mut scenario = base.clone();
             scenario
                 .apply_preset(preset)
-                .map_err(|(f, m)| anyhow::anyhow!("{label}: {f}: {m}"))?;
+                .map_err(|e| anyhow::anyhow!("{label}: {}: {}", e.field, e.message))?;
             done += 1;
             if std::io::stderr().is_terminal() {
                 eprint!("\r[{done}/{total}] {name} / {preset}{:30}", "");

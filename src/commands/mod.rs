@@ -43,7 +43,7 @@ impl CommonArgs {
         if let Some(name) = &self.preset {
             scenario
                 .apply_preset(name)
-                .map_err(|(_, message)| anyhow::anyhow!("--preset: {message}"))?;
+                .map_err(|e| anyhow::anyhow!("--preset: {}", e.message))?;
         }
         Ok((scenario, label, source))
     }
