@@ -373,3 +373,138 @@ impl Chain {
         Ok(taken.map(|credential| credential.then_some(self.start.max(now))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{context, sim};
+
+    fn phishing(account: &str, success: f64, mfa_bypass: f64, at: Option<&str>) -> Access {
+        Access::Phishing {
+            account: account.into(),
+            success,
+            mfa_bypass,
+            at: at.map(str::to_owned),
+        }
+    }
+
+    fn hours(h: u64) -> SimTime {
+        SimTime(SimDuration::from_hours(h).as_micros())
+    }
+
+    #[test]
+    fn access_names_an_unknown_account_odd_odds_and_a_bad_time() {
+        let field = |access: &Access| check(access, &context()).map(|_| ()).map_err(|e| e.field);
+        let e = check(&phishing("mallory", 0.5, 0.0, None), &context()).expect_err("unknown account");
+        assert_eq!(e.field, "access.account");
+        assert_eq!(
+            e.message,
+            "unknown HES account \"mallory\"; accounts: ops-alice, sup-bob, admin-carol, cis-integration"
+        );
+        assert_eq!(
+            field(&phishing("ops-alice", 1.5, 0.0, None)),
+            Err("access.success".into())
+        );
+        assert_eq!(
+            field(&phishing("ops-alice", 0.5, -0.1, None)),
+            Err("access.mfa_bypass".into())
+        );
+        assert_eq!(
+            field(&phishing("ops-alice", 0.5, 0.0, Some("9d 00:00"))),
+            Err("access.at".into())
+        );
+        let exploit = Access::HesExploit {
+            success: f64::NAN,
+            at: None,
+        };
+        assert_eq!(field(&exploit), Err("access.success".into()));
+        assert_eq!(field(&Access::VendorRelease), Ok(()));
+        let e = check_requests(&Access::VendorRelease, &context(), "commands").expect_err("no commands");
+        assert_eq!(e.field, "access");
+    }
+
+    #[test]
+    fn the_step_comes_an_hour_early_unless_it_is_an_insider_or_written() {
+        let sim = sim(1);
+        let plan = |access: Access| check(&access, &context()).expect("valid");
+        assert_eq!(
+            plan(phishing("ops-alice", 0.5, 0.0, None)).time(&sim, hours(3)),
+            hours(2)
+        );
+        let insider = Access::Insider {
+            account: "ops-alice".into(),
+        };
+        assert_eq!(plan(insider).time(&sim, hours(3)), hours(3));
+        // A written time counts, but never after the attack it leads to.
+        assert_eq!(
+            plan(phishing("ops-alice", 0.5, 0.0, Some("1h"))).time(&sim, hours(3)),
+            hours(1)
+        );
+        assert_eq!(
+            plan(phishing("ops-alice", 0.5, 0.0, Some("5h"))).time(&sim, hours(3)),
+            hours(3)
+        );
+    }
+
+    #[test]
+    fn a_phish_without_the_second_factor_yields_a_password_only_and_records_it() {
+        let mut sim = sim(1);
+        let plan = check(&phishing("ops-alice", 1.0, 0.0, None), &context()).expect("valid");
+        let held = plan.take(&mut sim, 0, "phish", hours(1)).expect("takes");
+        // ops-alice has MFA, and the bypass never works: the password alone.
+        let full = sim.credential("ops-alice").expect("typical account");
+        assert!(full.second_factor);
+        let password_only = Credential {
+            second_factor: false,
+            ..full
+        };
+        assert_eq!(held, Held::Credential(password_only));
+        let truth = &sim.records().truth;
+        assert_eq!(truth.len(), 1);
+        assert_eq!(
+            (truth[0].source.as_str(), truth[0].kind.as_str()),
+            ("phish", "phishing")
+        );
+        assert_eq!(
+            truth[0].detail,
+            "phishing ops-alice yielded the password but not the second factor (T0865)"
+        );
+        let failed = check(&phishing("ops-alice", 0.0, 0.0, None), &context()).expect("valid");
+        assert_eq!(
+            failed.take(&mut sim, 0, "phish", hours(1)).expect("takes"),
+            Held::Nothing("the phishing of ops-alice did not yield a password (success probability 0)".into())
+        );
+    }
+
+    #[test]
+    fn a_chain_takes_its_step_once_then_starts_only_with_a_credential() {
+        let mut sim = sim(1);
+        let exploit = |success: f64| {
+            let plan = check(&Access::HesExploit { success, at: None }, &context()).expect("valid");
+            Chain::new(plan, When::At(hours(2)))
+        };
+        let mut foothold = exploit(1.0);
+        assert_eq!(foothold.prepare(&sim), hours(1), "the exploit comes an hour early");
+        sim.step_until(hours(1)).expect("runs");
+        assert_eq!(
+            foothold.take_access(&mut sim, 0, "x").expect("takes"),
+            Some(Some(hours(2)))
+        );
+        assert_eq!(foothold.held, Some(Held::Credential(Credential::hes_process())));
+        assert_eq!(
+            foothold.take_access(&mut sim, 0, "x").expect("takes"),
+            None,
+            "taken once"
+        );
+        sim.step_until(hours(2)).expect("runs");
+        assert_eq!(
+            sim.hes().foothold,
+            Some(0),
+            "the exploit left code running inside the HES"
+        );
+        let mut missed = exploit(0.0);
+        missed.prepare(&sim);
+        assert_eq!(missed.take_access(&mut sim, 1, "y").expect("takes"), Some(None));
+        assert!(matches!(missed.held, Some(Held::Nothing(_))));
+    }
+}
