@@ -173,3 +173,66 @@ impl Attack for Downgrade {
             .with_control(downgraded.len() as u64, !downgraded.is_empty())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, run, run_in, sim_with};
+
+    /// A downgrade at 01:00 from the collector's spot; the test world's meters stand 1 m apart
+    /// on a line from it, so a radius of 4.5 m reaches meters 0 to 4.
+    fn spec(center: Place, radius_m: f32) -> AttackSpec {
+        AttackSpec::ProtocolDowngrade(Spec {
+            header: crate::testing::header("dg", "0d 01:00"),
+            center,
+            radius_m,
+        })
+    }
+
+    #[test]
+    fn a_downgrade_refuses_a_peak_and_a_reach_out_of_range() {
+        let field = |spec: AttackSpec| check(&spec).map_err(|e| e.field);
+        assert_eq!(field(spec(Place::Point(0.0, 0.0), 0.0)), Err("radius_m".into()));
+        assert_eq!(field(spec(Place::Point(0.0, 0.0), 200_000.0)), Err("radius_m".into()));
+        let at_peak = AttackSpec::ProtocolDowngrade(Spec {
+            header: crate::testing::header("dg", "0d peak"),
+            center: Place::Point(0.0, 0.0),
+            radius_m: 10.0,
+        });
+        assert_eq!(field(at_peak), Err("at".into()));
+        assert_eq!(field(spec(Place::Meter(3), 10.0)), Ok(()));
+    }
+
+    #[test]
+    fn meters_that_accept_no_legacy_level_refuse_and_the_downgrade_fails() {
+        // The typical fleet accepts no legacy level.
+        let (sim, report) = run(spec(Place::Point(0.0, 0.0), 4.5), 10);
+        assert!(!report.succeeded);
+        assert_eq!(report.meters_targeted, 5);
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("all 5 meters in range that answered refused the legacy security level")
+        );
+        assert_eq!((report.meters_compromised, report.still_active), (0, false));
+        assert!(sim.fleet().downgraded_by.iter().all(|&code| code == 0));
+        let refused = sim.records().truth.iter().find(|t| t.kind == "downgrade-refused");
+        assert_eq!(refused.map(|t| t.meters.clone()), Some(vec![0, 1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn legacy_meters_in_range_fall_back_and_stay_downgraded() {
+        let legacy_fleet = sim_with(10, |config| config.security.legacy_share = 1.0);
+        let (sim, report) = run_in(spec(Place::Point(0.0, 0.0), 4.5), legacy_fleet);
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!(
+            report.summary,
+            "downgraded 5 of 5 radio meters in range to the legacy security level; 0 refused"
+        );
+        assert_eq!((report.meters_compromised, report.still_active), (5, true));
+        // Attack 0 downgrades under code 1; meters out of reach keep their security level.
+        assert_eq!(sim.fleet().downgraded_by, [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
+        let kinds: Vec<&str> = sim.records().truth.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["downgrade-offer", "downgraded"]);
+    }
+}

@@ -262,3 +262,108 @@ impl Attack for Replay {
         Outcome::new(self.replay_at, self.captured.len() as u64, outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run, run_in, sim_with};
+    use amirange_sim::hes::CommandRequest;
+    use amirange_sim::time::SimDuration;
+
+    /// A radio at the collector's spot that hears every test meter from 00:15 to 01:00 and
+    /// replays at 02:00.
+    fn spec(capture_until: &str, replay_at: &str) -> Spec {
+        Spec {
+            header: header("replay", "0d 00:15"),
+            capture_until: capture_until.into(),
+            replay_at: replay_at.into(),
+            center: Place::Point(0.0, 0.0),
+            radius_m: 500.0,
+            captures: Captures::Disconnects,
+        }
+    }
+
+    /// The replay of [`spec`], as a scenario lists it.
+    fn attack(capture_until: &str, replay_at: &str) -> AttackSpec {
+        AttackSpec::Replay(spec(capture_until, replay_at))
+    }
+
+    /// A world of 10 meters whose utility disconnects meters 0 to 4 at 00:30 (non-payment) and
+    /// connects them again at 01:30, with frame counters checked or not.
+    fn world(frame_counters: bool) -> Sim {
+        let mut sim = sim_with(10, |config| config.security.frame_counters = frame_counters);
+        let minutes = |m: u64| SimTime(SimDuration::from_minutes(m).as_micros());
+        for (at, kind) in [(30, CommandKind::Disconnect), (90, CommandKind::Connect)] {
+            let credential = sim.credential("ops-alice").expect("a typical account");
+            let request = CommandRequest {
+                credential,
+                kind,
+                meters: vec![0, 1, 2, 3, 4],
+                cause: Cause::Operation,
+                purpose: "non-payment".into(),
+                approver: None,
+            };
+            sim.schedule(minutes(at), Input::Command(request)).expect("schedules");
+        }
+        sim
+    }
+
+    #[test]
+    fn a_replay_refuses_a_window_out_of_order() {
+        let field = |spec: Spec| check(&AttackSpec::Replay(spec)).map_err(|e| e.field);
+        assert_eq!(field(spec("0d 00:15", "0d 02:00")), Err("capture_until".into()));
+        assert_eq!(field(spec("0d 01:00", "0d 00:45")), Err("replay_at".into()));
+        assert_eq!(field(spec("0d peak", "0d 02:00")), Err("capture_until".into()));
+        let mut deaf = spec("0d 01:00", "0d 02:00");
+        deaf.radius_m = -1.0;
+        assert_eq!(field(deaf), Err("radius_m".into()));
+        assert_eq!(field(spec("0d 01:00", "0d 01:00")), Ok(()));
+    }
+
+    #[test]
+    fn meters_that_check_frame_counters_refuse_the_replayed_disconnects() {
+        let (sim, report) = run_in(attack("0d 01:00", "0d 02:00"), world(true));
+        assert!(!report.succeeded);
+        assert_eq!(report.meters_targeted, 5);
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("all 5 replayed frames were refused: their frame counters were stale")
+        );
+        let kinds: Vec<&str> = sim.records().truth.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["capture", "replay", "replay-refused"]);
+        let last = sim.records().intervals.last().expect("intervals");
+        assert_eq!(
+            last.customers_connected, 10,
+            "the reconnected customers keep their supply"
+        );
+    }
+
+    #[test]
+    fn without_frame_counters_replayed_disconnects_cut_reconnected_customers_off_again() {
+        let (sim, report) = run_in(attack("0d 01:00", "0d 02:00"), world(false));
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!(
+            report.summary,
+            "replayed 5 captured frames; 5 meters acted on them, 0 refused them (stale counters)"
+        );
+        let accepted = sim.records().truth.iter().find(|t| t.kind == "replay-accepted");
+        assert_eq!(accepted.map(|t| t.meters.clone()), Some(vec![0, 1, 2, 3, 4]));
+        let last = sim.records().intervals.last().expect("intervals");
+        assert_eq!(last.customers_connected, 5);
+    }
+
+    #[test]
+    fn a_replay_that_hears_no_command_says_so() {
+        let (sim, report) = run(attack("0d 01:00", "0d 02:00"), 10);
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("no matching command was heard within 500 m")
+        );
+        let capture = sim.records().truth.iter().find(|t| t.kind == "capture");
+        assert_eq!(
+            capture.map(|t| t.detail.as_str()),
+            Some("0 disconnect frames captured within 500 m (T0887)")
+        );
+    }
+}

@@ -262,3 +262,68 @@ impl Attack for RogueConcentrator {
             .with_control(attached as u64, attached > 0 && self.until.is_none())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run, run_in, sim_with};
+
+    /// A rogue concentrator at 01:00 at the collector's spot; the test world's meters stand 1 m
+    /// apart on a line from it, so a radius of 4.5 m reaches meters 0 to 4.
+    fn spec(action: Action, until: Option<&str>) -> AttackSpec {
+        AttackSpec::RogueConcentrator(Spec {
+            header: header("rogue", "0d 01:00"),
+            until: until.map(str::to_owned),
+            center: Place::Point(0.0, 0.0),
+            radius_m: 4.5,
+            action,
+        })
+    }
+
+    #[test]
+    fn a_rogue_concentrator_refuses_empty_delays_truthful_alterations_and_early_ends() {
+        let field = |spec: AttackSpec| check(&spec).map_err(|e| e.field);
+        assert_eq!(field(spec(Action::Delay("0s".into()), None)), Err("action".into()));
+        assert_eq!(field(spec(Action::Delay("soon".into()), None)), Err("action".into()));
+        assert_eq!(field(spec(Action::Alter(1.0), None)), Err("action".into()));
+        assert_eq!(field(spec(Action::Alter(-0.5), None)), Err("action".into()));
+        assert_eq!(field(spec(Action::Drop, Some("0d 00:30"))), Err("until".into()));
+        assert_eq!(field(spec(Action::Alter(0.5), Some("0d 02:00"))), Ok(()));
+    }
+
+    #[test]
+    fn meters_that_authenticate_the_network_refuse_to_attach() {
+        // The typical fleet authenticates the network it joins.
+        let (sim, report) = run(spec(Action::Drop, None), 10);
+        assert!(!report.succeeded);
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("all 5 meters in range refused to attach: mutual authentication")
+        );
+        assert_eq!(report.meters_targeted, 5);
+        let refused = sim.records().truth.iter().find(|t| t.kind == "attach-refused");
+        assert_eq!(refused.map(|t| t.meters.clone()), Some(vec![0, 1, 2, 3, 4]));
+        assert!(sim.records().intervals.iter().all(|row| row.reads_missing == 0));
+    }
+
+    #[test]
+    fn without_mutual_authentication_meters_attach_and_their_reads_are_dropped_until_it_goes() {
+        let open_fleet = || sim_with(10, |config| config.security.mutual_auth = false);
+        let (sim, report) = run_in(spec(Action::Drop, None), open_fleet());
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!(
+            report.summary,
+            "5 of 5 radio meters in range attached to the rogue concentrator (0 refused)"
+        );
+        assert_eq!((report.meters_compromised, report.still_active), (5, true));
+        let dropped: u64 = sim.records().intervals.iter().map(|row| row.reads_missing).sum();
+        assert!(dropped > 0, "the dropped reads are missing");
+        let (sim, report) = run_in(spec(Action::Drop, Some("0d 02:00")), open_fleet());
+        assert!(report.succeeded && !report.still_active, "{report:?}");
+        let kinds: Vec<&str> = sim.records().truth.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["rogue-on", "rogue-off", "attached"]);
+        let last = sim.records().intervals.last().expect("intervals");
+        assert_eq!(last.reads_missing, 0, "reads arrive again once it is off the air");
+    }
+}

@@ -29,11 +29,7 @@ pub(crate) fn context() -> Context {
 
 /// A world of `meters` residential mesh meters within 100 m of one collector.
 pub(crate) fn sim(meters: u32) -> Sim {
-    let network = Network::small(
-        LinkParams::typical(),
-        (0..meters).map(|_| (CustomerClass::Residential, LinkKind::Mesh)),
-    );
-    Sim::new(config(), network).expect("valid world")
+    sim_with(meters, |_| {})
 }
 
 /// A header with `id` starting `at`.
@@ -49,9 +45,25 @@ pub(crate) fn check(spec: &AttackSpec) -> Result<(), FieldError> {
     spec.build(0, &context()).map(|_| ())
 }
 
+/// A world of `meters` meters like [`sim`]'s, with its configuration changed by `configure`
+/// first (a fleet with legacy meters, shared keys, no frame counters).
+pub(crate) fn sim_with(meters: u32, configure: impl FnOnce(&mut SimConfig)) -> Sim {
+    let network = Network::small(
+        LinkParams::typical(),
+        (0..meters).map(|_| (CustomerClass::Residential, LinkKind::Mesh)),
+    );
+    let mut config = config();
+    configure(&mut config);
+    Sim::new(config, network).expect("valid world")
+}
+
 /// Runs `spec` alone over a world of `meters` meters to the end: the world and its report.
 pub(crate) fn run(spec: AttackSpec, meters: u32) -> (Sim, Report) {
-    let mut sim = sim(meters);
+    run_in(spec, sim(meters))
+}
+
+/// Runs `spec` alone over `sim` to the end: the world and its report.
+pub(crate) fn run_in(spec: AttackSpec, mut sim: Sim) -> (Sim, Report) {
     let mut campaign = Campaign::new(&[spec], &context()).expect("valid attack");
     campaign.prepare(&mut sim).expect("prepares");
     let end = sim.horizon();
