@@ -276,3 +276,116 @@ impl Attack for Cloning {
         Outcome::new(self.start, 1, outcome).with_control(self.unlocked.len() as u64, self.active.iter().any(|&a| a))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, context, header, run, run_in, sim, sim_with};
+    use amirange_sim::records::AttackTick;
+    use amirange_sim::security::KeyModel;
+
+    fn spec(meter: u32, reported_share: f32, extraction: Option<f64>, until: Option<&str>) -> Spec {
+        Spec {
+            header: header("clone", "0d 01:00"),
+            until: until.map(str::to_owned),
+            meter,
+            extraction,
+            reported_share,
+            theft: false,
+        }
+    }
+
+    /// What attack 0 did over the run, summed over intervals from `from_slot` on.
+    fn ticks(sim: &Sim, from_slot: u32) -> AttackTick {
+        let mut sum = AttackTick::default();
+        for (_, _, tick) in sim
+            .records()
+            .attack_ticks
+            .iter()
+            .filter(|t| t.1 == 0 && t.0 >= from_slot)
+        {
+            sum.merge(tick);
+        }
+        sum
+    }
+
+    #[test]
+    fn a_clone_refuses_the_truth_odd_odds_and_a_missing_meter() {
+        let field = |spec: Spec| check(&AttackSpec::MeterCloning(spec)).map_err(|e| e.field);
+        assert_eq!(field(spec(3, 1.0, None, None)), Err("reported_share".into()));
+        assert_eq!(field(spec(3, 10.5, None, None)), Err("reported_share".into()));
+        assert_eq!(field(spec(3, f32::NAN, None, None)), Err("reported_share".into()));
+        assert_eq!(field(spec(3, 0.2, Some(1.5), None)), Err("extraction".into()));
+        assert_eq!(field(spec(3, 0.2, None, Some("0d 00:30"))), Err("until".into()));
+        assert_eq!(field(spec(3, 0.2, Some(0.5), Some("0d 02:00"))), Ok(()));
+        let mut attack = spec(99, 0.2, None, None).check(0, &context()).expect("valid");
+        let e = attack.prepare(&mut sim(10)).expect_err("no meter 99");
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("meter", "there is no meter 99: the network has 10")
+        );
+    }
+
+    #[test]
+    fn a_per_device_key_unlocks_one_meter_whose_shortfall_is_stolen() {
+        let mut theft = spec(3, 0.2, None, None);
+        theft.theft = true;
+        let (sim, report) = run(AttackSpec::MeterCloning(theft), 10);
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!(
+            report.summary,
+            "cloned 1 meters with meter 3's key, reporting 20% of their consumption (theft)"
+        );
+        assert_eq!(
+            (report.meters_targeted, report.meters_compromised, report.still_active),
+            (1, 1, true)
+        );
+        let forged = sim.records().truth.iter().find(|t| t.kind == "forged-readings");
+        assert_eq!(forged.map(|t| t.meters.clone()), Some(vec![3]));
+        let done = ticks(&sim, 0);
+        assert!(done.stolen_mwh > 0, "{done:?}");
+        assert_eq!(done.falsified_mwh, 0, "a theft's shortfall is stolen, not falsified");
+    }
+
+    #[test]
+    fn a_shared_key_unlocks_its_group_until_the_forgery_ends() {
+        let grouped = sim_with(10, |config| config.security.keys = KeyModel::SharedGroup { size: 4 });
+        let inflate = spec(5, 1.5, None, Some("0d 03:00"));
+        let (sim, report) = run_in(AttackSpec::MeterCloning(inflate), grouped);
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!((report.meters_compromised, report.still_active), (4, false));
+        let truth: Vec<(&str, u64, Vec<u32>)> = sim
+            .records()
+            .truth
+            .iter()
+            .map(|t| (t.kind.as_str(), t.time.0 / 3_600_000_000, t.meters.clone()))
+            .collect();
+        let group = vec![4, 5, 6, 7];
+        assert_eq!(
+            truth,
+            [
+                ("key-extraction", 1, group.clone()),
+                ("forged-readings", 1, group.clone()),
+                ("forgery-stopped", 3, group),
+            ]
+        );
+        assert!(ticks(&sim, 0).falsified_mwh > 0);
+        // 03:00 starts interval 12: from then on the meters report honestly.
+        assert_eq!(ticks(&sim, 12).falsified_mwh, 0);
+    }
+
+    #[test]
+    fn a_failed_key_extraction_stops_the_attack_and_says_why() {
+        let (sim, report) = run(AttackSpec::MeterCloning(spec(3, 0.2, Some(0.0), None)), 10);
+        assert!(!report.succeeded);
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("extracting the key of meter 3 failed (probability 0)")
+        );
+        assert_eq!(report.meters_compromised, 0);
+        assert_eq!(ticks(&sim, 0), AttackTick::default());
+        let kinds: Vec<&str> = sim.records().truth.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["key-extraction"]);
+    }
+}

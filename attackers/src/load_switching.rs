@@ -291,3 +291,132 @@ impl Attack for LoadSwitching {
         Outcome::new(self.start, self.bots.len() as u64, outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run, run_in, sim_with};
+
+    fn spec(targets: Targets, infected: f64, cycles: Option<u32>) -> Spec {
+        Spec {
+            header: header("botnet", "0d 01:00"),
+            targets,
+            device: Device::EvCharger,
+            infected,
+            kw: None,
+            on_for: "15m".into(),
+            off_for: None,
+            cycles,
+        }
+    }
+
+    #[test]
+    fn a_botnet_refuses_no_infection_bad_loads_short_switches_and_cycle_counts() {
+        let field = |spec: Spec| check(&AttackSpec::LoadSwitching(spec)).map_err(|e| e.field);
+        assert_eq!(field(spec(Targets::All, 0.0, None)), Err("infected".into()));
+        assert_eq!(field(spec(Targets::All, 1.5, None)), Err("infected".into()));
+        assert_eq!(field(spec(Targets::All, 0.5, Some(0))), Err("cycles".into()));
+        assert_eq!(field(spec(Targets::All, 0.5, Some(1001))), Err("cycles".into()));
+        assert_eq!(field(spec(Targets::Share(0.0), 0.5, None)), Err("targets".into()));
+        let mut huge = spec(Targets::All, 0.5, None);
+        huge.kw = Some(2_000.0);
+        assert_eq!(field(huge), Err("kw".into()));
+        let mut blink = spec(Targets::All, 0.5, None);
+        blink.on_for = "500ms".into();
+        assert_eq!(field(blink), Err("on_for".into()));
+        assert_eq!(field(spec(Targets::All, 0.5, Some(3))), Ok(()));
+    }
+
+    /// A world of 20 meters in an interconnection of 10 GW, which 0.15 MW does not move.
+    fn stiff_system() -> Sim {
+        sim_with(20, |config| config.frequency.system_mw = Some(10_000.0))
+    }
+
+    #[test]
+    fn every_infected_charger_switches_on_at_once_each_cycle() {
+        // Two cycles of 15 minutes on, 15 off: 01:00 and 01:30.
+        let botnet = AttackSpec::LoadSwitching(spec(Targets::All, 1.0, Some(2)));
+        let (attacked, report) = run_in(botnet, stiff_system());
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!(report.meters_targeted, 20);
+        assert!(
+            report
+                .summary
+                .starts_with("switched 20 EV chargers (0.1 MW) 2 time(s); frequency "),
+            "{}",
+            report.summary
+        );
+        assert!(
+            report
+                .summary
+                .ends_with("frequency 50.000 to 50.000 Hz, 0 MW shed by UFLS"),
+            "{}",
+            report.summary
+        );
+        let steps: Vec<(&str, u64, usize)> = attacked
+            .records()
+            .truth
+            .iter()
+            .map(|t| (t.kind.as_str(), t.time.0 / 60_000_000, t.meters.len()))
+            .collect();
+        assert_eq!(steps, [("botnet", 60, 20), ("switch", 60, 20), ("switch", 90, 20)]);
+        // Against the same world left alone (the same draws), the chargers add energy in the
+        // two quarter-hours they are on, the same in each, and none before, between or after.
+        let mut quiet = stiff_system();
+        let end = quiet.horizon();
+        quiet.step_until(end).expect("runs");
+        let extra_mwh: Vec<i64> = (attacked.records().intervals.iter())
+            .zip(quiet.records().intervals.iter())
+            .map(|(a, q)| a.true_mwh as i64 - q.true_mwh as i64)
+            .collect();
+        let switched = extra_mwh[4];
+        assert!(switched > 0, "{extra_mwh:?}");
+        let mut expected = vec![0; extra_mwh.len()];
+        expected[4] = switched;
+        expected[6] = switched;
+        assert_eq!(extra_mwh, expected);
+    }
+
+    #[test]
+    fn a_switch_large_for_the_system_trips_under_frequency_load_shedding() {
+        // The tests' world sizes its interconnection from its own load (a tenth of it), so
+        // 0.15 MW of chargers is a step the governors do not catch before 49 Hz, where the
+        // first UFLS stage trips.
+        let (sim, report) = run(AttackSpec::LoadSwitching(spec(Targets::All, 1.0, None)), 20);
+        assert!(report.succeeded, "{report:?}");
+        let events = &sim.frequency().events;
+        assert_eq!(events.len(), 1, "{events:?}");
+        let event = &events[0];
+        assert_eq!((event.cause, event.start.0 / 60_000_000), (Cause::Attack(0).code(), 60));
+        assert!(event.nadir_hz < 49.0 && event.shed_mw > 0.0, "{event:?}");
+        assert_eq!(event.stages, [0]);
+        let shed: Vec<&str> = (sim.records().truth.iter())
+            .filter(|t| t.kind == "load-shed")
+            .map(|t| t.detail.as_str())
+            .collect();
+        assert_eq!(
+            shed,
+            [format!(
+                "frequency fell to {:.3} Hz; under-frequency relays shed {:.0} MW in 1 stage(s) (T0826)",
+                event.nadir_hz, event.shed_mw
+            )]
+        );
+        let range = format!("frequency {:.3} to {:.3} Hz", event.nadir_hz, event.peak_hz);
+        assert!(report.summary.contains(&range), "{}", report.summary);
+    }
+
+    #[test]
+    fn a_botnet_with_no_infected_premise_fails_and_says_so() {
+        let unlucky = spec(Targets::Meters(vec![0]), 1e-9, None);
+        let (sim, report) = run(AttackSpec::LoadSwitching(unlucky), 4);
+        assert!(!report.succeeded);
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("no targeted premise held an infected device")
+        );
+        assert_eq!(report.meters_targeted, 0);
+        let kinds: Vec<&str> = sim.records().truth.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["botnet"], "no switch without a bot");
+    }
+}
