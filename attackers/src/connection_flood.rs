@@ -204,3 +204,99 @@ impl Attack for ConnectionFlood {
         Outcome::new(self.at, 0, outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, context, header, run, sim};
+
+    /// A flood from 01:00 to 02:00.
+    fn spec(target: Target, connections_per_s: f64, sources: u32) -> Spec {
+        Spec {
+            header: header("syn", "0d 01:00"),
+            until: "0d 02:00".into(),
+            target,
+            connections_per_s,
+            sources,
+        }
+    }
+
+    #[test]
+    fn a_connection_flood_refuses_bad_rates_sources_targets_and_windows() {
+        let field = |spec: Spec| check(&AttackSpec::ConnectionFlood(spec)).map_err(|e| e.field);
+        assert_eq!(
+            field(spec(Target::HesFrontEnd, 0.5, 200)),
+            Err("connections_per_s".into())
+        );
+        assert_eq!(
+            field(spec(Target::HesFrontEnd, f64::NAN, 200)),
+            Err("connections_per_s".into())
+        );
+        assert_eq!(field(spec(Target::HesFrontEnd, 1e4, 0)), Err("sources".into()));
+        assert_eq!(field(spec(Target::HesFrontEnd, 1e4, 5_001)), Err("sources".into()));
+        assert_eq!(
+            field(spec(Target::Collectors(Vec::new()), 1e4, 200)),
+            Err("target".into())
+        );
+        let mut backwards = spec(Target::HesFrontEnd, 1e4, 200);
+        backwards.until = "0d 00:30".into();
+        assert_eq!(field(backwards.clone()), Err("until".into()));
+        backwards.header.at = "0d peak".into();
+        let e = check(&AttackSpec::ConnectionFlood(backwards)).expect_err("a peak is refused");
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("at", "must be a time, not a peak")
+        );
+        assert_eq!(field(spec(Target::Collectors(vec![0, 2]), 1e4, 200)), Ok(()));
+    }
+
+    #[test]
+    fn a_flood_on_a_collector_the_network_lacks_is_refused_when_prepared() {
+        // The test world has three collectors (mesh, PLC, cellular).
+        let mut attack = spec(Target::Collectors(vec![1, 3]), 1e4, 200)
+            .check(0, &context())
+            .expect("valid without the network");
+        let e = attack.prepare(&mut sim(4)).expect_err("no collector 3");
+        assert_eq!(e.field, "target");
+        assert_eq!(e.message, "there is no collector 3: the network has 3");
+    }
+
+    #[test]
+    fn a_flood_beyond_the_front_end_capacity_refuses_uploads_between_its_on_and_off() {
+        let (sim, report) = run(AttackSpec::ConnectionFlood(spec(Target::HesFrontEnd, 1e6, 500)), 10);
+        assert!(report.succeeded, "{report:?}");
+        let [refused, delayed, lost] = sim.net_state().flood_effects[0];
+        assert!(
+            refused + delayed > 0,
+            "no upload suffered: {:?}",
+            [refused, delayed, lost]
+        );
+        assert_eq!(
+            report.summary,
+            format!(
+                "1000000 connections a second: {refused} collector uploads refused, {delayed} delayed, {lost} commands lost"
+            )
+        );
+        assert_eq!(report.meters_targeted, 0, "nothing is aimed at meters");
+        let steps: Vec<(&str, u64)> = sim
+            .records()
+            .truth
+            .iter()
+            .map(|t| (t.kind.as_str(), t.time.0 / 60_000_000))
+            .collect();
+        assert_eq!(steps, [("flood-on", 60), ("flood-off", 120)]);
+    }
+
+    #[test]
+    fn a_flood_within_what_the_front_end_accepts_fails_and_says_so() {
+        // The front end accepts 2,000 new connections a second.
+        let (sim, report) = run(AttackSpec::ConnectionFlood(spec(Target::HesFrontEnd, 100.0, 200)), 10);
+        assert_eq!(sim.net_state().flood_effects.first().copied().unwrap_or([0; 3]), [0; 3]);
+        assert!(!report.succeeded);
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("100 connections a second stayed within what the targets accept: nothing was refused")
+        );
+    }
+}

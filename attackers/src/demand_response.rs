@@ -84,3 +84,73 @@ impl Spec {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run};
+
+    fn spec(account: &str, reduction: f32, duration: &str) -> Spec {
+        Spec {
+            header: header("dr", "0d 01:00"),
+            access: Access::Insider {
+                account: account.into(),
+            },
+            targets: Targets::All,
+            reduction,
+            duration: duration.into(),
+            batch: None,
+            spacing: None,
+        }
+    }
+
+    #[test]
+    fn a_forged_event_refuses_bad_reductions_short_events_and_vendor_releases() {
+        let field = |spec: Spec| check(&AttackSpec::DemandResponseForgery(spec)).map_err(|e| e.field);
+        assert_eq!(field(spec("sup-bob", 0.0, "1h")), Err("reduction".into()));
+        assert_eq!(field(spec("sup-bob", 1.5, "1h")), Err("reduction".into()));
+        assert_eq!(field(spec("sup-bob", 0.5, "30s")), Err("duration".into()));
+        assert_eq!(field(spec("sup-bob", 0.5, "7h")), Err("duration".into()));
+        let mut unbatched = spec("sup-bob", 0.5, "1h");
+        unbatched.batch = Some(0);
+        assert_eq!(field(unbatched), Err("batch".into()));
+        let mut vendor = spec("sup-bob", 0.5, "1h");
+        vendor.access = Access::VendorRelease;
+        assert_eq!(field(vendor), Err("access".into()));
+        assert_eq!(field(spec("nobody", 0.5, "1h")), Err("access.account".into()));
+        assert_eq!(field(spec("sup-bob", 0.5, "1h")), Ok(()));
+    }
+
+    #[test]
+    fn a_supervisor_curtails_every_premise_for_the_event() {
+        let (sim, report) = run(AttackSpec::DemandResponseForgery(spec("sup-bob", 0.5, "1h")), 10);
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!(
+            report.summary,
+            "curtailed 10 of 10 targeted premises by 50% for 1h with forged demand-response events"
+        );
+        let kinds: Vec<&str> = sim.records().truth.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["insider", "demand-response-request", "load-curtailed"]);
+        // The events shed load from 01:00 (interval 4) and end an hour later.
+        let curtailed: Vec<bool> = sim
+            .records()
+            .intervals
+            .iter()
+            .map(|row| row.dr_curtailed_mwh > 0)
+            .collect();
+        assert!(curtailed[4] && curtailed[6], "{curtailed:?}");
+        assert!(!curtailed[3] && !curtailed[9], "{curtailed:?}");
+    }
+
+    #[test]
+    fn an_operator_may_not_send_demand_response_and_the_hes_refuses() {
+        let (sim, report) = run(AttackSpec::DemandResponseForgery(spec("ops-alice", 0.5, "1h")), 10);
+        assert!(!report.succeeded);
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("the HES refused the request: not-permitted")
+        );
+        assert!(sim.records().intervals.iter().all(|row| row.dr_curtailed_mwh == 0));
+    }
+}

@@ -637,3 +637,148 @@ impl Attack for RogueFirmware {
         Outcome::new(self.start, self.targets.len() as u64, outcome).with_control(compromised, still > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AttackSpec;
+    use crate::testing::{check, header, run};
+
+    fn push(account: &str) -> Delivery {
+        Delivery::Push {
+            access: Access::Insider {
+                account: account.into(),
+            },
+            targets: Targets::Meters(vec![0, 1, 2, 3]),
+        }
+    }
+
+    fn spec(delivery: Delivery, signing: Signing, payload: PayloadSpec) -> Spec {
+        Spec {
+            header: header("fw", "0d 01:00"),
+            delivery,
+            signing,
+            payload,
+            image_kb: Some(4),
+        }
+    }
+
+    fn under_report() -> PayloadSpec {
+        PayloadSpec::FalseReadings { share: 0.5 }
+    }
+
+    #[test]
+    fn rogue_firmware_names_the_bad_field_inside_its_delivery_and_payload() {
+        let field = |spec: Spec| check(&AttackSpec::RogueFirmware(spec)).map_err(|e| e.field);
+        let vendor = Delivery::Push {
+            access: Access::VendorRelease,
+            targets: Targets::All,
+        };
+        assert_eq!(
+            field(spec(vendor.clone(), Signing::Unsigned, under_report())),
+            Err("signing".into())
+        );
+        assert_eq!(field(spec(vendor, Signing::VendorSigned, under_report())), Ok(()));
+        let phish = Delivery::Push {
+            access: Access::Phishing {
+                account: "admin-carol".into(),
+                success: 2.0,
+                mfa_bypass: 0.0,
+                at: None,
+            },
+            targets: Targets::All,
+        };
+        assert_eq!(
+            field(spec(phish, Signing::LeakedKey, under_report())),
+            Err("delivery.access.success".into())
+        );
+        let worm = |infection: f64, hop_delay: &str| Delivery::Worm {
+            entry: Targets::Meters(vec![0]),
+            infection,
+            hop_delay: hop_delay.into(),
+        };
+        assert_eq!(
+            field(spec(worm(1.5, "5m"), Signing::LeakedKey, under_report())),
+            Err("delivery.infection".into())
+        );
+        assert_eq!(
+            field(spec(worm(0.5, "500ms"), Signing::LeakedKey, under_report())),
+            Err("delivery.hop_delay".into())
+        );
+        let early = PayloadSpec::Disconnect { at: "0d 00:30".into() };
+        assert_eq!(
+            field(spec(push("admin-carol"), Signing::LeakedKey, early)),
+            Err("payload.at".into())
+        );
+        let mute = PayloadSpec::Flood { bytes_per_interval: 0 };
+        assert_eq!(
+            field(spec(push("admin-carol"), Signing::LeakedKey, mute)),
+            Err("payload.bytes_per_interval".into())
+        );
+        let mut huge = spec(push("admin-carol"), Signing::LeakedKey, PayloadSpec::Brick);
+        huge.image_kb = Some(20_000);
+        assert_eq!(field(huge), Err("image_kb".into()));
+    }
+
+    #[test]
+    fn an_administrator_pushes_a_signed_image_that_the_targets_install() {
+        let leaked = spec(push("admin-carol"), Signing::LeakedKey, under_report());
+        let (sim, report) = run(AttackSpec::RogueFirmware(leaked), 8);
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!(
+            report.summary,
+            "compromised 4 meters (under-reporting to 50%); 0 refused the image"
+        );
+        assert_eq!(
+            (report.meters_targeted, report.meters_compromised, report.still_active),
+            (4, 4, true)
+        );
+        assert_eq!(sim.fleet().compromised_by, [1, 1, 1, 1, 0, 0, 0, 0]);
+        let kinds: Vec<&str> = sim.records().truth.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["insider", "signing-key-leaked", "firmware-push", "installed"]);
+    }
+
+    #[test]
+    fn meters_that_verify_signatures_refuse_an_unsigned_image() {
+        let unsigned = spec(push("admin-carol"), Signing::Unsigned, under_report());
+        let (sim, report) = run(AttackSpec::RogueFirmware(unsigned), 8);
+        assert!(!report.succeeded);
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some(
+                "4 meters refused the image: its signature did not verify (signed firmware with verification at the meter)"
+            )
+        );
+        assert_eq!(sim.fleet().compromised(0), 0);
+        // An operator may not push firmware at all: the HES refuses the request.
+        let operator = spec(push("ops-alice"), Signing::LeakedKey, under_report());
+        let (_, report) = run(AttackSpec::RogueFirmware(operator), 8);
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("the HES refused the push: not-permitted")
+        );
+    }
+
+    #[test]
+    fn a_worm_flashed_by_hand_opens_its_meters_relays_when_the_payload_fires() {
+        let worm = Delivery::Worm {
+            entry: Targets::Meters(vec![2, 5]),
+            infection: 1.0,
+            hop_delay: "5m".into(),
+        };
+        let payload = PayloadSpec::Disconnect { at: "0d 03:00".into() };
+        let (sim, report) = run(AttackSpec::RogueFirmware(spec(worm, Signing::LeakedKey, payload)), 8);
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!(
+            report.summary,
+            "compromised 2 meters (a coordinated disconnect of 2 meters); 0 refused the image"
+        );
+        let fired = sim.records().truth.iter().find(|t| t.kind == "payload-disconnect");
+        assert_eq!(
+            fired.map(|t| (t.time.0 / 3_600_000_000, t.meters.clone())),
+            Some((3, vec![2, 5]))
+        );
+        let last = sim.records().intervals.last().expect("intervals");
+        assert_eq!(last.customers_connected, 6);
+    }
+}
