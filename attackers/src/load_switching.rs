@@ -370,12 +370,11 @@ mod tests {
             .zip(quiet.records().intervals.iter())
             .map(|(a, q)| a.true_mwh as i64 - q.true_mwh as i64)
             .collect();
-        let switched = extra_mwh[4];
-        assert!(switched > 0, "{extra_mwh:?}");
-        let mut expected = vec![0; extra_mwh.len()];
-        expected[4] = switched;
-        expected[6] = switched;
-        assert_eq!(extra_mwh, expected);
+        // 20 chargers of 7.4 kW for a quarter-hour: 37 kWh (to a few mWh of rounding).
+        for (slot, extra) in extra_mwh.iter().enumerate() {
+            let expected = if slot == 4 || slot == 6 { 37_000_000 } else { 0 };
+            assert!((extra - expected).abs() <= 20, "slot {slot}: {extra_mwh:?}");
+        }
     }
 
     #[test]

@@ -319,7 +319,8 @@ impl Meter {
             u64::from(self.extra_until_s) * 1_000_000,
         );
         let overlap = b.min(to).saturating_sub(a.max(from));
-        f64::from(self.extra_kw) * overlap as f64 / 3.6e9
+        // kW × µs / (3.6e6 µs per h / 1000 Wh per kWh) = Wh.
+        f64::from(self.extra_kw) * overlap as f64 / 3.6e6
     }
 
     /// Whether the extra switched load is on at `at` (µs).
@@ -385,4 +386,20 @@ pub struct MdmRecord {
     pub offpeak_wh: u64,
     /// Billing determinant: the largest actual 15-minute energy (maximum demand), Wh.
     pub max_interval_wh: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_switched_load_is_booked_in_watt_hours() {
+        let mut meter = Meter::new();
+        meter.extra_kw = 1.0;
+        meter.extra_until_s = 3_600;
+        // 1 kW for the whole hour is 1,000 Wh; for the half of a window it overlaps, 500 Wh.
+        assert_eq!(meter.extra_wh(0, 3_600_000_000), 1_000.0);
+        assert_eq!(meter.extra_wh(1_800_000_000, 5_400_000_000), 500.0);
+        assert_eq!(meter.extra_wh(3_600_000_000, 7_200_000_000), 0.0);
+    }
 }
