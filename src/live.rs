@@ -39,7 +39,6 @@ use amirange_sim::engine::{Input, Sim};
 use amirange_sim::model::{Cause, LinkKind};
 use amirange_sim::records::AlertSubject;
 use amirange_sim::time::{SimDuration, SimTime};
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -72,6 +71,50 @@ pub const SUBJECT_CHARS: usize = 160;
 const SUBJECT_TARGETS: usize = 10;
 const MICROS: u64 = 1_000_000;
 
+/// Why a live exercise's engine could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LiveError {
+    /// The exercise's scenario file could not be read.
+    #[error("reading the exercise's scenario {path}")]
+    ReadingScenario {
+        /// The scenario file's path as the exercise names it.
+        path: String,
+        /// Why it could not be read.
+        #[source]
+        source: amirange_files::ReadError,
+    },
+    /// The scenario does not load (its text says where and why).
+    #[error("{0}")]
+    Scenario(scenario::ScenarioError),
+    /// The scenario reads its topology from a file, which a journal cannot replay on its own.
+    #[error(
+        "{file}: field `topology`: a live exercise's scenario needs a preset or an inline topology \
+         (its journal must replay on its own), not {topology}"
+    )]
+    TopologyFile {
+        /// The scenario file's label.
+        file: String,
+        /// Where the scenario's topology comes from (its `topology_source`).
+        topology: String,
+    },
+    /// The run could not be built.
+    #[error(transparent)]
+    Run(#[from] crate::run::RunError),
+}
+
+/// `error` followed by each of its causes, `: `-separated, as the binary prints errors.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// How to build the engine again: the journal's header holds it, so that a replay needs the
 /// journal alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,9 +139,12 @@ pub struct Setup {
 
 impl Setup {
     /// The setup of `exercise`, reading its scenario file.
-    pub fn of(exercise: &Exercise) -> Result<Setup> {
-        let scenario = crate::scenario::read_source(&exercise.scenario)
-            .with_context(|| format!("reading the exercise's scenario {}", exercise.scenario.display()))?;
+    pub fn of(exercise: &Exercise) -> Result<Setup, LiveError> {
+        let scenario =
+            crate::scenario::read_source(&exercise.scenario).map_err(|source| LiveError::ReadingScenario {
+                path: exercise.scenario.display().to_string(),
+                source,
+            })?;
         Ok(Setup {
             exercise: exercise.name.clone(),
             scenario_file: exercise.scenario.display().to_string(),
@@ -227,23 +273,21 @@ pub struct LiveEngine {
 
 impl LiveEngine {
     /// Builds the engine from `setup`.
-    pub fn new(setup: Setup) -> Result<LiveEngine> {
+    pub fn new(setup: Setup) -> Result<LiveEngine, LiveError> {
         let overrides = Overrides {
             meters: setup.meters.map(|m| m as i64),
             ..Overrides::default()
         };
         let scenario =
-            scenario::load(&setup.scenario_file, &setup.scenario, &overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
+            scenario::load(&setup.scenario_file, &setup.scenario, &overrides).map_err(LiveError::Scenario)?;
         // The journal holds the scenario's text, not the files it names: a replay must not
         // depend on a file that may have changed.
-        let raw = scenario::parse_raw(&setup.scenario_file, &setup.scenario).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let raw = scenario::parse_raw(&setup.scenario_file, &setup.scenario).map_err(LiveError::Scenario)?;
         if matches!(raw.topology, scenario::RawTopology::File(_)) {
-            anyhow::bail!(
-                "{}: field `topology`: a live exercise's scenario needs a preset or an inline topology \
-                 (its journal must replay on its own), not {}",
-                setup.scenario_file,
-                scenario.topology_source
-            );
+            return Err(LiveError::TopologyFile {
+                file: setup.scenario_file.clone(),
+                topology: scenario.topology_source.clone(),
+            });
         }
         let network = crate::run::generate(&scenario)?;
         let stepper = Stepper::new(&scenario, network, false)?;
@@ -917,7 +961,7 @@ impl Engine for LiveEngine {
         }
         self.running()?
             .step_to(SimTime(to_s * MICROS))
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(|e| with_causes(&e))?;
         let Some(State::Running(stepper)) = &self.state else {
             return Err("the exercise is over".into());
         };

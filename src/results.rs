@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use amirange_measures::round_to;
 use amirange_sim::records::RunRecords;
-use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::metrics::{Metrics, interval_offset, wh_to_kw};
@@ -371,11 +370,51 @@ pub fn outages_csv(scenario: &Scenario, records: &RunRecords) -> String {
     out
 }
 
+/// Why a result folder's files could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResultsError {
+    /// `manifest.json` or `metrics.json` could not be serialised.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A file the report is drawn from is not UTF-8.
+    #[error("{name} is not UTF-8")]
+    NotUtf8 {
+        /// The file's name in the folder (e.g. `truth.csv`).
+        name: String,
+        /// Where the bytes stop being UTF-8.
+        #[source]
+        source: std::string::FromUtf8Error,
+    },
+    /// A file the report is drawn from is not among the folder's files.
+    #[error("{name} is missing")]
+    Missing {
+        /// The file's name in the folder.
+        name: String,
+    },
+    /// A JSON file the report is drawn from does not parse.
+    #[error("reading {name}")]
+    ReadingJson {
+        /// The file's name in the folder (e.g. `manifest.json`).
+        name: &'static str,
+        /// The parser's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A chart could not be drawn from the folder's files.
+    #[error(transparent)]
+    Viz(#[from] amirange_viz::VizError),
+}
+
 /// Picks the folder a run writes to: `--out` as given, or `results/<name>-seed<seed>` with a
 /// numeric suffix when that exists already. Checked before the run ([`outdir::check_target`]):
 /// a path amirange never writes to is refused, and an existing folder is refused unless
 /// `force` is given and it is a run folder amirange wrote.
-pub fn choose_out_dir(explicit: Option<&Path>, scenario: &Scenario, force: bool) -> Result<PathBuf> {
+pub fn choose_out_dir(
+    explicit: Option<&Path>,
+    scenario: &Scenario,
+    force: bool,
+) -> Result<PathBuf, outdir::FolderError> {
     if let Some(dir) = explicit {
         outdir::check_target(dir, FolderKind::Run, force)?;
         return Ok(dir.to_path_buf());
@@ -402,9 +441,8 @@ pub fn free_dir(base: PathBuf) -> PathBuf {
 /// Writes a complete result folder at `dir` atomically, with amirange's marker
 /// ([`outdir::write`]): an existing folder is replaced only with `force`, only when it is a
 /// run folder amirange wrote, and only once the new one is complete.
-pub fn write_all(dir: &Path, files: &[(&str, Vec<u8>)], force: bool) -> Result<()> {
-    outdir::write(dir, FolderKind::Run, files, force)?;
-    Ok(())
+pub fn write_all(dir: &Path, files: &[(&str, Vec<u8>)], force: bool) -> Result<(), outdir::FolderError> {
+    outdir::write(dir, FolderKind::Run, files, force)
 }
 
 /// Renders every file of a result folder.
@@ -414,7 +452,7 @@ pub fn render(
     metrics: &Metrics,
     manifest: &Manifest,
     map: Option<&(String, Vec<u8>)>,
-) -> Result<Vec<(&'static str, Vec<u8>)>> {
+) -> Result<Vec<(&'static str, Vec<u8>)>, ResultsError> {
     let records = sim.records();
     let mut manifest_json = serde_json::to_vec_pretty(manifest)?;
     manifest_json.push(b'\n');
@@ -466,21 +504,29 @@ pub const MAP_SOURCES: [&str; 2] = ["map.csv", "map.json"];
 /// The charts (`plots/timeline.svg`, `plots/map.svg` when the folder has the map's files,
 /// `plots/detection.svg` when the run had attacks) and `report.html`, drawn from a result
 /// folder's files alone (`amirange-viz`).
-pub fn report_files(files: &[(&str, Vec<u8>)]) -> Result<Vec<(&'static str, Vec<u8>)>> {
-    let find = |name: &str| -> Option<Result<String>> {
+pub fn report_files(files: &[(&str, Vec<u8>)]) -> Result<Vec<(&'static str, Vec<u8>)>, ResultsError> {
+    let find = |name: &str| -> Option<Result<String, ResultsError>> {
         let bytes = files.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone())?;
-        Some(String::from_utf8(bytes).with_context(|| format!("{name} is not UTF-8")))
+        Some(String::from_utf8(bytes).map_err(|source| ResultsError::NotUtf8 {
+            name: name.to_string(),
+            source,
+        }))
     };
-    let get = |name: &str| -> Result<String> { find(name).with_context(|| format!("{name} is missing"))? };
+    let get = |name: &str| -> Result<String, ResultsError> {
+        find(name).ok_or_else(|| ResultsError::Missing { name: name.to_string() })?
+    };
+    let json = |name: &'static str, text: &str| -> Result<serde_json::Value, ResultsError> {
+        serde_json::from_str(text).map_err(|source| ResultsError::ReadingJson { name, source })
+    };
     let map = match (find("map.csv"), find("map.json")) {
-        (Some(csv), Some(json)) => {
-            let json: serde_json::Value = serde_json::from_str(&json?).context("reading map.json")?;
-            Some(amirange_viz::blast_map_svg(&csv?, &json)?)
+        (Some(csv), Some(map_json)) => {
+            let map_json = json("map.json", &map_json?)?;
+            Some(amirange_viz::blast_map_svg(&csv?, &map_json)?)
         }
         _ => None,
     };
-    let manifest: serde_json::Value = serde_json::from_str(&get("manifest.json")?).context("reading manifest.json")?;
-    let metrics: serde_json::Value = serde_json::from_str(&get("metrics.json")?).context("reading metrics.json")?;
+    let manifest = json("manifest.json", &get("manifest.json")?)?;
+    let metrics = json("metrics.json", &get("metrics.json")?)?;
     let timeline = amirange_viz::timeline_svg(&get("timeseries.csv")?, &get("truth.csv")?, &get("alerts.csv")?)?;
     let detection = amirange_viz::detection_svg(&metrics, &get("alerts.csv")?)?;
     let html = amirange_viz::report_html(&manifest, &metrics, &timeline, map.as_deref(), detection.as_deref());

@@ -9,10 +9,53 @@ use amirange_sim::drive::{self, Actor};
 use amirange_sim::engine::{Sim, SimError};
 use amirange_sim::network::Network;
 use amirange_sim::time::{SimDuration, SimTime};
-use anyhow::{Context, Result};
 
 use crate::metrics::{self, Metrics};
 use crate::scenario::Scenario;
+
+/// Why a run could not be built or stepped. Each variant's text is the step that failed; the
+/// cause is its [`source`](std::error::Error::source), so a chain printed with its sources
+/// reads `generating the topology: CAUSE`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The topology generator refused the scenario's topology.
+    #[error("generating the topology")]
+    Topology(#[source] amirange_topologies::TopologyError),
+    /// The engine refused the scenario's configuration or network.
+    #[error("building the simulation")]
+    Simulation(#[source] SimError),
+    /// The utility's operations could not be planned.
+    #[error("planning legitimate operations")]
+    Operations(#[source] amirange_sim::operations::PlanError),
+    /// An attack spec could not be built.
+    #[error("building the attacks")]
+    BuildingAttacks(#[source] amirange_attackers::AttackError),
+    /// An attack could not be prepared on the built engine.
+    #[error("preparing the attacks")]
+    PreparingAttacks(#[source] amirange_attackers::AttackError),
+    /// The scenario's detection section does not hold.
+    #[error("{field}: {message}")]
+    Detection {
+        /// The field at fault (e.g. `detection.detectors[0]`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The engine failed while stepping.
+    #[error("stepping the simulation")]
+    Stepping(#[source] SimError),
+}
+
+impl RunError {
+    /// The attack error behind this one, if building or preparing the attacks failed.
+    pub fn attack_error(&self) -> Option<&amirange_attackers::AttackError> {
+        match self {
+            RunError::BuildingAttacks(e) | RunError::PreparingAttacks(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// A finished run.
 pub struct Finished {
@@ -29,16 +72,16 @@ pub struct Finished {
 }
 
 /// Generates the scenario's topology.
-pub fn generate(scenario: &Scenario) -> Result<Network> {
+pub fn generate(scenario: &Scenario) -> Result<Network, RunError> {
     scenario
         .topology
         .generate(scenario.seed(), scenario.class_kwh())
-        .context("generating the topology")
+        .map_err(RunError::Topology)
 }
 
 /// Runs `scenario` to the end, with the blast-radius map. `progress(done, total)` is called
 /// after every interval.
-pub fn execute(scenario: &Scenario, progress: impl FnMut(u32, u32)) -> Result<Finished> {
+pub fn execute(scenario: &Scenario, progress: impl FnMut(u32, u32)) -> Result<Finished, RunError> {
     let started = Instant::now();
     let network = generate(scenario)?;
     execute_on(scenario, network, started, true, progress)
@@ -54,7 +97,7 @@ pub fn execute_on(
     started: Instant,
     map: bool,
     mut progress: impl FnMut(u32, u32),
-) -> Result<Finished> {
+) -> Result<Finished, RunError> {
     let mut stepper = Stepper::new(scenario, network, map)?;
     let build_time = started.elapsed();
     let stepping = Instant::now();
@@ -93,20 +136,21 @@ pub struct Stepper {
 impl Stepper {
     /// Builds the engine for `scenario` on `network` and plans its operations and attacks;
     /// with `map`, the run keeps its worst moment.
-    pub fn new(scenario: &Scenario, network: Network, map: bool) -> Result<Stepper> {
-        let mut sim = Sim::new(scenario.sim.clone(), network).context("building the simulation")?;
+    pub fn new(scenario: &Scenario, network: Network, map: bool) -> Result<Stepper, RunError> {
+        let mut sim = Sim::new(scenario.sim.clone(), network).map_err(RunError::Simulation)?;
         if map {
             sim.watch_worst_moment();
         }
         let planned = match &scenario.operations {
-            Some(ops) => Some(amirange_sim::operations::plan(&mut sim, ops).context("planning legitimate operations")?),
+            Some(ops) => Some(amirange_sim::operations::plan(&mut sim, ops).map_err(RunError::Operations)?),
             None => None,
         };
-        let mut campaign = scenario.campaign().context("building the attacks")?;
-        campaign.prepare(&mut sim).context("preparing the attacks")?;
-        let detection = scenario
-            .detection()
-            .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+        let mut campaign = scenario.campaign().map_err(RunError::BuildingAttacks)?;
+        campaign.prepare(&mut sim).map_err(RunError::PreparingAttacks)?;
+        let detection = scenario.detection().map_err(|e| RunError::Detection {
+            field: e.field,
+            message: e.message,
+        })?;
         let work = planned.as_ref().map(|p| p.work.clone()).unwrap_or_default();
         let defender = detection.map(|d| Defender::new(d, &sim, &work));
         Ok(Stepper {
@@ -121,7 +165,7 @@ impl Stepper {
     /// act at their wakes and the defender looks on its grid (every `every`, and at interval
     /// ends), in the order of that loop's ordering contract. A look at `to` itself comes last:
     /// what it schedules for that instant runs with the next call.
-    pub fn step_to(&mut self, to: SimTime) -> Result<()> {
+    pub fn step_to(&mut self, to: SimTime) -> Result<(), RunError> {
         // Earlier calls took every look up to the engine's present, so the next comes after it.
         let mut looks = self.defender.as_mut().map(|defender| Looks {
             defender,
@@ -133,7 +177,7 @@ impl Stepper {
             &mut self.campaign,
             looks.as_mut().map(|looks| looks as &mut dyn Actor),
         )
-        .context("stepping the simulation")
+        .map_err(RunError::Stepping)
     }
 
     /// Ends the run: the attacks' last look, the measures scored against the defenses, and

@@ -25,12 +25,115 @@ use std::path::{Path, PathBuf};
 
 use amirange_files::SourceError;
 use amirange_measures::round_to;
-use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::results::CsvText;
 use crate::scenario::{self, Overrides, Scenario};
+
+/// Why a sweep could not be prepared, run or merged back. The texts name the plan, the grid
+/// point, the run or the `runs.csv` line at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SweepError {
+    /// The plan file could not be read.
+    #[error(transparent)]
+    Read(#[from] amirange_files::ReadError),
+    /// The plan or its scenario does not hold (the text says where).
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The plan's scenario could not be turned into JSON to set the grid's fields.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A grid point's scenario does not load with one of its seeds.
+    #[error("grid point {point} ({values}): {error}")]
+    GridPoint {
+        /// The grid point's index.
+        point: usize,
+        /// The point's values, `path = value, ...`.
+        values: String,
+        /// Why its scenario does not load, blamed on the plan's fields where they are at fault
+        /// (boxed: it is large, and a grid point's fault is rare).
+        error: Box<SourceError>,
+    },
+    /// A run failed.
+    #[error("run {run}")]
+    Run {
+        /// The run's index in the plan.
+        run: usize,
+        /// Why it failed.
+        #[source]
+        source: crate::run::RunError,
+    },
+    /// A run's measures could not be turned into JSON.
+    #[error("run {run}")]
+    RunMetrics {
+        /// The run's index in the plan.
+        run: usize,
+        /// Why serialising failed.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A worker thread panicked.
+    #[error("a sweep worker panicked")]
+    WorkerPanicked,
+    /// `runs.csv` is not CSV.
+    #[error("{label}: {error}")]
+    RunsCsv {
+        /// The file's label.
+        label: String,
+        /// The reader's complaint.
+        error: csv::Error,
+    },
+    /// `runs.csv` was written for another plan.
+    #[error("{label}: runs.csv does not belong to this plan (its header differs)")]
+    RunsHeader {
+        /// The file's label.
+        label: String,
+    },
+    /// A row of `runs.csv` has no run index in its first cell.
+    #[error("{label}: line {line}: no run index")]
+    NoRunIndex {
+        /// The file's label.
+        label: String,
+        /// The line the row starts on (1-based).
+        line: u64,
+    },
+    /// A row of `runs.csv` names a run the plan does not have.
+    #[error("{label}: line {line}: run {run} is not in this plan ({total} runs)")]
+    RunNotInPlan {
+        /// The file's label.
+        label: String,
+        /// The line the row starts on (1-based).
+        line: u64,
+        /// The run index the row names.
+        run: usize,
+        /// The plan's number of runs.
+        total: usize,
+    },
+    /// A row of `runs.csv` has another number of cells than the header.
+    #[error("{label}: line {line}: {cells} cells, where the header has {width}")]
+    RowWidth {
+        /// The file's label.
+        label: String,
+        /// The line the row starts on (1-based).
+        line: u64,
+        /// The row's cells.
+        cells: usize,
+        /// The header's cells.
+        width: usize,
+    },
+    /// A measure cell of `runs.csv` is neither empty nor a number.
+    #[error("{label}: line {line}: {error}")]
+    Cell {
+        /// The file's label.
+        label: String,
+        /// The line the row starts on (1-based).
+        line: u64,
+        /// The parser's complaint.
+        error: std::num::ParseFloatError,
+    },
+}
 
 /// One axis of the grid as the plan writes it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -540,13 +643,13 @@ pub fn read_plan(path: &Path) -> Result<String, amirange_files::ReadError> {
 
 /// Loads and checks `plan_path`: every grid point and seed is built and validated before
 /// anything runs.
-pub fn prepare(plan_path: &Path) -> Result<Prepared> {
+pub fn prepare(plan_path: &Path) -> Result<Prepared, SweepError> {
     let text = read_plan(plan_path)?;
     prepare_source(plan_path, &text)
 }
 
 /// [`prepare`] for a plan's `text` read from `plan_path` (its scenario is read relative to it).
-pub fn prepare_source(plan_path: &Path, text: &str) -> Result<Prepared> {
+pub fn prepare_source(plan_path: &Path, text: &str) -> Result<Prepared, SweepError> {
     let label = plan_path.display().to_string();
     let plan = parse_plan(&label, text)?;
     let scenario_path: PathBuf = plan_path.parent().unwrap_or(Path::new("")).join(&plan.scenario);
@@ -635,8 +738,12 @@ pub fn prepare_source(plan_path: &Path, text: &str) -> Result<Prepared> {
         for &seed in &seeds {
             let mut raw = point_raw.clone();
             raw.seed = seed;
-            let mut s = scenario::load_raw(&scenario_label, &source, raw, &overrides)
-                .map_err(|e| anyhow!("grid point {p} ({}): {}", describe(&plan, values), blame_plan(e)))?;
+            let mut s =
+                scenario::load_raw(&scenario_label, &source, raw, &overrides).map_err(|e| SweepError::GridPoint {
+                    point: p,
+                    values: describe(&plan, values),
+                    error: Box::new(blame_plan(e)),
+                })?;
             if let Some(preset) = &plan.preset {
                 s.apply_preset(preset).map_err(|e| {
                     amirange_files::field_error(&label, text, "preset", format!("{}: {}", e.field, e.message))
@@ -675,10 +782,10 @@ pub fn execute(
     runs: &[usize],
     workers: usize,
     done: impl Fn(usize) + Sync,
-) -> Result<Vec<(RunRow, Vec<u8>)>> {
+) -> Result<Vec<(RunRow, Vec<u8>)>, SweepError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::with_capacity(runs.len()));
-    let failed: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
+    let failed: std::sync::Mutex<Option<SweepError>> = std::sync::Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..workers.max(1) {
             s.spawn(|| {
@@ -694,8 +801,10 @@ pub fn execute(
                             // A sweep keeps metrics.json only: no map to draw.
                             crate::run::execute_on(scenario, network, std::time::Instant::now(), false, |_, _| {})
                         })
+                        .map_err(|source| SweepError::Run { run, source })
                         .and_then(|f| {
-                            let json = serde_json::to_value(&f.metrics)?;
+                            let metrics_error = |source| SweepError::RunMetrics { run, source };
+                            let json = serde_json::to_value(&f.metrics).map_err(metrics_error)?;
                             let row: Vec<Option<f64>> = prepared
                                 .layout
                                 .plan
@@ -703,7 +812,7 @@ pub fn execute(
                                 .iter()
                                 .map(|m| measure(&json, m))
                                 .collect();
-                            let mut bytes = serde_json::to_vec_pretty(&f.metrics)?;
+                            let mut bytes = serde_json::to_vec_pretty(&f.metrics).map_err(metrics_error)?;
                             bytes.push(b'\n');
                             Ok(((run, row), bytes))
                         });
@@ -716,7 +825,7 @@ pub fn execute(
                         }
                         Err(e) => {
                             if let Ok(mut f) = failed.lock() {
-                                f.get_or_insert(e.context(format!("run {run}")));
+                                f.get_or_insert(e);
                             }
                         }
                     }
@@ -724,10 +833,10 @@ pub fn execute(
             });
         }
     });
-    if let Some(e) = failed.into_inner().map_err(|_| anyhow!("a sweep worker panicked"))? {
+    if let Some(e) = failed.into_inner().map_err(|_| SweepError::WorkerPanicked)? {
         return Err(e);
     }
-    let mut rows = results.into_inner().map_err(|_| anyhow!("a sweep worker panicked"))?;
+    let mut rows = results.into_inner().map_err(|_| SweepError::WorkerPanicked)?;
     rows.sort_by_key(|((run, _), _)| *run);
     Ok(rows)
 }
@@ -796,7 +905,7 @@ pub fn runs_csv(layout: &Layout, rows: &[RunRow]) -> String {
 /// Parses a `runs.csv` written by [`runs_csv`] for `layout` back into rows (the `csv` crate
 /// reads it, so quoted values may hold commas, quotes and line breaks); a row of another
 /// length, or a run the plan does not have, is an error naming the line it starts on.
-pub fn parse_runs(layout: &Layout, text: &str, label: &str) -> Result<Vec<RunRow>> {
+pub fn parse_runs(layout: &Layout, text: &str, label: &str) -> Result<Vec<RunRow>, SweepError> {
     let plan = &layout.plan;
     let total = layout.total();
     let mut reader = csv::ReaderBuilder::new()
@@ -807,29 +916,47 @@ pub fn parse_runs(layout: &Layout, text: &str, label: &str) -> Result<Vec<RunRow
     let header = records
         .next()
         .transpose()
-        .map_err(|e| anyhow!("{label}: {e}"))?
+        .map_err(|error| SweepError::RunsCsv {
+            label: label.to_string(),
+            error,
+        })?
         .unwrap_or_default();
     if !header.iter().eq(runs_header(plan).iter().map(String::as_str)) {
-        bail!("{label}: runs.csv does not belong to this plan (its header differs)");
+        return Err(SweepError::RunsHeader {
+            label: label.to_string(),
+        });
     }
     let skip = 3 + plan.grid.len();
     let width = skip + plan.measures.len();
     records
         .map(|record| {
-            let record = record.map_err(|e| anyhow!("{label}: {e}"))?;
+            let record = record.map_err(|error| SweepError::RunsCsv {
+                label: label.to_string(),
+                error,
+            })?;
             let line = record.position().map_or(0, csv::Position::line);
             let run: usize = record
                 .get(0)
                 .and_then(|c| c.parse().ok())
-                .ok_or_else(|| anyhow!("{label}: line {line}: no run index"))?;
+                .ok_or_else(|| SweepError::NoRunIndex {
+                    label: label.to_string(),
+                    line,
+                })?;
             if run >= total {
-                bail!("{label}: line {line}: run {run} is not in this plan ({total} runs)");
+                return Err(SweepError::RunNotInPlan {
+                    label: label.to_string(),
+                    line,
+                    run,
+                    total,
+                });
             }
             if record.len() != width {
-                bail!(
-                    "{label}: line {line}: {} cells, where the header has {width}",
-                    record.len()
-                );
+                return Err(SweepError::RowWidth {
+                    label: label.to_string(),
+                    line,
+                    cells: record.len(),
+                    width,
+                });
             }
             let measures = record
                 .iter()
@@ -842,7 +969,11 @@ pub fn parse_runs(layout: &Layout, text: &str, label: &str) -> Result<Vec<RunRow
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| anyhow!("{label}: line {line}: {e}"))?;
+                .map_err(|error| SweepError::Cell {
+                    label: label.to_string(),
+                    line,
+                    error,
+                })?;
             Ok((run, measures))
         })
         .collect()

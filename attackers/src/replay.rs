@@ -11,6 +11,7 @@ use amirange_sim::engine::{Input, Sim, SimError};
 use amirange_sim::hes::CommandKind;
 use amirange_sim::model::{Cause, Relay};
 use amirange_sim::network::Point;
+use amirange_sim::security::ReplayedFrame;
 use amirange_sim::time::SimTime;
 use serde::{Deserialize, Serialize};
 
@@ -94,8 +95,8 @@ pub struct Replay {
     capture_until: SimTime,
     replay_at: SimTime,
     center: Point,
-    /// Per meter, its last captured frame: (meter, frame counter), ascending by meter.
-    captured: Vec<(u32, u32)>,
+    /// Per meter, its last captured frame, ascending by meter.
+    captured: Vec<ReplayedFrame>,
     /// 0: capture pending, 1: replay pending, 2: done.
     step: u8,
 }
@@ -112,9 +113,13 @@ impl Replay {
     /// ascending.
     fn outcome(&self, sim: &Sim) -> (Vec<u32>, Vec<u32>) {
         let fleet = sim.fleet();
-        let ours: std::collections::BTreeSet<(u32, u32)> = self.captured.iter().copied().collect();
-        let pick = |list: &[(u32, u32)]| {
-            let mut m: Vec<u32> = list.iter().filter(|x| ours.contains(x)).map(|x| x.0).collect();
+        let ours: std::collections::BTreeSet<ReplayedFrame> = self.captured.iter().copied().collect();
+        let pick = |list: &[ReplayedFrame]| {
+            let mut m: Vec<u32> = list
+                .iter()
+                .filter(|replayed_frame| ours.contains(replayed_frame))
+                .map(|replayed_frame| replayed_frame.meter_idx)
+                .collect();
             m.sort_unstable();
             m.dedup();
             m
@@ -160,15 +165,18 @@ impl Attack for Replay {
                 .collect();
             // The last frame heard per meter.
             frames.sort_unstable();
-            let mut captured: Vec<(u32, u32)> = Vec::new();
-            for (m, _, f) in frames {
+            let mut captured: Vec<ReplayedFrame> = Vec::new();
+            for (meter_idx, _, frame_counter) in frames {
                 match captured.last_mut() {
-                    Some(last) if last.0 == m => last.1 = f,
-                    _ => captured.push((m, f)),
+                    Some(last) if last.meter_idx == meter_idx => last.frame_counter = frame_counter,
+                    _ => captured.push(ReplayedFrame {
+                        meter_idx,
+                        frame_counter,
+                    }),
                 }
             }
             self.captured = captured;
-            let meters: Vec<u32> = self.captured.iter().map(|c| c.0).collect();
+            let meters: Vec<u32> = self.captured.iter().map(|c| c.meter_idx).collect();
             let what = match self.spec.captures {
                 Captures::Disconnects => "disconnect",
                 Captures::Connects => "connect",
@@ -191,18 +199,22 @@ impl Attack for Replay {
         if self.captured.is_empty() {
             return Ok(());
         }
-        for &(meter, frame) in &self.captured {
+        for &ReplayedFrame {
+            meter_idx,
+            frame_counter,
+        } in &self.captured
+        {
             sim.schedule(
                 now,
                 Input::Replay {
-                    meter,
-                    frame,
+                    meter: meter_idx,
+                    frame: frame_counter,
                     relay: self.relay(),
                     cause: Cause::Attack(self.k),
                 },
             )?;
         }
-        let meters: Vec<u32> = self.captured.iter().map(|c| c.0).collect();
+        let meters: Vec<u32> = self.captured.iter().map(|c| c.meter_idx).collect();
         truth(
             sim,
             now,

@@ -19,65 +19,87 @@ pub enum DetectorSpec {
     /// Requests at the HES that the utility's work calendar does not explain, per account and
     /// for the fleet, within a sliding window.
     CommandRate {
-        /// The window (`"1h"`).
+        /// The sliding window the requests are counted over, a duration (`"1h"`).
+        /// Allowed: 1m to 7d.
         #[serde(default = "d_hour")]
         window: String,
-        /// Most meters one account may name in unplanned requests within the window.
+        /// Most meters one account may name in unplanned requests within the window; beyond
+        /// it the account's alert is medium, beyond ten times it high.
+        /// Allowed: at least 1.
         #[serde(default = "d_100")]
         account_meters: u32,
-        /// Most unplanned requests one account may make within the window.
+        /// Most unplanned requests one account may make within the window (medium beyond it,
+        /// high beyond ten times it).
+        /// Allowed: at least 1.
         #[serde(default = "d_60")]
         account_requests: u32,
-        /// Most meters all accounts together may name in unplanned requests within the window.
+        /// Most meters all accounts together may name in unplanned requests within the window
+        /// (a medium `fleet` alert beyond it, when no single account is over its limits).
+        /// Allowed: at least 1.
         #[serde(default = "d_500")]
         fleet_meters: u32,
     },
     /// The fleet's load as feeder-head SCADA measures it against the load the class profiles
     /// expect for the season and hour, outside demand-response events and storm restoration.
     ConsumptionBaseline {
-        /// Largest relative deviation from the learnt ratio.
+        /// Largest relative deviation of the measured-to-expected load ratio from its learnt
+        /// value, a share.
+        /// Allowed: above 0, at most 1.
         #[serde(default = "d_quarter")]
         deviation: f64,
-        /// Intervals in a row beyond it before the alert.
+        /// 15-minute intervals in a row beyond it before the alert.
+        /// Allowed: 1 to 96.
         #[serde(default = "d_2")]
         intervals: u32,
     },
     /// Reads of zero consumption at the day's peak beyond the premises the utility itself
     /// disconnected.
     ZeroAtPeak {
-        /// Share of the fleet.
+        /// Share of the fleet the zero reads beyond the utility's own disconnects must exceed.
+        /// Allowed: above 0, at most 1.
         #[serde(default = "d_share_zero")]
         share: f64,
-        /// And at least this many meters.
+        /// And the least number of meters they must exceed.
+        /// Allowed: any count.
         #[serde(default = "d_10")]
         min_meters: u32,
     },
     /// Per feeder, the energy the MDM holds against what feeder-head SCADA measured; with
     /// `transformer_meters`, also per distribution transformer against its own meter.
     EnergyBalance {
-        /// Largest rise of a feeder's unaccounted share over its learnt losses.
+        /// Largest rise of a feeder's unaccounted share of SCADA's energy over its learnt usual
+        /// share (its losses).
+        /// Allowed: above 0, at most 1.
         #[serde(default = "d_gap")]
         gap: f64,
-        /// Intervals in a row beyond it before the alert.
+        /// 15-minute intervals in a row beyond it before the alert (`feeder N`).
+        /// Allowed: 1 to 96.
         #[serde(default = "d_4")]
         intervals: u32,
-        /// Whether distribution transformers carry their own meters.
+        /// Whether distribution transformers carry their own meters, so that each read cycle
+        /// also balances every transformer against its customers' meters.
         #[serde(default)]
         transformer_meters: bool,
-        /// Largest unaccounted share of a transformer's energy over a read cycle.
+        /// Largest unaccounted share of a transformer's energy over a read cycle before the
+        /// alert (`transformer N`); used with `transformer_meters`.
+        /// Allowed: above 0, at most 1.
         #[serde(default = "d_transformer_gap")]
         transformer_gap: f64,
     },
     /// Collectors whose uploads arrive with many of their meters' reads missing while the rest
     /// of the fleet reads normally (meters without supply are not counted).
     MissingReadCluster {
-        /// Share of a collector's reads missing.
+        /// Share of a collector's reads of one read cycle that must be missing.
+        /// Allowed: above 0, at most 1.
         #[serde(default = "d_share_missing")]
         share: f64,
-        /// And at least this many reads attempted.
+        /// The least number of reads the collector must have had in the cycle.
+        /// Allowed: at least 1.
         #[serde(default = "d_20")]
         min_reads: u32,
-        /// The fleet-wide share of missing reads above which it is no cluster.
+        /// The fleet-wide share of missing reads at or above which it is no cluster (and no
+        /// collector alerts).
+        /// Allowed: above 0, at most 1.
         #[serde(default = "d_fleet_missing")]
         fleet_share: f64,
     },
@@ -93,7 +115,8 @@ pub enum DetectorSpec {
     InventoryDrift {},
     /// The bulk system's frequency beyond a band around nominal.
     FrequencyExcursion {
-        /// Half-width of the band, Hz.
+        /// Half-width of the band around nominal frequency, Hz.
+        /// Allowed: above 0, below 5.
         #[serde(default = "d_freq")]
         deviation_hz: f64,
     },
@@ -420,15 +443,21 @@ pub enum ResponseSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybookSpec {
-    /// Detectors that trigger it (`"ids"` for every IDS rule, `"ids:1000002"` for one).
+    /// Detectors whose first alert triggers it, by name (`"command-rate"`; `"ids"` for every
+    /// IDS rule, `"ids:1000002"` for one of `ids_rules`).
+    /// Allowed: at least one.
     pub on: Vec<String>,
-    /// The least severity that triggers it.
+    /// The least severity that triggers it (`Low`, `Medium` or `High`).
     #[serde(default = "d_medium")]
     pub severity: Severity,
-    /// Time from the alert to the response (a person deciding, a change approved).
+    /// Time from the alert to the response (a person deciding, a change approved), a duration.
+    /// Allowed: at most 7d.
     #[serde(default = "d_delay")]
     pub delay: String,
-    /// What is done.
+    /// What is done, in order (see the responses below). Actions aimed at what an alert names
+    /// (`RevokeAccount`, `BlockSource`, `InspectMeters`, `HuntJammer`) run once per subject; the
+    /// others run once.
+    /// Allowed: at least one.
     pub actions: Vec<ResponseSpec>,
 }
 
@@ -444,18 +473,23 @@ fn d_delay() -> String {
 #[serde(deny_unknown_fields)]
 pub struct RestorationSpec {
     /// The operator account that sends reconnects and rollbacks.
+    /// Allowed: an HES account, when a playbook reconnects or rolls back.
     #[serde(default = "d_restorer")]
     pub account: String,
     /// Meters reconnected (or rolled back) per minute through the HES.
+    /// Allowed: at least 1.
     #[serde(default = "d_reconnect_rate")]
     pub per_minute: u32,
     /// Meters per request (kept at or under a bulk freeze).
+    /// Allowed: at least 1.
     #[serde(default = "d_batch")]
     pub batch: u32,
     /// Crews for truck rolls.
+    /// Allowed: at least 1.
     #[serde(default = "d_crews")]
     pub crews: u32,
-    /// Time one truck roll takes (travel and work).
+    /// Time one truck roll takes (travel and work), a duration.
+    /// Allowed: at least 1m.
     #[serde(default = "d_truck")]
     pub truck_roll: String,
 }

@@ -32,7 +32,7 @@ use crate::network::{
 };
 use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
-use crate::security::{Fleet, Payload};
+use crate::security::{Fleet, Payload, ReplayedFrame};
 use crate::time::SimTime;
 
 /// An input to the engine: something scheduled from outside (a scenario script, an attacker, a
@@ -1103,11 +1103,17 @@ impl Sim {
         }
         let mut fleet = self.world.resource_mut::<Fleet>();
         if fleet.checks_frames(meter) && frame <= fleet.frame_counter[i] {
-            fleet.refused_frames.push((meter, frame));
+            fleet.refused_frames.push(ReplayedFrame {
+                meter_idx: meter,
+                frame_counter: frame,
+            });
             return;
         }
         fleet.frame_counter[i] = fleet.frame_counter[i].max(frame);
-        fleet.accepted_frames.push((meter, frame));
+        fleet.accepted_frames.push(ReplayedFrame {
+            meter_idx: meter,
+            frame_counter: frame,
+        });
         self.set_relay(at, meter, relay, cause);
     }
 

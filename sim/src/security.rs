@@ -181,6 +181,16 @@ pub struct KeyId {
     pub version: u16,
 }
 
+/// A replayed relay command's frame at one meter: which meter, and the frame counter it
+/// carried (a replay attack's captured frames, and the frames meters refused or acted on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ReplayedFrame {
+    /// The meter the frame was heard from or replayed to.
+    pub meter_idx: u32,
+    /// The frame counter the frame carries.
+    pub frame_counter: u32,
+}
+
 /// Per-meter security state of the whole fleet.
 #[derive(Resource, Clone, Debug)]
 pub struct Fleet {
@@ -211,10 +221,10 @@ pub struct Fleet {
     pub refused_images: Vec<(u32, u16)>,
     /// Whether meters check frame counters.
     pub frame_counters: bool,
-    /// Replayed frames meters refused because their counter was stale: (meter, counter).
-    pub refused_frames: Vec<(u32, u32)>,
-    /// Replayed frames meters acted on: (meter, counter).
-    pub accepted_frames: Vec<(u32, u32)>,
+    /// Replayed frames meters refused because their counter was stale, in the order refused.
+    pub refused_frames: Vec<ReplayedFrame>,
+    /// Replayed frames meters acted on, in the order accepted.
+    pub accepted_frames: Vec<ReplayedFrame>,
     /// Whether meters authenticate the network they join.
     pub mutual_auth: bool,
     /// Per meter: whether it still accepts the legacy security level.

@@ -103,11 +103,9 @@ pub(crate) fn execute_on(
         Some(n) => n,
         None => amirange::run::generate(scenario)?,
     };
-    amirange::run::execute_on(scenario, network, started, true, |_, _| bar.inc(1)).map_err(|e| {
-        match e.downcast_ref::<amirange_attackers::AttackError>() {
-            Some(attack) => scenario::attack_error(label, source, attack).into(),
-            None => e,
-        }
+    amirange::run::execute_on(scenario, network, started, true, |_, _| bar.inc(1)).map_err(|e| match e.attack_error() {
+        Some(attack) => scenario::attack_error(label, source, attack).into(),
+        None => e.into(),
     })
 }
 

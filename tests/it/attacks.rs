@@ -926,13 +926,13 @@ fn downgraded_meters_accept_replays_that_others_refuse() {
         fleet
             .accepted_frames
             .iter()
-            .all(|f| fleet.downgraded_by[f.0 as usize] != 0)
+            .all(|accepted| fleet.downgraded_by[accepted.meter_idx as usize] != 0)
     );
     assert!(
         fleet
             .refused_frames
             .iter()
-            .all(|f| fleet.downgraded_by[f.0 as usize] == 0)
+            .all(|refused| fleet.downgraded_by[refused.meter_idx as usize] == 0)
     );
     // Without legacy-capable meters the downgrade fails, and so does the replay.
     let none = text.replace("security: (legacy_share: 0.4),", "security: (legacy_share: 0.0),");

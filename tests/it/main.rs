@@ -13,6 +13,7 @@ mod common;
 mod control_plane;
 mod defenses;
 mod detection;
+mod errors;
 mod golden;
 mod live;
 mod range;

@@ -1,9 +1,11 @@
 //! The field tables of the scenario reference (`docs/scenarios.md`, `docs/topologies.md`,
-//! `docs/attacks.md`), generated from the types a scenario file is read into, and kept current.
+//! `docs/attacks.md`, `docs/defenses.md`), generated from the types a scenario file is read
+//! into, and kept current.
 //!
 //! Each table is rendered from the type's JSON Schema (`schemars`), so its rows are the type's
 //! fields in declaration order (as serde lists them), each with its type, its default and its
-//! doc comment as the meaning. A doc comment's lines starting `Default:` fill the default
+//! doc comment as the meaning; a detector's table is that of its `DetectorSpec` variant, and a
+//! variant without fields says so in one line. A doc comment's lines starting `Default:` fill the default
 //! column; otherwise a required field says `required` and an optional one the default serde
 //! fills in, or `—` when leaving it out means what its meaning says. A table sits in its file
 //! between `<!-- generated:NAME -->` and `<!-- end generated:NAME -->`; everything else in the
@@ -22,6 +24,7 @@ use serde_json::Value;
 
 use amirange::scenario as sc;
 use amirange_attackers as at;
+use amirange_defenses::spec as df;
 use amirange_topologies::spec as topo;
 
 /// One generated table.
@@ -48,12 +51,36 @@ fn table<T: JsonSchema + de::DeserializeOwned>(name: &'static str, file: &'stati
     }
 }
 
+/// The docs file of the defenses' tables.
+const DEFENSES: &str = "docs/defenses.md";
+
+/// The table of enum `T`'s struct variant `variant`: its fields, as the scenario writes them
+/// inside `Variant(...)`.
+fn variant_table<T: JsonSchema + de::DeserializeOwned>(variant: &'static str, file: &'static str) -> Table {
+    let root = schemars::schema_for!(T).to_value();
+    let mut schema = root["oneOf"]
+        .as_array()
+        .expect("an enum")
+        .iter()
+        .find_map(|v| v["properties"].get(variant))
+        .unwrap_or_else(|| panic!("no variant {variant}"))
+        .clone();
+    schema["$defs"] = root.get("$defs").cloned().unwrap_or(Value::Null);
+    Table {
+        name: variant,
+        file,
+        prefix: "",
+        schema,
+        fields: variant_field_order::<T>(variant),
+    }
+}
+
 /// Every generated table.
 fn tables() -> Vec<Table> {
     const SCENARIOS: &str = "docs/scenarios.md";
     const TOPOLOGIES: &str = "docs/topologies.md";
     const ATTACKS: &str = "docs/attacks.md";
-    vec![
+    let mut tables = vec![
         table::<sc::RawScenario>("scenario", SCENARIOS, ""),
         table::<sc::RawClass>("consumption", SCENARIOS, "consumption.<class>."),
         table::<sc::RawMetering>("metering", SCENARIOS, "metering."),
@@ -93,7 +120,30 @@ fn tables() -> Vec<Table> {
         table::<at::rogue_concentrator::Spec>("RogueConcentrator", ATTACKS, ""),
         table::<at::connection_flood::Spec>("ConnectionFlood", ATTACKS, ""),
         table::<at::demand_response::Spec>("DemandResponseForgery", ATTACKS, ""),
-    ]
+        table::<sc::RawDefenses>("defenses", DEFENSES, "defenses."),
+        table::<df::PlaybookSpec>("playbook", DEFENSES, "defenses.playbooks[]."),
+        table::<df::RestorationSpec>("restoration", DEFENSES, "defenses.restoration."),
+    ];
+    for kind in df::DetectorKind::ALL {
+        tables.push(variant_table::<df::DetectorSpec>(kind_variant(kind), DEFENSES));
+    }
+    tables
+}
+
+/// The `DetectorSpec` variant of a detector kind, as a scenario names it.
+fn kind_variant(kind: df::DetectorKind) -> &'static str {
+    match kind {
+        df::DetectorKind::CommandRate => "CommandRate",
+        df::DetectorKind::ConsumptionBaseline => "ConsumptionBaseline",
+        df::DetectorKind::ZeroAtPeak => "ZeroAtPeak",
+        df::DetectorKind::EnergyBalance => "EnergyBalance",
+        df::DetectorKind::MissingReadCluster => "MissingReadCluster",
+        df::DetectorKind::FirmwareDrift => "FirmwareDrift",
+        df::DetectorKind::FrameCounter => "FrameCounter",
+        df::DetectorKind::UnknownDevice => "UnknownDevice",
+        df::DetectorKind::InventoryDrift => "InventoryDrift",
+        df::DetectorKind::FrequencyExcursion => "FrequencyExcursion",
+    }
 }
 
 // --- Field order -------------------------------------------------------------------------
@@ -146,6 +196,81 @@ impl<'de> de::Deserializer<'de> for FieldProbe<'_> {
 fn field_order<T: de::DeserializeOwned>() -> Vec<&'static str> {
     let mut fields = Vec::new();
     assert!(T::deserialize(FieldProbe(&mut fields)).is_err());
+    fields
+}
+
+/// A deserializer that answers an enum with one variant and records the field list that
+/// variant, a struct variant, asks for.
+struct VariantProbe<'a> {
+    /// The variant to answer with.
+    variant: &'static str,
+    /// Where its fields go.
+    fields: &'a mut Vec<&'static str>,
+}
+
+impl<'de> de::Deserializer<'de> for VariantProbe<'_> {
+    type Error = Stop;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+        Err(Stop)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Stop> {
+        visitor.visit_enum(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+impl<'de> de::EnumAccess<'de> for VariantProbe<'_> {
+    type Error = Stop;
+    type Variant = Self;
+
+    fn variant_seed<V: de::DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self), Stop> {
+        let name: de::value::StrDeserializer<'_, Stop> = de::IntoDeserializer::into_deserializer(self.variant);
+        Ok((seed.deserialize(name)?, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for VariantProbe<'_> {
+    type Error = Stop;
+
+    fn unit_variant(self) -> Result<(), Stop> {
+        Err(Stop)
+    }
+
+    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(self, _: T) -> Result<T::Value, Stop> {
+        Err(Stop)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, Stop> {
+        Err(Stop)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], _: V) -> Result<V::Value, Stop> {
+        self.fields.extend_from_slice(fields);
+        Err(Stop)
+    }
+}
+
+/// The field names of enum `T`'s struct variant `variant`, in declaration order.
+fn variant_field_order<T: de::DeserializeOwned>(variant: &'static str) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    assert!(
+        T::deserialize(VariantProbe {
+            variant,
+            fields: &mut fields
+        })
+        .is_err()
+    );
     fields
 }
 
@@ -303,6 +428,9 @@ fn render(table: &Table) -> String {
             names.push(name);
         }
     }
+    if names.is_empty() {
+        return format!("`{}()` has no fields.\n", table.name);
+    }
     let mut out = String::from("| field | type | default | meaning |\n| --- | --- | --- | --- |\n");
     for name in names {
         let prop = &props[name];
@@ -365,7 +493,17 @@ fn the_docs_field_tables_match_the_types() {
     let tables = tables();
     let mut by_file: BTreeMap<&str, Vec<&Table>> = BTreeMap::new();
     for t in &tables {
-        assert!(!t.fields.is_empty(), "{}: serde lists no fields", t.name);
+        let has_properties = t
+            .schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| !p.is_empty());
+        assert_eq!(
+            t.fields.is_empty(),
+            !has_properties,
+            "{}: serde's fields against the schema's",
+            t.name
+        );
         by_file.entry(t.file).or_default().push(t);
     }
     let mut failures = Vec::new();
@@ -419,8 +557,31 @@ fn every_attack_kind_has_a_table() {
     }
 }
 
-/// The field probe lists a struct's fields in declaration order, and every documented field
-/// has a meaning.
+/// Every detector kind has its table in docs/defenses.md: a new detector without one fails
+/// here.
+#[test]
+fn every_detector_kind_has_a_table() {
+    let schema = schemars::schema_for!(df::DetectorSpec).to_value();
+    let variants: Vec<String> = schema["oneOf"]
+        .as_array()
+        .expect("DetectorSpec is an enum")
+        .iter()
+        .filter_map(|variant| variant["properties"].as_object())
+        .flat_map(|props| props.keys().cloned())
+        .collect();
+    assert_eq!(variants.len(), df::DetectorKind::ALL.len(), "{variants:?}");
+    let tables = tables();
+    for variant in &variants {
+        assert!(
+            tables.iter().any(|t| t.name == variant.as_str() && t.file == DEFENSES),
+            "the detector {variant} has no table: add its kind to kind_variant() in \
+             tests/it/reference_tables.rs and its block to docs/defenses.md"
+        );
+    }
+}
+
+/// The field probes list a struct's and a struct variant's fields in declaration order, and
+/// every documented field has a meaning.
 #[test]
 fn tables_list_fields_in_declaration_order_with_a_meaning() {
     assert_eq!(
@@ -428,6 +589,12 @@ fn tables_list_fields_in_declaration_order_with_a_meaning() {
         ["read_cycle", "read_deadline"],
         "declaration order"
     );
+    assert_eq!(
+        variant_field_order::<df::DetectorSpec>("EnergyBalance"),
+        ["gap", "intervals", "transformer_meters", "transformer_gap"],
+        "declaration order"
+    );
+    assert!(variant_field_order::<df::DetectorSpec>("FrameCounter").is_empty());
     for t in tables() {
         let rendered = render(&t);
         for line in rendered.lines().skip(2) {

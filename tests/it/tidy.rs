@@ -26,6 +26,9 @@
 //! The dependency edges between the workspace's crates are those of ARCHITECTURE.md's
 //! diagram (every kind of dependency counts, dev and build too), and no model crate depends
 //! on an async, network or TLS crate.
+//!
+//! The root package's library (`src/lib.rs` and every module it declares) does not name
+//! `anyhow`: it returns typed errors, and the binary alone wraps and prints them.
 
 use std::path::{Path, PathBuf};
 
@@ -388,4 +391,78 @@ fn the_dependency_rules_catch_a_wrong_edge() {
         .is_empty()
     );
     assert!(check_edges("newcrate", "")[0].contains("no dependency rule"));
+}
+
+/// The module names a Rust file declares with `mod NAME;` (modules in other files), comments
+/// and inline modules (`mod tests { ... }`) left out.
+fn declared_modules(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| line.split("//").next().unwrap_or_default().trim())
+        .filter_map(|code| {
+            let code = code
+                .strip_prefix("pub(crate) ")
+                .or_else(|| code.strip_prefix("pub "))
+                .unwrap_or(code);
+            let name = code.strip_prefix("mod ")?.strip_suffix(';')?;
+            Some(name.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Where `anyhow` is named in one source file's code (comments left out), as `file:line: line`.
+fn anyhow_lines(file: &str, text: &str) -> Vec<String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| names(line.split("//").next().unwrap_or_default(), "anyhow"))
+        .map(|(n, line)| format!("{file}:{}: {}", n + 1, line.trim()))
+        .collect()
+}
+
+/// `anyhow` is the binary's: the root package's library (`src/lib.rs` and every module it
+/// declares, however deep) returns typed errors, which the binary prints with their causes.
+#[test]
+fn the_library_names_no_anyhow() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pending = vec![(root.join("src").join("lib.rs"), root.join("src"))];
+    let mut found = Vec::new();
+    let mut read = Vec::new();
+    while let Some((path, folder)) = pending.pop() {
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let name = path.strip_prefix(root).expect("in the workspace").display().to_string();
+        found.extend(anyhow_lines(&name, &text));
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        // A module's own modules live in a folder named after it (`mod.rs` and `lib.rs` excepted).
+        let inner = if stem == "lib" || stem == "mod" {
+            folder.clone()
+        } else {
+            folder.join(stem)
+        };
+        for module in declared_modules(&text) {
+            let file = inner.join(format!("{module}.rs"));
+            if file.exists() {
+                pending.push((file, inner.clone()));
+            } else {
+                pending.push((inner.join(&module).join("mod.rs"), inner.join(&module)));
+            }
+        }
+        read.push(name);
+    }
+    for module in ["src/run.rs", "src/results.rs", "src/live.rs", "src/sweep.rs"] {
+        assert!(read.iter().any(|r| r == module), "{module} not read: {read:?}");
+    }
+    assert!(!read.iter().any(|r| r.ends_with("main.rs")), "{read:?}");
+    assert!(found.is_empty(), "the library names anyhow:\n{}", found.join("\n"));
+}
+
+/// The library rule finds modules and `anyhow` where they are, and nowhere else.
+#[test]
+fn the_library_rule_finds_modules_and_anyhow() {
+    let lib = "//! mod not_this;\npub mod run;\nmod inner; // why\npub(crate) mod shared;\nmod tests {\n}\n";
+    assert_eq!(declared_modules(lib), ["run", "inner", "shared"]);
+    let code =
+        "use anyhow::Result;\n// anyhow in a comment\nlet not_anyhow_here = 1;\nfn f() -> anyhow::Result<()> {}\n";
+    assert_eq!(
+        anyhow_lines("x.rs", code),
+        ["x.rs:1: use anyhow::Result;", "x.rs:4: fn f() -> anyhow::Result<()> {}"]
+    );
 }

@@ -42,7 +42,7 @@ impl Detector for FrameCounter {
             .get(self.frames_seen..)
             .unwrap_or_default()
             .iter()
-            .map(|x| x.0)
+            .map(|refused_frame| refused_frame.meter_idx)
             .collect();
         self.frames_seen = refused.len();
         alerts.extend(Self::refused(look.now, meters));
