@@ -25,6 +25,7 @@ fn premise(class: CustomerClass, annual_kwh: f32) -> Premise {
     Premise {
         class,
         shift_slots: 0,
+        activity: [0; crate::dataplane::ACTIVITY_PERIODS],
         annual_kwh,
     }
 }
@@ -137,8 +138,10 @@ impl World {
             slot,
             interval_us: INTERVAL_US,
             window,
+            activity: self.table.activity(slot),
             noise_family: StreamFamily::new(self.config.seed, Purpose::ConsumptionNoise),
             noise: &self.tables.noise,
+            normal: &self.tables.normal,
             n_feeders: self.network.feeders.len(),
             n_transformers: self.network.transformers.len(),
             grid,
