@@ -58,7 +58,12 @@ pub struct ConfigError {
 }
 
 impl SimConfig {
-    /// Default consumption parameters of a class.
+    /// Default consumption parameters of a class. The residential noise persistence (0.7)
+    /// and activity spread (0.5) are calibrated so that single homes match the six SimBench
+    /// household profiles over two winter weeks (`sim/data/simbench-household-stats.json`:
+    /// lag-1 autocorrelation, peak-to-mean, load factor, daily autocorrelation, spread of
+    /// shapes); the noise sigmas, the other classes' persistence (0.8) and their activity
+    /// spread (0: every premise on the class profile) are assumptions.
     pub fn default_class(class: CustomerClass) -> ClassConsumption {
         match class {
             CustomerClass::Residential => ClassConsumption {
@@ -66,6 +71,8 @@ impl SimConfig {
                 mean_annual_kwh: 3_500.0,
                 annual_sigma: 0.45,
                 interval_noise_sigma: 0.55,
+                noise_persistence: 0.7,
+                activity_spread: 0.5,
                 max_shift_slots: 4,
             },
             CustomerClass::Commercial => ClassConsumption {
@@ -73,6 +80,8 @@ impl SimConfig {
                 mean_annual_kwh: 30_000.0,
                 annual_sigma: 0.8,
                 interval_noise_sigma: 0.25,
+                noise_persistence: 0.8,
+                activity_spread: 0.0,
                 max_shift_slots: 2,
             },
             CustomerClass::Industrial => ClassConsumption {
@@ -80,6 +89,8 @@ impl SimConfig {
                 mean_annual_kwh: 400_000.0,
                 annual_sigma: 0.8,
                 interval_noise_sigma: 0.15,
+                noise_persistence: 0.8,
+                activity_spread: 0.0,
                 max_shift_slots: 2,
             },
             CustomerClass::Critical => ClassConsumption {
@@ -87,6 +98,8 @@ impl SimConfig {
                 mean_annual_kwh: 800_000.0,
                 annual_sigma: 0.5,
                 interval_noise_sigma: 0.1,
+                noise_persistence: 0.8,
+                activity_spread: 0.0,
                 max_shift_slots: 1,
             },
         }
@@ -163,6 +176,8 @@ impl SimConfig {
             }
             within(path("annual_sigma"), c.annual_sigma, 3.0)?;
             within(path("interval_noise_sigma"), c.interval_noise_sigma, 2.0)?;
+            within(path("noise_persistence"), c.noise_persistence, 0.999)?;
+            within(path("activity_spread"), c.activity_spread, 1.0)?;
             if i64::from(c.max_shift_slots) > crate::dataplane::MAX_SHIFT {
                 return fail(path("max_shift_slots"), "must be 0m to 2h in steps of 15m".into());
             }

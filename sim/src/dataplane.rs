@@ -35,8 +35,33 @@ use crate::rng::{Purpose, QuantileTable, Stream, StreamFamily};
 /// Largest routine shift any class may use, quarter-hours (see `ClassConsumption`).
 pub const MAX_SHIFT: i64 = 8;
 
-/// Largest per-interval noise factor; keeps honest readings within the MDM's plausibility limit.
+/// Largest factor by which a premise's noise and activity weights together may raise its load
+/// above the (shifted) class profile; keeps honest readings within the MDM's plausibility
+/// limit ([`SPIKE_FACTOR`] times the substitute value).
 pub const MAX_NOISE_FACTOR: f64 = 6.0;
+
+/// The activity periods of the day a premise weights (see `ClassConsumption::activity_spread`):
+/// night, morning, daytime, evening.
+pub const ACTIVITY_PERIODS: usize = 4;
+
+/// Centre and width (standard deviation) of each activity period, hours of local time: night
+/// 03:00, morning 07:30, daytime 13:00, evening 19:30 (assumption: the periods of the BDEW H0
+/// day around its morning, midday and evening peaks and its night trough).
+pub const ACTIVITY_PERIOD_HOURS: [(f64, f64); ACTIVITY_PERIODS] = [(3.0, 2.0), (7.5, 1.25), (13.0, 2.0), (19.5, 1.75)];
+
+/// Lowest factor the activity weights may bring a premise's load to, against the class profile
+/// (a premise is never quite idle).
+pub const MIN_ACTIVITY_FACTOR: f32 = 0.05;
+
+/// How strongly activity period `k` covers quarter-hour `slot_of_day` (0 to 1; a Gaussian bump
+/// around the period's centre, on the 24-hour circle).
+pub fn activity_bump(k: usize, slot_of_day: usize) -> f64 {
+    let (centre, width) = ACTIVITY_PERIOD_HOURS[k];
+    let hour = (slot_of_day as f64 + 0.5) / 4.0;
+    let d = (hour - centre).rem_euclid(24.0);
+    let d = d.min(24.0 - d);
+    (-0.5 * (d / width).powi(2)).exp()
+}
 
 /// A reading above this multiple of the MDM's substitute value (and above
 /// [`SPIKE_FLOOR_WH`]) fails validation as a spike.
@@ -52,6 +77,11 @@ pub struct ProfileTable {
     kw: Vec<[f32; 4]>,
     /// Per slot of the run: whether it lies in the time-of-use peak period.
     peak: Vec<bool>,
+    /// Per slot of the run, class and activity period: how much a premise's full weight of the
+    /// period (its `activity` at 127, times the class's `activity_spread`) changes its load,
+    /// as a share of the class profile: the period's bump less its profile-weighted mean over
+    /// the day, so that a premise's daily energy does not depend on its weights.
+    activity: Vec<[[f32; ACTIVITY_PERIODS]; 4]>,
 }
 
 impl ProfileTable {
@@ -83,7 +113,42 @@ impl ProfileTable {
                 date.iso_weekday() <= 5 && !config.holidays.contains(&date) && (from..to).contains(&slot_of_day)
             })
             .collect();
-        ProfileTable { kw, peak }
+        // Per day of the run: each class's profile-weighted mean of each activity bump.
+        let mut day_means: Vec<(i64, [[f64; ACTIVITY_PERIODS]; 4])> = Vec::new();
+        let activity = (0..n)
+            .map(|s| {
+                let abs = start_slot + s;
+                let day = start_day + abs.div_euclid(SLOTS_PER_DAY as i64);
+                let slot_of_day = abs.rem_euclid(SLOTS_PER_DAY as i64) as usize;
+                if day_means.last().map(|&(d, _)| d) != Some(day) {
+                    let date = crate::time::CivilDate::from_days_since_epoch(day);
+                    let means = CustomerClass::ALL.map(|c| {
+                        let profile = config.class(c).profile;
+                        let kw: Vec<f64> = (0..SLOTS_PER_DAY)
+                            .map(|t| calendar.kw_per_mwh_year(profile, date, t))
+                            .collect();
+                        let total: f64 = kw.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+                        std::array::from_fn(|k| {
+                            kw.iter().enumerate().map(|(t, w)| w * activity_bump(k, t)).sum::<f64>() / total
+                        })
+                    });
+                    day_means.push((day, means));
+                }
+                let means = day_means.last().map(|&(_, m)| m).unwrap_or_default();
+                CustomerClass::ALL.map(|c| {
+                    let scale = config.class(c).activity_spread / 127.0;
+                    std::array::from_fn(|k| ((activity_bump(k, slot_of_day) - means[c.index()][k]) * scale) as f32)
+                })
+            })
+            .collect();
+        ProfileTable { kw, peak, activity }
+    }
+
+    /// Per class and activity period, at `slot`: the change of a premise's load, as a share of
+    /// the class profile, per 127th of its weight of the period.
+    #[inline]
+    pub fn activity(&self, slot: u32) -> [[f32; ACTIVITY_PERIODS]; 4] {
+        self.activity.get(slot as usize).copied().unwrap_or_default()
     }
 
     /// Whether `slot` lies in the time-of-use peak period.
@@ -111,8 +176,8 @@ impl ProfileTable {
 /// Distributions the hot loops sample by table lookup.
 #[derive(Resource, Debug, Clone)]
 pub struct SamplingTables {
-    /// Mean-one per-interval consumption noise, per class.
-    pub noise: [QuantileTable; 4],
+    /// Per-interval consumption noise, per class.
+    pub noise: [LogNoise; 4],
     /// The standard normal, for path latencies.
     pub normal: QuantileTable,
     /// Backhaul latency in microseconds.
@@ -124,11 +189,56 @@ impl SamplingTables {
     pub fn build(config: &SimConfig, network: &Network) -> SamplingTables {
         let backhaul = &network.params.backhaul;
         SamplingTables {
-            noise: CustomerClass::ALL
-                .map(|c| QuantileTable::lognormal_mean_one(config.class(c).interval_noise_sigma, MAX_NOISE_FACTOR)),
+            noise: CustomerClass::ALL.map(|c| {
+                let class = config.class(c);
+                LogNoise::new(class.interval_noise_sigma, class.noise_persistence)
+            }),
             normal: QuantileTable::standard_normal(),
             backhaul_us: QuantileTable::lognormal(backhaul.latency_median.as_micros() as f64, backhaul.latency_sigma),
         }
+    }
+}
+
+/// One class's consumption noise: a stationary AR(1) process in the log of a mean-one factor,
+/// carried per meter from interval to interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogNoise {
+    /// Stationary standard deviation of the log.
+    pub sigma: f32,
+    /// Lag-1 (15-minute) autocorrelation of the log.
+    pub persistence: f32,
+    /// Standard deviation of each interval's innovation: `sigma * sqrt(1 - persistence^2)`.
+    pub innovation: f32,
+    /// Subtracted from the log so that the factor has mean one: `sigma^2 / 2`.
+    pub offset: f32,
+}
+
+impl LogNoise {
+    /// The process with stationary log spread `sigma` and lag-1 autocorrelation `persistence`.
+    pub fn new(sigma: f64, persistence: f64) -> LogNoise {
+        LogNoise {
+            sigma: sigma as f32,
+            persistence: persistence as f32,
+            innovation: (sigma * (1.0 - persistence * persistence).max(0.0).sqrt()) as f32,
+            offset: (0.5 * sigma * sigma) as f32,
+        }
+    }
+
+    /// The next log from the last one (NaN for none: a draw from the stationary law) and a
+    /// standard normal draw `z`.
+    #[inline]
+    pub fn step(&self, last: f32, z: f32) -> f32 {
+        if last.is_nan() {
+            self.sigma * z
+        } else {
+            self.persistence * last + self.innovation * z
+        }
+    }
+
+    /// The mean-one factor of log `x`.
+    #[inline]
+    pub fn factor(&self, x: f32) -> f32 {
+        (x - self.offset).exp()
     }
 }
 
@@ -199,8 +309,12 @@ struct ConsumeStep<'a> {
     interval_us: u32,
     /// Wh per annual kWh, per class and routine shift.
     window: [[f64; (2 * MAX_SHIFT + 1) as usize]; 4],
+    /// Per class and activity period: the change of load per 127th of a premise's weight.
+    activity: [[f32; ACTIVITY_PERIODS]; 4],
     noise_family: StreamFamily,
-    noise: &'a [QuantileTable; 4],
+    noise: &'a [LogNoise; 4],
+    /// The standard normal, for the noise's innovations.
+    normal: &'a QuantileTable,
     n_feeders: usize,
     n_transformers: usize,
     grid: &'a GridState,
@@ -210,7 +324,7 @@ struct ConsumeStep<'a> {
 
 impl ConsumeStep<'_> {
     /// Advances one meter by the interval: true consumption from the class profile, the
-    /// premise's routine shift, per-interval noise and the relay; the register and the
+    /// premise's routine shift and activity weights, its persistent noise and the relay; the register and the
     /// load-profile memory record it.
     #[inline]
     fn meter(
@@ -228,7 +342,15 @@ impl ConsumeStep<'_> {
         let base_wh =
             f64::from(premise.annual_kwh) * self.window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
         let draw = self.noise_family.stream(u64::from(idx.0), u64::from(slot)).next_u64();
-        let factor = f64::from(self.noise[c].sample(draw));
+        let noise = &self.noise[c];
+        let x = noise.step(meter.noise_log, self.normal.sample(draw));
+        meter.noise_log = x;
+        let weights = &self.activity[c];
+        let mut activity = 1.0f32;
+        for (w, q) in weights.iter().zip(premise.activity) {
+            activity += w * f32::from(q);
+        }
+        let factor = f64::from((noise.factor(x) * activity.max(MIN_ACTIVITY_FACTOR)).min(MAX_NOISE_FACTOR as f32));
         // Supply: the share of the interval the relay was open, and the share the feeder was
         // out (taken as independent within the interval); cold-load pickup after a
         // restoration; demand response.
@@ -743,8 +865,10 @@ pub(crate) fn interval_system(
         slot,
         interval_us: INTERVAL.as_micros() as u32,
         window,
+        activity: table.activity(slot),
         noise_family: StreamFamily::new(seed, Purpose::ConsumptionNoise),
         noise: &tables.noise,
+        normal: &tables.normal,
         n_feeders,
         n_transformers: network.transformers.len(),
         grid: &grid,

@@ -25,6 +25,7 @@ fn premise(class: CustomerClass, annual_kwh: f32) -> Premise {
     Premise {
         class,
         shift_slots: 0,
+        activity: [0; crate::dataplane::ACTIVITY_PERIODS],
         annual_kwh,
     }
 }
@@ -137,8 +138,10 @@ impl World {
             slot,
             interval_us: INTERVAL_US,
             window,
+            activity: self.table.activity(slot),
             noise_family: StreamFamily::new(self.config.seed, Purpose::ConsumptionNoise),
             noise: &self.tables.noise,
+            normal: &self.tables.normal,
             n_feeders: self.network.feeders.len(),
             n_transformers: self.network.transformers.len(),
             grid,
@@ -802,4 +805,33 @@ fn accumulators_reset_to_zero_and_grow_on_first_use() {
     };
     push_attack_ticks(&mut records, 9, &[AttackTick::default(), busy]);
     assert_eq!(records.attack_ticks, vec![(9, 1, busy)]);
+}
+
+/// The consumption noise is a stationary AR(1) process in the log: its factor averages one,
+/// its log has the configured spread and lag-1 autocorrelation, and it starts from the
+/// stationary law.
+#[test]
+fn consumption_noise_persists_with_mean_one() {
+    let noise = LogNoise::new(0.55, 0.7);
+    let normal = QuantileTable::standard_normal();
+    let family = StreamFamily::new(3, Purpose::ConsumptionNoise);
+    let n = 200_000u64;
+    let mut x = f32::NAN;
+    let logs: Vec<f64> = (0..n)
+        .map(|t| {
+            x = noise.step(x, normal.sample(family.stream(0, t).next_u64()));
+            f64::from(x)
+        })
+        .collect();
+    let mean_factor = logs.iter().map(|&l| f64::from(noise.factor(l as f32))).sum::<f64>() / n as f64;
+    assert!((mean_factor - 1.0).abs() < 0.02, "mean factor {mean_factor}");
+    let mean = logs.iter().sum::<f64>() / n as f64;
+    let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n as f64;
+    assert!((var.sqrt() - 0.55).abs() < 0.02, "sigma {}", var.sqrt());
+    let lag1 = logs.windows(2).map(|w| (w[0] - mean) * (w[1] - mean)).sum::<f64>() / (n - 1) as f64 / var;
+    assert!((lag1 - 0.7).abs() < 0.02, "lag-1 {lag1}");
+    // Without persistence the draws are independent; the first draw is the stationary one.
+    let white = LogNoise::new(0.55, 0.0);
+    assert_eq!(white.step(2.0, 0.5), 0.55 * 0.5);
+    assert_eq!(noise.step(f32::NAN, 1.0), 0.55);
 }

@@ -2498,8 +2498,8 @@ impl Sim {
     }
 }
 
-/// Draws a premise's annual consumption (mean-preserving log-normal around the class mean) and
-/// its routine shift, from the premise's own stream.
+/// Draws a premise's annual consumption (mean-preserving log-normal around the class mean), its
+/// routine shift and its activity weights, from the premise's own stream.
 pub(crate) fn draw_premise(
     seed: u64,
     idx: u32,
@@ -2512,9 +2512,13 @@ pub(crate) fn draw_premise(
     let annual = params.mean_annual_kwh * (sigma * z - 0.5 * sigma * sigma).exp();
     let span = u64::from(params.max_shift_slots) * 2 + 1;
     let shift = stream.below(span) as i64 - i64::from(params.max_shift_slots);
+    // Activity weights, uniform in -127..=127 (mean zero over the fleet), drawn after the
+    // annual consumption and shift so that those stay what they were.
+    let activity = std::array::from_fn(|_| (stream.below(255) as i64 - 127) as i8);
     Premise {
         class,
         shift_slots: shift as i8,
         annual_kwh: annual as f32,
+        activity,
     }
 }

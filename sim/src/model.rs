@@ -83,8 +83,19 @@ pub struct ClassConsumption {
     pub mean_annual_kwh: f64,
     /// Spread of annual consumption between premises: sigma of a mean-preserving log-normal.
     pub annual_sigma: f64,
-    /// Per-interval noise of one meter: sigma of a mean-one log-normal factor.
+    /// Per-interval noise of one meter: sigma of a mean-one log-normal factor (the stationary
+    /// spread of its log, whatever the persistence).
     pub interval_noise_sigma: f64,
+    /// Persistence of one meter's noise from interval to interval: the lag-1 (15-minute)
+    /// autocorrelation of the noise's log, an AR(1) process carried per meter (0 for
+    /// independent draws, below 1).
+    pub noise_persistence: f64,
+    /// Spread of the premises' daily routines: each premise weights four activity periods of
+    /// the day (night, morning, daytime, evening) by its own amount, drawn uniformly in
+    /// `-spread..=spread` and mean zero over the fleet, which raises or lowers its load in that
+    /// period against the class profile while keeping each day's energy (0 for every premise on
+    /// the class profile, at most 1).
+    pub activity_spread: f64,
     /// Largest shift of a premise's daily routine against the profile, in quarter-hours (each
     /// premise draws a shift uniformly in `-max..=max` once).
     pub max_shift_slots: u8,
@@ -103,6 +114,9 @@ pub struct Premise {
     pub shift_slots: i8,
     /// Drawn annual consumption, kWh (the MDM also knows it, as the billing forecast).
     pub annual_kwh: f32,
+    /// The premise's weight of each activity period of the day (night, morning, daytime,
+    /// evening), in 127ths of the class's `activity_spread`.
+    pub activity: [i8; crate::dataplane::ACTIVITY_PERIODS],
 }
 
 /// Relay position of a meter's remote-disconnect switch.
@@ -273,6 +287,9 @@ pub struct Meter {
     pub extra_until_s: u32,
     /// Whether the end of the extra load has been booked (so that it is booked once).
     pub extra_ended: bool,
+    /// The log of the premise's consumption noise in the last interval (the state of its AR(1)
+    /// process); NaN before the first interval, when it is drawn from the stationary law.
+    pub noise_log: f32,
 }
 
 impl Meter {
@@ -295,6 +312,7 @@ impl Meter {
             extra_from_s: 0,
             extra_until_s: 0,
             extra_ended: false,
+            noise_log: f32::NAN,
         }
     }
 
