@@ -705,6 +705,21 @@ pub struct RawClass {
     /// Default: `0.55` / `0.25` / `0.15` / `0.1` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub interval_noise_sigma: Option<f64>,
+    /// Persistence of one meter's noise from one 15-minute interval to the next (the lag-1
+    /// autocorrelation of its log; 0 draws every interval afresh).
+    ///
+    /// Allowed: 0 to 0.999.
+    /// Default: `0.7` / `0.8` / `0.8` / `0.8` (residential, commercial, industrial, critical).
+    #[serde(default)]
+    pub noise_persistence: Option<f64>,
+    /// Spread of the premises' daily routines: how much each premise raises or lowers its night,
+    /// morning, daytime and evening load against the class profile, keeping its daily energy
+    /// (0 puts every premise on the class profile).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.5` / `0` / `0` / `0` (residential, commercial, industrial, critical).
+    #[serde(default)]
+    pub activity_spread: Option<f64>,
     /// Largest shift of a premise's routine against the profile.
     ///
     /// Allowed: 0m to 2h, steps of 15m.
@@ -1090,6 +1105,8 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         c.mean_annual_kwh = given.mean_annual_kwh.unwrap_or(c.mean_annual_kwh);
         c.annual_sigma = given.annual_sigma.unwrap_or(c.annual_sigma);
         c.interval_noise_sigma = given.interval_noise_sigma.unwrap_or(c.interval_noise_sigma);
+        c.noise_persistence = given.noise_persistence.unwrap_or(c.noise_persistence);
+        c.activity_spread = given.activity_spread.unwrap_or(c.activity_spread);
         if let Some(text) = given.max_shift {
             c.max_shift_slots = whole_intervals(&path("max_shift"), &text)?.min(u32::from(u8::MAX)) as u8;
         }
@@ -1408,6 +1425,37 @@ Scenario(
         assert_eq!(s.sim.read_deadline, SimDuration::from_minutes(4));
         assert_eq!(s.topology.meters_per_transformer, 80, "suburban default");
         assert_eq!(s.topology_source, "inline");
+    }
+
+    #[test]
+    fn a_scenario_sets_the_noise_persistence_and_routine_spread_of_a_class() {
+        let with = |fields: &str| {
+            GOOD.replace(
+                "metering:",
+                &format!("consumption: (residential: ({fields})),\n    metering:"),
+            )
+        };
+        let s = load(
+            "s.ron",
+            &with("noise_persistence: 0.2, activity_spread: 0.9"),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        let residential = &s.sim.classes[CustomerClass::Residential.index()];
+        assert_eq!(residential.noise_persistence, 0.2);
+        assert_eq!(residential.activity_spread, 0.9);
+        let err = load("s.ron", &with("noise_persistence: 1.5"), &Overrides::default()).expect_err("out of range");
+        assert_eq!(
+            err.field.as_deref(),
+            Some("consumption.residential.noise_persistence"),
+            "{err}"
+        );
+        let err = load("s.ron", &with("activity_spread: -0.1"), &Overrides::default()).expect_err("out of range");
+        assert_eq!(
+            err.field.as_deref(),
+            Some("consumption.residential.activity_spread"),
+            "{err}"
+        );
     }
 
     #[test]
