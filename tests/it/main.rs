@@ -16,6 +16,7 @@ mod detection;
 mod golden;
 mod live;
 mod range;
+mod readings;
 mod reference_tables;
 mod result_folders;
 mod slurm;
