@@ -21,10 +21,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use amirange_sim::engine::{IntervalClose, IntervalObserver, Sim};
-use amirange_sim::model::{Cause, LOAD_PROFILE_DEPTH, LinkKind, Relay};
+use amirange_sim::model::{Cause, CustomerClass, LOAD_PROFILE_DEPTH, LinkKind, Relay};
 use amirange_sim::network::Network;
 use parquet::basic::Compression;
-use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+use parquet::column::writer::ColumnWriterImpl;
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DataType, DoubleType, Int32Type, Int64Type};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::writer::SerializedFileWriter;
@@ -38,6 +39,9 @@ pub const FILE: &str = "readings.parquet";
 /// Rows per row group, about: a row group holds whole intervals, and is written once it holds
 /// at least this many rows (a 1M-meter run writes one interval per row group).
 pub const ROW_GROUP_ROWS: usize = 1 << 17;
+
+/// Strings made at a time when a text column is written.
+const STRING_CHUNK: usize = 1 << 14;
 
 /// Label bit: the meter's premise took energy past it (a bypass, a magnet, or a clone that
 /// under-reports for theft) at the interval's end.
@@ -108,12 +112,14 @@ struct Columns {
     true_kwh: Vec<f64>,
     reported_kwh: Vec<f64>,
     estimated: Vec<bool>,
-    class: Vec<ByteArray>,
+    /// Index into [`CustomerClass::ALL`] (the strings are made as the group is written).
+    class: Vec<u8>,
     feeder: Vec<i32>,
     transformer: Vec<i32>,
-    link: Vec<ByteArray>,
-    attack_labels: Vec<i32>,
-    labels: Vec<ByteArray>,
+    /// Index into [`LinkKind::ALL`].
+    link: Vec<u8>,
+    /// The label bits (also the index of the `labels` text).
+    attack_labels: Vec<u8>,
 }
 
 impl Columns {
@@ -135,9 +141,12 @@ struct State {
     n: usize,
     /// The run's start, ms since 1970-01-01 UTC.
     start_ms: i64,
-    /// Per meter: its class's name, link kind's name, feeder and transformer.
-    class: Vec<ByteArray>,
-    link: Vec<ByteArray>,
+    /// Per meter: its class and link kind (indices), feeder and transformer.
+    class: Vec<u8>,
+    link: Vec<u8>,
+    /// The names of the classes and of the link kinds, by index.
+    class_names: Vec<ByteArray>,
+    link_names: Vec<ByteArray>,
     feeder: Vec<u32>,
     transformer: Vec<u32>,
     /// The `labels` text of every combination of bits.
@@ -183,9 +192,14 @@ impl ReadingsExport {
             .build();
         let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
         let writer = SerializedFileWriter::new(file, schema, Arc::new(properties))?;
-        let class_names =
-            amirange_sim::model::CustomerClass::ALL.map(|c| ByteArray::from(c.name().as_bytes().to_vec()));
-        let link_names = LinkKind::ALL.map(|k| ByteArray::from(k.name().as_bytes().to_vec()));
+        let class_names = CustomerClass::ALL
+            .iter()
+            .map(|c| ByteArray::from(c.name().as_bytes().to_vec()))
+            .collect();
+        let link_names = LinkKind::ALL
+            .iter()
+            .map(|k| ByteArray::from(k.name().as_bytes().to_vec()))
+            .collect();
         let label_names = (0..32u8)
             .map(|bits| {
                 let names: Vec<&str> = LABELS
@@ -211,16 +225,10 @@ impl ReadingsExport {
                 error: None,
                 n,
                 start_ms,
-                class: network
-                    .meters
-                    .iter()
-                    .map(|m| class_names[m.class.index()].clone())
-                    .collect(),
-                link: network
-                    .meters
-                    .iter()
-                    .map(|m| link_names[m.link.index()].clone())
-                    .collect(),
+                class: network.meters.iter().map(|m| m.class.index() as u8).collect(),
+                link: network.meters.iter().map(|m| m.link.index() as u8).collect(),
+                class_names,
+                link_names,
                 feeder: network
                     .meters
                     .iter()
@@ -396,12 +404,11 @@ impl State {
             rows.true_kwh.push(interval.true_mwh[i] as f64 / 1e6);
             rows.reported_kwh.push(reported_wh as f64 / 1e3);
             rows.estimated.push(estimated);
-            rows.class.push(self.class[i].clone());
+            rows.class.push(self.class[i]);
             rows.feeder.push(self.feeder[i] as i32);
             rows.transformer.push(self.transformer[i] as i32);
-            rows.link.push(self.link[i].clone());
-            rows.attack_labels.push(i32::from(bits));
-            rows.labels.push(self.label_names[usize::from(bits)].clone());
+            rows.link.push(self.link[i]);
+            rows.attack_labels.push(bits);
         }
     }
 
@@ -416,22 +423,21 @@ impl State {
         let mut index = 0;
         while let Some(mut column) = group.next_column()? {
             match index {
-                0 => column.typed::<Int32Type>().write_batch(&rows.meter, None, None)?,
-                1 => column.typed::<Int64Type>().write_batch(&rows.time, None, None)?,
-                2 => column.typed::<DoubleType>().write_batch(&rows.true_kwh, None, None)?,
-                3 => column
-                    .typed::<DoubleType>()
-                    .write_batch(&rows.reported_kwh, None, None)?,
-                4 => column.typed::<BoolType>().write_batch(&rows.estimated, None, None)?,
-                5 => column.typed::<ByteArrayType>().write_batch(&rows.class, None, None)?,
-                6 => column.typed::<Int32Type>().write_batch(&rows.feeder, None, None)?,
-                7 => column.typed::<Int32Type>().write_batch(&rows.transformer, None, None)?,
-                8 => column.typed::<ByteArrayType>().write_batch(&rows.link, None, None)?,
-                9 => column
-                    .typed::<Int32Type>()
-                    .write_batch(&rows.attack_labels, None, None)?,
-                _ => column.typed::<ByteArrayType>().write_batch(&rows.labels, None, None)?,
-            };
+                0 => write_all(column.typed::<Int32Type>(), &rows.meter)?,
+                1 => write_all(column.typed::<Int64Type>(), &rows.time)?,
+                2 => write_all(column.typed::<DoubleType>(), &rows.true_kwh)?,
+                3 => write_all(column.typed::<DoubleType>(), &rows.reported_kwh)?,
+                4 => write_all(column.typed::<BoolType>(), &rows.estimated)?,
+                5 => write_names(column.typed::<ByteArrayType>(), &rows.class, &self.class_names)?,
+                6 => write_all(column.typed::<Int32Type>(), &rows.feeder)?,
+                7 => write_all(column.typed::<Int32Type>(), &rows.transformer)?,
+                8 => write_names(column.typed::<ByteArrayType>(), &rows.link, &self.link_names)?,
+                9 => {
+                    let bits: Vec<i32> = rows.attack_labels.iter().map(|&b| i32::from(b)).collect();
+                    write_all(column.typed::<Int32Type>(), &bits)?;
+                }
+                _ => write_names(column.typed::<ByteArrayType>(), &rows.attack_labels, &self.label_names)?,
+            }
             column.close()?;
             index += 1;
         }
@@ -439,6 +445,29 @@ impl State {
         self.rows.clear();
         Ok(())
     }
+}
+
+/// Writes `values` to a required column.
+fn write_all<T: DataType>(column: &mut ColumnWriterImpl<'_, T>, values: &[T::T]) -> Result<(), ParquetError> {
+    column.write_batch(values, None, None)?;
+    Ok(())
+}
+
+/// Writes a text column from codes: each code's name from `names`, made a chunk at a time so
+/// that the row group's rows stay a few bytes each until they are written.
+fn write_names(
+    column: &mut ColumnWriterImpl<'_, ByteArrayType>,
+    codes: &[u8],
+    names: &[ByteArray],
+) -> Result<(), ParquetError> {
+    for chunk in codes.chunks(STRING_CHUNK) {
+        let values: Vec<ByteArray> = chunk
+            .iter()
+            .map(|&code| names.get(usize::from(code)).cloned().unwrap_or_default())
+            .collect();
+        column.write_batch(&values, None, None)?;
+    }
+    Ok(())
 }
 
 /// The MDM's final value for one meter's interval `slot` (Wh) and whether it is estimated:
