@@ -128,8 +128,33 @@ impl Columns {
         self.meter.len()
     }
 
+    /// Empties every column, keeping its allocation for the next row group.
     fn clear(&mut self) {
-        *self = Columns::default();
+        self.meter.clear();
+        self.time.clear();
+        self.true_kwh.clear();
+        self.reported_kwh.clear();
+        self.estimated.clear();
+        self.class.clear();
+        self.feeder.clear();
+        self.transformer.clear();
+        self.link.clear();
+        self.attack_labels.clear();
+    }
+
+    /// Makes room for `more` rows in every column at once, so that no column grows by doubling
+    /// (which would hold its old and new buffers together).
+    fn reserve(&mut self, more: usize) {
+        self.meter.reserve(more);
+        self.time.reserve(more);
+        self.true_kwh.reserve(more);
+        self.reported_kwh.reserve(more);
+        self.estimated.reserve(more);
+        self.class.reserve(more);
+        self.feeder.reserve(more);
+        self.transformer.reserve(more);
+        self.link.reserve(more);
+        self.attack_labels.reserve(more);
     }
 }
 
@@ -409,6 +434,7 @@ impl State {
         let interval = &self.ring[slot as usize % LOAD_PROFILE_DEPTH];
         let time = self.start_ms + i64::from(slot) * 900_000;
         let rows = &mut self.rows;
+        rows.reserve(self.n);
         for i in 0..self.n {
             let (reported_wh, estimated) = self.reported[i];
             let bits = interval.labels[i];
