@@ -19,6 +19,7 @@ pub mod live;
 pub mod metrics;
 pub mod outdir;
 pub mod paired;
+pub mod readings;
 pub mod results;
 pub mod run;
 pub mod scenario;

@@ -50,6 +50,12 @@ enum Command {
         /// metrics (baseline-metrics.json). The scenario field `paired: true` does the same.
         #[arg(long)]
         paired: bool,
+        /// Also write per-meter data into the result folder; `readings` writes
+        /// readings.parquet, every meter's 15-minute true and reported energy with its place
+        /// in the grid and what attacks did to it (see docs/results.md). Repeat or separate
+        /// with commas for more than one.
+        #[arg(long, value_name = "NAME", value_enum, value_delimiter = ',')]
+        export: Vec<Export>,
     },
     /// Run a scenario without writing results and report speed and memory: wall time,
     /// meter-intervals per second and peak resident memory.
@@ -216,6 +222,13 @@ enum Command {
     },
 }
 
+/// Extra files `amirange run --export` writes into the result folder.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Export {
+    /// `readings.parquet`: every meter's 15-minute readings.
+    Readings,
+}
+
 #[derive(Subcommand, Debug)]
 enum TopoCommand {
     /// List the built-in presets.
@@ -300,7 +313,16 @@ fn dispatch(cli: Cli) -> Result<()> {
             force,
             quiet,
             paired,
-        } => run::cmd_run(&common, &threads, out.as_deref(), force, quiet, paired),
+            export,
+        } => run::cmd_run(
+            &common,
+            &threads,
+            out.as_deref(),
+            force,
+            quiet,
+            paired,
+            export.contains(&Export::Readings),
+        ),
         Command::Bench { common, threads } => run::cmd_bench(&common, &threads),
         Command::Validate { common } => validate::cmd_validate(&common),
         Command::Sweep {

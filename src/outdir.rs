@@ -101,7 +101,7 @@ impl FolderKind {
         }
         match self {
             FolderKind::Run => {
-                const FILES: [&str; 17] = [
+                const FILES: [&str; 18] = [
                     "manifest.json",
                     "metrics.json",
                     "timeseries.csv",
@@ -119,6 +119,7 @@ impl FolderKind {
                     "plots/timeline.svg",
                     "plots/map.svg",
                     "plots/detection.svg",
+                    "readings.parquet",
                 ];
                 FILES.contains(&rel)
             }
@@ -691,12 +692,61 @@ impl Writer<'_> {
         files: &[(N, Vec<u8>)],
         force: bool,
     ) -> Result<Vec<String>, FolderError> {
-        check_destination(dir)?;
-        let (parent, name) = parent_and_name(dir)?;
-        self.steps
-            .create_dir_all(&parent)
-            .map_err(io_error(format!("creating {}", parent.display())))?;
-        let mut notes = self.clean_stale(&parent);
+        let (tmp, mut notes, exists) = self.prepare(dir, kind, force)?;
+        self.fill(&tmp, kind, files)
+            .map_err(|error| self.discard(&tmp, error))?;
+        notes.extend(self.place(dir, &tmp, exists)?);
+        Ok(notes)
+    }
+
+    /// Begins a folder some of whose files are streamed into it while the work runs (a run's
+    /// `readings.parquet`): checks and cleans as [`Writer::write`] does, then creates the
+    /// temporary folder `.<name>.partial-<pid>` beside `dir` with the marker, and returns it.
+    /// The caller writes its streamed files into [`Staged::path`], then hands the staged folder
+    /// to [`Writer::complete`] with the rest (or to [`Writer::abandon`]). A kill in between leaves
+    /// a marked temporary folder, which the next write in the same parent folder removes.
+    pub fn begin(&self, dir: &Path, kind: FolderKind, force: bool) -> Result<Staged, FolderError> {
+        let (tmp, notes, _) = self.prepare(dir, kind, force)?;
+        let none: &[(&str, Vec<u8>)] = &[];
+        self.fill(&tmp, kind, none).map_err(|error| self.discard(&tmp, error))?;
+        Ok(Staged { path: tmp, notes })
+    }
+
+    /// Completes a folder begun with [`Writer::begin`]: writes `files` beside what was streamed
+    /// into it and moves it into place at `dir`, atomically, under the same rules as
+    /// [`Writer::write`] (checked again now: something may have appeared at `dir` meanwhile).
+    /// On an error the staged folder is removed.
+    pub fn complete<N: AsRef<str>>(
+        &self,
+        dir: &Path,
+        kind: FolderKind,
+        staged: Staged,
+        files: &[(N, Vec<u8>)],
+        force: bool,
+    ) -> Result<Vec<String>, FolderError> {
+        let Staged { path: tmp, mut notes } = staged;
+        let exists = self
+            .check_existing(dir, kind, force)
+            .map_err(|error| self.discard(&tmp, error))?;
+        self.fill_files(&tmp, files)
+            .map_err(|error| self.discard(&tmp, error))?;
+        notes.extend(self.place(dir, &tmp, exists)?);
+        Ok(notes)
+    }
+
+    /// Removes a staged folder whose work failed.
+    pub fn abandon(&self, staged: Staged) {
+        let _ = self.steps.remove_dir_all(&staged.path);
+    }
+
+    /// Removes the temporary folder `tmp` after `error`, and returns the error.
+    fn discard(&self, tmp: &Path, error: FolderError) -> FolderError {
+        let _ = self.steps.remove_dir_all(tmp);
+        error
+    }
+
+    /// Whether something is at `dir`; an error if it is there and may not be replaced.
+    fn check_existing(&self, dir: &Path, kind: FolderKind, force: bool) -> Result<bool, FolderError> {
         let exists = fs::symlink_metadata(dir).is_ok();
         if exists {
             if !force {
@@ -704,6 +754,20 @@ impl Writer<'_> {
             }
             check_replaceable(dir, kind)?;
         }
+        Ok(exists)
+    }
+
+    /// The steps before a folder is filled: checks the path, creates the parent, cleans what
+    /// dead processes left there, checks what is at `dir`, and frees this process's temporary
+    /// name. Returns the temporary folder's path, the notes, and whether `dir` exists.
+    fn prepare(&self, dir: &Path, kind: FolderKind, force: bool) -> Result<(PathBuf, Vec<String>, bool), FolderError> {
+        check_destination(dir)?;
+        let (parent, name) = parent_and_name(dir)?;
+        self.steps
+            .create_dir_all(&parent)
+            .map_err(io_error(format!("creating {}", parent.display())))?;
+        let notes = self.clean_stale(&parent);
+        let exists = self.check_existing(dir, kind, force)?;
         let tmp = parent.join(format!(".{name}.partial-{}", self.pid));
         if fs::symlink_metadata(&tmp).is_ok() {
             // This process's own temporary name, taken: removed only if it is amirange's.
@@ -719,28 +783,32 @@ impl Writer<'_> {
                 .remove_dir_all(&tmp)
                 .map_err(io_error(format!("removing {}", tmp.display())))?;
         }
-        let discard = |error: FolderError| {
-            let _ = self.steps.remove_dir_all(&tmp);
-            error
-        };
-        self.fill(&tmp, kind, files).map_err(discard)?;
+        Ok((tmp, notes, exists))
+    }
+
+    /// Moves the complete temporary folder `tmp` into place at `dir` (swapping it with the old
+    /// folder when `exists`), and deletes the old one. Returns the notes.
+    fn place(&self, dir: &Path, tmp: &Path, exists: bool) -> Result<Vec<String>, FolderError> {
+        let mut notes = Vec::new();
+        let (parent, name) = parent_and_name(dir)?;
+        let discard = |error: FolderError| self.discard(tmp, error);
         if !exists {
             self.steps
-                .rename(&tmp, dir)
+                .rename(tmp, dir)
                 .map_err(io_error(format!("moving the results into {}", dir.display())))
                 .map_err(discard)?;
             return Ok(notes);
         }
         // The old folder is now at `stale`, whichever way the swap went.
-        let stale = match self.steps.exchange(&tmp, dir) {
-            Ok(()) => tmp.clone(),
+        let stale = match self.steps.exchange(tmp, dir) {
+            Ok(()) => tmp.to_path_buf(),
             Err(e) if e.kind() == io::ErrorKind::Unsupported => {
                 let old = parent.join(format!(".{name}.old-{}", self.pid));
                 self.steps
                     .rename(dir, &old)
                     .map_err(io_error(format!("moving {} aside", dir.display())))
                     .map_err(discard)?;
-                if let Err(e) = self.steps.rename(&tmp, dir) {
+                if let Err(e) = self.steps.rename(tmp, dir) {
                     let error = io_error(format!("moving the results into {}", dir.display()))(e);
                     return Err(match self.steps.rename(&old, dir) {
                         Ok(()) => discard(error),
@@ -772,6 +840,11 @@ impl Writer<'_> {
         self.steps
             .write_file(&marker, &marker_bytes(kind))
             .map_err(io_error(format!("writing {}", marker.display())))?;
+        self.fill_files(tmp, files)
+    }
+
+    /// Writes every file into the existing folder `tmp`, creating subfolders as needed.
+    fn fill_files<N: AsRef<str>>(&self, tmp: &Path, files: &[(N, Vec<u8>)]) -> Result<(), FolderError> {
         let mut made: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
         for (file, bytes) in files {
             let path = tmp.join(file.as_ref());
@@ -860,6 +933,47 @@ pub fn write<N: AsRef<str>>(
         eprintln!("note: {note}");
     }
     Ok(())
+}
+
+/// A folder begun with [`Writer::begin`]: its temporary path, into which streamed files are
+/// written, and the notes of its preparation.
+#[derive(Debug)]
+pub struct Staged {
+    path: PathBuf,
+    notes: Vec<String>,
+}
+
+impl Staged {
+    /// The temporary folder the streamed files go into.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Begins the folder `dir` of `kind` with the real file system (see [`Writer::begin`]).
+pub fn begin(dir: &Path, kind: FolderKind, force: bool) -> Result<Staged, FolderError> {
+    Writer::real(kind == FolderKind::Run).begin(dir, kind, force)
+}
+
+/// Completes a folder begun with [`begin`] with the real file system (see
+/// [`Writer::complete`]) and prints its notes on stderr.
+pub fn complete<N: AsRef<str>>(
+    dir: &Path,
+    kind: FolderKind,
+    staged: Staged,
+    files: &[(N, Vec<u8>)],
+    force: bool,
+) -> Result<(), FolderError> {
+    let notes = Writer::real(kind == FolderKind::Run).complete(dir, kind, staged, files, force)?;
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+    Ok(())
+}
+
+/// Removes a folder begun with [`begin`] whose work failed (real file system).
+pub fn abandon(staged: Staged) {
+    Writer::real(false).abandon(staged);
 }
 
 /// Prepares a live exercise's folder with the real file system (see
@@ -1146,6 +1260,35 @@ mod tests {
         fs::write(sweep.join("runs/00001/extra.txt"), "x").expect("write");
         let err = check_replaceable(&sweep, FolderKind::Sweep).expect_err("nested foreign file");
         assert!(err.to_string().contains("runs/00001/extra.txt"), "{err}");
+    }
+
+    /// A folder begun for streaming holds the marker and what was streamed into it under its
+    /// temporary name, and appears at its destination, with the rest, only when completed
+    /// (replacing an old run folder with `force`); an abandoned one leaves nothing.
+    #[test]
+    fn a_streamed_folder_appears_only_when_completed() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("res");
+        let writer = Writer::real(false);
+        writer
+            .write(&dir, FolderKind::Run, &run_files("old"), false)
+            .expect("write");
+        let staged = writer.begin(&dir, FolderKind::Run, true).expect("begin");
+        assert!(staged.path().join(MARKER).is_file());
+        fs::write(staged.path().join("readings.parquet"), "rows").expect("stream");
+        assert_eq!(fs::read(dir.join("metrics.json")).expect("old"), b"old metrics");
+        writer
+            .complete(&dir, FolderKind::Run, staged, &run_files("new"), true)
+            .expect("complete");
+        assert_eq!(fs::read(dir.join("readings.parquet")).expect("streamed"), b"rows");
+        assert_eq!(fs::read(dir.join("metrics.json")).expect("new"), b"new metrics");
+        check_replaceable(&dir, FolderKind::Run).expect("readings.parquet is amirange's");
+        let other = tmp.path().join("other");
+        let staged = writer.begin(&other, FolderKind::Run, false).expect("begin");
+        let path = staged.path().to_path_buf();
+        writer.abandon(staged);
+        assert!(!path.exists() && !other.exists());
+        assert_eq!(fs::read_dir(tmp.path()).expect("dir").count(), 1, "only res");
     }
 
     /// Finding 2: the hidden folders a dead process left are cleaned by the next write in the

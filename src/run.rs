@@ -96,9 +96,25 @@ pub fn execute_on(
     network: Network,
     started: Instant,
     map: bool,
+    progress: impl FnMut(u32, u32),
+) -> Result<Finished, RunError> {
+    execute_observed(scenario, network, started, map, None, progress)
+}
+
+/// [`execute_on`], with `observer` told of every interval close (the readings export,
+/// [`crate::readings::ReadingsExport`]); it is the engine's last interval observer.
+pub fn execute_observed(
+    scenario: &Scenario,
+    network: Network,
+    started: Instant,
+    map: bool,
+    observer: Option<Box<dyn amirange_sim::engine::IntervalObserver>>,
     mut progress: impl FnMut(u32, u32),
 ) -> Result<Finished, RunError> {
     let mut stepper = Stepper::new(scenario, network, map)?;
+    if let Some(observer) = observer {
+        stepper.sim.add_interval_observer(observer);
+    }
     let build_time = started.elapsed();
     let stepping = Instant::now();
     let total = scenario.n_intervals();

@@ -2472,6 +2472,30 @@ impl Sim {
         self.world.get::<MdmRecord>(entity).copied()
     }
 
+    /// Calls `visit` once for every meter with its index, premise, state, load-profile memory
+    /// and MDM record as they are now, in no particular order (one pass over the meters; a
+    /// reader that needs an order keys what it keeps by the index). For readers outside the
+    /// engine that need every meter at once, such as the per-meter readings export, which an
+    /// [`IntervalObserver`] runs at each interval close.
+    pub fn visit_meters(&self, mut visit: impl FnMut(u32, &Premise, &Meter, &LoadProfileMemory, &MdmRecord)) {
+        // Every meter is spawned with these components, so the query exists once there are meters.
+        let Some(mut query) = self
+            .world
+            .try_query::<(&MeterIdx, &Premise, &Meter, &LoadProfileMemory, &MdmRecord)>()
+        else {
+            return;
+        };
+        for (idx, premise, meter, memory, record) in query.iter(&self.world) {
+            visit(idx.0, premise, meter, memory, record);
+        }
+    }
+
+    /// The MDM's substitute value for `premise` in interval `slot`, whole Wh: what it estimates
+    /// for an interval it has no reading of, and what a spike is replaced by.
+    pub fn substitute_wh(&self, premise: &Premise, slot: u32) -> u64 {
+        self.world.resource::<ProfileTable>().substitute_wh(premise, slot)
+    }
+
     /// The grid and network as built.
     pub fn network(&self) -> &Network {
         self.world.resource::<Network>()

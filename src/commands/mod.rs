@@ -98,12 +98,26 @@ pub(crate) fn execute_on(
     source: &str,
     bar: &ProgressBar,
 ) -> Result<amirange::run::Finished> {
+    execute_observed(scenario, network, None, label, source, bar)
+}
+
+/// As [`execute_on`], with an interval observer (the readings export).
+pub(crate) fn execute_observed(
+    scenario: &Scenario,
+    network: Option<amirange_sim::network::Network>,
+    observer: Option<Box<dyn amirange_sim::engine::IntervalObserver>>,
+    label: &str,
+    source: &str,
+    bar: &ProgressBar,
+) -> Result<amirange::run::Finished> {
     let started = Instant::now();
     let network = match network {
         Some(n) => n,
         None => amirange::run::generate(scenario)?,
     };
-    amirange::run::execute_on(scenario, network, started, true, |_, _| bar.inc(1)).map_err(|e| match e.attack_error() {
+    amirange::run::execute_observed(scenario, network, started, true, observer, |_, _| bar.inc(1)).map_err(|e| match e
+        .attack_error()
+    {
         Some(attack) => scenario::attack_error(label, source, attack).into(),
         None => e.into(),
     })

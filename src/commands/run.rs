@@ -10,7 +10,11 @@ use amirange_measures::round_to;
 use amirange_viz::numbers::group;
 use anyhow::{Context, Result};
 
-use super::{execute, execute_on, progress_bar};
+use amirange::outdir::{self, FolderKind};
+use amirange::readings::{self, ReadingsExport};
+use amirange::scenario::Scenario;
+
+use super::{execute, execute_observed, progress_bar};
 use crate::{CommonArgs, ThreadArgs};
 
 /// `amirange run`: the scenario (and, paired, its baseline twin) run, its result folder
@@ -22,19 +26,79 @@ pub(crate) fn cmd_run(
     force: bool,
     quiet: bool,
     paired: bool,
+    readings: bool,
 ) -> Result<()> {
     let (scenario, label, source) = common.load_with_source()?;
     let paired = paired || scenario.paired;
     let out_dir = results::choose_out_dir(out, &scenario, force)?;
     let threads = thread_args.init_threads();
+    // The readings file is streamed into the result folder's temporary copy while the run goes;
+    // the folder is moved into place only when every file is complete.
+    let staged = if readings {
+        Some(outdir::begin(&out_dir, FolderKind::Run, force)?)
+    } else {
+        None
+    };
+    let produced = produce(&scenario, (&label, &source), paired, quiet, threads, staged.as_ref());
+    let (files, metrics, wall, baseline) = match (produced, staged) {
+        (Ok(produced), Some(staged)) => {
+            outdir::complete(&out_dir, FolderKind::Run, staged, &produced.0, force)?;
+            produced
+        }
+        (Ok(produced), None) => {
+            results::write_all(&out_dir, &produced.0, force)?;
+            produced
+        }
+        (Err(e), Some(staged)) => {
+            outdir::abandon(staged);
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
+    drop(files);
+    if !quiet {
+        // The wall time is the attack run's (the twin's is not included).
+        print!(
+            "{}",
+            summary::run_summary(&scenario, &metrics, threads, wall.as_secs_f64())
+        );
+        if let Some(base) = &baseline {
+            print!("{}", summary::paired_summary(&metrics, base));
+        }
+        println!("results: {}/", out_dir.display());
+        println!("report:  {}", out_dir.join("report.html").display());
+    }
+    Ok(())
+}
+
+/// What a run produced: its files, its measures, its wall time and its baseline twin's
+/// measures when paired.
+type Produced = (
+    Vec<(&'static str, Vec<u8>)>,
+    amirange::metrics::Metrics,
+    std::time::Duration,
+    Option<amirange::metrics::Metrics>,
+);
+
+/// Runs the scenario (and, paired, its twin) and renders its files; with `staged`, streams the
+/// readings export into that folder.
+fn produce(
+    scenario: &Scenario,
+    (label, source): (&str, &str),
+    paired: bool,
+    quiet: bool,
+    threads: usize,
+    staged: Option<&outdir::Staged>,
+) -> Result<Produced> {
+    let (label, source) = (label.to_owned(), source.to_owned());
     let n = scenario.n_intervals();
     let bar = progress_bar(if paired { 2 * n } else { n }, quiet);
     let started = Instant::now();
     // The twin runs on the same network (generated once) beside the attack run, on a thread of
     // its own: their serial parts overlap, and the data-plane passes share the compute pool.
-    let network = amirange::run::generate(&scenario)?;
+    let network = amirange::run::generate(scenario)?;
     let twin_network = paired.then(|| network.clone());
-    let twin = amirange::paired::twin(&scenario);
+    let twin = amirange::paired::twin(scenario);
     let manifest = |wall: std::time::Duration| Manifest {
         amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
         scenario: scenario.name.clone(),
@@ -61,18 +125,32 @@ pub(crate) fn cmd_run(
             let (twin, bar) = (&twin, &bar);
             s.spawn(move || amirange::run::execute_on(twin, network, Instant::now(), false, |_, _| bar.inc(1)))
         });
+        // The readings are streamed into the staged folder as the attack run goes.
+        let export = match staged {
+            Some(staged) => Some(ReadingsExport::create(
+                &staged.path().join(readings::FILE),
+                scenario,
+                &network,
+            )?),
+            None => None,
+        };
+        let observer = export.map(|e| Box::new(e) as Box<dyn amirange_sim::engine::IntervalObserver>);
         // The attack run's files are rendered (and its world freed) while the twin may still run.
-        let rendered = execute_on(&scenario, Some(network), &label, &source, &bar).and_then(|finished| {
-            let wall = started.elapsed();
-            let files = results::render(
-                &scenario,
-                &finished.sim,
-                &finished.metrics,
-                &manifest(wall),
-                finished.map.as_ref(),
-            )?;
-            Ok((files, finished.metrics, wall))
-        });
+        let rendered =
+            execute_observed(scenario, Some(network), observer, &label, &source, &bar).and_then(|finished| {
+                if let Some(export) = finished.sim.interval_observer::<ReadingsExport>() {
+                    export.finish(&finished.sim)?;
+                }
+                let wall = started.elapsed();
+                let files = results::render(
+                    scenario,
+                    &finished.sim,
+                    &finished.metrics,
+                    &manifest(wall),
+                    finished.map.as_ref(),
+                )?;
+                Ok((files, finished.metrics, wall))
+            });
         let baseline = match twin_run {
             Some(handle) => Some(
                 handle
@@ -104,20 +182,7 @@ pub(crate) fn cmd_run(
         json.push(b'\n');
         files.push(("baseline-metrics.json", json));
     }
-    results::write_all(&out_dir, &files, force)?;
-    if !quiet {
-        // The wall time is the attack run's (the twin's is not included).
-        print!(
-            "{}",
-            summary::run_summary(&scenario, &metrics, threads, wall.as_secs_f64())
-        );
-        if let Some(base) = &baseline {
-            print!("{}", summary::paired_summary(&metrics, base));
-        }
-        println!("results: {}/", out_dir.display());
-        println!("report:  {}", out_dir.join("report.html").display());
-    }
-    Ok(())
+    Ok((files, metrics, wall, baseline))
 }
 
 /// `amirange bench`: the scenario run without writing results, with its speed and memory.

@@ -17,6 +17,7 @@ mod errors;
 mod golden;
 mod live;
 mod range;
+mod readings;
 mod reference_tables;
 mod result_folders;
 mod slurm;
