@@ -23,18 +23,9 @@ impl FirmwareDrift {
     /// The alert at `now` about the `meters` that refused an image whose signature did not
     /// verify (one entry per refusal), if any did.
     pub fn refused(now: SimTime, meters: Vec<u32>) -> Option<Alert> {
-        if meters.is_empty() {
-            return None;
-        }
-        let n = meters.len();
-        Some(Alert::about_meters(
-            now,
-            Self::KIND,
-            Severity::High,
-            AlertSubject::Meters(MeterSet::Signature),
-            format!("{n} firmware image(s) refused: the signature did not verify"),
-            meters,
-        ))
+        Alert::refusals(now, Self::KIND, MeterSet::Signature, meters, |n| {
+            format!("{n} firmware image(s) refused: the signature did not verify")
+        })
     }
 
     /// Weighs the census at `now`: meters per image (`census[i]` run image `i`, named

@@ -1,6 +1,6 @@
 //! Frames meters refused because their counter was stale (a replay).
 
-use amirange_sim::records::{AlertSubject, MeterSet, Severity};
+use amirange_sim::records::MeterSet;
 use amirange_sim::time::SimTime;
 
 use super::{Alert, Detector, Look, Setting};
@@ -17,18 +17,9 @@ impl FrameCounter {
     /// The alert at `now` about the `meters` that refused a frame (one entry per frame), if
     /// any did.
     pub fn refused(now: SimTime, meters: Vec<u32>) -> Option<Alert> {
-        if meters.is_empty() {
-            return None;
-        }
-        let n = meters.len();
-        Some(Alert::about_meters(
-            now,
-            Self::KIND,
-            Severity::High,
-            AlertSubject::Meters(MeterSet::Field),
-            format!("{n} frame(s) refused with a stale counter (a replay)"),
-            meters,
-        ))
+        Alert::refusals(now, Self::KIND, MeterSet::Field, meters, |n| {
+            format!("{n} frame(s) refused with a stale counter (a replay)")
+        })
     }
 }
 
@@ -53,6 +44,7 @@ impl Detector for FrameCounter {
 mod tests {
     use super::*;
     use crate::detectors::Running;
+    use amirange_sim::records::Severity;
 
     #[test]
     fn raises_on_every_refused_frame_and_stays_quiet_without() {

@@ -17,7 +17,7 @@
 //! A detector's hook for a phase is called only if its kind is listed in that phase's order.
 
 use amirange_sim::engine::Sim;
-use amirange_sim::records::{AlertSubject, Severity};
+use amirange_sim::records::{AlertSubject, MeterSet, Severity};
 use amirange_sim::time::{SimDuration, SimTime};
 
 use crate::context::OperationalContext;
@@ -119,6 +119,30 @@ impl Alert {
             meters: Vec::new(),
             count: 1,
         }
+    }
+
+    /// A high-severity alert of detector `kind` about the meters of `set` that refused
+    /// something (one entry of `meters` per refusal), its message `describe(refusals)`; `None`
+    /// when none did.
+    pub fn refusals(
+        time: SimTime,
+        kind: DetectorKind,
+        set: MeterSet,
+        meters: Vec<u32>,
+        describe: impl FnOnce(usize) -> String,
+    ) -> Option<Alert> {
+        if meters.is_empty() {
+            return None;
+        }
+        let message = describe(meters.len());
+        Some(Alert::about_meters(
+            time,
+            kind,
+            Severity::High,
+            AlertSubject::Meters(set),
+            message,
+            meters,
+        ))
     }
 
     /// An alert of detector `kind` about `meters`, counting each.

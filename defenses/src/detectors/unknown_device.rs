@@ -1,7 +1,7 @@
 //! Meters reporting an unknown network or base station, failed network authentication,
 //! unauthenticated commands, or requests for the legacy security level.
 
-use amirange_sim::records::{AlertSubject, MeterSet, Severity};
+use amirange_sim::records::MeterSet;
 use amirange_sim::time::SimTime;
 
 use super::{Alert, Detector, Look, Setting};
@@ -22,18 +22,9 @@ impl UnknownDevice {
     /// The alert at `now` about the `meters` that reported a refusal (one entry per event), if
     /// any did.
     pub fn refused(now: SimTime, meters: Vec<u32>) -> Option<Alert> {
-        if meters.is_empty() {
-            return None;
-        }
-        let n = meters.len();
-        Some(Alert::about_meters(
-            now,
-            Self::KIND,
-            Severity::High,
-            AlertSubject::Meters(MeterSet::Field),
-            format!("{n} meter event(s): unknown network, failed authentication or legacy request"),
-            meters,
-        ))
+        Alert::refusals(now, Self::KIND, MeterSet::Field, meters, |n| {
+            format!("{n} meter event(s): unknown network, failed authentication or legacy request")
+        })
     }
 }
 
@@ -62,6 +53,7 @@ impl Detector for UnknownDevice {
 mod tests {
     use super::*;
     use crate::detectors::Running;
+    use amirange_sim::records::AlertSubject;
 
     #[test]
     fn raises_on_every_refusal_and_stays_quiet_without() {
