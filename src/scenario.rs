@@ -542,61 +542,102 @@ pub struct RawCommandPolicy {
     pub hsm_quorum: Option<bool>,
 }
 
-/// The bulk system's frequency model, each optional (typical values otherwise).
+/// The bulk system's frequency model, each optional (the interconnection's values otherwise).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFrequency {
-    /// Nominal frequency, Hz.
+    /// The interconnection whose defaults every other field starts from: `ContinentalEurope`, `GreatBritain` or
+    /// `Ercot` (an ERCOT-like 60 Hz system). The fields below override single values.
+    ///
+    /// Default: `ContinentalEurope`.
+    #[serde(default)]
+    pub interconnection: Option<amirange_sim::frequency::Interconnection>,
+    /// Nominal frequency, Hz; changing it moves the default UFLS stages and the LFSM-O threshold with it.
     ///
     /// Allowed: 50 or 60.
-    /// Default: `50.0`.
+    /// Default: `50.0` (`60.0` for `Ercot`).
     #[serde(default)]
     pub nominal_hz: Option<f64>,
-    /// Load of the interconnected system the area belongs to, MW; by default not given, and sized from `area_share`.
+    /// Load of the interconnected system the area belongs to, MW; the area's share of it follows from the area's own
+    /// expected peak.
     ///
-    /// Allowed: above 0, at most 1e7, and at least the area's expected peak (checked when the run is prepared).
+    /// Allowed: above 0, at most 1e7, and at least the area's expected peak (checked when the run is prepared); not
+    /// with `area_share`.
+    /// Default: `150000.0` (`25000.0` for `GreatBritain`, `50000.0` for `Ercot`).
     #[serde(default)]
     pub system_mw: Option<f64>,
-    /// Without `system_mw`: the area's share of the system's load; the system's load is the area's highest expected
-    /// load over the run divided by it.
+    /// Instead of `system_mw`: the area's share of the system's load; the system's load is the area's highest
+    /// expected load over the run divided by it (an island grid, say).
     ///
-    /// Allowed: above 0, at most 1.
-    /// Default: `0.1`.
+    /// Allowed: above 0, at most 1; not with `system_mw`.
+    /// Default: not given (the share follows from `system_mw`).
     #[serde(default)]
     pub area_share: Option<f64>,
-    /// Inertia constant H of the system, s.
+    /// Inertia constant H of the system on its load, s.
     ///
-    /// Allowed: above 0, at most 30.
-    /// Default: `5.0`.
+    /// Allowed: 0.5 to 30.
+    /// Default: `4.0` (`8.0` for `GreatBritain`, `5.0` for `Ercot`).
     #[serde(default)]
     pub inertia_s: Option<f64>,
-    /// Governor droop R, per unit (0.05: a 5% frequency drop calls for full output).
+    /// Droop R of the frequency containment reserve on the system's load, per unit: the per-unit frequency
+    /// deviation over the per-unit change of output it calls for.
     ///
-    /// Allowed: above 0, at most 0.5.
-    /// Default: `0.05`.
+    /// Allowed: 0.01 to 0.5.
+    /// Default: `0.2` (200 mHz of 50 Hz over an FCR of 2% of load; `0.189` for `GreatBritain`, `0.152` for `Ercot`).
     #[serde(default)]
     pub droop: Option<f64>,
-    /// Load damping D: per-unit change of load per per-unit change of frequency.
+    /// Frequency containment reserve held, as a share of the system's load; its output saturates there.
+    ///
+    /// Allowed: above 0, at most 1.
+    /// Default: `0.02` (3,000 MW of 150 GW; `0.0528` for `GreatBritain`, `0.055` for `Ercot`).
+    #[serde(default)]
+    pub fcr_share: Option<f64>,
+    /// Load self-regulation D: per-unit change of load per per-unit change of frequency.
     ///
     /// Allowed: 0 to 10.
-    /// Default: `1.0`.
+    /// Default: `0.5` (1% of load per Hz at 50 Hz; `0.6` for `Ercot`).
     #[serde(default)]
     pub damping: Option<f64>,
-    /// Governor and turbine time constant, s.
+    /// Time constant of the frequency containment reserve, s.
     ///
-    /// Allowed: above 0, at most 60.
-    /// Default: `8.0`.
+    /// Allowed: 0.2 to 60.
+    /// Default: `6.0` (`2.0` for `GreatBritain`, `1.0` for `Ercot`).
     #[serde(default)]
     pub governor_s: Option<f64>,
     /// Time constant of automatic generation control, s.
     ///
-    /// Allowed: above 0, at most 3,600.
+    /// Allowed: 10 to 3,600.
     /// Default: `300.0`.
     #[serde(default)]
     pub agc_s: Option<f64>,
+    /// LFSM-O threshold: above it, generation in limited frequency-sensitive mode reduces its output, Hz.
+    ///
+    /// Allowed: above nominal, within 3 Hz of it.
+    /// Default: `50.2` (`50.4` for `GreatBritain`, `60.2` for `Ercot`).
+    #[serde(default)]
+    pub lfsm_o_hz: Option<f64>,
+    /// LFSM-O droop, per unit of the participating generation's output.
+    ///
+    /// Allowed: 0.01 to 0.5.
+    /// Default: `0.05` (`0.1` for `GreatBritain`).
+    #[serde(default)]
+    pub lfsm_o_droop: Option<f64>,
+    /// Share of the system's generation that answers in LFSM-O; `0.0` turns the over-frequency response off.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.5`.
+    #[serde(default)]
+    pub lfsm_o_share: Option<f64>,
+    /// Time constant of the LFSM-O response, s.
+    ///
+    /// Allowed: 0.2 to 60.
+    /// Default: `2.0`.
+    #[serde(default)]
+    pub lfsm_o_s: Option<f64>,
     /// Under-frequency load-shedding stages `(below_hz, shed_share)`: a stage trips when frequency has stayed below
     /// `below_hz` for `ufls_delay`, and sheds `shed_share` of the system's load; `[]` for none. Left out, five stages
-    /// of 10%: from 49.0 Hz down in 0.2 Hz steps at 50 Hz, from 59.3 Hz down in 0.3 Hz steps at 60 Hz.
+    /// of 10%: from 49.0 Hz down in 0.2 Hz steps at 50 Hz (from 48.8 Hz for `GreatBritain`), from 59.3 Hz down in
+    /// 0.3 Hz steps at 60 Hz.
     ///
     /// Allowed: thresholds falling, below nominal and within 3 Hz of it; each share above 0, at most 1 in all.
     /// Default: five stages of 10% (above).
@@ -615,10 +656,11 @@ pub struct RawFrequency {
     #[serde(default)]
     pub ufls_restore: Option<String>,
     /// Time between the restorations of successive stages: stage `s` (from 0) starts coming back `ufls_restore + s ×
-    /// ufls_restore_spacing` after it tripped, in blocks of at most 2% of the system's load one minute apart.
+    /// ufls_restore_spacing` after it tripped, in blocks of at most 0.5% of the system's load two minutes apart (a
+    /// stage of 10% takes 40 minutes, so by default each stage follows the last).
     ///
     /// Allowed: at most 1h.
-    /// Default: `"5m"`.
+    /// Default: `"40m"`.
     #[serde(default)]
     pub ufls_restore_spacing: Option<String>,
 }
@@ -1178,16 +1220,35 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
     }
     if let Some(f) = raw.frequency {
         let c = &mut sim.frequency;
-        c.nominal_hz = f.nominal_hz.unwrap_or(c.nominal_hz);
-        // The default stages follow the nominal frequency.
-        c.ufls = amirange_sim::frequency::FrequencyConfig::typical_ufls(c.nominal_hz);
-        c.system_mw = f.system_mw.or(c.system_mw);
-        c.area_share = f.area_share.unwrap_or(c.area_share);
+        *c = amirange_sim::frequency::FrequencyConfig::of(f.interconnection.unwrap_or(c.interconnection));
+        if let Some(hz) = f.nominal_hz {
+            // The default stages and the LFSM-O threshold follow the nominal frequency.
+            c.set_nominal_hz(hz);
+        }
+        match (f.system_mw, f.area_share) {
+            (Some(_), Some(_)) => {
+                return invalid(
+                    "frequency.area_share",
+                    "give the system's load (system_mw) or the area's share of it (area_share), not both",
+                );
+            }
+            (Some(mw), None) => c.system_mw = Some(mw),
+            (None, Some(share)) => {
+                c.system_mw = None;
+                c.area_share = Some(share);
+            }
+            (None, None) => {}
+        }
         c.inertia_s = f.inertia_s.unwrap_or(c.inertia_s);
         c.droop = f.droop.unwrap_or(c.droop);
+        c.fcr_share = f.fcr_share.unwrap_or(c.fcr_share);
         c.damping = f.damping.unwrap_or(c.damping);
         c.governor_s = f.governor_s.unwrap_or(c.governor_s);
         c.agc_s = f.agc_s.unwrap_or(c.agc_s);
+        c.lfsm_o_hz = f.lfsm_o_hz.unwrap_or(c.lfsm_o_hz);
+        c.lfsm_o_droop = f.lfsm_o_droop.unwrap_or(c.lfsm_o_droop);
+        c.lfsm_o_share = f.lfsm_o_share.unwrap_or(c.lfsm_o_share);
+        c.lfsm_o_s = f.lfsm_o_s.unwrap_or(c.lfsm_o_s);
         if let Some(stages) = f.ufls {
             c.ufls = stages
                 .into_iter()

@@ -599,14 +599,16 @@ impl Sim {
             ufls_open,
             interval_observers: Vec::new(),
         };
-        // The bulk system the area belongs to: its size as configured, or the area's highest
-        // expected load over its share of the system.
+        // The bulk system the area belongs to: its size as configured (the area's share then
+        // follows from its own load), or the area's highest expected load over its share.
         let peak_mw = (0..sim.world.resource::<SimConfig>().n_slots())
             .map(|s| sim.expected_kw(s))
             .fold(0.0f64, f64::max)
             / 1000.0;
-        let system_mw = match sim.world.resource::<SimConfig>().frequency.system_mw {
-            Some(mw) if mw < peak_mw => {
+        let frequency_config = &sim.world.resource::<SimConfig>().frequency;
+        let system_mw = match (frequency_config.system_mw, frequency_config.area_share) {
+            (_, Some(share)) => (peak_mw / share).max(1.0),
+            (Some(mw), None) if mw < peak_mw => {
                 return Err(SimError::Config(ConfigError {
                     field: "frequency.system_mw".into(),
                     reason: format!(
@@ -614,8 +616,9 @@ impl Sim {
                     ),
                 }));
             }
-            Some(mw) => mw,
-            None => (peak_mw / sim.world.resource::<SimConfig>().frequency.area_share).max(1.0),
+            (Some(mw), None) => mw,
+            // `SimConfig::check` refuses a configuration with neither.
+            (None, None) => peak_mw.max(1.0),
         };
         sim.frequency.system_mw = system_mw;
         Ok(sim)

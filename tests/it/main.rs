@@ -14,6 +14,7 @@ mod control_plane;
 mod defenses;
 mod detection;
 mod errors;
+mod frequency;
 mod golden;
 mod live;
 mod range;
