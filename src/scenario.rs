@@ -78,10 +78,23 @@ pub struct RawScenario {
     /// attacks) and reports every measure as attack, baseline and difference (`paired.csv`).
     #[serde(default)]
     pub paired: Option<bool>,
+    /// Extra per-meter files `amirange run` writes into the result folder, as `--export` does: `Readings` writes
+    /// `readings.parquet`, every meter's 15-minute readings (see docs/results.md). `sweep`, `matrix` and `bench` write
+    /// no result folder of the run and leave it out.
+    #[serde(default)]
+    pub export: Vec<Export>,
     /// Scripted attacks (see `scenarios/attacks/`), each with an `id`, a start time and its own
     /// parameters.
     #[serde(default)]
     pub attacks: Vec<AttackSpec>,
+}
+
+/// An extra per-meter file a run writes into its result folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema)]
+pub enum Export {
+    /// `readings.parquet`: every meter's 15-minute true and reported energy, with its place in the grid and what
+    /// attacks did to it.
+    Readings,
 }
 
 /// Whether legitimate operations run.
@@ -809,6 +822,8 @@ pub struct Scenario {
     pub attacks: Vec<AttackSpec>,
     /// Whether a run also runs its baseline twin (see [`crate::paired`]).
     pub paired: bool,
+    /// Extra per-meter files `amirange run` writes (as `--export` does), no name twice.
+    pub export: Vec<Export>,
     /// The defense preset applied, if one was.
     pub preset: Option<String>,
     /// Detection and response as written (or set by the preset); checked when loaded, built
@@ -1290,6 +1305,12 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         operations,
         attacks: raw.attacks,
         paired: raw.paired.unwrap_or(false),
+        export: {
+            let mut export = raw.export;
+            export.sort();
+            export.dedup();
+            export
+        },
         preset: None,
         detection: detection_spec,
     };

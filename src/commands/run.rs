@@ -30,6 +30,7 @@ pub(crate) fn cmd_run(
 ) -> Result<()> {
     let (scenario, label, source) = common.load_with_source()?;
     let paired = paired || scenario.paired;
+    let readings = readings || scenario.export.contains(&amirange::scenario::Export::Readings);
     let out_dir = results::choose_out_dir(out, &scenario, force)?;
     let threads = thread_args.init_threads();
     // The readings file is streamed into the result folder's temporary copy while the run goes;

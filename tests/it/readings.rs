@@ -234,3 +234,34 @@ fn an_unknown_export_is_refused_with_the_names_there_are() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--export"));
 }
+
+/// A scenario asks for the export with `export: [Readings]`: the same file as `--export
+/// readings` writes, without the flag; an unknown name is refused, naming the field.
+#[test]
+fn a_scenario_field_asks_for_the_export_as_the_flag_does() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(format!("{}/scenarios/quickstart.ron", env!("CARGO_MANIFEST_DIR")))
+        .expect("quickstart.ron");
+    assert!(text.contains("    seed: 7,\n"));
+    let asking = text.replace("    seed: 7,\n", "    seed: 7,\n    export: [Readings],\n");
+    std::fs::write(tmp.path().join("asking.ron"), &asking).expect("write");
+    let base = ["--meters", "200", "--duration", "1d", "-q"];
+    let mut by_field = vec!["run", "asking.ron", "--out", "field"];
+    by_field.extend(base);
+    run(&by_field, tmp.path());
+    let mut by_flag = vec!["run", "--out", "flag", "--export", "readings"];
+    by_flag.extend(base);
+    run(&by_flag, tmp.path());
+    let field = read(&tmp.path().join("field").join("readings.parquet"));
+    assert!(!field.is_empty());
+    assert!(
+        field == read(&tmp.path().join("flag").join("readings.parquet")),
+        "the scenario field and the flag write the same file"
+    );
+
+    let unknown = text.replace("    seed: 7,\n", "    seed: 7,\n    export: [Meters],\n");
+    std::fs::write(tmp.path().join("unknown.ron"), unknown).expect("write");
+    let o = amirange(&["validate", "unknown.ron"], tmp.path());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && stderr.contains("Meters"), "{stderr}");
+}
