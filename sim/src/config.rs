@@ -58,7 +58,11 @@ pub struct ConfigError {
 }
 
 impl SimConfig {
-    /// Default consumption parameters of a class. The residential noise persistence (0.7)
+    /// Default consumption parameters of a class. Households and commercial premises follow
+    /// the 2025 BDEW profiles (`H25`, `G25`), which German suppliers use since 2025 in place of
+    /// `H0` and `G0` (BDEW, Standardlastprofile Strom 2025); industrial premises (`G1`) and
+    /// critical facilities (`G3`) keep 1999 profiles, which the 2025 edition does not replace.
+    /// The residential noise persistence (0.7)
     /// and activity spread (0.5) are calibrated so that single homes match the six SimBench
     /// household profiles over two winter weeks (`sim/data/simbench-household-stats.json`:
     /// lag-1 autocorrelation, peak-to-mean, load factor, daily autocorrelation, spread of
@@ -67,7 +71,7 @@ impl SimConfig {
     pub fn default_class(class: CustomerClass) -> ClassConsumption {
         match class {
             CustomerClass::Residential => ClassConsumption {
-                profile: ProfileId::H0,
+                profile: ProfileId::H25,
                 mean_annual_kwh: 3_500.0,
                 annual_sigma: 0.45,
                 interval_noise_sigma: 0.55,
@@ -76,7 +80,7 @@ impl SimConfig {
                 max_shift_slots: 4,
             },
             CustomerClass::Commercial => ClassConsumption {
-                profile: ProfileId::G0,
+                profile: ProfileId::G25,
                 mean_annual_kwh: 30_000.0,
                 annual_sigma: 0.8,
                 interval_noise_sigma: 0.25,

@@ -303,10 +303,12 @@ impl TickAccum {
     }
 }
 
-/// What every meter's consumption step shares in one interval.
-struct ConsumeStep<'a> {
+/// What every premise's demand shares in one interval: the class profiles around the slot,
+/// the activity weights and the noise. The engine's consumption step and the fidelity tests
+/// both compute a premise's demand through [`DemandStep::demand_wh`].
+#[derive(Debug, Clone)]
+pub struct DemandStep<'a> {
     slot: u32,
-    interval_us: u32,
     /// Wh per annual kWh, per class and routine shift.
     window: [[f64; (2 * MAX_SHIFT + 1) as usize]; 4],
     /// Per class and activity period: the change of load per 127th of a premise's weight.
@@ -315,6 +317,59 @@ struct ConsumeStep<'a> {
     noise: &'a [LogNoise; 4],
     /// The standard normal, for the noise's innovations.
     normal: &'a QuantileTable,
+}
+
+impl<'a> DemandStep<'a> {
+    /// The shared part of interval `slot` of a run with seed `seed`.
+    pub fn new(seed: u64, table: &ProfileTable, tables: &'a SamplingTables, slot: u32) -> DemandStep<'a> {
+        let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; 4];
+        for class in CustomerClass::ALL {
+            for (i, w) in window[class.index()].iter_mut().enumerate() {
+                // kW per 1,000 kWh/a x 0.25 h = kWh per 1,000 kWh/a, which is Wh per kWh/a.
+                *w = f64::from(table.kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
+            }
+        }
+        DemandStep {
+            slot,
+            window,
+            activity: table.activity(slot),
+            noise_family: StreamFamily::new(seed, Purpose::ConsumptionNoise),
+            noise: &tables.noise,
+            normal: &tables.normal,
+        }
+    }
+
+    /// What premise `premise` behind meter `meter` demands in the interval, Wh, before supply,
+    /// demand response and anything switched on from outside: its annual consumption times
+    /// the class profile at its routine shift, its activity weights and its persistent noise.
+    /// `noise_log` is the meter's noise state (NaN for none yet), advanced by one interval.
+    #[inline]
+    pub fn demand_wh(&self, meter: u32, premise: &Premise, noise_log: &mut f32) -> f64 {
+        let c = premise.class.index();
+        let base_wh =
+            f64::from(premise.annual_kwh) * self.window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
+        let draw = self
+            .noise_family
+            .stream(u64::from(meter), u64::from(self.slot))
+            .next_u64();
+        let noise = &self.noise[c];
+        let x = noise.step(*noise_log, self.normal.sample(draw));
+        *noise_log = x;
+        let weights = &self.activity[c];
+        let mut activity = 1.0f32;
+        for (w, q) in weights.iter().zip(premise.activity) {
+            activity += w * f32::from(q);
+        }
+        let factor = f64::from((noise.factor(x) * activity.max(MIN_ACTIVITY_FACTOR)).min(MAX_NOISE_FACTOR as f32));
+        base_wh * factor
+    }
+}
+
+/// What every meter's consumption step shares in one interval.
+struct ConsumeStep<'a> {
+    slot: u32,
+    interval_us: u32,
+    demand: DemandStep<'a>,
     n_feeders: usize,
     n_transformers: usize,
     grid: &'a GridState,
@@ -339,18 +394,7 @@ impl ConsumeStep<'_> {
         let slot = self.slot;
         let interval_us = self.interval_us;
         let c = premise.class.index();
-        let base_wh =
-            f64::from(premise.annual_kwh) * self.window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
-        let draw = self.noise_family.stream(u64::from(idx.0), u64::from(slot)).next_u64();
-        let noise = &self.noise[c];
-        let x = noise.step(meter.noise_log, self.normal.sample(draw));
-        meter.noise_log = x;
-        let weights = &self.activity[c];
-        let mut activity = 1.0f32;
-        for (w, q) in weights.iter().zip(premise.activity) {
-            activity += w * f32::from(q);
-        }
-        let factor = f64::from((noise.factor(x) * activity.max(MIN_ACTIVITY_FACTOR)).min(MAX_NOISE_FACTOR as f32));
+        let demand = self.demand.demand_wh(idx.0, premise, &mut meter.noise_log);
         // Supply: the share of the interval the relay was open, and the share the feeder was
         // out (taken as independent within the interval); cold-load pickup after a
         // restoration; demand response.
@@ -363,7 +407,7 @@ impl ConsumeStep<'_> {
         let f = place.feeder as usize;
         let feeder_off = f64::from(self.grid.off_share[f]);
         let on_share = (1.0 - relay_off) * (1.0 - feeder_off);
-        let demand_wh = base_wh * factor * f64::from(self.grid.pickup_factor[f]);
+        let demand_wh = demand * f64::from(self.grid.pickup_factor[f]);
         let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
         // What the premise would take with supply: its demand less demand response, plus any
         // load switched on from outside its pattern.
@@ -853,22 +897,11 @@ pub(crate) fn interval_system(
 ) {
     let slot = clock.slot;
     let seed = config.seed;
-    let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; 4];
-    for class in CustomerClass::ALL {
-        for (i, w) in window[class.index()].iter_mut().enumerate() {
-            // kW per 1,000 kWh/a x 0.25 h = kWh per 1,000 kWh/a, which is Wh per kWh/a.
-            *w = f64::from(table.kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
-        }
-    }
     let n_feeders = network.feeders.len();
     let consume = ConsumeStep {
         slot,
         interval_us: INTERVAL.as_micros() as u32,
-        window,
-        activity: table.activity(slot),
-        noise_family: StreamFamily::new(seed, Purpose::ConsumptionNoise),
-        noise: &tables.noise,
-        normal: &tables.normal,
+        demand: DemandStep::new(seed, &table, &tables, slot),
         n_feeders,
         n_transformers: network.transformers.len(),
         grid: &grid,

@@ -2524,12 +2524,7 @@ impl Sim {
 
 /// Draws a premise's annual consumption (mean-preserving log-normal around the class mean), its
 /// routine shift and its activity weights, from the premise's own stream.
-pub(crate) fn draw_premise(
-    seed: u64,
-    idx: u32,
-    class: CustomerClass,
-    params: &crate::model::ClassConsumption,
-) -> Premise {
+pub fn draw_premise(seed: u64, idx: u32, class: CustomerClass, params: &crate::model::ClassConsumption) -> Premise {
     let mut stream = Stream::new(seed, Purpose::PremiseProfile, u64::from(idx), 0);
     let z: f64 = StandardNormal.sample(&mut stream);
     let sigma = params.annual_sigma;

@@ -16,6 +16,7 @@ mod detection;
 mod errors;
 mod golden;
 mod live;
+mod loads;
 mod range;
 mod readings;
 mod reference_tables;

@@ -1,0 +1,115 @@
+//! Loads that behave like measured ones: the consumption model against its references,
+//! evaluated through the engine's own per-premise demand function
+//! ([`amirange_sim::dataplane::DemandStep::demand_wh`]) over sample days, without running
+//! whole simulations.
+
+use amirange_sim::config::SimConfig;
+use amirange_sim::dataplane::{DemandStep, ProfileTable, SamplingTables};
+use amirange_sim::engine::draw_premise;
+use amirange_sim::model::{CustomerClass, LinkKind, Premise};
+use amirange_sim::network::{LinkParams, Network};
+use amirange_sim::profile::{ProfileCalendar, ProfileId, SLOTS_PER_DAY, raw_kw_on};
+use amirange_sim::time::{CivilDate, CivilDateTime, DayType, Season, SimDuration};
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+/// The engine's configuration for one day from `date`, with `profile` for households.
+fn one_day(seed: u64, date: CivilDate, profile: ProfileId) -> SimConfig {
+    let start = CivilDateTime { date, second_of_day: 0 };
+    let mut config = SimConfig::with_defaults(seed, start, SimDuration::from_days(1));
+    config.classes[CustomerClass::Residential.index()].profile = profile;
+    config
+}
+
+/// The summed demand of `premises` (meter `i` is premise `i`) in each quarter-hour of the
+/// day `config` covers, kWh, as the engine computes it.
+fn fleet_day(config: &SimConfig, premises: &[Premise]) -> Vec<f64> {
+    let table = ProfileTable::build(config);
+    let one_meter = Network::small(
+        LinkParams::typical(),
+        [(CustomerClass::Residential, LinkKind::Cellular)],
+    );
+    let tables = SamplingTables::build(config, &one_meter);
+    let mut noise = vec![f32::NAN; premises.len()];
+    (0..SLOTS_PER_DAY as u32)
+        .map(|slot| {
+            let step = DemandStep::new(config.seed, &table, &tables, slot);
+            premises
+                .iter()
+                .zip(&mut noise)
+                .enumerate()
+                .map(|(i, (p, x))| step.demand_wh(i as u32, p, x))
+                .sum::<f64>()
+                / 1000.0
+        })
+        .collect()
+}
+
+/// The aggregate of 5,000 residential meters follows the selected BDEW household profile, 1999
+/// (`H0`) or 2025 (`H25`) edition: its daily curve correlates with the profile's table for the
+/// same season (1999) or month (2025) and day type at r >= 0.98, for a workday, a Saturday and
+/// a Sunday in winter, summer and the transition period of 2026.
+#[test]
+fn residential_aggregate_follows_the_selected_bdew_profile() {
+    let days = [
+        ((2026, 1, 14), Season::Winter, DayType::Workday),
+        ((2026, 1, 17), Season::Winter, DayType::Saturday),
+        ((2026, 1, 18), Season::Winter, DayType::Sunday),
+        ((2026, 7, 15), Season::Summer, DayType::Workday),
+        ((2026, 7, 18), Season::Summer, DayType::Saturday),
+        ((2026, 7, 19), Season::Summer, DayType::Sunday),
+        ((2026, 4, 15), Season::Transition, DayType::Workday),
+        ((2026, 4, 18), Season::Transition, DayType::Saturday),
+        ((2026, 4, 19), Season::Transition, DayType::Sunday),
+    ];
+    let seed = 11;
+    for profile in [ProfileId::H0, ProfileId::H25] {
+        let params =
+            *one_day(seed, CivilDate::new(2026, 1, 1).expect("valid"), profile).class(CustomerClass::Residential);
+        let premises: Vec<Premise> = (0..5_000)
+            .map(|i| draw_premise(seed, i, CustomerClass::Residential, &params))
+            .collect();
+        for ((y, m, d), season, day_type) in days {
+            let date = CivilDate::new(y, m, d).expect("valid");
+            assert_eq!(date.season(), season);
+            assert_eq!(ProfileCalendar::new(Vec::new()).day_type(date), day_type);
+            let simulated = fleet_day(&one_day(seed, date, profile), &premises);
+            let reference: Vec<f64> = (0..SLOTS_PER_DAY)
+                .map(|s| f64::from(raw_kw_on(profile, date, day_type, s)))
+                .collect();
+            let r = pearson(&simulated, &reference);
+            assert!(r >= 0.98, "{profile:?} {date:?} ({season:?}, {day_type:?}): r = {r}");
+        }
+    }
+}
+
+/// The scenario file chooses a class's profile family: `profile: H0` keeps the 1999 household
+/// profile, and the default is the 2025 edition where it has one.
+#[test]
+fn a_scenario_selects_the_profile_of_each_class() {
+    let text = |consumption: &str| {
+        format!(
+            "Scenario(name: \"p\", seed: 1, start: \"2026-01-15\", duration: \"1h\", \
+             topology: Preset(\"town-10k\"), {consumption})"
+        )
+    };
+    let load = |source: &str| {
+        amirange::scenario::load("p.ron", source, &amirange::scenario::Overrides::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let defaults = load(&text(""));
+    let profiles = defaults.sim.classes.map(|c| c.profile);
+    assert_eq!(profiles, [ProfileId::H25, ProfileId::G25, ProfileId::G1, ProfileId::G3]);
+    let chosen = load(&text(
+        "consumption: (residential: (profile: H0), commercial: (profile: G0))",
+    ));
+    assert_eq!(chosen.sim.classes[0].profile, ProfileId::H0);
+    assert_eq!(chosen.sim.classes[1].profile, ProfileId::G0);
+}
