@@ -681,10 +681,11 @@ pub struct RawConsumption {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClass {
-    /// BDEW profile shaping the class's load: the 1999 edition (`H0` household, `G0`..`G6`
-    /// commercial, `L0`..`L2` agriculture) or the 2025 edition (`H25`, `G25`, `L25`).
+    /// Standard load profile shaping the class's load: BDEW 1999 edition (`H0` household,
+    /// `G0`..`G6` commercial, `L0`..`L2` agriculture), BDEW 2025 edition (`H25`, `G25`, `L25`),
+    /// or `UsResidential`, a US household (NREL/OpenEI reference house, St. Louis).
     ///
-    /// Allowed: `H0`, `G0`..`G6`, `L0`..`L2`, `H25`, `G25`, `L25`.
+    /// Allowed: `H0`, `G0`..`G6`, `L0`..`L2`, `H25`, `G25`, `L25`, `UsResidential`.
     /// Default: `H25` / `G25` / `G1` / `G3` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub profile: Option<ProfileId>,

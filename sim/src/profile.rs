@@ -12,6 +12,10 @@
 //! its raw July days are larger than its January days, which only the factor turns round);
 //! `G25` and `L25` are static, their seasons are in the monthly tables.
 //!
+//! One non-BDEW reference, `UsResidential`, makes a US-style area possible: the NREL/OpenEI
+//! residential BASE load profile of St. Louis, Missouri, averaged per month and day type into
+//! the 2025 edition's layout (`sim/data/us/README.md`, ODC-BY 1.0).
+//!
 //! [`ProfileCalendar`] adds what the raw table lacks: which day type a date is (with the
 //! scenario's public holidays counted as Sundays) and a per-year normalisation, so that a
 //! customer on any profile consumes exactly its annual energy over the calendar year.
@@ -30,6 +34,7 @@ static SLP_1999_CSV: &str = include_str!("../data/bdew/slp_1999.csv");
 static H25_CSV: &str = include_str!("../data/bdew/h25.csv");
 static G25_CSV: &str = include_str!("../data/bdew/g25.csv");
 static L25_CSV: &str = include_str!("../data/bdew/l25.csv");
+static US_RESIDENTIAL_CSV: &str = include_str!("../data/us/openei-residential-st-louis.csv");
 
 /// Profiles of the 1999 edition, in the column order of `slp_1999.csv`.
 const EDITION_1999: usize = 11;
@@ -65,11 +70,16 @@ pub enum ProfileId {
     G25,
     /// Agriculture, 2025 edition (static; monthly tables derived from `L0`).
     L25,
+    /// US residential reference (not BDEW): the NREL/OpenEI residential BASE load profile of a
+    /// house with gas heating and electric cooling in St. Louis, Missouri (TMY3 weather),
+    /// averaged per month and day type; static, with its summer cooling peak in the tables.
+    UsResidential,
 }
 
 impl ProfileId {
-    /// Every profile: the 1999 edition in table column order, then the 2025 edition.
-    pub const ALL: [ProfileId; 14] = [
+    /// Every profile: the 1999 edition in table column order, the 2025 edition, then the
+    /// non-BDEW references.
+    pub const ALL: [ProfileId; 15] = [
         ProfileId::H0,
         ProfileId::G0,
         ProfileId::G1,
@@ -84,6 +94,7 @@ impl ProfileId {
         ProfileId::H25,
         ProfileId::G25,
         ProfileId::L25,
+        ProfileId::UsResidential,
     ];
 
     fn column(self) -> usize {
@@ -95,15 +106,15 @@ impl ProfileId {
         matches!(self, ProfileId::H0 | ProfileId::H25)
     }
 
-    /// Whether the profile is of the 2025 edition (one table per calendar month) rather than
-    /// the 1999 edition (one per season).
-    pub fn is_2025_edition(self) -> bool {
+    /// Whether the profile has one table per calendar month (the 2025 edition and the US
+    /// reference) rather than one per season (the 1999 edition).
+    pub fn is_monthly(self) -> bool {
         self.column() >= EDITION_1999
     }
 
-    /// The profile's table for `date`: its season (1999 edition) or its month (2025 edition).
+    /// The profile's table for `date`: its season (1999 edition) or its month.
     fn period(self, date: CivilDate) -> usize {
-        if self.is_2025_edition() {
+        if self.is_monthly() {
             usize::from(date.month.clamp(1, 12) - 1)
         } else {
             season_index(date.season())
@@ -139,18 +150,18 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new(); // tidy: constant data, parsed once
     TABLE.get_or_init(|| {
         let mut values = parse_table(SLP_1999_CSV);
-        for csv in [H25_CSV, G25_CSV, L25_CSV] {
-            values.push(parse_2025_table(csv));
+        for csv in [H25_CSV, G25_CSV, L25_CSV, US_RESIDENTIAL_CSV] {
+            values.push(parse_monthly_table(csv));
         }
         Table { values }
     })
 }
 
-/// Parses one embedded table of the 2025 edition: a header row of German month names, a row
-/// of day types (`WT` working day, `SA` Saturday, `FT` Sunday or holiday), then 96 rows of
+/// Parses one embedded monthly table (the 2025 edition's layout, which the US reference
+/// shares): a header row of months (German names, or numbers 1 to 12), a row of day types (`WT` working day, `SA` Saturday, `FT` Sunday or holiday), then 96 rows of
 /// kWh per quarter-hour for an annual consumption of 1,000,000 kWh, which is
 /// `4 / 1,000` kW per 1,000 kWh/a.
-fn parse_2025_table(csv: &str) -> Periods {
+fn parse_monthly_table(csv: &str) -> Periods {
     let mut values = vec![[[f32::NAN; SLOTS_PER_DAY]; 3]; 12];
     let mut lines = csv.lines();
     let months: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
@@ -173,7 +184,10 @@ fn parse_2025_table(csv: &str) -> Periods {
         .iter()
         .zip(&day_types)
         .map(|(m, d)| {
-            let month = MONTHS.iter().position(|name| name == m)?;
+            let month = match MONTHS.iter().position(|name| name == m) {
+                Some(month) => month,
+                None => m.parse::<usize>().ok().filter(|n| (1..=12).contains(n))? - 1,
+            };
             let day = match *d {
                 "WT" => 0,
                 "SA" => 1,
@@ -227,10 +241,10 @@ fn parse_table(csv: &str) -> Vec<Periods> {
 }
 
 /// The raw BDEW value in kW per 1,000 kWh/a for a season, day type and quarter-hour, before
-/// dynamisation. For a profile of the 2025 edition the season stands for a month of it:
+/// dynamisation. For a monthly profile the season stands for a month of it:
 /// January (winter), July (summer) or April (transition); [`raw_kw_on`] takes the date.
 pub fn raw_kw(profile: ProfileId, season: Season, day: DayType, slot: usize) -> f32 {
-    let period = if profile.is_2025_edition() {
+    let period = if profile.is_monthly() {
         match season {
             Season::Winter => 0,
             Season::Summer => 6,
@@ -332,7 +346,7 @@ mod tests {
         let t = table();
         for p in ProfileId::ALL {
             let periods = &t.values[p.column()];
-            assert_eq!(periods.len(), if p.is_2025_edition() { 12 } else { 3 }, "{p:?}");
+            assert_eq!(periods.len(), if p.is_monthly() { 12 } else { 3 }, "{p:?}");
             for period in periods {
                 for day in period {
                     for (slot, &v) in day.iter().enumerate() {
@@ -373,6 +387,23 @@ mod tests {
             raw_kw(ProfileId::H25, Season::Winter, DayType::Workday, 0),
             20.126 * 0.004
         );
+        // The US reference: January working day, first quarter-hour; July peaks at 17:00.
+        assert_eq!(
+            raw_kw_on(ProfileId::UsResidential, jan, DayType::Workday, 0),
+            19.755 * 0.004
+        );
+        let july = CivilDate::new(2026, 7, 15).expect("valid");
+        let peak = (0..SLOTS_PER_DAY)
+            .max_by(|&a, &b| {
+                raw_kw_on(ProfileId::UsResidential, july, DayType::Workday, a).total_cmp(&raw_kw_on(
+                    ProfileId::UsResidential,
+                    july,
+                    DayType::Workday,
+                    b,
+                ))
+            })
+            .unwrap_or_default();
+        assert_eq!(peak / 4, 17);
     }
 
     #[test]
@@ -395,6 +426,7 @@ mod tests {
             ProfileId::H25,
             ProfileId::G25,
             ProfileId::L25,
+            ProfileId::UsResidential,
         ] {
             let jan1 = CivilDate::new(2026, 1, 1).expect("valid").days_since_epoch();
             let mut kwh = 0.0;

@@ -52,10 +52,11 @@ fn fleet_day(config: &SimConfig, premises: &[Premise]) -> Vec<f64> {
         .collect()
 }
 
-/// The aggregate of 5,000 residential meters follows the selected BDEW household profile, 1999
-/// (`H0`) or 2025 (`H25`) edition: its daily curve correlates with the profile's table for the
-/// same season (1999) or month (2025) and day type at r >= 0.98, for a workday, a Saturday and
-/// a Sunday in winter, summer and the transition period of 2026.
+/// The aggregate of 5,000 residential meters follows the selected household profile, BDEW 1999
+/// (`H0`) or 2025 (`H25`) edition or the US reference (`UsResidential`): its daily curve
+/// correlates with the profile's table for the same season (1999) or month and day type at
+/// r >= 0.98, for a workday, a Saturday and a Sunday in winter, summer and the transition
+/// period of 2026.
 #[test]
 fn residential_aggregate_follows_the_selected_bdew_profile() {
     let days = [
@@ -70,7 +71,7 @@ fn residential_aggregate_follows_the_selected_bdew_profile() {
         ((2026, 4, 19), Season::Transition, DayType::Sunday),
     ];
     let seed = 11;
-    for profile in [ProfileId::H0, ProfileId::H25] {
+    for profile in [ProfileId::H0, ProfileId::H25, ProfileId::UsResidential] {
         let params =
             *one_day(seed, CivilDate::new(2026, 1, 1).expect("valid"), profile).class(CustomerClass::Residential);
         let premises: Vec<Premise> = (0..5_000)
@@ -91,7 +92,8 @@ fn residential_aggregate_follows_the_selected_bdew_profile() {
 }
 
 /// The scenario file chooses a class's profile family: `profile: H0` keeps the 1999 household
-/// profile, and the default is the 2025 edition where it has one.
+/// profile, `UsResidential` makes a US-style area, and the default is the 2025 edition where it
+/// has one.
 #[test]
 fn a_scenario_selects_the_profile_of_each_class() {
     let text = |consumption: &str| {
@@ -107,6 +109,15 @@ fn a_scenario_selects_the_profile_of_each_class() {
     let defaults = load(&text(""));
     let profiles = defaults.sim.classes.map(|c| c.profile);
     assert_eq!(profiles, [ProfileId::H25, ProfileId::G25, ProfileId::G1, ProfileId::G3]);
+    let chosen = load(&text(
+        "consumption: (residential: (profile: H0), commercial: (profile: G0))",
+    ));
+    assert_eq!(chosen.sim.classes[0].profile, ProfileId::H0);
+    assert_eq!(chosen.sim.classes[1].profile, ProfileId::G0);
+    let us = load(&text(
+        "consumption: (residential: (profile: UsResidential, mean_annual_kwh: 10_700))",
+    ));
+    assert_eq!(us.sim.classes[0].profile, ProfileId::UsResidential);
     let chosen = load(&text(
         "consumption: (residential: (profile: H0), commercial: (profile: G0))",
     ));
