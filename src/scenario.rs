@@ -663,6 +663,12 @@ pub enum RawTopology {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConsumption {
+    /// The climate whose weather (a daily mean temperature per date) drives electric heating
+    /// and cooling: `Germany` (DWD normals 1991-2020) or `StLouis` (NOAA normals 1991-2020).
+    ///
+    /// Default: `Germany`.
+    #[serde(default)]
+    pub climate: Option<amirange_sim::weather::Climate>,
     /// Households.
     #[serde(default)]
     pub residential: Option<RawClass>,
@@ -728,6 +734,21 @@ pub struct RawClass {
     /// Default: `"1h"` / `"30m"` / `"30m"` / `"15m"` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub max_shift: Option<String>,
+    /// Share of the class's annual energy that is electric space heating, which follows the
+    /// weather: a day colder than normal adds this share of the annual energy times its extra
+    /// heating degree-days over the normal year's.
+    ///
+    /// Allowed: 0 to 0.9 (with `cooling_share`, at most 0.9).
+    /// Default: `0.07` / `0` / `0` / `0` (residential, commercial, industrial, critical).
+    #[serde(default)]
+    pub heating_share: Option<f64>,
+    /// Share of the class's annual energy that is electric cooling, which follows the cooling
+    /// degree-days in the same way.
+    ///
+    /// Allowed: 0 to 0.9.
+    /// Default: `0` each.
+    #[serde(default)]
+    pub cooling_share: Option<f64>,
 }
 
 /// Metering parameters, each optional.
@@ -1092,6 +1113,9 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
 
     let mut sim = SimConfig::with_defaults(raw.seed, start, duration);
     let consumption = raw.consumption.unwrap_or_default();
+    if let Some(climate) = consumption.climate {
+        sim.climate = climate;
+    }
     for (class, given) in [
         (CustomerClass::Residential, consumption.residential),
         (CustomerClass::Commercial, consumption.commercial),
@@ -1109,6 +1133,8 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         c.interval_noise_sigma = given.interval_noise_sigma.unwrap_or(c.interval_noise_sigma);
         c.noise_persistence = given.noise_persistence.unwrap_or(c.noise_persistence);
         c.activity_spread = given.activity_spread.unwrap_or(c.activity_spread);
+        c.heating_share = given.heating_share.unwrap_or(c.heating_share);
+        c.cooling_share = given.cooling_share.unwrap_or(c.cooling_share);
         if let Some(text) = given.max_shift {
             c.max_shift_slots = whole_intervals(&path("max_shift"), &text)?.min(u32::from(u8::MAX)) as u8;
         }

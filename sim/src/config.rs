@@ -45,6 +45,8 @@ pub struct SimConfig {
     pub cold_load: ColdLoadPickup,
     /// The bulk system's frequency response and under-frequency load shedding.
     pub frequency: crate::frequency::FrequencyConfig,
+    /// The climate whose weather drives heating and cooling (see [`crate::weather`]).
+    pub climate: crate::weather::Climate,
 }
 
 /// A [`SimConfig`] value out of range.
@@ -67,7 +69,10 @@ impl SimConfig {
     /// household profiles over two winter weeks (`sim/data/simbench-household-stats.json`:
     /// lag-1 autocorrelation, peak-to-mean, load factor, daily autocorrelation, spread of
     /// shapes); the noise sigmas, the other classes' persistence (0.8) and their activity
-    /// spread (0: every premise on the class profile) are assumptions.
+    /// spread (0: every premise on the class profile) are assumptions. Electric space heating
+    /// is 7% of German household electricity (night-storage heaters, AG Energiebilanzen's
+    /// application balance for households: "7 bis 8 %"); German homes are hardly air-conditioned
+    /// and the other classes' weather sensitivity is not modelled (assumptions: 0).
     pub fn default_class(class: CustomerClass) -> ClassConsumption {
         match class {
             CustomerClass::Residential => ClassConsumption {
@@ -78,6 +83,8 @@ impl SimConfig {
                 noise_persistence: 0.7,
                 activity_spread: 0.5,
                 max_shift_slots: 4,
+                heating_share: 0.07,
+                cooling_share: 0.0,
             },
             CustomerClass::Commercial => ClassConsumption {
                 profile: ProfileId::G25,
@@ -87,6 +94,8 @@ impl SimConfig {
                 noise_persistence: 0.8,
                 activity_spread: 0.0,
                 max_shift_slots: 2,
+                heating_share: 0.0,
+                cooling_share: 0.0,
             },
             CustomerClass::Industrial => ClassConsumption {
                 profile: ProfileId::G1,
@@ -96,6 +105,8 @@ impl SimConfig {
                 noise_persistence: 0.8,
                 activity_spread: 0.0,
                 max_shift_slots: 2,
+                heating_share: 0.0,
+                cooling_share: 0.0,
             },
             CustomerClass::Critical => ClassConsumption {
                 profile: ProfileId::G3,
@@ -105,6 +116,8 @@ impl SimConfig {
                 noise_persistence: 0.8,
                 activity_spread: 0.0,
                 max_shift_slots: 1,
+                heating_share: 0.0,
+                cooling_share: 0.0,
             },
         }
     }
@@ -125,6 +138,7 @@ impl SimConfig {
             mdm: MdmConfig::typical(),
             cold_load: ColdLoadPickup::typical(),
             frequency: crate::frequency::FrequencyConfig::typical(),
+            climate: crate::weather::Climate::Germany,
         }
     }
 
@@ -182,6 +196,14 @@ impl SimConfig {
             within(path("interval_noise_sigma"), c.interval_noise_sigma, 2.0)?;
             within(path("noise_persistence"), c.noise_persistence, 0.999)?;
             within(path("activity_spread"), c.activity_spread, 1.0)?;
+            within(path("heating_share"), c.heating_share, 0.9)?;
+            within(path("cooling_share"), c.cooling_share, 0.9)?;
+            if c.heating_share + c.cooling_share > 0.9 {
+                return fail(
+                    path("cooling_share"),
+                    "heating_share + cooling_share must be at most 0.9".into(),
+                );
+            }
             if i64::from(c.max_shift_slots) > crate::dataplane::MAX_SHIFT {
                 return fail(path("max_shift_slots"), "must be 0m to 2h in steps of 15m".into());
             }

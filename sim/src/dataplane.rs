@@ -75,6 +75,10 @@ pub const SPIKE_FLOOR_WH: u64 = 200;
 #[derive(Resource, Debug, Clone)]
 pub struct ProfileTable {
     kw: Vec<[f32; 4]>,
+    /// What premises demand, per slot and class, kW per 1,000 kWh/a: the profile times the
+    /// day's weather factor (see [`weather_factor`]). `kw` stays the plain profile, which is
+    /// what the MDM's substitute values use.
+    demand_kw: Vec<[f32; 4]>,
     /// Per slot of the run: whether it lies in the time-of-use peak period.
     peak: Vec<bool>,
     /// Per slot of the run, class and activity period: how much a premise's full weight of the
@@ -91,15 +95,25 @@ impl ProfileTable {
         let start_slot = i64::from(config.start.second_of_day / 900);
         let start_day = config.start.date.days_since_epoch();
         let n = i64::from(config.n_slots());
-        let kw = (-MAX_SHIFT..n + MAX_SHIFT)
+        let mut weather_days: Vec<(i64, [f64; 4])> = Vec::new();
+        let (kw, demand_kw): (Vec<[f32; 4]>, Vec<[f32; 4]>) = (-MAX_SHIFT..n + MAX_SHIFT)
             .map(|s| {
                 let abs = start_slot + s;
-                let date =
-                    crate::time::CivilDate::from_days_since_epoch(start_day + abs.div_euclid(SLOTS_PER_DAY as i64));
+                let day = start_day + abs.div_euclid(SLOTS_PER_DAY as i64);
+                let date = crate::time::CivilDate::from_days_since_epoch(day);
                 let slot_of_day = abs.rem_euclid(SLOTS_PER_DAY as i64) as usize;
-                CustomerClass::ALL.map(|c| calendar.kw_per_mwh_year(config.class(c).profile, date, slot_of_day) as f32)
+                if weather_days.last().map(|&(d, _)| d) != Some(day) {
+                    weather_days.push((day, weather_factor(config, &mut calendar, date)));
+                }
+                let factor = weather_days.last().map_or([1.0; 4], |&(_, f)| f);
+                let kw =
+                    CustomerClass::ALL.map(|c| calendar.kw_per_mwh_year(config.class(c).profile, date, slot_of_day));
+                (
+                    kw.map(|v| v as f32),
+                    std::array::from_fn(|c| (kw[c] * factor[c]) as f32),
+                )
             })
-            .collect();
+            .unzip();
         let (from, to) = (
             i64::from(config.mdm.peak_from_hour) * 4,
             i64::from(config.mdm.peak_to_hour) * 4,
@@ -141,7 +155,21 @@ impl ProfileTable {
                 })
             })
             .collect();
-        ProfileTable { kw, peak, activity }
+        ProfileTable {
+            kw,
+            demand_kw,
+            peak,
+            activity,
+        }
+    }
+
+    /// What a premise of `class` demands at `slot` before its own shift, weights and noise, kW
+    /// per 1,000 kWh/a: the class profile times the day's weather factor (may be up to
+    /// `MAX_SHIFT` outside the run).
+    #[inline]
+    pub fn demand_kw(&self, class: CustomerClass, slot: i64) -> f32 {
+        let i = (slot + MAX_SHIFT).clamp(0, self.demand_kw.len() as i64 - 1) as usize;
+        self.demand_kw[i][class.index()]
     }
 
     /// Per class and activity period, at `slot`: the change of a premise's load, as a share of
@@ -171,6 +199,42 @@ impl ProfileTable {
         let wh = f64::from(premise.annual_kwh) * f64::from(self.kw(premise.class, i64::from(slot))) * 0.25;
         (wh + 0.5) as u64
     }
+}
+
+/// The weather factor of each class on `date`: how much the day's weather scales the class
+/// profile. A class whose electric space heating is `heating_share` of its annual energy takes
+/// `annual x heating_share x (HDD - HDD_n) / HDD_year` more energy on a day with `HDD` heating
+/// degree-days where the normal is `HDD_n` and the normal year has `HDD_year` (likewise for
+/// cooling); the profile, which describes a year of normal weather, already holds the normal
+/// part. The extra energy is spread over the day like the profile, so the factor is one plus it
+/// over the profile's energy of the day (at least 0). Computed once per day and class.
+pub fn weather_factor(config: &SimConfig, calendar: &mut ProfileCalendar, date: crate::time::CivilDate) -> [f64; 4] {
+    let climate = config.climate;
+    let (hdd, cdd) = climate.degree_days(climate.daily_mean_c(config.seed, date));
+    let (hdd_normal, cdd_normal) = climate.normal_degree_days(date);
+    let (hdd_year, cdd_year) = climate.normal_degree_days_of_year(date.year);
+    CustomerClass::ALL.map(|c| {
+        let class = config.class(c);
+        if class.heating_share == 0.0 && class.cooling_share == 0.0 {
+            return 1.0;
+        }
+        // kWh per 1,000 kWh/a: what the day's weather adds to or takes from the normal day.
+        let mut extra = 0.0;
+        if hdd_year > 0.0 {
+            extra += 1000.0 * class.heating_share * (hdd - hdd_normal) / hdd_year;
+        }
+        if cdd_year > 0.0 {
+            extra += 1000.0 * class.cooling_share * (cdd - cdd_normal) / cdd_year;
+        }
+        let day_kwh: f64 = (0..SLOTS_PER_DAY)
+            .map(|t| calendar.kw_per_mwh_year(class.profile, date, t) * 0.25)
+            .sum();
+        if day_kwh > 0.0 {
+            (1.0 + extra / day_kwh).max(0.0)
+        } else {
+            1.0
+        }
+    })
 }
 
 /// Distributions the hot loops sample by table lookup.
@@ -326,7 +390,7 @@ impl<'a> DemandStep<'a> {
         for class in CustomerClass::ALL {
             for (i, w) in window[class.index()].iter_mut().enumerate() {
                 // kW per 1,000 kWh/a x 0.25 h = kWh per 1,000 kWh/a, which is Wh per kWh/a.
-                *w = f64::from(table.kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
+                *w = f64::from(table.demand_kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
             }
         }
         DemandStep {

@@ -62,6 +62,7 @@ pub mod records;
 pub mod rng;
 pub mod security;
 pub mod time;
+pub mod weather;
 pub mod worst_moment;
 
 /// The types a driver needs to build and step a simulation.

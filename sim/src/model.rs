@@ -99,6 +99,13 @@ pub struct ClassConsumption {
     /// Largest shift of a premise's daily routine against the profile, in quarter-hours (each
     /// premise draws a shift uniformly in `-max..=max` once).
     pub max_shift_slots: u8,
+    /// Share of the class's annual energy that is electric space heating, which follows the
+    /// day's heating degree-days: a day colder than normal adds this share of the annual
+    /// energy times its extra degree-days over the normal year's (0 to 0.9).
+    pub heating_share: f64,
+    /// Share of the class's annual energy that is electric cooling, which follows the day's
+    /// cooling degree-days in the same way (0 to 0.9).
+    pub cooling_share: f64,
 }
 
 /// Dense meter index, 0 to n_meters - 1, stable for the whole run.

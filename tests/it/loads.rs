@@ -10,6 +10,7 @@ use amirange_sim::model::{CustomerClass, LinkKind, Premise};
 use amirange_sim::network::{LinkParams, Network};
 use amirange_sim::profile::{ProfileCalendar, ProfileId, SLOTS_PER_DAY, raw_kw_on};
 use amirange_sim::time::{CivilDate, CivilDateTime, DayType, Season, SimDuration};
+use amirange_sim::weather::Climate;
 
 fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len() as f64;
@@ -29,8 +30,8 @@ fn one_day(seed: u64, date: CivilDate, profile: ProfileId) -> SimConfig {
 }
 
 /// The summed demand of `premises` (meter `i` is premise `i`) in each quarter-hour of the
-/// day `config` covers, kWh, as the engine computes it.
-fn fleet_day(config: &SimConfig, premises: &[Premise]) -> Vec<f64> {
+/// run `config` describes, kWh, as the engine computes it.
+fn fleet_series(config: &SimConfig, premises: &[Premise]) -> Vec<f64> {
     let table = ProfileTable::build(config);
     let one_meter = Network::small(
         LinkParams::typical(),
@@ -38,7 +39,7 @@ fn fleet_day(config: &SimConfig, premises: &[Premise]) -> Vec<f64> {
     );
     let tables = SamplingTables::build(config, &one_meter);
     let mut noise = vec![f32::NAN; premises.len()];
-    (0..SLOTS_PER_DAY as u32)
+    (0..config.n_slots())
         .map(|slot| {
             let step = DemandStep::new(config.seed, &table, &tables, slot);
             premises
@@ -81,7 +82,7 @@ fn residential_aggregate_follows_the_selected_bdew_profile() {
             let date = CivilDate::new(y, m, d).expect("valid");
             assert_eq!(date.season(), season);
             assert_eq!(ProfileCalendar::new(Vec::new()).day_type(date), day_type);
-            let simulated = fleet_day(&one_day(seed, date, profile), &premises);
+            let simulated = fleet_series(&one_day(seed, date, profile), &premises);
             let reference: Vec<f64> = (0..SLOTS_PER_DAY)
                 .map(|s| f64::from(raw_kw_on(profile, date, day_type, s)))
                 .collect();
@@ -123,4 +124,73 @@ fn a_scenario_selects_the_profile_of_each_class() {
     ));
     assert_eq!(chosen.sim.classes[0].profile, ProfileId::H0);
     assert_eq!(chosen.sim.classes[1].profile, ProfileId::G0);
+}
+
+/// Heating and cooling follow the weather of the dates: over four January weeks in Germany
+/// (households' electric heating 7% of their energy, the default), 2,000 homes' workday energy
+/// falls as the day's mean temperature rises (r <= -0.7); over four July weeks in St. Louis on
+/// the US profile with cooling 17.5% of the energy (EIA's share for US homes), it rises with
+/// the temperature (r >= 0.7). Without a heating share the weather leaves the load alone.
+#[test]
+fn heating_and_cooling_follow_the_weather_of_the_dates() {
+    let seed = 5;
+    let cases = [
+        (Climate::Germany, ProfileId::H25, (2026, 1, 5), 0.07, 0.0, -1.0),
+        (
+            Climate::StLouis,
+            ProfileId::UsResidential,
+            (2026, 7, 6),
+            0.07,
+            0.175,
+            1.0,
+        ),
+    ];
+    for (climate, profile, (y, m, d), heating, cooling, sign) in cases {
+        let start = CivilDate::new(y, m, d).expect("valid");
+        let mut config = SimConfig::with_defaults(
+            seed,
+            CivilDateTime {
+                date: start,
+                second_of_day: 0,
+            },
+            SimDuration::from_days(28),
+        );
+        config.climate = climate;
+        let class = &mut config.classes[CustomerClass::Residential.index()];
+        class.profile = profile;
+        class.heating_share = heating;
+        class.cooling_share = cooling;
+        let params = *config.class(CustomerClass::Residential);
+        let premises: Vec<Premise> = (0..2_000)
+            .map(|i| draw_premise(seed, i, CustomerClass::Residential, &params))
+            .collect();
+        let series = fleet_series(&config, &premises);
+        let calendar = ProfileCalendar::new(Vec::new());
+        let (mut energy, mut temperature) = (Vec::new(), Vec::new());
+        for day in 0..28 {
+            let date = CivilDate::from_days_since_epoch(start.days_since_epoch() + day as i64);
+            if calendar.day_type(date) != DayType::Workday {
+                continue;
+            }
+            energy.push(
+                series[day * SLOTS_PER_DAY..(day + 1) * SLOTS_PER_DAY]
+                    .iter()
+                    .sum::<f64>(),
+            );
+            temperature.push(climate.daily_mean_c(seed, date));
+        }
+        let r = pearson(&energy, &temperature);
+        assert!(sign * r >= 0.7, "{climate:?}: r(energy, temperature) = {r}");
+    }
+    // No heating share: the weather factor is one on every day.
+    let start = CivilDateTime::parse("2026-01-05").expect("valid");
+    let mut config = SimConfig::with_defaults(seed, start, SimDuration::from_days(3));
+    config.classes[CustomerClass::Residential.index()].heating_share = 0.0;
+    let table = ProfileTable::build(&config);
+    for slot in 0..i64::from(config.n_slots()) {
+        assert_eq!(
+            table.demand_kw(CustomerClass::Residential, slot),
+            table.kw(CustomerClass::Residential, slot)
+        );
+    }
 }
