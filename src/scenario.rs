@@ -749,6 +749,27 @@ pub struct RawClass {
     /// Default: `0` each.
     #[serde(default)]
     pub cooling_share: Option<f64>,
+    /// Share of the class's premises with rooftop PV (5-10 kWp; the meter registers import
+    /// only, net of self-consumption). German households 2023: 0.12 (KfW).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0` each.
+    #[serde(default)]
+    pub pv_share: Option<f64>,
+    /// Share of the class's premises with an 11 kW EV charger, charging in the evening.
+    /// German households 2023: 0.06 (KfW).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0` each.
+    #[serde(default)]
+    pub ev_share: Option<f64>,
+    /// Share of the class's premises heated by a heat pump, whose electricity follows the heating
+    /// degree-days. German households 2023: 0.10 (KfW).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0` each.
+    #[serde(default)]
+    pub heat_pump_share: Option<f64>,
 }
 
 /// Metering parameters, each optional.
@@ -1135,6 +1156,9 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         c.activity_spread = given.activity_spread.unwrap_or(c.activity_spread);
         c.heating_share = given.heating_share.unwrap_or(c.heating_share);
         c.cooling_share = given.cooling_share.unwrap_or(c.cooling_share);
+        c.pv_share = given.pv_share.unwrap_or(c.pv_share);
+        c.ev_share = given.ev_share.unwrap_or(c.ev_share);
+        c.heat_pump_share = given.heat_pump_share.unwrap_or(c.heat_pump_share);
         if let Some(text) = given.max_shift {
             c.max_shift_slots = whole_intervals(&path("max_shift"), &text)?.min(u32::from(u8::MAX)) as u8;
         }

@@ -72,7 +72,9 @@ impl SimConfig {
     /// spread (0: every premise on the class profile) are assumptions. Electric space heating
     /// is 7% of German household electricity (night-storage heaters, AG Energiebilanzen's
     /// application balance for households: "7 bis 8 %"); German homes are hardly air-conditioned
-    /// and the other classes' weather sensitivity is not modelled (assumptions: 0).
+    /// and the other classes' weather sensitivity is not modelled (assumptions: 0). No premise
+    /// owns PV, an EV charger or a heat pump unless the scenario sets a share (the measured
+    /// references the defaults are calibrated to are households without them).
     pub fn default_class(class: CustomerClass) -> ClassConsumption {
         match class {
             CustomerClass::Residential => ClassConsumption {
@@ -85,6 +87,9 @@ impl SimConfig {
                 max_shift_slots: 4,
                 heating_share: 0.07,
                 cooling_share: 0.0,
+                pv_share: 0.0,
+                ev_share: 0.0,
+                heat_pump_share: 0.0,
             },
             CustomerClass::Commercial => ClassConsumption {
                 profile: ProfileId::G25,
@@ -96,6 +101,9 @@ impl SimConfig {
                 max_shift_slots: 2,
                 heating_share: 0.0,
                 cooling_share: 0.0,
+                pv_share: 0.0,
+                ev_share: 0.0,
+                heat_pump_share: 0.0,
             },
             CustomerClass::Industrial => ClassConsumption {
                 profile: ProfileId::G1,
@@ -107,6 +115,9 @@ impl SimConfig {
                 max_shift_slots: 2,
                 heating_share: 0.0,
                 cooling_share: 0.0,
+                pv_share: 0.0,
+                ev_share: 0.0,
+                heat_pump_share: 0.0,
             },
             CustomerClass::Critical => ClassConsumption {
                 profile: ProfileId::G3,
@@ -118,6 +129,9 @@ impl SimConfig {
                 max_shift_slots: 1,
                 heating_share: 0.0,
                 cooling_share: 0.0,
+                pv_share: 0.0,
+                ev_share: 0.0,
+                heat_pump_share: 0.0,
             },
         }
     }
@@ -198,6 +212,9 @@ impl SimConfig {
             within(path("activity_spread"), c.activity_spread, 1.0)?;
             within(path("heating_share"), c.heating_share, 0.9)?;
             within(path("cooling_share"), c.cooling_share, 0.9)?;
+            within(path("pv_share"), c.pv_share, 1.0)?;
+            within(path("ev_share"), c.ev_share, 1.0)?;
+            within(path("heat_pump_share"), c.heat_pump_share, 1.0)?;
             if c.heating_share + c.cooling_share > 0.9 {
                 return fail(
                     path("cooling_share"),

@@ -79,6 +79,16 @@ pub struct ProfileTable {
     /// day's weather factor (see [`weather_factor`]). `kw` stays the plain profile, which is
     /// what the MDM's substitute values use.
     demand_kw: Vec<[f32; 4]>,
+    /// Per slot of the run: the output of one kWp of rooftop PV in the slot, Wh (the day's
+    /// clearness times the clear-sky output; see [`crate::devices`]).
+    pv_wh_per_kwp: Vec<f32>,
+    /// Per slot of the run: a heat pump's electricity in the slot, Wh.
+    heat_pump_wh: Vec<f32>,
+    /// Seed, first day (days since the epoch) and quarter-hour of the run's first slot, which
+    /// EV charging sessions are keyed by.
+    seed: u64,
+    start_day: i64,
+    start_slot: i64,
     /// Per slot of the run: whether it lies in the time-of-use peak period.
     peak: Vec<bool>,
     /// Per slot of the run, class and activity period: how much a premise's full weight of the
@@ -155,9 +165,39 @@ impl ProfileTable {
                 })
             })
             .collect();
+        // Devices: PV output per kWp and a heat pump's electricity, per slot of the run.
+        let climate = config.climate;
+        let mut day_devices: Vec<(i64, f64, f64)> = Vec::new();
+        let (pv_wh_per_kwp, heat_pump_wh) = (0..n)
+            .map(|s| {
+                let abs = start_slot + s;
+                let day = start_day + abs.div_euclid(SLOTS_PER_DAY as i64);
+                let date = crate::time::CivilDate::from_days_since_epoch(day);
+                let slot_of_day = abs.rem_euclid(SLOTS_PER_DAY as i64) as usize;
+                if day_devices.last().map(|&(d, _, _)| d) != Some(day) {
+                    let (hdd, _) = climate.degree_days(climate.daily_mean_c(config.seed, date));
+                    day_devices.push((
+                        day,
+                        crate::devices::clearness(config.seed, date),
+                        crate::devices::heat_pump_kwh(hdd),
+                    ));
+                }
+                let (clearness, heat_pump_kwh) = day_devices.last().map_or((0.0, 0.0), |&(_, c, h)| (c, h));
+                let pv_kw = crate::devices::clear_sky_kw_per_kwp(climate, date, slot_of_day) * clearness;
+                (
+                    (pv_kw * 0.25 * 1000.0) as f32,
+                    (heat_pump_kwh * 1000.0 / SLOTS_PER_DAY as f64) as f32,
+                )
+            })
+            .unzip();
         ProfileTable {
             kw,
             demand_kw,
+            pv_wh_per_kwp,
+            heat_pump_wh,
+            seed: config.seed,
+            start_day,
+            start_slot,
             peak,
             activity,
         }
@@ -381,6 +421,15 @@ pub struct DemandStep<'a> {
     noise: &'a [LogNoise; 4],
     /// The standard normal, for the noise's innovations.
     normal: &'a QuantileTable,
+    /// The output of one kWp of PV in the interval, Wh.
+    pv_wh_per_kwp: f64,
+    /// A heat pump's electricity in the interval, Wh.
+    heat_pump_wh: f64,
+    /// The run's seed, the interval's day (days since the epoch) and quarter-hour of the day,
+    /// for EV charging sessions.
+    seed: u64,
+    day: i64,
+    slot_of_day: u32,
 }
 
 impl<'a> DemandStep<'a> {
@@ -393,7 +442,13 @@ impl<'a> DemandStep<'a> {
                 *w = f64::from(table.demand_kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
             }
         }
+        let abs = table.start_slot + i64::from(slot);
         DemandStep {
+            pv_wh_per_kwp: f64::from(table.pv_wh_per_kwp.get(slot as usize).copied().unwrap_or(0.0)),
+            heat_pump_wh: f64::from(table.heat_pump_wh.get(slot as usize).copied().unwrap_or(0.0)),
+            seed: table.seed,
+            day: table.start_day + abs.div_euclid(SLOTS_PER_DAY as i64),
+            slot_of_day: abs.rem_euclid(SLOTS_PER_DAY as i64) as u32,
             slot,
             window,
             activity: table.activity(slot),
@@ -403,10 +458,12 @@ impl<'a> DemandStep<'a> {
         }
     }
 
-    /// What premise `premise` behind meter `meter` demands in the interval, Wh, before supply,
-    /// demand response and anything switched on from outside: its annual consumption times
-    /// the class profile at its routine shift, its activity weights and its persistent noise.
-    /// `noise_log` is the meter's noise state (NaN for none yet), advanced by one interval.
+    /// What premise `premise` behind meter `meter` takes from the grid in the interval, Wh,
+    /// before supply, demand response and anything switched on from outside: its annual
+    /// consumption times the class profile (with the day's weather) at its routine shift, its
+    /// activity weights and its persistent noise; plus its heat pump and EV charging; less its
+    /// PV output, down to zero (the meter registers import only). `noise_log` is the meter's
+    /// noise state (NaN for none yet), advanced by one interval.
     #[inline]
     pub fn demand_wh(&self, meter: u32, premise: &Premise, noise_log: &mut f32) -> f64 {
         let c = premise.class.index();
@@ -425,7 +482,28 @@ impl<'a> DemandStep<'a> {
             activity += w * f32::from(q);
         }
         let factor = f64::from((noise.factor(x) * activity.max(MIN_ACTIVITY_FACTOR)).min(MAX_NOISE_FACTOR as f32));
-        base_wh * factor
+        let wh = base_wh * factor;
+        if premise.devices == 0 {
+            wh
+        } else {
+            self.with_devices(meter, premise, wh)
+        }
+    }
+
+    /// `wh` with the premise's devices: heat pump and EV charging added, PV output taken off
+    /// (self-consumption first, no export registered).
+    #[inline]
+    fn with_devices(&self, meter: u32, premise: &Premise, mut wh: f64) -> f64 {
+        if premise.devices & crate::devices::HEAT_PUMP != 0 {
+            wh += self.heat_pump_wh;
+        }
+        if premise.devices & crate::devices::EV_CHARGER != 0 {
+            wh += crate::devices::ev_wh(self.seed, meter, self.day, self.slot_of_day);
+        }
+        if premise.devices & crate::devices::PV != 0 {
+            wh = (wh - f64::from(premise.pv_kwp_tenths) * 0.1 * self.pv_wh_per_kwp).max(0.0);
+        }
+        wh
     }
 }
 

@@ -27,6 +27,8 @@ fn premise(class: CustomerClass, annual_kwh: f32) -> Premise {
         shift_slots: 0,
         activity: [0; crate::dataplane::ACTIVITY_PERIODS],
         annual_kwh,
+        devices: 0,
+        pv_kwp_tenths: 0,
     }
 }
 

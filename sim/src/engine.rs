@@ -2534,10 +2534,14 @@ pub fn draw_premise(seed: u64, idx: u32, class: CustomerClass, params: &crate::m
     // Activity weights, uniform in -127..=127 (mean zero over the fleet), drawn after the
     // annual consumption and shift so that those stay what they were.
     let activity = std::array::from_fn(|_| (stream.below(255) as i64 - 127) as i8);
+    // Devices from their own stream, so that the draws above stay what they were.
+    let (devices, pv_kwp_tenths) = crate::devices::draw(seed, idx, params);
     Premise {
         class,
         shift_slots: shift as i8,
         annual_kwh: annual as f32,
         activity,
+        devices,
+        pv_kwp_tenths,
     }
 }

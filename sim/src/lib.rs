@@ -44,6 +44,7 @@
 pub mod calendar;
 pub mod config;
 pub mod dataplane;
+pub mod devices;
 pub mod drive;
 pub mod engine;
 #[cfg(test)]

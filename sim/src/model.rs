@@ -106,6 +106,12 @@ pub struct ClassConsumption {
     /// Share of the class's annual energy that is electric cooling, which follows the day's
     /// cooling degree-days in the same way (0 to 0.9).
     pub cooling_share: f64,
+    /// Share of the class's premises with rooftop PV (0 to 1; see [`crate::devices`]).
+    pub pv_share: f64,
+    /// Share of the class's premises with an EV charger (0 to 1).
+    pub ev_share: f64,
+    /// Share of the class's premises heated by a heat pump (0 to 1).
+    pub heat_pump_share: f64,
 }
 
 /// Dense meter index, 0 to n_meters - 1, stable for the whole run.
@@ -124,6 +130,11 @@ pub struct Premise {
     /// The premise's weight of each activity period of the day (night, morning, daytime,
     /// evening), in 127ths of the class's `activity_spread`.
     pub activity: [i8; crate::dataplane::ACTIVITY_PERIODS],
+    /// The devices behind the meter: flags [`crate::devices::PV`],
+    /// [`crate::devices::EV_CHARGER`], [`crate::devices::HEAT_PUMP`].
+    pub devices: u8,
+    /// Rooftop PV size, tenths of a kWp (0 without PV).
+    pub pv_kwp_tenths: u8,
 }
 
 /// Relay position of a meter's remote-disconnect switch.
