@@ -725,7 +725,7 @@ pub struct RawClass {
     /// (0 puts every premise on the class profile).
     ///
     /// Allowed: 0 to 1.
-    /// Default: `0.5` / `0` / `0` / `0` (residential, commercial, industrial, critical).
+    /// Default: `0.3` / `0` / `0` / `0` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub activity_spread: Option<f64>,
     /// Largest shift of a premise's routine against the profile.
