@@ -273,3 +273,44 @@ fn pv_ev_chargers_and_heat_pumps_have_their_own_profiles() {
         "{per_home_day} kWh per home and day"
     );
 }
+
+/// A load-switching botnet of EV chargers, in an area whose households own chargers (10% of
+/// them), takes only premises that own one: every meter it holds has a charger, and it holds
+/// about its `infected` share (30%) of the owners, not 30% of all households.
+#[test]
+fn a_load_switching_botnet_holds_only_premises_that_own_the_device() {
+    let text = r#"Scenario(
+        name: "ev-botnet", seed: 7, start: "2026-01-15T00:00:00", duration: "1d",
+        topology: Preset("town-10k"),
+        consumption: (residential: (ev_share: 0.1)),
+        attacks: [LoadSwitching(id: "botnet-ev", at: "0d 19:00", targets: Class(Residential),
+            device: EvCharger, infected: 0.3, on_for: "15m")],
+    )"#;
+    let overrides = amirange::scenario::Overrides {
+        meters: Some(2_000),
+        ..amirange::scenario::Overrides::default()
+    };
+    let scenario = amirange::scenario::load("ev-botnet.ron", text, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    let finished = amirange::run::execute(&scenario, |_, _| {}).expect("runs");
+    let sim = &finished.sim;
+    let botnet = sim
+        .records()
+        .truth
+        .iter()
+        .find(|t| t.kind == "botnet")
+        .expect("the botnet is in the ground truth");
+    let owns = |m: u32| {
+        sim.premise(m)
+            .is_some_and(|p| p.devices & amirange_sim::devices::EV_CHARGER != 0)
+    };
+    assert!(botnet.meters.iter().all(|&m| owns(m)), "a bot without a charger");
+    let owners = (0..scenario.meters() as u32)
+        .filter(|&m| owns(m) && sim.premise(m).is_some_and(|p| p.class == CustomerClass::Residential))
+        .count() as f64;
+    let share = botnet.meters.len() as f64 / owners;
+    assert!(
+        owners > 100.0 && (0.2..0.4).contains(&share),
+        "{} bots of {owners} owners",
+        botnet.meters.len()
+    );
+}
