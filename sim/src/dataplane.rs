@@ -5,8 +5,8 @@
 //!  per meter, every interval           per meter, when a read cycle closes
 //!  ─────────────────────────           ─────────────────────────────────────────────────────────
 //!  ConsumeStep: premise load ──► meter  ReadStep: collector read ──► backhaul ──► HES ──► MDM VEE
-//!  (BDEW profile, routine shift,        (over the meter's path:  (per         (on time (validate, estimate
-//!   noise, relay) → register,            mesh hops, PLC line or   collector)   or late)  gaps, backfill,
+//!  (profile x weather, routine shift,   (over the meter's path:  (per         (on time (validate, estimate
+//!   noise, devices, relay) → register,   mesh hops, PLC line or   collector)   or late)  gaps, backfill,
 //!   load-profile memory, feeder load)    tower; queue; fallback)                         reconcile register)
 //! ```
 //!
@@ -520,9 +520,10 @@ struct ConsumeStep<'a> {
 }
 
 impl ConsumeStep<'_> {
-    /// Advances one meter by the interval: true consumption from the class profile, the
-    /// premise's routine shift and activity weights, its persistent noise and the relay; the register and the
-    /// load-profile memory record it.
+    /// Advances one meter by the interval: true consumption from the premise's demand
+    /// ([`DemandStep::demand_wh`]: the class profile with the day's weather, its routine shift
+    /// and activity weights, its persistent noise, its devices) and the relay; the register and
+    /// the load-profile memory record it.
     #[inline]
     fn meter(
         &self,
