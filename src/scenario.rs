@@ -718,6 +718,12 @@ pub enum RawTopology {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConsumption {
+    /// The climate whose weather (a daily mean temperature per date) drives electric heating
+    /// and cooling: `Germany` (DWD normals 1991-2020) or `StLouis` (NOAA normals 1991-2020).
+    ///
+    /// Default: `Germany`.
+    #[serde(default)]
+    pub climate: Option<amirange_sim::weather::Climate>,
     /// Households.
     #[serde(default)]
     pub residential: Option<RawClass>,
@@ -736,10 +742,12 @@ pub struct RawConsumption {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClass {
-    /// BDEW profile shaping the class's load.
+    /// Standard load profile shaping the class's load: BDEW 1999 edition (`H0` household,
+    /// `G0`..`G6` commercial, `L0`..`L2` agriculture), BDEW 2025 edition (`H25`, `G25`, `L25`),
+    /// or `UsResidential`, a US household (NREL/OpenEI reference house, St. Louis).
     ///
-    /// Allowed: `H0`, `G0`..`G6`, `L0`..`L2`.
-    /// Default: `H0` / `G0` / `G1` / `G3` (residential, commercial, industrial, critical).
+    /// Allowed: `H0`, `G0`..`G6`, `L0`..`L2`, `H25`, `G25`, `L25`, `UsResidential`.
+    /// Default: `H25` / `G25` / `G1` / `G3` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub profile: Option<ProfileId>,
     /// Mean annual consumption per premise, kWh (also sizes transformers and feeders).
@@ -772,7 +780,7 @@ pub struct RawClass {
     /// (0 puts every premise on the class profile).
     ///
     /// Allowed: 0 to 1.
-    /// Default: `0.5` / `0` / `0` / `0` (residential, commercial, industrial, critical).
+    /// Default: `0.3` / `0` / `0` / `0` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub activity_spread: Option<f64>,
     /// Largest shift of a premise's routine against the profile.
@@ -781,6 +789,42 @@ pub struct RawClass {
     /// Default: `"1h"` / `"30m"` / `"30m"` / `"15m"` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub max_shift: Option<String>,
+    /// Share of the class's annual energy that is electric space heating, which follows the
+    /// weather: a day colder than normal adds this share of the annual energy times its extra
+    /// heating degree-days over the normal year's.
+    ///
+    /// Allowed: 0 to 0.9 (with `cooling_share`, at most 0.9).
+    /// Default: `0.07` / `0` / `0` / `0` (residential, commercial, industrial, critical).
+    #[serde(default)]
+    pub heating_share: Option<f64>,
+    /// Share of the class's annual energy that is electric cooling, which follows the cooling
+    /// degree-days in the same way.
+    ///
+    /// Allowed: 0 to 0.9.
+    /// Default: `0` each.
+    #[serde(default)]
+    pub cooling_share: Option<f64>,
+    /// Share of the class's premises with rooftop PV (5-10 kWp; the meter registers import
+    /// only, net of self-consumption). German households 2023: 0.12 (KfW).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0` each.
+    #[serde(default)]
+    pub pv_share: Option<f64>,
+    /// Share of the class's premises with an 11 kW EV charger, charging in the evening.
+    /// German households 2023: 0.06 (KfW).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0` each.
+    #[serde(default)]
+    pub ev_share: Option<f64>,
+    /// Share of the class's premises heated by a heat pump, whose electricity follows the heating
+    /// degree-days. German households 2023: 0.10 (KfW).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0` each.
+    #[serde(default)]
+    pub heat_pump_share: Option<f64>,
 }
 
 /// Metering parameters, each optional.
@@ -1147,6 +1191,9 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
 
     let mut sim = SimConfig::with_defaults(raw.seed, start, duration);
     let consumption = raw.consumption.unwrap_or_default();
+    if let Some(climate) = consumption.climate {
+        sim.climate = climate;
+    }
     for (class, given) in [
         (CustomerClass::Residential, consumption.residential),
         (CustomerClass::Commercial, consumption.commercial),
@@ -1164,6 +1211,11 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         c.interval_noise_sigma = given.interval_noise_sigma.unwrap_or(c.interval_noise_sigma);
         c.noise_persistence = given.noise_persistence.unwrap_or(c.noise_persistence);
         c.activity_spread = given.activity_spread.unwrap_or(c.activity_spread);
+        c.heating_share = given.heating_share.unwrap_or(c.heating_share);
+        c.cooling_share = given.cooling_share.unwrap_or(c.cooling_share);
+        c.pv_share = given.pv_share.unwrap_or(c.pv_share);
+        c.ev_share = given.ev_share.unwrap_or(c.ev_share);
+        c.heat_pump_share = given.heat_pump_share.unwrap_or(c.heat_pump_share);
         if let Some(text) = given.max_shift {
             c.max_shift_slots = whole_intervals(&path("max_shift"), &text)?.min(u32::from(u8::MAX)) as u8;
         }

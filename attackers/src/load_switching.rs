@@ -168,8 +168,19 @@ impl LoadSwitching {
 
 impl Attack for LoadSwitching {
     fn prepare(&mut self, sim: &mut Sim) -> Result<(), FieldError> {
-        let targets = self.spec.targets.meters(sim, self.k, "targets")?;
+        let mut targets = self.spec.targets.meters(sim, self.k, "targets")?;
         let seed = sim.config().seed;
+        // Where the scenario gives premises this kind of device (a share above 0 for some
+        // class), only the premises that own one can be infected; otherwise every target is
+        // taken to own one.
+        let (flag, share): (u8, fn(&amirange_sim::model::ClassConsumption) -> f64) = match self.spec.device {
+            Device::EvCharger => (amirange_sim::devices::EV_CHARGER, |c| c.ev_share),
+            Device::HeatPump => (amirange_sim::devices::HEAT_PUMP, |c| c.heat_pump_share),
+            Device::Inverter => (amirange_sim::devices::PV, |c| c.pv_share),
+        };
+        if sim.config().classes.iter().any(|c| share(c) > 0.0) {
+            targets.retain(|&m| sim.premise(m).is_some_and(|p| p.devices & flag != 0));
+        }
         // Which premises own an infected device: a draw per meter, in a slot range of its own
         // (the target share uses STREAM_SHARE's low half).
         let slot = STREAM_SHARE | (1 << 40);

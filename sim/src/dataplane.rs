@@ -5,8 +5,8 @@
 //!  per meter, every interval           per meter, when a read cycle closes
 //!  ─────────────────────────           ─────────────────────────────────────────────────────────
 //!  ConsumeStep: premise load ──► meter  ReadStep: collector read ──► backhaul ──► HES ──► MDM VEE
-//!  (BDEW profile, routine shift,        (over the meter's path:  (per         (on time (validate, estimate
-//!   noise, relay) → register,            mesh hops, PLC line or   collector)   or late)  gaps, backfill,
+//!  (profile x weather, routine shift,   (over the meter's path:  (per         (on time (validate, estimate
+//!   noise, devices, relay) → register,   mesh hops, PLC line or   collector)   or late)  gaps, backfill,
 //!   load-profile memory, feeder load)    tower; queue; fallback)                         reconcile register)
 //! ```
 //!
@@ -75,6 +75,20 @@ pub const SPIKE_FLOOR_WH: u64 = 200;
 #[derive(Resource, Debug, Clone)]
 pub struct ProfileTable {
     kw: Vec<[f32; 4]>,
+    /// What premises demand, per slot and class, kW per 1,000 kWh/a: the profile times the
+    /// day's weather factor (see [`weather_factor`]). `kw` stays the plain profile, which is
+    /// what the MDM's substitute values use.
+    demand_kw: Vec<[f32; 4]>,
+    /// Per slot of the run: the output of one kWp of rooftop PV in the slot, Wh (the day's
+    /// clearness times the clear-sky output; see [`crate::devices`]).
+    pv_wh_per_kwp: Vec<f32>,
+    /// Per slot of the run: a heat pump's electricity in the slot, Wh.
+    heat_pump_wh: Vec<f32>,
+    /// Seed, first day (days since the epoch) and quarter-hour of the run's first slot, which
+    /// EV charging sessions are keyed by.
+    seed: u64,
+    start_day: i64,
+    start_slot: i64,
     /// Per slot of the run: whether it lies in the time-of-use peak period.
     peak: Vec<bool>,
     /// Per slot of the run, class and activity period: how much a premise's full weight of the
@@ -91,15 +105,25 @@ impl ProfileTable {
         let start_slot = i64::from(config.start.second_of_day / 900);
         let start_day = config.start.date.days_since_epoch();
         let n = i64::from(config.n_slots());
-        let kw = (-MAX_SHIFT..n + MAX_SHIFT)
+        let mut weather_days: Vec<(i64, [f64; 4])> = Vec::new();
+        let (kw, demand_kw): (Vec<[f32; 4]>, Vec<[f32; 4]>) = (-MAX_SHIFT..n + MAX_SHIFT)
             .map(|s| {
                 let abs = start_slot + s;
-                let date =
-                    crate::time::CivilDate::from_days_since_epoch(start_day + abs.div_euclid(SLOTS_PER_DAY as i64));
+                let day = start_day + abs.div_euclid(SLOTS_PER_DAY as i64);
+                let date = crate::time::CivilDate::from_days_since_epoch(day);
                 let slot_of_day = abs.rem_euclid(SLOTS_PER_DAY as i64) as usize;
-                CustomerClass::ALL.map(|c| calendar.kw_per_mwh_year(config.class(c).profile, date, slot_of_day) as f32)
+                if weather_days.last().map(|&(d, _)| d) != Some(day) {
+                    weather_days.push((day, weather_factor(config, &mut calendar, date)));
+                }
+                let factor = weather_days.last().map_or([1.0; 4], |&(_, f)| f);
+                let kw =
+                    CustomerClass::ALL.map(|c| calendar.kw_per_mwh_year(config.class(c).profile, date, slot_of_day));
+                (
+                    kw.map(|v| v as f32),
+                    std::array::from_fn(|c| (kw[c] * factor[c]) as f32),
+                )
             })
-            .collect();
+            .unzip();
         let (from, to) = (
             i64::from(config.mdm.peak_from_hour) * 4,
             i64::from(config.mdm.peak_to_hour) * 4,
@@ -141,7 +165,51 @@ impl ProfileTable {
                 })
             })
             .collect();
-        ProfileTable { kw, peak, activity }
+        // Devices: PV output per kWp and a heat pump's electricity, per slot of the run.
+        let climate = config.climate;
+        let mut day_devices: Vec<(i64, f64, f64)> = Vec::new();
+        let (pv_wh_per_kwp, heat_pump_wh) = (0..n)
+            .map(|s| {
+                let abs = start_slot + s;
+                let day = start_day + abs.div_euclid(SLOTS_PER_DAY as i64);
+                let date = crate::time::CivilDate::from_days_since_epoch(day);
+                let slot_of_day = abs.rem_euclid(SLOTS_PER_DAY as i64) as usize;
+                if day_devices.last().map(|&(d, _, _)| d) != Some(day) {
+                    let (hdd, _) = climate.degree_days(climate.daily_mean_c(config.seed, date));
+                    day_devices.push((
+                        day,
+                        crate::devices::clearness(config.seed, date),
+                        crate::devices::heat_pump_kwh(hdd),
+                    ));
+                }
+                let (clearness, heat_pump_kwh) = day_devices.last().map_or((0.0, 0.0), |&(_, c, h)| (c, h));
+                let pv_kw = crate::devices::clear_sky_kw_per_kwp(climate, date, slot_of_day) * clearness;
+                (
+                    (pv_kw * 0.25 * 1000.0) as f32,
+                    (heat_pump_kwh * 1000.0 / SLOTS_PER_DAY as f64) as f32,
+                )
+            })
+            .unzip();
+        ProfileTable {
+            kw,
+            demand_kw,
+            pv_wh_per_kwp,
+            heat_pump_wh,
+            seed: config.seed,
+            start_day,
+            start_slot,
+            peak,
+            activity,
+        }
+    }
+
+    /// What a premise of `class` demands at `slot` before its own shift, weights and noise, kW
+    /// per 1,000 kWh/a: the class profile times the day's weather factor (may be up to
+    /// `MAX_SHIFT` outside the run).
+    #[inline]
+    pub fn demand_kw(&self, class: CustomerClass, slot: i64) -> f32 {
+        let i = (slot + MAX_SHIFT).clamp(0, self.demand_kw.len() as i64 - 1) as usize;
+        self.demand_kw[i][class.index()]
     }
 
     /// Per class and activity period, at `slot`: the change of a premise's load, as a share of
@@ -171,6 +239,42 @@ impl ProfileTable {
         let wh = f64::from(premise.annual_kwh) * f64::from(self.kw(premise.class, i64::from(slot))) * 0.25;
         (wh + 0.5) as u64
     }
+}
+
+/// The weather factor of each class on `date`: how much the day's weather scales the class
+/// profile. A class whose electric space heating is `heating_share` of its annual energy takes
+/// `annual x heating_share x (HDD - HDD_n) / HDD_year` more energy on a day with `HDD` heating
+/// degree-days where the normal is `HDD_n` and the normal year has `HDD_year` (likewise for
+/// cooling); the profile, which describes a year of normal weather, already holds the normal
+/// part. The extra energy is spread over the day like the profile, so the factor is one plus it
+/// over the profile's energy of the day (at least 0). Computed once per day and class.
+pub fn weather_factor(config: &SimConfig, calendar: &mut ProfileCalendar, date: crate::time::CivilDate) -> [f64; 4] {
+    let climate = config.climate;
+    let (hdd, cdd) = climate.degree_days(climate.daily_mean_c(config.seed, date));
+    let (hdd_normal, cdd_normal) = climate.normal_degree_days(date);
+    let (hdd_year, cdd_year) = climate.normal_degree_days_of_year(date.year);
+    CustomerClass::ALL.map(|c| {
+        let class = config.class(c);
+        if class.heating_share == 0.0 && class.cooling_share == 0.0 {
+            return 1.0;
+        }
+        // kWh per 1,000 kWh/a: what the day's weather adds to or takes from the normal day.
+        let mut extra = 0.0;
+        if hdd_year > 0.0 {
+            extra += 1000.0 * class.heating_share * (hdd - hdd_normal) / hdd_year;
+        }
+        if cdd_year > 0.0 {
+            extra += 1000.0 * class.cooling_share * (cdd - cdd_normal) / cdd_year;
+        }
+        let day_kwh: f64 = (0..SLOTS_PER_DAY)
+            .map(|t| calendar.kw_per_mwh_year(class.profile, date, t) * 0.25)
+            .sum();
+        if day_kwh > 0.0 {
+            (1.0 + extra / day_kwh).max(0.0)
+        } else {
+            1.0
+        }
+    })
 }
 
 /// Distributions the hot loops sample by table lookup.
@@ -303,10 +407,12 @@ impl TickAccum {
     }
 }
 
-/// What every meter's consumption step shares in one interval.
-struct ConsumeStep<'a> {
+/// What every premise's demand shares in one interval: the class profiles around the slot,
+/// the activity weights and the noise. The engine's consumption step and the fidelity tests
+/// both compute a premise's demand through [`DemandStep::demand_wh`].
+#[derive(Debug, Clone)]
+pub struct DemandStep<'a> {
     slot: u32,
-    interval_us: u32,
     /// Wh per annual kWh, per class and routine shift.
     window: [[f64; (2 * MAX_SHIFT + 1) as usize]; 4],
     /// Per class and activity period: the change of load per 127th of a premise's weight.
@@ -315,6 +421,97 @@ struct ConsumeStep<'a> {
     noise: &'a [LogNoise; 4],
     /// The standard normal, for the noise's innovations.
     normal: &'a QuantileTable,
+    /// The output of one kWp of PV in the interval, Wh.
+    pv_wh_per_kwp: f64,
+    /// A heat pump's electricity in the interval, Wh.
+    heat_pump_wh: f64,
+    /// The run's seed, the interval's day (days since the epoch) and quarter-hour of the day,
+    /// for EV charging sessions.
+    seed: u64,
+    day: i64,
+    slot_of_day: u32,
+}
+
+impl<'a> DemandStep<'a> {
+    /// The shared part of interval `slot` of a run with seed `seed`.
+    pub fn new(seed: u64, table: &ProfileTable, tables: &'a SamplingTables, slot: u32) -> DemandStep<'a> {
+        let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; 4];
+        for class in CustomerClass::ALL {
+            for (i, w) in window[class.index()].iter_mut().enumerate() {
+                // kW per 1,000 kWh/a x 0.25 h = kWh per 1,000 kWh/a, which is Wh per kWh/a.
+                *w = f64::from(table.demand_kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
+            }
+        }
+        let abs = table.start_slot + i64::from(slot);
+        DemandStep {
+            pv_wh_per_kwp: f64::from(table.pv_wh_per_kwp.get(slot as usize).copied().unwrap_or(0.0)),
+            heat_pump_wh: f64::from(table.heat_pump_wh.get(slot as usize).copied().unwrap_or(0.0)),
+            seed: table.seed,
+            day: table.start_day + abs.div_euclid(SLOTS_PER_DAY as i64),
+            slot_of_day: abs.rem_euclid(SLOTS_PER_DAY as i64) as u32,
+            slot,
+            window,
+            activity: table.activity(slot),
+            noise_family: StreamFamily::new(seed, Purpose::ConsumptionNoise),
+            noise: &tables.noise,
+            normal: &tables.normal,
+        }
+    }
+
+    /// What premise `premise` behind meter `meter` takes from the grid in the interval, Wh,
+    /// before supply, demand response and anything switched on from outside: its annual
+    /// consumption times the class profile (with the day's weather) at its routine shift, its
+    /// activity weights and its persistent noise; plus its heat pump and EV charging; less its
+    /// PV output, down to zero (the meter registers import only). `noise_log` is the meter's
+    /// noise state (NaN for none yet), advanced by one interval.
+    #[inline]
+    pub fn demand_wh(&self, meter: u32, premise: &Premise, noise_log: &mut f32) -> f64 {
+        let c = premise.class.index();
+        let base_wh =
+            f64::from(premise.annual_kwh) * self.window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
+        let draw = self
+            .noise_family
+            .stream(u64::from(meter), u64::from(self.slot))
+            .next_u64();
+        let noise = &self.noise[c];
+        let x = noise.step(*noise_log, self.normal.sample(draw));
+        *noise_log = x;
+        let weights = &self.activity[c];
+        let mut activity = 1.0f32;
+        for (w, q) in weights.iter().zip(premise.activity) {
+            activity += w * f32::from(q);
+        }
+        let factor = f64::from((noise.factor(x) * activity.max(MIN_ACTIVITY_FACTOR)).min(MAX_NOISE_FACTOR as f32));
+        let wh = base_wh * factor;
+        if premise.devices == 0 {
+            wh
+        } else {
+            self.with_devices(meter, premise, wh)
+        }
+    }
+
+    /// `wh` with the premise's devices: heat pump and EV charging added, PV output taken off
+    /// (self-consumption first, no export registered).
+    #[inline]
+    fn with_devices(&self, meter: u32, premise: &Premise, mut wh: f64) -> f64 {
+        if premise.devices & crate::devices::HEAT_PUMP != 0 {
+            wh += self.heat_pump_wh;
+        }
+        if premise.devices & crate::devices::EV_CHARGER != 0 {
+            wh += crate::devices::ev_wh(self.seed, meter, self.day, self.slot_of_day);
+        }
+        if premise.devices & crate::devices::PV != 0 {
+            wh = (wh - f64::from(premise.pv_kwp_tenths) * 0.1 * self.pv_wh_per_kwp).max(0.0);
+        }
+        wh
+    }
+}
+
+/// What every meter's consumption step shares in one interval.
+struct ConsumeStep<'a> {
+    slot: u32,
+    interval_us: u32,
+    demand: DemandStep<'a>,
     n_feeders: usize,
     n_transformers: usize,
     grid: &'a GridState,
@@ -323,9 +520,10 @@ struct ConsumeStep<'a> {
 }
 
 impl ConsumeStep<'_> {
-    /// Advances one meter by the interval: true consumption from the class profile, the
-    /// premise's routine shift and activity weights, its persistent noise and the relay; the register and the
-    /// load-profile memory record it.
+    /// Advances one meter by the interval: true consumption from the premise's demand
+    /// ([`DemandStep::demand_wh`]: the class profile with the day's weather, its routine shift
+    /// and activity weights, its persistent noise, its devices) and the relay; the register and
+    /// the load-profile memory record it.
     #[inline]
     fn meter(
         &self,
@@ -339,18 +537,7 @@ impl ConsumeStep<'_> {
         let slot = self.slot;
         let interval_us = self.interval_us;
         let c = premise.class.index();
-        let base_wh =
-            f64::from(premise.annual_kwh) * self.window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
-        let draw = self.noise_family.stream(u64::from(idx.0), u64::from(slot)).next_u64();
-        let noise = &self.noise[c];
-        let x = noise.step(meter.noise_log, self.normal.sample(draw));
-        meter.noise_log = x;
-        let weights = &self.activity[c];
-        let mut activity = 1.0f32;
-        for (w, q) in weights.iter().zip(premise.activity) {
-            activity += w * f32::from(q);
-        }
-        let factor = f64::from((noise.factor(x) * activity.max(MIN_ACTIVITY_FACTOR)).min(MAX_NOISE_FACTOR as f32));
+        let demand = self.demand.demand_wh(idx.0, premise, &mut meter.noise_log);
         // Supply: the share of the interval the relay was open, and the share the feeder was
         // out (taken as independent within the interval); cold-load pickup after a
         // restoration; demand response.
@@ -363,7 +550,7 @@ impl ConsumeStep<'_> {
         let f = place.feeder as usize;
         let feeder_off = f64::from(self.grid.off_share[f]);
         let on_share = (1.0 - relay_off) * (1.0 - feeder_off);
-        let demand_wh = base_wh * factor * f64::from(self.grid.pickup_factor[f]);
+        let demand_wh = demand * f64::from(self.grid.pickup_factor[f]);
         let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
         // What the premise would take with supply: its demand less demand response, plus any
         // load switched on from outside its pattern.
@@ -853,22 +1040,11 @@ pub(crate) fn interval_system(
 ) {
     let slot = clock.slot;
     let seed = config.seed;
-    let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; 4];
-    for class in CustomerClass::ALL {
-        for (i, w) in window[class.index()].iter_mut().enumerate() {
-            // kW per 1,000 kWh/a x 0.25 h = kWh per 1,000 kWh/a, which is Wh per kWh/a.
-            *w = f64::from(table.kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
-        }
-    }
     let n_feeders = network.feeders.len();
     let consume = ConsumeStep {
         slot,
         interval_us: INTERVAL.as_micros() as u32,
-        window,
-        activity: table.activity(slot),
-        noise_family: StreamFamily::new(seed, Purpose::ConsumptionNoise),
-        noise: &tables.noise,
-        normal: &tables.normal,
+        demand: DemandStep::new(seed, &table, &tables, slot),
         n_feeders,
         n_transformers: network.transformers.len(),
         grid: &grid,

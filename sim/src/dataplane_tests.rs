@@ -27,6 +27,8 @@ fn premise(class: CustomerClass, annual_kwh: f32) -> Premise {
         shift_slots: 0,
         activity: [0; crate::dataplane::ACTIVITY_PERIODS],
         annual_kwh,
+        devices: 0,
+        pv_kwp_tenths: 0,
     }
 }
 
@@ -128,20 +130,10 @@ impl World {
 
     /// The consumption step of interval `slot`.
     fn consume<'a>(&'a self, grid: &'a GridState, slot: u32) -> ConsumeStep<'a> {
-        let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; 4];
-        for class in CustomerClass::ALL {
-            for (i, w) in window[class.index()].iter_mut().enumerate() {
-                *w = f64::from(self.table.kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
-            }
-        }
         ConsumeStep {
             slot,
             interval_us: INTERVAL_US,
-            window,
-            activity: self.table.activity(slot),
-            noise_family: StreamFamily::new(self.config.seed, Purpose::ConsumptionNoise),
-            noise: &self.tables.noise,
-            normal: &self.tables.normal,
+            demand: DemandStep::new(self.config.seed, &self.table, &self.tables, slot),
             n_feeders: self.network.feeders.len(),
             n_transformers: self.network.transformers.len(),
             grid,

@@ -2527,12 +2527,7 @@ impl Sim {
 
 /// Draws a premise's annual consumption (mean-preserving log-normal around the class mean), its
 /// routine shift and its activity weights, from the premise's own stream.
-pub(crate) fn draw_premise(
-    seed: u64,
-    idx: u32,
-    class: CustomerClass,
-    params: &crate::model::ClassConsumption,
-) -> Premise {
+pub fn draw_premise(seed: u64, idx: u32, class: CustomerClass, params: &crate::model::ClassConsumption) -> Premise {
     let mut stream = Stream::new(seed, Purpose::PremiseProfile, u64::from(idx), 0);
     let z: f64 = StandardNormal.sample(&mut stream);
     let sigma = params.annual_sigma;
@@ -2542,10 +2537,14 @@ pub(crate) fn draw_premise(
     // Activity weights, uniform in -127..=127 (mean zero over the fleet), drawn after the
     // annual consumption and shift so that those stay what they were.
     let activity = std::array::from_fn(|_| (stream.below(255) as i64 - 127) as i8);
+    // Devices from their own stream, so that the draws above stay what they were.
+    let (devices, pv_kwp_tenths) = crate::devices::draw(seed, idx, params);
     Premise {
         class,
         shift_slots: shift as i8,
         annual_kwh: annual as f32,
         activity,
+        devices,
+        pv_kwp_tenths,
     }
 }

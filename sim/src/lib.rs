@@ -44,6 +44,7 @@
 pub mod calendar;
 pub mod config;
 pub mod dataplane;
+pub mod devices;
 pub mod drive;
 pub mod engine;
 #[cfg(test)]
@@ -62,6 +63,7 @@ pub mod records;
 pub mod rng;
 pub mod security;
 pub mod time;
+pub mod weather;
 pub mod worst_moment;
 
 /// The types a driver needs to build and step a simulation.

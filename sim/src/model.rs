@@ -99,6 +99,19 @@ pub struct ClassConsumption {
     /// Largest shift of a premise's daily routine against the profile, in quarter-hours (each
     /// premise draws a shift uniformly in `-max..=max` once).
     pub max_shift_slots: u8,
+    /// Share of the class's annual energy that is electric space heating, which follows the
+    /// day's heating degree-days: a day colder than normal adds this share of the annual
+    /// energy times its extra degree-days over the normal year's (0 to 0.9).
+    pub heating_share: f64,
+    /// Share of the class's annual energy that is electric cooling, which follows the day's
+    /// cooling degree-days in the same way (0 to 0.9).
+    pub cooling_share: f64,
+    /// Share of the class's premises with rooftop PV (0 to 1; see [`crate::devices`]).
+    pub pv_share: f64,
+    /// Share of the class's premises with an EV charger (0 to 1).
+    pub ev_share: f64,
+    /// Share of the class's premises heated by a heat pump (0 to 1).
+    pub heat_pump_share: f64,
 }
 
 /// Dense meter index, 0 to n_meters - 1, stable for the whole run.
@@ -117,6 +130,11 @@ pub struct Premise {
     /// The premise's weight of each activity period of the day (night, morning, daytime,
     /// evening), in 127ths of the class's `activity_spread`.
     pub activity: [i8; crate::dataplane::ACTIVITY_PERIODS],
+    /// The devices behind the meter: flags [`crate::devices::PV`],
+    /// [`crate::devices::EV_CHARGER`], [`crate::devices::HEAT_PUMP`].
+    pub devices: u8,
+    /// Rooftop PV size, tenths of a kWp (0 without PV).
+    pub pv_kwp_tenths: u8,
 }
 
 /// Relay position of a meter's remote-disconnect switch.

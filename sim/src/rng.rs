@@ -48,6 +48,12 @@ pub enum Purpose {
     Message = 22,
     /// The tariff a meter starts on, drawn once.
     Tariff = 12,
+    /// The day-to-day deviation of the daily mean temperature from its normal, keyed by day.
+    Weather = 14,
+    /// Which devices (PV, EV charger, heat pump) a premise owns and their sizes, drawn once.
+    PremiseDevices = 15,
+    /// Whether and when a premise's EV is charged on a day, keyed by meter and day.
+    EvCharging = 16,
     /// Whether a meter still accepts the legacy security level, drawn once.
     SecurityLevel = 13,
     /// Whether a meter's last-gasp message gets out, and how long it takes, keyed by meter and

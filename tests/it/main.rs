@@ -17,6 +17,7 @@ mod errors;
 mod frequency;
 mod golden;
 mod live;
+mod loads;
 mod range;
 mod readings;
 mod reference_tables;
