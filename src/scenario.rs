@@ -744,6 +744,40 @@ pub struct RawMetering {
     /// Default: `"5m"`.
     #[serde(default)]
     pub read_deadline: Option<String>,
+    /// Share of each link kind's meters that are chronic non-communicators: each is dark
+    /// (answers and relays nothing) for `dark_days`, then communicates for `lit_days`, in turn.
+    ///
+    /// Allowed: 0 to 1 per link kind.
+    /// Default: `(mesh: 0.02, plc: 0.025, cellular: 0.02)` (assumption, see docs/parameters.md).
+    #[serde(default)]
+    pub chronic_share: Option<RawPerLinkKind>,
+    /// Days a chronic non-communicator stays dark in each spell.
+    ///
+    /// Allowed: 1 to 60.
+    /// Default: `4`.
+    #[serde(default)]
+    pub dark_days: Option<u32>,
+    /// Days a chronic non-communicator communicates between its dark spells (0: dark for good).
+    ///
+    /// Allowed: 0 to 60.
+    /// Default: `4`.
+    #[serde(default)]
+    pub lit_days: Option<u32>,
+}
+
+/// A value per link kind, each optional (unset ones keep their default).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPerLinkKind {
+    /// RF mesh meters.
+    #[serde(default)]
+    pub mesh: Option<f64>,
+    /// PLC meters.
+    #[serde(default)]
+    pub plc: Option<f64>,
+    /// Cellular meters.
+    #[serde(default)]
+    pub cellular: Option<f64>,
 }
 
 /// A validated scenario.
@@ -1050,6 +1084,9 @@ fn scenario_path(config_field: &str) -> String {
     if ["read_cycle", "read_deadline"].contains(&config_field) {
         return format!("metering.{config_field}");
     }
+    if let Some(rest) = config_field.strip_prefix("comms.") {
+        return format!("metering.{rest}");
+    }
     if let Some(rest) = config_field.strip_prefix("security.") {
         return match rest {
             "keys.size" => "security.keys.size".to_owned(),
@@ -1118,6 +1155,19 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
     }
     if let Some(text) = metering.read_deadline {
         sim.read_deadline = duration_field("metering.read_deadline", &text)?;
+    }
+    if let Some(share) = metering.chronic_share {
+        for (i, value) in [share.mesh, share.plc, share.cellular].into_iter().enumerate() {
+            if let Some(v) = value {
+                sim.comms.chronic_share[i] = v;
+            }
+        }
+    }
+    if let Some(days) = metering.dark_days {
+        sim.comms.dark_days = days;
+    }
+    if let Some(days) = metering.lit_days {
+        sim.comms.lit_days = days;
     }
     for text in &raw.holidays {
         let date = CivilDate::parse(text)

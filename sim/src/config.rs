@@ -45,6 +45,8 @@ pub struct SimConfig {
     pub cold_load: ColdLoadPickup,
     /// The bulk system's frequency response and under-frequency load shedding.
     pub frequency: crate::frequency::FrequencyConfig,
+    /// Communication faults outside the radio physics (chronic non-communicators).
+    pub comms: crate::network::CommsFaults,
 }
 
 /// A [`SimConfig`] value out of range.
@@ -121,6 +123,7 @@ impl SimConfig {
             mdm: MdmConfig::typical(),
             cold_load: ColdLoadPickup::typical(),
             frequency: crate::frequency::FrequencyConfig::typical(),
+            comms: crate::network::CommsFaults::typical(),
         }
     }
 
@@ -192,6 +195,7 @@ impl SimConfig {
         prefixed("security", self.security.check())?;
         prefixed("mdm", self.mdm.check())?;
         prefixed("frequency", self.frequency.check())?;
+        prefixed("comms", self.comms.check())?;
         let c = &self.cold_load;
         within("cold_load.extra".into(), c.extra, 3.0)?;
         if c.decay < SimDuration::from_minutes(1) || c.decay > SimDuration::from_hours(12) {

@@ -597,6 +597,10 @@ struct ReadStep<'a> {
     fleet: &'a crate::security::Fleet,
     /// Collectors in the network.
     n_collectors: usize,
+    /// When a civil day ends within this read cycle: the day's first slot (0 when the run
+    /// started later that day). Each meter counts a meter-day, read when the MDM has an
+    /// actual value from that day.
+    day_first: Option<u32>,
 }
 
 impl ReadStep<'_> {
@@ -814,6 +818,11 @@ impl ReadStep<'_> {
             }
             record.valued_until = last + 1;
         }
+        if let Some(day_first) = self.day_first {
+            let stats = &mut acc.by_link[kind.index()];
+            stats.meter_days += 1;
+            stats.meter_days_read += u64::from(record.actual_until > day_first);
+        }
     }
 }
 
@@ -950,6 +959,7 @@ pub(crate) fn interval_system(
         silent_cycles: config.mdm.silent_cycles,
         fleet: &fleet,
         n_collectors: network.collectors.len(),
+        day_first: day_ending(config.start.second_of_day / 900, first, slot),
     });
     meters.par_iter_mut().for_each_init(
         || accum.borrow_local_mut(),
@@ -1085,6 +1095,17 @@ pub(crate) fn interval_system(
         a.reset();
     }
     push_attack_ticks(&mut records, slot, &attack_sum);
+}
+
+/// The first slot of the civil day that ends within the read cycle `first..=last` (slots since
+/// the run's start, which falls `start_slot_of_day` quarter-hours after a midnight), if one
+/// does; 0 for a day that began before the run.
+fn day_ending(start_slot_of_day: u32, first: u32, last: u32) -> Option<u32> {
+    let per_day = SLOTS_PER_DAY as u32;
+    // Slot `s` is a day's last when `start_slot_of_day + s + 1` is a multiple of a day.
+    let end_after_last = (start_slot_of_day + last + 1) / per_day * per_day;
+    let day_end = end_after_last.checked_sub(start_slot_of_day + 1)?;
+    (day_end >= first).then(|| (day_end + 1).saturating_sub(per_day))
 }
 
 /// Keeps what each attack did in interval `slot`, where it did anything.

@@ -560,8 +560,9 @@ impl Sim {
         let open_outage = vec![None; network.feeders.len()];
         let ufls_open = vec![false; network.feeders.len()];
         let frequency = Frequency::new(config.frequency.clone(), 1.0);
+        let net_state = NetState::with_comms(&network, &config.comms, seed, start_day(&config, 0));
         world.insert_resource(config);
-        world.insert_resource(NetState::new(&network));
+        world.insert_resource(net_state);
         world.insert_resource(network);
         world.insert_resource(CycleState::default());
         world.insert_resource(TickClock::default());
@@ -1074,7 +1075,7 @@ impl Sim {
         let state = self.world.resource::<NetState>();
         let alive = |m: u32| {
             let i = m as usize;
-            !(fleet.failed[i] || state.radio_down[i] || state.unpowered[i])
+            !(fleet.failed[i] || state.radio_down[i] || state.unpowered[i] || state.dark[i])
         };
         if fleet.firmware[from as usize] == image && alive(from) && alive(to) && fleet.firmware[to as usize] != image {
             self.install(at, to, image);
@@ -2262,6 +2263,18 @@ impl Sim {
         }
         self.next_slot += 1;
         self.flood(self.interval_start());
+        // A new civil day: the chronic non-communicators change state.
+        let config = self.world.resource::<SimConfig>();
+        let day = start_day(config, self.next_slot);
+        if day != start_day(config, self.next_slot - 1) {
+            let now = self.interval_start();
+            self.world.resource_scope(|world, mut state: Mut<NetState>| {
+                let faults = world.resource::<SimConfig>().comms;
+                if let Some(repair) = state.set_comms_day(world.resource::<Network>(), &faults, day, now) {
+                    self.calendar.insert(repair, Event::RouteRepair);
+                }
+            });
+        }
     }
 
     /// Adds `observer`, to be called at every interval close from now on, after those added
@@ -2545,4 +2558,10 @@ pub(crate) fn draw_premise(
         annual_kwh: annual as f32,
         activity,
     }
+}
+
+/// The civil day (days since the calendar's epoch) that interval `slot` of a run falls in.
+fn start_day(config: &SimConfig, slot: u32) -> u64 {
+    let slots = u64::from(config.start.second_of_day / 900) + u64::from(slot);
+    config.start.date.days_since_epoch().max(0) as u64 + slots / crate::profile::SLOTS_PER_DAY as u64
 }

@@ -586,7 +586,7 @@ fn every_detector_kind_has_a_table() {
 fn tables_list_fields_in_declaration_order_with_a_meaning() {
     assert_eq!(
         field_order::<sc::RawMetering>(),
-        ["read_cycle", "read_deadline"],
+        ["read_cycle", "read_deadline", "chronic_share", "dark_days", "lit_days"],
         "declaration order"
     );
     assert_eq!(
