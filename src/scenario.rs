@@ -763,6 +763,31 @@ pub struct RawMetering {
     /// Default: `4`.
     #[serde(default)]
     pub lit_days: Option<u32>,
+    /// Outages per collector and year (its power, radio or backhaul): while one lasts, none of
+    /// its meters' reads or messages get through.
+    ///
+    /// Allowed: 0 to 365.
+    /// Default: `4` (assumption).
+    #[serde(default)]
+    pub collector_outages_per_year: Option<f64>,
+    /// Mean length of a collector outage (exponential, at most 48h).
+    ///
+    /// Allowed: 15m to 48h.
+    /// Default: `"4h"` (assumption).
+    #[serde(default)]
+    pub collector_outage_mean: Option<String>,
+    /// Share of days with weather that degrades radio over the whole area.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.03` (assumption).
+    #[serde(default)]
+    pub weather_day_share: Option<f64>,
+    /// On such a day, the share of their success RF reads and messages keep (PLC is wired).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.85` (assumption).
+    #[serde(default)]
+    pub weather_success: Option<f64>,
 }
 
 /// A value per link kind, each optional (unset ones keep their default).
@@ -1085,7 +1110,10 @@ fn scenario_path(config_field: &str) -> String {
         return format!("metering.{config_field}");
     }
     if let Some(rest) = config_field.strip_prefix("comms.") {
-        return format!("metering.{rest}");
+        return format!(
+            "metering.{}",
+            rest.replace("collector_outage_mean_h", "collector_outage_mean")
+        );
     }
     if let Some(rest) = config_field.strip_prefix("security.") {
         return match rest {
@@ -1168,6 +1196,19 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
     }
     if let Some(days) = metering.lit_days {
         sim.comms.lit_days = days;
+    }
+    if let Some(rate) = metering.collector_outages_per_year {
+        sim.comms.collector_outages_per_year = rate;
+    }
+    if let Some(text) = metering.collector_outage_mean {
+        let d = duration_field("metering.collector_outage_mean", &text)?;
+        sim.comms.collector_outage_mean_h = d.as_micros() as f64 / 3.6e9;
+    }
+    if let Some(share) = metering.weather_day_share {
+        sim.comms.weather_day_share = share;
+    }
+    if let Some(share) = metering.weather_success {
+        sim.comms.weather_success = share;
     }
     for text in &raw.holidays {
         let date = CivilDate::parse(text)

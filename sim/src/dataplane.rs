@@ -706,9 +706,11 @@ impl ReadStep<'_> {
         // Statistics go by the meter's primary link kind, whatever path it takes now.
         let kind = site.link;
         let mut stream = self.family.stream(u64::from(idx.0), u64::from(last));
+        // Weather takes its share of RF reads; PLC is wired.
+        let weather = if path.via == Via::Plc { 1.0 } else { self.net.weather };
         let mut outcome = self.attempt(
             path.collector,
-            path.success,
+            path.success * weather,
             path.fixed_us,
             path.mu,
             path.sigma,
@@ -753,7 +755,7 @@ impl ReadStep<'_> {
             let (mu, sigma) = self.cell_mu_sigma;
             outcome = self.attempt(
                 site.tower,
-                q * q,
+                q * q * self.net.weather,
                 self.net.read_load_us[tower] as f32,
                 mu,
                 sigma,
@@ -901,6 +903,10 @@ pub(crate) fn interval_system(
             let mut stream = Stream::new(seed, Purpose::Backhaul, c, u64::from(slot));
             let mut up = success >= 1.0 || stream.bernoulli(success);
             let mut backhaul_us = tables.backhaul_us.sample(stream.next_u64()) as u64;
+            // A collector outage (power, radio or backhaul) loses the whole cycle's reads.
+            if net.collector_out(c as u32, (close.0 / 1_000_000) as i64) {
+                up = false;
+            }
             // The upload's connection to the HES, through any connection flood. The flood
             // answers for the cycle's missing reads only where it refused or delayed an upload
             // that would otherwise have gone through.

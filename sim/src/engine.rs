@@ -560,7 +560,13 @@ impl Sim {
         let open_outage = vec![None; network.feeders.len()];
         let ufls_open = vec![false; network.feeders.len()];
         let frequency = Frequency::new(config.frequency.clone(), 1.0);
-        let net_state = NetState::with_comms(&network, &config.comms, seed, start_day(&config, 0));
+        let net_state = NetState::with_comms(
+            &network,
+            &config.comms,
+            seed,
+            start_day(&config, 0),
+            -i64::from(config.start.second_of_day),
+        );
         world.insert_resource(config);
         world.insert_resource(net_state);
         world.insert_resource(network);
@@ -2269,8 +2275,9 @@ impl Sim {
         if day != start_day(config, self.next_slot - 1) {
             let now = self.interval_start();
             self.world.resource_scope(|world, mut state: Mut<NetState>| {
-                let faults = world.resource::<SimConfig>().comms;
-                if let Some(repair) = state.set_comms_day(world.resource::<Network>(), &faults, day, now) {
+                let config = world.resource::<SimConfig>();
+                let (faults, seed) = (config.comms, config.seed);
+                if let Some(repair) = state.set_comms_day(world.resource::<Network>(), &faults, seed, day, now) {
                     self.calendar.insert(repair, Event::RouteRepair);
                 }
             });

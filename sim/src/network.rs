@@ -36,6 +36,11 @@ use crate::time::{SimDuration, SimTime};
 /// "No such entity" in index fields.
 pub const NONE: u32 = u32::MAX;
 
+/// Entity keys of [`crate::rng::Purpose::CommsFaults`] streams above the link kinds': a
+/// collector's outages (plus its index) and the area's weather.
+const COLLECTOR_ENTITY: u64 = 1 << 32;
+const WEATHER_ENTITY: u64 = 1 << 33;
+
 /// A position in metres, in the service area's own plane.
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize)]
 pub struct Point {
@@ -339,6 +344,28 @@ pub struct CommsFaults {
     pub dark_days: u32,
     /// Days a chronic meter communicates between its dark spells (0 to 60; 0: dark for good).
     pub lit_days: u32,
+    /// Outages of a collector (its power, radio or backhaul), per collector and year: while
+    /// one lasts, none of its meters' reads or messages get through (0 to 365).
+    pub collector_outages_per_year: f64,
+    /// Mean length of a collector outage, hours (exponential, at most 48 h; 0.25 to 48).
+    pub collector_outage_mean_h: f64,
+    /// Share of days with weather that degrades radio over the whole area (0 to 1).
+    pub weather_day_share: f64,
+    /// On such a day, the share of their success that RF reads and messages (mesh, cellular,
+    /// a mesh meter's cellular fallback) keep; PLC is wired and unaffected (0 to 1).
+    pub weather_success: f64,
+}
+
+/// A collector outage: from when to when (seconds since the run's start; the start may be
+/// before it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CollectorOutage {
+    /// The collector.
+    pub collector: u32,
+    /// Start, seconds since the run's start (negative: before it).
+    pub from_s: i64,
+    /// End, seconds since the run's start.
+    pub until_s: i64,
 }
 
 impl CommsFaults {
@@ -348,12 +375,18 @@ impl CommsFaults {
     /// are dark at any time and the daily read rate lands near 99 % (PLC 98.75 %), inside the
     /// 98-99.5 % usually quoted for AMI. Related evidence: PG&E reported a 1.14 % billing
     /// data-collection failure rate for 1.08 M SmartMeters (CPUC figures quoted at a California
-    /// Senate hearing, 2009/2010).
+    /// Senate hearing, 2009/2010). Collector outages (4 a year of 4 hours on average, an
+    /// availability of about 99.8 %) and weather (3 % of days, RF reads keeping 85 % of their
+    /// success) are assumptions too.
     pub fn typical() -> CommsFaults {
         CommsFaults {
             chronic_share: [0.02, 0.025, 0.02],
             dark_days: 4,
             lit_days: 4,
+            collector_outages_per_year: 4.0,
+            collector_outage_mean_h: 4.0,
+            weather_day_share: 0.03,
+            weather_success: 0.85,
         }
     }
 
@@ -363,6 +396,10 @@ impl CommsFaults {
             chronic_share: [0.0; 3],
             dark_days: 1,
             lit_days: 0,
+            collector_outages_per_year: 0.0,
+            collector_outage_mean_h: 4.0,
+            weather_day_share: 0.0,
+            weather_success: 1.0,
         }
     }
 
@@ -382,6 +419,25 @@ impl CommsFaults {
         if self.lit_days > 60 {
             return Err(crate::field::FieldError::new("lit_days", "must be 0 to 60 days"));
         }
+        let within = |field: &str, v: f64, lo: f64, hi: f64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(crate::field::FieldError::new(
+                    field,
+                    format!("must be between {lo} and {hi}, not {v}"),
+                ))
+            }
+        };
+        within(
+            "collector_outages_per_year",
+            self.collector_outages_per_year,
+            0.0,
+            365.0,
+        )?;
+        within("collector_outage_mean_h", self.collector_outage_mean_h, 0.25, 48.0)?;
+        within("weather_day_share", self.weather_day_share, 0.0, 1.0)?;
+        within("weather_success", self.weather_success, 0.0, 1.0)?;
         Ok(())
     }
 }
@@ -874,6 +930,10 @@ pub struct NetState {
     /// The chronic non-communicators, ascending: (meter, its phase in days within its cycle of
     /// dark and lit days).
     pub chronic: Vec<(u32, u8)>,
+    /// Collector outages of the current day and those from earlier days still running.
+    pub collector_outages: Vec<CollectorOutage>,
+    /// The share of their success RF reads and messages keep today (weather), 1 on a clear day.
+    pub weather: f32,
     /// Per collector: until when its channel is busy with priority traffic (commands), which
     /// goes ahead of read cycles and bulk transfers.
     pub priority_busy_until: Vec<SimTime>,
@@ -1073,15 +1133,16 @@ impl NetState {
 
     /// The network at rest: no interference, every radio up, routes formed.
     pub fn new(net: &Network) -> NetState {
-        NetState::with_comms(net, &CommsFaults::none(), 0, 0)
+        NetState::with_comms(net, &CommsFaults::none(), 0, 0, 0)
     }
 
-    /// The network as it forms on `day` (days since the calendar's epoch) under `faults`: no
+    /// The network as it forms on `day` (days since the calendar's epoch, starting
+    /// `day_start_s` seconds after the run's start, so 0 or less) under `faults`: no
     /// interference, the chronic non-communicators placed (drawn under `seed`) and those dark
-    /// that day left out of the routes, which form around them. A dark meter's home collector
-    /// is where it would be read: its concentrator or tower, or a routed mesh neighbour's
-    /// collector.
-    pub fn with_comms(net: &Network, faults: &CommsFaults, seed: u64, day: u64) -> NetState {
+    /// that day left out of the routes, which form around them; the day's collector outages
+    /// (and the day before's still running) and weather. A dark meter's home collector is where
+    /// it would be read: its concentrator or tower, or a routed mesh neighbour's collector.
+    pub fn with_comms(net: &Network, faults: &CommsFaults, seed: u64, day: u64, day_start_s: i64) -> NetState {
         let mut state = NetState {
             routes: Routes::default(),
             home_collector: Vec::new(),
@@ -1098,6 +1159,8 @@ impl NetState {
             unpowered: vec![false; net.meters.len()],
             dark: vec![false; net.meters.len()],
             chronic: Vec::new(),
+            collector_outages: Vec::new(),
+            weather: 1.0,
             priority_busy_until: vec![SimTime::ZERO; net.collectors.len()],
             paths: Vec::new(),
             read_load_us: vec![0; net.collectors.len()],
@@ -1108,6 +1171,10 @@ impl NetState {
             repairs: 0,
         };
         state.place_chronic(net, faults, seed);
+        if let Some(before) = day.checked_sub(1) {
+            state.draw_day(net, faults, seed, before, day_start_s - 86_400);
+        }
+        state.draw_day(net, faults, seed, day, day_start_s);
         let cycle = u64::from(faults.dark_days + faults.lit_days).max(1);
         for &(m, phase) in &state.chronic {
             state.dark[m as usize] = (day + u64::from(phase)) % cycle < u64::from(faults.dark_days);
@@ -1514,14 +1581,20 @@ impl NetState {
             self.update_paths(net, &joined);
             return None;
         }
-        self.update_paths(net, &[meter]);
         let has_children = net
             .mesh
             .edges(meter)
             .any(|(u, _)| (u as usize) < net.meters.len() && self.routes.parent[u as usize] == meter);
         if has_children {
+            // A dead relay: every meter routed through it loses its route at once, until the
+            // repair.
+            let mut changed = self.routed_below(net.meters.len(), &[meter]);
+            changed.push(meter);
+            changed.sort_unstable();
+            self.update_paths(net, &changed);
             return self.request_repair(net, now, false);
         }
+        self.update_paths(net, &[meter]);
         // A leaf leaves the tree without disturbing anyone.
         if self.routes.gateway[m] != NONE {
             self.unroute(meter);
@@ -1715,10 +1788,52 @@ impl NetState {
         self.chronic.sort_unstable();
     }
 
-    /// Puts every chronic non-communicator into its state for `day` (days since the epoch of
-    /// the run's calendar, any fixed origin) at `now`: dark during the first `dark_days` of
-    /// its cycle. Returns when a route repair is due, if one is.
-    pub fn set_comms_day(&mut self, net: &Network, faults: &CommsFaults, day: u64, now: SimTime) -> Option<SimTime> {
+    /// Draws `day`'s collector outages (dropping those over before it starts) and weather, from
+    /// [`crate::rng::Purpose::CommsFaults`] keyed by collector and day.
+    fn draw_day(&mut self, net: &Network, faults: &CommsFaults, seed: u64, day: u64, day_start_s: i64) {
+        let family = crate::rng::StreamFamily::new(seed, crate::rng::Purpose::CommsFaults);
+        self.collector_outages.retain(|o| o.until_s > day_start_s);
+        if faults.collector_outages_per_year > 0.0 {
+            let p = (faults.collector_outages_per_year / 365.0).min(1.0);
+            for c in 0..net.collectors.len() as u32 {
+                let mut stream = family.stream(COLLECTOR_ENTITY + u64::from(c), day);
+                if !stream.bernoulli(p) {
+                    continue;
+                }
+                let from_s = day_start_s + stream.below(86_400) as i64;
+                let hours = (-faults.collector_outage_mean_h * (1.0 - stream.uniform()).ln()).min(48.0);
+                self.collector_outages.push(CollectorOutage {
+                    collector: c,
+                    from_s,
+                    until_s: from_s + (hours * 3_600.0).round() as i64,
+                });
+            }
+        }
+        let bad = family.stream(WEATHER_ENTITY, day).bernoulli(faults.weather_day_share);
+        self.weather = if bad { faults.weather_success as f32 } else { 1.0 };
+    }
+
+    /// Whether collector `c` is out at `t_s` seconds since the run's start.
+    #[inline]
+    pub fn collector_out(&self, c: u32, t_s: i64) -> bool {
+        self.collector_outages
+            .iter()
+            .any(|o| o.collector == c && o.from_s <= t_s && t_s < o.until_s)
+    }
+
+    /// Puts the network into its state for `day` (days since the epoch of the run's calendar),
+    /// which starts at `now`: every chronic non-communicator dark during the first `dark_days`
+    /// of its cycle, the day's collector outages and weather drawn under `seed`. Returns when a
+    /// route repair is due, if one is.
+    pub fn set_comms_day(
+        &mut self,
+        net: &Network,
+        faults: &CommsFaults,
+        seed: u64,
+        day: u64,
+        now: SimTime,
+    ) -> Option<SimTime> {
+        self.draw_day(net, faults, seed, day, (now.0 / 1_000_000) as i64);
         let cycle = u64::from(faults.dark_days + faults.lit_days).max(1);
         let mut down = Vec::new();
         let mut up = Vec::new();
@@ -1753,19 +1868,7 @@ impl NetState {
         let mut changed: Vec<u32> = down.iter().chain(up).copied().collect();
         let mut repair = None;
         if down.iter().any(|&m| self.routes.gateway[m as usize] != NONE) {
-            // The subtrees below the dark meters (parents come before children in `order`).
-            let mut cut = vec![false; n];
-            for &m in down {
-                cut[m as usize] = true;
-            }
-            for &v in &self.routes.order {
-                let i = v as usize;
-                let par = self.routes.parent[i] as usize;
-                if self.routes.gateway[i] != NONE && par < n && cut[par] && !cut[i] {
-                    cut[i] = true;
-                    changed.push(v);
-                }
-            }
+            changed.extend(self.routed_below(n, down));
             repair = self.request_repair(net, now, false);
         }
         for &m in up {
@@ -1778,6 +1881,25 @@ impl NetState {
         changed.dedup();
         self.update_paths(net, &changed);
         repair
+    }
+
+    /// The meters routed through any of `down` (their subtrees, `down` excluded), parents
+    /// before children.
+    fn routed_below(&self, n: usize, down: &[u32]) -> Vec<u32> {
+        let mut cut = vec![false; n];
+        for &m in down {
+            cut[m as usize] = true;
+        }
+        let mut below = Vec::new();
+        for &v in &self.routes.order {
+            let i = v as usize;
+            let par = self.routes.parent[i] as usize;
+            if self.routes.gateway[i] != NONE && par < n && cut[par] && !cut[i] {
+                cut[i] = true;
+                below.push(v);
+            }
+        }
+        below
     }
 
     /// Whether node `v`'s radio works (collectors always do: they have battery backup).
@@ -1969,6 +2091,9 @@ impl NetState {
         };
         let arrival = now.0 + backhaul_us as u64;
         let c = path.collector as usize;
+        if self.collector_out(path.collector, (now.0 / 1_000_000) as i64) {
+            return Fate::Lost(LossReason::Backhaul);
+        }
         let channel_us = channel_us.ceil() as u64;
         let channel_done = if priority {
             // Commands go ahead of polling and bulk transfers, but take the channel from them.
@@ -1983,7 +2108,8 @@ impl NetState {
             start + channel_us
         };
         let field_us = one_way_us(&path, stream) + after_us;
-        if !stream.bernoulli(f64::from(path.success)) {
+        let weather = if path.via == Via::Plc { 1.0 } else { self.weather };
+        if !stream.bernoulli(f64::from(path.success * weather)) {
             return Fate::Lost(LossReason::Link);
         }
         Fate::Delivered {
@@ -2066,7 +2192,7 @@ mod tests {
         assert!((count(LinkKind::Plc) - 250.0 * 0.025).abs() <= 1.0);
         let half = state.chronic.len() as f64 / 2.0;
         for day in 0..16 {
-            state.set_comms_day(&net, &faults, day, SimTime::ZERO);
+            state.set_comms_day(&net, &faults, 3, day, SimTime::ZERO);
             let dark = state.dark.iter().filter(|&&d| d).count() as f64;
             assert!((dark - half).abs() <= 2.0, "day {day}: {dark} dark, {half} expected");
         }
@@ -2100,6 +2226,67 @@ mod tests {
         assert!(state.paths[2].success > 0.5);
         assert_eq!(state.set_dark(&net, &[], &[0], SimTime::ZERO), None);
         assert_eq!((state.paths[0].via, state.routes.parent[0]), (Via::Mesh, c));
+    }
+
+    /// A relay whose radio dies (a meter failure) cuts its subtree off at once, as a dark one
+    /// does, until the route repair.
+    #[test]
+    fn a_dead_relay_cuts_off_its_subtree_until_the_route_repair() {
+        let mesh = (CustomerClass::Residential, LinkKind::Mesh);
+        let mut net = Network::small(LinkParams::typical(), [mesh; 3]);
+        let c = net.collector_node(0);
+        net.mesh = MeshGraph::from_edges(
+            net.n_nodes(),
+            vec![
+                (0, c, encode_quality(0.95)),
+                (1, 0, encode_quality(0.95)),
+                (2, 1, encode_quality(0.95)),
+                (1, c, encode_quality(0.4)),
+            ],
+        );
+        let mut state = NetState::new(&net);
+        assert!(state.set_radio(&net, 0, false, SimTime::ZERO).is_some());
+        assert_eq!((state.paths[1].success, state.paths[2].success), (0.0, 0.0));
+        state.repair(&net);
+        assert_eq!(state.routes.parent[1..3], [c, 1]);
+        assert!(state.paths[2].success > 0.5);
+    }
+
+    /// Collector outages come at their yearly rate per collector with their mean length, and
+    /// bad-weather days at their share; a collector is out from the start of each outage.
+    #[test]
+    fn collector_outages_and_weather_days_come_at_their_rates() {
+        let net = Network::small(LinkParams::typical(), [(CustomerClass::Residential, LinkKind::Mesh)]);
+        let faults = CommsFaults {
+            collector_outages_per_year: 36.5,
+            weather_day_share: 0.2,
+            ..CommsFaults::typical()
+        };
+        let mut state = NetState::new(&net);
+        let (mut outages, mut hours, mut bad_days) = (0usize, 0.0, 0);
+        let days = 3_650u64;
+        for day in 0..days {
+            let start = SimTime(day * 86_400_000_000);
+            let before = state.collector_outages.len();
+            state.set_comms_day(&net, &faults, 5, day, start);
+            let kept = state
+                .collector_outages
+                .iter()
+                .filter(|o| o.from_s < (day * 86_400) as i64)
+                .count();
+            assert!(kept <= before);
+            for o in &state.collector_outages[kept..] {
+                outages += 1;
+                hours += (o.until_s - o.from_s) as f64 / 3_600.0;
+                assert!(o.until_s == o.from_s || state.collector_out(o.collector, o.from_s));
+            }
+            bad_days += usize::from(state.weather < 1.0);
+        }
+        // 3 collectors, 10 years, 36.5 a year: 1,095 expected.
+        assert!((1_000..1_190).contains(&outages), "{outages}");
+        let mean = hours / outages as f64;
+        assert!((3.6..4.4).contains(&mean), "mean {mean} h");
+        assert!((650..810).contains(&bad_days), "{bad_days}");
     }
 
     /// The CSR graph equals a straightforward construction: both directions of every edge,

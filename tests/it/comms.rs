@@ -9,6 +9,11 @@ use amirange_sim::network::Orphan;
 /// A town of 3,000 meters over three winter days, without operations or attacks (so that
 /// nothing but communication faults keeps meters from being read).
 fn quiet_town(days: u32) -> Scenario {
+    town_with(days, "")
+}
+
+/// The same town with `metering` fields set.
+fn town_with(days: u32, metering: &str) -> Scenario {
     let text = format!(
         r#"Scenario(
     name: "comms",
@@ -17,6 +22,7 @@ fn quiet_town(days: u32) -> Scenario {
     start: "2026-01-15T00:00:00",
     duration: "{days}d",
     topology: Preset("town-10k"),
+    metering: ({metering}),
     operations: None,
     attacks: [],
 )"#
@@ -75,4 +81,62 @@ fn the_daily_read_rate_of_every_link_kind_is_between_98_and_99_5_percent_with_ch
     // Their intervals were estimated; those still in memory when a meter came back were
     // backfilled, the rest reconciled from its register.
     assert!(reads.unrecoverable > 0 && reads.backfilled > 0);
+}
+
+/// A collector outage darkens all its meters for hours at once: with an outage a day at every
+/// collector (6 hours on average), some collector reads none of its meters for at least two
+/// hours in a row, and reads are lost to outages on every link kind.
+#[test]
+fn a_collector_outage_darkens_all_its_meters_for_hours() {
+    let scenario = town_with(
+        1,
+        "chronic_share: (mesh: 0.0, plc: 0.0, cellular: 0.0), collector_outages_per_year: 365.0, collector_outage_mean: \"6h\"",
+    );
+    let finished = run(&scenario);
+    for kind in LinkKind::ALL {
+        let l = &finished.metrics.reads.by_link[kind.name()];
+        assert!(l.backhaul_lost * 10 > l.attempts, "{}: {l:?}", kind.name());
+    }
+    // Per cycle and collector: the meters it read (none while it is out).
+    let records = finished.sim.records();
+    let n = finished.sim.network().collectors.len();
+    let longest_dark = (0..n)
+        .map(|c| {
+            let reads: Vec<u32> = records.collector_reads.iter().skip(c).step_by(n).copied().collect();
+            let (mut run, mut best) = (0, 0);
+            for &r in &reads {
+                run = if r == 0 { run + 1 } else { 0 };
+                best = best.max(run);
+            }
+            if reads.iter().any(|&r| r > 0) { best } else { 0 }
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest_dark >= 8,
+        "longest dark spell of a collector: {longest_dark} cycles"
+    );
+}
+
+/// On a day of bad weather RF reads lose their share of success and PLC reads do not.
+#[test]
+fn bad_weather_degrades_radio_reads_but_not_powerline() {
+    let clear = run(&town_with(
+        1,
+        "chronic_share: (mesh: 0.0, plc: 0.0, cellular: 0.0), weather_day_share: 0.0",
+    ));
+    let stormy = run(&town_with(
+        1,
+        "chronic_share: (mesh: 0.0, plc: 0.0, cellular: 0.0), weather_day_share: 1.0, weather_success: 0.5",
+    ));
+    let (c, s) = (&clear.metrics.reads.by_link, &stormy.metrics.reads.by_link);
+    assert_eq!(c["plc"], s["plc"]);
+    for kind in ["mesh", "cellular"] {
+        assert!(
+            s[kind].success_pct < 0.7 * c[kind].success_pct,
+            "{kind}: {} clear, {} stormy",
+            c[kind].success_pct,
+            s[kind].success_pct
+        );
+    }
 }
