@@ -94,9 +94,12 @@ pub enum Input {
         /// Whether it works.
         up: bool,
     },
-    /// A meter running `image` offers it to a mesh neighbour, meter to meter (a worm): the
-    /// neighbour installs it unless it verifies signatures and the image is unsigned. Nothing
-    /// happens if `from` no longer runs the image, or either meter is down.
+    /// A meter running `image` sends it to a mesh neighbour, meter to meter (a worm): the
+    /// transfer waits for and then holds the shared channel of the sender's collector for the
+    /// image's airtime (its bits over the mesh rate), delaying the read cycles and messages
+    /// queued behind it, and when it ends the neighbour installs the image unless it verifies
+    /// signatures and the image is unsigned. Nothing is sent if `from` no longer runs the
+    /// image or either meter is down, and nothing installed if the neighbour is down by then.
     PeerFirmware {
         /// The meter that sends the image.
         from: u32,
@@ -297,6 +300,11 @@ enum Event {
         on: bool,
     },
     RouteRepair,
+    /// A meter-to-meter image transfer ends: the receiver installs it, if it still can.
+    PeerInstall {
+        to: u32,
+        image: u16,
+    },
     /// The HES's sender sends the next queued job.
     Send,
     /// A job's message (of this attempt) has arrived and the meter executes it.
@@ -807,6 +815,7 @@ impl Sim {
             // Network and radio.
             Event::Interference { id, on } => self.switch_interference(at, id, on),
             Event::RouteRepair => self.repair_routes(),
+            Event::PeerInstall { to, image } => self.peer_install(at, to, image),
             // Grid, frequency and outages.
             Event::OutageDetected { outage } => self.outage_detected(at, outage, Detection::LastGasp),
             Event::FrequencyTick => self.frequency_tick(at),
@@ -1083,7 +1092,33 @@ impl Sim {
             let i = m as usize;
             !(fleet.failed[i] || state.radio_down[i] || state.unpowered[i] || state.dark[i])
         };
-        if fleet.firmware[from as usize] == image && alive(from) && alive(to) && fleet.firmware[to as usize] != image {
+        if !(fleet.firmware[from as usize] == image && alive(from) && alive(to) && fleet.firmware[to as usize] != image)
+        {
+            return;
+        }
+        // The image takes the sender's collector's channel for its airtime.
+        let bytes = fleet.images[usize::from(image)].bytes;
+        let done = self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            let net = world.resource::<Network>();
+            let airtime_us = (f64::from(bytes) * 8.0 / net.params.mesh.bandwidth_bps * 1e6).ceil() as u64;
+            let i = from as usize;
+            let channel = match state.paths[i].via {
+                crate::network::Via::Mesh => state.paths[i].collector,
+                _ => state.home_collector.get(i).copied().unwrap_or(crate::network::NONE),
+            };
+            state.book_transfer(channel, airtime_us, at)
+        });
+        self.calendar.insert(done, Event::PeerInstall { to, image });
+    }
+
+    /// A meter-to-meter image transfer ends at `to`: it installs the image when it is up and
+    /// does not run it already.
+    fn peer_install(&mut self, at: SimTime, to: u32, image: u16) {
+        let fleet = self.world.resource::<Fleet>();
+        let state = self.world.resource::<NetState>();
+        let i = to as usize;
+        let alive = !(fleet.failed[i] || state.radio_down[i] || state.unpowered[i] || state.dark[i]);
+        if alive && fleet.firmware[i] != image {
             self.install(at, to, image);
         }
     }

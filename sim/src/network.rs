@@ -1551,6 +1551,20 @@ impl NetState {
         self.request_repair(net, now, true)
     }
 
+    /// Books a bulk transfer of `us` microseconds of airtime on collector `c`'s shared channel
+    /// at `now`: it starts when the channel is free of what was queued before it (read cycles,
+    /// messages, other transfers) and holds it meanwhile. Returns when it ends (`now + us` when
+    /// `c` is [`NONE`]: no shared channel to wait for).
+    pub fn book_transfer(&mut self, c: u32, us: u64, now: SimTime) -> SimTime {
+        match self.busy_until.get_mut(c as usize) {
+            Some(busy) => {
+                *busy = SimTime(busy.0.max(now.0) + us);
+                *busy
+            }
+            None => SimTime(now.0 + us),
+        }
+    }
+
     /// Occupies collector `c`'s shared channel with `us` microseconds of junk traffic sent at
     /// `now` (a flood), ahead of the next read cycle; `by` is the flooding attack's code.
     pub fn occupy(&mut self, c: u32, us: u64, now: SimTime, by: u8) {
@@ -2072,10 +2086,9 @@ impl NetState {
         let bits = f64::from(bytes) * 8.0;
         let site = &net.meters[meter as usize];
         let (channel_us, after_us) = match path.via {
-            Via::Mesh => {
-                let per_hop = bits / p.mesh.bandwidth_bps * 1e6;
-                (per_hop, per_hop * f64::from(path.hops.saturating_sub(1)))
-            }
+            // Every hop's transmission is on the air in the collector's cell, one after another
+            // (store and forward): the message holds the shared channel for all of them.
+            Via::Mesh => (bits / p.mesh.bandwidth_bps * 1e6 * f64::from(path.hops.max(1)), 0.0),
             Via::Plc => {
                 let (_, attempts) = with_retries(f64::from(site.plc_quality), p.plc.mac_retries);
                 (

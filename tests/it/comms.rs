@@ -140,3 +140,84 @@ fn bad_weather_degrades_radio_reads_but_not_powerline() {
         );
     }
 }
+
+/// The town with a mesh worm flashed by hand onto the mesh meters near collector 0 at 06:00,
+/// infecting on every contact, carrying an image of `image_kb`, over a mesh of `mesh_bps`.
+fn worm_town(image_kb: u32, mesh_bps: f64, worm: bool) -> Scenario {
+    let attacks = if worm {
+        format!(
+            r#"RogueFirmware(
+            id: "worm",
+            at: "0d 06:00",
+            delivery: Worm(entry: Area(center: Collector(0), radius_m: 150), infection: 1.0, hop_delay: "5m"),
+            signing: LeakedKey,
+            payload: FalseReadings(share: 0.5),
+            image_kb: {image_kb},
+        ),"#
+        )
+    } else {
+        String::new()
+    };
+    let text = format!(
+        r#"Scenario(
+    name: "worm",
+    description: "worm airtime",
+    seed: 7,
+    start: "2026-01-15T00:00:00",
+    duration: "1d",
+    topology: Preset("town-10k"),
+    operations: None,
+    attacks: [{attacks}],
+)"#
+    );
+    let overrides = Overrides {
+        meters: Some(3_000),
+        ..Overrides::default()
+    };
+    let mut scenario = amirange::scenario::load("worm.ron", &text, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    scenario.topology.links.mesh.bandwidth_bps = mesh_bps;
+    scenario
+}
+
+/// Hours from the worm's start until it has infected `n` meters (its truth records), if it did.
+fn hours_to_infect(finished: &Finished, n: usize) -> Option<f64> {
+    let mut infected = 0;
+    for t in &finished.sim.records().truth {
+        if t.source == "worm" && t.kind == "infected" {
+            infected += t.meters.len();
+            if infected >= n {
+                return Some(t.time.0 as f64 / 3.6e9 - 6.0);
+            }
+        }
+    }
+    None
+}
+
+/// A worm's images take airtime on the shared channel of each sender's collector, one after
+/// another and with the read cycles: it spreads more slowly with a larger image and faster
+/// over a faster mesh, and while images flow the mesh's reads queue behind them (late, so
+/// estimated), while PLC and cellular reads do not notice.
+#[test]
+fn a_worm_spreads_at_the_pace_of_its_airtime_and_crowds_out_reads() {
+    let base = run(&worm_town(256, 50_000.0, true));
+    let small = run(&worm_town(64, 50_000.0, true));
+    let fast = run(&worm_town(256, 150_000.0, true));
+    let quiet = run(&worm_town(256, 50_000.0, false));
+    let n = 600;
+    let hours = |f: &Finished| hours_to_infect(f, n).unwrap_or(f64::INFINITY);
+    let (t_base, t_small, t_fast) = (hours(&base), hours(&small), hours(&fast));
+    // A 256 KiB image is 42 s per transfer at 50 kbit/s: hundreds of meters take hours.
+    assert!(t_base > 2.0 && t_base.is_finite(), "{n} meters in {t_base} h");
+    assert!(t_small < 0.6 * t_base, "64 KiB: {t_small} h, 256 KiB: {t_base} h");
+    assert!(t_fast < 0.6 * t_base, "150 kbit/s: {t_fast} h, 50 kbit/s: {t_base} h");
+    let (w, q) = (&base.metrics.reads.by_link, &quiet.metrics.reads.by_link);
+    assert!(
+        w["mesh"].success_pct < q["mesh"].success_pct - 10.0,
+        "mesh reads on time: {} with the worm, {} without",
+        w["mesh"].success_pct,
+        q["mesh"].success_pct
+    );
+    assert!(w["mesh"].late > 0 && w["mesh"].mean_latency_ms > 2.0 * q["mesh"].mean_latency_ms);
+    assert_eq!(w["plc"], q["plc"]);
+    assert_eq!(w["cellular"], q["cellular"]);
+}
