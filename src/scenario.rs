@@ -843,6 +843,65 @@ pub struct RawMetering {
     /// Default: `"5m"`.
     #[serde(default)]
     pub read_deadline: Option<String>,
+    /// Share of each link kind's meters that are chronic non-communicators: each is dark
+    /// (answers and relays nothing) for `dark_days`, then communicates for `lit_days`, in turn.
+    ///
+    /// Allowed: 0 to 1 per link kind.
+    /// Default: `(mesh: 0.02, plc: 0.025, cellular: 0.02)` (assumption, see docs/parameters.md).
+    #[serde(default)]
+    pub chronic_share: Option<RawPerLinkKind>,
+    /// Days a chronic non-communicator stays dark in each spell.
+    ///
+    /// Allowed: 1 to 60.
+    /// Default: `4`.
+    #[serde(default)]
+    pub dark_days: Option<u32>,
+    /// Days a chronic non-communicator communicates between its dark spells (0: dark for good).
+    ///
+    /// Allowed: 0 to 60.
+    /// Default: `4`.
+    #[serde(default)]
+    pub lit_days: Option<u32>,
+    /// Outages per collector and year (its power, radio or backhaul): while one lasts, none of
+    /// its meters' reads or messages get through.
+    ///
+    /// Allowed: 0 to 365.
+    /// Default: `4` (assumption).
+    #[serde(default)]
+    pub collector_outages_per_year: Option<f64>,
+    /// Mean length of a collector outage (exponential, at most 48h).
+    ///
+    /// Allowed: 15m to 48h.
+    /// Default: `"4h"` (assumption).
+    #[serde(default)]
+    pub collector_outage_mean: Option<String>,
+    /// Share of days with weather that degrades radio over the whole area.
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.03` (assumption).
+    #[serde(default)]
+    pub weather_day_share: Option<f64>,
+    /// On such a day, the share of their success RF reads and messages keep (PLC is wired).
+    ///
+    /// Allowed: 0 to 1.
+    /// Default: `0.85` (assumption).
+    #[serde(default)]
+    pub weather_success: Option<f64>,
+}
+
+/// A value per link kind, each optional (unset ones keep their default).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPerLinkKind {
+    /// RF mesh meters.
+    #[serde(default)]
+    pub mesh: Option<f64>,
+    /// PLC meters.
+    #[serde(default)]
+    pub plc: Option<f64>,
+    /// Cellular meters.
+    #[serde(default)]
+    pub cellular: Option<f64>,
 }
 
 /// A validated scenario.
@@ -1151,6 +1210,12 @@ fn scenario_path(config_field: &str) -> String {
     if ["read_cycle", "read_deadline"].contains(&config_field) {
         return format!("metering.{config_field}");
     }
+    if let Some(rest) = config_field.strip_prefix("comms.") {
+        return format!(
+            "metering.{}",
+            rest.replace("collector_outage_mean_h", "collector_outage_mean")
+        );
+    }
     if let Some(rest) = config_field.strip_prefix("security.") {
         return match rest {
             "keys.size" => "security.keys.size".to_owned(),
@@ -1227,6 +1292,32 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
     }
     if let Some(text) = metering.read_deadline {
         sim.read_deadline = duration_field("metering.read_deadline", &text)?;
+    }
+    if let Some(share) = metering.chronic_share {
+        for (i, value) in [share.mesh, share.plc, share.cellular].into_iter().enumerate() {
+            if let Some(v) = value {
+                sim.comms.chronic_share[i] = v;
+            }
+        }
+    }
+    if let Some(days) = metering.dark_days {
+        sim.comms.dark_days = days;
+    }
+    if let Some(days) = metering.lit_days {
+        sim.comms.lit_days = days;
+    }
+    if let Some(rate) = metering.collector_outages_per_year {
+        sim.comms.collector_outages_per_year = rate;
+    }
+    if let Some(text) = metering.collector_outage_mean {
+        let d = duration_field("metering.collector_outage_mean", &text)?;
+        sim.comms.collector_outage_mean_h = d.as_micros() as f64 / 3.6e9;
+    }
+    if let Some(share) = metering.weather_day_share {
+        sim.comms.weather_day_share = share;
+    }
+    if let Some(share) = metering.weather_success {
+        sim.comms.weather_success = share;
     }
     for text in &raw.holidays {
         let date = CivilDate::parse(text)

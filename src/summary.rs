@@ -213,17 +213,23 @@ pub fn run_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "  {:<10} {:>10} {:>10} {:>12}",
-        "link", "meters", "read ok", "mean latency"
+        "  {:<10} {:>10} {:>10} {:>12} {:>11}",
+        "link", "meters", "read ok", "mean latency", "read daily"
     );
     for (name, l) in &m.reads.by_link {
+        let daily = if l.meter_days == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}%", l.daily_read_pct)
+        };
         let _ = writeln!(
             out,
-            "  {:<10} {:>10} {:>9.1}% {:>10.1} s",
+            "  {:<10} {:>10} {:>9.1}% {:>10.1} s {:>11}",
             name,
             group(l.meters),
             l.success_pct,
-            l.mean_latency_ms / 1000.0
+            l.mean_latency_ms / 1000.0,
+            daily
         );
     }
     let _ = writeln!(out);

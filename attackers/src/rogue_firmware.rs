@@ -7,10 +7,13 @@
 //!   timeouts). The HES refuses roles that may not push firmware. `access: VendorRelease` is the
 //!   supply-chain case: the utility's own administrator pushes the vendor's signed release.
 //! - `Worm`: someone with physical access flashes the `entry` meters; every infected meter then
-//!   offers the image to each of its mesh neighbours once, `hop_delay` after its own infection,
-//!   and the neighbour is infected with probability `infection`. Only meters with a mesh radio
-//!   are reachable; meters that are down cannot send or receive, so the worm stops at the edge
-//!   of the mesh it can reach.
+//!   sends the image to each of its mesh neighbours once, within `hop_delay` of its own
+//!   infection, with probability `infection` per neighbour. Each transfer takes the image's
+//!   airtime (its bits over the mesh rate) on the sending meter's collector's shared channel,
+//!   one after another with the read cycles and other traffic there, so the worm's speed
+//!   follows from image size, link rate and contention, and reads wait behind the images.
+//!   Only meters with a mesh radio are reachable; meters that are down cannot send or receive,
+//!   so the worm stops at the edge of the mesh it can reach.
 //!
 //! Signing decides what verification at the meter does: an `Unsigned` image is refused by every
 //! meter that verifies signatures (`security.verify_firmware`), while an image signed with a
@@ -116,9 +119,10 @@ crate::attack_spec! {
         /// `Push(access: .., targets: ..)`: through the HES's firmware update to the targets, with the access below
         /// (`VendorRelease` only with `signing: VendorSigned`); the transfer is the real one (bulk traffic behind
         /// polling, the activation delay, firmware timeouts). `Worm(entry: targets, infection: p, hop_delay: "5m")`:
-        /// someone with physical access flashes the `entry` meters at `at`; each meter that installs the image offers
-        /// it, `hop_delay` (at least 1s) after its own infection, to each of its mesh neighbours not yet infected, with
-        /// probability `infection` (0 to 1) per pair; only meters with a mesh radio are reached.
+        /// someone with physical access flashes the `entry` meters at `at`; each meter that installs the image sends
+        /// it, within `hop_delay` (at least 1s) of its own infection, to each of its mesh neighbours not yet infected
+        /// or sent a copy, with probability `infection` (0 to 1) per pair; each transfer holds the sender's collector's
+        /// channel for the image's airtime, queued with the read cycles; only meters with a mesh radio are reached.
         pub delivery: Delivery,
         /// `Unsigned`: refused by every meter that verifies signatures (`security.verify_firmware`); `LeakedKey` (the
         /// vendor's signature, made with a key that leaked) and `VendorSigned` (a genuine signature on a malicious
@@ -231,7 +235,7 @@ impl Spec {
             held: None,
             infected: Vec::new(),
             pending: Vec::new(),
-            pending_at: SimTime::ZERO,
+            offered: Vec::new(),
             frontier: Vec::new(),
             triggered: 0,
         })
@@ -259,9 +263,11 @@ pub struct RogueFirmware {
     held: Option<Held>,
     /// Worm: per meter, whether it is known infected.
     infected: Vec<bool>,
-    /// Worm: meters offered the image at `pending_at`, not yet checked.
+    /// Worm: meters sent the image (or flashed) that had not installed it at the last check.
     pending: Vec<u32>,
-    pending_at: SimTime,
+    /// Worm: per meter, whether an image transfer to it is pending (no meter is sent a second
+    /// copy while one is on its way).
+    offered: Vec<bool>,
     /// Worm: meters infected at the last check, whose offers are due.
     frontier: Vec<u32>,
     /// Meters whose relays the disconnect payload opened.
@@ -295,35 +301,34 @@ impl RogueFirmware {
             .collect()
     }
 
-    /// Worm: checks the offers made at `pending_at`; the newly infected become the frontier,
-    /// recorded as truth.
+    /// Worm: checks the pending transfers (an image takes its airtime on a shared channel,
+    /// behind whatever is queued there, so it may arrive long after it was sent); the meters
+    /// that installed it since the last check become the frontier, recorded as truth at this
+    /// check (at most `hop_delay` after they were infected). The others stay pending.
     fn settle_pending(&mut self, sim: &mut Sim) {
         if self.pending.is_empty() {
             return;
         }
+        let now = sim.now();
         let code = self.code();
         let fleet = sim.fleet();
-        let mut newly: Vec<u32> = self
+        let (mut newly, still): (Vec<u32>, Vec<u32>) = self
             .pending
-            .drain(..)
-            .filter(|&m| fleet.compromised_by[m as usize] == code)
-            .collect();
+            .iter()
+            .partition(|&&m| fleet.compromised_by[m as usize] == code);
+        self.pending = still;
         newly.sort_unstable();
         newly.dedup();
         newly.retain(|&m| !self.infected[m as usize]);
         for &m in &newly {
             self.infected[m as usize] = true;
+            if let Some(o) = self.offered.get_mut(m as usize) {
+                *o = false;
+            }
         }
         if !newly.is_empty() {
             let detail = format!("{} meters infected", newly.len());
-            truth(
-                sim,
-                self.pending_at,
-                &self.spec.header.id,
-                "infected",
-                detail,
-                newly.clone(),
-            );
+            truth(sim, now, &self.spec.header.id, "infected", detail, newly.clone());
         }
         self.frontier = newly;
     }
@@ -337,15 +342,23 @@ impl RogueFirmware {
         };
         let net = sim.network();
         let n = net.meters.len() as u32;
+        if self.offered.len() != n as usize {
+            self.offered = vec![false; n as usize];
+        }
         let mut offers = Vec::new();
         for &m in &self.frontier {
             for (u, _) in net.mesh.edges(m) {
-                if u >= n || self.infected[u as usize] || net.meters[u as usize].link != LinkKind::Mesh {
+                if u >= n
+                    || self.infected[u as usize]
+                    || self.offered[u as usize]
+                    || net.meters[u as usize].link != LinkKind::Mesh
+                {
                     continue;
                 }
                 let key = crate::targets::STREAM_WORM | (u64::from(m) << 28) | u64::from(u);
                 if Stream::new(seed, Purpose::Attack, u64::from(self.k), key).bernoulli(infection) {
                     offers.push((m, u));
+                    self.offered[u as usize] = true;
                 }
             }
         }
@@ -361,8 +374,7 @@ impl RogueFirmware {
             )?;
             self.pending.push(to);
         }
-        self.pending_at = now;
-        if !offers.is_empty() {
+        if !self.pending.is_empty() {
             self.add_task(SimTime(now.0 + self.hop_delay.as_micros()), Task::Spread, sim.horizon());
         }
         Ok(())
@@ -443,7 +455,6 @@ impl RogueFirmware {
                     )?;
                 }
                 self.pending = self.targets.clone();
-                self.pending_at = now;
                 self.add_task(SimTime(now.0 + self.hop_delay.as_micros()), Task::Spread, sim.horizon());
             }
         }

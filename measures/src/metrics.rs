@@ -204,6 +204,12 @@ pub struct LinkMetrics {
     pub mean_latency_ms: f64,
     /// Largest latency of an answered attempt, ms.
     pub max_latency_ms: f64,
+    /// Meter-days of the link kind: one per meter for every civil day that ended in the run.
+    pub meter_days: u64,
+    /// Daily read rate: the share of meter-days on which the meter's register and intervals
+    /// reached the HES (at least one read delivered from a read cycle of that day, by the
+    /// cycle that closes at the day's end), percent.
+    pub daily_read_pct: f64,
 }
 
 /// Supply measures.
@@ -534,6 +540,8 @@ pub fn compute(
                     round_to(s.latency_us_sum as f64 / answered as f64 / 1000.0, 6)
                 },
                 max_latency_ms: round_to(s.latency_us_max as f64 / 1000.0, 6),
+                meter_days: s.meter_days,
+                daily_read_pct: pct(s.meter_days_read as f64, s.meter_days as f64),
             },
         );
     }

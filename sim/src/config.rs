@@ -47,6 +47,8 @@ pub struct SimConfig {
     pub frequency: crate::frequency::FrequencyConfig,
     /// The climate whose weather drives heating and cooling (see [`crate::weather`]).
     pub climate: crate::weather::Climate,
+    /// Communication faults outside the radio physics (chronic non-communicators).
+    pub comms: crate::network::CommsFaults,
 }
 
 /// A [`SimConfig`] value out of range.
@@ -154,6 +156,7 @@ impl SimConfig {
             cold_load: ColdLoadPickup::typical(),
             frequency: crate::frequency::FrequencyConfig::typical(),
             climate: crate::weather::Climate::Germany,
+            comms: crate::network::CommsFaults::typical(),
         }
     }
 
@@ -236,6 +239,7 @@ impl SimConfig {
         prefixed("security", self.security.check())?;
         prefixed("mdm", self.mdm.check())?;
         prefixed("frequency", self.frequency.check())?;
+        prefixed("comms", self.comms.check())?;
         let c = &self.cold_load;
         within("cold_load.extra".into(), c.extra, 3.0)?;
         if c.decay < SimDuration::from_minutes(1) || c.decay > SimDuration::from_hours(12) {

@@ -784,6 +784,10 @@ struct ReadStep<'a> {
     fleet: &'a crate::security::Fleet,
     /// Collectors in the network.
     n_collectors: usize,
+    /// When a civil day ends within this read cycle: the day's first slot (0 when the run
+    /// started later that day). Each meter counts a meter-day, read when the MDM has an
+    /// actual value from that day.
+    day_first: Option<u32>,
 }
 
 impl ReadStep<'_> {
@@ -889,9 +893,11 @@ impl ReadStep<'_> {
         // Statistics go by the meter's primary link kind, whatever path it takes now.
         let kind = site.link;
         let mut stream = self.family.stream(u64::from(idx.0), u64::from(last));
+        // Weather takes its share of RF reads; PLC is wired.
+        let weather = if path.via == Via::Plc { 1.0 } else { self.net.weather };
         let mut outcome = self.attempt(
             path.collector,
-            path.success,
+            path.success * weather,
             path.fixed_us,
             path.mu,
             path.sigma,
@@ -936,7 +942,7 @@ impl ReadStep<'_> {
             let (mu, sigma) = self.cell_mu_sigma;
             outcome = self.attempt(
                 site.tower,
-                q * q,
+                q * q * self.net.weather,
                 self.net.read_load_us[tower] as f32,
                 mu,
                 sigma,
@@ -1000,6 +1006,11 @@ impl ReadStep<'_> {
                 acc.missing[i] += 1;
             }
             record.valued_until = last + 1;
+        }
+        if let Some(day_first) = self.day_first {
+            let stats = &mut acc.by_link[kind.index()];
+            stats.meter_days += 1;
+            stats.meter_days_read += u64::from(record.actual_until > day_first);
         }
     }
 }
@@ -1068,6 +1079,10 @@ pub(crate) fn interval_system(
             let mut stream = Stream::new(seed, Purpose::Backhaul, c, u64::from(slot));
             let mut up = success >= 1.0 || stream.bernoulli(success);
             let mut backhaul_us = tables.backhaul_us.sample(stream.next_u64()) as u64;
+            // A collector outage (power, radio or backhaul) loses the whole cycle's reads.
+            if net.collector_out(c as u32, (close.0 / 1_000_000) as i64) {
+                up = false;
+            }
             // The upload's connection to the HES, through any connection flood. The flood
             // answers for the cycle's missing reads only where it refused or delayed an upload
             // that would otherwise have gone through.
@@ -1126,6 +1141,7 @@ pub(crate) fn interval_system(
         silent_cycles: config.mdm.silent_cycles,
         fleet: &fleet,
         n_collectors: network.collectors.len(),
+        day_first: day_ending(config.start.second_of_day / 900, first, slot),
     });
     meters.par_iter_mut().for_each_init(
         || accum.borrow_local_mut(),
@@ -1261,6 +1277,17 @@ pub(crate) fn interval_system(
         a.reset();
     }
     push_attack_ticks(&mut records, slot, &attack_sum);
+}
+
+/// The first slot of the civil day that ends within the read cycle `first..=last` (slots since
+/// the run's start, which falls `start_slot_of_day` quarter-hours after a midnight), if one
+/// does; 0 for a day that began before the run.
+fn day_ending(start_slot_of_day: u32, first: u32, last: u32) -> Option<u32> {
+    let per_day = SLOTS_PER_DAY as u32;
+    // Slot `s` is a day's last when `start_slot_of_day + s + 1` is a multiple of a day.
+    let end_after_last = (start_slot_of_day + last + 1) / per_day * per_day;
+    let day_end = end_after_last.checked_sub(start_slot_of_day + 1)?;
+    (day_end >= first).then(|| (day_end + 1).saturating_sub(per_day))
 }
 
 /// Keeps what each attack did in interval `slot`, where it did anything.

@@ -125,6 +125,7 @@ impl World {
             silent_cycles: self.config.mdm.silent_cycles,
             fleet: &self.fleet,
             n_collectors: self.network.collectors.len(),
+            day_first: super::day_ending(0, first, last),
         }
     }
 
@@ -826,4 +827,18 @@ fn consumption_noise_persists_with_mean_one() {
     let white = LogNoise::new(0.55, 0.0);
     assert_eq!(white.step(2.0, 0.5), 0.55 * 0.5);
     assert_eq!(noise.step(f32::NAN, 1.0), 0.55);
+}
+
+/// A read cycle counts a meter-day when a civil day ends within it, from the day's first slot
+/// (or the run's start, for a run that starts mid-day).
+#[test]
+fn a_read_cycle_counts_the_day_that_ends_within_it() {
+    assert_eq!(super::day_ending(0, 95, 95), Some(0));
+    assert_eq!(super::day_ending(0, 0, 0), None);
+    assert_eq!(super::day_ending(0, 94, 94), None);
+    assert_eq!(super::day_ending(0, 188, 191), Some(96));
+    assert_eq!(super::day_ending(0, 192, 195), None);
+    // A run that starts at noon: its first day ends at slot 47 and counts from slot 0.
+    assert_eq!(super::day_ending(48, 44, 47), Some(0));
+    assert_eq!(super::day_ending(48, 140, 143), Some(48));
 }

@@ -94,9 +94,12 @@ pub enum Input {
         /// Whether it works.
         up: bool,
     },
-    /// A meter running `image` offers it to a mesh neighbour, meter to meter (a worm): the
-    /// neighbour installs it unless it verifies signatures and the image is unsigned. Nothing
-    /// happens if `from` no longer runs the image, or either meter is down.
+    /// A meter running `image` sends it to a mesh neighbour, meter to meter (a worm): the
+    /// transfer waits for and then holds the shared channel of the sender's collector for the
+    /// image's airtime (its bits over the mesh rate), delaying the read cycles and messages
+    /// queued behind it, and when it ends the neighbour installs the image unless it verifies
+    /// signatures and the image is unsigned. Nothing is sent if `from` no longer runs the
+    /// image or either meter is down, and nothing installed if the neighbour is down by then.
     PeerFirmware {
         /// The meter that sends the image.
         from: u32,
@@ -297,6 +300,11 @@ enum Event {
         on: bool,
     },
     RouteRepair,
+    /// A meter-to-meter image transfer ends: the receiver installs it, if it still can.
+    PeerInstall {
+        to: u32,
+        image: u16,
+    },
     /// The HES's sender sends the next queued job.
     Send,
     /// A job's message (of this attempt) has arrived and the meter executes it.
@@ -560,8 +568,15 @@ impl Sim {
         let open_outage = vec![None; network.feeders.len()];
         let ufls_open = vec![false; network.feeders.len()];
         let frequency = Frequency::new(config.frequency.clone(), 1.0);
+        let net_state = NetState::with_comms(
+            &network,
+            &config.comms,
+            seed,
+            start_day(&config, 0),
+            -i64::from(config.start.second_of_day),
+        );
         world.insert_resource(config);
-        world.insert_resource(NetState::new(&network));
+        world.insert_resource(net_state);
         world.insert_resource(network);
         world.insert_resource(CycleState::default());
         world.insert_resource(TickClock::default());
@@ -803,6 +818,7 @@ impl Sim {
             // Network and radio.
             Event::Interference { id, on } => self.switch_interference(at, id, on),
             Event::RouteRepair => self.repair_routes(),
+            Event::PeerInstall { to, image } => self.peer_install(at, to, image),
             // Grid, frequency and outages.
             Event::OutageDetected { outage } => self.outage_detected(at, outage, Detection::LastGasp),
             Event::FrequencyTick => self.frequency_tick(at),
@@ -1077,9 +1093,35 @@ impl Sim {
         let state = self.world.resource::<NetState>();
         let alive = |m: u32| {
             let i = m as usize;
-            !(fleet.failed[i] || state.radio_down[i] || state.unpowered[i])
+            !(fleet.failed[i] || state.radio_down[i] || state.unpowered[i] || state.dark[i])
         };
-        if fleet.firmware[from as usize] == image && alive(from) && alive(to) && fleet.firmware[to as usize] != image {
+        if !(fleet.firmware[from as usize] == image && alive(from) && alive(to) && fleet.firmware[to as usize] != image)
+        {
+            return;
+        }
+        // The image takes the sender's collector's channel for its airtime.
+        let bytes = fleet.images[usize::from(image)].bytes;
+        let done = self.world.resource_scope(|world, mut state: Mut<NetState>| {
+            let net = world.resource::<Network>();
+            let airtime_us = (f64::from(bytes) * 8.0 / net.params.mesh.bandwidth_bps * 1e6).ceil() as u64;
+            let i = from as usize;
+            let channel = match state.paths[i].via {
+                crate::network::Via::Mesh => state.paths[i].collector,
+                _ => state.home_collector.get(i).copied().unwrap_or(crate::network::NONE),
+            };
+            state.book_transfer(channel, airtime_us, at)
+        });
+        self.calendar.insert(done, Event::PeerInstall { to, image });
+    }
+
+    /// A meter-to-meter image transfer ends at `to`: it installs the image when it is up and
+    /// does not run it already.
+    fn peer_install(&mut self, at: SimTime, to: u32, image: u16) {
+        let fleet = self.world.resource::<Fleet>();
+        let state = self.world.resource::<NetState>();
+        let i = to as usize;
+        let alive = !(fleet.failed[i] || state.radio_down[i] || state.unpowered[i] || state.dark[i]);
+        if alive && fleet.firmware[i] != image {
             self.install(at, to, image);
         }
     }
@@ -2265,6 +2307,19 @@ impl Sim {
         }
         self.next_slot += 1;
         self.flood(self.interval_start());
+        // A new civil day: the chronic non-communicators change state.
+        let config = self.world.resource::<SimConfig>();
+        let day = start_day(config, self.next_slot);
+        if day != start_day(config, self.next_slot - 1) {
+            let now = self.interval_start();
+            self.world.resource_scope(|world, mut state: Mut<NetState>| {
+                let config = world.resource::<SimConfig>();
+                let (faults, seed) = (config.comms, config.seed);
+                if let Some(repair) = state.set_comms_day(world.resource::<Network>(), &faults, seed, day, now) {
+                    self.calendar.insert(repair, Event::RouteRepair);
+                }
+            });
+        }
     }
 
     /// Adds `observer`, to be called at every interval close from now on, after those added
@@ -2547,4 +2602,10 @@ pub fn draw_premise(seed: u64, idx: u32, class: CustomerClass, params: &crate::m
         devices,
         pv_kwp_tenths,
     }
+}
+
+/// The civil day (days since the calendar's epoch) that interval `slot` of a run falls in.
+fn start_day(config: &SimConfig, slot: u32) -> u64 {
+    let slots = u64::from(config.start.second_of_day / 900) + u64::from(slot);
+    config.start.date.days_since_epoch().max(0) as u64 + slots / crate::profile::SLOTS_PER_DAY as u64
 }

@@ -454,6 +454,7 @@ fn outages_without_last_gasps_are_found_by_missing_reads() {
     let start = CivilDateTime::parse("2026-01-15").expect("valid");
     let mut config = SimConfig::with_defaults(6, start, SimDuration::from_hours(4));
     config.mdm.last_gasp_success = 0.0;
+    config.comms = crate::network::CommsFaults::none();
     let mut sim = sim_with(config, 50, |_| CustomerClass::Residential, LinkKind::Cellular);
     let out = SimTime(SimDuration::from_minutes(70).as_micros());
     sim.schedule(
@@ -484,6 +485,8 @@ fn demand_response_tariff_and_key_commands_act_at_the_meter() {
     let run = |dr: bool| {
         let mut config = SimConfig::with_defaults(8, start, SimDuration::from_hours(24));
         config.mdm.time_of_use_share = 0.0;
+        // Every meter answers: no chronic non-communicators.
+        config.comms = crate::network::CommsFaults::none();
         let mut sim = sim_with(config, 300, |_| CustomerClass::Residential, LinkKind::Cellular);
         let all: Vec<u32> = (0..300).collect();
         if dr {

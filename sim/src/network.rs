@@ -36,6 +36,11 @@ use crate::time::{SimDuration, SimTime};
 /// "No such entity" in index fields.
 pub const NONE: u32 = u32::MAX;
 
+/// Entity keys of [`crate::rng::Purpose::CommsFaults`] streams above the link kinds': a
+/// collector's outages (plus its index) and the area's weather.
+const COLLECTOR_ENTITY: u64 = 1 << 32;
+const WEATHER_ENTITY: u64 = 1 << 33;
+
 /// A position in metres, in the service area's own plane.
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize)]
 pub struct Point {
@@ -319,6 +324,122 @@ pub struct LinkParams {
     pub request_bytes: u32,
     /// Bytes of one read response (the interval values of a cycle and the register).
     pub read_bytes: u32,
+}
+
+/// Communication failures outside the radio physics of [`LinkParams`]: meters that go dark
+/// for days (chronic non-communicators). Part of the engine's configuration
+/// ([`crate::config::SimConfig::comms`]), since it does not change the network's structure.
+///
+/// Each chronic meter alternates between `dark_days` dark and `lit_days` communicating, with
+/// its own phase; while dark its module answers nothing (reads, commands, firmware) and relays
+/// nothing, so the mesh meters routed through it lose their route until the next route repair.
+/// At any moment `chronic_share × dark_days / (dark_days + lit_days)` of a link kind's meters
+/// are dark.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CommsFaults {
+    /// Share of meters that are chronic non-communicators, per link kind in
+    /// [`LinkKind::ALL`] order (mesh, PLC, cellular), 0 to 1.
+    pub chronic_share: [f64; 3],
+    /// Days a chronic meter stays dark in each spell (1 to 60).
+    pub dark_days: u32,
+    /// Days a chronic meter communicates between its dark spells (0 to 60; 0: dark for good).
+    pub lit_days: u32,
+    /// Outages of a collector (its power, radio or backhaul), per collector and year: while
+    /// one lasts, none of its meters' reads or messages get through (0 to 365).
+    pub collector_outages_per_year: f64,
+    /// Mean length of a collector outage, hours (exponential, at most 48 h; 0.25 to 48).
+    pub collector_outage_mean_h: f64,
+    /// Share of days with weather that degrades radio over the whole area (0 to 1).
+    pub weather_day_share: f64,
+    /// On such a day, the share of their success that RF reads and messages (mesh, cellular,
+    /// a mesh meter's cellular fallback) keep; PLC is wired and unaffected (0 to 1).
+    pub weather_success: f64,
+}
+
+/// A collector outage: from when to when (seconds since the run's start; the start may be
+/// before it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CollectorOutage {
+    /// The collector.
+    pub collector: u32,
+    /// Start, seconds since the run's start (negative: before it).
+    pub from_s: i64,
+    /// End, seconds since the run's start.
+    pub until_s: i64,
+}
+
+impl CommsFaults {
+    /// Defaults, all assumptions (no utility or regulator report of daily read rates was
+    /// found): 2 % of mesh and cellular meters and 2.5 % of PLC meters (noisier lines) are
+    /// chronic non-communicators, dark 4 days out of 8, so about 1 % (PLC 1.25 %) of meters
+    /// are dark at any time and the daily read rate lands near 99 % (PLC 98.75 %), inside the
+    /// 98-99.5 % usually quoted for AMI. Related evidence: PG&E reported a 1.14 % billing
+    /// data-collection failure rate for 1.08 M SmartMeters (CPUC figures quoted at a California
+    /// Senate hearing, 2009/2010). Collector outages (4 a year of 4 hours on average, an
+    /// availability of about 99.8 %) and weather (3 % of days, RF reads keeping 85 % of their
+    /// success) are assumptions too.
+    pub fn typical() -> CommsFaults {
+        CommsFaults {
+            chronic_share: [0.02, 0.025, 0.02],
+            dark_days: 4,
+            lit_days: 4,
+            collector_outages_per_year: 4.0,
+            collector_outage_mean_h: 4.0,
+            weather_day_share: 0.03,
+            weather_success: 0.85,
+        }
+    }
+
+    /// No communication faults: every meter communicates every day.
+    pub fn none() -> CommsFaults {
+        CommsFaults {
+            chronic_share: [0.0; 3],
+            dark_days: 1,
+            lit_days: 0,
+            collector_outages_per_year: 0.0,
+            collector_outage_mean_h: 4.0,
+            weather_day_share: 0.0,
+            weather_success: 1.0,
+        }
+    }
+
+    /// Checks every value; field names are relative to this struct.
+    pub fn check(&self) -> Result<(), crate::field::FieldError> {
+        for (kind, share) in LinkKind::ALL.iter().zip(self.chronic_share) {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(crate::field::FieldError::new(
+                    format!("chronic_share.{}", kind.name()),
+                    format!("must be between 0 and 1, not {share}"),
+                ));
+            }
+        }
+        if !(1..=60).contains(&self.dark_days) {
+            return Err(crate::field::FieldError::new("dark_days", "must be 1 to 60 days"));
+        }
+        if self.lit_days > 60 {
+            return Err(crate::field::FieldError::new("lit_days", "must be 0 to 60 days"));
+        }
+        let within = |field: &str, v: f64, lo: f64, hi: f64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(crate::field::FieldError::new(
+                    field,
+                    format!("must be between {lo} and {hi}, not {v}"),
+                ))
+            }
+        };
+        within(
+            "collector_outages_per_year",
+            self.collector_outages_per_year,
+            0.0,
+            365.0,
+        )?;
+        within("collector_outage_mean_h", self.collector_outage_mean_h, 0.25, 48.0)?;
+        within("weather_day_share", self.weather_day_share, 0.0, 1.0)?;
+        within("weather_success", self.weather_success, 0.0, 1.0)?;
+        Ok(())
+    }
 }
 
 /// A value of a [`Network`] that is out of range or inconsistent.
@@ -803,6 +924,16 @@ pub struct NetState {
     pub radio_down: Vec<bool>,
     /// Meters without supply (their feeder is out): their radios are down too.
     pub unpowered: Vec<bool>,
+    /// Meters whose communication module is dark now: chronic non-communicators in a dark
+    /// spell ([`CommsFaults`]). They answer nothing and relay nothing.
+    pub dark: Vec<bool>,
+    /// The chronic non-communicators, ascending: (meter, its phase in days within its cycle of
+    /// dark and lit days).
+    pub chronic: Vec<(u32, u8)>,
+    /// Collector outages of the current day and those from earlier days still running.
+    pub collector_outages: Vec<CollectorOutage>,
+    /// The share of their success RF reads and messages keep today (weather), 1 on a clear day.
+    pub weather: f32,
     /// Per collector: until when its channel is busy with priority traffic (commands), which
     /// goes ahead of read cycles and bulk transfers.
     pub priority_busy_until: Vec<SimTime>,
@@ -1002,6 +1133,16 @@ impl NetState {
 
     /// The network at rest: no interference, every radio up, routes formed.
     pub fn new(net: &Network) -> NetState {
+        NetState::with_comms(net, &CommsFaults::none(), 0, 0, 0)
+    }
+
+    /// The network as it forms on `day` (days since the calendar's epoch, starting
+    /// `day_start_s` seconds after the run's start, so 0 or less) under `faults`: no
+    /// interference, the chronic non-communicators placed (drawn under `seed`) and those dark
+    /// that day left out of the routes, which form around them; the day's collector outages
+    /// (and the day before's still running) and weather. A dark meter's home collector is where
+    /// it would be read: its concentrator or tower, or a routed mesh neighbour's collector.
+    pub fn with_comms(net: &Network, faults: &CommsFaults, seed: u64, day: u64, day_start_s: i64) -> NetState {
         let mut state = NetState {
             routes: Routes::default(),
             home_collector: Vec::new(),
@@ -1016,6 +1157,10 @@ impl NetState {
             flood_effects: Vec::new(),
             radio_down: vec![false; net.meters.len()],
             unpowered: vec![false; net.meters.len()],
+            dark: vec![false; net.meters.len()],
+            chronic: Vec::new(),
+            collector_outages: Vec::new(),
+            weather: 1.0,
             priority_busy_until: vec![SimTime::ZERO; net.collectors.len()],
             paths: Vec::new(),
             read_load_us: vec![0; net.collectors.len()],
@@ -1025,8 +1170,33 @@ impl NetState {
             repair_full: false,
             repairs: 0,
         };
+        state.place_chronic(net, faults, seed);
+        if let Some(before) = day.checked_sub(1) {
+            state.draw_day(net, faults, seed, before, day_start_s - 86_400);
+        }
+        state.draw_day(net, faults, seed, day, day_start_s);
+        let cycle = u64::from(faults.dark_days + faults.lit_days).max(1);
+        for &(m, phase) in &state.chronic {
+            state.dark[m as usize] = (day + u64::from(phase)) % cycle < u64::from(faults.dark_days);
+        }
         state.reroute(net);
         state.home_collector = state.paths.iter().map(|p| p.collector).collect();
+        for &(m, _) in &state.chronic {
+            let i = m as usize;
+            if state.dark[i] {
+                let site = &net.meters[i];
+                state.home_collector[i] = match site.link {
+                    LinkKind::Plc => site.concentrator,
+                    LinkKind::Cellular => site.tower,
+                    LinkKind::Mesh => net
+                        .mesh
+                        .edges(m)
+                        .map(|(u, _)| state.routes.gateway[u as usize])
+                        .find(|&g| g != NONE)
+                        .unwrap_or(NONE),
+                };
+            }
+        }
         state
     }
 
@@ -1046,6 +1216,8 @@ impl NetState {
             + self.intercepted_by.capacity()
             + self.radio_down.capacity()
             + self.unpowered.capacity()
+            + self.dark.capacity()
+            + self.chronic.capacity() * 8
             + self.priority_busy_until.capacity() * 8
             + self.paths.capacity() * size_of::<MeterPath>()
             + self.read_load_us.capacity() * 8
@@ -1229,11 +1401,15 @@ impl NetState {
     #[inline]
     fn hop_acc(&self, net: &Network, k: &PathConsts, v: u32, up: Acc) -> Acc {
         let par = self.routes.parent[v as usize];
-        let q = net
-            .mesh
-            .edges(v)
-            .find(|&(u, _)| u == par)
-            .map_or(0.0, |(u, q)| self.data_q(v, u, q));
+        // A parent whose radio went down passes nothing on until the route repair.
+        let q = if self.is_up(par) {
+            net.mesh
+                .edges(v)
+                .find(|&(u, _)| u == par)
+                .map_or(0.0, |(u, q)| self.data_q(v, u, q))
+        } else {
+            0.0
+        };
         let (hop_success, attempts) = with_retries(f64::from(q), net.params.mesh.mac_retries);
         // A read is a request down and a response up: two traversals of every hop.
         Acc {
@@ -1252,7 +1428,7 @@ impl NetState {
         if self.unpowered[i] {
             return MeterPath::orphan(Orphan::NoSupply);
         }
-        if self.radio_down[i] {
+        if self.radio_down[i] || self.dark[i] {
             return MeterPath::orphan(Orphan::RadioDown);
         }
         let cellular = |via: Via, queue_us: &mut [f64]| {
@@ -1375,6 +1551,20 @@ impl NetState {
         self.request_repair(net, now, true)
     }
 
+    /// Books a bulk transfer of `us` microseconds of airtime on collector `c`'s shared channel
+    /// at `now`: it starts when the channel is free of what was queued before it (read cycles,
+    /// messages, other transfers) and holds it meanwhile. Returns when it ends (`now + us` when
+    /// `c` is [`NONE`]: no shared channel to wait for).
+    pub fn book_transfer(&mut self, c: u32, us: u64, now: SimTime) -> SimTime {
+        match self.busy_until.get_mut(c as usize) {
+            Some(busy) => {
+                *busy = SimTime(busy.0.max(now.0) + us);
+                *busy
+            }
+            None => SimTime(now.0 + us),
+        }
+    }
+
     /// Occupies collector `c`'s shared channel with `us` microseconds of junk traffic sent at
     /// `now` (a flood), ahead of the next read cycle; `by` is the flooding attack's code.
     pub fn occupy(&mut self, c: u32, us: u64, now: SimTime, by: u8) {
@@ -1405,14 +1595,20 @@ impl NetState {
             self.update_paths(net, &joined);
             return None;
         }
-        self.update_paths(net, &[meter]);
         let has_children = net
             .mesh
             .edges(meter)
             .any(|(u, _)| (u as usize) < net.meters.len() && self.routes.parent[u as usize] == meter);
         if has_children {
+            // A dead relay: every meter routed through it loses its route at once, until the
+            // repair.
+            let mut changed = self.routed_below(net.meters.len(), &[meter]);
+            changed.push(meter);
+            changed.sort_unstable();
+            self.update_paths(net, &changed);
             return self.request_repair(net, now, false);
         }
+        self.update_paths(net, &[meter]);
         // A leaf leaves the tree without disturbing anyone.
         if self.routes.gateway[m] != NONE {
             self.unroute(meter);
@@ -1574,11 +1770,157 @@ impl NetState {
         self.request_repair(net, now, true)
     }
 
+    /// Chooses the chronic non-communicators of `faults` and their phases, drawn from
+    /// [`crate::rng::Purpose::CommsFaults`]. Stratified per link kind, so that each kind gets
+    /// its share to within one meter however small the area: its meters, in index order, are
+    /// cut into as many runs as it has chronic meters, and one meter at a random place in each
+    /// run is chronic. Phases follow a golden-ratio sequence from a random start, so the dark
+    /// share stays even from day to day.
+    pub fn place_chronic(&mut self, net: &Network, faults: &CommsFaults, seed: u64) {
+        let family = crate::rng::StreamFamily::new(seed, crate::rng::Purpose::CommsFaults);
+        let cycle = f64::from((faults.dark_days + faults.lit_days).clamp(1, 255));
+        self.chronic.clear();
+        for kind in LinkKind::ALL {
+            let share = faults.chronic_share[kind.index()];
+            if share <= 0.0 {
+                continue;
+            }
+            let of_kind: Vec<u32> = (0..net.meters.len() as u32)
+                .filter(|&m| net.meters[m as usize].link == kind)
+                .collect();
+            let n = of_kind.len();
+            let mut start = family.stream(kind.index() as u64, u64::MAX);
+            let m = ((n as f64 * share + start.uniform()).floor() as usize).min(n);
+            let phase0 = start.uniform();
+            for i in 0..m {
+                let (lo, hi) = (i * n / m, (i + 1) * n / m);
+                let at = lo + family.stream(kind.index() as u64, i as u64).below((hi - lo) as u64) as usize;
+                let phase = ((phase0 + i as f64 * 0.618_033_988_749_895).fract() * cycle) as u8;
+                self.chronic.push((of_kind[at], phase));
+            }
+        }
+        self.chronic.sort_unstable();
+    }
+
+    /// Draws `day`'s collector outages (dropping those over before it starts) and weather, from
+    /// [`crate::rng::Purpose::CommsFaults`] keyed by collector and day.
+    fn draw_day(&mut self, net: &Network, faults: &CommsFaults, seed: u64, day: u64, day_start_s: i64) {
+        let family = crate::rng::StreamFamily::new(seed, crate::rng::Purpose::CommsFaults);
+        self.collector_outages.retain(|o| o.until_s > day_start_s);
+        if faults.collector_outages_per_year > 0.0 {
+            let p = (faults.collector_outages_per_year / 365.0).min(1.0);
+            for c in 0..net.collectors.len() as u32 {
+                let mut stream = family.stream(COLLECTOR_ENTITY + u64::from(c), day);
+                if !stream.bernoulli(p) {
+                    continue;
+                }
+                let from_s = day_start_s + stream.below(86_400) as i64;
+                let hours = (-faults.collector_outage_mean_h * (1.0 - stream.uniform()).ln()).min(48.0);
+                self.collector_outages.push(CollectorOutage {
+                    collector: c,
+                    from_s,
+                    until_s: from_s + (hours * 3_600.0).round() as i64,
+                });
+            }
+        }
+        let bad = family.stream(WEATHER_ENTITY, day).bernoulli(faults.weather_day_share);
+        self.weather = if bad { faults.weather_success as f32 } else { 1.0 };
+    }
+
+    /// Whether collector `c` is out at `t_s` seconds since the run's start.
+    #[inline]
+    pub fn collector_out(&self, c: u32, t_s: i64) -> bool {
+        self.collector_outages
+            .iter()
+            .any(|o| o.collector == c && o.from_s <= t_s && t_s < o.until_s)
+    }
+
+    /// Puts the network into its state for `day` (days since the epoch of the run's calendar),
+    /// which starts at `now`: every chronic non-communicator dark during the first `dark_days`
+    /// of its cycle, the day's collector outages and weather drawn under `seed`. Returns when a
+    /// route repair is due, if one is.
+    pub fn set_comms_day(
+        &mut self,
+        net: &Network,
+        faults: &CommsFaults,
+        seed: u64,
+        day: u64,
+        now: SimTime,
+    ) -> Option<SimTime> {
+        self.draw_day(net, faults, seed, day, (now.0 / 1_000_000) as i64);
+        let cycle = u64::from(faults.dark_days + faults.lit_days).max(1);
+        let mut down = Vec::new();
+        let mut up = Vec::new();
+        for &(m, phase) in &self.chronic {
+            let dark = (day + u64::from(phase)) % cycle < u64::from(faults.dark_days);
+            if dark != self.dark[m as usize] {
+                if dark {
+                    down.push(m);
+                } else {
+                    up.push(m);
+                }
+            }
+        }
+        self.set_dark(net, &down, &up, now)
+    }
+
+    /// The modules of `down` go dark and those of `up` come back at `now`. A dark meter is
+    /// unreachable at once, and so is every mesh meter routed through it, until the route repair
+    /// (due after the mesh's repair delay, returned) re-forms their routes; a meter that comes
+    /// back joins the mesh through its best routed neighbour at once.
+    pub fn set_dark(&mut self, net: &Network, down: &[u32], up: &[u32], now: SimTime) -> Option<SimTime> {
+        if down.is_empty() && up.is_empty() {
+            return None;
+        }
+        let n = net.meters.len();
+        for &m in down {
+            self.dark[m as usize] = true;
+        }
+        for &m in up {
+            self.dark[m as usize] = false;
+        }
+        let mut changed: Vec<u32> = down.iter().chain(up).copied().collect();
+        let mut repair = None;
+        if down.iter().any(|&m| self.routes.gateway[m as usize] != NONE) {
+            changed.extend(self.routed_below(n, down));
+            repair = self.request_repair(net, now, false);
+        }
+        for &m in up {
+            let i = m as usize;
+            if net.meters[i].link == LinkKind::Mesh && self.routes.gateway[i] == NONE && self.is_up(m) {
+                changed.extend(self.join(net, m));
+            }
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        self.update_paths(net, &changed);
+        repair
+    }
+
+    /// The meters routed through any of `down` (their subtrees, `down` excluded), parents
+    /// before children.
+    fn routed_below(&self, n: usize, down: &[u32]) -> Vec<u32> {
+        let mut cut = vec![false; n];
+        for &m in down {
+            cut[m as usize] = true;
+        }
+        let mut below = Vec::new();
+        for &v in &self.routes.order {
+            let i = v as usize;
+            let par = self.routes.parent[i] as usize;
+            if self.routes.gateway[i] != NONE && par < n && cut[par] && !cut[i] {
+                cut[i] = true;
+                below.push(v);
+            }
+        }
+        below
+    }
+
     /// Whether node `v`'s radio works (collectors always do: they have battery backup).
     #[inline]
     fn is_up(&self, v: u32) -> bool {
         let i = v as usize;
-        i >= self.radio_down.len() || !(self.radio_down[i] || self.unpowered[i])
+        i >= self.radio_down.len() || !(self.radio_down[i] || self.unpowered[i] || self.dark[i])
     }
 
     fn request_repair(&mut self, net: &Network, now: SimTime, full: bool) -> Option<SimTime> {
@@ -1744,10 +2086,9 @@ impl NetState {
         let bits = f64::from(bytes) * 8.0;
         let site = &net.meters[meter as usize];
         let (channel_us, after_us) = match path.via {
-            Via::Mesh => {
-                let per_hop = bits / p.mesh.bandwidth_bps * 1e6;
-                (per_hop, per_hop * f64::from(path.hops.saturating_sub(1)))
-            }
+            // Every hop's transmission is on the air in the collector's cell, one after another
+            // (store and forward): the message holds the shared channel for all of them.
+            Via::Mesh => (bits / p.mesh.bandwidth_bps * 1e6 * f64::from(path.hops.max(1)), 0.0),
             Via::Plc => {
                 let (_, attempts) = with_retries(f64::from(site.plc_quality), p.plc.mac_retries);
                 (
@@ -1763,6 +2104,9 @@ impl NetState {
         };
         let arrival = now.0 + backhaul_us as u64;
         let c = path.collector as usize;
+        if self.collector_out(path.collector, (now.0 / 1_000_000) as i64) {
+            return Fate::Lost(LossReason::Backhaul);
+        }
         let channel_us = channel_us.ceil() as u64;
         let channel_done = if priority {
             // Commands go ahead of polling and bulk transfers, but take the channel from them.
@@ -1777,7 +2121,8 @@ impl NetState {
             start + channel_us
         };
         let field_us = one_way_us(&path, stream) + after_us;
-        if !stream.bernoulli(f64::from(path.success)) {
+        let weather = if path.via == Via::Plc { 1.0 } else { self.weather };
+        if !stream.bernoulli(f64::from(path.success * weather)) {
             return Fate::Lost(LossReason::Link);
         }
         Fate::Delivered {
@@ -1835,6 +2180,126 @@ mod tests {
         let mut stream = crate::rng::Stream::new(1, crate::rng::Purpose::Test, 0, 0);
         assert_eq!(state.connect(0, limits, &mut stream), (Some(0), 0));
         assert_eq!(state.connect(1, limits, &mut stream), (None, 4));
+    }
+
+    /// Chronic non-communicators: each link kind gets its share to within one meter, and on
+    /// every day about `dark_days / (dark_days + lit_days)` of them are dark.
+    #[test]
+    fn chronic_meters_are_stratified_per_link_kind_and_evenly_dark() {
+        let kinds = (0..1_000).map(|i| {
+            let link = if i % 4 == 0 { LinkKind::Plc } else { LinkKind::Mesh };
+            (CustomerClass::Residential, link)
+        });
+        let net = Network::small(LinkParams::typical(), kinds);
+        let mut state = NetState::new(&net);
+        let faults = CommsFaults::typical();
+        state.place_chronic(&net, &faults, 3);
+        let count = |kind: LinkKind| {
+            state
+                .chronic
+                .iter()
+                .filter(|&&(m, _)| net.meters[m as usize].link == kind)
+                .count() as f64
+        };
+        assert!((count(LinkKind::Mesh) - 750.0 * 0.02).abs() <= 1.0);
+        assert!((count(LinkKind::Plc) - 250.0 * 0.025).abs() <= 1.0);
+        let half = state.chronic.len() as f64 / 2.0;
+        for day in 0..16 {
+            state.set_comms_day(&net, &faults, 3, day, SimTime::ZERO);
+            let dark = state.dark.iter().filter(|&&d| d).count() as f64;
+            assert!((dark - half).abs() <= 2.0, "day {day}: {dark} dark, {half} expected");
+        }
+    }
+
+    /// A relay whose module goes dark cuts its whole subtree off at once; the route repair
+    /// re-forms the subtree's routes around it, and it rejoins when it comes back.
+    #[test]
+    fn a_dark_relay_cuts_off_its_subtree_until_the_route_repair() {
+        let mesh = (CustomerClass::Residential, LinkKind::Mesh);
+        let mut net = Network::small(LinkParams::typical(), [mesh; 3]);
+        // Meter 0 hears the collector well; 1 hears 0 well and the collector poorly; 2 hears
+        // only 1.
+        let c = net.collector_node(0);
+        net.mesh = MeshGraph::from_edges(
+            net.n_nodes(),
+            vec![
+                (0, c, encode_quality(0.95)),
+                (1, 0, encode_quality(0.95)),
+                (2, 1, encode_quality(0.95)),
+                (1, c, encode_quality(0.4)),
+            ],
+        );
+        let mut state = NetState::new(&net);
+        assert_eq!(state.routes.parent[1..3], [0, 1]);
+        assert!(state.set_dark(&net, &[0], &[], SimTime::ZERO).is_some());
+        assert_eq!(state.paths[0].via, Via::Orphan(Orphan::RadioDown));
+        assert_eq!((state.paths[1].success, state.paths[2].success), (0.0, 0.0));
+        state.repair(&net);
+        assert_eq!(state.routes.parent[1..3], [c, 1]);
+        assert!(state.paths[2].success > 0.5);
+        assert_eq!(state.set_dark(&net, &[], &[0], SimTime::ZERO), None);
+        assert_eq!((state.paths[0].via, state.routes.parent[0]), (Via::Mesh, c));
+    }
+
+    /// A relay whose radio dies (a meter failure) cuts its subtree off at once, as a dark one
+    /// does, until the route repair.
+    #[test]
+    fn a_dead_relay_cuts_off_its_subtree_until_the_route_repair() {
+        let mesh = (CustomerClass::Residential, LinkKind::Mesh);
+        let mut net = Network::small(LinkParams::typical(), [mesh; 3]);
+        let c = net.collector_node(0);
+        net.mesh = MeshGraph::from_edges(
+            net.n_nodes(),
+            vec![
+                (0, c, encode_quality(0.95)),
+                (1, 0, encode_quality(0.95)),
+                (2, 1, encode_quality(0.95)),
+                (1, c, encode_quality(0.4)),
+            ],
+        );
+        let mut state = NetState::new(&net);
+        assert!(state.set_radio(&net, 0, false, SimTime::ZERO).is_some());
+        assert_eq!((state.paths[1].success, state.paths[2].success), (0.0, 0.0));
+        state.repair(&net);
+        assert_eq!(state.routes.parent[1..3], [c, 1]);
+        assert!(state.paths[2].success > 0.5);
+    }
+
+    /// Collector outages come at their yearly rate per collector with their mean length, and
+    /// bad-weather days at their share; a collector is out from the start of each outage.
+    #[test]
+    fn collector_outages_and_weather_days_come_at_their_rates() {
+        let net = Network::small(LinkParams::typical(), [(CustomerClass::Residential, LinkKind::Mesh)]);
+        let faults = CommsFaults {
+            collector_outages_per_year: 36.5,
+            weather_day_share: 0.2,
+            ..CommsFaults::typical()
+        };
+        let mut state = NetState::new(&net);
+        let (mut outages, mut hours, mut bad_days) = (0usize, 0.0, 0);
+        let days = 3_650u64;
+        for day in 0..days {
+            let start = SimTime(day * 86_400_000_000);
+            let before = state.collector_outages.len();
+            state.set_comms_day(&net, &faults, 5, day, start);
+            let kept = state
+                .collector_outages
+                .iter()
+                .filter(|o| o.from_s < (day * 86_400) as i64)
+                .count();
+            assert!(kept <= before);
+            for o in &state.collector_outages[kept..] {
+                outages += 1;
+                hours += (o.until_s - o.from_s) as f64 / 3_600.0;
+                assert!(o.until_s == o.from_s || state.collector_out(o.collector, o.from_s));
+            }
+            bad_days += usize::from(state.weather < 1.0);
+        }
+        // 3 collectors, 10 years, 36.5 a year: 1,095 expected.
+        assert!((1_000..1_190).contains(&outages), "{outages}");
+        let mean = hours / outages as f64;
+        assert!((3.6..4.4).contains(&mean), "mean {mean} h");
+        assert!((650..810).contains(&bad_days), "{bad_days}");
     }
 
     /// The CSR graph equals a straightforward construction: both directions of every edge,

@@ -150,6 +150,13 @@ pub struct LinkReadStats {
     pub latency_us_sum: u64,
     /// Largest latency of a returned attempt, microseconds.
     pub latency_us_max: u64,
+    /// Meter-days: for every civil day that ended in the run (a run that starts mid-day counts
+    /// its first day from the start), one per meter.
+    pub meter_days: u64,
+    /// Meter-days on which the meter's register (with its intervals) reached the HES: at least
+    /// one read delivered from a read cycle of that day, by the read cycle that closes at the
+    /// day's end.
+    pub meter_days_read: u64,
 }
 
 impl LinkReadStats {
@@ -163,6 +170,8 @@ impl LinkReadStats {
         self.via_fallback += other.via_fallback;
         self.latency_us_sum += other.latency_us_sum;
         self.latency_us_max = self.latency_us_max.max(other.latency_us_max);
+        self.meter_days += other.meter_days;
+        self.meter_days_read += other.meter_days_read;
     }
 }
 

@@ -56,6 +56,9 @@ pub enum Purpose {
     EvCharging = 16,
     /// Whether a meter still accepts the legacy security level, drawn once.
     SecurityLevel = 13,
+    /// Communication faults outside the radio physics: which meters are chronic
+    /// non-communicators and their phases (keyed by link kind and rank).
+    CommsFaults = 24,
     /// Whether a meter's last-gasp message gets out, and how long it takes, keyed by meter and
     /// outage.
     LastGasp = 23,

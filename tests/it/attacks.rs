@@ -507,7 +507,11 @@ fn a_worm_stops_at_the_edge_of_the_mesh_it_can_reach() {
             "entry: Area(center: Collector(0), radius_m: 150), infection: 0.3",
             "entry: Meters([ENTRY]), infection: 1.0",
         )
-        .replace("duration: \"1d\"", "duration: \"2d\"");
+        // No chronic non-communicators: a dark meter neither takes the worm nor passes it on.
+        .replace(
+            "duration: \"1d\"",
+            "duration: \"2d\", metering: (chronic_share: (mesh: 0.0, plc: 0.0, cellular: 0.0))",
+        );
     // The entry: the first mesh meter of the generated network.
     let probe = load_text(&path, &text.replace("ENTRY", "0"), METERS);
     let net = probe

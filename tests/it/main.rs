@@ -10,6 +10,7 @@ mod attacks;
 mod browser;
 mod cli;
 mod common;
+mod comms;
 mod control_plane;
 mod defenses;
 mod detection;

@@ -586,7 +586,17 @@ fn every_detector_kind_has_a_table() {
 fn tables_list_fields_in_declaration_order_with_a_meaning() {
     assert_eq!(
         field_order::<sc::RawMetering>(),
-        ["read_cycle", "read_deadline"],
+        [
+            "read_cycle",
+            "read_deadline",
+            "chronic_share",
+            "dark_days",
+            "lit_days",
+            "collector_outages_per_year",
+            "collector_outage_mean",
+            "weather_day_share",
+            "weather_success"
+        ],
         "declaration order"
     );
     assert_eq!(

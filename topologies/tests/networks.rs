@@ -141,7 +141,10 @@ fn the_town_has_every_link_kind_and_critical_facilities() {
 
 fn config(hours: u64) -> SimConfig {
     let start = CivilDateTime::parse("2026-01-15T00:00").expect("valid");
-    SimConfig::with_defaults(3, start, SimDuration::from_hours(hours))
+    let mut config = SimConfig::with_defaults(3, start, SimDuration::from_hours(hours));
+    // The network as `NetState::new` forms it: no chronic non-communicators.
+    config.comms = amirange_sim::network::CommsFaults::none();
+    config
 }
 
 /// Every mesh meter whose route passes through node `through`.
