@@ -684,13 +684,14 @@ pub struct RawClass {
     /// BDEW profile shaping the class's load.
     ///
     /// Allowed: `H0`, `G0`..`G6`, `L0`..`L2`.
-    /// Default: `H0` / `G0` / `G1` / `G3` (residential, commercial, industrial, critical).
+    /// Default: `H0` / `G0` / `G3` / `G3` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub profile: Option<ProfileId>,
     /// Mean annual consumption per premise, kWh (also sizes transformers and feeders).
     ///
     /// Allowed: above 0, at most 1e9.
-    /// Default: `3_500` / `30_000` / `400_000` / `800_000` (residential, commercial, industrial, critical).
+    /// Default: the topology's `class_annual_kwh` (for a suburb `3_200` / `30_000` / `400_000` / `327_500`:
+    /// residential, commercial, industrial, critical).
     #[serde(default)]
     pub mean_annual_kwh: Option<f64>,
     /// Spread of annual consumption between premises (sigma of a mean-preserving log-normal).
@@ -1089,6 +1090,10 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
     }
 
     let mut sim = SimConfig::with_defaults(raw.seed, start, duration);
+    // The kind of area sets each class's mean consumption unless the scenario does.
+    for class in CustomerClass::ALL {
+        sim.classes[class.index()].mean_annual_kwh = topology.class_annual_kwh[class.index()];
+    }
     let consumption = raw.consumption.unwrap_or_default();
     for (class, given) in [
         (CustomerClass::Residential, consumption.residential),

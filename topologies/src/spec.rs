@@ -80,14 +80,22 @@ pub struct AreaSpec {
     /// Share of premises per class.
     ///
     /// Allowed: shares, sum 1.
-    /// Default: residential 0.88 / 0.915 / 0.93, commercial 0.10 / 0.065 / 0.05, industrial 0.019, critical 0.001
-    ///.
+    /// Default: residential 0.9065 / 0.95 / 0.93, commercial 0.09 / 0.047 / 0.0665, industrial 0.0025 / 0.002 /
+    /// 0.0025, critical 0.001.
     #[serde(default)]
     pub class_mix: Option<ClassMix>,
+    /// Mean annual consumption of a premise per class, kWh (the scenario's
+    /// `consumption.<class>.mean_annual_kwh` overrides it).
+    ///
+    /// Allowed: above 0, at most 1e9.
+    /// Default: residential 2,500 / 3,200 / 3,600, commercial 30,000 / 30,000 / 25,000, industrial 400,000,
+    /// critical 327,500.
+    #[serde(default)]
+    pub class_annual_kwh: Option<ClassAnnualKwh>,
     /// Share of critical premises per kind.
     ///
     /// Allowed: shares, sum 1.
-    /// Default: hospital 0.2, water 0.4, emergency 0.4.
+    /// Default: hospital 0.05, water 0.45, emergency 0.5.
     #[serde(default)]
     pub facility_mix: Option<FacilityMix>,
     /// Share of meters per link kind.
@@ -140,6 +148,20 @@ pub struct ClassMix {
     /// Factories.
     pub industrial: f64,
     /// Hospitals, water, emergency services.
+    pub critical: f64,
+}
+
+/// Mean annual consumption of a premise per customer class, kWh.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassAnnualKwh {
+    /// Households, kWh/a.
+    pub residential: f64,
+    /// Shops, offices, kWh/a.
+    pub commercial: f64,
+    /// Factories, kWh/a.
+    pub industrial: f64,
+    /// Hospitals, water, emergency services (the mean over the facility mix), kWh/a.
     pub critical: f64,
 }
 
@@ -431,6 +453,8 @@ pub struct Area {
     pub feeders_per_substation: u32,
     /// Class shares in `CustomerClass::ALL` order.
     pub class_mix: [f64; 4],
+    /// Mean annual consumption per premise, kWh, in `CustomerClass::ALL` order.
+    pub class_annual_kwh: [f64; 4],
     /// Facility shares in `FacilityKind::ALL` order.
     pub facility_mix: [f64; 3],
     /// Link shares in `LinkKind::ALL` order.
@@ -448,6 +472,11 @@ pub struct Area {
     /// Link behaviour handed to the engine.
     pub links: LinkParams,
 }
+
+/// Mean annual consumption of a critical premise over the default facility mix, kWh/a: 5%
+/// hospitals at 1.75 GWh, 45% water and wastewater sites at 400 MWh and 50% emergency stations
+/// at 120 MWh.
+pub const CRITICAL_MEAN_ANNUAL_KWH: f64 = 327_500.0;
 
 /// Largest meter count a generator accepts.
 pub const MAX_METERS: u64 = 100_000_000;
@@ -507,6 +536,7 @@ impl AreaSpec {
             transformers_per_feeder: None,
             feeders_per_substation: None,
             class_mix: None,
+            class_annual_kwh: None,
             facility_mix: None,
             link_shares: None,
             cellular_fallback: None,
@@ -584,17 +614,55 @@ impl AreaSpec {
             1,
             200,
         )?;
+        // Class mixes and consumption per kind of area: see "Service areas and customers" in
+        // docs/parameters.md for the source of every number. In short: households from BDEW's
+        // consumption per household size (1 person 1,900 ... 5+ persons 5,430 kWh/a, national
+        // mean about 3,100), smaller in a city of flats, larger in houses on the land
+        // (assumption on the household sizes); about 9 non-household customers per 100 meters
+        // nationally (BDEW: GHD uses about as much as households), fewer in a suburb; large
+        // industry mostly sits on the HV grid, so a distribution area keeps a few MV/LV
+        // factories (assumption). The suburb's energy comes out about 54% residential, 25%
+        // commercial, 14% industrial and 6% critical, and its winter workday peaks in the
+        // evening like a residential area's.
         let class_mix = shares(
             "class_mix",
             self.class_mix
                 .map(|m| [m.residential, m.commercial, m.industrial, m.critical])
-                .unwrap_or([pick(0.88, 0.915, 0.93), pick(0.10, 0.065, 0.05), 0.019, 0.001]),
+                .unwrap_or([
+                    pick(0.9065, 0.95, 0.93),
+                    pick(0.09, 0.047, 0.0665),
+                    pick(0.0025, 0.002, 0.0025),
+                    0.001,
+                ]),
         )?;
+        let class_annual_kwh = self
+            .class_annual_kwh
+            .map(|m| [m.residential, m.commercial, m.industrial, m.critical])
+            .unwrap_or([
+                pick(2_500.0, 3_200.0, 3_600.0),
+                pick(30_000.0, 30_000.0, 25_000.0),
+                400_000.0,
+                CRITICAL_MEAN_ANNUAL_KWH,
+            ]);
+        for (kwh, name) in class_annual_kwh
+            .iter()
+            .zip(["residential", "commercial", "industrial", "critical"])
+        {
+            if !(kwh.is_finite() && *kwh > 0.0 && *kwh <= 1e9) {
+                return invalid(
+                    &format!("class_annual_kwh.{name}"),
+                    format!("must be above 0 and at most 1e9 kWh, not {kwh}"),
+                );
+            }
+        }
+        // Per 100,000 meters: 5 hospitals (Germany has about 1,900 hospitals for about 50
+        // million meters, one per 26,000), 45 water and wastewater sites and 50 police, fire
+        // and ambulance stations (assumption).
         let facility_mix = shares(
             "facility_mix",
             self.facility_mix
                 .map(|m| [m.hospital, m.water, m.emergency])
-                .unwrap_or([0.2, 0.4, 0.4]),
+                .unwrap_or([0.05, 0.45, 0.5]),
         )?;
         let link_shares = shares(
             "link_shares",
@@ -745,6 +813,7 @@ impl AreaSpec {
             transformers_per_feeder,
             feeders_per_substation,
             class_mix,
+            class_annual_kwh,
             facility_mix,
             link_shares,
             cellular_fallback,

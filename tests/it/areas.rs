@@ -1,0 +1,102 @@
+//! Service areas that match real ones: each preset's class mix and consumption give an energy
+//! split and a winter-workday peak like a real distribution area of its kind (bands and sources
+//! in docs/parameters.md, "Service areas and customers").
+
+use amirange::scenario::{Overrides, Scenario};
+use amirange_sim::dataplane::ProfileTable;
+use amirange_sim::model::CustomerClass;
+use amirange_topologies::AreaKind;
+
+/// A one-day scenario on `preset`, starting on a winter Wednesday.
+fn scenario_on(preset: &str, meters: i64) -> Scenario {
+    let text = format!(
+        r#"Scenario(name: "areas", seed: 5, start: "2026-01-14T00:00:00", duration: "1d", topology: Preset("{preset}"))"#
+    );
+    let overrides = Overrides {
+        meters: Some(meters),
+        ..Overrides::default()
+    };
+    amirange::scenario::load("areas.ron", &text, &overrides).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Each class's share of the area's annual energy, in `CustomerClass::ALL` order, as configured
+/// (class share times mean consumption).
+fn energy_split(scenario: &Scenario) -> [f64; 4] {
+    let energy = CustomerClass::ALL
+        .map(|c| scenario.topology.class_mix[c.index()] * scenario.sim.classes[c.index()].mean_annual_kwh);
+    let total: f64 = energy.iter().sum();
+    energy.map(|e| e / total)
+}
+
+/// The fleet's expected load over the scenario's first day (a winter workday), per
+/// quarter-hour, kW per meter: every class's profile from the engine's own table, weighted by
+/// its share of premises and mean consumption.
+fn winter_workday_fleet_kw(scenario: &Scenario) -> Vec<f64> {
+    let table = ProfileTable::build(&scenario.sim);
+    (0..96)
+        .map(|slot| {
+            CustomerClass::ALL
+                .iter()
+                .map(|&c| {
+                    scenario.topology.class_mix[c.index()] * scenario.sim.classes[c.index()].mean_annual_kwh / 1_000.0
+                        * f64::from(table.kw(c, slot))
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// The energy bands per kind of area, residential, commercial, industrial, critical (lowest,
+/// highest share of energy), as docs/parameters.md gives them.
+fn bands(kind: AreaKind) -> [(f64, f64); 4] {
+    match kind {
+        AreaKind::Suburban | AreaKind::Rural => [(0.45, 0.60), (0.20, 0.35), (0.10, 0.20), (0.0, 0.10)],
+        AreaKind::Urban => [(0.30, 0.45), (0.35, 0.50), (0.10, 0.20), (0.0, 0.10)],
+    }
+}
+
+/// Every preset's energy split per class falls in the band of its kind of area, and its fleet
+/// peaks on a winter workday where an area of that kind does: the residential evening
+/// (16:00-21:00) in towns, suburbs and the countryside; during the working day in the
+/// commercial-heavy city.
+#[test]
+fn every_preset_splits_its_energy_and_peaks_like_a_real_area_of_its_kind() {
+    for (preset, _) in amirange_topologies::PRESETS {
+        let scenario = scenario_on(preset, 1_000);
+        let split = energy_split(&scenario);
+        for (c, (lo, hi)) in bands(scenario.topology.kind).into_iter().enumerate() {
+            assert!(
+                (lo..=hi).contains(&split[c]),
+                "{preset}: {} takes {:.1}% of the energy, outside {:.0}-{:.0}%",
+                CustomerClass::ALL[c].name(),
+                split[c] * 100.0,
+                lo * 100.0,
+                hi * 100.0
+            );
+        }
+        let fleet = winter_workday_fleet_kw(&scenario);
+        let peak_slot = (0..fleet.len())
+            .max_by(|&a, &b| fleet[a].total_cmp(&fleet[b]).then(b.cmp(&a)))
+            .unwrap_or(0);
+        let hour = peak_slot as f64 / 4.0;
+        let expected = match scenario.topology.kind {
+            AreaKind::Urban => 8.0..19.0,
+            AreaKind::Suburban | AreaKind::Rural => 16.0..21.0,
+        };
+        assert!(
+            expected.contains(&hour),
+            "{preset}: the winter workday peak is at {hour:.2} h, expected {expected:?} ({split:?})"
+        );
+    }
+}
+
+/// The residential evening is not a tie with the working day in a suburb: its evening peak
+/// stands at least 5% above the highest quarter-hour between 08:00 and 15:00.
+#[test]
+fn the_suburb_evening_peak_clearly_beats_its_working_day() {
+    let scenario = scenario_on("suburb-100k", 1_000);
+    let fleet = winter_workday_fleet_kw(&scenario);
+    let day = fleet[32..60].iter().copied().fold(0.0, f64::max);
+    let evening = fleet[64..84].iter().copied().fold(0.0, f64::max);
+    assert!(evening > day * 1.05, "evening {evening:.3} kW vs day {day:.3} kW");
+}
