@@ -684,7 +684,8 @@ pub struct RawClass {
     /// BDEW profile shaping the class's load.
     ///
     /// Allowed: `H0`, `G0`..`G6`, `L0`..`L2`.
-    /// Default: `H0` / `G0` / `G3` / `G3` (residential, commercial, industrial, critical).
+    /// Default: `H0` / `G0` / none / `G3` (residential, commercial, industrial, critical): industry is
+    /// interval-metered and follows a measured-style shift-operation shape unless a profile is given.
     #[serde(default)]
     pub profile: Option<ProfileId>,
     /// Mean annual consumption per premise, kWh (also sizes transformers and feeders).
@@ -718,7 +719,7 @@ pub struct RawClass {
     /// (0 puts every premise on the class profile).
     ///
     /// Allowed: 0 to 1.
-    /// Default: `0.5` / `0` / `0` / `0` (residential, commercial, industrial, critical).
+    /// Default: `0.5` / `0` / `0.6` / `0` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub activity_spread: Option<f64>,
     /// Largest shift of a premise's routine against the profile.
@@ -1106,6 +1107,7 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         let c: &mut ClassConsumption = &mut sim.classes[class.index()];
         if let Some(p) = given.profile {
             c.profile = p;
+            c.shape = amirange_sim::interval_metering::LoadShape::StandardProfile;
         }
         c.mean_annual_kwh = given.mean_annual_kwh.unwrap_or(c.mean_annual_kwh);
         c.annual_sigma = given.annual_sigma.unwrap_or(c.annual_sigma);

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::grid::ColdLoadPickup;
 use crate::hes::HesConfig;
+use crate::interval_metering::LoadShape;
 use crate::mdm::MdmConfig;
 use crate::model::{ClassConsumption, CustomerClass};
 use crate::profile::ProfileId;
@@ -70,12 +71,16 @@ impl SimConfig {
     /// 128 TWh over 41.5 million households is about 3,100 kWh/a, Verivox 2023 3,208 kWh/a); a
     /// commercial premise 30,000 kWh/a, an industrial one 400,000 kWh/a (interval-metered, above
     /// the 100,000 kWh/a of StromNZV section 12), a critical facility 327,500 kWh/a over the
-    /// default facility mix (assumptions). Industry runs in shifts, so it follows the BDEW
-    /// continuous-operation profile G3 rather than the office profile G1 (assumption).
+    /// default facility mix (assumptions). Industry is interval-metered and runs in shifts: it
+    /// follows the measured-style shift-operation shape
+    /// ([`crate::interval_metering::LoadShape::ShiftOperation`]), each factory weighting its
+    /// night, morning, daytime and evening by its own amount (activity spread 0.6: from a single
+    /// day shift to three shifts; assumption), not a standard load profile.
     pub fn default_class(class: CustomerClass) -> ClassConsumption {
         match class {
             CustomerClass::Residential => ClassConsumption {
                 profile: ProfileId::H0,
+                shape: LoadShape::StandardProfile,
                 mean_annual_kwh: 3_200.0,
                 annual_sigma: 0.45,
                 interval_noise_sigma: 0.55,
@@ -85,6 +90,7 @@ impl SimConfig {
             },
             CustomerClass::Commercial => ClassConsumption {
                 profile: ProfileId::G0,
+                shape: LoadShape::StandardProfile,
                 mean_annual_kwh: 30_000.0,
                 annual_sigma: 0.8,
                 interval_noise_sigma: 0.25,
@@ -94,15 +100,17 @@ impl SimConfig {
             },
             CustomerClass::Industrial => ClassConsumption {
                 profile: ProfileId::G3,
+                shape: LoadShape::ShiftOperation,
                 mean_annual_kwh: 400_000.0,
                 annual_sigma: 0.8,
                 interval_noise_sigma: 0.15,
                 noise_persistence: 0.8,
-                activity_spread: 0.0,
+                activity_spread: 0.6,
                 max_shift_slots: 2,
             },
             CustomerClass::Critical => ClassConsumption {
                 profile: ProfileId::G3,
+                shape: LoadShape::StandardProfile,
                 mean_annual_kwh: 327_500.0,
                 annual_sigma: 0.5,
                 interval_noise_sigma: 0.1,

@@ -97,7 +97,10 @@ impl ProfileTable {
                 let date =
                     crate::time::CivilDate::from_days_since_epoch(start_day + abs.div_euclid(SLOTS_PER_DAY as i64));
                 let slot_of_day = abs.rem_euclid(SLOTS_PER_DAY as i64) as usize;
-                CustomerClass::ALL.map(|c| calendar.kw_per_mwh_year(config.class(c).profile, date, slot_of_day) as f32)
+                CustomerClass::ALL.map(|c| {
+                    crate::interval_metering::class_kw_per_mwh_year(&mut calendar, config.class(c), date, slot_of_day)
+                        as f32
+                })
             })
             .collect();
         let (from, to) = (
@@ -123,9 +126,10 @@ impl ProfileTable {
                 if day_means.last().map(|&(d, _)| d) != Some(day) {
                     let date = crate::time::CivilDate::from_days_since_epoch(day);
                     let means = CustomerClass::ALL.map(|c| {
-                        let profile = config.class(c).profile;
                         let kw: Vec<f64> = (0..SLOTS_PER_DAY)
-                            .map(|t| calendar.kw_per_mwh_year(profile, date, t))
+                            .map(|t| {
+                                crate::interval_metering::class_kw_per_mwh_year(&mut calendar, config.class(c), date, t)
+                            })
                             .collect();
                         let total: f64 = kw.iter().sum::<f64>().max(f64::MIN_POSITIVE);
                         std::array::from_fn(|k| {

@@ -100,3 +100,89 @@ fn the_suburb_evening_peak_clearly_beats_its_working_day() {
     let evening = fleet[64..84].iter().copied().fold(0.0, f64::max);
     assert!(evening > day * 1.05, "evening {evening:.3} kW vs day {day:.3} kW");
 }
+
+/// Large customers are interval-metered and follow a measured-style shift-operation shape, not
+/// a standard load profile: over a week of 60 factories and 60 homes, every premise above
+/// 100,000 kWh/a is interval-metered and no home is; the factories' workday is well above their
+/// Sunday; and the factories differ among themselves (their night share of a workday spans a
+/// wide range, single-shift to three-shift), where a standard profile would give every one the
+/// same shape.
+#[test]
+fn large_customers_are_interval_metered_on_their_own_shift_shapes() {
+    use amirange_sim::config::SimConfig;
+    use amirange_sim::engine::Sim;
+    use amirange_sim::interval_metering::MeteringKind;
+    use amirange_sim::model::LinkKind;
+    use amirange_sim::network::{LinkParams, Network};
+    use amirange_sim::time::{CivilDateTime, SimDuration, SimTime};
+
+    let n_each = 60u32;
+    let classes = (0..2 * n_each).map(|i| {
+        let class = if i < n_each {
+            CustomerClass::Industrial
+        } else {
+            CustomerClass::Residential
+        };
+        (class, LinkKind::Cellular)
+    });
+    let network = Network::small(LinkParams::typical(), classes);
+    // Monday 2026-01-12 to Monday 2026-01-19.
+    let start = CivilDateTime::parse("2026-01-12T00:00").expect("valid");
+    let mut sim = Sim::new(SimConfig::with_defaults(3, start, SimDuration::from_days(7)), network).expect("valid");
+    let hours = |h: u64| SimTime(SimDuration::from_hours(h).as_micros());
+    let registers = |sim: &Sim| -> Vec<f64> {
+        (0..2 * n_each)
+            .map(|m| sim.meter(m).expect("exists").register_wh)
+            .collect()
+    };
+    // Tuesday: the night (00:00-05:00) and the whole day; Sunday: the whole day.
+    sim.step_until(hours(24)).expect("steps");
+    let tuesday_start = registers(&sim);
+    sim.step_until(hours(29)).expect("steps");
+    let tuesday_night_end = registers(&sim);
+    sim.step_until(hours(48)).expect("steps");
+    let tuesday_end = registers(&sim);
+    sim.step_until(hours(144)).expect("steps");
+    let sunday_start = registers(&sim);
+    sim.step_until(hours(168)).expect("steps");
+    let sunday_end = registers(&sim);
+
+    let (mut workday_wh, mut sunday_wh) = (0.0, 0.0);
+    let mut night_shares = Vec::new();
+    for m in 0..2 * n_each {
+        let premise = sim.premise(m).expect("exists");
+        let expected = if premise.annual_kwh > 100_000.0 {
+            MeteringKind::IntervalMetered
+        } else {
+            MeteringKind::StandardLoadProfile
+        };
+        assert_eq!(
+            premise.metering(),
+            expected,
+            "meter {m} at {} kWh/a",
+            premise.annual_kwh
+        );
+        let i = m as usize;
+        if premise.class == CustomerClass::Industrial {
+            workday_wh += tuesday_end[i] - tuesday_start[i];
+            sunday_wh += sunday_end[i] - sunday_start[i];
+            night_shares.push((tuesday_night_end[i] - tuesday_start[i]) / (tuesday_end[i] - tuesday_start[i]));
+        } else {
+            assert_eq!(premise.metering(), MeteringKind::StandardLoadProfile, "a home");
+        }
+    }
+    let interval_metered = (0..n_each)
+        .filter(|&m| sim.premise(m).expect("exists").metering() == MeteringKind::IntervalMetered)
+        .count();
+    assert!(
+        interval_metered * 10 >= n_each as usize * 8,
+        "{interval_metered} of {n_each} factories"
+    );
+    assert!(
+        workday_wh > 2.0 * sunday_wh,
+        "workday {workday_wh} Wh, Sunday {sunday_wh} Wh"
+    );
+    night_shares.sort_by(f64::total_cmp);
+    let (low, high) = (night_shares[5], night_shares[night_shares.len() - 6]);
+    assert!(high > 1.5 * low, "night shares from {low:.3} to {high:.3}");
+}
