@@ -27,7 +27,7 @@ use crate::model::{
     Cause, CustomerClass, GridPlace, LOAD_PROFILE_DEPTH, LinkKind, LoadProfileMemory, MdmRecord, Meter, MeterIdx,
     Premise, Relay,
 };
-use crate::network::{Intercept, MeterSite, NONE, NetState, Network, Via};
+use crate::network::{BackupSupply, Intercept, MeterSite, NONE, NetState, Network, Via};
 use crate::profile::{ProfileCalendar, SLOTS_PER_DAY};
 use crate::records::{AttackTick, IntervalRow, LinkReadStats, RunCounters, RunRecords, TransformerEnergy};
 use crate::rng::{Purpose, QuantileTable, Stream, StreamFamily};
@@ -274,6 +274,8 @@ pub(crate) struct TickAccum {
     dr_curtailed_mwh: u64,
     /// Critical facilities without supply in the interval: (meter, cause code, µs).
     critical: Vec<(u32, u8, u32)>,
+    /// Critical facilities on their backup supply this interval: meter, microseconds.
+    on_backup: Vec<(u32, u32)>,
     /// Per attack (by index): what it did in the interval.
     attacks: Vec<AttackTick>,
     /// Per transformer: true and registered energy in the interval.
@@ -302,6 +304,7 @@ impl TickAccum {
         self.not_served_mwh_by_cause = [0; 3];
         self.dr_curtailed_mwh = 0;
         self.critical.clear();
+        self.on_backup.clear();
         self.attacks.fill(AttackTick::default());
         self.transformers.fill(TransformerEnergy::default());
     }
@@ -366,6 +369,22 @@ impl ConsumeStep<'_> {
         let relay_off = f64::from(open_us) / f64::from(interval_us);
         let f = place.feeder as usize;
         let feeder_off = f64::from(self.grid.off_share[f]);
+        // A critical facility with a backup keeps supply while its feeder is out: a standby
+        // generator always, a second feed while the other feeder of its pair is in.
+        let (feeder_off, on_backup) = match premise.backup {
+            Some(backup) if feeder_off > 0.0 => {
+                let left_off = match backup {
+                    BackupSupply::StandbyGenerator => 0.0,
+                    BackupSupply::SecondFeed => BackupSupply::second_feeder(f, self.n_feeders)
+                        .map_or(1.0, |g| f64::from(self.grid.off_share[g])),
+                };
+                (feeder_off * left_off, feeder_off * (1.0 - left_off))
+            }
+            _ => (feeder_off, 0.0),
+        };
+        if on_backup > 0.0 {
+            acc.on_backup.push((idx.0, (on_backup * f64::from(interval_us)) as u32));
+        }
         let on_share = (1.0 - relay_off) * (1.0 - feeder_off);
         let demand_wh = base_wh * factor * f64::from(self.grid.pickup_factor[f]);
         let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
@@ -444,7 +463,14 @@ impl ConsumeStep<'_> {
             acc.feeder_mwh.resize(self.n_feeders, 0);
         }
         acc.feeder_mwh[f] += true_mwh;
-        let energized = self.grid.feeders[f].energized;
+        let energized = self.grid.feeders[f].energized
+            || match premise.backup {
+                None => false,
+                Some(BackupSupply::StandbyGenerator) => true,
+                Some(BackupSupply::SecondFeed) => {
+                    BackupSupply::second_feeder(f, self.n_feeders).is_some_and(|g| self.grid.feeders[g].energized)
+                }
+            };
         if energized && meter.relay == Relay::Closed {
             acc.connected += 1;
         } else {
@@ -991,6 +1017,9 @@ pub(crate) fn interval_system(
             row.customers_off_by_cause[c] += t.off_by_cause[c];
             row.interrupted_us_by_cause[c] += t.interrupted_us_by_cause[c];
             row.not_served_mwh_by_cause[c] += t.not_served_mwh_by_cause[c];
+        }
+        for &(m, us) in &t.on_backup {
+            *records.critical_on_backup_us.entry(m).or_insert(0) += u64::from(us);
         }
         for &(m, code, us) in &t.critical {
             let cause = Cause::from_code(code);

@@ -27,6 +27,7 @@ fn premise(class: CustomerClass, annual_kwh: f32) -> Premise {
         shift_slots: 0,
         activity: [0; crate::dataplane::ACTIVITY_PERIODS],
         annual_kwh,
+        backup: None,
     }
 }
 

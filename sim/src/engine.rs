@@ -520,8 +520,17 @@ impl Sim {
         let seed = config.seed;
         let classes = config.classes;
         let mut batch = Vec::with_capacity(65_536);
+        let mut backups = network.backup_supplies.iter().peekable();
         for (idx, site) in (0u32..).zip(&network.meters) {
-            let premise = draw_premise(seed, idx, site.class, &classes[site.class.index()]);
+            let mut premise = draw_premise(seed, idx, site.class, &classes[site.class.index()]);
+            // A critical facility is sized as what it is (a hospital takes GWh), around the
+            // class mean; and keeps its backup supply.
+            if let Some(kind) = site.facility {
+                premise.annual_kwh = (f64::from(premise.annual_kwh) * kind.consumption_weight()) as f32;
+            }
+            if let Some(&(_, backup)) = backups.next_if(|(m, _)| *m == idx) {
+                premise.backup = Some(backup);
+            }
             counters.meters_by_class[site.class.index()] += 1;
             counters.meters_by_link[site.link.index()] += 1;
             counters.annual_wh_by_class[site.class.index()] += (f64::from(premise.annual_kwh) * 1000.0).round() as u64;
@@ -2544,5 +2553,6 @@ pub(crate) fn draw_premise(
         shift_slots: shift as i8,
         annual_kwh: annual as f32,
         activity,
+        backup: None,
     }
 }

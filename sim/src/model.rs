@@ -120,6 +120,9 @@ pub struct Premise {
     /// The premise's weight of each activity period of the day (night, morning, daytime,
     /// evening), in 127ths of the class's `activity_spread`.
     pub activity: [i8; crate::dataplane::ACTIVITY_PERIODS],
+    /// What keeps a critical facility supplied while its feeder is out, if anything (one byte,
+    /// in what was padding).
+    pub backup: Option<crate::network::BackupSupply>,
 }
 
 impl Premise {

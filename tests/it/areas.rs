@@ -186,3 +186,124 @@ fn large_customers_are_interval_metered_on_their_own_shift_shapes() {
     let (low, high) = (night_shares[5], night_shares[night_shares.len() - 6]);
     assert!(high > 1.5 * low, "night shares from {low:.3} to {high:.3}");
 }
+
+/// A critical facility with a backup keeps supply while its feeder is out, and the run records
+/// it as on its backup: a standby generator whatever the grid does, a second feed while the
+/// other feeder of its pair is in; a facility without one is off like every other premise.
+#[test]
+fn a_facility_with_a_backup_keeps_supply_when_its_feeder_is_out() {
+    use amirange_sim::config::SimConfig;
+    use amirange_sim::engine::{Input, Sim};
+    use amirange_sim::model::{Cause, LinkKind};
+    use amirange_sim::network::{BackupSupply, Feeder, LinkParams, Network, Transformer};
+    use amirange_sim::time::{CivilDateTime, SimDuration, SimTime};
+
+    let mut network = Network::small(
+        LinkParams::typical(),
+        [
+            CustomerClass::Critical,
+            CustomerClass::Critical,
+            CustomerClass::Critical,
+            CustomerClass::Residential,
+        ]
+        .map(|c| (c, LinkKind::Cellular)),
+    );
+    // A second feeder, with the home on it.
+    network.feeders.push(Feeder {
+        substation: 0,
+        rating_kw: 8_000.0,
+        no_load_loss_kw: 1.0,
+    });
+    network.transformers.push(Transformer {
+        pos: network.transformers[0].pos,
+        feeder: 1,
+        rating_kva: 630.0,
+    });
+    network.meters[3].transformer = 1;
+    network.backup_supplies = vec![(0, BackupSupply::StandbyGenerator), (1, BackupSupply::SecondFeed)];
+    let start = CivilDateTime::parse("2026-01-14T00:00").expect("valid");
+    let mut sim = Sim::new(SimConfig::with_defaults(9, start, SimDuration::from_hours(8)), network).expect("valid");
+    let at = |h: u64| SimTime(SimDuration::from_hours(h).as_micros());
+    let supply = |feeder: u32, energized: bool| Input::FeederSupply {
+        feeder,
+        energized,
+        cause: Cause::Outage,
+    };
+    // Feeder 0 out 02:00-05:00; feeder 1 out too 03:00-04:00.
+    sim.schedule(at(2), supply(0, false)).expect("valid");
+    sim.schedule(at(3), supply(1, false)).expect("valid");
+    sim.schedule(at(4), supply(1, true)).expect("valid");
+    sim.schedule(at(5), supply(0, true)).expect("valid");
+    sim.run_to_end().expect("runs");
+    let records = sim.records();
+    let hour = SimDuration::from_hours(1).as_micros();
+    let outage = Cause::Outage.index();
+    // The generator carries its facility through all three hours.
+    assert!(
+        !records.critical_off_us.contains_key(&0),
+        "{:?}",
+        records.critical_off_us
+    );
+    assert_eq!(records.critical_on_backup_us.get(&0), Some(&(3 * hour)));
+    // The second feed carries its facility while feeder 1 is in: two of the three hours.
+    assert_eq!(records.critical_on_backup_us.get(&1), Some(&(2 * hour)));
+    assert_eq!(records.critical_off_us.get(&1).map(|v| v[outage]), Some(hour));
+    // No backup: off for the whole outage.
+    assert_eq!(records.critical_off_us.get(&2).map(|v| v[outage]), Some(3 * hour));
+    assert!(!records.critical_on_backup_us.contains_key(&2));
+}
+
+/// Critical facilities are sized as what they are and many have a backup: in a generated
+/// suburb of 100,000 meters, every hospital has a second feed or a standby generator, about
+/// half of all facilities do, and a hospital takes GWh a year where an emergency station takes
+/// around a hundred MWh.
+#[test]
+fn critical_facilities_are_sized_by_kind_and_hospitals_always_have_a_backup() {
+    use amirange_sim::engine::Sim;
+    use amirange_sim::network::FacilityKind;
+
+    let scenario = scenario_on("suburb-100k", 100_000);
+    let network = amirange::run::generate(&scenario).expect("generates");
+    let backup_of = |m: usize| {
+        network
+            .backup_supplies
+            .binary_search_by_key(&(m as u32), |&(meter, _)| meter)
+            .is_ok()
+    };
+    let critical: Vec<usize> = (0..network.meters.len())
+        .filter(|&m| network.meters[m].facility.is_some())
+        .collect();
+    assert!((60..=140).contains(&critical.len()), "{} facilities", critical.len());
+    let with_backup = critical.iter().filter(|&&m| backup_of(m)).count();
+    assert!(
+        (0.35..=0.75).contains(&(with_backup as f64 / critical.len() as f64)),
+        "{with_backup} of {} facilities have a backup",
+        critical.len()
+    );
+    let hospitals: Vec<usize> = critical
+        .iter()
+        .copied()
+        .filter(|&m| network.meters[m].facility == Some(FacilityKind::Hospital))
+        .collect();
+    assert!(!hospitals.is_empty());
+    assert!(hospitals.iter().all(|&m| backup_of(m)), "a hospital without a backup");
+    let sim = Sim::new(scenario.sim.clone(), network).expect("valid");
+    let mean_kwh = |kind: FacilityKind| {
+        let of_kind: Vec<f64> = critical
+            .iter()
+            .filter(|&&m| sim.network().meters[m].facility == Some(kind))
+            .map(|&m| f64::from(sim.premise(m as u32).expect("exists").annual_kwh))
+            .collect();
+        of_kind.iter().sum::<f64>() / of_kind.len().max(1) as f64
+    };
+    let hospital = mean_kwh(FacilityKind::Hospital);
+    let emergency = mean_kwh(FacilityKind::Emergency);
+    assert!(
+        (700_000.0..5_000_000.0).contains(&hospital),
+        "hospital {hospital} kWh/a"
+    );
+    assert!(
+        (60_000.0..250_000.0).contains(&emergency),
+        "emergency {emergency} kWh/a"
+    );
+}

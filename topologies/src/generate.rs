@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use amirange_sim::model::{CustomerClass, LinkKind};
 use amirange_sim::network::{
-    CollectorSite, FacilityKind, Feeder, MeshGraph, MeterSite, NONE, Network, Point, Substation, Transformer,
+    BackupSupply, CollectorSite, FacilityKind, Feeder, MeshGraph, MeterSite, NONE, Network, Point, Substation,
+    Transformer,
 };
 use amirange_sim::rng::{Purpose, Stream};
 
@@ -148,6 +149,8 @@ struct PlacedPremises {
     meters: Vec<MeterSite>,
     /// Per transformer: the coincident peak demand of its premises, kW.
     peak_kw_per_transformer: Vec<f64>,
+    /// Critical facilities with a backup supply, by meter index.
+    backup_supplies: Vec<(u32, BackupSupply)>,
 }
 
 impl Area {
@@ -167,6 +170,7 @@ impl Area {
         let PlacedPremises {
             mut meters,
             peak_kw_per_transformer,
+            backup_supplies,
         } = self.place_premises_along_streets(seed, class_kwh, &sizes, &transformers, &plc_at_transformer);
         let feeders = self.string_feeders_and_rate_transformers(&sizes, &mut transformers, &peak_kw_per_transformer);
         let substations = self.place_substations(&sizes, &transformers);
@@ -190,6 +194,7 @@ impl Area {
             feeders,
             substations,
             mesh,
+            backup_supplies,
         };
         network.check().map_err(|e| TopologyError::Invalid {
             field: e.field,
@@ -288,6 +293,7 @@ impl Area {
         }
         let mut meters = Vec::with_capacity(sizes.n_meters as usize);
         let mut peak_kw_per_transformer = vec![0.0f64; sizes.n_transformers as usize];
+        let mut backup_supplies = Vec::new();
         for t in 0..sizes.n_transformers {
             for _ in 0..sizes.meters_on_transformer(t) {
                 let idx = meters.len() as u64;
@@ -297,7 +303,18 @@ impl Area {
                 let pos = self.place_premise_by_a_street(seed, idx, transformers[t as usize].pos, sizes.block_side_m);
                 let (link, fallback, facility) =
                     self.draw_link_fallback_and_facility(seed, idx, plc_at_transformer[t as usize], class);
-                peak_kw_per_transformer[t as usize] += class_kwh[c] / 1_000.0 * PEAK_KW_PER_MWH[c];
+                // A critical facility is sized as what it is (see `FacilityKind::consumption_weight`).
+                let weight = facility.map_or(1.0, |kind| kind.consumption_weight());
+                peak_kw_per_transformer[t as usize] += class_kwh[c] * weight / 1_000.0 * PEAK_KW_PER_MWH[c];
+                if let Some(kind) = facility {
+                    let (second_feed, generator) = kind.backup_shares();
+                    let u = Stream::new(seed, Purpose::LinkAssignment, idx, 2).uniform();
+                    if u < second_feed {
+                        backup_supplies.push((idx as u32, BackupSupply::SecondFeed));
+                    } else if u < second_feed + generator {
+                        backup_supplies.push((idx as u32, BackupSupply::StandbyGenerator));
+                    }
+                }
                 meters.push(MeterSite {
                     class,
                     link,
@@ -315,6 +332,7 @@ impl Area {
         PlacedPremises {
             meters,
             peak_kw_per_transformer,
+            backup_supplies,
         }
     }
 

@@ -473,11 +473,6 @@ pub struct Area {
     pub links: LinkParams,
 }
 
-/// Mean annual consumption of a critical premise over the default facility mix, kWh/a: 5%
-/// hospitals at 1.75 GWh, 45% water and wastewater sites at 400 MWh and 50% emergency stations
-/// at 120 MWh.
-pub const CRITICAL_MEAN_ANNUAL_KWH: f64 = 327_500.0;
-
 /// Largest meter count a generator accepts.
 pub const MAX_METERS: u64 = 100_000_000;
 
@@ -642,7 +637,7 @@ impl AreaSpec {
                 pick(2_500.0, 3_200.0, 3_600.0),
                 pick(30_000.0, 30_000.0, 25_000.0),
                 400_000.0,
-                CRITICAL_MEAN_ANNUAL_KWH,
+                amirange_sim::network::CRITICAL_MEAN_ANNUAL_KWH,
             ]);
         for (kwh, name) in class_annual_kwh
             .iter()
@@ -655,14 +650,11 @@ impl AreaSpec {
                 );
             }
         }
-        // Per 100,000 meters: 5 hospitals (Germany has about 1,900 hospitals for about 50
-        // million meters, one per 26,000), 45 water and wastewater sites and 50 police, fire
-        // and ambulance stations (assumption).
         let facility_mix = shares(
             "facility_mix",
             self.facility_mix
                 .map(|m| [m.hospital, m.water, m.emergency])
-                .unwrap_or([0.05, 0.45, 0.5]),
+                .unwrap_or(amirange_sim::network::DEFAULT_FACILITY_MIX),
         )?;
         let link_shares = shares(
             "link_shares",
