@@ -307,3 +307,74 @@ fn critical_facilities_are_sized_by_kind_and_hospitals_always_have_a_backup() {
         "emergency {emergency} kWh/a"
     );
 }
+
+/// Transformers and feeders are sized from their connected load with headroom, and the
+/// customers per transformer and per feeder spread as configured: on a town's winter workday no
+/// feeder's simulated SCADA load exceeds its rating, nor does any feeder's planned peak (its
+/// premises' class means on the class shapes); the customers per transformer stay within the
+/// configured spread of the mean, and feeders differ in size.
+#[test]
+fn feeders_carry_their_winter_peak_within_rating_and_differ_in_customers() {
+    use amirange_sim::engine::Sim;
+
+    let scenario = scenario_on("town-10k", 10_000);
+    let network = amirange::run::generate(&scenario).expect("generates");
+    let area = &scenario.topology;
+    let n_feeders = network.feeders.len();
+    // Planned peak per feeder.
+    let table = ProfileTable::build(&scenario.sim);
+    let mut energy_mwh = vec![[0.0f64; 4]; n_feeders];
+    let mut customers = vec![0u64; n_feeders];
+    let mut per_transformer = vec![0u64; network.transformers.len()];
+    for site in &network.meters {
+        let f = network.transformers[site.transformer as usize].feeder as usize;
+        let weight = site.facility.map_or(1.0, |kind| kind.consumption_weight());
+        energy_mwh[f][site.class.index()] +=
+            scenario.sim.classes[site.class.index()].mean_annual_kwh * weight / 1_000.0;
+        customers[f] += 1;
+        per_transformer[site.transformer as usize] += 1;
+    }
+    for (f, feeder) in network.feeders.iter().enumerate() {
+        let planned_kw = (0..96)
+            .map(|slot| {
+                CustomerClass::ALL
+                    .iter()
+                    .map(|&c| energy_mwh[f][c.index()] * f64::from(table.kw(c, slot)))
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max);
+        assert!(
+            planned_kw <= f64::from(feeder.rating_kw),
+            "feeder {f}: planned peak {planned_kw:.0} kW over its rating {} kW",
+            feeder.rating_kw
+        );
+    }
+    // Customers per transformer within 1 ± spread of the mean (a little slack for sharing out).
+    let mean = network.meters.len() as f64 / network.transformers.len() as f64;
+    let spread = area.meters_per_transformer_spread;
+    for (t, &n) in per_transformer.iter().enumerate() {
+        let n = n as f64;
+        assert!(
+            n >= mean * (1.0 - spread) * 0.9 && n <= mean * (1.0 + spread) * 1.1,
+            "transformer {t}: {n} customers, mean {mean:.0}"
+        );
+    }
+    let (lo, hi) = (
+        customers.iter().min().copied().unwrap_or(0),
+        customers.iter().max().copied().unwrap_or(0),
+    );
+    assert!(hi as f64 >= lo as f64 * 1.2, "customers per feeder {lo}..{hi}");
+    // The simulated winter workday.
+    let mut sim = Sim::new(scenario.sim.clone(), network).expect("valid");
+    sim.run_to_end().expect("runs");
+    let ratings: Vec<f32> = sim.network().feeders.iter().map(|f| f.rating_kw).collect();
+    for (i, kw) in sim.records().scada_kw.iter().enumerate() {
+        let f = i % n_feeders;
+        assert!(
+            *kw <= ratings[f],
+            "feeder {f} at {kw:.0} kW over its rating {} kW in interval {}",
+            ratings[f],
+            i / n_feeders
+        );
+    }
+}
