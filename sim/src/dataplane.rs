@@ -464,13 +464,9 @@ impl ConsumeStep<'_> {
         }
         acc.feeder_mwh[f] += true_mwh;
         let energized = self.grid.feeders[f].energized
-            || match premise.backup {
-                None => false,
-                Some(BackupSupply::StandbyGenerator) => true,
-                Some(BackupSupply::SecondFeed) => {
-                    BackupSupply::second_feeder(f, self.n_feeders).is_some_and(|g| self.grid.feeders[g].energized)
-                }
-            };
+            || premise
+                .backup
+                .is_some_and(|b| b.carries(f, self.n_feeders, |g| self.grid.feeders[g].energized));
         if energized && meter.relay == Relay::Closed {
             acc.connected += 1;
         } else {

@@ -2404,13 +2404,17 @@ impl Sim {
     /// The condition of every meter now, by meter index, into `out` (reusing its allocation),
     /// as the blast-radius map shows it (ground truth; see [`MeterCondition`]). One pass over
     /// the meters. Off supply is attributed as the data plane attributes it: to the feeder's
-    /// cause while the feeder is out, else to the relay's.
+    /// cause while the feeder is out (unless a critical facility's backup carries it), else to
+    /// the relay's.
     pub(crate) fn meter_conditions_into(&self, out: &mut Vec<MeterCondition>) {
         out.clear();
         out.resize(self.n_meters(), MeterCondition::Normal);
         let now = self.now.as_micros();
         // Every meter is spawned with these components, so the query exists once there are meters.
-        let Some(mut query) = self.world.try_query::<(&MeterIdx, &GridPlace, &Meter, &MdmRecord)>() else {
+        let Some(mut query) = self
+            .world
+            .try_query::<(&MeterIdx, &GridPlace, &Meter, &MdmRecord, &Premise)>()
+        else {
             return;
         };
         let grid = self.world.resource::<GridState>();
@@ -2420,10 +2424,15 @@ impl Sim {
             Cause::Outage => MeterCondition::OffOutage,
             Cause::Operation => MeterCondition::OffOperation,
         };
-        for (idx, place, meter, mdm) in query.iter(&self.world) {
+        let n_feeders = grid.feeders.len();
+        for (idx, place, meter, mdm, premise) in query.iter(&self.world) {
             let i = idx.0 as usize;
             let feeder = grid.feeders[place.feeder as usize];
-            out[i] = if !feeder.energized {
+            let on_backup = !feeder.energized
+                && premise
+                    .backup
+                    .is_some_and(|b| b.carries(place.feeder as usize, n_feeders, |g| grid.feeders[g].energized));
+            out[i] = if !feeder.energized && !on_backup {
                 off_by(feeder.cause)
             } else if meter.relay == Relay::Open {
                 off_by(meter.relay_cause)

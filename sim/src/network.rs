@@ -101,6 +101,18 @@ impl BackupSupply {
         }
     }
 
+    /// Whether the backup carries a facility on `feeder` (of `n_feeders`) while that feeder is
+    /// out, given which feeders are energized: a generator always, a second feed while the
+    /// other feeder of its pair is in. The data plane and the blast-radius map decide supply by
+    /// it alike.
+    #[inline]
+    pub fn carries(self, feeder: usize, n_feeders: usize, energized: impl Fn(usize) -> bool) -> bool {
+        match self {
+            BackupSupply::StandbyGenerator => true,
+            BackupSupply::SecondFeed => BackupSupply::second_feeder(feeder, n_feeders).is_some_and(energized),
+        }
+    }
+
     /// The feeder a second feed comes from for a facility on `feeder`, of `n_feeders`: the
     /// other feeder of its pair, if there is one.
     #[inline]
