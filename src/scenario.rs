@@ -747,13 +747,15 @@ pub struct RawClass {
     /// or `UsResidential`, a US household (NREL/OpenEI reference house, St. Louis).
     ///
     /// Allowed: `H0`, `G0`..`G6`, `L0`..`L2`, `H25`, `G25`, `L25`, `UsResidential`.
-    /// Default: `H25` / `G25` / `G1` / `G3` (residential, commercial, industrial, critical).
+    /// Default: `H25` / `G25` / none / `G3` (residential, commercial, industrial, critical): industry
+    /// is interval-metered and follows a measured-style shift-operation shape unless a profile is given.
     #[serde(default)]
     pub profile: Option<ProfileId>,
     /// Mean annual consumption per premise, kWh (also sizes transformers and feeders).
     ///
     /// Allowed: above 0, at most 1e9.
-    /// Default: `3_500` / `30_000` / `400_000` / `800_000` (residential, commercial, industrial, critical).
+    /// Default: the topology's `class_annual_kwh` (for a suburb `3_200` / `30_000` / `400_000` / `327_500`:
+    /// residential, commercial, industrial, critical).
     #[serde(default)]
     pub mean_annual_kwh: Option<f64>,
     /// Spread of annual consumption between premises (sigma of a mean-preserving log-normal).
@@ -780,7 +782,7 @@ pub struct RawClass {
     /// (0 puts every premise on the class profile).
     ///
     /// Allowed: 0 to 1.
-    /// Default: `0.3` / `0` / `0` / `0` (residential, commercial, industrial, critical).
+    /// Default: `0.3` / `0` / `0.6` / `0` (residential, commercial, industrial, critical).
     #[serde(default)]
     pub activity_spread: Option<f64>,
     /// Largest shift of a premise's routine against the profile.
@@ -1255,6 +1257,10 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
     }
 
     let mut sim = SimConfig::with_defaults(raw.seed, start, duration);
+    // The kind of area sets each class's mean consumption unless the scenario does.
+    for class in CustomerClass::ALL {
+        sim.classes[class.index()].mean_annual_kwh = topology.class_annual_kwh[class.index()];
+    }
     let consumption = raw.consumption.unwrap_or_default();
     if let Some(climate) = consumption.climate {
         sim.climate = climate;
@@ -1270,6 +1276,7 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
         let c: &mut ClassConsumption = &mut sim.classes[class.index()];
         if let Some(p) = given.profile {
             c.profile = p;
+            c.shape = amirange_sim::interval_metering::LoadShape::StandardProfile;
         }
         c.mean_annual_kwh = given.mean_annual_kwh.unwrap_or(c.mean_annual_kwh);
         c.annual_sigma = given.annual_sigma.unwrap_or(c.annual_sigma);

@@ -27,7 +27,7 @@ use crate::model::{
     Cause, CustomerClass, GridPlace, LOAD_PROFILE_DEPTH, LinkKind, LoadProfileMemory, MdmRecord, Meter, MeterIdx,
     Premise, Relay,
 };
-use crate::network::{Intercept, MeterSite, NONE, NetState, Network, Via};
+use crate::network::{BackupSupply, Intercept, MeterSite, NONE, NetState, Network, Via};
 use crate::profile::{ProfileCalendar, SLOTS_PER_DAY};
 use crate::records::{AttackTick, IntervalRow, LinkReadStats, RunCounters, RunRecords, TransformerEnergy};
 use crate::rng::{Purpose, QuantileTable, Stream, StreamFamily};
@@ -116,8 +116,9 @@ impl ProfileTable {
                     weather_days.push((day, weather_factor(config, &mut calendar, date)));
                 }
                 let factor = weather_days.last().map_or([1.0; 4], |&(_, f)| f);
-                let kw =
-                    CustomerClass::ALL.map(|c| calendar.kw_per_mwh_year(config.class(c).profile, date, slot_of_day));
+                let kw = CustomerClass::ALL.map(|c| {
+                    crate::interval_metering::class_kw_per_mwh_year(&mut calendar, config.class(c), date, slot_of_day)
+                });
                 (
                     kw.map(|v| v as f32),
                     std::array::from_fn(|c| (kw[c] * factor[c]) as f32),
@@ -147,9 +148,10 @@ impl ProfileTable {
                 if day_means.last().map(|&(d, _)| d) != Some(day) {
                     let date = crate::time::CivilDate::from_days_since_epoch(day);
                     let means = CustomerClass::ALL.map(|c| {
-                        let profile = config.class(c).profile;
                         let kw: Vec<f64> = (0..SLOTS_PER_DAY)
-                            .map(|t| calendar.kw_per_mwh_year(profile, date, t))
+                            .map(|t| {
+                                crate::interval_metering::class_kw_per_mwh_year(&mut calendar, config.class(c), date, t)
+                            })
                             .collect();
                         let total: f64 = kw.iter().sum::<f64>().max(f64::MIN_POSITIVE);
                         std::array::from_fn(|k| {
@@ -374,6 +376,8 @@ pub(crate) struct TickAccum {
     dr_curtailed_mwh: u64,
     /// Critical facilities without supply in the interval: (meter, cause code, µs).
     critical: Vec<(u32, u8, u32)>,
+    /// Critical facilities on their backup supply this interval: meter, microseconds.
+    on_backup: Vec<(u32, u32)>,
     /// Per attack (by index): what it did in the interval.
     attacks: Vec<AttackTick>,
     /// Per transformer: true and registered energy in the interval.
@@ -402,6 +406,7 @@ impl TickAccum {
         self.not_served_mwh_by_cause = [0; 3];
         self.dr_curtailed_mwh = 0;
         self.critical.clear();
+        self.on_backup.clear();
         self.attacks.fill(AttackTick::default());
         self.transformers.fill(TransformerEnergy::default());
     }
@@ -515,6 +520,9 @@ struct ConsumeStep<'a> {
     n_feeders: usize,
     n_transformers: usize,
     grid: &'a GridState,
+    /// The network, for the backup supplies of critical facilities (consulted only while a
+    /// feeder is out).
+    network: &'a crate::network::Network,
     /// The interval's start and end, µs since the run start.
     span_us: (u64, u64),
 }
@@ -549,6 +557,27 @@ impl ConsumeStep<'_> {
         let relay_off = f64::from(open_us) / f64::from(interval_us);
         let f = place.feeder as usize;
         let feeder_off = f64::from(self.grid.off_share[f]);
+        // A critical facility with a backup keeps supply while its feeder is out: a standby
+        // generator always, a second feed while the other feeder of its pair is in.
+        let backup = if feeder_off > 0.0 {
+            self.network.backup_of(idx.0)
+        } else {
+            None
+        };
+        let (feeder_off, on_backup) = match backup {
+            Some(backup) => {
+                let left_off = match backup {
+                    BackupSupply::StandbyGenerator => 0.0,
+                    BackupSupply::SecondFeed => BackupSupply::second_feeder(f, self.n_feeders)
+                        .map_or(1.0, |g| f64::from(self.grid.off_share[g])),
+                };
+                (feeder_off * left_off, feeder_off * (1.0 - left_off))
+            }
+            _ => (feeder_off, 0.0),
+        };
+        if on_backup > 0.0 {
+            acc.on_backup.push((idx.0, (on_backup * f64::from(interval_us)) as u32));
+        }
         let on_share = (1.0 - relay_off) * (1.0 - feeder_off);
         let demand_wh = demand * f64::from(self.grid.pickup_factor[f]);
         let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
@@ -627,7 +656,11 @@ impl ConsumeStep<'_> {
             acc.feeder_mwh.resize(self.n_feeders, 0);
         }
         acc.feeder_mwh[f] += true_mwh;
-        let energized = self.grid.feeders[f].energized;
+        let energized = self.grid.feeders[f].energized
+            || self
+                .network
+                .backup_of(idx.0)
+                .is_some_and(|b| b.carries(f, self.n_feeders, |g| self.grid.feeders[g].energized));
         if energized && meter.relay == Relay::Closed {
             acc.connected += 1;
         } else {
@@ -1059,6 +1092,7 @@ pub(crate) fn interval_system(
         n_feeders,
         n_transformers: network.transformers.len(),
         grid: &grid,
+        network: &network,
         span_us: (
             u64::from(slot) * INTERVAL.as_micros(),
             u64::from(slot + 1) * INTERVAL.as_micros(),
@@ -1179,6 +1213,9 @@ pub(crate) fn interval_system(
             row.customers_off_by_cause[c] += t.off_by_cause[c];
             row.interrupted_us_by_cause[c] += t.interrupted_us_by_cause[c];
             row.not_served_mwh_by_cause[c] += t.not_served_mwh_by_cause[c];
+        }
+        for &(m, us) in &t.on_backup {
+            *records.critical_on_backup_us.entry(m).or_insert(0) += u64::from(us);
         }
         for &(m, code, us) in &t.critical {
             let cause = Cause::from_code(code);

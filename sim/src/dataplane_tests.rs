@@ -138,6 +138,7 @@ impl World {
             n_feeders: self.network.feeders.len(),
             n_transformers: self.network.transformers.len(),
             grid,
+            network: &self.network,
             span_us: (
                 u64::from(slot) * u64::from(INTERVAL_US),
                 u64::from(slot + 1) * u64::from(INTERVAL_US),

@@ -529,7 +529,12 @@ impl Sim {
         let classes = config.classes;
         let mut batch = Vec::with_capacity(65_536);
         for (idx, site) in (0u32..).zip(&network.meters) {
-            let premise = draw_premise(seed, idx, site.class, &classes[site.class.index()]);
+            let mut premise = draw_premise(seed, idx, site.class, &classes[site.class.index()]);
+            // A critical facility is sized as what it is (a hospital takes GWh), around the
+            // class mean (its backup supply stays in the network's short list).
+            if let Some(kind) = site.facility {
+                premise.annual_kwh = (f64::from(premise.annual_kwh) * kind.consumption_weight()) as f32;
+            }
             counters.meters_by_class[site.class.index()] += 1;
             counters.meters_by_link[site.link.index()] += 1;
             counters.annual_wh_by_class[site.class.index()] += (f64::from(premise.annual_kwh) * 1000.0).round() as u64;
@@ -2453,7 +2458,8 @@ impl Sim {
     /// The condition of every meter now, by meter index, into `out` (reusing its allocation),
     /// as the blast-radius map shows it (ground truth; see [`MeterCondition`]). One pass over
     /// the meters. Off supply is attributed as the data plane attributes it: to the feeder's
-    /// cause while the feeder is out, else to the relay's.
+    /// cause while the feeder is out (unless a critical facility's backup carries it), else to
+    /// the relay's.
     pub(crate) fn meter_conditions_into(&self, out: &mut Vec<MeterCondition>) {
         out.clear();
         out.resize(self.n_meters(), MeterCondition::Normal);
@@ -2469,10 +2475,16 @@ impl Sim {
             Cause::Outage => MeterCondition::OffOutage,
             Cause::Operation => MeterCondition::OffOperation,
         };
+        let n_feeders = grid.feeders.len();
+        let network = self.network();
         for (idx, place, meter, mdm) in query.iter(&self.world) {
             let i = idx.0 as usize;
             let feeder = grid.feeders[place.feeder as usize];
-            out[i] = if !feeder.energized {
+            let on_backup = !feeder.energized
+                && network
+                    .backup_of(idx.0)
+                    .is_some_and(|b| b.carries(place.feeder as usize, n_feeders, |g| grid.feeders[g].energized));
+            out[i] = if !feeder.energized && !on_backup {
                 off_by(feeder.cause)
             } else if meter.relay == Relay::Open {
                 off_by(meter.relay_cause)

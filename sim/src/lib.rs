@@ -53,6 +53,7 @@ pub mod field;
 pub mod frequency;
 pub mod grid;
 pub mod hes;
+pub mod interval_metering;
 pub mod mdm;
 pub mod model;
 pub mod network;

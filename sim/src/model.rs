@@ -77,8 +77,11 @@ impl LinkKind {
 /// Consumption model parameters of one customer class.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassConsumption {
-    /// The BDEW profile that shapes the class's load.
+    /// The BDEW profile that shapes the class's load (when `shape` is the standard profile).
     pub profile: ProfileId,
+    /// What shapes the class's load: its BDEW `profile`, or the measured-style shape of
+    /// interval-metered customers.
+    pub shape: crate::interval_metering::LoadShape,
     /// Mean annual consumption per premise, kWh.
     pub mean_annual_kwh: f64,
     /// Spread of annual consumption between premises: sigma of a mean-preserving log-normal.
@@ -135,6 +138,14 @@ pub struct Premise {
     pub devices: u8,
     /// Rooftop PV size, tenths of a kWp (0 without PV).
     pub pv_kwp_tenths: u8,
+}
+
+impl Premise {
+    /// How the premise is metered and settled, from its annual consumption: interval-metered
+    /// above 100,000 kWh/a, else on a standard load profile.
+    pub fn metering(&self) -> crate::interval_metering::MeteringKind {
+        crate::interval_metering::MeteringKind::of_annual_kwh(self.annual_kwh)
+    }
 }
 
 /// Relay position of a meter's remote-disconnect switch.

@@ -75,9 +75,94 @@ pub enum FacilityKind {
     Emergency,
 }
 
+/// Default share of critical premises per facility kind, in [`FacilityKind::ALL`] order: per
+/// 100,000 meters 5 hospitals (Germany has about 1,900 hospitals for about 50 million meters,
+/// one per 26,000), 45 water and wastewater sites and 50 police, fire and ambulance stations
+/// (assumption).
+pub const DEFAULT_FACILITY_MIX: [f64; 3] = [0.05, 0.45, 0.5];
+
+/// Mean annual consumption of a critical premise over [`DEFAULT_FACILITY_MIX`], kWh/a (the
+/// critical class's default mean; each facility's drawn consumption is scaled by
+/// [`FacilityKind::consumption_weight`] around it).
+pub const CRITICAL_MEAN_ANNUAL_KWH: f64 = 327_500.0;
+
+/// What keeps a critical facility supplied while its own feeder is out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum BackupSupply {
+    /// A second MV feed from the neighbouring feeder of its pair (feeders 0 and 1, 2 and 3, and
+    /// so on): supplied while either feeder is in.
+    SecondFeed,
+    /// A standby generator: supplied whatever the grid does (its start-up of seconds is not
+    /// modelled).
+    StandbyGenerator,
+}
+
+impl BackupSupply {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackupSupply::SecondFeed => "second-feed",
+            BackupSupply::StandbyGenerator => "standby-generator",
+        }
+    }
+
+    /// Whether the backup carries a facility on `feeder` (of `n_feeders`) while that feeder is
+    /// out, given which feeders are energized: a generator always, a second feed while the
+    /// other feeder of its pair is in. The data plane and the blast-radius map decide supply by
+    /// it alike.
+    #[inline]
+    pub fn carries(self, feeder: usize, n_feeders: usize, energized: impl Fn(usize) -> bool) -> bool {
+        match self {
+            BackupSupply::StandbyGenerator => true,
+            BackupSupply::SecondFeed => BackupSupply::second_feeder(feeder, n_feeders).is_some_and(energized),
+        }
+    }
+
+    /// The feeder a second feed comes from for a facility on `feeder`, of `n_feeders`: the
+    /// other feeder of its pair, if there is one.
+    #[inline]
+    pub fn second_feeder(feeder: usize, n_feeders: usize) -> Option<usize> {
+        let other = feeder ^ 1;
+        (other < n_feeders).then_some(other)
+    }
+}
+
 impl FacilityKind {
     /// Every kind, in index order.
     pub const ALL: [FacilityKind; 3] = [FacilityKind::Hospital, FacilityKind::Water, FacilityKind::Emergency];
+
+    /// Typical annual consumption of a facility of this kind, kWh/a. A hospital: a general
+    /// hospital of 250 beds at 7,000 kWh per bed and year (German hospitals use 3,000 to
+    /// 23,000 kWh per bed, about 7,000 on average: management-krankenhaus.de, 2025; Stiftung
+    /// viamedica/klinergie2020: 5,800), 1.75 GWh/a. A water site: waterworks, wastewater
+    /// treatment and their many small pumping stations on average, 400 MWh/a (assumption). An
+    /// emergency station (police, fire, ambulance): 120 MWh/a (assumption).
+    pub fn typical_annual_kwh(self) -> f64 {
+        match self {
+            FacilityKind::Hospital => 1_750_000.0,
+            FacilityKind::Water => 400_000.0,
+            FacilityKind::Emergency => 120_000.0,
+        }
+    }
+
+    /// The factor by which a facility's drawn consumption is scaled from the critical class's
+    /// mean: its typical consumption over [`CRITICAL_MEAN_ANNUAL_KWH`], so that the class keeps
+    /// its mean over the default facility mix.
+    pub fn consumption_weight(self) -> f64 {
+        self.typical_annual_kwh() / CRITICAL_MEAN_ANNUAL_KWH
+    }
+
+    /// Share of facilities of this kind with a second feed and with a standby generator
+    /// (assumption: hospitals must have emergency power, DIN VDE 0100-710 and NFPA 99/110, and
+    /// large ones often take a second MV feed; water sites and emergency stations keep
+    /// generators less often).
+    pub fn backup_shares(self) -> (f64, f64) {
+        match self {
+            FacilityKind::Hospital => (0.3, 0.7),
+            FacilityKind::Water => (0.2, 0.3),
+            FacilityKind::Emergency => (0.1, 0.5),
+        }
+    }
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {
@@ -576,9 +661,21 @@ pub struct Network {
     pub substations: Vec<Substation>,
     /// RF neighbour graph over mesh meters and mesh collectors.
     pub mesh: MeshGraph,
+    /// Critical facilities with a backup supply: meter index and backup, by meter index (a
+    /// short list, so no meter carries it).
+    pub backup_supplies: Vec<(u32, BackupSupply)>,
 }
 
 impl Network {
+    /// The backup supply of meter `meter`'s premise, if it is a critical facility with one
+    /// (a binary search of the short list; asked only while a feeder is out).
+    pub fn backup_of(&self, meter: u32) -> Option<BackupSupply> {
+        self.backup_supplies
+            .binary_search_by_key(&meter, |&(m, _)| m)
+            .ok()
+            .map(|i| self.backup_supplies[i].1)
+    }
+
     /// Number of nodes of the mesh graph (meters, then collectors).
     pub fn n_nodes(&self) -> usize {
         self.meters.len() + self.collectors.len()
@@ -661,6 +758,7 @@ impl Network {
                 no_load_loss_kw: 1.0,
             }],
             substations: vec![Substation { pos: origin }],
+            backup_supplies: Vec::new(),
         }
     }
 
@@ -675,6 +773,7 @@ impl Network {
             + self.mesh.offsets.capacity() * 4
             + self.mesh.targets.capacity() * 4
             + self.mesh.quality.capacity()
+            + self.backup_supplies.capacity() * size_of::<(u32, BackupSupply)>()
     }
 
     /// Checks that every index points somewhere and the parameters are in range.
@@ -726,6 +825,16 @@ impl Network {
             if m.tower != NONE && !kind_of(m.tower, LinkKind::Cellular) {
                 return net_err(format!("meters[{i}].tower"), "not a cellular tower");
             }
+        }
+        for (i, pair) in self.backup_supplies.windows(2).enumerate() {
+            if pair[0].0 >= pair[1].0 {
+                return net_err(format!("backup_supplies[{}]", i + 1), "not in meter order");
+            }
+        }
+        if let Some(&(m, _)) = self.backup_supplies.last()
+            && m as usize >= self.meters.len()
+        {
+            return net_err("backup_supplies", "no such meter");
         }
         if self.mesh.offsets.len() != self.n_nodes() + 1
             || self.mesh.offsets.last().copied().unwrap_or(0) as usize != self.mesh.targets.len()

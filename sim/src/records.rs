@@ -476,6 +476,9 @@ pub struct RunRecords {
     pub critical_off_us: std::collections::BTreeMap<u32, [u64; 3]>,
     /// Per (attack, critical facility meter): microseconds without supply the attack caused.
     pub critical_off_us_by_attack: std::collections::BTreeMap<(u8, u32), u64>,
+    /// Critical facilities that kept supply on their backup (a second feed or a standby
+    /// generator) while their feeder was out: meter, and microseconds on the backup.
+    pub critical_on_backup_us: std::collections::BTreeMap<u32, u64>,
     /// Per distribution transformer, over the run so far: the true energy its meters' premises
     /// took and the energy their registers recorded, mWh. The gap is what bypasses, tampering
     /// and false readings hid (transformer energy balance).

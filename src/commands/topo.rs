@@ -77,9 +77,9 @@ impl TopoArgs {
             );
         };
         let area = scenario::load_area(&label, &text, self.meters)?;
-        let defaults = amirange_sim::config::SimConfig::default_class;
-        let class_kwh = amirange_sim::model::CustomerClass::ALL.map(|c| defaults(c).mean_annual_kwh);
-        let network = area.generate(self.seed, class_kwh).context("generating the topology")?;
+        let network = area
+            .generate(self.seed, area.class_annual_kwh)
+            .context("generating the topology")?;
         Ok((network, label))
     }
 }

@@ -330,9 +330,12 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                 }
                 "pivot" => {
                     assert!(a.succeeded, "{a:?}");
+                    // Critical facilities whose backup carried them stay supplied.
+                    let on_backup = finished.sim.records().critical_on_backup_us.len() as u64;
                     assert_eq!(
-                        b.peak_customers_disconnected, a.meters_targeted,
-                        "every premise on the feeders"
+                        b.peak_customers_disconnected + on_backup,
+                        a.meters_targeted,
+                        "every premise on the feeders but those on a backup"
                     );
                     assert!(b.time_to_restore_s.is_some(), "the breakers close after 2h");
                 }
@@ -386,7 +389,9 @@ fn every_attack_file_runs_and_hits_what_it_targets() {
                         lo < 50.0 && hi > 50.0,
                         "shedding raises frequency, the rebound lowers it: {b:?}"
                     );
-                    assert_eq!(b.peak_customers_disconnected, 0);
+                    // On the island, the rebound may trip under-frequency shedding, which is
+                    // then the only way customers lose supply.
+                    assert!(b.peak_customers_disconnected == 0 || b.ufls_shed_mw > 0.0, "{b:?}");
                 }
                 other => panic!("{name}: attack {other} has no expectation here; add one"),
             }
@@ -818,7 +823,10 @@ fn load_switching_moves_frequency_by_swing_inertia_and_droop() {
     let swing = |infected: &str, frequency: &str| {
         let text = text
             .replace("infected: 0.3,", &format!("infected: {infected},"))
-            .replace("inertia_s: 5.0,\n        droop: 0.05,", frequency);
+            .replace(
+                "inertia_s: 5.0,\n        droop: 0.05,\n        // An island grid holds a larger reserve for its size than an interconnection.\n        fcr_share: 0.1,",
+                frequency,
+            );
         let scenario = load_text(&path, &text, METERS);
         let finished = run(&scenario);
         let events = &finished.sim.frequency().events;
@@ -829,7 +837,8 @@ fn load_switching_moves_frequency_by_swing_inertia_and_droop() {
             .clone();
         (first, finished.metrics.attacks[0].blast_radius.clone())
     };
-    let typical = "inertia_s: 5.0, droop: 0.05,";
+    // A reserve as large as the load, so that it never runs out and the response stays linear.
+    let typical = "inertia_s: 5.0, droop: 0.05, fcr_share: 1.0,";
     let (small, small_b) = swing("0.01", typical);
     let (double, _) = swing("0.02", typical);
     // Below the first stage: no load shed, nobody cut off.
@@ -843,12 +852,12 @@ fn load_switching_moves_frequency_by_swing_inertia_and_droop() {
         "{small:?} {double:?}"
     );
     // Twice the inertia: a shallower dip; twice the droop: a deeper one.
-    let (heavy, _) = swing("0.01", "inertia_s: 10.0, droop: 0.05,");
-    let (soft, _) = swing("0.01", "inertia_s: 5.0, droop: 0.1,");
+    let (heavy, _) = swing("0.01", "inertia_s: 10.0, droop: 0.05, fcr_share: 1.0,");
+    let (soft, _) = swing("0.01", "inertia_s: 5.0, droop: 0.1, fcr_share: 1.0,");
     assert!(per_mw(&heavy) < 0.9 * per_mw(&small), "{heavy:?}");
     assert!(per_mw(&soft) > 1.1 * per_mw(&small), "{soft:?}");
     // The file's swing trips the first stages and cuts customers off.
-    let (large, large_b) = swing("0.3", typical);
+    let (large, large_b) = swing("0.3", "inertia_s: 5.0, droop: 0.05, fcr_share: 0.1,");
     assert!(
         large.nadir_hz < 49.0 && !large.stages.is_empty() && large.stages[0] == 0,
         "{large:?}"

@@ -139,7 +139,7 @@ fn quickstart_summary_shows_the_attack_its_detection_and_the_report() {
         "attack peak-disconnect (mass-disconnect",
         "at 2026-01-15T18:00:00: succeeded",
         "detected by command-rate",
-        "blast radius: 1,583 customers off at peak",
+        "blast radius: 1,770 customers off at peak",
         "defenses: typical-utility preset",
         "operations:",
     ] {

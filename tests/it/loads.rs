@@ -109,7 +109,13 @@ fn a_scenario_selects_the_profile_of_each_class() {
     };
     let defaults = load(&text(""));
     let profiles = defaults.sim.classes.map(|c| c.profile);
-    assert_eq!(profiles, [ProfileId::H25, ProfileId::G25, ProfileId::G1, ProfileId::G3]);
+    // Industry's profile is kept for a scenario that puts it back on a standard shape; by default
+    // it is interval-metered on its shift-operation shape.
+    assert_eq!(profiles, [ProfileId::H25, ProfileId::G25, ProfileId::G3, ProfileId::G3]);
+    assert_eq!(
+        defaults.sim.classes[2].shape,
+        amirange_sim::interval_metering::LoadShape::ShiftOperation
+    );
     let chosen = load(&text(
         "consumption: (residential: (profile: H0), commercial: (profile: G0))",
     ));

@@ -6,6 +6,7 @@
 //!
 //! Run one module's tests with a filter: `cargo test --test it golden::`.
 
+mod areas;
 mod attacks;
 mod browser;
 mod cli;

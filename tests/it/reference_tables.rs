@@ -98,6 +98,7 @@ fn tables() -> Vec<Table> {
         table::<sc::RawRateLimit>("rate_limit", SCENARIOS, "defenses.command_policy.disconnect_limit_*."),
         table::<topo::AreaSpec>("area", TOPOLOGIES, ""),
         table::<topo::ClassMix>("class_mix", TOPOLOGIES, "class_mix."),
+        table::<topo::ClassAnnualKwh>("class_annual_kwh", TOPOLOGIES, "class_annual_kwh."),
         table::<topo::FacilityMix>("facility_mix", TOPOLOGIES, "facility_mix."),
         table::<topo::LinkShares>("link_shares", TOPOLOGIES, "link_shares."),
         table::<topo::RadioSpec>("radio", TOPOLOGIES, "radio."),

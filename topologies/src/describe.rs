@@ -68,6 +68,12 @@ pub struct Summary {
     pub substations: u64,
     /// Feeders with at least one critical facility.
     pub feeders_with_critical: u64,
+    /// Critical facilities with a backup supply (a second feed or a standby generator).
+    pub with_backup: u64,
+    /// Meters per feeder.
+    pub meters_per_feeder: Spread,
+    /// Sum of feeder ratings, MW.
+    pub feeder_mw: f64,
     /// Sum of transformer ratings, MVA.
     pub transformer_mva: f64,
     /// Undirected RF links.
@@ -86,6 +92,7 @@ impl Summary {
         let mut facilities = [0u64; 3];
         let mut with_fallback = 0;
         let mut per_transformer = vec![0u64; net.transformers.len()];
+        let mut per_feeder = vec![0u64; net.feeders.len()];
         let mut critical_feeder = vec![false; net.feeders.len()];
         let (mut lo, mut hi) = ((f32::MAX, f32::MAX), (f32::MIN, f32::MIN));
         let mut mesh_meters = 0u64;
@@ -101,6 +108,7 @@ impl Summary {
             }
             with_fallback += u64::from(m.fallback);
             per_transformer[m.transformer as usize] += 1;
+            per_feeder[net.transformers[m.transformer as usize].feeder as usize] += 1;
             lo = (lo.0.min(m.pos.x), lo.1.min(m.pos.y));
             hi = (hi.0.max(m.pos.x), hi.1.max(m.pos.y));
             if m.link == LinkKind::Mesh {
@@ -142,6 +150,9 @@ impl Summary {
             feeders: net.feeders.len() as u64,
             substations: net.substations.len() as u64,
             feeders_with_critical: critical_feeder.iter().filter(|c| **c).count() as u64,
+            with_backup: net.backup_supplies.len() as u64,
+            meters_per_feeder: Spread::of(per_feeder.into_iter()),
+            feeder_mw: net.feeders.iter().map(|f| f64::from(f.rating_kw)).sum::<f64>() / 1_000.0,
             transformer_mva: net.transformers.iter().map(|t| f64::from(t.rating_kva)).sum::<f64>() / 1_000.0,
             mesh_links: net.mesh.n_edges() as u64,
             mesh_degree: mesh_degree as f64 / mesh_meters.max(1) as f64,
@@ -174,8 +185,13 @@ impl fmt::Display for Summary {
         })?;
         writeln!(
             f,
-            "critical        {} hospitals, {} water, {} emergency services, on {} of {} feeders",
-            self.facilities[0], self.facilities[1], self.facilities[2], self.feeders_with_critical, self.feeders
+            "critical        {} hospitals, {} water, {} emergency services, on {} of {} feeders; {} with a backup supply",
+            self.facilities[0],
+            self.facilities[1],
+            self.facilities[2],
+            self.feeders_with_critical,
+            self.feeders,
+            self.with_backup
         )?;
         writeln!(
             f,
@@ -187,6 +203,11 @@ impl fmt::Display for Summary {
             self.meters_per_transformer.min,
             self.meters_per_transformer.mean,
             self.meters_per_transformer.max
+        )?;
+        writeln!(
+            f,
+            "feeders         {:.0} MW rated, meters per feeder {} / {:.0} / {} (min/mean/max)",
+            self.feeder_mw, self.meters_per_feeder.min, self.meters_per_feeder.mean, self.meters_per_feeder.max
         )?;
         writeln!(
             f,

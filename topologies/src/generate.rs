@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use amirange_sim::model::{CustomerClass, LinkKind};
 use amirange_sim::network::{
-    CollectorSite, FacilityKind, Feeder, MeshGraph, MeterSite, NONE, Network, Point, Substation, Transformer,
+    BackupSupply, CollectorSite, FacilityKind, Feeder, MeshGraph, MeterSite, NONE, Network, Point, Substation,
+    Transformer,
 };
 use amirange_sim::rng::{Purpose, Stream};
 
@@ -15,9 +16,26 @@ use crate::TopologyError;
 use crate::radio::{MeshNode, build_graph};
 use crate::spec::Area;
 
-/// Coincident peak demand per MWh of annual consumption, kW, per class (assumption, from the
-/// peaks of the BDEW profiles with some allowance for less diversity on one transformer).
-const PEAK_KW_PER_MWH: [f64; 4] = [0.35, 0.35, 0.25, 0.2];
+/// Planned peak demand per MWh of annual consumption, kW, per class: the winter peaks of the
+/// class shapes (H0 about 0.23, G0 0.24, the shift-operation day level 0.17 raised by a
+/// factory's own weights up to about 0.27, G3 0.15 kW per MWh/a) with an allowance for less
+/// diversity on one transformer (assumption).
+pub const PEAK_KW_PER_MWH: [f64; 4] = [0.35, 0.35, 0.3, 0.2];
+
+/// A transformer's rating over its planned peak: a growth margin of 1.25 (planning practice
+/// sizes to the diversified peak times 1.15 to 1.25), at a power factor of 0.95 (assumption).
+pub const TRANSFORMER_HEADROOM: f64 = 1.25 / 0.95;
+
+/// Share of the sum of its transformers' planned peaks that a feeder carries at its own peak:
+/// the transformers' planned peaks allow for little diversity among a few dozen premises and do
+/// not coincide across a feeder (assumption).
+pub const FEEDER_COINCIDENCE: f64 = 0.7;
+
+/// A feeder's rating over its planned peak (its transformers' planned peaks times
+/// [`FEEDER_COINCIDENCE`]): 1.5, so the planned peak loads it to two thirds (planning targets a
+/// normal peak loading of 60 to 80% of rating, leaving room to pick up a neighbouring feeder's
+/// load), rounded up to 0.5 MW.
+pub const FEEDER_HEADROOM: f64 = 1.5;
 
 /// Standard distribution transformer ratings, kVA (IEC 60076 preferred sizes).
 const STANDARD_KVA: [f32; 12] = [
@@ -106,6 +124,10 @@ struct Sizes {
     n_meters: u64,
     /// Distribution transformers: one per `meters_per_transformer` meters, rounded up.
     n_transformers: u64,
+    /// Per transformer, its first meter; one more entry, the number of meters.
+    first_meter_of_transformer: Vec<u64>,
+    /// Per feeder, its first transformer; one more entry, the number of transformers.
+    first_transformer_of_feeder: Vec<u64>,
     /// Settlements: as many as the area asks for, at most one per transformer.
     n_settlements: u64,
     /// The side of one transformer's square block, m (from the settlements' density).
@@ -115,22 +137,59 @@ struct Sizes {
 }
 
 impl Sizes {
-    fn of(area: &Area) -> Sizes {
+    fn of(area: &Area, seed: u64) -> Sizes {
         let n_meters = area.meters;
         let n_transformers = n_meters.div_ceil(u64::from(area.meters_per_transformer));
+        // A factor uniform in 1 ± spread, drawn per transformer or feeder.
+        let factor = |spread: f64, entity: u64, slot: u64| {
+            1.0 + spread * (2.0 * Stream::new(seed, Purpose::Placement, entity, slot).uniform() - 1.0)
+        };
+        let weights: Vec<f64> = (0..n_transformers)
+            .map(|t| factor(area.meters_per_transformer_spread, t, 5))
+            .collect();
+        let mut first_meter_of_transformer = Vec::with_capacity(n_transformers as usize + 1);
+        first_meter_of_transformer.push(0);
+        for n in apportion(n_meters, &weights) {
+            let last = first_meter_of_transformer.last().copied().unwrap_or(0);
+            first_meter_of_transformer.push(last + n);
+        }
+        // Feeders take runs of consecutive transformers of drawn lengths; a short remainder
+        // shares the last full feeder's transformers with it evenly.
+        let per_feeder = f64::from(area.transformers_per_feeder);
+        let shortest = ((per_feeder * (1.0 - area.transformers_per_feeder_spread)).round() as u64).max(1);
+        let mut first_transformer_of_feeder = vec![0u64];
+        let mut next = 0u64;
+        while next < n_transformers {
+            let feeder = first_transformer_of_feeder.len() as u64 - 1;
+            let take = ((per_feeder * factor(area.transformers_per_feeder_spread, feeder, 6)).round() as u64).max(1);
+            next = (next + take).min(n_transformers);
+            first_transformer_of_feeder.push(next);
+        }
+        let n = first_transformer_of_feeder.len();
+        if n > 2 && first_transformer_of_feeder[n - 1] - first_transformer_of_feeder[n - 2] < shortest {
+            let (from, to) = (first_transformer_of_feeder[n - 3], first_transformer_of_feeder[n - 1]);
+            first_transformer_of_feeder[n - 2] = from + (to - from).div_ceil(2);
+        }
         Sizes {
             n_meters,
             n_transformers,
+            first_meter_of_transformer,
+            first_transformer_of_feeder,
             n_settlements: u64::from(area.settlements).min(n_transformers),
             block_side_m: (f64::from(area.meters_per_transformer) / area.density_per_km2).sqrt() * 1_000.0,
             region_side_m: (n_meters as f64 / area.region_density_per_km2).sqrt() * 1_000.0,
         }
     }
 
-    /// Meters on transformer `transformer`: the meters shared out evenly, the first
-    /// transformers taking one more each until none is left over.
+    /// Meters on transformer `transformer`: its drawn share of the meters.
     fn meters_on_transformer(&self, transformer: u64) -> u64 {
-        self.n_meters / self.n_transformers + u64::from(transformer < self.n_meters % self.n_transformers)
+        let t = transformer as usize;
+        self.first_meter_of_transformer[t + 1] - self.first_meter_of_transformer[t]
+    }
+
+    /// Feeders.
+    fn n_feeders(&self) -> u64 {
+        self.first_transformer_of_feeder.len() as u64 - 1
     }
 }
 
@@ -148,6 +207,8 @@ struct PlacedPremises {
     meters: Vec<MeterSite>,
     /// Per transformer: the coincident peak demand of its premises, kW.
     peak_kw_per_transformer: Vec<f64>,
+    /// Critical facilities with a backup supply, by meter index.
+    backup_supplies: Vec<(u32, BackupSupply)>,
 }
 
 impl Area {
@@ -157,7 +218,7 @@ impl Area {
     /// Every phase draws from streams keyed by its own purpose, entity and slot, so the phases'
     /// order does not change what any of them draws.
     pub fn generate(&self, seed: u64, class_kwh: [f64; 4]) -> Result<Network, TopologyError> {
-        let sizes = Sizes::of(self);
+        let sizes = Sizes::of(self, seed);
         let settlement_centres = self.place_settlement_centres(seed, &sizes);
         let PlacedTransformers {
             mut transformers,
@@ -167,6 +228,7 @@ impl Area {
         let PlacedPremises {
             mut meters,
             peak_kw_per_transformer,
+            backup_supplies,
         } = self.place_premises_along_streets(seed, class_kwh, &sizes, &transformers, &plc_at_transformer);
         let feeders = self.string_feeders_and_rate_transformers(&sizes, &mut transformers, &peak_kw_per_transformer);
         let substations = self.place_substations(&sizes, &transformers);
@@ -190,6 +252,7 @@ impl Area {
             feeders,
             substations,
             mesh,
+            backup_supplies,
         };
         network.check().map_err(|e| TopologyError::Invalid {
             field: e.field,
@@ -288,6 +351,7 @@ impl Area {
         }
         let mut meters = Vec::with_capacity(sizes.n_meters as usize);
         let mut peak_kw_per_transformer = vec![0.0f64; sizes.n_transformers as usize];
+        let mut backup_supplies = Vec::new();
         for t in 0..sizes.n_transformers {
             for _ in 0..sizes.meters_on_transformer(t) {
                 let idx = meters.len() as u64;
@@ -297,7 +361,18 @@ impl Area {
                 let pos = self.place_premise_by_a_street(seed, idx, transformers[t as usize].pos, sizes.block_side_m);
                 let (link, fallback, facility) =
                     self.draw_link_fallback_and_facility(seed, idx, plc_at_transformer[t as usize], class);
-                peak_kw_per_transformer[t as usize] += class_kwh[c] / 1_000.0 * PEAK_KW_PER_MWH[c];
+                // A critical facility is sized as what it is (see `FacilityKind::consumption_weight`).
+                let weight = facility.map_or(1.0, |kind| kind.consumption_weight());
+                peak_kw_per_transformer[t as usize] += class_kwh[c] * weight / 1_000.0 * PEAK_KW_PER_MWH[c];
+                if let Some(kind) = facility {
+                    let (second_feed, generator) = kind.backup_shares();
+                    let u = Stream::new(seed, Purpose::LinkAssignment, idx, 2).uniform();
+                    if u < second_feed {
+                        backup_supplies.push((idx as u32, BackupSupply::SecondFeed));
+                    } else if u < second_feed + generator {
+                        backup_supplies.push((idx as u32, BackupSupply::StandbyGenerator));
+                    }
+                }
                 meters.push(MeterSite {
                     class,
                     link,
@@ -315,6 +390,7 @@ impl Area {
         PlacedPremises {
             meters,
             peak_kw_per_transformer,
+            backup_supplies,
         }
     }
 
@@ -397,17 +473,16 @@ impl Area {
         transformers: &mut [Transformer],
         peak_kw_per_transformer: &[f64],
     ) -> Vec<Feeder> {
-        let transformers_per_feeder = u64::from(self.transformers_per_feeder);
         let feeders_per_substation = u64::from(self.feeders_per_substation);
-        let n_feeders = sizes.n_transformers.div_ceil(transformers_per_feeder);
+        let n_feeders = sizes.n_feeders();
         let mut feeders = Vec::with_capacity(n_feeders as usize);
         for f in 0..n_feeders {
-            let first = (f * transformers_per_feeder) as usize;
-            let end = ((f + 1) * transformers_per_feeder).min(sizes.n_transformers) as usize;
+            let first = sizes.first_transformer_of_feeder[f as usize] as usize;
+            let end = sizes.first_transformer_of_feeder[f as usize + 1] as usize;
             let mut rated_kva = 0.0f32;
             let mut peak_kw = 0.0f64;
             for t in first..end {
-                let want_kva = (peak_kw_per_transformer[t] * 1.25) as f32;
+                let want_kva = (peak_kw_per_transformer[t] * TRANSFORMER_HEADROOM) as f32;
                 let rating = STANDARD_KVA
                     .iter()
                     .copied()
@@ -420,8 +495,7 @@ impl Area {
             }
             feeders.push(Feeder {
                 substation: (f / feeders_per_substation) as u32,
-                // Diversity between transformers and headroom for restoration (assumption).
-                rating_kw: ((peak_kw * 1.5 / 1_000.0).ceil() * 1_000.0) as f32,
+                rating_kw: ((peak_kw * FEEDER_COINCIDENCE * FEEDER_HEADROOM / 500.0).ceil() * 500.0) as f32,
                 no_load_loss_kw: rated_kva * NO_LOAD_LOSS_SHARE,
             });
         }
@@ -430,14 +504,15 @@ impl Area {
 
     /// Substations of consecutive feeders, each at the centroid of its transformers.
     fn place_substations(&self, sizes: &Sizes, transformers: &[Transformer]) -> Vec<Substation> {
-        let transformers_per_substation =
-            u64::from(self.feeders_per_substation) * u64::from(self.transformers_per_feeder);
-        let n_feeders = sizes.n_transformers.div_ceil(u64::from(self.transformers_per_feeder));
-        let n_substations = n_feeders.div_ceil(u64::from(self.feeders_per_substation));
+        let feeders_per_substation = u64::from(self.feeders_per_substation);
+        let n_feeders = sizes.n_feeders();
+        let n_substations = n_feeders.div_ceil(feeders_per_substation);
         (0..n_substations)
             .map(|s| {
-                let first = (s * transformers_per_substation) as usize;
-                let end = ((s + 1) * transformers_per_substation).min(sizes.n_transformers) as usize;
+                let first_feeder = s * feeders_per_substation;
+                let end_feeder = ((s + 1) * feeders_per_substation).min(n_feeders);
+                let first = sizes.first_transformer_of_feeder[first_feeder as usize] as usize;
+                let end = sizes.first_transformer_of_feeder[end_feeder as usize] as usize;
                 Substation {
                     pos: centroid(transformers[first..end].iter().map(|t| t.pos)),
                 }
@@ -621,16 +696,39 @@ mod tests {
     }
 
     #[test]
-    fn transformers_share_the_meters_evenly_the_first_taking_the_rest() {
-        let sizes = Sizes {
-            n_meters: 23,
-            n_transformers: 5,
-            n_settlements: 1,
-            block_side_m: 100.0,
-            region_side_m: 100.0,
-        };
-        let shares: Vec<u64> = (0..5).map(|t| sizes.meters_on_transformer(t)).collect();
-        assert_eq!(shares, [5, 5, 5, 4, 4]);
+    fn transformers_and_feeders_vary_in_size_within_their_spreads_and_share_everything_out() {
+        let mut spec = crate::AreaSpec::new(crate::AreaKind::Suburban, 20_000);
+        spec.meters_per_transformer = Some(80);
+        spec.transformers_per_feeder = Some(20);
+        let area = spec.resolve().expect("valid");
+        let sizes = Sizes::of(&area, 4);
+        let per_transformer: Vec<u64> = (0..sizes.n_transformers)
+            .map(|t| sizes.meters_on_transformer(t))
+            .collect();
+        assert_eq!(per_transformer.iter().sum::<u64>(), 20_000);
+        assert_eq!(
+            *sizes.first_transformer_of_feeder.last().expect("one"),
+            sizes.n_transformers
+        );
+        // Uniform in 1 ± 0.3 around 80 meters (a little more or less after sharing out).
+        let (lo, hi) = (
+            per_transformer.iter().min().copied().unwrap_or(0),
+            per_transformer.iter().max().copied().unwrap_or(0),
+        );
+        assert!(
+            lo >= 50 && hi <= 110 && hi - lo >= 30,
+            "{lo}..{hi} meters per transformer"
+        );
+        let per_feeder: Vec<u64> = sizes
+            .first_transformer_of_feeder
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect();
+        let (lo, hi) = (
+            per_feeder.iter().min().copied().unwrap_or(0),
+            per_feeder.iter().max().copied().unwrap_or(0),
+        );
+        assert!(lo >= 5 && hi <= 30 && hi > lo, "{lo}..{hi} transformers per feeder");
     }
 
     #[test]

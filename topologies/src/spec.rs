@@ -77,17 +77,39 @@ pub struct AreaSpec {
     /// Default: 12.
     #[serde(default)]
     pub feeders_per_substation: Option<u32>,
+    /// Spread of meters per transformer: each transformer's share of the meters is drawn
+    /// uniformly between 1 - spread and 1 + spread times the mean.
+    ///
+    /// Allowed: 0 to 0.9.
+    /// Default: 0.3.
+    #[serde(default)]
+    pub meters_per_transformer_spread: Option<f64>,
+    /// Spread of transformers per feeder: each feeder takes a number of transformers drawn
+    /// uniformly between 1 - spread and 1 + spread times `transformers_per_feeder`.
+    ///
+    /// Allowed: 0 to 0.9.
+    /// Default: 0.5.
+    #[serde(default)]
+    pub transformers_per_feeder_spread: Option<f64>,
     /// Share of premises per class.
     ///
     /// Allowed: shares, sum 1.
-    /// Default: residential 0.88 / 0.915 / 0.93, commercial 0.10 / 0.065 / 0.05, industrial 0.019, critical 0.001
-    ///.
+    /// Default: residential 0.9065 / 0.95 / 0.93, commercial 0.09 / 0.047 / 0.0665, industrial 0.0025 / 0.002 /
+    /// 0.0025, critical 0.001.
     #[serde(default)]
     pub class_mix: Option<ClassMix>,
+    /// Mean annual consumption of a premise per class, kWh (the scenario's
+    /// `consumption.<class>.mean_annual_kwh` overrides it).
+    ///
+    /// Allowed: above 0, at most 1e9.
+    /// Default: residential 2,500 / 3,200 / 3,600, commercial 30,000 / 30,000 / 25,000, industrial 400,000,
+    /// critical 327,500.
+    #[serde(default)]
+    pub class_annual_kwh: Option<ClassAnnualKwh>,
     /// Share of critical premises per kind.
     ///
     /// Allowed: shares, sum 1.
-    /// Default: hospital 0.2, water 0.4, emergency 0.4.
+    /// Default: hospital 0.05, water 0.45, emergency 0.5.
     #[serde(default)]
     pub facility_mix: Option<FacilityMix>,
     /// Share of meters per link kind.
@@ -140,6 +162,20 @@ pub struct ClassMix {
     /// Factories.
     pub industrial: f64,
     /// Hospitals, water, emergency services.
+    pub critical: f64,
+}
+
+/// Mean annual consumption of a premise per customer class, kWh.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassAnnualKwh {
+    /// Households, kWh/a.
+    pub residential: f64,
+    /// Shops, offices, kWh/a.
+    pub commercial: f64,
+    /// Factories, kWh/a.
+    pub industrial: f64,
+    /// Hospitals, water, emergency services (the mean over the facility mix), kWh/a.
     pub critical: f64,
 }
 
@@ -429,8 +465,14 @@ pub struct Area {
     pub transformers_per_feeder: u32,
     /// Feeders per substation.
     pub feeders_per_substation: u32,
+    /// Spread of meters per transformer (uniform, relative to the mean).
+    pub meters_per_transformer_spread: f64,
+    /// Spread of transformers per feeder (uniform, relative to `transformers_per_feeder`).
+    pub transformers_per_feeder_spread: f64,
     /// Class shares in `CustomerClass::ALL` order.
     pub class_mix: [f64; 4],
+    /// Mean annual consumption per premise, kWh, in `CustomerClass::ALL` order.
+    pub class_annual_kwh: [f64; 4],
     /// Facility shares in `FacilityKind::ALL` order.
     pub facility_mix: [f64; 3],
     /// Link shares in `LinkKind::ALL` order.
@@ -506,7 +548,10 @@ impl AreaSpec {
             meters_per_transformer: None,
             transformers_per_feeder: None,
             feeders_per_substation: None,
+            meters_per_transformer_spread: None,
+            transformers_per_feeder_spread: None,
             class_mix: None,
+            class_annual_kwh: None,
             facility_mix: None,
             link_shares: None,
             cellular_fallback: None,
@@ -584,17 +629,67 @@ impl AreaSpec {
             1,
             200,
         )?;
+        // SimBench's German LV networks hold a median of 92 households (p90 102, a tail of small
+        // rural ones) and its MV feeders run a median of 7.3 km (p90 14.3 km): transformers
+        // vary less than feeders (the spreads are an assumption in line with these).
+        let meters_per_transformer_spread = in_range(
+            "meters_per_transformer_spread",
+            self.meters_per_transformer_spread.unwrap_or(0.3),
+            0.0,
+            0.9,
+        )?;
+        let transformers_per_feeder_spread = in_range(
+            "transformers_per_feeder_spread",
+            self.transformers_per_feeder_spread.unwrap_or(0.5),
+            0.0,
+            0.9,
+        )?;
+        // Class mixes and consumption per kind of area: see "Service areas and customers" in
+        // docs/parameters.md for the source of every number. In short: households from BDEW's
+        // consumption per household size (1 person 1,900 ... 5+ persons 5,430 kWh/a, national
+        // mean about 3,100), smaller in a city of flats, larger in houses on the land
+        // (assumption on the household sizes); about 9 non-household customers per 100 meters
+        // nationally (BDEW: GHD uses about as much as households), fewer in a suburb; large
+        // industry mostly sits on the HV grid, so a distribution area keeps a few MV/LV
+        // factories (assumption). The suburb's energy comes out about 54% residential, 25%
+        // commercial, 14% industrial and 6% critical, and its winter workday peaks in the
+        // evening like a residential area's.
         let class_mix = shares(
             "class_mix",
             self.class_mix
                 .map(|m| [m.residential, m.commercial, m.industrial, m.critical])
-                .unwrap_or([pick(0.88, 0.915, 0.93), pick(0.10, 0.065, 0.05), 0.019, 0.001]),
+                .unwrap_or([
+                    pick(0.9065, 0.95, 0.93),
+                    pick(0.09, 0.047, 0.0665),
+                    pick(0.0025, 0.002, 0.0025),
+                    0.001,
+                ]),
         )?;
+        let class_annual_kwh = self
+            .class_annual_kwh
+            .map(|m| [m.residential, m.commercial, m.industrial, m.critical])
+            .unwrap_or([
+                pick(2_500.0, 3_200.0, 3_600.0),
+                pick(30_000.0, 30_000.0, 25_000.0),
+                400_000.0,
+                amirange_sim::network::CRITICAL_MEAN_ANNUAL_KWH,
+            ]);
+        for (kwh, name) in class_annual_kwh
+            .iter()
+            .zip(["residential", "commercial", "industrial", "critical"])
+        {
+            if !(kwh.is_finite() && *kwh > 0.0 && *kwh <= 1e9) {
+                return invalid(
+                    &format!("class_annual_kwh.{name}"),
+                    format!("must be above 0 and at most 1e9 kWh, not {kwh}"),
+                );
+            }
+        }
         let facility_mix = shares(
             "facility_mix",
             self.facility_mix
                 .map(|m| [m.hospital, m.water, m.emergency])
-                .unwrap_or([0.2, 0.4, 0.4]),
+                .unwrap_or(amirange_sim::network::DEFAULT_FACILITY_MIX),
         )?;
         let link_shares = shares(
             "link_shares",
@@ -744,7 +839,10 @@ impl AreaSpec {
             meters_per_transformer,
             transformers_per_feeder,
             feeders_per_substation,
+            meters_per_transformer_spread,
+            transformers_per_feeder_spread,
             class_mix,
+            class_annual_kwh,
             facility_mix,
             link_shares,
             cellular_fallback,
