@@ -260,8 +260,6 @@ pub struct TickClock {
 #[derive(Default)]
 pub(crate) struct TickAccum {
     true_mwh_by_class: [u64; 4],
-    /// True energy per feeder, mWh.
-    feeder_mwh: Vec<u64>,
     connected: u64,
     off_by_cause: [u64; 3],
     critical_off: u64,
@@ -290,7 +288,6 @@ impl TickAccum {
     /// Zeroes the sums, keeping allocations.
     fn reset(&mut self) {
         self.true_mwh_by_class = [0; 4];
-        self.feeder_mwh.fill(0);
         self.connected = 0;
         self.off_by_cause = [0; 3];
         self.critical_off = 0;
@@ -315,7 +312,6 @@ struct ConsumeStep<'a> {
     noise: &'a [LogNoise; 4],
     /// The standard normal, for the noise's innovations.
     normal: &'a QuantileTable,
-    n_feeders: usize,
     n_transformers: usize,
     grid: &'a GridState,
     /// The interval's start and end, µs since the run start.
@@ -436,10 +432,6 @@ impl ConsumeStep<'_> {
         memory.recorded_until = slot + 1;
         let true_mwh = (true_wh * 1000.0 + 0.5) as u64;
         acc.true_mwh_by_class[c] += true_mwh;
-        if acc.feeder_mwh.len() != self.n_feeders {
-            acc.feeder_mwh.resize(self.n_feeders, 0);
-        }
-        acc.feeder_mwh[f] += true_mwh;
         let energized = self.grid.feeders[f].energized;
         if energized && meter.relay == Relay::Closed {
             acc.connected += 1;
@@ -833,7 +825,7 @@ pub(crate) fn interval_system(
     table: Res<ProfileTable>,
     tables: Res<SamplingTables>,
     network: Res<Network>,
-    grid: Res<GridState>,
+    mut grid: ResMut<GridState>,
     fleet: Res<crate::security::Fleet>,
     mut net: ResMut<NetState>,
     mut cycle: ResMut<CycleState>,
@@ -846,7 +838,6 @@ pub(crate) fn interval_system(
         &mut MdmRecord,
     )>,
     mut accum: Local<Parallel<StepAccum>>,
-    mut feeder_mwh: Local<Vec<u64>>,
     mut attack_sum: Local<Vec<AttackTick>>,
     mut records: ResMut<RunRecords>,
     mut counters: ResMut<RunCounters>,
@@ -869,7 +860,6 @@ pub(crate) fn interval_system(
         noise_family: StreamFamily::new(seed, Purpose::ConsumptionNoise),
         noise: &tables.noise,
         normal: &tables.normal,
-        n_feeders,
         n_transformers: network.transformers.len(),
         grid: &grid,
         span_us: (
@@ -969,15 +959,13 @@ pub(crate) fn interval_system(
         commands: clock.commands,
         ..IntervalRow::default()
     };
-    feeder_mwh.clear();
-    feeder_mwh.resize(n_feeders, 0);
     attack_sum.clear();
+    let grid = &mut *grid;
+    grid.transformer_kw.clear();
+    grid.transformer_kw.resize(network.transformers.len(), 0.0);
     for a in accum.iter_mut() {
         for c in 0..4 {
             row.true_mwh_by_class[c] += a.tick.true_mwh_by_class[c];
-        }
-        for (total, part) in feeder_mwh.iter_mut().zip(&a.tick.feeder_mwh) {
-            *total += *part;
         }
         let t = &a.tick;
         row.customers_connected += t.connected;
@@ -1006,21 +994,32 @@ pub(crate) fn interval_system(
                 .transformer_mwh
                 .resize(network.transformers.len(), TransformerEnergy::default());
         }
-        for (sum, part) in records.transformer_mwh.iter_mut().zip(&t.transformers) {
+        for ((sum, part), kw) in records
+            .transformer_mwh
+            .iter_mut()
+            .zip(&t.transformers)
+            .zip(grid.transformer_kw.iter_mut())
+        {
             sum.true_mwh += part.true_mwh;
             sum.registered_mwh += part.registered_mwh;
+            // mWh in a quarter-hour x 4 / 10^6 = mean kW.
+            *kw += part.true_mwh as f64 * 4e-6;
         }
         a.tick.reset();
     }
     row.interrupted_us = row.interrupted_us_by_cause.iter().sum();
     row.true_mwh = row.true_mwh_by_class.iter().sum();
-    // Feeder-head SCADA: the true load of each feeder plus its technical losses.
+    // Feeder-head SCADA: the true load of each feeder plus its technical losses, from each
+    // transformer's load of this interval.
+    let mut head_kw = std::mem::take(&mut grid.feeder_kw);
+    grid.losses
+        .feeder_head_kw(&network, &grid.transformer_kw, &grid.off_share, &mut head_kw);
     let mut scada_kw_sum = 0.0f64;
-    for (f, &mwh) in network.feeders.iter().zip(feeder_mwh.iter()) {
-        let kw = feeder_scada_kw(f, mwh as f64 * 4.0 / 1e6);
+    for &kw in &head_kw {
         records.scada_kw.push(kw as f32);
         scada_kw_sum += kw;
     }
+    grid.feeder_kw = head_kw;
     // kW over a quarter-hour is kWh / 4; in mWh.
     row.scada_mwh = (scada_kw_sum * 0.25 * 1e6).round() as u64;
     records.intervals.push(row);
@@ -1094,18 +1093,6 @@ fn push_attack_ticks(records: &mut RunRecords, slot: u32, sums: &[AttackTick]) {
             records.attack_ticks.push((slot, k as u8, *tick));
         }
     }
-}
-
-/// Share of a feeder's rating lost in its lines and transformer windings at full load
-/// (assumption: distribution losses of a few per cent are typical; load losses grow with the
-/// square of the load).
-pub const LOAD_LOSS_AT_RATING: f64 = 0.03;
-
-/// What the feeder-head SCADA measures for a feeder carrying `load_kw` of customer load: the
-/// load, the transformers' no-load losses, and load losses growing with the load squared.
-pub fn feeder_scada_kw(feeder: &crate::network::Feeder, load_kw: f64) -> f64 {
-    let rating = f64::from(feeder.rating_kw).max(1.0);
-    load_kw + f64::from(feeder.no_load_loss_kw) + LOAD_LOSS_AT_RATING * load_kw * load_kw / rating
 }
 
 /// The MDM takes in one meter's delivery: the intervals still in its memory and its register.

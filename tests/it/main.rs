@@ -15,6 +15,7 @@ mod defenses;
 mod detection;
 mod errors;
 mod golden;
+mod grid;
 mod live;
 mod range;
 mod readings;
