@@ -2262,6 +2262,39 @@ impl Sim {
         }
         self.next_slot += 1;
         self.flood(self.interval_start());
+        self.protect(self.interval_start());
+    }
+
+    /// Protection at the end of an interval (`at`): feeders whose overcurrent relay operated on
+    /// the interval's load trip now, recorded with the cause, and a crew recloses them later.
+    fn protect(&mut self, at: SimTime) {
+        let mut trips = Vec::new();
+        self.world.resource_scope(|world, mut grid: Mut<GridState>| {
+            let net = world.resource::<Network>();
+            grid.overcurrent(net, INTERVAL.as_micros() as f64 / 1e6, &mut trips);
+        });
+        let reclose = self.world.resource::<GridState>().protection.reclose_after;
+        for (feeder, load_share) in trips {
+            let before = self.world.resource::<RunRecords>().outages.len();
+            self.feeder_supply(at, feeder, false, Cause::Outage, true);
+            let mut records = self.world.resource_mut::<RunRecords>();
+            let outage = (records.outages.len() > before).then_some(before as u32);
+            records.grid_events.push(crate::records::GridEvent {
+                time: at,
+                equipment: crate::records::Equipment::Feeder(feeder),
+                kind: crate::records::GridEventKind::OverloadTrip,
+                load_share,
+                outage,
+            });
+            self.calendar.insert(
+                at + reclose,
+                Event::Input(Box::new(Input::FeederSupply {
+                    feeder,
+                    energized: true,
+                    cause: Cause::Outage,
+                })),
+            );
+        }
     }
 
     /// Adds `observer`, to be called at every interval close from now on, after those added
