@@ -803,6 +803,7 @@ mod tests {
         let outage =
             |start_min: u64, end_min: Option<u64>, customers, detected: Option<(u64, Detection)>| OutageRecord {
                 feeder: 0,
+                transformer: None,
                 cause: Cause::Outage,
                 start: at_s(start_min * 60),
                 end: end_min.map(|m| at_s(m * 60)),

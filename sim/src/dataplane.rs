@@ -356,17 +356,19 @@ impl ConsumeStep<'_> {
         }
         let open_us = open_us.min(interval_us);
         let relay_off = f64::from(open_us) / f64::from(interval_us);
-        let f = place.feeder as usize;
-        let feeder_off = f64::from(self.grid.off_share[f]);
+        // Supply is looked up per transformer: its feeder's state is folded in at the
+        // interval's close.
+        let tr = place.transformer as usize;
+        let feeder_off = f64::from(self.grid.supply_off_share[tr]);
         let on_share = (1.0 - relay_off) * (1.0 - feeder_off);
-        let demand_wh = base_wh * factor * f64::from(self.grid.pickup_factor[f]);
+        let demand_wh = base_wh * factor * f64::from(self.grid.supply_pickup[tr]);
         let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
         // What the premise would take with supply: its demand less demand response, plus any
         // load switched on from outside its pattern.
         let load_wh = demand_wh * keep + meter.extra_wh(self.span_us.0, self.span_us.1);
         let true_wh = load_wh * on_share;
         let relay_cause = meter.relay_cause;
-        let f_cause = self.grid.feeders[f].cause;
+        let f_cause = self.grid.supply_cause[tr];
         if relay_off > 0.0 || feeder_off > 0.0 {
             let relay_part = relay_off * (1.0 - feeder_off);
             let critical = premise.class == CustomerClass::Critical;
@@ -432,7 +434,7 @@ impl ConsumeStep<'_> {
         memory.recorded_until = slot + 1;
         let true_mwh = (true_wh * 1000.0 + 0.5) as u64;
         acc.true_mwh_by_class[c] += true_mwh;
-        let energized = self.grid.feeders[f].energized;
+        let energized = self.grid.supplied[tr];
         if energized && meter.relay == Relay::Closed {
             acc.connected += 1;
         } else {

@@ -7,7 +7,7 @@ use super::*;
 use crate::grid::ColdLoadPickup;
 use crate::network::{MeterPath, NetState, Network};
 use crate::security::{Fleet, Payload};
-use crate::time::{CivilDate, CivilDateTime, SimDuration};
+use crate::time::{CivilDate, CivilDateTime, SimDuration, SimTime};
 
 /// The interval, µs.
 const INTERVAL_US: u32 = 900_000_000;
@@ -386,9 +386,12 @@ fn an_open_relay_cuts_supply_and_charges_its_cause() {
 fn a_feeder_out_cuts_supply_and_charges_the_outage() {
     let world = World::new(&[LinkKind::Cellular], |_| {});
     let mut grid = world.grid();
-    grid.off_share[0] = 1.0;
-    grid.feeders[0].energized = false;
-    grid.feeders[0].cause = Cause::Outage;
+    grid.set(0, false, Cause::Outage, SimTime::ZERO, SimTime::ZERO);
+    grid.close_interval(SimTime::ZERO, SimTime(u64::from(INTERVAL_US)));
+    assert_eq!(
+        (grid.off_share[0], grid.supply_off_share[0], grid.supplied[0]),
+        (1.0, 1.0, false)
+    );
     let home = premise(CustomerClass::Residential, 3_500.0);
     let acc = consume_meter(&world, &grid, &home, &mut Meter::new(), 40);
     assert_eq!(acc.true_mwh_by_class, [0; 4]);

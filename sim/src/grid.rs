@@ -1,9 +1,13 @@
-//! Supply on the grid: which feeders are energized, when they went out and came back, and the
-//! cold-load pickup that follows a restoration.
+//! Supply on the grid: which feeders and transformers are energized, when they went out and
+//! came back, and the cold-load pickup that follows a restoration; technical losses and the
+//! protection that trips overloaded feeders.
 //!
 //! A feeder outage cuts every premise on the feeder (whatever its relay says), stops its meters'
 //! registers and takes their radios and modems down (they have no supply either); the mesh
-//! re-forms around them. When the feeder comes back, its load rises above normal for a while:
+//! re-forms around them. A transformer outage (a transformer fault, or a blown fuse on the MV
+//! lateral it hangs on) does the same to the premises behind that transformer. The data plane
+//! looks supply up once per transformer: [`GridState::close_interval`] folds each feeder's state
+//! into its transformers', so the per-meter cost does not grow. When the feeder comes back, its load rises above normal for a while:
 //! thermostatic loads that lost their diversity during the outage all switch on together
 //! (cold-load pickup).
 
@@ -166,7 +170,7 @@ impl Protection {
     }
 }
 
-/// One feeder's supply state.
+/// One feeder's (or one transformer's own) supply state.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FeederSupply {
     /// Whether the feeder is energized.
@@ -198,6 +202,26 @@ pub struct GridState {
     pub pickup_factor: Vec<f32>,
     /// Cold-load pickup parameters.
     pub cold_load: ColdLoadPickup,
+    /// Per transformer: its own supply state, beside its feeder's.
+    pub transformers: Vec<FeederSupply>,
+    /// Per transformer: its feeder.
+    pub transformer_feeder: Vec<u32>,
+    /// Meters per transformer, CSR: meters of transformer `t` are
+    /// `transformer_meters[transformer_offsets[t]..transformer_offsets[t + 1]]`.
+    pub transformer_offsets: Vec<u32>,
+    /// See `transformer_offsets`.
+    pub transformer_meters: Vec<u32>,
+    /// Per transformer, for the interval being closed: the share of it its premises were
+    /// without supply (feeder or transformer out, taken as independent within the interval).
+    pub supply_off_share: Vec<f32>,
+    /// Per transformer, for the interval being closed: the load multiplier of cold-load pickup.
+    pub supply_pickup: Vec<f32>,
+    /// Per transformer, for the interval being closed: what its premises' interruption is
+    /// attributed to (the feeder's cause if the feeder was out, else the transformer's).
+    pub supply_cause: Vec<Cause>,
+    /// Per transformer, at the end of the interval being closed: whether its premises have
+    /// supply.
+    pub supplied: Vec<bool>,
     /// Technical losses.
     pub losses: LossModel,
     /// Per transformer, for the interval last closed: its customers' mean load, kW.
@@ -230,18 +254,39 @@ impl GridState {
             meters[fill[f] as usize] = i as u32;
             fill[f] += 1;
         }
+        let n_t = net.transformers.len();
+        let mut t_offsets = vec![0u32; n_t + 1];
+        for m in &net.meters {
+            t_offsets[m.transformer as usize + 1] += 1;
+        }
+        for t in 0..n_t {
+            t_offsets[t + 1] += t_offsets[t];
+        }
+        let mut t_fill = t_offsets.clone();
+        let mut t_meters = vec![0u32; net.meters.len()];
+        for (i, m) in net.meters.iter().enumerate() {
+            let t = m.transformer as usize;
+            t_meters[t_fill[t] as usize] = i as u32;
+            t_fill[t] += 1;
+        }
+        let on = FeederSupply {
+            energized: true,
+            cause: Cause::Outage,
+            off_us_in_interval: 0,
+            changed_at_us: 0,
+            out_since: SimTime::ZERO,
+            pickup: None,
+        };
         GridState {
-            feeders: vec![
-                FeederSupply {
-                    energized: true,
-                    cause: Cause::Outage,
-                    off_us_in_interval: 0,
-                    changed_at_us: 0,
-                    out_since: SimTime::ZERO,
-                    pickup: None,
-                };
-                n
-            ],
+            feeders: vec![on; n],
+            transformers: vec![on; n_t],
+            transformer_feeder: net.transformers.iter().map(|t| t.feeder).collect(),
+            transformer_offsets: t_offsets,
+            transformer_meters: t_meters,
+            supply_off_share: vec![0.0; n_t],
+            supply_pickup: vec![1.0; n_t],
+            supply_cause: vec![Cause::Outage; n_t],
+            supplied: vec![true; n_t],
             offsets: counts,
             meters,
             off_share: vec![0.0; n],
@@ -261,58 +306,76 @@ impl GridState {
         &self.meters[self.offsets[f] as usize..self.offsets[f + 1] as usize]
     }
 
+    /// The meters transformer `t` supplies.
+    pub fn meters_of_transformer(&self, t: u32) -> &[u32] {
+        let t = t as usize;
+        &self.transformer_meters[self.transformer_offsets[t] as usize..self.transformer_offsets[t + 1] as usize]
+    }
+
     /// Switches feeder `f` off or on at `at` (`interval_start` is the start of the interval in
     /// progress). Returns whether anything changed.
     pub fn set(&mut self, f: u32, energized: bool, cause: Cause, at: SimTime, interval_start: SimTime) -> bool {
-        let offset = (at.0 - interval_start.0).min(INTERVAL.as_micros()) as u32;
         let cold = self.cold_load;
-        let Some(s) = self.feeders.get_mut(f as usize) else {
-            return false;
-        };
-        if s.energized == energized {
-            return false;
-        }
-        if !s.energized {
-            s.off_us_in_interval += offset - s.changed_at_us;
-            let out_for = at.0 - s.out_since.0;
-            let scale = (out_for as f64 / cold.full_after.as_micros().max(1) as f64).min(1.0);
-            s.pickup = Some((at, cold.extra * scale));
-        } else {
-            s.cause = cause;
-            s.out_since = at;
-        }
-        s.energized = energized;
-        s.changed_at_us = offset;
-        true
+        self.feeders
+            .get_mut(f as usize)
+            .is_some_and(|s| switch(s, energized, cause, at, interval_start, cold))
     }
 
-    /// Computes every feeder's outage share and pickup factor for the interval `[start, end)`
-    /// and resets the per-interval accounting for the next one.
+    /// Switches transformer `t`'s own supply off or on at `at`, as [`GridState::set`] does a
+    /// feeder's. Returns whether anything changed.
+    pub fn set_transformer(
+        &mut self,
+        t: u32,
+        energized: bool,
+        cause: Cause,
+        at: SimTime,
+        interval_start: SimTime,
+    ) -> bool {
+        let cold = self.cold_load;
+        self.transformers
+            .get_mut(t as usize)
+            .is_some_and(|s| switch(s, energized, cause, at, interval_start, cold))
+    }
+
+    /// Whether the premises behind transformer `t` have supply now (its feeder and itself
+    /// energised).
+    pub fn transformer_supplied(&self, t: u32) -> bool {
+        let t = t as usize;
+        self.transformers.get(t).is_some_and(|s| s.energized)
+            && self
+                .transformer_feeder
+                .get(t)
+                .is_some_and(|&f| self.feeders[f as usize].energized)
+    }
+
+    /// Computes every feeder's and transformer's outage share and pickup factor for the
+    /// interval `[start, end)`, folds each feeder's into its transformers' (what the data plane
+    /// reads), and resets the per-interval accounting for the next one.
     pub fn close_interval(&mut self, start: SimTime, end: SimTime) {
         let len = (end.0 - start.0) as f64;
         let tau = self.cold_load.decay.as_micros().max(1) as f64;
         for (f, s) in self.feeders.iter_mut().enumerate() {
-            let mut off = s.off_us_in_interval;
-            if !s.energized {
-                off += (INTERVAL.as_micros() as u32).saturating_sub(s.changed_at_us);
-            }
-            self.off_share[f] = (f64::from(off) / len).min(1.0) as f32;
-            s.off_us_in_interval = 0;
-            s.changed_at_us = 0;
-            self.pickup_factor[f] = match s.pickup {
-                Some((restored, extra)) if s.energized && extra > 0.0 => {
-                    // Mean of 1 + extra * exp(-(t - restored) / tau) over the supplied part.
-                    let a = restored.0.max(start.0);
-                    let span = (end.0 - a) as f64;
-                    let e0 = (-((a - restored.0) as f64) / tau).exp();
-                    let e1 = (-((end.0 - restored.0) as f64) / tau).exp();
-                    if e1 < 1e-3 {
-                        s.pickup = None;
-                    }
-                    (1.0 + extra * tau / span * (e0 - e1)) as f32
-                }
-                _ => 1.0,
+            let (off, pickup) = close_one(s, start, end, len, tau);
+            self.off_share[f] = off;
+            self.pickup_factor[f] = pickup;
+        }
+        for (t, s) in self.transformers.iter_mut().enumerate() {
+            let (own_off, own_pickup) = if s.energized && s.off_us_in_interval == 0 && s.pickup.is_none() {
+                (0.0, 1.0)
+            } else {
+                close_one(s, start, end, len, tau)
             };
+            let f = self.transformer_feeder[t] as usize;
+            let feeder = &self.feeders[f];
+            let feeder_off = self.off_share[f];
+            self.supply_off_share[t] = 1.0 - (1.0 - feeder_off) * (1.0 - own_off);
+            self.supply_pickup[t] = self.pickup_factor[f] * own_pickup;
+            self.supply_cause[t] = if !feeder.energized || feeder_off > 0.0 {
+                feeder.cause
+            } else {
+                s.cause
+            };
+            self.supplied[t] = feeder.energized && s.energized;
         }
     }
 
@@ -345,6 +408,60 @@ impl GridState {
     pub fn feeders_out(&self) -> usize {
         self.feeders.iter().filter(|s| !s.energized).count()
     }
+}
+
+/// Switches one supply state at `at`; see [`GridState::set`].
+fn switch(
+    s: &mut FeederSupply,
+    energized: bool,
+    cause: Cause,
+    at: SimTime,
+    interval_start: SimTime,
+    cold: ColdLoadPickup,
+) -> bool {
+    let offset = (at.0 - interval_start.0).min(INTERVAL.as_micros()) as u32;
+    if s.energized == energized {
+        return false;
+    }
+    if !s.energized {
+        s.off_us_in_interval += offset - s.changed_at_us;
+        let out_for = at.0 - s.out_since.0;
+        let scale = (out_for as f64 / cold.full_after.as_micros().max(1) as f64).min(1.0);
+        s.pickup = Some((at, cold.extra * scale));
+    } else {
+        s.cause = cause;
+        s.out_since = at;
+    }
+    s.energized = energized;
+    s.changed_at_us = offset;
+    true
+}
+
+/// One supply state's outage share and pickup factor over `[start, end)` (`len` µs long,
+/// cold-load time constant `tau` µs), resetting its per-interval accounting.
+fn close_one(s: &mut FeederSupply, start: SimTime, end: SimTime, len: f64, tau: f64) -> (f32, f32) {
+    let mut off = s.off_us_in_interval;
+    if !s.energized {
+        off += (INTERVAL.as_micros() as u32).saturating_sub(s.changed_at_us);
+    }
+    let off_share = (f64::from(off) / len).min(1.0) as f32;
+    s.off_us_in_interval = 0;
+    s.changed_at_us = 0;
+    let pickup = match s.pickup {
+        Some((restored, extra)) if s.energized && extra > 0.0 => {
+            // Mean of 1 + extra * exp(-(t - restored) / tau) over the supplied part.
+            let a = restored.0.max(start.0);
+            let span = (end.0 - a) as f64;
+            let e0 = (-((a - restored.0) as f64) / tau).exp();
+            let e1 = (-((end.0 - restored.0) as f64) / tau).exp();
+            if e1 < 1e-3 {
+                s.pickup = None;
+            }
+            (1.0 + extra * tau / span * (e0 - e1)) as f32
+        }
+        _ => 1.0,
+    };
+    (off_share, pickup)
 }
 
 #[cfg(test)]

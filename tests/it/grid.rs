@@ -76,3 +76,49 @@ fn an_overload_trips_the_feeder_with_its_cause_and_normal_load_does_not() {
     let back = outage.end.expect("reclosed within the day");
     assert_eq!(back.0 - outage.start.0, 3_600_000_000, "a crew recloses an hour later");
 }
+
+/// Per-customer exposure to faults and storms does not depend on the area's size: the planner's
+/// customer interruptions per customer (SAIFI, storms included, ten times the default rates so
+/// that the counts are large) over a year, averaged over three seeds, of a 5,000-meter and a
+/// 20,000-meter area of the same kind differ by less than a factor of two
+/// (the 10k town's SAIFI differed about 50-fold from the 1M city's when storms came at a fixed
+/// rate per area). The crews scale with the customers.
+#[test]
+fn outage_exposure_per_customer_does_not_depend_on_the_areas_size() {
+    use amirange_sim::config::SimConfig;
+    use amirange_sim::engine::Sim;
+    use amirange_sim::model::CustomerClass;
+    use amirange_sim::operations::{OperationsConfig, plan};
+    use amirange_sim::time::{CivilDateTime, SimDuration};
+    let text = amirange_topologies::preset("town-10k").expect("preset");
+    let kwh = CustomerClass::ALL.map(|c| SimConfig::default_class(c).mean_annual_kwh);
+    let start = CivilDateTime::parse("2026-01-01T00:00").expect("valid");
+    let mut ops = OperationsConfig::typical();
+    // Ten times the faults and storms, so that 90 days give enough of them to compare.
+    ops.mv_faults_per_100km_per_year *= 10.0;
+    ops.transformer_failures_per_1000_per_year *= 10.0;
+    ops.storms_per_year_at_a_place *= 10.0;
+    let saifi = |meters: i64, seed: u64| {
+        let area = amirange::scenario::load_area("town-10k", text, Some(meters)).expect("valid preset");
+        let net = area.generate(seed, kwh).expect("generates");
+        let n = net.meters.len() as u64;
+        let mut sim = Sim::new(SimConfig::with_defaults(seed, start, SimDuration::from_days(365)), net).expect("valid");
+        let counts = plan(&mut sim, &ops).expect("plans");
+        let interrupted: u64 = counts.interruptions.iter().map(|i| u64::from(i.customers)).sum();
+        eprintln!(
+            "{meters} meters: {:?}",
+            (counts.storms, counts.feeder_outages, counts.transformer_outages)
+        );
+        (interrupted as f64 / n as f64, counts.crews)
+    };
+    let mean = |meters: i64| {
+        let runs: Vec<(f64, u64)> = (1..=3).map(|seed| saifi(meters, seed)).collect();
+        (runs.iter().map(|r| r.0).sum::<f64>() / 3.0, runs[0].1)
+    };
+    let (small, small_crews) = mean(5_000);
+    let (large, large_crews) = mean(20_000);
+    assert!(small > 0.0 && large > 0.0, "{small} {large}");
+    let ratio = large / small;
+    assert!((0.5..=2.0).contains(&ratio), "SAIFI {small:.3} vs {large:.3}");
+    assert_eq!((small_crews, large_crews), (1, 2));
+}
