@@ -502,6 +502,37 @@ mod tests {
         assert!(trips.is_empty(), "a feeder that is out does not trip");
     }
 
+    /// A transformer out on its own cuts only its premises; its feeder out cuts every
+    /// transformer's, attributed to the feeder's cause.
+    #[test]
+    fn supply_is_folded_per_transformer() {
+        let mut net = Network::small(
+            LinkParams::typical(),
+            (0..4).map(|_| (CustomerClass::Residential, LinkKind::Cellular)),
+        );
+        net.transformers.push(net.transformers[0]);
+        net.meters[3].transformer = 1;
+        let mut g = GridState::new(&net, ColdLoadPickup::typical());
+        assert_eq!(
+            (g.meters_of_transformer(0), g.meters_of_transformer(1)),
+            (&[0, 1, 2][..], &[3][..])
+        );
+        let iv = SimTime(INTERVAL.as_micros());
+        assert!(g.set_transformer(1, false, Cause::Attack(2), SimTime::ZERO, SimTime::ZERO));
+        g.close_interval(SimTime::ZERO, iv);
+        assert_eq!((g.supply_off_share[0], g.supply_off_share[1]), (0.0, 1.0));
+        assert_eq!((g.supplied[0], g.supplied[1]), (true, false));
+        assert_eq!(g.supply_cause[1], Cause::Attack(2));
+        assert!(!g.transformer_supplied(1) && g.transformer_supplied(0));
+        assert!(g.set(0, false, Cause::Operation, iv, iv));
+        g.close_interval(iv, SimTime(2 * iv.0));
+        assert_eq!((g.supply_off_share[0], g.supply_off_share[1]), (1.0, 1.0));
+        assert_eq!(
+            (g.supply_cause[0], g.supply_cause[1]),
+            (Cause::Operation, Cause::Operation)
+        );
+    }
+
     #[test]
     fn outage_share_and_pickup_follow_the_clock() {
         let net = Network::small(

@@ -1194,6 +1194,35 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
 mod tests {
     use super::*;
 
+    /// SAIFI and SAIDI count sustained interruptions by customers; the one day far above the
+    /// others is a major event day and drops out of the indices without them.
+    #[test]
+    fn reliability_excludes_major_event_days() {
+        let day = MICROS_PER_DAY;
+        let hour = MICROS_PER_HOUR;
+        let cut = |d: u64, hours: u64, customers: u32| Interruption {
+            outaged: Outaged::Feeder(0),
+            start: SimTime(d * day),
+            end: SimTime(d * day + hours * hour),
+            customers,
+            storm: false,
+        };
+        // Ten ordinary days of 100 customers out for 1 to 2 hours, one storm day of 5,000 for
+        // 10 hours, and a momentary interruption that does not count.
+        let mut list: Vec<Interruption> = (0..10).map(|d| cut(d, 1 + d % 2, 100)).collect();
+        list.push(cut(20, 10, 5_000));
+        list.push(Interruption {
+            end: SimTime(30 * day + 60_000_000),
+            ..cut(30, 0, 10_000)
+        });
+        let r = reliability(&list, 10_000, 365);
+        assert_eq!(r.major_event_days, 1);
+        assert!((r.saifi - (10.0 * 100.0 + 5_000.0) / 10_000.0).abs() < 1e-9);
+        assert!((r.saifi_excl_med - 0.1).abs() < 1e-9);
+        assert!((r.saidi_excl_med_min - (5.0 * 60.0 + 5.0 * 120.0) * 100.0 / 10_000.0).abs() < 1e-9);
+        assert!(r.t_med_min > 1.2 && r.t_med_min < 300.0, "{}", r.t_med_min);
+    }
+
     /// Work orders come from the planned commands alone, in their order: a demand-response
     /// event lasts its duration, a firmware update names its image, other inputs are skipped.
     #[test]
