@@ -2382,15 +2382,42 @@ impl Sim {
         self.protect(self.interval_start());
     }
 
-    /// Protection at the end of an interval (`at`): feeders whose overcurrent relay operated on
-    /// the interval's load trip now, recorded with the cause, and a crew recloses them later.
+    /// Protection at the end of an interval (`at`): transformers whose thermal protection and
+    /// feeders whose overcurrent relay operated on the interval's load trip now, recorded with
+    /// the cause, and a crew recloses them later.
     fn protect(&mut self, at: SimTime) {
         let mut trips = Vec::new();
         self.world.resource_scope(|world, mut grid: Mut<GridState>| {
             let net = world.resource::<Network>();
             grid.overcurrent(net, INTERVAL.as_micros() as f64 / 1e6, &mut trips);
         });
+        let mut hot = Vec::new();
+        self.world.resource_scope(|world, mut grid: Mut<GridState>| {
+            let net = world.resource::<Network>();
+            grid.thermal(net, INTERVAL.as_micros() as f64 / 1e6, &mut hot);
+        });
         let reclose = self.world.resource::<GridState>().protection.reclose_after;
+        for (transformer, load_share) in hot {
+            let before = self.world.resource::<RunRecords>().outages.len();
+            self.transformer_supply(at, transformer, false, Cause::Outage);
+            let mut records = self.world.resource_mut::<RunRecords>();
+            let outage = (records.outages.len() > before).then_some(before as u32);
+            records.grid_events.push(crate::records::GridEvent {
+                time: at,
+                equipment: crate::records::Equipment::Transformer(transformer),
+                kind: crate::records::GridEventKind::OverloadTrip,
+                load_share,
+                outage,
+            });
+            self.calendar.insert(
+                at + reclose,
+                Event::Input(Box::new(Input::TransformerSupply {
+                    transformer,
+                    energized: true,
+                    cause: Cause::Outage,
+                })),
+            );
+        }
         for (feeder, load_share) in trips {
             let before = self.world.resource::<RunRecords>().outages.len();
             self.feeder_supply(at, feeder, false, Cause::Outage, true);
