@@ -292,6 +292,9 @@ pub struct PlanCounts {
     pub restorations: u64,
     /// Repair crews on duty.
     pub crews: u64,
+    /// Longest time a fault waited for a free crew beyond the travel time, minutes (0 when the
+    /// crews never queued).
+    pub longest_crew_wait_minutes: u64,
     /// Every planned interruption of supply, in the order the crews took them on (what the
     /// reliability indices are computed from, see [`reliability`]).
     #[serde(skip)]
@@ -1036,6 +1039,8 @@ impl<'a> Planner<'a> {
                 .min_by_key(|&(i, &free)| (free, i))
                 .unwrap_or((0, &0));
             let begins = free.max(start + MICROS_PER_HOUR / 2);
+            let waited = (begins - (start + MICROS_PER_HOUR / 2)) / 60_000_000;
+            self.counts.longest_crew_wait_minutes = self.counts.longest_crew_wait_minutes.max(waited);
             let done = begins + lognormal(&mut stream, median, 0.6).max(0) as u64;
             if let Some(slot) = crews.get_mut(c) {
                 *slot = done;

@@ -82,7 +82,7 @@ fn an_overload_trips_the_feeder_with_its_cause_and_normal_load_does_not() {
 /// that the counts are large) over a year, averaged over three seeds, of a 5,000-meter and a
 /// 20,000-meter area of the same kind differ by less than a factor of two
 /// (the 10k town's SAIFI differed about 50-fold from the 1M city's when storms came at a fixed
-/// rate per area). The crews scale with the customers.
+/// rate per area). The crews scale with the customers, and in a storm they queue.
 #[test]
 fn outage_exposure_per_customer_does_not_depend_on_the_areas_size() {
     use amirange_sim::config::SimConfig;
@@ -109,14 +109,20 @@ fn outage_exposure_per_customer_does_not_depend_on_the_areas_size() {
             "{meters} meters: {:?}",
             (counts.storms, counts.feeder_outages, counts.transformer_outages)
         );
-        (interrupted as f64 / n as f64, counts.crews)
+        (
+            interrupted as f64 / n as f64,
+            counts.crews,
+            counts.longest_crew_wait_minutes,
+        )
     };
     let mean = |meters: i64| {
-        let runs: Vec<(f64, u64)> = (1..=3).map(|seed| saifi(meters, seed)).collect();
-        (runs.iter().map(|r| r.0).sum::<f64>() / 3.0, runs[0].1)
+        let runs: Vec<(f64, u64, u64)> = (1..=3).map(|seed| saifi(meters, seed)).collect();
+        let wait = runs.iter().map(|r| r.2).max().unwrap_or(0);
+        (runs.iter().map(|r| r.0).sum::<f64>() / 3.0, runs[0].1, wait)
     };
-    let (small, small_crews) = mean(5_000);
-    let (large, large_crews) = mean(20_000);
+    let (small, small_crews, _) = mean(5_000);
+    let (large, large_crews, large_wait) = mean(20_000);
+    assert!(large_wait > 0, "in a storm, faults wait for a free crew");
     assert!(small > 0.0 && large > 0.0, "{small} {large}");
     let ratio = large / small;
     assert!((0.5..=2.0).contains(&ratio), "SAIFI {small:.3} vs {large:.3}");
