@@ -171,25 +171,63 @@ pub struct RawOperationRates {
     /// Default: `"3d"`.
     #[serde(default)]
     pub replacement_median: Option<String>,
-    /// Storms per month.
+    /// Damaging storms per year at any one place (storm centres fall over the area and a
+    /// margin of one radius, so a larger area sees more storms, each over a smaller share).
     ///
-    /// Allowed: 0 to 100.
+    /// Allowed: 0 to 1,000.
     /// Default: `1.0`.
     #[serde(default)]
-    pub storms_per_month: Option<f64>,
-    /// Mean number of feeders a storm takes out, all from one substation.
+    pub storms_per_year_at_a_place: Option<f64>,
+    /// Radius of a storm's footprint, km.
     ///
-    /// Allowed: 1 to 1,000.
+    /// Allowed: 0.1 to 1,000.
+    /// Default: `15.0`.
+    #[serde(default)]
+    pub storm_radius_km: Option<f64>,
+    /// Mean MV faults a storm causes per 100 km of line in its footprint.
+    ///
+    /// Allowed: 0 to 10,000.
+    /// Default: `4.0`.
+    #[serde(default)]
+    pub storm_faults_per_100km: Option<f64>,
+    /// MV line faults per 100 km of line per year outside storms.
+    ///
+    /// Allowed: 0 to 10,000.
     /// Default: `3.0`.
     #[serde(default)]
-    pub feeders_per_storm: Option<f64>,
-    /// Repair crews; each restores one feeder at a time.
+    pub mv_faults_per_100km_per_year: Option<f64>,
+    /// Share of MV faults on a fused lateral (one to four transformers out); the rest trip the
+    /// whole feeder.
     ///
-    /// Allowed: 1 to 10,000.
-    /// Default: `4`.
+    /// Allowed: 0 to 1.
+    /// Default: `0.6`.
     #[serde(default)]
-    pub crews: Option<u32>,
-    /// Median time a crew needs to restore a feeder.
+    pub lateral_share: Option<f64>,
+    /// MV/LV transformer failures per 1,000 transformers per year.
+    ///
+    /// Allowed: 0 to 1,000.
+    /// Default: `3.0`.
+    #[serde(default)]
+    pub transformer_failures_per_1000_per_year: Option<f64>,
+    /// Customers (meters) per repair crew on duty; at least one crew.
+    ///
+    /// Allowed: 100 to 10,000,000.
+    /// Default: `15000`.
+    #[serde(default)]
+    pub customers_per_crew: Option<u32>,
+    /// Median time a crew needs on site to restore a tripped feeder by switching.
+    ///
+    /// Allowed: 1m to 365d.
+    /// Default: `"1h"`.
+    #[serde(default)]
+    pub switching_median: Option<String>,
+    /// Median time to replace a failed transformer once on site.
+    ///
+    /// Allowed: 1m to 365d.
+    /// Default: `"6h"`.
+    #[serde(default)]
+    pub transformer_replacement_median: Option<String>,
+    /// Median time a crew needs on site to repair a lateral and replace its fuse.
     ///
     /// Allowed: 1m to 365d.
     /// Default: `"3h"`.
@@ -1538,10 +1576,22 @@ fn operation_rates(r: RawOperationRates) -> Result<OperationsConfig, Invalid> {
         &p("replacement_median"),
         r.replacement_median,
     )?;
-    o.storms_per_month = r.storms_per_month.unwrap_or(o.storms_per_month);
-    o.feeders_per_storm = r.feeders_per_storm.unwrap_or(o.feeders_per_storm);
-    o.crews = r.crews.unwrap_or(o.crews);
+    o.storms_per_year_at_a_place = r.storms_per_year_at_a_place.unwrap_or(o.storms_per_year_at_a_place);
+    o.storm_radius_km = r.storm_radius_km.unwrap_or(o.storm_radius_km);
+    o.storm_faults_per_100km = r.storm_faults_per_100km.unwrap_or(o.storm_faults_per_100km);
+    o.mv_faults_per_100km_per_year = r.mv_faults_per_100km_per_year.unwrap_or(o.mv_faults_per_100km_per_year);
+    o.lateral_share = r.lateral_share.unwrap_or(o.lateral_share);
+    o.transformer_failures_per_1000_per_year = r
+        .transformer_failures_per_1000_per_year
+        .unwrap_or(o.transformer_failures_per_1000_per_year);
+    o.customers_per_crew = r.customers_per_crew.unwrap_or(o.customers_per_crew);
     set_duration(&mut o.repair_median, &p("repair_median"), r.repair_median)?;
+    set_duration(&mut o.switching_median, &p("switching_median"), r.switching_median)?;
+    set_duration(
+        &mut o.transformer_replacement_median,
+        &p("transformer_replacement_median"),
+        r.transformer_replacement_median,
+    )?;
     Ok(o)
 }
 

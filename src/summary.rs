@@ -201,8 +201,9 @@ pub fn run_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64
     if o.outages > 0 {
         let _ = writeln!(
             out,
-            "  outages: {} feeders ({} customers), {} restored (mean {}), {} detected (median {})",
+            "  outages: {} feeders or transformers ({} protection trips; {} customers), {} restored (mean {}), {} detected (median {})",
             o.outages,
+            o.protection_trips,
             group(o.customers_affected),
             o.restored,
             duration_words(o.mean_duration_minutes * 60.0),

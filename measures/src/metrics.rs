@@ -361,9 +361,11 @@ pub struct OperationsMetrics {
 /// Feeder outages and how the MDM detected them.
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct OutageMetrics {
-    /// Feeder outages that began.
+    /// Feeder and transformer outages that began.
     pub outages: u64,
-    /// Customers on those feeders.
+    /// Of which begun by protection tripping overloaded equipment.
+    pub protection_trips: u64,
+    /// Customers on those feeders and transformers.
     pub customers_affected: u64,
     /// Outages restored within the run.
     pub restored: u64,
@@ -727,6 +729,7 @@ fn outages(records: &amirange_sim::records::RunRecords) -> OutageMetrics {
     let detected = |d: Detection| o.iter().filter(|x| x.detected_by == Some(d)).count() as u64;
     OutageMetrics {
         outages: o.len() as u64,
+        protection_trips: records.grid_events.iter().filter(|e| e.outage.is_some()).count() as u64,
         customers_affected: o.iter().map(|x| u64::from(x.customers)).sum(),
         restored: restored.len() as u64,
         mean_duration_minutes: if restored.is_empty() {
@@ -811,6 +814,7 @@ mod tests {
         let outage =
             |start_min: u64, end_min: Option<u64>, customers, detected: Option<(u64, Detection)>| OutageRecord {
                 feeder: 0,
+                transformer: None,
                 cause: Cause::Outage,
                 start: at_s(start_min * 60),
                 end: end_min.map(|m| at_s(m * 60)),

@@ -366,8 +366,6 @@ pub struct TickClock {
 #[derive(Default)]
 pub(crate) struct TickAccum {
     true_mwh_by_class: [u64; 4],
-    /// True energy per feeder, mWh.
-    feeder_mwh: Vec<u64>,
     connected: u64,
     off_by_cause: [u64; 3],
     critical_off: u64,
@@ -398,7 +396,6 @@ impl TickAccum {
     /// Zeroes the sums, keeping allocations.
     fn reset(&mut self) {
         self.true_mwh_by_class = [0; 4];
-        self.feeder_mwh.fill(0);
         self.connected = 0;
         self.off_by_cause = [0; 3];
         self.critical_off = 0;
@@ -555,11 +552,14 @@ impl ConsumeStep<'_> {
         }
         let open_us = open_us.min(interval_us);
         let relay_off = f64::from(open_us) / f64::from(interval_us);
+        // Supply is looked up per transformer: its feeder's state is folded in at the
+        // interval's close.
         let f = place.feeder as usize;
-        let feeder_off = f64::from(self.grid.off_share[f]);
-        // A critical facility with a backup keeps supply while its feeder is out: a standby
+        let tr = place.transformer as usize;
+        let supply_off = f64::from(self.grid.supply_off_share[tr]);
+        // A critical facility with a backup keeps supply while its own is out: a standby
         // generator always, a second feed while the other feeder of its pair is in.
-        let backup = if feeder_off > 0.0 {
+        let backup = if supply_off > 0.0 {
             self.network.backup_of(idx.0)
         } else {
             None
@@ -571,22 +571,22 @@ impl ConsumeStep<'_> {
                     BackupSupply::SecondFeed => BackupSupply::second_feeder(f, self.n_feeders)
                         .map_or(1.0, |g| f64::from(self.grid.off_share[g])),
                 };
-                (feeder_off * left_off, feeder_off * (1.0 - left_off))
+                (supply_off * left_off, supply_off * (1.0 - left_off))
             }
-            _ => (feeder_off, 0.0),
+            None => (supply_off, 0.0),
         };
         if on_backup > 0.0 {
             acc.on_backup.push((idx.0, (on_backup * f64::from(interval_us)) as u32));
         }
         let on_share = (1.0 - relay_off) * (1.0 - feeder_off);
-        let demand_wh = demand * f64::from(self.grid.pickup_factor[f]);
+        let demand_wh = demand * f64::from(self.grid.supply_pickup[tr]);
         let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
         // What the premise would take with supply: its demand less demand response, plus any
         // load switched on from outside its pattern.
         let load_wh = demand_wh * keep + meter.extra_wh(self.span_us.0, self.span_us.1);
         let true_wh = load_wh * on_share;
         let relay_cause = meter.relay_cause;
-        let f_cause = self.grid.feeders[f].cause;
+        let f_cause = self.grid.supply_cause[tr];
         if relay_off > 0.0 || feeder_off > 0.0 {
             let relay_part = relay_off * (1.0 - feeder_off);
             let critical = premise.class == CustomerClass::Critical;
@@ -652,11 +652,7 @@ impl ConsumeStep<'_> {
         memory.recorded_until = slot + 1;
         let true_mwh = (true_wh * 1000.0 + 0.5) as u64;
         acc.true_mwh_by_class[c] += true_mwh;
-        if acc.feeder_mwh.len() != self.n_feeders {
-            acc.feeder_mwh.resize(self.n_feeders, 0);
-        }
-        acc.feeder_mwh[f] += true_mwh;
-        let energized = self.grid.feeders[f].energized
+        let energized = self.grid.supplied[tr]
             || self
                 .network
                 .backup_of(idx.0)
@@ -1064,7 +1060,7 @@ pub(crate) fn interval_system(
     table: Res<ProfileTable>,
     tables: Res<SamplingTables>,
     network: Res<Network>,
-    grid: Res<GridState>,
+    mut grid: ResMut<GridState>,
     fleet: Res<crate::security::Fleet>,
     mut net: ResMut<NetState>,
     mut cycle: ResMut<CycleState>,
@@ -1077,7 +1073,6 @@ pub(crate) fn interval_system(
         &mut MdmRecord,
     )>,
     mut accum: Local<Parallel<StepAccum>>,
-    mut feeder_mwh: Local<Vec<u64>>,
     mut attack_sum: Local<Vec<AttackTick>>,
     mut records: ResMut<RunRecords>,
     mut counters: ResMut<RunCounters>,
@@ -1195,15 +1190,13 @@ pub(crate) fn interval_system(
         commands: clock.commands,
         ..IntervalRow::default()
     };
-    feeder_mwh.clear();
-    feeder_mwh.resize(n_feeders, 0);
     attack_sum.clear();
+    let grid = &mut *grid;
+    grid.transformer_kw.clear();
+    grid.transformer_kw.resize(network.transformers.len(), 0.0);
     for a in accum.iter_mut() {
         for c in 0..4 {
             row.true_mwh_by_class[c] += a.tick.true_mwh_by_class[c];
-        }
-        for (total, part) in feeder_mwh.iter_mut().zip(&a.tick.feeder_mwh) {
-            *total += *part;
         }
         let t = &a.tick;
         row.customers_connected += t.connected;
@@ -1235,21 +1228,32 @@ pub(crate) fn interval_system(
                 .transformer_mwh
                 .resize(network.transformers.len(), TransformerEnergy::default());
         }
-        for (sum, part) in records.transformer_mwh.iter_mut().zip(&t.transformers) {
+        for ((sum, part), kw) in records
+            .transformer_mwh
+            .iter_mut()
+            .zip(&t.transformers)
+            .zip(grid.transformer_kw.iter_mut())
+        {
             sum.true_mwh += part.true_mwh;
             sum.registered_mwh += part.registered_mwh;
+            // mWh in a quarter-hour x 4 / 10^6 = mean kW.
+            *kw += part.true_mwh as f64 * 4e-6;
         }
         a.tick.reset();
     }
     row.interrupted_us = row.interrupted_us_by_cause.iter().sum();
     row.true_mwh = row.true_mwh_by_class.iter().sum();
-    // Feeder-head SCADA: the true load of each feeder plus its technical losses.
+    // Feeder-head SCADA: the true load of each feeder plus its technical losses, from each
+    // transformer's load of this interval.
+    let mut head_kw = std::mem::take(&mut grid.feeder_kw);
+    grid.losses
+        .feeder_head_kw(&network, &grid.transformer_kw, &grid.off_share, &mut head_kw);
     let mut scada_kw_sum = 0.0f64;
-    for (f, &mwh) in network.feeders.iter().zip(feeder_mwh.iter()) {
-        let kw = feeder_scada_kw(f, mwh as f64 * 4.0 / 1e6);
+    for &kw in &head_kw {
         records.scada_kw.push(kw as f32);
         scada_kw_sum += kw;
     }
+    grid.feeder_kw = head_kw;
     // kW over a quarter-hour is kWh / 4; in mWh.
     row.scada_mwh = (scada_kw_sum * 0.25 * 1e6).round() as u64;
     records.intervals.push(row);
@@ -1334,18 +1338,6 @@ fn push_attack_ticks(records: &mut RunRecords, slot: u32, sums: &[AttackTick]) {
             records.attack_ticks.push((slot, k as u8, *tick));
         }
     }
-}
-
-/// Share of a feeder's rating lost in its lines and transformer windings at full load
-/// (assumption: distribution losses of a few per cent are typical; load losses grow with the
-/// square of the load).
-pub const LOAD_LOSS_AT_RATING: f64 = 0.03;
-
-/// What the feeder-head SCADA measures for a feeder carrying `load_kw` of customer load: the
-/// load, the transformers' no-load losses, and load losses growing with the load squared.
-pub fn feeder_scada_kw(feeder: &crate::network::Feeder, load_kw: f64) -> f64 {
-    let rating = f64::from(feeder.rating_kw).max(1.0);
-    load_kw + f64::from(feeder.no_load_loss_kw) + LOAD_LOSS_AT_RATING * load_kw * load_kw / rating
 }
 
 /// The MDM takes in one meter's delivery: the intervals still in its memory and its register.

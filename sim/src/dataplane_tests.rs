@@ -7,7 +7,7 @@ use super::*;
 use crate::grid::ColdLoadPickup;
 use crate::network::{MeterPath, NetState, Network};
 use crate::security::{Fleet, Payload};
-use crate::time::{CivilDate, CivilDateTime, SimDuration};
+use crate::time::{CivilDate, CivilDateTime, SimDuration, SimTime};
 
 /// The interval, µs.
 const INTERVAL_US: u32 = 900_000_000;
@@ -256,23 +256,34 @@ fn billing_follows_the_tariff_and_the_peak() {
     assert_eq!(flat.max_interval_wh, u32::MAX, "saturates rather than wraps");
 }
 
-/// Feeder-head SCADA: the no-load losses with no load, and load losses of
-/// `LOAD_LOSS_AT_RATING` of the rating at full load.
+/// Feeder-head SCADA: the no-load losses with no load (none while the feeder is out), and
+/// load losses that grow with the square of the load, in the MV lines and per transformer.
 #[test]
 fn scada_adds_no_load_and_load_losses() {
     let network = Network::small(crate::network::LinkParams::typical(), []);
-    let feeder = &network.feeders[0];
-    let rating = f64::from(feeder.rating_kw);
+    let losses = crate::grid::LossModel::typical();
+    let feeder = network.feeders[0];
     let no_load = f64::from(feeder.no_load_loss_kw);
-    assert_eq!(feeder_scada_kw(feeder, 0.0), no_load);
-    let full = feeder_scada_kw(feeder, rating);
-    assert!(
-        (full - (rating + no_load + LOAD_LOSS_AT_RATING * rating)).abs() < 1e-9,
-        "{full}"
-    );
-    // Losses grow with the square of the load.
-    let half_losses = feeder_scada_kw(feeder, rating / 2.0) - rating / 2.0 - no_load;
-    assert!((half_losses * 4.0 - LOAD_LOSS_AT_RATING * rating).abs() < 1e-9);
+    let n_t = network.transformers.len();
+    let head = |kw: f64, off: f32| {
+        let mut per_t = vec![0.0; n_t];
+        per_t[0] = kw;
+        let mut out = Vec::new();
+        losses.feeder_head_kw(&network, &per_t, &[off], &mut out);
+        out[0]
+    };
+    let mv = |kw: f64| losses.mv_load_loss_at_rating * kw * kw / f64::from(feeder.rating_kw);
+    assert_eq!(head(0.0, 0.0), no_load + mv(no_load));
+    assert_eq!(head(0.0, 1.0), 0.0, "no iron losses without supply");
+    let rating_kva = f64::from(network.transformers[0].rating_kva);
+    let kw = rating_kva * losses.power_factor;
+    let below = kw + (losses.transformer_load_loss_at_rating + losses.lv_load_loss_at_rating) * rating_kva + no_load;
+    let expected = below + mv(below);
+    assert!((head(kw, 0.0) - expected).abs() < 1e-9, "{}", head(kw, 0.0));
+    // Transformer load losses grow with the square of its load.
+    let half = losses.transformer_load_loss_kw(network.transformers[0].rating_kva, kw / 2.0);
+    let full = losses.transformer_load_loss_kw(network.transformers[0].rating_kva, kw);
+    assert!((half * 4.0 - full).abs() < 1e-9);
 }
 
 // --- The consumption step -----------------------------------------------------------------
@@ -299,7 +310,7 @@ fn a_supplied_meter_registers_what_it_consumes() {
     assert_eq!(acc.off_by_cause, [0; 3]);
     let true_mwh = acc.true_mwh_by_class[CustomerClass::Residential.index()];
     assert_eq!(true_mwh, (meter.register_wh * 1000.0 + 0.5) as u64);
-    assert_eq!(acc.feeder_mwh, vec![true_mwh]);
+    assert_eq!(acc.transformers[0].true_mwh, true_mwh);
     assert_eq!(acc.transformers[0].true_mwh, acc.transformers[0].registered_mwh);
     // The next interval adds to the register and records only its own energy.
     let before = memory.register_reading_wh;
@@ -370,9 +381,12 @@ fn an_open_relay_cuts_supply_and_charges_its_cause() {
 fn a_feeder_out_cuts_supply_and_charges_the_outage() {
     let world = World::new(&[LinkKind::Cellular], |_| {});
     let mut grid = world.grid();
-    grid.off_share[0] = 1.0;
-    grid.feeders[0].energized = false;
-    grid.feeders[0].cause = Cause::Outage;
+    grid.set(0, false, Cause::Outage, SimTime::ZERO, SimTime::ZERO);
+    grid.close_interval(SimTime::ZERO, SimTime(u64::from(INTERVAL_US)));
+    assert_eq!(
+        (grid.off_share[0], grid.supply_off_share[0], grid.supplied[0]),
+        (1.0, 1.0, false)
+    );
     let home = premise(CustomerClass::Residential, 3_500.0);
     let acc = consume_meter(&world, &grid, &home, &mut Meter::new(), 40);
     assert_eq!(acc.true_mwh_by_class, [0; 4]);
@@ -767,14 +781,20 @@ fn accumulators_reset_to_zero_and_grow_on_first_use() {
     let mut tick = TickAccum::default();
     attack_slot(&mut tick.attacks, 4).customers_off = 3;
     assert_eq!(tick.attacks.len(), 5);
-    tick.feeder_mwh = vec![7, 8];
+    tick.transformers = vec![
+        TransformerEnergy {
+            true_mwh: 7,
+            registered_mwh: 8
+        };
+        2
+    ];
     tick.critical.push((1, 2, 3));
     tick.connected = 9;
     tick.reset();
     assert_eq!(tick.attacks, vec![AttackTick::default(); 5]);
     assert_eq!(
-        (tick.feeder_mwh.clone(), tick.critical.len(), tick.connected),
-        (vec![0, 0], 0, 0)
+        (tick.transformers.clone(), tick.critical.len(), tick.connected),
+        (vec![TransformerEnergy::default(); 2], 0, 0)
     );
 
     let mut cycle = CycleAccum::default();

@@ -34,6 +34,7 @@ use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthR
 use crate::rng::{Purpose, Stream};
 use crate::security::{Fleet, Payload, ReplayedFrame};
 use crate::time::SimTime;
+use std::collections::BTreeMap;
 
 /// An input to the engine: something scheduled from outside (a scenario script, an attacker, a
 /// player in the live range) to happen at a simulated time.
@@ -56,6 +57,16 @@ pub enum Input {
     FeederSupply {
         /// The feeder.
         feeder: u32,
+        /// Whether it is energized from now on.
+        energized: bool,
+        /// Why it went out (ignored when it comes back).
+        cause: Cause,
+    },
+    /// A distribution transformer loses its own supply or gets it back (a transformer fault,
+    /// or a blown fuse on the MV lateral it hangs on), whatever its feeder does.
+    TransformerSupply {
+        /// The transformer.
+        transformer: u32,
         /// Whether it is energized from now on.
         energized: bool,
         /// Why it went out (ignored when it comes back).
@@ -419,6 +430,14 @@ pub enum SimError {
         /// How many feeders exist.
         n_feeders: usize,
     },
+    /// An input names a transformer that does not exist.
+    #[error("input names transformer {transformer}, but there are only {n_transformers}")]
+    UnknownTransformer {
+        /// Transformer index.
+        transformer: u32,
+        /// How many transformers exist.
+        n_transformers: usize,
+    },
     /// An input names a meter that does not exist.
     #[error("input names meter {meter}, but there are only {n_meters}")]
     UnknownMeter {
@@ -476,6 +495,8 @@ pub struct Sim {
     read_cycle_intervals: u32,
     /// Per feeder: the outage record of the outage in progress.
     open_outage: Vec<Option<u32>>,
+    /// Per transformer out on its own: its open outage record.
+    open_transformer_outage: BTreeMap<u32, u32>,
     /// The bulk system's frequency.
     frequency: Frequency,
     /// Per feeder: whether a UFLS relay holds it open.
@@ -608,6 +629,7 @@ impl Sim {
             horizon,
             read_cycle_intervals,
             open_outage,
+            open_transformer_outage: BTreeMap::new(),
             ufls_feeders: vec![
                 UflsStageTrip {
                     feeders: Vec::new(),
@@ -708,6 +730,15 @@ impl Sim {
                     return Err(SimError::UnknownFeeder {
                         feeder: *feeder,
                         n_feeders,
+                    });
+                }
+            }
+            Input::TransformerSupply { transformer, .. } => {
+                let n = self.network().transformers.len();
+                if *transformer as usize >= n {
+                    return Err(SimError::UnknownTransformer {
+                        transformer: *transformer,
+                        n_transformers: n,
                     });
                 }
             }
@@ -881,6 +912,11 @@ impl Sim {
                 energized,
                 cause,
             } => self.operate_feeder(at, feeder, energized, cause),
+            Input::TransformerSupply {
+                transformer,
+                energized,
+                cause,
+            } => self.transformer_supply(at, transformer, energized, cause),
             Input::SwitchLoad {
                 meter,
                 kw,
@@ -1434,12 +1470,12 @@ impl Sim {
         }
     }
 
-    /// Whether meter `entity`'s feeder is energized.
+    /// Whether meter `entity`'s feeder and transformer are energized.
     fn feeder_energized(&self, entity: Entity) -> bool {
         let grid = self.world.resource::<GridState>();
         self.world
             .get::<GridPlace>(entity)
-            .is_some_and(|p| grid.feeders[p.feeder as usize].energized)
+            .is_some_and(|p| grid.transformer_supplied(p.transformer))
     }
 
     /// Whether meter `entity`'s premise has supply: relay closed and feeder energized.
@@ -2144,6 +2180,12 @@ impl Sim {
                 switched.extend(meters);
             }
         }
+        if energized {
+            // Meters behind a transformer that is out themselves stay without supply.
+            let grid = self.world.resource::<GridState>();
+            let net = self.world.resource::<Network>();
+            switched.retain(|&m| grid.transformers[net.meters[m as usize].transformer as usize].energized);
+        }
         if switched.is_empty() {
             return;
         }
@@ -2199,56 +2241,131 @@ impl Sim {
             let kw = if energized { feeder_kw(self) } else { -before };
             self.load_step(at, kw, cause);
         }
-        let seed = self.world.resource::<SimConfig>().seed;
-        let gasp_success = self.world.resource::<SimConfig>().mdm.last_gasp_success;
         let meters = self.world.resource::<GridState>().meters_of(feeder).to_vec();
         if energized {
             if let Some(outage) = self.open_outage[feeder as usize].take() {
                 self.world.resource_mut::<RunRecords>().outages[outage as usize].end = Some(at);
             }
         } else {
-            let outage = self.world.resource::<RunRecords>().outages.len() as u32;
-            // Last gasps go out over the paths as they were before the supply went.
-            let (first_gasp, gasps) = {
-                let net = self.world.resource::<Network>();
-                let state = self.world.resource::<NetState>();
-                let mut first: Option<SimTime> = None;
-                let mut n = 0u32;
-                for &m in &meters {
-                    let mut stream = Stream::new(seed, Purpose::LastGasp, u64::from(m), u64::from(outage));
-                    let ok = stream.bernoulli(gasp_success * f64::from(state.paths[m as usize].success));
-                    if let (true, Some(us)) = (ok, state.ack_latency_us(net, m, &mut stream)) {
-                        n += 1;
-                        let t = SimTime(at.0 + us);
-                        first = Some(first.map_or(t, |f| f.min(t)));
-                    }
-                }
-                (first, n)
-            };
-            let critical = {
-                let net = self.world.resource::<Network>();
-                meters
-                    .iter()
-                    .filter(|&&m| net.meters[m as usize].class == CustomerClass::Critical)
-                    .count() as u32
-            };
-            self.world.resource_mut::<RunRecords>().outages.push(OutageRecord {
-                feeder,
-                cause,
-                start: at,
-                end: None,
-                customers: meters.len() as u32,
-                critical,
-                last_gasps: gasps,
-                detected_at: None,
-                detected_by: None,
-            });
+            let outage = self.open_outage_record(at, feeder, None, cause, &meters);
             self.open_outage[feeder as usize] = Some(outage);
-            if let Some(t) = first_gasp {
-                self.calendar.insert(t, Event::OutageDetected { outage });
-            }
         }
         Some(meters)
+    }
+
+    /// Opens the outage record of `meters` losing supply at `at` (on `feeder`, behind
+    /// `transformer` when only it went out): their last gasps go out over the paths as they
+    /// were before the supply went, and the first to arrive detects it. Returns its index.
+    fn open_outage_record(
+        &mut self,
+        at: SimTime,
+        feeder: u32,
+        transformer: Option<u32>,
+        cause: Cause,
+        meters: &[u32],
+    ) -> u32 {
+        let seed = self.world.resource::<SimConfig>().seed;
+        let gasp_success = self.world.resource::<SimConfig>().mdm.last_gasp_success;
+        let outage = self.world.resource::<RunRecords>().outages.len() as u32;
+        let (first_gasp, gasps) = {
+            let net = self.world.resource::<Network>();
+            let state = self.world.resource::<NetState>();
+            let mut first: Option<SimTime> = None;
+            let mut n = 0u32;
+            for &m in meters {
+                let mut stream = Stream::new(seed, Purpose::LastGasp, u64::from(m), u64::from(outage));
+                let ok = stream.bernoulli(gasp_success * f64::from(state.paths[m as usize].success));
+                if let (true, Some(us)) = (ok, state.ack_latency_us(net, m, &mut stream)) {
+                    n += 1;
+                    let t = SimTime(at.0 + us);
+                    first = Some(first.map_or(t, |f| f.min(t)));
+                }
+            }
+            (first, n)
+        };
+        let critical = {
+            let net = self.world.resource::<Network>();
+            meters
+                .iter()
+                .filter(|&&m| net.meters[m as usize].class == CustomerClass::Critical)
+                .count() as u32
+        };
+        self.world.resource_mut::<RunRecords>().outages.push(OutageRecord {
+            feeder,
+            transformer,
+            cause,
+            start: at,
+            end: None,
+            customers: meters.len() as u32,
+            critical,
+            last_gasps: gasps,
+            detected_at: None,
+            detected_by: None,
+        });
+        if let Some(t) = first_gasp {
+            self.calendar.insert(t, Event::OutageDetected { outage });
+        }
+        outage
+    }
+
+    /// A transformer's own supply goes out or comes back (a transformer fault or a blown MV
+    /// lateral fuse): while its feeder is energized, its premises' load is a step for the bulk
+    /// system and its meters' radios follow; going out, an outage record opens.
+    fn transformer_supply(&mut self, at: SimTime, transformer: u32, energized: bool, cause: Cause) {
+        let start = self.interval_start();
+        let (feeder, feeder_on) = {
+            let grid = self.world.resource::<GridState>();
+            let f = grid.transformer_feeder[transformer as usize];
+            (f, grid.feeders[f as usize].energized)
+        };
+        let load_kw = |sim: &Sim| -> f64 {
+            let dir = &sim.world.resource::<MeterDirectory>().0;
+            sim.world
+                .resource::<GridState>()
+                .meters_of_transformer(transformer)
+                .iter()
+                .map(|&m| {
+                    let e = dir[m as usize];
+                    match sim.world.get::<Meter>(e) {
+                        Some(x) if x.relay == Relay::Closed => sim.meter_kw(e, at),
+                        _ => 0.0,
+                    }
+                })
+                .sum()
+        };
+        let before = if feeder_on && !energized { load_kw(self) } else { 0.0 };
+        let changed = self
+            .world
+            .resource_mut::<GridState>()
+            .set_transformer(transformer, energized, cause, at, start);
+        if !changed {
+            return;
+        }
+        if feeder_on {
+            let kw = if energized { load_kw(self) } else { -before };
+            self.load_step(at, kw, cause);
+        }
+        let meters = self
+            .world
+            .resource::<GridState>()
+            .meters_of_transformer(transformer)
+            .to_vec();
+        if energized {
+            if let Some(outage) = self.open_transformer_outage.remove(&transformer) {
+                self.world.resource_mut::<RunRecords>().outages[outage as usize].end = Some(at);
+            }
+        } else if feeder_on {
+            let outage = self.open_outage_record(at, feeder, Some(transformer), cause, &meters);
+            self.open_transformer_outage.insert(transformer, outage);
+        }
+        if feeder_on && !meters.is_empty() {
+            self.world.resource_scope(|world, mut state: Mut<NetState>| {
+                let net = world.resource::<Network>();
+                if let Some(repair) = state.set_power(net, &meters, energized, at) {
+                    self.calendar.insert(repair, Event::RouteRepair);
+                }
+            });
+        }
     }
 
     fn outage_detected(&mut self, at: SimTime, outage: u32, by: Detection) {
@@ -2312,6 +2429,7 @@ impl Sim {
         }
         self.next_slot += 1;
         self.flood(self.interval_start());
+        self.protect(self.interval_start());
         // A new civil day: the chronic non-communicators change state.
         let config = self.world.resource::<SimConfig>();
         let day = start_day(config, self.next_slot);
@@ -2324,6 +2442,65 @@ impl Sim {
                     self.calendar.insert(repair, Event::RouteRepair);
                 }
             });
+        }
+    }
+
+    /// Protection at the end of an interval (`at`): transformers whose thermal protection and
+    /// feeders whose overcurrent relay operated on the interval's load trip now, recorded with
+    /// the cause, and a crew recloses them later.
+    fn protect(&mut self, at: SimTime) {
+        let mut trips = Vec::new();
+        self.world.resource_scope(|world, mut grid: Mut<GridState>| {
+            let net = world.resource::<Network>();
+            grid.overcurrent(net, INTERVAL.as_micros() as f64 / 1e6, &mut trips);
+        });
+        let mut hot = Vec::new();
+        self.world.resource_scope(|world, mut grid: Mut<GridState>| {
+            let net = world.resource::<Network>();
+            grid.thermal(net, INTERVAL.as_micros() as f64 / 1e6, &mut hot);
+        });
+        let reclose = self.world.resource::<GridState>().protection.reclose_after;
+        for (transformer, load_share) in hot {
+            let before = self.world.resource::<RunRecords>().outages.len();
+            self.transformer_supply(at, transformer, false, Cause::Outage);
+            let mut records = self.world.resource_mut::<RunRecords>();
+            let outage = (records.outages.len() > before).then_some(before as u32);
+            records.grid_events.push(crate::records::GridEvent {
+                time: at,
+                equipment: crate::records::Equipment::Transformer(transformer),
+                kind: crate::records::GridEventKind::OverloadTrip,
+                load_share,
+                outage,
+            });
+            self.calendar.insert(
+                at + reclose,
+                Event::Input(Box::new(Input::TransformerSupply {
+                    transformer,
+                    energized: true,
+                    cause: Cause::Outage,
+                })),
+            );
+        }
+        for (feeder, load_share) in trips {
+            let before = self.world.resource::<RunRecords>().outages.len();
+            self.feeder_supply(at, feeder, false, Cause::Outage, true);
+            let mut records = self.world.resource_mut::<RunRecords>();
+            let outage = (records.outages.len() > before).then_some(before as u32);
+            records.grid_events.push(crate::records::GridEvent {
+                time: at,
+                equipment: crate::records::Equipment::Feeder(feeder),
+                kind: crate::records::GridEventKind::OverloadTrip,
+                load_share,
+                outage,
+            });
+            self.calendar.insert(
+                at + reclose,
+                Event::Input(Box::new(Input::FeederSupply {
+                    feeder,
+                    energized: true,
+                    cause: Cause::Outage,
+                })),
+            );
         }
     }
 
@@ -2480,12 +2657,15 @@ impl Sim {
         for (idx, place, meter, mdm) in query.iter(&self.world) {
             let i = idx.0 as usize;
             let feeder = grid.feeders[place.feeder as usize];
-            let on_backup = !feeder.energized
+            let own = grid.transformers[place.transformer as usize];
+            let on_backup = (!feeder.energized || !own.energized)
                 && network
                     .backup_of(idx.0)
                     .is_some_and(|b| b.carries(place.feeder as usize, n_feeders, |g| grid.feeders[g].energized));
             out[i] = if !feeder.energized && !on_backup {
                 off_by(feeder.cause)
+            } else if !own.energized && !on_backup {
+                off_by(own.cause)
             } else if meter.relay == Relay::Open {
                 off_by(meter.relay_cause)
             } else if fleet.compromised_by[i] != 0
@@ -2534,6 +2714,11 @@ impl Sim {
     /// Supply state of the feeders.
     pub fn grid(&self) -> &GridState {
         self.world.resource::<GridState>()
+    }
+
+    /// The grid's state, to change its settings (losses, protection) before stepping.
+    pub fn grid_mut(&mut self) -> Mut<'_, GridState> {
+        self.world.resource_mut::<GridState>()
     }
 
     /// The MDM's record of meter `meter` (billing determinants, tariff, silence).

@@ -86,11 +86,14 @@ impl Detection {
     }
 }
 
-/// A feeder outage: what really happened (ground truth) and when the MDM noticed.
+/// A feeder or transformer outage: what really happened (ground truth) and when the MDM noticed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutageRecord {
     /// The feeder.
     pub feeder: u32,
+    /// The transformer, when only it went out (a transformer fault or a blown MV lateral fuse);
+    /// `None` for the whole feeder.
+    pub transformer: Option<u32>,
     /// Why it went out.
     pub cause: Cause,
     /// When it went out.

@@ -226,8 +226,8 @@ pub enum MeterCondition {
     /// Off supply because of an attack: its feeder is out because of one, or (feeder in) an
     /// attack opened its relay.
     OffAttack,
-    /// Off supply because of an outage: its feeder is out (a storm, a fault), or (feeder in)
-    /// its relay opened after one.
+    /// Off supply because of an outage: its feeder or transformer is out (a storm, a fault),
+    /// or (supplied) its relay opened after one.
     OffOutage,
     /// Off supply because of the utility: its feeder is switched out by operations (load
     /// shedding after a legitimate load step), or (feeder in) the utility opened its relay

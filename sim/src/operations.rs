@@ -11,7 +11,9 @@
 //! | key rotation | nightly waves at 02:00 | administrator commands |
 //! | demand response | cold winter mornings, hot summer afternoons, workdays | supervisor commands |
 //! | meter failure, replacement | any time; replacement in business hours | meter failure inputs |
-//! | storm: feeders out, crews restore them | any time | feeder supply inputs |
+//! | MV faults (trunk: the feeder trips; lateral: its fuse takes out a few transformers), transformer failures | any time, per km or per unit, with the season | feeder and transformer supply inputs |
+//! | storm: MV faults in its footprint | any time, per 1,000 km, with the season | feeder and transformer supply inputs |
+//! | crews restore each outage in turn | after travel, switching or repair | supply inputs |
 //!
 //! Every draw comes from a stream keyed by (operation, day or entity), so changing one rate does
 //! not move the others' draws.
@@ -82,13 +84,31 @@ pub struct OperationsConfig {
     pub meter_failures_per_1000_per_year: f64,
     /// Median time until a failed meter is replaced (then in business hours).
     pub replacement_median: SimDuration,
-    /// Storms per month.
-    pub storms_per_month: f64,
-    /// Mean number of feeders a storm takes out (at least one).
-    pub feeders_per_storm: f64,
-    /// Repair crews.
-    pub crews: u32,
-    /// Median time a crew needs to restore a feeder.
+    /// Damaging storms per year at any one place: storm centres fall uniformly over the area
+    /// and a margin of one footprint radius around it, as often as it takes for each place to
+    /// lie in this many footprints a year, so a larger area sees proportionally more storms
+    /// and each hits a smaller share of it.
+    pub storms_per_year_at_a_place: f64,
+    /// Radius of a storm's footprint, km: the feeders whose substation lies within it are
+    /// exposed.
+    pub storm_radius_km: f64,
+    /// Mean MV faults a storm causes per 100 km of line in its footprint.
+    pub storm_faults_per_100km: f64,
+    /// MV line faults per 100 km of line per year outside storms.
+    pub mv_faults_per_100km_per_year: f64,
+    /// Share of MV faults that fall on a fused lateral (its fuse takes out one to four
+    /// transformers); the rest fall on the trunk and trip the whole feeder.
+    pub lateral_share: f64,
+    /// MV/LV transformer failures per 1,000 transformers per year.
+    pub transformer_failures_per_1000_per_year: f64,
+    /// Customers (meters) per repair crew on duty; the area has at least one crew.
+    pub customers_per_crew: u32,
+    /// Median time a crew needs, once on site, to restore a tripped feeder by switching the
+    /// faulted section out.
+    pub switching_median: SimDuration,
+    /// Median time to replace a failed transformer once on site.
+    pub transformer_replacement_median: SimDuration,
+    /// Median time a crew needs, once on site, to repair a lateral and replace its fuse.
     pub repair_median: SimDuration,
 }
 
@@ -99,7 +119,11 @@ impl OperationsConfig {
     /// campaign from day 2 at 5% of the fleet a night (256 KiB image); 1% of keys rotated a
     /// night; demand response on 30% of winter and summer workdays for 15% of households, 30%
     /// reduction for 2 hours; 5 meter failures per 1,000 a year, replaced after a median of
-    /// 3 days; one storm a month taking out 3 feeders on average, 4 crews, 3-hour repairs.
+    /// 3 days. The grid's faults and crews are described at [`OperationsConfig::storms_per_year_at_a_place`]
+    /// and in docs/parameters.md ("The grid and its reliability"): MV faults 3 per 100 km a
+    /// year (60% on laterals), 3 transformer failures per 1,000 a year, a storm a year at any
+    /// place, of 15 km radius with 4 faults per 100 km, one crew per 15,000 customers, 1 h
+    /// switching, 3 h repairs and 6 h transformer replacements, 30 minutes' travel.
     pub fn typical() -> OperationsConfig {
         OperationsConfig {
             nonpayment_per_1000_per_month: 2.0,
@@ -123,10 +147,26 @@ impl OperationsConfig {
             },
             meter_failures_per_1000_per_year: 5.0,
             replacement_median: SimDuration::from_days(3),
-            storms_per_month: 1.0,
-            feeders_per_storm: 3.0,
-            crews: 4,
+            // Assumption, in the range of the surveys (Roos and Lindahl; Brown): 0.02-0.07 faults
+            // per km and year for MV cable, 0.05-0.2 for overhead line.
+            mv_faults_per_100km_per_year: 3.0,
+            // Assumption: most MV faults are on spurs behind fuses.
+            lateral_share: 0.6,
+            // Assumption in the 0.2-0.5%/a range reported for distribution transformers (CIGRE
+            // TB 642, Brown).
+            transformer_failures_per_1000_per_year: 3.0,
+            // Assumptions: a damaging storm (wind, thunderstorm, ice) once a year at a place,
+            // its front or convective system damaging a swath some tens of km wide.
+            storms_per_year_at_a_place: 1.0,
+            storm_radius_km: 15.0,
+            storm_faults_per_100km: 4.0,
+            // Derived: 0.37 utility line workers per 1,000 customers in the US (BLS 2020, EIA
+            // customers), two per crew, a quarter to a third on duty: one crew per 10,000-20,000.
+            customers_per_crew: 15_000,
+            // Assumptions: repair and switching times of a few hours (Wójcik et al. 2025 review).
+            switching_median: SimDuration::from_hours(1),
             repair_median: SimDuration::from_hours(3),
+            transformer_replacement_median: SimDuration::from_hours(6),
         }
     }
 
@@ -165,21 +205,38 @@ impl OperationsConfig {
             self.meter_failures_per_1000_per_year,
             10_000.0,
         )?;
-        range("storms_per_month", self.storms_per_month, 100.0)?;
-        if !(self.feeders_per_storm.is_finite() && (1.0..=1000.0).contains(&self.feeders_per_storm)) {
+        range("storms_per_year_at_a_place", self.storms_per_year_at_a_place, 1000.0)?;
+        range("storm_faults_per_100km", self.storm_faults_per_100km, 10_000.0)?;
+        range(
+            "mv_faults_per_100km_per_year",
+            self.mv_faults_per_100km_per_year,
+            10_000.0,
+        )?;
+        range("lateral_share", self.lateral_share, 1.0)?;
+        range(
+            "transformer_failures_per_1000_per_year",
+            self.transformer_failures_per_1000_per_year,
+            1000.0,
+        )?;
+        if !(self.storm_radius_km.is_finite() && (0.1..=1000.0).contains(&self.storm_radius_km)) {
             return fail(
-                "feeders_per_storm",
-                format!("must be between 1 and 1000, not {}", self.feeders_per_storm),
+                "storm_radius_km",
+                format!("must be between 0.1 and 1000, not {}", self.storm_radius_km),
             );
         }
-        if !(1..=10_000).contains(&self.crews) {
-            return fail("crews", format!("must be 1 to 10000, not {}", self.crews));
+        if !(100..=10_000_000).contains(&self.customers_per_crew) {
+            return fail(
+                "customers_per_crew",
+                format!("must be 100 to 10000000, not {}", self.customers_per_crew),
+            );
         }
         for (f, d) in [
             ("reconnect_median", self.reconnect_median),
             ("vacancy_median", self.vacancy_median),
             ("replacement_median", self.replacement_median),
             ("repair_median", self.repair_median),
+            ("switching_median", self.switching_median),
+            ("transformer_replacement_median", self.transformer_replacement_median),
             ("demand_response.duration", self.demand_response.duration),
         ] {
             if d < SimDuration::from_minutes(1) || d > SimDuration::from_days(365) {
@@ -226,10 +283,22 @@ pub struct PlanCounts {
     pub replacements: u64,
     /// Storms.
     pub storms: u64,
-    /// Feeder outages they cause.
+    /// Feeder outages (MV trunk faults, in storms or not).
     pub feeder_outages: u64,
-    /// Feeders restored within the run.
+    /// Transformer outages (transformer failures, and the transformers behind a blown MV
+    /// lateral fuse).
+    pub transformer_outages: u64,
+    /// Feeders and transformers restored within the run.
     pub restorations: u64,
+    /// Repair crews on duty.
+    pub crews: u64,
+    /// Longest time a fault waited for a free crew beyond the travel time, minutes (0 when the
+    /// crews never queued).
+    pub longest_crew_wait_minutes: u64,
+    /// Every planned interruption of supply, in the order the crews took them on (what the
+    /// reliability indices are computed from, see [`reliability`]).
+    #[serde(skip)]
+    pub interruptions: Vec<Interruption>,
     /// The utility's own calendar of the HES work it planned, in time order: what its
     /// detectors know as operational context (a firmware wave, a demand-response event, a
     /// customer's disconnect), as opposed to what only the HES's audit log shows.
@@ -256,6 +325,195 @@ pub struct WorkOrder {
     pub meters: u32,
 }
 
+/// What a planned interruption takes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outaged {
+    /// A whole feeder (an MV trunk fault).
+    Feeder(u32),
+    /// One transformer's premises (a transformer failure, or one of the transformers behind a
+    /// blown lateral fuse).
+    Transformer(u32),
+}
+
+/// One planned interruption of supply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interruption {
+    /// What went out.
+    pub outaged: Outaged,
+    /// When.
+    pub start: SimTime,
+    /// When a crew restored it (may lie past the run's end).
+    pub end: SimTime,
+    /// Customers (meters) it interrupted.
+    pub customers: u32,
+    /// Whether a storm caused it.
+    pub storm: bool,
+}
+
+/// Monthly weights of the fault and storm rates, January first, mean 1 (assumption shaped
+/// after outage statistics: winter wind storms and summer thunderstorms, quiet spring and
+/// autumn; poweroutage.us analyses, ENTSO-E Nordic and Baltic grid disturbance statistics).
+pub const MONTHLY_WEIGHT: [f64; 12] = [1.6, 1.5, 1.1, 0.6, 0.8, 1.2, 1.3, 1.2, 0.6, 0.8, 1.0, 1.3];
+
+/// Reliability indices over a period (IEEE Std 1366), from interruptions longer than
+/// [`SUSTAINED`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Reliability {
+    /// Interruptions per customer over the period.
+    pub saifi: f64,
+    /// Minutes without supply per customer over the period.
+    pub saidi_min: f64,
+    /// SAIFI without major event days.
+    pub saifi_excl_med: f64,
+    /// SAIDI without major event days, minutes.
+    pub saidi_excl_med_min: f64,
+    /// The major-event-day threshold of daily SAIDI, minutes (the 2.5 beta method).
+    pub t_med_min: f64,
+    /// Days whose SAIDI exceeded it.
+    pub major_event_days: u32,
+}
+
+/// Interruptions shorter than this are momentary and do not count (IEEE 1366: 5 minutes).
+pub const SUSTAINED: SimDuration = SimDuration::from_minutes(5);
+
+/// SAIFI and SAIDI over `days` days for `customers` customers, with and without major event
+/// days. Each interruption counts on the day it began. The major-event-day threshold follows
+/// the IEEE 1366 2.5 beta method, `T_MED = exp(alpha + 2.5 beta)` of the daily SAIDI's
+/// logarithms (days with interruptions only), computed here from the period itself rather
+/// than the standard's five years of history.
+pub fn reliability(interruptions: &[Interruption], customers: u64, days: u32) -> Reliability {
+    let n = customers.max(1) as f64;
+    let mut daily_min = vec![0.0f64; days as usize];
+    let mut daily_count = vec![0.0f64; days as usize];
+    for i in interruptions {
+        let length = i.end.0.saturating_sub(i.start.0);
+        if length < SUSTAINED.as_micros() {
+            continue;
+        }
+        let day = (i.start.0 / MICROS_PER_DAY) as usize;
+        if let (Some(m), Some(c)) = (daily_min.get_mut(day), daily_count.get_mut(day)) {
+            *m += f64::from(i.customers) * length as f64 / 60e6 / n;
+            *c += f64::from(i.customers) / n;
+        }
+    }
+    let logs: Vec<f64> = daily_min.iter().filter(|&&m| m > 0.0).map(|m| m.ln()).collect();
+    let t_med = if logs.len() >= 2 {
+        let k = logs.len() as f64;
+        let alpha = logs.iter().sum::<f64>() / k;
+        let beta = (logs.iter().map(|x| (x - alpha).powi(2)).sum::<f64>() / (k - 1.0)).sqrt();
+        (alpha + 2.5 * beta).exp()
+    } else {
+        f64::INFINITY
+    };
+    let mut r = Reliability {
+        t_med_min: t_med,
+        ..Reliability::default()
+    };
+    for (&m, &c) in daily_min.iter().zip(&daily_count) {
+        r.saidi_min += m;
+        r.saifi += c;
+        if m > t_med {
+            r.major_event_days += 1;
+        } else {
+            r.saidi_excl_med_min += m;
+            r.saifi_excl_med += c;
+        }
+    }
+    r
+}
+
+/// The exposure of the area's MV network: each feeder's line length, its transformers in order,
+/// and its customers.
+struct Exposure {
+    /// Per feeder: km of MV line (substation to its transformers in turn, straight lines).
+    km: Vec<f64>,
+    /// Cumulative `km`, for drawing a feeder in proportion to its length.
+    cumulative_km: Vec<f64>,
+    /// Per feeder: its transformers, in index order.
+    transformers: Vec<Vec<u32>>,
+    /// Per feeder: customers.
+    feeder_customers: Vec<u32>,
+    /// Per transformer: customers.
+    transformer_customers: Vec<u32>,
+}
+
+impl Exposure {
+    fn new(net: &Network) -> Exposure {
+        let n_f = net.feeders.len();
+        let mut last: Vec<crate::network::Point> = net
+            .feeders
+            .iter()
+            .map(|f| {
+                net.substations
+                    .get(f.substation as usize)
+                    .map_or_else(Default::default, |s| s.pos)
+            })
+            .collect();
+        let mut km = vec![0.0f64; n_f];
+        let mut transformers = vec![Vec::new(); n_f];
+        for (t, tr) in net.transformers.iter().enumerate() {
+            let f = tr.feeder as usize;
+            if f >= n_f {
+                continue;
+            }
+            let (dx, dy) = (f64::from(tr.pos.x - last[f].x), f64::from(tr.pos.y - last[f].y));
+            km[f] += (dx * dx + dy * dy).sqrt() / 1000.0;
+            last[f] = tr.pos;
+            transformers[f].push(t as u32);
+        }
+        let mut transformer_customers = vec![0u32; net.transformers.len()];
+        let mut feeder_customers = vec![0u32; n_f];
+        for m in &net.meters {
+            let t = m.transformer as usize;
+            transformer_customers[t] += 1;
+            feeder_customers[net.transformers[t].feeder as usize] += 1;
+        }
+        let mut sum = 0.0;
+        let cumulative_km = km
+            .iter()
+            .map(|k| {
+                sum += k;
+                sum
+            })
+            .collect();
+        Exposure {
+            km,
+            cumulative_km,
+            transformers,
+            feeder_customers,
+            transformer_customers,
+        }
+    }
+
+    fn total_km(&self) -> f64 {
+        self.cumulative_km.last().copied().unwrap_or(0.0)
+    }
+
+    /// A feeder drawn in proportion to its length.
+    fn draw_feeder(&self, stream: &mut Stream) -> u32 {
+        let x = stream.uniform() * self.total_km();
+        self.cumulative_km
+            .partition_point(|&c| c <= x)
+            .min(self.km.len().saturating_sub(1)) as u32
+    }
+}
+
+/// One fault the crews must attend to.
+#[derive(Clone, Copy, Debug)]
+struct Fault {
+    start: u64,
+    /// A whole feeder, or a run of transformers of one feeder (first transformer, how many).
+    what: FaultOn,
+    storm: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum FaultOn {
+    Trunk(u32),
+    Lateral(u32, u32, u32),
+    Transformer(u32),
+}
+
 /// Why operations could not be planned.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -279,9 +537,11 @@ mod kind {
     pub const ENROLMENT: u64 = 4;
     pub const FAILURES: u64 = 5;
     pub const STORMS: u64 = 6;
+    pub const MV_FAULTS: u64 = 7;
+    pub const TRANSFORMER_FAILURES: u64 = 8;
+    pub const CREWS: u64 = 9;
 }
 
-const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
 const BUSINESS_DAYS_PER_MONTH: f64 = 261.0 / 12.0;
 
 /// The run's calendar as the planner needs it.
@@ -608,72 +868,219 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Storms: each takes out feeders of one substation, and the crews restore them in turn
-    /// (the earliest free crew, arriving 30 minutes after the outage at the earliest).
-    fn storms(&mut self) {
+    /// Equipment faults and storms over the whole run, and the crews' restoration. Faults are
+    /// drawn per day (rates times the month's weight), each kind from its own stream: MV faults
+    /// on a feeder drawn in proportion to its line length (on a lateral: one to four of its
+    /// transformers behind a fuse; on the trunk: the whole feeder trips), transformer failures
+    /// on a transformer drawn uniformly, storms centred anywhere over the area and a margin, with
+    /// MV faults on the feeders whose substation lies in the footprint. Then every fault, in time
+    /// order, waits for the earliest free crew (30 minutes' travel at the earliest), which
+    /// restores it after a log-normal switching, repair or replacement time.
+    fn grid_faults(&mut self) {
         let ops = self.ops;
         let net = self.net;
         let horizon = self.days.horizon;
-        let n_feeders = net.feeders.len();
-        let months = horizon as f64 / (DAYS_PER_MONTH * MICROS_PER_DAY as f64);
-        let mut stream = Stream::new(self.seed, Purpose::Operations, kind::STORMS, 0);
-        let mut outages: Vec<(u64, u32)> = Vec::new();
-        for _ in 0..poisson(&mut stream, ops.storms_per_month * months) {
-            let t = stream.below(horizon);
-            let substation = stream.below(net.substations.len().max(1) as u64) as u32;
-            let mut feeders: Vec<u32> = (0..n_feeders as u32)
-                .filter(|&f| net.feeders[f as usize].substation == substation)
-                .collect();
-            let k = (1 + poisson(&mut stream, ops.feeders_per_storm - 1.0)) as usize;
-            self.counts.storms += 1;
-            for _ in 0..k.min(feeders.len()) {
-                let f = feeders.swap_remove(stream.below(feeders.len() as u64) as usize);
-                let start = t + stream.below(2 * MICROS_PER_HOUR);
-                if start < horizon {
-                    outages.push((start, f));
+        if net.feeders.is_empty() || net.transformers.is_empty() {
+            return;
+        }
+        let exposure = Exposure::new(net);
+        let total_km = exposure.total_km();
+        // The substations' bounding box, m.
+        let bounds = net.substations.iter().fold(
+            ((f64::MAX, f64::MAX), (f64::MIN, f64::MIN)),
+            |((x0, y0), (x1, y1)), s| {
+                let (x, y) = (f64::from(s.pos.x), f64::from(s.pos.y));
+                ((x0.min(x), y0.min(y)), (x1.max(x), y1.max(y)))
+            },
+        );
+        let n_t = net.transformers.len();
+        let mut faults: Vec<Fault> = Vec::new();
+        let lateral_fault = |exposure: &Exposure, f: u32, stream: &mut Stream| -> FaultOn {
+            let ts = &exposure.transformers[f as usize];
+            if ts.is_empty() || !stream.bernoulli(ops.lateral_share) {
+                return FaultOn::Trunk(f);
+            }
+            let at = stream.below(ts.len() as u64) as usize;
+            let k = (1 + stream.below(4) as usize).min(ts.len() - at);
+            FaultOn::Lateral(f, at as u32, k as u32)
+        };
+        for (i, &(date, midnight)) in self.days.days.iter().enumerate() {
+            let weight = MONTHLY_WEIGHT[usize::from(date.month.clamp(1, 12)) - 1];
+            let day = i as u64;
+            let within = |stream: &mut Stream| -> Option<u64> {
+                let t = midnight + stream.below(MICROS_PER_DAY) as i64;
+                (t >= 0 && (t as u64) < horizon).then_some(t as u64)
+            };
+            // MV line faults.
+            let mut stream = Stream::new(self.seed, Purpose::Operations, kind::MV_FAULTS, day);
+            let mean = ops.mv_faults_per_100km_per_year / 100.0 * total_km / 365.25 * weight;
+            for _ in 0..poisson(&mut stream, mean) {
+                let t = within(&mut stream);
+                let f = exposure.draw_feeder(&mut stream);
+                let what = lateral_fault(&exposure, f, &mut stream);
+                if let Some(start) = t {
+                    faults.push(Fault {
+                        start,
+                        what,
+                        storm: false,
+                    });
+                }
+            }
+            // Transformer failures.
+            let mut stream = Stream::new(self.seed, Purpose::Operations, kind::TRANSFORMER_FAILURES, day);
+            let mean = ops.transformer_failures_per_1000_per_year / 1000.0 * n_t as f64 / 365.25 * weight;
+            for _ in 0..poisson(&mut stream, mean) {
+                let t = within(&mut stream);
+                let what = FaultOn::Transformer(stream.below(n_t as u64) as u32);
+                if let Some(start) = t {
+                    faults.push(Fault {
+                        start,
+                        what,
+                        storm: false,
+                    });
+                }
+            }
+            // Storms: centres uniform over the area's box widened by the footprint's radius.
+            let mut stream = Stream::new(self.seed, Purpose::Operations, kind::STORMS, day);
+            let r_m = ops.storm_radius_km * 1000.0;
+            let (lo, hi) = bounds;
+            let (w, h) = (hi.0 - lo.0 + 2.0 * r_m, hi.1 - lo.1 + 2.0 * r_m);
+            let footprints = w * h / (std::f64::consts::PI * r_m * r_m);
+            let mean = ops.storms_per_year_at_a_place * footprints / 365.25 * weight;
+            for _ in 0..poisson(&mut stream, mean) {
+                let t = within(&mut stream);
+                let centre = (lo.0 - r_m + stream.uniform() * w, lo.1 - r_m + stream.uniform() * h);
+                let hit: Vec<u32> = (0..net.feeders.len() as u32)
+                    .filter(|&f| {
+                        net.substations
+                            .get(net.feeders[f as usize].substation as usize)
+                            .is_some_and(|s| {
+                                let (dx, dy) = (f64::from(s.pos.x) - centre.0, f64::from(s.pos.y) - centre.1);
+                                dx * dx + dy * dy <= r_m * r_m
+                            })
+                    })
+                    .collect();
+                let mut cumulative = Vec::with_capacity(hit.len());
+                let mut sum = 0.0;
+                for &f in &hit {
+                    sum += exposure.km[f as usize];
+                    cumulative.push(sum);
+                }
+                let (Some(start), false) = (t, hit.is_empty()) else {
+                    continue;
+                };
+                self.counts.storms += 1;
+                for _ in 0..poisson(&mut stream, ops.storm_faults_per_100km / 100.0 * sum) {
+                    let x = stream.uniform() * sum;
+                    let f = hit[cumulative.partition_point(|&c| c <= x).min(hit.len() - 1)];
+                    let what = lateral_fault(&exposure, f, &mut stream);
+                    // The storm passes over the area in three hours.
+                    let at = start + stream.below(3 * MICROS_PER_HOUR);
+                    if at < horizon {
+                        faults.push(Fault {
+                            start: at,
+                            what,
+                            storm: true,
+                        });
+                    }
                 }
             }
         }
-        // In time order: a feeder still out (not yet restored) when another storm hits it stays out.
-        outages.sort_unstable();
-        let mut feeder_free = vec![0u64; n_feeders];
-        let mut crews = vec![0u64; ops.crews as usize];
-        let mut crew_stream = Stream::new(self.seed, Purpose::Operations, kind::STORMS, 1);
-        for &(start, f) in &outages {
-            if feeder_free[f as usize] > start {
-                continue;
-            }
-            self.counts.feeder_outages += 1;
-            self.inputs.push((
-                SimTime(start),
-                Input::FeederSupply {
-                    feeder: f,
-                    energized: false,
-                    cause: Cause::Outage,
-                },
-            ));
-            // The earliest free crew; it arrives 30 minutes after the outage at the earliest.
+        faults.sort_by_key(|f| (f.start, f.what));
+        self.restore(&exposure, &faults);
+    }
+
+    /// The crews take `faults` on in time order: each the earliest free crew, arriving 30
+    /// minutes after the fault at the earliest; equipment still out from an earlier fault is
+    /// left to that fault's crew.
+    fn restore(&mut self, exposure: &Exposure, faults: &[Fault]) {
+        let ops = self.ops;
+        let horizon = self.days.horizon;
+        let n_crews = u64::from(self.n_meters)
+            .div_ceil(u64::from(ops.customers_per_crew))
+            .max(1);
+        self.counts.crews = n_crews;
+        let mut crews = vec![0u64; n_crews as usize];
+        let mut feeder_free = vec![0u64; exposure.km.len()];
+        let mut transformer_free = vec![0u64; exposure.transformer_customers.len()];
+        let mut stream = Stream::new(self.seed, Purpose::Operations, kind::CREWS, 0);
+        for fault in faults {
+            let start = fault.start;
+            let (members, median): (Vec<u32>, SimDuration) = match fault.what {
+                FaultOn::Trunk(f) => {
+                    if feeder_free[f as usize] > start {
+                        continue;
+                    }
+                    (vec![f], ops.switching_median)
+                }
+                FaultOn::Lateral(f, at, k) => {
+                    let ts = &exposure.transformers[f as usize];
+                    let members: Vec<u32> = ts[at as usize..(at + k) as usize]
+                        .iter()
+                        .copied()
+                        .filter(|&t| transformer_free[t as usize] <= start)
+                        .collect();
+                    if members.is_empty() || feeder_free[f as usize] > start {
+                        continue;
+                    }
+                    (members, ops.repair_median)
+                }
+                FaultOn::Transformer(t) => {
+                    let f = self.net.transformers[t as usize].feeder as usize;
+                    if transformer_free[t as usize] > start || feeder_free[f] > start {
+                        continue;
+                    }
+                    (vec![t], ops.transformer_replacement_median)
+                }
+            };
             let (c, &free) = crews
                 .iter()
                 .enumerate()
                 .min_by_key(|&(i, &free)| (free, i))
                 .unwrap_or((0, &0));
             let begins = free.max(start + MICROS_PER_HOUR / 2);
-            let done = begins + lognormal(&mut crew_stream, ops.repair_median, 0.6).max(0) as u64;
+            let waited = (begins - (start + MICROS_PER_HOUR / 2)) / 60_000_000;
+            self.counts.longest_crew_wait_minutes = self.counts.longest_crew_wait_minutes.max(waited);
+            let done = begins + lognormal(&mut stream, median, 0.6).max(0) as u64;
             if let Some(slot) = crews.get_mut(c) {
                 *slot = done;
             }
-            feeder_free[f as usize] = done;
-            if done < horizon {
-                self.counts.restorations += 1;
-                self.inputs.push((
-                    SimTime(done),
-                    Input::FeederSupply {
-                        feeder: f,
-                        energized: true,
+            let restored = done < horizon;
+            let trunk = matches!(fault.what, FaultOn::Trunk(_));
+            for &x in &members {
+                let (outaged, customers) = if trunk {
+                    feeder_free[x as usize] = done;
+                    self.counts.feeder_outages += 1;
+                    (Outaged::Feeder(x), exposure.feeder_customers[x as usize])
+                } else {
+                    transformer_free[x as usize] = done;
+                    self.counts.transformer_outages += 1;
+                    (Outaged::Transformer(x), exposure.transformer_customers[x as usize])
+                };
+                self.counts.interruptions.push(Interruption {
+                    outaged,
+                    start: SimTime(start),
+                    end: SimTime(done),
+                    customers,
+                    storm: fault.storm,
+                });
+                let supply = |energized: bool| match outaged {
+                    Outaged::Feeder(feeder) => Input::FeederSupply {
+                        feeder,
+                        energized,
                         cause: Cause::Outage,
                     },
-                ));
+                    Outaged::Transformer(transformer) => Input::TransformerSupply {
+                        transformer,
+                        energized,
+                        cause: Cause::Outage,
+                    },
+                };
+                self.inputs.push((SimTime(start), supply(false)));
+                if restored {
+                    self.counts.restorations += 1;
+                    self.inputs.push((SimTime(done), supply(true)));
+                }
             }
         }
     }
@@ -746,7 +1153,7 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
         counts: PlanCounts::default(),
     };
     // Customer service first (one open case per premise across both kinds), then the nightly
-    // waves, demand response, meter failures and storms: the order the inputs are drawn in.
+    // waves, demand response, meter failures and grid faults: the order the inputs are drawn in.
     planner.customer_cases(
         kind::NONPAYMENT,
         ops.nonpayment_per_1000_per_month,
@@ -763,7 +1170,7 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
     planner.key_rotation();
     planner.demand_response(&households);
     planner.meter_failures();
-    planner.storms();
+    planner.grid_faults();
     let Planner {
         mut inputs, mut counts, ..
     } = planner;
@@ -791,6 +1198,35 @@ pub fn plan(sim: &mut Sim, ops: &OperationsConfig) -> Result<PlanCounts, PlanErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SAIFI and SAIDI count sustained interruptions by customers; the one day far above the
+    /// others is a major event day and drops out of the indices without them.
+    #[test]
+    fn reliability_excludes_major_event_days() {
+        let day = MICROS_PER_DAY;
+        let hour = MICROS_PER_HOUR;
+        let cut = |d: u64, hours: u64, customers: u32| Interruption {
+            outaged: Outaged::Feeder(0),
+            start: SimTime(d * day),
+            end: SimTime(d * day + hours * hour),
+            customers,
+            storm: false,
+        };
+        // Ten ordinary days of 100 customers out for 1 to 2 hours, one storm day of 5,000 for
+        // 10 hours, and a momentary interruption that does not count.
+        let mut list: Vec<Interruption> = (0..10).map(|d| cut(d, 1 + d % 2, 100)).collect();
+        list.push(cut(20, 10, 5_000));
+        list.push(Interruption {
+            end: SimTime(30 * day + 60_000_000),
+            ..cut(30, 0, 10_000)
+        });
+        let r = reliability(&list, 10_000, 365);
+        assert_eq!(r.major_event_days, 1);
+        assert!((r.saifi - (10.0 * 100.0 + 5_000.0) / 10_000.0).abs() < 1e-9);
+        assert!((r.saifi_excl_med - 0.1).abs() < 1e-9);
+        assert!((r.saidi_excl_med_min - (5.0 * 60.0 + 5.0 * 120.0) * 100.0 / 10_000.0).abs() < 1e-9);
+        assert!(r.t_med_min > 1.2 && r.t_med_min < 300.0, "{}", r.t_med_min);
+    }
 
     /// Work orders come from the planned commands alone, in their order: a demand-response
     /// event lasts its duration, a firmware update names its image, other inputs are skipped.

@@ -88,6 +88,46 @@ pub struct TransformerEnergy {
     pub registered_mwh: u64,
 }
 
+/// A piece of grid equipment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Equipment {
+    /// An MV feeder (its index).
+    Feeder(u32),
+    /// An MV/LV transformer (its index).
+    Transformer(u32),
+}
+
+/// Why grid equipment went out on its own (as opposed to being switched from outside).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum GridEventKind {
+    /// Its protection tripped it on overload.
+    OverloadTrip,
+}
+
+impl GridEventKind {
+    /// In words, as result files and summaries show it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            GridEventKind::OverloadTrip => "protection trip: overload",
+        }
+    }
+}
+
+/// Equipment that went out on its own, with why.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct GridEvent {
+    /// When.
+    pub time: SimTime,
+    /// What.
+    pub equipment: Equipment,
+    /// Why.
+    pub kind: GridEventKind,
+    /// Its load at the time, as a multiple of its rating.
+    pub load_share: f32,
+    /// The outage it started (index into `RunRecords::outages`), if it started one.
+    pub outage: Option<u32>,
+}
+
 /// What one attack did in one interval (only intervals where it did something are kept).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct AttackTick {
@@ -471,6 +511,8 @@ pub struct RunRecords {
     pub collector_reads: Vec<u32>,
     /// Feeder outages, in the order they began.
     pub outages: Vec<OutageRecord>,
+    /// Equipment that went out on its own (protection trips), in time order.
+    pub grid_events: Vec<GridEvent>,
     /// Critical facilities that were without supply: meter, and microseconds without supply per
     /// cause.
     pub critical_off_us: std::collections::BTreeMap<u32, [u64; 3]>,

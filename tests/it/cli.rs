@@ -502,7 +502,10 @@ fn typical_operations_are_deterministic_and_reported() {
 fn bad_control_plane_sections_are_located() {
     let good = std::fs::read_to_string(scenario_path("typical-week.ron")).expect("scenario");
     let cases = [
-        (good.replace("crews: 4,", "crews: 0,"), "operation_rates.crews"),
+        (
+            good.replace("customers_per_crew: 15000,", "customers_per_crew: 0,"),
+            "operation_rates.customers_per_crew",
+        ),
         (
             good.replace("keys: PerDevice,", "keys: SharedGroup(size: 1),"),
             "security.keys.size",

@@ -272,7 +272,7 @@ fn legitimate_operations_over_a_week_follow_their_rates() {
 }
 
 /// Over a year: demand-response events on the configured share of winter and summer workdays,
-/// and storms at their monthly rate.
+/// and storms at their rate per place.
 #[test]
 fn demand_response_and_storms_follow_their_rates_over_a_year() {
     use amirange_sim::operations::{OperationsConfig, plan};
@@ -281,7 +281,7 @@ fn demand_response_and_storms_follow_their_rates_over_a_year() {
     let mut sim = Sim::new(SimConfig::with_defaults(12, start, SimDuration::from_days(365)), net).expect("valid");
     let mut ops = OperationsConfig::typical();
     ops.demand_response.day_probability = 0.9;
-    ops.storms_per_month = 100.0;
+    ops.storms_per_year_at_a_place = 100.0;
     let counts = plan(&mut sim, &ops).expect("plans");
     // Workdays of 2026 in December to February and June to August.
     let mut eligible = 0.0;
@@ -297,7 +297,9 @@ fn demand_response_and_storms_follow_their_rates_over_a_year() {
         0.9 * eligible,
         "demand-response events",
     );
-    within(counts.storms as f64, 100.0 * 12.0, "storms");
+    // Each place lies in 100 storm footprints a year; a town smaller than one footprint sees
+    // those at least (and those that only reach part of it).
+    assert!(counts.storms >= 80, "{} storms", counts.storms);
 }
 
 /// The MDM's energy per feeder at first read adds up to its fleet total, and balances against

@@ -18,6 +18,7 @@ mod detection;
 mod errors;
 mod frequency;
 mod golden;
+mod grid;
 mod live;
 mod loads;
 mod range;
