@@ -1499,6 +1499,22 @@ impl Sim {
 
     /// The premise's load at `at` if it has supply, kW: its expected demand less any active
     /// demand response, plus any extra switched load.
+    /// The load, kW, that `meters` take at `at` through closed relays: the step the bulk
+    /// system sees when their supply goes or comes back.
+    fn closed_load_kw(&self, meters: &[u32], at: SimTime) -> f64 {
+        let dir = &self.world.resource::<MeterDirectory>().0;
+        meters
+            .iter()
+            .map(|&m| {
+                let e = dir[m as usize];
+                match self.world.get::<Meter>(e) {
+                    Some(x) if x.relay == Relay::Closed => self.meter_kw(e, at),
+                    _ => 0.0,
+                }
+            })
+            .sum()
+    }
+
     fn meter_kw(&self, entity: Entity, at: SimTime) -> f64 {
         let Some(m) = self.world.get::<Meter>(entity) else {
             return 0.0;
@@ -2210,21 +2226,7 @@ impl Sim {
         let start = self.interval_start();
         // The load the feeder carries (before it goes out, or once it is back) is a step for the
         // bulk system, unless UFLS itself switches it (the frequency model books that).
-        let feeder_kw = |sim: &Sim| -> f64 {
-            let dir = &sim.world.resource::<MeterDirectory>().0;
-            sim.world
-                .resource::<GridState>()
-                .meters_of(feeder)
-                .iter()
-                .map(|&m| {
-                    let e = dir[m as usize];
-                    match sim.world.get::<Meter>(e) {
-                        Some(x) if x.relay == Relay::Closed => sim.meter_kw(e, at),
-                        _ => 0.0,
-                    }
-                })
-                .sum()
-        };
+        let feeder_kw = |sim: &Sim| sim.closed_load_kw(sim.world.resource::<GridState>().meters_of(feeder), at);
         let before = if track && !energized && (feeder as usize) < self.ufls_open.len() {
             feeder_kw(self)
         } else {
@@ -2318,21 +2320,8 @@ impl Sim {
             let f = grid.transformer_feeder[transformer as usize];
             (f, grid.feeders[f as usize].energized)
         };
-        let load_kw = |sim: &Sim| -> f64 {
-            let dir = &sim.world.resource::<MeterDirectory>().0;
-            sim.world
-                .resource::<GridState>()
-                .meters_of_transformer(transformer)
-                .iter()
-                .map(|&m| {
-                    let e = dir[m as usize];
-                    match sim.world.get::<Meter>(e) {
-                        Some(x) if x.relay == Relay::Closed => sim.meter_kw(e, at),
-                        _ => 0.0,
-                    }
-                })
-                .sum()
-        };
+        let load_kw =
+            |sim: &Sim| sim.closed_load_kw(sim.world.resource::<GridState>().meters_of_transformer(transformer), at);
         let before = if feeder_on && !energized { load_kw(self) } else { 0.0 };
         let changed = self
             .world

@@ -2320,14 +2320,11 @@ mod tests {
         }
     }
 
-    /// A relay whose module goes dark cuts its whole subtree off at once; the route repair
-    /// re-forms the subtree's routes around it, and it rejoins when it comes back.
-    #[test]
-    fn a_dark_relay_cuts_off_its_subtree_until_the_route_repair() {
+    /// Three mesh meters in a chain: meter 0 hears the collector well; 1 hears 0 well and the
+    /// collector poorly; 2 hears only 1. Returns the network and the collector's node.
+    fn relay_chain() -> (Network, u32) {
         let mesh = (CustomerClass::Residential, LinkKind::Mesh);
         let mut net = Network::small(LinkParams::typical(), [mesh; 3]);
-        // Meter 0 hears the collector well; 1 hears 0 well and the collector poorly; 2 hears
-        // only 1.
         let c = net.collector_node(0);
         net.mesh = MeshGraph::from_edges(
             net.n_nodes(),
@@ -2338,6 +2335,14 @@ mod tests {
                 (1, c, encode_quality(0.4)),
             ],
         );
+        (net, c)
+    }
+
+    /// A relay whose module goes dark cuts its whole subtree off at once; the route repair
+    /// re-forms the subtree's routes around it, and it rejoins when it comes back.
+    #[test]
+    fn a_dark_relay_cuts_off_its_subtree_until_the_route_repair() {
+        let (net, c) = relay_chain();
         let mut state = NetState::new(&net);
         assert_eq!(state.routes.parent[1..3], [0, 1]);
         assert!(state.set_dark(&net, &[0], &[], SimTime::ZERO).is_some());
@@ -2354,18 +2359,7 @@ mod tests {
     /// does, until the route repair.
     #[test]
     fn a_dead_relay_cuts_off_its_subtree_until_the_route_repair() {
-        let mesh = (CustomerClass::Residential, LinkKind::Mesh);
-        let mut net = Network::small(LinkParams::typical(), [mesh; 3]);
-        let c = net.collector_node(0);
-        net.mesh = MeshGraph::from_edges(
-            net.n_nodes(),
-            vec![
-                (0, c, encode_quality(0.95)),
-                (1, 0, encode_quality(0.95)),
-                (2, 1, encode_quality(0.95)),
-                (1, c, encode_quality(0.4)),
-            ],
-        );
+        let (net, c) = relay_chain();
         let mut state = NetState::new(&net);
         assert!(state.set_radio(&net, 0, false, SimTime::ZERO).is_some());
         assert_eq!((state.paths[1].success, state.paths[2].success), (0.0, 0.0));
