@@ -2449,47 +2449,45 @@ impl Sim {
             grid.thermal(net, INTERVAL.as_micros() as f64 / 1e6, &mut hot);
         });
         let reclose = self.world.resource::<GridState>().protection.reclose_after;
-        for (transformer, load_share) in hot {
+        // Transformers first, then feeders: the order the trips are recorded in.
+        let tripped = hot
+            .into_iter()
+            .map(|(t, share)| (crate::records::Equipment::Transformer(t), share))
+            .chain(
+                trips
+                    .into_iter()
+                    .map(|(f, share)| (crate::records::Equipment::Feeder(f), share)),
+            );
+        for (equipment, load_share) in tripped {
             let before = self.world.resource::<RunRecords>().outages.len();
-            self.transformer_supply(at, transformer, false, Cause::Outage);
+            let reclosing = match equipment {
+                crate::records::Equipment::Transformer(transformer) => {
+                    self.transformer_supply(at, transformer, false, Cause::Outage);
+                    Input::TransformerSupply {
+                        transformer,
+                        energized: true,
+                        cause: Cause::Outage,
+                    }
+                }
+                crate::records::Equipment::Feeder(feeder) => {
+                    self.feeder_supply(at, feeder, false, Cause::Outage, true);
+                    Input::FeederSupply {
+                        feeder,
+                        energized: true,
+                        cause: Cause::Outage,
+                    }
+                }
+            };
             let mut records = self.world.resource_mut::<RunRecords>();
             let outage = (records.outages.len() > before).then_some(before as u32);
             records.grid_events.push(crate::records::GridEvent {
                 time: at,
-                equipment: crate::records::Equipment::Transformer(transformer),
+                equipment,
                 kind: crate::records::GridEventKind::OverloadTrip,
                 load_share,
                 outage,
             });
-            self.calendar.insert(
-                at + reclose,
-                Event::Input(Box::new(Input::TransformerSupply {
-                    transformer,
-                    energized: true,
-                    cause: Cause::Outage,
-                })),
-            );
-        }
-        for (feeder, load_share) in trips {
-            let before = self.world.resource::<RunRecords>().outages.len();
-            self.feeder_supply(at, feeder, false, Cause::Outage, true);
-            let mut records = self.world.resource_mut::<RunRecords>();
-            let outage = (records.outages.len() > before).then_some(before as u32);
-            records.grid_events.push(crate::records::GridEvent {
-                time: at,
-                equipment: crate::records::Equipment::Feeder(feeder),
-                kind: crate::records::GridEventKind::OverloadTrip,
-                load_share,
-                outage,
-            });
-            self.calendar.insert(
-                at + reclose,
-                Event::Input(Box::new(Input::FeederSupply {
-                    feeder,
-                    energized: true,
-                    cause: Cause::Outage,
-                })),
-            );
+            self.calendar.insert(at + reclose, Event::Input(Box::new(reclosing)));
         }
     }
 
