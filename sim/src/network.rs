@@ -1694,15 +1694,7 @@ impl NetState {
         }
         self.radio_down[m] = !up;
         if up {
-            let mut joined = vec![meter];
-            if net.meters[m].link == LinkKind::Mesh && self.routes.gateway[m] == NONE && !self.unpowered[m] {
-                joined = self.join(net, meter);
-                joined.push(meter);
-                joined.sort_unstable();
-                joined.dedup();
-            }
-            self.update_paths(net, &joined);
-            return None;
+            return self.modules_changed(net, &[], &[meter], now);
         }
         let has_children = net
             .mesh
@@ -1756,20 +1748,29 @@ impl NetState {
             .min()
     }
 
-    /// Routes mesh meter `v` through its best routed neighbour, if it has one, and then every
-    /// unrouted meter that can now reach a collector through it (a subtree cut off while it was
-    /// down). Returns the meters routed.
-    fn join(&mut self, net: &Network, v: u32) -> Vec<u32> {
-        let Some((d, u)) = self.best_parent(net, v, &[]) else {
-            return Vec::new();
-        };
-        let r = &mut self.routes;
-        let i = v as usize;
-        r.parent[i] = u;
-        r.dist[i] = d;
-        r.hops[i] = r.hops[u as usize] + 1;
+    /// Routes the mesh meters of `meters` that work and have no route through their best
+    /// routed neighbours, where they have one, and then every unrouted meter that can now
+    /// reach a collector through them (a subtree cut off while they were down): ETX-shortest
+    /// paths among the unrouted meters, from the routed ones around them. Returns the meters
+    /// routed.
+    fn join_all(&mut self, net: &Network, meters: &[u32]) -> Vec<u32> {
         let mut heap = BinaryHeap::new();
-        heap.push(Reverse((d, v)));
+        for &v in meters {
+            let i = v as usize;
+            if net.meters[i].link != LinkKind::Mesh || self.routes.gateway[i] != NONE || !self.is_up(v) {
+                continue;
+            }
+            if let Some((d, u)) = self.best_parent(net, v, &[]) {
+                let r = &mut self.routes;
+                r.parent[i] = u;
+                r.dist[i] = d;
+                r.hops[i] = r.hops[u as usize] + 1;
+                heap.push(Reverse((d, v)));
+            }
+        }
+        if heap.is_empty() {
+            return Vec::new();
+        }
         let joined = self.grow(net, heap);
         self.routes.order.extend_from_slice(&joined);
         joined
@@ -1868,15 +1869,23 @@ impl NetState {
     }
 
     /// Takes the supply of `meters` away (their feeder went out) or gives it back; their
-    /// radios go down or come back with it.
+    /// radios go down or come back with it, as dark modules do in [`NetState::set_dark`]: the
+    /// meters and everything routed through them are cut off at once and a local route repair
+    /// is due after the mesh's repair delay (returned); meters that come back rejoin at once.
     pub fn set_power(&mut self, net: &Network, meters: &[u32], on: bool, now: SimTime) -> Option<SimTime> {
-        for &m in meters {
-            if let Some(u) = self.unpowered.get_mut(m as usize) {
-                *u = !on;
-            }
+        let meters: Vec<u32> = meters
+            .iter()
+            .copied()
+            .filter(|&m| (m as usize) < self.unpowered.len())
+            .collect();
+        for &m in &meters {
+            self.unpowered[m as usize] = !on;
         }
-        self.recompute_paths(net);
-        self.request_repair(net, now, true)
+        if on {
+            self.modules_changed(net, &[], &meters, now)
+        } else {
+            self.modules_changed(net, &meters, &[], now)
+        }
     }
 
     /// Chooses the chronic non-communicators of `faults` and their phases, drawn from
@@ -1981,25 +1990,43 @@ impl NetState {
         if down.is_empty() && up.is_empty() {
             return None;
         }
-        let n = net.meters.len();
         for &m in down {
             self.dark[m as usize] = true;
         }
         for &m in up {
             self.dark[m as usize] = false;
         }
+        self.modules_changed(net, down, up, now)
+    }
+
+    /// The radios of `down` stopped working and those of `up` may work again (their flags
+    /// already set): every meter routed through a meter of `down` is cut off at once and a
+    /// local route repair is due (returned); the mesh meters of `up` that work and have no
+    /// route join through their best routed neighbours at once, and so does every unrouted
+    /// meter that can now reach a collector through them. Only the paths of the meters
+    /// concerned are recomputed, so the cost follows the meters switched, not the fleet.
+    fn modules_changed(&mut self, net: &Network, down: &[u32], up: &[u32], now: SimTime) -> Option<SimTime> {
+        if down.is_empty() && up.is_empty() {
+            return None;
+        }
+        let n = net.meters.len();
         let mut changed: Vec<u32> = down.iter().chain(up).copied().collect();
         let mut repair = None;
         if down.iter().any(|&m| self.routes.gateway[m as usize] != NONE) {
             changed.extend(self.routed_below(n, down));
             repair = self.request_repair(net, now, false);
         }
-        for &m in up {
-            let i = m as usize;
-            if net.meters[i].link == LinkKind::Mesh && self.routes.gateway[i] == NONE && self.is_up(m) {
-                changed.extend(self.join(net, m));
-            }
+        // A meter that comes back before the repair still has its route: the meters below
+        // it get theirs back with it.
+        let still_routed: Vec<u32> = up
+            .iter()
+            .copied()
+            .filter(|&m| self.routes.gateway[m as usize] != NONE)
+            .collect();
+        if !still_routed.is_empty() {
+            changed.extend(self.routed_below(n, &still_routed));
         }
+        changed.extend(self.join_all(net, up));
         changed.sort_unstable();
         changed.dedup();
         self.update_paths(net, &changed);
@@ -2366,6 +2393,35 @@ mod tests {
         state.repair(&net);
         assert_eq!(state.routes.parent[1..3], [c, 1]);
         assert!(state.paths[2].success > 0.5);
+    }
+
+    /// A relay whose supply goes out cuts its subtree off at once, without touching meters
+    /// elsewhere; the local repair routes the subtree around it, and it rejoins when its supply
+    /// returns. Supply that returns before the repair gives the subtree its routes back.
+    #[test]
+    fn a_relay_without_supply_cuts_off_its_subtree_and_rejoins_when_supply_returns() {
+        let (net, c) = relay_chain();
+        let mut state = NetState::new(&net);
+        let repairs = state.repairs;
+        assert!(state.set_power(&net, &[0], false, SimTime::ZERO).is_some());
+        assert_eq!(state.paths[0].via, Via::Orphan(Orphan::NoSupply));
+        assert_eq!((state.paths[1].success, state.paths[2].success), (0.0, 0.0));
+        state.repair(&net);
+        assert_eq!(state.repairs, repairs + 1);
+        assert_eq!(state.routes.parent[1..3], [c, 1]);
+        assert!(state.paths[2].success > 0.5);
+        assert_eq!(state.set_power(&net, &[0], true, SimTime::ZERO), None);
+        assert_eq!((state.paths[0].via, state.routes.parent[0]), (Via::Mesh, c));
+
+        let mut state = NetState::new(&net);
+        let before = state.paths.clone();
+        assert!(state.set_power(&net, &[0], false, SimTime::ZERO).is_some());
+        assert_eq!(state.set_power(&net, &[0], true, SimTime::ZERO), None);
+        assert_eq!(state.routes.parent[1..3], [0, 1]);
+        assert!(state.paths[2].success > 0.5);
+        assert_eq!(state.paths[2].success, before[2].success);
+        state.repair(&net);
+        assert_eq!(state.routes.parent[1..3], [0, 1]);
     }
 
     /// Collector outages come at their yearly rate per collector with their mean length, and
