@@ -33,6 +33,9 @@ pub enum Purpose {
     Shadowing = 4,
     /// Link technology, fallback modem and facility kind of a premise (topology generation).
     LinkAssignment = 5,
+    /// Which thinned sample levels of the radio neighbour search a node belongs to, keyed by
+    /// node (topology generation).
+    MeshSample = 7,
     /// Noise level of a transformer's PLC channel (topology generation).
     PlcNoise = 6,
     /// Annual consumption and routine shift of a premise, drawn once.

@@ -22,13 +22,15 @@ pub struct MeshNode {
     pub collector: bool,
 }
 
-/// Frame success of a link of length `d` metres with shadowing `shadow_db`.
+/// Frame success of a link of length `d` metres with shadowing `shadow_db`. Computed in single
+/// precision: the graph keeps a byte of it, and the topology build evaluates tens of millions.
 pub fn link_quality(radio: &Radio, d: f64, shadow_db: f64, to_collector: bool) -> f64 {
     let gain = if to_collector { radio.collector_gain_db } else { 0.0 };
-    let path_loss = PATH_LOSS_1M_DB + 10.0 * radio.path_loss_exponent * d.max(1.0).log10();
-    let margin = radio.tx_power_dbm + gain - radio.building_loss_db - path_loss - shadow_db - radio.sensitivity_dbm;
+    let budget = (radio.tx_power_dbm + gain - radio.building_loss_db - PATH_LOSS_1M_DB - radio.sensitivity_dbm) as f32;
+    let path_loss = 10.0 * radio.path_loss_exponent as f32 * (d as f32).max(1.0).log10();
+    let margin = budget - path_loss - shadow_db as f32;
     // A 2 dB logistic slope from 50% at the sensitivity level (assumption).
-    1.0 / (1.0 + (-margin / 2.0).exp())
+    f64::from(1.0 / (1.0 + (-margin / 2.0).exp()))
 }
 
 /// Distance considered for links (with `gain_db` of extra antenna gain): where the median link
@@ -43,12 +45,20 @@ pub fn max_range_m(radio: &Radio, min_quality: f64, gain_db: f64) -> f64 {
         .clamp(1.0, 100_000.0)
 }
 
-/// Builds the neighbour graph of `nodes` (graph size `n_nodes`): each node considers the
-/// candidates within radio range (the nearest, every collector, and an even sample of the
-/// farther ones), draws each link's shadowing from the seed (the same value from both ends),
-/// and keeps `max_neighbours` links above `min_quality` (collectors eight times as many): half
-/// the most reliable, half the most progress per transmission. The graph is the union of
-/// everyone's choices.
+/// Thinned copies of the node set for the far part of the neighbour search: a node belongs to
+/// level `l` with probability `2^-l` (drawn once per node), and level `l` keeps its own cell
+/// index with cells `2^(l/2)` times as wide, so every level holds about as many nodes per cell.
+const MAX_SAMPLE_LEVEL: usize = 16;
+
+/// Builds the neighbour graph of `nodes` (graph size `n_nodes`). Each node considers, among the
+/// candidates within radio range, the nearest `2 x max_neighbours`, every collector, and a
+/// random sample of the farther ones of about as many again (the nodes of the thinnest sample
+/// level that still holds that many, judged from the local density the nearest ones show);
+/// it draws each link's shadowing from the seed (the same value from both ends) and keeps
+/// `max_neighbours` links above `min_quality` (collectors eight times as many): half the most
+/// reliable, half the most progress per transmission. The graph is the union of everyone's
+/// choices. The work per node does not grow with the density, so the build is linear in the
+/// nodes.
 pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode], n_nodes: usize) -> MeshGraph {
     if nodes.is_empty() {
         return MeshGraph::from_edges(n_nodes, Vec::new());
@@ -67,19 +77,45 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
             y: hi.y.max(n.pos.y),
         };
     }
-    let cell = cell_size(nodes, lo, hi).min(range).max(5.0);
-    let index = CellIndex::new(nodes, lo, hi, cell);
+    let all: Vec<u32> = (0..nodes.len() as u32).collect();
+    let cell = cell_size(nodes, &all, lo, hi).min(range).max(5.0);
+    let sample = StreamFamily::new(seed, Purpose::MeshSample);
+    let level_of: Vec<u8> = nodes
+        .iter()
+        .map(|n| (sample.stream(u64::from(n.id), 0).next_u64().trailing_zeros() as usize).min(MAX_SAMPLE_LEVEL) as u8)
+        .collect();
+    let n_levels = (1..=MAX_SAMPLE_LEVEL)
+        .take_while(|&l| (nodes.len() >> l) >= 16)
+        .last()
+        .unwrap_or(0);
+    let levels: Vec<CellIndex> = (0..=n_levels)
+        .map(|l| {
+            let members: Vec<u32> = if l == 0 {
+                all.clone()
+            } else {
+                all.iter()
+                    .copied()
+                    .filter(|&i| usize::from(level_of[i as usize]) >= l)
+                    .collect()
+            };
+            CellIndex::new(nodes, &members, lo, hi, cell * (l as f32 / 2.0).exp2())
+        })
+        .collect();
+    drop(all);
+    let collector_members: Vec<u32> = (0..nodes.len() as u32)
+        .filter(|&i| nodes[i as usize].collector)
+        .collect();
+    let collectors = CellIndex::new(
+        nodes,
+        &collector_members,
+        lo,
+        hi,
+        cell_size(nodes, &collector_members, lo, hi).max(cell),
+    );
+    let base = &levels[0];
     let normal = QuantileTable::standard_normal();
     let shadow = StreamFamily::new(seed, Purpose::Shadowing);
     let k = radio.max_neighbours as usize;
-    // One bit per node: whether it is a collector (small enough to stay in cache).
-    let mut collector_bits = vec![0u64; nodes.len().div_ceil(64)];
-    for (i, n) in nodes.iter().enumerate() {
-        if n.collector {
-            collector_bits[i / 64] |= 1 << (i % 64);
-        }
-    }
-    let is_collector = |i: u32| collector_bits[i as usize / 64] & (1 << (i % 64)) != 0;
     let first_collector = nodes
         .iter()
         .filter(|n| n.collector)
@@ -96,43 +132,81 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
         let mut scored: Vec<(f64, f64, u32)> = Vec::new();
         for me in chunk {
             let keep = if me.collector { 8 * k } else { k };
-            candidates.clear();
-            let (cx, cy) = index.key(me.pos);
             let reach = if me.collector { range } else { meter_range };
+            let reach2 = reach * reach;
+            let usable =
+                |other: &Entry, d2: f32| other.id != me.id && d2 <= reach2 && !(me.collector && other.collector);
+            let pack = |other: &Entry, d2: f32| (u64::from(d2.to_bits()) << 32) | u64::from(other.index);
+            // The nearest: rings of cells outwards until `near` candidates lie closer than any
+            // cell not yet visited, or the range is covered.
+            let budget = 4 * keep;
+            let near = budget / 2;
+            candidates.clear();
+            let (cx, cy) = base.key(me.pos);
             let max_ring = (reach / cell).ceil() as i32;
+            let mut covered = false;
             for r in 0..=max_ring {
                 for dy in -r..=r {
                     let step = if dy == -r || dy == r { 1 } else { 2 * r.max(1) };
                     let mut dx = -r;
                     while dx <= r {
-                        for other in index.cell(cx + dx, cy + dy) {
+                        for other in base.cell(cx + dx, cy + dy) {
                             let d2 = me.pos.dist2(other.pos);
-                            if other.id != me.id && d2 <= reach * reach && !(me.collector && other.collector) {
-                                candidates.push((u64::from(d2.to_bits()) << 32) | u64::from(other.index));
+                            if usable(other, d2) {
+                                candidates.push(pack(other, d2));
                             }
                         }
                         dx += step;
                     }
                 }
-            }
-            // Score the nearest candidates, every collector in range, and an even sample of the
-            // farther ones (long links make short routes).
-            let budget = 4 * keep;
-            // Everyone when there are few; else the nearest half of the budget, then every
-            // `stride`-th of the rest and every collector (picked in place, nothing moved).
-            let (near, stride) = if candidates.len() > budget {
-                let near = budget / 2;
-                candidates.select_nth_unstable(near);
-                (near, (candidates.len() - near).div_ceil(budget - near))
-            } else {
-                (candidates.len(), 1)
-            };
-            scored.clear();
-            for (at, &key) in candidates.iter().enumerate() {
-                let kept = at + 1;
-                if !(kept <= near || (kept - near).is_multiple_of(stride) || is_collector(key as u32)) {
-                    continue;
+                // Every node not visited yet is farther than `r` cells.
+                let seen = r as f32 * cell;
+                if r == max_ring || seen >= reach {
+                    covered = true;
+                    break;
                 }
+                if candidates.len() >= near {
+                    let inside = (u64::from((seen * seen).to_bits()) << 32) | u64::from(u32::MAX);
+                    if candidates.iter().filter(|&&key| key <= inside).count() >= near {
+                        break;
+                    }
+                }
+            }
+            if candidates.len() > near {
+                candidates.select_nth_unstable(near - 1);
+                candidates.truncate(near);
+            }
+            if !(covered && candidates.len() < near) {
+                // Candidates beyond the nearest: every collector, and the sample level whose
+                // expected share of the farther nodes is about `budget - near`.
+                let threshold = candidates.iter().copied().max().unwrap_or(0);
+                let d_near2 = f64::from(f32::from_bits((threshold >> 32) as u32)).max(1.0);
+                let farther = near as f64 * (f64::from(reach2) / d_near2) - near as f64;
+                let ratio = farther / (budget - near) as f64;
+                let level = if ratio <= 1.5 {
+                    0
+                } else {
+                    (ratio.log2().round() as usize).min(n_levels)
+                };
+                let mut far = |index: &CellIndex, collectors_only: bool| {
+                    index.for_each_within(me.pos, reach, |other| {
+                        if other.collector != collectors_only {
+                            return;
+                        }
+                        let d2 = me.pos.dist2(other.pos);
+                        let key = pack(other, d2);
+                        if key > threshold && usable(other, d2) {
+                            candidates.push(key);
+                        }
+                    });
+                };
+                far(&levels[level], false);
+                if !me.collector {
+                    far(&collectors, true);
+                }
+            }
+            scored.clear();
+            for &key in &candidates {
                 let (d2, i) = (f32::from_bits((key >> 32) as u32), key as u32);
                 let other = &nodes[i as usize];
                 let (a, b) = (me.id.min(other.id), me.id.max(other.id));
@@ -149,18 +223,24 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
                 }
             }
             // Half the table: the most reliable links; the other half: the most progress per
-            // expected transmission (distance x quality); collectors always win a place.
-            scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+            // expected transmission (distance x quality); collectors always win a place. Both
+            // orders are total, so picking each half in place chooses what sorting would.
             let reliable = (keep / 2).max(1).min(scored.len());
+            if reliable > 0 && reliable < scored.len() {
+                scored.select_nth_unstable_by(reliable - 1, |a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+            }
             let (best, rest) = scored.split_at_mut(reliable);
-            rest.sort_unstable_by(|a, b| {
-                let collector = |x: &(f64, f64, u32)| x.2 >= first_collector;
-                collector(b)
-                    .cmp(&collector(a))
-                    .then((b.0 * b.1).total_cmp(&(a.0 * a.1)))
-                    .then(a.2.cmp(&b.2))
-            });
-            for &(q, _, other) in best.iter().chain(rest.iter().take(keep - reliable)) {
+            let wanted = (keep - reliable).min(rest.len());
+            if wanted > 0 && wanted < rest.len() {
+                rest.select_nth_unstable_by(wanted - 1, |a, b| {
+                    let collector = |x: &(f64, f64, u32)| x.2 >= first_collector;
+                    collector(b)
+                        .cmp(&collector(a))
+                        .then((b.0 * b.1).total_cmp(&(a.0 * a.1)))
+                        .then(a.2.cmp(&b.2))
+                });
+            }
+            for &(q, _, other) in best.iter().chain(rest.iter().take(wanted)) {
                 edges.push((me.id, other, encode_quality(q)));
             }
         }
@@ -201,7 +281,8 @@ struct CellIndex {
 }
 
 impl CellIndex {
-    fn new(nodes: &[MeshNode], lo: Point, hi: Point, cell: f32) -> CellIndex {
+    /// Indexes the nodes of `members` (positions in `nodes`) in cells `cell` metres wide.
+    fn new(nodes: &[MeshNode], members: &[u32], lo: Point, hi: Point, cell: f32) -> CellIndex {
         let nx = ((hi.x - lo.x) / cell) as i32 + 1;
         let ny = ((hi.y - lo.y) / cell) as i32 + 1;
         let mut index = CellIndex {
@@ -213,17 +294,16 @@ impl CellIndex {
             dense: Vec::new(),
             sparse: HashMap::new(), // tidy: looked up by cell, never iterated
         };
-        let mut sorted: Vec<(i32, i32, u32)> = nodes
+        let mut sorted: Vec<(i32, i32, u32)> = members
             .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let (cx, cy) = index.key(n.pos);
-                (cy, cx, i as u32)
+            .map(|&i| {
+                let (cx, cy) = index.key(nodes[i as usize].pos);
+                (cy, cx, i)
             })
             .collect();
         sorted.sort_unstable();
         let cells = i64::from(nx) * i64::from(ny);
-        if cells <= 16 * nodes.len() as i64 + 1_000_000 {
+        if cells <= 16 * members.len() as i64 + 1_000_000 {
             // dense[c]..dense[c + 1] are the nodes of cell c = cy * nx + cx.
             index.dense = vec![0; cells as usize + 1];
             for &(cy, cx, _) in &sorted {
@@ -273,19 +353,33 @@ impl CellIndex {
         let c = (cy * self.nx + cx) as usize;
         &self.order[self.dense[c] as usize..self.dense[c + 1] as usize]
     }
+
+    /// Calls `f` with every node in a cell that reaches within `reach` metres of `p` (a
+    /// square of cells around it; the caller checks the distance).
+    fn for_each_within(&self, p: Point, reach: f32, mut f: impl FnMut(&Entry)) {
+        let (cx, cy) = self.key(p);
+        let r = (reach / self.cell).ceil() as i32;
+        for y in (cy - r).max(0)..=(cy + r).min(self.ny - 1) {
+            for x in (cx - r).max(0)..=(cx + r).min(self.nx - 1) {
+                self.cell(x, y).iter().for_each(&mut f);
+            }
+        }
+    }
 }
 
-fn cell_size(nodes: &[MeshNode], lo: Point, hi: Point) -> f32 {
+/// Cells for about four of `members` each over the area they occupy.
+fn cell_size(nodes: &[MeshNode], members: &[u32], lo: Point, hi: Point) -> f32 {
     // Occupied area estimated on a coarse 256 x 256 grid, so that sparse regions of scattered
     // villages do not make the cells huge.
     let w = (hi.x - lo.x).max(1.0);
     let h = (hi.y - lo.y).max(1.0);
     let mut occupied = vec![false; 256 * 256];
-    for n in nodes {
+    for &m in members {
+        let n = &nodes[m as usize];
         let i = (((n.pos.x - lo.x) / w * 255.0) as usize).min(255);
         let j = (((n.pos.y - lo.y) / h * 255.0) as usize).min(255);
         occupied[j * 256 + i] = true;
     }
     let area = occupied.iter().filter(|o| **o).count() as f32 * (w / 256.0) * (h / 256.0);
-    (4.0 * area / nodes.len() as f32).sqrt()
+    (4.0 * area / members.len().max(1) as f32).sqrt()
 }
