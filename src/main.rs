@@ -57,8 +57,9 @@ enum Command {
         #[arg(long, value_name = "NAME", value_enum, value_delimiter = ',')]
         export: Vec<Export>,
     },
-    /// Run a scenario without writing results and report speed and memory: wall time,
-    /// meter-intervals per second and peak resident memory.
+    /// Run a scenario and report speed and memory: wall time per phase (topology, world,
+    /// data plane, control plane, attacks, detectors, writing results into a temporary
+    /// folder), meter-intervals per second and peak resident memory.
     Bench {
         #[command(flatten)]
         common: CommonArgs,

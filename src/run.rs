@@ -57,6 +57,94 @@ impl RunError {
     }
 }
 
+/// Wall time per phase of a run, in the order the phases first ended; for `amirange bench`.
+#[derive(Clone, Debug, Default)]
+pub struct PhaseTimes(pub Vec<(&'static str, Duration)>);
+
+impl PhaseTimes {
+    /// Adds `time` to `phase`.
+    pub fn add(&mut self, phase: &'static str, time: Duration) {
+        match self.0.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, t)) => *t += time,
+            None => self.0.push((phase, time)),
+        }
+    }
+}
+
+/// A clock shared by the run's builder and the engine's [`PhaseProbe`]: the time since the
+/// last lap goes to the phase that ended (a build step) or that was current (stepping).
+#[derive(Clone, Default)]
+struct PhaseClock(std::sync::Arc<std::sync::Mutex<ClockState>>);
+
+#[derive(Default)]
+struct ClockState {
+    /// The stepping phase under way, if stepping.
+    current: Option<amirange_sim::probe::Phase>,
+    since: Option<Instant>,
+    times: PhaseTimes,
+}
+
+impl ClockState {
+    /// The time since the last lap, and a new lap from now.
+    fn lap(&mut self) -> Duration {
+        let now = Instant::now();
+        let lap = self.since.map_or(Duration::ZERO, |since| now - since);
+        self.since = Some(now);
+        lap
+    }
+}
+
+impl PhaseClock {
+    fn with<T>(&self, f: impl FnOnce(&mut ClockState) -> T) -> T {
+        // A poisoned clock only means a panicking thread held it; the times stay usable.
+        let mut state = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.since.is_none() {
+            state.since = Some(Instant::now());
+        }
+        f(&mut state)
+    }
+
+    /// Build phase `phase` ended now.
+    fn done(&self, phase: &'static str) {
+        self.with(|s| {
+            let lap = s.lap();
+            s.times.add(phase, lap);
+        });
+    }
+
+    /// Starts a new lap now, charging the time since the last to nothing.
+    fn restart(&self) {
+        self.with(|s| {
+            s.lap();
+        });
+    }
+
+    /// Stepping ended now.
+    fn stop(&self) {
+        self.with(|s| {
+            let lap = s.lap();
+            if let Some(phase) = s.current.take() {
+                s.times.add(phase.label(), lap);
+            }
+        });
+    }
+
+    fn times(&self) -> PhaseTimes {
+        self.with(|s| s.times.clone())
+    }
+}
+
+impl amirange_sim::probe::PhaseProbe for PhaseClock {
+    fn enter(&mut self, phase: amirange_sim::probe::Phase) {
+        self.with(|s| {
+            let lap = s.lap();
+            if let Some(current) = s.current.replace(phase) {
+                s.times.add(current.label(), lap);
+            }
+        });
+    }
+}
+
 /// A finished run.
 pub struct Finished {
     /// The engine at the end of the run, holding its records.
@@ -109,11 +197,54 @@ pub fn execute_observed(
     started: Instant,
     map: bool,
     observer: Option<Box<dyn amirange_sim::engine::IntervalObserver>>,
+    progress: impl FnMut(u32, u32),
+) -> Result<Finished, RunError> {
+    execute_clocked(scenario, network, started, map, observer, None, progress)
+}
+
+/// Runs `scenario` as [`execute`] does, with the wall time of every phase of the build, the
+/// stepping and the measures (for `amirange bench`).
+pub fn execute_timed(
+    scenario: &Scenario,
+    observer: Option<Box<dyn amirange_sim::engine::IntervalObserver>>,
+    progress: impl FnMut(u32, u32),
+) -> Result<(Finished, PhaseTimes), RunError> {
+    let started = Instant::now();
+    let clock = PhaseClock::default();
+    clock.restart();
+    let network = {
+        let mut done = |phase| clock.done(phase);
+        scenario
+            .topology
+            .generate_observed(scenario.seed(), scenario.class_kwh(), &mut done)
+            .map_err(RunError::Topology)?
+    };
+    let finished = execute_clocked(scenario, network, started, true, observer, Some(&clock), progress)?;
+    Ok((finished, clock.times()))
+}
+
+/// [`execute_observed`], telling `clock` (if any) of every phase.
+fn execute_clocked(
+    scenario: &Scenario,
+    network: Network,
+    started: Instant,
+    map: bool,
+    observer: Option<Box<dyn amirange_sim::engine::IntervalObserver>>,
+    clock: Option<&PhaseClock>,
     mut progress: impl FnMut(u32, u32),
 ) -> Result<Finished, RunError> {
-    let mut stepper = Stepper::new(scenario, network, map)?;
+    let mut done = |phase| {
+        if let Some(clock) = clock {
+            clock.done(phase);
+        }
+    };
+    let mut stepper = Stepper::new_observed(scenario, network, map, &mut done)?;
     if let Some(observer) = observer {
         stepper.sim.add_interval_observer(observer);
+    }
+    if let Some(clock) = clock {
+        clock.restart();
+        stepper.sim.set_probe(Box::new(clock.clone()));
     }
     let build_time = started.elapsed();
     let stepping = Instant::now();
@@ -124,7 +255,11 @@ pub fn execute_observed(
         progress(done, total);
     }
     let step_time = stepping.elapsed();
+    if let Some(clock) = clock {
+        clock.stop();
+    }
     let (sim, metrics, map) = stepper.finish(scenario);
+    done("results: measures and map");
     Ok(Finished {
         sim,
         metrics,
@@ -153,14 +288,27 @@ impl Stepper {
     /// Builds the engine for `scenario` on `network` and plans its operations and attacks;
     /// with `map`, the run keeps its worst moment.
     pub fn new(scenario: &Scenario, network: Network, map: bool) -> Result<Stepper, RunError> {
+        Stepper::new_observed(scenario, network, map, &mut |_| {})
+    }
+
+    /// [`Stepper::new`], calling `done(phase)` as each phase of the build ends (the world with
+    /// its routes and paths, the operations' plan, the attacks and defenses).
+    pub fn new_observed(
+        scenario: &Scenario,
+        network: Network,
+        map: bool,
+        done: &mut dyn FnMut(&'static str),
+    ) -> Result<Stepper, RunError> {
         let mut sim = Sim::new(scenario.sim.clone(), network).map_err(RunError::Simulation)?;
         if map {
             sim.watch_worst_moment();
         }
+        done("world: meters, routes and paths");
         let planned = match &scenario.operations {
             Some(ops) => Some(amirange_sim::operations::plan(&mut sim, ops).map_err(RunError::Operations)?),
             None => None,
         };
+        done("world: operations' plan");
         let mut campaign = scenario.campaign().map_err(RunError::BuildingAttacks)?;
         campaign.prepare(&mut sim).map_err(RunError::PreparingAttacks)?;
         let detection = scenario.detection().map_err(|e| RunError::Detection {
@@ -169,6 +317,7 @@ impl Stepper {
         })?;
         let work = planned.as_ref().map(|p| p.work.clone()).unwrap_or_default();
         let defender = detection.map(|d| Defender::new(d, &sim, &work));
+        done("world: attacks and defenses");
         Ok(Stepper {
             sim,
             campaign,

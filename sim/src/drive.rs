@@ -69,12 +69,14 @@ pub fn step_to(
         };
         sim.step_until(t)?;
         if actors_due == Some(t) {
+            sim.enter(crate::probe::Phase::Attacks);
             actors.wake(sim, t)?;
             sim.step_until(t)?;
             // The actors may be due again before the watcher (never at `t` itself).
             continue;
         }
         if let Some(watcher) = watcher.as_deref_mut() {
+            sim.enter(crate::probe::Phase::Defender);
             watcher.wake(sim, t)?;
             watched_at = Some(t);
         }

@@ -30,6 +30,7 @@ use crate::model::{
 use crate::network::{
     ConnectionFloodLoad, Fate, Interference, NONE, NetState, Network, NetworkError, PlacedInterference, Via,
 };
+use crate::probe::Phase;
 use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
 use crate::security::{Fleet, Payload, ReplayedFrame};
@@ -505,6 +506,8 @@ pub struct Sim {
     ufls_feeders: Vec<UflsStageTrip>,
     /// Called at every interval close (see [`IntervalObserver`]).
     interval_observers: Vec<Box<dyn IntervalObserver>>,
+    /// Told of the phases the run enters, for `amirange bench` (see [`crate::probe`]).
+    probe: Option<Box<dyn crate::probe::PhaseProbe>>,
 }
 
 /// What an interval close tells the [`IntervalObserver`]s.
@@ -640,6 +643,7 @@ impl Sim {
             frequency,
             ufls_open,
             interval_observers: Vec::new(),
+            probe: None,
         };
         // The bulk system the area belongs to: its size as configured (the area's share then
         // follows from its own load), or the area's highest expected load over its share.
@@ -815,14 +819,29 @@ impl Sim {
             if interval_end > to {
                 break;
             }
+            self.enter(Phase::Events);
             self.apply_inputs_before(interval_end);
             self.now = interval_end;
             self.close_interval();
         }
         // Inputs up to and including `to` (the interval in progress).
+        self.enter(Phase::Events);
         self.apply_inputs_before(SimTime(to.0.saturating_add(1)));
         self.now = self.now.max(to);
         Ok(())
+    }
+
+    /// Sets the probe told of every phase the run enters from now on (see [`crate::probe`]).
+    pub fn set_probe(&mut self, probe: Box<dyn crate::probe::PhaseProbe>) {
+        self.probe = Some(probe);
+    }
+
+    /// Tells the probe, if there is one, that the run enters `phase`.
+    #[inline]
+    pub fn enter(&mut self, phase: Phase) {
+        if let Some(probe) = self.probe.as_mut() {
+            probe.enter(phase);
+        }
     }
 
     /// Runs to the end of the horizon.
@@ -2383,6 +2402,7 @@ impl Sim {
         self.alerts_in_interval = 0;
         self.commands_in_interval = 0;
         let start = self.interval_start();
+        self.enter(Phase::DataPlane);
         self.world
             .resource_mut::<GridState>()
             .close_interval(start, SimTime(start.0 + INTERVAL.as_micros()));
@@ -2406,6 +2426,7 @@ impl Sim {
             self.cycle_first = slot + 1;
         }
         if !self.interval_observers.is_empty() {
+            self.enter(Phase::Observers);
             let close = IntervalClose {
                 slot,
                 cycle_closed: cycle_closes,
@@ -2417,6 +2438,7 @@ impl Sim {
             self.interval_observers = observers;
         }
         self.next_slot += 1;
+        self.enter(Phase::Events);
         self.flood(self.interval_start());
         self.protect(self.interval_start());
         // A new civil day: the chronic non-communicators change state.

@@ -59,6 +59,7 @@ pub mod model;
 pub mod network;
 pub mod operations;
 pub mod policy;
+pub mod probe;
 pub mod profile;
 pub mod records;
 pub mod rng;

@@ -14,7 +14,7 @@ use amirange::outdir::{self, FolderKind};
 use amirange::readings::{self, ReadingsExport};
 use amirange::scenario::Scenario;
 
-use super::{execute, execute_observed, progress_bar};
+use super::{execute_observed, progress_bar};
 use crate::{CommonArgs, ThreadArgs};
 
 /// `amirange run`: the scenario (and, paired, its baseline twin) run, its result folder
@@ -72,6 +72,31 @@ pub(crate) fn cmd_run(
     Ok(())
 }
 
+/// The manifest of a run of `scenario` (from `label`) on `threads` threads that took `wall`.
+fn manifest(scenario: &Scenario, label: &str, threads: usize, wall: std::time::Duration) -> Manifest {
+    Manifest {
+        amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
+        scenario: scenario.name.clone(),
+        scenario_source: label.to_owned(),
+        seed: scenario.seed(),
+        meters: scenario.meters(),
+        start: scenario.sim.start.to_string(),
+        duration: scenario.duration.to_string(),
+        intervals: scenario.n_intervals(),
+        threads,
+        wall_time_s: round_to(wall.as_secs_f64(), 3),
+        resolved: ResolvedScenario {
+            sim: scenario.sim.clone(),
+            topology: scenario.topology.clone(),
+            operations: scenario.operations.clone(),
+            topology_source: scenario.topology_source.clone(),
+            attacks: scenario.attacks.clone(),
+            preset: scenario.preset.clone(),
+            detection: scenario.detection.clone(),
+        },
+    }
+}
+
 /// What a run produced: its files, its measures, its wall time and its baseline twin's
 /// measures when paired.
 type Produced = (
@@ -100,27 +125,7 @@ fn produce(
     let network = amirange::run::generate(scenario)?;
     let twin_network = paired.then(|| network.clone());
     let twin = amirange::paired::twin(scenario);
-    let manifest = |wall: std::time::Duration| Manifest {
-        amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
-        scenario: scenario.name.clone(),
-        scenario_source: label.clone(),
-        seed: scenario.seed(),
-        meters: scenario.meters(),
-        start: scenario.sim.start.to_string(),
-        duration: scenario.duration.to_string(),
-        intervals: scenario.n_intervals(),
-        threads,
-        wall_time_s: round_to(wall.as_secs_f64(), 3),
-        resolved: ResolvedScenario {
-            sim: scenario.sim.clone(),
-            topology: scenario.topology.clone(),
-            operations: scenario.operations.clone(),
-            topology_source: scenario.topology_source.clone(),
-            attacks: scenario.attacks.clone(),
-            preset: scenario.preset.clone(),
-            detection: scenario.detection.clone(),
-        },
-    };
+    let manifest = |wall: std::time::Duration| manifest(scenario, &label, threads, wall);
     let (mut files, mut metrics, wall, baseline) = std::thread::scope(|s| -> Result<_> {
         let twin_run = twin_network.map(|network| {
             let (twin, bar) = (&twin, &bar);
@@ -186,22 +191,92 @@ fn produce(
     Ok((files, metrics, wall, baseline))
 }
 
-/// `amirange bench`: the scenario run without writing results, with its speed and memory.
+/// `amirange bench`: the scenario run with the wall time of every phase (the topology, the
+/// world, the stepping by kind of work, the measures, rendering and writing the result files
+/// into a temporary folder that is removed afterwards), its speed and its memory.
 pub(crate) fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result<()> {
     let (scenario, label, source) = common.load_with_source()?;
     let threads = thread_args.init_threads();
     let bar = progress_bar(scenario.n_intervals(), false);
-    let finished = execute(&scenario, &label, &source, &bar)?;
+    let started = Instant::now();
+    let (finished, mut phases) =
+        amirange::run::execute_timed(&scenario, None, |_, _| bar.inc(1)).map_err(|e| -> anyhow::Error {
+            match e.attack_error() {
+                Some(attack) => amirange::scenario::attack_error(&label, &source, attack).into(),
+                None => e.into(),
+            }
+        })?;
     bar.finish_and_clear();
+    let rendering = Instant::now();
+    let files = results::render(
+        &scenario,
+        &finished.sim,
+        &finished.metrics,
+        &manifest(&scenario, &label, threads, started.elapsed()),
+        finished.map.as_ref(),
+    )?;
+    phases.add("results: render files", rendering.elapsed());
+    let writing = Instant::now();
+    let scratch = tempfile::tempdir().context("creating a temporary folder for the result files")?;
+    results::write_all(&scratch.path().join("results"), &files, false)?;
+    phases.add("results: write files", writing.elapsed());
+    let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
+    drop(files);
+    drop(scratch);
+    let wall = started.elapsed();
     let meter_intervals = finished.metrics.meter_intervals as f64;
-    let total = finished.build_time + finished.step_time;
+    let intervals = f64::from(scenario.n_intervals().max(1));
     println!("amirange bench: {} ({label})", scenario.name);
     println!("  meters                 {:>14}", group(scenario.meters()));
     println!("  intervals              {:>14}", scenario.n_intervals());
     println!("  threads                {:>14}", threads);
+    let line = |name: &str, secs: f64| {
+        println!(
+            "    {name:<44} {secs:>8.3} s {:>5.1}%",
+            100.0 * secs / wall.as_secs_f64()
+        )
+    };
     println!("  build (topology+world) {:>12.3} s", finished.build_time.as_secs_f64());
+    for (phase, time) in phases
+        .0
+        .iter()
+        .filter(|(p, _)| p.starts_with("topology") || p.starts_with("world"))
+    {
+        line(phase, time.as_secs_f64());
+    }
     println!("  step (all intervals)   {:>12.3} s", finished.step_time.as_secs_f64());
-    println!("  wall total             {:>12.3} s", total.as_secs_f64());
+    for phase in amirange_sim::probe::Phase::ALL {
+        if let Some((_, time)) = phases.0.iter().find(|(p, _)| *p == phase.label()) {
+            line(phase.label(), time.as_secs_f64());
+        }
+    }
+    if let Some((_, time)) = phases
+        .0
+        .iter()
+        .find(|(p, _)| *p == amirange_sim::probe::Phase::DataPlane.label())
+    {
+        println!(
+            "    {:<44} {:>8.1} ms",
+            "data plane per interval",
+            1e3 * time.as_secs_f64() / intervals
+        );
+    }
+    let results_time: f64 = phases
+        .0
+        .iter()
+        .filter(|(p, _)| p.starts_with("results"))
+        .map(|(_, t)| t.as_secs_f64())
+        .sum();
+    println!("  results                {:>12.3} s", results_time);
+    for (phase, time) in phases.0.iter().filter(|(p, _)| p.starts_with("results")) {
+        line(phase, time.as_secs_f64());
+    }
+    println!(
+        "    {:<44} {:>10}",
+        "result files' size",
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    );
+    println!("  wall total             {:>12.3} s", wall.as_secs_f64());
     println!(
         "  meter-intervals/s      {:>14}",
         group((meter_intervals / finished.step_time.as_secs_f64().max(1e-9)) as u64)

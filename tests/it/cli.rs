@@ -430,6 +430,66 @@ fn topo_describe_and_map() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("neither a file nor a preset"));
 }
 
+/// `bench` prints the wall time of every phase (topology, world, stepping by kind of work,
+/// results), and the phases add up to no more than the wall total; nothing is left on disk.
+#[test]
+fn bench_shows_every_phase_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let o = amirange(
+        &[
+            "bench",
+            &scenario_path("bench-1m.ron"),
+            "--preset",
+            "hardened",
+            "--meters",
+            "1000",
+            "--duration",
+            "8h",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut phases = 0.0;
+    for phase in [
+        "topology: radio neighbour graph",
+        "world: meters, routes and paths",
+        "data plane (per interval)",
+        "control plane and grid events",
+        "detectors and responses",
+        "results: write files",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(phase))
+            .unwrap_or_else(|| panic!("no {phase:?} in:\n{out}"));
+        let secs: f64 = line[line.find(phase).expect("phase") + phase.len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no seconds in {line:?}"));
+        phases += secs;
+    }
+    let total: f64 = out
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("wall total"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no wall total in:\n{out}"));
+    assert!(
+        phases > 0.0 && phases <= total + 0.002,
+        "{phases} s of phases in {total} s:\n{out}"
+    );
+    assert!(
+        out.contains("data plane per interval") && out.contains("result files' size"),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_dir(tmp.path()).expect("dir").next().is_none(),
+        "bench leaves nothing behind"
+    );
+}
+
 /// The typical week, scaled down, is byte-identical on 1 and 2 threads, with the background in
 /// every result file: audit log, outages, supply by cause in the time series and metrics, and
 /// the summary reports it.

@@ -218,6 +218,18 @@ impl Area {
     /// Every phase draws from streams keyed by its own purpose, entity and slot, so the phases'
     /// order does not change what any of them draws.
     pub fn generate(&self, seed: u64, class_kwh: [f64; 4]) -> Result<Network, TopologyError> {
+        self.generate_observed(seed, class_kwh, &mut |_| {})
+    }
+
+    /// [`Area::generate`], calling `done(phase)` as each phase of the build ends (placement and
+    /// grid, collectors and towers, the radio neighbour graph, the checks), so that a caller
+    /// with a clock can say where the time went.
+    pub fn generate_observed(
+        &self,
+        seed: u64,
+        class_kwh: [f64; 4],
+        done: &mut dyn FnMut(&'static str),
+    ) -> Result<Network, TopologyError> {
         let sizes = Sizes::of(self, seed);
         let settlement_centres = self.place_settlement_centres(seed, &sizes);
         let PlacedTransformers {
@@ -232,6 +244,7 @@ impl Area {
         } = self.place_premises_along_streets(seed, class_kwh, &sizes, &transformers, &plc_at_transformer);
         let feeders = self.string_feeders_and_rate_transformers(&sizes, &mut transformers, &peak_kw_per_transformer);
         let substations = self.place_substations(&sizes, &transformers);
+        done("topology: placement and grid");
         let mut collectors = self.place_mesh_collectors(&sizes, &meters, &settlement_of_transformer);
         let n_mesh_collectors = collectors.len() as u32;
         self.place_plc_concentrators(
@@ -243,7 +256,9 @@ impl Area {
             &mut meters,
         );
         self.attach_modems_to_cellular_towers(seed, &mut meters, &mut collectors);
+        done("topology: collectors, concentrators, towers");
         let mesh = self.build_rf_neighbour_graph(seed, &meters, &collectors, n_mesh_collectors);
+        done("topology: radio neighbour graph");
         let network = Network {
             params: self.links,
             meters,
@@ -258,6 +273,7 @@ impl Area {
             field: e.field,
             reason: e.reason,
         })?;
+        done("topology: checks");
         Ok(network)
     }
 
