@@ -49,6 +49,7 @@ pub mod drive;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;
+pub mod fastmath;
 pub mod field;
 pub mod frequency;
 pub mod grid;
