@@ -90,7 +90,9 @@ impl SimConfig {
     /// follows the measured-style shift-operation shape
     /// ([`crate::interval_metering::LoadShape::ShiftOperation`]), each factory weighting its
     /// night, morning, daytime and evening by its own amount (activity spread 0.6: from a single
-    /// day shift to three shifts; assumption), not a standard load profile.
+    /// day shift to three shifts; assumption), not a standard load profile. Commercial premises
+    /// above the threshold leave `G25` for their own opening-hours shape
+    /// ([`crate::interval_metering::LoadShape::OpeningHours`]).
     pub fn default_class(class: CustomerClass) -> ClassConsumption {
         match class {
             CustomerClass::Residential => ClassConsumption {

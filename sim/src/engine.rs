@@ -558,7 +558,11 @@ impl Sim {
             }
             counters.meters_by_class[site.class.index()] += 1;
             counters.meters_by_link[site.link.index()] += 1;
-            counters.annual_wh_by_class[site.class.index()] += (f64::from(premise.annual_kwh) * 1000.0).round() as u64;
+            let annual_wh = (f64::from(premise.annual_kwh) * 1000.0).round() as u64;
+            counters.annual_wh_by_class[site.class.index()] += annual_wh;
+            if premise.load_group() == crate::interval_metering::INTERVAL_METERED_COMMERCIAL {
+                counters.annual_wh_interval_metered_commercial += annual_wh;
+            }
             batch.push((
                 MeterIdx(idx),
                 premise,
@@ -1487,14 +1491,15 @@ impl Sim {
     }
 
     /// The premise's expected demand in the present interval, kW: its annual consumption on its
-    /// class profile, shifted by its routine (what the bulk system sees switch when it does).
+    /// load group's profile (its class's, or the interval-metered commercial shape), shifted by
+    /// its routine (what the bulk system sees switch when it does).
     fn base_kw(&self, entity: Entity) -> f64 {
         let Some(p) = self.world.get::<Premise>(entity) else {
             return 0.0;
         };
         let table = self.world.resource::<ProfileTable>();
         let slot = i64::from(self.next_slot) + i64::from(p.shift_slots);
-        f64::from(p.annual_kwh) / 1000.0 * f64::from(table.kw(p.class, slot))
+        f64::from(p.annual_kwh) / 1000.0 * f64::from(table.group_kw(p.load_group(), slot))
     }
 
     /// The premise's load at `at` if it has supply, kW: its expected demand less any active
@@ -2581,15 +2586,28 @@ impl Sim {
         self.world.resource_mut::<RunRecords>().truth.push(record);
     }
 
-    /// The fleet's expected load at interval `slot` from the class profiles and every premise's
-    /// annual consumption, kW (what a planner, or an attacker timing for peak, would reckon).
+    /// The fleet's expected load at interval `slot` from the class profiles (and the
+    /// interval-metered commercial premises' own shape) and every premise's annual
+    /// consumption, kW (what a planner, or an attacker timing for peak, would reckon).
     pub fn expected_kw(&self, slot: u32) -> f64 {
         let table = self.world.resource::<ProfileTable>();
         let counters = self.world.resource::<RunCounters>();
-        CustomerClass::ALL
+        let slot = i64::from(slot);
+        let large_commercial_wh = counters.annual_wh_interval_metered_commercial as f64;
+        let by_class: f64 = CustomerClass::ALL
             .iter()
-            .map(|&c| f64::from(table.kw(c, i64::from(slot))) * counters.annual_wh_by_class[c.index()] as f64 / 1e6)
-            .sum()
+            .map(|&c| {
+                let mut wh = counters.annual_wh_by_class[c.index()] as f64;
+                if c == CustomerClass::Commercial {
+                    wh -= large_commercial_wh;
+                }
+                f64::from(table.kw(c, slot)) * wh / 1e6
+            })
+            .sum();
+        by_class
+            + f64::from(table.group_kw(crate::interval_metering::INTERVAL_METERED_COMMERCIAL, slot))
+                * large_commercial_wh
+                / 1e6
     }
 
     /// The bulk system's frequency: its parameters, size and disturbances so far.

@@ -146,6 +146,13 @@ impl Premise {
     pub fn metering(&self) -> crate::interval_metering::MeteringKind {
         crate::interval_metering::MeteringKind::of_annual_kwh(self.annual_kwh)
     }
+
+    /// The premise's load group in the profile table: its class's, or the interval-metered
+    /// commercial premises' own shape (see [`crate::interval_metering::load_group`]).
+    #[inline]
+    pub fn load_group(&self) -> usize {
+        crate::interval_metering::load_group(self.class, self.annual_kwh)
+    }
 }
 
 /// Relay position of a meter's remote-disconnect switch.

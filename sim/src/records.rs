@@ -226,6 +226,9 @@ pub struct RunCounters {
     pub meters_by_class: [u64; 4],
     /// Sum of drawn annual consumption per class, Wh.
     pub annual_wh_by_class: [u64; 4],
+    /// The part of the commercial class's `annual_wh_by_class` taken by its interval-metered
+    /// premises (above 100,000 kWh/a, on their own opening-hours shape), Wh.
+    pub annual_wh_interval_metered_commercial: u64,
     /// Intervals older than the meters' load-profile memory when their meter was read again;
     /// the MDM reconciled them from the register.
     pub intervals_unrecoverable: u64,
