@@ -403,6 +403,9 @@ pub(crate) struct TickAccum {
     attacks: Vec<AttackTick>,
     /// Per transformer: true and registered energy in the interval.
     transformers: Vec<TransformerEnergy>,
+    /// Load attacks switched on at premises in the interval: (transformer, attack, mWh that
+    /// flowed), one entry per meter with such load.
+    attack_load: Vec<(u32, u8, u64)>,
 }
 
 /// The per-attack sums of attack `k`, grown on first use.
@@ -429,6 +432,7 @@ impl TickAccum {
         self.on_backup.clear();
         self.attacks.fill(AttackTick::default());
         self.transformers.fill(TransformerEnergy::default());
+        self.attack_load.clear();
     }
 }
 
@@ -609,8 +613,18 @@ impl ConsumeStep<'_> {
         let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
         // What the premise would take with supply: its demand less demand response, plus any
         // load switched on from outside its pattern.
-        let load_wh = demand_wh * keep + meter.extra_wh(self.span_us.0, self.span_us.1);
+        let extra_wh = meter.extra_wh(self.span_us.0, self.span_us.1);
+        let load_wh = demand_wh * keep + extra_wh;
         let true_wh = load_wh * on_share;
+        if meter.extra_by > 0 && extra_wh > 0.0 && on_share > 0.0 {
+            // An attack's switched load, kept per transformer so that a protection trip it
+            // causes is booked to the attack (only meters with such load get here).
+            acc.attack_load.push((
+                place.transformer,
+                meter.extra_by - 1,
+                (extra_wh * on_share * 1000.0 + 0.5) as u64,
+            ));
+        }
         let relay_cause = meter.relay_cause;
         let f_cause = self.grid.supply_cause[tr];
         if relay_off > 0.0 || feeder_off > 0.0 {
@@ -1220,7 +1234,9 @@ pub(crate) fn interval_system(
     let grid = &mut *grid;
     grid.transformer_kw.clear();
     grid.transformer_kw.resize(network.transformers.len(), 0.0);
+    grid.attack_load_mwh.clear();
     for a in accum.iter_mut() {
+        grid.attack_load_mwh.extend_from_slice(&a.tick.attack_load);
         for c in 0..4 {
             row.true_mwh_by_class[c] += a.tick.true_mwh_by_class[c];
         }
@@ -1267,6 +1283,16 @@ pub(crate) fn interval_system(
         }
         a.tick.reset();
     }
+    // The attacks' switched load per (transformer, attack), summed in integers and sorted, so
+    // that the split between threads does not show.
+    grid.attack_load_mwh.sort_unstable();
+    grid.attack_load_mwh.dedup_by(|later, kept| {
+        let same = (later.0, later.1) == (kept.0, kept.1);
+        if same {
+            kept.2 += later.2;
+        }
+        same
+    });
     row.interrupted_us = row.interrupted_us_by_cause.iter().sum();
     row.true_mwh = row.true_mwh_by_class.iter().sum();
     // Feeder-head SCADA: the true load of each feeder plus its technical losses, from each

@@ -1248,6 +1248,7 @@ impl Sim {
             m.extra_from_s = from_s;
             m.extra_until_s = until_s.max(from_s);
             m.extra_ended = false;
+            m.extra_by = crate::model::attack_code(cause.attack());
         }
         if self.supplied(entity) {
             let kw = self.meter_kw(entity, at) - before;
@@ -2465,21 +2466,26 @@ impl Sim {
             );
         for (equipment, load_share) in tripped {
             let before = self.world.resource::<RunRecords>().outages.len();
+            // Booked to the attack whose load pushed the equipment over, if one did.
+            let cause = self
+                .world
+                .resource::<GridState>()
+                .trip_cause(self.world.resource::<Network>(), equipment);
             let reclosing = match equipment {
                 crate::records::Equipment::Transformer(transformer) => {
-                    self.transformer_supply(at, transformer, false, Cause::Outage);
+                    self.transformer_supply(at, transformer, false, cause);
                     Input::TransformerSupply {
                         transformer,
                         energized: true,
-                        cause: Cause::Outage,
+                        cause,
                     }
                 }
                 crate::records::Equipment::Feeder(feeder) => {
-                    self.feeder_supply(at, feeder, false, Cause::Outage, true);
+                    self.feeder_supply(at, feeder, false, cause, true);
                     Input::FeederSupply {
                         feeder,
                         energized: true,
-                        cause: Cause::Outage,
+                        cause,
                     }
                 }
             };
@@ -2490,6 +2496,7 @@ impl Sim {
                 equipment,
                 kind: crate::records::GridEventKind::OverloadTrip,
                 load_share,
+                cause,
                 outage,
             });
             self.calendar.insert(at + reclose, Event::Input(Box::new(reclosing)));

@@ -258,6 +258,10 @@ pub struct GridState {
     pub relay_timer: Vec<f32>,
     /// Per transformer: its heating, in units of the squared loading (1 = rated load held).
     pub heating: Vec<f32>,
+    /// For the interval last closed: the energy attacks' switched load took, per
+    /// (transformer, attack index), mWh, sorted, one entry per pair (see
+    /// [`GridState::trip_cause`]).
+    pub attack_load_mwh: Vec<(u32, u8, u64)>,
 }
 
 impl GridState {
@@ -323,6 +327,7 @@ impl GridState {
             protection: Protection::typical(),
             relay_timer: vec![0.0; n],
             heating: vec![0.0; n_t],
+            attack_load_mwh: Vec::new(),
         }
     }
 
@@ -448,6 +453,101 @@ impl GridState {
                 trips.push((t as u32, k as f32));
             }
         }
+    }
+
+    /// What a protection trip of `equipment` at the end of the interval last closed is booked
+    /// to: the attack that pushed the equipment over its protection's threshold, or
+    /// [`Cause::Outage`].
+    ///
+    /// The load attacks added in the interval is each attack's switched load behind the
+    /// equipment (a botnet's devices behind its meters) and, while a restored supply's
+    /// cold-load pickup lasts after an interruption an attack caused, that pickup's extra load.
+    /// If the equipment's load without everything attacks added (for a feeder head, with the
+    /// losses recomputed for that smaller load) lies below the threshold (a feeder: its relay's
+    /// pickup, raised during cold-load pickup, times its rating; a transformer: its thermal trip
+    /// loading times its rating), the attacks pushed it over and the trip is booked to the one
+    /// that added the most (the lower index on a tie); otherwise it would have tripped anyway,
+    /// and the trip is the grid's own (`outage`).
+    pub fn trip_cause(&self, net: &Network, equipment: crate::records::Equipment) -> Cause {
+        use crate::records::Equipment;
+        let p = self.protection;
+        // Per attack: the customer load it added, kW.
+        let mut added: Vec<(u8, f64)> = Vec::new();
+        let (load_kw, without_kw, limit_kw) = match equipment {
+            Equipment::Feeder(f) => {
+                let f_idx = f as usize;
+                let (Some(feeder), Some(&load)) = (net.feeders.get(f_idx), self.feeder_kw.get(f_idx)) else {
+                    return Cause::Outage;
+                };
+                let pickup = self.pickup_factor.get(f_idx).copied().unwrap_or(1.0);
+                let cold_by = self.feeders.get(f_idx).and_then(|s| s.cause.attack());
+                let mut below = 0.0;
+                for (t, tr) in net.transformers.iter().enumerate().filter(|(_, tr)| tr.feeder == f) {
+                    let kw = self.without_attacks_kw(t, pickup, cold_by, &mut added);
+                    below += kw + self.losses.transformer_load_loss_kw(tr.rating_kva, kw);
+                }
+                let off = self.off_share.get(f_idx).copied().unwrap_or(0.0);
+                below += f64::from(feeder.no_load_loss_kw) * f64::from(1.0 - off);
+                let without = below + self.losses.feeder_load_loss_kw(feeder, below);
+                let multiplier = if pickup > 1.0 {
+                    p.cold_load_pickup_multiplier
+                } else {
+                    1.0
+                };
+                let rating = f64::from(feeder.rating_kw).max(1.0);
+                (load, without, p.feeder_pickup * multiplier * rating)
+            }
+            Equipment::Transformer(t) => {
+                let t_idx = t as usize;
+                let (Some(tr), Some(&load)) = (net.transformers.get(t_idx), self.transformer_kw.get(t_idx)) else {
+                    return Cause::Outage;
+                };
+                let pickup = self.supply_pickup.get(t_idx).copied().unwrap_or(1.0);
+                let cold_by = self.supply_cause.get(t_idx).and_then(|c| c.attack());
+                let without = self.without_attacks_kw(t_idx, pickup, cold_by, &mut added);
+                let rating_kw = f64::from(tr.rating_kva).max(1.0) * self.losses.power_factor;
+                (load, without, p.transformer_trip_loading * rating_kw)
+            }
+        };
+        let largest = added
+            .iter()
+            .copied()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        match largest {
+            Some((k, kw)) if kw > 0.0 && without_kw < limit_kw && load_kw >= without_kw => Cause::Attack(k),
+            _ => Cause::Outage,
+        }
+    }
+
+    /// Transformer `t`'s customer load in the interval last closed without the load attacks
+    /// added, kW; adds each attack's part to `added` (see [`GridState::trip_cause`]). `pickup`
+    /// is the cold-load pickup factor of its supply, and `cold_by` the attack that caused the
+    /// interruption it follows, if one did.
+    fn without_attacks_kw(&self, t: usize, pickup: f32, cold_by: Option<u8>, added: &mut Vec<(u8, f64)>) -> f64 {
+        let mut add = |k: u8, kw: f64| match added.iter_mut().find(|(a, _)| *a == k) {
+            Some((_, sum)) => *sum += kw,
+            None => added.push((k, kw)),
+        };
+        let load = self.transformer_kw.get(t).copied().unwrap_or(0.0);
+        let mut switched = 0.0;
+        // The entries are sorted by transformer: find this one's.
+        let first = self.attack_load_mwh.partition_point(|&(at, _, _)| (at as usize) < t);
+        for &(_, k, mwh) in self.attack_load_mwh[first..]
+            .iter()
+            .take_while(|&&(at, _, _)| at as usize == t)
+        {
+            // mWh in a quarter-hour x 4 / 10^6 = mean kW.
+            let kw = mwh as f64 * 4e-6;
+            switched += kw;
+            add(k, kw);
+        }
+        let mut without = (load - switched).max(0.0);
+        if let (true, Some(k)) = (pickup > 1.0, cold_by) {
+            let cold = without * (1.0 - 1.0 / f64::from(pickup));
+            add(k, cold);
+            without -= cold;
+        }
+        without
     }
 
     /// Feeders out now.

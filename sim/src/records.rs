@@ -10,7 +10,7 @@ use bevy_ecs::prelude::Resource;
 use serde::Serialize;
 
 use crate::mdm::OutageRecord;
-use crate::model::{CustomerClass, LinkKind};
+use crate::model::{Cause, CustomerClass, LinkKind};
 use crate::network::Fate;
 use crate::time::SimTime;
 
@@ -124,6 +124,9 @@ pub struct GridEvent {
     pub kind: GridEventKind,
     /// Its load at the time, as a multiple of its rating.
     pub load_share: f32,
+    /// What it is booked to: the attack whose load pushed it over its protection's threshold
+    /// (see [`crate::grid::GridState::trip_cause`]), or `Outage`.
+    pub cause: Cause,
     /// The outage it started (index into `RunRecords::outages`), if it started one.
     pub outage: Option<u32>,
 }

@@ -42,8 +42,9 @@ fn typical_day_of_a_small_area_loses_four_to_six_percent() {
 
 /// Normal load never trips anything; an overload does. Here a botnet switches on the 22 kW
 /// wallboxes of every household at the evening peak for two hours: the feeders' overcurrent
-/// relays trip them, each trip is recorded with its cause ("protection trip: overload") and
-/// the feeder, it starts an outage, and a crew recloses the feeder an hour later.
+/// relays trip them, each trip is recorded with why ("protection trip: overload"), the feeder
+/// and what it is booked to (the botnet's attack, whose load pushed the feeder over), it starts
+/// an outage of that cause, and a crew recloses the feeder an hour later.
 #[test]
 fn an_overload_trips_the_feeder_with_its_cause_and_normal_load_does_not() {
     use amirange_sim::records::{Equipment, GridEventKind};
@@ -73,6 +74,12 @@ fn an_overload_trips_the_feeder_with_its_cause_and_normal_load_does_not() {
     };
     let outage = &records.outages[trip.outage.expect("the trip starts an outage") as usize];
     assert_eq!((outage.feeder, outage.start), (feeder, trip.time));
+    assert_eq!(
+        trip.cause,
+        amirange_sim::model::Cause::Attack(0),
+        "booked to the botnet"
+    );
+    assert_eq!(outage.cause, trip.cause);
     let back = outage.end.expect("reclosed within the day");
     assert_eq!(back.0 - outage.start.0, 3_600_000_000, "a crew recloses an hour later");
 }
