@@ -75,7 +75,7 @@ pub struct Finished {
 pub fn generate(scenario: &Scenario) -> Result<Network, RunError> {
     scenario
         .topology
-        .generate(scenario.seed(), scenario.class_kwh())
+        .generate_for(scenario.seed(), &scenario.sim.classes)
         .map_err(RunError::Topology)
 }
 

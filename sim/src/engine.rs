@@ -2793,9 +2793,7 @@ impl Sim {
 /// routine shift and its activity weights, from the premise's own stream.
 pub fn draw_premise(seed: u64, idx: u32, class: CustomerClass, params: &crate::model::ClassConsumption) -> Premise {
     let mut stream = Stream::new(seed, Purpose::PremiseProfile, u64::from(idx), 0);
-    let z: f64 = StandardNormal.sample(&mut stream);
-    let sigma = params.annual_sigma;
-    let annual = params.mean_annual_kwh * (sigma * z - 0.5 * sigma * sigma).exp();
+    let annual = draw_annual_kwh_from(&mut stream, params);
     let span = u64::from(params.max_shift_slots) * 2 + 1;
     let shift = stream.below(span) as i64 - i64::from(params.max_shift_slots);
     // Activity weights, uniform in -127..=127 (mean zero over the fleet), drawn after the
@@ -2811,6 +2809,24 @@ pub fn draw_premise(seed: u64, idx: u32, class: CustomerClass, params: &crate::m
         devices,
         pv_kwp_tenths,
     }
+}
+
+/// The annual consumption, kWh, that [`draw_premise`] draws for premise `idx` (before a
+/// critical facility's weight): what the topology sizes the transformer of an interval-metered
+/// premise from.
+pub fn draw_annual_kwh(seed: u64, idx: u32, params: &crate::model::ClassConsumption) -> f64 {
+    draw_annual_kwh_from(
+        &mut Stream::new(seed, Purpose::PremiseProfile, u64::from(idx), 0),
+        params,
+    )
+}
+
+/// The first draw of a premise's stream: its annual consumption, a mean-preserving log-normal
+/// around the class mean, kWh.
+fn draw_annual_kwh_from(stream: &mut Stream, params: &crate::model::ClassConsumption) -> f64 {
+    let z: f64 = StandardNormal.sample(stream);
+    let sigma = params.annual_sigma;
+    params.mean_annual_kwh * (sigma * z - 0.5 * sigma * sigma).exp()
 }
 
 /// The civil day (days since the calendar's epoch) that interval `slot` of a run falls in.

@@ -133,8 +133,7 @@ impl LossModel {
 /// and recloses it by hand, `reclose_after` later (with the cold-load pickup of any
 /// restoration; if the overload is still there it trips again).
 ///
-/// A transformer's thermal protection (off by default, see `transformer_trip_loading`) follows
-/// its heating: a first-order state in units of
+/// A transformer's thermal protection follows its heating: a first-order state in units of
 /// the squared loading, `h += (K^2 - h) (1 - exp(-dt / tau))` per interval at loading `K`
 /// (kVA over rating), which trips the transformer when it reaches `transformer_trip_loading`
 /// squared (the heating of that loading held for good), and cools while it is off. It is
@@ -154,12 +153,11 @@ pub struct Protection {
     /// restoration does not trip on its own inrush and lost diversity).
     pub cold_load_pickup_multiplier: f64,
     /// Transformer thermal protection: the loading, as a multiple of the rating, whose
-    /// sustained heating trips it. Off by default (infinite): with transformers rated from
-    /// class-mean consumption, ordinary days overload some of them (at 1.5, a 2,000-meter town
-    /// sees three transformer trips on a quiet winter weekday). The intended value once ratings
-    /// follow the connected load is 1.5 (assumption: loading guides allow planned emergency
+    /// sustained heating trips it: 1.5 (assumption: loading guides allow planned emergency
     /// loading of oil-immersed distribution transformers up to 1.5 x rating, IEC 60076-7 and
-    /// IEEE C57.91).
+    /// IEEE C57.91). Infinite turns it off. Transformers are rated from their premises' planned
+    /// peak, an interval-metered premise's from its own consumption, so ordinary days do not
+    /// reach it.
     pub transformer_trip_loading: f64,
     /// Thermal time constant of a transformer's heating (oil), the time its temperature takes
     /// to cover 63% of a step: 3 h (IEC 60076-7's oil time constant for ONAN distribution
@@ -177,7 +175,7 @@ impl Protection {
             feeder_pickup: 1.5,
             feeder_time_multiplier: 0.3,
             cold_load_pickup_multiplier: 2.0,
-            transformer_trip_loading: f64::INFINITY,
+            transformer_trip_loading: 1.5,
             transformer_time_constant: SimDuration::from_hours(3),
             reclose_after: SimDuration::from_hours(1),
         }
@@ -657,7 +655,6 @@ mod tests {
             (0..10).map(|_| (CustomerClass::Residential, LinkKind::Cellular)),
         );
         let mut g = GridState::new(&net, ColdLoadPickup::typical());
-        g.protection.transformer_trip_loading = 1.5;
         let rated_kw = f64::from(net.transformers[0].rating_kva) * g.losses.power_factor;
         let mut trips = Vec::new();
         g.transformer_kw[0] = rated_kw;
