@@ -594,7 +594,10 @@ impl Sim {
         world.insert_resource(SamplingTables::build(&config, &network));
         world.insert_resource(Hes::new(seed, config.hes.clone()));
         world.insert_resource(Fleet::new(network.meters.len(), &config.security, seed));
-        world.insert_resource(GridState::new(&network, config.cold_load));
+        let mut grid = GridState::new(&network, config.cold_load);
+        grid.losses = config.grid.losses;
+        grid.protection = config.grid.protection;
+        world.insert_resource(grid);
         let open_outage = vec![None; network.feeders.len()];
         let ufls_open = vec![false; network.feeders.len()];
         let frequency = Frequency::new(config.frequency.clone(), 1.0);

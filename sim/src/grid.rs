@@ -191,6 +191,88 @@ impl Protection {
     }
 }
 
+/// The grid's settings a run may change: technical losses and protection.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct GridConfig {
+    /// Technical losses.
+    pub losses: LossModel,
+    /// Protection against overload.
+    pub protection: Protection,
+}
+
+impl GridConfig {
+    /// The default settings (see [`LossModel::typical`] and [`Protection::typical`]).
+    pub fn typical() -> GridConfig {
+        GridConfig {
+            losses: LossModel::typical(),
+            protection: Protection::typical(),
+        }
+    }
+
+    /// Checks every value, naming the field (`losses.power_factor`, `protection.feeder_pickup`,
+    /// ...) of the first that is out of range.
+    pub fn check(&self) -> Result<(), crate::field::FieldError> {
+        use crate::field::FieldError;
+        let within = |field: &str, v: f64, (lo, hi): (f64, f64)| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(FieldError::new(
+                    field,
+                    format!("must be between {lo} and {hi}, not {v}"),
+                ))
+            }
+        };
+        // A threshold: at least `lo`; infinite turns that protection off.
+        let threshold = |field: &str, v: f64, lo: f64| {
+            if v >= lo {
+                Ok(())
+            } else {
+                Err(FieldError::new(
+                    field,
+                    format!("must be at least {lo} (inf turns it off), not {v}"),
+                ))
+            }
+        };
+        let l = &self.losses;
+        within(
+            "losses.transformer_load_loss_at_rating",
+            l.transformer_load_loss_at_rating,
+            (0.0, 0.1),
+        )?;
+        within("losses.lv_load_loss_at_rating", l.lv_load_loss_at_rating, (0.0, 0.5))?;
+        within("losses.mv_load_loss_at_rating", l.mv_load_loss_at_rating, (0.0, 0.5))?;
+        within("losses.power_factor", l.power_factor, (0.5, 1.0))?;
+        let p = &self.protection;
+        threshold("protection.feeder_pickup", p.feeder_pickup, 1.0)?;
+        within(
+            "protection.feeder_time_multiplier",
+            p.feeder_time_multiplier,
+            (0.01, 10.0),
+        )?;
+        within(
+            "protection.cold_load_pickup_multiplier",
+            p.cold_load_pickup_multiplier,
+            (1.0, 10.0),
+        )?;
+        threshold("protection.transformer_trip_loading", p.transformer_trip_loading, 1.0)?;
+        let minutes = |d: SimDuration| d.as_micros() as f64 / 60e6;
+        within(
+            "protection.transformer_time_constant",
+            minutes(p.transformer_time_constant),
+            (1.0, 24.0 * 60.0),
+        )
+        .map_err(|_| FieldError::new("protection.transformer_time_constant", "must be between 1m and 24h"))?;
+        within(
+            "protection.reclose_after",
+            minutes(p.reclose_after),
+            (1.0, 7.0 * 24.0 * 60.0),
+        )
+        .map_err(|_| FieldError::new("protection.reclose_after", "must be between 1m and 7d"))?;
+        Ok(())
+    }
+}
+
 /// One feeder's (or one transformer's own) supply state.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FeederSupply {

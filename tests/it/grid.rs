@@ -160,3 +160,55 @@ fn a_normal_day_of_every_preset_trips_nothing() {
         }
     }
 }
+
+/// The grid's losses and protection are scenario fields: doubling the LV networks' losses at
+/// rating raises the day's losses; with feeder and transformer protection turned off (`inf`),
+/// the EV botnet that trips feeders trips nothing; and a pickup below the rating is refused,
+/// naming the field.
+#[test]
+fn losses_and_protection_are_scenario_fields() {
+    let base = run(&load(&quiet_day(""), 2_000)).metrics.energy.losses_pct;
+    let lossy = run(&load(
+        &quiet_day("grid: (losses: (lv_load_loss_at_rating: 0.14)),"),
+        2_000,
+    ))
+    .metrics
+    .energy
+    .losses_pct;
+    assert!(lossy > base + 0.5, "losses {base}% and {lossy}%");
+    let botnet = r#"attacks: [
+        LoadSwitching(
+            id: "botnet-ev",
+            at: "0d 18:00",
+            targets: Class(Residential),
+            device: EvCharger,
+            infected: 1.0,
+            kw: 22.0,
+            on_for: "2h",
+            off_for: "15m",
+            cycles: 1,
+        ),
+    ],"#;
+    let protected = run(&load(&quiet_day(botnet), 2_000));
+    assert!(
+        !protected.sim.records().grid_events.is_empty(),
+        "the botnet trips equipment"
+    );
+    let off = format!("grid: (protection: (feeder_pickup: inf, transformer_trip_loading: inf)), {botnet}");
+    let unprotected = run(&load(&quiet_day(&off), 2_000));
+    assert!(unprotected.sim.records().grid_events.is_empty(), "nothing left to trip");
+    let err = amirange::scenario::load(
+        "grid.ron",
+        &quiet_day("grid: (protection: (feeder_pickup: 0.5)),"),
+        &Overrides::default(),
+    )
+    .expect_err("a pickup below the rating");
+    assert_eq!(err.field.as_deref(), Some("grid.protection.feeder_pickup"), "{err}");
+    let err = amirange::scenario::load(
+        "grid.ron",
+        &quiet_day("grid: (losses: (power_factor: 1.2)),"),
+        &Overrides::default(),
+    )
+    .expect_err("a power factor above one");
+    assert_eq!(err.field.as_deref(), Some("grid.losses.power_factor"), "{err}");
+}
