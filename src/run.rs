@@ -163,7 +163,7 @@ pub struct Finished {
 pub fn generate(scenario: &Scenario) -> Result<Network, RunError> {
     scenario
         .topology
-        .generate(scenario.seed(), scenario.class_kwh())
+        .generate_for(scenario.seed(), &scenario.sim.classes)
         .map_err(RunError::Topology)
 }
 
@@ -216,7 +216,7 @@ pub fn execute_timed(
         let mut done = |phase| clock.done(phase);
         scenario
             .topology
-            .generate_observed(scenario.seed(), scenario.class_kwh(), &mut done)
+            .generate_observed(scenario.seed(), &scenario.sim.classes, &mut done)
             .map_err(RunError::Topology)?
     };
     let finished = execute_clocked(scenario, network, started, true, observer, Some(&clock), progress)?;

@@ -70,6 +70,9 @@ pub struct RawScenario {
     /// The bulk system's frequency response and under-frequency load shedding.
     #[serde(default)]
     pub frequency: Option<RawFrequency>,
+    /// The grid's technical losses and protection settings.
+    #[serde(default)]
+    pub grid: Option<RawGrid>,
     /// Defenses: a preset, or the HES's command policy, detectors, IDS rules, playbooks and
     /// restoration (see docs/defenses.md).
     #[serde(default)]
@@ -714,6 +717,90 @@ pub struct RawFrequency {
     /// Default: `"40m"`.
     #[serde(default)]
     pub ufls_restore_spacing: Option<String>,
+}
+
+/// The grid's settings, each section optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrid {
+    /// Technical losses of the distribution network below the feeder heads.
+    #[serde(default)]
+    pub losses: Option<RawLosses>,
+    /// Protection of feeders and transformers against overload.
+    #[serde(default)]
+    pub protection: Option<RawProtection>,
+}
+
+/// Technical losses, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLosses {
+    /// Transformer winding losses at rated load, as a share of the transformer's rating.
+    ///
+    /// Allowed: 0 to 0.1.
+    /// Default: `0.012`.
+    #[serde(default)]
+    pub transformer_load_loss_at_rating: Option<f64>,
+    /// Losses in the LV cables behind a transformer carrying its rated load, as a share of its rating.
+    ///
+    /// Allowed: 0 to 0.5.
+    /// Default: `0.07`.
+    #[serde(default)]
+    pub lv_load_loss_at_rating: Option<f64>,
+    /// Losses in a feeder's MV lines when it carries its rating, as a share of the rating.
+    ///
+    /// Allowed: 0 to 0.5.
+    /// Default: `0.03`.
+    #[serde(default)]
+    pub mv_load_loss_at_rating: Option<f64>,
+    /// Power factor of the load, relating kW to a transformer's kVA.
+    ///
+    /// Allowed: 0.5 to 1.
+    /// Default: `0.95`.
+    #[serde(default)]
+    pub power_factor: Option<f64>,
+}
+
+/// Protection settings, each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProtection {
+    /// Feeder overcurrent pickup, as a multiple of the feeder's rating; `inf` turns feeder protection off.
+    ///
+    /// Allowed: at least 1.
+    /// Default: `1.5`.
+    #[serde(default)]
+    pub feeder_pickup: Option<f64>,
+    /// Time multiplier of the IEC 60255-151 standard-inverse curve (3 s at twice the pickup at 0.3).
+    ///
+    /// Allowed: 0.01 to 10.
+    /// Default: `0.3`.
+    #[serde(default)]
+    pub feeder_time_multiplier: Option<f64>,
+    /// Multiplier on the pickup while a restored feeder's cold-load pickup lasts.
+    ///
+    /// Allowed: 1 to 10.
+    /// Default: `2.0`.
+    #[serde(default)]
+    pub cold_load_pickup_multiplier: Option<f64>,
+    /// Transformer thermal protection: the loading, as a multiple of the rating, whose sustained heating trips it; `inf` turns it off.
+    ///
+    /// Allowed: at least 1.
+    /// Default: `1.5`.
+    #[serde(default)]
+    pub transformer_trip_loading: Option<f64>,
+    /// Thermal time constant of a transformer's heating (oil).
+    ///
+    /// Allowed: 1m to 24h.
+    /// Default: `"3h"`.
+    #[serde(default)]
+    pub transformer_time_constant: Option<String>,
+    /// Time from a protection trip to a crew's reclosing by hand.
+    ///
+    /// Allowed: 1m to 7d.
+    /// Default: `"1h"`.
+    #[serde(default)]
+    pub reclose_after: Option<String>,
 }
 
 /// Cold-load pickup, each optional.
@@ -1465,6 +1552,30 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
             "frequency.ufls_restore_spacing",
             f.ufls_restore_spacing,
         )?;
+    }
+    if let Some(g) = raw.grid {
+        if let Some(l) = g.losses {
+            let c = &mut sim.grid.losses;
+            c.transformer_load_loss_at_rating = l
+                .transformer_load_loss_at_rating
+                .unwrap_or(c.transformer_load_loss_at_rating);
+            c.lv_load_loss_at_rating = l.lv_load_loss_at_rating.unwrap_or(c.lv_load_loss_at_rating);
+            c.mv_load_loss_at_rating = l.mv_load_loss_at_rating.unwrap_or(c.mv_load_loss_at_rating);
+            c.power_factor = l.power_factor.unwrap_or(c.power_factor);
+        }
+        if let Some(p) = g.protection {
+            let c = &mut sim.grid.protection;
+            c.feeder_pickup = p.feeder_pickup.unwrap_or(c.feeder_pickup);
+            c.feeder_time_multiplier = p.feeder_time_multiplier.unwrap_or(c.feeder_time_multiplier);
+            c.cold_load_pickup_multiplier = p.cold_load_pickup_multiplier.unwrap_or(c.cold_load_pickup_multiplier);
+            c.transformer_trip_loading = p.transformer_trip_loading.unwrap_or(c.transformer_trip_loading);
+            set_duration(
+                &mut c.transformer_time_constant,
+                "grid.protection.transformer_time_constant",
+                p.transformer_time_constant,
+            )?;
+            set_duration(&mut c.reclose_after, "grid.protection.reclose_after", p.reclose_after)?;
+        }
     }
     // Ranges are the engine's to define; name the field as the scenario file spells it.
     sim.check()

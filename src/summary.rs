@@ -210,6 +210,14 @@ pub fn run_summary(scenario: &Scenario, m: &Metrics, threads: usize, wall_s: f64
             o.detected,
             duration_words(o.detection_seconds.median)
         );
+        if o.backup_supply_facilities > 0 {
+            let _ = writeln!(
+                out,
+                "  backup supply: {} critical facilities rode through on a second feed or generator ({} in all)",
+                o.backup_supply_facilities,
+                duration_words(o.backup_supply_hours * 3_600.0)
+            );
+        }
     }
     let _ = writeln!(out);
     let _ = writeln!(

@@ -365,6 +365,11 @@ pub struct OutageMetrics {
     pub outages: u64,
     /// Of which begun by protection tripping overloaded equipment.
     pub protection_trips: u64,
+    /// Critical facilities that rode through a loss of their own supply on their backup (a
+    /// second feed or a standby generator) at some point.
+    pub backup_supply_facilities: u64,
+    /// Their time on the backup, summed over the facilities, hours.
+    pub backup_supply_hours: f64,
     /// Customers on those feeders and transformers.
     pub customers_affected: u64,
     /// Outages restored within the run.
@@ -730,6 +735,8 @@ fn outages(records: &amirange_sim::records::RunRecords) -> OutageMetrics {
     OutageMetrics {
         outages: o.len() as u64,
         protection_trips: records.grid_events.iter().filter(|e| e.outage.is_some()).count() as u64,
+        backup_supply_facilities: records.critical_on_backup_us.values().filter(|&&us| us > 0).count() as u64,
+        backup_supply_hours: round_to(records.critical_on_backup_us.values().sum::<u64>() as f64 / 3.6e9, 6),
         customers_affected: o.iter().map(|x| u64::from(x.customers)).sum(),
         restored: restored.len() as u64,
         mean_duration_minutes: if restored.is_empty() {
@@ -846,6 +853,51 @@ mod tests {
         );
         let none = outages(&RunRecords::default());
         assert_eq!((none.outages, none.mean_duration_minutes), (0, 0.0));
+    }
+
+    /// Time on backup supply: a hospital with a standby generator rides through two hours of
+    /// its feeder being out on the generator, and `outages` shows one facility and two hours
+    /// on backup; without the outage, none.
+    #[test]
+    fn facilities_riding_through_an_outage_on_their_backup_are_counted_with_their_hours() {
+        use amirange_sim::engine::{Input, Sim};
+        use amirange_sim::network::{BackupSupply, LinkParams, Network};
+        let run = |outage: bool| {
+            let mut network = Network::small(
+                LinkParams::typical(),
+                (0..4).map(|i| {
+                    let class = if i == 0 {
+                        CustomerClass::Critical
+                    } else {
+                        CustomerClass::Residential
+                    };
+                    (class, amirange_sim::model::LinkKind::Cellular)
+                }),
+            );
+            network.backup_supplies.push((0, BackupSupply::StandbyGenerator));
+            let mut sim = Sim::new(config(4), network).expect("a valid world");
+            if outage {
+                for (hour, energized) in [(1, false), (3, true)] {
+                    let input = Input::FeederSupply {
+                        feeder: 0,
+                        energized,
+                        cause: Cause::Outage,
+                    };
+                    sim.schedule(at_s(hour * 3_600), input).expect("in the run");
+                }
+            }
+            sim.run_to_end().expect("runs");
+            outages(sim.records())
+        };
+        let out = run(true);
+        assert_eq!(out.backup_supply_facilities, 1);
+        assert!(
+            (out.backup_supply_hours - 2.0).abs() < 1e-6,
+            "{}",
+            out.backup_supply_hours
+        );
+        let quiet = run(false);
+        assert_eq!((quiet.backup_supply_facilities, quiet.backup_supply_hours), (0, 0.0));
     }
 
     /// An hour of four meters, one of which an attack cuts off at minute 10 and the utility

@@ -50,6 +50,8 @@ pub struct SimConfig {
     pub climate: crate::weather::Climate,
     /// Communication faults outside the radio physics (chronic non-communicators).
     pub comms: crate::network::CommsFaults,
+    /// The grid's technical losses and protection settings.
+    pub grid: crate::grid::GridConfig,
 }
 
 /// A [`SimConfig`] value out of range.
@@ -90,7 +92,9 @@ impl SimConfig {
     /// follows the measured-style shift-operation shape
     /// ([`crate::interval_metering::LoadShape::ShiftOperation`]), each factory weighting its
     /// night, morning, daytime and evening by its own amount (activity spread 0.6: from a single
-    /// day shift to three shifts; assumption), not a standard load profile.
+    /// day shift to three shifts; assumption), not a standard load profile. Commercial premises
+    /// above the threshold leave `G25` for their own opening-hours shape
+    /// ([`crate::interval_metering::LoadShape::OpeningHours`]).
     pub fn default_class(class: CustomerClass) -> ClassConsumption {
         match class {
             CustomerClass::Residential => ClassConsumption {
@@ -174,6 +178,7 @@ impl SimConfig {
             frequency: crate::frequency::FrequencyConfig::typical(),
             climate: crate::weather::Climate::Germany,
             comms: crate::network::CommsFaults::typical(),
+            grid: crate::grid::GridConfig::typical(),
         }
     }
 
@@ -257,6 +262,7 @@ impl SimConfig {
         prefixed("mdm", self.mdm.check())?;
         prefixed("frequency", self.frequency.check())?;
         prefixed("comms", self.comms.check())?;
+        prefixed("grid", self.grid.check())?;
         let c = &self.cold_load;
         within("cold_load.extra".into(), c.extra, 3.0)?;
         if c.decay < SimDuration::from_minutes(1) || c.decay > SimDuration::from_hours(12) {

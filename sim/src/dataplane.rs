@@ -23,6 +23,7 @@ use bevy_utils::Parallel;
 
 use crate::config::{INTERVAL, SimConfig};
 use crate::grid::GridState;
+use crate::interval_metering::{LOAD_GROUPS, load_group_class, load_group_parameters};
 use crate::model::{
     Cause, CustomerClass, GridPlace, LOAD_PROFILE_DEPTH, LinkKind, LoadProfileMemory, MdmRecord, Meter, MeterIdx,
     Premise, Relay,
@@ -70,15 +71,17 @@ pub const SPIKE_FACTOR: u64 = 40;
 /// Readings at or below this many Wh never count as spikes.
 pub const SPIKE_FLOOR_WH: u64 = 200;
 
-/// The class profiles tabulated over the run: kW per 1,000 kWh/a for each class at each slot,
-/// from `-MAX_SHIFT` to `n_slots + MAX_SHIFT`.
+/// The class profiles tabulated over the run: kW per 1,000 kWh/a for each load group (each
+/// class, and the interval-metered commercial premises on their own shape; see
+/// [`crate::interval_metering::load_group`]) at each slot, from `-MAX_SHIFT` to
+/// `n_slots + MAX_SHIFT`.
 #[derive(Resource, Debug, Clone)]
 pub struct ProfileTable {
-    kw: Vec<[f32; 4]>,
+    kw: Vec<[f32; LOAD_GROUPS]>,
     /// What premises demand, per slot and class, kW per 1,000 kWh/a: the profile times the
     /// day's weather factor (see [`weather_factor`]). `kw` stays the plain profile, which is
     /// what the MDM's substitute values use.
-    demand_kw: Vec<[f32; 4]>,
+    demand_kw: Vec<[f32; LOAD_GROUPS]>,
     /// Per slot of the run: the output of one kWp of rooftop PV in the slot, Wh (the day's
     /// clearness times the clear-sky output; see [`crate::devices`]).
     pv_wh_per_kwp: Vec<f32>,
@@ -91,11 +94,11 @@ pub struct ProfileTable {
     start_slot: i64,
     /// Per slot of the run: whether it lies in the time-of-use peak period.
     peak: Vec<bool>,
-    /// Per slot of the run, class and activity period: how much a premise's full weight of the
+    /// Per slot of the run, load group and activity period: how much a premise's full weight of the
     /// period (its `activity` at 127, times the class's `activity_spread`) changes its load,
     /// as a share of the class profile: the period's bump less its profile-weighted mean over
     /// the day, so that a premise's daily energy does not depend on its weights.
-    activity: Vec<[[f32; ACTIVITY_PERIODS]; 4]>,
+    activity: Vec<[[f32; ACTIVITY_PERIODS]; LOAD_GROUPS]>,
 }
 
 impl ProfileTable {
@@ -105,8 +108,9 @@ impl ProfileTable {
         let start_slot = i64::from(config.start.second_of_day / 900);
         let start_day = config.start.date.days_since_epoch();
         let n = i64::from(config.n_slots());
+        let groups = load_group_parameters(&config.classes);
         let mut weather_days: Vec<(i64, [f64; 4])> = Vec::new();
-        let (kw, demand_kw): (Vec<[f32; 4]>, Vec<[f32; 4]>) = (-MAX_SHIFT..n + MAX_SHIFT)
+        let (kw, demand_kw): (Vec<[f32; LOAD_GROUPS]>, Vec<[f32; LOAD_GROUPS]>) = (-MAX_SHIFT..n + MAX_SHIFT)
             .map(|s| {
                 let abs = start_slot + s;
                 let day = start_day + abs.div_euclid(SLOTS_PER_DAY as i64);
@@ -116,12 +120,12 @@ impl ProfileTable {
                     weather_days.push((day, weather_factor(config, &mut calendar, date)));
                 }
                 let factor = weather_days.last().map_or([1.0; 4], |&(_, f)| f);
-                let kw = CustomerClass::ALL.map(|c| {
-                    crate::interval_metering::class_kw_per_mwh_year(&mut calendar, config.class(c), date, slot_of_day)
+                let kw = groups.map(|group| {
+                    crate::interval_metering::class_kw_per_mwh_year(&mut calendar, &group, date, slot_of_day)
                 });
                 (
                     kw.map(|v| v as f32),
-                    std::array::from_fn(|c| (kw[c] * factor[c]) as f32),
+                    std::array::from_fn(|g| (kw[g] * factor[load_group_class(g).index()]) as f32),
                 )
             })
             .unzip();
@@ -138,8 +142,8 @@ impl ProfileTable {
                 date.iso_weekday() <= 5 && !config.holidays.contains(&date) && (from..to).contains(&slot_of_day)
             })
             .collect();
-        // Per day of the run: each class's profile-weighted mean of each activity bump.
-        let mut day_means: Vec<(i64, [[f64; ACTIVITY_PERIODS]; 4])> = Vec::new();
+        // Per day of the run: each load group's profile-weighted mean of each activity bump.
+        let mut day_means: Vec<(i64, [[f64; ACTIVITY_PERIODS]; LOAD_GROUPS])> = Vec::new();
         let activity = (0..n)
             .map(|s| {
                 let abs = start_slot + s;
@@ -147,11 +151,9 @@ impl ProfileTable {
                 let slot_of_day = abs.rem_euclid(SLOTS_PER_DAY as i64) as usize;
                 if day_means.last().map(|&(d, _)| d) != Some(day) {
                     let date = crate::time::CivilDate::from_days_since_epoch(day);
-                    let means = CustomerClass::ALL.map(|c| {
+                    let means = groups.map(|group| {
                         let kw: Vec<f64> = (0..SLOTS_PER_DAY)
-                            .map(|t| {
-                                crate::interval_metering::class_kw_per_mwh_year(&mut calendar, config.class(c), date, t)
-                            })
+                            .map(|t| crate::interval_metering::class_kw_per_mwh_year(&mut calendar, &group, date, t))
                             .collect();
                         let total: f64 = kw.iter().sum::<f64>().max(f64::MIN_POSITIVE);
                         std::array::from_fn(|k| {
@@ -160,10 +162,13 @@ impl ProfileTable {
                     });
                     day_means.push((day, means));
                 }
-                let means = day_means.last().map(|&(_, m)| m).unwrap_or_default();
-                CustomerClass::ALL.map(|c| {
-                    let scale = config.class(c).activity_spread / 127.0;
-                    std::array::from_fn(|k| ((activity_bump(k, slot_of_day) - means[c.index()][k]) * scale) as f32)
+                let means = day_means
+                    .last()
+                    .map(|&(_, m)| m)
+                    .unwrap_or([[0.0; ACTIVITY_PERIODS]; LOAD_GROUPS]);
+                std::array::from_fn(|g| {
+                    let scale = groups[g].activity_spread / 127.0;
+                    std::array::from_fn(|k| ((activity_bump(k, slot_of_day) - means[g][k]) * scale) as f32)
                 })
             })
             .collect();
@@ -210,15 +215,25 @@ impl ProfileTable {
     /// `MAX_SHIFT` outside the run).
     #[inline]
     pub fn demand_kw(&self, class: CustomerClass, slot: i64) -> f32 {
-        let i = (slot + MAX_SHIFT).clamp(0, self.demand_kw.len() as i64 - 1) as usize;
-        self.demand_kw[i][class.index()]
+        self.group_demand_kw(class.index(), slot)
     }
 
-    /// Per class and activity period, at `slot`: the change of a premise's load, as a share of
-    /// the class profile, per 127th of its weight of the period.
+    /// What a premise of load group `group` demands at `slot` before its own shift, weights
+    /// and noise, kW per 1,000 kWh/a (see [`ProfileTable::demand_kw`]).
     #[inline]
-    pub fn activity(&self, slot: u32) -> [[f32; ACTIVITY_PERIODS]; 4] {
-        self.activity.get(slot as usize).copied().unwrap_or_default()
+    pub fn group_demand_kw(&self, group: usize, slot: i64) -> f32 {
+        let i = (slot + MAX_SHIFT).clamp(0, self.demand_kw.len() as i64 - 1) as usize;
+        self.demand_kw[i][group]
+    }
+
+    /// Per load group and activity period, at `slot`: the change of a premise's load, as a
+    /// share of the group's profile, per 127th of its weight of the period.
+    #[inline]
+    pub fn activity(&self, slot: u32) -> [[f32; ACTIVITY_PERIODS]; LOAD_GROUPS] {
+        self.activity
+            .get(slot as usize)
+            .copied()
+            .unwrap_or([[0.0; ACTIVITY_PERIODS]; LOAD_GROUPS])
     }
 
     /// Whether `slot` lies in the time-of-use peak period.
@@ -230,15 +245,23 @@ impl ProfileTable {
     /// kW per 1,000 kWh/a of `class` at `slot` (may be up to `MAX_SHIFT` outside the run).
     #[inline]
     pub fn kw(&self, class: CustomerClass, slot: i64) -> f32 {
-        let i = (slot + MAX_SHIFT).clamp(0, self.kw.len() as i64 - 1) as usize;
-        self.kw[i][class.index()]
+        self.group_kw(class.index(), slot)
     }
 
-    /// The MDM's substitute value for a meter's interval: the class profile scaled to the
-    /// premise's annual consumption (the BDEW substitute-value method), whole Wh.
+    /// kW per 1,000 kWh/a of load group `group` at `slot` (may be up to `MAX_SHIFT` outside the
+    /// run).
+    #[inline]
+    pub fn group_kw(&self, group: usize, slot: i64) -> f32 {
+        let i = (slot + MAX_SHIFT).clamp(0, self.kw.len() as i64 - 1) as usize;
+        self.kw[i][group]
+    }
+
+    /// The MDM's substitute value for a meter's interval: the profile of the premise's load
+    /// group (its class's, or the interval-metered commercial shape) scaled to the premise's
+    /// annual consumption (the BDEW substitute-value method), whole Wh.
     #[inline]
     pub fn substitute_wh(&self, premise: &Premise, slot: u32) -> u64 {
-        let wh = f64::from(premise.annual_kwh) * f64::from(self.kw(premise.class, i64::from(slot))) * 0.25;
+        let wh = f64::from(premise.annual_kwh) * f64::from(self.group_kw(premise.load_group(), i64::from(slot))) * 0.25;
         (wh + 0.5) as u64
     }
 }
@@ -380,6 +403,9 @@ pub(crate) struct TickAccum {
     attacks: Vec<AttackTick>,
     /// Per transformer: true and registered energy in the interval.
     transformers: Vec<TransformerEnergy>,
+    /// Load attacks switched on at premises in the interval: (transformer, attack, mWh that
+    /// flowed), one entry per meter with such load.
+    attack_load: Vec<(u32, u8, u64)>,
 }
 
 /// The per-attack sums of attack `k`, grown on first use.
@@ -406,6 +432,7 @@ impl TickAccum {
         self.on_backup.clear();
         self.attacks.fill(AttackTick::default());
         self.transformers.fill(TransformerEnergy::default());
+        self.attack_load.clear();
     }
 }
 
@@ -415,10 +442,10 @@ impl TickAccum {
 #[derive(Debug, Clone)]
 pub struct DemandStep<'a> {
     slot: u32,
-    /// Wh per annual kWh, per class and routine shift.
-    window: [[f64; (2 * MAX_SHIFT + 1) as usize]; 4],
-    /// Per class and activity period: the change of load per 127th of a premise's weight.
-    activity: [[f32; ACTIVITY_PERIODS]; 4],
+    /// Wh per annual kWh, per load group and routine shift.
+    window: [[f64; (2 * MAX_SHIFT + 1) as usize]; LOAD_GROUPS],
+    /// Per load group and activity period: the change of load per 127th of a premise's weight.
+    activity: [[f32; ACTIVITY_PERIODS]; LOAD_GROUPS],
     noise_family: StreamFamily,
     noise: &'a [LogNoise; 4],
     /// The standard normal, for the noise's innovations.
@@ -437,11 +464,11 @@ pub struct DemandStep<'a> {
 impl<'a> DemandStep<'a> {
     /// The shared part of interval `slot` of a run with seed `seed`.
     pub fn new(seed: u64, table: &ProfileTable, tables: &'a SamplingTables, slot: u32) -> DemandStep<'a> {
-        let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; 4];
-        for class in CustomerClass::ALL {
-            for (i, w) in window[class.index()].iter_mut().enumerate() {
+        let mut window = [[0.0f64; (2 * MAX_SHIFT + 1) as usize]; LOAD_GROUPS];
+        for (group, row) in window.iter_mut().enumerate() {
+            for (i, w) in row.iter_mut().enumerate() {
                 // kW per 1,000 kWh/a x 0.25 h = kWh per 1,000 kWh/a, which is Wh per kWh/a.
-                *w = f64::from(table.demand_kw(class, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
+                *w = f64::from(table.group_demand_kw(group, i64::from(slot) + i as i64 - MAX_SHIFT)) * 0.25;
             }
         }
         let abs = table.start_slot + i64::from(slot);
@@ -469,8 +496,11 @@ impl<'a> DemandStep<'a> {
     #[inline]
     pub fn demand_wh(&self, meter: u32, premise: &Premise, noise_log: &mut f32) -> f64 {
         let c = premise.class.index();
+        // The premise's load group: its class's, or the interval-metered commercial shape (one
+        // comparison, no state).
+        let g = premise.load_group();
         let base_wh =
-            f64::from(premise.annual_kwh) * self.window[c][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
+            f64::from(premise.annual_kwh) * self.window[g][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
         let draw = self
             .noise_family
             .stream(u64::from(meter), u64::from(self.slot))
@@ -478,7 +508,7 @@ impl<'a> DemandStep<'a> {
         let noise = &self.noise[c];
         let x = noise.step(*noise_log, self.normal.sample(draw));
         *noise_log = x;
-        let weights = &self.activity[c];
+        let weights = &self.activity[g];
         let mut activity = 1.0f32;
         for (w, q) in weights.iter().zip(premise.activity) {
             activity += w * f32::from(q);
@@ -583,8 +613,18 @@ impl ConsumeStep<'_> {
         let keep = meter.dr_keep_share(self.span_us.0, self.span_us.1);
         // What the premise would take with supply: its demand less demand response, plus any
         // load switched on from outside its pattern.
-        let load_wh = demand_wh * keep + meter.extra_wh(self.span_us.0, self.span_us.1);
+        let extra_wh = meter.extra_wh(self.span_us.0, self.span_us.1);
+        let load_wh = demand_wh * keep + extra_wh;
         let true_wh = load_wh * on_share;
+        if meter.extra_by > 0 && extra_wh > 0.0 && on_share > 0.0 {
+            // An attack's switched load, kept per transformer so that a protection trip it
+            // causes is booked to the attack (only meters with such load get here).
+            acc.attack_load.push((
+                place.transformer,
+                meter.extra_by - 1,
+                (extra_wh * on_share * 1000.0 + 0.5) as u64,
+            ));
+        }
         let relay_cause = meter.relay_cause;
         let f_cause = self.grid.supply_cause[tr];
         if relay_off > 0.0 || feeder_off > 0.0 {
@@ -1194,7 +1234,9 @@ pub(crate) fn interval_system(
     let grid = &mut *grid;
     grid.transformer_kw.clear();
     grid.transformer_kw.resize(network.transformers.len(), 0.0);
+    grid.attack_load_mwh.clear();
     for a in accum.iter_mut() {
+        grid.attack_load_mwh.extend_from_slice(&a.tick.attack_load);
         for c in 0..4 {
             row.true_mwh_by_class[c] += a.tick.true_mwh_by_class[c];
         }
@@ -1241,6 +1283,16 @@ pub(crate) fn interval_system(
         }
         a.tick.reset();
     }
+    // The attacks' switched load per (transformer, attack), summed in integers and sorted, so
+    // that the split between threads does not show.
+    grid.attack_load_mwh.sort_unstable();
+    grid.attack_load_mwh.dedup_by(|later, kept| {
+        let same = (later.0, later.1) == (kept.0, kept.1);
+        if same {
+            kept.2 += later.2;
+        }
+        same
+    });
     row.interrupted_us = row.interrupted_us_by_cause.iter().sum();
     row.true_mwh = row.true_mwh_by_class.iter().sum();
     // Feeder-head SCADA: the true load of each feeder plus its technical losses, from each

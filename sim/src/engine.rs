@@ -561,7 +561,11 @@ impl Sim {
             }
             counters.meters_by_class[site.class.index()] += 1;
             counters.meters_by_link[site.link.index()] += 1;
-            counters.annual_wh_by_class[site.class.index()] += (f64::from(premise.annual_kwh) * 1000.0).round() as u64;
+            let annual_wh = (f64::from(premise.annual_kwh) * 1000.0).round() as u64;
+            counters.annual_wh_by_class[site.class.index()] += annual_wh;
+            if premise.load_group() == crate::interval_metering::INTERVAL_METERED_COMMERCIAL {
+                counters.annual_wh_interval_metered_commercial += annual_wh;
+            }
             batch.push((
                 MeterIdx(idx),
                 premise,
@@ -593,7 +597,10 @@ impl Sim {
         world.insert_resource(SamplingTables::build(&config, &network));
         world.insert_resource(Hes::new(seed, config.hes.clone()));
         world.insert_resource(Fleet::new(network.meters.len(), &config.security, seed));
-        world.insert_resource(GridState::new(&network, config.cold_load));
+        let mut grid = GridState::new(&network, config.cold_load);
+        grid.losses = config.grid.losses;
+        grid.protection = config.grid.protection;
+        world.insert_resource(grid);
         let open_outage = vec![None; network.feeders.len()];
         let ufls_open = vec![false; network.feeders.len()];
         let frequency = Frequency::new(config.frequency.clone(), 1.0);
@@ -1263,6 +1270,7 @@ impl Sim {
             m.extra_from_s = from_s;
             m.extra_until_s = until_s.max(from_s);
             m.extra_ended = false;
+            m.extra_by = crate::model::attack_code(cause.attack());
         }
         if self.supplied(entity) {
             let kw = self.meter_kw(entity, at) - before;
@@ -1506,14 +1514,15 @@ impl Sim {
     }
 
     /// The premise's expected demand in the present interval, kW: its annual consumption on its
-    /// class profile, shifted by its routine (what the bulk system sees switch when it does).
+    /// load group's profile (its class's, or the interval-metered commercial shape), shifted by
+    /// its routine (what the bulk system sees switch when it does).
     fn base_kw(&self, entity: Entity) -> f64 {
         let Some(p) = self.world.get::<Premise>(entity) else {
             return 0.0;
         };
         let table = self.world.resource::<ProfileTable>();
         let slot = i64::from(self.next_slot) + i64::from(p.shift_slots);
-        f64::from(p.annual_kwh) / 1000.0 * f64::from(table.kw(p.class, slot))
+        f64::from(p.annual_kwh) / 1000.0 * f64::from(table.group_kw(p.load_group(), slot))
     }
 
     /// The premise's load at `at` if it has supply, kW: its expected demand less any active
@@ -2482,21 +2491,26 @@ impl Sim {
             );
         for (equipment, load_share) in tripped {
             let before = self.world.resource::<RunRecords>().outages.len();
+            // Booked to the attack whose load pushed the equipment over, if one did.
+            let cause = self
+                .world
+                .resource::<GridState>()
+                .trip_cause(self.world.resource::<Network>(), equipment);
             let reclosing = match equipment {
                 crate::records::Equipment::Transformer(transformer) => {
-                    self.transformer_supply(at, transformer, false, Cause::Outage);
+                    self.transformer_supply(at, transformer, false, cause);
                     Input::TransformerSupply {
                         transformer,
                         energized: true,
-                        cause: Cause::Outage,
+                        cause,
                     }
                 }
                 crate::records::Equipment::Feeder(feeder) => {
-                    self.feeder_supply(at, feeder, false, Cause::Outage, true);
+                    self.feeder_supply(at, feeder, false, cause, true);
                     Input::FeederSupply {
                         feeder,
                         energized: true,
-                        cause: Cause::Outage,
+                        cause,
                     }
                 }
             };
@@ -2507,6 +2521,7 @@ impl Sim {
                 equipment,
                 kind: crate::records::GridEventKind::OverloadTrip,
                 load_share,
+                cause,
                 outage,
             });
             self.calendar.insert(at + reclose, Event::Input(Box::new(reclosing)));
@@ -2603,15 +2618,28 @@ impl Sim {
         self.world.resource_mut::<RunRecords>().truth.push(record);
     }
 
-    /// The fleet's expected load at interval `slot` from the class profiles and every premise's
-    /// annual consumption, kW (what a planner, or an attacker timing for peak, would reckon).
+    /// The fleet's expected load at interval `slot` from the class profiles (and the
+    /// interval-metered commercial premises' own shape) and every premise's annual
+    /// consumption, kW (what a planner, or an attacker timing for peak, would reckon).
     pub fn expected_kw(&self, slot: u32) -> f64 {
         let table = self.world.resource::<ProfileTable>();
         let counters = self.world.resource::<RunCounters>();
-        CustomerClass::ALL
+        let slot = i64::from(slot);
+        let large_commercial_wh = counters.annual_wh_interval_metered_commercial as f64;
+        let by_class: f64 = CustomerClass::ALL
             .iter()
-            .map(|&c| f64::from(table.kw(c, i64::from(slot))) * counters.annual_wh_by_class[c.index()] as f64 / 1e6)
-            .sum()
+            .map(|&c| {
+                let mut wh = counters.annual_wh_by_class[c.index()] as f64;
+                if c == CustomerClass::Commercial {
+                    wh -= large_commercial_wh;
+                }
+                f64::from(table.kw(c, slot)) * wh / 1e6
+            })
+            .sum();
+        by_class
+            + f64::from(table.group_kw(crate::interval_metering::INTERVAL_METERED_COMMERCIAL, slot))
+                * large_commercial_wh
+                / 1e6
     }
 
     /// The bulk system's frequency: its parameters, size and disturbances so far.
@@ -2790,9 +2818,7 @@ impl Sim {
 /// routine shift and its activity weights, from the premise's own stream.
 pub fn draw_premise(seed: u64, idx: u32, class: CustomerClass, params: &crate::model::ClassConsumption) -> Premise {
     let mut stream = Stream::new(seed, Purpose::PremiseProfile, u64::from(idx), 0);
-    let z: f64 = StandardNormal.sample(&mut stream);
-    let sigma = params.annual_sigma;
-    let annual = params.mean_annual_kwh * (sigma * z - 0.5 * sigma * sigma).exp();
+    let annual = draw_annual_kwh_from(&mut stream, params);
     let span = u64::from(params.max_shift_slots) * 2 + 1;
     let shift = stream.below(span) as i64 - i64::from(params.max_shift_slots);
     // Activity weights, uniform in -127..=127 (mean zero over the fleet), drawn after the
@@ -2808,6 +2834,24 @@ pub fn draw_premise(seed: u64, idx: u32, class: CustomerClass, params: &crate::m
         devices,
         pv_kwp_tenths,
     }
+}
+
+/// The annual consumption, kWh, that [`draw_premise`] draws for premise `idx` (before a
+/// critical facility's weight): what the topology sizes the transformer of an interval-metered
+/// premise from.
+pub fn draw_annual_kwh(seed: u64, idx: u32, params: &crate::model::ClassConsumption) -> f64 {
+    draw_annual_kwh_from(
+        &mut Stream::new(seed, Purpose::PremiseProfile, u64::from(idx), 0),
+        params,
+    )
+}
+
+/// The first draw of a premise's stream: its annual consumption, a mean-preserving log-normal
+/// around the class mean, kWh.
+fn draw_annual_kwh_from(stream: &mut Stream, params: &crate::model::ClassConsumption) -> f64 {
+    let z: f64 = StandardNormal.sample(stream);
+    let sigma = params.annual_sigma;
+    params.mean_annual_kwh * (sigma * z - 0.5 * sigma * sigma).exp()
 }
 
 /// The civil day (days since the calendar's epoch) that interval `slot` of a run falls in.

@@ -39,6 +39,9 @@ fn residential_aggregate_follows_h0() {
         let mut config = SimConfig::with_defaults(3, start, SimDuration::from_days(1));
         config.classes[CustomerClass::Residential.index()].profile = ProfileId::H0;
         let mut sim = sim_with(config, 5_000, |_| CustomerClass::Residential, LinkKind::Cellular);
+        // The fixture puts all 5,000 homes on one 630 kVA transformer; this test is about the
+        // load's shape, not protection.
+        sim.grid_mut().protection.transformer_trip_loading = f64::INFINITY;
         sim.run_to_end().expect("runs");
         let simulated: Vec<f64> = sim.records().intervals.iter().map(|r| r.true_mwh as f64).collect();
         let reference: Vec<f64> = (0..SLOTS_PER_DAY)
@@ -392,6 +395,9 @@ fn feeder_outage_is_attributed_detected_and_picked_up_cold() {
         let mut net = network(400, classes, LinkKind::Mesh);
         net.params.backhaul.success = 1.0;
         let mut sim = Sim::new(config, net).expect("valid");
+        // The fixture's one 630 kVA transformer carries five critical facilities and 395 homes,
+        // above its rating; this test is about a feeder outage, not protection.
+        sim.grid_mut().protection.transformer_trip_loading = f64::INFINITY;
         if outage {
             for (hour, energized) in [(2, false), (5, true)] {
                 let at = SimTime(SimDuration::from_hours(hour).as_micros());
@@ -857,4 +863,102 @@ fn single_homes_behave_like_measured_households() {
         let r = pearson(&simulated, &reference);
         assert!(r >= 0.98, "{day_type:?}: r = {r}");
     }
+}
+
+/// A protection trip is booked to the attack whose load pushed the equipment over: 100 homes on
+/// a feeder rated 80 kW (relay pickup 120 kW) carry their evening load without a trip; an
+/// attack switching 11 kW on behind every meter at 18:00 trips the feeder, and the grid event
+/// and the outage record name the attack. A feeder rated 20 kW trips on the homes' own load,
+/// booked to `outage`, and stays booked to `outage` when an attack adds 1 kW there too (it
+/// would have tripped without it).
+#[test]
+fn a_trip_an_attack_causes_is_booked_to_it_and_a_normal_overload_is_not() {
+    use crate::records::{Equipment, GridEventKind};
+    let start = CivilDateTime::parse("2026-01-15T16:00").expect("valid");
+    let run = |rating_kw: f32, attack_kw: Option<f32>| {
+        let config = SimConfig::with_defaults(3, start, SimDuration::from_hours(4));
+        let mut net = network(100, |_| CustomerClass::Residential, LinkKind::Cellular);
+        net.feeders[0].rating_kw = rating_kw;
+        let mut sim = Sim::new(config, net).expect("valid");
+        if let Some(kw) = attack_kw {
+            let at = SimTime(SimDuration::from_hours(2).as_micros());
+            for meter in 0..100 {
+                let until = SimTime(at.0 + SimDuration::from_hours(2).as_micros());
+                let input = Input::SwitchLoad {
+                    meter,
+                    kw: kw / 100.0,
+                    until,
+                    cause: Cause::Attack(3),
+                };
+                sim.schedule(at, input).expect("valid");
+            }
+        }
+        sim.run_to_end().expect("runs");
+        sim
+    };
+    let first_trip = |sim: &Sim| {
+        let trip = *sim.records().grid_events.first().expect("a trip");
+        assert_eq!(
+            (trip.kind, trip.equipment),
+            (GridEventKind::OverloadTrip, Equipment::Feeder(0))
+        );
+        let outage = &sim.records().outages[trip.outage.expect("an outage") as usize];
+        assert_eq!(outage.cause, trip.cause, "the outage carries the trip's cause");
+        trip
+    };
+    assert!(
+        run(80.0, None).records().grid_events.is_empty(),
+        "normal load trips nothing"
+    );
+    let attacked = run(80.0, Some(1_100.0));
+    let trip = first_trip(&attacked);
+    assert_eq!(trip.cause, Cause::Attack(3));
+    assert!(trip.time.0 >= SimDuration::from_hours(2).as_micros());
+    let interrupted = attacked
+        .records()
+        .intervals
+        .iter()
+        .map(|r| r.interrupted_us_by_cause[Cause::Attack(0).index()])
+        .sum::<u64>();
+    assert!(interrupted > 0, "its customers' interruption is the attack's");
+    let normal = first_trip(&run(20.0, None));
+    assert_eq!(normal.cause, Cause::Outage);
+    let both = first_trip(&run(20.0, Some(1.0)));
+    assert_eq!(both.cause, Cause::Outage, "it would have tripped without the attack");
+}
+
+/// Transformer thermal protection is on by default: 100 homes whose devices draw 11 kW each
+/// from 18:00 load their 630 kVA transformer to about 1.9 times its rating, and it trips
+/// (booked to the attack that switched the load) before the feeder, rated 8 MW, notices;
+/// without the switched load nothing trips.
+#[test]
+fn a_transformer_overload_trips_its_thermal_protection_by_default() {
+    use crate::records::Equipment;
+    let start = CivilDateTime::parse("2026-01-15T16:00").expect("valid");
+    let run = |attack: bool| {
+        let config = SimConfig::with_defaults(4, start, SimDuration::from_hours(8));
+        let mut sim = sim_with(config, 100, |_| CustomerClass::Residential, LinkKind::Cellular);
+        assert_eq!(sim.grid().protection.transformer_trip_loading, 1.5);
+        if attack {
+            let at = SimTime(SimDuration::from_hours(2).as_micros());
+            let until = SimTime(at.0 + SimDuration::from_hours(6).as_micros());
+            for meter in 0..100 {
+                let input = Input::SwitchLoad {
+                    meter,
+                    kw: 11.0,
+                    until,
+                    cause: Cause::Attack(0),
+                };
+                sim.schedule(at, input).expect("valid");
+            }
+        }
+        sim.run_to_end().expect("runs");
+        sim
+    };
+    assert!(run(false).records().grid_events.is_empty());
+    let sim = run(true);
+    let trip = sim.records().grid_events.first().expect("a trip");
+    assert_eq!(trip.equipment, Equipment::Transformer(0));
+    assert!(trip.load_share > 1.5, "{}", trip.load_share);
+    assert_eq!(trip.cause, Cause::Attack(0));
 }

@@ -133,8 +133,7 @@ impl LossModel {
 /// and recloses it by hand, `reclose_after` later (with the cold-load pickup of any
 /// restoration; if the overload is still there it trips again).
 ///
-/// A transformer's thermal protection (off by default, see `transformer_trip_loading`) follows
-/// its heating: a first-order state in units of
+/// A transformer's thermal protection follows its heating: a first-order state in units of
 /// the squared loading, `h += (K^2 - h) (1 - exp(-dt / tau))` per interval at loading `K`
 /// (kVA over rating), which trips the transformer when it reaches `transformer_trip_loading`
 /// squared (the heating of that loading held for good), and cools while it is off. It is
@@ -154,12 +153,11 @@ pub struct Protection {
     /// restoration does not trip on its own inrush and lost diversity).
     pub cold_load_pickup_multiplier: f64,
     /// Transformer thermal protection: the loading, as a multiple of the rating, whose
-    /// sustained heating trips it. Off by default (infinite): with transformers rated from
-    /// class-mean consumption, ordinary days overload some of them (at 1.5, a 2,000-meter town
-    /// sees three transformer trips on a quiet winter weekday). The intended value once ratings
-    /// follow the connected load is 1.5 (assumption: loading guides allow planned emergency
+    /// sustained heating trips it: 1.5 (assumption: loading guides allow planned emergency
     /// loading of oil-immersed distribution transformers up to 1.5 x rating, IEC 60076-7 and
-    /// IEEE C57.91).
+    /// IEEE C57.91). Infinite turns it off. Transformers are rated from their premises' planned
+    /// peak, an interval-metered premise's from its own consumption, so ordinary days do not
+    /// reach it.
     pub transformer_trip_loading: f64,
     /// Thermal time constant of a transformer's heating (oil), the time its temperature takes
     /// to cover 63% of a step: 3 h (IEC 60076-7's oil time constant for ONAN distribution
@@ -177,7 +175,7 @@ impl Protection {
             feeder_pickup: 1.5,
             feeder_time_multiplier: 0.3,
             cold_load_pickup_multiplier: 2.0,
-            transformer_trip_loading: f64::INFINITY,
+            transformer_trip_loading: 1.5,
             transformer_time_constant: SimDuration::from_hours(3),
             reclose_after: SimDuration::from_hours(1),
         }
@@ -190,6 +188,88 @@ impl Protection {
             return f64::INFINITY;
         }
         self.feeder_time_multiplier * 0.14 / (multiple.powf(0.02) - 1.0)
+    }
+}
+
+/// The grid's settings a run may change: technical losses and protection.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct GridConfig {
+    /// Technical losses.
+    pub losses: LossModel,
+    /// Protection against overload.
+    pub protection: Protection,
+}
+
+impl GridConfig {
+    /// The default settings (see [`LossModel::typical`] and [`Protection::typical`]).
+    pub fn typical() -> GridConfig {
+        GridConfig {
+            losses: LossModel::typical(),
+            protection: Protection::typical(),
+        }
+    }
+
+    /// Checks every value, naming the field (`losses.power_factor`, `protection.feeder_pickup`,
+    /// ...) of the first that is out of range.
+    pub fn check(&self) -> Result<(), crate::field::FieldError> {
+        use crate::field::FieldError;
+        let within = |field: &str, v: f64, (lo, hi): (f64, f64)| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(FieldError::new(
+                    field,
+                    format!("must be between {lo} and {hi}, not {v}"),
+                ))
+            }
+        };
+        // A threshold: at least `lo`; infinite turns that protection off.
+        let threshold = |field: &str, v: f64, lo: f64| {
+            if v >= lo {
+                Ok(())
+            } else {
+                Err(FieldError::new(
+                    field,
+                    format!("must be at least {lo} (inf turns it off), not {v}"),
+                ))
+            }
+        };
+        let l = &self.losses;
+        within(
+            "losses.transformer_load_loss_at_rating",
+            l.transformer_load_loss_at_rating,
+            (0.0, 0.1),
+        )?;
+        within("losses.lv_load_loss_at_rating", l.lv_load_loss_at_rating, (0.0, 0.5))?;
+        within("losses.mv_load_loss_at_rating", l.mv_load_loss_at_rating, (0.0, 0.5))?;
+        within("losses.power_factor", l.power_factor, (0.5, 1.0))?;
+        let p = &self.protection;
+        threshold("protection.feeder_pickup", p.feeder_pickup, 1.0)?;
+        within(
+            "protection.feeder_time_multiplier",
+            p.feeder_time_multiplier,
+            (0.01, 10.0),
+        )?;
+        within(
+            "protection.cold_load_pickup_multiplier",
+            p.cold_load_pickup_multiplier,
+            (1.0, 10.0),
+        )?;
+        threshold("protection.transformer_trip_loading", p.transformer_trip_loading, 1.0)?;
+        let minutes = |d: SimDuration| d.as_micros() as f64 / 60e6;
+        within(
+            "protection.transformer_time_constant",
+            minutes(p.transformer_time_constant),
+            (1.0, 24.0 * 60.0),
+        )
+        .map_err(|_| FieldError::new("protection.transformer_time_constant", "must be between 1m and 24h"))?;
+        within(
+            "protection.reclose_after",
+            minutes(p.reclose_after),
+            (1.0, 7.0 * 24.0 * 60.0),
+        )
+        .map_err(|_| FieldError::new("protection.reclose_after", "must be between 1m and 7d"))?;
+        Ok(())
     }
 }
 
@@ -258,6 +338,10 @@ pub struct GridState {
     pub relay_timer: Vec<f32>,
     /// Per transformer: its heating, in units of the squared loading (1 = rated load held).
     pub heating: Vec<f32>,
+    /// For the interval last closed: the energy attacks' switched load took, per
+    /// (transformer, attack index), mWh, sorted, one entry per pair (see
+    /// [`GridState::trip_cause`]).
+    pub attack_load_mwh: Vec<(u32, u8, u64)>,
 }
 
 impl GridState {
@@ -323,6 +407,7 @@ impl GridState {
             protection: Protection::typical(),
             relay_timer: vec![0.0; n],
             heating: vec![0.0; n_t],
+            attack_load_mwh: Vec::new(),
         }
     }
 
@@ -450,6 +535,101 @@ impl GridState {
         }
     }
 
+    /// What a protection trip of `equipment` at the end of the interval last closed is booked
+    /// to: the attack that pushed the equipment over its protection's threshold, or
+    /// [`Cause::Outage`].
+    ///
+    /// The load attacks added in the interval is each attack's switched load behind the
+    /// equipment (a botnet's devices behind its meters) and, while a restored supply's
+    /// cold-load pickup lasts after an interruption an attack caused, that pickup's extra load.
+    /// If the equipment's load without everything attacks added (for a feeder head, with the
+    /// losses recomputed for that smaller load) lies below the threshold (a feeder: its relay's
+    /// pickup, raised during cold-load pickup, times its rating; a transformer: its thermal trip
+    /// loading times its rating), the attacks pushed it over and the trip is booked to the one
+    /// that added the most (the lower index on a tie); otherwise it would have tripped anyway,
+    /// and the trip is the grid's own (`outage`).
+    pub fn trip_cause(&self, net: &Network, equipment: crate::records::Equipment) -> Cause {
+        use crate::records::Equipment;
+        let p = self.protection;
+        // Per attack: the customer load it added, kW.
+        let mut added: Vec<(u8, f64)> = Vec::new();
+        let (load_kw, without_kw, limit_kw) = match equipment {
+            Equipment::Feeder(f) => {
+                let f_idx = f as usize;
+                let (Some(feeder), Some(&load)) = (net.feeders.get(f_idx), self.feeder_kw.get(f_idx)) else {
+                    return Cause::Outage;
+                };
+                let pickup = self.pickup_factor.get(f_idx).copied().unwrap_or(1.0);
+                let cold_by = self.feeders.get(f_idx).and_then(|s| s.cause.attack());
+                let mut below = 0.0;
+                for (t, tr) in net.transformers.iter().enumerate().filter(|(_, tr)| tr.feeder == f) {
+                    let kw = self.without_attacks_kw(t, pickup, cold_by, &mut added);
+                    below += kw + self.losses.transformer_load_loss_kw(tr.rating_kva, kw);
+                }
+                let off = self.off_share.get(f_idx).copied().unwrap_or(0.0);
+                below += f64::from(feeder.no_load_loss_kw) * f64::from(1.0 - off);
+                let without = below + self.losses.feeder_load_loss_kw(feeder, below);
+                let multiplier = if pickup > 1.0 {
+                    p.cold_load_pickup_multiplier
+                } else {
+                    1.0
+                };
+                let rating = f64::from(feeder.rating_kw).max(1.0);
+                (load, without, p.feeder_pickup * multiplier * rating)
+            }
+            Equipment::Transformer(t) => {
+                let t_idx = t as usize;
+                let (Some(tr), Some(&load)) = (net.transformers.get(t_idx), self.transformer_kw.get(t_idx)) else {
+                    return Cause::Outage;
+                };
+                let pickup = self.supply_pickup.get(t_idx).copied().unwrap_or(1.0);
+                let cold_by = self.supply_cause.get(t_idx).and_then(|c| c.attack());
+                let without = self.without_attacks_kw(t_idx, pickup, cold_by, &mut added);
+                let rating_kw = f64::from(tr.rating_kva).max(1.0) * self.losses.power_factor;
+                (load, without, p.transformer_trip_loading * rating_kw)
+            }
+        };
+        let largest = added
+            .iter()
+            .copied()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        match largest {
+            Some((k, kw)) if kw > 0.0 && without_kw < limit_kw && load_kw >= without_kw => Cause::Attack(k),
+            _ => Cause::Outage,
+        }
+    }
+
+    /// Transformer `t`'s customer load in the interval last closed without the load attacks
+    /// added, kW; adds each attack's part to `added` (see [`GridState::trip_cause`]). `pickup`
+    /// is the cold-load pickup factor of its supply, and `cold_by` the attack that caused the
+    /// interruption it follows, if one did.
+    fn without_attacks_kw(&self, t: usize, pickup: f32, cold_by: Option<u8>, added: &mut Vec<(u8, f64)>) -> f64 {
+        let mut add = |k: u8, kw: f64| match added.iter_mut().find(|(a, _)| *a == k) {
+            Some((_, sum)) => *sum += kw,
+            None => added.push((k, kw)),
+        };
+        let load = self.transformer_kw.get(t).copied().unwrap_or(0.0);
+        let mut switched = 0.0;
+        // The entries are sorted by transformer: find this one's.
+        let first = self.attack_load_mwh.partition_point(|&(at, _, _)| (at as usize) < t);
+        for &(_, k, mwh) in self.attack_load_mwh[first..]
+            .iter()
+            .take_while(|&&(at, _, _)| at as usize == t)
+        {
+            // mWh in a quarter-hour x 4 / 10^6 = mean kW.
+            let kw = mwh as f64 * 4e-6;
+            switched += kw;
+            add(k, kw);
+        }
+        let mut without = (load - switched).max(0.0);
+        if let (true, Some(k)) = (pickup > 1.0, cold_by) {
+            let cold = without * (1.0 - 1.0 / f64::from(pickup));
+            add(k, cold);
+            without -= cold;
+        }
+        without
+    }
+
     /// Feeders out now.
     pub fn feeders_out(&self) -> usize {
         self.feeders.iter().filter(|s| !s.energized).count()
@@ -557,7 +737,6 @@ mod tests {
             (0..10).map(|_| (CustomerClass::Residential, LinkKind::Cellular)),
         );
         let mut g = GridState::new(&net, ColdLoadPickup::typical());
-        g.protection.transformer_trip_loading = 1.5;
         let rated_kw = f64::from(net.transformers[0].rating_kva) * g.losses.power_factor;
         let mut trips = Vec::new();
         g.transformer_kw[0] = rated_kw;

@@ -10,10 +10,20 @@
 //! BDEW profile. Each premise varies that shape by its own activity weights (see
 //! [`crate::model::ClassConsumption::activity_spread`]): a premise weighting the night up runs
 //! a third shift, one weighting it down runs a single day shift.
+//!
+//! Commercial premises above the threshold (office blocks, supermarkets, department stores,
+//! hotels) are interval-metered too and follow [`LoadShape::OpeningHours`] rather than the
+//! class's standard profile, whatever that is; the standard-profile premises below it keep the
+//! class's profile. They form a load group of their own ([`INTERVAL_METERED_COMMERCIAL`]) in
+//! the data plane's profile table, with the activity spread
+//! [`INTERVAL_METERED_COMMERCIAL_ACTIVITY_SPREAD`], so each business has its own base load,
+//! opening and closing (weighting the night up is a supermarket's refrigeration or a server
+//! room, weighting the evening up a shop open late), drawn once per premise from the activity
+//! weights every premise already has: no per-meter state is added.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ClassConsumption;
+use crate::model::{ClassConsumption, CustomerClass};
 use crate::profile::{ProfileCalendar, SLOTS_PER_DAY};
 use crate::time::{CivilDate, DayType};
 
@@ -60,6 +70,70 @@ pub enum LoadShape {
     /// machines); on Saturdays one shift 06:00-14:00 at 70%; on Sundays and holidays 30% all
     /// day. Normalised so that a full week averages 1,000 kWh a year.
     ShiftOperation,
+    /// A large commercial building (office block, supermarket, department store) as interval
+    /// metering records it (assumption, no published measured profile at hand; described by the
+    /// load-shape parameters of Price, LBNL-3713E, 2010: near-base load, near-peak load,
+    /// high-load start time and duration): full load 07:00-19:00 on workdays with a ramp of an
+    /// hour before opening and after closing, a base load of 40% of it while closed (ventilation,
+    /// refrigeration, IT, security lighting); on Saturdays open 08:00-16:00 at 60%; on Sundays and
+    /// holidays the base load all day. Normalised so that a full week averages 1,000 kWh a
+    /// year.
+    OpeningHours,
+}
+
+/// Base load of a large commercial building while closed, as a share of its open-hours load
+/// (assumption; see [`LoadShape::OpeningHours`]).
+pub const OPENING_HOURS_BASE_SHARE: f64 = 0.4;
+
+/// Activity spread of the interval-metered commercial premises: each weights the night,
+/// morning, daytime and evening of the opening-hours shape by its own amount, uniform in
+/// `-spread..=spread` (assumption: from a closed-at-night office with little base load to a
+/// supermarket with refrigeration around the clock or a shop open late).
+pub const INTERVAL_METERED_COMMERCIAL_ACTIVITY_SPREAD: f64 = 0.5;
+
+/// Load groups of the data plane's profile table: one per customer class, in
+/// [`CustomerClass::ALL`] order, and [`INTERVAL_METERED_COMMERCIAL`].
+pub const LOAD_GROUPS: usize = 5;
+
+/// The load group of the commercial premises above [`INTERVAL_METERING_THRESHOLD_KWH`], which
+/// follow [`LoadShape::OpeningHours`].
+pub const INTERVAL_METERED_COMMERCIAL: usize = 4;
+
+/// The load group of a premise of `class` taking `annual_kwh` a year: its class's, or
+/// [`INTERVAL_METERED_COMMERCIAL`] for an interval-metered commercial premise.
+#[inline]
+pub fn load_group(class: CustomerClass, annual_kwh: f32) -> usize {
+    if class == CustomerClass::Commercial && annual_kwh > INTERVAL_METERING_THRESHOLD_KWH {
+        INTERVAL_METERED_COMMERCIAL
+    } else {
+        class.index()
+    }
+}
+
+/// The consumption parameters of each load group: the classes' own, and for
+/// [`INTERVAL_METERED_COMMERCIAL`] the commercial class's on the opening-hours shape with its
+/// own activity spread.
+pub fn load_group_parameters(classes: &[ClassConsumption; 4]) -> [ClassConsumption; LOAD_GROUPS] {
+    std::array::from_fn(|g| {
+        if g == INTERVAL_METERED_COMMERCIAL {
+            ClassConsumption {
+                shape: LoadShape::OpeningHours,
+                activity_spread: INTERVAL_METERED_COMMERCIAL_ACTIVITY_SPREAD,
+                ..classes[CustomerClass::Commercial.index()]
+            }
+        } else {
+            classes[g]
+        }
+    })
+}
+
+/// The customer class of load group `group`.
+pub fn load_group_class(group: usize) -> CustomerClass {
+    if group == INTERVAL_METERED_COMMERCIAL {
+        CustomerClass::Commercial
+    } else {
+        CustomerClass::ALL[group]
+    }
 }
 
 /// Relative load of the shift-operation shape on a day type at quarter-hour `slot`, before
@@ -91,10 +165,37 @@ fn shift_operation_level(day: DayType, slot: usize) -> f64 {
     }
 }
 
-/// Mean relative level of the shift-operation shape over a week of five workdays, a Saturday
-/// and a Sunday.
-fn shift_operation_week_mean() -> f64 {
-    let day_sum = |day: DayType| (0..SLOTS_PER_DAY).map(|s| shift_operation_level(day, s)).sum::<f64>();
+/// Relative load of the opening-hours shape on a day type at quarter-hour `slot`, before
+/// normalisation (full load 1).
+fn opening_hours_level(day: DayType, slot: usize) -> f64 {
+    const BASE: f64 = OPENING_HOURS_BASE_SHARE;
+    let hour = slot as f64 / 4.0;
+    let ramp = |at: f64, level_from: f64, level_to: f64| {
+        let t = (hour - at).clamp(0.0, 1.0);
+        level_from + (level_to - level_from) * t
+    };
+    match day {
+        DayType::Workday => {
+            if hour < 12.0 {
+                ramp(6.0, BASE, 1.0)
+            } else {
+                ramp(19.0, 1.0, BASE)
+            }
+        }
+        DayType::Saturday => {
+            if hour < 12.0 {
+                ramp(7.0, BASE, 0.6)
+            } else {
+                ramp(16.0, 0.6, BASE)
+            }
+        }
+        DayType::Sunday => BASE,
+    }
+}
+
+/// Mean relative level of `level` over a week of five workdays, a Saturday and a Sunday.
+fn week_mean(level: fn(DayType, usize) -> f64) -> f64 {
+    let day_sum = |day: DayType| (0..SLOTS_PER_DAY).map(|s| level(day, s)).sum::<f64>();
     (5.0 * day_sum(DayType::Workday) + day_sum(DayType::Saturday) + day_sum(DayType::Sunday))
         / (7.0 * SLOTS_PER_DAY as f64)
 }
@@ -112,7 +213,11 @@ pub fn class_kw_per_mwh_year(
         LoadShape::StandardProfile => calendar.kw_per_mwh_year(class.profile, date, slot),
         LoadShape::ShiftOperation => {
             let mean_kw = 1_000.0 / 8_760.0;
-            mean_kw * shift_operation_level(calendar.day_type(date), slot) / shift_operation_week_mean()
+            mean_kw * shift_operation_level(calendar.day_type(date), slot) / week_mean(shift_operation_level)
+        }
+        LoadShape::OpeningHours => {
+            let mean_kw = 1_000.0 / 8_760.0;
+            mean_kw * opening_hours_level(calendar.day_type(date), slot) / week_mean(opening_hours_level)
         }
     }
 }
@@ -159,5 +264,71 @@ mod tests {
             day_kwh[6]
         );
         assert!(day_kwh[5] > day_kwh[6] && day_kwh[5] < day_kwh[0]);
+    }
+
+    /// The opening-hours shape of large commercial premises: a week averages 1,000 kWh a year;
+    /// on a workday the open hours take 2.5 times the night's base load; Saturday lies between
+    /// a workday and a Sunday, which stays at the base load all day.
+    #[test]
+    fn a_week_of_opening_hours_averages_a_thousand_kwh_a_year_with_a_base_load_at_night() {
+        let mut calendar = ProfileCalendar::new(Vec::new());
+        let groups = load_group_parameters(
+            &SimConfig::with_defaults(
+                1,
+                crate::time::CivilDateTime::parse("2026-01-12").expect("a date"),
+                crate::time::SimDuration::from_days(1),
+            )
+            .classes,
+        );
+        let class = groups[INTERVAL_METERED_COMMERCIAL];
+        assert_eq!(class.shape, LoadShape::OpeningHours);
+        let monday = CivilDate::new(2026, 1, 12).expect("a date");
+        let mut kw = |d: i64, s: usize| {
+            let date = CivilDate::from_days_since_epoch(monday.days_since_epoch() + d);
+            class_kw_per_mwh_year(&mut calendar, &class, date, s)
+        };
+        let mut week_kwh = 0.0;
+        let mut day_kwh = [0.0; 7];
+        for d in 0..7 {
+            for s in 0..SLOTS_PER_DAY {
+                let kwh = kw(d, s) * 0.25;
+                week_kwh += kwh;
+                day_kwh[d as usize] += kwh;
+            }
+        }
+        let year_kwh = week_kwh * 365.0 / 7.0;
+        assert!((year_kwh - 1_000.0).abs() < 1.0, "{year_kwh}");
+        // Monday 12:00 against Monday 03:00 and Sunday 12:00.
+        let (noon, night, sunday) = (kw(0, 48), kw(0, 12), kw(6, 48));
+        assert!(
+            (noon / night - 1.0 / OPENING_HOURS_BASE_SHARE).abs() < 1e-9,
+            "{noon} {night}"
+        );
+        assert!((sunday - night).abs() < 1e-12);
+        assert!(day_kwh[5] > day_kwh[6] && day_kwh[5] < day_kwh[0]);
+    }
+
+    #[test]
+    fn only_commercial_premises_above_the_threshold_form_their_own_load_group() {
+        assert_eq!(
+            load_group(CustomerClass::Commercial, 30_000.0),
+            CustomerClass::Commercial.index()
+        );
+        assert_eq!(
+            load_group(CustomerClass::Commercial, 250_000.0),
+            INTERVAL_METERED_COMMERCIAL
+        );
+        assert_eq!(
+            load_group(CustomerClass::Industrial, 250_000.0),
+            CustomerClass::Industrial.index()
+        );
+        assert_eq!(
+            load_group(CustomerClass::Critical, 2_000_000.0),
+            CustomerClass::Critical.index()
+        );
+        for group in 0..LOAD_GROUPS {
+            let class = load_group_class(group);
+            assert!(group == INTERVAL_METERED_COMMERCIAL || class.index() == group);
+        }
     }
 }

@@ -146,6 +146,13 @@ impl Premise {
     pub fn metering(&self) -> crate::interval_metering::MeteringKind {
         crate::interval_metering::MeteringKind::of_annual_kwh(self.annual_kwh)
     }
+
+    /// The premise's load group in the profile table: its class's, or the interval-metered
+    /// commercial premises' own shape (see [`crate::interval_metering::load_group`]).
+    #[inline]
+    pub fn load_group(&self) -> usize {
+        crate::interval_metering::load_group(self.class, self.annual_kwh)
+    }
 }
 
 /// Relay position of a meter's remote-disconnect switch.
@@ -316,6 +323,9 @@ pub struct Meter {
     pub extra_until_s: u32,
     /// Whether the end of the extra load has been booked (so that it is booked once).
     pub extra_ended: bool,
+    /// Who switched the extra load on: 0 for no attack, `k + 1` for attack `k` (see
+    /// [`attack_code`]); protection trips it causes are booked to that attack.
+    pub extra_by: u8,
     /// The log of the premise's consumption noise in the last interval (the state of its AR(1)
     /// process); NaN before the first interval, when it is drawn from the stationary law.
     pub noise_log: f32,
@@ -341,6 +351,7 @@ impl Meter {
             extra_from_s: 0,
             extra_until_s: 0,
             extra_ended: false,
+            extra_by: 0,
             noise_log: f32::NAN,
         }
     }

@@ -10,7 +10,7 @@ use bevy_ecs::prelude::Resource;
 use serde::Serialize;
 
 use crate::mdm::OutageRecord;
-use crate::model::{CustomerClass, LinkKind};
+use crate::model::{Cause, CustomerClass, LinkKind};
 use crate::network::Fate;
 use crate::time::SimTime;
 
@@ -124,6 +124,9 @@ pub struct GridEvent {
     pub kind: GridEventKind,
     /// Its load at the time, as a multiple of its rating.
     pub load_share: f32,
+    /// What it is booked to: the attack whose load pushed it over its protection's threshold
+    /// (see [`crate::grid::GridState::trip_cause`]), or `Outage`.
+    pub cause: Cause,
     /// The outage it started (index into `RunRecords::outages`), if it started one.
     pub outage: Option<u32>,
 }
@@ -226,6 +229,9 @@ pub struct RunCounters {
     pub meters_by_class: [u64; 4],
     /// Sum of drawn annual consumption per class, Wh.
     pub annual_wh_by_class: [u64; 4],
+    /// The part of the commercial class's `annual_wh_by_class` taken by its interval-metered
+    /// premises (above 100,000 kWh/a, on their own opening-hours shape), Wh.
+    pub annual_wh_interval_metered_commercial: u64,
     /// Intervals older than the meters' load-profile memory when their meter was read again;
     /// the MDM reconciled them from the register.
     pub intervals_unrecoverable: u64,

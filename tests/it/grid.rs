@@ -42,8 +42,9 @@ fn typical_day_of_a_small_area_loses_four_to_six_percent() {
 
 /// Normal load never trips anything; an overload does. Here a botnet switches on the 22 kW
 /// wallboxes of every household at the evening peak for two hours: the feeders' overcurrent
-/// relays trip them, each trip is recorded with its cause ("protection trip: overload") and
-/// the feeder, it starts an outage, and a crew recloses the feeder an hour later.
+/// relays trip them, each trip is recorded with why ("protection trip: overload"), the feeder
+/// and what it is booked to (the botnet's attack, whose load pushed the feeder over), it starts
+/// an outage of that cause, and a crew recloses the feeder an hour later.
 #[test]
 fn an_overload_trips_the_feeder_with_its_cause_and_normal_load_does_not() {
     use amirange_sim::records::{Equipment, GridEventKind};
@@ -64,7 +65,12 @@ fn an_overload_trips_the_feeder_with_its_cause_and_normal_load_does_not() {
     ],"#;
     let overload = run(&load(&quiet_day(attack), 2_000));
     let records = overload.sim.records();
-    let trip = records.grid_events.first().expect("the overload trips a feeder");
+    // Transformers' thermal protection may trip some of them as well, in the same instant.
+    let trip = records
+        .grid_events
+        .iter()
+        .find(|e| matches!(e.equipment, Equipment::Feeder(_)))
+        .expect("the overload trips a feeder");
     assert_eq!(trip.kind, GridEventKind::OverloadTrip);
     assert_eq!(trip.kind.describe(), "protection trip: overload");
     assert!(trip.load_share > 1.5, "tripped at {} x rating", trip.load_share);
@@ -73,6 +79,12 @@ fn an_overload_trips_the_feeder_with_its_cause_and_normal_load_does_not() {
     };
     let outage = &records.outages[trip.outage.expect("the trip starts an outage") as usize];
     assert_eq!((outage.feeder, outage.start), (feeder, trip.time));
+    assert_eq!(
+        trip.cause,
+        amirange_sim::model::Cause::Attack(0),
+        "booked to the botnet"
+    );
+    assert_eq!(outage.cause, trip.cause);
     let back = outage.end.expect("reclosed within the day");
     assert_eq!(back.0 - outage.start.0, 3_600_000_000, "a crew recloses an hour later");
 }
@@ -127,4 +139,76 @@ fn outage_exposure_per_customer_does_not_depend_on_the_areas_size() {
     let ratio = large / small;
     assert!((0.5..=2.0).contains(&ratio), "SAIFI {small:.3} vs {large:.3}");
     assert_eq!((small_crews, large_crews), (1, 2));
+}
+
+/// With transformer thermal protection on by default (1.5 x rating) and every transformer rated
+/// from its premises' planned peak (an interval-metered premise's from its own consumption), a
+/// normal weekday of 3,000 meters of every preset trips nothing, in January's cold and in
+/// July (with class-mean ratings, seed 1 tripped 2 to 8 transformers a day in each preset).
+/// `a_transformer_overload_trips_its_thermal_protection_by_default`, among the engine's tests,
+/// trips one.
+#[test]
+fn a_normal_day_of_every_preset_trips_nothing() {
+    for (name, _) in amirange_topologies::PRESETS {
+        for (date, seed) in [("2026-01-15", 1), ("2026-01-15", 5), ("2026-07-16", 1)] {
+            let text = format!(
+                r#"Scenario(name: "quiet", seed: {seed}, start: "{date}T00:00:00", duration: "1d", topology: Preset("{name}"))"#
+            );
+            let done = run(&load(&text, 3_000));
+            let events = &done.sim.records().grid_events;
+            assert!(events.is_empty(), "{name} on {date}, seed {seed}: {:?}", events.first());
+        }
+    }
+}
+
+/// The grid's losses and protection are scenario fields: doubling the LV networks' losses at
+/// rating raises the day's losses; with feeder and transformer protection turned off (`inf`),
+/// the EV botnet that trips feeders trips nothing; and a pickup below the rating is refused,
+/// naming the field.
+#[test]
+fn losses_and_protection_are_scenario_fields() {
+    let base = run(&load(&quiet_day(""), 2_000)).metrics.energy.losses_pct;
+    let lossy = run(&load(
+        &quiet_day("grid: (losses: (lv_load_loss_at_rating: 0.14)),"),
+        2_000,
+    ))
+    .metrics
+    .energy
+    .losses_pct;
+    assert!(lossy > base + 0.5, "losses {base}% and {lossy}%");
+    let botnet = r#"attacks: [
+        LoadSwitching(
+            id: "botnet-ev",
+            at: "0d 18:00",
+            targets: Class(Residential),
+            device: EvCharger,
+            infected: 1.0,
+            kw: 22.0,
+            on_for: "2h",
+            off_for: "15m",
+            cycles: 1,
+        ),
+    ],"#;
+    let protected = run(&load(&quiet_day(botnet), 2_000));
+    assert!(
+        !protected.sim.records().grid_events.is_empty(),
+        "the botnet trips equipment"
+    );
+    let off = format!("grid: (protection: (feeder_pickup: inf, transformer_trip_loading: inf)), {botnet}");
+    let unprotected = run(&load(&quiet_day(&off), 2_000));
+    assert!(unprotected.sim.records().grid_events.is_empty(), "nothing left to trip");
+    let err = amirange::scenario::load(
+        "grid.ron",
+        &quiet_day("grid: (protection: (feeder_pickup: 0.5)),"),
+        &Overrides::default(),
+    )
+    .expect_err("a pickup below the rating");
+    assert_eq!(err.field.as_deref(), Some("grid.protection.feeder_pickup"), "{err}");
+    let err = amirange::scenario::load(
+        "grid.ron",
+        &quiet_day("grid: (losses: (power_factor: 1.2)),"),
+        &Overrides::default(),
+    )
+    .expect_err("a power factor above one");
+    assert_eq!(err.field.as_deref(), Some("grid.losses.power_factor"), "{err}");
 }

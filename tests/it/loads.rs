@@ -358,3 +358,95 @@ fn loads_with_weather_and_devices_are_the_same_on_any_thread_count() {
         assert!(one == three, "{file} differs between 1 and 3 threads");
     }
 }
+
+/// Large commercial premises (above the 100,000 kWh/a interval-metering threshold) follow
+/// their own measured-style opening-hours shape, not the class's standard profile: over a
+/// week from Monday 2026-01-12, the large ones' aggregate rests at about 40% of its open-hours
+/// load at night and on Sunday, where the standard-profile premises below the threshold follow
+/// G25 (about 25% at night); the large ones differ from each other (the interquartile range of
+/// their own night-to-midday ratios exceeds 0.1); and their substitute values follow the same
+/// shape.
+#[test]
+fn large_commercial_premises_follow_their_own_opening_hours_shape() {
+    use amirange_sim::interval_metering::{INTERVAL_METERED_COMMERCIAL, MeteringKind};
+    let seed = 7;
+    let monday = CivilDate::new(2026, 1, 12).expect("valid");
+    let start = CivilDateTime {
+        date: monday,
+        second_of_day: 0,
+    };
+    let config = SimConfig::with_defaults(seed, start, SimDuration::from_days(7));
+    let params = *config.class(CustomerClass::Commercial);
+    let drawn: Vec<Premise> = (0..12_000)
+        .map(|i| draw_premise(seed, i, CustomerClass::Commercial, &params))
+        .collect();
+    let (large, small): (Vec<Premise>, Vec<Premise>) = drawn
+        .into_iter()
+        .partition(|p| p.metering() == MeteringKind::IntervalMetered);
+    assert!(large.len() >= 200, "{} large premises", large.len());
+    assert!(large.iter().all(|p| p.load_group() == INTERVAL_METERED_COMMERCIAL));
+    let small = &small[..2_000];
+    // Per premise, per slot of the week, kWh (the premises share no meter index).
+    let table = ProfileTable::build(&config);
+    let one_meter = Network::small(LinkParams::typical(), [(CustomerClass::Commercial, LinkKind::Cellular)]);
+    let tables = SamplingTables::build(&config, &one_meter);
+    let series = |premises: &[Premise]| -> Vec<Vec<f64>> {
+        let mut noise = vec![f32::NAN; premises.len()];
+        let mut per_premise = vec![Vec::with_capacity(config.n_slots() as usize); premises.len()];
+        for slot in 0..config.n_slots() {
+            let step = DemandStep::new(seed, &table, &tables, slot);
+            for (i, (p, x)) in premises.iter().zip(&mut noise).enumerate() {
+                per_premise[i].push(step.demand_wh(i as u32, p, x) / 1000.0);
+            }
+        }
+        per_premise
+    };
+    let sum = |per_premise: &[Vec<f64>]| -> Vec<f64> {
+        (0..per_premise[0].len())
+            .map(|s| per_premise.iter().map(|p| p[s]).sum())
+            .collect()
+    };
+    // Mean of `series` over hours `from..to` of day `day` of the week.
+    let mean_over = |series: &[f64], day: usize, from: usize, to: usize| -> f64 {
+        let slots = day * SLOTS_PER_DAY + from * 4..day * SLOTS_PER_DAY + to * 4;
+        let n = slots.len() as f64;
+        series[slots].iter().sum::<f64>() / n
+    };
+    let large_series = series(&large);
+    let large_sum = sum(&large_series);
+    let small_sum = sum(&series(small));
+    // Workday nights (00:00-05:00) against workday middays (09:00-17:00), Monday to Friday.
+    let ratio = |s: &[f64]| {
+        let night: f64 = (0..5).map(|d| mean_over(s, d, 0, 5)).sum();
+        let midday: f64 = (0..5).map(|d| mean_over(s, d, 9, 17)).sum();
+        night / midday
+    };
+    let large_night = ratio(&large_sum);
+    assert!((0.3..=0.5).contains(&large_night), "large night/midday {large_night}");
+    let large_sunday =
+        mean_over(&large_sum, 6, 9, 17) / (0..5).map(|d| mean_over(&large_sum, d, 9, 17)).sum::<f64>() * 5.0;
+    assert!(
+        (0.3..=0.5).contains(&large_sunday),
+        "large Sunday/workday midday {large_sunday}"
+    );
+    // The standard-profile premises keep G25, whose night is lower (about a quarter of its
+    // midday).
+    let small_night = ratio(&small_sum);
+    assert!(
+        (small_night - large_night).abs() > 0.1,
+        "small premises' night/midday {small_night}"
+    );
+    // Each business its own: the night-to-midday ratios of single premises spread out.
+    let mut ratios: Vec<f64> = large_series.iter().map(|s| ratio(s)).collect();
+    ratios.sort_by(f64::total_cmp);
+    let (q1, q3) = (ratios[ratios.len() / 4], ratios[3 * ratios.len() / 4]);
+    assert!(q3 - q1 > 0.1, "interquartile range of night/midday {q1}..{q3}");
+    // The MDM's substitute value follows the premise's own shape.
+    let p = large[0];
+    let night = table.substitute_wh(&p, 12) as f64;
+    let noon = table.substitute_wh(&p, 48) as f64;
+    assert!(
+        (night / noon - 0.4).abs() < 0.02,
+        "substitute night {night} noon {noon}"
+    );
+}

@@ -94,6 +94,8 @@ fn tables() -> Vec<Table> {
         table::<sc::RawMdm>("mdm", SCENARIOS, "mdm."),
         table::<sc::RawColdLoad>("cold_load", SCENARIOS, "cold_load."),
         table::<sc::RawFrequency>("frequency", SCENARIOS, "frequency."),
+        table::<sc::RawLosses>("grid_losses", SCENARIOS, "grid.losses."),
+        table::<sc::RawProtection>("grid_protection", SCENARIOS, "grid.protection."),
         table::<sc::RawCommandPolicy>("command_policy", SCENARIOS, "defenses.command_policy."),
         table::<sc::RawRateLimit>("rate_limit", SCENARIOS, "defenses.command_policy.disconnect_limit_*."),
         table::<topo::AreaSpec>("area", TOPOLOGIES, ""),

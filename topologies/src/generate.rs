@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use amirange_sim::model::{CustomerClass, LinkKind};
+use amirange_sim::interval_metering::INTERVAL_METERING_THRESHOLD_KWH;
+use amirange_sim::model::{ClassConsumption, CustomerClass, LinkKind};
 use amirange_sim::network::{
     BackupSupply, CollectorSite, FacilityKind, Feeder, MeshGraph, MeterSite, NONE, Network, Point, Substation,
     Transformer,
@@ -45,6 +46,30 @@ const STANDARD_KVA: [f32; 12] = [
 /// No-load (iron) losses of a distribution transformer as a share of its rating (assumption in
 /// line with EU Ecodesign Tier 2 limits of about 0.1% to 0.2%).
 const NO_LOAD_LOSS_SHARE: f32 = 0.0015;
+
+/// How many standard deviations of a class's log-normal spread of consumption a premise may
+/// lie above the class mean before the sizing below ignores the chance: a class whose mean
+/// times `exp(6 sigma)` stays at or below the interval-metering threshold has no premise above
+/// it (one in a billion), so its premises' consumption is not drawn (households, whose
+/// consumption the topology build would otherwise draw a million times).
+const SIGMAS_TO_THE_THRESHOLD: f64 = 6.0;
+
+/// The annual consumption, kWh, the grid is planned for at premise `idx` of a class with
+/// consumption parameters `params`, whose facility weight is `weight` (1 for all but critical
+/// facilities): the class mean times the weight for a standard-profile premise, and for an
+/// interval-metered one (above the threshold as the engine draws it, weight included) its own
+/// consumption.
+fn planned_annual_kwh(seed: u64, idx: u32, params: &ClassConsumption, weight: f64) -> f64 {
+    let mean = params.mean_annual_kwh * weight;
+    let threshold = f64::from(INTERVAL_METERING_THRESHOLD_KWH);
+    if mean * (SIGMAS_TO_THE_THRESHOLD * params.annual_sigma).exp() <= threshold {
+        return mean;
+    }
+    // As the engine stores it (f32), so that both sides agree on the threshold.
+    let drawn = f64::from(amirange_sim::engine::draw_annual_kwh(seed, idx, params) as f32);
+    let drawn = f64::from((drawn * weight) as f32);
+    if drawn > threshold { drawn } else { mean }
+}
 
 /// Square spiral: the `k`-th cell around the origin, rings outward.
 fn spiral(k: u64) -> (i64, i64) {
@@ -213,21 +238,35 @@ struct PlacedPremises {
 
 impl Area {
     /// Builds the network for `seed`. `class_kwh` is the mean annual consumption per class in
-    /// kWh (in `CustomerClass::ALL` order), which sizes transformers and feeders.
+    /// kWh (in `CustomerClass::ALL` order), which sizes transformers and feeders; the other
+    /// consumption parameters (the spread of premises' consumption, which sizes the transformers
+    /// of interval-metered premises) are the defaults. [`Area::generate_for`] takes them all.
+    pub fn generate(&self, seed: u64, class_kwh: [f64; 4]) -> Result<Network, TopologyError> {
+        let classes = CustomerClass::ALL.map(|c| ClassConsumption {
+            mean_annual_kwh: class_kwh[c.index()],
+            ..amirange_sim::config::SimConfig::default_class(c)
+        });
+        self.generate_for(seed, &classes)
+    }
+
+    /// Builds the network for `seed`, for premises whose consumption the run's `classes`
+    /// describe (in `CustomerClass::ALL` order): their means size transformers and feeders, and
+    /// a premise that draws more than the interval-metering threshold (what the engine draws
+    /// for it from the same seed) is planned for from its own consumption.
     ///
     /// Every phase draws from streams keyed by its own purpose, entity and slot, so the phases'
     /// order does not change what any of them draws.
-    pub fn generate(&self, seed: u64, class_kwh: [f64; 4]) -> Result<Network, TopologyError> {
-        self.generate_observed(seed, class_kwh, &mut |_| {})
+    pub fn generate_for(&self, seed: u64, classes: &[ClassConsumption; 4]) -> Result<Network, TopologyError> {
+        self.generate_observed(seed, classes, &mut |_| {})
     }
 
-    /// [`Area::generate`], calling `done(phase)` as each phase of the build ends (placement and
-    /// grid, collectors and towers, the radio neighbour graph, the checks), so that a caller
+    /// [`Area::generate_for`], calling `done(phase)` as each phase of the build ends (placement
+    /// and grid, collectors and towers, the radio neighbour graph, the checks), so that a caller
     /// with a clock can say where the time went.
     pub fn generate_observed(
         &self,
         seed: u64,
-        class_kwh: [f64; 4],
+        classes: &[ClassConsumption; 4],
         done: &mut dyn FnMut(&'static str),
     ) -> Result<Network, TopologyError> {
         let sizes = Sizes::of(self, seed);
@@ -241,7 +280,7 @@ impl Area {
             mut meters,
             peak_kw_per_transformer,
             backup_supplies,
-        } = self.place_premises_along_streets(seed, class_kwh, &sizes, &transformers, &plc_at_transformer);
+        } = self.place_premises_along_streets(seed, classes, &sizes, &transformers, &plc_at_transformer);
         let feeders = self.string_feeders_and_rate_transformers(&sizes, &mut transformers, &peak_kw_per_transformer);
         let substations = self.place_substations(&sizes, &transformers);
         done("topology: placement and grid");
@@ -350,11 +389,13 @@ impl Area {
 
     /// Premises along the streets of their transformer's block, each with its class, link
     /// kind, cellular fallback and critical facility kind, and every transformer's coincident
-    /// peak.
+    /// peak: a standard-profile premise counts with its class mean, an interval-metered one
+    /// (above 100,000 kWh/a as the engine draws it) with its own consumption, so that a large
+    /// factory's transformer is sized for that factory.
     fn place_premises_along_streets(
         &self,
         seed: u64,
-        class_kwh: [f64; 4],
+        classes: &[ClassConsumption; 4],
         sizes: &Sizes,
         transformers: &[Transformer],
         plc_at_transformer: &[bool],
@@ -379,7 +420,8 @@ impl Area {
                     self.draw_link_fallback_and_facility(seed, idx, plc_at_transformer[t as usize], class);
                 // A critical facility is sized as what it is (see `FacilityKind::consumption_weight`).
                 let weight = facility.map_or(1.0, |kind| kind.consumption_weight());
-                peak_kw_per_transformer[t as usize] += class_kwh[c] * weight / 1_000.0 * PEAK_KW_PER_MWH[c];
+                let planned_kwh = planned_annual_kwh(seed, idx as u32, &classes[c], weight);
+                peak_kw_per_transformer[t as usize] += planned_kwh / 1_000.0 * PEAK_KW_PER_MWH[c];
                 if let Some(kind) = facility {
                     let (second_feed, generator) = kind.backup_shares();
                     let u = Stream::new(seed, Purpose::LinkAssignment, idx, 2).uniform();
