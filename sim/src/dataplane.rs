@@ -367,7 +367,7 @@ impl LogNoise {
     /// The mean-one factor of log `x`.
     #[inline]
     pub fn factor(&self, x: f32) -> f32 {
-        crate::fastmath::exp_f32(x - self.offset)
+        (x - self.offset).exp()
     }
 }
 
@@ -882,7 +882,7 @@ impl ReadStep<'_> {
             return Attempt::BackhaulLost;
         }
         let z = self.normal.sample(stream.next_u64());
-        let latency_us = f64::from(fixed_us) + f64::from(crate::fastmath::exp_f32(mu + sigma * z));
+        let latency_us = f64::from(fixed_us) + f64::from((mu + sigma * z).exp());
         let latency_us = latency_us as u64 + self.cycle.wait_us[c] + self.cycle.backhaul_us[c];
         if latency_us > self.deadline_us {
             Attempt::Late(latency_us)

@@ -49,7 +49,6 @@ pub mod drive;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;
-pub mod fastmath;
 pub mod field;
 pub mod frequency;
 pub mod grid;
