@@ -1703,7 +1703,7 @@ impl NetState {
         if has_children {
             // A dead relay: every meter routed through it loses its route at once, until the
             // repair.
-            let mut changed = self.routed_below(net.meters.len(), &[meter]);
+            let mut changed = self.routed_below(net, &[meter]);
             changed.push(meter);
             changed.sort_unstable();
             self.update_paths(net, &changed);
@@ -2009,11 +2009,10 @@ impl NetState {
         if down.is_empty() && up.is_empty() {
             return None;
         }
-        let n = net.meters.len();
         let mut changed: Vec<u32> = down.iter().chain(up).copied().collect();
         let mut repair = None;
         if down.iter().any(|&m| self.routes.gateway[m as usize] != NONE) {
-            changed.extend(self.routed_below(n, down));
+            changed.extend(self.routed_below(net, down));
             repair = self.request_repair(net, now, false);
         }
         // A meter that comes back before the repair still has its route: the meters below
@@ -2024,7 +2023,7 @@ impl NetState {
             .filter(|&m| self.routes.gateway[m as usize] != NONE)
             .collect();
         if !still_routed.is_empty() {
-            changed.extend(self.routed_below(n, &still_routed));
+            changed.extend(self.routed_below(net, &still_routed));
         }
         changed.extend(self.join_all(net, up));
         changed.sort_unstable();
@@ -2034,20 +2033,34 @@ impl NetState {
     }
 
     /// The meters routed through any of `down` (their subtrees, `down` excluded), parents
-    /// before children.
-    fn routed_below(&self, n: usize, down: &[u32]) -> Vec<u32> {
-        let mut cut = vec![false; n];
-        for &m in down {
-            cut[m as usize] = true;
-        }
+    /// before children: a walk down the routing tree over the mesh's links, so the cost follows
+    /// the subtrees, not the fleet (a node's children are among its mesh neighbours).
+    fn routed_below(&self, net: &Network, down: &[u32]) -> Vec<u32> {
+        let n = net.meters.len();
+        let mut roots = down.to_vec();
+        roots.sort_unstable();
+        roots.dedup();
         let mut below = Vec::new();
-        for &v in &self.routes.order {
-            let i = v as usize;
-            let par = self.routes.parent[i] as usize;
-            if self.routes.gateway[i] != NONE && par < n && cut[par] && !cut[i] {
-                cut[i] = true;
-                below.push(v);
+        let mut at = 0;
+        let walk = |v: u32, below: &mut Vec<u32>| {
+            for (u, _) in net.mesh.edges(v) {
+                let i = u as usize;
+                if i < n
+                    && self.routes.gateway[i] != NONE
+                    && self.routes.parent[i] == v
+                    && roots.binary_search(&u).is_err()
+                {
+                    below.push(u);
+                }
             }
+        };
+        for &v in &roots {
+            walk(v, &mut below);
+        }
+        while at < below.len() {
+            let v = below[at];
+            at += 1;
+            walk(v, &mut below);
         }
         below
     }
