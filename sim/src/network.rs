@@ -253,6 +253,44 @@ pub struct MeshGraph {
     pub quality: Vec<u8>,
 }
 
+/// The edges `(a, b, quality code)` packed as `(low end, high end, 255 - quality)` words (self
+/// loops dropped) and sorted, on the compute pool: a counting pass places each word in the
+/// range of its low end (one of a few dozen ranges of node ids), and each range is sorted on
+/// its own. The ranges follow each other in order, so the result is what one sort of every
+/// word gives, whatever the thread count, and no more memory than one copy of the words.
+fn sorted_edge_keys(n_nodes: usize, edges: Vec<(u32, u32, u8)>) -> Vec<u64> {
+    const RANGES: usize = 32;
+    let key =
+        |&(a, b, q): &(u32, u32, u8)| (u64::from(a.min(b)) << 36) | (u64::from(a.max(b)) << 8) | u64::from(255 - q);
+    let range = |w: u64| (((w >> 36) as usize).saturating_mul(RANGES) / n_nodes.max(1)).min(RANGES - 1);
+    let mut starts = [0usize; RANGES + 1];
+    for e in edges.iter().filter(|e| e.0 != e.1) {
+        starts[range(key(e)) + 1] += 1;
+    }
+    for r in 0..RANGES {
+        starts[r + 1] += starts[r];
+    }
+    let mut keys = vec![0u64; starts[RANGES]];
+    let mut fill = starts;
+    for e in edges.iter().filter(|e| e.0 != e.1) {
+        let w = key(e);
+        let r = range(w);
+        keys[fill[r]] = w;
+        fill[r] += 1;
+    }
+    drop(edges);
+    let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
+    pool.scope(|scope| {
+        let mut rest = keys.as_mut_slice();
+        for r in 0..RANGES {
+            let (part, tail) = rest.split_at_mut(starts[r + 1] - starts[r]);
+            rest = tail;
+            scope.spawn(async move { part.sort_unstable() });
+        }
+    });
+    keys
+}
+
 impl MeshGraph {
     /// Builds the graph from undirected edges `(a, b, quality code)`, any order, duplicates
     /// allowed (the best quality wins).
@@ -260,13 +298,7 @@ impl MeshGraph {
         // Pack each undirected edge as (low end, high end, 255 - quality): one word, so that a
         // plain sort puts every pair together with its best quality first (28 bits per end is
         // 268M nodes).
-        let mut keys: Vec<u64> = edges
-            .iter()
-            .filter(|&&(a, b, _)| a != b)
-            .map(|&(a, b, q)| (u64::from(a.min(b)) << 36) | (u64::from(a.max(b)) << 8) | u64::from(255 - q))
-            .collect();
-        drop(edges);
-        keys.sort_unstable();
+        let mut keys = sorted_edge_keys(n_nodes, edges);
         keys.dedup_by_key(|w| *w >> 8);
         // Counting placement: scanning pairs in (low, high) order, every node first receives its
         // lower neighbours (in ascending order, while the scan is at them) and then its higher
@@ -2406,6 +2438,29 @@ mod tests {
         state.repair(&net);
         assert_eq!(state.routes.parent[1..3], [c, 1]);
         assert!(state.paths[2].success > 0.5);
+    }
+
+    /// The edge words sorted range by range on the compute pool are the plain sort of every
+    /// word, self loops dropped, for any spread of node ids (and for a graph of one node).
+    #[test]
+    fn edge_keys_sorted_by_ranges_are_the_plain_sort() {
+        let mut stream = crate::rng::Stream::new(3, crate::rng::Purpose::Test, 0, 0);
+        for n_nodes in [1usize, 7, 1_000, 100_000] {
+            let edges: Vec<(u32, u32, u8)> = (0..20_000)
+                .map(|_| {
+                    let a = stream.below(n_nodes as u64) as u32;
+                    let b = stream.below(n_nodes as u64) as u32;
+                    (a, b, stream.below(256) as u8)
+                })
+                .collect();
+            let mut plain: Vec<u64> = edges
+                .iter()
+                .filter(|e| e.0 != e.1)
+                .map(|&(a, b, q)| (u64::from(a.min(b)) << 36) | (u64::from(a.max(b)) << 8) | u64::from(255 - q))
+                .collect();
+            plain.sort_unstable();
+            assert_eq!(sorted_edge_keys(n_nodes, edges), plain, "{n_nodes} nodes");
+        }
     }
 
     /// A relay whose supply goes out cuts its subtree off at once, without touching meters
