@@ -16,6 +16,21 @@ fn run(scenario: &Scenario) -> Finished {
     amirange::run::execute(scenario, |_, _| {}).expect("runs")
 }
 
+/// Every home's EV charger switched on at 22 kW at 18:00 for two hours: enough to overload
+/// feeders and transformers.
+const EV_BOTNET: &str = r#"attacks: [
+    LoadSwitching(
+        id: "botnet-ev",
+        at: "0d 18:00",
+        targets: Class(Residential),
+        device: EvCharger,
+        infected: 1.0,
+        kw: 22.0,
+        on_for: "2h",
+        off_for: "15m",
+        cycles: 1,
+    ),
+],"#;
 /// A winter weekday of a small town with no operations or attacks.
 fn quiet_day(extra: &str) -> String {
     format!(
@@ -50,19 +65,7 @@ fn an_overload_trips_the_feeder_with_its_cause_and_normal_load_does_not() {
     use amirange_sim::records::{Equipment, GridEventKind};
     let quiet = run(&load(&quiet_day(""), 2_000));
     assert!(quiet.sim.records().grid_events.is_empty(), "normal load trips nothing");
-    let attack = r#"attacks: [
-        LoadSwitching(
-            id: "botnet-ev",
-            at: "0d 18:00",
-            targets: Class(Residential),
-            device: EvCharger,
-            infected: 1.0,
-            kw: 22.0,
-            on_for: "2h",
-            off_for: "15m",
-            cycles: 1,
-        ),
-    ],"#;
+    let attack = EV_BOTNET;
     let overload = run(&load(&quiet_day(attack), 2_000));
     let records = overload.sim.records();
     // Transformers' thermal protection may trip some of them as well, in the same instant.
@@ -176,19 +179,7 @@ fn losses_and_protection_are_scenario_fields() {
     .energy
     .losses_pct;
     assert!(lossy > base + 0.5, "losses {base}% and {lossy}%");
-    let botnet = r#"attacks: [
-        LoadSwitching(
-            id: "botnet-ev",
-            at: "0d 18:00",
-            targets: Class(Residential),
-            device: EvCharger,
-            infected: 1.0,
-            kw: 22.0,
-            on_for: "2h",
-            off_for: "15m",
-            cycles: 1,
-        ),
-    ],"#;
+    let botnet = EV_BOTNET;
     let protected = run(&load(&quiet_day(botnet), 2_000));
     assert!(
         !protected.sim.records().grid_events.is_empty(),
