@@ -136,68 +136,84 @@ pub fn load_group_class(group: usize) -> CustomerClass {
     }
 }
 
-/// Relative load of the shift-operation shape on a day type at quarter-hour `slot`, before
-/// normalisation (full load 1).
-fn shift_operation_level(day: DayType, slot: usize) -> f64 {
-    const NIGHT: f64 = 0.35;
-    let hour = slot as f64 / 4.0;
-    // A ramp of an hour from `level_from` to `level_to` starting at `at`.
-    let ramp = |at: f64, level_from: f64, level_to: f64| {
-        let t = ((hour - at) / 1.0).clamp(0.0, 1.0);
-        level_from + (level_to - level_from) * t
-    };
-    match day {
-        DayType::Workday => {
-            if hour < 12.0 {
-                ramp(5.0, NIGHT, 1.0)
-            } else {
-                ramp(21.0, 1.0, NIGHT)
-            }
-        }
-        DayType::Saturday => {
-            if hour < 10.0 {
-                ramp(5.0, NIGHT, 0.7)
-            } else {
-                ramp(13.0, 0.7, NIGHT)
-            }
-        }
-        DayType::Sunday => 0.3,
-    }
+/// A measured-style week: a level while closed, and on workdays and Saturdays an opening
+/// with a ramp of an hour up from `opens` and another down from `closes` (full load 1).
+struct WeekShape {
+    closed: f64,
+    workday: Opening,
+    saturday: Opening,
+    /// The level all day on Sundays and holidays.
+    sunday: f64,
 }
 
-/// Relative load of the opening-hours shape on a day type at quarter-hour `slot`, before
-/// normalisation (full load 1).
-fn opening_hours_level(day: DayType, slot: usize) -> f64 {
-    const BASE: f64 = OPENING_HOURS_BASE_SHARE;
-    let hour = slot as f64 / 4.0;
-    let ramp = |at: f64, level_from: f64, level_to: f64| {
-        let t = (hour - at).clamp(0.0, 1.0);
-        level_from + (level_to - level_from) * t
-    };
-    match day {
-        DayType::Workday => {
-            if hour < 12.0 {
-                ramp(6.0, BASE, 1.0)
-            } else {
-                ramp(19.0, 1.0, BASE)
-            }
-        }
-        DayType::Saturday => {
-            if hour < 12.0 {
-                ramp(7.0, BASE, 0.6)
-            } else {
-                ramp(16.0, 0.6, BASE)
-            }
-        }
-        DayType::Sunday => BASE,
-    }
+/// A day's opening: the hours the ramps start at, and the level between them.
+struct Opening {
+    opens: f64,
+    closes: f64,
+    level: f64,
 }
 
-/// Mean relative level of `level` over a week of five workdays, a Saturday and a Sunday.
-fn week_mean(level: fn(DayType, usize) -> f64) -> f64 {
-    let day_sum = |day: DayType| (0..SLOTS_PER_DAY).map(|s| level(day, s)).sum::<f64>();
-    (5.0 * day_sum(DayType::Workday) + day_sum(DayType::Saturday) + day_sum(DayType::Sunday))
-        / (7.0 * SLOTS_PER_DAY as f64)
+/// [`LoadShape::ShiftOperation`]: 35% at night, two shifts on workdays, one at 70% on Saturdays,
+/// 30% on Sundays.
+const SHIFT_OPERATION: WeekShape = WeekShape {
+    closed: 0.35,
+    workday: Opening {
+        opens: 5.0,
+        closes: 21.0,
+        level: 1.0,
+    },
+    saturday: Opening {
+        opens: 5.0,
+        closes: 13.0,
+        level: 0.7,
+    },
+    sunday: 0.3,
+};
+
+/// [`LoadShape::OpeningHours`]: the base load while closed, open 07:00-19:00 on workdays and
+/// 08:00-16:00 at 60% on Saturdays.
+const OPENING_HOURS: WeekShape = WeekShape {
+    closed: OPENING_HOURS_BASE_SHARE,
+    workday: Opening {
+        opens: 6.0,
+        closes: 19.0,
+        level: 1.0,
+    },
+    saturday: Opening {
+        opens: 7.0,
+        closes: 16.0,
+        level: 0.6,
+    },
+    sunday: OPENING_HOURS_BASE_SHARE,
+};
+
+impl WeekShape {
+    /// Relative load on a day type at quarter-hour `slot`, before normalisation.
+    fn level(&self, day: DayType, slot: usize) -> f64 {
+        let open = match day {
+            DayType::Workday => &self.workday,
+            DayType::Saturday => &self.saturday,
+            DayType::Sunday => return self.sunday,
+        };
+        let hour = slot as f64 / 4.0;
+        // A ramp of an hour from `level_from` to `level_to` starting at `at`.
+        let ramp = |at: f64, level_from: f64, level_to: f64| {
+            let t = (hour - at).clamp(0.0, 1.0);
+            level_from + (level_to - level_from) * t
+        };
+        if hour < open.opens + 1.0 {
+            ramp(open.opens, self.closed, open.level)
+        } else {
+            ramp(open.closes, open.level, self.closed)
+        }
+    }
+
+    /// Mean relative level over a week of five workdays, a Saturday and a Sunday.
+    fn week_mean(&self) -> f64 {
+        let day_sum = |day: DayType| (0..SLOTS_PER_DAY).map(|s| self.level(day, s)).sum::<f64>();
+        (5.0 * day_sum(DayType::Workday) + day_sum(DayType::Saturday) + day_sum(DayType::Sunday))
+            / (7.0 * SLOTS_PER_DAY as f64)
+    }
 }
 
 /// kW per 1,000 kWh/a of a class on `date` at quarter-hour `slot`: its BDEW profile from the
@@ -209,17 +225,13 @@ pub fn class_kw_per_mwh_year(
     date: CivilDate,
     slot: usize,
 ) -> f64 {
-    match class.shape {
-        LoadShape::StandardProfile => calendar.kw_per_mwh_year(class.profile, date, slot),
-        LoadShape::ShiftOperation => {
-            let mean_kw = 1_000.0 / 8_760.0;
-            mean_kw * shift_operation_level(calendar.day_type(date), slot) / week_mean(shift_operation_level)
-        }
-        LoadShape::OpeningHours => {
-            let mean_kw = 1_000.0 / 8_760.0;
-            mean_kw * opening_hours_level(calendar.day_type(date), slot) / week_mean(opening_hours_level)
-        }
-    }
+    let shape = match class.shape {
+        LoadShape::StandardProfile => return calendar.kw_per_mwh_year(class.profile, date, slot),
+        LoadShape::ShiftOperation => &SHIFT_OPERATION,
+        LoadShape::OpeningHours => &OPENING_HOURS,
+    };
+    let mean_kw = 1_000.0 / 8_760.0;
+    mean_kw * shape.level(calendar.day_type(date), slot) / shape.week_mean()
 }
 
 #[cfg(test)]
