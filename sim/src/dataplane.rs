@@ -419,6 +419,13 @@ fn attack_slot(attacks: &mut Vec<AttackTick>, k: u8) -> &mut AttackTick {
 }
 
 impl TickAccum {
+    /// Sizes the per-transformer sums for `n_transformers` transformers.
+    fn ensure_len(&mut self, n_transformers: usize) {
+        if self.transformers.len() != n_transformers {
+            self.transformers.resize(n_transformers, TransformerEnergy::default());
+        }
+    }
+
     /// Zeroes the sums, keeping allocations.
     fn reset(&mut self) {
         self.true_mwh_by_class = [0; 4];
@@ -545,7 +552,6 @@ struct ConsumeStep<'a> {
     interval_us: u32,
     demand: DemandStep<'a>,
     n_feeders: usize,
-    n_transformers: usize,
     grid: &'a GridState,
     /// The network, for the backup supplies of critical facilities (consulted only while a
     /// feeder is out).
@@ -660,10 +666,6 @@ impl ConsumeStep<'_> {
         } else {
             true_wh
         };
-        if acc.transformers.len() != self.n_transformers {
-            acc.transformers
-                .resize(self.n_transformers, TransformerEnergy::default());
-        }
         let t = &mut acc.transformers[place.transformer as usize];
         t.true_mwh += (true_wh * 1000.0 + 0.5) as u64;
         t.registered_mwh += (registered_wh * 1000.0 + 0.5) as u64;
@@ -747,7 +749,13 @@ pub(crate) struct CycleAccum {
 }
 
 impl CycleAccum {
-    fn ensure_len(&mut self, n: usize, n_feeders: usize) {
+    /// Sizes the sums for a read cycle of `n` intervals over `n_feeders` feeders and
+    /// `n_collectors` collectors.
+    fn ensure_len(&mut self, n: usize, n_feeders: usize, n_collectors: usize) {
+        if self.collector_reads.len() != n_collectors {
+            self.collector_reads.resize(n_collectors, 0);
+            self.collector_missing.resize(n_collectors, 0);
+        }
         if self.feeder_reported_wh.len() != n * n_feeders {
             self.feeder_reported_wh.resize(n * n_feeders, 0);
             self.n_feeders = n_feeders;
@@ -949,11 +957,6 @@ impl ReadStep<'_> {
         acc: &mut CycleAccum,
     ) {
         let (first, last) = (self.first, self.last);
-        acc.ensure_len(self.n, self.n_feeders);
-        if acc.collector_reads.len() != self.n_collectors {
-            acc.collector_reads.resize(self.n_collectors, 0);
-            acc.collector_missing.resize(self.n_collectors, 0);
-        }
         let f = place.feeder as usize;
         acc.feeder = f;
         let i = idx.0 as usize;
@@ -1125,7 +1128,6 @@ pub(crate) fn interval_system(
         interval_us: INTERVAL.as_micros() as u32,
         demand: DemandStep::new(seed, &table, &tables, slot),
         n_feeders,
-        n_transformers: network.transformers.len(),
         grid: &grid,
         network: &network,
         span_us: (
@@ -1212,15 +1214,36 @@ pub(crate) fn interval_system(
         n_collectors: network.collectors.len(),
         day_first: day_ending(config.start.second_of_day / 900, first, slot),
     });
-    meters.par_iter_mut().for_each_init(
-        || accum.borrow_local_mut(),
-        |acc, (idx, premise, place, mut meter, mut memory, mut record)| {
-            consume.meter(idx, premise, place, &mut meter, &mut memory, &mut acc.tick);
+    let n_transformers = network.transformers.len();
+    let n_collectors = network.collectors.len();
+    let init = || {
+        // Every thread's sums are sized once per batch, not checked per meter.
+        let mut acc = accum.borrow_local_mut();
+        acc.tick.ensure_len(n_transformers);
+        if let Some(read) = &read {
+            acc.cycle.ensure_len(read.n, n_feeders, n_collectors);
+        }
+        acc
+    };
+    meters
+        .par_iter_mut()
+        .for_each_init(init, |acc, (idx, premise, place, mut meter, mut memory, mut record)| {
+            // Nothing reads the change ticks of the meters' state, so none are written: per meter
+            // and interval they would only cost memory traffic.
+            let meter = meter.bypass_change_detection();
+            let memory = memory.bypass_change_detection();
+            consume.meter(idx, premise, place, meter, memory, &mut acc.tick);
             if let Some(read) = &read {
-                read.meter(idx, premise, place, &memory, &mut record, &mut acc.cycle);
+                read.meter(
+                    idx,
+                    premise,
+                    place,
+                    memory,
+                    record.bypass_change_detection(),
+                    &mut acc.cycle,
+                );
             }
-        },
-    );
+        });
     // Merge the thread-local accumulators; integer sums make the order irrelevant.
     let mut row = IntervalRow {
         slot,

@@ -136,7 +136,6 @@ impl World {
             interval_us: INTERVAL_US,
             demand: DemandStep::new(self.config.seed, &self.table, &self.tables, slot),
             n_feeders: self.network.feeders.len(),
-            n_transformers: self.network.transformers.len(),
             grid,
             network: &self.network,
             span_us: (
@@ -161,6 +160,11 @@ fn read_meter(
     last: u32,
 ) -> CycleAccum {
     let mut acc = CycleAccum::default();
+    acc.ensure_len(
+        (last - first + 1) as usize,
+        world.network.feeders.len(),
+        world.network.collectors.len(),
+    );
     world.read(first, last).meter(
         &MeterIdx(meter),
         &premise(CustomerClass::Residential, 3_500.0),
@@ -176,6 +180,7 @@ fn read_meter(
 fn consume_meter(world: &World, grid: &GridState, premise: &Premise, meter: &mut Meter, slot: u32) -> TickAccum {
     let mut memory = memory_with(&[]);
     let mut acc = TickAccum::default();
+    acc.ensure_len(world.network.transformers.len());
     world
         .consume(grid, slot)
         .meter(&MeterIdx(0), premise, &PLACE, meter, &mut memory, &mut acc);
@@ -299,6 +304,7 @@ fn a_supplied_meter_registers_what_it_consumes() {
     let mut meter = Meter::new();
     let mut memory = memory_with(&[]);
     let mut acc = TickAccum::default();
+    acc.ensure_len(world.network.transformers.len());
     let step = world.consume(&grid, 40);
     step.meter(&MeterIdx(0), &home, &PLACE, &mut meter, &mut memory, &mut acc);
     assert!(meter.register_wh > 0.0);
@@ -686,7 +692,7 @@ fn ingest(
     last: u32,
 ) -> CycleAccum {
     let mut acc = CycleAccum::default();
-    acc.ensure_len((last - first + 1) as usize, 1);
+    acc.ensure_len((last - first + 1) as usize, 1, 0);
     ingest_delivery(
         &mut acc,
         table,
@@ -798,7 +804,7 @@ fn accumulators_reset_to_zero_and_grow_on_first_use() {
     );
 
     let mut cycle = CycleAccum::default();
-    cycle.ensure_len(3, 2);
+    cycle.ensure_len(3, 2, 0);
     cycle.reported_wh[2] = 5;
     cycle.feeder_reported_wh[5] = 6;
     cycle.backfill.push((0, 1));
