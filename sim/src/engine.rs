@@ -551,8 +551,9 @@ impl Sim {
         let mut directory = Vec::with_capacity(network.meters.len());
         let seed = config.seed;
         let classes = config.classes;
-        let mut batch = Vec::with_capacity(65_536);
-        for (idx, site) in (0u32..).zip(&network.meters) {
+        // One batch whose length is known up front: the world's tables are sized once, rather
+        // than grown (and copied, and their fresh pages faulted in again) batch by batch.
+        let meters = (0u32..).zip(&network.meters).map(|(idx, site)| {
             let mut premise = draw_premise(seed, idx, site.class, &classes[site.class.index()]);
             // A critical facility is sized as what it is (a hospital takes GWh), around the
             // class mean (its backup supply stays in the network's short list).
@@ -566,7 +567,7 @@ impl Sim {
             if premise.load_group() == crate::interval_metering::INTERVAL_METERED_COMMERCIAL {
                 counters.annual_wh_interval_metered_commercial += annual_wh;
             }
-            batch.push((
+            (
                 MeterIdx(idx),
                 premise,
                 Meter::new(),
@@ -585,12 +586,9 @@ impl Sim {
                     ),
                     ..MdmRecord::default()
                 },
-            ));
-            if batch.len() == batch.capacity() {
-                directory.extend(world.spawn_batch(batch.drain(..)));
-            }
-        }
-        directory.extend(world.spawn_batch(batch.drain(..)));
+            )
+        });
+        directory.extend(world.spawn_batch(meters));
         let horizon = SimTime(config.horizon.as_micros());
         let read_cycle_intervals = config.read_cycle_intervals;
         world.insert_resource(ProfileTable::build(&config));

@@ -257,14 +257,16 @@ pub struct MeshGraph {
 /// loops dropped) and sorted, on the compute pool: a counting pass places each word in the
 /// range of its low end (one of a few dozen ranges of node ids), and each range is sorted on
 /// its own. The ranges follow each other in order, so the result is what one sort of every
-/// word gives, whatever the thread count, and no more memory than one copy of the words.
-fn sorted_edge_keys(n_nodes: usize, edges: Vec<(u32, u32, u8)>) -> Vec<u64> {
+/// word gives, whatever the thread count, and no more memory than one copy of the words. The
+/// edges come in parts (as the threads that found them left them), each freed once its words
+/// are placed: joining them first would touch another copy of every edge.
+fn sorted_edge_keys(n_nodes: usize, parts: Vec<Vec<(u32, u32, u8)>>) -> Vec<u64> {
     const RANGES: usize = 32;
     let key =
         |&(a, b, q): &(u32, u32, u8)| (u64::from(a.min(b)) << 36) | (u64::from(a.max(b)) << 8) | u64::from(255 - q);
     let range = |w: u64| (((w >> 36) as usize).saturating_mul(RANGES) / n_nodes.max(1)).min(RANGES - 1);
     let mut starts = [0usize; RANGES + 1];
-    for e in edges.iter().filter(|e| e.0 != e.1) {
+    for e in parts.iter().flatten().filter(|e| e.0 != e.1) {
         starts[range(key(e)) + 1] += 1;
     }
     for r in 0..RANGES {
@@ -272,13 +274,14 @@ fn sorted_edge_keys(n_nodes: usize, edges: Vec<(u32, u32, u8)>) -> Vec<u64> {
     }
     let mut keys = vec![0u64; starts[RANGES]];
     let mut fill = starts;
-    for e in edges.iter().filter(|e| e.0 != e.1) {
-        let w = key(e);
-        let r = range(w);
-        keys[fill[r]] = w;
-        fill[r] += 1;
+    for part in parts {
+        for e in part.iter().filter(|e| e.0 != e.1) {
+            let w = key(e);
+            let r = range(w);
+            keys[fill[r]] = w;
+            fill[r] += 1;
+        }
     }
-    drop(edges);
     let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
     pool.scope(|scope| {
         let mut rest = keys.as_mut_slice();
@@ -295,10 +298,16 @@ impl MeshGraph {
     /// Builds the graph from undirected edges `(a, b, quality code)`, any order, duplicates
     /// allowed (the best quality wins).
     pub fn from_edges(n_nodes: usize, edges: Vec<(u32, u32, u8)>) -> MeshGraph {
+        MeshGraph::from_edge_parts(n_nodes, vec![edges])
+    }
+
+    /// [`MeshGraph::from_edges`] with the edges in parts, as found in parallel; each part is
+    /// freed once read.
+    pub fn from_edge_parts(n_nodes: usize, parts: Vec<Vec<(u32, u32, u8)>>) -> MeshGraph {
         // Pack each undirected edge as (low end, high end, 255 - quality): one word, so that a
         // plain sort puts every pair together with its best quality first (28 bits per end is
         // 268M nodes).
-        let mut keys = sorted_edge_keys(n_nodes, edges);
+        let mut keys = sorted_edge_keys(n_nodes, parts);
         keys.dedup_by_key(|w| *w >> 8);
         // Counting placement: scanning pairs in (low, high) order, every node first receives its
         // lower neighbours (in ascending order, while the scan is at them) and then its higher
@@ -2441,7 +2450,8 @@ mod tests {
     }
 
     /// The edge words sorted range by range on the compute pool are the plain sort of every
-    /// word, self loops dropped, for any spread of node ids (and for a graph of one node).
+    /// word, self loops dropped, for any spread of node ids (and for a graph of one node),
+    /// whether the edges come in one part or in several of uneven size.
     #[test]
     fn edge_keys_sorted_by_ranges_are_the_plain_sort() {
         let mut stream = crate::rng::Stream::new(3, crate::rng::Purpose::Test, 0, 0);
@@ -2459,7 +2469,9 @@ mod tests {
                 .map(|&(a, b, q)| (u64::from(a.min(b)) << 36) | (u64::from(a.max(b)) << 8) | u64::from(255 - q))
                 .collect();
             plain.sort_unstable();
-            assert_eq!(sorted_edge_keys(n_nodes, edges), plain, "{n_nodes} nodes");
+            let parts: Vec<Vec<(u32, u32, u8)>> = edges.chunks(3_001).map(<[_]>::to_vec).collect();
+            assert_eq!(sorted_edge_keys(n_nodes, parts), plain, "{n_nodes} nodes in parts");
+            assert_eq!(sorted_edge_keys(n_nodes, vec![edges]), plain, "{n_nodes} nodes");
         }
     }
 

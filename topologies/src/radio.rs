@@ -122,8 +122,8 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
         .map(|n| n.id)
         .min()
         .unwrap_or(u32::MAX);
-    // Every node chooses its links independently: chunks run on the compute pool and their
-    // edges are concatenated in chunk order, so the graph does not depend on the thread count.
+    // Every node chooses its links independently: chunks run on the compute pool, and the
+    // graph is built from their edges in chunk order (the same whatever the thread count).
     let choose = |chunk: &[MeshNode]| -> Vec<(u32, u32, u8)> {
         let mut edges: Vec<(u32, u32, u8)> = Vec::with_capacity(chunk.len() * k);
         // (squared distance, node) packed in one integer: squared distances are non-negative,
@@ -253,7 +253,7 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
             scope.spawn(async move { choose(chunk) });
         }
     });
-    MeshGraph::from_edges(n_nodes, parts.concat())
+    MeshGraph::from_edge_parts(n_nodes, parts)
 }
 
 /// A node as the cell index keeps it.
