@@ -438,6 +438,33 @@ pub fn free_dir(base: PathBuf) -> PathBuf {
         .unwrap_or(base)
 }
 
+impl Manifest {
+    /// The manifest of a run of `scenario` (from `label`) on `threads` threads that took `wall`.
+    pub fn for_run(scenario: &Scenario, label: &str, threads: usize, wall: std::time::Duration) -> Manifest {
+        Manifest {
+            amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
+            scenario: scenario.name.clone(),
+            scenario_source: label.to_owned(),
+            seed: scenario.seed(),
+            meters: scenario.meters(),
+            start: scenario.sim.start.to_string(),
+            duration: scenario.duration.to_string(),
+            intervals: scenario.n_intervals(),
+            threads,
+            wall_time_s: round_to(wall.as_secs_f64(), 3),
+            resolved: ResolvedScenario {
+                sim: scenario.sim.clone(),
+                topology: scenario.topology.clone(),
+                operations: scenario.operations.clone(),
+                topology_source: scenario.topology_source.clone(),
+                attacks: scenario.attacks.clone(),
+                preset: scenario.preset.clone(),
+                detection: scenario.detection.clone(),
+            },
+        }
+    }
+}
+
 /// Writes a complete result folder at `dir` atomically, with amirange's marker
 /// ([`outdir::write`]): an existing folder is replaced only with `force`, only when it is a
 /// run folder amirange wrote, and only once the new one is complete.

@@ -202,6 +202,84 @@ pub fn execute_observed(
     execute_clocked(scenario, network, started, map, observer, None, progress)
 }
 
+/// Why a benchmark run ([`bench`]) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The run itself failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The result files could not be rendered.
+    #[error("rendering the result files")]
+    Render(#[source] crate::results::ResultsError),
+    /// No temporary folder could be made for the result files.
+    #[error("creating a temporary folder for the result files")]
+    Scratch(#[source] std::io::Error),
+    /// The result files could not be written.
+    #[error("writing the result files")]
+    Write(#[source] crate::outdir::FolderError),
+}
+
+impl BenchError {
+    /// The attack error behind this one, if building or preparing the attacks failed.
+    pub fn attack_error(&self) -> Option<&amirange_attackers::AttackError> {
+        match self {
+            BenchError::Run(e) => e.attack_error(),
+            _ => None,
+        }
+    }
+}
+
+/// A benchmark run of a scenario: the run, the wall time of each of its phases, the size of
+/// its result files and the wall time of the whole.
+pub struct BenchRun {
+    /// The finished run.
+    pub finished: Finished,
+    /// Wall time per phase: the build's, the stepping's by kind of work, the measures',
+    /// rendering and writing the result files.
+    pub phases: PhaseTimes,
+    /// Bytes of result files written.
+    pub result_bytes: usize,
+    /// Wall time from start to the result files written.
+    pub wall: Duration,
+}
+
+/// Runs `scenario` (from `label`, on `threads` threads) as `amirange run` does, timing every
+/// phase, and renders and writes its result files into a temporary folder that is removed
+/// afterwards: `amirange bench` and the criterion phase benchmarks both measure through this.
+pub fn bench(
+    scenario: &Scenario,
+    label: &str,
+    threads: usize,
+    progress: impl FnMut(u32, u32),
+) -> Result<BenchRun, BenchError> {
+    let started = Instant::now();
+    let (finished, mut phases) = execute_timed(scenario, None, progress)?;
+    let rendering = Instant::now();
+    let manifest = crate::results::Manifest::for_run(scenario, label, threads, started.elapsed());
+    let files = crate::results::render(
+        scenario,
+        &finished.sim,
+        &finished.metrics,
+        &manifest,
+        finished.map.as_ref(),
+    )
+    .map_err(BenchError::Render)?;
+    phases.add("results: render files", rendering.elapsed());
+    let writing = Instant::now();
+    let scratch = tempfile::tempdir().map_err(BenchError::Scratch)?;
+    crate::results::write_all(&scratch.path().join("results"), &files, false).map_err(BenchError::Write)?;
+    phases.add("results: write files", writing.elapsed());
+    let result_bytes = files.iter().map(|(_, b)| b.len()).sum();
+    drop(files);
+    drop(scratch);
+    Ok(BenchRun {
+        finished,
+        phases,
+        result_bytes,
+        wall: started.elapsed(),
+    })
+}
+
 /// Runs `scenario` as [`execute`] does, with the wall time of every phase of the build, the
 /// stepping and the measures (for `amirange bench`).
 pub fn execute_timed(

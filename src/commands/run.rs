@@ -3,10 +3,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use amirange::results::{self, Manifest, ResolvedScenario};
+use amirange::results::{self, Manifest};
 use amirange::run::peak_rss_bytes;
 use amirange::summary;
-use amirange_measures::round_to;
 use amirange_viz::numbers::group;
 use anyhow::{Context, Result};
 
@@ -72,31 +71,6 @@ pub(crate) fn cmd_run(
     Ok(())
 }
 
-/// The manifest of a run of `scenario` (from `label`) on `threads` threads that took `wall`.
-fn manifest(scenario: &Scenario, label: &str, threads: usize, wall: std::time::Duration) -> Manifest {
-    Manifest {
-        amirange_version: env!("CARGO_PKG_VERSION").to_owned(),
-        scenario: scenario.name.clone(),
-        scenario_source: label.to_owned(),
-        seed: scenario.seed(),
-        meters: scenario.meters(),
-        start: scenario.sim.start.to_string(),
-        duration: scenario.duration.to_string(),
-        intervals: scenario.n_intervals(),
-        threads,
-        wall_time_s: round_to(wall.as_secs_f64(), 3),
-        resolved: ResolvedScenario {
-            sim: scenario.sim.clone(),
-            topology: scenario.topology.clone(),
-            operations: scenario.operations.clone(),
-            topology_source: scenario.topology_source.clone(),
-            attacks: scenario.attacks.clone(),
-            preset: scenario.preset.clone(),
-            detection: scenario.detection.clone(),
-        },
-    }
-}
-
 /// What a run produced: its files, its measures, its wall time and its baseline twin's
 /// measures when paired.
 type Produced = (
@@ -125,7 +99,7 @@ fn produce(
     let network = amirange::run::generate(scenario)?;
     let twin_network = paired.then(|| network.clone());
     let twin = amirange::paired::twin(scenario);
-    let manifest = |wall: std::time::Duration| manifest(scenario, &label, threads, wall);
+    let manifest = |wall: std::time::Duration| Manifest::for_run(scenario, &label, threads, wall);
     let (mut files, mut metrics, wall, baseline) = std::thread::scope(|s| -> Result<_> {
         let twin_run = twin_network.map(|network| {
             let (twin, bar) = (&twin, &bar);
@@ -198,32 +172,18 @@ pub(crate) fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result
     let (scenario, label, source) = common.load_with_source()?;
     let threads = thread_args.init_threads();
     let bar = progress_bar(scenario.n_intervals(), false);
-    let started = Instant::now();
-    let (finished, mut phases) =
-        amirange::run::execute_timed(&scenario, None, |_, _| bar.inc(1)).map_err(|e| -> anyhow::Error {
-            match e.attack_error() {
-                Some(attack) => amirange::scenario::attack_error(&label, &source, attack).into(),
-                None => e.into(),
-            }
-        })?;
+    let amirange::run::BenchRun {
+        finished,
+        phases,
+        result_bytes: bytes,
+        wall,
+    } = amirange::run::bench(&scenario, &label, threads, |_, _| bar.inc(1)).map_err(|e| -> anyhow::Error {
+        match e.attack_error() {
+            Some(attack) => amirange::scenario::attack_error(&label, &source, attack).into(),
+            None => e.into(),
+        }
+    })?;
     bar.finish_and_clear();
-    let rendering = Instant::now();
-    let files = results::render(
-        &scenario,
-        &finished.sim,
-        &finished.metrics,
-        &manifest(&scenario, &label, threads, started.elapsed()),
-        finished.map.as_ref(),
-    )?;
-    phases.add("results: render files", rendering.elapsed());
-    let writing = Instant::now();
-    let scratch = tempfile::tempdir().context("creating a temporary folder for the result files")?;
-    results::write_all(&scratch.path().join("results"), &files, false)?;
-    phases.add("results: write files", writing.elapsed());
-    let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
-    drop(files);
-    drop(scratch);
-    let wall = started.elapsed();
     let meter_intervals = finished.metrics.meter_intervals as f64;
     let intervals = f64::from(scenario.n_intervals().max(1));
     println!("amirange bench: {} ({label})", scenario.name);

@@ -232,7 +232,7 @@ const ALLOWED_EDGES: [(&str, &[&str]); 10] = [
     ("viz", &[]),
     ("range", &["files"]),
     ("files", &[]),
-    ("benches", &["sim", "topologies"]),
+    ("benches", &["sim", "topologies", "."]),
     (
         ".",
         &[
