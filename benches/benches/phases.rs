@@ -30,6 +30,16 @@ fn scenario(meters: i64) -> Scenario {
     scenario
 }
 
+/// A phase's label as a benchmark name: `topology: radio neighbour graph` becomes
+/// `topology-radio-neighbour-graph` (criterion drops words from names with spaces).
+fn slug(label: &str) -> String {
+    label
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 fn run(scenario: &Scenario, threads: usize) -> BenchRun {
     bench(scenario, "scenarios/bench-1m.ron", threads, |_, _| {}).expect("the bench scenario runs")
 }
@@ -45,7 +55,7 @@ fn phases(c: &mut Criterion) {
             .sample_size(10)
             .measurement_time(Duration::from_secs(if meters > 10_000 { 30 } else { 5 }));
         for name in names {
-            group.bench_with_input(BenchmarkId::from_parameter(name), &scenario, |b, scenario| {
+            group.bench_with_input(BenchmarkId::from_parameter(slug(name)), &scenario, |b, scenario| {
                 b.iter_custom(|iters| {
                     (0..iters)
                         .map(|_| {
