@@ -18,6 +18,7 @@
 //! into integer accumulators, so the results do not depend on how the meters are split between
 //! threads.
 
+use bevy_ecs::batching::BatchingStrategy;
 use bevy_ecs::prelude::*;
 use bevy_utils::Parallel;
 
@@ -1227,6 +1228,9 @@ pub(crate) fn interval_system(
     };
     meters
         .par_iter_mut()
+        // Several batches a thread, so that a thread slowed by something else (another
+        // process, page faults) hands its remaining batches to the other threads.
+        .batching_strategy(BatchingStrategy::new().batches_per_thread(8))
         .for_each_init(init, |acc, (idx, premise, place, mut meter, mut memory, mut record)| {
             // Nothing reads the change ticks of the meters' state, so none are written: per meter
             // and interval they would only cost memory traffic.
