@@ -1216,13 +1216,12 @@ pub(crate) fn interval_system(
         day_first: day_ending(config.start.second_of_day / 900, first, slot),
     });
     let n_transformers = network.transformers.len();
-    let n_collectors = network.collectors.len();
     let init = || {
         // Every thread's sums are sized once per batch, not checked per meter.
         let mut acc = accum.borrow_local_mut();
         acc.tick.ensure_len(n_transformers);
         if let Some(read) = &read {
-            acc.cycle.ensure_len(read.n, n_feeders, n_collectors);
+            acc.cycle.ensure_len(read.n, read.n_feeders, read.n_collectors);
         }
         acc
     };
