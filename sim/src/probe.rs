@@ -35,7 +35,7 @@ impl Phase {
     pub fn label(self) -> &'static str {
         match self {
             Phase::Events => "control plane and grid events",
-            Phase::DataPlane => "data plane (per interval)",
+            Phase::DataPlane => "data plane (all intervals)",
             Phase::Observers => "interval observers",
             Phase::Attacks => "attacks",
             Phase::Defender => "detectors and responses",

@@ -454,7 +454,7 @@ fn bench_shows_every_phase_and_leaves_nothing_behind() {
     for phase in [
         "topology: radio neighbour graph",
         "world: meters, routes and paths",
-        "data plane (per interval)",
+        "data plane (all intervals)",
         "control plane and grid events",
         "detectors and responses",
         "results: write files",
