@@ -14,9 +14,15 @@
 //! system composes them per meter because one pass over the component tables costs half the
 //! memory traffic of one pass per stage.
 //!
+//! Two short passes run ahead of it over dense arrays: every premise's consumption noise
+//! ([`DemandStep::draw_noise`]) and, when a read cycle closes, every meter's first read attempt
+//! ([`ReadDraws`]). Each is a chain of hashing, a table lookup and an exponential that is the
+//! same for every meter: in a short loop the processor overlaps many meters' chains and the
+//! exponentials vectorise, where inside the whole per-meter step it could overlap almost none.
+//!
 //! Every stage draws its randomness from [`Stream`]s keyed by (purpose, meter, slot), and sums
 //! into integer accumulators, so the results do not depend on how the meters are split between
-//! threads.
+//! threads. Exponentials go through [`crate::rng::exp_f32`], the same bits on every machine.
 
 use bevy_ecs::batching::BatchingStrategy;
 use bevy_ecs::prelude::*;
@@ -368,7 +374,7 @@ impl LogNoise {
     /// The mean-one factor of log `x`.
     #[inline]
     pub fn factor(&self, x: f32) -> f32 {
-        (x - self.offset).exp()
+        crate::rng::exp_f32(x - self.offset)
     }
 }
 
@@ -503,25 +509,76 @@ impl<'a> DemandStep<'a> {
     /// noise state (NaN for none yet), advanced by one interval.
     #[inline]
     pub fn demand_wh(&self, meter: u32, premise: &Premise, noise_log: &mut f32) -> f64 {
-        let c = premise.class.index();
+        let noise = self.noise_factor(meter, premise.class.index(), noise_log);
+        self.demand_wh_with_noise(meter, premise, noise)
+    }
+
+    /// The noise factor of meter `meter`'s premise (customer class index `class`) in the
+    /// interval, advancing its noise state `noise_log` by one interval.
+    #[inline]
+    pub fn noise_factor(&self, meter: u32, class: usize, noise_log: &mut f32) -> f32 {
+        crate::rng::exp_f32(self.noise_exponent(meter, class, noise_log))
+    }
+
+    /// The exponent of [`DemandStep::noise_factor`]: the premise's new noise state less the
+    /// law's mean-preserving offset.
+    #[inline]
+    fn noise_exponent(&self, meter: u32, class: usize, noise_log: &mut f32) -> f32 {
+        let draw = self
+            .noise_family
+            .stream(u64::from(meter), u64::from(self.slot))
+            .next_u64();
+        let noise = &self.noise[class];
+        let x = noise.step(*noise_log, self.normal.sample(draw));
+        *noise_log = x;
+        x - noise.offset
+    }
+
+    /// Draws every meter's noise factor of the interval into `state.factor`, in parallel. A
+    /// pass of its own because its chain of work (hash, table, exponential) is long and the
+    /// same for every meter: in a short loop the processor overlaps many meters' chains,
+    /// where inside the whole per-meter step it could overlap almost none.
+    pub fn draw_noise(&self, state: &mut NoiseState) {
+        const CHUNK: usize = 16_384;
+        let NoiseState { log, class, factor } = state;
+        factor.resize(log.len(), 0.0);
+        let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
+        pool.scope(|scope| {
+            for (k, ((log, class), factor)) in log
+                .chunks_mut(CHUNK)
+                .zip(class.chunks(CHUNK))
+                .zip(factor.chunks_mut(CHUNK))
+                .enumerate()
+            {
+                scope.spawn(async move {
+                    let first = (k * CHUNK) as u32;
+                    // The draws, then the exponentials in a loop of their own, which vectorises.
+                    for (i, ((log, &class), factor)) in log.iter_mut().zip(class).zip(factor.iter_mut()).enumerate() {
+                        *factor = self.noise_exponent(first + i as u32, usize::from(class), log);
+                    }
+                    for factor in factor {
+                        *factor = crate::rng::exp_f32(*factor);
+                    }
+                });
+            }
+        });
+    }
+
+    /// [`DemandStep::demand_wh`] with the premise's noise factor of the interval already
+    /// drawn ([`DemandStep::noise_factor`]).
+    #[inline]
+    pub fn demand_wh_with_noise(&self, meter: u32, premise: &Premise, noise: f32) -> f64 {
         // The premise's load group: its class's, or the interval-metered commercial shape (one
         // comparison, no state).
         let g = premise.load_group();
         let base_wh =
             f64::from(premise.annual_kwh) * self.window[g][(i64::from(premise.shift_slots) + MAX_SHIFT) as usize];
-        let draw = self
-            .noise_family
-            .stream(u64::from(meter), u64::from(self.slot))
-            .next_u64();
-        let noise = &self.noise[c];
-        let x = noise.step(*noise_log, self.normal.sample(draw));
-        *noise_log = x;
         let weights = &self.activity[g];
         let mut activity = 1.0f32;
         for (w, q) in weights.iter().zip(premise.activity) {
             activity += w * f32::from(q);
         }
-        let factor = f64::from((noise.factor(x) * activity.max(MIN_ACTIVITY_FACTOR)).min(MAX_NOISE_FACTOR as f32));
+        let factor = f64::from((noise * activity.max(MIN_ACTIVITY_FACTOR)).min(MAX_NOISE_FACTOR as f32));
         let wh = base_wh * factor;
         if premise.devices == 0 {
             wh
@@ -547,6 +604,31 @@ impl<'a> DemandStep<'a> {
     }
 }
 
+/// Every premise's consumption noise, by meter index: dense, so that a whole interval's noise
+/// is drawn in one pass ahead of the meters' step ([`DemandStep::draw_noise`]).
+#[derive(Resource, Debug, Clone, Default)]
+pub struct NoiseState {
+    /// The log of each premise's noise in the last interval (the state of its AR(1) process);
+    /// NaN before the first interval, when it is drawn from the stationary law.
+    pub log: Vec<f32>,
+    /// Each premise's customer class index (which noise law it follows).
+    pub class: Vec<u8>,
+    /// Each premise's noise factor in the interval being stepped.
+    pub factor: Vec<f32>,
+}
+
+impl NoiseState {
+    /// No noise drawn yet, for premises of the given classes (by meter index).
+    pub fn new(classes: impl IntoIterator<Item = CustomerClass>) -> NoiseState {
+        let class: Vec<u8> = classes.into_iter().map(|c| c.index() as u8).collect();
+        NoiseState {
+            log: vec![f32::NAN; class.len()],
+            factor: vec![0.0; class.len()],
+            class,
+        }
+    }
+}
+
 /// What every meter's consumption step shares in one interval.
 struct ConsumeStep<'a> {
     slot: u32,
@@ -559,6 +641,8 @@ struct ConsumeStep<'a> {
     network: &'a crate::network::Network,
     /// The interval's start and end, µs since the run start.
     span_us: (u64, u64),
+    /// Every premise's noise factor of the interval, by meter index.
+    noise: &'a [f32],
 }
 
 impl ConsumeStep<'_> {
@@ -579,7 +663,9 @@ impl ConsumeStep<'_> {
         let slot = self.slot;
         let interval_us = self.interval_us;
         let c = premise.class.index();
-        let demand = self.demand.demand_wh(idx.0, premise, &mut meter.noise_log);
+        let demand = self
+            .demand
+            .demand_wh_with_noise(idx.0, premise, self.noise[idx.0 as usize]);
         // Supply: the share of the interval the relay was open, and the share the feeder was
         // out (taken as independent within the interval); cold-load pickup after a
         // restoration; demand response.
@@ -841,6 +927,61 @@ enum Attempt {
     Late(u64),
 }
 
+/// Every meter's first read attempt of a cycle, drawn ahead of the meters' step in a pass of
+/// its own (as the noise is, see [`DemandStep::draw_noise`]): the first two draws of the
+/// meter's read stream, taken up.
+#[derive(Default)]
+pub(crate) struct ReadDraws {
+    /// Whether the attempt over the meter's path gets through its radio or line (the first
+    /// draw; false for a meter without a path, which draws nothing).
+    through: Vec<bool>,
+    /// The random part of the attempt's latency, `exp(mu + sigma z)` µs (the second draw).
+    latency_us: Vec<f32>,
+}
+
+impl ReadDraws {
+    /// Draws the first attempt of every meter's read in the cycle ending with slot `last`,
+    /// over its current path, in parallel.
+    pub(crate) fn draw(&mut self, net: &NetState, family: StreamFamily, normal: &QuantileTable, last: u32) {
+        const CHUNK: usize = 16_384;
+        let n = net.paths.len();
+        self.through.resize(n, false);
+        self.latency_us.resize(n, 0.0);
+        let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
+        let weather = net.weather;
+        pool.scope(|scope| {
+            for (k, ((paths, through), latency)) in net
+                .paths
+                .chunks(CHUNK)
+                .zip(self.through.chunks_mut(CHUNK))
+                .zip(self.latency_us.chunks_mut(CHUNK))
+                .enumerate()
+            {
+                scope.spawn(async move {
+                    let first = (k * CHUNK) as u64;
+                    for (i, ((path, through), latency)) in paths.iter().zip(through).zip(latency.iter_mut()).enumerate()
+                    {
+                        if path.collector == NONE {
+                            *through = false;
+                            *latency = 0.0;
+                            continue;
+                        }
+                        let mut stream = family.stream(first + i as u64, u64::from(last));
+                        // Weather takes its share of RF reads; PLC is wired.
+                        let weather = if path.via == Via::Plc { 1.0 } else { weather };
+                        *through = stream.bernoulli(f64::from(path.success * weather));
+                        *latency = path.mu + path.sigma * normal.sample(stream.next_u64());
+                    }
+                    // The exponentials in a loop of their own, which vectorises.
+                    for latency in latency {
+                        *latency = crate::rng::exp_f32(*latency);
+                    }
+                });
+            }
+        });
+    }
+}
+
 /// What every meter's read shares in one read cycle.
 struct ReadStep<'a> {
     first: u32,
@@ -866,6 +1007,8 @@ struct ReadStep<'a> {
     /// started later that day). Each meter counts a meter-day, read when the MDM has an
     /// actual value from that day.
     day_first: Option<u32>,
+    /// Every meter's first attempt, drawn ahead.
+    draws: &'a ReadDraws,
 }
 
 impl ReadStep<'_> {
@@ -891,12 +1034,35 @@ impl ReadStep<'_> {
             return Attempt::BackhaulLost;
         }
         let z = self.normal.sample(stream.next_u64());
-        let latency_us = f64::from(fixed_us) + f64::from((mu + sigma * z).exp());
+        let latency_us = f64::from(fixed_us) + f64::from(crate::rng::exp_f32(mu + sigma * z));
         let latency_us = latency_us as u64 + self.cycle.wait_us[c] + self.cycle.backhaul_us[c];
         if latency_us > self.deadline_us {
             Attempt::Late(latency_us)
         } else {
             Attempt::Delivered(latency_us)
+        }
+    }
+
+    /// Meter `i`'s first attempt, over its current path `path`, from the draws made ahead
+    /// ([`ReadDraws`]); and how many draws of its read stream that attempt took up.
+    #[inline]
+    fn first_attempt(&self, i: usize, path: &crate::network::MeterPath) -> (Attempt, u64) {
+        if path.collector == NONE {
+            return (Attempt::Unreachable, 0);
+        }
+        if !self.draws.through[i] {
+            return (Attempt::Lost, 1);
+        }
+        let c = path.collector as usize;
+        if !self.cycle.up[c] {
+            return (Attempt::BackhaulLost, 1);
+        }
+        let latency_us = f64::from(path.fixed_us) + f64::from(self.draws.latency_us[i]);
+        let latency_us = latency_us as u64 + self.cycle.wait_us[c] + self.cycle.backhaul_us[c];
+        if latency_us > self.deadline_us {
+            (Attempt::Late(latency_us), 2)
+        } else {
+            (Attempt::Delivered(latency_us), 2)
         }
     }
 
@@ -965,17 +1131,7 @@ impl ReadStep<'_> {
         let site = &self.sites[i];
         // Statistics go by the meter's primary link kind, whatever path it takes now.
         let kind = site.link;
-        let mut stream = self.family.stream(u64::from(idx.0), u64::from(last));
-        // Weather takes its share of RF reads; PLC is wired.
-        let weather = if path.via == Via::Plc { 1.0 } else { self.net.weather };
-        let mut outcome = self.attempt(
-            path.collector,
-            path.success * weather,
-            path.fixed_us,
-            path.mu,
-            path.sigma,
-            &mut stream,
-        );
+        let (mut outcome, drawn) = self.first_attempt(i, path);
         // A rogue concentrator on the way: the meter believes it is connected and does not fall
         // back; the read is lost, or late by the rogue's delay, or (altered) refused at the
         // HES unless the meter was downgraded to no message authentication.
@@ -1010,6 +1166,9 @@ impl ReadStep<'_> {
             && site.fallback
             && site.tower != NONE
         {
+            // The fallback continues the meter's read stream after the first attempt's draws.
+            let mut stream = self.family.stream(u64::from(idx.0), u64::from(last));
+            stream.skip(drawn);
             let q = site.tower_quality * self.net.rf_factor[i] * self.net.data_factor[i];
             let tower = site.tower as usize;
             let (mu, sigma) = self.cell_mu_sigma;
@@ -1108,6 +1267,7 @@ pub(crate) fn interval_system(
     fleet: Res<crate::security::Fleet>,
     mut net: ResMut<NetState>,
     mut cycle: ResMut<CycleState>,
+    mut noise: ResMut<NoiseState>,
     mut meters: Query<(
         &MeterIdx,
         &Premise,
@@ -1117,6 +1277,7 @@ pub(crate) fn interval_system(
         &mut MdmRecord,
     )>,
     mut accum: Local<Parallel<StepAccum>>,
+    mut read_draws: Local<ReadDraws>,
     mut attack_sum: Local<Vec<AttackTick>>,
     mut records: ResMut<RunRecords>,
     mut counters: ResMut<RunCounters>,
@@ -1124,10 +1285,13 @@ pub(crate) fn interval_system(
     let slot = clock.slot;
     let seed = config.seed;
     let n_feeders = network.feeders.len();
+    let demand = DemandStep::new(seed, &table, &tables, slot);
+    demand.draw_noise(&mut noise);
     let consume = ConsumeStep {
         slot,
         interval_us: INTERVAL.as_micros() as u32,
-        demand: DemandStep::new(seed, &table, &tables, slot),
+        demand,
+        noise: &noise.factor,
         n_feeders,
         grid: &grid,
         network: &network,
@@ -1197,6 +1361,10 @@ pub(crate) fn interval_system(
             cycle.flood_by.push(blamed);
         }
     }
+    let read_family = StreamFamily::new(seed, Purpose::MeterRead);
+    if first.is_some() {
+        read_draws.draw(&net, read_family, &tables.normal, slot);
+    }
     let read = first.map(|first| ReadStep {
         first,
         last: slot,
@@ -1208,12 +1376,13 @@ pub(crate) fn interval_system(
         deadline_us: config.read_deadline.as_micros(),
         table: &table,
         normal: &tables.normal,
-        family: StreamFamily::new(seed, Purpose::MeterRead),
+        family: read_family,
         cell_mu_sigma: crate::network::cellular_round_trip(&network.params),
         silent_cycles: config.mdm.silent_cycles,
         fleet: &fleet,
         n_collectors: network.collectors.len(),
         day_first: day_ending(config.start.second_of_day / 900, first, slot),
+        draws: &read_draws,
     });
     let n_transformers = network.transformers.len();
     let init = || {

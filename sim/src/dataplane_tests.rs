@@ -107,8 +107,21 @@ impl World {
         }
     }
 
-    /// The read step of a cycle over slots `first..=last`.
-    fn read(&self, first: u32, last: u32) -> ReadStep<'_> {
+    /// Every meter's first read attempt of the cycle ending with slot `last`, as the pass
+    /// ahead of the step draws it.
+    fn draws(&self, last: u32) -> ReadDraws {
+        let mut draws = ReadDraws::default();
+        draws.draw(
+            &self.net,
+            StreamFamily::new(self.config.seed, Purpose::MeterRead),
+            &self.tables.normal,
+            last,
+        );
+        draws
+    }
+
+    /// The read step of a cycle over slots `first..=last`, with the first attempts `draws`.
+    fn read<'a>(&'a self, first: u32, last: u32, draws: &'a ReadDraws) -> ReadStep<'a> {
         ReadStep {
             first,
             last,
@@ -126,15 +139,29 @@ impl World {
             fleet: &self.fleet,
             n_collectors: self.network.collectors.len(),
             day_first: super::day_ending(0, first, last),
+            draws,
         }
     }
 
-    /// The consumption step of interval `slot`.
-    fn consume<'a>(&'a self, grid: &'a GridState, slot: u32) -> ConsumeStep<'a> {
+    /// Meter 0's noise factor in interval `slot` for premise `premise`, advancing its noise
+    /// state `log` (NaN for none yet), as the noise pass ahead of the step draws it.
+    fn noise(&self, slot: u32, premise: &Premise, log: &mut f32) -> [f32; 1] {
+        [
+            DemandStep::new(self.config.seed, &self.table, &self.tables, slot).noise_factor(
+                0,
+                premise.class.index(),
+                log,
+            ),
+        ]
+    }
+
+    /// The consumption step of interval `slot`, with meter 0's noise factor `noise`.
+    fn consume<'a>(&'a self, grid: &'a GridState, slot: u32, noise: &'a [f32]) -> ConsumeStep<'a> {
         ConsumeStep {
             slot,
             interval_us: INTERVAL_US,
             demand: DemandStep::new(self.config.seed, &self.table, &self.tables, slot),
+            noise,
             n_feeders: self.network.feeders.len(),
             grid,
             network: &self.network,
@@ -165,7 +192,8 @@ fn read_meter(
         world.network.feeders.len(),
         world.network.collectors.len(),
     );
-    world.read(first, last).meter(
+    let draws = world.draws(last);
+    world.read(first, last, &draws).meter(
         &MeterIdx(meter),
         &premise(CustomerClass::Residential, 3_500.0),
         &PLACE,
@@ -181,8 +209,9 @@ fn consume_meter(world: &World, grid: &GridState, premise: &Premise, meter: &mut
     let mut memory = memory_with(&[]);
     let mut acc = TickAccum::default();
     acc.ensure_len(world.network.transformers.len());
+    let noise = world.noise(slot, premise, &mut { f32::NAN });
     world
-        .consume(grid, slot)
+        .consume(grid, slot, &noise)
         .meter(&MeterIdx(0), premise, &PLACE, meter, &mut memory, &mut acc);
     acc
 }
@@ -305,7 +334,9 @@ fn a_supplied_meter_registers_what_it_consumes() {
     let mut memory = memory_with(&[]);
     let mut acc = TickAccum::default();
     acc.ensure_len(world.network.transformers.len());
-    let step = world.consume(&grid, 40);
+    let mut log = f32::NAN;
+    let noise = world.noise(40, &home, &mut log);
+    let step = world.consume(&grid, 40, &noise);
     step.meter(&MeterIdx(0), &home, &PLACE, &mut meter, &mut memory, &mut acc);
     assert!(meter.register_wh > 0.0);
     let reading = meter.register_wh as u64;
@@ -320,8 +351,9 @@ fn a_supplied_meter_registers_what_it_consumes() {
     assert_eq!(acc.transformers[0].true_mwh, acc.transformers[0].registered_mwh);
     // The next interval adds to the register and records only its own energy.
     let before = memory.register_reading_wh;
+    let noise = world.noise(41, &home, &mut log);
     world
-        .consume(&grid, 41)
+        .consume(&grid, 41, &noise)
         .meter(&MeterIdx(0), &home, &PLACE, &mut meter, &mut memory, &mut acc);
     assert_eq!(
         u64::from(memory.wh[41 % LOAD_PROFILE_DEPTH]),
@@ -448,8 +480,10 @@ fn skewed_registers_and_demand_response_are_charged_to_their_attack() {
 fn an_attempt_is_unreachable_lost_late_or_delivered() {
     let mut world = World::new(&[LinkKind::Cellular], |_| {});
     let deadline = world.config.read_deadline.as_micros();
+    // These attempts draw from their own stream; the draws made ahead are not used.
+    let no_draws = ReadDraws::default();
     let mut stream = Stream::new(1, Purpose::MeterRead, 0, 0);
-    let read = world.read(0, 0);
+    let read = world.read(0, 0, &no_draws);
     assert!(read.attempt(NONE, 1.0, 0.0, 0.0, 0.0, &mut stream) == Attempt::Unreachable);
     assert!(read.attempt(2, 0.0, 0.0, 0.0, 0.0, &mut stream) == Attempt::Lost);
     assert!(read.attempt(2, 1.0, 1_000.0, 0.0, 0.0, &mut stream) == Attempt::Delivered(1_001));
@@ -457,13 +491,13 @@ fn an_attempt_is_unreachable_lost_late_or_delivered() {
     // The collector's queue (its channel busy with other traffic) and its backhaul add up.
     world.cycle.wait_us[2] = 5_000;
     world.cycle.backhaul_us[2] = 700;
-    let read = world.read(0, 0);
+    let read = world.read(0, 0, &no_draws);
     assert!(read.attempt(2, 1.0, 1_000.0, 0.0, 0.0, &mut stream) == Attempt::Delivered(6_701));
     world.cycle.wait_us[2] = deadline;
-    let read = world.read(0, 0);
+    let read = world.read(0, 0, &no_draws);
     assert!(read.attempt(2, 1.0, 0.0, 0.0, 0.0, &mut stream) == Attempt::Late(deadline + 701));
     world.cycle.up[2] = false;
-    let read = world.read(0, 0);
+    let read = world.read(0, 0, &no_draws);
     assert!(read.attempt(2, 1.0, 0.0, 0.0, 0.0, &mut stream) == Attempt::BackhaulLost);
 }
 
@@ -472,7 +506,8 @@ fn an_attempt_is_unreachable_lost_late_or_delivered() {
 #[test]
 fn a_link_loses_reads_at_its_configured_rate() {
     let world = World::new(&[LinkKind::Cellular], |_| {});
-    let read = world.read(0, 0);
+    let no_draws = ReadDraws::default();
+    let read = world.read(0, 0, &no_draws);
     let family = StreamFamily::new(5, Purpose::MeterRead);
     let n = 20_000u64;
     let lost = (0..n)

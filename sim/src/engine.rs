@@ -591,6 +591,9 @@ impl Sim {
         directory.extend(world.spawn_batch(meters));
         let horizon = SimTime(config.horizon.as_micros());
         let read_cycle_intervals = config.read_cycle_intervals;
+        world.insert_resource(crate::dataplane::NoiseState::new(
+            network.meters.iter().map(|m| m.class),
+        ));
         world.insert_resource(ProfileTable::build(&config));
         world.insert_resource(SamplingTables::build(&config, &network));
         world.insert_resource(Hes::new(seed, config.hes.clone()));
@@ -2809,6 +2812,9 @@ impl Sim {
             + size_of::<GridPlace>()
             + size_of::<MdmRecord>()
             + size_of::<Entity>() * 2
+            // The noise state, class and factor (crate::dataplane::NoiseState).
+            + size_of::<f32>() * 2
+            + size_of::<u8>()
     }
 }
 

@@ -326,9 +326,6 @@ pub struct Meter {
     /// Who switched the extra load on: 0 for no attack, `k + 1` for attack `k` (see
     /// [`attack_code`]); protection trips it causes are booked to that attack.
     pub extra_by: u8,
-    /// The log of the premise's consumption noise in the last interval (the state of its AR(1)
-    /// process); NaN before the first interval, when it is drawn from the stationary law.
-    pub noise_log: f32,
 }
 
 impl Meter {
@@ -352,7 +349,6 @@ impl Meter {
             extra_until_s: 0,
             extra_ended: false,
             extra_by: 0,
-            noise_log: f32::NAN,
         }
     }
 
