@@ -4,7 +4,7 @@
 use std::collections::HashMap; // tidy: CellIndex::sparse is looked up by cell, never iterated
 
 use amirange_sim::network::{MeshGraph, Point, encode_quality};
-use amirange_sim::rng::{Purpose, QuantileTable, StreamFamily};
+use amirange_sim::rng::{Purpose, QuantileTable, StreamFamily, exp_f32, log10_f32};
 
 use crate::spec::Radio;
 
@@ -25,12 +25,33 @@ pub struct MeshNode {
 /// Frame success of a link of length `d` metres with shadowing `shadow_db`. Computed in single
 /// precision: the graph keeps a byte of it, and the topology build evaluates tens of millions.
 pub fn link_quality(radio: &Radio, d: f64, shadow_db: f64, to_collector: bool) -> f64 {
+    f64::from(quality(
+        link_budget_db(radio, to_collector),
+        path_loss_factor(radio),
+        d as f32,
+        shadow_db as f32,
+    ))
+}
+
+/// What a link has to spend on path loss and shadowing before its margin is zero, dB.
+fn link_budget_db(radio: &Radio, to_collector: bool) -> f32 {
     let gain = if to_collector { radio.collector_gain_db } else { 0.0 };
-    let budget = (radio.tx_power_dbm + gain - radio.building_loss_db - PATH_LOSS_1M_DB - radio.sensitivity_dbm) as f32;
-    let path_loss = 10.0 * radio.path_loss_exponent as f32 * (d as f32).max(1.0).log10();
-    let margin = budget - path_loss - shadow_db as f32;
+    (radio.tx_power_dbm + gain - radio.building_loss_db - PATH_LOSS_1M_DB - radio.sensitivity_dbm) as f32
+}
+
+/// Path loss per decade of distance, dB.
+fn path_loss_factor(radio: &Radio) -> f32 {
+    10.0 * radio.path_loss_exponent as f32
+}
+
+/// [`link_quality`] from its parts, in arithmetic that vectorises (see
+/// [`amirange_sim::rng::exp_f32`]).
+#[inline(always)]
+fn quality(budget_db: f32, path_loss_factor: f32, d: f32, shadow_db: f32) -> f32 {
+    let path_loss = path_loss_factor * log10_f32(d.max(1.0));
+    let margin = budget_db - path_loss - shadow_db;
     // A 2 dB logistic slope from 50% at the sensitivity level (assumption).
-    f64::from(1.0 / (1.0 + (-margin / 2.0).exp()))
+    1.0 / (1.0 + exp_f32(-margin / 2.0))
 }
 
 /// Distance considered for links (with `gain_db` of extra antenna gain): where the median link
@@ -122,6 +143,8 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
         .map(|n| n.id)
         .min()
         .unwrap_or(u32::MAX);
+    let (budget_meter, budget_collector) = (link_budget_db(radio, false), link_budget_db(radio, true));
+    let loss_factor = path_loss_factor(radio);
     // Every node chooses its links independently: chunks run on the compute pool, and the
     // graph is built from their edges in chunk order (the same whatever the thread count).
     let choose = |chunk: &[MeshNode]| -> Vec<(u32, u32, u8)> {
@@ -130,6 +153,12 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
         // so their bit patterns order like the numbers, and ties fall to the node id.
         let mut candidates: Vec<u64> = Vec::new();
         let mut scored: Vec<(f64, f64, u32)> = Vec::new();
+        // The candidates' lengths, shadowing, budgets, ids and qualities, scored in passes.
+        let mut lengths: Vec<f32> = Vec::new();
+        let mut shadows: Vec<f32> = Vec::new();
+        let mut budgets: Vec<f32> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
+        let mut qualities: Vec<f32> = Vec::new();
         for me in chunk {
             let keep = if me.collector { 8 * k } else { k };
             let reach = if me.collector { range } else { meter_range };
@@ -205,21 +234,39 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
                     far(&collectors, true);
                 }
             }
-            scored.clear();
+            // Each candidate's shadowing (the same from both ends) and length; then every
+            // quality in a loop of plain arithmetic, which vectorises; then those good enough.
+            lengths.clear();
+            shadows.clear();
+            budgets.clear();
+            ids.clear();
             for &key in &candidates {
                 let (d2, i) = (f32::from_bits((key >> 32) as u32), key as u32);
                 let other = &nodes[i as usize];
                 let (a, b) = (me.id.min(other.id), me.id.max(other.id));
                 let z = normal.sample(shadow.stream((u64::from(a) << 32) | u64::from(b), 0).next_u64());
-                let d = f64::from(d2.sqrt());
-                let q = link_quality(
-                    radio,
-                    d,
-                    f64::from(z) * radio.shadowing_db,
-                    me.collector || other.collector,
-                );
+                lengths.push(d2.sqrt());
+                shadows.push((f64::from(z) * radio.shadowing_db) as f32);
+                budgets.push(if me.collector || other.collector {
+                    budget_collector
+                } else {
+                    budget_meter
+                });
+                ids.push(other.id);
+            }
+            qualities.clear();
+            qualities.extend(
+                lengths
+                    .iter()
+                    .zip(&shadows)
+                    .zip(&budgets)
+                    .map(|((&d, &shadow_db), &budget_db)| quality(budget_db, loss_factor, d, shadow_db)),
+            );
+            scored.clear();
+            for ((&q, &d), &id) in qualities.iter().zip(&lengths).zip(&ids) {
+                let q = f64::from(q);
                 if q >= min_quality {
-                    scored.push((q, d, other.id));
+                    scored.push((q, f64::from(d), id));
                 }
             }
             // Half the table: the most reliable links; the other half: the most progress per
