@@ -666,6 +666,23 @@ impl ConsumeStep<'_> {
         let demand = self
             .demand
             .demand_wh_with_noise(idx.0, premise, self.noise[idx.0 as usize]);
+        let tr = place.transformer as usize;
+        if meter.plain() && self.grid.supply_off_share[tr] == 0.0 && self.grid.supplied[tr] {
+            // Most meters, most intervals: supplied all through, the relay closed, no demand
+            // response, no load switched from outside, an honest register. The general path
+            // below comes to the same numbers for them, with every share at 0 or 1.
+            let true_wh = demand * f64::from(self.grid.supply_pickup[tr]);
+            let true_mwh = (true_wh * 1000.0 + 0.5) as u64;
+            let t = &mut acc.transformers[tr];
+            t.true_mwh += true_mwh;
+            t.registered_mwh += true_mwh;
+            meter.register_wh += true_wh;
+            meter.relay_changed_at_us = 0;
+            record_interval(memory, meter, slot);
+            acc.true_mwh_by_class[c] += true_mwh;
+            acc.connected += 1;
+            return;
+        }
         // Supply: the share of the interval the relay was open, and the share the feeder was
         // out (taken as independent within the interval); cold-load pickup after a
         // restoration; demand response.
@@ -678,7 +695,6 @@ impl ConsumeStep<'_> {
         // Supply is looked up per transformer: its feeder's state is folded in at the
         // interval's close.
         let f = place.feeder as usize;
-        let tr = place.transformer as usize;
         let supply_off = f64::from(self.grid.supply_off_share[tr]);
         // A critical facility with a backup keeps supply while its own is out: a standby
         // generator always, a second feed while the other feeder of its pair is in.
@@ -774,11 +790,7 @@ impl ConsumeStep<'_> {
         }
         meter.open_us_in_interval = 0;
         meter.relay_changed_at_us = 0;
-        let reading = meter.register_wh as u64;
-        let interval_wh = reading.saturating_sub(memory.register_reading_wh);
-        memory.wh[slot as usize % LOAD_PROFILE_DEPTH] = interval_wh.min(u64::from(u32::MAX)) as u32;
-        memory.register_reading_wh = reading;
-        memory.recorded_until = slot + 1;
+        record_interval(memory, meter, slot);
         let true_mwh = (true_wh * 1000.0 + 0.5) as u64;
         acc.true_mwh_by_class[c] += true_mwh;
         let energized = self.grid.supplied[tr]
@@ -1634,12 +1646,14 @@ fn ingest_delivery(
     }
     for s in recoverable_from..=last {
         let mut actual = u64::from(memory.wh[s as usize % LOAD_PROFILE_DEPTH]);
-        let est = table.substitute_wh(premise, s);
-        let spike = actual > SPIKE_FLOOR_WH && actual > SPIKE_FACTOR * est.max(1);
+        // The substitute value, needed only to judge a possible spike or to replace an
+        // estimate (most reads need neither).
+        let est = || table.substitute_wh(premise, s);
+        let spike = actual > SPIKE_FLOOR_WH && actual > SPIKE_FACTOR * est().max(1);
         if spike {
             // VEE: a spike fails validation and the substitute value replaces it.
             acc.validation_flags += 1;
-            actual = est;
+            actual = est();
         }
         bill(table, record, s, actual);
         if s >= first {
@@ -1654,10 +1668,11 @@ fn ingest_delivery(
             } else {
                 // Estimated earlier in this same cycle (cannot happen with one attempt per
                 // cycle, kept for safety): replace the estimate.
-                acc.settled_wh[i] += actual as i64 - est as i64;
+                acc.settled_wh[i] += actual as i64 - est() as i64;
             }
         } else {
             // Backfill of an interval estimated in an earlier cycle.
+            let est = est();
             acc.backfilled += 1;
             acc.estimation_abs_error_wh += actual.abs_diff(est);
             acc.estimation_actual_wh += actual;
@@ -1667,6 +1682,16 @@ fn ingest_delivery(
     record.actual_until = last + 1;
     record.valued_until = last + 1;
     record.register_at_actual_wh = memory.register_reading_wh;
+}
+
+/// The meter's load-profile memory records interval `slot` from its register.
+#[inline]
+fn record_interval(memory: &mut LoadProfileMemory, meter: &Meter, slot: u32) {
+    let reading = meter.register_wh as u64;
+    let interval_wh = reading.saturating_sub(memory.register_reading_wh);
+    memory.wh[slot as usize % LOAD_PROFILE_DEPTH] = interval_wh.min(u64::from(u32::MAX)) as u32;
+    memory.register_reading_wh = reading;
+    memory.recorded_until = slot + 1;
 }
 
 /// Adds one interval's validated energy to the meter's billing determinants under its tariff.

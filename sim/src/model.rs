@@ -352,6 +352,17 @@ impl Meter {
         }
     }
 
+    /// Whether the meter is in its everyday state: relay closed all through the interval so
+    /// far, no demand response, no load switched on from outside, an honest register.
+    #[inline]
+    pub fn plain(&self) -> bool {
+        self.relay == Relay::Closed
+            && self.open_us_in_interval == 0
+            && self.dr_keep >= 1.0
+            && self.extra_kw == 0.0
+            && self.register_share == 1.0
+    }
+
     /// Share of the premise's load kept over `[from, to)` (µs) by demand response.
     #[inline]
     pub fn dr_keep_share(&self, from: u64, to: u64) -> f64 {
