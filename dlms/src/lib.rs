@@ -11,14 +11,21 @@
 //! - [`obis`]: OBIS codes, the logical names of COSEM objects.
 //! - [`apdu`]: the xDLMS GET (normal, next block, with data block), SET and ACTION services
 //!   with logical-name referencing, and the exception response.
+//! - [`acse`]: the AARQ and AARE that open an association (logical names, with or without
+//!   ciphering; no security, a password, or HLS by GMAC) and the initiate request and response
+//!   inside them.
+//! - [`security`]: security suite 0, AES-GCM-128 over APDUs (authenticated, encrypted or
+//!   both, in glo-ciphering) and the GMAC answers of HLS authentication.
 //!
-//! Association (AARQ/AARE), security suite 0 and the meter objects come next (see
+//! The meter objects and the association state machine that uses all this come next (see
 //! `docs/dlms.md`). Every decoder returns an error for bad input and never panics; property
 //! tests hold them to that over arbitrary bytes.
 
+pub mod acse;
 pub mod apdu;
 pub mod data;
 pub mod obis;
+pub mod security;
 pub mod wrapper;
 
 /// Why bytes could not be decoded.

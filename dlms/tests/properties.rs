@@ -1,9 +1,11 @@
 //! Property tests: arbitrary bytes in any chunking never panic a decoder, and every value
 //! encodes and decodes back to the same bytes.
 
+use amirange_dlms::acse::{Aare, Aarq, InitiateRequest, InitiateResponse};
 use amirange_dlms::apdu::{Apdu, AttributeDescriptor, GetResult, MethodDescriptor, ResultCode, SelectiveAccess};
 use amirange_dlms::data::Data;
 use amirange_dlms::obis::Obis;
+use amirange_dlms::security::{self, Keys};
 use amirange_dlms::wrapper::Decoder;
 use proptest::prelude::*;
 
@@ -111,6 +113,20 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = Apdu::from_bytes(&bytes);
         let _ = Data::from_bytes(&bytes);
+    }
+
+    /// Any bytes as a protected APDU, an AARQ or an AARE: an error or a value, never a
+    /// panic.
+    #[test]
+    fn arbitrary_protected_and_association_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let keys = Keys { encryption: [1; 16], authentication: [2; 16] };
+        let _ = security::open(&keys, &[3; 8], &bytes);
+        let _ = security::glo_unwrap(&bytes);
+        let _ = security::check_gmac_answer(&keys, &[3; 8], b"challenge", &bytes);
+        let _ = Aarq::from_bytes(&bytes);
+        let _ = Aare::from_bytes(&bytes);
+        let _ = InitiateRequest::from_bytes(&bytes);
+        let _ = InitiateResponse::from_bytes(&bytes);
     }
 
     /// Any bytes in any chunking through the stream decoder: frames or an error, never a
