@@ -17,7 +17,13 @@
 //! - [`security`]: security suite 0, AES-GCM-128 over APDUs (authenticated, encrypted or
 //!   both, in glo-ciphering) and the GMAC answers of HLS authentication.
 //!
-//! The meter objects and the association state machine that uses all this come next (see
+//! - [`server`]: the meter's side as a state machine: a [`server::Connection`] takes the
+//!   bytes a client sent and returns the answer, opening associations per client address
+//!   (none, password, HLS-GMAC), refusing replayed invocation counters, checking rights,
+//!   splitting long GET answers into blocks, and passing GET, SET and ACTION to the caller's
+//!   [`server::Objects`].
+//!
+//! The engine-backed meter objects and the gateway that puts this on a socket come next (see
 //! `docs/dlms.md`). Every decoder returns an error for bad input and never panics; property
 //! tests hold them to that over arbitrary bytes.
 
@@ -26,6 +32,7 @@ pub mod apdu;
 pub mod data;
 pub mod obis;
 pub mod security;
+pub mod server;
 pub mod wrapper;
 
 /// Why bytes could not be decoded.

@@ -207,11 +207,12 @@ mod ciphered {
 
     /// Our AARE to the HLS-GMAC AARQ above (meter system title "AMR00001", its challenge
     /// "P6wRJ21F", a glo-initiate-response sealed with invocation counter 1) and our ACTION
-    /// response with `f(CtoS)` (counter 2): `record.py` feeds both to the Gurux client, which
-    /// accepted them; these bytes hold the encoder to what it accepted.
+    /// response with `f(CtoS)` (computed with counter 2, sealed with counter 3: one counter
+    /// per use of the key, as Gurux does on its side): `record.py` feeds both to the Gurux
+    /// client, which accepted them; these bytes hold the encoder to what it accepted.
     const OUR_AARE: &str = "00010001000100636161a109060760857405080103a203020100a305a10302010ea40a0408414d52303030303188020780890760857405080205aa0a8008503677524a323146be230421281f3000000001510402c75647c0f023a74ba95413bb5fcc96a3fab6039d583dab";
     const OUR_HLS_ANSWER: &str =
-        "000100010001002ccf2a30000000023dab574a0d9b48b6d9f786e6ffa0333ce0b99baa7c0dce3fea8cedc8f2ccc85c6ac7eaadac";
+        "000100010001002ccf2a30000000039d1918dd047246da418aa3099a2cb2b38e927f748a2cb0ed6013f8fe559bd1c4e65cec5132";
     /// Gurux's reply to our challenge: a glo-action-request of the association's
     /// reply_to_HLS_authentication with its `f(StoC)`.
     const GURUX_HLS_REPLY: &str = "0001000100010033cb313001234569cb0a069de89de0d95b403fcc744f9cd8894bd4d1417f57fd0d4ba8c060a31e9c3a149a73c22530f46c1eb48a";
@@ -284,7 +285,7 @@ mod ciphered {
                 b"K56iVagY",
             )))),
         };
-        let sealed = security::seal(&keys(), &server_title, 0x30, 2, &response.to_bytes()).expect("seals");
+        let sealed = security::seal(&keys(), &server_title, 0x30, 3, &response.to_bytes()).expect("seals");
         assert_eq!(security::glo_wrap(0xCF, &sealed), apdu_of(OUR_HLS_ANSWER));
     }
 

@@ -6,8 +6,68 @@ use amirange_dlms::apdu::{Apdu, AttributeDescriptor, GetResult, MethodDescriptor
 use amirange_dlms::data::Data;
 use amirange_dlms::obis::Obis;
 use amirange_dlms::security::{self, Keys};
-use amirange_dlms::wrapper::Decoder;
+use amirange_dlms::server::{
+    Authentication, Caller, ClientPolicy, Connection, Device, DeviceSecurity, Devices, Limits, Objects, Rights,
+};
+use amirange_dlms::wrapper::{self, Addresses, Decoder};
 use proptest::prelude::*;
+
+/// One logical device (wPort 1) with a public client, a password client and an HLS client,
+/// whose objects answer every GET with a small value.
+struct OneMeter {
+    security: DeviceSecurity,
+    objects: Answering,
+}
+
+struct Answering;
+
+impl Objects for Answering {
+    fn get(&mut self, _: &Caller, _: &AttributeDescriptor, _: Option<&SelectiveAccess>) -> GetResult {
+        GetResult::Data(Data::Unsigned(1))
+    }
+    fn set(&mut self, _: &Caller, _: &AttributeDescriptor, _: Option<&SelectiveAccess>, _: &Data) -> ResultCode {
+        ResultCode::SUCCESS
+    }
+    fn action(&mut self, _: &Caller, _: &MethodDescriptor, _: Option<&Data>) -> (ResultCode, Option<GetResult>) {
+        (ResultCode::SUCCESS, None)
+    }
+}
+
+impl OneMeter {
+    fn new() -> OneMeter {
+        let client = |address, authentication| ClientPolicy {
+            address,
+            authentication,
+            rights: Rights::Manage,
+        };
+        OneMeter {
+            security: DeviceSecurity::new(
+                [1; 8],
+                vec![
+                    client(16, Authentication::None),
+                    client(17, Authentication::Password(b"pw".to_vec())),
+                    client(
+                        1,
+                        Authentication::HlsGmac(Keys {
+                            encryption: [1; 16],
+                            authentication: [2; 16],
+                        }),
+                    ),
+                ],
+            ),
+            objects: Answering,
+        }
+    }
+}
+
+impl Devices for OneMeter {
+    fn device(&mut self, address: u16) -> Option<Device<'_>> {
+        (address == 1).then_some(Device {
+            security: &mut self.security,
+            objects: &mut self.objects,
+        })
+    }
+}
 
 fn data() -> impl Strategy<Value = Data> {
     let leaf = prop_oneof![
@@ -148,6 +208,30 @@ proptest! {
             }
         }
         prop_assert!(decoder.buffered() <= bytes.len());
+    }
+
+    /// Any bytes in any chunking into the meter side: answers or a close, never a panic; and
+    /// well-framed garbage APDUs never close a connection (only an AARQ can, by opening more
+    /// associations than the limit).
+    #[test]
+    fn the_meter_side_survives_arbitrary_input(
+        bytes in proptest::collection::vec(any::<u8>(), 0..512),
+        apdus in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8),
+        chunk in 1usize..32,
+    ) {
+        let mut devices = OneMeter::new();
+        let mut conn = Connection::new(Limits::default());
+        for part in bytes.chunks(chunk) {
+            if conn.receive(part, &mut devices, &mut || [7; 8]).is_err() {
+                break;
+            }
+        }
+        // Whole frames of arbitrary APDUs from the public client, then a real association.
+        let mut conn = Connection::new(Limits::default());
+        for apdu in &apdus {
+            let frame = wrapper::encode_checked(Addresses { source: 16, destination: 1 }, apdu).expect("short");
+            prop_assert!(conn.receive(&frame, &mut devices, &mut || [7; 8]).is_ok() || apdu.first() == Some(&0x60));
+        }
     }
 
     /// Every value decodes from its encoding to a value with the same encoding.
