@@ -2721,6 +2721,12 @@ impl Sim {
         }
     }
 
+    /// Meter `meter`'s load-profile memory as it is now (what its DLMS load profile answers).
+    pub fn load_profile_memory(&self, meter: u32) -> Option<LoadProfileMemory> {
+        let entity = *self.world.resource::<MeterDirectory>().0.get(meter as usize)?;
+        self.world.get::<LoadProfileMemory>(entity).copied()
+    }
+
     /// Mutable access to a meter's load-profile memory (for tests and, later, tamper attacks
     /// that act through `sim`'s API).
     pub fn load_profile_memory_mut(&mut self, meter: u32) -> Option<Mut<'_, LoadProfileMemory>> {

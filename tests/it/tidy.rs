@@ -245,6 +245,7 @@ const ALLOWED_EDGES: [(&str, &[&str]); 11] = [
             "viz",
             "range",
             "files",
+            "dlms",
         ],
     ),
 ];
