@@ -90,6 +90,40 @@ pub fn civil_of(octets: &[u8]) -> Option<CivilDateTime> {
     (second_of_day < 86_400).then_some(CivilDateTime { date, second_of_day })
 }
 
+/// The simulated DLMS keys of meter `meter` (suite 0: encryption and authentication key):
+/// those of its key group under the scenario's key model (one meter per group when every
+/// meter has its own key) at its current key version, drawn from the run's seed. Not secret:
+/// anyone with the scenario and seed can derive them, as a red team that cloned a meter of
+/// the group holds them.
+pub fn meter_keys(sim: &Sim, meter: u32) -> Option<amirange_dlms::security::Keys> {
+    let fleet = sim.fleet();
+    let group = *fleet.key_group.get(meter as usize)?;
+    let version = *fleet.key_version.get(meter as usize)?;
+    let mut stream = amirange_sim::rng::Stream::new(
+        sim.config().seed,
+        amirange_sim::rng::Purpose::DlmsKeys,
+        u64::from(group),
+        u64::from(version),
+    );
+    let mut key = || {
+        let (a, b) = (stream.next_u64(), stream.next_u64());
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&a.to_be_bytes());
+        k[8..].copy_from_slice(&b.to_be_bytes());
+        k
+    };
+    Some(amirange_dlms::security::Keys {
+        encryption: key(),
+        authentication: key(),
+    })
+}
+
+/// The system title of meter `meter`: "AMR" and the meter index in five bytes, big-endian.
+pub fn meter_system_title(meter: u32) -> [u8; 8] {
+    let n = u64::from(meter).to_be_bytes();
+    [b'A', b'M', b'R', n[3], n[4], n[5], n[6], n[7]]
+}
+
 impl EngineMeter<'_> {
     fn civil(&self, at: SimTime) -> CivilDateTime {
         self.sim.config().start.plus(at.since_start())

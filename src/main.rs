@@ -9,7 +9,7 @@ mod range_cli;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use commands::{matrix, report, run, sweep, topo, validate};
+use commands::{gateway, matrix, report, run, sweep, topo, validate};
 
 /// amirange: a cyber range for advanced metering infrastructure.
 ///
@@ -216,6 +216,47 @@ enum Command {
         #[command(subcommand)]
         command: range_cli::WhiteCommand,
     },
+    /// Run a scenario paced by the wall clock with its meters answering DLMS/COSEM on a
+    /// loopback port, for testing head-end or MDM software and DLMS tools against it.
+    ///
+    /// One port serves up to 65,535 meters by the wrapper's destination wPort (wPort w is
+    /// meter --first-meter + w - 1). Clients: 16 public (read), 17 with --password (read and
+    /// operate the relay), 1 HLS-GMAC with suite 0 under the meter's keys (see --keys). What a
+    /// client reads is the engine's state now; a remote_disconnect opens the relay in the run.
+    /// See docs/dlms.md.
+    Gateway {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        threads: ThreadArgs,
+        /// Address to listen on (loopback only; 4059 is DLMS/COSEM's registered port).
+        #[arg(long, default_value = "127.0.0.1:4059")]
+        listen: std::net::SocketAddr,
+        /// Simulated seconds per wall second (0.1 to 3,600).
+        #[arg(long, default_value_t = 1.0)]
+        pace: f64,
+        /// The password of client 17 (lowest-level security), 8 to 64 bytes.
+        #[arg(long, default_value = "00000000")]
+        password: String,
+        /// The meter at wPort 1.
+        #[arg(long, default_value_t = 0)]
+        first_meter: u32,
+        /// Run the scenario up to this simulated time as fast as it goes before serving, e.g.
+        /// 17h or "1d 6h" (the pace applies from there).
+        #[arg(long, value_name = "D")]
+        from: Option<String>,
+        /// Connections open at once; more are closed on accept.
+        #[arg(long, default_value_t = 1024)]
+        max_connections: usize,
+        /// Stop when the run reaches its end (by default the final state stays served until
+        /// Ctrl-C).
+        #[arg(long)]
+        exit_at_end: bool,
+        /// Print meter N's system title and HLS keys (derived from the scenario and seed) and
+        /// exit.
+        #[arg(long, value_name = "N")]
+        keys: Option<u32>,
+    },
     /// Inspect topologies: list the presets, describe a network's structure, draw its map.
     Topo {
         #[command(subcommand)]
@@ -346,6 +387,31 @@ fn dispatch(cli: Cli) -> Result<()> {
             threads,
         } => matrix::cmd_matrix(&dir, &presets, meters, duration, &out, &threads),
         Command::Topo { command } => topo::cmd_topo(command),
+        Command::Gateway {
+            common,
+            threads,
+            listen,
+            pace,
+            password,
+            first_meter,
+            from,
+            max_connections,
+            exit_at_end,
+            keys,
+        } => gateway::cmd_gateway(
+            &common,
+            &threads,
+            gateway::GatewayArgs {
+                listen,
+                pace,
+                password,
+                first_meter,
+                from,
+                max_connections,
+                exit_at_end,
+                keys,
+            },
+        ),
         Command::Serve {
             exercise,
             out,

@@ -72,6 +72,11 @@ pub enum Purpose {
     Operations = 40,
     /// Attack steps (kill-chain draws, worm contacts, target samples), keyed by attack and step.
     Attack = 50,
+    /// The simulated DLMS keys of a key group (or of a meter with its own key), keyed by group
+    /// and key version.
+    DlmsKeys = 60,
+    /// The challenges a DLMS meter side sends, keyed by connection and association.
+    DlmsChallenge = 61,
     /// Reserved for tests that check stream independence.
     Test = 0xFFFF,
 }

@@ -17,6 +17,7 @@ mod defenses;
 mod detection;
 mod errors;
 mod frequency;
+mod gateway;
 mod golden;
 mod grid;
 mod live;

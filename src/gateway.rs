@@ -1,0 +1,359 @@
+//! `amirange gateway`: a scenario run paced by the wall clock whose meters answer DLMS/COSEM
+//! over TCP on loopback (the IEC 62056-47 wrapper), for testing head-end or MDM software, and
+//! DLMS tools, against a simulated fleet.
+//!
+//! One port serves up to 65,535 meters, addressed by the wrapper's destination wPort as a
+//! data concentrator addresses its meters: wPort `w` is meter `first_meter + w - 1`. Every
+//! meter accepts three clients:
+//!
+//! | client wPort | authentication | may |
+//! | --- | --- | --- |
+//! | 16 (public) | none | GET |
+//! | 17 | lowest level: the gateway's password | GET, ACTION |
+//! | 1 | HLS-GMAC with suite 0 ciphering under the meter's keys ([`crate::cosem::meter_keys`]) | GET, ACTION |
+//!
+//! The engine runs on the calling thread; connections are tokio tasks that hand their bytes
+//! to it. Requests are answered at the engine's present, between steps; a remote disconnect
+//! becomes an engine input at that instant.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use amirange_dlms::server::{
+    Authentication, ClientPolicy, Closed, Connection, Device, DeviceSecurity, Devices, Limits, Rights,
+};
+use amirange_sim::engine::{Input, Sim};
+use amirange_sim::model::Cause;
+use amirange_sim::rng::{Purpose, Stream};
+use amirange_sim::time::SimTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::cosem::{EngineMeter, meter_keys, meter_system_title};
+use crate::run::{RunError, Stepper};
+
+/// The public client's wPort.
+pub const PUBLIC_CLIENT: u16 = 16;
+/// The password client's wPort.
+pub const PASSWORD_CLIENT: u16 = 17;
+/// The HLS-GMAC client's wPort.
+pub const HLS_CLIENT: u16 = 1;
+
+/// How a gateway runs.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Where to listen (loopback; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Simulated seconds per wall second.
+    pub pace: f64,
+    /// The password of client 17.
+    pub password: Vec<u8>,
+    /// The meter at wPort 1.
+    pub first_meter: u32,
+    /// Per-connection limits.
+    pub limits: Limits,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Stop when the run reaches its end (otherwise the final state is served until stopped).
+    pub exit_at_end: bool,
+}
+
+/// What a gateway did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GatewayReport {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Frames' worth of bytes handed to the meters (requests).
+    pub requests: u64,
+    /// Engine inputs the meters' methods made (relay operations and their ground truth).
+    pub inputs: u64,
+    /// The simulated time reached.
+    pub reached: SimTime,
+}
+
+/// The engine side of a gateway: the run, each meter's security state (made on first use)
+/// and each connection's protocol state.
+pub struct Gateway {
+    /// The run.
+    pub stepper: Stepper,
+    config: GatewayConfig,
+    securities: BTreeMap<u32, DeviceSecurity>,
+    connections: BTreeMap<u64, Connection>,
+    challenges: u64,
+    report: GatewayReport,
+}
+
+/// The meters as one connection's frames see them.
+struct Meters<'a> {
+    sim: &'a Sim,
+    config: &'a GatewayConfig,
+    securities: &'a mut BTreeMap<u32, DeviceSecurity>,
+    current: Option<EngineMeter<'a>>,
+    inputs: Vec<Input>,
+}
+
+impl Meters<'_> {
+    fn take_inputs(&mut self) {
+        if let Some(meter) = self.current.as_mut() {
+            self.inputs.append(&mut meter.inputs);
+        }
+    }
+}
+
+impl Devices for Meters<'_> {
+    fn device(&mut self, address: u16) -> Option<Device<'_>> {
+        let meter = self
+            .config
+            .first_meter
+            .checked_add(u32::from(address).checked_sub(1)?)?;
+        if meter as usize >= self.sim.n_meters() {
+            return None;
+        }
+        self.take_inputs();
+        let keys = meter_keys(self.sim, meter)?;
+        let password = self.config.password.clone();
+        let security = self.securities.entry(meter).or_insert_with(|| {
+            DeviceSecurity::new(
+                meter_system_title(meter),
+                vec![
+                    ClientPolicy {
+                        address: PUBLIC_CLIENT,
+                        authentication: Authentication::None,
+                        rights: Rights::Read,
+                    },
+                    ClientPolicy {
+                        address: PASSWORD_CLIENT,
+                        authentication: Authentication::Password(password),
+                        rights: Rights::Manage,
+                    },
+                    ClientPolicy {
+                        address: HLS_CLIENT,
+                        authentication: Authentication::HlsGmac(keys),
+                        rights: Rights::Manage,
+                    },
+                ],
+            )
+        });
+        self.current = Some(EngineMeter {
+            sim: self.sim,
+            meter,
+            inputs: Vec::new(),
+            source: "dlms".to_owned(),
+            cause: Cause::Operation,
+        });
+        let objects = self.current.as_mut()?;
+        Some(Device { security, objects })
+    }
+}
+
+impl Gateway {
+    /// A gateway over `stepper`.
+    pub fn new(stepper: Stepper, config: GatewayConfig) -> Gateway {
+        Gateway {
+            stepper,
+            config,
+            securities: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            challenges: 0,
+            report: GatewayReport::default(),
+        }
+    }
+
+    /// Takes bytes from connection `conn` and returns the answer; an error means the
+    /// connection must be closed. Relay operations are scheduled at the engine's present.
+    pub fn receive(&mut self, conn: u64, bytes: &[u8]) -> Result<Vec<u8>, Closed> {
+        self.report.requests += 1;
+        let limits = self.config.limits;
+        let connection = self.connections.entry(conn).or_insert_with(|| Connection::new(limits));
+        let seed = self.stepper.sim.config().seed;
+        let challenges = &mut self.challenges;
+        let mut challenge = || {
+            *challenges += 1;
+            Stream::new(seed, Purpose::DlmsChallenge, conn, *challenges)
+                .next_u64()
+                .to_be_bytes()
+        };
+        let mut meters = Meters {
+            sim: &self.stepper.sim,
+            config: &self.config,
+            securities: &mut self.securities,
+            current: None,
+            inputs: Vec::new(),
+        };
+        let answer = connection.receive(bytes, &mut meters, &mut challenge);
+        meters.take_inputs();
+        let inputs = std::mem::take(&mut meters.inputs);
+        let now = self.stepper.sim.now();
+        for input in inputs {
+            // The present is always schedulable; an input refused would be a bug to show.
+            if self.stepper.sim.schedule(now, input).is_ok() {
+                self.report.inputs += 1;
+            }
+        }
+        if answer.is_err() {
+            self.connections.remove(&conn);
+        }
+        answer
+    }
+
+    /// Forgets connection `conn`.
+    pub fn close(&mut self, conn: u64) {
+        self.connections.remove(&conn);
+    }
+
+    /// What the gateway did so far.
+    pub fn report(&self) -> GatewayReport {
+        GatewayReport {
+            reached: self.stepper.sim.now(),
+            ..self.report.clone()
+        }
+    }
+}
+
+/// A message from a connection task to the engine.
+enum Request {
+    Bytes {
+        conn: u64,
+        bytes: Vec<u8>,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, Closed>>,
+    },
+    Closed(u64),
+    Opened,
+}
+
+/// Why a gateway could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The socket.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The run failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// Runs `gateway` paced by the wall clock, serving DLMS on `config.listen`, until `stop` is
+/// set or (with `exit_at_end`) the run ends; returns it, with its run where it stopped.
+/// `ready` gets the address bound (for port 0) and `progress` the report now and then.
+pub fn serve(
+    mut gateway: Gateway,
+    stop: Arc<AtomicBool>,
+    ready: impl FnOnce(SocketAddr),
+    mut progress: impl FnMut(&GatewayReport),
+) -> Result<Gateway, GatewayError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_io()
+        .build()
+        .map_err(|source| GatewayError::Listen {
+            addr: gateway.config.listen,
+            source,
+        })?;
+    let listen = gateway.config.listen;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .map_err(|source| GatewayError::Listen { addr: listen, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| GatewayError::Listen { addr: listen, source })?;
+    let (tx, rx) = mpsc::channel::<Request>();
+    let slots = Arc::new(tokio::sync::Semaphore::new(gateway.config.max_connections));
+    let max_apdu = usize::from(gateway.config.limits.max_apdu);
+    runtime.spawn(accept(listener, tx, slots, max_apdu));
+    ready(bound);
+    let horizon = SimTime(gateway.stepper.sim.config().horizon.as_micros());
+    let pace = gateway.config.pace;
+    let started = Instant::now();
+    let start_sim = gateway.stepper.sim.now();
+    let mut last_progress = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        // Answer what came in for up to 20 ms, then step the engine to the wall clock.
+        let until = Instant::now() + Duration::from_millis(20);
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(Request::Bytes { conn, bytes, reply }) => {
+                    let _ = reply.send(gateway.receive(conn, &bytes));
+                }
+                Ok(Request::Closed(conn)) => gateway.close(conn),
+                Ok(Request::Opened) => gateway.report.connections += 1,
+                Err(_) => break,
+            }
+        }
+        let target_us = start_sim.as_micros() as f64 + started.elapsed().as_secs_f64() * pace * 1e6;
+        let target = SimTime((target_us as u64).min(horizon.as_micros()));
+        if target > gateway.stepper.sim.now() {
+            gateway.stepper.step_to(target)?;
+        }
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            progress(&gateway.report());
+            last_progress = Instant::now();
+        }
+        if gateway.config.exit_at_end && gateway.stepper.sim.now() >= horizon {
+            break;
+        }
+    }
+    runtime.shutdown_background();
+    Ok(gateway)
+}
+
+/// Accepts connections, each a task that hands its bytes to the engine and writes back the
+/// answers, within the connection slots.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    tx: mpsc::Sender<Request>,
+    slots: Arc<tokio::sync::Semaphore>,
+    max_apdu: usize,
+) {
+    let mut next = 0u64;
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            continue;
+        };
+        // Over the limit, a connection is closed at once.
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        next += 1;
+        let conn = next;
+        let tx = tx.clone();
+        if tx.send(Request::Opened).is_err() {
+            return;
+        }
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut buf = vec![0u8; max_apdu + 8];
+            loop {
+                let n = match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let request = Request::Bytes {
+                    conn,
+                    bytes: buf[..n].to_vec(),
+                    reply,
+                };
+                if tx.send(request).is_err() {
+                    break;
+                }
+                match answer.await {
+                    Ok(Ok(out)) => {
+                        if !out.is_empty() && socket.write_all(&out).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            let _ = tx.send(Request::Closed(conn));
+        });
+    }
+}

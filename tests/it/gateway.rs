@@ -1,0 +1,312 @@
+//! `amirange gateway` over a real loopback socket: a client built from the `dlms` crate's
+//! codecs associates with a simulated meter, reads it and disconnects it, and the engine
+//! opens the relay.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use amirange::gateway::{Gateway, GatewayConfig, PASSWORD_CLIENT, PUBLIC_CLIENT, serve};
+use amirange::run::{Stepper, generate};
+use amirange::scenario::{Overrides, load};
+use amirange_dlms::acse::{Aare, Aarq, AssociationResult, Context, Mechanism};
+use amirange_dlms::apdu::{Apdu, AttributeDescriptor, GetResult, MethodDescriptor, ResultCode};
+use amirange_dlms::data::Data;
+use amirange_dlms::obis::Obis;
+use amirange_dlms::server::Limits;
+use amirange_dlms::wrapper::{self, Addresses, Decoder};
+use amirange_sim::model::Relay;
+
+/// Sends one APDU from `client` to wPort `device` and reads the one frame answered.
+fn exchange(socket: &mut TcpStream, client: u16, device: u16, apdu: &[u8]) -> Vec<u8> {
+    let frame = wrapper::encode_checked(
+        Addresses {
+            source: client,
+            destination: device,
+        },
+        apdu,
+    )
+    .expect("frames");
+    socket.write_all(&frame).expect("sends");
+    let mut decoder = Decoder::new(65_535);
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(frame) = decoder.next_frame().expect("a valid answer") {
+            assert_eq!(frame.addresses.destination, client);
+            return frame.apdu;
+        }
+        let n = socket.read(&mut buf).expect("reads");
+        assert!(n > 0, "the gateway closed the connection");
+        decoder.push(&buf[..n]);
+    }
+}
+
+#[test]
+fn a_dlms_client_reads_and_disconnects_a_meter_through_the_gateway() {
+    let scenario = load(
+        "quickstart",
+        amirange::QUICKSTART,
+        &Overrides {
+            meters: Some(200),
+            ..Overrides::default()
+        },
+    )
+    .expect("the quickstart loads");
+    let network = generate(&scenario).expect("a network");
+    let stepper = Stepper::new(&scenario, network, false).expect("a run");
+    let gateway = Gateway::new(
+        stepper,
+        GatewayConfig {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            pace: 60.0,
+            password: b"secret12".to_vec(),
+            first_meter: 0,
+            limits: Limits::default(),
+            max_connections: 16,
+            exit_at_end: false,
+        },
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let engine = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            serve(
+                gateway,
+                stop,
+                move |addr| ready_tx.send(addr).expect("reported"),
+                |_| {},
+            )
+        })
+    };
+    let addr = ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the gateway listens");
+    let mut socket = TcpStream::connect(addr).expect("connects");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout");
+    let meter = 7u32;
+    let device = (meter + 1) as u16;
+    let public = Aarq {
+        context: Context::LogicalName,
+        calling_ap_title: None,
+        mechanism: None,
+        calling_authentication: None,
+        user_information: Some(vec![0x01, 0, 0, 0, 6, 0x5F, 0x1F, 4, 0, 0x00, 0x1C, 0x1D, 0xFF, 0xFF]),
+    };
+    let aare = Aare::from_bytes(&exchange(&mut socket, PUBLIC_CLIENT, device, &public.to_bytes())).expect("an AARE");
+    assert_eq!(aare.result, AssociationResult::Accepted);
+    let get_relay = Apdu::GetRequest {
+        invoke: 0xC1,
+        attribute: AttributeDescriptor {
+            class_id: 70,
+            instance: Obis::DISCONNECT_CONTROL,
+            attribute: 2,
+        },
+        access: None,
+    };
+    assert_eq!(
+        Apdu::from_bytes(&exchange(&mut socket, PUBLIC_CLIENT, device, &get_relay.to_bytes())),
+        Ok(Apdu::GetResponse {
+            invoke: 0xC1,
+            result: GetResult::Data(Data::Boolean(true))
+        })
+    );
+    // A wrong password is refused; the right one may disconnect.
+    let wrong = Aarq {
+        mechanism: Some(Mechanism::Lowest),
+        calling_authentication: Some(b"guess123".to_vec()),
+        ..public.clone()
+    };
+    let refused =
+        Aare::from_bytes(&exchange(&mut socket, PASSWORD_CLIENT, device, &wrong.to_bytes())).expect("an AARE");
+    assert_eq!(refused.result, AssociationResult::RejectedPermanent);
+    let right = Aarq {
+        calling_authentication: Some(b"secret12".to_vec()),
+        ..wrong
+    };
+    let accepted =
+        Aare::from_bytes(&exchange(&mut socket, PASSWORD_CLIENT, device, &right.to_bytes())).expect("an AARE");
+    assert_eq!(accepted.result, AssociationResult::Accepted);
+    let disconnect = Apdu::ActionRequest {
+        invoke: 0xC2,
+        method: MethodDescriptor {
+            class_id: 70,
+            instance: Obis::DISCONNECT_CONTROL,
+            method: 1,
+        },
+        parameters: Some(Data::Integer(0)),
+    };
+    assert!(matches!(
+        Apdu::from_bytes(&exchange(&mut socket, PASSWORD_CLIENT, device, &disconnect.to_bytes())),
+        Ok(Apdu::ActionResponse {
+            result: ResultCode::SUCCESS,
+            ..
+        })
+    ));
+    // The engine applies it at its next step; the relay reads open over DLMS.
+    let mut open = false;
+    for _ in 0..100 {
+        let reply = Apdu::from_bytes(&exchange(&mut socket, PUBLIC_CLIENT, device, &get_relay.to_bytes()));
+        if reply
+            == Ok(Apdu::GetResponse {
+                invoke: 0xC1,
+                result: GetResult::Data(Data::Boolean(false)),
+            })
+        {
+            open = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(open, "the relay never read open");
+    stop.store(true, Ordering::Relaxed);
+    let gateway = engine.join().expect("the engine thread").expect("the gateway ran");
+    let report = gateway.report();
+    assert_eq!(report.connections, 1);
+    assert_eq!(report.inputs, 2, "the relay operation and its ground truth");
+    assert_eq!(gateway.stepper.sim.meter(meter).expect("the meter").relay, Relay::Open);
+    assert!(
+        gateway
+            .stepper
+            .sim
+            .records()
+            .truth
+            .iter()
+            .any(|t| t.kind == "relay-open" && t.meters == [meter] && t.detail.contains("DLMS client 17"))
+    );
+}
+
+/// The Python interpreter for the Gurux client: `AMIRANGE_PYTHON`, or `python3`.
+fn python() -> String {
+    std::env::var("AMIRANGE_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+fn has_gurux() -> bool {
+    std::process::Command::new(python())
+        .args(["-c", "import gurux_dlms"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Interoperability with a DLMS client that is not ours (tests/gurux/interop.py, the Gurux
+/// library for Python run as an external program): with no security, a password and
+/// HLS-GMAC with suite 0, it reads the clock, the register and a range of the load profile
+/// (equal to the engine's), operates remote_disconnect (the relay opens in the run, with
+/// ground truth naming the client), and is refused with a wrong password, a wrong key and a
+/// replayed ciphered frame. Skipped when Gurux is not installed, unless
+/// `AMIRANGE_REQUIRE_GURUX=1` (as in CI, which installs it).
+#[test]
+fn the_gurux_client_reads_and_disconnects_through_the_gateway() {
+    if !has_gurux() {
+        assert_ne!(
+            std::env::var("AMIRANGE_REQUIRE_GURUX").as_deref(),
+            Ok("1"),
+            "AMIRANGE_REQUIRE_GURUX=1 but `{} -c 'import gurux_dlms'` fails: pip install gurux-dlms==1.0.203",
+            python()
+        );
+        eprintln!("skipped: Python's gurux-dlms is not installed (pip install gurux-dlms==1.0.203 to run this test)");
+        return;
+    }
+    let scenario = load(
+        "quickstart",
+        amirange::QUICKSTART,
+        &Overrides {
+            meters: Some(200),
+            ..Overrides::default()
+        },
+    )
+    .expect("the quickstart loads");
+    let network = generate(&scenario).expect("a network");
+    let mut stepper = Stepper::new(&scenario, network, false).expect("a run");
+    // Two hours in: eight intervals in the load profile; at pace 10 the next interval ends
+    // 90 s of wall time later, long after the script is done.
+    stepper
+        .step_to(amirange_sim::time::SimTime(2 * 3_600_000_000))
+        .expect("steps");
+    let meter = 5u32;
+    let keys = amirange::cosem::meter_keys(&stepper.sim, meter).expect("keys");
+    let memory = stepper.sim.load_profile_memory(meter).expect("memory");
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+    let gateway = Gateway::new(
+        stepper,
+        GatewayConfig {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            pace: 10.0,
+            password: b"secret12".to_vec(),
+            first_meter: 0,
+            limits: Limits::default(),
+            max_connections: 16,
+            exit_at_end: false,
+        },
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let engine = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            serve(
+                gateway,
+                stop,
+                move |addr| ready_tx.send(addr).expect("reported"),
+                |_| {},
+            )
+        })
+    };
+    let addr = ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the gateway listens");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gurux/interop.py");
+    let output = std::process::Command::new(python())
+        .arg(&script)
+        .args([
+            addr.ip().to_string(),
+            addr.port().to_string(),
+            meter.to_string(),
+            "secret12".to_owned(),
+            hex(&amirange::cosem::meter_system_title(meter)),
+            hex(&keys.encryption),
+            hex(&keys.authentication),
+        ])
+        .output()
+        .expect("python runs");
+    stop.store(true, Ordering::Relaxed);
+    let gateway = engine.join().expect("the engine thread").expect("the gateway ran");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "interop.py failed:\n{text}");
+    let sim = &gateway.stepper.sim;
+    let register = sim.meter(meter).expect("the meter").register_wh as u64;
+    let last_interval = memory.wh[7 % amirange_sim::model::LOAD_PROFILE_DEPTH];
+    for line in [
+        "public clock: 2026-01-15T02:".to_owned(),
+        format!("public register: {register}"),
+        "public relay connected: True".to_owned(),
+        "wrong password: refused".to_owned(),
+        "low profile entries: 8".to_owned(),
+        format!("low profile by range: 8 rows, last {last_interval} Wh"),
+        format!("low profile last: {last_interval} Wh at 2026-01-15T02:00:00"),
+        "low remote_disconnect: error 0".to_owned(),
+        format!("hls register: {register}"),
+        "hls replay: refused".to_owned(),
+        "wrong key: refused".to_owned(),
+        "interop: ok".to_owned(),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in:\n{text}");
+    }
+    assert_eq!(sim.meter(meter).expect("the meter").relay, Relay::Open);
+    assert!(
+        sim.records()
+            .truth
+            .iter()
+            .any(|t| t.kind == "relay-open" && t.meters == [meter] && t.detail.contains("DLMS client 17"))
+    );
+}
