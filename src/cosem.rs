@@ -118,6 +118,24 @@ pub fn meter_keys(sim: &Sim, meter: u32) -> Option<amirange_dlms::security::Keys
     })
 }
 
+/// Whether meter `meter` can be reached over the field network now: it has supply, its
+/// radio or modem and its communication module work, it is not jammed, and it has a path to
+/// a collector. A meter that cannot be reached answers nothing.
+pub fn meter_reachable(sim: &Sim, meter: u32) -> bool {
+    let i = meter as usize;
+    let net = sim.net_state();
+    let down = |v: &Vec<bool>| v.get(i).copied().unwrap_or(true);
+    !down(&net.unpowered)
+        && !down(&net.radio_down)
+        && !down(&net.dark)
+        && !down(&sim.fleet().failed)
+        && net.jammed_by.get(i).is_some_and(|&by| by == 0)
+        && net
+            .paths
+            .get(i)
+            .is_some_and(|p| p.collector != amirange_sim::network::NONE)
+}
+
 /// The system title of meter `meter`: "AMR" and the meter index in five bytes, big-endian.
 pub fn meter_system_title(meter: u32) -> [u8; 8] {
     let n = u64::from(meter).to_be_bytes();

@@ -14,7 +14,8 @@
 //!
 //! The engine runs on the calling thread; connections are tokio tasks that hand their bytes
 //! to it. Requests are answered at the engine's present, between steps; a remote disconnect
-//! becomes an engine input at that instant.
+//! becomes an engine input at that instant. A meter the field network cannot reach now (no
+//! supply, radio or module down, jammed, no path to a collector) answers nothing.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -109,7 +110,9 @@ impl Devices for Meters<'_> {
             .config
             .first_meter
             .checked_add(u32::from(address).checked_sub(1)?)?;
-        if meter as usize >= self.sim.n_meters() {
+        // A meter the field network cannot reach now (no supply, radio down, jammed, no path)
+        // answers nothing, as over a real concentrator.
+        if meter as usize >= self.sim.n_meters() || !crate::cosem::meter_reachable(self.sim, meter) {
             return None;
         }
         self.take_inputs();

@@ -310,3 +310,63 @@ fn the_gurux_client_reads_and_disconnects_through_the_gateway() {
             .any(|t| t.kind == "relay-open" && t.meters == [meter] && t.detail.contains("DLMS client 17"))
     );
 }
+
+/// A meter whose radio is down answers nothing; its neighbour answers.
+#[test]
+fn a_meter_the_network_cannot_reach_answers_nothing() {
+    let scenario = load(
+        "quickstart",
+        amirange::QUICKSTART,
+        &Overrides {
+            meters: Some(200),
+            ..Overrides::default()
+        },
+    )
+    .expect("the quickstart loads");
+    let network = generate(&scenario).expect("a network");
+    let mut stepper = Stepper::new(&scenario, network, false).expect("a run");
+    let down = 9u32;
+    stepper
+        .sim
+        .schedule(
+            amirange_sim::time::SimTime(60_000_000),
+            amirange_sim::engine::Input::Radio { meter: down, up: false },
+        )
+        .expect("schedules");
+    stepper
+        .step_to(amirange_sim::time::SimTime(120_000_000))
+        .expect("steps");
+    assert!(!amirange::cosem::meter_reachable(&stepper.sim, down));
+    let mut gateway = Gateway::new(
+        stepper,
+        GatewayConfig {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            pace: 1.0,
+            password: b"secret12".to_vec(),
+            first_meter: 0,
+            limits: Limits::default(),
+            max_connections: 16,
+            exit_at_end: false,
+        },
+    );
+    let aarq = Aarq {
+        context: Context::LogicalName,
+        calling_ap_title: None,
+        mechanism: None,
+        calling_authentication: None,
+        user_information: Some(vec![0x01, 0, 0, 0, 6, 0x5F, 0x1F, 4, 0, 0x00, 0x1C, 0x1D, 0xFF, 0xFF]),
+    }
+    .to_bytes();
+    let frame = |meter: u32| {
+        wrapper::encode_checked(
+            Addresses {
+                source: PUBLIC_CLIENT,
+                destination: (meter + 1) as u16,
+            },
+            &aarq,
+        )
+        .expect("frames")
+    };
+    assert_eq!(gateway.receive(1, &frame(down)), Ok(Vec::new()));
+    assert!(!gateway.receive(1, &frame(down + 1)).expect("stays open").is_empty());
+}
