@@ -233,7 +233,7 @@ const ALLOWED_EDGES: [(&str, &[&str]); 11] = [
     ("viz", &[]),
     ("range", &["files"]),
     ("files", &[]),
-    ("benches", &["sim", "topologies", "."]),
+    ("benches", &["sim", "topologies", "dlms", "."]),
     (
         ".",
         &[
