@@ -10,6 +10,9 @@
 //! | Active energy import | 3 | 1.0.1.8.0.255 | 1, 2 value (Wh), 3 scaler and unit | |
 //! | Load profile | 7 | 1.0.99.1.0.255 | 1, 2 buffer (selective access by range), 3 capture objects, 4 capture period, 7 entries in use, 8 profile entries | |
 //! | Disconnect control | 70 | 0.0.96.3.10.255 | 1, 2 output state, 3 control state, 4 control mode | 1 remote_disconnect, 2 remote_reconnect |
+//! | Active firmware identifier | 1 | 1.0.0.2.0.255 | 1, 2 (the version the meter runs) | |
+//! | Active firmware signature | 1 | 1.0.0.2.8.255 | 1, 2 (the image's hash, 8 bytes) | |
+//! | Security setup | 64 | 0.0.43.0.0.255 | 1, 2 security policy, 3 security suite, 4 client system title, 5 server system title | |
 
 use amirange_dlms::apdu::{AttributeDescriptor, GetResult, MethodDescriptor, ResultCode, SelectiveAccess};
 use amirange_dlms::data::Data;
@@ -24,15 +27,24 @@ use amirange_sim::time::{CivilDate, CivilDateTime, SimTime};
 pub const DEVICE_ID: Obis = Obis([0, 0, 96, 1, 0, 255]);
 /// Active energy import (+A) over the load profile's recording period.
 pub const INTERVAL_ENERGY: Obis = Obis([1, 0, 1, 29, 0, 255]);
+/// The active firmware identifier.
+pub const FIRMWARE_ID: Obis = Obis([1, 0, 0, 2, 0, 255]);
+/// The active firmware signature.
+pub const FIRMWARE_SIGNATURE: Obis = Obis([1, 0, 0, 2, 8, 255]);
+/// The security setup of the management association.
+pub const SECURITY_SETUP: Obis = Obis([0, 0, 43, 0, 0, 255]);
 
 /// The objects of every meter: (class, version, logical name, attributes, methods).
-const OBJECTS: [(u16, u8, Obis, i8, i8); 6] = [
+const OBJECTS: [(u16, u8, Obis, i8, i8); 9] = [
     (15, 1, Obis::CURRENT_ASSOCIATION, 2, 0),
     (1, 0, DEVICE_ID, 2, 0),
     (8, 0, Obis::CLOCK, 4, 0),
     (3, 0, Obis::ACTIVE_ENERGY_IMPORT, 3, 0),
     (7, 1, Obis::LOAD_PROFILE, 8, 0),
     (70, 0, Obis::DISCONNECT_CONTROL, 4, 2),
+    (1, 0, FIRMWARE_ID, 2, 0),
+    (1, 0, FIRMWARE_SIGNATURE, 2, 0),
+    (64, 1, SECURITY_SETUP, 5, 0),
 ];
 
 /// DLMS's "deviation not specified" in a date-time.
@@ -244,7 +256,7 @@ impl EngineMeter<'_> {
 }
 
 impl Objects for EngineMeter<'_> {
-    fn get(&mut self, _caller: &Caller, a: &AttributeDescriptor, access: Option<&SelectiveAccess>) -> GetResult {
+    fn get(&mut self, caller: &Caller, a: &AttributeDescriptor, access: Option<&SelectiveAccess>) -> GetResult {
         let Some(&(class, ..)) = OBJECTS.iter().find(|o| o.2 == a.instance) else {
             return GetResult::Error(ResultCode::OBJECT_UNDEFINED);
         };
@@ -257,26 +269,45 @@ impl Objects for EngineMeter<'_> {
         let Some(meter) = self.sim.meter(self.meter) else {
             return GetResult::Error(ResultCode::OBJECT_UNAVAILABLE);
         };
-        let data = match (a.class_id, a.attribute) {
-            (15, 2) => Self::object_list(),
-            (1, 2) => Data::VisibleString(format!("AMR{:08}", self.meter).into_bytes()),
-            (8, 2) => Data::OctetString(date_time(self.civil(self.sim.now())).to_vec()),
+        let fleet = self.sim.fleet();
+        let image = fleet
+            .firmware
+            .get(self.meter as usize)
+            .and_then(|&f| fleet.images.get(usize::from(f)));
+        let data = match (a.class_id, a.instance, a.attribute) {
+            (15, _, 2) => Self::object_list(),
+            (1, DEVICE_ID, 2) => Data::VisibleString(format!("AMR{:08}", self.meter).into_bytes()),
+            (1, FIRMWARE_ID, 2) => match image {
+                Some(image) => Data::OctetString(image.version.clone().into_bytes()),
+                None => return GetResult::Error(ResultCode::OBJECT_UNAVAILABLE),
+            },
+            (1, FIRMWARE_SIGNATURE, 2) => match image {
+                Some(image) => Data::OctetString(image.hash.to_be_bytes().to_vec()),
+                None => return GetResult::Error(ResultCode::OBJECT_UNAVAILABLE),
+            },
+            // Policy (version 1's bits): requests authenticated (2) and encrypted (3), responses
+            // authenticated (5) and encrypted (6); suite 0; the client's and the meter's titles.
+            (64, _, 2) => Data::Enum(0x6C),
+            (64, _, 3) => Data::Enum(0),
+            (64, _, 4) => Data::OctetString(caller.system_title.map(|t| t.to_vec()).unwrap_or_default()),
+            (64, _, 5) => Data::OctetString(meter_system_title(self.meter).to_vec()),
+            (8, _, 2) => Data::OctetString(date_time(self.civil(self.sim.now())).to_vec()),
             // The scenario's clock is local time with no offset given.
-            (8, 3) => Data::Long(0),
-            (8, 4) => Data::Unsigned(0),
+            (8, _, 3) => Data::Long(0),
+            (8, _, 4) => Data::Unsigned(0),
             // The register shows whole Wh; a double-long-unsigned wraps after 4.29 GWh.
-            (3, 2) => Data::DoubleLongUnsigned(meter.register_wh as u64 as u32),
+            (3, _, 2) => Data::DoubleLongUnsigned(meter.register_wh as u64 as u32),
             // Scaler 10^0, unit 30 (Wh).
-            (3, 3) => Data::Structure(vec![Data::Integer(0), Data::Enum(30)]),
-            (7, 2) => return self.buffer(access),
-            (7, 3) => Self::capture_objects(),
-            (7, 4) => Data::DoubleLongUnsigned(amirange_sim::config::INTERVAL.as_micros() as u32 / 1_000_000),
-            (7, 7) => Data::DoubleLongUnsigned(self.profile().len() as u32),
-            (7, 8) => Data::DoubleLongUnsigned(LOAD_PROFILE_DEPTH as u32),
-            (70, 2) => Data::Boolean(meter.relay == Relay::Closed),
-            (70, 3) => Data::Enum(u8::from(meter.relay == Relay::Closed)),
+            (3, _, 3) => Data::Structure(vec![Data::Integer(0), Data::Enum(30)]),
+            (7, _, 2) => return self.buffer(access),
+            (7, _, 3) => Self::capture_objects(),
+            (7, _, 4) => Data::DoubleLongUnsigned(amirange_sim::config::INTERVAL.as_micros() as u32 / 1_000_000),
+            (7, _, 7) => Data::DoubleLongUnsigned(self.profile().len() as u32),
+            (7, _, 8) => Data::DoubleLongUnsigned(LOAD_PROFILE_DEPTH as u32),
+            (70, _, 2) => Data::Boolean(meter.relay == Relay::Closed),
+            (70, _, 3) => Data::Enum(u8::from(meter.relay == Relay::Closed)),
             // Mode 1: disconnect and reconnect remotely (and manually).
-            (70, 4) => Data::Enum(1),
+            (70, _, 4) => Data::Enum(1),
             _ => return GetResult::Error(ResultCode::OBJECT_UNDEFINED),
         };
         GetResult::Data(data)
@@ -471,6 +502,12 @@ mod tests {
                     &get(70, Obis::DISCONNECT_CONTROL, 2, None)
                 )),
                 Data::Boolean(true)
+            );
+            let fleet = stepper.sim.fleet();
+            let image = &fleet.images[usize::from(fleet.firmware[meter as usize])];
+            assert_eq!(
+                value(ask(&mut conn, &mut gate, 16, &get(1, FIRMWARE_ID, 2, None))),
+                Data::OctetString(image.version.clone().into_bytes())
             );
             // 2026-01-15T02:00:00, a Thursday.
             assert_eq!(
