@@ -307,6 +307,57 @@ pub fn serve(
     Ok(gateway)
 }
 
+/// A gateway serving on a thread of its own ([`spawn`]).
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<Gateway, GatewayError>>,
+}
+
+impl Running {
+    /// Stops it and returns it, with its run where it stopped.
+    pub fn stop(self) -> Result<Gateway, GatewayError> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_else(|_| {
+            Err(GatewayError::Listen {
+                addr: self.addr,
+                source: std::io::Error::other("the gateway's thread panicked"),
+            })
+        })
+    }
+}
+
+/// Starts [`serve`] on a thread of its own and returns once it listens (or failed to).
+pub fn spawn(gateway: Gateway) -> Result<Running, GatewayError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            serve(
+                gateway,
+                stop,
+                move |addr| {
+                    let _ = ready_tx.send(addr);
+                },
+                |_| {},
+            )
+        })
+    };
+    match ready_rx.recv() {
+        Ok(addr) => Ok(Running { addr, stop, thread }),
+        // The sender went away without an address: serve returned its error.
+        Err(_) => match thread.join() {
+            Ok(Err(e)) => Err(e),
+            _ => Err(GatewayError::Listen {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                source: std::io::Error::other("the gateway stopped before it listened"),
+            }),
+        },
+    }
+}
+
 /// Accepts connections, each a task that hands its bytes to the engine and writes back the
 /// answers, within the connection slots.
 async fn accept(

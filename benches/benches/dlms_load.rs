@@ -13,12 +13,10 @@
 //! slowest answer, and how far the engine's simulated time fell behind its pace.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use amirange::gateway::{Gateway, GatewayConfig, PUBLIC_CLIENT, serve};
+use amirange::gateway::{Gateway, GatewayConfig, PUBLIC_CLIENT, spawn};
 use amirange::run::{Stepper, generate};
 use amirange::scenario::{Overrides, load};
 use amirange_dlms::acse::{Aare, Aarq, AssociationResult, Context};
@@ -89,13 +87,8 @@ fn main() {
             exit_at_end: false,
         },
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<SocketAddr>();
-    let engine = {
-        let stop = stop.clone();
-        std::thread::spawn(move || serve(gateway, stop, move |addr| ready_tx.send(addr).expect("reported"), |_| {}))
-    };
-    let addr = ready_rx.recv_timeout(Duration::from_secs(60)).expect("the gateway listens");
+    let running = spawn(gateway).expect("the gateway listens");
+    let addr = running.addr;
     // Open and associate every connection, each with its own meter (the reachable ones).
     let opened = Instant::now();
     let aarq = Aarq {
@@ -115,13 +108,17 @@ fn main() {
             decoder: Decoder::new(65_535),
             device: meter as u16,
         };
-        link.socket.set_read_timeout(Some(Duration::from_millis(500))).expect("a timeout");
+        link.socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("a timeout");
         link.send(&aarq).expect("sends");
         // An unreachable meter answers nothing: its connection is dropped.
         if let Ok(answer) = link.receive()
             && Aare::from_bytes(&answer).is_ok_and(|a| a.result == AssociationResult::Accepted)
         {
-            link.socket.set_read_timeout(Some(Duration::from_secs(10))).expect("a timeout");
+            link.socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("a timeout");
             links.push(link);
         }
     }
@@ -168,11 +165,13 @@ fn main() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("a client thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a client thread"))
+            .collect()
     });
     let elapsed = sim_before.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let gateway = engine.join().expect("the engine thread").expect("the gateway ran");
+    let gateway = running.stop().expect("the gateway ran");
     let gets: u64 = results.iter().map(|r| r.0).sum();
     let slowest = results.iter().map(|r| r.1).max().unwrap_or_default();
     let report = gateway.report();

@@ -4,11 +4,9 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use amirange::gateway::{Gateway, GatewayConfig, PASSWORD_CLIENT, PUBLIC_CLIENT, serve};
+use amirange::gateway::{Gateway, GatewayConfig, PASSWORD_CLIENT, PUBLIC_CLIENT, spawn};
 use amirange::run::{Stepper, generate};
 use amirange::scenario::{Overrides, load};
 use amirange_dlms::acse::{Aare, Aarq, AssociationResult, Context, Mechanism};
@@ -68,22 +66,8 @@ fn a_dlms_client_reads_and_disconnects_a_meter_through_the_gateway() {
             exit_at_end: false,
         },
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let engine = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            serve(
-                gateway,
-                stop,
-                move |addr| ready_tx.send(addr).expect("reported"),
-                |_| {},
-            )
-        })
-    };
-    let addr = ready_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the gateway listens");
+    let running = spawn(gateway).expect("the gateway listens");
+    let addr = running.addr;
     let mut socket = TcpStream::connect(addr).expect("connects");
     socket
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -163,8 +147,7 @@ fn a_dlms_client_reads_and_disconnects_a_meter_through_the_gateway() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(open, "the relay never read open");
-    stop.store(true, Ordering::Relaxed);
-    let gateway = engine.join().expect("the engine thread").expect("the gateway ran");
+    let gateway = running.stop().expect("the gateway ran");
     let report = gateway.report();
     assert_eq!(report.connections, 1);
     assert_eq!(report.inputs, 2, "the relay operation and its ground truth");
@@ -245,22 +228,8 @@ fn the_gurux_client_reads_and_disconnects_through_the_gateway() {
             exit_at_end: false,
         },
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let engine = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            serve(
-                gateway,
-                stop,
-                move |addr| ready_tx.send(addr).expect("reported"),
-                |_| {},
-            )
-        })
-    };
-    let addr = ready_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the gateway listens");
+    let running = spawn(gateway).expect("the gateway listens");
+    let addr = running.addr;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gurux/interop.py");
     let output = std::process::Command::new(python())
         .arg(&script)
@@ -275,8 +244,7 @@ fn the_gurux_client_reads_and_disconnects_through_the_gateway() {
         ])
         .output()
         .expect("python runs");
-    stop.store(true, Ordering::Relaxed);
-    let gateway = engine.join().expect("the engine thread").expect("the gateway ran");
+    let gateway = running.stop().expect("the gateway ran");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
