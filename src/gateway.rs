@@ -15,7 +15,9 @@
 //! The engine runs on the calling thread; connections are tokio tasks that hand their bytes
 //! to it. Requests are answered at the engine's present, between steps; a remote disconnect
 //! becomes an engine input at that instant. A meter the field network cannot reach now (no
-//! supply, radio or module down, jammed, no path to a collector) answers nothing.
+//! supply, radio or module down, jammed, no path to a collector) answers nothing; one it
+//! reaches answers after its path's latency (a request's round trip over its mesh hops, PLC
+//! line or cellular link, drawn per exchange), in wall time at the gateway's pace.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -84,7 +86,19 @@ pub struct Gateway {
     securities: BTreeMap<u32, DeviceSecurity>,
     connections: BTreeMap<u64, Connection>,
     challenges: u64,
+    /// Exchanges so far (keys each exchange's latency draw).
+    exchanges: u64,
+    normal: amirange_sim::rng::QuantileTable,
     report: GatewayReport,
+}
+
+/// An answer and how long the field network takes to carry it, in wall time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The bytes to send back.
+    pub bytes: Vec<u8>,
+    /// How long to wait before sending them.
+    pub delay: Duration,
 }
 
 /// The meters as one connection's frames see them.
@@ -94,6 +108,8 @@ struct Meters<'a> {
     securities: &'a mut BTreeMap<u32, DeviceSecurity>,
     current: Option<EngineMeter<'a>>,
     inputs: Vec<Input>,
+    /// The meters addressed, for the answer's latency.
+    addressed: Vec<u32>,
 }
 
 impl Meters<'_> {
@@ -116,6 +132,7 @@ impl Devices for Meters<'_> {
             return None;
         }
         self.take_inputs();
+        self.addressed.push(meter);
         let keys = meter_keys(self.sim, meter)?;
         let password = self.config.password.clone();
         let security = self.securities.entry(meter).or_insert_with(|| {
@@ -161,6 +178,8 @@ impl Gateway {
             securities: BTreeMap::new(),
             connections: BTreeMap::new(),
             challenges: 0,
+            exchanges: 0,
+            normal: amirange_sim::rng::QuantileTable::standard_normal(),
             report: GatewayReport::default(),
         }
     }
@@ -168,6 +187,13 @@ impl Gateway {
     /// Takes bytes from connection `conn` and returns the answer; an error means the
     /// connection must be closed. Relay operations are scheduled at the engine's present.
     pub fn receive(&mut self, conn: u64, bytes: &[u8]) -> Result<Vec<u8>, Closed> {
+        self.receive_delayed(conn, bytes).map(|answer| answer.bytes)
+    }
+
+    /// [`Gateway::receive`], with how long the field network takes to carry the exchange: the
+    /// longest round trip of the meters the bytes addressed, each drawn over its current
+    /// path, in wall time at the gateway's pace.
+    pub fn receive_delayed(&mut self, conn: u64, bytes: &[u8]) -> Result<Answer, Closed> {
         self.report.requests += 1;
         let limits = self.config.limits;
         let connection = self.connections.entry(conn).or_insert_with(|| Connection::new(limits));
@@ -185,10 +211,18 @@ impl Gateway {
             securities: &mut self.securities,
             current: None,
             inputs: Vec::new(),
+            addressed: Vec::new(),
         };
         let answer = connection.receive(bytes, &mut meters, &mut challenge);
         meters.take_inputs();
         let inputs = std::mem::take(&mut meters.inputs);
+        let addressed = std::mem::take(&mut meters.addressed);
+        let mut latency_us = 0.0f64;
+        for meter in addressed {
+            self.exchanges += 1;
+            latency_us = latency_us.max(self.round_trip_us(meter));
+        }
+        let delay = Duration::from_secs_f64(latency_us / 1e6 / self.config.pace.max(1e-3));
         let now = self.stepper.sim.now();
         for input in inputs {
             // The present is always schedulable; an input refused would be a bug to show.
@@ -199,7 +233,26 @@ impl Gateway {
         if answer.is_err() {
             self.connections.remove(&conn);
         }
-        answer
+        answer.map(|bytes| Answer { bytes, delay })
+    }
+
+    /// One draw of a request's round trip to `meter` over its current path, simulated µs: the
+    /// log-normal part of a read's latency as the data plane draws it (every hop's
+    /// transmissions, both ways). The path's fixed part is left out: it is mostly the meter's
+    /// place in its collector's polling queue during a read cycle, which an on-demand request
+    /// does not wait through.
+    fn round_trip_us(&self, meter: u32) -> f64 {
+        let Some(path) = self.stepper.sim.net_state().paths.get(meter as usize) else {
+            return 0.0;
+        };
+        let mut stream = Stream::new(
+            self.stepper.sim.config().seed,
+            Purpose::DlmsLatency,
+            u64::from(meter),
+            self.exchanges,
+        );
+        let z = self.normal.sample(stream.next_u64());
+        f64::from(amirange_sim::rng::exp_f32(path.mu + path.sigma * z))
     }
 
     /// Forgets connection `conn`.
@@ -221,7 +274,7 @@ enum Request {
     Bytes {
         conn: u64,
         bytes: Vec<u8>,
-        reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, Closed>>,
+        reply: tokio::sync::oneshot::Sender<Result<Answer, Closed>>,
     },
     Closed(u64),
     Opened,
@@ -254,7 +307,7 @@ pub fn serve(
 ) -> Result<Gateway, GatewayError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .enable_io()
+        .enable_all()
         .build()
         .map_err(|source| GatewayError::Listen {
             addr: gateway.config.listen,
@@ -283,7 +336,7 @@ pub fn serve(
         while let Some(left) = until.checked_duration_since(Instant::now()) {
             match rx.recv_timeout(left) {
                 Ok(Request::Bytes { conn, bytes, reply }) => {
-                    let _ = reply.send(gateway.receive(conn, &bytes));
+                    let _ = reply.send(gateway.receive_delayed(conn, &bytes));
                 }
                 Ok(Request::Closed(conn)) => gateway.close(conn),
                 Ok(Request::Opened) => gateway.report.connections += 1,
@@ -399,9 +452,13 @@ async fn accept(
                     break;
                 }
                 match answer.await {
-                    Ok(Ok(out)) => {
-                        if !out.is_empty() && socket.write_all(&out).await.is_err() {
-                            break;
+                    Ok(Ok(answer)) => {
+                        if !answer.bytes.is_empty() {
+                            // The field network's round trip, at the gateway's pace.
+                            tokio::time::sleep(answer.delay).await;
+                            if socket.write_all(&answer.bytes).await.is_err() {
+                                break;
+                            }
                         }
                     }
                     _ => break,

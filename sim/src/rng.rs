@@ -77,6 +77,8 @@ pub enum Purpose {
     DlmsKeys = 60,
     /// The challenges a DLMS meter side sends, keyed by connection and association.
     DlmsChallenge = 61,
+    /// The field-network latency of a DLMS exchange with a meter, keyed by meter and exchange.
+    DlmsLatency = 62,
     /// Reserved for tests that check stream independence.
     Test = 0xFFFF,
 }
