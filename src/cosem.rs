@@ -367,7 +367,7 @@ mod tests {
     use super::*;
     use crate::run::{Stepper, generate};
     use crate::scenario::{Overrides, load};
-    use amirange_dlms::acse::{Aare, Aarq, AssociationResult, Context};
+    use amirange_dlms::acse::{Aare, Aarq, AssociationResult};
     use amirange_dlms::apdu::Apdu;
     use amirange_dlms::server::{Authentication, ClientPolicy, Connection, Device, DeviceSecurity, Devices, Limits};
     use amirange_dlms::wrapper::{self, Addresses};
@@ -469,13 +469,7 @@ mod tests {
         let mut conn = Connection::new(Limits::default());
         let inputs = {
             let mut gate = gate(&stepper.sim, meter);
-            let public = Aarq {
-                context: Context::LogicalName,
-                calling_ap_title: None,
-                mechanism: None,
-                calling_authentication: None,
-                user_information: Some(vec![0x01, 0, 0, 0, 6, 0x5F, 0x1F, 4, 0, 0x00, 0x1C, 0x1D, 0x04, 0x00]),
-            };
+            let public = Aarq::without_security(1024);
             let aare = Aare::from_bytes(&ask_bytes(&mut conn, &mut gate, 16, &public.to_bytes())).expect("an AARE");
             assert_eq!(aare.result, AssociationResult::Accepted);
             let value = |apdu: Apdu| match apdu {

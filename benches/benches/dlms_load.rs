@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use amirange::gateway::{Gateway, GatewayConfig, PUBLIC_CLIENT, spawn};
 use amirange::run::{Stepper, generate};
 use amirange::scenario::{Overrides, load};
-use amirange_dlms::acse::{Aare, Aarq, AssociationResult, Context};
+use amirange_dlms::acse::{Aare, Aarq, AssociationResult};
 use amirange_dlms::apdu::{Apdu, AttributeDescriptor};
 use amirange_dlms::obis::Obis;
 use amirange_dlms::server::Limits;
@@ -97,14 +97,7 @@ fn main() {
     let addr = running.addr;
     // Open and associate every connection, each with its own meter (the reachable ones).
     let opened = Instant::now();
-    let aarq = Aarq {
-        context: Context::LogicalName,
-        calling_ap_title: None,
-        mechanism: None,
-        calling_authentication: None,
-        user_information: Some(vec![0x01, 0, 0, 0, 6, 0x5F, 0x1F, 4, 0, 0x00, 0x1C, 0x1D, 0x04, 0x00]),
-    }
-    .to_bytes();
+    let aarq = Aarq::without_security(1024).to_bytes();
     let mut links = Vec::with_capacity(associations);
     let mut meter = 0usize;
     while links.len() < associations && meter < n_meters.min(65_535) {

@@ -379,6 +379,27 @@ fn octet_string(value: &[u8]) -> Vec<u8> {
 }
 
 impl Aarq {
+    /// A client's request for an association without security (the public client's):
+    /// logical names, no mechanism, proposing GET, SET, ACTION, selective access and GET
+    /// blocks, taking APDUs up to `max_receive_pdu` bytes.
+    pub fn without_security(max_receive_pdu: u16) -> Aarq {
+        let initiate = InitiateRequest {
+            dedicated_key: None,
+            response_allowed: true,
+            quality_of_service: None,
+            version: 6,
+            conformance: crate::server::METER_CONFORMANCE,
+            max_receive_pdu,
+        };
+        Aarq {
+            context: Context::LogicalName,
+            calling_ap_title: None,
+            mechanism: None,
+            calling_authentication: None,
+            user_information: Some(initiate.to_bytes()),
+        }
+    }
+
     /// Its encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut body = Vec::new();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use amirange::gateway::{Gateway, GatewayConfig, PASSWORD_CLIENT, PUBLIC_CLIENT, spawn};
 use amirange::run::{Stepper, generate};
 use amirange::scenario::{Overrides, load};
-use amirange_dlms::acse::{Aare, Aarq, AssociationResult, Context, Mechanism};
+use amirange_dlms::acse::{Aare, Aarq, AssociationResult, Mechanism};
 use amirange_dlms::apdu::{Apdu, AttributeDescriptor, GetResult, MethodDescriptor, ResultCode};
 use amirange_dlms::data::Data;
 use amirange_dlms::obis::Obis;
@@ -41,8 +41,8 @@ fn exchange(socket: &mut TcpStream, client: u16, device: u16, apdu: &[u8]) -> Ve
     }
 }
 
-#[test]
-fn a_dlms_client_reads_and_disconnects_a_meter_through_the_gateway() {
+/// The quickstart's town cut to 200 meters, built and not yet stepped.
+fn small_run() -> Stepper {
     let scenario = load(
         "quickstart",
         amirange::QUICKSTART,
@@ -53,19 +53,26 @@ fn a_dlms_client_reads_and_disconnects_a_meter_through_the_gateway() {
     )
     .expect("the quickstart loads");
     let network = generate(&scenario).expect("a network");
-    let stepper = Stepper::new(&scenario, network, false).expect("a run");
-    let gateway = Gateway::new(
-        stepper,
-        GatewayConfig {
-            listen: "127.0.0.1:0".parse().expect("an address"),
-            pace: 60.0,
-            password: b"secret12".to_vec(),
-            first_meter: 0,
-            limits: Limits::default(),
-            max_connections: 16,
-            exit_at_end: false,
-        },
-    );
+    Stepper::new(&scenario, network, false).expect("a run")
+}
+
+/// A gateway on a free loopback port at `pace`, client 17's password `secret12`.
+fn config(pace: f64) -> GatewayConfig {
+    GatewayConfig {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        pace,
+        password: b"secret12".to_vec(),
+        first_meter: 0,
+        limits: Limits::default(),
+        max_connections: 16,
+        exit_at_end: false,
+    }
+}
+
+#[test]
+fn a_dlms_client_reads_and_disconnects_a_meter_through_the_gateway() {
+    let stepper = small_run();
+    let gateway = Gateway::new(stepper, config(60.0));
     let running = spawn(gateway).expect("the gateway listens");
     let addr = running.addr;
     let mut socket = TcpStream::connect(addr).expect("connects");
@@ -74,13 +81,7 @@ fn a_dlms_client_reads_and_disconnects_a_meter_through_the_gateway() {
         .expect("a timeout");
     let meter = 7u32;
     let device = (meter + 1) as u16;
-    let public = Aarq {
-        context: Context::LogicalName,
-        calling_ap_title: None,
-        mechanism: None,
-        calling_authentication: None,
-        user_information: Some(vec![0x01, 0, 0, 0, 6, 0x5F, 0x1F, 4, 0, 0x00, 0x1C, 0x1D, 0xFF, 0xFF]),
-    };
+    let public = Aarq::without_security(u16::MAX);
     let aare = Aare::from_bytes(&exchange(&mut socket, PUBLIC_CLIENT, device, &public.to_bytes())).expect("an AARE");
     assert_eq!(aare.result, AssociationResult::Accepted);
     let get_relay = Apdu::GetRequest {
@@ -196,17 +197,7 @@ fn the_gurux_client_reads_and_disconnects_through_the_gateway() {
         eprintln!("skipped: Python's gurux-dlms is not installed (pip install gurux-dlms==1.0.203 to run this test)");
         return;
     }
-    let scenario = load(
-        "quickstart",
-        amirange::QUICKSTART,
-        &Overrides {
-            meters: Some(200),
-            ..Overrides::default()
-        },
-    )
-    .expect("the quickstart loads");
-    let network = generate(&scenario).expect("a network");
-    let mut stepper = Stepper::new(&scenario, network, false).expect("a run");
+    let mut stepper = small_run();
     // Two hours in: eight intervals in the load profile; at pace 10 the next interval ends
     // 90 s of wall time later, long after the script is done.
     stepper
@@ -216,18 +207,7 @@ fn the_gurux_client_reads_and_disconnects_through_the_gateway() {
     let keys = amirange::cosem::meter_keys(&stepper.sim, meter).expect("keys");
     let memory = stepper.sim.load_profile_memory(meter).expect("memory");
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
-    let gateway = Gateway::new(
-        stepper,
-        GatewayConfig {
-            listen: "127.0.0.1:0".parse().expect("an address"),
-            pace: 10.0,
-            password: b"secret12".to_vec(),
-            first_meter: 0,
-            limits: Limits::default(),
-            max_connections: 16,
-            exit_at_end: false,
-        },
-    );
+    let gateway = Gateway::new(stepper, config(10.0));
     let running = spawn(gateway).expect("the gateway listens");
     let addr = running.addr;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gurux/interop.py");
@@ -283,17 +263,7 @@ fn the_gurux_client_reads_and_disconnects_through_the_gateway() {
 /// round trip.
 #[test]
 fn a_meter_the_network_cannot_reach_answers_nothing() {
-    let scenario = load(
-        "quickstart",
-        amirange::QUICKSTART,
-        &Overrides {
-            meters: Some(200),
-            ..Overrides::default()
-        },
-    )
-    .expect("the quickstart loads");
-    let network = generate(&scenario).expect("a network");
-    let mut stepper = Stepper::new(&scenario, network, false).expect("a run");
+    let mut stepper = small_run();
     let down = 9u32;
     stepper
         .sim
@@ -306,26 +276,8 @@ fn a_meter_the_network_cannot_reach_answers_nothing() {
         .step_to(amirange_sim::time::SimTime(120_000_000))
         .expect("steps");
     assert!(!amirange::cosem::meter_reachable(&stepper.sim, down));
-    let mut gateway = Gateway::new(
-        stepper,
-        GatewayConfig {
-            listen: "127.0.0.1:0".parse().expect("an address"),
-            pace: 1.0,
-            password: b"secret12".to_vec(),
-            first_meter: 0,
-            limits: Limits::default(),
-            max_connections: 16,
-            exit_at_end: false,
-        },
-    );
-    let aarq = Aarq {
-        context: Context::LogicalName,
-        calling_ap_title: None,
-        mechanism: None,
-        calling_authentication: None,
-        user_information: Some(vec![0x01, 0, 0, 0, 6, 0x5F, 0x1F, 4, 0, 0x00, 0x1C, 0x1D, 0xFF, 0xFF]),
-    }
-    .to_bytes();
+    let mut gateway = Gateway::new(stepper, config(1.0));
+    let aarq = Aarq::without_security(u16::MAX).to_bytes();
     let frame = |meter: u32| {
         wrapper::encode_checked(
             Addresses {
