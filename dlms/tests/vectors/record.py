@@ -1,7 +1,7 @@
 """Records the frames in dlms/tests/gurux_vectors.rs from the Gurux DLMS library, and checks
 that Gurux accepts the answers amirange's encoder gives.
 
-The Gurux library (gurux-dlms on PyPI, GPLv2) runs here as an external program only; no part
+The Gurux library (the Python package gurux-dlms, GPLv2) runs here as an external program only; no part
 of it is linked into or copied into amirange. Run once to (re)record:
 
     python3 -m venv /tmp/gx && /tmp/gx/bin/pip install gurux-dlms==1.0.203
