@@ -73,6 +73,8 @@ pub struct GatewayReport {
     pub requests: u64,
     /// Engine inputs the meters' methods made (relay operations and their ground truth).
     pub inputs: u64,
+    /// Relay operations among them.
+    pub relay_operations: u64,
     /// The simulated time reached.
     pub reached: SimTime,
 }
@@ -133,30 +135,33 @@ impl Devices for Meters<'_> {
         }
         self.take_inputs();
         self.addressed.push(meter);
-        let keys = meter_keys(self.sim, meter)?;
-        let password = self.config.password.clone();
-        let security = self.securities.entry(meter).or_insert_with(|| {
-            DeviceSecurity::new(
-                meter_system_title(meter),
-                vec![
-                    ClientPolicy {
-                        address: PUBLIC_CLIENT,
-                        authentication: Authentication::None,
-                        rights: Rights::Read,
-                    },
-                    ClientPolicy {
-                        address: PASSWORD_CLIENT,
-                        authentication: Authentication::Password(password),
-                        rights: Rights::Manage,
-                    },
-                    ClientPolicy {
-                        address: HLS_CLIENT,
-                        authentication: Authentication::HlsGmac(keys),
-                        rights: Rights::Manage,
-                    },
-                ],
-            )
-        });
+        // A meter's security state is made on first use: its keys are derived once.
+        let security = match self.securities.entry(meter) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let keys = meter_keys(self.sim, meter)?;
+                e.insert(DeviceSecurity::new(
+                    meter_system_title(meter),
+                    vec![
+                        ClientPolicy {
+                            address: PUBLIC_CLIENT,
+                            authentication: Authentication::None,
+                            rights: Rights::Read,
+                        },
+                        ClientPolicy {
+                            address: PASSWORD_CLIENT,
+                            authentication: Authentication::Password(self.config.password.clone()),
+                            rights: Rights::Manage,
+                        },
+                        ClientPolicy {
+                            address: HLS_CLIENT,
+                            authentication: Authentication::HlsGmac(keys),
+                            rights: Rights::Manage,
+                        },
+                    ],
+                ))
+            }
+        };
         self.current = Some(EngineMeter {
             sim: self.sim,
             meter,
@@ -226,8 +231,10 @@ impl Gateway {
         let now = self.stepper.sim.now();
         for input in inputs {
             // The present is always schedulable; an input refused would be a bug to show.
+            let relay = matches!(input, Input::SetRelay { .. });
             if self.stepper.sim.schedule(now, input).is_ok() {
                 self.report.inputs += 1;
+                self.report.relay_operations += u64::from(relay);
             }
         }
         if answer.is_err() {

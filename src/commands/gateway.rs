@@ -123,23 +123,19 @@ pub(crate) fn cmd_gateway(common: &CommonArgs, threads: &ThreadArgs, args: Gatew
             );
             eprintln!("  Ctrl-C stops");
         },
-        |report| {
-            eprint!(
-                "\r  sim {:>9} s · {} connections · {} requests · {} relay operations   ",
-                report.reached.as_micros() / 1_000_000,
-                group(report.connections),
-                group(report.requests),
-                group(report.inputs / 2)
-            );
-        },
+        |report| eprint!("\r  {}   ", summary(report)),
     )?;
-    let report = gateway.report();
-    eprintln!(
-        "\nstopped at {} s of simulated time: {} connections, {} requests, {} relay operations",
-        report.reached.as_micros() / 1_000_000,
+    eprintln!("\nstopped: {}", summary(&gateway.report()));
+    Ok(())
+}
+
+/// What a gateway did so far, in one line.
+fn summary(report: &amirange::gateway::GatewayReport) -> String {
+    format!(
+        "sim {} s · {} connections · {} requests · {} relay operations",
+        group(report.reached.as_micros() / 1_000_000),
         group(report.connections),
         group(report.requests),
-        group(report.inputs / 2)
-    );
-    Ok(())
+        group(report.relay_operations)
+    )
 }

@@ -152,6 +152,7 @@ fn a_dlms_client_reads_and_disconnects_a_meter_through_the_gateway() {
     let report = gateway.report();
     assert_eq!(report.connections, 1);
     assert_eq!(report.inputs, 2, "the relay operation and its ground truth");
+    assert_eq!(report.relay_operations, 1);
     assert_eq!(gateway.stepper.sim.meter(meter).expect("the meter").relay, Relay::Open);
     assert!(
         gateway
