@@ -52,7 +52,11 @@ crate::attack_spec! {
         #[serde(default)]
         pub extraction: Option<f64>,
         /// Share of the true consumption the forged readings carry: 0 to 10, not 1 (0.2 under-reports, 1.5 inflates).
-        pub reported_share: f32,
+        ///
+        /// Default: none: the key is taken and nothing is forged (a live exercise's red team takes a key this way and uses
+        /// it through the meters' DLMS face).
+        #[serde(default)]
+        pub reported_share: Option<f32>,
         /// Whether the customers profit: an under-reporting shortfall then counts as `kwh_stolen`; otherwise every gap,
         /// under or over, counts as `kwh_falsified`.
         ///
@@ -68,14 +72,14 @@ impl Spec {
         let at = when::parse(&self.header.at, ctx.start, ctx.horizon).map_err(|e| FieldError::new("at", e))?;
         let until = when::end_after("until", self.until.as_deref(), at, ctx.start, ctx.horizon)?;
         let extraction = crate::access::probability("extraction", self.extraction.unwrap_or(1.0))?;
-        if !(self.reported_share.is_finite() && (0.0..=10.0).contains(&self.reported_share))
-            || self.reported_share == 1.0
+        if let Some(share) = self.reported_share
+            && (!(share.is_finite() && (0.0..=10.0).contains(&share)) || share == 1.0)
         {
             return Err(FieldError::new(
                 "reported_share",
                 format!(
                     "must be from 0 to 10 and not 1 (that reports the truth), not {}",
-                    self.reported_share
+                    self.reported_share.unwrap_or_default()
                 ),
             ));
         }
@@ -197,8 +201,14 @@ impl Attack for Cloning {
                 ),
                 self.unlocked.clone(),
             );
+            let Some(share) = self.spec.reported_share else {
+                // The key alone: nothing to forge, nothing to watch.
+                self.active = vec![false; self.unlocked.len()];
+                self.wake = None;
+                return Ok(());
+            };
             for &u in &self.unlocked.clone() {
-                self.forge(sim, now, u, self.spec.reported_share)?;
+                self.forge(sim, now, u, share)?;
             }
             truth(
                 sim,
@@ -207,7 +217,7 @@ impl Attack for Cloning {
                 "forged-readings",
                 format!(
                     "a clone reports {:.0}% of the true consumption of {} meters (T0856)",
-                    self.spec.reported_share * 100.0,
+                    share * 100.0,
                     self.unlocked.len()
                 ),
                 self.unlocked.clone(),
@@ -252,7 +262,7 @@ impl Attack for Cloning {
         Ok(())
     }
 
-    fn report(&self, _sim: &Sim) -> Outcome {
+    fn report(&self, sim: &Sim) -> Outcome {
         let succeeded = self.key.is_some() && !self.unlocked.is_empty();
         let failure_reason = if succeeded {
             None
@@ -263,17 +273,27 @@ impl Attack for Cloning {
                     .unwrap_or_else(|| "the attack had not started when the run ended".to_owned()),
             )
         };
-        let outcome = match failure_reason {
-            None => Ok(format!(
+        let outcome = match (failure_reason, self.spec.reported_share) {
+            (None, Some(share)) => Ok(format!(
                 "cloned {} meters with meter {}'s key, reporting {:.0}% of their consumption{}",
                 self.unlocked.len(),
                 self.spec.meter,
-                self.spec.reported_share * 100.0,
+                share * 100.0,
                 if self.spec.theft { " (theft)" } else { "" }
             )),
-            Some(why) => Err(why),
+            (None, None) => Ok(format!(
+                "took meter {}'s key, which opens {} meters",
+                self.spec.meter,
+                self.unlocked.len()
+            )),
+            (Some(why), _) => Err(why),
         };
-        Outcome::new(self.start, 1, outcome).with_control(self.unlocked.len() as u64, self.active.iter().any(|&a| a))
+        // Taken alone, the key keeps its meters under control until it is rotated.
+        let still_active = match (self.key, self.spec.reported_share) {
+            (Some(key), None) => self.unlocked.iter().any(|&m| sim.fleet().key_of(m) == key),
+            _ => self.active.iter().any(|&a| a),
+        };
+        Outcome::new(self.start, 1, outcome).with_control(self.unlocked.len() as u64, still_active)
     }
 }
 
@@ -291,7 +311,7 @@ mod tests {
             until: until.map(str::to_owned),
             meter,
             extraction,
-            reported_share,
+            reported_share: Some(reported_share),
             theft: false,
         }
     }
@@ -373,6 +393,20 @@ mod tests {
         assert!(ticks(&sim, 0).falsified_mwh > 0);
         // 03:00 starts interval 12: from then on the meters report honestly.
         assert_eq!(ticks(&sim, 12).falsified_mwh, 0);
+    }
+
+    #[test]
+    fn a_key_taken_alone_forges_nothing_and_holds_its_group_until_rotated() {
+        let grouped = sim_with(10, |config| config.security.keys = KeyModel::SharedGroup { size: 4 });
+        let mut key_only = spec(5, 1.5, None, None);
+        key_only.reported_share = None;
+        let (sim, report) = run_in(AttackSpec::MeterCloning(key_only), grouped);
+        assert!(report.succeeded, "{report:?}");
+        assert_eq!((report.meters_compromised, report.still_active), (4, true));
+        let kinds: Vec<&str> = sim.records().truth.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["key-extraction"]);
+        let done = ticks(&sim, 0);
+        assert_eq!((done.falsified_mwh, done.stolen_mwh), (0, 0), "{done:?}");
     }
 
     #[test]
