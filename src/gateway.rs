@@ -4,13 +4,8 @@
 //!
 //! One port serves up to 65,535 meters, addressed by the wrapper's destination wPort as a
 //! data concentrator addresses its meters: wPort `w` is meter `first_meter + w - 1`. Every
-//! meter accepts three clients:
-//!
-//! | client wPort | authentication | may |
-//! | --- | --- | --- |
-//! | 16 (public) | none | GET |
-//! | 17 | lowest level: the gateway's password | GET, ACTION |
-//! | 1 | HLS-GMAC with suite 0 ciphering under the meter's keys ([`crate::cosem::meter_keys`]) | GET, ACTION |
+//! meter accepts the public client (16), the password client (17, with the gateway's
+//! password) and the HLS-GMAC client (1); [`crate::face`] has the table.
 //!
 //! The engine runs on the calling thread; connections are tokio tasks that hand their bytes
 //! to it. Requests are answered at the engine's present, between steps; a remote disconnect
@@ -19,31 +14,21 @@
 //! reaches answers after its path's latency (a request's round trip over its mesh hops, PLC
 //! line or cellular link, drawn per exchange), in wall time at the gateway's pace.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use amirange_dlms::server::{
-    Authentication, ClientPolicy, Closed, Connection, Device, DeviceSecurity, Devices, Limits, Rights,
-};
-use amirange_sim::engine::{Input, Sim};
+use amirange_dlms::server::{Closed, Limits};
+use amirange_sim::engine::Input;
 use amirange_sim::model::Cause;
-use amirange_sim::rng::{Purpose, Stream};
 use amirange_sim::time::SimTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::cosem::{EngineMeter, meter_keys, meter_system_title};
+use crate::face::{Face, FaceConfig, Operator};
+pub use crate::face::{HLS_CLIENT, PASSWORD_CLIENT, PUBLIC_CLIENT};
 use crate::run::{RunError, Stepper};
-
-/// The public client's wPort.
-pub const PUBLIC_CLIENT: u16 = 16;
-/// The password client's wPort.
-pub const PASSWORD_CLIENT: u16 = 17;
-/// The HLS-GMAC client's wPort.
-pub const HLS_CLIENT: u16 = 1;
 
 /// How a gateway runs.
 #[derive(Debug, Clone)]
@@ -79,18 +64,12 @@ pub struct GatewayReport {
     pub reached: SimTime,
 }
 
-/// The engine side of a gateway: the run, each meter's security state (made on first use)
-/// and each connection's protocol state.
+/// The engine side of a gateway: the run and the fleet's DLMS face.
 pub struct Gateway {
     /// The run.
     pub stepper: Stepper,
     config: GatewayConfig,
-    securities: BTreeMap<u32, DeviceSecurity>,
-    connections: BTreeMap<u64, Connection>,
-    challenges: u64,
-    /// Exchanges so far (keys each exchange's latency draw).
-    exchanges: u64,
-    normal: amirange_sim::rng::QuantileTable,
+    face: Face,
     report: GatewayReport,
 }
 
@@ -103,88 +82,18 @@ pub struct Answer {
     pub delay: Duration,
 }
 
-/// The meters as one connection's frames see them.
-struct Meters<'a> {
-    sim: &'a Sim,
-    config: &'a GatewayConfig,
-    securities: &'a mut BTreeMap<u32, DeviceSecurity>,
-    current: Option<EngineMeter<'a>>,
-    inputs: Vec<Input>,
-    /// The meters addressed, for the answer's latency.
-    addressed: Vec<u32>,
-}
-
-impl Meters<'_> {
-    fn take_inputs(&mut self) {
-        if let Some(meter) = self.current.as_mut() {
-            self.inputs.append(&mut meter.inputs);
-        }
-    }
-}
-
-impl Devices for Meters<'_> {
-    fn device(&mut self, address: u16) -> Option<Device<'_>> {
-        let meter = self
-            .config
-            .first_meter
-            .checked_add(u32::from(address).checked_sub(1)?)?;
-        // A meter the field network cannot reach now (no supply, radio down, jammed, no path)
-        // answers nothing, as over a real concentrator.
-        if meter as usize >= self.sim.n_meters() || !crate::cosem::meter_reachable(self.sim, meter) {
-            return None;
-        }
-        self.take_inputs();
-        self.addressed.push(meter);
-        // A meter's security state is made on first use: its keys are derived once.
-        let security = match self.securities.entry(meter) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                let keys = meter_keys(self.sim, meter)?;
-                e.insert(DeviceSecurity::new(
-                    meter_system_title(meter),
-                    vec![
-                        ClientPolicy {
-                            address: PUBLIC_CLIENT,
-                            authentication: Authentication::None,
-                            rights: Rights::Read,
-                        },
-                        ClientPolicy {
-                            address: PASSWORD_CLIENT,
-                            authentication: Authentication::Password(self.config.password.clone()),
-                            rights: Rights::Manage,
-                        },
-                        ClientPolicy {
-                            address: HLS_CLIENT,
-                            authentication: Authentication::HlsGmac(keys),
-                            rights: Rights::Manage,
-                        },
-                    ],
-                ))
-            }
-        };
-        self.current = Some(EngineMeter {
-            sim: self.sim,
-            meter,
-            inputs: Vec::new(),
-            source: "dlms".to_owned(),
-            cause: Cause::Operation,
-        });
-        let objects = self.current.as_mut()?;
-        Some(Device { security, objects })
-    }
-}
-
 impl Gateway {
     /// A gateway over `stepper`.
     pub fn new(stepper: Stepper, config: GatewayConfig) -> Gateway {
+        let face = Face::new(FaceConfig {
+            password: Some(config.password.clone()),
+            first_meter: config.first_meter,
+            limits: config.limits,
+        });
         Gateway {
             stepper,
             config,
-            securities: BTreeMap::new(),
-            connections: BTreeMap::new(),
-            challenges: 0,
-            exchanges: 0,
-            normal: amirange_sim::rng::QuantileTable::standard_normal(),
+            face,
             report: GatewayReport::default(),
         }
     }
@@ -200,36 +109,14 @@ impl Gateway {
     /// path, in wall time at the gateway's pace.
     pub fn receive_delayed(&mut self, conn: u64, bytes: &[u8]) -> Result<Answer, Closed> {
         self.report.requests += 1;
-        let limits = self.config.limits;
-        let connection = self.connections.entry(conn).or_insert_with(|| Connection::new(limits));
-        let seed = self.stepper.sim.config().seed;
-        let challenges = &mut self.challenges;
-        let mut challenge = || {
-            *challenges += 1;
-            Stream::new(seed, Purpose::DlmsChallenge, conn, *challenges)
-                .next_u64()
-                .to_be_bytes()
+        let operator = |_| Operator {
+            source: "dlms".to_owned(),
+            cause: Cause::Operation,
         };
-        let mut meters = Meters {
-            sim: &self.stepper.sim,
-            config: &self.config,
-            securities: &mut self.securities,
-            current: None,
-            inputs: Vec::new(),
-            addressed: Vec::new(),
-        };
-        let answer = connection.receive(bytes, &mut meters, &mut challenge);
-        meters.take_inputs();
-        let inputs = std::mem::take(&mut meters.inputs);
-        let addressed = std::mem::take(&mut meters.addressed);
-        let mut latency_us = 0.0f64;
-        for meter in addressed {
-            self.exchanges += 1;
-            latency_us = latency_us.max(self.round_trip_us(meter));
-        }
-        let delay = Duration::from_secs_f64(latency_us / 1e6 / self.config.pace.max(1e-3));
+        let exchange = self.face.receive(&self.stepper.sim, conn, bytes, &operator);
+        let delay = Duration::from_secs_f64(exchange.round_trip_us / 1e6 / self.config.pace.max(1e-3));
         let now = self.stepper.sim.now();
-        for input in inputs {
+        for input in exchange.inputs {
             // The present is always schedulable; an input refused would be a bug to show.
             let relay = matches!(input, Input::SetRelay { .. });
             if self.stepper.sim.schedule(now, input).is_ok() {
@@ -237,34 +124,12 @@ impl Gateway {
                 self.report.relay_operations += u64::from(relay);
             }
         }
-        if answer.is_err() {
-            self.connections.remove(&conn);
-        }
-        answer.map(|bytes| Answer { bytes, delay })
-    }
-
-    /// One draw of a request's round trip to `meter` over its current path, simulated µs: the
-    /// log-normal part of a read's latency as the data plane draws it (every hop's
-    /// transmissions, both ways). The path's fixed part is left out: it is mostly the meter's
-    /// place in its collector's polling queue during a read cycle, which an on-demand request
-    /// does not wait through.
-    fn round_trip_us(&self, meter: u32) -> f64 {
-        let Some(path) = self.stepper.sim.net_state().paths.get(meter as usize) else {
-            return 0.0;
-        };
-        let mut stream = Stream::new(
-            self.stepper.sim.config().seed,
-            Purpose::DlmsLatency,
-            u64::from(meter),
-            self.exchanges,
-        );
-        let z = self.normal.sample(stream.next_u64());
-        f64::from(amirange_sim::rng::exp_f32(path.mu + path.sigma * z))
+        exchange.answer.map(|bytes| Answer { bytes, delay })
     }
 
     /// Forgets connection `conn`.
     pub fn close(&mut self, conn: u64) {
-        self.connections.remove(&conn);
+        self.face.close(conn);
     }
 
     /// What the gateway did so far.

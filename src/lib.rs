@@ -16,6 +16,7 @@ pub use amirange_measures::attack_metrics;
 pub mod blast;
 pub mod cosem;
 pub mod detection;
+pub mod face;
 pub mod gateway;
 pub mod live;
 pub mod metrics;

@@ -27,11 +27,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use amirange_attackers::access::{self, Access, Held};
 use amirange_attackers::rogue_firmware::{self, Delivery, PayloadSpec, Signing};
 use amirange_attackers::targets::{Place, Targets};
-use amirange_attackers::{AttackSpec, Context as AttackContext, Header, jamming, mass_disconnect};
+use amirange_attackers::{AttackSpec, Context as AttackContext, Header, cloning, jamming, mass_disconnect};
 use amirange_defenses::spec::Response;
 use amirange_measures::round_to;
 use amirange_measures::scoreboard::{FalseAction, Rules, Tally, customers_off_by_attacks, scoreboard};
-use amirange_range::exercise::{Exercise, Phishing, Scoring};
+use amirange_range::exercise::{Cloning, Exercise, Phishing, Scoring};
 use amirange_range::messages::{Action, FirmwarePayload, Role};
 use amirange_range::session::{Engine, TICK_S};
 use amirange_sim::config::INTERVAL;
@@ -42,6 +42,7 @@ use amirange_sim::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::face::{Face, FaceConfig, Operator};
 use crate::metrics::Metrics;
 use crate::run::Stepper;
 use crate::scenario::{self, Overrides, Scenario};
@@ -135,6 +136,12 @@ pub struct Setup {
     pub leaked_signing_key: bool,
     /// The scoreboard's rules.
     pub scoring: Scoring,
+    /// Red's odds of reading an opened meter's keys.
+    #[serde(default)]
+    pub cloning: Cloning,
+    /// The meter at wPort 1 of the meters' DLMS face, if the exercise exposes it.
+    #[serde(default)]
+    pub dlms_first_meter: Option<u32>,
 }
 
 impl Setup {
@@ -153,6 +160,8 @@ impl Setup {
             phishing: exercise.phishing,
             leaked_signing_key: exercise.leaked_signing_key,
             scoring: exercise.scoring,
+            cloning: exercise.cloning,
+            dlms_first_meter: exercise.dlms.as_ref().map(|d| d.first_meter),
         })
     }
 }
@@ -164,6 +173,34 @@ struct RedAttack {
     id: String,
     kind: &'static str,
     at_s: u64,
+}
+
+/// A meter red opened for its keys, and what came of it.
+#[derive(Debug, Clone)]
+struct Opened {
+    team: String,
+    /// The cloning attack's id and index in the campaign.
+    id: String,
+    index: u8,
+    meter: u32,
+    /// The meter's key group (the meters its key opens).
+    group: u32,
+    keys: Keys,
+}
+
+/// What red holds of an opened meter.
+#[derive(Debug, Clone)]
+enum Keys {
+    /// The extraction happens at the next tick.
+    Pending,
+    /// Read: the DLMS keys (hexadecimal) and how many meters they open.
+    Held {
+        encryption: String,
+        authentication: String,
+        opens: u64,
+    },
+    /// The extraction failed, and why.
+    Failed(String),
 }
 
 /// A blue action carried out.
@@ -269,7 +306,16 @@ pub struct LiveEngine {
     score_stale: bool,
     /// Whether some attack has begun (once true, always true).
     begun: bool,
+    /// The meters' DLMS face, if the exercise exposes it.
+    face: Option<Face>,
+    /// Meters red opened for their keys, in order.
+    opened: Vec<Opened>,
+    /// Relay operations made through the DLMS face.
+    dlms_relay_operations: u64,
 }
+
+/// Red's DLMS requests' answers carry the meters' round trip, rounded to this many µs.
+const ROUND_TRIP_US: u64 = 1_000;
 
 impl LiveEngine {
     /// Builds the engine from `setup`.
@@ -346,7 +392,18 @@ impl LiveEngine {
             crews_queued: BTreeSet::new(),
             score_stale: false,
             begun: false,
+            face: None,
+            opened: Vec::new(),
+            dlms_relay_operations: 0,
         };
+        engine.face = engine.setup.dlms_first_meter.map(|first_meter| {
+            Face::new(FaceConfig {
+                // In an exercise the meters' keys are what red must obtain: no password client.
+                password: None,
+                first_meter,
+                limits: amirange_dlms::server::Limits::default(),
+            })
+        });
         engine.scoreboard = engine.score();
         Ok(engine)
     }
@@ -528,8 +585,144 @@ impl LiveEngine {
                 });
                 self.add_attack(team, spec, "jamming", now_s)
             }
+            Action::Clone { meter } => self.open_meter(team, &id, *meter, now_s),
+            Action::Dlms { connection, bytes } => self.dlms(team, *connection, bytes),
+            Action::DlmsClosed { connection } => {
+                let face = self.face.as_mut().ok_or(NO_FACE)?;
+                if face.close(*connection) {
+                    Ok(json!({}))
+                } else {
+                    Err(format!("DLMS connection {connection} holds nothing"))
+                }
+            }
             _ => Err(format!("`{}` is not a red action", action.name())),
         }
+    }
+
+    /// Red opens `meter` at its premise: a cloning attack that only takes the key, whose
+    /// extraction happens at the next tick ([`LiveEngine::read_keys`]).
+    fn open_meter(&mut self, team: &str, id: &str, meter: u32, now_s: u64) -> Result<Value, String> {
+        let n = self.sim().n_meters();
+        if meter as usize >= n {
+            return Err(format!("there is no meter {meter}: the network has {n}"));
+        }
+        if self
+            .opened
+            .iter()
+            .any(|o| o.team == team && o.meter == meter && !matches!(o.keys, Keys::Failed(_)))
+        {
+            return Err(format!("your team has already opened meter {meter}"));
+        }
+        let group = self.sim().fleet().key_group[meter as usize];
+        let index = self.running()?.campaign.len();
+        let spec = AttackSpec::MeterCloning(cloning::Spec {
+            header: Header {
+                id: id.to_owned(),
+                at: format!("{now_s}s"),
+            },
+            until: None,
+            meter,
+            extraction: Some(self.setup.cloning.extraction),
+            reported_share: None,
+            theft: false,
+        });
+        self.add_attack(team, spec, "meter-cloning", now_s)?;
+        self.opened.push(Opened {
+            team: team.to_owned(),
+            id: id.to_owned(),
+            index: index as u8,
+            meter,
+            group,
+            keys: Keys::Pending,
+        });
+        Ok(json!({
+            "attack": id,
+            "meter": meter,
+            "keys": "read over the debug port at the next tick: `snapshot` lists them",
+        }))
+    }
+
+    /// After a step: the keys of the meters opened and not yet read, from their attacks'
+    /// reports once the extraction has happened.
+    fn read_keys(&mut self) {
+        if !self.opened.iter().any(|o| matches!(o.keys, Keys::Pending)) {
+            return;
+        }
+        let Some(State::Running(stepper)) = &self.state else {
+            return;
+        };
+        let sim = &stepper.sim;
+        let reports = stepper.campaign.reports(sim);
+        for o in self.opened.iter_mut().filter(|o| matches!(o.keys, Keys::Pending)) {
+            let extracted = sim
+                .records()
+                .truth
+                .iter()
+                .any(|t| t.source == o.id && t.kind == "key-extraction");
+            let Some(report) = reports.get(usize::from(o.index)).filter(|_| extracted) else {
+                continue;
+            };
+            o.keys = match (report.succeeded, crate::cosem::meter_keys(sim, o.meter)) {
+                (true, Some(keys)) => Keys::Held {
+                    encryption: hex::encode_upper(keys.encryption),
+                    authentication: hex::encode_upper(keys.authentication),
+                    opens: report.meters_compromised,
+                },
+                _ => Keys::Failed(
+                    report
+                        .failure_reason
+                        .clone()
+                        .unwrap_or_else(|| "the key could not be read".to_owned()),
+                ),
+            };
+        }
+    }
+
+    /// Bytes from red's DLMS client on `connection`, answered by the meters as they are now;
+    /// a relay operation becomes an engine input now, booked to the cloning that gave the key
+    /// that opens the meter.
+    fn dlms(&mut self, team: &str, connection: u64, bytes: &str) -> Result<Value, String> {
+        let data = hex::decode(bytes).map_err(|e| format!("`bytes`: {e}"))?;
+        let (Some(face), Some(State::Running(stepper))) = (self.face.as_mut(), self.state.as_mut()) else {
+            return Err(if self.face.is_none() {
+                NO_FACE.to_owned()
+            } else {
+                "the exercise is over".to_owned()
+            });
+        };
+        let opened = &self.opened;
+        let groups = &stepper.sim.fleet().key_group;
+        let operator = |meter: u32| {
+            let group = groups.get(meter as usize).copied();
+            let holds = |o: &&Opened| Some(o.group) == group && matches!(o.keys, Keys::Held { .. });
+            opened
+                .iter()
+                .filter(|o| o.team == team)
+                .find(holds)
+                .or_else(|| opened.iter().find(holds))
+                .map_or_else(
+                    || Operator {
+                        source: format!("{}-dlms", slug(team)),
+                        cause: Cause::Operation,
+                    },
+                    |o| Operator {
+                        source: o.id.clone(),
+                        cause: Cause::Attack(o.index),
+                    },
+                )
+        };
+        let exchange = face.receive(&stepper.sim, connection, &data, &operator);
+        let now = stepper.sim.now();
+        for input in exchange.inputs {
+            let relay = matches!(input, Input::SetRelay { .. });
+            stepper.sim.schedule(now, input).map_err(|e| e.to_string())?;
+            self.dlms_relay_operations += u64::from(relay);
+        }
+        let round_trip_us = (exchange.round_trip_us.max(0.0) as u64).div_ceil(ROUND_TRIP_US) * ROUND_TRIP_US;
+        Ok(match exchange.answer {
+            Ok(answer) => json!({ "bytes": hex::encode_upper(answer), "round_trip_us": round_trip_us }),
+            Err(closed) => json!({ "bytes": "", "close": closed.to_string() }),
+        })
     }
 
     fn add_attack(&mut self, team: &str, spec: AttackSpec, kind: &'static str, at_s: u64) -> Result<Value, String> {
@@ -883,6 +1076,34 @@ impl LiveEngine {
         map
     }
 
+    /// An opened meter as red's view lists it.
+    fn key_view(&self, o: &Opened) -> Value {
+        let mut v = json!({ "team": o.team, "meter": o.meter, "attack": o.id });
+        match &o.keys {
+            Keys::Pending => v["state"] = json!("pending"),
+            Keys::Failed(why) => {
+                v["state"] = json!("failed");
+                v["reason"] = json!(why);
+            }
+            Keys::Held {
+                encryption,
+                authentication,
+                opens,
+            } => {
+                v["state"] = json!("held");
+                v["encryption_key"] = json!(encryption);
+                v["authentication_key"] = json!(authentication);
+                v["opens_meters"] = json!(opens);
+                if let Some(first) = self.setup.dlms_first_meter
+                    && let Some(w) = o.meter.checked_sub(first).filter(|w| *w < 65_535)
+                {
+                    v["wport"] = json!(w + 1);
+                }
+            }
+        }
+        v
+    }
+
     fn clock_text(&self) -> String {
         let start = self.sim().config().start;
         start.plus(SimDuration::from_micros(self.now_us())).to_string()
@@ -982,6 +1203,7 @@ impl Engine for LiveEngine {
             }
         }
         self.relays_seen = events.len();
+        self.read_keys();
         let interval = INTERVAL.as_micros();
         if self.score_stale || before / interval != (to_s * MICROS) / interval {
             self.scoreboard = self.score();
@@ -1011,12 +1233,23 @@ impl Engine for LiveEngine {
                     .iter()
                     .map(|((team, account), mfa)| json!({"team": team, "account": account, "second_factor": mfa}))
                     .collect();
+                let keys: Vec<Value> = self.opened.iter().map(|o| self.key_view(o)).collect();
                 json!({
                     "time": time,
                     "accounts": self.ctx.accounts.iter().map(|a| &a.name).collect::<Vec<_>>(),
                     "feeders": self.feeders.len(),
+                    "meters": self.sim().n_meters(),
                     "bounds": self.bounds.map(f64::round),
                     "held": held,
+                    "keys": keys,
+                    "dlms": self.setup.dlms_first_meter.map(|first| json!({
+                        "first_meter": first,
+                        "wports": format!("wPort w is meter {first} + w - 1 (w from 1 to 65535)"),
+                        "clients": [
+                            {"wport": crate::face::PUBLIC_CLIENT, "authentication": "none", "may": "read"},
+                            {"wport": crate::face::HLS_CLIENT, "authentication": "HLS-GMAC, security suite 0, with a held key", "may": "read, operate the relay"},
+                        ],
+                    })),
                     "attacks": newest(&self.red, VIEW_ACTIONS),
                     "attacks_total": self.red.len(),
                 })
@@ -1083,6 +1316,7 @@ impl Engine for LiveEngine {
             "red_attacks": self.red,
             "blue_actions": self.blue,
             "phishes": self.phishes,
+            "dlms_relay_operations": self.dlms_relay_operations,
         });
         let mut bytes = serde_json::to_vec_pretty(&value).map_err(|e| e.to_string())?;
         bytes.push(b'\n');
@@ -1094,6 +1328,9 @@ impl Engine for LiveEngine {
         serde_json::to_value(&self.setup).unwrap_or(Value::Null)
     }
 }
+
+/// Why a DLMS action is refused in an exercise without the meters' DLMS face.
+const NO_FACE: &str = "this exercise exposes no DLMS face (its file has no `dlms` section)";
 
 /// The tick the live session steps by, in microseconds (for callers sizing progress).
 pub const TICK_US: u64 = TICK_S * MICROS;

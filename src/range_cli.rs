@@ -75,6 +75,13 @@ pub enum RedCommand {
         #[arg(long, default_value_t = 60)]
         minutes: u32,
     },
+    /// Open a meter at its premise and read its DLMS keys over the debug port (odds set by the
+    /// exercise); `snapshot` then lists the keys, and the meters they open answer a DLMS
+    /// client on your team's DLMS port (see docs/dlms.md).
+    Clone {
+        /// The meter's number.
+        meter: u32,
+    },
     /// Red's view now, as JSON.
     Snapshot,
     /// A live terminal view, refreshed every second (Ctrl-C to leave).
@@ -211,7 +218,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let rt = runtime()?;
     // The ports first: a start that fails (a port in use) leaves nothing behind.
     let channels = Channels::new();
-    let (server, dashboard) = rt.block_on(async {
+    let (server, dashboard, dlms_ports) = rt.block_on(async {
         let mut cfg = ServerConfig::new(exercise.listen);
         if let Some((cert, key)) = &args.cert {
             cfg.cert = CertSource::Files {
@@ -225,10 +232,17 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let dashboard = Dashboard::bind(exercise.dashboard)
             .await
             .with_context(|| format!("the dashboard cannot listen on {}", exercise.dashboard))?;
-        anyhow::Ok((server, dashboard))
+        let dlms_ports = match &exercise.dlms {
+            None => Vec::new(),
+            Some(d) => amirange_range::dlms_port::bind(d)
+                .await
+                .map_err(|(addr, e)| anyhow::anyhow!("the DLMS port cannot listen on {addr}: {e}"))?,
+        };
+        anyhow::Ok((server, dashboard, dlms_ports))
     })?;
     amirange::outdir::prepare_exercise_folder(&dir)?;
     let session = Session::new(Box::new(engine), &exercise.name, exercise.pace, 0.0);
+    let dlms_requests = channels.requests();
     let live = channels.start(session, &dir).map_err(anyhow::Error::msg)?;
     let result = rt.block_on(async {
         let dash_addr = dashboard.local_addr()?;
@@ -237,6 +251,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         println!("  pin         {}", server.fingerprint);
         println!("  dashboard   http://{dash_addr}/#<token>");
         println!("  journal     {}", dir.join("journal.jsonl").display());
+        if let Some(d) = &exercise.dlms {
+            for p in &dlms_ports {
+                println!(
+                    "  DLMS        {} (TCP, team {}; wPort w is meter {} + w - 1; docs/dlms.md)",
+                    p.local_addr, p.team, d.first_meter
+                );
+            }
+        }
         for t in &exercise.teams {
             if t.generated {
                 println!("  team {:<12} {:<5} token {}", t.name, t.role.name(), t.token.reveal());
@@ -255,6 +277,19 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let server_task = tokio::spawn(server.run(stopped(stop_rx.clone())));
         let dash_task =
             tokio::spawn(dashboard.serve(Arc::clone(&exercise), live.published(), stopped(stop_rx.clone())));
+        let mut dlms_tasks = Vec::new();
+        if let Some(d) = &exercise.dlms {
+            let shared = amirange_range::dlms_port::Shared {
+                requests: dlms_requests,
+                published: live.published(),
+                next_connection: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+                frames_per_s: d.frames_per_s,
+                max_connections: d.max_connections,
+            };
+            for port in dlms_ports {
+                dlms_tasks.push(tokio::spawn(port.serve(shared.clone())));
+            }
+        }
         let published = live.published();
         let mut announced_end = false;
         // The end is noticed within a quarter second; the status line is printed every 5 s.
@@ -300,6 +335,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             }
         }
         let _ = stop_tx.send(true);
+        for task in &dlms_tasks {
+            task.abort();
+        }
         let _ = server_task.await;
         let _ = dash_task.await;
         anyhow::Ok(())
@@ -529,6 +567,7 @@ pub fn red(conn: &Connect, command: RedCommand) -> Result<()> {
             strength,
             minutes,
         }),
+        RedCommand::Clone { meter } => Some(Action::Clone { meter }),
         RedCommand::Snapshot => Some(Action::Snapshot {}),
         RedCommand::Watch => None,
     };

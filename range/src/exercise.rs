@@ -56,6 +56,85 @@ struct Raw {
     dashboard: Option<String>,
     #[serde(default)]
     scoring: Scoring,
+    #[serde(default)]
+    cloning: Cloning,
+    #[serde(default)]
+    dlms: Option<RawDlms>,
+}
+
+/// The odds of the red team's `clone` action.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cloning {
+    /// Probability that reading an opened meter's keys over its debug port works.
+    pub extraction: f64,
+}
+
+impl Default for Cloning {
+    /// An assumption: a meter without debug-port protection gives its keys up to someone who
+    /// has it open on the bench (the attack library's `MeterCloning` default).
+    fn default() -> Cloning {
+        Cloning { extraction: 1.0 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDlms {
+    ports: Vec<RawPort>,
+    #[serde(default)]
+    first_meter: u32,
+    #[serde(default = "default_dlms_rate")]
+    frames_per_s: u32,
+    #[serde(default = "default_dlms_connections")]
+    max_connections: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    team: String,
+    listen: String,
+}
+
+/// A connection's chunks of bytes per second on a DLMS port, by default. A policy choice: a
+/// head-end reading a meter's day of load profile sends about ten frames, and a red team's
+/// client walking a group of 250 meters sends a few per meter, so 50 a second keeps an exchange
+/// interactive while a flood from one connection costs the engine little.
+pub const DEFAULT_DLMS_FRAMES_PER_S: u32 = 50;
+/// Connections one DLMS port holds at once, by default (a policy choice: a team's few tools).
+pub const DEFAULT_DLMS_CONNECTIONS: usize = 16;
+
+fn default_dlms_rate() -> u32 {
+    DEFAULT_DLMS_FRAMES_PER_S
+}
+
+fn default_dlms_connections() -> usize {
+    DEFAULT_DLMS_CONNECTIONS
+}
+
+/// The meters' DLMS face in an exercise: TCP ports on which a team's DLMS client reaches the
+/// meters (wPort `w` is meter `first_meter + w - 1`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dlms {
+    /// The ports, each a red team's.
+    pub ports: Vec<DlmsPort>,
+    /// The meter at wPort 1.
+    pub first_meter: u32,
+    /// A connection's chunks of bytes handed to the meters per second at most (reading slows
+    /// down past it).
+    pub frames_per_s: u32,
+    /// Connections one port holds at once; one more is closed at once.
+    pub max_connections: usize,
+}
+
+/// One team's DLMS port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DlmsPort {
+    /// The team.
+    pub team: String,
+    /// Where it listens (TCP).
+    pub listen: SocketAddr,
 }
 
 /// The scoreboard's rules: points for red from the blast radius of its attacks, for blue from
@@ -184,6 +263,10 @@ pub struct Exercise {
     pub dashboard: SocketAddr,
     /// The scoreboard's rules.
     pub scoring: Scoring,
+    /// The red team's odds of reading an opened meter's keys.
+    pub cloning: Cloning,
+    /// The meters' DLMS face, if the exercise exposes it.
+    pub dlms: Option<Dlms>,
 }
 
 /// An exercise file that cannot be used: the file, line, column and field, and why (the same
@@ -333,6 +416,14 @@ impl Exercise {
                 "an exercise needs a white team (to control the clock)".into(),
             ));
         }
+        let p = raw.cloning.extraction;
+        if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
+            return Err(fail("cloning.extraction", format!("a probability is 0 to 1, not {p}")));
+        }
+        let dlms = match &raw.dlms {
+            None => None,
+            Some(d) => Some(check_dlms(d, &teams, listen, dashboard, raw.allow_remote, &fail)?),
+        };
         let scenario = path.parent().unwrap_or(Path::new("")).join(&raw.scenario);
         Ok(Exercise {
             name: raw.name,
@@ -346,6 +437,8 @@ impl Exercise {
             leaked_signing_key: raw.leaked_signing_key,
             dashboard,
             scoring: raw.scoring,
+            cloning: raw.cloning,
+            dlms,
         })
     }
 
@@ -360,6 +453,76 @@ impl Exercise {
         }
         found
     }
+}
+
+/// Checks the `dlms` section against the teams and the other addresses.
+fn check_dlms(
+    d: &RawDlms,
+    teams: &[Team],
+    quic: SocketAddr,
+    dashboard: SocketAddr,
+    allow_remote: bool,
+    fail: &dyn Fn(&str, String) -> ExerciseError,
+) -> Result<Dlms, ExerciseError> {
+    if d.ports.is_empty() || d.ports.len() > 16 {
+        return Err(fail("dlms.ports", "list 1 to 16 ports".into()));
+    }
+    if !(1..=10_000).contains(&d.frames_per_s) {
+        return Err(fail(
+            "dlms.frames_per_s",
+            format!("must be 1 to 10000, not {}", d.frames_per_s),
+        ));
+    }
+    if !(1..=1024).contains(&d.max_connections) {
+        return Err(fail(
+            "dlms.max_connections",
+            format!("must be 1 to 1024, not {}", d.max_connections),
+        ));
+    }
+    let mut ports: Vec<DlmsPort> = Vec::with_capacity(d.ports.len());
+    for (i, p) in d.ports.iter().enumerate() {
+        let at = |f: &str| format!("dlms.ports[{i}].{f}");
+        let Some(team) = teams.iter().find(|t| t.name == p.team) else {
+            let names: Vec<&str> = teams.iter().map(|t| t.name.as_str()).collect();
+            return Err(fail(
+                &at("team"),
+                format!("no team is called {:?} (the teams: {})", p.team, names.join(", ")),
+            ));
+        };
+        if team.role != Role::Red {
+            return Err(fail(
+                &at("team"),
+                format!("{:?} is a {} team: DLMS ports are red teams'", p.team, team.role.name()),
+            ));
+        }
+        let listen: SocketAddr = p.listen.parse().map_err(|_| {
+            fail(
+                &at("listen"),
+                format!("{:?} is not an address and port, e.g. 127.0.0.1:4059", p.listen),
+            )
+        })?;
+        if !listen.ip().is_loopback() && !allow_remote {
+            return Err(fail(
+                &at("listen"),
+                format!("{listen} is not a loopback address: set `allow_remote: true` to listen on the network"),
+            ));
+        }
+        let taken =
+            listen.port() != 0 && (listen == dashboard || listen == quic || ports.iter().any(|q| q.listen == listen));
+        if taken {
+            return Err(fail(&at("listen"), format!("{listen} is already another port's")));
+        }
+        ports.push(DlmsPort {
+            team: p.team.clone(),
+            listen,
+        });
+    }
+    Ok(Dlms {
+        ports,
+        first_meter: d.first_meter,
+        frames_per_s: d.frames_per_s,
+        max_connections: d.max_connections,
+    })
 }
 
 #[cfg(test)]
@@ -433,6 +596,45 @@ mod tests {
                 GOOD.replace("teams: [", "phishing: (success: 1.5),\n    teams: ["),
                 "field `phishing.success`: a probability",
             ),
+            (
+                GOOD.replace("teams: [", "cloning: (extraction: -1.0),\n    teams: ["),
+                "field `cloning.extraction`: a probability",
+            ),
+            (
+                GOOD.replace(
+                    "teams: [",
+                    "dlms: (ports: [(team: \"blue\", listen: \"127.0.0.1:4059\")]),\n    teams: [",
+                ),
+                "field `dlms.ports[0].team`: \"blue\" is a blue team",
+            ),
+            (
+                GOOD.replace(
+                    "teams: [",
+                    "dlms: (ports: [(team: \"reds\", listen: \"127.0.0.1:4059\")]),\n    teams: [",
+                ),
+                "field `dlms.ports[0].team`: no team is called \"reds\"",
+            ),
+            (
+                GOOD.replace(
+                    "teams: [",
+                    "dlms: (ports: [(team: \"red\", listen: \"0.0.0.0:4059\")]),\n    teams: [",
+                ),
+                "field `dlms.ports[0].listen`: 0.0.0.0:4059 is not a loopback",
+            ),
+            (
+                GOOD.replace(
+                    "teams: [",
+                    "dlms: (ports: [(team: \"red\", listen: \"127.0.0.1:4480\")]),\n    teams: [",
+                ),
+                "field `dlms.ports[0].listen`: 127.0.0.1:4480 is already another port's",
+            ),
+            (
+                GOOD.replace(
+                    "teams: [",
+                    "dlms: (ports: [(team: \"red\", listen: \"127.0.0.1:4059\")], frames_per_s: 0),\n    teams: [",
+                ),
+                "field `dlms.frames_per_s`: must be 1 to 10000",
+            ),
         ];
         for (text, expected) in cases {
             let e = Exercise::load(Path::new("ex.ron"), &text, env).expect_err(expected);
@@ -445,6 +647,16 @@ mod tests {
             "listen: \"0.0.0.0:4433\",\n    allow_remote: true,\n    teams: [",
         );
         assert!(Exercise::load(Path::new("ex.ron"), &remote, env).is_ok());
+        // A DLMS port with its defaults.
+        let dlms = GOOD.replace(
+            "teams: [",
+            "dlms: (ports: [(team: \"red\", listen: \"127.0.0.1:4059\")], first_meter: 500),\n    teams: [",
+        );
+        let e = Exercise::load(Path::new("ex.ron"), &dlms, env).expect("loads");
+        let d = e.dlms.expect("a DLMS face");
+        assert_eq!((d.first_meter, d.frames_per_s, d.max_connections), (500, 50, 16));
+        assert_eq!(d.ports[0].listen.to_string(), "127.0.0.1:4059");
+        assert_eq!(e.cloning, Cloning::default());
     }
 
     #[test]

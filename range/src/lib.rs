@@ -13,11 +13,13 @@
 //! exercise's own thread; [`server`], the QUIC server (TLS 1.3, a pinned self-signed or the
 //! operator's certificate, one `hello` per stream, rate and size limits); [`client`], a client
 //! that pins the server's certificate; [`dashboard`], the loopback HTTP page showing a team its
-//! view. The wire protocol is documented for clients in other languages in `range/PROTOCOL.md`.
+//! view; [`dlms_port`], a red team's TCP port to the meters' DLMS face. The wire protocol is
+//! documented for clients in other languages in `range/PROTOCOL.md`.
 
 pub mod auth;
 pub mod client;
 pub mod dashboard;
+pub mod dlms_port;
 pub mod exercise;
 pub mod live;
 pub mod messages;

@@ -9,6 +9,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The most bytes one `dlms` action carries: a DLMS port reads its connections' bytes in
+/// chunks of at most this many, so a wrapper frame of the largest APDU the meters take (1,024
+/// bytes and its 8-byte header) fits in one.
+pub const MAX_DLMS_CHUNK: usize = 2048;
+
 /// The slowest pace: simulated seconds per wall second.
 pub const MIN_PACE: f64 = 0.1;
 /// The fastest pace.
@@ -196,6 +201,26 @@ pub enum Action {
         /// How long, minutes (1 to 1,440).
         minutes: u32,
     },
+    /// Red: open a meter at its premise and read its DLMS keys over the debug port (succeeds
+    /// with the exercise's odds). Under per-device keys the key opens that meter alone, under
+    /// a shared group key every meter of its group; `snapshot` lists the keys red holds.
+    Clone {
+        /// The meter.
+        meter: u32,
+    },
+    /// Red, from a team's DLMS port only: bytes a DLMS client sent on connection `connection`
+    /// of the port, hexadecimal; the meters' answer comes back in the result (`bytes`).
+    Dlms {
+        /// The connection, numbered by the server.
+        connection: u64,
+        /// The bytes, hexadecimal (at most [`MAX_DLMS_CHUNK`] bytes).
+        bytes: String,
+    },
+    /// Red, from a team's DLMS port only: connection `connection` closed.
+    DlmsClosed {
+        /// The connection.
+        connection: u64,
+    },
     /// Blue: refuse bulk commands (more than a few meters at once) for a while.
     FreezeBulk {
         /// How long, minutes (1 to 1,440).
@@ -251,9 +276,13 @@ impl Action {
     /// The role that may ask for it; `None` for an action every role may ask for.
     pub fn role(&self) -> Option<Role> {
         match self {
-            Action::Phish { .. } | Action::Disconnect { .. } | Action::PushFirmware { .. } | Action::Jam { .. } => {
-                Some(Role::Red)
-            }
+            Action::Phish { .. }
+            | Action::Disconnect { .. }
+            | Action::PushFirmware { .. }
+            | Action::Jam { .. }
+            | Action::Clone { .. }
+            | Action::Dlms { .. }
+            | Action::DlmsClosed { .. } => Some(Role::Red),
             Action::FreezeBulk { .. }
             | Action::RevokeAccount { .. }
             | Action::IsolateHes {}
@@ -276,6 +305,9 @@ impl Action {
             Action::Disconnect { .. } => "disconnect",
             Action::PushFirmware { .. } => "push-firmware",
             Action::Jam { .. } => "jam",
+            Action::Clone { .. } => "clone",
+            Action::Dlms { .. } => "dlms",
+            Action::DlmsClosed { .. } => "dlms-closed",
             Action::FreezeBulk { .. } => "freeze-bulk",
             Action::RevokeAccount { .. } => "revoke-account",
             Action::IsolateHes {} => "isolate-hes",
@@ -346,6 +378,18 @@ impl Action {
                 minutes(*m)
             }
             Action::FreezeBulk { minutes: m } | Action::InjectOutage { minutes: m, .. } => minutes(*m),
+            Action::Dlms { bytes, .. } => {
+                if bytes.len() > 2 * MAX_DLMS_CHUNK
+                    || bytes.len() % 2 != 0
+                    || !bytes.bytes().all(|b| b.is_ascii_hexdigit())
+                {
+                    return Err(format!(
+                        "`bytes` must be at most {MAX_DLMS_CHUNK} bytes written as pairs of hexadecimal digits"
+                    ));
+                }
+                Ok(())
+            }
+            Action::Clone { .. } | Action::DlmsClosed { .. } => Ok(()),
             Action::DispatchCrews { transformers } => {
                 if transformers.len() > 1000 {
                     return Err("`transformers` must list at most 1,000 transformers".into());

@@ -425,8 +425,9 @@ static LOG: std::sync::Mutex<LogWindow> = std::sync::Mutex::new(LogWindow {
     left_out: 0,
 });
 
-/// One line to standard error, at most [`MAX_LOG_LINES_PER_S`] a second.
-fn log(args: std::fmt::Arguments<'_>) {
+/// One line to standard error, at most [`MAX_LOG_LINES_PER_S`] a second (shared with the
+/// DLMS ports).
+pub(crate) fn log(args: std::fmt::Arguments<'_>) {
     let (write, left_out) = LOG.lock().unwrap_or_else(|e| e.into_inner()).admit(Instant::now());
     if let Some(n) = left_out {
         eprintln!(
@@ -1043,7 +1044,12 @@ impl Conn {
                 self.peer
             ));
         }
-        let answer = if let Action::Snapshot {} = action {
+        let answer = if let Action::Dlms { .. } | Action::DlmsClosed { .. } = action {
+            ServerMessage::Refused {
+                id,
+                reason: "DLMS bytes come over the team's DLMS port (TCP), from a DLMS client".to_owned(),
+            }
+        } else if let Action::Snapshot {} = action {
             let p = self.shared.published.read().unwrap_or_else(PoisonError::into_inner);
             ServerMessage::Accepted {
                 id,

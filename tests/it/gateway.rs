@@ -17,6 +17,8 @@ use amirange_dlms::server::Limits;
 use amirange_dlms::wrapper::{self, Addresses, Decoder};
 use amirange_sim::model::Relay;
 
+use crate::gurux::{gurux_or_skip, python};
+
 /// Sends one APDU from `client` to wPort `device` and reads the one frame answered.
 fn exchange(socket: &mut TcpStream, client: u16, device: u16, apdu: &[u8]) -> Vec<u8> {
     let frame = wrapper::encode_checked(
@@ -165,20 +167,6 @@ fn a_dlms_client_reads_and_disconnects_a_meter_through_the_gateway() {
     );
 }
 
-/// The Python interpreter for the Gurux client: `AMIRANGE_PYTHON`, or `python3`.
-fn python() -> String {
-    std::env::var("AMIRANGE_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-fn has_gurux() -> bool {
-    std::process::Command::new(python())
-        .args(["-c", "import gurux_dlms"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Interoperability with a DLMS client that is not ours (tests/gurux/interop.py, the Gurux
 /// library for Python run as an external program): with no security, a password and
 /// HLS-GMAC with suite 0, it reads the clock, the register and a range of the load profile
@@ -188,14 +176,7 @@ fn has_gurux() -> bool {
 /// `AMIRANGE_REQUIRE_GURUX=1` (as in CI, which installs it).
 #[test]
 fn the_gurux_client_reads_and_disconnects_through_the_gateway() {
-    if !has_gurux() {
-        assert_ne!(
-            std::env::var("AMIRANGE_REQUIRE_GURUX").as_deref(),
-            Ok("1"),
-            "AMIRANGE_REQUIRE_GURUX=1 but `{} -c 'import gurux_dlms'` fails: pip install gurux-dlms==1.0.203",
-            python()
-        );
-        eprintln!("skipped: Python's gurux-dlms is not installed (pip install gurux-dlms==1.0.203 to run this test)");
+    if !gurux_or_skip() {
         return;
     }
     let mut stepper = small_run();

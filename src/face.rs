@@ -1,0 +1,253 @@
+//! The fleet's DLMS/COSEM face: every meter's security state and every connection's protocol
+//! state, so that bytes from a DLMS client become answers from the engine's meters and the
+//! engine inputs their methods ask for. Used by `amirange gateway` ([`crate::gateway`]) and
+//! by a live exercise's DLMS ports ([`crate::live`]); neither the socket nor the wall clock is
+//! here.
+//!
+//! Meters are addressed by the wrapper's destination wPort as a data concentrator addresses
+//! its meters: wPort `w` is meter `first_meter + w - 1`. Every meter accepts these clients:
+//!
+//! | client wPort | authentication | may |
+//! | --- | --- | --- |
+//! | 16 (public) | none | GET |
+//! | 17 (only when a password is configured) | lowest level: the password | GET, ACTION |
+//! | 1 | HLS-GMAC with suite 0 ciphering under the meter's keys ([`crate::cosem::meter_keys`]) | GET, ACTION |
+//!
+//! A meter the field network cannot reach now (no supply, radio or module down, jammed, no
+//! path to a collector) answers nothing. A meter's security state (keys, invocation counters)
+//! is made on first use and made again when its key version changes (a rotation): the old keys
+//! then open nothing.
+
+use std::collections::BTreeMap;
+
+use amirange_dlms::server::{
+    Authentication, ClientPolicy, Closed, Connection, Device, DeviceSecurity, Devices, Limits, Rights,
+};
+use amirange_sim::engine::{Input, Sim};
+use amirange_sim::model::Cause;
+use amirange_sim::rng::{Purpose, QuantileTable, Stream};
+
+use crate::cosem::{EngineMeter, meter_keys, meter_system_title};
+
+/// The public client's wPort.
+pub const PUBLIC_CLIENT: u16 = 16;
+/// The password client's wPort.
+pub const PASSWORD_CLIENT: u16 = 17;
+/// The HLS-GMAC client's wPort.
+pub const HLS_CLIENT: u16 = 1;
+
+/// How the meters answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaceConfig {
+    /// The password of client 17; without one, client 17 is not offered.
+    pub password: Option<Vec<u8>>,
+    /// The meter at wPort 1.
+    pub first_meter: u32,
+    /// Per-connection limits.
+    pub limits: Limits,
+}
+
+/// Who operates a meter, for the ground truth and the interruption's booking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// The ground truth's source (`"dlms"`, or a red team's attack id).
+    pub source: String,
+    /// What an interruption it causes is booked to.
+    pub cause: Cause,
+}
+
+/// What one call of [`Face::receive`] gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchange {
+    /// The bytes to send back, or why the connection must be closed.
+    pub answer: Result<Vec<u8>, Closed>,
+    /// The field network's round trip for the meters the bytes addressed (the longest, each
+    /// drawn over its current path), simulated µs.
+    pub round_trip_us: f64,
+    /// Engine inputs the meters' methods asked for, for the caller to schedule at the engine's
+    /// present (relay operations and their ground truth).
+    pub inputs: Vec<Input>,
+}
+
+/// One meter's security state and the key version it was made for.
+struct Secured {
+    version: u16,
+    security: DeviceSecurity,
+}
+
+/// The face's state.
+pub struct Face {
+    config: FaceConfig,
+    securities: BTreeMap<u32, Secured>,
+    connections: BTreeMap<u64, Connection>,
+    challenges: u64,
+    /// Exchanges so far (keys each exchange's latency draw).
+    exchanges: u64,
+    normal: QuantileTable,
+}
+
+/// The meters as one call's bytes see them.
+struct Meters<'a> {
+    sim: &'a Sim,
+    config: &'a FaceConfig,
+    securities: &'a mut BTreeMap<u32, Secured>,
+    operator: &'a dyn Fn(u32) -> Operator,
+    current: Option<EngineMeter<'a>>,
+    inputs: Vec<Input>,
+    /// The meters addressed, for the answer's latency.
+    addressed: Vec<u32>,
+}
+
+impl Meters<'_> {
+    fn take_inputs(&mut self) {
+        if let Some(meter) = self.current.as_mut() {
+            self.inputs.append(&mut meter.inputs);
+        }
+    }
+
+    fn security_of(config: &FaceConfig, sim: &Sim, meter: u32) -> Option<DeviceSecurity> {
+        let keys = meter_keys(sim, meter)?;
+        let mut clients = vec![ClientPolicy {
+            address: PUBLIC_CLIENT,
+            authentication: Authentication::None,
+            rights: Rights::Read,
+        }];
+        if let Some(password) = &config.password {
+            clients.push(ClientPolicy {
+                address: PASSWORD_CLIENT,
+                authentication: Authentication::Password(password.clone()),
+                rights: Rights::Manage,
+            });
+        }
+        clients.push(ClientPolicy {
+            address: HLS_CLIENT,
+            authentication: Authentication::HlsGmac(keys),
+            rights: Rights::Manage,
+        });
+        Some(DeviceSecurity::new(meter_system_title(meter), clients))
+    }
+}
+
+impl Devices for Meters<'_> {
+    fn device(&mut self, address: u16) -> Option<Device<'_>> {
+        let meter = self
+            .config
+            .first_meter
+            .checked_add(u32::from(address).checked_sub(1)?)?;
+        // A meter the field network cannot reach now (no supply, radio down, jammed, no path)
+        // answers nothing, as over a real concentrator.
+        if meter as usize >= self.sim.n_meters() || !crate::cosem::meter_reachable(self.sim, meter) {
+            return None;
+        }
+        self.take_inputs();
+        self.addressed.push(meter);
+        let version = *self.sim.fleet().key_version.get(meter as usize)?;
+        // Made on first use (the keys are derived once), and again after a key rotation.
+        let fresh = self.securities.get(&meter).is_none_or(|s| s.version != version);
+        if fresh {
+            let security = Self::security_of(self.config, self.sim, meter)?;
+            self.securities.insert(meter, Secured { version, security });
+        }
+        let operator = (self.operator)(meter);
+        self.current = Some(EngineMeter {
+            sim: self.sim,
+            meter,
+            inputs: Vec::new(),
+            source: operator.source,
+            cause: operator.cause,
+        });
+        let security = &mut self.securities.get_mut(&meter)?.security;
+        let objects = self.current.as_mut()?;
+        Some(Device { security, objects })
+    }
+}
+
+impl Face {
+    /// A face with no connection yet.
+    pub fn new(config: FaceConfig) -> Face {
+        Face {
+            config,
+            securities: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            challenges: 0,
+            exchanges: 0,
+            normal: QuantileTable::standard_normal(),
+        }
+    }
+
+    /// How the meters answer.
+    pub fn config(&self) -> &FaceConfig {
+        &self.config
+    }
+
+    /// Takes bytes (any chunk of the byte stream) from connection `conn` and answers them
+    /// from `sim`'s meters as they are now; `operator` says who a meter's methods are booked
+    /// to. On a closing error the connection is forgotten.
+    pub fn receive(&mut self, sim: &Sim, conn: u64, bytes: &[u8], operator: &dyn Fn(u32) -> Operator) -> Exchange {
+        let limits = self.config.limits;
+        let connection = self.connections.entry(conn).or_insert_with(|| Connection::new(limits));
+        let seed = sim.config().seed;
+        let challenges = &mut self.challenges;
+        let mut challenge = || {
+            *challenges += 1;
+            Stream::new(seed, Purpose::DlmsChallenge, conn, *challenges)
+                .next_u64()
+                .to_be_bytes()
+        };
+        let mut meters = Meters {
+            sim,
+            config: &self.config,
+            securities: &mut self.securities,
+            operator,
+            current: None,
+            inputs: Vec::new(),
+            addressed: Vec::new(),
+        };
+        let answer = connection.receive(bytes, &mut meters, &mut challenge);
+        meters.take_inputs();
+        let inputs = std::mem::take(&mut meters.inputs);
+        let addressed = std::mem::take(&mut meters.addressed);
+        let mut round_trip_us = 0.0f64;
+        for meter in addressed {
+            self.exchanges += 1;
+            round_trip_us = round_trip_us.max(self.round_trip_us(sim, meter));
+        }
+        if answer.is_err() {
+            self.connections.remove(&conn);
+        }
+        Exchange {
+            answer,
+            round_trip_us,
+            inputs,
+        }
+    }
+
+    /// One draw of a request's round trip to `meter` over its current path, simulated µs: the
+    /// log-normal part of a read's latency as the data plane draws it (every hop's
+    /// transmissions, both ways). The path's fixed part is left out: it is mostly the meter's
+    /// place in its collector's polling queue during a read cycle, which an on-demand request
+    /// does not wait through.
+    fn round_trip_us(&self, sim: &Sim, meter: u32) -> f64 {
+        let Some(path) = sim.net_state().paths.get(meter as usize) else {
+            return 0.0;
+        };
+        let mut stream = Stream::new(
+            sim.config().seed,
+            Purpose::DlmsLatency,
+            u64::from(meter),
+            self.exchanges,
+        );
+        let z = self.normal.sample(stream.next_u64());
+        f64::from(amirange_sim::rng::exp_f32(path.mu + path.sigma * z))
+    }
+
+    /// Forgets connection `conn`; whether it held anything.
+    pub fn close(&mut self, conn: u64) -> bool {
+        self.connections.remove(&conn).is_some()
+    }
+
+    /// Connections with protocol state.
+    pub fn connections(&self) -> usize {
+        self.connections.len()
+    }
+}
