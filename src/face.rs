@@ -4,8 +4,10 @@
 //! by a live exercise's DLMS ports ([`crate::live`]); neither the socket nor the wall clock is
 //! here.
 //!
-//! Meters are addressed by the wrapper's destination wPort as a data concentrator addresses
-//! its meters: wPort `w` is meter `first_meter + w - 1`. Every meter accepts these clients:
+//! Meters are addressed by the wrapper's destination wPort through a connection's [`Window`]:
+//! as a data concentrator addresses its meters, wPort `w` is meter `first + w - 1` (up to
+//! 65,535 meters a port), or, for a port of one meter's own, wPort 1 is that meter. Every meter
+//! accepts these clients:
 //!
 //! | client wPort | authentication | may |
 //! | --- | --- | --- |
@@ -41,10 +43,43 @@ pub const HLS_CLIENT: u16 = 1;
 pub struct FaceConfig {
     /// The password of client 17; without one, client 17 is not offered.
     pub password: Option<Vec<u8>>,
-    /// The meter at wPort 1.
-    pub first_meter: u32,
     /// Per-connection limits.
     pub limits: Limits,
+}
+
+/// The meters a port exposes: wPort `w` is meter `first + w - 1`, for `w` from 1 to `meters`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The meter at wPort 1.
+    pub first: u32,
+    /// How many meters (at most 65,535).
+    pub meters: u32,
+}
+
+impl Window {
+    /// The meter at wPort `address`, if the window holds one there.
+    pub fn meter(self, address: u16) -> Option<u32> {
+        let offset = u32::from(address).checked_sub(1)?;
+        (offset < self.meters).then(|| self.first.checked_add(offset)).flatten()
+    }
+
+    /// The wPort of `meter`, if the window holds it.
+    pub fn wport(self, meter: u32) -> Option<u16> {
+        let offset = meter.checked_sub(self.first)?;
+        (offset < self.meters).then(|| u16::try_from(offset + 1).ok()).flatten()
+    }
+
+    /// Windows of at most 65,535 meters each that together expose `from` to `n_meters - 1`.
+    pub fn blocks(from: u32, n_meters: u32) -> Vec<Window> {
+        let block = u32::from(u16::MAX);
+        (from..n_meters)
+            .step_by(block as usize)
+            .map(|first| Window {
+                first,
+                meters: (n_meters - first).min(block),
+            })
+            .collect()
+    }
 }
 
 /// Who operates a meter, for the ground truth and the interruption's booking.
@@ -90,6 +125,7 @@ pub struct Face {
 struct Meters<'a> {
     sim: &'a Sim,
     config: &'a FaceConfig,
+    window: Window,
     securities: &'a mut BTreeMap<u32, Secured>,
     operator: &'a dyn Fn(u32) -> Operator,
     current: Option<EngineMeter<'a>>,
@@ -130,10 +166,7 @@ impl Meters<'_> {
 
 impl Devices for Meters<'_> {
     fn device(&mut self, address: u16) -> Option<Device<'_>> {
-        let meter = self
-            .config
-            .first_meter
-            .checked_add(u32::from(address).checked_sub(1)?)?;
+        let meter = self.window.meter(address)?;
         // A meter the field network cannot reach now (no supply, radio down, jammed, no path)
         // answers nothing, as over a real concentrator.
         if meter as usize >= self.sim.n_meters() || !crate::cosem::meter_reachable(self.sim, meter) {
@@ -180,10 +213,18 @@ impl Face {
         &self.config
     }
 
-    /// Takes bytes (any chunk of the byte stream) from connection `conn` and answers them
-    /// from `sim`'s meters as they are now; `operator` says who a meter's methods are booked
-    /// to. On a closing error the connection is forgotten.
-    pub fn receive(&mut self, sim: &Sim, conn: u64, bytes: &[u8], operator: &dyn Fn(u32) -> Operator) -> Exchange {
+    /// Takes bytes (any chunk of the byte stream) from connection `conn`, which reaches the
+    /// meters of `window`, and answers them from `sim`'s meters as they are now; `operator`
+    /// says who a meter's methods are booked to. On a closing error the connection is
+    /// forgotten.
+    pub fn receive(
+        &mut self,
+        sim: &Sim,
+        conn: u64,
+        window: Window,
+        bytes: &[u8],
+        operator: &dyn Fn(u32) -> Operator,
+    ) -> Exchange {
         let limits = self.config.limits;
         let connection = self.connections.entry(conn).or_insert_with(|| Connection::new(limits));
         let seed = sim.config().seed;
@@ -197,6 +238,7 @@ impl Face {
         let mut meters = Meters {
             sim,
             config: &self.config,
+            window,
             securities: &mut self.securities,
             operator,
             current: None,
@@ -249,5 +291,38 @@ impl Face {
     /// Connections with protocol state.
     pub fn connections(&self) -> usize {
         self.connections.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_map_wports_to_meters_both_ways_and_blocks_cover_the_fleet() {
+        let w = Window { first: 100, meters: 3 };
+        assert_eq!(
+            (w.meter(0), w.meter(1), w.meter(3), w.meter(4)),
+            (None, Some(100), Some(102), None)
+        );
+        assert_eq!(
+            (w.wport(99), w.wport(100), w.wport(102), w.wport(103)),
+            (None, Some(1), Some(3), None)
+        );
+        let blocks = Window::blocks(10, 200_000);
+        assert_eq!(blocks.len(), 4);
+        assert_eq!((blocks[0].first, blocks[0].meters), (10, 65_535));
+        assert_eq!(
+            (blocks[3].first, blocks[3].meters),
+            (10 + 3 * 65_535, 200_000 - 10 - 3 * 65_535)
+        );
+        assert_eq!(blocks[3].meter(blocks[3].meters as u16), Some(199_999));
+        assert!(Window::blocks(5, 5).is_empty());
+        // The last meter a u32 can name.
+        let top = Window {
+            first: u32::MAX,
+            meters: 1,
+        };
+        assert_eq!((top.meter(1), top.meter(2)), (Some(u32::MAX), None));
     }
 }

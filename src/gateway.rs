@@ -2,10 +2,14 @@
 //! over TCP on loopback (the IEC 62056-47 wrapper), for testing head-end or MDM software, and
 //! DLMS tools, against a simulated fleet.
 //!
-//! One port serves up to 65,535 meters, addressed by the wrapper's destination wPort as a
-//! data concentrator addresses its meters: wPort `w` is meter `first_meter + w - 1`. Every
-//! meter accepts the public client (16), the password client (17, with the gateway's
-//! password) and the HLS-GMAC client (1); [`crate::face`] has the table.
+//! By default one port serves up to 65,535 meters, addressed by the wrapper's destination
+//! wPort as a data concentrator addresses its meters (wPort `w` is meter `first + w - 1`), and
+//! the gateway listens on as many consecutive ports as it takes to expose every meter from
+//! `first_meter` on (16 for a city of a million). For small labs, [`Ports::PerMeter`] gives
+//! each meter a port of its own, where it is wPort 1. Every meter accepts the public client
+//! (16), the password client (17, with the gateway's password) and the HLS-GMAC client (1);
+//! [`crate::face`] has the table. A connection's chunks of bytes past `frames_per_s` wait
+//! (reading stops; nothing is refused).
 //!
 //! The engine runs on the calling thread; connections are tokio tasks that hand their bytes
 //! to it. Requests are answered at the engine's present, between steps; a remote disconnect
@@ -27,14 +31,39 @@ use amirange_sim::time::SimTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::face::{Face, FaceConfig, Operator};
-pub use crate::face::{HLS_CLIENT, PASSWORD_CLIENT, PUBLIC_CLIENT};
+pub use crate::face::{HLS_CLIENT, PASSWORD_CLIENT, PUBLIC_CLIENT, Window};
 use crate::run::{RunError, Stepper};
+
+/// Ports a gateway opens at most (a policy choice: 153 serve a fleet of ten million meters in
+/// blocks, and a lab rarely gives more than a few dozen meters a port each).
+pub const MAX_PORTS: usize = 1024;
+
+/// A connection's chunks of bytes per second, by default. A policy choice: far above what a
+/// head-end asks of one connection (the load benchmark's busiest connections sent about 130 a
+/// second), while one client alone cannot take the engine's whole time.
+pub const DEFAULT_FRAMES_PER_S: u32 = 1000;
+
+/// How the gateway lays its meters out on ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ports {
+    /// Every meter from `first_meter` on, 65,535 a port (wPort `w` is the block's first meter
+    /// plus `w - 1`), on consecutive ports from `listen`'s.
+    Blocks,
+    /// This many meters from `first_meter` on, each on a port of its own at wPort 1, on
+    /// consecutive ports from `listen`'s.
+    PerMeter(u32),
+}
 
 /// How a gateway runs.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    /// Where to listen (loopback; port 0 picks a free one).
+    /// Where to listen (loopback): the first port; the others follow it (with port 0, each
+    /// picks a free one).
     pub listen: SocketAddr,
+    /// How the meters are laid out on ports.
+    pub ports: Ports,
+    /// A connection's chunks of bytes per second at most.
+    pub frames_per_s: u32,
     /// Simulated seconds per wall second.
     pub pace: f64,
     /// The password of client 17.
@@ -87,7 +116,6 @@ impl Gateway {
     pub fn new(stepper: Stepper, config: GatewayConfig) -> Gateway {
         let face = Face::new(FaceConfig {
             password: Some(config.password.clone()),
-            first_meter: config.first_meter,
             limits: config.limits,
         });
         Gateway {
@@ -98,22 +126,40 @@ impl Gateway {
         }
     }
 
-    /// Takes bytes from connection `conn` and returns the answer; an error means the
-    /// connection must be closed. Relay operations are scheduled at the engine's present.
-    pub fn receive(&mut self, conn: u64, bytes: &[u8]) -> Result<Vec<u8>, Closed> {
-        self.receive_delayed(conn, bytes).map(|answer| answer.bytes)
+    /// The ports' windows on the fleet, in port order.
+    pub fn windows(&self) -> Vec<Window> {
+        let n = u32::try_from(self.stepper.sim.n_meters()).unwrap_or(u32::MAX);
+        let first = self.config.first_meter;
+        match self.config.ports {
+            Ports::Blocks => Window::blocks(first, n),
+            Ports::PerMeter(count) => (first..n.min(first.saturating_add(count)))
+                .map(|m| Window { first: m, meters: 1 })
+                .collect(),
+        }
     }
 
-    /// [`Gateway::receive`], with how long the field network takes to carry the exchange: the
-    /// longest round trip of the meters the bytes addressed, each drawn over its current
-    /// path, in wall time at the gateway's pace.
-    pub fn receive_delayed(&mut self, conn: u64, bytes: &[u8]) -> Result<Answer, Closed> {
+    /// Takes bytes from connection `conn` of the first port and returns the answer; an error
+    /// means the connection must be closed. Relay operations are scheduled at the engine's
+    /// present.
+    pub fn receive(&mut self, conn: u64, bytes: &[u8]) -> Result<Vec<u8>, Closed> {
+        let window = self
+            .windows()
+            .first()
+            .copied()
+            .unwrap_or(Window { first: 0, meters: 0 });
+        self.receive_delayed(conn, window, bytes).map(|answer| answer.bytes)
+    }
+
+    /// [`Gateway::receive`] on a port that exposes `window`, with how long the field network
+    /// takes to carry the exchange: the longest round trip of the meters the bytes addressed,
+    /// each drawn over its current path, in wall time at the gateway's pace.
+    pub fn receive_delayed(&mut self, conn: u64, window: Window, bytes: &[u8]) -> Result<Answer, Closed> {
         self.report.requests += 1;
         let operator = |_| Operator {
             source: "dlms".to_owned(),
             cause: Cause::Operation,
         };
-        let exchange = self.face.receive(&self.stepper.sim, conn, bytes, &operator);
+        let exchange = self.face.receive(&self.stepper.sim, conn, window, bytes, &operator);
         let delay = Duration::from_secs_f64(exchange.round_trip_us / 1e6 / self.config.pace.max(1e-3));
         let now = self.stepper.sim.now();
         for input in exchange.inputs {
@@ -145,6 +191,7 @@ impl Gateway {
 enum Request {
     Bytes {
         conn: u64,
+        window: Window,
         bytes: Vec<u8>,
         reply: tokio::sync::oneshot::Sender<Result<Answer, Closed>>,
     },
@@ -163,40 +210,82 @@ pub enum GatewayError {
         /// Why.
         source: std::io::Error,
     },
+    /// The layout asks for more ports than a gateway opens, or for none.
+    #[error("{0}")]
+    Ports(String),
     /// The run failed.
     #[error(transparent)]
     Run(#[from] RunError),
 }
 
-/// Runs `gateway` paced by the wall clock, serving DLMS on `config.listen`, until `stop` is
-/// set or (with `exit_at_end`) the run ends; returns it, with its run where it stopped.
-/// `ready` gets the address bound (for port 0) and `progress` the report now and then.
+/// The address of port `k` after `base` (every one on port 0 when `base`'s is 0).
+fn port_after(base: SocketAddr, k: usize) -> Option<SocketAddr> {
+    if base.port() == 0 {
+        return Some(base);
+    }
+    let port = u16::try_from(usize::from(base.port()) + k).ok()?;
+    Some(SocketAddr::new(base.ip(), port))
+}
+
+/// Runs `gateway` paced by the wall clock, serving DLMS on its ports, until `stop` is set or
+/// (with `exit_at_end`) the run ends; returns it, with its run where it stopped. `ready` gets
+/// each port bound with the meters it exposes, and `progress` the report now and then.
 pub fn serve(
     mut gateway: Gateway,
     stop: Arc<AtomicBool>,
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(&[(SocketAddr, Window)]),
     mut progress: impl FnMut(&GatewayReport),
 ) -> Result<Gateway, GatewayError> {
+    let listen = gateway.config.listen;
+    let windows = gateway.windows();
+    if windows.is_empty() {
+        return Err(GatewayError::Ports(format!(
+            "no meter to expose from meter {} (the run has {})",
+            gateway.config.first_meter,
+            gateway.stepper.sim.n_meters()
+        )));
+    }
+    if windows.len() > MAX_PORTS {
+        return Err(GatewayError::Ports(format!(
+            "{} ports asked for: a gateway opens at most {MAX_PORTS}",
+            windows.len()
+        )));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .map_err(|source| GatewayError::Listen {
-            addr: gateway.config.listen,
-            source,
-        })?;
-    let listen = gateway.config.listen;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(listen))
         .map_err(|source| GatewayError::Listen { addr: listen, source })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|source| GatewayError::Listen { addr: listen, source })?;
+    let mut listeners = Vec::with_capacity(windows.len());
+    for (k, window) in windows.iter().enumerate() {
+        let addr = port_after(listen, k)
+            .ok_or_else(|| GatewayError::Ports(format!("{} ports from {listen} run past port 65535", windows.len())))?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|source| GatewayError::Listen { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| GatewayError::Listen { addr, source })?;
+        listeners.push((listener, bound, *window));
+    }
     let (tx, rx) = mpsc::channel::<Request>();
     let slots = Arc::new(tokio::sync::Semaphore::new(gateway.config.max_connections));
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(1));
     let max_apdu = usize::from(gateway.config.limits.max_apdu);
-    runtime.spawn(accept(listener, tx, slots, max_apdu));
-    ready(bound);
+    let bound: Vec<(SocketAddr, Window)> = listeners.iter().map(|(_, addr, w)| (*addr, *w)).collect();
+    for (listener, _, window) in listeners {
+        let port = Port {
+            window,
+            tx: tx.clone(),
+            slots: Arc::clone(&slots),
+            next: Arc::clone(&next),
+            max_apdu,
+            frames_per_s: gateway.config.frames_per_s,
+        };
+        runtime.spawn(port.accept(listener));
+    }
+    drop(tx);
+    ready(&bound);
     let horizon = SimTime(gateway.stepper.sim.config().horizon.as_micros());
     let pace = gateway.config.pace;
     let started = Instant::now();
@@ -207,8 +296,13 @@ pub fn serve(
         let until = Instant::now() + Duration::from_millis(20);
         while let Some(left) = until.checked_duration_since(Instant::now()) {
             match rx.recv_timeout(left) {
-                Ok(Request::Bytes { conn, bytes, reply }) => {
-                    let _ = reply.send(gateway.receive_delayed(conn, &bytes));
+                Ok(Request::Bytes {
+                    conn,
+                    window,
+                    bytes,
+                    reply,
+                }) => {
+                    let _ = reply.send(gateway.receive_delayed(conn, window, &bytes));
                 }
                 Ok(Request::Closed(conn)) => gateway.close(conn),
                 Ok(Request::Opened) => gateway.report.connections += 1,
@@ -234,8 +328,10 @@ pub fn serve(
 
 /// A gateway serving on a thread of its own ([`spawn`]).
 pub struct Running {
-    /// The address it listens on.
+    /// The first port's address.
     pub addr: SocketAddr,
+    /// Every port's address, with the meters it exposes.
+    pub ports: Vec<(SocketAddr, Window)>,
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Result<Gateway, GatewayError>>,
 }
@@ -263,16 +359,21 @@ pub fn spawn(gateway: Gateway) -> Result<Running, GatewayError> {
             serve(
                 gateway,
                 stop,
-                move |addr| {
-                    let _ = ready_tx.send(addr);
+                move |ports| {
+                    let _ = ready_tx.send(ports.to_vec());
                 },
                 |_| {},
             )
         })
     };
     match ready_rx.recv() {
-        Ok(addr) => Ok(Running { addr, stop, thread }),
-        // The sender went away without an address: serve returned its error.
+        Ok(ports) => Ok(Running {
+            addr: ports[0].0,
+            ports,
+            stop,
+            thread,
+        }),
+        // The sender went away without the ports: serve returned its error.
         Err(_) => match thread.join() {
             Ok(Err(e)) => Err(e),
             _ => Err(GatewayError::Listen {
@@ -283,60 +384,77 @@ pub fn spawn(gateway: Gateway) -> Result<Running, GatewayError> {
     }
 }
 
-/// Accepts connections, each a task that hands its bytes to the engine and writes back the
-/// answers, within the connection slots.
-async fn accept(
-    listener: tokio::net::TcpListener,
+/// One port's accepting side.
+struct Port {
+    window: Window,
     tx: mpsc::Sender<Request>,
+    /// The connection slots, shared by every port.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Connection numbers, shared by every port.
+    next: Arc<std::sync::atomic::AtomicU64>,
     max_apdu: usize,
-) {
-    let mut next = 0u64;
-    loop {
-        let Ok((mut socket, _)) = listener.accept().await else {
-            continue;
-        };
-        // Over the limit, a connection is closed at once.
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            continue;
-        };
-        next += 1;
-        let conn = next;
-        let tx = tx.clone();
-        if tx.send(Request::Opened).is_err() {
-            return;
-        }
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut buf = vec![0u8; max_apdu + 8];
-            loop {
-                let n = match socket.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                let request = Request::Bytes {
-                    conn,
-                    bytes: buf[..n].to_vec(),
-                    reply,
-                };
-                if tx.send(request).is_err() {
-                    break;
-                }
-                match answer.await {
-                    Ok(Ok(answer)) => {
-                        if !answer.bytes.is_empty() {
-                            // The field network's round trip, at the gateway's pace.
-                            tokio::time::sleep(answer.delay).await;
-                            if socket.write_all(&answer.bytes).await.is_err() {
-                                break;
+    frames_per_s: u32,
+}
+
+impl Port {
+    /// Accepts connections, each a task that hands its bytes to the engine (at most
+    /// `frames_per_s` chunks a second) and writes back the answers, within the connection
+    /// slots.
+    async fn accept(self, listener: tokio::net::TcpListener) {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            // Over the limit, a connection is closed at once.
+            let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
+                continue;
+            };
+            let conn = self.next.fetch_add(1, Ordering::Relaxed);
+            let tx = self.tx.clone();
+            if tx.send(Request::Opened).is_err() {
+                return;
+            }
+            let (window, max_apdu, frames_per_s) = (self.window, self.max_apdu, self.frames_per_s);
+            tokio::spawn(async move {
+                let _permit = permit;
+                let _ = socket.set_nodelay(true);
+                let mut pace = amirange_range::dlms_port::Pace::new(frames_per_s);
+                let mut buf = vec![0u8; max_apdu + 8];
+                loop {
+                    let n = match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let wait = pace.wait(Instant::now());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    let request = Request::Bytes {
+                        conn,
+                        window,
+                        bytes: buf[..n].to_vec(),
+                        reply,
+                    };
+                    if tx.send(request).is_err() {
+                        break;
+                    }
+                    match answer.await {
+                        Ok(Ok(answer)) => {
+                            if !answer.bytes.is_empty() {
+                                // The field network's round trip, at the gateway's pace.
+                                tokio::time::sleep(answer.delay).await;
+                                if socket.write_all(&answer.bytes).await.is_err() {
+                                    break;
+                                }
                             }
                         }
+                        _ => break,
                     }
-                    _ => break,
                 }
-            }
-            let _ = tx.send(Request::Closed(conn));
-        });
+                let _ = tx.send(Request::Closed(conn));
+            });
+        }
     }
 }

@@ -42,7 +42,7 @@ use amirange_sim::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::face::{Face, FaceConfig, Operator};
+use crate::face::{Face, FaceConfig, Operator, Window};
 use crate::metrics::Metrics;
 use crate::run::Stepper;
 use crate::scenario::{self, Overrides, Scenario};
@@ -312,6 +312,8 @@ pub struct LiveEngine {
     opened: Vec<Opened>,
     /// Relay operations made through the DLMS face.
     dlms_relay_operations: u64,
+    /// The meters red's DLMS ports reach.
+    window: Window,
 }
 
 /// Red's DLMS requests' answers carry the meters' round trip, rounded to this many µs.
@@ -395,12 +397,18 @@ impl LiveEngine {
             face: None,
             opened: Vec::new(),
             dlms_relay_operations: 0,
+            window: Window { first: 0, meters: 0 },
         };
-        engine.face = engine.setup.dlms_first_meter.map(|first_meter| {
+        if let Some(first) = engine.setup.dlms_first_meter {
+            engine.window = Window {
+                first,
+                meters: (n as u32).saturating_sub(first).min(u32::from(u16::MAX)),
+            };
+        }
+        engine.face = engine.setup.dlms_first_meter.map(|_| {
             Face::new(FaceConfig {
                 // In an exercise the meters' keys are what red must obtain: no password client.
                 password: None,
-                first_meter,
                 limits: amirange_dlms::server::Limits::default(),
             })
         });
@@ -711,7 +719,7 @@ impl LiveEngine {
                     },
                 )
         };
-        let exchange = face.receive(&stepper.sim, connection, &data, &operator);
+        let exchange = face.receive(&stepper.sim, connection, self.window, &data, &operator);
         let now = stepper.sim.now();
         for input in exchange.inputs {
             let relay = matches!(input, Input::SetRelay { .. });
@@ -1094,10 +1102,10 @@ impl LiveEngine {
                 v["encryption_key"] = json!(encryption);
                 v["authentication_key"] = json!(authentication);
                 v["opens_meters"] = json!(opens);
-                if let Some(first) = self.setup.dlms_first_meter
-                    && let Some(w) = o.meter.checked_sub(first).filter(|w| *w < 65_535)
+                if self.face.is_some()
+                    && let Some(w) = self.window.wport(o.meter)
                 {
-                    v["wport"] = json!(w + 1);
+                    v["wport"] = json!(w);
                 }
             }
         }
@@ -1244,7 +1252,7 @@ impl Engine for LiveEngine {
                     "keys": keys,
                     "dlms": self.setup.dlms_first_meter.map(|first| json!({
                         "first_meter": first,
-                        "wports": format!("wPort w is meter {first} + w - 1 (w from 1 to 65535)"),
+                        "wports": format!("wPort w is meter {first} + w - 1 (w from 1 to {})", self.window.meters),
                         "clients": [
                             {"wport": crate::face::PUBLIC_CLIENT, "authentication": "none", "may": "read"},
                             {"wport": crate::face::HLS_CLIENT, "authentication": "HLS-GMAC, security suite 0, with a held key", "may": "read, operate the relay"},

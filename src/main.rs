@@ -219,26 +219,37 @@ enum Command {
     /// Run a scenario paced by the wall clock with its meters answering DLMS/COSEM on a
     /// loopback port, for testing head-end or MDM software and DLMS tools against it.
     ///
-    /// One port serves up to 65,535 meters by the wrapper's destination wPort (wPort w is
-    /// meter --first-meter + w - 1). Clients: 16 public (read), 17 with --password (read and
-    /// operate the relay), 1 HLS-GMAC with suite 0 under the meter's keys (see --keys). What a
-    /// client reads is the engine's state now; a remote_disconnect opens the relay in the run.
-    /// See docs/dlms.md.
+    /// One port serves up to 65,535 meters by the wrapper's destination wPort, as a data
+    /// concentrator does (wPort w is the port's first meter + w - 1), and the gateway listens on
+    /// as many consecutive ports from --listen as it takes to expose every meter from
+    /// --first-meter on; --port-per-meter N gives N meters a port each instead (wPort 1).
+    /// Clients: 16 public (read), 17 with --password (read and operate the relay), 1 HLS-GMAC
+    /// with suite 0 under the meter's keys (see --keys). What a client reads is the engine's
+    /// state now; a remote_disconnect opens the relay in the run. See docs/dlms.md.
     Gateway {
         #[command(flatten)]
         common: CommonArgs,
         #[command(flatten)]
         threads: ThreadArgs,
-        /// Address to listen on (loopback only; 4059 is DLMS/COSEM's registered port).
+        /// Address of the first port (loopback only; 4059 is DLMS/COSEM's registered port);
+        /// further ports follow it.
         #[arg(long, default_value = "127.0.0.1:4059")]
         listen: std::net::SocketAddr,
+        /// Give each of N meters from --first-meter a port of its own (the meter at wPort 1),
+        /// as separate meters on a lab's network would be; at most 1,024.
+        #[arg(long, value_name = "N")]
+        port_per_meter: Option<u32>,
+        /// A connection's chunks of bytes handed to the meters per second at most; past it
+        /// the gateway stops reading that connection for a while.
+        #[arg(long, default_value_t = amirange::gateway::DEFAULT_FRAMES_PER_S)]
+        max_frames_per_s: u32,
         /// Simulated seconds per wall second (0.1 to 3,600).
         #[arg(long, default_value_t = 1.0)]
         pace: f64,
         /// The password of client 17 (lowest-level security), 8 to 64 bytes.
         #[arg(long, default_value = "00000000")]
         password: String,
-        /// The meter at wPort 1.
+        /// The first meter exposed (at wPort 1 of the first port).
         #[arg(long, default_value_t = 0)]
         first_meter: u32,
         /// Run the scenario up to this simulated time as fast as it goes before serving, e.g.
@@ -391,6 +402,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             common,
             threads,
             listen,
+            port_per_meter,
+            max_frames_per_s,
             pace,
             password,
             first_meter,
@@ -403,6 +416,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             &threads,
             gateway::GatewayArgs {
                 listen,
+                port_per_meter,
+                max_frames_per_s,
                 pace,
                 password,
                 first_meter,

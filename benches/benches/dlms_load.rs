@@ -88,6 +88,8 @@ fn main() {
             pace,
             password: b"00000000".to_vec(),
             first_meter: 0,
+            ports: amirange::gateway::Ports::Blocks,
+            frames_per_s: amirange::gateway::DEFAULT_FRAMES_PER_S,
             limits: Limits::default(),
             max_connections: associations + 16,
             exit_at_end: false,

@@ -102,15 +102,17 @@ impl Port {
 }
 
 /// The wait before the next chunk, keeping one connection to `per_s` chunks a second with a
-/// burst of as many.
-struct Pace {
+/// burst of as many (also the gateway's, `amirange gateway`).
+#[derive(Debug, Clone)]
+pub struct Pace {
     next: Instant,
     gap: Duration,
     burst: Duration,
 }
 
 impl Pace {
-    fn new(per_s: u32) -> Pace {
+    /// A connection's pace, from now.
+    pub fn new(per_s: u32) -> Pace {
         let gap = Duration::from_secs_f64(1.0 / f64::from(per_s.max(1)));
         Pace {
             next: Instant::now(),
@@ -120,7 +122,7 @@ impl Pace {
     }
 
     /// How long to wait before the chunk that arrived at `now` may go.
-    fn wait(&mut self, now: Instant) -> Duration {
+    pub fn wait(&mut self, now: Instant) -> Duration {
         // Saved-up time is capped at a second's burst.
         let earliest = now.checked_sub(self.burst).unwrap_or(now);
         self.next = self.next.max(earliest);

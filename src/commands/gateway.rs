@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use amirange::gateway::{Gateway, GatewayConfig, HLS_CLIENT, PASSWORD_CLIENT, PUBLIC_CLIENT, serve};
+use amirange::gateway::{
+    Gateway, GatewayConfig, HLS_CLIENT, MAX_PORTS, PASSWORD_CLIENT, PUBLIC_CLIENT, Ports, Window, serve,
+};
 use amirange::run::{Stepper, generate};
 use amirange_dlms::server::Limits;
 use amirange_viz::numbers::group;
@@ -16,6 +18,8 @@ use crate::{CommonArgs, ThreadArgs};
 /// The gateway's flags beyond the scenario's.
 pub(crate) struct GatewayArgs {
     pub listen: SocketAddr,
+    pub port_per_meter: Option<u32>,
+    pub max_frames_per_s: u32,
     pub pace: f64,
     pub password: String,
     pub first_meter: u32,
@@ -39,6 +43,14 @@ pub(crate) fn cmd_gateway(common: &CommonArgs, threads: &ThreadArgs, args: Gatew
             args.pace
         );
     }
+    if let Some(n) = args.port_per_meter
+        && !(1..=MAX_PORTS as u32).contains(&n)
+    {
+        bail!("--port-per-meter: 1 to {MAX_PORTS} meters, not {n}");
+    }
+    if args.max_frames_per_s == 0 {
+        bail!("--max-frames-per-s: at least 1");
+    }
     if !(8..=64).contains(&args.password.len()) {
         bail!("--password: lowest-level security passwords here are 8 to 64 bytes");
     }
@@ -51,7 +63,12 @@ pub(crate) fn cmd_gateway(common: &CommonArgs, threads: &ThreadArgs, args: Gatew
         let keys = amirange::cosem::meter_keys(&stepper.sim, meter)
             .with_context(|| format!("--keys {meter}: the scenario has {} meters", group(n_meters as u64)))?;
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
-        println!("meter {meter} (wPort {} when --first-meter is 0)", u64::from(meter) + 1);
+        let block = u32::from(u16::MAX);
+        println!(
+            "meter {meter} (wPort {} of port {} when --first-meter is 0: 65,535 meters a port)",
+            meter % block + 1,
+            meter / block + 1
+        );
         println!(
             "  system title        {}",
             hex(&amirange::cosem::meter_system_title(meter))
@@ -80,11 +97,12 @@ pub(crate) fn cmd_gateway(common: &CommonArgs, threads: &ThreadArgs, args: Gatew
             .step_to(amirange_sim::time::SimTime(from.as_micros()))
             .with_context(|| format!("running {label} to {text}"))?;
     }
-    let exposed = (n_meters - args.first_meter as usize).min(usize::from(u16::MAX));
     let gateway = Gateway::new(
         stepper,
         GatewayConfig {
             listen: args.listen,
+            ports: args.port_per_meter.map_or(Ports::Blocks, Ports::PerMeter),
+            frames_per_s: args.max_frames_per_s,
             pace: args.pace,
             password: args.password.into_bytes(),
             first_meter: args.first_meter,
@@ -103,21 +121,19 @@ pub(crate) fn cmd_gateway(common: &CommonArgs, threads: &ThreadArgs, args: Gatew
             stop.store(true, Ordering::Relaxed);
         });
     }
-    let first = args.first_meter;
     let gateway = serve(
         gateway,
         stop,
-        |addr| {
+        |ports| {
             eprintln!(
-                "{label}: DLMS/COSEM (IEC 62056-47 wrapper over TCP) on {addr}, pace {}",
+                "{label}: DLMS/COSEM (IEC 62056-47 wrapper over TCP) on {} port{}, pace {}",
+                ports.len(),
+                if ports.len() == 1 { "" } else { "s" },
                 args.pace
             );
-            eprintln!(
-                "  meters {} to {} at wPort 1 to {} (wPort w is meter {first} + w - 1)",
-                group(u64::from(first)),
-                group(u64::from(first) + exposed as u64 - 1),
-                group(exposed as u64)
-            );
+            for line in port_lines(ports) {
+                eprintln!("  {line}");
+            }
             eprintln!(
                 "  clients: {PUBLIC_CLIENT} public (read), {PASSWORD_CLIENT} password (read, operate), {HLS_CLIENT} HLS-GMAC with suite 0 (read, operate; `amirange gateway --keys METER` prints a meter's keys)"
             );
@@ -127,6 +143,30 @@ pub(crate) fn cmd_gateway(common: &CommonArgs, threads: &ThreadArgs, args: Gatew
     )?;
     eprintln!("\nstopped: {}", summary(&gateway.report()));
     Ok(())
+}
+
+/// One line per port (the first four and the last two of a long list, with how many are left
+/// out between).
+fn port_lines(ports: &[(SocketAddr, Window)]) -> Vec<String> {
+    let line = |(addr, w): &(SocketAddr, Window)| {
+        if w.meters == 1 {
+            format!("{addr}  meter {} at wPort 1", group(u64::from(w.first)))
+        } else {
+            format!(
+                "{addr}  meters {} to {} (wPort w is meter {} + w - 1)",
+                group(u64::from(w.first)),
+                group(u64::from(w.first) + u64::from(w.meters) - 1),
+                w.first
+            )
+        }
+    };
+    if ports.len() <= 8 {
+        return ports.iter().map(line).collect();
+    }
+    let mut lines: Vec<String> = ports[..4].iter().map(line).collect();
+    lines.push(format!("… {} more ports …", ports.len() - 6));
+    lines.extend(ports[ports.len() - 2..].iter().map(line));
+    lines
 }
 
 /// What a gateway did so far, in one line.

@@ -65,6 +65,8 @@ fn config(pace: f64) -> GatewayConfig {
         pace,
         password: b"secret12".to_vec(),
         first_meter: 0,
+        ports: amirange::gateway::Ports::Blocks,
+        frames_per_s: amirange::gateway::DEFAULT_FRAMES_PER_S,
         limits: Limits::default(),
         max_connections: 16,
         exit_at_end: false,
@@ -273,11 +275,67 @@ fn a_meter_the_network_cannot_reach_answers_nothing() {
     assert_eq!(gateway.receive(1, &frame(down)), Ok(Vec::new()));
     // A meter it reaches answers after its path's round trip (pace 1: simulated time is wall
     // time), within what a field network takes.
-    let answer = gateway.receive_delayed(2, &frame(down + 1)).expect("stays open");
+    let window = gateway.windows()[0];
+    let answer = gateway
+        .receive_delayed(2, window, &frame(down + 1))
+        .expect("stays open");
     assert!(!answer.bytes.is_empty());
     assert!(
         answer.delay > Duration::from_millis(1) && answer.delay < Duration::from_secs(60),
         "{:?}",
         answer.delay
+    );
+}
+
+/// For a lab, each meter on a port of its own: the meter is wPort 1 there and nothing else
+/// answers; the ports follow one another.
+#[test]
+fn a_port_per_meter_serves_its_meter_at_wport_1_alone() {
+    let mut config = config(60.0);
+    config.first_meter = 10;
+    config.ports = amirange::gateway::Ports::PerMeter(3);
+    let gateway = Gateway::new(small_run(), config);
+    let running = spawn(gateway).expect("the gateway listens");
+    let windows: Vec<(u32, u32)> = running.ports.iter().map(|(_, w)| (w.first, w.meters)).collect();
+    assert_eq!(windows, [(10, 1), (11, 1), (12, 1)]);
+    let mut socket = TcpStream::connect(running.ports[1].0).expect("connects");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout");
+    let public = Aarq::without_security(u16::MAX).to_bytes();
+    let aare = Aare::from_bytes(&exchange(&mut socket, PUBLIC_CLIENT, 1, &public)).expect("an AARE");
+    assert_eq!(aare.result, AssociationResult::Accepted);
+    let serial = Apdu::GetRequest {
+        invoke: 0xC1,
+        attribute: AttributeDescriptor {
+            class_id: 1,
+            instance: amirange::cosem::DEVICE_ID,
+            attribute: 2,
+        },
+        access: None,
+    };
+    let answer = Apdu::from_bytes(&exchange(&mut socket, PUBLIC_CLIENT, 1, &serial.to_bytes()));
+    let Ok(Apdu::GetResponse {
+        result: GetResult::Data(Data::VisibleString(serial)),
+        ..
+    }) = answer
+    else {
+        panic!("no serial number: {answer:?}");
+    };
+    assert_eq!(serial, b"AMR00000011", "meter 11's serial");
+    // wPort 2 on meter 11's own port is no meter: nothing answers.
+    let mut gateway = running.stop().expect("the gateway ran");
+    let window = amirange::gateway::Window { first: 11, meters: 1 };
+    let frame = wrapper::encode_checked(
+        Addresses {
+            source: PUBLIC_CLIENT,
+            destination: 2,
+        },
+        &public,
+    )
+    .expect("frames");
+    assert_eq!(
+        gateway.receive_delayed(9, window, &frame).map(|a| a.bytes),
+        Ok(Vec::new())
     );
 }
