@@ -16,7 +16,12 @@
 //! | 1 | HLS-GMAC with suite 0 ciphering under the meter's keys ([`crate::cosem::meter_keys`]) | GET, ACTION |
 //!
 //! A meter the field network cannot reach now (no supply, radio or module down, jammed, no
-//! path to a collector) answers nothing. A meter's security state (keys, invocation counters)
+//! path to a collector) answers nothing. With [`FaceConfig::loss`], an exchange with a meter it
+//! reaches is lost as its path would lose it: the path's round-trip success `s` (a read's, as
+//! the data plane draws it) is split evenly between the two ways, so the request is lost with
+//! probability `1 - sqrt(s)` (the meter never sees it) and, if it got through, the answer too
+//! (the meter acted; the client hears nothing). A lost exchange is answered by nothing, and
+//! the client's own timeout and retry take over. A meter's security state (keys, invocation counters)
 //! is made on first use and made again when its key version changes (a rotation): the old keys
 //! then open nothing.
 
@@ -43,6 +48,8 @@ pub const HLS_CLIENT: u16 = 1;
 pub struct FaceConfig {
     /// The password of client 17; without one, client 17 is not offered.
     pub password: Option<Vec<u8>>,
+    /// Whether exchanges are lost as the meters' paths would lose them.
+    pub loss: bool,
     /// Per-connection limits.
     pub limits: Limits,
 }
@@ -130,8 +137,12 @@ struct Meters<'a> {
     operator: &'a dyn Fn(u32) -> Operator,
     current: Option<EngineMeter<'a>>,
     inputs: Vec<Input>,
-    /// The meters addressed, for the answer's latency.
-    addressed: Vec<u32>,
+    /// Exchanges with a meter so far (keys each exchange's draws).
+    exchanges: u64,
+    /// The meters addressed and the number of each exchange, for the answer's latency.
+    addressed: Vec<(u32, u64)>,
+    /// Whether the field network lost an answer of these bytes.
+    answer_lost: bool,
 }
 
 impl Meters<'_> {
@@ -172,8 +183,29 @@ impl Devices for Meters<'_> {
         if meter as usize >= self.sim.n_meters() || !crate::cosem::meter_reachable(self.sim, meter) {
             return None;
         }
+        self.exchanges += 1;
+        if self.config.loss {
+            let success = self
+                .sim
+                .net_state()
+                .paths
+                .get(meter as usize)
+                .map_or(0.0, |p| p.success);
+            let one_way = f64::from(success).clamp(0.0, 1.0).sqrt();
+            let mut legs = Stream::new(
+                self.sim.config().seed,
+                Purpose::DlmsLoss,
+                u64::from(meter),
+                self.exchanges,
+            );
+            if !legs.bernoulli(one_way) {
+                // The request never reached the meter.
+                return None;
+            }
+            self.answer_lost |= !legs.bernoulli(one_way);
+        }
         self.take_inputs();
-        self.addressed.push(meter);
+        self.addressed.push((meter, self.exchanges));
         let version = *self.sim.fleet().key_version.get(meter as usize)?;
         // Made on first use (the keys are derived once), and again after a key rotation.
         let fresh = self.securities.get(&meter).is_none_or(|s| s.version != version);
@@ -243,16 +275,24 @@ impl Face {
             operator,
             current: None,
             inputs: Vec::new(),
+            exchanges: self.exchanges,
             addressed: Vec::new(),
+            answer_lost: false,
         };
-        let answer = connection.receive(bytes, &mut meters, &mut challenge);
+        let mut answer = connection.receive(bytes, &mut meters, &mut challenge);
         meters.take_inputs();
         let inputs = std::mem::take(&mut meters.inputs);
         let addressed = std::mem::take(&mut meters.addressed);
+        self.exchanges = meters.exchanges;
+        if meters.answer_lost
+            && let Ok(bytes) = &mut answer
+        {
+            // The answers these bytes asked for travel back together, and were lost.
+            bytes.clear();
+        }
         let mut round_trip_us = 0.0f64;
-        for meter in addressed {
-            self.exchanges += 1;
-            round_trip_us = round_trip_us.max(self.round_trip_us(sim, meter));
+        for (meter, exchange) in addressed {
+            round_trip_us = round_trip_us.max(self.round_trip_us(sim, meter, exchange));
         }
         if answer.is_err() {
             self.connections.remove(&conn);
@@ -269,16 +309,11 @@ impl Face {
     /// transmissions, both ways). The path's fixed part is left out: it is mostly the meter's
     /// place in its collector's polling queue during a read cycle, which an on-demand request
     /// does not wait through.
-    fn round_trip_us(&self, sim: &Sim, meter: u32) -> f64 {
+    fn round_trip_us(&self, sim: &Sim, meter: u32, exchange: u64) -> f64 {
         let Some(path) = sim.net_state().paths.get(meter as usize) else {
             return 0.0;
         };
-        let mut stream = Stream::new(
-            sim.config().seed,
-            Purpose::DlmsLatency,
-            u64::from(meter),
-            self.exchanges,
-        );
+        let mut stream = Stream::new(sim.config().seed, Purpose::DlmsLatency, u64::from(meter), exchange);
         let z = self.normal.sample(stream.next_u64());
         f64::from(amirange_sim::rng::exp_f32(path.mu + path.sigma * z))
     }

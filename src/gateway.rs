@@ -64,6 +64,9 @@ pub struct GatewayConfig {
     pub ports: Ports,
     /// A connection's chunks of bytes per second at most.
     pub frames_per_s: u32,
+    /// Whether exchanges are lost as the meters' paths would lose them (see
+    /// [`crate::face`]).
+    pub loss: bool,
     /// Simulated seconds per wall second.
     pub pace: f64,
     /// The password of client 17.
@@ -116,6 +119,7 @@ impl Gateway {
     pub fn new(stepper: Stepper, config: GatewayConfig) -> Gateway {
         let face = Face::new(FaceConfig {
             password: Some(config.password.clone()),
+            loss: config.loss,
             limits: config.limits,
         });
         Gateway {

@@ -409,6 +409,8 @@ impl LiveEngine {
             Face::new(FaceConfig {
                 // In an exercise the meters' keys are what red must obtain: no password client.
                 password: None,
+                // Exchanges are lost as the meters' paths would lose them.
+                loss: true,
                 limits: amirange_dlms::server::Limits::default(),
             })
         });

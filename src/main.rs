@@ -243,6 +243,10 @@ enum Command {
         /// the gateway stops reading that connection for a while.
         #[arg(long, default_value_t = amirange::gateway::DEFAULT_FRAMES_PER_S)]
         max_frames_per_s: u32,
+        /// Answer every exchange with a reachable meter (by default an exchange is lost as the
+        /// meter's path would lose it, and the client's timeout and retry take over).
+        #[arg(long)]
+        lossless: bool,
         /// Simulated seconds per wall second (0.1 to 3,600).
         #[arg(long, default_value_t = 1.0)]
         pace: f64,
@@ -404,6 +408,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             listen,
             port_per_meter,
             max_frames_per_s,
+            lossless,
             pace,
             password,
             first_meter,
@@ -418,6 +423,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 listen,
                 port_per_meter,
                 max_frames_per_s,
+                lossless,
                 pace,
                 password,
                 first_meter,

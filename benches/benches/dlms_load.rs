@@ -90,6 +90,9 @@ fn main() {
             first_meter: 0,
             ports: amirange::gateway::Ports::Blocks,
             frames_per_s: amirange::gateway::DEFAULT_FRAMES_PER_S,
+            // Lossless: a lost exchange would leave its client waiting out a timeout, and this
+            // measures what the gateway serves.
+            loss: false,
             limits: Limits::default(),
             max_connections: associations + 16,
             exit_at_end: false,

@@ -79,6 +79,9 @@ pub enum Purpose {
     DlmsChallenge = 61,
     /// The field-network latency of a DLMS exchange with a meter, keyed by meter and exchange.
     DlmsLatency = 62,
+    /// Whether a DLMS exchange's request and answer get through a meter's path, keyed by meter
+    /// and exchange.
+    DlmsLoss = 63,
     /// Reserved for tests that check stream independence.
     Test = 0xFFFF,
 }

@@ -67,6 +67,7 @@ fn config(pace: f64) -> GatewayConfig {
         first_meter: 0,
         ports: amirange::gateway::Ports::Blocks,
         frames_per_s: amirange::gateway::DEFAULT_FRAMES_PER_S,
+        loss: false,
         limits: Limits::default(),
         max_connections: 16,
         exit_at_end: false,
@@ -337,5 +338,56 @@ fn a_port_per_meter_serves_its_meter_at_wport_1_alone() {
     assert_eq!(
         gateway.receive_delayed(9, window, &frame).map(|a| a.bytes),
         Ok(Vec::new())
+    );
+}
+
+/// With loss on, a meter answers an exchange as often as its path's round trip succeeds: each
+/// way is lost with probability 1 - sqrt(success). Every answer that comes is whole.
+#[test]
+fn exchanges_are_lost_as_often_as_the_path_loses_them() {
+    let stepper = small_run();
+    // The reachable meter whose path loses the most.
+    let sim = &stepper.sim;
+    let meter = (0..sim.n_meters() as u32)
+        .filter(|&m| amirange::cosem::meter_reachable(sim, m))
+        .min_by(|&a, &b| {
+            let s = |m: u32| sim.net_state().paths[m as usize].success;
+            s(a).total_cmp(&s(b))
+        })
+        .expect("a reachable meter");
+    let success = f64::from(stepper.sim.net_state().paths[meter as usize].success);
+    assert!(
+        success < 0.95,
+        "meter {meter}'s path loses too little to tell: {success}"
+    );
+    let mut config = config(60.0);
+    config.loss = true;
+    let mut gateway = Gateway::new(stepper, config);
+    let window = gateway.windows()[0];
+    let frame = wrapper::encode_checked(
+        Addresses {
+            source: PUBLIC_CLIENT,
+            destination: (meter + 1) as u16,
+        },
+        &Aarq::without_security(u16::MAX).to_bytes(),
+    )
+    .expect("frames");
+    let tries = 2_000u32;
+    let mut answered = 0u32;
+    for conn in 0..u64::from(tries) {
+        let answer = gateway.receive_delayed(conn, window, &frame).expect("stays open");
+        if !answer.bytes.is_empty() {
+            let aare = Aare::from_bytes(&answer.bytes[8..]).expect("a whole AARE");
+            assert_eq!(aare.result, AssociationResult::Accepted);
+            answered += 1;
+        }
+        gateway.close(conn);
+    }
+    let share = f64::from(answered) / f64::from(tries);
+    // Four standard deviations of a binomial share, and at least half a percent.
+    let tolerance = (4.0 * (success * (1.0 - success) / f64::from(tries)).sqrt()).max(0.005);
+    assert!(
+        (share - success).abs() <= tolerance,
+        "meter {meter}: answered {share:.4} of exchanges, its path succeeds {success:.4}"
     );
 }
