@@ -11,6 +11,11 @@
 //! [`crate::face`] has the table. A connection's chunks of bytes past `frames_per_s` wait
 //! (reading stops; nothing is refused).
 //!
+//! Every port takes the wrapper over UDP too, on the same port number: each datagram is one
+//! frame (a datagram that is not exactly one valid frame is dropped), a client is known by its
+//! address and port, and its protocol state is forgotten after [`UDP_IDLE`] of silence or when
+//! [`UDP_PEERS`] others have spoken since.
+//!
 //! The engine runs on the calling thread; connections are tokio tasks that hand their bytes
 //! to it. Requests are answered at the engine's present, between steps; a remote disconnect
 //! becomes an engine input at that instant. A meter the field network cannot reach now (no
@@ -42,6 +47,14 @@ pub const MAX_PORTS: usize = 1024;
 /// head-end asks of one connection (the load benchmark's busiest connections sent about 130 a
 /// second), while one client alone cannot take the engine's whole time.
 pub const DEFAULT_FRAMES_PER_S: u32 = 1000;
+
+/// A UDP client silent this long is forgotten (a policy choice, as a TCP connection's idle
+/// time in the live range: a client that went away gives its state back).
+pub const UDP_IDLE: Duration = Duration::from_secs(300);
+/// UDP clients a port keeps state for at most; the one silent longest is forgotten first (a
+/// policy choice: as many as TCP connections by default, so a flood of forged source
+/// addresses only displaces the least active clients).
+pub const UDP_PEERS: usize = 1024;
 
 /// How the gateway lays its meters out on ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,23 +283,28 @@ pub fn serve(
         let bound = listener
             .local_addr()
             .map_err(|source| GatewayError::Listen { addr, source })?;
-        listeners.push((listener, bound, *window));
+        // UDP on the very port TCP got.
+        let udp = runtime
+            .block_on(tokio::net::UdpSocket::bind(bound))
+            .map_err(|source| GatewayError::Listen { addr: bound, source })?;
+        listeners.push((listener, udp, bound, *window));
     }
     let (tx, rx) = mpsc::channel::<Request>();
     let slots = Arc::new(tokio::sync::Semaphore::new(gateway.config.max_connections));
     let next = Arc::new(std::sync::atomic::AtomicU64::new(1));
     let max_apdu = usize::from(gateway.config.limits.max_apdu);
-    let bound: Vec<(SocketAddr, Window)> = listeners.iter().map(|(_, addr, w)| (*addr, *w)).collect();
-    for (listener, _, window) in listeners {
-        let port = Port {
+    let bound: Vec<(SocketAddr, Window)> = listeners.iter().map(|(_, _, addr, w)| (*addr, *w)).collect();
+    for (listener, udp, _, window) in listeners {
+        let port = Arc::new(Port {
             window,
             tx: tx.clone(),
             slots: Arc::clone(&slots),
             next: Arc::clone(&next),
             max_apdu,
             frames_per_s: gateway.config.frames_per_s,
-        };
-        runtime.spawn(port.accept(listener));
+        });
+        runtime.spawn(Arc::clone(&port).accept(listener));
+        runtime.spawn(port.datagrams(udp));
     }
     drop(tx);
     ready(&bound);
@@ -401,10 +419,88 @@ struct Port {
 }
 
 impl Port {
+    /// Takes datagrams, each one frame, and hands them to the engine as their client's bytes
+    /// (at most `frames_per_s` a second per client: past it they are dropped, as a busy
+    /// concentrator's would be); every answer is sent back on a task of its own after its
+    /// round trip, so a slow meter holds up no one else.
+    async fn datagrams(self: Arc<Port>, socket: tokio::net::UdpSocket) {
+        struct Peer {
+            conn: u64,
+            last: Instant,
+            pace: amirange_range::dlms_port::Pace,
+        }
+        let socket = Arc::new(socket);
+        // tidy: not a model crate; keyed lookups only, never iterated for output.
+        let mut peers: std::collections::HashMap<SocketAddr, Peer> = std::collections::HashMap::new();
+        let mut buf = vec![0u8; self.max_apdu + 64];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                continue;
+            };
+            let datagram = &buf[..n];
+            if amirange_dlms::wrapper::decode_datagram(datagram, self.max_apdu).is_err() {
+                continue;
+            }
+            let now = Instant::now();
+            // Forget the silent, and the least recently heard when too many have spoken.
+            if !peers.contains_key(&peer) && peers.len() >= UDP_PEERS {
+                let mut forget: Vec<(Instant, SocketAddr)> = peers
+                    .iter()
+                    .filter(|(_, p)| now.duration_since(p.last) >= UDP_IDLE)
+                    .map(|(a, p)| (p.last, *a))
+                    .collect();
+                if forget.is_empty() {
+                    forget.extend(peers.iter().map(|(a, p)| (p.last, *a)).min());
+                }
+                for (_, addr) in forget {
+                    if let Some(p) = peers.remove(&addr) {
+                        let _ = self.tx.send(Request::Closed(p.conn));
+                    }
+                }
+            }
+            let entry = peers.entry(peer).or_insert_with(|| {
+                let _ = self.tx.send(Request::Opened);
+                Peer {
+                    conn: self.next.fetch_add(1, Ordering::Relaxed),
+                    last: now,
+                    pace: amirange_range::dlms_port::Pace::new(self.frames_per_s),
+                }
+            });
+            if now.duration_since(entry.last) >= UDP_IDLE {
+                // Silent too long: a new session.
+                let _ = self.tx.send(Request::Closed(entry.conn));
+                entry.conn = self.next.fetch_add(1, Ordering::Relaxed);
+            }
+            entry.last = now;
+            if !entry.pace.try_take(now) {
+                continue;
+            }
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let request = Request::Bytes {
+                conn: entry.conn,
+                window: self.window,
+                bytes: datagram.to_vec(),
+                reply,
+            };
+            if self.tx.send(request).is_err() {
+                return;
+            }
+            let socket = Arc::clone(&socket);
+            tokio::spawn(async move {
+                if let Ok(Ok(answer)) = answer.await
+                    && !answer.bytes.is_empty()
+                {
+                    tokio::time::sleep(answer.delay).await;
+                    let _ = socket.send_to(&answer.bytes, peer).await;
+                }
+            });
+        }
+    }
+
     /// Accepts connections, each a task that hands its bytes to the engine (at most
     /// `frames_per_s` chunks a second) and writes back the answers, within the connection
     /// slots.
-    async fn accept(self, listener: tokio::net::TcpListener) {
+    async fn accept(self: Arc<Port>, listener: tokio::net::TcpListener) {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;

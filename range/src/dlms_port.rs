@@ -114,10 +114,26 @@ impl Pace {
     /// A connection's pace, from now.
     pub fn new(per_s: u32) -> Pace {
         let gap = Duration::from_secs_f64(1.0 / f64::from(per_s.max(1)));
+        let burst = gap * per_s.max(1);
+        // A second's burst saved from the start.
+        let now = Instant::now();
         Pace {
-            next: Instant::now(),
+            next: now.checked_sub(burst).unwrap_or(now),
             gap,
-            burst: gap * per_s.max(1),
+            burst,
+        }
+    }
+
+    /// Whether a chunk that arrived at `now` may go now (it then counts; one that may not,
+    /// does not).
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        let earliest = now.checked_sub(self.burst).unwrap_or(now);
+        self.next = self.next.max(earliest);
+        if self.next <= now {
+            self.next += self.gap;
+            true
+        } else {
+            false
         }
     }
 
@@ -224,5 +240,11 @@ mod tests {
         }
         assert_eq!(pace.wait(later), Duration::from_millis(100));
         assert_eq!(pace.wait(later), Duration::from_millis(200));
+        // Taking without waiting: a chunk that may not go does not count.
+        let mut pace = Pace::new(10);
+        let later = start + Duration::from_secs(5);
+        assert_eq!((0..20).filter(|_| pace.try_take(later)).count(), 11);
+        assert!(!pace.try_take(later + Duration::from_millis(99)));
+        assert!(pace.try_take(later + Duration::from_millis(100)));
     }
 }

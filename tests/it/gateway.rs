@@ -391,3 +391,55 @@ fn exchanges_are_lost_as_often_as_the_path_loses_them() {
         "meter {meter}: answered {share:.4} of exchanges, its path succeeds {success:.4}"
     );
 }
+
+/// The wrapper over UDP on the same port: a datagram is one frame and gets one back; a
+/// datagram that is not a frame gets nothing, and the client's session goes on.
+#[test]
+fn a_udp_client_associates_and_reads_on_the_same_port() {
+    let gateway = Gateway::new(small_run(), config(60.0));
+    let running = spawn(gateway).expect("the gateway listens");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout");
+    let meter = 7u32;
+    let send = |apdu: &[u8]| {
+        let frame = wrapper::encode_checked(
+            Addresses {
+                source: PUBLIC_CLIENT,
+                destination: (meter + 1) as u16,
+            },
+            apdu,
+        )
+        .expect("frames");
+        socket.send_to(&frame, running.addr).expect("sends");
+    };
+    let receive = || {
+        let mut buf = [0u8; 4096];
+        let (n, _) = socket.recv_from(&mut buf).expect("an answer");
+        wrapper::decode_datagram(&buf[..n], 65_535).expect("one frame").apdu
+    };
+    socket.send_to(b"\x00\x01garbage", running.addr).expect("sends");
+    send(&Aarq::without_security(u16::MAX).to_bytes());
+    let aare = Aare::from_bytes(&receive()).expect("an AARE");
+    assert_eq!(aare.result, AssociationResult::Accepted);
+    let serial = Apdu::GetRequest {
+        invoke: 0xC1,
+        attribute: AttributeDescriptor {
+            class_id: 1,
+            instance: amirange::cosem::DEVICE_ID,
+            attribute: 2,
+        },
+        access: None,
+    };
+    send(&serial.to_bytes());
+    assert_eq!(
+        Apdu::from_bytes(&receive()),
+        Ok(Apdu::GetResponse {
+            invoke: 0xC1,
+            result: GetResult::Data(Data::VisibleString(b"AMR00000007".to_vec()))
+        })
+    );
+    let gateway = running.stop().expect("the gateway ran");
+    assert_eq!(gateway.report().connections, 1, "one UDP client");
+}
