@@ -8,11 +8,13 @@
 //! | Device ID (serial) | 1 | 0.0.96.1.0.255 | 1, 2 | |
 //! | Clock | 8 | 0.0.1.0.0.255 | 1, 2 time, 3 time zone, 4 status | |
 //! | Active energy import | 3 | 1.0.1.8.0.255 | 1, 2 value (Wh), 3 scaler and unit | |
+//! | Active energy import, rate 1 and rate 2 | 3 | 1.0.1.8.1.255, 1.0.1.8.2.255 | 1, 2 value (Wh, at the last interval's end), 3 scaler and unit | |
 //! | Load profile | 7 | 1.0.99.1.0.255 | 1, 2 buffer (selective access by range), 3 capture objects, 4 capture period, 7 entries in use, 8 profile entries | |
 //! | Disconnect control | 70 | 0.0.96.3.10.255 | 1, 2 output state, 3 control state, 4 control mode | 1 remote_disconnect, 2 remote_reconnect |
 //! | Active firmware identifier | 1 | 1.0.0.2.0.255 | 1, 2 (the version the meter runs) | |
 //! | Active firmware signature | 1 | 1.0.0.2.8.255 | 1, 2 (the image's hash, 8 bytes) | |
 //! | Security setup | 64 | 0.0.43.0.0.255 | 1, 2 security policy, 3 security suite, 4 client system title, 5 server system title | |
+//! | Image transfer | 18 | 0.0.44.0.0.255 | 1, 2 block size, 3 blocks status, 4 first missing block, 5 enabled, 6 status, 7 image to activate | 1 initiate, 2 block transfer, 3 verify, 4 activate ([`crate::image_transfer`]) |
 
 use amirange_dlms::apdu::{AttributeDescriptor, GetResult, MethodDescriptor, ResultCode, SelectiveAccess};
 use amirange_dlms::data::Data;
@@ -23,6 +25,8 @@ use amirange_sim::model::{Cause, LOAD_PROFILE_DEPTH, Relay};
 use amirange_sim::records::TruthRecord;
 use amirange_sim::time::{CivilDate, CivilDateTime, SimTime};
 
+use crate::image_transfer::{IMAGE_TRANSFER, ImageTransfer};
+
 /// The device ID object (the meter's serial number).
 pub const DEVICE_ID: Obis = Obis([0, 0, 96, 1, 0, 255]);
 /// Active energy import (+A) over the load profile's recording period.
@@ -31,20 +35,27 @@ pub const INTERVAL_ENERGY: Obis = Obis([1, 0, 1, 29, 0, 255]);
 pub const FIRMWARE_ID: Obis = Obis([1, 0, 0, 2, 0, 255]);
 /// The active firmware signature.
 pub const FIRMWARE_SIGNATURE: Obis = Obis([1, 0, 0, 2, 8, 255]);
+/// Active energy import in rate 1 (the utility's time-of-use peak).
+pub const RATE_1: Obis = Obis([1, 0, 1, 8, 1, 255]);
+/// Active energy import in rate 2 (outside the peak).
+pub const RATE_2: Obis = Obis([1, 0, 1, 8, 2, 255]);
 /// The security setup of the management association.
 pub const SECURITY_SETUP: Obis = Obis([0, 0, 43, 0, 0, 255]);
 
 /// The objects of every meter: (class, version, logical name, attributes, methods).
-const OBJECTS: [(u16, u8, Obis, i8, i8); 9] = [
+const OBJECTS: [(u16, u8, Obis, i8, i8); 12] = [
     (15, 1, Obis::CURRENT_ASSOCIATION, 2, 0),
     (1, 0, DEVICE_ID, 2, 0),
     (8, 0, Obis::CLOCK, 4, 0),
     (3, 0, Obis::ACTIVE_ENERGY_IMPORT, 3, 0),
+    (3, 0, RATE_1, 3, 0),
+    (3, 0, RATE_2, 3, 0),
     (7, 1, Obis::LOAD_PROFILE, 8, 0),
     (70, 0, Obis::DISCONNECT_CONTROL, 4, 2),
     (1, 0, FIRMWARE_ID, 2, 0),
     (1, 0, FIRMWARE_SIGNATURE, 2, 0),
     (64, 1, SECURITY_SETUP, 5, 0),
+    (18, 0, IMAGE_TRANSFER, 7, 4),
 ];
 
 /// DLMS's "deviation not specified" in a date-time.
@@ -65,6 +76,11 @@ pub struct EngineMeter<'a> {
     pub source: String,
     /// What an interruption it causes is booked to.
     pub cause: Cause,
+    /// Its image transfer (the caller keeps it between requests).
+    pub transfer: ImageTransfer,
+    /// Whether its image transfer may take a first block (the caller's limit on transfers
+    /// holding blocks).
+    pub may_start_transfer: bool,
 }
 
 /// The date-time octets of a civil time (local time of the scenario, deviation not
@@ -255,6 +271,28 @@ impl EngineMeter<'_> {
     }
 }
 
+impl EngineMeter<'_> {
+    /// How the meter is reached now, in words: the way a request came.
+    fn path(&self) -> String {
+        use amirange_sim::network::Via;
+        let Some(path) = self.sim.net_state().paths.get(self.meter as usize) else {
+            return "by no known path".to_owned();
+        };
+        let over = match path.via {
+            Via::Mesh => format!("over {} mesh hop(s)", path.hops),
+            Via::Plc => "over PLC".to_owned(),
+            Via::Cellular => "over cellular".to_owned(),
+            Via::Fallback => "over its cellular fallback".to_owned(),
+            Via::Orphan(why) => return format!("by no path ({})", why.describe()),
+        };
+        if path.collector == amirange_sim::network::NONE {
+            over
+        } else {
+            format!("{over} through collector {}", path.collector)
+        }
+    }
+}
+
 impl Objects for EngineMeter<'_> {
     fn get(&mut self, caller: &Caller, a: &AttributeDescriptor, access: Option<&SelectiveAccess>) -> GetResult {
         let Some(&(class, ..)) = OBJECTS.iter().find(|o| o.2 == a.instance) else {
@@ -276,6 +314,7 @@ impl Objects for EngineMeter<'_> {
             .and_then(|&f| fleet.images.get(usize::from(f)));
         let data = match (a.class_id, a.instance, a.attribute) {
             (15, _, 2) => Self::object_list(),
+            (18, _, attribute) => return self.transfer.get(attribute),
             (1, DEVICE_ID, 2) => Data::VisibleString(format!("AMR{:08}", self.meter).into_bytes()),
             (1, FIRMWARE_ID, 2) => match image {
                 Some(image) => Data::OctetString(image.version.clone().into_bytes()),
@@ -295,7 +334,12 @@ impl Objects for EngineMeter<'_> {
             // The scenario's clock is local time with no offset given.
             (8, _, 3) => Data::Long(0),
             (8, _, 4) => Data::Unsigned(0),
-            // The register shows whole Wh; a double-long-unsigned wraps after 4.29 GWh.
+            // The registers show whole Wh; a double-long-unsigned wraps after 4.29 GWh. The rate
+            // registers advance when an interval closes, by the interval's rate.
+            (3, RATE_1 | RATE_2, 2) => {
+                let rates = self.sim.load_profile_memory(self.meter).map_or([0; 2], |m| m.rate_wh);
+                Data::DoubleLongUnsigned(rates[usize::from(a.instance == RATE_2)] as u32)
+            }
             (3, _, 2) => Data::DoubleLongUnsigned(meter.register_wh as u64 as u32),
             // Scaler 10^0, unit 30 (Wh).
             (3, _, 3) => Data::Structure(vec![Data::Integer(0), Data::Enum(30)]),
@@ -322,12 +366,31 @@ impl Objects for EngineMeter<'_> {
         }
     }
 
-    fn action(&mut self, caller: &Caller, m: &MethodDescriptor, _: Option<&Data>) -> (ResultCode, Option<GetResult>) {
-        if (m.class_id, m.instance) != (70, Obis::DISCONNECT_CONTROL) {
+    fn action(
+        &mut self,
+        caller: &Caller,
+        m: &MethodDescriptor,
+        parameters: Option<&Data>,
+    ) -> (ResultCode, Option<GetResult>) {
+        let object = (m.class_id, m.instance);
+        if object != (70, Obis::DISCONNECT_CONTROL) && object != (18, IMAGE_TRANSFER) {
             return (ResultCode::OBJECT_UNDEFINED, None);
         }
         if caller.rights != Rights::Manage {
             return (ResultCode::READ_WRITE_DENIED, None);
+        }
+        if object == (18, IMAGE_TRANSFER) {
+            let result = self.transfer.invoke(
+                m.method,
+                parameters,
+                self.sim,
+                self.meter,
+                &self.source,
+                self.cause,
+                self.may_start_transfer,
+                &mut self.inputs,
+            );
+            return (result, None);
         }
         let (relay, kind) = match m.method {
             1 => (Relay::Open, "relay-open"),
@@ -352,9 +415,10 @@ impl Objects for EngineMeter<'_> {
             source: self.source.clone(),
             kind: kind.to_owned(),
             detail: format!(
-                "remote_{} of meter {} {by}",
+                "remote_{} of meter {} {by}, {}",
                 if m.method == 1 { "disconnect" } else { "reconnect" },
-                self.meter
+                self.meter,
+                self.path()
             ),
             meters: vec![self.meter],
         }));
@@ -411,6 +475,8 @@ mod tests {
                 inputs: Vec::new(),
                 source: "dlms".to_owned(),
                 cause: Cause::Operation,
+                transfer: ImageTransfer::default(),
+                may_start_transfer: true,
             },
         }
     }
@@ -488,6 +554,14 @@ mod tests {
                 )),
                 Data::DoubleLongUnsigned(engine.register_wh as u32)
             );
+            // The rate registers, at the last interval's end, split the recorded reading.
+            for (rate, obis) in [RATE_1, RATE_2].into_iter().enumerate() {
+                assert_eq!(
+                    value(ask(&mut conn, &mut gate, 16, &get(3, obis, 2, None))),
+                    Data::DoubleLongUnsigned(memory.rate_wh[rate] as u32)
+                );
+            }
+            assert_eq!(memory.rate_wh.iter().sum::<u64>(), memory.register_reading_wh);
             assert_eq!(
                 value(ask(
                     &mut conn,
@@ -584,10 +658,16 @@ mod tests {
             .expect("steps");
         assert_eq!(stepper.sim.meter(meter).expect("meter 5").relay, Relay::Open);
         let truth = &stepper.sim.records().truth;
+        let record = truth
+            .iter()
+            .find(|t| t.kind == "relay-open" && t.meters == [meter])
+            .expect("the relay's ground truth");
+        // Who sent it and the way it came.
+        assert!(record.detail.contains("by DLMS client 17"), "{}", record.detail);
         assert!(
-            truth
-                .iter()
-                .any(|t| t.kind == "relay-open" && t.meters == [meter] && t.detail.contains("DLMS client 17"))
+            record.detail.contains(" over ") || record.detail.contains("by no path"),
+            "{}",
+            record.detail
         );
     }
 }

@@ -35,6 +35,7 @@ use amirange_sim::model::Cause;
 use amirange_sim::rng::{Purpose, QuantileTable, Stream};
 
 use crate::cosem::{EngineMeter, meter_keys, meter_system_title};
+use crate::image_transfer::{ImageTransfer, MAX_TRANSFERS};
 
 /// The public client's wPort.
 pub const PUBLIC_CLIENT: u16 = 16;
@@ -121,6 +122,8 @@ struct Secured {
 pub struct Face {
     config: FaceConfig,
     securities: BTreeMap<u32, Secured>,
+    /// Meters' image transfers, kept between requests (only those not at their default).
+    transfers: BTreeMap<u32, ImageTransfer>,
     connections: BTreeMap<u64, Connection>,
     challenges: u64,
     /// Exchanges so far (keys each exchange's latency draw).
@@ -134,6 +137,7 @@ struct Meters<'a> {
     config: &'a FaceConfig,
     window: Window,
     securities: &'a mut BTreeMap<u32, Secured>,
+    transfers: &'a mut BTreeMap<u32, ImageTransfer>,
     operator: &'a dyn Fn(u32) -> Operator,
     current: Option<EngineMeter<'a>>,
     inputs: Vec<Input>,
@@ -146,9 +150,14 @@ struct Meters<'a> {
 }
 
 impl Meters<'_> {
+    /// Takes the current meter's inputs and puts its image transfer back.
     fn take_inputs(&mut self) {
         if let Some(meter) = self.current.as_mut() {
             self.inputs.append(&mut meter.inputs);
+            let transfer = std::mem::take(&mut meter.transfer);
+            if transfer != ImageTransfer::default() {
+                self.transfers.insert(meter.meter, transfer);
+            }
         }
     }
 
@@ -214,14 +223,20 @@ impl Devices for Meters<'_> {
             self.securities.insert(meter, Secured { version, security });
         }
         let operator = (self.operator)(meter);
+        let holding = self.transfers.values().filter(|t| !t.is_idle()).count();
         self.current = Some(EngineMeter {
             sim: self.sim,
             meter,
             inputs: Vec::new(),
             source: operator.source,
             cause: operator.cause,
+            transfer: self.transfers.remove(&meter).unwrap_or_default(),
+            may_start_transfer: holding < MAX_TRANSFERS,
         });
         let security = &mut self.securities.get_mut(&meter)?.security;
+        // Replays are refused exactly where the engine's replay model refuses them: frame
+        // counters in the posture, and the meter not downgraded to the legacy level.
+        security.check_counters = self.sim.fleet().checks_frames(meter);
         let objects = self.current.as_mut()?;
         Some(Device { security, objects })
     }
@@ -233,6 +248,7 @@ impl Face {
         Face {
             config,
             securities: BTreeMap::new(),
+            transfers: BTreeMap::new(),
             connections: BTreeMap::new(),
             challenges: 0,
             exchanges: 0,
@@ -272,6 +288,7 @@ impl Face {
             config: &self.config,
             window,
             securities: &mut self.securities,
+            transfers: &mut self.transfers,
             operator,
             current: None,
             inputs: Vec::new(),

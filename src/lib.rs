@@ -18,6 +18,7 @@ pub mod cosem;
 pub mod detection;
 pub mod face;
 pub mod gateway;
+pub mod image_transfer;
 pub mod live;
 pub mod metrics;
 pub mod outdir;

@@ -69,6 +69,9 @@ pub struct DeviceSecurity {
     pub clients: Vec<ClientPolicy>,
     /// The counter of the next APDU it protects.
     pub invocation_counter: u32,
+    /// Whether it refuses a ciphered request whose counter is not above the last it accepted
+    /// from that client (a replay). A device that does not still records the highest.
+    pub check_counters: bool,
     /// The highest counter accepted from each client address.
     last_accepted: Vec<(u16, u32)>,
 }
@@ -80,6 +83,7 @@ impl DeviceSecurity {
             system_title,
             clients,
             invocation_counter: 1,
+            check_counters: true,
             last_accepted: Vec::new(),
         }
     }
@@ -89,10 +93,12 @@ impl DeviceSecurity {
         self.last_accepted.iter().find(|(c, _)| *c == client).map(|&(_, n)| n)
     }
 
-    /// Accepts `counter` from `client` if it is above every counter accepted from it so far.
+    /// Accepts `counter` from `client` if it is above every counter accepted from it so far
+    /// (or whatever it is, when the device does not check counters).
     fn accept_counter(&mut self, client: u16, counter: u32) -> bool {
+        let check = self.check_counters;
         match self.last_accepted.iter_mut().find(|(c, _)| *c == client) {
-            Some((_, last)) if counter <= *last => false,
+            Some((_, last)) if counter <= *last => !check,
             Some((_, last)) => {
                 *last = counter;
                 true

@@ -199,6 +199,20 @@ fn the_meter_side_completes_the_recorded_hls_handshake_and_refuses_a_replay() {
             service_error: ServiceError::InvocationCounterError(0x0123_456A)
         })
     );
+    // A meter that does not check counters (no frame counters in its posture, or downgraded)
+    // answers the same replayed request.
+    fleet.security.check_counters = false;
+    let replay = send(
+        &mut conn,
+        &mut fleet,
+        "0001000100010020c81e3001234568887f56f92bbdfb413823bb59fe96b477fe1bd783e0fda128d9",
+    );
+    let replay = wrapper::decode_datagram(&replay, 1024).expect("a frame");
+    assert!(
+        !matches!(Apdu::from_bytes(&replay.apdu), Ok(Apdu::ExceptionResponse { .. })),
+        "answered, not refused: {:02X?}",
+        replay.apdu
+    );
 }
 
 /// The public client reads but may not operate the relay; the password client with the

@@ -643,6 +643,8 @@ struct ConsumeStep<'a> {
     span_us: (u64, u64),
     /// Every premise's noise factor of the interval, by meter index.
     noise: &'a [f32],
+    /// Whether the interval lies in the time-of-use peak (the meters' rate 1).
+    peak: bool,
 }
 
 impl ConsumeStep<'_> {
@@ -678,7 +680,7 @@ impl ConsumeStep<'_> {
             t.registered_mwh += true_mwh;
             meter.register_wh += true_wh;
             meter.relay_changed_at_us = 0;
-            record_interval(memory, meter, slot);
+            record_interval(memory, meter, slot, self.peak);
             acc.true_mwh_by_class[c] += true_mwh;
             acc.connected += 1;
             return;
@@ -790,7 +792,7 @@ impl ConsumeStep<'_> {
         }
         meter.open_us_in_interval = 0;
         meter.relay_changed_at_us = 0;
-        record_interval(memory, meter, slot);
+        record_interval(memory, meter, slot, self.peak);
         let true_mwh = (true_wh * 1000.0 + 0.5) as u64;
         acc.true_mwh_by_class[c] += true_mwh;
         let energized = self.grid.supplied[tr]
@@ -1304,6 +1306,7 @@ pub(crate) fn interval_system(
         interval_us: INTERVAL.as_micros() as u32,
         demand,
         noise: &noise.factor,
+        peak: table.is_peak(slot),
         n_feeders,
         grid: &grid,
         network: &network,
@@ -1686,9 +1689,10 @@ fn ingest_delivery(
 
 /// The meter's load-profile memory records interval `slot` from its register.
 #[inline]
-fn record_interval(memory: &mut LoadProfileMemory, meter: &Meter, slot: u32) {
+fn record_interval(memory: &mut LoadProfileMemory, meter: &Meter, slot: u32, peak: bool) {
     let reading = meter.register_wh as u64;
     let interval_wh = reading.saturating_sub(memory.register_reading_wh);
+    memory.rate_wh[usize::from(!peak)] += interval_wh;
     memory.wh[slot as usize % LOAD_PROFILE_DEPTH] = interval_wh.min(u64::from(u32::MAX)) as u32;
     memory.register_reading_wh = reading;
     memory.recorded_until = slot + 1;

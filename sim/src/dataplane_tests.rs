@@ -43,6 +43,7 @@ fn memory_with(wh: &[u32]) -> LoadProfileMemory {
         wh: [0; LOAD_PROFILE_DEPTH],
         recorded_until: 0,
         register_reading_wh: 0,
+        rate_wh: [0; 2],
     };
     for (s, &v) in wh.iter().enumerate() {
         memory.wh[s % LOAD_PROFILE_DEPTH] = v;
@@ -162,6 +163,7 @@ impl World {
             interval_us: INTERVAL_US,
             demand: DemandStep::new(self.config.seed, &self.table, &self.tables, slot),
             noise,
+            peak: self.table.is_peak(slot),
             n_feeders: self.network.feeders.len(),
             grid,
             network: &self.network,
@@ -288,6 +290,30 @@ fn billing_follows_the_tariff_and_the_peak() {
     bill(&table, &mut flat, 0, u64::from(u32::MAX) + 5);
     assert_eq!((flat.peak_wh, flat.offpeak_wh), (0, u64::from(u32::MAX) + 305));
     assert_eq!(flat.max_interval_wh, u32::MAX, "saturates rather than wraps");
+}
+
+/// The meter's rate registers split each recorded interval's energy by the time-of-use peak
+/// (rate 1) and the rest (rate 2), and together equal the register's recorded reading.
+#[test]
+fn rate_registers_split_the_recorded_energy_by_the_peak() {
+    let mut memory = LoadProfileMemory {
+        wh: [0; LOAD_PROFILE_DEPTH],
+        recorded_until: 0,
+        register_reading_wh: 0,
+        rate_wh: [0; 2],
+    };
+    let mut meter = Meter::new();
+    for (slot, (wh, peak)) in [(120.4, false), (300.0, true), (80.0, true), (10.0, false)]
+        .into_iter()
+        .enumerate()
+    {
+        meter.register_wh += wh;
+        record_interval(&mut memory, &meter, slot as u32, peak);
+    }
+    // Whole Wh of the register: 120, 420, 500, 510.
+    assert_eq!(memory.rate_wh, [380, 130]);
+    assert_eq!(memory.rate_wh.iter().sum::<u64>(), memory.register_reading_wh);
+    assert_eq!(memory.wh[..4], [120, 300, 80, 10]);
 }
 
 /// Feeder-head SCADA: the no-load losses with no load (none while the feeder is out), and

@@ -128,6 +128,16 @@ pub enum Input {
         /// The image (index in the repository).
         image: u16,
     },
+    /// A client transferred `image` to a meter over its communication link (DLMS image transfer)
+    /// and activated it: the image joins the repository (an equal hash is the same image) and
+    /// the meter installs it unless it verifies signatures and the image is unsigned (the
+    /// refusal is logged), or it is down. A new image past the repository's 65,535 is dropped.
+    TransferredFirmware {
+        /// The meter.
+        meter: u32,
+        /// The image.
+        image: Box<crate::security::FirmwareImage>,
+    },
     /// Someone bypasses a meter physically: from now on its register records only
     /// `registered_share` of the true consumption (1 ends the bypass). The feeder's true load
     /// does not change; the shortfall is theft attributed to `cause`.
@@ -575,6 +585,7 @@ impl Sim {
                     wh: [0; crate::model::LOAD_PROFILE_DEPTH],
                     recorded_until: 0,
                     register_reading_wh: 0,
+                    rate_wh: [0; 2],
                 },
                 GridPlace {
                     feeder: network.transformers[site.transformer as usize].feeder,
@@ -720,6 +731,7 @@ impl Sim {
             | Input::SwitchLoad { meter, .. }
             | Input::Downgrade { meter, .. }
             | Input::LocalFirmware { meter, .. }
+            | Input::TransferredFirmware { meter, .. }
             | Input::Inspect { meter }
             | Input::Tamper { meter, .. } => unknown(*meter)?,
             Input::PeerFirmware { from, to, .. } => {
@@ -914,6 +926,15 @@ impl Sim {
             Input::Inspect { meter } => self.inspect(meter),
             Input::PeerFirmware { from, to, image } => self.peer_firmware(at, from, to, image),
             Input::LocalFirmware { meter, image } => self.local_firmware(at, meter, image),
+            Input::TransferredFirmware { meter, image } => {
+                let mut fleet = self.world.resource_mut::<Fleet>();
+                // The repository holds at most 65,535 images; a new one past that is dropped.
+                let known = fleet.images.iter().any(|x| x.hash == image.hash);
+                if known || fleet.images.len() < usize::from(u16::MAX) {
+                    let image = fleet.add_image(*image);
+                    self.local_firmware(at, meter, image);
+                }
+            }
             Input::Bypass {
                 meter,
                 registered_share,

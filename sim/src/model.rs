@@ -417,6 +417,10 @@ pub struct LoadProfileMemory {
     pub recorded_until: u32,
     /// Register reading at the end of the newest recorded interval, whole Wh.
     pub register_reading_wh: u64,
+    /// The register split by the time-of-use rate of each recorded interval, whole Wh: index 0
+    /// rate 1 (the utility's peak period), index 1 rate 2 (the rest). They sum to
+    /// `register_reading_wh`.
+    pub rate_wh: [u64; 2],
 }
 
 /// Where the meter sits in the grid (its link to the field network is in
