@@ -94,10 +94,12 @@
 //! | `metadata` | text | kept as text, never affects matching (as in Suricata); may repeat |
 //! | `reference` | text | kept as text; may repeat |
 //! | `flow` | see below | once |
-//! | `threshold` | `type limit\|threshold\|both, track by_src\|by_dst\|by_rule\|by_both, count N, seconds S` | the four parts in any order, each exactly once; once per rule |
-//! | `detection_filter` | `track by_src\|by_dst\|by_rule\|by_both, count N, seconds S` | the three parts in any order, each exactly once; once per rule |
+//! | `threshold` | `type limit\|threshold\|both, track by_src\|by_dst\|by_rule\|by_both, count N, seconds S` | the four parts in any order, each exactly once; once per rule; unquoted |
+//! | `detection_filter` | `track by_src\|by_dst, count N, seconds S` | the three parts in any order, each exactly once; once per rule; unquoted |
 //!
-//! `count` must be at least 1 and `seconds` is 0..=4294967295. A rule with both `threshold` and
+//! As Suricata 7.0.10 takes them: the words are lower case (`type LIMIT` is refused); a
+//! threshold's `count` and `seconds` are 0..=4294967295, a detection_filter's 1..=4294967295;
+//! a detection_filter tracks by source or destination only; a quoted value is refused. A rule with both `threshold` and
 //! `detection_filter` is an error (Suricata refuses it too). Every other keyword (`content`,
 //! `pcre`, `dsize`, `flowbits`, `gid`, ...) is an error, `unsupported keyword "content"`: it is
 //! never silently ignored, because ignoring a payload condition would make the rule fire on
@@ -119,8 +121,16 @@
 //!
 //! A rule matches a flow when the protocol matches, the `flow` options match, and either
 //! `src_addr`/`src_port` match the flow's source and `dst_addr`/`dst_port` its destination, or —
-//! with `<>` only — the same holds with source and destination swapped. A `<>` rule is one rule:
-//! a flow matching both ways counts once.
+//! with `<>` only — the same holds with source and destination swapped. As Suricata compiles
+//! it, a `<>` rule is two signatures with one sid, one each way ([`Rule::two_signatures`]),
+//! unless its two sides (addresses and ports) are the same, when it is one signature that
+//! matches either way: a flow both signatures match alerts twice. The two signatures share
+//! their threshold entries (Suricata keys them by sid and address), except under `track
+//! by_rule`, where each signature has its own.
+//!
+//! A packet carries at most [`PACKET_ALERT_MAX`] alerts (Suricata's `packet-alert-max`
+//! default): when more signatures match, each packet keeps the first 15 that alert, by
+//! priority (3 when not given) and then rule order, and the others' thresholds still count it.
 //!
 //! ## Thresholds
 //!
@@ -758,23 +768,39 @@ pub struct Rule {
 impl Rule {
     /// Whether the rule's header and `flow` options match `flow` (thresholds aside).
     pub fn matches(&self, flow: &Flow) -> bool {
-        if self.proto.is_some_and(|p| p != flow.proto) {
-            return false;
+        let (forward, reverse) = self.hits(flow);
+        forward || reverse
+    }
+
+    /// Whether a `<>` rule is two signatures, as Suricata compiles it: one each way, unless
+    /// both sides are the same.
+    pub fn two_signatures(&self) -> bool {
+        self.bidirectional && (self.src != self.dst || self.src_ports != self.dst_ports)
+    }
+
+    /// Which of the rule's signatures match `flow`: (as written, the reverse of a `<>` rule
+    /// that is two signatures). A `<>` rule that is one signature matches either way as
+    /// written.
+    pub fn hits(&self, flow: &Flow) -> (bool, bool) {
+        if self.proto.is_some_and(|p| p != flow.proto)
+            || self.flow.to_server == Some(false)
+            || self.flow.established.is_some_and(|e| e != flow.established)
+        {
+            return (false, false);
         }
-        if self.flow.to_server == Some(false) {
-            return false;
-        }
-        if self.flow.established.is_some_and(|e| e != flow.established) {
-            return false;
-        }
-        let forward = |src: Ipv4Addr, sp: u16, dst: Ipv4Addr, dp: u16| {
+        let way = |src: Ipv4Addr, sp: u16, dst: Ipv4Addr, dp: u16| {
             self.src.contains(u32::from(src))
                 && self.src_ports.contains(u32::from(sp))
                 && self.dst.contains(u32::from(dst))
                 && self.dst_ports.contains(u32::from(dp))
         };
-        forward(flow.src, flow.src_port, flow.dst, flow.dst_port)
-            || (self.bidirectional && forward(flow.dst, flow.dst_port, flow.src, flow.src_port))
+        let forward = way(flow.src, flow.src_port, flow.dst, flow.dst_port);
+        let reverse = self.bidirectional && way(flow.dst, flow.dst_port, flow.src, flow.src_port);
+        if self.two_signatures() {
+            (forward, reverse)
+        } else {
+            (forward || reverse, false)
+        }
     }
 }
 
@@ -1218,6 +1244,14 @@ impl OptionsBuilder {
                     };
                     return Err(RuleError::at(line, keyword, message));
                 }
+                if raw.trim_start().starts_with('"') {
+                    // Suricata 7 refuses a quoted threshold or detection_filter.
+                    return Err(RuleError::at(
+                        line,
+                        keyword,
+                        format!("`{keyword}` takes its value unquoted (`{keyword}:type limit, ...;`)"),
+                    ));
+                }
                 let t = parse_threshold(text, detection).map_err(|e| RuleError::at(line, keyword, e))?;
                 self.threshold = Some(t);
                 Ok(())
@@ -1283,8 +1317,8 @@ fn parse_threshold(text: &str, detection: bool) -> Result<Threshold, String> {
         let [name, value] = words[..] else {
             return Err(format!("expected `name value`, found `{}`", part.trim()));
         };
-        let name = name.to_ascii_lowercase();
-        let value_lc = value.to_ascii_lowercase();
+        // Suricata 7 matches these words case-sensitively: `type LIMIT` does not load there.
+        let (name, value_lc) = (name.to_owned(), value);
         let twice = || Err(format!("`{name}` given twice"));
         match name.as_str() {
             "type" if detection => return Err("detection_filter has no `type`".to_string()),
@@ -1292,7 +1326,7 @@ fn parse_threshold(text: &str, detection: bool) -> Result<Threshold, String> {
                 if kind.is_some() {
                     return twice();
                 }
-                kind = Some(match value_lc.as_str() {
+                kind = Some(match value_lc {
                     "limit" => ThresholdType::Limit,
                     "threshold" => ThresholdType::Threshold,
                     "both" => ThresholdType::Both,
@@ -1303,11 +1337,17 @@ fn parse_threshold(text: &str, detection: bool) -> Result<Threshold, String> {
                 if track.is_some() {
                     return twice();
                 }
-                track = Some(match value_lc.as_str() {
+                track = Some(match value_lc {
                     "by_src" => Track::BySrc,
                     "by_dst" => Track::ByDst,
+                    "by_rule" | "by_both" if detection => {
+                        return Err(format!(
+                            "detection_filter tracks by_src or by_dst only (as Suricata 7), not `{value}`"
+                        ));
+                    }
                     "by_rule" => Track::ByRule,
                     "by_both" => Track::ByBoth,
+                    _ if detection => return Err(format!("unknown track `{value}` (by_src or by_dst)")),
                     _ => return Err(format!("unknown track `{value}` (by_src, by_dst, by_rule or by_both)")),
                 });
             }
@@ -1315,17 +1355,24 @@ fn parse_threshold(text: &str, detection: bool) -> Result<Threshold, String> {
                 if count.is_some() {
                     return twice();
                 }
+                // Suricata takes `count 0` for a threshold, not for a detection_filter.
+                let least = u32::from(detection);
                 count = Some(
                     parse_u32(value)
-                        .filter(|&c| c >= 1)
-                        .ok_or_else(|| format!("invalid count `{value}` (1..=4294967295)"))?,
+                        .filter(|&c| c >= least)
+                        .ok_or_else(|| format!("invalid count `{value}` ({least}..=4294967295)"))?,
                 );
             }
             "seconds" => {
                 if seconds.is_some() {
                     return twice();
                 }
-                seconds = Some(parse_u32(value).ok_or_else(|| format!("invalid seconds `{value}` (0..=4294967295)"))?);
+                let least = u32::from(detection);
+                seconds = Some(
+                    parse_u32(value)
+                        .filter(|&s| s >= least)
+                        .ok_or_else(|| format!("invalid seconds `{value}` ({least}..=4294967295)"))?,
+                );
             }
             _ => return Err(format!("unknown part `{name}`")),
         }
@@ -1347,6 +1394,9 @@ fn parse_threshold(text: &str, detection: bool) -> Result<Threshold, String> {
 // ---------------------------------------------------------------------------------------------
 // Threshold state (Suricata 7 semantics)
 // ---------------------------------------------------------------------------------------------
+
+/// Alerts one packet carries at most: Suricata 7's `packet-alert-max` default.
+pub const PACKET_ALERT_MAX: usize = 15;
 
 /// One tracking entry: Suricata's `DetectThresholdEntry` (`tv1`, `current_count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1424,6 +1474,12 @@ impl Threshold {
             // Packets j = 1..=m alert while c0 + j <= n.
             ThresholdType::Limit => n.saturating_sub(c0).min(m),
             // Every time the counter reaches n it alerts and restarts from 0; c0 < n always.
+            // With count 0 every packet after the window's first alerts (the counter is always
+            // at least 0) and restarts it.
+            ThresholdType::Threshold if n == 0 => {
+                e.count = 0;
+                return first + m;
+            }
             ThresholdType::Threshold => {
                 debug_assert!(c0 < n, "threshold counter {c0} not below count {n}");
                 let total = c0.saturating_add(m);
@@ -1464,7 +1520,8 @@ struct Tracker {
 #[derive(Debug, Clone)]
 pub struct Ids {
     rules: Vec<Rule>,
-    trackers: Vec<Tracker>,
+    /// Per rule: its entries, and those of its reverse signature under `track by_rule`.
+    trackers: Vec<[Tracker; 2]>,
     /// Whether expired entries are dropped (always, except in tests comparing with a run that
     /// keeps them).
     sweep: bool,
@@ -1473,7 +1530,7 @@ pub struct Ids {
 impl Ids {
     /// An IDS running `rules`, with no threshold state yet.
     pub fn new(rules: RuleSet) -> Ids {
-        let trackers = vec![Tracker::default(); rules.rules.len()];
+        let trackers = vec![[Tracker::default(), Tracker::default()]; rules.rules.len()];
         Ids {
             rules: rules.rules,
             trackers,
@@ -1488,63 +1545,125 @@ impl Ids {
 
     /// How many threshold tracking entries are held (over all rules).
     pub fn tracking_entries(&self) -> usize {
-        self.trackers.iter().map(|t| t.entries.len()).sum()
+        self.trackers.iter().flatten().map(|t| t.entries.len()).sum()
     }
 
     /// Forgets all threshold state, as if no flow had been observed.
     pub fn reset(&mut self) {
-        for t in &mut self.trackers {
+        for t in self.trackers.iter_mut().flatten() {
             *t = Tracker::default();
         }
     }
 
     /// Matches the flow against every rule, applies each rule's threshold/detection_filter, and
     /// pushes one [`IdsAlert`] per rule that produced at least one alert, in rule order.
+    ///
+    /// A `<>` rule that is two signatures ([`Rule::two_signatures`]) alerts once per signature
+    /// that matches; its two signatures share their threshold entries (Suricata keys them by
+    /// sid and address), except under `track by_rule`, where each has its own. A packet carries
+    /// at most [`PACKET_ALERT_MAX`] alerts: when more signatures match one observation, its
+    /// packets are taken one by one and each keeps the first [`PACKET_ALERT_MAX`] that alert, by
+    /// priority (3 when not given), then rule order; the others still count in their
+    /// thresholds, as in Suricata, where thresholds are applied before the alert queue is cut.
     pub fn observe(&mut self, flow: &Flow, out: &mut Vec<IdsAlert>) {
         if flow.count == 0 {
             return;
         }
         let t = flow.time_s;
-        for (index, (rule, tracker)) in self.rules.iter().zip(&mut self.trackers).enumerate() {
-            if !rule.matches(flow) {
-                continue;
+        let k = u64::from(flow.count);
+        let hits: Vec<(usize, bool, bool)> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(index, rule)| {
+                let (forward, reverse) = rule.hits(flow);
+                (forward || reverse).then_some((index, forward, reverse))
+            })
+            .collect();
+        let signatures: usize = hits.iter().map(|&(_, f, r)| usize::from(f) + usize::from(r)).sum();
+        let mut fired = vec![0u64; hits.len()];
+        if signatures <= PACKET_ALERT_MAX {
+            for (j, &(index, forward, reverse)) in hits.iter().enumerate() {
+                fired[j] = self.fire(index, forward, reverse, flow, k);
             }
-            let fired = match &rule.threshold {
-                None => u64::from(flow.count),
-                Some(th) => {
-                    if self.sweep && t >= tracker.next_sweep {
-                        // Suricata's ThresholdTimeoutCheck: an entry is kept while
-                        // `ts <= tv1 + seconds`; dropping one restarts it exactly as a reset would.
-                        tracker.entries.retain(|_, e| th.in_window(e.tv1, t));
-                        tracker.next_sweep = t.saturating_add(u64::from(th.seconds)).saturating_add(1);
-                    }
-                    let key = th.key(flow);
-                    let mut slot = tracker.entries.get(&key).copied();
-                    let fired = th.apply(&mut slot, t, u64::from(flow.count));
-                    match slot {
-                        Some(e) => {
-                            tracker.entries.insert(key, e);
-                        }
-                        None => {
-                            tracker.entries.remove(&key);
-                        }
-                    }
-                    fired
+        } else {
+            let mut order: Vec<usize> = (0..hits.len()).collect();
+            order.sort_by_key(|&j| (self.rules[hits[j].0].priority.unwrap_or(3), hits[j].0));
+            for _ in 0..k {
+                let mut room = PACKET_ALERT_MAX as u64;
+                for &j in &order {
+                    let (index, forward, reverse) = hits[j];
+                    let n = self.fire(index, forward, reverse, flow, 1);
+                    let kept = n.min(room);
+                    fired[j] += kept;
+                    room -= kept;
                 }
-            };
-            if fired > 0 {
+            }
+        }
+        for (&(index, ..), &n) in hits.iter().zip(&fired) {
+            if n > 0 {
                 out.push(IdsAlert {
                     time_s: t,
                     rule: index,
-                    sid: rule.sid,
+                    sid: self.rules[index].sid,
                     src: flow.src,
                     dst: flow.dst,
                     src_port: flow.src_port,
                     dst_port: flow.dst_port,
-                    fired: u32::try_from(fired).unwrap_or(u32::MAX),
+                    fired: u32::try_from(n).unwrap_or(u32::MAX),
                 });
             }
         }
+    }
+
+    /// `k` packets of `flow` through rule `index`'s matching signatures and its threshold;
+    /// the alerts they raise.
+    fn fire(&mut self, index: usize, forward: bool, reverse: bool, flow: &Flow, k: u64) -> u64 {
+        let rule = &self.rules[index];
+        let ways = u64::from(forward) + u64::from(reverse);
+        let Some(th) = rule.threshold else {
+            return k * ways;
+        };
+        let t = flow.time_s;
+        let key = th.key(flow);
+        let sweep = self.sweep;
+        let [own, reversed] = &mut self.trackers[index];
+        if th.track == Track::ByRule && rule.two_signatures() {
+            let mut n = 0;
+            if forward {
+                n += own.apply(&th, key, t, k, sweep);
+            }
+            if reverse {
+                n += reversed.apply(&th, key, t, k, sweep);
+            }
+            n
+        } else {
+            own.apply(&th, key, t, k * ways, sweep)
+        }
+    }
+}
+
+impl Tracker {
+    /// `k` matching packets at second `t` on the entry of `key`, after dropping expired
+    /// entries when a sweep is due; the alerts they raise.
+    fn apply(&mut self, th: &Threshold, key: u64, t: u64, k: u64, sweep: bool) -> u64 {
+        if sweep && t >= self.next_sweep {
+            // Suricata's ThresholdTimeoutCheck: an entry is kept while `ts <= tv1 + seconds`;
+            // dropping one restarts it exactly as a reset would.
+            self.entries.retain(|_, e| th.in_window(e.tv1, t));
+            self.next_sweep = t.saturating_add(u64::from(th.seconds)).saturating_add(1);
+        }
+        let mut slot = self.entries.get(&key).copied();
+        let fired = th.apply(&mut slot, t, k);
+        match slot {
+            Some(e) => {
+                self.entries.insert(key, e);
+            }
+            None => {
+                self.entries.remove(&key);
+            }
+        }
+        fired
     }
 }
 
@@ -1744,8 +1863,8 @@ mod tests {
         let seq = [(0, 1), (1, 1), (2, 1), (3, 1), (10, 1), (11, 1), (12, 3)];
         assert_eq!(run(&rule, &seq), [0, 0, 1, 1, 1, 0, 2]);
         // count 1: never the first of a window.
-        let rule = th_rule("detection_filter: track by_src, count 1, seconds 0");
-        assert_eq!(run(&rule, &[(0, 1), (0, 1), (1, 3)]), [0, 1, 2]);
+        let rule = th_rule("detection_filter: track by_src, count 1, seconds 1");
+        assert_eq!(run(&rule, &[(0, 1), (0, 1), (2, 3)]), [0, 1, 2]);
     }
 
     #[test]
@@ -1779,6 +1898,73 @@ mod tests {
         assert_eq!(i.tracking_entries(), 1);
     }
 
+    /// A `<>` rule is two signatures, as Suricata compiles it (the minimal cases Suricata 7.0.10
+    /// was checked on): a flow both signatures match alerts twice; under `track by_rule` each
+    /// signature counts alone; other tracks share their entries; a rule whose two sides are the
+    /// same is one signature.
+    #[test]
+    fn a_bidirectional_rule_is_two_signatures() {
+        let (a, b, c) = (
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 3),
+        );
+        let mut i =
+            ids("alert tcp [10.0.0.1,10.0.0.2] any <> [10.0.0.1,10.0.0.2,10.0.0.3] any (flow:to_server; sid:1;)");
+        assert_eq!(fire(&mut i, flow(0, a, b, 80, 1)), 2, "both signatures match a→b");
+        assert_eq!(
+            fire(&mut i, flow(0, a, c, 80, 1)),
+            1,
+            "only the one as written matches a→c"
+        );
+        assert_eq!(fire(&mut i, flow(0, c, a, 80, 1)), 1, "only the reverse matches c→a");
+        let mut i = ids(
+            "alert tcp 10.0.0.1 any <> 10.0.0.3 any (threshold:type limit, track by_rule, count 1, seconds 60; sid:1;)",
+        );
+        assert_eq!(
+            fire(&mut i, flow(0, a, c, 80, 1)) + fire(&mut i, flow(1, c, a, 80, 1)),
+            2
+        );
+        let mut i = ids(
+            "alert tcp 10.0.0.1 any <> 10.0.0.3 any (threshold:type threshold, track by_both, count 2, seconds 60; sid:1;)",
+        );
+        assert_eq!(fire(&mut i, flow(0, a, c, 80, 1)), 0);
+        assert_eq!(fire(&mut i, flow(1, c, a, 80, 1)), 1, "the pair's one entry reached 2");
+        let mut i = ids("alert tcp [10.0.0.1,10.0.0.2] any <> [10.0.0.2,10.0.0.1] any (sid:1;)");
+        assert!(!i.rules()[0].two_signatures());
+        assert_eq!(fire(&mut i, flow(0, a, b, 80, 1)), 1, "the same sides: one signature");
+    }
+
+    /// A packet carries at most 15 alerts: with 20 rules matching, 15 alert per packet, by
+    /// priority and then rule order, while every rule's threshold still counts the packet.
+    #[test]
+    fn a_packet_carries_at_most_fifteen_alerts() {
+        let mut text: Vec<String> = (1..=19)
+            .map(|sid| format!("alert tcp any any -> any any (sid:{sid};)"))
+            .collect();
+        text.push("alert tcp any any -> any any (priority:1; sid:20;)".to_owned());
+        let mut i = ids(&text.join("\n"));
+        let mut out = Vec::new();
+        i.observe(&flow(0, outside(0), HES_FRONT_END, 80, 2), &mut out);
+        assert_eq!(out.iter().map(|a| a.fired).sum::<u32>(), 2 * PACKET_ALERT_MAX as u32);
+        let sids: Vec<u32> = out.iter().map(|a| a.sid).collect();
+        assert_eq!(sids, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 20]);
+        // A threshold left out of a packet's alerts still counted it.
+        let mut text: Vec<String> = (1..=15)
+            .map(|sid| format!("alert tcp any any -> any any (priority:1; sid:{sid};)"))
+            .collect();
+        text.push(
+            "alert tcp any any -> any any (threshold: type both, track by_src, count 2, seconds 60; sid:16;)"
+                .to_owned(),
+        );
+        let mut i = ids(&text.join("\n"));
+        let mut out = Vec::new();
+        i.observe(&flow(0, outside(0), HES_FRONT_END, 80, 1), &mut out);
+        i.observe(&flow(1, outside(0), HES_FRONT_END, 80, 1), &mut out);
+        assert!(out.iter().all(|a| a.sid != 16), "its second match fell on full packets");
+        assert_eq!(i.tracking_entries(), 1);
+    }
+
     #[test]
     fn large_counts_are_arithmetic() {
         let mut i = ids(&th_rule(
@@ -1789,7 +1975,7 @@ mod tests {
             100_000
         );
         assert_eq!(fire(&mut i, flow(1, outside(0), HES_FRONT_END, 1883, 7)), 1);
-        let mut i = ids(&th_rule("detection_filter: track by_rule, count 100, seconds 1"));
+        let mut i = ids(&th_rule("detection_filter: track by_src, count 100, seconds 1"));
         assert_eq!(
             fire(&mut i, flow(0, outside(0), HES_FRONT_END, 1883, u32::MAX)),
             u32::MAX - 100
@@ -1838,10 +2024,15 @@ mod tests {
         ];
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         for ty in types {
+            let detection = ty.starts_with("detection");
             for track in tracks {
+                if detection && (track == "by_rule" || track == "by_both") {
+                    continue;
+                }
                 for _ in 0..12 {
-                    let count = 1 + rng.below(5);
-                    let seconds = rng.below(6);
+                    // Thresholds take count 0; a detection_filter needs a count and a window.
+                    let count = rng.below(5) + u64::from(detection);
+                    let seconds = rng.below(6) + u64::from(detection);
                     let sep = if ty.ends_with(':') { " " } else { ", " };
                     let rule = th_rule(&format!("{ty}{sep}track {track}, count {count}, seconds {seconds}"));
                     let mut aggregated = ids(&rule);
@@ -1956,7 +2147,16 @@ mod tests {
             "alert tcp any any -> any any (flow:to_server,to_client; sid:1;)",
             "alert tcp any any -> any any (flow:established,stateless; sid:1;)",
             "alert tcp any any -> any any (flow:only_stream; sid:1;)",
-            "alert tcp any any -> any any (threshold: type limit, track by_src, count 0, seconds 1; sid:1;)",
+            "alert tcp any any -> any any (detection_filter: track by_src, count 0, seconds 1; sid:1;)",
+            // What Suricata 7.0.10 refuses too: detection_filter by rule or by pair, or over no
+            // time; upper-case words; a quoted value.
+            "alert tcp any any -> any any (detection_filter: track by_rule, count 1, seconds 1; sid:1;)",
+            "alert tcp any any -> any any (detection_filter: track by_both, count 1, seconds 1; sid:1;)",
+            "alert tcp any any -> any any (detection_filter: track by_src, count 1, seconds 0; sid:1;)",
+            "alert tcp any any -> any any (threshold: type LIMIT, track by_src, count 1, seconds 1; sid:1;)",
+            "alert tcp any any -> any any (threshold: type limit, track BY_SRC, count 1, seconds 1; sid:1;)",
+            "alert tcp any any -> any any (threshold: TYPE limit, track by_src, count 1, seconds 1; sid:1;)",
+            "alert tcp any any -> any any (threshold:\"type limit, track by_src, count 1, seconds 1\"; sid:1;)",
             "alert tcp any any -> any any (threshold: type limit, track by_src, count 1, count 2, seconds 1; sid:1;)",
             "alert tcp any any -> any any (threshold: type limit, track by_flow, count 1, seconds 1; sid:1;)",
             "alert tcp any any -> any any (detection_filter: type limit, track by_src, count 1, seconds 1; sid:1;)",
