@@ -22,6 +22,7 @@ pub mod image_transfer;
 pub mod live;
 pub mod metrics;
 pub mod outdir;
+pub mod outside_alerts;
 pub mod paired;
 pub mod readings;
 pub mod results;

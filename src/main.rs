@@ -9,7 +9,7 @@ mod range_cli;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use commands::{gateway, matrix, report, run, sweep, topo, validate};
+use commands::{gateway, matrix, report, run, score, sweep, topo, validate};
 
 /// amirange: a cyber range for advanced metering infrastructure.
 ///
@@ -146,6 +146,31 @@ enum Command {
         /// (nothing else in it) and only once the merged folder is complete.
         #[arg(long)]
         force: bool,
+    },
+    /// Judge alerts from a detector that is not amirange's against a run's ground truth, with
+    /// the measures the built-in detectors get, and print both side by side.
+    ///
+    /// Runs the scenario with the same flags as `run` (the same scenario, seed and flags give
+    /// the same run, so the ground truth is the one the detector's training data came from)
+    /// and reads each --alerts file: CSV with the columns `time` (seconds since the start, or
+    /// local time as alerts.csv writes it), `detector`, `subject` (`meter N`, `transformer N`,
+    /// `feeder N`, `collector N`, or anything else, which matches by time alone) and, if
+    /// given, `meters` (`0-4999;5003`). A run's own alerts.csv scores as its metrics.json
+    /// says. See docs/results.md.
+    Score {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        threads: ThreadArgs,
+        /// An alerts file (CSV); may be given more than once.
+        #[arg(long, required = true, value_name = "FILE")]
+        alerts: Vec<std::path::PathBuf>,
+        /// Print the scores as JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Check a scenario, exercise or sweep plan file without running it, and print a summary
     /// of it. The kind is told by how the file opens: `Scenario(`, `Exercise(` or `Sweep(`.
@@ -382,6 +407,13 @@ fn dispatch(cli: Cli) -> Result<()> {
         ),
         Command::Bench { common, threads } => run::cmd_bench(&common, &threads),
         Command::Validate { common } => validate::cmd_validate(&common),
+        Command::Score {
+            common,
+            threads,
+            alerts,
+            json,
+            quiet,
+        } => score::cmd_score(&common, &threads, &alerts, json, quiet),
         Command::Sweep {
             plan,
             shard,

@@ -153,6 +153,8 @@ pub struct Finished {
     pub metrics: Metrics,
     /// The blast-radius map's files (`map.csv`, `map.json`), at the run's worst moment.
     pub map: Option<(String, Vec<u8>)>,
+    /// What each attack did, in the scenario's order (what detection is judged against).
+    pub reports: Vec<amirange_attackers::Report>,
     /// Wall time spent generating the topology and spawning the world.
     pub build_time: Duration,
     /// Wall time spent stepping the simulation.
@@ -336,12 +338,13 @@ fn execute_clocked(
     if let Some(clock) = clock {
         clock.stop();
     }
-    let (sim, metrics, map) = stepper.finish(scenario);
+    let (sim, metrics, map, reports) = stepper.finish_reporting(scenario);
     done("results: measures and map");
     Ok(Finished {
         sim,
         metrics,
         map,
+        reports,
         build_time,
         step_time,
     })
@@ -425,7 +428,17 @@ impl Stepper {
 
     /// Ends the run: the attacks' last look, the measures scored against the defenses, and
     /// the blast-radius map's files.
-    pub fn finish(mut self, scenario: &Scenario) -> (Sim, Metrics, Option<(String, Vec<u8>)>) {
+    pub fn finish(self, scenario: &Scenario) -> (Sim, Metrics, Option<(String, Vec<u8>)>) {
+        let (sim, metrics, map, _) = self.finish_reporting(scenario);
+        (sim, metrics, map)
+    }
+
+    /// [`Stepper::finish`], with the attacks' reports.
+    #[allow(clippy::type_complexity, reason = "the four results of a run, named in the doc")]
+    pub fn finish_reporting(
+        mut self,
+        scenario: &Scenario,
+    ) -> (Sim, Metrics, Option<(String, Vec<u8>)>, Vec<amirange_attackers::Report>) {
         self.campaign.finish(&mut self.sim);
         let reports = self.campaign.reports(&self.sim);
         let sim = self.sim;
@@ -437,7 +450,7 @@ impl Stepper {
             scenario.preset.as_deref(),
         ));
         let map = crate::blast::files(scenario, &sim);
-        (sim, metrics, map)
+        (sim, metrics, map, reports)
     }
 }
 

@@ -11,7 +11,7 @@
 
 use amirange_attackers::Report;
 use amirange_sim::engine::Sim;
-use amirange_sim::records::AlertSubject;
+use amirange_sim::records::{AlertRecord, AlertSubject};
 use amirange_sim::time::{MICROS_PER_DAY, MICROS_PER_HOUR, SimTime};
 use serde::Serialize;
 
@@ -128,10 +128,22 @@ fn alert_meters(sim: &Sim, meters: &[u32], subject: &AlertSubject) -> Vec<u32> {
     }
 }
 
-/// Scores the run's alerts against its attacks' ground truth: `reports` are the attacks' (in
-/// the scenario's order), `defense` what the defender did (`None` without defenses) and
-/// `preset` the defense preset that set the posture, if one did.
-pub fn score(sim: &Sim, reports: &[Report], defense: Option<&DefenseLog<'_>>, preset: Option<&str>) -> Scored {
+/// Alerts judged against the attacks: per detector, per attack, and per alert (in the alerts'
+/// own order) the attack it matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// Per detector, in the order of the names given, then of first appearance.
+    pub detectors: Vec<DetectorScore>,
+    /// Per attack.
+    pub attacks: Vec<AttackDetection>,
+    /// Per alert, in the order given: the index of the attack it matches.
+    pub matches: Vec<Option<usize>>,
+}
+
+/// Judges `alerts` against the ground truth of `sim`'s run and its attacks' `reports`, by the
+/// rules of this module's head; `names` are detectors to list even without alerts. Any alerts
+/// can be judged so: the run's own, or an outside detector's for the same run.
+pub fn judge(sim: &Sim, reports: &[Report], alerts: &[AlertRecord], mut names: Vec<String>) -> Judged {
     let records = sim.records();
     let horizon = sim.horizon().0;
     let days = (horizon as f64 / MICROS_PER_DAY as f64).max(1e-9);
@@ -161,11 +173,11 @@ pub fn score(sim: &Sim, reports: &[Report], defense: Option<&DefenseLog<'_>>, pr
             (r.start.0, end, touched)
         })
         .collect();
-    let mut order: Vec<usize> = (0..records.alerts.len()).collect();
-    order.sort_by_key(|&i| (records.alerts[i].time, i));
+    let mut order: Vec<usize> = (0..alerts.len()).collect();
+    order.sort_by_key(|&i| (alerts[i].time, i));
     let mut matches = Vec::with_capacity(order.len());
     for &i in &order {
-        let a = &records.alerts[i];
+        let a = &alerts[i];
         let in_window: Vec<usize> = (0..windows.len())
             .filter(|&k| (windows[k].0..=windows[k].1).contains(&a.time.0))
             .collect();
@@ -188,8 +200,7 @@ pub fn score(sim: &Sim, reports: &[Report], defense: Option<&DefenseLog<'_>>, pr
             .max_by_key(|&k| (windows[k].0, k));
         matches.push(hit);
     }
-    let mut names: Vec<String> = defense.map(|d| d.detector_names.to_vec()).unwrap_or_default();
-    for a in &records.alerts {
+    for a in alerts {
         if !names.contains(&a.detector) {
             names.push(a.detector.clone());
         }
@@ -201,7 +212,7 @@ pub fn score(sim: &Sim, reports: &[Report], defense: Option<&DefenseLog<'_>>, pr
             let mine: Vec<(usize, Option<usize>)> = order
                 .iter()
                 .zip(&matches)
-                .filter(|&(&i, _)| records.alerts[i].detector == *name)
+                .filter(|&(&i, _)| alerts[i].detector == *name)
                 .map(|(&i, &m)| (i, m))
                 .collect();
             let tp = mine.iter().filter(|(_, m)| m.is_some()).count() as u64;
@@ -229,16 +240,37 @@ pub fn score(sim: &Sim, reports: &[Report], defense: Option<&DefenseLog<'_>>, pr
                 .map(|(&i, _)| i);
             AttackDetection {
                 detected: first.is_some(),
-                time_to_detect_s: first.map(|i| {
-                    round_to(
-                        (records.alerts[i].time.0.saturating_sub(reports[k].start.0)) as f64 / 1e6,
-                        4,
-                    )
-                }),
-                first_detector: first.map(|i| records.alerts[i].detector.clone()),
+                time_to_detect_s: first
+                    .map(|i| round_to((alerts[i].time.0.saturating_sub(reports[k].start.0)) as f64 / 1e6, 4)),
+                first_detector: first.map(|i| alerts[i].detector.clone()),
             }
         })
         .collect();
+    // Back in the alerts' own order.
+    let mut by_alert = vec![None; alerts.len()];
+    for (&i, &hit) in order.iter().zip(&matches) {
+        by_alert[i] = hit;
+    }
+    Judged {
+        detectors,
+        attacks,
+        matches: by_alert,
+    }
+}
+
+/// Scores the run's alerts against its attacks' ground truth: `reports` are the attacks' (in
+/// the scenario's order), `defense` what the defender did (`None` without defenses) and
+/// `preset` the defense preset that set the posture, if one did.
+pub fn score(sim: &Sim, reports: &[Report], defense: Option<&DefenseLog<'_>>, preset: Option<&str>) -> Scored {
+    let records = sim.records();
+    let horizon = sim.horizon().0;
+    let days = (horizon as f64 / MICROS_PER_DAY as f64).max(1e-9);
+    let names: Vec<String> = defense.map(|d| d.detector_names.to_vec()).unwrap_or_default();
+    let Judged {
+        detectors,
+        attacks,
+        matches,
+    } = judge(sim, reports, &records.alerts, names);
     let fp_total: u64 = detectors.iter().map(|d| d.false_positives).sum();
     let hes = sim.hes();
     let (mut waits, mut waited) = (0u64, 0u64);
@@ -283,14 +315,7 @@ pub fn score(sim: &Sim, reports: &[Report], defense: Option<&DefenseLog<'_>>, pr
             round_to(waits as f64 / waited as f64 / 1e6, 4)
         },
         legitimate_refused,
-        matches: {
-            // Back in the alerts' own order.
-            let mut m = vec![None; records.alerts.len()];
-            for (&i, &hit) in order.iter().zip(&matches) {
-                m[i] = hit;
-            }
-            m
-        },
+        matches,
     };
     Scored {
         detectors,

@@ -6,6 +6,7 @@ pub(crate) mod gateway;
 pub(crate) mod matrix;
 pub(crate) mod report;
 pub(crate) mod run;
+pub(crate) mod score;
 pub(crate) mod sweep;
 pub(crate) mod topo;
 pub(crate) mod validate;

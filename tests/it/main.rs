@@ -28,6 +28,7 @@ mod range;
 mod readings;
 mod reference_tables;
 mod result_folders;
+mod score;
 mod slurm;
 mod sweep;
 mod tidy;

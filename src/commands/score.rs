@@ -1,0 +1,109 @@
+//! `amirange score`: alerts from a detector that is not amirange's, judged against a run's
+//! ground truth with exactly the measures the built-in detectors get, beside them.
+
+use std::path::PathBuf;
+
+use amirange::detection::judge;
+use amirange_viz::numbers::group;
+use anyhow::Result;
+use serde_json::json;
+
+use super::{execute, progress_bar};
+use crate::{CommonArgs, ThreadArgs};
+
+/// `amirange score SCENARIO --alerts FILE...`.
+pub(crate) fn cmd_score(
+    common: &CommonArgs,
+    threads: &ThreadArgs,
+    alerts: &[PathBuf],
+    as_json: bool,
+    quiet: bool,
+) -> Result<()> {
+    threads.init_threads();
+    let (scenario, label, source) = common.load_with_source()?;
+    let bar = progress_bar(scenario.n_intervals(), quiet);
+    let finished = execute(&scenario, &label, &source, &bar)?;
+    bar.finish_and_clear();
+    let mut outside = Vec::new();
+    for path in alerts {
+        outside.extend(amirange::outside_alerts::read(path, &finished.sim)?);
+    }
+    let judged = judge(&finished.sim, &finished.reports, &outside, Vec::new());
+    let metrics = &finished.metrics;
+    if as_json {
+        let attacks: Vec<_> = metrics
+            .attacks
+            .iter()
+            .zip(&judged.attacks)
+            .map(|(a, yours)| {
+                json!({
+                    "id": a.id,
+                    "kind": a.kind,
+                    "start_s": a.start_s,
+                    "built_in": {"detected": a.detected, "time_to_detect_s": a.time_to_detect_s, "first_detector": a.first_detector},
+                    "outside": yours,
+                })
+            })
+            .collect();
+        let out = json!({
+            "scenario": scenario.name,
+            "seed": scenario.seed(),
+            "meters": scenario.meters(),
+            "outside": {"alerts": outside.len(), "detectors": judged.detectors},
+            "built_in": {"detectors": metrics.detectors},
+            "attacks": attacks,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{label}: seed {} · {} meters · {} · {} attack(s); {} outside alert(s) from {} file(s)",
+        scenario.seed(),
+        group(scenario.meters()),
+        scenario.duration,
+        metrics.attacks.len(),
+        group(outside.len() as u64),
+        alerts.len()
+    );
+    println!();
+    println!(
+        "  {:<28} {:>8} {:>8} {:>8} {:>9} {:>7} {:>11}",
+        "detector", "alerts", "true+", "false+", "precision", "recall", "false+/day"
+    );
+    let rate = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.2}"));
+    for (whose, scores) in [("outside", &judged.detectors), ("built-in", &metrics.detectors)] {
+        for d in scores.iter() {
+            println!(
+                "  {:<28} {:>8} {:>8} {:>8} {:>9} {:>7} {:>11.2}   {whose}",
+                d.name,
+                group(d.alerts),
+                group(d.true_positives),
+                group(d.false_positives),
+                rate(d.precision),
+                rate(d.recall),
+                d.false_positives_per_day
+            );
+        }
+    }
+    if !metrics.attacks.is_empty() {
+        println!();
+        println!("  {:<24} {:<22} {:<30} outside", "attack", "kind", "built-in");
+        let found = |detected: bool, after: Option<f64>, by: Option<&str>| {
+            if detected {
+                format!("{} after {:.0} s", by.unwrap_or("?"), after.unwrap_or(0.0))
+            } else {
+                "not detected".to_owned()
+            }
+        };
+        for (a, yours) in metrics.attacks.iter().zip(&judged.attacks) {
+            println!(
+                "  {:<24} {:<22} {:<30} {}",
+                a.id,
+                a.kind,
+                found(a.detected, a.time_to_detect_s, a.first_detector.as_deref()),
+                found(yours.detected, yours.time_to_detect_s, yours.first_detector.as_deref())
+            );
+        }
+    }
+    Ok(())
+}
