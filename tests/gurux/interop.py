@@ -8,10 +8,11 @@ It prints one line per check ("name: value") for the Rust test to compare with t
 and exits non-zero on the first thing that fails.
 """
 
-import socket
 import sys
 
-from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData
+import link as gurux_link
+
+from gurux_dlms import GXDLMSClient
 from gurux_dlms.enums import Authentication, DataType, InterfaceType, Security
 from gurux_dlms.objects import GXDLMSClock, GXDLMSDisconnectControl, GXDLMSProfileGeneric, GXDLMSRegister
 from gurux_dlms.secure import GXDLMSSecureClient
@@ -20,39 +21,9 @@ host, port, meter, password, title, block_key, auth_key = sys.argv[1:8]
 wport = int(meter) + 1
 
 
-class Link:
-    """One TCP connection; sends a client's frames and feeds the answers back to it."""
-
-    def __init__(self):
-        self.sock = socket.create_connection((host, int(port)), timeout=20)
-        self.last_sent = None
-
-    def exchange(self, client, frames):
-        reply = GXReplyData()
-        for frame in frames:
-            reply = self.one(client, bytes(frame))
-        while reply.isMoreData():
-            reply = self.one(client, bytes(client.receiverReady(reply)), reply)
-        return reply
-
-    def one(self, client, frame, reply=None):
-        self.last_sent = frame
-        self.sock.sendall(frame)
-        reply = reply or GXReplyData()
-        buffer = GXByteBuffer()
-        while True:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise RuntimeError("the gateway closed the connection")
-            buffer.set(chunk)
-            buffer.position = 0
-            if client.getData(buffer, reply):
-                return reply
-
-    def raw(self, frame):
-        """Sends bytes as they are and returns the raw answer."""
-        self.sock.sendall(frame)
-        return self.sock.recv(65536)
+def Link():
+    """A new connection to the gateway."""
+    return gurux_link.Link(host, port, 20)
 
 
 def open_association(link, client):

@@ -13,10 +13,11 @@ relay's output state and invokes remote_disconnect, printing one line per meter:
 import socket
 import sys
 
-from gurux_dlms import GXByteBuffer, GXReplyData
 from gurux_dlms.enums import Authentication, DataType, InterfaceType, Security
 from gurux_dlms.objects import GXDLMSDisconnectControl
 from gurux_dlms.secure import GXDLMSSecureClient
+
+from link import Link
 
 host, port, block_key, auth_key = sys.argv[1:5]
 wports = [int(w) for w in sys.argv[5:]]
@@ -24,37 +25,9 @@ wports = [int(w) for w in sys.argv[5:]]
 RED_TITLE = b"RED\x00\x00\x00\x00\x01"
 
 
-class Link:
-    """One TCP connection; sends a client's frames and feeds the answers back to it."""
-
-    def __init__(self):
-        self.sock = socket.create_connection((host, int(port)), timeout=5)
-
-    def exchange(self, client, frames):
-        reply = GXReplyData()
-        for frame in frames:
-            reply = self.one(client, bytes(frame))
-        while reply.isMoreData():
-            reply = self.one(client, bytes(client.receiverReady(reply)), reply)
-        return reply
-
-    def one(self, client, frame, reply=None):
-        self.sock.sendall(frame)
-        reply = reply or GXReplyData()
-        buffer = GXByteBuffer()
-        while True:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise RuntimeError("the port closed the connection")
-            buffer.set(chunk)
-            buffer.position = 0
-            if client.getData(buffer, reply):
-                return reply
-
-
 for wport in wports:
     # A connection per meter, closed before the next.
-    link = Link()
+    link = Link(host, port, 5)
     client = GXDLMSSecureClient(True, 1, wport, Authentication.HIGH_GMAC, None, InterfaceType.WRAPPER)
     client.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
     client.ciphering.systemTitle = RED_TITLE

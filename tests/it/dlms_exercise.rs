@@ -19,7 +19,7 @@ use amirange_range::messages::{Action, Role};
 use amirange_range::session::{Outcome, Session, parse_journal, replay};
 use serde_json::Value;
 
-use crate::gurux::{gurux_or_skip, python};
+use crate::gurux::{gurux_or_skip, gurux_script};
 
 fn exercise(file: &str) -> Exercise {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -129,9 +129,7 @@ fn red_clones_a_meter_and_disconnects_its_group_over_dlms_and_blue_sees_it() {
     let hex_of = |field: &str| key[field].as_str().expect("a key").to_owned();
 
     // Meters 500 to 505 with the held key, and meter 100 of another group.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gurux/red_disconnect.py");
-    let output = std::process::Command::new(python())
-        .arg(&script)
+    let output = gurux_script("red_disconnect.py")
         .args([
             addr.ip().to_string(),
             addr.port().to_string(),

@@ -17,7 +17,7 @@ use amirange_dlms::server::Limits;
 use amirange_dlms::wrapper::{self, Addresses, Decoder};
 use amirange_sim::model::Relay;
 
-use crate::gurux::{gurux_or_skip, python};
+use crate::gurux::{gurux_or_skip, gurux_script};
 
 /// Sends one APDU from `client` to wPort `device` and reads the one frame answered.
 fn exchange(socket: &mut TcpStream, client: u16, device: u16, apdu: &[u8]) -> Vec<u8> {
@@ -40,6 +40,19 @@ fn exchange(socket: &mut TcpStream, client: u16, device: u16, apdu: &[u8]) -> Ve
         let n = socket.read(&mut buf).expect("reads");
         assert!(n > 0, "the gateway closed the connection");
         decoder.push(&buf[..n]);
+    }
+}
+
+/// A GET of the meter's serial number (the device ID object).
+fn get_serial() -> Apdu {
+    Apdu::GetRequest {
+        invoke: 0xC1,
+        attribute: AttributeDescriptor {
+            class_id: 1,
+            instance: amirange::cosem::DEVICE_ID,
+            attribute: 2,
+        },
+        access: None,
     }
 }
 
@@ -195,9 +208,7 @@ fn the_gurux_client_reads_and_disconnects_through_the_gateway() {
     let gateway = Gateway::new(stepper, config(10.0));
     let running = spawn(gateway).expect("the gateway listens");
     let addr = running.addr;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gurux/interop.py");
-    let output = std::process::Command::new(python())
-        .arg(&script)
+    let output = gurux_script("interop.py")
         .args([
             addr.ip().to_string(),
             addr.port().to_string(),
@@ -306,15 +317,7 @@ fn a_port_per_meter_serves_its_meter_at_wport_1_alone() {
     let public = Aarq::without_security(u16::MAX).to_bytes();
     let aare = Aare::from_bytes(&exchange(&mut socket, PUBLIC_CLIENT, 1, &public)).expect("an AARE");
     assert_eq!(aare.result, AssociationResult::Accepted);
-    let serial = Apdu::GetRequest {
-        invoke: 0xC1,
-        attribute: AttributeDescriptor {
-            class_id: 1,
-            instance: amirange::cosem::DEVICE_ID,
-            attribute: 2,
-        },
-        access: None,
-    };
+    let serial = get_serial();
     let answer = Apdu::from_bytes(&exchange(&mut socket, PUBLIC_CLIENT, 1, &serial.to_bytes()));
     let Ok(Apdu::GetResponse {
         result: GetResult::Data(Data::VisibleString(serial)),
@@ -423,15 +426,7 @@ fn a_udp_client_associates_and_reads_on_the_same_port() {
     send(&Aarq::without_security(u16::MAX).to_bytes());
     let aare = Aare::from_bytes(&receive()).expect("an AARE");
     assert_eq!(aare.result, AssociationResult::Accepted);
-    let serial = Apdu::GetRequest {
-        invoke: 0xC1,
-        attribute: AttributeDescriptor {
-            class_id: 1,
-            instance: amirange::cosem::DEVICE_ID,
-            attribute: 2,
-        },
-        access: None,
-    };
+    let serial = get_serial();
     send(&serial.to_bytes());
     assert_eq!(
         Apdu::from_bytes(&receive()),

@@ -29,3 +29,17 @@ pub fn gurux_or_skip() -> bool {
     }
     has
 }
+
+/// A command running the Gurux test program `tests/gurux/<name>`, writing no byte-code cache
+/// into the source tree.
+pub fn gurux_script(name: &str) -> Command {
+    let mut command = Command::new(python());
+    command
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/gurux")
+                .join(name),
+        )
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    command
+}
