@@ -187,6 +187,32 @@ impl Meters<'_> {
 impl Devices for Meters<'_> {
     fn device(&mut self, address: u16) -> Option<Device<'_>> {
         let meter = self.window.meter(address)?;
+        self.meter_device(meter)
+    }
+
+    /// Through the gateway protocol, any meter of the fleet, whatever the port's window: network
+    /// 0, physical address the meter's serial number (`AMR` and its index in 8 digits, as its
+    /// device ID object reads).
+    fn physical(&mut self, network: u8, address: &[u8]) -> Option<Device<'_>> {
+        let meter = physical_meter(network, address)?;
+        self.meter_device(meter)
+    }
+}
+
+/// The meter a gateway-request names: network 0, the meter's serial number.
+pub fn physical_meter(network: u8, address: &[u8]) -> Option<u32> {
+    let digits = address
+        .strip_prefix(b"AMR")
+        .filter(|d| d.len() == 8 && d.iter().all(u8::is_ascii_digit))?;
+    if network != 0 {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+impl<'a> Meters<'a> {
+    /// Meter `meter` as a device, if the field network reaches it now.
+    fn meter_device(&mut self, meter: u32) -> Option<Device<'_>> {
         // A meter the field network cannot reach now (no supply, radio down, jammed, no path)
         // answers nothing, as over a real concentrator.
         if meter as usize >= self.sim.n_meters() || !crate::cosem::meter_reachable(self.sim, meter) {

@@ -1255,6 +1255,7 @@ impl Engine for LiveEngine {
                     "dlms": self.setup.dlms_first_meter.map(|first| json!({
                         "first_meter": first,
                         "wports": format!("wPort w is meter {first} + w - 1 (w from 1 to {})", self.window.meters),
+                        "gateway": "any meter through the DLMS gateway protocol: network 0, physical address AMR and the meter's index in 8 digits",
                         "clients": [
                             {"wport": crate::face::PUBLIC_CLIENT, "authentication": "none", "may": "read"},
                             {"wport": crate::face::HLS_CLIENT, "authentication": "HLS-GMAC, security suite 0, with a held key", "may": "read, operate the relay"},

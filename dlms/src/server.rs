@@ -163,6 +163,38 @@ pub struct Device<'a> {
 pub trait Devices {
     /// The device at wPort `address`, if there is one.
     fn device(&mut self, address: u16) -> Option<Device<'_>>;
+
+    /// The device behind the gateway at physical address `address` of network `network`
+    /// (the gateway protocol's `gateway-request`), if there is one; none by default.
+    fn physical(&mut self, network: u8, address: &[u8]) -> Option<Device<'_>> {
+        let _ = (network, address);
+        None
+    }
+}
+
+/// The gateway protocol's request: a client reaches a physical device behind a gateway (a
+/// data concentrator) by network id and physical address, with the APDU after them.
+pub const GATEWAY_REQUEST: u8 = 0xE6;
+/// The gateway protocol's response, with the same network id and address.
+pub const GATEWAY_RESPONSE: u8 = 0xE7;
+/// The longest physical device address taken, bytes.
+const MAX_PHYSICAL_ADDRESS: usize = 64;
+
+/// A physical device behind the gateway: its network id and address.
+type Physical = Option<(u8, Vec<u8>)>;
+
+/// The network id, physical address and APDU of a `gateway-request`.
+fn gateway_request(apdu: &[u8]) -> Result<(u8, Vec<u8>, &[u8]), crate::DecodeError> {
+    let mut r = crate::Reader::new(apdu);
+    r.u8("gateway-request tag")?;
+    let network = r.u8("network id")?;
+    let len = r.length("physical device address")?;
+    if len == 0 || len > MAX_PHYSICAL_ADDRESS {
+        return Err(crate::DecodeError::Malformed("physical device address length"));
+    }
+    let address = r.take(len, "physical device address")?.to_vec();
+    let inner = r.take(r.remaining(), "APDU")?;
+    Ok((network, address, inner))
 }
 
 /// Limits per connection.
@@ -207,6 +239,8 @@ enum State {
 #[derive(Debug, Clone)]
 struct Association {
     addresses: Addresses,
+    /// The physical device behind the gateway it was opened with, if any.
+    physical: Physical,
     rights: Rights,
     ciphered: Option<Ciphered>,
     state: State,
@@ -256,11 +290,35 @@ impl Connection {
                 source: frame.addresses.destination,
                 destination: frame.addresses.source,
             };
+            // Through the gateway, the physical address names the device (a malformed
+            // gateway-request is dropped, as one for no device).
+            let (physical, inner): (Physical, &[u8]) = if frame.apdu.first() == Some(&GATEWAY_REQUEST) {
+                let Ok((network, address, inner)) = gateway_request(&frame.apdu) else {
+                    continue;
+                };
+                (Some((network, address)), inner)
+            } else {
+                (None, &frame.apdu)
+            };
             // A frame for no device, or one that needs no answer, gets none.
-            let Some(mut device) = devices.device(frame.addresses.destination) else {
+            let device = match &physical {
+                Some((network, address)) => devices.physical(*network, address),
+                None => devices.device(frame.addresses.destination),
+            };
+            let Some(mut device) = device else {
                 continue;
             };
-            if let Some(apdu) = self.handle(frame.addresses, &frame.apdu, &mut device, challenge)? {
+            if let Some(apdu) = self.handle(frame.addresses, &physical, inner, &mut device, challenge)? {
+                let apdu = match &physical {
+                    Some((network, address)) => {
+                        let mut out = vec![GATEWAY_RESPONSE, *network];
+                        crate::put_length(&mut out, address.len());
+                        out.extend_from_slice(address);
+                        out.extend_from_slice(&apdu);
+                        out
+                    }
+                    None => apdu,
+                };
                 // An answer over 65,535 bytes cannot be framed; the blocks keep answers far
                 // below that, so this only drops what cannot be sent.
                 if let Ok(bytes) = wrapper::encode_checked(reply, &apdu) {
@@ -274,6 +332,7 @@ impl Connection {
     fn handle(
         &mut self,
         addresses: Addresses,
+        physical: &Physical,
         apdu: &[u8],
         device: &mut Device<'_>,
         challenge: &mut dyn FnMut() -> [u8; 8],
@@ -282,13 +341,18 @@ impl Connection {
             return Ok(None);
         };
         match tag {
-            crate::acse::AARQ => self.associate(addresses, apdu, device, challenge).map(Some),
+            crate::acse::AARQ => self.associate(addresses, physical, apdu, device, challenge).map(Some),
             RLRQ => {
-                self.associations.retain(|a| a.addresses != addresses);
+                self.associations
+                    .retain(|a| (a.addresses, &a.physical) != (addresses, physical));
                 Ok(Some(vec![RLRE, 0x03, 0x80, 0x01, 0x00]))
             }
             _ => {
-                let Some(index) = self.associations.iter().position(|a| a.addresses == addresses) else {
+                let Some(index) = self
+                    .associations
+                    .iter()
+                    .position(|a| (a.addresses, &a.physical) == (addresses, physical))
+                else {
                     // No association: the service is not allowed.
                     return Ok(Some(exception(ServiceError::OperationNotPossible)));
                 };
@@ -300,11 +364,13 @@ impl Connection {
     fn associate(
         &mut self,
         addresses: Addresses,
+        physical: &Physical,
         apdu: &[u8],
         device: &mut Device<'_>,
         challenge: &mut dyn FnMut() -> [u8; 8],
     ) -> Result<Vec<u8>, Closed> {
-        self.associations.retain(|a| a.addresses != addresses);
+        self.associations
+            .retain(|a| (a.addresses, &a.physical) != (addresses, physical));
         let refuse = |context: Context, diagnostic: Diagnostic| {
             Aare {
                 context,
@@ -449,6 +515,7 @@ impl Connection {
         };
         self.associations.push(Association {
             addresses,
+            physical: physical.clone(),
             rights: policy.rights,
             ciphered,
             state,

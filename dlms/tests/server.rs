@@ -76,6 +76,13 @@ impl Devices for Fleet {
             objects: &mut self.meter,
         })
     }
+
+    fn physical(&mut self, network: u8, address: &[u8]) -> Option<Device<'_>> {
+        (network == 0 && address == b"AMR00001").then_some(Device {
+            security: &mut self.security,
+            objects: &mut self.meter,
+        })
+    }
 }
 
 fn fleet() -> Fleet {
@@ -392,4 +399,77 @@ fn broken_framing_and_too_many_associations_close_garbage_does_not() {
         conn.receive(&hex("0002001000010000"), &mut fleet, &mut || [0; 8]),
         Err(Closed::Framing(_))
     ));
+}
+
+/// Through the gateway protocol a client reaches the device by network id and physical
+/// address, whatever the wrapper's wPort: the answer comes back in a gateway-response with the
+/// same address, and the association is the gateway route's alone. A malformed or unknown
+/// gateway-request gets no answer and the connection stays open.
+#[test]
+fn the_gateway_protocol_reaches_a_device_by_its_physical_address() {
+    let mut fleet = fleet();
+    let mut conn = Connection::new(Limits::default());
+    let via = |apdu: &[u8]| {
+        let mut out = vec![0xE6, 0x00, 0x08];
+        out.extend_from_slice(b"AMR00001");
+        out.extend_from_slice(apdu);
+        out
+    };
+    let send = |conn: &mut Connection, fleet: &mut Fleet, apdu: &[u8]| {
+        let frame = wrapper::encode_checked(
+            Addresses {
+                source: 16,
+                destination: 99,
+            },
+            apdu,
+        )
+        .expect("frames");
+        conn.receive(&frame, fleet, &mut || *b"P6wRJ21F").expect("stays open")
+    };
+    let answer = |out: Vec<u8>| {
+        let reply = wrapper::decode_datagram(&out, 65_535).expect("one frame back");
+        let (head, apdu) = reply.apdu.split_at(11);
+        assert_eq!(head, [&[0xE7, 0x00, 0x08][..], b"AMR00001"].concat());
+        apdu.to_vec()
+    };
+    // The public client's AARQ as Gurux frames it through a gateway (`vectors/record.py`,
+    // "aarq through the gateway"): wPort 16 to 1, network 0, AMR00001.
+    let gurux =
+        hex("000100100001002ae60008414d523030303031601da109060760857405080101be10040e01000000065f1f0400401e5dffff");
+    let out = conn
+        .receive(&gurux, &mut fleet, &mut || *b"P6wRJ21F")
+        .expect("stays open");
+    let aare = Aare::from_bytes(&answer(out)).expect("an AARE");
+    assert_eq!(aare.result, AssociationResult::Accepted);
+    let aarq = Aarq::without_security(1024).to_bytes();
+    let aare = Aare::from_bytes(&answer(send(&mut conn, &mut fleet, &via(&aarq)))).expect("an AARE");
+    assert_eq!(aare.result, AssociationResult::Accepted);
+    assert_eq!(
+        Apdu::from_bytes(&answer(send(
+            &mut conn,
+            &mut fleet,
+            &via(&get((3, Obis::ACTIVE_ENERGY_IMPORT, 2)))
+        ))),
+        Ok(Apdu::GetResponse {
+            invoke: 0xC1,
+            result: GetResult::Data(Data::DoubleLongUnsigned(123_456)),
+        })
+    );
+    // The logical device at wPort 1 is another route: no association there.
+    assert!(matches!(
+        Apdu::from_bytes(&exchange(
+            &mut conn,
+            &mut fleet,
+            16,
+            &get((3, Obis::ACTIVE_ENERGY_IMPORT, 2))
+        )),
+        Ok(Apdu::ExceptionResponse { .. })
+    ));
+    // Another address, no address, a truncated request: nothing.
+    let mut other = vec![0xE6, 0x00, 0x08];
+    other.extend_from_slice(b"AMR00002");
+    other.extend_from_slice(&aarq);
+    assert!(send(&mut conn, &mut fleet, &other).is_empty());
+    assert!(send(&mut conn, &mut fleet, &[0xE6, 0x00, 0x00, 0x60]).is_empty());
+    assert!(send(&mut conn, &mut fleet, &[0xE6, 0x00, 0x20, 0x41]).is_empty());
 }

@@ -13,6 +13,7 @@ import sys
 import link as gurux_link
 
 from gurux_dlms import GXDLMSClient
+from gurux_dlms.GXDLMSGateway import GXDLMSGateway
 from gurux_dlms.enums import Authentication, DataType, InterfaceType, Security
 from gurux_dlms.objects import GXDLMSClock, GXDLMSDisconnectControl, GXDLMSProfileGeneric, GXDLMSRegister
 from gurux_dlms.secure import GXDLMSSecureClient
@@ -51,6 +52,16 @@ register = GXDLMSRegister("1.0.1.8.0.255")
 print(f"public register: {read(link, public, register, 2)}")
 relay = GXDLMSDisconnectControl("0.0.96.3.10.255")
 print(f"public relay connected: {read(link, public, relay, 2)}")
+
+# 1b. Through the gateway protocol (network 0, the meter's serial number as its physical
+#     address), the same meter answers whatever the wrapper's wPort says.
+via = GXDLMSClient(True, 16, 1, Authentication.NONE, None, InterfaceType.WRAPPER)
+via.gateway = GXDLMSGateway()
+via.gateway.networkId = 0
+via.gateway.physicalDeviceAddress = bytes(f"AMR{int(meter):08d}", "ascii")
+link = Link()
+open_association(link, via)
+print(f"gateway register: {read(link, via, register, 2)}")
 
 # 2. A wrong password is refused.
 wrong = GXDLMSClient(True, 17, wport, Authentication.LOW, "not-it-00", InterfaceType.WRAPPER)

@@ -185,7 +185,8 @@ fn a_dlms_client_reads_and_disconnects_a_meter_through_the_gateway() {
 
 /// Interoperability with a DLMS client that is not ours (tests/gurux/interop.py, the Gurux
 /// library for Python run as an external program): with no security, a password and
-/// HLS-GMAC with suite 0, it reads the clock, the register and a range of the load profile
+/// HLS-GMAC with suite 0, and through the gateway protocol by serial number, it reads the
+/// clock, the register and a range of the load profile
 /// (equal to the engine's), operates remote_disconnect (the relay opens in the run, with
 /// ground truth naming the client), and is refused with a wrong password, a wrong key and a
 /// replayed ciphered frame. Skipped when Gurux is not installed, unless
@@ -233,6 +234,7 @@ fn the_gurux_client_reads_and_disconnects_through_the_gateway() {
     for line in [
         "public clock: 2026-01-15T02:".to_owned(),
         format!("public register: {register}"),
+        format!("gateway register: {register}"),
         "public relay connected: True".to_owned(),
         "wrong password: refused".to_owned(),
         "low profile entries: 8".to_owned(),

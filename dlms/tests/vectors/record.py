@@ -11,6 +11,7 @@ and paste the printed hex into the tests. The keys are the DLMS Green Book's exa
 """
 
 from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData
+from gurux_dlms.GXDLMSGateway import GXDLMSGateway
 from gurux_dlms.enums import Authentication, DataType, InterfaceType, Security
 from gurux_dlms.objects import GXDLMSClock, GXDLMSDisconnectControl, GXDLMSRegister
 from gurux_dlms.secure import GXDLMSSecureClient
@@ -49,6 +50,13 @@ show("remote_disconnect", client.method(GXDLMSDisconnectControl("0.0.96.3.10.255
 # A password (lowest-level security), client wPort 17.
 client = GXDLMSClient(True, 17, 1, Authentication.LOW, "12345678", InterfaceType.WRAPPER)
 show("aarq with a password", client.aarqRequest())
+
+# The public client through the gateway protocol: network 0, physical address AMR00001.
+client = GXDLMSClient(True, 16, 1, Authentication.NONE, None, InterfaceType.WRAPPER)
+client.gateway = GXDLMSGateway()
+client.gateway.networkId = 0
+client.gateway.physicalDeviceAddress = b"AMR00001"
+show("aarq through the gateway", client.aarqRequest())
 
 # HLS by GMAC with authenticated encryption, client wPort 1.
 client = GXDLMSSecureClient(True, 1, 1, Authentication.HIGH_GMAC, None, InterfaceType.WRAPPER)
