@@ -124,6 +124,8 @@ pub struct Face {
     securities: BTreeMap<u32, Secured>,
     /// Meters' image transfers, kept between requests (only those not at their default).
     transfers: BTreeMap<u32, ImageTransfer>,
+    /// How many of them hold blocks (kept as they change, not counted per request).
+    holding: usize,
     connections: BTreeMap<u64, Connection>,
     challenges: u64,
     /// Exchanges so far (keys each exchange's latency draw).
@@ -138,6 +140,7 @@ struct Meters<'a> {
     window: Window,
     securities: &'a mut BTreeMap<u32, Secured>,
     transfers: &'a mut BTreeMap<u32, ImageTransfer>,
+    holding: &'a mut usize,
     operator: &'a dyn Fn(u32) -> Operator,
     current: Option<EngineMeter<'a>>,
     inputs: Vec<Input>,
@@ -155,6 +158,7 @@ impl Meters<'_> {
         if let Some(meter) = self.current.as_mut() {
             self.inputs.append(&mut meter.inputs);
             let transfer = std::mem::take(&mut meter.transfer);
+            *self.holding += usize::from(!transfer.is_idle());
             if transfer != ImageTransfer::default() {
                 self.transfers.insert(meter.meter, transfer);
             }
@@ -249,15 +253,17 @@ impl<'a> Meters<'a> {
             self.securities.insert(meter, Secured { version, security });
         }
         let operator = (self.operator)(meter);
-        let holding = self.transfers.values().filter(|t| !t.is_idle()).count();
+        let transfer = self.transfers.remove(&meter).unwrap_or_default();
+        *self.holding -= usize::from(!transfer.is_idle());
+        let may_start_transfer = *self.holding < MAX_TRANSFERS;
         self.current = Some(EngineMeter {
             sim: self.sim,
             meter,
             inputs: Vec::new(),
             source: operator.source,
             cause: operator.cause,
-            transfer: self.transfers.remove(&meter).unwrap_or_default(),
-            may_start_transfer: holding < MAX_TRANSFERS,
+            transfer,
+            may_start_transfer,
         });
         let security = &mut self.securities.get_mut(&meter)?.security;
         // Replays are refused exactly where the engine's replay model refuses them: frame
@@ -275,6 +281,7 @@ impl Face {
             config,
             securities: BTreeMap::new(),
             transfers: BTreeMap::new(),
+            holding: 0,
             connections: BTreeMap::new(),
             challenges: 0,
             exchanges: 0,
@@ -315,6 +322,7 @@ impl Face {
             window,
             securities: &mut self.securities,
             transfers: &mut self.transfers,
+            holding: &mut self.holding,
             operator,
             current: None,
             inputs: Vec::new(),

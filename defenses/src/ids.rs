@@ -1522,6 +1522,10 @@ pub struct Ids {
     rules: Vec<Rule>,
     /// Per rule: its entries, and those of its reverse signature under `track by_rule`.
     trackers: Vec<[Tracker; 2]>,
+    /// One observation's matching rules and their alerts, kept between observations so that
+    /// a flood's million observations allocate nothing.
+    hits: Vec<(usize, bool, bool)>,
+    fired: Vec<u64>,
     /// Whether expired entries are dropped (always, except in tests comparing with a run that
     /// keeps them).
     sweep: bool,
@@ -1534,6 +1538,8 @@ impl Ids {
         Ids {
             rules: rules.rules,
             trackers,
+            hits: Vec::new(),
+            fired: Vec::new(),
             sweep: true,
         }
     }
@@ -1571,17 +1577,16 @@ impl Ids {
         }
         let t = flow.time_s;
         let k = u64::from(flow.count);
-        let hits: Vec<(usize, bool, bool)> = self
-            .rules
-            .iter()
-            .enumerate()
-            .filter_map(|(index, rule)| {
-                let (forward, reverse) = rule.hits(flow);
-                (forward || reverse).then_some((index, forward, reverse))
-            })
-            .collect();
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
+        hits.extend(self.rules.iter().enumerate().filter_map(|(index, rule)| {
+            let (forward, reverse) = rule.hits(flow);
+            (forward || reverse).then_some((index, forward, reverse))
+        }));
         let signatures: usize = hits.iter().map(|&(_, f, r)| usize::from(f) + usize::from(r)).sum();
-        let mut fired = vec![0u64; hits.len()];
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.clear();
+        fired.resize(hits.len(), 0);
         if signatures <= PACKET_ALERT_MAX {
             for (j, &(index, forward, reverse)) in hits.iter().enumerate() {
                 fired[j] = self.fire(index, forward, reverse, flow, k);
@@ -1614,6 +1619,8 @@ impl Ids {
                 });
             }
         }
+        self.hits = hits;
+        self.fired = fired;
     }
 
     /// `k` packets of `flow` through rule `index`'s matching signatures and its threshold;

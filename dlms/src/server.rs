@@ -250,6 +250,14 @@ struct Association {
     long_get: Option<(Vec<u8>, u32, u8)>,
 }
 
+impl Association {
+    /// Whether it is the association of this route: these wrapper addresses and this physical
+    /// device behind the gateway (or none).
+    fn on(&self, addresses: Addresses, physical: &Physical) -> bool {
+        self.addresses == addresses && self.physical == *physical
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Ciphered {
     keys: Keys,
@@ -343,16 +351,11 @@ impl Connection {
         match tag {
             crate::acse::AARQ => self.associate(addresses, physical, apdu, device, challenge).map(Some),
             RLRQ => {
-                self.associations
-                    .retain(|a| (a.addresses, &a.physical) != (addresses, physical));
+                self.associations.retain(|a| !a.on(addresses, physical));
                 Ok(Some(vec![RLRE, 0x03, 0x80, 0x01, 0x00]))
             }
             _ => {
-                let Some(index) = self
-                    .associations
-                    .iter()
-                    .position(|a| (a.addresses, &a.physical) == (addresses, physical))
-                else {
+                let Some(index) = self.associations.iter().position(|a| a.on(addresses, physical)) else {
                     // No association: the service is not allowed.
                     return Ok(Some(exception(ServiceError::OperationNotPossible)));
                 };
@@ -369,8 +372,7 @@ impl Connection {
         device: &mut Device<'_>,
         challenge: &mut dyn FnMut() -> [u8; 8],
     ) -> Result<Vec<u8>, Closed> {
-        self.associations
-            .retain(|a| (a.addresses, &a.physical) != (addresses, physical));
+        self.associations.retain(|a| !a.on(addresses, physical));
         let refuse = |context: Context, diagnostic: Diagnostic| {
             Aare {
                 context,
