@@ -14,6 +14,7 @@
 
 pub use amirange_measures::attack_metrics;
 pub mod blast;
+pub mod capture;
 pub mod cosem;
 pub mod detection;
 pub mod face;

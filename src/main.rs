@@ -50,10 +50,12 @@ enum Command {
         /// metrics (baseline-metrics.json). The scenario field `paired: true` does the same.
         #[arg(long)]
         paired: bool,
-        /// Also write per-meter data into the result folder; `readings` writes
+        /// Also write per-meter data or traffic into the result folder; `readings` writes
         /// readings.parquet, every meter's 15-minute true and reported energy with its place
-        /// in the grid and what attacks did to it (see docs/results.md). Repeat or separate
-        /// with commas for more than one.
+        /// in the grid and what attacks did to it (see docs/results.md); `traffic` writes
+        /// traffic.pcapng, the packets the network sensor behind the firewall saw, exactly what
+        /// the built-in IDS observed (see docs/traffic.md). Repeat or separate with commas for
+        /// more than one.
         #[arg(long, value_name = "NAME", value_enum, value_delimiter = ',')]
         export: Vec<Export>,
     },
@@ -309,6 +311,8 @@ enum Command {
 enum Export {
     /// `readings.parquet`: every meter's 15-minute readings.
     Readings,
+    /// `traffic.pcapng`: the packets the network sensor behind the firewall saw.
+    Traffic,
 }
 
 #[derive(Subcommand, Debug)]
@@ -403,7 +407,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             force,
             quiet,
             paired,
-            export.contains(&Export::Readings),
+            run::Exports {
+                readings: export.contains(&Export::Readings),
+                traffic: export.contains(&Export::Traffic),
+            },
         ),
         Command::Bench { common, threads } => run::cmd_bench(&common, &threads),
         Command::Validate { common } => validate::cmd_validate(&common),

@@ -101,7 +101,7 @@ impl FolderKind {
         }
         match self {
             FolderKind::Run => {
-                const FILES: [&str; 18] = [
+                const FILES: [&str; 19] = [
                     "manifest.json",
                     "metrics.json",
                     "timeseries.csv",
@@ -120,6 +120,7 @@ impl FolderKind {
                     "plots/map.svg",
                     "plots/detection.svg",
                     "readings.parquet",
+                    "traffic.pcapng",
                 ];
                 FILES.contains(&rel)
             }

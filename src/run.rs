@@ -159,6 +159,9 @@ pub struct Finished {
     pub build_time: Duration,
     /// Wall time spent stepping the simulation.
     pub step_time: Duration,
+    /// How far the network sensor read the wire: the end of `traffic.pcapng`
+    /// ([`crate::capture`]).
+    pub sensor_horizon: SimTime,
 }
 
 /// Generates the scenario's topology.
@@ -338,9 +341,11 @@ fn execute_clocked(
     if let Some(clock) = clock {
         clock.stop();
     }
+    let sensor_horizon = stepper.sensor_horizon();
     let (sim, metrics, map, reports) = stepper.finish_reporting(scenario);
     done("results: measures and map");
     Ok(Finished {
+        sensor_horizon,
         sim,
         metrics,
         map,
@@ -431,6 +436,15 @@ impl Stepper {
     pub fn finish(self, scenario: &Scenario) -> (Sim, Metrics, Option<(String, Vec<u8>)>) {
         let (sim, metrics, map, _) = self.finish_reporting(scenario);
         (sim, metrics, map)
+    }
+
+    /// How far the network sensor has read the wire: its IDS's horizon when the defenses run
+    /// IDS rules, else the engine's.
+    pub fn sensor_horizon(&self) -> SimTime {
+        self.defender
+            .as_ref()
+            .and_then(Defender::sensor_horizon)
+            .unwrap_or_else(|| self.sim.sensor_horizon())
     }
 
     /// [`Stepper::finish`], with the attacks' reports.

@@ -98,6 +98,9 @@ pub enum Export {
     /// `readings.parquet`: every meter's 15-minute true and reported energy, with its place in the grid and what
     /// attacks did to it.
     Readings,
+    /// `traffic.pcapng`: the packets the network sensor behind the utility's firewall saw (the IDS's view), for
+    /// Wireshark, tshark, Suricata or Zeek (see docs/traffic.md).
+    Traffic,
 }
 
 /// Whether legitimate operations run.

@@ -1,10 +1,13 @@
 //! IDS over the simulated network flows: a documented subset of Suricata 7 rule syntax, with
 //! Suricata 7's exact `threshold` and `detection_filter` semantics.
 //!
-//! The IDS sees [`Flow`] observations: connection attempts (or packets) between IPv4 hosts,
-//! stamped with whole seconds since the run started, always as seen from the client towards the
-//! server, and carrying no payload. An observation may stand for many identical attempts in the
-//! same second ([`Flow::count`]); the IDS treats it exactly as that many separate packets.
+//! The IDS sees packets as a sensor captures them, header only: [`Flow`] observations, each a
+//! run of packets alike but for their times (and, for a run of connection attempts, their
+//! source ports), stamped in microseconds since the run started, with the state Suricata's flow
+//! engine gives them (direction, established, first of its flow in its direction). A flood's
+//! thousands of attempts a second are one observation; the IDS gives exactly the alerts of its
+//! packets taken one by one. [`crate::wire`] renders the engine's flow records into these
+//! packets, and the same packets into a capture Suricata can read.
 //!
 //! ```
 //! use amirange_defenses::ids::{Flow, Ids, Proto, RuleSet, Vars};
@@ -16,13 +19,17 @@
 //! )?;
 //! let mut ids = Ids::new(rules);
 //! let flood = Flow {
-//!     time_s: 5,
+//!     time_us: 5_000_000,
+//!     step_us: 40_000, // 25 SYNs over one second...
 //!     proto: Proto::Tcp,
 //!     src: Ipv4Addr::new(203, 0, 113, 7),
-//!     src_port: 40000,
+//!     src_port: 49152,
 //!     dst: Ipv4Addr::new(10, 10, 0, 10),
 //!     dst_port: 1883,
+//!     next_port: true, // ...each from the next port, a connection of its own
+//!     to_server: true,
 //!     established: false,
+//!     first: true,
 //!     count: 25,
 //! };
 //! let mut alerts = Vec::new();
@@ -108,14 +115,19 @@
 //! ### `flow`
 //!
 //! A comma-separated list of `to_server`, `from_client`, `to_client`, `from_server`,
-//! `established`, `not_established`, `stateless`. Every flow observation is a client → server
-//! record from [`Flow::src`] to [`Flow::dst`]: `to_server` and `from_client` match every
-//! observation; `to_client` and `from_server` match none (the range never records the server's
-//! answers), whatever the rule's direction. `established` matches observations whose
-//! [`Flow::established`] is true, `not_established` those where it is false, and `stateless`
-//! matches both. Repeating an option, or combining `to_server` with `to_client`, or two of
-//! `established`, `not_established` and `stateless`, is an error; so is any other option
-//! (`only_stream`, `no_frag`, ...).
+//! `established`, `not_established`, `stateless`, matched per packet as Suricata does:
+//! `to_server`/`from_client` match packets from the flow's client ([`Flow::to_server`]),
+//! `to_client`/`from_server` those from its server; `established` matches packets sent once the
+//! flow was established ([`Flow::established`]; for TCP, Suricata counts from the packet after
+//! the one completing the handshake), `not_established` the others, and `stateless` all.
+//! Repeating an option, or combining `to_server` with `to_client`, or two of `established`,
+//! `not_established` and `stateless`, is an error; so is any other option (`only_stream`,
+//! `no_frag`, ...).
+//!
+//! A rule **without** `flow` is matched only against the first packet of each flow in each
+//! direction ([`Flow::first`]): Suricata 7 treats a rule made only of addresses, ports and
+//! non-matching keywords (`msg`, `sid`, `threshold`, ...) that way, whatever its ports (checked
+//! against Suricata 7.0.10). Add `flow:stateless` to match every packet.
 //!
 //! ## Matching
 //!
@@ -146,10 +158,10 @@
 //!   same pair);
 //! * `by_rule`: one entry for the rule.
 //!
-//! An entry holds the second its window started, `tv1`, and a counter `c`. A packet at second `t`
-//! is *inside* the window when `t <= tv1 + seconds` — inclusive, as Suricata compares
-//! (`SCTIME_CMP_LTE`), so a window of `seconds 60` opened at second 0 still covers a packet at
-//! second 60, and a packet at second 61 starts a new window. With N = `count`:
+//! An entry holds the time its window started, `tv1`, and a counter `c`. A packet at time `t`
+//! is *inside* the window when `t <= tv1 + seconds` — inclusive, compared in microseconds as
+//! Suricata compares packet times (`SCTIME_CMP_LTE`), so a window of `seconds 60` opened at
+//! 0.000000 still covers a packet at 60.000000, and one at 60.000001 starts a new window. With N = `count`:
 //!
 //! | type | no entry yet, or window expired (`tv1 = t`, `c = 1`) | inside the window (`c += 1` first) |
 //! | --- | --- | --- |
@@ -158,9 +170,10 @@
 //! | `both` | alert only if N = 1 | alert when `c == N` (once per window) |
 //! | `detection_filter` | no alert | alert while `c > N` (every match after the first N) |
 //!
-//! Times are whole seconds ([`Flow::time_s`]); an observation of `count = k` gives exactly the
-//! alerts, and leaves exactly the state, of `k` observations of `count = 1` at the same second
-//! (computed arithmetically, so floods of thousands of attempts per second cost the same as one).
+//! An observation of `count = k` packets gives exactly the alerts, and leaves exactly the state,
+//! of its `k` packets observed one by one (computed arithmetically within each window, so a
+//! flood's thousands of attempts a second cost one step per window); its alerts are stamped
+//! with their whole second ([`IdsAlert::time_s`]).
 //! Entries whose window has expired are dropped from time to time (as Suricata's host timeout
 //! does); that never changes an alert, since an expired entry restarts exactly like a new one, and
 //! it keeps memory bounded by the keys active in the last two windows.
@@ -196,32 +209,73 @@ pub enum Proto {
     Udp,
 }
 
-/// One observation: `count` identical connection attempts (or packets) in one second, seen from
-/// the client (`src`) towards the server (`dst`).
+/// One observation: `count` packets alike but for their times (and, with [`Flow::next_port`],
+/// their source ports), `step_us` apart from `time_us` on, as a sensor captures them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Flow {
-    /// Whole seconds since the run started; observations come in non-decreasing `time_s`.
-    pub time_s: u64,
+    /// When the first packet was seen, in microseconds since the run started; observations come
+    /// in non-decreasing time, packet by packet.
+    pub time_us: u64,
+    /// Microseconds between one packet and the next (0: all at `time_us`).
+    pub step_us: u32,
     /// The transport protocol.
     pub proto: Proto,
-    /// The client's address.
+    /// The packet's source address.
     pub src: Ipv4Addr,
-    /// The client's port.
+    /// The first packet's source port.
     pub src_port: u16,
-    /// The server's address.
+    /// The packet's destination address.
     pub dst: Ipv4Addr,
-    /// The server's port.
+    /// The packet's destination port.
     pub dst_port: u16,
-    /// Whether the connection completed its handshake.
+    /// Whether each packet comes from the next source port ([`Flow::port`]): a run of
+    /// connection attempts, each a flow of its own, rather than packets of one flow.
+    pub next_port: bool,
+    /// Sent by the flow's client (Suricata's `to_server`) rather than by its server.
+    pub to_server: bool,
+    /// Sent once the flow was established (Suricata's `established`: a TCP packet after the
+    /// one that completed the handshake).
     pub established: bool,
-    /// How many matches this observation stands for, all at `time_s` (at least 1; 0 is ignored).
+    /// The first packet of its flow in its direction. Rules without a `flow` option are matched
+    /// against these only, as Suricata matches them once per flow and direction.
+    pub first: bool,
+    /// How many packets this observation stands for (0 is ignored).
     pub count: u32,
 }
 
-/// One rule's alerts for one observation.
+/// The first ephemeral port: a run of connection attempts wraps within `EPHEMERAL..=65535`.
+pub const EPHEMERAL: u16 = 49152;
+
+impl Flow {
+    /// Packet `j`'s source port: [`Flow::src_port`], or with [`Flow::next_port`] the `j`th port
+    /// after it (wrapping within the ephemeral ports when it starts among them).
+    pub fn port(&self, j: u64) -> u16 {
+        if !self.next_port || j == 0 {
+            return self.src_port;
+        }
+        if self.src_port >= EPHEMERAL {
+            let span = u64::from(u16::MAX - EPHEMERAL) + 1;
+            EPHEMERAL + ((u64::from(self.src_port - EPHEMERAL) + j) % span) as u16
+        } else {
+            self.src_port.wrapping_add(j as u16)
+        }
+    }
+
+    /// Packet `j` alone.
+    pub fn packet(&self, j: u64) -> Flow {
+        Flow {
+            time_us: self.time_us + j * u64::from(self.step_us),
+            src_port: self.port(j),
+            count: 1,
+            ..*self
+        }
+    }
+}
+
+/// One rule's alerts for one observation's packets within one second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct IdsAlert {
-    /// When: the observation's `time_s`.
+    /// When: the whole second (since the run started) of the alerting packets.
     pub time_s: u64,
     /// The rule: an index into [`RuleSet::rules`] (and [`Ids::rules`]).
     pub rule: usize,
@@ -231,7 +285,7 @@ pub struct IdsAlert {
     pub src: Ipv4Addr,
     /// The flow's destination address.
     pub dst: Ipv4Addr,
-    /// The flow's source port.
+    /// The source port of the observation's first packet.
     pub src_port: u16,
     /// The flow's destination port.
     pub dst_port: u16,
@@ -371,6 +425,12 @@ impl RangeSet {
     fn contains(&self, x: u32) -> bool {
         let i = self.0.partition_point(|&(lo, _)| lo <= x);
         i > 0 && self.0[i - 1].1 >= x
+    }
+
+    /// Whether every value in `lo..=hi` is in the set.
+    fn covers(&self, lo: u32, hi: u32) -> bool {
+        let i = self.0.partition_point(|&(a, _)| a <= lo);
+        i > 0 && self.0[i - 1].1 >= hi
     }
 
     fn union(sets: impl IntoIterator<Item = RangeSet>) -> RangeSet {
@@ -762,7 +822,9 @@ pub struct Rule {
     dst: RangeSet,
     dst_ports: RangeSet,
     bidirectional: bool,
-    flow: FlowOpts,
+    /// The `flow` option; `None` when the rule has none (it then matches only the first packet
+    /// of a flow in each direction, as Suricata matches such rules).
+    flow: Option<FlowOpts>,
 }
 
 impl Rule {
@@ -782,10 +844,16 @@ impl Rule {
     /// that is two signatures). A `<>` rule that is one signature matches either way as
     /// written.
     pub fn hits(&self, flow: &Flow) -> (bool, bool) {
-        if self.proto.is_some_and(|p| p != flow.proto)
-            || self.flow.to_server == Some(false)
-            || self.flow.established.is_some_and(|e| e != flow.established)
-        {
+        if self.proto.is_some_and(|p| p != flow.proto) {
+            return (false, false);
+        }
+        let state = match self.flow {
+            None => flow.first,
+            Some(f) => {
+                f.to_server.is_none_or(|d| d == flow.to_server) && f.established.is_none_or(|e| e == flow.established)
+            }
+        };
+        if !state {
             return (false, false);
         }
         let way = |src: Ipv4Addr, sp: u16, dst: Ipv4Addr, dp: u16| {
@@ -1047,7 +1115,7 @@ fn parse_rule(line: usize, text: &str, vars: &Vars) -> Result<Rule, RuleError> {
         dst,
         dst_ports,
         bidirectional,
-        flow: b.flow.unwrap_or_default(),
+        flow: b.flow,
     })
 }
 
@@ -1406,10 +1474,15 @@ struct Entry {
 }
 
 impl Threshold {
-    /// Whether a packet at `t` is inside the window of an entry opened at `tv1`
-    /// (`SCTIME_CMP_LTE(p->ts, tv1 + seconds)`).
+    /// The last microsecond inside the window of an entry opened at `tv1` (microseconds).
+    fn window_end(&self, tv1: u64) -> u64 {
+        tv1.saturating_add(u64::from(self.seconds) * 1_000_000)
+    }
+
+    /// Whether a packet at `t` is inside the window of an entry opened at `tv1`, both in
+    /// microseconds (`SCTIME_CMP_LTE(p->ts, tv1 + seconds)`).
     fn in_window(&self, tv1: u64, t: u64) -> bool {
-        t <= tv1.saturating_add(u64::from(self.seconds))
+        t <= self.window_end(tv1)
     }
 
     /// One matching packet at `t`: Suricata 7's `ThresholdHandlePacket` (src/detect-engine-threshold.c,
@@ -1451,48 +1524,70 @@ impl Threshold {
         }
     }
 
-    /// `k` matching packets at the same second `t`: the same alerts and final state as `k` calls
-    /// of [`Threshold::step`], computed arithmetically. Returns the number of alerts.
-    fn apply(&self, slot: &mut Option<Entry>, t: u64, k: u64) -> u64 {
-        if k == 0 {
+    /// `k` packets, `step` microseconds apart from `t` on, each matching `mult` signatures that
+    /// share this entry: the same alerts and final state as `k * mult` calls of
+    /// [`Threshold::step`], computed arithmetically within each window (so a flood's thousands
+    /// of attempts cost one call per window). Returns the number of alerts.
+    fn apply(&self, slot: &mut Option<Entry>, t: u64, step: u64, k: u64, mult: u64) -> u64 {
+        let total = k * mult;
+        let mut i = 0;
+        let mut fired = 0;
+        while i < total {
+            fired += u64::from(self.step(slot, t + (i / mult) * step));
+            i += 1;
+            let Some(e) = slot.as_ref() else {
+                // Only TYPE_THRESHOLD with count 1 keeps no entry: every match alerts.
+                return fired + (total - i);
+            };
+            // The matches after it inside the window the entry has now.
+            let end = self.window_end(e.tv1);
+            let packets_inside = if step == 0 {
+                k
+            } else if end < t {
+                0
+            } else {
+                ((end - t) / step + 1).min(k)
+            };
+            let m = (packets_inside * mult).saturating_sub(i);
+            fired += self.inside(slot, m);
+            i += m;
+        }
+        fired
+    }
+
+    /// `m` more matches inside the window of the entry in `slot`: their alerts, arithmetically.
+    fn inside(&self, slot: &mut Option<Entry>, m: u64) -> u64 {
+        let Some(e) = slot.as_mut() else {
+            return 0;
+        };
+        if m == 0 {
             return 0;
         }
-        let first = u64::from(self.step(slot, t));
-        let m = k - 1;
-        if m == 0 {
-            return first;
-        }
-        let Some(e) = slot.as_mut() else {
-            // Only TYPE_THRESHOLD with count 1 keeps no entry: every packet alerts.
-            return k;
-        };
-        // After the first packet the window is open (either it was, or it restarted at `t`), and
-        // it stays open for the rest: same second.
         let n = u64::from(self.count);
         let c0 = e.count;
-        let rest = match self.kind {
-            // Packets j = 1..=m alert while c0 + j <= n.
+        let fired = match self.kind {
+            // Matches j = 1..=m alert while c0 + j <= n.
             ThresholdType::Limit => n.saturating_sub(c0).min(m),
             // Every time the counter reaches n it alerts and restarts from 0; c0 < n always.
-            // With count 0 every packet after the window's first alerts (the counter is always
+            // With count 0 every match after the window's first alerts (the counter is always
             // at least 0) and restarts it.
             ThresholdType::Threshold if n == 0 => {
                 e.count = 0;
-                return first + m;
+                return m;
             }
             ThresholdType::Threshold => {
                 debug_assert!(c0 < n, "threshold counter {c0} not below count {n}");
                 let total = c0.saturating_add(m);
                 e.count = total % n;
-                return first + total / n;
+                return total / n;
             }
-            // Exactly one packet brings the counter to n, if any does.
+            // Exactly one match brings the counter to n, if any does.
             ThresholdType::Both => u64::from(c0 < n && n <= c0.saturating_add(m)),
-            // Packets j = 1..=m alert once c0 + j > n.
+            // Matches j = 1..=m alert once c0 + j > n.
             ThresholdType::DetectionFilter => m.saturating_sub(n.saturating_sub(c0)),
         };
         e.count = c0.saturating_add(m);
-        first + rest
+        fired
     }
 
     /// The tracking key of a flow for this threshold's `track`.
@@ -1512,7 +1607,7 @@ impl Threshold {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Tracker {
     entries: BTreeMap<u64, Entry>,
-    /// The first second at which expired entries are dropped again.
+    /// The first microsecond at which expired entries are dropped again.
     next_sweep: u64,
 }
 
@@ -1529,18 +1624,27 @@ pub struct Ids {
     /// Whether expired entries are dropped (always, except in tests comparing with a run that
     /// keeps them).
     sweep: bool,
+    /// Whether some rule's match depends on a client's ephemeral port, so that a run of
+    /// connection attempts from successive ports must be taken packet by packet.
+    port_sensitive: bool,
 }
 
 impl Ids {
     /// An IDS running `rules`, with no threshold state yet.
     pub fn new(rules: RuleSet) -> Ids {
         let trackers = vec![[Tracker::default(), Tracker::default()]; rules.rules.len()];
+        let ephemeral = |ports: &RangeSet| ports.covers(u32::from(EPHEMERAL), 65535);
+        let port_sensitive = rules
+            .rules
+            .iter()
+            .any(|r| !ephemeral(&r.src_ports) || (r.bidirectional && !ephemeral(&r.dst_ports)));
         Ids {
             rules: rules.rules,
             trackers,
             hits: Vec::new(),
             fired: Vec::new(),
             sweep: true,
+            port_sensitive,
         }
     }
 
@@ -1575,8 +1679,33 @@ impl Ids {
         if flow.count == 0 {
             return;
         }
-        let t = flow.time_s;
+        let step = u64::from(flow.step_us);
         let k = u64::from(flow.count);
+        // An alert names its second: an observation running into the next second is taken in
+        // parts, one per second.
+        let second = flow.time_us / 1_000_000;
+        if step > 0 && (flow.time_us + (k - 1) * step) / 1_000_000 != second {
+            let first_part = ((second + 1) * 1_000_000 - flow.time_us).div_ceil(step);
+            let head = Flow {
+                count: first_part as u32,
+                ..*flow
+            };
+            let tail = Flow {
+                time_us: flow.time_us + first_part * step,
+                src_port: flow.port(first_part),
+                count: flow.count - first_part as u32,
+                ..*flow
+            };
+            self.observe(&head, out);
+            self.observe(&tail, out);
+            return;
+        }
+        if flow.next_port && k > 1 && self.port_sensitive {
+            for j in 0..k {
+                self.observe(&flow.packet(j), out);
+            }
+            return;
+        }
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
         hits.extend(self.rules.iter().enumerate().filter_map(|(index, rule)| {
@@ -1589,16 +1718,16 @@ impl Ids {
         fired.resize(hits.len(), 0);
         if signatures <= PACKET_ALERT_MAX {
             for (j, &(index, forward, reverse)) in hits.iter().enumerate() {
-                fired[j] = self.fire(index, forward, reverse, flow, k);
+                fired[j] = self.fire(index, forward, reverse, flow, flow.time_us, k);
             }
         } else {
             let mut order: Vec<usize> = (0..hits.len()).collect();
             order.sort_by_key(|&j| (self.rules[hits[j].0].priority.unwrap_or(3), hits[j].0));
-            for _ in 0..k {
+            for p in 0..k {
                 let mut room = PACKET_ALERT_MAX as u64;
                 for &j in &order {
                     let (index, forward, reverse) = hits[j];
-                    let n = self.fire(index, forward, reverse, flow, 1);
+                    let n = self.fire(index, forward, reverse, flow, flow.time_us + p * step, 1);
                     let kept = n.min(room);
                     fired[j] += kept;
                     room -= kept;
@@ -1608,7 +1737,7 @@ impl Ids {
         for (&(index, ..), &n) in hits.iter().zip(&fired) {
             if n > 0 {
                 out.push(IdsAlert {
-                    time_s: t,
+                    time_s: second,
                     rule: index,
                     sid: self.rules[index].sid,
                     src: flow.src,
@@ -1623,45 +1752,50 @@ impl Ids {
         self.fired = fired;
     }
 
-    /// `k` packets of `flow` through rule `index`'s matching signatures and its threshold;
-    /// the alerts they raise.
-    fn fire(&mut self, index: usize, forward: bool, reverse: bool, flow: &Flow, k: u64) -> u64 {
+    /// `k` packets of `flow`, from time `t` on (microseconds), through rule `index`'s matching
+    /// signatures and its threshold; the alerts they raise.
+    fn fire(&mut self, index: usize, forward: bool, reverse: bool, flow: &Flow, t: u64, k: u64) -> u64 {
         let rule = &self.rules[index];
         let ways = u64::from(forward) + u64::from(reverse);
         let Some(th) = rule.threshold else {
             return k * ways;
         };
-        let t = flow.time_s;
+        let step = u64::from(flow.step_us);
         let key = th.key(flow);
         let sweep = self.sweep;
         let [own, reversed] = &mut self.trackers[index];
         if th.track == Track::ByRule && rule.two_signatures() {
             let mut n = 0;
             if forward {
-                n += own.apply(&th, key, t, k, sweep);
+                n += own.apply(&th, key, t, step, k, 1, sweep);
             }
             if reverse {
-                n += reversed.apply(&th, key, t, k, sweep);
+                n += reversed.apply(&th, key, t, step, k, 1, sweep);
             }
             n
         } else {
-            own.apply(&th, key, t, k * ways, sweep)
+            own.apply(&th, key, t, step, k, ways, sweep)
         }
     }
 }
 
 impl Tracker {
-    /// `k` matching packets at second `t` on the entry of `key`, after dropping expired
-    /// entries when a sweep is due; the alerts they raise.
-    fn apply(&mut self, th: &Threshold, key: u64, t: u64, k: u64, sweep: bool) -> u64 {
+    /// `k` packets, `step` microseconds apart from `t` on, each matching `mult` signatures, on
+    /// the entry of `key`, after dropping expired entries when a sweep is due; the alerts they
+    /// raise.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one packet run's whole description, used in one place"
+    )]
+    fn apply(&mut self, th: &Threshold, key: u64, t: u64, step: u64, k: u64, mult: u64, sweep: bool) -> u64 {
         if sweep && t >= self.next_sweep {
             // Suricata's ThresholdTimeoutCheck: an entry is kept while `ts <= tv1 + seconds`;
             // dropping one restarts it exactly as a reset would.
             self.entries.retain(|_, e| th.in_window(e.tv1, t));
-            self.next_sweep = t.saturating_add(u64::from(th.seconds)).saturating_add(1);
+            self.next_sweep = th.window_end(t).saturating_add(1);
         }
         let mut slot = self.entries.get(&key).copied();
-        let fired = th.apply(&mut slot, t, k);
+        let fired = th.apply(&mut slot, t, step, k, mult);
         match slot {
             Some(e) => {
                 self.entries.insert(key, e);
@@ -1689,15 +1823,20 @@ mod tests {
         RuleSet::parse(text, &Vars::ami()).expect_err("the rule set must be refused")
     }
 
+    /// `count` connection attempts at second `time_s`, all at that instant.
     fn flow(time_s: u64, src: Ipv4Addr, dst: Ipv4Addr, dst_port: u16, count: u32) -> Flow {
         Flow {
-            time_s,
+            time_us: time_s * 1_000_000,
+            step_us: 0,
             proto: Proto::Tcp,
             src,
             src_port: 40000,
             dst,
             dst_port,
+            next_port: false,
+            to_server: true,
             established: false,
+            first: true,
             count,
         }
     }
@@ -2046,31 +2185,48 @@ mod tests {
                     let mut expanded = ids(&rule);
                     let mut unswept = ids(&rule);
                     unswept.sweep = false;
+                    let mut agg_unswept = ids(&rule);
+                    agg_unswept.sweep = false;
                     let mut t = 0;
                     for _ in 0..150 {
-                        t += rng.below(4);
                         let k = if rng.below(10) == 0 {
                             1 + rng.below(60)
                         } else {
                             1 + rng.below(6)
                         } as u32;
+                        // Runs at one instant, or spread over up to three seconds (the IDS
+                        // splits them at each second), some exactly on window edges.
+                        let step_us = match rng.below(4) {
+                            0 => 0,
+                            1 => 1_000_000,
+                            2 => 250_000,
+                            _ => 1 + rng.below(90_000),
+                        } as u32;
                         let f = Flow {
-                            time_s: t,
+                            time_us: t,
+                            step_us,
                             proto: if rng.below(2) == 0 { Proto::Tcp } else { Proto::Udp },
                             src: hosts[rng.below(3) as usize],
                             src_port: 1000,
                             dst: hosts[rng.below(3) as usize],
                             dst_port: 80,
+                            next_port: true,
+                            to_server: true,
                             established: false,
+                            first: true,
                             count: k,
                         };
                         let agg = fire(&mut aggregated, f);
-                        let single = Flow { count: 1, ..f };
-                        let exp: u32 = (0..k).map(|_| fire(&mut expanded, single)).sum();
-                        let uns: u32 = (0..k).map(|_| fire(&mut unswept, single)).sum();
+                        let exp: u32 = (0..u64::from(k)).map(|j| fire(&mut expanded, f.packet(j))).sum();
+                        let uns: u32 = (0..u64::from(k)).map(|j| fire(&mut unswept, f.packet(j))).sum();
+                        t = f.packet(u64::from(k) - 1).time_us + [0, 1, 1_000_000, 250_000][rng.below(4) as usize];
+                        let agg_uns = fire(&mut agg_unswept, f);
                         assert_eq!(agg, exp, "{rule}: {f:?}");
                         assert_eq!(agg, uns, "{rule}: {f:?} (against a run that keeps expired entries)");
-                        assert_eq!(aggregated.trackers, expanded.trackers, "{rule}: {f:?}");
+                        assert_eq!(agg, agg_uns, "{rule}: {f:?}");
+                        // Kept entries are the same whether packets came one by one or in runs
+                        // (sweeps happen at different packets, so only unswept states compare).
+                        assert_eq!(agg_unswept.trackers, unswept.trackers, "{rule}: {f:?}");
                     }
                 }
             }
@@ -2198,13 +2354,17 @@ mod tests {
         assert_eq!(r.references.len(), 2);
         assert_eq!(r.threshold, None);
         let f = Flow {
-            time_s: 0,
+            time_us: 0,
+            step_us: 0,
             proto: Proto::Udp,
             src: crate::addresses::meter(9),
             src_port: 5000,
             dst: collector(1),
             dst_port: 4059,
+            next_port: false,
+            to_server: true,
             established: true,
+            first: true,
             count: 1,
         };
         assert!(r.matches(&f));
@@ -2229,13 +2389,17 @@ mod tests {
         .expect("parses");
         let m = |i: usize, src: &str, sp: u16, dp: u16| {
             rules.rules[i].matches(&Flow {
-                time_s: 0,
+                time_us: 0,
+                step_us: 0,
                 proto: Proto::Tcp,
                 src: a(src),
                 src_port: sp,
                 dst: a("10.10.0.10"),
                 dst_port: dp,
+                next_port: false,
+                to_server: true,
                 established: false,
+                first: true,
                 count: 1,
             })
         };
@@ -2277,8 +2441,42 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(matched(&f), [3, 4]);
-        assert_eq!(matched(&Flow { established: true, ..f }), [1, 4]);
+        assert_eq!(
+            matched(&Flow {
+                established: true,
+                first: false,
+                ..f
+            }),
+            [1, 4]
+        );
         assert_eq!(matched(&Flow { proto: Proto::Udp, ..f }), [4]);
+        // The server's answer: sid 5 has no `flow`, so it matches the first answer only.
+        let answer = Flow {
+            src: HES_FRONT_END,
+            src_port: MQTT,
+            dst: f.src,
+            dst_port: f.src_port,
+            to_server: false,
+            ..f
+        };
+        assert_eq!(matched(&answer), [4, 5]);
+        assert_eq!(matched(&Flow { first: false, ..answer }), [4]);
+        // A rule with `flow:to_client` written from the server's side matches answers.
+        let rules = RuleSet::parse(
+            "alert tcp $HES_NET 1883 -> any any (flow:to_client,established; sid:6;)",
+            &Vars::ami(),
+        )
+        .expect("parses");
+        assert!(!rules.rules[0].matches(&answer));
+        assert!(rules.rules[0].matches(&Flow {
+            established: true,
+            ..answer
+        }));
+        assert!(!rules.rules[0].matches(&Flow {
+            established: true,
+            first: false,
+            ..f
+        }));
     }
 
     #[test]
@@ -2302,13 +2500,17 @@ mod tests {
         assert!(e.message.contains("unknown port variable $HES_NET"), "{e}");
         let rules = RuleSet::parse("alert tcp $LAB_NET any -> $HES_NET $SSH_PORTS (sid:1;)", &v).expect("parses");
         let f = |src: [u8; 4], dst: [u8; 4], port: u16| Flow {
-            time_s: 0,
+            time_us: 0,
+            step_us: 0,
             proto: Proto::Tcp,
             src: Ipv4Addr::from(src),
             src_port: 1,
             dst: Ipv4Addr::from(dst),
             dst_port: port,
+            next_port: false,
+            to_server: true,
             established: true,
+            first: true,
             count: 1,
         };
         let r = &rules.rules[0];

@@ -1,8 +1,8 @@
 //! # amirange-defenses: the defense library
 //!
 //! What a utility puts between an attacker and its customers, and how it notices one:
-//! IDS rules with Suricata 7 threshold semantics over the simulated flows ([`ids`], fed by
-//! [`sensor`]), anomaly detectors over the telemetry a utility really sees ([`detectors`], one
+//! IDS rules with Suricata 7 threshold semantics over the simulated traffic ([`ids`], fed by
+//! [`sensor`] with the packets [`wire`] renders), anomaly detectors over the telemetry a utility really sees ([`detectors`], one
 //! type per detector), response playbooks ([`responses`], [`restoration`]), and defense
 //! presets. The [`Defender`] ([`monitor`]) is the loop that runs them.
 //!
@@ -20,6 +20,7 @@ pub mod responses;
 pub mod restoration;
 pub mod sensor;
 pub mod spec;
+pub mod wire;
 
 pub use monitor::{Defender, ResponseLog};
 pub use spec::{Detection, DetectionSpec, SpecError};

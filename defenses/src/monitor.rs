@@ -127,6 +127,12 @@ impl Defender {
         }
     }
 
+    /// How far its network sensor has read the wire, when it runs IDS rules: the capture of
+    /// what it observed ends there.
+    pub fn sensor_horizon(&self) -> Option<SimTime> {
+        self.sensor.as_ref().map(NetworkSensor::horizon)
+    }
+
     /// How often it looks.
     pub fn every(&self) -> SimDuration {
         self.every
@@ -210,7 +216,7 @@ impl Defender {
                 LookStep::Ids => {
                     let mut alerts = Vec::new();
                     if let Some(sensor) = self.sensor.as_mut() {
-                        sensor.look(sim, self.responses.firewall.blocked(), &mut alerts);
+                        sensor.look(sim, &mut alerts);
                     }
                     self.raise_all(sim, alerts);
                 }

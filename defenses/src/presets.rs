@@ -26,7 +26,7 @@ use crate::spec::{DetectionSpec, DetectorSpec, PlaybookSpec, ResponseSpec, Resto
 pub const NAMES: [&str; 3] = ["none", "typical-utility", "hardened"];
 
 /// The IDS rule from the range's seed: MQTT connection floods against the HES's front end.
-pub const MQTT_FLOOD_RULE: &str = "alert tcp any any -> $HES_NET 1883 (msg:\"MQTT excessive connection attempts\"; flow:to_server; threshold:type threshold, track by_src, count 10, seconds 60; sid:1000002; rev:1;)";
+pub const MQTT_FLOOD_RULE: &str = "alert tcp any any -> $HES_NET 1883 (msg:\"MQTT excessive connection attempts\"; flow:to_server,not_established; threshold:type threshold, track by_src, count 10, seconds 60; sid:1000002; rev:2;)";
 /// HES zone talking DNP3 to SCADA: lateral movement across the segmentation.
 pub const DNP3_FROM_HES_RULE: &str = "alert tcp $HES_NET any -> $SCADA_NET $DNP3_PORTS (msg:\"DNP3 from the HES zone into SCADA\"; flow:to_server; threshold:type limit, track by_src, count 1, seconds 3600; priority:1; sid:1000010; rev:1;)";
 /// The MDM opening connections outside the utility: data leaving.

@@ -399,6 +399,8 @@ struct BlockedHosts {
     first: u32,
     /// The first host after the range.
     end: u32,
+    /// Since when.
+    since: SimTime,
 }
 
 /// What a UFLS stage's last trip did: the feeders it opened (emptied once the last block is
@@ -1433,6 +1435,7 @@ impl Sim {
         self.blocked.push(BlockedHosts {
             first,
             end: first.saturating_add(count),
+            since: at,
         });
         // Floods under way lose the blocked share from now on.
         let spans = std::mem::take(&mut self.flood_spans);
@@ -2667,6 +2670,21 @@ impl Sim {
     /// The bulk system's frequency: its parameters, size and disturbances so far.
     pub fn frequency(&self) -> &Frequency {
         &self.frequency
+    }
+
+    /// Whether the firewall dropped connections from outside host `host` (as
+    /// [`crate::records::Endpoint::Outside`] numbers them) at `at`.
+    pub fn outside_blocked(&self, host: u32, at: SimTime) -> bool {
+        self.blocked
+            .iter()
+            .any(|b| b.since <= at && (b.first..b.end).contains(&host))
+    }
+
+    /// The time before which every flow record is in [`RunRecords::flows`] already: the
+    /// present, or the start of the oldest connection-flood span the sensor has yet to record
+    /// (it records a flood's minute at the minute's end).
+    pub fn sensor_horizon(&self) -> SimTime {
+        self.flood_spans.iter().map(|s| s.since).fold(self.now(), SimTime::min)
     }
 
     /// The records of the run so far: interval rows, ground truth, alerts.

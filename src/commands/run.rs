@@ -25,21 +25,32 @@ pub(crate) fn cmd_run(
     force: bool,
     quiet: bool,
     paired: bool,
-    readings: bool,
+    exports: Exports,
 ) -> Result<()> {
     let (scenario, label, source) = common.load_with_source()?;
     let paired = paired || scenario.paired;
-    let readings = readings || scenario.export.contains(&amirange::scenario::Export::Readings);
+    let readings = exports.readings || scenario.export.contains(&amirange::scenario::Export::Readings);
+    let traffic = exports.traffic || scenario.export.contains(&amirange::scenario::Export::Traffic);
     let out_dir = results::choose_out_dir(out, &scenario, force)?;
     let threads = thread_args.init_threads();
-    // The readings file is streamed into the result folder's temporary copy while the run goes;
-    // the folder is moved into place only when every file is complete.
-    let staged = if readings {
+    // The readings file is streamed into the result folder's temporary copy while the run goes
+    // (and the capture written there after it); the folder is moved into place only when every
+    // file is complete.
+    let staged = if readings || traffic {
         Some(outdir::begin(&out_dir, FolderKind::Run, force)?)
     } else {
         None
     };
-    let produced = produce(&scenario, (&label, &source), paired, quiet, threads, staged.as_ref());
+    let exports = Exports { readings, traffic };
+    let produced = produce(
+        &scenario,
+        (&label, &source),
+        paired,
+        quiet,
+        threads,
+        staged.as_ref(),
+        exports,
+    );
     let (files, metrics, wall, baseline) = match (produced, staged) {
         (Ok(produced), Some(staged)) => {
             outdir::complete(&out_dir, FolderKind::Run, staged, &produced.0, force)?;
@@ -80,8 +91,17 @@ type Produced = (
     Option<amirange::metrics::Metrics>,
 );
 
+/// The extra files a run writes into its staged folder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exports {
+    /// `readings.parquet`.
+    pub(crate) readings: bool,
+    /// `traffic.pcapng`.
+    pub(crate) traffic: bool,
+}
+
 /// Runs the scenario (and, paired, its twin) and renders its files; with `staged`, streams the
-/// readings export into that folder.
+/// readings export into that folder and writes the capture there.
 fn produce(
     scenario: &Scenario,
     (label, source): (&str, &str),
@@ -89,6 +109,7 @@ fn produce(
     quiet: bool,
     threads: usize,
     staged: Option<&outdir::Staged>,
+    exports: Exports,
 ) -> Result<Produced> {
     let (label, source) = (label.to_owned(), source.to_owned());
     let n = scenario.n_intervals();
@@ -106,7 +127,7 @@ fn produce(
             s.spawn(move || amirange::run::execute_on(twin, network, Instant::now(), false, |_, _| bar.inc(1)))
         });
         // The readings are streamed into the staged folder as the attack run goes.
-        let export = match staged {
+        let export = match staged.filter(|_| exports.readings) {
             Some(staged) => Some(ReadingsExport::create(
                 &staged.path().join(readings::FILE),
                 scenario,
@@ -120,6 +141,13 @@ fn produce(
             execute_observed(scenario, Some(network), observer, &label, &source, &bar).and_then(|finished| {
                 if let Some(export) = finished.sim.interval_observer::<ReadingsExport>() {
                     export.finish(&finished.sim)?;
+                }
+                if let Some(staged) = staged.filter(|_| exports.traffic) {
+                    amirange::capture::write(
+                        &staged.path().join(amirange::capture::FILE),
+                        &finished.sim,
+                        finished.sensor_horizon,
+                    )?;
                 }
                 let wall = started.elapsed();
                 let files = results::render(

@@ -106,7 +106,7 @@ const FLOOD: &str = r#"Scenario(
     operations: Typical,
     defenses: (
         ids_rules: [
-            "alert tcp any any -> $HES_NET 1883 (msg:\"MQTT excessive connection attempts\"; flow:to_server; threshold:type threshold, track by_src, count 10, seconds 60; sid:1000002; rev:1;)",
+            "alert tcp any any -> $HES_NET 1883 (msg:\"MQTT excessive connection attempts\"; flow:to_server,not_established; threshold:type threshold, track by_src, count 10, seconds 60; sid:1000002; rev:2;)",
         ],
     ),
     attacks: [

@@ -32,3 +32,4 @@ mod score;
 mod slurm;
 mod sweep;
 mod tidy;
+mod traffic;

@@ -1,0 +1,710 @@
+//! The wire at the network sensor: the engine's flow records rendered as the packets a sensor
+//! behind the utility's firewall captures, in one order that the IDS and a capture file share.
+//!
+//! The engine records traffic as flow records ([`FlowRecord`]): so many connection attempts
+//! from so many hosts over so many seconds, established or not. A [`Tap`] turns them into
+//! [`Segment`]s, each a run of packets alike but for their times and ports, in the order a
+//! sensor sees them: by time, then by record (the order the engine recorded them), then within
+//! the record. The IDS observes each segment's [`Flow`]; `amirange run --export traffic` writes
+//! the same packets, byte for byte, into `traffic.pcapng`, so Suricata reading the capture sees
+//! exactly what the built-in IDS saw.
+//!
+//! # How a record becomes packets
+//!
+//! * Its connection attempts are spread over its seconds and hosts as evenly as they divide (the
+//!   remainder to the first hosts and seconds). Within a second the attempts of all its hosts
+//!   are `1 s / n` apart, the first host's first; each attempt comes from the host's next
+//!   ephemeral port (49152–65535, in turn for each host across records).
+//! * An attempt that does not establish is one SYN (the server, refusing or overwhelmed, never
+//!   answers).
+//! * A record that established: its last attempt is a whole TCP session, the others SYNs. The
+//!   session is the handshake (SYN, SYN-ACK, ACK), the application's exchange ([`exchange`]:
+//!   MQTT CONNECT/CONNACK/PUBLISH/DISCONNECT on 1883, TLS application records on 443, a DNP3
+//!   request and response on 20000, raw bytes elsewhere; the client sends the record's bytes),
+//!   each segment acknowledged, and an orderly close (FIN, FIN, ACK). Half a round trip
+//!   separates a packet from its answer: [`RTT_LAN_US`] inside the utility, [`RTT_WAN_US`] over
+//!   a collector's backhaul or the internet.
+//! * A UDP attempt is one datagram carrying the record's bytes.
+//! * Attempts from outside hosts that the firewall had blocked when the record began are not
+//!   seen (the sensor sits behind the firewall).
+//!
+//! The flow state each packet carries follows Suricata 7's flow engine: a SYN and its SYN-ACK
+//! are each the first of their flow in their direction; the handshake's ACK is not yet
+//! established; every later packet is.
+//!
+//! # Incremental reading
+//!
+//! Records arrive as the run goes, and a flood's minute is recorded after the uploads inside
+//! it. A tap therefore releases only packets before a *horizon* the engine vouches for
+//! ([`amirange_sim::engine::Sim::sensor_horizon`]): no record still to come has a packet before
+//! it. Read up to the same horizon, a tap gives the same packets in the same order whether it
+//! was read once at the end or a little at every look.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::net::Ipv4Addr;
+
+use amirange_sim::records::{Endpoint, FlowRecord};
+
+use crate::addresses;
+use crate::ids::{EPHEMERAL, Flow, Proto};
+
+/// Round trip inside the utility's networks (an assumption: a switched LAN of a few hops).
+pub const RTT_LAN_US: u64 = 1_000;
+/// Round trip over a collector's cellular backhaul or the internet (an assumption, of the order
+/// of LTE's 30–60 ms user-plane round trip).
+pub const RTT_WAN_US: u64 = 50_000;
+/// The largest TCP payload in one packet (Ethernet's 1,500-byte MTU less 40 bytes of headers).
+pub const MSS: usize = 1460;
+
+/// TCP flags of a segment, as in the TCP header.
+pub mod flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// PSH.
+    pub const PSH: u8 = 0x08;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+}
+
+/// A run of packets on the wire: what the IDS observes ([`Segment::flow`]) and what a capture
+/// needs besides (flags, sequence numbers, payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The packets as the IDS sees them.
+    pub flow: Flow,
+    /// TCP flags ([`flags`]); 0 for UDP.
+    pub flags: u8,
+    /// The TCP sequence number (of the first packet; a run of SYNs numbers each from its own
+    /// time and port, [`syn_seq`]).
+    pub seq: u32,
+    /// The TCP acknowledgement number.
+    pub ack: u32,
+    /// The payload (every packet of a run carries none).
+    pub payload: Vec<u8>,
+    /// The flow record it renders: its index in the run's flow records.
+    pub record: usize,
+}
+
+/// The initial sequence number of a connection opened at `time_us` from `port`: fixed by
+/// them, so that the same run gives the same capture.
+pub fn syn_seq(time_us: u64, port: u16) -> u32 {
+    let x = time_us.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (u64::from(port) << 17);
+    (x >> 32) as u32
+}
+
+/// Where an endpoint lives in the address plan.
+pub fn address(e: Endpoint) -> Ipv4Addr {
+    match e {
+        Endpoint::HesFrontEnd => addresses::HES_FRONT_END,
+        Endpoint::HesCommands => addresses::HES_COMMANDS,
+        Endpoint::Mdm => addresses::MDM,
+        Endpoint::Cis => addresses::CIS,
+        Endpoint::ScadaMaster => addresses::SCADA_MASTER,
+        Endpoint::Rtu(f) => addresses::rtu(f),
+        Endpoint::Collector(c) => addresses::collector(c),
+        Endpoint::Meter(m) => addresses::meter(m),
+        Endpoint::Workstation(a) => addresses::workstation(a),
+        Endpoint::Outside(n) => addresses::outside(n),
+    }
+}
+
+/// Whether outside host `n` was blocked by the firewall at microsecond `at`.
+pub type Blocked<'a> = &'a dyn Fn(u32, u64) -> bool;
+
+/// The flow records seen so far, as packets in wire order.
+#[derive(Debug, Default)]
+pub struct Tap {
+    /// Records admitted so far.
+    admitted: usize,
+    /// Each record's pending segments, by record index.
+    cursors: BTreeMap<usize, Cursor>,
+    /// Records with pending segments, by the time of their next packet and their index.
+    heap: BinaryHeap<Reverse<(u64, usize)>>,
+    /// The next ephemeral port of each client host.
+    ports: BTreeMap<u32, u16>,
+}
+
+impl Tap {
+    /// A tap that has seen nothing.
+    pub fn new() -> Tap {
+        Tap::default()
+    }
+
+    /// Takes in the records not yet admitted (`records[self.admitted..]`), then calls `sink`
+    /// with every segment before `horizon` (microseconds), in wire order.
+    pub fn read(&mut self, records: &[FlowRecord], blocked: Blocked<'_>, horizon: u64, sink: &mut dyn FnMut(&Segment)) {
+        for (index, record) in records.iter().enumerate().skip(self.admitted) {
+            let mut cursor = Cursor::new(index, record, &mut self.ports, blocked);
+            if let Some(t) = cursor.next_time() {
+                self.heap.push(Reverse((t, index)));
+                self.cursors.insert(index, cursor);
+            }
+        }
+        self.admitted = self.admitted.max(records.len());
+        while let Some(&Reverse((t, index))) = self.heap.peek() {
+            if t >= horizon {
+                break;
+            }
+            self.heap.pop();
+            let Some(cursor) = self.cursors.get_mut(&index) else {
+                continue;
+            };
+            // The segment's packets that come before the next record's next packet (ties go to
+            // the earlier record) and before the horizon.
+            let (bound, bound_index) = self.heap.peek().map_or((u64::MAX, usize::MAX), |r| r.0);
+            let Some(mut seg) = cursor.pending.pop_front() else {
+                continue;
+            };
+            let step = u64::from(seg.flow.step_us);
+            let k = u64::from(seg.flow.count);
+            let before = |limit: u64, inclusive: bool| -> u64 {
+                // Packets j with t_j < limit (or <= when inclusive).
+                let start = seg.flow.time_us;
+                if start > limit || (start == limit && !inclusive) {
+                    return 0;
+                }
+                if step == 0 {
+                    return k;
+                }
+                let span = limit - start;
+                let n = if inclusive {
+                    span / step + 1
+                } else {
+                    span.div_ceil(step)
+                };
+                n.min(k)
+            };
+            let take = before(bound, index < bound_index).min(before(horizon, false));
+            if take < k {
+                let rest = Segment {
+                    flow: Flow {
+                        time_us: seg.flow.time_us + take * step,
+                        src_port: seg.flow.port(take),
+                        count: (k - take) as u32,
+                        ..seg.flow
+                    },
+                    seq: 0,
+                    ..seg.clone()
+                };
+                seg.flow.count = take as u32;
+                cursor.pending.push_front(rest);
+            }
+            if take > 0 {
+                sink(&seg);
+            }
+            match cursor.next_time() {
+                Some(t) => self.heap.push(Reverse((t, index))),
+                None => {
+                    self.cursors.remove(&index);
+                }
+            }
+        }
+    }
+}
+
+/// One record's segments still to come, produced a second at a time.
+#[derive(Debug)]
+struct Cursor {
+    index: usize,
+    record: FlowRecord,
+    /// Per source host: blocked, and its first port for this record.
+    hosts: Vec<(bool, u16)>,
+    /// Connections of each source host already placed (for their ports).
+    placed: Vec<u64>,
+    /// The next second to produce.
+    second: u64,
+    pending: VecDeque<Segment>,
+}
+
+impl Cursor {
+    fn new(index: usize, record: &FlowRecord, ports: &mut BTreeMap<u32, u16>, blocked: Blocked<'_>) -> Cursor {
+        let sources = record.sources.max(1);
+        let cells = u64::from(record.seconds.max(1)) * u64::from(sources);
+        let base = record.connections / cells;
+        let extra = record.connections % cells;
+        let hosts = (0..sources)
+            .map(|h| {
+                let (ip, outside) = match record.src {
+                    Endpoint::Outside(n) => (address(Endpoint::Outside(n + h)), Some(n + h)),
+                    e => (address(e), None),
+                };
+                // Every cell of host h: seconds × (base + the remainder it gets).
+                let mut total = base * u64::from(record.seconds.max(1));
+                total += (0..u64::from(record.seconds.max(1)))
+                    .filter(|s| s * u64::from(sources) + u64::from(h) < extra)
+                    .count() as u64;
+                let next = ports.entry(u32::from(ip)).or_insert(EPHEMERAL);
+                let first = *next;
+                *next = advance(first, total);
+                let is_blocked = outside.is_some_and(|n| blocked(n, record.time.0));
+                (is_blocked, first)
+            })
+            .collect();
+        Cursor {
+            index,
+            record: record.clone(),
+            hosts,
+            placed: vec![0; sources as usize],
+            second: 0,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The time of the next packet, producing the next seconds as needed.
+    fn next_time(&mut self) -> Option<u64> {
+        while self.pending.is_empty() {
+            if self.second >= u64::from(self.record.seconds.max(1)) {
+                return None;
+            }
+            self.produce();
+        }
+        self.pending.front().map(|s| s.flow.time_us)
+    }
+
+    /// The segments of the next second.
+    fn produce(&mut self) {
+        let r = self.record.clone();
+        let s = self.second;
+        self.second += 1;
+        let seconds = u64::from(r.seconds.max(1));
+        let sources = u64::from(r.sources.max(1));
+        let cells = seconds * sources;
+        let base = r.connections / cells;
+        let extra = r.connections % cells;
+        let count = |h: u64| base + u64::from(s * sources + h < extra);
+        let total: u64 = (0..sources).map(count).sum();
+        if total == 0 {
+            return;
+        }
+        let step = (1_000_000 / total).min(u64::from(u32::MAX));
+        let t0 = r.time.0 + s * 1_000_000;
+        let dst = address(r.dst);
+        let last_second = s + 1 == seconds;
+        let mut j = 0u64;
+        for h in 0..sources {
+            let c = count(h);
+            if c == 0 {
+                continue;
+            }
+            let (is_blocked, first_port) = self.hosts[h as usize];
+            let port0 = advance(first_port, self.placed[h as usize]);
+            self.placed[h as usize] += c;
+            let start = t0 + j * step;
+            j += c;
+            if is_blocked {
+                continue;
+            }
+            let src = match r.src {
+                Endpoint::Outside(n) => address(Endpoint::Outside(n + h as u32)),
+                e => address(e),
+            };
+            // The record's very last attempt is the session, when it established.
+            let session = r.established && last_second && h + 1 == sources;
+            let syns = if session { c - 1 } else { c };
+            if syns > 0 {
+                self.pending.push_back(Segment {
+                    flow: Flow {
+                        time_us: start,
+                        step_us: step as u32,
+                        proto: if r.udp { Proto::Udp } else { Proto::Tcp },
+                        src,
+                        src_port: port0,
+                        dst,
+                        dst_port: r.port,
+                        next_port: true,
+                        to_server: true,
+                        established: false,
+                        first: true,
+                        count: syns as u32,
+                    },
+                    flags: if r.udp { 0 } else { flags::SYN },
+                    seq: 0,
+                    ack: 0,
+                    payload: if r.udp {
+                        vec![0; usize::try_from(r.bytes).unwrap_or(0).min(MSS)]
+                    } else {
+                        Vec::new()
+                    },
+                    record: self.index,
+                });
+            }
+            if session {
+                let t = start + syns * step;
+                let port = advance(port0, syns);
+                for seg in session_segments(self.index, &r, t, src, port, dst) {
+                    self.pending.push_back(seg);
+                }
+            }
+        }
+        // A session runs past its second; runs never overlap it in a record (its attempts come
+        // last), but keep the queue in time order all the same.
+        self.pending.make_contiguous().sort_by_key(|s| s.flow.time_us);
+    }
+}
+
+/// `port` advanced by `n` within the ephemeral range.
+fn advance(port: u16, n: u64) -> u16 {
+    let span = u64::from(u16::MAX - EPHEMERAL) + 1;
+    EPHEMERAL + ((u64::from(port.saturating_sub(EPHEMERAL)) + n) % span) as u16
+}
+
+/// Half a round trip between two hosts, in microseconds.
+fn half_rtt(a: Ipv4Addr, b: Ipv4Addr) -> u64 {
+    let inside = |ip: Ipv4Addr| ip.octets()[0] == 10 && !(ip.octets()[1] == 20 || ip.octets()[1] >= 64);
+    if inside(a) && inside(b) {
+        RTT_LAN_US / 2
+    } else {
+        RTT_WAN_US / 2
+    }
+}
+
+/// One established TCP session from `src:port` to `dst`, opened at `t`.
+fn session_segments(record: usize, r: &FlowRecord, t: u64, src: Ipv4Addr, port: u16, dst: Ipv4Addr) -> Vec<Segment> {
+    let half = half_rtt(src, dst);
+    let mut out = Vec::new();
+    let mut client_seq = syn_seq(t, port);
+    let mut server_seq = syn_seq(t + half, r.port) ^ 0x5a5a_5a5a;
+    let packet = |time_us: u64,
+                  to_server: bool,
+                  fl: u8,
+                  seq: u32,
+                  ack: u32,
+                  payload: Vec<u8>,
+                  established: bool,
+                  first: bool| {
+        let (s, sp, d, dp) = if to_server {
+            (src, port, dst, r.port)
+        } else {
+            (dst, r.port, src, port)
+        };
+        Segment {
+            flow: Flow {
+                time_us,
+                step_us: 0,
+                proto: Proto::Tcp,
+                src: s,
+                src_port: sp,
+                dst: d,
+                dst_port: dp,
+                next_port: false,
+                to_server,
+                established,
+                first,
+                count: 1,
+            },
+            flags: fl,
+            seq,
+            ack,
+            payload,
+            record,
+        }
+    };
+    use flags::{ACK, FIN, PSH, SYN};
+    out.push(packet(t, true, SYN, client_seq, 0, Vec::new(), false, true));
+    client_seq = client_seq.wrapping_add(1);
+    out.push(packet(
+        t + half,
+        false,
+        SYN | ACK,
+        server_seq,
+        client_seq,
+        Vec::new(),
+        false,
+        true,
+    ));
+    server_seq = server_seq.wrapping_add(1);
+    let mut now = t + 2 * half;
+    out.push(packet(now, true, ACK, client_seq, server_seq, Vec::new(), false, false));
+    // The application's messages, each answered or acknowledged half a round trip later.
+    for (to_server, message) in exchange(r, src) {
+        for (n, chunk) in message.chunks(MSS).enumerate() {
+            // A long message is acknowledged every 16 segments (23 KiB), well inside the
+            // receiver's window.
+            if n > 0 && n % 16 == 0 {
+                now += half;
+                if to_server {
+                    out.push(packet(now, false, ACK, server_seq, client_seq, Vec::new(), true, false));
+                } else {
+                    out.push(packet(now, true, ACK, client_seq, server_seq, Vec::new(), true, false));
+                }
+            }
+            now += 1;
+            let len = chunk.len() as u32;
+            if to_server {
+                out.push(packet(
+                    now,
+                    true,
+                    PSH | ACK,
+                    client_seq,
+                    server_seq,
+                    chunk.to_vec(),
+                    true,
+                    false,
+                ));
+                client_seq = client_seq.wrapping_add(len);
+            } else {
+                out.push(packet(
+                    now,
+                    false,
+                    PSH | ACK,
+                    server_seq,
+                    client_seq,
+                    chunk.to_vec(),
+                    true,
+                    false,
+                ));
+                server_seq = server_seq.wrapping_add(len);
+            }
+        }
+        now += half;
+        if to_server {
+            out.push(packet(now, false, ACK, server_seq, client_seq, Vec::new(), true, false));
+        } else {
+            out.push(packet(now, true, ACK, client_seq, server_seq, Vec::new(), true, false));
+        }
+    }
+    // The client closes.
+    now += 1;
+    out.push(packet(
+        now,
+        true,
+        FIN | ACK,
+        client_seq,
+        server_seq,
+        Vec::new(),
+        true,
+        false,
+    ));
+    client_seq = client_seq.wrapping_add(1);
+    now += half;
+    out.push(packet(
+        now,
+        false,
+        FIN | ACK,
+        server_seq,
+        client_seq,
+        Vec::new(),
+        true,
+        false,
+    ));
+    server_seq = server_seq.wrapping_add(1);
+    now += half;
+    out.push(packet(now, true, ACK, client_seq, server_seq, Vec::new(), true, false));
+    out
+}
+
+/// The application's messages in a session of record `r`, in order: (from the client, bytes).
+/// The client sends the record's bytes (at least the protocol's minimal exchange).
+pub fn exchange(r: &FlowRecord, client: Ipv4Addr) -> Vec<(bool, Vec<u8>)> {
+    let bytes = usize::try_from(r.bytes).unwrap_or(usize::MAX).min(64 << 20);
+    match r.port {
+        addresses::MQTT => {
+            let id = format!("amirange-{client}");
+            let topic = format!("ami/{client}/reads");
+            let connect = mqtt::connect(&id);
+            let disconnect = mqtt::disconnect();
+            let fixed = connect.len() + disconnect.len() + mqtt::publish(&topic, 0).len();
+            let publish = mqtt::publish(&topic, bytes.saturating_sub(fixed));
+            vec![
+                (true, connect),
+                (false, mqtt::connack()),
+                (true, publish),
+                (true, disconnect),
+            ]
+        }
+        addresses::HTTPS => {
+            vec![
+                (true, tls::application_data(bytes.max(64), r.time.0)),
+                (false, tls::application_data(256, !r.time.0)),
+            ]
+        }
+        addresses::DNP3 => vec![(true, dnp3::operate_request()), (false, dnp3::operate_response())],
+        _ => vec![(true, vec![0; bytes.max(1)])],
+    }
+}
+
+/// MQTT 3.1.1 control packets (OASIS MQTT 3.1.1, section 3).
+mod mqtt {
+    fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let mut byte = (n % 128) as u8;
+            n /= 128;
+            if n > 0 {
+                byte |= 0x80;
+            }
+            out.push(byte);
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    fn string(s: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    fn packet(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![kind];
+        remaining_length(body.len(), &mut out);
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// CONNECT with a clean session, keep-alive 60 s, no credentials.
+    pub fn connect(client_id: &str) -> Vec<u8> {
+        let mut body = Vec::new();
+        string("MQTT", &mut body);
+        body.extend_from_slice(&[4, 0x02, 0, 60]);
+        string(client_id, &mut body);
+        packet(0x10, &body)
+    }
+
+    /// CONNACK: accepted, no session present.
+    pub fn connack() -> Vec<u8> {
+        packet(0x20, &[0, 0])
+    }
+
+    /// PUBLISH at QoS 0 with `len` bytes of payload (zeros: the content is not modelled).
+    pub fn publish(topic: &str, len: usize) -> Vec<u8> {
+        let mut body = Vec::with_capacity(topic.len() + 2 + len);
+        string(topic, &mut body);
+        body.resize(body.len() + len, 0);
+        packet(0x30, &body)
+    }
+
+    /// DISCONNECT.
+    pub fn disconnect() -> Vec<u8> {
+        packet(0xe0, &[])
+    }
+}
+
+/// TLS 1.2 application-data records (RFC 5246, section 6.2): ciphertext as the sensor sees it.
+mod tls {
+    /// Records of `len` bytes of ciphertext in all, at most 16 KiB each, the bytes drawn from
+    /// `seed` (they stand for ciphertext; their content is not modelled).
+    pub fn application_data(len: usize, seed: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 5 * (len / 16384 + 1));
+        let mut x = seed | 1;
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(16384);
+            out.extend_from_slice(&[23, 3, 3]);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                out.push((x >> 24) as u8);
+            }
+            left -= n;
+        }
+        out
+    }
+}
+
+/// DNP3 (IEEE 1815) link frames: a master's DIRECT OPERATE of a control relay output block
+/// (trip) and the outstation's echo.
+mod dnp3 {
+    /// CRC-16/DNP of `data`, as the link layer appends it (little-endian).
+    fn crc(data: &[u8]) -> [u8; 2] {
+        let mut c: u16 = 0;
+        for &b in data {
+            c ^= u16::from(b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 { (c >> 1) ^ 0xA6BC } else { c >> 1 };
+            }
+        }
+        (!c).to_le_bytes()
+    }
+
+    /// A link frame from `src` to `dst` with control byte `control` carrying `user` data.
+    fn frame(control: u8, dst: u16, src: u16, user: &[u8]) -> Vec<u8> {
+        let mut header = vec![0x05, 0x64, (5 + user.len()) as u8, control];
+        header.extend_from_slice(&dst.to_le_bytes());
+        header.extend_from_slice(&src.to_le_bytes());
+        let mut out = header.clone();
+        out.extend_from_slice(&crc(&header));
+        for block in user.chunks(16) {
+            out.extend_from_slice(block);
+            out.extend_from_slice(&crc(block));
+        }
+        out
+    }
+
+    /// The application fragment: transport header (FIR, FIN, seq 0), application control,
+    /// function, then group 12 variation 1 (CROB), qualifier 0x28 (one index), index 0, trip.
+    fn fragment(app_control: u8, function: u8, iin: Option<[u8; 2]>) -> Vec<u8> {
+        let mut out = vec![0xC0, app_control, function];
+        if let Some(iin) = iin {
+            out.extend_from_slice(&iin);
+        }
+        out.extend_from_slice(&[12, 1, 0x28, 1, 0, 0, 0]);
+        // Control code: latch off / trip (0x81 pulse-on trip), count 1, on 100 ms, off 0, status 0.
+        out.extend_from_slice(&[0x81, 1, 100, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out
+    }
+
+    /// The master's DIRECT OPERATE (function 5), from master 1 to outstation 10.
+    pub fn operate_request() -> Vec<u8> {
+        frame(0xC4, 10, 1, &fragment(0xC0, 0x05, None))
+    }
+
+    /// The outstation's RESPONSE (function 0x81) echoing the block, status success.
+    pub fn operate_response() -> Vec<u8> {
+        frame(0x44, 1, 10, &fragment(0xC0, 0x81, Some([0, 0])))
+    }
+}
+
+/// A segment's packets as Ethernet frames (IPv4, TCP or UDP, checksums filled), each with its
+/// time in microseconds: what a capture file holds.
+pub fn frames(seg: &Segment, out: &mut dyn FnMut(u64, &[u8])) {
+    let mut buf = Vec::with_capacity(64 + seg.payload.len());
+    for j in 0..u64::from(seg.flow.count) {
+        let p = seg.flow.packet(j);
+        buf.clear();
+        let mac = |ip: Ipv4Addr| {
+            let o = ip.octets();
+            [0x02, 0x00, o[0], o[1], o[2], o[3]]
+        };
+        let builder =
+            etherparse::PacketBuilder::ethernet2(mac(p.src), mac(p.dst)).ipv4(p.src.octets(), p.dst.octets(), 64);
+        let written = match p.proto {
+            Proto::Udp => builder.udp(p.src_port, p.dst_port).write(&mut buf, &seg.payload),
+            Proto::Tcp => {
+                let seq = if seg.flow.next_port {
+                    syn_seq(p.time_us, p.src_port)
+                } else {
+                    seg.seq
+                };
+                let mut b = builder.tcp(p.src_port, p.dst_port, seq, 64240);
+                if seg.flags & flags::SYN != 0 {
+                    b = b.syn();
+                }
+                if seg.flags & flags::ACK != 0 {
+                    b = b.ack(seg.ack);
+                }
+                if seg.flags & flags::PSH != 0 {
+                    b = b.psh();
+                }
+                if seg.flags & flags::FIN != 0 {
+                    b = b.fin();
+                }
+                if seg.flags & flags::RST != 0 {
+                    b = b.rst();
+                }
+                b.write(&mut buf, &seg.payload)
+            }
+        };
+        // Writing into a vector fails only on a payload too large for IPv4, which the session
+        // rendering never produces (segments are at most MSS bytes).
+        if written.is_ok() {
+            out(p.time_us, &buf);
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The capture (`traffic.pcapng`) against real tools: Suricata 7 run on it with the scenario's
+//! rules raises exactly the built-in IDS's alerts, and tshark reads it without a malformed
+//! packet. Both are external programs; CI installs them (Debian's suricata from
+//! bookworm-backports, tshark) and sets `AMIRANGE_REQUIRE_SURICATA=1`.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Command;
+
+use amirange::scenario::{Overrides, Scenario};
+use amirange_defenses::addresses::{ADDRESS_VARS, PORT_VARS};
+use amirange_defenses::ids::{Ids, IdsAlert, RuleSet, Vars};
+use amirange_defenses::presets::{DNP3_FROM_HES_RULE, MDM_OUTBOUND_RULE, MQTT_FLOOD_RULE};
+use amirange_defenses::wire::Tap;
+use amirange_sim::time::{CivilDateTime, SimTime};
+
+/// Rules over every `type` and `track` the subset has, `detection_filter` both ways, rules
+/// without `flow` (first packet of each direction only), `to_client`, `<>`, port ranges,
+/// `seconds 0` and `count 0`, beside the presets' three.
+const RULES: [&str; 14] = [
+    r#"alert tcp any any -> $HES_NET 1883 (msg:"MQTT flood"; flow:to_server; threshold:type threshold, track by_src, count 10, seconds 60; sid:1;)"#,
+    r#"alert tcp any any -> $HES_NET any (msg:"limit by_dst"; flow:to_server; threshold:type limit, track by_dst, count 3, seconds 30; sid:2;)"#,
+    r#"alert tcp any any -> any any (msg:"both by_rule, no flow"; threshold:type both, track by_rule, count 5, seconds 10; sid:3;)"#,
+    r#"alert tcp any any -> any any (msg:"df established"; flow:established,to_server; detection_filter:track by_src, count 2, seconds 5; sid:4;)"#,
+    r#"alert tcp any any -> any any (msg:"by_both stateless"; flow:stateless; threshold:type threshold, track by_both, count 7, seconds 1; sid:5;)"#,
+    r#"alert tcp any any -> any any (msg:"to_client limit by_rule"; flow:to_client; threshold:type limit, track by_rule, count 2, seconds 60; sid:6;)"#,
+    r#"alert tcp $HES_NET any <> $SCADA_NET 20000 (msg:"bidirectional DNP3"; flow:established; threshold:type limit, track by_rule, count 1, seconds 600; sid:7;)"#,
+    r#"alert tcp $MDM_NET any -> $EXTERNAL_NET 443 (msg:"MDM out"; flow:to_server; sid:8;)"#,
+    r#"alert tcp $CORP_NET any -> $HES_NET 443 (msg:"corporate IT to the HES, no flow"; sid:9;)"#,
+    r#"alert tcp any any -> any any (msg:"not established by_dst"; flow:not_established; threshold:type threshold, track by_dst, count 100, seconds 3; sid:10;)"#,
+    r#"alert tcp any any -> any any (msg:"df by_dst"; flow:to_server; detection_filter:track by_dst, count 50, seconds 2; sid:11;)"#,
+    r#"alert tcp any any -> any any (msg:"both count 1 seconds 0"; threshold:type both, track by_src, count 1, seconds 0; sid:12;)"#,
+    r#"alert tcp any [49152:50000] -> any any (msg:"low ephemeral ports"; flow:to_server,not_established; threshold:type limit, track by_src, count 2, seconds 30; sid:13;)"#,
+    r#"alert tcp any any <> $HES_NET 1883 (msg:"threshold count 0"; flow:to_server; threshold:type threshold, track by_both, count 0, seconds 5; sid:14;)"#,
+];
+
+/// Four hours of a 2,000-meter town with uploads every 15 minutes, a five-minute connection
+/// flood from four hosts, a phished operator's session, a pivot into SCADA (DNP3) and an
+/// exfiltration to the internet.
+fn scenario() -> Scenario {
+    let rules: Vec<String> = rules().iter().map(|r| format!("{r:?}")).collect();
+    let text = format!(
+        r#"Scenario(
+    name: "traffic",
+    seed: 7,
+    start: "2026-01-15T00:00:00",
+    duration: "4h",
+    topology: Preset("town-10k"),
+    operations: Typical,
+    security: (segmentation: false),
+    defenses: (ids_rules: [{}]),
+    attacks: [
+        ConnectionFlood(id: "flood", at: "0d 01:00", until: "0d 01:05", target: HesFrontEnd, connections_per_s: 40, sources: 4),
+        MassDisconnect(id: "disc", at: "0d 01:30", access: Phishing(account: "cis-integration", success: 1.0, at: "0d 00:30"), targets: Feeders([0])),
+        LateralMovement(id: "pivot", at: "0d 02:00", access: HesExploit(success: 1.0, at: "0d 00:40"), feeders: [0], outage: "30m"),
+        DataExfiltration(id: "exfil", at: "0d 03:00", access: Phishing(account: "sup-bob", success: 1.0, mfa_bypass: 1.0, at: "0d 00:20"), targets: Class(Residential), window: "2h"),
+    ],
+)"#,
+        rules.join(", ")
+    );
+    let overrides = Overrides {
+        meters: Some(2_000),
+        ..Overrides::default()
+    };
+    amirange::scenario::load("traffic.ron", &text, &overrides).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The test's rules and the presets' three.
+fn rules() -> Vec<&'static str> {
+    RULES
+        .iter()
+        .copied()
+        .chain([MQTT_FLOOD_RULE, DNP3_FROM_HES_RULE, MDM_OUTBOUND_RULE])
+        .collect()
+}
+
+/// Alerts keyed by (sid, second since the start, source, destination): how many.
+type Alerts = BTreeMap<(u32, u64, Ipv4Addr, Ipv4Addr), u64>;
+
+/// Whether `program` runs; `false` (the test is skipped, and says so) when it does not, unless
+/// `AMIRANGE_REQUIRE_SURICATA=1` (as in CI): then a panic.
+fn tool_or_skip(program: &str, version_flag: &str) -> bool {
+    let has = Command::new(program)
+        .arg(version_flag)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        assert_ne!(
+            std::env::var("AMIRANGE_REQUIRE_SURICATA").as_deref(),
+            Ok("1"),
+            "AMIRANGE_REQUIRE_SURICATA=1 but `{program} {version_flag}` fails: install Debian's suricata (bookworm-backports) and tshark"
+        );
+        eprintln!("skipped: {program} is not installed");
+    }
+    has
+}
+
+/// Runs Suricata on `pcap` with `rules` and the range's address plan; its alerts.
+fn suricata(pcap: &Path, rules: &str, dir: &Path, start: CivilDateTime) -> Alerts {
+    let rules_file = dir.join("range.rules");
+    std::fs::write(&rules_file, rules).expect("rules written");
+    let log = dir.join("suricata");
+    std::fs::create_dir_all(&log).expect("log folder");
+    let mut command = Command::new("suricata");
+    command
+        .arg("-r")
+        .arg(pcap)
+        .arg("-S")
+        .arg(&rules_file)
+        .arg("-l")
+        .arg(&log)
+        .args(["-k", "none", "--runmode", "single"]);
+    for (name, value) in ADDRESS_VARS {
+        command.args(["--set", &format!("vars.address-groups.{name}={value}")]);
+    }
+    for (name, value) in PORT_VARS {
+        command.args(["--set", &format!("vars.port-groups.{name}={value}")]);
+    }
+    let out = command.output().expect("suricata runs");
+    assert!(
+        out.status.success(),
+        "suricata failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eve = std::fs::read_to_string(log.join("eve.json")).expect("eve.json");
+    let mut alerts = Alerts::new();
+    for line in eve.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("an EVE record");
+        if event["event_type"] != "alert" {
+            continue;
+        }
+        let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
+        let timestamp = text("timestamp");
+        let at = CivilDateTime::parse(timestamp.get(..19).expect("an EVE timestamp")).expect("a date and time");
+        let second = (at.date.days_since_epoch() - start.date.days_since_epoch()) * 86_400
+            + i64::from(at.second_of_day)
+            - i64::from(start.second_of_day);
+        let sid = event["alert"]["signature_id"].as_u64().expect("a sid") as u32;
+        let src: Ipv4Addr = text("src_ip").parse().expect("src_ip");
+        let dst: Ipv4Addr = text("dest_ip").parse().expect("dest_ip");
+        *alerts.entry((sid, second as u64, src, dst)).or_default() += 1;
+    }
+    alerts
+}
+
+#[test]
+fn suricata_raises_exactly_the_built_in_alerts_on_the_capture() {
+    if !tool_or_skip("suricata", "-V") || !tool_or_skip("tshark", "-v") {
+        return;
+    }
+    let scenario = scenario();
+    let finished = amirange::run::execute(&scenario, |_, _| {}).expect("runs");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let pcap = dir.path().join(amirange::capture::FILE);
+    let stats = amirange::capture::write(&pcap, &finished.sim, finished.sensor_horizon).expect("capture written");
+    assert!(stats.packets > 10_000, "{stats:?}");
+
+    // The built-in IDS over the same packets, alert by alert.
+    let text = rules().join("\n");
+    let rules = RuleSet::parse(&text, &Vars::ami()).expect("rules parse");
+    let mut ids = Ids::new(rules);
+    let mut raw: Vec<IdsAlert> = Vec::new();
+    let sim = &finished.sim;
+    let blocked = |host: u32, at: u64| sim.outside_blocked(host, SimTime(at));
+    Tap::new().read(&sim.records().flows, &blocked, finished.sensor_horizon.0, &mut |seg| {
+        ids.observe(&seg.flow, &mut raw)
+    });
+    let mut built_in = Alerts::new();
+    for a in &raw {
+        *built_in.entry((a.sid, a.time_s, a.src, a.dst)).or_default() += u64::from(a.fired);
+    }
+    // The sensor raised the same alerts in the run (counted into its alerts' episodes).
+    let mut per_sid: BTreeMap<u32, u64> = BTreeMap::new();
+    for a in &raw {
+        *per_sid.entry(a.sid).or_default() += u64::from(a.fired);
+    }
+    let mut raised: BTreeMap<u32, u64> = BTreeMap::new();
+    for a in &sim.records().alerts {
+        if let Some(sid) = a.detector.strip_prefix("ids:") {
+            *raised.entry(sid.parse().expect("a sid")).or_default() += a.count;
+        }
+    }
+    assert_eq!(raised, per_sid, "the run's IDS alerts");
+    for sid in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 1000002, 1000010, 1000020] {
+        assert!(per_sid.contains_key(&sid), "rule {sid} never alerted: {per_sid:?}");
+    }
+
+    let suricata = suricata(&pcap, &(text + "\n"), dir.path(), scenario.sim.start);
+    let total: u64 = suricata.values().sum();
+    eprintln!(
+        "{} packets, {} alerts from Suricata in {} groups; per rule: {per_sid:?}",
+        stats.packets,
+        total,
+        suricata.len()
+    );
+    assert!(total > 1_000, "{total}");
+    let differ: Vec<_> = built_in
+        .keys()
+        .chain(suricata.keys())
+        .filter(|k| built_in.get(k) != suricata.get(k))
+        .take(20)
+        .map(|k| (k, built_in.get(k), suricata.get(k)))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} built-in and {} Suricata alert groups; first differences (key, built-in, Suricata): {differ:?}",
+        built_in.len(),
+        suricata.len()
+    );
+
+    // tshark reads every packet, and finds nothing malformed.
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-q", "-z", "expert,warn"])
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !report.contains("Malformed") && !report.contains("Errors ("),
+        "{report}"
+    );
+    assert!(!report.contains("Warns ("), "tshark warns: {report}");
+}
+
+/// `run --export traffic` through the real binary: `traffic.pcapng` in the result folder, the
+/// same bytes on 1 and 2 threads, packets in time order from the scenario's start (2026-01-15,
+/// the quickstart's, taken as UTC) with nanosecond timestamps, every other file as without it.
+#[test]
+fn the_capture_is_the_same_on_any_thread_count_and_in_time_order() {
+    use pcap_file::pcapng::{Block, PcapNgReader};
+
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let base = ["run", "--meters", "300", "--duration", "1d", "-q"];
+    for (threads, export) in [("1", Some("traffic")), ("2", Some("traffic")), ("2", None)] {
+        let out = format!("t{threads}-{}", export.unwrap_or("plain"));
+        let mut args = base.to_vec();
+        args.extend(["--threads", threads, "--out", &out]);
+        if let Some(export) = export {
+            args.extend(["--export", export]);
+        }
+        let o = crate::common::amirange(&args, tmp.path());
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let folder = tmp.path().join("t1-traffic");
+    let bytes = crate::common::read(&folder.join(amirange::capture::FILE));
+    assert!(
+        bytes == crate::common::read(&tmp.path().join("t2-traffic").join(amirange::capture::FILE)),
+        "traffic.pcapng differs between 1 and 2 threads"
+    );
+    for file in ["metrics.json", "alerts.csv", "truth.csv"] {
+        assert!(
+            crate::common::read(&folder.join(file)) == crate::common::read(&tmp.path().join("t2-plain").join(file)),
+            "{file} is the same with and without the export"
+        );
+    }
+    assert!(!tmp.path().join("t2-plain").join(amirange::capture::FILE).exists());
+
+    let mut reader = PcapNgReader::new(bytes.as_slice()).expect("a pcapng file");
+    let start_ns = 20_468u128 * 86_400 * 1_000_000_000;
+    let (mut packets, mut last, mut resolution) = (0u64, 0u128, None);
+    while let Some(block) = reader.next_block() {
+        match block.expect("a block") {
+            Block::InterfaceDescription(idb) => {
+                resolution = idb.options.iter().find_map(|o| match o {
+                    pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption::IfTsResol(r) => {
+                        Some(*r)
+                    }
+                    _ => None,
+                });
+            }
+            Block::EnhancedPacket(p) => {
+                let t = p.timestamp.as_nanos();
+                assert!(t >= last, "packet {packets} goes back in time");
+                assert!(t >= start_ns && t < start_ns + 86_400 * 1_000_000_000, "{t}");
+                assert_eq!(p.original_len as usize, p.data.len());
+                last = t;
+                packets += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        resolution,
+        Some(9),
+        "timestamps in nanoseconds, as pcap-file writes them"
+    );
+    // Every read cycle's uploads (96 cycles of at least one collector), each a session of more
+    // than ten packets, and the phished operator's request.
+    assert!(packets > 96 * 10, "{packets}");
+}
