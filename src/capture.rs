@@ -5,7 +5,8 @@
 //! front end, its command server, the MDM and SCADA (see `defenses::wire` for how flow records
 //! become packets). The file holds exactly the packets the built-in IDS observed, in the same
 //! order, so Suricata run on it with the same rules raises the same alerts. Times are the
-//! scenario's civil time taken as UTC.
+//! scenario's civil time taken as UTC. The same pass can write `flows.csv`, the capture's flows
+//! with their labels ([`crate::flows`]).
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -13,6 +14,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::scenario::Scenario;
 use amirange_defenses::wire::{self, Tap};
 use amirange_sim::engine::Sim;
 use amirange_sim::time::SimTime;
@@ -36,40 +38,139 @@ pub struct CaptureError {
     pub source: std::io::Error,
 }
 
-/// What a capture holds.
+/// What an export wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CaptureStats {
     /// Packets written.
     pub packets: u64,
     /// Bytes of packet data (frames, without the file's block overhead).
     pub frame_bytes: u64,
+    /// Flows of `flows.csv`: benign, attack.
+    pub flows: [u64; 2],
 }
 
-/// Writes the packets of `sim`'s flow records before `horizon` into `path` (created or
-/// replaced). `horizon` is the sensor's last horizon when the run had an IDS, so that the file
-/// holds exactly what it observed; otherwise the engine's at the end of the run.
-pub fn write(path: &Path, sim: &Sim, horizon: SimTime) -> Result<CaptureStats, CaptureError> {
-    let error = |source: std::io::Error| CaptureError {
-        path: path.display().to_string(),
-        source,
+/// Which files an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Wanted {
+    /// `traffic.pcapng`.
+    pub capture: bool,
+    /// `flows.csv` ([`crate::flows`]).
+    pub flows: bool,
+}
+
+/// Writes the packets of `sim`'s flow records before `horizon` into `dir` (the files `wanted`
+/// names, created or replaced), in one pass over the wire. `horizon` is the sensor's last
+/// horizon when the run had an IDS, so that the files hold exactly what it observed; otherwise
+/// the engine's at the end of the run.
+pub fn export(
+    dir: &Path,
+    scenario: &Scenario,
+    sim: &Sim,
+    horizon: SimTime,
+    wanted: Wanted,
+) -> Result<CaptureStats, CaptureError> {
+    let error = |path: &Path| {
+        let path = path.display().to_string();
+        move |source: std::io::Error| CaptureError { path, source }
     };
-    let file = File::create(path).map_err(error)?;
+    let pcap_path = dir.join(FILE);
+    let flows_path = dir.join(crate::flows::FILE);
+    let mut pcap = if wanted.capture {
+        let file = File::create(&pcap_path).map_err(error(&pcap_path))?;
+        Some(begin(BufWriter::with_capacity(1 << 20, file)).map_err(|e| pcap_error(e, &pcap_path))?)
+    } else {
+        None
+    };
+    let mut flows = if wanted.flows {
+        let file = File::create(&flows_path).map_err(error(&flows_path))?;
+        Some(
+            crate::flows::FlowTable::new(BufWriter::with_capacity(1 << 20, file), scenario)
+                .map_err(|e| csv_error(e, &flows_path))?,
+        )
+    } else {
+        None
+    };
+    let start = &sim.config().start;
+    let epoch_us = u64::try_from(start.date.days_since_epoch()).unwrap_or(0) * 86_400_000_000
+        + u64::from(start.second_of_day) * 1_000_000;
+    let blocked = |host: u32, at: u64| sim.outside_blocked(host, SimTime(at));
+    let records = &sim.records().flows;
     let mut stats = CaptureStats::default();
-    let written = write_to(BufWriter::with_capacity(1 << 20, file), sim, horizon, &mut stats).map_err(|e| match e {
-        pcap_file::PcapError::IoError(e) => error(e),
-        other => error(std::io::Error::other(other)),
-    })?;
-    let file = written.into_inner().map_err(|e| error(e.into_error()))?;
-    file.sync_all().map_err(error)?;
+    let mut pcap_failure: Option<pcap_file::PcapError> = None;
+    let mut flows_failure: Option<csv::Error> = None;
+    Tap::new().read(records, &blocked, horizon.0, &mut |seg| {
+        if let Some(writer) = pcap.as_mut() {
+            wire::frames(seg, &mut |time_us, frame| {
+                if pcap_failure.is_some() {
+                    return;
+                }
+                let block = EnhancedPacketBlock {
+                    interface_id: 0,
+                    timestamp: Duration::from_micros(epoch_us + time_us),
+                    original_len: frame.len() as u32,
+                    data: Cow::Borrowed(frame),
+                    options: Vec::new(),
+                };
+                match writer.write_pcapng_block(block) {
+                    Ok(_) => {
+                        stats.packets += 1;
+                        stats.frame_bytes += frame.len() as u64;
+                    }
+                    Err(e) => pcap_failure = Some(e),
+                }
+            });
+        }
+        if let Some(table) = flows.as_mut()
+            && flows_failure.is_none()
+            && let Err(e) = table.segment(seg, records)
+        {
+            flows_failure = Some(e);
+        }
+    });
+    if let Some(e) = pcap_failure {
+        return Err(pcap_error(e, &pcap_path));
+    }
+    if let Some(e) = flows_failure {
+        return Err(csv_error(e, &flows_path));
+    }
+    if let Some(writer) = pcap {
+        let file = writer
+            .into_inner()
+            .into_inner()
+            .map_err(|e| error(&pcap_path)(e.into_error()))?;
+        file.sync_all().map_err(error(&pcap_path))?;
+    }
+    if let Some(table) = flows {
+        stats.flows = table.counts;
+        let file = table
+            .finish()
+            .map_err(|e| csv_error(e, &flows_path))?
+            .into_inner()
+            .map_err(|e| error(&flows_path)(e.into_error()))?;
+        file.sync_all().map_err(error(&flows_path))?;
+    }
     Ok(stats)
 }
 
-fn write_to<W: Write>(
-    out: W,
-    sim: &Sim,
-    horizon: SimTime,
-    stats: &mut CaptureStats,
-) -> Result<W, pcap_file::PcapError> {
+fn pcap_error(e: pcap_file::PcapError, path: &Path) -> CaptureError {
+    CaptureError {
+        path: path.display().to_string(),
+        source: match e {
+            pcap_file::PcapError::IoError(e) => e,
+            other => std::io::Error::other(other),
+        },
+    }
+}
+
+fn csv_error(e: csv::Error, path: &Path) -> CaptureError {
+    CaptureError {
+        path: path.display().to_string(),
+        source: std::io::Error::other(e),
+    }
+}
+
+/// A pcapng writer on `out` with its section header and the sensor's interface written.
+fn begin<W: Write>(out: W) -> Result<PcapNgWriter<W>, pcap_file::PcapError> {
     let section = SectionHeaderBlock {
         options: vec![SectionHeaderOption::UserApplication(Cow::Owned(format!(
             "amirange {}",
@@ -90,34 +191,5 @@ fn write_to<W: Write>(
             InterfaceDescriptionOption::IfTsResol(9),
         ],
     })?;
-    let start = &sim.config().start;
-    let epoch_us = u64::try_from(start.date.days_since_epoch()).unwrap_or(0) * 86_400_000_000
-        + u64::from(start.second_of_day) * 1_000_000;
-    let blocked = |host: u32, at: u64| sim.outside_blocked(host, SimTime(at));
-    let mut failure: Option<pcap_file::PcapError> = None;
-    Tap::new().read(&sim.records().flows, &blocked, horizon.0, &mut |seg| {
-        wire::frames(seg, &mut |time_us, frame| {
-            if failure.is_some() {
-                return;
-            }
-            let block = EnhancedPacketBlock {
-                interface_id: 0,
-                timestamp: Duration::from_micros(epoch_us + time_us),
-                original_len: frame.len() as u32,
-                data: Cow::Borrowed(frame),
-                options: Vec::new(),
-            };
-            match writer.write_pcapng_block(block) {
-                Ok(_) => {
-                    stats.packets += 1;
-                    stats.frame_bytes += frame.len() as u64;
-                }
-                Err(e) => failure = Some(e),
-            }
-        });
-    });
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    Ok(writer.into_inner())
+    Ok(writer)
 }

@@ -18,6 +18,7 @@ pub mod capture;
 pub mod cosem;
 pub mod detection;
 pub mod face;
+pub mod flows;
 pub mod gateway;
 pub mod image_transfer;
 pub mod live;

@@ -54,8 +54,9 @@ enum Command {
         /// readings.parquet, every meter's 15-minute true and reported energy with its place
         /// in the grid and what attacks did to it (see docs/results.md); `traffic` writes
         /// traffic.pcapng, the packets the network sensor behind the firewall saw, exactly what
-        /// the built-in IDS observed (see docs/traffic.md). Repeat or separate with commas for
-        /// more than one.
+        /// the built-in IDS observed (see docs/traffic.md); `flows` writes flows.csv, one row
+        /// per flow of those packets with its features and ground-truth label. Repeat or
+        /// separate with commas for more than one.
         #[arg(long, value_name = "NAME", value_enum, value_delimiter = ',')]
         export: Vec<Export>,
     },
@@ -67,6 +68,10 @@ enum Command {
         common: CommonArgs,
         #[command(flatten)]
         threads: ThreadArgs,
+        /// Also measure writing the traffic capture and the flow table (`traffic`, `flows`,
+        /// as `run --export` writes them), into the temporary folder.
+        #[arg(long, value_name = "NAME", value_enum, value_delimiter = ',')]
+        export: Vec<Export>,
     },
     /// Run every attack file against every defense preset and print one table of time to
     /// detect and blast radius (also written as CSV).
@@ -313,6 +318,8 @@ enum Export {
     Readings,
     /// `traffic.pcapng`: the packets the network sensor behind the firewall saw.
     Traffic,
+    /// `flows.csv`: those packets' flows, with features and ground-truth labels.
+    Flows,
 }
 
 #[derive(Subcommand, Debug)]
@@ -410,9 +417,22 @@ fn dispatch(cli: Cli) -> Result<()> {
             run::Exports {
                 readings: export.contains(&Export::Readings),
                 traffic: export.contains(&Export::Traffic),
+                flows: export.contains(&Export::Flows),
             },
         ),
-        Command::Bench { common, threads } => run::cmd_bench(&common, &threads),
+        Command::Bench {
+            common,
+            threads,
+            export,
+        } => run::cmd_bench(
+            &common,
+            &threads,
+            run::Exports {
+                readings: export.contains(&Export::Readings),
+                traffic: export.contains(&Export::Traffic),
+                flows: export.contains(&Export::Flows),
+            },
+        ),
         Command::Validate { common } => validate::cmd_validate(&common),
         Command::Score {
             common,

@@ -101,7 +101,7 @@ impl FolderKind {
         }
         match self {
             FolderKind::Run => {
-                const FILES: [&str; 19] = [
+                const FILES: [&str; 20] = [
                     "manifest.json",
                     "metrics.json",
                     "timeseries.csv",
@@ -121,6 +121,7 @@ impl FolderKind {
                     "plots/detection.svg",
                     "readings.parquet",
                     "traffic.pcapng",
+                    "flows.csv",
                 ];
                 FILES.contains(&rel)
             }

@@ -222,6 +222,9 @@ pub enum BenchError {
     /// The result files could not be written.
     #[error("writing the result files")]
     Write(#[source] crate::outdir::FolderError),
+    /// The traffic capture or flow table could not be written.
+    #[error(transparent)]
+    Export(#[from] crate::capture::CaptureError),
 }
 
 impl BenchError {
@@ -255,6 +258,7 @@ pub fn bench(
     scenario: &Scenario,
     label: &str,
     threads: usize,
+    exports: crate::capture::Wanted,
     progress: impl FnMut(u32, u32),
 ) -> Result<BenchRun, BenchError> {
     let started = Instant::now();
@@ -274,7 +278,22 @@ pub fn bench(
     let scratch = tempfile::tempdir().map_err(BenchError::Scratch)?;
     crate::results::write_all(&scratch.path().join("results"), &files, false).map_err(BenchError::Write)?;
     phases.add("results: write files", writing.elapsed());
-    let result_bytes = files.iter().map(|(_, b)| b.len()).sum();
+    let mut result_bytes = files.iter().map(|(_, b)| b.len()).sum();
+    if exports.capture || exports.flows {
+        let exporting = Instant::now();
+        let dir = scratch.path().join("results");
+        crate::capture::export(&dir, scenario, &finished.sim, finished.sensor_horizon, exports)?;
+        for (wanted, file) in [
+            (exports.capture, crate::capture::FILE),
+            (exports.flows, crate::flows::FILE),
+        ] {
+            if wanted {
+                let bytes = std::fs::metadata(dir.join(file)).map(|m| m.len()).unwrap_or(0);
+                result_bytes += usize::try_from(bytes).unwrap_or(usize::MAX);
+            }
+        }
+        phases.add("results: export traffic and flows", exporting.elapsed());
+    }
     drop(files);
     drop(scratch);
     Ok(BenchRun {

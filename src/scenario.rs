@@ -101,6 +101,9 @@ pub enum Export {
     /// `traffic.pcapng`: the packets the network sensor behind the utility's firewall saw (the IDS's view), for
     /// Wireshark, tshark, Suricata or Zeek (see docs/traffic.md).
     Traffic,
+    /// `flows.csv`: one row per flow of those packets, with features that need no payload, a Community ID and
+    /// ground-truth labels (see docs/traffic.md).
+    Flows,
 }
 
 /// Whether legitimate operations run.

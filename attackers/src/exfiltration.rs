@@ -147,6 +147,7 @@ impl Attack for Exfiltration {
                     connections: 1,
                     established: true,
                     bytes: intervals * 8,
+                    cause: amirange_sim::model::Cause::Attack(self.k),
                 }),
             )?;
         }

@@ -146,7 +146,7 @@ impl Attack for LateralMovement {
             truth(sim, now, &self.spec.header.id, "pivot", detail.clone(), Vec::new());
             // The pivot's connection from the HES zone to the SCADA master (dropped at the
             // firewall when the networks are segmented), as the network sensor sees it.
-            sim.schedule(now, dnp3(now, Endpoint::ScadaMaster, !segmented))?;
+            sim.schedule(now, dnp3(self.k, now, Endpoint::ScadaMaster, !segmented))?;
             if !ok {
                 self.moved = Some(Err(detail));
                 self.wake = None;
@@ -156,7 +156,7 @@ impl Attack for LateralMovement {
             let mut meters = Vec::new();
             for &f in &self.spec.feeders {
                 meters.extend_from_slice(sim.grid().meters_of(f));
-                sim.schedule(now, dnp3(now, Endpoint::Rtu(f), true))?;
+                sim.schedule(now, dnp3(self.k, now, Endpoint::Rtu(f), true))?;
                 sim.schedule(
                     now,
                     Input::FeederSupply {
@@ -227,8 +227,8 @@ impl Attack for LateralMovement {
     }
 }
 
-/// A DNP3 session from the HES's command server to `to` at `now`.
-fn dnp3(now: SimTime, to: Endpoint, established: bool) -> Input {
+/// A DNP3 session of attack `k` from the HES's command server to `to` at `now`.
+fn dnp3(k: u8, now: SimTime, to: Endpoint, established: bool) -> Input {
     Input::Flow(FlowRecord {
         time: now,
         seconds: 0,
@@ -240,6 +240,7 @@ fn dnp3(now: SimTime, to: Endpoint, established: bool) -> Input {
         connections: 1,
         established,
         bytes: 300,
+        cause: Cause::Attack(k),
     })
 }
 

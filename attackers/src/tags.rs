@@ -207,6 +207,15 @@ pub struct Tags {
     pub related: &'static [Technique],
 }
 
+/// The ATT&CK for ICS tactics of technique `id` (`;`-separated as the table has them), if the
+/// technique exists.
+pub fn technique_tactics(id: &str) -> Option<&'static str> {
+    TECHNIQUES_CSV.lines().skip(1).find_map(|line| {
+        let (tid, rest) = line.split_once(',')?;
+        (tid == id).then(|| rest.rsplit_once(',').map_or("", |(_, t)| t))
+    })
+}
+
 /// Looks `id` up in the table: its name, if the technique exists.
 pub fn technique_name(id: &str) -> Option<&'static str> {
     TECHNIQUES_CSV

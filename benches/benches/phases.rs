@@ -41,7 +41,14 @@ fn slug(label: &str) -> String {
 }
 
 fn run(scenario: &Scenario, threads: usize) -> BenchRun {
-    bench(scenario, "scenarios/bench-1m.ron", threads, |_, _| {}).expect("the bench scenario runs")
+    bench(
+        scenario,
+        "scenarios/bench-1m.ron",
+        threads,
+        Default::default(),
+        |_, _| {},
+    )
+    .expect("the bench scenario runs")
 }
 
 fn phases(c: &mut Criterion) {

@@ -86,6 +86,9 @@ pub struct Segment {
     pub ack: u32,
     /// The payload (every packet of a run carries none).
     pub payload: Vec<u8>,
+    /// Whether its packets end their flows: each packet of a run of attempts is a flow of its
+    /// own; a session ends with its last packet.
+    pub last: bool,
     /// The flow record it renders: its index in the run's flow records.
     pub record: usize,
 }
@@ -330,6 +333,7 @@ impl Cursor {
                     } else {
                         Vec::new()
                     },
+                    last: true,
                     record: self.index,
                 });
             }
@@ -401,6 +405,7 @@ fn session_segments(record: usize, r: &FlowRecord, t: u64, src: Ipv4Addr, port: 
             seq,
             ack,
             payload,
+            last: false,
             record,
         }
     };
@@ -494,7 +499,9 @@ fn session_segments(record: usize, r: &FlowRecord, t: u64, src: Ipv4Addr, port: 
     ));
     server_seq = server_seq.wrapping_add(1);
     now += half;
-    out.push(packet(now, true, ACK, client_seq, server_seq, Vec::new(), true, false));
+    let mut close = packet(now, true, ACK, client_seq, server_seq, Vec::new(), true, false);
+    close.last = true;
+    out.push(close);
     out
 }
 

@@ -1355,6 +1355,7 @@ pub(crate) fn interval_system(
                     connections: attempts,
                     established: tries.is_some(),
                     bytes: 0,
+                    cause: crate::model::Cause::Operation,
                 });
             }
             let mut blamed = 0;

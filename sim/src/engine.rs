@@ -1645,6 +1645,7 @@ impl Sim {
                     connections: 1,
                     established: true,
                     bytes: 400 + 8 * request.meters.len() as u64,
+                    cause: request.cause,
                 });
         }
         let n_images = self.world.resource::<Fleet>().images.len();
@@ -2615,6 +2616,7 @@ impl Sim {
                 connections: (span.per_s * f64::from(seconds)).round() as u64,
                 established: false,
                 bytes: 0,
+                cause: crate::model::Cause::Attack(span.code.saturating_sub(1)),
             });
     }
 

@@ -456,6 +456,8 @@ pub struct FlowRecord {
     pub established: bool,
     /// Bytes the client sent, all connections together.
     pub bytes: u64,
+    /// Why the connections were made (ground truth: the attack, or the utility's operations).
+    pub cause: crate::model::Cause,
 }
 
 /// A meter reporting that its relay changed position (the event it pushes to the HES).

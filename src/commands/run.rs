@@ -31,17 +31,22 @@ pub(crate) fn cmd_run(
     let paired = paired || scenario.paired;
     let readings = exports.readings || scenario.export.contains(&amirange::scenario::Export::Readings);
     let traffic = exports.traffic || scenario.export.contains(&amirange::scenario::Export::Traffic);
+    let flows = exports.flows || scenario.export.contains(&amirange::scenario::Export::Flows);
     let out_dir = results::choose_out_dir(out, &scenario, force)?;
     let threads = thread_args.init_threads();
     // The readings file is streamed into the result folder's temporary copy while the run goes
     // (and the capture written there after it); the folder is moved into place only when every
     // file is complete.
-    let staged = if readings || traffic {
+    let staged = if readings || traffic || flows {
         Some(outdir::begin(&out_dir, FolderKind::Run, force)?)
     } else {
         None
     };
-    let exports = Exports { readings, traffic };
+    let exports = Exports {
+        readings,
+        traffic,
+        flows,
+    };
     let produced = produce(
         &scenario,
         (&label, &source),
@@ -98,6 +103,8 @@ pub(crate) struct Exports {
     pub(crate) readings: bool,
     /// `traffic.pcapng`.
     pub(crate) traffic: bool,
+    /// `flows.csv`.
+    pub(crate) flows: bool,
 }
 
 /// Runs the scenario (and, paired, its twin) and renders its files; with `staged`, streams the
@@ -142,12 +149,12 @@ fn produce(
                 if let Some(export) = finished.sim.interval_observer::<ReadingsExport>() {
                     export.finish(&finished.sim)?;
                 }
-                if let Some(staged) = staged.filter(|_| exports.traffic) {
-                    amirange::capture::write(
-                        &staged.path().join(amirange::capture::FILE),
-                        &finished.sim,
-                        finished.sensor_horizon,
-                    )?;
+                if let Some(staged) = staged.filter(|_| exports.traffic || exports.flows) {
+                    let wanted = amirange::capture::Wanted {
+                        capture: exports.traffic,
+                        flows: exports.flows,
+                    };
+                    amirange::capture::export(staged.path(), scenario, &finished.sim, finished.sensor_horizon, wanted)?;
                 }
                 let wall = started.elapsed();
                 let files = results::render(
@@ -196,7 +203,16 @@ fn produce(
 /// `amirange bench`: the scenario run with the wall time of every phase (the topology, the
 /// world, the stepping by kind of work, the measures, rendering and writing the result files
 /// into a temporary folder that is removed afterwards), its speed and its memory.
-pub(crate) fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result<()> {
+pub(crate) fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs, exports: Exports) -> Result<()> {
+    if exports.readings {
+        anyhow::bail!(
+            "bench measures the traffic and flows exports, not readings (run `amirange run --export readings` and time it)"
+        );
+    }
+    let wanted = amirange::capture::Wanted {
+        capture: exports.traffic,
+        flows: exports.flows,
+    };
     let (scenario, label, source) = common.load_with_source()?;
     let threads = thread_args.init_threads();
     let bar = progress_bar(scenario.n_intervals(), false);
@@ -205,7 +221,7 @@ pub(crate) fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs) -> Result
         phases,
         result_bytes: bytes,
         wall,
-    } = amirange::run::bench(&scenario, &label, threads, |_, _| bar.inc(1)).map_err(|e| -> anyhow::Error {
+    } = amirange::run::bench(&scenario, &label, threads, wanted, |_, _| bar.inc(1)).map_err(|e| -> anyhow::Error {
         match e.attack_error() {
             Some(attack) => amirange::scenario::attack_error(&label, &source, attack).into(),
             None => e.into(),

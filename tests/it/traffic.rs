@@ -78,6 +78,9 @@ fn rules() -> Vec<&'static str> {
 /// Alerts keyed by (sid, second since the start, source, destination): how many.
 type Alerts = BTreeMap<(u32, u64, Ipv4Addr, Ipv4Addr), u64>;
 
+/// The Community IDs of Suricata's alerts, each with its source and destination.
+type CommunityIds = Vec<(String, Ipv4Addr, u16, Ipv4Addr, u16)>;
+
 /// Whether `program` runs; `false` (the test is skipped, and says so) when it does not, unless
 /// `AMIRANGE_REQUIRE_SURICATA=1` (as in CI): then a panic.
 fn tool_or_skip(program: &str, version_flag: &str) -> bool {
@@ -97,7 +100,7 @@ fn tool_or_skip(program: &str, version_flag: &str) -> bool {
 }
 
 /// Runs Suricata on `pcap` with `rules` and the range's address plan; its alerts.
-fn suricata(pcap: &Path, rules: &str, dir: &Path, start: CivilDateTime) -> Alerts {
+fn suricata(pcap: &Path, rules: &str, dir: &Path, start: CivilDateTime) -> (Alerts, CommunityIds) {
     let rules_file = dir.join("range.rules");
     std::fs::write(&rules_file, rules).expect("rules written");
     let log = dir.join("suricata");
@@ -110,7 +113,9 @@ fn suricata(pcap: &Path, rules: &str, dir: &Path, start: CivilDateTime) -> Alert
         .arg(&rules_file)
         .arg("-l")
         .arg(&log)
-        .args(["-k", "none", "--runmode", "single"]);
+        .args(["-k", "none", "--runmode", "single"])
+        // The default suricata.yaml's second output is eve-log.
+        .args(["--set", "outputs.1.eve-log.community-id=true"]);
     for (name, value) in ADDRESS_VARS {
         command.args(["--set", &format!("vars.address-groups.{name}={value}")]);
     }
@@ -126,6 +131,7 @@ fn suricata(pcap: &Path, rules: &str, dir: &Path, start: CivilDateTime) -> Alert
     );
     let eve = std::fs::read_to_string(log.join("eve.json")).expect("eve.json");
     let mut alerts = Alerts::new();
+    let mut ids = CommunityIds::new();
     for line in eve.lines() {
         let event: serde_json::Value = serde_json::from_str(line).expect("an EVE record");
         if event["event_type"] != "alert" {
@@ -141,8 +147,30 @@ fn suricata(pcap: &Path, rules: &str, dir: &Path, start: CivilDateTime) -> Alert
         let src: Ipv4Addr = text("src_ip").parse().expect("src_ip");
         let dst: Ipv4Addr = text("dest_ip").parse().expect("dest_ip");
         *alerts.entry((sid, second as u64, src, dst)).or_default() += 1;
+        let port = |key: &str| event[key].as_u64().expect("a port") as u16;
+        ids.push((text("community_id"), src, port("src_port"), dst, port("dest_port")));
     }
-    alerts
+    (alerts, ids)
+}
+
+/// One row of `flows.csv`, the columns the tests read.
+#[derive(Debug, serde::Deserialize)]
+struct FlowRow {
+    community_id: String,
+    first_seen: String,
+    src_ip: Ipv4Addr,
+    src_port: u16,
+    dst_ip: Ipv4Addr,
+    dst_port: u16,
+    fwd_packets: u64,
+    bwd_packets: u64,
+    label: String,
+    category: String,
+    specific_class: String,
+    attack_id: String,
+    technique: String,
+    stride: String,
+    kill_chain: String,
 }
 
 #[test]
@@ -154,7 +182,12 @@ fn suricata_raises_exactly_the_built_in_alerts_on_the_capture() {
     let finished = amirange::run::execute(&scenario, |_, _| {}).expect("runs");
     let dir = tempfile::tempdir().expect("temporary folder");
     let pcap = dir.path().join(amirange::capture::FILE);
-    let stats = amirange::capture::write(&pcap, &finished.sim, finished.sensor_horizon).expect("capture written");
+    let wanted = amirange::capture::Wanted {
+        capture: true,
+        flows: true,
+    };
+    let stats = amirange::capture::export(dir.path(), &scenario, &finished.sim, finished.sensor_horizon, wanted)
+        .expect("capture written");
     assert!(stats.packets > 10_000, "{stats:?}");
 
     // The built-in IDS over the same packets, alert by alert.
@@ -187,7 +220,7 @@ fn suricata_raises_exactly_the_built_in_alerts_on_the_capture() {
         assert!(per_sid.contains_key(&sid), "rule {sid} never alerted: {per_sid:?}");
     }
 
-    let suricata = suricata(&pcap, &(text + "\n"), dir.path(), scenario.sim.start);
+    let (suricata, community_ids) = suricata(&pcap, &(text + "\n"), dir.path(), scenario.sim.start);
     let total: u64 = suricata.values().sum();
     eprintln!(
         "{} packets, {} alerts from Suricata in {} groups; per rule: {per_sid:?}",
@@ -210,6 +243,31 @@ fn suricata_raises_exactly_the_built_in_alerts_on_the_capture() {
         suricata.len()
     );
 
+    // The flow table: every packet in one flow, and every alert's Community ID (Suricata's)
+    // that of a flow with its addresses and ports.
+    let flows: Vec<FlowRow> = csv::Reader::from_path(dir.path().join(amirange::flows::FILE))
+        .expect("flows.csv")
+        .deserialize()
+        .map(|r| r.expect("a flows.csv row"))
+        .collect();
+    assert_eq!(
+        flows.iter().map(|f| f.fwd_packets + f.bwd_packets).sum::<u64>(),
+        stats.packets
+    );
+    assert_eq!(flows.len() as u64, stats.flows[0] + stats.flows[1]);
+    let by_id: BTreeMap<&str, &FlowRow> = flows.iter().map(|f| (f.community_id.as_str(), f)).collect();
+    for (id, src, sp, dst, dp) in &community_ids {
+        let flow = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("Suricata's community_id {id} ({src}:{sp} -> {dst}:{dp}) is no flow's"));
+        let ends = [(flow.src_ip, flow.src_port), (flow.dst_ip, flow.dst_port)];
+        assert!(
+            ends.contains(&(*src, *sp)) && ends.contains(&(*dst, *dp)),
+            "{id}: {flow:?}"
+        );
+    }
+    labels_agree_with_truth(&scenario, &finished, &flows);
+
     // tshark reads every packet, and finds nothing malformed.
     let out = Command::new("tshark")
         .arg("-r")
@@ -226,8 +284,64 @@ fn suricata_raises_exactly_the_built_in_alerts_on_the_capture() {
     assert!(!report.contains("Warns ("), "tshark warns: {report}");
 }
 
-/// `run --export traffic` through the real binary: `traffic.pcapng` in the result folder, the
-/// same bytes on 1 and 2 threads, packets in time order from the scenario's start (2026-01-15,
+/// The flow table's labels against ground truth: every attack of the scenario that crosses the
+/// sensor has flows labelled with it, with its kind, technique, STRIDE category and tactics;
+/// none begins before the attack's first step in `truth`; a flow's endpoints are the attack's
+/// (the flood's botnet to the HES front end, the exfiltration from the MDM, the pivot from the
+/// HES command server, the phished request from a workstation); and every other flow is benign:
+/// a collector's upload or an operator's request from a workstation.
+fn labels_agree_with_truth(scenario: &Scenario, finished: &amirange::run::Finished, flows: &[FlowRow]) {
+    let truth = &finished.sim.records().truth;
+    for (k, attack) in scenario.attacks.iter().enumerate() {
+        let id = &attack.header().id;
+        let tags = attack.tags();
+        let mine: Vec<&FlowRow> = flows.iter().filter(|f| &f.attack_id == id).collect();
+        assert!(!mine.is_empty(), "no flow labelled {id}");
+        let first_truth = truth
+            .iter()
+            .filter(|t| t.source == *id)
+            .map(|t| scenario.sim.start.plus(t.time.since_start()).to_string())
+            .min()
+            .unwrap_or_else(|| panic!("{id} has no truth"));
+        for f in &mine {
+            assert_eq!(
+                (
+                    f.label.as_str(),
+                    f.specific_class.as_str(),
+                    f.technique.as_str(),
+                    f.stride.as_str()
+                ),
+                ("attack", tags.kind, tags.technique.id, tags.stride.name()),
+                "{f:?}"
+            );
+            assert!(!f.category.is_empty() && !f.kill_chain.is_empty(), "{f:?}");
+            assert!(
+                f.first_seen.as_str() >= first_truth.as_str(),
+                "{id} ({k}): {f:?} before {first_truth}"
+            );
+            let ok = match tags.kind {
+                "connection-flood" => {
+                    amirange_defenses::addresses::outside_host(f.src_ip).is_some()
+                        && f.dst_ip == amirange_defenses::addresses::HES_FRONT_END
+                }
+                "data-exfiltration" => f.src_ip == amirange_defenses::addresses::MDM,
+                "lateral-movement" => f.src_ip == amirange_defenses::addresses::HES_COMMANDS,
+                "mass-disconnect" => f.dst_ip == amirange_defenses::addresses::HES_COMMANDS,
+                other => panic!("no endpoints known for {other}"),
+            };
+            assert!(ok, "{id}: {f:?}");
+        }
+    }
+    for f in flows.iter().filter(|f| f.attack_id.is_empty()) {
+        assert_eq!((f.label.as_str(), f.category.as_str()), ("benign", "benign"), "{f:?}");
+        let upload = f.dst_port == amirange_defenses::addresses::MQTT && f.src_ip.octets()[..2] == [10, 20];
+        let operator = f.dst_ip == amirange_defenses::addresses::HES_COMMANDS && f.src_ip.octets()[..3] == [10, 1, 1];
+        assert!(upload || operator, "{f:?}");
+    }
+}
+
+/// `run --export traffic,flows` through the real binary: `traffic.pcapng` and `flows.csv` in
+/// the result folder, the same bytes on 1 and 2 threads, packets in time order from the scenario's start (2026-01-15,
 /// the quickstart's, taken as UTC) with nanosecond timestamps, every other file as without it.
 #[test]
 fn the_capture_is_the_same_on_any_thread_count_and_in_time_order() {
@@ -235,8 +349,8 @@ fn the_capture_is_the_same_on_any_thread_count_and_in_time_order() {
 
     let tmp = tempfile::tempdir().expect("temp dir");
     let base = ["run", "--meters", "300", "--duration", "1d", "-q"];
-    for (threads, export) in [("1", Some("traffic")), ("2", Some("traffic")), ("2", None)] {
-        let out = format!("t{threads}-{}", export.unwrap_or("plain"));
+    for (threads, export) in [("1", Some("traffic,flows")), ("2", Some("traffic,flows")), ("2", None)] {
+        let out = format!("t{threads}-{}", if export.is_some() { "traffic" } else { "plain" });
         let mut args = base.to_vec();
         args.extend(["--threads", threads, "--out", &out]);
         if let Some(export) = export {
@@ -247,10 +361,12 @@ fn the_capture_is_the_same_on_any_thread_count_and_in_time_order() {
     }
     let folder = tmp.path().join("t1-traffic");
     let bytes = crate::common::read(&folder.join(amirange::capture::FILE));
-    assert!(
-        bytes == crate::common::read(&tmp.path().join("t2-traffic").join(amirange::capture::FILE)),
-        "traffic.pcapng differs between 1 and 2 threads"
-    );
+    for file in [amirange::capture::FILE, amirange::flows::FILE] {
+        assert!(
+            crate::common::read(&folder.join(file)) == crate::common::read(&tmp.path().join("t2-traffic").join(file)),
+            "{file} differs between 1 and 2 threads"
+        );
+    }
     for file in ["metrics.json", "alerts.csv", "truth.csv"] {
         assert!(
             crate::common::read(&folder.join(file)) == crate::common::read(&tmp.path().join("t2-plain").join(file)),
@@ -258,6 +374,7 @@ fn the_capture_is_the_same_on_any_thread_count_and_in_time_order() {
         );
     }
     assert!(!tmp.path().join("t2-plain").join(amirange::capture::FILE).exists());
+    assert!(!tmp.path().join("t2-plain").join(amirange::flows::FILE).exists());
 
     let mut reader = PcapNgReader::new(bytes.as_slice()).expect("a pcapng file");
     let start_ns = 20_468u128 * 86_400 * 1_000_000_000;
