@@ -119,6 +119,8 @@ pub struct FlowTable<W: Write> {
     start: CivilDateTime,
     open: BTreeMap<(Ipv4Addr, u16, Ipv4Addr, u16), Open>,
     next_id: u64,
+    /// One field's text, reused.
+    buf: String,
     /// Flows written, benign and attack.
     pub counts: [u64; 2],
 }
@@ -150,6 +152,7 @@ impl<W: Write> FlowTable<W> {
             start: scenario.sim.start,
             open: BTreeMap::new(),
             next_id: 0,
+            buf: String::new(),
             counts: [0, 0],
         })
     }
@@ -165,6 +168,39 @@ impl<W: Write> FlowTable<W> {
         let length = header + seg.payload.len() as u64;
         for j in 0..u64::from(f.count) {
             let p = f.packet(j);
+            if f.next_port && seg.last {
+                // Each packet of a run of attempts is a whole flow: no need to keep it open.
+                let mut flag_counts = [0; 5];
+                for (i, bit) in [flags::SYN, flags::FIN, flags::RST, flags::PSH, flags::ACK]
+                    .into_iter()
+                    .enumerate()
+                {
+                    flag_counts[i] = u64::from(seg.flags & bit != 0);
+                }
+                let way = usize::from(!p.to_server);
+                let one = |v: u64| {
+                    let mut a = [0; 2];
+                    a[way] = v;
+                    a
+                };
+                let flow = Open {
+                    first_us: p.time_us,
+                    last_us: p.time_us,
+                    proto: p.proto,
+                    client: (p.src, p.src_port),
+                    server: (p.dst, p.dst_port),
+                    established: p.established,
+                    packets: one(1),
+                    bytes: one(length),
+                    payload: one(seg.payload.len() as u64),
+                    max_len: one(length),
+                    iat_max_us: 0,
+                    flag_counts,
+                    cause,
+                };
+                self.write(&flow)?;
+                continue;
+            }
             let (client, server) = if p.to_server {
                 ((p.src, p.src_port), (p.dst, p.dst_port))
             } else {
@@ -224,77 +260,100 @@ impl<W: Write> FlowTable<W> {
     }
 
     fn write(&mut self, f: &Open) -> csv::Result<()> {
+        use std::fmt::Write as _;
         let id = self.next_id;
         self.next_id += 1;
-        let proto = match f.proto {
+        let proto: u8 = match f.proto {
             Proto::Tcp => 6,
             Proto::Udp => 17,
-        };
-        let start = self.start;
-        let time = |us: u64| {
-            let t = start.plus(SimDuration::from_micros(us - us % 1_000_000));
-            format!("{t}.{:06}", us % 1_000_000)
-        };
-        let packets = f.packets[0] + f.packets[1];
-        let duration = f.last_us - f.first_us;
-        let iat_mean = if packets > 1 {
-            duration as f64 / (packets - 1) as f64 / 1e6
-        } else {
-            0.0
         };
         let label = match f.cause {
             Cause::Attack(k) => self.labels.get(usize::from(k)),
             _ => None,
         };
         self.counts[usize::from(label.is_some())] += 1;
-        let label = label.cloned();
-        let seconds = |us: u64| format!("{:.6}", us as f64 / 1e6);
-        let mut row: Vec<String> = vec![
-            id.to_string(),
-            community_id(proto, f.client.0, f.client.1, f.server.0, f.server.1),
-            time(f.first_us),
-            time(f.last_us),
-            seconds(duration),
-            proto.to_string(),
-            f.client.0.to_string(),
-            f.client.1.to_string(),
-            f.server.0.to_string(),
-            f.server.1.to_string(),
-            f.established.to_string(),
-        ];
-        row.extend(
-            [
-                f.packets[0],
-                f.packets[1],
-                f.bytes[0],
-                f.bytes[1],
-                f.payload[0],
-                f.payload[1],
-                f.max_len[0],
-                f.max_len[1],
-            ]
-            .map(|n| n.to_string()),
-        );
-        row.push(format!("{iat_mean:.6}"));
-        row.push(seconds(f.iat_max_us));
-        row.extend(f.flag_counts.map(|n| n.to_string()));
+        let packets = f.packets[0] + f.packets[1];
+        let duration = f.last_us - f.first_us;
+        let iat_mean_us = if packets > 1 {
+            duration as f64 / (packets - 1) as f64
+        } else {
+            0.0
+        };
+        let start = self.start;
+        let out = &mut self.out;
+        let buf = &mut self.buf;
+        // Each field is formatted into one reused buffer: a flood writes millions of rows.
+        let mut field = |args: std::fmt::Arguments<'_>| -> csv::Result<()> {
+            buf.clear();
+            // Formatting into a String cannot fail.
+            let _ = buf.write_fmt(args);
+            out.write_field(buf.as_bytes())
+        };
+        let time = |us: u64| {
+            (
+                start.plus(SimDuration::from_micros(us - us % 1_000_000)),
+                us % 1_000_000,
+            )
+        };
+        let (first, first_frac) = time(f.first_us);
+        let (last, last_frac) = time(f.last_us);
+        field(format_args!("{id}"))?;
+        field(format_args!(
+            "{}",
+            community_id(proto, f.client.0, f.client.1, f.server.0, f.server.1)
+        ))?;
+        field(format_args!("{first}.{first_frac:06}"))?;
+        field(format_args!("{last}.{last_frac:06}"))?;
+        field(format_args!("{}.{:06}", duration / 1_000_000, duration % 1_000_000))?;
+        field(format_args!("{proto}"))?;
+        field(format_args!("{}", f.client.0))?;
+        field(format_args!("{}", f.client.1))?;
+        field(format_args!("{}", f.server.0))?;
+        field(format_args!("{}", f.server.1))?;
+        field(format_args!("{}", f.established))?;
+        for n in [
+            f.packets[0],
+            f.packets[1],
+            f.bytes[0],
+            f.bytes[1],
+            f.payload[0],
+            f.payload[1],
+            f.max_len[0],
+            f.max_len[1],
+        ] {
+            field(format_args!("{n}"))?;
+        }
+        field(format_args!("{:.6}", iat_mean_us / 1e6))?;
+        field(format_args!(
+            "{}.{:06}",
+            f.iat_max_us / 1_000_000,
+            f.iat_max_us % 1_000_000
+        ))?;
+        for n in f.flag_counts {
+            field(format_args!("{n}"))?;
+        }
         match label {
-            Some(l) => row.extend([
-                "attack".to_owned(),
-                l.category.to_owned(),
-                l.kind.to_owned(),
-                l.id,
-                l.technique.to_owned(),
-                l.technique_name.to_owned(),
-                l.stride.to_owned(),
-                l.kill_chain.to_owned(),
-            ]),
+            Some(l) => {
+                for text in [
+                    "attack",
+                    l.category,
+                    l.kind,
+                    l.id.as_str(),
+                    l.technique,
+                    l.technique_name,
+                    l.stride,
+                    l.kill_chain,
+                ] {
+                    out.write_field(text)?;
+                }
+            }
             None => {
-                row.extend(["benign".to_owned(), "benign".to_owned(), "benign".to_owned()]);
-                row.extend(std::iter::repeat_n(String::new(), 5));
+                for text in ["benign", "benign", "benign", "", "", "", "", ""] {
+                    out.write_field(text)?;
+                }
             }
         }
-        self.out.write_record(&row)
+        out.write_record(None::<&[u8]>)
     }
 }
 
