@@ -162,14 +162,15 @@ enum Command {
     /// and reads each --alerts file: CSV with the columns `time` (seconds since the start, or
     /// local time as alerts.csv writes it), `detector`, `subject` (`meter N`, `transformer N`,
     /// `feeder N`, `collector N`, or anything else, which matches by time alone) and, if
-    /// given, `meters` (`0-4999;5003`). A run's own alerts.csv scores as its metrics.json
-    /// says. See docs/results.md.
+    /// given, `meters` (`0-4999;5003`); or Suricata's eve.json from a run on the run's
+    /// traffic.pcapng (`run --export traffic`), each rule a detector `suricata:<sid>`. A run's
+    /// own alerts.csv scores as its metrics.json says. See docs/results.md.
     Score {
         #[command(flatten)]
         common: CommonArgs,
         #[command(flatten)]
         threads: ThreadArgs,
-        /// An alerts file (CSV); may be given more than once.
+        /// An alerts file (CSV, or Suricata's eve.json); may be given more than once.
         #[arg(long, required = true, value_name = "FILE")]
         alerts: Vec<std::path::PathBuf>,
         /// Print the scores as JSON instead of tables.

@@ -17,9 +17,22 @@
 //!   detectors' alerts about such subjects do;
 //! - `meters` (optional): meter indices it points at, `;`-separated, each `N` or `A-B`; when
 //!   given they take the place of the subject's.
+//!
+//! Suricata's EVE output (`eve.json`, one JSON object a line) is read too, when the file's
+//! first character is `{`: its `alert` events (other events are skipped) become alerts of
+//! detector `suricata:<signature_id>`, about their source address, at their `timestamp`
+//! converted to UTC (a capture's times are the scenario's civil time taken as UTC), with the
+//! severity Suricata gives (1 high, 2 medium, 3 low). An alert is about what its rule tracks
+//! when the scenario's `ids_rules` has the rule (its destination under `track by_dst`, the
+//! address pair under `by_both`, the rule under `by_rule`), as the built-in IDS's alerts are,
+//! and about its source otherwise. Suricata alerts per packet; its alerts of one rule about one
+//! subject are coalesced as the built-in detectors' are (an alert that fires again within the
+//! hour counts into the open one, for at most six hours), so its precision counts what a person
+//! would see.
 
 use std::path::Path;
 
+use amirange_defenses::ids::{Rule, Track};
 use amirange_sim::engine::Sim;
 use amirange_sim::records::{AlertRecord, AlertSubject, Severity};
 use amirange_sim::time::{CivilDateTime, SimTime};
@@ -41,24 +54,28 @@ pub struct AlertsError {
 }
 
 /// Reads the alerts of `path` for the run of `sim` (its start and horizon bound the times, its
-/// network the subjects' indices).
-pub fn read(path: &Path, sim: &Sim) -> Result<Vec<AlertRecord>, AlertsError> {
+/// network the subjects' indices); `rules`, the scenario's IDS rules, give an EVE alert of one
+/// of them the subject the built-in IDS gives it (what the rule tracks).
+pub fn read(path: &Path, sim: &Sim, rules: &[Rule]) -> Result<Vec<AlertRecord>, AlertsError> {
     let file = path.display().to_string();
     let text = amirange_files::read_text(path, "alerts file", 1 << 30).map_err(|e| AlertsError {
         file: file.clone(),
         line: None,
         message: e.to_string(),
     })?;
-    parse(&file, &text, sim)
+    parse(&file, &text, sim, rules)
 }
 
 /// [`read`] on the file's text.
-pub fn parse(file: &str, text: &str, sim: &Sim) -> Result<Vec<AlertRecord>, AlertsError> {
+pub fn parse(file: &str, text: &str, sim: &Sim, rules: &[Rule]) -> Result<Vec<AlertRecord>, AlertsError> {
     let fail = |line: Option<u64>, message: String| AlertsError {
         file: file.to_owned(),
         line,
         message,
     };
+    if text.trim_start().starts_with('{') {
+        return parse_eve(text, sim, rules).map_err(|(line, message)| fail(Some(line), message));
+    }
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
     let header = reader.headers().map_err(|e| fail(Some(1), e.to_string()))?.clone();
     let column = |name: &str| header.iter().position(|h| h.trim() == name);
@@ -111,6 +128,134 @@ pub fn parse(file: &str, text: &str, sim: &Sim) -> Result<Vec<AlertRecord>, Aler
         });
     }
     Ok(alerts)
+}
+
+/// Suricata's EVE lines: its alert events, coalesced per rule and source. Errors carry the line.
+fn parse_eve(text: &str, sim: &Sim, rules: &[Rule]) -> Result<Vec<AlertRecord>, (u64, String)> {
+    use amirange_defenses::monitor::{COALESCE, EPISODE_MAX};
+    let start = sim.config().start;
+    let horizon = sim.horizon();
+    let mut events: Vec<(SimTime, u64, AlertSubject, Severity, String)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| (n, format!("not an EVE record (JSON): {e}")))?;
+        if event["event_type"] != "alert" {
+            continue;
+        }
+        let field = |name: &str, message: String| (n, format!("field `{name}`: {message}"));
+        let stamp = event["timestamp"]
+            .as_str()
+            .ok_or_else(|| field("timestamp", "missing".into()))?;
+        let time = eve_time(stamp, start).map_err(|m| field("timestamp", m))?;
+        if time > horizon {
+            return Err(field(
+                "timestamp",
+                format!("{stamp} is after the run's end ({} s)", horizon.0 / 1_000_000),
+            ));
+        }
+        let sid = event["alert"]["signature_id"]
+            .as_u64()
+            .ok_or_else(|| field("alert.signature_id", "missing or not a number".into()))?;
+        let address = |name: &str| {
+            let text = event[name].as_str().ok_or_else(|| field(name, "missing".into()))?;
+            text.parse::<std::net::Ipv4Addr>().map_err(|_| {
+                field(
+                    name,
+                    format!("{text:?} is not an IPv4 address (the range's plan has no other)"),
+                )
+            })
+        };
+        let (src, dst) = (address("src_ip")?, address("dest_ip")?);
+        // What the rule tracks, as the built-in IDS's alert names it; by source otherwise.
+        let track = rules
+            .iter()
+            .find(|r| u64::from(r.sid) == sid)
+            .and_then(|r| r.threshold.map(|t| t.track));
+        let subject = match track {
+            Some(Track::ByDst) => AlertSubject::Host(dst),
+            Some(Track::ByBoth) => AlertSubject::HostPair { src, dst },
+            Some(Track::ByRule) => AlertSubject::Rule(sid as u32),
+            Some(Track::BySrc) | None => AlertSubject::Host(src),
+        };
+        let severity = match event["alert"]["severity"].as_u64() {
+            Some(1) => Severity::High,
+            Some(2) | None => Severity::Medium,
+            Some(_) => Severity::Low,
+        };
+        let message = event["alert"]["signature"].as_str().unwrap_or_default().to_owned();
+        events.push((time, sid, subject, severity, message));
+    }
+    events.sort_by_key(|e| e.0);
+    let mut alerts: Vec<AlertRecord> = Vec::new();
+    // Per (rule, subject): the open alert's index, its first and last firing.
+    let mut open: std::collections::BTreeMap<(u64, AlertSubject), (usize, SimTime, SimTime)> = Default::default();
+    for (time, sid, subject, severity, message) in events {
+        let key = (sid, subject);
+        if let Some((index, first, last)) = open.get_mut(&key)
+            && time.0 <= last.0 + COALESCE.as_micros()
+            && time.0 <= first.0 + EPISODE_MAX.as_micros()
+        {
+            *last = time;
+            let alert = &mut alerts[*index];
+            alert.count += 1;
+            alert.severity = alert.severity.max(severity);
+            continue;
+        }
+        let subject = key.1.clone();
+        open.insert(key, (alerts.len(), time, time));
+        alerts.push(AlertRecord {
+            time,
+            detector: format!("suricata:{sid}"),
+            severity,
+            message,
+            subject,
+            count: 1,
+            meters: Vec::new(),
+        });
+    }
+    Ok(alerts)
+}
+
+/// An EVE timestamp (`2026-01-15T18:03:00.123456+0000`, local time with its offset) as a time
+/// of the run whose capture took the scenario's civil time as UTC.
+fn eve_time(text: &str, start: CivilDateTime) -> Result<SimTime, String> {
+    let bad = || format!("{text:?} is not an EVE timestamp such as 2026-01-15T18:03:00.123456+0000");
+    let civil = text.get(..19).and_then(CivilDateTime::parse).ok_or_else(bad)?;
+    let rest = &text[19..];
+    let (fraction, zone) = match rest.strip_prefix('.') {
+        Some(r) => {
+            let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+            (&r[..digits], &r[digits..])
+        }
+        None => ("", rest),
+    };
+    let micros: u64 = if fraction.is_empty() {
+        0
+    } else {
+        let padded = format!("{:0<6}", &fraction[..fraction.len().min(6)]);
+        padded.parse().map_err(|_| bad())?
+    };
+    let offset_s: i64 = match zone {
+        "" | "Z" => 0,
+        z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
+            let hours: i64 = z[1..3].parse().map_err(|_| bad())?;
+            let minutes: i64 = z[3..5].parse().map_err(|_| bad())?;
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => return Err(bad()),
+    };
+    let seconds = (civil.date.days_since_epoch() - start.date.days_since_epoch()) * 86_400
+        + i64::from(civil.second_of_day)
+        - i64::from(start.second_of_day)
+        - offset_s;
+    u64::try_from(seconds)
+        .map(|s| SimTime(s * 1_000_000 + micros))
+        .map_err(|_| format!("{text} is before the run's start ({start})"))
 }
 
 /// An alert's time: seconds since the start, or the scenario's local time.

@@ -35,9 +35,9 @@ use crate::sensor::NetworkSensor;
 use crate::spec::{AlertSource, Detection, DetectorKind, Response, ThresholdError};
 
 /// Alerts of one detector about one subject this close to the last one are the same alert.
-const COALESCE: SimDuration = SimDuration::from_hours(1);
+pub const COALESCE: SimDuration = SimDuration::from_hours(1);
 /// The longest one alert stays open.
-const EPISODE_MAX: SimDuration = SimDuration::from_hours(6);
+pub const EPISODE_MAX: SimDuration = SimDuration::from_hours(6);
 /// Meters an alert lists at most.
 const ALERT_METERS: usize = 20;
 

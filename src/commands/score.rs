@@ -24,9 +24,10 @@ pub(crate) fn cmd_score(
     let bar = progress_bar(scenario.n_intervals(), quiet);
     let finished = execute(&scenario, &label, &source, &bar)?;
     bar.finish_and_clear();
+    let rules = scenario.detection()?.map(|d| d.rules.rules).unwrap_or_default();
     let mut outside = Vec::new();
     for path in alerts {
-        outside.extend(amirange::outside_alerts::read(path, &finished.sim)?);
+        outside.extend(amirange::outside_alerts::read(path, &finished.sim, &rules)?);
     }
     let judged = judge(&finished.sim, &finished.reports, &outside, Vec::new());
     let metrics = &finished.metrics;

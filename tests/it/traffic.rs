@@ -220,7 +220,7 @@ fn suricata_raises_exactly_the_built_in_alerts_on_the_capture() {
         assert!(per_sid.contains_key(&sid), "rule {sid} never alerted: {per_sid:?}");
     }
 
-    let (suricata, community_ids) = suricata(&pcap, &(text + "\n"), dir.path(), scenario.sim.start);
+    let (suricata, community_ids) = suricata(&pcap, &format!("{text}\n"), dir.path(), scenario.sim.start);
     let total: u64 = suricata.values().sum();
     eprintln!(
         "{} packets, {} alerts from Suricata in {} groups; per rule: {per_sid:?}",
@@ -267,6 +267,39 @@ fn suricata_raises_exactly_the_built_in_alerts_on_the_capture() {
         );
     }
     labels_agree_with_truth(&scenario, &finished, &flows);
+
+    // Suricata's eve.json scored as an outside detector: every attack detected when the built-in
+    // IDS detected it, as soon.
+    let eve = dir.path().join("suricata").join("eve.json");
+    let rule_set = RuleSet::parse(&text, &Vars::ami()).expect("rules parse");
+    let outside =
+        amirange::outside_alerts::read(&eve, &finished.sim, &rule_set.rules).expect("eve.json reads as alerts");
+    assert!(outside.iter().all(|a| a.detector.starts_with("suricata:")));
+    let judged = amirange::detection::judge(&finished.sim, &finished.reports, &outside, Vec::new());
+    for (attack, theirs) in finished.metrics.attacks.iter().zip(&judged.attacks) {
+        assert_eq!(
+            (attack.detected, attack.time_to_detect_s),
+            (theirs.detected, theirs.time_to_detect_s),
+            "{}: built-in {:?}, Suricata {theirs:?}",
+            attack.id,
+            attack.first_detector
+        );
+    }
+    // Coalesced as the built-in alerts are: as many alerts per rule.
+    for d in &judged.detectors {
+        let sid = d.name.strip_prefix("suricata:").expect("a Suricata rule");
+        let built_in = finished
+            .metrics
+            .detectors
+            .iter()
+            .find(|b| b.name == format!("ids:{sid}"))
+            .unwrap_or_else(|| panic!("rule {sid} raised no built-in alert"));
+        assert_eq!(
+            (d.alerts, d.true_positives),
+            (built_in.alerts, built_in.true_positives),
+            "rule {sid}"
+        );
+    }
 
     // tshark reads every packet, and finds nothing malformed.
     let out = Command::new("tshark")
@@ -408,4 +441,55 @@ fn the_capture_is_the_same_on_any_thread_count_and_in_time_order() {
     // Every read cycle's uploads (96 cycles of at least one collector), each a session of more
     // than ten packets, and the phished operator's request.
     assert!(packets > 96 * 10, "{packets}");
+}
+
+/// EVE lines as `score` reads them: only alert events, times converted from their offset to
+/// the capture's UTC, one rule's alerts about one source coalesced within the hour, and a
+/// malformed line refused with its line and field.
+#[test]
+fn eve_alerts_read_with_their_offsets_coalesced_and_errors_located() {
+    let overrides = Overrides {
+        meters: Some(300),
+        ..Overrides::default()
+    };
+    let scenario =
+        amirange::scenario::load("q.ron", amirange::QUICKSTART, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    let finished = amirange::run::execute(&scenario, |_, _| {}).expect("runs");
+    let line = |time: &str, sid: u32, src: &str| {
+        format!(
+            r#"{{"timestamp":"{time}","event_type":"alert","src_ip":"{src}","src_port":49152,"dest_ip":"10.10.0.10","dest_port":1883,"proto":"TCP","alert":{{"signature_id":{sid},"signature":"x","severity":1}}}}"#
+        )
+    };
+    let text = [
+        r#"{"timestamp":"2026-01-15T00:00:01.000000+0000","event_type":"stats"}"#.to_owned(),
+        line("2026-01-15T02:00:00.250000+0100", 7, "203.0.113.9"),
+        line("2026-01-15T01:30:00.000000+0000", 7, "203.0.113.9"),
+        line("2026-01-15T01:30:00.000000+0000", 7, "203.0.113.10"),
+        line("2026-01-15T04:00:00.000000+0000", 7, "203.0.113.9"),
+    ]
+    .join("\n");
+    let alerts = amirange::outside_alerts::parse("eve.json", &text, &finished.sim, &[]).expect("reads");
+    let summary: Vec<(u64, &str, String, u64)> = alerts
+        .iter()
+        .map(|a| (a.time.0, a.detector.as_str(), a.subject.to_string(), a.count))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (3_600_250_000, "suricata:7", "203.0.113.9".to_owned(), 2),
+            (5_400_000_000, "suricata:7", "203.0.113.10".to_owned(), 1),
+            (14_400_000_000, "suricata:7", "203.0.113.9".to_owned(), 1),
+        ]
+    );
+    let bad = [
+        line("2026-01-15T01:00:00+0000", 7, "203.0.113.9"),
+        line("yesterday", 7, "203.0.113.9"),
+    ]
+    .join("\n");
+    let e = amirange::outside_alerts::parse("eve.json", &bad, &finished.sim, &[]).expect_err("refused");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.to_string().contains("field `timestamp`"), "{e}");
+    let late = line("2026-01-16T00:00:01.000000+0000", 7, "203.0.113.9");
+    let e = amirange::outside_alerts::parse("eve.json", &late, &finished.sim, &[]).expect_err("after the run");
+    assert!(e.to_string().contains("after the run's end"), "{e}");
 }
