@@ -39,7 +39,7 @@ pub struct CaptureError {
 }
 
 /// What an export wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CaptureStats {
     /// Packets written.
     pub packets: u64,
@@ -47,6 +47,8 @@ pub struct CaptureStats {
     pub frame_bytes: u64,
     /// Flows of `flows.csv`: benign, attack.
     pub flows: [u64; 2],
+    /// Flows of `flows.csv` per `specific_class` (`benign` or the attack kind).
+    pub classes: std::collections::BTreeMap<String, u64>,
 }
 
 /// Which files an export writes.
@@ -142,6 +144,7 @@ pub fn export(
     }
     if let Some(table) = flows {
         stats.flows = table.counts;
+        stats.classes = table.classes.clone();
         let file = table
             .finish()
             .map_err(|e| csv_error(e, &flows_path))?

@@ -123,6 +123,8 @@ pub struct FlowTable<W: Write> {
     buf: String,
     /// Flows written, benign and attack.
     pub counts: [u64; 2],
+    /// Flows written per `specific_class` (`benign` or the attack kind).
+    pub classes: BTreeMap<String, u64>,
 }
 
 impl<W: Write> FlowTable<W> {
@@ -153,6 +155,7 @@ impl<W: Write> FlowTable<W> {
             open: BTreeMap::new(),
             next_id: 0,
             buf: String::new(),
+            classes: BTreeMap::new(),
             counts: [0, 0],
         })
     }
@@ -272,6 +275,13 @@ impl<W: Write> FlowTable<W> {
             _ => None,
         };
         self.counts[usize::from(label.is_some())] += 1;
+        let class = label.map_or("benign", |l| l.kind);
+        match self.classes.get_mut(class) {
+            Some(n) => *n += 1,
+            None => {
+                self.classes.insert(class.to_owned(), 1);
+            }
+        }
         let packets = f.packets[0] + f.packets[1];
         let duration = f.last_us - f.first_us;
         let iat_mean_us = if packets > 1 {

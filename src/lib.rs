@@ -16,6 +16,7 @@ pub use amirange_measures::attack_metrics;
 pub mod blast;
 pub mod capture;
 pub mod cosem;
+pub mod dataset;
 pub mod detection;
 pub mod face;
 pub mod flows;

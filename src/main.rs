@@ -9,7 +9,7 @@ mod range_cli;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use commands::{gateway, matrix, report, run, score, sweep, topo, validate};
+use commands::{dataset, gateway, matrix, report, run, score, sweep, topo, validate};
 
 /// amirange: a cyber range for advanced metering infrastructure.
 ///
@@ -129,6 +129,28 @@ enum Command {
         threads: Option<u16>,
         /// Print nothing but errors. Without it, when stderr is not a terminal (a batch job's
         /// log), one line per finished run is written there instead of a progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Make a labelled dataset from a plan (RON, `Dataset(...)`; see scenarios/datasets/): each
+    /// part's scenario (with the plan's settings) under each preset for each seed, every run's
+    /// result files with its packet capture, labelled flows and per-meter readings, a
+    /// dataset.md card (how it was made, per run, class balance, limits) and a manifest.json of
+    /// SHA-256 checksums, in one folder written atomically. See docs/traffic.md.
+    Dataset {
+        /// The dataset plan.
+        #[arg(value_name = "PLAN")]
+        plan: PathBuf,
+        /// Folder to create (default: results/dataset-<name>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Replace the --out folder if it exists, only if amirange wrote it (nothing else in
+        /// it) and only once the new dataset is complete.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        threads: ThreadArgs,
+        /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -452,6 +474,13 @@ fn dispatch(cli: Cli) -> Result<()> {
             quiet,
         } => sweep::cmd_sweep(&plan, shard, out, force, jobs, threads, quiet),
         Command::Merge { dirs, out, force } => sweep::cmd_merge(&dirs, &out, force),
+        Command::Dataset {
+            plan,
+            out,
+            force,
+            threads,
+            quiet,
+        } => dataset::cmd_dataset(&plan, out, force, quiet, &threads),
         Command::Report { dir } => report::cmd_report(&dir),
         Command::Matrix {
             dir,

@@ -52,6 +52,8 @@ pub enum FolderKind {
     Sweep,
     /// A live exercise's folder (`amirange serve`): its journal and metrics.
     Exercise,
+    /// A dataset's folder (`amirange dataset`): its runs' folders, card and manifest.
+    Dataset,
 }
 
 impl FolderKind {
@@ -61,6 +63,7 @@ impl FolderKind {
             FolderKind::Run => "run",
             FolderKind::Sweep => "sweep",
             FolderKind::Exercise => "exercise",
+            FolderKind::Dataset => "dataset",
         }
     }
 
@@ -70,6 +73,7 @@ impl FolderKind {
             FolderKind::Run => "a run",
             FolderKind::Sweep => "a sweep",
             FolderKind::Exercise => "an exercise",
+            FolderKind::Dataset => "a dataset",
         }
     }
 
@@ -79,6 +83,7 @@ impl FolderKind {
             FolderKind::Run => "manifest.json",
             FolderKind::Sweep => "sweep.json",
             FolderKind::Exercise => "journal.jsonl",
+            FolderKind::Dataset => "dataset.md",
         }
     }
 
@@ -137,6 +142,14 @@ impl FolderKind {
                     .is_some_and(all_digits)
             }
             FolderKind::Exercise => ["journal.jsonl", "metrics.json", "replay-metrics.json"].contains(&rel),
+            FolderKind::Dataset => {
+                if ["dataset.md", "manifest.json", "plan.ron"].contains(&rel) {
+                    return true;
+                }
+                rel.strip_prefix("parts/")
+                    .and_then(|r| r.split_once('/'))
+                    .is_some_and(|(k, file)| all_digits(k) && file != MARKER && FolderKind::Run.writes_final_file(file))
+            }
         }
     }
 
@@ -146,6 +159,13 @@ impl FolderKind {
             FolderKind::Run => rel == "plots",
             FolderKind::Sweep => rel == "plots" || rel == "runs" || rel.strip_prefix("runs/").is_some_and(all_digits),
             FolderKind::Exercise => false,
+            FolderKind::Dataset => {
+                rel == "parts"
+                    || rel.strip_prefix("parts/").is_some_and(|r| match r.split_once('/') {
+                        None => all_digits(r),
+                        Some((k, sub)) => all_digits(k) && sub == "plots",
+                    })
+            }
         }
     }
 }
@@ -600,9 +620,14 @@ fn parse_temporary(file_name: &str) -> Option<(&str, bool, u32)> {
 fn deletable(dir: &Path) -> bool {
     let empty = fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
     empty
-        || [FolderKind::Run, FolderKind::Sweep, FolderKind::Exercise]
-            .into_iter()
-            .any(|kind| check_replaceable(dir, kind).is_ok())
+        || [
+            FolderKind::Run,
+            FolderKind::Sweep,
+            FolderKind::Exercise,
+            FolderKind::Dataset,
+        ]
+        .into_iter()
+        .any(|kind| check_replaceable(dir, kind).is_ok())
 }
 
 impl Writer<'_> {

@@ -209,7 +209,7 @@ pub type RunRow = (usize, Vec<Option<f64>>);
 
 /// Sets `path` in `value` to `to`, creating objects on the way; inside an enum's variant (an
 /// object with one capitalised key) the variant is skipped.
-fn set_path(value: &mut Value, path: &str, to: Value) -> Result<(), String> {
+pub(crate) fn set_path(value: &mut Value, path: &str, to: Value) -> Result<(), String> {
     let mut node = value;
     let parts: Vec<&str> = path.split('.').collect();
     for (i, part) in parts.iter().enumerate() {

@@ -2,6 +2,7 @@
 //! loading a scenario from the common flags, sizing the compute pool, running with a progress
 //! bar, and reading result files back.
 
+pub(crate) mod dataset;
 pub(crate) mod gateway;
 pub(crate) mod matrix;
 pub(crate) mod report;

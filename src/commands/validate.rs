@@ -1,4 +1,4 @@
-//! `amirange validate`: a scenario, exercise or sweep plan checked without running it.
+//! `amirange validate`: a scenario, exercise, sweep or dataset plan checked without running it.
 
 use std::path::Path;
 
@@ -17,6 +17,7 @@ pub(crate) fn cmd_validate(common: &CommonArgs) -> Result<()> {
         let kind = match amirange_files::opening(&text) {
             amirange_files::Opening::Named(name) if name == "Exercise" => Some("an exercise file"),
             amirange_files::Opening::Named(name) if name == "Sweep" => Some("a sweep plan"),
+            amirange_files::Opening::Named(name) if name == "Dataset" => Some("a dataset plan"),
             _ => None,
         };
         if let Some(kind) = kind {
@@ -29,6 +30,8 @@ pub(crate) fn cmd_validate(common: &CommonArgs) -> Result<()> {
             }
             return if kind == "a sweep plan" {
                 validate_sweep(path, &text)
+            } else if kind == "a dataset plan" {
+                validate_dataset(path)
             } else {
                 validate_exercise(path, &text)
             };
@@ -63,6 +66,36 @@ fn print_scenario_summary(scenario: &Scenario) {
             a.at()
         );
     }
+}
+
+/// `validate` of a dataset plan: every run's scenario built and checked, one line per run.
+fn validate_dataset(path: &Path) -> Result<()> {
+    let (plan, _, runs) = amirange::dataset::prepare(path)?;
+    println!("{}: ok", path.display());
+    println!(
+        "  dataset {} · {} run(s) of {} part(s) · exports {:?}",
+        plan.name,
+        runs.len(),
+        plan.parts.len(),
+        plan.export
+    );
+    for (k, run) in runs.iter().enumerate() {
+        let kinds: Vec<&str> = run.scenario.attacks.iter().map(|a| a.tags().kind).collect();
+        println!(
+            "  {} {} · {} · seed {} · {} meters · {}",
+            amirange::dataset::run_dir(k),
+            run.source,
+            run.preset.as_deref().unwrap_or("its own defenses"),
+            run.scenario.seed(),
+            group(run.scenario.meters()),
+            if kinds.is_empty() {
+                "no attack".to_owned()
+            } else {
+                kinds.join(", ")
+            }
+        );
+    }
+    Ok(())
 }
 
 /// `validate` of an exercise file: the file, then its scenario (scaled to the exercise's

@@ -251,7 +251,7 @@ fn bad_scenarios_fail_cleanly() {
     assert!(!tmp.path().join("results").exists());
 }
 
-/// Every scenario file in the repository validates.
+/// Every scenario file and dataset plan in the repository validates.
 #[test]
 fn shipped_scenarios_validate() {
     let dir = format!("{}/scenarios", env!("CARGO_MANIFEST_DIR"));
@@ -260,11 +260,13 @@ fn shipped_scenarios_validate() {
         .expect("scenarios/")
         .map(|e| e.expect("entry").path())
         .collect();
-    paths.extend(
-        std::fs::read_dir(format!("{dir}/attacks"))
-            .expect("scenarios/attacks/")
-            .map(|e| e.expect("entry").path()),
-    );
+    for sub in ["attacks", "datasets"] {
+        paths.extend(
+            std::fs::read_dir(format!("{dir}/{sub}"))
+                .expect("scenarios/attacks/, scenarios/datasets/")
+                .map(|e| e.expect("entry").path()),
+        );
+    }
     for path in paths {
         if path.extension().is_some_and(|e| e == "ron") {
             let o = amirange(&["validate", path.to_str().expect("utf-8")], Path::new(&dir));

@@ -13,6 +13,7 @@ mod cli;
 mod common;
 mod comms;
 mod control_plane;
+mod dataset;
 mod defenses;
 mod detection;
 mod dlms_exercise;
