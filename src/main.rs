@@ -195,6 +195,11 @@ enum Command {
         /// An alerts file (CSV, or Suricata's eve.json); may be given more than once.
         #[arg(long, required = true, value_name = "FILE")]
         alerts: Vec<std::path::PathBuf>,
+        /// The same detector's alerts on the run's baseline twin (the scenario without its
+        /// attacks, as `run --paired` runs it): the twin is run too, and every detector's false
+        /// positives per day on it are shown beside the run's. May be given more than once.
+        #[arg(long, value_name = "FILE")]
+        twin_alerts: Vec<std::path::PathBuf>,
         /// Print the scores as JSON instead of tables.
         #[arg(long)]
         json: bool,
@@ -461,9 +466,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             common,
             threads,
             alerts,
+            twin_alerts,
             json,
             quiet,
-        } => score::cmd_score(&common, &threads, &alerts, json, quiet),
+        } => score::cmd_score(&common, &threads, &alerts, &twin_alerts, json, quiet),
         Command::Sweep {
             plan,
             shard,

@@ -16,14 +16,15 @@ pub(crate) fn cmd_score(
     common: &CommonArgs,
     threads: &ThreadArgs,
     alerts: &[PathBuf],
+    twin_alerts: &[PathBuf],
     as_json: bool,
     quiet: bool,
 ) -> Result<()> {
     threads.init_threads();
     let (scenario, label, source) = common.load_with_source()?;
-    let bar = progress_bar(scenario.n_intervals(), quiet);
+    let paired = !twin_alerts.is_empty();
+    let bar = progress_bar(scenario.n_intervals() * if paired { 2 } else { 1 }, quiet);
     let finished = execute(&scenario, &label, &source, &bar)?;
-    bar.finish_and_clear();
     let rules = scenario.detection()?.map(|d| d.rules.rules).unwrap_or_default();
     let mut outside = Vec::new();
     for path in alerts {
@@ -31,6 +32,32 @@ pub(crate) fn cmd_score(
     }
     let judged = judge(&finished.sim, &finished.reports, &outside, Vec::new());
     let metrics = &finished.metrics;
+    // The baseline twin: the same detectors' false positives per day where no attack runs.
+    let twin = if paired {
+        let twin_scenario = amirange::paired::twin(&scenario);
+        let twin_run = execute(&twin_scenario, &label, &source, &bar)?;
+        let mut theirs = Vec::new();
+        for path in twin_alerts {
+            theirs.extend(amirange::outside_alerts::read(path, &twin_run.sim, &rules)?);
+        }
+        let names: Vec<String> = judged.detectors.iter().map(|d| d.name.clone()).collect();
+        let twin_judged = judge(&twin_run.sim, &twin_run.reports, &theirs, names);
+        let mut per_day: std::collections::BTreeMap<(&'static str, String), f64> = Default::default();
+        for d in &twin_judged.detectors {
+            per_day.insert(("outside", d.name.clone()), d.false_positives_per_day);
+        }
+        for d in &twin_run.metrics.detectors {
+            per_day.insert(("built-in", d.name.clone()), d.false_positives_per_day);
+        }
+        Some((per_day, theirs.len()))
+    } else {
+        None
+    };
+    bar.finish_and_clear();
+    let twin_rate = |whose: &'static str, name: &str| {
+        twin.as_ref()
+            .and_then(|(per_day, _)| per_day.get(&(whose, name.to_owned())).copied())
+    };
     if as_json {
         let attacks: Vec<_> = metrics
             .attacks
@@ -46,6 +73,12 @@ pub(crate) fn cmd_score(
                 })
             })
             .collect();
+        let twin_json = |whose: &'static str, names: Vec<&str>| {
+            names
+                .into_iter()
+                .map(|n| json!({"name": n, "false_positives_per_day": twin_rate(whose, n)}))
+                .collect::<Vec<_>>()
+        };
         let out = json!({
             "scenario": scenario.name,
             "seed": scenario.seed(),
@@ -53,6 +86,11 @@ pub(crate) fn cmd_score(
             "outside": {"alerts": outside.len(), "detectors": judged.detectors},
             "built_in": {"detectors": metrics.detectors},
             "attacks": attacks,
+            "twin": twin.as_ref().map(|(_, n)| json!({
+                "outside_alerts": n,
+                "outside": twin_json("outside", judged.detectors.iter().map(|d| d.name.as_str()).collect()),
+                "built_in": twin_json("built-in", metrics.detectors.iter().map(|d| d.name.as_str()).collect()),
+            })),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -66,16 +104,24 @@ pub(crate) fn cmd_score(
         group(outside.len() as u64),
         alerts.len()
     );
+    if let Some((_, n)) = &twin {
+        println!(
+            "baseline twin (no attacks): {} outside alert(s) from {} file(s)",
+            group(*n as u64),
+            twin_alerts.len()
+        );
+    }
     println!();
     println!(
-        "  {:<28} {:>8} {:>8} {:>8} {:>9} {:>7} {:>11}",
-        "detector", "alerts", "true+", "false+", "precision", "recall", "false+/day"
+        "  {:<28} {:>8} {:>8} {:>8} {:>9} {:>7} {:>11} {:>11}",
+        "detector", "alerts", "true+", "false+", "precision", "recall", "false+/day", "twin f+/day"
     );
     let rate = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.2}"));
     for (whose, scores) in [("outside", &judged.detectors), ("built-in", &metrics.detectors)] {
         for d in scores.iter() {
+            let twin_day = twin_rate(whose, &d.name).map_or("-".to_owned(), |v| format!("{v:.2}"));
             println!(
-                "  {:<28} {:>8} {:>8} {:>8} {:>9} {:>7} {:>11.2}   {whose}",
+                "  {:<28} {:>8} {:>8} {:>8} {:>9} {:>7} {:>11.2} {twin_day:>11}   {whose}",
                 d.name,
                 group(d.alerts),
                 group(d.true_positives),

@@ -96,3 +96,83 @@ fn outside_alerts_are_judged_as_the_built_in_detectors_are() {
         );
     }
 }
+
+/// `--twin-alerts`: the baseline twin runs too, and every detector's false positives per day on
+/// it are reported: the outside detector's from its twin file (every alert there is false, no
+/// attack runs), the built-in ones' as `run --paired` writes them in `baseline-metrics.json`.
+#[test]
+fn twin_alerts_give_false_positives_per_day_on_the_baseline() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let run = dir.path().join("run");
+    let out = amirange(
+        &[
+            "run",
+            "--meters",
+            "2000",
+            "--paired",
+            "--quiet",
+            "--out",
+            &run.to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let baseline: Value = serde_json::from_slice(&read(&run.join("baseline-metrics.json"))).expect("metrics");
+    let toy = dir.path().join("toy.csv");
+    std::fs::write(&toy, "time,detector,subject\n64800,toy,feeder 0\n").expect("writes");
+    let twin = dir.path().join("twin.csv");
+    std::fs::write(
+        &twin,
+        "time,detector,subject\n3600,toy,fleet\n7200,toy,fleet\n80000,toy,feeder 1\n",
+    )
+    .expect("writes");
+    let out = amirange(
+        &[
+            "score",
+            "--meters",
+            "2000",
+            "--alerts",
+            &toy.to_string_lossy(),
+            "--twin-alerts",
+            &twin.to_string_lossy(),
+            "--json",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let scored: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let t = &scored["twin"];
+    assert_eq!(t["outside_alerts"], 3, "{scored}");
+    assert_eq!(t["outside"][0]["name"], "toy");
+    assert_eq!(
+        t["outside"][0]["false_positives_per_day"], 3.0,
+        "a one-day twin: {scored}"
+    );
+    for d in t["built_in"].as_array().expect("built-in") {
+        let expected = baseline["detectors"]
+            .as_array()
+            .and_then(|all| all.iter().find(|b| b["name"] == d["name"]))
+            .map(|b| b["false_positives_per_day"].clone());
+        assert_eq!(Some(d["false_positives_per_day"].clone()), expected, "{d}");
+    }
+    // The table names the column.
+    let out = amirange(
+        &[
+            "score",
+            "--meters",
+            "2000",
+            "--alerts",
+            &toy.to_string_lossy(),
+            "--twin-alerts",
+            &twin.to_string_lossy(),
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("twin f+/day") && text.contains("baseline twin (no attacks): 3 outside alert(s)"),
+        "{text}"
+    );
+}
