@@ -117,7 +117,7 @@ pub struct FlowTable<W: Write> {
     out: csv::Writer<W>,
     labels: Vec<AttackLabel>,
     start: CivilDateTime,
-    open: BTreeMap<(Ipv4Addr, u16, Ipv4Addr, u16), Open>,
+    open: BTreeMap<(u8, Ipv4Addr, u16, Ipv4Addr, u16), Open>,
     next_id: u64,
     /// One field's text, reused.
     buf: String,
@@ -209,7 +209,7 @@ impl<W: Write> FlowTable<W> {
             } else {
                 ((p.dst, p.dst_port), (p.src, p.src_port))
             };
-            let key = (client.0, client.1, server.0, server.1);
+            let key = (u8::from(p.proto == Proto::Udp), client.0, client.1, server.0, server.1);
             let way = usize::from(!p.to_server);
             let flow = self.open.entry(key).or_insert_with(|| Open {
                 first_us: p.time_us,

@@ -991,7 +991,8 @@ pub fn complete<N: AsRef<str>>(
     files: &[(N, Vec<u8>)],
     force: bool,
 ) -> Result<(), FolderError> {
-    let notes = Writer::real(kind == FolderKind::Run).complete(dir, kind, staged, files, force)?;
+    let notes = Writer::real(matches!(kind, FolderKind::Run | FolderKind::Dataset))
+        .complete(dir, kind, staged, files, force)?;
     for note in notes {
         eprintln!("note: {note}");
     }

@@ -21,11 +21,11 @@
 //! Suricata's EVE output (`eve.json`, one JSON object a line) is read too, when the file's
 //! first character is `{`: its `alert` events (other events are skipped) become alerts of
 //! detector `suricata:<signature_id>`, about their source address, at their `timestamp`
-//! converted to UTC (a capture's times are the scenario's civil time taken as UTC), with the
-//! severity Suricata gives (1 high, 2 medium, 3 low). An alert is about what its rule tracks
-//! when the scenario's `ids_rules` has the rule (its destination under `track by_dst`, the
-//! address pair under `by_both`, the rule under `by_rule`), as the built-in IDS's alerts are,
-//! and about its source otherwise. Suricata alerts per packet; its alerts of one rule about one
+//! converted to UTC (a capture's times are the scenario's civil time taken as UTC). When the
+//! scenario's `ids_rules` has the rule, an alert is about what the rule tracks (its destination
+//! under `track by_dst`, the address pair under `by_both`, the rule under `by_rule`) with the
+//! severity of its `priority` (2, medium, when not given), as the built-in IDS's alerts are;
+//! otherwise about its source, with the severity Suricata gives (1 high, 2 medium, 3 low). Suricata alerts per packet; its alerts of one rule about one
 //! subject are coalesced as the built-in detectors' are (an alert that fires again within the
 //! hour counts into the open one, for at most six hours), so its precision counts what a person
 //! would see.
@@ -171,17 +171,21 @@ fn parse_eve(text: &str, sim: &Sim, rules: &[Rule]) -> Result<Vec<AlertRecord>, 
         };
         let (src, dst) = (address("src_ip")?, address("dest_ip")?);
         // What the rule tracks, as the built-in IDS's alert names it; by source otherwise.
-        let track = rules
-            .iter()
-            .find(|r| u64::from(r.sid) == sid)
-            .and_then(|r| r.threshold.map(|t| t.track));
+        let rule = rules.iter().find(|r| u64::from(r.sid) == sid);
+        let track = rule.and_then(|r| r.threshold.map(|t| t.track));
         let subject = match track {
             Some(Track::ByDst) => AlertSubject::Host(dst),
             Some(Track::ByBoth) => AlertSubject::HostPair { src, dst },
             Some(Track::ByRule) => AlertSubject::Rule(sid as u32),
             Some(Track::BySrc) | None => AlertSubject::Host(src),
         };
-        let severity = match event["alert"]["severity"].as_u64() {
+        // The built-in IDS's severity for a rule it has (a rule without `priority` is medium
+        // there, where Suricata gives it 3), Suricata's otherwise.
+        let priority = match rule {
+            Some(r) => Some(r.priority.map_or(2, u64::from)),
+            None => event["alert"]["severity"].as_u64(),
+        };
+        let severity = match priority {
             Some(1) => Severity::High,
             Some(2) | None => Severity::Medium,
             Some(_) => Severity::Low,
@@ -241,9 +245,9 @@ fn eve_time(text: &str, start: CivilDateTime) -> Result<SimTime, String> {
     };
     let offset_s: i64 = match zone {
         "" | "Z" => 0,
-        z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
-            let hours: i64 = z[1..3].parse().map_err(|_| bad())?;
-            let minutes: i64 = z[3..5].parse().map_err(|_| bad())?;
+        z if z.len() == 5 && z.is_ascii() && (z.starts_with('+') || z.starts_with('-')) => {
+            let hours: i64 = z.get(1..3).unwrap_or("").parse().map_err(|_| bad())?;
+            let minutes: i64 = z.get(3..5).unwrap_or("").parse().map_err(|_| bad())?;
             let sign = if z.starts_with('-') { -1 } else { 1 };
             sign * (hours * 3600 + minutes * 60)
         }

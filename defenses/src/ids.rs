@@ -834,6 +834,22 @@ impl Rule {
         forward || reverse
     }
 
+    /// Whether the rule could match `flow` whatever the client's port (the source port of a
+    /// packet to the server): its header but for that port, and its `flow` options.
+    fn matches_but_client_port(&self, flow: &Flow) -> bool {
+        if self.proto.is_some_and(|p| p != flow.proto) {
+            return false;
+        }
+        let forward = self.src.contains(u32::from(flow.src))
+            && self.dst.contains(u32::from(flow.dst))
+            && self.dst_ports.contains(u32::from(flow.dst_port));
+        let reverse = self.bidirectional
+            && self.src.contains(u32::from(flow.dst))
+            && self.src_ports.contains(u32::from(flow.dst_port))
+            && self.dst.contains(u32::from(flow.src));
+        forward || reverse
+    }
+
     /// Whether a `<>` rule is two signatures, as Suricata compiles it: one each way, unless
     /// both sides are the same.
     pub fn two_signatures(&self) -> bool {
@@ -1624,9 +1640,9 @@ pub struct Ids {
     /// Whether expired entries are dropped (always, except in tests comparing with a run that
     /// keeps them).
     sweep: bool,
-    /// Whether some rule's match depends on a client's ephemeral port, so that a run of
-    /// connection attempts from successive ports must be taken packet by packet.
-    port_sensitive: bool,
+    /// Per rule, whether its match depends on a client's ephemeral port, so that a run of
+    /// connection attempts from successive ports it could match must be taken packet by packet.
+    port_sensitive: Vec<bool>,
 }
 
 impl Ids {
@@ -1637,7 +1653,8 @@ impl Ids {
         let port_sensitive = rules
             .rules
             .iter()
-            .any(|r| !ephemeral(&r.src_ports) || (r.bidirectional && !ephemeral(&r.dst_ports)));
+            .map(|r| !ephemeral(&r.src_ports) || (r.bidirectional && !ephemeral(&r.dst_ports)))
+            .collect();
         Ids {
             rules: rules.rules,
             trackers,
@@ -1676,33 +1693,49 @@ impl Ids {
     /// priority (3 when not given), then rule order; the others still count in their
     /// thresholds, as in Suricata, where thresholds are applied before the alert queue is cut.
     pub fn observe(&mut self, flow: &Flow, out: &mut Vec<IdsAlert>) {
-        if flow.count == 0 {
-            return;
-        }
-        let step = u64::from(flow.step_us);
-        let k = u64::from(flow.count);
         // An alert names its second: an observation running into the next second is taken in
         // parts, one per second.
-        let second = flow.time_us / 1_000_000;
-        if step > 0 && (flow.time_us + (k - 1) * step) / 1_000_000 != second {
-            let first_part = ((second + 1) * 1_000_000 - flow.time_us).div_ceil(step);
-            let head = Flow {
-                count: first_part as u32,
-                ..*flow
+        let mut rest = *flow;
+        while rest.count > 0 {
+            let step = u64::from(rest.step_us);
+            let k = u64::from(rest.count);
+            let second = rest.time_us / 1_000_000;
+            let part = if step > 0 && (rest.time_us + (k - 1) * step) / 1_000_000 != second {
+                ((second + 1) * 1_000_000 - rest.time_us).div_ceil(step)
+            } else {
+                k
             };
-            let tail = Flow {
-                time_us: flow.time_us + first_part * step,
-                src_port: flow.port(first_part),
-                count: flow.count - first_part as u32,
-                ..*flow
+            let this = Flow {
+                count: part as u32,
+                ..rest
             };
-            self.observe(&head, out);
-            self.observe(&tail, out);
-            return;
+            self.observe_within_second(&this, out);
+            rest = Flow {
+                time_us: rest.time_us + part * step,
+                src_port: rest.port(part),
+                count: rest.count - part as u32,
+                ..rest
+            };
         }
-        if flow.next_port && k > 1 && self.port_sensitive {
+    }
+
+    /// [`Ids::observe`] of packets all within one second.
+    fn observe_within_second(&mut self, flow: &Flow, out: &mut Vec<IdsAlert>) {
+        let step = u64::from(flow.step_us);
+        let k = u64::from(flow.count);
+        let second = flow.time_us / 1_000_000;
+        // A run of attempts from successive ports is taken packet by packet when a rule that
+        // looks at the client's port could match it.
+        if flow.next_port
+            && k > 1
+            && self
+                .rules
+                .iter()
+                .zip(&self.port_sensitive)
+                .any(|(r, &sensitive)| sensitive && r.matches_but_client_port(flow))
+        {
             for j in 0..k {
-                self.observe(&flow.packet(j), out);
+                self.observe_within_second(&flow.packet(j), out);
             }
             return;
         }
@@ -2418,6 +2451,25 @@ mod tests {
         // A variable whose value is a negation is a negated member inside a group.
         let set = compile_set("[$EXTERNAL_NET, 10.1.0.0/16]", &Vars::ami().addresses, Domain::Addr);
         assert!(set.is_err(), "10.1/16 minus $HOME_NET is empty: {set:?}");
+    }
+
+    /// A run of attempts from successive ports against a rule on a range of client ports:
+    /// exactly the packets whose port is in the range alert, and a rule that cannot match the
+    /// run does not make the IDS take it packet by packet.
+    #[test]
+    fn a_run_meets_a_rule_on_client_ports() {
+        let mut i = ids("alert tcp any [49152:49160] -> any 1883 (flow:to_server; sid:1;)\n\
+             alert tcp any 80 -> any 22 (flow:to_server; sid:2;)");
+        let run = Flow {
+            step_us: 1_000,
+            src_port: 65530,
+            next_port: true,
+            ..flow(3, outside(1), HES_FRONT_END, MQTT, 20)
+        };
+        // Ports 65530..=65535, then 49152 onward: 49152..=49160 are 9 of them.
+        assert_eq!(fire(&mut i, run), 9);
+        assert!(!i.rules[1].matches_but_client_port(&run));
+        assert!(i.rules[0].matches_but_client_port(&run));
     }
 
     #[test]

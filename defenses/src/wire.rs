@@ -12,7 +12,7 @@
 //! # How a record becomes packets
 //!
 //! * Its connection attempts are spread over its seconds and hosts as evenly as they divide (the
-//!   remainder to the first hosts and seconds). Within a second the attempts of all its hosts
+//!   remainder spread over the cells of seconds and hosts at even intervals). Within a second the attempts of all its hosts
 //!   are `1 s / n` apart, the first host's first; each attempt comes from the host's next
 //!   ephemeral port (49152–65535, in turn for each host across records).
 //! * An attempt that does not establish is one SYN (the server, refusing or overwhelmed, never
@@ -251,7 +251,7 @@ impl Cursor {
                 // Every cell of host h: seconds × (base + the remainder it gets).
                 let mut total = base * u64::from(record.seconds.max(1));
                 total += (0..u64::from(record.seconds.max(1)))
-                    .filter(|s| s * u64::from(sources) + u64::from(h) < extra)
+                    .filter(|s| gets_extra(s * u64::from(sources) + u64::from(h), extra, cells))
                     .count() as u64;
                 let next = ports.entry(u32::from(ip)).or_insert(EPHEMERAL);
                 let first = *next;
@@ -291,7 +291,7 @@ impl Cursor {
         let cells = seconds * sources;
         let base = r.connections / cells;
         let extra = r.connections % cells;
-        let count = |h: u64| base + u64::from(s * sources + h < extra);
+        let count = |h: u64| base + u64::from(gets_extra(s * sources + h, extra, cells));
         let total: u64 = (0..sources).map(count).sum();
         if total == 0 {
             return;
@@ -319,7 +319,7 @@ impl Cursor {
                 e => address(e),
             };
             // The record's very last attempt is the session, when it established.
-            let session = r.established && last_second && h + 1 == sources;
+            let session = r.established && !r.udp && last_second && h + 1 == sources;
             let syns = if session { c - 1 } else { c };
             if syns > 0 {
                 self.pending.push_back(Segment {
@@ -361,6 +361,14 @@ impl Cursor {
         // last), but keep the queue in time order all the same.
         self.pending.make_contiguous().sort_by_key(|s| s.flow.time_us);
     }
+}
+
+/// Whether cell `c` of `cells` gets one of the `extra` attempts left over when they do not
+/// divide evenly: every `cells / extra`-th cell, so the leftovers spread over the span rather
+/// than bunch in its first seconds.
+fn gets_extra(c: u64, extra: u64, cells: u64) -> bool {
+    let at = |c: u64| u128::from(c) * u128::from(extra) / u128::from(cells.max(1));
+    at(c + 1) > at(c)
 }
 
 /// `port` advanced by `n` within the ephemeral range.
@@ -788,13 +796,27 @@ mod tests {
         // 600 flood attempts, 2 refused tries and 2 sessions' SYNs.
         assert_eq!(syns, 604);
         assert!(once.windows(2).all(|w| w[0].0 <= w[1].0), "time order");
-        // The first flood host's first second: 10 attempts from consecutive ports.
+        // The first flood host's first second: 3 attempts (600 over 180 cells of seconds and
+        // hosts, the 60 left over at every third cell from the third: here host 2's, every
+        // second), from consecutive ports.
         let first: Vec<u16> = once
             .iter()
             .filter(|p| p.1 == addresses::outside(0) && p.0 < 1_000_000)
             .map(|p| p.2)
             .collect();
-        assert_eq!(first, (EPHEMERAL..EPHEMERAL + 4).collect::<Vec<_>>());
+        assert_eq!(first, (EPHEMERAL..EPHEMERAL + 3).collect::<Vec<_>>());
+        for second in [0, 30, 59] {
+            let of = |host: u32| {
+                once.iter()
+                    .filter(|p| p.1 == addresses::outside(host) && p.0 / 1_000_000 == second)
+                    .count()
+            };
+            assert_eq!(
+                (of(0), of(1), of(2)),
+                (3, 3, 4),
+                "second {second}: the leftovers spread over the minute"
+            );
+        }
         // In steps: the flood's record arrives last, but the horizon held everything after its
         // start back until then.
         let mut tap = Tap::new();
