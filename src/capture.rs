@@ -93,8 +93,7 @@ pub fn export(
         None
     };
     let start = &sim.config().start;
-    let epoch_us = u64::try_from(start.date.days_since_epoch()).unwrap_or(0) * 86_400_000_000
-        + u64::from(start.second_of_day) * 1_000_000;
+    let epoch_us = u64::try_from(start.unix_seconds()).unwrap_or(0) * 1_000_000;
     let blocked = |host: u32, at: u64| sim.outside_blocked(host, SimTime(at));
     let records = &sim.records().flows;
     let mut stats = CaptureStats::default();

@@ -177,9 +177,7 @@ impl EngineMeter<'_> {
 
     /// Seconds from the run's start to a civil time (negative before it).
     fn seconds_since_start(&self, at: CivilDateTime) -> i64 {
-        let start = self.sim.config().start;
-        let abs = |c: CivilDateTime| c.date.days_since_epoch() * 86_400 + i64::from(c.second_of_day);
-        abs(at) - abs(start)
+        at.unix_seconds() - self.sim.config().start.unix_seconds()
     }
 
     /// The load profile's entries now, oldest first: each interval's end and its energy, Wh.

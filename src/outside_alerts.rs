@@ -253,10 +253,7 @@ fn eve_time(text: &str, start: CivilDateTime) -> Result<SimTime, String> {
         }
         _ => return Err(bad()),
     };
-    let seconds = (civil.date.days_since_epoch() - start.date.days_since_epoch()) * 86_400
-        + i64::from(civil.second_of_day)
-        - i64::from(start.second_of_day)
-        - offset_s;
+    let seconds = civil.unix_seconds() - start.unix_seconds() - offset_s;
     u64::try_from(seconds)
         .map(|s| SimTime(s * 1_000_000 + micros))
         .map_err(|_| format!("{text} is before the run's start ({start})"))
@@ -273,9 +270,7 @@ fn instant(text: &str, start: CivilDateTime) -> Result<SimTime, String> {
     let civil = CivilDateTime::parse(text).ok_or_else(|| {
         format!("{text:?} is neither seconds since the start nor a local time such as 2026-01-15T18:03:00")
     })?;
-    let seconds = (civil.date.days_since_epoch() - start.date.days_since_epoch()) * 86_400
-        + i64::from(civil.second_of_day)
-        - i64::from(start.second_of_day);
+    let seconds = civil.unix_seconds() - start.unix_seconds();
     u64::try_from(seconds)
         .map(|s| SimTime(s * 1_000_000))
         .map_err(|_| format!("{text} is before the run's start ({start})"))

@@ -249,7 +249,7 @@ impl ReadingsExport {
             })
             .collect();
         let start = scenario.sim.start;
-        let start_ms = (start.date.days_since_epoch() * 86_400 + i64::from(start.second_of_day)) * 1000;
+        let start_ms = start.unix_seconds() * 1000;
         let n = network.meters.len();
         let ring = (0..LOAD_PROFILE_DEPTH)
             .map(|_| Interval {

@@ -379,6 +379,11 @@ impl CivilDateTime {
         Some(CivilDateTime { date, second_of_day })
     }
 
+    /// Seconds since 1970-01-01T00:00:00, the civil time taken as UTC (negative before).
+    pub fn unix_seconds(self) -> i64 {
+        self.date.days_since_epoch() * 86_400 + i64::from(self.second_of_day)
+    }
+
     /// The instant `offset` after this one.
     pub fn plus(self, offset: SimDuration) -> CivilDateTime {
         let total_secs = u64::from(self.second_of_day) + offset.0 / MICROS_PER_SECOND;

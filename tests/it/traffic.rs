@@ -140,9 +140,7 @@ fn suricata(pcap: &Path, rules: &str, dir: &Path, start: CivilDateTime) -> (Aler
         let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
         let timestamp = text("timestamp");
         let at = CivilDateTime::parse(timestamp.get(..19).expect("an EVE timestamp")).expect("a date and time");
-        let second = (at.date.days_since_epoch() - start.date.days_since_epoch()) * 86_400
-            + i64::from(at.second_of_day)
-            - i64::from(start.second_of_day);
+        let second = at.unix_seconds() - start.unix_seconds();
         let sid = event["alert"]["signature_id"].as_u64().expect("a sid") as u32;
         let src: Ipv4Addr = text("src_ip").parse().expect("src_ip");
         let dst: Ipv4Addr = text("dest_ip").parse().expect("dest_ip");
