@@ -445,54 +445,41 @@ fn session_segments(record: usize, r: &FlowRecord, t: u64, src: Ipv4Addr, port: 
     server_seq = server_seq.wrapping_add(1);
     let mut now = t + 2 * half;
     out.push(packet(now, true, ACK, client_seq, server_seq, Vec::new(), false, false));
-    // The application's messages, each answered or acknowledged half a round trip later.
-    for (to_server, message) in exchange(r, src) {
-        for (n, chunk) in message.chunks(MSS).enumerate() {
-            // A long message is acknowledged every 16 segments (23 KiB), well inside the
-            // receiver's window.
-            if n > 0 && n % 16 == 0 {
-                now += half;
-                if to_server {
-                    out.push(packet(now, false, ACK, server_seq, client_seq, Vec::new(), true, false));
-                } else {
-                    out.push(packet(now, true, ACK, client_seq, server_seq, Vec::new(), true, false));
+    // The application's messages, each answered or acknowledged half a round trip later; a
+    // segment from one side carries its next sequence number and acknowledges the other's.
+    let mut seqs = [client_seq, server_seq];
+    {
+        let mut send = |out: &mut Vec<Segment>, time: u64, from_client: bool, fl: u8, payload: Vec<u8>| {
+            let (mine, theirs) = if from_client { (0, 1) } else { (1, 0) };
+            let len = payload.len() as u32;
+            out.push(packet(
+                time,
+                from_client,
+                fl,
+                seqs[mine],
+                seqs[theirs],
+                payload,
+                true,
+                false,
+            ));
+            seqs[mine] = seqs[mine].wrapping_add(len);
+        };
+        for (to_server, message) in exchange(r, src) {
+            for (n, chunk) in message.chunks(MSS).enumerate() {
+                // A long message is acknowledged every 16 segments (23 KiB), well inside the
+                // receiver's window.
+                if n > 0 && n % 16 == 0 {
+                    now += half;
+                    send(&mut out, now, !to_server, ACK, Vec::new());
                 }
+                now += 1;
+                send(&mut out, now, to_server, PSH | ACK, chunk.to_vec());
             }
-            now += 1;
-            let len = chunk.len() as u32;
-            if to_server {
-                out.push(packet(
-                    now,
-                    true,
-                    PSH | ACK,
-                    client_seq,
-                    server_seq,
-                    chunk.to_vec(),
-                    true,
-                    false,
-                ));
-                client_seq = client_seq.wrapping_add(len);
-            } else {
-                out.push(packet(
-                    now,
-                    false,
-                    PSH | ACK,
-                    server_seq,
-                    client_seq,
-                    chunk.to_vec(),
-                    true,
-                    false,
-                ));
-                server_seq = server_seq.wrapping_add(len);
-            }
-        }
-        now += half;
-        if to_server {
-            out.push(packet(now, false, ACK, server_seq, client_seq, Vec::new(), true, false));
-        } else {
-            out.push(packet(now, true, ACK, client_seq, server_seq, Vec::new(), true, false));
+            now += half;
+            send(&mut out, now, !to_server, ACK, Vec::new());
         }
     }
+    let [mut client_seq, mut server_seq] = seqs;
     // The client closes.
     now += 1;
     out.push(packet(

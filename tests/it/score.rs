@@ -126,21 +126,26 @@ fn twin_alerts_give_false_positives_per_day_on_the_baseline() {
         "time,detector,subject\n3600,toy,fleet\n7200,toy,fleet\n80000,toy,feeder 1\n",
     )
     .expect("writes");
-    let out = amirange(
-        &[
+    let (toy, twin) = (toy.to_string_lossy(), twin.to_string_lossy());
+    let score = |json: bool| {
+        let mut args = vec![
             "score",
             "--meters",
             "2000",
             "--alerts",
-            &toy.to_string_lossy(),
+            &toy,
             "--twin-alerts",
-            &twin.to_string_lossy(),
-            "--json",
+            &twin,
             "--quiet",
-        ],
-        dir.path(),
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ];
+        if json {
+            args.push("--json");
+        }
+        let out = amirange(&args, dir.path());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let out = score(true);
     let scored: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let t = &scored["twin"];
     assert_eq!(t["outside_alerts"], 3, "{scored}");
@@ -157,19 +162,7 @@ fn twin_alerts_give_false_positives_per_day_on_the_baseline() {
         assert_eq!(Some(d["false_positives_per_day"].clone()), expected, "{d}");
     }
     // The table names the column.
-    let out = amirange(
-        &[
-            "score",
-            "--meters",
-            "2000",
-            "--alerts",
-            &toy.to_string_lossy(),
-            "--twin-alerts",
-            &twin.to_string_lossy(),
-            "--quiet",
-        ],
-        dir.path(),
-    );
+    let out = score(false);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("twin f+/day") && text.contains("baseline twin (no attacks): 3 outside alert(s)"),
