@@ -58,6 +58,9 @@ pub struct Wanted {
     pub capture: bool,
     /// `flows.csv` ([`crate::flows`]).
     pub flows: bool,
+    /// `field.pcapng` and `field-keys.csv` ([`crate::field`]): streamed during the run by an
+    /// interval observer, not by [`export`].
+    pub field: bool,
 }
 
 /// Writes the packets of `sim`'s flow records before `horizon` into `dir` (the files `wanted`

@@ -51,7 +51,8 @@ pub struct Plan {
     /// scenario's own defenses.
     #[serde(default)]
     pub presets: Vec<String>,
-    /// What each run exports beside its result files: `Traffic`, `Flows`, `Readings`.
+    /// What each run exports beside its result files: `Traffic`, `Flows`, `Readings`, and `Field` (each scenario
+    /// then names its collectors in `field_capture`). Default: the first three.
     #[serde(default = "all_exports")]
     pub export: Vec<scenario::Export>,
     /// The scenarios.
@@ -256,6 +257,8 @@ pub struct RunSummary {
     pub flows: BTreeMap<String, u64>,
     /// Packets in its capture.
     pub packets: u64,
+    /// Packets in its field capture.
+    pub field_packets: u64,
     /// Its attacks: id and kind, and whether each succeeded and was detected.
     pub attacks: Vec<(String, String, bool, bool)>,
     /// Wall time.
@@ -284,17 +287,33 @@ pub fn make_run(
     std::fs::create_dir_all(dir).map_err(write_err(dir))?;
     let scenario = &run.scenario;
     let network = crate::run::generate(scenario).map_err(|e| fail(Box::new(e)))?;
-    let observer = if exports.contains(&scenario::Export::Readings) {
+    let mut observers: crate::run::Observers = Vec::new();
+    if exports.contains(&scenario::Export::Readings) {
         let export = crate::readings::ReadingsExport::create(&dir.join(crate::readings::FILE), scenario, &network)
             .map_err(|e| fail(Box::new(e)))?;
-        Some(Box::new(export) as Box<dyn amirange_sim::engine::IntervalObserver>)
-    } else {
-        None
-    };
-    let finished = crate::run::execute_observed(scenario, network, started, true, observer, |_, _| {})
+        observers.push(Box::new(export));
+    }
+    if exports.contains(&scenario::Export::Field) {
+        if scenario.field_collectors.is_empty() {
+            return Err(fail(
+                "the plan exports `Field`, but the scenario names no collectors: add e.g. \
+                 `field_capture: (collectors: [0])` to it"
+                    .into(),
+            ));
+        }
+        crate::field::check_collectors(&scenario.field_collectors, &network).map_err(|e| fail(Box::new(e)))?;
+        let capture = crate::field::FieldCapture::create(dir, scenario, &scenario.field_collectors)
+            .map_err(|e| fail(Box::new(e)))?;
+        observers.push(Box::new(capture));
+    }
+    let finished = crate::run::execute_observed(scenario, network, started, true, observers, |_, _| {})
         .map_err(|e| fail(Box::new(e)))?;
     if let Some(export) = finished.sim.interval_observer::<crate::readings::ReadingsExport>() {
         export.finish(&finished.sim).map_err(|e| fail(Box::new(e)))?;
+    }
+    let mut field_packets = 0;
+    if let Some(capture) = finished.sim.interval_observer::<crate::field::FieldCapture>() {
+        field_packets = capture.finish(&finished.sim).map_err(|e| fail(Box::new(e)))?.packets;
     }
     let manifest = crate::results::Manifest::for_run(scenario, &run.source, threads, started.elapsed());
     let files = crate::results::render(
@@ -315,8 +334,12 @@ pub fn make_run(
     let wanted = crate::capture::Wanted {
         capture: exports.contains(&scenario::Export::Traffic),
         flows: exports.contains(&scenario::Export::Flows),
+        field: false,
     };
-    let mut summary = RunSummary::default();
+    let mut summary = RunSummary {
+        field_packets,
+        ..RunSummary::default()
+    };
     if wanted.capture || wanted.flows {
         let stats = crate::capture::export(dir, scenario, &finished.sim, finished.sensor_horizon, wanted)
             .map_err(|e| fail(Box::new(e)))?;
@@ -388,7 +411,20 @@ pub fn card(plan: &Plan, plan_file: &str, runs: &[Run], summaries: &[RunSummary]
             } else {
                 attacks.join("; ")
             },
-            amirange_viz::numbers::group(sum.packets),
+            if plan.export.contains(&scenario::Export::Field) {
+                format!(
+                    "{} ({} on the field networks of collectors {})",
+                    amirange_viz::numbers::group(sum.packets),
+                    amirange_viz::numbers::group(sum.field_packets),
+                    sc.field_collectors
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                amirange_viz::numbers::group(sum.packets)
+            },
         );
     }
     let mut balance: BTreeMap<&str, u64> = BTreeMap::new();
@@ -416,12 +452,14 @@ pub fn card(plan: &Plan, plan_file: &str, runs: &[Run], summaries: &[RunSummary]
         "\n## Files\n\nEach run's folder is a run's result folder (`metrics.json`, `truth.csv`, `alerts.csv`, ...: see the \
          amirange docs, docs/results.md) with the plan's exports: `traffic.pcapng` (the packets the network sensor behind \
          the utility's firewall saw), `flows.csv` (one labelled row per flow of them) and `readings.parquet` (every \
-         meter's 15-minute readings with their labels), as docs/traffic.md and docs/results.md describe them. \
+         meter's 15-minute readings with their labels), and with `Field`, `field.pcapng` and `field-keys.csv` (the \
+         DLMS/COSEM exchanges on chosen collectors' field networks, labelled per packet, and the keys that decrypt \
+         them), as docs/traffic.md and docs/results.md describe them. \
          `manifest.json` lists every file with its size and SHA-256.\n"
     );
     let _ = writeln!(
         s,
-        "## Known limits\n\n- Traffic is captured at one point, behind the utility's firewall (HES, MDM, SCADA): attacks on the field networks (jamming, rogue firmware, replays, rogue concentrators, cloning, theft) leave no flow there; their ground truth is in `truth.csv` and `readings.parquet`.\n- Payload lengths follow the engine, their content does not (zeros, or pseudo-random bytes standing for ciphertext).\n- The readings and the grid are simulated: see the model's sources and assumptions in the amirange docs (docs/model.md, docs/parameters.md)."
+        "## Known limits\n\n- `traffic.pcapng` and `flows.csv` are captured behind the utility's firewall (HES, MDM, SCADA): attacks on the field networks (jamming, rogue firmware, replays, rogue concentrators, cloning, theft) leave no flow there; their ground truth is in `truth.csv` and `readings.parquet`, and, for the collectors a `Field` export names, in `field.pcapng`'s per-packet labels.\n- Payload lengths follow the engine, their content does not (zeros, or pseudo-random bytes standing for ciphertext).\n- The readings and the grid are simulated: see the model's sources and assumptions in the amirange docs (docs/model.md, docs/parameters.md)."
     );
     s
 }

@@ -19,6 +19,7 @@ pub mod cosem;
 pub mod dataset;
 pub mod detection;
 pub mod face;
+pub mod field;
 pub mod flows;
 pub mod gateway;
 pub mod image_transfer;

@@ -55,10 +55,17 @@ enum Command {
         /// in the grid and what attacks did to it (see docs/results.md); `traffic` writes
         /// traffic.pcapng, the packets the network sensor behind the firewall saw, exactly what
         /// the built-in IDS observed (see docs/traffic.md); `flows` writes flows.csv, one row
-        /// per flow of those packets with its features and ground-truth label. Repeat or
-        /// separate with commas for more than one.
+        /// per flow of those packets with its features and ground-truth label; `field` writes
+        /// field.pcapng and field-keys.csv, the DLMS/COSEM exchanges on the field networks of
+        /// the collectors --field-collectors (or the scenario's `field_capture`) names, and the
+        /// keys that decrypt them. Repeat or separate with commas for more than one.
         #[arg(long, value_name = "NAME", value_enum, value_delimiter = ',')]
         export: Vec<Export>,
+        /// Collectors (or cellular towers) whose field networks `--export field` captures, by
+        /// index as `amirange topo describe` lists them, e.g. `0,5`; replaces the scenario's
+        /// `field_capture`.
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        field_collectors: Vec<u32>,
     },
     /// Run a scenario and report speed and memory: wall time per phase (topology, world,
     /// data plane, control plane, attacks, detectors, writing results into a temporary
@@ -68,10 +75,14 @@ enum Command {
         common: CommonArgs,
         #[command(flatten)]
         threads: ThreadArgs,
-        /// Also measure writing the traffic capture and the flow table (`traffic`, `flows`,
-        /// as `run --export` writes them), into the temporary folder.
+        /// Also measure writing the traffic capture, the flow table and the field capture
+        /// (`traffic`, `flows`, `field`, as `run --export` writes them), into the temporary
+        /// folder.
         #[arg(long, value_name = "NAME", value_enum, value_delimiter = ',')]
         export: Vec<Export>,
+        /// Collectors whose field networks `--export field` captures (as `run` takes them).
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        field_collectors: Vec<u32>,
     },
     /// Run every attack file against every defense preset and print one table of time to
     /// detect and blast radius (also written as CSV).
@@ -348,6 +359,8 @@ enum Export {
     Traffic,
     /// `flows.csv`: those packets' flows, with features and ground-truth labels.
     Flows,
+    /// `field.pcapng` and `field-keys.csv`: chosen collectors' field networks (DLMS/COSEM).
+    Field,
 }
 
 #[derive(Subcommand, Debug)]
@@ -435,6 +448,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             quiet,
             paired,
             export,
+            field_collectors,
         } => run::cmd_run(
             &common,
             &threads,
@@ -446,12 +460,15 @@ fn dispatch(cli: Cli) -> Result<()> {
                 readings: export.contains(&Export::Readings),
                 traffic: export.contains(&Export::Traffic),
                 flows: export.contains(&Export::Flows),
+                field: export.contains(&Export::Field),
+                field_collectors: &field_collectors,
             },
         ),
         Command::Bench {
             common,
             threads,
             export,
+            field_collectors,
         } => run::cmd_bench(
             &common,
             &threads,
@@ -459,6 +476,8 @@ fn dispatch(cli: Cli) -> Result<()> {
                 readings: export.contains(&Export::Readings),
                 traffic: export.contains(&Export::Traffic),
                 flows: export.contains(&Export::Flows),
+                field: export.contains(&Export::Field),
+                field_collectors: &field_collectors,
             },
         ),
         Command::Validate { common } => validate::cmd_validate(&common),

@@ -191,20 +191,24 @@ pub fn execute_on(
     map: bool,
     progress: impl FnMut(u32, u32),
 ) -> Result<Finished, RunError> {
-    execute_observed(scenario, network, started, map, None, progress)
+    execute_observed(scenario, network, started, map, Vec::new(), progress)
 }
 
-/// [`execute_on`], with `observer` told of every interval close (the readings export,
-/// [`crate::readings::ReadingsExport`]); it is the engine's last interval observer.
+/// Interval observers a run adds to the engine (the readings export, the field capture).
+pub type Observers = Vec<Box<dyn amirange_sim::engine::IntervalObserver>>;
+
+/// [`execute_on`], with `observers` told of every interval close (the readings export,
+/// [`crate::readings::ReadingsExport`], and the field capture, [`crate::field::FieldCapture`]),
+/// in order, after the engine's own.
 pub fn execute_observed(
     scenario: &Scenario,
     network: Network,
     started: Instant,
     map: bool,
-    observer: Option<Box<dyn amirange_sim::engine::IntervalObserver>>,
+    observers: Observers,
     progress: impl FnMut(u32, u32),
 ) -> Result<Finished, RunError> {
-    execute_clocked(scenario, network, started, map, observer, None, progress)
+    execute_clocked(scenario, network, started, map, observers, None, progress)
 }
 
 /// Why a benchmark run ([`bench`]) failed.
@@ -225,6 +229,9 @@ pub enum BenchError {
     /// The traffic capture or flow table could not be written.
     #[error(transparent)]
     Export(#[from] crate::capture::CaptureError),
+    /// The field capture could not be written.
+    #[error(transparent)]
+    Field(#[from] crate::field::FieldError),
 }
 
 impl BenchError {
@@ -262,7 +269,31 @@ pub fn bench(
     progress: impl FnMut(u32, u32),
 ) -> Result<BenchRun, BenchError> {
     let started = Instant::now();
-    let (finished, mut phases) = execute_timed(scenario, None, progress)?;
+    let scratch = tempfile::tempdir().map_err(BenchError::Scratch)?;
+    let dir = scratch.path().join("results");
+    let mut observers: Observers = Vec::new();
+    if exports.field {
+        std::fs::create_dir_all(&dir).map_err(BenchError::Scratch)?;
+        observers.push(Box::new(crate::field::FieldCapture::create(
+            &dir,
+            scenario,
+            &scenario.field_collectors,
+        )?));
+    }
+    let (finished, mut phases) = execute_timed(scenario, observers, progress)?;
+    let mut result_bytes = 0;
+    if let Some(capture) = finished.sim.interval_observer::<crate::field::FieldCapture>() {
+        let finishing = Instant::now();
+        let stats = capture.finish(&finished.sim)?;
+        phases.add(
+            "results: field capture (streamed in the step)",
+            stats.render + finishing.elapsed(),
+        );
+        result_bytes += [crate::field::FILE, crate::field::KEYS_FILE]
+            .iter()
+            .map(|file| std::fs::metadata(dir.join(file)).map_or(0, |m| m.len()))
+            .sum::<u64>() as usize;
+    }
     let rendering = Instant::now();
     let manifest = crate::results::Manifest::for_run(scenario, label, threads, started.elapsed());
     let files = crate::results::render(
@@ -275,13 +306,11 @@ pub fn bench(
     .map_err(BenchError::Render)?;
     phases.add("results: render files", rendering.elapsed());
     let writing = Instant::now();
-    let scratch = tempfile::tempdir().map_err(BenchError::Scratch)?;
-    crate::results::write_all(&scratch.path().join("results"), &files, false).map_err(BenchError::Write)?;
+    crate::results::write_all(&dir, &files, false).map_err(BenchError::Write)?;
     phases.add("results: write files", writing.elapsed());
-    let mut result_bytes = files.iter().map(|(_, b)| b.len()).sum();
+    result_bytes += files.iter().map(|(_, b)| b.len()).sum::<usize>();
     if exports.capture || exports.flows {
         let exporting = Instant::now();
-        let dir = scratch.path().join("results");
         crate::capture::export(&dir, scenario, &finished.sim, finished.sensor_horizon, exports)?;
         for (wanted, file) in [
             (exports.capture, crate::capture::FILE),
@@ -308,7 +337,7 @@ pub fn bench(
 /// stepping and the measures (for `amirange bench`).
 pub fn execute_timed(
     scenario: &Scenario,
-    observer: Option<Box<dyn amirange_sim::engine::IntervalObserver>>,
+    observers: Observers,
     progress: impl FnMut(u32, u32),
 ) -> Result<(Finished, PhaseTimes), RunError> {
     let started = Instant::now();
@@ -321,7 +350,7 @@ pub fn execute_timed(
             .generate_observed(scenario.seed(), &scenario.sim.classes, &mut done)
             .map_err(RunError::Topology)?
     };
-    let finished = execute_clocked(scenario, network, started, true, observer, Some(&clock), progress)?;
+    let finished = execute_clocked(scenario, network, started, true, observers, Some(&clock), progress)?;
     Ok((finished, clock.times()))
 }
 
@@ -331,7 +360,7 @@ fn execute_clocked(
     network: Network,
     started: Instant,
     map: bool,
-    observer: Option<Box<dyn amirange_sim::engine::IntervalObserver>>,
+    observers: Observers,
     clock: Option<&PhaseClock>,
     mut progress: impl FnMut(u32, u32),
 ) -> Result<Finished, RunError> {
@@ -341,7 +370,7 @@ fn execute_clocked(
         }
     };
     let mut stepper = Stepper::new_observed(scenario, network, map, &mut done)?;
-    if let Some(observer) = observer {
+    for observer in observers {
         stepper.sim.add_interval_observer(observer);
     }
     if let Some(clock) = clock {

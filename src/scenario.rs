@@ -86,6 +86,11 @@ pub struct RawScenario {
     /// no result folder of the run and leave it out.
     #[serde(default)]
     pub export: Vec<Export>,
+    /// Which field networks `Field` (or `run --export field`) captures: `(collectors: [0, 5])`, collector and
+    /// cellular tower indices as `amirange topo describe` numbers them. A 1M-meter day of every field network would be
+    /// tens of GB, so the choice is explicit.
+    #[serde(default)]
+    pub field_capture: Option<RawFieldCapture>,
     /// Scripted attacks (see `scenarios/attacks/`), each with an `id`, a start time and its own
     /// parameters.
     #[serde(default)]
@@ -104,6 +109,17 @@ pub enum Export {
     /// `flows.csv`: one row per flow of those packets, with features that need no payload, a Community ID and
     /// ground-truth labels (see docs/traffic.md).
     Flows,
+    /// `field.pcapng` and `field-keys.csv`: the DLMS/COSEM exchanges on the field networks of the collectors
+    /// `field_capture` names, ciphered as the meters cipher them, and the keys that decrypt them (see docs/traffic.md).
+    Field,
+}
+
+/// The field networks a field capture covers.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFieldCapture {
+    /// Collector (or cellular tower) indices, at least one.
+    pub collectors: Vec<u32>,
 }
 
 /// Whether legitimate operations run.
@@ -1060,6 +1076,9 @@ pub struct Scenario {
     pub paired: bool,
     /// Extra per-meter files `amirange run` writes (as `--export` does), no name twice.
     pub export: Vec<Export>,
+    /// The collectors whose field networks a field capture covers (sorted, no index twice;
+    /// empty when the scenario names none).
+    pub field_collectors: Vec<u32>,
     /// The defense preset applied, if one was.
     pub preset: Option<String>,
     /// Detection and response as written (or set by the preset); checked when loaded, built
@@ -1600,6 +1619,28 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
             Some(ops)
         }
     };
+    let field_collectors = match raw.field_capture {
+        Some(capture) if capture.collectors.is_empty() => {
+            return invalid(
+                "field_capture.collectors",
+                "name at least one collector, e.g. `field_capture: (collectors: [0])`",
+            );
+        }
+        Some(capture) => {
+            let mut collectors = capture.collectors;
+            collectors.sort_unstable();
+            collectors.dedup();
+            collectors
+        }
+        None => Vec::new(),
+    };
+    if raw.export.contains(&Export::Field) && field_collectors.is_empty() {
+        return invalid(
+            "export",
+            "`Field` captures the field networks of the collectors `field_capture` names; add e.g. \
+             `field_capture: (collectors: [0])`",
+        );
+    }
     let scenario = Scenario {
         name: raw.name,
         description: raw.description,
@@ -1616,6 +1657,7 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
             export.dedup();
             export
         },
+        field_collectors,
         preset: None,
         detection: detection_spec,
     };

@@ -9,6 +9,7 @@
 //! | SCADA (`$SCADA_NET`) | 10.12.0.0/24 | SCADA master 10.12.0.10, feeder RTUs 10.12.0.100 + feeder |
 //! | collectors (`$COLLECTOR_NET`) | 10.20.0.0/16 | collector n at 10.20.0.0 + n + 1 |
 //! | field network (`$FIELD_NET`) | 10.64.0.0/10 | meter m at 10.64.0.0 + m + 1 |
+//! | rogue radios | 10.63.255.0/24 | a rogue concentrator with attack code k at 10.63.255.k (link addresses in field captures) |
 //! | outside | anything else | an attacker's hosts, e.g. 203.0.113.0/24 |
 //!
 //! `$HOME_NET` is 10.0.0.0/8 and `$EXTERNAL_NET` is `!$HOME_NET`.
@@ -80,6 +81,13 @@ pub fn collector(n: u32) -> Ipv4Addr {
 /// A meter on the field network.
 pub fn meter(m: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 64, 0, 0)) + (m & 0x003f_ffff) + 1)
+}
+
+/// The radio of a rogue concentrator (attack code `code`): in no zone of the plan, so that
+/// it is no collector the utility knows. A field capture shows it as the link address that
+/// relays its victims' exchanges.
+pub fn rogue_radio(code: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 63, 255, code)
 }
 
 /// The host number of an address outside the utility, as [`outside`] numbers them.

@@ -675,6 +675,29 @@ mod dnp3 {
     }
 }
 
+/// The link address of a host on the range: locally administered, its IPv4 address in it.
+pub fn mac(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x00, o[0], o[1], o[2], o[3]]
+}
+
+/// One UDP datagram as an Ethernet frame between two link addresses (checksums filled), or
+/// `None` for a payload too large for IPv4.
+pub fn udp_frame(
+    macs: ([u8; 6], [u8; 6]),
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let mut frame = Vec::with_capacity(42 + payload.len());
+    etherparse::PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(src.0.octets(), dst.0.octets(), 64)
+        .udp(src.1, dst.1)
+        .write(&mut frame, payload)
+        .ok()?;
+    Some(frame)
+}
+
 /// A segment's packets as Ethernet frames (IPv4, TCP or UDP, checksums filled), each with its
 /// time in microseconds: what a capture file holds.
 pub fn frames(seg: &Segment, out: &mut dyn FnMut(u64, &[u8])) {
@@ -682,10 +705,6 @@ pub fn frames(seg: &Segment, out: &mut dyn FnMut(u64, &[u8])) {
     for j in 0..u64::from(seg.flow.count) {
         let p = seg.flow.packet(j);
         buf.clear();
-        let mac = |ip: Ipv4Addr| {
-            let o = ip.octets();
-            [0x02, 0x00, o[0], o[1], o[2], o[3]]
-        };
         let builder =
             etherparse::PacketBuilder::ethernet2(mac(p.src), mac(p.dst)).ipv4(p.src.octets(), p.dst.octets(), 64);
         let written = match p.proto {

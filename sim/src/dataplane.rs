@@ -847,6 +847,8 @@ pub(crate) struct CycleAccum {
     /// Per collector: meters with supply it tried to read, and those whose read did not arrive.
     collector_reads: Vec<u32>,
     collector_missing: Vec<u32>,
+    /// Read attempts through watched collectors ([`CycleState::watched`]).
+    reads: Vec<ReadRecord>,
 }
 
 impl CycleAccum {
@@ -886,6 +888,7 @@ impl CycleAccum {
             attack_missing: std::mem::take(&mut self.attack_missing),
             collector_reads: std::mem::take(&mut self.collector_reads),
             collector_missing: std::mem::take(&mut self.collector_missing),
+            reads: std::mem::take(&mut self.reads),
             n_feeders: self.n_feeders,
             ..CycleAccum::default()
         };
@@ -905,6 +908,7 @@ impl CycleAccum {
         kept.attack_missing.fill(0);
         kept.collector_reads.fill(0);
         kept.collector_missing.fill(0);
+        kept.reads.clear();
         *self = kept;
     }
 }
@@ -929,6 +933,42 @@ pub struct CycleState {
     /// Per collector: the attack code of a connection flood that refused or delayed its upload
     /// in this cycle (0 for none).
     pub flood_by: Vec<u8>,
+    /// Collectors (and towers) whose field networks are watched, by index: the data plane logs
+    /// every read attempt through them in `reads` (empty: none watched, nothing logged).
+    pub watched: Vec<bool>,
+    /// The read attempts of the last read cycle through watched collectors, by meter (a mesh
+    /// meter's first attempt before its cellular fallback).
+    pub reads: Vec<ReadRecord>,
+}
+
+/// One read attempt over a watched collector's field network, as a capture of that network
+/// shows it. Times are µs after the read cycle's close (when polling starts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadRecord {
+    /// The meter.
+    pub meter: u32,
+    /// The collector (or cellular tower) that polled it.
+    pub collector: u32,
+    /// How the meter was reached.
+    pub via: Via,
+    /// Mesh hops between the meter and the collector (1 for PLC and cellular).
+    pub hops: u8,
+    /// When the collector's request left: the collector's channel wait plus the meter's place
+    /// in its polling queue (the path's deterministic latency).
+    pub request_us: u64,
+    /// When the meter's answer reached the poller (the request plus the path's random round
+    /// trip), or `None` when the request or the answer was lost.
+    pub answer_us: Option<u64>,
+    /// The attack code of a rogue concentrator the meter had attached to, which took the
+    /// exchange in the collector's place (0: none).
+    pub rogue: u8,
+    /// The attack code of an attack acting on a read that did not arrive (a jammer, a flood, a
+    /// rogue device, bricking firmware; 0: none).
+    pub attack: u8,
+    /// Whether the reading reached the MDM by the deadline (through this attempt).
+    pub delivered: bool,
+    /// Whether this is a mesh meter's cellular retry after its first attempt failed.
+    pub fallback: bool,
 }
 
 /// How one read attempt ended.
@@ -1023,6 +1063,8 @@ struct ReadStep<'a> {
     day_first: Option<u32>,
     /// Every meter's first attempt, drawn ahead.
     draws: &'a ReadDraws,
+    /// Collectors whose read attempts are logged ([`CycleState::watched`]; empty for none).
+    watched: &'a [bool],
 }
 
 impl ReadStep<'_> {
@@ -1121,6 +1163,67 @@ impl ReadStep<'_> {
         match self.net.flooded_by.get(path.collector as usize) {
             Some(&by) => by,
             None => 0,
+        }
+    }
+
+    /// Logs meter `i`'s read attempts through watched collectors: its first attempt over
+    /// `path`, and its cellular retry when it `fell_back` (ending in `outcome`).
+    #[cold]
+    #[expect(clippy::too_many_arguments, reason = "the meter's read as `meter` computed it")]
+    fn log_reads(
+        &self,
+        i: usize,
+        path: &crate::network::MeterPath,
+        site: &MeterSite,
+        outcome: Attempt,
+        fell_back: bool,
+        delivered: bool,
+        acc: &mut CycleAccum,
+    ) {
+        let watched = |c: u32| self.watched.get(c as usize).copied().unwrap_or(false);
+        let attack = if delivered { 0 } else { self.attack_on(i, path) };
+        let rogue = match self.net.interception(i) {
+            Some((by, mode)) if mode != Intercept::Forge => by,
+            _ => 0,
+        };
+        if path.collector != NONE && watched(path.collector) {
+            let c = path.collector as usize;
+            let wait = self.cycle.wait_us[c];
+            // As `first_attempt` times it: the path's fixed part, then the random round trip.
+            let answer_us = self.draws.through[i]
+                .then(|| (f64::from(path.fixed_us) + f64::from(self.draws.latency_us[i])) as u64 + wait);
+            acc.reads.push(ReadRecord {
+                meter: i as u32,
+                collector: path.collector,
+                via: path.via,
+                hops: path.hops,
+                request_us: f64::from(path.fixed_us) as u64 + wait,
+                answer_us,
+                rogue,
+                attack,
+                delivered: delivered && !fell_back,
+                fallback: false,
+            });
+        }
+        if fell_back && watched(site.tower) {
+            let t = site.tower as usize;
+            let answer_us = match outcome {
+                Attempt::Delivered(us) | Attempt::Late(us) => Some(us.saturating_sub(self.cycle.backhaul_us[t])),
+                // A tower whose backhaul is down takes no exchange.
+                Attempt::Lost | Attempt::BackhaulLost | Attempt::Unreachable => None,
+            };
+            acc.reads.push(ReadRecord {
+                meter: i as u32,
+                collector: site.tower,
+                via: Via::Cellular,
+                hops: 1,
+                request_us: f64::from(self.net.read_load_us[t] as f32) as u64 + self.cycle.wait_us[t],
+                answer_us,
+                rogue: 0,
+                attack,
+                delivered,
+                fallback: true,
+            });
         }
     }
 
@@ -1252,6 +1355,9 @@ impl ReadStep<'_> {
                 acc.missing[i] += 1;
             }
             record.valued_until = last + 1;
+        }
+        if !self.watched.is_empty() {
+            self.log_reads(i, path, site, outcome, fell_back, delivered, acc);
         }
         if let Some(day_first) = self.day_first {
             let stats = &mut acc.by_link[kind.index()];
@@ -1399,6 +1505,7 @@ pub(crate) fn interval_system(
         n_collectors: network.collectors.len(),
         day_first: day_ending(config.start.second_of_day / 900, first, slot),
         draws: &read_draws,
+        watched: &cycle.watched,
     });
     let n_transformers = network.transformers.len();
     let init = || {
@@ -1532,8 +1639,10 @@ pub(crate) fn interval_system(
     let at = records.collector_reads.len();
     records.collector_reads.resize(at + n_collectors, 0);
     records.collector_missing.resize(at + n_collectors, 0);
+    cycle.reads.clear();
     for a in accum.iter_mut() {
         let a = &mut a.cycle;
+        cycle.reads.extend_from_slice(&a.reads);
         if a.collector_reads.len() == n_collectors {
             for (t, v) in records.collector_reads[at..].iter_mut().zip(&a.collector_reads) {
                 *t += *v;
@@ -1580,6 +1689,8 @@ pub(crate) fn interval_system(
         }
         a.reset();
     }
+    // By meter, first attempts before fallbacks: the split between threads does not show.
+    cycle.reads.sort_unstable_by_key(|r| (r.meter, r.fallback));
     push_attack_ticks(&mut records, slot, &attack_sum);
 }
 

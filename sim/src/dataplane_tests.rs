@@ -93,6 +93,7 @@ impl World {
             wait_us: vec![0; n_collectors],
             backhaul_us: vec![0; n_collectors],
             flood_by: vec![0; n_collectors],
+            ..CycleState::default()
         };
         let table = ProfileTable::build(&config);
         let tables = SamplingTables::build(&config, &network);
@@ -141,6 +142,7 @@ impl World {
             n_collectors: self.network.collectors.len(),
             day_first: super::day_ending(0, first, last),
             draws,
+            watched: &[],
         }
     }
 

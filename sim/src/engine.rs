@@ -31,7 +31,7 @@ use crate::network::{
     ConnectionFloodLoad, Fate, Interference, NONE, NetState, Network, NetworkError, PlacedInterference, Via,
 };
 use crate::probe::Phase;
-use crate::records::{AlertRecord, MessageRecord, RunCounters, RunRecords, TruthRecord};
+use crate::records::{AlertRecord, FieldEvent, FieldEventKind, MessageRecord, RunCounters, RunRecords, TruthRecord};
 use crate::rng::{Purpose, Stream};
 use crate::security::{Fleet, Payload, ReplayedFrame};
 use crate::time::SimTime;
@@ -545,6 +545,12 @@ pub struct IntervalClose {
 pub trait IntervalObserver: std::any::Any + Send + Sync {
     /// The interval `close` has just closed; `sim` is at its end.
     fn interval_closed(&mut self, sim: &Sim, close: IntervalClose);
+
+    /// Collectors whose read attempts it needs logged ([`Sim::read_log`]); none by default.
+    /// Adding the observer starts the log of these (with those of observers added before).
+    fn watches_reads(&self) -> &[u32] {
+        &[]
+    }
 }
 
 pub use crate::worst_moment::WorstMoment;
@@ -954,7 +960,7 @@ impl Sim {
                 relay,
                 cause,
             } => self.replay(at, meter, frame, relay, cause),
-            Input::Downgrade { meter, cause } => self.downgrade(meter, cause),
+            Input::Downgrade { meter, cause } => self.downgrade(at, meter, cause),
             // Grid: relays, feeders and switched load.
             Input::SetRelay { meter, relay, cause } => self.set_relay(at, meter, relay, cause),
             Input::FeederSupply {
@@ -1085,6 +1091,7 @@ impl Sim {
             bytes: message.bytes,
             sent: at,
             fate,
+            job: None,
         });
     }
 
@@ -1237,8 +1244,18 @@ impl Sim {
         if dead {
             return;
         }
+        let accepted = {
+            let fleet = self.world.resource::<Fleet>();
+            !(fleet.checks_frames(meter) && frame <= fleet.frame_counter[i])
+        };
+        self.world.resource_mut::<RunRecords>().field_events.push(FieldEvent {
+            at,
+            meter,
+            attack: crate::model::attack_code(cause.attack()),
+            what: FieldEventKind::Replay { frame, relay, accepted },
+        });
         let mut fleet = self.world.resource_mut::<Fleet>();
-        if fleet.checks_frames(meter) && frame <= fleet.frame_counter[i] {
+        if !accepted {
             fleet.refused_frames.push(ReplayedFrame {
                 meter_idx: meter,
                 frame_counter: frame,
@@ -1255,14 +1272,21 @@ impl Sim {
 
     /// A radio asks a meter to fall back to the legacy security level: a meter that is up and
     /// not yet downgraded does if it still accepts that level, and logs a refusal otherwise.
-    fn downgrade(&mut self, meter: u32, cause: Cause) {
+    fn downgrade(&mut self, at: SimTime, meter: u32, cause: Cause) {
         let i = meter as usize;
         let dead = self.world.resource::<Fleet>().failed[i] || self.net_state().unpowered[i];
         let code = crate::model::attack_code(cause.attack());
-        let mut fleet = self.world.resource_mut::<Fleet>();
-        if dead || fleet.downgraded_by[i] != 0 {
+        if dead || self.world.resource::<Fleet>().downgraded_by[i] != 0 {
             return;
         }
+        let accepted = self.world.resource::<Fleet>().legacy[i];
+        self.world.resource_mut::<RunRecords>().field_events.push(FieldEvent {
+            at,
+            meter,
+            attack: code,
+            what: FieldEventKind::DowngradeOffer { accepted },
+        });
+        let mut fleet = self.world.resource_mut::<Fleet>();
         if fleet.legacy[i] {
             fleet.downgraded_by[i] = code.max(1);
         } else {
@@ -1808,6 +1832,7 @@ impl Sim {
             bytes,
             sent: at,
             fate,
+            job: Some(job),
         });
         // The HES allows for the meter's configured execution delay on top of the timeout.
         let deadline = SimTime(at.0 + timeout.as_micros() + delay_budget_us);
@@ -2030,8 +2055,22 @@ impl Sim {
                     .filter(|m| direct.contains(m))
                     .map(|&m| (m, code))
                     .collect();
+                let open: Vec<u32> = open.into_iter().filter(|m| direct.contains(m)).collect();
+                let mut forged: Vec<FieldEvent> = refused
+                    .iter()
+                    .map(|&(m, _)| (m, false))
+                    .chain(open.iter().map(|&m| (m, true)))
+                    .map(|(meter, accepted)| FieldEvent {
+                        at,
+                        meter,
+                        attack: code,
+                        what: FieldEventKind::Forged { accepted },
+                    })
+                    .collect();
+                forged.sort_unstable_by_key(|e| e.meter);
+                self.world.resource_mut::<RunRecords>().field_events.extend(forged);
                 self.world.resource_mut::<Fleet>().refused_forgeries.extend(refused);
-                for m in open.into_iter().filter(|m| direct.contains(m)) {
+                for m in open {
                     self.set_relay(at, m, Relay::Open, cause);
                 }
             }
@@ -2557,6 +2596,16 @@ impl Sim {
     /// Adds `observer`, to be called at every interval close from now on, after those added
     /// before it (see [`IntervalObserver`]).
     pub fn add_interval_observer(&mut self, observer: Box<dyn IntervalObserver>) {
+        if !observer.watches_reads().is_empty() {
+            let mut watched: Vec<u32> = self
+                .interval_observers
+                .iter()
+                .flat_map(|o| o.watches_reads())
+                .copied()
+                .collect();
+            watched.extend_from_slice(observer.watches_reads());
+            self.watch_reads(&watched);
+        }
         self.interval_observers.push(observer);
     }
 
@@ -2692,6 +2741,26 @@ impl Sim {
     /// The records of the run so far: interval rows, ground truth, alerts.
     pub fn records(&self) -> &RunRecords {
         self.world.resource::<RunRecords>()
+    }
+
+    /// Watches the field networks of `collectors` (collector or tower indices; others are
+    /// ignored): from the next read cycle on, the data plane logs every read attempt through
+    /// them ([`Sim::read_log`]). Watching changes nothing in the run.
+    pub fn watch_reads(&mut self, collectors: &[u32]) {
+        let n = self.world.resource::<Network>().collectors.len();
+        let mut cycle = self.world.resource_mut::<CycleState>();
+        cycle.watched = vec![false; n];
+        for &c in collectors {
+            if let Some(w) = cycle.watched.get_mut(c as usize) {
+                *w = true;
+            }
+        }
+    }
+
+    /// The read attempts of the last read cycle through the collectors [`Sim::watch_reads`]
+    /// watches, by meter: at an [`IntervalClose`] with `cycle_closed`, the cycle that closed.
+    pub fn read_log(&self) -> &[crate::dataplane::ReadRecord] {
+        &self.world.resource::<CycleState>().reads
     }
 
     /// Run-wide counters so far.

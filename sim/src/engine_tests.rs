@@ -962,3 +962,78 @@ fn a_transformer_overload_trips_its_thermal_protection_by_default() {
     assert!(trip.load_share > 1.5, "{}", trip.load_share);
     assert_eq!(trip.cause, Cause::Attack(0));
 }
+
+/// Every read cycle's log: the slot that closed it and its reads.
+type CycleLogs = Vec<(u32, Vec<crate::dataplane::ReadRecord>)>;
+
+/// Keeps every read cycle's log, as a field capture would.
+struct ReadLogs(std::sync::Arc<std::sync::Mutex<CycleLogs>>); // tidy: hands the logs back to the test; the run never reads them
+
+impl crate::engine::IntervalObserver for ReadLogs {
+    fn interval_closed(&mut self, sim: &Sim, close: crate::engine::IntervalClose) {
+        if close.cycle_closed {
+            let mut logs = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            logs.push((close.slot, sim.read_log().to_vec()));
+        }
+    }
+}
+
+/// Watching a collector's field network changes nothing in the run, and its log holds one
+/// first attempt per meter it polled each cycle, agreeing with the cycle's counters: the reads
+/// that arrived are the collector's reads less its missing ones, and an answer never precedes
+/// its request.
+#[test]
+fn a_watched_field_network_logs_every_read_and_changes_nothing() {
+    let run = |watch: bool| {
+        let start = CivilDateTime::parse("2026-03-02").expect("valid");
+        let config = SimConfig::with_defaults(11, start, SimDuration::from_days(1));
+        let links = [LinkKind::Mesh, LinkKind::Plc, LinkKind::Cellular];
+        let net = Network::small(
+            LinkParams::typical(),
+            (0..300).map(|i| (CustomerClass::Residential, links[i % 3])),
+        );
+        let mut sim = Sim::new(config, net).expect("valid world");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new())); // tidy: the test's copy of the logs
+        if watch {
+            sim.watch_reads(&[0, 1]);
+            sim.add_interval_observer(Box::new(ReadLogs(logs.clone())));
+        }
+        sim.run_to_end().expect("runs");
+        let logs = std::mem::take(&mut *logs.lock().expect("not poisoned"));
+        (sim, logs)
+    };
+    let (plain, _) = run(false);
+    let (watched, logs) = run(true);
+    assert_eq!(plain.records().intervals, watched.records().intervals);
+    assert_eq!(plain.records().collector_missing, watched.records().collector_missing);
+    let n_collectors = watched.network().collectors.len();
+    assert!(logs.len() >= 6, "{} read cycles", logs.len());
+    let mut answered = 0;
+    for (k, (slot, log)) in logs.iter().enumerate() {
+        for c in 0..2u32 {
+            let first: Vec<_> = log.iter().filter(|r| r.collector == c && !r.fallback).collect();
+            let reads = watched.records().collector_reads[k * n_collectors + c as usize];
+            let missing = watched.records().collector_missing[k * n_collectors + c as usize];
+            // Meters without a path count under their home collector, which sends them nothing.
+            assert!(
+                first.len() as u32 <= reads && first.len() as u32 + 5 >= reads,
+                "cycle ending {slot}"
+            );
+            assert_eq!(first.iter().filter(|r| r.delivered).count() as u32, reads - missing);
+            for r in &first {
+                assert_eq!(r.meter % 3, c, "meter {} is not on collector {c}", r.meter);
+                if let Some(answer) = r.answer_us {
+                    assert!(answer >= r.request_us);
+                    answered += 1;
+                }
+                assert!(r.answer_us.is_some() || !r.delivered);
+            }
+        }
+        assert!(log.iter().all(|r| r.collector != 2), "an unwatched collector is logged");
+        assert!(
+            log.windows(2)
+                .all(|w| (w[0].meter, w[0].fallback) < (w[1].meter, w[1].fallback))
+        );
+    }
+    assert!(answered > 0);
+}

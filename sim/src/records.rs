@@ -484,6 +484,47 @@ pub struct MessageRecord {
     pub sent: SimTime,
     /// Its fate: delivered when and how, or lost why.
     pub fate: Fate,
+    /// The HES job it is an attempt of (an index into the HES's jobs), if it carries one.
+    #[serde(skip)]
+    pub job: Option<u32>,
+}
+
+/// Something an attack's radio did at one meter on the field network, for field captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldEvent {
+    /// When.
+    pub at: SimTime,
+    /// The meter.
+    pub meter: u32,
+    /// The attack's code (its index in the scenario plus one).
+    pub attack: u8,
+    /// What happened.
+    pub what: FieldEventKind,
+}
+
+/// What an attack's radio did at a meter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldEventKind {
+    /// A captured relay command sent again, with the frame counter it carried; `accepted` when
+    /// the meter acted on it.
+    Replay {
+        /// The captured frame's counter.
+        frame: u32,
+        /// The relay state the command sets.
+        relay: crate::model::Relay,
+        /// Whether the meter acted on it.
+        accepted: bool,
+    },
+    /// An offer of the legacy security level; `accepted` when the meter fell back to it.
+    DowngradeOffer {
+        /// Whether the meter accepted.
+        accepted: bool,
+    },
+    /// A disconnect command a rogue concentrator forged; `accepted` when the meter acted on it.
+    Forged {
+        /// Whether the meter acted on it.
+        accepted: bool,
+    },
 }
 
 /// The per-interval rows, ground truth and alerts of a run, in time order.
@@ -500,6 +541,9 @@ pub struct RunRecords {
     pub feeder_reported_wh: Vec<u64>,
     /// Messages sent to meters, in the order they were sent.
     pub messages: Vec<MessageRecord>,
+    /// What attacks' radios did at meters (replays, downgrade offers, forged commands), in
+    /// time order.
+    pub field_events: Vec<FieldEvent>,
     /// Ground truth, in time order.
     pub truth: Vec<TruthRecord>,
     /// Alerts, in time order.

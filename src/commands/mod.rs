@@ -101,14 +101,14 @@ pub(crate) fn execute_on(
     source: &str,
     bar: &ProgressBar,
 ) -> Result<amirange::run::Finished> {
-    execute_observed(scenario, network, None, label, source, bar)
+    execute_observed(scenario, network, Vec::new(), label, source, bar)
 }
 
-/// As [`execute_on`], with an interval observer (the readings export).
+/// As [`execute_on`], with interval observers (the readings export, the field capture).
 pub(crate) fn execute_observed(
     scenario: &Scenario,
     network: Option<amirange_sim::network::Network>,
-    observer: Option<Box<dyn amirange_sim::engine::IntervalObserver>>,
+    observers: amirange::run::Observers,
     label: &str,
     source: &str,
     bar: &ProgressBar,
@@ -118,7 +118,7 @@ pub(crate) fn execute_observed(
         Some(n) => n,
         None => amirange::run::generate(scenario)?,
     };
-    amirange::run::execute_observed(scenario, network, started, true, observer, |_, _| bar.inc(1)).map_err(|e| match e
+    amirange::run::execute_observed(scenario, network, started, true, observers, |_, _| bar.inc(1)).map_err(|e| match e
         .attack_error()
     {
         Some(attack) => scenario::attack_error(label, source, attack).into(),

@@ -25,9 +25,11 @@ pub(crate) fn cmd_run(
     force: bool,
     quiet: bool,
     paired: bool,
-    exports: Exports,
+    exports: Exports<'_>,
 ) -> Result<()> {
-    let (scenario, label, source) = common.load_with_source()?;
+    let (mut scenario, label, source) = common.load_with_source()?;
+    let field = exports.field || scenario.export.contains(&amirange::scenario::Export::Field);
+    choose_field_collectors(&mut scenario, field, exports.field_collectors)?;
     let paired = paired || scenario.paired;
     let readings = exports.readings || scenario.export.contains(&amirange::scenario::Export::Readings);
     let traffic = exports.traffic || scenario.export.contains(&amirange::scenario::Export::Traffic);
@@ -37,7 +39,7 @@ pub(crate) fn cmd_run(
     // The readings file is streamed into the result folder's temporary copy while the run goes
     // (and the capture written there after it); the folder is moved into place only when every
     // file is complete.
-    let staged = if readings || traffic || flows {
+    let staged = if readings || traffic || flows || field {
         Some(outdir::begin(&out_dir, FolderKind::Run, force)?)
     } else {
         None
@@ -46,6 +48,8 @@ pub(crate) fn cmd_run(
         readings,
         traffic,
         flows,
+        field,
+        field_collectors: &[],
     };
     let produced = produce(
         &scenario,
@@ -98,13 +102,38 @@ type Produced = (
 
 /// The extra files a run writes into its staged folder.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Exports {
+pub(crate) struct Exports<'a> {
     /// `readings.parquet`.
     pub(crate) readings: bool,
     /// `traffic.pcapng`.
     pub(crate) traffic: bool,
     /// `flows.csv`.
     pub(crate) flows: bool,
+    /// `field.pcapng` and `field-keys.csv`.
+    pub(crate) field: bool,
+    /// The collectors `--field-collectors` names (empty: the scenario's).
+    pub(crate) field_collectors: &'a [u32],
+}
+
+/// Sets the collectors a field capture covers: those given on the command line, else the
+/// scenario's; with a field capture wanted and none named, an error that says how to name
+/// them.
+fn choose_field_collectors(scenario: &mut amirange::scenario::Scenario, field: bool, given: &[u32]) -> Result<()> {
+    if !given.is_empty() {
+        let mut given = given.to_vec();
+        given.sort_unstable();
+        given.dedup();
+        scenario.field_collectors = given;
+    }
+    if field && scenario.field_collectors.is_empty() {
+        anyhow::bail!(
+            "a field capture needs the collectors whose field networks it covers: add \
+             --field-collectors 0 (indices as `amirange topo describe` lists them) or \
+             `field_capture: (collectors: [0])` to the scenario; a 1M-meter day of every field \
+             network would be tens of GB"
+        );
+    }
+    Ok(())
 }
 
 /// Runs the scenario (and, paired, its twin) and renders its files; with `staged`, streams the
@@ -116,7 +145,7 @@ fn produce(
     quiet: bool,
     threads: usize,
     staged: Option<&outdir::Staged>,
-    exports: Exports,
+    exports: Exports<'_>,
 ) -> Result<Produced> {
     let (label, source) = (label.to_owned(), source.to_owned());
     let n = scenario.n_intervals();
@@ -142,17 +171,30 @@ fn produce(
             )?),
             None => None,
         };
-        let observer = export.map(|e| Box::new(e) as Box<dyn amirange_sim::engine::IntervalObserver>);
+        let mut observers: amirange::run::Observers = Vec::new();
+        observers.extend(export.map(|e| Box::new(e) as Box<dyn amirange_sim::engine::IntervalObserver>));
+        if let Some(staged) = staged.filter(|_| exports.field) {
+            amirange::field::check_collectors(&scenario.field_collectors, &network)?;
+            observers.push(Box::new(amirange::field::FieldCapture::create(
+                staged.path(),
+                scenario,
+                &scenario.field_collectors,
+            )?));
+        }
         // The attack run's files are rendered (and its world freed) while the twin may still run.
         let rendered =
-            execute_observed(scenario, Some(network), observer, &label, &source, &bar).and_then(|finished| {
+            execute_observed(scenario, Some(network), observers, &label, &source, &bar).and_then(|finished| {
                 if let Some(export) = finished.sim.interval_observer::<ReadingsExport>() {
                     export.finish(&finished.sim)?;
+                }
+                if let Some(capture) = finished.sim.interval_observer::<amirange::field::FieldCapture>() {
+                    capture.finish(&finished.sim)?;
                 }
                 if let Some(staged) = staged.filter(|_| exports.traffic || exports.flows) {
                     let wanted = amirange::capture::Wanted {
                         capture: exports.traffic,
                         flows: exports.flows,
+                        field: false,
                     };
                     amirange::capture::export(staged.path(), scenario, &finished.sim, finished.sensor_horizon, wanted)?;
                 }
@@ -203,17 +245,19 @@ fn produce(
 /// `amirange bench`: the scenario run with the wall time of every phase (the topology, the
 /// world, the stepping by kind of work, the measures, rendering and writing the result files
 /// into a temporary folder that is removed afterwards), its speed and its memory.
-pub(crate) fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs, exports: Exports) -> Result<()> {
+pub(crate) fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs, exports: Exports<'_>) -> Result<()> {
     if exports.readings {
         anyhow::bail!(
-            "bench measures the traffic and flows exports, not readings (run `amirange run --export readings` and time it)"
+            "bench measures the traffic, flows and field exports, not readings (run `amirange run --export readings` and time it)"
         );
     }
     let wanted = amirange::capture::Wanted {
         capture: exports.traffic,
         flows: exports.flows,
+        field: exports.field,
     };
-    let (scenario, label, source) = common.load_with_source()?;
+    let (mut scenario, label, source) = common.load_with_source()?;
+    choose_field_collectors(&mut scenario, exports.field, exports.field_collectors)?;
     let threads = thread_args.init_threads();
     let bar = progress_bar(scenario.n_intervals(), false);
     let amirange::run::BenchRun {

@@ -18,6 +18,7 @@ mod defenses;
 mod detection;
 mod dlms_exercise;
 mod errors;
+mod field;
 mod frequency;
 mod gateway;
 mod golden;

@@ -83,7 +83,7 @@ type CommunityIds = Vec<(String, Ipv4Addr, u16, Ipv4Addr, u16)>;
 
 /// Whether `program` runs; `false` (the test is skipped, and says so) when it does not, unless
 /// `AMIRANGE_REQUIRE_SURICATA=1` (as in CI): then a panic.
-fn tool_or_skip(program: &str, version_flag: &str) -> bool {
+pub(crate) fn tool_or_skip(program: &str, version_flag: &str) -> bool {
     let has = Command::new(program)
         .arg(version_flag)
         .output()
@@ -183,6 +183,7 @@ fn suricata_raises_exactly_the_built_in_alerts_on_the_capture() {
     let wanted = amirange::capture::Wanted {
         capture: true,
         flows: true,
+        field: false,
     };
     let stats = amirange::capture::export(dir.path(), &scenario, &finished.sim, finished.sensor_horizon, wanted)
         .expect("capture written");
