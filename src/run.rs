@@ -256,6 +256,8 @@ pub struct BenchRun {
     pub result_bytes: usize,
     /// Wall time from start to the result files written.
     pub wall: Duration,
+    /// The field capture's counts and the bytes of its two files, when it was measured.
+    pub field: Option<(crate::field::FieldStats, u64)>,
 }
 
 /// Runs `scenario` (from `label`, on `threads` threads) as `amirange run` does, timing every
@@ -271,28 +273,32 @@ pub fn bench(
     let started = Instant::now();
     let scratch = tempfile::tempdir().map_err(BenchError::Scratch)?;
     let dir = scratch.path().join("results");
+    // The field capture streams into a folder of its own while the run goes.
+    let field_dir = scratch.path().join("field");
     let mut observers: Observers = Vec::new();
     if exports.field {
-        std::fs::create_dir_all(&dir).map_err(BenchError::Scratch)?;
+        std::fs::create_dir_all(&field_dir).map_err(BenchError::Scratch)?;
         observers.push(Box::new(crate::field::FieldCapture::create(
-            &dir,
+            &field_dir,
             scenario,
             &scenario.field_collectors,
         )?));
     }
     let (finished, mut phases) = execute_timed(scenario, observers, progress)?;
     let mut result_bytes = 0;
+    let mut field = None;
     if let Some(capture) = finished.sim.interval_observer::<crate::field::FieldCapture>() {
+        // Its rendering during the run is in the step's interval observers; what is left to
+        // write at the end is a phase of its own.
         let finishing = Instant::now();
         let stats = capture.finish(&finished.sim)?;
-        phases.add(
-            "results: field capture (streamed in the step)",
-            stats.render + finishing.elapsed(),
-        );
-        result_bytes += [crate::field::FILE, crate::field::KEYS_FILE]
+        phases.add("results: field capture's last packets", finishing.elapsed());
+        let bytes = [crate::field::FILE, crate::field::KEYS_FILE]
             .iter()
-            .map(|file| std::fs::metadata(dir.join(file)).map_or(0, |m| m.len()))
-            .sum::<u64>() as usize;
+            .map(|file| std::fs::metadata(field_dir.join(file)).map_or(0, |m| m.len()))
+            .sum::<u64>();
+        result_bytes += usize::try_from(bytes).unwrap_or(usize::MAX);
+        field = Some((stats, bytes));
     }
     let rendering = Instant::now();
     let manifest = crate::results::Manifest::for_run(scenario, label, threads, started.elapsed());
@@ -330,6 +336,7 @@ pub fn bench(
         phases,
         result_bytes,
         wall: started.elapsed(),
+        field,
     })
 }
 

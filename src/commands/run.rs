@@ -265,6 +265,7 @@ pub(crate) fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs, exports: 
         phases,
         result_bytes: bytes,
         wall,
+        field,
     } = amirange::run::bench(&scenario, &label, threads, wanted, |_, _| bar.inc(1)).map_err(|e| -> anyhow::Error {
         match e.attack_error() {
             Some(attack) => amirange::scenario::attack_error(&label, &source, attack).into(),
@@ -324,6 +325,16 @@ pub(crate) fn cmd_bench(common: &CommonArgs, thread_args: &ThreadArgs, exports: 
         "result files' size",
         format!("{:.1} MB", bytes as f64 / 1e6)
     );
+    if let Some((stats, field_bytes)) = field {
+        println!(
+            "  field capture          {} packets, {} exchanges, {} meters keyed, {:.1} MB; {:.3} s (in the step's interval observers and the last packets)",
+            group(stats.packets),
+            group(stats.exchanges),
+            group(stats.keyed_meters),
+            field_bytes as f64 / 1e6,
+            stats.render.as_secs_f64()
+        );
+    }
     println!("  wall total             {:>12.3} s", wall.as_secs_f64());
     println!(
         "  meter-intervals/s      {:>14}",

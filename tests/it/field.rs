@@ -362,3 +362,43 @@ fn downgrade_offers_and_replays_are_on_the_field_network_as_sent() {
         "{replays} replays, {answered} acted on"
     );
 }
+
+/// A field capture needs its collectors named, refuses one the network does not have without
+/// leaving a folder behind, and `bench` measures it.
+#[test]
+fn field_capture_errors_and_bench() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--meters", "300", "-q", "--out", "out"];
+        args.extend_from_slice(extra);
+        amirange(&args, tmp.path())
+    };
+    let o = run(&["--export", "field"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--field-collectors 0"), "{err}");
+    let o = run(&["--export", "field", "--field-collectors", "4000"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("collector 4000 does not exist"), "{err}");
+    assert!(!tmp.path().join("out").exists(), "no folder is left behind");
+    let o = amirange(
+        &[
+            "bench",
+            "--meters",
+            "300",
+            "--export",
+            "field",
+            "--field-collectors",
+            "0",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("field capture"))
+        .expect("a field capture line");
+    assert!(line.contains("packets") && line.contains("MB"), "{line}");
+}
