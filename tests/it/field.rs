@@ -19,17 +19,17 @@ use crate::common::{amirange, read};
 
 /// One packet of the capture: time (ns since the epoch), link and IP addresses, the wrapper's
 /// APDU and the packet's comment.
-struct Packet {
+pub(crate) struct Packet {
     time_ns: u128,
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
     src: [u8; 4],
     dst: [u8; 4],
     apdu: Vec<u8>,
-    comment: Option<String>,
+    pub(crate) comment: Option<String>,
 }
 
-fn packets(path: &Path) -> Vec<Packet> {
+pub(crate) fn packets(path: &Path) -> Vec<Packet> {
     let bytes = read(path);
     let mut reader = PcapNgReader::new(bytes.as_slice()).expect("a pcapng file");
     let mut out = Vec::new();

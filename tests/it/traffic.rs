@@ -36,8 +36,10 @@ const RULES: [&str; 14] = [
 ];
 
 /// Four hours of a 2,000-meter town with uploads every 15 minutes, a five-minute connection
-/// flood from four hosts, a phished operator's session, a pivot into SCADA (DNP3) and an
-/// exfiltration to the internet.
+/// flood from four hosts, a phished operator's session, a pivot into SCADA (DNP3), an
+/// exfiltration to the internet, and on collector 0's field network a replay of the phished
+/// disconnects and a rogue concentrator (meters there check neither the network nor frame
+/// counters).
 fn scenario() -> Scenario {
     let rules: Vec<String> = rules().iter().map(|r| format!("{r:?}")).collect();
     let text = format!(
@@ -48,13 +50,15 @@ fn scenario() -> Scenario {
     duration: "4h",
     topology: Preset("town-10k"),
     operations: Typical,
-    security: (segmentation: false),
+    security: (segmentation: false, mutual_auth: false, frame_counters: false),
     defenses: (ids_rules: [{}]),
     attacks: [
         ConnectionFlood(id: "flood", at: "0d 01:00", until: "0d 01:05", target: HesFrontEnd, connections_per_s: 40, sources: 4),
         MassDisconnect(id: "disc", at: "0d 01:30", access: Phishing(account: "cis-integration", success: 1.0, at: "0d 00:30"), targets: Feeders([0])),
         LateralMovement(id: "pivot", at: "0d 02:00", access: HesExploit(success: 1.0, at: "0d 00:40"), feeders: [0], outage: "30m"),
         DataExfiltration(id: "exfil", at: "0d 03:00", access: Phishing(account: "sup-bob", success: 1.0, mfa_bypass: 1.0, at: "0d 00:20"), targets: Class(Residential), window: "2h"),
+        Replay(id: "replay", at: "0d 01:20", capture_until: "0d 02:00", replay_at: "0d 03:30", center: Collector(0), radius_m: 3000),
+        RogueConcentrator(id: "rogue", at: "0d 02:30", until: "0d 03:30", center: Collector(0), radius_m: 500, action: Drop),
     ],
 )"#,
         rules.join(", ")
@@ -177,8 +181,29 @@ fn suricata_raises_exactly_the_built_in_alerts_on_the_capture() {
         return;
     }
     let scenario = scenario();
-    let finished = amirange::run::execute(&scenario, |_, _| {}).expect("runs");
     let dir = tempfile::tempdir().expect("temporary folder");
+    // Collector 0's field network, where the replay and the rogue act.
+    let field = amirange::field::FieldCapture::create(dir.path(), &scenario, &[0]).expect("field capture");
+    let network = amirange::run::generate(&scenario).expect("network");
+    let finished = amirange::run::execute_observed(
+        &scenario,
+        network,
+        std::time::Instant::now(),
+        true,
+        vec![Box::new(field)],
+        |_, _| {},
+    )
+    .expect("runs");
+    let capture = finished
+        .sim
+        .interval_observer::<amirange::field::FieldCapture>()
+        .expect("observer");
+    capture.finish(&finished.sim).expect("field capture written");
+    let field = crate::field::packets(&dir.path().join(amirange::field::FILE));
+    for label in ["attack replay replay", "attack rogue rogue-concentrator"] {
+        let n = field.iter().filter(|p| p.comment.as_deref() == Some(label)).count();
+        assert!(n > 0, "no packet labelled {label:?} on collector 0's field network");
+    }
     let pcap = dir.path().join(amirange::capture::FILE);
     let wanted = amirange::capture::Wanted {
         capture: true,
@@ -328,6 +353,11 @@ fn labels_agree_with_truth(scenario: &Scenario, finished: &amirange::run::Finish
         let id = &attack.header().id;
         let tags = attack.tags();
         let mine: Vec<&FlowRow> = flows.iter().filter(|f| &f.attack_id == id).collect();
+        // Attacks on the field network cross no sensor behind the firewall.
+        if matches!(tags.kind, "replay" | "rogue-concentrator") {
+            assert!(mine.is_empty(), "{id} has flows behind the firewall");
+            continue;
+        }
         assert!(!mine.is_empty(), "no flow labelled {id}");
         let first_truth = truth
             .iter()
