@@ -106,7 +106,7 @@ impl FolderKind {
         }
         match self {
             FolderKind::Run => {
-                const FILES: [&str; 20] = [
+                const FILES: [&str; 23] = [
                     "manifest.json",
                     "metrics.json",
                     "timeseries.csv",
@@ -127,6 +127,9 @@ impl FolderKind {
                     "readings.parquet",
                     "traffic.pcapng",
                     "flows.csv",
+                    "field.pcapng",
+                    "field-keys.csv",
+                    "outside.json",
                 ];
                 FILES.contains(&rel)
             }

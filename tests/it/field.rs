@@ -364,7 +364,7 @@ fn downgrade_offers_and_replays_are_on_the_field_network_as_sent() {
 }
 
 /// A field capture needs its collectors named, refuses one the network does not have without
-/// leaving a folder behind, and `bench` measures it.
+/// leaving a folder behind, writes a folder `--force` may replace, and `bench` measures it.
 #[test]
 fn field_capture_errors_and_bench() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -382,6 +382,14 @@ fn field_capture_errors_and_bench() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("collector 4000 does not exist"), "{err}");
     assert!(!tmp.path().join("out").exists(), "no folder is left behind");
+    // A folder with a field capture is amirange's own: --force replaces it.
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec!["--export", "field", "--field-collectors", "0"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(tmp.path().join("out").join(amirange::field::KEYS_FILE).is_file());
     let o = amirange(
         &[
             "bench",
