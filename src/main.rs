@@ -217,6 +217,11 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// The result folder of the same run (from `amirange run` with the same scenario and
+        /// flags): write the scores there as outside.json and draw its report.html again with
+        /// the outside detectors beside the built-in ones.
+        #[arg(long, value_name = "RESULT_DIR")]
+        into: Option<std::path::PathBuf>,
     },
     /// Check a scenario, exercise or sweep plan file without running it, and print a summary
     /// of it. The kind is told by how the file opens: `Scenario(`, `Exercise(` or `Sweep(`.
@@ -488,7 +493,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             twin_alerts,
             json,
             quiet,
-        } => score::cmd_score(&common, &threads, &alerts, &twin_alerts, json, quiet),
+            into,
+        } => score::cmd_score(&common, &threads, &alerts, &twin_alerts, json, quiet, into.as_deref()),
         Command::Sweep {
             plan,
             shard,

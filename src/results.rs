@@ -528,6 +528,10 @@ pub const REPORT_SOURCES: [&str; 5] = [
 /// The files the blast-radius map is drawn from, when the run wrote them.
 pub const MAP_SOURCES: [&str; 2] = ["map.csv", "map.json"];
 
+/// Outside detectors judged against the run (`amirange score --into`), drawn beside the
+/// built-in ones when the folder holds it.
+pub const OUTSIDE_SOURCE: &str = "outside.json";
+
 /// The charts (`plots/timeline.svg`, `plots/map.svg` when the folder has the map's files,
 /// `plots/detection.svg` when the run had attacks) and `report.html`, drawn from a result
 /// folder's files alone (`amirange-viz`).
@@ -556,7 +560,18 @@ pub fn report_files(files: &[(&str, Vec<u8>)]) -> Result<Vec<(&'static str, Vec<
     let metrics = json("metrics.json", &get("metrics.json")?)?;
     let timeline = amirange_viz::timeline_svg(&get("timeseries.csv")?, &get("truth.csv")?, &get("alerts.csv")?)?;
     let detection = amirange_viz::detection_svg(&metrics, &get("alerts.csv")?)?;
-    let html = amirange_viz::report_html(&manifest, &metrics, &timeline, map.as_deref(), detection.as_deref());
+    let outside = match find(OUTSIDE_SOURCE) {
+        Some(text) => Some(json(OUTSIDE_SOURCE, &text?)?),
+        None => None,
+    };
+    let html = amirange_viz::report_html(
+        &manifest,
+        &metrics,
+        &timeline,
+        map.as_deref(),
+        detection.as_deref(),
+        outside.as_ref(),
+    );
     let mut out = vec![("plots/timeline.svg", timeline.into_bytes())];
     if let Some(svg) = map {
         out.push(("plots/map.svg", svg.into_bytes()));

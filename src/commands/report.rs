@@ -38,8 +38,9 @@ pub(crate) fn cmd_report(dir: &Path) -> Result<()> {
             .with_context(|| format!("{} is not a result folder: cannot read {name}", dir.display()))?;
         files.push((name, text.into_bytes()));
     }
-    // Folders written before the map existed have no map files; the report is drawn without it.
-    for name in results::MAP_SOURCES {
+    // Folders written before the map existed have no map files, and only folders `score --into`
+    // wrote to have outside detectors; the report is drawn without what is missing.
+    for name in results::MAP_SOURCES.into_iter().chain([results::OUTSIDE_SOURCE]) {
         let path = dir.join(name);
         if std::fs::symlink_metadata(&path).is_ok() {
             files.push((name, read_result(&path)?.into_bytes()));
@@ -54,7 +55,7 @@ pub(crate) fn cmd_report(dir: &Path) -> Result<()> {
 
 /// Writes report files into `dir`, each beside itself and renamed, so that a reader never sees
 /// half of one.
-fn write_beside<'a>(dir: &Path, files: impl Iterator<Item = (&'a str, &'a Vec<u8>)>) -> Result<()> {
+pub(crate) fn write_beside<'a>(dir: &Path, files: impl Iterator<Item = (&'a str, &'a Vec<u8>)>) -> Result<()> {
     std::fs::create_dir_all(dir.join("plots")).with_context(|| format!("cannot create {}/plots", dir.display()))?;
     for (name, bytes) in files {
         let path = dir.join(name);

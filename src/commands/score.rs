@@ -1,11 +1,11 @@
 //! `amirange score`: alerts from a detector that is not amirange's, judged against a run's
 //! ground truth with exactly the measures the built-in detectors get, beside them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use amirange::detection::judge;
 use amirange_viz::numbers::group;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::{execute, progress_bar};
@@ -19,9 +19,13 @@ pub(crate) fn cmd_score(
     twin_alerts: &[PathBuf],
     as_json: bool,
     quiet: bool,
+    into: Option<&Path>,
 ) -> Result<()> {
     threads.init_threads();
     let (scenario, label, source) = common.load_with_source()?;
+    if let Some(dir) = into {
+        check_same_run(dir, &scenario)?;
+    }
     let paired = !twin_alerts.is_empty();
     let bar = progress_bar(scenario.n_intervals() * if paired { 2 } else { 1 }, quiet);
     let finished = execute(&scenario, &label, &source, &bar)?;
@@ -58,7 +62,7 @@ pub(crate) fn cmd_score(
         twin.as_ref()
             .and_then(|(per_day, _)| per_day.get(&(whose, name.to_owned())).copied())
     };
-    if as_json {
+    let scores = {
         let attacks: Vec<_> = metrics
             .attacks
             .iter()
@@ -92,7 +96,16 @@ pub(crate) fn cmd_score(
                 "built_in": twin_json("built-in", metrics.detectors.iter().map(|d| d.name.as_str()).collect()),
             })),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out
+    };
+    if let Some(dir) = into {
+        let mut bytes = serde_json::to_vec_pretty(&scores)?;
+        bytes.push(b'\n');
+        super::report::write_beside(dir, [(amirange::results::OUTSIDE_SOURCE, &bytes)].into_iter())?;
+        super::report::cmd_report(dir)?;
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&scores)?);
         return Ok(());
     }
     println!(
@@ -151,6 +164,48 @@ pub(crate) fn cmd_score(
                 found(yours.detected, yours.time_to_detect_s, yours.first_detector.as_deref())
             );
         }
+    }
+    if let Some(dir) = into {
+        println!();
+        println!(
+            "report: {} (outside detectors beside the built-in; the scores in {})",
+            dir.join("report.html").display(),
+            amirange::results::OUTSIDE_SOURCE
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a folder that is not the result folder of `scenario`'s run as loaded (its name,
+/// seed and meters), before anything is written into it.
+fn check_same_run(dir: &Path, scenario: &amirange::scenario::Scenario) -> Result<()> {
+    let path = dir.join("manifest.json");
+    let text = super::read_result(&path)
+        .with_context(|| format!("--into {}: not a result folder of `amirange run`", dir.display()))?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a manifest", path.display()))?;
+    let theirs = (
+        manifest.get("scenario").and_then(serde_json::Value::as_str),
+        manifest.get("seed").and_then(serde_json::Value::as_u64),
+        manifest.get("meters").and_then(serde_json::Value::as_u64),
+    );
+    let ours = (
+        Some(scenario.name.as_str()),
+        Some(scenario.seed()),
+        Some(scenario.meters()),
+    );
+    if theirs != ours {
+        anyhow::bail!(
+            "--into {}: that folder holds the run of {} seed {} with {} meters, but score ran {} seed {} with {} \
+             meters; give score the folder's own scenario and flags",
+            dir.display(),
+            theirs.0.unwrap_or("?"),
+            theirs.1.map_or("?".to_owned(), |s| s.to_string()),
+            theirs.2.map_or("?".to_owned(), group),
+            scenario.name,
+            scenario.seed(),
+            group(scenario.meters())
+        );
     }
     Ok(())
 }

@@ -60,6 +60,51 @@ fn outside_alerts_are_judged_as_the_built_in_detectors_are() {
         (&Value::from(true), &Value::from("toy"))
     );
 
+    // Into the run's own folder: outside.json, and the report with the toy beside the built-in
+    // detectors; `amirange report` draws it again the same.
+    let into = |extra: &[&str]| {
+        let mut args = vec![
+            "score",
+            "--meters",
+            "2000",
+            "--alerts",
+            toy.to_str().expect("UTF-8"),
+            "--quiet",
+            "--into",
+            run.to_str().expect("UTF-8"),
+        ];
+        args.extend_from_slice(extra);
+        amirange(&args, dir.path())
+    };
+    let out = into(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written: Value = serde_json::from_slice(&read(&run.join("outside.json"))).expect("outside.json");
+    assert_eq!(written["outside"], scored["outside"]);
+    let report = String::from_utf8(read(&run.join("report.html"))).expect("UTF-8");
+    let section = &report[report
+        .find("<h2 id=\"outside\">Outside detectors</h2>")
+        .expect("the section")..];
+    assert!(
+        section.contains("<td>toy</td>") && section.contains("<td>built-in</td>"),
+        "{section}"
+    );
+    assert!(
+        section.contains("not detected") || section.contains("<td>toy</td><td>"),
+        "{section}"
+    );
+    let out = amirange(&["report", run.to_str().expect("UTF-8")], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(read(&run.join("report.html"))).expect("UTF-8"),
+        report
+    );
+    // Another run's folder is refused before anything is written into it.
+    std::fs::remove_file(run.join("outside.json")).expect("rm");
+    let out = into(&["--seed", "99"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("seed 99"), "{stderr}");
+    assert!(!run.join("outside.json").exists());
+
     // Bad input is refused with the file, line and field.
     let bad = dir.path().join("bad.csv");
     for (text, expected) in [

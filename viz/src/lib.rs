@@ -897,13 +897,16 @@ fn measure(v: Option<&Value>) -> String {
 }
 
 /// The run's report: scenario, headline measures, the charts inline, the attacks and detectors
-/// tables. Self-contained: no script, no external style sheet, font or image.
+/// tables, and with `outside` (`outside.json`, as `amirange score --into` writes it) the
+/// outside detectors beside the built-in ones. Self-contained: no script, no external style
+/// sheet, font or image.
 pub fn report_html(
     manifest: &Value,
     metrics: &Value,
     timeline: &str,
     map: Option<&str>,
     detection: Option<&str>,
+    outside: Option<&Value>,
 ) -> String {
     let name = manifest.get("scenario").and_then(Value::as_str).unwrap_or("run");
     let mut h = String::new();
@@ -1005,8 +1008,73 @@ pub fn report_html(
         }
         h.push_str("</table>\n");
     }
+    if let Some(outside) = outside {
+        outside_section(&mut h, outside);
+    }
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// The outside detectors' scores (`outside.json`): per detector as the built-in ones are
+/// scored, with their false positives per day on the baseline twin when it was scored, and per
+/// attack the built-in and outside first detections side by side.
+fn outside_section(h: &mut String, outside: &Value) {
+    let twin_rate = |whose: &str, name: Option<&Value>| -> Option<Value> {
+        let list = outside.get("twin")?.get(whose)?.as_array()?;
+        let d = list.iter().find(|d| d.get("name") == name)?;
+        d.get("false_positives_per_day").cloned()
+    };
+    let alerts = outside.get("outside").and_then(|o| o.get("alerts"));
+    h.push_str("<h2 id=\"outside\">Outside detectors</h2>\n");
+    h.push_str(&format!(
+        "<p>{} alert(s) from detectors outside amirange, judged against this run's ground truth as the built-in detectors are (<code>amirange score</code>).</p>\n",
+        measure(alerts)
+    ));
+    h.push_str("<table>\n<tr><th>detector</th><th>alerts</th><th>true positives</th><th>false positives</th><th>precision</th><th>recall</th><th>false positives per day</th><th>on the baseline twin, per day</th><th></th></tr>\n");
+    for (whose, list) in [
+        ("outside", outside.get("outside").and_then(|o| o.get("detectors"))),
+        ("built_in", outside.get("built_in").and_then(|o| o.get("detectors"))),
+    ] {
+        for d in list.and_then(Value::as_array).into_iter().flatten() {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                num(d.get("name")),
+                measure(d.get("alerts")),
+                measure(d.get("true_positives")),
+                measure(d.get("false_positives")),
+                measure(d.get("precision")),
+                measure(d.get("recall")),
+                measure(d.get("false_positives_per_day")),
+                measure(twin_rate(whose, d.get("name")).as_ref()),
+                if whose == "outside" { "outside" } else { "built-in" },
+            ));
+        }
+    }
+    h.push_str("</table>\n");
+    let attacks = outside
+        .get("attacks")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty());
+    if let Some(attacks) = attacks {
+        h.push_str("<table>\n<tr><th>attack</th><th>kind</th><th>built-in: first detector</th><th>time to detect, s</th><th>outside: first detector</th><th>time to detect, s</th></tr>\n");
+        for a in attacks {
+            let (b, o) = (a.get("built_in"), a.get("outside"));
+            let first = |side: Option<&Value>| match side.and_then(|s| s.get("detected")) {
+                Some(Value::Bool(true)) => num(side.and_then(|s| s.get("first_detector"))),
+                _ => "not detected".to_owned(),
+            };
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                num(a.get("id")),
+                num(a.get("kind")),
+                first(b),
+                measure(b.and_then(|b| b.get("time_to_detect_s"))),
+                first(o),
+                measure(o.and_then(|o| o.get("time_to_detect_s"))),
+            ));
+        }
+        h.push_str("</table>\n");
+    }
 }
 
 #[cfg(test)]
@@ -1120,7 +1188,7 @@ mod tests {
         let svg = timeline_svg(TS, TRUTH, ALERTS).expect("draws");
         let manifest: Value = serde_json::from_str(r#"{"scenario":"s <x>","seed":7}"#).expect("json");
         let metrics: Value = serde_json::from_str(r#"{"attacks":[],"detectors":[]}"#).expect("json");
-        let html = report_html(&manifest, &metrics, &svg, None, None);
+        let html = report_html(&manifest, &metrics, &svg, None, None, None);
         assert!(!html.contains("http://") && !html.contains("https://"), "no URL");
         assert!(html.contains("<svg") && html.contains("s &lt;x&gt;"));
         assert!(!html.contains("<script") && !html.contains("<link"));
@@ -1137,7 +1205,7 @@ mod tests {
                "frequency":{"min_hz":49.951234},"attacks":[],"detectors":[]}"#,
         )
         .expect("json");
-        let html = report_html(&manifest, &metrics, &svg, None, None);
+        let html = report_html(&manifest, &metrics, &svg, None, None, None);
         for row in [
             "<td>customer-minutes interrupted</td><td>2,829,651</td>",
             "<td>fewest customers connected</td><td>6,801</td>",
