@@ -152,9 +152,14 @@ enum Command {
         /// The dataset plan.
         #[arg(value_name = "PLAN")]
         plan: PathBuf,
-        /// Folder to create (default: results/dataset-<name>).
+        /// Folder to create (default: results/dataset-<name>, or
+        /// results/dataset-<name>-shard-I-of-N).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Make only shard I of N (every N-th run, from run I - 1), for N machines or jobs;
+        /// `amirange merge` joins the shards' folders into the dataset the whole plan makes.
+        #[arg(long, value_name = "I/N", value_parser = sweep::parse_shard)]
+        shard: Option<(usize, usize)>,
         /// Replace the --out folder if it exists, only if amirange wrote it (nothing else in
         /// it) and only once the new dataset is complete.
         #[arg(long)]
@@ -174,7 +179,8 @@ enum Command {
         dir: PathBuf,
     },
     /// Merge the folders of a sweep's shards into one, with the summary of the whole sweep
-    /// (byte for byte what the unsharded sweep writes).
+    /// (byte for byte what the unsharded sweep writes), or a dataset's shards into the
+    /// dataset (the same card; a manifest of the files as merged).
     Merge {
         /// The shards' folders.
         #[arg(value_name = "DIR", required = true)]
@@ -504,14 +510,18 @@ fn dispatch(cli: Cli) -> Result<()> {
             threads,
             quiet,
         } => sweep::cmd_sweep(&plan, shard, out, force, jobs, threads, quiet),
-        Command::Merge { dirs, out, force } => sweep::cmd_merge(&dirs, &out, force),
+        Command::Merge { dirs, out, force } => match dirs.first() {
+            Some(first) if dataset::is_shard(first) => dataset::cmd_merge_dataset(&dirs, &out, force),
+            _ => sweep::cmd_merge(&dirs, &out, force),
+        },
         Command::Dataset {
             plan,
             out,
             force,
             threads,
             quiet,
-        } => dataset::cmd_dataset(&plan, out, force, quiet, &threads),
+            shard,
+        } => dataset::cmd_dataset(&plan, out, force, quiet, &threads, shard),
         Command::Report { dir } => report::cmd_report(&dir),
         Command::Matrix {
             dir,

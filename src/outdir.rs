@@ -146,7 +146,7 @@ impl FolderKind {
             }
             FolderKind::Exercise => ["journal.jsonl", "metrics.json", "replay-metrics.json"].contains(&rel),
             FolderKind::Dataset => {
-                if ["dataset.md", "manifest.json", "plan.ron"].contains(&rel) {
+                if ["dataset.md", "manifest.json", "plan.ron", "shard.json"].contains(&rel) {
                     return true;
                 }
                 rel.strip_prefix("parts/")

@@ -114,6 +114,57 @@ fn a_dataset_holds_every_run_with_its_exports_a_card_and_true_checksums() {
             "{rel} differs"
         );
     }
+    // In two shards, merged: the same card and files, and a manifest whose checksums hold.
+    for (shard, out) in [("1/2", "s1"), ("2/2", "s2")] {
+        let o = amirange(
+            &["dataset", "plan.ron", "--shard", shard, "--out", out, "-q"],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(tmp.path().join("s1/parts/000").is_dir() && !tmp.path().join("s1/parts/001").exists());
+    assert!(
+        !tmp.path().join("s1/dataset.md").exists(),
+        "a shard has no card of its own"
+    );
+    for (dirs, expected) in [
+        (&["s1"][..], "shard 2 of 2 is missing"),
+        (&["s1", "s1"][..], "appears in both"),
+    ] {
+        let mut args = vec!["merge"];
+        args.extend_from_slice(dirs);
+        args.extend(["--out", "bad"]);
+        let o = amirange(&args, tmp.path());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(expected), "{expected}: {err}");
+        assert!(!tmp.path().join("bad").exists());
+    }
+    let o = amirange(&["merge", "s2", "s1", "--out", "merged"], tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let merged = tmp.path().join("merged");
+    for rel in on_disk.iter().filter(|rel| !rel.ends_with("/manifest.json")) {
+        assert!(
+            read(&ds.join(rel)) == read(&merged.join(rel)),
+            "{rel} differs when merged"
+        );
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&read(&merged.join("manifest.json"))).expect("JSON");
+    let listed: Vec<String> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            let rel = f["path"].as_str().expect("path");
+            let bytes = read(&merged.join(rel));
+            assert_eq!(
+                f["sha256"].as_str(),
+                Some(hex::encode(Sha256::digest(&bytes)).as_str()),
+                "{rel}"
+            );
+            rel.to_owned()
+        })
+        .collect();
+    assert_eq!(listed, on_disk, "the merged dataset lists the whole dataset's files");
 }
 
 #[test]
