@@ -259,6 +259,8 @@ pub struct RunSummary {
     pub packets: u64,
     /// Packets in its field capture.
     pub field_packets: u64,
+    /// The collectors its field capture covered.
+    pub field_collectors: Vec<u32>,
     /// Its attacks: id and kind, and whether each succeeded and was detected.
     pub attacks: Vec<(String, String, bool, bool)>,
     /// Wall time.
@@ -288,22 +290,23 @@ pub fn make_run(
     let scenario = &run.scenario;
     let network = crate::run::generate(scenario).map_err(|e| fail(Box::new(e)))?;
     let mut observers: crate::run::Observers = Vec::new();
+    let mut field_collectors = Vec::new();
     if exports.contains(&scenario::Export::Readings) {
         let export = crate::readings::ReadingsExport::create(&dir.join(crate::readings::FILE), scenario, &network)
             .map_err(|e| fail(Box::new(e)))?;
         observers.push(Box::new(export));
     }
     if exports.contains(&scenario::Export::Field) {
-        if scenario.field_collectors.is_empty() {
+        if scenario.field_capture.is_empty() {
             return Err(fail(
                 "the plan exports `Field`, but the scenario names no collectors: add e.g. \
                  `field_capture: (collectors: [0])` to it"
                     .into(),
             ));
         }
-        crate::field::check_collectors(&scenario.field_collectors, &network).map_err(|e| fail(Box::new(e)))?;
-        let capture = crate::field::FieldCapture::create(dir, scenario, &scenario.field_collectors)
-            .map_err(|e| fail(Box::new(e)))?;
+        field_collectors = crate::field::resolve_collectors(scenario, &network).map_err(|e| fail(Box::new(e)))?;
+        let capture =
+            crate::field::FieldCapture::create(dir, scenario, &field_collectors).map_err(|e| fail(Box::new(e)))?;
         observers.push(Box::new(capture));
     }
     let finished = crate::run::execute_observed(scenario, network, started, true, observers, |_, _| {})
@@ -338,6 +341,7 @@ pub fn make_run(
     };
     let mut summary = RunSummary {
         field_packets,
+        field_collectors,
         ..RunSummary::default()
     };
     if wanted.capture || wanted.flows {
@@ -379,8 +383,6 @@ pub struct CardRow {
     pub start: String,
     /// See `start`.
     pub end: String,
-    /// The collectors its field capture covers.
-    pub field_collectors: Vec<u32>,
     /// What it gave.
     pub summary: RunSummary,
 }
@@ -397,7 +399,6 @@ impl CardRow {
             meters: sc.meters(),
             start: sc.sim.start.to_string(),
             end: sc.sim.start.plus(sc.duration).to_string(),
-            field_collectors: sc.field_collectors.clone(),
             summary,
         }
     }
@@ -482,7 +483,8 @@ pub fn card(plan: &Plan, plan_file: &str, rows: &[CardRow]) -> String {
                     "{} ({} on the field networks of collectors {})",
                     amirange_viz::numbers::group(sum.packets),
                     amirange_viz::numbers::group(sum.field_packets),
-                    row.field_collectors
+                    row.summary
+                        .field_collectors
                         .iter()
                         .map(u32::to_string)
                         .collect::<Vec<_>>()

@@ -103,6 +103,25 @@ pub fn check_collectors(collectors: &[u32], network: &amirange_sim::network::Net
     }
 }
 
+/// The collectors `scenario`'s field capture covers on `network` (named, and those of its
+/// area), checked.
+pub fn resolve_collectors(
+    scenario: &Scenario,
+    network: &amirange_sim::network::Network,
+) -> Result<Vec<u32>, FieldError> {
+    let collectors = scenario
+        .field_capture
+        .resolve(network)
+        .map_err(|message| FieldError::Area { message })?;
+    if collectors.is_empty() {
+        return Err(FieldError::Area {
+            message: "the area holds no collector: widen `radius_m` or move `center`".to_owned(),
+        });
+    }
+    check_collectors(&collectors, network)?;
+    Ok(collectors)
+}
+
 /// An error writing the field capture.
 #[derive(Debug, thiserror::Error)]
 pub enum FieldError {
@@ -122,6 +141,12 @@ pub enum FieldError {
         collector: u32,
         /// Collectors in the network.
         collectors: usize,
+    },
+    /// The area of `field_capture` does not resolve on the network.
+    #[error("field_capture.area: {message}")]
+    Area {
+        /// Why.
+        message: String,
     },
     /// The run ended before the capture was finished, or it was finished twice.
     #[error("{FILE} was already finished")]
@@ -180,6 +205,8 @@ struct State {
     relay_frames: BTreeMap<(u32, u32), Vec<u8>>,
     /// `attack <id> <kind>` by attack code - 1.
     attacks: Vec<String>,
+    /// Packets timed outside `[from, until)` are left out, µs since the start.
+    window: (u64, u64),
     stats: FieldStats,
     error: Option<FieldError>,
     checked: bool,
@@ -233,6 +260,10 @@ impl FieldCapture {
                 next_event: 0,
                 relay_frames: BTreeMap::new(),
                 attacks,
+                window: (
+                    scenario.field_capture.from.map_or(0, |t| t.0),
+                    scenario.field_capture.until.map_or(u64::MAX, |t| t.0),
+                ),
                 stats: FieldStats::default(),
                 error: None,
                 checked: false,
@@ -670,6 +701,9 @@ impl State {
         relay: Option<([u8; 6], u8)>,
         attack: u8,
     ) {
+        if !(self.window.0..self.window.1).contains(&time_us) {
+            return;
+        }
         let addresses = Addresses {
             source: src.1,
             destination: dst.1,

@@ -278,10 +278,15 @@ pub fn bench(
     let mut observers: Observers = Vec::new();
     if exports.field {
         std::fs::create_dir_all(&field_dir).map_err(BenchError::Scratch)?;
+        // An area's collectors are known once the network is: it is generated once more for them.
+        let collectors = match scenario.field_capture.area {
+            Some(_) => crate::field::resolve_collectors(scenario, &generate(scenario)?)?,
+            None => scenario.field_capture.collectors.clone(),
+        };
         observers.push(Box::new(crate::field::FieldCapture::create(
             &field_dir,
             scenario,
-            &scenario.field_collectors,
+            &collectors,
         )?));
     }
     let (finished, mut phases) = execute_timed(scenario, observers, progress)?;

@@ -87,8 +87,9 @@ pub struct RawScenario {
     #[serde(default)]
     pub export: Vec<Export>,
     /// Which field networks `Field` (or `run --export field`) captures: `(collectors: [0, 5])`, collector and
-    /// cellular tower indices as `amirange topo describe` numbers them. A 1M-meter day of every field network would be
-    /// tens of GB, so the choice is explicit.
+    /// cellular tower indices as `amirange topo describe` numbers them, and/or every collector in an `area`, optionally
+    /// within a time window (`from`, `until`). A 1M-meter day of every field network would be tens of GB, so the choice
+    /// is explicit.
     #[serde(default)]
     pub field_capture: Option<RawFieldCapture>,
     /// Scripted attacks (see `scenarios/attacks/`), each with an `id`, a start time and its own
@@ -114,12 +115,71 @@ pub enum Export {
     Field,
 }
 
-/// The field networks a field capture covers.
+/// The field networks a field capture covers, and when.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFieldCapture {
-    /// Collector (or cellular tower) indices, at least one.
+    /// Collector (or cellular tower) indices.
+    #[serde(default)]
     pub collectors: Vec<u32>,
+    /// Every collector (and tower) within `radius_m` of `center` too: `(center: Collector(0), radius_m: 2000)`.
+    #[serde(default)]
+    pub area: Option<RawCaptureArea>,
+    /// Only packets from this time on (a time as an attack's `at` writes it, e.g. `"0d 06:00"`).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Only packets before this time.
+    #[serde(default)]
+    pub until: Option<String>,
+}
+
+/// An area whose collectors a field capture covers.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCaptureArea {
+    /// Its centre: `Collector(n)`, `Meter(n)` or `Point(x, y)` (m).
+    pub center: amirange_attackers::targets::Place,
+    /// Its radius, m (above 0, at most 100,000).
+    pub radius_m: f32,
+}
+
+/// What a field capture covers, checked: collectors named and those of an area (resolved once
+/// the network is built), and a time window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FieldCaptureSpec {
+    /// Collector (or tower) indices named, sorted, each once.
+    pub collectors: Vec<u32>,
+    /// An area whose collectors are captured too: centre and radius, m.
+    pub area: Option<(amirange_attackers::targets::Place, f32)>,
+    /// Packets before this time are left out.
+    pub from: Option<SimTime>,
+    /// Packets at or after this time are left out.
+    pub until: Option<SimTime>,
+}
+
+impl FieldCaptureSpec {
+    /// Whether it names no collector and no area.
+    pub fn is_empty(&self) -> bool {
+        self.collectors.is_empty() && self.area.is_none()
+    }
+
+    /// The collectors it covers on `network`: those named and every collector within the area,
+    /// sorted, each once; an error for a centre the network does not have.
+    pub fn resolve(&self, network: &amirange_sim::network::Network) -> Result<Vec<u32>, String> {
+        let mut out = self.collectors.clone();
+        if let Some((center, radius)) = &self.area {
+            let c = center.resolve(network)?;
+            for (k, site) in network.collectors.iter().enumerate() {
+                let (dx, dy) = (site.pos.x - c.x, site.pos.y - c.y);
+                if dx * dx + dy * dy <= radius * radius {
+                    out.push(k as u32);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
 }
 
 /// Whether legitimate operations run.
@@ -1076,9 +1136,8 @@ pub struct Scenario {
     pub paired: bool,
     /// Extra per-meter files `amirange run` writes (as `--export` does), no name twice.
     pub export: Vec<Export>,
-    /// The collectors whose field networks a field capture covers (sorted, no index twice;
-    /// empty when the scenario names none).
-    pub field_collectors: Vec<u32>,
+    /// What a field capture covers (empty when the scenario names nothing).
+    pub field_capture: FieldCaptureSpec,
     /// The defense preset applied, if one was.
     pub preset: Option<String>,
     /// Detection and response as written (or set by the preset); checked when loaded, built
@@ -1339,6 +1398,51 @@ type Invalid = FieldError;
 
 fn invalid<T>(path: &str, message: impl Into<String>) -> Result<T, Invalid> {
     Err(FieldError::new(path.to_owned(), message))
+}
+
+/// A field capture as written, checked: something to capture, an area of sensible size, a
+/// window within the run whose end is after its start.
+fn field_capture(
+    raw: RawFieldCapture,
+    start: CivilDateTime,
+    duration: SimDuration,
+) -> Result<FieldCaptureSpec, Invalid> {
+    let horizon = SimTime(duration.as_micros());
+    let instant = |field: &str, text: &Option<String>| -> Result<Option<SimTime>, Invalid> {
+        let Some(text) = text else { return Ok(None) };
+        amirange_attackers::when::instant(&format!("field_capture.{field}"), text, start, horizon)
+            .map(Some)
+            .map_err(|e| FieldError::new(e.field, e.message))
+    };
+    let from = instant("from", &raw.from)?;
+    let until = instant("until", &raw.until)?;
+    if let (Some(f), Some(u)) = (from, until)
+        && u <= f
+    {
+        return invalid("field_capture.until", "must be after `from`");
+    }
+    let area = match raw.area {
+        Some(a) if !(a.radius_m > 0.0 && a.radius_m <= 100_000.0) => {
+            return invalid("field_capture.area.radius_m", "must be above 0 and at most 100,000 m");
+        }
+        Some(a) => Some((a.center, a.radius_m)),
+        None => None,
+    };
+    let mut collectors = raw.collectors;
+    collectors.sort_unstable();
+    collectors.dedup();
+    if collectors.is_empty() && area.is_none() {
+        return invalid(
+            "field_capture",
+            "name collectors or an area, e.g. `field_capture: (collectors: [0])` or `(area: (center: Collector(0), radius_m: 2000))`",
+        );
+    }
+    Ok(FieldCaptureSpec {
+        collectors,
+        area,
+        from,
+        until,
+    })
 }
 
 fn duration_field(path: &str, text: &str) -> Result<SimDuration, Invalid> {
@@ -1619,22 +1723,11 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
             Some(ops)
         }
     };
-    let field_collectors = match raw.field_capture {
-        Some(capture) if capture.collectors.is_empty() => {
-            return invalid(
-                "field_capture.collectors",
-                "name at least one collector, e.g. `field_capture: (collectors: [0])`",
-            );
-        }
-        Some(capture) => {
-            let mut collectors = capture.collectors;
-            collectors.sort_unstable();
-            collectors.dedup();
-            collectors
-        }
-        None => Vec::new(),
+    let field_capture = match raw.field_capture {
+        Some(capture) => field_capture(capture, sim.start, duration)?,
+        None => FieldCaptureSpec::default(),
     };
-    if raw.export.contains(&Export::Field) && field_collectors.is_empty() {
+    if raw.export.contains(&Export::Field) && field_capture.is_empty() {
         return invalid(
             "export",
             "`Field` captures the field networks of the collectors `field_capture` names; add e.g. \
@@ -1657,7 +1750,7 @@ fn validate(raw: RawScenario, topology: Area, topology_source: String) -> Result
             export.dedup();
             export
         },
-        field_collectors,
+        field_capture,
         preset: None,
         detection: detection_spec,
     };

@@ -123,9 +123,9 @@ fn choose_field_collectors(scenario: &mut amirange::scenario::Scenario, field: b
         let mut given = given.to_vec();
         given.sort_unstable();
         given.dedup();
-        scenario.field_collectors = given;
+        scenario.field_capture.collectors = given;
     }
-    if field && scenario.field_collectors.is_empty() {
+    if field && scenario.field_capture.is_empty() {
         anyhow::bail!(
             "a field capture needs the collectors whose field networks it covers: add \
              --field-collectors 0 (indices as `amirange topo describe` lists them) or \
@@ -174,11 +174,11 @@ fn produce(
         let mut observers: amirange::run::Observers = Vec::new();
         observers.extend(export.map(|e| Box::new(e) as Box<dyn amirange_sim::engine::IntervalObserver>));
         if let Some(staged) = staged.filter(|_| exports.field) {
-            amirange::field::check_collectors(&scenario.field_collectors, &network)?;
+            let collectors = amirange::field::resolve_collectors(scenario, &network)?;
             observers.push(Box::new(amirange::field::FieldCapture::create(
                 staged.path(),
                 scenario,
-                &scenario.field_collectors,
+                &collectors,
             )?));
         }
         // The attack run's files are rendered (and its world freed) while the twin may still run.

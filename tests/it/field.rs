@@ -410,3 +410,86 @@ fn field_capture_errors_and_bench() {
         .expect("a field capture line");
     assert!(line.contains("packets") && line.contains("MB"), "{line}");
 }
+
+/// A field capture of an area and a time window: every collector within the radius (more than
+/// one here), no packet outside the window; and a window or area that cannot hold is refused
+/// naming its field.
+#[test]
+fn an_area_and_a_window_choose_what_is_captured() {
+    let scenario = |capture: &str| {
+        format!(
+            r#"Scenario(
+    name: "area",
+    seed: 7,
+    start: "2026-01-15T00:00:00",
+    duration: "12h",
+    topology: Preset("town-10k"),
+    export: [Field],
+    field_capture: {capture},
+)"#
+        )
+    };
+    let overrides = amirange::scenario::Overrides {
+        meters: Some(3_000),
+        ..amirange::scenario::Overrides::default()
+    };
+    let loaded = amirange::scenario::load(
+        "area.ron",
+        &scenario(r#"(area: (center: Collector(0), radius_m: 3000), from: "0d 06:00", until: "0d 08:00")"#),
+        &overrides,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let network = amirange::run::generate(&loaded).expect("network");
+    let collectors = amirange::field::resolve_collectors(&loaded, &network).expect("collectors");
+    assert!(collectors.len() > 1 && collectors.contains(&0), "{collectors:?}");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let capture = amirange::field::FieldCapture::create(tmp.path(), &loaded, &collectors).expect("capture");
+    let finished = amirange::run::execute_observed(
+        &loaded,
+        network,
+        std::time::Instant::now(),
+        false,
+        vec![Box::new(capture)],
+        |_, _| {},
+    )
+    .expect("runs");
+    let stats = finished
+        .sim
+        .interval_observer::<amirange::field::FieldCapture>()
+        .expect("observer")
+        .finish(&finished.sim)
+        .expect("written");
+    let packets = packets(&tmp.path().join(amirange::field::FILE));
+    assert_eq!(packets.len() as u64, stats.packets);
+    let hour_ns = 3_600 * 1_000_000_000u128;
+    let day_ns = 20_468u128 * 24 * hour_ns;
+    assert!(
+        packets
+            .iter()
+            .all(|p| (day_ns + 6 * hour_ns..day_ns + 8 * hour_ns).contains(&p.time_ns))
+    );
+    let mut pollers: Vec<[u8; 4]> = packets.iter().filter(|p| p.src[1] == 20).map(|p| p.src).collect();
+    pollers.sort_unstable();
+    pollers.dedup();
+    assert_eq!(
+        pollers.len(),
+        collectors.len(),
+        "every collector of the area polls in the window"
+    );
+
+    for (capture, field) in [
+        (
+            r#"(collectors: [0], from: "0d 08:00", until: "0d 06:00")"#,
+            "field_capture.until",
+        ),
+        (
+            r#"(area: (center: Collector(0), radius_m: 0))"#,
+            "field_capture.area.radius_m",
+        ),
+        (r#"()"#, "field_capture"),
+        (r#"(collectors: [0], until: "2d")"#, "field_capture.until"),
+    ] {
+        let e = amirange::scenario::load("area.ron", &scenario(capture), &overrides).expect_err(capture);
+        assert!(e.to_string().contains(field), "{capture}: {e}");
+    }
+}
