@@ -612,7 +612,14 @@ impl State {
             .flatten()
             .map(|(_, mode)| mode);
         let rogue_mac = (r.rogue > 0).then(|| mac(addresses::rogue_radio(r.rogue)));
-        let attack = if r.rogue > 0 { r.rogue } else { r.attack };
+        // A request is the attack's when a rogue relays it or an attack kept its answer away.
+        let attack = if r.rogue > 0 {
+            r.rogue
+        } else if r.answer_us.is_none() {
+            r.attack
+        } else {
+            0
+        };
         self.stats.exchanges += 1;
         let time = close_us + r.request_us;
         self.datagram(
@@ -626,6 +633,11 @@ impl State {
         let Some(answer_us) = r.answer_us else {
             return;
         };
+        // An answer is the attack's when a rogue relays it, or when what it reports is falsified
+        // (a bypass or clone skewing the register, the meter running an attack's firmware).
+        let skew = sim.meter(m).map_or(0, |x| x.skew_by);
+        let firmware = fleet.compromised_by.get(i).copied().unwrap_or(0);
+        let attack = [r.rogue, skew, firmware].into_iter().find(|&a| a > 0).unwrap_or(0);
         let mut device = EngineMeter {
             sim,
             meter: m,

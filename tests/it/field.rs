@@ -493,3 +493,41 @@ fn an_area_and_a_window_choose_what_is_captured() {
         assert!(e.to_string().contains(field), "{capture}: {e}");
     }
 }
+
+/// A bypass's meters: their answers carry the theft's label (what they report is not what the
+/// premise took), the collectors' requests to them do not.
+#[test]
+fn falsified_answers_carry_their_attack() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/attacks/theft-bypass.ron");
+    let args = [
+        "run",
+        scenario.to_str().expect("UTF-8 path"),
+        "--meters",
+        "2000",
+        "-q",
+        "--export",
+        "field",
+        "--field-collectors",
+        "0,1,2,3,4,5",
+        "--out",
+        "out",
+    ];
+    let o = amirange(&args, tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let packets = packets(&tmp.path().join("out").join(amirange::field::FILE));
+    let labelled: Vec<&Packet> = packets
+        .iter()
+        .filter(|p| p.comment.as_deref() == Some("attack theft-bypass energy-theft"))
+        .collect();
+    assert!(!labelled.is_empty(), "no answer labelled with the theft");
+    assert!(
+        labelled.iter().all(|p| meter_of(p.src).is_some()),
+        "only the meters' answers"
+    );
+    assert!(
+        packets
+            .iter()
+            .all(|p| p.comment.is_none() || p.comment == labelled[0].comment)
+    );
+}
