@@ -175,17 +175,20 @@ pub fn build_graph(seed: u64, radio: &Radio, min_quality: f64, nodes: &[MeshNode
             let max_ring = (reach / cell).ceil() as i32;
             let mut covered = false;
             for r in 0..=max_ring {
+                let mut visit = |other: &Entry| {
+                    let d2 = me.pos.dist2(other.pos);
+                    if usable(other, d2) {
+                        candidates.push(pack(other, d2));
+                    }
+                };
                 for dy in -r..=r {
-                    let step = if dy == -r || dy == r { 1 } else { 2 * r.max(1) };
-                    let mut dx = -r;
-                    while dx <= r {
-                        for other in base.cell(cx + dx, cy + dy) {
-                            let d2 = me.pos.dist2(other.pos);
-                            if usable(other, d2) {
-                                candidates.push(pack(other, d2));
-                            }
-                        }
-                        dx += step;
+                    if dy == -r || dy == r {
+                        // The ring's top and bottom rows: whole runs of cells.
+                        base.row(cy + dy, cx - r, cx + r, &mut visit);
+                    } else {
+                        // Its sides: the first and the last cell of the row.
+                        base.row(cy + dy, cx - r, cx - r, &mut visit);
+                        base.row(cy + dy, cx + r, cx + r, &mut visit);
                     }
                 }
                 // Every node not visited yet is farther than `r` cells.
@@ -401,15 +404,35 @@ impl CellIndex {
         &self.order[self.dense[c] as usize..self.dense[c + 1] as usize]
     }
 
+    /// The nodes in cells `x0..=x1` of row `cy`, in cell order (none outside the box). The
+    /// nodes are sorted by (row, column), so in the dense table a run of cells in one row is
+    /// one slice: one lookup instead of one per cell.
+    fn row(&self, cy: i32, x0: i32, x1: i32, mut f: impl FnMut(&Entry)) {
+        if cy < 0 || cy >= self.ny {
+            return;
+        }
+        let (x0, x1) = (x0.max(0), x1.min(self.nx - 1));
+        if x0 > x1 {
+            return;
+        }
+        if self.dense.is_empty() {
+            for x in x0..=x1 {
+                self.cell(x, cy).iter().for_each(&mut f);
+            }
+            return;
+        }
+        let base = (cy * self.nx) as usize;
+        let (a, b) = (self.dense[base + x0 as usize], self.dense[base + x1 as usize + 1]);
+        self.order[a as usize..b as usize].iter().for_each(f);
+    }
+
     /// Calls `f` with every node in a cell that reaches within `reach` metres of `p` (a
-    /// square of cells around it; the caller checks the distance).
+    /// square of cells around it, row by row; the caller checks the distance).
     fn for_each_within(&self, p: Point, reach: f32, mut f: impl FnMut(&Entry)) {
         let (cx, cy) = self.key(p);
         let r = (reach / self.cell).ceil() as i32;
         for y in (cy - r).max(0)..=(cy + r).min(self.ny - 1) {
-            for x in (cx - r).max(0)..=(cx + r).min(self.nx - 1) {
-                self.cell(x, y).iter().for_each(&mut f);
-            }
+            self.row(y, cx - r, cx + r, &mut f);
         }
     }
 }
