@@ -24,6 +24,7 @@ pub mod flows;
 pub mod gateway;
 pub mod image_transfer;
 pub mod live;
+pub mod live_text;
 pub mod metrics;
 pub mod outdir;
 pub mod outside_alerts;

@@ -82,9 +82,14 @@ pub enum RedCommand {
         /// The meter's number.
         meter: u32,
     },
-    /// Red's view now, as JSON.
-    Snapshot,
-    /// A live terminal view, refreshed every second (Ctrl-C to leave).
+    /// Red's view now: the clock, what red holds (accounts, keys) and its attacks, as tables
+    /// (`--json` for the view as the server sends it).
+    Snapshot {
+        /// Print the view as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A live terminal view, redrawn every second (a line a second when piped; Ctrl-C to leave).
     Watch,
 }
 
@@ -131,9 +136,14 @@ pub enum BlueCommand {
         /// The new value.
         value: f64,
     },
-    /// Blue's view now, as JSON.
-    Snapshot,
-    /// A live terminal view, refreshed every second (Ctrl-C to leave).
+    /// Blue's view now: the clock, the load, the newest alerts and responses, as tables (`--json`
+    /// for the view as the server sends it).
+    Snapshot {
+        /// Print the view as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A live terminal view, redrawn every second (a line a second when piped; Ctrl-C to leave).
     Watch,
 }
 
@@ -158,9 +168,15 @@ pub enum WhiteCommand {
     },
     /// Ground truth and the scoreboard, as JSON.
     GroundTruth,
-    /// White's view now, as JSON.
-    Snapshot,
-    /// A live terminal view with the scoreboard, refreshed every second (Ctrl-C to leave).
+    /// White's view now: the clock, the scoreboard, the newest ground truth, alerts and both
+    /// teams' moves, as tables (`--json` for the view as the server sends it).
+    Snapshot {
+        /// Print the view as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A live terminal view with the scoreboard, redrawn every second (a line a second when piped;
+    /// Ctrl-C to leave).
     Watch,
 }
 
@@ -452,9 +468,11 @@ async fn join(conn: &Connect, role: Role) -> Result<Client> {
     Ok(client)
 }
 
-/// One line per second with what the role should see first (and, for blue and white, each
-/// new alert).
+/// On a terminal, the role's snapshot as tables, redrawn in place every second; piped, one line
+/// per second with what the role should see first (and, for blue and white, each new alert).
 async fn watch(client: &mut Client, role: Role) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+    let redraw = std::io::stdout().is_terminal();
     println!(
         "team {} ({}) in exercise {}; Ctrl-C to leave",
         client.welcome.team,
@@ -469,6 +487,23 @@ async fn watch(client: &mut Client, role: Role) -> Result<()> {
             return print_answer(&answer);
         };
         let (clock, view) = (&result["clock"], &result["view"]);
+        if redraw {
+            // Home the cursor and clear the screen, then the view.
+            print!(
+                "\x1b[H\x1b[2Jteam {} ({}) in exercise {}; Ctrl-C to leave\n{}",
+                client.welcome.team,
+                role.name(),
+                client.welcome.exercise,
+                amirange::live_text::view_text(role, &result)
+            );
+            std::io::stdout().flush()?;
+            if clock["finished"] == Value::Bool(true) {
+                println!("the exercise is over");
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
         let mut line = format!(
             "{} · pace {}{}",
             view["time"].as_str().unwrap_or("?"),
@@ -536,6 +571,22 @@ async fn one(conn: &Connect, role: Role, action: Option<Action>) -> Result<()> {
     outcome
 }
 
+/// `snapshot`: the role's view, as tables for people or (`json`) as the server sends it.
+fn snapshot(conn: &Connect, role: Role, json: bool) -> Result<()> {
+    runtime()?.block_on(async {
+        let mut client = join(conn, role).await?;
+        let answer = client.request(Action::Snapshot {}).await;
+        client.close().await;
+        match answer? {
+            ServerMessage::Accepted { result, .. } if !json => {
+                print!("{}", amirange::live_text::view_text(role, &result));
+                Ok(())
+            }
+            other => print_answer(&other),
+        }
+    })
+}
+
 /// `amirange red`.
 pub fn red(conn: &Connect, command: RedCommand) -> Result<()> {
     let action = match command {
@@ -568,7 +619,7 @@ pub fn red(conn: &Connect, command: RedCommand) -> Result<()> {
             minutes,
         }),
         RedCommand::Clone { meter } => Some(Action::Clone { meter }),
-        RedCommand::Snapshot => Some(Action::Snapshot {}),
+        RedCommand::Snapshot { json } => return snapshot(conn, Role::Red, json),
         RedCommand::Watch => None,
     };
     runtime()?.block_on(one(conn, Role::Red, action))
@@ -583,7 +634,7 @@ pub fn blue(conn: &Connect, command: BlueCommand) -> Result<()> {
         BlueCommand::RollbackFirmware => Some(Action::RollbackFirmware {}),
         BlueCommand::DispatchCrews { transformers } => Some(Action::DispatchCrews { transformers }),
         BlueCommand::SetThreshold { detector, field, value } => Some(Action::SetThreshold { detector, field, value }),
-        BlueCommand::Snapshot => Some(Action::Snapshot {}),
+        BlueCommand::Snapshot { json } => return snapshot(conn, Role::Blue, json),
         BlueCommand::Watch => None,
     };
     runtime()?.block_on(one(conn, Role::Blue, action))
@@ -599,7 +650,7 @@ pub fn white(conn: &Connect, command: WhiteCommand) -> Result<()> {
         }),
         WhiteCommand::InjectOutage { feeder, minutes } => Some(Action::InjectOutage { feeder, minutes }),
         WhiteCommand::GroundTruth => Some(Action::GroundTruth {}),
-        WhiteCommand::Snapshot => Some(Action::Snapshot {}),
+        WhiteCommand::Snapshot { json } => return snapshot(conn, Role::White, json),
         WhiteCommand::Watch => None,
     };
     runtime()?.block_on(one(conn, Role::White, action))

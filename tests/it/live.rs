@@ -548,3 +548,59 @@ fn a_blue_flood_of_dispatch_crews_keeps_the_engine_within_a_tick_of_its_pace() {
         ended.clock.max_lag_s
     );
 }
+
+/// Every role's snapshot of a running exercise, after red's disconnect and blue's freeze, reads
+/// as tables: the clock first, the sections of the role, red's attack and blue's response
+/// listed, and no raw float anywhere.
+#[test]
+fn snapshots_print_as_tables_for_every_role() {
+    let setup = setup();
+    let mut s = session(&setup);
+    tick_to(&mut s, 3600);
+    let phish = || Action::Phish {
+        account: "cis-integration".into(),
+    };
+    let phished = (0..6).any(|_| accepted(&act(&mut s, "red", Role::Red, phish()))["phished"] == Value::Bool(true));
+    assert!(phished, "six phishes at 0.9 all failed");
+    let attack = accepted(&act(&mut s, "red", Role::Red, disconnect()))["attack"]
+        .as_str()
+        .expect("attack id")
+        .to_owned();
+    accepted(&act(&mut s, "blue", Role::Blue, Action::FreezeBulk { minutes: 60 }));
+    tick_to(&mut s, 7200);
+    for (role, sections) in [
+        (
+            Role::Red,
+            vec![
+                "credentials held:",
+                "keys from opened meters:",
+                "attacks (",
+                attack.as_str(),
+            ],
+        ),
+        (Role::Blue, vec!["alerts:", "responses (1 newest of 1):"]),
+        (
+            Role::White,
+            vec![
+                "scoreboard:",
+                "alerts:",
+                "responses (1 newest of 1):",
+                attack.as_str(),
+                "ground truth (newest):",
+            ],
+        ),
+    ] {
+        let snapshot = serde_json::json!({ "clock": s.clock(), "view": s.view(role) });
+        let text = amirange::live_text::view_text(role, &snapshot);
+        assert!(text.lines().next().is_some_and(|l| l.contains(" · pace ")), "{text}");
+        for section in sections {
+            assert!(text.contains(section), "{role:?} lacks {section}: {text}");
+        }
+        assert!(
+            !text
+                .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .any(|w| w.split('.').nth(1).is_some_and(|d| d.len() > 2)),
+            "a number with more than two decimals: {text}"
+        );
+    }
+}
