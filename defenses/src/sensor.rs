@@ -25,7 +25,7 @@ impl NetworkSensor {
     pub fn new(ids: Ids) -> NetworkSensor {
         NetworkSensor {
             ids,
-            tap: Tap::new(),
+            tap: Tap::headers(),
             horizon: SimTime::ZERO,
         }
     }

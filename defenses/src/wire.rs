@@ -130,11 +130,23 @@ pub struct Tap {
     heap: BinaryHeap<Reverse<(u64, usize)>>,
     /// The next ephemeral port of each client host.
     ports: BTreeMap<u32, u16>,
+    /// Whether segments carry their payloads' bytes ([`Tap::new`]) or only their headers,
+    /// sequence numbers included ([`Tap::headers`]).
+    payloads: bool,
 }
 
 impl Tap {
-    /// A tap that has seen nothing.
+    /// A tap that has seen nothing, whose segments carry their payloads (for a capture file).
     pub fn new() -> Tap {
+        Tap {
+            payloads: true,
+            ..Tap::default()
+        }
+    }
+
+    /// A tap whose segments carry no payload bytes, the rest the same as [`Tap::new`]'s: what
+    /// the IDS reads (it matches headers), without copying every upload's bytes.
+    pub fn headers() -> Tap {
         Tap::default()
     }
 
@@ -145,7 +157,7 @@ impl Tap {
         // then), keyed by their start, a lower bound of their first packet: their packets are
         // produced only once they come up, so memory holds the records in flight, not the run.
         for (index, record) in records.iter().enumerate().skip(self.admitted) {
-            let cursor = Cursor::new(index, record, &mut self.ports, blocked);
+            let cursor = Cursor::new(index, record, &mut self.ports, blocked, self.payloads);
             self.heap.push(Reverse((record.time.0, index)));
             self.cursors.insert(index, cursor);
         }
@@ -234,10 +246,18 @@ struct Cursor {
     /// The next second to produce.
     second: u64,
     pending: VecDeque<Segment>,
+    /// Whether its segments carry payload bytes.
+    payloads: bool,
 }
 
 impl Cursor {
-    fn new(index: usize, record: &FlowRecord, ports: &mut BTreeMap<u32, u16>, blocked: Blocked<'_>) -> Cursor {
+    fn new(
+        index: usize,
+        record: &FlowRecord,
+        ports: &mut BTreeMap<u32, u16>,
+        blocked: Blocked<'_>,
+        payloads: bool,
+    ) -> Cursor {
         let sources = record.sources.max(1);
         let cells = u64::from(record.seconds.max(1)) * u64::from(sources);
         let base = record.connections / cells;
@@ -267,6 +287,7 @@ impl Cursor {
             placed: vec![0; sources as usize],
             second: 0,
             pending: VecDeque::new(),
+            payloads,
         }
     }
 
@@ -340,7 +361,7 @@ impl Cursor {
                     flags: if r.udp { 0 } else { flags::SYN },
                     seq: 0,
                     ack: 0,
-                    payload: if r.udp {
+                    payload: if r.udp && self.payloads {
                         vec![0; usize::try_from(r.bytes).unwrap_or(0).min(MSS)]
                     } else {
                         Vec::new()
@@ -352,7 +373,7 @@ impl Cursor {
             if session {
                 let t = start + syns * step;
                 let port = advance(port0, syns);
-                for seg in session_segments(self.index, &r, t, src, port, dst) {
+                for seg in session_segments(self.index, &r, t, (src, port, dst), self.payloads) {
                     self.pending.push_back(seg);
                 }
             }
@@ -387,8 +408,16 @@ fn half_rtt(a: Ipv4Addr, b: Ipv4Addr) -> u64 {
     }
 }
 
-/// One established TCP session from `src:port` to `dst`, opened at `t`.
-fn session_segments(record: usize, r: &FlowRecord, t: u64, src: Ipv4Addr, port: u16, dst: Ipv4Addr) -> Vec<Segment> {
+/// One established TCP session of record `r` (at `record`), opened at `t` from `src:port` to
+/// `dst`; with `payloads` false its segments carry no bytes (their sequence numbers still count
+/// them).
+fn session_segments(
+    record: usize,
+    r: &FlowRecord,
+    t: u64,
+    (src, port, dst): (Ipv4Addr, u16, Ipv4Addr),
+    payloads: bool,
+) -> Vec<Segment> {
     let half = half_rtt(src, dst);
     let mut out = Vec::new();
     let mut client_seq = syn_seq(t, port);
@@ -449,9 +478,10 @@ fn session_segments(record: usize, r: &FlowRecord, t: u64, src: Ipv4Addr, port: 
     // segment from one side carries its next sequence number and acknowledges the other's.
     let mut seqs = [client_seq, server_seq];
     {
-        let mut send = |out: &mut Vec<Segment>, time: u64, from_client: bool, fl: u8, payload: Vec<u8>| {
+        let mut send = |out: &mut Vec<Segment>, time: u64, from_client: bool, fl: u8, payload: &[u8]| {
             let (mine, theirs) = if from_client { (0, 1) } else { (1, 0) };
             let len = payload.len() as u32;
+            let payload = if payloads { payload.to_vec() } else { Vec::new() };
             out.push(packet(
                 time,
                 from_client,
@@ -470,13 +500,13 @@ fn session_segments(record: usize, r: &FlowRecord, t: u64, src: Ipv4Addr, port: 
                 // receiver's window.
                 if n > 0 && n % 16 == 0 {
                     now += half;
-                    send(&mut out, now, !to_server, ACK, Vec::new());
+                    send(&mut out, now, !to_server, ACK, &[]);
                 }
                 now += 1;
-                send(&mut out, now, to_server, PSH | ACK, chunk.to_vec());
+                send(&mut out, now, to_server, PSH | ACK, chunk);
             }
             now += half;
-            send(&mut out, now, !to_server, ACK, Vec::new());
+            send(&mut out, now, !to_server, ACK, &[]);
         }
     }
     let [mut client_seq, mut server_seq] = seqs;
@@ -838,6 +868,34 @@ mod tests {
         tap.read(&records, &none, 45_000_000, &mut collect);
         tap.read(&records, &none, u64::MAX, &mut collect);
         assert_eq!(stepped, once);
+    }
+
+    /// A headers-only tap (the IDS's) gives the same segments as a full one (the capture's),
+    /// sequence numbers included, without their payload bytes.
+    #[test]
+    fn a_headers_only_tap_differs_only_by_the_payloads() {
+        let mut records = vec![
+            record(5, 0, Endpoint::Collector(1), 1, 1, true),
+            record(2, 3, Endpoint::Outside(0), 4, 200, false),
+        ];
+        records[0].bytes = 40_000;
+        let read = |mut tap: Tap| {
+            let mut segs = Vec::new();
+            tap.read(&records, &|_, _| false, u64::MAX, &mut |s| segs.push(s.clone()));
+            segs
+        };
+        let (full, headers) = (read(Tap::new()), read(Tap::headers()));
+        assert_eq!(full.len(), headers.len());
+        assert!(
+            full.iter().any(|s| s.payload.len() > 1_000),
+            "a full segment carries bytes"
+        );
+        assert!(headers.iter().all(|s| s.payload.is_empty()));
+        for (f, h) in full.iter().zip(&headers) {
+            let mut f = f.clone();
+            f.payload.clear();
+            assert_eq!(&f, h);
+        }
     }
 
     /// Hosts the firewall had blocked when a record began are not seen; the others are.
