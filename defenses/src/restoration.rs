@@ -69,6 +69,9 @@ pub struct Restoration {
     reads_census: bool,
     /// Per meter: the firmware image it last reported (a failed meter reports nothing new).
     last_firmware: Vec<u16>,
+    /// The fleet's census version when `last_firmware` was last taken (an unchanged fleet
+    /// reports nothing new).
+    census_version: Option<u64>,
     /// Relay events already read.
     relays_seen: usize,
     /// Meters whose relay is open without the utility's say.
@@ -102,6 +105,7 @@ impl Restoration {
             n_meters,
             reads_census,
             last_firmware: vec![0; n_meters],
+            census_version: None,
             relays_seen: 0,
             unplanned_open: BTreeSet::new(),
             reconnect_sent: BTreeMap::new(),
@@ -116,7 +120,7 @@ impl Restoration {
 
     /// The firmware each working meter reports in the census.
     pub fn take_census(&mut self, fleet: &Fleet) {
-        if !self.reads_census {
+        if !self.reads_census || self.census_version.replace(fleet.census_version) == Some(fleet.census_version) {
             return;
         }
         for ((last, &image), &failed) in self.last_firmware.iter_mut().zip(&fleet.firmware).zip(&fleet.failed) {

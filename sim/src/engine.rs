@@ -1168,7 +1168,11 @@ impl Sim {
 impl Sim {
     /// A meter's communication module fails or, once replaced, works again; its radio follows.
     fn meter_failure(&mut self, at: SimTime, meter: u32, failed: bool) {
-        self.world.resource_mut::<Fleet>().failed[meter as usize] = failed;
+        {
+            let mut fleet = self.world.resource_mut::<Fleet>();
+            fleet.failed[meter as usize] = failed;
+            fleet.census_version += 1;
+        }
         self.world.resource_scope(|world, mut state: Mut<NetState>| {
             let net = world.resource::<Network>();
             if let Some(repair) = state.set_radio(net, meter, !failed, at) {
@@ -1289,6 +1293,7 @@ impl Sim {
         let mut fleet = self.world.resource_mut::<Fleet>();
         if fleet.legacy[i] {
             fleet.downgraded_by[i] = code.max(1);
+            fleet.census_version += 1;
         } else {
             fleet.refused_downgrades.push((meter, code));
         }
@@ -2172,6 +2177,7 @@ impl Sim {
                 fleet.flooding.retain(|&x| x != m);
             }
             fleet.firmware[i] = image;
+            fleet.census_version += 1;
             let img = &fleet.images[usize::from(image)];
             let (payload, owner) = (img.payload, img.owner);
             fleet.compromised_by[i] = crate::model::attack_code(owner);
@@ -2195,7 +2201,11 @@ impl Sim {
             }
         }
         if payload == Payload::Brick {
-            self.world.resource_mut::<Fleet>().failed[m as usize] = true;
+            {
+                let mut fleet = self.world.resource_mut::<Fleet>();
+                fleet.failed[m as usize] = true;
+                fleet.census_version += 1;
+            }
             self.world.resource_scope(|world, mut state: Mut<NetState>| {
                 let net = world.resource::<Network>();
                 if let Some(repair) = state.set_radio(net, m, false, at) {

@@ -242,6 +242,10 @@ pub struct Fleet {
     /// Commands a rogue concentrator forged that meters refused (message authentication):
     /// (meter, attack code).
     pub refused_forgeries: Vec<(u32, u8)>,
+    /// Moves on whenever a meter's `firmware`, `failed` or `downgraded_by` changes (the engine
+    /// moves it where it writes them), so that a census of those may skip a fleet that has
+    /// not changed since its last pass.
+    pub census_version: u64,
 }
 
 impl Fleet {
@@ -281,6 +285,7 @@ impl Fleet {
             attached: Vec::new(),
             refused_attach: Vec::new(),
             refused_forgeries: Vec::new(),
+            census_version: 0,
         }
     }
 

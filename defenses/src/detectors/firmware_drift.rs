@@ -17,6 +17,9 @@ pub struct FirmwareDrift {
     images_seen: usize,
     /// Unreleased images already reported.
     reported: BTreeSet<u16>,
+    /// The last census: the fleet's census version, how many images, and meters per image; a
+    /// fleet that has not changed is not counted again.
+    counted: Option<(u64, usize, Vec<u64>)>,
 }
 
 impl FirmwareDrift {
@@ -79,14 +82,23 @@ impl Detector for FirmwareDrift {
     /// The firmware census: working meters report their image (a failed one reports nothing).
     fn census(&mut self, look: &Look<'_>, alerts: &mut Vec<Alert>) {
         let fleet = look.sim.fleet();
-        let mut census = vec![0u64; fleet.images.len()];
-        for (&image, &failed) in fleet.firmware.iter().zip(&fleet.failed) {
-            if !failed && let Some(n) = census.get_mut(usize::from(image)) {
-                *n += 1;
+        let key = (fleet.census_version, fleet.images.len());
+        let census = match self.counted.take() {
+            Some((version, images, census)) if (version, images) == key => census,
+            _ => {
+                let mut census = vec![0u64; fleet.images.len()];
+                for (&image, &failed) in fleet.firmware.iter().zip(&fleet.failed) {
+                    if !failed && let Some(n) = census.get_mut(usize::from(image)) {
+                        *n += 1;
+                    }
+                }
+                census
             }
-        }
+        };
         let versions: Vec<&str> = fleet.images.iter().map(|i| i.version.as_str()).collect();
+        // Approvals change over time: the counts are judged again at every census.
         alerts.extend(self.census_alerts(look.now, &census, &versions, |i| look.context.approved(i)));
+        self.counted = Some((key.0, key.1, census));
     }
 }
 

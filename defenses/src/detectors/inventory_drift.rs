@@ -37,6 +37,9 @@ pub struct InventoryDrift {
     hes_relay: Vec<Commanded>,
     /// Per meter: whether it was already reported at the legacy level.
     legacy_seen: Vec<bool>,
+    /// The fleet's census version at the last census: an unchanged fleet has no meter newly at
+    /// the legacy level.
+    census_version: Option<u64>,
 }
 
 impl InventoryDrift {
@@ -47,6 +50,7 @@ impl InventoryDrift {
             relays_seen: 0,
             hes_relay: vec![Commanded::Nothing; n_meters],
             legacy_seen: vec![false; n_meters],
+            census_version: None,
         }
     }
 
@@ -131,6 +135,9 @@ impl Detector for InventoryDrift {
     /// Only whether a meter runs the legacy level is reported, not who asked.
     fn census(&mut self, look: &Look<'_>, alerts: &mut Vec<Alert>) {
         let fleet = look.sim.fleet();
+        if self.census_version.replace(fleet.census_version) == Some(fleet.census_version) {
+            return;
+        }
         let legacy: Vec<bool> = fleet
             .downgraded_by
             .iter()
