@@ -1175,6 +1175,148 @@ fn slug(team: &str) -> String {
 }
 
 impl Engine for LiveEngine {
+    fn query(&self, query: &amirange_range::messages::Query) -> Result<Value, String> {
+        use amirange_range::messages::{QUERY_PAGE, Query};
+        let sim = self.sim();
+        let at = |t: amirange_sim::time::SimTime| sim.config().start.plus(t.since_start()).to_string();
+        // Newest first: page `page` of `rows` (oldest first), with how many there are.
+        let page = |rows: Vec<Value>, page: u32| -> Value {
+            let total = rows.len();
+            let skip = (page as usize).saturating_mul(QUERY_PAGE);
+            let shown: Vec<Value> = rows.into_iter().rev().skip(skip).take(QUERY_PAGE).collect();
+            json!({ "page": page, "per_page": QUERY_PAGE, "total": total, "rows": shown })
+        };
+        match query {
+            Query::Audit { account, page: p } => {
+                let rows = sim
+                    .hes()
+                    .audit
+                    .iter()
+                    .filter(|a| account.as_ref().is_none_or(|x| *x == a.account))
+                    .map(|a| {
+                        json!({
+                            "time": at(a.time),
+                            "account": a.account,
+                            "kind": a.kind.name(),
+                            "purpose": a.purpose,
+                            "targets": a.targets,
+                            "refused": a.refused.map(|r| r.name()),
+                            "executed": a.executed,
+                            "acked": a.acked,
+                            "failed": a.failed,
+                        })
+                    })
+                    .collect();
+                Ok(json!({ "of": "audit", "result": page(rows, *p) }))
+            }
+            Query::Events { meter, page: p } => {
+                let rows = sim
+                    .records()
+                    .relay_events
+                    .iter()
+                    .filter(|e| meter.is_none_or(|m| m == e.meter))
+                    .map(|e| json!({ "time": at(e.time), "meter": e.meter, "relay": if e.open { "opened" } else { "closed" } }))
+                    .collect();
+                Ok(json!({ "of": "events", "result": page(rows, *p) }))
+            }
+            Query::Census {} => {
+                let fleet = sim.fleet();
+                let mut per_image = vec![0u64; fleet.images.len()];
+                let (mut silent, mut legacy) = (0u64, 0u64);
+                for ((&image, &failed), &by) in fleet.firmware.iter().zip(&fleet.failed).zip(&fleet.downgraded_by) {
+                    if failed {
+                        silent += 1;
+                        continue;
+                    }
+                    if let Some(n) = per_image.get_mut(usize::from(image)) {
+                        *n += 1;
+                    }
+                    legacy += u64::from(by > 0);
+                }
+                let images: Vec<Value> = per_image
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| json!({ "version": fleet.images[i].version, "meters": n }))
+                    .collect();
+                Ok(
+                    json!({ "of": "census", "result": { "images": images, "not_answering": silent, "legacy_level": legacy } }),
+                )
+            }
+            Query::Meter { meter } => {
+                let m = *meter;
+                let site = sim.network().meters.get(m as usize).ok_or_else(|| {
+                    format!(
+                        "there is no meter {m}: the meters are 0 to {}",
+                        sim.n_meters().saturating_sub(1)
+                    )
+                })?;
+                let fleet = sim.fleet();
+                let i = m as usize;
+                let transformer = site.transformer;
+                let feeder = sim.network().transformers.get(transformer as usize).map(|t| t.feeder);
+                let relay = sim.meter(m).map(|x| format!("{:?}", x.relay).to_lowercase());
+                let reads: Vec<Value> = sim
+                    .load_profile_memory(m)
+                    .map(|memory| {
+                        let until = memory.recorded_until;
+                        let from = until.saturating_sub(amirange_sim::model::LOAD_PROFILE_DEPTH as u32);
+                        (from..until)
+                            .map(|slot| {
+                                let end = amirange_sim::time::SimTime(u64::from(slot + 1) * INTERVAL.as_micros());
+                                json!({ "end": at(end), "wh": memory.wh[slot as usize % amirange_sim::model::LOAD_PROFILE_DEPTH] })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(json!({ "of": "meter", "result": {
+                    "meter": m,
+                    "class": site.class.name(),
+                    "link": site.link.name(),
+                    "feeder": feeder,
+                    "transformer": transformer,
+                    "relay": relay,
+                    "firmware": fleet.images.get(usize::from(fleet.firmware[i])).map(|img| img.version.clone()),
+                    "answering": !fleet.failed[i],
+                    "legacy_level": fleet.downgraded_by[i] > 0,
+                    "reads": reads,
+                }}))
+            }
+            Query::Flows { host, page: p } => {
+                let host: Option<std::net::Ipv4Addr> = host.as_deref().and_then(|h| h.parse().ok());
+                let rows = sim
+                    .records()
+                    .flows
+                    .iter()
+                    .filter(|f| f.time.0 < self.now_us())
+                    .map(|f| {
+                        (
+                            f,
+                            amirange_defenses::wire::address(f.src),
+                            amirange_defenses::wire::address(f.dst),
+                        )
+                    })
+                    .filter(|(_, src, dst)| host.is_none_or(|h| h == *src || h == *dst))
+                    .map(|(f, src, dst)| {
+                        json!({
+                            "time": at(f.time),
+                            "seconds": f.seconds,
+                            "src": src.to_string(),
+                            "sources": f.sources,
+                            "dst": dst.to_string(),
+                            "port": f.port,
+                            "proto": if f.udp { "udp" } else { "tcp" },
+                            "connections": f.connections,
+                            "established": f.established,
+                            "bytes": f.bytes,
+                        })
+                    })
+                    .collect();
+                Ok(json!({ "of": "flows", "result": page(rows, *p) }))
+            }
+        }
+    }
+
     fn now_s(&self) -> u64 {
         self.now_us() / MICROS
     }

@@ -139,6 +139,138 @@ pub fn view_text(role: Role, snapshot: &Value) -> String {
     out
 }
 
+/// A blue query's answer (`{"of": .., "result": ..}`) for people: a table of the page, newest
+/// first, with which rows of how many it shows; a meter as its facts and its reads.
+pub fn query_text(answer: &Value) -> String {
+    use std::fmt::Write as _;
+    let result = &answer["result"];
+    let mut out = String::new();
+    let paged = |out: &mut String, title: &str, header: &[&str], row: &dyn Fn(&Value) -> Vec<String>| {
+        let (page, per, total) = (
+            result["page"].as_u64().unwrap_or(0),
+            result["per_page"].as_u64().unwrap_or(20),
+            result["total"].as_u64().unwrap_or(0),
+        );
+        let shown = result["rows"].as_array().map_or(0, Vec::len) as u64;
+        let first = page * per + 1;
+        let heading = if shown == 0 {
+            format!(
+                "{title}: none on page {page} ({} in all)",
+                amirange_viz::numbers::group(total)
+            )
+        } else {
+            format!(
+                "{title}: {} to {} of {}, newest first (page {page}; --page {} for older)",
+                amirange_viz::numbers::group(first),
+                amirange_viz::numbers::group(first + shown - 1),
+                amirange_viz::numbers::group(total),
+                page + 1
+            )
+        };
+        table(out, &heading, header, &result["rows"], row);
+    };
+    match answer["of"].as_str() {
+        Some("audit") => paged(
+            &mut out,
+            "HES audit log",
+            &[
+                "time", "account", "kind", "purpose", "meters", "refused", "executed", "acked", "failed",
+            ],
+            &|a| {
+                vec![
+                    text(&a["time"]),
+                    text(&a["account"]),
+                    text(&a["kind"]),
+                    text(&a["purpose"]),
+                    number(&a["targets"]),
+                    text(&a["refused"]),
+                    number(&a["executed"]),
+                    number(&a["acked"]),
+                    number(&a["failed"]),
+                ]
+            },
+        ),
+        Some("events") => paged(&mut out, "relay events", &["time", "meter", "relay"], &|e| {
+            vec![text(&e["time"]), number(&e["meter"]), text(&e["relay"])]
+        }),
+        Some("flows") => paged(
+            &mut out,
+            "flows the sensor saw",
+            &[
+                "time",
+                "seconds",
+                "src",
+                "hosts",
+                "dst",
+                "port",
+                "proto",
+                "connections",
+                "established",
+                "bytes",
+            ],
+            &|f| {
+                vec![
+                    text(&f["time"]),
+                    number(&f["seconds"]),
+                    text(&f["src"]),
+                    number(&f["sources"]),
+                    text(&f["dst"]),
+                    number(&f["port"]),
+                    text(&f["proto"]),
+                    number(&f["connections"]),
+                    yes_no(&f["established"]),
+                    number(&f["bytes"]),
+                ]
+            },
+        ),
+        Some("census") => {
+            let _ = writeln!(
+                out,
+                "firmware census: {} meter(s) not answering, {} at the legacy security level",
+                number(&result["not_answering"]),
+                number(&result["legacy_level"])
+            );
+            table(&mut out, "images", &["version", "meters"], &result["images"], |i| {
+                vec![text(&i["version"]), number(&i["meters"])]
+            });
+        }
+        Some("meter") => {
+            let _ = writeln!(
+                out,
+                "meter {}: {} on {}, feeder {}, transformer {}; relay {}; firmware {}; {}{}",
+                number(&result["meter"]),
+                text(&result["class"]),
+                text(&result["link"]),
+                number(&result["feeder"]),
+                number(&result["transformer"]),
+                text(&result["relay"]),
+                text(&result["firmware"]),
+                if result["answering"] == Value::Bool(false) {
+                    "not answering"
+                } else {
+                    "answering"
+                },
+                if result["legacy_level"] == Value::Bool(true) {
+                    "; at the legacy security level"
+                } else {
+                    ""
+                }
+            );
+            newest_table(
+                &mut out,
+                "last interval reads",
+                &["interval end", "Wh"],
+                &result["reads"],
+                |r| vec![text(&r["end"]), number(&r["wh"])],
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "{answer}");
+        }
+    }
+    out
+}
+
 /// A string value as it is, anything else as JSON, nothing as `-`.
 fn text(v: &Value) -> String {
     match v {

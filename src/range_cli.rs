@@ -136,6 +136,15 @@ pub enum BlueCommand {
         /// The new value.
         value: f64,
     },
+    /// Investigate: the HES audit log, the meters' relay events, the firmware census, one
+    /// meter, or the flows the sensor saw (newest first, a page at a time; changes nothing).
+    Query {
+        /// Print the answer as JSON, for scripts.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        of: QueryCommand,
+    },
     /// Blue's view now: the clock, the load, the newest alerts and responses, as tables (`--json`
     /// for the view as the server sends it).
     Snapshot {
@@ -145,6 +154,45 @@ pub enum BlueCommand {
     },
     /// A live terminal view, redrawn every second (a line a second when piped; Ctrl-C to leave).
     Watch,
+}
+
+/// What blue can look at.
+#[derive(Subcommand, Debug)]
+pub enum QueryCommand {
+    /// The HES audit log: every request, by whom, what, how many meters, refused or not.
+    Audit {
+        /// Only this account's requests.
+        #[arg(long)]
+        account: Option<String>,
+        /// The page, from 0 (the newest 20).
+        #[arg(long, default_value_t = 0)]
+        page: u32,
+    },
+    /// The relay events meters pushed.
+    Events {
+        /// Only this meter's.
+        #[arg(long)]
+        meter: Option<u32>,
+        /// The page, from 0 (the newest 20).
+        #[arg(long, default_value_t = 0)]
+        page: u32,
+    },
+    /// The firmware census: meters per image, those not answering, those at the legacy level.
+    Census,
+    /// One meter: its place, relay, firmware and last 16 interval reads.
+    Meter {
+        /// The meter's number.
+        meter: u32,
+    },
+    /// The flows the network sensor saw.
+    Flows {
+        /// Only flows from or to this IPv4 address, e.g. 10.10.0.10.
+        #[arg(long)]
+        host: Option<String>,
+        /// The page, from 0 (the newest 20).
+        #[arg(long, default_value_t = 0)]
+        page: u32,
+    },
 }
 
 /// What the white team can do.
@@ -571,6 +619,26 @@ async fn one(conn: &Connect, role: Role, action: Option<Action>) -> Result<()> {
     outcome
 }
 
+/// `blue query`: the answer as tables for people or (`json`) as the server sends it.
+fn ask_query(conn: &Connect, query: amirange_range::messages::Query, json: bool) -> Result<()> {
+    runtime()?.block_on(async {
+        let mut client = join(conn, Role::Blue).await?;
+        let answer = client.request(Action::Query { query }).await;
+        client.close().await;
+        match answer? {
+            ServerMessage::Accepted { result, .. } if !json => {
+                print!("{}", amirange::live_text::query_text(&result));
+                Ok(())
+            }
+            ServerMessage::Accepted { result, .. } => {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+                Ok(())
+            }
+            other => print_answer(&other),
+        }
+    })
+}
+
 /// `snapshot`: the role's view, as tables for people or (`json`) as the server sends it.
 fn snapshot(conn: &Connect, role: Role, json: bool) -> Result<()> {
     runtime()?.block_on(async {
@@ -635,6 +703,17 @@ pub fn blue(conn: &Connect, command: BlueCommand) -> Result<()> {
         BlueCommand::DispatchCrews { transformers } => Some(Action::DispatchCrews { transformers }),
         BlueCommand::SetThreshold { detector, field, value } => Some(Action::SetThreshold { detector, field, value }),
         BlueCommand::Snapshot { json } => return snapshot(conn, Role::Blue, json),
+        BlueCommand::Query { json, of } => {
+            use amirange_range::messages::Query;
+            let query = match of {
+                QueryCommand::Audit { account, page } => Query::Audit { account, page },
+                QueryCommand::Events { meter, page } => Query::Events { meter, page },
+                QueryCommand::Census => Query::Census {},
+                QueryCommand::Meter { meter } => Query::Meter { meter },
+                QueryCommand::Flows { host, page } => Query::Flows { host, page },
+            };
+            return ask_query(conn, query, json);
+        }
         BlueCommand::Watch => None,
     };
     runtime()?.block_on(one(conn, Role::Blue, action))

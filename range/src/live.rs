@@ -342,7 +342,10 @@ fn drive(
             let answer = session.handle(&r.team, r.role, &r.action, wall());
             // Refusals and reads change nothing worth publishing at once.
             dirty |= matches!(answer.1, Outcome::Accepted { .. })
-                && !matches!(r.action, Action::Snapshot {} | Action::GroundTruth {});
+                && !matches!(
+                    r.action,
+                    Action::Snapshot {} | Action::GroundTruth {} | Action::Query { .. }
+                );
             answers.push((r.reply, answer));
         }
         session.poll(wall());
@@ -450,6 +453,9 @@ mod tests {
     }
 
     impl Engine for Tally {
+        fn query(&self, _: &crate::messages::Query) -> Result<Value, String> {
+            Err("this test engine answers no query".into())
+        }
         fn now_s(&self) -> u64 {
             self.now
         }

@@ -159,6 +159,51 @@ pub enum FirmwarePayload {
     Disconnect,
 }
 
+/// What blue investigates, as a utility's SOC queries its systems: newest first, a page of
+/// [`QUERY_PAGE`] rows at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "of", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Query {
+    /// The HES audit log: every request, by whom, what, how many meters, refused or not.
+    Audit {
+        /// Only this account's requests.
+        #[serde(default)]
+        account: Option<String>,
+        /// The page, from 0 (the newest).
+        #[serde(default)]
+        page: u32,
+    },
+    /// The relay events meters pushed (opened, closed).
+    Events {
+        /// Only this meter's.
+        #[serde(default)]
+        meter: Option<u32>,
+        /// The page, from 0 (the newest).
+        #[serde(default)]
+        page: u32,
+    },
+    /// The firmware census: meters per image as they report it, the meters that stopped
+    /// answering, and those at the legacy security level.
+    Census {},
+    /// One meter: its place in the grid, relay, firmware, and its last 16 interval reads.
+    Meter {
+        /// The meter.
+        meter: u32,
+    },
+    /// The flows the network sensor saw.
+    Flows {
+        /// Only flows from or to this IPv4 address.
+        #[serde(default)]
+        host: Option<String>,
+        /// The page, from 0 (the newest).
+        #[serde(default)]
+        page: u32,
+    },
+}
+
+/// Rows in one page of a [`Query`]'s answer.
+pub const QUERY_PAGE: usize = 20;
+
 /// What a player asks for. Each action belongs to one role, except `snapshot` (every role,
 /// each seeing its own view).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -250,6 +295,12 @@ pub enum Action {
         /// The new value.
         value: f64,
     },
+    /// Blue: investigate (the audit log, meters' events, the firmware census, a meter, the
+    /// flows): answered from the engine's state, changing nothing.
+    Query {
+        /// What to look at.
+        query: Query,
+    },
     /// White: stop the clock.
     Pause {},
     /// White: start the clock again.
@@ -288,7 +339,8 @@ impl Action {
             | Action::IsolateHes {}
             | Action::RollbackFirmware {}
             | Action::DispatchCrews { .. }
-            | Action::SetThreshold { .. } => Some(Role::Blue),
+            | Action::SetThreshold { .. }
+            | Action::Query { .. } => Some(Role::Blue),
             Action::Pause {}
             | Action::Resume {}
             | Action::SetPace { .. }
@@ -314,6 +366,7 @@ impl Action {
             Action::RollbackFirmware {} => "rollback-firmware",
             Action::DispatchCrews { .. } => "dispatch-crews",
             Action::SetThreshold { .. } => "set-threshold",
+            Action::Query { .. } => "query",
             Action::Pause {} => "pause",
             Action::Resume {} => "resume",
             Action::SetPace { .. } => "set-pace",
@@ -437,7 +490,32 @@ impl Action {
             | Action::Resume {}
             | Action::GroundTruth {} => Ok(()),
             Action::Snapshot {} => Ok(()),
+            Action::Query { query } => match query {
+                Query::Audit { account, page } => {
+                    if let Some(a) = account {
+                        name("account", a)?;
+                    }
+                    query_page(*page)
+                }
+                Query::Events { page, .. } | Query::Flows { page, host: None } => query_page(*page),
+                Query::Flows { host: Some(h), page } => {
+                    if h.parse::<std::net::Ipv4Addr>().is_err() {
+                        return Err(format!("`host` must be an IPv4 address such as 10.10.0.10, not {h:?}"));
+                    }
+                    query_page(*page)
+                }
+                Query::Census {} | Query::Meter { .. } => Ok(()),
+            },
         }
+    }
+}
+
+/// A query's page, at most 100,000 (two million rows in).
+fn query_page(page: u32) -> Result<(), String> {
+    if page <= 100_000 {
+        Ok(())
+    } else {
+        Err(format!("`page` must be at most 100000, not {page}"))
     }
 }
 

@@ -94,6 +94,9 @@ pub trait Engine: Send {
     /// The state as `role` may see it (`snapshot`); white's view includes the ground truth
     /// and the scoreboard.
     fn view(&self, role: Role) -> Value;
+    /// Blue's investigation: what `query` asks of the engine's state now, changing nothing;
+    /// why not when it cannot be answered (a meter that does not exist).
+    fn query(&self, query: &crate::messages::Query) -> Result<Value, String>;
     /// After the end: the run's `metrics.json`, with the scoreboard.
     fn finish(&mut self) -> Result<Vec<u8>, String>;
     /// How to build this engine again, for the journal's header (opaque to the session).
@@ -227,12 +230,16 @@ pub struct Header {
 
 /// Whether `action` changes the engine (and so must be replayed).
 pub fn drives_engine(action: &Action) -> bool {
-    matches!(action.role(), Some(Role::Red | Role::Blue)) || matches!(action, Action::InjectOutage { .. })
+    (matches!(action.role(), Some(Role::Red | Role::Blue)) && !matches!(action, Action::Query { .. }))
+        || matches!(action, Action::InjectOutage { .. })
 }
 
 /// Whether `action` only reads.
 fn reads_only(action: &Action) -> bool {
-    matches!(action, Action::Snapshot {} | Action::GroundTruth {})
+    matches!(
+        action,
+        Action::Snapshot {} | Action::GroundTruth {} | Action::Query { .. }
+    )
 }
 
 /// `action` with its target lists deduplicated (each feeder or transformer kept where it first
@@ -743,6 +750,12 @@ impl Session {
         let refused = |reason: &str| Outcome::Refused {
             reason: reason.to_owned(),
         };
+        if let Action::Query { query } = action {
+            return match self.engine.query(query) {
+                Ok(result) => accepted(result),
+                Err(reason) => Outcome::Refused { reason },
+            };
+        }
         if reads_only(action) {
             return accepted(self.view(role));
         }
@@ -951,6 +964,9 @@ mod tests {
     }
 
     impl Engine for Counter {
+        fn query(&self, _: &crate::messages::Query) -> Result<Value, String> {
+            Err("this test engine answers no query".into())
+        }
         fn now_s(&self) -> u64 {
             self.now
         }

@@ -604,3 +604,127 @@ fn snapshots_print_as_tables_for_every_role() {
         );
     }
 }
+
+/// Blue investigates as a SOC would: the audit log names the phished account's disconnect, the
+/// meters' events show relays opening, the census counts every meter once, a meter shows its
+/// last reads, the sensor's flows page newest first; nothing of it is journalled or changes the
+/// run; a meter or host that does not exist is refused; the answers print as tables.
+#[test]
+fn blue_queries_the_audit_log_events_census_meters_and_flows() {
+    use amirange_range::messages::Query;
+    let setup = setup();
+    let mut s = session(&setup);
+    tick_to(&mut s, 3600);
+    let phish = || Action::Phish {
+        account: "cis-integration".into(),
+    };
+    assert!((0..6).any(|_| accepted(&act(&mut s, "red", Role::Red, phish()))["phished"] == Value::Bool(true)));
+    accepted(&act(&mut s, "red", Role::Red, disconnect()));
+    tick_to(&mut s, 3600 + 1800);
+    let journal_before = s.journal_unwritten().to_owned();
+    let ask = |s: &mut Session, query: Query| accepted(&act(s, "blue", Role::Blue, Action::Query { query })).clone();
+
+    let audit = ask(
+        &mut s,
+        Query::Audit {
+            account: Some("cis-integration".into()),
+            page: 0,
+        },
+    );
+    let rows = audit["result"]["rows"].as_array().expect("rows");
+    assert!(
+        rows.iter().any(|r| r["kind"] == "disconnect" && r["targets"] == 1500),
+        "{audit}"
+    );
+    assert!(rows.iter().all(|r| r["account"] == "cis-integration"));
+    assert!(audit.to_string().find("cause").is_none(), "no ground truth: {audit}");
+    let events = ask(&mut s, Query::Events { meter: None, page: 0 });
+    assert_eq!(
+        events["result"]["rows"].as_array().map(Vec::len),
+        Some(20),
+        "a full page"
+    );
+    assert!(events["result"]["total"].as_u64().is_some_and(|n| n > 20));
+    let older = ask(&mut s, Query::Events { meter: None, page: 1 });
+    assert!(
+        older["result"]["rows"][0]["time"].as_str() <= events["result"]["rows"][19]["time"].as_str(),
+        "newest first"
+    );
+    let census = ask(&mut s, Query::Census {});
+    let counted: u64 = census["result"]["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|i| i["meters"].as_u64().unwrap_or(0))
+        .sum::<u64>()
+        + census["result"]["not_answering"].as_u64().unwrap_or(0);
+    assert_eq!(counted, 1500, "{census}");
+    let meter = ask(&mut s, Query::Meter { meter: 7 });
+    // The intervals recorded so far, at most the 16 a meter keeps; the relay opened in the last.
+    let reads = meter["result"]["reads"].as_array().expect("reads");
+    assert!((6..=16).contains(&reads.len()), "{meter}");
+    assert_eq!(reads.last().map(|r| &r["wh"]), Some(&Value::from(0)), "{meter}");
+    assert_eq!(meter["result"]["relay"], "open", "the disconnect opened it: {meter}");
+    let flows = ask(
+        &mut s,
+        Query::Flows {
+            host: Some("10.10.0.10".into()),
+            page: 0,
+        },
+    );
+    assert!(flows["result"]["total"].as_u64().is_some_and(|n| n > 0), "{flows}");
+    assert!(
+        flows["result"]["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|f| f["src"] == "10.10.0.10" || f["dst"] == "10.10.0.10")
+    );
+    assert_eq!(s.journal_unwritten(), journal_before, "queries are not journalled");
+
+    assert!(
+        refused(&act(
+            &mut s,
+            "blue",
+            Role::Blue,
+            Action::Query {
+                query: Query::Meter { meter: 99_999 }
+            }
+        ))
+        .contains("no meter 99999")
+    );
+    assert!(
+        refused(&act(
+            &mut s,
+            "blue",
+            Role::Blue,
+            Action::Query {
+                query: Query::Flows {
+                    host: Some("hes".into()),
+                    page: 0
+                }
+            }
+        ))
+        .contains("IPv4")
+    );
+    assert!(
+        refused(&act(
+            &mut s,
+            "red",
+            Role::Red,
+            Action::Query {
+                query: Query::Census {}
+            }
+        ))
+        .contains("blue action")
+    );
+
+    for answer in [&audit, &events, &census, &meter, &flows] {
+        let text = amirange::live_text::query_text(answer);
+        assert!(!text.contains("{\""), "a table, not JSON: {text}");
+    }
+    let text = amirange::live_text::query_text(&events);
+    assert!(text.contains("relay events: 1 to 20 of "), "{text}");
+    let text = amirange::live_text::query_text(&meter);
+    assert!(text.starts_with("meter 7: ") && text.contains("relay open"), "{text}");
+}

@@ -35,6 +35,9 @@ impl Mock {
 }
 
 impl Engine for Mock {
+    fn query(&self, _: &amirange_range::messages::Query) -> Result<Value, String> {
+        Err("the mock engine answers no query".into())
+    }
     fn now_s(&self) -> u64 {
         self.now
     }
