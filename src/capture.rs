@@ -174,8 +174,14 @@ fn csv_error(e: csv::Error, path: &Path) -> CaptureError {
     }
 }
 
-/// A pcapng writer on `out` with its section header and the sensor's interface written.
-fn begin<W: Write>(out: W) -> Result<PcapNgWriter<W>, pcap_file::PcapError> {
+/// A pcapng writer on `out` with its section header (amirange and its version) and one
+/// Ethernet interface, `name` and `description`, timestamps in nanoseconds: the start of every
+/// capture amirange writes.
+pub(crate) fn begin_pcapng<W: Write>(
+    out: W,
+    name: &'static str,
+    description: String,
+) -> Result<PcapNgWriter<W>, pcap_file::PcapError> {
     let section = SectionHeaderBlock {
         options: vec![SectionHeaderOption::UserApplication(Cow::Owned(format!(
             "amirange {}",
@@ -188,13 +194,20 @@ fn begin<W: Write>(out: W) -> Result<PcapNgWriter<W>, pcap_file::PcapError> {
         linktype: DataLink::ETHERNET,
         snaplen: 0,
         options: vec![
-            InterfaceDescriptionOption::IfName(Cow::Borrowed("sensor")),
-            InterfaceDescriptionOption::IfDescription(Cow::Borrowed(
-                "amirange network sensor behind the utility's firewall (HES, MDM and SCADA zones)",
-            )),
+            InterfaceDescriptionOption::IfName(Cow::Borrowed(name)),
+            InterfaceDescriptionOption::IfDescription(Cow::Owned(description)),
             // pcap-file writes timestamps in nanoseconds.
             InterfaceDescriptionOption::IfTsResol(9),
         ],
     })?;
     Ok(writer)
+}
+
+/// A pcapng writer on `out` with its section header and the sensor's interface written.
+fn begin<W: Write>(out: W) -> Result<PcapNgWriter<W>, pcap_file::PcapError> {
+    begin_pcapng(
+        out,
+        "sensor",
+        "amirange network sensor behind the utility's firewall (HES, MDM and SCADA zones)".to_owned(),
+    )
 }

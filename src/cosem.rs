@@ -83,6 +83,25 @@ pub struct EngineMeter<'a> {
     pub may_start_transfer: bool,
 }
 
+/// Selective access to the load profile's buffer by range (selector 1) over its clock column,
+/// from `from` to `to` (date-time octet strings), all columns.
+pub fn by_range(from: Data, to: Data) -> SelectiveAccess {
+    SelectiveAccess {
+        selector: 1,
+        parameters: Data::Structure(vec![
+            Data::Structure(vec![
+                Data::LongUnsigned(8),
+                Data::OctetString(Obis::CLOCK.0.to_vec()),
+                Data::Integer(2),
+                Data::LongUnsigned(0),
+            ]),
+            from,
+            to,
+            Data::Array(Vec::new()),
+        ]),
+    }
+}
+
 /// The date-time octets of a civil time (local time of the scenario, deviation not
 /// specified, clock status OK).
 pub fn date_time(at: CivilDateTime) -> [u8; 12] {
@@ -591,20 +610,7 @@ mod tests {
             assert_eq!(rows[7], last);
             // By range: 01:30 to 02:00 holds the intervals ending 01:30, 01:45 and 02:00.
             let at = |h: u8, m: u8| Data::OctetString(vec![0x07, 0xEA, 1, 15, 0xFF, h, m, 0, 0xFF, 0x80, 0x00, 0xFF]);
-            let range = SelectiveAccess {
-                selector: 1,
-                parameters: Data::Structure(vec![
-                    Data::Structure(vec![
-                        Data::LongUnsigned(8),
-                        Data::OctetString(Obis::CLOCK.0.to_vec()),
-                        Data::Integer(2),
-                        Data::LongUnsigned(0),
-                    ]),
-                    at(1, 30),
-                    at(2, 0),
-                    Data::Array(Vec::new()),
-                ]),
-            };
+            let range = super::by_range(at(1, 30), at(2, 0));
             let Data::Array(some) = value(ask(
                 &mut conn,
                 &mut gate,

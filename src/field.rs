@@ -50,11 +50,8 @@ use amirange_sim::model::Cause;
 use amirange_sim::network::{Fate, Intercept, LossReason, NONE};
 use amirange_sim::records::FieldEventKind;
 use amirange_sim::time::SimTime;
-use pcap_file::DataLink;
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
-use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
-use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
 
 use crate::cosem::{EngineMeter, date_time, meter_keys, meter_system_title};
 use crate::scenario::Scenario;
@@ -360,20 +357,10 @@ impl IntervalObserver for FieldCapture {
 
 /// Selective access by range over the load profile's clock column, `from` to `to`.
 fn range(from: amirange_sim::time::CivilDateTime, to: amirange_sim::time::CivilDateTime) -> SelectiveAccess {
-    SelectiveAccess {
-        selector: 1,
-        parameters: Data::Structure(vec![
-            Data::Structure(vec![
-                Data::LongUnsigned(8),
-                Data::OctetString(Obis::CLOCK.0.to_vec()),
-                Data::Integer(2),
-                Data::LongUnsigned(0),
-            ]),
-            Data::OctetString(date_time(from).to_vec()),
-            Data::OctetString(date_time(to).to_vec()),
-            Data::Array(Vec::new()),
-        ]),
-    }
+    crate::cosem::by_range(
+        Data::OctetString(date_time(from).to_vec()),
+        Data::OctetString(date_time(to).to_vec()),
+    )
 }
 
 /// When a command's request is on the field network: its arrival at the meter, or (lost
@@ -909,29 +896,16 @@ fn csv_error(e: csv::Error, path: &Path) -> FieldError {
     io_error(std::io::Error::other(e), path)
 }
 
-/// A pcapng writer on `out` with its section header and one interface per collector's field
-/// network written (all on interface 0: a sniffer per collector, merged).
+/// A pcapng writer on `out` with its section header and the sniffers' interface written (all
+/// collectors' field networks on one interface, merged).
 fn begin<W: Write>(out: W, collectors: &[u32]) -> Result<PcapNgWriter<W>, pcap_file::PcapError> {
-    let section = SectionHeaderBlock {
-        options: vec![SectionHeaderOption::UserApplication(Cow::Owned(format!(
-            "amirange {}",
-            env!("CARGO_PKG_VERSION")
-        )))],
-        ..SectionHeaderBlock::default()
-    };
-    let mut writer = PcapNgWriter::with_section_header(out, section)?;
     let names: Vec<String> = collectors.iter().map(|c| c.to_string()).collect();
-    writer.write_pcapng_block(InterfaceDescriptionBlock {
-        linktype: DataLink::ETHERNET,
-        snaplen: 0,
-        options: vec![
-            InterfaceDescriptionOption::IfName(Cow::Borrowed("field")),
-            InterfaceDescriptionOption::IfDescription(Cow::Owned(format!(
-                "amirange radio sniffers beside collectors {} (DLMS/COSEM wrapper over UDP 4059)",
-                names.join(", ")
-            ))),
-            InterfaceDescriptionOption::IfTsResol(9),
-        ],
-    })?;
-    Ok(writer)
+    crate::capture::begin_pcapng(
+        out,
+        "field",
+        format!(
+            "amirange radio sniffers beside collectors {} (DLMS/COSEM wrapper over UDP 4059)",
+            names.join(", ")
+        ),
+    )
 }

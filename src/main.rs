@@ -449,6 +449,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// What `--export` and `--field-collectors` ask a run or a benchmark to write.
+fn exports<'a>(export: &[Export], field_collectors: &'a [u32]) -> run::Exports<'a> {
+    run::Exports {
+        readings: export.contains(&Export::Readings),
+        traffic: export.contains(&Export::Traffic),
+        flows: export.contains(&Export::Flows),
+        field: export.contains(&Export::Field),
+        field_collectors,
+    }
+}
+
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run {
@@ -467,30 +478,14 @@ fn dispatch(cli: Cli) -> Result<()> {
             force,
             quiet,
             paired,
-            run::Exports {
-                readings: export.contains(&Export::Readings),
-                traffic: export.contains(&Export::Traffic),
-                flows: export.contains(&Export::Flows),
-                field: export.contains(&Export::Field),
-                field_collectors: &field_collectors,
-            },
+            exports(&export, &field_collectors),
         ),
         Command::Bench {
             common,
             threads,
             export,
             field_collectors,
-        } => run::cmd_bench(
-            &common,
-            &threads,
-            run::Exports {
-                readings: export.contains(&Export::Readings),
-                traffic: export.contains(&Export::Traffic),
-                flows: export.contains(&Export::Flows),
-                field: export.contains(&Export::Field),
-                field_collectors: &field_collectors,
-            },
-        ),
+        } => run::cmd_bench(&common, &threads, exports(&export, &field_collectors)),
         Command::Validate { common } => validate::cmd_validate(&common),
         Command::Score {
             common,

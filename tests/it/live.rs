@@ -44,6 +44,15 @@ fn act(s: &mut Session, team: &str, role: Role, action: Action) -> Outcome {
     s.handle(team, role, &action, wall).1
 }
 
+/// Red phishes the service account until it holds its password (odds of 0.9 a try).
+fn phish_the_service_account(s: &mut Session) {
+    let phish = || Action::Phish {
+        account: "cis-integration".into(),
+    };
+    let phished = (0..6).any(|_| accepted(&act(s, "red", Role::Red, phish()))["phished"] == Value::Bool(true));
+    assert!(phished, "six phishes at 0.9 all failed");
+}
+
 /// Red's disconnect of feeder 0 with the service account.
 fn disconnect() -> Action {
     Action::Disconnect {
@@ -557,11 +566,7 @@ fn snapshots_print_as_tables_for_every_role() {
     let setup = setup();
     let mut s = session(&setup);
     tick_to(&mut s, 3600);
-    let phish = || Action::Phish {
-        account: "cis-integration".into(),
-    };
-    let phished = (0..6).any(|_| accepted(&act(&mut s, "red", Role::Red, phish()))["phished"] == Value::Bool(true));
-    assert!(phished, "six phishes at 0.9 all failed");
+    phish_the_service_account(&mut s);
     let attack = accepted(&act(&mut s, "red", Role::Red, disconnect()))["attack"]
         .as_str()
         .expect("attack id")
@@ -615,10 +620,7 @@ fn blue_queries_the_audit_log_events_census_meters_and_flows() {
     let setup = setup();
     let mut s = session(&setup);
     tick_to(&mut s, 3600);
-    let phish = || Action::Phish {
-        account: "cis-integration".into(),
-    };
-    assert!((0..6).any(|_| accepted(&act(&mut s, "red", Role::Red, phish()))["phished"] == Value::Bool(true)));
+    phish_the_service_account(&mut s);
     accepted(&act(&mut s, "red", Role::Red, disconnect()));
     tick_to(&mut s, 3600 + 1800);
     let journal_before = s.journal_unwritten().to_owned();

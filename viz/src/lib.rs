@@ -995,16 +995,7 @@ pub fn report_html(
     {
         h.push_str("<h2>Detectors</h2>\n<table>\n<tr><th>detector</th><th>alerts</th><th>true positives</th><th>false positives</th><th>precision</th><th>recall</th><th>false positives per day</th></tr>\n");
         for d in ds {
-            h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                num(d.get("name")),
-                measure(d.get("alerts")),
-                measure(d.get("true_positives")),
-                measure(d.get("false_positives")),
-                measure(d.get("precision")),
-                measure(d.get("recall")),
-                measure(d.get("false_positives_per_day")),
-            ));
+            h.push_str(&format!("<tr>{}</tr>\n", detector_cells(d)));
         }
         h.push_str("</table>\n");
     }
@@ -1013,6 +1004,21 @@ pub fn report_html(
     }
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// A detector's scores as table cells: name, alerts, true and false positives, precision,
+/// recall, false positives per day.
+fn detector_cells(d: &Value) -> String {
+    format!(
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+        num(d.get("name")),
+        measure(d.get("alerts")),
+        measure(d.get("true_positives")),
+        measure(d.get("false_positives")),
+        measure(d.get("precision")),
+        measure(d.get("recall")),
+        measure(d.get("false_positives_per_day")),
+    )
 }
 
 /// The outside detectors' scores (`outside.json`): per detector as the built-in ones are
@@ -1037,14 +1043,8 @@ fn outside_section(h: &mut String, outside: &Value) {
     ] {
         for d in list.and_then(Value::as_array).into_iter().flatten() {
             h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                num(d.get("name")),
-                measure(d.get("alerts")),
-                measure(d.get("true_positives")),
-                measure(d.get("false_positives")),
-                measure(d.get("precision")),
-                measure(d.get("recall")),
-                measure(d.get("false_positives_per_day")),
+                "<tr>{}<td>{}</td><td>{}</td></tr>\n",
+                detector_cells(d),
                 measure(twin_rate(whose, d.get("name")).as_ref()),
                 if whose == "outside" { "outside" } else { "built-in" },
             ));
