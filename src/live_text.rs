@@ -28,6 +28,15 @@ pub fn view_text(role: Role, snapshot: &Value) -> String {
             ""
         }
     );
+    if view["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+        newest_table(
+            &mut out,
+            "messages from white",
+            &["time", "message"],
+            &view["messages"],
+            |m| vec![at(&m["at_s"]), text(&m["message"])],
+        );
+    }
     match role {
         Role::Red => {
             let _ = writeln!(
@@ -416,6 +425,15 @@ mod tests {
         }});
         let text = view_text(Role::White, &white);
         assert!(text.contains("· PAUSED"), "{text}");
+        let mut told = white.clone();
+        told["view"]["messages"] =
+            serde_json::json!([{"at_s": 600, "message": "storm at 13:00"}, {"at_s": 660, "message": "crews back"}]);
+        let heard = view_text(Role::Red, &told);
+        let (storm, crews) = (heard.find("storm at 13:00"), heard.find("crews back"));
+        assert!(
+            heard.contains("messages from white:") && crews < storm && crews.is_some(),
+            "newest first: {heard}"
+        );
         assert!(
             text.contains("load 5,312 kW · reads on time 98.25% · crews waiting 2"),
             "{text}"

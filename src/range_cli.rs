@@ -216,6 +216,12 @@ pub enum WhiteCommand {
     },
     /// Ground truth and the scoreboard, as JSON.
     GroundTruth,
+    /// Send a message to every team: it shows in every role's view, newest first.
+    Broadcast {
+        /// The message (1 to 500 characters; the words are joined with spaces).
+        #[arg(required = true)]
+        words: Vec<String>,
+    },
     /// White's view now: the clock, the scoreboard, the newest ground truth, alerts and both
     /// teams' moves, as tables (`--json` for the view as the server sends it).
     Snapshot {
@@ -529,6 +535,7 @@ async fn watch(client: &mut Client, role: Role) -> Result<()> {
     );
     // Alerts are told once each, by when, which detector and about what.
     let mut told = std::collections::BTreeSet::new();
+    let mut told_messages = std::collections::BTreeSet::new();
     loop {
         let answer = client.request(Action::Snapshot {}).await?;
         let ServerMessage::Accepted { result, .. } = answer else {
@@ -579,6 +586,15 @@ async fn watch(client: &mut Client, role: Role) -> Result<()> {
             }
         }
         println!("{line}");
+        for m in view["messages"].as_array().into_iter().flatten() {
+            if told_messages.insert((m["at_s"].as_u64(), m["message"].to_string())) {
+                println!(
+                    "  FROM WHITE {}: {}",
+                    sim_time(m["at_s"].as_f64().unwrap_or(0.0)),
+                    m["message"].as_str().unwrap_or("")
+                );
+            }
+        }
         for a in &alerts {
             if !told.insert((a["t_s"].as_u64(), a["detector"].to_string(), a["subject"].to_string())) {
                 continue;
@@ -729,6 +745,9 @@ pub fn white(conn: &Connect, command: WhiteCommand) -> Result<()> {
         }),
         WhiteCommand::InjectOutage { feeder, minutes } => Some(Action::InjectOutage { feeder, minutes }),
         WhiteCommand::GroundTruth => Some(Action::GroundTruth {}),
+        WhiteCommand::Broadcast { words } => Some(Action::Broadcast {
+            message: words.join(" "),
+        }),
         WhiteCommand::Snapshot { json } => return snapshot(conn, Role::White, json),
         WhiteCommand::Watch => None,
     };

@@ -201,6 +201,9 @@ pub enum Query {
     },
 }
 
+/// White's broadcasts every view shows: the newest this many.
+pub const MESSAGES_KEPT: usize = 20;
+
 /// Rows in one page of a [`Query`]'s answer.
 pub const QUERY_PAGE: usize = 20;
 
@@ -319,6 +322,11 @@ pub enum Action {
     },
     /// White: the ground truth and the scoreboard.
     GroundTruth {},
+    /// White: a message to every team, shown in every view (the newest [`MESSAGES_KEPT`]).
+    Broadcast {
+        /// The message (1 to 500 characters).
+        message: String,
+    },
     /// Any role: the state as that role may see it.
     Snapshot {},
 }
@@ -345,7 +353,8 @@ impl Action {
             | Action::Resume {}
             | Action::SetPace { .. }
             | Action::InjectOutage { .. }
-            | Action::GroundTruth {} => Some(Role::White),
+            | Action::GroundTruth {}
+            | Action::Broadcast { .. } => Some(Role::White),
             Action::Snapshot {} => None,
         }
     }
@@ -372,6 +381,7 @@ impl Action {
             Action::SetPace { .. } => "set-pace",
             Action::InjectOutage { .. } => "inject-outage",
             Action::GroundTruth {} => "ground-truth",
+            Action::Broadcast { .. } => "broadcast",
             Action::Snapshot {} => "snapshot",
         }
     }
@@ -490,6 +500,15 @@ impl Action {
             | Action::Resume {}
             | Action::GroundTruth {} => Ok(()),
             Action::Snapshot {} => Ok(()),
+            Action::Broadcast { message } => {
+                let n = message.chars().count();
+                if n == 0 || n > 500 || message.chars().any(|c| c.is_control() && c != '\n') {
+                    return Err(
+                        "`message` must be 1 to 500 characters, without control characters but line feeds".into(),
+                    );
+                }
+                Ok(())
+            }
             Action::Query { query } => match query {
                 Query::Audit { account, page } => {
                     if let Some(a) = account {

@@ -465,6 +465,9 @@ pub struct Session {
     ledger: Ledger,
     /// The longest the engine has been behind the clock, simulated seconds.
     max_lag_s: f64,
+    /// White's broadcasts, the newest [`crate::messages::MESSAGES_KEPT`]: when (simulated
+    /// seconds) and what.
+    broadcasts: VecDeque<(u64, String)>,
 }
 
 /// The state of the clock, for views and the dashboard.
@@ -507,6 +510,7 @@ impl Session {
             },
             ledger: Ledger::new(&header),
             max_lag_s: 0.0,
+            broadcasts: VecDeque::new(),
         }
     }
 
@@ -638,16 +642,23 @@ impl Session {
         self.engine.now_s() >= self.engine.end_s()
     }
 
-    /// The state as `role` sees it; white's also holds the journal's state (`journal`).
+    /// The state as `role` sees it, with white's broadcasts (`messages`, oldest first);
+    /// white's also holds the journal's state (`journal`).
     pub fn view(&self, role: Role) -> Value {
         let mut view = self.engine.view(role);
-        if role == Role::White
-            && let Value::Object(fields) = &mut view
-        {
-            fields.insert(
-                "journal".to_owned(),
-                serde_json::to_value(self.journal_state()).unwrap_or(Value::Null),
-            );
+        if let Value::Object(fields) = &mut view {
+            let messages: Vec<Value> = self
+                .broadcasts
+                .iter()
+                .map(|(at_s, message)| serde_json::json!({ "at_s": at_s, "message": message }))
+                .collect();
+            fields.insert("messages".to_owned(), Value::Array(messages));
+            if role == Role::White {
+                fields.insert(
+                    "journal".to_owned(),
+                    serde_json::to_value(self.journal_state()).unwrap_or(Value::Null),
+                );
+            }
         }
         view
     }
@@ -782,6 +793,13 @@ impl Session {
             Action::SetPace { sim_seconds_per_second } => {
                 self.clock.rebase(wall, engine_s);
                 self.clock.pace = *sim_seconds_per_second;
+                accepted(Value::Null)
+            }
+            Action::Broadcast { message } => {
+                if self.broadcasts.len() == crate::messages::MESSAGES_KEPT {
+                    self.broadcasts.pop_front();
+                }
+                self.broadcasts.push_back((engine_s, message.clone()));
                 accepted(Value::Null)
             }
             _ => match self.engine.apply(team, role, action) {
@@ -1012,6 +1030,42 @@ mod tests {
         }
     }
 
+    /// White's broadcasts show in every role's view, the newest twenty, oldest first; they
+    /// are journalled but change nothing a replay checks; a message out of bounds is refused.
+    #[test]
+    fn broadcasts_reach_every_view_and_keep_the_newest_twenty() {
+        let mut s = Session::new(counter(600), "t", 60.0, 0.0);
+        let say = |s: &mut Session, m: &str| {
+            s.handle("white", Role::White, &Action::Broadcast { message: m.to_owned() }, 0.0)
+                .1
+        };
+        assert_eq!(
+            say(&mut s, "storm warning: feeders 3 and 4"),
+            Outcome::Accepted { result: Value::Null }
+        );
+        for role in [Role::Red, Role::Blue, Role::White] {
+            assert_eq!(
+                s.view(role)["messages"],
+                serde_json::json!([{"at_s": 0, "message": "storm warning: feeders 3 and 4"}]),
+                "{role:?}"
+            );
+        }
+        assert!(s.journal_unwritten().contains("\"broadcast\""), "journalled");
+        for k in 0..25 {
+            say(&mut s, &format!("message {k}"));
+        }
+        let messages = s.view(Role::Blue)["messages"].as_array().cloned().unwrap_or_default();
+        assert_eq!(messages.len(), crate::messages::MESSAGES_KEPT);
+        assert_eq!(messages[19]["message"], "message 24");
+        assert!(matches!(say(&mut s, ""), Outcome::Refused { .. }));
+        assert!(matches!(say(&mut s, &"x".repeat(501)), Outcome::Refused { .. }));
+        let (_, o) = s.handle("blue", Role::Blue, &Action::Broadcast { message: "hi".into() }, 0.0);
+        assert!(
+            matches!(o, Outcome::Refused { ref reason } if reason.contains("white action")),
+            "{o:?}"
+        );
+    }
+
     #[test]
     fn the_clock_paces_ticks_and_white_controls_it() {
         let mut s = Session::new(counter(3600), "t", 60.0, 0.0);
@@ -1059,7 +1113,7 @@ mod tests {
         assert_eq!(
             o,
             Outcome::Accepted {
-                result: serde_json::json!({"role": "red", "now": 0})
+                result: serde_json::json!({"role": "red", "now": 0, "messages": []})
             }
         );
         let (_, o) = s.handle("red", Role::Red, &phish("nobody"), 0.0);
