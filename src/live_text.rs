@@ -41,9 +41,10 @@ pub fn view_text(role: Role, snapshot: &Value) -> String {
         Role::Red => {
             let _ = writeln!(
                 out,
-                "area: {} meters on {} feeders; accounts: {}",
+                "area: {} meters on {} feeder{}; accounts: {}",
                 number(&view["meters"]),
                 number(&view["feeders"]),
+                if view["feeders"] == 1 { "" } else { "s" },
                 list(&view["accounts"])
             );
             table(
