@@ -316,7 +316,7 @@ pub fn make_run(
     }
     let mut field_packets = 0;
     if let Some(capture) = finished.sim.interval_observer::<crate::field::FieldCapture>() {
-        field_packets = capture.finish(&finished.sim).map_err(|e| fail(Box::new(e)))?.packets;
+        field_packets = capture.finish().map_err(|e| fail(Box::new(e)))?.packets;
     }
     let manifest = crate::results::Manifest::for_run(scenario, &run.source, threads, started.elapsed());
     let files = crate::results::render(

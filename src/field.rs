@@ -210,8 +210,7 @@ struct State {
 }
 
 /// The field capture (see the module's documentation). Add it to the engine with
-/// [`Sim::add_interval_observer`] before the run, and call [`FieldCapture::finish`] with the
-/// finished engine.
+/// [`Sim::add_interval_observer`] before the run, and call [`FieldCapture::finish`] after it.
 pub struct FieldCapture {
     collectors: Vec<u32>,
     state: Mutex<State>,
@@ -269,7 +268,7 @@ impl FieldCapture {
     }
 
     /// Writes what is still pending and closes both files (synced).
-    pub fn finish(&self, _sim: &Sim) -> Result<FieldStats, FieldError> {
+    pub fn finish(&self) -> Result<FieldStats, FieldError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let started = std::time::Instant::now();
         state.flush_before(u64::MAX);

@@ -296,7 +296,7 @@ pub fn bench(
         // Its rendering during the run is in the step's interval observers; what is left to
         // write at the end is a phase of its own.
         let finishing = Instant::now();
-        let stats = capture.finish(&finished.sim)?;
+        let stats = capture.finish()?;
         phases.add("results: field capture's last packets", finishing.elapsed());
         let bytes = [crate::field::FILE, crate::field::KEYS_FILE]
             .iter()

@@ -188,7 +188,7 @@ fn produce(
                     export.finish(&finished.sim)?;
                 }
                 if let Some(capture) = finished.sim.interval_observer::<amirange::field::FieldCapture>() {
-                    capture.finish(&finished.sim)?;
+                    capture.finish()?;
                 }
                 if let Some(staged) = staged.filter(|_| exports.traffic || exports.flows) {
                     let wanted = amirange::capture::Wanted {

@@ -457,7 +457,7 @@ fn an_area_and_a_window_choose_what_is_captured() {
         .sim
         .interval_observer::<amirange::field::FieldCapture>()
         .expect("observer")
-        .finish(&finished.sim)
+        .finish()
         .expect("written");
     let packets = packets(&tmp.path().join(amirange::field::FILE));
     assert_eq!(packets.len() as u64, stats.packets);

@@ -198,7 +198,7 @@ fn suricata_raises_exactly_the_built_in_alerts_on_the_capture() {
         .sim
         .interval_observer::<amirange::field::FieldCapture>()
         .expect("observer");
-    capture.finish(&finished.sim).expect("field capture written");
+    capture.finish().expect("field capture written");
     let field = crate::field::packets(&dir.path().join(amirange::field::FILE));
     for label in ["attack replay replay", "attack rogue rogue-concentrator"] {
         let n = field.iter().filter(|p| p.comment.as_deref() == Some(label)).count();
